@@ -1,0 +1,48 @@
+# Petrel - top-level driver for the Meson build.
+#   make        release build in build/ (binary: build/petrel)
+#   make run    install what is missing, build, start on the development config
+#   make test   install what is missing, build with ASan+UBSan, run every test
+#   make bench  side-by-side benchmark against Postfix
+#   make fuzz   build the libFuzzer targets with clang (build-fuzz/)
+
+BUILD      ?= build
+TESTBUILD  ?= build-test
+FUZZBUILD  ?= build-fuzz
+PY         := /usr/bin/python3
+
+.PHONY: all deps build run test unit integration fuzz fuzz-smoke bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=release -Dwerror=true
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	@scripts/dev-setup.sh var
+	./$(BUILD)/petrel serve -c var/petrel.conf
+
+$(TESTBUILD)/build.ninja:
+	meson setup $(TESTBUILD) --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+
+test: deps $(TESTBUILD)/build.ninja
+	ninja -C $(TESTBUILD)
+	@scripts/run-tests.sh $(TESTBUILD)
+
+$(FUZZBUILD)/build.ninja:
+	CC=clang meson setup $(FUZZBUILD) --buildtype=debug -Dfuzz=true -Db_lundef=false
+
+fuzz: deps $(FUZZBUILD)/build.ninja
+	ninja -C $(FUZZBUILD)
+
+bench: build
+	@scripts/install-deps.sh bench
+	$(PY) bench/bench.py --petrel $(BUILD)/petrel
+
+clean:
+	rm -rf $(BUILD) $(TESTBUILD) $(FUZZBUILD)

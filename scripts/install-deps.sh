@@ -1,0 +1,26 @@
+#!/bin/sh
+# install-deps.sh - install the Debian packages Petrel needs to build and test, if missing.
+#   scripts/install-deps.sh          build and test dependencies
+#   scripts/install-deps.sh bench    also Postfix (for make bench)
+set -eu
+
+PKGS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libunbound-dev
+libsqlite3-dev libcrypt-dev libinih-dev libcmocka-dev libclang-rt-14-dev openssl
+python3 python3-pytest swaks curl msmtp dnsmasq-base valgrind"
+if [ "${1:-}" = bench ]; then
+    PKGS="$PKGS postfix"
+fi
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,91 @@
+/* config - petrel.conf: one struct of settings, read from an INI file with libinih.
+ *
+ * config_load() fills a struct config with defaults, then applies the file.
+ * The caller owns the result and frees it with config_free().  On a bad file it
+ * returns NULL and sets *error_r to "file:line: what is wrong" (static storage
+ * owned by the config module, valid until the next call).
+ *
+ * File layout (see docs/configuration.md and petrel.conf.example):
+ *   [server]   hostname, data_dir, user, log_level, syslog, workers
+ *   [domains]  local = example.org, example.net
+ *   [tls]      certificate, key
+ *   [limits]   line and message sizes, recipients, errors, connections
+ *   [timeouts] RFC 5321 4.5.3.2 timers, in seconds
+ *   [listener NAME]  role = mx|submission|submissions, address = host:port
+ */
+#ifndef PETREL_CONFIG_H
+#define PETREL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum listener_role {
+	LISTENER_ROLE_MX,          /* port 25: STARTTLS offered, receives for local domains */
+	LISTENER_ROLE_SUBMISSION,  /* ports 587, 2525: STARTTLS */
+	LISTENER_ROLE_SUBMISSIONS, /* port 465: implicit TLS (RFC 8314) */
+};
+
+enum bare_newline_policy {
+	BARE_NEWLINE_REJECT, /* a message with bare CR or LF gets 550 5.5.2 */
+	BARE_NEWLINE_ACCEPT, /* kept as data bytes; never a line end */
+};
+
+struct config_listener {
+	char *name;              /* the NAME of [listener NAME] */
+	enum listener_role role;
+	char *address;           /* "127.0.0.1:2525", "[::1]:2525", "*:25" */
+};
+
+struct config_limits {
+	size_t command_line;      /* octets incl. CRLF, RFC 5321 4.5.3.1.4: 512 */
+	size_t text_line;         /* octets incl. CRLF, RFC 5321 4.5.3.1.6: 1000 */
+	size_t message_size;      /* octets, announced in SIZE: 26214400 */
+	unsigned recipients;      /* per message, RFC 5321 4.5.3.1.8 minimum 100 */
+	unsigned errors;          /* bad commands before 421 and close: 10 */
+	unsigned connections;     /* concurrent sessions in total: 20000 */
+	unsigned connections_per_ip; /* concurrent sessions per client address: 100 */
+	unsigned received_headers;/* hop count limit, for loop detection: 100 */
+	enum bare_newline_policy bare_newline;
+};
+
+struct config_timeouts {
+	unsigned greeting;   /* seconds; RFC 5321 4.5.3.2.1: 300 */
+	unsigned command;    /* server waiting for the next command: 300 (4.5.3.2.7) */
+	unsigned data_block; /* between data blocks: 180 (4.5.3.2.5) */
+	unsigned tls_handshake; /* 60 */
+};
+
+struct config {
+	char *path;          /* the file it was read from */
+	char *hostname;      /* for the banner, EHLO and Received: */
+	char *data_dir;      /* spool, mail/, petrel.db, tls/ */
+	char *user;          /* drop privileges to this user after binding; "" = stay */
+	char *log_level;     /* debug|info|warn|error */
+	bool syslog;
+	unsigned workers;    /* worker pool threads for fsync and other blocking work */
+
+	char **local_domains;   /* lower-case, NULL-terminated */
+	size_t local_domain_count;
+
+	char *tls_certificate; /* PEM file; NULL = no TLS (STARTTLS not offered) */
+	char *tls_key;
+
+	struct config_limits limits;
+	struct config_timeouts timeouts;
+
+	struct config_listener *listeners;
+	size_t listener_count;
+};
+
+/* config_load - read FILE; NULL and *error_r on failure */
+struct config *config_load(const char *file, const char **error_r);
+/* config_defaults - a config with every default and no listeners */
+struct config *config_defaults(void);
+void config_free(struct config **config);
+
+/* config_is_local_domain - true if DOMAIN (any case, no trailing dot) is ours */
+bool config_is_local_domain(const struct config *config, const char *domain);
+
+const char *listener_role_name(enum listener_role role);
+
+#endif

@@ -1,0 +1,30 @@
+/* local - delivery into Maildirs under <data_dir>/mail/<domain>/<local-part>/.
+ *
+ * local_deliver_blocking() runs on a worker thread: it creates the Maildir
+ * (new/ cur/ tmp/) if needed, writes the message into tmp/ under a unique
+ * name (time.M<usec>P<pid>Q<counter>.<host>, per the Maildir spec), fsyncs
+ * it, links it into new/, and fsyncs new/.  The file starts with
+ * "Return-Path: <SENDER>" and "Delivered-To: ADDRESS", then DATA as stored in
+ * the queue (CRLF line ends, which Dovecot and other Maildir readers accept).  Only then does it return 0, so the
+ * queue may forget the recipient.  The local part is the address's local part
+ * with any "+tag" removed, lower-cased; names that could escape the folder
+ * ("", ".", "..", anything with '/' or a NUL) are refused.
+ * Errors: -1, *error_r is static text; *temporary_r says whether retrying
+ * can help (ENOSPC, EIO: yes; a bad name: no).
+ */
+#ifndef PETREL_LOCAL_H
+#define PETREL_LOCAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* local_mailbox_path - "<data_dir>/mail/<domain>/<local>" for ADDRESS, or
+ * NULL if the address cannot name a safe folder.  Caller frees. */
+char *local_mailbox_path(const char *data_dir, const char *address);
+
+int local_deliver_blocking(const char *data_dir, const char *hostname,
+			   const char *sender, const char *address,
+			   const char *data, size_t len,
+			   char **filename_r, bool *temporary_r, const char **error_r);
+
+#endif

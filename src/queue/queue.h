@@ -1,0 +1,118 @@
+/* queue - the durable spool, queue IDs, recovery and the delivery scheduler.
+ *
+ * Invariant (DESIGN "250 means durable"): queue_submit() calls its callback
+ * with status 0 only after the message file (envelope + body) is fsync'ed and
+ * the rename that publishes it is made durable by an fsync of the spool
+ * directory.  Directory fsyncs are shared by every message that finished its
+ * file fsync meanwhile (group commit), so concurrent sessions share the cost.
+ *
+ * Spool layout, under <data_dir>/queue/:
+ *   <ID>          one message: envelope (text records), a blank line, the body
+ *   <ID>.rcpt     per-recipient results appended as they happen (fsync'ed);
+ *                 absent until some recipients are done and others are not
+ *   tmp/          files being written; anything left there at start is removed
+ *
+ * Threads: queue_* functions whose names end in _blocking may block on the
+ * disk and run on a worker; everything else runs on the loop thread.
+ * Ownership: queue_submit takes ownership of ENV and BODY.  Errors: -1 and
+ * *error_r (static text) for the caller to log once.
+ */
+#ifndef PETREL_QUEUE_H
+#define PETREL_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util/buf.h"
+
+struct event_base;
+struct pool;
+struct config;
+
+#define QUEUE_ID_LEN 16  /* e.g. "4F2A9C31B7D0E812": time-ordered, unique per host */
+
+enum queue_rcpt_state {
+	QUEUE_RCPT_PENDING = 0,
+	QUEUE_RCPT_DELIVERED,
+	QUEUE_RCPT_DEFERRED,   /* temporary failure; will be retried (later issue) */
+	QUEUE_RCPT_FAILED,     /* permanent failure; to be bounced (later issue) */
+};
+
+struct queue_recipient {
+	char *address;        /* "local@domain" as given in RCPT TO, without <> */
+	unsigned notify;      /* SMTP_NOTIFY_* bits from RCPT NOTIFY=, 0 = not given */
+	char *orcpt;          /* "rfc822;addr" decoded, or NULL */
+	enum queue_rcpt_state state;
+	char *last_reply;     /* last result text, or NULL */
+};
+
+struct queue_envelope {
+	char id[QUEUE_ID_LEN + 1];
+	time_t arrival;
+	char *sender;         /* "" for the null sender <> */
+	int body;             /* enum smtp_body (0 unspecified, 1 7BIT, 2 8BITMIME, 3 BINARYMIME) */
+	bool smtputf8;
+	int ret;              /* enum smtp_ret: 0 unspecified, 1 FULL, 2 HDRS */
+	char *envid;          /* decoded, or NULL */
+	char *client_address; /* "192.0.2.1" */
+	char *helo;           /* as the client gave it (EHLO/HELO argument) */
+	char *listener;       /* name of the listener it came in on */
+	struct queue_recipient *rcpts;
+	size_t rcpt_count;
+	uint64_t size;        /* body bytes */
+};
+
+/* queue_id_new - a fresh unique ID, NUL-terminated into ID_R (thread-safe) */
+void queue_id_new(char id_r[QUEUE_ID_LEN + 1]);
+/* queue_id_is_valid - 16 upper-case hex digits; used on every file name read */
+bool queue_id_is_valid(const char *id);
+
+struct queue_envelope *queue_envelope_new(void);
+/* queue_envelope_add_rcpt - copy ADDRESS and ORCPT (may be NULL) */
+void queue_envelope_add_rcpt(struct queue_envelope *env, const char *address,
+			     unsigned notify, const char *orcpt);
+void queue_envelope_free(struct queue_envelope **env);
+
+/* queue_envelope_serialize - the text form written before the body */
+void queue_envelope_serialize(const struct queue_envelope *env, struct buf *out);
+/* queue_envelope_parse - parse DATA[0..LEN) up to the blank line; on success
+ * *body_offset_r is where the body starts.  NULL and *error_r if malformed. */
+struct queue_envelope *queue_envelope_parse(const char *data, size_t len,
+					    size_t *body_offset_r, const char **error_r);
+
+/* ---- the running queue (loop thread) ---------------------------------- */
+
+struct queue;
+
+/* queue_create - open <data_dir>/queue (creating it), remove leftovers in
+ * tmp/, and schedule every message found there for delivery: recovery after a
+ * restart or a crash.  NULL and *error_r on failure (start-up error). */
+struct queue *queue_create(struct event_base *base, struct pool *pool,
+			   const struct config *config, const char **error_r);
+void queue_free(struct queue **queue);
+
+/* queue_submit_cb - STATUS 0: durable, QUEUE_ID is the ID; -1: not stored,
+ * ERROR says why (ENOSPC becomes a temporary failure for the client) */
+typedef void queue_submit_cb(void *ctx, int status, const char *queue_id,
+			     const char *error);
+/* queue_submit - store ENV + BODY durably (group commit), then deliver.
+ * Takes ownership of ENV and of BODY's bytes (BODY is reset). CB runs on the
+ * loop thread, exactly once. */
+void queue_submit(struct queue *queue, struct queue_envelope *env, struct buf *body,
+		  queue_submit_cb *cb, void *ctx);
+
+/* queue_message_count - messages in the spool right now (tests, stats) */
+size_t queue_message_count(const struct queue *queue);
+
+/* ---- reading the spool offline (CLI: petrel queue list/show) ----------- */
+
+/* queue_list_print - one line per message in DATA_DIR's spool to stdout:
+ * ID, arrival, size, sender, recipients (state).  0, or -1 and *error_r. */
+int queue_list_print(const char *data_dir, bool json, const char **error_r);
+/* queue_show_print - the envelope and per-recipient state of ID, then the
+ * headers of the message.  0; 1 if no such ID; -1 and *error_r. */
+int queue_show_print(const char *data_dir, const char *id, bool json, const char **error_r);
+
+#endif

@@ -1,0 +1,174 @@
+/* util/pool - worker threads reporting back to the libevent loop.
+ *
+ * Submitted jobs wait on a FIFO guarded by a mutex; finished jobs go on a
+ * second list and an eventfd wakes the loop, which runs their DONE callbacks.
+ */
+#include "util/pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "util/xalloc.h"
+
+struct pool_job {
+	struct pool_job *next;
+	pool_work_fn *work;
+	pool_done_fn *done;
+	void *arg;
+};
+
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct pool_job *todo_head, *todo_tail;
+	struct pool_job *done_head, *done_tail;
+	bool stopping;
+	unsigned pending;        /* loop thread only */
+	pthread_t *threads;
+	unsigned nthreads;
+	int wake_fd;
+	struct event *wake_ev;
+};
+
+static void *pool_thread_main(void *arg);
+static void pool_wake_cb(evutil_socket_t fd, short what, void *arg);
+static void pool_run_done(struct pool *pool);
+
+struct pool *pool_create(struct event_base *base, unsigned threads)
+{
+	struct pool *pool = xcalloc(1, sizeof(*pool));
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->cond, NULL);
+	pool->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (pool->wake_fd < 0) {
+		perror("petrel: eventfd");
+		exit(1);
+	}
+	pool->wake_ev = event_new(base, pool->wake_fd, EV_READ | EV_PERSIST, pool_wake_cb, pool);
+	event_add(pool->wake_ev, NULL);
+	pool->nthreads = threads ? threads : 1;
+	pool->threads = xcalloc(pool->nthreads, sizeof(*pool->threads));
+	for (unsigned i = 0; i < pool->nthreads; i++) {
+		int err = pthread_create(&pool->threads[i], NULL, pool_thread_main, pool);
+		if (err != 0) {
+			fprintf(stderr, "petrel: pthread_create: error %d\n", err);
+			exit(1);
+		}
+	}
+	return pool;
+}
+
+void pool_submit(struct pool *pool, pool_work_fn *work, pool_done_fn *done, void *arg)
+{
+	struct pool_job *job = xmalloc(sizeof(*job));
+	job->next = NULL;
+	job->work = work;
+	job->done = done;
+	job->arg = arg;
+	pool->pending++;
+	pthread_mutex_lock(&pool->lock);
+	if (pool->todo_tail)
+		pool->todo_tail->next = job;
+	else
+		pool->todo_head = job;
+	pool->todo_tail = job;
+	pthread_cond_signal(&pool->cond);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+unsigned pool_pending(const struct pool *pool)
+{
+	return pool->pending;
+}
+
+/* pool_thread_main - take jobs until the pool stops */
+static void *pool_thread_main(void *arg)
+{
+	struct pool *pool = arg;
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		while (!pool->todo_head && !pool->stopping)
+			pthread_cond_wait(&pool->cond, &pool->lock);
+		struct pool_job *job = pool->todo_head;
+		if (!job)
+			break;
+		pool->todo_head = job->next;
+		if (!pool->todo_head)
+			pool->todo_tail = NULL;
+		pthread_mutex_unlock(&pool->lock);
+
+		job->work(job->arg);
+
+		pthread_mutex_lock(&pool->lock);
+		job->next = NULL;
+		bool was_empty = pool->done_head == NULL;
+		if (pool->done_tail)
+			pool->done_tail->next = job;
+		else
+			pool->done_head = job;
+		pool->done_tail = job;
+		if (was_empty) {
+			uint64_t one = 1;
+			ssize_t n = write(pool->wake_fd, &one, sizeof(one));
+			(void)n; /* EAGAIN means the counter is already set */
+		}
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+/* pool_run_done - run DONE for every finished job, on the loop thread */
+static void pool_run_done(struct pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	struct pool_job *job = pool->done_head;
+	pool->done_head = pool->done_tail = NULL;
+	pthread_mutex_unlock(&pool->lock);
+	while (job) {
+		struct pool_job *next = job->next;
+		pool->pending--;
+		if (job->done)
+			job->done(job->arg);
+		free(job);
+		job = next;
+	}
+}
+
+static void pool_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t count;
+	ssize_t n = read(fd, &count, sizeof(count));
+	(void)n;
+	(void)what;
+	pool_run_done(arg);
+}
+
+void pool_free(struct pool **poolp)
+{
+	struct pool *pool = *poolp;
+	if (!pool)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->stopping = true;
+	pthread_cond_broadcast(&pool->cond);
+	pthread_mutex_unlock(&pool->lock);
+	for (unsigned i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->threads[i], NULL);
+	pool_run_done(pool);
+	event_free(pool->wake_ev);
+	if (close(pool->wake_fd) != 0 && errno != EINTR)
+		perror("petrel: close eventfd");
+	pthread_mutex_destroy(&pool->lock);
+	pthread_cond_destroy(&pool->cond);
+	free(pool->threads);
+	free(pool);
+	*poolp = NULL;
+}

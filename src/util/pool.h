@@ -1,0 +1,25 @@
+/* util/pool - a worker pool for work that may block (fsync, SQLite, hashing).
+ *
+ * pool_submit() queues WORK(arg) for a worker thread; when it returns, DONE(arg)
+ * runs on the event loop thread that owns the pool.  The pool never frees ARG:
+ * DONE owns it.  A DONE for a session that has since closed must find the
+ * session by id (STYLE: late answers are harmless), never by pointer.
+ * Jobs run in no guaranteed order.  pool_free() waits for running jobs, runs
+ * the DONE callbacks of finished ones, and must be called on the loop thread.
+ */
+#ifndef PETREL_UTIL_POOL_H
+#define PETREL_UTIL_POOL_H
+
+struct event_base;
+struct pool;
+
+typedef void pool_work_fn(void *arg);
+typedef void pool_done_fn(void *arg);
+
+struct pool *pool_create(struct event_base *base, unsigned threads);
+void pool_submit(struct pool *pool, pool_work_fn *work, pool_done_fn *done, void *arg);
+/* pool_pending - jobs submitted and not yet done (for back-pressure and tests) */
+unsigned pool_pending(const struct pool *pool);
+void pool_free(struct pool **pool);
+
+#endif
