@@ -1,6 +1,7 @@
 /* util/buf - growable byte buffer (see buf.h). */
 #include "util/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
