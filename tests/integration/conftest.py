@@ -1,0 +1,515 @@
+"""Fixtures and helpers for Petrel's integration tests.
+
+The real binary (env PETREL_BIN, default build-test/petrel) runs on loopback ports with a
+config written into tmp_path.  Every server is stopped with SIGTERM at teardown; the test
+fails if it did not exit 0 or if ASan/UBSan/LSan reported anything on stderr.
+"""
+
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PETREL_BIN = os.environ.get("PETREL_BIN", str(REPO / "build-test" / "petrel"))
+if not os.path.isabs(PETREL_BIN):
+    PETREL_BIN = str(REPO / PETREL_BIN)
+
+HOSTNAME = "mx.petrel.test"
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+
+SECTION_OF = {
+    "hostname": "server", "data_dir": "server", "user": "server", "log_level": "server",
+    "workers": "server", "syslog": "server",
+    "local": "domains",
+    "certificate": "tls", "key": "tls",
+    "command_line": "limits", "text_line": "limits", "message_size": "limits",
+    "recipients": "limits", "errors": "limits", "connections": "limits",
+    "connections_per_ip": "limits", "bare_newline": "limits", "received_headers": "limits",
+    "greeting": "timeouts", "command": "timeouts", "data_block": "timeouts",
+    "tls_handshake": "timeouts",
+}
+
+SAN_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+    "UBSAN_OPTIONS": "print_stacktrace=1",
+}
+
+
+def petrel_env():
+    env = dict(os.environ)
+    for k, v in SAN_ENV.items():
+        env.setdefault(k, v)
+    return env
+
+
+def free_ports(n, family=socket.AF_INET, host="127.0.0.1"):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.bind((host, 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+# --------------------------------------------------------------------------- SMTP client
+
+class Reply:
+    def __init__(self, code, lines):
+        self.code = code
+        self.lines = lines  # text after "NNN-" / "NNN "
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+    @property
+    def enhanced(self):
+        m = re.match(r"([245]\.\d{1,3}\.\d{1,3})\b", self.lines[0]) if self.lines else None
+        return m.group(1) if m else None
+
+    def __repr__(self):
+        return "Reply(%d, %r)" % (self.code, self.lines)
+
+
+class Closed(Exception):
+    pass
+
+
+class SMTPClient:
+    """Raw SMTP dialogue over a socket: send bytes, read (multi-line) replies."""
+
+    def __init__(self, host, port, tls=False, timeout=10.0, family=None):
+        self.host, self.port, self.timeout = host, port, timeout
+        fam = family or (socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.sock = socket.socket(fam, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        self.buf = b""
+        self.transcript = []
+        if tls:
+            self.sock = client_tls_context().wrap_socket(self.sock, server_hostname="localhost")
+
+    # -- low level
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.transcript.append(("C", data))
+        self.sock.sendall(data)
+
+    def _fill(self, timeout=None):
+        self.sock.settimeout(self.timeout if timeout is None else timeout)
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            raise Closed("connection closed by server; transcript: %r" % self.transcript[-6:])
+        self.buf += chunk
+
+    def read_line(self, timeout=None):
+        while b"\r\n" not in self.buf:
+            self._fill(timeout)
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def read_reply(self, timeout=None):
+        lines, code = [], None
+        while True:
+            raw = self.read_line(timeout)
+            self.transcript.append(("S", raw))
+            text = raw.decode("utf-8", "replace")
+            m = re.match(r"^(\d{3})([ -])(.*)$", text) or re.match(r"^(\d{3})()()$", text)
+            assert m, "malformed reply line %r" % raw
+            if code is None:
+                code = int(m.group(1))
+            assert int(m.group(1)) == code, "code changed inside a multi-line reply: %r" % raw
+            lines.append(m.group(3))
+            if m.group(2) != "-":
+                return Reply(code, lines)
+
+    def cmd(self, line):
+        self.send(line + "\r\n" if isinstance(line, str) else line + b"\r\n")
+        return self.read_reply()
+
+    def expect(self, line, code, enhanced=None):
+        r = self.cmd(line)
+        assert r.code == code, "%r -> %r (expected %d %s)" % (line, r, code, enhanced or "")
+        if enhanced:
+            assert r.enhanced == enhanced, "%r -> %r (expected %d %s)" % (line, r, code, enhanced)
+        return r
+
+    def banner(self):
+        r = self.read_reply()
+        assert r.code == 220, r
+        return r
+
+    def ehlo(self, name="client.example"):
+        r = self.cmd("EHLO " + name)
+        assert r.code == 250, r
+        return r
+
+    def nothing_pending(self, wait=0.5):
+        """True if the server sends nothing within WAIT seconds (and did not close)."""
+        if self.buf:
+            return False
+        self.sock.settimeout(wait)
+        try:
+            chunk = self.sock.recv(65536)
+        except (socket.timeout, TimeoutError, ssl.SSLError):
+            return True
+        finally:
+            self.sock.settimeout(self.timeout)
+        self.buf += chunk
+        return False
+
+    def expect_closed(self, timeout=5.0):
+        """Assert the server closes the connection (EOF or reset) within TIMEOUT."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, BrokenPipeError):
+                return
+            except (socket.timeout, TimeoutError):
+                break
+            except ssl.SSLError:
+                return
+            if not chunk:
+                return
+            self.buf += chunk
+        raise AssertionError("server did not close the connection; pending %r" % self.buf)
+
+    def starttls(self, context=None):
+        r = self.cmd("STARTTLS")
+        assert r.code == 220, r
+        assert not self.buf, "data after the STARTTLS reply: %r" % self.buf
+        self.sock = (context or client_tls_context()).wrap_socket(
+            self.sock, server_hostname="localhost")
+        return r
+
+    def mail_transaction(self, sender, rcpts, message):
+        """MAIL/RCPT/DATA one message (bytes, CRLF, not dot-stuffed); returns the final reply."""
+        self.expect("MAIL FROM:<%s>" % sender, 250)
+        for r in rcpts:
+            self.expect("RCPT TO:<%s>" % r, 250)
+        self.expect("DATA", 354)
+        self.send(dot_stuff(message) + b".\r\n")
+        return self.read_reply()
+
+    def quit(self):
+        try:
+            r = self.cmd("QUIT")
+            assert r.code == 221, r
+        finally:
+            self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def client_tls_context(min_version=None, max_version=None):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if min_version:
+        ctx.minimum_version = min_version
+    if max_version:
+        ctx.maximum_version = max_version
+    return ctx
+
+
+def dot_stuff(message):
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    lines = message.split(b"\r\n")
+    return b"\r\n".join((b"." + l) if l.startswith(b".") else l for l in lines)
+
+
+def make_message(subject="test", body=b"Hello.\r\n", msgid=None, sender="a@b.test",
+                 to="u@example.test"):
+    msgid = msgid or "<%s@client.example>" % uuid.uuid4().hex
+    hdr = ("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: %s\r\n"
+           "Date: Mon, 01 Jan 2024 00:00:00 +0000\r\n\r\n" % (sender, to, subject, msgid))
+    return hdr.encode() + body
+
+
+QUEUED_RE = re.compile(r"^2\.0\.0 Ok: queued as ([0-9A-Fa-f]{16})$")
+
+
+def assert_queued(reply):
+    assert reply.code == 250, reply
+    m = QUEUED_RE.match(reply.lines[0])
+    assert m, "end-of-data reply not '250 2.0.0 Ok: queued as <16 hex>': %r" % reply
+    return m.group(1)
+
+
+# --------------------------------------------------------------------------- Maildir
+
+def maildir(data_dir, domain, local):
+    return Path(data_dir) / "mail" / domain / local / "new"
+
+
+def list_mail(data_dir, domain, local):
+    d = maildir(data_dir, domain, local)
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if p.is_file())
+
+
+def wait_mail(data_dir, domain, local, n, timeout=10.0, settle=0.3):
+    """Wait until at least N messages are in the Maildir; return the contents of all of them.
+
+    After reaching N, waits SETTLE seconds more so that an extra delivery shows up too."""
+    deadline = time.monotonic() + timeout
+    while True:
+        files = list_mail(data_dir, domain, local)
+        if len(files) >= n:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError("%d message(s) in %s after %.0fs, expected %d"
+                                 % (len(files), maildir(data_dir, domain, local), timeout, n))
+        time.sleep(0.05)
+    if settle:
+        time.sleep(settle)
+        files = list_mail(data_dir, domain, local)
+    return [f.read_bytes() for f in files]
+
+
+def split_message(raw):
+    """(header block unfolded as text lines, body bytes)."""
+    m = re.search(rb"\r?\n\r?\n", raw)
+    head, body = (raw[:m.start()], raw[m.end():]) if m else (raw, b"")
+    text = re.sub(r"\r?\n[ \t]+", " ", head.decode("utf-8", "replace"))
+    return re.split(r"\r?\n", text), body
+
+
+def header_values(raw, name):
+    lines, _ = split_message(raw)
+    pre = name.lower() + ":"
+    return [l.split(":", 1)[1].strip() for l in lines if l.lower().startswith(pre)]
+
+
+# --------------------------------------------------------------------------- server
+
+class Petrel:
+    def __init__(self, tmp_path, cert, overrides, listeners=None, ipv6=False, name="petrel"):
+        self.tmp = Path(tmp_path) / name
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.data_dir = self.tmp / "data"
+        self.data_dir.mkdir(exist_ok=True)
+        self.config_path = self.tmp / "petrel.conf"
+        self.log_path = self.tmp / "stderr.log"
+        self.host = "::1" if ipv6 else "127.0.0.1"
+        fam = socket.AF_INET6 if ipv6 else socket.AF_INET
+        mx, sub, smtps = free_ports(3, fam, self.host)
+        self.ports = {"mx": mx, "submission": sub, "submissions": smtps}
+        self.proc = None
+        self.exits = []
+        hostpart = "[::1]" if ipv6 else "127.0.0.1"
+        self.listeners = listeners or [
+            ("mx", "mx", "%s:%d" % (hostpart, mx)),
+            ("sub", "submission", "%s:%d" % (hostpart, sub)),
+            ("smtps", "submissions", "%s:%d" % (hostpart, smtps)),
+        ]
+        self.write_config(cert, overrides)
+
+    @property
+    def mx(self):
+        return self.ports["mx"]
+
+    @property
+    def sub(self):
+        return self.ports["submission"]
+
+    @property
+    def smtps(self):
+        return self.ports["submissions"]
+
+    def write_config(self, cert, overrides):
+        sections = {
+            "server": {"hostname": HOSTNAME, "data_dir": str(self.data_dir), "user": "",
+                       "log_level": "debug", "workers": "4"},
+            "domains": {"local": "example.test, other.test"},
+            "tls": {"certificate": str(cert[0]), "key": str(cert[1])},
+            "limits": {"command_line": "512", "text_line": "1000", "message_size": "1048576",
+                       "recipients": "100", "errors": "10", "connections": "20000",
+                       "connections_per_ip": "100", "bare_newline": "reject"},
+            "timeouts": {"greeting": "300", "command": "300", "data_block": "180",
+                         "tls_handshake": "60"},
+        }
+        for k, v in overrides.items():
+            sec = SECTION_OF[k]
+            if v is None:
+                sections[sec].pop(k, None)
+            else:
+                sections[sec][k] = str(v)
+        out = []
+        for sec, kv in sections.items():
+            out.append("[%s]" % sec)
+            out += ["%s = %s" % (k, v) for k, v in kv.items()]
+            out.append("")
+        for name, role, addr in self.listeners:
+            out += ["[listener %s]" % name, "role = %s" % role, "address = %s" % addr, ""]
+        self.config_path.write_text("\n".join(out))
+
+    def start(self, timeout=10.0):
+        assert self.proc is None
+        logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([PETREL_BIN, "serve", "-c", str(self.config_path)],
+                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                     env=petrel_env(), cwd=str(self.tmp))
+        logf.close()
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("petrel exited %s during startup:\n%s"
+                                     % (self.proc.returncode, self.log()[-3000:]))
+            try:
+                c = SMTPClient(self.host, self.mx, timeout=2)
+                try:
+                    r = c.read_reply()
+                    if r.code == 220:
+                        c.quit()
+                        return self
+                    last = r
+                finally:
+                    c.close()
+            except (OSError, Closed, AssertionError) as e:
+                last = e
+            time.sleep(0.05)
+        raise AssertionError("petrel did not give a 220 banner within %ss (%r):\n%s"
+                             % (timeout, last, self.log()[-3000:]))
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout=5.0):
+        """SIGTERM and wait; return the exit status."""
+        if self.proc is None:
+            return None
+        p, self.proc = self.proc, None
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                self.exits.append(("sigterm-timeout", None))
+                return None
+        self.exits.append(("sigterm", p.returncode))
+        return p.returncode
+
+    def kill9(self):
+        if self.proc is None:
+            return
+        p, self.proc = self.proc, None
+        p.kill()
+        p.wait()
+        self.exits.append(("sigkill", p.returncode))
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def connect(self, role="mx", tls=None, timeout=10.0):
+        if tls is None:
+            tls = role == "submissions"
+        return SMTPClient(self.host, self.ports[role], tls=tls, timeout=timeout)
+
+    def session(self, role="mx", ehlo="client.example"):
+        c = self.connect(role)
+        c.banner()
+        if ehlo:
+            c.ehlo(ehlo)
+        return c
+
+    def mail(self, domain, local, n, timeout=10.0, settle=0.3):
+        return wait_mail(self.data_dir, domain, local, n, timeout, settle)
+
+    def mailbox(self, domain, local):
+        return [f.read_bytes() for f in list_mail(self.data_dir, domain, local)]
+
+    def check_teardown(self):
+        self.stop()
+        errors = []
+        for kind, rc in self.exits:
+            if kind == "sigkill":
+                continue
+            if kind == "sigterm-timeout":
+                errors.append("did not exit within 5s of SIGTERM")
+            elif rc != 0:
+                errors.append("exited %s after SIGTERM" % rc)
+        log = self.log()
+        for marker in SANITIZER_MARKERS:
+            if marker in log:
+                i = log.index(marker)
+                errors.append("sanitizer report %r:\n%s" % (marker, log[max(0, i - 200):i + 3000]))
+        assert not errors, "\n".join(errors)
+
+
+@pytest.fixture(scope="session")
+def cert(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cert")
+    crt, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True)
+    return crt, key
+
+
+@pytest.fixture
+def petrel_factory(tmp_path, cert):
+    """petrel_factory(start=True, listeners=None, ipv6=False, **config_overrides) -> Petrel"""
+    servers = []
+
+    def make(start=True, listeners=None, ipv6=False, **overrides):
+        if not os.access(PETREL_BIN, os.X_OK):
+            pytest.fail("PETREL_BIN %s is not an executable" % PETREL_BIN)
+        p = Petrel(tmp_path, cert, overrides, listeners, ipv6, name="petrel%d" % len(servers))
+        servers.append(p)
+        if start:
+            p.start()
+        return p
+
+    yield make
+    failures = []
+    for p in servers:
+        try:
+            p.check_teardown()
+        except AssertionError as e:
+            failures.append(str(e))
+    if failures:
+        pytest.fail("server teardown: " + "\n".join(failures), pytrace=False)
+
+
+@pytest.fixture
+def petrel(petrel_factory):
+    """A running server with the default config."""
+    return petrel_factory()
+
+
+def run_petrel(*args, timeout=30):
+    return subprocess.run([PETREL_BIN, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=petrel_env(), stdin=subprocess.DEVNULL)

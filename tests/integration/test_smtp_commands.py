@@ -1,0 +1,315 @@
+"""Banner, EHLO keywords and the reply to every command outside a message body."""
+
+import pytest
+
+from conftest import HOSTNAME
+
+
+def ehlo_keywords(reply):
+    return [l.upper() for l in reply.lines[1:]]
+
+
+def test_banner(petrel):
+    c = petrel.connect()
+    r = c.read_reply()
+    assert r.code == 220
+    assert r.lines[0].startswith(HOSTNAME + " ESMTP Petrel"), r
+    c.quit()
+
+
+def test_ehlo_lists_extensions_on_mx(petrel):
+    c = petrel.connect()
+    c.banner()
+    r = c.ehlo()
+    assert r.lines[0].startswith(HOSTNAME), r
+    kw = ehlo_keywords(r)
+    for k in ("PIPELINING", "SIZE 1048576", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES",
+              "CHUNKING", "DSN", "STARTTLS"):
+        assert k in kw, "EHLO lacks %s: %r" % (k, r)
+    c.quit()
+
+
+def test_ehlo_size_follows_config(petrel_factory):
+    p = petrel_factory(message_size=54321)
+    c = p.session()
+    r = c.cmd("EHLO again.example")
+    assert "SIZE 54321" in ehlo_keywords(r), r
+    c.quit()
+
+
+def test_ehlo_lists_starttls_on_submission(petrel):
+    c = petrel.session("submission", ehlo=None)
+    r = c.ehlo()
+    assert "STARTTLS" in ehlo_keywords(r), r
+    c.quit()
+
+
+def test_helo(petrel):
+    c = petrel.connect()
+    c.banner()
+    c.expect("HELO client.example", 250)
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.quit()
+
+
+@pytest.mark.parametrize("line,code,enh", [
+    ("NOOP", 250, "2.0.0"),
+    ("RSET", 250, "2.0.0"),
+    ("VRFY u@example.test", 252, "2.5.0"),
+    ("EXPN staff", 502, "5.5.1"),
+    ("XYZZY", 500, "5.5.1"),
+])
+def test_simple_command_replies(petrel, line, code, enh):
+    c = petrel.session()
+    c.expect(line, code, enh)
+    c.expect("NOOP", 250, "2.0.0")
+    c.quit()
+
+
+def test_help(petrel):
+    c = petrel.session()
+    r = c.cmd("HELP")
+    assert r.code == 214, r
+    c.quit()
+
+
+def test_quit(petrel):
+    c = petrel.session()
+    c.expect("QUIT", 221, "2.0.0")
+    c.expect_closed()
+
+
+def test_mail_before_ehlo(petrel):
+    c = petrel.connect()
+    c.banner()
+    c.expect("MAIL FROM:<a@b.test>", 503, "5.5.1")
+    c.quit()
+
+
+def test_nested_mail(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("MAIL FROM:<a@b.test>", 503, "5.5.1")
+    c.quit()
+
+
+def test_rcpt_before_mail(petrel):
+    c = petrel.session()
+    c.expect("RCPT TO:<u@example.test>", 503, "5.5.1")
+    c.quit()
+
+
+def test_data_without_rcpt(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("DATA", 503, "5.5.1")
+    c.quit()
+
+
+def test_data_after_all_rcpts_refused(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<x@elsewhere.test>", 554, "5.7.1")
+    r = c.expect("DATA", 554, "5.5.1")
+    assert "no valid recipients" in r.text.lower(), r
+    c.quit()
+
+
+def test_rset_clears_transaction(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<u@example.test>", 250)
+    c.expect("RSET", 250, "2.0.0")
+    c.expect("DATA", 503, "5.5.1")
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.quit()
+
+
+def test_null_sender_accepted(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<>", 250)
+    c.expect("RCPT TO:<u@example.test>", 250)
+    c.quit()
+
+
+@pytest.mark.parametrize("addr", ["<a@@b.test>", "<a b@b.test>", "a@b.test>", "<a@b.test",
+                                  "<@>"])
+def test_mail_bad_address_syntax(petrel, addr):
+    c = petrel.session()
+    c.expect("MAIL FROM:" + addr, 501, "5.1.7")
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.quit()
+
+
+@pytest.mark.parametrize("addr", ["<u@@example.test>", "<u x@example.test>", "<u@example.test",
+                                  "<@>"])
+def test_rcpt_bad_address_syntax(petrel, addr):
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:" + addr, 501, "5.1.3")
+    c.expect("RCPT TO:<u@example.test>", 250)
+    c.quit()
+
+
+def test_mail_unknown_parameter(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test> FOO=bar", 555, "5.5.4")
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.quit()
+
+
+def test_rcpt_unknown_parameter(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<u@example.test> FOO=bar", 555, "5.5.4")
+    c.expect("RCPT TO:<u@example.test>", 250)
+    c.quit()
+
+
+def test_mail_size_over_limit(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test> SIZE=1048577", 552, "5.3.4")
+    c.expect("MAIL FROM:<a@b.test> SIZE=1048576", 250)
+    c.quit()
+
+
+@pytest.mark.parametrize("role", ["mx", "submission", "submissions"])
+def test_relay_to_nonlocal_domain_refused(petrel, role):
+    c = petrel.session(role)
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<x@elsewhere.test>", 554, "5.7.1")
+    c.expect("RCPT TO:<u@other.test>", 250)
+    c.quit()
+
+
+def test_local_domain_case_insensitive(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<u@EXAMPLE.Test>", 250)
+    c.quit()
+
+
+def test_dsn_parameters_accepted(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test> RET=HDRS ENVID=abc", 250)
+    c.expect("RCPT TO:<u@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x@example.test", 250)
+    c.quit()
+
+
+def test_command_line_too_long(petrel):
+    c = petrel.session()
+    c.expect("NOOP " + "x" * 600, 500, "5.5.2")
+    c.expect("NOOP", 250, "2.0.0")
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.quit()
+
+
+def test_command_line_very_long(petrel):
+    """64 KiB of garbage without a line end must not grow a buffer or kill the session."""
+    c = petrel.session()
+    c.send(b"NOOP " + b"x" * 65536 + b"\r\n")
+    r = c.read_reply()
+    assert (r.code, r.enhanced) == (500, "5.5.2"), r
+    c.expect("NOOP", 250, "2.0.0")
+    c.quit()
+
+
+def test_command_line_at_limit_accepted(petrel):
+    """512 octets including CRLF is allowed (RFC 5321 4.5.3.1.4)."""
+    c = petrel.session()
+    line = "NOOP " + "x" * (512 - 2 - 5)
+    assert len(line) + 2 == 512
+    c.expect(line, 250, "2.0.0")
+    c.quit()
+
+
+@pytest.mark.parametrize("bad", [b"NOOP\nNOOP\r\n", b"NOOP\rNOOP\r\n", b"NO\nOP\r\n"])
+def test_bare_newline_in_command(petrel, bad):
+    c = petrel.session()
+    c.send(bad)
+    r = c.read_reply()
+    assert (r.code, r.enhanced) == (500, "5.5.2"), r
+    assert c.nothing_pending(0.5), "more than one reply to one CRLF line: %r" % c.buf
+    c.expect("NOOP", 250, "2.0.0")
+    c.quit()
+
+
+def test_pipelining_replies_in_order(petrel):
+    c = petrel.session()
+    c.send(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<u@example.test>\r\n"
+           b"RCPT TO:<x@elsewhere.test>\r\nRCPT TO:<v@example.test>\r\nDATA\r\n")
+    codes = [c.read_reply().code for _ in range(5)]
+    assert codes == [250, 250, 554, 250, 354], codes
+    c.send(b"Subject: p\r\n\r\nhi\r\n.\r\n")
+    assert c.read_reply().code == 250
+    c.quit()
+    petrel.mail("example.test", "u", 1)
+    petrel.mail("example.test", "v", 1)
+
+
+def test_pipelined_garbage(petrel):
+    """A burst of junk commands in one write gets one reply per line, in order."""
+    c = petrel.session()
+    c.send(b"NOOP\r\nFOO\r\n\r\nRCPT TO:<u@example.test>\r\nNOOP\r\n")
+    replies = [c.read_reply() for _ in range(5)]
+    assert [r.code for r in replies][:2] == [250, 500], replies
+    assert replies[2].code in (500, 501), replies
+    assert [r.code for r in replies][3:] == [503, 250], replies
+    c.quit()
+
+
+def test_too_many_errors(petrel_factory):
+    p = petrel_factory(errors=3)
+    c = p.session()
+    replies = []
+    for _ in range(4):
+        r = c.cmd("BOGUS")
+        replies.append(r)
+        if r.code == 421:
+            break
+    assert replies[-1].code == 421 and replies[-1].enhanced == "4.7.0", replies
+    assert len(replies) in (3, 4), replies
+    assert all((r.code, r.enhanced) == (500, "5.5.1") for r in replies[:-1]), replies
+    c.expect_closed()
+
+
+def test_command_timeout(petrel_factory):
+    p = petrel_factory(command=2)
+    c = p.session()
+    r = c.read_reply(timeout=8)
+    assert (r.code, r.enhanced) == (421, "4.4.2"), r
+    c.expect_closed()
+
+
+def test_connections_per_ip(petrel_factory):
+    p = petrel_factory(connections_per_ip=2)
+    a, b = p.connect(), p.connect()
+    a.banner()
+    b.banner()
+    c = p.connect()
+    r = c.read_reply()
+    assert (r.code, r.enhanced) == (421, "4.7.0"), r
+    c.expect_closed()
+    a.quit()
+    # A slot frees up once a session ends.
+    import time
+    for _ in range(50):
+        d = p.connect()
+        r = d.read_reply()
+        if r.code == 220:
+            d.quit()
+            break
+        d.close()
+        time.sleep(0.1)
+    else:
+        raise AssertionError("no 220 after a session ended: %r" % r)
+    b.quit()
+
+
+def test_disconnect_mid_command(petrel):
+    c = petrel.session()
+    c.send(b"MAIL FROM:<a@b.te")
+    c.close()
+    d = petrel.session()
+    d.expect("NOOP", 250)
+    d.quit()
