@@ -1,1 +1,975 @@
-/* placeholder until written */
+/* config - read and validate petrel.conf with libinih.
+ *
+ * libinih (Debian 12: version 55, built without INI_HANDLER_LINENO) does not
+ * tell the handler which line it is on, so the file is fed to
+ * ini_parse_stream() through our own reader.  The reader counts physical
+ * lines, rejects lines too long for libinih's fixed buffer (instead of letting
+ * libinih split them silently), and sees every "[section]" header itself.
+ * Seeing the headers lets us report unknown and empty sections, duplicate
+ * listener names and incomplete listeners at the line of their header, which
+ * the handler alone (called only for key = value lines) could not.
+ *
+ * Error handling: the first error (smallest line number) wins.  When we
+ * record an error the reader reports end of file, so parsing stops there.
+ * libinih's own syntax errors (a line with neither '=' nor ']') come back as
+ * its return value; the smaller of that and ours is reported.
+ */
+#include "config/config.h"
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#define CONFIG_ERROR_MAX 1024
+#define LISTENER_NAME_MAX 40 /* libinih truncates section names at 49 */
+#define DOMAIN_NAME_MAX 253
+
+enum config_section {
+	SECTION_NONE, /* before the first header */
+	SECTION_SERVER,
+	SECTION_DOMAINS,
+	SECTION_TLS,
+	SECTION_LIMITS,
+	SECTION_TIMEOUTS,
+	SECTION_LISTENER,
+};
+
+enum key_type {
+	KEY_HOSTNAME,     /* char *, a valid domain name, lower-cased */
+	KEY_STRING,       /* char *, may be empty */
+	KEY_PATH,         /* char *, relative to the config file's directory */
+	KEY_OPTIONAL_PATH,/* as KEY_PATH; empty = NULL */
+	KEY_LOG_LEVEL,    /* char *, debug|info|warn|error */
+	KEY_BOOL,         /* bool */
+	KEY_UINT,         /* unsigned, plain decimal */
+	KEY_SIZE,         /* size_t, decimal with optional k/M/G suffix */
+	KEY_BARE_NEWLINE, /* enum bare_newline_policy */
+	KEY_DOMAINS,      /* local_domains; accumulates */
+};
+
+struct key_def {
+	enum config_section section;
+	const char *name;
+	enum key_type type;
+	size_t offset;        /* into struct config */
+	unsigned long long min, max;
+};
+
+#define CONFIG_OFFSET(member) offsetof(struct config, member)
+
+static const struct key_def key_defs[] = {
+	{ SECTION_SERVER, "hostname", KEY_HOSTNAME, CONFIG_OFFSET(hostname), 0, 0 },
+	{ SECTION_SERVER, "data_dir", KEY_PATH, CONFIG_OFFSET(data_dir), 0, 0 },
+	{ SECTION_SERVER, "user", KEY_STRING, CONFIG_OFFSET(user), 0, 0 },
+	{ SECTION_SERVER, "log_level", KEY_LOG_LEVEL, CONFIG_OFFSET(log_level), 0, 0 },
+	{ SECTION_SERVER, "syslog", KEY_BOOL, CONFIG_OFFSET(syslog), 0, 0 },
+	{ SECTION_SERVER, "workers", KEY_UINT, CONFIG_OFFSET(workers), 1, 64 },
+	{ SECTION_DOMAINS, "local", KEY_DOMAINS, 0, 0, 0 },
+	{ SECTION_TLS, "certificate", KEY_OPTIONAL_PATH, CONFIG_OFFSET(tls_certificate), 0, 0 },
+	{ SECTION_TLS, "key", KEY_OPTIONAL_PATH, CONFIG_OFFSET(tls_key), 0, 0 },
+	{ SECTION_LIMITS, "command_line", KEY_SIZE,
+	  CONFIG_OFFSET(limits.command_line), 512, 65536 },
+	{ SECTION_LIMITS, "text_line", KEY_SIZE,
+	  CONFIG_OFFSET(limits.text_line), 1000, 1048576 },
+	{ SECTION_LIMITS, "message_size", KEY_SIZE,
+	  CONFIG_OFFSET(limits.message_size), 1024, 2147483648ULL },
+	{ SECTION_LIMITS, "recipients", KEY_UINT,
+	  CONFIG_OFFSET(limits.recipients), 1, 100000 },
+	{ SECTION_LIMITS, "errors", KEY_UINT, CONFIG_OFFSET(limits.errors), 1, 1000 },
+	{ SECTION_LIMITS, "connections", KEY_UINT,
+	  CONFIG_OFFSET(limits.connections), 1, 1000000 },
+	{ SECTION_LIMITS, "connections_per_ip", KEY_UINT,
+	  CONFIG_OFFSET(limits.connections_per_ip), 1, 1000000 },
+	{ SECTION_LIMITS, "received_headers", KEY_UINT,
+	  CONFIG_OFFSET(limits.received_headers), 10, 1000 },
+	{ SECTION_LIMITS, "bare_newline", KEY_BARE_NEWLINE,
+	  CONFIG_OFFSET(limits.bare_newline), 0, 0 },
+	{ SECTION_TIMEOUTS, "greeting", KEY_UINT, CONFIG_OFFSET(timeouts.greeting), 1, 86400 },
+	{ SECTION_TIMEOUTS, "command", KEY_UINT, CONFIG_OFFSET(timeouts.command), 1, 86400 },
+	{ SECTION_TIMEOUTS, "data_block", KEY_UINT,
+	  CONFIG_OFFSET(timeouts.data_block), 1, 86400 },
+	{ SECTION_TIMEOUTS, "tls_handshake", KEY_UINT,
+	  CONFIG_OFFSET(timeouts.tls_handshake), 1, 3600 },
+};
+#define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))
+
+static const char *const section_names[] = {
+	[SECTION_NONE] = "",
+	[SECTION_SERVER] = "server",
+	[SECTION_DOMAINS] = "domains",
+	[SECTION_TLS] = "tls",
+	[SECTION_LIMITS] = "limits",
+	[SECTION_TIMEOUTS] = "timeouts",
+	[SECTION_LISTENER] = "listener",
+};
+
+struct config_parser {
+	struct config *config;
+	const char *file;        /* as given by the caller, for messages */
+	char *dir;               /* absolute directory of the file */
+	FILE *fp;
+	char *line;              /* getline() buffer */
+	size_t line_size;
+	int lineno;              /* physical line last handed to libinih */
+	bool line_continuation;  /* it is an indented continuation line */
+	bool have_key;           /* a key line since the last header: libinih
+	                            treats indented lines as continuations */
+	bool stopped;
+
+	enum config_section section;
+	size_t listener;         /* index of the current [listener NAME] */
+	int listener_line;       /* line of its header */
+	int listener_role_line;  /* 0 = role not set */
+	int listener_address_line;
+
+	int key_lines[KEY_DEF_COUNT]; /* line where each key was set; 0 = not */
+
+	int error_line;          /* 0 = no error yet */
+	char error[CONFIG_ERROR_MAX];
+};
+
+static char config_error_buf[CONFIG_ERROR_MAX + 256];
+
+static struct config *config_new(bool with_hostname);
+static char *config_default_hostname(void);
+static void config_listener_add(struct config *config, const char *name,
+				enum listener_role role, const char *address);
+static void config_add_default_listeners(struct config *config);
+static void config_local_domain_add(struct config *config, const char *domain);
+
+static char *parser_read_line(char *str, int num, void *stream);
+static int parser_handle(void *user, const char *section, const char *name,
+			 const char *value);
+static void parser_fail(struct config_parser *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void parser_section_start(struct config_parser *p, const char *header);
+static void parser_section_end(struct config_parser *p);
+static void parser_listener_key(struct config_parser *p, const char *name,
+				const char *value);
+static void parser_set_key(struct config_parser *p, size_t idx, const char *value);
+static void parser_set_domains(struct config_parser *p, const char *value);
+static void parser_finish(struct config_parser *p);
+static char *parser_resolve_path(const struct config_parser *p, const char *value);
+static char *parser_file_dir(const char *file);
+
+static bool parse_number(const char *s, bool allow_suffix,
+			 unsigned long long *value_r);
+static bool parse_bool(const char *s, bool *value_r);
+static bool parse_role(const char *s, enum listener_role *role_r);
+static bool listener_name_is_valid(const char *name);
+static bool listener_address_is_valid(const char *address, const char **reason_r);
+static bool port_is_valid(const char *s);
+static bool domain_name_is_valid(const char *name, size_t len);
+static void string_lower(char *s);
+
+/* config_new - every default; the default hostname only if asked, since it
+ * may mean a resolver lookup */
+static struct config *config_new(bool with_hostname)
+{
+	struct config *config = xcalloc(1, sizeof(*config));
+
+	config->hostname = with_hostname ? config_default_hostname() : NULL;
+	config->data_dir = xstrdup("/var/lib/petrel");
+	config->user = xstrdup("petrel");
+	config->log_level = xstrdup("info");
+	config->syslog = false;
+	config->workers = 4;
+
+	config->local_domains = xcalloc(1, sizeof(char *));
+	config->local_domain_count = 0;
+
+	config->limits.command_line = 512;
+	config->limits.text_line = 1000;
+	config->limits.message_size = 26214400;
+	config->limits.recipients = 100;
+	config->limits.errors = 10;
+	config->limits.connections = 20000;
+	config->limits.connections_per_ip = 100;
+	config->limits.received_headers = 100;
+	config->limits.bare_newline = BARE_NEWLINE_REJECT;
+
+	config->timeouts.greeting = 300;
+	config->timeouts.command = 300;
+	config->timeouts.data_block = 180;
+	config->timeouts.tls_handshake = 60;
+	return config;
+}
+
+/* config_default_hostname - gethostname(), made fully qualified through the
+ * resolver (usually /etc/hosts) when it has no dot; "localhost" if unusable */
+static char *config_default_hostname(void)
+{
+	char name[256];
+	char *result = NULL;
+
+	if (gethostname(name, sizeof(name)) != 0)
+		return xstrdup("localhost");
+	name[sizeof(name) - 1] = '\0';
+
+	if (strchr(name, '.') == NULL) {
+		struct addrinfo hints = { .ai_flags = AI_CANONNAME, .ai_family = AF_UNSPEC };
+		struct addrinfo *res = NULL;
+
+		if (getaddrinfo(name, NULL, &hints, &res) == 0) {
+			if (res != NULL && res->ai_canonname != NULL &&
+			    strchr(res->ai_canonname, '.') != NULL)
+				result = xstrdup(res->ai_canonname);
+			freeaddrinfo(res);
+		}
+	}
+	if (result == NULL)
+		result = xstrdup(name);
+	string_lower(result);
+	if (!domain_name_is_valid(result, strlen(result))) {
+		free(result);
+		result = xstrdup("localhost");
+	}
+	return result;
+}
+
+/* config_listener_add - append a listener (copies the strings) */
+static void config_listener_add(struct config *config, const char *name,
+				enum listener_role role, const char *address)
+{
+	struct config_listener *l;
+
+	config->listeners = xrealloc(config->listeners,
+		(config->listener_count + 1) * sizeof(*config->listeners));
+	l = &config->listeners[config->listener_count++];
+	l->name = xstrdup(name);
+	l->role = role;
+	l->address = address != NULL ? xstrdup(address) : NULL;
+}
+
+/* config_add_default_listeners - the production set, used when the file has
+ * no [listener] section at all */
+static void config_add_default_listeners(struct config *config)
+{
+	config_listener_add(config, "mx", LISTENER_ROLE_MX, "*:25");
+	config_listener_add(config, "submission", LISTENER_ROLE_SUBMISSION, "*:587");
+	config_listener_add(config, "submission-2525", LISTENER_ROLE_SUBMISSION, "*:2525");
+	config_listener_add(config, "submissions", LISTENER_ROLE_SUBMISSIONS, "*:465");
+}
+
+/* config_local_domain_add - append DOMAIN (already normalised) unless present */
+static void config_local_domain_add(struct config *config, const char *domain)
+{
+	for (size_t i = 0; i < config->local_domain_count; i++)
+		if (strcmp(config->local_domains[i], domain) == 0)
+			return;
+	config->local_domains = xrealloc(config->local_domains,
+		(config->local_domain_count + 2) * sizeof(char *));
+	config->local_domains[config->local_domain_count++] = xstrdup(domain);
+	config->local_domains[config->local_domain_count] = NULL;
+}
+
+struct config *config_defaults(void)
+{
+	return config_new(true);
+}
+
+/* config_load - defaults, then FILE on top; see config.h */
+struct config *config_load(const char *file, const char **error_r)
+{
+	struct config_parser p;
+	struct config *config = NULL;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	p.file = file;
+	p.fp = fopen(file, "r");
+	if (p.fp == NULL) {
+		snprintf(config_error_buf, sizeof(config_error_buf), "%s: %s",
+			 file, strerror(errno));
+		*error_r = config_error_buf;
+		return NULL;
+	}
+	p.dir = parser_file_dir(file);
+	if (p.dir == NULL) {
+		snprintf(config_error_buf, sizeof(config_error_buf),
+			 "%s: cannot resolve its directory: %s", file, strerror(errno));
+		goto out;
+	}
+	p.config = config_new(false);
+	p.config->path = xstrdup(file);
+
+	ret = ini_parse_stream(parser_read_line, &p, parser_handle, &p);
+	if (ferror(p.fp)) {
+		snprintf(config_error_buf, sizeof(config_error_buf), "%s: %s",
+			 file, strerror(errno));
+		goto out;
+	}
+	if (!p.stopped)
+		parser_section_end(&p);
+	if (p.error_line == 0 && ret == 0)
+		parser_finish(&p);
+
+	if (ret > 0 && (p.error_line == 0 || ret < p.error_line)) {
+		snprintf(config_error_buf, sizeof(config_error_buf),
+			 "%s:%d: syntax error: expected '[section]' or 'key = value'",
+			 file, ret);
+	} else if (p.error_line != 0) {
+		snprintf(config_error_buf, sizeof(config_error_buf), "%s:%d: %s",
+			 file, p.error_line, p.error);
+	} else if (ret != 0) {
+		/* -1 open error cannot happen with a stream; -2 is out of memory */
+		snprintf(config_error_buf, sizeof(config_error_buf),
+			 "%s: libinih failed (%d)", file, ret);
+	} else {
+		config = p.config;
+		p.config = NULL;
+	}
+out:
+	if (fclose(p.fp) != 0 && config != NULL) {
+		snprintf(config_error_buf, sizeof(config_error_buf), "%s: %s",
+			 file, strerror(errno));
+		config_free(&config);
+	}
+	config_free(&p.config);
+	free(p.line);
+	free(p.dir);
+	if (config == NULL)
+		*error_r = config_error_buf;
+	return config;
+}
+
+void config_free(struct config **configp)
+{
+	struct config *config = *configp;
+
+	if (config == NULL)
+		return;
+	*configp = NULL;
+	free(config->path);
+	free(config->hostname);
+	free(config->data_dir);
+	free(config->user);
+	free(config->log_level);
+	for (size_t i = 0; i < config->local_domain_count; i++)
+		free(config->local_domains[i]);
+	free(config->local_domains);
+	free(config->tls_certificate);
+	free(config->tls_key);
+	for (size_t i = 0; i < config->listener_count; i++) {
+		free(config->listeners[i].name);
+		free(config->listeners[i].address);
+	}
+	free(config->listeners);
+	free(config);
+}
+
+bool config_is_local_domain(const struct config *config, const char *domain)
+{
+	size_t len = strlen(domain);
+
+	if (len > 0 && domain[len - 1] == '.')
+		len--;
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < config->local_domain_count; i++) {
+		const char *d = config->local_domains[i];
+		if (strlen(d) == len && strncasecmp(d, domain, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+const char *listener_role_name(enum listener_role role)
+{
+	switch (role) {
+	case LISTENER_ROLE_MX:
+		return "mx";
+	case LISTENER_ROLE_SUBMISSION:
+		return "submission";
+	case LISTENER_ROLE_SUBMISSIONS:
+		return "submissions";
+	}
+	return "unknown";
+}
+
+/* parser_fail - record an error at LINE unless an earlier one is recorded;
+ * parsing stops at the next line */
+static void parser_fail(struct config_parser *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->stopped = true;
+	if (p->error_line != 0 && p->error_line <= line)
+		return;
+	p->error_line = line;
+	va_start(ap, fmt);
+	vsnprintf(p->error, sizeof(p->error), fmt, ap);
+	va_end(ap);
+}
+
+/* parser_read_line - libinih's fgets-style reader: counts lines and spots
+ * section headers; returns NULL (end of input) once an error is recorded */
+static char *parser_read_line(char *str, int num, void *stream)
+{
+	struct config_parser *p = stream;
+	const char *s, *bol;
+	ssize_t len;
+	size_t content;
+
+	if (p->stopped)
+		return NULL;
+	len = getline(&p->line, &p->line_size, p->fp);
+	if (len < 0)
+		return NULL;
+	p->lineno++;
+
+	if (memchr(p->line, '\0', (size_t)len) != NULL) {
+		parser_fail(p, p->lineno, "line contains a NUL byte");
+		return NULL;
+	}
+	content = (size_t)len;
+	if (content > 0 && p->line[content - 1] == '\n')
+		content--;
+	if (content > 0 && p->line[content - 1] == '\r')
+		content--;
+	/* libinih needs room for CR, LF and NUL (ini.h, INI_MAX_LINE) */
+	if (num < 3 || content > (size_t)num - 3) {
+		parser_fail(p, p->lineno, "line is longer than %d characters", num - 3);
+		return NULL;
+	}
+	memcpy(str, p->line, (size_t)len + 1);
+
+	s = p->line;
+	if (p->lineno == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3; /* libinih skips a UTF-8 BOM */
+	bol = s;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	p->line_continuation = false;
+	if (*s == '\0' || *s == '\n' || *s == '\r' || *s == ';' || *s == '#') {
+		/* blank or comment: libinih ignores it */
+	} else if (s > bol && p->have_key) {
+		/* an indented line after a key continues its value (libinih
+		 * INI_ALLOW_MULTILINE): the handler sees the same key again */
+		p->line_continuation = true;
+	} else if (*s == '[') {
+		parser_section_start(p, s);
+	} else if (strpbrk(s, "=:") != NULL) {
+		p->have_key = true;
+	}
+	return p->stopped ? NULL : str;
+}
+
+/* parser_section_start - a "[...]" header at the current line */
+static void parser_section_start(struct config_parser *p, const char *header)
+{
+	const char *end = strchr(header, ']');
+	char name[256];
+	size_t len;
+	const char *start;
+
+	if (end == NULL)
+		return; /* libinih reports the syntax error */
+	parser_section_end(p);
+	if (p->stopped)
+		return;
+	p->have_key = false;
+
+	start = header + 1;
+	while (*start == ' ' || *start == '\t')
+		start++;
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	len = (size_t)(end - start);
+	if (len >= sizeof(name))
+		len = sizeof(name) - 1;
+	memcpy(name, start, len);
+	name[len] = '\0';
+
+	for (enum config_section s = SECTION_SERVER; s < SECTION_LISTENER; s++) {
+		if (strcmp(name, section_names[s]) == 0) {
+			p->section = s;
+			return;
+		}
+	}
+	if (strncmp(name, "listener", 8) != 0 ||
+	    (name[8] != '\0' && name[8] != ' ' && name[8] != '\t')) {
+		parser_fail(p, p->lineno, "unknown section [%.64s]", name);
+		return;
+	}
+
+	const char *lname = name + 8;
+	while (*lname == ' ' || *lname == '\t')
+		lname++;
+	if (*lname == '\0') {
+		parser_fail(p, p->lineno, "a listener needs a name: [listener NAME]");
+		return;
+	}
+	if (!listener_name_is_valid(lname)) {
+		parser_fail(p, p->lineno, "bad listener name '%.64s': use up to %d "
+			    "letters, digits, '-', '_' or '.'", lname, LISTENER_NAME_MAX);
+		return;
+	}
+	for (size_t i = 0; i < p->config->listener_count; i++) {
+		if (strcmp(p->config->listeners[i].name, lname) == 0) {
+			parser_fail(p, p->lineno, "duplicate listener name '%s'", lname);
+			return;
+		}
+	}
+	config_listener_add(p->config, lname, LISTENER_ROLE_MX, NULL);
+	p->section = SECTION_LISTENER;
+	p->listener = p->config->listener_count - 1;
+	p->listener_line = p->lineno;
+	p->listener_role_line = 0;
+	p->listener_address_line = 0;
+}
+
+/* parser_section_end - check that the section just closed is complete */
+static void parser_section_end(struct config_parser *p)
+{
+	if (p->section == SECTION_LISTENER) {
+		const char *name = p->config->listeners[p->listener].name;
+
+		if (p->listener_role_line == 0)
+			parser_fail(p, p->listener_line,
+				    "[listener %s] has no 'role' (mx, submission or submissions)",
+				    name);
+		else if (p->listener_address_line == 0)
+			parser_fail(p, p->listener_line,
+				    "[listener %s] has no 'address' (host:port)", name);
+	}
+	p->section = SECTION_NONE;
+}
+
+/* parser_handle - libinih's callback for each key = value line */
+static int parser_handle(void *user, const char *section, const char *name,
+			 const char *value)
+{
+	struct config_parser *p = user;
+
+	(void)section; /* we track sections ourselves, untruncated */
+	if (p->stopped || name == NULL)
+		return 1;
+	if (p->section == SECTION_NONE) {
+		parser_fail(p, p->lineno, "key '%.64s' is outside any [section]", name);
+		return 0;
+	}
+	if (p->section == SECTION_LISTENER) {
+		parser_listener_key(p, name, value);
+		return p->stopped ? 0 : 1;
+	}
+	for (size_t i = 0; i < KEY_DEF_COUNT; i++) {
+		if (key_defs[i].section == p->section && strcmp(key_defs[i].name, name) == 0) {
+			parser_set_key(p, i, value);
+			return p->stopped ? 0 : 1;
+		}
+	}
+	parser_fail(p, p->lineno, "unknown key '%.64s' in [%s]", name,
+		    section_names[p->section]);
+	return 0;
+}
+
+/* parser_listener_key - role or address of the current listener */
+static void parser_listener_key(struct config_parser *p, const char *name,
+				const char *value)
+{
+	struct config_listener *l = &p->config->listeners[p->listener];
+	const char *reason;
+
+	if (strcmp(name, "role") == 0) {
+		if (p->listener_role_line != 0) {
+			parser_fail(p, p->lineno, "'role' is set twice in [listener %s] "
+				    "(first on line %d)", l->name, p->listener_role_line);
+		} else if (!parse_role(value, &l->role)) {
+			parser_fail(p, p->lineno, "unknown role '%.64s' in [listener %s] "
+				    "(expected mx, submission or submissions)", value, l->name);
+		} else {
+			p->listener_role_line = p->lineno;
+		}
+	} else if (strcmp(name, "address") == 0) {
+		if (p->listener_address_line != 0) {
+			parser_fail(p, p->lineno, "'address' is set twice in [listener %s] "
+				    "(first on line %d)", l->name, p->listener_address_line);
+			return;
+		}
+		if (!listener_address_is_valid(value, &reason)) {
+			parser_fail(p, p->lineno, "bad address '%.64s' in [listener %s]: %s",
+				    value, l->name, reason);
+			return;
+		}
+		for (size_t i = 0; i < p->listener; i++) {
+			if (strcmp(p->config->listeners[i].address, value) == 0) {
+				parser_fail(p, p->lineno, "address '%s' in [listener %s] is "
+					    "already used by [listener %s]", value, l->name,
+					    p->config->listeners[i].name);
+				return;
+			}
+		}
+		l->address = xstrdup(value);
+		p->listener_address_line = p->lineno;
+	} else {
+		parser_fail(p, p->lineno, "unknown key '%.64s' in [listener %s]", name,
+			    l->name);
+	}
+}
+
+/* parser_set_key - validate VALUE for key_defs[IDX] and store it */
+static void parser_set_key(struct config_parser *p, size_t idx, const char *value)
+{
+	const struct key_def *def = &key_defs[idx];
+	char *base = (char *)p->config;
+	char **strp = (char **)(void *)(base + def->offset);
+	unsigned long long n;
+	bool b;
+
+	if (def->type == KEY_DOMAINS) {
+		parser_set_domains(p, value);
+		p->key_lines[idx] = p->lineno;
+		return;
+	}
+	if (p->line_continuation) {
+		parser_fail(p, p->lineno, "'%s' takes one line; indented lines continue "
+			    "the previous value", def->name);
+		return;
+	}
+	if (p->key_lines[idx] != 0) {
+		parser_fail(p, p->lineno, "'%s' is set twice in [%s] (first on line %d)",
+			    def->name, section_names[def->section], p->key_lines[idx]);
+		return;
+	}
+
+	switch (def->type) {
+	case KEY_HOSTNAME: {
+		size_t len = strlen(value);
+		if (len > 0 && value[len - 1] == '.')
+			len--;
+		if (!domain_name_is_valid(value, len)) {
+			parser_fail(p, p->lineno, "'%s' must be a domain name, not '%.64s'",
+				    def->name, value);
+			return;
+		}
+		free(*strp);
+		*strp = xstrndup(value, len);
+		string_lower(*strp);
+		break;
+	}
+	case KEY_STRING:
+		free(*strp);
+		*strp = xstrdup(value);
+		break;
+	case KEY_PATH:
+	case KEY_OPTIONAL_PATH:
+		if (*value == '\0' && def->type == KEY_PATH) {
+			parser_fail(p, p->lineno, "'%s' must not be empty", def->name);
+			return;
+		}
+		free(*strp);
+		*strp = *value == '\0' ? NULL : parser_resolve_path(p, value);
+		break;
+	case KEY_LOG_LEVEL:
+		if (log_level_parse(value) < 0) {
+			parser_fail(p, p->lineno, "'%s' must be debug, info, warn or error, "
+				    "not '%.64s'", def->name, value);
+			return;
+		}
+		free(*strp);
+		*strp = xstrdup(value);
+		break;
+	case KEY_BOOL:
+		if (!parse_bool(value, &b)) {
+			parser_fail(p, p->lineno, "'%s' must be true or false, not '%.64s'",
+				    def->name, value);
+			return;
+		}
+		*(bool *)(void *)(base + def->offset) = b;
+		break;
+	case KEY_UINT:
+	case KEY_SIZE:
+		if (!parse_number(value, def->type == KEY_SIZE, &n) ||
+		    n < def->min || n > def->max) {
+			parser_fail(p, p->lineno, "'%s' must be a number between %llu and %llu",
+				    def->name, def->min, def->max);
+			return;
+		}
+		if (def->type == KEY_SIZE)
+			*(size_t *)(void *)(base + def->offset) = (size_t)n;
+		else
+			*(unsigned *)(void *)(base + def->offset) = (unsigned)n;
+		break;
+	case KEY_BARE_NEWLINE:
+		if (strcmp(value, "reject") == 0) {
+			p->config->limits.bare_newline = BARE_NEWLINE_REJECT;
+		} else if (strcmp(value, "accept") == 0) {
+			p->config->limits.bare_newline = BARE_NEWLINE_ACCEPT;
+		} else {
+			parser_fail(p, p->lineno, "'%s' must be reject or accept, not '%.64s'",
+				    def->name, value);
+			return;
+		}
+		break;
+	case KEY_DOMAINS:
+		break; /* handled above */
+	}
+	p->key_lines[idx] = p->lineno;
+}
+
+/* parser_set_domains - add each comma or space separated domain of VALUE,
+ * lower-cased and without one trailing dot */
+static void parser_set_domains(struct config_parser *p, const char *value)
+{
+	const char *s = value;
+
+	while (*s != '\0') {
+		size_t len, dlen;
+		char *domain;
+
+		s += strspn(s, ", \t");
+		len = strcspn(s, ", \t");
+		if (len == 0)
+			break;
+		dlen = len;
+		if (s[dlen - 1] == '.')
+			dlen--;
+		if (!domain_name_is_valid(s, dlen)) {
+			parser_fail(p, p->lineno, "'%.*s' in 'local' is not a valid domain name",
+				    (int)(len > 64 ? 64 : len), s);
+			return;
+		}
+		domain = xstrndup(s, dlen);
+		string_lower(domain);
+		config_local_domain_add(p->config, domain);
+		free(domain);
+		s += len;
+	}
+}
+
+/* parser_finish - checks across keys, then the defaults that depend on the
+ * file: listeners, hostname */
+static void parser_finish(struct config_parser *p)
+{
+	struct config *config = p->config;
+	int cert_line = 0, key_line = 0;
+
+	for (size_t i = 0; i < KEY_DEF_COUNT; i++) {
+		if (key_defs[i].offset == CONFIG_OFFSET(tls_certificate) &&
+		    key_defs[i].type == KEY_OPTIONAL_PATH)
+			cert_line = p->key_lines[i];
+		else if (key_defs[i].offset == CONFIG_OFFSET(tls_key) &&
+			 key_defs[i].type == KEY_OPTIONAL_PATH)
+			key_line = p->key_lines[i];
+	}
+	if ((config->tls_certificate == NULL) != (config->tls_key == NULL)) {
+		if (config->tls_certificate != NULL)
+			parser_fail(p, cert_line, "[tls] 'certificate' is set but 'key' is not");
+		else
+			parser_fail(p, key_line, "[tls] 'key' is set but 'certificate' is not");
+		return;
+	}
+	if (config->listener_count == 0)
+		config_add_default_listeners(config);
+	if (config->hostname == NULL)
+		config->hostname = config_default_hostname();
+}
+
+/* parser_file_dir - the absolute directory holding FILE; NULL and errno */
+static char *parser_file_dir(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	char *dir, *abs;
+
+	if (slash == NULL)
+		dir = xstrdup(".");
+	else if (slash == file)
+		dir = xstrdup("/");
+	else
+		dir = xstrndup(file, (size_t)(slash - file));
+	abs = realpath(dir, NULL);
+	free(dir);
+	return abs;
+}
+
+/* parser_resolve_path - VALUE if absolute, else relative to the file's dir */
+static char *parser_resolve_path(const struct config_parser *p, const char *value)
+{
+	if (value[0] == '/')
+		return xstrdup(value);
+	while (value[0] == '.' && value[1] == '/') {
+		value += 2;
+		while (*value == '/')
+			value++;
+	}
+	if (*value == '\0' || strcmp(value, ".") == 0)
+		return xstrdup(p->dir);
+	if (strcmp(p->dir, "/") == 0)
+		return xasprintf("/%s", value);
+	return xasprintf("%s/%s", p->dir, value);
+}
+
+/* parse_number - decimal digits, with a k/M/G suffix (powers of 1024,
+ * any case) if ALLOW_SUFFIX; false on anything else or overflow */
+static bool parse_number(const char *s, bool allow_suffix,
+			 unsigned long long *value_r)
+{
+	unsigned long long n = 0, mult = 1;
+	bool ok = isdigit((unsigned char)*s) != 0;
+
+	for (; ok && isdigit((unsigned char)*s); s++) {
+		unsigned digit = (unsigned)(*s - '0');
+		if (n > (ULLONG_MAX - digit) / 10)
+			ok = false;
+		else
+			n = n * 10 + digit;
+	}
+	if (ok && *s != '\0') {
+		switch (allow_suffix ? *s : '\0') {
+		case 'k': case 'K': mult = 1024ULL; break;
+		case 'm': case 'M': mult = 1024ULL * 1024; break;
+		case 'g': case 'G': mult = 1024ULL * 1024 * 1024; break;
+		default: ok = false; break;
+		}
+		if (ok && s[1] != '\0')
+			ok = false;
+	}
+	if (ok && n > ULLONG_MAX / mult)
+		ok = false;
+	if (ok)
+		*value_r = n * mult;
+	return ok;
+}
+
+/* parse_bool - true/false, yes/no, on/off, 1/0 in any case */
+static bool parse_bool(const char *s, bool *value_r)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	bool ok = false;
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]) && !ok; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*value_r = true;
+			ok = true;
+		} else if (strcasecmp(s, no[i]) == 0) {
+			*value_r = false;
+			ok = true;
+		}
+	}
+	return ok;
+}
+
+/* parse_role - mx|submission|submissions */
+static bool parse_role(const char *s, enum listener_role *role_r)
+{
+	bool ok = true;
+
+	if (strcmp(s, "mx") == 0)
+		*role_r = LISTENER_ROLE_MX;
+	else if (strcmp(s, "submission") == 0)
+		*role_r = LISTENER_ROLE_SUBMISSION;
+	else if (strcmp(s, "submissions") == 0)
+		*role_r = LISTENER_ROLE_SUBMISSIONS;
+	else
+		ok = false;
+	return ok;
+}
+
+/* listener_name_is_valid - 1..LISTENER_NAME_MAX of [A-Za-z0-9._-] */
+static bool listener_name_is_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len >= 1 && len <= LISTENER_NAME_MAX &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789._-") == len;
+}
+
+/* listener_address_is_valid - "*:port", "a.b.c.d:port" or "[v6]:port" */
+static bool listener_address_is_valid(const char *address, const char **reason_r)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	unsigned char buf[sizeof(struct in6_addr)];
+	const char *colon;
+	size_t hlen;
+	bool ok = false;
+
+	*reason_r = "expected *:port, IPv4:port or [IPv6]:port";
+	if (address[0] == '[') {
+		const char *close = strchr(address, ']');
+		if (close != NULL && close[1] == ':') {
+			hlen = (size_t)(close - address - 1);
+			colon = close + 1;
+			if (hlen > 0 && hlen < sizeof(host)) {
+				memcpy(host, address + 1, hlen);
+				host[hlen] = '\0';
+				if (inet_pton(AF_INET6, host, buf) != 1)
+					*reason_r = "not an IPv6 address between [ and ]";
+				else if (!port_is_valid(colon + 1))
+					*reason_r = "the port must be a number from 1 to 65535";
+				else
+					ok = true;
+			}
+		}
+	} else if ((colon = strchr(address, ':')) != NULL && strchr(colon + 1, ':') == NULL) {
+		hlen = (size_t)(colon - address);
+		if (hlen > 0 && hlen < sizeof(host)) {
+			memcpy(host, address, hlen);
+			host[hlen] = '\0';
+			if (strcmp(host, "*") != 0 && inet_pton(AF_INET, host, buf) != 1)
+				*reason_r = "the host must be *, an IPv4 address or [IPv6]";
+			else if (!port_is_valid(colon + 1))
+				*reason_r = "the port must be a number from 1 to 65535";
+			else
+				ok = true;
+		}
+	}
+	return ok;
+}
+
+/* port_is_valid - decimal 1..65535 */
+static bool port_is_valid(const char *s)
+{
+	unsigned long long n;
+
+	return strlen(s) <= 5 && parse_number(s, false, &n) && n >= 1 && n <= 65535;
+}
+
+/* domain_name_is_valid - NAME[0..LEN) is LDH labels of 1..63, total <= 253
+ * (RFC 1035 2.3.1, RFC 1123 2.1: labels may start with a digit) */
+static bool domain_name_is_valid(const char *name, size_t len)
+{
+	size_t label = 0;
+	bool ok = len >= 1 && len <= DOMAIN_NAME_MAX;
+
+	for (size_t i = 0; ok && i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '.') {
+			ok = label > 0 && name[i - 1] != '-';
+			label = 0;
+		} else if (c < 0x80 && (isalnum(c) || c == '-')) {
+			ok = (c != '-' || label > 0) && ++label <= 63;
+		} else {
+			ok = false;
+		}
+	}
+	if (ok)
+		ok = label > 0 && name[len - 1] != '-';
+	return ok;
+}
+
+/* string_lower - ASCII lower-case in place */
+static void string_lower(char *s)
+{
+	for (; *s != '\0'; s++)
+		*s = (char)tolower((unsigned char)*s);
+}

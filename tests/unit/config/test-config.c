@@ -1,0 +1,544 @@
+/* test-config - unit tests of src/config: defaults, a full file, every kind
+ * of error with its "file:line: ..." text, listeners, paths, local domains.
+ * Each test writes its file into a fresh mkdtemp() directory and removes it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "util/xalloc.h"
+
+struct fixture {
+	char dir[64];      /* as created, e.g. /tmp/petrel-config-XXXXXX */
+	char *realdir;     /* realpath() of dir: what relative paths resolve to */
+	char *path;        /* dir/petrel.conf */
+};
+
+static int setup(void **state);
+static int teardown(void **state);
+static void write_file(const char *path, const char *text);
+static struct config *load_text(struct fixture *f, const char *text);
+static void expect_error(struct fixture *f, const char *text, const char *suffix);
+
+/* setup - a temporary directory for this test's files */
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	strcpy(f->dir, "/tmp/petrel-config-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	f->realdir = realpath(f->dir, NULL);
+	f->path = xasprintf("%s/petrel.conf", f->dir);
+	*state = f;
+	return 0;
+}
+
+/* teardown - remove the file and the directory */
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f->realdir);
+	free(f->path);
+	free(f);
+	return 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* load_text - write TEXT as the config file and load it; must succeed */
+static struct config *load_text(struct fixture *f, const char *text)
+{
+	const char *error = NULL;
+	struct config *config;
+
+	write_file(f->path, text);
+	config = config_load(f->path, &error);
+	if (config == NULL)
+		fail_msg("unexpected error: %s", error);
+	assert_string_equal(config->path, f->path);
+	return config;
+}
+
+/* expect_error - loading TEXT fails with "PATH:" SUFFIX */
+static void expect_error(struct fixture *f, const char *text, const char *suffix)
+{
+	const char *error = NULL;
+	struct config *config;
+	char *want = xasprintf("%s:%s", f->path, suffix);
+
+	write_file(f->path, text);
+	config = config_load(f->path, &error);
+	if (config != NULL)
+		fail_msg("loaded, but expected error %s\n--- file ---\n%s", want, text);
+	assert_non_null(error);
+	if (strcmp(error, want) != 0)
+		fail_msg("got  '%s'\nwant '%s'\n--- file ---\n%s", error, want, text);
+	free(want);
+}
+
+static void test_defaults(void **state)
+{
+	struct config *config = config_defaults();
+
+	(void)state;
+	assert_null(config->path);
+	assert_non_null(config->hostname);
+	assert_true(strlen(config->hostname) > 0);
+	assert_string_equal(config->data_dir, "/var/lib/petrel");
+	assert_string_equal(config->user, "petrel");
+	assert_string_equal(config->log_level, "info");
+	assert_false(config->syslog);
+	assert_int_equal(config->workers, 4);
+	assert_int_equal(config->local_domain_count, 0);
+	assert_non_null(config->local_domains);
+	assert_null(config->local_domains[0]);
+	assert_null(config->tls_certificate);
+	assert_null(config->tls_key);
+	assert_int_equal(config->limits.command_line, 512);
+	assert_int_equal(config->limits.text_line, 1000);
+	assert_int_equal(config->limits.message_size, 26214400);
+	assert_int_equal(config->limits.recipients, 100);
+	assert_int_equal(config->limits.errors, 10);
+	assert_int_equal(config->limits.connections, 20000);
+	assert_int_equal(config->limits.connections_per_ip, 100);
+	assert_int_equal(config->limits.received_headers, 100);
+	assert_int_equal(config->limits.bare_newline, BARE_NEWLINE_REJECT);
+	assert_int_equal(config->timeouts.greeting, 300);
+	assert_int_equal(config->timeouts.command, 300);
+	assert_int_equal(config->timeouts.data_block, 180);
+	assert_int_equal(config->timeouts.tls_handshake, 60);
+	assert_int_equal(config->listener_count, 0);
+	assert_false(config_is_local_domain(config, "example.org"));
+	config_free(&config);
+	assert_null(config);
+	config_free(&config); /* freeing NULL is harmless */
+}
+
+static void test_full_file(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f,
+		"; a complete petrel.conf\n"
+		"[server]\n"
+		"hostname = MX1.Example.ORG.\n"
+		"data_dir = /srv/petrel\n"
+		"user = mail\n"
+		"log_level = debug\n"
+		"syslog = yes\n"
+		"workers = 8\n"
+		"\n"
+		"[domains]\n"
+		"local = example.org, example.net\n"
+		"\n"
+		"[tls]\n"
+		"certificate = /etc/petrel/cert.pem\n"
+		"key = /etc/petrel/key.pem\n"
+		"\n"
+		"[limits]\n"
+		"command_line = 1k\n"
+		"text_line = 2000\n"
+		"message_size = 50M\n"
+		"recipients = 500\n"
+		"errors = 5\n"
+		"connections = 1000\n"
+		"connections_per_ip = 20\n"
+		"received_headers = 50\n"
+		"bare_newline = accept\n"
+		"\n"
+		"[timeouts]\n"
+		"greeting = 30\n"
+		"command = 600\n"
+		"data_block = 120\n"
+		"tls_handshake = 10\n"
+		"\n"
+		"[listener mx]\n"
+		"role = mx\n"
+		"address = *:25\n"
+		"[listener sub-v4]\n"
+		"role = submission\n"
+		"address = 192.0.2.1:587\n"
+		"[listener sub_v6]\n"
+		"role = submission\n"
+		"address = [2001:db8::1]:587\n"
+		"[listener smtps]\n"
+		"role = submissions ; inline comment\n"
+		"address = [::]:465\n");
+
+	assert_string_equal(config->hostname, "mx1.example.org");
+	assert_string_equal(config->data_dir, "/srv/petrel");
+	assert_string_equal(config->user, "mail");
+	assert_string_equal(config->log_level, "debug");
+	assert_true(config->syslog);
+	assert_int_equal(config->workers, 8);
+	assert_int_equal(config->local_domain_count, 2);
+	assert_string_equal(config->local_domains[0], "example.org");
+	assert_string_equal(config->local_domains[1], "example.net");
+	assert_null(config->local_domains[2]);
+	assert_string_equal(config->tls_certificate, "/etc/petrel/cert.pem");
+	assert_string_equal(config->tls_key, "/etc/petrel/key.pem");
+	assert_int_equal(config->limits.command_line, 1024);
+	assert_int_equal(config->limits.text_line, 2000);
+	assert_int_equal(config->limits.message_size, 50 * 1024 * 1024);
+	assert_int_equal(config->limits.recipients, 500);
+	assert_int_equal(config->limits.errors, 5);
+	assert_int_equal(config->limits.connections, 1000);
+	assert_int_equal(config->limits.connections_per_ip, 20);
+	assert_int_equal(config->limits.received_headers, 50);
+	assert_int_equal(config->limits.bare_newline, BARE_NEWLINE_ACCEPT);
+	assert_int_equal(config->timeouts.greeting, 30);
+	assert_int_equal(config->timeouts.command, 600);
+	assert_int_equal(config->timeouts.data_block, 120);
+	assert_int_equal(config->timeouts.tls_handshake, 10);
+
+	assert_int_equal(config->listener_count, 4);
+	assert_string_equal(config->listeners[0].name, "mx");
+	assert_int_equal(config->listeners[0].role, LISTENER_ROLE_MX);
+	assert_string_equal(config->listeners[0].address, "*:25");
+	assert_string_equal(config->listeners[1].name, "sub-v4");
+	assert_int_equal(config->listeners[1].role, LISTENER_ROLE_SUBMISSION);
+	assert_string_equal(config->listeners[1].address, "192.0.2.1:587");
+	assert_string_equal(config->listeners[2].name, "sub_v6");
+	assert_string_equal(config->listeners[2].address, "[2001:db8::1]:587");
+	assert_string_equal(config->listeners[3].name, "smtps");
+	assert_int_equal(config->listeners[3].role, LISTENER_ROLE_SUBMISSIONS);
+	assert_string_equal(config->listeners[3].address, "[::]:465");
+	config_free(&config);
+}
+
+/* test_empty_file - every default, production listeners, a hostname */
+static void test_empty_file(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f, "");
+
+	assert_non_null(config->hostname);
+	assert_string_equal(config->data_dir, "/var/lib/petrel");
+	assert_string_equal(config->user, "petrel");
+	assert_int_equal(config->listener_count, 4);
+	assert_string_equal(config->listeners[0].name, "mx");
+	assert_int_equal(config->listeners[0].role, LISTENER_ROLE_MX);
+	assert_string_equal(config->listeners[0].address, "*:25");
+	assert_int_equal(config->listeners[1].role, LISTENER_ROLE_SUBMISSION);
+	assert_string_equal(config->listeners[1].address, "*:587");
+	assert_int_equal(config->listeners[2].role, LISTENER_ROLE_SUBMISSION);
+	assert_string_equal(config->listeners[2].address, "*:2525");
+	assert_int_equal(config->listeners[3].role, LISTENER_ROLE_SUBMISSIONS);
+	assert_string_equal(config->listeners[3].address, "*:465");
+	config_free(&config);
+}
+
+/* test_one_listener_replaces_defaults - any [listener] means only those */
+static void test_one_listener_replaces_defaults(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f,
+		"[listener local]\r\n"
+		"address = 127.0.0.1:10025\r\n"
+		"role = mx\r\n");
+
+	assert_int_equal(config->listener_count, 1);
+	assert_string_equal(config->listeners[0].name, "local");
+	assert_string_equal(config->listeners[0].address, "127.0.0.1:10025");
+	config_free(&config);
+}
+
+static void test_missing_file(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct config *config = config_load(f->path, &error);
+	char *want = xasprintf("%s: No such file or directory", f->path);
+
+	assert_null(config);
+	assert_string_equal(error, want);
+	free(want);
+}
+
+struct error_case {
+	const char *text;
+	const char *error; /* after "PATH:" */
+};
+
+static const struct error_case error_cases[] = {
+	/* sections and keys */
+	{ "[server]\nworkers = 2\n[limits]\nfoo = 1\n",
+	  "4: unknown key 'foo' in [limits]" },
+	{ "\n\n[mail]\nx = 1\n", "3: unknown section [mail]" },
+	{ "[server]\n[mail]\n", "2: unknown section [mail]" },
+	{ "hostname = a.example\n", "1: key 'hostname' is outside any [section]" },
+	{ "[server]\nuser = a\nuser = b\n",
+	  "3: 'user' is set twice in [server] (first on line 2)" },
+	{ "[server]\nworkers = 2\n  3\n",
+	  "3: 'workers' takes one line; indented lines continue the previous value" },
+	{ "[server]\nhostname\n", "2: syntax error: expected '[section]' or 'key = value'" },
+	{ "[server\nuser = x\n", "1: syntax error: expected '[section]' or 'key = value'" },
+	/* the earliest error wins, whoever finds it */
+	{ "[server]\nbogus line\nworkers = 0\n",
+	  "2: syntax error: expected '[section]' or 'key = value'" },
+	{ "[server]\nworkers = 0\nbogus line\n",
+	  "2: 'workers' must be a number between 1 and 64" },
+	/* numbers */
+	{ "[limits]\n\n\nmessage_size = big\n",
+	  "4: 'message_size' must be a number between 1024 and 2147483648" },
+	{ "[limits]\nmessage_size = 1023\n",
+	  "2: 'message_size' must be a number between 1024 and 2147483648" },
+	{ "[limits]\nmessage_size = 3G\n",
+	  "2: 'message_size' must be a number between 1024 and 2147483648" },
+	{ "[limits]\nmessage_size = 99999999999999999999999\n",
+	  "2: 'message_size' must be a number between 1024 and 2147483648" },
+	{ "[limits]\nmessage_size = 1T\n",
+	  "2: 'message_size' must be a number between 1024 and 2147483648" },
+	{ "[limits]\nmessage_size = -5\n",
+	  "2: 'message_size' must be a number between 1024 and 2147483648" },
+	{ "[limits]\nrecipients = 0\n", "2: 'recipients' must be a number between 1 and 100000" },
+	{ "[limits]\nrecipients = 10k\n",
+	  "2: 'recipients' must be a number between 1 and 100000" },
+	{ "[limits]\ncommand_line = 100\n",
+	  "2: 'command_line' must be a number between 512 and 65536" },
+	{ "[server]\nworkers = 65\n", "2: 'workers' must be a number between 1 and 64" },
+	{ "[server]\nworkers =\n", "2: 'workers' must be a number between 1 and 64" },
+	{ "[timeouts]\ngreeting = 0\n", "2: 'greeting' must be a number between 1 and 86400" },
+	/* enumerations */
+	{ "[limits]\nbare_newline = strip\n", "2: 'bare_newline' must be reject or accept, not 'strip'" },
+	{ "[server]\nlog_level = verbose\n",
+	  "2: 'log_level' must be debug, info, warn or error, not 'verbose'" },
+	{ "[server]\nsyslog = maybe\n", "2: 'syslog' must be true or false, not 'maybe'" },
+	/* names */
+	{ "[server]\nhostname = bad_host.example\n",
+	  "2: 'hostname' must be a domain name, not 'bad_host.example'" },
+	{ "[server]\nhostname = -a.example\n",
+	  "2: 'hostname' must be a domain name, not '-a.example'" },
+	{ "[server]\nhostname =\n", "2: 'hostname' must be a domain name, not ''" },
+	{ "[server]\ndata_dir =\n", "2: 'data_dir' must not be empty" },
+	{ "[domains]\nlocal = example.org, ex..ample.net\n",
+	  "2: 'ex..ample.net' in 'local' is not a valid domain name" },
+	{ "[domains]\nlocal = example.org\n  b@d.example\n",
+	  "3: 'b@d.example' in 'local' is not a valid domain name" },
+	/* tls */
+	{ "[tls]\n\ncertificate = cert.pem\n", "3: [tls] 'certificate' is set but 'key' is not" },
+	{ "[tls]\nkey = key.pem\n", "2: [tls] 'key' is set but 'certificate' is not" },
+	/* listeners */
+	{ "[listener mx]\nrole = relay\naddress = *:25\n",
+	  "2: unknown role 'relay' in [listener mx] (expected mx, submission or submissions)" },
+	{ "[listener mx]\naddress = *:25\n[listener sub]\nrole = submission\naddress = *:587\n",
+	  "1: [listener mx] has no 'role' (mx, submission or submissions)" },
+	{ "[listener mx]\nrole = mx\naddress = *:25\n[listener sub]\nrole = submission\n",
+	  "4: [listener sub] has no 'address' (host:port)" },
+	{ "[listener a]\nrole = mx\naddress = *:25\n\n[listener a]\nrole = mx\naddress = *:26\n",
+	  "5: duplicate listener name 'a'" },
+	{ "[listener a]\nrole = mx\naddress = *:25\n[listener b]\nrole = mx\naddress = *:25\n",
+	  "6: address '*:25' in [listener b] is already used by [listener a]" },
+	{ "[listener]\nrole = mx\n", "1: a listener needs a name: [listener NAME]" },
+	{ "[listener a/b]\nrole = mx\n",
+	  "1: bad listener name 'a/b': use up to 40 letters, digits, '-', '_' or '.'" },
+	{ "[listener a]\nrole = mx\nport = 25\n", "3: unknown key 'port' in [listener a]" },
+	{ "[listener a]\nrole = mx\nrole = mx\n",
+	  "3: 'role' is set twice in [listener a] (first on line 2)" },
+	{ "[listener a]\nrole = mx\naddress = *:0\n",
+	  "3: bad address '*:0' in [listener a]: the port must be a number from 1 to 65535" },
+	{ "[listener a]\nrole = mx\naddress = *:65536\n",
+	  "3: bad address '*:65536' in [listener a]: the port must be a number from 1 to 65535" },
+	{ "[listener a]\nrole = mx\naddress = *:\n",
+	  "3: bad address '*:' in [listener a]: the port must be a number from 1 to 65535" },
+	{ "[listener a]\nrole = mx\naddress = 127.0.0.1\n",
+	  "3: bad address '127.0.0.1' in [listener a]: expected *:port, IPv4:port or [IPv6]:port" },
+	{ "[listener a]\nrole = mx\naddress = ::1:25\n",
+	  "3: bad address '::1:25' in [listener a]: expected *:port, IPv4:port or [IPv6]:port" },
+	{ "[listener a]\nrole = mx\naddress = [::1]\n",
+	  "3: bad address '[::1]' in [listener a]: expected *:port, IPv4:port or [IPv6]:port" },
+	{ "[listener a]\nrole = mx\naddress = [127.0.0.1]:25\n",
+	  "3: bad address '[127.0.0.1]:25' in [listener a]: not an IPv6 address between [ and ]" },
+	{ "[listener a]\nrole = mx\naddress = mail.example:25\n",
+	  "3: bad address 'mail.example:25' in [listener a]: the host must be *, an IPv4 address or [IPv6]" },
+	{ "[listener a]\nrole = mx\naddress = 256.1.1.1:25\n",
+	  "3: bad address '256.1.1.1:25' in [listener a]: the host must be *, an IPv4 address or [IPv6]" },
+};
+
+/* test_errors - each bad file gives its exact "file:line: what" text */
+static void test_errors(void **state)
+{
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++)
+		expect_error(f, error_cases[i].text, error_cases[i].error);
+}
+
+/* test_long_line - refused, never split by libinih's fixed buffer */
+static void test_long_line(void **state)
+{
+	struct fixture *f = *state;
+	char text[1024];
+	char *want;
+	const char *error = NULL;
+	struct config *config;
+
+	memset(text, 'a', sizeof(text));
+	memcpy(text, "[server]\nuser = ", 16);
+	text[sizeof(text) - 2] = '\n';
+	text[sizeof(text) - 1] = '\0';
+	write_file(f->path, text);
+	config = config_load(f->path, &error);
+	assert_null(config);
+	want = xasprintf("%s:2: line is longer than ", f->path);
+	assert_non_null(error);
+	assert_memory_equal(error, want, strlen(want));
+	free(want);
+}
+
+/* test_relative_paths - relative to the directory of the config file */
+static void test_relative_paths(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config;
+	char *want;
+
+	config = load_text(f, "[server]\ndata_dir = .\n[tls]\ncertificate = tls/cert.pem\n"
+			      "key = ./tls/key.pem\n");
+	assert_string_equal(config->data_dir, f->realdir);
+	want = xasprintf("%s/tls/cert.pem", f->realdir);
+	assert_string_equal(config->tls_certificate, want);
+	free(want);
+	want = xasprintf("%s/tls/key.pem", f->realdir);
+	assert_string_equal(config->tls_key, want);
+	free(want);
+	config_free(&config);
+
+	config = load_text(f, "[server]\ndata_dir = spool\n[tls]\ncertificate = /etc/c.pem\n"
+			      "key = /etc/k.pem\n");
+	want = xasprintf("%s/spool", f->realdir);
+	assert_string_equal(config->data_dir, want);
+	free(want);
+	assert_string_equal(config->tls_certificate, "/etc/c.pem");
+	assert_string_equal(config->tls_key, "/etc/k.pem");
+	config_free(&config);
+
+	/* an empty certificate and key mean no TLS */
+	config = load_text(f, "[tls]\ncertificate =\nkey =\n");
+	assert_null(config->tls_certificate);
+	assert_null(config->tls_key);
+	config_free(&config);
+}
+
+/* test_relative_config_path - a config named relative to the cwd */
+static void test_relative_config_path(void **state)
+{
+	struct fixture *f = *state;
+	char cwd[PATH_MAX];
+	const char *error = NULL;
+	struct config *config;
+	char *want;
+
+	write_file(f->path, "[server]\ndata_dir = data\n");
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(f->dir), 0);
+	config = config_load("petrel.conf", &error);
+	assert_int_equal(chdir(cwd), 0);
+	if (config == NULL)
+		fail_msg("%s", error);
+	assert_string_equal(config->path, "petrel.conf");
+	want = xasprintf("%s/data", f->realdir);
+	assert_string_equal(config->data_dir, want);
+	free(want);
+	config_free(&config);
+}
+
+/* test_local_domains - lower-cased, one trailing dot gone, duplicates once,
+ * commas or spaces, continuation lines and repeated keys accumulate */
+static void test_local_domains(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f,
+		"[domains]\n"
+		"local = Example.ORG., example.net  mail.EXAMPLE.net\n"
+		"  sub-1.example.com,\n"
+		"local = example.org,localhost\n");
+
+	assert_int_equal(config->local_domain_count, 5);
+	assert_string_equal(config->local_domains[0], "example.org");
+	assert_string_equal(config->local_domains[1], "example.net");
+	assert_string_equal(config->local_domains[2], "mail.example.net");
+	assert_string_equal(config->local_domains[3], "sub-1.example.com");
+	assert_string_equal(config->local_domains[4], "localhost");
+	assert_null(config->local_domains[5]);
+	config_free(&config);
+}
+
+static void test_is_local_domain(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f, "[domains]\nlocal = example.org, xn--bcher-kva.example\n");
+
+	assert_true(config_is_local_domain(config, "example.org"));
+	assert_true(config_is_local_domain(config, "EXAMPLE.Org"));
+	assert_true(config_is_local_domain(config, "example.org."));
+	assert_true(config_is_local_domain(config, "XN--BCHER-KVA.example."));
+	assert_false(config_is_local_domain(config, "example.org.."));
+	assert_false(config_is_local_domain(config, "sub.example.org"));
+	assert_false(config_is_local_domain(config, "example.or"));
+	assert_false(config_is_local_domain(config, "example.orgx"));
+	assert_false(config_is_local_domain(config, ""));
+	assert_false(config_is_local_domain(config, "."));
+	config_free(&config);
+}
+
+static void test_sizes_and_bools(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f,
+		"[limits]\nmessage_size = 2G\ntext_line = 64K\ncommand_line = 1024\n"
+		"[server]\nsyslog = Off\n");
+
+	assert_int_equal(config->limits.message_size, 2147483648ULL);
+	assert_int_equal(config->limits.text_line, 65536);
+	assert_int_equal(config->limits.command_line, 1024);
+	assert_false(config->syslog);
+	config_free(&config);
+}
+
+static void test_role_names(void **state)
+{
+	(void)state;
+	assert_string_equal(listener_role_name(LISTENER_ROLE_MX), "mx");
+	assert_string_equal(listener_role_name(LISTENER_ROLE_SUBMISSION), "submission");
+	assert_string_equal(listener_role_name(LISTENER_ROLE_SUBMISSIONS), "submissions");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_listener_replaces_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relative_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relative_config_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_domains, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_is_local_domain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
+		cmocka_unit_test(test_role_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
