@@ -1,1 +1,438 @@
-/* placeholder until written */
+/* smtp/parse-address - the Reverse-path and Forward-path of MAIL and RCPT.
+ *
+ * RFC 5321 4.1.2 syntax, with the UTF-8 extensions of RFC 6531 3.3 when the
+ * caller allows them (SMTPUTF8 given).  Source routes (RFC 5321 4.1.2 A-d-l,
+ * obsolete by Appendix C) are checked and dropped.  The stored address is the
+ * Mailbox exactly as sent: no case folding, quoted local parts kept with
+ * their quotes, so that what we relay is what we were given.
+ *
+ * Address literals: IPv4 and "IPv6:" only; a General-address-literal names
+ * a tag nobody has standardized, so we could never deliver to it and reject
+ * it as a syntax error.
+ */
+#include "smtp/parse.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/xalloc.h"
+
+/* RFC 5321 4.5.3.1.1-3 */
+#define SMTP_LOCAL_MAX  64
+#define SMTP_DOMAIN_MAX 255
+#define SMTP_PATH_MAX   256
+#define SMTP_LABEL_MAX  63  /* RFC 1035 2.3.4 */
+
+/* Parsing cursor: every helper reads *cur and never past end. */
+struct cursor {
+	const unsigned char *cur;
+	const unsigned char *end;
+	bool utf8;
+};
+
+static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end);
+static bool is_atext(unsigned char c);
+static bool is_let_dig(unsigned char c);
+static int parse_dot_string(struct cursor *c);
+static int parse_quoted_string(struct cursor *c);
+static int parse_domain(struct cursor *c);
+static int parse_address_literal(struct cursor *c);
+static bool is_ipv4_literal(const unsigned char *p, size_t len);
+static bool is_ipv6_literal(const unsigned char *p, size_t len);
+static int parse_source_route(struct cursor *c);
+static void path_error(struct smtp_error *error_r, unsigned flags, int kind);
+
+enum { PATH_ERR_SYNTAX, PATH_ERR_TOO_LONG, PATH_ERR_NULL, PATH_ERR_UTF8 };
+
+/* utf8_seq_len - length of the well-formed UTF-8 sequence at P (lead byte
+ * >= 0x80), or 0.  RFC 3629 4: no overlongs, no surrogates, nothing past
+ * U+10FFFF. */
+static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (p >= end)
+		return 0;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		if (p[0] == 0xe0)
+			lo = 0xa0;
+		else if (p[0] == 0xed)
+			hi = 0x9f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		if (p[0] == 0xf0)
+			lo = 0x90;
+		else if (p[0] == 0xf4)
+			hi = 0x8f;
+	} else {
+		return 0;
+	}
+	if ((size_t)(end - p) < n)
+		return 0;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++) {
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	}
+	return n;
+}
+
+/* smtp_utf8_is_valid - S[0..LEN) is well-formed UTF-8 (ASCII included) */
+bool smtp_utf8_is_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *end = p + len;
+
+	while (p < end) {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		size_t n = utf8_seq_len(p, end);
+		if (n == 0)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+/* is_atext - RFC 5322 3.2.3 atext, ASCII part */
+static bool is_atext(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+static bool is_let_dig(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9');
+}
+
+/* parse_dot_string - RFC 5321 4.1.2 Dot-string; RFC 6531 3.3 atext */
+static int parse_dot_string(struct cursor *c)
+{
+	for (;;) {
+		const unsigned char *atom = c->cur;
+		while (c->cur < c->end) {
+			if (is_atext(*c->cur)) {
+				c->cur++;
+			} else if (*c->cur >= 0x80 && c->utf8) {
+				size_t n = utf8_seq_len(c->cur, c->end);
+				if (n == 0)
+					return -1;
+				c->cur += n;
+			} else {
+				break;
+			}
+		}
+		if (c->cur == atom)
+			return -1;  /* empty atom: leading, trailing or ".." */
+		if (c->cur >= c->end || *c->cur != '.')
+			return 0;
+		c->cur++;
+	}
+}
+
+/* parse_quoted_string - RFC 5321 4.1.2 Quoted-string, cursor on the DQUOTE */
+static int parse_quoted_string(struct cursor *c)
+{
+	c->cur++;
+	while (c->cur < c->end) {
+		unsigned char ch = *c->cur;
+		if (ch == '"') {
+			c->cur++;
+			return 0;
+		}
+		if (ch == '\\') {
+			/* quoted-pairSMTP = %d92 %d32-126 */
+			if (c->end - c->cur < 2 || c->cur[1] < 32 || c->cur[1] > 126)
+				return -1;
+			c->cur += 2;
+		} else if (ch >= 32 && ch <= 126) {
+			c->cur++;  /* qtextSMTP: all but DQUOTE and backslash */
+		} else if (ch >= 0x80 && c->utf8) {
+			size_t n = utf8_seq_len(c->cur, c->end);
+			if (n == 0)
+				return -1;
+			c->cur += n;
+		} else {
+			return -1;
+		}
+	}
+	return -1;  /* unterminated */
+}
+
+/* parse_domain - RFC 5321 4.1.2 Domain; U-labels (RFC 6531 3.3) with utf8.
+ * Labels are letters, digits and inner hyphens; no empty label, so no
+ * trailing dot.  U-labels are checked as UTF-8, not against IDNA2008
+ * tables: whether such a domain exists is for DNS to say. */
+static int parse_domain(struct cursor *c)
+{
+	for (;;) {
+		const unsigned char *label = c->cur;
+		unsigned char last = 0;
+		while (c->cur < c->end) {
+			unsigned char ch = *c->cur;
+			if (is_let_dig(ch) || ch == '-') {
+				last = ch;
+				c->cur++;
+			} else if (ch >= 0x80 && c->utf8) {
+				size_t n = utf8_seq_len(c->cur, c->end);
+				if (n == 0)
+					return -1;
+				last = ch;
+				c->cur += n;
+			} else {
+				break;
+			}
+		}
+		if (c->cur == label || *label == '-' || last == '-')
+			return -1;
+		if (c->cur - label > SMTP_LABEL_MAX)
+			return -1;
+		if (c->cur >= c->end || *c->cur != '.')
+			return 0;
+		c->cur++;
+	}
+}
+
+/* is_ipv4_literal - RFC 5321 4.1.3 IPv4-address-literal: 4 Snum (0-255) */
+static bool is_ipv4_literal(const unsigned char *p, size_t len)
+{
+	size_t i = 0;
+
+	for (int part = 0; part < 4; part++) {
+		unsigned value = 0;
+		size_t digits = 0;
+		if (part > 0) {
+			if (i >= len || p[i] != '.')
+				return false;
+			i++;
+		}
+		while (i < len && p[i] >= '0' && p[i] <= '9' && digits < 3) {
+			value = value * 10 + (unsigned)(p[i] - '0');
+			digits++;
+			i++;
+		}
+		if (digits == 0 || value > 255)
+			return false;
+	}
+	return i == len;
+}
+
+/* is_ipv6_literal - RFC 5321 4.1.3 IPv6-addr after "IPv6:"; inet_pton
+ * accepts exactly the RFC 4291 2.2 text forms the ABNF spells out */
+static bool is_ipv6_literal(const unsigned char *p, size_t len)
+{
+	char text[INET6_ADDRSTRLEN + 1];
+	struct in6_addr addr;
+
+	if (len == 0 || len >= sizeof(text))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = p[i];
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+		      (ch >= 'A' && ch <= 'F') || ch == ':' || ch == '.'))
+			return false;
+	}
+	memcpy(text, p, len);
+	text[len] = '\0';
+	return inet_pton(AF_INET6, text, &addr) == 1;
+}
+
+/* parse_address_literal - "[" IPv4 / "IPv6:" IPv6 "]", cursor on '[' */
+static int parse_address_literal(struct cursor *c)
+{
+	const unsigned char *start = c->cur + 1;
+	const unsigned char *close = start;
+
+	while (close < c->end && *close != ']')
+		close++;
+	if (close >= c->end)
+		return -1;
+	size_t len = (size_t)(close - start);
+	if (len > 5 && strncasecmp((const char *)start, "IPv6:", 5) == 0) {
+		if (!is_ipv6_literal(start + 5, len - 5))
+			return -1;
+	} else if (!is_ipv4_literal(start, len)) {
+		return -1;
+	}
+	c->cur = close + 1;
+	return 0;
+}
+
+/* parse_source_route - RFC 5321 4.1.2 A-d-l ":", cursor on the first '@' */
+static int parse_source_route(struct cursor *c)
+{
+	for (;;) {
+		if (c->cur >= c->end || *c->cur != '@')
+			return -1;
+		c->cur++;
+		if (parse_domain(c) < 0)
+			return -1;
+		if (c->cur >= c->end)
+			return -1;
+		if (*c->cur == ':') {
+			c->cur++;
+			return 0;
+		}
+		if (*c->cur != ',')
+			return -1;
+		c->cur++;
+	}
+}
+
+/* path_error - the reply for a bad path, sender or recipient flavoured */
+static void path_error(struct smtp_error *error_r, unsigned flags, int kind)
+{
+	bool sender = (flags & SMTP_PATH_SENDER) != 0;
+
+	error_r->code = 501;
+	error_r->enhanced = sender ? "5.1.7" : "5.1.3";
+	switch (kind) {
+	case PATH_ERR_TOO_LONG:
+		error_r->text = sender ? "Sender address too long" :
+			"Recipient address too long";
+		break;
+	case PATH_ERR_NULL:
+		error_r->text = sender ? "Null sender address not allowed" :
+			"Null recipient address not allowed";
+		break;
+	case PATH_ERR_UTF8:
+		/* RFC 6531 3.7.4.1: 553 5.6.7 */
+		error_r->code = 553;
+		error_r->enhanced = "5.6.7";
+		error_r->text = "Non-ASCII address requires SMTPUTF8";
+		break;
+	default:
+		error_r->text = sender ? "Syntax error in sender address" :
+			"Syntax error in recipient address";
+		break;
+	}
+}
+
+void smtp_path_clear(struct smtp_path *path)
+{
+	free(path->address);
+	path->address = NULL;
+	path->local_len = 0;
+	path->domain = NULL;
+	path->is_utf8 = false;
+}
+
+/* smtp_path_parse - "<" [A-d-l ":"] Mailbox ">" or "<>" (RFC 5321 4.1.2) */
+int smtp_path_parse(const char *s, size_t len, unsigned flags,
+		    struct smtp_path *path_r, size_t *consumed_r,
+		    struct smtp_error *error_r)
+{
+	struct cursor c = {
+		.cur = (const unsigned char *)s,
+		.end = (const unsigned char *)s + len,
+		.utf8 = (flags & SMTP_PATH_ALLOW_UTF8) != 0,
+	};
+	const unsigned char *mailbox, *at = NULL;
+	bool is_utf8 = false;
+	int err = PATH_ERR_SYNTAX;
+
+	path_r->address = NULL;
+	path_r->local_len = 0;
+	path_r->domain = NULL;
+	path_r->is_utf8 = false;
+	*consumed_r = 0;
+
+	if (c.cur >= c.end || *c.cur != '<')
+		goto fail;
+	c.cur++;
+	if (c.cur < c.end && *c.cur == '>') {
+		if ((flags & SMTP_PATH_ALLOW_NULL) == 0) {
+			err = PATH_ERR_NULL;
+			goto fail;
+		}
+		path_r->address = xstrdup("");
+		path_r->domain = path_r->address;
+		*consumed_r = 2;
+		return 0;
+	}
+	if (c.cur < c.end && *c.cur == '@' && parse_source_route(&c) < 0)
+		goto fail;
+
+	mailbox = c.cur;
+	if ((flags & SMTP_PATH_POSTMASTER) != 0 && c.end - c.cur >= 11 &&
+	    strncasecmp((const char *)c.cur, "postmaster>", 11) == 0) {
+		/* RFC 5321 4.1.1.3: <Postmaster> without a domain */
+		c.cur += 10;
+	} else {
+		if (c.cur < c.end && *c.cur == '"') {
+			if (parse_quoted_string(&c) < 0)
+				goto fail;
+		} else if (parse_dot_string(&c) < 0) {
+			goto fail;
+		}
+		if (c.cur >= c.end || *c.cur != '@')
+			goto fail;
+		at = c.cur;
+		c.cur++;
+		if (c.cur < c.end && *c.cur == '[') {
+			if (parse_address_literal(&c) < 0)
+				goto fail;
+		} else if (parse_domain(&c) < 0) {
+			goto fail;
+		}
+	}
+	if (c.cur >= c.end || *c.cur != '>')
+		goto fail;
+
+	/* RFC 5321 4.5.3.1.1-3; the path limit counts the brackets and any
+	 * source route. */
+	if ((at != NULL && (at - mailbox > SMTP_LOCAL_MAX ||
+			    c.cur - (at + 1) > SMTP_DOMAIN_MAX)) ||
+	    c.cur + 1 - (const unsigned char *)s > SMTP_PATH_MAX) {
+		err = PATH_ERR_TOO_LONG;
+		goto fail;
+	}
+
+	size_t addr_len = (size_t)(c.cur - mailbox);
+	for (size_t i = 0; i < addr_len; i++) {
+		if (mailbox[i] >= 0x80)
+			is_utf8 = true;
+	}
+	path_r->address = xmalloc(addr_len + 1);
+	memcpy(path_r->address, mailbox, addr_len);
+	path_r->address[addr_len] = '\0';
+	if (at != NULL) {
+		path_r->local_len = (size_t)(at - mailbox);
+		path_r->domain = path_r->address + path_r->local_len + 1;
+	} else {
+		path_r->local_len = addr_len;
+		path_r->domain = path_r->address + addr_len;
+	}
+	path_r->is_utf8 = is_utf8;
+	*consumed_r = (size_t)(c.cur + 1 - (const unsigned char *)s);
+	return 0;
+
+fail:
+	/* Non-ASCII without SMTPUTF8 gets its own reply (RFC 6531 3.7.4.1),
+	 * but only if the path would be valid with it. */
+	if (err == PATH_ERR_SYNTAX && (flags & SMTP_PATH_ALLOW_UTF8) == 0) {
+		struct smtp_path probe;
+		size_t used;
+		struct smtp_error ignored;
+		if (smtp_path_parse(s, len, flags | SMTP_PATH_ALLOW_UTF8,
+				    &probe, &used, &ignored) == 0) {
+			smtp_path_clear(&probe);
+			err = PATH_ERR_UTF8;
+		}
+	}
+	path_error(error_r, flags, err);
+	return -1;
+}

@@ -38,8 +38,10 @@ enum smtp_line_status {
  * MAX is the longest line including CRLF.  On SMTP_LINE_OK, *line_len_r is the
  * length without CRLF and *consumed_r includes CRLF.  On SMTP_LINE_TOO_LONG,
  * *consumed_r is how many bytes to discard: up to and including the CRLF if one
- * is in DATA, otherwise all of LEN; the caller keeps discarding (calling
- * smtp_line_skip) until the CRLF arrives, then replies once.  *flags_r gets
+ * is in DATA, otherwise all of LEN but a final CR (it may begin the CRLF); the
+ * caller keeps discarding (calling smtp_line_skip) until the CRLF arrives, then
+ * replies once.  TOO_LONG is decided on the line's bytes alone, so it comes
+ * whether or not the CRLF has arrived.  *flags_r gets
  * SMTP_LINE_BARE_LF / SMTP_LINE_BARE_CR / SMTP_LINE_NUL if the line has them. */
 #define SMTP_LINE_BARE_LF 0x1u
 #define SMTP_LINE_BARE_CR 0x2u
@@ -69,8 +71,11 @@ struct smtp_command {
 };
 
 /* smtp_command_parse - split a line (no CRLF) into verb and arguments; case
- * insensitive verb.  Returns 0, or -1 with *error_r (500 5.5.2 for an empty or
- * non-ASCII verb).  An unknown verb is not an error here: verb = UNKNOWN. */
+ * insensitive verb.  The verb ends at the first SP; all spaces after it and
+ * trailing spaces are dropped from args.  Returns 0, or -1 with *error_r
+ * (500 5.5.2 for an empty line, a line starting with SP, or a verb with
+ * control or non-ASCII bytes).  An unknown verb (or one over 20 bytes) is not
+ * an error here: verb = UNKNOWN. */
 int smtp_command_parse(const char *line, size_t len, struct smtp_command *cmd_r,
 		       struct smtp_error *error_r);
 
@@ -89,14 +94,18 @@ void smtp_path_clear(struct smtp_path *path);
 #define SMTP_PATH_ALLOW_NULL 0x1u  /* MAIL FROM:<> */
 #define SMTP_PATH_ALLOW_UTF8 0x2u  /* SMTPUTF8 given on MAIL FROM */
 #define SMTP_PATH_POSTMASTER 0x4u  /* RCPT TO:<Postmaster> without domain */
+#define SMTP_PATH_SENDER     0x8u  /* errors are about the sender (5.1.7),
+				      else about a recipient (5.1.3) */
 /* smtp_path_parse - parse "<...>" at the start of S[0..LEN): optional source
  * route "@a,@b:" (ignored, RFC 5321 C), dot-string or quoted-string local part,
  * domain or address literal ([1.2.3.4], [IPv6:...]).  UTF-8 accepted (and
  * validated as UTF-8) only with SMTP_PATH_ALLOW_UTF8.  Limits: local part 64,
  * domain 255, path 256 octets (RFC 5321 4.5.3.1).  On success fills *path_r,
- * sets *consumed_r to the bytes after '>' and returns 0; else -1 and *error_r
- * (501 5.1.7 bad sender syntax / 501 5.1.3 bad recipient syntax - the caller
- * picks which by the verb; 553 5.1.3 / 5.1.7 for a path that is too long, etc). */
+ * sets *consumed_r to the bytes up to and including '>' and returns 0; else -1
+ * and *error_r: 501 5.1.7 (with SMTP_PATH_SENDER) or 501 5.1.3 for bad syntax,
+ * a path too long or a refused <>; 553 5.6.7 for a path that is valid only
+ * with SMTPUTF8 when ALLOW_UTF8 is not given (RFC 6531 3.7.4.1).  Address
+ * literals: IPv4 and IPv6 only. */
 int smtp_path_parse(const char *s, size_t len, unsigned flags,
 		    struct smtp_path *path_r, size_t *consumed_r,
 		    struct smtp_error *error_r);
@@ -128,10 +137,11 @@ void smtp_mail_params_clear(struct smtp_mail_params *params);
 void smtp_rcpt_params_clear(struct smtp_rcpt_params *params);
 
 /* smtp_mail_args_parse - parse the arguments of MAIL ("FROM:<path> params").
- * Leading "FROM:" is case insensitive; one optional space after the colon is
- * tolerated.  Unknown or repeated parameters: 555 5.5.4.  Malformed values:
- * 501 5.5.4.  UTF8 addresses are allowed only when SMTPUTF8 is among the
- * parameters.  Returns 0 or -1 with *error_r. */
+ * Leading "FROM:" is case insensitive (else 501 5.5.4); spaces after the colon
+ * are tolerated.  Unknown parameters: 555 5.5.4.  Repeated parameters and
+ * malformed values: 501 5.5.4.  UTF8 addresses are allowed only when SMTPUTF8
+ * is among the parameters (else 553 5.6.7).  Returns 0, or -1 with *error_r
+ * and nothing left to free in *path_r and *params_r. */
 int smtp_mail_args_parse(const char *args, size_t len, struct smtp_path *path_r,
 			 struct smtp_mail_params *params_r,
 			 struct smtp_error *error_r);
@@ -141,7 +151,12 @@ int smtp_rcpt_args_parse(const char *args, size_t len, bool allow_utf8,
 			 struct smtp_path *path_r, struct smtp_rcpt_params *params_r,
 			 struct smtp_error *error_r);
 
-/* smtp_xtext_decode - RFC 3461 4 xtext; NULL if malformed */
+/* smtp_utf8_is_valid - S[0..LEN) is well-formed UTF-8 (RFC 3629: no
+ * overlongs, no surrogates, nothing above U+10FFFF) */
+bool smtp_utf8_is_valid(const char *s, size_t len);
+
+/* smtp_xtext_decode - RFC 3461 4 xtext; NULL if malformed or decodes a NUL.
+ * Returns allocated memory: free() it. */
 char *smtp_xtext_decode(const char *s, size_t len);
 /* smtp_xtext_encode - for writing ENVID/ORCPT back out */
 char *smtp_xtext_encode(const char *s, size_t len);
@@ -155,7 +170,8 @@ int smtp_bdat_args_parse(const char *args, size_t len, uint64_t *size_r,
 struct smtp_data_reader {
 	/* limits, set by the caller before feeding */
 	size_t max_size;     /* message bytes kept; beyond that only counted */
-	size_t max_line;     /* octets incl. CRLF (1000) */
+	size_t max_line;     /* octets incl. CRLF (1000), counted on the wire
+				with any stuffing dot; 0 = no limit */
 	/* state */
 	int state;           /* private */
 	size_t line_len;     /* bytes in the current line so far */
