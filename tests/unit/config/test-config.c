@@ -514,6 +514,39 @@ static void test_sizes_and_bools(void **state)
 	config_free(&config);
 }
 
+/* test_example_file - petrel.conf.example at the repository root loads and
+ * holds the production defaults (needs PETREL_SOURCE_ROOT, set by meson) */
+static void test_example_file(void **state)
+{
+	const char *root = getenv("PETREL_SOURCE_ROOT");
+	const char *error = NULL;
+	struct config *config, *defaults;
+	char *path;
+
+	(void)state;
+	if (root == NULL)
+		skip();
+	path = xasprintf("%s/petrel.conf.example", root);
+	config = config_load(path, &error);
+	if (config == NULL)
+		fail_msg("%s", error);
+	defaults = config_defaults();
+	assert_string_equal(config->data_dir, defaults->data_dir);
+	assert_string_equal(config->user, defaults->user);
+	assert_memory_equal(&config->limits, &defaults->limits, sizeof(config->limits));
+	assert_memory_equal(&config->timeouts, &defaults->timeouts, sizeof(config->timeouts));
+	assert_int_equal(config->workers, defaults->workers);
+	assert_int_equal(config->listener_count, 4);
+	assert_string_equal(config->listeners[0].address, "*:25");
+	assert_string_equal(config->listeners[1].address, "*:587");
+	assert_string_equal(config->listeners[2].address, "*:2525");
+	assert_string_equal(config->listeners[3].address, "*:465");
+	assert_int_equal(config->listeners[3].role, LISTENER_ROLE_SUBMISSIONS);
+	config_free(&defaults);
+	config_free(&config);
+	free(path);
+}
+
 static void test_role_names(void **state)
 {
 	(void)state;
@@ -537,6 +570,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_local_domains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_is_local_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
+		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_role_names),
 	};
 
