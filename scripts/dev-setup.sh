@@ -1,0 +1,106 @@
+#!/bin/sh
+# dev-setup.sh DIR - prepare a development data folder for `petrel serve`.
+#
+# Used by `make run` as `scripts/dev-setup.sh var`.  Idempotent: creates DIR,
+# DIR/petrel.conf (never overwritten once it exists) and a self-signed
+# certificate DIR/tls/cert.pem + key.pem (only if missing), then prints how to
+# send a first message.  Development listeners use loopback ports above 1024,
+# so no root is needed; user = "" means Petrel stays the user that started it.
+#   mx           127.0.0.1:10025
+#   submission   127.0.0.1:10587 (and [::1]:10587 when IPv6 loopback works)
+#   submissions  127.0.0.1:10465 (implicit TLS)
+set -eu
+
+if [ $# -ne 1 ]; then
+	echo "usage: $0 DIR" >&2
+	exit 2
+fi
+dir=$1
+conf=$dir/petrel.conf
+
+mkdir -p "$dir" "$dir/tls"
+chmod 700 "$dir/tls"
+
+if [ ! -f "$dir/tls/cert.pem" ] || [ ! -f "$dir/tls/key.pem" ]; then
+	# -addext needs OpenSSL >= 1.1.1 (Debian 12 has 3.0); umask keeps the
+	# key private from the moment it is written
+	(umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 \
+		-subj "/CN=localhost" \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+		-keyout "$dir/tls/key.pem" -out "$dir/tls/cert.pem" 2>/dev/null)
+	chmod 644 "$dir/tls/cert.pem"
+	chmod 600 "$dir/tls/key.pem"
+	echo "dev-setup: created a self-signed certificate in $dir/tls/"
+fi
+
+if [ ! -f "$conf" ]; then
+	host=$(hostname -f 2>/dev/null || true)
+	case $host in
+	*.*) ;;
+	*) host=localhost ;;
+	esac
+	# The IPv6 loopback is absent in some containers: listen there only if
+	# binding to it works.
+	ipv6_listener=
+	if command -v python3 >/dev/null 2>&1 &&
+	   python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0)); s.close()' \
+		>/dev/null 2>&1; then
+		ipv6_listener='
+[listener submission-v6]
+role = submission
+address = [::1]:10587
+'
+	fi
+	cat >"$conf.tmp" <<CONF
+; Development configuration written by scripts/dev-setup.sh.
+; Edit freely: dev-setup.sh never overwrites it.  Reference: docs/configuration.md.
+; Relative paths are relative to this file's directory.
+
+[server]
+hostname = $host
+; this folder holds the spool, mail/, petrel.db and tls/
+data_dir = .
+; empty: no privilege drop, run as the current user
+user =
+log_level = info
+syslog = false
+workers = 4
+
+[domains]
+local = example.test, localhost
+
+[tls]
+certificate = tls/cert.pem
+key = tls/key.pem
+
+[limits]
+bare_newline = reject
+
+[listener mx]
+role = mx
+address = 127.0.0.1:10025
+
+[listener submission]
+role = submission
+address = 127.0.0.1:10587
+$ipv6_listener
+[listener submissions]
+role = submissions
+address = 127.0.0.1:10465
+CONF
+	mv "$conf.tmp" "$conf"
+	echo "dev-setup: wrote $conf"
+fi
+
+cat <<TEXT
+
+Petrel development setup in $dir (config: $conf)
+  mx           127.0.0.1:10025  (local domains: example.test, localhost)
+  submission   127.0.0.1:10587  (STARTTLS)
+  submissions  127.0.0.1:10465  (implicit TLS, self-signed certificate)
+
+Send a first message (in another terminal, once Petrel is running):
+  swaks --server 127.0.0.1:10025 --to you@example.test --from me@example.org
+It is delivered to the Maildir
+  $dir/mail/example.test/you/new/
+TEXT
