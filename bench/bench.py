@@ -1,0 +1,935 @@
+#!/usr/bin/python3
+"""Side-by-side benchmark: Petrel against Postfix (Debian package), on loopback.
+
+For each concurrency level (smtp-source -s N) it sends M messages of 4 KiB to
+Postfix and then to Petrel, and measures the wall time from the start of
+smtp-source until all M messages are in the recipient's Maildir new/ folder
+(accepted AND delivered).  It also samples resident memory, and holds 10,000
+idle connections open against Petrel.  See bench/README.md for the method.
+
+Usage: /usr/bin/python3 bench/bench.py --petrel build/petrel [--json FILE]
+"""
+
+import argparse
+import json
+import re
+import os
+import pwd
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+DOMAIN = "bench.test"
+LOCALPART = "user"
+RCPT = LOCALPART + "@" + DOMAIN
+SENDER = "sender@example.org"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def read_banner(host, port, timeout):
+    """Connect and read one line; return it or None."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            data = b""
+            while b"\n" not in data and len(data) < 4096:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            try:
+                s.sendall(b"QUIT\r\n")
+            except OSError:
+                pass
+            return data.decode("latin-1").strip()
+    except OSError:
+        return None
+
+
+def wait_banner(host, port, seconds, proc=None):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise BenchError("process exited with status %s before answering on port %d"
+                             % (proc.returncode, port))
+        line = read_banner(host, port, 1.0)
+        if line and line.startswith("220"):
+            return line
+        time.sleep(0.1)
+    raise BenchError("no 220 banner on %s:%d within %d s" % (host, port, seconds))
+
+
+def proc_status(pid):
+    """Return dict of VmRSS/VmHWM (KiB) from /proc/PID/status, or {}."""
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    k, v = line.split(":", 1)
+                    out[k] = int(v.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def rss_kib(pid):
+    """Resident KiB from /proc/PID/statm (cheap), 0 if gone."""
+    try:
+        with open("/proc/%d/statm" % pid) as f:
+            return int(f.read().split()[1]) * PAGE // 1024
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def children_of(ppid):
+    """PIDs whose parent is ppid (one scan of /proc)."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                st = f.read()
+            # field 4 is ppid; comm (field 2) may contain spaces: split after ')'
+            rest = st[st.rindex(")") + 2:].split()
+            if int(rest[1]) == ppid:
+                kids.append(int(name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return kids
+
+
+def reset_hwm(pid):
+    """Reset VmHWM of pid (Linux: write 5 to clear_refs). Returns True on success."""
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def count_dir(path):
+    try:
+        with os.scandir(path) as it:
+            return sum(1 for _ in it)
+    except FileNotFoundError:
+        return 0
+
+
+def clear_maildir(md):
+    """Remove every message file in a Maildir, keep the folders."""
+    for sub in ("new", "cur", "tmp"):
+        d = os.path.join(md, sub)
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            continue
+        for n in names:
+            p = os.path.join(d, n)
+            try:
+                if os.path.isdir(p) and not os.path.islink(p):
+                    shutil.rmtree(p)
+                else:
+                    os.unlink(p)
+            except FileNotFoundError:
+                pass
+
+
+class Sampler(threading.Thread):
+    """Every interval, sum resident memory of a set of processes; keep the max."""
+
+    def __init__(self, pids_fn, interval=0.1):
+        super().__init__(daemon=True)
+        self.pids_fn = pids_fn
+        self.interval = interval
+        self.peak_kib = 0
+        self.peak_nproc = 0
+        self.samples = 0
+        self._halt = threading.Event()
+
+    def run(self):
+        while not self._halt.is_set():
+            pids = self.pids_fn()
+            total = sum(rss_kib(p) for p in pids)
+            self.samples += 1
+            if total > self.peak_kib:
+                self.peak_kib = total
+                self.peak_nproc = len(pids)
+            self._halt.wait(self.interval)
+
+    def stop(self):
+        self._halt.set()
+        self.join(5)
+
+
+# --------------------------------------------------------------------------
+# Postfix
+
+MASTER_CF = """\
+# Postfix master.cf for the bench: no chroot anywhere; smtpd only on loopback.
+{addr}  inet  n       -       n       -       -       smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+class Postfix:
+    def __init__(self, tmp, port, uid, gid, logfile=False):
+        self.tmp = tmp
+        self.port = port
+        self.conf = os.path.join(tmp, "pfconf")
+        self.queue = os.path.join(tmp, "pfqueue")
+        self.data = os.path.join(tmp, "pfdata")
+        self.mailbase = os.path.join(tmp, "pfmail")
+        self.maildir = os.path.join(self.mailbase, DOMAIN, LOCALPART)
+        self.uid, self.gid = uid, gid
+        self.logfile = os.path.join(tmp, "postfix.log") if logfile else None
+        self.started = False
+
+    def main_cf(self):
+        lines = [
+            "# Postfix main.cf for the bench (independent of /etc/postfix).",
+            "compatibility_level = 3.6",
+            "config_directory = " + self.conf,
+            "queue_directory = " + self.queue,
+            "data_directory = " + self.data,
+            "mail_owner = postfix",
+            "setgid_group = postdrop",
+            "myhostname = bench.postfix.test",
+            "mydomain = postfix.test",
+            "myorigin = $myhostname",
+            "mydestination =",
+            "inet_interfaces = 127.0.0.1",
+            "inet_protocols = ipv4",
+            "mynetworks = 127.0.0.0/8",
+            "relayhost =",
+            "alias_maps =",
+            "alias_database =",
+            "local_recipient_maps =",
+            "biff = no",
+            "append_dot_mydomain = no",
+            # no DNS anywhere: no reverse lookup of the client, host lookups from files
+            "smtpd_peername_lookup = no",
+            "smtp_host_lookup = native",
+            "smtp_dns_support_level = disabled",
+            # no client restrictions, no rate or count limits (anvil)
+            "smtpd_client_restrictions =",
+            "smtpd_helo_restrictions =",
+            "smtpd_sender_restrictions =",
+            "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+            "smtpd_recipient_restrictions =",
+            "smtpd_client_connection_count_limit = 0",
+            "smtpd_client_connection_rate_limit = 0",
+            "smtpd_client_message_rate_limit = 0",
+            "smtpd_client_recipient_rate_limit = 0",
+            "smtpd_client_new_tls_session_rate_limit = 0",
+            "smtpd_client_auth_rate_limit = 0",
+            "default_process_limit = 200",
+            # virtual(8) Maildir delivery for bench.test
+            "virtual_mailbox_domains = " + DOMAIN,
+            "virtual_mailbox_base = " + self.mailbase,
+            "virtual_mailbox_maps = static:%s/%s/" % (DOMAIN, LOCALPART),
+            "virtual_uid_maps = static:%d" % self.uid,
+            "virtual_gid_maps = static:%d" % self.gid,
+            "virtual_alias_maps =",
+            "virtual_mailbox_limit = 0",
+            "message_size_limit = 10240000",
+            "smtputf8_enable = no",
+        ]
+        if self.logfile:
+            lines.append("maillog_file = " + self.logfile)
+        return "\n".join(lines) + "\n"
+
+    def setup(self):
+        for d in (self.conf, self.queue, self.data, self.mailbase):
+            os.makedirs(d, exist_ok=True)
+        os.chmod(self.mailbase, 0o755)
+        pw = pwd.getpwnam("postfix")
+        os.chown(self.data, pw.pw_uid, pw.pw_gid)
+        os.makedirs(os.path.join(self.mailbase, DOMAIN), exist_ok=True)
+        os.chown(os.path.join(self.mailbase, DOMAIN), self.uid, self.gid)
+        with open(os.path.join(self.conf, "main.cf"), "w") as f:
+            f.write(self.main_cf())
+        with open(os.path.join(self.conf, "master.cf"), "w") as f:
+            f.write(MASTER_CF.format(addr="127.0.0.1:%d" % self.port))
+        # create the queue folders with the right owners, then sanity-check
+        self._run(["postfix", "-c", self.conf, "check"])
+
+    def _run(self, argv, check=True):
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise BenchError("%s failed (%d): %s" % (" ".join(argv), r.returncode,
+                                                     r.stdout.strip()))
+        return r
+
+    def start(self):
+        self._run(["postfix", "-c", self.conf, "start"])
+        self.started = True
+        banner = wait_banner("127.0.0.1", self.port, 30)
+        return banner
+
+    def master_pid(self):
+        try:
+            with open(os.path.join(self.queue, "pid", "master.pid")) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def pids(self):
+        m = self.master_pid()
+        if not m:
+            return []
+        return [m] + children_of(m)
+
+    def queue_empty(self):
+        for sub in ("incoming", "active", "deferred", "maildrop", "hold"):
+            d = os.path.join(self.queue, sub)
+            for _root, _dirs, files in os.walk(d):
+                if files:
+                    return False
+        return True
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        m = self.master_pid()
+        try:
+            self._run(["postfix", "-c", self.conf, "stop"], check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        # bounded wait for the master to go, then force it
+        deadline = time.monotonic() + 10
+        while m and time.monotonic() < deadline:
+            try:
+                os.kill(m, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        if m:
+            for p in [m] + children_of(m):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def postconf(self, names):
+        r = self._run(["postconf", "-c", self.conf] + names, check=False)
+        return r.stdout.strip()
+
+
+# --------------------------------------------------------------------------
+# Petrel
+
+PETREL_CONF = """\
+[server]
+hostname = bench.petrel.test
+data_dir = {data}
+user =
+log_level = warn
+workers = {workers}
+
+[domains]
+local = {domain}
+
+[limits]
+connections = 20000
+connections_per_ip = 20000
+
+[listener mx]
+role = mx
+address = 127.0.0.1:{port}
+"""
+
+
+class Petrel:
+    def __init__(self, binary, tmp, port, workers):
+        self.binary = os.path.abspath(binary)
+        self.tmp = tmp
+        self.port = port
+        self.data = os.path.join(tmp, "petrel")
+        self.maildir = os.path.join(self.data, "mail", DOMAIN, LOCALPART)
+        self.conf = os.path.join(tmp, "petrel.conf")
+        self.logpath = os.path.join(tmp, "petrel.log")
+        self.workers = workers
+        self.proc = None
+        self.logf = None
+
+    def start(self):
+        os.makedirs(self.data, exist_ok=True)
+        with open(self.conf, "w") as f:
+            f.write(PETREL_CONF.format(data=self.data, workers=self.workers,
+                                       domain=DOMAIN, port=self.port))
+        self.logf = open(self.logpath, "wb")
+        self.proc = subprocess.Popen([self.binary, "serve", "-c", self.conf],
+                                     stdin=subprocess.DEVNULL, stdout=self.logf,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return wait_banner("127.0.0.1", self.port, 30, self.proc)
+        except BenchError as e:
+            raise BenchError("%s; log tail: %s" % (e, self.log_tail()))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n=2000):
+        try:
+            with open(self.logpath, "rb") as f:
+                f.seek(0, 2)
+                size = f.tell()
+                f.seek(max(0, size - n))
+                return f.read().decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is None:
+            return
+        p, self.proc = self.proc, None
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        if self.logf:
+            self.logf.close()
+            self.logf = None
+
+
+# --------------------------------------------------------------------------
+# load runs
+
+ACTIVE_CHILDREN = set()
+
+
+def run_load(name, server, pids_fn, smtp_source, sessions, messages, size,
+             deliver_timeout, reuse, hwm_pid=None):
+    clear_maildir(server.maildir)
+    if hwm_pid:
+        reset_hwm(hwm_pid)
+    sampler = Sampler(pids_fn)
+    sampler.start()
+    argv = [smtp_source, "-s", str(sessions), "-m", str(messages), "-l", str(size),
+            "-f", SENDER, "-t", RCPT, "-M", "bench.client.test"]
+    if reuse:
+        argv.append("-d")
+    argv.append("127.0.0.1:%d" % server.port)
+    newdir = os.path.join(server.maildir, "new")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    ACTIVE_CHILDREN.add(proc)
+    # smtp-source itself gets a bound too: as long as the delivery wait
+    try:
+        out, _ = proc.communicate(timeout=deliver_timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        out = (out or b"") + b"\n[bench: smtp-source killed after timeout]"
+    ACTIVE_CHILDREN.discard(proc)
+    t_accept = time.monotonic() - t0
+    deadline = t0 + deliver_timeout
+    n = count_dir(newdir)
+    while n < messages and time.monotonic() < deadline:
+        time.sleep(0.02)
+        n = count_dir(newdir)
+    t_done = time.monotonic() - t0
+    sampler.stop()
+    res = {
+        "server": name,
+        "sessions": sessions,
+        "messages": messages,
+        "size": size,
+        "delivered": n,
+        "complete": n >= messages,
+        "seconds": round(t_done, 3),
+        "accept_seconds": round(t_accept, 3),
+        "msgs_per_sec": round(n / t_done, 1) if t_done > 0 else 0.0,
+        "accept_msgs_per_sec": round(messages / t_accept, 1) if t_accept > 0 else 0.0,
+        "smtp_source_status": proc.returncode,
+        "peak_rss_sum_kib": sampler.peak_kib,
+        "peak_nproc": sampler.peak_nproc,
+        "rss_samples": sampler.samples,
+    }
+    text = (out or b"").decode("utf-8", "replace").strip()
+    if proc.returncode != 0 or text:
+        res["smtp_source_output"] = text[-2000:]
+    if hwm_pid:
+        st = proc_status(hwm_pid)
+        res["vmhwm_kib"] = st.get("VmHWM", 0)
+        res["peak_kib"] = max(st.get("VmHWM", 0), sampler.peak_kib)
+    else:
+        res["peak_kib"] = sampler.peak_kib
+    return res
+
+
+# --------------------------------------------------------------------------
+# idle connections
+
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def hold_idle(port, count, seconds, per_source=2000, max_pending=500):
+    """Open count connections to 127.0.0.1:port, read the 220 banner on each.
+
+    Returns (socks_holding_banner, stats).  Bounded by count and seconds.
+    Source addresses 127.0.0.2.. spread the connections so ephemeral ports
+    (and TIME_WAIT left by the load runs) never run short.
+    """
+    sel = selectors.DefaultSelector()
+    held = []
+    stats = {"attempted": 0, "connect_errors": 0, "closed_before_banner": 0,
+             "not_220": 0, "errors": {}}
+    pending = 0
+    deadline = time.monotonic() + seconds
+
+    def err(kind):
+        stats["errors"][kind] = stats["errors"].get(kind, 0) + 1
+
+    def open_one(i):
+        src = "127.0.0.%d" % (2 + i // per_source)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            s.bind((src, 0))
+            rc = s.connect_ex(("127.0.0.1", port))
+        except OSError as e:
+            s.close()
+            stats["connect_errors"] += 1
+            err(e.strerror or str(e))
+            return False
+        if rc not in (0, 115):  # EINPROGRESS
+            s.close()
+            stats["connect_errors"] += 1
+            err(os.strerror(rc))
+            return False
+        sel.register(s, selectors.EVENT_READ, bytearray())
+        return True
+
+    i = 0
+    while time.monotonic() < deadline and (i < count or pending > 0):
+        while i < count and pending < max_pending:
+            try:
+                ok = open_one(i)
+            except OSError as e:   # e.g. EMFILE in our own process
+                err("local: " + (e.strerror or str(e)))
+                i = count
+                break
+            i += 1
+            stats["attempted"] += 1
+            if ok:
+                pending += 1
+        if pending == 0:
+            break
+        for key, _ev in sel.select(timeout=0.5):
+            s, buf = key.fileobj, key.data
+            try:
+                chunk = s.recv(512)
+            except BlockingIOError:
+                continue
+            except OSError as e:
+                sel.unregister(s)
+                s.close()
+                pending -= 1
+                stats["connect_errors"] += 1
+                err(e.strerror or str(e))
+                continue
+            if not chunk:
+                sel.unregister(s)
+                s.close()
+                pending -= 1
+                stats["closed_before_banner"] += 1
+                continue
+            buf += chunk
+            if b"\n" in buf or len(buf) > 512:
+                sel.unregister(s)
+                pending -= 1
+                if buf.startswith(b"220"):
+                    held.append(s)
+                else:
+                    stats["not_220"] += 1
+                    stats.setdefault("first_not_220", bytes(buf[:200]).decode("latin-1"))
+                    s.close()
+    # whatever is still pending after the deadline: give up on it
+    for key in list(sel.get_map().values()):
+        sel.unregister(key.fileobj)
+        key.fileobj.close()
+        stats["timed_out"] = stats.get("timed_out", 0) + 1
+    sel.close()
+    stats["held"] = len(held)
+    return held, stats
+
+
+def still_open(socks):
+    """Count sockets the server has not closed (non-blocking peek)."""
+    n = 0
+    for s in socks:
+        try:
+            data = s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            if data:
+                n += 1   # server sent something unexpected but is still open
+        except BlockingIOError:
+            n += 1
+        except OSError:
+            pass
+    return n
+
+
+# --------------------------------------------------------------------------
+# verification of Postfix's fsync behaviour (optional, uses strace)
+
+def verify_postfix_fsync(pf, smtp_source, seconds=20):
+    """Trace fsync calls in the running Postfix while one message goes through."""
+    if not shutil.which("strace"):
+        return "not verified (strace not installed)"
+    m = pf.master_pid()
+    if not m:
+        return "not verified (no master pid)"
+    out = os.path.join(pf.tmp, "strace.out")
+    st = subprocess.Popen(["strace", "-f", "-qq", "-y", "-e",
+                           "trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat",
+                           "-o", out, "-p", str(m)], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, start_new_session=True)
+    ACTIVE_CHILDREN.add(st)
+    try:
+        time.sleep(1.0)
+        clear_maildir(pf.maildir)
+        subprocess.run([smtp_source, "-m", "1", "-l", "4096", "-f", SENDER, "-t", RCPT,
+                        "127.0.0.1:%d" % pf.port], timeout=seconds,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + seconds
+        while count_dir(os.path.join(pf.maildir, "new")) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+    finally:
+        st.terminate()
+        try:
+            st.wait(5)
+        except subprocess.TimeoutExpired:
+            st.kill()
+        ACTIVE_CHILDREN.discard(st)
+    try:
+        with open(out) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "not verified (no strace output)"
+    queue_fsync = [l for l in lines if re.search(r"f(data)?sync\(\d+<%s/" % re.escape(pf.queue), l)]
+    mail_fsync = [l for l in lines if re.search(r"f(data)?sync\(\d+<%s/" % re.escape(pf.mailbase), l)]
+    into_new = [l for l in lines if re.search(r"(link|rename)", l) and "/new/" in l
+                and l.rstrip().endswith("= 0")]
+    if queue_fsync and mail_fsync:
+        verdict = "verified"
+    else:
+        verdict = "NOT as expected"
+    return ("%s with strace for one message: %d fsync of the queue file (cleanup), "
+            "%d fsync of the Maildir file (virtual), %d link/rename into new/; "
+            "Postfix does not fsync the new/ folder after the link"
+            % (verdict, len(queue_fsync), len(mail_fsync), len(into_new)))
+
+
+# --------------------------------------------------------------------------
+# main
+
+def fmt_mib(kib):
+    return "%.1f MiB" % (kib / 1024.0) if kib else "-"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--petrel", default="build/petrel", help="petrel binary")
+    ap.add_argument("--sessions", default="1,20,100",
+                    help="comma-separated smtp-source -s levels (default 1,20,100)")
+    ap.add_argument("--messages-1", type=int, default=1000,
+                    help="messages per run at concurrency 1 (default 1000)")
+    ap.add_argument("--messages", type=int, default=3000,
+                    help="messages per run at concurrency > 1 (default 3000)")
+    ap.add_argument("--size", type=int, default=4096, help="message size, -l (4096)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="smtp-source -d: several messages per connection "
+                         "(default: one connection per message)")
+    ap.add_argument("--deliver-timeout", type=float, default=120,
+                    help="bound in seconds on one run, send + delivery (120)")
+    ap.add_argument("--idle", type=int, default=10000,
+                    help="idle connections to hold against Petrel (10000; 0 = skip)")
+    ap.add_argument("--idle-seconds", type=float, default=60)
+    ap.add_argument("--workers", type=int, default=8, help="Petrel workers (8)")
+    ap.add_argument("--no-postfix", action="store_true", help="skip Postfix")
+    ap.add_argument("--no-petrel", action="store_true", help="skip Petrel")
+    ap.add_argument("--postfix-log", action="store_true",
+                    help="Postfix logs to TMP/postfix.log (postlogd; default no log)")
+    ap.add_argument("--smtp-source", default=None, help="path of smtp-source")
+    ap.add_argument("--json", metavar="FILE", help="also write results as JSON")
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    args = ap.parse_args()
+
+    levels = [int(x) for x in args.sessions.split(",") if x.strip()]
+
+    # Ctrl-C and SIGTERM end the run through the finally blocks below.
+    def on_term(signum, _frame):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+
+    smtp_source, env_note = find_smtp_source(args.smtp_source)
+    tmp = tempfile.mkdtemp(prefix="petrel-bench-")
+    os.chmod(tmp, 0o755)  # Postfix daemons (user postfix) must reach their folders
+    results = {"runs": [], "idle": None, "notes": []}
+    pf = pt = None
+    try:
+        uid, gid = virtual_owner()
+        if not args.no_postfix:
+            pf = Postfix(tmp, free_port(), uid, gid, logfile=args.postfix_log)
+            pf.setup()
+            banner = pf.start()
+            log("postfix: %s on 127.0.0.1:%d (config %s)" % (banner, pf.port, pf.conf))
+            ver = pf.postconf(["-h", "mail_version"])
+            results["postfix_version"] = ver
+            fs = verify_postfix_fsync(pf, smtp_source)
+            results["notes"].append("postfix %s durability: %s" % (ver, fs))
+        if not args.no_petrel:
+            if not os.path.exists(args.petrel):
+                raise BenchError("petrel binary %s not found (build it first)" % args.petrel)
+            pt = Petrel(args.petrel, tmp, free_port(), args.workers)
+            banner = pt.start()
+            log("petrel: %s on 127.0.0.1:%d (pid %d)" % (banner, pt.port, pt.proc.pid))
+
+        for s in levels:
+            m = args.messages_1 if s == 1 else args.messages
+            for name, srv in (("postfix", pf), ("petrel", pt)):
+                if srv is None:
+                    continue
+                if name == "petrel":
+                    if not pt.alive():
+                        raise BenchError("petrel died: %s" % pt.log_tail())
+                    pid = pt.proc.pid
+                    res = run_load(name, pt, lambda pid=pid: [pid], smtp_source, s, m,
+                                   args.size, args.deliver_timeout, args.reuse, hwm_pid=pid)
+                else:
+                    res = run_load(name, pf, pf.pids, smtp_source, s, m, args.size,
+                                   args.deliver_timeout, args.reuse)
+                    # let Postfix's queue drain fully before Petrel's turn
+                    t = time.monotonic() + 10
+                    while not pf.queue_empty() and time.monotonic() < t:
+                        time.sleep(0.1)
+                log("%-8s s=%-4d %5d/%d delivered in %.2f s: %.1f msg/s (accept %.2f s), "
+                    "peak %s%s" % (name, s, res["delivered"], m, res["seconds"],
+                                   res["msgs_per_sec"], res["accept_seconds"],
+                                   fmt_mib(res["peak_kib"]),
+                                   "" if res["complete"] else "  INCOMPLETE"))
+                if "smtp_source_output" in res:
+                    log("  smtp-source (exit %s): %s" % (res["smtp_source_status"],
+                                                         res["smtp_source_output"][-600:]))
+                results["runs"].append(res)
+
+        if pt is not None and args.idle > 0:
+            if not pt.alive():
+                raise BenchError("petrel died: %s" % pt.log_tail())
+            results["idle"] = idle_test(pt, args.idle, args.idle_seconds)
+    except BenchError as e:
+        log("bench: error: %s" % e)
+        results["error"] = str(e)
+    except KeyboardInterrupt:
+        log("bench: interrupted")
+        results["error"] = "interrupted"
+    finally:
+        for c in list(ACTIVE_CHILDREN):
+            try:
+                os.killpg(c.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if pt is not None:
+            if pt.proc is not None and pt.proc.poll() is not None:
+                results["notes"].append("petrel exited early with status %s"
+                                        % pt.proc.returncode)
+            tail = pt.log_tail(1500)
+            pt.stop()
+            if tail:
+                results["petrel_log_tail"] = tail
+        if pf is not None:
+            pf.stop()
+        if args.keep:
+            log("bench: temp folder kept: %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    report(results, levels)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+        log("bench: results written to %s" % args.json)
+    return 1 if results.get("error") else 0
+
+
+def idle_test(pt, count, seconds):
+    soft, hard = raise_nofile()
+    want = count + 200
+    if soft < want:
+        log("idle: RLIMIT_NOFILE is %d, can hold at most ~%d connections" % (soft, soft - 200))
+    pid = pt.proc.pid
+    before = proc_status(pid).get("VmRSS", 0)
+    t0 = time.monotonic()
+    held, stats = hold_idle(pt.port, min(count, max(0, soft - 200)), seconds)
+    took = time.monotonic() - t0
+    time.sleep(1.0)
+    st = proc_status(pid)
+    still = still_open(held)
+    stats.update({"wanted": count, "seconds": round(took, 2),
+                  "rss_before_kib": before, "rss_kib": st.get("VmRSS", 0),
+                  "still_open_after_1s": still, "petrel_alive": pt.alive()})
+    # a quick check that Petrel still serves while holding them
+    b = read_banner("127.0.0.1", pt.port, 5)
+    stats["banner_while_held"] = b
+    for s in held:
+        s.close()
+    return stats
+
+
+def virtual_owner():
+    """uid/gid for virtual(8) deliveries: a real unprivileged user."""
+    for name in ("nobody", "postfix"):
+        try:
+            pw = pwd.getpwnam(name)
+            return pw.pw_uid, pw.pw_gid
+        except KeyError:
+            continue
+    raise BenchError("no 'nobody' or 'postfix' user")
+
+
+def find_smtp_source(explicit):
+    if explicit:
+        return explicit, None
+    p = shutil.which("smtp-source") or (
+        "/usr/sbin/smtp-source" if os.path.exists("/usr/sbin/smtp-source") else None)
+    if p:
+        return p, None
+    here = os.path.dirname(os.path.abspath(__file__))
+    script = os.path.join(here, "..", "scripts", "get-postfix-tools.sh")
+    if os.path.exists(script):
+        d = os.path.join(tempfile.gettempdir(), "petrel-bench-postfix-tools")
+        exe = os.path.join(d, "usr", "sbin", "smtp-source")
+        if not os.path.exists(exe):
+            subprocess.run(["sh", script, d], check=True, timeout=300)
+        libdir = os.path.join(d, "usr", "lib", "postfix")
+        os.environ["LD_LIBRARY_PATH"] = libdir + (
+            ":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")
+        return exe, libdir
+    raise BenchError("smtp-source not found: install postfix (scripts/install-deps.sh bench)")
+
+
+def report(results, levels):
+    runs = {(r["server"], r["sessions"]): r for r in results["runs"]}
+    print()
+    print("Petrel vs Postfix: smtp-source, %d-byte messages, wall time until every message "
+          "is in Maildir new/" % (results["runs"][0]["size"] if results["runs"] else 4096))
+    if results.get("postfix_version"):
+        print("postfix %s" % results["postfix_version"])
+    hdr = ("sessions  messages  postfix msg/s  petrel msg/s   ratio   "
+           "postfix peak RSS  petrel peak RSS")
+    print(hdr)
+    print("-" * len(hdr))
+    for s in levels:
+        a, b = runs.get(("postfix", s)), runs.get(("petrel", s))
+        if not a and not b:
+            continue
+
+        def rate(r):
+            if not r:
+                return "-"
+            return ("%.1f" % r["msgs_per_sec"]) + ("" if r["complete"] else "*")
+        ratio = "-"
+        if a and b and a["msgs_per_sec"] > 0:
+            ratio = "%.2fx" % (b["msgs_per_sec"] / a["msgs_per_sec"])
+        m = (a or b)["messages"]
+        print("%-9d %-9d %-14s %-14s %-7s %-17s %s" % (
+            s, m, rate(a), rate(b), ratio,
+            fmt_mib(a["peak_kib"]) if a else "-", fmt_mib(b["peak_kib"]) if b else "-"))
+    if any(not r["complete"] for r in results["runs"]):
+        print("* not every message was delivered within the time bound: rate counts "
+              "only delivered ones")
+    print("postfix peak RSS = max over 100 ms samples of the summed VmRSS of master and all "
+          "its children (shared pages counted in each process);")
+    print("petrel peak RSS = VmHWM of the one process (reset before each run), or the "
+          "sampled VmRSS if larger.")
+    idle = results.get("idle")
+    if idle:
+        held = idle["held"]
+        mib = idle["rss_kib"] / 1024.0
+        line = "%d idle connections: %.0f MiB resident (target < 256 MiB)" % (held, mib)
+        if held < idle["wanted"]:
+            line += ("  [only %d of %d held: %s]" % (held, idle["wanted"], json.dumps(
+                {k: v for k, v in idle.items() if k in ("connect_errors", "closed_before_banner",
+                                                        "not_220", "timed_out", "errors")})))
+        print(line)
+        print("  (petrel VmRSS before: %.1f MiB; %d still open after 1 s; opened in %.1f s; "
+              "new banner while held: %s)" % (idle["rss_before_kib"] / 1024.0,
+                                              idle["still_open_after_1s"], idle["seconds"],
+                                              "yes" if idle.get("banner_while_held") else "no"))
+    for n in results.get("notes", []):
+        print("note: " + n)
+    if results.get("error"):
+        print("ERROR: " + results["error"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
