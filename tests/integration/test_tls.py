@@ -1,0 +1,233 @@
+"""STARTTLS (RFC 3207), implicit TLS (RFC 8314), protocol versions, Received: TLS details."""
+
+import re
+import smtplib
+import ssl
+import subprocess
+
+import pytest
+
+from conftest import (SMTPClient, assert_queued, client_tls_context, make_message,
+                      split_message)
+
+
+def ehlo_keywords(reply):
+    return [l.upper() for l in reply.lines[1:]]
+
+
+def received(raw):
+    lines, _ = split_message(raw)
+    return [l for l in lines if l.startswith("Received:")][0]
+
+
+@pytest.mark.parametrize("role", ["mx", "submission"])
+def test_starttls_then_ehlo_again(petrel, role):
+    c = petrel.session(role)
+    r = c.starttls()
+    assert (r.code, r.enhanced) == (220, "2.0.0") and "Ready to start TLS" in r.text, r
+    assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
+    r = c.ehlo()
+    assert "STARTTLS" not in ehlo_keywords(r), r
+    c.quit()
+
+
+def test_starttls_resets_state(petrel):
+    c = petrel.session()
+    c.starttls()
+    c.expect("MAIL FROM:<a@b.test>", 503, "5.5.1")
+    c.ehlo()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.quit()
+
+
+def test_starttls_drops_transaction(petrel):
+    """A MAIL given before STARTTLS does not survive it."""
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RSET", 250)
+    c.starttls()
+    c.ehlo()
+    c.expect("RCPT TO:<u@example.test>", 503, "5.5.1")
+    c.quit()
+
+
+def test_starttls_twice(petrel):
+    c = petrel.session()
+    c.starttls()
+    c.ehlo()
+    c.expect("STARTTLS", 503, "5.5.1")
+    c.expect("NOOP", 250)
+    c.quit()
+
+
+def test_starttls_with_pipelined_command(petrel):
+    c = petrel.session()
+    c.send(b"STARTTLS\r\nRSET\r\n")
+    r = c.read_reply()
+    assert (r.code, r.enhanced) == (554, "5.5.1"), r
+    c.expect_closed()
+    assert not c.buf, "reply to the pipelined RSET or other data: %r" % c.buf
+
+
+def test_starttls_with_pipelined_mail(petrel):
+    c = petrel.session()
+    c.send(b"STARTTLS\r\nMAIL FROM:<a@b.test>\r\n")
+    r = c.read_reply()
+    assert (r.code, r.enhanced) == (554, "5.5.1"), r
+    c.expect_closed()
+    assert not c.buf, c.buf
+
+
+def test_submissions_implicit_tls_no_starttls(petrel):
+    c = petrel.connect("submissions")
+    assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
+    c.banner()
+    r = c.ehlo()
+    assert "STARTTLS" not in ehlo_keywords(r), r
+    c.expect("STARTTLS", 503, "5.5.1")
+    c.quit()
+
+
+def test_submissions_plaintext_client_gets_nothing_useful(petrel):
+    """A plaintext client on the implicit-TLS port never sees an SMTP banner."""
+    c = SMTPClient(petrel.host, petrel.smtps, timeout=2)
+    c.send(b"EHLO x\r\n")
+    data = b""
+    try:
+        while True:
+            chunk = c.sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except (OSError,):
+        pass
+    c.close()
+    assert b"220 " not in data and b"250" not in data, data
+    # Server still healthy.
+    d = petrel.connect("submissions")
+    d.banner()
+    d.quit()
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_tls_versions_accepted(petrel, version):
+    c = petrel.session()
+    c.starttls(client_tls_context(version, version))
+    assert c.sock.version() == {ssl.TLSVersion.TLSv1_2: "TLSv1.2",
+                                ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version]
+    c.ehlo()
+    c.quit()
+
+
+@pytest.mark.parametrize("flag", ["-tls1_1", "-tls1"])
+def test_old_tls_versions_refused(petrel, flag):
+    p = subprocess.run(["openssl", "s_client", flag, "-cipher", "DEFAULT@SECLEVEL=0",
+                        "-starttls", "smtp", "-connect", "127.0.0.1:%d" % petrel.mx],
+                       input=b"QUIT\r\n", capture_output=True, timeout=20)
+    out = (p.stdout + p.stderr).decode(errors="replace")
+    # The client itself must have been able to offer the old version, or the test proves nothing.
+    assert "no protocols available" not in out, out
+    assert p.returncode != 0, "handshake with %s succeeded:\n%s" % (flag, out)
+    assert not re.search(r"Protocol\s*:\s*TLSv1(\.1)?\s*$", out, re.M), out
+
+
+def test_received_header_tls_details(petrel):
+    c = petrel.session()
+    c.starttls(client_tls_context(ssl.TLSVersion.TLSv1_3))
+    c.ehlo()
+    qid = assert_queued(c.mail_transaction("a@b.test", ["u@example.test"], make_message()))
+    c.quit()
+    [raw] = petrel.mail("example.test", "u", 1)
+    rec = received(raw)
+    assert re.search(r"with ESMTPS id %s\b" % qid, rec), rec
+    assert "version=TLSv1.3" in rec and "cipher=" in rec, rec
+
+
+def test_received_header_tls12(petrel):
+    c = petrel.session("submission")
+    c.starttls(client_tls_context(ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2))
+    c.ehlo()
+    assert_queued(c.mail_transaction("a@b.test", ["u@example.test"], make_message()))
+    c.quit()
+    [raw] = petrel.mail("example.test", "u", 1)
+    rec = received(raw)
+    assert " with ESMTPS " in rec and "version=TLSv1.2" in rec and "cipher=" in rec, rec
+
+
+def test_smtputf8_sender(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<δοκιμή@παράδειγμα.test> SMTPUTF8", 250)
+    c.expect("RSET", 250)
+    r = c.cmd("MAIL FROM:<δοκιμή@παράδειγμα.test>")
+    assert 500 <= r.code < 600, r
+    assert (r.code, r.enhanced) in ((501, "5.1.7"), (553, "5.6.7")), r
+    c.quit()
+
+
+def test_smtputf8_local_part_delivered(petrel):
+    c = petrel.session()
+    c.expect("MAIL FROM:<δοκιμή@παράδειγμα.test> SMTPUTF8", 250)
+    c.expect("RCPT TO:<δοκιμή@example.test>", 250)
+    c.expect("DATA", 354)
+    msg = "From: <δοκιμή@παράδειγμα.test>\r\nSubject: ünïcode\r\n\r\nΓειά\r\n".encode()
+    c.send(msg + b".\r\n")
+    qid = assert_queued(c.read_reply())
+    c.quit()
+    [raw] = petrel.mail("example.test", "δοκιμή", 1)
+    assert raw.endswith(msg)
+    rec = received(raw)
+    assert re.search(r"with UTF8SMTP id %s\b" % qid, rec), rec
+    assert raw.decode().startswith("Return-Path: <δοκιμή@παράδειγμα.test>")
+
+
+def test_smtputf8_over_tls_protocol_name(petrel):
+    c = petrel.session()
+    c.starttls()
+    c.ehlo()
+    c.expect("MAIL FROM:<a@b.test> SMTPUTF8", 250)
+    c.expect("RCPT TO:<u@example.test>", 250)
+    c.expect("DATA", 354)
+    c.send(make_message() + b".\r\n")
+    qid = assert_queued(c.read_reply())
+    c.quit()
+    [raw] = petrel.mail("example.test", "u", 1)
+    assert re.search(r"with UTF8SMTPS id %s\b" % qid, received(raw)), received(raw)
+
+
+# ------------------------------------------------------------------------ smtplib
+
+def test_smtplib_plain_mx(petrel):
+    with smtplib.SMTP(petrel.host, petrel.mx, timeout=10) as s:
+        s.ehlo("smtplib.example")
+        assert s.has_extn("pipelining") and s.has_extn("chunking")
+        refused = s.sendmail("a@b.test", ["u@example.test"], make_message())
+        assert refused == {}
+    petrel.mail("example.test", "u", 1)
+
+
+def test_smtplib_starttls_submission(petrel):
+    with smtplib.SMTP(petrel.host, petrel.sub, timeout=10) as s:
+        s.starttls(context=client_tls_context())
+        s.ehlo("smtplib.example")
+        assert not s.has_extn("starttls")
+        s.sendmail("a@b.test", ["u@example.test"], make_message())
+    [raw] = petrel.mail("example.test", "u", 1)
+    assert " with ESMTPS " in received(raw)
+
+
+def test_smtplib_ssl_submissions(petrel):
+    with smtplib.SMTP_SSL(petrel.host, petrel.smtps, timeout=10,
+                          context=client_tls_context()) as s:
+        s.sendmail("a@b.test", ["u@example.test"], make_message())
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as e:
+            s.sendmail("a@b.test", ["x@elsewhere.test"], make_message())
+        assert e.value.recipients["x@elsewhere.test"][0] == 554
+    [raw] = petrel.mail("example.test", "u", 1)
+    assert " with ESMTPS " in received(raw)
+
+
+def test_smtplib_verified_certificate(petrel, cert):
+    """The configured certificate is the one served (verify against it, hostname checked)."""
+    ctx = ssl.create_default_context(cafile=str(cert[0]))
+    with smtplib.SMTP_SSL("localhost", petrel.smtps, timeout=10, context=ctx) as s:
+        s.noop()
