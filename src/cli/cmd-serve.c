@@ -1,1 +1,229 @@
-/* placeholder until written */
+/* cli/cmd-serve - petrel serve: load the configuration, bind the listeners,
+ * drop privileges, recover the queue and run the event loop until SIGTERM or
+ * SIGINT. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "net/net.h"
+#include "queue/queue.h"
+#include "smtp/smtp.h"
+#include "util/log.h"
+#include "util/pool.h"
+
+struct serve_state {
+	struct event_base *base;
+	struct net_listeners *listeners;
+	struct smtp_server *server;
+};
+
+static int serve_parse_args(int argc, char **argv, const char **file_r);
+static void serve_raise_nofile(void);
+static int serve_prepare_data_dir(const struct config *config);
+static int serve_drop_privileges(const struct config *config);
+static bool serve_needs_tls(const struct config *config);
+static void serve_signal_cb(evutil_socket_t sig, short what, void *arg);
+
+static int serve_parse_args(int argc, char **argv, const char **file_r)
+{
+	*file_r = CLI_DEFAULT_CONFIG;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			*file_r = argv[++i];
+		} else {
+			fputs("usage: petrel serve [-c FILE]\n", stderr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* serve_raise_nofile - one descriptor per connection: allow as many as the hard limit */
+static void serve_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("rlimit-failed", "error=\"%s\"", strerror(errno));
+	}
+}
+
+/* serve_prepare_data_dir - create the data folder (0750) if missing */
+static int serve_prepare_data_dir(const struct config *config)
+{
+	if (mkdir(config->data_dir, 0750) != 0 && errno != EEXIST) {
+		fprintf(stderr, "petrel: cannot create data folder %s: %s\n", config->data_dir,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* serve_drop_privileges - DESIGN: bind and read keys as root, then run as USER */
+static int serve_drop_privileges(const struct config *config)
+{
+	if (!config->user || config->user[0] == '\0')
+		return 0;
+	if (geteuid() != 0) {
+		log_warn("privileges", "user=%s reason=\"not root; running as the current user\"",
+			 config->user);
+		return 0;
+	}
+	struct passwd *pw = getpwnam(config->user);
+	if (!pw) {
+		fprintf(stderr, "petrel: user '%s' (server.user) does not exist\n", config->user);
+		return -1;
+	}
+	if (chown(config->data_dir, pw->pw_uid, pw->pw_gid) != 0 ||
+	    setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		fprintf(stderr, "petrel: cannot drop privileges to %s: %s\n", config->user,
+			strerror(errno));
+		return -1;
+	}
+	log_info("privileges", "user=%s uid=%u", config->user, (unsigned)pw->pw_uid);
+	return 0;
+}
+
+static bool serve_needs_tls(const struct config *config)
+{
+	for (size_t i = 0; i < config->listener_count; i++)
+		if (config->listeners[i].role == LISTENER_ROLE_SUBMISSIONS)
+			return true;
+	return false;
+}
+
+/* serve_signal_cb - SIGTERM/SIGINT: stop accepting, close sessions, leave the loop */
+static void serve_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve_state *st = arg;
+	(void)what;
+	log_info("shutdown", "signal=%d", (int)sig);
+	net_listeners_disable(st->listeners);
+	event_base_loopexit(st->base, NULL);
+}
+
+/* serve_accept - listeners are bound before the server exists (root first,
+ * then the rest as the unprivileged user); forward accepted sockets to it */
+static void serve_accept(void *ctx, const struct config_listener *listener, int fd,
+			 const struct sockaddr *sa, socklen_t salen)
+{
+	struct serve_state *st = ctx;
+	smtp_server_accept(st->server, listener, fd, sa, salen);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	const char *file;
+	if (serve_parse_args(argc, argv, &file) != 0)
+		return 2;
+	const char *error = NULL;
+	struct config *config = config_load(file, &error);
+	if (!config) {
+		fprintf(stderr, "petrel: %s\n", error);
+		return 2;
+	}
+	int level = log_level_parse(config->log_level);
+	log_init("petrel", level < 0 ? LOG_LEVEL_INFO : (enum log_level)level, config->syslog);
+	if (serve_needs_tls(config) && !config->tls_certificate) {
+		fprintf(stderr, "petrel: %s: a submissions listener needs [tls] certificate and key\n",
+			file);
+		config_free(&config);
+		return 2;
+	}
+
+	int rc = 1;
+	struct serve_state st = { 0 };
+	SSL_CTX *tls = NULL;
+	struct pool *pool = NULL;
+	struct queue *queue = NULL;
+	struct event *sigterm = NULL, *sigint = NULL;
+
+	signal(SIGPIPE, SIG_IGN);
+	serve_raise_nofile();
+	if (serve_prepare_data_dir(config) != 0)
+		goto out;
+	if (config->tls_certificate) {
+		tls = net_tls_server_ctx(config->tls_certificate, config->tls_key, &error);
+		if (!tls) {
+			fprintf(stderr, "petrel: %s\n", error);
+			goto out;
+		}
+	}
+	st.base = event_base_new();
+	if (!st.base) {
+		fputs("petrel: cannot create the event loop\n", stderr);
+		goto out;
+	}
+	st.listeners = net_listeners_open(st.base, config, serve_accept, &st, &error);
+	if (!st.listeners) {
+		fprintf(stderr, "petrel: %s\n", error);
+		goto out;
+	}
+	if (serve_drop_privileges(config) != 0)
+		goto out;
+
+	pool = pool_create(st.base, config->workers);
+	queue = queue_create(st.base, pool, config, &error);
+	if (!queue) {
+		fprintf(stderr, "petrel: queue: %s\n", error);
+		goto out;
+	}
+	st.server = smtp_server_create(st.base, config, queue, tls);
+	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);
+	sigint = evsignal_new(st.base, SIGINT, serve_signal_cb, &st);
+	if (!sigterm || !sigint || event_add(sigterm, NULL) != 0 || event_add(sigint, NULL) != 0) {
+		fputs("petrel: cannot install signal handlers\n", stderr);
+		goto out;
+	}
+	log_info("started", "version=%s hostname=%s data_dir=%s listeners=%zu workers=%u",
+		 PETREL_VERSION, config->hostname, config->data_dir, config->listener_count,
+		 config->workers);
+	for (size_t i = 0; i < config->listener_count; i++)
+		log_info("listening", "listener=%s role=%s address=%s", config->listeners[i].name,
+			 listener_role_name(config->listeners[i].role), config->listeners[i].address);
+
+	if (event_base_dispatch(st.base) != 0) {
+		fputs("petrel: event loop failed\n", stderr);
+		goto out;
+	}
+	rc = 0;
+out:
+	/* Order matters: sessions go first (they answer 421), then the pool runs
+	 * the answers of finished jobs, which may still reach the queue. */
+	if (st.server) {
+		net_listeners_disable(st.listeners);
+		smtp_server_close_sessions(st.server);
+	}
+	if (queue)
+		queue_stop(queue);
+	pool_free(&pool);
+	queue_free(&queue);
+	smtp_server_free(&st.server);
+	if (sigterm)
+		event_free(sigterm);
+	if (sigint)
+		event_free(sigint);
+	net_listeners_free(&st.listeners);
+	if (st.base)
+		event_base_free(st.base);
+	if (tls)
+		SSL_CTX_free(tls);
+	if (rc == 0)
+		log_info("stopped", "status=0");
+	config_free(&config);
+	return rc;
+}

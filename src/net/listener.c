@@ -1,1 +1,305 @@
-/* placeholder until written */
+/* net/listener - bind the configured listeners and count connections per
+ * client address.
+ *
+ * "*:25" binds 0.0.0.0 and [::] (IPv6-only) so both families are served;
+ * "[::1]:2525" and "127.0.0.1:2525" bind one address.  Binding happens
+ * before privileges are dropped (DESIGN: least privilege).
+ */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "config/config.h"
+#include "util/xalloc.h"
+
+struct net_listener {
+	struct evconnlistener *evl;
+	const struct config_listener *config;
+	struct net_listeners *owner;
+};
+
+struct net_listeners {
+	struct net_listener *items;
+	size_t count;
+	net_accept_fn *accept_cb;
+	void *ctx;
+};
+
+static char listener_error[512];
+
+static int listener_split_address(const char *address, char *host, size_t hostsize,
+				  char *port, size_t portsize);
+static int listener_bind_one(struct event_base *base, struct net_listeners *ls,
+			     const struct config_listener *cl, const struct addrinfo *ai);
+static void listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
+			       struct sockaddr *sa, int salen, void *arg);
+static void listener_error_cb(struct evconnlistener *evl, void *arg);
+
+/* listener_split_address - "host:port", "[v6]:port" or "*:port" */
+static int listener_split_address(const char *address, char *host, size_t hostsize,
+				  char *port, size_t portsize)
+{
+	const char *colon;
+	const char *h = address;
+	size_t hlen;
+	if (address[0] == '[') {
+		const char *close = strchr(address, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		h = address + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(address, ':');
+		if (!colon)
+			return -1;
+		hlen = (size_t)(colon - address);
+	}
+	if (hlen == 0 || hlen >= hostsize || strlen(colon + 1) >= portsize || colon[1] == '\0')
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+/* listener_bind_one - one socket for one resolved address */
+static int listener_bind_one(struct event_base *base, struct net_listeners *ls,
+			     const struct config_listener *cl, const struct addrinfo *ai)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			ai->ai_protocol);
+	if (fd < 0)
+		goto fail;
+	int on = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0)
+		goto fail;
+	if (ai->ai_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) != 0)
+		goto fail;
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+		goto fail;
+
+	struct net_listener *l = &ls->items[ls->count];
+	l->config = cl;
+	l->owner = ls;
+	l->evl = evconnlistener_new(base, listener_accept_cb, l,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
+	if (!l->evl)
+		goto fail;
+	evconnlistener_set_error_cb(l->evl, listener_error_cb);
+	ls->count++;
+	return 0;
+fail:
+	snprintf(listener_error, sizeof(listener_error), "listener %s: cannot listen on %s: %s",
+		 cl->name, cl->address, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+struct net_listeners *net_listeners_open(struct event_base *base, const struct config *config,
+					 net_accept_fn *accept_cb, void *ctx,
+					 const char **error_r)
+{
+	struct net_listeners *ls = xcalloc(1, sizeof(*ls));
+	ls->accept_cb = accept_cb;
+	ls->ctx = ctx;
+	/* At most two sockets per listener ("*" = IPv4 + IPv6). */
+	ls->items = xcalloc(config->listener_count * 2 + 1, sizeof(*ls->items));
+
+	for (size_t i = 0; i < config->listener_count; i++) {
+		const struct config_listener *cl = &config->listeners[i];
+		char host[256], port[16];
+		if (listener_split_address(cl->address, host, sizeof(host), port, sizeof(port)) != 0) {
+			snprintf(listener_error, sizeof(listener_error),
+				 "listener %s: bad address '%s'", cl->name, cl->address);
+			goto fail;
+		}
+		bool any = strcmp(host, "*") == 0;
+		const char *hosts[2] = { any ? "0.0.0.0" : host, any ? "::" : NULL };
+		for (size_t h = 0; h < 2 && hosts[h]; h++) {
+			struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+						  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+			struct addrinfo *res = NULL;
+			int gai = getaddrinfo(hosts[h], port, &hints, &res);
+			if (gai != 0) {
+				snprintf(listener_error, sizeof(listener_error),
+					 "listener %s: bad address '%s': %s", cl->name, cl->address,
+					 gai_strerror(gai));
+				goto fail;
+			}
+			int rc = listener_bind_one(base, ls, cl, res);
+			freeaddrinfo(res);
+			if (rc != 0)
+				goto fail;
+		}
+	}
+	return ls;
+fail:
+	*error_r = listener_error;
+	net_listeners_free(&ls);
+	return NULL;
+}
+
+static void listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
+			       struct sockaddr *sa, int salen, void *arg)
+{
+	struct net_listener *l = arg;
+	(void)evl;
+	l->owner->accept_cb(l->owner->ctx, l->config, fd, sa, (socklen_t)salen);
+}
+
+/* listener_error_cb - accept() failed (EMFILE and the like): keep listening */
+static void listener_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct net_listener *l = arg;
+	(void)evl;
+	fprintf(stderr, "petrel: listener %s: accept: %s\n", l->config->name, strerror(errno));
+}
+
+void net_listeners_disable(struct net_listeners *ls)
+{
+	for (size_t i = 0; i < ls->count; i++)
+		evconnlistener_disable(ls->items[i].evl);
+}
+
+void net_listeners_free(struct net_listeners **lsp)
+{
+	struct net_listeners *ls = *lsp;
+	if (!ls)
+		return;
+	for (size_t i = 0; i < ls->count; i++)
+		evconnlistener_free(ls->items[i].evl);
+	free(ls->items);
+	free(ls);
+	*lsp = NULL;
+}
+
+void net_address_format(const struct sockaddr *sa, char *buf, size_t size)
+{
+	const void *addr = NULL;
+	if (sa->sa_family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (!addr || !inet_ntop(sa->sa_family, addr, buf, (socklen_t)size))
+		snprintf(buf, size, "unknown");
+}
+
+/* ---- connection limits ------------------------------------------------- */
+
+#define CONN_BUCKETS 4096u
+
+struct conn_entry {
+	struct conn_entry *next;
+	unsigned char key[16];
+	unsigned count;
+};
+
+struct net_conn_limits {
+	unsigned total_max;
+	unsigned per_address_max;
+	unsigned total;
+	struct conn_entry *buckets[CONN_BUCKETS];
+};
+
+static void conn_key(const struct sockaddr *sa, unsigned char key[16]);
+static struct conn_entry **conn_find(struct net_conn_limits *limits, const unsigned char key[16]);
+
+/* conn_key - the client address as 16 bytes (IPv4 as v4-mapped IPv6) */
+static void conn_key(const struct sockaddr *sa, unsigned char key[16])
+{
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	} else if (sa->sa_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	}
+}
+
+/* conn_find - the link that points at KEY's entry, or at the NULL ending its chain */
+static struct conn_entry **conn_find(struct net_conn_limits *limits, const unsigned char key[16])
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	struct conn_entry **link = &limits->buckets[h % CONN_BUCKETS];
+	while (*link && memcmp((*link)->key, key, 16) != 0)
+		link = &(*link)->next;
+	return link;
+}
+
+struct net_conn_limits *net_conn_limits_create(unsigned total, unsigned per_address)
+{
+	struct net_conn_limits *limits = xcalloc(1, sizeof(*limits));
+	limits->total_max = total;
+	limits->per_address_max = per_address;
+	return limits;
+}
+
+bool net_conn_limits_acquire(struct net_conn_limits *limits, const struct sockaddr *sa)
+{
+	unsigned char key[16];
+	conn_key(sa, key);
+	if (limits->total >= limits->total_max)
+		return false;
+	struct conn_entry **link = conn_find(limits, key);
+	if (*link && (*link)->count >= limits->per_address_max)
+		return false;
+	if (!*link) {
+		*link = xcalloc(1, sizeof(**link));
+		memcpy((*link)->key, key, 16);
+	}
+	(*link)->count++;
+	limits->total++;
+	return true;
+}
+
+void net_conn_limits_release(struct net_conn_limits *limits, const struct sockaddr *sa)
+{
+	unsigned char key[16];
+	conn_key(sa, key);
+	struct conn_entry **link = conn_find(limits, key);
+	struct conn_entry *e = *link;
+	if (!e)
+		return;
+	limits->total--;
+	if (--e->count == 0) {
+		*link = e->next;
+		free(e);
+	}
+}
+
+unsigned net_conn_limits_total(const struct net_conn_limits *limits)
+{
+	return limits->total;
+}
+
+void net_conn_limits_free(struct net_conn_limits **limitsp)
+{
+	struct net_conn_limits *limits = *limitsp;
+	if (!limits)
+		return;
+	for (unsigned i = 0; i < CONN_BUCKETS; i++) {
+		struct conn_entry *e = limits->buckets[i];
+		while (e) {
+			struct conn_entry *next = e->next;
+			free(e);
+			e = next;
+		}
+	}
+	free(limits);
+	*limitsp = NULL;
+}

@@ -91,7 +91,18 @@ struct queue;
  * restart or a crash.  NULL and *error_r on failure (start-up error). */
 struct queue *queue_create(struct event_base *base, struct pool *pool,
 			   const struct config *config, const char **error_r);
+/* queue_free - stop delivering and free the queue.  Call it on the loop
+ * thread before pool_free(): it runs the event loop (EVLOOP_ONCE) until its
+ * pool jobs are done, so every pending queue_submit still gets its callback. */
+/* queue_stop - shutting down: start no new delivery; jobs in flight finish */
+void queue_stop(struct queue *queue);
 void queue_free(struct queue **queue);
+
+/* queue_removed_cb - every recipient of QUEUE_ID reached a final state and
+ * the message left the spool (loop thread) */
+typedef void queue_removed_cb(void *ctx, const char *queue_id);
+/* queue_set_removed_cb - tell CB whenever a message leaves the spool */
+void queue_set_removed_cb(struct queue *queue, queue_removed_cb *cb, void *ctx);
 
 /* queue_submit_cb - STATUS 0: durable, QUEUE_ID is the ID; -1: not stored,
  * ERROR says why (ENOSPC becomes a temporary failure for the client) */

@@ -1,1 +1,122 @@
-/* placeholder until written */
+/* smtp/server - accepts connections, enforces connection limits, and keeps
+ * the table of open sessions by id. */
+#include "smtp/session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config/config.h"
+#include "net/net.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+static void server_refuse(struct smtp_server *server, int fd, const char *client);
+static void server_reaper_cb(evutil_socket_t fd, short what, void *arg);
+
+static void server_reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	smtp_session_free_dead(arg);
+}
+
+struct smtp_server *smtp_server_create(struct event_base *base, const struct config *config,
+				       struct queue *queue, SSL_CTX *tls)
+{
+	struct smtp_server *server = xcalloc(1, sizeof(*server));
+	server->base = base;
+	server->config = config;
+	server->queue = queue;
+	server->tls = tls;
+	server->limits = net_conn_limits_create(config->limits.connections,
+						config->limits.connections_per_ip);
+	server->next_id = 1;
+	server->reaper = event_new(base, -1, 0, server_reaper_cb, server);
+	return server;
+}
+
+/* server_refuse - RFC 5321 3.1: a server may answer 421 and close at once */
+static void server_refuse(struct smtp_server *server, int fd, const char *client)
+{
+	char line[320];
+	int n = snprintf(line, sizeof(line),
+			 "421 4.7.0 %s Too many connections, try again later\r\n",
+			 server->config->hostname);
+	/* Best effort on a fresh non-blocking socket; the close is what matters. */
+	ssize_t w = write(fd, line, (size_t)n);
+	(void)w;
+	if (close(fd) != 0)
+		log_warn("close-failed", "client=%s error=\"%s\"", client, strerror(errno));
+	log_info("refused", "client=%s reason=too-many-connections", client);
+}
+
+void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
+			const struct sockaddr *sa, socklen_t salen)
+{
+	struct smtp_server *server = ctx;
+	if (!net_conn_limits_acquire(server->limits, sa)) {
+		char client[64];
+		net_address_format(sa, client, sizeof(client));
+		server_refuse(server, fd, client);
+		return;
+	}
+	smtp_session_start(server, listener, fd, sa, salen);
+}
+
+size_t smtp_server_session_count(const struct smtp_server *server)
+{
+	return server->session_count;
+}
+
+void smtp_server_session_add(struct smtp_server *server, struct smtp_session *session)
+{
+	struct smtp_session **head = &server->sessions[smtp_session_id(session) % SMTP_SESSION_BUCKETS];
+	*smtp_session_next_link(session) = *head;
+	*head = session;
+	server->session_count++;
+}
+
+void smtp_server_session_remove(struct smtp_server *server, struct smtp_session *session)
+{
+	struct smtp_session **link = &server->sessions[smtp_session_id(session) % SMTP_SESSION_BUCKETS];
+	while (*link && *link != session)
+		link = smtp_session_next_link(*link);
+	if (!*link)
+		return;
+	*link = *smtp_session_next_link(session);
+	server->session_count--;
+}
+
+struct smtp_session *smtp_server_session_find(struct smtp_server *server, uint64_t id)
+{
+	struct smtp_session *s = server->sessions[id % SMTP_SESSION_BUCKETS];
+	while (s && smtp_session_id(s) != id)
+		s = *smtp_session_next_link(s);
+	return s;
+}
+
+void smtp_server_close_sessions(struct smtp_server *server)
+{
+	for (unsigned i = 0; i < SMTP_SESSION_BUCKETS; i++) {
+		while (server->sessions[i])
+			smtp_session_shutdown(server->sessions[i]);
+	}
+	smtp_session_free_dead(server);
+}
+
+void smtp_server_free(struct smtp_server **serverp)
+{
+	struct smtp_server *server = *serverp;
+	if (!server)
+		return;
+	smtp_server_close_sessions(server);
+	event_free(server->reaper);
+	net_conn_limits_free(&server->limits);
+	free(server);
+	*serverp = NULL;
+}

@@ -31,6 +31,7 @@ struct pool {
 	struct pool_job *todo_head, *todo_tail;
 	struct pool_job *done_head, *done_tail;
 	bool stopping;
+	bool stopped;            /* threads joined; submits run inline */
 	unsigned pending;        /* loop thread only */
 	pthread_t *threads;
 	unsigned nthreads;
@@ -68,6 +69,13 @@ struct pool *pool_create(struct event_base *base, unsigned threads)
 
 void pool_submit(struct pool *pool, pool_work_fn *work, pool_done_fn *done, void *arg)
 {
+	if (pool->stopped) {
+		/* Shutting down: the loop no longer runs, so run the job here. */
+		work(arg);
+		if (done)
+			done(arg);
+		return;
+	}
 	struct pool_job *job = xmalloc(sizeof(*job));
 	job->next = NULL;
 	job->work = work;
@@ -162,6 +170,7 @@ void pool_free(struct pool **poolp)
 	pthread_mutex_unlock(&pool->lock);
 	for (unsigned i = 0; i < pool->nthreads; i++)
 		pthread_join(pool->threads[i], NULL);
+	pool->stopped = true;
 	pool_run_done(pool);
 	event_free(pool->wake_ev);
 	if (close(pool->wake_fd) != 0 && errno != EINTR)

@@ -4,8 +4,10 @@
  * runs on the event loop thread that owns the pool.  The pool never frees ARG:
  * DONE owns it.  A DONE for a session that has since closed must find the
  * session by id (STYLE: late answers are harmless), never by pointer.
- * Jobs run in no guaranteed order.  pool_free() waits for running jobs, runs
- * the DONE callbacks of finished ones, and must be called on the loop thread.
+ * Jobs run in no guaranteed order.  pool_free() waits for queued and running
+ * jobs, runs the DONE callbacks of finished ones, and must be called on the
+ * loop thread after the loop has stopped; a job submitted by one of those
+ * callbacks runs inline (its owner should stop scheduling work first).
  */
 #ifndef PETREL_UTIL_POOL_H
 #define PETREL_UTIL_POOL_H

@@ -1,0 +1,11 @@
+/* cli - the petrel command's subcommands.  Each returns the process exit
+ * status: 0 success, 1 failure at run time, 2 usage or configuration error. */
+#ifndef PETREL_CLI_H
+#define PETREL_CLI_H
+
+#define CLI_DEFAULT_CONFIG "/etc/petrel/petrel.conf"
+
+int cmd_serve(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
+
+#endif

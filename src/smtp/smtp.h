@@ -1,0 +1,39 @@
+/* smtp - the ESMTP server: sessions on every listener (RFC 5321 and the
+ * extensions PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES,
+ * CHUNKING, DSN, STARTTLS).
+ *
+ * The server is created once on the loop thread, accepts sockets handed to
+ * smtp_server_accept() by net/, and hands finished messages to queue/.  It
+ * keeps pointers to CONFIG, QUEUE and TLS (the caller keeps them alive until
+ * smtp_server_free).  All functions run on the loop thread.
+ */
+#ifndef PETREL_SMTP_H
+#define PETREL_SMTP_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+struct event_base;
+struct config;
+struct config_listener;
+struct queue;
+struct smtp_server;
+
+/* smtp_server_create - TLS may be NULL: then STARTTLS is not offered and
+ * listeners of role submissions cannot be used (the caller refuses to start) */
+struct smtp_server *smtp_server_create(struct event_base *base, const struct config *config,
+				       struct queue *queue, SSL_CTX *tls);
+/* smtp_server_accept - a net_accept_fn: CTX is the smtp_server; owns FD */
+void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
+			const struct sockaddr *sa, socklen_t salen);
+/* smtp_server_session_count - sessions open now */
+size_t smtp_server_session_count(const struct smtp_server *server);
+/* smtp_server_close_sessions - 421 to every session and close them all */
+void smtp_server_close_sessions(struct smtp_server *server);
+/* smtp_server_free - closes any session left and frees; answers from the queue
+ * for closed sessions must have arrived (pool_free) before this */
+void smtp_server_free(struct smtp_server **server);
+
+#endif
