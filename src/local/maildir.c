@@ -1,1 +1,333 @@
-/* placeholder until written */
+/* local/maildir - delivery into <data_dir>/mail/<domain>/<local>/ Maildirs.
+ *
+ * Follows the Maildir spec (cr.yp.to/proto/maildir.html): write tmp/<unique>,
+ * fsync, link into new/, unlink tmp/<unique>, then fsync new/ so the entry
+ * survives a crash before we report success to the queue.  Directories are
+ * created 0700 and their parents fsync'ed when created.  Two first deliveries
+ * to the same new mailbox at once may see EEXIST from the other's mkdir and
+ * not fsync that parent themselves; the creator fsyncs it moments later.
+ *
+ * Names come from envelopes, which come from peers: the domain must be a plain
+ * domain name and the local part a single safe path component (no '/', no
+ * leading '.', no control bytes or spaces); anything else is refused, and the
+ * refusal is permanent.  Disk errors are temporary.
+ */
+#include "local/local.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define LOCAL_DOMAIN_MAX 253
+#define LOCAL_LABEL_MAX 63
+#define LOCAL_PART_MAX 255
+
+static bool domain_is_plain(const char *domain, size_t len);
+static bool local_part_is_safe(const char *local, size_t len);
+static int mkdir_fsync_parent(const char *path, int parent_fd);
+static int maildir_prepare(const char *data_dir, const char *domain, const char *local,
+			   char **maildir_r);
+static int write_all(int fd, const void *data, size_t len);
+static void maildir_unique_name(const char *hostname, struct buf *out);
+static bool error_is_temporary(int err);
+
+static _Atomic unsigned long maildir_counter;
+
+/* domain_is_plain - LDH labels (or UTF-8 bytes) separated by single dots */
+static bool domain_is_plain(const char *domain, size_t len)
+{
+	size_t label = 0;
+	bool ok = len > 0 && len <= LOCAL_DOMAIN_MAX;
+	for (size_t i = 0; ok && i < len; i++) {
+		unsigned char c = (unsigned char)domain[i];
+		if (c == '.') {
+			ok = label > 0 && domain[i - 1] != '-';
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80 ||
+			   (c == '-' && label > 0)) {
+			ok = ++label <= LOCAL_LABEL_MAX;
+		} else {
+			ok = false;
+		}
+	}
+	return ok && label > 0 && domain[len - 1] != '-';
+}
+
+/* local_part_is_safe - one path component that cannot escape or hide */
+static bool local_part_is_safe(const char *local, size_t len)
+{
+	bool ok = len > 0 && len <= LOCAL_PART_MAX && local[0] != '.';
+	for (size_t i = 0; ok && i < len; i++) {
+		unsigned char c = (unsigned char)local[i];
+		ok = c > 0x20 && c != 0x7f && c != '/' && c != '\\';
+	}
+	return ok;
+}
+
+char *local_mailbox_path(const char *data_dir, const char *address)
+{
+	const char *at = strrchr(address, '@');
+	char *local = NULL, *domain = NULL, *path = NULL;
+
+	if (!at || at == address)
+		goto out;
+	for (const char *p = address; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			goto out;
+	}
+	size_t local_len = (size_t)(at - address);
+	const char *plus = memchr(address, '+', local_len);
+	if (plus)
+		local_len = (size_t)(plus - address);
+	local = xstrndup(address, local_len);
+	domain = xstrdup(at + 1);
+	for (char *p = local; *p; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	}
+	for (char *p = domain; *p; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	}
+	if (!local_part_is_safe(local, strlen(local)) || !domain_is_plain(domain, strlen(domain)))
+		goto out;
+	path = xasprintf("%s/mail/%s/%s", data_dir, domain, local);
+out:
+	free(local);
+	free(domain);
+	return path;
+}
+
+static bool error_is_temporary(int err)
+{
+	/* the disk and the admin can fix everything we can meet here */
+	(void)err;
+	return true;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* mkdir_fsync_parent - mkdir PATH 0700 and fsync PARENT_FD if we created it */
+static int mkdir_fsync_parent(const char *path, int parent_fd)
+{
+	if (mkdir(path, 0700) != 0)
+		return errno == EEXIST ? 0 : -1;
+	return fsync(parent_fd);
+}
+
+/* maildir_prepare - create mail/DOMAIN/LOCAL/{tmp,new,cur} as needed */
+static int maildir_prepare(const char *data_dir, const char *domain, const char *local,
+			   char **maildir_r)
+{
+	char *paths[4];
+	int fd = -1, ret = -1, err = 0;
+
+	paths[0] = xasprintf("%s/mail", data_dir);
+	paths[1] = xasprintf("%s/%s", paths[0], domain);
+	paths[2] = xasprintf("%s/%s", paths[1], local);
+	paths[3] = NULL;
+	/* fast path: an existing Maildir needs no mkdir at all */
+	char *probe = xasprintf("%s/new", paths[2]);
+	struct stat st;
+	bool exists = stat(probe, &st) == 0 && S_ISDIR(st.st_mode);
+	free(probe);
+	if (!exists) {
+		fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		for (int i = 0; fd >= 0 && i < 3; i++) {
+			if (mkdir_fsync_parent(paths[i], fd) != 0)
+				goto fail;
+			int next = open(paths[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			int closing = fd;
+			fd = next;
+			if (close(closing) != 0)
+				goto fail;
+		}
+		if (fd < 0)
+			goto fail;
+		static const char *const subdirs[] = { "tmp", "cur", "new" };
+		for (int i = 0; i < 3; i++) {
+			char *sub = xasprintf("%s/%s", paths[2], subdirs[i]);
+			int r = mkdir_fsync_parent(sub, fd);
+			free(sub);
+			if (r != 0)
+				goto fail;
+		}
+	}
+	*maildir_r = paths[2];
+	paths[2] = NULL;
+	ret = 0;
+	goto out;
+fail:
+	err = errno;
+out:
+	if (fd >= 0 && close(fd) != 0 && ret == 0) {
+		err = errno;
+		ret = -1;
+		free(*maildir_r);
+		*maildir_r = NULL;
+	}
+	for (int i = 0; i < 3; i++)
+		free(paths[i]);
+	errno = err;
+	return ret;
+}
+
+/* maildir_unique_name - "<sec>.M<usec>P<pid>Q<n>.<host>", '/' and ':' in
+ * the host written as \057 and \072 as the Maildir spec asks */
+static void maildir_unique_name(const char *hostname, struct buf *out)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	unsigned long n = atomic_fetch_add(&maildir_counter, 1) + 1;
+	buf_printf(out, "%lld.M%ldP%ldQ%lu.", (long long)tv.tv_sec, (long)tv.tv_usec,
+		   (long)getpid(), n);
+	for (const char *p = hostname; *p; p++) {
+		if (*p == '/')
+			buf_append_str(out, "\\057");
+		else if (*p == ':')
+			buf_append_str(out, "\\072");
+		else if ((unsigned char)*p > 0x20 && *p != 0x7f)
+			buf_append(out, p, 1);
+	}
+}
+
+int local_deliver_blocking(const char *data_dir, const char *hostname,
+			   const char *sender, const char *address,
+			   const char *data, size_t len,
+			   char **filename_r, bool *temporary_r, const char **error_r)
+{
+	char *path = local_mailbox_path(data_dir, address);
+	char *maildir = NULL, *tmp_path = NULL, *new_path = NULL, *new_dir = NULL;
+	struct buf name, head;
+	char host[256];
+	int fd = -1, dir_fd = -1, ret = -1;
+	bool in_tmp = false;
+
+	buf_init(&name);
+	buf_init(&head);
+	*filename_r = NULL;
+	if (!path) {
+		*temporary_r = false;
+		*error_r = "invalid mailbox name";
+		goto out;
+	}
+	/* path is <data_dir>/mail/<domain>/<local>: split it back */
+	const char *local = strrchr(path, '/') + 1;
+	size_t domain_len = (size_t)(local - 1 - (path + strlen(data_dir) + 6));
+	char *domain = xstrndup(path + strlen(data_dir) + 6, domain_len);
+	int r = maildir_prepare(data_dir, domain, local, &maildir);
+	free(domain);
+	if (r != 0) {
+		*error_r = errno == ENOSPC || errno == EDQUOT ? "insufficient system storage"
+							      : "cannot create the mailbox";
+		goto fail;
+	}
+	if (!hostname || !*hostname) {
+		if (gethostname(host, sizeof(host)) != 0)
+			strcpy(host, "localhost");
+		host[sizeof(host) - 1] = '\0';
+		hostname = host;
+	}
+	maildir_unique_name(hostname, &name);
+	tmp_path = xasprintf("%s/tmp/%s", maildir, name.data);
+	new_path = xasprintf("%s/new/%s", maildir, name.data);
+	new_dir = xasprintf("%s/new", maildir);
+
+	/* RFC 5321 4.4: Return-Path; sender bytes that could break the header
+	 * (a hostile spool file) are replaced */
+	buf_append_str(&head, "Return-Path: <");
+	for (const char *p = sender ? sender : ""; *p; p++) {
+		char c = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+		buf_append(&head, &c, 1);
+	}
+	buf_printf(&head, ">\r\nDelivered-To: %s\r\n", address);
+
+	fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		*error_r = "cannot create the mailbox file";
+		goto fail;
+	}
+	in_tmp = true;
+	if (write_all(fd, head.data, head.len) != 0 || write_all(fd, data, len) != 0 ||
+	    fsync(fd) != 0) {
+		*error_r = "cannot write the mailbox file";
+		goto fail;
+	}
+	int closing = fd;
+	fd = -1;
+	if (close(closing) != 0) {
+		*error_r = "cannot write the mailbox file";
+		goto fail;
+	}
+	if (link(tmp_path, new_path) != 0) {
+		*error_r = "cannot move the mailbox file into new/";
+		goto fail;
+	}
+	/* the message is in new/ now; a stale link left in tmp/ is harmless
+	 * (Maildir readers clean tmp/), so a failed unlink does not fail delivery */
+	in_tmp = false;
+	if (unlink(tmp_path) != 0)
+		log_warn("maildir_tmp", "error=\"%s\"", strerror(errno));
+	dir_fd = open(new_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0 || fsync(dir_fd) != 0) {
+		/* not durable: take it back out, the queue retries */
+		int err = errno;
+		if (unlink(new_path) != 0)
+			err = errno;
+		errno = err;
+		*error_r = "cannot sync the mailbox's new/ directory";
+		goto fail;
+	}
+	*filename_r = new_path;
+	new_path = NULL;
+	ret = 0;
+	goto out;
+fail:
+	*temporary_r = error_is_temporary(errno);
+	if (errno == ENOSPC || errno == EDQUOT)
+		*error_r = "insufficient system storage";
+out:
+	if (fd >= 0)
+		(void)close(fd);  /* only on failure paths: the error is already set */
+	if (dir_fd >= 0 && close(dir_fd) != 0 && ret == 0) {
+		*temporary_r = true;
+		*error_r = "cannot sync the mailbox's new/ directory";
+		free(*filename_r);
+		*filename_r = NULL;
+		ret = -1;
+	}
+	if (in_tmp && unlink(tmp_path) != 0 && errno != ENOENT)
+		ret = -1;
+	free(path);
+	free(maildir);
+	free(tmp_path);
+	free(new_path);
+	free(new_dir);
+	buf_free(&name);
+	buf_free(&head);
+	return ret;
+}

@@ -1,1 +1,577 @@
-/* placeholder until written */
+/* queue/spool - blocking, thread-safe file operations on the spool.
+ *
+ * A message is written to tmp/<ID>, fsync'ed, closed (close checked: NFS and
+ * some file systems report write errors only there), then renamed into the
+ * spool with RENAME_NOREPLACE so that an ID collision can never replace an
+ * accepted message.  The rename is durable only after spool_sync_dir(), which
+ * the queue shares between messages (group commit, see queue.c).
+ *
+ * <ID>.rcpt is an append-only log of "INDEX STATE REPLY" lines (REPLY xtext,
+ * "-" for none).  A crash may leave a torn last line: readers skip lines that
+ * do not parse, and writers start a new line if the file does not end with
+ * one, so a torn record costs at most a redelivery, never the message.
+ */
+#include "queue/spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+/* largest .rcpt log read back */
+#define SPOOL_RCPT_LOG_MAX (16u * 1024 * 1024)
+
+static int mkdir_durable(const char *path);
+static int fsync_parent(const char *path);
+static int write_all(int fd, const void *data, size_t len);
+static int read_at(int dir_fd, const char *name, size_t max, bool whole, struct buf *out,
+		   int *errno_r);
+static int id_compare(const void *a, const void *b);
+static int rcpt_log_parse_line(struct queue_envelope *env, const char *line, size_t len);
+
+static const char *const state_names[] = { "pending", "delivered", "deferred", "failed" };
+
+const char *queue_rcpt_state_name(enum queue_rcpt_state state)
+{
+	if ((unsigned)state < sizeof(state_names) / sizeof(state_names[0]))
+		return state_names[state];
+	return "unknown";
+}
+
+const char *spool_error_text(int err)
+{
+	switch (err) {
+	case ENOSPC:
+	case EDQUOT:
+		return "insufficient system storage";
+	case EFBIG:
+		return "message too large for the queue file system";
+	case EIO:
+		return "I/O error on the queue file system";
+	case EROFS:
+		return "queue file system is read-only";
+	case EEXIST:
+		return "queue ID already in use";
+	default:
+		return "cannot write the queue file";
+	}
+}
+
+/* fsync_parent - fsync the directory holding PATH */
+static int fsync_parent(const char *path)
+{
+	char *parent = xstrdup(path);
+	char *slash = strrchr(parent, '/');
+	int fd = -1, ret = -1, err = 0;
+
+	if (!slash)
+		strcpy(parent, ".");
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		err = errno;
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0 && close(fd) != 0 && ret == 0) {
+		err = errno;
+		ret = -1;
+	}
+	free(parent);
+	errno = err;
+	return ret;
+}
+
+/* mkdir_durable - mkdir PATH 0700; when created, make its entry durable */
+static int mkdir_durable(const char *path)
+{
+	if (mkdir(path, 0700) != 0)
+		return errno == EEXIST ? 0 : -1;
+	return fsync_parent(path);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+struct spool *spool_open(const char *data_dir, bool create, const char **error_r)
+{
+	struct spool *spool = xcalloc(1, sizeof(*spool));
+	char *tmp = NULL;
+
+	spool->dir = xasprintf("%s/queue", data_dir);
+	spool->dir_fd = spool->tmp_fd = -1;
+	tmp = xasprintf("%s/tmp", spool->dir);
+	if (create && (mkdir_durable(data_dir) != 0 || mkdir_durable(spool->dir) != 0 ||
+		       mkdir_durable(tmp) != 0)) {
+		*error_r = "cannot create the queue directories";
+		goto fail;
+	}
+	spool->dir_fd = open(spool->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (spool->dir_fd < 0) {
+		*error_r = errno == ENOENT ? "no queue directory" : "cannot open the queue directory";
+		goto fail;
+	}
+	spool->tmp_fd = openat(spool->dir_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (spool->tmp_fd < 0 && create) {
+		*error_r = "cannot open the queue's tmp directory";
+		goto fail;
+	}
+	free(tmp);
+	return spool;
+fail:
+	free(tmp);
+	spool_close(&spool);
+	return NULL;
+}
+
+void spool_close(struct spool **spoolp)
+{
+	struct spool *spool = *spoolp;
+	if (!spool)
+		return;
+	if (spool->tmp_fd >= 0 && close(spool->tmp_fd) != 0)
+		log_warn("spool_close", "dir=tmp error=\"%s\"", strerror(errno));
+	if (spool->dir_fd >= 0 && close(spool->dir_fd) != 0)
+		log_warn("spool_close", "dir=queue error=\"%s\"", strerror(errno));
+	free(spool->dir);
+	free(spool);
+	*spoolp = NULL;
+}
+
+int spool_clean_tmp(struct spool *spool, const char **error_r)
+{
+	char *path = xasprintf("%s/tmp", spool->dir);
+	DIR *dir = opendir(path);
+	struct dirent *de;
+	int ret = -1;
+
+	if (!dir) {
+		*error_r = "cannot read the queue's tmp directory";
+		goto out;
+	}
+	errno = 0;
+	while ((de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(spool->tmp_fd, de->d_name, 0) != 0 && errno != ENOENT) {
+			*error_r = "cannot remove a file in the queue's tmp directory";
+			goto out;
+		}
+		errno = 0;
+	}
+	if (errno != 0) {
+		*error_r = "cannot read the queue's tmp directory";
+		goto out;
+	}
+	ret = 0;
+out:
+	if (dir && closedir(dir) != 0 && ret == 0) {
+		*error_r = "cannot close the queue's tmp directory";
+		ret = -1;
+	}
+	free(path);
+	return ret;
+}
+
+static int id_compare(const void *a, const void *b)
+{
+	return memcmp(a, b, QUEUE_ID_LEN);
+}
+
+int spool_list(struct spool *spool, bool remove_orphans, char (**ids_r)[QUEUE_ID_LEN + 1],
+	       size_t *count_r, const char **error_r)
+{
+	DIR *dir = opendir(spool->dir);
+	char (*ids)[QUEUE_ID_LEN + 1] = NULL, (*logs)[QUEUE_ID_LEN + 1] = NULL;
+	size_t count = 0, alloc = 0, nlogs = 0, logs_alloc = 0;
+	struct dirent *de;
+	char name[QUEUE_ID_LEN + 1];
+	int ret = -1;
+
+	if (!dir) {
+		*error_r = "cannot read the queue directory";
+		goto out;
+	}
+	errno = 0;
+	while ((de = readdir(dir)) != NULL) {
+		size_t len = strlen(de->d_name);
+		bool is_log = len == QUEUE_ID_LEN + 5 &&
+			strcmp(de->d_name + QUEUE_ID_LEN, ".rcpt") == 0;
+		if (len != QUEUE_ID_LEN && !is_log)
+			goto next;
+		memcpy(name, de->d_name, QUEUE_ID_LEN);
+		name[QUEUE_ID_LEN] = '\0';
+		if (!queue_id_is_valid(name))
+			goto next;
+		if (is_log) {
+			if (nlogs == logs_alloc) {
+				logs_alloc = logs_alloc ? logs_alloc * 2 : 16;
+				logs = xrealloc(logs, logs_alloc * sizeof(*logs));
+			}
+			memcpy(logs[nlogs++], name, sizeof(name));
+		} else {
+			if (count == alloc) {
+				alloc = alloc ? alloc * 2 : 64;
+				ids = xrealloc(ids, alloc * sizeof(*ids));
+			}
+			memcpy(ids[count++], name, sizeof(name));
+		}
+next:
+		errno = 0;
+	}
+	if (errno != 0) {
+		*error_r = "cannot read the queue directory";
+		goto out;
+	}
+	if (count > 0)
+		qsort(ids, count, sizeof(*ids), id_compare);
+	for (size_t i = 0; remove_orphans && i < nlogs; i++) {
+		if (count > 0 && bsearch(logs[i], ids, count, sizeof(*ids), id_compare))
+			continue;
+		/* the message went first (spool_remove); finish the job */
+		char *log_name = xasprintf("%s.rcpt", logs[i]);
+		if (unlinkat(spool->dir_fd, log_name, 0) != 0 && errno != ENOENT)
+			log_warn("queue_orphan", "file=%s error=\"%s\"", log_name, strerror(errno));
+		free(log_name);
+	}
+	*ids_r = ids;
+	*count_r = count;
+	ids = NULL;
+	ret = 0;
+out:
+	if (dir && closedir(dir) != 0 && ret == 0) {
+		*error_r = "cannot close the queue directory";
+		ret = -1;
+	}
+	free(ids);
+	free(logs);
+	return ret;
+}
+
+int spool_write_message(struct spool *spool, const char *id, const struct buf *envelope,
+			const char *body, size_t body_len, int *errno_r, const char **error_r)
+{
+	int fd = -1, ret = -1, err = 0;
+	bool in_tmp = false;
+
+	fd = openat(spool->tmp_fd, id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = errno;
+		goto out;
+	}
+	in_tmp = true;
+	if (write_all(fd, envelope->data, envelope->len) != 0 || write_all(fd, "\n", 1) != 0 ||
+	    write_all(fd, body, body_len) != 0 || fsync(fd) != 0) {
+		err = errno;
+		goto out;
+	}
+	int fd_closing = fd;
+	fd = -1;
+	if (close(fd_closing) != 0) {
+		err = errno;
+		goto out;
+	}
+	if (renameat2(spool->tmp_fd, id, spool->dir_fd, id, RENAME_NOREPLACE) != 0) {
+		if (errno != EINVAL && errno != ENOSYS) {
+			err = errno;
+			goto out;
+		}
+		/* no RENAME_NOREPLACE on this file system: link refuses to replace too */
+		if (linkat(spool->tmp_fd, id, spool->dir_fd, id, 0) != 0) {
+			err = errno;
+			goto out;
+		}
+		if (unlinkat(spool->tmp_fd, id, 0) != 0)
+			log_warn("queue_tmp", "queue_id=%s error=\"%s\"", id, strerror(errno));
+	}
+	in_tmp = false;
+	ret = 0;
+out:
+	if (fd >= 0 && close(fd) != 0)
+		log_warn("queue_write", "queue_id=%s close_error=\"%s\"", id, strerror(errno));
+	if (in_tmp && unlinkat(spool->tmp_fd, id, 0) != 0)
+		log_warn("queue_write", "queue_id=%s unlink_error=\"%s\"", id, strerror(errno));
+	if (ret != 0) {
+		*errno_r = err;
+		*error_r = spool_error_text(err);
+	}
+	return ret;
+}
+
+int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r)
+{
+	if (fsync(spool->dir_fd) != 0) {
+		*errno_r = errno;
+		*error_r = spool_error_text(errno);
+		return -1;
+	}
+	return 0;
+}
+
+/* read_at - read NAME under DIR_FD into OUT: WHOLE fails if it exceeds MAX,
+ * otherwise the first MAX bytes.  1 if it does not exist. */
+static int read_at(int dir_fd, const char *name, size_t max, bool whole, struct buf *out,
+		   int *errno_r)
+{
+	int fd = -1, ret = -1, err = 0;
+	struct stat st;
+	char chunk[65536];
+	size_t total = 0;
+
+	fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		err = errno;
+		ret = errno == ENOENT ? 1 : -1;
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		err = errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || (whole && (uint64_t)st.st_size > max)) {
+		err = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		goto out;
+	}
+	while (total < max) {
+		size_t want = max - total < sizeof(chunk) ? max - total : sizeof(chunk);
+		ssize_t n = read(fd, chunk, want);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		buf_append(out, chunk, (size_t)n);
+		total += (size_t)n;
+	}
+	ret = 0;
+out:
+	if (fd >= 0 && close(fd) != 0 && ret == 0) {
+		err = errno;
+		ret = -1;
+	}
+	*errno_r = err;
+	return ret;
+}
+
+int spool_read_prefix(struct spool *spool, const char *id, size_t max, struct buf *out,
+		      const char **error_r)
+{
+	int err;
+	int ret = read_at(spool->dir_fd, id, max, false, out, &err);
+	if (ret < 0)
+		*error_r = err == EINVAL ? "not a regular file" : "cannot read the queue file";
+	return ret;
+}
+
+struct queue_envelope *spool_read_message(struct spool *spool, const char *id, size_t max,
+					  struct buf *body, const char **error_r)
+{
+	struct buf data;
+	struct queue_envelope *env = NULL;
+	size_t off;
+	int err;
+
+	buf_init(&data);
+	int r = read_at(spool->dir_fd, id, max, true, &data, &err);
+	if (r != 0) {
+		*error_r = r > 0 ? "message file vanished" :
+			err == EFBIG ? "message file too large" : "cannot read the message file";
+		goto fail;
+	}
+	env = queue_envelope_parse(data.data ? data.data : "", data.len, &off, error_r);
+	if (!env)
+		goto fail;
+	if (strcmp(env->id, id) != 0) {
+		*error_r = "envelope ID does not match the file name";
+		goto fail;
+	}
+	if (env->size != data.len - off) {
+		*error_r = "body size does not match the envelope";
+		goto fail;
+	}
+	if (spool_rcpt_log_apply(spool, env, error_r) != 0)
+		goto fail;
+	if (body)
+		buf_append(body, data.data + off, data.len - off);
+	buf_free(&data);
+	return env;
+fail:
+	queue_envelope_free(&env);
+	buf_free(&data);
+	return NULL;
+}
+
+/* rcpt_log_parse_line - apply "INDEX STATE REPLY"; -1 if it does not parse */
+static int rcpt_log_parse_line(struct queue_envelope *env, const char *line, size_t len)
+{
+	const char *end = line + len, *p = line;
+	size_t index = 0;
+	int state = -1;
+
+	if (p == end || *p < '0' || *p > '9')
+		return -1;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (index > env->rcpt_count)
+			return -1;
+		index = index * 10 + (size_t)(*p - '0');
+	}
+	if (index >= env->rcpt_count || p == end || *p++ != ' ')
+		return -1;
+	const char *sp = memchr(p, ' ', (size_t)(end - p));
+	if (!sp)
+		return -1;
+	for (int i = 0; i < (int)(sizeof(state_names) / sizeof(state_names[0])); i++) {
+		if (strlen(state_names[i]) == (size_t)(sp - p) &&
+		    memcmp(state_names[i], p, (size_t)(sp - p)) == 0)
+			state = i;
+	}
+	if (state < 0)
+		return -1;
+	p = sp + 1;
+	char *reply = NULL;
+	if (!(end - p == 1 && *p == '-')) {
+		reply = spool_xtext_decode(p, (size_t)(end - p));
+		if (!reply)
+			return -1;
+	}
+	struct queue_recipient *r = &env->rcpts[index];
+	/* a final state is final: a later line never revives the recipient */
+	if (r->state != QUEUE_RCPT_DELIVERED && r->state != QUEUE_RCPT_FAILED)
+		r->state = (enum queue_rcpt_state)state;
+	free(r->last_reply);
+	r->last_reply = reply;
+	return 0;
+}
+
+int spool_rcpt_log_apply(struct spool *spool, struct queue_envelope *env, const char **error_r)
+{
+	struct buf data;
+	char *name = xasprintf("%s.rcpt", env->id);
+	int err, ret = -1;
+	size_t bad = 0;
+
+	buf_init(&data);
+	int r = read_at(spool->dir_fd, name, SPOOL_RCPT_LOG_MAX, true, &data, &err);
+	if (r < 0) {
+		*error_r = "cannot read the recipient log";
+		goto out;
+	}
+	for (size_t pos = 0; pos < data.len;) {
+		const char *lf = memchr(data.data + pos, '\n', data.len - pos);
+		if (!lf)
+			break;  /* torn last line: its fsync never finished */
+		size_t len = (size_t)(lf - (data.data + pos));
+		if (len > 0 && rcpt_log_parse_line(env, data.data + pos, len) != 0)
+			bad++;
+		pos += len + 1;
+	}
+	if (bad > 0)
+		log_warn("queue_rcpt_log", "queue_id=%s skipped_lines=%zu", env->id, bad);
+	ret = 0;
+out:
+	buf_free(&data);
+	free(name);
+	return ret;
+}
+
+void spool_rcpt_log_line(struct buf *out, size_t index, enum queue_rcpt_state state,
+			 const char *reply)
+{
+	buf_printf(out, "%zu %s ", index, queue_rcpt_state_name(state));
+	if (reply && strcmp(reply, "-") != 0 && reply[0] != '\0')
+		spool_xtext_encode(out, reply);
+	else
+		buf_append(out, "-", 1);
+	buf_append(out, "\n", 1);
+}
+
+int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf *text,
+			  const char **error_r)
+{
+	char *name = xasprintf("%s.rcpt", id);
+	int fd = -1, ret = -1;
+	bool created = false;
+	struct stat st;
+	char last;
+
+	fd = openat(spool->dir_fd, name, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		fd = openat(spool->dir_fd, name, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
+			    0600);
+		created = fd >= 0;
+	}
+	if (fd < 0 || fstat(fd, &st) != 0)
+		goto fail;
+	if (st.st_size > 0) {
+		ssize_t n = pread(fd, &last, 1, st.st_size - 1);
+		if (n != 1)
+			goto fail;
+		if (last != '\n' && write_all(fd, "\n", 1) != 0)
+			goto fail;
+	}
+	if (write_all(fd, text->data, text->len) != 0 || fsync(fd) != 0)
+		goto fail;
+	int fd_closing = fd;
+	fd = -1;
+	if (close(fd_closing) != 0)
+		goto fail;
+	if (created && fsync(spool->dir_fd) != 0)
+		goto fail;
+	ret = 0;
+	goto out;
+fail:
+	*error_r = spool_error_text(errno);
+out:
+	if (fd >= 0 && close(fd) != 0)
+		log_warn("queue_rcpt_log", "queue_id=%s close_error=\"%s\"", id, strerror(errno));
+	free(name);
+	return ret;
+}
+
+int spool_remove(struct spool *spool, const char *id, const char **error_r)
+{
+	char *name = xasprintf("%s.rcpt", id);
+	int ret = -1;
+
+	/* the message first: a crash in between leaves an orphan log, which
+	 * spool_list removes, never a message without its log */
+	if (unlinkat(spool->dir_fd, id, 0) != 0 && errno != ENOENT) {
+		*error_r = "cannot remove the message file";
+		goto out;
+	}
+	if (unlinkat(spool->dir_fd, name, 0) != 0 && errno != ENOENT) {
+		*error_r = "cannot remove the recipient log";
+		goto out;
+	}
+	ret = 0;
+out:
+	free(name);
+	return ret;
+}

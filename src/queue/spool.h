@@ -1,0 +1,81 @@
+/* queue/spool - blocking file operations on <data_dir>/queue (internal).
+ *
+ * Every function here may block on the disk: in the running server they are
+ * called from pool work functions only (queue_create's start-up scan is the
+ * exception, before the loop runs).  They are thread-safe: the spool holds
+ * only directory descriptors, and the *at() calls on them need no lock.
+ * Errors: -1 and *error_r (static text); *errno_r where a caller needs it.
+ * Not part of the queue's public interface: only src/queue/ includes this.
+ */
+#ifndef PETREL_QUEUE_SPOOL_H
+#define PETREL_QUEUE_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "queue/queue.h"
+#include "util/buf.h"
+
+/* largest envelope section accepted from a spool file */
+#define SPOOL_ENVELOPE_MAX (4u * 1024 * 1024)
+/* largest header section `petrel queue show` prints */
+#define SPOOL_HEADER_MAX (256u * 1024)
+
+struct spool {
+	char *dir;    /* <data_dir>/queue */
+	int dir_fd;   /* O_DIRECTORY descriptor of dir */
+	int tmp_fd;   /* ... of dir/tmp */
+};
+
+/* spool_open - make <data_dir>/queue and queue/tmp (mode 0700, fsyncing the
+ * parents of what it creates) and open them; with CREATE false only open */
+struct spool *spool_open(const char *data_dir, bool create, const char **error_r);
+void spool_close(struct spool **spool);
+
+/* spool_error_text - static text for an errno from writing the spool */
+const char *spool_error_text(int err);
+
+/* spool_clean_tmp - remove everything left in tmp/ (start-up only) */
+int spool_clean_tmp(struct spool *spool, const char **error_r);
+/* spool_list - the valid message IDs in the spool, sorted (oldest first);
+ * orphan <ID>.rcpt logs are removed when REMOVE_ORPHANS */
+int spool_list(struct spool *spool, bool remove_orphans, char (**ids_r)[QUEUE_ID_LEN + 1],
+	       size_t *count_r, const char **error_r);
+
+/* spool_write_message - tmp/<ID>: ENVELOPE, BODY; fsync, close, rename into
+ * the spool.  Not durable until spool_sync_dir.  On error the tmp file is gone. */
+int spool_write_message(struct spool *spool, const char *id, const struct buf *envelope,
+			const char *body, size_t body_len, int *errno_r, const char **error_r);
+/* spool_sync_dir - fsync the spool directory: makes renames durable */
+int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r);
+
+/* spool_read_message - read <ID> (at most MAX bytes), parse its envelope and
+ * apply <ID>.rcpt; the body goes into BODY (appended) when BODY is non-NULL */
+struct queue_envelope *spool_read_message(struct spool *spool, const char *id, size_t max,
+					  struct buf *body, const char **error_r);
+/* spool_read_prefix - up to MAX first bytes of <ID> into OUT; 1 if no such file */
+int spool_read_prefix(struct spool *spool, const char *id, size_t max, struct buf *out,
+		      const char **error_r);
+/* spool_rcpt_log_apply - apply <ID>.rcpt (if any) to ENV's recipients */
+int spool_rcpt_log_apply(struct spool *spool, struct queue_envelope *env,
+			 const char **error_r);
+/* spool_rcpt_log_append - append TEXT ("index state reply" lines) to
+ * <ID>.rcpt and fsync it (and the directory when the log is new) */
+int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf *text,
+			  const char **error_r);
+/* spool_rcpt_log_line - append one log line for recipient INDEX to OUT */
+void spool_rcpt_log_line(struct buf *out, size_t index, enum queue_rcpt_state state,
+			 const char *reply);
+/* spool_remove - unlink <ID>, then <ID>.rcpt (no fsync: see queue.c) */
+int spool_remove(struct spool *spool, const char *id, const char **error_r);
+
+/* queue_rcpt_state_name - "pending", "delivered", "deferred", "failed" */
+const char *queue_rcpt_state_name(enum queue_rcpt_state state);
+
+/* envelope.c's xtext codec, shared with the .rcpt log */
+void spool_xtext_encode(struct buf *out, const char *s);
+/* spool_xtext_decode - decode [S, S+LEN) into a fresh string; NULL if
+ * malformed or if it decodes to a NUL byte */
+char *spool_xtext_decode(const char *s, size_t len);
+
+#endif
