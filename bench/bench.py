@@ -108,6 +108,18 @@ def rss_kib(pid):
         return 0
 
 
+def pss_kib(pid):
+    """Proportional set size in KiB (shared pages split among sharers), 0 if gone."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
 def children_of(ppid):
     """PIDs whose parent is ppid (one scan of /proc)."""
     kids = []
@@ -172,6 +184,7 @@ class Sampler(threading.Thread):
         self.interval = interval
         self.peak_kib = 0
         self.peak_nproc = 0
+        self.peak_pss_kib = 0
         self.samples = 0
         self._halt = threading.Event()
 
@@ -183,6 +196,8 @@ class Sampler(threading.Thread):
             if total > self.peak_kib:
                 self.peak_kib = total
                 self.peak_nproc = len(pids)
+            if self.samples % 5 == 1:   # PSS costs more to read: every 0.5 s
+                self.peak_pss_kib = max(self.peak_pss_kib, sum(pss_kib(p) for p in pids))
             self._halt.wait(self.interval)
 
     def stop(self):
@@ -501,6 +516,7 @@ def run_load(name, server, pids_fn, smtp_source, sessions, messages, size,
         "smtp_source_status": proc.returncode,
         "peak_rss_sum_kib": sampler.peak_kib,
         "peak_nproc": sampler.peak_nproc,
+        "peak_pss_sum_kib": sampler.peak_pss_kib,
         "rss_samples": sampler.samples,
     }
     text = (out or b"").decode("utf-8", "replace").strip()
@@ -885,7 +901,7 @@ def report(results, levels):
     if results.get("postfix_version"):
         print("postfix %s" % results["postfix_version"])
     hdr = ("sessions  messages  postfix msg/s  petrel msg/s   ratio   "
-           "postfix peak RSS  petrel peak RSS")
+           "postfix peak RSS  petrel peak RSS   postfix/petrel peak PSS")
     print(hdr)
     print("-" * len(hdr))
     for s in levels:
@@ -901,9 +917,11 @@ def report(results, levels):
         if a and b and a["msgs_per_sec"] > 0:
             ratio = "%.2fx" % (b["msgs_per_sec"] / a["msgs_per_sec"])
         m = (a or b)["messages"]
-        print("%-9d %-9d %-14s %-14s %-7s %-17s %s" % (
+        print("%-9d %-9d %-14s %-14s %-7s %-17s %-17s %s / %s" % (
             s, m, rate(a), rate(b), ratio,
-            fmt_mib(a["peak_kib"]) if a else "-", fmt_mib(b["peak_kib"]) if b else "-"))
+            fmt_mib(a["peak_kib"]) if a else "-", fmt_mib(b["peak_kib"]) if b else "-",
+            fmt_mib(a["peak_pss_sum_kib"]) if a else "-",
+            fmt_mib(b["peak_pss_sum_kib"]) if b else "-"))
     if any(not r["complete"] for r in results["runs"]):
         print("* not every message was delivered within the time bound: rate counts "
               "only delivered ones")
@@ -911,6 +929,8 @@ def report(results, levels):
           "its children (shared pages counted in each process);")
     print("petrel peak RSS = VmHWM of the one process (reset before each run), or the "
           "sampled VmRSS if larger.")
+    print("peak PSS = max over 0.5 s samples of the summed Pss (smaps_rollup): shared pages "
+          "split among the processes sharing them, so the fairer multi-process figure.")
     idle = results.get("idle")
     if idle:
         held = idle["held"]
