@@ -354,6 +354,10 @@ static int args_path(const char *args, size_t len, const char *prefix,
 	size_t used;
 	bool sender = (flags & SMTP_PATH_SENDER) != 0;
 
+	path_r->address = NULL;
+	path_r->local_len = 0;
+	path_r->domain = NULL;
+	path_r->is_utf8 = false;
 	if (len < prefix_len || strncasecmp(args, prefix, prefix_len) != 0) {
 		set_error(error_r, 501, "5.5.4", sender ?
 			  "Syntax: MAIL FROM:<address>" :

@@ -1,0 +1,232 @@
+/* tests/unit/smtp/test-parse-address - smtp_path_parse, table driven, with
+ * every prefix of every case checked for over-reads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+
+#include "smtp/parse.h"
+#include "test-util.h"
+
+#define NUL_OK   SMTP_PATH_ALLOW_NULL
+#define UTF8     SMTP_PATH_ALLOW_UTF8
+#define PM       SMTP_PATH_POSTMASTER
+#define SENDER   SMTP_PATH_SENDER
+
+struct path_case {
+	const char *in;
+	unsigned flags;
+	int ret;              /* 0 or the error code */
+	const char *result;   /* address on success, enhanced code on error */
+	size_t local_len;
+	bool is_utf8;
+	size_t consumed;      /* 0 = the whole input */
+};
+
+/* 64-octet local part, 63-octet labels */
+#define L64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define D63 "ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+/* 1 + 1 + 252 + 2 brackets = 256 octets */
+#define D252 D63 "." D63 "." D63 "." "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+
+static const struct path_case path_cases[] = {
+	/* valid */
+	{ "<a@b.com>", 0, 0, "a@b.com", 1, false, 0 },
+	{ "<A.B@Example.COM>", 0, 0, "A.B@Example.COM", 3, false, 0 },
+	{ "<a+tag/x=y!#$%&'*-?^_`{|}~@x-y.example>", 0, 0,
+	  "a+tag/x=y!#$%&'*-?^_`{|}~@x-y.example", 25, false, 0 },
+	{ "<\"a b\"@x.org>", 0, 0, "\"a b\"@x.org", 5, false, 0 },
+	{ "<\"a\\\"b@c\"@x.org>", 0, 0, "\"a\\\"b@c\"@x.org", 8, false, 0 },
+	{ "<\"\"@x.org>", 0, 0, "\"\"@x.org", 2, false, 0 },
+	{ "<\"a>b\"@x.org> SIZE=1", 0, 0, "\"a>b\"@x.org", 5, false, 13 },
+	{ "<@r1.example,@r2.example:u@d.example>", 0, 0, "u@d.example", 1,
+	  false, 0 },
+	{ "<@r1.example:u@d.example>", 0, 0, "u@d.example", 1, false, 0 },
+	{ "<u@[192.0.2.1]>", 0, 0, "u@[192.0.2.1]", 1, false, 0 },
+	{ "<u@[255.255.0.0]>", 0, 0, "u@[255.255.0.0]", 1, false, 0 },
+	{ "<u@[IPv6:2001:db8::1]>", 0, 0, "u@[IPv6:2001:db8::1]", 1, false, 0 },
+	{ "<u@[ipv6:::1]>", 0, 0, "u@[ipv6:::1]", 1, false, 0 },
+	{ "<u@[IPv6:::ffff:192.0.2.1]>", 0, 0, "u@[IPv6:::ffff:192.0.2.1]", 1,
+	  false, 0 },
+	{ "<u@123.example>", 0, 0, "u@123.example", 1, false, 0 },
+	{ "<u@localhost>", 0, 0, "u@localhost", 1, false, 0 },
+	{ "<>", NUL_OK, 0, "", 0, false, 0 },
+	{ "<> SIZE=10", NUL_OK, 0, "", 0, false, 2 },
+	{ "<a@b>trailing", 0, 0, "a@b", 1, false, 5 },
+	{ "<Postmaster>", PM, 0, "Postmaster", 10, false, 0 },
+	{ "<postMASTER>", PM, 0, "postMASTER", 10, false, 0 },
+	{ "<Postmaster@example.org>", PM, 0, "Postmaster@example.org", 10,
+	  false, 0 },
+	{ "<jos\xc3\xa9@ex\xc3\xa4mple.org>", UTF8, 0,
+	  "jos\xc3\xa9@ex\xc3\xa4mple.org", 5, true, 0 },
+	{ "<\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf"
+	  "\xe5\x91\x8a>", UTF8, 0,
+	  "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf"
+	  "\xe5\x91\x8a", 6, true, 0 },
+	{ "<\"\xf0\x9f\x98\x80 x\"@x.org>", UTF8, 0,
+	  "\"\xf0\x9f\x98\x80 x\"@x.org", 8, true, 0 },
+	{ "<a@b.com>", UTF8, 0, "a@b.com", 1, false, 0 },
+	{ "<" L64 "@x.org>", 0, 0, L64 "@x.org", 64, false, 0 },
+	{ "<a@" D63 ".org>", 0, 0, "a@" D63 ".org", 1, false, 0 },
+	{ "<a@" D252 ">", 0, 0, "a@" D252, 1, false, 0 },
+
+	/* invalid */
+	{ "", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b", SENDER, 501, "5.1.7", 0, false, 0 },
+	{ "a@b", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<@>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<@b>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@-b.com>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b-.com>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b_c.com>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a..b@c>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<.a@c>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a.@c>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a b@c>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a(b)@c>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<\"unterminated@x>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<\"a\\\x01\"@x>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<\"a\tb\"@x>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b.com.>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b..com>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@.b.com>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b@c>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<>", SENDER, 501, "5.1.7", 0, false, 0 },
+	{ "< a@b>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b >", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[1.2.3]>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[1.2.3.4.5]>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[256.1.1.1]>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[1111.1.1.1]>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[]>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[1.2.3.4>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[IPv6:zz::1]>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[IPv6:1:2:3:4:5:6:7:8:9]>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[IPv6:]>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[foo:bar]>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[1.2.3.4].com>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<@a:b@c", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<@a,b:c@d>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<@a,@b c@d>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<@:c@d>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<Postmaster>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<Postmaster >", PM, 501, "5.1.3", 0, false, 0 },
+	{ "<jos\xc3\xa9@x.org>", 0, 553, "5.6.7", 0, false, 0 },
+	{ "<a@ex\xc3\xa4mple.org>", SENDER, 553, "5.6.7", 0, false, 0 },
+	{ "<jos\xc3@x.org>", UTF8, 501, "5.1.3", 0, false, 0 },
+	{ "<jos\xc3@x.org>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<\xc0\xaf@x.org>", UTF8, 501, "5.1.3", 0, false, 0 },
+	{ "<\xe0\x80\xaf@x.org>", UTF8, 501, "5.1.3", 0, false, 0 },
+	{ "<\xed\xa0\x80@x.org>", UTF8, 501, "5.1.3", 0, false, 0 },
+	{ "<\xf4\x90\x80\x80@x.org>", UTF8, 501, "5.1.3", 0, false, 0 },
+	{ "<\xf8\x88\x80\x80\x80@x.org>", UTF8, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b\xff>", UTF8, 501, "5.1.3", 0, false, 0 },
+	{ "<a@" D63 "d.org>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<" L64 "a@x.org>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<" L64 "a@x.org>", SENDER, 501, "5.1.7", 0, false, 0 },
+	{ "<ab@" D252 ">", 0, 501, "5.1.3", 0, false, 0 },
+};
+
+/* test_path_parse - each case whole */
+static void test_path_parse(void **state)
+{
+	for (size_t i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+		const struct path_case *t = &path_cases[i];
+		size_t len = strlen(t->in);
+		char *in = test_dup_exact(t->in, len);
+		struct smtp_path path;
+		struct smtp_error err = { 0, NULL, NULL };
+		size_t consumed = 99;
+
+		printf("path case %zu: %s\n", i, t->in);
+		int ret = smtp_path_parse(in, len, t->flags, &path, &consumed,
+					  &err);
+		if (t->ret == 0) {
+			assert_int_equal(ret, 0);
+			assert_string_equal(path.address, t->result);
+			assert_int_equal(path.local_len, t->local_len);
+			assert_ptr_equal(path.domain,
+				path.address + (t->result[0] == '\0' ||
+				path.local_len == strlen(t->result) ?
+				path.local_len : path.local_len + 1));
+			assert_int_equal(path.is_utf8, t->is_utf8);
+			assert_int_equal(consumed, t->consumed ? t->consumed : len);
+			smtp_path_clear(&path);
+			assert_null(path.address);
+		} else {
+			assert_int_equal(ret, -1);
+			assert_int_equal(err.code, t->ret);
+			assert_string_equal(err.enhanced, t->result);
+			assert_non_null(err.text);
+			if (strstr(t->in, L64 "a") != NULL ||
+			    strstr(t->in, "ab@" D252) != NULL)
+				assert_non_null(strstr(err.text, "too long"));
+			else if (t->ret == 501)
+				assert_null(strstr(err.text, "too long"));
+		}
+		free(in);
+	}
+}
+
+/* test_path_prefixes - no prefix is read past its end; a prefix only
+ * succeeds if it holds the whole path */
+static void test_path_prefixes(void **state)
+{
+	for (size_t i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+		const struct path_case *t = &path_cases[i];
+		size_t len = strlen(t->in);
+		for (size_t k = 0; k < len; k++) {
+			char *in = test_dup_exact(t->in, k);
+			struct smtp_path path;
+			struct smtp_error err;
+			size_t consumed;
+			if (smtp_path_parse(in, k, t->flags, &path, &consumed,
+					    &err) == 0) {
+				assert_true(consumed <= k);
+				assert_int_equal(t->ret, 0);
+				smtp_path_clear(&path);
+			}
+			free(in);
+		}
+	}
+}
+
+/* test_utf8_is_valid - RFC 3629 well-formedness */
+static void test_utf8_is_valid(void **state)
+{
+	static const struct { const char *s; bool ok; } cases[] = {
+		{ "", true }, { "abc", true }, { "\xc3\xa9", true },
+		{ "\xe2\x82\xac", true }, { "\xf0\x9f\x98\x80", true },
+		{ "\xef\xbf\xbf", true }, { "\xf4\x8f\xbf\xbf", true },
+		{ "\xc3", false }, { "\xc0\x80", false }, { "\xc1\xbf", false },
+		{ "\xe0\x9f\xbf", false }, { "\xed\xa0\x80", false },
+		{ "\xed\xbf\xbf", false }, { "\xf0\x8f\xbf\xbf", false },
+		{ "\xf4\x90\x80\x80", false }, { "\xf5\x80\x80\x80", false },
+		{ "\x80", false }, { "\xe2\x82", false }, { "\xff", false },
+		{ "a\xe2\x28\xa1", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i].s);
+		char *in = test_dup_exact(cases[i].s, len);
+		assert_int_equal(smtp_utf8_is_valid(in, len), cases[i].ok);
+		free(in);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_path_parse),
+		cmocka_unit_test(test_path_prefixes),
+		cmocka_unit_test(test_utf8_is_valid),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,31 @@
+/* tests/unit/smtp/test-util - helpers shared by the smtp parser tests. */
+#ifndef PETREL_TEST_SMTP_UTIL_H
+#define PETREL_TEST_SMTP_UTIL_H
+
+#include <stdlib.h>
+#include <string.h>
+
+/* test_dup_exact - copy LEN bytes into a block of exactly that size, so that
+ * AddressSanitizer catches a parser reading one byte too far. */
+static inline char *test_dup_exact(const char *s, size_t len)
+{
+	char *p = malloc(len ? len : 1);
+	if (p == NULL)
+		abort();
+	if (len)
+		memcpy(p, s, len);
+	return p;
+}
+
+/* test_rand - small deterministic PRNG (xorshift32) for random splits */
+static inline unsigned test_rand(unsigned *state)
+{
+	unsigned x = *state;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	*state = x;
+	return x;
+}
+
+#endif
