@@ -744,6 +744,7 @@ def main():
     # Ctrl-C and SIGTERM end the run through the finally blocks below.
     def on_term(signum, _frame):
         raise KeyboardInterrupt()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
 
@@ -947,6 +948,11 @@ def report(results, levels):
                                               "yes" if idle.get("banner_while_held") else "no"))
     for n in results.get("notes", []):
         print("note: " + n)
+    if results.get("petrel_log_tail"):
+        lines = results["petrel_log_tail"].splitlines()
+        print("petrel log (log_level = warn), last %d lines:" % min(8, len(lines)))
+        for l in lines[-8:]:
+            print("  " + l)
     if results.get("error"):
         print("ERROR: " + results["error"])
 
