@@ -404,13 +404,14 @@ static void queue_delivery_done(void *arg)
 	queue->jobs--;
 	queue->active--;
 	msg->state = QUEUE_MSG_WAITING;
-	if (job->error) {
-		/* a damaged file stays where it is for the admin; no retry loop */
-		log_error("queue_unreadable", "queue_id=%s error=\"%s\"", msg->id, job->error);
-		goto out;
-	}
 	msg->env = job->env;  /* the envelope stays: it is small and newest */
 	job->env = NULL;
+	if (job->error) {
+		/* EIO may pass; a damaged file stays for the admin, retried and
+		 * logged at the retry interval rather than silently forgotten */
+		log_error("queue_unreadable", "queue_id=%s error=\"%s\"", msg->id, job->error);
+		job->local_pending = true;
+	}
 	if (job->removed) {
 		char id[QUEUE_ID_LEN + 1];
 		memcpy(id, msg->id, sizeof(id));
@@ -429,7 +430,9 @@ static void queue_delivery_done(void *arg)
 		struct timeval tv = { QUEUE_RETRY_SECONDS, 0 };
 		if (!msg->retry_ev)
 			msg->retry_ev = evtimer_new(queue->base, queue_retry_cb, msg);
-		evtimer_add(msg->retry_ev, &tv);
+		if (!msg->retry_ev || evtimer_add(msg->retry_ev, &tv) != 0)
+			log_error("queue_retry", "queue_id=%s error=\"cannot arm the retry timer\"",
+				  msg->id);
 	}
 out:
 	queue_envelope_free(&job->env);
@@ -515,6 +518,12 @@ static void queue_sync_start(struct queue *queue)
 	struct queue_sync_job *sync = xcalloc(1, sizeof(*sync));
 	sync->queue = queue;
 	sync->batch = queue->waiting_head;
+	if (log_is_enabled(LOG_LEVEL_DEBUG)) {
+		size_t n = 0;
+		for (struct queue_submit_job *job = sync->batch; job; job = job->next)
+			n++;
+		log_debug("queue_sync", "messages=%zu", n);
+	}
 	queue->waiting_head = NULL;
 	queue->waiting_tail = &queue->waiting_head;
 	queue->syncing = true;

@@ -19,6 +19,7 @@
 
 #include "config/config.h"
 #include "queue/queue.h"
+#include "util/log.h"
 #include "util/pool.h"
 #include "util/xalloc.h"
 
@@ -413,6 +414,8 @@ static void test_free_drains(void **state)
 
 int main(void)
 {
+	if (getenv("PETREL_TEST_DEBUG"))
+		log_init("test-spool", LOG_LEVEL_DEBUG, false);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_submit_many, setup, teardown),
