@@ -183,11 +183,8 @@ void queue_set_removed_cb(struct queue *queue, queue_removed_cb *cb, void *ctx)
 	queue->removed_ctx = ctx;
 }
 
-void queue_free(struct queue **queuep)
+void queue_stop(struct queue *queue)
 {
-	struct queue *queue = *queuep;
-	if (!queue)
-		return;
 	queue->stopping = true;
 	queue->ready_head = queue->ready_tail = NULL;
 	for (struct queue_msg *msg = queue->msgs; msg; msg = msg->next) {
@@ -202,6 +199,14 @@ void queue_free(struct queue **queuep)
 		if (event_base_loop(queue->base, EVLOOP_ONCE) < 0)
 			break;
 	}
+}
+
+void queue_free(struct queue **queuep)
+{
+	struct queue *queue = *queuep;
+	if (!queue)
+		return;
+	queue_stop(queue);
 	while (queue->msgs)
 		queue_msg_free(queue, queue->msgs);
 	spool_close(&queue->spool);
@@ -446,8 +451,16 @@ out:
 void queue_submit(struct queue *queue, struct queue_envelope *env, struct buf *body,
 		  queue_submit_cb *cb, void *ctx)
 {
-	struct queue_submit_job *job = xcalloc(1, sizeof(*job));
+	struct queue_submit_job *job;
 
+	if (queue->stopping) {
+		/* shutting down: the pool may be gone, so answer now */
+		queue_envelope_free(&env);
+		buf_free(body);
+		cb(ctx, -1, NULL, "queue is shutting down");
+		return;
+	}
+	job = xcalloc(1, sizeof(*job));
 	if (!queue_id_is_valid(env->id))
 		queue_id_new(env->id);
 	if (env->arrival == 0)

@@ -91,11 +91,14 @@ struct queue;
  * restart or a crash.  NULL and *error_r on failure (start-up error). */
 struct queue *queue_create(struct event_base *base, struct pool *pool,
 			   const struct config *config, const char **error_r);
-/* queue_free - stop delivering and free the queue.  Call it on the loop
- * thread before pool_free(): it runs the event loop (EVLOOP_ONCE) until its
- * pool jobs are done, so every pending queue_submit still gets its callback. */
-/* queue_stop - shutting down: start no new delivery; jobs in flight finish */
+/* queue_stop - shutting down: start no new delivery or retry; jobs in flight
+ * finish.  It runs the event loop (EVLOOP_ONCE) until the queue's pool jobs
+ * are done, so every pending queue_submit gets its callback (after its dir
+ * sync); call it on the loop thread before pool_free().  Later queue_submit
+ * calls fail at once with "queue is shutting down".  Idempotent. */
 void queue_stop(struct queue *queue);
+/* queue_free - queue_stop() if not done yet, then free the queue; safe after
+ * pool_free() when queue_stop() ran before it */
 void queue_free(struct queue **queue);
 
 /* queue_removed_cb - every recipient of QUEUE_ID reached a final state and

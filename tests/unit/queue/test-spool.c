@@ -395,7 +395,7 @@ static void test_submit_error(void **state)
 	assert_int_equal(count_files(f, "queue"), 0);
 }
 
-/* queue_free with submissions in flight still calls back, exactly once */
+/* queue_stop with submissions in flight still calls back, exactly once */
 static void test_free_drains(void **state)
 {
 	struct fixture *f = *state;
@@ -405,9 +405,17 @@ static void test_free_drains(void **state)
 	memset(&one_result, 0, sizeof(one_result));
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
 	submit(f, rcpts, "Subject: x\r\n\r\nx\r\n", &one_result);
-	queue_free(&f->queue);
+	/* the server's order: queue_stop, pool_free, queue_free */
+	queue_stop(f->queue);
 	assert_int_equal(one_result.calls, 1);
 	assert_int_equal(one_result.status, 0);
+	struct submit_result late = { 0 };
+	submit(f, rcpts, "Subject: late\r\n\r\nx\r\n", &late);
+	assert_int_equal(late.calls, 1);
+	assert_int_equal(late.status, -1);
+	pool_free(&f->pool);
+	queue_free(&f->queue);
+	f->pool = pool_create(f->base, 2);
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
 	assert_int_equal(queue_message_count(f->queue), 1);
 }
