@@ -124,7 +124,7 @@ def test_openssl_s_client_starttls(petrel, role):
     need("openssl")
     p = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-crlf", "-quiet",
                         "-connect", "127.0.0.1:%d" % petrel.ports[role]],
-                       input=b"EHLO s-client.example\r\nNOOP\r\nQUIT\r\n",
+                       input=b"EHLO s-client.example\nNOOP\nQUIT\n",
                        capture_output=True, timeout=20)
     out = p.stdout.decode(errors="replace")
     assert re.search(r"^250[ -]", out, re.M), out + p.stderr.decode(errors="replace")
@@ -136,7 +136,7 @@ def test_openssl_s_client_tls_version(petrel):
     need("openssl")
     p = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-crlf", "-brief",
                         "-connect", "127.0.0.1:%d" % petrel.mx],
-                       input=b"QUIT\r\n", capture_output=True, timeout=20)
+                       input=b"QUIT\n", capture_output=True, timeout=20)
     out = (p.stdout + p.stderr).decode(errors="replace")
     assert re.search(r"Protocol version: TLSv1\.3", out), out
 
@@ -145,7 +145,7 @@ def test_openssl_s_client_implicit_tls(petrel):
     need("openssl")
     p = subprocess.run(["openssl", "s_client", "-crlf", "-quiet", "-tls1_2",
                         "-connect", "127.0.0.1:%d" % petrel.smtps],
-                       input=b"EHLO s-client.example\r\nQUIT\r\n", capture_output=True,
+                       input=b"EHLO s-client.example\nQUIT\n", capture_output=True,
                        timeout=20)
     out = p.stdout.decode(errors="replace")
     assert out.startswith("220 mx.petrel.test ESMTP Petrel"), out
