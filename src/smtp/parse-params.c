@@ -40,6 +40,20 @@ enum {
 	SEEN_ORCPT = 0x80,
 };
 
+/* The MAIL parameters we know, with the reply for a bad value. */
+static const struct mail_keyword {
+	const char *name;
+	unsigned bit;
+	const char *bad;
+} mail_keywords[] = {
+	{ "SIZE", SEEN_SIZE, "Bad SIZE value" },
+	{ "BODY", SEEN_BODY, "Bad BODY value" },
+	{ "SMTPUTF8", SEEN_SMTPUTF8, "SMTPUTF8 takes no value" },
+	{ "RET", SEEN_RET, "Bad RET value" },
+	{ "ENVID", SEEN_ENVID, "Bad ENVID value" },
+	{ "AUTH", SEEN_AUTH, "Bad AUTH value" },
+};
+
 static void set_error(struct smtp_error *error_r, int code,
 		      const char *enhanced, const char *text);
 static bool key_is(const struct param *param, const char *name);
@@ -387,22 +401,17 @@ static int mail_param(const struct param *param, struct smtp_mail_params *params
 {
 	const char *v = param->value;
 	size_t vlen = param->value_len;
-	unsigned bit;
-	const char *bad;
+	unsigned bit = 0;
+	const char *bad = NULL;
 
-	if (key_is(param, "SIZE"))
-		bit = SEEN_SIZE, bad = "Bad SIZE value";
-	else if (key_is(param, "BODY"))
-		bit = SEEN_BODY, bad = "Bad BODY value";
-	else if (key_is(param, "SMTPUTF8"))
-		bit = SEEN_SMTPUTF8, bad = "SMTPUTF8 takes no value";
-	else if (key_is(param, "RET"))
-		bit = SEEN_RET, bad = "Bad RET value";
-	else if (key_is(param, "ENVID"))
-		bit = SEEN_ENVID, bad = "Bad ENVID value";
-	else if (key_is(param, "AUTH"))
-		bit = SEEN_AUTH, bad = "Bad AUTH value";
-	else {
+	for (size_t i = 0; i < sizeof(mail_keywords) / sizeof(mail_keywords[0]); i++) {
+		if (key_is(param, mail_keywords[i].name)) {
+			bit = mail_keywords[i].bit;
+			bad = mail_keywords[i].bad;
+			break;
+		}
+	}
+	if (bit == 0) {
 		set_error(error_r, 555, "5.5.4", "Unknown MAIL parameter");
 		return -1;
 	}
