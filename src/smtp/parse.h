@@ -86,7 +86,8 @@ struct smtp_path {
 			      "" for the null path <>; quoted local parts keep quotes.
 			      Allocated, owned by the struct; free with smtp_path_clear */
 	size_t local_len;  /* length of the local part in address (before '@') */
-	const char *domain;/* points into address after '@'; "" for <> */
+	const char *domain;/* points into address after '@'; "" for <> and for
+			      <Postmaster> without a domain */
 	bool is_utf8;      /* has non-ASCII bytes (needs SMTPUTF8) */
 };
 void smtp_path_clear(struct smtp_path *path);
@@ -131,7 +132,10 @@ struct smtp_mail_params {
 };
 struct smtp_rcpt_params {
 	unsigned notify;        /* SMTP_NOTIFY_* bits; 0 = not given */
-	char *orcpt;            /* "rfc822;addr" with addr xtext-decoded, or NULL */
+	char *orcpt;            /* "type;addr", type as sent ("rfc822" or
+				   "utf-8", any case), addr decoded from xtext
+				   (RFC 3461) or utf-8-addr (RFC 6533, to
+				   UTF-8); or NULL */
 };
 void smtp_mail_params_clear(struct smtp_mail_params *params);
 void smtp_rcpt_params_clear(struct smtp_rcpt_params *params);
@@ -146,7 +150,9 @@ int smtp_mail_args_parse(const char *args, size_t len, struct smtp_path *path_r,
 			 struct smtp_mail_params *params_r,
 			 struct smtp_error *error_r);
 /* smtp_rcpt_args_parse - "TO:<path> params"; ALLOW_UTF8 if the transaction
- * has SMTPUTF8.  <Postmaster> (any case, no domain) is accepted. */
+ * has SMTPUTF8.  <Postmaster> (any case, no domain) is accepted; <> is not.
+ * Errors as for MAIL, with 5.1.3 for the path.  On -1 nothing is left to
+ * free in *path_r and *params_r. */
 int smtp_rcpt_args_parse(const char *args, size_t len, bool allow_utf8,
 			 struct smtp_path *path_r, struct smtp_rcpt_params *params_r,
 			 struct smtp_error *error_r);
