@@ -703,6 +703,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 	s->mail = params;
 	s->has_mail = true;
 	s->env = queue_envelope_new();
+	free(s->env->sender);
 	s->env->sender = xstrdup(path.address);
 	session_reply(s, "250 2.1.0 Ok");
 }
