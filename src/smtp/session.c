@@ -63,6 +63,8 @@ struct smtp_session {
 	uint64_t id;
 	char sid[24];
 	struct bufferevent *bev;
+	struct bufferevent *plain_bev;   /* under a STARTTLS filter, else NULL */
+	struct evbuffer_cb_entry *plain_drain_cb;
 	struct sockaddr_storage addr;
 	char client[64];
 
@@ -87,6 +89,7 @@ struct smtp_session {
 	struct smtp_data_reader reader;
 	struct buf body;
 	uint64_t bdat_left;
+	uint64_t bdat_size;            /* octets in the current chunk */
 	bool bdat_last;
 	bool bdat_discard;             /* consume the chunk, then reply the error */
 	struct smtp_error bdat_error;
@@ -114,6 +117,9 @@ static void session_reply_error(struct smtp_session *s, const struct smtp_error 
 static void session_count_error(struct smtp_session *s);
 static void session_close(struct smtp_session *s);
 static void session_free_later(struct smtp_session *s);
+static size_t session_pending_output(struct smtp_session *s);
+static void session_plain_drained_cb(struct evbuffer *buf,
+				     const struct evbuffer_cb_info *info, void *arg);
 static void session_free(struct smtp_session *s);
 static void session_set_timeout(struct smtp_session *s, unsigned seconds);
 static void session_transaction_reset(struct smtp_session *s);
@@ -252,7 +258,27 @@ static void session_close(struct smtp_session *s)
 		return;
 	s->closing = true;
 	bufferevent_disable(s->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+	if (session_pending_output(s) == 0)
+		session_free_later(s);
+}
+
+/* session_pending_output - reply bytes not yet handed to the kernel; under a
+ * STARTTLS filter the ciphertext waits in the plain socket's buffer too */
+static size_t session_pending_output(struct smtp_session *s)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+	if (s->plain_bev)
+		n += evbuffer_get_length(bufferevent_get_output(s->plain_bev));
+	return n;
+}
+
+/* session_plain_drained_cb - the socket under TLS wrote: free if closing */
+static void session_plain_drained_cb(struct evbuffer *buf,
+				     const struct evbuffer_cb_info *info, void *arg)
+{
+	struct smtp_session *s = arg;
+	(void)buf;
+	if (info->n_deleted > 0 && s->closing && session_pending_output(s) == 0)
 		session_free_later(s);
 }
 
@@ -287,6 +313,8 @@ static void session_free(struct smtp_session *s)
 	log_info("disconnect", "session=%s client=%s", s->sid, s->client);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
 	session_transaction_reset(s);
+	if (s->plain_drain_cb)
+		evbuffer_remove_cb_entry(bufferevent_get_output(s->plain_bev), s->plain_drain_cb);
 	bufferevent_free(s->bev);
 	free(s->helo);
 	buf_free(&s->body);
@@ -337,7 +365,8 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	struct smtp_session *s = arg;
 	(void)bev;
 	if (s->closing) {
-		session_free_later(s);
+		if (session_pending_output(s) == 0)
+			session_free_later(s);
 		return;
 	}
 	/* Output drained: resume reading if back-pressure had stopped it. */
@@ -568,7 +597,8 @@ static bool session_read_bdat(struct smtp_session *s, struct evbuffer *in)
 		return true;
 	}
 	if (!s->bdat_last) {
-		session_reply(s, "250 2.0.0 %zu octets received", s->body.len);
+		session_reply(s, "250 2.0.0 %llu octets received",
+			      (unsigned long long)s->bdat_size);
 		return true;
 	}
 	bool bare = s->scan.bare_lf || s->scan.bare_cr || (s->scan.prev_cr);
@@ -816,6 +846,7 @@ static void cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	s->bdat_left = size;
+	s->bdat_size = size;
 	s->bdat_last = last;
 	s->bdat_discard = false;
 	if (!s->has_mail) {
@@ -839,7 +870,7 @@ static void cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 			session_reply_error(s, &s->bdat_error);
 			session_transaction_reset(s);
 		} else if (!last) {
-			session_reply(s, "250 2.0.0 %zu octets received", s->body.len);
+			session_reply(s, "250 2.0.0 0 octets received");
 		} else {
 			session_message_complete(s, false, s->scan.nul, s->scan.line_too_long,
 						 s->scan.bare_lf || s->scan.bare_cr || s->scan.prev_cr);
@@ -932,6 +963,9 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
 		session_close(s);
 		return;
 	}
+	s->plain_bev = s->bev;
+	s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
+					    session_plain_drained_cb, s);
 	s->bev = tls_bev;
 	s->tls = true;
 	/* RFC 3207 4.2: forget everything learnt before TLS, EHLO again. */
