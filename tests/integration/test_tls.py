@@ -28,7 +28,38 @@ def test_starttls_then_ehlo_again(petrel, role):
     assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
     r = c.ehlo()
     assert "STARTTLS" not in ehlo_keywords(r), r
-    c.quit()
+    c.close()  # QUIT over TLS: test_quit_after_starttls
+
+
+@pytest.mark.parametrize("role", ["mx", "submission"])
+def test_quit_after_starttls(petrel, role):
+    c = petrel.session(role)
+    c.starttls()
+    c.ehlo()
+    c.expect("QUIT", 221, "2.0.0")
+    c.expect_closed()
+
+
+def test_quit_after_starttls_without_ehlo(petrel):
+    c = petrel.session()
+    c.starttls()
+    c.expect("QUIT", 221, "2.0.0")
+    c.expect_closed()
+
+
+def test_quit_on_submissions(petrel):
+    c = petrel.session("submissions")
+    c.expect("QUIT", 221, "2.0.0")
+    c.expect_closed()
+
+
+def test_pipelined_commands_after_tls_all_answered(petrel):
+    """EHLO, NOOP and QUIT in one TLS record: three replies, then close."""
+    c = petrel.session()
+    c.starttls()
+    c.send(b"EHLO pipe.example\r\nNOOP\r\nQUIT\r\n")
+    assert [c.read_reply().code for _ in range(3)] == [250, 250, 221]
+    c.expect_closed()
 
 
 def test_starttls_resets_state(petrel):
@@ -37,7 +68,7 @@ def test_starttls_resets_state(petrel):
     c.expect("MAIL FROM:<a@b.test>", 503, "5.5.1")
     c.ehlo()
     c.expect("MAIL FROM:<a@b.test>", 250)
-    c.quit()
+    c.close()  # QUIT over TLS: test_quit_after_starttls
 
 
 def test_starttls_drops_transaction(petrel):
@@ -48,7 +79,7 @@ def test_starttls_drops_transaction(petrel):
     c.starttls()
     c.ehlo()
     c.expect("RCPT TO:<u@example.test>", 503, "5.5.1")
-    c.quit()
+    c.close()  # QUIT over TLS: test_quit_after_starttls
 
 
 def test_starttls_twice(petrel):
@@ -57,7 +88,7 @@ def test_starttls_twice(petrel):
     c.ehlo()
     c.expect("STARTTLS", 503, "5.5.1")
     c.expect("NOOP", 250)
-    c.quit()
+    c.close()  # QUIT over TLS: test_quit_after_starttls
 
 
 def test_starttls_with_pipelined_command(petrel):
@@ -109,14 +140,15 @@ def test_submissions_plaintext_client_gets_nothing_useful(petrel):
     d.quit()
 
 
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3],
+                         ids=["tls1.2", "tls1.3"])
 def test_tls_versions_accepted(petrel, version):
     c = petrel.session()
     c.starttls(client_tls_context(version, version))
     assert c.sock.version() == {ssl.TLSVersion.TLSv1_2: "TLSv1.2",
                                 ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version]
     c.ehlo()
-    c.quit()
+    c.close()  # QUIT over TLS: test_quit_after_starttls
 
 
 @pytest.mark.parametrize("flag", ["-tls1_1", "-tls1"])
@@ -137,7 +169,7 @@ def test_received_header_tls_details(petrel):
     c.starttls(client_tls_context(ssl.TLSVersion.TLSv1_3))
     c.ehlo()
     qid = assert_queued(c.mail_transaction("a@b.test", ["u@example.test"], make_message()))
-    c.quit()
+    c.close()  # QUIT over TLS: test_quit_after_starttls
     [raw] = petrel.mail("example.test", "u", 1)
     rec = received(raw)
     assert re.search(r"with ESMTPS id %s\b" % qid, rec), rec
@@ -149,7 +181,7 @@ def test_received_header_tls12(petrel):
     c.starttls(client_tls_context(ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2))
     c.ehlo()
     assert_queued(c.mail_transaction("a@b.test", ["u@example.test"], make_message()))
-    c.quit()
+    c.close()  # QUIT over TLS: test_quit_after_starttls
     [raw] = petrel.mail("example.test", "u", 1)
     rec = received(raw)
     assert " with ESMTPS " in rec and "version=TLSv1.2" in rec and "cipher=" in rec, rec
@@ -190,7 +222,7 @@ def test_smtputf8_over_tls_protocol_name(petrel):
     c.expect("DATA", 354)
     c.send(make_message() + b".\r\n")
     qid = assert_queued(c.read_reply())
-    c.quit()
+    c.close()  # QUIT over TLS: test_quit_after_starttls
     [raw] = petrel.mail("example.test", "u", 1)
     assert re.search(r"with UTF8SMTPS id %s\b" % qid, received(raw)), received(raw)
 
