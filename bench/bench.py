@@ -652,30 +652,43 @@ def still_open(socks):
 
 
 # --------------------------------------------------------------------------
-# verification of Postfix's fsync behaviour (optional, uses strace)
+# durability check: which fsyncs happen for one message (uses strace)
 
-def verify_postfix_fsync(pf, smtp_source, seconds=20):
-    """Trace fsync calls in the running Postfix while one message goes through."""
+def verify_fsync(tag, pids_fn, port, root, maildir, smtp_source, tmp, seconds=20):
+    """strace -f the server (pid) while one message goes through; list its fsyncs.
+
+    A first message is sent untraced so that creating the Maildir is not counted.
+    Returns (text, details).  Paths are shown relative to root; "(file)" is a path
+    that no longer exists (queue file, tmp/ file), otherwise it is a folder.
+    """
     if not shutil.which("strace"):
-        return "not verified (strace not installed)"
-    m = pf.master_pid()
-    if not m:
-        return "not verified (no master pid)"
-    out = os.path.join(pf.tmp, "strace.out")
-    st = subprocess.Popen(["strace", "-f", "-qq", "-y", "-e",
-                           "trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat",
-                           "-o", out, "-p", str(m)], stdout=subprocess.DEVNULL,
+        return "not verified (strace not installed)", None
+    newdir = os.path.join(maildir, "new")
+
+    def one_message():
+        before = count_dir(newdir)
+        subprocess.run([smtp_source, "-m", "1", "-l", "4096", "-f", SENDER, "-t", RCPT,
+                        "127.0.0.1:%d" % port], timeout=seconds,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + seconds
+        while count_dir(newdir) <= before and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    one_message()
+    pids = pids_fn()
+    if not pids:
+        return "not verified (no process)", None
+    out = os.path.join(tmp, "strace-%s.out" % tag)
+    st = subprocess.Popen(["strace", "-f", "-qq", "-y", "-s", "24", "-e",
+                           "trace=fsync,fdatasync,sync_file_range,syncfs,write,writev,sendto,"
+                           "link,linkat,rename,renameat,renameat2",
+                           "-o", out] + [a for p in pids for a in ("-p", str(p))],
+                          stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, start_new_session=True)
     ACTIVE_CHILDREN.add(st)
     try:
         time.sleep(1.0)
-        clear_maildir(pf.maildir)
-        subprocess.run([smtp_source, "-m", "1", "-l", "4096", "-f", SENDER, "-t", RCPT,
-                        "127.0.0.1:%d" % pf.port], timeout=seconds,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + seconds
-        while count_dir(os.path.join(pf.maildir, "new")) < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        one_message()
         time.sleep(0.5)
     finally:
         st.terminate()
@@ -683,24 +696,39 @@ def verify_postfix_fsync(pf, smtp_source, seconds=20):
             st.wait(5)
         except subprocess.TimeoutExpired:
             st.kill()
+            st.wait(5)
         ACTIVE_CHILDREN.discard(st)
     try:
         with open(out) as f:
             lines = f.read().splitlines()
     except OSError:
-        return "not verified (no strace output)"
-    queue_fsync = [l for l in lines if re.search(r"f(data)?sync\(\d+<%s/" % re.escape(pf.queue), l)]
-    mail_fsync = [l for l in lines if re.search(r"f(data)?sync\(\d+<%s/" % re.escape(pf.mailbase), l)]
-    into_new = [l for l in lines if re.search(r"(link|rename)", l) and "/new/" in l
-                and l.rstrip().endswith("= 0")]
-    if queue_fsync and mail_fsync:
-        verdict = "verified"
-    else:
-        verdict = "NOT as expected"
-    return ("%s with strace for one message: %d fsync of the queue file (cleanup), "
-            "%d fsync of the Maildir file (virtual), %d link/rename into new/; "
-            "Postfix does not fsync the new/ folder after the link"
-            % (verdict, len(queue_fsync), len(mail_fsync), len(into_new)))
+        return "not verified (no strace output)", None
+    events = []
+    replied = False
+    before_250 = 0
+    for l in lines:
+        m = re.search(r"\b(fsync|fdatasync|sync_file_range|syncfs)\(\d+<([^>]*)>", l)
+        if m:
+            path = m.group(2)
+            rel = os.path.relpath(path, root) if path.startswith(root) else path
+            kind = rel + ("/" if os.path.isdir(path) else " (file)")
+            # name message files generically
+            kind = re.sub(r"[^/]+ \(file\)$", "<msg> (file)", kind)
+            events.append(("250 " if replied else "") + m.group(1) + " " + kind)
+            if not replied:
+                before_250 += 1
+            continue
+        if '"250 2.0.0' in l:
+            replied = True
+            events.append("--- 250 reply to end of data ---")
+    n = sum(1 for e in events if "sync" in e)
+    rel_md = os.path.relpath(maildir, root)
+    ok = before_250 >= 1 and any(rel_md in e for e in events if "sync" in e)
+    text = ("%s for one message: %d fsync, %d before the 250 reply: %s"
+            % ("verified with strace" if ok else "CHECK (strace)", n, before_250,
+               "; ".join(e.replace("250 ", "", 1) if e.startswith("250 ") else e
+                         for e in events)))
+    return text, {"fsyncs": n, "before_250": before_250, "events": events}
 
 
 # --------------------------------------------------------------------------
@@ -762,14 +790,20 @@ def main():
             log("postfix: %s on 127.0.0.1:%d (config %s)" % (banner, pf.port, pf.conf))
             ver = pf.postconf(["-h", "mail_version"])
             results["postfix_version"] = ver
-            fs = verify_postfix_fsync(pf, smtp_source)
+            fs, det = verify_fsync("postfix", pf.pids, pf.port, tmp, pf.maildir,
+                                   smtp_source, tmp)
             results["notes"].append("postfix %s durability: %s" % (ver, fs))
+            results["postfix_fsync"] = det
         if not args.no_petrel:
             if not os.path.exists(args.petrel):
                 raise BenchError("petrel binary %s not found (build it first)" % args.petrel)
             pt = Petrel(args.petrel, tmp, free_port(), args.workers)
             banner = pt.start()
             log("petrel: %s on 127.0.0.1:%d (pid %d)" % (banner, pt.port, pt.proc.pid))
+            fs, det = verify_fsync("petrel", lambda: [pt.proc.pid], pt.port, tmp, pt.maildir,
+                                   smtp_source, tmp)
+            results["notes"].append("petrel durability: %s" % fs)
+            results["petrel_fsync"] = det
 
         for s in levels:
             m = args.messages_1 if s == 1 else args.messages
