@@ -285,3 +285,52 @@ def test_bare_newline_reject_single(petrel, bad):
     box = sentinel(petrel, c)
     c.quit()
     assert len(box) == 1 and b"sentinel" in box[0]
+
+
+def test_huge_line_without_crlf_in_data(petrel_factory):
+    """2 MiB without a line end in DATA, over a 100 kB message limit: refused, server alive."""
+    p = petrel_factory(message_size=100000)
+    c = p.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<u@example.test>", 250)
+    c.expect("DATA", 354)
+    c.send(b"Subject: huge\r\n\r\n" + b"h" * (2 * 1024 * 1024) + b"\r\n.\r\n")
+    r = c.read_reply(timeout=30)
+    assert (r.code, r.enhanced) in ((552, "5.3.4"), (554, "5.6.0")), r
+    box = sentinel(p, c)
+    c.quit()
+    assert len(box) == 1 and b"sentinel" in box[0]
+
+
+def test_many_concurrent_sessions(petrel):
+    """60 sessions open at once all get a banner; each sends one message."""
+    clients = [petrel.connect() for _ in range(60)]
+    for c in clients:
+        c.banner()
+        c.ehlo()
+    for i, c in enumerate(clients):
+        c.send(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n")
+    for c in clients:
+        assert [c.read_reply().code for _ in range(3)] == [250, 250, 354]
+        c.send(make_message() + b".\r\n")
+    for c in clients:
+        assert_queued(c.read_reply())
+        c.quit()
+    assert len(petrel.mail("example.test", "u", 60, timeout=20)) == 60
+
+
+def test_data_timeout_closes(petrel_factory):
+    """A client that stops sending mid-DATA is dropped (data_block timeout), nothing delivered."""
+    p = petrel_factory(data_block=2)
+    c = p.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<u@example.test>", 250)
+    c.expect("DATA", 354)
+    c.send(b"Subject: stalled\r\n\r\npart")
+    r = c.read_reply(timeout=8)
+    assert (r.code, r.enhanced) == (421, "4.4.2"), r
+    c.expect_closed()
+    d = p.session()
+    box = sentinel(p, d)
+    d.quit()
+    assert len(box) == 1 and b"sentinel" in box[0]

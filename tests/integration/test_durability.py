@@ -72,6 +72,32 @@ def test_kill9_loses_no_acknowledged_message(petrel):
     missing, have = wait_for_ids(petrel, set(acked), timeout=30)
     assert not missing, "%d of %d acknowledged messages lost after kill -9 (e.g. %s)" % (
         len(missing), len(acked), sorted(missing)[:3])
+    # No torn message: every delivered file holds the whole body.
+    body = b"payload " * 64 + b"\r\n"
+    torn = [raw[:200] for raw in petrel.mailbox("example.test", "u") if not raw.endswith(body)]
+    assert not torn, "%d partial messages delivered, e.g. %r" % (len(torn), torn[0])
+
+
+def test_sigterm_with_open_sessions(petrel):
+    """Idle sessions and one mid-DATA do not keep SIGTERM from a clean exit 0 (teardown checks)."""
+    idle = [petrel.session() for _ in range(5)]
+    busy = petrel.session()
+    busy.expect("MAIL FROM:<a@b.test>", 250)
+    busy.expect("RCPT TO:<u@example.test>", 250)
+    busy.expect("DATA", 354)
+    busy.send(b"Subject: half\r\n\r\nnot finished")
+    t0 = time.monotonic()
+    rc = petrel.stop()
+    assert rc == 0, rc
+    assert time.monotonic() - t0 < 5
+    for c in idle + [busy]:
+        c.close()
+    petrel.start()
+    d = petrel.session()
+    d.expect("NOOP", 250)
+    d.quit()
+    time.sleep(0.5)
+    assert petrel.mailbox("example.test", "u") == [], "a half-sent message was delivered"
 
 
 def test_restart_with_full_queue(petrel):
