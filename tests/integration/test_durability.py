@@ -62,7 +62,10 @@ def test_kill9_loses_no_acknowledged_message(petrel):
     deadline = time.monotonic() + 4
     while len(acked) < 100 and time.monotonic() < deadline:
         time.sleep(0.05)
+    alive = sum(t.is_alive() for t in threads)
+    assert alive, "every sender finished before the kill: not a mid-stream kill"
     petrel.kill9()
+    print("kill -9 with %d senders running, %d messages acknowledged" % (alive, len(acked)))
     time.sleep(0.3)
     stop.set()
     for t in threads:
