@@ -1,0 +1,160 @@
+/* store - accounts, domains, plans, sender identities, aliases, sending
+ * counters and events: SQLite now (WAL, <data_dir>/petrel.db), PostgreSQL
+ * later, behind one interface (a struct of function pointers inside).
+ *
+ * Every function here BLOCKS (disk, SQLite locks, password hashing): in the
+ * server call them only from pool work functions; the CLI calls them
+ * directly.  They are thread-safe: each call takes a connection from the
+ * store's own small pool of SQLite connections.
+ *
+ * Results: 0 success; STORE_NOT_FOUND / STORE_EXISTS where the function says
+ * so; -1 with *error_r (static text or text in thread-local storage, valid
+ * until the next store call on this thread) for anything else.  Structs
+ * returned are owned by the caller and freed with the matching _free.
+ * Names (domains, accounts, addresses) are stored lower-cased; lookups are
+ * case-insensitive.  The schema is created and migrated at store_open.
+ */
+#ifndef PETREL_STORE_H
+#define PETREL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define STORE_NOT_FOUND 1
+#define STORE_EXISTS 2
+
+struct store;
+
+/* store_open - open (creating and migrating) <data_dir>/petrel.db */
+struct store *store_open(const char *data_dir, const char **error_r);
+void store_close(struct store **store);
+/* store_schema_version - the version the database is at (tests) */
+int store_schema_version(struct store *store);
+
+/* ---- domains ------------------------------------------------------------- */
+int store_domain_add(struct store *store, const char *domain, const char **error_r);
+int store_domain_remove(struct store *store, const char *domain, const char **error_r);
+/* store_domain_exists - 0 and *exists_r */
+int store_domain_exists(struct store *store, const char *domain, bool *exists_r,
+			const char **error_r);
+/* store_domain_list - NULL-terminated array of names; free with store_strv_free */
+int store_domain_list(struct store *store, char ***domains_r, const char **error_r);
+void store_strv_free(char ***strv);
+
+/* ---- plans ---------------------------------------------------------------- */
+struct store_plan {
+	char *name;
+	unsigned daily_limit;   /* recipients per UTC day; 0 = unlimited */
+	unsigned per_minute;    /* recipients per minute; 0 = unlimited */
+};
+/* The built-in plan "free" (100 a day, 0 per minute) exists from the start. */
+int store_plan_set(struct store *store, const struct store_plan *plan, const char **error_r);
+int store_plan_get(struct store *store, const char *name, struct store_plan **plan_r,
+		   const char **error_r);
+int store_plan_list(struct store *store, struct store_plan ***plans_r, size_t *count_r,
+		    const char **error_r);
+void store_plan_free(struct store_plan **plan);
+
+/* ---- accounts ------------------------------------------------------------- */
+struct store_account {
+	char *name;            /* the login; often an address in a local domain */
+	char *password_hash;   /* crypt(5) string */
+	char *plan;            /* plan name */
+	long daily_limit;      /* -1 = the plan's */
+	long per_minute;       /* -1 = the plan's */
+	bool sandbox;
+	bool disabled;
+	bool any_from;         /* From: header may differ from the allowed senders */
+	time_t created;
+	/* SCRAM-SHA-256 (RFC 7677) credentials, set with the password; "" if the
+	 * account's hash was imported and SCRAM is unavailable for it */
+	char *scram;           /* "iterations:salt_b64:storedkey_b64:serverkey_b64" */
+};
+int store_account_add(struct store *store, const struct store_account *account,
+		      const char **error_r);          /* STORE_EXISTS */
+int store_account_get(struct store *store, const char *name, struct store_account **account_r,
+		      const char **error_r);          /* STORE_NOT_FOUND */
+/* store_account_update - write every field but name and created */
+int store_account_update(struct store *store, const struct store_account *account,
+			 const char **error_r);
+int store_account_remove(struct store *store, const char *name, const char **error_r);
+int store_account_list(struct store *store, struct store_account ***accounts_r,
+		       size_t *count_r, const char **error_r);
+void store_account_free(struct store_account **account);
+
+/* ---- passwords (libcrypt; yescrypt by default) ----------------------------- */
+/* store_password_hash - a new crypt(5) hash of PASSWORD (slow on purpose) */
+char *store_password_hash(const char *password, const char **error_r);
+/* store_password_verify - true if PASSWORD matches HASH (any crypt(5) method),
+ * compared in constant time */
+bool store_password_verify(const char *password, const char *hash);
+/* store_scram_credentials - SCRAM-SHA-256 credentials string for PASSWORD */
+char *store_scram_credentials(const char *password);
+
+/* ---- sender identities ------------------------------------------------------ */
+/* PATTERN is "user@domain" or "@domain".  An account may always use its own
+ * name when that is an address.  An address rule beats a domain rule. */
+int store_sender_set(struct store *store, const char *account, const char *pattern,
+		     bool allow, const char **error_r);
+int store_sender_remove(struct store *store, const char *account, const char *pattern,
+			const char **error_r);
+struct store_sender { char *pattern; bool allow; };
+int store_sender_list(struct store *store, const char *account,
+		      struct store_sender **senders_r, size_t *count_r, const char **error_r);
+void store_sender_list_free(struct store_sender **senders, size_t count);
+/* store_sender_is_allowed - may ACCOUNT use ADDRESS ("" for <>: never) */
+int store_sender_is_allowed(struct store *store, const char *account, const char *address,
+			    bool *allowed_r, const char **error_r);
+
+/* ---- aliases ----------------------------------------------------------------- */
+int store_alias_add(struct store *store, const char *address, const char *target,
+		    const char **error_r);
+int store_alias_remove(struct store *store, const char *address, const char *target,
+		       const char **error_r);    /* TARGET NULL: all of them */
+/* store_alias_list - pairs: (*list_r)[2i] address, [2i+1] target; NULL-terminated */
+int store_alias_list(struct store *store, char ***list_r, const char **error_r);
+
+/* ---- local recipients ---------------------------------------------------------- */
+/* store_recipient_resolve - ADDRESS in a local domain: the mailboxes it
+ * delivers to ("user+tag@d" -> "user@d"; an alias -> its targets, one level;
+ * an account named like the address -> itself).  NULL-terminated; empty
+ * (just NULL) if unknown. */
+int store_recipient_resolve(struct store *store, const char *address, char ***mailboxes_r,
+			    const char **error_r);
+
+/* ---- sending counters --------------------------------------------------------- */
+/* store_counter_reserve - atomically add N to ACCOUNT's counter for WINDOW
+ * (e.g. "d:20261129" or "m:202611291031") if the result stays <= LIMIT
+ * (LIMIT 0 = unlimited); *ok_r says whether it did; *count_r the count after
+ * (or as it stands when refused). */
+int store_counter_reserve(struct store *store, const char *account, const char *window,
+			  unsigned n, unsigned limit, bool *ok_r, uint64_t *count_r,
+			  const char **error_r);
+/* store_counter_release - give back N reserved but not used (RSET, failure) */
+int store_counter_release(struct store *store, const char *account, const char *window,
+			  unsigned n, const char **error_r);
+int store_counter_get(struct store *store, const char *account, const char *window,
+		      uint64_t *count_r, const char **error_r);
+
+/* ---- events ----------------------------------------------------------------------- */
+struct store_event {
+	int64_t id;            /* set by the store */
+	time_t time;
+	char *type;            /* accepted rejected delivered deferred bounced sandboxed auth-failed ... */
+	char *account;         /* or NULL */
+	char *queue_id;        /* or NULL */
+	char *recipient;       /* or NULL */
+	int code;              /* SMTP reply code, 0 if none */
+	char *reason;          /* text, or NULL */
+};
+int store_event_add(struct store *store, const struct store_event *event, const char **error_r);
+/* store_event_list - events with id > AFTER_ID, time >= SINCE (0: any),
+ * ACCOUNT (NULL: any), oldest first, at most LIMIT (0: no limit) */
+int store_event_list(struct store *store, const char *account, time_t since, int64_t after_id,
+		     size_t limit, struct store_event ***events_r, size_t *count_r,
+		     const char **error_r);
+void store_event_free(struct store_event **event);
+
+#endif
