@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libunbound-dev
-libsqlite3-dev libcrypt-dev libinih-dev libcmocka-dev libclang-rt-14-dev openssl
+libsqlite3-dev sqlite3 libcrypt-dev libinih-dev libcmocka-dev libclang-rt-14-dev openssl
 python3 python3-pytest swaks curl msmtp dnsmasq-base valgrind"
 if [ "${1:-}" = bench ]; then
     PKGS="$PKGS postfix"
