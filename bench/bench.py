@@ -748,6 +748,9 @@ def main():
                     help="messages per run at concurrency 1 (default 1000)")
     ap.add_argument("--messages", type=int, default=3000,
                     help="messages per run at concurrency > 1 (default 3000)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="repeat every (level, server) pair this many times, interleaved; "
+                         "the table shows the median (default 3)")
     ap.add_argument("--size", type=int, default=4096, help="message size, -l (4096)")
     ap.add_argument("--reuse", action="store_true",
                     help="smtp-source -d: several messages per connection "
@@ -805,33 +808,35 @@ def main():
             results["notes"].append("petrel durability: %s" % fs)
             results["petrel_fsync"] = det
 
-        for s in levels:
-            m = args.messages_1 if s == 1 else args.messages
-            for name, srv in (("postfix", pf), ("petrel", pt)):
-                if srv is None:
-                    continue
-                if name == "petrel":
-                    if not pt.alive():
-                        raise BenchError("petrel died: %s" % pt.log_tail())
-                    pid = pt.proc.pid
-                    res = run_load(name, pt, lambda pid=pid: [pid], smtp_source, s, m,
-                                   args.size, args.deliver_timeout, args.reuse, hwm_pid=pid)
-                else:
-                    res = run_load(name, pf, pf.pids, smtp_source, s, m, args.size,
-                                   args.deliver_timeout, args.reuse)
-                    # let Postfix's queue drain fully before Petrel's turn
-                    t = time.monotonic() + 10
-                    while not pf.queue_empty() and time.monotonic() < t:
-                        time.sleep(0.1)
-                log("%-8s s=%-4d %5d/%d delivered in %.2f s: %.1f msg/s (accept %.2f s), "
-                    "peak %s%s" % (name, s, res["delivered"], m, res["seconds"],
-                                   res["msgs_per_sec"], res["accept_seconds"],
-                                   fmt_mib(res["peak_kib"]),
-                                   "" if res["complete"] else "  INCOMPLETE"))
-                if "smtp_source_output" in res:
-                    log("  smtp-source (exit %s): %s" % (res["smtp_source_status"],
-                                                         res["smtp_source_output"][-600:]))
-                results["runs"].append(res)
+        for rnd in range(1, args.rounds + 1):
+            for s in levels:
+                m = args.messages_1 if s == 1 else args.messages
+                for name, srv in (("postfix", pf), ("petrel", pt)):
+                    if srv is None:
+                        continue
+                    if name == "petrel":
+                        if not pt.alive():
+                            raise BenchError("petrel died: %s" % pt.log_tail())
+                        pid = pt.proc.pid
+                        res = run_load(name, pt, lambda pid=pid: [pid], smtp_source, s, m,
+                                       args.size, args.deliver_timeout, args.reuse, hwm_pid=pid)
+                    else:
+                        res = run_load(name, pf, pf.pids, smtp_source, s, m, args.size,
+                                       args.deliver_timeout, args.reuse)
+                        # let Postfix's queue drain fully before Petrel's turn
+                        t = time.monotonic() + 10
+                        while not pf.queue_empty() and time.monotonic() < t:
+                            time.sleep(0.1)
+                    res["round"] = rnd
+                    log("r%d %-8s s=%-4d %5d/%d delivered in %.2f s: %.1f msg/s (accept %.2f s), "
+                        "peak %s%s" % (rnd, name, s, res["delivered"], m, res["seconds"],
+                                       res["msgs_per_sec"], res["accept_seconds"],
+                                       fmt_mib(res["peak_kib"]),
+                                       "" if res["complete"] else "  INCOMPLETE"))
+                    if "smtp_source_output" in res:
+                        log("  smtp-source (exit %s): %s" % (res["smtp_source_status"],
+                                                             res["smtp_source_output"][-600:]))
+                    results["runs"].append(res)
 
         if pt is not None and args.idle > 0:
             if not pt.alive():
@@ -928,14 +933,37 @@ def find_smtp_source(explicit):
     raise BenchError("smtp-source not found: install postfix (scripts/install-deps.sh bench)")
 
 
+def aggregate(all_runs):
+    """Per (server, sessions): median of the rounds (by msg/s), with min and max."""
+    groups = {}
+    for r in all_runs:
+        groups.setdefault((r["server"], r["sessions"]), []).append(r)
+    out = {}
+    for k, rs in groups.items():
+        rs = sorted(rs, key=lambda r: r["msgs_per_sec"])
+        med = dict(rs[len(rs) // 2])
+        med["rounds"] = len(rs)
+        med["min_msgs_per_sec"] = rs[0]["msgs_per_sec"]
+        med["max_msgs_per_sec"] = rs[-1]["msgs_per_sec"]
+        med["complete"] = all(r["complete"] for r in rs)
+        # memory from round 1: levels run in increasing order, so in round 1 no idle
+        # smtpd processes are left over from a bigger level (they linger max_idle=100s)
+        first = min(rs, key=lambda r: r.get("round", 1))
+        med["peak_kib"] = first["peak_kib"]
+        med["peak_pss_sum_kib"] = first["peak_pss_sum_kib"]
+        out[k] = med
+    return out
+
+
 def report(results, levels):
-    runs = {(r["server"], r["sessions"]): r for r in results["runs"]}
+    runs = aggregate(results["runs"])
+    results["summary"] = [runs[k] for k in sorted(runs, key=lambda k: (k[1], k[0]))]
     print()
     print("Petrel vs Postfix: smtp-source, %d-byte messages, wall time until every message "
           "is in Maildir new/" % (results["runs"][0]["size"] if results["runs"] else 4096))
     if results.get("postfix_version"):
         print("postfix %s" % results["postfix_version"])
-    hdr = ("sessions  messages  postfix msg/s  petrel msg/s   ratio   "
+    hdr = ("sessions  messages  postfix msg/s       petrel msg/s        ratio   "
            "postfix peak RSS  petrel peak RSS   postfix/petrel peak PSS")
     print(hdr)
     print("-" * len(hdr))
@@ -947,16 +975,23 @@ def report(results, levels):
         def rate(r):
             if not r:
                 return "-"
-            return ("%.1f" % r["msgs_per_sec"]) + ("" if r["complete"] else "*")
+            txt = "%.0f" % r["msgs_per_sec"]
+            if r["rounds"] > 1:
+                txt += " (%.0f-%.0f)" % (r["min_msgs_per_sec"], r["max_msgs_per_sec"])
+            return txt + ("" if r["complete"] else "*")
         ratio = "-"
         if a and b and a["msgs_per_sec"] > 0:
             ratio = "%.2fx" % (b["msgs_per_sec"] / a["msgs_per_sec"])
         m = (a or b)["messages"]
-        print("%-9d %-9d %-14s %-14s %-7s %-17s %-17s %s / %s" % (
+        print("%-9d %-9d %-19s %-19s %-7s %-17s %-17s %s / %s" % (
             s, m, rate(a), rate(b), ratio,
             fmt_mib(a["peak_kib"]) if a else "-", fmt_mib(b["peak_kib"]) if b else "-",
             fmt_mib(a["peak_pss_sum_kib"]) if a else "-",
             fmt_mib(b["peak_pss_sum_kib"]) if b else "-"))
+    nr = max((r["rounds"] for r in runs.values()), default=1)
+    if nr > 1:
+        print("msg/s: median of %d rounds (min-max); ratio of the medians; peak memory: "
+              "round 1 (later rounds start with Postfix's idle smtpds of the last level)" % nr)
     if any(not r["complete"] for r in results["runs"]):
         print("* not every message was delivered within the time bound: rate counts "
               "only delivered ones")
