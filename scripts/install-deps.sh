@@ -6,7 +6,8 @@ set -eu
 
 PKGS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libunbound-dev
 libsqlite3-dev sqlite3 libcrypt-dev libinih-dev libcmocka-dev libclang-rt-14-dev openssl
-python3 python3-pytest swaks curl msmtp dnsmasq-base valgrind"
+python3 python3-pytest swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
+curl msmtp dnsmasq-base valgrind"
 if [ "${1:-}" = bench ]; then
     PKGS="$PKGS postfix"
 fi
