@@ -1,0 +1,325 @@
+/* policy/policy - the decisions that need the store: authentication, sender
+ * identities, recipients, sending limits.  Every function here runs on a
+ * worker thread (see policy.h). */
+#include "policy/policy.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "message/message.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+static void reply_set(struct policy_reply *reply, int code, const char *enhanced,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static struct policy_account *account_snapshot(struct store *store,
+					       const struct store_account *a);
+static const char *address_domain(const char *address);
+static void window_names(time_t t, char day[16], char minute[20]);
+static void reset_time_text(time_t t, bool daily, char *buf, size_t size);
+static bool policy_reserve(struct store *store, const struct policy_account *account,
+			   time_t now, struct policy_reply *reply);
+
+static void reply_set(struct policy_reply *reply, int code, const char *enhanced,
+		      const char *fmt, ...)
+{
+	reply->code = code;
+	snprintf(reply->enhanced, sizeof(reply->enhanced), "%s", enhanced);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reply->text, sizeof(reply->text), fmt, ap);
+	va_end(ap);
+}
+
+void policy_account_free(struct policy_account **accountp)
+{
+	struct policy_account *account = *accountp;
+	if (!account)
+		return;
+	free(account->name);
+	free(account);
+	*accountp = NULL;
+}
+
+/* account_snapshot - what a session keeps of an account: limits resolved
+ * against its plan now, so a plan change applies to the next login */
+static struct policy_account *account_snapshot(struct store *store,
+					       const struct store_account *a)
+{
+	struct policy_account *pa = xcalloc(1, sizeof(*pa));
+	pa->name = xstrdup(a->name);
+	pa->sandbox = a->sandbox;
+	pa->any_from = a->any_from;
+	struct store_plan *plan = NULL;
+	const char *error = NULL;
+	if (a->plan && store_plan_get(store, a->plan, &plan, &error) == 0 && plan) {
+		pa->daily_limit = plan->daily_limit;
+		pa->per_minute = plan->per_minute;
+	}
+	store_plan_free(&plan);
+	if (a->daily_limit >= 0)
+		pa->daily_limit = (unsigned)a->daily_limit;
+	if (a->per_minute >= 0)
+		pa->per_minute = (unsigned)a->per_minute;
+	return pa;
+}
+
+void policy_auth_password_blocking(struct store *store, const char *user, const char *password,
+				   struct policy_account **account_r, struct policy_reply *reply,
+				   const char **reason_r)
+{
+	*account_r = NULL;
+	struct store_account *a = NULL;
+	const char *error = NULL;
+	int rc = store_account_get(store, user, &a, &error);
+	if (rc < 0) {
+		log_error("store-failed", "op=account_get error=\"%s\"", error);
+		reply_set(reply, 454, "4.7.0", "Temporary authentication failure");
+		*reason_r = "store-error";
+		return;
+	}
+	if (rc == STORE_NOT_FOUND || !a) {
+		/* Spend the time a hash check takes, so timing does not reveal
+		 * which account names exist. */
+		(void)store_password_verify(password, "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7");
+		reply_set(reply, 535, "5.7.8", "Authentication credentials invalid");
+		*reason_r = "no-such-account";
+		return;
+	}
+	bool ok = store_password_verify(password, a->password_hash ? a->password_hash : "");
+	if (!ok) {
+		reply_set(reply, 535, "5.7.8", "Authentication credentials invalid");
+		*reason_r = "bad-password";
+	} else if (a->disabled) {
+		/* The same reply as a bad password (RFC 4954 6: 535 5.7.8). */
+		reply_set(reply, 535, "5.7.8", "Authentication credentials invalid");
+		*reason_r = "disabled";
+	} else {
+		*account_r = account_snapshot(store, a);
+		reply->code = 0;
+		*reason_r = "ok";
+	}
+	store_account_free(&a);
+}
+
+char *policy_scram_lookup_blocking(struct store *store, const char *user,
+				   struct policy_account **account_r, const char **reason_r)
+{
+	*account_r = NULL;
+	struct store_account *a = NULL;
+	const char *error = NULL;
+	char *scram = NULL;
+	int rc = store_account_get(store, user, &a, &error);
+	if (rc != 0 || !a) {
+		*reason_r = rc < 0 ? "store-error" : "no-such-account";
+	} else if (a->disabled) {
+		*reason_r = "disabled";
+	} else if (!a->scram || !a->scram[0]) {
+		*reason_r = "no-scram-credentials";
+	} else {
+		scram = xstrdup(a->scram);
+		*account_r = account_snapshot(store, a);
+		*reason_r = "ok";
+	}
+	store_account_free(&a);
+	return scram;
+}
+
+/* address_domain - the part after the last '@', or "" */
+static const char *address_domain(const char *address)
+{
+	const char *at = strrchr(address, '@');
+	return at ? at + 1 : "";
+}
+
+void policy_check_sender_blocking(struct store *store, const struct policy_account *account,
+				  bool submission, const char *sender, struct policy_reply *reply)
+{
+	reply->code = 0;
+	if (!account) {
+		if (submission)
+			reply_set(reply, 530, "5.7.0", "Authentication required");
+		return;
+	}
+	if (sender[0] == '\0') {
+		reply_set(reply, 550, "5.7.1", "The null sender <> is not allowed for submission");
+		return;
+	}
+	bool allowed = false;
+	const char *error = NULL;
+	if (store_sender_is_allowed(store, account->name, sender, &allowed, &error) != 0) {
+		log_error("store-failed", "op=sender_is_allowed error=\"%s\"", error);
+		reply_set(reply, 451, "4.3.0", "Temporary failure checking the sender, try again later");
+		return;
+	}
+	if (!allowed)
+		reply_set(reply, 553, "5.7.1", "<%s>: Sender address not owned by user %s", sender,
+			  account->name);
+}
+
+bool policy_is_local_domain_blocking(struct store *store, const struct config *config,
+				     const char *domain)
+{
+	if (config_is_local_domain(config, domain))
+		return true;
+	bool exists = false;
+	const char *error = NULL;
+	if (store && store_domain_exists(store, domain, &exists, &error) != 0)
+		log_error("store-failed", "op=domain_exists error=\"%s\"", error);
+	return exists;
+}
+
+void policy_rcpt_clear(struct policy_rcpt *rcpt)
+{
+	store_strv_free(&rcpt->mailboxes);
+	memset(rcpt, 0, sizeof(*rcpt));
+}
+
+/* window_names - the counters' keys for T: "d:YYYYMMDD", "m:YYYYMMDDHHMM" (UTC) */
+static void window_names(time_t t, char day[16], char minute[20])
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(day, 16, "d:%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+	snprintf(minute, 20, "m:%04d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min);
+}
+
+/* reset_time_text - when a window that contains T ends, as UTC text */
+static void reset_time_text(time_t t, bool daily, char *buf, size_t size)
+{
+	time_t end = daily ? (t / 86400 + 1) * 86400 : (t / 60 + 1) * 60;
+	struct tm tm;
+	gmtime_r(&end, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* policy_reserve - one unit of the daily and per-minute counters */
+static bool policy_reserve(struct store *store, const struct policy_account *account,
+			   time_t now, struct policy_reply *reply)
+{
+	char day[16], minute[20], reset[40];
+	window_names(now, day, minute);
+	const char *error = NULL;
+	bool ok = false;
+	uint64_t count = 0;
+	if (store_counter_reserve(store, account->name, day, 1, account->daily_limit, &ok,
+				  &count, &error) != 0) {
+		log_error("store-failed", "op=counter_reserve error=\"%s\"", error);
+		reply_set(reply, 451, "4.3.0", "Temporary failure checking sending limits");
+		return false;
+	}
+	if (!ok) {
+		reset_time_text(now, true, reset, sizeof(reset));
+		/* RFC 3463 4.7.1: delivery not authorized; temporary, as it resets. */
+		reply_set(reply, 451, "4.7.1",
+			  "Daily sending limit of %u recipients reached for %s; resets at %s",
+			  account->daily_limit, account->name, reset);
+		return false;
+	}
+	if (store_counter_reserve(store, account->name, minute, 1, account->per_minute, &ok,
+				  &count, &error) != 0 || !ok) {
+		(void)store_counter_release(store, account->name, day, 1, &error);
+		if (!ok) {
+			reset_time_text(now, false, reset, sizeof(reset));
+			reply_set(reply, 451, "4.7.1",
+				  "Rate limit of %u recipients per minute reached for %s; resets at %s",
+				  account->per_minute, account->name, reset);
+		} else {
+			reply_set(reply, 451, "4.3.0", "Temporary failure checking sending limits");
+		}
+		return false;
+	}
+	return true;
+}
+
+void policy_release_blocking(struct store *store, const struct policy_account *account,
+			     unsigned n, time_t reserved_at)
+{
+	if (!account || n == 0)
+		return;
+	char day[16], minute[20];
+	window_names(reserved_at, day, minute);
+	const char *error = NULL;
+	if (store_counter_release(store, account->name, day, n, &error) != 0 ||
+	    store_counter_release(store, account->name, minute, n, &error) != 0)
+		log_error("store-failed", "op=counter_release error=\"%s\"", error);
+}
+
+void policy_check_rcpt_blocking(struct store *store, const struct config *config,
+				const struct policy_account *account, const char *address,
+				time_t now, struct policy_rcpt *rcpt)
+{
+	memset(rcpt, 0, sizeof(*rcpt));
+	const char *domain = address_domain(address);
+	/* Address literals are never local: "[127.0.0.1]" is not our name. */
+	rcpt->local = domain[0] != '[' && policy_is_local_domain_blocking(store, config, domain);
+	if (!rcpt->local && !account) {
+		reply_set(&rcpt->reply, 554, "5.7.1", "<%s>: Relaying denied", address);
+		return;
+	}
+	if (rcpt->local) {
+		const char *error = NULL;
+		if (store_recipient_resolve(store, address, &rcpt->mailboxes, &error) != 0) {
+			log_error("store-failed", "op=recipient_resolve error=\"%s\"", error);
+			reply_set(&rcpt->reply, 451, "4.3.0",
+				  "Temporary failure looking up the recipient");
+			return;
+		}
+		if (!rcpt->mailboxes || !rcpt->mailboxes[0]) {
+			store_strv_free(&rcpt->mailboxes);
+			reply_set(&rcpt->reply, 550, "5.1.1", "<%s>: Recipient address rejected: "
+				  "no such user here", address);
+			return;
+		}
+	}
+	if (account) {
+		if (!policy_reserve(store, account, now, &rcpt->reply)) {
+			store_strv_free(&rcpt->mailboxes);
+			return;
+		}
+		rcpt->reserved = true;
+	}
+	rcpt->reply.code = 0;
+}
+
+void policy_check_from_blocking(struct store *store, const struct policy_account *account,
+				const char *message, size_t len, struct policy_reply *reply)
+{
+	reply->code = 0;
+	if (!account || account->any_from)
+		return;
+	struct message_headers headers;
+	message_headers_parse(message, len, &headers);
+	size_t n = message_header_count(&headers, "From");
+	if (n != 1) {
+		/* RFC 5322 3.6: exactly one From: field. */
+		reply_set(reply, 550, "5.6.0", "Message must have exactly one From: header (has %zu)", n);
+		message_headers_free(&headers);
+		return;
+	}
+	const struct message_header *from = message_header_find(&headers, "From", 0);
+	char **addresses = message_address_list_parse(from->value, from->value_len);
+	if (!addresses || !addresses[0]) {
+		reply_set(reply, 550, "5.6.0", "Malformed From: header");
+	} else {
+		for (size_t i = 0; addresses[i] && reply->code == 0; i++) {
+			bool allowed = false;
+			const char *error = NULL;
+			if (store_sender_is_allowed(store, account->name, addresses[i], &allowed,
+						    &error) != 0) {
+				log_error("store-failed", "op=sender_is_allowed error=\"%s\"", error);
+				reply_set(reply, 451, "4.3.0", "Temporary failure checking the From: header");
+			} else if (!allowed) {
+				reply_set(reply, 553, "5.7.1", "From: <%s> is not owned by user %s",
+					  addresses[i], account->name);
+			}
+		}
+	}
+	message_strv_free(&addresses);
+	message_headers_free(&headers);
+}

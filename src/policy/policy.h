@@ -1,0 +1,122 @@
+/* policy - who may send what to whom: authentication, relay rules, sender
+ * identities, recipient validation, sending limits and per-address throttles.
+ *
+ * Two kinds of functions:
+ *  - *_blocking: run on a worker thread (they query the store, verify
+ *    password hashes); they fill a result struct owned by the caller;
+ *  - the throttle: in memory, loop thread only.
+ * Replies are decided here (code, enhanced code, text) and sent as they are by
+ * the SMTP session, so the rules live in one place.
+ */
+#ifndef PETREL_POLICY_H
+#define PETREL_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+struct config;
+struct store;
+
+/* A decision: code 0 means "allowed"; otherwise the reply to send. */
+struct policy_reply {
+	int code;
+	char enhanced[12];
+	char text[320];
+};
+
+/* What the session knows of its authenticated account. */
+struct policy_account {
+	char *name;
+	bool sandbox;
+	bool any_from;
+	unsigned daily_limit;    /* 0 = unlimited */
+	unsigned per_minute;     /* 0 = unlimited */
+};
+void policy_account_free(struct policy_account **account);
+
+/* ---- authentication (worker) ---------------------------------------------------- */
+
+/* policy_auth_password_blocking - check USER's PASSWORD: an active account with
+ * a matching hash.  On success *account_r is set and reply.code is 0; else
+ * 535 5.7.8 (wrong credentials or disabled account: the same reply, so the
+ * reply never tells which), or 454 4.7.0 if the store failed.  *reason_r says
+ * why for the log and the event ("bad-password", "no-such-account",
+ * "disabled"). */
+void policy_auth_password_blocking(struct store *store, const char *user, const char *password,
+				   struct policy_account **account_r, struct policy_reply *reply,
+				   const char **reason_r);
+/* policy_scram_lookup_blocking - SCRAM credentials of an active USER
+ * ("iterations:salt:storedkey:serverkey"), or NULL (unknown, disabled, or no
+ * SCRAM credentials); *account_r as above when found. */
+char *policy_scram_lookup_blocking(struct store *store, const char *user,
+				   struct policy_account **account_r, const char **reason_r);
+
+/* ---- MAIL and RCPT (worker) --------------------------------------------------------- */
+
+/* policy_check_sender_blocking - may ACCOUNT (NULL: unauthenticated) use
+ * SENDER ("" = <>) in MAIL FROM on a listener that REQUIRES_AUTH?
+ * 553 5.7.1 for an address the account does not own, 550 5.7.1 for <> on
+ * submission. */
+void policy_check_sender_blocking(struct store *store, const struct policy_account *account,
+				  bool submission, const char *sender, struct policy_reply *reply);
+
+struct policy_rcpt {
+	struct policy_reply reply;   /* code 0: accepted */
+	char **mailboxes;            /* local: where it delivers (NULL-terminated), else NULL */
+	bool local;
+	bool reserved;               /* a unit of the account's counters was taken */
+};
+void policy_rcpt_clear(struct policy_rcpt *rcpt);
+
+/* policy_check_rcpt_blocking - RCPT TO:<ADDRESS> (already syntax-checked,
+ * "local@domain").  Local domains (config or store) accept only mailboxes and
+ * aliases (550 5.1.1 otherwise); other domains only for authenticated
+ * accounts (554 5.7.1 relaying denied), which then pay one unit of their
+ * daily and per-minute counters (451 4.7.1 with the limit and reset time when
+ * over).  Authenticated mail to local domains is counted too. */
+void policy_check_rcpt_blocking(struct store *store, const struct config *config,
+				const struct policy_account *account, const char *address,
+				time_t now, struct policy_rcpt *rcpt);
+
+/* policy_release_blocking - give back N counter units (RSET, failed message) */
+void policy_release_blocking(struct store *store, const struct policy_account *account,
+			     unsigned n, time_t reserved_at);
+
+/* policy_check_from_blocking - the From: header of MESSAGE must name only
+ * addresses ACCOUNT may use, unless the account has any_from.  553 5.7.1. */
+void policy_check_from_blocking(struct store *store, const struct policy_account *account,
+				const char *message, size_t len, struct policy_reply *reply);
+
+/* policy_is_local_domain_blocking - DOMAIN is in the config or the store */
+bool policy_is_local_domain_blocking(struct store *store, const struct config *config,
+				     const char *domain);
+
+/* ---- per-address throttles (loop thread) --------------------------------------------- */
+
+struct policy_throttle;
+
+struct policy_throttle_settings {
+	unsigned auth_slow_after;    /* failures before replies are delayed: 3 */
+	unsigned auth_lockout_after; /* failures before the address is refused: 10 */
+	unsigned auth_window;        /* seconds failures are remembered: 900 */
+	unsigned lockout_time;       /* seconds an address stays refused: 900 */
+	unsigned connect_rate;       /* new connections per minute per address; 0 = off */
+};
+
+struct policy_throttle *policy_throttle_create(const struct policy_throttle_settings *settings);
+void policy_throttle_free(struct policy_throttle **throttle);
+/* policy_throttle_auth_failed - count one failure; returns the delay in
+ * seconds to wait before replying (0 = none) */
+unsigned policy_throttle_auth_failed(struct policy_throttle *throttle, const struct sockaddr *sa,
+				     time_t now);
+/* policy_throttle_is_locked - the address is refused until *until_r */
+bool policy_throttle_is_locked(struct policy_throttle *throttle, const struct sockaddr *sa,
+			       time_t now, time_t *until_r);
+/* policy_throttle_connect - count a new connection; false if over the rate */
+bool policy_throttle_connect(struct policy_throttle *throttle, const struct sockaddr *sa,
+			     time_t now);
+
+#endif

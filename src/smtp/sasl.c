@@ -1,0 +1,299 @@
+/* smtp/sasl - base64, PLAIN and SCRAM-SHA-256 for SMTP AUTH (see sasl.h). */
+#include "smtp/sasl.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "util/xalloc.h"
+
+static int b64_value(unsigned char c);
+static char *scram_attr(const char *msg, size_t len, char name, size_t *pos);
+static char *scram_unescape_user(const char *s);
+static bool scram_printable(const char *s);
+
+static const char b64_chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int sasl_base64_decode(const char *in, size_t len, struct buf *out)
+{
+	if (len == 1 && in[0] == '=')
+		return 0; /* RFC 4954 4: "=" is an empty initial response */
+	if (len % 4 != 0)
+		return -1;
+	for (size_t i = 0; i < len; i += 4) {
+		int v[4];
+		size_t pad = 0;
+		for (int k = 0; k < 4; k++) {
+			unsigned char c = (unsigned char)in[i + (size_t)k];
+			if (c == '=' && i + 4 == len && k >= 2) {
+				v[k] = 0;
+				pad++;
+			} else if (pad > 0 || (v[k] = b64_value(c)) < 0) {
+				return -1;
+			}
+		}
+		unsigned char bytes[3] = {
+			(unsigned char)((v[0] << 2) | (v[1] >> 4)),
+			(unsigned char)(((v[1] & 15) << 4) | (v[2] >> 2)),
+			(unsigned char)(((v[2] & 3) << 6) | v[3]),
+		};
+		buf_append(out, bytes, 3 - pad);
+	}
+	return 0;
+}
+
+void sasl_base64_encode(const void *in, size_t len, struct buf *out)
+{
+	const unsigned char *p = in;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t n = (uint32_t)p[i] << 16;
+		if (i + 1 < len)
+			n |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < len)
+			n |= p[i + 2];
+		char quad[4] = { b64_chars[(n >> 18) & 63], b64_chars[(n >> 12) & 63],
+				 i + 1 < len ? b64_chars[(n >> 6) & 63] : '=',
+				 i + 2 < len ? b64_chars[n & 63] : '=' };
+		buf_append(out, quad, 4);
+	}
+	if (len == 0)
+		buf_append(out, "", 0);
+}
+
+int sasl_plain_parse(const char *data, size_t len, char **user_r, char **password_r)
+{
+	*user_r = *password_r = NULL;
+	const char *nul1 = memchr(data, '\0', len);
+	if (!nul1)
+		return -1;
+	const char *user = nul1 + 1;
+	size_t rest = len - (size_t)(user - data);
+	const char *nul2 = memchr(user, '\0', rest);
+	if (!nul2)
+		return -1;
+	size_t authz_len = (size_t)(nul1 - data);
+	size_t user_len = (size_t)(nul2 - user);
+	const char *pass = nul2 + 1;
+	size_t pass_len = len - (size_t)(pass - data);
+	if (user_len == 0 || user_len > 255 || pass_len == 0 || pass_len > 1024 ||
+	    memchr(pass, '\0', pass_len))
+		return -1;
+	/* RFC 4616 2: an authzid acting as somebody else is not supported. */
+	if (authz_len > 0 && (authz_len != user_len || memcmp(data, user, user_len) != 0))
+		return -1;
+	*user_r = xstrndup(user, user_len);
+	*password_r = xstrndup(pass, pass_len);
+	return 0;
+}
+
+/* ---- SCRAM ----------------------------------------------------------------- */
+
+/* scram_attr - the value of attribute NAME ("x=value") at *POS in MSG, which
+ * must come next; advances *POS past it and its comma.  Allocated. */
+static char *scram_attr(const char *msg, size_t len, char name, size_t *pos)
+{
+	size_t p = *pos;
+	if (p + 2 > len || msg[p] != name || msg[p + 1] != '=')
+		return NULL;
+	p += 2;
+	const char *start = msg + p;
+	const char *comma = memchr(start, ',', len - p);
+	size_t vlen = comma ? (size_t)(comma - start) : len - p;
+	if (memchr(start, '\0', vlen))
+		return NULL;
+	*pos = p + vlen + (comma ? 1 : 0);
+	return xstrndup(start, vlen);
+}
+
+/* scram_unescape_user - RFC 5802 5.1: "=2C" is ',' and "=3D" is '='; NULL if bad */
+static char *scram_unescape_user(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = xmalloc(n + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '=') {
+			if (strncmp(s + i, "=2C", 3) == 0) {
+				out[o++] = ',';
+			} else if (strncmp(s + i, "=3D", 3) == 0) {
+				out[o++] = '=';
+			} else {
+				free(out);
+				return NULL;
+			}
+			i += 2;
+		} else {
+			out[o++] = s[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* scram_printable - the nonce alphabet: printable ASCII except ',' */
+static bool scram_printable(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < 0x21 || *s > 0x7e || *s == ',')
+			return false;
+	return true;
+}
+
+int sasl_scram_client_first(struct sasl_scram *scram, const char *msg, size_t len)
+{
+	/* gs2-header: "n,," or "y,,"; "p=" (channel binding) is not offered. */
+	if (len < 3 || (msg[0] != 'n' && msg[0] != 'y') || msg[1] != ',' || msg[2] != ',')
+		return -1;
+	size_t pos = 3;
+	char *user = scram_attr(msg, len, 'n', &pos);
+	char *nonce = user ? scram_attr(msg, len, 'r', &pos) : NULL;
+	if (!user || !nonce || !scram_printable(nonce) || (scram->user = scram_unescape_user(user)) == NULL ||
+	    scram->user[0] == '\0') {
+		free(user);
+		free(nonce);
+		return -1;
+	}
+	free(user);
+	scram->gs2_header = xstrndup(msg, 3);
+	scram->client_first_bare = xstrndup(msg + 3, len - 3);
+	scram->nonce = nonce;
+	return 0;
+}
+
+int sasl_scram_server_first(struct sasl_scram *scram, const char *credentials, struct buf *out)
+{
+	/* "iterations:salt_b64:storedkey_b64:serverkey_b64" */
+	char *copy = xstrdup(credentials);
+	char *fields[4];
+	char *save = NULL;
+	int rc = -1;
+	size_t n = 0;
+	for (char *tok = strtok_r(copy, ":", &save); tok && n < 4; tok = strtok_r(NULL, ":", &save))
+		fields[n++] = tok;
+	struct buf stored, server;
+	buf_init(&stored);
+	buf_init(&server);
+	if (n != 4 || sasl_base64_decode(fields[2], strlen(fields[2]), &stored) != 0 ||
+	    sasl_base64_decode(fields[3], strlen(fields[3]), &server) != 0 ||
+	    stored.len != 32 || server.len != 32)
+		goto out;
+	memcpy(scram->stored_key, stored.data, 32);
+	memcpy(scram->server_key, server.data, 32);
+
+	unsigned char rnd[18];
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		goto out;
+	struct buf nonce;
+	buf_init(&nonce);
+	buf_append_str(&nonce, scram->nonce);
+	sasl_base64_encode(rnd, sizeof(rnd), &nonce);
+	free(scram->nonce);
+	scram->nonce = xstrdup(nonce.data);
+	buf_free(&nonce);
+
+	scram->server_first = xasprintf("r=%s,s=%s,i=%s", scram->nonce, fields[1], fields[0]);
+	buf_append_str(out, scram->server_first);
+	rc = 0;
+out:
+	OPENSSL_cleanse(copy, strlen(credentials));
+	free(copy);
+	if (stored.data)
+		OPENSSL_cleanse(stored.data, stored.len);
+	if (server.data)
+		OPENSSL_cleanse(server.data, server.len);
+	buf_free(&stored);
+	buf_free(&server);
+	return rc;
+}
+
+int sasl_scram_client_final(struct sasl_scram *scram, const char *msg, size_t len,
+			    struct buf *out)
+{
+	if (!scram->server_first)
+		return -1;
+	size_t pos = 0;
+	char *cbind = scram_attr(msg, len, 'c', &pos);
+	char *nonce = cbind ? scram_attr(msg, len, 'r', &pos) : NULL;
+	int rc = -1;
+	struct buf expected_cbind, proof;
+	buf_init(&expected_cbind);
+	buf_init(&proof);
+	if (!nonce)
+		goto out;
+	/* c= is base64 of the gs2 header (no channel binding data). */
+	sasl_base64_encode(scram->gs2_header, strlen(scram->gs2_header), &expected_cbind);
+	if (strcmp(cbind, expected_cbind.data) != 0 || strcmp(nonce, scram->nonce) != 0)
+		goto out;
+	size_t without_proof = pos;
+	/* Extensions before p= are not supported; p= must come next and last. */
+	if (without_proof < 1 || len - pos < 3 || msg[pos] != 'p' || msg[pos + 1] != '=')
+		goto out;
+	if (sasl_base64_decode(msg + pos + 2, len - pos - 2, &proof) != 0 || proof.len != 32)
+		goto out;
+
+	/* AuthMessage = client-first-bare "," server-first "," client-final-without-proof */
+	struct buf auth;
+	buf_init(&auth);
+	buf_printf(&auth, "%s,%s,", scram->client_first_bare, scram->server_first);
+	buf_append(&auth, msg, without_proof - 1); /* without the comma before p= */
+
+	unsigned char signature[32], client_key[32], check[32], server_sig[32];
+	unsigned int sl = 0;
+	HMAC(EVP_sha256(), scram->stored_key, 32, (const unsigned char *)auth.data, auth.len,
+	     signature, &sl);
+	for (int i = 0; i < 32; i++)
+		client_key[i] = (unsigned char)proof.data[i] ^ signature[i];
+	SHA256(client_key, 32, check);
+	if (CRYPTO_memcmp(check, scram->stored_key, 32) != 0) {
+		rc = 1;
+	} else {
+		HMAC(EVP_sha256(), scram->server_key, 32, (const unsigned char *)auth.data,
+		     auth.len, server_sig, &sl);
+		buf_append_str(out, "v=");
+		sasl_base64_encode(server_sig, 32, out);
+		rc = 0;
+	}
+	OPENSSL_cleanse(client_key, sizeof(client_key));
+	buf_free(&auth);
+out:
+	free(cbind);
+	free(nonce);
+	buf_free(&expected_cbind);
+	buf_free(&proof);
+	return rc;
+}
+
+void sasl_scram_clear(struct sasl_scram *scram)
+{
+	free(scram->user);
+	free(scram->client_first_bare);
+	free(scram->gs2_header);
+	free(scram->nonce);
+	free(scram->server_first);
+	OPENSSL_cleanse(scram, sizeof(*scram));
+	memset(scram, 0, sizeof(*scram));
+}
