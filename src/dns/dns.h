@@ -50,8 +50,9 @@ void dns_resolver_free(struct dns_resolver **resolver);
 struct dns_mx_host {
 	char *name;            /* exchange host name, no trailing dot */
 	unsigned preference;
-	char **addresses;      /* "192.0.2.1", "2001:db8::1"; IPv6 first? no: in
-				  answer order, AAAA then A */
+	char **addresses;      /* "2001:db8::1", "192.0.2.1": the AAAA answers
+				  then the A answers, each in answer order;
+				  at most 20 */
 	size_t address_count;
 	enum dns_status status;/* of its address lookups (TEMPFAIL if all failed) */
 };
@@ -59,7 +60,8 @@ struct dns_mx_host {
 struct dns_mx_result {
 	enum dns_status status;   /* overall */
 	bool implicit;            /* no MX: the domain's own A/AAAA (RFC 5321 5.1) */
-	struct dns_mx_host *hosts;/* in delivery order: preference, random among equals */
+	struct dns_mx_host *hosts;/* in delivery order: preference, random among equals;
+				     at most 20 */
 	size_t host_count;
 };
 
@@ -84,12 +86,18 @@ struct dns_records {
 typedef void dns_records_cb(void *ctx, const struct dns_records *records);
 
 enum dns_type { DNS_TYPE_A = 1, DNS_TYPE_AAAA = 28, DNS_TYPE_TXT = 16, DNS_TYPE_PTR = 12,
-		DNS_TYPE_MX = 15 };
-/* dns_lookup - one query of TYPE for NAME; MX items are "pref name" */
+		DNS_TYPE_MX = 15, DNS_TYPE_CNAME = 5 };
+/* dns_lookup - one query of TYPE for NAME; MX items are "pref name".
+ * For PTR, NAME may be an IP literal ("192.0.2.1", "2001:db8::1"): the
+ * in-addr.arpa / ip6.arpa name is built here.  Returns NULL only if the
+ * query cannot be started (then CB is never called). */
 struct dns_query *dns_lookup(struct dns_resolver *resolver, const char *name,
 			     enum dns_type type, dns_records_cb *cb, void *ctx);
 
-/* dns_cancel - the callback will not be called */
+/* dns_cancel - the callback will not be called; QUERY is freed.  A query
+ * pointer is valid until its callback returns or it is cancelled; calling
+ * dns_cancel on it from inside its own callback does nothing.
+ * dns_resolver_free may be called from any callback. */
 void dns_cancel(struct dns_query *query);
 
 const char *dns_status_name(enum dns_status status);
