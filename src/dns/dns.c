@@ -235,9 +235,11 @@ static int dns_write_config(const char *special_zones, char *path, size_t pathsi
 		*error_r = "dns: cannot create a temporary unbound config";
 		return -1;
 	}
-	/* Forwarders on loopback (dnsmasq in tests, a local cache in
-	 * production) are refused by default. */
-	fputs("server:\n\tdo-not-query-localhost: no\n", f);
+	/* "do-not-query-localhost: no" is not needed: libunbound 1.17 queries
+	 * a forwarder on 127.0.0.1 anyway (tests/unit/dns runs that way), and
+	 * keeping the default stops a delegation to 127.0.0.1 from reaching
+	 * local services if we ever recurse without a forwarder. */
+	fputs("server:\n", f);
 	const char *p = special_zones ? special_zones : "";
 	int ret = 0;
 	while (*p != '\0') {
