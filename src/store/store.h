@@ -33,9 +33,22 @@ void store_close(struct store **store);
 /* store_schema_version - the version the database is at (tests) */
 int store_schema_version(struct store *store);
 
+/* ---- input checks (also used by the CLI) ---------------------------------- */
+/* store_domain_is_valid - an LDH domain name, labels 1-63, at most 253, no
+ * trailing dot (any case) */
+bool store_domain_is_valid(const char *domain);
+/* store_address_is_valid - "local@domain", local part a dot-atom (RFC 5322
+ * 3.2.3) of at most 64 octets, domain as above; no quoted local parts */
+bool store_address_is_valid(const char *address);
+/* store_account_name_is_valid - an address, or a plain login (a dot-atom
+ * without '@', at most 64 octets) */
+bool store_account_name_is_valid(const char *name);
+
 /* ---- domains ------------------------------------------------------------- */
-int store_domain_add(struct store *store, const char *domain, const char **error_r);
-int store_domain_remove(struct store *store, const char *domain, const char **error_r);
+int store_domain_add(struct store *store, const char *domain,
+		     const char **error_r);          /* STORE_EXISTS */
+int store_domain_remove(struct store *store, const char *domain,
+			const char **error_r);       /* STORE_NOT_FOUND */
 /* store_domain_exists - 0 and *exists_r */
 int store_domain_exists(struct store *store, const char *domain, bool *exists_r,
 			const char **error_r);
@@ -52,10 +65,12 @@ struct store_plan {
 /* The built-in plan "free" (100 a day, 0 per minute) exists from the start. */
 int store_plan_set(struct store *store, const struct store_plan *plan, const char **error_r);
 int store_plan_get(struct store *store, const char *name, struct store_plan **plan_r,
-		   const char **error_r);
+		   const char **error_r);            /* STORE_NOT_FOUND */
 int store_plan_list(struct store *store, struct store_plan ***plans_r, size_t *count_r,
 		    const char **error_r);
 void store_plan_free(struct store_plan **plan);
+/* store_plan_list_free - free each plan and the array; null *plans */
+void store_plan_list_free(struct store_plan ***plans, size_t count);
 
 /* ---- accounts ------------------------------------------------------------- */
 struct store_account {
@@ -72,17 +87,22 @@ struct store_account {
 	 * account's hash was imported and SCRAM is unavailable for it */
 	char *scram;           /* "iterations:salt_b64:storedkey_b64:serverkey_b64" */
 };
+/* store_account_add - PLAN NULL means "free"; an unknown plan is an error;
+ * CREATED 0 means now; SCRAM NULL means "" */
 int store_account_add(struct store *store, const struct store_account *account,
 		      const char **error_r);          /* STORE_EXISTS */
 int store_account_get(struct store *store, const char *name, struct store_account **account_r,
 		      const char **error_r);          /* STORE_NOT_FOUND */
 /* store_account_update - write every field but name and created */
 int store_account_update(struct store *store, const struct store_account *account,
-			 const char **error_r);
-int store_account_remove(struct store *store, const char *name, const char **error_r);
+			 const char **error_r);       /* STORE_NOT_FOUND */
+/* store_account_remove - also its sender rules and counters (not its events) */
+int store_account_remove(struct store *store, const char *name,
+			 const char **error_r);       /* STORE_NOT_FOUND */
 int store_account_list(struct store *store, struct store_account ***accounts_r,
 		       size_t *count_r, const char **error_r);
 void store_account_free(struct store_account **account);
+void store_account_list_free(struct store_account ***accounts, size_t count);
 
 /* ---- passwords (libcrypt; yescrypt by default) ----------------------------- */
 /* store_password_hash - a new crypt(5) hash of PASSWORD (slow on purpose) */
@@ -90,29 +110,42 @@ char *store_password_hash(const char *password, const char **error_r);
 /* store_password_verify - true if PASSWORD matches HASH (any crypt(5) method),
  * compared in constant time */
 bool store_password_verify(const char *password, const char *hash);
-/* store_scram_credentials - SCRAM-SHA-256 credentials string for PASSWORD */
+/* store_scram_credentials - SCRAM-SHA-256 credentials string for PASSWORD
+ * (16 random salt bytes, 4096 iterations); NULL on failure */
 char *store_scram_credentials(const char *password);
+/* store_password_hash_is_valid - HASH is a complete crypt(5) hash this
+ * libcrypt can verify (for importing accounts) */
+bool store_password_hash_is_valid(const char *hash);
+/* store_password_method - "yescrypt", "sha512-crypt", "bcrypt", ...,
+ * "unknown", or "none" for an empty hash (static text) */
+const char *store_password_method(const char *hash);
 
 /* ---- sender identities ------------------------------------------------------ */
-/* PATTERN is "user@domain" or "@domain".  An account may always use its own
- * name when that is an address.  An address rule beats a domain rule. */
+/* PATTERN is "user@domain" or "@domain"; one rule per pattern (setting it
+ * again replaces allow/deny).  Precedence: a rule for the exact address
+ * decides (allow or deny); else the account's own name, when it is that
+ * address, allows; else a rule for the address's domain decides; else deny.
+ * So a deny rule overrides the own name and a domain allow rule. */
 int store_sender_set(struct store *store, const char *account, const char *pattern,
-		     bool allow, const char **error_r);
+		     bool allow, const char **error_r);  /* STORE_NOT_FOUND: no account */
 int store_sender_remove(struct store *store, const char *account, const char *pattern,
-			const char **error_r);
+			const char **error_r);       /* STORE_NOT_FOUND */
 struct store_sender { char *pattern; bool allow; };
+/* store_sender_list - ACCOUNT's rules by pattern; STORE_NOT_FOUND: no account */
 int store_sender_list(struct store *store, const char *account,
 		      struct store_sender **senders_r, size_t *count_r, const char **error_r);
 void store_sender_list_free(struct store_sender **senders, size_t count);
-/* store_sender_is_allowed - may ACCOUNT use ADDRESS ("" for <>: never) */
+/* store_sender_is_allowed - may ACCOUNT use ADDRESS ("" for <>: never;
+ * unknown account: never) */
 int store_sender_is_allowed(struct store *store, const char *account, const char *address,
 			    bool *allowed_r, const char **error_r);
 
 /* ---- aliases ----------------------------------------------------------------- */
+/* ADDRESS must be a valid address; TARGET any address (local or not) */
 int store_alias_add(struct store *store, const char *address, const char *target,
-		    const char **error_r);
+		    const char **error_r);    /* STORE_EXISTS: that pair exists */
 int store_alias_remove(struct store *store, const char *address, const char *target,
-		       const char **error_r);    /* TARGET NULL: all of them */
+		       const char **error_r);    /* TARGET NULL: all of them; STORE_NOT_FOUND */
 /* store_alias_list - pairs: (*list_r)[2i] address, [2i+1] target; NULL-terminated */
 int store_alias_list(struct store *store, char ***list_r, const char **error_r);
 
@@ -120,7 +153,9 @@ int store_alias_list(struct store *store, char ***list_r, const char **error_r);
 /* store_recipient_resolve - ADDRESS in a local domain: the mailboxes it
  * delivers to ("user+tag@d" -> "user@d"; an alias -> its targets, one level;
  * an account named like the address -> itself).  NULL-terminated; empty
- * (just NULL) if unknown. */
+ * (just NULL) if unknown.  The address as given is tried first, so an alias
+ * or account whose name contains '+' still matches; then without the tag.
+ * Free with store_strv_free. */
 int store_recipient_resolve(struct store *store, const char *address, char ***mailboxes_r,
 			    const char **error_r);
 
@@ -135,8 +170,14 @@ int store_counter_reserve(struct store *store, const char *account, const char *
 /* store_counter_release - give back N reserved but not used (RSET, failure) */
 int store_counter_release(struct store *store, const char *account, const char *window,
 			  unsigned n, const char **error_r);
+/* store_counter_get - 0 with *count_r 0 when there is no such counter */
 int store_counter_get(struct store *store, const char *account, const char *window,
 		      uint64_t *count_r, const char **error_r);
+/* store_window_day, store_window_minute - window names for time T in UTC:
+ * "d:YYYYMMDD" (resets at 00:00 UTC) and "m:YYYYMMDDHHMM" */
+#define STORE_WINDOW_MAX 20
+void store_window_day(time_t t, char buf[STORE_WINDOW_MAX]);
+void store_window_minute(time_t t, char buf[STORE_WINDOW_MAX]);
 
 /* ---- events ----------------------------------------------------------------------- */
 struct store_event {
@@ -149,6 +190,7 @@ struct store_event {
 	int code;              /* SMTP reply code, 0 if none */
 	char *reason;          /* text, or NULL */
 };
+/* store_event_add - TIME 0 means now; TYPE required */
 int store_event_add(struct store *store, const struct store_event *event, const char **error_r);
 /* store_event_list - events with id > AFTER_ID, time >= SINCE (0: any),
  * ACCOUNT (NULL: any), oldest first, at most LIMIT (0: no limit) */
@@ -156,5 +198,6 @@ int store_event_list(struct store *store, const char *account, time_t since, int
 		     size_t limit, struct store_event ***events_r, size_t *count_r,
 		     const char **error_r);
 void store_event_free(struct store_event **event);
+void store_event_list_free(struct store_event ***events, size_t count);
 
 #endif

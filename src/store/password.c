@@ -1,0 +1,171 @@
+/* store/password - password hashes (libcrypt, yescrypt by default) and
+ * SCRAM-SHA-256 credentials (RFC 5802, RFC 7677).
+ *
+ * Copies of a password are wiped with OPENSSL_cleanse before they are freed;
+ * nothing here logs.  crypt_ra's scratch area holds intermediate state of the
+ * hash and is wiped too.
+ */
+#include "store/store.h"
+#include "store/store-private.h"
+
+#include "util/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <crypt.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+static char *crypt_copy(const char *password, const char *setting);
+static char *base64(const unsigned char *data, size_t len);
+
+/* crypt_copy - crypt(PASSWORD, SETTING) as a malloc'd string; NULL on failure */
+static char *crypt_copy(const char *password, const char *setting)
+{
+	void *data = NULL;
+	int size = 0;
+	char *out = crypt_ra(password, setting, &data, &size);
+	char *copy = NULL;
+	/* libxcrypt returns a string starting with '*' instead of NULL on
+	 * failure (the "failure token"); never accept it as a hash */
+	if (out && out[0] != '*' && out[0] != '\0')
+		copy = xstrdup(out);
+	if (data) {
+		OPENSSL_cleanse(data, (size_t)size);
+		free(data);
+	}
+	return copy;
+}
+
+char *store_password_hash(const char *password, const char **error_r)
+{
+	char *setting = crypt_gensalt_ra("$y$", 0, NULL, 0);
+	if (!setting) {
+		*error_r = "cannot make a yescrypt salt (crypt_gensalt_ra failed)";
+		return NULL;
+	}
+	char *hash = crypt_copy(password, setting);
+	free(setting);
+	if (!hash)
+		*error_r = "password hashing failed";
+	return hash;
+}
+
+bool store_password_verify(const char *password, const char *hash)
+{
+	if (!password || !hash || hash[0] == '\0' || hash[0] == '!' || hash[0] == '*')
+		return false;
+	char *out = crypt_copy(password, hash);
+	if (!out)
+		return false;
+	size_t hlen = strlen(hash), olen = strlen(out);
+	/* lengths first: they depend on the method and salt only, not the password */
+	bool ok = hlen == olen && CRYPTO_memcmp(out, hash, hlen) == 0;
+	OPENSSL_cleanse(out, olen);
+	free(out);
+	return ok;
+}
+
+bool store_password_hash_is_valid(const char *hash)
+{
+	bool valid = false;
+	if (hash && hash[0] != '\0' && hash[0] != '*' && hash[0] != '!') {
+		int check = crypt_checksalt(hash);
+		if (check == CRYPT_SALT_OK || check == CRYPT_SALT_METHOD_LEGACY ||
+		    check == CRYPT_SALT_TOO_CHEAP) {
+			/* a complete hash: hashing anything with it as the setting
+			 * gives a string of the same length */
+			char *out = crypt_copy("petrel-hash-check", hash);
+			valid = out && strlen(out) == strlen(hash);
+			free(out);
+		}
+	}
+	return valid;
+}
+
+const char *store_password_method(const char *hash)
+{
+	static const struct { const char *prefix; const char *name; } methods[] = {
+		{ "$y$", "yescrypt" },
+		{ "$gy$", "gost-yescrypt" },
+		{ "$7$", "scrypt" },
+		{ "$2b$", "bcrypt" },
+		{ "$2a$", "bcrypt" },
+		{ "$2y$", "bcrypt" },
+		{ "$2x$", "bcrypt" },
+		{ "$6$", "sha512-crypt" },
+		{ "$5$", "sha256-crypt" },
+		{ "$sha1$", "sha1-crypt" },
+		{ "$md5", "sun-md5-crypt" },
+		{ "$1$", "md5-crypt" },
+		{ "_", "bsdicrypt" },
+	};
+	if (!hash || hash[0] == '\0')
+		return "none";
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strncmp(hash, methods[i].prefix, strlen(methods[i].prefix)) == 0)
+			return methods[i].name;
+	if (hash[0] == '$')
+		return "unknown";
+	return strlen(hash) == 13 ? "descrypt" : "unknown";
+}
+
+/* base64 - standard base64 (with padding) of DATA, malloc'd */
+static char *base64(const unsigned char *data, size_t len)
+{
+	char *out = xmalloc(4 * ((len + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	return out;
+}
+
+char *store_scram_credentials_salt(const char *password, const unsigned char *salt,
+				   size_t salt_len, unsigned iterations)
+{
+	unsigned char salted[SHA256_DIGEST_LENGTH];
+	unsigned char client_key[SHA256_DIGEST_LENGTH];
+	unsigned char stored_key[SHA256_DIGEST_LENGTH];
+	unsigned char server_key[SHA256_DIGEST_LENGTH];
+	unsigned int len = 0;
+	char *result = NULL;
+
+	/* RFC 5802 3: SaltedPassword := Hi(Normalize(password), salt, i), Hi
+	 * being PBKDF2 with HMAC; SASLprep is not applied (see docs/accounts.md) */
+	if (iterations == 0 || salt_len == 0 ||
+	    PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)salt_len,
+			      (int)iterations, EVP_sha256(), sizeof(salted), salted) != 1)
+		goto out;
+	if (!HMAC(EVP_sha256(), salted, sizeof(salted), (const unsigned char *)"Client Key",
+		  10, client_key, &len) || len != sizeof(client_key))
+		goto out;
+	if (!SHA256(client_key, sizeof(client_key), stored_key))
+		goto out;
+	if (!HMAC(EVP_sha256(), salted, sizeof(salted), (const unsigned char *)"Server Key",
+		  10, server_key, &len) || len != sizeof(server_key))
+		goto out;
+
+	char *salt_b64 = base64(salt, salt_len);
+	char *stored_b64 = base64(stored_key, sizeof(stored_key));
+	char *server_b64 = base64(server_key, sizeof(server_key));
+	result = xasprintf("%u:%s:%s:%s", iterations, salt_b64, stored_b64, server_b64);
+	free(salt_b64);
+	free(stored_b64);
+	free(server_b64);
+out:
+	OPENSSL_cleanse(salted, sizeof(salted));
+	OPENSSL_cleanse(client_key, sizeof(client_key));
+	OPENSSL_cleanse(server_key, sizeof(server_key));
+	return result;
+}
+
+char *store_scram_credentials(const char *password)
+{
+	unsigned char salt[STORE_SCRAM_SALT_LEN];
+	if (RAND_bytes(salt, sizeof(salt)) != 1)
+		return NULL;
+	return store_scram_credentials_salt(password, salt, sizeof(salt),
+					    STORE_SCRAM_ITERATIONS);
+}

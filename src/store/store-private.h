@@ -1,0 +1,87 @@
+/* store-private - what the store's files share and tests may use: the backend
+ * interface (a struct of function pointers, one per storage engine), the
+ * thread-local error text, and the SCRAM derivation with a given salt.
+ *
+ * The public wrappers in store.c validate and lower-case names, then call the
+ * backend; the rules that do not depend on the engine (sender authorization,
+ * recipient resolution) live in store.c on top of the backend's plain reads.
+ * A backend returns what store.h documents: 0, STORE_NOT_FOUND, STORE_EXISTS
+ * or -1 with *error_r.
+ */
+#ifndef PETREL_STORE_PRIVATE_H
+#define PETREL_STORE_PRIVATE_H
+
+#include "store/store.h"
+
+struct store_backend {
+	const char *name;
+	/* open - open/create and migrate; NULL and *error_r on failure */
+	void *(*open)(const char *data_dir, const char **error_r);
+	void (*close)(void *db);
+	int (*schema_version)(void *db);
+
+	int (*domain_add)(void *db, const char *domain, const char **error_r);
+	int (*domain_remove)(void *db, const char *domain, const char **error_r);
+	int (*domain_exists)(void *db, const char *domain, bool *exists_r, const char **error_r);
+	int (*domain_list)(void *db, char ***domains_r, const char **error_r);
+
+	int (*plan_set)(void *db, const struct store_plan *plan, const char **error_r);
+	int (*plan_get)(void *db, const char *name, struct store_plan **plan_r,
+			const char **error_r);
+	int (*plan_list)(void *db, struct store_plan ***plans_r, size_t *count_r,
+			 const char **error_r);
+
+	int (*account_add)(void *db, const struct store_account *account, const char **error_r);
+	int (*account_get)(void *db, const char *name, struct store_account **account_r,
+			   const char **error_r);
+	int (*account_update)(void *db, const struct store_account *account,
+			      const char **error_r);
+	int (*account_remove)(void *db, const char *name, const char **error_r);
+	int (*account_list)(void *db, struct store_account ***accounts_r, size_t *count_r,
+			    const char **error_r);
+
+	int (*sender_set)(void *db, const char *account, const char *pattern, bool allow,
+			  const char **error_r);
+	int (*sender_remove)(void *db, const char *account, const char *pattern,
+			     const char **error_r);
+	int (*sender_list)(void *db, const char *account, struct store_sender **senders_r,
+			   size_t *count_r, const char **error_r);
+
+	int (*alias_add)(void *db, const char *address, const char *target,
+			 const char **error_r);
+	int (*alias_remove)(void *db, const char *address, const char *target,
+			    const char **error_r);
+	int (*alias_list)(void *db, char ***list_r, const char **error_r);
+	/* alias_targets - the targets of ADDRESS, NULL-terminated (empty if none) */
+	int (*alias_targets)(void *db, const char *address, char ***targets_r,
+			     const char **error_r);
+
+	int (*counter_reserve)(void *db, const char *account, const char *window, unsigned n,
+			       unsigned limit, bool *ok_r, uint64_t *count_r,
+			       const char **error_r);
+	int (*counter_release)(void *db, const char *account, const char *window, unsigned n,
+			       const char **error_r);
+	int (*counter_get)(void *db, const char *account, const char *window,
+			   uint64_t *count_r, const char **error_r);
+
+	int (*event_add)(void *db, const struct store_event *event, const char **error_r);
+	int (*event_list)(void *db, const char *account, time_t since, int64_t after_id,
+			  size_t limit, struct store_event ***events_r, size_t *count_r,
+			  const char **error_r);
+};
+
+extern const struct store_backend store_backend_sqlite;
+
+/* store_error - format into this thread's error buffer; returns it */
+const char *store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* SCRAM-SHA-256 parameters (RFC 7677 section 4: at least 4096 iterations) */
+#define STORE_SCRAM_ITERATIONS 4096
+#define STORE_SCRAM_SALT_LEN 16
+
+/* store_scram_credentials_salt - as store_scram_credentials with a given salt
+ * and iteration count (tests use the RFC 7677 vector); NULL on failure */
+char *store_scram_credentials_salt(const char *password, const unsigned char *salt,
+				   size_t salt_len, unsigned iterations);
+
+#endif

@@ -1,0 +1,1256 @@
+/* store/store-sqlite - the SQLite backend: <data_dir>/petrel.db in WAL mode.
+ *
+ * Connections: a small pool (STORE_SQLITE_CONNECTIONS) opened on demand and
+ * guarded by a mutex; a worker takes one, runs its statements and gives it
+ * back, waiting on a condition variable when all are busy.  Each connection
+ * keeps its prepared statements (SQLITE_PREPARE_PERSISTENT), so a query is
+ * compiled once per connection; every value is a bound parameter.
+ *
+ * WAL lets the CLI and the server (two processes, or several connections of
+ * one) read while one writes; writers wait for each other up to
+ * busy_timeout.  synchronous=NORMAL in WAL mode is durable across process
+ * crashes and consistent across power loss, which is enough for accounts and
+ * counters (the mail itself is made durable by the queue).
+ *
+ * Schema: the schema_version table holds one row per migration applied;
+ * store_open applies the missing steps of MIGRATIONS in one IMMEDIATE
+ * transaction, so two processes opening a new database at once do not both
+ * migrate it.  Steps are only ever appended.
+ */
+#include "store/store.h"
+#include "store/store-private.h"
+
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define STORE_SQLITE_CONNECTIONS 4
+#define STORE_SQLITE_BUSY_MS 5000
+#define STORE_SQLITE_FILE "petrel.db"
+
+/* ---- schema ---------------------------------------------------------------------- */
+
+static const char *const MIGRATIONS[] = {
+	/* 1: domains, plans, accounts, sender rules, aliases */
+	"CREATE TABLE domains (name TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE plans (name TEXT PRIMARY KEY NOT NULL,"
+	" daily_limit INTEGER NOT NULL, per_minute INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO plans (name, daily_limit, per_minute) VALUES ('free', 100, 0);"
+	"CREATE TABLE accounts (name TEXT PRIMARY KEY NOT NULL,"
+	" password_hash TEXT NOT NULL,"
+	" plan TEXT NOT NULL REFERENCES plans(name),"
+	" daily_limit INTEGER NOT NULL DEFAULT -1,"
+	" per_minute INTEGER NOT NULL DEFAULT -1,"
+	" sandbox INTEGER NOT NULL DEFAULT 0,"
+	" disabled INTEGER NOT NULL DEFAULT 0,"
+	" any_from INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL);"
+	"CREATE TABLE senders (account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,"
+	" pattern TEXT NOT NULL, allow INTEGER NOT NULL,"
+	" PRIMARY KEY (account, pattern)) WITHOUT ROWID;"
+	"CREATE TABLE aliases (address TEXT NOT NULL, target TEXT NOT NULL,"
+	" PRIMARY KEY (address, target)) WITHOUT ROWID;",
+
+	/* 2: SCRAM credentials, sending counters, events */
+	"ALTER TABLE accounts ADD COLUMN scram TEXT NOT NULL DEFAULT '';"
+	"CREATE TABLE counters (account TEXT NOT NULL, win TEXT NOT NULL,"
+	" used INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, win)) WITHOUT ROWID;"
+	"CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" time INTEGER NOT NULL, type TEXT NOT NULL, account TEXT, queue_id TEXT,"
+	" recipient TEXT, code INTEGER NOT NULL DEFAULT 0, reason TEXT);"
+	"CREATE INDEX events_account ON events (account, id);"
+	"CREATE INDEX events_time ON events (time);",
+};
+#define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
+
+/* ---- statements -------------------------------------------------------------------- */
+
+enum sq_stmt {
+	SQ_BEGIN,
+	SQ_COMMIT,
+	SQ_ROLLBACK,
+	SQ_DOMAIN_ADD,
+	SQ_DOMAIN_REMOVE,
+	SQ_DOMAIN_EXISTS,
+	SQ_DOMAIN_LIST,
+	SQ_PLAN_SET,
+	SQ_PLAN_GET,
+	SQ_PLAN_LIST,
+	SQ_ACCOUNT_ADD,
+	SQ_ACCOUNT_GET,
+	SQ_ACCOUNT_UPDATE,
+	SQ_ACCOUNT_REMOVE,
+	SQ_ACCOUNT_LIST,
+	SQ_ACCOUNT_COUNTERS_REMOVE,
+	SQ_SENDER_SET,
+	SQ_SENDER_REMOVE,
+	SQ_SENDER_LIST,
+	SQ_ALIAS_ADD,
+	SQ_ALIAS_REMOVE,
+	SQ_ALIAS_REMOVE_ALL,
+	SQ_ALIAS_LIST,
+	SQ_ALIAS_TARGETS,
+	SQ_COUNTER_CREATE,
+	SQ_COUNTER_PRUNE,
+	SQ_COUNTER_ADD,
+	SQ_COUNTER_RELEASE,
+	SQ_COUNTER_GET,
+	SQ_EVENT_ADD,
+	SQ_EVENT_LIST,
+	SQ_EVENT_LIST_ACCOUNT,
+	SQ_STMT_COUNT
+};
+
+#define ACCOUNT_COLUMNS \
+	"name, password_hash, plan, daily_limit, per_minute, sandbox, disabled, any_from," \
+	" created, scram"
+#define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason"
+
+static const char *const SQL[SQ_STMT_COUNT] = {
+	[SQ_BEGIN] = "BEGIN IMMEDIATE",
+	[SQ_COMMIT] = "COMMIT",
+	[SQ_ROLLBACK] = "ROLLBACK",
+	[SQ_DOMAIN_ADD] = "INSERT INTO domains (name) VALUES (?1)",
+	[SQ_DOMAIN_REMOVE] = "DELETE FROM domains WHERE name = ?1",
+	[SQ_DOMAIN_EXISTS] = "SELECT 1 FROM domains WHERE name = ?1",
+	[SQ_DOMAIN_LIST] = "SELECT name FROM domains ORDER BY name",
+	[SQ_PLAN_SET] = "INSERT INTO plans (name, daily_limit, per_minute) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (name) DO UPDATE SET daily_limit = excluded.daily_limit,"
+		" per_minute = excluded.per_minute",
+	[SQ_PLAN_GET] = "SELECT name, daily_limit, per_minute FROM plans WHERE name = ?1",
+	[SQ_PLAN_LIST] = "SELECT name, daily_limit, per_minute FROM plans ORDER BY name",
+	[SQ_ACCOUNT_ADD] = "INSERT INTO accounts (" ACCOUNT_COLUMNS ")"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[SQ_ACCOUNT_GET] = "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE name = ?1",
+	[SQ_ACCOUNT_UPDATE] = "UPDATE accounts SET password_hash = ?2, plan = ?3,"
+		" daily_limit = ?4, per_minute = ?5, sandbox = ?6, disabled = ?7, any_from = ?8,"
+		" scram = ?10 WHERE name = ?1",
+	[SQ_ACCOUNT_REMOVE] = "DELETE FROM accounts WHERE name = ?1",
+	[SQ_ACCOUNT_LIST] = "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY name",
+	[SQ_ACCOUNT_COUNTERS_REMOVE] = "DELETE FROM counters WHERE account = ?1",
+	[SQ_SENDER_SET] = "INSERT INTO senders (account, pattern, allow) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (account, pattern) DO UPDATE SET allow = excluded.allow",
+	[SQ_SENDER_REMOVE] = "DELETE FROM senders WHERE account = ?1 AND pattern = ?2",
+	[SQ_SENDER_LIST] = "SELECT pattern, allow FROM senders WHERE account = ?1"
+		" ORDER BY pattern",
+	[SQ_ALIAS_ADD] = "INSERT INTO aliases (address, target) VALUES (?1, ?2)",
+	[SQ_ALIAS_REMOVE] = "DELETE FROM aliases WHERE address = ?1 AND target = ?2",
+	[SQ_ALIAS_REMOVE_ALL] = "DELETE FROM aliases WHERE address = ?1",
+	[SQ_ALIAS_LIST] = "SELECT address, target FROM aliases ORDER BY address, target",
+	[SQ_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE address = ?1 ORDER BY target",
+	[SQ_COUNTER_CREATE] = "INSERT INTO counters (account, win, used) VALUES (?1, ?2, 0)"
+		" ON CONFLICT (account, win) DO NOTHING",
+	/* older windows of the same kind and shape: they can no longer count */
+	[SQ_COUNTER_PRUNE] = "DELETE FROM counters WHERE account = ?1 AND win < ?2"
+		" AND substr(win, 1, 2) = substr(?2, 1, 2) AND length(win) = length(?2)",
+	[SQ_COUNTER_ADD] = "UPDATE counters SET used = used + ?3"
+		" WHERE account = ?1 AND win = ?2 AND (?4 = 0 OR used + ?3 <= ?4)",
+	[SQ_COUNTER_RELEASE] = "UPDATE counters SET used = max(used - ?3, 0)"
+		" WHERE account = ?1 AND win = ?2",
+	[SQ_COUNTER_GET] = "SELECT used FROM counters WHERE account = ?1 AND win = ?2",
+	[SQ_EVENT_ADD] = "INSERT INTO events (time, type, account, queue_id, recipient, code,"
+		" reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[SQ_EVENT_LIST] = "SELECT " EVENT_COLUMNS " FROM events"
+		" WHERE id > ?1 AND time >= ?2 ORDER BY id LIMIT ?3",
+	[SQ_EVENT_LIST_ACCOUNT] = "SELECT " EVENT_COLUMNS " FROM events"
+		" WHERE account = ?4 AND id > ?1 AND time >= ?2 ORDER BY id LIMIT ?3",
+};
+
+/* ---- connections -------------------------------------------------------------------- */
+
+struct sq_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[SQ_STMT_COUNT];
+	struct sq_conn *next;   /* in the idle list */
+};
+
+struct sq_db {
+	char *path;
+	int version;
+	pthread_mutex_t lock;
+	pthread_cond_t idle_cond;
+	struct sq_conn *idle;
+	unsigned opened;       /* connections in existence */
+};
+
+static struct sq_conn *conn_open(const char *path, const char **error_r);
+static void conn_close(struct sq_conn *c);
+static struct sq_conn *conn_take(struct sq_db *d, const char **error_r);
+static void conn_give(struct sq_db *d, struct sq_conn *c);
+static sqlite3_stmt *stmt_get(struct sq_conn *c, enum sq_stmt id, const char **error_r);
+static void stmt_done(sqlite3_stmt *st);
+static int sq_fail(struct sq_conn *c, const char *what, const char **error_r);
+static int sq_exec_stmt(struct sq_conn *c, enum sq_stmt id, const char **error_r);
+static void sq_rollback(struct sq_conn *c);
+static int schema_migrate(struct sq_conn *c, int *version_r, const char **error_r);
+static char *col_dup(sqlite3_stmt *st, int col);
+static bool is_constraint(int r);
+
+/* conn_open - one configured connection; NULL and *error_r on failure */
+static struct sq_conn *conn_open(const char *path, const char **error_r)
+{
+	struct sq_conn *c = xcalloc(1, sizeof(*c));
+	int r = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				SQLITE_OPEN_NOMUTEX, NULL);
+	if (r != SQLITE_OK) {
+		*error_r = store_error("%s: %s", path,
+				       c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(r));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, STORE_SQLITE_BUSY_MS);
+	char *msg = NULL;
+	/* journal_mode=WAL is persistent in the file; setting it again is a no-op */
+	r = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+			 " PRAGMA foreign_keys = ON;", NULL, NULL, &msg);
+	if (r != SQLITE_OK) {
+		*error_r = store_error("%s: %s", path, msg ? msg : sqlite3_errstr(r));
+		sqlite3_free(msg);
+		goto fail;
+	}
+	return c;
+fail:
+	conn_close(c);
+	return NULL;
+}
+
+static void conn_close(struct sq_conn *c)
+{
+	for (int i = 0; i < SQ_STMT_COUNT; i++)
+		sqlite3_finalize(c->stmts[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+/* conn_take - an idle connection, a new one if fewer than the maximum
+ * exist, else wait for one to come back */
+static struct sq_conn *conn_take(struct sq_db *d, const char **error_r)
+{
+	struct sq_conn *c = NULL;
+	bool open_new = false;
+	pthread_mutex_lock(&d->lock);
+	while (!d->idle && d->opened >= STORE_SQLITE_CONNECTIONS)
+		pthread_cond_wait(&d->idle_cond, &d->lock);
+	if (d->idle) {
+		c = d->idle;
+		d->idle = c->next;
+		c->next = NULL;
+	} else {
+		d->opened++;
+		open_new = true;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (open_new) {
+		c = conn_open(d->path, error_r);
+		if (!c) {
+			pthread_mutex_lock(&d->lock);
+			d->opened--;
+			pthread_cond_signal(&d->idle_cond);
+			pthread_mutex_unlock(&d->lock);
+		}
+	}
+	return c;
+}
+
+static void conn_give(struct sq_db *d, struct sq_conn *c)
+{
+	pthread_mutex_lock(&d->lock);
+	c->next = d->idle;
+	d->idle = c;
+	pthread_cond_signal(&d->idle_cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* stmt_get - the connection's prepared statement ID, ready to bind */
+static sqlite3_stmt *stmt_get(struct sq_conn *c, enum sq_stmt id, const char **error_r)
+{
+	if (!c->stmts[id] &&
+	    sqlite3_prepare_v3(c->db, SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[id],
+			       NULL) != SQLITE_OK) {
+		*error_r = store_error("preparing a statement: %s", sqlite3_errmsg(c->db));
+		c->stmts[id] = NULL;
+		return NULL;
+	}
+	return c->stmts[id];
+}
+
+static void stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static int sq_fail(struct sq_conn *c, const char *what, const char **error_r)
+{
+	*error_r = store_error("%s: %s", what, sqlite3_errmsg(c->db));
+	return -1;
+}
+
+static bool is_constraint(int r)
+{
+	return (r & 0xff) == SQLITE_CONSTRAINT;
+}
+
+/* sq_exec_stmt - run a statement without parameters or rows */
+static int sq_exec_stmt(struct sq_conn *c, enum sq_stmt id, const char **error_r)
+{
+	sqlite3_stmt *st = stmt_get(c, id, error_r);
+	if (!st)
+		return -1;
+	int r = sqlite3_step(st);
+	int rc = r == SQLITE_DONE ? 0 : sq_fail(c, SQL[id], error_r);
+	stmt_done(st);
+	return rc;
+}
+
+static void sq_rollback(struct sq_conn *c)
+{
+	const char *ignored;
+	if (!sqlite3_get_autocommit(c->db))
+		(void)sq_exec_stmt(c, SQ_ROLLBACK, &ignored);
+}
+
+static char *col_dup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	return s ? xstrdup((const char *)s) : NULL;
+}
+
+/* bind_text - bind S (NULL: SQL NULL); it must live until the step */
+static void bind_text(sqlite3_stmt *st, int i, const char *s);
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* schema_migrate - bring the schema to MIGRATION_COUNT in one transaction */
+static int schema_migrate(struct sq_conn *c, int *version_r, const char **error_r)
+{
+	char *msg = NULL;
+	int version = 0;
+	int rc = -1;
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE;"
+			 " CREATE TABLE IF NOT EXISTS schema_version ("
+			 " version INTEGER PRIMARY KEY NOT NULL, applied INTEGER NOT NULL);",
+			 NULL, NULL, &msg) != SQLITE_OK)
+		goto out;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c->db, "SELECT coalesce(max(version), 0) FROM schema_version",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > MIGRATION_COUNT) {
+		*error_r = store_error("the database is at schema version %d, newer than this"
+				       " petrel knows (%d)", version, MIGRATION_COUNT);
+		sq_rollback(c);
+		return -1;
+	}
+	for (int v = version + 1; v <= MIGRATION_COUNT; v++) {
+		if (sqlite3_exec(c->db, MIGRATIONS[v - 1], NULL, NULL, &msg) != SQLITE_OK)
+			goto out;
+		st = NULL;
+		if (sqlite3_prepare_v2(c->db, "INSERT INTO schema_version (version, applied)"
+				       " VALUES (?1, strftime('%s', 'now'))", -1, &st,
+				       NULL) != SQLITE_OK)
+			goto out;
+		sqlite3_bind_int(st, 1, v);
+		int r = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (r != SQLITE_DONE)
+			goto out;
+	}
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)
+		goto out;
+	*version_r = MIGRATION_COUNT;
+	rc = 0;
+out:
+	if (rc < 0) {
+		*error_r = store_error("migrating the schema from version %d: %s", version,
+				       msg ? msg : sqlite3_errmsg(c->db));
+		sq_rollback(c);
+	}
+	sqlite3_free(msg);
+	return rc;
+}
+
+/* ---- open, close -------------------------------------------------------------------------- */
+
+static void *sq_open(const char *data_dir, const char **error_r)
+{
+	if (mkdir(data_dir, 0750) < 0 && errno != EEXIST) {
+		*error_r = store_error("%s: %s", data_dir, strerror(errno));
+		return NULL;
+	}
+	char *path = xasprintf("%s/%s", data_dir, STORE_SQLITE_FILE);
+	/* create the file ourselves so its mode is 0640, not SQLite's 0644;
+	 * the -wal and -shm files copy the database file's mode */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		*error_r = store_error("%s: %s", path, strerror(errno));
+		free(path);
+		return NULL;
+	}
+	if (close(fd) < 0) {
+		*error_r = store_error("%s: %s", path, strerror(errno));
+		free(path);
+		return NULL;
+	}
+	struct sq_conn *c = conn_open(path, error_r);
+	int version = 0;
+	if (!c || schema_migrate(c, &version, error_r) < 0) {
+		if (c)
+			conn_close(c);
+		free(path);
+		return NULL;
+	}
+	struct sq_db *d = xcalloc(1, sizeof(*d));
+	d->path = path;
+	d->version = version;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->idle_cond, NULL);
+	d->idle = c;
+	d->opened = 1;
+	return d;
+}
+
+static void sq_close(void *db)
+{
+	struct sq_db *d = db;
+	/* every connection must have been given back: callers are done */
+	while (d->idle) {
+		struct sq_conn *c = d->idle;
+		d->idle = c->next;
+		conn_close(c);
+	}
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->idle_cond);
+	free(d->path);
+	free(d);
+}
+
+static int sq_schema_version(void *db)
+{
+	return ((struct sq_db *)db)->version;
+}
+
+/* ---- domains ---------------------------------------------------------------------------------- */
+
+static int sq_domain_add(void *db, const char *domain, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	sqlite3_stmt *st = stmt_get(c, SQ_DOMAIN_ADD, error_r);
+	if (st) {
+		bind_text(st, 1, domain);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_DONE) {
+			rc = 0;
+		} else if (is_constraint(r)) {
+			*error_r = store_error("domain %s exists already", domain);
+			rc = STORE_EXISTS;
+		} else {
+			rc = sq_fail(c, "adding a domain", error_r);
+		}
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_domain_remove(void *db, const char *domain, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	sqlite3_stmt *st = stmt_get(c, SQ_DOMAIN_REMOVE, error_r);
+	if (st) {
+		bind_text(st, 1, domain);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = sq_fail(c, "removing a domain", error_r);
+		} else if (sqlite3_changes(c->db) == 0) {
+			*error_r = store_error("no domain %s", domain);
+			rc = STORE_NOT_FOUND;
+		} else {
+			rc = 0;
+		}
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_domain_exists(void *db, const char *domain, bool *exists_r, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	sqlite3_stmt *st = stmt_get(c, SQ_DOMAIN_EXISTS, error_r);
+	if (st) {
+		bind_text(st, 1, domain);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW || r == SQLITE_DONE) {
+			*exists_r = r == SQLITE_ROW;
+			rc = 0;
+		} else {
+			rc = sq_fail(c, "looking up a domain", error_r);
+		}
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+/* strv_query - the first column of every row of ID (binding ARG to ?1 if
+ * not NULL) as a NULL-terminated array; with PAIRS, the first two columns */
+static int strv_query(struct sq_db *d, enum sq_stmt id, const char *arg, bool pairs,
+		      char ***strv_r, const char **error_r);
+
+static int strv_query(struct sq_db *d, enum sq_stmt id, const char *arg, bool pairs,
+		      char ***strv_r, const char **error_r)
+{
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	size_t n = 0, cap = 8;
+	char **v = xcalloc(cap, sizeof(char *));
+	sqlite3_stmt *st = stmt_get(c, id, error_r);
+	if (st) {
+		if (arg)
+			bind_text(st, 1, arg);
+		int r;
+		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n + 3 > cap) {
+				cap *= 2;
+				v = xrealloc(v, cap * sizeof(char *));
+			}
+			v[n++] = col_dup(st, 0);
+			if (pairs)
+				v[n++] = col_dup(st, 1);
+			v[n] = NULL;
+		}
+		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "reading a list", error_r);
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	if (rc == 0)
+		*strv_r = v;
+	else
+		store_strv_free(&v);
+	return rc;
+}
+
+static int sq_domain_list(void *db, char ***domains_r, const char **error_r)
+{
+	return strv_query(db, SQ_DOMAIN_LIST, NULL, false, domains_r, error_r);
+}
+
+/* ---- plans ----------------------------------------------------------------------------------- */
+
+static int sq_plan_set(void *db, const struct store_plan *plan, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	sqlite3_stmt *st = stmt_get(c, SQ_PLAN_SET, error_r);
+	if (st) {
+		bind_text(st, 1, plan->name);
+		sqlite3_bind_int64(st, 2, plan->daily_limit);
+		sqlite3_bind_int64(st, 3, plan->per_minute);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(c, "setting a plan", error_r);
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static struct store_plan *plan_row(sqlite3_stmt *st);
+
+static struct store_plan *plan_row(sqlite3_stmt *st)
+{
+	struct store_plan *p = xcalloc(1, sizeof(*p));
+	p->name = col_dup(st, 0);
+	p->daily_limit = (unsigned)sqlite3_column_int64(st, 1);
+	p->per_minute = (unsigned)sqlite3_column_int64(st, 2);
+	return p;
+}
+
+static int sq_plan_get(void *db, const char *name, struct store_plan **plan_r,
+		       const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	sqlite3_stmt *st = stmt_get(c, SQ_PLAN_GET, error_r);
+	if (st) {
+		bind_text(st, 1, name);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			*plan_r = plan_row(st);
+			rc = 0;
+		} else if (r == SQLITE_DONE) {
+			*error_r = store_error("no plan %s", name);
+			rc = STORE_NOT_FOUND;
+		} else {
+			rc = sq_fail(c, "reading a plan", error_r);
+		}
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_plan_list(void *db, struct store_plan ***plans_r, size_t *count_r,
+			const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	size_t n = 0, cap = 4;
+	struct store_plan **v = xcalloc(cap, sizeof(*v));
+	sqlite3_stmt *st = stmt_get(c, SQ_PLAN_LIST, error_r);
+	if (st) {
+		int r;
+		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n + 1 >= cap) {
+				cap *= 2;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[n++] = plan_row(st);
+		}
+		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "listing plans", error_r);
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	if (rc == 0) {
+		*plans_r = v;
+		*count_r = n;
+	} else {
+		store_plan_list_free(&v, n);
+	}
+	return rc;
+}
+
+/* ---- accounts ---------------------------------------------------------------------------------- */
+
+static struct store_account *account_row(sqlite3_stmt *st);
+static void account_bind(sqlite3_stmt *st, const struct store_account *a);
+static int plan_check(struct sq_conn *c, const char *plan, const char **error_r);
+
+static struct store_account *account_row(sqlite3_stmt *st)
+{
+	struct store_account *a = xcalloc(1, sizeof(*a));
+	a->name = col_dup(st, 0);
+	a->password_hash = col_dup(st, 1);
+	a->plan = col_dup(st, 2);
+	a->daily_limit = (long)sqlite3_column_int64(st, 3);
+	a->per_minute = (long)sqlite3_column_int64(st, 4);
+	a->sandbox = sqlite3_column_int(st, 5) != 0;
+	a->disabled = sqlite3_column_int(st, 6) != 0;
+	a->any_from = sqlite3_column_int(st, 7) != 0;
+	a->created = (time_t)sqlite3_column_int64(st, 8);
+	a->scram = col_dup(st, 9);
+	if (!a->scram)
+		a->scram = xstrdup("");
+	return a;
+}
+
+static void account_bind(sqlite3_stmt *st, const struct store_account *a)
+{
+	bind_text(st, 1, a->name);
+	bind_text(st, 2, a->password_hash);
+	bind_text(st, 3, a->plan);
+	sqlite3_bind_int64(st, 4, a->daily_limit);
+	sqlite3_bind_int64(st, 5, a->per_minute);
+	sqlite3_bind_int(st, 6, a->sandbox);
+	sqlite3_bind_int(st, 7, a->disabled);
+	sqlite3_bind_int(st, 8, a->any_from);
+	sqlite3_bind_int64(st, 9, (sqlite3_int64)a->created);
+	bind_text(st, 10, a->scram);
+}
+
+/* plan_check - 0 if PLAN exists, -1 with a clear error if not */
+static int plan_check(struct sq_conn *c, const char *plan, const char **error_r)
+{
+	sqlite3_stmt *st = stmt_get(c, SQ_PLAN_GET, error_r);
+	if (!st)
+		return -1;
+	bind_text(st, 1, plan);
+	int r = sqlite3_step(st);
+	int rc = 0;
+	if (r == SQLITE_DONE) {
+		*error_r = store_error("no plan %s", plan);
+		rc = -1;
+	} else if (r != SQLITE_ROW) {
+		rc = sq_fail(c, "reading a plan", error_r);
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int sq_account_add(void *db, const struct store_account *account, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = plan_check(c, account->plan, error_r);
+	sqlite3_stmt *st = rc == 0 ? stmt_get(c, SQ_ACCOUNT_ADD, error_r) : NULL;
+	if (st) {
+		account_bind(st, account);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_DONE) {
+			rc = 0;
+		} else if (is_constraint(r) && r != SQLITE_CONSTRAINT_FOREIGNKEY) {
+			*error_r = store_error("account %s exists already", account->name);
+			rc = STORE_EXISTS;
+		} else {
+			rc = sq_fail(c, "adding an account", error_r);
+		}
+		stmt_done(st);
+	} else {
+		rc = -1;
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_account_get(void *db, const char *name, struct store_account **account_r,
+			  const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	sqlite3_stmt *st = stmt_get(c, SQ_ACCOUNT_GET, error_r);
+	if (st) {
+		bind_text(st, 1, name);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			*account_r = account_row(st);
+			rc = 0;
+		} else if (r == SQLITE_DONE) {
+			*error_r = store_error("no account %s", name);
+			rc = STORE_NOT_FOUND;
+		} else {
+			rc = sq_fail(c, "reading an account", error_r);
+		}
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_account_update(void *db, const struct store_account *account,
+			     const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = plan_check(c, account->plan, error_r);
+	sqlite3_stmt *st = rc == 0 ? stmt_get(c, SQ_ACCOUNT_UPDATE, error_r) : NULL;
+	if (st) {
+		account_bind(st, account);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = sq_fail(c, "updating an account", error_r);
+		} else if (sqlite3_changes(c->db) == 0) {
+			*error_r = store_error("no account %s", account->name);
+			rc = STORE_NOT_FOUND;
+		}
+		stmt_done(st);
+	} else {
+		rc = -1;
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_account_remove(void *db, const char *name, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = sq_exec_stmt(c, SQ_BEGIN, error_r);
+	sqlite3_stmt *st = NULL;
+	if (rc == 0 && (st = stmt_get(c, SQ_ACCOUNT_COUNTERS_REMOVE, error_r)) != NULL) {
+		bind_text(st, 1, name);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = sq_fail(c, "removing an account's counters", error_r);
+		stmt_done(st);
+	} else {
+		rc = -1;
+	}
+	if (rc == 0 && (st = stmt_get(c, SQ_ACCOUNT_REMOVE, error_r)) != NULL) {
+		bind_text(st, 1, name);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = sq_fail(c, "removing an account", error_r);
+		} else if (sqlite3_changes(c->db) == 0) {
+			*error_r = store_error("no account %s", name);
+			rc = STORE_NOT_FOUND;
+		}
+		stmt_done(st);
+	} else if (rc == 0) {
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = sq_exec_stmt(c, SQ_COMMIT, error_r);
+	if (rc != 0)
+		sq_rollback(c);
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_account_list(void *db, struct store_account ***accounts_r, size_t *count_r,
+			   const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	size_t n = 0, cap = 8;
+	struct store_account **v = xcalloc(cap, sizeof(*v));
+	sqlite3_stmt *st = stmt_get(c, SQ_ACCOUNT_LIST, error_r);
+	if (st) {
+		int r;
+		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n + 1 >= cap) {
+				cap *= 2;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[n++] = account_row(st);
+		}
+		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "listing accounts", error_r);
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	if (rc == 0) {
+		*accounts_r = v;
+		*count_r = n;
+	} else {
+		store_account_list_free(&v, n);
+	}
+	return rc;
+}
+
+/* ---- sender rules ------------------------------------------------------------------------------ */
+
+/* account_check - 0 if ACCOUNT exists, STORE_NOT_FOUND or -1 */
+static int account_check(struct sq_conn *c, const char *account, const char **error_r);
+
+static int account_check(struct sq_conn *c, const char *account, const char **error_r)
+{
+	sqlite3_stmt *st = stmt_get(c, SQ_ACCOUNT_GET, error_r);
+	if (!st)
+		return -1;
+	bind_text(st, 1, account);
+	int r = sqlite3_step(st);
+	int rc = 0;
+	if (r == SQLITE_DONE) {
+		*error_r = store_error("no account %s", account);
+		rc = STORE_NOT_FOUND;
+	} else if (r != SQLITE_ROW) {
+		rc = sq_fail(c, "reading an account", error_r);
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int sq_sender_set(void *db, const char *account, const char *pattern, bool allow,
+			 const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	sqlite3_stmt *st = stmt_get(c, SQ_SENDER_SET, error_r);
+	if (st) {
+		bind_text(st, 1, account);
+		bind_text(st, 2, pattern);
+		sqlite3_bind_int(st, 3, allow);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_DONE) {
+			rc = 0;
+		} else if (r == SQLITE_CONSTRAINT_FOREIGNKEY) {
+			*error_r = store_error("no account %s", account);
+			rc = STORE_NOT_FOUND;
+		} else {
+			rc = sq_fail(c, "setting a sender rule", error_r);
+		}
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_sender_remove(void *db, const char *account, const char *pattern,
+			    const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	sqlite3_stmt *st = stmt_get(c, SQ_SENDER_REMOVE, error_r);
+	if (st) {
+		bind_text(st, 1, account);
+		bind_text(st, 2, pattern);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = sq_fail(c, "removing a sender rule", error_r);
+		} else if (sqlite3_changes(c->db) == 0) {
+			*error_r = store_error("no sender rule %s for %s", pattern, account);
+			rc = STORE_NOT_FOUND;
+		} else {
+			rc = 0;
+		}
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_sender_list(void *db, const char *account, struct store_sender **senders_r,
+			  size_t *count_r, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	size_t n = 0, cap = 4;
+	struct store_sender *v = xcalloc(cap, sizeof(*v));
+	int rc = account_check(c, account, error_r);
+	sqlite3_stmt *st = rc == 0 ? stmt_get(c, SQ_SENDER_LIST, error_r) : NULL;
+	if (st) {
+		bind_text(st, 1, account);
+		int r;
+		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n + 1 >= cap) {
+				cap *= 2;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[n].pattern = col_dup(st, 0);
+			v[n].allow = sqlite3_column_int(st, 1) != 0;
+			n++;
+		}
+		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "listing sender rules", error_r);
+		stmt_done(st);
+	} else if (rc == 0) {
+		rc = -1;
+	}
+	conn_give(d, c);
+	if (rc == 0) {
+		*senders_r = v;
+		*count_r = n;
+	} else {
+		store_sender_list_free(&v, n);
+	}
+	return rc;
+}
+
+/* ---- aliases ------------------------------------------------------------------------------------- */
+
+static int sq_alias_add(void *db, const char *address, const char *target, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	sqlite3_stmt *st = stmt_get(c, SQ_ALIAS_ADD, error_r);
+	if (st) {
+		bind_text(st, 1, address);
+		bind_text(st, 2, target);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_DONE) {
+			rc = 0;
+		} else if (is_constraint(r)) {
+			*error_r = store_error("alias %s -> %s exists already", address, target);
+			rc = STORE_EXISTS;
+		} else {
+			rc = sq_fail(c, "adding an alias", error_r);
+		}
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_alias_remove(void *db, const char *address, const char *target,
+			   const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	sqlite3_stmt *st = stmt_get(c, target ? SQ_ALIAS_REMOVE : SQ_ALIAS_REMOVE_ALL, error_r);
+	if (st) {
+		bind_text(st, 1, address);
+		if (target)
+			bind_text(st, 2, target);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = sq_fail(c, "removing an alias", error_r);
+		} else if (sqlite3_changes(c->db) == 0) {
+			*error_r = target ? store_error("no alias %s -> %s", address, target)
+					  : store_error("no alias %s", address);
+			rc = STORE_NOT_FOUND;
+		} else {
+			rc = 0;
+		}
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_alias_list(void *db, char ***list_r, const char **error_r)
+{
+	return strv_query(db, SQ_ALIAS_LIST, NULL, true, list_r, error_r);
+}
+
+static int sq_alias_targets(void *db, const char *address, char ***targets_r,
+			    const char **error_r)
+{
+	return strv_query(db, SQ_ALIAS_TARGETS, address, false, targets_r, error_r);
+}
+
+/* ---- counters ----------------------------------------------------------------------------------- */
+
+/* counter_bind_step - bind ACCOUNT, WINDOW, N, LIMIT to ID and run it */
+static int counter_step(struct sq_conn *c, enum sq_stmt id, const char *account,
+			const char *window, unsigned n, unsigned limit, const char **error_r);
+
+static int counter_step(struct sq_conn *c, enum sq_stmt id, const char *account,
+			const char *window, unsigned n, unsigned limit, const char **error_r)
+{
+	sqlite3_stmt *st = stmt_get(c, id, error_r);
+	if (!st)
+		return -1;
+	bind_text(st, 1, account);
+	bind_text(st, 2, window);
+	if (id == SQ_COUNTER_ADD || id == SQ_COUNTER_RELEASE)
+		sqlite3_bind_int64(st, 3, n);
+	if (id == SQ_COUNTER_ADD)
+		sqlite3_bind_int64(st, 4, limit);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(c, "updating a counter", error_r);
+	stmt_done(st);
+	return rc;
+}
+
+/* counter_read - the count of ACCOUNT in WINDOW, 0 if there is none */
+static int counter_read(struct sq_conn *c, const char *account, const char *window,
+			uint64_t *count_r, const char **error_r);
+
+static int counter_read(struct sq_conn *c, const char *account, const char *window,
+			uint64_t *count_r, const char **error_r)
+{
+	sqlite3_stmt *st = stmt_get(c, SQ_COUNTER_GET, error_r);
+	if (!st)
+		return -1;
+	bind_text(st, 1, account);
+	bind_text(st, 2, window);
+	int r = sqlite3_step(st);
+	int rc = 0;
+	if (r == SQLITE_ROW)
+		*count_r = (uint64_t)sqlite3_column_int64(st, 0);
+	else if (r == SQLITE_DONE)
+		*count_r = 0;
+	else
+		rc = sq_fail(c, "reading a counter", error_r);
+	stmt_done(st);
+	return rc;
+}
+
+/* The whole reservation is one IMMEDIATE transaction: the write lock is
+ * taken at BEGIN, so no other connection (in this process or another) can
+ * interleave between the check and the increment, and the count returned is
+ * the one this reservation produced. */
+static int sq_counter_reserve(void *db, const char *account, const char *window, unsigned n,
+			      unsigned limit, bool *ok_r, uint64_t *count_r, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	*ok_r = false;
+	int rc = sq_exec_stmt(c, SQ_BEGIN, error_r);
+	if (rc == 0)
+		rc = counter_step(c, SQ_COUNTER_CREATE, account, window, 0, 0, error_r);
+	if (rc == 0 && sqlite3_changes(c->db) == 1)
+		rc = counter_step(c, SQ_COUNTER_PRUNE, account, window, 0, 0, error_r);
+	if (rc == 0)
+		rc = counter_step(c, SQ_COUNTER_ADD, account, window, n, limit, error_r);
+	if (rc == 0)
+		*ok_r = sqlite3_changes(c->db) == 1;
+	if (rc == 0)
+		rc = counter_read(c, account, window, count_r, error_r);
+	if (rc == 0)
+		rc = sq_exec_stmt(c, SQ_COMMIT, error_r);
+	if (rc != 0) {
+		*ok_r = false;
+		sq_rollback(c);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_counter_release(void *db, const char *account, const char *window, unsigned n,
+			      const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = counter_step(c, SQ_COUNTER_RELEASE, account, window, n, 0, error_r);
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_counter_get(void *db, const char *account, const char *window,
+			  uint64_t *count_r, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = counter_read(c, account, window, count_r, error_r);
+	conn_give(d, c);
+	return rc;
+}
+
+/* ---- events ---------------------------------------------------------------------------------------- */
+
+static int sq_event_add(void *db, const struct store_event *e, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	sqlite3_stmt *st = stmt_get(c, SQ_EVENT_ADD, error_r);
+	if (st) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)e->time);
+		bind_text(st, 2, e->type);
+		bind_text(st, 3, e->account);
+		bind_text(st, 4, e->queue_id);
+		bind_text(st, 5, e->recipient);
+		sqlite3_bind_int(st, 6, e->code);
+		bind_text(st, 7, e->reason);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(c, "adding an event", error_r);
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_event_list(void *db, const char *account, time_t since, int64_t after_id,
+			 size_t limit, struct store_event ***events_r, size_t *count_r,
+			 const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = -1;
+	size_t n = 0, cap = 16;
+	struct store_event **v = xcalloc(cap, sizeof(*v));
+	sqlite3_stmt *st = stmt_get(c, account ? SQ_EVENT_LIST_ACCOUNT : SQ_EVENT_LIST, error_r);
+	if (st) {
+		sqlite3_bind_int64(st, 1, after_id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)since);
+		sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
+		if (account)
+			bind_text(st, 4, account);
+		int r;
+		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n + 1 >= cap) {
+				cap *= 2;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			struct store_event *e = xcalloc(1, sizeof(*e));
+			e->id = sqlite3_column_int64(st, 0);
+			e->time = (time_t)sqlite3_column_int64(st, 1);
+			e->type = col_dup(st, 2);
+			e->account = col_dup(st, 3);
+			e->queue_id = col_dup(st, 4);
+			e->recipient = col_dup(st, 5);
+			e->code = sqlite3_column_int(st, 6);
+			e->reason = col_dup(st, 7);
+			v[n++] = e;
+		}
+		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "listing events", error_r);
+		stmt_done(st);
+	}
+	conn_give(d, c);
+	if (rc == 0) {
+		*events_r = v;
+		*count_r = n;
+	} else {
+		store_event_list_free(&v, n);
+	}
+	return rc;
+}
+
+const struct store_backend store_backend_sqlite = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.schema_version = sq_schema_version,
+	.domain_add = sq_domain_add,
+	.domain_remove = sq_domain_remove,
+	.domain_exists = sq_domain_exists,
+	.domain_list = sq_domain_list,
+	.plan_set = sq_plan_set,
+	.plan_get = sq_plan_get,
+	.plan_list = sq_plan_list,
+	.account_add = sq_account_add,
+	.account_get = sq_account_get,
+	.account_update = sq_account_update,
+	.account_remove = sq_account_remove,
+	.account_list = sq_account_list,
+	.sender_set = sq_sender_set,
+	.sender_remove = sq_sender_remove,
+	.sender_list = sq_sender_list,
+	.alias_add = sq_alias_add,
+	.alias_remove = sq_alias_remove,
+	.alias_list = sq_alias_list,
+	.alias_targets = sq_alias_targets,
+	.counter_reserve = sq_counter_reserve,
+	.counter_release = sq_counter_release,
+	.counter_get = sq_counter_get,
+	.event_add = sq_event_add,
+	.event_list = sq_event_list,
+};

@@ -1,0 +1,649 @@
+/* store - the public interface: checks and lower-cases names, then calls the
+ * backend (store-sqlite.c today).  Sender authorization and recipient
+ * resolution are rules, not storage, so they live here on top of the
+ * backend's plain reads and a PostgreSQL backend gets them for free.
+ */
+#include "store/store.h"
+#include "store/store-private.h"
+
+#include "util/xalloc.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#define STORE_ERROR_MAX 512
+#define LOCAL_PART_MAX 64
+#define DOMAIN_MAX 253
+#define LABEL_MAX 63
+
+struct store {
+	const struct store_backend *ops;
+	void *db;
+};
+
+static char *lower_dup(const char *s);
+static bool is_atext(unsigned char c);
+static bool is_dot_atom(const char *s, size_t len);
+static bool pattern_is_valid(const char *pattern);
+static const char *address_domain(const char *address);
+
+static _Thread_local char error_buf[STORE_ERROR_MAX];
+
+const char *store_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(error_buf, sizeof(error_buf), fmt, ap);
+	va_end(ap);
+	return error_buf;
+}
+
+/* lower_dup - an ASCII lower-case copy */
+static char *lower_dup(const char *s)
+{
+	char *d = xstrdup(s);
+	for (char *p = d; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return d;
+}
+
+/* ---- input checks ------------------------------------------------------------ */
+
+/* is_atext - RFC 5322 3.2.3 atext */
+static bool is_atext(unsigned char c)
+{
+	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* is_dot_atom - RFC 5322 3.2.3 dot-atom-text: atext runs separated by single dots */
+static bool is_dot_atom(const char *s, size_t len)
+{
+	bool ok = len > 0 && s[0] != '.' && s[len - 1] != '.';
+	for (size_t i = 0; ok && i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.')
+			ok = s[i + 1] != '.';
+		else
+			ok = is_atext(c);
+	}
+	return ok;
+}
+
+bool store_domain_is_valid(const char *domain)
+{
+	size_t len = domain ? strlen(domain) : 0;
+	bool ok = len > 0 && len <= DOMAIN_MAX;
+	size_t label = 0;
+	for (size_t i = 0; ok && i <= len; i++) {
+		unsigned char c = (unsigned char)domain[i];
+		if (c == '.' || c == '\0') {
+			/* labels 1-63 octets, no hyphen at either end (RFC 1123 2.1) */
+			ok = label > 0 && label <= LABEL_MAX && domain[i - 1] != '-' &&
+			     domain[i - label] != '-';
+			label = 0;
+		} else {
+			ok = isalnum(c) || c == '-';
+			label++;
+		}
+	}
+	return ok;
+}
+
+bool store_address_is_valid(const char *address)
+{
+	const char *at = address ? strrchr(address, '@') : NULL;
+	bool ok = at != NULL;
+	if (ok) {
+		size_t local = (size_t)(at - address);
+		ok = local <= LOCAL_PART_MAX && is_dot_atom(address, local) &&
+		     store_domain_is_valid(at + 1);
+	}
+	return ok;
+}
+
+bool store_account_name_is_valid(const char *name)
+{
+	if (!name)
+		return false;
+	if (strchr(name, '@'))
+		return store_address_is_valid(name);
+	size_t len = strlen(name);
+	return len <= LOCAL_PART_MAX && is_dot_atom(name, len);
+}
+
+/* pattern_is_valid - a sender rule: "user@domain" or "@domain" */
+static bool pattern_is_valid(const char *pattern)
+{
+	if (pattern[0] == '@')
+		return store_domain_is_valid(pattern + 1);
+	return store_address_is_valid(pattern);
+}
+
+/* address_domain - the part after the last '@', or NULL */
+static const char *address_domain(const char *address)
+{
+	const char *at = strrchr(address, '@');
+	return at ? at + 1 : NULL;
+}
+
+/* ---- open and close ---------------------------------------------------------------- */
+
+struct store *store_open(const char *data_dir, const char **error_r)
+{
+	const struct store_backend *ops = &store_backend_sqlite;
+	void *db = ops->open(data_dir, error_r);
+	if (!db)
+		return NULL;
+	struct store *store = xcalloc(1, sizeof(*store));
+	store->ops = ops;
+	store->db = db;
+	return store;
+}
+
+void store_close(struct store **store)
+{
+	if (!*store)
+		return;
+	(*store)->ops->close((*store)->db);
+	free(*store);
+	*store = NULL;
+}
+
+int store_schema_version(struct store *store)
+{
+	return store->ops->schema_version(store->db);
+}
+
+/* ---- domains ------------------------------------------------------------------------- */
+
+int store_domain_add(struct store *store, const char *domain, const char **error_r)
+{
+	if (!store_domain_is_valid(domain)) {
+		*error_r = store_error("invalid domain name");
+		return -1;
+	}
+	char *d = lower_dup(domain);
+	int rc = store->ops->domain_add(store->db, d, error_r);
+	free(d);
+	return rc;
+}
+
+int store_domain_remove(struct store *store, const char *domain, const char **error_r)
+{
+	char *d = lower_dup(domain);
+	int rc = store->ops->domain_remove(store->db, d, error_r);
+	free(d);
+	return rc;
+}
+
+int store_domain_exists(struct store *store, const char *domain, bool *exists_r,
+			const char **error_r)
+{
+	char *d = lower_dup(domain);
+	size_t len = strlen(d);
+	if (len > 0 && d[len - 1] == '.')
+		d[len - 1] = '\0';
+	int rc = store->ops->domain_exists(store->db, d, exists_r, error_r);
+	free(d);
+	return rc;
+}
+
+int store_domain_list(struct store *store, char ***domains_r, const char **error_r)
+{
+	return store->ops->domain_list(store->db, domains_r, error_r);
+}
+
+void store_strv_free(char ***strv)
+{
+	if (!*strv)
+		return;
+	for (char **p = *strv; *p; p++)
+		free(*p);
+	free(*strv);
+	*strv = NULL;
+}
+
+/* ---- plans ----------------------------------------------------------------------------- */
+
+int store_plan_set(struct store *store, const struct store_plan *plan, const char **error_r)
+{
+	if (!plan->name || !is_dot_atom(plan->name, strlen(plan->name)) ||
+	    strchr(plan->name, '@') || strlen(plan->name) > LOCAL_PART_MAX) {
+		*error_r = store_error("invalid plan name");
+		return -1;
+	}
+	struct store_plan p = *plan;
+	p.name = lower_dup(plan->name);
+	int rc = store->ops->plan_set(store->db, &p, error_r);
+	free(p.name);
+	return rc;
+}
+
+int store_plan_get(struct store *store, const char *name, struct store_plan **plan_r,
+		   const char **error_r)
+{
+	char *n = lower_dup(name);
+	int rc = store->ops->plan_get(store->db, n, plan_r, error_r);
+	free(n);
+	return rc;
+}
+
+int store_plan_list(struct store *store, struct store_plan ***plans_r, size_t *count_r,
+		    const char **error_r)
+{
+	return store->ops->plan_list(store->db, plans_r, count_r, error_r);
+}
+
+void store_plan_free(struct store_plan **plan)
+{
+	if (!*plan)
+		return;
+	free((*plan)->name);
+	free(*plan);
+	*plan = NULL;
+}
+
+void store_plan_list_free(struct store_plan ***plans, size_t count)
+{
+	if (!*plans)
+		return;
+	for (size_t i = 0; i < count; i++)
+		store_plan_free(&(*plans)[i]);
+	free(*plans);
+	*plans = NULL;
+}
+
+/* ---- accounts ------------------------------------------------------------------------------ */
+
+/* account_normalize - a lower-cased copy of A's names, checked; the copy
+ * shares A's other strings.  -1 with *error_r if invalid. */
+static int account_normalize(const struct store_account *a, struct store_account *copy,
+			     const char **error_r);
+static void account_normalized_free(struct store_account *copy);
+
+static int account_normalize(const struct store_account *a, struct store_account *copy,
+			     const char **error_r)
+{
+	const char *error = NULL;
+	if (!store_account_name_is_valid(a->name))
+		error = "invalid account name: expected an address or a plain login";
+	else if (!a->password_hash)
+		error = "no password hash";
+	else if (a->daily_limit < -1 || a->per_minute < -1)
+		error = "invalid limit";
+	if (error) {
+		*error_r = store_error("%s", error);
+		return -1;
+	}
+	*copy = *a;
+	copy->name = lower_dup(a->name);
+	copy->plan = lower_dup(a->plan ? a->plan : "free");
+	if (!copy->scram)
+		copy->scram = (char *)"";
+	return 0;
+}
+
+static void account_normalized_free(struct store_account *copy)
+{
+	free(copy->name);
+	free(copy->plan);
+}
+
+int store_account_add(struct store *store, const struct store_account *account,
+		      const char **error_r)
+{
+	struct store_account a;
+	if (account_normalize(account, &a, error_r) < 0)
+		return -1;
+	if (a.created == 0)
+		a.created = time(NULL);
+	int rc = store->ops->account_add(store->db, &a, error_r);
+	account_normalized_free(&a);
+	return rc;
+}
+
+int store_account_get(struct store *store, const char *name, struct store_account **account_r,
+		      const char **error_r)
+{
+	char *n = lower_dup(name);
+	int rc = store->ops->account_get(store->db, n, account_r, error_r);
+	free(n);
+	return rc;
+}
+
+int store_account_update(struct store *store, const struct store_account *account,
+			 const char **error_r)
+{
+	struct store_account a;
+	if (account_normalize(account, &a, error_r) < 0)
+		return -1;
+	int rc = store->ops->account_update(store->db, &a, error_r);
+	account_normalized_free(&a);
+	return rc;
+}
+
+int store_account_remove(struct store *store, const char *name, const char **error_r)
+{
+	char *n = lower_dup(name);
+	int rc = store->ops->account_remove(store->db, n, error_r);
+	free(n);
+	return rc;
+}
+
+int store_account_list(struct store *store, struct store_account ***accounts_r,
+		       size_t *count_r, const char **error_r)
+{
+	return store->ops->account_list(store->db, accounts_r, count_r, error_r);
+}
+
+void store_account_free(struct store_account **account)
+{
+	struct store_account *a = *account;
+	if (!a)
+		return;
+	free(a->name);
+	if (a->password_hash) {
+		OPENSSL_cleanse(a->password_hash, strlen(a->password_hash));
+		free(a->password_hash);
+	}
+	free(a->plan);
+	free(a->scram);
+	free(a);
+	*account = NULL;
+}
+
+void store_account_list_free(struct store_account ***accounts, size_t count)
+{
+	if (!*accounts)
+		return;
+	for (size_t i = 0; i < count; i++)
+		store_account_free(&(*accounts)[i]);
+	free(*accounts);
+	*accounts = NULL;
+}
+
+/* ---- sender identities ---------------------------------------------------------------------- */
+
+int store_sender_set(struct store *store, const char *account, const char *pattern,
+		     bool allow, const char **error_r)
+{
+	if (!pattern_is_valid(pattern)) {
+		*error_r = store_error("invalid sender pattern: expected user@domain or @domain");
+		return -1;
+	}
+	char *a = lower_dup(account), *p = lower_dup(pattern);
+	int rc = store->ops->sender_set(store->db, a, p, allow, error_r);
+	free(a);
+	free(p);
+	return rc;
+}
+
+int store_sender_remove(struct store *store, const char *account, const char *pattern,
+			const char **error_r)
+{
+	char *a = lower_dup(account), *p = lower_dup(pattern);
+	int rc = store->ops->sender_remove(store->db, a, p, error_r);
+	free(a);
+	free(p);
+	return rc;
+}
+
+int store_sender_list(struct store *store, const char *account,
+		      struct store_sender **senders_r, size_t *count_r, const char **error_r)
+{
+	char *a = lower_dup(account);
+	int rc = store->ops->sender_list(store->db, a, senders_r, count_r, error_r);
+	free(a);
+	return rc;
+}
+
+void store_sender_list_free(struct store_sender **senders, size_t count)
+{
+	if (!*senders)
+		return;
+	for (size_t i = 0; i < count; i++)
+		free((*senders)[i].pattern);
+	free(*senders);
+	*senders = NULL;
+}
+
+int store_sender_is_allowed(struct store *store, const char *account, const char *address,
+			    bool *allowed_r, const char **error_r)
+{
+	*allowed_r = false;
+	if (!address || address[0] == '\0' || !address_domain(address))
+		return 0;   /* the null sender, or not an address: never */
+
+	int rc = 0;
+	char *acct = lower_dup(account), *addr = lower_dup(address);
+	struct store_account *a = NULL;
+	struct store_sender *rules = NULL;
+	size_t count = 0;
+
+	rc = store->ops->account_get(store->db, acct, &a, error_r);
+	if (rc == STORE_NOT_FOUND) {
+		rc = 0;      /* unknown account: not allowed */
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	rc = store->ops->sender_list(store->db, acct, &rules, &count, error_r);
+	if (rc != 0)
+		goto out;
+
+	const char *domain = address_domain(addr);
+	int exact = -1, domain_rule = -1;   /* -1 none, 0 deny, 1 allow */
+	for (size_t i = 0; i < count; i++) {
+		const char *p = rules[i].pattern;
+		if (strcmp(p, addr) == 0)
+			exact = rules[i].allow;
+		else if (p[0] == '@' && strcmp(p + 1, domain) == 0)
+			domain_rule = rules[i].allow;
+	}
+	if (exact >= 0)
+		*allowed_r = exact == 1;
+	else if (strcmp(acct, addr) == 0)
+		*allowed_r = true;
+	else if (domain_rule >= 0)
+		*allowed_r = domain_rule == 1;
+out:
+	store_account_free(&a);
+	store_sender_list_free(&rules, count);
+	free(acct);
+	free(addr);
+	return rc;
+}
+
+/* ---- aliases and local recipients ---------------------------------------------------------- */
+
+int store_alias_add(struct store *store, const char *address, const char *target,
+		    const char **error_r)
+{
+	if (!store_address_is_valid(address)) {
+		*error_r = store_error("invalid alias address");
+		return -1;
+	}
+	if (!target || !store_address_is_valid(target)) {
+		*error_r = store_error("invalid alias target: expected an address");
+		return -1;
+	}
+	char *a = lower_dup(address), *t = lower_dup(target);
+	int rc = store->ops->alias_add(store->db, a, t, error_r);
+	free(a);
+	free(t);
+	return rc;
+}
+
+int store_alias_remove(struct store *store, const char *address, const char *target,
+		       const char **error_r)
+{
+	char *a = lower_dup(address), *t = target ? lower_dup(target) : NULL;
+	int rc = store->ops->alias_remove(store->db, a, t, error_r);
+	free(a);
+	free(t);
+	return rc;
+}
+
+int store_alias_list(struct store *store, char ***list_r, const char **error_r)
+{
+	return store->ops->alias_list(store->db, list_r, error_r);
+}
+
+/* resolve_one - the mailboxes of exactly ADDRESS (lower-cased): its alias
+ * targets, else itself if an account has that name; 0 with *found_r */
+static int resolve_one(struct store *store, const char *address, char ***mailboxes_r,
+		       bool *found_r, const char **error_r);
+
+static int resolve_one(struct store *store, const char *address, char ***mailboxes_r,
+		       bool *found_r, const char **error_r)
+{
+	char **targets = NULL;
+	*found_r = false;
+	int rc = store->ops->alias_targets(store->db, address, &targets, error_r);
+	if (rc != 0)
+		return rc;
+	if (targets[0]) {
+		*mailboxes_r = targets;
+		*found_r = true;
+		return 0;
+	}
+	store_strv_free(&targets);
+	struct store_account *a = NULL;
+	rc = store->ops->account_get(store->db, address, &a, error_r);
+	if (rc == STORE_NOT_FOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	store_account_free(&a);
+	char **one = xcalloc(2, sizeof(char *));
+	one[0] = xstrdup(address);
+	*mailboxes_r = one;
+	*found_r = true;
+	return 0;
+}
+
+int store_recipient_resolve(struct store *store, const char *address, char ***mailboxes_r,
+			    const char **error_r)
+{
+	*mailboxes_r = NULL;
+	char *addr = lower_dup(address);
+	bool found = false;
+	int rc = resolve_one(store, addr, mailboxes_r, &found, error_r);
+	if (rc == 0 && !found) {
+		/* plus-addressing: user+tag@domain -> user@domain; a local part
+		 * starting with '+' keeps its tag */
+		char *at = strrchr(addr, '@');
+		char *plus = at ? memchr(addr, '+', (size_t)(at - addr)) : NULL;
+		if (plus && plus != addr) {
+			memmove(plus, at, strlen(at) + 1);
+			rc = resolve_one(store, addr, mailboxes_r, &found, error_r);
+		}
+	}
+	if (rc == 0 && !found)
+		*mailboxes_r = xcalloc(1, sizeof(char *));
+	free(addr);
+	return rc;
+}
+
+/* ---- counters ----------------------------------------------------------------------------- */
+
+int store_counter_reserve(struct store *store, const char *account, const char *window,
+			  unsigned n, unsigned limit, bool *ok_r, uint64_t *count_r,
+			  const char **error_r)
+{
+	char *a = lower_dup(account);
+	int rc = store->ops->counter_reserve(store->db, a, window, n, limit, ok_r, count_r,
+					     error_r);
+	free(a);
+	return rc;
+}
+
+int store_counter_release(struct store *store, const char *account, const char *window,
+			  unsigned n, const char **error_r)
+{
+	char *a = lower_dup(account);
+	int rc = store->ops->counter_release(store->db, a, window, n, error_r);
+	free(a);
+	return rc;
+}
+
+int store_counter_get(struct store *store, const char *account, const char *window,
+		      uint64_t *count_r, const char **error_r)
+{
+	char *a = lower_dup(account);
+	int rc = store->ops->counter_get(store->db, a, window, count_r, error_r);
+	free(a);
+	return rc;
+}
+
+void store_window_day(time_t t, char buf[STORE_WINDOW_MAX])
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, STORE_WINDOW_MAX, "d:%Y%m%d", &tm);
+}
+
+void store_window_minute(time_t t, char buf[STORE_WINDOW_MAX])
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, STORE_WINDOW_MAX, "m:%Y%m%d%H%M", &tm);
+}
+
+/* ---- events ----------------------------------------------------------------------------------- */
+
+int store_event_add(struct store *store, const struct store_event *event, const char **error_r)
+{
+	if (!event->type || event->type[0] == '\0') {
+		*error_r = store_error("event without a type");
+		return -1;
+	}
+	struct store_event e = *event;
+	if (e.time == 0)
+		e.time = time(NULL);
+	char *account = e.account ? lower_dup(e.account) : NULL;
+	e.account = account;
+	int rc = store->ops->event_add(store->db, &e, error_r);
+	free(account);
+	return rc;
+}
+
+int store_event_list(struct store *store, const char *account, time_t since, int64_t after_id,
+		     size_t limit, struct store_event ***events_r, size_t *count_r,
+		     const char **error_r)
+{
+	char *a = account ? lower_dup(account) : NULL;
+	int rc = store->ops->event_list(store->db, a, since, after_id, limit, events_r, count_r,
+					error_r);
+	free(a);
+	return rc;
+}
+
+void store_event_free(struct store_event **event)
+{
+	struct store_event *e = *event;
+	if (!e)
+		return;
+	free(e->type);
+	free(e->account);
+	free(e->queue_id);
+	free(e->recipient);
+	free(e->reason);
+	free(e);
+	*event = NULL;
+}
+
+void store_event_list_free(struct store_event ***events, size_t count)
+{
+	if (!*events)
+		return;
+	for (size_t i = 0; i < count; i++)
+		store_event_free(&(*events)[i]);
+	free(*events);
+	*events = NULL;
+}

@@ -1,0 +1,177 @@
+/* test-password - libcrypt hashes (yescrypt made here, $6$ and bcrypt
+ * imported), constant-time verification's answers, hash checks for import,
+ * and SCRAM-SHA-256 credentials against the RFC 7677 section 3 example. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <crypt.h>
+#include <openssl/evp.h>
+
+#include "store/store.h"
+#include "store/store-private.h"
+
+/* crypt_with - crypt(PASSWORD, SETTING) copied */
+static char *crypt_with(const char *password, const char *setting)
+{
+	void *data = NULL;
+	int size = 0;
+	char *out = crypt_ra(password, setting, &data, &size);
+	assert_non_null(out);
+	assert_true(out[0] != '*');
+	char *copy = strdup(out);
+	free(data);
+	return copy;
+}
+
+static void test_yescrypt_hash_and_verify(void **state)
+{
+	(void)state;
+	const char *error = NULL;
+	char *h = store_password_hash("correct horse", &error);
+	assert_non_null(h);
+	assert_true(strncmp(h, "$y$", 3) == 0);
+	assert_string_equal(store_password_method(h), "yescrypt");
+	assert_true(store_password_hash_is_valid(h));
+	assert_true(store_password_verify("correct horse", h));
+	assert_false(store_password_verify("correct horsE", h));
+	assert_false(store_password_verify("", h));
+	assert_false(store_password_verify("correct horse ", h));
+
+	/* a fresh salt each time */
+	char *h2 = store_password_hash("correct horse", &error);
+	assert_non_null(h2);
+	assert_string_not_equal(h, h2);
+	assert_true(store_password_verify("correct horse", h2));
+	free(h);
+	free(h2);
+}
+
+static void test_imported_sha512_crypt(void **state)
+{
+	(void)state;
+	char *h = crypt_with("imported-secret", "$6$abcdefgh12345678$");
+	assert_true(strncmp(h, "$6$", 3) == 0);
+	assert_string_equal(store_password_method(h), "sha512-crypt");
+	assert_true(store_password_hash_is_valid(h));
+	assert_true(store_password_verify("imported-secret", h));
+	assert_false(store_password_verify("imported-secreT", h));
+	free(h);
+
+	/* with rounds= in the setting */
+	h = crypt_with("pw", "$6$rounds=5000$saltsaltsalt$");
+	assert_true(store_password_verify("pw", h));
+	assert_true(store_password_hash_is_valid(h));
+	free(h);
+}
+
+static void test_imported_bcrypt(void **state)
+{
+	(void)state;
+	char *setting = crypt_gensalt_ra("$2b$", 4, NULL, 0);
+	assert_non_null(setting);
+	char *h = crypt_with("bcrypt-pw", setting);
+	free(setting);
+	assert_string_equal(store_password_method(h), "bcrypt");
+	assert_true(store_password_hash_is_valid(h));
+	assert_true(store_password_verify("bcrypt-pw", h));
+	assert_false(store_password_verify("bcrypt-pX", h));
+	free(h);
+}
+
+static void test_verify_rejects_bad_hashes(void **state)
+{
+	(void)state;
+	assert_false(store_password_verify("x", NULL));
+	assert_false(store_password_verify("x", ""));
+	assert_false(store_password_verify("x", "*"));
+	assert_false(store_password_verify("x", "!"));
+	assert_false(store_password_verify("x", "!$6$abc$def"));
+	assert_false(store_password_verify("x", "$6$"));
+	assert_false(store_password_verify("x", "$y$"));
+	assert_false(store_password_verify("x", "$unknown$aaa$bbb"));
+	assert_false(store_password_verify(NULL, "$6$abc$def"));
+}
+
+static void test_hash_is_valid(void **state)
+{
+	(void)state;
+	static const char *const invalid[] = {
+		"", "*", "!", "!!", "garbage", "$6$", "$6$salt", "$y$", "$y$j9T$",
+		"$2b$04$tooshort", "$zz$abc$def", "$1", "x y",
+	};
+	for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+		if (store_password_hash_is_valid(invalid[i]))
+			fail_msg("accepted as a hash: '%s'", invalid[i]);
+	}
+	assert_false(store_password_hash_is_valid(NULL));
+}
+
+static void test_method_names(void **state)
+{
+	(void)state;
+	assert_string_equal(store_password_method(""), "none");
+	assert_string_equal(store_password_method(NULL), "none");
+	assert_string_equal(store_password_method("$5$x$y"), "sha256-crypt");
+	assert_string_equal(store_password_method("$1$x$y"), "md5-crypt");
+	assert_string_equal(store_password_method("$2a$05$x"), "bcrypt");
+	assert_string_equal(store_password_method("$gy$x"), "gost-yescrypt");
+	assert_string_equal(store_password_method("$7$x"), "scrypt");
+	assert_string_equal(store_password_method("$q$x"), "unknown");
+	assert_string_equal(store_password_method("abcdefghijklm"), "descrypt");
+}
+
+/* RFC 7677 section 3: user "user", password "pencil", salt
+ * W22ZaJ0SNY7soEsUEjb6gQ==, i=4096.  StoredKey and ServerKey follow from
+ * the example's ClientProof and ServerSignature. */
+static void test_scram_rfc7677_vector(void **state)
+{
+	(void)state;
+	unsigned char salt[32];
+	int n = EVP_DecodeBlock(salt, (const unsigned char *)"W22ZaJ0SNY7soEsUEjb6gQ==", 24);
+	assert_int_equal(n, 18);   /* EVP_DecodeBlock counts the padding */
+	char *s = store_scram_credentials_salt("pencil", salt, 16, 4096);
+	assert_non_null(s);
+	assert_string_equal(s, "4096:W22ZaJ0SNY7soEsUEjb6gQ==:"
+			       "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+			       "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=");
+	free(s);
+
+	assert_null(store_scram_credentials_salt("pencil", salt, 16, 0));
+	assert_null(store_scram_credentials_salt("pencil", salt, 0, 4096));
+}
+
+static void test_scram_random_salt(void **state)
+{
+	(void)state;
+	char *a = store_scram_credentials("pencil");
+	char *b = store_scram_credentials("pencil");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_string_not_equal(a, b);
+	/* "4096:" + 24 (16 bytes) + ":" + 44 + ":" + 44 */
+	assert_int_equal(strlen(a), 5 + 24 + 1 + 44 + 1 + 44);
+	assert_true(strncmp(a, "4096:", 5) == 0);
+	free(a);
+	free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_yescrypt_hash_and_verify),
+		cmocka_unit_test(test_imported_sha512_crypt),
+		cmocka_unit_test(test_imported_bcrypt),
+		cmocka_unit_test(test_verify_rejects_bad_hashes),
+		cmocka_unit_test(test_hash_is_valid),
+		cmocka_unit_test(test_method_names),
+		cmocka_unit_test(test_scram_rfc7677_vector),
+		cmocka_unit_test(test_scram_random_salt),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,914 @@
+/* test-store - the store on a real SQLite database in a temporary folder:
+ * schema creation and migration of a hand-made version 1 database, every
+ * function's success and error paths, sender rule precedence, recipient
+ * resolution, counters (also reserved by many threads through two handles
+ * at once, never over the limit) and events. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+struct fixture {
+	char dir[64];
+	struct store *store;
+};
+
+static void rm_rf(const char *dir)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/petrel-test-store-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	const char *error = NULL;
+	f->store = store_open(f->dir, &error);
+	if (!f->store) {
+		fprintf(stderr, "store_open: %s\n", error);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_close(&f->store);
+	rm_rf(f->dir);
+	free(f);
+	return 0;
+}
+
+/* add_account - an account with a cheap imported hash */
+static void add_account(struct store *s, const char *name, const char *plan)
+{
+	struct store_account a = {
+		.name = (char *)name,
+		.password_hash = (char *)"$6$salt$hash",
+		.plan = (char *)plan,
+		.daily_limit = -1,
+		.per_minute = -1,
+	};
+	const char *error = NULL;
+	int rc = store_account_add(s, &a, &error);
+	if (rc != 0)
+		fail_msg("account_add %s: %d %s", name, rc, error);
+}
+
+static size_t strv_len(char **v)
+{
+	size_t n = 0;
+	while (v[n])
+		n++;
+	return n;
+}
+
+/* ---- schema ---------------------------------------------------------------- */
+
+static void test_open_creates_schema(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(store_schema_version(f->store), 2);
+
+	char path[128];
+	snprintf(path, sizeof(path), "%s/petrel.db", f->dir);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0137, 0);   /* at most 0640 */
+
+	/* WAL mode, as another process sees it */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *q;
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+
+	/* the built-in plan */
+	struct store_plan *p = NULL;
+	const char *error = NULL;
+	assert_int_equal(store_plan_get(f->store, "free", &p, &error), 0);
+	assert_int_equal(p->daily_limit, 100);
+	assert_int_equal(p->per_minute, 0);
+	store_plan_free(&p);
+	assert_null(p);
+
+	/* reopening an up-to-date database changes nothing */
+	struct store *again = store_open(f->dir, &error);
+	assert_non_null(again);
+	assert_int_equal(store_schema_version(again), 2);
+	store_close(&again);
+	assert_null(again);
+}
+
+/* the version 1 schema exactly as the first petrel wrote it */
+static const char V1_SQL[] =
+	"CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,"
+	" applied INTEGER NOT NULL);"
+	"INSERT INTO schema_version VALUES (1, 0);"
+	"CREATE TABLE domains (name TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE plans (name TEXT PRIMARY KEY NOT NULL,"
+	" daily_limit INTEGER NOT NULL, per_minute INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO plans (name, daily_limit, per_minute) VALUES ('free', 100, 0);"
+	"CREATE TABLE accounts (name TEXT PRIMARY KEY NOT NULL,"
+	" password_hash TEXT NOT NULL, plan TEXT NOT NULL REFERENCES plans(name),"
+	" daily_limit INTEGER NOT NULL DEFAULT -1, per_minute INTEGER NOT NULL DEFAULT -1,"
+	" sandbox INTEGER NOT NULL DEFAULT 0, disabled INTEGER NOT NULL DEFAULT 0,"
+	" any_from INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
+	"CREATE TABLE senders (account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,"
+	" pattern TEXT NOT NULL, allow INTEGER NOT NULL,"
+	" PRIMARY KEY (account, pattern)) WITHOUT ROWID;"
+	"CREATE TABLE aliases (address TEXT NOT NULL, target TEXT NOT NULL,"
+	" PRIMARY KEY (address, target)) WITHOUT ROWID;"
+	"INSERT INTO domains VALUES ('old.test');"
+	"INSERT INTO accounts (name, password_hash, plan, created)"
+	" VALUES ('old@old.test', '$6$a$b', 'free', 1000);"
+	"INSERT INTO senders VALUES ('old@old.test', '@old.test', 1);";
+
+static void make_db(const char *dir, const char *sql)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/petrel.db", dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s", msg);
+	sqlite3_close(db);
+}
+
+static void test_migrate_from_version_1(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/petrel-test-store-v1-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	make_db(dir, V1_SQL);
+
+	const char *error = NULL;
+	struct store *s = store_open(dir, &error);
+	if (!s)
+		fail_msg("store_open: %s", error);
+	assert_int_equal(store_schema_version(s), 2);
+
+	/* the old rows are there, with the new column's default */
+	struct store_account *a = NULL;
+	assert_int_equal(store_account_get(s, "old@old.test", &a, &error), 0);
+	assert_string_equal(a->password_hash, "$6$a$b");
+	assert_string_equal(a->scram, "");
+	assert_int_equal(a->created, 1000);
+	store_account_free(&a);
+	bool exists = false;
+	assert_int_equal(store_domain_exists(s, "old.test", &exists, &error), 0);
+	assert_true(exists);
+	bool allowed = false;
+	assert_int_equal(store_sender_is_allowed(s, "old@old.test", "x@old.test", &allowed,
+						 &error), 0);
+	assert_true(allowed);
+
+	/* and the new tables work */
+	struct store_event e = { .type = (char *)"accepted", .account = (char *)"old@old.test" };
+	assert_int_equal(store_event_add(s, &e, &error), 0);
+	bool ok = false;
+	uint64_t count = 0;
+	assert_int_equal(store_counter_reserve(s, "old@old.test", "d:20260101", 1, 100, &ok,
+					       &count, &error), 0);
+	assert_true(ok);
+	store_close(&s);
+
+	/* the version table records both steps */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/petrel.db", dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *q;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version",
+					    -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 2);
+	assert_int_equal(sqlite3_column_int(q, 1), 2);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	rm_rf(dir);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/petrel-test-store-v99-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	make_db(dir, "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,"
+		     " applied INTEGER NOT NULL); INSERT INTO schema_version VALUES (99, 0);");
+	const char *error = NULL;
+	struct store *s = store_open(dir, &error);
+	assert_null(s);
+	assert_non_null(strstr(error, "99"));
+	rm_rf(dir);
+}
+
+static void test_open_errors(void **state)
+{
+	(void)state;
+	const char *error = NULL;
+	assert_null(store_open("/nonexistent-petrel/sub/dir", &error));
+	assert_non_null(error);
+
+	/* a data folder that is a file */
+	char file[] = "/tmp/petrel-test-store-file-XXXXXX";
+	int fd = mkstemp(file);
+	assert_true(fd >= 0);
+	close(fd);
+	error = NULL;
+	assert_null(store_open(file, &error));
+	assert_non_null(error);
+
+	/* a petrel.db that is not a database */
+	char dir[] = "/tmp/petrel-test-store-junk-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[128];
+	snprintf(path, sizeof(path), "%s/petrel.db", dir);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("this is not an SQLite database, not at all, no no no no no no no no\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	error = NULL;
+	assert_null(store_open(dir, &error));
+	assert_non_null(error);
+	unlink(file);
+	rm_rf(dir);
+}
+
+/* ---- checks ----------------------------------------------------------------- */
+
+static void test_input_checks(void **state)
+{
+	(void)state;
+	static const char *const good_domains[] = {
+		"example.org", "EXAMPLE.org", "a.b-c.d", "x", "xn--bcher-kva.example", "1.2.3.4",
+	};
+	static const char *const bad_domains[] = {
+		"", ".", "example.org.", ".example.org", "a..b", "-a.b", "a-.b", "a_b.c",
+		"ex ample.org", "a@b", "[127.0.0.1]",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.org",
+	};
+	for (size_t i = 0; i < sizeof(good_domains) / sizeof(*good_domains); i++)
+		if (!store_domain_is_valid(good_domains[i]))
+			fail_msg("rejected domain '%s'", good_domains[i]);
+	for (size_t i = 0; i < sizeof(bad_domains) / sizeof(*bad_domains); i++)
+		if (store_domain_is_valid(bad_domains[i]))
+			fail_msg("accepted domain '%s'", bad_domains[i]);
+	assert_false(store_domain_is_valid(NULL));
+
+	static const char *const good_addresses[] = {
+		"a@b.c", "first.last@example.org", "user+tag@example.org", "o'brien@x.y",
+		"UPPER@Example.ORG",
+	};
+	static const char *const bad_addresses[] = {
+		"", "@example.org", "user@", "user", "a..b@example.org", ".a@example.org",
+		"a.@example.org", "a b@example.org", "\"q\"@example.org", "a@b@c.d",
+		"a@-b.c", "a@b.c.",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@b.c",
+	};
+	for (size_t i = 0; i < sizeof(good_addresses) / sizeof(*good_addresses); i++)
+		if (!store_address_is_valid(good_addresses[i]))
+			fail_msg("rejected address '%s'", good_addresses[i]);
+	for (size_t i = 0; i < sizeof(bad_addresses) / sizeof(*bad_addresses); i++)
+		if (store_address_is_valid(bad_addresses[i]))
+			fail_msg("accepted address '%s'", bad_addresses[i]);
+
+	assert_true(store_account_name_is_valid("alice"));
+	assert_true(store_account_name_is_valid("alice@example.org"));
+	assert_true(store_account_name_is_valid("app-1.prod"));
+	assert_false(store_account_name_is_valid(""));
+	assert_false(store_account_name_is_valid("al ice"));
+	assert_false(store_account_name_is_valid("alice@"));
+	assert_false(store_account_name_is_valid(NULL));
+}
+
+/* ---- domains ---------------------------------------------------------------- */
+
+static void test_domains(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	assert_int_equal(store_domain_add(f->store, "Example.ORG", &error), 0);
+	assert_int_equal(store_domain_add(f->store, "b.example", &error), 0);
+	assert_int_equal(store_domain_add(f->store, "example.org", &error), STORE_EXISTS);
+	assert_non_null(strstr(error, "exists"));
+	assert_int_equal(store_domain_add(f->store, "bad..domain", &error), -1);
+	assert_non_null(strstr(error, "invalid"));
+
+	bool exists = false;
+	assert_int_equal(store_domain_exists(f->store, "EXAMPLE.org.", &exists, &error), 0);
+	assert_true(exists);
+	assert_int_equal(store_domain_exists(f->store, "other.org", &exists, &error), 0);
+	assert_false(exists);
+
+	char **list = NULL;
+	assert_int_equal(store_domain_list(f->store, &list, &error), 0);
+	assert_int_equal(strv_len(list), 2);
+	assert_string_equal(list[0], "b.example");
+	assert_string_equal(list[1], "example.org");
+	store_strv_free(&list);
+	assert_null(list);
+
+	assert_int_equal(store_domain_remove(f->store, "EXAMPLE.ORG", &error), 0);
+	assert_int_equal(store_domain_remove(f->store, "example.org", &error), STORE_NOT_FOUND);
+	assert_int_equal(store_domain_exists(f->store, "example.org", &exists, &error), 0);
+	assert_false(exists);
+	assert_int_equal(store_domain_list(f->store, &list, &error), 0);
+	assert_int_equal(strv_len(list), 1);
+	store_strv_free(&list);
+}
+
+/* ---- plans ------------------------------------------------------------------- */
+
+static void test_plans(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_plan pro = { .name = (char *)"Pro", .daily_limit = 5000, .per_minute = 60 };
+	assert_int_equal(store_plan_set(f->store, &pro, &error), 0);
+	struct store_plan *p = NULL;
+	assert_int_equal(store_plan_get(f->store, "pro", &p, &error), 0);
+	assert_string_equal(p->name, "pro");
+	assert_int_equal(p->daily_limit, 5000);
+	assert_int_equal(p->per_minute, 60);
+	store_plan_free(&p);
+
+	/* set again: replaced; the built-in plan can be changed too */
+	pro.daily_limit = 0;
+	assert_int_equal(store_plan_set(f->store, &pro, &error), 0);
+	struct store_plan free_plan = { .name = (char *)"free", .daily_limit = 50 };
+	assert_int_equal(store_plan_set(f->store, &free_plan, &error), 0);
+
+	struct store_plan **plans = NULL;
+	size_t n = 0;
+	assert_int_equal(store_plan_list(f->store, &plans, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(plans[0]->name, "free");
+	assert_int_equal(plans[0]->daily_limit, 50);
+	assert_string_equal(plans[1]->name, "pro");
+	assert_int_equal(plans[1]->daily_limit, 0);
+	store_plan_list_free(&plans, n);
+	assert_null(plans);
+
+	assert_int_equal(store_plan_get(f->store, "gold", &p, &error), STORE_NOT_FOUND);
+	struct store_plan bad = { .name = (char *)"no good" };
+	assert_int_equal(store_plan_set(f->store, &bad, &error), -1);
+	bad.name = (char *)"";
+	assert_int_equal(store_plan_set(f->store, &bad, &error), -1);
+	bad.name = NULL;
+	assert_int_equal(store_plan_set(f->store, &bad, &error), -1);
+}
+
+/* ---- accounts ------------------------------------------------------------------ */
+
+static void test_accounts(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_account a = {
+		.name = (char *)"Alice@Example.ORG",
+		.password_hash = (char *)"$y$hash",
+		.scram = (char *)"4096:s:k:v",
+		.daily_limit = -1,
+		.per_minute = 10,
+		.sandbox = true,
+	};
+	time_t before = time(NULL);
+	assert_int_equal(store_account_add(f->store, &a, &error), 0);
+	assert_int_equal(store_account_add(f->store, &a, &error), STORE_EXISTS);
+
+	struct store_account *got = NULL;
+	assert_int_equal(store_account_get(f->store, "ALICE@example.org", &got, &error), 0);
+	assert_string_equal(got->name, "alice@example.org");
+	assert_string_equal(got->password_hash, "$y$hash");
+	assert_string_equal(got->plan, "free");
+	assert_string_equal(got->scram, "4096:s:k:v");
+	assert_int_equal(got->daily_limit, -1);
+	assert_int_equal(got->per_minute, 10);
+	assert_true(got->sandbox);
+	assert_false(got->disabled);
+	assert_false(got->any_from);
+	assert_true(got->created >= before && got->created <= time(NULL));
+
+	/* update every field but name and created */
+	struct store_plan pro = { .name = (char *)"pro", .daily_limit = 1000 };
+	assert_int_equal(store_plan_set(f->store, &pro, &error), 0);
+	time_t created = got->created;
+	free(got->plan);
+	got->plan = strdup("pro");
+	got->disabled = true;
+	got->sandbox = false;
+	got->any_from = true;
+	got->daily_limit = 7;
+	got->created = 1;
+	assert_int_equal(store_account_update(f->store, got, &error), 0);
+	store_account_free(&got);
+	assert_null(got);
+	assert_int_equal(store_account_get(f->store, "alice@example.org", &got, &error), 0);
+	assert_string_equal(got->plan, "pro");
+	assert_true(got->disabled);
+	assert_false(got->sandbox);
+	assert_true(got->any_from);
+	assert_int_equal(got->daily_limit, 7);
+	assert_int_equal(got->created, created);
+
+	/* errors */
+	free(got->plan);
+	got->plan = strdup("gold");
+	assert_int_equal(store_account_update(f->store, got, &error), -1);
+	assert_non_null(strstr(error, "no plan gold"));
+	store_account_free(&got);
+	struct store_account ghost = { .name = (char *)"ghost", .password_hash = (char *)"x",
+				       .daily_limit = -1, .per_minute = -1 };
+	assert_int_equal(store_account_update(f->store, &ghost, &error), STORE_NOT_FOUND);
+	assert_int_equal(store_account_get(f->store, "ghost", &got, &error), STORE_NOT_FOUND);
+	ghost.plan = (char *)"gold";
+	assert_int_equal(store_account_add(f->store, &ghost, &error), -1);
+	assert_non_null(strstr(error, "no plan gold"));
+	ghost.plan = NULL;
+	ghost.name = (char *)"bad name";
+	assert_int_equal(store_account_add(f->store, &ghost, &error), -1);
+	ghost.name = (char *)"ok";
+	ghost.password_hash = NULL;
+	assert_int_equal(store_account_add(f->store, &ghost, &error), -1);
+	ghost.password_hash = (char *)"x";
+	ghost.daily_limit = -5;
+	assert_int_equal(store_account_add(f->store, &ghost, &error), -1);
+
+	/* list, sorted */
+	add_account(f->store, "bob", NULL);
+	struct store_account **list = NULL;
+	size_t n = 0;
+	assert_int_equal(store_account_list(f->store, &list, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0]->name, "alice@example.org");
+	assert_string_equal(list[1]->name, "bob");
+	assert_string_equal(list[1]->scram, "");
+	store_account_list_free(&list, n);
+	assert_null(list);
+
+	/* remove takes the sender rules and counters along */
+	assert_int_equal(store_sender_set(f->store, "alice@example.org", "@example.org", true,
+					  &error), 0);
+	bool ok;
+	uint64_t count;
+	assert_int_equal(store_counter_reserve(f->store, "alice@example.org", "d:20261129", 3, 0,
+					       &ok, &count, &error), 0);
+	assert_int_equal(store_account_remove(f->store, "Alice@example.org", &error), 0);
+	assert_int_equal(store_account_remove(f->store, "alice@example.org", &error),
+			 STORE_NOT_FOUND);
+	assert_int_equal(store_counter_get(f->store, "alice@example.org", "d:20261129", &count,
+					   &error), 0);
+	assert_int_equal(count, 0);
+	add_account(f->store, "alice@example.org", NULL);
+	struct store_sender *senders = NULL;
+	assert_int_equal(store_sender_list(f->store, "alice@example.org", &senders, &n, &error), 0);
+	assert_int_equal(n, 0);
+	store_sender_list_free(&senders, n);
+}
+
+/* ---- sender rules ------------------------------------------------------------- */
+
+static void test_sender_rules(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	add_account(f->store, "alice@example.org", NULL);
+	add_account(f->store, "app", NULL);
+
+	assert_int_equal(store_sender_set(f->store, "alice@example.org", "@Example.net", true,
+					  &error), 0);
+	assert_int_equal(store_sender_set(f->store, "alice@example.org", "boss@example.net",
+					  false, &error), 0);
+	assert_int_equal(store_sender_set(f->store, "alice@example.org", "@example.com", false,
+					  &error), 0);
+	assert_int_equal(store_sender_set(f->store, "alice@example.org", "ok@example.com", true,
+					  &error), 0);
+	assert_int_equal(store_sender_set(f->store, "app", "noreply@example.org", true, &error),
+			 0);
+
+	static const struct {
+		const char *account, *address;
+		bool allowed;
+	} cases[] = {
+		{ "alice@example.org", "alice@example.org", true },   /* own name */
+		{ "ALICE@example.org", "Alice@Example.ORG", true },   /* any case */
+		{ "alice@example.org", "bob@example.org", false },    /* no rule */
+		{ "alice@example.org", "anyone@example.net", true },  /* domain allow */
+		{ "alice@example.org", "boss@example.net", false },   /* address deny beats domain */
+		{ "alice@example.org", "x@example.com", false },      /* domain deny */
+		{ "alice@example.org", "ok@example.com", true },      /* address allow beats domain */
+		{ "alice@example.org", "x@sub.example.net", false },  /* not subdomains */
+		{ "alice@example.org", "", false },                   /* null sender: never */
+		{ "alice@example.org", "not-an-address", false },
+		{ "app", "noreply@example.org", true },
+		{ "app", "app", false },
+		{ "app", "other@example.org", false },
+		{ "nobody", "nobody@example.org", false },            /* unknown account */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool allowed = !cases[i].allowed;
+		assert_int_equal(store_sender_is_allowed(f->store, cases[i].account,
+							 cases[i].address, &allowed, &error), 0);
+		if (allowed != cases[i].allowed)
+			fail_msg("%s as %s: %d, expected %d", cases[i].account, cases[i].address,
+				 allowed, cases[i].allowed);
+	}
+
+	/* a deny rule for the own name overrides it */
+	bool allowed = true;
+	assert_int_equal(store_sender_set(f->store, "alice@example.org", "alice@example.org",
+					  false, &error), 0);
+	assert_int_equal(store_sender_is_allowed(f->store, "alice@example.org",
+						 "alice@example.org", &allowed, &error), 0);
+	assert_false(allowed);
+	/* setting the same pattern again replaces the rule */
+	assert_int_equal(store_sender_set(f->store, "alice@example.org", "alice@example.org",
+					  true, &error), 0);
+	assert_int_equal(store_sender_is_allowed(f->store, "alice@example.org",
+						 "alice@example.org", &allowed, &error), 0);
+	assert_true(allowed);
+
+	struct store_sender *s = NULL;
+	size_t n = 0;
+	assert_int_equal(store_sender_list(f->store, "alice@example.org", &s, &n, &error), 0);
+	assert_int_equal(n, 5);
+	assert_string_equal(s[0].pattern, "@example.com");
+	assert_false(s[0].allow);
+	assert_string_equal(s[1].pattern, "@example.net");
+	assert_true(s[1].allow);
+	store_sender_list_free(&s, n);
+	assert_null(s);
+
+	/* remove */
+	assert_int_equal(store_sender_remove(f->store, "alice@example.org", "@EXAMPLE.net",
+					     &error), 0);
+	assert_int_equal(store_sender_remove(f->store, "alice@example.org", "@example.net",
+					     &error), STORE_NOT_FOUND);
+	assert_int_equal(store_sender_is_allowed(f->store, "alice@example.org",
+						 "anyone@example.net", &allowed, &error), 0);
+	assert_false(allowed);
+
+	/* errors */
+	assert_int_equal(store_sender_set(f->store, "nobody", "@example.org", true, &error),
+			 STORE_NOT_FOUND);
+	assert_int_equal(store_sender_set(f->store, "app", "example.org", true, &error), -1);
+	assert_int_equal(store_sender_set(f->store, "app", "@", true, &error), -1);
+	assert_int_equal(store_sender_set(f->store, "app", "a@b@c", true, &error), -1);
+	assert_int_equal(store_sender_list(f->store, "nobody", &s, &n, &error), STORE_NOT_FOUND);
+}
+
+/* ---- aliases and recipients ----------------------------------------------------- */
+
+static void test_aliases(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	assert_int_equal(store_alias_add(f->store, "Sales@example.org", "alice@example.org",
+					 &error), 0);
+	assert_int_equal(store_alias_add(f->store, "sales@example.org", "bob@elsewhere.test",
+					 &error), 0);
+	assert_int_equal(store_alias_add(f->store, "info@example.org", "alice@example.org",
+					 &error), 0);
+	assert_int_equal(store_alias_add(f->store, "sales@example.org", "ALICE@example.org",
+					 &error), STORE_EXISTS);
+	assert_int_equal(store_alias_add(f->store, "bad", "alice@example.org", &error), -1);
+	assert_int_equal(store_alias_add(f->store, "x@example.org", "bad", &error), -1);
+	assert_int_equal(store_alias_add(f->store, "x@example.org", NULL, &error), -1);
+
+	char **list = NULL;
+	assert_int_equal(store_alias_list(f->store, &list, &error), 0);
+	assert_int_equal(strv_len(list), 6);
+	assert_string_equal(list[0], "info@example.org");
+	assert_string_equal(list[1], "alice@example.org");
+	assert_string_equal(list[2], "sales@example.org");
+	assert_string_equal(list[3], "alice@example.org");
+	assert_string_equal(list[4], "sales@example.org");
+	assert_string_equal(list[5], "bob@elsewhere.test");
+	store_strv_free(&list);
+
+	assert_int_equal(store_alias_remove(f->store, "sales@example.org", "bob@elsewhere.test",
+					    &error), 0);
+	assert_int_equal(store_alias_remove(f->store, "sales@example.org", "bob@elsewhere.test",
+					    &error), STORE_NOT_FOUND);
+	assert_int_equal(store_alias_remove(f->store, "info@example.org", NULL, &error), 0);
+	assert_int_equal(store_alias_remove(f->store, "info@example.org", NULL, &error),
+			 STORE_NOT_FOUND);
+	assert_int_equal(store_alias_list(f->store, &list, &error), 0);
+	assert_int_equal(strv_len(list), 2);
+	store_strv_free(&list);
+}
+
+static void expect_resolve(struct store *s, const char *address, const char *const *want)
+{
+	char **got = NULL;
+	const char *error = NULL;
+	assert_int_equal(store_recipient_resolve(s, address, &got, &error), 0);
+	size_t n = 0;
+	while (want[n])
+		n++;
+	if (strv_len(got) != n)
+		fail_msg("%s: %zu mailboxes, expected %zu", address, strv_len(got), n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(got[i], want[i]);
+	store_strv_free(&got);
+}
+
+static void test_recipient_resolve(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	add_account(f->store, "alice@example.org", NULL);
+	add_account(f->store, "bob@example.org", NULL);
+	add_account(f->store, "c+d@example.org", NULL);
+	assert_int_equal(store_alias_add(f->store, "team@example.org", "alice@example.org",
+					 &error), 0);
+	assert_int_equal(store_alias_add(f->store, "team@example.org", "bob@example.org",
+					 &error), 0);
+	assert_int_equal(store_alias_add(f->store, "out@example.org", "someone@remote.test",
+					 &error), 0);
+	/* one level: the target of an alias is not expanded again */
+	assert_int_equal(store_alias_add(f->store, "all@example.org", "team@example.org",
+					 &error), 0);
+	/* an alias wins over an account of the same name */
+	assert_int_equal(store_alias_add(f->store, "bob@example.org", "alice@example.org",
+					 &error), 0);
+
+	expect_resolve(f->store, "alice@example.org", (const char *[]){ "alice@example.org", NULL });
+	expect_resolve(f->store, "ALICE@Example.org", (const char *[]){ "alice@example.org", NULL });
+	expect_resolve(f->store, "alice+news@example.org",
+		       (const char *[]){ "alice@example.org", NULL });
+	expect_resolve(f->store, "alice+a+b@example.org",
+		       (const char *[]){ "alice@example.org", NULL });
+	expect_resolve(f->store, "team@example.org",
+		       (const char *[]){ "alice@example.org", "bob@example.org", NULL });
+	expect_resolve(f->store, "team+x@example.org",
+		       (const char *[]){ "alice@example.org", "bob@example.org", NULL });
+	expect_resolve(f->store, "out@example.org", (const char *[]){ "someone@remote.test", NULL });
+	expect_resolve(f->store, "all@example.org", (const char *[]){ "team@example.org", NULL });
+	expect_resolve(f->store, "bob@example.org", (const char *[]){ "alice@example.org", NULL });
+	expect_resolve(f->store, "c+d@example.org", (const char *[]){ "c+d@example.org", NULL });
+	expect_resolve(f->store, "nobody@example.org", (const char *[]){ NULL });
+	expect_resolve(f->store, "nobody+alice@example.org", (const char *[]){ NULL });
+	expect_resolve(f->store, "+alice@example.org", (const char *[]){ NULL });
+	expect_resolve(f->store, "alice@example.net", (const char *[]){ NULL });
+	expect_resolve(f->store, "not-an-address", (const char *[]){ NULL });
+}
+
+/* ---- counters --------------------------------------------------------------------- */
+
+static void test_counters(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	bool ok = false;
+	uint64_t count = 99;
+
+	assert_int_equal(store_counter_get(f->store, "a", "d:20261129", &count, &error), 0);
+	assert_int_equal(count, 0);
+
+	assert_int_equal(store_counter_reserve(f->store, "a", "d:20261129", 60, 100, &ok, &count,
+					       &error), 0);
+	assert_true(ok);
+	assert_int_equal(count, 60);
+	assert_int_equal(store_counter_reserve(f->store, "A", "d:20261129", 40, 100, &ok, &count,
+					       &error), 0);
+	assert_true(ok);
+	assert_int_equal(count, 100);
+	/* the 101st is refused, and the count stays */
+	assert_int_equal(store_counter_reserve(f->store, "a", "d:20261129", 1, 100, &ok, &count,
+					       &error), 0);
+	assert_false(ok);
+	assert_int_equal(count, 100);
+	/* release, then there is room again */
+	assert_int_equal(store_counter_release(f->store, "a", "d:20261129", 2, &error), 0);
+	assert_int_equal(store_counter_get(f->store, "a", "d:20261129", &count, &error), 0);
+	assert_int_equal(count, 98);
+	assert_int_equal(store_counter_reserve(f->store, "a", "d:20261129", 3, 100, &ok, &count,
+					       &error), 0);
+	assert_false(ok);
+	assert_int_equal(store_counter_reserve(f->store, "a", "d:20261129", 2, 100, &ok, &count,
+					       &error), 0);
+	assert_true(ok);
+	/* releasing more than reserved stops at 0 */
+	assert_int_equal(store_counter_release(f->store, "a", "d:20261129", 1000, &error), 0);
+	assert_int_equal(store_counter_get(f->store, "a", "d:20261129", &count, &error), 0);
+	assert_int_equal(count, 0);
+	/* releasing a counter that does not exist is harmless */
+	assert_int_equal(store_counter_release(f->store, "zz", "d:20261129", 1, &error), 0);
+
+	/* limit 0: unlimited */
+	assert_int_equal(store_counter_reserve(f->store, "b", "m:202611291031", 1000000, 0, &ok,
+					       &count, &error), 0);
+	assert_true(ok);
+	assert_int_equal(count, 1000000);
+	/* a request larger than the limit on its own */
+	assert_int_equal(store_counter_reserve(f->store, "c", "d:20261129", 101, 100, &ok, &count,
+					       &error), 0);
+	assert_false(ok);
+	assert_int_equal(count, 0);
+
+	/* windows are separate per account and window; a new window of the same
+	 * kind drops the older ones of that account */
+	assert_int_equal(store_counter_reserve(f->store, "a", "d:20261129", 5, 0, &ok, &count,
+					       &error), 0);
+	assert_int_equal(store_counter_reserve(f->store, "a", "m:202611291031", 5, 0, &ok,
+					       &count, &error), 0);
+	assert_int_equal(store_counter_reserve(f->store, "a", "d:20261130", 1, 0, &ok, &count,
+					       &error), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(store_counter_get(f->store, "a", "d:20261129", &count, &error), 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(store_counter_get(f->store, "a", "m:202611291031", &count, &error), 0);
+	assert_int_equal(count, 5);
+	assert_int_equal(store_counter_get(f->store, "b", "m:202611291031", &count, &error), 0);
+	assert_int_equal(count, 1000000);
+}
+
+static void test_windows(void **state)
+{
+	(void)state;
+	char w[STORE_WINDOW_MAX];
+	store_window_day(1795948260, w);   /* 2026-11-29T10:31:00Z */
+	assert_string_equal(w, "d:20261129");
+	store_window_minute(1795948260, w);
+	assert_string_equal(w, "m:202611291031");
+	store_window_day(1795996799, w);   /* 23:59:59 the same day */
+	assert_string_equal(w, "d:20261129");
+	store_window_day(1795996800, w);   /* 00:00:00 UTC: the next window */
+	assert_string_equal(w, "d:20261130");
+}
+
+#define RACE_THREADS 8
+#define RACE_TRIES 40
+#define RACE_LIMIT 100
+
+struct race {
+	struct store *store;
+	unsigned granted;
+	unsigned errors;
+	uint64_t max_seen;
+};
+
+static void *race_thread(void *arg)
+{
+	struct race *r = arg;
+	for (int i = 0; i < RACE_TRIES; i++) {
+		bool ok = false;
+		uint64_t count = 0;
+		const char *error = NULL;
+		if (store_counter_reserve(r->store, "racer", "d:20261129", 1, RACE_LIMIT, &ok,
+					  &count, &error) != 0) {
+			r->errors++;
+			continue;
+		}
+		if (ok)
+			r->granted++;
+		if (count > r->max_seen)
+			r->max_seen = count;
+	}
+	return NULL;
+}
+
+/* Eight threads, half on this process's first handle and half on a second
+ * one (as the CLI and the server would be), 320 tries for a limit of 100:
+ * exactly 100 granted, never a count above 100. */
+static void test_counter_concurrency(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store *second = store_open(f->dir, &error);
+	assert_non_null(second);
+	pthread_t threads[RACE_THREADS];
+	struct race races[RACE_THREADS];
+	for (int i = 0; i < RACE_THREADS; i++) {
+		races[i] = (struct race){ .store = i % 2 ? second : f->store };
+		assert_int_equal(pthread_create(&threads[i], NULL, race_thread, &races[i]), 0);
+	}
+	unsigned granted = 0, errors = 0;
+	for (int i = 0; i < RACE_THREADS; i++) {
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+		granted += races[i].granted;
+		errors += races[i].errors;
+		assert_true(races[i].max_seen <= RACE_LIMIT);
+	}
+	assert_int_equal(errors, 0);
+	assert_int_equal(granted, RACE_LIMIT);
+	uint64_t count = 0;
+	assert_int_equal(store_counter_get(second, "racer", "d:20261129", &count, &error), 0);
+	assert_int_equal(count, RACE_LIMIT);
+	store_close(&second);
+}
+
+/* ---- events ----------------------------------------------------------------------- */
+
+static void test_events(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_event e = {
+		.time = 1000, .type = (char *)"accepted", .account = (char *)"Alice@example.org",
+		.queue_id = (char *)"0123456789ABCDEF", .recipient = (char *)"x@remote.test",
+		.code = 250, .reason = (char *)"ok",
+	};
+	assert_int_equal(store_event_add(f->store, &e, &error), 0);
+	e = (struct store_event){ .time = 2000, .type = (char *)"rejected",
+				  .account = (char *)"bob", .code = 550,
+				  .reason = (char *)"5.7.1 sender not allowed" };
+	assert_int_equal(store_event_add(f->store, &e, &error), 0);
+	e = (struct store_event){ .time = 3000, .type = (char *)"delivered",
+				  .account = (char *)"alice@example.org" };
+	assert_int_equal(store_event_add(f->store, &e, &error), 0);
+	time_t now = time(NULL);
+	e = (struct store_event){ .type = (char *)"auth-failed" };   /* time 0: now */
+	assert_int_equal(store_event_add(f->store, &e, &error), 0);
+	e = (struct store_event){ .type = NULL };
+	assert_int_equal(store_event_add(f->store, &e, &error), -1);
+	e.type = (char *)"";
+	assert_int_equal(store_event_add(f->store, &e, &error), -1);
+
+	struct store_event **v = NULL;
+	size_t n = 0;
+	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 0, &v, &n, &error), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0]->type, "accepted");
+	assert_string_equal(v[0]->account, "alice@example.org");
+	assert_string_equal(v[0]->queue_id, "0123456789ABCDEF");
+	assert_string_equal(v[0]->recipient, "x@remote.test");
+	assert_int_equal(v[0]->code, 250);
+	assert_string_equal(v[0]->reason, "ok");
+	assert_int_equal(v[0]->time, 1000);
+	assert_null(v[1]->queue_id);
+	assert_null(v[3]->account);
+	assert_true(v[3]->time >= now);
+	assert_true(v[0]->id < v[1]->id && v[1]->id < v[2]->id);
+	int64_t second_id = v[1]->id;
+	store_event_list_free(&v, n);
+	assert_null(v);
+
+	assert_int_equal(store_event_list(f->store, "ALICE@example.org", 0, 0, 0, &v, &n, &error),
+			 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[1]->type, "delivered");
+	store_event_list_free(&v, n);
+
+	assert_int_equal(store_event_list(f->store, NULL, 2000, 0, 0, &v, &n, &error), 0);
+	assert_int_equal(n, 3);
+	store_event_list_free(&v, n);
+
+	assert_int_equal(store_event_list(f->store, NULL, 0, second_id, 0, &v, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0]->type, "delivered");
+	store_event_list_free(&v, n);
+
+	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 1, &v, &n, &error), 0);
+	assert_int_equal(n, 1);
+	store_event_list_free(&v, n);
+
+	assert_int_equal(store_event_list(f->store, "nobody", 0, 0, 0, &v, &n, &error), 0);
+	assert_int_equal(n, 0);
+	store_event_list_free(&v, n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
+		cmocka_unit_test(test_migrate_from_version_1),
+		cmocka_unit_test(test_newer_schema_refused),
+		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_input_checks),
+		cmocka_unit_test_setup_teardown(test_domains, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sender_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recipient_resolve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
+		cmocka_unit_test(test_windows),
+		cmocka_unit_test_setup_teardown(test_counter_concurrency, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
