@@ -19,7 +19,7 @@ static void reply_set(struct policy_reply *reply, int code, const char *enhanced
 static struct policy_account *account_snapshot(struct store *store,
 					       const struct store_account *a);
 static const char *address_domain(const char *address);
-static void window_names(time_t t, char day[16], char minute[20]);
+static void window_names(time_t t, char day[32], char minute[32]);
 static void reset_time_text(time_t t, bool daily, char *buf, size_t size);
 static bool policy_reserve(struct store *store, const struct policy_account *account,
 			   time_t now, struct policy_reply *reply);
@@ -180,12 +180,12 @@ void policy_rcpt_clear(struct policy_rcpt *rcpt)
 }
 
 /* window_names - the counters' keys for T: "d:YYYYMMDD", "m:YYYYMMDDHHMM" (UTC) */
-static void window_names(time_t t, char day[16], char minute[20])
+static void window_names(time_t t, char day[32], char minute[32])
 {
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	snprintf(day, 16, "d:%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-	snprintf(minute, 20, "m:%04d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+	snprintf(day, 32, "d:%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+	snprintf(minute, 32, "m:%04d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
 		 tm.tm_mday, tm.tm_hour, tm.tm_min);
 }
 
@@ -202,7 +202,7 @@ static void reset_time_text(time_t t, bool daily, char *buf, size_t size)
 static bool policy_reserve(struct store *store, const struct policy_account *account,
 			   time_t now, struct policy_reply *reply)
 {
-	char day[16], minute[20], reset[40];
+	char day[32], minute[32], reset[40];
 	window_names(now, day, minute);
 	const char *error = NULL;
 	bool ok = false;
@@ -242,7 +242,7 @@ void policy_release_blocking(struct store *store, const struct policy_account *a
 {
 	if (!account || n == 0)
 		return;
-	char day[16], minute[20];
+	char day[32], minute[32];
 	window_names(reserved_at, day, minute);
 	const char *error = NULL;
 	if (store_counter_release(store, account->name, day, n, &error) != 0 ||

@@ -5,14 +5,14 @@
  * start-up scan in queue_create, which runs before the loop does.
  *
  * Submission and group commit.  queue_submit() hands the message to a worker,
- * which writes tmp/<ID>, fsyncs, closes and renames it into queue/ (a "file
- * job").  The rename is durable only once queue/ itself is fsync'ed.  When a
+ * which writes queue/<ID>, marks it complete, fsyncs and closes it (a "file
+ * job").  Its name is durable only once queue/ itself is fsync'ed.  When a
  * file job finishes, its message joins the "waiting for dir sync" list; if no
  * dir-sync job is running, one is started for everything on the list.
  * Messages whose file finishes while a dir sync runs wait for the next one,
  * which starts as soon as the running one ends.  So under load one directory
  * fsync covers many messages, and each callback reports success only after
- * the fsync that covers its rename (DESIGN "250 means durable").
+ * the fsync that covers its directory entry (DESIGN "250 means durable").
  *
  * Delivery (this issue: local Maildirs only).  A committed or recovered
  * message waits in a FIFO for one of QUEUE_DELIVERY_SLOTS_PER_WORKER * workers
@@ -158,8 +158,7 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	if (!queue->spool)
 		goto fail;
 	/* blocking, but before the loop runs: recovery */
-	if (spool_clean_tmp(queue->spool, error_r) != 0 ||
-	    spool_list(queue->spool, true, &ids, &count, error_r) != 0)
+	if (spool_list(queue->spool, true, &ids, &count, error_r) != 0)
 		goto fail;
 	for (size_t i = 0; i < count; i++) {
 		struct queue_msg *msg = queue_msg_add(queue, ids[i]);
@@ -485,7 +484,7 @@ static void queue_submit_job_free(struct queue_submit_job *job)
 	free(job);
 }
 
-/* queue_submit_work - (worker) tmp/<ID>, fsync, close, rename */
+/* queue_submit_work - (worker) write queue/<ID>, mark complete, fsync, close */
 static void queue_submit_work(void *arg)
 {
 	struct queue_submit_job *job = arg;

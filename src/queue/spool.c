@@ -1,10 +1,16 @@
 /* queue/spool - blocking, thread-safe file operations on the spool.
  *
- * A message is written to tmp/<ID>, fsync'ed, closed (close checked: NFS and
- * some file systems report write errors only there), then renamed into the
- * spool with RENAME_NOREPLACE so that an ID collision can never replace an
- * accepted message.  The rename is durable only after spool_sync_dir(), which
- * the queue shares between messages (group commit, see queue.c).
+ * A message is created in the spool under its final name <ID> (O_EXCL, so an
+ * ID collision can never replace an accepted message) with mode 0600,
+ * written, marked complete by setting its owner-execute bit (mode 0700, as
+ * Postfix marks finished queue files), fsync'ed and closed (close checked:
+ * NFS and some file systems report write errors only there).  Its directory
+ * entry is durable only after spool_sync_dir(), which the queue shares
+ * between messages (group commit, see queue.c).  Writing in place instead of
+ * renaming from a tmp/ folder matters: on ext4 the file's fsync then commits
+ * the new entry in the same journal transaction, so the directory fsync that
+ * follows finds little left to do.  A file without the execute bit was never
+ * acknowledged: readers skip it and recovery at start removes it.
  *
  * <ID>.rcpt is an append-only log of "INDEX STATE REPLY" lines (REPLY xtext,
  * "-" for none).  A crash may leave a torn last line: readers skip lines that
@@ -120,13 +126,10 @@ static int write_all(int fd, const void *data, size_t len)
 struct spool *spool_open(const char *data_dir, bool create, const char **error_r)
 {
 	struct spool *spool = xcalloc(1, sizeof(*spool));
-	char *tmp = NULL;
 
 	spool->dir = xasprintf("%s/queue", data_dir);
-	spool->dir_fd = spool->tmp_fd = -1;
-	tmp = xasprintf("%s/tmp", spool->dir);
-	if (create && (mkdir_durable(data_dir) != 0 || mkdir_durable(spool->dir) != 0 ||
-		       mkdir_durable(tmp) != 0)) {
+	spool->dir_fd = -1;
+	if (create && (mkdir_durable(data_dir) != 0 || mkdir_durable(spool->dir) != 0)) {
 		*error_r = "cannot create the queue directories";
 		goto fail;
 	}
@@ -135,15 +138,8 @@ struct spool *spool_open(const char *data_dir, bool create, const char **error_r
 		*error_r = errno == ENOENT ? "no queue directory" : "cannot open the queue directory";
 		goto fail;
 	}
-	spool->tmp_fd = openat(spool->dir_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (spool->tmp_fd < 0 && create) {
-		*error_r = "cannot open the queue's tmp directory";
-		goto fail;
-	}
-	free(tmp);
 	return spool;
 fail:
-	free(tmp);
 	spool_close(&spool);
 	return NULL;
 }
@@ -153,48 +149,11 @@ void spool_close(struct spool **spoolp)
 	struct spool *spool = *spoolp;
 	if (!spool)
 		return;
-	if (spool->tmp_fd >= 0 && close(spool->tmp_fd) != 0)
-		log_warn("spool_close", "dir=tmp error=\"%s\"", strerror(errno));
 	if (spool->dir_fd >= 0 && close(spool->dir_fd) != 0)
 		log_warn("spool_close", "dir=queue error=\"%s\"", strerror(errno));
 	free(spool->dir);
 	free(spool);
 	*spoolp = NULL;
-}
-
-int spool_clean_tmp(struct spool *spool, const char **error_r)
-{
-	char *path = xasprintf("%s/tmp", spool->dir);
-	DIR *dir = opendir(path);
-	struct dirent *de;
-	int ret = -1;
-
-	if (!dir) {
-		*error_r = "cannot read the queue's tmp directory";
-		goto out;
-	}
-	errno = 0;
-	while ((de = readdir(dir)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (unlinkat(spool->tmp_fd, de->d_name, 0) != 0 && errno != ENOENT) {
-			*error_r = "cannot remove a file in the queue's tmp directory";
-			goto out;
-		}
-		errno = 0;
-	}
-	if (errno != 0) {
-		*error_r = "cannot read the queue's tmp directory";
-		goto out;
-	}
-	ret = 0;
-out:
-	if (dir && closedir(dir) != 0 && ret == 0) {
-		*error_r = "cannot close the queue's tmp directory";
-		ret = -1;
-	}
-	free(path);
-	return ret;
 }
 
 static int id_compare(const void *a, const void *b)
@@ -234,6 +193,18 @@ int spool_list(struct spool *spool, bool remove_orphans, char (**ids_r)[QUEUE_ID
 			}
 			memcpy(logs[nlogs++], name, sizeof(name));
 		} else {
+			struct stat st;
+			if (fstatat(spool->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+			    !S_ISREG(st.st_mode))
+				goto next;
+			if (!(st.st_mode & S_IXUSR)) {
+				/* being written, or never finished: not acknowledged */
+				if (remove_orphans && unlinkat(spool->dir_fd, name, 0) != 0 &&
+				    errno != ENOENT)
+					log_warn("queue_incomplete", "file=%s error=\"%s\"", name,
+						 strerror(errno));
+				goto next;
+			}
 			if (count == alloc) {
 				alloc = alloc ? alloc * 2 : 64;
 				ids = xrealloc(ids, alloc * sizeof(*ids));
@@ -276,16 +247,16 @@ int spool_write_message(struct spool *spool, const char *id, const struct buf *e
 			const char *body, size_t body_len, int *errno_r, const char **error_r)
 {
 	int fd = -1, ret = -1, err = 0;
-	bool in_tmp = false;
+	bool created = false;
 
-	fd = openat(spool->tmp_fd, id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = openat(spool->dir_fd, id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		err = errno;
 		goto out;
 	}
-	in_tmp = true;
+	created = true;
 	if (write_all(fd, envelope->data, envelope->len) != 0 || write_all(fd, "\n", 1) != 0 ||
-	    write_all(fd, body, body_len) != 0 || fsync(fd) != 0) {
+	    write_all(fd, body, body_len) != 0 || fchmod(fd, 0700) != 0 || fsync(fd) != 0) {
 		err = errno;
 		goto out;
 	}
@@ -295,25 +266,11 @@ int spool_write_message(struct spool *spool, const char *id, const struct buf *e
 		err = errno;
 		goto out;
 	}
-	if (renameat2(spool->tmp_fd, id, spool->dir_fd, id, RENAME_NOREPLACE) != 0) {
-		if (errno != EINVAL && errno != ENOSYS) {
-			err = errno;
-			goto out;
-		}
-		/* no RENAME_NOREPLACE on this file system: link refuses to replace too */
-		if (linkat(spool->tmp_fd, id, spool->dir_fd, id, 0) != 0) {
-			err = errno;
-			goto out;
-		}
-		if (unlinkat(spool->tmp_fd, id, 0) != 0)
-			log_warn("queue_tmp", "queue_id=%s error=\"%s\"", id, strerror(errno));
-	}
-	in_tmp = false;
 	ret = 0;
 out:
 	if (fd >= 0 && close(fd) != 0)
 		log_warn("queue_write", "queue_id=%s close_error=\"%s\"", id, strerror(errno));
-	if (in_tmp && unlinkat(spool->tmp_fd, id, 0) != 0)
+	if (ret != 0 && created && unlinkat(spool->dir_fd, id, 0) != 0)
 		log_warn("queue_write", "queue_id=%s unlink_error=\"%s\"", id, strerror(errno));
 	if (ret != 0) {
 		*errno_r = err;

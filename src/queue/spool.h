@@ -24,10 +24,9 @@
 struct spool {
 	char *dir;    /* <data_dir>/queue */
 	int dir_fd;   /* O_DIRECTORY descriptor of dir */
-	int tmp_fd;   /* ... of dir/tmp */
 };
 
-/* spool_open - make <data_dir>/queue and queue/tmp (mode 0700, fsyncing the
+/* spool_open - make <data_dir>/queue (mode 0700, fsyncing the
  * parents of what it creates) and open them; with CREATE false only open */
 struct spool *spool_open(const char *data_dir, bool create, const char **error_r);
 void spool_close(struct spool **spool);
@@ -35,15 +34,14 @@ void spool_close(struct spool **spool);
 /* spool_error_text - static text for an errno from writing the spool */
 const char *spool_error_text(int err);
 
-/* spool_clean_tmp - remove everything left in tmp/ (start-up only) */
-int spool_clean_tmp(struct spool *spool, const char **error_r);
-/* spool_list - the valid message IDs in the spool, sorted (oldest first);
- * orphan <ID>.rcpt logs are removed when REMOVE_ORPHANS */
+/* spool_list - the IDs of complete messages in the spool, sorted (oldest
+ * first); with REMOVE_ORPHANS (start-up only) incomplete messages and orphan
+ * <ID>.rcpt logs are removed */
 int spool_list(struct spool *spool, bool remove_orphans, char (**ids_r)[QUEUE_ID_LEN + 1],
 	       size_t *count_r, const char **error_r);
 
-/* spool_write_message - tmp/<ID>: ENVELOPE, BODY; fsync, close, rename into
- * the spool.  Not durable until spool_sync_dir.  On error the tmp file is gone. */
+/* spool_write_message - <ID>: ENVELOPE, BODY; mark complete (mode 0700),
+ * fsync, close.  Not durable until spool_sync_dir.  On error the file is gone. */
 int spool_write_message(struct spool *spool, const char *id, const struct buf *envelope,
 			const char *body, size_t body_len, int *errno_r, const char **error_r);
 /* spool_sync_dir - fsync the spool directory: makes renames durable */

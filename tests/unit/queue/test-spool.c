@@ -1,5 +1,5 @@
 /* test-spool - the running queue on a real event loop, worker pool and
- * temporary data folder: recovery of a hand-written spool (tmp/ leftovers,
+ * temporary data folder: recovery of a hand-written spool (incomplete files,
  * orphan logs, a .rcpt log preventing redelivery), submission with group
  * commit, deferral recorded in .rcpt and applied after a restart, submission
  * errors, and queue list/show. */
@@ -171,6 +171,9 @@ static void write_message(struct fixture *f, const char *id, const char *sender,
 	buf_append_str(&text, body);
 	char *rel = xasprintf("queue/%s", id);
 	write_file(f, rel, text.data, text.len);
+	char *path = path_of(f, rel);
+	assert_int_equal(chmod(path, 0700), 0);  /* complete */
+	free(path);
 	free(rel);
 	buf_free(&text);
 	queue_envelope_free(&env);
@@ -217,19 +220,16 @@ static void test_recovery(void **state)
 	char *q = path_of(f, "queue");
 	assert_int_equal(mkdir(q, 0700), 0);
 	free(q);
-	q = path_of(f, "queue/tmp");
-	assert_int_equal(mkdir(q, 0700), 0);
-	free(q);
 	write_message(f, "0000000000000001", "s1@example.com", rcpts1, "Subject: one\r\n\r\n1\r\n");
 	write_message(f, "0000000000000002", "", rcpts2, "Subject: two\r\n\r\n2\r\n");
 	/* bob already has message 2, and the log's torn tail is ignored */
 	write_file(f, "queue/0000000000000002.rcpt", "0 delivered -\n1 deliv", 21);
-	write_file(f, "queue/tmp/0000000000000003", "half-written", 12);
+	write_file(f, "queue/0000000000000003", "half-written", 12);  /* no 0700: incomplete */
 	write_file(f, "queue/00000000000000FF.rcpt", "0 delivered -\n", 14);  /* orphan */
 
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
 	assert_non_null(f->queue);
-	assert_int_equal(count_files(f, "queue/tmp"), 0);
+	assert_false(file_exists(f, "queue/0000000000000003"));
 	assert_false(file_exists(f, "queue/00000000000000FF.rcpt"));
 	assert_int_equal(queue_message_count(f->queue), 2);
 
@@ -239,7 +239,7 @@ static void test_recovery(void **state)
 	assert_int_equal(count_files(f, "mail/example.org/carol/new"), 1);
 	assert_int_equal(count_files(f, "mail/example.net/dave/new"), 1);
 	assert_int_equal(count_files(f, "mail/example.org/bob/tmp"), 0);
-	assert_int_equal(count_files(f, "queue"), 1);  /* tmp/ alone */
+	assert_int_equal(count_files(f, "queue"), 0);
 }
 
 static bool both_called(struct fixture *f);
@@ -277,7 +277,7 @@ static void test_submit_many(void **state)
 	}
 	assert_int_equal(count_files(f, "mail/example.org/alice/new"), 50);
 	assert_int_equal(count_files(f, "mail/example.net/bob/new"), 50);
-	assert_int_equal(count_files(f, "queue"), 1);
+	assert_int_equal(count_files(f, "queue"), 0);
 	free(submits);
 	submits = NULL;
 	submit_count = 0;
@@ -346,7 +346,7 @@ static void test_defer_and_restart(void **state)
 	run_until(f, spool_empty);
 	assert_int_equal(count_files(f, "mail/example.org/alice/new"), 1);
 	assert_int_equal(count_files(f, "mail/example.net/zed/new"), 1);
-	assert_int_equal(count_files(f, "queue"), 1);
+	assert_int_equal(count_files(f, "queue"), 0);
 }
 
 static void test_remote_stays(void **state)
@@ -383,16 +383,16 @@ static void test_submit_error(void **state)
 
 	memset(&one_result, 0, sizeof(one_result));
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
-	char *tmp = path_of(f, "queue/tmp");
-	assert_int_equal(rmdir(tmp), 0);
-	free(tmp);
+	char *q = path_of(f, "queue");
+	assert_int_equal(rmdir(q), 0);  /* the open spool now points at nothing */
+	free(q);
 	submit(f, rcpts, "Subject: x\r\n\r\nx\r\n", &one_result);
 	run_until(f, one_called);
 	assert_int_equal(one_result.calls, 1);
 	assert_int_equal(one_result.status, -1);
 	assert_non_null(one_result.error);
 	assert_int_equal(queue_message_count(f->queue), 0);
-	assert_int_equal(count_files(f, "queue"), 0);
+	assert_false(file_exists(f, "queue"));
 }
 
 /* queue_stop with submissions in flight still calls back, exactly once */
