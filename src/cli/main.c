@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cmd-admin.h"
 
 static void usage(FILE *out);
 
@@ -14,10 +15,27 @@ static void usage(FILE *out)
 	      "  serve [-c FILE]                  run the mail server in the foreground\n"
 	      "  queue list [-c FILE] [--json]    list the messages in the queue\n"
 	      "  queue show ID [-c FILE] [--json] show one message's envelope and headers\n"
+	      "  domain add|remove DOMAIN         the domains Petrel receives mail for\n"
+	      "  domain list [--json]\n"
+	      "  account add USER [--password-stdin|--password-hash HASH] [--plan NAME]\n"
+	      "      [--daily-limit N] [--per-minute N] [--sandbox] [--any-from]\n"
+	      "  account set USER [--plan NAME] [--daily-limit N|plan] [--per-minute N|plan]\n"
+	      "      [--sandbox|--no-sandbox] [--any-from|--no-any-from]\n"
+	      "  account passwd USER [--password-stdin|--password-hash HASH]\n"
+	      "  account show USER [--json] | list [--json]\n"
+	      "  account disable|enable|remove USER\n"
+	      "  sender allow|deny|remove ACCOUNT ADDRESS|@DOMAIN\n"
+	      "  sender list ACCOUNT [--json]     the MAIL FROM addresses an account may use\n"
+	      "  plan set NAME [--daily-limit N] [--per-minute N]\n"
+	      "  plan list [--json]               sending limits (free: 100 a day)\n"
+	      "  alias add ADDRESS TARGET...      local addresses delivering elsewhere\n"
+	      "  alias remove ADDRESS [TARGET] | alias list [--json]\n"
+	      "  events [--account A] [--since T] [--follow] [--json] [--limit N]\n"
 	      "  version                          print the version\n"
 	      "  help                             print this help\n"
 	      "\n"
-	      "FILE defaults to " CLI_DEFAULT_CONFIG ".\n", out);
+	      "Every command takes -c FILE; FILE defaults to " CLI_DEFAULT_CONFIG ".\n"
+	      "Exit status: 0 done, 1 not found or failed, 2 usage error.\n", out);
 }
 
 int main(int argc, char **argv)
@@ -31,6 +49,16 @@ int main(int argc, char **argv)
 		return cmd_serve(argc - 1, argv + 1);
 	if (strcmp(cmd, "queue") == 0)
 		return cmd_queue(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} admin[] = {
+		{ "domain", cmd_domain }, { "account", cmd_account }, { "sender", cmd_sender },
+		{ "plan", cmd_plan }, { "alias", cmd_alias }, { "events", cmd_events },
+	};
+	for (size_t i = 0; i < sizeof(admin) / sizeof(admin[0]); i++)
+		if (strcmp(cmd, admin[i].name) == 0)
+			return admin[i].run(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("petrel %s\n", PETREL_VERSION);
 		return 0;

@@ -1,0 +1,398 @@
+/* cli/cmd-account - petrel account add|set|list|show|remove|disable|enable|
+ * passwd: the accounts that log in to submit mail.  Passwords come from
+ * stdin (--password-stdin), the terminal without echo, or as an existing
+ * crypt(5) hash (--password-hash, for imports); they are never printed. */
+#include "cli/cmd-admin.h"
+
+#include "util/xalloc.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char ACCOUNT_USAGE[] =
+	"usage: petrel account add USER [--password-stdin | --password-hash HASH]\n"
+	"                          [--plan NAME] [--daily-limit N|plan] [--per-minute N|plan]\n"
+	"                          [--sandbox|--no-sandbox] [--any-from|--no-any-from]\n"
+	"       petrel account set USER [--plan NAME] [--daily-limit N|plan]\n"
+	"                          [--per-minute N|plan] [--sandbox|--no-sandbox]\n"
+	"                          [--any-from|--no-any-from]\n"
+	"       petrel account passwd USER [--password-stdin | --password-hash HASH]\n"
+	"       petrel account show USER [--json]\n"
+	"       petrel account list [--json]\n"
+	"       petrel account disable|enable|remove USER\n"
+	"  every form takes -c FILE (default /etc/petrel/petrel.conf)\n";
+
+#define ACCOUNT_SETTINGS (ADMIN_OPT_PLAN | ADMIN_OPT_DAILY_LIMIT | ADMIN_OPT_PER_MINUTE | \
+			  ADMIN_OPT_SANDBOX | ADMIN_OPT_ANY_FROM | ADMIN_OPT_LIMIT_PLAN)
+#define ACCOUNT_PASSWORD (ADMIN_OPT_PASSWORD_STDIN | ADMIN_OPT_PASSWORD_HASH)
+
+static int credentials_make(const struct admin_args *a, char **hash_r, char **scram_r);
+static void settings_apply(const struct admin_args *a, struct store_account *acct);
+static int account_add(struct store *store, const struct admin_args *a);
+static int account_set(struct store *store, const struct admin_args *a, int flag);
+static int account_passwd(struct store *store, const struct admin_args *a);
+static int account_show(struct store *store, const struct admin_args *a);
+static int account_list(struct store *store, const struct admin_args *a);
+static int account_update_only(struct store *store, const struct admin_args *a);
+static int account_disable(struct store *store, const struct admin_args *a);
+static int account_enable(struct store *store, const struct admin_args *a);
+static int account_remove(struct store *store, const struct admin_args *a);
+static long limit_effective(long own, unsigned plan_value, bool has_plan);
+static void limit_print_text(const char *label, long own, unsigned plan_value, bool has_plan);
+static void limit_print_json(const char *key, long own, unsigned plan_value, bool has_plan);
+static void account_print_json(const struct store_account *acct,
+			       const struct store_plan *plan);
+
+/* credentials_make - the hash and SCRAM credentials for A's password
+ * option; 0 or an exit status after printing why */
+static int credentials_make(const struct admin_args *a, char **hash_r, char **scram_r)
+{
+	*hash_r = NULL;
+	*scram_r = NULL;
+	if (a->password_hash && a->password_stdin)
+		return admin_fail(2, "--password-hash and --password-stdin exclude each other");
+	if (a->password_hash) {
+		if (!store_password_hash_is_valid(a->password_hash))
+			return admin_fail(2, "--password-hash: not a crypt(5) hash this system"
+					  " can verify");
+		*hash_r = xstrdup(a->password_hash);
+		*scram_r = xstrdup("");   /* SCRAM needs the password itself */
+		return 0;
+	}
+	int status = 0;
+	char *password = admin_read_password(a->password_stdin, &status);
+	if (!password)
+		return status;
+	const char *error = NULL;
+	*hash_r = store_password_hash(password, &error);
+	if (*hash_r)
+		*scram_r = store_scram_credentials(password);
+	admin_password_free(&password);
+	if (!*hash_r)
+		return admin_fail(1, "%s", error);
+	if (!*scram_r) {
+		free(*hash_r);
+		*hash_r = NULL;
+		return admin_fail(1, "cannot make SCRAM-SHA-256 credentials");
+	}
+	return 0;
+}
+
+/* settings_apply - the options given in A onto ACCT */
+static void settings_apply(const struct admin_args *a, struct store_account *acct)
+{
+	if (a->plan) {
+		free(acct->plan);
+		acct->plan = xstrdup(a->plan);
+	}
+	if (a->has_daily_limit)
+		acct->daily_limit = a->daily_limit;
+	if (a->has_per_minute)
+		acct->per_minute = a->per_minute;
+	if (a->sandbox >= 0)
+		acct->sandbox = a->sandbox == 1;
+	if (a->any_from >= 0)
+		acct->any_from = a->any_from == 1;
+}
+
+static int account_add(struct store *store, const struct admin_args *a)
+{
+	struct store_account acct = {
+		.name = xstrdup(a->pos[1]),
+		.daily_limit = -1,
+		.per_minute = -1,
+	};
+	settings_apply(a, &acct);
+	int status = credentials_make(a, &acct.password_hash, &acct.scram);
+	if (status == 0) {
+		const char *error = NULL;
+		status = admin_status(store_account_add(store, &acct, &error), &error);
+	}
+	if (status == 0)
+		printf("added account %s\n", a->pos[1]);
+	free(acct.name);
+	free(acct.plan);
+	free(acct.password_hash);
+	free(acct.scram);
+	return status;
+}
+
+/* account_set - apply the settings in A, and FLAG: 'd' disable, 'e' enable */
+static int account_set(struct store *store, const struct admin_args *a, int flag)
+{
+	struct store_account *acct = NULL;
+	const char *error = NULL;
+	int status = admin_status(store_account_get(store, a->pos[1], &acct, &error), &error);
+	if (status != 0)
+		return status;
+	settings_apply(a, acct);
+	if (flag)
+		acct->disabled = flag == 'd';
+	status = admin_status(store_account_update(store, acct, &error), &error);
+	if (status == 0)
+		printf("%s account %s\n", flag == 'd' ? "disabled" : flag == 'e' ? "enabled" :
+		       "updated", acct->name);
+	store_account_free(&acct);
+	return status;
+}
+
+static int account_passwd(struct store *store, const struct admin_args *a)
+{
+	struct store_account *acct = NULL;
+	const char *error = NULL;
+	int status = admin_status(store_account_get(store, a->pos[1], &acct, &error), &error);
+	if (status != 0)
+		return status;
+	char *hash = NULL, *scram = NULL;
+	status = credentials_make(a, &hash, &scram);
+	if (status == 0) {
+		free(acct->password_hash);
+		free(acct->scram);
+		acct->password_hash = hash;
+		acct->scram = scram;
+		status = admin_status(store_account_update(store, acct, &error), &error);
+	}
+	if (status == 0)
+		printf("changed the password of %s\n", acct->name);
+	store_account_free(&acct);
+	return status;
+}
+
+/* limit_effective - the limit that applies: the account's own, else the plan's */
+static long limit_effective(long own, unsigned plan_value, bool has_plan)
+{
+	if (own >= 0)
+		return own;
+	return has_plan ? (long)plan_value : -1;
+}
+
+static void limit_print_text(const char *label, long own, unsigned plan_value, bool has_plan)
+{
+	long v = limit_effective(own, plan_value, has_plan);
+	printf("%-12s ", label);
+	if (v < 0)
+		printf("?");
+	else if (v == 0)
+		printf("unlimited");
+	else
+		printf("%ld", v);
+	printf(own >= 0 ? " (account)\n" : " (plan)\n");
+}
+
+static void limit_print_json(const char *key, long own, unsigned plan_value, bool has_plan)
+{
+	printf(",\"%s\":%ld,\"%s_source\":\"%s\"", key,
+	       limit_effective(own, plan_value, has_plan), key, own >= 0 ? "account" : "plan");
+}
+
+static void account_print_json(const struct store_account *acct,
+			       const struct store_plan *plan)
+{
+	char when[32];
+	fputs("{\"name\":", stdout);
+	json_string(stdout, acct->name);
+	fputs(",\"password\":", stdout);
+	json_string(stdout, store_password_method(acct->password_hash));
+	printf(",\"scram\":%s", acct->scram && acct->scram[0] ? "true" : "false");
+	fputs(",\"plan\":", stdout);
+	json_string(stdout, acct->plan);
+	limit_print_json("daily_limit", acct->daily_limit, plan ? plan->daily_limit : 0,
+			 plan != NULL);
+	limit_print_json("per_minute", acct->per_minute, plan ? plan->per_minute : 0,
+			 plan != NULL);
+	printf(",\"sandbox\":%s,\"disabled\":%s,\"any_from\":%s,\"created\":\"%s\"",
+	       acct->sandbox ? "true" : "false", acct->disabled ? "true" : "false",
+	       acct->any_from ? "true" : "false",
+	       admin_time_format(acct->created, when, sizeof(when)));
+}
+
+static int account_show(struct store *store, const struct admin_args *a)
+{
+	struct store_account *acct = NULL;
+	struct store_plan *plan = NULL;
+	struct store_sender *senders = NULL;
+	size_t nsenders = 0;
+	const char *error = NULL;
+	int status = admin_status(store_account_get(store, a->pos[1], &acct, &error), &error);
+	if (status != 0)
+		return status;
+	if (store_plan_get(store, acct->plan, &plan, &error) != 0)
+		plan = NULL;
+	status = admin_status(store_sender_list(store, acct->name, &senders, &nsenders, &error), &error);
+	char day[STORE_WINDOW_MAX];
+	uint64_t today = 0;
+	store_window_day(time(NULL), day);
+	if (status == 0)
+		status = admin_status(store_counter_get(store, acct->name, day, &today, &error), &error);
+	if (status != 0)
+		goto out;
+
+	if (a->json) {
+		account_print_json(acct, plan);
+		printf(",\"sent_today\":%" PRIu64 ",\"senders\":[", today);
+		for (size_t i = 0; i < nsenders; i++) {
+			fputs(i ? ",{\"pattern\":" : "{\"pattern\":", stdout);
+			json_string(stdout, senders[i].pattern);
+			printf(",\"rule\":\"%s\"}", senders[i].allow ? "allow" : "deny");
+		}
+		fputs("]}\n", stdout);
+		goto out;
+	}
+	char when[32];
+	printf("%-12s %s\n", "account:", acct->name);
+	/* never the hash itself: only whether there is one and its method */
+	if (acct->password_hash && acct->password_hash[0])
+		printf("%-12s set (%s)\n", "password:", store_password_method(acct->password_hash));
+	else
+		printf("%-12s not set\n", "password:");
+	printf("%-12s %s\n", "scram:", acct->scram && acct->scram[0] ? "yes" :
+	       "no (imported hash; set a password to enable SCRAM-SHA-256)");
+	printf("%-12s %s%s\n", "plan:", acct->plan, plan ? "" : " (missing)");
+	limit_print_text("daily limit:", acct->daily_limit, plan ? plan->daily_limit : 0,
+			 plan != NULL);
+	limit_print_text("per minute:", acct->per_minute, plan ? plan->per_minute : 0,
+			 plan != NULL);
+	printf("%-12s %" PRIu64 " (UTC day %s)\n", "sent today:", today, day + 2);
+	printf("%-12s %s\n", "sandbox:", acct->sandbox ? "yes" : "no");
+	printf("%-12s %s\n", "disabled:", acct->disabled ? "yes" : "no");
+	printf("%-12s %s\n", "any from:", acct->any_from ? "yes" : "no");
+	printf("%-12s %s\n", "created:", admin_time_format(acct->created, when, sizeof(when)));
+	printf("%-12s", "senders:");
+	if (strchr(acct->name, '@'))
+		printf(" %s (own name)", acct->name);
+	for (size_t i = 0; i < nsenders; i++)
+		printf("%s %s %s", i || strchr(acct->name, '@') ? "," : "",
+		       senders[i].allow ? "allow" : "deny", senders[i].pattern);
+	if (nsenders == 0 && !strchr(acct->name, '@'))
+		printf(" none");
+	putchar('\n');
+out:
+	store_sender_list_free(&senders, nsenders);
+	store_plan_free(&plan);
+	store_account_free(&acct);
+	return status;
+}
+
+static int account_list(struct store *store, const struct admin_args *a)
+{
+	struct store_account **accts = NULL;
+	struct store_plan **plans = NULL;
+	size_t n = 0, nplans = 0;
+	const char *error = NULL;
+	int status = admin_status(store_account_list(store, &accts, &n, &error), &error);
+	if (status == 0)
+		status = admin_status(store_plan_list(store, &plans, &nplans, &error), &error);
+	if (status != 0)
+		goto out;
+	if (a->json)
+		fputc('[', stdout);
+	else if (n > 0)
+		printf("%-32s %-10s %-9s %-9s %-7s %s\n", "NAME", "PLAN", "DAILY", "MINUTE",
+		       "SANDBOX", "STATE");
+	for (size_t i = 0; i < n; i++) {
+		const struct store_plan *plan = NULL;
+		for (size_t j = 0; j < nplans; j++)
+			if (strcmp(plans[j]->name, accts[i]->plan) == 0)
+				plan = plans[j];
+		if (a->json) {
+			if (i)
+				fputc(',', stdout);
+			account_print_json(accts[i], plan);
+			fputc('}', stdout);
+			continue;
+		}
+		char daily[24], minute[24];
+		long d = limit_effective(accts[i]->daily_limit, plan ? plan->daily_limit : 0,
+					 plan != NULL);
+		long m = limit_effective(accts[i]->per_minute, plan ? plan->per_minute : 0,
+					 plan != NULL);
+		snprintf(daily, sizeof(daily), d == 0 ? "unlimited" : "%ld", d);
+		snprintf(minute, sizeof(minute), m == 0 ? "unlimited" : "%ld", m);
+		printf("%-32s %-10s %-9s %-9s %-7s %s\n", accts[i]->name, accts[i]->plan, daily,
+		       minute, accts[i]->sandbox ? "yes" : "no",
+		       accts[i]->disabled ? "disabled" : "active");
+	}
+	if (a->json)
+		fputs("]\n", stdout);
+out:
+	store_account_list_free(&accts, n);
+	store_plan_list_free(&plans, nplans);
+	return status;
+}
+
+static int account_update_only(struct store *store, const struct admin_args *a)
+{
+	return account_set(store, a, 0);
+}
+
+static int account_disable(struct store *store, const struct admin_args *a)
+{
+	return account_set(store, a, 'd');
+}
+
+static int account_enable(struct store *store, const struct admin_args *a)
+{
+	return account_set(store, a, 'e');
+}
+
+static int account_remove(struct store *store, const struct admin_args *a)
+{
+	const char *error = NULL;
+	int status = admin_status(store_account_remove(store, a->pos[1], &error), &error);
+	if (status == 0)
+		printf("removed account %s\n", a->pos[1]);
+	return status;
+}
+
+static const struct account_action {
+	const char *name;
+	unsigned opts;       /* options it accepts */
+	bool user;           /* takes USER */
+	int (*run)(struct store *store, const struct admin_args *a);
+} ACCOUNT_ACTIONS[] = {
+	{ "add", ACCOUNT_SETTINGS | ACCOUNT_PASSWORD, true, account_add },
+	{ "set", ACCOUNT_SETTINGS, true, account_update_only },
+	{ "passwd", ACCOUNT_PASSWORD, true, account_passwd },
+	{ "show", ADMIN_OPT_JSON, true, account_show },
+	{ "list", ADMIN_OPT_JSON, false, account_list },
+	{ "disable", 0, true, account_disable },
+	{ "enable", 0, true, account_enable },
+	{ "remove", 0, true, account_remove },
+};
+
+int cmd_account(int argc, char **argv)
+{
+	/* the action decides which options are allowed: find it first (the
+	 * first argument that is neither an option nor -c's value) */
+	const char *action = NULL;
+	for (int i = 1; i < argc && !action; i++)
+		if (argv[i][0] != '-' && (strcmp(argv[i - 1], "-c") != 0 &&
+					  strcmp(argv[i - 1], "--config") != 0))
+			action = argv[i];
+	const struct account_action *act = NULL;
+	for (size_t i = 0; action && i < sizeof(ACCOUNT_ACTIONS) / sizeof(ACCOUNT_ACTIONS[0]); i++)
+		if (strcmp(action, ACCOUNT_ACTIONS[i].name) == 0)
+			act = &ACCOUNT_ACTIONS[i];
+	if (!act)
+		return admin_usage(ACCOUNT_USAGE);
+	struct admin_args a;
+	if (admin_args_parse(argc, argv, act->opts, ACCOUNT_USAGE, &a) != 0)
+		return 2;
+	if (a.npos != (act->user ? 2 : 1) || strcmp(a.pos[0], act->name) != 0)
+		return admin_usage(ACCOUNT_USAGE);
+	if (act->run == account_add && !store_account_name_is_valid(a.pos[1]))
+		return admin_fail(2, "invalid account name '%s': expected an address"
+				  " (user@domain) or a plain login", a.pos[1]);
+	if (act->run == account_update_only && !a.plan && !a.has_daily_limit &&
+	    !a.has_per_minute && a.sandbox < 0 && a.any_from < 0)
+		return admin_fail(2, "account set: nothing to change");
+
+	int status = 0;
+	struct store *store = admin_store_open(a.config, &status);
+	if (!store)
+		return status;
+	status = act->run(store, &a);
+	store_close(&store);
+	return status;
+}

@@ -1,0 +1,389 @@
+/* cli/cmd-admin - what the administrator commands share: options, the
+ * store, JSON strings, times and passwords. */
+#include "cli/cmd-admin.h"
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "util/xalloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#define PASSWORD_MAX 4096
+#define LIMIT_MAX 1000000000L
+
+static bool parse_limit(const char *s, bool allow_plan, long *v_r);
+static bool utf8_is_valid(const unsigned char *s);
+static char *read_line_fd(FILE *in, int *status_r);
+static char *read_tty_password(const char *prompt, int *status_r);
+static void db_precreate_as_owner(const char *data_dir);
+
+int admin_usage(const char *usage)
+{
+	fputs(usage, stderr);
+	return 2;
+}
+
+int admin_fail(int status, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("petrel: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return status;
+}
+
+int admin_status(int rc, const char *const *error)
+{
+	if (rc == 0)
+		return 0;
+	admin_fail(1, "%s", *error ? *error : "failed");
+	return 1;
+}
+
+/* parse_limit - a count 0..LIMIT_MAX, or "plan" (-1) if ALLOW_PLAN */
+static bool parse_limit(const char *s, bool allow_plan, long *v_r)
+{
+	if (allow_plan && strcmp(s, "plan") == 0) {
+		*v_r = -1;
+		return true;
+	}
+	if (!isdigit((unsigned char)s[0]))
+		return false;
+	errno = 0;
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (errno || *end != '\0' || v < 0 || v > LIMIT_MAX)
+		return false;
+	*v_r = v;
+	return true;
+}
+
+int admin_args_parse(int argc, char **argv, unsigned allowed, const char *usage,
+		     struct admin_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->config = CLI_DEFAULT_CONFIG;
+	a->sandbox = -1;
+	a->any_from = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		bool takes = false;      /* the option takes the next argument */
+		unsigned need = 0;
+		if (o[0] != '-' || strcmp(o, "-") == 0) {
+			if (a->npos == ADMIN_POSITIONAL_MAX)
+				return admin_fail(2, "too many arguments");
+			a->pos[a->npos++] = o;
+			continue;
+		}
+		if (strcmp(o, "-c") == 0 || strcmp(o, "--config") == 0) {
+			takes = true;
+			if (v)
+				a->config = v;
+		} else if (strcmp(o, "--json") == 0) {
+			need = ADMIN_OPT_JSON;
+			a->json = true;
+		} else if (strcmp(o, "--password-stdin") == 0) {
+			need = ADMIN_OPT_PASSWORD_STDIN;
+			a->password_stdin = true;
+		} else if (strcmp(o, "--password-hash") == 0) {
+			need = ADMIN_OPT_PASSWORD_HASH;
+			takes = true;
+			a->password_hash = v;
+		} else if (strcmp(o, "--plan") == 0) {
+			need = ADMIN_OPT_PLAN;
+			takes = true;
+			a->plan = v;
+		} else if (strcmp(o, "--daily-limit") == 0 || strcmp(o, "--per-minute") == 0) {
+			bool daily = o[2] == 'd';
+			need = daily ? ADMIN_OPT_DAILY_LIMIT : ADMIN_OPT_PER_MINUTE;
+			takes = true;
+			long n = 0;
+			bool plan = (allowed & ADMIN_OPT_LIMIT_PLAN) != 0;
+			if ((allowed & need) && v && !parse_limit(v, plan, &n))
+				return admin_fail(2, "%s: expected a number from 0 (unlimited) to"
+						  " %ld%s, not '%s'", o, LIMIT_MAX,
+						  plan ? " or 'plan'" : "", v);
+			if (daily) {
+				a->has_daily_limit = true;
+				a->daily_limit = n;
+			} else {
+				a->has_per_minute = true;
+				a->per_minute = n;
+			}
+		} else if (strcmp(o, "--sandbox") == 0 || strcmp(o, "--no-sandbox") == 0) {
+			need = ADMIN_OPT_SANDBOX;
+			a->sandbox = o[2] != 'n';
+		} else if (strcmp(o, "--any-from") == 0 || strcmp(o, "--no-any-from") == 0) {
+			need = ADMIN_OPT_ANY_FROM;
+			a->any_from = o[2] != 'n';
+		} else if (strcmp(o, "--account") == 0) {
+			need = ADMIN_OPT_ACCOUNT;
+			takes = true;
+			a->account = v;
+		} else if (strcmp(o, "--since") == 0) {
+			need = ADMIN_OPT_SINCE;
+			takes = true;
+			a->since = v;
+		} else if (strcmp(o, "--follow") == 0 || strcmp(o, "-f") == 0) {
+			need = ADMIN_OPT_FOLLOW;
+			a->follow = true;
+		} else if (strcmp(o, "--limit") == 0) {
+			need = ADMIN_OPT_LIMIT;
+			takes = true;
+			if (v && (allowed & need) && (!parse_limit(v, false, &a->limit)))
+				return admin_fail(2, "--limit: expected a number, not '%s'", v);
+		} else {
+			admin_fail(2, "unknown option '%s'", o);
+			return admin_usage(usage);
+		}
+		if (need && !(allowed & need)) {
+			admin_fail(2, "option '%s' does not apply here", o);
+			return admin_usage(usage);
+		}
+		if (takes) {
+			if (!v)
+				return admin_fail(2, "option '%s' needs a value", o);
+			i++;
+		}
+	}
+	return 0;
+}
+
+/* db_precreate_as_owner - run as root, create petrel.db owned by the owner
+ * of the data folder (the petrel user), so the server can still write it;
+ * SQLite gives the -wal and -shm files the database file's owner */
+static void db_precreate_as_owner(const char *data_dir)
+{
+	struct stat st;
+	if (geteuid() != 0 || stat(data_dir, &st) < 0 || st.st_uid == 0)
+		return;
+	char *path = xasprintf("%s/petrel.db", data_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd >= 0) {
+		if (fchown(fd, st.st_uid, st.st_gid) < 0)
+			admin_fail(0, "%s: chown: %s", path, strerror(errno));
+		if (close(fd) < 0)
+			admin_fail(0, "%s: %s", path, strerror(errno));
+	}
+	free(path);
+}
+
+struct store *admin_store_open(const char *file, int *status_r)
+{
+	const char *error = NULL;
+	struct config *config = config_load(file, &error);
+	if (!config) {
+		*status_r = admin_fail(2, "%s", error);
+		return NULL;
+	}
+	db_precreate_as_owner(config->data_dir);
+	struct store *store = store_open(config->data_dir, &error);
+	if (!store)
+		*status_r = admin_fail(1, "cannot open the store in %s: %s", config->data_dir,
+				       error);
+	config_free(&config);
+	return store;
+}
+
+/* utf8_is_valid - S is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF) */
+static bool utf8_is_valid(const unsigned char *s)
+{
+	while (*s) {
+		unsigned c = *s;
+		size_t n;
+		unsigned min;
+		if (c < 0x80) {
+			s++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1, min = 0x80, c &= 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, min = 0x800, c &= 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, min = 0x10000, c &= 0x07;
+		} else {
+			return false;
+		}
+		for (size_t i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			c = (c << 6) | (s[i] & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
+void json_string(FILE *out, const char *s)
+{
+	if (!s) {
+		fputs("null", out);
+		return;
+	}
+	/* invalid UTF-8 (peer text in events) is written byte by byte as
+	 * \u00XX so the document always parses */
+	bool utf8 = utf8_is_valid((const unsigned char *)s);
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", out);
+		else if (*p == '\t')
+			fputs("\\t", out);
+		else if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && !utf8))
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+char *admin_time_format(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "%lld", (long long)t);
+	return buf;
+}
+
+bool admin_time_parse(const char *s, time_t now, time_t *t_r)
+{
+	static const char *const formats[] = {
+		"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
+		"%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
+	};
+	/* relative: a number and a unit */
+	if (isdigit((unsigned char)s[0])) {
+		char *end;
+		errno = 0;
+		long n = strtol(s, &end, 10);
+		long unit = 0;
+		if (!errno && end[0] != '\0' && end[1] == '\0') {
+			switch (end[0]) {
+			case 's': unit = 1; break;
+			case 'm': unit = 60; break;
+			case 'h': unit = 3600; break;
+			case 'd': unit = 86400; break;
+			case 'w': unit = 7 * 86400; break;
+			default: break;
+			}
+		}
+		if (unit && n >= 0 && n <= LONG_MAX / unit / 2) {
+			*t_r = now - (time_t)(n * unit);
+			return true;
+		}
+	}
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		struct tm tm;
+		memset(&tm, 0, sizeof(tm));
+		const char *end = strptime(s, formats[i], &tm);
+		if (end && *end == '\0') {
+			*t_r = timegm(&tm);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* read_line_fd - the first line of IN without its line end */
+static char *read_line_fd(FILE *in, int *status_r)
+{
+	char *buf = xmalloc(PASSWORD_MAX + 2);
+	char *result = NULL;
+	if (!fgets(buf, PASSWORD_MAX + 2, in)) {
+		*status_r = admin_fail(2, "no password on standard input");
+		goto out;
+	}
+	size_t len = strlen(buf);
+	if (len > PASSWORD_MAX) {
+		*status_r = admin_fail(2, "password longer than %d bytes", PASSWORD_MAX);
+		goto out;
+	}
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		buf[--len] = '\0';
+	if (len == 0) {
+		*status_r = admin_fail(2, "empty password");
+		goto out;
+	}
+	result = xstrdup(buf);
+out:
+	OPENSSL_cleanse(buf, PASSWORD_MAX + 2);
+	free(buf);
+	return result;
+}
+
+/* read_tty_password - PROMPT on stderr, then a line from the terminal on
+ * stdin with echo off */
+static char *read_tty_password(const char *prompt, int *status_r)
+{
+	struct termios old, quiet;
+	if (tcgetattr(STDIN_FILENO, &old) < 0) {
+		*status_r = admin_fail(1, "terminal: %s", strerror(errno));
+		return NULL;
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
+	fputs(prompt, stderr);
+	fflush(stderr);
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0) {
+		*status_r = admin_fail(1, "terminal: %s", strerror(errno));
+		return NULL;
+	}
+	char *pw = read_line_fd(stdin, status_r);
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	fputc('\n', stderr);
+	return pw;
+}
+
+char *admin_read_password(bool from_stdin, int *status_r)
+{
+	if (from_stdin)
+		return read_line_fd(stdin, status_r);
+	if (!isatty(STDIN_FILENO)) {
+		*status_r = admin_fail(2, "no password: give --password-stdin (or"
+				       " --password-hash), or run on a terminal");
+		return NULL;
+	}
+	char *first = read_tty_password("Password: ", status_r);
+	if (!first)
+		return NULL;
+	char *second = read_tty_password("Retype password: ", status_r);
+	if (!second) {
+		admin_password_free(&first);
+		return NULL;
+	}
+	bool same = strcmp(first, second) == 0;
+	admin_password_free(&second);
+	if (!same) {
+		admin_password_free(&first);
+		*status_r = admin_fail(1, "the passwords do not match");
+		return NULL;
+	}
+	return first;
+}
+
+void admin_password_free(char **password)
+{
+	if (!*password)
+		return;
+	OPENSSL_cleanse(*password, strlen(*password));
+	free(*password);
+	*password = NULL;
+}

@@ -1,0 +1,94 @@
+/* cli/cmd-admin - the administrator commands (domain, account, sender, plan,
+ * alias, events) and what they share: one option parser, opening the store
+ * of the configured data folder, JSON and time formatting, reading a
+ * password.
+ *
+ * Every command returns the exit status: 0 done, 1 not found or failed at
+ * run time, 2 usage error or invalid input.  Errors go to stderr as
+ * "petrel: ..."; results to stdout (--json: one JSON document; events
+ * --follow --json: one JSON object per line).
+ */
+#ifndef PETREL_CLI_CMD_ADMIN_H
+#define PETREL_CLI_CMD_ADMIN_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "store/store.h"
+
+int cmd_domain(int argc, char **argv);
+int cmd_account(int argc, char **argv);
+int cmd_sender(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_alias(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+
+/* options a command accepts (besides -c FILE, always accepted) */
+enum admin_opt {
+	ADMIN_OPT_JSON = 1 << 0,
+	ADMIN_OPT_PASSWORD_STDIN = 1 << 1,
+	ADMIN_OPT_PASSWORD_HASH = 1 << 2,
+	ADMIN_OPT_PLAN = 1 << 3,
+	ADMIN_OPT_DAILY_LIMIT = 1 << 4,
+	ADMIN_OPT_PER_MINUTE = 1 << 5,
+	ADMIN_OPT_SANDBOX = 1 << 6,     /* --sandbox, --no-sandbox */
+	ADMIN_OPT_ANY_FROM = 1 << 7,    /* --any-from, --no-any-from */
+	ADMIN_OPT_ACCOUNT = 1 << 8,
+	ADMIN_OPT_SINCE = 1 << 9,
+	ADMIN_OPT_FOLLOW = 1 << 10,
+	ADMIN_OPT_LIMIT = 1 << 11,
+	ADMIN_OPT_LIMIT_PLAN = 1 << 12, /* --daily-limit/--per-minute accept "plan" */
+};
+
+#define ADMIN_POSITIONAL_MAX 64
+
+struct admin_args {
+	const char *config;        /* -c FILE */
+	bool json;
+	bool password_stdin;
+	const char *password_hash;
+	const char *plan;
+	bool has_daily_limit;
+	long daily_limit;          /* -1: "plan" (the plan's) */
+	bool has_per_minute;
+	long per_minute;
+	int sandbox;               /* -1 not given, 0, 1 */
+	int any_from;
+	const char *account;
+	const char *since;
+	bool follow;
+	long limit;                /* --limit N, 0 none */
+	const char *pos[ADMIN_POSITIONAL_MAX];
+	int npos;
+};
+
+/* admin_args_parse - ARGV[1..] (ARGV[0] is the command) into A; 0, or 2
+ * after printing the problem and USAGE */
+int admin_args_parse(int argc, char **argv, unsigned allowed, const char *usage,
+		     struct admin_args *a);
+/* admin_usage - print USAGE to stderr; returns 2 */
+int admin_usage(const char *usage);
+/* admin_fail - print "petrel: MESSAGE" to stderr; returns STATUS */
+int admin_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* admin_store_open - the store of FILE's data folder; NULL and *status_r
+ * (2 bad config, 1 cannot open) after printing why */
+struct store *admin_store_open(const char *file, int *status_r);
+/* admin_status - exit status for a store result RC, printing *ERROR if not
+ * 0 (a pointer, so it is read after the store call that sets it) */
+int admin_status(int rc, const char *const *error);
+
+/* json_string - S as a JSON string ("null" for NULL) */
+void json_string(FILE *out, const char *s);
+/* admin_time_format - T as "2026-11-29T10:31:00Z" into BUF (>= 21) */
+char *admin_time_format(time_t t, char *buf, size_t size);
+/* admin_time_parse - "2026-11-29T10:00:00Z", "2026-11-29", or a relative
+ * "30s", "10m", "2h", "1d", "1w" before NOW; false if none of these */
+bool admin_time_parse(const char *s, time_t now, time_t *t_r);
+/* admin_read_password - from stdin's first line (FROM_STDIN), else from the
+ * terminal without echo, asked twice; NULL and *status_r after printing why.
+ * The caller wipes and frees it with admin_password_free. */
+char *admin_read_password(bool from_stdin, int *status_r);
+void admin_password_free(char **password);
+
+#endif

@@ -1,0 +1,95 @@
+/* cli/cmd-alias - petrel alias add|remove|list: local addresses that deliver
+ * to other addresses (one level; a target may be local or remote). */
+#include "cli/cmd-admin.h"
+
+#include <string.h>
+
+static const char ALIAS_USAGE[] =
+	"usage: petrel alias add ADDRESS TARGET... [-c FILE]\n"
+	"       petrel alias remove ADDRESS [TARGET] [-c FILE]\n"
+	"       petrel alias list [-c FILE] [--json]\n";
+
+static int alias_list(struct store *store, bool json);
+
+static int alias_list(struct store *store, bool json)
+{
+	char **list = NULL;
+	const char *error = NULL;
+	int status = admin_status(store_alias_list(store, &list, &error), &error);
+	if (status != 0)
+		return status;
+	/* the pairs come sorted by address: group the targets of each */
+	if (json)
+		fputc('[', stdout);
+	for (size_t i = 0; list[i]; i += 2) {
+		bool first = i == 0 || strcmp(list[i], list[i - 2]) != 0;
+		bool last = !list[i + 2] || strcmp(list[i], list[i + 2]) != 0;
+		if (json) {
+			if (first) {
+				fputs(i ? ",{\"address\":" : "{\"address\":", stdout);
+				json_string(stdout, list[i]);
+				fputs(",\"targets\":[", stdout);
+			} else {
+				fputc(',', stdout);
+			}
+			json_string(stdout, list[i + 1]);
+			if (last)
+				fputs("]}", stdout);
+		} else {
+			if (first)
+				printf("%s ->", list[i]);
+			printf(" %s", list[i + 1]);
+			if (last)
+				putchar('\n');
+		}
+	}
+	if (json)
+		fputs("]\n", stdout);
+	store_strv_free(&list);
+	return 0;
+}
+
+int cmd_alias(int argc, char **argv)
+{
+	struct admin_args a;
+	if (admin_args_parse(argc, argv, ADMIN_OPT_JSON, ALIAS_USAGE, &a) != 0)
+		return 2;
+	if (a.npos < 1)
+		return admin_usage(ALIAS_USAGE);
+	bool is_list = strcmp(a.pos[0], "list") == 0;
+	bool is_add = strcmp(a.pos[0], "add") == 0;
+	bool is_remove = strcmp(a.pos[0], "remove") == 0;
+	if ((!is_list && !is_add && !is_remove) || (is_list && a.npos != 1) ||
+	    (is_add && a.npos < 3) || (is_remove && (a.npos < 2 || a.npos > 3)) ||
+	    (a.json && !is_list))
+		return admin_usage(ALIAS_USAGE);
+	if (!is_list && !store_address_is_valid(a.pos[1]))
+		return admin_fail(2, "invalid alias address '%s'", a.pos[1]);
+	for (int i = 2; is_add && i < a.npos; i++)
+		if (!store_address_is_valid(a.pos[i]))
+			return admin_fail(2, "invalid target address '%s'", a.pos[i]);
+
+	int status = 0;
+	struct store *store = admin_store_open(a.config, &status);
+	if (!store)
+		return status;
+	const char *error = NULL;
+	if (is_list) {
+		status = alias_list(store, a.json);
+	} else if (is_remove) {
+		status = admin_status(store_alias_remove(store, a.pos[1],
+							 a.npos == 3 ? a.pos[2] : NULL, &error), &error);
+	} else {
+		/* every target is tried; one that fails (exists already) makes
+		 * the exit status 1 but does not stop the others */
+		for (int i = 2; i < a.npos; i++) {
+			int s = admin_status(store_alias_add(store, a.pos[1], a.pos[i], &error), &error);
+			if (s == 0)
+				printf("alias %s -> %s\n", a.pos[1], a.pos[i]);
+			else
+				status = s;
+		}
+	}
+	store_close(&store);
+	return status;
+}
