@@ -158,7 +158,10 @@ static int lex_delimited(const char *v, size_t len, size_t *pos, char close)
 		if (c == '\0')
 			return -1;
 		if (c == '\\') {
-			if (p + 1 >= len || v[p + 1] == '\0')
+			/* obs-qp allows a backslash before CR or LF; that pair would
+			 * not survive the removal of folding in emit(): refuse it */
+			if (p + 1 >= len || v[p + 1] == '\0' || v[p + 1] == '\r' ||
+			    v[p + 1] == '\n')
 				return -1;
 			p += 2;
 			continue;

@@ -104,6 +104,7 @@ static const struct address_case cases[] = {
 	{ "a@[1.2[3].4]", false, MALFORMED },
 	{ "a@b; c@d", false, MALFORMED },
 	{ "a\\b@c", false, MALFORMED },
+	{ "\"a\\\r\n b\"@c", false, MALFORMED },   /* obs-qp of CR */
 	{ "a@b\x01", false, MALFORMED },
 	{ "J\xf6hn@example.org", false, MALFORMED },      /* not UTF-8 */
 	{ "\xc0\xaf@example.org", false, MALFORMED },      /* overlong */

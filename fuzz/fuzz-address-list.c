@@ -1,0 +1,87 @@
+/* fuzz/fuzz-address-list - message_address_list_parse.
+ * Invariants: every addr-spec is NUL-free, valid UTF-8 and holds an '@';
+ * the addr-specs joined with ", " parse again to themselves. */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "message/message.h"
+#include "util/buf.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bool utf8_ok(const char *s);
+
+/* utf8_ok - a plain decoder, written apart from the one under test */
+static bool utf8_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned cp;
+		int n;
+		if (*p < 0x80) {
+			p++;
+			continue;
+		} else if ((*p & 0xe0) == 0xc0) {
+			cp = *p & 0x1f;
+			n = 1;
+		} else if ((*p & 0xf0) == 0xe0) {
+			cp = *p & 0x0f;
+			n = 2;
+		} else if ((*p & 0xf8) == 0xf0) {
+			cp = *p & 0x07;
+			n = 3;
+		} else {
+			return false;
+		}
+		p++;
+		for (int k = 0; k < n; k++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (*p & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+	}
+	return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *in = malloc(size ? size : 1);
+	char **list;
+
+	assert(in != NULL);
+	memcpy(in, data, size);
+	list = message_address_list_parse(in, size);
+	free(in);
+	if (list == NULL)
+		return 0;
+
+	struct buf joined;
+	size_t n = 0;
+	buf_init(&joined);
+	for (; list[n] != NULL; n++) {
+		assert(strchr(list[n], '@') != NULL);
+		assert(utf8_ok(list[n]));
+		if (n > 0)
+			buf_append_str(&joined, ", ");
+		buf_append_str(&joined, list[n]);
+	}
+	if (n > 0) {
+		char **again = message_address_list_parse(joined.data, joined.len);
+		assert(again != NULL);
+		for (size_t i = 0; i < n; i++) {
+			assert(again[i] != NULL);
+			assert(strcmp(again[i], list[i]) == 0);
+		}
+		assert(again[n] == NULL);
+		message_strv_free(&again);
+	}
+	buf_free(&joined);
+	message_strv_free(&list);
+	return 0;
+}
