@@ -15,6 +15,7 @@
  */
 #include "message/message.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,10 +25,9 @@
 
 #include "util/xalloc.h"
 
-/* Beyond this size the original is returned as its header section only:
- * a bounce should not double a huge message in the sender's mailbox, and
- * many mailbox providers refuse messages much larger than this anyway. */
-#define DSN_ORIGINAL_MAX (10u * 1024 * 1024)
+/* DSN_ORIGINAL_MAX (message.h): beyond it the original is returned as its
+ * header section only: a bounce should not double a huge message in the
+ * sender's mailbox, and many providers refuse messages much larger anyway. */
 #define DSN_TOKEN_MAX 900     /* longest unbroken token kept in a generated line */
 #define DSN_FOLD_WIDTH 78     /* RFC 5322 2.1.1 SHOULD */
 
@@ -426,10 +426,7 @@ static void put_part(struct buf *out, const char *boundary, const char *headers,
 void dsn_build(const struct dsn_report *report, const struct dsn_recipient *rcpts,
 	       size_t rcpt_count, struct buf *out)
 {
-	char *boundary = choose_boundary(report);
-	char *host = sanitize(report->reporting_mta, false);
-	char *from = sanitize(report->from, report->smtputf8);
-	char *to = sanitize(report->to, report->smtputf8);
+	char *boundary, *host, *from, *to;
 	char date[64], msgid[33];
 	struct buf text, status;
 	const char *original = report->original != NULL ? report->original : "";
@@ -438,6 +435,14 @@ void dsn_build(const struct dsn_report *report, const struct dsn_recipient *rcpt
 	bool all_ok = !report->delay;
 	const char *subject;
 
+	assert(report->reporting_mta != NULL && report->from != NULL && report->to != NULL);
+	for (size_t i = 0; i < rcpt_count; i++)
+		assert(rcpts[i].final_recipient != NULL && rcpts[i].action != NULL &&
+		       rcpts[i].status != NULL);
+	boundary = choose_boundary(report);
+	host = sanitize(report->reporting_mta, false);
+	from = sanitize(report->from, report->smtputf8);
+	to = sanitize(report->to, report->smtputf8);
 	for (size_t i = 0; i < rcpt_count; i++)
 		if (strcmp(rcpts[i].action, "failed") == 0 || strcmp(rcpts[i].action, "delayed") == 0)
 			all_ok = false;

@@ -30,11 +30,16 @@ struct message_headers {
 	struct message_header *fields;
 	size_t count;
 	size_t body_offset;    /* first byte after the empty line (or LEN) */
-	bool truncated;        /* more than MESSAGE_HEADER_MAX fields */
+	bool truncated;        /* more than MESSAGE_HEADER_MAX fields (body_offset still exact) */
 	bool malformed;        /* a line that is neither a field nor a continuation */
 };
 
-/* message_headers_parse - split the header section of DATA[0..LEN) */
+/* message_headers_parse - split the header section of DATA[0..LEN).
+ * The section ends at the first empty line (body_offset just past it), at
+ * LEN if there is none, or at the first line that is neither a field nor a
+ * continuation (malformed; body_offset = that line: the rest is body).
+ * WSP between a field name and its colon is accepted and left out of the
+ * name (RFC 5322 4.5.8).  Allocates only HEADERS_R->fields. */
 void message_headers_parse(const char *data, size_t len, struct message_headers *headers_r);
 void message_headers_free(struct message_headers *headers);
 /* message_header_find - the Nth (0-based) field named NAME (case-insensitive), or NULL */
@@ -42,13 +47,17 @@ const struct message_header *message_header_find(const struct message_headers *h
 						 const char *name, size_t nth);
 /* message_header_count - how many fields are named NAME */
 size_t message_header_count(const struct message_headers *headers, const char *name);
-/* message_header_unfold - VALUE with folding removed and trimmed, allocated */
+/* message_header_unfold - VALUE with folding removed and trimmed, allocated.
+ * NUL bytes in the value are kept: as a C string it ends at the first one. */
 char *message_header_unfold(const struct message_header *field);
 
 /* message_address_list_parse - the addr-specs of an RFC 5322 address-list
  * (From:, To:, Sender:): display names, comments, quoted strings, angle
  * addresses, groups; obsolete forms tolerated.  Lower-cases nothing.
- * NULL-terminated array (free with message_strv_free); NULL if malformed. */
+ * Each entry is "local@domain" as written (quotes kept, CFWS and folding
+ * removed); UTF-8 accepted (RFC 6532), entries are valid UTF-8.
+ * NULL-terminated array (free with message_strv_free); NULL if malformed or
+ * empty; an empty array for a list of empty groups ("undisclosed:;"). */
 char **message_address_list_parse(const char *value, size_t len);
 void message_strv_free(char ***strv);
 
@@ -56,6 +65,10 @@ void message_strv_free(char ***strv);
 void message_date_format(time_t t, char *buf, size_t size);
 
 /* ---- delivery status notifications (RFC 3464, RFC 6522, RFC 3461, RFC 6533) ---- */
+
+/* Larger originals are returned as their header section only (and the
+ * text part says so), whatever RET asked for. */
+#define DSN_ORIGINAL_MAX (10u * 1024 * 1024)
 
 struct dsn_recipient {
 	const char *final_recipient;    /* "user@example.org" */
@@ -86,7 +99,13 @@ struct dsn_report {
 /* dsn_build - a complete multipart/report message (headers + body, CRLF)
  * with a human-readable part, the message/delivery-status part and the
  * original (text/rfc822-headers for HDRS, else message/rfc822), Auto-Submitted:
- * auto-replied, a fresh Message-ID and Date.  Appends to OUT. */
+ * auto-replied, a fresh Message-ID and Date.  Appends to OUT.
+ * Subject: "Delayed Mail (still being retried)" when DELAY, "Successful Mail
+ * Delivery Report" when every action is delivered/relayed/expanded, else
+ * "Undelivered Mail Returned to Sender".  Peer text is sanitised (controls
+ * become spaces, 8-bit becomes '?' where not allowed) and folded; no line
+ * exceeds 998 octets.  Non-ASCII final recipients use the utf-8 address type
+ * (RFC 6533 3), xtext-encoded unless SMTPUTF8. */
 void dsn_build(const struct dsn_report *report, const struct dsn_recipient *rcpts,
 	       size_t rcpt_count, struct buf *out);
 
