@@ -521,8 +521,12 @@ static void conn_start_tls(struct delivery_conn *c)
 	if (!is_ip_literal(c->pub.host))
 		SSL_set_tlsext_host_name(ssl, c->pub.host);
 	if (c->params.tls == DELIVERY_TLS_VERIFY || c->params.tls == DELIVERY_TLS_IMPLICIT) {
-		/* RFC 6125 name check; SSL_set1_host takes names and IP literals */
-		if (SSL_set1_host(ssl, c->pub.host) != 1) {
+		/* RFC 6125 name check; an IP literal is checked against the
+		 * certificate's IP addresses */
+		int ok = is_ip_literal(c->pub.host)
+			? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), c->pub.host)
+			: SSL_set1_host(ssl, c->pub.host);
+		if (ok != 1) {
 			SSL_free(ssl);
 			delivery_error_set(&err, 451, "4.7.5", false, "cannot set host name");
 			goto fail;

@@ -493,7 +493,12 @@ static void request_mx_cb(void *ctx, const struct dns_mx_result *res)
 	enum delivery_outcome outcome = DELIVERY_PERMANENT;
 
 	r->queries[0] = NULL;
-	switch (res->status) {
+	enum dns_status status = res->status;
+	/* MX records whose exchanges do not exist: that is "no address"
+	 * (checked below), not "no such domain" */
+	if ((status == DNS_NXDOMAIN || status == DNS_NODATA) && res->host_count > 0)
+		status = DNS_OK;
+	switch (status) {
 	case DNS_NXDOMAIN:
 		delivery_error_set(&e, 550, "5.1.2", false, "Domain %s not found (DNS NXDOMAIN)",
 				   domain);
