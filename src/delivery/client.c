@@ -1303,7 +1303,7 @@ static void conn_free(struct delivery_conn *c)
 		c->all_next->all_prev = c->all_prev;
 	*c->all_prev = c->all_next;
 	if (c->bev)
-		bufferevent_free(c->bev);
+		bufferevent_free(c->bev); /* a TLS filter is finalised from the loop */
 	event_free(c->timer);
 	event_free(c->reaper);
 	delivery_reply_parser_free(&c->parser);

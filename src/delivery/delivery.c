@@ -718,16 +718,20 @@ static void request_conn_cb(void *ctx, struct delivery_conn *conn,
 	case DELIVERY_CONN_READY:
 		request_send(r, conn);
 		break;
-	case DELIVERY_CONN_FAILED:
+	case DELIVERY_CONN_FAILED: {
+		char reason[600];
+		log_escape(reason, sizeof(reason), p->error.text, strlen(p->error.text));
 		log_info("delivery-attempt", "queue_id=%s relay=%s[%s]:%u status=failed code=%d "
-			 "reason=%s", r->msg.queue_id, p->host, p->address, p->port, p->error.code,
-			 p->error.text);
+			 "reason=%s", r->msg.queue_id ? r->msg.queue_id : "-", p->host, p->address,
+			 p->port, p->error.code, reason);
+		request_note_conn(r, conn);
 		delivery_error_set(&r->last, p->error.code, p->error.enhanced, p->error.remote,
 				   "%s", p->error.text);
 		r->conn = NULL;
 		p->request = NULL;
 		request_try_next(r);
 		break;
+	}
 	case DELIVERY_CONN_DONE:
 		request_txn_done(r, conn);
 		break;

@@ -14,7 +14,7 @@
  * HELO fallback, STARTTLS per TLS policy (none|may|encrypt|verify), AUTH
  * PLAIN/LOGIN to smarthosts, PIPELINING, SIZE (never sends what the peer
  * refuses by SIZE: 552 5.3.4 result), 8BITMIME, SMTPUTF8 (a message that
- * needs it to a peer without it: permanent 553 5.6.7... see .c), DSN
+ * needs it to a peer without it: permanent 553 5.6.7; see docs/delivery.md), DSN
  * parameters passed on when the peer offers DSN, RFC 5321 4.5.3.2 client
  * timeouts, connection reuse for several messages to the same destination,
  * a global and a per-destination connection limit (requests wait in order).
@@ -119,8 +119,13 @@ struct delivery *delivery_create(struct event_base *base, struct dns_resolver *d
 				 const struct delivery_settings *settings);
 void delivery_submit(struct delivery *delivery, const struct delivery_message *msg,
 		     delivery_cb *cb, void *ctx);
-/* delivery_active - connections open now (tests, stats) */
+/* delivery_active - connection slots in use now (tests, stats): requests
+ * resolving, connecting or sending, plus idle connections kept for reuse */
 unsigned delivery_active(const struct delivery *delivery);
+/* delivery_free - every waiting or running request gets its callback now
+ * (temporary "delivery shutting down"); idle connections get a best-effort
+ * QUIT.  libevent finalises freed TLS bufferevents from the loop: run the
+ * loop once (EVLOOP_NONBLOCK) before event_base_free. */
 void delivery_free(struct delivery **delivery);
 
 /* delivery_relay_preset - the built-in smarthost for NAME ("gmail", "outlook",

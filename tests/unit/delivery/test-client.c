@@ -341,6 +341,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	delivery_free(&f->delivery);
+	/* libevent finalises freed TLS bufferevents from the loop */
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
 	if (f->dns)
 		dns_resolver_free(&f->dns);
 	for (int i = 0; i < f->nprocs; i++) {
