@@ -494,19 +494,19 @@ def test_cli_while_server_runs(petrel):
     """The CLI changes the store of a running server's data folder, and the server keeps
     serving; both open <data_dir>/petrel.db (WAL)."""
     ok(run_cli(petrel, "domain", "add", "example.test"))
-    ok(run_cli(petrel, "account", "add", "alice@example.test", "--password-stdin",
+    ok(run_cli(petrel, "account", "add", "carol@example.test", "--password-stdin",
                input="pw\n"))
-    ok(run_cli(petrel, "sender", "allow", "alice@example.test", "@other.test"))
+    ok(run_cli(petrel, "sender", "allow", "carol@example.test", "@other.test"))
     ok(run_cli(petrel, "plan", "set", "pro", "--daily-limit", "10"))
-    ok(run_cli(petrel, "account", "set", "alice@example.test", "--plan", "pro", "--sandbox"))
-    ok(run_cli(petrel, "alias", "add", "info@example.test", "alice@example.test"))
+    ok(run_cli(petrel, "account", "set", "carol@example.test", "--plan", "pro", "--sandbox"))
+    ok(run_cli(petrel, "alias", "add", "info@example.test", "carol@example.test"))
     c = petrel.session("mx")
     c.quit()
-    a = as_json(run_cli(petrel, "account", "show", "alice@example.test", "--json"))
+    a = as_json(run_cli(petrel, "account", "show", "carol@example.test", "--json"))
     assert a["plan"] == "pro" and a["sandbox"] is True
     assert as_json(run_cli(petrel, "domain", "list", "--json")) == [{"name": "example.test"}]
     assert isinstance(as_json(run_cli(petrel, "events", "--json")), list)
-    ok(run_cli(petrel, "account", "remove", "alice@example.test"))
+    ok(run_cli(petrel, "account", "remove", "carol@example.test"))
     assert (petrel.data_dir / "petrel.db").exists()
     # the server is still there
     c = petrel.session("mx")
