@@ -20,6 +20,7 @@
 #include "net/net.h"
 #include "queue/queue.h"
 #include "smtp/smtp.h"
+#include "store/store.h"
 #include "util/log.h"
 #include "util/pool.h"
 
@@ -150,6 +151,7 @@ int cmd_serve(int argc, char **argv)
 	SSL_CTX *tls = NULL;
 	struct pool *pool = NULL;
 	struct queue *queue = NULL;
+	struct store *store = NULL;
 	struct event *sigterm = NULL, *sigint = NULL;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -176,13 +178,19 @@ int cmd_serve(int argc, char **argv)
 	if (serve_drop_privileges(config) != 0)
 		goto out;
 
+	store = store_open(config->data_dir, &error);
+	if (!store) {
+		fprintf(stderr, "petrel: store: %s\n", error);
+		goto out;
+	}
 	pool = pool_create(st.base, config->workers);
 	queue = queue_create(st.base, pool, config, &error);
 	if (!queue) {
 		fprintf(stderr, "petrel: queue: %s\n", error);
 		goto out;
 	}
-	st.server = smtp_server_create(st.base, config, queue, tls);
+	queue_set_store(queue, store);
+	st.server = smtp_server_create(st.base, config, queue, tls, store, pool);
 	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);
 	sigint = evsignal_new(st.base, SIGINT, serve_signal_cb, &st);
 	if (!sigterm || !sigint || event_add(sigterm, NULL) != 0 || event_add(sigint, NULL) != 0) {
@@ -213,6 +221,7 @@ out:
 	pool_free(&pool);
 	queue_free(&queue);
 	smtp_server_free(&st.server);
+	store_close(&store);
 	if (sigterm)
 		event_free(sigterm);
 	if (sigint)

@@ -48,6 +48,8 @@ enum config_section {
 	SECTION_TLS,
 	SECTION_LIMITS,
 	SECTION_TIMEOUTS,
+	SECTION_AUTH,
+	SECTION_DNS,
 	SECTION_LISTENER,
 };
 
@@ -107,6 +109,16 @@ static const struct key_def key_defs[] = {
 	  CONFIG_OFFSET(timeouts.data_block), 1, 86400 },
 	{ SECTION_TIMEOUTS, "tls_handshake", KEY_UINT,
 	  CONFIG_OFFSET(timeouts.tls_handshake), 1, 3600 },
+	{ SECTION_LIMITS, "connection_rate", KEY_UINT,
+	  CONFIG_OFFSET(limits.connection_rate), 0, 1000000 },
+	{ SECTION_AUTH, "plaintext_loopback", KEY_BOOL, CONFIG_OFFSET(auth.plaintext_loopback), 0, 0 },
+	{ SECTION_AUTH, "slow_after", KEY_UINT, CONFIG_OFFSET(auth.slow_after), 0, 1000 },
+	{ SECTION_AUTH, "lockout_after", KEY_UINT, CONFIG_OFFSET(auth.lockout_after), 0, 1000 },
+	{ SECTION_AUTH, "failure_window", KEY_UINT, CONFIG_OFFSET(auth.failure_window), 1, 86400 },
+	{ SECTION_AUTH, "lockout_time", KEY_UINT, CONFIG_OFFSET(auth.lockout_time), 1, 86400 },
+	{ SECTION_DNS, "resolver", KEY_STRING, CONFIG_OFFSET(dns.resolver), 0, 0 },
+	{ SECTION_DNS, "special_zones", KEY_STRING, CONFIG_OFFSET(dns.special_zones), 0, 0 },
+	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
 };
 #define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))
 
@@ -117,6 +129,8 @@ static const char *const section_names[] = {
 	[SECTION_TLS] = "tls",
 	[SECTION_LIMITS] = "limits",
 	[SECTION_TIMEOUTS] = "timeouts",
+	[SECTION_AUTH] = "auth",
+	[SECTION_DNS] = "dns",
 	[SECTION_LISTENER] = "listener",
 };
 
@@ -209,6 +223,17 @@ static struct config *config_new(bool with_hostname)
 	config->timeouts.command = 300;
 	config->timeouts.data_block = 180;
 	config->timeouts.tls_handshake = 60;
+
+	config->limits.connection_rate = 0;
+	config->auth.plaintext_loopback = false;
+	config->auth.slow_after = 3;
+	config->auth.lockout_after = 10;
+	config->auth.failure_window = 900;
+	config->auth.lockout_time = 900;
+
+	config->dns.resolver = xstrdup("");
+	config->dns.special_zones = xstrdup("");
+	config->dns.timeout = 10;
 	return config;
 }
 
@@ -367,6 +392,8 @@ void config_free(struct config **configp)
 	free(config->local_domains);
 	free(config->tls_certificate);
 	free(config->tls_key);
+	free(config->dns.resolver);
+	free(config->dns.special_zones);
 	for (size_t i = 0; i < config->listener_count; i++) {
 		free(config->listeners[i].name);
 		free(config->listeners[i].address);

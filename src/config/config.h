@@ -11,6 +11,8 @@
  *   [tls]      certificate, key
  *   [limits]   line and message sizes, recipients, errors, connections
  *   [timeouts] RFC 5321 4.5.3.2 timers, in seconds
+ *   [auth]     AUTH offering and failure throttling
+ *   [dns]      resolver for MX, SPF, DKIM lookups
  *   [listener NAME]  role = mx|submission|submissions, address = host:port
  */
 #ifndef PETREL_CONFIG_H
@@ -45,6 +47,7 @@ struct config_limits {
 	unsigned connections;     /* concurrent sessions in total: 20000 */
 	unsigned connections_per_ip; /* concurrent sessions per client address: 100 */
 	unsigned received_headers;/* hop count limit, for loop detection: 100 */
+	unsigned connection_rate; /* new connections per minute per client address; 0 = no limit */
 	enum bare_newline_policy bare_newline;
 };
 
@@ -53,6 +56,20 @@ struct config_timeouts {
 	unsigned command;    /* server waiting for the next command: 300 (4.5.3.2.7) */
 	unsigned data_block; /* between data blocks: 180 (4.5.3.2.5) */
 	unsigned tls_handshake; /* 60 */
+};
+
+struct config_auth {
+	bool plaintext_loopback; /* offer AUTH without TLS to 127.0.0.0/8 and ::1 clients */
+	unsigned slow_after;     /* AUTH failures per address before replies slow down: 3 */
+	unsigned lockout_after;  /* failures before the address is refused: 10 */
+	unsigned failure_window; /* seconds failures are remembered: 900 */
+	unsigned lockout_time;   /* seconds a locked-out address is refused: 900 */
+};
+
+struct config_dns {
+	char *resolver;          /* "127.0.0.1@5353"; "" = /etc/resolv.conf */
+	char *special_zones;     /* RFC 6761 zones to resolve anyway ("test"); "" = none */
+	unsigned timeout;        /* seconds per query: 10 */
 };
 
 struct config {
@@ -72,6 +89,8 @@ struct config {
 
 	struct config_limits limits;
 	struct config_timeouts timeouts;
+	struct config_auth auth;
+	struct config_dns dns;
 
 	struct config_listener *listeners;
 	size_t listener_count;

@@ -27,4 +27,15 @@ int local_deliver_blocking(const char *data_dir, const char *hostname,
 			   const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r);
 
+/* Sandboxed accounts' mail is kept in <data_dir>/mail/sandbox/<account>/. */
+#define LOCAL_SANDBOX_FOLDER "sandbox"
+
+/* local_deliver_sandbox_blocking - keep a sandboxed ACCOUNT's message once in
+ * its test Maildir; Delivered-To: lists RECIPIENTS (comma separated).
+ * Errors as local_deliver_blocking. */
+int local_deliver_sandbox_blocking(const char *data_dir, const char *hostname,
+				   const char *sender, const char *account,
+				   const char *recipients, const char *data, size_t len,
+				   char **filename_r, bool *temporary_r, const char **error_r);
+
 #endif

@@ -40,6 +40,10 @@ static int maildir_prepare(const char *data_dir, const char *domain, const char 
 static int write_all(int fd, const void *data, size_t len);
 static void maildir_unique_name(const char *hostname, struct buf *out);
 static bool error_is_temporary(int err);
+static int maildir_deliver(const char *data_dir, char *path, const char *hostname,
+			   const char *sender, const char *delivered_to,
+			   const char *data, size_t len,
+			   char **filename_r, bool *temporary_r, const char **error_r);
 
 static _Atomic unsigned long maildir_counter;
 
@@ -220,7 +224,34 @@ int local_deliver_blocking(const char *data_dir, const char *hostname,
 			   const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r)
 {
-	char *path = local_mailbox_path(data_dir, address);
+	return maildir_deliver(data_dir, local_mailbox_path(data_dir, address), hostname, sender,
+			       address, data, len, filename_r, temporary_r, error_r);
+}
+
+int local_deliver_sandbox_blocking(const char *data_dir, const char *hostname,
+				   const char *sender, const char *account,
+				   const char *recipients, const char *data, size_t len,
+				   char **filename_r, bool *temporary_r, const char **error_r)
+{
+	char *name = xstrdup(account);
+	for (char *p = name; *p; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	}
+	char *path = local_part_is_safe(name, strlen(name)) ?
+		xasprintf("%s/mail/%s/%s", data_dir, LOCAL_SANDBOX_FOLDER, name) : NULL;
+	free(name);
+	return maildir_deliver(data_dir, path, hostname, sender, recipients, data, len,
+			       filename_r, temporary_r, error_r);
+}
+
+/* maildir_deliver - write into PATH (<data_dir>/mail/<folder>/<name>, owned
+ * and freed here; NULL = refused name) as described in local.h */
+static int maildir_deliver(const char *data_dir, char *path, const char *hostname,
+			   const char *sender, const char *delivered_to,
+			   const char *data, size_t len,
+			   char **filename_r, bool *temporary_r, const char **error_r)
+{
 	char *maildir = NULL, *tmp_path = NULL, *new_path = NULL, *new_dir = NULL;
 	struct buf name, head;
 	char host[256];
@@ -264,7 +295,12 @@ int local_deliver_blocking(const char *data_dir, const char *hostname,
 		char c = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
 		buf_append(&head, &c, 1);
 	}
-	buf_printf(&head, ">\r\nDelivered-To: %s\r\n", address);
+	buf_append_str(&head, ">\r\nDelivered-To: ");
+	for (const char *p = delivered_to; *p; p++) {
+		char c = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+		buf_append(&head, &c, 1);
+	}
+	buf_append_str(&head, "\r\n");
 
 	fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {

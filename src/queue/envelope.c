@@ -14,6 +14,8 @@
  *   client 192.0.2.1
  *   helo mail.example.org
  *   listener mx
+ *   account alice@example.org         (the authenticated sender's account; omitted if none)
+ *   sandbox 1                         (a sandboxed account's mail: kept, never relayed)
  *   size 1234
  *   rcpt notify=6 orcpt=rfc822;bob+40example.net bob@example.net
  *
@@ -58,6 +60,8 @@ enum {
 	ENV_SEEN_HELO = 1u << 9,
 	ENV_SEEN_LISTENER = 1u << 10,
 	ENV_SEEN_SIZE = 1u << 11,
+	ENV_SEEN_ACCOUNT = 1u << 12,
+	ENV_SEEN_SANDBOX = 1u << 13,
 };
 
 static bool xtext_is_plain(unsigned char c);
@@ -108,6 +112,7 @@ void queue_envelope_free(struct queue_envelope **envp)
 	free(env->client_address);
 	free(env->helo);
 	free(env->listener);
+	free(env->account);
 	free(env);
 	*envp = NULL;
 }
@@ -197,6 +202,9 @@ void queue_envelope_serialize(const struct queue_envelope *env, struct buf *out)
 	envelope_put_string(out, "client", env->client_address);
 	envelope_put_string(out, "helo", env->helo);
 	envelope_put_string(out, "listener", env->listener);
+	envelope_put_string(out, "account", env->account);
+	if (env->sandbox)
+		buf_append_str(out, "sandbox 1\n");
 	buf_printf(out, "size %" PRIu64 "\n", env->size);
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct queue_recipient *r = &env->rcpts[i];
@@ -309,6 +317,7 @@ static int envelope_parse_line(struct envelope_parser *p, const char *line, size
 		{ "ret", ENV_SEEN_RET }, { "envid", ENV_SEEN_ENVID },
 		{ "client", ENV_SEEN_CLIENT }, { "helo", ENV_SEEN_HELO },
 		{ "listener", ENV_SEEN_LISTENER }, { "size", ENV_SEEN_SIZE },
+		{ "account", ENV_SEEN_ACCOUNT }, { "sandbox", ENV_SEEN_SANDBOX },
 		{ "rcpt", 0 },
 	};
 	struct queue_envelope *env = p->env;
@@ -369,6 +378,13 @@ static int envelope_parse_line(struct envelope_parser *p, const char *line, size
 			goto bad;
 		env->smtputf8 = v[0] == '1';
 		return 0;
+	case ENV_SEEN_SANDBOX:
+		if (vlen != 1 || (v[0] != '0' && v[0] != '1'))
+			goto bad;
+		env->sandbox = v[0] == '1';
+		return 0;
+	case ENV_SEEN_ACCOUNT:
+		return envelope_set_string(&env->account, v, vlen, error_r);
 	case ENV_SEEN_BODY:
 	case ENV_SEEN_RET: {
 		const char *const *names = keys[k].bit == ENV_SEEN_BODY ? body_names : ret_names;

@@ -167,6 +167,9 @@ static void put_msg_json(struct buf *out, const struct queue_envelope *env, bool
 		put_json_str(out, env->helo);
 		buf_append_str(out, ",\"listener\":");
 		put_json_str(out, env->listener);
+		buf_append_str(out, ",\"account\":");
+		put_json_str(out, env->account);
+		buf_printf(out, ",\"sandbox\":%s", env->sandbox ? "true" : "false");
 	}
 	buf_append_str(out, ",\"recipients\":[");
 	for (size_t i = 0; i < env->rcpt_count; i++) {
@@ -335,6 +338,8 @@ int queue_show_print(const char *data_dir, const char *id, bool json, const char
 		{ "client", env->client_address },
 		{ "helo", env->helo },
 		{ "listener", env->listener },
+		{ "account", env->account },
+		{ "sandbox", env->sandbox ? "yes" : NULL },
 	};
 	buf_printf(&out, "id: %s\narrival: ", env->id);
 	put_time(&out, env->arrival);

@@ -41,6 +41,7 @@
 
 #include "config/config.h"
 #include "local/local.h"
+#include "store/store.h"
 #include "queue/spool.h"
 #include "util/log.h"
 #include "util/pool.h"
@@ -121,6 +122,7 @@ struct queue {
 	struct queue_msg *ready_head, *ready_tail;
 	unsigned active, max_active;
 
+	struct store *store;            /* domains and events; may be NULL */
 	queue_removed_cb *removed_cb;
 	void *removed_ctx;
 };
@@ -138,7 +140,10 @@ static void queue_submit_job_free(struct queue_submit_job *job);
 static void queue_sync_start(struct queue *queue);
 static void queue_sync_work(void *arg);
 static void queue_sync_done(void *arg);
-static bool queue_address_is_local(const struct config *config, const char *address);
+static bool queue_address_is_local(struct queue *queue, const char *address);
+static void queue_event(struct queue *queue, const char *type, const struct queue_envelope *env,
+			const char *recipient, int code, const char *reason);
+static void queue_deliver_sandbox(struct queue_delivery_job *job);
 
 struct queue *queue_create(struct event_base *base, struct pool *pool,
 			   const struct config *config, const char **error_r)
@@ -174,6 +179,11 @@ fail:
 	spool_close(&queue->spool);
 	free(queue);
 	return NULL;
+}
+
+void queue_set_store(struct queue *queue, struct store *store)
+{
+	queue->store = store;
 }
 
 void queue_set_removed_cb(struct queue *queue, queue_removed_cb *cb, void *ctx)
@@ -305,11 +315,84 @@ static void queue_deliveries_start(struct queue *queue)
 	}
 }
 
-/* queue_address_is_local - the domain after the last '@' is one of ours */
-static bool queue_address_is_local(const struct config *config, const char *address)
+/* queue_address_is_local - (worker) the domain after the last '@' is one of
+ * ours: in the config, or added to the store with `petrel domain add` */
+static bool queue_address_is_local(struct queue *queue, const char *address)
 {
 	const char *at = strrchr(address, '@');
-	return at && at[1] != '\0' && config_is_local_domain(config, at + 1);
+	if (!at || at[1] == '\0' || at[1] == '[')
+		return false;
+	if (config_is_local_domain(queue->config, at + 1))
+		return true;
+	bool exists = false;
+	const char *error = NULL;
+	if (queue->store && store_domain_exists(queue->store, at + 1, &exists, &error) != 0)
+		log_error("store-failed", "op=domain_exists error=\"%s\"", error);
+	return exists;
+}
+
+/* queue_event - (worker) record an event for the account that sent ENV */
+static void queue_event(struct queue *queue, const char *type, const struct queue_envelope *env,
+			const char *recipient, int code, const char *reason)
+{
+	if (!queue->store)
+		return;
+	struct store_event ev = {
+		.time = time(NULL),
+		.type = (char *)type,
+		.account = env->account,
+		.queue_id = (char *)env->id,
+		.recipient = (char *)recipient,
+		.code = code,
+		.reason = (char *)reason,
+	};
+	const char *error = NULL;
+	if (store_event_add(queue->store, &ev, &error) != 0)
+		log_error("store-failed", "op=event_add error=\"%s\"", error);
+}
+
+/* queue_deliver_sandbox - (worker) a sandboxed account's message is kept once
+ * in its test Maildir and never relayed: every recipient is done with it */
+static void queue_deliver_sandbox(struct queue_delivery_job *job)
+{
+	struct queue *queue = job->queue;
+	struct queue_envelope *env = job->env;
+	struct buf rcpts;
+	buf_init(&rcpts);
+	for (size_t i = 0; i < env->rcpt_count; i++)
+		buf_printf(&rcpts, "%s%s", i ? ", " : "", env->rcpts[i].address);
+	char *file = NULL;
+	bool temporary = true;
+	const char *error = NULL;
+	int rc = local_deliver_sandbox_blocking(queue->config->data_dir, queue->config->hostname,
+						env->sender, env->account ? env->account : "unknown",
+						rcpts.data ? rcpts.data : "",
+						job->body.data ? job->body.data : "", job->body.len,
+						&file, &temporary, &error);
+	for (size_t i = 0; i < env->rcpt_count; i++) {
+		struct queue_recipient *r = &env->rcpts[i];
+		if (r->state == QUEUE_RCPT_DELIVERED || r->state == QUEUE_RCPT_FAILED)
+			continue;
+		free(r->last_reply);
+		if (rc == 0) {
+			r->state = QUEUE_RCPT_DELIVERED;
+			r->last_reply = xstrdup("kept in the sandbox, not relayed");
+			queue_event(queue, "sandboxed", env, r->address, 250, file);
+		} else {
+			r->state = temporary ? QUEUE_RCPT_DEFERRED : QUEUE_RCPT_FAILED;
+			r->last_reply = xstrdup(error);
+			if (temporary)
+				job->local_pending = true;
+		}
+	}
+	if (rc == 0)
+		log_info("sandboxed", "queue_id=%s account=%s file=%s", job->id,
+			 env->account ? env->account : "-", file);
+	else
+		log_warn("deferred", "queue_id=%s account=%s reason=\"%s\"", job->id,
+			 env->account ? env->account : "-", error);
+	free(file);
+	buf_free(&rcpts);
 }
 
 /* queue_delivery_work - (worker) deliver the local recipients, record them */
@@ -338,6 +421,8 @@ static void queue_delivery_work(void *arg)
 	}
 	struct queue_envelope *env = job->env;
 	time_t now = time(NULL);
+	if (env->sandbox)
+		queue_deliver_sandbox(job);
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		struct queue_recipient *r = &env->rcpts[i];
 		char *file = NULL;
@@ -346,7 +431,7 @@ static void queue_delivery_work(void *arg)
 
 		if (r->state == QUEUE_RCPT_DELIVERED || r->state == QUEUE_RCPT_FAILED)
 			continue;
-		if (!queue_address_is_local(config, r->address)) {
+		if (!queue_address_is_local(queue, r->address)) {
 			job->remote++;
 			continue;
 		}
@@ -360,12 +445,15 @@ static void queue_delivery_work(void *arg)
 			log_escape(why, sizeof(why), file, strlen(file));
 			log_info("delivered", "queue_id=%s to=%s mailbox=local file=%s delay=%lld",
 				 job->id, to, why, (long long)(now - env->arrival));
+			queue_event(queue, "delivered", env, r->address, 250, "local mailbox");
 			free(file);
 		} else {
 			r->state = temporary ? QUEUE_RCPT_DEFERRED : QUEUE_RCPT_FAILED;
 			free(r->last_reply);
 			r->last_reply = xstrdup(error);
 			log_escape(why, sizeof(why), error, strlen(error));
+			queue_event(queue, temporary ? "deferred" : "failed", env, r->address,
+				    temporary ? 451 : 550, error);
 			if (temporary) {
 				job->local_pending = true;
 				log_info("deferred", "queue_id=%s to=%s reason=%s", job->id, to, why);

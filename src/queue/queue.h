@@ -30,6 +30,7 @@
 struct event_base;
 struct pool;
 struct config;
+struct store;
 
 #define QUEUE_ID_LEN 16  /* e.g. "4F2A9C31B7D0E812": time-ordered, unique per host */
 
@@ -59,6 +60,8 @@ struct queue_envelope {
 	char *client_address; /* "192.0.2.1" */
 	char *helo;           /* as the client gave it (EHLO/HELO argument) */
 	char *listener;       /* name of the listener it came in on */
+	char *account;        /* the authenticated account that sent it, or NULL */
+	bool sandbox;         /* the account is sandboxed: keep it, never relay it */
 	struct queue_recipient *rcpts;
 	size_t rcpt_count;
 	uint64_t size;        /* body bytes */
@@ -104,6 +107,9 @@ void queue_free(struct queue **queue);
 /* queue_removed_cb - every recipient of QUEUE_ID reached a final state and
  * the message left the spool (loop thread) */
 typedef void queue_removed_cb(void *ctx, const char *queue_id);
+/* queue_set_store - domains added with `petrel domain add` count as local,
+ * and deliveries are recorded as events (call before the loop runs) */
+void queue_set_store(struct queue *queue, struct store *store);
 /* queue_set_removed_cb - tell CB whenever a message leaves the spool */
 void queue_set_removed_cb(struct queue *queue, queue_removed_cb *cb, void *ctx);
 

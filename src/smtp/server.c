@@ -6,16 +6,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "config/config.h"
 #include "net/net.h"
+#include "policy/policy.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
-static void server_refuse(struct smtp_server *server, int fd, const char *client);
+static void server_refuse(struct smtp_server *server, int fd, const char *client,
+			  const char *text, const char *reason);
 static void server_reaper_cb(evutil_socket_t fd, short what, void *arg);
 
 static void server_reaper_cb(evutil_socket_t fd, short what, void *arg)
@@ -26,7 +29,8 @@ static void server_reaper_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct smtp_server *smtp_server_create(struct event_base *base, const struct config *config,
-				       struct queue *queue, SSL_CTX *tls)
+				       struct queue *queue, SSL_CTX *tls, struct store *store,
+				       struct pool *pool)
 {
 	struct smtp_server *server = xcalloc(1, sizeof(*server));
 	server->base = base;
@@ -35,34 +39,58 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	server->tls = tls;
 	server->limits = net_conn_limits_create(config->limits.connections,
 						config->limits.connections_per_ip);
+	server->store = store;
+	server->pool = pool;
+	struct policy_throttle_settings ts = {
+		.auth_slow_after = config->auth.slow_after,
+		.auth_lockout_after = config->auth.lockout_after,
+		.auth_window = config->auth.failure_window,
+		.lockout_time = config->auth.lockout_time,
+		.connect_rate = config->limits.connection_rate,
+	};
+	server->throttle = policy_throttle_create(&ts);
 	server->next_id = 1;
 	server->reaper = event_new(base, -1, 0, server_reaper_cb, server);
 	return server;
 }
 
 /* server_refuse - RFC 5321 3.1: a server may answer 421 and close at once */
-static void server_refuse(struct smtp_server *server, int fd, const char *client)
+static void server_refuse(struct smtp_server *server, int fd, const char *client,
+			  const char *text, const char *reason)
 {
 	char line[320];
-	int n = snprintf(line, sizeof(line),
-			 "421 4.7.0 %s Too many connections, try again later\r\n",
-			 server->config->hostname);
+	int n = snprintf(line, sizeof(line), "421 4.7.0 %s %s\r\n", server->config->hostname,
+			 text);
 	/* Best effort on a fresh non-blocking socket; the close is what matters. */
 	ssize_t w = write(fd, line, (size_t)n);
 	(void)w;
 	if (close(fd) != 0)
 		log_warn("close-failed", "client=%s error=\"%s\"", client, strerror(errno));
-	log_info("refused", "client=%s reason=too-many-connections", client);
+	log_info("refused", "client=%s reason=%s", client, reason);
 }
 
 void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen)
 {
 	struct smtp_server *server = ctx;
-	if (!net_conn_limits_acquire(server->limits, sa)) {
-		char client[64];
+	char client[64];
+	time_t now = time(NULL), until;
+	if (policy_throttle_is_locked(server->throttle, sa, now, &until)) {
 		net_address_format(sa, client, sizeof(client));
-		server_refuse(server, fd, client);
+		server_refuse(server, fd, client, "Too many authentication failures, try again later",
+			      "auth-lockout");
+		return;
+	}
+	if (!policy_throttle_connect(server->throttle, sa, now)) {
+		net_address_format(sa, client, sizeof(client));
+		server_refuse(server, fd, client, "Too many connections too fast, slow down",
+			      "connection-rate");
+		return;
+	}
+	if (!net_conn_limits_acquire(server->limits, sa)) {
+		net_address_format(sa, client, sizeof(client));
+		server_refuse(server, fd, client, "Too many connections, try again later",
+			      "too-many-connections");
 		return;
 	}
 	smtp_session_start(server, listener, fd, sa, salen);
@@ -116,6 +144,7 @@ void smtp_server_free(struct smtp_server **serverp)
 		return;
 	smtp_server_close_sessions(server);
 	event_free(server->reaper);
+	policy_throttle_free(&server->throttle);
 	net_conn_limits_free(&server->limits);
 	free(server);
 	*serverp = NULL;

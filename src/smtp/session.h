@@ -9,11 +9,26 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include <openssl/ssl.h>
 
+#include "smtp/parse.h"
+#include "smtp/sasl.h"
 #include "smtp/smtp.h"
+#include "util/buf.h"
+
+struct bufferevent;
+struct evbuffer;
+struct evbuffer_cb_entry;
+struct config;
+struct config_listener;
+struct queue_envelope;
+struct policy_account;
+struct policy_throttle;
+struct pool;
+struct store;
 
 #define SMTP_SESSION_BUCKETS 4096u
 
@@ -31,7 +46,135 @@ struct smtp_server {
 	struct smtp_session *sessions[SMTP_SESSION_BUCKETS];
 	struct smtp_session *dead;   /* closed, freed by the reaper event */
 	struct event *reaper;
+	struct store *store;         /* may be NULL (tests without accounts) */
+	struct pool *pool;
+	struct policy_throttle *throttle;
 };
+
+enum session_mode {
+	MODE_COMMAND,
+	MODE_SKIP_LINE,  /* discarding an overlong command line up to its CRLF */
+	MODE_DATA,
+	MODE_BDAT,
+	MODE_AUTH,       /* reading SASL responses (RFC 4954 4) */
+};
+
+enum auth_mech {
+	AUTH_MECH_NONE = 0,
+	AUTH_MECH_PLAIN,
+	AUTH_MECH_LOGIN,
+	AUTH_MECH_SCRAM_SHA_256,
+};
+
+/* bare CR/LF, NUL and line-length findings on a BDAT body */
+struct bdat_scan {
+	bool prev_cr;
+	size_t line_len;
+	bool bare_lf, bare_cr, nul, line_too_long;
+};
+
+struct smtp_session {
+	struct smtp_session *next;  /* server's table chain */
+	struct smtp_server *server;
+	const struct config *config;
+	const struct config_listener *listener;
+	uint64_t id;
+	char sid[24];
+	struct bufferevent *bev;
+	struct bufferevent *plain_bev;   /* under a STARTTLS filter, else NULL */
+	struct evbuffer_cb_entry *plain_drain_cb;
+	struct sockaddr_storage addr;
+	char client[64];
+
+	enum session_mode mode;
+	bool closing;     /* last reply queued; free once it is written */
+	bool dead;        /* freed by the loop later */
+	bool waiting;     /* a worker or the queue is busy for us: read nothing */
+	unsigned errors;
+
+	char *helo;       /* NULL before HELO/EHLO */
+	bool esmtp;
+	bool tls;
+	char tls_info[160];
+
+	/* authentication (RFC 4954) */
+	struct policy_account *account;  /* NULL until AUTH succeeds */
+	enum auth_mech auth_mech;        /* exchange in progress */
+	unsigned auth_step;
+	char *auth_user;                 /* LOGIN: the user name sent first */
+	struct sasl_scram scram;
+	struct policy_account *auth_pending; /* SCRAM: known account, proof not yet checked */
+	struct event *auth_delay_ev;     /* throttled 535 waiting to be sent */
+
+	/* transaction */
+	bool has_mail;
+	struct smtp_path from;
+	struct smtp_mail_params mail;
+	struct queue_envelope *env;
+	unsigned rcpt_tried;
+	bool bdat_used;
+	struct smtp_data_reader reader;
+	struct buf body;
+	uint64_t bdat_left;
+	uint64_t bdat_size;            /* octets in the current chunk */
+	bool bdat_last;
+	bool bdat_discard;             /* consume the chunk, then reply the error */
+	struct smtp_error bdat_error;
+	struct bdat_scan scan;
+	unsigned reserved;               /* sending-limit units taken by RCPTs */
+	time_t reserved_at;
+};
+
+
+/* replies and life cycle, shared by session.c and the command files */
+void smtp_session_reply(struct smtp_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void smtp_session_reply_error(struct smtp_session *s, const struct smtp_error *err);
+void smtp_session_count_error(struct smtp_session *s);
+void smtp_session_close(struct smtp_session *s);
+void smtp_session_transaction_reset(struct smtp_session *s);
+/* smtp_session_release_reserved - give back the transaction's sending-limit units */
+void smtp_session_release_reserved(struct smtp_session *s);
+/* smtp_session_process_input - go on with buffered input (after waiting) */
+void smtp_session_process_input(struct smtp_session *s);
+void smtp_session_set_timeout(struct smtp_session *s, unsigned seconds);
+/* smtp_session_is_loopback - the client connected from 127.0.0.0/8 or ::1 */
+bool smtp_session_is_loopback(const struct smtp_session *s);
+
+/* smtp_session_async - run WORK(job) on the pool, then DONE(session, job) on
+ * the loop if the session still exists; FREE(job) always runs last.  JOB
+ * must start with a struct smtp_job.  The session waits (reads no input)
+ * until DONE has run. */
+struct smtp_job {
+	uint64_t session_id;
+	struct smtp_server *server;
+	void (*work)(struct smtp_job *job);
+	void (*done)(struct smtp_session *s, struct smtp_job *job);
+	void (*free)(struct smtp_job *job);
+};
+void smtp_session_async(struct smtp_session *s, struct smtp_job *job);
+
+/* smtp_session_event - record an event in the store (from a worker; the
+ * session does not wait).  ACCOUNT defaults to the session's account. */
+void smtp_session_event(struct smtp_session *s, const char *type, const char *account,
+			const char *recipient, int code, const char *reason);
+
+/* command handlers in other files */
+void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd);
+void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd);
+void smtp_cmd_data(struct smtp_session *s, const struct smtp_command *cmd);
+void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd);
+/* smtp_data_read, smtp_bdat_read - message bytes in MODE_DATA / MODE_BDAT;
+ * false if nothing could be done with the input */
+bool smtp_data_read(struct smtp_session *s, struct evbuffer *in);
+bool smtp_bdat_read(struct smtp_session *s, struct evbuffer *in);
+void smtp_cmd_auth(struct smtp_session *s, const struct smtp_command *cmd);
+/* smtp_auth_read_line - a SASL response line while MODE_AUTH; false if incomplete */
+bool smtp_auth_read_line(struct smtp_session *s, struct evbuffer *in);
+/* smtp_auth_mechanisms - "PLAIN LOGIN SCRAM-SHA-256" if AUTH is offered now, else NULL */
+const char *smtp_auth_mechanisms(const struct smtp_session *s);
+void smtp_auth_clear(struct smtp_session *s);
+
 
 /* smtp_session_start - greet the client on FD; the session owns FD.
  * Called after the connection limits accepted the client. */

@@ -7,6 +7,7 @@ fails if it did not exit 0 or if ASan/UBSan/LSan reported anything on stderr.
 
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -479,8 +480,32 @@ def cert(tmp_path_factory):
     return crt, key
 
 
+# Local domains accept only existing mailboxes: the scenarios deliver to these.
+MAILBOXES = ["u@example.test", "v@example.test", "w@example.test", "x@example.test",
+             "s@example.test", "d@example.test", "alice@example.test",
+             "postmaster@example.test", "0u@example.test", "1u@example.test",
+             "2u@example.test", "3u@example.test", "u@other.test", "v@other.test"]
+# A fixed sha512-crypt hash (of "secret"): mailbox accounts need no fast login here.
+MAILBOX_HASH = "$6$petreltest$em/APzjjtizXj/v7inM38ZdrarhRXG2bCo480PAy54gZRz/6ZNHg2S0CPFIdL81LRVKk5zU.fnf6/KXvM5N7z0"
+
+
+@pytest.fixture(scope="session")
+def mailbox_db(tmp_path_factory):
+    """A data folder whose petrel.db holds the MAILBOXES accounts, made once with the CLI."""
+    d = tmp_path_factory.mktemp("mailboxes")
+    conf = d / "petrel.conf"
+    conf.write_text("[server]\nhostname = %s\ndata_dir = %s\nuser =\n\n"
+                    "[listener mx]\nrole = mx\naddress = 127.0.0.1:1\n" % (HOSTNAME, d / "data"))
+    for box in MAILBOXES:
+        r = subprocess.run([PETREL_BIN, "account", "add", box, "--password-hash", MAILBOX_HASH,
+                            "-c", str(conf)], capture_output=True, text=True, timeout=60,
+                           env=petrel_env(), stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stdout + r.stderr
+    return d / "data"
+
+
 @pytest.fixture
-def petrel_factory(tmp_path, cert):
+def petrel_factory(tmp_path, cert, mailbox_db):
     """petrel_factory(start=True, listeners=None, ipv6=False, **config_overrides) -> Petrel"""
     servers = []
 
@@ -488,6 +513,8 @@ def petrel_factory(tmp_path, cert):
         if not os.access(PETREL_BIN, os.X_OK):
             pytest.fail("PETREL_BIN %s is not an executable" % PETREL_BIN)
         p = Petrel(tmp_path, cert, overrides, listeners, ipv6, name="petrel%d" % len(servers))
+        for f in mailbox_db.glob("petrel.db*"):
+            shutil.copy(f, p.data_dir / f.name)
         servers.append(p)
         if start:
             p.start()

@@ -1,0 +1,717 @@
+/* smtp/cmd-mail - the mail transaction: MAIL, RCPT, DATA, BDAT and what
+ * happens when a message is complete.
+ *
+ * MAIL and RCPT ask policy/ on a worker (sender identities, recipient
+ * validation, relay rules, sending limits); the session waits meanwhile, so
+ * pipelined commands are answered in order (RFC 2920).  A message is
+ * checked (size, line ends, NUL, loops, From: for authenticated senders),
+ * given its Received: header and handed to the queue, which answers once it
+ * is durable.  Sending-limit units taken by RCPTs are given back when the
+ * transaction ends without a stored message, so nothing is counted twice.
+ */
+#include "smtp/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "config/config.h"
+#include "policy/policy.h"
+#include "queue/queue.h"
+#include "util/log.h"
+#include "util/pool.h"
+#include "util/xalloc.h"
+
+struct mail_job {
+	struct smtp_job job;
+	struct smtp_path path;
+	struct smtp_mail_params params;
+	struct policy_account *account;   /* borrowed from the session: see below */
+	bool submission;
+	struct policy_reply reply;
+};
+
+struct rcpt_job {
+	struct smtp_job job;
+	struct smtp_path path;
+	struct smtp_rcpt_params params;
+	char *address;
+	struct policy_account *account;
+	time_t now;
+	struct policy_rcpt result;
+};
+
+struct from_job {
+	struct smtp_job job;
+	struct buf message;               /* the body, moved from the session */
+	struct policy_account *account;
+	struct policy_reply reply;
+};
+
+struct release_job {
+	struct store *store;
+	struct policy_account account;
+	unsigned n;
+	time_t at;
+};
+
+static bool can_take_body(struct smtp_session *s);
+static void bdat_scan_bytes(struct bdat_scan *scan, const char *p, size_t len, size_t max_line);
+static void mail_work(struct smtp_job *job);
+static void mail_done(struct smtp_session *s, struct smtp_job *job);
+static void mail_free(struct smtp_job *job);
+static void rcpt_work(struct smtp_job *job);
+static void rcpt_done(struct smtp_session *s, struct smtp_job *job);
+static void rcpt_free(struct smtp_job *job);
+static void from_work(struct smtp_job *job);
+static void from_done(struct smtp_session *s, struct smtp_job *job);
+static void from_free(struct smtp_job *job);
+static void release_post(struct smtp_server *server, const struct policy_account *account,
+			 unsigned n, time_t at);
+static void release_work(void *arg);
+static void release_done(void *arg);
+static void message_complete(struct smtp_session *s, bool too_big, bool nul,
+			     bool line_too_long, bool bare_newline);
+static void message_submit(struct smtp_session *s);
+static void queue_done(void *ctx, int status, const char *queue_id, const char *error);
+static unsigned count_received(const struct buf *body);
+static void received_header(struct smtp_session *s, const struct queue_envelope *env,
+			    struct buf *out);
+static void reject_logged(struct smtp_session *s, const char *recipient,
+			  const struct policy_reply *reply, const char *what);
+static struct policy_account *account_copy(const struct policy_account *a);
+
+/* Sessions outlive their jobs' DONE only while the job runs; a job that needs
+ * the account copies what it reads (policy_account is small), so a session
+ * closed meanwhile cannot leave a dangling pointer. */
+static struct policy_account *account_copy(const struct policy_account *a)
+{
+	if (!a)
+		return NULL;
+	struct policy_account *c = xmalloc(sizeof(*c));
+	*c = *a;
+	c->name = xstrdup(a->name);
+	return c;
+}
+
+/* smtp_data_read - feed DATA bytes to the unstuffing reader */
+bool smtp_data_read(struct smtp_session *s, struct evbuffer *in)
+{
+	struct evbuffer_iovec vec[8];
+	int n = evbuffer_peek(in, -1, NULL, vec, 8);
+	if (n > 8)
+		n = 8;
+	size_t total = 0;
+	for (int i = 0; i < n; i++) {
+		size_t consumed = 0;
+		int done = smtp_data_feed(&s->reader, vec[i].iov_base, vec[i].iov_len,
+					  &consumed, &s->body);
+		total += consumed;
+		if (done == 1) {
+			evbuffer_drain(in, total);
+			s->mode = MODE_COMMAND;
+			smtp_session_set_timeout(s, s->config->timeouts.command);
+			message_complete(s, s->reader.too_big, s->reader.nul,
+						 s->reader.line_too_long,
+						 s->reader.bare_lf || s->reader.bare_cr);
+			return true;
+		}
+	}
+	evbuffer_drain(in, total);
+	return total > 0;
+}
+
+/* bdat_scan_bytes - the checks the DATA reader makes, for raw BDAT bytes */
+static void bdat_scan_bytes(struct bdat_scan *scan, const char *p, size_t len, size_t max_line)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+		if (scan->prev_cr && c != '\n')
+			scan->bare_cr = true;
+		if (c == '\n' && !scan->prev_cr)
+			scan->bare_lf = true;
+		if (c == '\0')
+			scan->nul = true;
+		if (c == '\n' && scan->prev_cr) {
+			scan->line_len = 0;
+		} else if (++scan->line_len + 1 > max_line) {
+			scan->line_too_long = true;
+		}
+		scan->prev_cr = c == '\r';
+	}
+}
+
+/* smtp_bdat_read - take raw chunk bytes (RFC 3030 2: no dot-stuffing) */
+bool smtp_bdat_read(struct smtp_session *s, struct evbuffer *in)
+{
+	size_t avail = evbuffer_get_length(in);
+	size_t take = s->bdat_left < avail ? (size_t)s->bdat_left : avail;
+	if (take == 0)
+		return false;
+	if (!s->bdat_discard) {
+		size_t max = s->config->limits.message_size;
+		if (s->body.len + take > max) {
+			s->bdat_discard = true;
+			s->bdat_error = (struct smtp_error){ 552, "5.3.4",
+				"Message size exceeds fixed maximum message size" };
+		}
+	}
+	while (take > 0) {
+		struct evbuffer_iovec vec;
+		if (evbuffer_peek(in, (ev_ssize_t)take, NULL, &vec, 1) < 1)
+			break;
+		size_t n = vec.iov_len < take ? vec.iov_len : take;
+		if (!s->bdat_discard) {
+			bdat_scan_bytes(&s->scan, vec.iov_base, n, s->config->limits.text_line);
+			buf_append(&s->body, vec.iov_base, n);
+		}
+		evbuffer_drain(in, n);
+		s->bdat_left -= n;
+		take -= n;
+	}
+	if (s->bdat_left > 0)
+		return true;
+
+	/* The whole chunk is in. */
+	s->mode = MODE_COMMAND;
+	smtp_session_set_timeout(s, s->config->timeouts.command);
+	if (s->bdat_discard) {
+		smtp_session_reply_error(s, &s->bdat_error);
+		smtp_session_transaction_reset(s);
+		return true;
+	}
+	if (!s->bdat_last) {
+		smtp_session_reply(s, "250 2.0.0 %llu octets received",
+			      (unsigned long long)s->bdat_size);
+		return true;
+	}
+	bool bare = s->scan.bare_lf || s->scan.bare_cr || (s->scan.prev_cr);
+	message_complete(s, false, s->scan.nul, s->scan.line_too_long, bare);
+	return true;
+}
+
+void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	if (!s->helo) {
+		smtp_session_reply(s, "503 5.5.1 Send EHLO or HELO first");
+		smtp_session_count_error(s);
+		return;
+	}
+	if (s->has_mail) {
+		smtp_session_reply(s, "503 5.5.1 Nested MAIL command");
+		smtp_session_count_error(s);
+		return;
+	}
+	bool submission = s->listener->role != LISTENER_ROLE_MX;
+	if (submission && !s->account) {
+		/* RFC 4954 6: submission needs AUTH first. */
+		smtp_session_reply(s, "530 5.7.0 Authentication required");
+		smtp_session_count_error(s);
+		return;
+	}
+	struct mail_job *j = xcalloc(1, sizeof(*j));
+	struct smtp_error err;
+	if (smtp_mail_args_parse(cmd->args, cmd->args_len, &j->path, &j->params, &err) != 0) {
+		mail_free(&j->job);
+		smtp_session_reply_error(s, &err);
+		return;
+	}
+	if (!s->esmtp && (j->params.size || j->params.body || j->params.smtputf8 ||
+			  j->params.ret || j->params.envid || j->params.auth)) {
+		/* RFC 5321 4.1.1.11: parameters need EHLO. */
+		mail_free(&j->job);
+		smtp_session_reply(s, "555 5.5.4 MAIL parameters require EHLO");
+		smtp_session_count_error(s);
+		return;
+	}
+	if (j->params.size > s->config->limits.message_size) {
+		mail_free(&j->job);
+		/* RFC 1870 6.1 */
+		smtp_session_reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+		return;
+	}
+	if (!s->account) {
+		/* Unauthenticated on mx: nothing to look up (SPF comes later). */
+		j->reply.code = 0;
+		mail_done(s, &j->job);
+		mail_free(&j->job);
+		return;
+	}
+	j->job.work = mail_work;
+	j->job.done = mail_done;
+	j->job.free = mail_free;
+	j->account = account_copy(s->account);
+	j->submission = submission;
+	smtp_session_async(s, &j->job);
+}
+
+static void mail_work(struct smtp_job *job)
+{
+	struct mail_job *j = (struct mail_job *)job;
+	policy_check_sender_blocking(job->server->store, j->account, j->submission,
+				     j->path.address, &j->reply);
+}
+
+static void mail_done(struct smtp_session *s, struct smtp_job *job)
+{
+	struct mail_job *j = (struct mail_job *)job;
+	if (j->reply.code != 0) {
+		reject_logged(s, NULL, &j->reply, "sender");
+		return;
+	}
+	s->from = j->path;
+	s->mail = j->params;
+	memset(&j->path, 0, sizeof(j->path));
+	memset(&j->params, 0, sizeof(j->params));
+	s->has_mail = true;
+	s->env = queue_envelope_new();
+	free(s->env->sender);
+	s->env->sender = xstrdup(s->from.address);
+	smtp_session_reply(s, "250 2.1.0 Ok");
+}
+
+static void mail_free(struct smtp_job *job)
+{
+	struct mail_job *j = (struct mail_job *)job;
+	smtp_path_clear(&j->path);
+	smtp_mail_params_clear(&j->params);
+	policy_account_free(&j->account);
+	free(j);
+}
+
+/* reject_logged - send a policy refusal, log it and record the event */
+static void reject_logged(struct smtp_session *s, const char *recipient,
+			  const struct policy_reply *reply, const char *what)
+{
+	char to[300];
+	log_escape(to, sizeof(to), recipient ? recipient : "", recipient ? strlen(recipient) : 0);
+	log_info("rejected", "session=%s client=%s account=%s %s=%s code=%d reason=\"%s\"",
+		 s->sid, s->client, s->account ? s->account->name : "-", what, to, reply->code,
+		 reply->text);
+	smtp_session_event(s, "rejected", NULL, recipient, reply->code, reply->text);
+	smtp_session_reply(s, "%d %s %s", reply->code, reply->enhanced, reply->text);
+	if (reply->code >= 500)
+		smtp_session_count_error(s);
+}
+
+void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	if (!s->has_mail) {
+		smtp_session_reply(s, "503 5.5.1 Need MAIL before RCPT");
+		smtp_session_count_error(s);
+		return;
+	}
+	if (s->bdat_used) {
+		smtp_session_reply(s, "503 5.5.1 RCPT after BDAT");
+		smtp_session_count_error(s);
+		return;
+	}
+	s->rcpt_tried++;
+	struct rcpt_job *j = xcalloc(1, sizeof(*j));
+	j->job.work = rcpt_work;
+	j->job.done = rcpt_done;
+	j->job.free = rcpt_free;
+	struct smtp_error err;
+	if (smtp_rcpt_args_parse(cmd->args, cmd->args_len, s->mail.smtputf8, &j->path, &j->params,
+				 &err) != 0) {
+		rcpt_free(&j->job);
+		smtp_session_reply_error(s, &err);
+		return;
+	}
+	if (s->env->rcpt_count >= s->config->limits.recipients) {
+		/* RFC 5321 4.5.3.1.10: 452, and the client sends the rest later. */
+		rcpt_free(&j->job);
+		smtp_session_reply(s, "452 4.5.3 Too many recipients");
+		return;
+	}
+	if (j->path.domain[0] == '\0') {
+		/* <Postmaster> (RFC 5321 4.5.1): the first local domain's postmaster */
+		if (s->config->local_domain_count == 0) {
+			rcpt_free(&j->job);
+			smtp_session_reply(s, "550 5.1.1 <Postmaster>: no local domain");
+			smtp_session_count_error(s);
+			return;
+		}
+		j->address = xasprintf("postmaster@%s", s->config->local_domains[0]);
+	} else {
+		j->address = xstrdup(j->path.address);
+	}
+	j->account = account_copy(s->account);
+	j->now = time(NULL);
+	smtp_session_async(s, &j->job);
+}
+
+static void rcpt_work(struct smtp_job *job)
+{
+	struct rcpt_job *j = (struct rcpt_job *)job;
+	policy_check_rcpt_blocking(job->server->store, job->server->config, j->account,
+				   j->address, j->now, &j->result);
+}
+
+static void rcpt_done(struct smtp_session *s, struct smtp_job *job)
+{
+	struct rcpt_job *j = (struct rcpt_job *)job;
+	if (j->result.reply.code != 0) {
+		reject_logged(s, j->address, &j->result.reply, "to");
+		return;
+	}
+	if (j->result.reserved) {
+		if (s->reserved == 0)
+			s->reserved_at = j->now;
+		s->reserved++;
+		j->result.reserved = false;
+	}
+	if (!j->result.local) {
+		queue_envelope_add_rcpt(s->env, j->address, j->params.notify, j->params.orcpt);
+	} else {
+		/* An alias or a +tag delivers to mailboxes; RFC 3461 ORCPT keeps
+		 * the address the client gave. */
+		char *orcpt = j->params.orcpt ? xstrdup(j->params.orcpt) :
+			xasprintf("rfc822;%s", j->address);
+		for (size_t i = 0; j->result.mailboxes && j->result.mailboxes[i]; i++) {
+			const char *mbox = j->result.mailboxes[i];
+			bool same = strcasecmp(mbox, j->address) == 0;
+			queue_envelope_add_rcpt(s->env, mbox, j->params.notify,
+						same ? j->params.orcpt : orcpt);
+		}
+		free(orcpt);
+	}
+	smtp_session_reply(s, "250 2.1.5 Ok");
+}
+
+static void rcpt_free(struct smtp_job *job)
+{
+	struct rcpt_job *j = (struct rcpt_job *)job;
+	if (j->result.reserved)
+		/* reserved for a session that is gone: give it back */
+		release_post(job->server, j->account, 1, j->now);
+	policy_rcpt_clear(&j->result);
+	smtp_path_clear(&j->path);
+	smtp_rcpt_params_clear(&j->params);
+	free(j->address);
+	policy_account_free(&j->account);
+	free(j);
+}
+
+/* can_take_body - the checks DATA and BDAT share; replies on failure */
+static bool can_take_body(struct smtp_session *s)
+{
+	if (!s->has_mail) {
+		smtp_session_reply(s, "503 5.5.1 Need MAIL command");
+		smtp_session_count_error(s);
+		return false;
+	}
+	if (s->env->rcpt_count == 0) {
+		if (s->rcpt_tried > 0)
+			smtp_session_reply(s, "554 5.5.1 No valid recipients");
+		else
+			smtp_session_reply(s, "503 5.5.1 Need RCPT command");
+		smtp_session_count_error(s);
+		return false;
+	}
+	return true;
+}
+
+void smtp_cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	if (cmd->args_len > 0) {
+		smtp_session_reply(s, "501 5.5.4 Syntax: DATA");
+		smtp_session_count_error(s);
+		return;
+	}
+	if (s->bdat_used) {
+		/* RFC 3030 2: DATA and BDAT may not be mixed in one transaction. */
+		smtp_session_reply(s, "503 5.5.1 DATA not allowed after BDAT");
+		smtp_session_count_error(s);
+		return;
+	}
+	if (!can_take_body(s))
+		return;
+	smtp_data_reader_init(&s->reader, s->config->limits.message_size,
+			      s->config->limits.text_line);
+	buf_reset(&s->body);
+	s->mode = MODE_DATA;
+	smtp_session_set_timeout(s, s->config->timeouts.data_block);
+	smtp_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	uint64_t size = 0;
+	bool last = false;
+	struct smtp_error err;
+	if (smtp_bdat_args_parse(cmd->args, cmd->args_len, &size, &last, &err) != 0) {
+		/* Without a size the chunk cannot be skipped: the stream is lost. */
+		smtp_session_reply_error(s, &err);
+		smtp_session_reply(s, "421 4.5.0 %s Unparseable BDAT size, closing connection",
+			      s->config->hostname);
+		smtp_session_close(s);
+		return;
+	}
+	s->bdat_left = size;
+	s->bdat_size = size;
+	s->bdat_last = last;
+	s->bdat_discard = false;
+	if (!s->has_mail) {
+		s->bdat_discard = true;
+		s->bdat_error = (struct smtp_error){ 503, "5.5.1", "Need MAIL command" };
+	} else if (s->env->rcpt_count == 0) {
+		s->bdat_discard = true;
+		s->bdat_error = s->rcpt_tried ?
+			(struct smtp_error){ 554, "5.5.1", "No valid recipients" } :
+			(struct smtp_error){ 503, "5.5.1", "Need RCPT command" };
+	}
+	if (!s->bdat_discard)
+		s->bdat_used = true;
+	s->mode = MODE_BDAT;
+	smtp_session_set_timeout(s, s->config->timeouts.data_block);
+	if (size == 0) {
+		/* A zero-length chunk is complete at once. */
+		s->mode = MODE_COMMAND;
+		smtp_session_set_timeout(s, s->config->timeouts.command);
+		if (s->bdat_discard) {
+			smtp_session_reply_error(s, &s->bdat_error);
+			smtp_session_transaction_reset(s);
+		} else if (!last) {
+			smtp_session_reply(s, "250 2.0.0 0 octets received");
+		} else {
+			message_complete(s, false, s->scan.nul, s->scan.line_too_long,
+						 s->scan.bare_lf || s->scan.bare_cr || s->scan.prev_cr);
+		}
+	}
+}
+
+/* ---- the end of a message ------------------------------------------------------------ */
+
+/* release_post - give back N sending-limit units on a worker, no one waits */
+static void release_post(struct smtp_server *server, const struct policy_account *account,
+			 unsigned n, time_t at)
+{
+	if (!account || n == 0 || !server->store)
+		return;
+	struct release_job *r = xcalloc(1, sizeof(*r));
+	r->store = server->store;
+	r->account = *account;
+	r->account.name = xstrdup(account->name);
+	r->n = n;
+	r->at = at;
+	pool_submit(server->pool, release_work, release_done, r);
+}
+
+static void release_work(void *arg)
+{
+	struct release_job *r = arg;
+	policy_release_blocking(r->store, &r->account, r->n, r->at);
+}
+
+static void release_done(void *arg)
+{
+	struct release_job *r = arg;
+	free(r->account.name);
+	free(r);
+}
+
+void smtp_session_release_reserved(struct smtp_session *s)
+{
+	release_post(s->server, s->account, s->reserved, s->reserved_at);
+	s->reserved = 0;
+}
+
+/* message_complete - the body is in: check it, then the From: header, then queue */
+static void message_complete(struct smtp_session *s, bool too_big, bool nul,
+			     bool line_too_long, bool bare_newline)
+{
+	const char *reject = NULL;
+	if (too_big)
+		reject = "552 5.3.4 Message size exceeds fixed maximum message size";
+	else if (bare_newline && s->config->limits.bare_newline == BARE_NEWLINE_REJECT)
+		reject = "550 5.5.2 Message contains bare CR or LF (only CRLF may end a line)";
+	else if (nul)
+		reject = "554 5.6.0 Message contains NUL characters";
+	else if (line_too_long)
+		reject = "554 5.6.0 Message contains a line longer than the limit (RFC 5321 4.5.3.1.6)";
+	else if (count_received(&s->body) >= s->config->limits.received_headers)
+		reject = "554 5.4.6 Too many Received headers: mail loop detected";
+	if (reject) {
+		log_info("rejected", "session=%s client=%s size=%zu reply=\"%.3s\" reason=\"%s\"",
+			 s->sid, s->client, s->body.len, reject, reject + 10);
+		smtp_session_event(s, "rejected", NULL, NULL, atoi(reject), reject + 10);
+		smtp_session_reply(s, "%s", reject);
+		smtp_session_count_error(s);
+		smtp_session_transaction_reset(s);
+		return;
+	}
+	if (s->account && !s->account->any_from) {
+		/* RFC 6409 8.1 style: a submission's From: must be the user's. */
+		struct from_job *j = xcalloc(1, sizeof(*j));
+		j->job.work = from_work;
+		j->job.done = from_done;
+		j->job.free = from_free;
+		j->account = account_copy(s->account);
+		j->message = s->body;  /* moved: the session keeps none of it */
+		buf_init(&s->body);
+		smtp_session_async(s, &j->job);
+		return;
+	}
+	message_submit(s);
+}
+
+static void from_work(struct smtp_job *job)
+{
+	struct from_job *j = (struct from_job *)job;
+	policy_check_from_blocking(job->server->store, j->account, j->message.data,
+				   j->message.len, &j->reply);
+}
+
+static void from_done(struct smtp_session *s, struct smtp_job *job)
+{
+	struct from_job *j = (struct from_job *)job;
+	buf_free(&s->body);
+	s->body = j->message;
+	buf_init(&j->message);
+	if (j->reply.code != 0) {
+		reject_logged(s, NULL, &j->reply, "from");
+		smtp_session_transaction_reset(s);
+		return;
+	}
+	message_submit(s);
+}
+
+static void from_free(struct smtp_job *job)
+{
+	struct from_job *j = (struct from_job *)job;
+	buf_free(&j->message);
+	policy_account_free(&j->account);
+	free(j);
+}
+
+struct queue_ctx {
+	uint64_t session_id;
+	struct smtp_server *server;
+	struct policy_account *account;  /* copy, for releasing units on failure */
+	unsigned reserved;
+	time_t reserved_at;
+	bool sandbox;
+};
+
+/* message_submit - Received: on top, then to the queue; 250 once durable */
+static void message_submit(struct smtp_session *s)
+{
+	struct queue_envelope *env = s->env;
+	s->env = NULL;
+	queue_id_new(env->id);
+	env->arrival = time(NULL);
+	env->body = (int)s->mail.body;
+	env->smtputf8 = s->mail.smtputf8;
+	env->ret = (int)s->mail.ret;
+	env->envid = s->mail.envid ? xstrdup(s->mail.envid) : NULL;
+	env->client_address = xstrdup(s->client);
+	env->helo = xstrdup(s->helo ? s->helo : "");
+	env->listener = xstrdup(s->listener->name);
+	if (s->account) {
+		env->account = xstrdup(s->account->name);
+		env->sandbox = s->account->sandbox;
+	}
+
+	struct buf message;
+	buf_init(&message);
+	received_header(s, env, &message);
+	buf_append(&message, s->body.data, s->body.len);
+	env->size = message.len;
+	log_info("received", "session=%s queue_id=%s size=%zu nrcpt=%zu account=%s%s", s->sid,
+		 env->id, message.len, env->rcpt_count, s->account ? s->account->name : "-",
+		 env->sandbox ? " sandbox=yes" : "");
+
+	struct queue_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	ctx->session_id = s->id;
+	ctx->server = s->server;
+	ctx->account = account_copy(s->account);
+	ctx->reserved = s->reserved;
+	ctx->reserved_at = s->reserved_at;
+	ctx->sandbox = env->sandbox;
+	s->reserved = 0; /* they travel with the message now */
+	s->waiting = true;
+	smtp_session_transaction_reset(s);
+	queue_submit(s->server->queue, env, &message, queue_done, ctx);
+	buf_free(&message);
+}
+
+/* queue_done - the queue's answer; the session may be gone */
+static void queue_done(void *arg, int status, const char *queue_id, const char *error)
+{
+	struct queue_ctx *ctx = arg;
+	struct smtp_session *s = smtp_server_session_find(ctx->server, ctx->session_id);
+	if (status == 0) {
+		log_info("queued", "session=%s queue_id=%s", s ? s->sid : "closed", queue_id);
+	} else {
+		log_warn("queue-failed", "session=%s error=\"%s\"", s ? s->sid : "closed", error);
+		release_post(ctx->server, ctx->account, ctx->reserved, ctx->reserved_at);
+	}
+	if (s && !s->dead) {
+		if (status == 0)
+			smtp_session_event(s, ctx->sandbox ? "accepted-sandbox" : "accepted", NULL,
+					   NULL, 250, queue_id);
+		s->waiting = false;
+		if (status == 0)
+			smtp_session_reply(s, "250 2.0.0 Ok: queued as %s", queue_id);
+		else if (error && strstr(error, "storage"))
+			smtp_session_reply(s, "452 4.3.1 Insufficient system storage");
+		else
+			smtp_session_reply(s, "451 4.3.0 Temporary failure storing the message, "
+					   "try again later");
+		smtp_session_process_input(s);
+	}
+	policy_account_free(&ctx->account);
+	free(ctx);
+}
+
+/* count_received - Received: header fields in the header section */
+static unsigned count_received(const struct buf *body)
+{
+	unsigned count = 0;
+	const char *p = body->data;
+	const char *end = body->data + body->len;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
+		if (len == 0 || (len == 1 && p[0] == '\r'))
+			break; /* end of the header section */
+		if (len >= 9 && strncasecmp(p, "Received:", 9) == 0)
+			count++;
+		if (!eol)
+			break;
+		p = eol + 1;
+	}
+	return count;
+}
+
+/* received_header - RFC 5321 4.4 trace field, RFC 3848 protocol names */
+static void received_header(struct smtp_session *s,
+				    const struct queue_envelope *env, struct buf *out)
+{
+	const char *proto;
+	if (!s->esmtp)
+		proto = "SMTP";
+	else if (s->mail.smtputf8)
+		proto = s->tls ? "UTF8SMTPS" : "UTF8SMTP";
+	else
+		proto = s->tls ? "ESMTPS" : "ESMTP";
+
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+
+	buf_printf(out, "Received: from %s ([%s])\r\n\tby %s (Petrel) with %s id %s",
+		   s->helo ? s->helo : "unknown", s->client, s->config->hostname, proto, env->id);
+	if (s->tls && s->tls_info[0])
+		buf_printf(out, "\r\n\t(%s)", s->tls_info);
+	if (env->rcpt_count == 1)
+		buf_printf(out, "\r\n\tfor <%s>", env->rcpts[0].address);
+	buf_printf(out, ";\r\n\t%s\r\n", date);
+}
