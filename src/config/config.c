@@ -50,6 +50,10 @@ enum config_section {
 	SECTION_TIMEOUTS,
 	SECTION_AUTH,
 	SECTION_DNS,
+	SECTION_QUEUE,
+	SECTION_DELIVERY,
+	SECTION_RELAY,
+	SECTION_TLS_POLICY,  /* keys are recipient domains */
 	SECTION_LISTENER,
 };
 
@@ -63,6 +67,7 @@ enum key_type {
 	KEY_UINT,         /* unsigned, plain decimal */
 	KEY_SIZE,         /* size_t, decimal with optional k/M/G suffix */
 	KEY_BARE_NEWLINE, /* enum bare_newline_policy */
+	KEY_TLS_POLICY,   /* char *, none|may|encrypt|verify|implicit; "" = unset */
 	KEY_DOMAINS,      /* local_domains; accumulates */
 };
 
@@ -119,6 +124,26 @@ static const struct key_def key_defs[] = {
 	{ SECTION_DNS, "resolver", KEY_STRING, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_STRING, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
+	{ SECTION_QUEUE, "retry_initial", KEY_UINT, CONFIG_OFFSET(queue.retry_initial), 1, 86400 },
+	{ SECTION_QUEUE, "retry_max", KEY_UINT, CONFIG_OFFSET(queue.retry_max), 1, 604800 },
+	{ SECTION_QUEUE, "lifetime", KEY_UINT, CONFIG_OFFSET(queue.lifetime), 1, 31536000 },
+	{ SECTION_QUEUE, "delay_warning", KEY_UINT, CONFIG_OFFSET(queue.delay_warning), 0, 31536000 },
+	{ SECTION_QUEUE, "concurrency", KEY_UINT, CONFIG_OFFSET(queue.concurrency), 1, 100000 },
+	{ SECTION_QUEUE, "double_bounce_to_postmaster", KEY_BOOL,
+	  CONFIG_OFFSET(queue.double_bounce_to_postmaster), 0, 0 },
+	{ SECTION_DELIVERY, "tls", KEY_TLS_POLICY, CONFIG_OFFSET(delivery.tls), 0, 0 },
+	{ SECTION_DELIVERY, "port", KEY_UINT, CONFIG_OFFSET(delivery.port), 1, 65535 },
+	{ SECTION_DELIVERY, "max_connections", KEY_UINT,
+	  CONFIG_OFFSET(delivery.max_connections), 1, 100000 },
+	{ SECTION_DELIVERY, "max_per_destination", KEY_UINT,
+	  CONFIG_OFFSET(delivery.max_per_destination), 1, 10000 },
+	{ SECTION_DELIVERY, "source_address", KEY_STRING,
+	  CONFIG_OFFSET(delivery.source_address), 0, 0 },
+	{ SECTION_RELAY, "host", KEY_STRING, CONFIG_OFFSET(relay.host), 0, 0 },
+	{ SECTION_RELAY, "username", KEY_STRING, CONFIG_OFFSET(relay.username), 0, 0 },
+	{ SECTION_RELAY, "password", KEY_STRING, CONFIG_OFFSET(relay.password), 0, 0 },
+	{ SECTION_RELAY, "tls", KEY_TLS_POLICY, CONFIG_OFFSET(relay.tls), 0, 0 },
+	{ SECTION_RELAY, "domains", KEY_STRING, CONFIG_OFFSET(relay.domains), 0, 0 },
 };
 #define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))
 
@@ -131,6 +156,10 @@ static const char *const section_names[] = {
 	[SECTION_TIMEOUTS] = "timeouts",
 	[SECTION_AUTH] = "auth",
 	[SECTION_DNS] = "dns",
+	[SECTION_QUEUE] = "queue",
+	[SECTION_DELIVERY] = "delivery",
+	[SECTION_RELAY] = "relay",
+	[SECTION_TLS_POLICY] = "tls-policy",
 	[SECTION_LISTENER] = "listener",
 };
 
@@ -189,6 +218,8 @@ static bool parse_bool(const char *s, bool *value_r);
 static bool parse_role(const char *s, enum listener_role *role_r);
 static bool listener_name_is_valid(const char *name);
 static bool listener_address_is_valid(const char *address, const char **reason_r);
+static bool tls_policy_is_valid(const char *value, bool relay);
+static void parser_tls_policy_key(struct config_parser *p, const char *name, const char *value);
 static bool port_is_valid(const char *s);
 static bool domain_name_is_valid(const char *name, size_t len);
 static void string_lower(char *s);
@@ -234,6 +265,24 @@ static struct config *config_new(bool with_hostname)
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
 	config->dns.timeout = 10;
+
+	config->queue.retry_initial = 300;
+	config->queue.retry_max = 14400;
+	config->queue.lifetime = 432000;
+	config->queue.delay_warning = 14400;
+	config->queue.concurrency = 200;
+	config->queue.double_bounce_to_postmaster = false;
+
+	config->delivery.tls = xstrdup("may");
+	config->delivery.port = 25;
+	config->delivery.max_connections = 100;
+	config->delivery.max_per_destination = 10;
+	config->delivery.source_address = xstrdup("");
+	config->relay.host = xstrdup("");
+	config->relay.username = xstrdup("");
+	config->relay.password = xstrdup("");
+	config->relay.tls = xstrdup("");
+	config->relay.domains = xstrdup("*");
 	return config;
 }
 
@@ -394,6 +443,20 @@ void config_free(struct config **configp)
 	free(config->tls_key);
 	free(config->dns.resolver);
 	free(config->dns.special_zones);
+	free(config->delivery.tls);
+	free(config->delivery.source_address);
+	free(config->relay.host);
+	free(config->relay.username);
+	if (config->relay.password)
+		explicit_bzero(config->relay.password, strlen(config->relay.password));
+	free(config->relay.password);
+	free(config->relay.tls);
+	free(config->relay.domains);
+	for (size_t i = 0; i < config->tls_policy_count; i++) {
+		free(config->tls_policies[i].domain);
+		free(config->tls_policies[i].policy);
+	}
+	free(config->tls_policies);
 	for (size_t i = 0; i < config->listener_count; i++) {
 		free(config->listeners[i].name);
 		free(config->listeners[i].address);
@@ -427,6 +490,8 @@ const char *listener_role_name(enum listener_role role)
 		return "submission";
 	case LISTENER_ROLE_SUBMISSIONS:
 		return "submissions";
+	case LISTENER_ROLE_LOCAL:
+		return "local";
 	}
 	return "unknown";
 }
@@ -571,11 +636,16 @@ static void parser_section_end(struct config_parser *p)
 
 		if (p->listener_role_line == 0)
 			parser_fail(p, p->listener_line,
-				    "[listener %s] has no 'role' (mx, submission or submissions)",
+				    "[listener %s] has no 'role' (mx, submission, submissions or local)",
 				    name);
 		else if (p->listener_address_line == 0)
 			parser_fail(p, p->listener_line,
 				    "[listener %s] has no 'address' (host:port)", name);
+		else if ((p->config->listeners[p->listener].role == LISTENER_ROLE_LOCAL) !=
+			 (strncmp(p->config->listeners[p->listener].address, "unix:", 5) == 0))
+			parser_fail(p, p->listener_address_line,
+				    "[listener %s]: role local goes with a unix:PATH address, "
+				    "and unix:PATH only with role local", name);
 	}
 	p->section = SECTION_NONE;
 }
@@ -597,6 +667,10 @@ static int parser_handle(void *user, const char *section, const char *name,
 		parser_listener_key(p, name, value);
 		return p->stopped ? 0 : 1;
 	}
+	if (p->section == SECTION_TLS_POLICY) {
+		parser_tls_policy_key(p, name, value);
+		return p->stopped ? 0 : 1;
+	}
 	for (size_t i = 0; i < KEY_DEF_COUNT; i++) {
 		if (key_defs[i].section == p->section && strcmp(key_defs[i].name, name) == 0) {
 			parser_set_key(p, i, value);
@@ -606,6 +680,41 @@ static int parser_handle(void *user, const char *section, const char *name,
 	parser_fail(p, p->lineno, "unknown key '%.64s' in [%s]", name,
 		    section_names[p->section]);
 	return 0;
+}
+
+/* tls_policy_is_valid - a delivery TLS policy name (RELAY: the ones a
+ * smarthost may use; "" = the preset's own) */
+static bool tls_policy_is_valid(const char *value, bool relay)
+{
+	static const char *const mx[] = { "none", "may", "encrypt", "verify" };
+	static const char *const smarthost[] = { "", "encrypt", "verify", "implicit" };
+	const char *const *names = relay ? smarthost : mx;
+	bool ok = false;
+	for (size_t i = 0; i < 4; i++)
+		ok = ok || strcmp(value, names[i]) == 0;
+	return ok;
+}
+
+/* parser_tls_policy_key - "example.com = verify" in [tls-policy] */
+static void parser_tls_policy_key(struct config_parser *p, const char *name, const char *value)
+{
+	struct config *c = p->config;
+	char *domain = xstrdup(name);
+	string_lower(domain);
+	if (!domain_name_is_valid(domain, strlen(domain))) {
+		parser_fail(p, p->lineno, "'%.64s' in [tls-policy] is not a domain name", name);
+	} else if (!tls_policy_is_valid(value, false)) {
+		parser_fail(p, p->lineno, "the TLS policy of %s must be none, may, encrypt or "
+			    "verify, not '%.64s'", domain, value);
+	} else {
+		c->tls_policies = xrealloc(c->tls_policies,
+					   (c->tls_policy_count + 1) * sizeof(*c->tls_policies));
+		c->tls_policies[c->tls_policy_count].domain = domain;
+		c->tls_policies[c->tls_policy_count].policy = xstrdup(value);
+		c->tls_policy_count++;
+		return;
+	}
+	free(domain);
 }
 
 /* parser_listener_key - role or address of the current listener */
@@ -621,7 +730,7 @@ static void parser_listener_key(struct config_parser *p, const char *name,
 				    "(first on line %d)", l->name, p->listener_role_line);
 		} else if (!parse_role(value, &l->role)) {
 			parser_fail(p, p->lineno, "unknown role '%.64s' in [listener %s] "
-				    "(expected mx, submission or submissions)", value, l->name);
+				    "(expected mx, submission, submissions or local)", value, l->name);
 		} else {
 			p->listener_role_line = p->lineno;
 		}
@@ -644,7 +753,13 @@ static void parser_listener_key(struct config_parser *p, const char *name,
 				return;
 			}
 		}
-		l->address = xstrdup(value);
+		if (strncmp(value, "unix:", 5) == 0 && value[5] != '/') {
+			char *path = parser_resolve_path(p, value + 5);
+			l->address = xasprintf("unix:%s", path);
+			free(path);
+		} else {
+			l->address = xstrdup(value);
+		}
 		p->listener_address_line = p->lineno;
 	} else {
 		parser_fail(p, p->lineno, "unknown key '%.64s' in [listener %s]", name,
@@ -734,6 +849,16 @@ static void parser_set_key(struct config_parser *p, size_t idx, const char *valu
 			*(size_t *)(void *)(base + def->offset) = (size_t)n;
 		else
 			*(unsigned *)(void *)(base + def->offset) = (unsigned)n;
+		break;
+	case KEY_TLS_POLICY:
+		if (!tls_policy_is_valid(value, def->section == SECTION_RELAY)) {
+			parser_fail(p, p->lineno, "'%s' must be %s, not '%.64s'", def->name,
+				    def->section == SECTION_RELAY ? "verify, encrypt or implicit" :
+				    "none, may, encrypt or verify", value);
+			return;
+		}
+		free(*strp);
+		*strp = xstrdup(value);
 		break;
 	case KEY_BARE_NEWLINE:
 		if (strcmp(value, "reject") == 0) {
@@ -906,6 +1031,8 @@ static bool parse_role(const char *s, enum listener_role *role_r)
 		*role_r = LISTENER_ROLE_SUBMISSION;
 	else if (strcmp(s, "submissions") == 0)
 		*role_r = LISTENER_ROLE_SUBMISSIONS;
+	else if (strcmp(s, "local") == 0)
+		*role_r = LISTENER_ROLE_LOCAL;
 	else
 		ok = false;
 	return ok;
@@ -930,8 +1057,15 @@ static bool listener_address_is_valid(const char *address, const char **reason_r
 	size_t hlen;
 	bool ok = false;
 
-	*reason_r = "expected *:port, IPv4:port or [IPv6]:port";
-	if (address[0] == '[') {
+	*reason_r = "expected *:port, IPv4:port, [IPv6]:port or unix:PATH";
+	if (strncmp(address, "unix:", 5) == 0) {
+		size_t plen = strlen(address + 5);
+		/* sun_path holds 108 bytes; relative paths grow when resolved */
+		if (plen == 0 || plen > 100)
+			*reason_r = "unix:PATH needs a path of 1 to 100 characters";
+		else
+			ok = true;
+	} else if (address[0] == '[') {
 		const char *close = strchr(address, ']');
 		if (close != NULL && close[1] == ':') {
 			hlen = (size_t)(close - address - 1);

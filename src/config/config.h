@@ -13,6 +13,10 @@
  *   [timeouts] RFC 5321 4.5.3.2 timers, in seconds
  *   [auth]     AUTH offering and failure throttling
  *   [dns]      resolver for MX, SPF, DKIM lookups
+ *   [queue]    retries, expiry, delay notices
+ *   [delivery] outgoing SMTP: TLS policy, port, connection limits
+ *   [relay]    a smarthost for all mail or some domains
+ *   [tls-policy] per recipient domain: none|may|encrypt|verify
  *   [listener NAME]  role = mx|submission|submissions, address = host:port
  */
 #ifndef PETREL_CONFIG_H
@@ -25,6 +29,7 @@ enum listener_role {
 	LISTENER_ROLE_MX,          /* port 25: STARTTLS offered, receives for local domains */
 	LISTENER_ROLE_SUBMISSION,  /* ports 587, 2525: STARTTLS */
 	LISTENER_ROLE_SUBMISSIONS, /* port 465: implicit TLS (RFC 8314) */
+	LISTENER_ROLE_LOCAL,       /* unix socket for petrel sendmail: local users, trusted */
 };
 
 enum bare_newline_policy {
@@ -35,7 +40,7 @@ enum bare_newline_policy {
 struct config_listener {
 	char *name;              /* the NAME of [listener NAME] */
 	enum listener_role role;
-	char *address;           /* "127.0.0.1:2525", "[::1]:2525", "*:25" */
+	char *address;           /* "127.0.0.1:2525", "[::1]:2525", "*:25", "unix:/path" */
 };
 
 struct config_limits {
@@ -72,6 +77,36 @@ struct config_dns {
 	unsigned timeout;        /* seconds per query: 10 */
 };
 
+struct config_queue {
+	unsigned retry_initial;  /* seconds before the first retry: 300 */
+	unsigned retry_max;      /* the retry interval doubles up to this: 14400 */
+	unsigned lifetime;       /* seconds before a deferred message bounces: 432000 (5 days) */
+	unsigned delay_warning;  /* seconds before one delay notice is sent; 0 = never: 14400 */
+	unsigned concurrency;    /* messages being delivered at once: 200 */
+	bool double_bounce_to_postmaster; /* failed mail from <> goes to postmaster, else dropped */
+};
+
+struct config_delivery {
+	char *tls;               /* default MX TLS policy: none|may|encrypt|verify ("may") */
+	unsigned port;           /* port of remote MX hosts: 25 (tests use others) */
+	unsigned max_connections;    /* outgoing, in total: 100 */
+	unsigned max_per_destination;/* outgoing, per domain or relay: 10 */
+	char *source_address;    /* bind outgoing connections; "" = any */
+};
+
+struct config_relay {
+	char *host;              /* "" = none; a preset name (gmail...) or host:port */
+	char *username;
+	char *password;
+	char *tls;               /* verify|encrypt|implicit; "" = the preset's */
+	char *domains;           /* "*" or a list of recipient domains */
+};
+
+struct config_tls_policy {
+	char *domain;            /* lower-case recipient domain */
+	char *policy;            /* none|may|encrypt|verify */
+};
+
 struct config {
 	char *path;          /* the file it was read from */
 	char *hostname;      /* for the banner, EHLO and Received: */
@@ -91,6 +126,11 @@ struct config {
 	struct config_timeouts timeouts;
 	struct config_auth auth;
 	struct config_dns dns;
+	struct config_queue queue;
+	struct config_delivery delivery;
+	struct config_relay relay;
+	struct config_tls_policy *tls_policies;  /* [tls-policy] */
+	size_t tls_policy_count;
 
 	struct config_listener *listeners;
 	size_t listener_count;

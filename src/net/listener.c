@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/listener.h>
@@ -41,6 +43,10 @@ static int listener_split_address(const char *address, char *host, size_t hostsi
 				  char *port, size_t portsize);
 static int listener_bind_one(struct event_base *base, struct net_listeners *ls,
 			     const struct config_listener *cl, const struct addrinfo *ai);
+static int listener_bind_unix(struct event_base *base, struct net_listeners *ls,
+			      const struct config_listener *cl, const char *path);
+static int listener_add(struct event_base *base, struct net_listeners *ls,
+			const struct config_listener *cl, int fd);
 static void listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 			       struct sockaddr *sa, int salen, void *arg);
 static void listener_error_cb(struct evconnlistener *evl, void *arg);
@@ -89,16 +95,54 @@ static int listener_bind_one(struct event_base *base, struct net_listeners *ls,
 		goto fail;
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
 		goto fail;
+	if (listener_add(base, ls, cl, fd) != 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(listener_error, sizeof(listener_error), "listener %s: cannot listen on %s: %s",
+		 cl->name, cl->address, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
 
+/* listener_add - listen on the bound FD; on failure the caller closes FD */
+static int listener_add(struct event_base *base, struct net_listeners *ls,
+			const struct config_listener *cl, int fd)
+{
 	struct net_listener *l = &ls->items[ls->count];
 	l->config = cl;
 	l->owner = ls;
 	l->evl = evconnlistener_new(base, listener_accept_cb, l,
 				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
 	if (!l->evl)
-		goto fail;
+		return -1;
 	evconnlistener_set_error_cb(l->evl, listener_error_cb);
 	ls->count++;
+	return 0;
+}
+
+/* listener_bind_unix - a unix socket every local user may connect to (the
+ * sendmail command's way in); a stale socket file is replaced */
+static int listener_bind_unix(struct event_base *base, struct net_listeners *ls,
+			      const struct config_listener *cl, const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = -1;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		goto fail;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	if (unlink(path) != 0 && errno != ENOENT)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(path, 0666) != 0)
+		goto fail;
+	if (listener_add(base, ls, cl, fd) != 0)
+		goto fail;
 	return 0;
 fail:
 	snprintf(listener_error, sizeof(listener_error), "listener %s: cannot listen on %s: %s",
@@ -121,6 +165,11 @@ struct net_listeners *net_listeners_open(struct event_base *base, const struct c
 	for (size_t i = 0; i < config->listener_count; i++) {
 		const struct config_listener *cl = &config->listeners[i];
 		char host[256], port[16];
+		if (strncmp(cl->address, "unix:", 5) == 0) {
+			if (listener_bind_unix(base, ls, cl, cl->address + 5) != 0)
+				goto fail;
+			continue;
+		}
 		if (listener_split_address(cl->address, host, sizeof(host), port, sizeof(port)) != 0) {
 			snprintf(listener_error, sizeof(listener_error),
 				 "listener %s: bad address '%s'", cl->name, cl->address);
@@ -193,7 +242,9 @@ void net_address_format(const struct sockaddr *sa, char *buf, size_t size)
 		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
 	else if (sa->sa_family == AF_INET6)
 		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-	if (!addr || !inet_ntop(sa->sa_family, addr, buf, (socklen_t)size))
+	if (sa->sa_family == AF_UNIX)
+		snprintf(buf, size, "local");
+	else if (!addr || !inet_ntop(sa->sa_family, addr, buf, (socklen_t)size))
 		snprintf(buf, size, "unknown");
 }
 

@@ -145,6 +145,8 @@ void policy_check_sender_blocking(struct store *store, const struct policy_accou
 			reply_set(reply, 530, "5.7.0", "Authentication required");
 		return;
 	}
+	if (account->trusted)
+		return;
 	if (sender[0] == '\0') {
 		reply_set(reply, 550, "5.7.1", "The null sender <> is not allowed for submission");
 		return;
@@ -277,7 +279,7 @@ void policy_check_rcpt_blocking(struct store *store, const struct config *config
 			return;
 		}
 	}
-	if (account) {
+	if (account && !account->trusted) {
 		if (!policy_reserve(store, account, now, &rcpt->reply)) {
 			store_strv_free(&rcpt->mailboxes);
 			return;
@@ -291,7 +293,7 @@ void policy_check_from_blocking(struct store *store, const struct policy_account
 				const char *message, size_t len, struct policy_reply *reply)
 {
 	reply->code = 0;
-	if (!account || account->any_from)
+	if (!account || account->any_from || account->trusted)
 		return;
 	struct message_headers headers;
 	message_headers_parse(message, len, &headers);

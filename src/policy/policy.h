@@ -32,6 +32,8 @@ struct policy_account {
 	char *name;
 	bool sandbox;
 	bool any_from;
+	bool trusted;            /* a local user through `petrel sendmail`: no sender
+				    checks, no counters (the uid is in the Received: line) */
 	unsigned daily_limit;    /* 0 = unlimited */
 	unsigned per_minute;     /* 0 = unlimited */
 };

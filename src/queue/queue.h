@@ -123,6 +123,23 @@ typedef void queue_submit_cb(void *ctx, int status, const char *queue_id,
 void queue_submit(struct queue *queue, struct queue_envelope *env, struct buf *body,
 		  queue_submit_cb *cb, void *ctx);
 
+/* ---- administration (petrel queue flush|hold|release|delete|bounce) ---- */
+
+enum queue_op {
+	QUEUE_OP_FLUSH,    /* try now: ID, or every message when ID is NULL */
+	QUEUE_OP_HOLD,     /* no delivery attempts until released (kept across restarts) */
+	QUEUE_OP_RELEASE,  /* undo HOLD and try now */
+	QUEUE_OP_DELETE,   /* remove without any notice to the sender */
+	QUEUE_OP_BOUNCE,   /* fail every recipient not yet delivered: DSN to the sender */
+};
+/* queue_op_cb - STATUS 0 done (TEXT says what, e.g. "3 messages flushed"),
+ * 1 no such message, -1 failed (TEXT says why) */
+typedef void queue_op_cb(void *ctx, int status, const char *text);
+/* queue_op - run OP on ID (only FLUSH takes NULL = all); CB runs on the loop
+ * thread exactly once, maybe before queue_op returns */
+void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb *cb,
+	      void *ctx);
+
 /* queue_message_count - messages in the spool right now (tests, stats) */
 size_t queue_message_count(const struct queue *queue);
 

@@ -55,6 +55,7 @@ static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_write_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_setup_bev(struct smtp_session *s);
+static void session_trust_local_user(struct smtp_session *s, int fd);
 static bool session_read_command(struct smtp_session *s, struct evbuffer *in);
 static bool session_skip_line(struct smtp_session *s, struct evbuffer *in);
 static void session_dispatch(struct smtp_session *s, const struct smtp_command *cmd);
@@ -141,9 +142,25 @@ void smtp_session_start(struct smtp_server *server, const struct config_listener
 		return;
 	}
 	session_setup_bev(s);
+	if (listener->role == LISTENER_ROLE_LOCAL)
+		session_trust_local_user(s, fd);
 	log_info("connect", "session=%s client=%s listener=%s role=%s", s->sid, s->client,
 		 listener->name, listener_role_name(listener->role));
 	smtp_session_reply(s, "220 %s ESMTP Petrel", s->config->hostname);
+}
+
+/* session_trust_local_user - the sendmail socket: the local user (by the
+ * kernel's SO_PEERCRED) is trusted like an authenticated account */
+static void session_trust_local_user(struct smtp_session *s, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		cred.uid = (uid_t)-1;
+	s->account = xcalloc(1, sizeof(*s->account));
+	s->account->name = xasprintf("uid:%ld", (long)(int)cred.uid);
+	s->account->trusted = true;
+	snprintf(s->client, sizeof(s->client), "local uid=%ld", (long)(int)cred.uid);
 }
 
 /* session_setup_bev - callbacks, watermarks and timeouts for s->bev */
