@@ -1,0 +1,48 @@
+/* queue/control - the control socket of a running server: `petrel queue
+ * flush|hold|release|delete|bounce` reach queue_op() through it.
+ *
+ * The socket is <data_dir>/control.sock, a unix stream socket of mode 0600
+ * created after privileges are dropped, so only its owner (the server's user)
+ * and root can connect; the peer's uid (SO_PEERCRED) is checked again on
+ * accept.  Protocol, one exchange per connection:
+ *
+ *   client: VERB [ID] LF        VERB = flush|hold|release|delete|bounce,
+ *                               ID = 16 upper-case hex digits (only flush
+ *                               may omit it: every message)
+ *   server: ok TEXT LF          done (TEXT says what)
+ *           notfound TEXT LF    no such message
+ *           error TEXT LF       bad request or the operation failed
+ *   then the server closes the connection.
+ *
+ * Limits: a request line of at most CONTROL_LINE_MAX octets (LF included),
+ * CONTROL_TIMEOUT seconds to send it, CONTROL_CLIENTS_MAX clients at once
+ * (the next one gets "error" and is closed).  Bad input gets "error"; it
+ * never stops the server.
+ *
+ * Threads: loop thread only.  Ownership: the caller owns the returned
+ * object and frees it with queue_control_free() before the queue is freed;
+ * operations still running then finish without a reply.
+ */
+#ifndef PETREL_QUEUE_CONTROL_H
+#define PETREL_QUEUE_CONTROL_H
+
+struct event_base;
+struct queue;
+
+#define CONTROL_SOCKET_NAME "control.sock"
+#define CONTROL_LINE_MAX 128
+#define CONTROL_TIMEOUT 10
+#define CONTROL_CLIENTS_MAX 16
+
+struct queue_control;
+
+/* queue_control_open - listen on DATA_DIR/control.sock (a stale socket file
+ * is replaced; a live one means another server uses this data folder: an
+ * error).  NULL and *error_r (static text) on failure. */
+struct queue_control *queue_control_open(struct event_base *base, struct queue *queue,
+					 const char *data_dir, const char **error_r);
+/* queue_control_free - close every client, stop listening, remove the
+ * socket file; NULLs *CONTROL.  NULL-safe. */
+void queue_control_free(struct queue_control **control);
+
+#endif
