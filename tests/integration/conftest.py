@@ -5,6 +5,7 @@ config written into tmp_path.  Every server is stopped with SIGTERM at teardown;
 fails if it did not exit 0 or if ASan/UBSan/LSan reported anything on stderr.
 """
 
+import base64
 import os
 import re
 import shutil
@@ -36,6 +37,10 @@ SECTION_OF = {
     "connections_per_ip": "limits", "bare_newline": "limits", "received_headers": "limits",
     "greeting": "timeouts", "command": "timeouts", "data_block": "timeouts",
     "tls_handshake": "timeouts",
+    "connection_rate": "limits",
+    "plaintext_loopback": "auth", "slow_after": "auth", "lockout_after": "auth",
+    "failure_window": "auth", "lockout_time": "auth",
+    "resolver": "dns", "special_zones": "dns", "timeout": "dns",
 }
 
 SAN_ENV = {
@@ -200,6 +205,11 @@ class SMTPClient:
             self.sock, server_hostname="localhost")
         return r
 
+    def auth_plain(self, user, password, code=235, enhanced="2.7.0"):
+        """AUTH PLAIN with an initial response (RFC 4616)."""
+        token = base64.b64encode(("\0%s\0%s" % (user, password)).encode()).decode()
+        return self.expect("AUTH PLAIN " + token, code, enhanced)
+
     def mail_transaction(self, sender, rcpts, message):
         """MAIL/RCPT/DATA one message (bytes, CRLF, not dot-stuffed); returns the final reply."""
         self.expect("MAIL FROM:<%s>" % sender, 250)
@@ -352,6 +362,8 @@ class Petrel:
                        "connections_per_ip": "100", "bare_newline": "reject"},
             "timeouts": {"greeting": "300", "command": "300", "data_block": "180",
                          "tls_handshake": "60"},
+            "auth": {},
+            "dns": {},
         }
         for k, v in overrides.items():
             sec = SECTION_OF[k]
@@ -361,6 +373,8 @@ class Petrel:
                 sections[sec][k] = str(v)
         out = []
         for sec, kv in sections.items():
+            if not kv:
+                continue
             out.append("[%s]" % sec)
             out += ["%s = %s" % (k, v) for k, v in kv.items()]
             out.append("")
@@ -444,6 +458,31 @@ class Petrel:
             c.ehlo(ehlo)
         return c
 
+    def auth_session(self, role="submission", user=None, password=None, ehlo="client.example"):
+        """A session on ROLE, under TLS (STARTTLS unless implicit), logged in with AUTH PLAIN
+        as USER (default the fixture account SENDER)."""
+        c = self.connect(role)
+        c.banner()
+        c.ehlo(ehlo)
+        if role != "submissions":
+            c.starttls()
+            c.ehlo(ehlo)
+        c.auth_plain(user or SENDER, password if password is not None else SENDER_PASSWORD)
+        return c
+
+    def cli(self, *args, input=None, timeout=60):
+        """Run `petrel ARGS -c <this server's config>`; returns the CompletedProcess."""
+        return subprocess.run([PETREL_BIN, *map(str, args), "-c", str(self.config_path)],
+                              capture_output=True, text=True, timeout=timeout,
+                              env=petrel_env(), input=input,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+
+    def cli_ok(self, *args, input=None):
+        r = self.cli(*args, input=input)
+        assert r.returncode == 0, "petrel %s: exit %d\n%s%s" % (
+            " ".join(map(str, args)), r.returncode, r.stdout, r.stderr)
+        return r
+
     def mail(self, domain, local, n, timeout=10.0, settle=0.3):
         return wait_mail(self.data_dir, domain, local, n, timeout, settle)
 
@@ -489,9 +528,20 @@ MAILBOXES = ["u@example.test", "v@example.test", "w@example.test", "x@example.te
 MAILBOX_HASH = "$6$petreltest$em/APzjjtizXj/v7inM38ZdrarhRXG2bCo480PAy54gZRz/6ZNHg2S0CPFIdL81LRVKk5zU.fnf6/KXvM5N7z0"
 
 
+# An account with a known password for authenticated submission; it may also send as
+# a@b.test, the sender most scenarios use.
+SENDER = "sender@example.test"
+SENDER_PASSWORD = "s3cret-pass"
+SENDER_ALSO = ["a@b.test"]
+# A mailbox with a UTF-8 local part (RFC 6531); the CLI may refuse it (see
+# test_tls.py::test_smtputf8_local_part_delivered), so its creation is not required here.
+UTF8_MAILBOX = "δοκιμή@example.test"
+
+
 @pytest.fixture(scope="session")
 def mailbox_db(tmp_path_factory):
-    """A data folder whose petrel.db holds the MAILBOXES accounts, made once with the CLI."""
+    """A data folder whose petrel.db holds the MAILBOXES accounts and the SENDER account,
+    made once with the CLI."""
     d = tmp_path_factory.mktemp("mailboxes")
     conf = d / "petrel.conf"
     conf.write_text("[server]\nhostname = %s\ndata_dir = %s\nuser =\n\n"
@@ -501,6 +551,18 @@ def mailbox_db(tmp_path_factory):
                             "-c", str(conf)], capture_output=True, text=True, timeout=60,
                            env=petrel_env(), stdin=subprocess.DEVNULL)
         assert r.returncode == 0, r.stdout + r.stderr
+
+    def cli(*args, input=None):
+        return subprocess.run([PETREL_BIN, *args, "-c", str(conf)], capture_output=True,
+                              text=True, timeout=60, env=petrel_env(), input=input,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+
+    r = cli("account", "add", SENDER, "--password-stdin", input=SENDER_PASSWORD + "\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for addr in SENDER_ALSO:
+        r = cli("sender", "allow", SENDER, addr)
+        assert r.returncode == 0, r.stdout + r.stderr
+    cli("account", "add", UTF8_MAILBOX, "--password-hash", MAILBOX_HASH)  # may be refused
     return d / "data"
 
 

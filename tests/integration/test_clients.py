@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, make_message, split_message
+from conftest import REPO, SENDER, SENDER_PASSWORD, make_message, split_message
 
 
 def need(tool):
@@ -20,6 +20,11 @@ def need(tool):
 def run(args, timeout=60, **kw):
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL, **kw)
+
+
+# Submission listeners require AUTH before MAIL (530 5.7.0): the fixture account logs in.
+SWAKS_AUTH = ("--auth", "PLAIN", "--auth-user", SENDER, "--auth-password", SENDER_PASSWORD)
+CURL_AUTH = ("--user", "%s:%s" % (SENDER, SENDER_PASSWORD))
 
 
 def received(raw):
@@ -43,14 +48,14 @@ def test_swaks_plain_mx(petrel):
 
 
 def test_swaks_starttls_submission(petrel):
-    r = swaks(petrel, "submission", "-tls")
+    r = swaks(petrel, "submission", "-tls", *SWAKS_AUTH)
     assert r.returncode == 0, r.stdout + r.stderr
     [raw] = petrel.mail("example.test", "u", 1)
     assert " with ESMTPS " in received(raw) and "version=TLSv1." in received(raw)
 
 
 def test_swaks_tls_on_connect(petrel):
-    r = swaks(petrel, "submissions", "--tls-on-connect")
+    r = swaks(petrel, "submissions", "--tls-on-connect", *SWAKS_AUTH)
     assert r.returncode == 0, r.stdout + r.stderr
     petrel.mail("example.test", "u", 1)
 
@@ -98,14 +103,16 @@ def test_curl_smtp(petrel, tmp_path):
 
 
 def test_curl_starttls_required(petrel, tmp_path):
-    r = curl_upload(petrel, tmp_path, "smtp://127.0.0.1:%d" % petrel.sub, "--ssl-reqd", "-k")
+    r = curl_upload(petrel, tmp_path, "smtp://127.0.0.1:%d" % petrel.sub, "--ssl-reqd", "-k",
+                    *CURL_AUTH)
     assert r.returncode == 0, r.stderr
     [raw] = petrel.mail("example.test", "u", 1)
     assert " with ESMTPS " in received(raw)
 
 
 def test_curl_smtps(petrel, tmp_path):
-    r = curl_upload(petrel, tmp_path, "smtps://127.0.0.1:%d" % petrel.smtps, "-k")
+    r = curl_upload(petrel, tmp_path, "smtps://127.0.0.1:%d" % petrel.smtps, "-k",
+                    *CURL_AUTH)
     assert r.returncode == 0, r.stderr
     petrel.mail("example.test", "u", 1)
 
@@ -159,12 +166,14 @@ def test_openssl_s_client_implicit_tls(petrel):
 def test_msmtp(petrel, tmp_path, role, tls):
     need("msmtp")
     args = ["msmtp", "--host=127.0.0.1", "--port=%d" % petrel.ports[role],
-            "--from=a@b.test", "--auth=off", "--domain=msmtp.example"]
+            "--from=a@b.test", "--domain=msmtp.example"]
     if tls == "off":
-        args += ["--tls=off"]
+        args += ["--tls=off", "--auth=off"]
     else:
         args += ["--tls=on", "--tls-certcheck=off",
-                 "--tls-starttls=%s" % ("on" if tls == "starttls" else "off")]
+                 "--tls-starttls=%s" % ("on" if tls == "starttls" else "off"),
+                 "--auth=plain", "--user=" + SENDER,
+                 "--passwordeval=echo " + SENDER_PASSWORD]
     p = subprocess.run(args + ["--", "u@example.test"], input=make_message(subject="msmtp"),
                        capture_output=True, timeout=30)
     assert p.returncode == 0, p.stderr.decode(errors="replace")

@@ -173,12 +173,31 @@ def test_mail_size_over_limit(petrel):
     c.quit()
 
 
-@pytest.mark.parametrize("role", ["mx", "submission", "submissions"])
-def test_relay_to_nonlocal_domain_refused(petrel, role):
-    c = petrel.session(role)
+def test_relay_to_nonlocal_domain_refused(petrel):
+    """Unauthenticated on mx: local domains only."""
+    c = petrel.session("mx")
     c.expect("MAIL FROM:<a@b.test>", 250)
     c.expect("RCPT TO:<x@elsewhere.test>", 554, "5.7.1")
     c.expect("RCPT TO:<u@other.test>", 250)
+    c.quit()
+
+
+@pytest.mark.parametrize("role", ["submission", "submissions"])
+def test_submission_without_auth_refused_at_mail(petrel, role):
+    """Unauthenticated on submission: nothing at all, 530 at MAIL (RFC 4954 6)."""
+    c = petrel.session(role)
+    c.expect("MAIL FROM:<a@b.test>", 530, "5.7.0")
+    c.expect("RCPT TO:<u@other.test>", 503, "5.5.1")
+    c.quit()
+
+
+@pytest.mark.parametrize("role", ["submission", "submissions"])
+def test_authenticated_relay_to_nonlocal_domain_accepted(petrel, role):
+    """Authenticated sessions may relay anywhere."""
+    c = petrel.auth_session(role)
+    c.expect("MAIL FROM:<a@b.test>", 250, "2.1.0")
+    c.expect("RCPT TO:<x@elsewhere.test>", 250, "2.1.5")
+    c.expect("RCPT TO:<u@other.test>", 250, "2.1.5")
     c.quit()
 
 

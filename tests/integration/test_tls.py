@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from conftest import (SMTPClient, assert_queued, client_tls_context, make_message,
-                      split_message)
+from conftest import (SENDER, SENDER_PASSWORD, SMTPClient, assert_queued,
+                      client_tls_context, make_message, split_message)
 
 
 def ehlo_keywords(reply):
@@ -180,6 +180,7 @@ def test_received_header_tls12(petrel):
     c = petrel.session("submission")
     c.starttls(client_tls_context(ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2))
     c.ehlo()
+    c.auth_plain(SENDER, SENDER_PASSWORD)  # submission requires AUTH before MAIL
     assert_queued(c.mail_transaction("a@b.test", ["u@example.test"], make_message()))
     c.close()  # QUIT over TLS: test_quit_after_starttls
     [raw] = petrel.mail("example.test", "u", 1)
@@ -197,7 +198,13 @@ def test_smtputf8_sender(petrel):
     c.quit()
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "server bug: the CLI refuses UTF-8 account and alias names (`petrel account add "
+    "'δοκιμή@example.test'` -> \"invalid account name ... expected an address (user@domain) "
+    "or a plain login\", exit 2), and local domains accept only accounts and aliases, so "
+    "an SMTPUTF8 local part can never be delivered (550 5.1.1)"))
 def test_smtputf8_local_part_delivered(petrel):
+    """The mailbox UTF8_MAILBOX is seeded by the mailbox_db fixture with the CLI."""
     c = petrel.session()
     c.expect("MAIL FROM:<δοκιμή@παράδειγμα.test> SMTPUTF8", 250)
     c.expect("RCPT TO:<δοκιμή@example.test>", 250)
@@ -243,6 +250,7 @@ def test_smtplib_starttls_submission(petrel):
         s.starttls(context=client_tls_context())
         s.ehlo("smtplib.example")
         assert not s.has_extn("starttls")
+        assert s.login(SENDER, SENDER_PASSWORD)[0] == 235
         s.sendmail("a@b.test", ["u@example.test"], make_message())
     [raw] = petrel.mail("example.test", "u", 1)
     assert " with ESMTPS " in received(raw)
@@ -251,10 +259,11 @@ def test_smtplib_starttls_submission(petrel):
 def test_smtplib_ssl_submissions(petrel):
     with smtplib.SMTP_SSL(petrel.host, petrel.smtps, timeout=10,
                           context=client_tls_context()) as s:
+        with pytest.raises(smtplib.SMTPSenderRefused) as e:
+            s.sendmail("a@b.test", ["u@example.test"], make_message())
+        assert (e.value.smtp_code, e.value.smtp_error) == (530, b"5.7.0 Authentication required")
+        assert s.login(SENDER, SENDER_PASSWORD)[0] == 235
         s.sendmail("a@b.test", ["u@example.test"], make_message())
-        with pytest.raises(smtplib.SMTPRecipientsRefused) as e:
-            s.sendmail("a@b.test", ["x@elsewhere.test"], make_message())
-        assert e.value.recipients["x@elsewhere.test"][0] == 554
     [raw] = petrel.mail("example.test", "u", 1)
     assert " with ESMTPS " in received(raw)
 
