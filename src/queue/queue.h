@@ -41,6 +41,15 @@ enum queue_rcpt_state {
 	QUEUE_RCPT_FAILED,     /* permanent failure; to be bounced (later issue) */
 };
 
+/* The values of RFC 3461 NOTIFY bits, RFC 3461 RET and RFC 6152 BODY as the
+ * envelope keeps them (the same as smtp/parse.h's; smtp/cmd-mail.c checks). */
+#define QUEUE_NOTIFY_NEVER   0x1u
+#define QUEUE_NOTIFY_SUCCESS 0x2u
+#define QUEUE_NOTIFY_FAILURE 0x4u
+#define QUEUE_NOTIFY_DELAY   0x8u
+#define QUEUE_RET_HDRS 2
+#define QUEUE_BODY_8BITMIME 2
+
 struct queue_recipient {
 	char *address;        /* "local@domain" as given in RCPT TO, without <> */
 	unsigned notify;      /* SMTP_NOTIFY_* bits from RCPT NOTIFY=, 0 = not given */
@@ -65,6 +74,9 @@ struct queue_envelope {
 	struct queue_recipient *rcpts;
 	size_t rcpt_count;
 	uint64_t size;        /* body bytes */
+	/* from the <ID>.rcpt log, not the envelope text */
+	bool held;            /* `petrel queue hold`: no delivery attempts */
+	bool delay_notified;  /* the one delay notice has been sent */
 };
 
 /* queue_id_new - a fresh unique ID, NUL-terminated into ID_R (thread-safe) */
@@ -110,6 +122,10 @@ typedef void queue_removed_cb(void *ctx, const char *queue_id);
 /* queue_set_store - domains added with `petrel domain add` count as local,
  * and deliveries are recorded as events (call before the loop runs) */
 void queue_set_store(struct queue *queue, struct store *store);
+/* queue_set_delivery - remote recipients go out through DELIVERY (NULL:
+ * they stay queued); call before the loop runs */
+struct delivery;
+void queue_set_delivery(struct queue *queue, struct delivery *delivery);
 /* queue_set_removed_cb - tell CB whenever a message leaves the spool */
 void queue_set_removed_cb(struct queue *queue, queue_removed_cb *cb, void *ctx);
 

@@ -385,13 +385,30 @@ fail:
 	return NULL;
 }
 
-/* rcpt_log_parse_line - apply "INDEX STATE REPLY"; -1 if it does not parse */
+/* rcpt_log_parse_message_line - "M hold 0|1" or "M notice-delay 1" */
+static int rcpt_log_parse_message_line(struct queue_envelope *env, const char *line, size_t len)
+{
+	if (len == 8 && memcmp(line, "M hold ", 7) == 0 && (line[7] == '0' || line[7] == '1')) {
+		env->held = line[7] == '1';
+		return 0;
+	}
+	if (len == 16 && memcmp(line, "M notice-delay 1", 16) == 0) {
+		env->delay_notified = true;
+		return 0;
+	}
+	return -1;
+}
+
+/* rcpt_log_parse_line - apply "INDEX STATE REPLY" (or a message line, "M
+ * ..."); -1 if it does not parse */
 static int rcpt_log_parse_line(struct queue_envelope *env, const char *line, size_t len)
 {
 	const char *end = line + len, *p = line;
 	size_t index = 0;
 	int state = -1;
 
+	if (p != end && *p == 'M')
+		return rcpt_log_parse_message_line(env, line, len);
 	if (p == end || *p < '0' || *p > '9')
 		return -1;
 	for (; p < end && *p >= '0' && *p <= '9'; p++) {

@@ -1,0 +1,903 @@
+/* queue/scheduler - delivery attempts, retries, expiry, bounces and the
+ * administrator's queue operations.
+ *
+ * One attempt of one message goes through three phases:
+ *   A (worker)  read the message if needed; keep a sandboxed account's mail
+ *               in its test Maildir; deliver local recipients to Maildirs;
+ *               note which recipients are remote.
+ *   B (loop)    group the remote recipients by domain and hand each group to
+ *               delivery/ (MX lookup, SMTP); wait for every group's result.
+ *   C (worker)  expire what has waited longer than queue.lifetime; write the
+ *               bounce (failed recipients) and the one delay notice as new
+ *               messages from <> (fsync'ed, like any message); then record
+ *               the recipients' new states in <ID>.rcpt, or remove the
+ *               message when every recipient is done.
+ * A message without remote recipients runs A and C in one worker job.
+ *
+ * Retries: a message with deferred recipients is tried again after
+ * queue.retry_initial seconds, doubling each time up to queue.retry_max, and
+ * no later than its expiry.  The schedule restarts after a server restart,
+ * which tries every queued message at once (recovery).  Delivered recipients
+ * are never tried again: their state is in <ID>.rcpt before the next attempt.
+ *
+ * Bounces never bounce: a failure of mail from <> is logged and dropped, or
+ * sent to the postmaster (queue.double_bounce_to_postmaster).
+ */
+#include "queue/queue-int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "config/config.h"
+#include "delivery/delivery.h"
+#include "local/local.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/pool.h"
+#include "util/xalloc.h"
+
+#define QUEUE_DSN_MAX 2  /* a bounce and a delay notice from one attempt */
+
+struct queue_attempt {
+	struct queue *queue;
+	struct queue_msg *msg;
+	char id[QUEUE_ID_LEN + 1];
+	struct queue_envelope *env;
+	struct buf body;
+	bool body_loaded;
+	bool admin_bounce;              /* `queue bounce`: fail what is left */
+	/* phase A */
+	const char *error;              /* the message could not be read */
+	bool held;                      /* its log says held: no attempt */
+	size_t nrcpt;                   /* recipients, for the arrays below */
+	enum queue_rcpt_state *before;  /* states when the attempt began */
+	bool *remote;                   /* per recipient: goes through delivery/ */
+	char **mta;                     /* per recipient: the host that answered */
+	size_t remote_count;
+	bool finished;                  /* phase C already ran (no remote part) */
+	/* phase B */
+	unsigned groups_pending;
+	/* phase C */
+	bool removed;
+	bool retry;
+	struct queue_envelope *dsn_env[QUEUE_DSN_MAX];
+	struct buf dsn_body[QUEUE_DSN_MAX];
+	size_t dsn_count;
+};
+
+struct queue_group {
+	struct queue_attempt *attempt;
+	size_t *index;                  /* recipients of this domain */
+	struct delivery_recipient *rcpts;
+	size_t count;
+	struct delivery_message message;
+};
+
+struct queue_op_job {
+	struct queue *queue;
+	enum queue_op op;
+	char id[QUEUE_ID_LEN + 1];
+	queue_op_cb *cb;
+	void *ctx;
+	const char *error;
+	bool hold;
+};
+
+static void queue_retry_cb(evutil_socket_t fd, short what, void *arg);
+static void queue_attempt_start(struct queue *queue, struct queue_msg *msg, bool admin_bounce);
+static void attempt_local_work(void *arg);
+static void attempt_local_done(void *arg);
+static void attempt_remote_start(struct queue_attempt *a);
+static void attempt_group_done(void *ctx, const struct delivery_result *result);
+static void attempt_finish_work(void *arg);
+static void attempt_finish_done(void *arg);
+static void attempt_finish_blocking(struct queue_attempt *a);
+static void attempt_complete(struct queue_attempt *a);
+static void attempt_free(struct queue_attempt *a);
+static bool attempt_load(struct queue_attempt *a);
+static void attempt_deliver_local(struct queue_attempt *a, size_t i);
+static void attempt_deliver_sandbox(struct queue_attempt *a);
+static void attempt_write_dsns(struct queue_attempt *a);
+static bool queue_address_is_local(struct queue *queue, const char *address);
+static void queue_event(struct queue *queue, const char *type, const struct queue_envelope *env,
+			const char *recipient, int code, const char *reason);
+static void rcpt_set(struct queue_recipient *r, enum queue_rcpt_state state, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool rcpt_is_final(const struct queue_recipient *r);
+static int reply_code(const char *reply);
+static void queue_ready_remove(struct queue *queue, struct queue_msg *msg);
+static struct queue_msg *queue_msg_find(struct queue *queue, const char *id);
+static void queue_op_work(void *arg);
+static bool notify_allows(unsigned notify, unsigned what);
+static void queue_op_done(void *arg);
+
+/* ---- the FIFO and timers ------------------------------------------------- */
+
+/* queue_msg_ready - wait in the FIFO for a delivery slot */
+void queue_msg_ready(struct queue *queue, struct queue_msg *msg)
+{
+	msg->state = QUEUE_MSG_READY;
+	msg->ready_next = NULL;
+	if (queue->ready_tail)
+		queue->ready_tail->ready_next = msg;
+	else
+		queue->ready_head = msg;
+	queue->ready_tail = msg;
+}
+
+/* queue_ready_remove - take MSG out of the FIFO (administration only) */
+static void queue_ready_remove(struct queue *queue, struct queue_msg *msg)
+{
+	struct queue_msg **link = &queue->ready_head, *prev = NULL;
+	while (*link && *link != msg) {
+		prev = *link;
+		link = &(*link)->ready_next;
+	}
+	if (!*link)
+		return;
+	*link = msg->ready_next;
+	if (queue->ready_tail == msg)
+		queue->ready_tail = prev;
+	msg->ready_next = NULL;
+	msg->state = QUEUE_MSG_WAITING;
+}
+
+void queue_msg_cancel_retry(struct queue_msg *msg)
+{
+	if (msg->retry_ev) {
+		event_free(msg->retry_ev);
+		msg->retry_ev = NULL;
+	}
+}
+
+static void queue_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_msg *msg = arg;
+	struct queue *queue = msg->queue;
+	(void)fd;
+	(void)what;
+	if (queue->stopping || msg->held || msg->state != QUEUE_MSG_WAITING)
+		return;
+	queue_msg_ready(queue, msg);
+	queue_deliveries_start(queue);
+}
+
+/* queue_deliveries_start - fill the free delivery slots from the FIFO */
+void queue_deliveries_start(struct queue *queue)
+{
+	while (!queue->stopping && queue->active < queue->max_active && queue->ready_head) {
+		struct queue_msg *msg = queue->ready_head;
+		queue->ready_head = msg->ready_next;
+		if (!queue->ready_head)
+			queue->ready_tail = NULL;
+		msg->ready_next = NULL;
+		queue_attempt_start(queue, msg, false);
+	}
+}
+
+/* queue_attempt_start - phase A on the pool */
+static void queue_attempt_start(struct queue *queue, struct queue_msg *msg, bool admin_bounce)
+{
+	msg->state = QUEUE_MSG_DELIVERING;
+	struct queue_attempt *a = xcalloc(1, sizeof(*a));
+	a->queue = queue;
+	a->msg = msg;
+	a->admin_bounce = admin_bounce;
+	memcpy(a->id, msg->id, sizeof(a->id));
+	a->env = msg->env;
+	msg->env = NULL;
+	a->body = msg->body;
+	buf_init(&msg->body);
+	a->body_loaded = msg->body_loaded;
+	msg->body_loaded = false;
+	queue->active++;
+	queue->jobs++;
+	pool_submit(queue->pool, attempt_local_work, attempt_local_done, a);
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static void rcpt_set(struct queue_recipient *r, enum queue_rcpt_state state, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = NULL;
+	if (vasprintf(&text, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	r->state = state;
+	free(r->last_reply);
+	r->last_reply = text;
+}
+
+static bool rcpt_is_final(const struct queue_recipient *r)
+{
+	return r->state == QUEUE_RCPT_DELIVERED || r->state == QUEUE_RCPT_FAILED;
+}
+
+/* reply_code - the 3-digit code a "NNN ..." reply starts with, or 0 */
+static int reply_code(const char *reply)
+{
+	if (!reply || strlen(reply) < 3)
+		return 0;
+	for (int i = 0; i < 3; i++)
+		if (reply[i] < '0' || reply[i] > '9')
+			return 0;
+	return atoi(reply);
+}
+
+/* queue_address_is_local - (worker) the domain after the last '@' is one of
+ * ours: in the config, or added to the store with `petrel domain add` */
+static bool queue_address_is_local(struct queue *queue, const char *address)
+{
+	const char *at = strrchr(address, '@');
+	if (!at || at[1] == '\0' || at[1] == '[')
+		return false;
+	if (config_is_local_domain(queue->config, at + 1))
+		return true;
+	bool exists = false;
+	const char *error = NULL;
+	if (queue->store && store_domain_exists(queue->store, at + 1, &exists, &error) != 0)
+		log_error("store-failed", "op=domain_exists error=\"%s\"", error);
+	return exists;
+}
+
+/* queue_event - (worker) record an event for the account that sent ENV */
+static void queue_event(struct queue *queue, const char *type, const struct queue_envelope *env,
+			const char *recipient, int code, const char *reason)
+{
+	if (!queue->store)
+		return;
+	struct store_event ev = {
+		.time = time(NULL),
+		.type = (char *)type,
+		.account = env->account,
+		.queue_id = (char *)env->id,
+		.recipient = (char *)recipient,
+		.code = code,
+		.reason = (char *)reason,
+	};
+	const char *error = NULL;
+	if (store_event_add(queue->store, &ev, &error) != 0)
+		log_error("store-failed", "op=event_add error=\"%s\"", error);
+}
+
+/* ---- phase A: local ------------------------------------------------------- */
+
+/* attempt_load - (worker) read the message from the spool if not in memory */
+static bool attempt_load(struct queue_attempt *a)
+{
+	if (a->env && a->body_loaded)
+		return true;
+	struct queue_envelope *env;
+	buf_reset(&a->body);
+	env = spool_read_message(a->queue->spool, a->id, a->queue->file_max, &a->body, &a->error);
+	if (!env)
+		return false;
+	if (a->env)
+		queue_envelope_free(&env);  /* the one in memory is newer */
+	else
+		a->env = env;
+	a->body_loaded = true;
+	return true;
+}
+
+/* attempt_deliver_sandbox - (worker) a sandboxed account's message is kept
+ * once in its test Maildir and never relayed: every recipient is done */
+static void attempt_deliver_sandbox(struct queue_attempt *a)
+{
+	struct queue *queue = a->queue;
+	struct queue_envelope *env = a->env;
+	struct buf rcpts;
+	buf_init(&rcpts);
+	for (size_t i = 0; i < env->rcpt_count; i++)
+		buf_printf(&rcpts, "%s%s", i ? ", " : "", env->rcpts[i].address);
+	char *file = NULL;
+	bool temporary = true;
+	const char *error = NULL;
+	int rc = local_deliver_sandbox_blocking(queue->config->data_dir, queue->config->hostname,
+						env->sender, env->account ? env->account : "unknown",
+						rcpts.data ? rcpts.data : "",
+						a->body.data ? a->body.data : "", a->body.len,
+						&file, &temporary, &error);
+	for (size_t i = 0; i < env->rcpt_count; i++) {
+		struct queue_recipient *r = &env->rcpts[i];
+		if (rcpt_is_final(r))
+			continue;
+		if (rc == 0) {
+			rcpt_set(r, QUEUE_RCPT_DELIVERED, "250 2.0.0 kept in the sandbox, not relayed");
+			queue_event(queue, "sandboxed", env, r->address, 250, file);
+		} else if (temporary) {
+			rcpt_set(r, QUEUE_RCPT_DEFERRED, "451 4.2.0 sandbox: %s", error);
+		} else {
+			rcpt_set(r, QUEUE_RCPT_FAILED, "550 5.2.0 sandbox: %s", error);
+		}
+	}
+	if (rc == 0)
+		log_info("sandboxed", "queue_id=%s account=%s file=%s", a->id,
+			 env->account ? env->account : "-", file);
+	else
+		log_warn("deferred", "queue_id=%s account=%s reason=\"%s\"", a->id,
+			 env->account ? env->account : "-", error);
+	free(file);
+	buf_free(&rcpts);
+}
+
+/* attempt_deliver_local - (worker) recipient I into its Maildir */
+static void attempt_deliver_local(struct queue_attempt *a, size_t i)
+{
+	struct queue *queue = a->queue;
+	struct queue_envelope *env = a->env;
+	struct queue_recipient *r = &env->rcpts[i];
+	char to[256], why[256];
+	char *file = NULL;
+	bool temporary = true;
+	const char *error = NULL;
+
+	log_escape(to, sizeof(to), r->address, strlen(r->address));
+	if (local_deliver_blocking(queue->config->data_dir, queue->config->hostname, env->sender,
+				   r->address, a->body.data ? a->body.data : "", a->body.len,
+				   &file, &temporary, &error) == 0) {
+		rcpt_set(r, QUEUE_RCPT_DELIVERED, "250 2.0.0 delivered to mailbox");
+		log_escape(why, sizeof(why), file, strlen(file));
+		log_info("delivered", "queue_id=%s to=%s mailbox=local file=%s delay=%lld", a->id,
+			 to, why, (long long)(time(NULL) - env->arrival));
+		queue_event(queue, "delivered", env, r->address, 250, "local mailbox");
+		free(file);
+		return;
+	}
+	if (temporary)
+		rcpt_set(r, QUEUE_RCPT_DEFERRED, "451 4.2.0 %s", error);
+	else
+		rcpt_set(r, QUEUE_RCPT_FAILED, "550 5.1.1 %s", error);
+	if (temporary)
+		queue_event(queue, "deferred", env, r->address, 451, r->last_reply);
+	log_escape(why, sizeof(why), error, strlen(error));
+	log_info(temporary ? "deferred" : "failed", "queue_id=%s to=%s reason=%s", a->id, to, why);
+}
+
+/* attempt_local_work - (worker) phase A, and C too when nothing is remote */
+static void attempt_local_work(void *arg)
+{
+	struct queue_attempt *a = arg;
+	if (!attempt_load(a))
+		return;
+	struct queue_envelope *env = a->env;
+	if (env->held && !a->admin_bounce) {
+		a->held = true;
+		return;
+	}
+	a->nrcpt = env->rcpt_count;
+	a->before = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->before));
+	a->remote = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->remote));
+	a->mta = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->mta));
+	for (size_t i = 0; i < env->rcpt_count; i++)
+		a->before[i] = env->rcpts[i].state;
+
+	if (a->admin_bounce) {
+		for (size_t i = 0; i < env->rcpt_count; i++)
+			if (!rcpt_is_final(&env->rcpts[i]))
+				rcpt_set(&env->rcpts[i], QUEUE_RCPT_FAILED,
+					 "550 5.0.0 returned to the sender by the postmaster");
+	} else if (env->sandbox) {
+		attempt_deliver_sandbox(a);
+	} else {
+		for (size_t i = 0; i < env->rcpt_count; i++) {
+			if (rcpt_is_final(&env->rcpts[i]))
+				continue;
+			if (queue_address_is_local(a->queue, env->rcpts[i].address)) {
+				attempt_deliver_local(a, i);
+			} else {
+				a->remote[i] = true;
+				a->remote_count++;
+			}
+		}
+	}
+	if (a->remote_count == 0 || !a->queue->delivery) {
+		attempt_finish_blocking(a);
+		a->finished = true;
+	}
+}
+
+/* attempt_local_done - (loop) go remote, or complete */
+static void attempt_local_done(void *arg)
+{
+	struct queue_attempt *a = arg;
+	a->queue->jobs--;
+	if (a->error || a->held || a->finished || a->queue->stopping) {
+		if (!a->finished && !a->error && !a->held) {
+			/* shutting down before the remote part: record what was done */
+			a->queue->jobs++;
+			pool_submit(a->queue->pool, attempt_finish_work, attempt_finish_done, a);
+			return;
+		}
+		attempt_complete(a);
+		return;
+	}
+	attempt_remote_start(a);
+}
+
+/* ---- phase B: remote -------------------------------------------------------- */
+
+/* attempt_remote_start - one delivery/ request per recipient domain */
+static void attempt_remote_start(struct queue_attempt *a)
+{
+	struct queue_envelope *env = a->env;
+	bool *grouped = xcalloc(env->rcpt_count, sizeof(*grouped));
+	struct queue_group **groups = xcalloc(env->rcpt_count, sizeof(*groups));
+	size_t ngroups = 0;
+
+	for (size_t i = 0; i < env->rcpt_count; i++) {
+		if (!a->remote[i] || grouped[i])
+			continue;
+		const char *domain = strrchr(env->rcpts[i].address, '@') + 1;
+		struct queue_group *g = xcalloc(1, sizeof(*g));
+		g->attempt = a;
+		g->index = xcalloc(env->rcpt_count, sizeof(*g->index));
+		g->rcpts = xcalloc(env->rcpt_count, sizeof(*g->rcpts));
+		for (size_t j = i; j < env->rcpt_count; j++) {
+			if (!a->remote[j] || grouped[j])
+				continue;
+			const char *dj = strrchr(env->rcpts[j].address, '@') + 1;
+			if (strcasecmp(domain, dj) != 0)
+				continue;
+			grouped[j] = true;
+			g->index[g->count] = j;
+			g->rcpts[g->count].address = env->rcpts[j].address;
+			g->rcpts[g->count].notify = env->rcpts[j].notify;
+			g->rcpts[g->count].orcpt = env->rcpts[j].orcpt;
+			g->count++;
+		}
+		g->message = (struct delivery_message){
+			.queue_id = a->id,
+			.sender = env->sender,
+			.domain = domain,
+			.rcpts = g->rcpts,
+			.rcpt_count = g->count,
+			.data = a->body.data ? a->body.data : "",
+			.size = a->body.len,
+			.eight_bit = env->body == QUEUE_BODY_8BITMIME,
+			.smtputf8 = env->smtputf8,
+			.ret = env->ret,
+			.envid = env->envid,
+		};
+		groups[ngroups++] = g;
+	}
+	/* Count them all first: a callback may run before delivery_submit returns. */
+	a->groups_pending = (unsigned)ngroups;
+	for (size_t k = 0; k < ngroups; k++)
+		delivery_submit(a->queue->delivery, &groups[k]->message, attempt_group_done, groups[k]);
+	free(groups);
+	free(grouped);
+}
+
+/* attempt_group_done - (loop) one domain's results */
+static void attempt_group_done(void *ctx, const struct delivery_result *result)
+{
+	struct queue_group *g = ctx;
+	struct queue_attempt *a = g->attempt;
+	struct queue_envelope *env = a->env;
+
+	for (size_t k = 0; k < g->count && k < result->rcpt_count; k++) {
+		const struct delivery_rcpt_result *rr = &result->rcpts[k];
+		struct queue_recipient *r = &env->rcpts[g->index[k]];
+		const char *enh = rr->enhanced[0] ? rr->enhanced :
+			rr->outcome == DELIVERY_DELIVERED ? "2.0.0" :
+			rr->outcome == DELIVERY_TEMPORARY ? "4.0.0" : "5.0.0";
+		enum queue_rcpt_state state = rr->outcome == DELIVERY_DELIVERED ? QUEUE_RCPT_DELIVERED :
+			rr->outcome == DELIVERY_TEMPORARY ? QUEUE_RCPT_DEFERRED : QUEUE_RCPT_FAILED;
+		const char *text = rr->text ? rr->text : "";
+		/* "CODE ENHANCED text" leads, so a DSN can quote them; a remote
+		 * reply usually has both already */
+		char code[8];
+		snprintf(code, sizeof(code), "%d ", rr->code);
+		if (strncmp(text, code, strlen(code)) == 0)
+			rcpt_set(r, state, "%s", text);
+		else if (rr->enhanced[0] && strncmp(text, rr->enhanced, strlen(rr->enhanced)) == 0)
+			rcpt_set(r, state, "%d %s", rr->code, text);
+		else
+			rcpt_set(r, state, "%d %s %s", rr->code, enh, text);
+		free(a->mta[g->index[k]]);
+		a->mta[g->index[k]] = result->mx_host && rr->remote ? xstrdup(result->mx_host) : NULL;
+	}
+	free(g->index);
+	free(g->rcpts);
+	free(g);
+	if (--a->groups_pending > 0)
+		return;
+	a->queue->jobs++;
+	pool_submit(a->queue->pool, attempt_finish_work, attempt_finish_done, a);
+}
+
+/* ---- phase C: expiry, bounces, persistence ------------------------------------ */
+
+static void attempt_finish_work(void *arg)
+{
+	attempt_finish_blocking(arg);
+}
+
+static void attempt_finish_done(void *arg)
+{
+	struct queue_attempt *a = arg;
+	a->queue->jobs--;
+	attempt_complete(a);
+}
+
+/* notify_allows - RCPT NOTIFY= (RFC 3461 4.1): not given means FAILURE and DELAY */
+static bool notify_allows(unsigned notify, unsigned what)
+{
+	if (notify == 0)
+		return what != QUEUE_NOTIFY_SUCCESS;
+	return (notify & QUEUE_NOTIFY_NEVER) == 0 && (notify & what) != 0;
+}
+
+/* attempt_finish_blocking - (worker) phase C */
+static void attempt_finish_blocking(struct queue_attempt *a)
+{
+	struct queue *queue = a->queue;
+	const struct config *config = queue->config;
+	struct queue_envelope *env = a->env;
+	time_t now = time(NULL);
+	size_t n = env->rcpt_count;
+	size_t *failed = xcalloc(n ? n : 1, sizeof(*failed));
+	size_t *delayed = xcalloc(n ? n : 1, sizeof(*delayed));
+	size_t nfailed = 0, ndelayed = 0;
+	bool expired = now - env->arrival >= (time_t)config->queue.lifetime;
+	struct buf log;
+	buf_init(&log);
+
+	for (size_t i = 0; i < n; i++) {
+		struct queue_recipient *r = &env->rcpts[i];
+		bool waiting = r->state == QUEUE_RCPT_DEFERRED ||
+			(r->state == QUEUE_RCPT_PENDING && queue->delivery);
+		if (waiting && expired) {
+			/* RFC 3463 4.4.7: delivery time expired */
+			char *last = r->last_reply ? xstrdup(r->last_reply) : xstrdup("none");
+			rcpt_set(r, QUEUE_RCPT_FAILED, "451 4.4.7 Message expired after %u days in "
+				 "the queue; last error: %s", config->queue.lifetime / 86400, last);
+			free(last);
+		}
+		char to[256], why[300];
+		log_escape(to, sizeof(to), r->address, strlen(r->address));
+		if (r->state != a->before[i]) {
+			spool_rcpt_log_line(&log, i, r->state, r->last_reply);
+			log_escape(why, sizeof(why), r->last_reply ? r->last_reply : "",
+				   r->last_reply ? strlen(r->last_reply) : 0);
+			if (a->remote[i] && r->state == QUEUE_RCPT_DELIVERED) {
+				log_info("delivered", "queue_id=%s to=%s relay=%s reply=%s", a->id, to,
+					 a->mta[i] ? a->mta[i] : "-", why);
+				queue_event(queue, "delivered", env, r->address, reply_code(r->last_reply),
+					    r->last_reply);
+			}
+		}
+		if (r->state == QUEUE_RCPT_FAILED && a->before[i] != QUEUE_RCPT_FAILED) {
+			log_escape(why, sizeof(why), r->last_reply ? r->last_reply : "",
+				   r->last_reply ? strlen(r->last_reply) : 0);
+			log_info("bounced", "queue_id=%s to=%s reason=%s", a->id, to, why);
+			queue_event(queue, "bounced", env, r->address, reply_code(r->last_reply),
+				    r->last_reply);
+			if (notify_allows(r->notify, QUEUE_NOTIFY_FAILURE))
+				failed[nfailed++] = i;
+		} else if (r->state == QUEUE_RCPT_DEFERRED) {
+			a->retry = true;
+			if (a->remote[i]) {
+				log_escape(why, sizeof(why), r->last_reply ? r->last_reply : "",
+					   r->last_reply ? strlen(r->last_reply) : 0);
+				log_info("deferred", "queue_id=%s to=%s reason=%s", a->id, to, why);
+				queue_event(queue, "deferred", env, r->address,
+					    reply_code(r->last_reply), r->last_reply);
+			}
+			if (notify_allows(r->notify, QUEUE_NOTIFY_DELAY))
+				delayed[ndelayed++] = i;
+		}
+	}
+
+	/* RFC 3461: one DSN per message for the failed recipients */
+	if (nfailed > 0) {
+		struct buf body;
+		buf_init(&body);
+		struct queue_envelope *dsn = queue_bounce_build_blocking(config, env,
+			a->body.data ? a->body.data : "", a->body.len, failed, nfailed, a->mta,
+			false, &body);
+		if (dsn) {
+			a->dsn_env[a->dsn_count] = dsn;
+			a->dsn_body[a->dsn_count++] = body;
+		} else {
+			buf_free(&body);
+		}
+	}
+	/* one delay notice, once the message has waited delay_warning */
+	if (ndelayed > 0 && !env->delay_notified && config->queue.delay_warning > 0 &&
+	    now - env->arrival >= (time_t)config->queue.delay_warning) {
+		struct buf body;
+		buf_init(&body);
+		struct queue_envelope *dsn = queue_bounce_build_blocking(config, env,
+			a->body.data ? a->body.data : "", a->body.len, delayed, ndelayed, a->mta,
+			true, &body);
+		env->delay_notified = true;
+		buf_append_str(&log, "M notice-delay 1\n");
+		if (dsn) {
+			a->dsn_env[a->dsn_count] = dsn;
+			a->dsn_body[a->dsn_count++] = body;
+		} else {
+			buf_free(&body);
+		}
+	}
+	/* the notices are durable before the recipients are recorded as done */
+	attempt_write_dsns(a);
+
+	bool all_final = true;
+	for (size_t i = 0; i < n; i++)
+		all_final = all_final && rcpt_is_final(&env->rcpts[i]);
+	const char *error = NULL;
+	if (all_final) {
+		if (spool_remove(queue->spool, a->id, &error) == 0) {
+			a->removed = true;
+		} else {
+			log_error("queue_remove", "queue_id=%s error=\"%s\"", a->id, error);
+			a->retry = true;
+		}
+	} else if (log.len > 0 && spool_rcpt_log_append(queue->spool, a->id, &log, &error) != 0) {
+		/* the states stay in memory; a crash now means redelivery */
+		log_error("queue_rcpt_log", "queue_id=%s error=\"%s\"", a->id, error);
+	}
+	buf_free(&log);
+	free(failed);
+	free(delayed);
+}
+
+/* attempt_write_dsns - (worker) the notices become queued messages */
+static void attempt_write_dsns(struct queue_attempt *a)
+{
+	size_t kept = 0;
+	for (size_t k = 0; k < a->dsn_count; k++) {
+		struct buf text;
+		int err;
+		const char *error = NULL;
+		buf_init(&text);
+		queue_envelope_serialize(a->dsn_env[k], &text);
+		if (spool_write_message(a->queue->spool, a->dsn_env[k]->id, &text,
+					a->dsn_body[k].data ? a->dsn_body[k].data : "",
+					a->dsn_body[k].len, &err, &error) != 0) {
+			log_error("bounce-failed", "queue_id=%s error=\"%s\"", a->id, error);
+			queue_envelope_free(&a->dsn_env[k]);
+			buf_free(&a->dsn_body[k]);
+		} else {
+			log_info("notice", "queue_id=%s dsn_id=%s to=<%s>", a->id, a->dsn_env[k]->id,
+				 a->dsn_env[k]->rcpts[0].address);
+			a->dsn_env[kept] = a->dsn_env[k];
+			a->dsn_body[kept++] = a->dsn_body[k];
+		}
+		buf_free(&text);
+	}
+	a->dsn_count = kept;
+	int err;
+	const char *error = NULL;
+	if (kept > 0 && spool_sync_dir(a->queue->spool, &err, &error) != 0)
+		log_error("bounce-failed", "queue_id=%s error=\"%s\"", a->id, error);
+}
+
+/* attempt_complete - (loop) take the results back; retry, forget, or act on
+ * what the administrator asked meanwhile */
+static void attempt_complete(struct queue_attempt *a)
+{
+	struct queue *queue = a->queue;
+	struct queue_msg *msg = a->msg;
+
+	queue->active--;
+	for (size_t k = 0; k < a->dsn_count; k++) {
+		struct queue_msg *dsn = queue_msg_add(queue, a->dsn_env[k]->id);
+		dsn->env = a->dsn_env[k];
+		dsn->body = a->dsn_body[k];
+		dsn->body_loaded = true;
+		a->dsn_env[k] = NULL;
+		buf_init(&a->dsn_body[k]);
+		queue_msg_ready(queue, dsn);
+	}
+	msg->state = QUEUE_MSG_WAITING;
+	if (a->error) {
+		/* a damaged file stays for the administrator, retried and logged
+		 * rather than silently forgotten */
+		log_error("queue_unreadable", "queue_id=%s error=\"%s\"", msg->id, a->error);
+		a->retry = true;
+	}
+	if (a->removed) {
+		queue_msg_removed(queue, msg);
+		goto out;
+	}
+	msg->env = a->env;  /* the envelope stays: it is small and newest */
+	a->env = NULL;
+	if (a->held)
+		msg->held = true;
+	if (msg->delete_requested || msg->bounce_requested) {
+		enum queue_op op = msg->delete_requested ? QUEUE_OP_DELETE : QUEUE_OP_BOUNCE;
+		msg->delete_requested = msg->bounce_requested = false;
+		queue_op(queue, op, msg->id, NULL, NULL);
+		goto out;
+	}
+	if (a->retry && !msg->held && !queue->stopping) {
+		time_t now = time(NULL);
+		unsigned shift = msg->attempts < 16 ? msg->attempts : 16;
+		unsigned long long delay = (unsigned long long)queue->config->queue.retry_initial << shift;
+		if (delay > queue->config->queue.retry_max)
+			delay = queue->config->queue.retry_max;
+		time_t expiry = (msg->env ? msg->env->arrival : now) +
+			(time_t)queue->config->queue.lifetime;
+		msg->next_attempt = now + (time_t)delay;
+		if (msg->next_attempt > expiry)
+			msg->next_attempt = expiry > now ? expiry : now + 1;
+		msg->attempts++;
+		struct timeval tv = { msg->next_attempt - now, 0 };
+		if (!msg->retry_ev)
+			msg->retry_ev = evtimer_new(queue->base, queue_retry_cb, msg);
+		if (!msg->retry_ev || evtimer_add(msg->retry_ev, &tv) != 0)
+			log_error("queue_retry", "queue_id=%s error=\"cannot arm the retry timer\"",
+				  msg->id);
+		else
+			log_debug("retry", "queue_id=%s in=%lld", msg->id, (long long)tv.tv_sec);
+	}
+out:
+	attempt_free(a);
+	queue_deliveries_start(queue);
+}
+
+static void attempt_free(struct queue_attempt *a)
+{
+	for (size_t i = 0; a->mta && i < a->nrcpt; i++)
+		free(a->mta[i]);
+	free(a->mta);
+	free(a->before);
+	free(a->remote);
+	for (size_t k = 0; k < a->dsn_count; k++) {
+		queue_envelope_free(&a->dsn_env[k]);
+		buf_free(&a->dsn_body[k]);
+	}
+	queue_envelope_free(&a->env);
+	buf_free(&a->body);
+	free(a);
+}
+
+/* ---- administration ------------------------------------------------------------ */
+
+static struct queue_msg *queue_msg_find(struct queue *queue, const char *id)
+{
+	for (struct queue_msg *m = queue->msgs; m; m = m->next)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	return NULL;
+}
+
+/* queue_op_work - (worker) persist a hold flag, or remove a message */
+static void queue_op_work(void *arg)
+{
+	struct queue_op_job *j = arg;
+	if (j->op == QUEUE_OP_DELETE) {
+		if (spool_remove(j->queue->spool, j->id, &j->error) != 0)
+			log_error("queue_remove", "queue_id=%s error=\"%s\"", j->id, j->error);
+		return;
+	}
+	struct buf line;
+	buf_init(&line);
+	buf_append_str(&line, j->hold ? "M hold 1\n" : "M hold 0\n");
+	if (spool_rcpt_log_append(j->queue->spool, j->id, &line, &j->error) != 0)
+		log_error("queue_rcpt_log", "queue_id=%s error=\"%s\"", j->id, j->error);
+	buf_free(&line);
+}
+
+static void queue_op_done(void *arg)
+{
+	struct queue_op_job *j = arg;
+	struct queue *queue = j->queue;
+	queue->jobs--;
+	struct queue_msg *msg = queue_msg_find(queue, j->id);
+	const char *text = j->op == QUEUE_OP_DELETE ? "deleted" : j->hold ? "held" : "released";
+	if (!j->error && j->op == QUEUE_OP_DELETE && msg) {
+		log_info("deleted", "queue_id=%s by=administrator", j->id);
+		queue_msg_removed(queue, msg);
+	} else if (!j->error && j->op == QUEUE_OP_RELEASE && msg && !msg->held &&
+		   msg->state == QUEUE_MSG_WAITING) {
+		queue_msg_cancel_retry(msg);
+		queue_msg_ready(queue, msg);
+		queue_deliveries_start(queue);
+	}
+	if (j->cb)
+		j->cb(j->ctx, j->error ? -1 : 0, j->error ? j->error : text);
+	free(j);
+}
+
+void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb *cb, void *ctx)
+{
+	char text[64];
+	if (queue->stopping) {
+		if (cb)
+			cb(ctx, -1, "the queue is shutting down");
+		return;
+	}
+	if (op == QUEUE_OP_FLUSH && !id) {
+		size_t count = 0;
+		for (struct queue_msg *m = queue->msgs; m; m = m->next) {
+			if (m->state == QUEUE_MSG_WAITING && !m->held) {
+				queue_msg_cancel_retry(m);
+				queue_msg_ready(queue, m);
+				count++;
+			}
+		}
+		queue_deliveries_start(queue);
+		snprintf(text, sizeof(text), "%zu messages flushed", count);
+		if (cb)
+			cb(ctx, 0, text);
+		return;
+	}
+	struct queue_msg *msg = id && queue_id_is_valid(id) ? queue_msg_find(queue, id) : NULL;
+	if (!msg) {
+		if (cb)
+			cb(ctx, 1, "no such message in the queue");
+		return;
+	}
+	switch (op) {
+	case QUEUE_OP_FLUSH:
+		if (msg->held) {
+			if (cb)
+				cb(ctx, -1, "the message is held: release it first");
+			return;
+		}
+		if (msg->state == QUEUE_MSG_WAITING) {
+			queue_msg_cancel_retry(msg);
+			queue_msg_ready(queue, msg);
+			queue_deliveries_start(queue);
+		}
+		if (cb)
+			cb(ctx, 0, msg->state == QUEUE_MSG_DELIVERING ? "being delivered now" : "flushed");
+		return;
+	case QUEUE_OP_BOUNCE:
+		if (msg->state == QUEUE_MSG_DELIVERING) {
+			msg->bounce_requested = true;
+			if (cb)
+				cb(ctx, 0, "will be returned to the sender after the current attempt");
+			return;
+		}
+		queue_ready_remove(queue, msg);
+		queue_msg_cancel_retry(msg);
+		queue_attempt_start(queue, msg, true);
+		if (cb)
+			cb(ctx, 0, "returned to the sender");
+		return;
+	case QUEUE_OP_DELETE:
+		if (msg->state == QUEUE_MSG_DELIVERING) {
+			msg->delete_requested = true;
+			if (cb)
+				cb(ctx, 0, "will be deleted after the current attempt");
+			return;
+		}
+		queue_ready_remove(queue, msg);
+		queue_msg_cancel_retry(msg);
+		break;
+	case QUEUE_OP_HOLD:
+		msg->held = true;
+		if (msg->env)
+			msg->env->held = true;
+		queue_ready_remove(queue, msg);
+		queue_msg_cancel_retry(msg);
+		break;
+	case QUEUE_OP_RELEASE:
+		msg->held = false;
+		if (msg->env)
+			msg->env->held = false;
+		break;
+	}
+	struct queue_op_job *j = xcalloc(1, sizeof(*j));
+	j->queue = queue;
+	j->op = op;
+	j->hold = op == QUEUE_OP_HOLD;
+	memcpy(j->id, msg->id, sizeof(j->id));
+	j->cb = cb;
+	j->ctx = ctx;
+	queue->jobs++;
+	pool_submit(queue->pool, queue_op_work, queue_op_done, j);
+}
