@@ -18,8 +18,12 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "net/net.h"
+#include "queue/control.h"
 #include "queue/queue.h"
 #include "smtp/smtp.h"
+#include "delivery/delivery.h"
+#include "dns/dns.h"
+#include "util/xalloc.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/pool.h"
@@ -30,12 +34,26 @@ struct serve_state {
 	struct smtp_server *server;
 };
 
+/* What struct delivery_settings points at, owned here for the server's life. */
+struct serve_outbound {
+	struct delivery_settings settings;
+	struct delivery_policy *policies;
+	size_t policy_count;
+	struct delivery_relay relay;
+	char *relay_host;
+	char **relay_domains;
+};
+
 static int serve_parse_args(int argc, char **argv, const char **file_r);
 static void serve_raise_nofile(void);
 static int serve_prepare_data_dir(const struct config *config);
 static int serve_drop_privileges(const struct config *config);
 static bool serve_needs_tls(const struct config *config);
 static void serve_signal_cb(evutil_socket_t sig, short what, void *arg);
+static enum delivery_tls serve_tls_policy(const char *name);
+static int serve_outbound_setup(const struct config *config, struct serve_outbound *out,
+				const char **error_r);
+static void serve_outbound_free(struct serve_outbound *out);
 
 static int serve_parse_args(int argc, char **argv, const char **file_r)
 {
@@ -117,6 +135,97 @@ static void serve_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(st->base, NULL);
 }
 
+static enum delivery_tls serve_tls_policy(const char *name)
+{
+	if (strcmp(name, "none") == 0)
+		return DELIVERY_TLS_NONE;
+	if (strcmp(name, "encrypt") == 0)
+		return DELIVERY_TLS_ENCRYPT;
+	if (strcmp(name, "verify") == 0)
+		return DELIVERY_TLS_VERIFY;
+	if (strcmp(name, "implicit") == 0)
+		return DELIVERY_TLS_IMPLICIT;
+	return DELIVERY_TLS_MAY;
+}
+
+/* serve_outbound_setup - [delivery], [tls-policy] and [relay] as delivery
+ * settings: per-domain TLS policies first, then the relay's domains (or "*"),
+ * then the default TLS policy for MX delivery */
+static int serve_outbound_setup(const struct config *config, struct serve_outbound *out,
+				const char **error_r)
+{
+	static char error[300];
+	memset(out, 0, sizeof(*out));
+	size_t max = config->tls_policy_count + 64 + 1;
+	out->policies = xcalloc(max, sizeof(*out->policies));
+	for (size_t i = 0; i < config->tls_policy_count; i++) {
+		out->policies[out->policy_count].domain = config->tls_policies[i].domain;
+		out->policies[out->policy_count++].tls =
+			serve_tls_policy(config->tls_policies[i].policy);
+	}
+	if (config->relay.host[0]) {
+		const struct delivery_relay *preset = delivery_relay_preset(config->relay.host);
+		if (preset) {
+			out->relay = *preset;
+		} else {
+			const char *colon = strrchr(config->relay.host, ':');
+			char *end = NULL;
+			unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+			if (!colon || colon == config->relay.host || !end || *end || port == 0 ||
+			    port > 65535) {
+				snprintf(error, sizeof(error), "[relay] host '%s' is neither a preset "
+					 "(gmail, outlook, yahoo, icloud, aol, att, comcast, sendgrid) "
+					 "nor HOST:PORT", config->relay.host);
+				*error_r = error;
+				return -1;
+			}
+			out->relay_host = xstrndup(config->relay.host,
+						   (size_t)(colon - config->relay.host));
+			out->relay.host = out->relay_host;
+			out->relay.port = (unsigned)port;
+			out->relay.tls = port == 465 ? DELIVERY_TLS_IMPLICIT : DELIVERY_TLS_VERIFY;
+		}
+		if (config->relay.tls[0])
+			out->relay.tls = serve_tls_policy(config->relay.tls);
+		out->relay.username = config->relay.username[0] ? config->relay.username : NULL;
+		out->relay.password = config->relay.password[0] ? config->relay.password : NULL;
+		/* "domains = *" or a list separated by commas or spaces */
+		char *list = xstrdup(config->relay.domains);
+		char *save = NULL;
+		size_t n = 0;
+		out->relay_domains = xcalloc(64 + 1, sizeof(char *));
+		for (char *tok = strtok_r(list, ", \t", &save); tok && n < 64;
+		     tok = strtok_r(NULL, ", \t", &save)) {
+			out->relay_domains[n] = xstrdup(tok);
+			out->policies[out->policy_count].domain = out->relay_domains[n++];
+			out->policies[out->policy_count++].relay = &out->relay;
+		}
+		free(list);
+	}
+	out->policies[out->policy_count].domain = "*";
+	out->policies[out->policy_count++].tls = serve_tls_policy(config->delivery.tls);
+	out->settings = (struct delivery_settings){
+		.helo_name = config->hostname,
+		.max_connections = config->delivery.max_connections,
+		.max_per_destination = config->delivery.max_per_destination,
+		.port = config->delivery.port,
+		.source_address = config->delivery.source_address[0] ?
+			config->delivery.source_address : NULL,
+		.policies = out->policies,
+		.policy_count = out->policy_count,
+	};
+	return 0;
+}
+
+static void serve_outbound_free(struct serve_outbound *out)
+{
+	for (size_t i = 0; out->relay_domains && out->relay_domains[i]; i++)
+		free(out->relay_domains[i]);
+	free(out->relay_domains);
+	free(out->relay_host);
+	free(out->policies);
+}
+
 /* serve_accept - listeners are bound before the server exists (root first,
  * then the rest as the unprivileged user); forward accepted sockets to it */
 static void serve_accept(void *ctx, const struct config_listener *listener, int fd,
@@ -151,7 +260,11 @@ int cmd_serve(int argc, char **argv)
 	SSL_CTX *tls = NULL;
 	struct pool *pool = NULL;
 	struct queue *queue = NULL;
+	struct queue_control *control = NULL;
 	struct store *store = NULL;
+	struct dns_resolver *dns = NULL;
+	struct delivery *delivery = NULL;
+	struct serve_outbound outbound = { 0 };
 	struct event *sigterm = NULL, *sigint = NULL;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -190,6 +303,28 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	queue_set_store(queue, store);
+	struct dns_settings dns_settings = {
+		.forwarder = config->dns.resolver[0] ? config->dns.resolver : NULL,
+		.special_zones = config->dns.special_zones[0] ? config->dns.special_zones : NULL,
+		.timeout_ms = config->dns.timeout * 1000,
+	};
+	dns = dns_resolver_create(st.base, &dns_settings, &error);
+	if (!dns) {
+		fprintf(stderr, "petrel: dns: %s\n", error);
+		goto out;
+	}
+	if (serve_outbound_setup(config, &outbound, &error) != 0) {
+		fprintf(stderr, "petrel: %s: %s\n", file, error);
+		rc = 2;
+		goto out;
+	}
+	delivery = delivery_create(st.base, dns, &outbound.settings);
+	queue_set_delivery(queue, delivery);
+	control = queue_control_open(st.base, queue, config->data_dir, &error);
+	if (!control) {
+		fprintf(stderr, "petrel: control socket: %s\n", error);
+		goto out;
+	}
 	st.server = smtp_server_create(st.base, config, queue, tls, store, pool);
 	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);
 	sigint = evsignal_new(st.base, SIGINT, serve_signal_cb, &st);
@@ -216,12 +351,18 @@ out:
 		net_listeners_disable(st.listeners);
 		smtp_server_close_sessions(st.server);
 	}
+	queue_control_free(&control);
+	/* Remote deliveries in flight end now (as temporary failures); their
+	 * results are recorded by queue_stop. */
+	delivery_free(&delivery);
 	if (queue)
 		queue_stop(queue);
+	dns_resolver_free(&dns);
 	pool_free(&pool);
 	queue_free(&queue);
 	smtp_server_free(&st.server);
 	store_close(&store);
+	serve_outbound_free(&outbound);
 	if (sigterm)
 		event_free(sigterm);
 	if (sigint)
