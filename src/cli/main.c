@@ -15,6 +15,10 @@ static void usage(FILE *out)
 	      "  serve [-c FILE]                  run the mail server in the foreground\n"
 	      "  queue list [-c FILE] [--json]    list the messages in the queue\n"
 	      "  queue show ID [-c FILE] [--json] show one message's envelope and headers\n"
+	      "  queue flush [ID]                 retry now (every message without ID)\n"
+	      "  queue hold|release|delete|bounce ID  (the running server does these)\n"
+	      "  sendmail [-t] [-i] [-f ADDR] [-F NAME] [ADDR...]  submit stdin (also\n"
+	      "      as /usr/sbin/sendmail; sysexits.h exit codes)\n"
 	      "  domain add|remove DOMAIN         the domains Petrel receives mail for\n"
 	      "  domain list [--json]\n"
 	      "  account add USER [--password-stdin|--password-hash HASH] [--plan NAME]\n"
@@ -40,6 +44,11 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+	/* Installed as /usr/sbin/sendmail (a symbolic link): be sendmail. */
+	const char *base = argv[0] ? strrchr(argv[0], '/') : NULL;
+	base = base ? base + 1 : argv[0];
+	if (base && strcmp(base, "sendmail") == 0)
+		return cmd_sendmail(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
@@ -49,6 +58,8 @@ int main(int argc, char **argv)
 		return cmd_serve(argc - 1, argv + 1);
 	if (strcmp(cmd, "queue") == 0)
 		return cmd_queue(argc - 1, argv + 1);
+	if (strcmp(cmd, "sendmail") == 0)
+		return cmd_sendmail(argc - 1, argv + 1);
 	static const struct {
 		const char *name;
 		int (*run)(int argc, char **argv);
