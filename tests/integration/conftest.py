@@ -41,6 +41,15 @@ SECTION_OF = {
     "plaintext_loopback": "auth", "slow_after": "auth", "lockout_after": "auth",
     "failure_window": "auth", "lockout_time": "auth",
     "resolver": "dns", "special_zones": "dns", "timeout": "dns",
+    "retry_initial": "queue", "retry_max": "queue", "lifetime": "queue",
+    "delay_warning": "queue", "concurrency": "queue", "double_bounce_to_postmaster": "queue",
+    "port": "delivery", "max_connections": "delivery", "max_per_destination": "delivery",
+    "source_address": "delivery",
+    # (section, key) where the key name exists in more than one section
+    "delivery_tls": ("delivery", "tls"),
+    "relay_host": ("relay", "host"), "relay_username": ("relay", "username"),
+    "relay_password": ("relay", "password"), "relay_tls": ("relay", "tls"),
+    "relay_domains": ("relay", "domains"),
 }
 
 SAN_ENV = {
@@ -366,11 +375,11 @@ class Petrel:
             "dns": {},
         }
         for k, v in overrides.items():
-            sec = SECTION_OF[k]
+            sec, key = SECTION_OF[k] if isinstance(SECTION_OF[k], tuple) else (SECTION_OF[k], k)
             if v is None:
-                sections[sec].pop(k, None)
+                sections.setdefault(sec, {}).pop(key, None)
             else:
-                sections[sec][k] = str(v)
+                sections.setdefault(sec, {})[key] = str(v)
         out = []
         for sec, kv in sections.items():
             if not kv:
