@@ -48,6 +48,7 @@
 #define SENDMAIL_REPLY_MAX 4096   /* one reply line from the server */
 #define SENDMAIL_TIMEOUT 300      /* seconds for each reply, RFC 5321 4.5.3.2 */
 #define SENDMAIL_DATA_TIMEOUT 600 /* for the reply to the final dot (4.5.3.2.6) */
+#define SENDMAIL_BS_LINGER 10     /* -bs: seconds of server silence after stdin ends */
 
 struct sendmail_opts {
 	const char *config_file;
@@ -686,20 +687,25 @@ static int sendmail_smtp_stdio(const char *path)
 	bool stdin_open = true;
 	for (;;) {
 		pfd[0].fd = stdin_open ? STDIN_FILENO : -1;
-		if (poll(pfd, 2, SENDMAIL_DATA_TIMEOUT * 1000) <= 0) {
-			if (errno == EINTR)
-				continue;
-			rc = EX_TEMPFAIL;
+		/* After the end of stdin the server still answers what it was sent
+		 * (pipelined commands, QUIT): the write side stays open, since a
+		 * half-close would end the session before those are read; we wait
+		 * until the server closes or has been silent for a while. */
+		int ready = poll(pfd, 2, (stdin_open ? SENDMAIL_DATA_TIMEOUT : SENDMAIL_BS_LINGER) * 1000);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0) {
+			if (stdin_open)
+				rc = EX_TEMPFAIL;
 			break;
 		}
 		if (stdin_open && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
 			if (n < 0 && errno == EINTR)
 				continue;
-			if (n <= 0) {
+			if (n <= 0)
 				stdin_open = false;
-				shutdown(fd, SHUT_WR);
-			} else if (sendmail_write(fd, chunk, (size_t)n) != 0) {
+			else if (sendmail_write(fd, chunk, (size_t)n) != 0) {
 				break;  /* the server closed: its last words follow */
 			}
 		}
