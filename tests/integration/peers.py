@@ -1,0 +1,474 @@
+"""Real peers for the relay tests: dnsmasq (the test zones), Postfix's smtp-sink (fake
+remote MX hosts with fault injection) and a Postfix instance with its own config folder.
+
+Every server listens on 127.0.0.0/8 only.  Fake MX hosts are different loopback
+addresses (127.0.0.2, .3, ...) on one port, the port Petrel's [delivery] port names.
+Every wait is bounded; every process is stopped by its fixture's teardown.
+"""
+
+import os
+import pwd
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------------------- ports
+
+def _tcp_free(addr, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((addr, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _udp_free(addr, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind((addr, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def common_free_port(addrs, udp=False):
+    """A TCP port (and UDP too if UDP) free on every address in ADDRS."""
+    for _ in range(200):
+        port = random.randint(20000, 60000)
+        if all(_tcp_free(a, port) and (not udp or _udp_free(a, port)) for a in addrs):
+            return port
+    raise RuntimeError("no common free port on %s" % (addrs,))
+
+
+def wait_listening(addr, port, timeout=10.0, proc=None, what="server"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("%s exited %s before listening on %s:%d"
+                                 % (what, proc.returncode, addr, port))
+        try:
+            with socket.create_connection((addr, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("%s did not listen on %s:%d within %ss" % (what, addr, port, timeout))
+
+
+def wait_until(pred, timeout, interval=0.1, what="condition"):
+    """Poll PRED until it returns something true; return it, or fail after TIMEOUT."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def _stop_proc(p, timeout=5.0):
+    if p is None or p.poll() is not None:
+        return
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+# --------------------------------------------------------------------------- dnsmasq
+
+class Dnsmasq:
+    """dnsmasq on 127.0.0.1:PORT answering for *.test only from its own records:
+    every other name under .test is NXDOMAIN."""
+
+    def __init__(self, tmp):
+        self.tmp = Path(tmp)
+        self.port = common_free_port(["127.0.0.1"], udp=True)
+        self.proc = None
+        self.log_path = self.tmp / "dnsmasq.log"
+
+    @property
+    def resolver(self):
+        return "127.0.0.1@%d" % self.port
+
+    def start(self, mx=(), hosts=(), extra=()):
+        """MX: (domain, exchange, preference) triples ("." for a null MX);
+        HOSTS: (name, address) pairs."""
+        exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+        if not os.path.exists(exe):
+            pytest.skip("dnsmasq (package dnsmasq-base) is not installed")
+        argv = [exe, "-k", "--port=%d" % self.port, "--listen-address=127.0.0.1",
+                "--bind-interfaces", "--no-resolv", "--no-hosts", "--user=root",
+                "--pid-file=", "--log-facility=-", "--log-queries", "--local=/test/"]
+        for domain, exchange, pref in mx:
+            argv.append("--mx-host=%s,%s,%d" % (domain, exchange, pref))
+        for name, addr in hosts:
+            argv.append("--host-record=%s,%s" % (name, addr))
+        argv += list(extra)
+        logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
+                                     stderr=logf)
+        logf.close()
+        wait_listening("127.0.0.1", self.port, 5, self.proc, "dnsmasq")
+        return self
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        p, self.proc = self.proc, None
+        _stop_proc(p)
+
+
+# --------------------------------------------------------------------------- smtp-sink
+
+def smtp_sink_path():
+    """(path to smtp-sink, LD_LIBRARY_PATH or None); skips if there is none."""
+    for p in (shutil.which("smtp-sink"), "/usr/sbin/smtp-sink"):
+        if p and os.path.exists(p):
+            return p, None
+    d = Path(tempfile.gettempdir()) / "petrel-postfix-tools"
+    script = REPO / "scripts" / "get-postfix-tools.sh"
+    exe = d / "usr" / "sbin" / "smtp-sink"
+    if not exe.exists() and script.exists():
+        subprocess.run(["sh", str(script), str(d)], capture_output=True, timeout=300)
+    if exe.exists():
+        return str(exe), str(d / "usr" / "lib" / "postfix")
+    pytest.skip("smtp-sink not available (install postfix or run scripts/get-postfix-tools.sh)")
+
+
+class SmtpSink:
+    """Postfix's smtp-sink on ADDR:PORT dumping every message into its own folder."""
+
+    def __init__(self, tmp, addr, port, name=None):
+        self.addr, self.port = addr, port
+        self.name = name or "sink-%s" % addr
+        # smtp-sink writes as nobody, who cannot enter pytest's 0700 tmp folders
+        self.dir = Path(tempfile.mkdtemp(prefix="petrel-%s-" % self.name))
+        self.dump_dir = self.dir / "dump"
+        self.dump_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        os.chmod(self.dump_dir, 0o777)  # smtp-sink writes as nobody
+        self.log_path = self.dir / "sink.log"
+        self.proc = None
+        self.flags = []
+
+    def start(self, *flags):
+        exe, libdir = smtp_sink_path()
+        env = dict(os.environ)
+        if libdir:
+            env["LD_LIBRARY_PATH"] = libdir
+        argv = [exe]
+        if os.geteuid() == 0:
+            argv += ["-u", "nobody"]  # smtp-sink refuses to run as root
+        argv += ["-d", str(self.dump_dir) + "/%Y%m%d%H%M%S."]
+        argv += list(flags)
+        argv += ["%s:%d" % (self.addr, self.port), "64"]
+        self.flags = list(flags)
+        logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                     env=env)
+        logf.close()
+        wait_listening(self.addr, self.port, 5, self.proc, "smtp-sink")
+        return self
+
+    def stop(self):
+        p, self.proc = self.proc, None
+        _stop_proc(p)
+
+    def restart(self, *flags):
+        self.stop()
+        # the port must be bindable again before smtp-sink tries
+        wait_until(lambda: _tcp_free(self.addr, self.port), 5, 0.05, "port to be free")
+        return self.start(*flags)
+
+    def dumps(self):
+        """The dumped transactions, oldest first, as bytes (complete files only)."""
+        out = []
+        for f in sorted(self.dump_dir.iterdir()):
+            if f.is_file():
+                out.append(f.read_bytes())
+        return out
+
+    def wait_dumps(self, n, timeout=15.0, settle=0.5):
+        wait_until(lambda: len(self.dumps()) >= n, timeout, 0.05,
+                   "%d message(s) at %s:%d" % (n, self.addr, self.port))
+        if settle:
+            time.sleep(settle)
+        return self.dumps()
+
+
+# --------------------------------------------------------------------------- Postfix
+
+POSTFIX_MASTER_CF = """\
+# master.cf for a test instance: no chroot; smtpd only on a loopback address.
+{addr}  inet  n       -       n       -       -       smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+class Postfix:
+    """A Postfix instance with its own config, queue and data folders: smtpd on
+    ADDR:PORT with STARTTLS (a self-signed certificate), virtual(8) Maildir delivery for
+    DOMAIN (every local part into one Maildir), and optionally a relayhost for the
+    rest.  Logs to a file (postlogd)."""
+
+    def __init__(self, tmp, addr, port, domain, cert, relayhost=None, relay_domains=()):
+        if not os.path.exists("/usr/sbin/postfix"):
+            pytest.skip("Postfix is not installed (/usr/sbin/postfix missing; apt-get "
+                        "install postfix)")
+        try:
+            pwd.getpwnam("postfix")
+        except KeyError:
+            pytest.skip("Postfix is installed but there is no 'postfix' user")
+        # Postfix's daemons (postfix, nobody) cannot enter pytest's 0700 tmp folders
+        self.tmp = Path(tempfile.mkdtemp(prefix="petrel-postfix-"))
+        self.addr, self.port, self.domain = addr, port, domain
+        self.cert = cert
+        self.relayhost = relayhost
+        self.relay_domains = list(relay_domains)
+        self.conf = self.tmp / "conf"
+        self.queue = self.tmp / "queue"
+        self.data = self.tmp / "data"
+        self.mailbase = self.tmp / "mail"
+        self.maildir = self.mailbase / domain / "all"
+        self.log_path = self.tmp / "postfix.log"
+        nobody = pwd.getpwnam("nobody")
+        self.uid, self.gid = nobody.pw_uid, nobody.pw_gid
+        self.started = False
+
+    def main_cf(self):
+        lines = [
+            "compatibility_level = 3.6",
+            "config_directory = %s" % self.conf,
+            "queue_directory = %s" % self.queue,
+            "data_directory = %s" % self.data,
+            "mail_owner = postfix",
+            "setgid_group = postdrop",
+            "myhostname = pf.postfix.test",
+            "mydomain = postfix.test",
+            "myorigin = $myhostname",
+            "mydestination =",
+            "inet_interfaces = %s" % self.addr,
+            "inet_protocols = ipv4",
+            "mynetworks = 127.0.0.0/8",
+            "relayhost = %s" % (self.relayhost or ""),
+            "alias_maps =",
+            "alias_database =",
+            "local_recipient_maps =",
+            "biff = no",
+            "append_dot_mydomain = no",
+            "smtpd_peername_lookup = no",
+            "smtp_host_lookup = native",
+            "smtp_dns_support_level = disabled",
+            "smtpd_client_restrictions =",
+            "smtpd_helo_restrictions =",
+            "smtpd_sender_restrictions =",
+            "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+            "smtpd_recipient_restrictions =",
+            "smtpd_client_connection_count_limit = 0",
+            "smtpd_client_connection_rate_limit = 0",
+            "virtual_mailbox_domains = %s" % self.domain,
+            "virtual_mailbox_base = %s" % self.mailbase,
+            "virtual_mailbox_maps = static:%s/all/" % self.domain,
+            "virtual_uid_maps = static:%d" % self.uid,
+            "virtual_gid_maps = static:%d" % self.gid,
+            "virtual_alias_maps =",
+            "virtual_mailbox_limit = 0",
+            "message_size_limit = 10240000",
+            "smtputf8_enable = no",
+            # STARTTLS offered by smtpd, used opportunistically by smtp
+            "smtpd_tls_cert_file = %s" % self.cert[0],
+            "smtpd_tls_key_file = %s" % self.cert[1],
+            "smtpd_tls_security_level = may",
+            "smtpd_tls_received_header = yes",
+            "smtp_tls_security_level = may",
+            "smtp_tls_loglevel = 1",
+            "smtpd_tls_loglevel = 1",
+            # fast retries for the test
+            "queue_run_delay = 1s",
+            "minimal_backoff_time = 1s",
+            "maximal_backoff_time = 2s",
+            "maillog_file = %s" % self.log_path,
+        ]
+        return "\n".join(lines) + "\n"
+
+    def start(self):
+        for d in (self.conf, self.queue, self.data, self.mailbase):
+            d.mkdir(parents=True, exist_ok=True)
+        for d in (self.tmp, self.mailbase):
+            os.chmod(d, 0o755)
+        pw = pwd.getpwnam("postfix")
+        os.chown(self.data, pw.pw_uid, pw.pw_gid)
+        (self.mailbase / self.domain).mkdir(exist_ok=True)
+        os.chown(self.mailbase / self.domain, self.uid, self.gid)
+        # the key must be readable by smtpd (runs as postfix)
+        self.tls_dir = self.tmp / "tls"
+        self.tls_dir.mkdir(exist_ok=True)
+        crt, key = self.tls_dir / "cert.pem", self.tls_dir / "key.pem"
+        shutil.copy(self.cert[0], crt)
+        shutil.copy(self.cert[1], key)
+        os.chmod(crt, 0o644)
+        os.chmod(key, 0o644)
+        self.cert = (crt, key)
+        (self.conf / "main.cf").write_text(self.main_cf())
+        (self.conf / "master.cf").write_text(
+            POSTFIX_MASTER_CF.format(addr="%s:%d" % (self.addr, self.port)))
+        self._run(["postfix", "-c", str(self.conf), "check"])
+        self._run(["postfix", "-c", str(self.conf), "start"])
+        self.started = True
+        wait_listening(self.addr, self.port, 30, None, "postfix smtpd")
+        return self
+
+    def _run(self, argv, check=True, input=None):
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=60, input=input)
+        if check and r.returncode != 0:
+            raise AssertionError("%s failed (%d): %s\nlog:\n%s" % (
+                " ".join(argv), r.returncode, r.stdout.strip(), self.log()[-3000:]))
+        return r
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def sendmail(self, sender, rcpts, message):
+        """Inject MESSAGE (bytes) with Postfix's sendmail (through postdrop and pickup)."""
+        r = subprocess.run(["/usr/sbin/sendmail", "-C", str(self.conf), "-f", sender, "-i",
+                            "--", *rcpts], input=message, capture_output=True, timeout=60)
+        assert r.returncode == 0, "postfix sendmail: %d %r" % (r.returncode, r.stderr)
+
+    def mail(self):
+        d = self.maildir / "new"
+        if not d.is_dir():
+            return []
+        return [f.read_bytes() for f in sorted(d.iterdir()) if f.is_file()]
+
+    def master_pid(self):
+        try:
+            return int((self.queue / "pid" / "master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        m = self.master_pid()
+        try:
+            self._run(["postfix", "-c", str(self.conf), "stop"], check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        deadline = time.monotonic() + 10
+        while m and time.monotonic() < deadline:
+            try:
+                os.kill(m, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        if m:
+            try:
+                os.kill(m, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+# --------------------------------------------------------------------------- fixtures
+
+@pytest.fixture
+def dns_factory(tmp_path):
+    """dns_factory(mx=..., hosts=...) -> a started Dnsmasq; stopped at teardown."""
+    servers = []
+
+    def make(**kw):
+        d = Dnsmasq(tmp_path)
+        servers.append(d)
+        return d.start(**kw)
+
+    yield make
+    for d in servers:
+        d.stop()
+
+
+MX_ADDRS = ["127.0.0.%d" % i for i in range(2, 10)]
+
+
+@pytest.fixture
+def mx_port():
+    """One TCP port free on every fake MX address 127.0.0.2-9."""
+    return common_free_port(MX_ADDRS)
+
+
+@pytest.fixture
+def sink_factory(tmp_path):
+    """sink_factory(addr, port, *flags) -> a started SmtpSink; stopped at teardown."""
+    sinks = []
+
+    def make(addr, port, *flags, name=None):
+        s = SmtpSink(tmp_path, addr, port, name=name)
+        sinks.append(s)
+        return s.start(*flags)
+
+    yield make
+    for s in sinks:
+        s.stop()
+        shutil.rmtree(s.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def postfix_factory(tmp_path):
+    instances = []
+
+    def make(*args, **kw):
+        p = Postfix(tmp_path, *args, **kw)
+        instances.append(p)
+        return p.start()
+
+    yield make
+    for p in instances:
+        p.stop()
+        shutil.rmtree(p.tmp, ignore_errors=True)
