@@ -54,6 +54,9 @@ int sasl_base64_decode(const char *in, size_t len, struct buf *out)
 				return -1;
 			}
 		}
+		/* RFC 4648 3.5: the bits past the data must be zero (canonical) */
+		if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15)))
+			return -1;
 		unsigned char bytes[3] = {
 			(unsigned char)((v[0] << 2) | (v[1] >> 4)),
 			(unsigned char)(((v[1] & 15) << 4) | (v[2] >> 2)),

@@ -1,0 +1,164 @@
+/* test-sasl - base64, PLAIN and the server side of SCRAM-SHA-256
+ * (src/smtp/sasl.c), SCRAM against the RFC 7677 section 3 exchange. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "smtp/sasl.h"
+#include "util/xalloc.h"
+
+static void test_base64(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		int rc;
+		const char *out;
+		size_t len;
+	} cases[] = {
+		{ "AHVzZXIAcGFzcw==", 0, "\0user\0pass", 10 },
+		{ "Zm9v", 0, "foo", 3 },
+		{ "Zm8=", 0, "fo", 2 },
+		{ "Zg==", 0, "f", 1 },
+		{ "=", 0, "", 0 },           /* RFC 4954 4: empty initial response */
+		{ "", 0, "", 0 },
+		{ "Zm9", -1, NULL, 0 },      /* not a multiple of 4 */
+		{ "Zm 9v", -1, NULL, 0 },
+		{ "Zg=a", -1, NULL, 0 },     /* data after padding */
+		{ "Z===", -1, NULL, 0 },
+		{ "zXZ=", -1, NULL, 0 },     /* non-zero bits past the data */
+		{ "Zh==", -1, NULL, 0 },
+		{ "Zm9v\r\n", -1, NULL, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf out;
+		buf_init(&out);
+		int rc = sasl_base64_decode(cases[i].in, strlen(cases[i].in), &out);
+		assert_int_equal(rc, cases[i].rc);
+		if (rc == 0) {
+			assert_int_equal(out.len, cases[i].len);
+			if (out.len)
+				assert_memory_equal(out.data, cases[i].out, out.len);
+		}
+		buf_free(&out);
+	}
+	struct buf enc;
+	buf_init(&enc);
+	sasl_base64_encode("\0user\0pass", 10, &enc);
+	assert_string_equal(enc.data, "AHVzZXIAcGFzcw==");
+	buf_free(&enc);
+}
+
+static void test_plain(void **state)
+{
+	(void)state;
+	char *user, *pass;
+	assert_int_equal(sasl_plain_parse("\0user\0pass", 10, &user, &pass), 0);
+	assert_string_equal(user, "user");
+	assert_string_equal(pass, "pass");
+	free(user);
+	free(pass);
+	/* the same authzid as the user is fine; another one is not */
+	assert_int_equal(sasl_plain_parse("user\0user\0pw", 12, &user, &pass), 0);
+	free(user);
+	free(pass);
+	assert_int_equal(sasl_plain_parse("admin\0user\0pw", 13, &user, &pass), -1);
+	assert_int_equal(sasl_plain_parse("\0\0pw", 4, &user, &pass), -1);      /* no user */
+	assert_int_equal(sasl_plain_parse("\0user\0", 6, &user, &pass), -1);    /* no password */
+	assert_int_equal(sasl_plain_parse("\0user", 5, &user, &pass), -1);      /* one NUL */
+	assert_int_equal(sasl_plain_parse("\0u\0p\0q", 7, &user, &pass), -1);  /* NUL in password */
+	assert_null(user);
+}
+
+/* RFC 7677 3: user "user", password "pencil" */
+static void test_scram_rfc7677(void **state)
+{
+	(void)state;
+	static const char first[] = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
+	static const char creds[] = "4096:W22ZaJ0SNY7soEsUEjb6gQ==:"
+		"WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+		"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+	static const char nonce[] = "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+	static const char final[] = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+		"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+	struct sasl_scram scram;
+	memset(&scram, 0, sizeof(scram));
+	assert_int_equal(sasl_scram_client_first(&scram, first, strlen(first)), 0);
+	assert_string_equal(scram.user, "user");
+	struct buf out;
+	buf_init(&out);
+	assert_int_equal(sasl_scram_server_first(&scram, creds, &out), 0);
+	assert_non_null(strstr(out.data, ",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"));
+	assert_int_equal(strncmp(out.data, "r=rOprNGfwEbeRWgbNEkqO", 22), 0);
+	/* the RFC's server nonce instead of our random one */
+	free(scram.nonce);
+	free(scram.server_first);
+	scram.nonce = xstrdup(nonce);
+	scram.server_first = xasprintf("r=%s,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", nonce);
+	buf_reset(&out);
+	assert_int_equal(sasl_scram_client_final(&scram, final, strlen(final), &out), 0);
+	assert_string_equal(out.data, "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+
+	/* one bit off in the proof: refused */
+	char bad[sizeof(final)];
+	memcpy(bad, final, sizeof(final));
+	bad[sizeof(final) - 3] = bad[sizeof(final) - 3] == 'A' ? 'B' : 'A';
+	buf_reset(&out);
+	assert_int_equal(sasl_scram_client_final(&scram, bad, strlen(bad), &out), 1);
+	/* a nonce that is not ours, or a channel binding we did not offer */
+	static const char wrong_nonce[] = "c=biws,r=rOprNGfwEbeRWgbNEkqOX,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+	assert_int_equal(sasl_scram_client_final(&scram, wrong_nonce, strlen(wrong_nonce), &out), -1);
+	buf_free(&out);
+	sasl_scram_clear(&scram);
+}
+
+static void test_scram_malformed(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"p=tls-unique,,n=user,r=abc",   /* channel binding: not offered */
+		"n,,r=abc",                      /* no user */
+		"n,,n=,r=abc",
+		"n,,n=us=3Fer,r=abc",            /* bad escape */
+		"n,,n=user",                     /* no nonce */
+		"n,,n=user,r=a,b",               /* ',' in the nonce is the next attribute */
+		"x,,n=user,r=abc",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sasl_scram scram;
+		memset(&scram, 0, sizeof(scram));
+		int rc = sasl_scram_client_first(&scram, bad[i], strlen(bad[i]));
+		if (i == 5)
+			assert_int_equal(rc, 0);  /* trailing extensions are tolerated */
+		else
+			assert_int_equal(rc, -1);
+		sasl_scram_clear(&scram);
+	}
+	struct sasl_scram scram;
+	memset(&scram, 0, sizeof(scram));
+	assert_int_equal(sasl_scram_client_first(&scram, "n,,n=a=2Cb=3Dc,r=xyz", 20), 0);
+	assert_string_equal(scram.user, "a,b=c");
+	struct buf out;
+	buf_init(&out);
+	assert_int_equal(sasl_scram_server_first(&scram, "4096:bad", &out), -1);
+	assert_int_equal(sasl_scram_client_final(&scram, "c=biws", 6, &out), -1);
+	buf_free(&out);
+	sasl_scram_clear(&scram);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_plain),
+		cmocka_unit_test(test_scram_rfc7677),
+		cmocka_unit_test(test_scram_malformed),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
