@@ -87,6 +87,11 @@ $ipv6_listener
 [listener submissions]
 role = submissions
 address = 127.0.0.1:10465
+
+# petrel sendmail (-c $conf) submits through this socket
+[listener local]
+role = local
+address = unix:sendmail.sock
 CONF
 	mv "$conf.tmp" "$conf"
 	echo "dev-setup: wrote $conf"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # run-tests.sh BUILD - run every test against the sanitizer build in BUILD:
-# the C unit tests (meson test), a short run of each fuzz target's corpus when
-# the fuzz build exists, and the pytest integration suite against BUILD/petrel.
+# the C unit tests (meson test), a short run of each fuzz target (clang), and
+# the pytest integration suite against BUILD/petrel.
 # Ends with one "N passed, N failed" line; exits non-zero if anything failed.
 set -u
 build=${1:-build-test}
@@ -29,6 +29,37 @@ if [ "$unit_rc" -ne 0 ] && [ "$u_fail" -eq 0 ]; then
 fi
 passed=$((passed + u_ok))
 failed=$((failed + u_fail))
+
+# ---- fuzz targets -------------------------------------------------------------
+# Built with clang (so the code also compiles warning-free there) and each run
+# for a few seconds from its seed corpus: a crash or a broken invariant fails.
+echo "== fuzz targets (clang, ${FUZZ_SECONDS:-5} s each)"
+fuzz_build=build-fuzz
+if [ ! -f "$fuzz_build/build.ninja" ]; then
+    CC=clang meson setup "$fuzz_build" --buildtype=debug -Dfuzz=true -Db_lundef=false \
+        > "$build/fuzz-setup.log" 2>&1 || { cat "$build/fuzz-setup.log"; failed=$((failed + 1)); }
+fi
+if ninja -C "$fuzz_build" > "$build/fuzz-build.log" 2>&1; then
+    for target in "$fuzz_build"/fuzz/fuzz-*; do
+        [ -x "$target" ] && [ -f "$target" ] || continue
+        name=$(basename "$target")
+        work=$(mktemp -d)
+        [ -d "fuzz/corpus/$name" ] && cp "fuzz/corpus/$name"/* "$work"/ 2>/dev/null
+        if (cd "$work" && "$OLDPWD/$target" -max_total_time="${FUZZ_SECONDS:-5}" \
+                -rss_limit_mb=2048 "$work" > fuzz.log 2>&1); then
+            echo "fuzz $name: ok"
+            passed=$((passed + 1))
+        else
+            echo "fuzz $name: FAILED"
+            tail -n 30 "$work/fuzz.log"
+            failed=$((failed + 1))
+        fi
+        rm -rf "$work"
+    done
+else
+    cat "$build/fuzz-build.log"
+    failed=$((failed + 1))
+fi
 
 # ---- integration tests ------------------------------------------------------
 echo "== integration tests"
