@@ -249,6 +249,12 @@ class Postfix:
         self.uid, self.gid = uid, gid
         self.logfile = os.path.join(tmp, "postfix.log") if logfile else None
         self.started = False
+        # relay bench (set before setup()): smarthost [ip]:port, smtp concurrency,
+        # and an smtpd on a unix socket (the client relays as a trusted local client)
+        self.relayhost = None
+        self.relay_concurrency = 20
+        # master.cf names a unix service relative to public/ (private = n)
+        self.relay_socket = os.path.join(self.queue, "public", "bench-smtpd")
 
     def main_cf(self):
         lines = [
@@ -300,6 +306,13 @@ class Postfix:
             "message_size_limit = 10240000",
             "smtputf8_enable = no",
         ]
+        if self.relayhost:
+            # everything not for bench.test goes to the sink: a literal [ip]:port, so no
+            # DNS and no host lookup at all (smtp_dns_support_level = disabled above)
+            lines += ["relayhost = " + self.relayhost,
+                      "smtp_destination_concurrency_limit = %d" % self.relay_concurrency,
+                      "smtp_tls_security_level = none"]
+            lines.remove("relayhost =")
         if self.logfile:
             lines.append("maillog_file = " + self.logfile)
         return "\n".join(lines) + "\n"
@@ -316,6 +329,11 @@ class Postfix:
             f.write(self.main_cf())
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(addr="127.0.0.1:%d" % self.port))
+            if self.relayhost:
+                # smtpd on a unix socket (QUEUE/public/bench-smtpd); smtpd treats a
+                # unix-socket client as localhost/127.0.0.1, inside mynetworks, so it
+                # may relay
+                f.write("bench-smtpd unix  n       -       n       -       -       smtpd\n")
         # create the queue folders with the right owners, then sanity-check
         self._run(["postfix", "-c", self.conf, "check"])
 
@@ -406,6 +424,23 @@ role = mx
 address = 127.0.0.1:{port}
 """
 
+# added for the relay bench: MX lookups through dnsmasq, delivery to the sink's port,
+# and the sendmail socket (role local: its client is trusted to relay, like
+# Postfix's mynetworks)
+PETREL_RELAY_CONF = """
+[dns]
+resolver = {resolver}
+special_zones = test
+
+[delivery]
+port = {sink_port}
+max_per_destination = {dest_limit}
+
+[listener local]
+role = local
+address = unix:{socket}
+"""
+
 
 class Petrel:
     def __init__(self, binary, tmp, port, workers):
@@ -419,12 +454,16 @@ class Petrel:
         self.workers = workers
         self.proc = None
         self.logf = None
+        self.relay = None   # dict(resolver, sink_port, dest_limit) for the relay bench
+        self.relay_socket = os.path.join(tmp, "petrel.sock")
 
     def start(self):
         os.makedirs(self.data, exist_ok=True)
         with open(self.conf, "w") as f:
             f.write(PETREL_CONF.format(data=self.data, workers=self.workers,
                                        domain=DOMAIN, port=self.port))
+            if self.relay:
+                f.write(PETREL_RELAY_CONF.format(socket=self.relay_socket, **self.relay))
         self.logf = open(self.logpath, "wb")
         self.proc = subprocess.Popen([self.binary, "serve", "-c", self.conf],
                                      stdin=subprocess.DEVNULL, stdout=self.logf,
@@ -528,6 +567,227 @@ def run_load(name, server, pids_fn, smtp_source, sessions, messages, size,
         res["peak_kib"] = max(st.get("VmHWM", 0), sampler.peak_kib)
     else:
         res["peak_kib"] = sampler.peak_kib
+    return res
+
+
+# --------------------------------------------------------------------------
+# relay bench: client -> server -> smtp-sink (the remote MX)
+
+RELAY_DOMAIN = "relay.test"
+RELAY_RCPT = "user@" + RELAY_DOMAIN
+SINK_ADDR = "127.0.0.20"
+
+
+class Sink:
+    """Postfix's smtp-sink on SINK_ADDR:port, counting messages with its own -c counter.
+
+    smtp-sink -c writes "sess=N quit=N mesg=N\\r" to stdout after every session end,
+    QUIT and end of data; a thread reads the pipe and keeps the last mesg= value
+    (one small write per event: far cheaper than -d, which writes a file per message).
+    """
+
+    def __init__(self, port):
+        self.port = port
+        self.proc = None
+        self.count = 0
+        self.cond = threading.Condition()
+        self.thread = None
+
+    def start(self):
+        exe = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+        if not os.path.exists(exe):
+            raise BenchError("smtp-sink not found (package postfix)")
+        argv = [exe, "-c", "-m", "2000"]
+        if os.geteuid() == 0:
+            argv += ["-u", "nobody"]
+        argv += ["%s:%d" % (SINK_ADDR, self.port), "1000"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        ACTIVE_CHILDREN.add(self.proc)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        return wait_banner(SINK_ADDR, self.port, 10, self.proc)
+
+    def _read(self):
+        pat = re.compile(rb"mesg=(\d+)")
+        tail = b""
+        fd = self.proc.stdout.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            tail = (tail + chunk)[-256:]
+            last = None
+            for m in pat.finditer(tail):
+                last = m
+            if last:
+                with self.cond:
+                    self.count = max(self.count, int(last.group(1)))
+                    self.cond.notify_all()
+
+    def wait_for(self, target, deadline):
+        with self.cond:
+            while self.count < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(min(left, 0.5))
+            return self.count
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cpu_seconds(self):
+        """user + system CPU time of smtp-sink (one process, one thread)."""
+        try:
+            with open("/proc/%d/stat" % self.proc.pid) as f:
+                st = f.read()
+            rest = st[st.rindex(")") + 2:].split()
+            return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, AttributeError):
+            return 0.0
+
+    def stop(self):
+        if self.proc is None:
+            return
+        p, self.proc = self.proc, None
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
+        ACTIVE_CHILDREN.discard(p)
+
+
+def dns_query_mx(port, name, timeout=1.0):
+    """One MX query over UDP to 127.0.0.1:port; returns the answer count or None."""
+    qid = os.getpid() & 0xFFFF
+    q = qid.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\x00\x00\x0f\x00\x01"
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        s.sendto(q, ("127.0.0.1", port))
+        r, _ = s.recvfrom(4096)
+    except OSError:
+        return None
+    finally:
+        s.close()
+    if len(r) < 12 or r[:2] != q[:2] or (r[3] & 0x0F) != 0:
+        return None
+    return int.from_bytes(r[6:8], "big")
+
+
+class Dnsmasq:
+    """dnsmasq on 127.0.0.1:port: relay.test MX 10 mx.relay.test, mx.relay.test A SINK_ADDR."""
+
+    def __init__(self, port):
+        self.port = port
+        self.proc = None
+
+    def start(self):
+        exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+        if not os.path.exists(exe):
+            raise BenchError("dnsmasq not found (package dnsmasq-base)")
+        argv = [exe, "-k", "--port=%d" % self.port, "--listen-address=127.0.0.1",
+                "--bind-interfaces", "--no-resolv", "--no-hosts", "--pid-file=",
+                "--local=/%s/" % RELAY_DOMAIN,
+                "--mx-host=%s,mx.%s,10" % (RELAY_DOMAIN, RELAY_DOMAIN),
+                "--host-record=mx.%s,%s" % (RELAY_DOMAIN, SINK_ADDR)]
+        if os.geteuid() == 0:
+            argv.append("--user=root")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        ACTIVE_CHILDREN.add(self.proc)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode("utf-8", "replace").strip()
+                raise BenchError("dnsmasq exited (%s): %s" % (self.proc.returncode, err))
+            if dns_query_mx(self.port, RELAY_DOMAIN, 0.3):
+                return
+            time.sleep(0.1)
+        raise BenchError("dnsmasq gives no MX for %s within 10 s" % RELAY_DOMAIN)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        p, self.proc = self.proc, None
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+        ACTIVE_CHILDREN.discard(p)
+
+
+def run_relay(name, target, sink, pids_fn, smtp_source, sessions, messages, size,
+              deliver_timeout, reuse, hwm_pid=None):
+    """smtp-source -> target (unix:PATH or host:port) for user@relay.test; the clock runs
+    until the sink has counted all M messages (bounded)."""
+    if hwm_pid:
+        reset_hwm(hwm_pid)
+    sampler = Sampler(pids_fn) if pids_fn else None
+    if sampler:
+        sampler.start()
+    base = sink.count
+    cpu0 = sink.cpu_seconds()
+    argv = [smtp_source, "-s", str(sessions), "-m", str(messages), "-l", str(size),
+            "-f", SENDER, "-t", RELAY_RCPT, "-M", "bench.client.test"]
+    if reuse:
+        argv.append("-d")
+    argv.append(target)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    ACTIVE_CHILDREN.add(proc)
+    try:
+        out, _ = proc.communicate(timeout=deliver_timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        out = (out or b"") + b"\n[bench: smtp-source killed after timeout]"
+    ACTIVE_CHILDREN.discard(proc)
+    t_accept = time.monotonic() - t0
+    got = sink.wait_for(base + messages, t0 + deliver_timeout) - base
+    t_done = time.monotonic() - t0
+    sink_cpu = sink.cpu_seconds() - cpu0
+    if sampler:
+        sampler.stop()
+    res = {
+        "kind": "relay",
+        "server": name,
+        "sessions": sessions,
+        "messages": messages,
+        "size": size,
+        "delivered": got,
+        "complete": got >= messages,
+        "seconds": round(t_done, 3),
+        "accept_seconds": round(t_accept, 3),
+        "msgs_per_sec": round(got / t_done, 1) if t_done > 0 else 0.0,
+        "accept_msgs_per_sec": round(messages / t_accept, 1) if t_accept > 0 else 0.0,
+        "smtp_source_status": proc.returncode,
+        "sink_cpu_seconds": round(sink_cpu, 3),
+        "sink_busy": round(sink_cpu / t_done, 3) if t_done > 0 else 0.0,
+        "peak_rss_sum_kib": sampler.peak_kib if sampler else 0,
+        "peak_pss_sum_kib": sampler.peak_pss_kib if sampler else 0,
+    }
+    res["peak_kib"] = res["peak_rss_sum_kib"]
+    if hwm_pid:
+        res["peak_kib"] = max(proc_status(hwm_pid).get("VmHWM", 0), res["peak_kib"])
+    text = (out or b"").decode("utf-8", "replace").strip()
+    if proc.returncode != 0 or text:
+        res["smtp_source_output"] = text[-2000:]
     return res
 
 
@@ -766,11 +1026,27 @@ def main():
     ap.add_argument("--postfix-log", action="store_true",
                     help="Postfix logs to TMP/postfix.log (postlogd; default no log)")
     ap.add_argument("--smtp-source", default=None, help="path of smtp-source")
+    ap.add_argument("--only", choices=("all", "local", "relay"), default="all",
+                    help="run only the local-delivery part (and idle test) or only the "
+                         "relay part (default: all)")
+    ap.add_argument("--relay-sessions", default="1,20,100",
+                    help="smtp-source -s levels for the relay bench (default 1,20,100)")
+    ap.add_argument("--relay-messages-1", type=int, default=500,
+                    help="relay messages per run at concurrency 1 (default 500)")
+    ap.add_argument("--relay-messages", type=int, default=2000,
+                    help="relay messages per run at concurrency > 1 (default 2000)")
+    ap.add_argument("--relay-dest-concurrency", type=int, default=20,
+                    help="outbound connections per destination for both servers: Postfix "
+                         "smtp_destination_concurrency_limit, Petrel [delivery] "
+                         "max_per_destination (default 20, Postfix's default)")
     ap.add_argument("--json", metavar="FILE", help="also write results as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = ap.parse_args()
 
     levels = [int(x) for x in args.sessions.split(",") if x.strip()]
+    relay_levels = [int(x) for x in args.relay_sessions.split(",") if x.strip()]
+    do_local = args.only in ("all", "local")
+    do_relay = args.only in ("all", "relay") and relay_levels
 
     # Ctrl-C and SIGTERM end the run through the finally blocks below.
     def on_term(signum, _frame):
@@ -782,33 +1058,49 @@ def main():
     smtp_source, env_note = find_smtp_source(args.smtp_source)
     tmp = tempfile.mkdtemp(prefix="petrel-bench-")
     os.chmod(tmp, 0o755)  # Postfix daemons (user postfix) must reach their folders
-    results = {"runs": [], "idle": None, "notes": []}
-    pf = pt = None
+    results = {"runs": [], "relay_runs": [], "idle": None, "notes": []}
+    pf = pt = sink = dns = None
     try:
         uid, gid = virtual_owner()
+        if do_relay:
+            sink = Sink(free_port())
+            sink.start()
+            dns = Dnsmasq(free_port())
+            dns.start()
+            log("relay: smtp-sink on %s:%d, dnsmasq on 127.0.0.1:%d (MX %s -> %s)"
+                % (SINK_ADDR, sink.port, dns.port, RELAY_DOMAIN, SINK_ADDR))
+            results["relay_dest_concurrency"] = args.relay_dest_concurrency
         if not args.no_postfix:
             pf = Postfix(tmp, free_port(), uid, gid, logfile=args.postfix_log)
+            if do_relay:
+                pf.relayhost = "[%s]:%d" % (SINK_ADDR, sink.port)
+                pf.relay_concurrency = args.relay_dest_concurrency
             pf.setup()
             banner = pf.start()
             log("postfix: %s on 127.0.0.1:%d (config %s)" % (banner, pf.port, pf.conf))
             ver = pf.postconf(["-h", "mail_version"])
             results["postfix_version"] = ver
-            fs, det = verify_fsync("postfix", pf.pids, pf.port, tmp, pf.maildir,
-                                   smtp_source, tmp)
-            results["notes"].append("postfix %s durability: %s" % (ver, fs))
-            results["postfix_fsync"] = det
+            if do_local:
+                fs, det = verify_fsync("postfix", pf.pids, pf.port, tmp, pf.maildir,
+                                       smtp_source, tmp)
+                results["notes"].append("postfix %s durability: %s" % (ver, fs))
+                results["postfix_fsync"] = det
         if not args.no_petrel:
             if not os.path.exists(args.petrel):
                 raise BenchError("petrel binary %s not found (build it first)" % args.petrel)
             pt = Petrel(args.petrel, tmp, free_port(), args.workers)
+            if do_relay:
+                pt.relay = {"resolver": "127.0.0.1@%d" % dns.port, "sink_port": sink.port,
+                            "dest_limit": args.relay_dest_concurrency}
             banner = pt.start()
             log("petrel: %s on 127.0.0.1:%d (pid %d)" % (banner, pt.port, pt.proc.pid))
-            fs, det = verify_fsync("petrel", lambda: [pt.proc.pid], pt.port, tmp, pt.maildir,
-                                   smtp_source, tmp)
-            results["notes"].append("petrel durability: %s" % fs)
-            results["petrel_fsync"] = det
+            if do_local:
+                fs, det = verify_fsync("petrel", lambda: [pt.proc.pid], pt.port, tmp,
+                                       pt.maildir, smtp_source, tmp)
+                results["notes"].append("petrel durability: %s" % fs)
+                results["petrel_fsync"] = det
 
-        for rnd in range(1, args.rounds + 1):
+        for rnd in range(1, args.rounds + 1 if do_local else 1):
             for s in levels:
                 m = args.messages_1 if s == 1 else args.messages
                 for name, srv in (("postfix", pf), ("petrel", pt)):
@@ -838,7 +1130,10 @@ def main():
                                                              res["smtp_source_output"][-600:]))
                     results["runs"].append(res)
 
-        if pt is not None and args.idle > 0:
+        if do_relay:
+            relay_rounds(args, results, relay_levels, smtp_source, sink, pf, pt)
+
+        if pt is not None and args.idle > 0 and do_local:
             if not pt.alive():
                 raise BenchError("petrel died: %s" % pt.log_tail())
             results["idle"] = idle_test(pt, args.idle, args.idle_seconds)
@@ -864,17 +1159,118 @@ def main():
                 results["petrel_log_tail"] = tail
         if pf is not None:
             pf.stop()
+        for x in (sink, dns):
+            if x is not None:
+                x.stop()
         if args.keep:
             log("bench: temp folder kept: %s" % tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    report(results, levels)
+    if do_local:
+        report(results, levels)
+    if do_relay:
+        report_relay(results, relay_levels)
+    elif not do_local and results.get("error"):
+        print("ERROR: " + results["error"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
         log("bench: results written to %s" % args.json)
     return 1 if results.get("error") else 0
+
+
+def relay_rounds(args, results, levels, smtp_source, sink, pf, pt):
+    """Per round and level: smtp-source straight to the sink (the ceiling), then through
+    Postfix, then through Petrel; both servers are fed on a unix socket."""
+    for rnd in range(1, args.rounds + 1):
+        for s in levels:
+            m = args.relay_messages_1 if s == 1 else args.relay_messages
+            for name in ("sink", "postfix", "petrel"):
+                if name == "postfix" and pf is None or name == "petrel" and pt is None:
+                    continue
+                if not sink.alive():
+                    raise BenchError("smtp-sink died")
+                if name == "sink":
+                    # the ceiling: straight to the sink, several messages per connection
+                    # (-d) as both servers' outbound side does
+                    res = run_relay(name, "%s:%d" % (SINK_ADDR, sink.port), sink, None,
+                                    smtp_source, s, m, args.size, args.deliver_timeout,
+                                    True)
+                elif name == "postfix":
+                    res = run_relay(name, "unix:" + pf.relay_socket, sink, pf.pids,
+                                    smtp_source, s, m, args.size, args.deliver_timeout,
+                                    args.reuse)
+                    t = time.monotonic() + 10
+                    while not pf.queue_empty() and time.monotonic() < t:
+                        time.sleep(0.1)
+                else:
+                    if not pt.alive():
+                        raise BenchError("petrel died: %s" % pt.log_tail())
+                    pid = pt.proc.pid
+                    res = run_relay(name, "unix:" + pt.relay_socket, sink,
+                                    lambda pid=pid: [pid], smtp_source, s, m, args.size,
+                                    args.deliver_timeout, args.reuse, hwm_pid=pid)
+                res["round"] = rnd
+                log("relay r%d %-8s s=%-4d %5d/%d at the sink in %.2f s: %.1f msg/s "
+                    "(accept %.2f s), sink busy %.0f%%%s"
+                    % (rnd, name, s, res["delivered"], m, res["seconds"], res["msgs_per_sec"],
+                       res["accept_seconds"], 100 * res["sink_busy"],
+                       "" if res["complete"] else "  INCOMPLETE"))
+                if "smtp_source_output" in res:
+                    log("  smtp-source (exit %s): %s" % (res["smtp_source_status"],
+                                                         res["smtp_source_output"][-600:]))
+                results["relay_runs"].append(res)
+
+
+def report_relay(results, levels):
+    runs = aggregate(results["relay_runs"])
+    results["relay_summary"] = [runs[k] for k in sorted(runs, key=lambda k: (k[1], k[0]))]
+    print()
+    print("Relay: smtp-source -> server (unix socket) -> MX %s (dnsmasq) = smtp-sink on %s, "
+          "%d-byte messages, wall time until the sink has them all"
+          % (RELAY_DOMAIN, SINK_ADDR,
+             results["relay_runs"][0]["size"] if results["relay_runs"] else 4096))
+    print("outbound connections per destination: %s for both (Postfix "
+          "smtp_destination_concurrency_limit, Petrel max_per_destination)"
+          % results.get("relay_dest_concurrency", "-"))
+    hdr = ("sessions  messages  sink alone msg/s    postfix msg/s       petrel msg/s        "
+           "ratio   sink busy pf/pt  postfix peak RSS  petrel peak RSS")
+    print(hdr)
+    print("-" * len(hdr))
+
+    def rate(r):
+        if not r:
+            return "-"
+        txt = "%.0f" % r["msgs_per_sec"]
+        if r["rounds"] > 1:
+            txt += " (%.0f-%.0f)" % (r["min_msgs_per_sec"], r["max_msgs_per_sec"])
+        return txt + ("" if r["complete"] else "*")
+    for s in levels:
+        k, a, b = runs.get(("sink", s)), runs.get(("postfix", s)), runs.get(("petrel", s))
+        if not (k or a or b):
+            continue
+        ratio = "-"
+        if a and b and a["msgs_per_sec"] > 0:
+            ratio = "%.2fx" % (b["msgs_per_sec"] / a["msgs_per_sec"])
+        m = (a or b or k)["messages"]
+        busy = "%s / %s" % tuple("%.0f%%" % (100 * r["sink_busy"]) if r else "-"
+                                 for r in (a, b))
+        print("%-9d %-9d %-19s %-19s %-19s %-7s %-16s %-17s %s" % (
+            s, m, rate(k), rate(a), rate(b), ratio, busy,
+            fmt_mib(a["peak_kib"]) if a else "-", fmt_mib(b["peak_kib"]) if b else "-"))
+    nr = max((r["rounds"] for r in runs.values()), default=1)
+    if nr > 1:
+        print("msg/s: median of %d rounds (min-max); ratio = petrel/postfix of the medians"
+              % nr)
+    print("sink alone = smtp-source -d (connection reuse) straight to smtp-sink: the ceiling; "
+          "sink busy = smtp-sink CPU time / wall time")
+    print("during the median run (one process: near 100% would make the sink the bottleneck)")
+    if any(not r["complete"] for r in results["relay_runs"]):
+        print("* not every message reached the sink within the time bound: rate counts "
+              "only those that did")
+    if results.get("error"):
+        print("ERROR: " + results["error"])
 
 
 def idle_test(pt, count, seconds):
