@@ -65,19 +65,23 @@ static int queue_control_request(const char *data_dir, const char *action, const
 		fprintf(stderr, "petrel: socket: %s\n", strerror(errno));
 		return 1;
 	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		if (errno == EACCES || errno == EPERM)
-			fprintf(stderr, "petrel: permission denied on %s (run as root or the "
-				"server's user)\n", sun.sun_path);
-		else
-			fprintf(stderr, "petrel: the server is not running (cannot connect to %s: "
-				"%s)\n", sun.sun_path, strerror(errno));
-		goto out;
-	}
+	/* SO_SNDTIMEO bounds connect() too, while the server's clients are all busy */
 	struct timeval tv = { .tv_sec = QUEUE_CONTROL_REPLY_TIMEOUT, .tv_usec = 0 };
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
 		fprintf(stderr, "petrel: setsockopt: %s\n", strerror(errno));
+		goto out;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		if (errno == EACCES || errno == EPERM)
+			fprintf(stderr, "petrel: permission denied on %s (run as root or the "
+				"server's user)\n", sun.sun_path);
+		else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT)
+			fprintf(stderr, "petrel: the server is busy (no answer on %s)\n",
+				sun.sun_path);
+		else
+			fprintf(stderr, "petrel: the server is not running (cannot connect to %s: "
+				"%s)\n", sun.sun_path, strerror(errno));
 		goto out;
 	}
 	n = snprintf(request, sizeof(request), "%s%s%s\n", action, id ? " " : "", id ? id : "");

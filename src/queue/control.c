@@ -23,7 +23,8 @@
 enum control_state {
 	CONTROL_READING,    /* the request line */
 	CONTROL_WAITING,    /* for queue_op's callback */
-	CONTROL_REPLYING,   /* the reply is being written; then close */
+	CONTROL_REPLYING,   /* the reply is being written */
+	CONTROL_DRAINING,   /* reply sent, our side shut: discard input until EOF */
 };
 
 struct control_client {
@@ -51,6 +52,7 @@ struct queue_control {
 	char *path;
 	int fd;
 	struct event *accept_ev;
+	bool accept_paused;          /* every client slot is taken */
 	struct control_client clients[CONTROL_CLIENTS_MAX];
 	uint64_t next_id;
 	struct control_request *requests;  /* in flight */
@@ -189,11 +191,23 @@ static void control_refuse(int fd, const char *reply)
 }
 
 /* control_accept_cb - take a client if there is a free slot and it is root
- * or our own user (the file mode already says so; this is the second lock) */
+ * or our own user (the file mode already says so; this is the second lock).
+ * With every slot taken, accepting pauses: the next clients wait in the
+ * listen backlog (bounded by the kernel) until one leaves or times out. */
 static void control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct queue_control *qc = arg;
 	(void)what;
+	struct control_client *c = NULL;
+	for (size_t i = 0; i < CONTROL_CLIENTS_MAX && !c; i++)
+		if (qc->clients[i].id == 0)
+			c = &qc->clients[i];
+	if (!c) {
+		log_info("control-busy", "clients=%d", CONTROL_CLIENTS_MAX);
+		event_del(qc->accept_ev);
+		qc->accept_paused = true;
+		return;
+	}
 	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -207,16 +221,6 @@ static void control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		log_warn("control-refused", "uid=%ld reason=\"not root or the server's user\"",
 			 (long)(int)cred.uid);
 		control_refuse(fd, "error permission denied\n");
-		return;
-	}
-	struct control_client *c = NULL;
-	for (size_t i = 0; i < CONTROL_CLIENTS_MAX && !c; i++)
-		if (qc->clients[i].id == 0)
-			c = &qc->clients[i];
-	if (!c) {
-		log_warn("control-refused", "uid=%ld reason=\"too many control clients\" max=%d",
-			 (long)cred.uid, CONTROL_CLIENTS_MAX);
-		control_refuse(fd, "error too many control clients, try again\n");
 		return;
 	}
 	c->bev = bufferevent_socket_new(qc->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -249,9 +253,13 @@ static struct control_client *control_client_find(struct queue_control *qc, uint
 static void control_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct control_client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	if (c->state == CONTROL_DRAINING) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	if (c->state != CONTROL_READING)
 		return;
-	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t avail = evbuffer_get_length(in);
 	char line[CONTROL_LINE_MAX + 1];
 	size_t n = avail < sizeof(line) ? avail : sizeof(line);
@@ -389,12 +397,23 @@ static void control_client_reply(struct control_client *c, const char *status,
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 
-/* control_write_cb - the reply is out (output drained): close */
+/* control_write_cb - the reply is out: shut our side, then read and discard
+ * until the client closes (or the timeout), so that unread input never
+ * turns into a reset that destroys the reply before the client reads it */
 static void control_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct control_client *c = arg;
-	if (c->state == CONTROL_REPLYING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (c->state != CONTROL_REPLYING || evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	c->state = CONTROL_DRAINING;
+	if (shutdown(bufferevent_getfd(bev), SHUT_WR) != 0) {
 		control_client_free(c);
+		return;
+	}
+	struct evbuffer *in = bufferevent_get_input(bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	bufferevent_enable(bev, EV_READ);
 }
 
 /* control_event_cb - EOF, error or timeout: drop the client.  An operation
@@ -403,16 +422,23 @@ static void control_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct control_client *c = arg;
 	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT)
+	if ((what & BEV_EVENT_TIMEOUT) && c->state != CONTROL_DRAINING)
 		log_info("control-timeout", "uid=%ld state=%d", (long)c->uid, (int)c->state);
 	control_client_free(c);
 }
 
+/* control_client_free - close and free the slot; resume accepting if paused */
 static void control_client_free(struct control_client *c)
 {
+	struct queue_control *qc = c->control;
 	if (c->bev)
 		bufferevent_free(c->bev);
 	memset(c, 0, sizeof(*c));
+	if (qc && qc->accept_paused) {
+		qc->accept_paused = false;
+		if (event_add(qc->accept_ev, NULL) != 0)
+			log_error("control-failed", "error=\"cannot resume accepting\"");
+	}
 }
 
 static const char *control_op_name(enum queue_op op)

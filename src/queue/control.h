@@ -16,8 +16,10 @@
  *
  * Limits: a request line of at most CONTROL_LINE_MAX octets (LF included),
  * CONTROL_TIMEOUT seconds to send it, CONTROL_CLIENTS_MAX clients at once
- * (the next one gets "error" and is closed).  Bad input gets "error"; it
- * never stops the server.
+ * (further ones wait in the listen backlog until a slot frees).  Bad input
+ * gets "error"; it never stops the server.  After the reply the server
+ * shuts its side and discards input until the client closes (at most
+ * CONTROL_TIMEOUT), so the reply is never lost to a reset.
  *
  * Threads: loop thread only.  Ownership: the caller owns the returned
  * object and frees it with queue_control_free() before the queue is freed;

@@ -1,0 +1,316 @@
+"""petrel queue flush|hold|release|delete|bounce against a running server (control socket).
+
+A message that stays queued: its recipient is at remote.test, whose MX (served by a
+dnsmasq on a free loopback port) is 127.0.0.9, where nothing listens on the delivery
+port, so every attempt is deferred; the retry interval is an hour, so nothing happens
+unless a command asks for it.
+"""
+
+import json
+import os
+import socket
+import stat
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_ports, header_values, petrel_env, PETREL_BIN
+
+REMOTE = "r@remote.test"
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def dns_answers(port, name="remote.test", qtype=15):
+    """True if a DNS server on 127.0.0.1:PORT answers a query for NAME."""
+    q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+    q += struct.pack(">HH", qtype, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    try:
+        s.sendto(q, ("127.0.0.1", port))
+        data, _ = s.recvfrom(4096)
+        return data[:2] == b"\x12\x34"
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def dns():
+    """dnsmasq serving remote.test MX 10 mx.remote.test, mx.remote.test A 127.0.0.9."""
+    port = free_udp_port()
+    proc = subprocess.Popen(
+        ["dnsmasq", "-k", "--port=%d" % port, "--listen-address=127.0.0.1",
+         "--bind-interfaces", "--no-resolv", "--no-hosts", "--user=root", "--pid-file=",
+         "--log-facility=-", "--local=/test/",
+         "--mx-host=remote.test,mx.remote.test,10",
+         "--host-record=mx.remote.test,127.0.0.9"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while not dns_answers(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("dnsmasq did not start on port %d" % port)
+        time.sleep(0.05)
+    yield port
+    proc.terminate()
+    proc.wait(5)
+
+
+@pytest.fixture
+def server(petrel_factory, dns):
+    """A running server whose remote deliveries are deferred, with a sendmail socket."""
+    p = petrel_factory(start=False, resolver="127.0.0.1@%d" % dns, special_zones="test")
+    dead_port = free_ports(1)[0]
+    p.sendmail_sock = p.tmp / "sendmail.sock"
+    with open(p.config_path, "a") as f:
+        f.write("\n[listener local]\nrole = local\naddress = unix:%s\n" % p.sendmail_sock)
+        f.write("\n[delivery]\nport = %d\n" % dead_port)
+        f.write("\n[queue]\nretry_initial = 3600\nretry_max = 3600\n")
+    p.start()
+    return p
+
+
+def submit(p, rcpt=REMOTE, sender="u@example.test"):
+    """Queue one message with sendmail; returns its queue ID."""
+    before = set(queue_ids(p))
+    r = subprocess.run([PETREL_BIN, "sendmail", "-c", str(p.config_path), "-f", sender, rcpt],
+                       input=b"Subject: queued\n\nstays in the queue\n", capture_output=True,
+                       timeout=60, env=petrel_env())
+    assert r.returncode == 0, r
+    deadline = time.monotonic() + 10
+    while True:
+        new = set(queue_ids(p)) - before
+        if new:
+            assert len(new) == 1, new
+            return new.pop()
+        assert time.monotonic() < deadline, "message not in the queue:\n" + p.log()[-3000:]
+        time.sleep(0.05)
+
+
+def queue_list(p):
+    r = p.cli("queue", "list", "--json")
+    assert r.returncode == 0, r
+    out = r.stdout.strip()
+    if not out:
+        return []
+    data = json.loads(out)
+    return data if isinstance(data, list) else data.get("messages", [])
+
+
+def queue_ids(p):
+    return [m["id"] for m in queue_list(p)]
+
+
+def rcpt_state(p, qid):
+    for m in queue_list(p):
+        if m["id"] == qid:
+            return m["recipients"][0]["state"]
+    return None
+
+
+def wait_state(p, qid, state, timeout=15):
+    deadline = time.monotonic() + timeout
+    while rcpt_state(p, qid) != state:
+        assert time.monotonic() < deadline, "%s: state %r, expected %r\n%s" % (
+            qid, rcpt_state(p, qid), state, p.log()[-3000:])
+        time.sleep(0.1)
+
+
+def attempts(p, qid):
+    """Delivery attempts of QID that ended deferred, from the log."""
+    return sum(1 for l in p.log().splitlines()
+               if " deferred " in l and "queue_id=%s" % qid in l)
+
+
+def wait_attempts(p, qid, n, timeout=15):
+    deadline = time.monotonic() + timeout
+    while attempts(p, qid) < n:
+        assert time.monotonic() < deadline, "%d attempts of %s, expected %d\n%s" % (
+            attempts(p, qid), qid, n, p.log()[-3000:])
+        time.sleep(0.1)
+
+
+def wait_gone(p, qid, timeout=15):
+    deadline = time.monotonic() + timeout
+    while qid in queue_ids(p):
+        assert time.monotonic() < deadline, "%s still queued\n%s" % (qid, p.log()[-3000:])
+        time.sleep(0.1)
+
+
+def deferred_message(p):
+    qid = submit(p)
+    wait_attempts(p, qid, 1)
+    wait_state(p, qid, "deferred")
+    return qid
+
+
+def test_deferred_message_is_listed_with_its_state_and_reply(server):
+    qid = deferred_message(server)
+    [m] = [m for m in queue_list(server) if m["id"] == qid]
+    assert m["recipients"][0]["address"] == REMOTE
+    assert m["recipients"][0]["state"] == "deferred"
+    assert m["recipients"][0]["reply"], m
+    r = server.cli_ok("queue", "list")
+    assert qid in r.stdout and "deferred" in r.stdout
+    r = server.cli_ok("queue", "show", qid)
+    assert REMOTE in r.stdout and "deferred" in r.stdout
+
+
+def test_flush_one_and_all_retry_now(server):
+    qid = deferred_message(server)
+    r = server.cli_ok("queue", "flush", qid)
+    assert r.stdout.strip()
+    wait_attempts(server, qid, 2)
+    r = server.cli_ok("queue", "flush")
+    assert "flushed" in r.stdout
+    wait_attempts(server, qid, 3)
+    assert qid in queue_ids(server)
+
+
+def test_hold_blocks_delivery_until_release(server):
+    qid = deferred_message(server)
+    server.cli_ok("queue", "hold", qid)
+    # A held message is not tried, not even on flush.
+    r = server.cli("queue", "flush", qid)
+    assert r.returncode == 1 and "held" in r.stderr, r
+    server.cli_ok("queue", "flush")
+    time.sleep(1.0)
+    assert attempts(server, qid) == 1
+    # Held survives a restart.
+    server.restart()
+    time.sleep(1.0)
+    assert attempts(server, qid) == 1, server.log()[-2000:]
+    assert qid in queue_ids(server)
+    server.cli_ok("queue", "release", qid)
+    wait_attempts(server, qid, 2)
+    assert qid in queue_ids(server)
+
+
+def test_delete_removes_without_notice(server):
+    qid = deferred_message(server)
+    server.cli_ok("queue", "delete", qid)
+    wait_gone(server, qid)
+    time.sleep(0.5)
+    assert server.mailbox("example.test", "u") == []
+    r = server.cli("queue", "delete", qid)
+    assert r.returncode == 1 and "not found" in r.stderr, r
+
+
+def test_bounce_returns_to_sender(server):
+    qid = deferred_message(server)
+    server.cli_ok("queue", "bounce", qid)
+    [dsn] = server.mail("example.test", "u", 1)
+    wait_gone(server, qid)
+    assert header_values(dsn, "Auto-Submitted")[0].startswith("auto-replied")
+    assert REMOTE.encode() in dsn
+    assert b"multipart/report" in dsn
+
+
+def test_unknown_id_is_not_found(server):
+    r = server.cli("queue", "hold", "0123456789ABCDEF")
+    assert r.returncode == 1, r
+    assert "not found" in r.stderr
+    r = server.cli("queue", "flush", "0123456789ABCDEF")
+    assert r.returncode == 1, r
+
+
+@pytest.mark.parametrize("args", [["hold"], ["hold", "xyz"], ["delete", "0123456789ABCDEG"],
+                                  ["release", "0123456789ABCDEF0"], ["frobnicate", "x"],
+                                  ["bounce", "0123456789ABCDEF", "extra"]])
+def test_bad_usage_exits_2(petrel, args):
+    r = petrel.cli("queue", *args)
+    assert r.returncode == 2, r
+
+
+def test_server_not_running(petrel_factory):
+    p = petrel_factory(start=False)
+    r = p.cli("queue", "flush")
+    assert r.returncode == 1, r
+    assert ("petrel: the server is not running (cannot connect to %s/control.sock"
+            % p.data_dir) in r.stderr, r.stderr
+
+
+def test_control_socket_mode_and_removal(petrel):
+    path = petrel.data_dir / "control.sock"
+    st = os.stat(path)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert st.st_uid == os.geteuid()
+    petrel.stop()
+    assert not path.exists()
+    petrel.start()
+    assert path.exists()
+
+
+def control(petrel, data, timeout=15):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(str(petrel.data_dir / "control.sock"))
+    try:
+        if data:
+            s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return out
+            out += chunk
+    finally:
+        s.close()
+
+
+def test_control_protocol_rejects_bad_requests(petrel):
+    assert control(petrel, b"flush\n").startswith(b"ok ")
+    assert control(petrel, b"hold 0123456789ABCDEF\n").startswith(b"notfound ")
+    for bad in (b"hold\n", b"hold 0123\n", b"HOLD 0123456789ABCDEF\n", b"\n",
+                b"hold 0123456789abcdef\n", b"flush \x00\xff\n", b"x" * 127 + b"\n",
+                b"x" * 5000, b"hold 0123456789ABCDEF 1\n"):
+        reply = control(petrel, bad)
+        assert reply.startswith(b"error ") and reply.endswith(b"\n") and \
+            reply.count(b"\n") == 1, (bad, reply)
+    # The server is still serving.
+    assert control(petrel, b"flush\n").startswith(b"ok ")
+
+
+def test_control_socket_silent_client_times_out(petrel):
+    t0 = time.monotonic()
+    reply = control(petrel, b"flu", timeout=20)
+    assert reply == b""
+    assert 8 < time.monotonic() - t0 < 15
+
+
+def test_control_client_limit(petrel):
+    """16 idle clients at once: the 17th waits (backlog) and is served when one goes."""
+    socks = []
+    try:
+        for _ in range(16):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(str(petrel.data_dir / "control.sock"))
+            socks.append(s)
+        time.sleep(0.3)
+        waiting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        waiting.settimeout(1.0)
+        waiting.connect(str(petrel.data_dir / "control.sock"))
+        waiting.sendall(b"flush\n")
+        with pytest.raises(socket.timeout):
+            waiting.recv(100)
+        socks.pop().close()
+        waiting.settimeout(5.0)
+        assert waiting.recv(100).startswith(b"ok ")
+        waiting.close()
+    finally:
+        for s in socks:
+            s.close()
+    assert control(petrel, b"flush\n").startswith(b"ok ")
