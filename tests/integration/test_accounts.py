@@ -108,13 +108,13 @@ def wait_for_safe_minute(margin=15):
 
 # ------------------------------------------------------------------------- SCRAM client
 
-def scram_exchange(c, user, password, expect_ok=True):
+def scram_exchange(c, user, password, expect_ok=True, gs2="n,,"):
     """AUTH SCRAM-SHA-256 (RFC 5802, RFC 7677) with an initial response.  On success
     checks the server signature (v=) and returns the 235 reply; otherwise returns the
     reply to the client-final message."""
     cnonce = b64(os.urandom(18))
     client_first_bare = "n=%s,r=%s" % (user.replace("=", "=3D").replace(",", "=2C"), cnonce)
-    r = c.cmd("AUTH SCRAM-SHA-256 " + b64("n,," + client_first_bare))
+    r = c.cmd("AUTH SCRAM-SHA-256 " + b64(gs2 + client_first_bare))
     assert r.code == 334, r
     server_first = base64.b64decode(r.lines[0]).decode()
     attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
@@ -125,7 +125,7 @@ def scram_exchange(c, user, password, expect_ok=True):
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
     stored_key = hashlib.sha256(client_key).digest()
-    final_without_proof = "c=%s,r=%s" % (b64("n,,"), attrs["r"])
+    final_without_proof = "c=%s,r=%s" % (b64(gs2), attrs["r"])
     auth_message = ",".join([client_first_bare, server_first, final_without_proof]).encode()
     client_sig = hmac.new(stored_key, auth_message, hashlib.sha256).digest()
     proof = bytes(a ^ b for a, b in zip(client_key, client_sig))
@@ -245,6 +245,34 @@ def test_scram_sha256_unknown_user_same_reply(petrel):
     c = tls_session(petrel)
     r = scram_exchange(c, "nobody@example.test", "whatever", expect_ok=False)
     assert (r.code, r.lines) == (535, ["5.7.8 Authentication credentials invalid"]), r
+    c.quit()
+
+
+def test_scram_gs2_y_flag(petrel):
+    """RFC 5802 6: "y" (the client could do channel binding but thinks the server cannot)
+    is fine for a server without SCRAM-SHA-256-PLUS."""
+    c = tls_session(petrel)
+    r = scram_exchange(c, SENDER, SENDER_PASSWORD, gs2="y,,")
+    assert (r.code, r.enhanced) == (235, "2.7.0"), r
+    c.quit()
+
+
+def test_scram_nonce_tampered(petrel):
+    """A client-final whose nonce is not the combined nonce is refused; no login."""
+    c = tls_session(petrel)
+    r = c.cmd("AUTH SCRAM-SHA-256 " + b64("n,,n=%s,r=clientnonce123456" % SENDER))
+    assert r.code == 334, r
+    attrs = dict(kv.split("=", 1) for kv in base64.b64decode(r.lines[0]).decode().split(","))
+    r = c.cmd(b64("c=biws,r=%sX,p=%s" % (attrs["r"], b64(b"x" * 32))))
+    assert (r.code, r.enhanced) == (501, "5.5.2"), r
+    c.expect("MAIL FROM:<a@b.test>", 530, "5.7.0")
+    c.quit()
+
+
+def test_scram_channel_binding_request_refused(petrel):
+    """"p=" asks for channel binding, which SCRAM-SHA-256 (not -PLUS) does not offer."""
+    c = tls_session(petrel)
+    c.expect("AUTH SCRAM-SHA-256 " + b64("p=tls-exporter,,n=%s,r=abc" % SENDER), 501, "5.5.2")
     c.quit()
 
 
@@ -446,6 +474,77 @@ def test_auth_authzid_other_user_refused(petrel):
     r = c.cmd("AUTH PLAIN " + b64("u@example.test\0%s\0%s" % (SENDER, SENDER_PASSWORD)))
     assert r.code in (535, 501), r
     c.quit()
+
+
+def test_auth_username_ignores_case(petrel):
+    c = tls_session(petrel)
+    c.auth_plain(SENDER.upper(), SENDER_PASSWORD)
+    c.expect("MAIL FROM:<a@b.test>", 250, "2.1.0")
+    c.quit()
+
+
+def test_auth_pipelined_with_transaction(petrel):
+    """AUTH, MAIL and RCPT in one write: answered in order, MAIL sees the login."""
+    c = tls_session(petrel)
+    c.send("AUTH PLAIN %s\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@example.test>\r\n"
+           % b64("\0%s\0%s" % (SENDER, SENDER_PASSWORD)))
+    got = [c.read_reply() for _ in range(3)]
+    assert [(r.code, r.enhanced) for r in got] == [(235, "2.7.0"), (250, "2.1.0"),
+                                                   (250, "2.1.5")], got
+    c.quit()
+
+
+def test_auth_response_line_too_long(petrel):
+    """A SASL response longer than RFC 4954's 12288 octets ends the exchange; the session
+    goes on, not logged in."""
+    c = tls_session(petrel)
+    c.expect("AUTH PLAIN", 334)
+    c.send("A" * 20000 + "\r\n")
+    r = c.read_reply()
+    assert (r.code, r.enhanced) == (500, "5.5.2"), r
+    c.expect("NOOP", 250, "2.0.0")
+    c.expect("MAIL FROM:<a@b.test>", 530, "5.7.0")
+    c.quit()
+
+
+def test_starttls_forgets_plaintext_login(petrel_factory):
+    """RFC 3207 4.2: after STARTTLS the server forgets what it knew, the login included."""
+    p = petrel_factory(plaintext_loopback="true")
+    c = p.session("submission")
+    c.auth_plain(SENDER, SENDER_PASSWORD)
+    c.starttls()
+    c.ehlo()
+    c.expect("MAIL FROM:<a@b.test>", 530, "5.7.0")
+    c.auth_plain(SENDER, SENDER_PASSWORD)
+    c.expect("MAIL FROM:<a@b.test>", 250, "2.1.0")
+    c.quit()
+
+
+def test_auth_on_mx_relays_and_checks_sender(petrel):
+    """A login on the mx listener (under STARTTLS) is a login: it may relay, and its
+    senders are checked."""
+    c = tls_session(petrel, "mx")
+    c.auth_plain(SENDER, SENDER_PASSWORD)
+    c.expect("MAIL FROM:<boss@example.test>", 553, "5.7.1")
+    c.expect("MAIL FROM:<a@b.test>", 250, "2.1.0")
+    c.expect("RCPT TO:<x@remote.test>", 250, "2.1.5")
+    c.quit()
+
+
+def test_password_never_logged(petrel):
+    c = petrel.auth_session()
+    c.quit()
+    c = tls_session(petrel)
+    c.expect("AUTH LOGIN", 334)
+    c.expect(b64(SENDER), 334)
+    c.expect(b64("Zebra-Secret-77"), 535, "5.7.8")
+    c.quit()
+    wait_events(petrel, lambda e: e["type"] == "auth-failed")
+    petrel.stop()
+    text = petrel.log() + petrel.cli_ok("events", "--json").stdout
+    for secret in (SENDER_PASSWORD, b64(SENDER_PASSWORD), "Zebra-Secret-77",
+                   b64("Zebra-Secret-77"), b64("\0%s\0%s" % (SENDER, SENDER_PASSWORD))):
+        assert secret not in text, secret
 
 
 def test_rset_keeps_authentication(petrel):
@@ -751,6 +850,19 @@ def test_per_minute_limit(petrel):
     assert [r.code for r in got] == [250, 250, 250, 451], got
     assert got[3].enhanced == "4.7.1", got[3]
     assert "per minute" in got[3].text and "resets at" in got[3].text, got[3]
+    c.quit()
+
+
+def test_pipelined_rset_gives_back_at_once(petrel):
+    """Units given back by RSET are usable by the very next pipelined RCPT."""
+    add_account(petrel, "pr@example.test", "--daily-limit", "3")
+    c = limited_session(petrel, "pr@example.test")
+    codes = []
+    for _ in range(10):
+        c.send("MAIL FROM:<pr@example.test>\r\n"
+               + "".join("RCPT TO:<x%d@remote.test>\r\n" % i for i in range(3)) + "RSET\r\n")
+        codes += [c.read_reply().code for _ in range(5)]
+    assert codes == [250] * 50, codes
     c.quit()
 
 
