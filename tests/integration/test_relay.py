@@ -172,3 +172,239 @@ def test_relay_to_mx_found_in_dns(petrel_factory, dns_factory, mx_port, sink_fac
     assert delivered[0]["recipient"] == "rcpt@remote.test", delivered[0]
     assert delivered[0]["code"] == 250, delivered[0]
     assert "delivered" in p.log() and "relay=mx1.remote.test" in p.log()
+
+
+def test_temporary_failure_then_success_delivers_once(petrel_factory, dns_factory, mx_port,
+                                                      sink_factory):
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink = sink_factory("127.0.0.2", mx_port, "-r", "RCPT", "-b", "451 4.7.1 try again later")
+    p = relay_petrel(petrel_factory, dns, mx_port)
+    data, msgid = message("rcpt@remote.test")
+    qid = submit(p, ["rcpt@remote.test"], data)
+
+    def deferred():
+        m = queue_entry(p, qid)
+        return m and m["recipients"][0]["state"] == "deferred" and m
+    m = wait_until(deferred, 10, 0.1, "the message to be deferred")
+    assert m["recipients"][0]["reply"].startswith("451 4.7.1 try again later"), m
+    assert sink.dumps() == []
+    evs = [e for e in events(p) if e.get("queue_id") == qid]
+    assert any(e["type"] == "deferred" and e["code"] == 451 for e in evs), evs
+    assert sender_mail(p) == []  # no delay notice (delay_warning is 4 h)
+
+    sink.restart()
+    p.cli_ok("queue", "flush")
+    dumps = sink.wait_dumps(1, timeout=10, settle=0)
+    wait_queue_empty(p)
+    time.sleep(3)  # longer than retry_max: a second delivery would show up now
+    dumps = sink.dumps()
+    assert len(dumps) == 1, "delivered %d times" % len(dumps)
+    assert msgid.encode() in dumps[0]
+    assert sender_mail(p) == []
+    assert p.log().count("status=sent") == 1, p.log()[-3000:]
+
+
+@pytest.mark.parametrize("ret", ["FULL", "HDRS"])
+def test_permanent_failure_returns_one_dsn(petrel_factory, dns_factory, mx_port, sink_factory,
+                                           ret):
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink_factory("127.0.0.2", mx_port, "-f", "RCPT", "-B", "550 5.1.1 no such user")
+    # retries an hour apart: a DSN in seconds is not the product of a deferral
+    p = relay_petrel(petrel_factory, dns, mx_port, retry_initial=3600, retry_max=3600)
+    secret = b"The secret body line %s.\r\n" % uuid.uuid4().hex.encode()
+    data, msgid = message("rcpt@remote.test", subject="will fail", body=secret)
+    qid = submit(p, ["rcpt@remote.test"], data, mail_params="RET=%s ENVID=env+2Did-42" % ret,
+                 rcpt_params="NOTIFY=FAILURE ORCPT=rfc822;orig+2Brcpt@remote.test")
+
+    [raw] = wait_sender_mail(p, 1, timeout=15, settle=2)
+    msg, per_msg, [rc] = check_dsn(raw, "failed", "5.1.1")
+    assert per_msg.get("original-envelope-id") == "env-id-42", per_msg
+    assert per_msg.get("reporting-mta", "").startswith("dns;"), per_msg
+    assert rc.get("final-recipient", "").replace(" ", "") == "rfc822;rcpt@remote.test", rc
+    assert rc.get("original-recipient", "").replace(" ", "") == "rfc822;orig+rcpt@remote.test", rc
+    assert "550 5.1.1 no such user" in rc.get("diagnostic-code", ""), rc
+    assert rc.get("diagnostic-code", "").replace(" ", "").lower().startswith("smtp;"), rc
+    assert "mx1.remote.test" in rc.get("remote-mta", ""), rc
+    assert msg["To"] and SENDER in str(msg["To"]), msg["To"]
+    types = [part.get_content_type() for part in msg.walk()]
+    if ret == "FULL":
+        assert "message/rfc822" in types, types
+        assert secret.strip() in raw
+    else:
+        assert "text/rfc822-headers" in types and "message/rfc822" not in types, types
+        assert secret.strip() not in raw, "RET=HDRS but the body was returned"
+    assert msgid.encode() in raw
+    wait_queue_empty(p)
+    assert len(sender_mail(p)) == 1
+    evs = [e for e in events(p) if e.get("queue_id") == qid]
+    assert [e["type"] for e in evs if e["type"] in ("bounced", "delivered")] == ["bounced"], evs
+
+
+@pytest.mark.parametrize("notify,dsns", [("NEVER", 0), ("SUCCESS,FAILURE", 1), ("SUCCESS", 0),
+                                         ("DELAY", 0)])
+def test_notify_decides_whether_a_failure_is_returned(petrel_factory, dns_factory, mx_port,
+                                                      sink_factory, notify, dsns):
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink_factory("127.0.0.2", mx_port, "-f", "RCPT", "-B", "550 5.1.1 no such user")
+    p = relay_petrel(petrel_factory, dns, mx_port, retry_initial=3600, retry_max=3600)
+    data, _ = message("rcpt@remote.test")
+    qid = submit(p, ["rcpt@remote.test"], data, rcpt_params="NOTIFY=" + notify)
+    wait_until(lambda: "bounced queue_id=%s" % qid in p.log(), 15, 0.1, "the failure")
+    wait_queue_empty(p)
+    if dsns:
+        [raw] = wait_sender_mail(p, 1, timeout=10, settle=1.5)
+        check_dsn(raw, "failed", "5.1.1")
+    else:
+        time.sleep(1.5)
+        assert sender_mail(p) == [], "NOTIFY=%s but a DSN was sent" % notify
+
+
+def test_null_mx_bounces_at_once_without_connecting(petrel_factory, dns_factory, mx_port,
+                                                    sink_factory):
+    dns = dns_factory(mx=[("nullmx.test", ".", 0)])
+    sink = sink_factory("127.0.0.2", mx_port)  # would catch a wrong implicit-MX attempt
+    p = relay_petrel(petrel_factory, dns, mx_port, retry_initial=3600, retry_max=3600)
+    data, _ = message("rcpt@nullmx.test")
+    submit(p, ["rcpt@nullmx.test"], data)
+    [raw] = wait_sender_mail(p, 1, timeout=15, settle=1.5)
+    _, _, [rc] = check_dsn(raw, "failed", "5.1.10")
+    assert rc.get("diagnostic-code", "").replace(" ", "").lower().startswith("smtp;556"), rc
+    assert rc.get("final-recipient", "").replace(" ", "") == "rfc822;rcpt@nullmx.test", rc
+    wait_queue_empty(p)
+    assert "delivery-connect" not in p.log(), "a connection was attempted for a null MX"
+    assert sink.dumps() == []
+
+
+def test_nxdomain_bounces_with_5_1_2(petrel_factory, dns_factory, mx_port):
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    p = relay_petrel(petrel_factory, dns, mx_port, retry_initial=3600, retry_max=3600)
+    data, _ = message("rcpt@no-such-domain.test")
+    submit(p, ["rcpt@no-such-domain.test"], data)
+    [raw] = wait_sender_mail(p, 1, timeout=15, settle=1.5)
+    _, _, [rc] = check_dsn(raw, "failed", "5.1.2")
+    assert rc.get("diagnostic-code", "").replace(" ", "").lower().startswith("smtp;550"), rc
+    wait_queue_empty(p)
+    assert "delivery-connect" not in p.log()
+
+
+def test_dead_first_mx_falls_back_to_the_next(petrel_factory, dns_factory, mx_port,
+                                              sink_factory):
+    dns = dns_factory(mx=[("remote.test", "dead.remote.test", 10),
+                          ("remote.test", "live.remote.test", 20)],
+                      hosts=[("dead.remote.test", "127.0.0.4"),
+                             ("live.remote.test", "127.0.0.2")])
+    sink = sink_factory("127.0.0.2", mx_port)
+    p = relay_petrel(petrel_factory, dns, mx_port, retry_initial=3600, retry_max=3600)
+    data, msgid = message("rcpt@remote.test")
+    qid = submit(p, ["rcpt@remote.test"], data)
+    dumps = sink.wait_dumps(1, timeout=15, settle=1)
+    assert len(dumps) == 1 and msgid.encode() in dumps[0]
+    wait_queue_empty(p)
+    log = p.log()
+    assert "host=dead.remote.test[127.0.0.4]:%d" % mx_port in log, log[-3000:]
+    assert "relay=live.remote.test" in log
+    assert log.index("dead.remote.test[127.0.0.4]") < log.index("live.remote.test[127.0.0.2]")
+    assert sender_mail(p) == []
+    assert [e["type"] for e in events(p) if e.get("queue_id") == qid
+            and e["type"] in ("delivered", "deferred", "bounced")] == ["delivered"]
+
+
+# --------------------------------------------------------------------------- expiry, delays
+
+def test_lifetime_expiry_returns_4_4_7(petrel_factory, dns_factory, mx_port, sink_factory):
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink_factory("127.0.0.2", mx_port, "-r", "RCPT", "-b", "451 4.7.1 try again later")
+    p = relay_petrel(petrel_factory, dns, mx_port, lifetime=3, delay_warning=0)
+    data, _ = message("rcpt@remote.test")
+    t0 = time.monotonic()
+    qid = submit(p, ["rcpt@remote.test"], data)
+    [raw] = wait_sender_mail(p, 1, timeout=15, settle=2)
+    took = time.monotonic() - t0
+    assert took >= 2.5, "expired after %.1fs, lifetime is 3s" % took
+    _, _, [rc] = check_dsn(raw, "failed", "4.4.7")
+    assert "451 4.7.1 try again later" in rc.get("diagnostic-code", ""), rc
+    wait_queue_empty(p)
+    assert len(sender_mail(p)) == 1
+    assert any(e["type"] == "bounced" for e in events(p) if e.get("queue_id") == qid)
+
+
+def test_delay_notice_is_sent_once(petrel_factory, dns_factory, mx_port, sink_factory):
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink_factory("127.0.0.2", mx_port, "-r", "RCPT", "-b", "451 4.7.1 try again later")
+    p = relay_petrel(petrel_factory, dns, mx_port, lifetime=600, delay_warning=1)
+    data, msgid = message("rcpt@remote.test")
+    qid = submit(p, ["rcpt@remote.test"], data)
+    [raw] = wait_sender_mail(p, 1, timeout=15, settle=0)
+    # several more retries (every 2 s) must not send a second notice
+    t0 = time.monotonic()
+    wait_until(lambda: p.log().count("deferred queue_id=%s" % qid) >= 4, 20, 0.2,
+               "more retries")
+    assert time.monotonic() - t0 >= 0  # (bounded above)
+    time.sleep(0.5)
+    assert len(sender_mail(p)) == 1, "more than one delay notice"
+    msg, _, [rc] = check_dsn(raw, "delayed", "4.7.1")
+    assert "451 4.7.1 try again later" in rc.get("diagnostic-code", ""), rc
+    assert rc.get("will-retry-until"), rc
+    assert msgid.encode() in raw
+    m = queue_entry(p, qid)
+    assert m and m["recipients"][0]["state"] == "deferred", m
+
+
+# --------------------------------------------------------------------------- bounces of bounces
+
+def bad_sender_setup(petrel_factory, dns_factory, mx_port, sink_factory, **overrides):
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10),
+                          ("bad.test", "mx1.bad.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2"), ("mx1.bad.test", "127.0.0.3")])
+    rsink = sink_factory("127.0.0.2", mx_port, "-f", "RCPT", "-B", "550 5.1.1 no such user")
+    bsink = sink_factory("127.0.0.3", mx_port, "-f", "RCPT", "-B", "550 5.1.1 no such sender")
+    p = relay_petrel(petrel_factory, dns, mx_port, start=False, retry_initial=3600,
+                     retry_max=3600, **overrides)
+    p.cli_ok("sender", "allow", SENDER, "sender@bad.test")
+    p.start()
+    return p, rsink, bsink
+
+
+def test_a_bounce_is_never_bounced(petrel_factory, dns_factory, mx_port, sink_factory):
+    p, rsink, bsink = bad_sender_setup(petrel_factory, dns_factory, mx_port, sink_factory)
+    data, _ = message("rcpt@remote.test", sender="sender@bad.test")
+    qid = submit(p, ["rcpt@remote.test"], data, sender="sender@bad.test")
+    notice_re = r"notice queue_id=(\w+) dsn_id=(\w+) to=<([^>]*)>"
+    wait_until(lambda: re.search(notice_re, p.log()), 15, 0.1, "the DSN")
+    dsn_id = re.search(notice_re, p.log()).group(2)
+    wait_until(lambda: "bounced queue_id=%s" % dsn_id in p.log(), 15, 0.1,
+               "the DSN's failure")
+    wait_queue_empty(p)
+    time.sleep(1.5)
+    log = p.log()
+    notices = re.findall(notice_re, log)
+    assert len(notices) == 1 and notices[0][0] == qid and notices[0][2] == "sender@bad.test", \
+        notices
+    assert len(re.findall(r"delivery queue_id=%s .*status=bounced" % dsn_id, log)) == 1
+    # nothing was delivered anywhere, no third message
+    assert rsink.dumps() == [] and bsink.dumps() == []
+    assert sender_mail(p) == []
+    assert p.mailbox("example.test", "postmaster") == []
+    assert queue_list(p) == []
+    # the dropped double bounce is logged as such (issue 4: "logged and dropped")
+    assert re.search(r"double-bounce queue_id=%s action=dropped" % dsn_id, log), \
+        "no double-bounce line for the failed DSN %s:\n%s" % (dsn_id, log[-2500:])
+    assert log.count("double-bounce") == 1
+
+
+def test_double_bounce_to_postmaster(petrel_factory, dns_factory, mx_port, sink_factory):
+    p, _, _ = bad_sender_setup(petrel_factory, dns_factory, mx_port, sink_factory,
+                               double_bounce_to_postmaster="true")
+    data, _ = message("rcpt@remote.test", sender="sender@bad.test")
+    submit(p, ["rcpt@remote.test"], data, sender="sender@bad.test")
+    [raw] = p.mail("example.test", "postmaster", 1, timeout=15, settle=1.5)
+    _, _, [rc] = check_dsn(raw, "failed", "5.1.1")
+    assert "sender@bad.test" in rc.get("final-recipient", ""), rc
+    wait_queue_empty(p)
+    assert len(p.mailbox("example.test", "postmaster")) == 1
