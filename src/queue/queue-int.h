@@ -51,9 +51,6 @@ struct queue {
 	unsigned jobs;                  /* pool jobs not yet done */
 	bool stopping;
 
-	struct queue_submit_job *waiting_head, **waiting_tail;
-	bool syncing;
-
 	struct queue_msg *msgs;
 	size_t msg_count;
 	struct queue_msg *ready_head, *ready_tail;

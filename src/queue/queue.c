@@ -5,14 +5,14 @@
  * start-up scan in queue_create, which runs before the loop does.
  *
  * Submission and group commit.  queue_submit() hands the message to a worker,
- * which writes queue/<ID>, marks it complete, fsyncs and closes it (a "file
- * job").  Its name is durable only once queue/ itself is fsync'ed.  When a
- * file job finishes, its message joins the "waiting for dir sync" list; if no
- * dir-sync job is running, one is started for everything on the list.
- * Messages whose file finishes while a dir sync runs wait for the next one,
- * which starts as soon as the running one ends.  So under load one directory
- * fsync covers many messages, and each callback reports success only after
- * the fsync that covers its directory entry (DESIGN "250 means durable").
+ * which writes queue/<ID>, marks it complete, fsyncs and closes it; its name
+ * is durable only once queue/ itself is fsync'ed.  That directory fsync is
+ * shared (spool_commit_dir): a worker whose file is written waits for the
+ * fsync in progress, and the next one covers every file finished meanwhile,
+ * so under load one directory fsync serves many messages, and with one
+ * session the file and its directory are synced in the same job without a
+ * round trip through the loop.  The callback reports success only after the
+ * fsync that covers the message's directory entry (DESIGN "250 means durable").
  *
  * Delivery attempts, retries and bounces are scheduler.c's; a committed or
  * recovered message joins its FIFO here.
@@ -50,18 +50,10 @@ struct queue_submit_job {
 	const char *error;              /* NULL: file written and renamed */
 };
 
-struct queue_sync_job {
-	struct queue *queue;
-	struct queue_submit_job *batch;
-	const char *error;
-};
 
 static void queue_submit_work(void *arg);
 static void queue_submit_done(void *arg);
 static void queue_submit_job_free(struct queue_submit_job *job);
-static void queue_sync_start(struct queue *queue);
-static void queue_sync_work(void *arg);
-static void queue_sync_done(void *arg);
 
 struct queue *queue_create(struct event_base *base, struct pool *pool,
 			   const struct config *config, const char **error_r)
@@ -73,7 +65,6 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	queue->base = base;
 	queue->pool = pool;
 	queue->config = config;
-	queue->waiting_tail = &queue->waiting_head;
 	queue->max_active = config->queue.concurrency;
 	queue->file_max = config->limits.message_size + QUEUE_FILE_SLACK;
 	queue->spool = spool_open(config->data_dir, true, error_r);
@@ -130,7 +121,7 @@ void queue_stop(struct queue *queue)
 	queue->ready_head = queue->ready_tail = NULL;
 	for (struct queue_msg *msg = queue->msgs; msg; msg = msg->next)
 		queue_msg_cancel_retry(msg);
-	/* let running jobs finish: submissions still get their callback (and
+	/* let running jobs finish: submissions still get their callback (after
 	 * their dir sync), deliveries record what they did */
 	while (queue->jobs > 0) {
 		if (event_base_loop(queue->base, EVLOOP_ONCE) < 0)
@@ -229,7 +220,8 @@ static void queue_submit_job_free(struct queue_submit_job *job)
 	free(job);
 }
 
-/* queue_submit_work - (worker) write queue/<ID>, mark complete, fsync, close */
+/* queue_submit_work - (worker) write queue/<ID>, mark complete, fsync,
+ * close, then the group-committed directory fsync */
 static void queue_submit_work(void *arg)
 {
 	struct queue_submit_job *job = arg;
@@ -244,12 +236,19 @@ static void queue_submit_work(void *arg)
 	queue_envelope_serialize(job->env, &text);
 	if (spool_write_message(job->queue->spool, job->env->id, &text,
 				job->body.data ? job->body.data : "", job->body.len,
-				&err, &job->error) != 0)
+				&err, &job->error) != 0) {
 		log_error("queue_write", "queue_id=%s error=\"%s\"", job->env->id, job->error);
+	} else if (spool_commit_dir(job->queue->spool, &err, &job->error) != 0) {
+		/* not durable: take it back out, the client is told it failed */
+		const char *error;
+		log_error("queue_sync", "queue_id=%s error=\"%s\"", job->env->id, job->error);
+		if (spool_remove(job->queue->spool, job->env->id, &error) != 0)
+			log_error("queue_remove", "queue_id=%s error=\"%s\"", job->env->id, error);
+	}
 	buf_free(&text);
 }
 
-/* queue_submit_done - (loop) wait for a directory sync, or report failure */
+/* queue_submit_done - (loop) durable or failed: report, then deliver */
 static void queue_submit_done(void *arg)
 {
 	struct queue_submit_job *job = arg;
@@ -258,80 +257,16 @@ static void queue_submit_done(void *arg)
 	queue->jobs--;
 	if (job->error) {
 		job->cb(job->ctx, -1, NULL, job->error);
-		queue_submit_job_free(job);
-		return;
+	} else {
+		struct queue_msg *msg = queue_msg_add(queue, job->env->id);
+		msg->env = job->env;
+		job->env = NULL;
+		msg->body = job->body;
+		buf_init(&job->body);
+		msg->body_loaded = true;
+		queue_msg_ready(queue, msg);
+		job->cb(job->ctx, 0, msg->id, NULL);
+		queue_deliveries_start(queue);
 	}
-	job->next = NULL;
-	*queue->waiting_tail = job;
-	queue->waiting_tail = &job->next;
-	queue_sync_start(queue);
-}
-
-/* queue_sync_start - one dir sync for everything waiting, unless one runs */
-static void queue_sync_start(struct queue *queue)
-{
-	if (queue->syncing || !queue->waiting_head)
-		return;
-	struct queue_sync_job *sync = xcalloc(1, sizeof(*sync));
-	sync->queue = queue;
-	sync->batch = queue->waiting_head;
-	if (log_is_enabled(LOG_LEVEL_DEBUG)) {
-		size_t n = 0;
-		for (struct queue_submit_job *job = sync->batch; job; job = job->next)
-			n++;
-		log_debug("queue_sync", "messages=%zu", n);
-	}
-	queue->waiting_head = NULL;
-	queue->waiting_tail = &queue->waiting_head;
-	queue->syncing = true;
-	queue->jobs++;
-	pool_submit(queue->pool, queue_sync_work, queue_sync_done, sync);
-}
-
-/* queue_sync_work - (worker) fsync queue/; on failure take the batch back
- * out, since its senders will be told the messages were not accepted */
-static void queue_sync_work(void *arg)
-{
-	struct queue_sync_job *sync = arg;
-	int err;
-
-	if (spool_sync_dir(sync->queue->spool, &err, &sync->error) == 0)
-		return;
-	log_error("queue_sync", "error=\"%s\"", sync->error);
-	for (struct queue_submit_job *job = sync->batch; job; job = job->next) {
-		const char *error;
-		if (spool_remove(sync->queue->spool, job->env->id, &error) != 0)
-			log_error("queue_remove", "queue_id=%s error=\"%s\"", job->env->id, error);
-	}
-}
-
-/* queue_sync_done - (loop) the batch is durable: report, then deliver */
-static void queue_sync_done(void *arg)
-{
-	struct queue_sync_job *sync = arg;
-	struct queue *queue = sync->queue;
-	struct queue_submit_job *job = sync->batch;
-
-	queue->jobs--;
-	queue->syncing = false;
-	while (job) {
-		struct queue_submit_job *next = job->next;
-		if (sync->error) {
-			job->cb(job->ctx, -1, NULL, sync->error);
-		} else {
-			struct queue_msg *msg = queue_msg_add(queue, job->env->id);
-			msg->env = job->env;
-			job->env = NULL;
-			msg->body = job->body;
-			buf_init(&job->body);
-			msg->body_loaded = true;
-			queue_msg_ready(queue, msg);
-			job->cb(job->ctx, 0, msg->id, NULL);
-		}
-		queue_submit_job_free(job);
-		job = next;
-	}
-	free(sync);
-	queue_sync_start(queue);
-	queue_deliveries_start(queue);
+	queue_submit_job_free(job);
 }

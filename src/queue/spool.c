@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,7 @@ struct spool *spool_open(const char *data_dir, bool create, const char **error_r
 
 	spool->dir = xasprintf("%s/queue", data_dir);
 	spool->dir_fd = -1;
+	pthread_mutex_init(&spool->sync_lock, NULL);
 	if (create && (mkdir_durable(data_dir) != 0 || mkdir_durable(spool->dir) != 0)) {
 		*error_r = "cannot create the queue directories";
 		goto fail;
@@ -151,6 +153,7 @@ void spool_close(struct spool **spoolp)
 		return;
 	if (spool->dir_fd >= 0 && close(spool->dir_fd) != 0)
 		log_warn("spool_close", "dir=queue error=\"%s\"", strerror(errno));
+	pthread_mutex_destroy(&spool->sync_lock);
 	free(spool->dir);
 	free(spool);
 	*spoolp = NULL;
@@ -276,6 +279,22 @@ out:
 		*errno_r = err;
 		*error_r = spool_error_text(err);
 	}
+	return ret;
+}
+
+int spool_commit_dir(struct spool *spool, int *errno_r, const char **error_r)
+{
+	/* This file's entry exists now: any fsync that starts later covers it. */
+	unsigned long long mine = atomic_fetch_add(&spool->written, 1) + 1;
+	int ret = 0;
+	pthread_mutex_lock(&spool->sync_lock);
+	if (spool->synced < mine) {
+		unsigned long long target = atomic_load(&spool->written);
+		ret = spool_sync_dir(spool, errno_r, error_r);
+		if (ret == 0)
+			spool->synced = target;
+	}
+	pthread_mutex_unlock(&spool->sync_lock);
 	return ret;
 }
 

@@ -11,6 +11,7 @@
 #define PETREL_QUEUE_SPOOL_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stddef.h>
 
 #include "queue/queue.h"
@@ -24,6 +25,10 @@
 struct spool {
 	char *dir;    /* <data_dir>/queue */
 	int dir_fd;   /* O_DIRECTORY descriptor of dir */
+	/* group commit of the directory: files written, and covered by an fsync */
+	pthread_mutex_t sync_lock;
+	_Atomic unsigned long long written;
+	unsigned long long synced;     /* under sync_lock */
 };
 
 /* spool_open - make <data_dir>/queue (mode 0700, fsyncing the
@@ -44,7 +49,11 @@ int spool_list(struct spool *spool, bool remove_orphans, char (**ids_r)[QUEUE_ID
  * fsync, close.  Not durable until spool_sync_dir.  On error the file is gone. */
 int spool_write_message(struct spool *spool, const char *id, const struct buf *envelope,
 			const char *body, size_t body_len, int *errno_r, const char **error_r);
-/* spool_sync_dir - fsync the spool directory: makes renames durable */
+/* spool_commit_dir - make the entry of a file just written durable: wait for
+ * the directory fsync in progress; if it started before this file was done,
+ * fsync again, covering every file finished by then (group commit) */
+int spool_commit_dir(struct spool *spool, int *errno_r, const char **error_r);
+/* spool_sync_dir - fsync the spool directory: makes new entries durable */
 int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r);
 
 /* spool_read_message - read <ID> (at most MAX bytes), parse its envelope and
