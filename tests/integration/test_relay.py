@@ -408,3 +408,131 @@ def test_double_bounce_to_postmaster(petrel_factory, dns_factory, mx_port, sink_
     assert "sender@bad.test" in rc.get("final-recipient", ""), rc
     wait_queue_empty(p)
     assert len(p.mailbox("example.test", "postmaster")) == 1
+
+
+# --------------------------------------------------------------------------- crash, load
+
+def submit_many(petrel, items):
+    """Several messages in one logged-in session: ITEMS = [(rcpt, data)]; queue ids."""
+    c = petrel.auth_session("submission")
+    ids = []
+    try:
+        for rcpt, data in items:
+            c.expect("MAIL FROM:<%s>" % SENDER, 250)
+            c.expect("RCPT TO:<%s>" % rcpt, 250)
+            c.expect("DATA", 354)
+            c.send(dot_stuff(data) + b".\r\n")
+            reply = c.read_reply()
+            assert reply.code == 250, reply
+            ids.append(re.search(r"queued as ([0-9A-Fa-f]{16})", reply.text).group(1))
+        c.quit()
+    finally:
+        c.close()
+    return ids
+
+
+def test_kill9_during_delivery_loses_nothing(petrel_factory, dns_factory, mx_port,
+                                             sink_factory):
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink = sink_factory("127.0.0.2", mx_port, "-w", "2")  # 2 s before answering DATA
+    p = relay_petrel(petrel_factory, dns, mx_port)
+    items = [message("rcpt%d@remote.test" % i) for i in range(10)]
+    submit_many(p, [("rcpt%d@remote.test" % i, d) for i, (d, _) in enumerate(items)])
+    wanted = {msgid for _, msgid in items}
+    # every message acknowledged (250); kill while the sink holds the DATA replies
+    wait_until(lambda: "delivery-connect" in p.log(), 5, 0.05, "a delivery to start")
+    time.sleep(0.5)
+    assert len(dump_ids(sink)) < len(wanted), "all delivered before the kill: no crash test"
+    p.kill9()
+    p.start()
+    deadline = time.monotonic() + 30
+    while not wanted <= set(dump_ids(sink)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    missing = wanted - set(dump_ids(sink))
+    assert not missing, (
+        "%d acknowledged message(s) not delivered 30 s after the restart; queue:\n%s\n"
+        "log after the restart:\n%s" % (
+            len(missing),
+            "\n".join("%s %s" % (m["id"], [(r["state"], r["reply"]) for r in m["recipients"]])
+                      for m in queue_list(p)),
+            "\n".join(l for l in p.log().rsplit("recovered count=", 1)[-1].splitlines()
+                      if " info " in l)[-1500:]))
+    wait_queue_empty(p, 15)
+    ids = dump_ids(sink)
+    assert set(ids) == wanted
+    # at least once; duplicates are allowed only for messages in flight at the kill
+    assert len(ids) <= 2 * len(wanted), ids
+
+
+def test_slow_destination_does_not_hold_up_the_others(petrel_factory, dns_factory, mx_port,
+                                                      sink_factory):
+    domains = ["d%d.test" % i for i in range(5)]
+    dns = dns_factory(mx=[(d, "mx.%s" % d, 10) for d in domains],
+                      hosts=[("mx.%s" % d, "127.0.0.%d" % (i + 2)) for i, d in enumerate(domains)])
+    # d0.test answers DATA after 8 s (the brief says 5; 8 leaves room for ASan builds)
+    slow = sink_factory("127.0.0.2", mx_port, "-w", "8")
+    fast = [sink_factory("127.0.0.%d" % (i + 3), mx_port) for i in range(4)]
+    p = relay_petrel(petrel_factory, dns, mx_port)
+    slow_items = [("s%d@d0.test" % i, message("s%d@d0.test" % i)[0]) for i in range(10)]
+    fast_items = [("f%d@%s" % (i, domains[1 + i % 4]),
+                   message("f%d@%s" % (i, domains[1 + i % 4]))[0]) for i in range(40)]
+    t0 = time.monotonic()
+    slow_ids = submit_many(p, slow_items)  # the slow ones first: they are ahead in the FIFO
+    fast_ids = submit_many(p, fast_items)
+    wait_until(lambda: sum(len(s.dumps()) for s in fast) >= 40, 20, 0.1,
+               "the 40 messages to the fast domains")
+    t_fast = time.monotonic() - t0
+    in_queue = {m["id"] for m in queue_list(p)}
+    assert set(slow_ids) <= in_queue, \
+        "the slow domain's messages finished before the fast ones (%.1fs): no test" % t_fast
+    assert not (set(fast_ids) & in_queue)
+    assert t_fast < 7, "fast domains took %.1fs" % t_fast
+    assert [len(s.dumps()) for s in fast] == [10, 10, 10, 10]
+    slow.wait_dumps(10, timeout=30, settle=0)
+    wait_queue_empty(p, 15)
+    assert len(slow.dumps()) == 10
+
+
+# --------------------------------------------------------------------------- queue operations
+# (test_queue_ops.py covers the commands against a dead MX; here the MX is a live peer)
+
+def test_held_message_is_not_delivered_until_released(petrel_factory, dns_factory, mx_port,
+                                                      sink_factory):
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink = sink_factory("127.0.0.2", mx_port, "-r", "RCPT")
+    p = relay_petrel(petrel_factory, dns, mx_port)
+    data, msgid = message("rcpt@remote.test")
+    qid = submit(p, ["rcpt@remote.test"], data)
+    wait_until(lambda: "deferred queue_id=%s" % qid in p.log(), 10, 0.1, "a deferral")
+    p.cli_ok("queue", "hold", qid)
+    sink.restart()  # the MX accepts now
+    p.cli_ok("queue", "flush")
+    time.sleep(4)  # two retry_max periods
+    assert sink.dumps() == [], "a held message was delivered"
+    assert queue_entry(p, qid) is not None
+    p.cli_ok("queue", "release", qid)
+    dumps = sink.wait_dumps(1, timeout=10, settle=2.5)
+    assert len(dumps) == 1 and msgid.encode() in dumps[0]
+    wait_queue_empty(p)
+    assert sender_mail(p) == []
+
+
+def test_queue_bounce_returns_a_parsable_dsn(petrel_factory, dns_factory, mx_port,
+                                             sink_factory):
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink = sink_factory("127.0.0.2", mx_port, "-r", "RCPT", "-b", "451 4.7.1 try again later")
+    p = relay_petrel(petrel_factory, dns, mx_port, retry_initial=3600, retry_max=3600)
+    data, msgid = message("rcpt@remote.test")
+    qid = submit(p, ["rcpt@remote.test"], data, mail_params="ENVID=admin-bounce")
+    wait_until(lambda: "deferred queue_id=%s" % qid in p.log(), 10, 0.1, "a deferral")
+    p.cli_ok("queue", "bounce", qid)
+    [raw] = wait_sender_mail(p, 1, timeout=10, settle=1.5)
+    _, per_msg, [rc] = check_dsn(raw, "failed", "5.0.0")
+    assert per_msg.get("original-envelope-id") == "admin-bounce", per_msg
+    assert rc.get("final-recipient", "").replace(" ", "") == "rfc822;rcpt@remote.test", rc
+    assert msgid.encode() in raw
+    wait_queue_empty(p)
+    assert sink.dumps() == []
