@@ -264,6 +264,12 @@ void policy_check_rcpt_blocking(struct store *store, const struct config *config
 		reply_set(&rcpt->reply, 554, "5.7.1", "<%s>: Relaying denied", address);
 		return;
 	}
+	if (!rcpt->local && domain[0] == '[') {
+		/* Mail goes out by MX lookup; a bare address names no MX. */
+		reply_set(&rcpt->reply, 550, "5.1.2", "<%s>: Address literals are not relayed; "
+			  "use a domain name", address);
+		return;
+	}
 	if (rcpt->local) {
 		const char *error = NULL;
 		if (store_recipient_resolve(store, address, &rcpt->mailboxes, &error) != 0) {

@@ -88,8 +88,10 @@ static void control_client_reply(struct control_client *c, const char *status,
 static void control_client_free(struct control_client *c);
 static const char *control_op_name(enum queue_op op);
 
-/* control_bind - create the socket file with mode 0600 (umask set around
- * bind(), so it is never reachable by others, not even for an instant) */
+/* control_bind - create the socket file with mode 0600.  Not by umask():
+ * it is per process and worker threads may be creating Maildir folders right
+ * now.  Between bind() and chmod() the data folder (0750) and the uid check
+ * on accept still keep others out. */
 static int control_bind(struct queue_control *qc, const char **error_r)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -119,10 +121,7 @@ static int control_bind(struct queue_control *qc, const char **error_r)
 	close(probe);
 	if (unlink(qc->path) != 0 && errno != ENOENT)
 		goto fail;
-	mode_t old = umask(0177);
-	int rc = bind(qc->fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
-	if (rc != 0 || chmod(qc->path, 0600) != 0 || listen(qc->fd, CONTROL_CLIENTS_MAX) != 0)
+	if (bind(qc->fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(qc->path, 0600) != 0 || listen(qc->fd, CONTROL_CLIENTS_MAX) != 0)
 		goto fail;
 	return 0;
 fail:

@@ -142,6 +142,12 @@ static void put_msg_line(struct buf *out, const struct queue_envelope *env)
 		put_text(out, env->rcpts[i].address, strlen(env->rcpts[i].address));
 		buf_printf(out, " (%s)", queue_rcpt_state_name(env->rcpts[i].state));
 	}
+	if (env->held)
+		buf_append_str(out, "  [held]");
+	else if (env->next_attempt) {
+		buf_append_str(out, "  next ");
+		put_time(out, env->next_attempt);
+	}
 	buf_append(out, "\n", 1);
 }
 
@@ -170,6 +176,8 @@ static void put_msg_json(struct buf *out, const struct queue_envelope *env, bool
 		buf_append_str(out, ",\"account\":");
 		put_json_str(out, env->account);
 		buf_printf(out, ",\"sandbox\":%s", env->sandbox ? "true" : "false");
+		buf_printf(out, ",\"held\":%s,\"next_attempt_unix\":%lld", env->held ? "true" : "false",
+			   (long long)env->next_attempt);
 	}
 	buf_append_str(out, ",\"recipients\":[");
 	for (size_t i = 0; i < env->rcpt_count; i++) {
@@ -340,6 +348,7 @@ int queue_show_print(const char *data_dir, const char *id, bool json, const char
 		{ "listener", env->listener },
 		{ "account", env->account },
 		{ "sandbox", env->sandbox ? "yes" : NULL },
+		{ "held", env->held ? "yes" : NULL },
 	};
 	buf_printf(&out, "id: %s\narrival: ", env->id);
 	put_time(&out, env->arrival);
@@ -352,6 +361,11 @@ int queue_show_print(const char *data_dir, const char *id, bool json, const char
 			continue;
 		buf_printf(&out, "%s: ", fields[i].name);
 		put_text(&out, fields[i].value, strlen(fields[i].value));
+		buf_append(&out, "\n", 1);
+	}
+	if (env->next_attempt && !env->held) {
+		buf_append_str(&out, "next attempt: ");
+		put_time(&out, env->next_attempt);
 		buf_append(&out, "\n", 1);
 	}
 	buf_printf(&out, "recipients: %zu\n", env->rcpt_count);

@@ -80,13 +80,17 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	}
 	log_info("recovered", "count=%zu", count);
 	free(ids);
-	queue_deliveries_start(queue);
 	return queue;
 fail:
 	free(ids);
 	spool_close(&queue->spool);
 	free(queue);
 	return NULL;
+}
+
+void queue_start(struct queue *queue)
+{
+	queue_deliveries_start(queue);
 }
 
 void queue_set_store(struct queue *queue, struct store *store)

@@ -77,6 +77,7 @@ struct queue_envelope {
 	/* from the <ID>.rcpt log, not the envelope text */
 	bool held;            /* `petrel queue hold`: no delivery attempts */
 	bool delay_notified;  /* the one delay notice has been sent */
+	time_t next_attempt;  /* when a deferred message is tried again; 0 = unknown */
 };
 
 /* queue_id_new - a fresh unique ID, NUL-terminated into ID_R (thread-safe) */
@@ -101,11 +102,13 @@ struct queue_envelope *queue_envelope_parse(const char *data, size_t len,
 
 struct queue;
 
-/* queue_create - open <data_dir>/queue (creating it), remove leftovers in
- * tmp/, and schedule every message found there for delivery: recovery after a
- * restart or a crash.  NULL and *error_r on failure (start-up error). */
+/* queue_create - open <data_dir>/queue (creating it), remove incomplete
+ * files, and line up every message found there for delivery: recovery after
+ * a restart or a crash.  NULL and *error_r on failure (start-up error). */
 struct queue *queue_create(struct event_base *base, struct pool *pool,
 			   const struct config *config, const char **error_r);
+/* queue_start - begin delivering (after queue_set_store/queue_set_delivery) */
+void queue_start(struct queue *queue);
 /* queue_stop - shutting down: start no new delivery or retry; jobs in flight
  * finish.  It runs the event loop (EVLOOP_ONCE) until the queue's pool jobs
  * are done, so every pending queue_submit gets its callback (after its dir

@@ -559,8 +559,8 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 		if (waiting && expired) {
 			/* RFC 3463 4.4.7: delivery time expired */
 			char *last = r->last_reply ? xstrdup(r->last_reply) : xstrdup("none");
-			rcpt_set(r, QUEUE_RCPT_FAILED, "451 4.4.7 Message expired after %u days in "
-				 "the queue; last error: %s", config->queue.lifetime / 86400, last);
+			rcpt_set(r, QUEUE_RCPT_FAILED, "451 4.4.7 Message expired after %u seconds in "
+				 "the queue; last error: %s", config->queue.lifetime, last);
 			free(last);
 		}
 		char to[256], why[300];
@@ -635,6 +635,19 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 	bool all_final = true;
 	for (size_t i = 0; i < n; i++)
 		all_final = all_final && rcpt_is_final(&env->rcpts[i]);
+	if (a->retry && !all_final) {
+		/* retry_initial, doubling per attempt up to retry_max, never past
+		 * the expiry; kept in the log so `queue list` can show it */
+		unsigned shift = a->msg->attempts < 16 ? a->msg->attempts : 16;
+		unsigned long long delay = (unsigned long long)config->queue.retry_initial << shift;
+		if (delay > config->queue.retry_max)
+			delay = config->queue.retry_max;
+		time_t expiry = env->arrival + (time_t)config->queue.lifetime;
+		env->next_attempt = now + (time_t)delay;
+		if (env->next_attempt > expiry)
+			env->next_attempt = expiry > now ? expiry : now + 1;
+		buf_printf(&log, "M next %lld\n", (long long)env->next_attempt);
+	}
 	const char *error = NULL;
 	if (all_final) {
 		if (spool_remove(queue->spool, a->id, &error) == 0) {
@@ -723,15 +736,8 @@ static void attempt_complete(struct queue_attempt *a)
 	}
 	if (a->retry && !msg->held && !queue->stopping) {
 		time_t now = time(NULL);
-		unsigned shift = msg->attempts < 16 ? msg->attempts : 16;
-		unsigned long long delay = (unsigned long long)queue->config->queue.retry_initial << shift;
-		if (delay > queue->config->queue.retry_max)
-			delay = queue->config->queue.retry_max;
-		time_t expiry = (msg->env ? msg->env->arrival : now) +
-			(time_t)queue->config->queue.lifetime;
-		msg->next_attempt = now + (time_t)delay;
-		if (msg->next_attempt > expiry)
-			msg->next_attempt = expiry > now ? expiry : now + 1;
+		msg->next_attempt = msg->env && msg->env->next_attempt > now ?
+			msg->env->next_attempt : now + 1;
 		msg->attempts++;
 		struct timeval tv = { msg->next_attempt - now, 0 };
 		if (!msg->retry_ev)

@@ -404,7 +404,7 @@ fail:
 	return NULL;
 }
 
-/* rcpt_log_parse_message_line - "M hold 0|1" or "M notice-delay 1" */
+/* rcpt_log_parse_message_line - "M hold 0|1", "M notice-delay 1" or "M next UNIX" */
 static int rcpt_log_parse_message_line(struct queue_envelope *env, const char *line, size_t len)
 {
 	if (len == 8 && memcmp(line, "M hold ", 7) == 0 && (line[7] == '0' || line[7] == '1')) {
@@ -413,6 +413,16 @@ static int rcpt_log_parse_message_line(struct queue_envelope *env, const char *l
 	}
 	if (len == 16 && memcmp(line, "M notice-delay 1", 16) == 0) {
 		env->delay_notified = true;
+		return 0;
+	}
+	if (len > 7 && len < 7 + 20 && memcmp(line, "M next ", 7) == 0) {
+		long long t = 0;
+		for (size_t i = 7; i < len; i++) {
+			if (line[i] < '0' || line[i] > '9')
+				return -1;
+			t = t * 10 + (line[i] - '0');
+		}
+		env->next_attempt = (time_t)t;
 		return 0;
 	}
 	return -1;

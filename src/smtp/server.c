@@ -81,7 +81,8 @@ void smtp_server_accept(void *ctx, const struct config_listener *listener, int f
 			      "auth-lockout");
 		return;
 	}
-	if (!policy_throttle_connect(server->throttle, sa, now)) {
+	/* local users on the sendmail socket share no address to throttle */
+	if (sa->sa_family != AF_UNIX && !policy_throttle_connect(server->throttle, sa, now)) {
 		net_address_format(sa, client, sizeof(client));
 		server_refuse(server, fd, client, "Too many connections too fast, slow down",
 			      "connection-rate");

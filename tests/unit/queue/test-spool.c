@@ -228,6 +228,8 @@ static void test_recovery(void **state)
 	write_file(f, "queue/00000000000000FF.rcpt", "0 delivered -\n", 14);  /* orphan */
 
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
+	if (f->queue)
+		queue_start(f->queue);
 	assert_non_null(f->queue);
 	assert_false(file_exists(f, "queue/0000000000000003"));
 	assert_false(file_exists(f, "queue/00000000000000FF.rcpt"));
@@ -262,6 +264,8 @@ static void test_submit_many(void **state)
 	static const char *const rcpts[] = { "alice@example.org", "bob+t@example.net", NULL };
 
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
+	if (f->queue)
+		queue_start(f->queue);
 	assert_non_null(f->queue);
 	submit_count = 50;
 	submits = xcalloc(submit_count, sizeof(*submits));
@@ -315,6 +319,8 @@ static void test_defer_and_restart(void **state)
 
 	memset(&one_result, 0, sizeof(one_result));
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
+	if (f->queue)
+		queue_start(f->queue);
 	assert_non_null(f->queue);
 	submit(f, rcpts, "Subject: defer\r\n\r\nx\r\n", &one_result);
 	run_until(f, one_called);
@@ -341,6 +347,8 @@ static void test_defer_and_restart(void **state)
 	assert_int_equal(unlink(blocker), 0);
 	free(blocker);
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
+	if (f->queue)
+		queue_start(f->queue);
 	assert_non_null(f->queue);
 	assert_int_equal(queue_message_count(f->queue), 1);
 	run_until(f, spool_empty);
@@ -357,6 +365,8 @@ static void test_remote_stays(void **state)
 
 	memset(&one_result, 0, sizeof(one_result));
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
+	if (f->queue)
+		queue_start(f->queue);
 	submit(f, rcpts, "Subject: remote\r\n\r\nx\r\n", &one_result);
 	run_until(f, one_called);
 	assert_int_equal(one_result.status, 0);
@@ -371,6 +381,8 @@ static void test_remote_stays(void **state)
 	/* and a restart recovers it */
 	queue_free(&f->queue);
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
+	if (f->queue)
+		queue_start(f->queue);
 	assert_int_equal(queue_message_count(f->queue), 1);
 }
 
@@ -383,6 +395,8 @@ static void test_submit_error(void **state)
 
 	memset(&one_result, 0, sizeof(one_result));
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
+	if (f->queue)
+		queue_start(f->queue);
 	char *q = path_of(f, "queue");
 	assert_int_equal(rmdir(q), 0);  /* the open spool now points at nothing */
 	free(q);
@@ -404,6 +418,8 @@ static void test_free_drains(void **state)
 
 	memset(&one_result, 0, sizeof(one_result));
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
+	if (f->queue)
+		queue_start(f->queue);
 	submit(f, rcpts, "Subject: x\r\n\r\nx\r\n", &one_result);
 	/* the server's order: queue_stop, pool_free, queue_free */
 	queue_stop(f->queue);
@@ -417,6 +433,8 @@ static void test_free_drains(void **state)
 	queue_free(&f->queue);
 	f->pool = pool_create(f->base, 2);
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
+	if (f->queue)
+		queue_start(f->queue);
 	assert_int_equal(queue_message_count(f->queue), 1);
 }
 
