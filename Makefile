@@ -24,7 +24,7 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
-	@scripts/dev-setup.sh var
+	@scripts/dev-setup.sh var $(BUILD)/petrel
 	./$(BUILD)/petrel serve -c var/petrel.conf
 
 $(TESTBUILD)/build.ninja:

@@ -1,7 +1,7 @@
 #!/bin/sh
-# dev-setup.sh DIR - prepare a development data folder for `petrel serve`.
+# dev-setup.sh DIR [PETREL] - prepare a development data folder for `petrel serve`.
 #
-# Used by `make run` as `scripts/dev-setup.sh var`.  Idempotent: creates DIR,
+# Used by `make run` as `scripts/dev-setup.sh var build/petrel`.  Idempotent: creates DIR,
 # DIR/petrel.conf (never overwritten once it exists) and a self-signed
 # certificate DIR/tls/cert.pem + key.pem (only if missing), then prints how to
 # send a first message.  Development listeners use loopback ports above 1024,
@@ -9,10 +9,13 @@
 #   mx           127.0.0.1:10025
 #   submission   127.0.0.1:10587 (and [::1]:10587 when IPv6 loopback works)
 #   submissions  127.0.0.1:10465 (implicit TLS)
+#   local        DIR/sendmail.sock (petrel sendmail)
+# With PETREL (the binary) it also adds the account you@example.test
+# (password petrel-dev), so the first message has a mailbox to go to.
 set -eu
 
-if [ $# -ne 1 ]; then
-	echo "usage: $0 DIR" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+	echo "usage: $0 DIR [PETREL]" >&2
 	exit 2
 fi
 dir=$1
@@ -97,6 +100,16 @@ CONF
 	echo "dev-setup: wrote $conf"
 fi
 
+# A development mailbox to send to (and log in as), made once with the CLI.
+petrel=${2:-}
+if [ -n "$petrel" ] && [ -x "$petrel" ]; then
+	if ! "$petrel" account show you@example.test -c "$conf" >/dev/null 2>&1; then
+		printf 'petrel-dev' | "$petrel" account add you@example.test --password-stdin \
+			-c "$conf" >/dev/null
+		echo "dev-setup: added account you@example.test (password: petrel-dev)"
+	fi
+fi
+
 cat <<TEXT
 
 Petrel development setup in $dir (config: $conf)
@@ -108,4 +121,7 @@ Send a first message (in another terminal, once Petrel is running):
   swaks --server 127.0.0.1:10025 --to you@example.test --from me@example.org
 It is delivered to the Maildir
   $dir/mail/example.test/you/new/
+Log in and submit over STARTTLS (account you@example.test, password petrel-dev):
+  swaks --server 127.0.0.1:10587 -tls --auth PLAIN --auth-user you@example.test \\
+    --auth-password petrel-dev --from you@example.test --to you@example.test
 TEXT
