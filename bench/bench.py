@@ -464,6 +464,13 @@ class Petrel:
                                        domain=DOMAIN, port=self.port))
             if self.relay:
                 f.write(PETREL_RELAY_CONF.format(socket=self.relay_socket, **self.relay))
+        # a local domain takes mail only for existing mailboxes: create user@bench.test
+        r = subprocess.run([self.binary, "account", "add", RCPT, "-c", self.conf,
+                            "--password-stdin"], input="bench-password\n", text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        if r.returncode != 0 and "exist" not in r.stdout:
+            raise BenchError("petrel account add %s failed (%d): %s"
+                             % (RCPT, r.returncode, r.stdout.strip()))
         self.logf = open(self.logpath, "wb")
         self.proc = subprocess.Popen([self.binary, "serve", "-c", self.conf],
                                      stdin=subprocess.DEVNULL, stdout=self.logf,
@@ -535,6 +542,8 @@ def run_load(name, server, pids_fn, smtp_source, sessions, messages, size,
     ACTIVE_CHILDREN.discard(proc)
     t_accept = time.monotonic() - t0
     deadline = t0 + deliver_timeout
+    if proc.returncode != 0:   # smtp-source gave up (e.g. a 5xx): do not wait long
+        deadline = min(deadline, time.monotonic() + 5)
     n = count_dir(newdir)
     while n < messages and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -759,7 +768,10 @@ def run_relay(name, target, sink, pids_fn, smtp_source, sessions, messages, size
         out = (out or b"") + b"\n[bench: smtp-source killed after timeout]"
     ACTIVE_CHILDREN.discard(proc)
     t_accept = time.monotonic() - t0
-    got = sink.wait_for(base + messages, t0 + deliver_timeout) - base
+    deadline = t0 + deliver_timeout
+    if proc.returncode != 0:   # smtp-source gave up (e.g. a 5xx): do not wait long
+        deadline = min(deadline, time.monotonic() + 5)
+    got = sink.wait_for(base + messages, deadline) - base
     t_done = time.monotonic() - t0
     sink_cpu = sink.cpu_seconds() - cpu0
     if sampler:
