@@ -233,6 +233,7 @@ POSTFIX_MASTER_CF = """\
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite
 bounce    unix  -       -       n       -       0       bounce
 defer     unix  -       -       n       -       0       bounce
@@ -298,7 +299,9 @@ class Postfix:
             "mydomain = postfix.test",
             "myorigin = $myhostname",
             "mydestination =",
-            "inet_interfaces = %s" % self.addr,
+            # must be an interface's own address (127.0.0.5 is only routed to lo):
+            # smtpd binds ADDR:PORT from master.cf regardless
+            "inet_interfaces = 127.0.0.1",
             "inet_protocols = ipv4",
             "mynetworks = 127.0.0.0/8",
             "relayhost = %s" % (self.relayhost or ""),
@@ -338,6 +341,7 @@ class Postfix:
             "queue_run_delay = 1s",
             "minimal_backoff_time = 1s",
             "maximal_backoff_time = 2s",
+            "maillog_file_prefixes = %s" % self.tmp,
             "maillog_file = %s" % self.log_path,
         ]
         return "\n".join(lines) + "\n"
