@@ -87,6 +87,7 @@ static const char *sendmail_socket_path(const struct config *config);
 static int sendmail_read_input(bool ignore_dots, size_t max, struct buf *msg);
 static char *sendmail_default_address(const char *hostname, char **gecos_r);
 static char *sendmail_normalize_sender(const char *arg, const char *hostname);
+static bool sendmail_address_is_safe(const char *addr);
 static void sendmail_rcpt_add(struct sendmail_rcpts *rcpts, const char *addr,
 			      const char *hostname);
 static int sendmail_rcpts_from_arg(struct sendmail_rcpts *rcpts, const char *arg,
@@ -281,6 +282,27 @@ static char *sendmail_normalize_sender(const char *arg, const char *hostname)
 	return xstrndup(arg, len);
 }
 
+/* sendmail_address_is_safe - nothing that could end or extend the SMTP
+ * command it goes into: no controls (CR, LF), no angle brackets, no space
+ * outside a quoted local part (a -f from a web form must not add a RCPT) */
+static bool sendmail_address_is_safe(const char *addr)
+{
+	bool quoted = false, escaped = false, ok = true;
+	for (const unsigned char *p = (const unsigned char *)addr; *p && ok; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+			ok = false;
+		else if (escaped)
+			escaped = false;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '\\' && quoted)
+			escaped = true;
+		else if (*p == ' ' && !quoted)
+			ok = false;
+	}
+	return ok && !quoted && !escaped;
+}
+
 /* sendmail_rcpt_add - once each (ASCII case-insensitive); a bare login
  * name gets @HOSTNAME, as with sendmail */
 static void sendmail_rcpt_add(struct sendmail_rcpts *rcpts, const char *addr,
@@ -379,7 +401,7 @@ static void sendmail_display_name(const char *name, struct buf *out)
 				chunk--;
 			unsigned char enc[64];
 			int n = EVP_EncodeBlock(enc, (const unsigned char *)name + pos, (int)chunk);
-			buf_printf(out, "%s=?UTF-8?B?%.*s?=", pos ? "\r\n " : "", n, (char *)enc);
+			buf_printf(out, "%s=?UTF-8?B?%.*s?=", pos ? "\n " : "", n, (char *)enc);
 			pos += chunk;
 		}
 	}
@@ -781,9 +803,21 @@ int cmd_sendmail(int argc, char **argv)
 		rc = EX_DATAERR;
 		goto out;
 	}
+	for (size_t i = 0; i < rcpts.count; i++) {
+		if (!sendmail_address_is_safe(rcpts.items[i])) {
+			fprintf(stderr, "petrel sendmail: bad recipient address\n");
+			rc = EX_DATAERR;
+			goto out;
+		}
+	}
 	default_addr = sendmail_default_address(config->hostname, &gecos);
 	sender = opts.sender ? sendmail_normalize_sender(opts.sender, config->hostname) :
 			       xstrdup(default_addr);
+	if (!sendmail_address_is_safe(sender)) {
+		fprintf(stderr, "petrel sendmail: bad sender address (-f)\n");
+		rc = EX_USAGE;
+		goto out;
+	}
 	sendmail_build(&in, &headers, sender[0] ? sender : default_addr,
 		       opts.full_name ? opts.full_name : gecos, config->hostname, &out);
 	rc = sendmail_submit(path, config->hostname, sender, &rcpts, &out);

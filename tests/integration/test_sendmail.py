@@ -9,6 +9,7 @@ import os
 import pwd
 import re
 import subprocess
+import time
 
 from conftest import (HOSTNAME, PETREL_BIN, header_values, petrel_env, split_message)
 
@@ -259,3 +260,28 @@ def test_bs_speaks_smtp_on_stdio(petrel_factory):
     assert b"\r\n221 " in r.stdout, r.stdout
     [raw] = p.mail("example.test", "u", 1)
     assert body_of(raw) == b"over stdio\r\n"
+
+
+def test_sender_cannot_inject_smtp_commands(petrel_factory):
+    """-f is often filled from a web form (PHP mail()'s 5th argument)."""
+    p = local_server(petrel_factory)
+    for bad in ("a@b.test>\r\nRCPT TO:<v@example.test", "a@b.test> SIZE=1", "a b@c.test"):
+        r = sendmail(p, "-f", bad, "u@example.test", input=b"Subject: x\n\nhi\n")
+        assert r.returncode == EX_USAGE, (bad, r)
+    r = sendmail(p, "u@example.test>\r\nRCPT TO:<v@example.test", input=b"Subject: x\n\nhi\n")
+    assert r.returncode in (EX_USAGE, EX_DATAERR), r
+    time.sleep(0.5)
+    assert p.mailbox("example.test", "u") == [] and p.mailbox("example.test", "v") == []
+
+
+def test_non_ascii_full_name_is_encoded(petrel_factory):
+    p = local_server(petrel_factory)
+    name = "Zoë Ångström-Ødegård " * 4
+    ok(sendmail(p, "-F", name.strip(), "-f", "z@example.test", "u@example.test",
+                input=b"Subject: n\n\nhi\n"))
+    [raw] = p.mail("example.test", "u", 1)
+    assert_crlf_only(raw)
+    [frm] = header_values(raw, "From")
+    assert frm.startswith("=?UTF-8?B?") and frm.endswith("<z@example.test>"), frm
+    from email.header import decode_header, make_header
+    assert str(make_header(decode_header(frm.rsplit(" <", 1)[0]))) == name.strip()
