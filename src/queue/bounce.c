@@ -109,7 +109,9 @@ struct queue_envelope *queue_bounce_build_blocking(const struct config *config,
 	dsn->helo = xstrdup(config->hostname);
 	dsn->listener = xstrdup("bounce");
 	dsn->size = out->len;
-	queue_envelope_add_rcpt(dsn, to, QUEUE_NOTIFY_NEVER, NULL);
+	/* no NOTIFY: the null sender alone stops further notices (RFC 3461 6.2),
+	 * and a failure of this notice must reach the double-bounce handling */
+	queue_envelope_add_rcpt(dsn, to, 0, NULL);
 
 	free(status);
 	free(rcpts);
