@@ -56,7 +56,11 @@ struct queue_envelope *queue_bounce_build_blocking(const struct config *config,
 {
 	const char *to = env->sender;
 	if (to[0] == '\0') {
-		if (delay || !config->queue.double_bounce_to_postmaster) {
+		/* a notice to the postmaster that fails ends here, whatever the
+		 * setting: otherwise two notices could chase each other */
+		bool to_postmaster_already = env->listener &&
+			strcmp(env->listener, "bounce-postmaster") == 0;
+		if (delay || !config->queue.double_bounce_to_postmaster || to_postmaster_already) {
 			log_info("double-bounce", "queue_id=%s action=dropped", env->id);
 			return NULL;
 		}
@@ -107,7 +111,7 @@ struct queue_envelope *queue_bounce_build_blocking(const struct config *config,
 	dsn->smtputf8 = env->smtputf8;
 	dsn->client_address = xstrdup("127.0.0.1");
 	dsn->helo = xstrdup(config->hostname);
-	dsn->listener = xstrdup("bounce");
+	dsn->listener = xstrdup(postmaster ? "bounce-postmaster" : "bounce");
 	dsn->size = out->len;
 	/* no NOTIFY: the null sender alone stops further notices (RFC 3461 6.2),
 	 * and a failure of this notice must reach the double-bounce handling */
