@@ -92,6 +92,8 @@ static void sendmail_rcpt_add(struct sendmail_rcpts *rcpts, const char *addr,
 			      const char *hostname);
 static int sendmail_rcpts_from_arg(struct sendmail_rcpts *rcpts, const char *arg,
 				   const char *hostname);
+static bool sendmail_rcpts_bare_names(struct sendmail_rcpts *rcpts, const char *value,
+				      const char *hostname);
 static int sendmail_rcpts_from_headers(struct sendmail_rcpts *rcpts,
 				       const struct message_headers *headers,
 				       const char *hostname);
@@ -341,6 +343,35 @@ static int sendmail_rcpts_from_arg(struct sendmail_rcpts *rcpts, const char *arg
 	return 0;
 }
 
+/* sendmail_rcpts_bare_names - "To: root, admin": login names, which
+ * sendmail accepts in headers too; false (nothing added) unless VALUE is
+ * only such names separated by commas */
+static bool sendmail_rcpts_bare_names(struct sendmail_rcpts *rcpts, const char *value,
+				      const char *hostname)
+{
+	static const char name_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789._-";
+	char *copy = xstrdup(value), *save = NULL;
+	size_t n = 0;
+	bool ok = true;
+	for (char *t = strtok_r(copy, ",", &save); t && ok; t = strtok_r(NULL, ",", &save)) {
+		t += strspn(t, " \t");
+		size_t len = strspn(t, name_chars);
+		ok = len > 0 && t[len + strspn(t + len, " \t")] == '\0';
+		n++;
+	}
+	if (ok && n > 0) {
+		strcpy(copy, value);
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			t += strspn(t, " \t");
+			t[strspn(t, name_chars)] = '\0';
+			sendmail_rcpt_add(rcpts, t, hostname);
+		}
+	}
+	free(copy);
+	return ok && n > 0;
+}
+
 /* sendmail_rcpts_from_headers - -t: every address of To:, Cc: and Bcc: */
 static int sendmail_rcpts_from_headers(struct sendmail_rcpts *rcpts,
 				       const struct message_headers *headers,
@@ -353,6 +384,10 @@ static int sendmail_rcpts_from_headers(struct sendmail_rcpts *rcpts,
 			char *value = message_header_unfold(f);
 			size_t vlen = strlen(value);
 			char **list = vlen ? message_address_list_parse(value, vlen) : NULL;
+			if (!list && vlen && sendmail_rcpts_bare_names(rcpts, value, hostname)) {
+				free(value);
+				continue;
+			}
 			if (!list && vlen) {
 				fprintf(stderr, "petrel sendmail: cannot read the addresses of the "
 					"%s: header: %s\n", names[n], value);

@@ -285,3 +285,12 @@ def test_non_ascii_full_name_is_encoded(petrel_factory):
     assert frm.startswith("=?UTF-8?B?") and frm.endswith("<z@example.test>"), frm
     from email.header import decode_header, make_header
     assert str(make_header(decode_header(frm.rsplit(" <", 1)[0]))) == name.strip()
+
+
+def test_bare_login_names_get_the_hostname(petrel_factory):
+    """cron mails "root": a bare name (argument or -t header) becomes name@HOSTNAME."""
+    p = local_server(petrel_factory)
+    ok(sendmail(p, "-t", "root", input=b"To: admin, ops\nSubject: cron\n\nhi\n"))
+    log = p.log()
+    for name in ("root", "admin", "ops"):
+        assert "%s@%s" % (name, HOSTNAME) in log, log[-3000:]
