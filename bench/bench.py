@@ -1247,7 +1247,7 @@ def report_relay(results, levels):
           "smtp_destination_concurrency_limit, Petrel max_per_destination)"
           % results.get("relay_dest_concurrency", "-"))
     hdr = ("sessions  messages  sink alone msg/s    postfix msg/s       petrel msg/s        "
-           "ratio   sink busy pf/pt  postfix peak RSS  petrel peak RSS")
+           "ratio   sink busy pf/pt  postfix/petrel peak RSS   postfix/petrel peak PSS")
     print(hdr)
     print("-" * len(hdr))
 
@@ -1268,9 +1268,12 @@ def report_relay(results, levels):
         m = (a or b or k)["messages"]
         busy = "%s / %s" % tuple("%.0f%%" % (100 * r["sink_busy"]) if r else "-"
                                  for r in (a, b))
-        print("%-9d %-9d %-19s %-19s %-19s %-7s %-16s %-17s %s" % (
+        print("%-9d %-9d %-19s %-19s %-19s %-7s %-16s %-25s %s" % (
             s, m, rate(k), rate(a), rate(b), ratio, busy,
-            fmt_mib(a["peak_kib"]) if a else "-", fmt_mib(b["peak_kib"]) if b else "-"))
+            "%s / %s" % (fmt_mib(a["peak_kib"]) if a else "-",
+                         fmt_mib(b["peak_kib"]) if b else "-"),
+            "%s / %s" % (fmt_mib(a["peak_pss_sum_kib"]) if a else "-",
+                         fmt_mib(b["peak_pss_sum_kib"]) if b else "-")))
     nr = max((r["rounds"] for r in runs.values()), default=1)
     if nr > 1:
         print("msg/s: median of %d rounds (min-max); ratio = petrel/postfix of the medians"
@@ -1278,6 +1281,8 @@ def report_relay(results, levels):
     print("sink alone = smtp-source -d (connection reuse) straight to smtp-sink: the ceiling; "
           "sink busy = smtp-sink CPU time / wall time")
     print("during the median run (one process: near 100% would make the sink the bottleneck)")
+    print("memory from round 1, sampled as for the local rows; Postfix's figures include the "
+          "smtpd processes left idle by earlier runs (max_idle 100 s)")
     if any(not r["complete"] for r in results["relay_runs"]):
         print("* not every message reached the sink within the time bound: rate counts "
               "only those that did")
