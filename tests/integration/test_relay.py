@@ -342,10 +342,8 @@ def test_delay_notice_is_sent_once(petrel_factory, dns_factory, mx_port, sink_fa
     qid = submit(p, ["rcpt@remote.test"], data)
     [raw] = wait_sender_mail(p, 1, timeout=15, settle=0)
     # several more retries (every 2 s) must not send a second notice
-    t0 = time.monotonic()
     wait_until(lambda: p.log().count("deferred queue_id=%s" % qid) >= 4, 20, 0.2,
                "more retries")
-    assert time.monotonic() - t0 >= 0  # (bounded above)
     time.sleep(0.5)
     assert len(sender_mail(p)) == 1, "more than one delay notice"
     msg, _, [rc] = check_dsn(raw, "delayed", "4.7.1")
@@ -403,7 +401,7 @@ def test_double_bounce_to_postmaster(petrel_factory, dns_factory, mx_port, sink_
                                double_bounce_to_postmaster="true")
     data, _ = message("rcpt@remote.test", sender="sender@bad.test")
     submit(p, ["rcpt@remote.test"], data, sender="sender@bad.test")
-    [raw] = p.mail("example.test", "postmaster", 1, timeout=15, settle=1.5)
+    [raw] = p.mail("example.test", "postmaster", 1, timeout=10, settle=1.5)
     _, _, [rc] = check_dsn(raw, "failed", "5.1.1")
     assert "sender@bad.test" in rc.get("final-recipient", ""), rc
     wait_queue_empty(p)
@@ -446,12 +444,12 @@ def test_kill9_during_delivery_loses_nothing(petrel_factory, dns_factory, mx_por
     assert len(dump_ids(sink)) < len(wanted), "all delivered before the kill: no crash test"
     p.kill9()
     p.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 20
     while not wanted <= set(dump_ids(sink)) and time.monotonic() < deadline:
         time.sleep(0.2)
     missing = wanted - set(dump_ids(sink))
     assert not missing, (
-        "%d acknowledged message(s) not delivered 30 s after the restart; queue:\n%s\n"
+        "%d acknowledged message(s) not delivered 20 s after the restart; queue:\n%s\n"
         "log after the restart:\n%s" % (
             len(missing),
             "\n".join("%s %s" % (m["id"], [(r["state"], r["reply"]) for r in m["recipients"]])
