@@ -41,7 +41,7 @@ fuzz: deps $(FUZZBUILD)/build.ninja
 	ninja -C $(FUZZBUILD)
 
 bench: build
-	@scripts/install-deps.sh bench
+	@scripts/install-deps.sh
 	$(PY) bench/bench.py --petrel $(BUILD)/petrel
 
 clean:

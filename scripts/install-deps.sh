@@ -1,16 +1,14 @@
 #!/bin/sh
 # install-deps.sh - install the Debian packages Petrel needs to build and test, if missing.
-#   scripts/install-deps.sh          build and test dependencies
-#   scripts/install-deps.sh bench    also Postfix (for make bench)
+#   scripts/install-deps.sh          build, test and benchmark dependencies
 set -eu
 
 PKGS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libunbound-dev
 libsqlite3-dev sqlite3 libcrypt-dev libinih-dev libcmocka-dev libclang-rt-14-dev openssl
 python3 python3-pytest swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
-curl msmtp dnsmasq-base valgrind"
-if [ "${1:-}" = bench ]; then
-    PKGS="$PKGS postfix"
-fi
+curl msmtp dnsmasq-base valgrind postfix"
+# postfix: a real peer in the integration tests, smtp-source/smtp-sink for
+# load, and the other side of `make bench`.
 
 missing=""
 for p in $PKGS; do
