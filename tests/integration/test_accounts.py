@@ -684,28 +684,38 @@ def test_from_header_any_from(petrel):
 
 # ------------------------------------------------------------- authenticated relaying
 
-def test_authenticated_relay_stays_queued(petrel):
-    c = petrel.auth_session()
+# Remote delivery with DNS that cannot answer: relayed mail is accepted, attempted,
+# deferred (4.4.3) and kept in the queue.  (*.test names are answered NXDOMAIN locally
+# unless special_zones names "test"; port 9 on loopback answers nothing.)
+NO_DNS = dict(resolver="127.0.0.1@9", special_zones="test", timeout=1)
+
+
+def test_authenticated_relay_accepted_and_queued(petrel_factory):
+    p = petrel_factory(**NO_DNS)
+    c = p.auth_session()
     qid = assert_queued(c.mail_transaction("a@b.test", ["someone@remote.test"],
                                            make_message(to="someone@remote.test")))
     c.quit()
-    time.sleep(0.5)
-    q = queue_list(petrel)
-    ids = [m.get("id") or m.get("queue_id") for m in q]
-    assert qid in ids, q
-    text = petrel.cli_ok("queue", "list").stdout
+    [acc] = wait_events(p, lambda e: e["type"] == "accepted")
+    assert acc["queue_id"] == qid and acc["account"] == SENDER, acc
+    [dfr] = wait_events(p, lambda e: e["type"] == "deferred")
+    assert dfr["queue_id"] == qid and dfr["recipient"] == "someone@remote.test", dfr
+    text = p.cli_ok("queue", "list").stdout
     assert qid in text and "someone@remote.test" in text, text
 
 
-def test_alias_with_remote_target_from_mx(petrel):
-    """An alias may point to a remote address: the local part is delivered and the remote
-    target is relayed (queued), even for an unauthenticated sender on mx."""
-    petrel.cli_ok("alias", "add", "fwd@example.test", "u@example.test", "far@remote.test")
-    c = petrel.session("mx")
+def test_alias_with_remote_target_from_mx(petrel_factory):
+    """An alias may point to a remote address: the local target is delivered and the remote
+    one relayed, even for an unauthenticated sender on mx."""
+    p = petrel_factory(**NO_DNS)
+    p.cli_ok("alias", "add", "fwd@example.test", "u@example.test", "far@remote.test")
+    c = p.session("mx")
     qid = assert_queued(c.mail_transaction("a@b.test", ["fwd@example.test"], make_message()))
     c.quit()
-    petrel.mail("example.test", "u", 1)
-    text = petrel.cli_ok("queue", "list").stdout
+    p.mail("example.test", "u", 1)
+    [dfr] = wait_events(p, lambda e: e["type"] == "deferred")
+    assert dfr["queue_id"] == qid and dfr["recipient"] == "far@remote.test", dfr
+    text = p.cli_ok("queue", "list").stdout
     assert qid in text and "far@remote.test" in text, text
 
 

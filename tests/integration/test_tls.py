@@ -215,11 +215,6 @@ def test_smtputf8_sender(petrel):
     c.quit()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: the CLI refuses UTF-8 account and alias names (`petrel account add "
-    "'δοκιμή@example.test'` -> \"invalid account name ... expected an address (user@domain) "
-    "or a plain login\", exit 2), and local domains accept only accounts and aliases, so "
-    "an SMTPUTF8 local part can never be delivered (550 5.1.1)"))
 def test_smtputf8_local_part_delivered(petrel):
     """The mailbox UTF8_MAILBOX is seeded by the mailbox_db fixture with the CLI."""
     c = petrel.session()
