@@ -46,10 +46,7 @@ def dns_answers(port, name="remote.test", qtype=15):
         s.close()
 
 
-@pytest.fixture
-def dns():
-    """dnsmasq serving remote.test MX 10 mx.remote.test, mx.remote.test A 127.0.0.9."""
-    port = free_udp_port()
+def start_dnsmasq(port):
     proc = subprocess.Popen(
         ["dnsmasq", "-k", "--port=%d" % port, "--listen-address=127.0.0.1",
          "--bind-interfaces", "--no-resolv", "--no-hosts", "--user=root", "--pid-file=",
@@ -60,9 +57,25 @@ def dns():
     deadline = time.monotonic() + 5
     while not dns_answers(port):
         if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("dnsmasq did not start on port %d" % port)
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            return None
         time.sleep(0.05)
+    return proc
+
+
+@pytest.fixture
+def dns():
+    """dnsmasq serving remote.test MX 10 mx.remote.test, mx.remote.test A 127.0.0.9."""
+    # dnsmasq binds TCP as well as UDP: a port free for UDP may be taken for TCP.
+    for _ in range(5):
+        port = free_udp_port()
+        proc = start_dnsmasq(port)
+        if proc:
+            break
+    else:
+        pytest.fail("dnsmasq did not start")
     yield port
     proc.terminate()
     proc.wait(5)
