@@ -263,6 +263,7 @@ int cmd_serve(int argc, char **argv)
 	struct queue *queue = NULL;
 	struct queue_control *control = NULL;
 	struct store *store = NULL;
+	struct store_events *events = NULL;
 	struct dns_resolver *dns = NULL;
 	struct delivery *delivery = NULL;
 	struct serve_outbound outbound = { 0 };
@@ -303,7 +304,8 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "petrel: queue: %s\n", error);
 		goto out;
 	}
-	queue_set_store(queue, store);
+	events = store_events_create(store, pool);
+	queue_set_store(queue, store, events);
 	struct dns_settings dns_settings = {
 		.forwarder = config->dns.resolver[0] ? config->dns.resolver : NULL,
 		.special_zones = config->dns.special_zones[0] ? config->dns.special_zones : NULL,
@@ -327,7 +329,7 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "petrel: control socket: %s\n", error);
 		goto out;
 	}
-	st.server = smtp_server_create(st.base, config, queue, tls, store, pool);
+	st.server = smtp_server_create(st.base, config, queue, tls, store, events, pool);
 	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);
 	sigint = evsignal_new(st.base, SIGINT, serve_signal_cb, &st);
 	if (!sigterm || !sigint || event_add(sigterm, NULL) != 0 || event_add(sigint, NULL) != 0) {
@@ -363,6 +365,7 @@ out:
 	pool_free(&pool);
 	queue_free(&queue);
 	smtp_server_free(&st.server);
+	store_events_free(&events);
 	store_close(&store);
 	serve_outbound_free(&outbound);
 	if (sigterm)
@@ -370,8 +373,12 @@ out:
 	if (sigint)
 		event_free(sigint);
 	net_listeners_free(&st.listeners);
-	if (st.base)
+	/* bufferevents with TLS finish freeing themselves on the loop's next
+	 * pass (libevent defers it): give it that pass before the base goes */
+	if (st.base) {
+		event_base_loop(st.base, EVLOOP_NONBLOCK);
 		event_base_free(st.base);
+	}
 	if (tls)
 		SSL_CTX_free(tls);
 	if (rc == 0)

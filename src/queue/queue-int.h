@@ -56,7 +56,8 @@ struct queue {
 	struct queue_msg *ready_head, *ready_tail;
 	unsigned active, max_active;
 
-	struct store *store;            /* domains and events; may be NULL */
+	struct store *store;            /* domains; may be NULL */
+	struct store_events *events;    /* event writer; may be NULL */
 	struct delivery *delivery;      /* remote delivery; NULL: remote stays queued */
 	queue_removed_cb *removed_cb;
 	void *removed_ctx;

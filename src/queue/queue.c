@@ -93,9 +93,10 @@ void queue_start(struct queue *queue)
 	queue_deliveries_start(queue);
 }
 
-void queue_set_store(struct queue *queue, struct store *store)
+void queue_set_store(struct queue *queue, struct store *store, struct store_events *events)
 {
 	queue->store = store;
+	queue->events = events;
 }
 
 void queue_set_delivery(struct queue *queue, struct delivery *delivery)

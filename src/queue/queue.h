@@ -124,7 +124,8 @@ void queue_free(struct queue **queue);
 typedef void queue_removed_cb(void *ctx, const char *queue_id);
 /* queue_set_store - domains added with `petrel domain add` count as local,
  * and deliveries are recorded as events (call before the loop runs) */
-void queue_set_store(struct queue *queue, struct store *store);
+struct store_events;
+void queue_set_store(struct queue *queue, struct store *store, struct store_events *events);
 /* queue_set_delivery - remote recipients go out through DELIVERY (NULL:
  * they stay queued); call before the loop runs */
 struct delivery;

@@ -252,7 +252,7 @@ static bool queue_address_is_local(struct queue *queue, const char *address)
 static void queue_event(struct queue *queue, const char *type, const struct queue_envelope *env,
 			const char *recipient, int code, const char *reason)
 {
-	if (!queue->store)
+	if (!queue->events)
 		return;
 	struct store_event ev = {
 		.time = time(NULL),
@@ -263,9 +263,7 @@ static void queue_event(struct queue *queue, const char *type, const struct queu
 		.code = code,
 		.reason = (char *)reason,
 	};
-	const char *error = NULL;
-	if (store_event_add(queue->store, &ev, &error) != 0)
-		log_error("store-failed", "op=event_add error=\"%s\"", error);
+	store_events_post(queue->events, &ev, false);
 }
 
 /* ---- phase A: local ------------------------------------------------------- */

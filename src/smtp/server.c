@@ -30,7 +30,7 @@ static void server_reaper_cb(evutil_socket_t fd, short what, void *arg)
 
 struct smtp_server *smtp_server_create(struct event_base *base, const struct config *config,
 				       struct queue *queue, SSL_CTX *tls, struct store *store,
-				       struct pool *pool)
+				       struct store_events *events, struct pool *pool)
 {
 	struct smtp_server *server = xcalloc(1, sizeof(*server));
 	server->base = base;
@@ -40,6 +40,7 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	server->limits = net_conn_limits_create(config->limits.connections,
 						config->limits.connections_per_ip);
 	server->store = store;
+	server->events = events;
 	server->pool = pool;
 	struct policy_throttle_settings ts = {
 		.auth_slow_after = config->auth.slow_after,

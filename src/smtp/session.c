@@ -698,56 +698,23 @@ void smtp_session_async(struct smtp_session *s, struct smtp_job *job)
 	pool_submit(s->server->pool, session_job_work, session_job_done, job);
 }
 
-struct session_event_job {
-	struct store *store;
-	struct store_event event;
-};
-
-static void session_event_work(void *arg);
-static void session_event_done(void *arg);
-
-static void session_event_work(void *arg)
-{
-	struct session_event_job *j = arg;
-	const char *error = NULL;
-	if (store_event_add(j->store, &j->event, &error) != 0)
-		log_error("store-failed", "op=event_add error=\"%s\"", error);
-}
-
-static void session_event_done(void *arg)
-{
-	struct session_event_job *j = arg;
-	free(j->event.type);
-	free(j->event.account);
-	free(j->event.queue_id);
-	free(j->event.recipient);
-	free(j->event.reason);
-	free(j);
-}
-
 void smtp_session_event(struct smtp_session *s, const char *type, const char *account,
 			const char *recipient, int code, const char *reason)
 {
-	if (!s->server->store)
+	if (!s->server->events)
 		return;
-	struct session_event_job *j = xcalloc(1, sizeof(*j));
-	j->store = s->server->store;
-	j->event.time = time(NULL);
-	j->event.type = xstrdup(type);
-	if (account)
-		j->event.account = xstrdup(account);
-	else if (s->account)
-		j->event.account = xstrdup(s->account->name);
-	if (strcmp(type, "accepted") == 0 || strcmp(type, "accepted-sandbox") == 0) {
-		/* the reason of an acceptance is its queue ID */
-		j->event.queue_id = reason ? xstrdup(reason) : NULL;
-	} else if (reason) {
-		j->event.reason = xstrdup(reason);
-	}
-	if (recipient)
-		j->event.recipient = xstrdup(recipient);
-	j->event.code = code;
-	pool_submit(s->server->pool, session_event_work, session_event_done, j);
+	struct store_event ev = {
+		.time = time(NULL),
+		.type = (char *)type,
+		.account = (char *)(account ? account : s->account ? s->account->name : NULL),
+		.recipient = (char *)recipient,
+		.code = code,
+	};
+	if (strcmp(type, "accepted") == 0 || strcmp(type, "accepted-sandbox") == 0)
+		ev.queue_id = (char *)reason; /* an acceptance's "reason" is its queue ID */
+	else
+		ev.reason = (char *)reason;
+	store_events_post(s->server->events, &ev, true);
 }
 
 bool smtp_session_is_loopback(const struct smtp_session *s)

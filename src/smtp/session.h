@@ -47,6 +47,7 @@ struct smtp_server {
 	struct smtp_session *dead;   /* closed, freed by the reaper event */
 	struct event *reaper;
 	struct store *store;         /* may be NULL (tests without accounts) */
+	struct store_events *events; /* event writer; may be NULL */
 	struct pool *pool;
 	struct policy_throttle *throttle;
 };

@@ -22,14 +22,16 @@ struct pool;
 struct queue;
 struct smtp_server;
 struct store;
+struct store_events;
 
 /* smtp_server_create - TLS may be NULL: then STARTTLS is not offered and
  * listeners of role submissions cannot be used (the caller refuses to start).
  * STORE holds accounts and domains (NULL: no AUTH, and local domains come
- * from the config alone); POOL runs the store and policy lookups. */
+ * from the config alone); EVENTS records what happens (NULL: nothing);
+ * POOL runs the store and policy lookups. */
 struct smtp_server *smtp_server_create(struct event_base *base, const struct config *config,
 				       struct queue *queue, SSL_CTX *tls, struct store *store,
-				       struct pool *pool);
+				       struct store_events *events, struct pool *pool);
 /* smtp_server_accept - a net_accept_fn: CTX is the smtp_server; owns FD */
 void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);

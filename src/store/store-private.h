@@ -64,7 +64,8 @@ struct store_backend {
 	int (*counter_get)(void *db, const char *account, const char *window,
 			   uint64_t *count_r, const char **error_r);
 
-	int (*event_add)(void *db, const struct store_event *event, const char **error_r);
+	int (*event_add)(void *db, const struct store_event *events, size_t n,
+			 const char **error_r);
 	int (*event_list)(void *db, const char *account, time_t since, int64_t after_id,
 			  size_t limit, struct store_event ***events_r, size_t *count_r,
 			  const char **error_r);

@@ -1153,15 +1153,22 @@ static int sq_counter_get(void *db, const char *account, const char *window,
 
 /* ---- events ---------------------------------------------------------------------------------------- */
 
-static int sq_event_add(void *db, const struct store_event *e, const char **error_r)
+/* sq_event_add - N rows in one transaction (one WAL commit for a batch) */
+static int sq_event_add(void *db, const struct store_event *events, size_t n,
+			const char **error_r)
 {
 	struct sq_db *d = db;
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = -1;
-	sqlite3_stmt *st = stmt_get(c, SQ_EVENT_ADD, error_r);
-	if (st) {
+	int rc = n > 1 ? sq_exec_stmt(c, SQ_BEGIN, error_r) : 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct store_event *e = &events[i];
+		sqlite3_stmt *st = stmt_get(c, SQ_EVENT_ADD, error_r);
+		if (!st) {
+			rc = -1;
+			break;
+		}
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)e->time);
 		bind_text(st, 2, e->type);
 		bind_text(st, 3, e->account);
@@ -1171,6 +1178,13 @@ static int sq_event_add(void *db, const struct store_event *e, const char **erro
 		bind_text(st, 7, e->reason);
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(c, "adding an event", error_r);
 		stmt_done(st);
+	}
+	if (n > 1) {
+		const char *ignored;
+		if (rc == 0)
+			rc = sq_exec_stmt(c, SQ_COMMIT, error_r);
+		else
+			(void)sq_exec_stmt(c, SQ_ROLLBACK, &ignored);
 	}
 	conn_give(d, c);
 	return rc;

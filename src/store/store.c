@@ -626,17 +626,29 @@ void store_window_minute(time_t t, char buf[STORE_WINDOW_MAX])
 
 int store_event_add(struct store *store, const struct store_event *event, const char **error_r)
 {
-	if (!event->type || event->type[0] == '\0') {
-		*error_r = store_error("event without a type");
-		return -1;
+	return store_event_add_many(store, event, 1, error_r);
+}
+
+int store_event_add_many(struct store *store, const struct store_event *events, size_t n,
+			 const char **error_r)
+{
+	struct store_event *e = xcalloc(n ? n : 1, sizeof(*e));
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!events[i].type || events[i].type[0] == '\0') {
+			*error_r = store_error("event without a type");
+			rc = -1;
+		}
+		e[i] = events[i];
+		if (e[i].time == 0)
+			e[i].time = time(NULL);
+		e[i].account = events[i].account ? lower_dup(events[i].account) : NULL;
 	}
-	struct store_event e = *event;
-	if (e.time == 0)
-		e.time = time(NULL);
-	char *account = e.account ? lower_dup(e.account) : NULL;
-	e.account = account;
-	int rc = store->ops->event_add(store->db, &e, error_r);
-	free(account);
+	if (rc == 0 && n > 0)
+		rc = store->ops->event_add(store->db, e, n, error_r);
+	for (size_t i = 0; i < n; i++)
+		free(e[i].account);
+	free(e);
 	return rc;
 }
 

@@ -192,6 +192,26 @@ struct store_event {
 };
 /* store_event_add - TIME 0 means now; TYPE required */
 int store_event_add(struct store *store, const struct store_event *event, const char **error_r);
+/* store_event_add_many - N events in one transaction */
+int store_event_add_many(struct store *store, const struct store_event *events, size_t n,
+			 const char **error_r);
+
+/* ---- the event writer: many producers, rows written in batches ----------------------- */
+/* The server records an event for every acceptance, delivery, rejection...;
+ * one transaction per row would make the workers queue on SQLite's write
+ * lock.  store_events_post() copies the event and returns at once; rows are
+ * written in batches, one transaction each, by whichever worker gets there
+ * first (or a pool job, when posted from the loop).  Thread-safe. */
+struct store_events;
+struct pool;
+struct store_events *store_events_create(struct store *store, struct pool *pool);
+/* store_events_post - ON_LOOP: the caller is the loop thread (never blocks);
+ * else a worker, which may write the pending batch itself */
+void store_events_post(struct store_events *events, const struct store_event *event,
+		       bool on_loop);
+/* store_events_free - write what is pending (blocking), then free; call after
+ * the pool has stopped */
+void store_events_free(struct store_events **events);
 /* store_event_list - events with id > AFTER_ID, time >= SINCE (0: any),
  * ACCOUNT (NULL: any), oldest first, at most LIMIT (0: no limit) */
 int store_event_list(struct store *store, const char *account, time_t since, int64_t after_id,
