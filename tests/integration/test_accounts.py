@@ -98,7 +98,7 @@ def tomorrow_utc():
             + datetime.timedelta(days=1)).strftime("%Y-%m-%d")
 
 
-def wait_for_safe_minute(margin=15):
+def wait_for_safe_minute(margin=8):
     """Sleep past a minute boundary if fewer than MARGIN seconds are left in this one, so
     a per-minute window does not roll over in the middle of a scenario."""
     s = time.time() % 60
@@ -975,7 +975,7 @@ def test_auth_success_does_not_count_as_failure(petrel_factory):
 
 def test_connection_rate(petrel_factory):
     p = petrel_factory(start=False, connection_rate=5)
-    wait_for_safe_minute(20)
+    wait_for_safe_minute()
     p.start()  # its readiness probe is connection 1 of this minute
     for i in range(4):
         c = p.connect("mx")
