@@ -247,7 +247,7 @@ static void queue_submit_work(void *arg)
 		/* not durable: take it back out, the client is told it failed */
 		const char *error;
 		log_error("queue_sync", "queue_id=%s error=\"%s\"", job->env->id, job->error);
-		if (spool_remove(job->queue->spool, job->env->id, &error) != 0)
+		if (spool_remove(job->queue->spool, job->env->id, false, &error) != 0)
 			log_error("queue_remove", "queue_id=%s error=\"%s\"", job->env->id, error);
 	}
 	buf_free(&text);

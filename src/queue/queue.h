@@ -78,6 +78,7 @@ struct queue_envelope {
 	bool held;            /* `petrel queue hold`: no delivery attempts */
 	bool delay_notified;  /* the one delay notice has been sent */
 	time_t next_attempt;  /* when a deferred message is tried again; 0 = unknown */
+	bool rcpt_log;        /* <ID>.rcpt exists */
 };
 
 /* queue_id_new - a fresh unique ID, NUL-terminated into ID_R (thread-safe) */

@@ -648,15 +648,18 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 	}
 	const char *error = NULL;
 	if (all_final) {
-		if (spool_remove(queue->spool, a->id, &error) == 0) {
+		if (spool_remove(queue->spool, a->id, env->rcpt_log, &error) == 0) {
 			a->removed = true;
 		} else {
 			log_error("queue_remove", "queue_id=%s error=\"%s\"", a->id, error);
 			a->retry = true;
 		}
-	} else if (log.len > 0 && spool_rcpt_log_append(queue->spool, a->id, &log, &error) != 0) {
-		/* the states stay in memory; a crash now means redelivery */
-		log_error("queue_rcpt_log", "queue_id=%s error=\"%s\"", a->id, error);
+	} else if (log.len > 0) {
+		/* the log may exist even if the append fails half-way */
+		env->rcpt_log = true;
+		if (spool_rcpt_log_append(queue->spool, a->id, &log, &error) != 0)
+			/* the states stay in memory; a crash now means redelivery */
+			log_error("queue_rcpt_log", "queue_id=%s error=\"%s\"", a->id, error);
 	}
 	buf_free(&log);
 	free(failed);
@@ -782,7 +785,7 @@ static void queue_op_work(void *arg)
 {
 	struct queue_op_job *j = arg;
 	if (j->op == QUEUE_OP_DELETE) {
-		if (spool_remove(j->queue->spool, j->id, &j->error) != 0)
+		if (spool_remove(j->queue->spool, j->id, true, &j->error) != 0)
 			log_error("queue_remove", "queue_id=%s error=\"%s\"", j->id, j->error);
 		return;
 	}
@@ -884,15 +887,19 @@ void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb
 		break;
 	case QUEUE_OP_HOLD:
 		msg->held = true;
-		if (msg->env)
+		if (msg->env) {
 			msg->env->held = true;
+			msg->env->rcpt_log = true;
+		}
 		queue_ready_remove(queue, msg);
 		queue_msg_cancel_retry(msg);
 		break;
 	case QUEUE_OP_RELEASE:
 		msg->held = false;
-		if (msg->env)
+		if (msg->env) {
 			msg->env->held = false;
+			msg->env->rcpt_log = true;
+		}
 		break;
 	}
 	struct queue_op_job *j = xcalloc(1, sizeof(*j));

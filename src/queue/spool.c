@@ -486,6 +486,7 @@ int spool_rcpt_log_apply(struct spool *spool, struct queue_envelope *env, const 
 		*error_r = "cannot read the recipient log";
 		goto out;
 	}
+	env->rcpt_log = r == 0;
 	for (size_t pos = 0; pos < data.len;) {
 		const char *lf = memchr(data.data + pos, '\n', data.len - pos);
 		if (!lf)
@@ -558,7 +559,7 @@ out:
 	return ret;
 }
 
-int spool_remove(struct spool *spool, const char *id, const char **error_r)
+int spool_remove(struct spool *spool, const char *id, bool has_log, const char **error_r)
 {
 	char *name = xasprintf("%s.rcpt", id);
 	int ret = -1;
@@ -569,7 +570,7 @@ int spool_remove(struct spool *spool, const char *id, const char **error_r)
 		*error_r = "cannot remove the message file";
 		goto out;
 	}
-	if (unlinkat(spool->dir_fd, name, 0) != 0 && errno != ENOENT) {
+	if (has_log && unlinkat(spool->dir_fd, name, 0) != 0 && errno != ENOENT) {
 		*error_r = "cannot remove the recipient log";
 		goto out;
 	}

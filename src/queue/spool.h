@@ -73,8 +73,9 @@ int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf 
 /* spool_rcpt_log_line - append one log line for recipient INDEX to OUT */
 void spool_rcpt_log_line(struct buf *out, size_t index, enum queue_rcpt_state state,
 			 const char *reply);
-/* spool_remove - unlink <ID>, then <ID>.rcpt (no fsync: see queue.c) */
-int spool_remove(struct spool *spool, const char *id, const char **error_r);
+/* spool_remove - unlink <ID>, then <ID>.rcpt when HAS_LOG (no fsync: see
+ * queue.c); a log nobody wrote costs no failing unlink */
+int spool_remove(struct spool *spool, const char *id, bool has_log, const char **error_r);
 
 /* queue_rcpt_state_name - "pending", "delivered", "deferred", "failed" */
 const char *queue_rcpt_state_name(enum queue_rcpt_state state);
