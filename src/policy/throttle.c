@@ -143,9 +143,10 @@ unsigned policy_throttle_auth_failed(struct policy_throttle *t, const struct soc
 	e->last_seen = now;
 	if (t->settings.auth_lockout_after && e->failures >= t->settings.auth_lockout_after)
 		e->locked_until = now + (time_t)t->settings.lockout_time;
-	if (!t->settings.auth_slow_after || e->failures < t->settings.auth_slow_after)
+	/* slow_after failures are answered at once; each one after that later */
+	if (!t->settings.auth_slow_after || e->failures <= t->settings.auth_slow_after)
 		return 0;
-	unsigned delay = e->failures - t->settings.auth_slow_after + 1;
+	unsigned delay = e->failures - t->settings.auth_slow_after;
 	return delay < THROTTLE_MAX_DELAY ? delay : THROTTLE_MAX_DELAY;
 }
 

@@ -186,6 +186,7 @@ bool smtp_auth_read_line(struct smtp_session *s, struct evbuffer *in)
 		/* The response cannot be recovered: end the exchange, skip the line. */
 		smtp_auth_clear(s);
 		s->mode = MODE_SKIP_LINE;
+		s->skip_limit = SASL_LINE_MAX;
 		return true;
 	}
 	char *line = xstrndup(data, line_len);

@@ -418,6 +418,7 @@ static bool session_read_command(struct smtp_session *s, struct evbuffer *in)
 		return false;
 	if (st == SMTP_LINE_TOO_LONG || consumed > max) {
 		s->mode = MODE_SKIP_LINE;
+		s->skip_limit = max;
 		return true;
 	}
 	if (flags & (SMTP_LINE_BARE_LF | SMTP_LINE_BARE_CR)) {
@@ -461,7 +462,7 @@ static bool session_skip_line(struct smtp_session *s, struct evbuffer *in)
 		s->mode = MODE_COMMAND;
 		/* RFC 5321 4.5.3.1.4 */
 		smtp_session_reply(s, "500 5.5.2 Line too long (limit %zu octets)",
-			      s->config->limits.command_line);
+				   s->skip_limit ? s->skip_limit : s->config->limits.command_line);
 		smtp_session_count_error(s);
 	}
 	return consumed > 0;

@@ -88,6 +88,7 @@ struct smtp_session {
 	char client[64];
 
 	enum session_mode mode;
+	size_t skip_limit;  /* MODE_SKIP_LINE: the limit the line went over */
 	bool closing;     /* last reply queued; free once it is written */
 	bool dead;        /* freed by the loop later */
 	bool waiting;     /* a worker or the queue is busy for us: read nothing */

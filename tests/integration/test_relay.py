@@ -107,9 +107,11 @@ def all_defects(msg):
 def dsn_fields(msg):
     """(per-message fields, [per-recipient fields]) of the message/delivery-status part;
     field names lower-cased."""
-    parts = [p for p in msg.walk() if p.get_content_type() == "message/delivery-status"]
+    # the report's own parts only: a notice about a notice carries another
+    # report inside its message/rfc822 part
+    parts = [p for p in msg.iter_parts() if p.get_content_type() == "message/delivery-status"]
     assert len(parts) == 1, "expected one message/delivery-status part: %s" % (
-        [p.get_content_type() for p in msg.walk()],)
+        [p.get_content_type() for p in msg.iter_parts()],)
     blocks = parts[0].get_payload()
     assert isinstance(blocks, list) and len(blocks) >= 2, blocks
     def fields(b):
