@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -37,7 +38,6 @@ static bool local_part_is_safe(const char *local, size_t len);
 static int mkdir_fsync_parent(const char *path, int parent_fd);
 static int maildir_prepare(const char *data_dir, const char *domain, const char *local,
 			   char **maildir_r);
-static int write_all(int fd, const void *data, size_t len);
 static void maildir_unique_name(const char *hostname, struct buf *out);
 static bool error_is_temporary(int err);
 static int maildir_deliver(const char *data_dir, char *path, const char *hostname,
@@ -117,22 +117,6 @@ static bool error_is_temporary(int err)
 	/* the disk and the admin can fix everything we can meet here */
 	(void)err;
 	return true;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* mkdir_fsync_parent - mkdir PATH 0700 and fsync PARENT_FD if we created it */
@@ -308,7 +292,7 @@ static int maildir_deliver(const char *data_dir, char *path, const char *hostnam
 		goto fail;
 	}
 	in_tmp = true;
-	if (write_all(fd, head.data, head.len) != 0 || write_all(fd, data, len) != 0 ||
+	if (fd_write_all(fd, head.data, head.len) != 0 || fd_write_all(fd, data, len) != 0 ||
 	    fsync(fd) != 0) {
 		*error_r = "cannot write the mailbox file";
 		goto fail;

@@ -265,11 +265,9 @@ struct net_conn_limits {
 	struct conn_entry *buckets[CONN_BUCKETS];
 };
 
-static void conn_key(const struct sockaddr *sa, unsigned char key[16]);
 static struct conn_entry **conn_find(struct net_conn_limits *limits, const unsigned char key[16]);
 
-/* conn_key - the client address as 16 bytes (IPv4 as v4-mapped IPv6) */
-static void conn_key(const struct sockaddr *sa, unsigned char key[16])
+void net_address_key(const struct sockaddr *sa, unsigned char key[16])
 {
 	memset(key, 0, 16);
 	if (sa->sa_family == AF_INET6) {
@@ -280,13 +278,18 @@ static void conn_key(const struct sockaddr *sa, unsigned char key[16])
 	}
 }
 
-/* conn_find - the link that points at KEY's entry, or at the NULL ending its chain */
-static struct conn_entry **conn_find(struct net_conn_limits *limits, const unsigned char key[16])
+uint32_t net_address_key_hash(const unsigned char key[16])
 {
 	uint32_t h = 2166136261u; /* FNV-1a */
 	for (int i = 0; i < 16; i++)
 		h = (h ^ key[i]) * 16777619u;
-	struct conn_entry **link = &limits->buckets[h % CONN_BUCKETS];
+	return h;
+}
+
+/* conn_find - the link that points at KEY's entry, or at the NULL ending its chain */
+static struct conn_entry **conn_find(struct net_conn_limits *limits, const unsigned char key[16])
+{
+	struct conn_entry **link = &limits->buckets[net_address_key_hash(key) % CONN_BUCKETS];
 	while (*link && memcmp((*link)->key, key, 16) != 0)
 		link = &(*link)->next;
 	return link;
@@ -303,7 +306,7 @@ struct net_conn_limits *net_conn_limits_create(unsigned total, unsigned per_addr
 bool net_conn_limits_acquire(struct net_conn_limits *limits, const struct sockaddr *sa)
 {
 	unsigned char key[16];
-	conn_key(sa, key);
+	net_address_key(sa, key);
 	if (limits->total >= limits->total_max)
 		return false;
 	struct conn_entry **link = conn_find(limits, key);
@@ -321,7 +324,7 @@ bool net_conn_limits_acquire(struct net_conn_limits *limits, const struct sockad
 void net_conn_limits_release(struct net_conn_limits *limits, const struct sockaddr *sa)
 {
 	unsigned char key[16];
-	conn_key(sa, key);
+	net_address_key(sa, key);
 	struct conn_entry **link = conn_find(limits, key);
 	struct conn_entry *e = *link;
 	if (!e)

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <openssl/ssl.h>
@@ -35,6 +36,11 @@ void net_listeners_free(struct net_listeners **listeners);
 
 /* net_address_format - "192.0.2.1" or "2001:db8::1" (no port) into BUF */
 void net_address_format(const struct sockaddr *sa, char *buf, size_t size);
+
+/* net_address_key - the client address as 16 bytes (IPv4 as v4-mapped IPv6;
+ * unix sockets all zero), for tables keyed by client address */
+void net_address_key(const struct sockaddr *sa, unsigned char key[16]);
+uint32_t net_address_key_hash(const unsigned char key[16]);
 
 /* ---- TLS (OpenSSL 3) -------------------------------------------------- */
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/net.h"
 #include "util/xalloc.h"
 
 #define THROTTLE_BUCKETS 1024u
@@ -37,24 +38,11 @@ struct policy_throttle {
 	size_t count;
 };
 
-static void throttle_key(const struct sockaddr *sa, unsigned char key[16]);
 static struct throttle_entry *throttle_get(struct policy_throttle *t, const struct sockaddr *sa,
 					   time_t now, bool create);
 static void throttle_prune(struct policy_throttle *t, time_t now);
 static bool throttle_entry_expired(const struct policy_throttle *t,
 				   const struct throttle_entry *e, time_t now);
-
-/* throttle_key - IPv4 as v4-mapped IPv6, so both families share one table */
-static void throttle_key(const struct sockaddr *sa, unsigned char key[16])
-{
-	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-	} else if (sa->sa_family == AF_INET) {
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-	}
-}
 
 static bool throttle_entry_expired(const struct policy_throttle *t,
 				   const struct throttle_entry *e, time_t now)
@@ -86,11 +74,8 @@ static struct throttle_entry *throttle_get(struct policy_throttle *t, const stru
 					   time_t now, bool create)
 {
 	unsigned char key[16];
-	throttle_key(sa, key);
-	uint32_t h = 2166136261u;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	struct throttle_entry **head = &t->buckets[h % THROTTLE_BUCKETS];
+	net_address_key(sa, key);
+	struct throttle_entry **head = &t->buckets[net_address_key_hash(key) % THROTTLE_BUCKETS];
 	for (struct throttle_entry *e = *head; e; e = e->next)
 		if (memcmp(e->key, key, 16) == 0)
 			return e;

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -37,7 +38,6 @@
 
 static int mkdir_durable(const char *path);
 static int fsync_parent(const char *path);
-static int write_all(int fd, const void *data, size_t len);
 static int read_at(int dir_fd, const char *name, size_t max, bool whole, struct buf *out,
 		   int *errno_r);
 static int id_compare(const void *a, const void *b);
@@ -106,22 +106,6 @@ static int mkdir_durable(const char *path)
 	if (mkdir(path, 0700) != 0)
 		return errno == EEXIST ? 0 : -1;
 	return fsync_parent(path);
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 struct spool *spool_open(const char *data_dir, bool create, const char **error_r)
@@ -258,8 +242,8 @@ int spool_write_message(struct spool *spool, const char *id, const struct buf *e
 		goto out;
 	}
 	created = true;
-	if (write_all(fd, envelope->data, envelope->len) != 0 || write_all(fd, "\n", 1) != 0 ||
-	    write_all(fd, body, body_len) != 0 || fchmod(fd, 0700) != 0 || fsync(fd) != 0) {
+	if (fd_write_all(fd, envelope->data, envelope->len) != 0 || fd_write_all(fd, "\n", 1) != 0 ||
+	    fd_write_all(fd, body, body_len) != 0 || fchmod(fd, 0700) != 0 || fsync(fd) != 0) {
 		err = errno;
 		goto out;
 	}
@@ -537,10 +521,10 @@ int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf 
 		ssize_t n = pread(fd, &last, 1, st.st_size - 1);
 		if (n != 1)
 			goto fail;
-		if (last != '\n' && write_all(fd, "\n", 1) != 0)
+		if (last != '\n' && fd_write_all(fd, "\n", 1) != 0)
 			goto fail;
 	}
-	if (write_all(fd, text->data, text->len) != 0 || fsync(fd) != 0)
+	if (fd_write_all(fd, text->data, text->len) != 0 || fsync(fd) != 0)
 		goto fail;
 	int fd_closing = fd;
 	fd = -1;
