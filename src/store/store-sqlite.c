@@ -563,6 +563,26 @@ static int strv_query(struct sq_db *d, enum sq_stmt id, const char *arg, bool pa
 	return rc;
 }
 
+/* rows_collect - step ST to the end, ROW() each result row into a growing
+ * array of pointers; SQLITE_DONE, or the failing sqlite3_step code */
+static int rows_collect(sqlite3_stmt *st, void *(*row)(sqlite3_stmt *st), void ***v_r,
+			size_t *n_r)
+{
+	size_t cap = 8, n = 0;
+	void **v = xcalloc(cap, sizeof(*v));
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n + 1 >= cap) {
+			cap *= 2;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[n++] = row(st);
+	}
+	*v_r = v;
+	*n_r = n;
+	return r;
+}
+
 static int sq_domain_list(void *db, char ***domains_r, const char **error_r)
 {
 	return strv_query(db, SQ_DOMAIN_LIST, NULL, false, domains_r, error_r);
@@ -590,6 +610,10 @@ static int sq_plan_set(void *db, const struct store_plan *plan, const char **err
 }
 
 static struct store_plan *plan_row(sqlite3_stmt *st);
+static void *plan_row_any(sqlite3_stmt *st)
+{
+	return plan_row(st);
+}
 
 static struct store_plan *plan_row(sqlite3_stmt *st)
 {
@@ -635,18 +659,11 @@ static int sq_plan_list(void *db, struct store_plan ***plans_r, size_t *count_r,
 	if (!c)
 		return -1;
 	int rc = -1;
-	size_t n = 0, cap = 4;
-	struct store_plan **v = xcalloc(cap, sizeof(*v));
+	size_t n = 0;
+	struct store_plan **v = NULL;
 	sqlite3_stmt *st = stmt_get(c, SQ_PLAN_LIST, error_r);
 	if (st) {
-		int r;
-		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n + 1 >= cap) {
-				cap *= 2;
-				v = xrealloc(v, cap * sizeof(*v));
-			}
-			v[n++] = plan_row(st);
-		}
+		int r = rows_collect(st, plan_row_any, (void ***)&v, &n);
 		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "listing plans", error_r);
 		stmt_done(st);
 	}
@@ -663,6 +680,10 @@ static int sq_plan_list(void *db, struct store_plan ***plans_r, size_t *count_r,
 /* ---- accounts ---------------------------------------------------------------------------------- */
 
 static struct store_account *account_row(sqlite3_stmt *st);
+static void *account_row_any(sqlite3_stmt *st)
+{
+	return account_row(st);
+}
 static void account_bind(sqlite3_stmt *st, const struct store_account *a);
 static int plan_check(struct sq_conn *c, const char *plan, const char **error_r);
 
@@ -840,18 +861,11 @@ static int sq_account_list(void *db, struct store_account ***accounts_r, size_t 
 	if (!c)
 		return -1;
 	int rc = -1;
-	size_t n = 0, cap = 8;
-	struct store_account **v = xcalloc(cap, sizeof(*v));
+	size_t n = 0;
+	struct store_account **v = NULL;
 	sqlite3_stmt *st = stmt_get(c, SQ_ACCOUNT_LIST, error_r);
 	if (st) {
-		int r;
-		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n + 1 >= cap) {
-				cap *= 2;
-				v = xrealloc(v, cap * sizeof(*v));
-			}
-			v[n++] = account_row(st);
-		}
+		int r = rows_collect(st, account_row_any, (void ***)&v, &n);
 		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "listing accounts", error_r);
 		stmt_done(st);
 	}
@@ -1190,6 +1204,21 @@ static int sq_event_add(void *db, const struct store_event *events, size_t n,
 	return rc;
 }
 
+/* event_row - one row of SQ_EVENT_LIST* */
+static void *event_row(sqlite3_stmt *st)
+{
+	struct store_event *e = xcalloc(1, sizeof(*e));
+	e->id = sqlite3_column_int64(st, 0);
+	e->time = (time_t)sqlite3_column_int64(st, 1);
+	e->type = col_dup(st, 2);
+	e->account = col_dup(st, 3);
+	e->queue_id = col_dup(st, 4);
+	e->recipient = col_dup(st, 5);
+	e->code = sqlite3_column_int(st, 6);
+	e->reason = col_dup(st, 7);
+	return e;
+}
+
 static int sq_event_list(void *db, const char *account, time_t since, int64_t after_id,
 			 size_t limit, struct store_event ***events_r, size_t *count_r,
 			 const char **error_r)
@@ -1199,8 +1228,8 @@ static int sq_event_list(void *db, const char *account, time_t since, int64_t af
 	if (!c)
 		return -1;
 	int rc = -1;
-	size_t n = 0, cap = 16;
-	struct store_event **v = xcalloc(cap, sizeof(*v));
+	size_t n = 0;
+	struct store_event **v = NULL;
 	sqlite3_stmt *st = stmt_get(c, account ? SQ_EVENT_LIST_ACCOUNT : SQ_EVENT_LIST, error_r);
 	if (st) {
 		sqlite3_bind_int64(st, 1, after_id);
@@ -1208,23 +1237,7 @@ static int sq_event_list(void *db, const char *account, time_t since, int64_t af
 		sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
 		if (account)
 			bind_text(st, 4, account);
-		int r;
-		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n + 1 >= cap) {
-				cap *= 2;
-				v = xrealloc(v, cap * sizeof(*v));
-			}
-			struct store_event *e = xcalloc(1, sizeof(*e));
-			e->id = sqlite3_column_int64(st, 0);
-			e->time = (time_t)sqlite3_column_int64(st, 1);
-			e->type = col_dup(st, 2);
-			e->account = col_dup(st, 3);
-			e->queue_id = col_dup(st, 4);
-			e->recipient = col_dup(st, 5);
-			e->code = sqlite3_column_int(st, 6);
-			e->reason = col_dup(st, 7);
-			v[n++] = e;
-		}
+		int r = rows_collect(st, event_row, (void ***)&v, &n);
 		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "listing events", error_r);
 		stmt_done(st);
 	}
