@@ -1,4 +1,5 @@
-/* cli/cmd-serve - petrel serve: load the configuration, bind the listeners,
+/* cli/cmd-serve - petrel serve: load the configuration, lock the data folder
+ * (before anything in it is touched), bind the listeners,
  * drop privileges, recover the queue and run the event loop until SIGTERM or
  * SIGINT. */
 #include <errno.h>
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,7 +50,8 @@ struct serve_outbound {
 static int serve_parse_args(int argc, char **argv, const char **file_r);
 static void serve_raise_nofile(void);
 static int serve_prepare_data_dir(const struct config *config);
-static int serve_drop_privileges(const struct config *config);
+static int serve_lock_data_dir(const struct config *config, int *fd_r);
+static int serve_drop_privileges(const struct config *config, int lock_fd);
 static bool serve_needs_tls(const struct config *config);
 static void serve_signal_cb(evutil_socket_t sig, short what, void *arg);
 static enum delivery_tls serve_tls_policy(const char *name);
@@ -91,8 +95,40 @@ static int serve_prepare_data_dir(const struct config *config)
 	return 0;
 }
 
-/* serve_drop_privileges - DESIGN: bind and read keys as root, then run as USER */
-static int serve_drop_privileges(const struct config *config)
+/* serve_lock_data_dir - take DATA_DIR/petrel.lock (flock, exclusive) for the
+ * server's life, before anything in the folder is read or written: a second
+ * server on the same folder must not run recovery on a live queue.  The
+ * kernel drops the lock when the process ends, however it ends. */
+static int serve_lock_data_dir(const struct config *config, int *fd_r)
+{
+	char *path = xasprintf("%s/petrel.lock", config->data_dir);
+	int ret = -1;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "petrel: cannot open %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			fprintf(stderr, "petrel: %s: another server is running on this data "
+				"folder\n", path);
+		else
+			fprintf(stderr, "petrel: cannot lock %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	*fd_r = fd;
+	fd = -1;
+	ret = 0;
+out:
+	if (fd >= 0 && close(fd) != 0)
+		log_warn("close-failed", "path=%s error=\"%s\"", path, strerror(errno));
+	free(path);
+	return ret;
+}
+
+/* serve_drop_privileges - DESIGN: bind and read keys as root, then run as
+ * USER; the data folder and its lock file become USER's */
+static int serve_drop_privileges(const struct config *config, int lock_fd)
 {
 	if (!config->user || config->user[0] == '\0')
 		return 0;
@@ -107,7 +143,7 @@ static int serve_drop_privileges(const struct config *config)
 		return -1;
 	}
 	if (chown(config->data_dir, pw->pw_uid, pw->pw_gid) != 0 ||
-	    setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    fchown(lock_fd, pw->pw_uid, pw->pw_gid) != 0 || setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0) {
 		fprintf(stderr, "petrel: cannot drop privileges to %s: %s\n", config->user,
 			strerror(errno));
@@ -268,10 +304,11 @@ int cmd_serve(int argc, char **argv)
 	struct delivery *delivery = NULL;
 	struct serve_outbound outbound = { 0 };
 	struct event *sigterm = NULL, *sigint = NULL;
+	int lock_fd = -1;
 
 	signal(SIGPIPE, SIG_IGN);
 	serve_raise_nofile();
-	if (serve_prepare_data_dir(config) != 0)
+	if (serve_prepare_data_dir(config) != 0 || serve_lock_data_dir(config, &lock_fd) != 0)
 		goto out;
 	if (config->tls_certificate) {
 		tls = net_tls_server_ctx(config->tls_certificate, config->tls_key, &error);
@@ -290,7 +327,7 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "petrel: %s\n", error);
 		goto out;
 	}
-	if (serve_drop_privileges(config) != 0)
+	if (serve_drop_privileges(config, lock_fd) != 0)
 		goto out;
 
 	store = store_open(config->data_dir, &error);
@@ -381,6 +418,9 @@ out:
 	}
 	if (tls)
 		SSL_CTX_free(tls);
+	/* the last thing: the folder is ours until everything in it is closed */
+	if (lock_fd >= 0 && close(lock_fd) != 0)
+		log_warn("close-failed", "what=petrel.lock error=\"%s\"", strerror(errno));
 	if (rc == 0)
 		log_info("stopped", "status=0");
 	config_free(&config);

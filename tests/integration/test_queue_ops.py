@@ -327,3 +327,29 @@ def test_control_client_limit(petrel):
         for s in socks:
             s.close()
     assert control(petrel, b"flush\n").startswith(b"ok ")
+
+
+def test_second_server_on_the_data_folder_touches_nothing(server):
+    """Issue 7 #18: a second `petrel serve` on a live data folder (other ports) refuses to
+    start before it reads the queue: no recovery, no .rcpt append, no duplicate event."""
+    qid = deferred_message(server)
+    log = server.data_dir / "queue" / (qid + ".rcpt")
+    before = log.read_bytes()
+    deadline = time.monotonic() + 15
+    while server.cli_ok("events", "--json").stdout.count('"deferred"') < 1:
+        assert time.monotonic() < deadline, "no deferred event"
+        time.sleep(0.1)
+    conf = server.config_path.read_text()
+    for port in server.ports.values():
+        conf = conf.replace(":%d\n" % port, ":%d\n" % free_ports(1)[0])
+    conf = conf.replace(str(server.sendmail_sock), str(server.tmp / "second.sock"))
+    second = server.tmp / "second.conf"
+    second.write_text(conf)
+    r = subprocess.run([PETREL_BIN, "serve", "-c", str(second)], capture_output=True,
+                       text=True, timeout=60, env=petrel_env(), stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r
+    assert "another server is running on this data folder" in r.stderr, r.stderr
+    assert "recovered" not in r.stderr, r.stderr
+    assert log.read_bytes() == before
+    events = server.cli_ok("events", "--json").stdout
+    assert events.count('"deferred"') == 1, events
