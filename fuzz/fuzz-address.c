@@ -84,8 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (smtp_rcpt_args_parse(in, len, utf8, &path, &params, &err) == 0) {
 			check_path(&path, utf8 ? SMTP_PATH_ALLOW_UTF8 : 0);
 			assert(path.address[0] != '\0');
-			if (params.notify & SMTP_NOTIFY_NEVER)
-				assert(params.notify == SMTP_NOTIFY_NEVER);
+			if (params.notify & WIRE_NOTIFY_NEVER)
+				assert(params.notify == WIRE_NOTIFY_NEVER);
 			smtp_path_clear(&path);
 			smtp_rcpt_params_clear(&params);
 		} else {
@@ -110,8 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	default: {
-		char *enc = smtp_xtext_encode(in, len);
-		char *dec = smtp_xtext_decode(enc, strlen(enc));
+		char *enc = wire_xtext_encode(in, len);
+		char *dec = wire_xtext_decode(enc, strlen(enc));
 		if (memchr(in, '\0', len) == NULL) {
 			assert(dec != NULL && strlen(dec) == len);
 			assert(memcmp(dec, in, len) == 0);
@@ -120,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(dec);
 		free(enc);
-		dec = smtp_xtext_decode(in, len);
+		dec = wire_xtext_decode(in, len);
 		if (dec != NULL)
 			assert(strlen(dec) <= len);
 		free(dec);

@@ -7,19 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delivery/reply.h"
 #include "util/buf.h"
+#include "wire/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* run - parse every reply in IN; a digest of each goes to OUT */
 static void run(const char *in, size_t len, unsigned mode, uint32_t seed, struct buf *out)
 {
-	struct delivery_reply_parser p;
-	struct delivery_reply_limits lim = { 64, 5 };
+	struct wire_reply_parser p;
+	struct wire_reply_limits lim = { 64, 5 };
 	size_t pos = 0;
 
-	delivery_reply_parser_init(&p, &lim);
+	wire_reply_parser_init(&p, &lim);
 	while (pos < len) {
 		size_t chunk = len - pos;
 		if (mode == 1) {
@@ -35,7 +35,7 @@ static void run(const char *in, size_t len, unsigned mode, uint32_t seed, struct
 		memcpy(piece, in + pos, chunk);
 		size_t used = 0;
 		const char *error = NULL;
-		int r = delivery_reply_parser_feed(&p, piece, chunk, &used, &error);
+		int r = wire_reply_parser_feed(&p, piece, chunk, &used, &error);
 		free(piece);
 		assert(used <= chunk);
 		pos += used;
@@ -47,15 +47,15 @@ static void run(const char *in, size_t len, unsigned mode, uint32_t seed, struct
 		if (r == 1) {
 			assert(p.reply.code >= 200 && p.reply.code <= 599);
 			assert(p.reply.lines >= 1 && p.reply.lines <= 5);
-			char *f = delivery_reply_format(&p.reply);
+			char *f = wire_reply_format(&p.reply);
 			buf_printf(out, "R:%s|%s;", p.reply.enhanced, f);
 			free(f);
-			delivery_reply_parser_reset(&p);
+			wire_reply_parser_reset(&p);
 		} else {
 			assert(used == chunk);
 		}
 	}
-	delivery_reply_parser_free(&p);
+	wire_reply_parser_free(&p);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -35,11 +35,10 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
-#include "delivery/reply.h"
-#include "smtp/parse.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "wire/wire.h"
 
 /* body bytes queued ahead of the socket, at most; refilled below LOW */
 #define CONN_BODY_HIGH (256u * 1024u)
@@ -101,7 +100,7 @@ struct delivery_conn {
 	bool open_failed;      /* report FAILED from the timer */
 	bool broken;           /* lost mid-transaction: close, do not QUIT */
 	struct conn_caps caps;
-	struct delivery_reply_parser parser;
+	struct wire_reply_parser parser;
 
 	/* the transaction */
 	struct delivery_txn *txn;
@@ -128,10 +127,10 @@ static void conn_reap_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_setup_bev(struct delivery_conn *c);
 static void conn_start_tls(struct delivery_conn *c);
 static void conn_tls_done(struct delivery_conn *c);
-static void conn_reply(struct delivery_conn *c, const struct delivery_reply *reply);
-static void conn_setup_reply(struct delivery_conn *c, const struct delivery_reply *reply);
-static void conn_txn_reply(struct delivery_conn *c, const struct delivery_reply *reply);
-static void conn_parse_ehlo(struct delivery_conn *c, const struct delivery_reply *reply);
+static void conn_reply(struct delivery_conn *c, const struct wire_reply *reply);
+static void conn_setup_reply(struct delivery_conn *c, const struct wire_reply *reply);
+static void conn_txn_reply(struct delivery_conn *c, const struct wire_reply *reply);
+static void conn_parse_ehlo(struct delivery_conn *c, const struct wire_reply *reply);
 static void conn_after_ehlo(struct delivery_conn *c);
 static void conn_auth(struct delivery_conn *c);
 static void conn_send_b64(struct delivery_conn *c, const char *prefix, const void *data,
@@ -146,7 +145,7 @@ static void conn_fail(struct delivery_conn *c, const struct delivery_error *why)
 static void conn_lost(struct delivery_conn *c, const char *what);
 static void conn_finish(struct delivery_conn *c);
 static void conn_free(struct delivery_conn *c);
-static void conn_reply_error(struct delivery_conn *c, const struct delivery_reply *reply,
+static void conn_reply_error(struct delivery_conn *c, const struct wire_reply *reply,
 			     struct delivery_error *e);
 static bool has_ctl(const char *s);
 
@@ -187,11 +186,11 @@ void delivery_result_set(struct delivery_rcpt_result *r, enum delivery_outcome o
 }
 
 /* conn_reply_error - a remote reply as an error */
-static void conn_reply_error(struct delivery_conn *c, const struct delivery_reply *reply,
+static void conn_reply_error(struct delivery_conn *c, const struct wire_reply *reply,
 			     struct delivery_error *e)
 {
 	(void)c;
-	char *text = delivery_reply_format(reply);
+	char *text = wire_reply_format(reply);
 	delivery_error_set(e, reply->code, reply->enhanced, true, "%s", text);
 	free(text);
 }
@@ -225,7 +224,7 @@ struct delivery_conn *delivery_conn_open(struct event_base *base,
 	c->params.host = c->pub.host;
 	c->params.address = c->pub.address;
 	c->pub.port = params->port;
-	delivery_reply_parser_init(&c->parser, NULL);
+	wire_reply_parser_init(&c->parser, NULL);
 	c->timer = evtimer_new(base, conn_timer_cb, c);
 	c->reaper = event_new(base, -1, 0, conn_reap_cb, c);
 	if (!c->timer || !c->reaper)
@@ -446,7 +445,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		size_t used = 0;
 		const char *error = NULL;
-		int r = delivery_reply_parser_feed(&c->parser, v.iov_base, v.iov_len, &used, &error);
+		int r = wire_reply_parser_feed(&c->parser, v.iov_base, v.iov_len, &used, &error);
 		evbuffer_drain(in, used);
 		if (r < 0) {
 			char detail[128];
@@ -464,7 +463,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		 * it is gone from the loop's point of view */
 		if (c->state == CS_DEAD || c->quitting || before == CS_QUIT)
 			return;
-		delivery_reply_parser_reset(&c->parser);
+		wire_reply_parser_reset(&c->parser);
 		if (c->state == CS_TLS)
 			return; /* never read plaintext pipelined after STARTTLS */
 		if (c->state == CS_READY || c->state == CS_IDLE) {
@@ -574,7 +573,7 @@ static void conn_tls_done(struct delivery_conn *c)
 
 /* ---- replies ------------------------------------------------------------------- */
 
-static void conn_reply(struct delivery_conn *c, const struct delivery_reply *reply)
+static void conn_reply(struct delivery_conn *c, const struct wire_reply *reply)
 {
 	switch (c->state) {
 	case CS_TXN:
@@ -590,7 +589,7 @@ static void conn_reply(struct delivery_conn *c, const struct delivery_reply *rep
 	case CS_IDLE:
 	case CS_READY: {
 		/* e.g. "421 idle timeout" from the server */
-		char *text = delivery_reply_format(reply);
+		char *text = wire_reply_format(reply);
 		char detail[300];
 		snprintf(detail, sizeof(detail), "unexpected reply: %s", text);
 		free(text);
@@ -604,7 +603,7 @@ static void conn_reply(struct delivery_conn *c, const struct delivery_reply *rep
 }
 
 /* conn_setup_reply - greeting, EHLO/HELO, STARTTLS and AUTH */
-static void conn_setup_reply(struct delivery_conn *c, const struct delivery_reply *reply)
+static void conn_setup_reply(struct delivery_conn *c, const struct wire_reply *reply)
 {
 	struct delivery_error err = { 0 };
 	int code = reply->code;
@@ -692,7 +691,7 @@ fail:
 }
 
 /* conn_parse_ehlo - the extensions we use (RFC 5321 4.1.1.1) */
-static void conn_parse_ehlo(struct delivery_conn *c, const struct delivery_reply *reply)
+static void conn_parse_ehlo(struct delivery_conn *c, const struct wire_reply *reply)
 {
 	const char *s = reply->text.data ? reply->text.data : "";
 	const char *end = s + reply->text.len;
@@ -909,7 +908,7 @@ static void conn_txn_begin(struct delivery_conn *c)
 		else if (msg->ret == 2)
 			buf_append_str(&cmd, " RET=HDRS");
 		if (msg->envid && *msg->envid) {
-			char *x = smtp_xtext_encode(msg->envid, strlen(msg->envid));
+			char *x = wire_xtext_encode(msg->envid, strlen(msg->envid));
 			buf_printf(&cmd, " ENVID=%s", x);
 			free(x);
 		}
@@ -936,19 +935,19 @@ static void conn_send_rcpt(struct delivery_conn *c, size_t k)
 	buf_printf(&cmd, "RCPT TO:<%s>", has_ctl(r->address) ? "" : r->address);
 	if (c->caps.dsn && r->notify) {
 		/* RFC 3461 4.1 */
-		if (r->notify & SMTP_NOTIFY_NEVER) {
+		if (r->notify & WIRE_NOTIFY_NEVER) {
 			buf_append_str(&cmd, " NOTIFY=NEVER");
 		} else {
 			const char *sep = " NOTIFY=";
-			if (r->notify & SMTP_NOTIFY_SUCCESS) {
+			if (r->notify & WIRE_NOTIFY_SUCCESS) {
 				buf_printf(&cmd, "%sSUCCESS", sep);
 				sep = ",";
 			}
-			if (r->notify & SMTP_NOTIFY_FAILURE) {
+			if (r->notify & WIRE_NOTIFY_FAILURE) {
 				buf_printf(&cmd, "%sFAILURE", sep);
 				sep = ",";
 			}
-			if (r->notify & SMTP_NOTIFY_DELAY)
+			if (r->notify & WIRE_NOTIFY_DELAY)
 				buf_printf(&cmd, "%sDELAY", sep);
 		}
 	}
@@ -956,7 +955,7 @@ static void conn_send_rcpt(struct delivery_conn *c, size_t k)
 		/* RFC 3461 4.2: addr-type ";" xtext */
 		const char *semi = strchr(r->orcpt, ';');
 		if (semi) {
-			char *x = smtp_xtext_encode(semi + 1, strlen(semi + 1));
+			char *x = wire_xtext_encode(semi + 1, strlen(semi + 1));
 			buf_printf(&cmd, " ORCPT=%.*s;%s", (int)(semi - r->orcpt), r->orcpt, x);
 			free(x);
 		}
@@ -987,7 +986,7 @@ static void conn_txn_send_next(struct delivery_conn *c)
 }
 
 /* conn_txn_reply - the replies of a transaction, in order (RFC 2920 3.1) */
-static void conn_txn_reply(struct delivery_conn *c, const struct delivery_reply *reply)
+static void conn_txn_reply(struct delivery_conn *c, const struct wire_reply *reply)
 {
 	struct delivery_txn *txn = c->txn;
 	struct delivery_error err = { 0 };
@@ -1306,7 +1305,7 @@ static void conn_free(struct delivery_conn *c)
 		bufferevent_free(c->bev); /* a TLS filter is finalised from the loop */
 	event_free(c->timer);
 	event_free(c->reaper);
-	delivery_reply_parser_free(&c->parser);
+	wire_reply_parser_free(&c->parser);
 	delivery_error_clear(&c->pub.error);
 	delivery_error_clear(&c->mail_error);
 	free(c->accepted);

@@ -72,7 +72,7 @@ struct delivery_settings {
 
 struct delivery_recipient {
 	const char *address;
-	unsigned notify;                /* SMTP_NOTIFY_* bits; 0 = not given */
+	unsigned notify;                /* WIRE_NOTIFY_* bits; 0 = not given */
 	const char *orcpt;              /* "rfc822;addr" or NULL */
 };
 

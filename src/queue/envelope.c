@@ -36,6 +36,7 @@
 
 #include "queue/spool.h"
 #include "util/xalloc.h"
+#include "wire/wire.h"
 
 #define ENVELOPE_VERSION 1
 /* most recipients accepted from a spool file (RFC 5321 4.5.3.1.8 asks >= 100) */
@@ -64,8 +65,6 @@ enum {
 	ENV_SEEN_SANDBOX = 1u << 13,
 };
 
-static bool xtext_is_plain(unsigned char c);
-static int hex_value(char c);
 static bool parse_u64(const char *s, size_t len, uint64_t *value_r);
 static int envelope_parse_line(struct envelope_parser *p, const char *line, size_t len,
 			       const char **error_r);
@@ -117,64 +116,6 @@ void queue_envelope_free(struct queue_envelope **envp)
 	*envp = NULL;
 }
 
-/* xtext_is_plain - bytes written as themselves; the rest become +HH */
-static bool xtext_is_plain(unsigned char c)
-{
-	return c >= 0x21 && c <= 0x7e && c != '+' && c != '=';
-}
-
-void spool_xtext_encode(struct buf *out, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (xtext_is_plain(*p)) {
-			buf_append(out, p, 1);
-		} else {
-			char esc[3] = { '+', hex[*p >> 4], hex[*p & 0xf] };
-			buf_append(out, esc, sizeof(esc));
-		}
-	}
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-char *spool_xtext_decode(const char *s, size_t len)
-{
-	char *out = xmalloc(len + 1);
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '+') {
-			if (len - i < 3)
-				goto fail;
-			int hi = hex_value(s[i + 1]);
-			int lo = hex_value(s[i + 2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				goto fail;
-			out[n++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (xtext_is_plain(c)) {
-			out[n++] = (char)c;
-		} else {
-			goto fail;
-		}
-	}
-	out[n] = '\0';
-	return out;
-fail:
-	free(out);
-	return NULL;
-}
-
 /* envelope_put_string - "KEY xtext(VALUE)\n", nothing if VALUE is NULL */
 static void envelope_put_string(struct buf *out, const char *key, const char *value)
 {
@@ -182,7 +123,7 @@ static void envelope_put_string(struct buf *out, const char *key, const char *va
 		return;
 	buf_append_str(out, key);
 	buf_append(out, " ", 1);
-	spool_xtext_encode(out, value);
+	wire_xtext_append(out, value, strlen(value));
 	buf_append(out, "\n", 1);
 }
 
@@ -211,10 +152,10 @@ void queue_envelope_serialize(const struct queue_envelope *env, struct buf *out)
 		buf_printf(out, "rcpt notify=%u ", r->notify);
 		if (r->orcpt) {
 			buf_append_str(out, "orcpt=");
-			spool_xtext_encode(out, r->orcpt);
+			wire_xtext_append(out, r->orcpt, strlen(r->orcpt));
 			buf_append(out, " ", 1);
 		}
-		spool_xtext_encode(out, r->address);
+		wire_xtext_append(out, r->address, strlen(r->address));
 		buf_append(out, "\n", 1);
 	}
 }
@@ -240,7 +181,7 @@ static bool parse_u64(const char *s, size_t len, uint64_t *value_r)
 /* envelope_set_string - decode an xtext value into *FIELD (replacing it) */
 static int envelope_set_string(char **field, const char *v, size_t len, const char **error_r)
 {
-	char *s = spool_xtext_decode(v, len);
+	char *s = wire_xtext_decode(v, len);
 	if (!s) {
 		*error_r = "malformed xtext value in envelope";
 		return -1;
@@ -276,14 +217,14 @@ static int envelope_parse_rcpt(struct envelope_parser *p, const char *v, size_t 
 		sp = memchr(v, ' ', (size_t)(end - v));
 		if (!sp)
 			goto bad;
-		orcpt = spool_xtext_decode(v, (size_t)(sp - v));
+		orcpt = wire_xtext_decode(v, (size_t)(sp - v));
 		if (!orcpt)
 			goto bad;
 		v = sp + 1;
 	}
 	if (v == end || memchr(v, ' ', (size_t)(end - v)))
 		goto bad;
-	char *address = spool_xtext_decode(v, (size_t)(end - v));
+	char *address = wire_xtext_decode(v, (size_t)(end - v));
 	if (!address)
 		goto bad;
 	if (env->rcpt_count == p->rcpt_alloc) {

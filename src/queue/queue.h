@@ -42,7 +42,8 @@ enum queue_rcpt_state {
 };
 
 /* The values of RFC 3461 NOTIFY bits, RFC 3461 RET and RFC 6152 BODY as the
- * envelope keeps them (the same as smtp/parse.h's; smtp/cmd-mail.c checks). */
+ * envelope keeps them (the same as wire/wire.h's and smtp/parse.h's;
+ * smtp/cmd-mail.c checks). */
 #define QUEUE_NOTIFY_NEVER   0x1u
 #define QUEUE_NOTIFY_SUCCESS 0x2u
 #define QUEUE_NOTIFY_FAILURE 0x4u
@@ -52,7 +53,7 @@ enum queue_rcpt_state {
 
 struct queue_recipient {
 	char *address;        /* "local@domain" as given in RCPT TO, without <> */
-	unsigned notify;      /* SMTP_NOTIFY_* bits from RCPT NOTIFY=, 0 = not given */
+	unsigned notify;      /* QUEUE_NOTIFY_* bits from RCPT NOTIFY=, 0 = not given */
 	char *orcpt;          /* "rfc822;addr" decoded, or NULL */
 	enum queue_rcpt_state state;
 	char *last_reply;     /* last result text, or NULL */

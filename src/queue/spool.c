@@ -32,6 +32,7 @@
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "wire/wire.h"
 
 /* largest .rcpt log read back */
 #define SPOOL_RCPT_LOG_MAX (16u * 1024 * 1024)
@@ -444,7 +445,7 @@ static int rcpt_log_parse_line(struct queue_envelope *env, const char *line, siz
 	p = sp + 1;
 	char *reply = NULL;
 	if (!(end - p == 1 && *p == '-')) {
-		reply = spool_xtext_decode(p, (size_t)(end - p));
+		reply = wire_xtext_decode(p, (size_t)(end - p));
 		if (!reply)
 			return -1;
 	}
@@ -494,7 +495,7 @@ void spool_rcpt_log_line(struct buf *out, size_t index, enum queue_rcpt_state st
 {
 	buf_printf(out, "%zu %s ", index, queue_rcpt_state_name(state));
 	if (reply && strcmp(reply, "-") != 0 && reply[0] != '\0')
-		spool_xtext_encode(out, reply);
+		wire_xtext_append(out, reply, strlen(reply));
 	else
 		buf_append(out, "-", 1);
 	buf_append(out, "\n", 1);

@@ -80,10 +80,4 @@ int spool_remove(struct spool *spool, const char *id, bool has_log, const char *
 /* queue_rcpt_state_name - "pending", "delivered", "deferred", "failed" */
 const char *queue_rcpt_state_name(enum queue_rcpt_state state);
 
-/* envelope.c's xtext codec, shared with the .rcpt log */
-void spool_xtext_encode(struct buf *out, const char *s);
-/* spool_xtext_decode - decode [S, S+LEN) into a fresh string; NULL if
- * malformed or if it decodes to a NUL byte */
-char *spool_xtext_decode(const char *s, size_t len);
-
 #endif

@@ -27,10 +27,10 @@
 #include "util/xalloc.h"
 
 /* The queue keeps these values as they are. */
-_Static_assert(SMTP_NOTIFY_NEVER == QUEUE_NOTIFY_NEVER && SMTP_NOTIFY_SUCCESS == QUEUE_NOTIFY_SUCCESS &&
-	       SMTP_NOTIFY_FAILURE == QUEUE_NOTIFY_FAILURE && SMTP_NOTIFY_DELAY == QUEUE_NOTIFY_DELAY &&
+_Static_assert(WIRE_NOTIFY_NEVER == QUEUE_NOTIFY_NEVER && WIRE_NOTIFY_SUCCESS == QUEUE_NOTIFY_SUCCESS &&
+	       WIRE_NOTIFY_FAILURE == QUEUE_NOTIFY_FAILURE && WIRE_NOTIFY_DELAY == QUEUE_NOTIFY_DELAY &&
 	       SMTP_RET_HDRS == QUEUE_RET_HDRS && SMTP_BODY_8BITMIME == QUEUE_BODY_8BITMIME,
-	       "queue.h and smtp/parse.h disagree");
+	       "queue.h and wire.h or smtp/parse.h disagree");
 
 struct mail_job {
 	struct smtp_job job;

@@ -1,4 +1,4 @@
-/* smtp/parse-params - arguments of MAIL, RCPT and BDAT, and xtext.
+/* smtp/parse-params - arguments of MAIL, RCPT and BDAT.
  *
  * MAIL FROM:<path> [SP params] and RCPT TO:<path> [SP params] (RFC 5321
  * 4.1.1.2-3, 4.1.2 Mail-parameters), with the parameters Petrel announces:
@@ -19,6 +19,7 @@
 
 #include "util/buf.h"
 #include "util/xalloc.h"
+#include "wire/wire.h"
 
 #define SMTP_SIZE_DIGITS_MAX 20   /* fits 2^64 - 1 */
 #define SMTP_ENVID_MAX       100  /* RFC 3461 4.4 */
@@ -184,56 +185,6 @@ static bool is_printable(const char *s)
 	return true;
 }
 
-/* smtp_xtext_decode - RFC 3461 4: xchar is "!" to "~" but "+" and "=";
- * "+" takes two hex digits (upper case by the RFC; lower case tolerated).
- * A decoded NUL is refused since the result is a C string. */
-char *smtp_xtext_decode(const char *s, size_t len)
-{
-	char *out = xmalloc(len + 1);
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '+') {
-			int hi, lo;
-			if (len - i < 3 || (hi = hex_value(s[i + 1])) < 0 ||
-			    (lo = hex_value(s[i + 2])) < 0 || (hi | lo) == 0)
-				goto fail;
-			out[n++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else if (c >= 0x21 && c <= 0x7e && c != '=') {
-			out[n++] = (char)c;
-		} else {
-			goto fail;
-		}
-	}
-	out[n] = '\0';
-	return out;
-fail:
-	free(out);
-	return NULL;
-}
-
-/* smtp_xtext_encode - RFC 3461 4, "+XX" for all but "!" to "~" less "+=" */
-char *smtp_xtext_encode(const char *s, size_t len)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	struct buf out;
-
-	buf_init(&out);
-	buf_append(&out, "", 0);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x21 && c <= 0x7e && c != '+' && c != '=') {
-			buf_append(&out, &s[i], 1);
-		} else {
-			char enc[3] = { '+', hex[c >> 4], hex[c & 0xf] };
-			buf_append(&out, enc, sizeof(enc));
-		}
-	}
-	return out.data;
-}
-
 /* utf8_addr_decode - RFC 6533 3 utf-8-addr-xtext / utf-8-addr-unitext:
  * QCHAR, raw UTF-8 (already validated by param_next), and \x{HEXPOINT} */
 static char *utf8_addr_decode(const char *s, size_t len)
@@ -315,7 +266,7 @@ static char *orcpt_decode(const char *s, size_t len)
 	if (addr_len == 0)
 		return NULL;
 	if (value_is(s, type_len, "rfc822")) {
-		addr = smtp_xtext_decode(semi + 1, addr_len);
+		addr = wire_xtext_decode(semi + 1, addr_len);
 		if (addr != NULL && !is_printable(addr))
 			goto done;
 	} else if (value_is(s, type_len, "utf-8")) {
@@ -341,18 +292,18 @@ static bool parse_notify(const char *s, size_t len, unsigned *notify_r)
 			i++;
 		size_t n = i - start;
 		if (value_is(s + start, n, "NEVER"))
-			notify |= SMTP_NOTIFY_NEVER;
+			notify |= WIRE_NOTIFY_NEVER;
 		else if (value_is(s + start, n, "SUCCESS"))
-			notify |= SMTP_NOTIFY_SUCCESS;
+			notify |= WIRE_NOTIFY_SUCCESS;
 		else if (value_is(s + start, n, "FAILURE"))
-			notify |= SMTP_NOTIFY_FAILURE;
+			notify |= WIRE_NOTIFY_FAILURE;
 		else if (value_is(s + start, n, "DELAY"))
-			notify |= SMTP_NOTIFY_DELAY;
+			notify |= WIRE_NOTIFY_DELAY;
 		else
 			return false;
 		i++;  /* past the comma, or past the end to stop */
 	}
-	if ((notify & SMTP_NOTIFY_NEVER) != 0 && notify != SMTP_NOTIFY_NEVER)
+	if ((notify & WIRE_NOTIFY_NEVER) != 0 && notify != WIRE_NOTIFY_NEVER)
 		return false;
 	*notify_r = notify;
 	return true;
@@ -455,7 +406,7 @@ static int mail_param(const struct param *param, struct smtp_mail_params *params
 	case SEEN_ENVID:
 		if (vlen > SMTP_ENVID_MAX)
 			goto bad_value;
-		params->envid = smtp_xtext_decode(v, vlen);
+		params->envid = wire_xtext_decode(v, vlen);
 		if (params->envid == NULL || !is_printable(params->envid))
 			goto bad_value;
 		break;
@@ -464,7 +415,7 @@ static int mail_param(const struct param *param, struct smtp_mail_params *params
 			params->auth = xstrdup("<>");
 			break;
 		}
-		params->auth = smtp_xtext_decode(v, vlen);
+		params->auth = wire_xtext_decode(v, vlen);
 		if (params->auth == NULL || !is_printable(params->auth))
 			goto bad_value;
 		break;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "util/buf.h"
+#include "wire/wire.h"
 
 /* An error to send: "CODE ENHANCED TEXT". */
 struct smtp_error {
@@ -117,11 +118,6 @@ enum smtp_body { SMTP_BODY_UNSPECIFIED = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME,
 		 SMTP_BODY_BINARYMIME };
 enum smtp_ret { SMTP_RET_UNSPECIFIED = 0, SMTP_RET_FULL, SMTP_RET_HDRS };
 
-#define SMTP_NOTIFY_NEVER   0x1u
-#define SMTP_NOTIFY_SUCCESS 0x2u
-#define SMTP_NOTIFY_FAILURE 0x4u
-#define SMTP_NOTIFY_DELAY   0x8u
-
 struct smtp_mail_params {
 	uint64_t size;          /* 0 = not given */
 	enum smtp_body body;
@@ -131,7 +127,7 @@ struct smtp_mail_params {
 	char *auth;             /* AUTH=<mailbox> as given (xtext decoded), or NULL */
 };
 struct smtp_rcpt_params {
-	unsigned notify;        /* SMTP_NOTIFY_* bits; 0 = not given */
+	unsigned notify;        /* WIRE_NOTIFY_* bits (wire/wire.h); 0 = not given */
 	char *orcpt;            /* "type;addr", type as sent ("rfc822" or
 				   "utf-8", any case), addr decoded from xtext
 				   (RFC 3461) or utf-8-addr (RFC 6533, to
@@ -160,12 +156,6 @@ int smtp_rcpt_args_parse(const char *args, size_t len, bool allow_utf8,
 /* smtp_utf8_is_valid - S[0..LEN) is well-formed UTF-8 (RFC 3629: no
  * overlongs, no surrogates, nothing above U+10FFFF) */
 bool smtp_utf8_is_valid(const char *s, size_t len);
-
-/* smtp_xtext_decode - RFC 3461 4 xtext; NULL if malformed or decodes a NUL.
- * Returns allocated memory: free() it. */
-char *smtp_xtext_decode(const char *s, size_t len);
-/* smtp_xtext_encode - for writing ENVID/ORCPT back out */
-char *smtp_xtext_encode(const char *s, size_t len);
 
 /* smtp_bdat_args_parse - "SIZE [LAST]" (RFC 3030); 501 5.5.4 if malformed */
 int smtp_bdat_args_parse(const char *args, size_t len, uint64_t *size_r,

@@ -33,8 +33,8 @@
 
 #include "delivery/delivery.h"
 #include "dns/dns.h"
-#include "smtp/parse.h"
 #include "util/log.h"
+#include "wire/wire.h"
 
 #define MAX_PROCS 4
 #define MAX_RESULTS 16
@@ -549,7 +549,7 @@ static void test_fake_mail_params(void **state)
 	relay_to(f, DELIVERY_TLS_NONE);
 	create(f);
 	static const struct delivery_recipient r[] = {
-		{ "a@example.test", SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE, "rfc822;a+b=c@x.test" },
+		{ "a@example.test", WIRE_NOTIFY_SUCCESS | WIRE_NOTIFY_FAILURE, "rfc822;a+b=c@x.test" },
 	};
 	struct delivery_message m = message(plain_msg);
 	m.rcpts = r;

@@ -1,5 +1,5 @@
 /* tests/unit/smtp/test-parse-params - MAIL and RCPT arguments, BDAT
- * arguments and xtext, table driven. */
+ * arguments, table driven. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -202,15 +202,15 @@ static const struct rcpt_case rcpt_cases[] = {
 	{ "TO:<POSTMASTER>", false, 0, NULL, NULL, "POSTMASTER", 0, NULL },
 	{ "TO:<jos\xc3\xa9@b>", true, 0, NULL, NULL, "jos\xc3\xa9@b", 0, NULL },
 	{ "TO:<a@b> NOTIFY=NEVER", false, 0, NULL, NULL, "a@b",
-	  SMTP_NOTIFY_NEVER, NULL },
+	  WIRE_NOTIFY_NEVER, NULL },
 	{ "TO:<a@b> notify=success,Failure,DELAY", false, 0, NULL, NULL, "a@b",
-	  SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY, NULL },
+	  WIRE_NOTIFY_SUCCESS | WIRE_NOTIFY_FAILURE | WIRE_NOTIFY_DELAY, NULL },
 	{ "TO:<a@b> NOTIFY=DELAY", false, 0, NULL, NULL, "a@b",
-	  SMTP_NOTIFY_DELAY, NULL },
+	  WIRE_NOTIFY_DELAY, NULL },
 	{ "TO:<a@b> ORCPT=rfc822;a+2Bb@c", false, 0, NULL, NULL, "a@b", 0,
 	  "rfc822;a+b@c" },
 	{ "TO:<a@b> ORCPT=RFC822;x@y NOTIFY=FAILURE", false, 0, NULL, NULL,
-	  "a@b", SMTP_NOTIFY_FAILURE, "RFC822;x@y" },
+	  "a@b", WIRE_NOTIFY_FAILURE, "RFC822;x@y" },
 	{ "TO:<a@b> ORCPT=utf-8;jos\\x{E9}@x", false, 0, NULL, NULL, "a@b", 0,
 	  "utf-8;jos\xc3\xa9@x" },
 	{ "TO:<a@b> ORCPT=UTF-8;\xe7\x94\xa8@x\\x{1F600}", false, 0, NULL, NULL,
@@ -385,49 +385,6 @@ static void test_bdat_args(void **state)
 	}
 }
 
-static void test_xtext(void **state)
-{
-	static const struct { const char *in; const char *out; } dec[] = {
-		{ "", "" }, { "abc", "abc" }, { "a+2Bb", "a+b" },
-		{ "+3D+2B", "=+" }, { "a+2bb", "a+b" }, { "+C3+A9", "\xc3\xa9" },
-		{ "a+", NULL }, { "a+2", NULL }, { "a+2G", NULL }, { "a=b", NULL },
-		{ "a b", NULL }, { "a+00", NULL }, { "\x7f", NULL },
-		{ "\xc3\xa9", NULL },
-	};
-	for (size_t i = 0; i < sizeof(dec) / sizeof(dec[0]); i++) {
-		size_t len = strlen(dec[i].in);
-		char *in = test_dup_exact(dec[i].in, len);
-		char *out = smtp_xtext_decode(in, len);
-		if (dec[i].out)
-			assert_string_equal(out, dec[i].out);
-		else
-			assert_null(out);
-		free(out);
-		free(in);
-	}
-
-	/* round trip of every byte but NUL */
-	char all[255];
-	for (int c = 1; c < 256; c++)
-		all[c - 1] = (char)c;
-	char *enc = smtp_xtext_encode(all, sizeof(all));
-	for (const char *p = enc; *p; p++)
-		assert_true(*p >= 0x21 && *p <= 0x7e && *p != '=');
-	char *back = smtp_xtext_decode(enc, strlen(enc));
-	assert_non_null(back);
-	assert_int_equal(strlen(back), sizeof(all));
-	assert_memory_equal(back, all, sizeof(all));
-	free(back);
-	free(enc);
-
-	enc = smtp_xtext_encode("a+b=c d", 7);
-	assert_string_equal(enc, "a+2Bb+3Dc+20d");
-	free(enc);
-	enc = smtp_xtext_encode("", 0);
-	assert_string_equal(enc, "");
-	free(enc);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,7 +392,6 @@ int main(void)
 		cmocka_unit_test(test_rcpt_args),
 		cmocka_unit_test(test_args_prefixes),
 		cmocka_unit_test(test_bdat_args),
-		cmocka_unit_test(test_xtext),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

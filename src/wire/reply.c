@@ -1,5 +1,5 @@
-/* delivery/reply - resumable SMTP reply parser (see reply.h). */
-#include "delivery/reply.h"
+/* wire/reply - resumable SMTP reply parser (see wire.h). */
+#include "wire/wire.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -7,23 +7,23 @@
 #include "util/xalloc.h"
 
 static bool reply_code_valid(const char *s);
-static int reply_line_end(struct delivery_reply_parser *p, const char **error_r);
+static int reply_line_end(struct wire_reply_parser *p, const char **error_r);
 
-void delivery_reply_parser_init(struct delivery_reply_parser *p,
-				const struct delivery_reply_limits *limits)
+void wire_reply_parser_init(struct wire_reply_parser *p,
+			    const struct wire_reply_limits *limits)
 {
 	memset(p, 0, sizeof(*p));
 	if (limits)
 		p->limits = *limits;
 	if (p->limits.max_line < 8)
-		p->limits.max_line = p->limits.max_line ? 8 : DELIVERY_REPLY_MAX_LINE;
+		p->limits.max_line = p->limits.max_line ? 8 : WIRE_REPLY_MAX_LINE;
 	if (p->limits.max_lines == 0)
-		p->limits.max_lines = DELIVERY_REPLY_MAX_LINES;
+		p->limits.max_lines = WIRE_REPLY_MAX_LINES;
 	buf_init(&p->line);
 	buf_init(&p->reply.text);
 }
 
-void delivery_reply_parser_reset(struct delivery_reply_parser *p)
+void wire_reply_parser_reset(struct wire_reply_parser *p)
 {
 	buf_reset(&p->line);
 	buf_reset(&p->reply.text);
@@ -33,7 +33,7 @@ void delivery_reply_parser_reset(struct delivery_reply_parser *p)
 	p->done = false;
 }
 
-void delivery_reply_parser_free(struct delivery_reply_parser *p)
+void wire_reply_parser_free(struct wire_reply_parser *p)
 {
 	buf_free(&p->line);
 	buf_free(&p->reply.text);
@@ -47,7 +47,7 @@ static bool reply_code_valid(const char *s)
 	       s[2] >= '0' && s[2] <= '9';
 }
 
-size_t delivery_enhanced_parse(const char *s, size_t len, char out[16])
+size_t wire_enhanced_parse(const char *s, size_t len, char out[16])
 {
 	/* RFC 3463 2: class "." subject "." detail; class 2, 4 or 5; subject
 	 * and detail 1-3 digits without leading zeros beyond one digit. */
@@ -75,7 +75,7 @@ size_t delivery_enhanced_parse(const char *s, size_t len, char out[16])
 }
 
 /* reply_line_end - one complete line in p->line: check and add it */
-static int reply_line_end(struct delivery_reply_parser *p, const char **error_r)
+static int reply_line_end(struct wire_reply_parser *p, const char **error_r)
 {
 	const char *s = p->line.data;
 	size_t len = p->line.len;
@@ -109,7 +109,7 @@ static int reply_line_end(struct delivery_reply_parser *p, const char **error_r)
 		const char *text = s + 4;
 		size_t text_len = len - 4;
 		if (p->reply.lines == 1 && s[0] != '3' && text[0] == s[0])
-			(void)delivery_enhanced_parse(text, text_len, p->reply.enhanced);
+			(void)wire_enhanced_parse(text, text_len, p->reply.enhanced);
 		size_t start = p->reply.text.len;
 		buf_append(&p->reply.text, text, text_len);
 		for (size_t i = start; i < p->reply.text.len; i++) {
@@ -124,8 +124,8 @@ static int reply_line_end(struct delivery_reply_parser *p, const char **error_r)
 	return last ? 1 : 0;
 }
 
-int delivery_reply_parser_feed(struct delivery_reply_parser *p, const char *data,
-			       size_t len, size_t *consumed_r, const char **error_r)
+int wire_reply_parser_feed(struct wire_reply_parser *p, const char *data,
+			   size_t len, size_t *consumed_r, const char **error_r)
 {
 	size_t pos = 0;
 	/* a line's bytes before its CRLF: max_line counts the CRLF */
@@ -171,7 +171,7 @@ int delivery_reply_parser_feed(struct delivery_reply_parser *p, const char *data
 	return 0;
 }
 
-char *delivery_reply_format(const struct delivery_reply *reply)
+char *wire_reply_format(const struct wire_reply *reply)
 {
 	struct buf out;
 	const char *s = reply->text.data ? reply->text.data : "";

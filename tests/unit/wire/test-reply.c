@@ -1,4 +1,4 @@
-/* tests/unit/delivery/test-reply - the SMTP reply parser, table driven; each
+/* tests/unit/wire/test-reply - the SMTP reply parser, table driven; each
  * case fed whole, one byte at a time and in random pieces. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delivery/reply.h"
+#include "wire/wire.h"
 
 #define S(x) x, sizeof(x) - 1
 
@@ -71,7 +71,7 @@ static const struct reply_case cases[] = {
 	{ S("250-a\r\n250-b\r\n250-c\r\n250 d\r\n"), 0, 3, -1, 0, NULL, NULL, 0 },
 };
 
-static int feed_pieces(struct delivery_reply_parser *p, const char *in, size_t len,
+static int feed_pieces(struct wire_reply_parser *p, const char *in, size_t len,
 		       unsigned mode, unsigned *seed, size_t *consumed_r)
 {
 	size_t pos = 0;
@@ -92,7 +92,7 @@ static int feed_pieces(struct delivery_reply_parser *p, const char *in, size_t l
 		assert_non_null(piece);
 		memcpy(piece, in + pos, chunk);
 		size_t used = 0;
-		r = delivery_reply_parser_feed(p, piece, chunk, &used, &error);
+		r = wire_reply_parser_feed(p, piece, chunk, &used, &error);
 		free(piece);
 		assert_true(used <= chunk);
 		pos += used;
@@ -115,22 +115,22 @@ static void test_reply_cases(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct reply_case *t = &cases[i];
 		for (unsigned mode = 0; mode < 3; mode++) {
-			struct delivery_reply_parser p;
-			struct delivery_reply_limits lim = { t->max_line, t->max_lines };
+			struct wire_reply_parser p;
+			struct wire_reply_limits lim = { t->max_line, t->max_lines };
 			size_t consumed = 0;
-			delivery_reply_parser_init(&p, &lim);
+			wire_reply_parser_init(&p, &lim);
 			int r = feed_pieces(&p, t->in, t->len, mode, &seed, &consumed);
 			if (r != t->ret)
 				fail_msg("case %zu mode %u: ret %d, expected %d", i, mode, r, t->ret);
 			if (r == 1) {
 				assert_int_equal(p.reply.code, t->code);
 				assert_string_equal(p.reply.enhanced, t->enhanced);
-				char *f = delivery_reply_format(&p.reply);
+				char *f = wire_reply_format(&p.reply);
 				assert_string_equal(f, t->formatted);
 				free(f);
 				assert_int_equal(consumed, t->consumed);
 			}
-			delivery_reply_parser_free(&p);
+			wire_reply_parser_free(&p);
 		}
 	}
 }
@@ -142,10 +142,10 @@ static void test_reply_stream(void **state)
 	static const char in[] = "250 2.1.0 ok\r\n550-5.1.1 no\r\n550 5.1.1 user\r\n354 go\r\n";
 	static const int codes[] = { 250, 550, 354 };
 	for (unsigned mode = 0; mode < 3; mode++) {
-		struct delivery_reply_parser p;
+		struct wire_reply_parser p;
 		unsigned seed = 99;
 		size_t pos = 0, n = 0;
-		delivery_reply_parser_init(&p, NULL);
+		wire_reply_parser_init(&p, NULL);
 		while (pos < sizeof(in) - 1) {
 			size_t used;
 			int r = feed_pieces(&p, in + pos, sizeof(in) - 1 - pos, mode, &seed, &used);
@@ -154,13 +154,13 @@ static void test_reply_stream(void **state)
 				assert_true(n < 3);
 				assert_int_equal(p.reply.code, codes[n]);
 				n++;
-				delivery_reply_parser_reset(&p);
+				wire_reply_parser_reset(&p);
 			} else {
 				assert_int_equal(r, 0);
 			}
 		}
 		assert_int_equal(n, 3);
-		delivery_reply_parser_free(&p);
+		wire_reply_parser_free(&p);
 	}
 }
 
@@ -171,29 +171,29 @@ static void test_reply_default_limits(void **state)
 	char *line = malloc(4096);
 	assert_non_null(line);
 	for (int over = 0; over < 2; over++) {
-		struct delivery_reply_parser p;
+		struct wire_reply_parser p;
 		size_t n = 2046 + (size_t)over;
 		memcpy(line, "250 ", 4);
 		memset(line + 4, 'x', n - 4);
 		memcpy(line + n, "\r\n", 2);
 		size_t used;
 		const char *err;
-		delivery_reply_parser_init(&p, NULL);
-		int r = delivery_reply_parser_feed(&p, line, n + 2, &used, &err);
+		wire_reply_parser_init(&p, NULL);
+		int r = wire_reply_parser_feed(&p, line, n + 2, &used, &err);
 		assert_int_equal(r, over ? -1 : 1);
-		delivery_reply_parser_free(&p);
+		wire_reply_parser_free(&p);
 	}
 	struct buf b;
 	buf_init(&b);
 	for (int i = 0; i < 100; i++)
 		buf_append_str(&b, "250-x\r\n");
 	buf_append_str(&b, "250 y\r\n");
-	struct delivery_reply_parser p;
+	struct wire_reply_parser p;
 	size_t used;
 	const char *err;
-	delivery_reply_parser_init(&p, NULL);
-	assert_int_equal(delivery_reply_parser_feed(&p, b.data, b.len, &used, &err), -1);
-	delivery_reply_parser_free(&p);
+	wire_reply_parser_init(&p, NULL);
+	assert_int_equal(wire_reply_parser_feed(&p, b.data, b.len, &used, &err), -1);
+	wire_reply_parser_free(&p);
 	buf_free(&b);
 	free(line);
 }
@@ -202,14 +202,14 @@ static void test_enhanced(void **state)
 {
 	(void)state;
 	char out[16];
-	assert_int_equal(delivery_enhanced_parse(S("5.1.1"), out), 5);
+	assert_int_equal(wire_enhanced_parse(S("5.1.1"), out), 5);
 	assert_string_equal(out, "5.1.1");
-	assert_int_equal(delivery_enhanced_parse(S("4.7.123 x"), out), 7);
-	assert_int_equal(delivery_enhanced_parse(S("5.1"), out), 0);
-	assert_int_equal(delivery_enhanced_parse(S("3.1.1"), out), 0);
-	assert_int_equal(delivery_enhanced_parse(S("5..1"), out), 0);
-	assert_int_equal(delivery_enhanced_parse(S("5.1.1."), out), 0);
-	assert_int_equal(delivery_enhanced_parse(S("5.1234.1"), out), 0);
+	assert_int_equal(wire_enhanced_parse(S("4.7.123 x"), out), 7);
+	assert_int_equal(wire_enhanced_parse(S("5.1"), out), 0);
+	assert_int_equal(wire_enhanced_parse(S("3.1.1"), out), 0);
+	assert_int_equal(wire_enhanced_parse(S("5..1"), out), 0);
+	assert_int_equal(wire_enhanced_parse(S("5.1.1."), out), 0);
+	assert_int_equal(wire_enhanced_parse(S("5.1234.1"), out), 0);
 }
 
 int main(void)
