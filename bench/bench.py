@@ -408,7 +408,7 @@ PETREL_CONF = """\
 [server]
 hostname = bench.petrel.test
 data_dir = {data}
-user =
+user = {user}
 log_level = warn
 workers = {workers}
 
@@ -461,6 +461,7 @@ class Petrel:
         os.makedirs(self.data, exist_ok=True)
         with open(self.conf, "w") as f:
             f.write(PETREL_CONF.format(data=self.data, workers=self.workers,
+                                       user="root" if os.geteuid() == 0 else "",
                                        domain=DOMAIN, port=self.port))
             if self.relay:
                 f.write(PETREL_RELAY_CONF.format(socket=self.relay_socket, **self.relay))

@@ -5,7 +5,8 @@
 # DIR/petrel.conf (never overwritten once it exists) and a self-signed
 # certificate DIR/tls/cert.pem + key.pem (only if missing), then prints how to
 # send a first message.  Development listeners use loopback ports above 1024,
-# so no root is needed; user = "" means Petrel stays the user that started it.
+# so no root is needed; user = "" means Petrel stays the user that started it
+# (run as root, the file says user = root: Petrel refuses an empty user as root).
 #   mx           127.0.0.1:10025
 #   submission   127.0.0.1:10587 (and [::1]:10587 when IPv6 loopback works)
 #   submissions  127.0.0.1:10465 (implicit TLS)
@@ -54,6 +55,8 @@ role = submission
 address = [::1]:10587
 '
 	fi
+	dev_user=
+	[ "$(id -u)" -ne 0 ] || dev_user=root
 	cat >"$conf.tmp" <<CONF
 ; Development configuration written by scripts/dev-setup.sh.
 ; Edit freely: dev-setup.sh never overwrites it.  Reference: docs/configuration.md.
@@ -63,8 +66,8 @@ address = [::1]:10587
 hostname = $host
 ; this folder holds the spool, mail/, petrel.db and tls/
 data_dir = .
-; empty: no privilege drop, run as the current user
-user =
+; empty: no privilege drop, run as the current user (as root: "root")
+user = $dev_user
 log_level = info
 syslog = false
 workers = 4

@@ -50,9 +50,9 @@ struct serve_outbound {
 static int serve_parse_args(int argc, char **argv, const char **file_r);
 static void serve_raise_nofile(void);
 static int serve_prepare_data_dir(const struct config *config);
+static int serve_check_user(const struct config *config);
 static int serve_lock_data_dir(const struct config *config, int *fd_r);
 static int serve_drop_privileges(const struct config *config, int lock_fd);
-static bool serve_needs_tls(const struct config *config);
 static void serve_signal_cb(evutil_socket_t sig, short what, void *arg);
 static enum delivery_tls serve_tls_policy(const char *name);
 static int serve_outbound_setup(const struct config *config, struct serve_outbound *out,
@@ -95,6 +95,36 @@ static int serve_prepare_data_dir(const struct config *config)
 	return 0;
 }
 
+/* serve_check_user - before any work: started as root, [server] user must
+ * say who to become (an empty value would silently keep root; "root" keeps
+ * it on purpose), and that user must exist */
+static int serve_check_user(const struct config *config)
+{
+	int line = config_key_line(config, "server", "user");
+
+	if (geteuid() != 0)
+		return 0;
+	if (config->user[0] == '\0') {
+		fprintf(stderr, "petrel: %s:%d: 'user' is empty and petrel was started as root, "
+			"so it would keep running as root: set 'user = root' to mean that, or "
+			"name an unprivileged user (such as petrel)\n", config->path, line);
+		return -1;
+	}
+	errno = 0;
+	if (getpwnam(config->user) == NULL) {
+		if (line != 0)
+			fprintf(stderr, "petrel: %s:%d: 'user': no user named '%s' (%s)\n",
+				config->path, line, config->user,
+				errno != 0 ? strerror(errno) : "not in the user database");
+		else
+			fprintf(stderr, "petrel: %s: no user named '%s' (the default of "
+				"[server] user): create it or set 'user'\n", config->path,
+				config->user);
+		return -1;
+	}
+	return 0;
+}
+
 /* serve_lock_data_dir - take DATA_DIR/petrel.lock (flock, exclusive) for the
  * server's life, before anything in the folder is read or written: a second
  * server on the same folder must not run recovery on a live queue.  The
@@ -130,7 +160,7 @@ out:
  * USER; the data folder and its lock file become USER's */
 static int serve_drop_privileges(const struct config *config, int lock_fd)
 {
-	if (!config->user || config->user[0] == '\0')
+	if (config->user[0] == '\0') /* not root: serve_check_user */
 		return 0;
 	if (geteuid() != 0) {
 		log_warn("privileges", "user=%s reason=\"not root; running as the current user\"",
@@ -142,6 +172,11 @@ static int serve_drop_privileges(const struct config *config, int lock_fd)
 		fprintf(stderr, "petrel: user '%s' (server.user) does not exist\n", config->user);
 		return -1;
 	}
+	if (pw->pw_uid == 0) {
+		log_warn("privileges", "user=%s uid=0 reason=\"user = root: no privilege drop\"",
+			 config->user);
+		return 0;
+	}
 	if (chown(config->data_dir, pw->pw_uid, pw->pw_gid) != 0 ||
 	    fchown(lock_fd, pw->pw_uid, pw->pw_gid) != 0 || setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0) {
@@ -151,14 +186,6 @@ static int serve_drop_privileges(const struct config *config, int lock_fd)
 	}
 	log_info("privileges", "user=%s uid=%u", config->user, (unsigned)pw->pw_uid);
 	return 0;
-}
-
-static bool serve_needs_tls(const struct config *config)
-{
-	for (size_t i = 0; i < config->listener_count; i++)
-		if (config->listeners[i].role == LISTENER_ROLE_SUBMISSIONS)
-			return true;
-	return false;
 }
 
 /* serve_signal_cb - SIGTERM/SIGINT: stop accepting, close sessions, leave the loop */
@@ -205,9 +232,10 @@ static int serve_outbound_setup(const struct config *config, struct serve_outbou
 			unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
 			if (!colon || colon == config->relay.host || !end || *end || port == 0 ||
 			    port > 65535) {
-				snprintf(error, sizeof(error), "[relay] host '%s' is neither a preset "
-					 "(gmail, outlook, yahoo, icloud, aol, att, comcast, sendgrid) "
-					 "nor HOST:PORT", config->relay.host);
+				snprintf(error, sizeof(error), "%s:%d: [relay] host '%s' is "
+					 "neither a preset (gmail, outlook, yahoo, icloud, aol, att, "
+					 "comcast, sendgrid) nor HOST:PORT", config->path,
+					 config_key_line(config, "relay", "host"), config->relay.host);
 				*error_r = error;
 				return -1;
 			}
@@ -285,14 +313,8 @@ int cmd_serve(int argc, char **argv)
 	}
 	int level = log_level_parse(config->log_level);
 	log_init("petrel", level < 0 ? LOG_LEVEL_INFO : (enum log_level)level, config->syslog);
-	if (serve_needs_tls(config) && !config->tls_certificate) {
-		fprintf(stderr, "petrel: %s: a submissions listener needs [tls] certificate and key\n",
-			file);
-		config_free(&config);
-		return 2;
-	}
 
-	int rc = 1;
+	int rc = 2;
 	struct serve_state st = { 0 };
 	SSL_CTX *tls = NULL;
 	struct pool *pool = NULL;
@@ -306,10 +328,17 @@ int cmd_serve(int argc, char **argv)
 	struct event *sigterm = NULL, *sigint = NULL;
 	int lock_fd = -1;
 
+	/* Everything the configuration says is checked before anything is
+	 * touched: a bad setting exits 2 with FILE:LINE and no side effect. */
+	if (serve_check_user(config) != 0)
+		goto out;
+	if (serve_outbound_setup(config, &outbound, &error) != 0) {
+		fprintf(stderr, "petrel: %s\n", error);
+		goto out;
+	}
+	rc = 1;
 	signal(SIGPIPE, SIG_IGN);
 	serve_raise_nofile();
-	if (serve_prepare_data_dir(config) != 0 || serve_lock_data_dir(config, &lock_fd) != 0)
-		goto out;
 	if (config->tls_certificate) {
 		tls = net_tls_server_ctx(config->tls_certificate, config->tls_key, &error);
 		if (!tls) {
@@ -317,6 +346,8 @@ int cmd_serve(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (serve_prepare_data_dir(config) != 0 || serve_lock_data_dir(config, &lock_fd) != 0)
+		goto out;
 	st.base = event_base_new();
 	if (!st.base) {
 		fputs("petrel: cannot create the event loop\n", stderr);
@@ -335,14 +366,6 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "petrel: store: %s\n", error);
 		goto out;
 	}
-	pool = pool_create(st.base, config->workers);
-	queue = queue_create(st.base, pool, config, &error);
-	if (!queue) {
-		fprintf(stderr, "petrel: queue: %s\n", error);
-		goto out;
-	}
-	events = store_events_create(store, pool);
-	queue_set_store(queue, store, events);
 	struct dns_settings dns_settings = {
 		.forwarder = config->dns.resolver[0] ? config->dns.resolver : NULL,
 		.special_zones = config->dns.special_zones[0] ? config->dns.special_zones : NULL,
@@ -353,11 +376,14 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "petrel: dns: %s\n", error);
 		goto out;
 	}
-	if (serve_outbound_setup(config, &outbound, &error) != 0) {
-		fprintf(stderr, "petrel: %s: %s\n", file, error);
-		rc = 2;
+	pool = pool_create(st.base, config->workers);
+	queue = queue_create(st.base, pool, config, &error);
+	if (!queue) {
+		fprintf(stderr, "petrel: queue: %s\n", error);
 		goto out;
 	}
+	events = store_events_create(store, pool);
+	queue_set_store(queue, store, events);
 	delivery = delivery_create(st.base, dns, &outbound.settings);
 	queue_set_delivery(queue, delivery);
 	queue_start(queue);

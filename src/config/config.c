@@ -69,6 +69,11 @@ enum key_type {
 	KEY_BARE_NEWLINE, /* enum bare_newline_policy */
 	KEY_TLS_POLICY,   /* char *, none|may|encrypt|verify|implicit; "" = unset */
 	KEY_DOMAINS,      /* local_domains; accumulates */
+	KEY_IP_ADDRESS,   /* char *, an IPv4 or IPv6 address; "" = unset */
+	KEY_RESOLVERS,    /* char *, IP or IP@PORT, several separated by commas or spaces */
+	KEY_DOMAIN_LIST,  /* char *, domain names separated by commas or spaces */
+	KEY_RELAY_HOST,   /* char *, a preset name or HOST:PORT; "" = none */
+	KEY_RELAY_DOMAINS,/* char *, "*" or a list of domain names */
 };
 
 struct key_def {
@@ -121,8 +126,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_AUTH, "lockout_after", KEY_UINT, CONFIG_OFFSET(auth.lockout_after), 0, 1000 },
 	{ SECTION_AUTH, "failure_window", KEY_UINT, CONFIG_OFFSET(auth.failure_window), 1, 86400 },
 	{ SECTION_AUTH, "lockout_time", KEY_UINT, CONFIG_OFFSET(auth.lockout_time), 1, 86400 },
-	{ SECTION_DNS, "resolver", KEY_STRING, CONFIG_OFFSET(dns.resolver), 0, 0 },
-	{ SECTION_DNS, "special_zones", KEY_STRING, CONFIG_OFFSET(dns.special_zones), 0, 0 },
+	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
+	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
 	{ SECTION_QUEUE, "retry_initial", KEY_UINT, CONFIG_OFFSET(queue.retry_initial), 1, 86400 },
 	{ SECTION_QUEUE, "retry_max", KEY_UINT, CONFIG_OFFSET(queue.retry_max), 1, 604800 },
@@ -137,13 +142,13 @@ static const struct key_def key_defs[] = {
 	  CONFIG_OFFSET(delivery.max_connections), 1, 100000 },
 	{ SECTION_DELIVERY, "max_per_destination", KEY_UINT,
 	  CONFIG_OFFSET(delivery.max_per_destination), 1, 10000 },
-	{ SECTION_DELIVERY, "source_address", KEY_STRING,
+	{ SECTION_DELIVERY, "source_address", KEY_IP_ADDRESS,
 	  CONFIG_OFFSET(delivery.source_address), 0, 0 },
-	{ SECTION_RELAY, "host", KEY_STRING, CONFIG_OFFSET(relay.host), 0, 0 },
+	{ SECTION_RELAY, "host", KEY_RELAY_HOST, CONFIG_OFFSET(relay.host), 0, 0 },
 	{ SECTION_RELAY, "username", KEY_STRING, CONFIG_OFFSET(relay.username), 0, 0 },
 	{ SECTION_RELAY, "password", KEY_STRING, CONFIG_OFFSET(relay.password), 0, 0 },
 	{ SECTION_RELAY, "tls", KEY_TLS_POLICY, CONFIG_OFFSET(relay.tls), 0, 0 },
-	{ SECTION_RELAY, "domains", KEY_STRING, CONFIG_OFFSET(relay.domains), 0, 0 },
+	{ SECTION_RELAY, "domains", KEY_RELAY_DOMAINS, CONFIG_OFFSET(relay.domains), 0, 0 },
 };
 #define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))
 
@@ -221,6 +226,14 @@ static bool listener_address_is_valid(const char *address, const char **reason_r
 static bool tls_policy_is_valid(const char *value, bool relay);
 static void parser_tls_policy_key(struct config_parser *p, const char *name, const char *value);
 static bool port_is_valid(const char *s);
+static bool ip_address_is_valid(const char *s, size_t len);
+static bool resolver_is_valid(const char *s, size_t len);
+static bool relay_host_is_valid(const char *value);
+static const char *list_find_invalid(const char *value, bool (*valid)(const char *, size_t),
+				     size_t *len_r);
+static bool list_domain_is_valid(const char *s, size_t len);
+static void parser_finish_relay(struct config_parser *p);
+static int config_key_line_raw(const int *lines, const char *section, const char *key);
 static bool domain_name_is_valid(const char *name, size_t len);
 static void string_lower(char *s);
 
@@ -330,6 +343,7 @@ static void config_listener_add(struct config *config, const char *name,
 	l->name = xstrdup(name);
 	l->role = role;
 	l->address = address != NULL ? xstrdup(address) : NULL;
+	l->line = 0;
 }
 
 /* config_add_default_listeners - the production set, used when the file has
@@ -462,6 +476,7 @@ void config_free(struct config **configp)
 		free(config->listeners[i].address);
 	}
 	free(config->listeners);
+	free(config->key_lines);
 	free(config);
 }
 
@@ -623,6 +638,7 @@ static void parser_section_start(struct config_parser *p, const char *header)
 	config_listener_add(p->config, lname, LISTENER_ROLE_MX, NULL);
 	p->section = SECTION_LISTENER;
 	p->listener = p->config->listener_count - 1;
+	p->config->listeners[p->listener].line = p->lineno;
 	p->listener_line = p->lineno;
 	p->listener_role_line = 0;
 	p->listener_address_line = 0;
@@ -871,6 +887,60 @@ static void parser_set_key(struct config_parser *p, size_t idx, const char *valu
 			return;
 		}
 		break;
+	case KEY_IP_ADDRESS:
+		if (*value != '\0' && !ip_address_is_valid(value, strlen(value))) {
+			parser_fail(p, p->lineno, "'%s' must be an IPv4 or IPv6 address, "
+				    "not '%.64s'", def->name, value);
+			return;
+		}
+		free(*strp);
+		*strp = xstrdup(value);
+		break;
+	case KEY_RESOLVERS:
+	case KEY_DOMAIN_LIST:
+	case KEY_RELAY_DOMAINS: {
+		size_t len;
+		const char *bad = list_find_invalid(value, def->type == KEY_RESOLVERS ?
+						    resolver_is_valid : list_domain_is_valid, &len);
+		if (def->type == KEY_RELAY_DOMAINS && value[strspn(value, ", \t")] == '\0') {
+			parser_fail(p, p->lineno, "'%s' must be * or a list of domain names",
+				    def->name);
+			return;
+		}
+		if (bad != NULL && def->type == KEY_RELAY_DOMAINS &&
+		    strcmp(value, "*") == 0) {
+			bad = NULL; /* "*" alone: every domain */
+		} else if (bad != NULL && def->type == KEY_RELAY_DOMAINS &&
+			   len == 1 && *bad == '*') {
+			parser_fail(p, p->lineno, "'%s' is either * or a list of domain names, "
+				    "not both", def->name);
+			return;
+		}
+		if (bad != NULL && def->type == KEY_RESOLVERS) {
+			parser_fail(p, p->lineno, "'%s' must be IP or IP@PORT (several separated "
+				    "by commas), not '%.*s'", def->name,
+				    (int)(len > 64 ? 64 : len), bad);
+			return;
+		}
+		if (bad != NULL) {
+			parser_fail(p, p->lineno, "'%.*s' in '%s' is not a valid domain name",
+				    (int)(len > 64 ? 64 : len), bad, def->name);
+			return;
+		}
+		free(*strp);
+		*strp = xstrdup(value);
+		break;
+	}
+	case KEY_RELAY_HOST:
+		if (*value != '\0' && !relay_host_is_valid(value)) {
+			parser_fail(p, p->lineno, "'%s' must be a preset name (gmail, sendgrid...) "
+				    "or HOST:PORT with a port from 1 to 65535, not '%.64s'",
+				    def->name, value);
+			return;
+		}
+		free(*strp);
+		*strp = xstrdup(value);
+		break;
 	case KEY_DOMAINS:
 		break; /* handled above */
 	}
@@ -929,10 +999,59 @@ static void parser_finish(struct config_parser *p)
 			parser_fail(p, key_line, "[tls] 'key' is set but 'certificate' is not");
 		return;
 	}
+	for (size_t i = 0; i < config->listener_count; i++) {
+		if (config->listeners[i].role == LISTENER_ROLE_SUBMISSIONS &&
+		    config->tls_certificate == NULL) {
+			parser_fail(p, config->listeners[i].line, "[listener %s] has role "
+				    "submissions (implicit TLS) but [tls] has no certificate "
+				    "and key", config->listeners[i].name);
+			return;
+		}
+	}
+	parser_finish_relay(p);
+	if (p->error_line != 0)
+		return;
 	if (config->listener_count == 0)
 		config_add_default_listeners(config);
 	if (config->hostname == NULL)
 		config->hostname = config_default_hostname();
+	config->key_lines = xmalloc(sizeof(p->key_lines));
+	memcpy(config->key_lines, p->key_lines, sizeof(p->key_lines));
+}
+
+/* parser_finish_relay - [relay] settings other than host mean nothing
+ * without a host: a forgotten host is an error, not a silent no-op */
+static void parser_finish_relay(struct config_parser *p)
+{
+	const struct config_relay *r = &p->config->relay;
+	const char *const needs_host[] = { "username", "password", "tls", "domains" };
+	const bool set[] = { r->username[0] != '\0', r->password[0] != '\0',
+			     r->tls[0] != '\0', strcmp(r->domains, "*") != 0 };
+
+	for (size_t i = 0; r->host[0] == '\0' && i < sizeof(set) / sizeof(set[0]); i++) {
+		if (set[i]) {
+			parser_fail(p, config_key_line_raw(p->key_lines, "relay", needs_host[i]),
+				    "[relay] '%s' is set but 'host' is not", needs_host[i]);
+			return;
+		}
+	}
+}
+
+/* config_key_line_raw - the line in LINES of SECTION's KEY; 0 = not set */
+static int config_key_line_raw(const int *lines, const char *section, const char *key)
+{
+	int line = 0;
+
+	for (size_t i = 0; lines != NULL && i < KEY_DEF_COUNT; i++)
+		if (strcmp(section_names[key_defs[i].section], section) == 0 &&
+		    strcmp(key_defs[i].name, key) == 0)
+			line = lines[i];
+	return line;
+}
+
+int config_key_line(const struct config *config, const char *section, const char *key)
+{
+	return config_key_line_raw(config->key_lines, section, key);
 }
 
 /* parser_file_dir - the absolute directory holding FILE; NULL and errno */
@@ -1103,6 +1222,99 @@ static bool port_is_valid(const char *s)
 	unsigned long long n;
 
 	return strlen(s) <= 5 && parse_number(s, false, &n) && n >= 1 && n <= 65535;
+}
+
+/* ip_address_is_valid - S[0..LEN) is an IPv4 or IPv6 address literal */
+static bool ip_address_is_valid(const char *s, size_t len)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	unsigned char buf[sizeof(struct in6_addr)];
+	bool ok = len > 0 && len < sizeof(host);
+
+	if (ok) {
+		memcpy(host, s, len);
+		host[len] = '\0';
+		ok = inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+	}
+	return ok;
+}
+
+/* resolver_is_valid - S[0..LEN) is IP or IP@PORT, libunbound's forwarder
+ * syntax (ub_ctx_set_fwd) */
+static bool resolver_is_valid(const char *s, size_t len)
+{
+	const char *at = memchr(s, '@', len);
+	char port[8];
+	size_t plen;
+	bool ok;
+
+	if (at == NULL)
+		return ip_address_is_valid(s, len);
+	plen = len - (size_t)(at - s) - 1;
+	ok = ip_address_is_valid(s, (size_t)(at - s)) && plen > 0 && plen < sizeof(port);
+	if (ok) {
+		memcpy(port, at + 1, plen);
+		port[plen] = '\0';
+		ok = port_is_valid(port);
+	}
+	return ok;
+}
+
+/* relay_host_is_valid - a preset name (letters only; which names exist is
+ * delivery's to say, see config_key_line) or HOST:PORT, HOST a domain name,
+ * an IPv4 address or [IPv6] */
+static bool relay_host_is_valid(const char *value)
+{
+	const char *colon = strrchr(value, ':');
+	size_t hlen;
+	bool ok;
+
+	if (colon == NULL)
+		return strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") ==
+		       strlen(value);
+	hlen = (size_t)(colon - value);
+	if (hlen > 2 && value[0] == '[' && value[hlen - 1] == ']') {
+		char host[INET6_ADDRSTRLEN + 1];
+		unsigned char buf[sizeof(struct in6_addr)];
+		ok = hlen - 2 < sizeof(host);
+		if (ok) {
+			memcpy(host, value + 1, hlen - 2);
+			host[hlen - 2] = '\0';
+			ok = inet_pton(AF_INET6, host, buf) == 1;
+		}
+	} else {
+		ok = memchr(value, ':', hlen) == NULL &&
+		     (ip_address_is_valid(value, hlen) || domain_name_is_valid(value, hlen));
+	}
+	return ok && port_is_valid(colon + 1);
+}
+
+/* list_domain_is_valid - a domain name, one trailing dot allowed */
+static bool list_domain_is_valid(const char *s, size_t len)
+{
+	if (len > 1 && s[len - 1] == '.')
+		len--;
+	return domain_name_is_valid(s, len);
+}
+
+/* list_find_invalid - the first item of a comma or space separated VALUE
+ * that VALID refuses (its length in *LEN_R), or NULL if all pass */
+static const char *list_find_invalid(const char *value, bool (*valid)(const char *, size_t),
+				     size_t *len_r)
+{
+	const char *s = value;
+	const char *bad = NULL;
+
+	while (*s != '\0' && bad == NULL) {
+		s += strspn(s, ", \t");
+		size_t len = strcspn(s, ", \t");
+		if (len > 0 && !valid(s, len)) {
+			bad = s;
+			*len_r = len;
+		}
+		s += len;
+	}
+	return bad;
 }
 
 /* domain_name_is_valid - NAME[0..LEN) is LDH labels of 1..63, total <= 253

@@ -41,6 +41,7 @@ struct config_listener {
 	char *name;              /* the NAME of [listener NAME] */
 	enum listener_role role;
 	char *address;           /* "127.0.0.1:2525", "[::1]:2525", "*:25", "unix:/path" */
+	int line;                /* of its [listener NAME] header; 0 = a default listener */
 };
 
 struct config_limits {
@@ -134,6 +135,8 @@ struct config {
 
 	struct config_listener *listeners;
 	size_t listener_count;
+
+	int *key_lines;      /* private to config.c: see config_key_line() */
 };
 
 /* config_load - read FILE; NULL and *error_r on failure */
@@ -141,6 +144,11 @@ struct config *config_load(const char *file, const char **error_r);
 /* config_defaults - a config with every default and no listeners */
 struct config *config_defaults(void);
 void config_free(struct config **config);
+
+/* config_key_line - the line of the file where [SECTION] KEY was set; 0 if
+ * it was not (a default).  For checks that need a higher module, such as
+ * whether [relay] host names a known preset, to report FILE:LINE too. */
+int config_key_line(const struct config *config, const char *section, const char *key);
 
 /* config_is_local_domain - true if DOMAIN (any case, no trailing dot) is ours */
 bool config_is_local_domain(const struct config *config, const char *domain);

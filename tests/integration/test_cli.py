@@ -2,7 +2,9 @@
 
 import re
 
-from conftest import run_petrel
+import pytest
+
+from conftest import SERVE_USER, run_petrel
 
 
 def test_version(petrel_factory):
@@ -57,6 +59,73 @@ def test_serve_bad_listener_role(petrel_factory, tmp_path):
     r = run_petrel("serve", "-c", conf, timeout=15)
     assert r.returncode == 2, r
     assert "%s:2: " % conf in r.stderr, r.stderr
+
+
+# Issue 7 item 24: every value is checked when the file is read, reported with FILE:LINE
+# and exit 2, before petrel serve touches the data folder (no recovery, no database).
+BAD_VALUES = [
+    ("[dns]\nresolver = not-an-ip\n", "'resolver' must be IP or IP@PORT"),
+    ("[dns]\nresolver = 127.0.0.1@99999\n", "'resolver' must be IP or IP@PORT"),
+    ("[dns]\nspecial_zones = te$t\n", "'te$t' in 'special_zones' is not a valid domain name"),
+    ("[relay]\nhost = foo\n", "[relay] host 'foo' is neither a preset"),
+    ("[relay]\nhost = smtp.example:587\ndomains = bad!domain\n",
+     "'bad!domain' in 'domains' is not a valid domain name"),
+    ("[delivery]\nsource_address = 999.1.1.1\n",
+     "'source_address' must be an IPv4 or IPv6 address"),
+]
+
+
+@pytest.mark.parametrize("section,message", BAD_VALUES)
+def test_serve_bad_value_exits_2_before_touching_the_data_folder(petrel_factory, section,
+                                                                 message):
+    p = petrel_factory(start=False)
+    before = sorted(x.name for x in p.data_dir.iterdir())
+    # a message left in the queue would be recovered (and logged) if serve got that far
+    text = p.config_path.read_text()
+    bad_line = text.count("\n") + 1 + section.count("\n") - 1
+    p.config_path.write_text(text + section)
+    r = run_petrel("serve", "-c", p.config_path, timeout=15)
+    assert r.returncode == 2, r
+    assert "%s:%d: " % (p.config_path, bad_line) in r.stderr, (bad_line, r.stderr)
+    assert message in r.stderr, r.stderr
+    assert sorted(x.name for x in p.data_dir.iterdir()) == before
+    assert "recover" not in r.stderr and "started" not in r.stderr, r.stderr
+
+
+def test_serve_as_root_with_empty_user_is_refused(petrel_factory):
+    """Issue 7 item 16: `user =` as root would silently keep root."""
+    if SERVE_USER != "root":
+        pytest.skip("the refusal applies only when started as root (running as uid %d)"
+                    % __import__("os").geteuid())
+    p = petrel_factory(start=False, user="")
+    before = sorted(x.name for x in p.data_dir.iterdir())
+    r = run_petrel("serve", "-c", p.config_path, timeout=15)
+    assert r.returncode == 2, r
+    line = p.config_path.read_text().splitlines().index("user = ") + 1
+    assert "%s:%d: 'user' is empty and petrel was started as root" % (p.config_path, line) \
+        in r.stderr, r.stderr
+    assert "user = root" in r.stderr, r.stderr
+    assert sorted(x.name for x in p.data_dir.iterdir()) == before
+
+
+def test_serve_as_root_with_user_root_warns(petrel_factory):
+    if SERVE_USER != "root":
+        pytest.skip("needs root (running as uid %d)" % __import__("os").geteuid())
+    p = petrel_factory(user="root")
+    assert "privileges" in p.log() and "no privilege drop" in p.log(), p.log()
+    assert p.stop() == 0
+
+
+def test_serve_unknown_user_reports_line(petrel_factory):
+    if SERVE_USER != "root":
+        pytest.skip("the user is looked up only when started as root (running as uid %d)"
+                    % __import__("os").geteuid())
+    p = petrel_factory(start=False, user="no-such-user-petrel")
+    r = run_petrel("serve", "-c", p.config_path, timeout=15)
+    assert r.returncode == 2, r
+    line = p.config_path.read_text().splitlines().index("user = no-such-user-petrel") + 1
+    assert "%s:%d: 'user': no user named 'no-such-user-petrel'" % (p.config_path, line) \
+        in r.stderr, r.stderr
 
 
 def test_queue_list_empty(petrel_factory):

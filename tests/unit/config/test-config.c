@@ -371,6 +371,53 @@ static const struct error_case error_cases[] = {
 	  "3: bad address 'mail.example:25' in [listener a]: the host must be *, an IPv4 address or [IPv6]" },
 	{ "[listener a]\nrole = mx\naddress = 256.1.1.1:25\n",
 	  "3: bad address '256.1.1.1:25' in [listener a]: the host must be *, an IPv4 address or [IPv6]" },
+	{ "[tls]\n[listener s]\nrole = submissions\naddress = *:465\n",
+	  "2: [listener s] has role submissions (implicit TLS) but [tls] has no certificate and key" },
+	/* [dns] */
+	{ "[dns]\nresolver = not-an-ip\n",
+	  "2: 'resolver' must be IP or IP@PORT (several separated by commas), not 'not-an-ip'" },
+	{ "[dns]\nresolver = 127.0.0.1@99999\n",
+	  "2: 'resolver' must be IP or IP@PORT (several separated by commas), not '127.0.0.1@99999'" },
+	{ "[dns]\nresolver = 127.0.0.1@0\n",
+	  "2: 'resolver' must be IP or IP@PORT (several separated by commas), not '127.0.0.1@0'" },
+	{ "[dns]\nresolver = 127.0.0.1@\n",
+	  "2: 'resolver' must be IP or IP@PORT (several separated by commas), not '127.0.0.1@'" },
+	{ "[dns]\nresolver = 192.0.2.1, 300.1.1.1@53\n",
+	  "2: 'resolver' must be IP or IP@PORT (several separated by commas), not '300.1.1.1@53'" },
+	{ "[dns]\nspecial_zones = te$t\n",
+	  "2: 'te$t' in 'special_zones' is not a valid domain name" },
+	{ "[dns]\nspecial_zones = test, ..\n",
+	  "2: '..' in 'special_zones' is not a valid domain name" },
+	/* [delivery] */
+	{ "[delivery]\nsource_address = 999.1.1.1\n",
+	  "2: 'source_address' must be an IPv4 or IPv6 address, not '999.1.1.1'" },
+	{ "[delivery]\nsource_address = mail.example\n",
+	  "2: 'source_address' must be an IPv4 or IPv6 address, not 'mail.example'" },
+	{ "[delivery]\ntls = maybe\n",
+	  "2: 'tls' must be none, may, encrypt or verify, not 'maybe'" },
+	/* [relay] */
+	{ "[relay]\nhost = smtp.example:587\ndomains = bad!domain\n",
+	  "3: 'bad!domain' in 'domains' is not a valid domain name" },
+	{ "[relay]\nhost = smtp.example:587\ndomains = example.com, *\n",
+	  "3: 'domains' is either * or a list of domain names, not both" },
+	{ "[relay]\nhost = smtp.example:587\ndomains =\n",
+	  "3: 'domains' must be * or a list of domain names" },
+	{ "[relay]\nhost = smtp.example:0\n",
+	  "2: 'host' must be a preset name (gmail, sendgrid...) or HOST:PORT with a port "
+	  "from 1 to 65535, not 'smtp.example:0'" },
+	{ "[relay]\nhost = smtp.example:\n",
+	  "2: 'host' must be a preset name (gmail, sendgrid...) or HOST:PORT with a port "
+	  "from 1 to 65535, not 'smtp.example:'" },
+	{ "[relay]\nhost = bad_host.example:587\n",
+	  "2: 'host' must be a preset name (gmail, sendgrid...) or HOST:PORT with a port "
+	  "from 1 to 65535, not 'bad_host.example:587'" },
+	{ "[relay]\nhost = g-mail!\n",
+	  "2: 'host' must be a preset name (gmail, sendgrid...) or HOST:PORT with a port "
+	  "from 1 to 65535, not 'g-mail!'" },
+	{ "[relay]\ntls = none\n",
+	  "2: 'tls' must be verify, encrypt or implicit, not 'none'" },
+	{ "[relay]\n\nusername = me\n", "3: [relay] 'username' is set but 'host' is not" },
+	{ "[relay]\ndomains = example.com\n", "2: [relay] 'domains' is set but 'host' is not" },
 };
 
 /* test_errors - each bad file gives its exact "file:line: what" text */
@@ -547,6 +594,43 @@ static void test_example_file(void **state)
 	free(path);
 }
 
+/* test_outbound_values - the forms [dns], [delivery] and [relay] accept, and
+ * the line each key was set on (for errors found later, e.g. preset names) */
+static void test_outbound_values(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f,
+		"[dns]\n"
+		"resolver = 127.0.0.1@5353, ::1@53 192.0.2.1\n"
+		"special_zones = test, Invalid.\n"
+		"[delivery]\n"
+		"source_address = 2001:db8::1\n"
+		"[relay]\n"
+		"host = [2001:db8::2]:465\n"
+		"domains = example.com, Example.NET.\n");
+
+	assert_string_equal(config->dns.resolver, "127.0.0.1@5353, ::1@53 192.0.2.1");
+	assert_string_equal(config->dns.special_zones, "test, Invalid.");
+	assert_string_equal(config->delivery.source_address, "2001:db8::1");
+	assert_string_equal(config->relay.host, "[2001:db8::2]:465");
+	assert_int_equal(config_key_line(config, "relay", "host"), 7);
+	assert_int_equal(config_key_line(config, "dns", "resolver"), 2);
+	assert_int_equal(config_key_line(config, "server", "user"), 0);
+	assert_int_equal(config_key_line(config, "no-such", "key"), 0);
+	config_free(&config);
+
+	config = load_text(f, "[relay]\nhost = gmail\nusername = me\npassword = pw\n"
+			      "domains = *\n[delivery]\nsource_address = 192.0.2.7\n");
+	assert_string_equal(config->relay.host, "gmail");
+	assert_string_equal(config->relay.domains, "*");
+	assert_string_equal(config->delivery.source_address, "192.0.2.7");
+	config_free(&config);
+
+	config = load_text(f, "[relay]\nhost = smtp.example.com:587\n");
+	assert_string_equal(config->relay.host, "smtp.example.com:587");
+	config_free(&config);
+}
+
 static void test_role_names(void **state)
 {
 	(void)state;
@@ -571,6 +655,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_is_local_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
 		cmocka_unit_test(test_example_file),
+		cmocka_unit_test_setup_teardown(test_outbound_values, setup, teardown),
 		cmocka_unit_test(test_role_names),
 	};
 
