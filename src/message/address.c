@@ -60,6 +60,7 @@ static bool parse_group(struct addr_parser *p);
 static bool parse_address(struct addr_parser *p, bool allow_group);
 static bool emit(struct addr_parser *p, size_t local_start, size_t local_end, size_t domain_start,
 		 size_t domain_end);
+static bool is_dot_string(const char *s, size_t len);
 
 /* is_atext - RFC 5322 3.2.3 atext, plus UTF8-non-ascii (RFC 6532 3.2) */
 static bool is_atext(unsigned char c)
@@ -69,6 +70,16 @@ static bool is_atext(unsigned char c)
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return true;
 	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+/* is_dot_string - atext runs separated by single dots (RFC 5321 4.1.2
+ * Dot-string, RFC 5322 3.2.3 dot-atom-text) */
+static bool is_dot_string(const char *s, size_t len)
+{
+	bool ok = len > 0 && s[0] != '.' && s[len - 1] != '.';
+	for (size_t i = 0; ok && i < len; i++)
+		ok = s[i] == '.' ? s[i + 1] != '.' : is_atext((unsigned char)s[i]);
+	return ok;
 }
 
 /* is_wsp_or_eol - FWS; VALUE may be given folded or unfolded */
@@ -436,4 +447,58 @@ void message_strv_free(char ***strv)
 		free(*s);
 	free(*strv);
 	*strv = NULL;
+}
+
+/* message_address_canonical - see message.h.  A local part is taken as one
+ * quoted string only when it starts with DQUOTE and its closing DQUOTE comes
+ * right before the last '@'; anything else is kept as it is. */
+char *message_address_canonical(const char *address)
+{
+	const char *at = strrchr(address, '@');
+	size_t len = strlen(address);
+	struct buf out;
+
+	buf_init(&out);
+	if (at && address[0] == '"' && at - address >= 2 && at[-1] == '"') {
+		/* unescape the quoted-pairs between the quotes */
+		const char *p = address + 1, *end = at - 1;
+		bool closed_early = false;
+		for (; p < end; p++) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			else if (*p == '"' || *p == '\\')
+				closed_early = true;  /* not one quoted string */
+			buf_append(&out, p, 1);
+		}
+		if (closed_early) {
+			buf_reset(&out);
+			buf_append(&out, address, (size_t)(at - address));
+		} else if (!is_dot_string(out.data, out.len)) {
+			/* needs its quotes: write them back, escaping only
+			 * what must be (RFC 5321 4.1.2 quoted-pairSMTP) */
+			struct buf quoted;
+			buf_init(&quoted);
+			buf_append(&quoted, "\"", 1);
+			for (size_t i = 0; i < out.len; i++) {
+				if (out.data[i] == '"' || out.data[i] == '\\')
+					buf_append(&quoted, "\\", 1);
+				buf_append(&quoted, &out.data[i], 1);
+			}
+			buf_append(&quoted, "\"", 1);
+			buf_free(&out);
+			out = quoted;
+		}
+	} else {
+		buf_append(&out, address, at ? (size_t)(at - address) : len);
+	}
+	if (at) {
+		size_t dlen = strlen(at);
+		/* "@", and the domain without one trailing dot */
+		if (dlen > 2 && at[dlen - 1] == '.' && at[dlen - 2] != '.')
+			dlen--;
+		buf_append(&out, at, dlen);
+	}
+	char *result = xstrndup(out.data ? out.data : "", out.len);
+	buf_free(&out);
+	return result;
 }

@@ -59,6 +59,16 @@ char *message_header_unfold(const struct message_header *field);
  * NULL-terminated array (free with message_strv_free); NULL if malformed or
  * empty; an empty array for a list of empty groups ("undisclosed:;"). */
 char **message_address_list_parse(const char *value, size_t len);
+
+/* message_address_canonical - ADDRESS ("local@domain", its syntax already
+ * checked by the caller) in the form in which equal mailboxes compare equal
+ * (case aside): a quoted local part whose content is a valid dot-string loses
+ * its quotes and backslashes ("you"@d and "y\ou"@d are you@d: RFC 5321 4.1.2,
+ * RFC 5322 3.4.1 say the forms are the same and the unquoted one is to be
+ * used); another quoted local part is written with only DQUOTE and backslash
+ * escaped ("a\ b"@d is "a b"@d); one trailing dot of the domain is dropped.
+ * Case is kept.  Never longer than ADDRESS.  Allocated: free() it. */
+char *message_address_canonical(const char *address);
 void message_strv_free(char ***strv);
 
 /* message_date_format - RFC 5322 date-time of T in UTC into BUF (>= 40) */

@@ -318,8 +318,12 @@ void policy_check_from_blocking(struct store *store, const struct policy_account
 		for (size_t i = 0; addresses[i] && reply->code == 0; i++) {
 			bool allowed = false;
 			const char *error = NULL;
-			if (store_sender_is_allowed(store, account->name, addresses[i], &allowed,
-						    &error) != 0) {
+			/* "you"@d is you@d, as in MAIL FROM (RFC 5322 3.4.1) */
+			char *canonical = message_address_canonical(addresses[i]);
+			int rc = store_sender_is_allowed(store, account->name, canonical, &allowed,
+							 &error);
+			free(canonical);
+			if (rc != 0) {
 				log_error("store-failed", "op=sender_is_allowed error=\"%s\"", error);
 				reply_set(reply, 451, "4.3.0", "Temporary failure checking the From: header");
 			} else if (!allowed) {

@@ -3,8 +3,11 @@
  * RFC 5321 4.1.2 syntax, with the UTF-8 extensions of RFC 6531 3.3 when the
  * caller allows them (SMTPUTF8 given).  Source routes (RFC 5321 4.1.2 A-d-l,
  * obsolete by Appendix C) are checked and dropped.  The stored address is the
- * Mailbox exactly as sent: no case folding, quoted local parts kept with
- * their quotes, so that what we relay is what we were given.
+ * Mailbox as sent, in its canonical form (message_address_canonical): a
+ * quoted local part that needs no quoting loses its quotes, so "you"@d and
+ * you@d are one mailbox for recipients, senders and sender authorization
+ * alike; one trailing dot of the domain (an absolute name, you@d.) is dropped.
+ * No case folding: what we relay is what we were given.
  *
  * Address literals: IPv4 and "IPv6:" only; a General-address-literal names
  * a tag nobody has standardized, so we could never deliver to it and reject
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "message/message.h"
 #include "util/xalloc.h"
 
 /* RFC 5321 4.5.3.1.1-3 */
@@ -37,7 +41,7 @@ static bool is_atext(unsigned char c);
 static bool is_let_dig(unsigned char c);
 static int parse_dot_string(struct cursor *c);
 static int parse_quoted_string(struct cursor *c);
-static int parse_domain(struct cursor *c);
+static int parse_domain(struct cursor *c, bool absolute);
 static int parse_address_literal(struct cursor *c);
 static bool is_ipv4_literal(const unsigned char *p, size_t len);
 static bool is_ipv6_literal(const unsigned char *p, size_t len);
@@ -173,10 +177,11 @@ static int parse_quoted_string(struct cursor *c)
 }
 
 /* parse_domain - RFC 5321 4.1.2 Domain; U-labels (RFC 6531 3.3) with utf8.
- * Labels are letters, digits and inner hyphens; no empty label, so no
- * trailing dot.  U-labels are checked as UTF-8, not against IDNA2008
- * tables: whether such a domain exists is for DNS to say. */
-static int parse_domain(struct cursor *c)
+ * Labels are letters, digits and inner hyphens; no empty label.  With
+ * ABSOLUTE, one trailing dot before '>' is taken (the caller drops it); two
+ * are still an empty label.  U-labels are checked as UTF-8, not against
+ * IDNA2008 tables: whether such a domain exists is for DNS to say. */
+static int parse_domain(struct cursor *c, bool absolute)
 {
 	for (;;) {
 		const unsigned char *label = c->cur;
@@ -203,6 +208,8 @@ static int parse_domain(struct cursor *c)
 		if (c->cur >= c->end || *c->cur != '.')
 			return 0;
 		c->cur++;
+		if (absolute && c->cur < c->end && *c->cur == '>')
+			return 0;
 	}
 }
 
@@ -278,7 +285,7 @@ static int parse_source_route(struct cursor *c)
 		if (c->cur >= c->end || *c->cur != '@')
 			return -1;
 		c->cur++;
-		if (parse_domain(c) < 0)
+		if (parse_domain(c, false) < 0)
 			return -1;
 		if (c->cur >= c->end)
 			return -1;
@@ -385,7 +392,7 @@ int smtp_path_parse(const char *s, size_t len, unsigned flags,
 		if (c.cur < c.end && *c.cur == '[') {
 			if (parse_address_literal(&c) < 0)
 				goto fail;
-		} else if (parse_domain(&c) < 0) {
+		} else if (parse_domain(&c, true) < 0) {
 			goto fail;
 		}
 	}
@@ -406,15 +413,16 @@ int smtp_path_parse(const char *s, size_t len, unsigned flags,
 		if (mailbox[i] >= 0x80)
 			is_utf8 = true;
 	}
-	path_r->address = xmalloc(addr_len + 1);
-	memcpy(path_r->address, mailbox, addr_len);
-	path_r->address[addr_len] = '\0';
-	if (at != NULL) {
-		path_r->local_len = (size_t)(at - mailbox);
-		path_r->domain = path_r->address + path_r->local_len + 1;
+	char *as_sent = xstrndup((const char *)mailbox, addr_len);
+	path_r->address = message_address_canonical(as_sent);
+	free(as_sent);
+	const char *canonical_at = at != NULL ? strrchr(path_r->address, '@') : NULL;
+	if (canonical_at != NULL) {
+		path_r->local_len = (size_t)(canonical_at - path_r->address);
+		path_r->domain = canonical_at + 1;
 	} else {
-		path_r->local_len = addr_len;
-		path_r->domain = path_r->address + addr_len;
+		path_r->local_len = strlen(path_r->address);
+		path_r->domain = path_r->address + path_r->local_len;
 	}
 	path_r->is_utf8 = is_utf8;
 	*consumed_r = (size_t)(c.cur + 1 - (const unsigned char *)s);

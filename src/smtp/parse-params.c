@@ -62,6 +62,7 @@ static bool value_is(const char *value, size_t len, const char *name);
 static int param_next(const char **cur, const char *end, struct param *param_r);
 static bool parse_number(const char *s, size_t len, uint64_t *value_r);
 static bool is_printable(const char *s);
+static bool auth_is_mailbox(const char *s);
 static int args_path(const char *args, size_t len, const char *prefix,
 		     unsigned flags, struct smtp_path *path_r,
 		     const char **rest_r, struct smtp_error *error_r);
@@ -173,6 +174,25 @@ static bool parse_number(const char *s, size_t len, uint64_t *value_r)
 	}
 	*value_r = value;
 	return true;
+}
+
+/* auth_is_mailbox - a decoded AUTH= value names a mailbox: RFC 4954 5
+ * asks for an addr-spec, and we take the SMTP form of one (RFC 5321 4.1.2
+ * Mailbox, ASCII as xtext is), the same grammar as the paths themselves */
+static bool auth_is_mailbox(const char *s)
+{
+	size_t len = strlen(s);
+	char *path = xasprintf("<%s>", s);
+	struct smtp_path parsed;
+	size_t used = 0;
+	struct smtp_error ignored;
+	bool ok = s[0] != '@' && smtp_path_parse(path, len + 2, 0, &parsed, &used, &ignored) == 0;
+	if (ok) {
+		ok = used == len + 2;
+		smtp_path_clear(&parsed);
+	}
+	free(path);
+	return ok;
 }
 
 /* is_printable - a decoded xtext is printable US-ASCII (RFC 3461 4) */
@@ -416,7 +436,8 @@ static int mail_param(const struct param *param, struct smtp_mail_params *params
 			break;
 		}
 		params->auth = wire_xtext_decode(v, vlen);
-		if (params->auth == NULL || !is_printable(params->auth))
+		if (params->auth == NULL || !is_printable(params->auth) ||
+		    !auth_is_mailbox(params->auth))
 			goto bad_value;
 		break;
 	}

@@ -1097,3 +1097,19 @@ def test_events_limit_refusal(petrel):
                         "ev@example.test")
     assert rej["code"] == 451 and rej["recipient"] == "y@remote.test", rej
     assert "Daily sending limit" in rej["reason"], rej
+
+
+def test_quoted_sender_is_the_same_address(petrel):
+    """RFC 5321 4.1.2, RFC 5322 3.4.1: "sender"@d is sender@d for sender authorization, in
+    MAIL FROM and in From: alike; a quoted form that needs its quotes is another address."""
+    c = petrel.auth_session()
+    c.expect('MAIL FROM:<"x y"@example.test>', 553, "5.7.1")
+    c.expect('MAIL FROM:<"sender"@Example.Test.>', 250, "2.1.0")
+    c.expect("RCPT TO:<u@example.test>", 250)
+    msg = (b'From: "Me" <"sender"@example.test>\r\nTo: u@example.test\r\n'
+           b"Subject: quoted\r\n\r\nbody\r\n")
+    r = send_data(c, msg)
+    assert_queued(r)
+    c.quit()
+    [raw] = petrel.mail("example.test", "u", 1)
+    assert b"Return-Path: <sender@Example.Test>" in raw, raw[:300]

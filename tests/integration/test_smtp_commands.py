@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import HOSTNAME
+from conftest import HOSTNAME, assert_queued, make_message
 
 
 def ehlo_keywords(reply):
@@ -332,3 +332,110 @@ def test_disconnect_mid_command(petrel):
     d = petrel.session()
     d.expect("NOOP", 250)
     d.quit()
+
+
+# ------------------------------------------------------------------ address forms
+
+def test_quoted_local_part_is_the_same_mailbox(petrel):
+    """RFC 5321 4.1.2: "u"@d is u@d (quotes it does not need are dropped); a quoted form
+    that needs them stays a different, unknown, mailbox and is refused safely."""
+    c = petrel.session()
+    c.expect('MAIL FROM:<"a"@b.test>', 250, "2.1.0")
+    c.expect('RCPT TO:<"u"@example.test>', 250, "2.1.5")
+    c.expect('RCPT TO:<"\\v"@Example.Test>', 250, "2.1.5")
+    c.expect('RCPT TO:<"u x"@example.test>', 550, "5.1.1")
+    c.expect('RCPT TO:<"../u"@example.test>', 550, "5.1.1")
+    c.expect("DATA", 354)
+    c.send(make_message() + b".\r\n")
+    assert_queued(c.read_reply())
+    c.quit()
+    [raw] = petrel.mail("example.test", "u", 1)
+    assert b"Return-Path: <a@b.test>" in raw, raw[:300]
+    assert len(petrel.mail("example.test", "v", 1)) == 1
+
+
+def test_trailing_dot_domain(petrel):
+    """One trailing dot of a recipient or sender domain is ignored; two are an error."""
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test..>", 501, "5.1.7")
+    c.expect("MAIL FROM:<a@b.test.>", 250, "2.1.0")
+    c.expect("RCPT TO:<u@example.test..>", 501, "5.1.3")
+    c.expect("RCPT TO:<u@example.test.>", 250, "2.1.5")
+    c.expect("DATA", 354)
+    c.send(make_message() + b".\r\n")
+    assert_queued(c.read_reply())
+    c.quit()
+    [raw] = petrel.mail("example.test", "u", 1)
+    assert b"Return-Path: <a@b.test>" in raw, raw[:300]
+
+
+# ------------------------------------------------------------------ AUTH= on MAIL
+
+@pytest.mark.parametrize("value", ["abc", "<bad", "<a@b.test>", "a@", "a..b@c.test",
+                                   "a+2", "Postmaster"])
+def test_mail_auth_parameter_bad_value(petrel, value):
+    """RFC 4954 5: AUTH= is an xtext addr-spec or <>; anything else is 501 5.5.4, whether
+    the client is logged in or not."""
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test> AUTH=" + value, 501, "5.5.4")
+    c.expect("MAIL FROM:<a@b.test>", 250, "2.1.0")
+    c.quit()
+    c = petrel.auth_session()
+    c.expect("MAIL FROM:<a@b.test> AUTH=" + value, 501, "5.5.4")
+    c.quit()
+
+
+def test_mail_auth_parameter_unauthenticated_is_ignored(petrel):
+    """RFC 4954 5: from a client that has not logged in, AUTH=addr is taken as AUTH=<>:
+    accepted, and the mail is not attributed to anybody."""
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test> AUTH=sender+40example.test", 250, "2.1.0")
+    c.expect("RCPT TO:<u@example.test>", 250)
+    c.expect("RCPT TO:<x@elsewhere.test>", 554, "5.7.1")
+    c.quit()
+
+
+# ------------------------------------------------------------------ enhanced codes
+
+def test_enhanced_codes_on_every_reply_but_3xx(petrel):
+    """RFC 2034 4: every 2xx, 4xx and 5xx reply after the greeting, but the EHLO/HELO one,
+    has an enhanced code of its own class; 3xx replies (354) have none."""
+    c = petrel.session()
+    replies = {}
+    for line in ["NOOP", "RSET", "VRFY u", "EXPN u", "HELP", "BOGUS", "DATA",
+                 "MAIL FROM:<a@b.test>", "RCPT TO:<nobody@example.test>",
+                 "RCPT TO:<u@example.test>", "DATA"]:
+        replies[line] = c.cmd(line)
+    r354 = replies["DATA"]
+    assert r354.code == 354 and r354.enhanced is None, r354
+    assert not r354.lines[0][:1].isdigit(), r354
+    c.send(make_message() + b".\r\n")
+    replies["."] = c.read_reply()
+    replies["QUIT"] = c.cmd("QUIT")
+    for line, r in replies.items():
+        if line == "DATA":
+            continue
+        assert r.enhanced and r.enhanced[0] == str(r.code)[0], (line, r)
+        for l in r.lines:
+            assert l.startswith(r.enhanced + " "), (line, r)
+
+
+# ------------------------------------------------------------------ [limits] errors
+
+def test_errors_count_refused_recipients_503_and_538(petrel_factory):
+    """[limits] errors counts every 5xx reply: a refused recipient (550 5.1.1, the
+    anti-harvesting rule), a command out of sequence (503) and AUTH without TLS (538)
+    alike; a 4xx reply does not count.  The last counted reply is followed by 421."""
+    p = petrel_factory(errors=3, recipients=1)
+    c = p.session()
+    c.expect("AUTH PLAIN AGEAYg==", 538, "5.7.11")
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<nobody@example.test>", 550, "5.1.1")
+    c.expect("RCPT TO:<u@example.test>", 250)
+    for _ in range(3):
+        c.expect("RCPT TO:<v@example.test>", 452, "4.5.3")  # not counted
+    r = c.cmd("MAIL FROM:<a@b.test>")
+    assert (r.code, r.enhanced) == (503, "5.5.1"), r
+    r = c.read_reply()
+    assert (r.code, r.enhanced) == (421, "4.7.0"), r
+    c.expect_closed()

@@ -209,12 +209,50 @@ static void test_nul_and_depth(void **state)
 	message_strv_free(&got);  /* NULL is fine */
 }
 
+/* test_canonical - message_address_canonical: quotes dropped when not
+ * needed, minimal escaping when they are, one trailing dot of the domain */
+static void test_canonical(void **state)
+{
+	static const struct { const char *in, *out; } canonical_cases[] = {
+		{ "you@example.test", "you@example.test" },
+		{ "\"you\"@example.test", "you@example.test" },
+		{ "\"y\\ou\"@Example.Test", "you@Example.Test" },
+		{ "\"a.b\"@x", "a.b@x" },
+		{ "\"a b\"@x", "\"a b\"@x" },
+		{ "\"a\\ b\"@x", "\"a b\"@x" },
+		{ "\"a\\\"b\"@x", "\"a\\\"b\"@x" },
+		{ "\"a..b\"@x", "\"a..b\"@x" },
+		{ "\".a\"@x", "\".a\"@x" },
+		{ "\"a.\"@x", "\"a.\"@x" },
+		{ "\"\"@x", "\"\"@x" },
+		{ "\"a@b\"@x", "\"a@b\"@x" },
+		{ "\"a\".\"b\"@x", "\"a\".\"b\"@x" },
+		{ "\"jos\xc3\xa9\"@x", "jos\xc3\xa9@x" },
+		{ "you@example.test.", "you@example.test" },
+		{ "\"you\"@example.test.", "you@example.test" },
+		{ "you@example.test..", "you@example.test.." },
+		{ "you@.", "you@." },
+		{ "Postmaster", "Postmaster" },
+		{ "", "" },
+	};
+	for (size_t i = 0; i < sizeof(canonical_cases) / sizeof(canonical_cases[0]); i++) {
+		char *in = test_dup_exact(canonical_cases[i].in, strlen(canonical_cases[i].in) + 1);
+		char *out = message_address_canonical(in);
+		printf("canonical case %zu: %s -> %s\n", i, canonical_cases[i].in, out);
+		assert_string_equal(out, canonical_cases[i].out);
+		assert_true(strlen(out) <= strlen(canonical_cases[i].in));
+		free(out);
+		free(in);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_nul_and_depth),
+		cmocka_unit_test(test_canonical),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

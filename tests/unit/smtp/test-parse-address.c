@@ -72,6 +72,27 @@ static const struct path_case path_cases[] = {
 	{ "<" L64 "@x.org>", 0, 0, L64 "@x.org", 64, false, 0 },
 	{ "<a@" D63 ".org>", 0, 0, "a@" D63 ".org", 1, false, 0 },
 	{ "<a@" D252 ">", 0, 0, "a@" D252, 1, false, 0 },
+	/* a quoted local part that needs no quotes is stored unquoted
+	 * (RFC 5321 4.1.2, RFC 5322 3.4.1); one that does keeps them, with
+	 * only DQUOTE and backslash escaped */
+	{ "<\"you\"@x.org>", 0, 0, "you@x.org", 3, false, 0 },
+	{ "<\"y\\ou\"@x.org>", 0, 0, "you@x.org", 3, false, 0 },
+	{ "<\"a.b+c\"@x.org> SIZE=1", 0, 0, "a.b+c@x.org", 5, false, 15 },
+	{ "<\"Postmaster\"@example.org>", PM, 0, "Postmaster@example.org", 10,
+	  false, 0 },
+	{ "<\"a\\ b\"@x.org>", 0, 0, "\"a b\"@x.org", 5, false, 0 },
+	{ "<\"a..b\"@x.org>", 0, 0, "\"a..b\"@x.org", 6, false, 0 },
+	{ "<\".a\"@x.org>", 0, 0, "\".a\"@x.org", 4, false, 0 },
+	{ "<\"a@b\"@x.org>", 0, 0, "\"a@b\"@x.org", 5, false, 0 },
+	{ "<\"\\\\\"@x.org>", 0, 0, "\"\\\\\"@x.org", 4, false, 0 },
+	{ "<\"jos\xc3\xa9\"@x.org>", UTF8, 0, "jos\xc3\xa9@x.org", 5, true, 0 },
+	/* one trailing dot of the domain is dropped (RFC 1034 3.1 absolute
+	 * name); two are an empty label */
+	{ "<a@b.com.>", 0, 0, "a@b.com", 1, false, 0 },
+	{ "<a@b.com.> SIZE=1", 0, 0, "a@b.com", 1, false, 10 },
+	{ "<\"you\"@Example.TEST.>", 0, 0, "you@Example.TEST", 3, false, 0 },
+	{ "<Postmaster@example.org.>", PM, 0, "Postmaster@example.org", 10,
+	  false, 0 },
 
 	/* invalid */
 	{ "", 0, 501, "5.1.3", 0, false, 0 },
@@ -94,7 +115,13 @@ static const struct path_case path_cases[] = {
 	{ "<\"unterminated@x>", 0, 501, "5.1.3", 0, false, 0 },
 	{ "<\"a\\\x01\"@x>", 0, 501, "5.1.3", 0, false, 0 },
 	{ "<\"a\tb\"@x>", 0, 501, "5.1.3", 0, false, 0 },
-	{ "<a@b.com.>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b.com..>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b.com..>", SENDER, 501, "5.1.7", 0, false, 0 },
+	{ "<a@.>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b.com.", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@b.com. >", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<@r.example.:u@d.example>", 0, 501, "5.1.3", 0, false, 0 },
+	{ "<a@[1.2.3.4].>", 0, 501, "5.1.3", 0, false, 0 },
 	{ "<a@b..com>", 0, 501, "5.1.3", 0, false, 0 },
 	{ "<a@.b.com>", 0, 501, "5.1.3", 0, false, 0 },
 	{ "<a@b@c>", 0, 501, "5.1.3", 0, false, 0 },
