@@ -25,8 +25,10 @@ TRICKS = [
     ("user@[127.0.0.1]", 554, "5.7.1"),                        # IP literals
     ("postmaster@[127.0.0.1]", 554, "5.7.1"),
     ("user@[IPv6:::1]", 554, "5.7.1"),
-    ("user@remote.test.", 501, "5.1.3"),                       # trailing dots
-    ("u@example.test.", 501, "5.1.3"),
+    ("user@remote.test.", 554, "5.7.1"),                       # trailing dots: one is
+    ("user@remote.test..", 501, "5.1.3"),                      # ignored, two are an error
+    ("u@example.test..", 501, "5.1.3"),
+    ('"user@remote.test."@example.test.', 550, "5.1.1"),
     ("u@REMOTE.test", 554, "5.7.1"),                           # case tricks
     ("u@example.test.remote.test", 554, "5.7.1"),              # our name as a prefix
     ("u@sub.example.test", 554, "5.7.1"),                      # subdomains are not ours
