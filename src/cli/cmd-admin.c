@@ -340,14 +340,21 @@ static char *read_tty_password(const char *prompt, int *status_r)
 	}
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
-	fputs(prompt, stderr);
-	fflush(stderr);
+	/* Echo off (dropping typeahead) before the prompt, never after it: a
+	 * password typed or pasted as soon as the prompt shows must not be
+	 * flushed away, nor echoed. */
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0) {
 		*status_r = admin_fail(1, "terminal: %s", strerror(errno));
 		return NULL;
 	}
+	fputs(prompt, stderr);
+	fflush(stderr);
 	char *pw = read_line_fd(stdin, status_r);
-	tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &old) < 0 && pw) {
+		*status_r = admin_fail(1, "terminal: %s", strerror(errno));
+		admin_password_free(&pw);
+		return NULL;
+	}
 	fputc('\n', stderr);
 	return pw;
 }

@@ -239,7 +239,9 @@ def test_account_without_password_source(admin):
 
 
 def test_account_password_from_terminal(admin):
-    """Without --password-stdin on a terminal: asked twice, with echo off."""
+    """Without --password-stdin on a terminal: asked twice, with echo off.  Each password
+    is typed as soon as its prompt shows, as a fast typist or a paste would: none may be
+    flushed away (the prompt must come after echo is turned off)."""
     master, slave = pty.openpty()
     try:
         p = subprocess.Popen([PETREL_BIN, "account", "add", "tty@example.test", "-c",
@@ -248,27 +250,40 @@ def test_account_password_from_terminal(admin):
         os.close(slave)
         slave = None
         seen = b""
+        err = b""
 
-        def drain(t):
+        def drain_tty():
             nonlocal seen
-            end = time.monotonic() + t
-            while time.monotonic() < end:
-                r, _, _ = select.select([master], [], [], 0.05)
-                if r:
-                    try:
-                        seen += os.read(master, 1024)
-                    except OSError:
-                        return
+            while select.select([master], [], [], 0)[0]:
+                try:
+                    chunk = os.read(master, 1024)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                seen += chunk
 
-        time.sleep(0.3)
+        def wait_prompt(prompt):
+            nonlocal err
+            end = time.monotonic() + 30
+            while prompt not in err:
+                assert time.monotonic() < end, err
+                r, _, _ = select.select([p.stderr], [], [], 0.1)
+                if r:
+                    chunk = os.read(p.stderr.fileno(), 1024)
+                    assert chunk, err
+                    err += chunk
+                drain_tty()
+
+        wait_prompt(b"Password: ")
         os.write(master, b"ttypass\n")
-        drain(0.3)
+        wait_prompt(b"Retype password: ")
         os.write(master, b"ttypass\n")
-        out, err = p.communicate(timeout=30)
-        drain(0.1)
+        out, rest = p.communicate(timeout=30)
+        err += rest
+        drain_tty()
         assert p.returncode == 0, err
         assert b"ttypass" not in seen, seen
-        assert b"Password:" in err and b"Retype password:" in err
     finally:
         os.close(master)
         if slave is not None:
