@@ -90,14 +90,22 @@ static int queue_control_request(const char *data_dir, const char *action, const
 		goto out;
 	}
 	if (send(fd, request, (size_t)n, MSG_NOSIGNAL) != n) {
-		fprintf(stderr, "petrel: cannot send to %s: %s\n", sun.sun_path, strerror(errno));
-		goto out;
+		int err = errno;
+		/* a server that refuses us answers and closes at once: its one
+		 * line, if it came, says why better than EPIPE does */
+		if (err != EPIPE && err != ECONNRESET) {
+			fprintf(stderr, "petrel: cannot send to %s: %s\n", sun.sun_path,
+				strerror(err));
+			goto out;
+		}
 	}
 	size_t len = 0;
 	while (len < sizeof(reply) - 1 && !memchr(reply, '\n', len)) {
 		ssize_t r = recv(fd, reply + len, sizeof(reply) - 1 - len, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && errno == ECONNRESET && len == 0)
+			break;  /* refused before our request was read: no answer */
 		if (r < 0) {
 			fprintf(stderr, "petrel: no answer from the server: %s\n",
 				errno == EAGAIN ? "timed out" : strerror(errno));
@@ -119,7 +127,10 @@ static int queue_control_request(const char *data_dir, const char *action, const
 		printf("%s\n", reply + 3);
 		rc = 0;
 	} else if (strncmp(reply, "notfound ", 9) == 0) {
-		fprintf(stderr, "petrel: not found: %s\n", reply + 9);
+		if (id)  /* worded as `queue show` words it */
+			fprintf(stderr, "petrel: not found: no message %s in the queue\n", id);
+		else
+			fprintf(stderr, "petrel: not found: %s\n", reply + 9);
 	} else if (strncmp(reply, "error ", 6) == 0) {
 		fprintf(stderr, "petrel: %s\n", reply + 6);
 	} else {
@@ -169,7 +180,7 @@ int cmd_queue(int argc, char **argv)
 			id_upper[i] = (char)toupper((unsigned char)id[i]);
 		id = id_upper;
 	}
-	if (is_op && id && !queue_id_is_valid(id)) {
+	if (id && !queue_id_is_valid(id)) {
 		fprintf(stderr, "petrel: bad queue ID '%s' (16 upper-case hexadecimal digits)\n", id);
 		return 2;
 	}
@@ -188,7 +199,7 @@ int cmd_queue(int argc, char **argv)
 	} else {
 		rc = queue_show_print(config->data_dir, id, json, &error);
 		if (rc == 1)
-			fprintf(stderr, "petrel: no message %s in the queue\n", id);
+			fprintf(stderr, "petrel: not found: no message %s in the queue\n", id);
 	}
 	if (rc < 0)
 		fprintf(stderr, "petrel: %s\n", error);

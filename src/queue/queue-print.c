@@ -176,9 +176,9 @@ static void put_msg_json(struct buf *out, const struct queue_envelope *env, bool
 		buf_append_str(out, ",\"account\":");
 		put_json_str(out, env->account);
 		buf_printf(out, ",\"sandbox\":%s", env->sandbox ? "true" : "false");
-		buf_printf(out, ",\"held\":%s,\"next_attempt_unix\":%lld", env->held ? "true" : "false",
-			   (long long)env->next_attempt);
 	}
+	buf_printf(out, ",\"held\":%s,\"next_attempt_unix\":%lld", env->held ? "true" : "false",
+		   (long long)env->next_attempt);
 	buf_append_str(out, ",\"recipients\":[");
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct queue_recipient *r = &env->rcpts[i];

@@ -104,7 +104,8 @@ static bool attempt_load(struct queue_attempt *a);
 static void attempt_deliver_local(struct queue_attempt *a, size_t i);
 static void attempt_deliver_sandbox(struct queue_attempt *a);
 static void attempt_write_dsns(struct queue_attempt *a);
-static bool queue_address_is_local(struct queue *queue, const char *address);
+static int queue_address_is_local(struct queue *queue, const char *address,
+				  const char **error_r);
 static void queue_event(struct queue *queue, const char *type, const struct queue_envelope *env,
 			const char *recipient, int code, const char *reason);
 static void rcpt_set(struct queue_recipient *r, enum queue_rcpt_state state, const char *fmt, ...)
@@ -232,20 +233,24 @@ static int reply_code(const char *reply)
 	return atoi(reply);
 }
 
-/* queue_address_is_local - (worker) the domain after the last '@' is one of
- * ours: in the config, or added to the store with `petrel domain add` */
-static bool queue_address_is_local(struct queue *queue, const char *address)
+/* queue_address_is_local - (worker) 1 if the domain after the last '@' is
+ * one of ours (in the config, or added with `petrel domain add`), 0 if not,
+ * -1 and *error_r if the store cannot tell: the caller defers, since
+ * guessing "remote" would send local mail to the domain's MX */
+static int queue_address_is_local(struct queue *queue, const char *address,
+				  const char **error_r)
 {
 	const char *at = strrchr(address, '@');
 	if (!at || at[1] == '\0' || at[1] == '[')
-		return false;
+		return 0;
 	if (config_is_local_domain(queue->config, at + 1))
-		return true;
+		return 1;
 	bool exists = false;
-	const char *error = NULL;
-	if (queue->store && store_domain_exists(queue->store, at + 1, &exists, &error) != 0)
-		log_error("store-failed", "op=domain_exists error=\"%s\"", error);
-	return exists;
+	if (queue->store && store_domain_exists(queue->store, at + 1, &exists, error_r) != 0) {
+		log_error("store-failed", "op=domain_exists error=\"%s\"", *error_r);
+		return -1;
+	}
+	return exists ? 1 : 0;
 }
 
 /* queue_event - (worker) record an event for the account that sent ENV */
@@ -389,7 +394,19 @@ static void attempt_local_work(void *arg)
 		for (size_t i = 0; i < env->rcpt_count; i++) {
 			if (rcpt_is_final(&env->rcpts[i]))
 				continue;
-			if (queue_address_is_local(a->queue, env->rcpts[i].address)) {
+			const char *error = NULL;
+			int local = queue_address_is_local(a->queue, env->rcpts[i].address, &error);
+			if (local < 0) {
+				/* RFC 3463 4.3.0: a local system fault, retried later */
+				struct queue_recipient *r = &env->rcpts[i];
+				char to[256];
+				rcpt_set(r, QUEUE_RCPT_DEFERRED, "451 4.3.0 cannot tell whether the "
+					 "domain is local: %s", error);
+				log_escape(to, sizeof(to), r->address, strlen(r->address));
+				log_info("deferred", "queue_id=%s to=%s reason=\"store unavailable\"",
+					 a->id, to);
+				queue_event(a->queue, "deferred", env, r->address, 451, r->last_reply);
+			} else if (local > 0) {
 				attempt_deliver_local(a, i);
 			} else {
 				a->remote[i] = true;
@@ -895,6 +912,12 @@ void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb
 		queue_msg_cancel_retry(msg);
 		break;
 	case QUEUE_OP_RELEASE:
+		if (!msg->held && msg->env && !msg->env->held) {
+			/* nothing to undo: no attempt, and no doubled backoff */
+			if (cb)
+				cb(ctx, 0, "not held; nothing to release");
+			return;
+		}
 		msg->held = false;
 		if (msg->env) {
 			msg->env->held = false;

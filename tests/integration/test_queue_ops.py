@@ -6,13 +6,17 @@ port, so every attempt is deferred; the retry interval is an hour, so nothing ha
 unless a command asks for it.
 """
 
+import fcntl
 import json
 import os
+import shutil
+import tempfile
 import socket
 import stat
 import struct
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -239,6 +243,60 @@ def test_unknown_id_is_not_found(server):
     assert r.returncode == 1, r
 
 
+def test_show_and_operations_word_a_bad_id_alike(server):
+    """Issue 7 #25: `queue show` and `queue hold` say the same about an unknown ID and
+    about a malformed one (and exit alike)."""
+    unknown = "0123456789ABCDEF"
+    show, hold = server.cli("queue", "show", unknown), server.cli("queue", "hold", unknown)
+    assert show.returncode == hold.returncode == 1, (show, hold)
+    assert show.stderr == hold.stderr == "petrel: not found: no message %s in the queue\n" \
+        % unknown, (show.stderr, hold.stderr)
+    show, hold = server.cli("queue", "show", "xyz"), server.cli("queue", "hold", "xyz")
+    assert show.returncode == hold.returncode == 2, (show, hold)
+    assert show.stderr == hold.stderr and "bad queue ID 'xyz'" in show.stderr, (show, hold)
+
+
+def test_release_of_a_message_not_held_changes_nothing(server):
+    """Issue 7 #25: `queue release` on a message that is not held is no attempt (and no
+    doubled backoff)."""
+    qid = deferred_message(server)
+    [before] = [m for m in queue_list(server) if m["id"] == qid]
+    assert before["held"] is False and before["next_attempt_unix"] > time.time() + 3000, before
+    r = server.cli_ok("queue", "release", qid)
+    assert "not held" in r.stdout, r.stdout
+    # An attempt, had one started, would log and then move the next attempt on.
+    r = server.cli_ok("queue", "hold", qid)
+    [held] = [m for m in queue_list(server) if m["id"] == qid]
+    assert held["held"] is True, held
+    assert held["next_attempt_unix"] == before["next_attempt_unix"], (before, held)
+    assert attempts(server, qid) == 1, server.log()[-2000:]
+
+
+def test_control_refusal_is_reported(petrel_factory):
+    """Issue 7 #25: a client the server refuses (not root, not the server's user) is told
+    why, not "Broken pipe"."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the CLI as another user")
+    d = Path(tempfile.mkdtemp(prefix="petrel-ctl-", dir="/tmp"))
+    try:
+        os.chmod(d, 0o755)
+        p = petrel_factory(data_dir=str(d / "data"))
+        os.chmod(d / "data", 0o755)
+        os.chmod(d / "data" / "control.sock", 0o666)
+        conf = d / "petrel.conf"
+        conf.write_text(p.config_path.read_text())
+        os.chmod(conf, 0o644)
+        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            PETREL_BIN, "queue", "flush", "-c", str(conf)],
+                           capture_output=True, text=True, timeout=60, env=petrel_env(),
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 1, r
+        assert r.stderr == "petrel: permission denied\n", r.stderr
+        assert "refused" in p.log()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.mark.parametrize("args", [["hold"], ["hold", "xyz"], ["delete", "0123456789ABCDEG"],
                                   ["release", "0123456789ABCDEF0"], ["frobnicate", "x"],
                                   ["bounce", "0123456789ABCDEF", "extra"]])
@@ -353,3 +411,49 @@ def test_second_server_on_the_data_folder_touches_nothing(server):
     assert log.read_bytes() == before
     events = server.cli_ok("events", "--json").stdout
     assert events.count('"deferred"') == 1, events
+
+
+def test_store_unreadable_defers_mail_for_an_added_domain(server):
+    """Issue 7 #7: mail for a domain added with `petrel domain add` is deferred, not sent to
+    its MX, while the store cannot be read at delivery time."""
+    server.cli_ok("domain", "add", "added.test")
+    server.cli_ok("account", "add", "u@added.test", "--password-stdin", input="pw-123456\n")
+    # The first attempt is deferred: the Maildir cannot be made (a file is in the way).
+    box = server.data_dir / "mail" / "added.test"
+    box.mkdir(parents=True)
+    (box / "u").write_text("in the way")
+    qid = submit(server, rcpt="u@added.test")
+    wait_state(server, qid, "deferred")
+    wait_log(server, "retry queue_id=%s " % qid)  # the attempt is over: flush starts one
+    (box / "u").unlink()
+    # Now the store cannot be read: another process holds every lock of its WAL index
+    # (SQLite's own lock bytes 120-127 of petrel.db-shm), so readers fail after their
+    # retries (SQLITE_PROTOCOL, after about 10 seconds).
+    fd = os.open(str(server.data_dir / "petrel.db-shm"), os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 8, 120)
+        server.cli_ok("queue", "flush", qid)
+        wait_log(server, 'deferred queue_id=%s to="u@added.test" reason="store unavailable"'
+                 % qid, timeout=60)
+        wait_log(server, "retry queue_id=%s " % qid, timeout=60, count=2)
+    finally:
+        os.close(fd)
+    assert rcpt_state(server, qid) == "deferred"
+    assert not [l for l in server.log().splitlines() if qid in l and " bounced " in l]
+    server.cli_ok("queue", "flush", qid)
+    server.mail("added.test", "u", 1)
+    wait_gone(server, qid)
+
+
+def wait_log(p, text, timeout=15, count=1):
+    deadline = time.monotonic() + timeout
+    while p.log().count(text) < count:
+        assert time.monotonic() < deadline, "no %r in the log\n%s" % (text, p.log()[-3000:])
+        time.sleep(0.05)
+
+
+def reply(p, qid):
+    for m in queue_list(p):
+        if m["id"] == qid:
+            return m["recipients"][0]["reply"]
+    return None
