@@ -76,6 +76,8 @@ static const char *const MIGRATIONS[] = {
 /* ---- statements -------------------------------------------------------------------- */
 
 enum sq_stmt {
+	SQ_SCHEMA_VERSION,
+	SQ_SCHEMA_APPLIED,
 	SQ_BEGIN,
 	SQ_COMMIT,
 	SQ_ROLLBACK,
@@ -117,6 +119,9 @@ enum sq_stmt {
 #define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason"
 
 static const char *const SQL[SQ_STMT_COUNT] = {
+	[SQ_SCHEMA_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_version",
+	[SQ_SCHEMA_APPLIED] = "INSERT INTO schema_version (version, applied)"
+		" VALUES (?1, strftime('%s', 'now'))",
 	[SQ_BEGIN] = "BEGIN IMMEDIATE",
 	[SQ_COMMIT] = "COMMIT",
 	[SQ_ROLLBACK] = "ROLLBACK",
@@ -187,14 +192,69 @@ static struct sq_conn *conn_open(const char *path, const char **error_r);
 static void conn_close(struct sq_conn *c);
 static struct sq_conn *conn_take(struct sq_db *d, const char **error_r);
 static void conn_give(struct sq_db *d, struct sq_conn *c);
+
+/* One bound parameter: text (NULL binds SQL NULL) or an integer.  Build
+ * them with SQ_TEXT and SQ_INT inside SQ_ARGS, which passes the array and
+ * its length. */
+struct sq_arg {
+	bool is_text;
+	const char *text;
+	int64_t num;
+};
+#define SQ_TEXT(s) { .is_text = true, .text = (s) }
+#define SQ_INT(n) { .is_text = false, .num = (int64_t)(n) }
+#define SQ_ARGS(...) (const struct sq_arg[]){ __VA_ARGS__ }, \
+	(sizeof((const struct sq_arg[]){ __VA_ARGS__ }) / sizeof(struct sq_arg))
+#define SQ_NO_ARGS NULL, 0
+
+/* What sq_run calls for each result row. */
+typedef void sq_row_fn(sqlite3_stmt *st, void *ctx);
+
+/* Rows collected by rows_add: one MAKE(st) each, or without MAKE the text
+ * of the first COLUMNS columns; NULL-terminated. */
+struct sq_rows {
+	void *(*make)(sqlite3_stmt *st);
+	int columns;
+	void **v;
+	size_t n, cap;
+};
+
+/* The first row, made by row_one. */
+struct sq_one {
+	void *(*make)(sqlite3_stmt *st);
+	void *item;
+};
+
+/* Sender rules as the interface returns them: an array of structs. */
+struct sender_rows {
+	struct store_sender *v;
+	size_t n, cap;
+};
+
 static sqlite3_stmt *stmt_get(struct sq_conn *c, enum sq_stmt id, const char **error_r);
-static void stmt_done(sqlite3_stmt *st);
-static int sq_fail(struct sq_conn *c, const char *what, const char **error_r);
-static int sq_exec_stmt(struct sq_conn *c, enum sq_stmt id, const char **error_r);
+static int sq_bind(sqlite3_stmt *st, const struct sq_arg *args, size_t n);
+static int sq_run(struct sq_conn *c, enum sq_stmt id, const char *what,
+		  const struct sq_arg *args, size_t n_args, sq_row_fn *row, void *ctx,
+		  const char **error_r);
+static int sq_do(struct sq_conn *c, enum sq_stmt id, const char *what,
+		 const struct sq_arg *args, size_t n_args, const char **error_r);
 static void sq_rollback(struct sq_conn *c);
-static int schema_migrate(struct sq_conn *c, int *version_r, const char **error_r);
-static char *col_dup(sqlite3_stmt *st, int col);
 static bool is_constraint(int r);
+static char *col_dup(sqlite3_stmt *st, int col);
+static sq_row_fn row_count, row_int, row_int64, row_one, rows_add, sender_add;
+static int rows_list(struct sq_db *d, enum sq_stmt id, const char *what,
+		     const struct sq_arg *args, size_t n_args, struct sq_rows *rows,
+		     const char **error_r);
+static int strv_query(struct sq_db *d, enum sq_stmt id, const struct sq_arg *args,
+		      size_t n_args, bool pairs, char ***strv_r, const char **error_r);
+static int exists_check(struct sq_conn *c, enum sq_stmt id, const char *reading,
+			const char *noun, const char *name, const char **error_r);
+static int counter_read(struct sq_conn *c, const char *account, const char *window,
+			uint64_t *count_r, const char **error_r);
+static void *plan_row(sqlite3_stmt *st);
+static void *account_row(sqlite3_stmt *st);
+static void *event_row(sqlite3_stmt *st);
+static int schema_migrate(struct sq_conn *c, int *version_r, const char **error_r);
 
 /* conn_open - one configured connection; NULL and *error_r on failure */
 static struct sq_conn *conn_open(const char *path, const char **error_r)
@@ -284,40 +344,68 @@ static sqlite3_stmt *stmt_get(struct sq_conn *c, enum sq_stmt id, const char **e
 	return c->stmts[id];
 }
 
-static void stmt_done(sqlite3_stmt *st)
+/* sq_bind - bind ARGS[0..N) to ?1..?N; SQLITE_OK or the failing code */
+static int sq_bind(sqlite3_stmt *st, const struct sq_arg *args, size_t n)
 {
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	int r = SQLITE_OK;
+	for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
+		int pos = (int)i + 1;
+		if (args[i].is_text && args[i].text)
+			/* the text outlives the step: sq_run steps before it returns */
+			r = sqlite3_bind_text(st, pos, args[i].text, -1, SQLITE_STATIC);
+		else if (args[i].is_text)
+			r = sqlite3_bind_null(st, pos);
+		else
+			r = sqlite3_bind_int64(st, pos, args[i].num);
+	}
+	return r;
 }
 
-static int sq_fail(struct sq_conn *c, const char *what, const char **error_r)
-{
-	*error_r = store_error("%s: %s", what, sqlite3_errmsg(c->db));
-	return -1;
-}
-
-static bool is_constraint(int r)
-{
-	return (r & 0xff) == SQLITE_CONSTRAINT;
-}
-
-/* sq_exec_stmt - run a statement without parameters or rows */
-static int sq_exec_stmt(struct sq_conn *c, enum sq_stmt id, const char **error_r)
+/* sq_run - the one way a statement runs: take the connection's prepared
+ * statement ID, bind ARGS to ?1..?N, step to the end handing each row to
+ * ROW(st, CTX) (ROW may be NULL), then reset it and clear its bindings.
+ * Returns the last code: SQLITE_DONE when all went well (sqlite3_changes
+ * then tells what a write did).  Any other code comes with *error_r set to
+ * "WHAT: SQLite's message"; a caller that expects a constraint error puts
+ * its own words there.  -1 if the statement could not be prepared. */
+static int sq_run(struct sq_conn *c, enum sq_stmt id, const char *what,
+		  const struct sq_arg *args, size_t n_args, sq_row_fn *row, void *ctx,
+		  const char **error_r)
 {
 	sqlite3_stmt *st = stmt_get(c, id, error_r);
 	if (!st)
 		return -1;
-	int r = sqlite3_step(st);
-	int rc = r == SQLITE_DONE ? 0 : sq_fail(c, SQL[id], error_r);
-	stmt_done(st);
-	return rc;
+	int r = sq_bind(st, args, n_args);
+	if (r == SQLITE_OK) {
+		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			if (row)
+				row(st, ctx);
+		}
+	}
+	if (r != SQLITE_DONE)
+		*error_r = store_error("%s: %s", what, sqlite3_errmsg(c->db));
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+/* sq_do - sq_run for a statement without rows: 0, or -1 with *error_r */
+static int sq_do(struct sq_conn *c, enum sq_stmt id, const char *what,
+		 const struct sq_arg *args, size_t n_args, const char **error_r)
+{
+	return sq_run(c, id, what, args, n_args, NULL, NULL, error_r) == SQLITE_DONE ? 0 : -1;
+}
+
+static bool is_constraint(int r)
+{
+	return r > 0 && (r & 0xff) == SQLITE_CONSTRAINT;
 }
 
 static void sq_rollback(struct sq_conn *c)
 {
 	const char *ignored;
 	if (!sqlite3_get_autocommit(c->db))
-		(void)sq_exec_stmt(c, SQ_ROLLBACK, &ignored);
+		(void)sq_do(c, SQ_ROLLBACK, "rolling back", SQ_NO_ARGS, &ignored);
 }
 
 static char *col_dup(sqlite3_stmt *st, int col)
@@ -326,15 +414,61 @@ static char *col_dup(sqlite3_stmt *st, int col)
 	return s ? xstrdup((const char *)s) : NULL;
 }
 
-/* bind_text - bind S (NULL: SQL NULL); it must live until the step */
-static void bind_text(sqlite3_stmt *st, int i, const char *s);
-
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+/* row_count - a sq_row_fn: counts rows in the size_t at CTX */
+static void row_count(sqlite3_stmt *st, void *ctx)
 {
-	if (s)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	(void)st;
+	(*(size_t *)ctx)++;
+}
+
+/* row_int - a sq_row_fn: column 0 of the row into the int at CTX */
+static void row_int(sqlite3_stmt *st, void *ctx)
+{
+	*(int *)ctx = sqlite3_column_int(st, 0);
+}
+
+/* row_int64 - a sq_row_fn: column 0 of the row into the int64_t at CTX */
+static void row_int64(sqlite3_stmt *st, void *ctx)
+{
+	*(int64_t *)ctx = sqlite3_column_int64(st, 0);
+}
+
+/* rows_add - a sq_row_fn: appends to the struct sq_rows at CTX one
+ * MAKE(st) per row, or without MAKE the text of its first COLUMNS columns;
+ * one NULL slot stays after the last entry */
+static void rows_add(sqlite3_stmt *st, void *ctx)
+{
+	struct sq_rows *rows = ctx;
+	int k = rows->make ? 1 : rows->columns;
+	if (rows->n + (size_t)k + 1 > rows->cap) {
+		rows->cap *= 2;
+		rows->v = xrealloc(rows->v, rows->cap * sizeof(*rows->v));
+	}
+	if (rows->make)
+		rows->v[rows->n++] = rows->make(st);
 	else
-		sqlite3_bind_null(st, i);
+		for (int i = 0; i < k; i++)
+			rows->v[rows->n++] = col_dup(st, i);
+	rows->v[rows->n] = NULL;
+}
+
+/* rows_list - every row of ID (with ARGS) into ROWS (its make or columns
+ * set by the caller, its array allocated here even when empty); on -1 the
+ * caller frees what was collected */
+static int rows_list(struct sq_db *d, enum sq_stmt id, const char *what,
+		     const struct sq_arg *args, size_t n_args, struct sq_rows *rows,
+		     const char **error_r)
+{
+	rows->cap = 8;
+	rows->n = 0;
+	rows->v = xcalloc(rows->cap, sizeof(*rows->v));
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = sq_run(c, id, what, args, n_args, rows_add, rows, error_r) == SQLITE_DONE
+		 ? 0 : -1;
+	conn_give(d, c);
+	return rc;
 }
 
 /* schema_migrate - bring the schema to MIGRATION_COUNT in one transaction */
@@ -342,19 +476,15 @@ static int schema_migrate(struct sq_conn *c, int *version_r, const char **error_
 {
 	char *msg = NULL;
 	int version = 0;
-	int rc = -1;
+	const char *failed; /* sq_run's text; the message below is SQLite's own */
 	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE;"
 			 " CREATE TABLE IF NOT EXISTS schema_version ("
 			 " version INTEGER PRIMARY KEY NOT NULL, applied INTEGER NOT NULL);",
 			 NULL, NULL, &msg) != SQLITE_OK)
 		goto out;
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c->db, "SELECT coalesce(max(version), 0) FROM schema_version",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sq_run(c, SQ_SCHEMA_VERSION, "reading the schema version", SQ_NO_ARGS,
+		   row_int, &version, &failed) != SQLITE_DONE)
 		goto out;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
 	if (version > MIGRATION_COUNT) {
 		*error_r = store_error("the database is at schema version %d, newer than this"
 				       " petrel knows (%d)", version, MIGRATION_COUNT);
@@ -364,29 +494,20 @@ static int schema_migrate(struct sq_conn *c, int *version_r, const char **error_
 	for (int v = version + 1; v <= MIGRATION_COUNT; v++) {
 		if (sqlite3_exec(c->db, MIGRATIONS[v - 1], NULL, NULL, &msg) != SQLITE_OK)
 			goto out;
-		st = NULL;
-		if (sqlite3_prepare_v2(c->db, "INSERT INTO schema_version (version, applied)"
-				       " VALUES (?1, strftime('%s', 'now'))", -1, &st,
-				       NULL) != SQLITE_OK)
-			goto out;
-		sqlite3_bind_int(st, 1, v);
-		int r = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (r != SQLITE_DONE)
+		if (sq_do(c, SQ_SCHEMA_APPLIED, "recording a migration", SQ_ARGS(SQ_INT(v)),
+			  &failed) < 0)
 			goto out;
 	}
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)
 		goto out;
 	*version_r = MIGRATION_COUNT;
-	rc = 0;
+	return 0;
 out:
-	if (rc < 0) {
-		*error_r = store_error("migrating the schema from version %d: %s", version,
-				       msg ? msg : sqlite3_errmsg(c->db));
-		sq_rollback(c);
-	}
+	*error_r = store_error("migrating the schema from version %d: %s", version,
+			       msg ? msg : sqlite3_errmsg(c->db));
 	sqlite3_free(msg);
-	return rc;
+	sq_rollback(c);
+	return -1;
 }
 
 /* ---- open, close -------------------------------------------------------------------------- */
@@ -457,20 +578,12 @@ static int sq_domain_add(void *db, const char *domain, const char **error_r)
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = -1;
-	sqlite3_stmt *st = stmt_get(c, SQ_DOMAIN_ADD, error_r);
-	if (st) {
-		bind_text(st, 1, domain);
-		int r = sqlite3_step(st);
-		if (r == SQLITE_DONE) {
-			rc = 0;
-		} else if (is_constraint(r)) {
-			*error_r = store_error("domain %s exists already", domain);
-			rc = STORE_EXISTS;
-		} else {
-			rc = sq_fail(c, "adding a domain", error_r);
-		}
-		stmt_done(st);
+	int r = sq_run(c, SQ_DOMAIN_ADD, "adding a domain", SQ_ARGS(SQ_TEXT(domain)), NULL, NULL,
+		       error_r);
+	int rc = r == SQLITE_DONE ? 0 : -1;
+	if (is_constraint(r)) {
+		*error_r = store_error("domain %s exists already", domain);
+		rc = STORE_EXISTS;
 	}
 	conn_give(d, c);
 	return rc;
@@ -482,19 +595,11 @@ static int sq_domain_remove(void *db, const char *domain, const char **error_r)
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = -1;
-	sqlite3_stmt *st = stmt_get(c, SQ_DOMAIN_REMOVE, error_r);
-	if (st) {
-		bind_text(st, 1, domain);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = sq_fail(c, "removing a domain", error_r);
-		} else if (sqlite3_changes(c->db) == 0) {
-			*error_r = store_error("no domain %s", domain);
-			rc = STORE_NOT_FOUND;
-		} else {
-			rc = 0;
-		}
-		stmt_done(st);
+	int rc = sq_do(c, SQ_DOMAIN_REMOVE, "removing a domain", SQ_ARGS(SQ_TEXT(domain)),
+		       error_r);
+	if (rc == 0 && sqlite3_changes(c->db) == 0) {
+		*error_r = store_error("no domain %s", domain);
+		rc = STORE_NOT_FOUND;
 	}
 	conn_give(d, c);
 	return rc;
@@ -506,56 +611,23 @@ static int sq_domain_exists(void *db, const char *domain, bool *exists_r, const 
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = -1;
-	sqlite3_stmt *st = stmt_get(c, SQ_DOMAIN_EXISTS, error_r);
-	if (st) {
-		bind_text(st, 1, domain);
-		int r = sqlite3_step(st);
-		if (r == SQLITE_ROW || r == SQLITE_DONE) {
-			*exists_r = r == SQLITE_ROW;
-			rc = 0;
-		} else {
-			rc = sq_fail(c, "looking up a domain", error_r);
-		}
-		stmt_done(st);
-	}
+	size_t rows = 0;
+	int rc = sq_run(c, SQ_DOMAIN_EXISTS, "looking up a domain", SQ_ARGS(SQ_TEXT(domain)),
+			row_count, &rows, error_r) == SQLITE_DONE ? 0 : -1;
+	if (rc == 0)
+		*exists_r = rows > 0;
 	conn_give(d, c);
 	return rc;
 }
 
-/* strv_query - the first column of every row of ID (binding ARG to ?1 if
- * not NULL) as a NULL-terminated array; with PAIRS, the first two columns */
-static int strv_query(struct sq_db *d, enum sq_stmt id, const char *arg, bool pairs,
-		      char ***strv_r, const char **error_r);
-
-static int strv_query(struct sq_db *d, enum sq_stmt id, const char *arg, bool pairs,
-		      char ***strv_r, const char **error_r)
+/* strv_query - the first column of every row of ID (with ARGS) as a
+ * NULL-terminated array; with PAIRS, the first two columns */
+static int strv_query(struct sq_db *d, enum sq_stmt id, const struct sq_arg *args,
+		      size_t n_args, bool pairs, char ***strv_r, const char **error_r)
 {
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int rc = -1;
-	size_t n = 0, cap = 8;
-	char **v = xcalloc(cap, sizeof(char *));
-	sqlite3_stmt *st = stmt_get(c, id, error_r);
-	if (st) {
-		if (arg)
-			bind_text(st, 1, arg);
-		int r;
-		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n + 3 > cap) {
-				cap *= 2;
-				v = xrealloc(v, cap * sizeof(char *));
-			}
-			v[n++] = col_dup(st, 0);
-			if (pairs)
-				v[n++] = col_dup(st, 1);
-			v[n] = NULL;
-		}
-		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "reading a list", error_r);
-		stmt_done(st);
-	}
-	conn_give(d, c);
+	struct sq_rows rows = { .columns = pairs ? 2 : 1 };
+	int rc = rows_list(d, id, "reading a list", args, n_args, &rows, error_r);
+	char **v = (char **)rows.v;
 	if (rc == 0)
 		*strv_r = v;
 	else
@@ -563,29 +635,9 @@ static int strv_query(struct sq_db *d, enum sq_stmt id, const char *arg, bool pa
 	return rc;
 }
 
-/* rows_collect - step ST to the end, ROW() each result row into a growing
- * array of pointers; SQLITE_DONE, or the failing sqlite3_step code */
-static int rows_collect(sqlite3_stmt *st, void *(*row)(sqlite3_stmt *st), void ***v_r,
-			size_t *n_r)
-{
-	size_t cap = 8, n = 0;
-	void **v = xcalloc(cap, sizeof(*v));
-	int r;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n + 1 >= cap) {
-			cap *= 2;
-			v = xrealloc(v, cap * sizeof(*v));
-		}
-		v[n++] = row(st);
-	}
-	*v_r = v;
-	*n_r = n;
-	return r;
-}
-
 static int sq_domain_list(void *db, char ***domains_r, const char **error_r)
 {
-	return strv_query(db, SQ_DOMAIN_LIST, NULL, false, domains_r, error_r);
+	return strv_query(db, SQ_DOMAIN_LIST, SQ_NO_ARGS, false, domains_r, error_r);
 }
 
 /* ---- plans ----------------------------------------------------------------------------------- */
@@ -596,32 +648,29 @@ static int sq_plan_set(void *db, const struct store_plan *plan, const char **err
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = -1;
-	sqlite3_stmt *st = stmt_get(c, SQ_PLAN_SET, error_r);
-	if (st) {
-		bind_text(st, 1, plan->name);
-		sqlite3_bind_int64(st, 2, plan->daily_limit);
-		sqlite3_bind_int64(st, 3, plan->per_minute);
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(c, "setting a plan", error_r);
-		stmt_done(st);
-	}
+	int rc = sq_do(c, SQ_PLAN_SET, "setting a plan",
+		       SQ_ARGS(SQ_TEXT(plan->name), SQ_INT(plan->daily_limit),
+			       SQ_INT(plan->per_minute)), error_r);
 	conn_give(d, c);
 	return rc;
 }
 
-static struct store_plan *plan_row(sqlite3_stmt *st);
-static void *plan_row_any(sqlite3_stmt *st)
-{
-	return plan_row(st);
-}
-
-static struct store_plan *plan_row(sqlite3_stmt *st)
+/* plan_row - one row of SQ_PLAN_GET/LIST */
+static void *plan_row(sqlite3_stmt *st)
 {
 	struct store_plan *p = xcalloc(1, sizeof(*p));
 	p->name = col_dup(st, 0);
 	p->daily_limit = (unsigned)sqlite3_column_int64(st, 1);
 	p->per_minute = (unsigned)sqlite3_column_int64(st, 2);
 	return p;
+}
+
+/* row_one - a sq_row_fn: the first row made by the struct sq_one's MAKE */
+static void row_one(sqlite3_stmt *st, void *ctx)
+{
+	struct sq_one *one = ctx;
+	if (!one->item)
+		one->item = one->make(st);
 }
 
 static int sq_plan_get(void *db, const char *name, struct store_plan **plan_r,
@@ -631,63 +680,40 @@ static int sq_plan_get(void *db, const char *name, struct store_plan **plan_r,
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = -1;
-	sqlite3_stmt *st = stmt_get(c, SQ_PLAN_GET, error_r);
-	if (st) {
-		bind_text(st, 1, name);
-		int r = sqlite3_step(st);
-		if (r == SQLITE_ROW) {
-			*plan_r = plan_row(st);
-			rc = 0;
-		} else if (r == SQLITE_DONE) {
-			*error_r = store_error("no plan %s", name);
-			rc = STORE_NOT_FOUND;
-		} else {
-			rc = sq_fail(c, "reading a plan", error_r);
-		}
-		stmt_done(st);
-	}
+	struct sq_one one = { .make = plan_row };
+	int rc = sq_run(c, SQ_PLAN_GET, "reading a plan", SQ_ARGS(SQ_TEXT(name)), row_one, &one,
+			error_r) == SQLITE_DONE ? 0 : -1;
 	conn_give(d, c);
+	if (rc == 0 && one.item) {
+		*plan_r = one.item;
+	} else if (rc == 0) {
+		*error_r = store_error("no plan %s", name);
+		rc = STORE_NOT_FOUND;
+	} else {
+		store_plan_free((struct store_plan **)&one.item);
+	}
 	return rc;
 }
 
 static int sq_plan_list(void *db, struct store_plan ***plans_r, size_t *count_r,
 			const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int rc = -1;
-	size_t n = 0;
-	struct store_plan **v = NULL;
-	sqlite3_stmt *st = stmt_get(c, SQ_PLAN_LIST, error_r);
-	if (st) {
-		int r = rows_collect(st, plan_row_any, (void ***)&v, &n);
-		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "listing plans", error_r);
-		stmt_done(st);
-	}
-	conn_give(d, c);
+	struct sq_rows rows = { .make = plan_row };
+	int rc = rows_list(db, SQ_PLAN_LIST, "listing plans", SQ_NO_ARGS, &rows, error_r);
+	struct store_plan **v = (struct store_plan **)rows.v;
 	if (rc == 0) {
 		*plans_r = v;
-		*count_r = n;
+		*count_r = rows.n;
 	} else {
-		store_plan_list_free(&v, n);
+		store_plan_list_free(&v, rows.n);
 	}
 	return rc;
 }
 
 /* ---- accounts ---------------------------------------------------------------------------------- */
 
-static struct store_account *account_row(sqlite3_stmt *st);
-static void *account_row_any(sqlite3_stmt *st)
-{
-	return account_row(st);
-}
-static void account_bind(sqlite3_stmt *st, const struct store_account *a);
-static int plan_check(struct sq_conn *c, const char *plan, const char **error_r);
-
-static struct store_account *account_row(sqlite3_stmt *st)
+/* account_row - one row of SQ_ACCOUNT_GET/LIST */
+static void *account_row(sqlite3_stmt *st)
 {
 	struct store_account *a = xcalloc(1, sizeof(*a));
 	a->name = col_dup(st, 0);
@@ -705,37 +731,26 @@ static struct store_account *account_row(sqlite3_stmt *st)
 	return a;
 }
 
-static void account_bind(sqlite3_stmt *st, const struct store_account *a)
-{
-	bind_text(st, 1, a->name);
-	bind_text(st, 2, a->password_hash);
-	bind_text(st, 3, a->plan);
-	sqlite3_bind_int64(st, 4, a->daily_limit);
-	sqlite3_bind_int64(st, 5, a->per_minute);
-	sqlite3_bind_int(st, 6, a->sandbox);
-	sqlite3_bind_int(st, 7, a->disabled);
-	sqlite3_bind_int(st, 8, a->any_from);
-	sqlite3_bind_int64(st, 9, (sqlite3_int64)a->created);
-	bind_text(st, 10, a->scram);
-}
+/* ACCOUNT_ARGS - ACCOUNT_COLUMNS' values from A, for ?1..?10 */
+#define ACCOUNT_ARGS(a) \
+	SQ_ARGS(SQ_TEXT((a)->name), SQ_TEXT((a)->password_hash), SQ_TEXT((a)->plan), \
+		SQ_INT((a)->daily_limit), SQ_INT((a)->per_minute), SQ_INT((a)->sandbox), \
+		SQ_INT((a)->disabled), SQ_INT((a)->any_from), SQ_INT((a)->created), \
+		SQ_TEXT((a)->scram))
 
-/* plan_check - 0 if PLAN exists, -1 with a clear error if not */
-static int plan_check(struct sq_conn *c, const char *plan, const char **error_r)
+/* exists_check - 0 if statement ID (READING it) finds a row for NAME;
+ * STORE_NOT_FOUND with *error_r = "no NOUN NAME"; or -1 */
+static int exists_check(struct sq_conn *c, enum sq_stmt id, const char *reading,
+			const char *noun, const char *name, const char **error_r)
 {
-	sqlite3_stmt *st = stmt_get(c, SQ_PLAN_GET, error_r);
-	if (!st)
+	size_t rows = 0;
+	if (sq_run(c, id, reading, SQ_ARGS(SQ_TEXT(name)), row_count, &rows,
+		   error_r) != SQLITE_DONE)
 		return -1;
-	bind_text(st, 1, plan);
-	int r = sqlite3_step(st);
-	int rc = 0;
-	if (r == SQLITE_DONE) {
-		*error_r = store_error("no plan %s", plan);
-		rc = -1;
-	} else if (r != SQLITE_ROW) {
-		rc = sq_fail(c, "reading a plan", error_r);
-	}
-	stmt_done(st);
-	return rc;
+	if (rows > 0)
+		return 0;
+	*error_r = store_error("no %s %s", noun, name);
+	return STORE_NOT_FOUND;
 }
 
 static int sq_account_add(void *db, const struct store_account *account, const char **error_r)
@@ -744,22 +759,19 @@ static int sq_account_add(void *db, const struct store_account *account, const c
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = plan_check(c, account->plan, error_r);
-	sqlite3_stmt *st = rc == 0 ? stmt_get(c, SQ_ACCOUNT_ADD, error_r) : NULL;
-	if (st) {
-		account_bind(st, account);
-		int r = sqlite3_step(st);
+	int rc = exists_check(c, SQ_PLAN_GET, "reading a plan", "plan", account->plan,
+				   error_r) == 0 ? 0 : -1;
+	if (rc == 0) {
+		int r = sq_run(c, SQ_ACCOUNT_ADD, "adding an account", ACCOUNT_ARGS(account), NULL,
+			       NULL, error_r);
 		if (r == SQLITE_DONE) {
 			rc = 0;
 		} else if (is_constraint(r) && r != SQLITE_CONSTRAINT_FOREIGNKEY) {
 			*error_r = store_error("account %s exists already", account->name);
 			rc = STORE_EXISTS;
 		} else {
-			rc = sq_fail(c, "adding an account", error_r);
+			rc = -1;
 		}
-		stmt_done(st);
-	} else {
-		rc = -1;
 	}
 	conn_give(d, c);
 	return rc;
@@ -772,23 +784,18 @@ static int sq_account_get(void *db, const char *name, struct store_account **acc
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = -1;
-	sqlite3_stmt *st = stmt_get(c, SQ_ACCOUNT_GET, error_r);
-	if (st) {
-		bind_text(st, 1, name);
-		int r = sqlite3_step(st);
-		if (r == SQLITE_ROW) {
-			*account_r = account_row(st);
-			rc = 0;
-		} else if (r == SQLITE_DONE) {
-			*error_r = store_error("no account %s", name);
-			rc = STORE_NOT_FOUND;
-		} else {
-			rc = sq_fail(c, "reading an account", error_r);
-		}
-		stmt_done(st);
-	}
+	struct sq_one one = { .make = account_row };
+	int rc = sq_run(c, SQ_ACCOUNT_GET, "reading an account", SQ_ARGS(SQ_TEXT(name)), row_one,
+			&one, error_r) == SQLITE_DONE ? 0 : -1;
 	conn_give(d, c);
+	if (rc == 0 && one.item) {
+		*account_r = one.item;
+	} else if (rc == 0) {
+		*error_r = store_error("no account %s", name);
+		rc = STORE_NOT_FOUND;
+	} else {
+		store_account_free((struct store_account **)&one.item);
+	}
 	return rc;
 }
 
@@ -799,19 +806,14 @@ static int sq_account_update(void *db, const struct store_account *account,
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = plan_check(c, account->plan, error_r);
-	sqlite3_stmt *st = rc == 0 ? stmt_get(c, SQ_ACCOUNT_UPDATE, error_r) : NULL;
-	if (st) {
-		account_bind(st, account);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = sq_fail(c, "updating an account", error_r);
-		} else if (sqlite3_changes(c->db) == 0) {
-			*error_r = store_error("no account %s", account->name);
-			rc = STORE_NOT_FOUND;
-		}
-		stmt_done(st);
-	} else {
-		rc = -1;
+	int rc = exists_check(c, SQ_PLAN_GET, "reading a plan", "plan", account->plan,
+				   error_r) == 0 ? 0 : -1;
+	if (rc == 0)
+		rc = sq_do(c, SQ_ACCOUNT_UPDATE, "updating an account", ACCOUNT_ARGS(account),
+			   error_r);
+	if (rc == 0 && sqlite3_changes(c->db) == 0) {
+		*error_r = store_error("no account %s", account->name);
+		rc = STORE_NOT_FOUND;
 	}
 	conn_give(d, c);
 	return rc;
@@ -823,30 +825,19 @@ static int sq_account_remove(void *db, const char *name, const char **error_r)
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = sq_exec_stmt(c, SQ_BEGIN, error_r);
-	sqlite3_stmt *st = NULL;
-	if (rc == 0 && (st = stmt_get(c, SQ_ACCOUNT_COUNTERS_REMOVE, error_r)) != NULL) {
-		bind_text(st, 1, name);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = sq_fail(c, "removing an account's counters", error_r);
-		stmt_done(st);
-	} else {
-		rc = -1;
-	}
-	if (rc == 0 && (st = stmt_get(c, SQ_ACCOUNT_REMOVE, error_r)) != NULL) {
-		bind_text(st, 1, name);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = sq_fail(c, "removing an account", error_r);
-		} else if (sqlite3_changes(c->db) == 0) {
-			*error_r = store_error("no account %s", name);
-			rc = STORE_NOT_FOUND;
-		}
-		stmt_done(st);
-	} else if (rc == 0) {
-		rc = -1;
+	int rc = sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r);
+	if (rc == 0)
+		rc = sq_do(c, SQ_ACCOUNT_COUNTERS_REMOVE, "removing an account's counters",
+			   SQ_ARGS(SQ_TEXT(name)), error_r);
+	if (rc == 0)
+		rc = sq_do(c, SQ_ACCOUNT_REMOVE, "removing an account", SQ_ARGS(SQ_TEXT(name)),
+			   error_r);
+	if (rc == 0 && sqlite3_changes(c->db) == 0) {
+		*error_r = store_error("no account %s", name);
+		rc = STORE_NOT_FOUND;
 	}
 	if (rc == 0)
-		rc = sq_exec_stmt(c, SQ_COMMIT, error_r);
+		rc = sq_do(c, SQ_COMMIT, "committing", SQ_NO_ARGS, error_r);
 	if (rc != 0)
 		sq_rollback(c);
 	conn_give(d, c);
@@ -856,51 +847,19 @@ static int sq_account_remove(void *db, const char *name, const char **error_r)
 static int sq_account_list(void *db, struct store_account ***accounts_r, size_t *count_r,
 			   const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int rc = -1;
-	size_t n = 0;
-	struct store_account **v = NULL;
-	sqlite3_stmt *st = stmt_get(c, SQ_ACCOUNT_LIST, error_r);
-	if (st) {
-		int r = rows_collect(st, account_row_any, (void ***)&v, &n);
-		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "listing accounts", error_r);
-		stmt_done(st);
-	}
-	conn_give(d, c);
+	struct sq_rows rows = { .make = account_row };
+	int rc = rows_list(db, SQ_ACCOUNT_LIST, "listing accounts", SQ_NO_ARGS, &rows, error_r);
+	struct store_account **v = (struct store_account **)rows.v;
 	if (rc == 0) {
 		*accounts_r = v;
-		*count_r = n;
+		*count_r = rows.n;
 	} else {
-		store_account_list_free(&v, n);
+		store_account_list_free(&v, rows.n);
 	}
 	return rc;
 }
 
 /* ---- sender rules ------------------------------------------------------------------------------ */
-
-/* account_check - 0 if ACCOUNT exists, STORE_NOT_FOUND or -1 */
-static int account_check(struct sq_conn *c, const char *account, const char **error_r);
-
-static int account_check(struct sq_conn *c, const char *account, const char **error_r)
-{
-	sqlite3_stmt *st = stmt_get(c, SQ_ACCOUNT_GET, error_r);
-	if (!st)
-		return -1;
-	bind_text(st, 1, account);
-	int r = sqlite3_step(st);
-	int rc = 0;
-	if (r == SQLITE_DONE) {
-		*error_r = store_error("no account %s", account);
-		rc = STORE_NOT_FOUND;
-	} else if (r != SQLITE_ROW) {
-		rc = sq_fail(c, "reading an account", error_r);
-	}
-	stmt_done(st);
-	return rc;
-}
 
 static int sq_sender_set(void *db, const char *account, const char *pattern, bool allow,
 			 const char **error_r)
@@ -909,22 +868,13 @@ static int sq_sender_set(void *db, const char *account, const char *pattern, boo
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = -1;
-	sqlite3_stmt *st = stmt_get(c, SQ_SENDER_SET, error_r);
-	if (st) {
-		bind_text(st, 1, account);
-		bind_text(st, 2, pattern);
-		sqlite3_bind_int(st, 3, allow);
-		int r = sqlite3_step(st);
-		if (r == SQLITE_DONE) {
-			rc = 0;
-		} else if (r == SQLITE_CONSTRAINT_FOREIGNKEY) {
-			*error_r = store_error("no account %s", account);
-			rc = STORE_NOT_FOUND;
-		} else {
-			rc = sq_fail(c, "setting a sender rule", error_r);
-		}
-		stmt_done(st);
+	int r = sq_run(c, SQ_SENDER_SET, "setting a sender rule",
+		       SQ_ARGS(SQ_TEXT(account), SQ_TEXT(pattern), SQ_INT(allow)), NULL, NULL,
+		       error_r);
+	int rc = r == SQLITE_DONE ? 0 : -1;
+	if (r == SQLITE_CONSTRAINT_FOREIGNKEY) {
+		*error_r = store_error("no account %s", account);
+		rc = STORE_NOT_FOUND;
 	}
 	conn_give(d, c);
 	return rc;
@@ -937,23 +887,28 @@ static int sq_sender_remove(void *db, const char *account, const char *pattern,
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = -1;
-	sqlite3_stmt *st = stmt_get(c, SQ_SENDER_REMOVE, error_r);
-	if (st) {
-		bind_text(st, 1, account);
-		bind_text(st, 2, pattern);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = sq_fail(c, "removing a sender rule", error_r);
-		} else if (sqlite3_changes(c->db) == 0) {
-			*error_r = store_error("no sender rule %s for %s", pattern, account);
-			rc = STORE_NOT_FOUND;
-		} else {
-			rc = 0;
-		}
-		stmt_done(st);
+	int rc = sq_do(c, SQ_SENDER_REMOVE, "removing a sender rule",
+		       SQ_ARGS(SQ_TEXT(account), SQ_TEXT(pattern)), error_r);
+	if (rc == 0 && sqlite3_changes(c->db) == 0) {
+		*error_r = store_error("no sender rule %s for %s", pattern, account);
+		rc = STORE_NOT_FOUND;
 	}
 	conn_give(d, c);
 	return rc;
+}
+
+/* sender_add - a sq_row_fn: one row of SQ_SENDER_LIST onto the struct
+ * sender_rows at CTX (the interface returns an array of structs) */
+static void sender_add(sqlite3_stmt *st, void *ctx)
+{
+	struct sender_rows *rows = ctx;
+	if (rows->n + 1 >= rows->cap) {
+		rows->cap *= 2;
+		rows->v = xrealloc(rows->v, rows->cap * sizeof(*rows->v));
+	}
+	rows->v[rows->n].pattern = col_dup(st, 0);
+	rows->v[rows->n].allow = sqlite3_column_int(st, 1) != 0;
+	rows->n++;
 }
 
 static int sq_sender_list(void *db, const char *account, struct store_sender **senders_r,
@@ -963,33 +918,19 @@ static int sq_sender_list(void *db, const char *account, struct store_sender **s
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	size_t n = 0, cap = 4;
-	struct store_sender *v = xcalloc(cap, sizeof(*v));
-	int rc = account_check(c, account, error_r);
-	sqlite3_stmt *st = rc == 0 ? stmt_get(c, SQ_SENDER_LIST, error_r) : NULL;
-	if (st) {
-		bind_text(st, 1, account);
-		int r;
-		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n + 1 >= cap) {
-				cap *= 2;
-				v = xrealloc(v, cap * sizeof(*v));
-			}
-			v[n].pattern = col_dup(st, 0);
-			v[n].allow = sqlite3_column_int(st, 1) != 0;
-			n++;
-		}
-		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "listing sender rules", error_r);
-		stmt_done(st);
-	} else if (rc == 0) {
+	struct sender_rows rows = { .cap = 4 };
+	rows.v = xcalloc(rows.cap, sizeof(*rows.v));
+	int rc = exists_check(c, SQ_ACCOUNT_GET, "reading an account", "account", account,
+			      error_r);
+	if (rc == 0 && sq_run(c, SQ_SENDER_LIST, "listing sender rules", SQ_ARGS(SQ_TEXT(account)),
+			      sender_add, &rows, error_r) != SQLITE_DONE)
 		rc = -1;
-	}
 	conn_give(d, c);
 	if (rc == 0) {
-		*senders_r = v;
-		*count_r = n;
+		*senders_r = rows.v;
+		*count_r = rows.n;
 	} else {
-		store_sender_list_free(&v, n);
+		store_sender_list_free(&rows.v, rows.n);
 	}
 	return rc;
 }
@@ -1002,21 +943,12 @@ static int sq_alias_add(void *db, const char *address, const char *target, const
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = -1;
-	sqlite3_stmt *st = stmt_get(c, SQ_ALIAS_ADD, error_r);
-	if (st) {
-		bind_text(st, 1, address);
-		bind_text(st, 2, target);
-		int r = sqlite3_step(st);
-		if (r == SQLITE_DONE) {
-			rc = 0;
-		} else if (is_constraint(r)) {
-			*error_r = store_error("alias %s -> %s exists already", address, target);
-			rc = STORE_EXISTS;
-		} else {
-			rc = sq_fail(c, "adding an alias", error_r);
-		}
-		stmt_done(st);
+	int r = sq_run(c, SQ_ALIAS_ADD, "adding an alias",
+		       SQ_ARGS(SQ_TEXT(address), SQ_TEXT(target)), NULL, NULL, error_r);
+	int rc = r == SQLITE_DONE ? 0 : -1;
+	if (is_constraint(r)) {
+		*error_r = store_error("alias %s -> %s exists already", address, target);
+		rc = STORE_EXISTS;
 	}
 	conn_give(d, c);
 	return rc;
@@ -1029,22 +961,14 @@ static int sq_alias_remove(void *db, const char *address, const char *target,
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = -1;
-	sqlite3_stmt *st = stmt_get(c, target ? SQ_ALIAS_REMOVE : SQ_ALIAS_REMOVE_ALL, error_r);
-	if (st) {
-		bind_text(st, 1, address);
-		if (target)
-			bind_text(st, 2, target);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = sq_fail(c, "removing an alias", error_r);
-		} else if (sqlite3_changes(c->db) == 0) {
-			*error_r = target ? store_error("no alias %s -> %s", address, target)
-					  : store_error("no alias %s", address);
-			rc = STORE_NOT_FOUND;
-		} else {
-			rc = 0;
-		}
-		stmt_done(st);
+	int rc = target ? sq_do(c, SQ_ALIAS_REMOVE, "removing an alias",
+				SQ_ARGS(SQ_TEXT(address), SQ_TEXT(target)), error_r)
+			: sq_do(c, SQ_ALIAS_REMOVE_ALL, "removing an alias",
+				SQ_ARGS(SQ_TEXT(address)), error_r);
+	if (rc == 0 && sqlite3_changes(c->db) == 0) {
+		*error_r = target ? store_error("no alias %s -> %s", address, target)
+				  : store_error("no alias %s", address);
+		rc = STORE_NOT_FOUND;
 	}
 	conn_give(d, c);
 	return rc;
@@ -1052,60 +976,29 @@ static int sq_alias_remove(void *db, const char *address, const char *target,
 
 static int sq_alias_list(void *db, char ***list_r, const char **error_r)
 {
-	return strv_query(db, SQ_ALIAS_LIST, NULL, true, list_r, error_r);
+	return strv_query(db, SQ_ALIAS_LIST, SQ_NO_ARGS, true, list_r, error_r);
 }
 
 static int sq_alias_targets(void *db, const char *address, char ***targets_r,
 			    const char **error_r)
 {
-	return strv_query(db, SQ_ALIAS_TARGETS, address, false, targets_r, error_r);
+	return strv_query(db, SQ_ALIAS_TARGETS, SQ_ARGS(SQ_TEXT(address)), false, targets_r,
+			  error_r);
 }
 
 /* ---- counters ----------------------------------------------------------------------------------- */
 
-/* counter_bind_step - bind ACCOUNT, WINDOW, N, LIMIT to ID and run it */
-static int counter_step(struct sq_conn *c, enum sq_stmt id, const char *account,
-			const char *window, unsigned n, unsigned limit, const char **error_r);
-
-static int counter_step(struct sq_conn *c, enum sq_stmt id, const char *account,
-			const char *window, unsigned n, unsigned limit, const char **error_r)
-{
-	sqlite3_stmt *st = stmt_get(c, id, error_r);
-	if (!st)
-		return -1;
-	bind_text(st, 1, account);
-	bind_text(st, 2, window);
-	if (id == SQ_COUNTER_ADD || id == SQ_COUNTER_RELEASE)
-		sqlite3_bind_int64(st, 3, n);
-	if (id == SQ_COUNTER_ADD)
-		sqlite3_bind_int64(st, 4, limit);
-	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(c, "updating a counter", error_r);
-	stmt_done(st);
-	return rc;
-}
-
 /* counter_read - the count of ACCOUNT in WINDOW, 0 if there is none */
-static int counter_read(struct sq_conn *c, const char *account, const char *window,
-			uint64_t *count_r, const char **error_r);
-
 static int counter_read(struct sq_conn *c, const char *account, const char *window,
 			uint64_t *count_r, const char **error_r)
 {
-	sqlite3_stmt *st = stmt_get(c, SQ_COUNTER_GET, error_r);
-	if (!st)
+	int64_t count = 0;
+	if (sq_run(c, SQ_COUNTER_GET, "reading a counter",
+		   SQ_ARGS(SQ_TEXT(account), SQ_TEXT(window)), row_int64, &count,
+		   error_r) != SQLITE_DONE)
 		return -1;
-	bind_text(st, 1, account);
-	bind_text(st, 2, window);
-	int r = sqlite3_step(st);
-	int rc = 0;
-	if (r == SQLITE_ROW)
-		*count_r = (uint64_t)sqlite3_column_int64(st, 0);
-	else if (r == SQLITE_DONE)
-		*count_r = 0;
-	else
-		rc = sq_fail(c, "reading a counter", error_r);
-	stmt_done(st);
-	return rc;
+	*count_r = (uint64_t)count;
+	return 0;
 }
 
 /* The whole reservation is one IMMEDIATE transaction: the write lock is
@@ -1120,19 +1013,23 @@ static int sq_counter_reserve(void *db, const char *account, const char *window,
 	if (!c)
 		return -1;
 	*ok_r = false;
-	int rc = sq_exec_stmt(c, SQ_BEGIN, error_r);
+	int rc = sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r);
 	if (rc == 0)
-		rc = counter_step(c, SQ_COUNTER_CREATE, account, window, 0, 0, error_r);
+		rc = sq_do(c, SQ_COUNTER_CREATE, "updating a counter",
+			   SQ_ARGS(SQ_TEXT(account), SQ_TEXT(window)), error_r);
 	if (rc == 0 && sqlite3_changes(c->db) == 1)
-		rc = counter_step(c, SQ_COUNTER_PRUNE, account, window, 0, 0, error_r);
+		rc = sq_do(c, SQ_COUNTER_PRUNE, "updating a counter",
+			   SQ_ARGS(SQ_TEXT(account), SQ_TEXT(window)), error_r);
 	if (rc == 0)
-		rc = counter_step(c, SQ_COUNTER_ADD, account, window, n, limit, error_r);
+		rc = sq_do(c, SQ_COUNTER_ADD, "updating a counter",
+			   SQ_ARGS(SQ_TEXT(account), SQ_TEXT(window), SQ_INT(n), SQ_INT(limit)),
+			   error_r);
 	if (rc == 0)
 		*ok_r = sqlite3_changes(c->db) == 1;
 	if (rc == 0)
 		rc = counter_read(c, account, window, count_r, error_r);
 	if (rc == 0)
-		rc = sq_exec_stmt(c, SQ_COMMIT, error_r);
+		rc = sq_do(c, SQ_COMMIT, "committing", SQ_NO_ARGS, error_r);
 	if (rc != 0) {
 		*ok_r = false;
 		sq_rollback(c);
@@ -1148,7 +1045,8 @@ static int sq_counter_release(void *db, const char *account, const char *window,
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = counter_step(c, SQ_COUNTER_RELEASE, account, window, n, 0, error_r);
+	int rc = sq_do(c, SQ_COUNTER_RELEASE, "updating a counter",
+		       SQ_ARGS(SQ_TEXT(account), SQ_TEXT(window), SQ_INT(n)), error_r);
 	conn_give(d, c);
 	return rc;
 }
@@ -1175,31 +1073,18 @@ static int sq_event_add(void *db, const struct store_event *events, size_t n,
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = n > 1 ? sq_exec_stmt(c, SQ_BEGIN, error_r) : 0;
+	int rc = n > 1 ? sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r) : 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const struct store_event *e = &events[i];
-		sqlite3_stmt *st = stmt_get(c, SQ_EVENT_ADD, error_r);
-		if (!st) {
-			rc = -1;
-			break;
-		}
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)e->time);
-		bind_text(st, 2, e->type);
-		bind_text(st, 3, e->account);
-		bind_text(st, 4, e->queue_id);
-		bind_text(st, 5, e->recipient);
-		sqlite3_bind_int(st, 6, e->code);
-		bind_text(st, 7, e->reason);
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(c, "adding an event", error_r);
-		stmt_done(st);
+		rc = sq_do(c, SQ_EVENT_ADD, "adding an event",
+			   SQ_ARGS(SQ_INT(e->time), SQ_TEXT(e->type), SQ_TEXT(e->account),
+				   SQ_TEXT(e->queue_id), SQ_TEXT(e->recipient), SQ_INT(e->code),
+				   SQ_TEXT(e->reason)), error_r);
 	}
-	if (n > 1) {
-		const char *ignored;
-		if (rc == 0)
-			rc = sq_exec_stmt(c, SQ_COMMIT, error_r);
-		else
-			(void)sq_exec_stmt(c, SQ_ROLLBACK, &ignored);
-	}
+	if (n > 1 && rc == 0)
+		rc = sq_do(c, SQ_COMMIT, "committing", SQ_NO_ARGS, error_r);
+	if (rc != 0)
+		sq_rollback(c);
 	conn_give(d, c);
 	return rc;
 }
@@ -1223,30 +1108,20 @@ static int sq_event_list(void *db, const char *account, time_t since, int64_t af
 			 size_t limit, struct store_event ***events_r, size_t *count_r,
 			 const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int rc = -1;
-	size_t n = 0;
-	struct store_event **v = NULL;
-	sqlite3_stmt *st = stmt_get(c, account ? SQ_EVENT_LIST_ACCOUNT : SQ_EVENT_LIST, error_r);
-	if (st) {
-		sqlite3_bind_int64(st, 1, after_id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)since);
-		sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
-		if (account)
-			bind_text(st, 4, account);
-		int r = rows_collect(st, event_row, (void ***)&v, &n);
-		rc = r == SQLITE_DONE ? 0 : sq_fail(c, "listing events", error_r);
-		stmt_done(st);
-	}
-	conn_give(d, c);
+	struct sq_rows rows = { .make = event_row };
+	int64_t max = limit ? (int64_t)limit : -1;
+	int rc = account
+		? rows_list(db, SQ_EVENT_LIST_ACCOUNT, "listing events",
+			    SQ_ARGS(SQ_INT(after_id), SQ_INT(since), SQ_INT(max), SQ_TEXT(account)),
+			    &rows, error_r)
+		: rows_list(db, SQ_EVENT_LIST, "listing events",
+			    SQ_ARGS(SQ_INT(after_id), SQ_INT(since), SQ_INT(max)), &rows, error_r);
+	struct store_event **v = (struct store_event **)rows.v;
 	if (rc == 0) {
 		*events_r = v;
-		*count_r = n;
+		*count_r = rows.n;
 	} else {
-		store_event_list_free(&v, n);
+		store_event_list_free(&v, rows.n);
 	}
 	return rc;
 }
