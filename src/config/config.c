@@ -126,6 +126,11 @@ static const struct key_def key_defs[] = {
 	{ SECTION_AUTH, "lockout_after", KEY_UINT, CONFIG_OFFSET(auth.lockout_after), 0, 1000 },
 	{ SECTION_AUTH, "failure_window", KEY_UINT, CONFIG_OFFSET(auth.failure_window), 1, 86400 },
 	{ SECTION_AUTH, "lockout_time", KEY_UINT, CONFIG_OFFSET(auth.lockout_time), 1, 86400 },
+	{ SECTION_AUTH, "ipv6_prefix", KEY_UINT, CONFIG_OFFSET(auth.ipv6_prefix), 16, 128 },
+	{ SECTION_AUTH, "throttle_entries", KEY_UINT,
+	  CONFIG_OFFSET(auth.throttle_entries), 100, 10000000 },
+	{ SECTION_AUTH, "hash_workers", KEY_UINT, CONFIG_OFFSET(auth.hash_workers), 1, 64 },
+	{ SECTION_AUTH, "hash_queue", KEY_UINT, CONFIG_OFFSET(auth.hash_queue), 1, 100000 },
 	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
@@ -274,6 +279,10 @@ static struct config *config_new(bool with_hostname)
 	config->auth.lockout_after = 10;
 	config->auth.failure_window = 900;
 	config->auth.lockout_time = 900;
+	config->auth.ipv6_prefix = 64;
+	config->auth.throttle_entries = 65536;
+	config->auth.hash_workers = 1;
+	config->auth.hash_queue = 64;
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");

@@ -70,6 +70,10 @@ struct config_auth {
 	unsigned lockout_after;  /* failures before the address is refused: 10 */
 	unsigned failure_window; /* seconds failures are remembered: 900 */
 	unsigned lockout_time;   /* seconds a locked-out address is refused: 900 */
+	unsigned ipv6_prefix;    /* IPv6 failures counted per prefix of this length: 64 */
+	unsigned throttle_entries; /* client addresses the throttle remembers: 65536 */
+	unsigned hash_workers;   /* threads that verify passwords, apart from [server] workers: 1 */
+	unsigned hash_queue;     /* password checks waiting or running before AUTH gets 454: 64 */
 };
 
 struct config_dns {

@@ -106,6 +106,9 @@ struct policy_throttle_settings {
 	unsigned auth_window;        /* seconds failures are remembered: 900 */
 	unsigned lockout_time;       /* seconds an address stays refused: 900 */
 	unsigned connect_rate;       /* new connections per minute per address; 0 = off */
+	unsigned ipv6_prefix;        /* IPv6 addresses count per prefix of this length: 64 */
+	unsigned max_entries;        /* addresses remembered; the least recently seen
+					goes first: 65536 */
 };
 
 struct policy_throttle *policy_throttle_create(const struct policy_throttle_settings *settings);
@@ -120,5 +123,7 @@ bool policy_throttle_is_locked(struct policy_throttle *throttle, const struct so
 /* policy_throttle_connect - count a new connection; false if over the rate */
 bool policy_throttle_connect(struct policy_throttle *throttle, const struct sockaddr *sa,
 			     time_t now);
+/* policy_throttle_count - addresses (or IPv6 prefixes) remembered now */
+size_t policy_throttle_count(const struct policy_throttle *throttle);
 
 #endif

@@ -4,29 +4,44 @@
  * After auth_slow_after failures within auth_window seconds each further
  * failure is answered more slowly (one more second each, at most 5); after
  * auth_lockout_after the address is refused for lockout_time seconds (421 at
- * connect, 454 to AUTH).  Entries expire; the table is bounded by pruning
- * expired entries whenever it grows past a threshold.
+ * connect, 454 to AUTH).  When a lockout ends the address starts afresh: its
+ * count and window restart at its next failure, so it again has
+ * auth_lockout_after tries, not one.
+ *
+ * Addresses: IPv4 counts per address; IPv6 per prefix of ipv6_prefix bits
+ * (64 by default), since one host commonly owns a whole /64 and would
+ * otherwise get a fresh counter with every address it picks.
+ *
+ * Memory: a hash table keyed with SipHash under a random key (a peer cannot
+ * choose addresses that share one chain) and an LRU list.  Each insert frees
+ * at most two expired entries from the LRU end, and once the table holds
+ * max_entries it evicts the least recently seen entry: every operation costs
+ * O(1), and memory is bounded whatever the peers do.  Evicting a live entry
+ * forgets that address's failures; it takes max_entries more recently active
+ * addresses (or /64s) to push one out.
  */
 #include "policy/policy.h"
 
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #include "net/net.h"
+#include "util/siphash.h"
 #include "util/xalloc.h"
 
-#define THROTTLE_BUCKETS 1024u
-#define THROTTLE_PRUNE_AT 4096u  /* entries before expired ones are swept */
 #define THROTTLE_MAX_DELAY 5u
+#define THROTTLE_REAP_PER_INSERT 2
 
 struct throttle_entry {
-	struct throttle_entry *next;
+	struct throttle_entry *next;             /* hash chain */
+	struct throttle_entry *newer, *older;    /* LRU list */
 	unsigned char key[16];
 	unsigned failures;
 	time_t first_failure;
-	time_t locked_until;
+	time_t locked_until;     /* 0 = never locked (or the lockout has been forgiven) */
 	unsigned connects;       /* in the current minute */
 	time_t connect_minute;
 	time_t last_seen;
@@ -34,15 +49,43 @@ struct throttle_entry {
 
 struct policy_throttle {
 	struct policy_throttle_settings settings;
-	struct throttle_entry *buckets[THROTTLE_BUCKETS];
+	unsigned char hash_key[SIPHASH_KEY_LEN];
+	struct throttle_entry **buckets;
+	size_t bucket_mask;      /* bucket count - 1 (a power of two) */
+	struct throttle_entry *newest, *oldest;
 	size_t count;
 };
 
+static void throttle_key(const struct policy_throttle *t, const struct sockaddr *sa,
+			 unsigned char key[16]);
+static struct throttle_entry **throttle_link(struct policy_throttle *t,
+					     const unsigned char key[16]);
 static struct throttle_entry *throttle_get(struct policy_throttle *t, const struct sockaddr *sa,
 					   time_t now, bool create);
-static void throttle_prune(struct policy_throttle *t, time_t now);
+static void throttle_remove(struct policy_throttle *t, struct throttle_entry *e);
+static void throttle_lru_unlink(struct policy_throttle *t, struct throttle_entry *e);
+static void throttle_lru_push(struct policy_throttle *t, struct throttle_entry *e);
 static bool throttle_entry_expired(const struct policy_throttle *t,
 				   const struct throttle_entry *e, time_t now);
+
+/* throttle_key - the address as 16 bytes, IPv6 cut to the configured prefix */
+static void throttle_key(const struct policy_throttle *t, const struct sockaddr *sa,
+			 unsigned char key[16])
+{
+	static const unsigned char v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	net_address_key(sa, key);
+	if (sa->sa_family != AF_INET6 || memcmp(key, v4_mapped, 12) == 0)
+		return;
+	unsigned bits = t->settings.ipv6_prefix;
+	for (unsigned i = 0; i < 16; i++) {
+		if (bits >= 8) {
+			bits -= 8;
+		} else {
+			key[i] &= (unsigned char)(0xff00u >> bits);
+			bits = 0;
+		}
+	}
+}
 
 static bool throttle_entry_expired(const struct policy_throttle *t,
 				   const struct throttle_entry *e, time_t now)
@@ -52,42 +95,77 @@ static bool throttle_entry_expired(const struct policy_throttle *t,
 	       now - e->last_seen > 60;
 }
 
-/* throttle_prune - drop entries nobody needs to remember any more */
-static void throttle_prune(struct policy_throttle *t, time_t now)
+/* throttle_link - the link that points at KEY's entry, or at the NULL ending its chain */
+static struct throttle_entry **throttle_link(struct policy_throttle *t,
+					     const unsigned char key[16])
 {
-	for (unsigned i = 0; i < THROTTLE_BUCKETS; i++) {
-		struct throttle_entry **link = &t->buckets[i];
-		while (*link) {
-			struct throttle_entry *e = *link;
-			if (throttle_entry_expired(t, e, now)) {
-				*link = e->next;
-				free(e);
-				t->count--;
-			} else {
-				link = &e->next;
-			}
-		}
-	}
+	uint64_t h = siphash24(t->hash_key, key, 16);
+	struct throttle_entry **link = &t->buckets[h & t->bucket_mask];
+	while (*link && memcmp((*link)->key, key, 16) != 0)
+		link = &(*link)->next;
+	return link;
+}
+
+static void throttle_lru_unlink(struct policy_throttle *t, struct throttle_entry *e)
+{
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		t->newest = e->older;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		t->oldest = e->newer;
+	e->newer = e->older = NULL;
+}
+
+static void throttle_lru_push(struct policy_throttle *t, struct throttle_entry *e)
+{
+	e->newer = NULL;
+	e->older = t->newest;
+	if (t->newest)
+		t->newest->newer = e;
+	t->newest = e;
+	if (!t->oldest)
+		t->oldest = e;
+}
+
+/* throttle_remove - take E out of the table and the LRU list, and free it */
+static void throttle_remove(struct policy_throttle *t, struct throttle_entry *e)
+{
+	struct throttle_entry **link = throttle_link(t, e->key);
+	*link = e->next;
+	throttle_lru_unlink(t, e);
+	free(e);
+	t->count--;
 }
 
 static struct throttle_entry *throttle_get(struct policy_throttle *t, const struct sockaddr *sa,
 					   time_t now, bool create)
 {
 	unsigned char key[16];
-	net_address_key(sa, key);
-	struct throttle_entry **head = &t->buckets[net_address_key_hash(key) % THROTTLE_BUCKETS];
-	for (struct throttle_entry *e = *head; e; e = e->next)
-		if (memcmp(e->key, key, 16) == 0)
-			return e;
+	throttle_key(t, sa, key);
+	struct throttle_entry **link = throttle_link(t, key);
+	if (*link) {
+		struct throttle_entry *e = *link;
+		throttle_lru_unlink(t, e);
+		throttle_lru_push(t, e);
+		return e;
+	}
 	if (!create)
 		return NULL;
-	if (t->count >= THROTTLE_PRUNE_AT)
-		throttle_prune(t, now);
+	for (int i = 0; i < THROTTLE_REAP_PER_INSERT && t->oldest &&
+			throttle_entry_expired(t, t->oldest, now); i++)
+		throttle_remove(t, t->oldest);
+	if (t->count >= t->settings.max_entries)
+		throttle_remove(t, t->oldest);
 	struct throttle_entry *e = xcalloc(1, sizeof(*e));
 	memcpy(e->key, key, 16);
 	e->last_seen = now;
-	e->next = *head;
-	*head = e;
+	/* the removals above may have changed KEY's chain: find its end again */
+	link = throttle_link(t, key);
+	*link = e;
+	throttle_lru_push(t, e);
 	t->count++;
 	return e;
 }
@@ -96,6 +174,18 @@ struct policy_throttle *policy_throttle_create(const struct policy_throttle_sett
 {
 	struct policy_throttle *t = xcalloc(1, sizeof(*t));
 	t->settings = *settings;
+	if (t->settings.max_entries == 0)
+		t->settings.max_entries = 1;
+	if (t->settings.ipv6_prefix > 128)
+		t->settings.ipv6_prefix = 128;
+	/* about two entries per chain when full */
+	size_t buckets = 16;
+	while (buckets < t->settings.max_entries / 2)
+		buckets *= 2;
+	t->buckets = xcalloc(buckets, sizeof(*t->buckets));
+	t->bucket_mask = buckets - 1;
+	if (RAND_bytes(t->hash_key, sizeof(t->hash_key)) != 1)
+		abort(); /* no randomness at all: nothing else will work either */
 	return t;
 }
 
@@ -104,14 +194,13 @@ void policy_throttle_free(struct policy_throttle **tp)
 	struct policy_throttle *t = *tp;
 	if (!t)
 		return;
-	for (unsigned i = 0; i < THROTTLE_BUCKETS; i++) {
-		struct throttle_entry *e = t->buckets[i];
-		while (e) {
-			struct throttle_entry *next = e->next;
-			free(e);
-			e = next;
-		}
+	struct throttle_entry *e = t->newest;
+	while (e) {
+		struct throttle_entry *older = e->older;
+		free(e);
+		e = older;
 	}
+	free(t->buckets);
 	free(t);
 	*tp = NULL;
 }
@@ -120,6 +209,11 @@ unsigned policy_throttle_auth_failed(struct policy_throttle *t, const struct soc
 				     time_t now)
 {
 	struct throttle_entry *e = throttle_get(t, sa, now, true);
+	if (e->locked_until != 0 && e->locked_until <= now) {
+		/* the lockout is over: the address starts afresh */
+		e->locked_until = 0;
+		e->failures = 0;
+	}
 	if (e->failures == 0 || now - e->first_failure > (time_t)t->settings.auth_window) {
 		e->failures = 0;
 		e->first_failure = now;
@@ -160,4 +254,9 @@ bool policy_throttle_connect(struct policy_throttle *t, const struct sockaddr *s
 		return false;
 	e->connects++;
 	return true;
+}
+
+size_t policy_throttle_count(const struct policy_throttle *t)
+{
+	return t->count;
 }

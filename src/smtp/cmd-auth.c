@@ -24,6 +24,7 @@
 #include "config/config.h"
 #include "policy/policy.h"
 #include "store/store.h"
+#include "util/pool.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -60,6 +61,7 @@ static void auth_challenge(struct smtp_session *s, const char *data, size_t len)
 static void auth_succeeded(struct smtp_session *s, struct policy_account *account);
 static void auth_failed(struct smtp_session *s, const char *user, const char *reason);
 static void auth_fail_delay_cb(evutil_socket_t fd, short what, void *arg);
+static void auth_refused(struct smtp_session *s, const char *reason);
 static void auth_malformed(struct smtp_session *s);
 
 const char *smtp_auth_mechanisms(const struct smtp_session *s)
@@ -116,8 +118,7 @@ void smtp_cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
 	time_t until;
 	if (policy_throttle_is_locked(s->server->throttle, (const struct sockaddr *)&s->addr,
 				      time(NULL), &until)) {
-		smtp_session_reply(s, "454 4.7.0 Temporary authentication failure: too many "
-				   "failures from your address, try again later");
+		auth_refused(s, "locked-out");
 		return;
 	}
 	const char *sp = memchr(cmd->args, ' ', cmd->args_len);
@@ -301,15 +302,33 @@ static void auth_challenge(struct smtp_session *s, const char *data, size_t len)
 
 /* ---- PLAIN and LOGIN: check the password on a worker ----------------------- */
 
+/* auth_check_password - hash and compare on the hash pool; but first the
+ * throttle, which the exchange may have crossed since AUTH (other sessions
+ * from the address failing meanwhile), and the pool's queue: a refused check
+ * costs no hash */
 static void auth_check_password(struct smtp_session *s, char *user, char *password)
 {
+	time_t until;
+	const char *refusal = NULL;
+	if (policy_throttle_is_locked(s->server->throttle, (const struct sockaddr *)&s->addr,
+				      time(NULL), &until))
+		refusal = "locked-out";
+	else if (pool_pending(s->server->hash_pool) >= s->config->auth.hash_queue)
+		refusal = "busy";
+	if (refusal) {
+		auth_refused(s, refusal);
+		OPENSSL_cleanse(password, strlen(password));
+		free(password);
+		free(user);
+		return;
+	}
 	struct auth_password_job *j = xcalloc(1, sizeof(*j));
 	j->job.work = auth_password_work;
 	j->job.done = auth_password_done;
 	j->job.free = auth_password_free;
 	j->user = user;
 	j->password = password;
-	smtp_session_async(s, &j->job);
+	smtp_session_async_on(s, s->server->hash_pool, &j->job);
 }
 
 static void auth_password_work(struct smtp_job *job)
@@ -436,6 +455,20 @@ static void auth_succeeded(struct smtp_session *s, struct policy_account *accoun
 		 account->name, mech == AUTH_MECH_PLAIN ? "PLAIN" :
 		 mech == AUTH_MECH_LOGIN ? "LOGIN" : "SCRAM-SHA-256");
 	smtp_session_reply(s, "235 2.7.0 Authentication successful");
+}
+
+/* auth_refused - 454 without checking anything: the address is locked out,
+ * or too many password checks wait already */
+static void auth_refused(struct smtp_session *s, const char *reason)
+{
+	smtp_auth_clear(s);
+	log_info("auth-refused", "session=%s client=%s reason=%s", s->sid, s->client, reason);
+	if (strcmp(reason, "locked-out") == 0)
+		smtp_session_reply(s, "454 4.7.0 Temporary authentication failure: too many "
+				   "failures from your address, try again later");
+	else
+		smtp_session_reply(s, "454 4.7.0 Temporary authentication failure: server busy, "
+				   "try again later");
 }
 
 static void auth_failed(struct smtp_session *s, const char *user, const char *reason)

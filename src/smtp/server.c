@@ -15,6 +15,7 @@
 #include "net/net.h"
 #include "policy/policy.h"
 #include "util/log.h"
+#include "util/pool.h"
 #include "util/xalloc.h"
 
 static void server_refuse(struct smtp_server *server, int fd, const char *client,
@@ -42,12 +43,17 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	server->store = store;
 	server->events = events;
 	server->pool = pool;
+	/* Password hashing gets threads of its own, niced, so that a flood of
+	 * AUTH attempts never delays the queue's fsyncs and store work. */
+	server->hash_pool = pool_create_niced(base, config->auth.hash_workers, 10);
 	struct policy_throttle_settings ts = {
 		.auth_slow_after = config->auth.slow_after,
 		.auth_lockout_after = config->auth.lockout_after,
 		.auth_window = config->auth.failure_window,
 		.lockout_time = config->auth.lockout_time,
 		.connect_rate = config->limits.connection_rate,
+		.ipv6_prefix = config->auth.ipv6_prefix,
+		.max_entries = config->auth.throttle_entries,
 	};
 	server->throttle = policy_throttle_create(&ts);
 	server->next_id = 1;
@@ -145,6 +151,8 @@ void smtp_server_free(struct smtp_server **serverp)
 	if (!server)
 		return;
 	smtp_server_close_sessions(server);
+	/* checks still running finish; their answers find no session */
+	pool_free(&server->hash_pool);
 	event_free(server->reaper);
 	policy_throttle_free(&server->throttle);
 	net_conn_limits_free(&server->limits);

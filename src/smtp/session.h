@@ -49,6 +49,7 @@ struct smtp_server {
 	struct store *store;         /* may be NULL (tests without accounts) */
 	struct store_events *events; /* event writer; may be NULL */
 	struct pool *pool;
+	struct pool *hash_pool;      /* password checks only ([auth] hash_workers) */
 	struct policy_throttle *throttle;
 };
 
@@ -155,6 +156,8 @@ struct smtp_job {
 	void (*free)(struct smtp_job *job);
 };
 void smtp_session_async(struct smtp_session *s, struct smtp_job *job);
+/* smtp_session_async_on - the same on POOL (the server's hash_pool) */
+void smtp_session_async_on(struct smtp_session *s, struct pool *pool, struct smtp_job *job);
 
 /* smtp_session_event - record an event in the store (from a worker; the
  * session does not wait).  ACCOUNT defaults to the session's account. */

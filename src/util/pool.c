@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -35,6 +36,7 @@ struct pool {
 	unsigned pending;        /* loop thread only */
 	pthread_t *threads;
 	unsigned nthreads;
+	int nice;                /* added by each thread to its own nice value */
 	int wake_fd;
 	struct event *wake_ev;
 };
@@ -45,7 +47,13 @@ static void pool_run_done(struct pool *pool);
 
 struct pool *pool_create(struct event_base *base, unsigned threads)
 {
+	return pool_create_niced(base, threads, 0);
+}
+
+struct pool *pool_create_niced(struct event_base *base, unsigned threads, int nice)
+{
 	struct pool *pool = xcalloc(1, sizeof(*pool));
+	pool->nice = nice;
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->cond, NULL);
 	pool->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -101,6 +109,14 @@ unsigned pool_pending(const struct pool *pool)
 static void *pool_thread_main(void *arg)
 {
 	struct pool *pool = arg;
+	/* Linux: the nice value is per thread, and PRIO_PROCESS with a thread
+	 * id sets it.  Raising it needs no privilege; failing it is harmless. */
+	if (pool->nice != 0) {
+		errno = 0;
+		int cur = getpriority(PRIO_PROCESS, (id_t)gettid());
+		if (errno == 0 && setpriority(PRIO_PROCESS, (id_t)gettid(), cur + pool->nice) != 0)
+			perror("petrel: setpriority");
+	}
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
 		while (!pool->todo_head && !pool->stopping)

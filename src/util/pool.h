@@ -19,6 +19,10 @@ typedef void pool_work_fn(void *arg);
 typedef void pool_done_fn(void *arg);
 
 struct pool *pool_create(struct event_base *base, unsigned threads);
+/* pool_create_niced - as pool_create, with threads that run at NICE (added
+ * to the process's nice value, Linux per-thread): for work that must not take
+ * the CPU from the rest when it floods in, such as password hashing */
+struct pool *pool_create_niced(struct event_base *base, unsigned threads, int nice);
 void pool_submit(struct pool *pool, pool_work_fn *work, pool_done_fn *done, void *arg);
 /* pool_pending - jobs submitted and not yet done (for back-pressure and tests) */
 unsigned pool_pending(const struct pool *pool);

@@ -964,6 +964,51 @@ def test_auth_lockout_expires(petrel_factory):
     c.quit()
 
 
+def test_auth_lockout_checked_before_hashing(petrel_factory):
+    """A session that started AUTH before its address was locked out sends its password
+    after the lockout: it gets 454 without a password check (an auth-refused log line,
+    no auth-failed and no login), even with the right password."""
+    p = petrel_factory(slow_after=0, lockout_after=3, lockout_time=60)
+    a = tls_session(p)
+    a.expect("AUTH PLAIN", 334)
+    b = tls_session(p)
+    for _ in range(3):
+        timed_auth_failure(b)
+    b.expect("AUTH PLAIN " + b64("\0x@example.test\0y"), 454, "4.7.0")
+    b.quit()
+    a.expect(b64("\0%s\0%s" % (SENDER, SENDER_PASSWORD)), 454, "4.7.0")
+    a.expect("MAIL FROM:<%s>" % SENDER, 530, "5.7.0")
+    a.quit()
+    log = p.log()
+    assert len(re.findall(r"auth-refused .*reason=locked-out", log)) == 2, log[-3000:]
+    assert len(re.findall(r"auth-failed ", log)) == 3, log[-3000:]
+    assert not re.search(r"\bauth session=", log), log[-3000:]
+
+
+def test_auth_lockout_end_gives_a_fresh_start(petrel_factory):
+    """After a lockout ends the address has lockout_after tries again: one more failure
+    does not lock it out at once (the failure window, 900 s, outlives the 2 s lockout)."""
+    p = petrel_factory(slow_after=0, lockout_after=2, lockout_time=2, failure_window=900)
+    c = tls_session(p)
+    timed_auth_failure(c)
+    timed_auth_failure(c)
+    c.expect("AUTH PLAIN " + b64("\0%s\0%s" % (SENDER, SENDER_PASSWORD)), 454, "4.7.0")
+    c.close()
+    deadline = time.monotonic() + 15
+    while True:  # new connections get 421 until the lockout ends
+        d = p.connect("submission")
+        r = d.read_reply()
+        d.close()
+        if r.code == 220:
+            break
+        assert r.code == 421 and time.monotonic() < deadline, r
+        time.sleep(0.2)
+    c = tls_session(p)
+    timed_auth_failure(c)
+    c.auth_plain(SENDER, SENDER_PASSWORD)
+    c.quit()
+
+
 def test_auth_success_does_not_count_as_failure(petrel_factory):
     p = petrel_factory(slow_after=0, lockout_after=3, lockout_time=30)
     for _ in range(5):

@@ -317,6 +317,12 @@ static const struct error_case error_cases[] = {
 	{ "[server]\nworkers = 65\n", "2: 'workers' must be a number between 1 and 64" },
 	{ "[server]\nworkers =\n", "2: 'workers' must be a number between 1 and 64" },
 	{ "[timeouts]\ngreeting = 0\n", "2: 'greeting' must be a number between 1 and 86400" },
+	{ "[auth]\nipv6_prefix = 129\n", "2: 'ipv6_prefix' must be a number between 16 and 128" },
+	{ "[auth]\nipv6_prefix = 8\n", "2: 'ipv6_prefix' must be a number between 16 and 128" },
+	{ "[auth]\nthrottle_entries = 99\n",
+	  "2: 'throttle_entries' must be a number between 100 and 10000000" },
+	{ "[auth]\nhash_workers = 0\n", "2: 'hash_workers' must be a number between 1 and 64" },
+	{ "[auth]\nhash_queue = 0\n", "2: 'hash_queue' must be a number between 1 and 100000" },
 	/* enumerations */
 	{ "[limits]\nbare_newline = strip\n", "2: 'bare_newline' must be reject or accept, not 'strip'" },
 	{ "[server]\nlog_level = verbose\n",
@@ -547,6 +553,26 @@ static void test_is_local_domain(void **state)
 	config_free(&config);
 }
 
+/* test_auth_throttle - the throttle's and the hash pool's settings */
+static void test_auth_throttle(void **state)
+{
+	struct fixture *f = *state;
+	struct config *defaults = config_defaults();
+	assert_int_equal(defaults->auth.ipv6_prefix, 64);
+	assert_int_equal(defaults->auth.throttle_entries, 65536);
+	assert_int_equal(defaults->auth.hash_workers, 1);
+	assert_int_equal(defaults->auth.hash_queue, 64);
+	config_free(&defaults);
+	struct config *config = load_text(f,
+		"[auth]\nipv6_prefix = 48\nthrottle_entries = 1000\nhash_workers = 2\n"
+		"hash_queue = 8\n");
+	assert_int_equal(config->auth.ipv6_prefix, 48);
+	assert_int_equal(config->auth.throttle_entries, 1000);
+	assert_int_equal(config->auth.hash_workers, 2);
+	assert_int_equal(config->auth.hash_queue, 8);
+	config_free(&config);
+}
+
 static void test_sizes_and_bools(void **state)
 {
 	struct fixture *f = *state;
@@ -653,6 +679,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_relative_config_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_domains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_is_local_domain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auth_throttle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test_setup_teardown(test_outbound_values, setup, teardown),
