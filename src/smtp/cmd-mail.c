@@ -365,6 +365,19 @@ static void rcpt_done(struct smtp_session *s, struct smtp_job *job)
 		reject_logged(s, j->address, &j->result.reply, "to");
 		return;
 	}
+	size_t adding = 1;
+	if (j->result.local) {
+		adding = 0;
+		while (j->result.mailboxes && j->result.mailboxes[adding])
+			adding++;
+	}
+	if (s->env->rcpt_count + adding > s->config->limits.recipients) {
+		/* The limit bounds what the message is delivered to, aliases
+		 * expanded: RFC 5321 4.5.3.1.10's 452, and nothing of this RCPT
+		 * is kept (rcpt_free gives its sending-limit unit back). */
+		smtp_session_reply(s, "452 4.5.3 Too many recipients");
+		return;
+	}
 	if (j->result.reserved) {
 		if (s->reserved == 0)
 			s->reserved_at = j->now;

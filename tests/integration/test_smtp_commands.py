@@ -439,3 +439,36 @@ def test_errors_count_refused_recipients_503_and_538(petrel_factory):
     r = c.read_reply()
     assert (r.code, r.enhanced) == (421, "4.7.0"), r
     c.expect_closed()
+
+
+# ------------------------------------------------------------------ [limits] recipients
+
+def test_recipient_limit_counts_alias_members(petrel_factory):
+    """[limits] recipients bounds the recipients a message is delivered to, after alias
+    expansion: an RCPT whose alias would take the message over it gets 452 4.5.3 (RFC 5321
+    4.5.3.1.10), and nothing of it is added."""
+    p = petrel_factory(recipients=2)
+    for member in ("u", "v", "w"):
+        p.cli_ok("alias", "add", "team3@example.test", member + "@example.test")
+    for member in ("v", "w"):
+        p.cli_ok("alias", "add", "team2@example.test", member + "@example.test")
+    c = p.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<team3@example.test>", 452, "4.5.3")
+    c.expect("RCPT TO:<u@example.test>", 250, "2.1.5")
+    c.expect("RCPT TO:<team2@example.test>", 452, "4.5.3")
+    c.expect("RCPT TO:<x@example.test>", 250, "2.1.5")
+    c.expect("RCPT TO:<v@example.test>", 452, "4.5.3")
+    c.expect("DATA", 354)
+    c.send(make_message() + b".\r\n")
+    assert_queued(c.read_reply())
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<team2@example.test>", 250, "2.1.5")
+    c.expect("DATA", 354)
+    c.send(make_message() + b".\r\n")
+    assert_queued(c.read_reply())
+    c.quit()
+    assert len(p.mail("example.test", "u", 1)) == 1
+    assert len(p.mail("example.test", "x", 1)) == 1
+    assert len(p.mail("example.test", "v", 1)) == 1
+    assert len(p.mail("example.test", "w", 1)) == 1
