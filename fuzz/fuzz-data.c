@@ -1,6 +1,8 @@
 /* fuzz/fuzz-data - the DATA reader fed whole, one byte at a time and in
  * pseudo-random pieces: output, consumed count and findings must agree, the
- * output stays within max_size, and an end is always CRLF "." CRLF. */
+ * output stays within max_size, and an end is always CRLF "." CRLF.  With
+ * the low bit of the third byte set, the reader runs raw as for BDAT: then
+ * the output is the input itself (up to max_size) and nothing ends it. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,18 +20,19 @@ struct run {
 	size_t consumed;
 };
 
-static void run_feed(struct run *run, const char *in, size_t len,
-		     size_t max_size, size_t max_line, unsigned mode, uint32_t seed);
+static void run_feed(struct run *run, const char *in, size_t len, size_t max_size,
+		     size_t max_line, bool raw, unsigned mode, uint32_t seed);
 static void run_compare(const struct run *a, const struct run *b);
 
 /* run_feed - mode 0 whole, 1 byte by byte, 2 random pieces */
-static void run_feed(struct run *run, const char *in, size_t len,
-		     size_t max_size, size_t max_line, unsigned mode, uint32_t seed)
+static void run_feed(struct run *run, const char *in, size_t len, size_t max_size,
+		     size_t max_line, bool raw, unsigned mode, uint32_t seed)
 {
 	size_t pos = 0;
 
 	buf_init(&run->out);
 	smtp_data_reader_init(&run->reader, max_size, max_line);
+	run->reader.raw = raw;
 	run->ret = 0;
 	do {
 		size_t chunk = len - pos;
@@ -52,6 +55,8 @@ static void run_feed(struct run *run, const char *in, size_t len,
 		pos += used;
 	} while (run->ret == 0 && pos < len);
 	run->consumed = pos;
+	if (raw)
+		smtp_data_finish(&run->reader, &run->out);
 }
 
 static void run_compare(const struct run *a, const struct run *b)
@@ -75,13 +80,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t max_size = (size_t)data[0] * 4;
 	size_t max_line = data[1];
 	uint32_t seed = data[2];
+	bool raw = data[2] & 1;
 	const char *in = (const char *)data + 3;
 	size_t len = size - 3;
 	struct run whole, bytes, random;
 
-	run_feed(&whole, in, len, max_size, max_line, 0, seed);
-	run_feed(&bytes, in, len, max_size, max_line, 1, seed);
-	run_feed(&random, in, len, max_size, max_line, 2, seed);
+	run_feed(&whole, in, len, max_size, max_line, raw, 0, seed);
+	run_feed(&bytes, in, len, max_size, max_line, raw, 1, seed);
+	run_feed(&random, in, len, max_size, max_line, raw, 2, seed);
 	run_compare(&whole, &bytes);
 	run_compare(&whole, &random);
 
@@ -90,6 +96,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(whole.reader.too_big == (whole.reader.size > max_size));
 	if (!whole.reader.too_big)
 		assert(whole.reader.size == whole.out.len);
+	if (raw) {
+		assert(whole.ret == 0 && whole.consumed == len && whole.reader.size == len);
+		assert(whole.out.len == (len < max_size ? len : max_size));
+		assert(whole.out.len == 0 || memcmp(whole.out.data, in, whole.out.len) == 0);
+	}
 	if (whole.ret == 1) {
 		size_t c = whole.consumed;
 		assert(c >= 3 && memcmp(in + c - 3, ".\r\n", 3) == 0);

@@ -66,7 +66,7 @@ struct release_job {
 };
 
 static bool can_take_body(struct smtp_session *s);
-static void bdat_scan_bytes(struct bdat_scan *scan, const char *p, size_t len, size_t max_line);
+static void bdat_complete(struct smtp_session *s);
 static void mail_work(struct smtp_job *job);
 static void mail_done(struct smtp_session *s, struct smtp_job *job);
 static void mail_free(struct smtp_job *job);
@@ -131,24 +131,12 @@ bool smtp_data_read(struct smtp_session *s, struct evbuffer *in)
 	return total > 0;
 }
 
-/* bdat_scan_bytes - the checks the DATA reader makes, for raw BDAT bytes */
-static void bdat_scan_bytes(struct bdat_scan *scan, const char *p, size_t len, size_t max_line)
+/* bdat_complete - BDAT LAST is in: the reader's findings decide */
+static void bdat_complete(struct smtp_session *s)
 {
-	for (size_t i = 0; i < len; i++) {
-		char c = p[i];
-		if (scan->prev_cr && c != '\n')
-			scan->bare_cr = true;
-		if (c == '\n' && !scan->prev_cr)
-			scan->bare_lf = true;
-		if (c == '\0')
-			scan->nul = true;
-		if (c == '\n' && scan->prev_cr) {
-			scan->line_len = 0;
-		} else if (++scan->line_len + 1 > max_line) {
-			scan->line_too_long = true;
-		}
-		scan->prev_cr = c == '\r';
-	}
+	smtp_data_finish(&s->reader, &s->body);
+	message_complete(s, false, s->reader.nul, s->reader.line_too_long,
+			 s->reader.bare_lf || s->reader.bare_cr);
 }
 
 /* smtp_bdat_read - take raw chunk bytes (RFC 3030 2: no dot-stuffing) */
@@ -172,8 +160,9 @@ bool smtp_bdat_read(struct smtp_session *s, struct evbuffer *in)
 			break;
 		size_t n = vec.iov_len < take ? vec.iov_len : take;
 		if (!s->bdat_discard) {
-			bdat_scan_bytes(&s->scan, vec.iov_base, n, s->config->limits.text_line);
-			buf_append(&s->body, vec.iov_base, n);
+			/* raw: it takes all N bytes and never ends on its own */
+			size_t consumed;
+			(void)smtp_data_feed(&s->reader, vec.iov_base, n, &consumed, &s->body);
 		}
 		evbuffer_drain(in, n);
 		s->bdat_left -= n;
@@ -195,8 +184,7 @@ bool smtp_bdat_read(struct smtp_session *s, struct evbuffer *in)
 			      (unsigned long long)s->bdat_size);
 		return true;
 	}
-	bool bare = s->scan.bare_lf || s->scan.bare_cr || (s->scan.prev_cr);
-	message_complete(s, false, s->scan.nul, s->scan.line_too_long, bare);
+	bdat_complete(s);
 	return true;
 }
 
@@ -484,6 +472,12 @@ void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 			(struct smtp_error){ 554, "5.5.1", "No valid recipients" } :
 			(struct smtp_error){ 503, "5.5.1", "Need RCPT command" };
 	}
+	if (!s->bdat_discard && !s->bdat_used) {
+		/* the first chunk of the message: the DATA reader in raw mode */
+		smtp_data_reader_init(&s->reader, s->config->limits.message_size,
+				      s->config->limits.text_line);
+		s->reader.raw = true;
+	}
 	if (!s->bdat_discard)
 		s->bdat_used = true;
 	s->mode = MODE_BDAT;
@@ -498,8 +492,7 @@ void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 		} else if (!last) {
 			smtp_session_reply(s, "250 2.0.0 0 octets received");
 		} else {
-			message_complete(s, false, s->scan.nul, s->scan.line_too_long,
-						 s->scan.bare_lf || s->scan.bare_cr || s->scan.prev_cr);
+			bdat_complete(s);
 		}
 	}
 }

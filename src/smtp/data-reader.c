@@ -10,6 +10,10 @@
  *
  * A CR is held back until the next byte shows whether it starts a CRLF; a
  * "." at the start of a line is held until we know whether it ends the data.
+ *
+ * BDAT bodies (RFC 3030 2) go through the same machine with raw set: no
+ * stuffing and no end line, so that both commands make the same checks
+ * (bare CR and LF, NUL, 8-bit, line length) with one tested, fuzzed code.
  */
 #include "smtp/parse.h"
 
@@ -95,7 +99,7 @@ int smtp_data_feed(struct smtp_data_reader *reader, const char *in, size_t len,
 
 		switch (reader->state) {
 		case DATA_LINE_START:
-			if (c == '.') {
+			if (c == '.' && !reader->raw) {
 				reader->state = DATA_DOT;
 				break;
 			}
@@ -143,4 +147,14 @@ int smtp_data_feed(struct smtp_data_reader *reader, const char *in, size_t len,
 	}
 	*consumed_r = len;
 	return 0;
+}
+
+/* smtp_data_finish - a raw body ends: emit and flag a held CR */
+void smtp_data_finish(struct smtp_data_reader *reader, struct buf *out)
+{
+	if (reader->state == DATA_CR) {
+		reader->bare_cr = true;
+		data_emit(reader, out, "\r", 1);
+		reader->state = DATA_TEXT;
+	}
 }

@@ -168,6 +168,9 @@ struct smtp_data_reader {
 	size_t max_size;     /* message bytes kept; beyond that only counted */
 	size_t max_line;     /* octets incl. CRLF (1000), counted on the wire
 				with any stuffing dot; 0 = no limit */
+	bool raw;            /* a BDAT body (RFC 3030 2): no dot-stuffing and
+				no end line; the same findings as DATA; end
+				it with smtp_data_finish */
 	/* state */
 	int state;           /* private */
 	size_t line_len;     /* bytes in the current line so far */
@@ -191,8 +194,12 @@ void smtp_data_reader_init(struct smtp_data_reader *reader, size_t max_size,
  * next command, pipelined), 0 when all of LEN was consumed and more is needed.
  * The terminating CRLF.CRLF is not part of the message; the CRLF before the
  * dot is.  Only CRLF.CRLF ends the data: LF.LF, LF.CRLF, CR.CR and the like
- * are message bytes and set bare_lf/bare_cr. */
+ * are message bytes and set bare_lf/bare_cr.  With raw set, a "." is an
+ * ordinary byte: all of LEN is message and it returns 0. */
 int smtp_data_feed(struct smtp_data_reader *reader, const char *in, size_t len,
 		   size_t *consumed_r, struct buf *out);
+/* smtp_data_finish - the end of a raw (BDAT) body: a CR still held back is a
+ * bare CR and a byte of the message. */
+void smtp_data_finish(struct smtp_data_reader *reader, struct buf *out);
 
 #endif

@@ -499,7 +499,6 @@ void smtp_session_transaction_reset(struct smtp_session *s)
 	s->rcpt_tried = 0;
 	s->bdat_used = false;
 	s->bdat_discard = false;
-	memset(&s->scan, 0, sizeof(s->scan));
 	/* A big body's memory is returned; a small one is kept for reuse. */
 	if (s->body.cap > 65536)
 		buf_free(&s->body);

@@ -68,13 +68,6 @@ enum auth_mech {
 	AUTH_MECH_SCRAM_SHA_256,
 };
 
-/* bare CR/LF, NUL and line-length findings on a BDAT body */
-struct bdat_scan {
-	bool prev_cr;
-	size_t line_len;
-	bool bare_lf, bare_cr, nul, line_too_long;
-};
-
 struct smtp_session {
 	struct smtp_session *next;  /* server's table chain */
 	struct smtp_server *server;
@@ -123,7 +116,6 @@ struct smtp_session {
 	bool bdat_last;
 	bool bdat_discard;             /* consume the chunk, then reply the error */
 	struct smtp_error bdat_error;
-	struct bdat_scan scan;
 	unsigned reserved;               /* sending-limit units taken by RCPTs */
 	time_t reserved_at;
 };

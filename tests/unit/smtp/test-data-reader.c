@@ -149,6 +149,65 @@ static void test_data_cases(void **state)
 	}
 }
 
+/* A BDAT body (RFC 3030 2): raw bytes, no stuffing and no end line; the
+ * reader's findings are those of DATA, and smtp_data_finish flags a CR left
+ * at the very end. */
+struct raw_case {
+	const char *in;
+	size_t len;
+	size_t max_line;
+	const char *out;
+	size_t out_len;
+	unsigned flags;
+};
+
+static const struct raw_case raw_cases[] = {
+	{ S(""), 1000, S(""), 0 },
+	{ S("a\r\n.\r\n"), 1000, S("a\r\n.\r\n"), 0 },
+	{ S("..x\r\n.\r\nMAIL FROM:<>\r\n"), 1000, S("..x\r\n.\r\nMAIL FROM:<>\r\n"), 0 },
+	{ S(".\r\n"), 1000, S(".\r\n"), 0 },
+	{ S("a\nb\r\n"), 1000, S("a\nb\r\n"), F_BARE_LF },
+	{ S("\n"), 1000, S("\n"), F_BARE_LF },
+	{ S("a\rb\r\n"), 1000, S("a\rb\r\n"), F_BARE_CR },
+	{ S("a\r"), 1000, S("a\r"), F_BARE_CR },
+	{ S("a\r\r\n"), 1000, S("a\r\r\n"), F_BARE_CR },
+	{ S("a\0b\r\n"), 1000, S("a\0b\r\n"), F_NUL },
+	{ S("\xc3\xa9\r\n"), 1000, S("\xc3\xa9\r\n"), F_8BIT },
+	{ S("abc\r\nabc\r\n"), 5, S("abc\r\nabc\r\n"), 0 },
+	{ S("abcd\r\n"), 5, S("abcd\r\n"), F_LONG },
+	{ S("abcde"), 5, S("abcde"), 0 },
+	{ S("abcdef"), 5, S("abcdef"), F_LONG },
+	{ S("a\nb\nc\r\n"), 5, S("a\nb\nc\r\n"), F_LONG | F_BARE_LF },
+};
+
+/* test_raw_cases - the BDAT mode, whole, every step size, random splits */
+static void test_raw_cases(void **state)
+{
+	for (size_t i = 0; i < sizeof(raw_cases) / sizeof(raw_cases[0]); i++) {
+		const struct raw_case *t = &raw_cases[i];
+		printf("raw case %zu\n", i);
+		for (unsigned k = 0; k < t->len + 50; k++) {
+			struct smtp_data_reader r;
+			struct buf out;
+			size_t consumed;
+			buf_init(&out);
+			smtp_data_reader_init(&r, 1000, t->max_line);
+			r.raw = true;
+			size_t step = k <= t->len ? k : 0;
+			unsigned seed = k <= t->len ? 0 : k;
+			assert_int_equal(feed(&r, t->in, t->len, step, seed, &consumed, &out), 0);
+			assert_int_equal(consumed, t->len);
+			smtp_data_finish(&r, &out);
+			assert_int_equal(out.len, t->out_len);
+			if (out.len)
+				assert_memory_equal(out.data, t->out, out.len);
+			assert_int_equal(reader_flags(&r), t->flags);
+			assert_int_equal(r.size, t->out_len);
+			buf_free(&out);
+		}
+	}
+}
+
 /* reference - the same job done the obvious way on a whole input: find
  * CRLF "." CRLF with the DATA line's CRLF in front, then unstuff each line.
  * Returns the consumed length, or 0 if the input does not end. */
@@ -261,6 +320,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_data_cases),
 		cmocka_unit_test(test_data_random),
+		cmocka_unit_test(test_raw_cases),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
