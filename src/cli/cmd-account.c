@@ -231,10 +231,19 @@ static int account_show(struct store *store, const struct admin_args *a)
 	if (a->json) {
 		account_print_json(acct, plan);
 		printf(",\"sent_today\":%" PRIu64 ",\"senders\":[", today);
+		/* as in the text: an account named like an address may send as
+		 * itself (smtp.md), without a sender rule */
+		bool own = strchr(acct->name, '@') != NULL;
+		if (own) {
+			fputs("{\"pattern\":", stdout);
+			json_string(stdout, acct->name);
+			fputs(",\"rule\":\"allow\",\"own_name\":true}", stdout);
+		}
 		for (size_t i = 0; i < nsenders; i++) {
-			fputs(i ? ",{\"pattern\":" : "{\"pattern\":", stdout);
+			fputs(i || own ? ",{\"pattern\":" : "{\"pattern\":", stdout);
 			json_string(stdout, senders[i].pattern);
-			printf(",\"rule\":\"%s\"}", senders[i].allow ? "allow" : "deny");
+			printf(",\"rule\":\"%s\",\"own_name\":false}",
+			       senders[i].allow ? "allow" : "deny");
 		}
 		fputs("]}\n", stdout);
 		goto out;

@@ -182,7 +182,7 @@ static void db_precreate_as_owner(const char *data_dir)
 	free(path);
 }
 
-struct store *admin_store_open(const char *file, int *status_r)
+struct store *admin_open(const char *file, struct config **config_r, int *status_r)
 {
 	const char *error = NULL;
 	struct config *config = config_load(file, &error);
@@ -192,11 +192,42 @@ struct store *admin_store_open(const char *file, int *status_r)
 	}
 	db_precreate_as_owner(config->data_dir);
 	struct store *store = store_open(config->data_dir, &error);
-	if (!store)
+	if (!store) {
 		*status_r = admin_fail(1, "cannot open the store in %s: %s", config->data_dir,
 				       error);
+		config_free(&config);
+	}
+	*config_r = config;
+	return store;
+}
+
+struct store *admin_store_open(const char *file, int *status_r)
+{
+	struct config *config = NULL;
+	struct store *store = admin_open(file, &config, status_r);
 	config_free(&config);
 	return store;
+}
+
+bool admin_domain_is_local(struct store *store, const struct config *config,
+			   const char *domain, int *status_r)
+{
+	bool exists = config_is_local_domain(config, domain);
+	const char *error = NULL;
+	if (!exists && store_domain_exists(store, domain, &exists, &error) != 0) {
+		*status_r = admin_status(-1, &error);
+		exists = false;
+	}
+	return exists;
+}
+
+bool admin_event_account_is_valid(const char *name)
+{
+	/* "uid:N": what smtp/session.c names a local (unix socket) session */
+	if (strncmp(name, "uid:", 4) == 0)
+		return name[4] != '\0' && strlen(name + 4) <= 10 &&
+		       strspn(name + 4, "0123456789") == strlen(name + 4);
+	return store_account_name_is_valid(name);
 }
 
 /* utf8_is_valid - S is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF) */
@@ -295,7 +326,17 @@ bool admin_time_parse(const char *s, time_t now, time_t *t_r)
 		memset(&tm, 0, sizeof(tm));
 		const char *end = strptime(s, formats[i], &tm);
 		if (end && *end == '\0') {
-			*t_r = timegm(&tm);
+			/* strptime takes any day 1..31 in any month: timegm would
+			 * make 2026-02-30 March 2nd; a date that does not come
+			 * back unchanged does not exist */
+			struct tm want = tm, back;
+			time_t t = timegm(&tm);
+			if (!gmtime_r(&t, &back) || back.tm_year != want.tm_year ||
+			    back.tm_mon != want.tm_mon || back.tm_mday != want.tm_mday ||
+			    back.tm_hour != want.tm_hour || back.tm_min != want.tm_min ||
+			    back.tm_sec != want.tm_sec)
+				return false;
+			*t_r = t;
 			return true;
 		}
 	}

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "config/config.h"
 #include "store/store.h"
 
 int cmd_domain(int argc, char **argv);
@@ -74,6 +75,17 @@ int admin_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2
 /* admin_store_open - the store of FILE's data folder; NULL and *status_r
  * (2 bad config, 1 cannot open) after printing why */
 struct store *admin_store_open(const char *file, int *status_r);
+/* admin_open - as admin_store_open, and the loaded configuration in
+ * *CONFIG_R (the caller frees both) */
+struct store *admin_open(const char *file, struct config **config_r, int *status_r);
+/* admin_domain_is_local - DOMAIN is in [domains] local or in the store (the
+ * two places a domain becomes local); false and *status_r after printing
+ * why, if the store cannot say */
+bool admin_domain_is_local(struct store *store, const struct config *config,
+			   const char *domain, int *status_r);
+/* admin_event_account_is_valid - an account name as events carry it: a
+ * store account name, or "uid:N" for petrel sendmail's local sessions */
+bool admin_event_account_is_valid(const char *name);
 /* admin_status - exit status for a store result RC, printing *ERROR if not
  * 0 (a pointer, so it is read after the store call that sets it) */
 int admin_status(int rc, const char *const *error);

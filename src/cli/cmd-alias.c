@@ -70,11 +70,18 @@ int cmd_alias(int argc, char **argv)
 			return admin_fail(2, "invalid target address '%s'", a.pos[i]);
 
 	int status = 0;
-	struct store *store = admin_store_open(a.config, &status);
+	struct config *config = NULL;
+	struct store *store = admin_open(a.config, &config, &status);
 	if (!store)
 		return status;
 	const char *error = NULL;
-	if (is_list) {
+	const char *domain = is_add ? strrchr(a.pos[1], '@') + 1 : NULL;
+	if (is_add && !admin_domain_is_local(store, config, domain, &status)) {
+		/* mail to a remote address never reaches the alias table */
+		if (status == 0)
+			status = admin_fail(1, "%s is not a local domain: add it with 'petrel "
+					    "domain add %s' or to [domains] local", domain, domain);
+	} else if (is_list) {
 		status = alias_list(store, a.json);
 	} else if (is_remove) {
 		status = admin_status(store_alias_remove(store, a.pos[1],
@@ -91,5 +98,6 @@ int cmd_alias(int argc, char **argv)
 		}
 	}
 	store_close(&store);
+	config_free(&config);
 	return status;
 }

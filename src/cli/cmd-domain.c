@@ -1,13 +1,73 @@
 /* cli/cmd-domain - petrel domain add|list|remove: the domains Petrel
- * receives mail for, kept in the store. */
+ * receives mail for: those added here (kept in the store) and those of
+ * petrel.conf's [domains] local, which list shows too. */
 #include "cli/cmd-admin.h"
 
+#include "util/xalloc.h"
+
+#include <stdlib.h>
 #include <string.h>
 
 static const char DOMAIN_USAGE[] =
 	"usage: petrel domain add DOMAIN [-c FILE]\n"
 	"       petrel domain remove DOMAIN [-c FILE]\n"
 	"       petrel domain list [-c FILE] [--json]\n";
+
+static int domain_cmp(const void *a, const void *b);
+static int domain_list(struct store *store, const struct config *config, bool json);
+
+static int domain_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* domain_list - the local domains, from petrel.conf's [domains] local and
+ * from the store, sorted, once each, saying where each comes from */
+static int domain_list(struct store *store, const struct config *config, bool json)
+{
+	char **stored = NULL;
+	const char *error = NULL;
+	int status = admin_status(store_domain_list(store, &stored, &error), &error);
+	if (status != 0)
+		return status;
+	size_t nstored = 0;
+	while (stored[nstored])
+		nstored++;
+	size_t n = 0;
+	char **all = xcalloc(nstored + config->local_domain_count + 1, sizeof(char *));
+	for (size_t i = 0; i < nstored; i++)
+		all[n++] = stored[i];
+	for (size_t i = 0; i < config->local_domain_count; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < nstored && !seen; j++)
+			seen = strcmp(stored[j], config->local_domains[i]) == 0;
+		if (!seen)
+			all[n++] = config->local_domains[i];
+	}
+	qsort(all, n, sizeof(char *), domain_cmp);
+	if (json)
+		fputc('[', stdout);
+	for (size_t i = 0; i < n; i++) {
+		bool in_config = config_is_local_domain(config, all[i]);
+		bool in_store = false;
+		for (size_t j = 0; j < nstored && !in_store; j++)
+			in_store = stored[j] == all[i] || strcmp(stored[j], all[i]) == 0;
+		if (json) {
+			fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
+			json_string(stdout, all[i]);
+			printf(",\"config\":%s,\"store\":%s}", in_config ? "true" : "false",
+			       in_store ? "true" : "false");
+		} else {
+			printf("%s%s%s\n", all[i], in_config ? " config" : "",
+			       in_store ? " store" : "");
+		}
+	}
+	if (json)
+		fputs("]\n", stdout);
+	free(all);
+	store_strv_free(&stored);
+	return 0;
+}
 
 int cmd_domain(int argc, char **argv)
 {
@@ -27,34 +87,24 @@ int cmd_domain(int argc, char **argv)
 		return admin_fail(2, "invalid domain name '%s'", a.pos[1]);
 
 	int status = 0;
-	struct store *store = admin_store_open(a.config, &status);
+	struct config *config = NULL;
+	struct store *store = admin_open(a.config, &config, &status);
 	if (!store)
 		return status;
 	const char *error = NULL;
 	if (is_add) {
 		status = admin_status(store_domain_add(store, a.pos[1], &error), &error);
 	} else if (is_remove) {
-		status = admin_status(store_domain_remove(store, a.pos[1], &error), &error);
+		status = store_domain_remove(store, a.pos[1], &error);
+		if (status == STORE_NOT_FOUND && config_is_local_domain(config, a.pos[1]))
+			status = admin_fail(1, "%s is in [domains] local of %s: remove it there",
+					    a.pos[1], config->path);
+		else
+			status = admin_status(status, &error);
 	} else {
-		char **domains = NULL;
-		status = admin_status(store_domain_list(store, &domains, &error), &error);
-		if (status == 0) {
-			if (a.json)
-				fputc('[', stdout);
-			for (size_t i = 0; domains[i]; i++) {
-				if (a.json) {
-					fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
-					json_string(stdout, domains[i]);
-					fputc('}', stdout);
-				} else {
-					printf("%s\n", domains[i]);
-				}
-			}
-			if (a.json)
-				fputs("]\n", stdout);
-			store_strv_free(&domains);
-		}
+		status = domain_list(store, config, a.json);
 	}
 	store_close(&store);
+	config_free(&config);
 	return status;
 }

@@ -1,6 +1,7 @@
 /* cli/cmd-events - petrel events [--account A] [--since T] [--follow]
  * [--json] [--limit N]: the event log (acceptances, rejections, deliveries,
- * deferrals, bounces, sandboxing, AUTH failures), oldest first.
+ * deferrals, bounces, sandboxing, AUTH failures), oldest first; --limit N
+ * prints the newest N (still oldest first), then --follow goes on from there.
  *
  * Text: one line per event, "time type account queue_id recipient code
  * reason", "-" for an empty field.  --json: an array; with --follow one
@@ -98,7 +99,7 @@ int cmd_events(int argc, char **argv)
 	if (a.since && !admin_time_parse(a.since, time(NULL), &since))
 		return admin_fail(2, "--since: expected 2026-11-29T10:00:00Z, 2026-11-29 or a"
 				  " relative time such as 10m, 2h, 1d; not '%s'", a.since);
-	if (a.account && !store_account_name_is_valid(a.account))
+	if (a.account && !admin_event_account_is_valid(a.account))
 		return admin_fail(2, "invalid account name '%s'", a.account);
 
 	int status = 0;
@@ -115,18 +116,23 @@ int cmd_events(int argc, char **argv)
 		sigaction(SIGTERM, &sa, NULL);
 		signal(SIGPIPE, SIG_IGN);
 	}
+	/* --limit N: the newest N (then, with --follow, what comes next) */
 	int64_t after = 0;
+	const char *error = NULL;
+	if (a.limit)
+		status = admin_status(store_event_newest_after(store, a.account, since,
+							       (size_t)a.limit, &after, &error),
+				      &error);
 	size_t printed = 0;
 	bool first = true;
-	if (a.json && !a.follow)
+	if (a.json && !a.follow && status == 0)
 		fputc('[', stdout);
-	while (!events_stop) {
+	while (status == 0 && !events_stop) {
 		struct store_event **v = NULL;
 		size_t n = 0;
 		size_t want = EVENTS_BATCH;
 		if (a.limit && !a.follow && (size_t)a.limit - printed < want)
 			want = (size_t)a.limit - printed;
-		const char *error = NULL;
 		if (want == 0)
 			break;
 		status = admin_status(store_event_list(store, a.account, since, after, want, &v,

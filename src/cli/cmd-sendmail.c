@@ -85,6 +85,7 @@ static int sendmail_usage(const char *why, const char *arg);
 static int sendmail_parse_args(int argc, char **argv, struct sendmail_opts *opts);
 static const char *sendmail_socket_path(const struct config *config);
 static int sendmail_read_input(bool ignore_dots, size_t max, struct buf *msg);
+static const char *sendmail_login_domain(const struct config *config);
 static char *sendmail_default_address(const char *hostname, char **gecos_r);
 static char *sendmail_normalize_sender(const char *arg, const char *hostname);
 static bool sendmail_address_is_safe(const char *addr);
@@ -251,6 +252,19 @@ static int sendmail_read_input(bool ignore_dots, size_t max, struct buf *msg)
 	}
 	free(line);
 	return rc;
+}
+
+/* sendmail_login_domain - the domain a bare login name gets: the hostname
+ * if it is a local domain, else the first of [domains] local, so that mail
+ * to "root" stays on this server (an alias can send it on) instead of
+ * being relayed to a host name nobody receives for; the hostname when no
+ * domain is local at all */
+static const char *sendmail_login_domain(const struct config *config)
+{
+	if (config->local_domain_count == 0 ||
+	    config_is_local_domain(config, config->hostname))
+		return config->hostname;
+	return config->local_domains[0];
 }
 
 /* sendmail_default_address - "login@HOSTNAME" of the real uid; *GECOS_R is
@@ -818,6 +832,7 @@ int cmd_sendmail(int argc, char **argv)
 		rc = sendmail_smtp_stdio(path);
 		goto out;
 	}
+	const char *login_domain = sendmail_login_domain(config);
 	if (!opts.extract && opts.rcpt_arg_count == 0) {
 		fputs("petrel sendmail: no recipients (give addresses, or -t to read them from "
 		      "the message)\n", stderr);
@@ -825,13 +840,13 @@ int cmd_sendmail(int argc, char **argv)
 		goto out;
 	}
 	for (size_t i = 0; i < opts.rcpt_arg_count; i++)
-		if ((rc = sendmail_rcpts_from_arg(&rcpts, opts.rcpt_args[i], config->hostname)))
+		if ((rc = sendmail_rcpts_from_arg(&rcpts, opts.rcpt_args[i], login_domain)))
 			goto out;
 	if ((rc = sendmail_read_input(opts.ignore_dots, config->limits.message_size, &in)))
 		goto out;
 	message_headers_parse(in.data ? in.data : "", in.len, &headers);
 	if (opts.extract &&
-	    (rc = sendmail_rcpts_from_headers(&rcpts, &headers, config->hostname)))
+	    (rc = sendmail_rcpts_from_headers(&rcpts, &headers, login_domain)))
 		goto out;
 	if (rcpts.count == 0) {
 		fputs("petrel sendmail: no recipients in the message\n", stderr);
@@ -845,8 +860,8 @@ int cmd_sendmail(int argc, char **argv)
 			goto out;
 		}
 	}
-	default_addr = sendmail_default_address(config->hostname, &gecos);
-	sender = opts.sender ? sendmail_normalize_sender(opts.sender, config->hostname) :
+	default_addr = sendmail_default_address(login_domain, &gecos);
+	sender = opts.sender ? sendmail_normalize_sender(opts.sender, login_domain) :
 			       xstrdup(default_addr);
 	if (!sendmail_address_is_safe(sender)) {
 		fprintf(stderr, "petrel sendmail: bad sender address (-f)\n");

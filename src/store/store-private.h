@@ -69,6 +69,8 @@ struct store_backend {
 	int (*event_list)(void *db, const char *account, time_t since, int64_t after_id,
 			  size_t limit, struct store_event ***events_r, size_t *count_r,
 			  const char **error_r);
+	int (*event_newest_after)(void *db, const char *account, time_t since, size_t n,
+				  int64_t *after_id_r, const char **error_r);
 };
 
 extern const struct store_backend store_backend_sqlite;

@@ -110,6 +110,8 @@ enum sq_stmt {
 	SQ_EVENT_ADD,
 	SQ_EVENT_LIST,
 	SQ_EVENT_LIST_ACCOUNT,
+	SQ_EVENT_NEWEST_AFTER,
+	SQ_EVENT_NEWEST_AFTER_ACCOUNT,
 	SQ_STMT_COUNT
 };
 
@@ -169,6 +171,11 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 		" WHERE id > ?1 AND time >= ?2 ORDER BY id LIMIT ?3",
 	[SQ_EVENT_LIST_ACCOUNT] = "SELECT " EVENT_COLUMNS " FROM events"
 		" WHERE account = ?4 AND id > ?1 AND time >= ?2 ORDER BY id LIMIT ?3",
+	/* the id just before the newest ?1 rows (none if there are no more) */
+	[SQ_EVENT_NEWEST_AFTER] = "SELECT id FROM events WHERE time >= ?2"
+		" ORDER BY id DESC LIMIT 1 OFFSET ?1",
+	[SQ_EVENT_NEWEST_AFTER_ACCOUNT] = "SELECT id FROM events WHERE account = ?3"
+		" AND time >= ?2 ORDER BY id DESC LIMIT 1 OFFSET ?1",
 };
 
 /* ---- connections -------------------------------------------------------------------- */
@@ -1126,6 +1133,28 @@ static int sq_event_list(void *db, const char *account, time_t since, int64_t af
 	return rc;
 }
 
+/* sq_event_newest_after - see store_event_newest_after */
+static int sq_event_newest_after(void *db, const char *account, time_t since, size_t n,
+				 int64_t *after_id_r, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int64_t id = 0; /* no row: there are no more than N */
+	int r = account
+		? sq_run(c, SQ_EVENT_NEWEST_AFTER_ACCOUNT, "finding the newest events",
+			 SQ_ARGS(SQ_INT(n), SQ_INT(since), SQ_TEXT(account)), row_int64, &id,
+			 error_r)
+		: sq_run(c, SQ_EVENT_NEWEST_AFTER, "finding the newest events",
+			 SQ_ARGS(SQ_INT(n), SQ_INT(since)), row_int64, &id, error_r);
+	conn_give(d, c);
+	if (r != SQLITE_DONE)
+		return -1;
+	*after_id_r = id;
+	return 0;
+}
+
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1155,4 +1184,5 @@ const struct store_backend store_backend_sqlite = {
 	.counter_get = sq_counter_get,
 	.event_add = sq_event_add,
 	.event_list = sq_event_list,
+	.event_newest_after = sq_event_newest_after,
 };

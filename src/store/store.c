@@ -663,6 +663,15 @@ int store_event_list(struct store *store, const char *account, time_t since, int
 	return rc;
 }
 
+int store_event_newest_after(struct store *store, const char *account, time_t since,
+			     size_t n, int64_t *after_id_r, const char **error_r)
+{
+	char *a = account ? lower_dup(account) : NULL;
+	int rc = store->ops->event_newest_after(store->db, a, since, n, after_id_r, error_r);
+	free(a);
+	return rc;
+}
+
 void store_event_free(struct store_event **event)
 {
 	struct store_event *e = *event;

@@ -217,6 +217,11 @@ void store_events_free(struct store_events **events);
 int store_event_list(struct store *store, const char *account, time_t since, int64_t after_id,
 		     size_t limit, struct store_event ***events_r, size_t *count_r,
 		     const char **error_r);
+/* store_event_newest_after - *AFTER_ID_R such that store_event_list from it
+ * (same ACCOUNT and SINCE) starts at the newest N events; 0 if there are no
+ * more than N */
+int store_event_newest_after(struct store *store, const char *account, time_t since,
+			     size_t n, int64_t *after_id_r, const char **error_r);
 void store_event_free(struct store_event **event);
 void store_event_list_free(struct store_event ***events, size_t count);
 

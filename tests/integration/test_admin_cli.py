@@ -78,12 +78,31 @@ def test_domain_round_trip(admin):
     ok(admin("domain", "add", "Example.TEST"))
     ok(admin("domain", "add", "other.test"))
     fails(admin("domain", "add", "example.test"), 1, "exists")
-    assert ok(admin("domain", "list")).stdout.split() == ["example.test", "other.test"]
+    assert ok(admin("domain", "list")).stdout.splitlines() == [
+        "example.test store", "other.test store"]
     assert as_json(admin("domain", "list", "--json")) == [
-        {"name": "example.test"}, {"name": "other.test"}]
+        {"name": "example.test", "config": False, "store": True},
+        {"name": "other.test", "config": False, "store": True}]
     ok(admin("domain", "remove", "EXAMPLE.test"))
     fails(admin("domain", "remove", "example.test"), 1, "no domain")
-    assert as_json(admin("domain", "list", "--json")) == [{"name": "other.test"}]
+    assert as_json(admin("domain", "list", "--json")) == [
+        {"name": "other.test", "config": False, "store": True}]
+
+
+def test_domain_list_includes_the_config_domains(admin):
+    """Issue 7 item 25: the domains of [domains] local are local too; list says where each
+    comes from, and remove points at the file for one that is only there."""
+    admin.config.write_text(admin.config.read_text() +
+                            "[domains]\nlocal = conf.test, both.test\n")
+    ok(admin("domain", "add", "both.test"))
+    ok(admin("domain", "add", "added.test"))
+    assert ok(admin("domain", "list")).stdout.splitlines() == [
+        "added.test store", "both.test config store", "conf.test config"]
+    assert as_json(admin("domain", "list", "--json")) == [
+        {"name": "added.test", "config": False, "store": True},
+        {"name": "both.test", "config": True, "store": True},
+        {"name": "conf.test", "config": True, "store": False}]
+    fails(admin("domain", "remove", "conf.test"), 1, "[domains] local")
 
 
 @pytest.mark.parametrize("bad", ["bad..test", "x-.test", "a_b.test", "example.test.", "a b",
@@ -127,7 +146,8 @@ def test_account_round_trip(admin):
     assert show["per_minute"] == 0
     assert show["sandbox"] is False and show["disabled"] is False and show["any_from"] is False
     assert show["sent_today"] == 0
-    assert show["senders"] == []
+    assert show["senders"] == [
+        {"pattern": "alice@example.test", "rule": "allow", "own_name": True}]
     assert "$y$" not in json.dumps(show)
 
     text = ok(admin("account", "show", "alice@example.test")).stdout
@@ -330,7 +350,12 @@ def test_sender_round_trip(admin):
     fails(admin("sender", "remove", "alice@example.test", "@other.test"), 1, "no sender rule")
     assert len(as_json(admin("sender", "list", "alice@example.test", "--json"))) == 1
     shown = as_json(admin("account", "show", "alice@example.test", "--json"))
-    assert shown["senders"] == [{"pattern": "boss@other.test", "rule": "allow"}]
+    # the account's own name is an allowed sender, in --json as in the text
+    assert shown["senders"] == [
+        {"pattern": "alice@example.test", "rule": "allow", "own_name": True},
+        {"pattern": "boss@other.test", "rule": "allow", "own_name": False}]
+    text = ok(admin("account", "show", "alice@example.test")).stdout
+    assert "senders:     alice@example.test (own name), allow boss@other.test" in text, text
 
 
 def test_sender_errors(admin):
@@ -372,6 +397,7 @@ def test_plan_errors(admin):
 # --------------------------------------------------------------------------- aliases
 
 def test_alias_round_trip(admin):
+    ok(admin("domain", "add", "example.test"))
     ok(admin("alias", "add", "Sales@example.test", "alice@example.test", "bob@remote.test"))
     ok(admin("alias", "add", "info@example.test", "alice@example.test"))
     fails(admin("alias", "add", "sales@example.test", "alice@example.test"), 1, "exists")
@@ -390,11 +416,26 @@ def test_alias_round_trip(admin):
 
 
 def test_alias_errors(admin):
+    ok(admin("domain", "add", "example.test"))
     fails(admin("alias", "add", "sales@example.test"), 2)
     fails(admin("alias", "add", "sales", "a@example.test"), 2, "invalid alias")
     fails(admin("alias", "add", "sales@example.test", "nobody"), 2, "invalid target")
     fails(admin("alias", "remove"), 2)
     fails(admin("alias", "list", "x"), 2)
+
+
+def test_alias_needs_a_local_domain(admin):
+    """Issue 7 item 25: an alias is a local address: its domain must be local (the store's
+    domains or [domains] local); the targets may be anywhere."""
+    fails(admin("alias", "add", "sales@remote.test", "a@example.test"), 1,
+          "remote.test is not a local domain")
+    assert as_json(admin("alias", "list", "--json")) == []
+    admin.config.write_text(admin.config.read_text() + "[domains]\nlocal = conf.test\n")
+    ok(admin("alias", "add", "sales@conf.test", "a@remote.test"))
+    ok(admin("domain", "add", "example.test"))
+    ok(admin("alias", "add", "Sales@Example.test", "a@remote.test"))
+    assert [a["address"] for a in as_json(admin("alias", "list", "--json"))] == [
+        "sales@conf.test", "sales@example.test"]
 
 
 # --------------------------------------------------------------------------- events
@@ -434,15 +475,40 @@ def test_events_list_and_filters(admin):
     assert len(as_json(admin("events", "--since", iso, "--json"))) == 2
     assert len(as_json(admin("events", "--since", "2000-01-01", "--json"))) == 3
     assert as_json(admin("events", "--since", "2999-01-01", "--json")) == []
-    assert len(as_json(admin("events", "--limit", "2", "--json"))) == 2
+    # --limit N: the newest N, printed oldest first (issue 7 item 25)
+    assert [e["type"] for e in as_json(admin("events", "--limit", "2", "--json"))] == [
+        "rejected", "delivered"]
+    assert [l.split()[1] for l in ok(admin("events", "--limit", "1")).stdout.splitlines()] == [
+        "delivered"]
+    assert [e["type"] for e in as_json(admin("events", "--limit", "5", "--json"))] == [
+        "accepted", "rejected", "delivered"]
+    assert [e["type"] for e in as_json(admin("events", "--account", "alice@example.test",
+                                             "--limit", "1", "--json"))] == ["delivered"]
+    assert [e["type"] for e in as_json(admin("events", "--since", "1h", "--limit", "1",
+                                             "--json"))] == ["delivered"]
     assert as_json(admin("events", "--account", "nobody", "--json")) == []
 
 
 @pytest.mark.parametrize("args", [("--since", "yesterday"), ("--since", "10x"),
                                   ("--since",), ("--account", "a b"), ("extra",),
-                                  ("--limit", "x")])
+                                  ("--limit", "x"), ("--since", "2026-02-30"),
+                                  ("--since", "2026-13-01"), ("--since", "2026-04-31T10:00:00Z"),
+                                  ("--since", "2026-01-01T24:00:00Z"),
+                                  ("--account", "uid:"), ("--account", "uid:x1")])
 def test_events_usage(admin, args):
     fails(admin("events", *args), 2)
+
+
+def test_events_of_the_sendmail_account(admin):
+    """Issue 7 item 25: mail from petrel sendmail has the account uid:N (accounts.md)."""
+    ok(admin("domain", "add", "example.test"))
+    add_event(admin.data_dir, type="accepted", account="uid:0", recipient="x@remote.test")
+    add_event(admin.data_dir, type="accepted", account="uid:1000", recipient="y@remote.test")
+    ev = as_json(admin("events", "--account", "uid:0", "--json"))
+    assert [e["recipient"] for e in ev] == ["x@remote.test"]
+    assert ev[0]["account"] == "uid:0"
+    # a valid date is still a date: 2028-02-29 exists
+    assert as_json(admin("events", "--since", "2028-02-29", "--json")) == []
 
 
 def test_events_odd_text_stays_one_line(admin):
@@ -519,7 +585,9 @@ def test_cli_while_server_runs(petrel):
     c.quit()
     a = as_json(run_cli(petrel, "account", "show", "carol@example.test", "--json"))
     assert a["plan"] == "pro" and a["sandbox"] is True
-    assert as_json(run_cli(petrel, "domain", "list", "--json")) == [{"name": "example.test"}]
+    assert as_json(run_cli(petrel, "domain", "list", "--json")) == [
+        {"name": "example.test", "config": True, "store": True},
+        {"name": "other.test", "config": True, "store": False}]
     assert isinstance(as_json(run_cli(petrel, "events", "--json")), list)
     ok(run_cli(petrel, "account", "remove", "carol@example.test"))
     assert (petrel.data_dir / "petrel.db").exists()

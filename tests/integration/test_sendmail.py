@@ -5,6 +5,7 @@ socket in its tmp folder, pipes a message into `petrel sendmail -c CONF ...` and
 the exit status (sysexits.h) and at what reached the Maildir.
 """
 
+import json
 import os
 import pwd
 import re
@@ -65,8 +66,9 @@ def test_basic_message_gets_crlf_date_message_id_from(petrel_factory):
     [msgid] = header_values(raw, "Message-ID")
     assert re.match(r"^<[^<>@\s]+@[^<>@\s]+>$", msgid), msgid
     [frm] = header_values(raw, "From")
-    assert "%s@%s" % (LOGIN, HOSTNAME) in frm
-    assert header_values(raw, "Return-Path") == ["<%s@%s>" % (LOGIN, HOSTNAME)]
+    # the login gets the first local domain: the hostname mx.petrel.test is not local
+    assert "%s@example.test" % LOGIN in frm
+    assert header_values(raw, "Return-Path") == ["<%s@example.test>" % LOGIN]
     assert body_of(raw) == b"hello\r\nworld\r\n"
 
 
@@ -287,10 +289,28 @@ def test_non_ascii_full_name_is_encoded(petrel_factory):
     assert str(make_header(decode_header(frm.rsplit(" <", 1)[0]))) == name.strip()
 
 
-def test_bare_login_names_get_the_hostname(petrel_factory):
-    """cron mails "root": a bare name (argument or -t header) becomes name@HOSTNAME."""
+def test_bare_login_names_get_the_first_local_domain(petrel_factory):
+    """cron mails "root": a bare name (argument or -t header) becomes name@D, D the first
+    domain of [domains] local (the hostname mx.petrel.test is not local), so the mail stays
+    here and reaches the alias instead of being relayed and deferred (issue 7 item 25)."""
     p = local_server(petrel_factory)
-    ok(sendmail(p, "-t", "root", input=b"To: admin, ops\nSubject: cron\n\nhi\n"))
-    log = p.log()
     for name in ("root", "admin", "ops"):
-        assert "%s@%s" % (name, HOSTNAME) in log, log[-3000:]
+        p.cli_ok("alias", "add", "%s@example.test" % name, "u@example.test")
+    ok(sendmail(p, "-t", "root", input=b"To: admin, ops\nSubject: cron\n\nhi\n"))
+    raws = p.mail("example.test", "u", 3)  # one copy per alias
+    assert len(raws) == 3
+    assert all(header_values(raw, "To") == ["admin, ops"] for raw in raws), raws
+    # each of the three names reached its alias here: nothing relayed or deferred
+    events = json.loads(p.cli_ok("events", "--account", "uid:%d" % os.getuid(),
+                                 "--json").stdout)
+    assert sorted((e["type"], e["recipient"]) for e in events if e["type"] != "accepted") \
+        == [("delivered", "u@example.test")] * 3, events
+
+
+def test_bare_login_names_keep_a_local_hostname(petrel_factory):
+    """When the hostname is itself a local domain, bare names get it."""
+    p = local_server(petrel_factory, hostname="other.test")
+    p.cli_ok("alias", "add", "root@other.test", "u@example.test")
+    ok(sendmail(p, "root", input=b"Subject: cron\n\nhi\n"))
+    [raw] = p.mail("example.test", "u", 1)
+    assert header_values(raw, "Return-Path") == ["<%s@other.test>" % LOGIN], raw
