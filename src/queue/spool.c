@@ -12,6 +12,14 @@
  * follows finds little left to do.  A file without the execute bit was never
  * acknowledged: readers skip it and recovery at start removes it.
  *
+ * A failed fsync of the directory is final for this process.  Linux reports
+ * a writeback error once, to the fsync that runs after it: a second fsync
+ * that succeeds does not mean the entries of the first are on disk (the
+ * pages may have been dropped, "fsyncgate").  So the first failure marks the
+ * spool failed: from then on every new message, notice and log creation is
+ * refused (SMTP gets 451 4.3.0) and nothing more is acknowledged, until a
+ * restart re-reads and re-verifies every file in the spool (recovery).
+ *
  * <ID>.rcpt is an append-only log of "INDEX STATE REPLY" lines (REPLY xtext,
  * "-" for none).  A crash may leave a torn last line: readers skip lines that
  * do not parse, and writers start a new line if the file does not end with
@@ -67,6 +75,9 @@ const char *spool_error_text(int err)
 		return "queue file system is read-only";
 	case EEXIST:
 		return "queue ID already in use";
+	case ESTALE:
+		return "the queue directory failed to sync earlier: no mail is accepted "
+		       "until a restart";
 	default:
 		return "cannot write the queue file";
 	}
@@ -237,6 +248,10 @@ int spool_write_message(struct spool *spool, const char *id, const struct buf *e
 	int fd = -1, ret = -1, err = 0;
 	bool created = false;
 
+	if (atomic_load(&spool->failed)) {
+		err = ESTALE;
+		goto out;
+	}
 	fd = openat(spool->dir_fd, id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		err = errno;
@@ -285,9 +300,19 @@ int spool_commit_dir(struct spool *spool, int *errno_r, const char **error_r)
 
 int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r)
 {
+	if (atomic_load(&spool->failed)) {
+		*errno_r = ESTALE;
+		*error_r = spool_error_text(ESTALE);
+		return -1;
+	}
 	if (fsync(spool->dir_fd) != 0) {
-		*errno_r = errno;
-		*error_r = spool_error_text(errno);
+		int err = errno;
+		/* see the head comment: a later success would prove nothing */
+		if (!atomic_exchange(&spool->failed, true))
+			log_error("spool-failed", "dir=queue error=\"%s\" action=\"no mail is "
+				  "accepted until a restart\"", strerror(err));
+		*errno_r = err;
+		*error_r = spool_error_text(err);
 		return -1;
 	}
 	return 0;
@@ -531,8 +556,9 @@ int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf 
 	fd = -1;
 	if (close(fd_closing) != 0)
 		goto fail;
-	if (created && fsync(spool->dir_fd) != 0)
-		goto fail;
+	int err;
+	if (created && spool_sync_dir(spool, &err, error_r) != 0)
+		goto out;
 	ret = 0;
 	goto out;
 fail:

@@ -29,6 +29,8 @@ struct spool {
 	pthread_mutex_t sync_lock;
 	_Atomic unsigned long long written;
 	unsigned long long synced;     /* under sync_lock */
+	/* a directory fsync failed: nothing is acknowledged until a restart */
+	_Atomic bool failed;
 };
 
 /* spool_open - make <data_dir>/queue (mode 0700, fsyncing the
@@ -53,7 +55,9 @@ int spool_write_message(struct spool *spool, const char *id, const struct buf *e
  * the directory fsync in progress; if it started before this file was done,
  * fsync again, covering every file finished by then (group commit) */
 int spool_commit_dir(struct spool *spool, int *errno_r, const char **error_r);
-/* spool_sync_dir - fsync the spool directory: makes new entries durable */
+/* spool_sync_dir - fsync the spool directory: makes new entries durable.
+ * One failure marks the spool failed for good (see spool.c): this and every
+ * later spool_sync_dir, spool_commit_dir and spool_write_message fail. */
 int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r);
 
 /* spool_read_message - read <ID> (at most MAX bytes), parse its envelope and

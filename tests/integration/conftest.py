@@ -70,6 +70,21 @@ def petrel_env():
     return env
 
 
+# The fault-injection shim the test build makes (tests/fault/fault-inject.c).
+FAULT_LIB = Path(PETREL_BIN).parent / "tests" / "fault" / "libpetrel-fault.so"
+
+
+def fault_env(rules):
+    """Environment that preloads the fault shim, reading its rules from the file RULES
+    (rewritten by the test while the server runs; empty means no faults)."""
+    if not FAULT_LIB.exists():
+        pytest.fail("fault-injection shim %s not built" % FAULT_LIB)
+    Path(rules).touch()
+    asan = SAN_ENV["ASAN_OPTIONS"] + ":verify_asan_link_order=0"
+    return {"LD_PRELOAD": str(FAULT_LIB), "PETREL_FAULT_RULES": str(rules),
+            "ASAN_OPTIONS": asan}
+
+
 def free_ports(n, family=socket.AF_INET, host="127.0.0.1"):
     socks, ports = [], []
     for _ in range(n):
@@ -345,6 +360,7 @@ class Petrel:
         self.ports = {"mx": mx, "submission": sub, "submissions": smtps}
         self.proc = None
         self.exits = []
+        self.extra_env = {}  # e.g. fault_env(): for the server only, not the CLI
         hostpart = "[::1]" if ipv6 else "127.0.0.1"
         self.listeners = listeners or [
             ("mx", "mx", "%s:%d" % (hostpart, mx)),
@@ -401,7 +417,8 @@ class Petrel:
         logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([PETREL_BIN, "serve", "-c", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                     env=petrel_env(), cwd=str(self.tmp))
+                                     env={**petrel_env(), **self.extra_env},
+                                     cwd=str(self.tmp))
         logf.close()
         deadline = time.monotonic() + timeout
         last = None

@@ -5,7 +5,7 @@ import threading
 import time
 import uuid
 
-from conftest import Closed, SMTPClient, make_message, run_petrel
+from conftest import Closed, SMTPClient, fault_env, make_message, run_petrel
 
 MSGID_RE = re.compile(rb"^Message-ID:\s*(<[^>]+>)", re.M | re.I)
 
@@ -148,3 +148,32 @@ def test_sigterm_restart_keeps_serving(petrel):
     d = petrel.session()
     d.expect("NOOP", 250)
     d.quit()
+
+
+def test_failed_directory_sync_stops_acknowledging_until_restart(petrel_factory):
+    """Issue 7 #6: once an fsync of the queue directory failed, a later fsync that
+    succeeds proves nothing (Linux reports a lost writeback once): the spool answers
+    451 4.3.0 to every message until a restart, then 250 again."""
+    p = petrel_factory(start=False)
+    rules = p.tmp / "faults"
+    p.extra_env = fault_env(rules)
+    p.start()
+    rules.write_text("fsync EIO */data/queue\n")
+    c = p.session()
+    r = c.mail_transaction("a@b.test", ["u@example.test"], make_message())
+    assert r.code // 100 == 4, r
+    rules.write_text("")
+    for _ in range(2):
+        r = c.mail_transaction("a@b.test", ["u@example.test"], make_message())
+        assert (r.code, r.enhanced) == (451, "4.3.0"), r
+    c.quit()
+    assert "spool-failed" in p.log(), p.log()[-2000:]
+    p.restart()
+    c = p.session()
+    mid = "<%s@after.test>" % uuid.uuid4().hex
+    r = c.mail_transaction("a@b.test", ["u@example.test"], make_message(msgid=mid))
+    assert r.code == 250, r
+    c.quit()
+    missing, _ = wait_for_ids(p, {mid}, timeout=15)
+    assert not missing
+    assert len(p.mailbox("example.test", "u")) == 1, "a refused message was delivered"

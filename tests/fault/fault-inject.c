@@ -1,0 +1,226 @@
+/* tests/fault/fault-inject - an LD_PRELOAD shim for integration tests: makes
+ * fsync, fdatasync, write or file creation fail on chosen paths, to reach
+ * the error paths a real disk reaches only when it breaks (EIO, ENOSPC).
+ * Built by the test build only; never linked into petrel.
+ *
+ * PETREL_FAULT_RULES names a file the test writes and rewrites while the
+ * server runs; it is read again at every intercepted call, so a test turns
+ * faults on and off without a restart.  One rule per line:
+ *
+ *   OP ERRNO PATTERN
+ *
+ * OP is fsync (fsync and fdatasync), write, or create (open/openat with
+ * O_CREAT); ERRNO is EIO, ENOSPC, EDQUOT or EROFS; PATTERN is an fnmatch(3)
+ * pattern for the absolute path (of the descriptor's file, from
+ * /proc/self/fd, or of the file being created).  A missing or empty file
+ * means no faults.  Each fault injected is noted on stderr.
+ */
+/* the build asks for 64-bit file offsets, which renames open() to open64():
+ * this file defines both names itself */
+#undef _FILE_OFFSET_BITS
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int fsync(int fd);
+int fdatasync(int fd);
+ssize_t write(int fd, const void *buf, size_t count);
+int open(const char *path, int flags, ...);
+int open64(const char *path, int flags, ...);
+int openat(int dir_fd, const char *path, int flags, ...);
+int openat64(int dir_fd, const char *path, int flags, ...);
+
+static int fault_errno(const char *name)
+{
+	static const struct {
+		const char *name;
+		int value;
+	} names[] = { { "EIO", EIO }, { "ENOSPC", ENOSPC }, { "EDQUOT", EDQUOT },
+		      { "EROFS", EROFS } };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(names[i].name, name) == 0)
+			return names[i].value;
+	return EIO;
+}
+
+/* fault_match - the errno to fail OP on PATH with, or 0.  Raw syscalls
+ * only: this runs inside write() and open(). */
+static int fault_match(const char *op, const char *path)
+{
+	const char *rules = getenv("PETREL_FAULT_RULES");
+	char text[4096];
+	if (!rules || !path)
+		return 0;
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, rules, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = syscall(SYS_read, fd, text, sizeof(text) - 1);
+	syscall(SYS_close, fd);
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char rop[32], rerr[32], pattern[1024];
+		if (sscanf(line, "%31s %31s %1023s", rop, rerr, pattern) != 3)
+			continue;
+		if (strcmp(rop, op) == 0 && fnmatch(pattern, path, 0) == 0) {
+			char note[1300];
+			int len = snprintf(note, sizeof(note), "fault-inject: %s %s %s\n", op, rerr, path);
+			if (len > 0)
+				syscall(SYS_write, 2, note, (size_t)len < sizeof(note) ? (size_t)len
+										: sizeof(note) - 1);
+			return fault_errno(rerr);
+		}
+	}
+	return 0;
+}
+
+/* fd_path - the path of FD into OUT; false if unknown */
+static bool fd_path(int fd, char *out, size_t size)
+{
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = syscall(SYS_readlinkat, AT_FDCWD, link, out, size - 1);
+	if (n <= 0)
+		return false;
+	out[n] = '\0';
+	return true;
+}
+
+static int fault_fd(const char *op, int fd)
+{
+	char path[4096];
+	if (!getenv("PETREL_FAULT_RULES") || !fd_path(fd, path, sizeof(path)))
+		return 0;
+	return fault_match(op, path);
+}
+
+/* fault_create - the errno to fail creating PATH (relative to DIR_FD) with */
+static int fault_create(int dir_fd, const char *path, int flags)
+{
+	char full[8192];
+	if (!(flags & O_CREAT) || !getenv("PETREL_FAULT_RULES"))
+		return 0;
+	if (path[0] == '/') {
+		snprintf(full, sizeof(full), "%s", path);
+	} else {
+		char dir[4096];
+		if (dir_fd == AT_FDCWD) {
+			if (!getcwd(dir, sizeof(dir)))
+				return 0;
+		} else if (!fd_path(dir_fd, dir, sizeof(dir))) {
+			return 0;
+		}
+		snprintf(full, sizeof(full), "%s/%s", dir, path);
+	}
+	return fault_match("create", full);
+}
+
+int fsync(int fd)
+{
+	static int (*real)(int);
+	int err = fault_fd("fsync", fd);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	return real(fd);
+}
+
+int fdatasync(int fd)
+{
+	static int (*real)(int);
+	int err = fault_fd("fsync", fd);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	return real(fd);
+}
+
+ssize_t write(int fd, const void *buf, size_t count)
+{
+	static ssize_t (*real)(int, const void *, size_t);
+	struct stat st;
+	/* regular files only: sockets and pipes (the log) are never failed */
+	if (getenv("PETREL_FAULT_RULES") && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		int err = fault_fd("write", fd);
+		if (err) {
+			errno = err;
+			return -1;
+		}
+	}
+	if (!real)
+		real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+	return real(fd, buf, count);
+}
+
+/* open_real - the next definition of NAME, called with MODE when it matters */
+static int open_real(const char *name, int dir_fd, const char *path, int flags, mode_t mode)
+{
+	int err = fault_create(dir_fd, path, flags);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	if (strncmp(name, "openat", 6) == 0) {
+		int (*real)(int, const char *, int, ...) =
+			(int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, name);
+		return real(dir_fd, path, flags, mode);
+	}
+	int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT,
+										     name);
+	return real(path, flags, mode);
+}
+
+#define OPEN_MODE(flags, mode)                                   \
+	do {                                                      \
+		if ((flags) & (O_CREAT | O_TMPFILE)) {            \
+			va_list ap;                               \
+			va_start(ap, flags);                      \
+			mode = (mode_t)va_arg(ap, int);           \
+			va_end(ap);                               \
+		}                                                 \
+	} while (0)
+
+int open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	OPEN_MODE(flags, mode);
+	return open_real("open", AT_FDCWD, path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	OPEN_MODE(flags, mode);
+	return open_real("open64", AT_FDCWD, path, flags, mode);
+}
+
+int openat(int dir_fd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	OPEN_MODE(flags, mode);
+	return open_real("openat", dir_fd, path, flags, mode);
+}
+
+int openat64(int dir_fd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	OPEN_MODE(flags, mode);
+	return open_real("openat64", dir_fd, path, flags, mode);
+}
