@@ -93,6 +93,7 @@ void queue_envelope_add_rcpt(struct queue_envelope *env, const char *address,
 	r->orcpt = orcpt ? xstrdup(orcpt) : NULL;
 	r->state = QUEUE_RCPT_PENDING;
 	r->last_reply = NULL;
+	r->bounce_owed = false;
 }
 
 void queue_envelope_free(struct queue_envelope **envp)
@@ -237,6 +238,7 @@ static int envelope_parse_rcpt(struct envelope_parser *p, const char *v, size_t 
 	r->orcpt = orcpt;
 	r->state = QUEUE_RCPT_PENDING;
 	r->last_reply = NULL;
+	r->bounce_owed = false;
 	return 0;
 bad:
 	free(orcpt);

@@ -57,6 +57,9 @@ struct queue_recipient {
 	char *orcpt;          /* "rfc822;addr" decoded, or NULL */
 	enum queue_rcpt_state state;
 	char *last_reply;     /* last result text, or NULL */
+	/* in memory only: failed, but its bounce is not durable yet, so its
+	 * "failed" line is not in <ID>.rcpt and the message stays queued */
+	bool bounce_owed;
 };
 
 struct queue_envelope {

@@ -11,7 +11,11 @@
  *               bounce (failed recipients) and the one delay notice as new
  *               messages from <> (fsync'ed, like any message); then record
  *               the recipients' new states in <ID>.rcpt, or remove the
- *               message when every recipient is done.
+ *               message when every recipient is done.  A failed recipient
+ *               is recorded only once its bounce is durable: when the
+ *               bounce cannot be written (disk full, I/O error) the message
+ *               stays, its failed recipients owe a bounce (in memory), and
+ *               the next attempt, on the retry schedule, writes it again.
  * A message without remote recipients runs A and C in one worker job.
  *
  * Retries: a message with deferred recipients is tried again after
@@ -103,7 +107,7 @@ static void attempt_free(struct queue_attempt *a);
 static bool attempt_load(struct queue_attempt *a);
 static void attempt_deliver_local(struct queue_attempt *a, size_t i);
 static void attempt_deliver_sandbox(struct queue_attempt *a);
-static void attempt_write_dsns(struct queue_attempt *a);
+static void attempt_write_dsns(struct queue_attempt *a, bool written[QUEUE_DSN_MAX]);
 static int queue_address_is_local(struct queue *queue, const char *address,
 				  const char **error_r);
 static void queue_event(struct queue *queue, const char *type, const struct queue_envelope *env,
@@ -564,8 +568,12 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 	size_t *delayed = xcalloc(n ? n : 1, sizeof(*delayed));
 	size_t nfailed = 0, ndelayed = 0;
 	bool expired = now - env->arrival >= (time_t)config->queue.lifetime;
-	struct buf log;
+	struct buf log, failed_log;
+	int bounce_k = -1, delay_k = -1;   /* their slots in a->dsn_env */
+	bool delay_marked = false;         /* this attempt sends the delay notice */
+	bool written[QUEUE_DSN_MAX] = { false };
 	buf_init(&log);
+	buf_init(&failed_log);
 
 	for (size_t i = 0; i < n; i++) {
 		struct queue_recipient *r = &env->rcpts[i];
@@ -580,8 +588,18 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 		}
 		char to[256], why[300];
 		log_escape(to, sizeof(to), r->address, strlen(r->address));
+		bool reported = r->state == QUEUE_RCPT_FAILED &&
+			notify_allows(r->notify, QUEUE_NOTIFY_FAILURE);
+		if (r->bounce_owed) {
+			/* failed earlier; its bounce could not be written then */
+			spool_rcpt_log_line(&failed_log, i, r->state, r->last_reply);
+			failed[nfailed++] = i;
+			continue;
+		}
 		if (r->state != a->before[i]) {
-			spool_rcpt_log_line(&log, i, r->state, r->last_reply);
+			/* a reported failure is recorded only once its bounce is durable */
+			spool_rcpt_log_line(reported ? &failed_log : &log, i, r->state,
+					    r->last_reply);
 			log_escape(why, sizeof(why), r->last_reply ? r->last_reply : "",
 				   r->last_reply ? strlen(r->last_reply) : 0);
 			if (a->remote[i] && r->state == QUEUE_RCPT_DELIVERED) {
@@ -597,7 +615,7 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 			log_info("bounced", "queue_id=%s to=%s reason=%s", a->id, to, why);
 			queue_event(queue, "bounced", env, r->address, reply_code(r->last_reply),
 				    r->last_reply);
-			if (notify_allows(r->notify, QUEUE_NOTIFY_FAILURE))
+			if (reported)
 				failed[nfailed++] = i;
 		} else if (r->state == QUEUE_RCPT_DEFERRED) {
 			a->retry = true;
@@ -621,6 +639,7 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 			a->body.data ? a->body.data : "", a->body.len, failed, nfailed, a->mta,
 			false, &body);
 		if (dsn) {
+			bounce_k = (int)a->dsn_count;
 			a->dsn_env[a->dsn_count] = dsn;
 			a->dsn_body[a->dsn_count++] = body;
 		} else {
@@ -635,21 +654,40 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 		struct queue_envelope *dsn = queue_bounce_build_blocking(config, env,
 			a->body.data ? a->body.data : "", a->body.len, delayed, ndelayed, a->mta,
 			true, &body);
-		env->delay_notified = true;
-		buf_append_str(&log, "M notice-delay 1\n");
 		if (dsn) {
+			delay_k = (int)a->dsn_count;
 			a->dsn_env[a->dsn_count] = dsn;
 			a->dsn_body[a->dsn_count++] = body;
 		} else {
 			buf_free(&body);
 		}
+		env->delay_notified = true;
+		delay_marked = true;
 	}
 	/* the notices are durable before the recipients are recorded as done */
-	attempt_write_dsns(a);
+	attempt_write_dsns(a, written);
+	if (delay_marked && delay_k >= 0 && !written[delay_k])
+		env->delay_notified = false;  /* the next attempt tries again */
+	else if (delay_marked)
+		buf_append_str(&log, "M notice-delay 1\n");
+	/* Issue the bounce or keep the message: without a durable bounce the
+	 * failed recipients stay owed (in memory; after a restart they are
+	 * tried again, fail again and bounce), so the sender is always told. */
+	bool bounce_ok = bounce_k < 0 || written[bounce_k];
+	for (size_t k = 0; k < nfailed; k++)
+		env->rcpts[failed[k]].bounce_owed = !bounce_ok;
+	if (bounce_ok) {
+		buf_append(&log, failed_log.data, failed_log.len);
+	} else {
+		log_error("bounce-failed", "queue_id=%s recipients=%zu action=\"message kept, "
+			  "bounce retried\"", a->id, nfailed);
+		a->retry = true;
+	}
 
 	bool all_final = true;
 	for (size_t i = 0; i < n; i++)
-		all_final = all_final && rcpt_is_final(&env->rcpts[i]);
+		all_final = all_final && rcpt_is_final(&env->rcpts[i]) &&
+			!env->rcpts[i].bounce_owed;
 	if (a->retry && !all_final) {
 		/* retry_initial, doubling per attempt up to retry_max, never past
 		 * the expiry; kept in the log so `queue list` can show it */
@@ -679,39 +717,53 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 			log_error("queue_rcpt_log", "queue_id=%s error=\"%s\"", a->id, error);
 	}
 	buf_free(&log);
+	buf_free(&failed_log);
 	free(failed);
 	free(delayed);
 }
 
-/* attempt_write_dsns - (worker) the notices become queued messages */
-static void attempt_write_dsns(struct queue_attempt *a)
+/* attempt_write_dsns - (worker) the notices become queued messages;
+ * WRITTEN[k] says which are durable (written and covered by a directory
+ * fsync).  The others are freed and, if written, taken back out. */
+static void attempt_write_dsns(struct queue_attempt *a, bool written[QUEUE_DSN_MAX])
 {
-	size_t kept = 0;
-	for (size_t k = 0; k < a->dsn_count; k++) {
-		struct buf text;
-		int err;
-		const char *error = NULL;
-		buf_init(&text);
-		queue_envelope_serialize(a->dsn_env[k], &text);
-		if (spool_write_message(a->queue->spool, a->dsn_env[k]->id, &text,
-					a->dsn_body[k].data ? a->dsn_body[k].data : "",
-					a->dsn_body[k].len, &err, &error) != 0) {
-			log_error("bounce-failed", "queue_id=%s error=\"%s\"", a->id, error);
-			queue_envelope_free(&a->dsn_env[k]);
-			buf_free(&a->dsn_body[k]);
-		} else {
-			log_info("notice", "queue_id=%s dsn_id=%s to=<%s>", a->id, a->dsn_env[k]->id,
-				 a->dsn_env[k]->rcpts[0].address);
-			a->dsn_env[kept] = a->dsn_env[k];
-			a->dsn_body[kept++] = a->dsn_body[k];
-		}
-		buf_free(&text);
-	}
-	a->dsn_count = kept;
+	size_t kept = 0, nwritten = 0;
 	int err;
 	const char *error = NULL;
-	if (kept > 0 && spool_sync_dir(a->queue->spool, &err, &error) != 0)
+	for (size_t k = 0; k < a->dsn_count; k++) {
+		struct buf text;
+		buf_init(&text);
+		queue_envelope_serialize(a->dsn_env[k], &text);
+		written[k] = spool_write_message(a->queue->spool, a->dsn_env[k]->id, &text,
+						 a->dsn_body[k].data ? a->dsn_body[k].data : "",
+						 a->dsn_body[k].len, &err, &error) == 0;
+		if (!written[k])
+			log_error("bounce-failed", "queue_id=%s error=\"%s\"", a->id, error);
+		nwritten += written[k];
+		buf_free(&text);
+	}
+	if (nwritten > 0 && spool_sync_dir(a->queue->spool, &err, &error) != 0) {
 		log_error("bounce-failed", "queue_id=%s error=\"%s\"", a->id, error);
+		for (size_t k = 0; k < a->dsn_count; k++) {
+			if (written[k] && spool_remove(a->queue->spool, a->dsn_env[k]->id, false,
+						       &error) != 0)
+				log_error("queue_remove", "queue_id=%s error=\"%s\"",
+					  a->dsn_env[k]->id, error);
+			written[k] = false;
+		}
+	}
+	for (size_t k = 0; k < a->dsn_count; k++) {
+		if (!written[k]) {
+			queue_envelope_free(&a->dsn_env[k]);
+			buf_free(&a->dsn_body[k]);
+			continue;
+		}
+		log_info("notice", "queue_id=%s dsn_id=%s to=<%s>", a->id, a->dsn_env[k]->id,
+			 a->dsn_env[k]->rcpts[0].address);
+		a->dsn_env[kept] = a->dsn_env[k];
+		a->dsn_body[kept++] = a->dsn_body[k];
+	}
+	a->dsn_count = kept;
 }
 
 /* attempt_complete - (loop) take the results back; retry, forget, or act on

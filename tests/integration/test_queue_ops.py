@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_ports, header_values, petrel_env, PETREL_BIN
+from conftest import fault_env, free_ports, header_values, petrel_env, PETREL_BIN
 
 REMOTE = "r@remote.test"
 
@@ -88,7 +88,20 @@ def dns():
 @pytest.fixture
 def server(petrel_factory, dns):
     """A running server whose remote deliveries are deferred, with a sendmail socket."""
+    return make_server(petrel_factory, dns)
+
+
+@pytest.fixture
+def faulty_server(petrel_factory, dns):
+    """The same, with the fault-injection shim; its rules file is .faults."""
+    return make_server(petrel_factory, dns, faults=True)
+
+
+def make_server(petrel_factory, dns, faults=False):
     p = petrel_factory(start=False, resolver="127.0.0.1@%d" % dns, special_zones="test")
+    if faults:
+        p.faults = p.tmp / "faults"
+        p.extra_env = fault_env(p.faults)
     dead_port = free_ports(1)[0]
     p.sendmail_sock = p.tmp / "sendmail.sock"
     with open(p.config_path, "a") as f:
@@ -457,3 +470,24 @@ def reply(p, qid):
         if m["id"] == qid:
             return m["recipients"][0]["reply"]
     return None
+
+
+def test_bounce_that_cannot_be_written_keeps_the_original(faulty_server):
+    """Issue 7 #3: when the bounce cannot be written (disk full), the original stays in
+    the queue and the bounce is written on a later attempt: the sender is told."""
+    p = faulty_server
+    qid = deferred_message(p)
+    # No new file can be created in the queue: the bounce write fails with ENOSPC.
+    p.faults.write_text("create ENOSPC */data/queue/????????????????\n")
+    p.cli_ok("queue", "bounce", qid)
+    wait_log(p, "bounce-failed queue_id=%s " % qid)
+    wait_log(p, "retry queue_id=%s " % qid, count=2)
+    assert qid in queue_ids(p), p.log()[-3000:]
+    assert p.mailbox("example.test", "u") == []
+    p.faults.write_text("")
+    p.cli_ok("queue", "flush", qid)
+    [dsn] = p.mail("example.test", "u", 1)
+    wait_gone(p, qid)
+    assert REMOTE.encode() in dsn and b"multipart/report" in dsn
+    assert len([l for l in p.log().splitlines()
+                if " bounced " in l and "queue_id=%s" % qid in l]) == 1
