@@ -14,6 +14,10 @@
  * BDAT bodies (RFC 3030 2) go through the same machine with raw set: no
  * stuffing and no end line, so that both commands make the same checks
  * (bare CR and LF, NUL, 8-bit, line length) with one tested, fuzzed code.
+ *
+ * For the line length limit a bare LF does end a line: with bare_newline =
+ * accept, mail written with Unix line ends is common and its lines are short,
+ * while the data as a whole is one long run without CRLF.
  */
 #include "smtp/parse.h"
 
@@ -109,8 +113,12 @@ int smtp_data_feed(struct smtp_data_reader *reader, const char *in, size_t len,
 			if (c == '\r') {
 				reader->state = DATA_CR;
 			} else {
-				if (c == '\n')
+				if (c == '\n') {
+					/* never an end of data, but an end of
+					 * line for the length limit */
 					reader->bare_lf = true;
+					reader->line_len = 0;
+				}
 				data_emit(reader, out, (const char *)&in[i - 1], 1);
 				reader->state = DATA_TEXT;
 			}

@@ -167,7 +167,8 @@ struct smtp_data_reader {
 	/* limits, set by the caller before feeding */
 	size_t max_size;     /* message bytes kept; beyond that only counted */
 	size_t max_line;     /* octets incl. CRLF (1000), counted on the wire
-				with any stuffing dot; 0 = no limit */
+				with any stuffing dot; a bare LF also ends a
+				line for this count; 0 = no limit */
 	bool raw;            /* a BDAT body (RFC 3030 2): no dot-stuffing and
 				no end line; the same findings as DATA; end
 				it with smtp_data_finish */

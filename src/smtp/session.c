@@ -55,6 +55,7 @@ static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_write_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_setup_bev(struct smtp_session *s);
+static void session_arm_timeout(struct smtp_session *s);
 static void session_trust_local_user(struct smtp_session *s, int fd);
 static bool session_read_command(struct smtp_session *s, struct evbuffer *in);
 static bool session_skip_line(struct smtp_session *s, struct evbuffer *in);
@@ -65,6 +66,7 @@ static void session_plain_drained_cb(struct evbuffer *buf,
 				     const struct evbuffer_cb_info *info, void *arg);
 static void session_free(struct smtp_session *s);
 static bool helo_is_valid(const char *arg, size_t len);
+static bool session_offers_starttls(const struct smtp_session *s);
 static void session_set_helo(struct smtp_session *s, const struct smtp_command *cmd, bool esmtp);
 
 static void cmd_helo(struct smtp_session *s, const struct smtp_command *cmd);
@@ -127,6 +129,7 @@ void smtp_session_start(struct smtp_server *server, const struct config_listener
 							BUFFEREVENT_SSL_ACCEPTING,
 							BEV_OPT_CLOSE_ON_FREE);
 		s->tls = true;
+		s->handshaking = true;
 	} else {
 		s->bev = bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	}
@@ -170,8 +173,20 @@ static void session_setup_bev(struct smtp_session *s)
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_HIGH);
 	if (s->tls)
 		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-	smtp_session_set_timeout(s, s->config->timeouts.command);
+	session_arm_timeout(s);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+/* session_arm_timeout - the timeout of the phase the session is in, for
+ * reading and writing alike: the TLS handshake (on 465 or after STARTTLS),
+ * then until the first command line (the greeting's), then the command one */
+static void session_arm_timeout(struct smtp_session *s)
+{
+	const struct config_timeouts *t = &s->config->timeouts;
+	unsigned seconds = s->handshaking ? t->tls_handshake
+		: !s->got_command ? t->greeting : t->command;
+	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
 
 void smtp_session_set_timeout(struct smtp_session *s, unsigned seconds)
@@ -332,9 +347,18 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 			net_tls_describe(ssl, s->tls_info, sizeof(s->tls_info));
 			log_info("tls", "session=%s client=%s %s", s->sid, s->client, s->tls_info);
 		}
+		s->handshaking = false;
+		session_arm_timeout(s);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
+		if (s->handshaking) {
+			/* no reply can be sent before the handshake is done */
+			log_info("tls-timeout", "session=%s client=%s seconds=%u", s->sid,
+				 s->client, s->config->timeouts.tls_handshake);
+			session_free_later(s);
+			return;
+		}
 		if (s->closing) {
 			session_free_later(s);
 			return;
@@ -416,6 +440,10 @@ static bool session_read_command(struct smtp_session *s, struct evbuffer *in)
 	}
 	if (st == SMTP_LINE_NEED_MORE)
 		return false;
+	if (!s->got_command) {
+		s->got_command = true;
+		session_arm_timeout(s);
+	}
 	if (st == SMTP_LINE_TOO_LONG || consumed > max) {
 		s->mode = MODE_SKIP_LINE;
 		s->skip_limit = max;
@@ -506,6 +534,13 @@ void smtp_session_transaction_reset(struct smtp_session *s)
 		buf_reset(&s->body);
 }
 
+/* session_offers_starttls - RFC 3207 on mx and submission listeners with a
+ * certificate; never on the local unix socket (nothing to protect there) */
+static bool session_offers_starttls(const struct smtp_session *s)
+{
+	return s->server->tls && !s->tls && s->listener->role != LISTENER_ROLE_LOCAL;
+}
+
 /* helo_is_valid - a domain or address literal: printable ASCII, no spaces */
 static bool helo_is_valid(const char *arg, size_t len)
 {
@@ -554,7 +589,7 @@ static void cmd_ehlo(struct smtp_session *s, const struct smtp_command *cmd)
 	evbuffer_add_printf(out, "250-SMTPUTF8\r\n");
 	evbuffer_add_printf(out, "250-ENHANCEDSTATUSCODES\r\n");
 	evbuffer_add_printf(out, "250-CHUNKING\r\n");
-	if (s->server->tls && !s->tls)
+	if (session_offers_starttls(s))
 		evbuffer_add_printf(out, "250-STARTTLS\r\n");
 	const char *mechanisms = smtp_auth_mechanisms(s);
 	if (mechanisms)
@@ -605,7 +640,7 @@ static void cmd_help(struct smtp_session *s, const struct smtp_command *cmd)
 	(void)cmd;
 	smtp_session_reply(s, "214-2.0.0 Commands supported:");
 	smtp_session_reply(s, "214-2.0.0   EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP%s",
-		      s->server->tls && !s->tls ? " STARTTLS" : "");
+		      session_offers_starttls(s) ? " STARTTLS" : "");
 	smtp_session_reply(s, "214 2.0.0 See RFC 5321");
 }
 
@@ -621,7 +656,7 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_session_count_error(s);
 		return;
 	}
-	if (!s->server->tls) {
+	if (!session_offers_starttls(s)) {
 		smtp_session_reply(s, "502 5.5.1 STARTTLS not available");
 		smtp_session_count_error(s);
 		return;
@@ -650,6 +685,7 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
 					    session_plain_drained_cb, s);
 	s->bev = tls_bev;
 	s->tls = true;
+	s->handshaking = true;
 	/* RFC 3207 4.2: forget everything learnt before TLS, EHLO again. */
 	smtp_session_transaction_reset(s);
 	policy_account_free(&s->account);

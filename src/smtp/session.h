@@ -91,6 +91,9 @@ struct smtp_session {
 	char *helo;       /* NULL before HELO/EHLO */
 	bool esmtp;
 	bool tls;
+	bool handshaking;  /* TLS handshake under way: timeouts.tls_handshake */
+	bool got_command;  /* a first command line came: timeouts.command from
+			      now on, timeouts.greeting before */
 	char tls_info[160];
 
 	/* authentication (RFC 4954) */

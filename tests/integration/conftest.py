@@ -129,7 +129,7 @@ class SMTPClient:
         fam = family or (socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect((host, port))
+        self.sock.connect(host if fam == socket.AF_UNIX else (host, port))
         self.buf = b""
         self.transcript = []
         if tls:

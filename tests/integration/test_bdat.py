@@ -96,6 +96,30 @@ def test_bdat_bare_lf_rejected(petrel):
     assert len(box) == 1 and b"sentinel" in box[0]
 
 
+def test_bdat_bare_newline_accept_lf_only_mail(petrel_factory):
+    """bare_newline = accept: in BDAT too a bare LF ends a line for the length limit."""
+    p = petrel_factory(bare_newline="accept")
+    c = p.session()
+    start_tx(c)
+    text = b"Subject: unix line ends\n\n" + b"".join(
+        b"line %03d of a message written by a Unix tool, LF only\n" % i for i in range(60))
+    r = bdat(c, text[:1500])
+    assert r.code == 250, r
+    assert_queued(bdat(c, text[1500:], last=True))
+    c.quit()
+    box = p.mail("example.test", "u", 1, settle=0.5)
+    assert len(box) == 1 and box[0].endswith(text), box[0][-200:]
+
+
+def test_bdat_bare_newline_accept_long_lf_line_refused(petrel_factory):
+    p = petrel_factory(bare_newline="accept")
+    c = p.session()
+    start_tx(c)
+    r = bdat(c, b"Subject: x\n\n" + b"y" * 1000 + b"\nshort\r\n", last=True)
+    assert (r.code, r.enhanced) == (554, "5.6.0") and "longer than the limit" in r.text, r
+    c.quit()
+
+
 def test_bdat_over_size_limit(petrel_factory):
     p = petrel_factory(message_size=10000)
     c = p.session()

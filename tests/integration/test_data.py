@@ -279,6 +279,37 @@ def test_bare_newline_accept_single_message(petrel_factory, name):
     assert box[0].endswith(expected_delivery(wire)), box[0]
 
 
+def bare_lf_mail(lines=60):
+    """A real-looking message written with Unix line ends: far over 1000 bytes in all,
+    every line short."""
+    text = b"Subject: unix line ends\nFrom: <a@b.test>\n\n"
+    text += b"".join(b"line %03d of a message written by a Unix tool, LF only\n" % i
+                     for i in range(lines))
+    assert len(text) > 2000
+    return text
+
+
+def test_bare_newline_accept_lf_only_mail(petrel_factory):
+    """bare_newline = accept: a bare LF ends a line for the 1000-octet limit, so a long
+    LF-only message is taken whole (the LF still never ends the data)."""
+    p = petrel_factory(bare_newline="accept")
+    c = p.session()
+    text = bare_lf_mail()
+    assert_queued(send_data(c, text + b"\r\n.\r\n"))
+    c.quit()
+    box = p.mail("example.test", "u", 1, settle=0.5)
+    assert len(box) == 1 and box[0].endswith(text + b"\r\n"), box[0][-200:]
+
+
+def test_bare_newline_accept_long_lf_line_refused(petrel_factory):
+    """A bare-LF line over the limit is still too long."""
+    p = petrel_factory(bare_newline="accept")
+    c = p.session()
+    r = send_data(c, b"Subject: x\n\n" + b"y" * 1000 + b"\nshort\r\n.\r\n")
+    assert (r.code, r.enhanced) == (554, "5.6.0") and "longer than the limit" in r.text, r
+    c.quit()
+
+
 @pytest.mark.parametrize("bad", [b"a\nb", b"a\rb", b"trailing\r"])
 def test_bare_newline_reject_single(petrel, bad):
     c = petrel.session()

@@ -9,10 +9,12 @@ import json
 import os
 import pwd
 import re
+import socket
 import subprocess
 import time
 
-from conftest import (HOSTNAME, PETREL_BIN, header_values, petrel_env, split_message)
+from conftest import (HOSTNAME, PETREL_BIN, SMTPClient, header_values, petrel_env,
+                      split_message)
 
 EX_USAGE, EX_DATAERR, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 64, 65, 69, 75, 78
 LOGIN = pwd.getpwuid(os.getuid()).pw_name
@@ -314,3 +316,23 @@ def test_bare_login_names_keep_a_local_hostname(petrel_factory):
     ok(sendmail(p, "root", input=b"Subject: cron\n\nhi\n"))
     [raw] = p.mail("example.test", "u", 1)
     assert header_values(raw, "Return-Path") == ["<%s@other.test>" % LOGIN], raw
+
+
+
+def test_local_listener_has_no_starttls(petrel_factory):
+    """The unix socket is local and has no TLS (configuration.md): EHLO does not offer
+    STARTTLS and the command is refused, even though [tls] has a certificate."""
+    p = local_server(petrel_factory)
+    c = SMTPClient(str(p.sendmail_sock), 0, family=socket.AF_UNIX)
+    c.banner()
+    r = c.ehlo()
+    assert "STARTTLS" not in [l.upper() for l in r.lines[1:]], r
+    r = c.cmd("HELP")
+    assert "STARTTLS" not in r.text, r
+    c.expect("STARTTLS", 502, "5.5.1")
+    c.expect("NOOP", 250)
+    c.quit()
+    # the TCP listeners of the same server still offer it
+    c = p.session("mx")
+    assert "STARTTLS" in [l.upper() for l in c.ehlo().lines[1:]]
+    c.quit()

@@ -300,6 +300,27 @@ def test_command_timeout(petrel_factory):
     c.expect_closed()
 
 
+def test_greeting_timeout_until_first_command(petrel_factory):
+    """[timeouts] greeting bounds the wait for the first command after the 220; the
+    (longer) command timeout applies from then on."""
+    p = petrel_factory(greeting=1, command=300)
+    c = p.connect()
+    c.banner()
+    r = c.read_reply(timeout=30)
+    assert (r.code, r.enhanced) == (421, "4.4.2"), r
+    c.expect_closed()
+
+
+def test_greeting_timeout_not_after_first_command(petrel_factory):
+    p = petrel_factory(greeting=1, command=300)
+    c = p.session()  # banner and EHLO at once
+    # longer than the greeting timeout: it must no longer apply (a loaded machine only
+    # makes the wait longer, so the check cannot pass by luck)
+    assert c.nothing_pending(2.5), c.buf
+    c.expect("NOOP", 250)
+    c.quit()
+
+
 def test_connections_per_ip(petrel_factory):
     p = petrel_factory(connections_per_ip=2)
     a, b = p.connect(), p.connect()

@@ -2,8 +2,10 @@
 
 import re
 import smtplib
+import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -285,3 +287,66 @@ def test_smtplib_verified_certificate(petrel, cert):
     ctx = ssl.create_default_context(cafile=str(cert[0]))
     with smtplib.SMTP_SSL("localhost", petrel.smtps, timeout=10, context=ctx) as s:
         s.noop()
+
+
+def closed_within(sock, seconds):
+    """Read until EOF, reset or SECONDS pass; return the seconds it took, or None."""
+    start = time.monotonic()
+    deadline = start + seconds
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            return time.monotonic() - start
+        except (socket.timeout, TimeoutError):
+            return None
+        if not chunk:
+            return time.monotonic() - start
+    return None
+
+
+def test_tls_handshake_timeout_implicit_silent_client(petrel_factory):
+    """[timeouts] tls_handshake: a client that connects to 465 and sends nothing is
+    dropped after it, not after the 300 s command timeout."""
+    p = petrel_factory(tls_handshake=1, greeting=300, command=300)
+    s = socket.create_connection((p.host, p.smtps))
+    assert closed_within(s, 30) is not None, "still open after 30 s"
+    s.close()
+    assert "tls-timeout" in p.log(), p.log()[-2000:]
+
+
+def test_tls_handshake_timeout_implicit_stalled_handshake(petrel_factory):
+    """A client that stops halfway through its ClientHello is dropped too."""
+    p = petrel_factory(tls_handshake=1, greeting=300, command=300)
+    out = ssl.MemoryBIO()
+    obj = client_tls_context().wrap_bio(ssl.MemoryBIO(), out, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = out.read()
+    assert len(hello) > 40
+    s = socket.create_connection((p.host, p.smtps))
+    s.sendall(hello[:len(hello) // 2])
+    assert closed_within(s, 30) is not None, "still open after 30 s"
+    s.close()
+
+
+def test_tls_handshake_timeout_after_starttls(petrel_factory):
+    p = petrel_factory(tls_handshake=1, greeting=300, command=300)
+    c = p.session()
+    r = c.cmd("STARTTLS")
+    assert r.code == 220, r
+    assert closed_within(c.sock, 30) is not None, "still open after 30 s"
+    c.close()
+
+
+def test_greeting_timeout_after_implicit_tls(petrel_factory):
+    """On 465 the greeting timeout starts when the handshake is done."""
+    p = petrel_factory(tls_handshake=300, greeting=1, command=300)
+    c = p.connect("submissions")
+    c.banner()
+    r = c.read_reply(timeout=30)
+    assert (r.code, r.enhanced) == (421, "4.4.2"), r
+    c.expect_closed()

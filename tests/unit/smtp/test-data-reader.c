@@ -71,8 +71,20 @@ static const struct data_case data_cases[] = {
 	{ S("abcd\r\r\n.\r\n"), 1000, 6, 1, 10, S("abcd\r\r\n"),
 	  F_LONG | F_BARE_CR },
 	{ S("abcdefgh"), 1000, 5, 0, 8, S("abcdefgh"), F_LONG },
+	/* a bare LF ends a line for the length limit (bare_newline = accept
+	 * takes such mail), though never the data; a bare CR does not */
 	{ S("a\nb\nc\r\n.\r\n"), 1000, 5, 1, 10, S("a\nb\nc\r\n"),
+	  F_BARE_LF },
+	{ S("abcd\nabc\r\n.\r\n"), 1000, 5, 1, 13, S("abcd\nabc\r\n"),
+	  F_BARE_LF },
+	{ S("abcde\nab\r\n.\r\n"), 1000, 5, 1, 13, S("abcde\nab\r\n"),
 	  F_LONG | F_BARE_LF },
+	{ S("abcd\n.abcd\n.\r\n"), 1000, 5, 0, 14, S("abcd\n.abcd\n.\r\n"),
+	  F_LONG | F_BARE_LF },
+	{ S("abcd\nabcd\nabcd\nabcd"), 1000, 5, 0, 19,
+	  S("abcd\nabcd\nabcd\nabcd"), F_BARE_LF },
+	{ S("ab\rab\r\n.\r\n"), 1000, 6, 1, 10, S("ab\rab\r\n"),
+	  F_LONG | F_BARE_CR },
 	{ S("abc\r\n.\r\n"), 0, 1000, 1, 8, S(""), F_BIG },
 };
 
@@ -177,7 +189,10 @@ static const struct raw_case raw_cases[] = {
 	{ S("abcd\r\n"), 5, S("abcd\r\n"), F_LONG },
 	{ S("abcde"), 5, S("abcde"), 0 },
 	{ S("abcdef"), 5, S("abcdef"), F_LONG },
-	{ S("a\nb\nc\r\n"), 5, S("a\nb\nc\r\n"), F_LONG | F_BARE_LF },
+	/* a bare LF ends a line for the length limit, as in DATA */
+	{ S("a\nb\nc\r\n"), 5, S("a\nb\nc\r\n"), F_BARE_LF },
+	{ S("abcd\nabc\r\n"), 5, S("abcd\nabc\r\n"), F_BARE_LF },
+	{ S("abcde\nab\r\n"), 5, S("abcde\nab\r\n"), F_LONG | F_BARE_LF },
 };
 
 /* test_raw_cases - the BDAT mode, whole, every step size, random splits */
@@ -251,6 +266,21 @@ static size_t reference(const char *in, size_t len, struct buf *out,
 	return end + 3;
 }
 
+/* reference_long - a line of IN[0..LEN) over MAX octets, where any LF
+ * (bare or in CRLF) ends a line and the terminator counts in the length */
+static bool reference_long(const char *in, size_t len, size_t max)
+{
+	size_t line = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (++line > max)
+			return true;
+		if (in[i] == '\n')
+			line = 0;
+	}
+	return false;
+}
+
 /* test_data_random - random streams over ". \r \n a": whole equals the
  * reference, and every way of cutting it equals whole */
 static void test_data_random(void **state)
@@ -287,6 +317,8 @@ static void test_data_random(void **state)
 			assert_int_equal(whole.too_big, out_ref.len > 16);
 			assert_int_equal(whole.bare_lf, ref_lf);
 			assert_int_equal(whole.bare_cr, ref_cr);
+			assert_int_equal(whole.line_too_long,
+					 reference_long(in, c_ref, 6));
 		} else {
 			assert_int_equal(c_ref, 0);
 		}
