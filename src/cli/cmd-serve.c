@@ -382,7 +382,11 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "petrel: queue: %s\n", error);
 		goto out;
 	}
-	events = store_events_create(store, pool);
+	struct store_events_settings events_settings = {
+		.max_pending = config->events.max_pending,
+		.retention = config->events.retention,
+	};
+	events = store_events_create(store, pool, st.base, &events_settings);
 	queue_set_store(queue, store, events);
 	delivery = delivery_create(st.base, dns, &outbound.settings);
 	queue_set_delivery(queue, delivery);

@@ -54,6 +54,7 @@ enum config_section {
 	SECTION_DELIVERY,
 	SECTION_RELAY,
 	SECTION_TLS_POLICY,  /* keys are recipient domains */
+	SECTION_EVENTS,
 	SECTION_LISTENER,
 };
 
@@ -66,6 +67,7 @@ enum key_type {
 	KEY_BOOL,         /* bool */
 	KEY_UINT,         /* unsigned, plain decimal */
 	KEY_SIZE,         /* size_t, decimal with optional k/M/G suffix */
+	KEY_DURATION,     /* unsigned seconds, decimal with optional s/m/h/d suffix */
 	KEY_BARE_NEWLINE, /* enum bare_newline_policy */
 	KEY_TLS_POLICY,   /* char *, none|may|encrypt|verify|implicit; "" = unset */
 	KEY_DOMAINS,      /* local_domains; accumulates */
@@ -134,6 +136,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
+	{ SECTION_EVENTS, "retention", KEY_DURATION, CONFIG_OFFSET(events.retention), 0, 315360000 },
+	{ SECTION_EVENTS, "max_pending", KEY_UINT, CONFIG_OFFSET(events.max_pending), 100, 10000000 },
 	{ SECTION_QUEUE, "retry_initial", KEY_UINT, CONFIG_OFFSET(queue.retry_initial), 1, 86400 },
 	{ SECTION_QUEUE, "retry_max", KEY_UINT, CONFIG_OFFSET(queue.retry_max), 1, 604800 },
 	{ SECTION_QUEUE, "lifetime", KEY_UINT, CONFIG_OFFSET(queue.lifetime), 1, 31536000 },
@@ -170,6 +174,7 @@ static const char *const section_names[] = {
 	[SECTION_DELIVERY] = "delivery",
 	[SECTION_RELAY] = "relay",
 	[SECTION_TLS_POLICY] = "tls-policy",
+	[SECTION_EVENTS] = "events",
 	[SECTION_LISTENER] = "listener",
 };
 
@@ -225,6 +230,7 @@ static char *parser_file_dir(const char *file);
 static bool parse_number(const char *s, bool allow_suffix,
 			 unsigned long long *value_r);
 static bool parse_bool(const char *s, bool *value_r);
+static bool parse_duration(const char *s, unsigned long long *value_r);
 static bool parse_role(const char *s, enum listener_role *role_r);
 static bool listener_name_is_valid(const char *name);
 static bool listener_address_is_valid(const char *address, const char **reason_r);
@@ -287,6 +293,8 @@ static struct config *config_new(bool with_hostname)
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
 	config->dns.timeout = 10;
+	config->events.retention = 30 * 86400;
+	config->events.max_pending = 100000;
 
 	config->queue.retry_initial = 300;
 	config->queue.retry_max = 14400;
@@ -875,6 +883,15 @@ static void parser_set_key(struct config_parser *p, size_t idx, const char *valu
 		else
 			*(unsigned *)(void *)(base + def->offset) = (unsigned)n;
 		break;
+	case KEY_DURATION:
+		if (!parse_duration(value, &n) || n < def->min || n > def->max) {
+			parser_fail(p, p->lineno, "'%s' must be a duration between %llu and %llu "
+				    "seconds (a number, optionally with s, m, h or d)",
+				    def->name, def->min, def->max);
+			return;
+		}
+		*(unsigned *)(void *)(base + def->offset) = (unsigned)n;
+		break;
 	case KEY_TLS_POLICY:
 		if (!tls_policy_is_valid(value, def->section == SECTION_RELAY)) {
 			parser_fail(p, p->lineno, "'%s' must be %s, not '%.64s'", def->name,
@@ -1127,6 +1144,30 @@ static bool parse_number(const char *s, bool allow_suffix,
 	if (ok)
 		*value_r = n * mult;
 	return ok;
+}
+
+/* parse_duration - seconds: decimal digits with an optional s, m, h or d */
+static bool parse_duration(const char *s, unsigned long long *value_r)
+{
+	static const struct { char suffix; unsigned long long seconds; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	size_t len = strlen(s);
+	unsigned long long mult = 1, n;
+	char digits[32];
+	if (len == 0 || len >= sizeof(digits))
+		return false;
+	memcpy(digits, s, len + 1);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (digits[len - 1] == units[i].suffix) {
+			mult = units[i].seconds;
+			digits[len - 1] = '\0';
+		}
+	}
+	if (!parse_number(digits, false, &n) || n > ULLONG_MAX / mult)
+		return false;
+	*value_r = n * mult;
+	return true;
 }
 
 /* parse_bool - true/false, yes/no, on/off, 1/0 in any case */

@@ -13,6 +13,7 @@
  *   [timeouts] RFC 5321 4.5.3.2 timers, in seconds
  *   [auth]     AUTH offering and failure throttling
  *   [dns]      resolver for MX, SPF, DKIM lookups
+ *   [events]   how long events are kept, and how many may wait for the store
  *   [queue]    retries, expiry, delay notices
  *   [delivery] outgoing SMTP: TLS policy, port, connection limits
  *   [relay]    a smarthost for all mail or some domains
@@ -82,6 +83,11 @@ struct config_dns {
 	unsigned timeout;        /* seconds per query: 10 */
 };
 
+struct config_events {
+	unsigned retention;      /* seconds events are kept; 0 = for ever: 2592000 (30 days) */
+	unsigned max_pending;    /* events waiting for the store before new ones are dropped: 100000 */
+};
+
 struct config_queue {
 	unsigned retry_initial;  /* seconds before the first retry: 300 */
 	unsigned retry_max;      /* the retry interval doubles up to this: 14400 */
@@ -131,6 +137,7 @@ struct config {
 	struct config_timeouts timeouts;
 	struct config_auth auth;
 	struct config_dns dns;
+	struct config_events events;
 	struct config_queue queue;
 	struct config_delivery delivery;
 	struct config_relay relay;

@@ -112,6 +112,7 @@ enum sq_stmt {
 	SQ_EVENT_LIST_ACCOUNT,
 	SQ_EVENT_NEWEST_AFTER,
 	SQ_EVENT_NEWEST_AFTER_ACCOUNT,
+	SQ_EVENT_PRUNE,
 	SQ_STMT_COUNT
 };
 
@@ -176,6 +177,9 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 		" ORDER BY id DESC LIMIT 1 OFFSET ?1",
 	[SQ_EVENT_NEWEST_AFTER_ACCOUNT] = "SELECT id FROM events WHERE account = ?3"
 		" AND time >= ?2 ORDER BY id DESC LIMIT 1 OFFSET ?1",
+	/* through the time index; ids grow with time, so these are the oldest */
+	[SQ_EVENT_PRUNE] = "DELETE FROM events WHERE id IN"
+		" (SELECT id FROM events WHERE time < ?1 LIMIT ?2)",
 };
 
 /* ---- connections -------------------------------------------------------------------- */
@@ -1155,6 +1159,22 @@ static int sq_event_newest_after(void *db, const char *account, time_t since, si
 	return 0;
 }
 
+/* sq_event_prune - one statement, so one transaction of at most LIMIT rows:
+ * other writers wait for no longer than that takes */
+static int sq_event_prune(void *db, time_t before, size_t limit, uint64_t *deleted_r,
+			  const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = sq_do(c, SQ_EVENT_PRUNE, "pruning events",
+		       SQ_ARGS(SQ_INT(before), SQ_INT(limit)), error_r);
+	*deleted_r = rc == 0 ? (uint64_t)sqlite3_changes(c->db) : 0;
+	conn_give(d, c);
+	return rc;
+}
+
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1185,4 +1205,5 @@ const struct store_backend store_backend_sqlite = {
 	.event_add = sq_event_add,
 	.event_list = sq_event_list,
 	.event_newest_after = sq_event_newest_after,
+	.event_prune = sq_event_prune,
 };

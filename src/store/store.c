@@ -652,6 +652,20 @@ int store_event_add_many(struct store *store, const struct store_event *events, 
 	return rc;
 }
 
+int store_event_prune(struct store *store, time_t before, uint64_t *deleted_r,
+		      const char **error_r)
+{
+	uint64_t total = 0, n = 0;
+	int rc;
+	do {
+		rc = store->ops->event_prune(store->db, before, STORE_EVENT_PRUNE_BATCH, &n,
+					     error_r);
+		total += n;
+	} while (rc == 0 && n == STORE_EVENT_PRUNE_BATCH);
+	*deleted_r = total;
+	return rc;
+}
+
 int store_event_list(struct store *store, const char *account, time_t since, int64_t after_id,
 		     size_t limit, struct store_event ***events_r, size_t *count_r,
 		     const char **error_r)

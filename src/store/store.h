@@ -204,7 +204,20 @@ int store_event_add_many(struct store *store, const struct store_event *events, 
  * first (or a pool job, when posted from the loop).  Thread-safe. */
 struct store_events;
 struct pool;
-struct store_events *store_events_create(struct store *store, struct pool *pool);
+struct event_base;
+struct store_events_settings {
+	unsigned max_pending;    /* events waiting to be written; more are dropped */
+	unsigned retention;      /* seconds events are kept; 0 = for ever */
+};
+/* store_events_create - with BASE (not NULL) and a retention, events older
+ * than it are deleted on the POOL soon after start and every hour after.
+ * Events posted while MAX_PENDING wait already are dropped: counted, and
+ * logged once when dropping starts and once when it stops. */
+struct store_events *store_events_create(struct store *store, struct pool *pool,
+					 struct event_base *base,
+					 const struct store_events_settings *settings);
+/* store_events_dropped - events dropped so far */
+unsigned long long store_events_dropped(struct store_events *events);
 /* store_events_post - ON_LOOP: the caller is the loop thread (never blocks);
  * else a worker, which may write the pending batch itself */
 void store_events_post(struct store_events *events, const struct store_event *event,
@@ -222,6 +235,11 @@ int store_event_list(struct store *store, const char *account, time_t since, int
  * more than N */
 int store_event_newest_after(struct store *store, const char *account, time_t since,
 			     size_t n, int64_t *after_id_r, const char **error_r);
+/* store_event_prune - delete events older than BEFORE, in transactions of
+ * STORE_EVENT_PRUNE_BATCH rows; *deleted_r how many */
+#define STORE_EVENT_PRUNE_BATCH 5000
+int store_event_prune(struct store *store, time_t before, uint64_t *deleted_r,
+		      const char **error_r);
 void store_event_free(struct store_event **event);
 void store_event_list_free(struct store_event ***events, size_t count);
 

@@ -42,6 +42,7 @@ SECTION_OF = {
     "failure_window": "auth", "lockout_time": "auth", "ipv6_prefix": "auth",
     "throttle_entries": "auth", "hash_workers": "auth", "hash_queue": "auth",
     "resolver": "dns", "special_zones": "dns", "timeout": "dns",
+    "retention": "events", "max_pending": "events",
     "retry_initial": "queue", "retry_max": "queue", "lifetime": "queue",
     "delay_warning": "queue", "concurrency": "queue", "double_bounce_to_postmaster": "queue",
     "port": "delivery", "max_connections": "delivery", "max_per_destination": "delivery",

@@ -1158,3 +1158,57 @@ def test_quoted_sender_is_the_same_address(petrel):
     c.quit()
     [raw] = petrel.mail("example.test", "u", 1)
     assert b"Return-Path: <sender@Example.Test>" in raw, raw[:300]
+
+
+# ------------------------------------------------------------------- events retention
+
+def insert_events(p, rows):
+    """Rows (time, type) straight into a stopped server's petrel.db."""
+    import sqlite3
+    db = sqlite3.connect(str(p.data_dir / "petrel.db"))
+    with db:
+        db.executemany("INSERT INTO events (time, type, account) VALUES (?, ?, 'old@example.test')",
+                       rows)
+    db.close()
+
+
+def event_times(p):
+    import sqlite3
+    db = sqlite3.connect(str(p.data_dir / "petrel.db"))
+    try:
+        return sorted(t for (t,) in db.execute(
+            "SELECT time FROM events WHERE account = 'old@example.test'"))
+    finally:
+        db.close()
+
+
+def wait_event_times(p, want, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = event_times(p)
+        if got == want:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("events %r after %.0fs, expected %r" % (got, timeout, want))
+        time.sleep(0.2)
+
+
+def test_events_older_than_30_days_pruned(petrel_factory):
+    """By default events are kept 30 days: older ones are deleted soon after start."""
+    p = petrel_factory(start=False)
+    now = int(time.time())
+    day = 86400
+    insert_events(p, [(now - 400 * day, "accepted"), (now - 31 * day, "delivered"),
+                      (now - 29 * day, "bounced"), (now - 60, "accepted")])
+    p.start()
+    wait_event_times(p, [now - 29 * day, now - 60])
+    assert re.search(r"events-pruned deleted=2 ", p.log()), p.log()[-2000:]
+
+
+def test_events_retention_setting(petrel_factory):
+    p = petrel_factory(start=False, retention="2h")
+    now = int(time.time())
+    insert_events(p, [(now - 3 * 3600, "accepted"), (now - 3600, "delivered")])
+    p.start()
+    wait_event_times(p, [now - 3600])
+

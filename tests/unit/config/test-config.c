@@ -323,6 +323,16 @@ static const struct error_case error_cases[] = {
 	  "2: 'throttle_entries' must be a number between 100 and 10000000" },
 	{ "[auth]\nhash_workers = 0\n", "2: 'hash_workers' must be a number between 1 and 64" },
 	{ "[auth]\nhash_queue = 0\n", "2: 'hash_queue' must be a number between 1 and 100000" },
+	{ "[events]\nretention = 30w\n", "2: 'retention' must be a duration between 0 and "
+	  "315360000 seconds (a number, optionally with s, m, h or d)" },
+	{ "[events]\nretention = d\n", "2: 'retention' must be a duration between 0 and "
+	  "315360000 seconds (a number, optionally with s, m, h or d)" },
+	{ "[events]\nretention = 3651d\n", "2: 'retention' must be a duration between 0 and "
+	  "315360000 seconds (a number, optionally with s, m, h or d)" },
+	{ "[events]\nretention =\n", "2: 'retention' must be a duration between 0 and "
+	  "315360000 seconds (a number, optionally with s, m, h or d)" },
+	{ "[events]\nmax_pending = 99\n",
+	  "2: 'max_pending' must be a number between 100 and 10000000" },
 	/* enumerations */
 	{ "[limits]\nbare_newline = strip\n", "2: 'bare_newline' must be reject or accept, not 'strip'" },
 	{ "[server]\nlog_level = verbose\n",
@@ -573,6 +583,29 @@ static void test_auth_throttle(void **state)
 	config_free(&config);
 }
 
+/* test_events_settings - retention takes s, m, h and d; 0 keeps events for ever */
+static void test_events_settings(void **state)
+{
+	struct fixture *f = *state;
+	struct config *defaults = config_defaults();
+	assert_int_equal(defaults->events.retention, 30 * 86400);
+	assert_int_equal(defaults->events.max_pending, 100000);
+	config_free(&defaults);
+	static const struct { const char *text; unsigned seconds; } cases[] = {
+		{ "0", 0 }, { "90", 90 }, { "90s", 90 }, { "15m", 900 }, { "2h", 7200 },
+		{ "30d", 2592000 }, { "3650d", 315360000 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "[events]\nretention = %s\nmax_pending = 500\n",
+			 cases[i].text);
+		struct config *config = load_text(f, text);
+		assert_int_equal(config->events.retention, cases[i].seconds);
+		assert_int_equal(config->events.max_pending, 500);
+		config_free(&config);
+	}
+}
+
 static void test_sizes_and_bools(void **state)
 {
 	struct fixture *f = *state;
@@ -680,6 +713,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_local_domains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_is_local_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_throttle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test_setup_teardown(test_outbound_values, setup, teardown),

@@ -2,7 +2,8 @@
  * schema creation and migration of a hand-made version 1 database, every
  * function's success and error paths, sender rule precedence, recipient
  * resolution, counters (also reserved by many threads through two handles
- * at once, never over the limit) and events. */
+ * at once, never over the limit) and events (pruned in batches; the batch
+ * writer's bound when SQLite is held up). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,9 +16,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "util/pool.h"
 
 struct fixture {
 	char dir[64];
@@ -891,6 +894,71 @@ static void test_events(void **state)
 	store_event_list_free(&v, n);
 }
 
+/* test_event_prune - only events older than the cut go, across several
+ * batches of STORE_EVENT_PRUNE_BATCH */
+static void test_event_prune(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	size_t old_n = 2 * STORE_EVENT_PRUNE_BATCH + 7;
+	struct store_event *batch = calloc(old_n + 3, sizeof(*batch));
+	for (size_t i = 0; i < old_n + 3; i++) {
+		batch[i].type = (char *)"accepted";
+		batch[i].time = i < old_n ? 1000 + (time_t)i : 1000000 + (time_t)i;
+	}
+	assert_int_equal(store_event_add_many(f->store, batch, old_n + 3, &error), 0);
+	free(batch);
+	uint64_t deleted = 0;
+	assert_int_equal(store_event_prune(f->store, 1000000, &deleted, &error), 0);
+	assert_int_equal(deleted, old_n);
+	struct store_event **v = NULL;
+	size_t n = 0;
+	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 0, &v, &n, &error), 0);
+	assert_int_equal(n, 3);
+	assert_true(v[0]->time >= 1000000);
+	store_event_list_free(&v, n);
+	assert_int_equal(store_event_prune(f->store, 1000000, &deleted, &error), 0);
+	assert_int_equal(deleted, 0);
+}
+
+/* test_events_writer_bound - while another connection holds SQLite's write
+ * lock the writer cannot empty its list: past max_pending events are
+ * dropped and counted, never queued without bound.  The writer may take one
+ * list (at most max_pending) before it blocks, so of 2 * 5 + 1 posted at
+ * least one is dropped whatever the threads' timing. */
+static void test_events_writer_bound(void **state)
+{
+	struct fixture *f = *state;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/petrel.db", f->dir);
+	sqlite3 *blocker;
+	assert_int_equal(sqlite3_open(path, &blocker), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+	struct event_base *base = event_base_new();
+	struct pool *pool = pool_create(base, 1);
+	struct store_events_settings settings = { .max_pending = 5, .retention = 0 };
+	struct store_events *ev = store_events_create(f->store, pool, NULL, &settings);
+	for (int i = 0; i < 11; i++) {
+		struct store_event e = { .time = 5000 + i, .type = (char *)"accepted" };
+		store_events_post(ev, &e, true);
+	}
+	unsigned long long dropped = store_events_dropped(ev);
+	assert_int_equal(sqlite3_exec(blocker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(blocker);
+	assert_true(dropped >= 1 && dropped <= 6);
+	pool_free(&pool);
+	store_events_free(&ev);
+	event_base_free(base);
+
+	const char *error = NULL;
+	struct store_event **v = NULL;
+	size_t n = 0;
+	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 0, &v, &n, &error), 0);
+	assert_int_equal(n, 11 - dropped);
+	store_event_list_free(&v, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -909,6 +977,8 @@ int main(void)
 		cmocka_unit_test(test_windows),
 		cmocka_unit_test_setup_teardown(test_counter_concurrency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_writer_bound, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
