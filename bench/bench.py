@@ -26,6 +26,8 @@ import tempfile
 import threading
 import time
 
+import auth_flood
+
 DOMAIN = "bench.test"
 LOCALPART = "user"
 RCPT = LOCALPART + "@" + DOMAIN
@@ -1039,7 +1041,11 @@ def main():
     ap.add_argument("--postfix-log", action="store_true",
                     help="Postfix logs to TMP/postfix.log (postlogd; default no log)")
     ap.add_argument("--smtp-source", default=None, help="path of smtp-source")
-    ap.add_argument("--only", choices=("all", "local", "relay"), default="all",
+    ap.add_argument("--flood-connections", type=int, default=300,
+                    help="AUTH flood: connections sending wrong passwords (300)")
+    ap.add_argument("--flood-seconds", type=float, default=20,
+                    help="AUTH flood: seconds per phase, alone and flooded (20)")
+    ap.add_argument("--only", choices=("all", "local", "relay", "auth-flood"), default="all",
                     help="run only the local-delivery part (and idle test) or only the "
                          "relay part (default: all)")
     ap.add_argument("--relay-sessions", default="1,20,100",
@@ -1060,6 +1066,9 @@ def main():
     relay_levels = [int(x) for x in args.relay_sessions.split(",") if x.strip()]
     do_local = args.only in ("all", "local")
     do_relay = args.only in ("all", "relay") and relay_levels
+    do_flood = args.only in ("all", "auth-flood") and not args.no_petrel
+    if args.only == "auth-flood":
+        args.no_postfix = args.no_petrel = True  # the flood starts a Petrel of its own
 
     # Ctrl-C and SIGTERM end the run through the finally blocks below.
     def on_term(signum, _frame):
@@ -1150,6 +1159,16 @@ def main():
             if not pt.alive():
                 raise BenchError("petrel died: %s" % pt.log_tail())
             results["idle"] = idle_test(pt, args.idle, args.idle_seconds)
+
+        if do_flood:
+            if pt is not None:
+                pt.stop()  # the flood's Petrel gets the machine to itself
+            try:
+                results["auth_flood"] = auth_flood.run(os.path.abspath(args.petrel), tmp,
+                                                       args.flood_connections,
+                                                       args.flood_seconds)
+            except (RuntimeError, OSError) as e:
+                raise BenchError("auth flood: %s" % e)
     except BenchError as e:
         log("bench: error: %s" % e)
         results["error"] = str(e)
@@ -1186,6 +1205,8 @@ def main():
         report_relay(results, relay_levels)
     elif not do_local and results.get("error"):
         print("ERROR: " + results["error"])
+    if results.get("auth_flood"):
+        auth_flood.report(results["auth_flood"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

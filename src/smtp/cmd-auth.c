@@ -62,6 +62,7 @@ static void auth_succeeded(struct smtp_session *s, struct policy_account *accoun
 static void auth_failed(struct smtp_session *s, const char *user, const char *reason);
 static void auth_fail_delay_cb(evutil_socket_t fd, short what, void *arg);
 static void auth_refused(struct smtp_session *s, const char *reason);
+static void auth_reply_later(struct smtp_session *s, unsigned delay, bool busy);
 static void auth_malformed(struct smtp_session *s);
 
 const char *smtp_auth_mechanisms(const struct smtp_session *s)
@@ -463,12 +464,26 @@ static void auth_refused(struct smtp_session *s, const char *reason)
 {
 	smtp_auth_clear(s);
 	log_info("auth-refused", "session=%s client=%s reason=%s", s->sid, s->client, reason);
-	if (strcmp(reason, "locked-out") == 0)
+	if (strcmp(reason, "locked-out") == 0) {
 		smtp_session_reply(s, "454 4.7.0 Temporary authentication failure: too many "
 				   "failures from your address, try again later");
-	else
-		smtp_session_reply(s, "454 4.7.0 Temporary authentication failure: server busy, "
-				   "try again later");
+		return;
+	}
+	/* Busy: answered a second later, so that a flood that retries at once
+	 * costs the loop one reply per second per connection, not thousands. */
+	auth_reply_later(s, 1, true);
+}
+
+/* auth_reply_later - the 535 (or with BUSY the 454 busy) after DELAY seconds;
+ * the session reads nothing meanwhile, and the timer dies with it */
+static void auth_reply_later(struct smtp_session *s, unsigned delay, bool busy)
+{
+	s->waiting = true;
+	s->auth_delay_busy = busy;
+	struct timeval tv = { .tv_sec = delay, .tv_usec = 0 };
+	if (!s->auth_delay_ev)
+		s->auth_delay_ev = evtimer_new(s->server->base, auth_fail_delay_cb, s);
+	evtimer_add(s->auth_delay_ev, &tv);
 }
 
 static void auth_failed(struct smtp_session *s, const char *user, const char *reason)
@@ -486,13 +501,7 @@ static void auth_failed(struct smtp_session *s, const char *user, const char *re
 		smtp_session_count_error(s);
 		return;
 	}
-	/* Slow the client down: the reply comes after DELAY seconds, and the
-	 * session reads nothing meanwhile.  The timer dies with the session. */
-	s->waiting = true;
-	struct timeval tv = { .tv_sec = delay, .tv_usec = 0 };
-	if (!s->auth_delay_ev)
-		s->auth_delay_ev = evtimer_new(s->server->base, auth_fail_delay_cb, s);
-	evtimer_add(s->auth_delay_ev, &tv);
+	auth_reply_later(s, delay, false);  /* slow the client down */
 }
 
 static void auth_fail_delay_cb(evutil_socket_t fd, short what, void *arg)
@@ -503,7 +512,12 @@ static void auth_fail_delay_cb(evutil_socket_t fd, short what, void *arg)
 	if (s->dead)
 		return;
 	s->waiting = false;
-	smtp_session_reply(s, "535 5.7.8 Authentication credentials invalid");
-	smtp_session_count_error(s);
+	if (s->auth_delay_busy) {
+		smtp_session_reply(s, "454 4.7.0 Temporary authentication failure: server busy, "
+				   "try again later");
+	} else {
+		smtp_session_reply(s, "535 5.7.8 Authentication credentials invalid");
+		smtp_session_count_error(s);
+	}
 	smtp_session_process_input(s);
 }

@@ -103,7 +103,8 @@ struct smtp_session {
 	char *auth_user;                 /* LOGIN: the user name sent first */
 	struct sasl_scram scram;
 	struct policy_account *auth_pending; /* SCRAM: known account, proof not yet checked */
-	struct event *auth_delay_ev;     /* throttled 535 waiting to be sent */
+	struct event *auth_delay_ev;     /* throttled 535 (or 454 busy) waiting to be sent */
+	bool auth_delay_busy;            /* it is the 454 busy */
 
 	/* transaction */
 	bool has_mail;
