@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "smtp/parse.h"
+#include "util/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,7 +26,7 @@ static void check_path(const struct smtp_path *path, unsigned flags)
 
 	assert(path->local_len <= len);
 	assert(path->domain >= path->address && path->domain <= path->address + len);
-	assert(smtp_utf8_is_valid(path->address, len));
+	assert(utf8_is_valid(path->address, len));
 	if (!(flags & SMTP_PATH_ALLOW_UTF8))
 		assert(!path->is_utf8);
 	if (len == 0)

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "config/config.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #include <ctype.h>
@@ -23,7 +24,6 @@
 #define LIMIT_MAX 1000000000L
 
 static bool parse_limit(const char *s, bool allow_plan, long *v_r);
-static bool utf8_is_valid(const unsigned char *s);
 static char *read_line_fd(FILE *in, int *status_r);
 static char *read_tty_password(const char *prompt, int *status_r);
 static void db_precreate_as_owner(const char *data_dir);
@@ -230,37 +230,6 @@ bool admin_event_account_is_valid(const char *name)
 	return store_account_name_is_valid(name);
 }
 
-/* utf8_is_valid - S is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF) */
-static bool utf8_is_valid(const unsigned char *s)
-{
-	while (*s) {
-		unsigned c = *s;
-		size_t n;
-		unsigned min;
-		if (c < 0x80) {
-			s++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1, min = 0x80, c &= 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, min = 0x800, c &= 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3, min = 0x10000, c &= 0x07;
-		} else {
-			return false;
-		}
-		for (size_t i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			c = (c << 6) | (s[i] & 0x3f);
-		}
-		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-			return false;
-		s += n + 1;
-	}
-	return true;
-}
-
 void json_string(FILE *out, const char *s)
 {
 	if (!s) {
@@ -269,7 +238,7 @@ void json_string(FILE *out, const char *s)
 	}
 	/* invalid UTF-8 (peer text in events) is written byte by byte as
 	 * \u00XX so the document always parses */
-	bool utf8 = utf8_is_valid((const unsigned char *)s);
+	bool utf8 = utf8_is_valid(s, strlen(s));
 	fputc('"', out);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p == '"' || *p == '\\')

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #define ADDRESS_COMMENT_DEPTH 20
@@ -44,7 +45,6 @@ struct addr_parser {
 
 static bool is_atext(unsigned char c);
 static bool is_wsp_or_eol(unsigned char c);
-static bool utf8_is_valid(const char *s, size_t len);
 static int lex_comment(const char *v, size_t len, size_t *pos);
 static int lex_delimited(const char *v, size_t len, size_t *pos, char close);
 static int lex(struct addr_parser *p, const char *v, size_t len);
@@ -86,46 +86,6 @@ static bool is_dot_string(const char *s, size_t len)
 static bool is_wsp_or_eol(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* utf8_is_valid - well-formed UTF-8 (RFC 3629 4): no overlongs, surrogates
- * or code points above U+10FFFF */
-static bool utf8_is_valid(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-
-	while (p < end) {
-		unsigned char c = *p++;
-		size_t more;
-		uint32_t cp;
-
-		if (c < 0x80)
-			continue;
-		if (c >= 0xc2 && c <= 0xdf) {
-			more = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			more = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			more = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if ((size_t)(end - p) < more)
-			return false;
-		for (size_t k = 0; k < more; k++) {
-			if ((p[k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[k] & 0x3f);
-		}
-		p += more;
-		if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-	}
-	return true;
 }
 
 /* lex_comment - skip the comment at *POS (RFC 5322 3.2.2): nested, with

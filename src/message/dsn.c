@@ -23,6 +23,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 /* DSN_ORIGINAL_MAX (message.h): beyond it the original is returned as its
@@ -31,7 +32,6 @@
 #define DSN_TOKEN_MAX 900     /* longest unbroken token kept in a generated line */
 #define DSN_FOLD_WIDTH 78     /* RFC 5322 2.1.1 SHOULD */
 
-static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end);
 static bool is_ascii(const char *s, size_t len);
 static char *sanitize(const char *s, bool allow_utf8);
 static size_t utf8_cut(const char *w, size_t max);
@@ -50,39 +50,6 @@ static void build_status_part(const struct dsn_report *report, const struct dsn_
 			      size_t rcpt_count, struct buf *out);
 static void put_part(struct buf *out, const char *boundary, const char *headers,
 		     const char *data, size_t len);
-
-/* utf8_seq_len - length of the well-formed UTF-8 sequence at P, 0 if none */
-static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end)
-{
-	size_t more;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		more = 1;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		more = 2;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		more = 3;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if ((size_t)(end - p) <= more)
-		return 0;
-	for (size_t k = 1; k <= more; k++) {
-		if ((p[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[k] & 0x3f);
-	}
-	if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return more + 1;
-}
 
 static bool is_ascii(const char *s, size_t len)
 {
@@ -107,7 +74,7 @@ static char *sanitize(const char *s, bool allow_utf8)
 		} else if (*p < 0x80) {
 			out[o++] = (char)*p++;
 		} else {
-			size_t n = utf8_seq_len(p, end);
+			size_t n = utf8_sequence_length((const char *)p, (size_t)(end - p));
 			if (allow_utf8 && n > 0) {
 				memcpy(out + o, p, n);
 				o += n;
@@ -214,7 +181,7 @@ static void put_address_field(struct buf *out, const char *name, const char *add
 		const unsigned char *end = p + strlen(clean);
 		buf_append_str(&value, "utf-8; ");
 		while (p < end) {
-			size_t n = utf8_seq_len(p, end);  /* > 0: sanitised */
+			size_t n = utf8_sequence_length((const char *)p, (size_t)(end - p));  /* > 0: sanitised */
 			uint32_t cp = n == 1 ? p[0] :
 				      n == 2 ? (uint32_t)(p[0] & 0x1f) :
 				      n == 3 ? (uint32_t)(p[0] & 0x0f) : (uint32_t)(p[0] & 0x07);

@@ -16,12 +16,12 @@
 #include <time.h>
 
 #include "queue/spool.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 static void put_text(struct buf *out, const char *s, size_t len);
 static void put_json(struct buf *out, const char *s, size_t len);
 static void put_json_str(struct buf *out, const char *s);
-static size_t utf8_sequence(const unsigned char *p, size_t len);
 static void put_time(struct buf *out, time_t t);
 static void put_msg_line(struct buf *out, const struct queue_envelope *env);
 static void put_msg_json(struct buf *out, const struct queue_envelope *env, bool full,
@@ -43,35 +43,6 @@ static void put_text(struct buf *out, const char *s, size_t len)
 		else
 			buf_append(out, &s[i], 1);
 	}
-}
-
-/* utf8_sequence - length of the valid UTF-8 sequence at P, 0 if invalid */
-static size_t utf8_sequence(const unsigned char *p, size_t len)
-{
-	size_t n;
-	unsigned min;
-	unsigned cp;
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0) {
-		n = 2; min = 0x80; cp = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		n = 3; min = 0x800; cp = p[0] & 0x0f;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		n = 4; min = 0x10000; cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
 }
 
 /* put_json - S[0..LEN) as a JSON string */
@@ -98,7 +69,7 @@ static void put_json(struct buf *out, const char *s, size_t len)
 			buf_printf(out, "\\u%04x", c);
 			i++;
 		} else {
-			size_t n = utf8_sequence(p + i, len - i);
+			size_t n = utf8_sequence_length((const char *)p + i, len - i);
 			if (n == 0) {
 				buf_append_str(out, "\\ufffd");
 				i++;

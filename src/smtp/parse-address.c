@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "message/message.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 /* RFC 5321 4.5.3.1.1-3 */
@@ -36,7 +37,6 @@ struct cursor {
 	bool utf8;
 };
 
-static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end);
 static bool is_atext(unsigned char c);
 static bool is_let_dig(unsigned char c);
 static int parse_dot_string(struct cursor *c);
@@ -49,63 +49,6 @@ static int parse_source_route(struct cursor *c);
 static void path_error(struct smtp_error *error_r, unsigned flags, int kind);
 
 enum { PATH_ERR_SYNTAX, PATH_ERR_TOO_LONG, PATH_ERR_NULL, PATH_ERR_UTF8 };
-
-/* utf8_seq_len - length of the well-formed UTF-8 sequence at P (lead byte
- * >= 0x80), or 0.  RFC 3629 4: no overlongs, no surrogates, nothing past
- * U+10FFFF. */
-static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (p >= end)
-		return 0;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;
-		else if (p[0] == 0xed)
-			hi = 0x9f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;
-		else if (p[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if ((size_t)(end - p) < n)
-		return 0;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++) {
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	}
-	return n;
-}
-
-/* smtp_utf8_is_valid - S[0..LEN) is well-formed UTF-8 (ASCII included) */
-bool smtp_utf8_is_valid(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	const unsigned char *end = p + len;
-
-	while (p < end) {
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		size_t n = utf8_seq_len(p, end);
-		if (n == 0)
-			return false;
-		p += n;
-	}
-	return true;
-}
 
 /* is_atext - RFC 5322 3.2.3 atext, ASCII part */
 static bool is_atext(unsigned char c)
@@ -131,7 +74,7 @@ static int parse_dot_string(struct cursor *c)
 			if (is_atext(*c->cur)) {
 				c->cur++;
 			} else if (*c->cur >= 0x80 && c->utf8) {
-				size_t n = utf8_seq_len(c->cur, c->end);
+				size_t n = utf8_sequence_length((const char *)c->cur, (size_t)(c->end - c->cur));
 				if (n == 0)
 					return -1;
 				c->cur += n;
@@ -165,7 +108,7 @@ static int parse_quoted_string(struct cursor *c)
 		} else if (ch >= 32 && ch <= 126) {
 			c->cur++;  /* qtextSMTP: all but DQUOTE and backslash */
 		} else if (ch >= 0x80 && c->utf8) {
-			size_t n = utf8_seq_len(c->cur, c->end);
+			size_t n = utf8_sequence_length((const char *)c->cur, (size_t)(c->end - c->cur));
 			if (n == 0)
 				return -1;
 			c->cur += n;
@@ -192,7 +135,7 @@ static int parse_domain(struct cursor *c, bool absolute)
 				last = ch;
 				c->cur++;
 			} else if (ch >= 0x80 && c->utf8) {
-				size_t n = utf8_seq_len(c->cur, c->end);
+				size_t n = utf8_sequence_length((const char *)c->cur, (size_t)(c->end - c->cur));
 				if (n == 0)
 					return -1;
 				last = ch;

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "util/buf.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 #include "wire/wire.h"
 
@@ -148,7 +149,7 @@ static int param_next(const char **cur, const char *end, struct param *param_r)
 			p++;
 		}
 		param_r->value_len = (size_t)(p - param_r->value);
-		if (!smtp_utf8_is_valid(param_r->value, param_r->value_len))
+		if (!utf8_is_valid(param_r->value, param_r->value_len))
 			return -1;
 	}
 	if (p < end && *p != ' ')

@@ -153,10 +153,6 @@ int smtp_rcpt_args_parse(const char *args, size_t len, bool allow_utf8,
 			 struct smtp_path *path_r, struct smtp_rcpt_params *params_r,
 			 struct smtp_error *error_r);
 
-/* smtp_utf8_is_valid - S[0..LEN) is well-formed UTF-8 (RFC 3629: no
- * overlongs, no surrogates, nothing above U+10FFFF) */
-bool smtp_utf8_is_valid(const char *s, size_t len);
-
 /* smtp_bdat_args_parse - "SIZE [LAST]" (RFC 3030); 501 5.5.4 if malformed */
 int smtp_bdat_args_parse(const char *args, size_t len, uint64_t *size_r,
 			 bool *last_r, struct smtp_error *error_r);

@@ -6,6 +6,7 @@
 #include "store/store.h"
 #include "store/store-private.h"
 
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #include <ctype.h>
@@ -29,7 +30,6 @@ struct store {
 static char *lower_dup(const char *s);
 static bool is_atext(unsigned char c);
 static bool is_dot_atom(const char *s, size_t len);
-static bool utf8_is_valid(const char *s);
 static bool pattern_is_valid(const char *pattern);
 static const char *address_domain(const char *address);
 
@@ -61,29 +61,6 @@ static bool is_atext(unsigned char c)
 {
 	return isalnum(c) || c >= 0x80 ||
 	       (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
-/* utf8_is_valid - well-formed UTF-8: no overlongs, surrogates or > U+10FFFF */
-static bool utf8_is_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		unsigned c = *p++;
-		unsigned n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 :
-			(c >> 3) == 30 ? 3 : 4;
-		if (n == 4 || (n == 1 && c < 0xc2))
-			return false;
-		unsigned cp = c & (0x3f >> n);
-		for (unsigned i = 0; i < n; i++, p++) {
-			if ((*p & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (*p & 0x3f);
-		}
-		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-	}
-	return true;
 }
 
 /* is_dot_atom - RFC 5322 3.2.3 dot-atom-text: atext runs separated by single dots */
@@ -118,7 +95,7 @@ bool store_domain_is_valid(const char *domain)
 			label++;
 		}
 	}
-	return ok && utf8_is_valid(domain);
+	return ok && utf8_is_valid(domain, len);
 }
 
 bool store_address_is_valid(const char *address)
@@ -128,7 +105,7 @@ bool store_address_is_valid(const char *address)
 	if (ok) {
 		size_t local = (size_t)(at - address);
 		ok = local <= LOCAL_PART_MAX && is_dot_atom(address, local) &&
-		     store_domain_is_valid(at + 1) && utf8_is_valid(address);
+		     store_domain_is_valid(at + 1) && utf8_is_valid(address, strlen(address));
 	}
 	return ok;
 }
@@ -140,7 +117,7 @@ bool store_account_name_is_valid(const char *name)
 	if (strchr(name, '@'))
 		return store_address_is_valid(name);
 	size_t len = strlen(name);
-	return len <= LOCAL_PART_MAX && is_dot_atom(name, len) && utf8_is_valid(name);
+	return len <= LOCAL_PART_MAX && is_dot_atom(name, len) && utf8_is_valid(name, len);
 }
 
 /* pattern_is_valid - a sender rule: "user@domain" or "@domain" */

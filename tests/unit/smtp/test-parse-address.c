@@ -226,34 +226,11 @@ static void test_path_prefixes(void **state)
 	}
 }
 
-/* test_utf8_is_valid - RFC 3629 well-formedness */
-static void test_utf8_is_valid(void **state)
-{
-	static const struct { const char *s; bool ok; } cases[] = {
-		{ "", true }, { "abc", true }, { "\xc3\xa9", true },
-		{ "\xe2\x82\xac", true }, { "\xf0\x9f\x98\x80", true },
-		{ "\xef\xbf\xbf", true }, { "\xf4\x8f\xbf\xbf", true },
-		{ "\xc3", false }, { "\xc0\x80", false }, { "\xc1\xbf", false },
-		{ "\xe0\x9f\xbf", false }, { "\xed\xa0\x80", false },
-		{ "\xed\xbf\xbf", false }, { "\xf0\x8f\xbf\xbf", false },
-		{ "\xf4\x90\x80\x80", false }, { "\xf5\x80\x80\x80", false },
-		{ "\x80", false }, { "\xe2\x82", false }, { "\xff", false },
-		{ "a\xe2\x28\xa1", false },
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t len = strlen(cases[i].s);
-		char *in = test_dup_exact(cases[i].s, len);
-		assert_int_equal(smtp_utf8_is_valid(in, len), cases[i].ok);
-		free(in);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_parse),
 		cmocka_unit_test(test_path_prefixes),
-		cmocka_unit_test(test_utf8_is_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
