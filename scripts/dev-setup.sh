@@ -74,6 +74,8 @@ workers = 4
 
 [domains]
 local = example.test, localhost
+; postmaster@ every local domain (RFC 5321 4.5.1) and double bounces go here
+postmaster = you@example.test
 
 [tls]
 certificate = tls/cert.pem
@@ -116,7 +118,8 @@ fi
 cat <<TEXT
 
 Petrel development setup in $dir (config: $conf)
-  mx           127.0.0.1:10025  (local domains: example.test, localhost)
+  mx           127.0.0.1:10025  (local domains: example.test, localhost;
+                                 postmaster@ each goes to you@example.test)
   submission   127.0.0.1:10587  (STARTTLS)
   submissions  127.0.0.1:10465  (implicit TLS, self-signed certificate)
 

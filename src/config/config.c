@@ -76,6 +76,8 @@ enum key_type {
 	KEY_DOMAIN_LIST,  /* char *, domain names separated by commas or spaces */
 	KEY_RELAY_HOST,   /* char *, a preset name or HOST:PORT; "" = none */
 	KEY_RELAY_DOMAINS,/* char *, "*" or a list of domain names */
+	KEY_ADDRESS,      /* char *, local@domain (dot-atom local part), domain
+			     lower-cased without one trailing dot; "" = unset */
 };
 
 struct key_def {
@@ -96,6 +98,7 @@ static const struct key_def key_defs[] = {
 	{ SECTION_SERVER, "syslog", KEY_BOOL, CONFIG_OFFSET(syslog), 0, 0 },
 	{ SECTION_SERVER, "workers", KEY_UINT, CONFIG_OFFSET(workers), 1, 64 },
 	{ SECTION_DOMAINS, "local", KEY_DOMAINS, 0, 0, 0 },
+	{ SECTION_DOMAINS, "postmaster", KEY_ADDRESS, CONFIG_OFFSET(postmaster), 0, 0 },
 	{ SECTION_TLS, "certificate", KEY_OPTIONAL_PATH, CONFIG_OFFSET(tls_certificate), 0, 0 },
 	{ SECTION_TLS, "key", KEY_OPTIONAL_PATH, CONFIG_OFFSET(tls_key), 0, 0 },
 	{ SECTION_LIMITS, "command_line", KEY_SIZE,
@@ -246,6 +249,7 @@ static bool list_domain_is_valid(const char *s, size_t len);
 static void parser_finish_relay(struct config_parser *p);
 static int config_key_line_raw(const int *lines, const char *section, const char *key);
 static bool domain_name_is_valid(const char *name, size_t len);
+static bool address_is_valid(const char *address);
 static void string_lower(char *s);
 
 /* config_new - every default; the default hostname only if asked, since it
@@ -470,6 +474,7 @@ void config_free(struct config **configp)
 	for (size_t i = 0; i < config->local_domain_count; i++)
 		free(config->local_domains[i]);
 	free(config->local_domains);
+	free(config->postmaster);
 	free(config->tls_certificate);
 	free(config->tls_key);
 	free(config->dns.resolver);
@@ -922,6 +927,24 @@ static void parser_set_key(struct config_parser *p, size_t idx, const char *valu
 		free(*strp);
 		*strp = xstrdup(value);
 		break;
+	case KEY_ADDRESS: {
+		if (*value != '\0' && !address_is_valid(value)) {
+			parser_fail(p, p->lineno, "'%s' must be an address local@domain, not '%.64s'",
+				    def->name, value);
+			return;
+		}
+		free(*strp);
+		*strp = NULL;
+		if (*value != '\0') {
+			const char *at = strrchr(value, '@');
+			size_t dlen = strlen(at + 1);
+			if (at[dlen] == '.')
+				dlen--;
+			*strp = xstrndup(value, (size_t)(at + 1 - value) + dlen);
+			string_lower(*strp + (at + 1 - value));
+		}
+		break;
+	}
 	case KEY_RESOLVERS:
 	case KEY_DOMAIN_LIST:
 	case KEY_RELAY_DOMAINS: {
@@ -1369,6 +1392,28 @@ static const char *list_find_invalid(const char *value, bool (*valid)(const char
 
 /* domain_name_is_valid - NAME[0..LEN) is LDH labels of 1..63, total <= 253
  * (RFC 1035 2.3.1, RFC 1123 2.1: labels may start with a digit) */
+/* address_is_valid - local@domain: an ASCII dot-atom local part of at most
+ * 64 octets (RFC 5321 4.5.3.1.1) and a valid domain name, one trailing dot
+ * allowed */
+static bool address_is_valid(const char *address)
+{
+	const char *at = strrchr(address, '@');
+	if (!at || at == address || at - address > 64)
+		return false;
+	bool ok = address[0] != '.' && at[-1] != '.';
+	for (const char *c = address; ok && c < at; c++) {
+		if (*c == '.')
+			ok = c[1] != '.';
+		else
+			ok = isalnum((unsigned char)*c) ||
+			     (*c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", *c) != NULL);
+	}
+	size_t dlen = strlen(at + 1);
+	if (dlen > 1 && at[dlen] == '.')
+		dlen--;
+	return ok && domain_name_is_valid(at + 1, dlen);
+}
+
 static bool domain_name_is_valid(const char *name, size_t len)
 {
 	size_t label = 0;

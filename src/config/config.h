@@ -129,6 +129,9 @@ struct config {
 
 	char **local_domains;   /* lower-case, NULL-terminated */
 	size_t local_domain_count;
+	char *postmaster;       /* [domains] postmaster: where postmaster@ every local
+				   domain goes when no alias or account of that name
+				   exists; NULL = each domain's own postmaster mailbox */
 
 	char *tls_certificate; /* PEM file; NULL = no TLS (STARTTLS not offered) */
 	char *tls_key;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/config.h"
 #include "message/message.h"
@@ -19,6 +20,10 @@ static void reply_set(struct policy_reply *reply, int code, const char *enhanced
 static struct policy_account *account_snapshot(struct store *store,
 					       const struct store_account *a);
 static const char *address_domain(const char *address);
+static bool is_postmaster(const char *address);
+static char **strv_one(const char *s);
+static void check_postmaster(struct store *store, const struct config *config,
+			     const char *address, struct policy_rcpt *rcpt);
 static void window_names(time_t t, char day[32], char minute[32]);
 static void reset_time_text(time_t t, bool daily, char *buf, size_t size);
 static bool policy_reserve(struct store *store, const struct policy_account *account,
@@ -252,12 +257,113 @@ void policy_release_blocking(struct store *store, const struct policy_account *a
 		log_error("store-failed", "op=counter_release error=\"%s\"", error);
 }
 
+/* is_postmaster - the local part of ADDRESS (all of it without '@') is
+ * "postmaster" in any case (RFC 5321 4.5.1); ADDRESS is canonical, so a
+ * quoted "postmaster" is already unquoted */
+static bool is_postmaster(const char *address)
+{
+	const char *at = strrchr(address, '@');
+	size_t len = at ? (size_t)(at - address) : strlen(address);
+	return len == 10 && strncasecmp(address, "postmaster", 10) == 0;
+}
+
+static char **strv_one(const char *s)
+{
+	char **v = xcalloc(2, sizeof(char *));
+	v[0] = xstrdup(s);
+	return v;
+}
+
+int policy_postmaster_resolve_blocking(struct store *store, const struct config *config,
+				       const char *domain, char ***mailboxes_r,
+				       const char **source_r, const char **error_r)
+{
+	char *address = domain ? xasprintf("postmaster@%s", domain) : NULL;
+	int rc = 0;
+
+	*mailboxes_r = NULL;
+	if (config->postmaster) {
+		*source_r = "[domains] postmaster";
+		if (policy_is_local_domain_blocking(store, config,
+						    address_domain(config->postmaster))) {
+			rc = store_recipient_resolve(store, config->postmaster, mailboxes_r, error_r);
+			if (rc != 0 || (*mailboxes_r)[0])
+				goto out;
+			store_strv_free(mailboxes_r);
+		}
+		*mailboxes_r = strv_one(config->postmaster);
+	} else if (address) {
+		rc = store_recipient_resolve(store, address, mailboxes_r, error_r);
+		if (rc != 0 || (*mailboxes_r)[0]) {
+			*source_r = "alias or account";
+			goto out;
+		}
+		store_strv_free(mailboxes_r);
+		*source_r = "own mailbox";
+		*mailboxes_r = strv_one(address);
+	} else {
+		*source_r = "nowhere";
+		*mailboxes_r = xcalloc(1, sizeof(char *));
+	}
+out:
+	free(address);
+	return rc;
+}
+
+/* check_postmaster - RCPT to the postmaster of a local domain, or to the
+ * bare <Postmaster> (the first local domain's: [domains] local, else the
+ * first added with `petrel domain add`) */
+static void check_postmaster(struct store *store, const struct config *config,
+			     const char *address, struct policy_rcpt *rcpt)
+{
+	const char *error = NULL;
+	char **domains = NULL;
+	const char *domain = address_domain(address);
+	const char *source = NULL;
+	int rc = 0;
+
+	if (domain[0] == '\0') {
+		domain = NULL;
+		if (config->local_domain_count > 0) {
+			domain = config->local_domains[0];
+		} else {
+			rc = store_domain_list(store, &domains, &error);
+			if (rc == 0 && domains[0])
+				domain = domains[0];
+		}
+	}
+	if (rc == 0)
+		rc = policy_postmaster_resolve_blocking(store, config, domain, &rcpt->mailboxes,
+							&source, &error);
+	if (rc != 0) {
+		log_error("store-failed", "op=postmaster_resolve error=\"%s\"", error);
+		reply_set(&rcpt->reply, 451, "4.3.0", "Temporary failure looking up the recipient");
+	} else if (!rcpt->mailboxes || !rcpt->mailboxes[0]) {
+		reply_set(&rcpt->reply, 550, "5.1.1", "<%s>: no local domain and no "
+			  "[domains] postmaster to deliver to", address);
+	} else {
+		rcpt->local = true;
+		rcpt->postmaster = true;
+		rcpt->reply.code = 0;
+	}
+	store_strv_free(&domains);
+}
+
 void policy_check_rcpt_blocking(struct store *store, const struct config *config,
 				const struct policy_account *account, const char *address,
 				time_t now, struct policy_rcpt *rcpt)
 {
 	memset(rcpt, 0, sizeof(*rcpt));
 	const char *domain = address_domain(address);
+	if (is_postmaster(address) && (domain[0] == '\0' ||
+	    (domain[0] != '[' && policy_is_local_domain_blocking(store, config, domain)))) {
+		/* RFC 5321 4.5.1: accepted from anyone, whatever exists, and
+		 * a complaint costs no sending-limit units */
+		check_postmaster(store, config, address, rcpt);
+		if (rcpt->reply.code != 0)
+			store_strv_free(&rcpt->mailboxes);
+		return;
+	}
 	/* Address literals are never local: "[127.0.0.1]" is not our name. */
 	rcpt->local = domain[0] != '[' && policy_is_local_domain_blocking(store, config, domain);
 	if (!rcpt->local && !account) {

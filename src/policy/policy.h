@@ -69,19 +69,40 @@ struct policy_rcpt {
 	struct policy_reply reply;   /* code 0: accepted */
 	char **mailboxes;            /* local: where it delivers (NULL-terminated), else NULL */
 	bool local;
+	bool postmaster;             /* postmaster of a local domain (RFC 5321 4.5.1) */
 	bool reserved;               /* a unit of the account's counters was taken */
 };
 void policy_rcpt_clear(struct policy_rcpt *rcpt);
 
-/* policy_check_rcpt_blocking - RCPT TO:<ADDRESS> (already syntax-checked,
- * "local@domain").  Local domains (config or store) accept only mailboxes and
- * aliases (550 5.1.1 otherwise); other domains only for authenticated
- * accounts (554 5.7.1 relaying denied), which then pay one unit of their
- * daily and per-minute counters (451 4.7.1 with the limit and reset time when
- * over).  Authenticated mail to local domains is counted too. */
+/* policy_check_rcpt_blocking - RCPT TO:<ADDRESS> (already syntax-checked and
+ * canonical, "local@domain", or "Postmaster" alone).  Local domains (config or
+ * store) accept only mailboxes and aliases (550 5.1.1 otherwise); other
+ * domains only for authenticated accounts (554 5.7.1 relaying denied), which
+ * then pay one unit of their daily and per-minute counters (451 4.7.1 with
+ * the limit and reset time when over).  Authenticated mail to local domains
+ * is counted too.  The postmaster of a local domain, any case, and the bare
+ * <Postmaster> (the first local domain's) are never refused, whether or not an
+ * account of that name exists, and cost no counter units (RFC 5321 4.5.1): see
+ * policy_postmaster_resolve_blocking; only a store failure gets 451 4.3.0. */
 void policy_check_rcpt_blocking(struct store *store, const struct config *config,
 				const struct policy_account *account, const char *address,
 				time_t now, struct policy_rcpt *rcpt);
+
+/* policy_postmaster_resolve_blocking - where mail to the postmaster of
+ * DOMAIN (a local domain; NULL = none) goes (RFC 5321 4.5.1): to [domains]
+ * postmaster if it is set, for every local domain (resolved like a recipient
+ * when its domain is local, alias or account, and taken as it is otherwise: a
+ * mailbox of its own, or a remote address); else to an alias or account
+ * postmaster@DOMAIN if there is one; else to the domain's own postmaster
+ * mailbox, which needs no account.  The queue sends double bounces to the same
+ * setting (queue/bounce.c).  Fills
+ * *mailboxes_r (NULL-terminated, free with store_strv_free; empty only with
+ * neither DOMAIN nor the setting) and *source_r, for people: "alias or
+ * account", "[domains] postmaster" or "own mailbox".  0, or -1 with *error_r
+ * if the store failed. */
+int policy_postmaster_resolve_blocking(struct store *store, const struct config *config,
+				       const char *domain, char ***mailboxes_r,
+				       const char **source_r, const char **error_r);
 
 /* policy_release_blocking - give back N counter units (RSET, failed message) */
 void policy_release_blocking(struct store *store, const struct policy_account *account,

@@ -7,7 +7,9 @@
  * 4.5.5), so it can never cause another notice.  A failure of mail that was
  * itself from <> is not returned (RFC 3461 6.2, "never bounce a bounce"):
  * it is dropped with a log line, or sent to the postmaster when
- * queue.double_bounce_to_postmaster is set.
+ * queue.double_bounce_to_postmaster is set: [domains] postmaster if set,
+ * else postmaster@ the first local domain (the host name without one), the
+ * address a <Postmaster> RCPT goes to when no alias or account claims it.
  */
 #include "queue/queue-int.h"
 
@@ -68,7 +70,8 @@ struct queue_envelope *queue_bounce_build_blocking(const struct config *config,
 	}
 	char *postmaster = NULL;
 	if (!to) {
-		postmaster = xasprintf("postmaster@%s", config->local_domain_count ?
+		postmaster = config->postmaster ? xstrdup(config->postmaster) :
+			xasprintf("postmaster@%s", config->local_domain_count ?
 				       config->local_domains[0] : config->hostname);
 		to = postmaster;
 	}

@@ -322,18 +322,8 @@ void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_session_reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
-	if (j->path.domain[0] == '\0') {
-		/* <Postmaster> (RFC 5321 4.5.1): the first local domain's postmaster */
-		if (s->config->local_domain_count == 0) {
-			rcpt_free(&j->job);
-			smtp_session_reply(s, "550 5.1.1 <Postmaster>: no local domain");
-			smtp_session_count_error(s);
-			return;
-		}
-		j->address = xasprintf("postmaster@%s", s->config->local_domains[0]);
-	} else {
-		j->address = xstrdup(j->path.address);
-	}
+	/* "Postmaster" alone (RFC 5321 4.5.1) is resolved by policy/ too */
+	j->address = xstrdup(j->path.address);
 	j->account = account_copy(s->account);
 	j->now = time(NULL);
 	smtp_session_async(s, &j->job);
@@ -378,7 +368,7 @@ static void rcpt_done(struct smtp_session *s, struct smtp_job *job)
 		/* An alias or a +tag delivers to mailboxes; RFC 3461 ORCPT keeps
 		 * the address the client gave. */
 		char *orcpt = j->params.orcpt ? xstrdup(j->params.orcpt) :
-			xasprintf("rfc822;%s", j->address);
+			strchr(j->address, '@') ? xasprintf("rfc822;%s", j->address) : NULL;
 		for (size_t i = 0; j->result.mailboxes && j->result.mailboxes[i]; i++) {
 			const char *mbox = j->result.mailboxes[i];
 			bool same = strcasecmp(mbox, j->address) == 0;
@@ -387,6 +377,8 @@ static void rcpt_done(struct smtp_session *s, struct smtp_job *job)
 		}
 		free(orcpt);
 	}
+	if (!j->result.postmaster)
+		s->rcpt_other = true;
 	smtp_session_reply(s, "250 2.1.5 Ok");
 }
 
@@ -557,8 +549,10 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 		smtp_session_transaction_reset(s);
 		return;
 	}
-	if (s->account && !s->account->any_from) {
-		/* RFC 6409 8.1 style: a submission's From: must be the user's. */
+	if (s->account && !s->account->any_from && s->rcpt_other) {
+		/* RFC 6409 8.1 style: a submission's From: must be the user's;
+		 * not for a message to the postmaster alone, so that a
+		 * complaint always gets through (RFC 5321 4.5.1). */
 		struct from_job *j = xcalloc(1, sizeof(*j));
 		j->job.work = from_work;
 		j->job.done = from_done;

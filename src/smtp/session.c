@@ -525,6 +525,7 @@ void smtp_session_transaction_reset(struct smtp_session *s)
 	smtp_mail_params_clear(&s->mail);
 	queue_envelope_free(&s->env);
 	s->rcpt_tried = 0;
+	s->rcpt_other = false;
 	s->bdat_used = false;
 	s->bdat_discard = false;
 	/* A big body's memory is returned; a small one is kept for reuse. */

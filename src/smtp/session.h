@@ -112,6 +112,7 @@ struct smtp_session {
 	struct smtp_mail_params mail;
 	struct queue_envelope *env;
 	unsigned rcpt_tried;
+	bool rcpt_other;               /* a recipient that is not a postmaster was accepted */
 	bool bdat_used;
 	struct smtp_data_reader reader;
 	struct buf body;

@@ -30,7 +30,7 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer
 SECTION_OF = {
     "hostname": "server", "data_dir": "server", "user": "server", "log_level": "server",
     "workers": "server", "syslog": "server",
-    "local": "domains",
+    "local": "domains", "postmaster": "domains",
     "certificate": "tls", "key": "tls",
     "command_line": "limits", "text_line": "limits", "message_size": "limits",
     "recipients": "limits", "errors": "limits", "connections": "limits",

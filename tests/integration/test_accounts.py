@@ -1212,3 +1212,37 @@ def test_events_retention_setting(petrel_factory):
     p.start()
     wait_event_times(p, [now - 3600])
 
+
+# ------------------------------------------------------------------ postmaster (RFC 5321 4.5.1)
+
+def test_postmaster_exempt_from_sending_limit(petrel):
+    """A complaint to the postmaster is never refused: an account over its daily limit can
+    still write to postmaster@ a local domain, and it costs no unit."""
+    add_account(petrel, "lim@example.test", "--daily-limit", "1")
+    c = limited_session(petrel, "lim@example.test")
+    c.expect("MAIL FROM:<lim@example.test>", 250)
+    c.expect("RCPT TO:<u@example.test>", 250)
+    c.expect("RCPT TO:<v@example.test>", 451, "4.7.1")
+    c.expect("RCPT TO:<postmaster@other.test>", 250, "2.1.5")
+    c.expect("RCPT TO:<Postmaster>", 250, "2.1.5")
+    assert_queued(send_data(c, make_message(sender="lim@example.test")))
+    c.quit()
+    assert len(petrel.mail("other.test", "postmaster", 1)) == 1
+    show = json.loads(petrel.cli_ok("account", "show", "lim@example.test", "--json").stdout)
+    assert show["sent_today"] == 1, show
+
+
+def test_postmaster_exempt_from_from_header_check(petrel):
+    """The From: check does not refuse a message to the postmaster alone; one that also
+    goes to someone else is checked as always."""
+    c = petrel.auth_session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<postmaster@other.test>", 250)
+    assert_queued(send_data(c, make_message(sender="boss@example.test")))
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<postmaster@other.test>", 250)
+    c.expect("RCPT TO:<u@example.test>", 250)
+    r = send_data(c, make_message(sender="boss@example.test"))
+    assert (r.code, r.enhanced) == (553, "5.7.1"), r
+    c.quit()
+    assert len(petrel.mail("other.test", "postmaster", 1)) == 1

@@ -162,3 +162,75 @@ def test_postmaster_without_domain(petrel):
     assert_queued(c.mail_transaction("a@b.test", ["Postmaster"], make_message()))
     c.quit()
     assert len(petrel.mail("example.test", "postmaster", 1)) == 1
+
+
+# ------------------------------------------------------------------ postmaster (RFC 5321 4.5.1)
+
+@pytest.mark.parametrize("rcpt", ["postmaster@other.test", "PostMaster@Other.Test",
+                                  '"postmaster"@other.test.'])
+def test_postmaster_of_every_local_domain(petrel, rcpt):
+    """postmaster@ any local domain, any case, is accepted without an account of that name
+    and, with no [domains] postmaster, delivered to the domain's own postmaster mailbox."""
+    c = petrel.session("mx")
+    c.expect("MAIL FROM:<>", 250)
+    c.expect("RCPT TO:<%s>" % rcpt, 250, "2.1.5")
+    c.expect("DATA", 354)
+    c.send(make_message() + b".\r\n")
+    assert_queued(c.read_reply())
+    c.quit()
+    assert len(petrel.mail("other.test", "postmaster", 1)) == 1
+
+
+def test_postmaster_of_a_domain_added_at_runtime(petrel):
+    petrel.cli_ok("domain", "add", "third.test")
+    c = petrel.session("mx")
+    assert_queued(c.mail_transaction("a@b.test", ["postmaster@third.test"], make_message()))
+    c.quit()
+    assert len(petrel.mail("third.test", "postmaster", 1)) == 1
+
+
+def test_postmaster_setting(petrel_factory):
+    """[domains] postmaster = ADDRESS: the postmaster of every local domain, and the bare
+    <Postmaster>, go there, accounts of that name or not."""
+    p = petrel_factory(postmaster="alice@example.test")
+    p.cli_ok("domain", "add", "third.test")
+    c = p.session("mx")
+    assert_queued(c.mail_transaction("a@b.test", ["postmaster@other.test", "Postmaster",
+                                                  "POSTMASTER@third.test",
+                                                  "postmaster@example.test"],
+                                     make_message()))
+    c.quit()
+    assert len(p.mail("example.test", "alice", 4)) == 4
+    for domain in ("other.test", "third.test", "example.test"):
+        assert p.mailbox(domain, "postmaster") == [], domain
+
+
+def test_postmaster_setting_follows_an_alias(petrel_factory):
+    """The setting resolves like a recipient: an alias there is followed."""
+    p = petrel_factory(postmaster="admins@example.test")
+    p.cli_ok("alias", "add", "admins@example.test", "u@example.test", "v@example.test")
+    c = p.session("mx")
+    assert_queued(c.mail_transaction("a@b.test", ["postmaster@other.test"], make_message()))
+    c.quit()
+    assert len(p.mail("example.test", "u", 1)) == 1
+    assert len(p.mail("example.test", "v", 1)) == 1
+
+
+def test_postmaster_without_local_domain_in_config(petrel_factory):
+    """With no [domains] local at all, <Postmaster> is the first domain added with
+    `petrel domain add`."""
+    p = petrel_factory(local=None)
+    p.cli_ok("domain", "add", "zeta.test")
+    p.cli_ok("domain", "add", "beta.test")
+    c = p.session("mx")
+    assert_queued(c.mail_transaction("a@b.test", ["Postmaster"], make_message()))
+    c.quit()
+    assert len(p.mail("beta.test", "postmaster", 1)) == 1
+
+
+def test_postmaster_of_a_remote_domain_is_still_relaying(petrel):
+    c = petrel.session("mx")
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<postmaster@remote.test>", 554, "5.7.1")
+    c.expect("RCPT TO:<postmaster@[127.0.0.1]>", 554, "5.7.1")
+    c.quit()

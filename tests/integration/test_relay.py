@@ -410,6 +410,21 @@ def test_double_bounce_to_postmaster(petrel_factory, dns_factory, mx_port, sink_
     assert len(p.mailbox("example.test", "postmaster")) == 1
 
 
+def test_double_bounce_to_postmaster_setting(petrel_factory, dns_factory, mx_port,
+                                            sink_factory):
+    """Double bounces go where RCPT TO:<Postmaster> goes: [domains] postmaster."""
+    p, _, _ = bad_sender_setup(petrel_factory, dns_factory, mx_port, sink_factory,
+                               double_bounce_to_postmaster="true",
+                               postmaster="alice@example.test")
+    data, _ = message("rcpt@remote.test", sender="sender@bad.test")
+    submit(p, ["rcpt@remote.test"], data, sender="sender@bad.test")
+    [raw] = p.mail("example.test", "alice", 1, timeout=10, settle=1.5)
+    _, _, [rc] = check_dsn(raw, "failed", "5.1.1")
+    assert "sender@bad.test" in rc.get("final-recipient", ""), rc
+    wait_queue_empty(p)
+    assert p.mailbox("example.test", "postmaster") == []
+
+
 # --------------------------------------------------------------------------- crash, load
 
 def submit_many(petrel, items):

@@ -434,6 +434,19 @@ static const struct error_case error_cases[] = {
 	  "2: 'tls' must be verify, encrypt or implicit, not 'none'" },
 	{ "[relay]\n\nusername = me\n", "3: [relay] 'username' is set but 'host' is not" },
 	{ "[relay]\ndomains = example.com\n", "2: [relay] 'domains' is set but 'host' is not" },
+	/* [domains] postmaster */
+	{ "[domains]\npostmaster = you\n",
+	  "2: 'postmaster' must be an address local@domain, not 'you'" },
+	{ "[domains]\npostmaster = @example.org\n",
+	  "2: 'postmaster' must be an address local@domain, not '@example.org'" },
+	{ "[domains]\npostmaster = a..b@example.org\n",
+	  "2: 'postmaster' must be an address local@domain, not 'a..b@example.org'" },
+	{ "[domains]\npostmaster = a b@example.org\n",
+	  "2: 'postmaster' must be an address local@domain, not 'a b@example.org'" },
+	{ "[domains]\npostmaster = you@exa_mple.org\n",
+	  "2: 'postmaster' must be an address local@domain, not 'you@exa_mple.org'" },
+	{ "[domains]\npostmaster = you@example.org..\n",
+	  "2: 'postmaster' must be an address local@domain, not 'you@example.org..'" },
 };
 
 /* test_errors - each bad file gives its exact "file:line: what" text */
@@ -542,6 +555,22 @@ static void test_local_domains(void **state)
 	assert_string_equal(config->local_domains[3], "sub-1.example.com");
 	assert_string_equal(config->local_domains[4], "localhost");
 	assert_null(config->local_domains[5]);
+	config_free(&config);
+}
+
+/* test_postmaster - [domains] postmaster: unset by default, the domain
+ * lower-cased without one trailing dot, the local part as written */
+static void test_postmaster(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f, "[domains]\nlocal = example.org\n");
+	assert_null(config->postmaster);
+	config_free(&config);
+	config = load_text(f, "[domains]\npostmaster = Hostmaster+x@Example.ORG.\n");
+	assert_string_equal(config->postmaster, "Hostmaster+x@example.org");
+	config_free(&config);
+	config = load_text(f, "[domains]\npostmaster =\n");
+	assert_null(config->postmaster);
 	config_free(&config);
 }
 
@@ -712,6 +741,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_relative_config_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_domains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_is_local_domain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_postmaster, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_throttle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
