@@ -1,12 +1,47 @@
 /* cli/cmd-domain - petrel domain add|list|remove: the domains Petrel
  * receives mail for: those added here (kept in the store) and those of
- * petrel.conf's [domains] local, which list shows too. */
+ * petrel.conf's [domains] local, which list shows too.  `add` also says
+ * where the new domain's postmaster mail will go (RFC 5321 4.5.1). */
 #include "cli/cmd-admin.h"
 
+#include "policy/policy.h"
 #include "util/xalloc.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int postmaster_say(struct store *store, const struct config *config,
+			  const char *domain);
+
+/* postmaster_say - print where mail for postmaster@DOMAIN goes, by the rule
+ * the server follows (policy_postmaster_resolve_blocking) */
+static int postmaster_say(struct store *store, const struct config *config,
+			  const char *domain)
+{
+	const char *error = NULL;
+	char *d = xstrdup(domain);
+	for (char *p = d; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	char **boxes = NULL;
+	const char *source = NULL;
+	int status = admin_status(policy_postmaster_resolve_blocking(store, config, d, &boxes,
+								     &source, &error), &error);
+	if (status == 0 && strcmp(source, "own mailbox") == 0) {
+		printf("postmaster@%s: mail goes to the mailbox %s/mail/%s/postmaster/ (no "
+		       "account needed; set [domains] postmaster in petrel.conf, or add an "
+		       "alias, to send it elsewhere)\n", d, config->data_dir, d);
+	} else if (status == 0) {
+		printf("postmaster@%s: mail goes to", d);
+		for (size_t i = 0; boxes[i]; i++)
+			printf("%s %s", i ? "," : "", boxes[i]);
+		printf(" (%s%s)\n", source,
+		       strcmp(source, "[domains] postmaster") == 0 ? " in petrel.conf" : "");
+	}
+	store_strv_free(&boxes);
+	free(d);
+	return status;
+}
 
 static const char DOMAIN_USAGE[] =
 	"usage: petrel domain add DOMAIN [-c FILE]\n"
@@ -94,6 +129,8 @@ int cmd_domain(int argc, char **argv)
 	const char *error = NULL;
 	if (is_add) {
 		status = admin_status(store_domain_add(store, a.pos[1], &error), &error);
+		if (status == 0)
+			status = postmaster_say(store, config, a.pos[1]);
 	} else if (is_remove) {
 		status = store_domain_remove(store, a.pos[1], &error);
 		if (status == STORE_NOT_FOUND && config_is_local_domain(config, a.pos[1]))

@@ -234,3 +234,14 @@ def test_postmaster_of_a_remote_domain_is_still_relaying(petrel):
     c.expect("RCPT TO:<postmaster@remote.test>", 554, "5.7.1")
     c.expect("RCPT TO:<postmaster@[127.0.0.1]>", 554, "5.7.1")
     c.quit()
+
+
+def test_domain_add_says_where_postmaster_mail_goes(petrel_factory):
+    """`petrel domain add` says where the new domain's postmaster mail will go."""
+    p = petrel_factory()
+    out = p.cli_ok("domain", "add", "Third.test").stdout
+    assert "postmaster@third.test" in out and "mail/third.test/postmaster/" in out, out
+    q = petrel_factory(postmaster="alice@example.test")
+    out = q.cli_ok("domain", "add", "fifth.test").stdout
+    assert "postmaster@fifth.test: mail goes to alice@example.test ([domains] postmaster" \
+        in out, out
