@@ -146,6 +146,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_QUEUE, "lifetime", KEY_UINT, CONFIG_OFFSET(queue.lifetime), 1, 31536000 },
 	{ SECTION_QUEUE, "delay_warning", KEY_UINT, CONFIG_OFFSET(queue.delay_warning), 0, 31536000 },
 	{ SECTION_QUEUE, "concurrency", KEY_UINT, CONFIG_OFFSET(queue.concurrency), 1, 100000 },
+	{ SECTION_QUEUE, "unreadable_attempts", KEY_UINT, CONFIG_OFFSET(queue.unreadable_attempts),
+	  1, 1000 },
 	{ SECTION_QUEUE, "double_bounce_to_postmaster", KEY_BOOL,
 	  CONFIG_OFFSET(queue.double_bounce_to_postmaster), 0, 0 },
 	{ SECTION_DELIVERY, "tls", KEY_TLS_POLICY, CONFIG_OFFSET(delivery.tls), 0, 0 },
@@ -305,6 +307,7 @@ static struct config *config_new(bool with_hostname)
 	config->queue.lifetime = 432000;
 	config->queue.delay_warning = 14400;
 	config->queue.concurrency = 200;
+	config->queue.unreadable_attempts = 5;
 	config->queue.double_bounce_to_postmaster = false;
 
 	config->delivery.tls = xstrdup("may");

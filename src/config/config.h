@@ -94,6 +94,7 @@ struct config_queue {
 	unsigned lifetime;       /* seconds before a deferred message bounces: 432000 (5 days) */
 	unsigned delay_warning;  /* seconds before one delay notice is sent; 0 = never: 14400 */
 	unsigned concurrency;    /* messages being delivered at once: 200 */
+	unsigned unreadable_attempts; /* reads of a damaged file before it moves to corrupt/: 5 */
 	bool double_bounce_to_postmaster; /* failed mail from <> goes to postmaster, else dropped */
 };
 

@@ -18,6 +18,8 @@
  *   sandbox 1                         (a sandboxed account's mail: kept, never relayed)
  *   size 1234
  *   rcpt notify=6 orcpt=rfc822;bob+40example.net bob@example.net
+ *   body-crc32c 1A2B3C4D              (CRC-32C of the body; absent in files
+ *                                      written before it existed)
  *
  * Every string value is xtext-encoded (RFC 3461 4, "+HH"), and so is every
  * byte outside printable ASCII: values from peers can never contain a space,
@@ -31,6 +33,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +66,7 @@ enum {
 	ENV_SEEN_SIZE = 1u << 11,
 	ENV_SEEN_ACCOUNT = 1u << 12,
 	ENV_SEEN_SANDBOX = 1u << 13,
+	ENV_SEEN_CRC = 1u << 14,
 };
 
 static bool parse_u64(const char *s, size_t len, uint64_t *value_r);
@@ -73,7 +77,11 @@ static int envelope_parse_rcpt(struct envelope_parser *p, const char *v, size_t 
 static int envelope_set_string(char **field, const char *v, size_t len, const char **error_r);
 static void envelope_put_string(struct buf *out, const char *key, const char *value);
 
+static void crc_table_build(void);
+
 static const char *const body_names[] = { NULL, "7BIT", "8BITMIME", "BINARYMIME" };
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static const char *const ret_names[] = { NULL, "FULL", "HDRS" };
 
 struct queue_envelope *queue_envelope_new(void)
@@ -159,6 +167,29 @@ void queue_envelope_serialize(const struct queue_envelope *env, struct buf *out)
 		wire_xtext_append(out, r->address, strlen(r->address));
 		buf_append(out, "\n", 1);
 	}
+	if (env->has_body_crc)
+		buf_printf(out, "body-crc32c %08" PRIX32 "\n", env->body_crc);
+}
+
+/* crc_table_build - the byte table of CRC-32C, reflected polynomial 0x1EDC6F41 */
+static void crc_table_build(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+uint32_t queue_crc32c(uint32_t crc, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	pthread_once(&crc_once, crc_table_build);
+	crc = ~crc;
+	for (size_t i = 0; i < len; i++)
+		crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	return ~crc;
 }
 
 /* parse_u64 - a decimal number without sign or leading junk */
@@ -261,6 +292,7 @@ static int envelope_parse_line(struct envelope_parser *p, const char *line, size
 		{ "client", ENV_SEEN_CLIENT }, { "helo", ENV_SEEN_HELO },
 		{ "listener", ENV_SEEN_LISTENER }, { "size", ENV_SEEN_SIZE },
 		{ "account", ENV_SEEN_ACCOUNT }, { "sandbox", ENV_SEEN_SANDBOX },
+		{ "body-crc32c", ENV_SEEN_CRC },
 		{ "rcpt", 0 },
 	};
 	struct queue_envelope *env = p->env;
@@ -316,6 +348,21 @@ static int envelope_parse_line(struct envelope_parser *p, const char *line, size
 			goto bad;
 		env->size = num;
 		return 0;
+	case ENV_SEEN_CRC: {
+		uint32_t crc = 0;
+		if (vlen != 8)
+			goto bad;
+		for (size_t i = 0; i < 8; i++) {
+			char c = v[i];
+			int h = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+			if (h < 0)
+				goto bad;
+			crc = crc << 4 | (uint32_t)h;
+		}
+		env->body_crc = crc;
+		env->has_body_crc = true;
+		return 0;
+	}
 	case ENV_SEEN_SMTPUTF8:
 		if (vlen != 1 || (v[0] != '0' && v[0] != '1'))
 			goto bad;

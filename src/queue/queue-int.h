@@ -18,6 +18,10 @@ struct delivery;
 /* headroom over the message size limit when reading a spool file back:
  * the envelope, and headers the server added (Received:, DKIM...) */
 #define QUEUE_FILE_SLACK (SPOOL_ENVELOPE_MAX + 64u * 1024 * 1024)
+/* largest spool file read back: the largest message_size the configuration
+ * accepts, plus the slack.  Not the message_size in force: a file accepted
+ * before the limit was lowered must still be delivered. */
+#define QUEUE_FILE_MAX (2147483648ULL + QUEUE_FILE_SLACK)
 
 enum queue_msg_state {
 	QUEUE_MSG_READY,       /* in the FIFO, waiting for a delivery slot */
@@ -35,6 +39,7 @@ struct queue_msg {
 	bool body_loaded;
 	bool held;                      /* known once env was read; mirrors env->held */
 	unsigned attempts;              /* in this run of the server */
+	unsigned read_failures;         /* attempts in a row that could not read the file */
 	time_t next_attempt;
 	bool delete_requested;          /* `queue delete` while a job owned it */
 	bool bounce_requested;          /* `queue bounce`: fail what is left */

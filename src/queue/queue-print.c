@@ -209,8 +209,8 @@ static bool spool_exists(const char *data_dir)
 int queue_list_print(const char *data_dir, bool json, const char **error_r)
 {
 	struct spool *spool = NULL;
-	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
-	size_t count = 0, shown = 0;
+	char (*ids)[QUEUE_ID_LEN + 1] = NULL, (*corrupt)[QUEUE_ID_LEN + 1] = NULL;
+	size_t count = 0, shown = 0, ncorrupt = 0;
 	struct buf out, data;
 	int ret = -1;
 
@@ -257,12 +257,29 @@ int queue_list_print(const char *data_dir, bool json, const char **error_r)
 		if (out.len > 65536)
 			buf_reset(&out);
 	}
+	/* files the server moved aside: listed, never counted as messages */
+	if (spool && spool_list_corrupt(spool, &corrupt, &ncorrupt, error_r) != 0)
+		goto out;
+	for (size_t i = 0; i < ncorrupt; i++) {
+		if (json) {
+			if (shown + i > 0)
+				buf_append(&out, ",", 1);
+			buf_printf(&out, "{\"id\":\"%s\",\"corrupt\":true,\"file\":\"queue/"
+				   SPOOL_CORRUPT_DIR "/%s\"}", corrupt[i], corrupt[i]);
+		} else {
+			buf_printf(&out, "%s  (corrupt: unreadable, moved to queue/" SPOOL_CORRUPT_DIR
+				   "/%s)\n", corrupt[i], corrupt[i]);
+		}
+	}
 	if (json)
 		buf_append_str(&out, "]\n");
+	else if (ncorrupt > 0)
+		buf_printf(&out, "%zu messages, %zu corrupt files\n", shown, ncorrupt);
 	else
 		buf_printf(&out, "%zu messages\n", shown);
 	ret = flush_stdout(&out, error_r);
 out:
+	free(corrupt);
 	free(ids);
 	spool_close(&spool);
 	buf_free(&out);

@@ -66,7 +66,7 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	queue->pool = pool;
 	queue->config = config;
 	queue->max_active = config->queue.concurrency;
-	queue->file_max = config->limits.message_size + QUEUE_FILE_SLACK;
+	queue->file_max = QUEUE_FILE_MAX;
 	queue->spool = spool_open(config->data_dir, true, error_r);
 	if (!queue->spool)
 		goto fail;
@@ -238,6 +238,8 @@ static void queue_submit_work(void *arg)
 		return;
 	}
 	buf_init(&text);
+	job->env->body_crc = queue_crc32c(0, job->body.data ? job->body.data : "", job->body.len);
+	job->env->has_body_crc = true;
 	queue_envelope_serialize(job->env, &text);
 	if (spool_write_message(job->queue->spool, job->env->id, &text,
 				job->body.data ? job->body.data : "", job->body.len,

@@ -78,6 +78,8 @@ struct queue_envelope {
 	struct queue_recipient *rcpts;
 	size_t rcpt_count;
 	uint64_t size;        /* body bytes */
+	uint32_t body_crc;    /* CRC-32C of the body, as the spool file records it */
+	bool has_body_crc;    /* false in files written before it existed */
 	/* from the <ID>.rcpt log, not the envelope text */
 	bool held;            /* `petrel queue hold`: no delivery attempts */
 	bool delay_notified;  /* the one delay notice has been sent */
@@ -98,6 +100,10 @@ void queue_envelope_free(struct queue_envelope **env);
 
 /* queue_envelope_serialize - the text form written before the body */
 void queue_envelope_serialize(const struct queue_envelope *env, struct buf *out);
+/* queue_crc32c - CRC-32C (Castagnoli) of DATA[0..LEN), continuing from CRC
+ * (0 to start): the spool's check that a file holds the body it was given */
+uint32_t queue_crc32c(uint32_t crc, const void *data, size_t len);
+
 /* queue_envelope_parse - parse DATA[0..LEN) up to the blank line; on success
  * *body_offset_r is where the body starts.  NULL and *error_r if malformed. */
 struct queue_envelope *queue_envelope_parse(const char *data, size_t len,

@@ -24,6 +24,11 @@
  * which tries every queued message at once (recovery).  Delivered recipients
  * are never tried again: their state is in <ID>.rcpt before the next attempt.
  *
+ * A file that cannot be read (I/O error, cut short, failed checksum) is
+ * retried on the same schedule, counted in msg->read_failures; after
+ * queue.unreadable_attempts, or once older than queue.lifetime, it moves to
+ * queue/corrupt/ (attempt_unreadable) and leaves the queue.
+ *
  * Bounces never bounce: a failure of mail from <> is logged and dropped, or
  * sent to the postmaster (queue.double_bounce_to_postmaster).
  */
@@ -58,6 +63,9 @@ struct queue_attempt {
 	bool admin_bounce;              /* `queue bounce`: fail what is left */
 	/* phase A */
 	const char *error;              /* the message could not be read */
+	unsigned read_failures;         /* the message's, before this attempt */
+	bool vanished;                  /* its file is gone (deleted by hand) */
+	bool moved;                     /* unreadable too long: now in queue/corrupt/ */
 	bool held;                      /* its log says held: no attempt */
 	size_t nrcpt;                   /* recipients, for the arrays below */
 	enum queue_rcpt_state *before;  /* states when the attempt began */
@@ -105,6 +113,7 @@ static void attempt_finish_blocking(struct queue_attempt *a);
 static void attempt_complete(struct queue_attempt *a);
 static void attempt_free(struct queue_attempt *a);
 static bool attempt_load(struct queue_attempt *a);
+static void attempt_unreadable(struct queue_attempt *a);
 static void attempt_deliver_local(struct queue_attempt *a, size_t i);
 static void attempt_deliver_sandbox(struct queue_attempt *a);
 static void attempt_write_dsns(struct queue_attempt *a, bool written[QUEUE_DSN_MAX]);
@@ -194,6 +203,7 @@ static void queue_attempt_start(struct queue *queue, struct queue_msg *msg, bool
 	a->queue = queue;
 	a->msg = msg;
 	a->admin_bounce = admin_bounce;
+	a->read_failures = msg->read_failures;
 	memcpy(a->id, msg->id, sizeof(a->id));
 	a->env = msg->env;
 	msg->env = NULL;
@@ -295,6 +305,34 @@ static bool attempt_load(struct queue_attempt *a)
 	return true;
 }
 
+/* attempt_unreadable - (worker) the file could not be read or failed its
+ * checks: gone means forget it; after queue.unreadable_attempts failures, or
+ * once older than queue.lifetime (it can never be delivered in time, and
+ * its sender cannot be told), move it aside to queue/corrupt/ */
+static void attempt_unreadable(struct queue_attempt *a)
+{
+	const struct config *config = a->queue->config;
+	const char *error = NULL;
+	time_t age = 0;
+	int r = spool_file_age(a->queue->spool, a->id, time(NULL), &age, &error);
+	if (r > 0) {
+		a->vanished = true;
+		return;
+	}
+	if (r == 0 && a->read_failures + 1 < config->queue.unreadable_attempts &&
+	    age < (time_t)config->queue.lifetime)
+		return;
+	if (spool_move_corrupt(a->queue->spool, a->id, &error) != 0) {
+		log_error("queue_corrupt", "queue_id=%s error=\"%s\" action=\"left in place\"",
+			  a->id, error);
+		return;
+	}
+	a->moved = true;
+	log_error("queue_corrupt", "queue_id=%s error=\"%s\" failures=%u age=%lld "
+		  "moved_to=queue/" SPOOL_CORRUPT_DIR "/%s", a->id, a->error, a->read_failures + 1,
+		  (long long)age, a->id);
+}
+
 /* attempt_deliver_sandbox - (worker) a sandboxed account's message is kept
  * once in its test Maildir and never relayed: every recipient is done */
 static void attempt_deliver_sandbox(struct queue_attempt *a)
@@ -373,8 +411,10 @@ static void attempt_deliver_local(struct queue_attempt *a, size_t i)
 static void attempt_local_work(void *arg)
 {
 	struct queue_attempt *a = arg;
-	if (!attempt_load(a))
+	if (!attempt_load(a)) {
+		attempt_unreadable(a);
 		return;
+	}
 	struct queue_envelope *env = a->env;
 	if (env->held && !a->admin_bounce) {
 		a->held = true;
@@ -733,6 +773,9 @@ static void attempt_write_dsns(struct queue_attempt *a, bool written[QUEUE_DSN_M
 	for (size_t k = 0; k < a->dsn_count; k++) {
 		struct buf text;
 		buf_init(&text);
+		a->dsn_env[k]->body_crc = queue_crc32c(0, a->dsn_body[k].data ? a->dsn_body[k].data :
+						       "", a->dsn_body[k].len);
+		a->dsn_env[k]->has_body_crc = true;
 		queue_envelope_serialize(a->dsn_env[k], &text);
 		written[k] = spool_write_message(a->queue->spool, a->dsn_env[k]->id, &text,
 						 a->dsn_body[k].data ? a->dsn_body[k].data : "",
@@ -784,11 +827,22 @@ static void attempt_complete(struct queue_attempt *a)
 		queue_msg_ready(queue, dsn);
 	}
 	msg->state = QUEUE_MSG_WAITING;
+	if (a->error && (a->vanished || a->moved)) {
+		if (a->vanished)
+			log_warn("queue_vanished", "queue_id=%s", msg->id);
+		queue_msg_removed(queue, msg);
+		goto out;
+	}
 	if (a->error) {
-		/* a damaged file stays for the administrator, retried and logged
-		 * rather than silently forgotten */
-		log_error("queue_unreadable", "queue_id=%s error=\"%s\"", msg->id, a->error);
+		/* retried with backoff, like a deferral, until attempt_unreadable
+		 * moves it aside: a file cut short never gets better, but an I/O
+		 * error may */
+		msg->read_failures++;
+		log_error("queue_unreadable", "queue_id=%s error=\"%s\" failures=%u", msg->id,
+			  a->error, msg->read_failures);
 		a->retry = true;
+	} else {
+		msg->read_failures = 0;
 	}
 	if (a->removed) {
 		queue_msg_removed(queue, msg);
@@ -808,6 +862,14 @@ static void attempt_complete(struct queue_attempt *a)
 		time_t now = time(NULL);
 		msg->next_attempt = msg->env && msg->env->next_attempt > now ?
 			msg->env->next_attempt : now + 1;
+		if (a->error) {
+			const struct config *config = queue->config;
+			unsigned shift = msg->read_failures - 1 < 16 ? msg->read_failures - 1 : 16;
+			unsigned long long delay = (unsigned long long)config->queue.retry_initial << shift;
+			if (delay > config->queue.retry_max)
+				delay = config->queue.retry_max;
+			msg->next_attempt = now + (time_t)delay;
+		}
 		msg->attempts++;
 		struct timeval tv = { msg->next_attempt - now, 0 };
 		if (!msg->retry_ev)

@@ -4,7 +4,17 @@
  * ID collision can never replace an accepted message) with mode 0600,
  * written, marked complete by setting its owner-execute bit (mode 0700, as
  * Postfix marks finished queue files), fsync'ed and closed (close checked:
- * NFS and some file systems report write errors only there).  Its directory
+ * NFS and some file systems report write errors only there).  The mark is
+ * set before the one fsync, so a power cut during that fsync can leave a
+ * file marked complete whose data never reached the disk (cut short, or
+ * with blocks that read as zeros).  Such a file was never acknowledged (the
+ * 250 waits for the fsync), and it is never trusted either: its envelope
+ * records the body's length and CRC-32C, and every read checks both
+ * (spool_read_message), recovery's first attempt included.  A file that
+ * fails the check is unreadable: the scheduler retries it with backoff and
+ * then moves it to queue/corrupt/ (spool_move_corrupt).  Checking costs a
+ * CRC per read; a second fsync per message to order the mark would cost a
+ * journal commit per message, which is the thing group commit saves.  Its directory
  * entry is durable only after spool_sync_dir(), which the queue shares
  * between messages (group commit, see queue.c).  Writing in place instead of
  * renaming from a tmp/ folder matters: on ext4 the file's fsync then commits
@@ -398,8 +408,14 @@ struct queue_envelope *spool_read_message(struct spool *spool, const char *id, s
 		*error_r = "envelope ID does not match the file name";
 		goto fail;
 	}
+	/* a file marked complete whose data never reached the disk (see the
+	 * head comment) is caught here, before anything trusts it */
 	if (env->size != data.len - off) {
 		*error_r = "body size does not match the envelope";
+		goto fail;
+	}
+	if (env->has_body_crc && queue_crc32c(0, data.data + off, data.len - off) != env->body_crc) {
+		*error_r = "body checksum does not match the envelope";
 		goto fail;
 	}
 	if (spool_rcpt_log_apply(spool, env, error_r) != 0)
@@ -588,5 +604,114 @@ int spool_remove(struct spool *spool, const char *id, bool has_log, const char *
 	ret = 0;
 out:
 	free(name);
+	return ret;
+}
+
+int spool_file_age(struct spool *spool, const char *id, time_t now, time_t *age_r,
+		   const char **error_r)
+{
+	struct stat st;
+	if (fstatat(spool->dir_fd, id, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (errno == ENOENT)
+			return 1;
+		*error_r = "cannot stat the message file";
+		return -1;
+	}
+	*age_r = now > st.st_mtime ? now - st.st_mtime : 0;
+	return 0;
+}
+
+int spool_move_corrupt(struct spool *spool, const char *id, const char **error_r)
+{
+	char *log_name = xasprintf("%s.rcpt", id);
+	int fd = -1, ret = -1;
+
+	if (mkdirat(spool->dir_fd, SPOOL_CORRUPT_DIR, 0700) == 0) {
+		if (fsync(spool->dir_fd) != 0) {
+			*error_r = "cannot sync the queue directory";
+			goto out;
+		}
+	} else if (errno != EEXIST) {
+		*error_r = "cannot create queue/" SPOOL_CORRUPT_DIR;
+		goto out;
+	}
+	fd = openat(spool->dir_fd, SPOOL_CORRUPT_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+		    O_NOFOLLOW);
+	if (fd < 0) {
+		*error_r = "cannot open queue/" SPOOL_CORRUPT_DIR;
+		goto out;
+	}
+	/* the message first: a crash in between leaves an orphan log, which
+	 * recovery removes, never a message in the queue without its log */
+	if (renameat(spool->dir_fd, id, fd, id) != 0 ||
+	    (renameat(spool->dir_fd, log_name, fd, log_name) != 0 && errno != ENOENT)) {
+		*error_r = "cannot move the file into queue/" SPOOL_CORRUPT_DIR;
+		goto out;
+	}
+	if (fsync(fd) != 0 || fsync(spool->dir_fd) != 0) {
+		*error_r = "cannot sync the queue directories";
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0 && close(fd) != 0 && ret == 0) {
+		*error_r = "cannot close queue/" SPOOL_CORRUPT_DIR;
+		ret = -1;
+	}
+	free(log_name);
+	return ret;
+}
+
+int spool_list_corrupt(struct spool *spool, char (**ids_r)[QUEUE_ID_LEN + 1], size_t *count_r,
+		       const char **error_r)
+{
+	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
+	size_t count = 0, alloc = 0;
+	DIR *dir = NULL;
+	struct dirent *de;
+	int ret = -1;
+	int fd = openat(spool->dir_fd, SPOOL_CORRUPT_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+			O_NOFOLLOW);
+	if (fd < 0) {
+		ret = errno == ENOENT ? 0 : -1;
+		if (ret != 0)
+			*error_r = "cannot open queue/" SPOOL_CORRUPT_DIR;
+		goto out;
+	}
+	dir = fdopendir(fd);
+	if (!dir) {
+		*error_r = "cannot read queue/" SPOOL_CORRUPT_DIR;
+		close(fd);
+		goto out;
+	}
+	errno = 0;
+	while ((de = readdir(dir)) != NULL) {
+		if (strlen(de->d_name) == QUEUE_ID_LEN && queue_id_is_valid(de->d_name)) {
+			if (count == alloc) {
+				alloc = alloc ? alloc * 2 : 16;
+				ids = xrealloc(ids, alloc * sizeof(*ids));
+			}
+			memcpy(ids[count++], de->d_name, QUEUE_ID_LEN + 1);
+		}
+		errno = 0;
+	}
+	if (errno != 0) {
+		*error_r = "cannot read queue/" SPOOL_CORRUPT_DIR;
+		goto out;
+	}
+	if (count > 0)
+		qsort(ids, count, sizeof(*ids), id_compare);
+	ret = 0;
+out:
+	if (dir && closedir(dir) != 0 && ret == 0) {
+		*error_r = "cannot close queue/" SPOOL_CORRUPT_DIR;
+		ret = -1;
+	}
+	if (ret == 0) {
+		*ids_r = ids;
+		*count_r = count;
+		ids = NULL;
+	}
+	free(ids);
 	return ret;
 }

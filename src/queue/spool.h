@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "queue/queue.h"
 #include "util/buf.h"
@@ -80,6 +81,19 @@ void spool_rcpt_log_line(struct buf *out, size_t index, enum queue_rcpt_state st
 /* spool_remove - unlink <ID>, then <ID>.rcpt when HAS_LOG (no fsync: see
  * queue.c); a log nobody wrote costs no failing unlink */
 int spool_remove(struct spool *spool, const char *id, bool has_log, const char **error_r);
+
+/* spool_file_age - seconds since <ID> was written (its mtime) into *AGE_R;
+ * 1 if there is no such file */
+int spool_file_age(struct spool *spool, const char *id, time_t now, time_t *age_r,
+		   const char **error_r);
+/* spool_move_corrupt - move <ID> (then <ID>.rcpt, if any) into
+ * queue/corrupt/, created on demand, and make both directories durable */
+int spool_move_corrupt(struct spool *spool, const char *id, const char **error_r);
+/* spool_list_corrupt - the names of valid IDs in queue/corrupt/ (sorted);
+ * none if the folder does not exist */
+int spool_list_corrupt(struct spool *spool, char (**ids_r)[QUEUE_ID_LEN + 1], size_t *count_r,
+		       const char **error_r);
+#define SPOOL_CORRUPT_DIR "corrupt"
 
 /* queue_rcpt_state_name - "pending", "delivered", "deferred", "failed" */
 const char *queue_rcpt_state_name(enum queue_rcpt_state state);

@@ -491,3 +491,104 @@ def test_bounce_that_cannot_be_written_keeps_the_original(faulty_server):
     assert REMOTE.encode() in dsn and b"multipart/report" in dsn
     assert len([l for l in p.log().splitlines()
                 if " bounced " in l and "queue_id=%s" % qid in l]) == 1
+
+
+def reconfigure_queue(p, **settings):
+    """Stopped server P: replace the [queue] retry settings the fixture wrote."""
+    conf = p.config_path.read_text()
+    old = "\n[queue]\nretry_initial = 3600\nretry_max = 3600\n"
+    assert old in conf
+    new = "\n[queue]\n" + "".join("%s = %s\n" % kv for kv in settings.items())
+    p.config_path.write_text(conf.replace(old, new))
+
+
+def damaged_message(p, damage, **settings):
+    """A deferred message whose spool file DAMAGE(path) changes while the server is
+    stopped; the server restarts with SETTINGS in [queue]. Returns its queue ID."""
+    qid = deferred_message(p)
+    wait_log(p, "retry queue_id=%s " % qid)
+    p.stop()
+    path = p.data_dir / "queue" / qid
+    assert os.stat(path).st_mode & 0o100, "not marked complete"
+    damage(path)
+    reconfigure_queue(p, **settings)
+    p.start()
+    return qid
+
+
+def unreadable_lines(p, qid):
+    return [l for l in p.log().splitlines() if "queue_unreadable queue_id=%s " % qid in l]
+
+
+def assert_moved_aside(p, qid):
+    assert not (p.data_dir / "queue" / qid).exists()
+    assert (p.data_dir / "queue" / "corrupt" / qid).exists()
+    r = p.cli_ok("queue", "list")
+    assert "%s  (corrupt" % qid in r.stdout and "1 corrupt files" in r.stdout, r.stdout
+    data = json.loads(p.cli_ok("queue", "list", "--json").stdout)
+    assert [m for m in data if m["id"] == qid] == [
+        {"id": qid, "corrupt": True, "file": "queue/corrupt/" + qid}], data
+
+
+def test_truncated_queue_file_backs_off_then_moves_to_corrupt(server):
+    """Issue 7 #4: a file marked complete but cut short is retried with backoff (not
+    every second forever), then moved to queue/corrupt/ and listed as such."""
+    def cut(path):
+        os.truncate(path, os.path.getsize(path) - 10)
+    qid = damaged_message(server, cut, retry_initial=1, retry_max=2, unreadable_attempts=3)
+    wait_log(server, "queue_corrupt queue_id=%s " % qid, timeout=60)
+    lines = unreadable_lines(server, qid)
+    assert len(lines) == 2, lines  # the third failure moves it
+    assert "body size does not match" in lines[0], lines
+    assert_moved_aside(server, qid)
+    server.restart()  # nothing left to retry; the corrupt file stays put
+    assert_moved_aside(server, qid)
+
+
+def test_unreadable_queue_file_past_its_lifetime_moves_at_once(server):
+    """Issue 7 #4: the queue lifetime applies to a file that cannot be read."""
+    def cut_and_age(path):
+        os.truncate(path, os.path.getsize(path) - 10)
+        old = time.time() - 6 * 86400
+        os.utime(path, (old, old))
+    qid = damaged_message(server, cut_and_age, retry_initial=1, retry_max=2,
+                          unreadable_attempts=100, lifetime=5 * 86400)
+    wait_log(server, "queue_corrupt queue_id=%s " % qid, timeout=30)
+    assert unreadable_lines(server, qid) == []
+    assert_moved_aside(server, qid)
+
+
+def test_zeroed_body_of_the_same_length_is_caught(server):
+    """Issue 7 #5: a file marked complete whose data never reached the disk (blocks that
+    read as zeros, same length) is not trusted: the body checksum catches it."""
+    def zero_tail(path):
+        with open(path, "r+b") as f:
+            f.seek(-20, os.SEEK_END)
+            f.write(b"\0" * 20)
+    qid = damaged_message(server, zero_tail, retry_initial=1, retry_max=2,
+                          unreadable_attempts=1)
+    wait_log(server, "queue_corrupt queue_id=%s " % qid, timeout=30)
+    assert "body checksum does not match the envelope" in server.log()
+    assert_moved_aside(server, qid)
+
+
+def test_queue_file_larger_than_a_lowered_message_size_is_delivered(server):
+    """Issue 7 #4: reading Petrel's own queue files is not bound by message_size (lowered
+    after the message was accepted)."""
+    server.stop()
+    qid = "0CB9000000000A5A"
+    body = (b"x" * 99 + b"\n") * (700 * 1024)  # 70 MiB: more than the read slack
+    head = ("version 1\nid %s\narrival %d\nsender u@example.test\nsize %d\n"
+            "rcpt notify=0 %s\n\n" % (qid, int(time.time()), len(body), REMOTE)).encode()
+    path = server.data_dir / "queue" / qid
+    with open(path, "wb") as f:
+        f.write(head)
+        f.write(body)
+    os.chmod(path, 0o700)
+    conf = server.config_path.read_text()
+    assert "message_size = 1048576" in conf
+    server.config_path.write_text(conf.replace("message_size = 1048576", "message_size = 1024"))
+    server.start()
+    wait_attempts(server, qid, 1, timeout=60)
+    assert unreadable_lines(server, qid) == [], server.log()[-2000:]
+    assert rcpt_state(server, qid) == "deferred"

@@ -149,6 +149,32 @@ static const char *const valid_text =
 	"\n"
 	"body";
 
+/* test_body_crc - CRC-32C check value (RFC 3720 B.4), and the record round trip */
+static void test_body_crc(void **state)
+{
+	(void)state;
+	assert_int_equal(queue_crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(queue_crc32c(queue_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+	assert_int_equal(queue_crc32c(0, "", 0), 0);
+	struct queue_envelope *env = sample_envelope();
+	env->body_crc = 0x0A0B0C0Du;
+	env->has_body_crc = true;
+	round_trip(env);
+	struct buf text;
+	buf_init(&text);
+	queue_envelope_serialize(env, &text);
+	buf_append(&text, "\n", 1);
+	const char *error = NULL;
+	size_t off;
+	struct queue_envelope *back = queue_envelope_parse(text.data, text.len, &off, &error);
+	assert_non_null(back);
+	assert_true(back->has_body_crc);
+	assert_int_equal(back->body_crc, 0x0A0B0C0Du);
+	queue_envelope_free(&back);
+	buf_free(&text);
+	queue_envelope_free(&env);
+}
+
 static void test_valid_minimal_text(void **state)
 {
 	(void)state;
@@ -198,6 +224,11 @@ static void test_malformed(void **state)
 		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nrcpt notify=0 a@b\r\n\n",
 		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nrcpt notify=0 a@b\n",
 		"version  1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nrcpt notify=0 a@b\n\n",
+		/* the body checksum: 8 upper-case hex digits, once */
+		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nrcpt notify=0 a@b\nbody-crc32c 1234567\n\n",
+		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nrcpt notify=0 a@b\nbody-crc32c 1234567g\n\n",
+		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nrcpt notify=0 a@b\nbody-crc32c 123456789\n\n",
+		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nrcpt notify=0 a@b\nbody-crc32c 00000000\nbody-crc32c 00000000\n\n",
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *error = NULL;
@@ -277,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_minimal),
 		cmocka_unit_test(test_round_trip_hostile),
 		cmocka_unit_test(test_valid_minimal_text),
+		cmocka_unit_test(test_body_crc),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_random_damage),
