@@ -313,6 +313,9 @@ int cmd_serve(int argc, char **argv)
 	}
 	int level = log_level_parse(config->log_level);
 	log_init("petrel", level < 0 ? LOG_LEVEL_INFO : (enum log_level)level, config->syslog);
+	/* from here on a slow or blocked stderr or syslog never stalls the loop */
+	if (log_async_start(config->log_buffer) != 0)
+		fputs("petrel: cannot start the log thread; logging directly\n", stderr);
 
 	int rc = 2;
 	struct serve_state st = { 0 };
@@ -453,6 +456,8 @@ out:
 		log_warn("close-failed", "what=petrel.lock error=\"%s\"", strerror(errno));
 	if (rc == 0)
 		log_info("stopped", "status=0");
+	/* a stderr nobody reads must not keep the process from ending */
+	(void)log_async_stop(2000);
 	config_free(&config);
 	return rc;
 }

@@ -96,6 +96,7 @@ static const struct key_def key_defs[] = {
 	{ SECTION_SERVER, "user", KEY_STRING, CONFIG_OFFSET(user), 0, 0 },
 	{ SECTION_SERVER, "log_level", KEY_LOG_LEVEL, CONFIG_OFFSET(log_level), 0, 0 },
 	{ SECTION_SERVER, "syslog", KEY_BOOL, CONFIG_OFFSET(syslog), 0, 0 },
+	{ SECTION_SERVER, "log_buffer", KEY_SIZE, CONFIG_OFFSET(log_buffer), 4096, 1073741824 },
 	{ SECTION_SERVER, "workers", KEY_UINT, CONFIG_OFFSET(workers), 1, 64 },
 	{ SECTION_DOMAINS, "local", KEY_DOMAINS, 0, 0, 0 },
 	{ SECTION_DOMAINS, "postmaster", KEY_ADDRESS, CONFIG_OFFSET(postmaster), 0, 0 },
@@ -265,6 +266,7 @@ static struct config *config_new(bool with_hostname)
 	config->user = xstrdup("petrel");
 	config->log_level = xstrdup("info");
 	config->syslog = false;
+	config->log_buffer = 1048576;
 	config->workers = 4;
 
 	config->local_domains = xcalloc(1, sizeof(char *));

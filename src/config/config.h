@@ -6,7 +6,7 @@
  * owned by the config module, valid until the next call).
  *
  * File layout (see docs/configuration.md and petrel.conf.example):
- *   [server]   hostname, data_dir, user, log_level, syslog, workers
+ *   [server]   hostname, data_dir, user, log_level, syslog, log_buffer, workers
  *   [domains]  local = example.org, example.net
  *   [tls]      certificate, key
  *   [limits]   line and message sizes, recipients, errors, connections
@@ -126,6 +126,7 @@ struct config {
 	char *user;          /* drop privileges to this user after binding; "" = stay */
 	char *log_level;     /* debug|info|warn|error */
 	bool syslog;
+	size_t log_buffer;   /* bytes of log lines waiting for stderr/syslog before lines are dropped */
 	unsigned workers;    /* worker pool threads for fsync and other blocking work */
 
 	char **local_domains;   /* lower-case, NULL-terminated */

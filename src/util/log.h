@@ -6,7 +6,11 @@
  *
  * Peer-supplied text must go through log_escape() first (printable ASCII only,
  * quotes and backslashes escaped, truncated).  Credentials are never logged.
- * Thread-safe: each line is written with one write(2).
+ * Thread-safe: each line is written with one write(2).  After
+ * log_async_start() lines go through a bounded in-memory ring that a thread
+ * of the log's own writes out, so a slow or blocked stderr or syslog never
+ * stalls the caller; when the ring is full lines are dropped and counted,
+ * and a "log-dropped count=N" line says so.
  */
 #ifndef PETREL_UTIL_LOG_H
 #define PETREL_UTIL_LOG_H
@@ -23,6 +27,14 @@ enum log_level {
 
 /* log_init - set the minimum level and whether to copy lines to syslog */
 void log_init(const char *ident, enum log_level min_level, bool use_syslog);
+/* log_async_start - from now on, queue lines in a ring of BUFFER_SIZE
+ * bytes (>= 2051) drained by a thread; -1 if it cannot start (lines are
+ * then still written directly) */
+int log_async_start(size_t buffer_size);
+/* log_async_stop - write out what is queued and stop the thread, waiting at
+ * most WAIT_MS; false if stderr or syslog did not take it all in time (the
+ * thread is left blocked, lines keep being queued or dropped) */
+bool log_async_stop(unsigned wait_ms);
 /* log_level_parse - "debug"|"info"|"warn"|"error"; -1 if unknown */
 int log_level_parse(const char *name);
 bool log_is_enabled(enum log_level level);

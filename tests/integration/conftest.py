@@ -29,7 +29,7 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer
 
 SECTION_OF = {
     "hostname": "server", "data_dir": "server", "user": "server", "log_level": "server",
-    "workers": "server", "syslog": "server",
+    "workers": "server", "syslog": "server", "log_buffer": "server",
     "local": "domains", "postmaster": "domains",
     "certificate": "tls", "key": "tls",
     "command_line": "limits", "text_line": "limits", "message_size": "limits",
@@ -449,6 +449,17 @@ class Petrel:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def wait_log(self, pattern, count=1, timeout=10.0):
+        """The log once regex PATTERN occurs COUNT times in it: the server writes its log on a
+        thread of its own (never stalling a session), so a line can trail the reply it goes
+        with by a moment."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            if len(re.findall(pattern, log)) >= count or time.monotonic() > deadline:
+                return log
+            time.sleep(0.05)
 
     def stop(self, timeout=5.0):
         """SIGTERM and wait; return the exit status."""

@@ -979,7 +979,8 @@ def test_auth_lockout_checked_before_hashing(petrel_factory):
     a.expect(b64("\0%s\0%s" % (SENDER, SENDER_PASSWORD)), 454, "4.7.0")
     a.expect("MAIL FROM:<%s>" % SENDER, 530, "5.7.0")
     a.quit()
-    log = p.log()
+    p.wait_log(r"auth-failed ", 3)
+    log = p.wait_log(r"auth-refused .*reason=locked-out", 2)
     assert len(re.findall(r"auth-refused .*reason=locked-out", log)) == 2, log[-3000:]
     assert len(re.findall(r"auth-failed ", log)) == 3, log[-3000:]
     assert not re.search(r"\bauth session=", log), log[-3000:]

@@ -112,7 +112,8 @@ def test_serve_as_root_with_user_root_warns(petrel_factory):
     if SERVE_USER != "root":
         pytest.skip("needs root (running as uid %d)" % __import__("os").geteuid())
     p = petrel_factory(user="root")
-    assert "privileges" in p.log() and "no privilege drop" in p.log(), p.log()
+    log = p.wait_log("no privilege drop")
+    assert "privileges" in log and "no privilege drop" in log, log
     assert p.stop() == 0
 
 

@@ -305,7 +305,7 @@ def test_control_refusal_is_reported(petrel_factory):
                            stdin=subprocess.DEVNULL)
         assert r.returncode == 1, r
         assert r.stderr == "petrel: permission denied\n", r.stderr
-        assert "refused" in p.log()
+        assert "refused" in p.wait_log("refused")
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

@@ -173,7 +173,8 @@ def test_relay_to_mx_found_in_dns(petrel_factory, dns_factory, mx_port, sink_fac
     assert len(delivered) == 1, evs
     assert delivered[0]["recipient"] == "rcpt@remote.test", delivered[0]
     assert delivered[0]["code"] == 250, delivered[0]
-    assert "delivered" in p.log() and "relay=mx1.remote.test" in p.log()
+    log = p.wait_log(r"delivered .*relay=mx1\.remote\.test")
+    assert "delivered" in log and "relay=mx1.remote.test" in log
 
 
 def test_temporary_failure_then_success_delivers_once(petrel_factory, dns_factory, mx_port,
@@ -306,7 +307,7 @@ def test_dead_first_mx_falls_back_to_the_next(petrel_factory, dns_factory, mx_po
     dumps = sink.wait_dumps(1, timeout=15, settle=1)
     assert len(dumps) == 1 and msgid.encode() in dumps[0]
     wait_queue_empty(p)
-    log = p.log()
+    log = p.wait_log(r"relay=live\.remote\.test")
     assert "host=dead.remote.test[127.0.0.4]:%d" % mx_port in log, log[-3000:]
     assert "relay=live.remote.test" in log
     assert log.index("dead.remote.test[127.0.0.4]") < log.index("live.remote.test[127.0.0.2]")
