@@ -152,8 +152,10 @@ static void start_sink(struct fixture *f, const char *const *flags)
 	char path[300], listen[64];
 	char *argv[24];
 	int n = 0;
-	if (!sink_dir)
+	if (!sink_dir) {
+		print_message("# SKIP reason: Postfix's smtp-sink is not available\n");
 		skip();
+	}
 	snprintf(path, sizeof(path), "%s/smtp-sink", sink_dir);
 	f->port = free_port("127.0.0.2");
 	snprintf(listen, sizeof(listen), "127.0.0.2:%u", f->port);
