@@ -212,9 +212,10 @@ static enum delivery_tls serve_tls_policy(const char *name)
 }
 
 /* serve_outbound_setup - [delivery], [tls-policy] and [relay] as delivery
- * settings (first match wins): the relay's domains (or "*": everything goes
- * to the smarthost), then per-domain TLS policies for MX delivery, then the
- * default TLS policy */
+ * settings (first match wins): per-domain TLS policies for MX delivery (so a
+ * domain named in [tls-policy] goes by MX even with [relay] domains = *, as
+ * configuration.md says), then the relay's domains (or "*": everything else
+ * goes to the smarthost), then the default TLS policy */
 static int serve_outbound_setup(const struct config *config, struct serve_outbound *out,
 				const char **error_r)
 {
@@ -222,6 +223,11 @@ static int serve_outbound_setup(const struct config *config, struct serve_outbou
 	memset(out, 0, sizeof(*out));
 	size_t max = config->tls_policy_count + 64 + 1;
 	out->policies = xcalloc(max, sizeof(*out->policies));
+	for (size_t i = 0; i < config->tls_policy_count; i++) {
+		out->policies[out->policy_count].domain = config->tls_policies[i].domain;
+		out->policies[out->policy_count++].tls =
+			serve_tls_policy(config->tls_policies[i].policy);
+	}
 	if (config->relay.host[0]) {
 		const struct delivery_relay *preset = delivery_relay_preset(config->relay.host);
 		if (preset) {
@@ -261,11 +267,6 @@ static int serve_outbound_setup(const struct config *config, struct serve_outbou
 			out->policies[out->policy_count++].relay = &out->relay;
 		}
 		free(list);
-	}
-	for (size_t i = 0; i < config->tls_policy_count; i++) {
-		out->policies[out->policy_count].domain = config->tls_policies[i].domain;
-		out->policies[out->policy_count++].tls =
-			serve_tls_policy(config->tls_policies[i].policy);
 	}
 	out->policies[out->policy_count].domain = "*";
 	out->policies[out->policy_count++].tls = serve_tls_policy(config->delivery.tls);

@@ -13,6 +13,7 @@
  * counted delivered only when the 2xx reply to the final dot has been read.
  */
 #include "delivery/delivery-int.h"
+#include "net/net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -584,6 +585,9 @@ static void conn_reply(struct delivery_conn *c, const struct wire_reply *reply)
 		conn_txn_reply(c, reply);
 		break;
 	case CS_QUIT:
+		/* the reply to QUIT: end TLS with a close_notify, then close */
+		if (c->tls_active)
+			net_tls_close_notify(c->bev);
 		conn_finish(c);
 		break;
 	case CS_IDLE:
@@ -646,7 +650,9 @@ static void conn_setup_reply(struct delivery_conn *c, const struct wire_reply *r
 			goto remote_fail;
 		}
 		if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
-			/* CVE-2011-0411 class: data after the 220 is not TLS */
+			/* CVE-2011-0411 class: data after the 220 is not TLS
+			 * (a failed TLS start, as far as "may" is concerned) */
+			c->pub.tls_failed = true;
 			delivery_error_set(&err, 451, "4.7.5", false,
 					   "%s[%s]:%u sent data after 220 to STARTTLS",
 					   c->pub.host, c->pub.address, c->pub.port);
@@ -1239,6 +1245,8 @@ static void conn_fail(struct delivery_conn *c, const struct delivery_error *why)
 	delivery_error_clear(&c->pub.error);
 	c->pub.error = *why;
 	c->pub.error.text = xstrdup(why->text ? why->text : "");
+	/* the owner may try this address again without TLS (RFC 7435) */
+	c->pub.tls_failed = c->pub.tls_failed || (c->state == CS_TLS && c->tls_done_starttls);
 	bool quiet = c->quitting;
 	/* be polite to a server that answered */
 	if (c->bev && c->state != CS_CONNECTING && c->state != CS_TLS &&

@@ -82,6 +82,10 @@ struct delivery_conn_public {
 	char address[64];
 	unsigned port;
 	char tls[160];                 /* "" when not TLS */
+	bool tls_failed;               /* after FAILED: the handshake after
+					  STARTTLS failed (or timed out) */
+	bool tls_fallback;             /* set by the owner: opened without TLS
+					  because TLS had failed there */
 	void *dest;                    /* delivery.c's destination */
 	void *request;                 /* delivery.c's request, NULL when idle */
 	struct delivery_conn *idle_next; /* delivery.c's idle list */

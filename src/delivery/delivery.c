@@ -112,6 +112,9 @@ static void request_relay_cb(struct delivery_request *r, int which,
 static void request_relay_aaaa_cb(void *ctx, const struct dns_records *records);
 static void request_relay_a_cb(void *ctx, const struct dns_records *records);
 static void request_try_next(struct delivery_request *r);
+static void request_open(struct delivery_request *r, const char *host, const char *address,
+			 enum delivery_tls tls, bool fallback);
+static void request_note_no_tls(struct delivery_request *r);
 static void request_send(struct delivery_request *r, struct delivery_conn *conn);
 static void request_conn_cb(void *ctx, struct delivery_conn *conn,
 			    enum delivery_conn_event event);
@@ -614,22 +617,10 @@ static void request_relay_cb(struct delivery_request *r, int which,
 /* request_try_next - the next address of this host, or the next host */
 static void request_try_next(struct delivery_request *r)
 {
-	struct delivery *d = r->d;
 	while (r->host_i < r->host_count) {
 		struct route_host *h = &r->hosts[r->host_i];
 		if (r->addr_i < h->count) {
-			struct delivery_conn_params p = {
-				.host = h->name,
-				.address = h->addrs[r->addr_i++],
-				.port = r->dest->port,
-				.tls = r->dest->tls,
-				.relay = r->dest->relay,
-				.settings = &d->settings,
-				.ssl_ctx = d->ctx,
-			};
-			r->conn = delivery_conn_open(d->base, &p, &d->conns, request_conn_cb, d);
-			delivery_conn_public(r->conn)->request = r;
-			delivery_conn_public(r->conn)->dest = r->dest;
+			request_open(r, h->name, h->addrs[r->addr_i++], r->dest->tls, false);
 			return;
 		}
 		r->host_i++;
@@ -642,6 +633,44 @@ static void request_try_next(struct delivery_request *r)
 }
 
 /* ---- connections ------------------------------------------------------------------- */
+
+/* request_open - connect to ADDRESS of HOST with TLS policy TLS; FALLBACK:
+ * a second try without TLS after a failed handshake there */
+static void request_open(struct delivery_request *r, const char *host, const char *address,
+			 enum delivery_tls tls, bool fallback)
+{
+	struct delivery *d = r->d;
+	struct delivery_conn_params p = {
+		.host = host,
+		.address = address,
+		.port = r->dest->port,
+		.tls = tls,
+		.relay = r->dest->relay,
+		.settings = &d->settings,
+		.ssl_ctx = d->ctx,
+	};
+	r->conn = delivery_conn_open(d->base, &p, &d->conns, request_conn_cb, d);
+	struct delivery_conn_public *pub = delivery_conn_public(r->conn);
+	pub->request = r;
+	pub->dest = r->dest;
+	pub->tls_fallback = fallback;
+}
+
+/* request_note_no_tls - the transaction went over a plaintext fallback
+ * connection: say so in the result of each recipient it delivered (the
+ * delivered event and log carry that text) */
+static void request_note_no_tls(struct delivery_request *r)
+{
+	for (size_t k = 0; k < r->txn.count; k++) {
+		struct delivery_rcpt_result *x = &r->results[r->index[k]];
+		if (x->outcome != DELIVERY_DELIVERED || !x->text)
+			continue;
+		char *text = xasprintf("%s (sent without TLS: the TLS handshake had failed)",
+				       x->text);
+		free(x->text);
+		x->text = text;
+	}
+}
 
 static void request_note_conn(struct delivery_request *r, struct delivery_conn *conn)
 {
@@ -729,6 +758,16 @@ static void request_conn_cb(void *ctx, struct delivery_conn *conn,
 				   "%s", p->error.text);
 		r->conn = NULL;
 		p->request = NULL;
+		if (p->tls_failed && r->dest->tls == DELIVERY_TLS_MAY) {
+			/* RFC 7435: opportunistic TLS that fails is no reason
+			 * to keep the mail; this address once more, in plaintext */
+			log_info("delivery-tls-fallback", "queue_id=%s relay=%s[%s]:%u "
+				 "action=\"retrying without TLS\" reason=%s",
+				 r->msg.queue_id ? r->msg.queue_id : "-", p->host, p->address,
+				 p->port, reason);
+			request_open(r, p->host, p->address, DELIVERY_TLS_NONE, true);
+			break;
+		}
 		request_try_next(r);
 		break;
 	}
@@ -756,6 +795,8 @@ static void request_txn_done(struct delivery_request *r, struct delivery_conn *c
 		request_route(r);
 		return;
 	}
+	if (p->tls_fallback)
+		request_note_no_tls(r);
 	for (size_t k = 0; k < r->txn.count; k++) {
 		size_t i = r->index[k];
 		r->done[i] = true;

@@ -16,6 +16,7 @@
 
 #include <openssl/ssl.h>
 
+struct bufferevent;
 struct event_base;
 struct config;
 struct config_listener;
@@ -48,6 +49,16 @@ uint32_t net_address_key_hash(const unsigned char key[16]);
 SSL_CTX *net_tls_server_ctx(const char *cert, const char *key, const char **error_r);
 /* net_tls_describe - "version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 bits=256" */
 void net_tls_describe(SSL *ssl, char *buf, size_t size);
+/* net_tls_close_notify - end TLS on BEV (a bufferevent_openssl, on a socket or
+ * filtering one) with a close_notify alert (RFC 8446 6.1), written to the
+ * socket at once with one non-blocking write; for an orderly close only (never
+ * after a TLS error), once BEV's output is empty.  Best effort: the caller
+ * closes the socket next whatever happens.  Once per connection. */
+void net_tls_close_notify(struct bufferevent *bev);
+/* net_bufferevent_write_now - one non-blocking write of a socket
+ * bufferevent's pending output, from outside its callbacks (a last word
+ * before the socket is closed) */
+void net_bufferevent_write_now(struct bufferevent *bev);
 
 /* ---- connection counting per client address --------------------------- */
 

@@ -3,6 +3,9 @@
 
 #include <stdio.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
 static char tls_error[512];
@@ -58,4 +61,32 @@ void net_tls_describe(SSL *ssl, char *buf, size_t size)
 	int bits = cipher ? SSL_CIPHER_get_bits(cipher, NULL) : 0;
 	snprintf(buf, size, "version=%s cipher=%s bits=%d", SSL_get_version(ssl),
 		 cipher ? SSL_CIPHER_get_name(cipher) : "none", bits);
+}
+
+void net_tls_close_notify(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	if (!ssl || (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) || !SSL_is_init_finished(ssl))
+		return;
+	/* libevent frees the SSL without SSL_shutdown: peers such as Exim
+	 * then log "TLS connection was non-properly terminated".  On a socket
+	 * BIO the alert goes straight to the socket; under a filter it lands in
+	 * the socket bufferevent's output, written here. */
+	if (SSL_shutdown(ssl) < 0)
+		ERR_clear_error();
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+	if (under)
+		net_bufferevent_write_now(under);
+}
+
+void net_bufferevent_write_now(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	if (evbuffer_get_length(out) == 0)
+		return;
+	/* A socket bufferevent keeps the front of its output frozen except
+	 * while its own write callback runs; do as that callback does. */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
 }

@@ -61,6 +61,7 @@ static bool session_read_command(struct smtp_session *s, struct evbuffer *in);
 static bool session_skip_line(struct smtp_session *s, struct evbuffer *in);
 static void session_dispatch(struct smtp_session *s, const struct smtp_command *cmd);
 static void session_free_later(struct smtp_session *s);
+static void session_close_done(struct smtp_session *s);
 static size_t session_pending_output(struct smtp_session *s);
 static void session_plain_drained_cb(struct evbuffer *buf,
 				     const struct evbuffer_cb_info *info, void *arg);
@@ -217,7 +218,17 @@ void smtp_session_close(struct smtp_session *s)
 	s->closing = true;
 	bufferevent_disable(s->bev, EV_READ);
 	if (session_pending_output(s) == 0)
-		session_free_later(s);
+		session_close_done(s);
+}
+
+/* session_close_done - the last reply is written: end TLS with a close_notify
+ * (a client such as Exim logs a bare TCP close as an attack on the
+ * connection), then free */
+static void session_close_done(struct smtp_session *s)
+{
+	if (s->tls && !s->handshaking)
+		net_tls_close_notify(s->bev);
+	session_free_later(s);
 }
 
 /* session_pending_output - reply bytes not yet handed to the kernel; under a
@@ -237,7 +248,7 @@ static void session_plain_drained_cb(struct evbuffer *buf,
 	struct smtp_session *s = arg;
 	(void)buf;
 	if (info->n_deleted > 0 && s->closing && session_pending_output(s) == 0)
-		session_free_later(s);
+		session_close_done(s);
 }
 
 /* session_free_later - mark dead, leave the table now, free from the loop
@@ -328,7 +339,7 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (s->closing) {
 		if (session_pending_output(s) == 0)
-			session_free_later(s);
+			session_close_done(s);
 		return;
 	}
 	/* Output drained: resume reading if back-pressure had stopped it. */

@@ -12,8 +12,10 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -429,6 +431,155 @@ class Postfix:
                 pass
 
 
+# --------------------------------------------------------------------------- Python TLS sink
+
+class TlsSink:
+    """A small SMTP receiver in a thread, for what smtp-sink cannot do: STARTTLS that
+    works, or that fails after "220 Ready" (STARTTLS="close": close the connection;
+    "garbage": answer the ClientHello with bytes that are not TLS, then close;
+    "early": send such bytes right behind the 220), and a record of how each TLS
+    connection ended: its "clean_close" is True when the client sent close_notify
+    before closing, False when it just closed (Python's ssl, told not to ignore that,
+    raises "unexpected eof while reading").  STARTTLS=None: not offered.
+
+    sessions: one dict per connection: tls, clean_close (None until known).
+    messages: one dict per message: tls, mail, rcpts, data (bytes, unstuffed)."""
+
+    def __init__(self, addr, port, cert, starttls="ok"):
+        self.addr, self.port, self.cert, self.starttls = addr, port, cert, starttls
+        self.sessions, self.messages = [], []
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((addr, port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _session(self, conn):
+        rec = {"tls": False, "clean_close": None}
+        with self.lock:
+            self.sessions.append(rec)
+        conn.settimeout(30)
+        f = [conn, b""]
+
+        def send(line):
+            f[0].sendall(line.encode() + b"\r\n")
+
+        def readline():
+            while b"\n" not in f[1]:
+                chunk = f[0].recv(65536)
+                if not chunk:
+                    return None
+                f[1] += chunk
+            line, f[1] = f[1].split(b"\n", 1)
+            return line.rstrip(b"\r")
+
+        try:
+            send("220 tls-sink.test ESMTP")
+            mail, rcpts = None, []
+            while True:
+                line = readline()
+                if line is None:
+                    return
+                verb = line.split(b" ", 1)[0].upper()
+                if verb == b"EHLO":
+                    exts = ["tls-sink.test", "PIPELINING", "8BITMIME"]
+                    if self.starttls and not rec["tls"]:
+                        exts.append("STARTTLS")
+                    for i, e in enumerate(exts):
+                        send(("250 " if i == len(exts) - 1 else "250-") + e)
+                elif verb == b"HELO":
+                    send("250 tls-sink.test")
+                elif verb == b"STARTTLS" and self.starttls and not rec["tls"]:
+                    if self.starttls == "early":
+                        # the 220 and bytes that are not TLS in one write
+                        f[0].sendall(b"220 2.0.0 Ready to start TLS\r\n" + b"garbage\r\n")
+                        return
+                    send("220 2.0.0 Ready to start TLS")
+                    if self.starttls == "close":
+                        return
+                    if self.starttls == "garbage":
+                        conn.recv(65536)  # the ClientHello
+                        f[0].sendall(b"this is not a TLS record\r\n" * 4)
+                        return
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                    ctx.load_cert_chain(str(self.cert[0]), str(self.cert[1]))
+                    # Python ignores a missing close_notify by default: notice it
+                    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+                    f[0] = ctx.wrap_socket(conn, server_side=True, suppress_ragged_eofs=False)
+                    f[1] = b""
+                    rec["tls"] = True
+                elif verb == b"MAIL":
+                    mail, rcpts = line[10:].decode(errors="replace"), []
+                    send("250 2.1.0 Ok")
+                elif verb == b"RCPT":
+                    rcpts.append(line[8:].decode(errors="replace"))
+                    send("250 2.1.5 Ok")
+                elif verb == b"DATA":
+                    send("354 End data with <CR><LF>.<CR><LF>")
+                    data = []
+                    while True:
+                        l = readline()
+                        if l is None:
+                            return
+                        if l == b".":
+                            break
+                        data.append(l[1:] if l.startswith(b".") else l)
+                    with self.lock:
+                        self.messages.append({"tls": rec["tls"], "mail": mail,
+                                              "rcpts": rcpts,
+                                              "data": b"\r\n".join(data) + b"\r\n"})
+                    send("250 2.0.0 Ok: queued")
+                elif verb in (b"RSET", b"NOOP"):
+                    send("250 2.0.0 Ok")
+                elif verb == b"QUIT":
+                    send("221 2.0.0 Bye")
+                    if rec["tls"]:
+                        # the client's close: close_notify (recv gives b"") or a bare
+                        # TCP close (SSLEOFError with suppress_ragged_eofs=False)
+                        try:
+                            while f[0].recv(65536):
+                                pass
+                            rec["clean_close"] = True
+                        except ssl.SSLError:  # UNEXPECTED_EOF_WHILE_READING
+                            rec["clean_close"] = False
+                    return
+                else:
+                    send("502 5.5.2 unknown")
+        except (OSError, ssl.SSLError):
+            return
+        finally:
+            try:
+                f[0].close()
+            except OSError:
+                pass
+
+    def wait_messages(self, n, timeout=15.0):
+        wait_until(lambda: len(self.messages) >= n, timeout, what="%d message(s)" % n)
+        return list(self.messages)
+
+    def stop(self):
+        self.stopping = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.thread.join(5)
+
+
 # --------------------------------------------------------------------------- fixtures
 
 @pytest.fixture
@@ -484,3 +635,18 @@ def postfix_factory(tmp_path):
     for p in instances:
         p.stop()
         shutil.rmtree(p.tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def tls_sink_factory(tmp_path):
+    """tls_sink_factory(addr, port, cert, starttls="ok") -> a started TlsSink."""
+    sinks = []
+
+    def make(addr, port, cert, starttls="ok"):
+        s = TlsSink(addr, port, cert, starttls)
+        sinks.append(s)
+        return s
+
+    yield make
+    for s in sinks:
+        s.stop()

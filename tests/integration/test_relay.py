@@ -16,7 +16,8 @@ import uuid
 import pytest
 
 from conftest import SENDER, dot_stuff, header_values, list_mail
-from peers import dns_factory, mx_port, sink_factory, wait_until  # noqa: F401 (fixtures)
+from peers import (dns_factory, mx_port, sink_factory, tls_sink_factory,  # noqa: F401
+                   wait_until)
 
 SENDER_DOMAIN, SENDER_LOCAL = SENDER.split("@")[1], SENDER.split("@")[0]
 MSGID_RE = re.compile(rb"^Message-ID:\s*(<[^>]+>)", re.M | re.I)
@@ -314,6 +315,98 @@ def test_dead_first_mx_falls_back_to_the_next(petrel_factory, dns_factory, mx_po
     assert sender_mail(p) == []
     assert [e["type"] for e in events(p) if e.get("queue_id") == qid
             and e["type"] in ("delivered", "deferred", "bounced")] == ["delivered"]
+
+
+# --------------------------------------------------------------------------- TLS
+
+def remote_dns(dns_factory, *domains):
+    """DOMAINS' MX is mx1.DOMAIN at 127.0.0.2."""
+    return dns_factory(mx=[(d, "mx1." + d, 10) for d in domains],
+                       hosts=[("mx1." + d, "127.0.0.2") for d in domains])
+
+
+def delivered_events(petrel, qid):
+    return [e for e in events(petrel) if e.get("queue_id") == qid and e["type"] == "delivered"]
+
+
+@pytest.mark.parametrize("failure", ["close", "garbage", "early"])
+def test_may_failed_handshake_retried_once_without_tls(petrel_factory, dns_factory, mx_port,
+                                                       tls_sink_factory, cert, failure):
+    """tls = may (the default): an MX that offers STARTTLS and then fails the handshake is
+    tried again at once without TLS (RFC 7435 opportunistic TLS), and the record says
+    TLS was not used; before, the mail was deferred until it expired."""
+    dns = remote_dns(dns_factory, "remote.test")
+    sink = tls_sink_factory("127.0.0.2", mx_port, cert, starttls=failure)
+    p = relay_petrel(petrel_factory, dns, mx_port, retry_initial=3600, retry_max=3600)
+    data, msgid = message("rcpt@remote.test")
+    qid = submit(p, ["rcpt@remote.test"], data)
+    msgs = sink.wait_messages(1)
+    wait_queue_empty(p)
+    assert len(sink.messages) == 1 and not msgs[0]["tls"], msgs
+    assert msgid.encode() in msgs[0]["data"]
+    # two connections: the failed handshake, then the plaintext one
+    assert [x["tls"] for x in sink.sessions] == [False, False], sink.sessions
+    log = p.log()
+    assert "delivery-tls-fallback" in log and "queue_id=%s" % qid in log, log[-3000:]
+    [ev] = delivered_events(p, qid)
+    assert "without TLS" in (ev.get("reason") or ""), ev
+
+
+@pytest.mark.parametrize("policy", ["encrypt", "verify"])
+def test_encrypt_failed_handshake_never_falls_back(petrel_factory, dns_factory, mx_port,
+                                                   tls_sink_factory, cert, policy):
+    dns = remote_dns(dns_factory, "remote.test")
+    sink = tls_sink_factory("127.0.0.2", mx_port, cert, starttls="close")
+    p = relay_petrel(petrel_factory, dns, mx_port, retry_initial=3600, retry_max=3600,
+                     delivery_tls=policy)
+    data, _ = message("rcpt@remote.test")
+    qid = submit(p, ["rcpt@remote.test"], data)
+    wait_until(lambda: "status=deferred" in p.log(), 15, what="a deferral")
+    entry = queue_entry(p, qid)
+    assert entry is not None, queue_list(p)
+    assert "4.7.5" in json.dumps(entry), entry
+    assert sink.messages == [] and len(sink.sessions) == 1, sink.sessions
+    assert "delivery-tls-fallback" not in p.log()
+
+
+def test_delivery_client_sends_close_notify(petrel_factory, dns_factory, mx_port,
+                                            tls_sink_factory, cert):
+    """After QUIT over TLS the client ends TLS with a close_notify, not a bare TCP close
+    (what made Exim log "TLS connection was non-properly terminated")."""
+    dns = remote_dns(dns_factory, "remote.test")
+    sink = tls_sink_factory("127.0.0.2", mx_port, cert, starttls="ok")
+    p = relay_petrel(petrel_factory, dns, mx_port)
+    data, _ = message("rcpt@remote.test")
+    submit(p, ["rcpt@remote.test"], data)
+    msgs = sink.wait_messages(1)
+    assert msgs[0]["tls"], msgs
+    wait_until(lambda: sink.sessions and sink.sessions[0]["clean_close"] is not None, 20,
+               what="the client's QUIT and close")
+    assert sink.sessions[0]["clean_close"] is True, sink.sessions
+
+
+def test_tls_policy_domain_goes_by_mx_even_with_relay_everything(
+        petrel_factory, dns_factory, mx_port, sink_factory, tls_sink_factory, cert):
+    """[tls-policy] remote.test = none with [relay] domains = *: remote.test is delivered
+    by its MX (configuration.md), everything else goes to the smarthost."""
+    dns = remote_dns(dns_factory, "remote.test", "elsewhere.test")
+    mx = sink_factory("127.0.0.2", mx_port)
+    smarthost = tls_sink_factory("127.0.0.3", mx_port, cert, starttls="ok")
+    p = relay_petrel(petrel_factory, dns, mx_port, start=False,
+                     relay_host="127.0.0.3:%d" % mx_port, relay_tls="encrypt",
+                     relay_domains="*")
+    with open(p.config_path, "a") as f:
+        f.write("\n[tls-policy]\nremote.test = none\n")
+    p.start()
+    data, msgid = message("rcpt@remote.test")
+    submit(p, ["rcpt@remote.test"], data)
+    data2, msgid2 = message("rcpt@elsewhere.test")
+    submit(p, ["rcpt@elsewhere.test"], data2)
+    dumps = mx.wait_dumps(1, timeout=15, settle=0.5)
+    msgs = smarthost.wait_messages(1)
+    wait_queue_empty(p)
+    assert len(dumps) == 1 and msgid.encode() in dumps[0], dumps
+    assert len(msgs) == 1 and msgid2.encode() in msgs[0]["data"], msgs
 
 
 # --------------------------------------------------------------------------- expiry, delays

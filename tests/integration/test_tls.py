@@ -350,3 +350,31 @@ def test_greeting_timeout_after_implicit_tls(petrel_factory):
     r = c.read_reply(timeout=30)
     assert (r.code, r.enhanced) == (421, "4.4.2"), r
     c.expect_closed()
+
+
+def strict_eof_context():
+    """A client context that does not forgive a close without close_notify (Python
+    ignores it by default)."""
+    ctx = client_tls_context()
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    return ctx
+
+
+@pytest.mark.parametrize("role", ["mx", "submissions"])
+def test_tls_session_ends_with_close_notify(petrel, role):
+    """After QUIT the server ends TLS with a close_notify (SSL_shutdown) before closing,
+    so a client reading to the end sees a clean TLS close, not "unexpected eof" (Exim
+    logged "TLS connection was non-properly terminated" on every message)."""
+    if role == "submissions":
+        c = SMTPClient(petrel.host, petrel.smtps)
+        c.sock = strict_eof_context().wrap_socket(c.sock, server_hostname="localhost")
+        c.banner()
+    else:
+        c = petrel.session(role)
+        c.starttls(strict_eof_context())
+    c.ehlo()
+    c.expect("QUIT", 221, "2.0.0")
+    c.sock.settimeout(10)
+    while c.sock.recv(65536):  # raises SSLError "unexpected eof" without close_notify
+        pass
+    c.close()
