@@ -1,6 +1,8 @@
-/* fuzz/fuzz-address-list - message_address_list_parse.
+/* fuzz/fuzz-address-list - message_address_list_parse and
+ * message_address_canonical.
  * Invariants: every addr-spec is NUL-free, valid UTF-8 and holds an '@';
- * the addr-specs joined with ", " parse again to themselves. */
+ * the addr-specs joined with ", " parse again to themselves; the canonical
+ * form of each is no longer, holds an '@', and is its own canonical form. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,6 +69,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (; list[n] != NULL; n++) {
 		assert(strchr(list[n], '@') != NULL);
 		assert(utf8_ok(list[n]));
+		char *canonical = message_address_canonical(list[n]);
+		assert(strlen(canonical) <= strlen(list[n]));
+		assert(strchr(canonical, '@') != NULL);
+		char *twice = message_address_canonical(canonical);
+		assert(strcmp(twice, canonical) == 0);
+		free(twice);
+		free(canonical);
 		if (n > 0)
 			buf_append_str(&joined, ", ");
 		buf_append_str(&joined, list[n]);
