@@ -681,7 +681,8 @@ int spool_list_corrupt(struct spool *spool, char (**ids_r)[QUEUE_ID_LEN + 1], si
 	dir = fdopendir(fd);
 	if (!dir) {
 		*error_r = "cannot read queue/" SPOOL_CORRUPT_DIR;
-		close(fd);
+		if (close(fd) != 0)
+			log_warn("queue_corrupt", "close_error=\"%s\"", strerror(errno));
 		goto out;
 	}
 	errno = 0;
