@@ -3,6 +3,7 @@
  * stdin (--password-stdin), the terminal without echo, or as an existing
  * crypt(5) hash (--password-hash, for imports); they are never printed. */
 #include "cli/cmd-admin.h"
+#include "config/config.h"
 
 #include "util/xalloc.h"
 
@@ -65,9 +66,14 @@ static int credentials_make(const struct admin_args *a, char **hash_r, char **sc
 	if (!password)
 		return status;
 	const char *error = NULL;
+	/* the config was read once already (admin_store_open): it loads */
+	struct config *config = config_load(a->config, &error);
+	unsigned iterations = config ? config->auth.scram_iterations
+				     : STORE_SCRAM_ITERATIONS_DEFAULT;
+	config_free(&config);
 	*hash_r = store_password_hash(password, &error);
 	if (*hash_r)
-		*scram_r = store_scram_credentials(password);
+		*scram_r = store_scram_credentials(password, iterations);
 	admin_password_free(&password);
 	if (!*hash_r)
 		return admin_fail(1, "%s", error);

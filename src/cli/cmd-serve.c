@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "cli/cli.h"
 #include "config/config.h"
@@ -330,6 +331,7 @@ int cmd_serve(int argc, char **argv)
 	struct delivery *delivery = NULL;
 	struct serve_outbound outbound = { 0 };
 	struct event *sigterm = NULL, *sigint = NULL;
+	unsigned char auth_secret[STORE_AUTH_SECRET_LEN];
 	int lock_fd = -1;
 
 	/* Everything the configuration says is checked before anything is
@@ -370,6 +372,10 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "petrel: store: %s\n", error);
 		goto out;
 	}
+	if (store_auth_secret_load(config->data_dir, auth_secret, &error) != 0) {
+		fprintf(stderr, "petrel: %s\n", error);
+		goto out;
+	}
 	struct dns_settings dns_settings = {
 		.forwarder = config->dns.resolver[0] ? config->dns.resolver : NULL,
 		.special_zones = config->dns.special_zones[0] ? config->dns.special_zones : NULL,
@@ -401,6 +407,8 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	st.server = smtp_server_create(st.base, config, queue, tls, store, events, pool);
+	smtp_server_set_auth_secret(st.server, auth_secret);
+	OPENSSL_cleanse(auth_secret, sizeof(auth_secret));
 	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);
 	sigint = evsignal_new(st.base, SIGINT, serve_signal_cb, &st);
 	if (!sigterm || !sigint || event_add(sigterm, NULL) != 0 || event_add(sigint, NULL) != 0) {

@@ -137,6 +137,8 @@ static const struct key_def key_defs[] = {
 	  CONFIG_OFFSET(auth.throttle_entries), 100, 10000000 },
 	{ SECTION_AUTH, "hash_workers", KEY_UINT, CONFIG_OFFSET(auth.hash_workers), 1, 64 },
 	{ SECTION_AUTH, "hash_queue", KEY_UINT, CONFIG_OFFSET(auth.hash_queue), 1, 100000 },
+	{ SECTION_AUTH, "scram_iterations", KEY_UINT,
+	  CONFIG_OFFSET(auth.scram_iterations), 4096, 10000000 },
 	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
@@ -297,6 +299,7 @@ static struct config *config_new(bool with_hostname)
 	config->auth.throttle_entries = 65536;
 	config->auth.hash_workers = 1;
 	config->auth.hash_queue = 64;
+	config->auth.scram_iterations = 100000;
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");

@@ -75,6 +75,7 @@ struct config_auth {
 	unsigned throttle_entries; /* client addresses the throttle remembers: 65536 */
 	unsigned hash_workers;   /* threads that verify passwords, apart from [server] workers: 1 */
 	unsigned hash_queue;     /* password checks waiting or running before AUTH gets 454: 64 */
+	unsigned scram_iterations; /* PBKDF2 rounds of new SCRAM-SHA-256 credentials: 100000 */
 };
 
 struct config_dns {

@@ -19,7 +19,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "config/config.h"
 #include "policy/policy.h"
@@ -56,7 +55,6 @@ static void auth_scram_lookup(struct smtp_session *s);
 static void auth_scram_work(struct smtp_job *job);
 static void auth_scram_done(struct smtp_session *s, struct smtp_job *job);
 static void auth_scram_free(struct smtp_job *job);
-static char *auth_fake_scram_credentials(void);
 static void auth_challenge(struct smtp_session *s, const char *data, size_t len);
 static void auth_succeeded(struct smtp_session *s, struct policy_account *account);
 static void auth_failed(struct smtp_session *s, const char *user, const char *reason);
@@ -384,31 +382,16 @@ static void auth_scram_work(struct smtp_job *job)
 						      &j->reason);
 }
 
-/* auth_fake_scram_credentials - for unknown users: the exchange goes on and
- * fails at the proof, so it does not reveal which accounts exist */
-static char *auth_fake_scram_credentials(void)
-{
-	unsigned char rnd[16 + 32 + 32];
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memset(rnd, 0x5a, sizeof(rnd));
-	struct buf b;
-	buf_init(&b);
-	buf_append_str(&b, "4096:");
-	sasl_base64_encode(rnd, 16, &b);
-	buf_append_str(&b, ":");
-	sasl_base64_encode(rnd + 16, 32, &b);
-	buf_append_str(&b, ":");
-	sasl_base64_encode(rnd + 48, 32, &b);
-	char *text = xstrdup(b.data);
-	buf_free(&b);
-	return text;
-}
-
 static void auth_scram_done(struct smtp_session *s, struct smtp_job *job)
 {
 	struct auth_scram_job *j = (struct auth_scram_job *)job;
+	/* An unknown user (or one without SCRAM credentials) goes on to fail at
+	 * the proof, with a salt and count that stay the same from try to try
+	 * as a real account's do: the exchange does not tell which exists. */
 	bool known = j->credentials != NULL;
-	char *credentials = known ? j->credentials : auth_fake_scram_credentials();
+	char *credentials = known ? j->credentials
+		: store_scram_fake_credentials(s->server->auth_secret, j->user,
+					       s->config->auth.scram_iterations);
 	struct buf out;
 	buf_init(&out);
 	if (sasl_scram_server_first(&s->scram, credentials, &out) != 0) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "config/config.h"
 #include "net/net.h"
@@ -59,6 +60,11 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	server->next_id = 1;
 	server->reaper = event_new(base, -1, 0, server_reaper_cb, server);
 	return server;
+}
+
+void smtp_server_set_auth_secret(struct smtp_server *server, const unsigned char *secret)
+{
+	memcpy(server->auth_secret, secret, sizeof(server->auth_secret));
 }
 
 /* server_refuse - RFC 5321 3.1: a server may answer 421 and close at once */
@@ -153,6 +159,7 @@ void smtp_server_free(struct smtp_server **serverp)
 	smtp_server_close_sessions(server);
 	/* checks still running finish; their answers find no session */
 	pool_free(&server->hash_pool);
+	OPENSSL_cleanse(server->auth_secret, sizeof(server->auth_secret));
 	event_free(server->reaper);
 	policy_throttle_free(&server->throttle);
 	net_conn_limits_free(&server->limits);

@@ -17,6 +17,7 @@
 #include "smtp/parse.h"
 #include "smtp/sasl.h"
 #include "smtp/smtp.h"
+#include "store/store.h"
 #include "util/buf.h"
 
 struct bufferevent;
@@ -50,6 +51,7 @@ struct smtp_server {
 	struct store_events *events; /* event writer; may be NULL */
 	struct pool *pool;
 	struct pool *hash_pool;      /* password checks only ([auth] hash_workers) */
+	unsigned char auth_secret[STORE_AUTH_SECRET_LEN]; /* see smtp_server_set_auth_secret */
 	struct policy_throttle *throttle;
 };
 

@@ -32,6 +32,9 @@ struct store_events;
 struct smtp_server *smtp_server_create(struct event_base *base, const struct config *config,
 				       struct queue *queue, SSL_CTX *tls, struct store *store,
 				       struct store_events *events, struct pool *pool);
+/* smtp_server_set_auth_secret - the server secret (store_auth_secret_load)
+ * from which an unknown user's SCRAM salt is derived; copied */
+void smtp_server_set_auth_secret(struct smtp_server *server, const unsigned char *secret);
 /* smtp_server_accept - a net_accept_fn: CTX is the smtp_server; owns FD */
 void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);

@@ -8,10 +8,15 @@
 #include "store/store.h"
 #include "store/store-private.h"
 
+#include "util/fileio.h"
 #include "util/xalloc.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <crypt.h>
 #include <openssl/crypto.h>
@@ -22,6 +27,9 @@
 
 static char *crypt_copy(const char *password, const char *setting);
 static char *base64(const unsigned char *data, size_t len);
+static void secret_derive(const unsigned char secret[STORE_AUTH_SECRET_LEN], const char *label,
+			  const char *user, unsigned char out[SHA256_DIGEST_LENGTH]);
+static bool secret_parse(const char *text, size_t len, unsigned char secret[STORE_AUTH_SECRET_LEN]);
 
 /* crypt_copy - crypt(PASSWORD, SETTING) as a malloc'd string; NULL on failure */
 static char *crypt_copy(const char *password, const char *setting)
@@ -161,11 +169,128 @@ out:
 	return result;
 }
 
-char *store_scram_credentials(const char *password)
+char *store_scram_credentials(const char *password, unsigned iterations)
 {
 	unsigned char salt[STORE_SCRAM_SALT_LEN];
 	if (RAND_bytes(salt, sizeof(salt)) != 1)
 		return NULL;
-	return store_scram_credentials_salt(password, salt, sizeof(salt),
-					    STORE_SCRAM_ITERATIONS);
+	return store_scram_credentials_salt(password, salt, sizeof(salt), iterations);
+}
+
+/* secret_derive - HMAC-SHA-256(SECRET, LABEL NUL lower-case USER) */
+static void secret_derive(const unsigned char secret[STORE_AUTH_SECRET_LEN], const char *label,
+			  const char *user, unsigned char out[SHA256_DIGEST_LENGTH])
+{
+	size_t llen = strlen(label), ulen = strlen(user);
+	unsigned char *msg = xmalloc(llen + 1 + ulen);
+	memcpy(msg, label, llen);
+	msg[llen] = '\0';
+	for (size_t i = 0; i < ulen; i++) {
+		unsigned char c = (unsigned char)user[i];
+		msg[llen + 1 + i] = c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+	}
+	unsigned int len = 0;
+	if (!HMAC(EVP_sha256(), secret, STORE_AUTH_SECRET_LEN, msg, llen + 1 + ulen, out, &len))
+		abort(); /* HMAC-SHA-256 with a fixed key cannot fail but for lack of memory */
+	free(msg);
+}
+
+char *store_scram_fake_credentials(const unsigned char secret[STORE_AUTH_SECRET_LEN],
+				   const char *user, unsigned iterations)
+{
+	unsigned char salt[SHA256_DIGEST_LENGTH], stored[SHA256_DIGEST_LENGTH],
+		server[SHA256_DIGEST_LENGTH];
+	secret_derive(secret, "scram-salt", user, salt);
+	secret_derive(secret, "scram-stored-key", user, stored);
+	secret_derive(secret, "scram-server-key", user, server);
+	char *salt_b64 = base64(salt, STORE_SCRAM_SALT_LEN);
+	char *stored_b64 = base64(stored, sizeof(stored));
+	char *server_b64 = base64(server, sizeof(server));
+	char *result = xasprintf("%u:%s:%s:%s", iterations, salt_b64, stored_b64, server_b64);
+	free(salt_b64);
+	free(stored_b64);
+	free(server_b64);
+	OPENSSL_cleanse(stored, sizeof(stored));
+	OPENSSL_cleanse(server, sizeof(server));
+	return result;
+}
+
+/* secret_parse - 64 hex digits (and an optional newline) into SECRET */
+static bool secret_parse(const char *text, size_t len, unsigned char secret[STORE_AUTH_SECRET_LEN])
+{
+	if (len == 2 * STORE_AUTH_SECRET_LEN + 1 && text[len - 1] == '\n')
+		len--;
+	if (len != 2 * STORE_AUTH_SECRET_LEN)
+		return false;
+	for (size_t i = 0; i < STORE_AUTH_SECRET_LEN; i++) {
+		unsigned v = 0;
+		for (size_t k = 0; k < 2; k++) {
+			char c = text[2 * i + k];
+			unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') :
+				     c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) :
+				     c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10) : 16;
+			if (d == 16)
+				return false;
+			v = v * 16 + d;
+		}
+		secret[i] = (unsigned char)v;
+	}
+	return true;
+}
+
+int store_auth_secret_load(const char *data_dir, unsigned char secret[STORE_AUTH_SECRET_LEN],
+			   const char **error_r)
+{
+	char *path = xasprintf("%s/auth-secret", data_dir);
+	char text[2 * STORE_AUTH_SECRET_LEN + 2];
+	int rc = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		/* first start: make one; O_EXCL so two racing starts cannot mix */
+		unsigned char fresh[STORE_AUTH_SECRET_LEN];
+		if (RAND_bytes(fresh, sizeof(fresh)) != 1) {
+			*error_r = store_error("%s: no random bytes", path);
+			goto out;
+		}
+		for (size_t i = 0; i < sizeof(fresh); i++)
+			snprintf(text + 2 * i, 3, "%02x", fresh[i]);
+		text[2 * STORE_AUTH_SECRET_LEN] = '\n';
+		OPENSSL_cleanse(fresh, sizeof(fresh));
+		int wfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (wfd < 0 && errno != EEXIST) {
+			*error_r = store_error("%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (wfd >= 0) {
+			int werr = fd_write_all(wfd, text, sizeof(text) - 1) != 0 || fsync(wfd) != 0
+				   ? errno : 0;
+			if (close(wfd) != 0 && werr == 0)
+				werr = errno;
+			if (werr != 0) {
+				*error_r = store_error("%s: %s", path, strerror(werr));
+				unlink(path);
+				goto out;
+			}
+		}
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	if (fd < 0) {
+		*error_r = store_error("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	ssize_t n = read(fd, text, sizeof(text));
+	int rerr = n < 0 ? errno : 0;
+	if (close(fd) != 0 && rerr == 0)
+		rerr = errno;
+	if (rerr != 0)
+		*error_r = store_error("%s: %s", path, strerror(rerr));
+	else if (!secret_parse(text, (size_t)n, secret))
+		*error_r = store_error("%s: expected 64 hex digits (32 random bytes); remove it "
+				       "to have a new one made", path);
+	else
+		rc = 0;
+out:
+	OPENSSL_cleanse(text, sizeof(text));
+	free(path);
+	return rc;
 }

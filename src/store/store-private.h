@@ -82,8 +82,7 @@ extern const struct store_backend store_backend_sqlite;
 /* store_error - format into this thread's error buffer; returns it */
 const char *store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* SCRAM-SHA-256 parameters (RFC 7677 section 4: at least 4096 iterations) */
-#define STORE_SCRAM_ITERATIONS 4096
+/* SCRAM-SHA-256 salt length (iterations: store.h) */
 #define STORE_SCRAM_SALT_LEN 16
 
 /* store_scram_credentials_salt - as store_scram_credentials with a given salt

@@ -111,8 +111,26 @@ char *store_password_hash(const char *password, const char **error_r);
  * compared in constant time */
 bool store_password_verify(const char *password, const char *hash);
 /* store_scram_credentials - SCRAM-SHA-256 credentials string for PASSWORD
- * (16 random salt bytes, 4096 iterations); NULL on failure */
-char *store_scram_credentials(const char *password);
+ * ("ITERATIONS:salt:storedkey:serverkey", 16 random salt bytes); NULL on
+ * failure.  The count is stored with each account, so changing the default
+ * leaves existing credentials working. */
+char *store_scram_credentials(const char *password, unsigned iterations);
+#define STORE_SCRAM_ITERATIONS_DEFAULT 100000
+#define STORE_SCRAM_ITERATIONS_MIN 4096     /* RFC 7677 4 */
+
+/* The server's secret: 32 random bytes in DATA_DIR/auth-secret (64 hex
+ * digits), made (mode 0600) the first time it is needed.  It derives what
+ * an unknown user's SCRAM exchange shows, so that it stays the same from
+ * try to try, as a real account's does. */
+#define STORE_AUTH_SECRET_LEN 32
+int store_auth_secret_load(const char *data_dir, unsigned char secret[STORE_AUTH_SECRET_LEN],
+			   const char **error_r);
+/* store_scram_fake_credentials - credentials for USER (any case) that no
+ * account has: salt and keys derived from SECRET and the lower-cased name
+ * (stable, unguessable, no password opens them), ITERATIONS as new accounts
+ * get.  Malloc'd, same format as store_scram_credentials. */
+char *store_scram_fake_credentials(const unsigned char secret[STORE_AUTH_SECRET_LEN],
+				   const char *user, unsigned iterations);
 /* store_password_hash_is_valid - HASH is a complete crypt(5) hash this
  * libcrypt can verify (for importing accounts) */
 bool store_password_hash_is_valid(const char *hash);

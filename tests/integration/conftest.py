@@ -40,7 +40,7 @@ SECTION_OF = {
     "connection_rate": "limits",
     "plaintext_loopback": "auth", "slow_after": "auth", "lockout_after": "auth",
     "failure_window": "auth", "lockout_time": "auth", "ipv6_prefix": "auth",
-    "throttle_entries": "auth", "hash_workers": "auth", "hash_queue": "auth",
+    "throttle_entries": "auth", "hash_workers": "auth", "hash_queue": "auth", "scram_iterations": "auth",
     "resolver": "dns", "special_zones": "dns", "timeout": "dns",
     "retention": "events", "max_pending": "events",
     "retry_initial": "queue", "retry_max": "queue", "lifetime": "queue",

@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from conftest import (SENDER, SENDER_PASSWORD, SMTPClient, assert_queued, client_tls_context,
-                      make_message)
+from conftest import (PETREL_BIN, SENDER, SENDER_PASSWORD, SMTPClient, assert_queued,
+                      client_tls_context, make_message, petrel_env)
 
 PW = "correct horse 42"
 
@@ -245,6 +245,66 @@ def test_scram_sha256_unknown_user_same_reply(petrel):
     c = tls_session(petrel)
     r = scram_exchange(c, "nobody@example.test", "whatever", expect_ok=False)
     assert (r.code, r.lines) == (535, ["5.7.8 Authentication credentials invalid"]), r
+    c.quit()
+
+
+def scram_first(c, user):
+    """Send a SCRAM client-first message for USER, read the server-first message, cancel;
+    returns (salt, iterations)."""
+    r = c.cmd("AUTH SCRAM-SHA-256 " + b64("n,,n=%s,r=%s" % (user, b64(os.urandom(18)))))
+    assert r.code == 334, r
+    attrs = dict(kv.split("=", 1) for kv in base64.b64decode(r.lines[0]).decode().split(","))
+    c.expect("*", 501, "5.0.0")
+    return attrs["s"], int(attrs["i"])
+
+
+def test_scram_unknown_user_looks_like_a_real_one(petrel):
+    """A real account shows the same salt and count every time; an unknown user must
+    too (derived from the server secret in the data folder, stable across restarts),
+    with the same count as new accounts get (100,000 by default)."""
+    c = tls_session(petrel)
+    real = [scram_first(c, SENDER) for _ in range(2)]
+    unknown = [scram_first(c, "nobody@example.test") for _ in range(2)]
+    other = scram_first(c, "somebody-else@example.test")
+    upper = scram_first(c, "NoBody@Example.Test")
+    c.quit()
+    assert real[0] == real[1], real
+    assert real[0][1] == 100000, real
+    assert unknown[0] == unknown[1], unknown
+    assert unknown[0][1] == real[0][1], (unknown, real)
+    assert len(base64.b64decode(unknown[0][0])) == len(base64.b64decode(real[0][0]))
+    assert other[0] != unknown[0][0] and other[1] == real[0][1]
+    assert upper == unknown[0], "names are compared in any case: so must the fake salt be"
+    secret = petrel.data_dir / "auth-secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    petrel.restart()
+    c = tls_session(petrel)
+    assert scram_first(c, "nobody@example.test") == unknown[0]
+    c.quit()
+
+
+def test_scram_iterations_setting_and_old_accounts(petrel_factory, tmp_path):
+    """Accounts keep the count they were made with: one made with 4096 (as before) still
+    logs in with SCRAM when new accounts get 200,000 ([auth] scram_iterations)."""
+    p = petrel_factory(scram_iterations=200000)
+    old_conf = tmp_path / "old.conf"
+    old_conf.write_text(p.config_path.read_text().replace(
+        "scram_iterations = 200000", "scram_iterations = 4096"))
+    r = subprocess.run([PETREL_BIN, "account", "add", "old@example.test", "--password-stdin",
+                        "-c", str(old_conf)], input=PW + "\n", capture_output=True, text=True,
+                       timeout=60, env=petrel_env())
+    assert r.returncode == 0, r.stderr
+    add_account(p, "new@example.test")
+    c = tls_session(p)
+    assert scram_first(c, "old@example.test")[1] == 4096
+    assert scram_first(c, "new@example.test")[1] == 200000
+    assert scram_first(c, "nobody@example.test")[1] == 200000
+    r = scram_exchange(c, "old@example.test", PW)
+    assert (r.code, r.enhanced) == (235, "2.7.0"), r
+    c.quit()
+    c = tls_session(p)
+    r = scram_exchange(c, "new@example.test", PW)
+    assert (r.code, r.enhanced) == (235, "2.7.0"), r
     c.quit()
 
 

@@ -159,7 +159,7 @@ def test_account_round_trip(admin):
     h = con.execute("SELECT password_hash, scram FROM accounts").fetchone()
     con.close()
     assert h[0].startswith("$y$")
-    assert h[1].startswith("4096:")
+    assert h[1].startswith("100000:")  # [auth] scram_iterations default
 
     ok(admin("account", "disable", "alice@example.test"))
     assert as_json(admin("account", "show", "alice@example.test", "--json"))["disabled"] is True

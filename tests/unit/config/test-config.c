@@ -325,6 +325,8 @@ static const struct error_case error_cases[] = {
 	  "2: 'throttle_entries' must be a number between 100 and 10000000" },
 	{ "[auth]\nhash_workers = 0\n", "2: 'hash_workers' must be a number between 1 and 64" },
 	{ "[auth]\nhash_queue = 0\n", "2: 'hash_queue' must be a number between 1 and 100000" },
+	{ "[auth]\nscram_iterations = 4095\n",
+	  "2: 'scram_iterations' must be a number between 4096 and 10000000" },
 	{ "[events]\nretention = 30w\n", "2: 'retention' must be a duration between 0 and "
 	  "315360000 seconds (a number, optionally with s, m, h or d)" },
 	{ "[events]\nretention = d\n", "2: 'retention' must be a duration between 0 and "
@@ -603,6 +605,7 @@ static void test_auth_throttle(void **state)
 	assert_int_equal(defaults->auth.throttle_entries, 65536);
 	assert_int_equal(defaults->auth.hash_workers, 1);
 	assert_int_equal(defaults->auth.hash_queue, 64);
+	assert_int_equal(defaults->auth.scram_iterations, 100000);
 	config_free(&defaults);
 	struct config *config = load_text(f,
 		"[auth]\nipv6_prefix = 48\nthrottle_entries = 1000\nhash_workers = 2\n"

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <crypt.h>
@@ -149,8 +151,8 @@ static void test_scram_rfc7677_vector(void **state)
 static void test_scram_random_salt(void **state)
 {
 	(void)state;
-	char *a = store_scram_credentials("pencil");
-	char *b = store_scram_credentials("pencil");
+	char *a = store_scram_credentials("pencil", 4096);
+	char *b = store_scram_credentials("pencil", 4096);
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_string_not_equal(a, b);
@@ -159,6 +161,63 @@ static void test_scram_random_salt(void **state)
 	assert_true(strncmp(a, "4096:", 5) == 0);
 	free(a);
 	free(b);
+	a = store_scram_credentials("pencil", STORE_SCRAM_ITERATIONS_DEFAULT);
+	assert_true(strncmp(a, "100000:", 7) == 0);
+	free(a);
+}
+
+/* test_scram_fake_credentials - the same for one user name in any case and
+ * one secret, different for another name or secret; shaped like real ones */
+static void test_scram_fake_credentials(void **state)
+{
+	(void)state;
+	unsigned char secret[STORE_AUTH_SECRET_LEN], other[STORE_AUTH_SECRET_LEN];
+	memset(secret, 7, sizeof(secret));
+	memset(other, 8, sizeof(other));
+	char *a = store_scram_fake_credentials(secret, "nobody@example.test", 100000);
+	char *b = store_scram_fake_credentials(secret, "NoBody@Example.TEST", 100000);
+	char *c = store_scram_fake_credentials(secret, "nobody2@example.test", 100000);
+	char *d = store_scram_fake_credentials(other, "nobody@example.test", 100000);
+	char *real = store_scram_credentials("pencil", 100000);
+	assert_string_equal(a, b);
+	assert_int_equal(strlen(a), strlen(real));
+	assert_true(strncmp(a, "100000:", 7) == 0);
+	/* the salt (field 2) differs with the name and with the secret */
+	assert_true(strncmp(a, c, 7 + 24) != 0);
+	assert_true(strncmp(a, d, 7 + 24) != 0);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	free(real);
+}
+
+/* test_auth_secret_file - made once (0600, 64 hex digits), then read back the
+ * same; a damaged file is an error, never silently replaced */
+static void test_auth_secret_file(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/petrel-test-secret-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	unsigned char s1[STORE_AUTH_SECRET_LEN], s2[STORE_AUTH_SECRET_LEN];
+	const char *error = NULL;
+	assert_int_equal(store_auth_secret_load(dir, s1, &error), 0);
+	assert_int_equal(store_auth_secret_load(dir, s2, &error), 0);
+	assert_memory_equal(s1, s2, sizeof(s1));
+	char path[128];
+	snprintf(path, sizeof(path), "%s/auth-secret", dir);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, 65);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("not hex\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(store_auth_secret_load(dir, s2, &error), -1);
+	assert_non_null(strstr(error, "64 hex digits"));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 int main(void)
@@ -172,6 +231,8 @@ int main(void)
 		cmocka_unit_test(test_method_names),
 		cmocka_unit_test(test_scram_rfc7677_vector),
 		cmocka_unit_test(test_scram_random_salt),
+		cmocka_unit_test(test_scram_fake_credentials),
+		cmocka_unit_test(test_auth_secret_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
