@@ -9,12 +9,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "config/config.h"
 #include "message/message.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
+static void scram_upgrade(struct store *store, const struct store_account *a,
+			  const char *password, unsigned iterations);
 static void reply_set(struct policy_reply *reply, int code, const char *enhanced,
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static struct policy_account *account_snapshot(struct store *store,
@@ -73,9 +77,34 @@ static struct policy_account *account_snapshot(struct store *store,
 	return pa;
 }
 
+/* scram_upgrade - new SCRAM credentials with ITERATIONS for account A, whose
+ * PASSWORD was just verified, if its own have fewer (none: it was imported
+ * with a foreign hash, and stays so) */
+static void scram_upgrade(struct store *store, const struct store_account *a,
+			  const char *password, unsigned iterations)
+{
+	if (!a->scram || a->scram[0] == '\0' || strtoul(a->scram, NULL, 10) >= iterations)
+		return;
+	char *scram = store_scram_credentials(password, iterations);
+	const char *error = NULL;
+	bool replaced = false;
+	if (!scram)
+		log_error("scram-upgrade-failed", "account=%s error=\"cannot make credentials\"",
+			  a->name);
+	else if (store_account_scram_replace(store, a->name, a->scram, scram, &replaced,
+					     &error) != 0)
+		log_error("store-failed", "op=account_scram_replace error=\"%s\"", error);
+	else if (replaced)
+		log_info("scram-upgraded", "account=%s iterations=%u", a->name, iterations);
+	if (scram) {
+		OPENSSL_cleanse(scram, strlen(scram));
+		free(scram);
+	}
+}
+
 void policy_auth_password_blocking(struct store *store, const char *user, const char *password,
-				   struct policy_account **account_r, struct policy_reply *reply,
-				   const char **reason_r)
+				   unsigned scram_iterations, struct policy_account **account_r,
+				   struct policy_reply *reply, const char **reason_r)
 {
 	*account_r = NULL;
 	struct store_account *a = NULL;
@@ -107,6 +136,7 @@ void policy_auth_password_blocking(struct store *store, const char *user, const 
 		*account_r = account_snapshot(store, a);
 		reply->code = 0;
 		*reason_r = "ok";
+		scram_upgrade(store, a, password, scram_iterations);
 	}
 	store_account_free(&a);
 }

@@ -46,10 +46,12 @@ void policy_account_free(struct policy_account **account);
  * 535 5.7.8 (wrong credentials or disabled account: the same reply, so the
  * reply never tells which), or 454 4.7.0 if the store failed.  *reason_r says
  * why for the log and the event ("bad-password", "no-such-account",
- * "disabled"). */
+ * "disabled").  A successful login whose SCRAM credentials have fewer than
+ * SCRAM_ITERATIONS gets new ones with that count (made from the password
+ * just checked), so old accounts catch up with the setting. */
 void policy_auth_password_blocking(struct store *store, const char *user, const char *password,
-				   struct policy_account **account_r, struct policy_reply *reply,
-				   const char **reason_r);
+				   unsigned scram_iterations, struct policy_account **account_r,
+				   struct policy_reply *reply, const char **reason_r);
 /* policy_scram_lookup_blocking - SCRAM credentials of an active USER
  * ("iterations:salt:storedkey:serverkey"), or NULL (unknown, disabled, or no
  * SCRAM credentials); *account_r as above when found. */

@@ -333,7 +333,8 @@ static void auth_check_password(struct smtp_session *s, char *user, char *passwo
 static void auth_password_work(struct smtp_job *job)
 {
 	struct auth_password_job *j = (struct auth_password_job *)job;
-	policy_auth_password_blocking(job->server->store, j->user, j->password, &j->account,
+	policy_auth_password_blocking(job->server->store, j->user, j->password,
+				      job->server->config->auth.scram_iterations, &j->account,
 				      &j->reply, &j->reason);
 }
 

@@ -37,6 +37,10 @@ struct store_backend {
 	int (*account_update)(void *db, const struct store_account *account,
 			      const char **error_r);
 	int (*account_remove)(void *db, const char *name, const char **error_r);
+	/* account_scram_replace - set NAME's scram to NEW if it is still OLD;
+	 * *replaced_r whether it was */
+	int (*account_scram_replace)(void *db, const char *name, const char *old_scram,
+				     const char *new_scram, bool *replaced_r, const char **error_r);
 	int (*account_list)(void *db, struct store_account ***accounts_r, size_t *count_r,
 			    const char **error_r);
 

@@ -91,6 +91,7 @@ enum sq_stmt {
 	SQ_ACCOUNT_ADD,
 	SQ_ACCOUNT_GET,
 	SQ_ACCOUNT_UPDATE,
+	SQ_ACCOUNT_SCRAM_REPLACE,
 	SQ_ACCOUNT_REMOVE,
 	SQ_ACCOUNT_LIST,
 	SQ_ACCOUNT_COUNTERS_REMOVE,
@@ -140,6 +141,7 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_ACCOUNT_ADD] = "INSERT INTO accounts (" ACCOUNT_COLUMNS ")"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[SQ_ACCOUNT_GET] = "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE name = ?1",
+	[SQ_ACCOUNT_SCRAM_REPLACE] = "UPDATE accounts SET scram = ?3 WHERE name = ?1 AND scram = ?2",
 	[SQ_ACCOUNT_UPDATE] = "UPDATE accounts SET password_hash = ?2, plan = ?3,"
 		" daily_limit = ?4, per_minute = ?5, sandbox = ?6, disabled = ?7, any_from = ?8,"
 		" scram = ?10 WHERE name = ?1",
@@ -830,6 +832,22 @@ static int sq_account_update(void *db, const struct store_account *account,
 	return rc;
 }
 
+/* sq_account_scram_replace - compare and set: an administrator's change made
+ * meanwhile is never overwritten */
+static int sq_account_scram_replace(void *db, const char *name, const char *old_scram,
+				    const char *new_scram, bool *replaced_r, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = sq_do(c, SQ_ACCOUNT_SCRAM_REPLACE, "updating SCRAM credentials",
+		       SQ_ARGS(SQ_TEXT(name), SQ_TEXT(old_scram), SQ_TEXT(new_scram)), error_r);
+	*replaced_r = rc == 0 && sqlite3_changes(c->db) > 0;
+	conn_give(d, c);
+	return rc;
+}
+
 static int sq_account_remove(void *db, const char *name, const char **error_r)
 {
 	struct sq_db *d = db;
@@ -1190,6 +1208,7 @@ const struct store_backend store_backend_sqlite = {
 	.account_add = sq_account_add,
 	.account_get = sq_account_get,
 	.account_update = sq_account_update,
+	.account_scram_replace = sq_account_scram_replace,
 	.account_remove = sq_account_remove,
 	.account_list = sq_account_list,
 	.sender_set = sq_sender_set,

@@ -331,6 +331,16 @@ int store_account_update(struct store *store, const struct store_account *accoun
 	return rc;
 }
 
+int store_account_scram_replace(struct store *store, const char *name, const char *old_scram,
+				const char *new_scram, bool *replaced_r, const char **error_r)
+{
+	char *n = lower_dup(name);
+	int rc = store->ops->account_scram_replace(store->db, n, old_scram, new_scram, replaced_r,
+						   error_r);
+	free(n);
+	return rc;
+}
+
 int store_account_remove(struct store *store, const char *name, const char **error_r)
 {
 	char *n = lower_dup(name);

@@ -96,6 +96,10 @@ int store_account_get(struct store *store, const char *name, struct store_accoun
 /* store_account_update - write every field but name and created */
 int store_account_update(struct store *store, const struct store_account *account,
 			 const char **error_r);       /* STORE_NOT_FOUND */
+/* store_account_scram_replace - set NAME's SCRAM credentials to NEW_SCRAM if
+ * they are still OLD_SCRAM (compare and set); *replaced_r whether they were */
+int store_account_scram_replace(struct store *store, const char *name, const char *old_scram,
+				const char *new_scram, bool *replaced_r, const char **error_r);
 /* store_account_remove - also its sender rules and counters (not its events) */
 int store_account_remove(struct store *store, const char *name,
 			 const char **error_r);       /* STORE_NOT_FOUND */

@@ -306,6 +306,15 @@ def test_scram_iterations_setting_and_old_accounts(petrel_factory, tmp_path):
     r = scram_exchange(c, "new@example.test", PW)
     assert (r.code, r.enhanced) == (235, "2.7.0"), r
     c.quit()
+    # a PLAIN login (the password at hand) brings the old account up to 200,000
+    c = p.auth_session(user="old@example.test", password=PW)
+    c.quit()
+    c = tls_session(p)
+    assert scram_first(c, "old@example.test")[1] == 200000
+    r = scram_exchange(c, "old@example.test", PW)
+    assert (r.code, r.enhanced) == (235, "2.7.0"), r
+    c.quit()
+    assert "scram-upgraded account=old@example.test iterations=200000" in p.log()
 
 
 def test_scram_gs2_y_flag(petrel):

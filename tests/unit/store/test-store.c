@@ -894,6 +894,29 @@ static void test_events(void **state)
 	store_event_list_free(&v, n);
 }
 
+/* test_scram_replace - compare and set: only while the credentials are still
+ * the ones read (an administrator's new password is never overwritten) */
+static void test_scram_replace(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	add_account(f->store, "Carol@example.org", NULL);
+	bool replaced = true;
+	assert_int_equal(store_account_scram_replace(f->store, "carol@example.org", "4096:x",
+						     "100000:y", &replaced, &error), 0);
+	assert_false(replaced);
+	assert_int_equal(store_account_scram_replace(f->store, "CAROL@example.org", "",
+						     "100000:y", &replaced, &error), 0);
+	assert_true(replaced);
+	struct store_account *a = NULL;
+	assert_int_equal(store_account_get(f->store, "carol@example.org", &a, &error), 0);
+	assert_string_equal(a->scram, "100000:y");
+	store_account_free(&a);
+	assert_int_equal(store_account_scram_replace(f->store, "nobody@example.org", "",
+						     "100000:y", &replaced, &error), 0);
+	assert_false(replaced);
+}
+
 /* test_event_prune - only events older than the cut go, across several
  * batches of STORE_EVENT_PRUNE_BATCH */
 static void test_event_prune(void **state)
@@ -978,6 +1001,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counter_concurrency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scram_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_writer_bound, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
