@@ -16,6 +16,7 @@
  */
 #include "config/config.h"
 
+#include "util/domain.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -39,7 +40,6 @@
 
 #define CONFIG_ERROR_MAX 1024
 #define LISTENER_NAME_MAX 40 /* libinih truncates section names at 49 */
-#define DOMAIN_NAME_MAX 253
 
 enum config_section {
 	SECTION_NONE, /* before the first header */
@@ -253,7 +253,6 @@ static const char *list_find_invalid(const char *value, bool (*valid)(const char
 static bool list_domain_is_valid(const char *s, size_t len);
 static void parser_finish_relay(struct config_parser *p);
 static int config_key_line_raw(const int *lines, const char *section, const char *key);
-static bool domain_name_is_valid(const char *name, size_t len);
 static bool address_is_valid(const char *address);
 static void string_lower(char *s);
 
@@ -353,7 +352,7 @@ static char *config_default_hostname(void)
 	if (result == NULL)
 		result = xstrdup(name);
 	string_lower(result);
-	if (!domain_name_is_valid(result, strlen(result))) {
+	if (!domain_name_is_valid(result, strlen(result), 0)) {
 		free(result);
 		result = xstrdup("localhost");
 	}
@@ -747,7 +746,7 @@ static void parser_tls_policy_key(struct config_parser *p, const char *name, con
 	struct config *c = p->config;
 	char *domain = xstrdup(name);
 	string_lower(domain);
-	if (!domain_name_is_valid(domain, strlen(domain))) {
+	if (!domain_name_is_valid(domain, strlen(domain), 0)) {
 		parser_fail(p, p->lineno, "'%.64s' in [tls-policy] is not a domain name", name);
 	} else if (!tls_policy_is_valid(value, false)) {
 		parser_fail(p, p->lineno, "the TLS policy of %s must be none, may, encrypt or "
@@ -843,7 +842,7 @@ static void parser_set_key(struct config_parser *p, size_t idx, const char *valu
 		size_t len = strlen(value);
 		if (len > 0 && value[len - 1] == '.')
 			len--;
-		if (!domain_name_is_valid(value, len)) {
+		if (!domain_name_is_valid(value, len, 0)) {
 			parser_fail(p, p->lineno, "'%s' must be a domain name, not '%.64s'",
 				    def->name, value);
 			return;
@@ -1021,7 +1020,7 @@ static void parser_set_domains(struct config_parser *p, const char *value)
 		dlen = len;
 		if (s[dlen - 1] == '.')
 			dlen--;
-		if (!domain_name_is_valid(s, dlen)) {
+		if (!domain_name_is_valid(s, dlen, 0)) {
 			parser_fail(p, p->lineno, "'%.*s' in 'local' is not a valid domain name",
 				    (int)(len > 64 ? 64 : len), s);
 			return;
@@ -1365,7 +1364,7 @@ static bool relay_host_is_valid(const char *value)
 		}
 	} else {
 		ok = memchr(value, ':', hlen) == NULL &&
-		     (ip_address_is_valid(value, hlen) || domain_name_is_valid(value, hlen));
+		     (ip_address_is_valid(value, hlen) || domain_name_is_valid(value, hlen, 0));
 	}
 	return ok && port_is_valid(colon + 1);
 }
@@ -1373,9 +1372,7 @@ static bool relay_host_is_valid(const char *value)
 /* list_domain_is_valid - a domain name, one trailing dot allowed */
 static bool list_domain_is_valid(const char *s, size_t len)
 {
-	if (len > 1 && s[len - 1] == '.')
-		len--;
-	return domain_name_is_valid(s, len);
+	return domain_name_is_valid(s, len, DOMAIN_NAME_ABSOLUTE);
 }
 
 /* list_find_invalid - the first item of a comma or space separated VALUE
@@ -1398,8 +1395,6 @@ static const char *list_find_invalid(const char *value, bool (*valid)(const char
 	return bad;
 }
 
-/* domain_name_is_valid - NAME[0..LEN) is LDH labels of 1..63, total <= 253
- * (RFC 1035 2.3.1, RFC 1123 2.1: labels may start with a digit) */
 /* address_is_valid - local@domain: an ASCII dot-atom local part of at most
  * 64 octets (RFC 5321 4.5.3.1.1) and a valid domain name, one trailing dot
  * allowed */
@@ -1416,32 +1411,9 @@ static bool address_is_valid(const char *address)
 			ok = isalnum((unsigned char)*c) ||
 			     (*c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", *c) != NULL);
 	}
-	size_t dlen = strlen(at + 1);
-	if (dlen > 1 && at[dlen] == '.')
-		dlen--;
-	return ok && domain_name_is_valid(at + 1, dlen);
+	return ok && domain_name_is_valid(at + 1, strlen(at + 1), DOMAIN_NAME_ABSOLUTE);
 }
 
-static bool domain_name_is_valid(const char *name, size_t len)
-{
-	size_t label = 0;
-	bool ok = len >= 1 && len <= DOMAIN_NAME_MAX;
-
-	for (size_t i = 0; ok && i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (c == '.') {
-			ok = label > 0 && name[i - 1] != '-';
-			label = 0;
-		} else if (c < 0x80 && (isalnum(c) || c == '-')) {
-			ok = (c != '-' || label > 0) && ++label <= 63;
-		} else {
-			ok = false;
-		}
-	}
-	if (ok)
-		ok = label > 0 && name[len - 1] != '-';
-	return ok;
-}
 
 /* string_lower - ASCII lower-case in place */
 static void string_lower(char *s)

@@ -25,15 +25,13 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/domain.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#define LOCAL_DOMAIN_MAX 253
-#define LOCAL_LABEL_MAX 63
 #define LOCAL_PART_MAX 255
 
-static bool domain_is_plain(const char *domain, size_t len);
 static bool local_part_is_safe(const char *local, size_t len);
 static int mkdir_fsync_parent(const char *path, int parent_fd);
 static int maildir_prepare(const char *data_dir, const char *domain, const char *local,
@@ -46,26 +44,6 @@ static int maildir_deliver(const char *data_dir, char *path, const char *hostnam
 			   char **filename_r, bool *temporary_r, const char **error_r);
 
 static _Atomic unsigned long maildir_counter;
-
-/* domain_is_plain - LDH labels (or UTF-8 bytes) separated by single dots */
-static bool domain_is_plain(const char *domain, size_t len)
-{
-	size_t label = 0;
-	bool ok = len > 0 && len <= LOCAL_DOMAIN_MAX;
-	for (size_t i = 0; ok && i < len; i++) {
-		unsigned char c = (unsigned char)domain[i];
-		if (c == '.') {
-			ok = label > 0 && domain[i - 1] != '-';
-			label = 0;
-		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80 ||
-			   (c == '-' && label > 0)) {
-			ok = ++label <= LOCAL_LABEL_MAX;
-		} else {
-			ok = false;
-		}
-	}
-	return ok && label > 0 && domain[len - 1] != '-';
-}
 
 /* local_part_is_safe - one path component that cannot escape or hide */
 static bool local_part_is_safe(const char *local, size_t len)
@@ -103,7 +81,8 @@ char *local_mailbox_path(const char *data_dir, const char *address)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	}
-	if (!local_part_is_safe(local, strlen(local)) || !domain_is_plain(domain, strlen(domain)))
+	if (!local_part_is_safe(local, strlen(local)) ||
+	    !domain_name_is_valid(domain, strlen(domain), DOMAIN_NAME_ULABEL))
 		goto out;
 	path = xasprintf("%s/mail/%s/%s", data_dir, domain, local);
 out:

@@ -23,7 +23,6 @@ static void reply_set(struct policy_reply *reply, int code, const char *enhanced
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static struct policy_account *account_snapshot(struct store *store,
 					       const struct store_account *a);
-static const char *address_domain(const char *address);
 static bool is_postmaster(const char *address);
 static char **strv_one(const char *s);
 static void check_postmaster(struct store *store, const struct config *config,
@@ -162,13 +161,6 @@ char *policy_scram_lookup_blocking(struct store *store, const char *user,
 	}
 	store_account_free(&a);
 	return scram;
-}
-
-/* address_domain - the part after the last '@', or "" */
-static const char *address_domain(const char *address)
-{
-	const char *at = strrchr(address, '@');
-	return at ? at + 1 : "";
 }
 
 void policy_check_sender_blocking(struct store *store, const struct policy_account *account,
@@ -315,7 +307,7 @@ int policy_postmaster_resolve_blocking(struct store *store, const struct config 
 	if (config->postmaster) {
 		*source_r = "[domains] postmaster";
 		if (policy_is_local_domain_blocking(store, config,
-						    address_domain(config->postmaster))) {
+						    store_address_domain(config->postmaster))) {
 			rc = store_recipient_resolve(store, config->postmaster, mailboxes_r, error_r);
 			if (rc != 0 || (*mailboxes_r)[0])
 				goto out;
@@ -348,7 +340,7 @@ static void check_postmaster(struct store *store, const struct config *config,
 {
 	const char *error = NULL;
 	char **domains = NULL;
-	const char *domain = address_domain(address);
+	const char *domain = store_address_domain(address);
 	const char *source = NULL;
 	int rc = 0;
 
@@ -384,7 +376,7 @@ void policy_check_rcpt_blocking(struct store *store, const struct config *config
 				time_t now, struct policy_rcpt *rcpt)
 {
 	memset(rcpt, 0, sizeof(*rcpt));
-	const char *domain = address_domain(address);
+	const char *domain = store_address_domain(address);
 	if (is_postmaster(address) && (domain[0] == '\0' ||
 	    (domain[0] != '[' && policy_is_local_domain_blocking(store, config, domain)))) {
 		/* RFC 5321 4.5.1: accepted from anyone, whatever exists, and

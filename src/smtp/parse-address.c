@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "message/message.h"
+#include "util/domain.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
@@ -28,7 +29,6 @@
 #define SMTP_LOCAL_MAX  64
 #define SMTP_DOMAIN_MAX 255
 #define SMTP_PATH_MAX   256
-#define SMTP_LABEL_MAX  63  /* RFC 1035 2.3.4 */
 
 /* Parsing cursor: every helper reads *cur and never past end. */
 struct cursor {
@@ -120,40 +120,23 @@ static int parse_quoted_string(struct cursor *c)
 }
 
 /* parse_domain - RFC 5321 4.1.2 Domain; U-labels (RFC 6531 3.3) with utf8.
- * Labels are letters, digits and inner hyphens; no empty label.  With
- * ABSOLUTE, one trailing dot before '>' is taken (the caller drops it); two
- * are still an empty label.  U-labels are checked as UTF-8, not against
- * IDNA2008 tables: whether such a domain exists is for DNS to say. */
+ * The name runs as far as domain octets go; util/domain judges it: labels
+ * of letters, digits and inner hyphens, no empty label, U-labels as UTF-8
+ * (not against IDNA2008 tables: whether such a domain exists is for DNS to
+ * say).  With ABSOLUTE, one trailing dot before '>' is taken (the caller
+ * drops it); two are still an empty label.  The whole name's limit (255
+ * octets, RFC 5321 4.5.3.1.2) is the caller's, with its own reply. */
 static int parse_domain(struct cursor *c, bool absolute)
 {
-	for (;;) {
-		const unsigned char *label = c->cur;
-		unsigned char last = 0;
-		while (c->cur < c->end) {
-			unsigned char ch = *c->cur;
-			if (is_let_dig(ch) || ch == '-') {
-				last = ch;
-				c->cur++;
-			} else if (ch >= 0x80 && c->utf8) {
-				size_t n = utf8_sequence_length((const char *)c->cur, (size_t)(c->end - c->cur));
-				if (n == 0)
-					return -1;
-				last = ch;
-				c->cur += n;
-			} else {
-				break;
-			}
-		}
-		if (c->cur == label || *label == '-' || last == '-')
-			return -1;
-		if (c->cur - label > SMTP_LABEL_MAX)
-			return -1;
-		if (c->cur >= c->end || *c->cur != '.')
-			return 0;
+	const unsigned char *start = c->cur;
+	unsigned flags = DOMAIN_NAME_ANY_LENGTH | (c->utf8 ? DOMAIN_NAME_ULABEL : 0);
+
+	while (c->cur < c->end && (is_let_dig(*c->cur) || *c->cur == '-' || *c->cur == '.' ||
+				   (*c->cur >= 0x80 && c->utf8)))
 		c->cur++;
-		if (absolute && c->cur < c->end && *c->cur == '>')
-			return 0;
-	}
+	if (absolute && c->cur < c->end && *c->cur == '>')
+		flags |= DOMAIN_NAME_ABSOLUTE;
+	return domain_name_is_valid((const char *)start, (size_t)(c->cur - start), flags) ? 0 : -1;
 }
 
 /* is_ipv4_literal - RFC 5321 4.1.3 IPv4-address-literal: 4 Snum (0-255) */

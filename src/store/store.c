@@ -6,6 +6,7 @@
 #include "store/store.h"
 #include "store/store-private.h"
 
+#include "util/domain.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
@@ -19,8 +20,6 @@
 
 #define STORE_ERROR_MAX 512
 #define LOCAL_PART_MAX 64
-#define DOMAIN_MAX 253
-#define LABEL_MAX 63
 
 struct store {
 	const struct store_backend *ops;
@@ -31,7 +30,6 @@ static char *lower_dup(const char *s);
 static bool is_atext(unsigned char c);
 static bool is_dot_atom(const char *s, size_t len);
 static bool pattern_is_valid(const char *pattern);
-static const char *address_domain(const char *address);
 
 static _Thread_local char error_buf[STORE_ERROR_MAX];
 
@@ -79,23 +77,7 @@ static bool is_dot_atom(const char *s, size_t len)
 
 bool store_domain_is_valid(const char *domain)
 {
-	size_t len = domain ? strlen(domain) : 0;
-	bool ok = len > 0 && len <= DOMAIN_MAX;
-	size_t label = 0;
-	for (size_t i = 0; ok && i <= len; i++) {
-		unsigned char c = (unsigned char)domain[i];
-		if (c == '.' || c == '\0') {
-			/* labels 1-63 octets, no hyphen at either end (RFC 1123 2.1) */
-			ok = label > 0 && label <= LABEL_MAX && domain[i - 1] != '-' &&
-			     domain[i - label] != '-';
-			label = 0;
-		} else {
-			/* LDH, or the bytes of a UTF-8 U-label (RFC 6531) */
-			ok = isalnum(c) || c == '-' || c >= 0x80;
-			label++;
-		}
-	}
-	return ok && utf8_is_valid(domain, len);
+	return domain != NULL && domain_name_is_valid(domain, strlen(domain), DOMAIN_NAME_ULABEL);
 }
 
 bool store_address_is_valid(const char *address)
@@ -128,11 +110,10 @@ static bool pattern_is_valid(const char *pattern)
 	return store_address_is_valid(pattern);
 }
 
-/* address_domain - the part after the last '@', or NULL */
-static const char *address_domain(const char *address)
+const char *store_address_domain(const char *address)
 {
 	const char *at = strrchr(address, '@');
-	return at ? at + 1 : NULL;
+	return at ? at + 1 : "";
 }
 
 /* ---- open and close ---------------------------------------------------------------- */
@@ -430,7 +411,7 @@ int store_sender_is_allowed(struct store *store, const char *account, const char
 			    bool *allowed_r, const char **error_r)
 {
 	*allowed_r = false;
-	if (!address || address[0] == '\0' || !address_domain(address))
+	if (!address || !strchr(address, '@'))
 		return 0;   /* the null sender, or not an address: never */
 
 	int rc = 0;
@@ -450,7 +431,7 @@ int store_sender_is_allowed(struct store *store, const char *account, const char
 	if (rc != 0)
 		goto out;
 
-	const char *domain = address_domain(addr);
+	const char *domain = store_address_domain(addr);
 	int exact = -1, domain_rule = -1;   /* -1 none, 0 deny, 1 allow */
 	for (size_t i = 0; i < count; i++) {
 		const char *p = rules[i].pattern;

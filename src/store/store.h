@@ -35,7 +35,7 @@ int store_schema_version(struct store *store);
 
 /* ---- input checks (also used by the CLI) ---------------------------------- */
 /* store_domain_is_valid - an LDH domain name, labels 1-63, at most 253, no
- * trailing dot (any case) */
+ * trailing dot (any case), U-labels as UTF-8 (util/domain with ULABEL) */
 bool store_domain_is_valid(const char *domain);
 /* store_address_is_valid - "local@domain", local part a dot-atom (RFC 5322
  * 3.2.3) of at most 64 octets, domain as above; no quoted local parts */
@@ -43,6 +43,9 @@ bool store_address_is_valid(const char *address);
 /* store_account_name_is_valid - an address, or a plain login (a dot-atom
  * without '@', at most 64 octets) */
 bool store_account_name_is_valid(const char *name);
+/* store_address_domain - the domain of ADDRESS: what follows its last '@'
+ * (in ADDRESS), or "" if it has none */
+const char *store_address_domain(const char *address);
 
 /* ---- domains ------------------------------------------------------------- */
 int store_domain_add(struct store *store, const char *domain,

@@ -304,6 +304,12 @@ static void test_input_checks(void **state)
 	assert_false(store_account_name_is_valid("al ice"));
 	assert_false(store_account_name_is_valid("alice@"));
 	assert_false(store_account_name_is_valid(NULL));
+
+	/* the domain is after the last '@' (quoted local parts may hold one) */
+	assert_string_equal(store_address_domain("a@example.org"), "example.org");
+	assert_string_equal(store_address_domain("\"a@b\"@example.org"), "example.org");
+	assert_string_equal(store_address_domain("a@"), "");
+	assert_string_equal(store_address_domain("postmaster"), "");
 }
 
 /* ---- domains ---------------------------------------------------------------- */
