@@ -36,6 +36,8 @@ struct serve_state {
 	struct event_base *base;
 	struct net_listeners *listeners;
 	struct smtp_server *server;
+	const struct config *config;
+	bool draining;
 };
 
 /* What struct delivery_settings points at, owned here for the server's life. */
@@ -55,6 +57,7 @@ static int serve_check_user(const struct config *config);
 static int serve_lock_data_dir(const struct config *config, int *fd_r);
 static int serve_drop_privileges(const struct config *config, int lock_fd);
 static void serve_signal_cb(evutil_socket_t sig, short what, void *arg);
+static void serve_drained(void *ctx);
 static enum delivery_tls serve_tls_policy(const char *name);
 static int serve_outbound_setup(const struct config *config, struct serve_outbound *out,
 				const char **error_r);
@@ -189,13 +192,31 @@ static int serve_drop_privileges(const struct config *config, int lock_fd)
 	return 0;
 }
 
-/* serve_signal_cb - SIGTERM/SIGINT: stop accepting, close sessions, leave the loop */
+/* serve_signal_cb - SIGTERM/SIGINT: stop accepting, give every session its
+ * 421 and an orderly close (answers of messages being stored first), and
+ * leave the loop when none is left or after timeouts.shutdown seconds; a
+ * second signal leaves at once */
 static void serve_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct serve_state *st = arg;
 	(void)what;
-	log_info("shutdown", "signal=%d", (int)sig);
+	log_info("shutdown", "signal=%d sessions=%zu", (int)sig,
+		 smtp_server_session_count(st->server));
 	net_listeners_disable(st->listeners);
+	if (st->draining) {
+		event_base_loopexit(st->base, NULL);
+		return;
+	}
+	st->draining = true;
+	struct timeval grace = { .tv_sec = st->config->timeouts.shutdown, .tv_usec = 0 };
+	event_base_loopexit(st->base, &grace);
+	smtp_server_drain(st->server, serve_drained, st);
+}
+
+/* serve_drained - the last session of the shutdown is closed */
+static void serve_drained(void *ctx)
+{
+	struct serve_state *st = ctx;
 	event_base_loopexit(st->base, NULL);
 }
 
@@ -320,7 +341,7 @@ int cmd_serve(int argc, char **argv)
 		fputs("petrel: cannot start the log thread; logging directly\n", stderr);
 
 	int rc = 2;
-	struct serve_state st = { 0 };
+	struct serve_state st = { .config = config };
 	SSL_CTX *tls = NULL;
 	struct pool *pool = NULL;
 	struct queue *queue = NULL;

@@ -125,6 +125,7 @@ static const struct key_def key_defs[] = {
 	  CONFIG_OFFSET(timeouts.data_block), 1, 86400 },
 	{ SECTION_TIMEOUTS, "tls_handshake", KEY_UINT,
 	  CONFIG_OFFSET(timeouts.tls_handshake), 1, 3600 },
+	{ SECTION_TIMEOUTS, "shutdown", KEY_UINT, CONFIG_OFFSET(timeouts.shutdown), 1, 3600 },
 	{ SECTION_LIMITS, "connection_rate", KEY_UINT,
 	  CONFIG_OFFSET(limits.connection_rate), 0, 1000000 },
 	{ SECTION_AUTH, "plaintext_loopback", KEY_BOOL, CONFIG_OFFSET(auth.plaintext_loopback), 0, 0 },
@@ -287,6 +288,7 @@ static struct config *config_new(bool with_hostname)
 	config->timeouts.command = 300;
 	config->timeouts.data_block = 180;
 	config->timeouts.tls_handshake = 60;
+	config->timeouts.shutdown = 3;
 
 	config->limits.connection_rate = 0;
 	config->auth.plaintext_loopback = false;

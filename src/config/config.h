@@ -63,6 +63,7 @@ struct config_timeouts {
 	unsigned command;    /* server waiting for the next command: 300 (4.5.3.2.7) */
 	unsigned data_block; /* between data blocks: 180 (4.5.3.2.5) */
 	unsigned tls_handshake; /* 60 */
+	unsigned shutdown;   /* SIGTERM: most seconds to finish open sessions: 3 */
 };
 
 struct config_auth {

@@ -22,6 +22,17 @@
 static void server_refuse(struct smtp_server *server, int fd, const char *client,
 			  const char *text, const char *reason);
 static void server_reaper_cb(evutil_socket_t fd, short what, void *arg);
+static void server_drained_cb(evutil_socket_t fd, short what, void *arg);
+
+/* server_drained_cb - the last session of a drain is gone */
+static void server_drained_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_server *server = arg;
+	(void)fd;
+	(void)what;
+	if (server->drained)
+		server->drained(server->drained_ctx);
+}
 
 static void server_reaper_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -59,6 +70,9 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	server->throttle = policy_throttle_create(&ts);
 	server->next_id = 1;
 	server->reaper = event_new(base, -1, 0, server_reaper_cb, server);
+	server->drained_ev = event_new(base, -1, 0, server_drained_cb, server);
+	if (!server->reaper || !server->drained_ev)
+		abort();
 	return server;
 }
 
@@ -132,6 +146,8 @@ void smtp_server_session_remove(struct smtp_server *server, struct smtp_session 
 		return;
 	*link = *smtp_session_next_link(session);
 	server->session_count--;
+	if (server->draining && server->session_count == 0)
+		event_active(server->drained_ev, EV_TIMEOUT, 0);
 }
 
 struct smtp_session *smtp_server_session_find(struct smtp_server *server, uint64_t id)
@@ -140,6 +156,29 @@ struct smtp_session *smtp_server_session_find(struct smtp_server *server, uint64
 	while (s && smtp_session_id(s) != id)
 		s = *smtp_session_next_link(s);
 	return s;
+}
+
+void smtp_server_drain(struct smtp_server *server, void (*drained)(void *ctx), void *ctx)
+{
+	server->draining = true;
+	server->drained = drained;
+	server->drained_ctx = ctx;
+	/* A session may leave the table while it is drained: take the ids
+	 * first, then find each one. */
+	size_t n = server->session_count, k = 0;
+	uint64_t *ids = xcalloc(n ? n : 1, sizeof(*ids));
+	for (unsigned i = 0; i < SMTP_SESSION_BUCKETS; i++)
+		for (struct smtp_session *s = server->sessions[i]; s && k < n;
+		     s = *smtp_session_next_link(s))
+			ids[k++] = smtp_session_id(s);
+	for (size_t i = 0; i < k; i++) {
+		struct smtp_session *s = smtp_server_session_find(server, ids[i]);
+		if (s)
+			smtp_session_drain(s);
+	}
+	free(ids);
+	if (server->session_count == 0)
+		event_active(server->drained_ev, EV_TIMEOUT, 0);
 }
 
 void smtp_server_close_sessions(struct smtp_server *server)
@@ -161,6 +200,7 @@ void smtp_server_free(struct smtp_server **serverp)
 	pool_free(&server->hash_pool);
 	OPENSSL_cleanse(server->auth_secret, sizeof(server->auth_secret));
 	event_free(server->reaper);
+	event_free(server->drained_ev);
 	policy_throttle_free(&server->throttle);
 	net_conn_limits_free(&server->limits);
 	free(server);

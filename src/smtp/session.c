@@ -62,6 +62,7 @@ static bool session_skip_line(struct smtp_session *s, struct evbuffer *in);
 static void session_dispatch(struct smtp_session *s, const struct smtp_command *cmd);
 static void session_free_later(struct smtp_session *s);
 static void session_close_done(struct smtp_session *s);
+static void session_drain_reply(struct smtp_session *s);
 static size_t session_pending_output(struct smtp_session *s);
 static void session_plain_drained_cb(struct evbuffer *buf,
 				     const struct evbuffer_cb_info *info, void *arg);
@@ -199,15 +200,46 @@ void smtp_session_set_timeout(struct smtp_session *s, unsigned seconds)
 
 void smtp_session_shutdown(struct smtp_session *s)
 {
-	if (!s->dead) {
+	if (!s->dead && !s->closing) {
 		struct evbuffer *out = bufferevent_get_output(s->bev);
 		evbuffer_add_printf(out, "421 4.3.2 %s Service shutting down\r\n",
 				    s->config->hostname);
-		/* Best effort: one non-blocking flush attempt of the socket. */
+		/* Best effort: one non-blocking flush attempt of the socket (a
+		 * drain, smtp_session_drain, is the orderly way). */
 		if (!s->tls)
-			evbuffer_write(out, bufferevent_getfd(s->bev));
+			net_bufferevent_write_now(s->bev);
 	}
 	session_free(s);
+}
+
+/* smtp_session_drain - shutdown (operations.md): 421 4.3.2, then the orderly
+ * close; a session whose message is being stored first gets the queue's
+ * answer (smtp_session_process_input sends the 421 after it) */
+void smtp_session_drain(struct smtp_session *s)
+{
+	if (s->dead || s->closing)
+		return;
+	if (s->handshaking) {
+		/* nothing can be said before the TLS handshake is done */
+		session_free_later(s);
+		return;
+	}
+	if (s->auth_delay_ev && evtimer_pending(s->auth_delay_ev, NULL)) {
+		/* a throttled AUTH answer: the 421 says enough */
+		evtimer_del(s->auth_delay_ev);
+		s->waiting = false;
+	}
+	if (!s->waiting)
+		session_drain_reply(s);
+}
+
+/* session_drain_reply - the 421 of a shutdown, then close (mid-DATA too: a
+ * message not yet acknowledged is dropped, the client sends it again) */
+static void session_drain_reply(struct smtp_session *s)
+{
+	log_info("shutdown-close", "session=%s client=%s", s->sid, s->client);
+	smtp_session_reply(s, "421 4.3.2 %s Service shutting down", s->config->hostname);
+	smtp_session_close(s);
 }
 
 /* smtp_session_close - stop reading; free once the queued replies are written */
@@ -406,6 +438,12 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 void smtp_session_process_input(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
+	if (s->server->draining && !s->waiting && !s->closing && !s->dead) {
+		/* shutting down: whatever came after the last answer waits for
+		 * the next server */
+		session_drain_reply(s);
+		return;
+	}
 	while (!s->waiting && !s->closing && !s->dead && evbuffer_get_length(in) > 0) {
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_OUTPUT_HIGH)
 			break; /* resumed by session_write_cb once the client reads */

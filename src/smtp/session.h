@@ -53,6 +53,10 @@ struct smtp_server {
 	struct pool *hash_pool;      /* password checks only ([auth] hash_workers) */
 	unsigned char auth_secret[STORE_AUTH_SECRET_LEN]; /* see smtp_server_set_auth_secret */
 	struct policy_throttle *throttle;
+	bool draining;               /* shutting down: 421 to whoever is free */
+	struct event *drained_ev;    /* runs DRAINED once no session is left */
+	void (*drained)(void *ctx);
+	void *drained_ctx;
 };
 
 enum session_mode {
@@ -139,6 +143,9 @@ void smtp_session_transaction_reset(struct smtp_session *s);
 void smtp_session_release_reserved(struct smtp_session *s);
 /* smtp_session_process_input - go on with buffered input (after waiting) */
 void smtp_session_process_input(struct smtp_session *s);
+/* smtp_session_drain - shutdown: 421 4.3.2 and an orderly close, now or (a
+ * message being stored) once the queue has answered */
+void smtp_session_drain(struct smtp_session *s);
 void smtp_session_set_timeout(struct smtp_session *s, unsigned seconds);
 /* smtp_session_is_loopback - the client connected from 127.0.0.0/8 or ::1 */
 bool smtp_session_is_loopback(const struct smtp_session *s);

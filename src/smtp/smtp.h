@@ -40,7 +40,14 @@ void smtp_server_accept(void *ctx, const struct config_listener *listener, int f
 			const struct sockaddr *sa, socklen_t salen);
 /* smtp_server_session_count - sessions open now */
 size_t smtp_server_session_count(const struct smtp_server *server);
-/* smtp_server_close_sessions - 421 to every session and close them all */
+/* smtp_server_drain - the start of a shutdown (SIGTERM): every session gets
+ * "421 4.3.2 Service shutting down" and is closed in order (replies written,
+ * TLS ended with close_notify); one whose message is being stored gets its
+ * answer (250 only once durable) first.  DRAINED(CTX) runs from the loop once
+ * no session is left.  No new session may start afterwards. */
+void smtp_server_drain(struct smtp_server *server, void (*drained)(void *ctx), void *ctx);
+/* smtp_server_close_sessions - 421 to every session and close them all now
+ * (a best-effort write each): for what a drain did not finish in time */
 void smtp_server_close_sessions(struct smtp_server *server);
 /* smtp_server_free - closes any session left and frees; answers from the queue
  * for closed sessions must have arrived (pool_free) before this */

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import HOSTNAME, assert_queued, make_message
+from conftest import HOSTNAME, Closed, assert_queued, client_tls_context, make_message
 
 
 def ehlo_keywords(reply):
@@ -493,3 +493,60 @@ def test_recipient_limit_counts_alias_members(petrel_factory):
     assert len(p.mail("example.test", "x", 1)) == 1
     assert len(p.mail("example.test", "v", 1)) == 1
     assert len(p.mail("example.test", "w", 1)) == 1
+
+
+# ------------------------------------------------------------------ SIGTERM
+
+def test_sigterm_gives_every_open_session_421(petrel):
+    """operations.md: on SIGTERM open sessions get 421 4.3.2 before the close: an idle
+    smtplib session, one in the middle of DATA, one under STARTTLS, one on 465."""
+    import smtplib
+    idle = smtplib.SMTP(petrel.host, petrel.mx, timeout=10)
+    idle.ehlo("idle.example")
+    mid = petrel.session()
+    mid.expect("MAIL FROM:<a@b.test>", 250)
+    mid.expect("RCPT TO:<u@example.test>", 250)
+    mid.expect("DATA", 354)
+    mid.send(b"Subject: half\r\n\r\nthe first half of a message\r\n")
+    tls = smtplib.SMTP(petrel.host, petrel.sub, timeout=10)
+    tls.starttls(context=client_tls_context())
+    tls.ehlo("tls.example")
+    imp = petrel.connect("submissions")
+    imp.banner()
+    imp.ehlo()
+    # the server saw all of that before the signal
+    assert mid.nothing_pending(0.3) and imp.nothing_pending(0.1)
+    assert petrel.stop() == 0
+    assert idle.getreply() == (421, b"4.3.2 %s Service shutting down" % HOSTNAME.encode())
+    assert tls.getreply()[0] == 421
+    for c in (mid, imp):
+        r = c.read_reply(timeout=5)
+        assert (r.code, r.enhanced) == (421, "4.3.2"), r
+        c.expect_closed()
+    for s in (idle, tls):
+        s.close()
+    # the half message was never acknowledged and is not delivered
+    petrel.start()
+    assert petrel.mailbox("example.test", "u") == []
+
+
+def test_sigterm_after_end_of_data_loses_nothing(petrel):
+    """A message whose end of data arrives with the signal is either acknowledged (250,
+    then 421) and kept, or refused; a 250 is never lost."""
+    c = petrel.session()
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<u@example.test>", 250)
+    c.expect("DATA", 354)
+    c.send(make_message(subject="at the signal") + b".\r\n")
+    assert petrel.stop() == 0
+    replies = []
+    try:
+        while True:
+            replies.append(c.read_reply(timeout=5))
+    except Closed:
+        pass
+    codes = [r.code for r in replies]
+    assert codes in ([250, 421], [421]), replies
+    petrel.start()
+    if codes[0] == 250:
+        assert len(petrel.mail("example.test", "u", 1)) == 1
