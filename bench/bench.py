@@ -28,6 +28,11 @@ import time
 
 import auth_flood
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+import postfix_harness  # noqa: E402 (the Postfix harness the tests use)
+from postfix_harness import children_of  # noqa: E402
+
 DOMAIN = "bench.test"
 LOCALPART = "user"
 RCPT = LOCALPART + "@" + DOMAIN
@@ -122,24 +127,6 @@ def pss_kib(pid):
     return 0
 
 
-def children_of(ppid):
-    """PIDs whose parent is ppid (one scan of /proc)."""
-    kids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                st = f.read()
-            # field 4 is ppid; comm (field 2) may contain spaces: split after ')'
-            rest = st[st.rindex(")") + 2:].split()
-            if int(rest[1]) == ppid:
-                kids.append(int(name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return kids
-
-
 def reset_hwm(pid):
     """Reset VmHWM of pid (Linux: write 5 to clear_refs). Returns True on success."""
     try:
@@ -208,49 +195,28 @@ class Sampler(threading.Thread):
 
 
 # --------------------------------------------------------------------------
-# Postfix
+# Postfix: the harness the integration tests use (tests/integration/postfix_harness.py)
 
-MASTER_CF = """\
-# Postfix master.cf for the bench: no chroot anywhere; smtpd only on loopback.
-{addr}  inet  n       -       n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
+class Postfix(postfix_harness.PostfixServer):
+    """The bench's Postfix: smtpd on 127.0.0.1:PORT delivering bench.test to one Maildir,
+    without any rate or count limit; with .relayhost set (before setup()) everything
+    else goes to that smarthost, and an smtpd on a unix socket takes the relay clients."""
 
-
-class Postfix:
     def __init__(self, tmp, port, uid, gid, logfile=False):
-        self.tmp = tmp
-        self.port = port
-        self.conf = os.path.join(tmp, "pfconf")
-        self.queue = os.path.join(tmp, "pfqueue")
-        self.data = os.path.join(tmp, "pfdata")
-        self.mailbase = os.path.join(tmp, "pfmail")
-        self.maildir = os.path.join(self.mailbase, DOMAIN, LOCALPART)
-        self.uid, self.gid = uid, gid
-        self.logfile = os.path.join(tmp, "postfix.log") if logfile else None
-        self.started = False
+        try:
+            super().__init__(os.path.join(tmp, "postfix"), "127.0.0.1", port, DOMAIN,
+                             LOCALPART, "bench.postfix.test", uid, gid,
+                             os.path.join(tmp, "postfix.log") if logfile else None)
+        except postfix_harness.PostfixUnavailable as e:
+            raise BenchError(str(e))
+        self.settings.update({
+            # no rate or count limits (anvil)
+            "smtpd_client_message_rate_limit": "0",
+            "smtpd_client_recipient_rate_limit": "0",
+            "smtpd_client_new_tls_session_rate_limit": "0",
+            "smtpd_client_auth_rate_limit": "0",
+            "default_process_limit": "200",
+        })
         # relay bench (set before setup()): smarthost [ip]:port, smtp concurrency,
         # and an smtpd on a unix socket (the client relays as a trusted local client)
         self.relayhost = None
@@ -258,149 +224,25 @@ class Postfix:
         # master.cf names a unix service relative to public/ (private = n)
         self.relay_socket = os.path.join(self.queue, "public", "bench-smtpd")
 
-    def main_cf(self):
-        lines = [
-            "# Postfix main.cf for the bench (independent of /etc/postfix).",
-            "compatibility_level = 3.6",
-            "config_directory = " + self.conf,
-            "queue_directory = " + self.queue,
-            "data_directory = " + self.data,
-            "mail_owner = postfix",
-            "setgid_group = postdrop",
-            "myhostname = bench.postfix.test",
-            "mydomain = postfix.test",
-            "myorigin = $myhostname",
-            "mydestination =",
-            "inet_interfaces = 127.0.0.1",
-            "inet_protocols = ipv4",
-            "mynetworks = 127.0.0.0/8",
-            "relayhost =",
-            "alias_maps =",
-            "alias_database =",
-            "local_recipient_maps =",
-            "biff = no",
-            "append_dot_mydomain = no",
-            # no DNS anywhere: no reverse lookup of the client, host lookups from files
-            "smtpd_peername_lookup = no",
-            "smtp_host_lookup = native",
-            "smtp_dns_support_level = disabled",
-            # no client restrictions, no rate or count limits (anvil)
-            "smtpd_client_restrictions =",
-            "smtpd_helo_restrictions =",
-            "smtpd_sender_restrictions =",
-            "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
-            "smtpd_recipient_restrictions =",
-            "smtpd_client_connection_count_limit = 0",
-            "smtpd_client_connection_rate_limit = 0",
-            "smtpd_client_message_rate_limit = 0",
-            "smtpd_client_recipient_rate_limit = 0",
-            "smtpd_client_new_tls_session_rate_limit = 0",
-            "smtpd_client_auth_rate_limit = 0",
-            "default_process_limit = 200",
-            # virtual(8) Maildir delivery for bench.test
-            "virtual_mailbox_domains = " + DOMAIN,
-            "virtual_mailbox_base = " + self.mailbase,
-            "virtual_mailbox_maps = static:%s/%s/" % (DOMAIN, LOCALPART),
-            "virtual_uid_maps = static:%d" % self.uid,
-            "virtual_gid_maps = static:%d" % self.gid,
-            "virtual_alias_maps =",
-            "virtual_mailbox_limit = 0",
-            "message_size_limit = 10240000",
-            "smtputf8_enable = no",
-        ]
+    def setup(self):
         if self.relayhost:
             # everything not for bench.test goes to the sink: a literal [ip]:port, so no
-            # DNS and no host lookup at all (smtp_dns_support_level = disabled above)
-            lines += ["relayhost = " + self.relayhost,
-                      "smtp_destination_concurrency_limit = %d" % self.relay_concurrency,
-                      "smtp_tls_security_level = none"]
-            lines.remove("relayhost =")
-        if self.logfile:
-            lines.append("maillog_file = " + self.logfile)
-        return "\n".join(lines) + "\n"
-
-    def setup(self):
-        for d in (self.conf, self.queue, self.data, self.mailbase):
-            os.makedirs(d, exist_ok=True)
-        os.chmod(self.mailbase, 0o755)
-        pw = pwd.getpwnam("postfix")
-        os.chown(self.data, pw.pw_uid, pw.pw_gid)
-        os.makedirs(os.path.join(self.mailbase, DOMAIN), exist_ok=True)
-        os.chown(os.path.join(self.mailbase, DOMAIN), self.uid, self.gid)
-        with open(os.path.join(self.conf, "main.cf"), "w") as f:
-            f.write(self.main_cf())
-        with open(os.path.join(self.conf, "master.cf"), "w") as f:
-            f.write(MASTER_CF.format(addr="127.0.0.1:%d" % self.port))
-            if self.relayhost:
-                # smtpd on a unix socket (QUEUE/public/bench-smtpd); smtpd treats a
-                # unix-socket client as localhost/127.0.0.1, inside mynetworks, so it
-                # may relay
-                f.write("bench-smtpd unix  n       -       n       -       -       smtpd\n")
-        # create the queue folders with the right owners, then sanity-check
-        self._run(["postfix", "-c", self.conf, "check"])
-
-    def _run(self, argv, check=True):
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, timeout=60)
-        if check and r.returncode != 0:
-            raise BenchError("%s failed (%d): %s" % (" ".join(argv), r.returncode,
-                                                     r.stdout.strip()))
-        return r
+            # DNS and no host lookup at all (smtp_dns_support_level = disabled)
+            self.settings.update({
+                "relayhost": self.relayhost,
+                "smtp_destination_concurrency_limit": str(self.relay_concurrency),
+                "smtp_tls_security_level": "none"})
+            # smtpd on a unix socket (QUEUE/public/bench-smtpd); smtpd treats a
+            # unix-socket client as localhost/127.0.0.1, inside mynetworks, so it may relay
+            self.services.append(
+                "bench-smtpd unix  n       -       n       -       -       smtpd")
+        self.prepare()
 
     def start(self):
-        self._run(["postfix", "-c", self.conf, "start"])
-        self.started = True
-        banner = wait_banner("127.0.0.1", self.port, 30)
-        return banner
-
-    def master_pid(self):
         try:
-            with open(os.path.join(self.queue, "pid", "master.pid")) as f:
-                return int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def pids(self):
-        m = self.master_pid()
-        if not m:
-            return []
-        return [m] + children_of(m)
-
-    def queue_empty(self):
-        for sub in ("incoming", "active", "deferred", "maildrop", "hold"):
-            d = os.path.join(self.queue, sub)
-            for _root, _dirs, files in os.walk(d):
-                if files:
-                    return False
-        return True
-
-    def stop(self):
-        if not self.started:
-            return
-        self.started = False
-        m = self.master_pid()
-        try:
-            self._run(["postfix", "-c", self.conf, "stop"], check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        # bounded wait for the master to go, then force it
-        deadline = time.monotonic() + 10
-        while m and time.monotonic() < deadline:
-            try:
-                os.kill(m, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-        if m:
-            for p in [m] + children_of(m):
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-
-    def postconf(self, names):
-        r = self._run(["postconf", "-c", self.conf] + names, check=False)
-        return r.stdout.strip()
+            return super().start(check=True)
+        except postfix_harness.PostfixError as e:
+            raise BenchError(str(e))
 
 
 # --------------------------------------------------------------------------
@@ -606,15 +448,20 @@ class Sink:
         self.thread = None
 
     def start(self):
-        exe = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-        if not os.path.exists(exe):
-            raise BenchError("smtp-sink not found (package postfix)")
+        try:
+            exe, libdir = postfix_harness.postfix_tool("smtp-sink")
+        except postfix_harness.PostfixUnavailable as e:
+            raise BenchError(str(e))
+        env = dict(os.environ)
+        if libdir:
+            env["LD_LIBRARY_PATH"] = libdir
         argv = [exe, "-c", "-m", "2000"]
         if os.geteuid() == 0:
             argv += ["-u", "nobody"]
         argv += ["%s:%d" % (SINK_ADDR, self.port), "1000"]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=env)
         ACTIVE_CHILDREN.add(self.proc)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -1350,22 +1197,14 @@ def virtual_owner():
 def find_smtp_source(explicit):
     if explicit:
         return explicit, None
-    p = shutil.which("smtp-source") or (
-        "/usr/sbin/smtp-source" if os.path.exists("/usr/sbin/smtp-source") else None)
-    if p:
-        return p, None
-    here = os.path.dirname(os.path.abspath(__file__))
-    script = os.path.join(here, "..", "scripts", "get-postfix-tools.sh")
-    if os.path.exists(script):
-        d = os.path.join(tempfile.gettempdir(), "petrel-bench-postfix-tools")
-        exe = os.path.join(d, "usr", "sbin", "smtp-source")
-        if not os.path.exists(exe):
-            subprocess.run(["sh", script, d], check=True, timeout=300)
-        libdir = os.path.join(d, "usr", "lib", "postfix")
+    try:
+        exe, libdir = postfix_harness.postfix_tool("smtp-source")
+    except postfix_harness.PostfixUnavailable as e:
+        raise BenchError("%s; or scripts/install-deps.sh bench" % e)
+    if libdir:
         os.environ["LD_LIBRARY_PATH"] = libdir + (
             ":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")
-        return exe, libdir
-    raise BenchError("smtp-source not found: install postfix (scripts/install-deps.sh bench)")
+    return exe, libdir
 
 
 def aggregate(all_runs):

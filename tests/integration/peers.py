@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from postfix_harness import PostfixServer, PostfixUnavailable, postfix_tool
 
 
 # --------------------------------------------------------------------------- ports
@@ -148,17 +148,10 @@ class Dnsmasq:
 
 def smtp_sink_path():
     """(path to smtp-sink, LD_LIBRARY_PATH or None); skips if there is none."""
-    for p in (shutil.which("smtp-sink"), "/usr/sbin/smtp-sink"):
-        if p and os.path.exists(p):
-            return p, None
-    d = Path(tempfile.gettempdir()) / "petrel-postfix-tools"
-    script = REPO / "scripts" / "get-postfix-tools.sh"
-    exe = d / "usr" / "sbin" / "smtp-sink"
-    if not exe.exists() and script.exists():
-        subprocess.run(["sh", str(script), str(d)], capture_output=True, timeout=300)
-    if exe.exists():
-        return str(exe), str(d / "usr" / "lib" / "postfix")
-    pytest.skip("smtp-sink not available (install postfix or run scripts/get-postfix-tools.sh)")
+    try:
+        return postfix_tool("smtp-sink")
+    except PostfixUnavailable as e:
+        pytest.skip(str(e))
 
 
 class SmtpSink:
@@ -229,206 +222,63 @@ class SmtpSink:
 
 # --------------------------------------------------------------------------- Postfix
 
-POSTFIX_MASTER_CF = """\
-# master.cf for a test instance: no chroot; smtpd only on a loopback address.
-{addr}  inet  n       -       n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
-
-
-class Postfix:
-    """A Postfix instance with its own config, queue and data folders: smtpd on
-    ADDR:PORT with STARTTLS (a self-signed certificate), virtual(8) Maildir delivery for
-    DOMAIN (every local part into one Maildir), and optionally a relayhost for the
-    rest.  Logs to a file (postlogd)."""
+class Postfix(PostfixServer):
+    """The tests' Postfix (postfix_harness.PostfixServer, shared with the bench): smtpd
+    on ADDR:PORT with STARTTLS (a self-signed certificate), virtual(8) Maildir delivery
+    for DOMAIN (every local part into one Maildir), optionally a relayhost for the rest,
+    fast retries, and a log file (postlogd).  Skips the test if Postfix is missing."""
 
     def __init__(self, tmp, addr, port, domain, cert, relayhost=None, relay_domains=()):
-        if not os.path.exists("/usr/sbin/postfix"):
-            pytest.skip("Postfix is not installed (/usr/sbin/postfix missing; apt-get "
-                        "install postfix)")
-        try:
-            pwd.getpwnam("postfix")
-        except KeyError:
-            pytest.skip("Postfix is installed but there is no 'postfix' user")
         # Postfix's daemons (postfix, nobody) cannot enter pytest's 0700 tmp folders
-        self.tmp = Path(tempfile.mkdtemp(prefix="petrel-postfix-"))
-        self.addr, self.port, self.domain = addr, port, domain
+        folder = Path(tempfile.mkdtemp(prefix="petrel-postfix-"))
+        nobody = pwd.getpwnam("nobody")
+        try:
+            super().__init__(folder, addr, port, domain, "all", "pf.postfix.test",
+                             nobody.pw_uid, nobody.pw_gid, folder / "postfix.log")
+        except PostfixUnavailable as e:
+            pytest.skip(str(e))
+        self.tmp = folder
         self.cert = cert
         self.relayhost = relayhost
         self.relay_domains = list(relay_domains)
-        self.conf = self.tmp / "conf"
-        self.queue = self.tmp / "queue"
-        self.data = self.tmp / "data"
-        self.mailbase = self.tmp / "mail"
-        self.maildir = self.mailbase / domain / "all"
-        self.log_path = self.tmp / "postfix.log"
-        nobody = pwd.getpwnam("nobody")
-        self.uid, self.gid = nobody.pw_uid, nobody.pw_gid
-        self.started = False
-
-    def main_cf(self):
-        lines = [
-            "compatibility_level = 3.6",
-            "config_directory = %s" % self.conf,
-            "queue_directory = %s" % self.queue,
-            "data_directory = %s" % self.data,
-            "mail_owner = postfix",
-            "setgid_group = postdrop",
-            "myhostname = pf.postfix.test",
-            "mydomain = postfix.test",
-            "myorigin = $myhostname",
-            "mydestination =",
-            # must be an interface's own address (127.0.0.5 is only routed to lo):
-            # smtpd binds ADDR:PORT from master.cf regardless
-            "inet_interfaces = 127.0.0.1",
-            "inet_protocols = ipv4",
-            "mynetworks = 127.0.0.0/8",
-            "relayhost = %s" % (self.relayhost or ""),
-            "alias_maps =",
-            "alias_database =",
-            "local_recipient_maps =",
-            "biff = no",
-            "append_dot_mydomain = no",
-            "smtpd_peername_lookup = no",
-            "smtp_host_lookup = native",
-            "smtp_dns_support_level = disabled",
-            "smtpd_client_restrictions =",
-            "smtpd_helo_restrictions =",
-            "smtpd_sender_restrictions =",
-            "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
-            "smtpd_recipient_restrictions =",
-            "smtpd_client_connection_count_limit = 0",
-            "smtpd_client_connection_rate_limit = 0",
-            "virtual_mailbox_domains = %s" % self.domain,
-            "virtual_mailbox_base = %s" % self.mailbase,
-            "virtual_mailbox_maps = static:%s/all/" % self.domain,
-            "virtual_uid_maps = static:%d" % self.uid,
-            "virtual_gid_maps = static:%d" % self.gid,
-            "virtual_alias_maps =",
-            "virtual_mailbox_limit = 0",
-            "message_size_limit = 10240000",
-            "smtputf8_enable = no",
+        self.services.append("tlsmgr    unix  -       -       n       1000?   1       tlsmgr")
+        self.settings.update({
+            "relayhost": relayhost or "",
             # STARTTLS offered by smtpd, used opportunistically by smtp
-            "smtpd_tls_cert_file = %s" % self.cert[0],
-            "smtpd_tls_key_file = %s" % self.cert[1],
-            "smtpd_tls_security_level = may",
-            "smtpd_tls_received_header = yes",
-            "smtp_tls_security_level = may",
-            "smtp_tls_loglevel = 1",
-            "smtpd_tls_loglevel = 1",
+            "smtpd_tls_security_level": "may",
+            "smtpd_tls_received_header": "yes",
+            "smtp_tls_security_level": "may",
+            "smtp_tls_loglevel": "1",
+            "smtpd_tls_loglevel": "1",
             # fast retries for the test
-            "queue_run_delay = 1s",
-            "minimal_backoff_time = 1s",
-            "maximal_backoff_time = 2s",
-            "maillog_file_prefixes = %s" % self.tmp,
-            "maillog_file = %s" % self.log_path,
-        ]
-        return "\n".join(lines) + "\n"
+            "queue_run_delay": "1s",
+            "minimal_backoff_time": "1s",
+            "maximal_backoff_time": "2s",
+        })
 
     def start(self):
-        for d in (self.conf, self.queue, self.data, self.mailbase):
-            d.mkdir(parents=True, exist_ok=True)
-        for d in (self.tmp, self.mailbase):
-            os.chmod(d, 0o755)
-        pw = pwd.getpwnam("postfix")
-        os.chown(self.data, pw.pw_uid, pw.pw_gid)
-        (self.mailbase / self.domain).mkdir(exist_ok=True)
-        os.chown(self.mailbase / self.domain, self.uid, self.gid)
         # the key must be readable by smtpd (runs as postfix)
-        self.tls_dir = self.tmp / "tls"
-        self.tls_dir.mkdir(exist_ok=True)
-        crt, key = self.tls_dir / "cert.pem", self.tls_dir / "key.pem"
+        tls_dir = self.tmp / "tls"
+        tls_dir.mkdir(parents=True, exist_ok=True)
+        crt, key = tls_dir / "cert.pem", tls_dir / "key.pem"
         shutil.copy(self.cert[0], crt)
         shutil.copy(self.cert[1], key)
         os.chmod(crt, 0o644)
         os.chmod(key, 0o644)
         self.cert = (crt, key)
-        (self.conf / "main.cf").write_text(self.main_cf())
-        (self.conf / "master.cf").write_text(
-            POSTFIX_MASTER_CF.format(addr="%s:%d" % (self.addr, self.port)))
+        self.settings["smtpd_tls_cert_file"] = str(crt)
+        self.settings["smtpd_tls_key_file"] = str(key)
+        self.prepare()
         # `postfix start` creates the queue folders and checks them itself (a separate
         # `postfix check` costs seconds more)
-        self._run(["postfix", "-c", str(self.conf), "start"])
-        self.started = True
-        wait_listening(self.addr, self.port, 30, None, "postfix smtpd")
+        super().start()
         return self
-
-    def _run(self, argv, check=True, input=None):
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=60, input=input)
-        if check and r.returncode != 0:
-            raise AssertionError("%s failed (%d): %s\nlog:\n%s" % (
-                " ".join(argv), r.returncode, r.stdout.strip(), self.log()[-3000:]))
-        return r
-
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
 
     def sendmail(self, sender, rcpts, message):
         """Inject MESSAGE (bytes) with Postfix's sendmail (through postdrop and pickup)."""
-        r = subprocess.run(["/usr/sbin/sendmail", "-C", str(self.conf), "-f", sender, "-i",
+        r = subprocess.run(["/usr/sbin/sendmail", "-C", self.conf, "-f", sender, "-i",
                             "--", *rcpts], input=message, capture_output=True, timeout=60)
         assert r.returncode == 0, "postfix sendmail: %d %r" % (r.returncode, r.stderr)
-
-    def mail(self):
-        d = self.maildir / "new"
-        if not d.is_dir():
-            return []
-        return [f.read_bytes() for f in sorted(d.iterdir()) if f.is_file()]
-
-    def master_pid(self):
-        try:
-            return int((self.queue / "pid" / "master.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def stop(self):
-        if not self.started:
-            return
-        self.started = False
-        m = self.master_pid()
-        try:
-            self._run(["postfix", "-c", str(self.conf), "stop"], check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        deadline = time.monotonic() + 10
-        while m and time.monotonic() < deadline:
-            try:
-                os.kill(m, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-        if m:
-            try:
-                os.kill(m, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 # --------------------------------------------------------------------------- Python TLS sink
