@@ -2,8 +2,11 @@
  * and SCRAM-SHA-256 (RFC 5802, RFC 7677).
  *
  * AUTH is offered only under TLS, or on loopback when auth.plaintext_loopback
- * allows it.  Password checks run on the worker pool (hashing is slow on
- * purpose); the session reads nothing meanwhile.  Failures are counted per
+ * allows it.  Password checks run on the server's hash pool (hashing is slow
+ * on purpose; its own niced threads, so a flood of them never delays the
+ * queue's work on the main pool); the session reads nothing meanwhile.  The
+ * lockout is checked again just before a check is queued, and a full queue
+ * (auth.hash_queue) gets 454 a second later, so neither costs a hash.  Failures are counted per
  * client address by the policy throttle: past auth.slow_after the 535 reply
  * is delayed, past auth.lockout_after the address gets 454 (and 421 at
  * connect) for auth.lockout_time.  Wrong password, unknown user and disabled
