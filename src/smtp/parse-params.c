@@ -74,7 +74,6 @@ static int rcpt_param(const struct param *param, struct smtp_rcpt_params *params
 static bool parse_notify(const char *s, size_t len, unsigned *notify_r);
 static char *orcpt_decode(const char *s, size_t len);
 static char *utf8_addr_decode(const char *s, size_t len);
-static int hex_value(char c);
 
 static void set_error(struct smtp_error *error_r, int code,
 		      const char *enhanced, const char *text)
@@ -93,17 +92,6 @@ static bool key_is(const struct param *param, const char *name)
 static bool value_is(const char *value, size_t len, const char *name)
 {
 	return strlen(name) == len && strncasecmp(value, name, len) == 0;
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 /* param_next - split off the next parameter after one or more SP.
@@ -226,7 +214,7 @@ static char *utf8_addr_decode(const char *s, size_t len)
 				goto fail;
 			i += 3;
 			while (i < len && s[i] != '}' && digits < 6) {
-				int v = hex_value(s[i]);
+				int v = wire_hex_value(s[i]);
 				if (v < 0)
 					goto fail;
 				cp = cp * 16 + (uint32_t)v;

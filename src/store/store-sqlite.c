@@ -224,9 +224,11 @@ struct sq_arg {
 typedef void sq_row_fn(sqlite3_stmt *st, void *ctx);
 
 /* Rows collected by rows_add: one MAKE(st) each, or without MAKE the text
- * of the first COLUMNS columns; NULL-terminated. */
+ * of the first COLUMNS columns; NULL-terminated.  DROP frees one made row
+ * (free() for text) when the list fails. */
 struct sq_rows {
 	void *(*make)(sqlite3_stmt *st);
+	void (*drop)(void *row);
 	int columns;
 	void **v;
 	size_t n, cap;
@@ -258,6 +260,9 @@ static sq_row_fn row_count, row_int, row_int64, row_one, rows_add, sender_add;
 static int rows_list(struct sq_db *d, enum sq_stmt id, const char *what,
 		     const struct sq_arg *args, size_t n_args, struct sq_rows *rows,
 		     const char **error_r);
+static int row_get(struct sq_db *d, enum sq_stmt id, const char *reading, const char *noun,
+		   const char *name, void *(*make)(sqlite3_stmt *st), void (*drop)(void *row),
+		   void **row_r, const char **error_r);
 static int strv_query(struct sq_db *d, enum sq_stmt id, const struct sq_arg *args,
 		      size_t n_args, bool pairs, char ***strv_r, const char **error_r);
 static int exists_check(struct sq_conn *c, enum sq_stmt id, const char *reading,
@@ -267,6 +272,9 @@ static int counter_read(struct sq_conn *c, const char *account, const char *wind
 static void *plan_row(sqlite3_stmt *st);
 static void *account_row(sqlite3_stmt *st);
 static void *event_row(sqlite3_stmt *st);
+static void plan_drop(void *row);
+static void account_drop(void *row);
+static void event_drop(void *row);
 static int schema_migrate(struct sq_conn *c, int *version_r, const char **error_r);
 
 /* conn_open - one configured connection; NULL and *error_r on failure */
@@ -465,9 +473,9 @@ static void rows_add(sqlite3_stmt *st, void *ctx)
 	rows->v[rows->n] = NULL;
 }
 
-/* rows_list - every row of ID (with ARGS) into ROWS (its make or columns
- * set by the caller, its array allocated here even when empty); on -1 the
- * caller frees what was collected */
+/* rows_list - every row of ID (with ARGS) into ROWS (its make, drop or
+ * columns set by the caller; its array allocated here even when empty); on
+ * -1 nothing is left in ROWS */
 static int rows_list(struct sq_db *d, enum sq_stmt id, const char *what,
 		     const struct sq_arg *args, size_t n_args, struct sq_rows *rows,
 		     const char **error_r)
@@ -481,6 +489,38 @@ static int rows_list(struct sq_db *d, enum sq_stmt id, const char *what,
 	int rc = sq_run(c, id, what, args, n_args, rows_add, rows, error_r) == SQLITE_DONE
 		 ? 0 : -1;
 	conn_give(d, c);
+	if (rc != 0) {
+		for (size_t i = 0; i < rows->n; i++)
+			rows->drop ? rows->drop(rows->v[i]) : free(rows->v[i]);
+		free(rows->v);
+		rows->v = NULL;
+		rows->n = 0;
+	}
+	return rc;
+}
+
+/* row_get - the row of ID for NAME, made by MAKE, into *ROW_R;
+ * STORE_NOT_FOUND with *error_r = "no NOUN NAME"; or -1 (DROP frees a row
+ * read before a failure) */
+static int row_get(struct sq_db *d, enum sq_stmt id, const char *reading, const char *noun,
+		   const char *name, void *(*make)(sqlite3_stmt *st), void (*drop)(void *row),
+		   void **row_r, const char **error_r)
+{
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	struct sq_one one = { .make = make };
+	int rc = sq_run(c, id, reading, SQ_ARGS(SQ_TEXT(name)), row_one, &one, error_r) ==
+		 SQLITE_DONE ? 0 : -1;
+	conn_give(d, c);
+	if (rc == 0 && one.item) {
+		*row_r = one.item;
+	} else if (rc == 0) {
+		*error_r = store_error("no %s %s", noun, name);
+		rc = STORE_NOT_FOUND;
+	} else if (one.item) {
+		drop(one.item);
+	}
 	return rc;
 }
 
@@ -640,11 +680,8 @@ static int strv_query(struct sq_db *d, enum sq_stmt id, const struct sq_arg *arg
 {
 	struct sq_rows rows = { .columns = pairs ? 2 : 1 };
 	int rc = rows_list(d, id, "reading a list", args, n_args, &rows, error_r);
-	char **v = (char **)rows.v;
 	if (rc == 0)
-		*strv_r = v;
-	else
-		store_strv_free(&v);
+		*strv_r = (char **)rows.v;
 	return rc;
 }
 
@@ -668,6 +705,12 @@ static int sq_plan_set(void *db, const struct store_plan *plan, const char **err
 	return rc;
 }
 
+static void plan_drop(void *row)
+{
+	struct store_plan *p = row;
+	store_plan_free(&p);
+}
+
 /* plan_row - one row of SQ_PLAN_GET/LIST */
 static void *plan_row(sqlite3_stmt *st)
 {
@@ -689,41 +732,33 @@ static void row_one(sqlite3_stmt *st, void *ctx)
 static int sq_plan_get(void *db, const char *name, struct store_plan **plan_r,
 		       const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	struct sq_one one = { .make = plan_row };
-	int rc = sq_run(c, SQ_PLAN_GET, "reading a plan", SQ_ARGS(SQ_TEXT(name)), row_one, &one,
-			error_r) == SQLITE_DONE ? 0 : -1;
-	conn_give(d, c);
-	if (rc == 0 && one.item) {
-		*plan_r = one.item;
-	} else if (rc == 0) {
-		*error_r = store_error("no plan %s", name);
-		rc = STORE_NOT_FOUND;
-	} else {
-		store_plan_free((struct store_plan **)&one.item);
-	}
+	void *row;
+	int rc = row_get(db, SQ_PLAN_GET, "reading a plan", "plan", name, plan_row, plan_drop,
+			 &row, error_r);
+	if (rc == 0)
+		*plan_r = row;
 	return rc;
 }
 
 static int sq_plan_list(void *db, struct store_plan ***plans_r, size_t *count_r,
 			const char **error_r)
 {
-	struct sq_rows rows = { .make = plan_row };
+	struct sq_rows rows = { .make = plan_row, .drop = plan_drop };
 	int rc = rows_list(db, SQ_PLAN_LIST, "listing plans", SQ_NO_ARGS, &rows, error_r);
-	struct store_plan **v = (struct store_plan **)rows.v;
 	if (rc == 0) {
-		*plans_r = v;
+		*plans_r = (struct store_plan **)rows.v;
 		*count_r = rows.n;
-	} else {
-		store_plan_list_free(&v, rows.n);
 	}
 	return rc;
 }
 
 /* ---- accounts ---------------------------------------------------------------------------------- */
+
+static void account_drop(void *row)
+{
+	struct store_account *a = row;
+	store_account_free(&a);
+}
 
 /* account_row - one row of SQ_ACCOUNT_GET/LIST */
 static void *account_row(sqlite3_stmt *st)
@@ -793,22 +828,11 @@ static int sq_account_add(void *db, const struct store_account *account, const c
 static int sq_account_get(void *db, const char *name, struct store_account **account_r,
 			  const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	struct sq_one one = { .make = account_row };
-	int rc = sq_run(c, SQ_ACCOUNT_GET, "reading an account", SQ_ARGS(SQ_TEXT(name)), row_one,
-			&one, error_r) == SQLITE_DONE ? 0 : -1;
-	conn_give(d, c);
-	if (rc == 0 && one.item) {
-		*account_r = one.item;
-	} else if (rc == 0) {
-		*error_r = store_error("no account %s", name);
-		rc = STORE_NOT_FOUND;
-	} else {
-		store_account_free((struct store_account **)&one.item);
-	}
+	void *row;
+	int rc = row_get(db, SQ_ACCOUNT_GET, "reading an account", "account", name, account_row,
+			 account_drop, &row, error_r);
+	if (rc == 0)
+		*account_r = row;
 	return rc;
 }
 
@@ -876,14 +900,11 @@ static int sq_account_remove(void *db, const char *name, const char **error_r)
 static int sq_account_list(void *db, struct store_account ***accounts_r, size_t *count_r,
 			   const char **error_r)
 {
-	struct sq_rows rows = { .make = account_row };
+	struct sq_rows rows = { .make = account_row, .drop = account_drop };
 	int rc = rows_list(db, SQ_ACCOUNT_LIST, "listing accounts", SQ_NO_ARGS, &rows, error_r);
-	struct store_account **v = (struct store_account **)rows.v;
 	if (rc == 0) {
-		*accounts_r = v;
+		*accounts_r = (struct store_account **)rows.v;
 		*count_r = rows.n;
-	} else {
-		store_account_list_free(&v, rows.n);
 	}
 	return rc;
 }
@@ -1118,6 +1139,12 @@ static int sq_event_add(void *db, const struct store_event *events, size_t n,
 	return rc;
 }
 
+static void event_drop(void *row)
+{
+	struct store_event *e = row;
+	store_event_free(&e);
+}
+
 /* event_row - one row of SQ_EVENT_LIST* */
 static void *event_row(sqlite3_stmt *st)
 {
@@ -1137,7 +1164,7 @@ static int sq_event_list(void *db, const char *account, time_t since, int64_t af
 			 size_t limit, struct store_event ***events_r, size_t *count_r,
 			 const char **error_r)
 {
-	struct sq_rows rows = { .make = event_row };
+	struct sq_rows rows = { .make = event_row, .drop = event_drop };
 	int64_t max = limit ? (int64_t)limit : -1;
 	int rc = account
 		? rows_list(db, SQ_EVENT_LIST_ACCOUNT, "listing events",
@@ -1145,12 +1172,9 @@ static int sq_event_list(void *db, const char *account, time_t since, int64_t af
 			    &rows, error_r)
 		: rows_list(db, SQ_EVENT_LIST, "listing events",
 			    SQ_ARGS(SQ_INT(after_id), SQ_INT(since), SQ_INT(max)), &rows, error_r);
-	struct store_event **v = (struct store_event **)rows.v;
 	if (rc == 0) {
-		*events_r = v;
+		*events_r = (struct store_event **)rows.v;
 		*count_r = rows.n;
-	} else {
-		store_event_list_free(&v, rows.n);
 	}
 	return rc;
 }

@@ -42,6 +42,8 @@
 
 /* ---- xtext (RFC 3461 4) ------------------------------------------------ */
 
+/* wire_hex_value - the value of the hex digit C (either case), or -1 */
+int wire_hex_value(char c);
 /* wire_xtext_decode - decode S[0..LEN); NULL if malformed or if it decodes a
  * NUL.  Returns allocated memory: free() it. */
 char *wire_xtext_decode(const char *s, size_t len);

@@ -7,7 +7,6 @@
 #include "util/xalloc.h"
 
 static bool xtext_is_plain(unsigned char c);
-static int hex_value(char c);
 
 /* xtext_is_plain - xchar: bytes written as themselves; the rest are +HH */
 static bool xtext_is_plain(unsigned char c)
@@ -15,7 +14,7 @@ static bool xtext_is_plain(unsigned char c)
 	return c >= 0x21 && c <= 0x7e && c != '+' && c != '=';
 }
 
-static int hex_value(char c)
+int wire_hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -35,8 +34,8 @@ char *wire_xtext_decode(const char *s, size_t len)
 		unsigned char c = (unsigned char)s[i];
 		if (c == '+') {
 			int hi, lo;
-			if (len - i < 3 || (hi = hex_value(s[i + 1])) < 0 ||
-			    (lo = hex_value(s[i + 2])) < 0 || (hi | lo) == 0)
+			if (len - i < 3 || (hi = wire_hex_value(s[i + 1])) < 0 ||
+			    (lo = wire_hex_value(s[i + 2])) < 0 || (hi | lo) == 0)
 				goto fail;
 			out[n++] = (char)(hi * 16 + lo);
 			i += 2;

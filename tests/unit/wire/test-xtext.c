@@ -80,11 +80,26 @@ static void test_xtext_append(void **state)
 	buf_free(&out);
 }
 
+static void test_hex_value(void **state)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (int v = 0; v < 16; v++) {
+		assert_int_equal(wire_hex_value(digits[v]), v);
+		assert_int_equal(wire_hex_value((char)(digits[v] >= 'a' ? digits[v] - 32 : digits[v])), v);
+	}
+	assert_int_equal(wire_hex_value('g'), -1);
+	assert_int_equal(wire_hex_value('G'), -1);
+	assert_int_equal(wire_hex_value('/'), -1);
+	assert_int_equal(wire_hex_value(':'), -1);
+	assert_int_equal(wire_hex_value('\0'), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_xtext),
 		cmocka_unit_test(test_xtext_append),
+		cmocka_unit_test(test_hex_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
