@@ -363,16 +363,18 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "petrel: %s\n", error);
 		goto out;
 	}
-	rc = 1;
-	signal(SIGPIPE, SIG_IGN);
-	serve_raise_nofile();
+	/* [tls] names files: one that cannot be loaded is a setting to fix */
 	if (config->tls_certificate) {
 		tls = net_tls_server_ctx(config->tls_certificate, config->tls_key, &error);
 		if (!tls) {
-			fprintf(stderr, "petrel: %s\n", error);
+			fprintf(stderr, "petrel: %s:%d: [tls]: %s\n", config->path,
+				config_key_line(config, "tls", "certificate"), error);
 			goto out;
 		}
 	}
+	rc = 1;
+	signal(SIGPIPE, SIG_IGN);
+	serve_raise_nofile();
 	if (serve_prepare_data_dir(config) != 0 || serve_lock_data_dir(config, &lock_fd) != 0)
 		goto out;
 	st.base = event_base_new();

@@ -92,6 +92,18 @@ def test_serve_bad_value_exits_2_before_touching_the_data_folder(petrel_factory,
     assert "recover" not in r.stderr and "started" not in r.stderr, r.stderr
 
 
+def test_serve_unloadable_certificate_exits_2_before_touching_the_data_folder(petrel_factory,
+                                                                              tmp_path):
+    p = petrel_factory(start=False, certificate=str(tmp_path / "missing.pem"))
+    before = sorted(x.name for x in p.data_dir.iterdir())
+    r = run_petrel("serve", "-c", p.config_path, timeout=15)
+    assert r.returncode == 2, r
+    line = p.config_path.read_text().splitlines().index(
+        "certificate = %s" % (tmp_path / "missing.pem")) + 1
+    assert "%s:%d: [tls]: cannot load certificate" % (p.config_path, line) in r.stderr, r.stderr
+    assert sorted(x.name for x in p.data_dir.iterdir()) == before
+
+
 def test_serve_as_root_with_empty_user_is_refused(petrel_factory):
     """Issue 7 item 16: `user =` as root would silently keep root."""
     if SERVE_USER != "root":
