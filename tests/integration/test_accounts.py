@@ -1272,7 +1272,8 @@ def test_events_older_than_30_days_pruned(petrel_factory):
                       (now - 29 * day, "bounced"), (now - 60, "accepted")])
     p.start()
     wait_event_times(p, [now - 29 * day, now - 60])
-    assert re.search(r"events-pruned deleted=2 ", p.log()), p.log()[-2000:]
+    assert re.search(r"events-pruned deleted=2 ", p.wait_log(r"events-pruned deleted=2 ")), \
+        p.log()[-2000:]
 
 
 def test_events_retention_setting(petrel_factory):

@@ -489,7 +489,8 @@ def test_bounce_that_cannot_be_written_keeps_the_original(faulty_server):
     [dsn] = p.mail("example.test", "u", 1)
     wait_gone(p, qid)
     assert REMOTE.encode() in dsn and b"multipart/report" in dsn
-    assert len([l for l in p.log().splitlines()
+    log = p.wait_log(r" bounced .*queue_id=%s" % qid)
+    assert len([l for l in log.splitlines()
                 if " bounced " in l and "queue_id=%s" % qid in l]) == 1
 
 
