@@ -260,6 +260,9 @@ static sq_row_fn row_count, row_int, row_int64, row_one, rows_add, sender_add;
 static int rows_list(struct sq_db *d, enum sq_stmt id, const char *what,
 		     const struct sq_arg *args, size_t n_args, struct sq_rows *rows,
 		     const char **error_r);
+static int sq_write(struct sq_db *d, enum sq_stmt id, const char *what,
+		    const struct sq_arg *args, size_t n_args, int *changes_r,
+		    const char **error_r);
 static int row_get(struct sq_db *d, enum sq_stmt id, const char *reading, const char *noun,
 		   const char *name, void *(*make)(sqlite3_stmt *st), void (*drop)(void *row),
 		   void **row_r, const char **error_r);
@@ -499,6 +502,23 @@ static int rows_list(struct sq_db *d, enum sq_stmt id, const char *what,
 	return rc;
 }
 
+/* sq_write - statement ID (with ARGS, no rows) on a connection of its own:
+ * sq_run's code, and with CHANGES_R the rows it changed; -1 if no
+ * connection could be had */
+static int sq_write(struct sq_db *d, enum sq_stmt id, const char *what,
+		    const struct sq_arg *args, size_t n_args, int *changes_r,
+		    const char **error_r)
+{
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int r = sq_run(c, id, what, args, n_args, NULL, NULL, error_r);
+	if (changes_r)
+		*changes_r = sqlite3_changes(c->db);
+	conn_give(d, c);
+	return r;
+}
+
 /* row_get - the row of ID for NAME, made by MAKE, into *ROW_R;
  * STORE_NOT_FOUND with *error_r = "no NOUN NAME"; or -1 (DROP frees a row
  * read before a failure) */
@@ -627,35 +647,26 @@ static int sq_schema_version(void *db)
 
 static int sq_domain_add(void *db, const char *domain, const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int r = sq_run(c, SQ_DOMAIN_ADD, "adding a domain", SQ_ARGS(SQ_TEXT(domain)), NULL, NULL,
-		       error_r);
-	int rc = r == SQLITE_DONE ? 0 : -1;
+	int r = sq_write(db, SQ_DOMAIN_ADD, "adding a domain", SQ_ARGS(SQ_TEXT(domain)), NULL,
+			 error_r);
 	if (is_constraint(r)) {
 		*error_r = store_error("domain %s exists already", domain);
-		rc = STORE_EXISTS;
+		return STORE_EXISTS;
 	}
-	conn_give(d, c);
-	return rc;
+	return r == SQLITE_DONE ? 0 : -1;
 }
 
 static int sq_domain_remove(void *db, const char *domain, const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
+	int changes;
+	if (sq_write(db, SQ_DOMAIN_REMOVE, "removing a domain", SQ_ARGS(SQ_TEXT(domain)),
+		     &changes, error_r) != SQLITE_DONE)
 		return -1;
-	int rc = sq_do(c, SQ_DOMAIN_REMOVE, "removing a domain", SQ_ARGS(SQ_TEXT(domain)),
-		       error_r);
-	if (rc == 0 && sqlite3_changes(c->db) == 0) {
+	if (changes == 0) {
 		*error_r = store_error("no domain %s", domain);
-		rc = STORE_NOT_FOUND;
+		return STORE_NOT_FOUND;
 	}
-	conn_give(d, c);
-	return rc;
+	return 0;
 }
 
 static int sq_domain_exists(void *db, const char *domain, bool *exists_r, const char **error_r)
@@ -694,15 +705,9 @@ static int sq_domain_list(void *db, char ***domains_r, const char **error_r)
 
 static int sq_plan_set(void *db, const struct store_plan *plan, const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int rc = sq_do(c, SQ_PLAN_SET, "setting a plan",
-		       SQ_ARGS(SQ_TEXT(plan->name), SQ_INT(plan->daily_limit),
-			       SQ_INT(plan->per_minute)), error_r);
-	conn_give(d, c);
-	return rc;
+	return sq_write(db, SQ_PLAN_SET, "setting a plan",
+			SQ_ARGS(SQ_TEXT(plan->name), SQ_INT(plan->daily_limit),
+				SQ_INT(plan->per_minute)), NULL, error_r) == SQLITE_DONE ? 0 : -1;
 }
 
 static void plan_drop(void *row)
@@ -914,37 +919,27 @@ static int sq_account_list(void *db, struct store_account ***accounts_r, size_t 
 static int sq_sender_set(void *db, const char *account, const char *pattern, bool allow,
 			 const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int r = sq_run(c, SQ_SENDER_SET, "setting a sender rule",
-		       SQ_ARGS(SQ_TEXT(account), SQ_TEXT(pattern), SQ_INT(allow)), NULL, NULL,
-		       error_r);
-	int rc = r == SQLITE_DONE ? 0 : -1;
+	int r = sq_write(db, SQ_SENDER_SET, "setting a sender rule",
+			 SQ_ARGS(SQ_TEXT(account), SQ_TEXT(pattern), SQ_INT(allow)), NULL, error_r);
 	if (r == SQLITE_CONSTRAINT_FOREIGNKEY) {
 		*error_r = store_error("no account %s", account);
-		rc = STORE_NOT_FOUND;
+		return STORE_NOT_FOUND;
 	}
-	conn_give(d, c);
-	return rc;
+	return r == SQLITE_DONE ? 0 : -1;
 }
 
 static int sq_sender_remove(void *db, const char *account, const char *pattern,
 			    const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
+	int changes;
+	if (sq_write(db, SQ_SENDER_REMOVE, "removing a sender rule",
+		     SQ_ARGS(SQ_TEXT(account), SQ_TEXT(pattern)), &changes, error_r) != SQLITE_DONE)
 		return -1;
-	int rc = sq_do(c, SQ_SENDER_REMOVE, "removing a sender rule",
-		       SQ_ARGS(SQ_TEXT(account), SQ_TEXT(pattern)), error_r);
-	if (rc == 0 && sqlite3_changes(c->db) == 0) {
+	if (changes == 0) {
 		*error_r = store_error("no sender rule %s for %s", pattern, account);
-		rc = STORE_NOT_FOUND;
+		return STORE_NOT_FOUND;
 	}
-	conn_give(d, c);
-	return rc;
+	return 0;
 }
 
 /* sender_add - a sq_row_fn: one row of SQ_SENDER_LIST onto the struct
@@ -989,39 +984,31 @@ static int sq_sender_list(void *db, const char *account, struct store_sender **s
 
 static int sq_alias_add(void *db, const char *address, const char *target, const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int r = sq_run(c, SQ_ALIAS_ADD, "adding an alias",
-		       SQ_ARGS(SQ_TEXT(address), SQ_TEXT(target)), NULL, NULL, error_r);
-	int rc = r == SQLITE_DONE ? 0 : -1;
+	int r = sq_write(db, SQ_ALIAS_ADD, "adding an alias",
+			 SQ_ARGS(SQ_TEXT(address), SQ_TEXT(target)), NULL, error_r);
 	if (is_constraint(r)) {
 		*error_r = store_error("alias %s -> %s exists already", address, target);
-		rc = STORE_EXISTS;
+		return STORE_EXISTS;
 	}
-	conn_give(d, c);
-	return rc;
+	return r == SQLITE_DONE ? 0 : -1;
 }
 
 static int sq_alias_remove(void *db, const char *address, const char *target,
 			   const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
+	int changes;
+	int r = target ? sq_write(db, SQ_ALIAS_REMOVE, "removing an alias",
+				  SQ_ARGS(SQ_TEXT(address), SQ_TEXT(target)), &changes, error_r)
+		       : sq_write(db, SQ_ALIAS_REMOVE_ALL, "removing an alias",
+				  SQ_ARGS(SQ_TEXT(address)), &changes, error_r);
+	if (r != SQLITE_DONE)
 		return -1;
-	int rc = target ? sq_do(c, SQ_ALIAS_REMOVE, "removing an alias",
-				SQ_ARGS(SQ_TEXT(address), SQ_TEXT(target)), error_r)
-			: sq_do(c, SQ_ALIAS_REMOVE_ALL, "removing an alias",
-				SQ_ARGS(SQ_TEXT(address)), error_r);
-	if (rc == 0 && sqlite3_changes(c->db) == 0) {
+	if (changes == 0) {
 		*error_r = target ? store_error("no alias %s -> %s", address, target)
 				  : store_error("no alias %s", address);
-		rc = STORE_NOT_FOUND;
+		return STORE_NOT_FOUND;
 	}
-	conn_give(d, c);
-	return rc;
+	return 0;
 }
 
 static int sq_alias_list(void *db, char ***list_r, const char **error_r)
@@ -1091,14 +1078,9 @@ static int sq_counter_reserve(void *db, const char *account, const char *window,
 static int sq_counter_release(void *db, const char *account, const char *window, unsigned n,
 			      const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int rc = sq_do(c, SQ_COUNTER_RELEASE, "updating a counter",
-		       SQ_ARGS(SQ_TEXT(account), SQ_TEXT(window), SQ_INT(n)), error_r);
-	conn_give(d, c);
-	return rc;
+	return sq_write(db, SQ_COUNTER_RELEASE, "updating a counter",
+			SQ_ARGS(SQ_TEXT(account), SQ_TEXT(window), SQ_INT(n)), NULL, error_r) ==
+	       SQLITE_DONE ? 0 : -1;
 }
 
 static int sq_counter_get(void *db, const char *account, const char *window,
