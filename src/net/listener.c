@@ -21,7 +21,9 @@
 
 #include <event2/listener.h>
 
+#include <openssl/rand.h>
 #include "config/config.h"
+#include "util/siphash.h"
 #include "util/xalloc.h"
 
 struct net_listener {
@@ -262,6 +264,9 @@ struct net_conn_limits {
 	unsigned total_max;
 	unsigned per_address_max;
 	unsigned total;
+	/* Keyed, so that clients cannot pick addresses (an IPv6 /64 holds
+	 * plenty) that all fall into one chain. */
+	unsigned char hash_key[SIPHASH_KEY_LEN];
 	struct conn_entry *buckets[CONN_BUCKETS];
 };
 
@@ -278,18 +283,11 @@ void net_address_key(const struct sockaddr *sa, unsigned char key[16])
 	}
 }
 
-uint32_t net_address_key_hash(const unsigned char key[16])
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	return h;
-}
-
 /* conn_find - the link that points at KEY's entry, or at the NULL ending its chain */
 static struct conn_entry **conn_find(struct net_conn_limits *limits, const unsigned char key[16])
 {
-	struct conn_entry **link = &limits->buckets[net_address_key_hash(key) % CONN_BUCKETS];
+	uint64_t h = siphash24(limits->hash_key, key, 16);
+	struct conn_entry **link = &limits->buckets[h % CONN_BUCKETS];
 	while (*link && memcmp((*link)->key, key, 16) != 0)
 		link = &(*link)->next;
 	return link;
@@ -300,6 +298,8 @@ struct net_conn_limits *net_conn_limits_create(unsigned total, unsigned per_addr
 	struct net_conn_limits *limits = xcalloc(1, sizeof(*limits));
 	limits->total_max = total;
 	limits->per_address_max = per_address;
+	if (RAND_bytes(limits->hash_key, sizeof(limits->hash_key)) != 1)
+		abort(); /* no randomness at all: TLS would not work either */
 	return limits;
 }
 

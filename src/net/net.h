@@ -41,7 +41,6 @@ void net_address_format(const struct sockaddr *sa, char *buf, size_t size);
 /* net_address_key - the client address as 16 bytes (IPv4 as v4-mapped IPv6;
  * unix sockets all zero), for tables keyed by client address */
 void net_address_key(const struct sockaddr *sa, unsigned char key[16]);
-uint32_t net_address_key_hash(const unsigned char key[16]);
 
 /* ---- TLS (OpenSSL 3) -------------------------------------------------- */
 
