@@ -80,8 +80,12 @@ fi
 
 # ---- integration tests ------------------------------------------------------
 echo "== integration tests"
-# -rs: each skipped test is listed with its reason in the summary
-PETREL_BIN="$root/$build/petrel" /usr/bin/python3 -m pytest tests/integration -q -rs \
+# -rs: each skipped test is listed with its reason in the summary.  -n auto
+# (python3-pytest-xdist): one worker per CPU; every test has its own folder and
+# loopback ports, so they run side by side (whole suite on 2 CPUs: 817 s -> 300 s).
+parallel=""
+/usr/bin/python3 -c "import xdist" 2>/dev/null && parallel="-n auto"
+PETREL_BIN="$root/$build/petrel" /usr/bin/python3 -m pytest tests/integration -q -rs $parallel \
     -p no:cacheprovider --junitxml="$build/integration.xml" 2>&1 | tee "$build/integration.log"
 i_counts=$(/usr/bin/python3 - "$build/integration.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET

@@ -364,6 +364,7 @@ class Petrel:
         self.exits = []
         self.extra_env = {}  # e.g. fault_env(): for the server only, not the CLI
         hostpart = "[::1]" if ipv6 else "127.0.0.1"
+        self.hostpart, self.family, self.own_ports = hostpart, fam, listeners is None
         self.listeners = listeners or [
             ("mx", "mx", "%s:%d" % (hostpart, mx)),
             ("sub", "submission", "%s:%d" % (hostpart, sub)),
@@ -415,6 +416,35 @@ class Petrel:
         self.config_path.write_text("\n".join(out))
 
     def start(self, timeout=10.0):
+        """Start and wait for the banner.  free_ports() closes its sockets before Petrel binds
+        them, so another process (a parallel test) can take one in between: with its own
+        loopback ports, the server then gets fresh ones (up to 3 times)."""
+        for attempt in range(3):
+            size = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                return self._start(timeout)
+            except AssertionError:
+                taken = "Address already in use" in self.log()[size:]
+                if not (taken and self.own_ports and self.proc.poll() is not None) \
+                        or attempt == 2:
+                    raise
+                self.proc = None
+                self._new_ports()
+        raise AssertionError("unreachable")
+
+    def _new_ports(self):
+        """Other free loopback ports for the three default listeners, in the config too."""
+        text = self.config_path.read_text()
+        new = dict(zip(("mx", "submission", "submissions"),
+                       free_ports(3, self.family, self.host)))
+        for role, port in new.items():
+            text = text.replace("address = %s:%d\n" % (self.hostpart, self.ports[role]),
+                                "address = %s:%d\n" % (self.hostpart, port))
+        self.config_path.write_text(text)
+        self.ports = new
+        self.listeners = [(n, r, "%s:%d" % (self.hostpart, new[r])) for n, r, _ in self.listeners]
+
+    def _start(self, timeout):
         assert self.proc is None
         logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([PETREL_BIN, "serve", "-c", str(self.config_path)],
