@@ -11,6 +11,7 @@
  */
 #include "smtp/session.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -59,6 +60,8 @@ struct from_job {
 };
 
 struct release_job {
+	struct smtp_server *server;
+	uint64_t session_id;  /* the session that waits for it, or 0 */
 	struct store *store;
 	struct policy_account account;
 	unsigned n;
@@ -76,8 +79,8 @@ static void rcpt_free(struct smtp_job *job);
 static void from_work(struct smtp_job *job);
 static void from_done(struct smtp_session *s, struct smtp_job *job);
 static void from_free(struct smtp_job *job);
-static void release_post(struct smtp_server *server, const struct policy_account *account,
-			 unsigned n, time_t at);
+static void release_post(struct smtp_server *server, uint64_t session_id,
+			 const struct policy_account *account, unsigned n, time_t at);
 static void release_work(void *arg);
 static void release_done(void *arg);
 static void message_complete(struct smtp_session *s, bool too_big, bool nul,
@@ -386,8 +389,8 @@ static void rcpt_free(struct smtp_job *job)
 {
 	struct rcpt_job *j = (struct rcpt_job *)job;
 	if (j->result.reserved)
-		/* reserved for a session that is gone: give it back */
-		release_post(job->server, j->account, 1, j->now);
+		/* not kept (a 452, or the session is gone): give it back */
+		release_post(job->server, job->session_id, j->account, 1, j->now);
 	policy_rcpt_clear(&j->result);
 	smtp_path_clear(&j->path);
 	smtp_rcpt_params_clear(&j->params);
@@ -491,18 +494,26 @@ void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 
 /* ---- the end of a message ------------------------------------------------------------ */
 
-/* release_post - give back N sending-limit units on a worker, no one waits */
-static void release_post(struct smtp_server *server, const struct policy_account *account,
-			 unsigned n, time_t at)
+/* release_post - give back N sending-limit units on a worker.  A session still
+ * open (SESSION_ID) reads no further command until they are back in the store:
+ * its next RCPT's reservation runs on another worker and must see them. */
+static void release_post(struct smtp_server *server, uint64_t session_id,
+			 const struct policy_account *account, unsigned n, time_t at)
 {
 	if (!account || n == 0 || !server->store)
 		return;
 	struct release_job *r = xcalloc(1, sizeof(*r));
+	r->server = server;
 	r->store = server->store;
 	r->account = *account;
 	r->account.name = xstrdup(account->name);
 	r->n = n;
 	r->at = at;
+	struct smtp_session *s = session_id ? smtp_server_session_find(server, session_id) : NULL;
+	if (s && !s->dead) {
+		r->session_id = session_id;
+		s->releases_in_flight++;
+	}
 	pool_submit(server->pool, release_work, release_done, r);
 }
 
@@ -512,16 +523,24 @@ static void release_work(void *arg)
 	policy_release_blocking(r->store, &r->account, r->n, r->at);
 }
 
+/* release_done - back on the loop: the session that waited reads on */
 static void release_done(void *arg)
 {
 	struct release_job *r = arg;
+	struct smtp_session *s = r->session_id ?
+		smtp_server_session_find(r->server, r->session_id) : NULL;
 	free(r->account.name);
 	free(r);
+	if (!s || s->dead)
+		return;
+	assert(s->releases_in_flight > 0);
+	if (--s->releases_in_flight == 0 && !s->waiting)
+		smtp_session_process_input(s);
 }
 
 void smtp_session_release_reserved(struct smtp_session *s)
 {
-	release_post(s->server, s->account, s->reserved, s->reserved_at);
+	release_post(s->server, s->id, s->account, s->reserved, s->reserved_at);
 	s->reserved = 0;
 }
 
@@ -655,7 +674,8 @@ static void queue_done(void *arg, int status, const char *queue_id, const char *
 		log_info("queued", "session=%s queue_id=%s", s ? s->sid : "closed", queue_id);
 	} else {
 		log_warn("queue-failed", "session=%s error=\"%s\"", s ? s->sid : "closed", error);
-		release_post(ctx->server, ctx->account, ctx->reserved, ctx->reserved_at);
+		release_post(ctx->server, ctx->session_id, ctx->account, ctx->reserved,
+			     ctx->reserved_at);
 	}
 	if (s && !s->dead) {
 		if (status == 0)

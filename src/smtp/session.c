@@ -444,7 +444,8 @@ void smtp_session_process_input(struct smtp_session *s)
 		session_drain_reply(s);
 		return;
 	}
-	while (!s->waiting && !s->closing && !s->dead && evbuffer_get_length(in) > 0) {
+	while (!s->waiting && s->releases_in_flight == 0 && !s->closing && !s->dead &&
+	       evbuffer_get_length(in) > 0) {
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_OUTPUT_HIGH)
 			break; /* resumed by session_write_cb once the client reads */
 		bool progressed = false;

@@ -92,6 +92,8 @@ struct smtp_session {
 	bool closing;     /* last reply queued; free once it is written */
 	bool dead;        /* freed by the loop later */
 	bool waiting;     /* a worker or the queue is busy for us: read nothing */
+	unsigned releases_in_flight; /* sending-limit units being given back:
+					read no command until they are */
 	unsigned errors;
 
 	char *helo;       /* NULL before HELO/EHLO */

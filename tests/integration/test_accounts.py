@@ -877,6 +877,23 @@ def test_daily_limit_from_header_refusal_gives_back(petrel):
     c.quit()
 
 
+def test_units_given_back_before_the_next_command(petrel_factory):
+    """Units given back by a refused message are back in the store before the session
+    reads its next command: RCPTs right after the refusal, at the limit, are never
+    refused.  Repeated, since the give-back runs on a worker and another worker takes the
+    next reservation (the first RCPT after a refusal was sometimes 451 under load)."""
+    petrel = petrel_factory(workers="8", errors="1000")
+    add_account(petrel, "rb@example.test", "--daily-limit", "3")
+    c = limited_session(petrel, "rb@example.test")
+    for i in range(30):
+        c.expect("MAIL FROM:<rb@example.test>", 250)
+        got = [r.code for r in rcpts(c, ["r%d-%d@remote.test" % (i, k) for k in range(3)])]
+        assert got == [250] * 3, (i, got)
+        r = send_data(c, make_message(sender="boss@example.test"))
+        assert (r.code, r.enhanced) == (553, "5.7.1"), r
+    c.quit()
+
+
 def test_daily_limit_survives_restart(petrel):
     add_account(petrel, "rr@example.test")
     c = limited_session(petrel, "rr@example.test")
