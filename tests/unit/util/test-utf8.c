@@ -1,7 +1,8 @@
 /* tests/unit/util/test-utf8 - UTF-8 well-formedness: a table of RFC 3629
  * cases (each in a block of exactly its size), then every 1- to 3-byte input
  * and the 4-byte ones across all lead and second bytes checked against a
- * decoder written the other way round (decode, then judge the code point). */
+ * decoder written the other way round (tests/utf8-reference.h, shared with
+ * fuzz/fuzz-utf8.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "util/utf8.h"
+#include "../../utf8-reference.h"
 
 /* dup_exact - LEN bytes in a block of exactly that size (ASan sees overreads) */
 static char *dup_exact(const char *s, size_t len)
@@ -22,38 +24,6 @@ static char *dup_exact(const char *s, size_t len)
 	if (len)
 		memcpy(p, s, len);
 	return p;
-}
-
-/* reference_length - decode by the bit patterns, then refuse overlongs,
- * surrogates and code points above U+10FFFF */
-static size_t reference_length(const unsigned char *p, size_t len)
-{
-	size_t n;
-	uint32_t cp, min;
-
-	if (len == 0)
-		return 0;
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0) {
-		n = 2, cp = p[0] & 0x1fu, min = 0x80;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		n = 3, cp = p[0] & 0x0fu, min = 0x800;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		n = 4, cp = p[0] & 0x07u, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3fu);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
 }
 
 static void test_utf8_table(void **state)
@@ -94,7 +64,7 @@ static void test_utf8_every_short_input(void **state)
 		for (size_t len = 1; len <= 3; len++) {
 			if (len < 3 && (v & ((1u << (8 * (3 - len))) - 1)) != 0)
 				continue;
-			size_t want = reference_length(b, len);
+			size_t want = utf8_reference_length(b, len);
 			if (utf8_sequence_length((const char *)b, len) != want)
 				fail_msg("%02x %02x %02x len %zu", b[0], b[1], b[2], len);
 		}
@@ -115,7 +85,7 @@ static void test_utf8_four_bytes(void **state)
 					b[1] = (unsigned char)second;
 					b[2] = edge[i];
 					b[3] = edge[j];
-					size_t want = reference_length(b, 4);
+					size_t want = utf8_reference_length(b, 4);
 					assert_int_equal(utf8_sequence_length((const char *)b, 4),
 							 want);
 					assert_int_equal(utf8_is_valid((const char *)b, 4),
