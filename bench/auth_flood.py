@@ -27,47 +27,23 @@ import sys
 import tempfile
 import time
 
+import bench  # noqa: E402 (its Petrel configuration, free_port, log, wait_banner)
+
 DOMAIN = "bench.test"
 RCPT = "user@" + DOMAIN
 PASSWORD = "bench-password"
 REPLY_TIMEOUT = 30.0
 
-FLOOD_CONF = """\
-[server]
-hostname = bench.petrel.test
-data_dir = {data}
-user = {user}
-log_level = warn
-workers = {workers}
-
-[domains]
-local = {domain}
-
-[limits]
-connections = 20000
-connections_per_ip = 20000
-
+# bench.py's Petrel configuration (its mx listener on {port}), plus AUTH
+# without TLS on loopback and a submission listener for the flood
+FLOOD_CONF_EXTRA = """
 [auth]
 plaintext_loopback = true
-
-[listener mx]
-role = mx
-address = 127.0.0.1:{mx}
 
 [listener sub]
 role = submission
 address = 127.0.0.1:{sub}
 """
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values, p):
@@ -115,7 +91,7 @@ def measure(port, messages, seconds):
         except socket.timeout:
             # a reply that never came: the phase ends, the stall is counted as its length
             lat.append(REPLY_TIMEOUT)
-            log("auth-flood: a reply took more than %.0f s" % REPLY_TIMEOUT)
+            bench.log("auth-flood: a reply took more than %.0f s" % REPLY_TIMEOUT)
             return lat
         s.sendall(b"QUIT\r\n")
     return lat
@@ -226,10 +202,11 @@ def run(petrel_bin, tmp, connections=300, seconds=20.0, messages=400, workers=4,
     data = os.path.join(tmp, "petrel-flood")
     os.makedirs(data, exist_ok=True)
     conf = os.path.join(tmp, "petrel-flood.conf")
-    mx, sub = free_port(), free_port()
+    mx, sub = bench.free_port(), bench.free_port()
     with open(conf, "w") as f:
-        f.write(FLOOD_CONF.format(data=data, user="root" if os.geteuid() == 0 else "",
-                                  workers=workers, domain=DOMAIN, mx=mx, sub=sub))
+        f.write(bench.PETREL_CONF.format(data=data, user="root" if os.geteuid() == 0 else "",
+                                         workers=workers, domain=DOMAIN, port=mx))
+        f.write(FLOOD_CONF_EXTRA.format(sub=sub))
         f.write(extra_conf)
     r = subprocess.run([petrel_bin, "account", "add", RCPT, "-c", conf, "--password-stdin"],
                        input=PASSWORD + "\n", text=True, stdout=subprocess.PIPE,
@@ -243,19 +220,9 @@ def run(petrel_bin, tmp, connections=300, seconds=20.0, messages=400, workers=4,
     result = {"connections": connections, "seconds": seconds}
     child = None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", mx), timeout=2) as s:
-                    if s.recv(512).startswith(b"220"):
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("petrel did not start")
-            time.sleep(0.1)
+        bench.wait_banner("127.0.0.1", mx, 30, proc)
         result["alone"] = summary(measure(mx, messages, seconds))
-        log("auth-flood: alone: %s" % result["alone"])
+        bench.log("auth-flood: alone: %s" % result["alone"])
         parent_conn, child_conn = multiprocessing.Pipe()
         ctx = multiprocessing.get_context("fork")
         ramp = 3.0
@@ -264,11 +231,11 @@ def run(petrel_bin, tmp, connections=300, seconds=20.0, messages=400, workers=4,
         child.start()
         time.sleep(ramp)  # let the flood reach full strength first
         result["flood"] = summary(measure(mx, messages, seconds))
-        log("auth-flood: flooded: %s" % result["flood"])
+        bench.log("auth-flood: flooded: %s" % result["flood"])
         child.join(seconds + ramp + 60)
         if parent_conn.poll(5):
             result["flood_counts"] = parent_conn.recv()
-        log("auth-flood: flood: %s" % result.get("flood_counts"))
+        bench.log("auth-flood: flood: %s" % result.get("flood_counts"))
     finally:
         if child is not None and child.is_alive():
             child.kill()

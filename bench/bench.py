@@ -26,7 +26,10 @@ import tempfile
 import threading
 import time
 
-import auth_flood
+# auth_flood imports this module for its helpers: run as a script, it is
+# __main__, and that one copy must be the one auth_flood sees
+sys.modules.setdefault("bench", sys.modules[__name__])
+import auth_flood  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
