@@ -677,6 +677,25 @@ static void test_example_file(void **state)
 	assert_string_equal(config->user, defaults->user);
 	assert_memory_equal(&config->limits, &defaults->limits, sizeof(config->limits));
 	assert_memory_equal(&config->timeouts, &defaults->timeouts, sizeof(config->timeouts));
+	assert_memory_equal(&config->auth, &defaults->auth, sizeof(config->auth));
+	assert_memory_equal(&config->events, &defaults->events, sizeof(config->events));
+	assert_memory_equal(&config->queue, &defaults->queue, sizeof(config->queue));
+	assert_string_equal(config->dns.resolver, defaults->dns.resolver);
+	assert_string_equal(config->dns.special_zones, defaults->dns.special_zones);
+	assert_int_equal(config->dns.timeout, defaults->dns.timeout);
+	assert_string_equal(config->delivery.tls, defaults->delivery.tls);
+	assert_int_equal(config->delivery.port, defaults->delivery.port);
+	assert_int_equal(config->delivery.max_connections, defaults->delivery.max_connections);
+	assert_int_equal(config->delivery.max_per_destination,
+			 defaults->delivery.max_per_destination);
+	assert_string_equal(config->delivery.source_address, defaults->delivery.source_address);
+	assert_string_equal(config->relay.host, defaults->relay.host);
+	assert_string_equal(config->relay.tls, defaults->relay.tls);
+	assert_string_equal(config->relay.domains, defaults->relay.domains);
+	assert_string_equal(config->log_level, defaults->log_level);
+	assert_int_equal(config->syslog, defaults->syslog);
+	assert_int_equal(config->log_buffer, defaults->log_buffer);
+	assert_null(config->postmaster);
 	assert_int_equal(config->workers, defaults->workers);
 	assert_int_equal(config->listener_count, 4);
 	assert_string_equal(config->listeners[0].address, "*:25");
