@@ -126,30 +126,30 @@ static int fault_create(int dir_fd, const char *path, int flags)
 	return fault_match("create", full);
 }
 
-int fsync(int fd)
+/* fault_sync - fsync or fdatasync (NAME) of FD, or the fault a rule asks
+ * for; *REAL caches the next definition of NAME */
+static int fault_sync(const char *name, int (**real)(int), int fd)
 {
-	static int (*real)(int);
 	int err = fault_fd("fsync", fd);
 	if (err) {
 		errno = err;
 		return -1;
 	}
-	if (!real)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-	return real(fd);
+	if (!*real)
+		*real = (int (*)(int))dlsym(RTLD_NEXT, name);
+	return (*real)(fd);
+}
+
+int fsync(int fd)
+{
+	static int (*real)(int);
+	return fault_sync("fsync", &real, fd);
 }
 
 int fdatasync(int fd)
 {
 	static int (*real)(int);
-	int err = fault_fd("fsync", fd);
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	if (!real)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-	return real(fd);
+	return fault_sync("fdatasync", &real, fd);
 }
 
 ssize_t write(int fd, const void *buf, size_t count)
