@@ -129,6 +129,7 @@ static void queue_ready_remove(struct queue *queue, struct queue_msg *msg);
 static struct queue_msg *queue_msg_find(struct queue *queue, const char *id);
 static void queue_op_work(void *arg);
 static bool notify_allows(unsigned notify, unsigned what);
+static time_t retry_delay(const struct config *config, unsigned n);
 static void queue_op_done(void *arg);
 
 /* ---- the FIFO and timers ------------------------------------------------- */
@@ -596,6 +597,14 @@ static bool notify_allows(unsigned notify, unsigned what)
 	return (notify & QUEUE_NOTIFY_NEVER) == 0 && (notify & what) != 0;
 }
 
+/* retry_delay - queue.retry_initial doubled N times, at most queue.retry_max */
+static time_t retry_delay(const struct config *config, unsigned n)
+{
+	unsigned shift = n < 16 ? n : 16;
+	unsigned long long delay = (unsigned long long)config->queue.retry_initial << shift;
+	return (time_t)(delay < config->queue.retry_max ? delay : config->queue.retry_max);
+}
+
 /* attempt_finish_blocking - (worker) phase C */
 static void attempt_finish_blocking(struct queue_attempt *a)
 {
@@ -731,12 +740,8 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 	if (a->retry && !all_final) {
 		/* retry_initial, doubling per attempt up to retry_max, never past
 		 * the expiry; kept in the log so `queue list` can show it */
-		unsigned shift = a->msg->attempts < 16 ? a->msg->attempts : 16;
-		unsigned long long delay = (unsigned long long)config->queue.retry_initial << shift;
-		if (delay > config->queue.retry_max)
-			delay = config->queue.retry_max;
 		time_t expiry = env->arrival + (time_t)config->queue.lifetime;
-		env->next_attempt = now + (time_t)delay;
+		env->next_attempt = now + retry_delay(config, a->msg->attempts);
 		if (env->next_attempt > expiry)
 			env->next_attempt = expiry > now ? expiry : now + 1;
 		buf_printf(&log, "M next %lld\n", (long long)env->next_attempt);
@@ -862,14 +867,8 @@ static void attempt_complete(struct queue_attempt *a)
 		time_t now = time(NULL);
 		msg->next_attempt = msg->env && msg->env->next_attempt > now ?
 			msg->env->next_attempt : now + 1;
-		if (a->error) {
-			const struct config *config = queue->config;
-			unsigned shift = msg->read_failures - 1 < 16 ? msg->read_failures - 1 : 16;
-			unsigned long long delay = (unsigned long long)config->queue.retry_initial << shift;
-			if (delay > config->queue.retry_max)
-				delay = config->queue.retry_max;
-			msg->next_attempt = now + (time_t)delay;
-		}
+		if (a->error)
+			msg->next_attempt = now + retry_delay(queue->config, msg->read_failures - 1);
 		msg->attempts++;
 		struct timeval tv = { msg->next_attempt - now, 0 };
 		if (!msg->retry_ev)
