@@ -66,14 +66,9 @@ static int credentials_make(const struct admin_args *a, char **hash_r, char **sc
 	if (!password)
 		return status;
 	const char *error = NULL;
-	/* the config was read once already (admin_store_open): it loads */
-	struct config *config = config_load(a->config, &error);
-	unsigned iterations = config ? config->auth.scram_iterations
-				     : STORE_SCRAM_ITERATIONS_DEFAULT;
-	config_free(&config);
 	*hash_r = store_password_hash(password, &error);
 	if (*hash_r)
-		*scram_r = store_scram_credentials(password, iterations);
+		*scram_r = store_scram_credentials(password, a->scram_iterations);
 	admin_password_free(&password);
 	if (!*hash_r)
 		return admin_fail(1, "%s", error);
@@ -404,9 +399,12 @@ int cmd_account(int argc, char **argv)
 		return admin_fail(2, "account set: nothing to change");
 
 	int status = 0;
-	struct store *store = admin_store_open(a.config, &status);
+	struct config *config = NULL;
+	struct store *store = admin_open(a.config, &config, &status);
 	if (!store)
 		return status;
+	a.scram_iterations = config->auth.scram_iterations;
+	config_free(&config);
 	status = act->run(store, &a);
 	store_close(&store);
 	return status;

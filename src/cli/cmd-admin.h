@@ -60,6 +60,8 @@ struct admin_args {
 	const char *since;
 	bool follow;
 	long limit;                /* --limit N, 0 none */
+	unsigned scram_iterations; /* [auth] scram_iterations (account: set from the
+				      configuration admin_open loaded) */
 	const char *pos[ADMIN_POSITIONAL_MAX];
 	int npos;
 };

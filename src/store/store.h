@@ -122,8 +122,6 @@ bool store_password_verify(const char *password, const char *hash);
  * failure.  The count is stored with each account, so changing the default
  * leaves existing credentials working. */
 char *store_scram_credentials(const char *password, unsigned iterations);
-#define STORE_SCRAM_ITERATIONS_DEFAULT 100000
-#define STORE_SCRAM_ITERATIONS_MIN 4096     /* RFC 7677 4 */
 
 /* The server's secret: 32 random bytes in DATA_DIR/auth-secret (64 hex
  * digits), made (mode 0600) the first time it is needed.  It derives what
