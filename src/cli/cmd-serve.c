@@ -182,8 +182,8 @@ static int serve_drop_privileges(const struct config *config, int lock_fd)
 		return 0;
 	}
 	if (chown(config->data_dir, pw->pw_uid, pw->pw_gid) != 0 ||
-	    fchown(lock_fd, pw->pw_uid, pw->pw_gid) != 0 || setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0) {
+	    fchown(lock_fd, pw->pw_uid, pw->pw_gid) != 0 || setgroups(1, &pw->pw_gid) != 0 ||
+	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
 		fprintf(stderr, "petrel: cannot drop privileges to %s: %s\n", config->user,
 			strerror(errno));
 		return -1;
