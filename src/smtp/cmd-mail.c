@@ -134,11 +134,13 @@ bool smtp_data_read(struct smtp_session *s, struct evbuffer *in)
 	return total > 0;
 }
 
-/* bdat_complete - BDAT LAST is in: the reader's findings decide */
+/* bdat_complete - BDAT LAST is in: the reader's findings decide, its size
+ * too: the per-chunk check in smtp_bdat_read sees the kept body, which lacks
+ * a CR held back at a chunk's end, so a message one byte over can pass it */
 static void bdat_complete(struct smtp_session *s)
 {
 	smtp_data_finish(&s->reader, &s->body);
-	message_complete(s, false, s->reader.nul, s->reader.line_too_long,
+	message_complete(s, s->reader.too_big, s->reader.nul, s->reader.line_too_long,
 			 s->reader.bare_lf || s->reader.bare_cr);
 }
 

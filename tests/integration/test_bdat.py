@@ -141,3 +141,22 @@ def test_bdat_received_header_protocol(petrel):
     lines, _ = split_message(raw)
     rec = [l for l in lines if l.startswith("Received:")][0]
     assert re.search(r"with ESMTP id %s\b" % qid, rec), rec
+
+
+def test_bdat_over_size_limit_by_a_held_cr(petrel_factory):
+    """A chunk that ends in CR: the reader holds the CR back until the next chunk shows
+    whether LF follows, so the kept body is one byte short of what came.  A message one
+    byte over message_size split there is still refused 552 5.3.4, never kept cut short."""
+    p = petrel_factory(message_size=10000)
+    c = p.session()
+    start_tx(c)
+    one = b"Subject: x\r\n\r\n" + (b"a" * 98 + b"\r\n") * 79 + b"a" * 85 + b"\r"
+    two = b"\n" + (b"b" * 98 + b"\r\n") * 20
+    assert len(one) + len(two) == 10001 and len(two) < 4096  # the chunk in one read
+    r1 = bdat(c, one)
+    assert r1.code == 250, r1
+    r2 = bdat(c, two, last=True)
+    assert (r2.code, r2.enhanced) == (552, "5.3.4"), r2
+    c.expect("RSET", 250)
+    c.quit()
+    assert p.mailbox("example.test", "u") == []
