@@ -17,6 +17,7 @@
 #include "config/config.h"
 
 #include "util/domain.h"
+#include "util/dot-atom.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -1403,17 +1404,9 @@ static const char *list_find_invalid(const char *value, bool (*valid)(const char
 static bool address_is_valid(const char *address)
 {
 	const char *at = strrchr(address, '@');
-	if (!at || at == address || at - address > 64)
-		return false;
-	bool ok = address[0] != '.' && at[-1] != '.';
-	for (const char *c = address; ok && c < at; c++) {
-		if (*c == '.')
-			ok = c[1] != '.';
-		else
-			ok = isalnum((unsigned char)*c) ||
-			     (*c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", *c) != NULL);
-	}
-	return ok && domain_name_is_valid(at + 1, strlen(at + 1), DOMAIN_NAME_ABSOLUTE);
+	return at != NULL && at - address <= 64 &&
+	       dot_atom_is_valid(address, (size_t)(at - address), 0) &&
+	       domain_name_is_valid(at + 1, strlen(at + 1), DOMAIN_NAME_ABSOLUTE);
 }
 
 

@@ -7,6 +7,7 @@
 #include "store/store-private.h"
 
 #include "util/domain.h"
+#include "util/dot-atom.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
@@ -27,8 +28,6 @@ struct store {
 };
 
 static char *lower_dup(const char *s);
-static bool is_atext(unsigned char c);
-static bool is_dot_atom(const char *s, size_t len);
 static bool pattern_is_valid(const char *pattern);
 
 static _Thread_local char error_buf[STORE_ERROR_MAX];
@@ -53,28 +52,6 @@ static char *lower_dup(const char *s)
 
 /* ---- input checks ------------------------------------------------------------ */
 
-/* is_atext - RFC 5322 3.2.3 atext, and UTF-8 bytes (RFC 6531 3.3; whole
- * strings are checked with utf8_is_valid) */
-static bool is_atext(unsigned char c)
-{
-	return isalnum(c) || c >= 0x80 ||
-	       (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
-/* is_dot_atom - RFC 5322 3.2.3 dot-atom-text: atext runs separated by single dots */
-static bool is_dot_atom(const char *s, size_t len)
-{
-	bool ok = len > 0 && s[0] != '.' && s[len - 1] != '.';
-	for (size_t i = 0; ok && i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '.')
-			ok = s[i + 1] != '.';
-		else
-			ok = is_atext(c);
-	}
-	return ok;
-}
-
 bool store_domain_is_valid(const char *domain)
 {
 	return domain != NULL && domain_name_is_valid(domain, strlen(domain), DOMAIN_NAME_ULABEL);
@@ -86,7 +63,7 @@ bool store_address_is_valid(const char *address)
 	bool ok = at != NULL;
 	if (ok) {
 		size_t local = (size_t)(at - address);
-		ok = local <= LOCAL_PART_MAX && is_dot_atom(address, local) &&
+		ok = local <= LOCAL_PART_MAX && dot_atom_is_valid(address, local, DOT_ATOM_UTF8) &&
 		     store_domain_is_valid(at + 1) && utf8_is_valid(address, strlen(address));
 	}
 	return ok;
@@ -99,7 +76,8 @@ bool store_account_name_is_valid(const char *name)
 	if (strchr(name, '@'))
 		return store_address_is_valid(name);
 	size_t len = strlen(name);
-	return len <= LOCAL_PART_MAX && is_dot_atom(name, len) && utf8_is_valid(name, len);
+	return len <= LOCAL_PART_MAX && dot_atom_is_valid(name, len, DOT_ATOM_UTF8) &&
+	       utf8_is_valid(name, len);
 }
 
 /* pattern_is_valid - a sender rule: "user@domain" or "@domain" */
@@ -197,7 +175,7 @@ void store_strv_free(char ***strv)
 
 int store_plan_set(struct store *store, const struct store_plan *plan, const char **error_r)
 {
-	if (!plan->name || !is_dot_atom(plan->name, strlen(plan->name)) ||
+	if (!plan->name || !dot_atom_is_valid(plan->name, strlen(plan->name), DOT_ATOM_UTF8) ||
 	    strchr(plan->name, '@') || strlen(plan->name) > LOCAL_PART_MAX) {
 		*error_r = store_error("invalid plan name");
 		return -1;
