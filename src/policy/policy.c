@@ -334,7 +334,8 @@ out:
 
 /* check_postmaster - RCPT to the postmaster of a local domain, or to the
  * bare <Postmaster> (the first local domain's: [domains] local, else the
- * first added with `petrel domain add`) */
+ * first by name of those added with `petrel domain add`: store_domain_list
+ * sorts) */
 static void check_postmaster(struct store *store, const struct config *config,
 			     const char *address, struct policy_rcpt *rcpt)
 {
