@@ -624,13 +624,13 @@ int spool_file_age(struct spool *spool, const char *id, time_t now, time_t *age_
 int spool_move_corrupt(struct spool *spool, const char *id, const char **error_r)
 {
 	char *log_name = xasprintf("%s.rcpt", id);
-	int fd = -1, ret = -1;
+	int fd = -1, ret = -1, err;
 
+	/* the queue directory's fsyncs go through spool_sync_dir: a failure
+	 * there marks the spool failed, as any directory fsync does */
 	if (mkdirat(spool->dir_fd, SPOOL_CORRUPT_DIR, 0700) == 0) {
-		if (fsync(spool->dir_fd) != 0) {
-			*error_r = "cannot sync the queue directory";
+		if (spool_sync_dir(spool, &err, error_r) != 0)
 			goto out;
-		}
 	} else if (errno != EEXIST) {
 		*error_r = "cannot create queue/" SPOOL_CORRUPT_DIR;
 		goto out;
@@ -648,10 +648,12 @@ int spool_move_corrupt(struct spool *spool, const char *id, const char **error_r
 		*error_r = "cannot move the file into queue/" SPOOL_CORRUPT_DIR;
 		goto out;
 	}
-	if (fsync(fd) != 0 || fsync(spool->dir_fd) != 0) {
-		*error_r = "cannot sync the queue directories";
+	if (fsync(fd) != 0) {
+		*error_r = "cannot sync queue/" SPOOL_CORRUPT_DIR;
 		goto out;
 	}
+	if (spool_sync_dir(spool, &err, error_r) != 0)
+		goto out;
 	ret = 0;
 out:
 	if (fd >= 0 && close(fd) != 0 && ret == 0) {

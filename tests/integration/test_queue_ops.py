@@ -559,6 +559,29 @@ def test_unreadable_queue_file_past_its_lifetime_moves_at_once(server):
     assert_moved_aside(server, qid)
 
 
+def test_failed_sync_while_moving_to_corrupt_stops_acknowledging(faulty_server):
+    """Issue 7 #6 review: the queue directory fsync of a move to queue/corrupt/ is a
+    directory fsync like any other: when it fails, the spool stops acknowledging (a
+    later fsync that succeeds would prove nothing)."""
+    p = faulty_server
+    qid = deferred_message(p)
+    wait_log(p, "retry queue_id=%s " % qid)
+    path = p.data_dir / "queue" / qid
+    os.truncate(path, os.path.getsize(path) - 10)
+    old = time.time() - 6 * 86400  # past the default lifetime: moved at the first failure
+    os.utime(path, (old, old))
+    p.faults.write_text("fsync EIO */data/queue\n")
+    p.cli_ok("queue", "flush", qid)
+    wait_log(p, "queue_corrupt queue_id=%s " % qid)
+    p.faults.write_text("")
+    r = subprocess.run([PETREL_BIN, "sendmail", "-c", str(p.config_path), "-f",
+                        "u@example.test", REMOTE],
+                       input=b"Subject: after\n\nnot acknowledged\n", capture_output=True,
+                       timeout=60, env=petrel_env())
+    assert r.returncode != 0 and b"4.3.0" in r.stderr, (r, p.log()[-2000:])
+    assert "spool-failed" in p.log(), p.log()[-2000:]
+
+
 def test_zeroed_body_of_the_same_length_is_caught(server):
     """Issue 7 #5: a file marked complete whose data never reached the disk (blocks that
     read as zeros, same length) is not trusted: the body checksum catches it."""
