@@ -553,6 +553,12 @@ int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf 
 
 	fd = openat(spool->dir_fd, name, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
+		/* a new directory entry could never be made durable once the
+		 * spool has failed (see the head comment): refuse to create one */
+		if (atomic_load(&spool->failed)) {
+			errno = ESTALE;
+			goto fail;
+		}
 		fd = openat(spool->dir_fd, name, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
 			    0600);
 		created = fd >= 0;
