@@ -314,7 +314,8 @@ def test_scram_iterations_setting_and_old_accounts(petrel_factory, tmp_path):
     r = scram_exchange(c, "old@example.test", PW)
     assert (r.code, r.enhanced) == (235, "2.7.0"), r
     c.quit()
-    assert "scram-upgraded account=old@example.test iterations=200000" in p.log()
+    assert "scram-upgraded account=old@example.test iterations=200000" in \
+        p.wait_log("scram-upgraded")
 
 
 def test_scram_gs2_y_flag(petrel):

@@ -167,7 +167,8 @@ def test_failed_directory_sync_stops_acknowledging_until_restart(petrel_factory)
         r = c.mail_transaction("a@b.test", ["u@example.test"], make_message())
         assert (r.code, r.enhanced) == (451, "4.3.0"), r
     c.quit()
-    assert "spool-failed" in p.log(), p.log()[-2000:]
+    log = p.wait_log("spool-failed")
+    assert "spool-failed" in log, log[-2000:]
     p.restart()
     c = p.session()
     mid = "<%s@after.test>" % uuid.uuid4().hex

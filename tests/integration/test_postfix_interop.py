@@ -79,7 +79,7 @@ def test_postfix_relays_to_petrel_over_starttls(petrel_factory, dns_factory, mx_
     # Postfix's own Received: (for our smtplib client) follows Petrel's
     assert len(received) >= 2 and "by pf.postfix.test (Postfix)" in received[1], received
     assert b"Hello from Postfix.\r\n.leading dot\r\n" in raw
-    assert re.search(r"tls session=\d+ client=127\.0\.0\.1 version=TLSv1\.[23]", p.log()), \
+    assert re.search(r"tls session=\d+ client=127\.0\.0\.1 version=TLSv1\.[23]", p.wait_log(r"tls session=")), \
         "Petrel did not log a TLS session for Postfix's connection"
     time.sleep(1)
     assert len(p.mailbox("example.test", "u")) == 1

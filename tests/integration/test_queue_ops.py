@@ -579,7 +579,8 @@ def test_failed_sync_while_moving_to_corrupt_stops_acknowledging(faulty_server):
                        input=b"Subject: after\n\nnot acknowledged\n", capture_output=True,
                        timeout=60, env=petrel_env())
     assert r.returncode != 0 and b"4.3.0" in r.stderr, (r, p.log()[-2000:])
-    assert "spool-failed" in p.log(), p.log()[-2000:]
+    log = p.wait_log("spool-failed")
+    assert "spool-failed" in log, log[-2000:]
 
 
 def test_zeroed_body_of_the_same_length_is_caught(server):

@@ -351,7 +351,7 @@ def test_may_failed_handshake_retried_once_without_tls(petrel_factory, dns_facto
     assert msgid.encode() in msgs[0]["data"]
     # two connections: the failed handshake, then the plaintext one
     assert [x["tls"] for x in sink.sessions] == [False, False], sink.sessions
-    log = p.log()
+    log = p.wait_log("delivery-tls-fallback")
     assert "delivery-tls-fallback" in log and "queue_id=%s" % qid in log, log[-3000:]
     [ev] = delivered_events(p, qid)
     assert "without TLS" in (ev.get("reason") or ""), ev

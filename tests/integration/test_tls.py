@@ -312,7 +312,8 @@ def test_tls_handshake_timeout_implicit_silent_client(petrel_factory):
     s = socket.create_connection((p.host, p.smtps))
     assert closed_within(s, 30) is not None, "still open after 30 s"
     s.close()
-    assert "tls-timeout" in p.log(), p.log()[-2000:]
+    log = p.wait_log("tls-timeout")
+    assert "tls-timeout" in log, log[-2000:]
 
 
 def test_tls_handshake_timeout_implicit_stalled_handshake(petrel_factory):
