@@ -2,13 +2,15 @@
 #   make        release build in build/ (binary: build/petrel)
 #   make run    install what is missing, build, start on the development config
 #   make test   install what is missing, build with ASan+UBSan, run every test
-#   make bench  side-by-side benchmark against Postfix
+#   make bench  side-by-side benchmark against Postfix, then the cost of privilege
+#               separation (this build against BASELINE, the last single-process commit)
 #   make fuzz   build the libFuzzer targets with clang (build-fuzz/)
 
 BUILD      ?= build
 TESTBUILD  ?= build-test
 FUZZBUILD  ?= build-fuzz
 PY         := /usr/bin/python3
+BASELINE   ?= d0ddefb
 
 .PHONY: all deps build run test unit integration fuzz fuzz-smoke bench clean
 
@@ -43,6 +45,8 @@ fuzz: deps $(FUZZBUILD)/build.ninja
 bench: build
 	@scripts/install-deps.sh
 	$(PY) bench/bench.py --petrel $(BUILD)/petrel
+	@scripts/build-baseline.sh $(BASELINE) build-baseline
+	$(PY) bench/privsep.py --petrel $(BUILD)/petrel --baseline build-baseline/build/petrel
 
 clean:
-	rm -rf $(BUILD) $(TESTBUILD) $(FUZZBUILD)
+	rm -rf $(BUILD) $(TESTBUILD) $(FUZZBUILD) build-baseline
