@@ -1,12 +1,56 @@
 /* keysd - the keys process: the only one that holds DKIM private keys
  * (DATA_DIR/dkim/ID.pem); signs the digests the network process sends
- * (IPC_KEYS_SIGN) and lists the public halves (IPC_KEYS_LIST). */
+ * (IPC_KEYS_SIGN) and lists the public halves (IPC_KEYS_LIST).
+ *
+ * keysd_main runs in the keys process.  The keysd_public_* functions are
+ * for the other side (the network process, `petrel keys`): they read the
+ * public halves IPC_KEYS_LIST returns and check signatures with them; pure,
+ * no I/O.  Error text through *error_r is static.
+ */
 #ifndef PETREL_KEYSD_H
 #define PETREL_KEYSD_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 struct config;
+
+#define KEYSD_ID_MAX 64            /* octets of a key id (the file name without .pem) */
+#define KEYSD_RSA_BITS_MIN 1024    /* RFC 8301 3.2 */
+#define KEYSD_RSA_BITS_MAX 16384
+#define KEYSD_SIG_MAX (KEYSD_RSA_BITS_MAX / 8)
+#define KEYSD_DIGEST_LEN 32        /* SHA-256 */
+#define KEYSD_LIST_PAGE 2          /* keys per IPC_KEYS_LIST reply: IPC_FIELDS_MAX / 3 */
+#define KEYSD_ALG_RSA "rsa-sha256"
+#define KEYSD_ALG_ED25519 "ed25519-sha256"
 
 /* keysd_main - run until FD reaches EOF or SIGTERM; the exit status */
 int keysd_main(const struct config *config, int fd);
+
+/* keysd_id_is_valid - ID[0..LEN) is a key id: 1..KEYSD_ID_MAX octets of
+ * labels separated by single dots, each label letters, digits, '-' and '_'
+ * not starting or ending with '-' (a DKIM selector, RFC 6376 3.1, with the
+ * '_' people use in practice) */
+bool keysd_id_is_valid(const char *id, size_t len);
+
+/* What petrel keys list shows of a public half. */
+struct keysd_public {
+	char algorithm[16];        /* "rsa-sha256" | "ed25519-sha256" */
+	int bits;                  /* RSA modulus bits; 256 for Ed25519 */
+	char *dns;                 /* malloc'd "v=DKIM1; k=rsa|ed25519; p=BASE64" */
+};
+
+/* keysd_public_describe - from the SubjectPublicKeyInfo DER of an RSA or
+ * Ed25519 key, the DKIM key record to publish (RFC 6376 3.6.1: for RSA the
+ * DER as is; RFC 8463 4: for Ed25519 the raw 32-byte key); 0, or -1 */
+int keysd_public_describe(const void *spki, size_t spki_len, struct keysd_public *pub,
+			  const char **error_r);
+void keysd_public_free(struct keysd_public *pub);
+/* keysd_public_verify - 0 if SIG is the ALGORITHM signature of the SHA-256
+ * DIGEST (KEYSD_DIGEST_LEN bytes) under the key SPKI, as keysd makes them;
+ * -1 and *error_r otherwise */
+int keysd_public_verify(const void *spki, size_t spki_len, const char *algorithm,
+			const unsigned char *digest, const void *sig, size_t sig_len,
+			const char **error_r);
 
 #endif
