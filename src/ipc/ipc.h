@@ -5,7 +5,7 @@
  *
  * Wire format (all integers big-endian):
  *   u32 length    of what follows, 6..IPC_FRAME_MAX
- *   u8  type      enum ipc_type
+ *   u8  type      one of enum ipc_type (any other value is malformed)
  *   u32 id        chosen by the caller; a reply carries its request's id
  *   u8  count     number of fields, 0..IPC_FIELDS_MAX
  *   count x { u16 length, bytes }   nothing may follow the last field
@@ -86,7 +86,8 @@ enum ipc_frame_status ipc_frame_find(const unsigned char *data, size_t avail,
 /* ipc_decode - one whole frame (with its u32 length) into MSG; -1 malformed */
 int ipc_decode(const unsigned char *frame, size_t len, struct ipc_msg *msg);
 /* ipc_encode - append a frame to OUT; -1 (nothing appended) if it would be
- * larger than IPC_FRAME_MAX, COUNT > IPC_FIELDS_MAX or a field > 65535 */
+ * larger than IPC_FRAME_MAX, COUNT > IPC_FIELDS_MAX, a field > 65535 or TYPE
+ * is not an enum ipc_type */
 int ipc_encode(struct buf *out, uint8_t type, uint32_t id, unsigned count,
 	       const struct ipc_field *fields);
 
