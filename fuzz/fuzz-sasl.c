@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "smtp/sasl.h"
+#include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,22 +30,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(user);
 	free(password);
 
-	/* the first half as client-first, the rest as client-final */
+	/* the first half as client-first, the rest as client-final; the proof
+	 * is checked as the auth process does (src/store/scram.c) */
 	size_t half = size / 2;
 	struct sasl_scram scram;
 	memset(&scram, 0, sizeof(scram));
 	if (sasl_scram_client_first(&scram, in, half) == 0) {
-		struct buf first, final;
+		struct buf first, auth;
 		buf_init(&first);
-		buf_init(&final);
+		buf_init(&auth);
 		static const char creds[] = "4096:W22ZaJ0SNY7soEsUEjb6gQ==:"
 			"WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
 			"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
-		assert(sasl_scram_server_first(&scram, creds, &first) == 0);
+		struct store_scram keys;
+		assert(store_scram_parse(creds, &keys) == 0);
+		assert(sasl_scram_server_first(&scram, keys.iterations, keys.salt, keys.salt_len,
+					       &first) == 0);
+		unsigned char proof[SASL_SCRAM_PROOF_LEN], signature[STORE_SCRAM_KEY_LEN];
 		/* the server's nonce is random: a fuzzed proof cannot be right */
-		assert(sasl_scram_client_final(&scram, in + half, size - half, &final) != 0);
+		if (sasl_scram_client_final(&scram, in + half, size - half, &auth, proof) == 0)
+			assert(store_scram_proof_check(&keys, auth.data, auth.len, proof,
+						       signature) == 1);
+		store_scram_clear(&keys);
 		buf_free(&first);
-		buf_free(&final);
+		buf_free(&auth);
 	}
 	sasl_scram_clear(&scram);
 	buf_free(&out);

@@ -85,6 +85,7 @@ void smtp_auth_clear(struct smtp_session *s)
 		s->auth_user = NULL;
 	}
 	sasl_scram_clear(&s->scram);
+	store_scram_clear(&s->scram_keys);
 	policy_account_free(&s->auth_pending);
 	if (s->mode == MODE_AUTH)
 		s->mode = MODE_COMMAND;
@@ -259,9 +260,14 @@ static void auth_step(struct smtp_session *s, const char *data, size_t len)
 			s->auth_step = 1;
 			auth_scram_lookup(s);
 		} else if (s->auth_step == 2) {
-			struct buf out;
+			struct buf auth, out;
+			buf_init(&auth);
 			buf_init(&out);
-			int rc = sasl_scram_client_final(&s->scram, data, len, &out);
+			unsigned char proof[SASL_SCRAM_PROOF_LEN], signature[STORE_SCRAM_KEY_LEN];
+			int rc = sasl_scram_client_final(&s->scram, data, len, &auth, proof);
+			if (rc == 0)
+				rc = store_scram_proof_check(&s->scram_keys, auth.data, auth.len,
+							     proof, signature) == 0 ? 0 : 1;
 			if (rc < 0) {
 				auth_malformed(s);
 			} else if (rc > 0) {
@@ -270,8 +276,11 @@ static void auth_step(struct smtp_session *s, const char *data, size_t len)
 				free(user);
 			} else {
 				s->auth_step = 3;
+				sasl_scram_server_final(signature, &out);
 				auth_challenge(s, out.data, out.len);
 			}
+			OPENSSL_cleanse(signature, sizeof(signature));
+			buf_free(&auth);
 			buf_free(&out);
 		} else if (s->auth_step == 3) {
 			/* The client's empty answer to our server-final message. */
@@ -399,7 +408,9 @@ static void auth_scram_done(struct smtp_session *s, struct smtp_job *job)
 	char *credentials = j->credentials;
 	struct buf out;
 	buf_init(&out);
-	if (sasl_scram_server_first(&s->scram, credentials, &out) != 0) {
+	if (store_scram_parse(credentials, &s->scram_keys) != 0 ||
+	    sasl_scram_server_first(&s->scram, s->scram_keys.iterations, s->scram_keys.salt,
+				    s->scram_keys.salt_len, &out) != 0) {
 		smtp_auth_clear(s);
 		smtp_session_reply(s, "454 4.7.0 Temporary authentication failure");
 	} else {

@@ -6,10 +6,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include "util/xalloc.h"
 
@@ -187,54 +184,31 @@ int sasl_scram_client_first(struct sasl_scram *scram, const char *msg, size_t le
 	return 0;
 }
 
-int sasl_scram_server_first(struct sasl_scram *scram, const char *credentials, struct buf *out)
+int sasl_scram_server_first(struct sasl_scram *scram, unsigned iterations, const void *salt,
+			    size_t salt_len, struct buf *out)
 {
-	/* "iterations:salt_b64:storedkey_b64:serverkey_b64" */
-	char *copy = xstrdup(credentials);
-	char *fields[4];
-	char *save = NULL;
-	int rc = -1;
-	size_t n = 0;
-	for (char *tok = strtok_r(copy, ":", &save); tok && n < 4; tok = strtok_r(NULL, ":", &save))
-		fields[n++] = tok;
-	struct buf stored, server;
-	buf_init(&stored);
-	buf_init(&server);
-	if (n != 4 || sasl_base64_decode(fields[2], strlen(fields[2]), &stored) != 0 ||
-	    sasl_base64_decode(fields[3], strlen(fields[3]), &server) != 0 ||
-	    stored.len != 32 || server.len != 32)
-		goto out;
-	memcpy(scram->stored_key, stored.data, 32);
-	memcpy(scram->server_key, server.data, 32);
-
+	if (!scram->nonce || scram->server_first || iterations == 0 || salt_len == 0 ||
+	    salt_len > SASL_SCRAM_SALT_MAX)
+		return -1;
 	unsigned char rnd[18];
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		goto out;
-	struct buf nonce;
-	buf_init(&nonce);
-	buf_append_str(&nonce, scram->nonce);
-	sasl_base64_encode(rnd, sizeof(rnd), &nonce);
+		return -1;
+	struct buf text;
+	buf_init(&text);
+	buf_append_str(&text, scram->nonce);
+	sasl_base64_encode(rnd, sizeof(rnd), &text);
 	free(scram->nonce);
-	scram->nonce = xstrdup(nonce.data);
-	buf_free(&nonce);
-
-	scram->server_first = xasprintf("r=%s,s=%s,i=%s", scram->nonce, fields[1], fields[0]);
+	scram->nonce = xstrdup(text.data);
+	buf_reset(&text);
+	sasl_base64_encode(salt, salt_len, &text);
+	scram->server_first = xasprintf("r=%s,s=%s,i=%u", scram->nonce, text.data, iterations);
+	buf_free(&text);
 	buf_append_str(out, scram->server_first);
-	rc = 0;
-out:
-	OPENSSL_cleanse(copy, strlen(credentials));
-	free(copy);
-	if (stored.data)
-		OPENSSL_cleanse(stored.data, stored.len);
-	if (server.data)
-		OPENSSL_cleanse(server.data, server.len);
-	buf_free(&stored);
-	buf_free(&server);
-	return rc;
+	return 0;
 }
 
 int sasl_scram_client_final(struct sasl_scram *scram, const char *msg, size_t len,
-			    struct buf *out)
+			    struct buf *auth_message, unsigned char proof[SASL_SCRAM_PROOF_LEN])
 {
 	if (!scram->server_first)
 		return -1;
@@ -242,9 +216,9 @@ int sasl_scram_client_final(struct sasl_scram *scram, const char *msg, size_t le
 	char *cbind = scram_attr(msg, len, 'c', &pos);
 	char *nonce = cbind ? scram_attr(msg, len, 'r', &pos) : NULL;
 	int rc = -1;
-	struct buf expected_cbind, proof;
+	struct buf expected_cbind, decoded;
 	buf_init(&expected_cbind);
-	buf_init(&proof);
+	buf_init(&decoded);
 	if (!nonce)
 		goto out;
 	/* c= is base64 of the gs2 header (no channel binding data). */
@@ -255,39 +229,29 @@ int sasl_scram_client_final(struct sasl_scram *scram, const char *msg, size_t le
 	/* Extensions before p= are not supported; p= must come next and last. */
 	if (without_proof < 1 || len - pos < 3 || msg[pos] != 'p' || msg[pos + 1] != '=')
 		goto out;
-	if (sasl_base64_decode(msg + pos + 2, len - pos - 2, &proof) != 0 || proof.len != 32)
+	if (sasl_base64_decode(msg + pos + 2, len - pos - 2, &decoded) != 0 ||
+	    decoded.len != SASL_SCRAM_PROOF_LEN)
 		goto out;
-
+	memcpy(proof, decoded.data, SASL_SCRAM_PROOF_LEN);
 	/* AuthMessage = client-first-bare "," server-first "," client-final-without-proof */
-	struct buf auth;
-	buf_init(&auth);
-	buf_printf(&auth, "%s,%s,", scram->client_first_bare, scram->server_first);
-	buf_append(&auth, msg, without_proof - 1); /* without the comma before p= */
-
-	unsigned char signature[32], client_key[32], check[32], server_sig[32];
-	unsigned int sl = 0;
-	HMAC(EVP_sha256(), scram->stored_key, 32, (const unsigned char *)auth.data, auth.len,
-	     signature, &sl);
-	for (int i = 0; i < 32; i++)
-		client_key[i] = (unsigned char)proof.data[i] ^ signature[i];
-	SHA256(client_key, 32, check);
-	if (CRYPTO_memcmp(check, scram->stored_key, 32) != 0) {
-		rc = 1;
-	} else {
-		HMAC(EVP_sha256(), scram->server_key, 32, (const unsigned char *)auth.data,
-		     auth.len, server_sig, &sl);
-		buf_append_str(out, "v=");
-		sasl_base64_encode(server_sig, 32, out);
-		rc = 0;
-	}
-	OPENSSL_cleanse(client_key, sizeof(client_key));
-	buf_free(&auth);
+	buf_printf(auth_message, "%s,%s,", scram->client_first_bare, scram->server_first);
+	buf_append(auth_message, msg, without_proof - 1); /* without the comma before p= */
+	rc = 0;
 out:
 	free(cbind);
 	free(nonce);
 	buf_free(&expected_cbind);
-	buf_free(&proof);
+	if (decoded.data)
+		OPENSSL_cleanse(decoded.data, decoded.len);
+	buf_free(&decoded);
 	return rc;
+}
+
+void sasl_scram_server_final(const unsigned char signature[SASL_SCRAM_PROOF_LEN],
+			     struct buf *out)
+{
+	buf_append_str(out, "v=");
+	sasl_base64_encode(signature, SASL_SCRAM_PROOF_LEN, out);
 }
 
 void sasl_scram_clear(struct sasl_scram *scram)

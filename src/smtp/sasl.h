@@ -3,9 +3,9 @@
  *
  * Pure functions over bytes the session hands in (no I/O), shared with the
  * unit tests and the fuzz target.  Results are allocated and owned by the
- * caller; secrets are wiped (OPENSSL_cleanse) when the state is cleared.
+ * caller; the state is wiped (OPENSSL_cleanse) when it is cleared.
  * Returns 0 on success, -1 on malformed input (the session replies
- * 501 5.5.2), and for the SCRAM proof check 1 when the proof is wrong.
+ * 501 5.5.2).
  */
 #ifndef PETREL_SMTP_SASL_H
 #define PETREL_SMTP_SASL_H
@@ -28,27 +28,38 @@ int sasl_plain_parse(const char *data, size_t len, char **user_r, char **passwor
 
 /* ---- SCRAM-SHA-256, server side -------------------------------------------- */
 
+/* The network process's half of the exchange: it parses and checks the
+ * client's messages; the proof itself is checked by the auth process, which
+ * holds StoredKey and ServerKey (store_scram_proof_check). */
+#define SASL_SCRAM_PROOF_LEN 32
+#define SASL_SCRAM_SALT_MAX 64
+
 struct sasl_scram {
 	char *user;               /* from n= in client-first, unescaped */
 	char *client_first_bare;  /* "n=...,r=..." */
 	char *gs2_header;         /* "n,," or "y,," */
 	char *nonce;              /* client nonce + server nonce */
 	char *server_first;       /* "r=...,s=...,i=..." */
-	unsigned char server_key[32];
-	unsigned char stored_key[32];
 };
 
 /* sasl_scram_client_first - parse "n,,n=user,r=nonce" (channel binding "p="
  * is refused: -1) */
 int sasl_scram_client_first(struct sasl_scram *scram, const char *msg, size_t len);
-/* sasl_scram_server_first - from CREDENTIALS "iterations:salt_b64:storedkey_b64:
- * serverkey_b64" (as stored), write the server-first message into OUT */
-int sasl_scram_server_first(struct sasl_scram *scram, const char *credentials, struct buf *out);
-/* sasl_scram_client_final - check "c=...,r=...,p=proof"; 0 and the
- * server-final "v=..." in OUT when the proof is right, 1 when it is wrong,
- * -1 when malformed */
+/* sasl_scram_server_first - with the account's ITERATIONS (>= 1) and SALT
+ * (1..SASL_SCRAM_SALT_MAX bytes), add a server nonce and write the
+ * server-first message "r=...,s=...,i=..." into OUT; -1 when out of range
+ * or without random bytes */
+int sasl_scram_server_first(struct sasl_scram *scram, unsigned iterations, const void *salt,
+			    size_t salt_len, struct buf *out);
+/* sasl_scram_client_final - parse "c=...,r=...,p=proof" and check its
+ * channel binding and nonce: 0 with the AuthMessage (RFC 5802 3) appended to
+ * AUTH_MESSAGE and the ClientProof in PROOF, -1 when malformed or not ours */
 int sasl_scram_client_final(struct sasl_scram *scram, const char *msg, size_t len,
-			    struct buf *out);
+			    struct buf *auth_message, unsigned char proof[SASL_SCRAM_PROOF_LEN]);
+/* sasl_scram_server_final - "v=" base64(SIGNATURE), the ServerSignature the
+ * auth process returned, into OUT */
+void sasl_scram_server_final(const unsigned char signature[SASL_SCRAM_PROOF_LEN],
+			     struct buf *out);
 void sasl_scram_clear(struct sasl_scram *scram);
 
 #endif

@@ -110,6 +110,7 @@ struct smtp_session {
 	unsigned auth_step;
 	char *auth_user;                 /* LOGIN: the user name sent first */
 	struct sasl_scram scram;
+	struct store_scram scram_keys;   /* SCRAM: the account's, until the proof is checked */
 	struct policy_account *auth_pending; /* SCRAM: known account, proof not yet checked */
 	struct event *auth_delay_ev;     /* throttled 535 (or 454 busy) waiting to be sent */
 	bool auth_delay_busy;            /* it is the 454 busy */

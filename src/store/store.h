@@ -136,6 +136,29 @@ int store_auth_secret_load(const char *data_dir, unsigned char secret[STORE_AUTH
  * get.  Malloc'd, same format as store_scram_credentials. */
 char *store_scram_fake_credentials(const unsigned char secret[STORE_AUTH_SECRET_LEN],
 				   const char *user, unsigned iterations);
+/* SCRAM-SHA-256 credentials taken apart, and the proof check of RFC 5802 3
+ * (store/scram.c: no I/O).  Only the auth process holds these keys. */
+#define STORE_SCRAM_KEY_LEN 32
+#define STORE_SCRAM_SALT_MAX 64
+struct store_scram {
+	unsigned iterations;
+	unsigned char salt[STORE_SCRAM_SALT_MAX];
+	size_t salt_len;
+	unsigned char stored_key[STORE_SCRAM_KEY_LEN];
+	unsigned char server_key[STORE_SCRAM_KEY_LEN];
+};
+/* store_scram_parse - CREDENTIALS as stored ("iterations:salt_b64:
+ * storedkey_b64:serverkey_b64") into *SCRAM_R; 0, or -1 when malformed */
+int store_scram_parse(const char *credentials, struct store_scram *scram_r);
+/* store_scram_proof_check - is PROOF the ClientProof of AUTH_MESSAGE (LEN
+ * bytes) under SCRAM's StoredKey (compared in constant time)?  0 and the
+ * ServerSignature in SERVER_SIGNATURE_R when it is; 1 when it is not; -1 if
+ * the crypto library failed */
+int store_scram_proof_check(const struct store_scram *scram, const void *auth_message,
+			    size_t len, const unsigned char proof[STORE_SCRAM_KEY_LEN],
+			    unsigned char server_signature_r[STORE_SCRAM_KEY_LEN]);
+/* store_scram_clear - wipe the keys */
+void store_scram_clear(struct store_scram *scram);
 /* store_password_hash_is_valid - HASH is a complete crypt(5) hash this
  * libcrypt can verify (for importing accounts) */
 bool store_password_hash_is_valid(const char *hash);

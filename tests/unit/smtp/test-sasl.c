@@ -1,5 +1,6 @@
 /* test-sasl - base64, PLAIN and the server side of SCRAM-SHA-256
- * (src/smtp/sasl.c), SCRAM against the RFC 7677 section 3 exchange. */
+ * (src/smtp/sasl.c), SCRAM against the RFC 7677 section 3 exchange with the
+ * auth process's proof check (src/store/scram.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "smtp/sasl.h"
+#include "store/store.h"
 #include "util/xalloc.h"
 
 static void test_base64(void **state)
@@ -75,7 +77,8 @@ static void test_plain(void **state)
 	assert_null(user);
 }
 
-/* RFC 7677 3: user "user", password "pencil" */
+/* RFC 7677 3: user "user", password "pencil"; end to end through the split:
+ * this side parses, the auth side (store_scram_proof_check) checks */
 static void test_scram_rfc7677(void **state)
 {
 	(void)state;
@@ -90,30 +93,71 @@ static void test_scram_rfc7677(void **state)
 	memset(&scram, 0, sizeof(scram));
 	assert_int_equal(sasl_scram_client_first(&scram, first, strlen(first)), 0);
 	assert_string_equal(scram.user, "user");
+
+	/* what the auth process answers to SCRAM_START: iterations and salt */
+	struct store_scram keys;
+	assert_int_equal(store_scram_parse(creds, &keys), 0);
+	assert_int_equal(keys.iterations, 4096);
+	assert_int_equal(keys.salt_len, 16);
 	struct buf out;
 	buf_init(&out);
-	assert_int_equal(sasl_scram_server_first(&scram, creds, &out), 0);
+	assert_int_equal(sasl_scram_server_first(&scram, keys.iterations, keys.salt,
+						 keys.salt_len, &out), 0);
 	assert_non_null(strstr(out.data, ",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"));
 	assert_int_equal(strncmp(out.data, "r=rOprNGfwEbeRWgbNEkqO", 22), 0);
+	assert_true(strlen(scram.nonce) > strlen("rOprNGfwEbeRWgbNEkqO"));
+	/* only once per exchange */
+	assert_int_equal(sasl_scram_server_first(&scram, 4096, keys.salt, keys.salt_len, &out), -1);
 	/* the RFC's server nonce instead of our random one */
 	free(scram.nonce);
 	free(scram.server_first);
 	scram.nonce = xstrdup(nonce);
 	scram.server_first = xasprintf("r=%s,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", nonce);
+
+	struct buf auth;
+	buf_init(&auth);
+	unsigned char proof[SASL_SCRAM_PROOF_LEN], signature[STORE_SCRAM_KEY_LEN];
+	assert_int_equal(sasl_scram_client_final(&scram, final, strlen(final), &auth, proof), 0);
+	char *expected = xasprintf("n=user,r=rOprNGfwEbeRWgbNEkqO,%s,c=biws,r=%s",
+				   scram.server_first, nonce);
+	assert_int_equal(auth.len, strlen(expected));
+	assert_memory_equal(auth.data, expected, auth.len);
+	free(expected);
+	assert_int_equal(store_scram_proof_check(&keys, auth.data, auth.len, proof, signature), 0);
 	buf_reset(&out);
-	assert_int_equal(sasl_scram_client_final(&scram, final, strlen(final), &out), 0);
+	sasl_scram_server_final(signature, &out);
 	assert_string_equal(out.data, "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
 
-	/* one bit off in the proof: refused */
+	/* one bit off in the proof: parsed, but the auth side refuses it */
 	char bad[sizeof(final)];
 	memcpy(bad, final, sizeof(final));
 	bad[sizeof(final) - 3] = bad[sizeof(final) - 3] == 'A' ? 'B' : 'A';
-	buf_reset(&out);
-	assert_int_equal(sasl_scram_client_final(&scram, bad, strlen(bad), &out), 1);
+	buf_reset(&auth);
+	assert_int_equal(sasl_scram_client_final(&scram, bad, strlen(bad), &auth, proof), 0);
+	assert_int_equal(store_scram_proof_check(&keys, auth.data, auth.len, proof, signature), 1);
+	/* the right proof over another AuthMessage: refused */
+	buf_reset(&auth);
+	assert_int_equal(sasl_scram_client_final(&scram, final, strlen(final), &auth, proof), 0);
+	auth.data[0] ^= 1;
+	assert_int_equal(store_scram_proof_check(&keys, auth.data, auth.len, proof, signature), 1);
 	/* a nonce that is not ours, or a channel binding we did not offer */
 	static const char wrong_nonce[] = "c=biws,r=rOprNGfwEbeRWgbNEkqOX,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
-	assert_int_equal(sasl_scram_client_final(&scram, wrong_nonce, strlen(wrong_nonce), &out), -1);
+	static const char wrong_cbind[] = "c=eSws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+		"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+	/* a proof that is not 32 bytes */
+	static const char short_proof[] = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+		"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndQ==";
+	buf_reset(&auth);
+	assert_int_equal(sasl_scram_client_final(&scram, wrong_nonce, strlen(wrong_nonce), &auth,
+						 proof), -1);
+	assert_int_equal(sasl_scram_client_final(&scram, wrong_cbind, strlen(wrong_cbind), &auth,
+						 proof), -1);
+	assert_int_equal(sasl_scram_client_final(&scram, short_proof, strlen(short_proof), &auth,
+						 proof), -1);
+	assert_int_equal(auth.len, 0);
+	buf_free(&auth);
 	buf_free(&out);
+	store_scram_clear(&keys);
 	sasl_scram_clear(&scram);
 }
 
@@ -146,8 +190,19 @@ static void test_scram_malformed(void **state)
 	assert_string_equal(scram.user, "a,b=c");
 	struct buf out;
 	buf_init(&out);
-	assert_int_equal(sasl_scram_server_first(&scram, "4096:bad", &out), -1);
-	assert_int_equal(sasl_scram_client_final(&scram, "c=biws", 6, &out), -1);
+	unsigned char proof[SASL_SCRAM_PROOF_LEN];
+	/* client-final before server-first */
+	assert_int_equal(sasl_scram_client_final(&scram, "c=biws", 6, &out, proof), -1);
+	/* iterations and salt out of range */
+	assert_int_equal(sasl_scram_server_first(&scram, 0, "salt", 4, &out), -1);
+	assert_int_equal(sasl_scram_server_first(&scram, 4096, "salt", 0, &out), -1);
+	static const unsigned char long_salt[SASL_SCRAM_SALT_MAX + 1];
+	assert_int_equal(sasl_scram_server_first(&scram, 4096, long_salt, sizeof(long_salt),
+						 &out), -1);
+	assert_int_equal(out.len, 0);
+	assert_int_equal(sasl_scram_server_first(&scram, 4096, "salt", 4, &out), 0);
+	assert_non_null(strstr(out.data, ",s=c2FsdA==,i=4096"));
+	assert_int_equal(sasl_scram_client_final(&scram, "c=biws", 6, &out, proof), -1);
 	buf_free(&out);
 	sasl_scram_clear(&scram);
 }

@@ -166,6 +166,51 @@ static void test_scram_random_salt(void **state)
 	free(a);
 }
 
+/* test_scram_parse - credentials as stored, taken apart; anything else refused */
+static void test_scram_parse(void **state)
+{
+	(void)state;
+	struct store_scram k;
+	const unsigned char salt[16] = { 0x5b, 0x6d, 0x99, 0x68, 0x9d, 0x12, 0x35, 0x8e,
+					 0xec, 0xa0, 0x4b, 0x14, 0x12, 0x36, 0xfa, 0x81 };
+	assert_int_equal(store_scram_parse("4096:W22ZaJ0SNY7soEsUEjb6gQ==:"
+		"WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+		"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=", &k), 0);
+	assert_int_equal(k.iterations, 4096);
+	assert_int_equal(k.salt_len, 16);
+	assert_memory_equal(k.salt, salt, 16);
+	assert_int_equal(k.stored_key[0], 0x58);
+	assert_int_equal(k.server_key[31], 0xd5);
+	/* what store_scram_credentials and the fake ones make parses too */
+	unsigned char secret[STORE_AUTH_SECRET_LEN] = { 1 };
+	char *fake = store_scram_fake_credentials(secret, "nobody", 100000);
+	assert_int_equal(store_scram_parse(fake, &k), 0);
+	assert_int_equal(k.iterations, 100000);
+	free(fake);
+	static const char *const bad[] = {
+		"",
+		"4096",
+		"4096:W22ZaJ0SNY7soEsUEjb6gQ==:WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=",
+		"0:W22ZaJ0SNY7soEsUEjb6gQ==:WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+			"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+		"-1:W22ZaJ0SNY7soEsUEjb6gQ==:WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+			"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+		"99999999999:W22ZaJ0SNY7soEsUEjb6gQ==:WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+			"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+		"4096::WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+			"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+		/* a 31-byte key */
+		"4096:W22ZaJ0SNY7soEsUEjb6gQ==:WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4g==:"
+			"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+		"4096:W22ZaJ0S NY7soEsUEjb6gQ==:WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+			"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+		"4096:W22ZaJ0SNY7soEsUEjb6gQ==:WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+			"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=:",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(store_scram_parse(bad[i], &k), -1);
+}
+
 /* test_scram_fake_credentials - the same for one user name in any case and
  * one secret, different for another name or secret; shaped like real ones */
 static void test_scram_fake_credentials(void **state)
@@ -231,6 +276,7 @@ int main(void)
 		cmocka_unit_test(test_method_names),
 		cmocka_unit_test(test_scram_rfc7677_vector),
 		cmocka_unit_test(test_scram_random_salt),
+		cmocka_unit_test(test_scram_parse),
 		cmocka_unit_test(test_scram_fake_credentials),
 		cmocka_unit_test(test_auth_secret_file),
 	};
