@@ -6,11 +6,20 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libunbound-dev
 libsqlite3-dev sqlite3 libcrypt-dev libinih-dev libcmocka-dev libclang-rt-14-dev openssl
 python3 python3-pytest python3-pytest-xdist swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
-curl msmtp dnsmasq-base valgrind postfix"
+curl msmtp dnsmasq-base valgrind postfix libseccomp-dev adduser"
 # postfix: a real peer in the integration tests, smtp-source/smtp-sink for
 # load, and the other side of `make bench`.
+# libseccomp-dev: the system call filters of the auth and keys processes.
+# adduser: the system users below.
 # python3-pytest-xdist: scripts/run-tests.sh runs the integration tests on
 # every CPU at once (pytest -n auto).
+
+# The users of Petrel's processes (docs/security.md): the network process,
+# the auth process (password hashes) and the keys process (DKIM keys).
+USERS="petrel petrel-auth petrel-keys"
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
 
 missing=""
 for p in $PKGS; do
@@ -18,10 +27,21 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
+if [ -n "$missing" ]; then
+    echo "install-deps: installing:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
 
-echo "install-deps: installing:$missing"
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO=sudo
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+# As a Debian package's postinst would: a system user with a group of its own,
+# no home, no login shell.
+for u in $USERS; do
+    getent passwd "$u" >/dev/null && continue
+    echo "install-deps: creating system user $u"
+    if command -v adduser >/dev/null 2>&1; then
+        $SUDO adduser --system --group --no-create-home --home /nonexistent --quiet "$u"
+    else
+        $SUDO useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$u"
+    fi
+done

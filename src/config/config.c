@@ -95,6 +95,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_SERVER, "hostname", KEY_HOSTNAME, CONFIG_OFFSET(hostname), 0, 0 },
 	{ SECTION_SERVER, "data_dir", KEY_PATH, CONFIG_OFFSET(data_dir), 0, 0 },
 	{ SECTION_SERVER, "user", KEY_STRING, CONFIG_OFFSET(user), 0, 0 },
+	{ SECTION_SERVER, "auth_user", KEY_STRING, CONFIG_OFFSET(auth_user), 0, 0 },
+	{ SECTION_SERVER, "keys_user", KEY_STRING, CONFIG_OFFSET(keys_user), 0, 0 },
 	{ SECTION_SERVER, "log_level", KEY_LOG_LEVEL, CONFIG_OFFSET(log_level), 0, 0 },
 	{ SECTION_SERVER, "syslog", KEY_BOOL, CONFIG_OFFSET(syslog), 0, 0 },
 	{ SECTION_SERVER, "log_buffer", KEY_SIZE, CONFIG_OFFSET(log_buffer), 4096, 1073741824 },
@@ -141,6 +143,7 @@ static const struct key_def key_defs[] = {
 	{ SECTION_AUTH, "hash_queue", KEY_UINT, CONFIG_OFFSET(auth.hash_queue), 1, 100000 },
 	{ SECTION_AUTH, "scram_iterations", KEY_UINT,
 	  CONFIG_OFFSET(auth.scram_iterations), 4096, 10000000 },
+	{ SECTION_AUTH, "helper_timeout", KEY_UINT, CONFIG_OFFSET(auth.helper_timeout), 1, 300 },
 	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
@@ -254,6 +257,7 @@ static const char *list_find_invalid(const char *value, bool (*valid)(const char
 				     size_t *len_r);
 static bool list_domain_is_valid(const char *s, size_t len);
 static void parser_finish_relay(struct config_parser *p);
+static void parser_finish_users(struct config_parser *p);
 static int config_key_line_raw(const int *lines, const char *section, const char *key);
 static bool address_is_valid(const char *address);
 static void string_lower(char *s);
@@ -267,6 +271,8 @@ static struct config *config_new(bool with_hostname)
 	config->hostname = with_hostname ? config_default_hostname() : NULL;
 	config->data_dir = xstrdup("/var/lib/petrel");
 	config->user = xstrdup("petrel");
+	config->auth_user = xstrdup("petrel-auth");
+	config->keys_user = xstrdup("petrel-keys");
 	config->log_level = xstrdup("info");
 	config->syslog = false;
 	config->log_buffer = 1048576;
@@ -302,6 +308,7 @@ static struct config *config_new(bool with_hostname)
 	config->auth.hash_workers = 1;
 	config->auth.hash_queue = 64;
 	config->auth.scram_iterations = 100000;
+	config->auth.helper_timeout = 10;
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
@@ -480,6 +487,8 @@ void config_free(struct config **configp)
 	free(config->hostname);
 	free(config->data_dir);
 	free(config->user);
+	free(config->auth_user);
+	free(config->keys_user);
 	free(config->log_level);
 	for (size_t i = 0; i < config->local_domain_count; i++)
 		free(config->local_domains[i]);
@@ -1070,6 +1079,7 @@ static void parser_finish(struct config_parser *p)
 	parser_finish_relay(p);
 	if (p->error_line != 0)
 		return;
+	parser_finish_users(p);
 	if (config->listener_count == 0)
 		config_add_default_listeners(config);
 	if (config->hostname == NULL)
@@ -1093,6 +1103,25 @@ static void parser_finish_relay(struct config_parser *p)
 				    "[relay] '%s' is set but 'host' is not", needs_host[i]);
 			return;
 		}
+	}
+}
+
+/* parser_finish_users - the helpers' users follow [server] user when that
+ * keeps the starting user ("root", or "" when not started as root): a
+ * development or test setup then needs no system users at all.  A value set
+ * in the file wins. */
+static void parser_finish_users(struct config_parser *p)
+{
+	struct config *config = p->config;
+	bool keep = config->user[0] == '\0' || strcmp(config->user, "root") == 0;
+
+	if (keep && config_key_line_raw(p->key_lines, "server", "auth_user") == 0) {
+		free(config->auth_user);
+		config->auth_user = xstrdup(config->user);
+	}
+	if (keep && config_key_line_raw(p->key_lines, "server", "keys_user") == 0) {
+		free(config->keys_user);
+		config->keys_user = xstrdup(config->user);
 	}
 }
 

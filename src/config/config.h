@@ -6,7 +6,8 @@
  * owned by the config module, valid until the next call).
  *
  * File layout (see docs/configuration.md and petrel.conf.example):
- *   [server]   hostname, data_dir, user, log_level, syslog, log_buffer, workers
+ *   [server]   hostname, data_dir, user, auth_user, keys_user, log_level, syslog,
+ *              log_buffer, workers
  *   [domains]  local = example.org, example.net
  *   [tls]      certificate, key
  *   [limits]   line and message sizes, recipients, errors, connections
@@ -77,6 +78,7 @@ struct config_auth {
 	unsigned hash_workers;   /* threads that verify passwords, apart from [server] workers: 1 */
 	unsigned hash_queue;     /* password checks waiting or running before AUTH gets 454: 64 */
 	unsigned scram_iterations; /* PBKDF2 rounds of new SCRAM-SHA-256 credentials: 100000 */
+	unsigned helper_timeout; /* seconds the network process waits for the auth process: 10 */
 };
 
 struct config_dns {
@@ -125,7 +127,9 @@ struct config {
 	char *path;          /* the file it was read from */
 	char *hostname;      /* for the banner, EHLO and Received: */
 	char *data_dir;      /* spool, mail/, petrel.db, tls/ */
-	char *user;          /* drop privileges to this user after binding; "" = stay */
+	char *user;          /* the network process drops to this user after binding; "" = stay */
+	char *auth_user;     /* the auth process's user: petrel-auth, or user's if root or "" */
+	char *keys_user;     /* the keys process's user: petrel-keys, or user's if root or "" */
 	char *log_level;     /* debug|info|warn|error */
 	bool syslog;
 	size_t log_buffer;   /* bytes of log lines waiting for stderr/syslog before lines are dropped */

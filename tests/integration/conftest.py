@@ -29,6 +29,7 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer
 
 SECTION_OF = {
     "hostname": "server", "data_dir": "server", "user": "server", "log_level": "server",
+    "auth_user": "server", "keys_user": "server",
     "workers": "server", "syslog": "server", "log_buffer": "server",
     "local": "domains", "postmaster": "domains",
     "certificate": "tls", "key": "tls",
@@ -41,6 +42,7 @@ SECTION_OF = {
     "plaintext_loopback": "auth", "slow_after": "auth", "lockout_after": "auth",
     "failure_window": "auth", "lockout_time": "auth", "ipv6_prefix": "auth",
     "throttle_entries": "auth", "hash_workers": "auth", "hash_queue": "auth", "scram_iterations": "auth",
+    "helper_timeout": "auth",
     "resolver": "dns", "special_zones": "dns", "timeout": "dns",
     "retention": "events", "max_pending": "events",
     "retry_initial": "queue", "retry_max": "queue", "lifetime": "queue",

@@ -325,6 +325,12 @@ static const struct error_case error_cases[] = {
 	  "2: 'throttle_entries' must be a number between 100 and 10000000" },
 	{ "[auth]\nhash_workers = 0\n", "2: 'hash_workers' must be a number between 1 and 64" },
 	{ "[auth]\nhash_queue = 0\n", "2: 'hash_queue' must be a number between 1 and 100000" },
+	{ "[auth]\nhelper_timeout = 0\n",
+	  "2: 'helper_timeout' must be a number between 1 and 300" },
+	{ "[auth]\nhelper_timeout = 301\n",
+	  "2: 'helper_timeout' must be a number between 1 and 300" },
+	{ "[server]\nauth_user = a\n\nauth_user = b\n",
+	  "4: 'auth_user' is set twice in [server] (first on line 2)" },
 	{ "[auth]\nscram_iterations = 4095\n",
 	  "2: 'scram_iterations' must be a number between 4096 and 10000000" },
 	{ "[events]\nretention = 30w\n", "2: 'retention' must be a duration between 0 and "
@@ -617,6 +623,41 @@ static void test_auth_throttle(void **state)
 	config_free(&config);
 }
 
+/* test_process_users - [server] auth_user and keys_user default to
+ * petrel-auth and petrel-keys, or to user when that is root or empty (the
+ * split keeps the starting user everywhere then); a value set wins */
+static void test_process_users(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *text, *user, *auth_user, *keys_user;
+	} cases[] = {
+		{ "", "petrel", "petrel-auth", "petrel-keys" },
+		{ "[server]\nuser = mail\n", "mail", "petrel-auth", "petrel-keys" },
+		{ "[server]\nuser = root\n", "root", "root", "root" },
+		{ "[server]\nuser =\n", "", "", "" },
+		{ "[server]\nuser = root\nauth_user = a\n", "root", "a", "root" },
+		{ "[server]\nkeys_user = k\nuser = root\n", "root", "root", "k" },
+		{ "[server]\nauth_user = a\nkeys_user = k\n", "petrel", "a", "k" },
+	};
+	struct config *defaults = config_defaults();
+	assert_string_equal(defaults->auth_user, "petrel-auth");
+	assert_string_equal(defaults->keys_user, "petrel-keys");
+	assert_int_equal(defaults->auth.helper_timeout, 10);
+	config_free(&defaults);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config *config = load_text(f, cases[i].text);
+		assert_string_equal(config->user, cases[i].user);
+		assert_string_equal(config->auth_user, cases[i].auth_user);
+		assert_string_equal(config->keys_user, cases[i].keys_user);
+		config_free(&config);
+	}
+	struct config *config = load_text(f, "[auth]\nhelper_timeout = 300\n");
+	assert_int_equal(config->auth.helper_timeout, 300);
+	assert_int_equal(config_key_line(config, "auth", "helper_timeout"), 2);
+	config_free(&config);
+}
+
 /* test_events_settings - retention takes s, m, h and d; 0 keeps events for ever */
 static void test_events_settings(void **state)
 {
@@ -675,6 +716,8 @@ static void test_example_file(void **state)
 	defaults = config_defaults();
 	assert_string_equal(config->data_dir, defaults->data_dir);
 	assert_string_equal(config->user, defaults->user);
+	assert_string_equal(config->auth_user, defaults->auth_user);
+	assert_string_equal(config->keys_user, defaults->keys_user);
 	assert_memory_equal(&config->limits, &defaults->limits, sizeof(config->limits));
 	assert_memory_equal(&config->timeouts, &defaults->timeouts, sizeof(config->timeouts));
 	assert_memory_equal(&config->auth, &defaults->auth, sizeof(config->auth));
@@ -769,6 +812,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_is_local_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_postmaster, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_throttle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_process_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
 		cmocka_unit_test(test_example_file),
