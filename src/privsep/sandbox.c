@@ -1,0 +1,185 @@
+/* privsep/sandbox - the seccomp filters of the helpers (privsep.h).
+ *
+ * Each helper, once it has opened what it needs and dropped to its user,
+ * loads an allow list of system calls; any other call kills the whole
+ * process (SCMP_ACT_KILL_PROCESS: SIGSYS, and the kernel's audit log names
+ * the call when auditing is on: SCMP_FLTATR_CTL_LOG).  The supervisor sees
+ * the death and starts a fresh helper.  The lists were taken from
+ * `strace -f -c` of the helpers under real work (docs/security.md says how
+ * to find a missing one), not guessed:
+ *
+ * - keys: a single-threaded libevent loop (epoll) answering on one socket,
+ *   plus the log thread made before the filter.  No open/openat, no socket,
+ *   no clone, no exec: the keys are in memory before the filter.
+ * - auth: SQLite in WAL mode (it opens the -wal/-shm files and may reopen
+ *   them, locks with fcntl, maps the -shm), libcrypt's yescrypt (large
+ *   anonymous maps), OpenSSL (getrandom), libevent with epoll, the worker
+ *   threads and the log thread.  New threads only: clone must carry
+ *   CLONE_THREAD (so no fork), and clone3, whose flags seccomp cannot see,
+ *   fails with ENOSYS so that glibc falls back to clone.
+ * - network: no filter (it runs everything else: listeners, TLS, DNS,
+ *   delivery, Maildir, SQLite; its list would allow nearly everything).
+ *
+ * The filter applies to every thread of the process (SCMP_FLTATR_CTL_TSYNC):
+ * threads started before it are covered too.  PR_SET_NO_NEW_PRIVS must be
+ * set already (privsep_drop does it): refused loudly otherwise, never set
+ * here behind the caller's back.
+ *
+ * Sanitizer builds (PETREL_SANITIZER, meson sets it when b_sanitize is on)
+ * allow in addition what AddressSanitizer, UndefinedBehaviorSanitizer and
+ * LeakSanitizer do at run time and at exit: LeakSanitizer's exit check
+ * stops the world with a tracer thread (clone without CLONE_THREAD, ptrace,
+ * wait4) and reads /proc/self/maps and /proc/self/task (open, getdents64);
+ * reports read /proc and may start llvm-symbolizer.  The production build
+ * has none of these.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include <seccomp.h>
+
+#include "privsep/privsep.h"
+
+/* Every helper: memory, time, the event loop on its socket, signals, the
+ * log thread's mutex and writes, exit. */
+static const int sandbox_common[] = {
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
+	SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
+	SCMP_SYS(close), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(poll),
+	SCMP_SYS(ppoll),
+	SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
+	SCMP_SYS(mprotect),
+	SCMP_SYS(futex), SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday),
+	SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
+	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigaction),
+	SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getrandom),
+	SCMP_SYS(exit), SCMP_SYS(exit_group),
+};
+
+static const int sandbox_keys[] = {
+	SCMP_SYS(fcntl),
+};
+
+static const int sandbox_auth[] = {
+	SCMP_SYS(openat), SCMP_SYS(lseek), SCMP_SYS(pread64), SCMP_SYS(pwrite64),
+	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(fcntl), SCMP_SYS(ftruncate),
+	SCMP_SYS(unlink), SCMP_SYS(access), SCMP_SYS(getcwd), SCMP_SYS(stat),
+	SCMP_SYS(lstat), SCMP_SYS(readlink), SCMP_SYS(getuid), SCMP_SYS(geteuid),
+	SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(sched_yield),
+	SCMP_SYS(setpriority), SCMP_SYS(eventfd2), SCMP_SYS(pipe2),
+};
+
+#ifdef PETREL_SANITIZER
+static const int sandbox_sanitizer[] = {
+	SCMP_SYS(open), SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(readlink), SCMP_SYS(clone),
+	SCMP_SYS(ptrace), SCMP_SYS(wait4), SCMP_SYS(prctl), SCMP_SYS(sched_yield),
+	SCMP_SYS(sigaltstack), SCMP_SYS(getrlimit), SCMP_SYS(prlimit64), SCMP_SYS(gettid),
+	SCMP_SYS(tgkill), SCMP_SYS(kill), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+	SCMP_SYS(getppid), SCMP_SYS(lseek), SCMP_SYS(pipe2), SCMP_SYS(execve),
+	SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(uname), SCMP_SYS(getdents),
+	SCMP_SYS(sched_getaffinity),
+};
+#endif
+
+static int sandbox_allow(scmp_filter_ctx ctx, const int *calls, size_t n, const char **what_r);
+static const char *sandbox_role_name(enum privsep_role role);
+
+static const char *sandbox_role_name(enum privsep_role role)
+{
+	switch (role) {
+	case PRIVSEP_AUTH:
+		return "auth";
+	case PRIVSEP_KEYS:
+		return "keys";
+	case PRIVSEP_NETWORK:
+		return "network";
+	case PRIVSEP_SUPERVISOR:
+		return "supervisor";
+	}
+	return "?";
+}
+
+/* sandbox_allow - add an allow rule for each of CALLS[0..N) */
+static int sandbox_allow(scmp_filter_ctx ctx, const int *calls, size_t n, const char **what_r)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i], 0) != 0) {
+			*what_r = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, calls[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int privsep_sandbox(enum privsep_role role)
+{
+	const char *name = sandbox_role_name(role);
+	const char *what = NULL;
+	int ret = -1;
+	if (role != PRIVSEP_AUTH && role != PRIVSEP_KEYS) {
+		fprintf(stderr, "petrel: %s: no seccomp filter for this process\n", name);
+		return -1;
+	}
+	/* privsep_drop sets it; a filter without it could be shed by exec'ing
+	 * a set-uid program, and a missing drop is a bug to see */
+	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {
+		fprintf(stderr, "petrel: %s: no_new_privs is not set: refusing to run without "
+			"its seccomp filter\n", name);
+		return -1;
+	}
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	if (!ctx) {
+		fprintf(stderr, "petrel: %s: seccomp_init failed\n", name);
+		return -1;
+	}
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0 ||
+	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0 ||
+	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1) != 0) {
+		what = "filter attributes";
+		goto out;
+	}
+	if (sandbox_allow(ctx, sandbox_common, sizeof(sandbox_common) / sizeof(int), &what) != 0)
+		goto out;
+	if (role == PRIVSEP_KEYS &&
+	    sandbox_allow(ctx, sandbox_keys, sizeof(sandbox_keys) / sizeof(int), &what) != 0)
+		goto out;
+	if (role == PRIVSEP_AUTH) {
+		if (sandbox_allow(ctx, sandbox_auth, sizeof(sandbox_auth) / sizeof(int), &what) != 0)
+			goto out;
+#ifndef PETREL_SANITIZER
+		/* threads yes, processes no: every flag of a pthread_create */
+		const scmp_datum_t thread = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+			CLONE_THREAD | CLONE_SYSVSEM;
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				     SCMP_A0(SCMP_CMP_MASKED_EQ, thread, thread)) != 0) {
+			what = "clone";
+			goto out;
+		}
+#endif
+		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0) {
+			what = "clone3";
+			goto out;
+		}
+	}
+#ifdef PETREL_SANITIZER
+	if (sandbox_allow(ctx, sandbox_sanitizer, sizeof(sandbox_sanitizer) / sizeof(int),
+			  &what) != 0)
+		goto out;
+#endif
+	int rc = seccomp_load(ctx);
+	if (rc != 0) {
+		what = strerror(-rc);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (ret != 0)
+		fprintf(stderr, "petrel: %s: cannot build or load the seccomp filter (%s)\n",
+			name, what ? what : "?");
+	seccomp_release(ctx);
+	return ret;
+}
