@@ -1,7 +1,10 @@
 /* cli/cmd-account - petrel account add|set|list|show|remove|disable|enable|
  * passwd: the accounts that log in to submit mail.  Passwords come from
  * stdin (--password-stdin), the terminal without echo, or as an existing
- * crypt(5) hash (--password-hash, for imports); they are never printed. */
+ * crypt(5) hash (--password-hash, for imports); they are never printed.
+ * An account is a row in petrel.db and its secrets a row in
+ * auth/credentials.db (store_credentials_*): add writes the account first,
+ * so that an existing one is never given a new password by mistake. */
 #include "cli/cmd-admin.h"
 #include "config/config.h"
 
@@ -10,6 +13,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 static const char ACCOUNT_USAGE[] =
 	"usage: petrel account add USER [--password-stdin | --password-hash HASH]\n"
@@ -28,22 +33,32 @@ static const char ACCOUNT_USAGE[] =
 			  ADMIN_OPT_SANDBOX | ADMIN_OPT_ANY_FROM | ADMIN_OPT_LIMIT_PLAN)
 #define ACCOUNT_PASSWORD (ADMIN_OPT_PASSWORD_STDIN | ADMIN_OPT_PASSWORD_HASH)
 
+/* What an action works on: the two databases and the options. */
+struct account_ctx {
+	struct store *store;
+	struct store_credentials *sc;
+	const struct admin_args *a;
+};
+
 static int credentials_make(const struct admin_args *a, char **hash_r, char **scram_r);
+static void secret_free(char **secret);
 static void settings_apply(const struct admin_args *a, struct store_account *acct);
-static int account_add(struct store *store, const struct admin_args *a);
-static int account_set(struct store *store, const struct admin_args *a, int flag);
-static int account_passwd(struct store *store, const struct admin_args *a);
-static int account_show(struct store *store, const struct admin_args *a);
-static int account_list(struct store *store, const struct admin_args *a);
-static int account_update_only(struct store *store, const struct admin_args *a);
-static int account_disable(struct store *store, const struct admin_args *a);
-static int account_enable(struct store *store, const struct admin_args *a);
-static int account_remove(struct store *store, const struct admin_args *a);
+static int account_add(const struct account_ctx *x);
+static int account_set(const struct account_ctx *x, int flag);
+static int account_passwd(const struct account_ctx *x);
+static int password_read(struct store_credentials *sc, const char *name, const char **method_r,
+			 bool *scram_r, const char **error_r);
+static int account_show(const struct account_ctx *x);
+static int account_list(const struct account_ctx *x);
+static int account_update_only(const struct account_ctx *x);
+static int account_disable(const struct account_ctx *x);
+static int account_enable(const struct account_ctx *x);
+static int account_remove(const struct account_ctx *x);
 static long limit_effective(long own, unsigned plan_value, bool has_plan);
 static void limit_print_text(const char *label, long own, unsigned plan_value, bool has_plan);
 static void limit_print_json(const char *key, long own, unsigned plan_value, bool has_plan);
 static void account_print_json(const struct store_account *acct,
-			       const struct store_plan *plan);
+			       const struct store_plan *plan, const char *method, bool scram);
 
 /* credentials_make - the hash and SCRAM credentials for A's password
  * option; 0 or an exit status after printing why */
@@ -80,6 +95,16 @@ static int credentials_make(const struct admin_args *a, char **hash_r, char **sc
 	return 0;
 }
 
+/* secret_free - wipe and free a hash or SCRAM credentials; null *SECRET */
+static void secret_free(char **secret)
+{
+	if (!*secret)
+		return;
+	OPENSSL_cleanse(*secret, strlen(*secret));
+	free(*secret);
+	*secret = NULL;
+}
+
 /* settings_apply - the options given in A onto ACCT */
 static void settings_apply(const struct admin_args *a, struct store_account *acct)
 {
@@ -97,31 +122,43 @@ static void settings_apply(const struct admin_args *a, struct store_account *acc
 		acct->any_from = a->any_from == 1;
 }
 
-static int account_add(struct store *store, const struct admin_args *a)
+/* account_add - the account, then its secrets; if these cannot be written
+ * the account goes again (an account without them cannot log in anyway) */
+static int account_add(const struct account_ctx *x)
 {
+	const struct admin_args *a = x->a;
 	struct store_account acct = {
 		.name = xstrdup(a->pos[1]),
 		.daily_limit = -1,
 		.per_minute = -1,
 	};
 	settings_apply(a, &acct);
-	int status = credentials_make(a, &acct.password_hash, &acct.scram);
+	char *hash = NULL, *scram = NULL;
+	const char *error = NULL;
+	int status = credentials_make(a, &hash, &scram);
+	if (status == 0)
+		status = admin_status(store_account_add(x->store, &acct, &error), &error);
 	if (status == 0) {
-		const char *error = NULL;
-		status = admin_status(store_account_add(store, &acct, &error), &error);
+		status = admin_status(store_credentials_set(x->sc, acct.name, hash, scram, &error),
+				      &error);
+		if (status != 0 && store_account_remove(x->store, acct.name, &error) != 0)
+			admin_fail(1, "account %s is left without a password: %s", acct.name,
+				   error);
 	}
 	if (status == 0)
 		printf("added account %s\n", a->pos[1]);
 	free(acct.name);
 	free(acct.plan);
-	free(acct.password_hash);
-	free(acct.scram);
+	secret_free(&hash);
+	secret_free(&scram);
 	return status;
 }
 
 /* account_set - apply the settings in A, and FLAG: 'd' disable, 'e' enable */
-static int account_set(struct store *store, const struct admin_args *a, int flag)
+static int account_set(const struct account_ctx *x, int flag)
 {
+	const struct admin_args *a = x->a;
+	struct store *store = x->store;
 	struct store_account *acct = NULL;
 	const char *error = NULL;
 	int status = admin_status(store_account_get(store, a->pos[1], &acct, &error), &error);
@@ -138,26 +175,42 @@ static int account_set(struct store *store, const struct admin_args *a, int flag
 	return status;
 }
 
-static int account_passwd(struct store *store, const struct admin_args *a)
+static int account_passwd(const struct account_ctx *x)
 {
 	struct store_account *acct = NULL;
 	const char *error = NULL;
-	int status = admin_status(store_account_get(store, a->pos[1], &acct, &error), &error);
+	int status = admin_status(store_account_get(x->store, x->a->pos[1], &acct, &error),
+				  &error);
 	if (status != 0)
 		return status;
 	char *hash = NULL, *scram = NULL;
-	status = credentials_make(a, &hash, &scram);
-	if (status == 0) {
-		free(acct->password_hash);
-		free(acct->scram);
-		acct->password_hash = hash;
-		acct->scram = scram;
-		status = admin_status(store_account_update(store, acct, &error), &error);
-	}
+	status = credentials_make(x->a, &hash, &scram);
+	if (status == 0)
+		status = admin_status(store_credentials_set(x->sc, acct->name, hash, scram, &error),
+				      &error);
 	if (status == 0)
 		printf("changed the password of %s\n", acct->name);
+	secret_free(&hash);
+	secret_free(&scram);
 	store_account_free(&acct);
 	return status;
+}
+
+/* password_read - NAME's password method (store_password_method; "none"
+ * without credentials) and whether it has SCRAM credentials; never the
+ * secrets themselves, which are wiped at once */
+static int password_read(struct store_credentials *sc, const char *name, const char **method_r,
+			 bool *scram_r, const char **error_r)
+{
+	char *hash = NULL, *scram = NULL;
+	int rc = store_credentials_get(sc, name, &hash, &scram, error_r);
+	if (rc < 0)
+		return -1;
+	*method_r = store_password_method(rc == 0 ? hash : "");
+	*scram_r = rc == 0 && scram[0] != '\0';
+	secret_free(&hash);
+	secret_free(&scram);
+	return 0;
 }
 
 /* limit_effective - the limit that applies: the account's own, else the plan's */
@@ -188,14 +241,14 @@ static void limit_print_json(const char *key, long own, unsigned plan_value, boo
 }
 
 static void account_print_json(const struct store_account *acct,
-			       const struct store_plan *plan)
+			       const struct store_plan *plan, const char *method, bool scram)
 {
 	char when[32];
 	fputs("{\"name\":", stdout);
 	json_string(stdout, acct->name);
 	fputs(",\"password\":", stdout);
-	json_string(stdout, store_password_method(acct->password_hash));
-	printf(",\"scram\":%s", acct->scram && acct->scram[0] ? "true" : "false");
+	json_string(stdout, method);
+	printf(",\"scram\":%s", scram ? "true" : "false");
 	fputs(",\"plan\":", stdout);
 	json_string(stdout, acct->plan);
 	limit_print_json("daily_limit", acct->daily_limit, plan ? plan->daily_limit : 0,
@@ -208,8 +261,10 @@ static void account_print_json(const struct store_account *acct,
 	       admin_time_format(acct->created, when, sizeof(when)));
 }
 
-static int account_show(struct store *store, const struct admin_args *a)
+static int account_show(const struct account_ctx *x)
 {
+	struct store *store = x->store;
+	const struct admin_args *a = x->a;
 	struct store_account *acct = NULL;
 	struct store_plan *plan = NULL;
 	struct store_sender *senders = NULL;
@@ -226,11 +281,16 @@ static int account_show(struct store *store, const struct admin_args *a)
 	store_window_day(time(NULL), day);
 	if (status == 0)
 		status = admin_status(store_counter_get(store, acct->name, day, &today, &error), &error);
+	const char *method = NULL;
+	bool scram = false;
+	if (status == 0)
+		status = admin_status(password_read(x->sc, acct->name, &method, &scram, &error),
+				      &error);
 	if (status != 0)
 		goto out;
 
 	if (a->json) {
-		account_print_json(acct, plan);
+		account_print_json(acct, plan, method, scram);
 		printf(",\"sent_today\":%" PRIu64 ",\"senders\":[", today);
 		/* as in the text: an account named like an address may send as
 		 * itself (smtp.md), without a sender rule */
@@ -252,11 +312,11 @@ static int account_show(struct store *store, const struct admin_args *a)
 	char when[32];
 	printf("%-12s %s\n", "account:", acct->name);
 	/* never the hash itself: only whether there is one and its method */
-	if (acct->password_hash && acct->password_hash[0])
-		printf("%-12s set (%s)\n", "password:", store_password_method(acct->password_hash));
+	if (strcmp(method, "none") != 0)
+		printf("%-12s set (%s)\n", "password:", method);
 	else
 		printf("%-12s not set\n", "password:");
-	printf("%-12s %s\n", "scram:", acct->scram && acct->scram[0] ? "yes" :
+	printf("%-12s %s\n", "scram:", scram ? "yes" :
 	       "no (imported hash; set a password to enable SCRAM-SHA-256)");
 	printf("%-12s %s%s\n", "plan:", acct->plan, plan ? "" : " (missing)");
 	limit_print_text("daily limit:", acct->daily_limit, plan ? plan->daily_limit : 0,
@@ -284,8 +344,10 @@ out:
 	return status;
 }
 
-static int account_list(struct store *store, const struct admin_args *a)
+static int account_list(const struct account_ctx *x)
 {
+	struct store *store = x->store;
+	const struct admin_args *a = x->a;
 	struct store_account **accts = NULL;
 	struct store_plan **plans = NULL;
 	size_t n = 0, nplans = 0;
@@ -306,9 +368,15 @@ static int account_list(struct store *store, const struct admin_args *a)
 			if (strcmp(plans[j]->name, accts[i]->plan) == 0)
 				plan = plans[j];
 		if (a->json) {
+			const char *method = NULL;
+			bool scram = false;
+			status = admin_status(password_read(x->sc, accts[i]->name, &method, &scram,
+							    &error), &error);
+			if (status != 0)
+				goto out;
 			if (i)
 				fputc(',', stdout);
-			account_print_json(accts[i], plan);
+			account_print_json(accts[i], plan, method, scram);
 			fputc('}', stdout);
 			continue;
 		}
@@ -331,27 +399,38 @@ out:
 	return status;
 }
 
-static int account_update_only(struct store *store, const struct admin_args *a)
+static int account_update_only(const struct account_ctx *x)
 {
-	return account_set(store, a, 0);
+	return account_set(x, 0);
 }
 
-static int account_disable(struct store *store, const struct admin_args *a)
+static int account_disable(const struct account_ctx *x)
 {
-	return account_set(store, a, 'd');
+	return account_set(x, 'd');
 }
 
-static int account_enable(struct store *store, const struct admin_args *a)
+static int account_enable(const struct account_ctx *x)
 {
-	return account_set(store, a, 'e');
+	return account_set(x, 'e');
 }
 
-static int account_remove(struct store *store, const struct admin_args *a)
+/* account_remove - the account and its secrets; secrets left without an
+ * account (by an add that failed half-way) go too, though the command still
+ * says there was no such account */
+static int account_remove(const struct account_ctx *x)
 {
+	const char *name = x->a->pos[1];
 	const char *error = NULL;
-	int status = admin_status(store_account_remove(store, a->pos[1], &error), &error);
-	if (status == 0)
-		printf("removed account %s\n", a->pos[1]);
+	int rc = store_account_remove(x->store, name, &error);
+	int status = rc == STORE_NOT_FOUND ? 0 : admin_status(rc, &error);
+	if (status == 0) {
+		int crc = store_credentials_remove(x->sc, name, &error);
+		status = admin_status(crc == STORE_NOT_FOUND ? 0 : crc, &error);
+	}
+	if (status == 0 && rc == STORE_NOT_FOUND)
+		status = admin_fail(1, "no account %s", name);
+	else if (status == 0)
+		printf("removed account %s\n", name);
 	return status;
 }
 
@@ -359,7 +438,7 @@ static const struct account_action {
 	const char *name;
 	unsigned opts;       /* options it accepts */
 	bool user;           /* takes USER */
-	int (*run)(struct store *store, const struct admin_args *a);
+	int (*run)(const struct account_ctx *x);
 } ACCOUNT_ACTIONS[] = {
 	{ "add", ACCOUNT_SETTINGS | ACCOUNT_PASSWORD, true, account_add },
 	{ "set", ACCOUNT_SETTINGS, true, account_update_only },
@@ -400,12 +479,16 @@ int cmd_account(int argc, char **argv)
 
 	int status = 0;
 	struct config *config = NULL;
-	struct store *store = admin_open(a.config, &config, &status);
-	if (!store)
+	struct account_ctx x = { .a = &a };
+	x.store = admin_open(a.config, &config, &status);
+	if (!x.store)
 		return status;
 	a.scram_iterations = config->auth.scram_iterations;
+	x.sc = admin_credentials_open(config, x.store, &status);
 	config_free(&config);
-	status = act->run(store, &a);
-	store_close(&store);
+	if (x.sc)
+		status = act->run(&x);
+	store_credentials_close(&x.sc);
+	store_close(&x.store);
 	return status;
 }

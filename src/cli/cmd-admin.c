@@ -27,6 +27,7 @@ static bool parse_limit(const char *s, bool allow_plan, long *v_r);
 static char *read_line_fd(FILE *in, int *status_r);
 static char *read_tty_password(const char *prompt, int *status_r);
 static void db_precreate_as_owner(const char *data_dir);
+static void credentials_precreate_as_owner(const char *data_dir);
 
 int admin_usage(const char *usage)
 {
@@ -199,6 +200,62 @@ struct store *admin_open(const char *file, struct config **config_r, int *status
 	}
 	*config_r = config;
 	return store;
+}
+
+/* credentials_precreate_as_owner - as db_precreate_as_owner for
+ * DATA_DIR/auth (made 0700, owned like DATA_DIR, if missing) and its
+ * credentials.db (owned like DATA_DIR/auth).  Through descriptors with
+ * O_NOFOLLOW: whoever owns the data folder cannot have root chown a file
+ * of their choosing by swapping in a symlink. */
+static void credentials_precreate_as_owner(const char *data_dir)
+{
+	struct stat st;
+	if (geteuid() != 0 || stat(data_dir, &st) < 0)
+		return;
+	char *dir = xasprintf("%s/auth", data_dir);
+	bool made = mkdir(dir, 0700) == 0;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat ast;
+	if (dfd < 0 || fstat(dfd, &ast) < 0)
+		goto out;   /* store_credentials_open says what is wrong */
+	if (made && st.st_uid != 0) {
+		if (fchown(dfd, st.st_uid, st.st_gid) < 0)
+			admin_fail(0, "%s: chown: %s", dir, strerror(errno));
+		ast.st_uid = st.st_uid;
+		ast.st_gid = st.st_gid;
+	}
+	if (ast.st_uid == 0)
+		goto out;
+	int fd = openat(dfd, "credentials.db", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			0600);
+	if (fd >= 0) {
+		if (fchown(fd, ast.st_uid, ast.st_gid) < 0)
+			admin_fail(0, "%s/credentials.db: chown: %s", dir, strerror(errno));
+		if (close(fd) < 0)
+			admin_fail(0, "%s/credentials.db: %s", dir, strerror(errno));
+	}
+out:
+	if (dfd >= 0 && close(dfd) < 0)
+		admin_fail(0, "%s: %s", dir, strerror(errno));
+	free(dir);
+}
+
+struct store_credentials *admin_credentials_open(const struct config *config,
+						 struct store *store, int *status_r)
+{
+	const char *error = NULL;
+	credentials_precreate_as_owner(config->data_dir);
+	struct store_credentials *sc = store_credentials_open(config->data_dir, &error);
+	if (!sc) {
+		*status_r = admin_fail(1, "cannot open the credentials in %s/auth: %s",
+				       config->data_dir, error);
+		return NULL;
+	}
+	if (store_credentials_migrate(store, sc, &error) != 0) {
+		*status_r = admin_fail(1, "moving the password hashes out of petrel.db: %s", error);
+		store_credentials_close(&sc);
+	}
+	return sc;
 }
 
 struct store *admin_store_open(const char *file, int *status_r)

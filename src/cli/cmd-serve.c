@@ -347,6 +347,7 @@ int cmd_serve(int argc, char **argv)
 	struct queue *queue = NULL;
 	struct queue_control *control = NULL;
 	struct store *store = NULL;
+	struct store_credentials *credentials = NULL;
 	struct store_events *events = NULL;
 	struct dns_resolver *dns = NULL;
 	struct delivery *delivery = NULL;
@@ -395,6 +396,11 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "petrel: store: %s\n", error);
 		goto out;
 	}
+	credentials = store_credentials_open(config->data_dir, &error);
+	if (!credentials || store_credentials_migrate(store, credentials, &error) != 0) {
+		fprintf(stderr, "petrel: credentials: %s\n", error);
+		goto out;
+	}
 	if (store_auth_secret_load(config->data_dir, auth_secret, &error) != 0) {
 		fprintf(stderr, "petrel: %s\n", error);
 		goto out;
@@ -431,6 +437,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	st.server = smtp_server_create(st.base, config, queue, tls, store, events, pool);
 	smtp_server_set_auth_secret(st.server, auth_secret);
+	smtp_server_set_credentials(st.server, credentials);
 	OPENSSL_cleanse(auth_secret, sizeof(auth_secret));
 	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);
 	sigint = evsignal_new(st.base, SIGINT, serve_signal_cb, &st);
@@ -468,6 +475,7 @@ out:
 	queue_free(&queue);
 	smtp_server_free(&st.server);
 	store_events_free(&events);
+	store_credentials_close(&credentials);
 	store_close(&store);
 	serve_outbound_free(&outbound);
 	if (sigterm)

@@ -17,8 +17,9 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-static void scram_upgrade(struct store *store, const struct store_account *a,
+static void scram_upgrade(struct store_credentials *sc, const char *name, const char *old_scram,
 			  const char *password, unsigned iterations);
+static void secret_free(char **secret);
 static void reply_set(struct policy_reply *reply, int code, const char *enhanced,
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static struct policy_account *account_snapshot(struct store *store,
@@ -76,44 +77,64 @@ static struct policy_account *account_snapshot(struct store *store,
 	return pa;
 }
 
-/* scram_upgrade - new SCRAM credentials with ITERATIONS for account A, whose
- * PASSWORD was just verified, if its own have fewer (none: it was imported
- * with a foreign hash, and stays so) */
-static void scram_upgrade(struct store *store, const struct store_account *a,
+/* secret_free - wipe and free a hash or SCRAM credentials; null *SECRET */
+static void secret_free(char **secret)
+{
+	if (!*secret)
+		return;
+	OPENSSL_cleanse(*secret, strlen(*secret));
+	free(*secret);
+	*secret = NULL;
+}
+
+/* scram_upgrade - new SCRAM credentials with ITERATIONS for account NAME,
+ * whose PASSWORD was just verified, if its own (OLD_SCRAM) have fewer (none:
+ * it was imported with a foreign hash, and stays so) */
+static void scram_upgrade(struct store_credentials *sc, const char *name, const char *old_scram,
 			  const char *password, unsigned iterations)
 {
-	if (!a->scram || a->scram[0] == '\0' || strtoul(a->scram, NULL, 10) >= iterations)
+	if (old_scram[0] == '\0' || strtoul(old_scram, NULL, 10) >= iterations)
 		return;
 	char *scram = store_scram_credentials(password, iterations);
 	const char *error = NULL;
 	bool replaced = false;
 	if (!scram)
 		log_error("scram-upgrade-failed", "account=%s error=\"cannot make credentials\"",
-			  a->name);
-	else if (store_account_scram_replace(store, a->name, a->scram, scram, &replaced,
-					     &error) != 0)
-		log_error("store-failed", "op=account_scram_replace error=\"%s\"", error);
+			  name);
+	else if (store_credentials_scram_replace(sc, name, old_scram, scram, &replaced,
+						 &error) != 0)
+		log_error("store-failed", "op=credentials_scram_replace error=\"%s\"", error);
 	else if (replaced)
-		log_info("scram-upgraded", "account=%s iterations=%u", a->name, iterations);
-	if (scram) {
-		OPENSSL_cleanse(scram, strlen(scram));
-		free(scram);
-	}
+		log_info("scram-upgraded", "account=%s iterations=%u", name, iterations);
+	secret_free(&scram);
 }
 
-void policy_auth_password_blocking(struct store *store, const char *user, const char *password,
+void policy_auth_password_blocking(struct store *store, struct store_credentials *sc,
+				   const char *user, const char *password,
 				   unsigned scram_iterations, struct policy_account **account_r,
 				   struct policy_reply *reply, const char **reason_r)
 {
 	*account_r = NULL;
 	struct store_account *a = NULL;
-	const char *error = NULL;
+	char *hash = NULL, *scram = NULL;
+	const char *error = NULL, *op = "account_get";
 	int rc = store_account_get(store, user, &a, &error);
+	if (rc == 0) {
+		/* an account without credentials (its password never set, or
+		 * its row lost) opens with no password */
+		op = "credentials_get";
+		rc = store_credentials_get(sc, user, &hash, &scram, &error);
+		if (rc == STORE_NOT_FOUND) {
+			hash = xstrdup("");
+			scram = xstrdup("");
+			rc = 0;
+		}
+	}
 	if (rc < 0) {
-		log_error("store-failed", "op=account_get error=\"%s\"", error);
+		log_error("store-failed", "op=%s error=\"%s\"", op, error);
 		reply_set(reply, 454, "4.7.0", "Temporary authentication failure");
 		*reason_r = "store-error";
-		return;
+		goto out;
 	}
 	if (rc == STORE_NOT_FOUND || !a) {
 		/* Spend the time a hash check takes, so timing does not reveal
@@ -121,9 +142,9 @@ void policy_auth_password_blocking(struct store *store, const char *user, const 
 		(void)store_password_verify(password, "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7");
 		reply_set(reply, 535, "5.7.8", "Authentication credentials invalid");
 		*reason_r = "no-such-account";
-		return;
+		goto out;
 	}
-	bool ok = store_password_verify(password, a->password_hash ? a->password_hash : "");
+	bool ok = store_password_verify(password, hash);
 	if (!ok) {
 		reply_set(reply, 535, "5.7.8", "Authentication credentials invalid");
 		*reason_r = "bad-password";
@@ -135,30 +156,41 @@ void policy_auth_password_blocking(struct store *store, const char *user, const 
 		*account_r = account_snapshot(store, a);
 		reply->code = 0;
 		*reason_r = "ok";
-		scram_upgrade(store, a, password, scram_iterations);
+		scram_upgrade(sc, a->name, scram, password, scram_iterations);
 	}
+out:
+	secret_free(&hash);
+	secret_free(&scram);
 	store_account_free(&a);
 }
 
-char *policy_scram_lookup_blocking(struct store *store, const char *user,
-				   struct policy_account **account_r, const char **reason_r)
+char *policy_scram_lookup_blocking(struct store *store, struct store_credentials *sc,
+				   const char *user, struct policy_account **account_r,
+				   const char **reason_r)
 {
 	*account_r = NULL;
 	struct store_account *a = NULL;
+	char *hash = NULL, *scram = NULL;
 	const char *error = NULL;
-	char *scram = NULL;
 	int rc = store_account_get(store, user, &a, &error);
-	if (rc != 0 || !a) {
-		*reason_r = rc < 0 ? "store-error" : "no-such-account";
+	if (rc == 0 && !a->disabled)
+		rc = store_credentials_get(sc, user, &hash, &scram, &error);
+	if (rc < 0) {
+		log_error("store-failed", "op=scram_lookup error=\"%s\"", error);
+		*reason_r = "store-error";
+	} else if (!a) {
+		*reason_r = "no-such-account";
 	} else if (a->disabled) {
 		*reason_r = "disabled";
-	} else if (!a->scram || !a->scram[0]) {
+	} else if (rc == STORE_NOT_FOUND || !scram[0]) {
 		*reason_r = "no-scram-credentials";
 	} else {
-		scram = xstrdup(a->scram);
 		*account_r = account_snapshot(store, a);
 		*reason_r = "ok";
 	}
+	secret_free(&hash);
+	if (!*account_r)
+		secret_free(&scram);
 	store_account_free(&a);
 	return scram;
 }

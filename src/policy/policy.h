@@ -19,6 +19,7 @@
 
 struct config;
 struct store;
+struct store_credentials;
 
 /* A decision: code 0 means "allowed"; otherwise the reply to send. */
 struct policy_reply {
@@ -41,22 +42,24 @@ void policy_account_free(struct policy_account **account);
 
 /* ---- authentication (worker) ---------------------------------------------------- */
 
-/* policy_auth_password_blocking - check USER's PASSWORD: an active account with
- * a matching hash.  On success *account_r is set and reply.code is 0; else
+/* policy_auth_password_blocking - check USER's PASSWORD: an active account
+ * (in STORE) with a matching hash (in SC).  On success *account_r is set and reply.code is 0; else
  * 535 5.7.8 (wrong credentials or disabled account: the same reply, so the
  * reply never tells which), or 454 4.7.0 if the store failed.  *reason_r says
  * why for the log and the event ("bad-password", "no-such-account",
  * "disabled").  A successful login whose SCRAM credentials have fewer than
  * SCRAM_ITERATIONS gets new ones with that count (made from the password
  * just checked), so old accounts catch up with the setting. */
-void policy_auth_password_blocking(struct store *store, const char *user, const char *password,
+void policy_auth_password_blocking(struct store *store, struct store_credentials *sc,
+				   const char *user, const char *password,
 				   unsigned scram_iterations, struct policy_account **account_r,
 				   struct policy_reply *reply, const char **reason_r);
-/* policy_scram_lookup_blocking - SCRAM credentials of an active USER
- * ("iterations:salt:storedkey:serverkey"), or NULL (unknown, disabled, or no
+/* policy_scram_lookup_blocking - SCRAM credentials (from SC) of an active USER
+ * ("iterations:salt:storedkey:serverkey"; the caller wipes them), or NULL (unknown, disabled, or no
  * SCRAM credentials); *account_r as above when found. */
-char *policy_scram_lookup_blocking(struct store *store, const char *user,
-				   struct policy_account **account_r, const char **reason_r);
+char *policy_scram_lookup_blocking(struct store *store, struct store_credentials *sc,
+				   const char *user, struct policy_account **account_r,
+				   const char **reason_r);
 
 /* ---- MAIL and RCPT (worker) --------------------------------------------------------- */
 

@@ -345,9 +345,9 @@ static void auth_check_password(struct smtp_session *s, char *user, char *passwo
 static void auth_password_work(struct smtp_job *job)
 {
 	struct auth_password_job *j = (struct auth_password_job *)job;
-	policy_auth_password_blocking(job->server->store, j->user, j->password,
-				      job->server->config->auth.scram_iterations, &j->account,
-				      &j->reply, &j->reason);
+	policy_auth_password_blocking(job->server->store, job->server->credentials, j->user,
+				      j->password, job->server->config->auth.scram_iterations,
+				      &j->account, &j->reply, &j->reason);
 }
 
 static void auth_password_done(struct smtp_session *s, struct smtp_job *job)
@@ -391,8 +391,8 @@ static void auth_scram_lookup(struct smtp_session *s)
 static void auth_scram_work(struct smtp_job *job)
 {
 	struct auth_scram_job *j = (struct auth_scram_job *)job;
-	j->credentials = policy_scram_lookup_blocking(job->server->store, j->user, &j->account,
-						      &j->reason);
+	j->credentials = policy_scram_lookup_blocking(job->server->store, job->server->credentials,
+						      j->user, &j->account, &j->reason);
 	/* An unknown user (or one without SCRAM credentials) goes on to fail at
 	 * the proof, with a salt and count that stay the same from try to try
 	 * as a real account's do: the exchange does not tell which exists.

@@ -81,6 +81,11 @@ void smtp_server_set_auth_secret(struct smtp_server *server, const unsigned char
 	memcpy(server->auth_secret, secret, sizeof(server->auth_secret));
 }
 
+void smtp_server_set_credentials(struct smtp_server *server, struct store_credentials *sc)
+{
+	server->credentials = sc;
+}
+
 /* server_refuse - RFC 5321 3.1: a server may answer 421 and close at once */
 static void server_refuse(struct smtp_server *server, int fd, const char *client,
 			  const char *text, const char *reason)

@@ -52,6 +52,7 @@ struct smtp_server {
 	struct pool *pool;
 	struct pool *hash_pool;      /* password checks only ([auth] hash_workers) */
 	unsigned char auth_secret[STORE_AUTH_SECRET_LEN]; /* see smtp_server_set_auth_secret */
+	struct store_credentials *credentials; /* see smtp_server_set_credentials */
 	struct policy_throttle *throttle;
 	bool draining;               /* shutting down: 421 to whoever is free */
 	struct event *drained_ev;    /* runs DRAINED once no session is left */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <crypt.h>
@@ -238,13 +239,53 @@ static bool secret_parse(const char *text, size_t len, unsigned char secret[STOR
 	return true;
 }
 
+char *store_auth_dir(const char *data_dir, const char **error_r)
+{
+	char *dir = xasprintf("%s/auth", data_dir);
+	struct stat st;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		*error_r = store_error("%s: %s", dir, strerror(errno));
+	} else if (lstat(dir, &st) < 0) {
+		*error_r = store_error("%s: %s", dir, strerror(errno));
+	} else if (!S_ISDIR(st.st_mode)) {
+		*error_r = store_error("%s: not a folder%s", dir,
+				       S_ISLNK(st.st_mode) ? " (a symlink is refused)" : "");
+	} else {
+		return dir;
+	}
+	free(dir);
+	return NULL;
+}
+
+/* secret_move_old - DATA_DIR/auth-secret (where versions before the auth
+ * folder kept it) to PATH, unless PATH exists: RENAME_NOREPLACE never
+ * replaces a secret already in place, so two racing starts cannot lose one */
+static int secret_move_old(const char *data_dir, const char *path, const char **error_r)
+{
+	char *old = xasprintf("%s/auth-secret", data_dir);
+	int rc = 0;
+	if (renameat2(AT_FDCWD, old, AT_FDCWD, path, RENAME_NOREPLACE) != 0 &&
+	    errno != ENOENT && errno != EEXIST) {
+		*error_r = store_error("moving %s to %s: %s", old, path, strerror(errno));
+		rc = -1;
+	}
+	free(old);
+	return rc;
+}
+
 int store_auth_secret_load(const char *data_dir, unsigned char secret[STORE_AUTH_SECRET_LEN],
 			   const char **error_r)
 {
-	char *path = xasprintf("%s/auth-secret", data_dir);
+	char *dir = store_auth_dir(data_dir, error_r);
+	if (!dir)
+		return -1;
+	char *path = xasprintf("%s/auth-secret", dir);
+	free(dir);
 	char text[2 * STORE_AUTH_SECRET_LEN + 2];
-	int rc = -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int rc = -1, fd = -1;
+	if (secret_move_old(data_dir, path, error_r) != 0)
+		goto out;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
 		/* first start: make one; O_EXCL so two racing starts cannot mix */
 		unsigned char fresh[STORE_AUTH_SECRET_LEN];

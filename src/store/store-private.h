@@ -37,10 +37,16 @@ struct store_backend {
 	int (*account_update)(void *db, const struct store_account *account,
 			      const char **error_r);
 	int (*account_remove)(void *db, const char *name, const char **error_r);
-	/* account_scram_replace - set NAME's scram to NEW if it is still OLD;
-	 * *replaced_r whether it was */
-	int (*account_scram_replace)(void *db, const char *name, const char *old_scram,
-				     const char *new_scram, bool *replaced_r, const char **error_r);
+	/* legacy_secrets_move - if the accounts table still has the columns
+	 * password_hash and scram of schema versions 1-2: with the database
+	 * locked for writing, hand every row's (name, hash, scram) to
+	 * COPY(CTX, ROWS, N) and, if it returns 0 (the copy has committed
+	 * elsewhere), drop the two columns; ROWS is ROWS[3i..3i+2].  Without
+	 * the columns: 0 and nothing called. */
+	int (*legacy_secrets_move)(void *db,
+				   int (*copy)(void *ctx, char *const *rows, size_t n,
+					       const char **error_r),
+				   void *ctx, const char **error_r);
 	int (*account_list)(void *db, struct store_account ***accounts_r, size_t *count_r,
 			    const char **error_r);
 
@@ -82,6 +88,25 @@ struct store_backend {
 };
 
 extern const struct store_backend store_backend_sqlite;
+
+/* The credentials database (always SQLite: it is the auth process's own
+ * file), in store-sqlite.c; store.c wraps it.  Names come lower-cased. */
+void *sq_credentials_open(const char *data_dir, const char **error_r);
+void sq_credentials_close(void *cdb);
+int sq_credentials_get(void *cdb, const char *name, char **hash_r, char **scram_r,
+		       const char **error_r);
+int sq_credentials_set(void *cdb, const char *name, const char *hash, const char *scram,
+		       const char **error_r);
+int sq_credentials_remove(void *cdb, const char *name, const char **error_r);
+int sq_credentials_scram_replace(void *cdb, const char *name, const char *old_scram,
+				 const char *new_scram, bool *replaced_r, const char **error_r);
+/* sq_credentials_add_missing - ROWS[3i..3i+2] (name, hash, scram), i < N,
+ * for the names not present yet, in one transaction */
+int sq_credentials_add_missing(void *cdb, char *const *rows, size_t n, const char **error_r);
+
+/* store_auth_dir - DATA_DIR/auth (malloc'd), made 0700 if missing; NULL and
+ * *error_r if it cannot be made or is not a folder (a symlink is refused) */
+char *store_auth_dir(const char *data_dir, const char **error_r);
 
 /* store_error - format into this thread's error buffer; returns it */
 const char *store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,4 +1,6 @@
-/* store/store-sqlite - the SQLite backend: <data_dir>/petrel.db in WAL mode.
+/* store/store-sqlite - the SQLite backend: <data_dir>/petrel.db in WAL mode,
+ * and the credentials database <data_dir>/auth/credentials.db (the same
+ * connections, statements and schema steps; its own file, folder and mode).
  *
  * Connections: a small pool (STORE_SQLITE_CONNECTIONS) opened on demand and
  * guarded by a mutex; a worker takes one, runs its statements and gives it
@@ -16,6 +18,16 @@
  * store_open applies the missing steps of MIGRATIONS in one IMMEDIATE
  * transaction, so two processes opening a new database at once do not both
  * migrate it.  Steps are only ever appended.
+ *
+ * Secrets: versions 1-2 kept each account's password hash and SCRAM
+ * credentials in petrel.db's accounts table; from version 3 they live in
+ * credentials.db.  store_open cannot move them (it does not have the other
+ * database), so step 3 leaves the two columns in place when accounts exist
+ * and store_credentials_migrate drops them once their copy has committed
+ * (legacy_secrets_move).  A database with no account yet (a new one) loses
+ * them at once: there is nothing to move.  An account cannot be added
+ * while they remain (password_hash is NOT NULL without a default), which
+ * keeps every row with a secret within the migration's reach.
  */
 #include "store/store.h"
 #include "store/store-private.h"
@@ -32,11 +44,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #define STORE_SQLITE_CONNECTIONS 4
 #define STORE_SQLITE_BUSY_MS 5000
 #define STORE_SQLITE_FILE "petrel.db"
+#define STORE_CREDENTIALS_FILE "credentials.db"
 
 /* ---- schema ---------------------------------------------------------------------- */
 
@@ -70,8 +84,22 @@ static const char *const MIGRATIONS[] = {
 	" recipient TEXT, code INTEGER NOT NULL DEFAULT 0, reason TEXT);"
 	"CREATE INDEX events_account ON events (account, id);"
 	"CREATE INDEX events_time ON events (time);",
+
+	/* 3: password hashes and SCRAM credentials belong to credentials.db;
+	 * the columns go in legacy_drop (empty table) or legacy_secrets_move.
+	 * The step itself changes no table: it keeps an older petrel, which
+	 * would look for them, off this database. */
+	"-- secrets moved to auth/credentials.db\n",
 };
 #define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
+
+static const char *const CREDENTIALS_MIGRATIONS[] = {
+	/* 1: one row of secrets per account name (lower-cased, as in petrel.db) */
+	"CREATE TABLE credentials (name TEXT PRIMARY KEY NOT NULL,"
+	" password_hash TEXT NOT NULL, scram TEXT NOT NULL DEFAULT '') WITHOUT ROWID;",
+};
+#define CREDENTIALS_MIGRATION_COUNT \
+	((int)(sizeof(CREDENTIALS_MIGRATIONS) / sizeof(CREDENTIALS_MIGRATIONS[0])))
 
 /* ---- statements -------------------------------------------------------------------- */
 
@@ -91,10 +119,12 @@ enum sq_stmt {
 	SQ_ACCOUNT_ADD,
 	SQ_ACCOUNT_GET,
 	SQ_ACCOUNT_UPDATE,
-	SQ_ACCOUNT_SCRAM_REPLACE,
 	SQ_ACCOUNT_REMOVE,
 	SQ_ACCOUNT_LIST,
 	SQ_ACCOUNT_COUNTERS_REMOVE,
+	SQ_ACCOUNT_COUNT,
+	SQ_LEGACY_COLUMNS,
+	SQ_LEGACY_SECRETS,
 	SQ_SENDER_SET,
 	SQ_SENDER_REMOVE,
 	SQ_SENDER_LIST,
@@ -114,12 +144,16 @@ enum sq_stmt {
 	SQ_EVENT_NEWEST_AFTER,
 	SQ_EVENT_NEWEST_AFTER_ACCOUNT,
 	SQ_EVENT_PRUNE,
+	SQ_CRED_GET,
+	SQ_CRED_SET,
+	SQ_CRED_ADD_MISSING,
+	SQ_CRED_REMOVE,
+	SQ_CRED_SCRAM_REPLACE,
 	SQ_STMT_COUNT
 };
 
 #define ACCOUNT_COLUMNS \
-	"name, password_hash, plan, daily_limit, per_minute, sandbox, disabled, any_from," \
-	" created, scram"
+	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created"
 #define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason"
 
 static const char *const SQL[SQ_STMT_COUNT] = {
@@ -139,15 +173,19 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_PLAN_GET] = "SELECT name, daily_limit, per_minute FROM plans WHERE name = ?1",
 	[SQ_PLAN_LIST] = "SELECT name, daily_limit, per_minute FROM plans ORDER BY name",
 	[SQ_ACCOUNT_ADD] = "INSERT INTO accounts (" ACCOUNT_COLUMNS ")"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[SQ_ACCOUNT_GET] = "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE name = ?1",
-	[SQ_ACCOUNT_SCRAM_REPLACE] = "UPDATE accounts SET scram = ?3 WHERE name = ?1 AND scram = ?2",
-	[SQ_ACCOUNT_UPDATE] = "UPDATE accounts SET password_hash = ?2, plan = ?3,"
-		" daily_limit = ?4, per_minute = ?5, sandbox = ?6, disabled = ?7, any_from = ?8,"
-		" scram = ?10 WHERE name = ?1",
+	[SQ_ACCOUNT_UPDATE] = "UPDATE accounts SET plan = ?2, daily_limit = ?3, per_minute = ?4,"
+		" sandbox = ?5, disabled = ?6, any_from = ?7 WHERE name = ?1",
 	[SQ_ACCOUNT_REMOVE] = "DELETE FROM accounts WHERE name = ?1",
 	[SQ_ACCOUNT_LIST] = "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY name",
 	[SQ_ACCOUNT_COUNTERS_REMOVE] = "DELETE FROM counters WHERE account = ?1",
+	[SQ_ACCOUNT_COUNT] = "SELECT count(*) FROM accounts",
+	/* whether a secret column of versions 1-2 is left */
+	[SQ_LEGACY_COLUMNS] = "SELECT count(*) FROM pragma_table_info('accounts')"
+		" WHERE name = ?1",
+	/* prepared only while both columns exist (SQ_LEGACY_COLUMNS first) */
+	[SQ_LEGACY_SECRETS] = "SELECT name, password_hash, scram FROM accounts ORDER BY name",
 	[SQ_SENDER_SET] = "INSERT INTO senders (account, pattern, allow) VALUES (?1, ?2, ?3)"
 		" ON CONFLICT (account, pattern) DO UPDATE SET allow = excluded.allow",
 	[SQ_SENDER_REMOVE] = "DELETE FROM senders WHERE account = ?1 AND pattern = ?2",
@@ -182,6 +220,16 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	/* through the time index; ids grow with time, so these are the oldest */
 	[SQ_EVENT_PRUNE] = "DELETE FROM events WHERE id IN"
 		" (SELECT id FROM events WHERE time < ?1 LIMIT ?2)",
+	/* credentials.db */
+	[SQ_CRED_GET] = "SELECT password_hash, scram FROM credentials WHERE name = ?1",
+	[SQ_CRED_SET] = "INSERT INTO credentials (name, password_hash, scram) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash,"
+		" scram = excluded.scram",
+	[SQ_CRED_ADD_MISSING] = "INSERT INTO credentials (name, password_hash, scram)"
+		" VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+	[SQ_CRED_REMOVE] = "DELETE FROM credentials WHERE name = ?1",
+	[SQ_CRED_SCRAM_REPLACE] = "UPDATE credentials SET scram = ?3"
+		" WHERE name = ?1 AND scram = ?2",
 };
 
 /* ---- connections -------------------------------------------------------------------- */
@@ -194,6 +242,7 @@ struct sq_conn {
 
 struct sq_db {
 	char *path;
+	bool secret;           /* credentials.db: see db_open */
 	int version;
 	pthread_mutex_t lock;
 	pthread_cond_t idle_cond;
@@ -201,7 +250,7 @@ struct sq_db {
 	unsigned opened;       /* connections in existence */
 };
 
-static struct sq_conn *conn_open(const char *path, const char **error_r);
+static struct sq_conn *conn_open(const char *path, bool secret, const char **error_r);
 static void conn_close(struct sq_conn *c);
 static struct sq_conn *conn_take(struct sq_db *d, const char **error_r);
 static void conn_give(struct sq_db *d, struct sq_conn *c);
@@ -278,10 +327,19 @@ static void *event_row(sqlite3_stmt *st);
 static void plan_drop(void *row);
 static void account_drop(void *row);
 static void event_drop(void *row);
-static int schema_migrate(struct sq_conn *c, int *version_r, const char **error_r);
+typedef int sq_finish_fn(struct sq_conn *c, const char **error_r);
+static int schema_migrate(struct sq_conn *c, const char *const *migrations, int count,
+			  sq_finish_fn *finish, int *version_r, const char **error_r);
+static bool column_exists(struct sq_conn *c, const char *column, bool *exists_r,
+			  const char **error_r);
+static int legacy_drop(struct sq_conn *c, const char **error_r);
+static sq_finish_fn legacy_drop_if_empty;
+static struct sq_db *db_open(const char *dir, const char *file, mode_t mode,
+			     bool secret, const char *const *migrations, int count,
+			     sq_finish_fn *finish, const char **error_r);
 
 /* conn_open - one configured connection; NULL and *error_r on failure */
-static struct sq_conn *conn_open(const char *path, const char **error_r)
+static struct sq_conn *conn_open(const char *path, bool secret, const char **error_r)
 {
 	struct sq_conn *c = xcalloc(1, sizeof(*c));
 	int r = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -298,6 +356,12 @@ static struct sq_conn *conn_open(const char *path, const char **error_r)
 	r = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 			 " PRAGMA foreign_keys = ON;", NULL, NULL, &msg);
 	if (r != SQLITE_OK) {
+		*error_r = store_error("%s: %s", path, msg ? msg : sqlite3_errstr(r));
+		sqlite3_free(msg);
+		goto fail;
+	}
+	if (secret && (r = sqlite3_exec(c->db, "PRAGMA secure_delete = ON;", NULL, NULL,
+				       &msg)) != SQLITE_OK) {
 		*error_r = store_error("%s: %s", path, msg ? msg : sqlite3_errstr(r));
 		sqlite3_free(msg);
 		goto fail;
@@ -335,7 +399,7 @@ static struct sq_conn *conn_take(struct sq_db *d, const char **error_r)
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (open_new) {
-		c = conn_open(d->path, error_r);
+		c = conn_open(d->path, d->secret, error_r);
 		if (!c) {
 			pthread_mutex_lock(&d->lock);
 			d->opened--;
@@ -544,8 +608,10 @@ static int row_get(struct sq_db *d, enum sq_stmt id, const char *reading, const 
 	return rc;
 }
 
-/* schema_migrate - bring the schema to MIGRATION_COUNT in one transaction */
-static int schema_migrate(struct sq_conn *c, int *version_r, const char **error_r)
+/* schema_migrate - bring the schema to COUNT steps of MIGRATIONS in one
+ * transaction, then FINISH (may be NULL) in the same transaction */
+static int schema_migrate(struct sq_conn *c, const char *const *migrations, int count,
+			  sq_finish_fn *finish, int *version_r, const char **error_r)
 {
 	char *msg = NULL;
 	int version = 0;
@@ -558,22 +624,28 @@ static int schema_migrate(struct sq_conn *c, int *version_r, const char **error_
 	if (sq_run(c, SQ_SCHEMA_VERSION, "reading the schema version", SQ_NO_ARGS,
 		   row_int, &version, &failed) != SQLITE_DONE)
 		goto out;
-	if (version > MIGRATION_COUNT) {
+	if (version > count) {
 		*error_r = store_error("the database is at schema version %d, newer than this"
-				       " petrel knows (%d)", version, MIGRATION_COUNT);
+				       " petrel knows (%d)", version, count);
 		sq_rollback(c);
 		return -1;
 	}
-	for (int v = version + 1; v <= MIGRATION_COUNT; v++) {
-		if (sqlite3_exec(c->db, MIGRATIONS[v - 1], NULL, NULL, &msg) != SQLITE_OK)
+	for (int v = version + 1; v <= count; v++) {
+		if (sqlite3_exec(c->db, migrations[v - 1], NULL, NULL, &msg) != SQLITE_OK)
 			goto out;
 		if (sq_do(c, SQ_SCHEMA_APPLIED, "recording a migration", SQ_ARGS(SQ_INT(v)),
 			  &failed) < 0)
 			goto out;
 	}
+	if (finish && finish(c, &failed) != 0) {
+		*error_r = store_error("migrating the schema from version %d: %s", version,
+				       failed);
+		sq_rollback(c);
+		return -1;
+	}
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)
 		goto out;
-	*version_r = MIGRATION_COUNT;
+	*version_r = count;
 	return 0;
 out:
 	*error_r = store_error("migrating the schema from version %d: %s", version,
@@ -583,20 +655,86 @@ out:
 	return -1;
 }
 
+/* column_exists - whether petrel.db's accounts table has COLUMN; false
+ * with *error_r if that cannot be read */
+static bool column_exists(struct sq_conn *c, const char *column, bool *exists_r,
+			  const char **error_r)
+{
+	int n = 0;
+	if (sq_run(c, SQ_LEGACY_COLUMNS, "reading the accounts table", SQ_ARGS(SQ_TEXT(column)),
+		   row_int, &n, error_r) != SQLITE_DONE)
+		return false;
+	*exists_r = n > 0;
+	return true;
+}
+
+/* legacy_drop - drop the secret columns of versions 1-2 that are left,
+ * inside the caller's transaction.  secure_delete zeroes the space the old
+ * values leave, so that no hash stays readable in petrel.db's free space. */
+static int legacy_drop(struct sq_conn *c, const char **error_r)
+{
+	static const char *const COLUMNS[] = { "password_hash", "scram" };
+	static const char *const DROP[] = {
+		"ALTER TABLE accounts DROP COLUMN password_hash",
+		"ALTER TABLE accounts DROP COLUMN scram",
+	};
+	int rc = 0;
+	char *msg = NULL;
+	if (sqlite3_exec(c->db, "PRAGMA secure_delete = ON", NULL, NULL, &msg) != SQLITE_OK)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < sizeof(COLUMNS) / sizeof(COLUMNS[0]); i++) {
+		bool exists = false;
+		if (!column_exists(c, COLUMNS[i], &exists, error_r))
+			return -1;
+		if (exists && sqlite3_exec(c->db, DROP[i], NULL, NULL, &msg) != SQLITE_OK)
+			rc = -1;
+	}
+	if (rc != 0)
+		*error_r = store_error("dropping the password columns of petrel.db: %s",
+				       msg ? msg : sqlite3_errmsg(c->db));
+	sqlite3_free(msg);
+	(void)sqlite3_exec(c->db, "PRAGMA secure_delete = OFF", NULL, NULL, NULL);
+	return rc;
+}
+
+/* legacy_drop_if_empty - a sq_finish_fn for petrel.db: without any account
+ * there is no secret to move, so the columns go at once (a new database,
+ * or an old one without accounts) */
+static int legacy_drop_if_empty(struct sq_conn *c, const char **error_r)
+{
+	int64_t accounts = 0;
+	bool exists = false;
+	if (!column_exists(c, "password_hash", &exists, error_r))
+		return -1;
+	if (!exists)
+		return 0;
+	if (sq_run(c, SQ_ACCOUNT_COUNT, "counting accounts", SQ_NO_ARGS, row_int64, &accounts,
+		   error_r) != SQLITE_DONE)
+		return -1;
+	return accounts == 0 ? legacy_drop(c, error_r) : 0;
+}
+
 /* ---- open, close -------------------------------------------------------------------------- */
 
-static void *sq_open(const char *data_dir, const char **error_r)
+/* db_open - DIR/FILE, created with MODE if missing (SQLite would make it
+ * 0644; the -wal and -shm files copy the database file's mode), migrated
+ * with MIGRATIONS and FINISH; DIR must exist.  A SECRET database gets MODE
+ * even if it existed with another, and its connections overwrite what they
+ * delete (secure_delete: an old hash does not linger in free pages). */
+static struct sq_db *db_open(const char *dir, const char *file, mode_t mode,
+			     bool secret, const char *const *migrations, int count,
+			     sq_finish_fn *finish, const char **error_r)
 {
-	if (mkdir(data_dir, 0750) < 0 && errno != EEXIST) {
-		*error_r = store_error("%s: %s", data_dir, strerror(errno));
-		return NULL;
-	}
-	char *path = xasprintf("%s/%s", data_dir, STORE_SQLITE_FILE);
-	/* create the file ourselves so its mode is 0640, not SQLite's 0644;
-	 * the -wal and -shm files copy the database file's mode */
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	char *path = xasprintf("%s/%s", dir, file);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		*error_r = store_error("%s: %s", path, strerror(errno));
+		free(path);
+		return NULL;
+	}
+	if (secret && fchmod(fd, mode) < 0) {
+		*error_r = store_error("%s: chmod: %s", path, strerror(errno));
+		(void)close(fd);
 		free(path);
 		return NULL;
 	}
@@ -605,9 +743,9 @@ static void *sq_open(const char *data_dir, const char **error_r)
 		free(path);
 		return NULL;
 	}
-	struct sq_conn *c = conn_open(path, error_r);
+	struct sq_conn *c = conn_open(path, secret, error_r);
 	int version = 0;
-	if (!c || schema_migrate(c, &version, error_r) < 0) {
+	if (!c || schema_migrate(c, migrations, count, finish, &version, error_r) < 0) {
 		if (c)
 			conn_close(c);
 		free(path);
@@ -615,12 +753,23 @@ static void *sq_open(const char *data_dir, const char **error_r)
 	}
 	struct sq_db *d = xcalloc(1, sizeof(*d));
 	d->path = path;
+	d->secret = secret;
 	d->version = version;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->idle_cond, NULL);
 	d->idle = c;
 	d->opened = 1;
 	return d;
+}
+
+static void *sq_open(const char *data_dir, const char **error_r)
+{
+	if (mkdir(data_dir, 0750) < 0 && errno != EEXIST) {
+		*error_r = store_error("%s: %s", data_dir, strerror(errno));
+		return NULL;
+	}
+	return db_open(data_dir, STORE_SQLITE_FILE, 0640, false, MIGRATIONS, MIGRATION_COUNT,
+		       legacy_drop_if_empty, error_r);
 }
 
 static void sq_close(void *db)
@@ -770,26 +919,21 @@ static void *account_row(sqlite3_stmt *st)
 {
 	struct store_account *a = xcalloc(1, sizeof(*a));
 	a->name = col_dup(st, 0);
-	a->password_hash = col_dup(st, 1);
-	a->plan = col_dup(st, 2);
-	a->daily_limit = (long)sqlite3_column_int64(st, 3);
-	a->per_minute = (long)sqlite3_column_int64(st, 4);
-	a->sandbox = sqlite3_column_int(st, 5) != 0;
-	a->disabled = sqlite3_column_int(st, 6) != 0;
-	a->any_from = sqlite3_column_int(st, 7) != 0;
-	a->created = (time_t)sqlite3_column_int64(st, 8);
-	a->scram = col_dup(st, 9);
-	if (!a->scram)
-		a->scram = xstrdup("");
+	a->plan = col_dup(st, 1);
+	a->daily_limit = (long)sqlite3_column_int64(st, 2);
+	a->per_minute = (long)sqlite3_column_int64(st, 3);
+	a->sandbox = sqlite3_column_int(st, 4) != 0;
+	a->disabled = sqlite3_column_int(st, 5) != 0;
+	a->any_from = sqlite3_column_int(st, 6) != 0;
+	a->created = (time_t)sqlite3_column_int64(st, 7);
 	return a;
 }
 
-/* ACCOUNT_ARGS - ACCOUNT_COLUMNS' values from A, for ?1..?10 */
+/* ACCOUNT_ARGS - ACCOUNT_COLUMNS' values from A, for ?1..?8 */
 #define ACCOUNT_ARGS(a) \
-	SQ_ARGS(SQ_TEXT((a)->name), SQ_TEXT((a)->password_hash), SQ_TEXT((a)->plan), \
-		SQ_INT((a)->daily_limit), SQ_INT((a)->per_minute), SQ_INT((a)->sandbox), \
-		SQ_INT((a)->disabled), SQ_INT((a)->any_from), SQ_INT((a)->created), \
-		SQ_TEXT((a)->scram))
+	SQ_ARGS(SQ_TEXT((a)->name), SQ_TEXT((a)->plan), SQ_INT((a)->daily_limit), \
+		SQ_INT((a)->per_minute), SQ_INT((a)->sandbox), SQ_INT((a)->disabled), \
+		SQ_INT((a)->any_from), SQ_INT((a)->created))
 
 /* exists_check - 0 if statement ID (READING it) finds a row for NAME;
  * STORE_NOT_FOUND with *error_r = "no NOUN NAME"; or -1 */
@@ -819,6 +963,12 @@ static int sq_account_add(void *db, const struct store_account *account, const c
 			       NULL, error_r);
 		if (r == SQLITE_DONE) {
 			rc = 0;
+		} else if (r == SQLITE_CONSTRAINT_NOTNULL) {
+			/* password_hash of versions 1-2, still there */
+			*error_r = store_error("petrel.db still holds the password hashes of an"
+					       " older version: store_credentials_migrate moves"
+					       " them first");
+			rc = -1;
 		} else if (is_constraint(r) && r != SQLITE_CONSTRAINT_FOREIGNKEY) {
 			*error_r = store_error("account %s exists already", account->name);
 			rc = STORE_EXISTS;
@@ -851,28 +1001,15 @@ static int sq_account_update(void *db, const struct store_account *account,
 	int rc = exists_check(c, SQ_PLAN_GET, "reading a plan", "plan", account->plan,
 				   error_r) == 0 ? 0 : -1;
 	if (rc == 0)
-		rc = sq_do(c, SQ_ACCOUNT_UPDATE, "updating an account", ACCOUNT_ARGS(account),
-			   error_r);
+		rc = sq_do(c, SQ_ACCOUNT_UPDATE, "updating an account",
+			   SQ_ARGS(SQ_TEXT(account->name), SQ_TEXT(account->plan),
+				   SQ_INT(account->daily_limit), SQ_INT(account->per_minute),
+				   SQ_INT(account->sandbox), SQ_INT(account->disabled),
+				   SQ_INT(account->any_from)), error_r);
 	if (rc == 0 && sqlite3_changes(c->db) == 0) {
 		*error_r = store_error("no account %s", account->name);
 		rc = STORE_NOT_FOUND;
 	}
-	conn_give(d, c);
-	return rc;
-}
-
-/* sq_account_scram_replace - compare and set: an administrator's change made
- * meanwhile is never overwritten */
-static int sq_account_scram_replace(void *db, const char *name, const char *old_scram,
-				    const char *new_scram, bool *replaced_r, const char **error_r)
-{
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int rc = sq_do(c, SQ_ACCOUNT_SCRAM_REPLACE, "updating SCRAM credentials",
-		       SQ_ARGS(SQ_TEXT(name), SQ_TEXT(old_scram), SQ_TEXT(new_scram)), error_r);
-	*replaced_r = rc == 0 && sqlite3_changes(c->db) > 0;
 	conn_give(d, c);
 	return rc;
 }
@@ -911,6 +1048,50 @@ static int sq_account_list(void *db, struct store_account ***accounts_r, size_t 
 		*accounts_r = (struct store_account **)rows.v;
 		*count_r = rows.n;
 	}
+	return rc;
+}
+
+/* sq_legacy_secrets_move - see struct store_backend.  The write lock is held
+ * from the read to the drop: no account can change meanwhile, and the
+ * columns go only after COPY has committed the rows elsewhere. */
+static int sq_legacy_secrets_move(void *db,
+				  int (*copy)(void *ctx, char *const *rows, size_t n,
+					      const char **error_r),
+				  void *ctx, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	struct sq_rows rows = { .columns = 3, .cap = 8 };
+	rows.v = xcalloc(rows.cap, sizeof(*rows.v));
+	bool exists = false;
+	int rc = sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r);
+	if (rc == 0 && !column_exists(c, "password_hash", &exists, error_r))
+		rc = -1;
+	if (rc == 0 && exists &&
+	    sq_run(c, SQ_LEGACY_SECRETS, "reading the password hashes", SQ_NO_ARGS, rows_add,
+		   &rows, error_r) != SQLITE_DONE)
+		rc = -1;
+	if (rc == 0 && exists)
+		rc = copy(ctx, (char *const *)rows.v, rows.n / 3, error_r);
+	if (rc == 0 && exists)
+		rc = legacy_drop(c, error_r);
+	if (rc == 0)
+		rc = sq_do(c, SQ_COMMIT, "committing", SQ_NO_ARGS, error_r);
+	if (rc != 0)
+		sq_rollback(c);
+	/* the old pages, hashes and all, leave the WAL file too (best effort:
+	 * a reader in another process may hold the checkpoint back) */
+	if (rc == 0 && exists)
+		(void)sqlite3_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	conn_give(d, c);
+	for (size_t i = 0; i < rows.n; i++) {
+		if (rows.v[i])
+			OPENSSL_cleanse(rows.v[i], strlen(rows.v[i]));
+		free(rows.v[i]);
+	}
+	free(rows.v);
 	return rc;
 }
 
@@ -1199,6 +1380,98 @@ static int sq_event_prune(void *db, time_t before, size_t limit, uint64_t *delet
 	return rc;
 }
 
+/* ---- credentials.db ---------------------------------------------------------------------------- */
+
+void *sq_credentials_open(const char *data_dir, const char **error_r)
+{
+	char *dir = store_auth_dir(data_dir, error_r);
+	if (!dir)
+		return NULL;
+	struct sq_db *d = db_open(dir, STORE_CREDENTIALS_FILE, 0600, true, CREDENTIALS_MIGRATIONS,
+				  CREDENTIALS_MIGRATION_COUNT, NULL, error_r);
+	free(dir);
+	return d;
+}
+
+void sq_credentials_close(void *cdb)
+{
+	sq_close(cdb);
+}
+
+int sq_credentials_get(void *cdb, const char *name, char **hash_r, char **scram_r,
+		       const char **error_r)
+{
+	struct sq_rows rows = { .columns = 2 };
+	int rc = rows_list(cdb, SQ_CRED_GET, "reading credentials", SQ_ARGS(SQ_TEXT(name)), &rows,
+			   error_r);
+	if (rc != 0)
+		return rc;
+	if (rows.n == 2) {
+		*hash_r = rows.v[0];
+		*scram_r = rows.v[1] ? rows.v[1] : xstrdup("");
+	} else {
+		*error_r = store_error("no credentials for %s", name);
+		rc = STORE_NOT_FOUND;
+	}
+	free(rows.v);
+	return rc;
+}
+
+int sq_credentials_set(void *cdb, const char *name, const char *hash, const char *scram,
+		       const char **error_r)
+{
+	return sq_write(cdb, SQ_CRED_SET, "setting credentials",
+			SQ_ARGS(SQ_TEXT(name), SQ_TEXT(hash), SQ_TEXT(scram)), NULL, error_r) ==
+	       SQLITE_DONE ? 0 : -1;
+}
+
+int sq_credentials_remove(void *cdb, const char *name, const char **error_r)
+{
+	int changes;
+	if (sq_write(cdb, SQ_CRED_REMOVE, "removing credentials", SQ_ARGS(SQ_TEXT(name)),
+		     &changes, error_r) != SQLITE_DONE)
+		return -1;
+	if (changes == 0) {
+		*error_r = store_error("no credentials for %s", name);
+		return STORE_NOT_FOUND;
+	}
+	return 0;
+}
+
+/* sq_credentials_scram_replace - compare and set: an administrator's change
+ * made meanwhile is never overwritten */
+int sq_credentials_scram_replace(void *cdb, const char *name, const char *old_scram,
+				 const char *new_scram, bool *replaced_r, const char **error_r)
+{
+	int changes = 0;
+	int r = sq_write(cdb, SQ_CRED_SCRAM_REPLACE, "updating SCRAM credentials",
+			 SQ_ARGS(SQ_TEXT(name), SQ_TEXT(old_scram), SQ_TEXT(new_scram)), &changes,
+			 error_r);
+	*replaced_r = r == SQLITE_DONE && changes > 0;
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+int sq_credentials_add_missing(void *cdb, char *const *rows, size_t n, const char **error_r)
+{
+	struct sq_db *d = cdb;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const char *hash = rows[3 * i + 1], *scram = rows[3 * i + 2];
+		rc = sq_do(c, SQ_CRED_ADD_MISSING, "copying credentials",
+			   SQ_ARGS(SQ_TEXT(rows[3 * i]), SQ_TEXT(hash ? hash : ""),
+				   SQ_TEXT(scram ? scram : "")), error_r);
+	}
+	if (rc == 0)
+		rc = sq_do(c, SQ_COMMIT, "committing", SQ_NO_ARGS, error_r);
+	if (rc != 0)
+		sq_rollback(c);
+	conn_give(d, c);
+	return rc;
+}
+
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1214,7 +1487,7 @@ const struct store_backend store_backend_sqlite = {
 	.account_add = sq_account_add,
 	.account_get = sq_account_get,
 	.account_update = sq_account_update,
-	.account_scram_replace = sq_account_scram_replace,
+	.legacy_secrets_move = sq_legacy_secrets_move,
 	.account_remove = sq_account_remove,
 	.account_list = sq_account_list,
 	.sender_set = sq_sender_set,

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 
 #define STORE_ERROR_MAX 512
 #define LOCAL_PART_MAX 64
@@ -25,6 +24,10 @@
 struct store {
 	const struct store_backend *ops;
 	void *db;
+};
+
+struct store_credentials {
+	void *db;   /* store-sqlite.c's credentials.db */
 };
 
 static char *lower_dup(const char *s);
@@ -235,8 +238,6 @@ static int account_normalize(const struct store_account *a, struct store_account
 	const char *error = NULL;
 	if (!store_account_name_is_valid(a->name))
 		error = "invalid account name: expected an address or a plain login";
-	else if (!a->password_hash)
-		error = "no password hash";
 	else if (a->daily_limit < -1 || a->per_minute < -1)
 		error = "invalid limit";
 	if (error) {
@@ -246,8 +247,6 @@ static int account_normalize(const struct store_account *a, struct store_account
 	*copy = *a;
 	copy->name = lower_dup(a->name);
 	copy->plan = lower_dup(a->plan ? a->plan : "free");
-	if (!copy->scram)
-		copy->scram = (char *)"";
 	return 0;
 }
 
@@ -290,16 +289,6 @@ int store_account_update(struct store *store, const struct store_account *accoun
 	return rc;
 }
 
-int store_account_scram_replace(struct store *store, const char *name, const char *old_scram,
-				const char *new_scram, bool *replaced_r, const char **error_r)
-{
-	char *n = lower_dup(name);
-	int rc = store->ops->account_scram_replace(store->db, n, old_scram, new_scram, replaced_r,
-						   error_r);
-	free(n);
-	return rc;
-}
-
 int store_account_remove(struct store *store, const char *name, const char **error_r)
 {
 	char *n = lower_dup(name);
@@ -320,12 +309,7 @@ void store_account_free(struct store_account **account)
 	if (!a)
 		return;
 	free(a->name);
-	if (a->password_hash) {
-		OPENSSL_cleanse(a->password_hash, strlen(a->password_hash));
-		free(a->password_hash);
-	}
 	free(a->plan);
-	free(a->scram);
 	free(a);
 	*account = NULL;
 }
@@ -338,6 +322,89 @@ void store_account_list_free(struct store_account ***accounts, size_t count)
 		store_account_free(&(*accounts)[i]);
 	free(*accounts);
 	*accounts = NULL;
+}
+
+/* ---- credentials ---------------------------------------------------------------------------- */
+
+struct store_credentials *store_credentials_open(const char *data_dir, const char **error_r)
+{
+	void *db = sq_credentials_open(data_dir, error_r);
+	if (!db)
+		return NULL;
+	struct store_credentials *sc = xcalloc(1, sizeof(*sc));
+	sc->db = db;
+	return sc;
+}
+
+void store_credentials_close(struct store_credentials **sc)
+{
+	if (!*sc)
+		return;
+	sq_credentials_close((*sc)->db);
+	free(*sc);
+	*sc = NULL;
+}
+
+int store_credentials_get(struct store_credentials *sc, const char *name, char **hash_r,
+			  char **scram_r, const char **error_r)
+{
+	*hash_r = NULL;
+	*scram_r = NULL;
+	char *n = lower_dup(name);
+	int rc = sq_credentials_get(sc->db, n, hash_r, scram_r, error_r);
+	free(n);
+	return rc;
+}
+
+int store_credentials_set(struct store_credentials *sc, const char *name, const char *hash,
+			  const char *scram, const char **error_r)
+{
+	if (!store_account_name_is_valid(name)) {
+		*error_r = store_error("invalid account name: expected an address or a plain"
+				       " login");
+		return -1;
+	}
+	if (!hash) {
+		*error_r = store_error("no password hash");
+		return -1;
+	}
+	char *n = lower_dup(name);
+	int rc = sq_credentials_set(sc->db, n, hash, scram ? scram : "", error_r);
+	free(n);
+	return rc;
+}
+
+int store_credentials_remove(struct store_credentials *sc, const char *name,
+			     const char **error_r)
+{
+	char *n = lower_dup(name);
+	int rc = sq_credentials_remove(sc->db, n, error_r);
+	free(n);
+	return rc;
+}
+
+int store_credentials_scram_replace(struct store_credentials *sc, const char *name,
+				    const char *old_scram, const char *new_scram,
+				    bool *replaced_r, const char **error_r)
+{
+	char *n = lower_dup(name);
+	int rc = sq_credentials_scram_replace(sc->db, n, old_scram, new_scram, replaced_r,
+					      error_r);
+	free(n);
+	return rc;
+}
+
+/* migrate_copy - legacy_secrets_move's copy: into the credentials at CTX */
+static int migrate_copy(void *ctx, char *const *rows, size_t n, const char **error_r)
+{
+	struct store_credentials *sc = ctx;
+	return sq_credentials_add_missing(sc->db, rows, n, error_r);
+}
+
+int store_credentials_migrate(struct store *store, struct store_credentials *sc,
+			      const char **error_r)
+{
+	return store->ops->legacy_secrets_move(store->db, migrate_copy, sc, error_r);
 }
 
 /* ---- sender identities ---------------------------------------------------------------------- */

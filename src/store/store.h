@@ -1,6 +1,9 @@
 /* store - accounts, domains, plans, sender identities, aliases, sending
  * counters and events: SQLite now (WAL, <data_dir>/petrel.db), PostgreSQL
  * later, behind one interface (a struct of function pointers inside).
+ * Password secrets live apart, in <data_dir>/auth/credentials.db (SQLite,
+ * WAL, 0600): only the process that checks passwords opens it
+ * (store_credentials_*); petrel.db holds no password hash.
  *
  * Every function here BLOCKS (disk, SQLite locks, password hashing): in the
  * server call them only from pool work functions; the CLI calls them
@@ -78,7 +81,6 @@ void store_plan_list_free(struct store_plan ***plans, size_t count);
 /* ---- accounts ------------------------------------------------------------- */
 struct store_account {
 	char *name;            /* the login; often an address in a local domain */
-	char *password_hash;   /* crypt(5) string */
 	char *plan;            /* plan name */
 	long daily_limit;      /* -1 = the plan's */
 	long per_minute;       /* -1 = the plan's */
@@ -86,12 +88,11 @@ struct store_account {
 	bool disabled;
 	bool any_from;         /* From: header may differ from the allowed senders */
 	time_t created;
-	/* SCRAM-SHA-256 (RFC 7677) credentials, set with the password; "" if the
-	 * account's hash was imported and SCRAM is unavailable for it */
-	char *scram;           /* "iterations:salt_b64:storedkey_b64:serverkey_b64" */
 };
 /* store_account_add - PLAN NULL means "free"; an unknown plan is an error;
- * CREATED 0 means now; SCRAM NULL means "" */
+ * CREATED 0 means now.  The password goes to store_credentials_set.  Fails
+ * while petrel.db still holds the secrets of an older version: run
+ * store_credentials_migrate first. */
 int store_account_add(struct store *store, const struct store_account *account,
 		      const char **error_r);          /* STORE_EXISTS */
 int store_account_get(struct store *store, const char *name, struct store_account **account_r,
@@ -99,17 +100,55 @@ int store_account_get(struct store *store, const char *name, struct store_accoun
 /* store_account_update - write every field but name and created */
 int store_account_update(struct store *store, const struct store_account *account,
 			 const char **error_r);       /* STORE_NOT_FOUND */
-/* store_account_scram_replace - set NAME's SCRAM credentials to NEW_SCRAM if
- * they are still OLD_SCRAM (compare and set); *replaced_r whether they were */
-int store_account_scram_replace(struct store *store, const char *name, const char *old_scram,
-				const char *new_scram, bool *replaced_r, const char **error_r);
-/* store_account_remove - also its sender rules and counters (not its events) */
+/* store_account_remove - also its sender rules and counters (not its events;
+ * not its credentials: store_credentials_remove) */
 int store_account_remove(struct store *store, const char *name,
 			 const char **error_r);       /* STORE_NOT_FOUND */
 int store_account_list(struct store *store, struct store_account ***accounts_r,
 		       size_t *count_r, const char **error_r);
 void store_account_free(struct store_account **account);
 void store_account_list_free(struct store_account ***accounts, size_t count);
+
+/* ---- credentials: <data_dir>/auth/credentials.db ------------------------------ */
+/* The secrets of each account, apart from petrel.db so that only the auth
+ * process reads them: its crypt(5) hash and its SCRAM-SHA-256 (RFC 7677)
+ * credentials ("iterations:salt_b64:storedkey_b64:serverkey_b64", or "" when
+ * the hash was imported and SCRAM is unavailable for it).  Same rules as
+ * above: blocking, thread-safe (a small pool of connections), names
+ * lower-cased, 0 / STORE_NOT_FOUND / -1 with *error_r. */
+struct store_credentials;
+/* store_credentials_open - open (creating and migrating) the database;
+ * DATA_DIR/auth is made (0700) if missing and must be a real folder, not a
+ * symlink; the database files are 0600 */
+struct store_credentials *store_credentials_open(const char *data_dir, const char **error_r);
+void store_credentials_close(struct store_credentials **sc);
+/* store_credentials_get - NAME's hash and SCRAM credentials (malloc'd; the
+ * caller wipes and frees them); STORE_NOT_FOUND if it has none */
+int store_credentials_get(struct store_credentials *sc, const char *name, char **hash_r,
+			  char **scram_r, const char **error_r);
+/* store_credentials_set - create or replace NAME's; HASH a crypt(5) hash
+ * (not checked here: an import is checked with store_password_hash_is_valid
+ * first), SCRAM NULL means "" */
+int store_credentials_set(struct store_credentials *sc, const char *name, const char *hash,
+			  const char *scram, const char **error_r);
+int store_credentials_remove(struct store_credentials *sc, const char *name,
+			     const char **error_r);  /* STORE_NOT_FOUND */
+/* store_credentials_scram_replace - set NAME's SCRAM credentials to
+ * NEW_SCRAM if they are still OLD_SCRAM (compare and set: a password changed
+ * meanwhile is never overwritten); *replaced_r whether they were */
+int store_credentials_scram_replace(struct store_credentials *sc, const char *name,
+				    const char *old_scram, const char *new_scram,
+				    bool *replaced_r, const char **error_r);
+/* store_credentials_migrate - move the secrets an older petrel kept in
+ * petrel.db's accounts table into SC: copy every account's hash and SCRAM
+ * credentials (in one transaction, only for names SC does not hold yet),
+ * then, once that has committed, drop the two columns from petrel.db.
+ * Idempotent: with the columns gone it does nothing; interrupted between
+ * the two steps, a rerun copies again harmlessly and drops them.  Run it
+ * (as the files' owner or root) before the store serves accounts; store_open
+ * never drops the columns itself. */
+int store_credentials_migrate(struct store *store, struct store_credentials *sc,
+			      const char **error_r);
 
 /* ---- passwords (libcrypt; yescrypt by default) ----------------------------- */
 /* store_password_hash - a new crypt(5) hash of PASSWORD (slow on purpose) */
@@ -123,10 +162,13 @@ bool store_password_verify(const char *password, const char *hash);
  * leaves existing credentials working. */
 char *store_scram_credentials(const char *password, unsigned iterations);
 
-/* The server's secret: 32 random bytes in DATA_DIR/auth-secret (64 hex
+/* The server's secret: 32 random bytes in DATA_DIR/auth/auth-secret (64 hex
  * digits), made (mode 0600) the first time it is needed.  It derives what
  * an unknown user's SCRAM exchange shows, so that it stays the same from
- * try to try, as a real account's does. */
+ * try to try, as a real account's does.  One left at DATA_DIR/auth-secret
+ * by an older petrel is moved there (rename) when the new one does not
+ * exist yet, so that an unknown user's salt stays the same across the
+ * upgrade.  DATA_DIR/auth is made (0700) if missing. */
 #define STORE_AUTH_SECRET_LEN 32
 int store_auth_secret_load(const char *data_dir, unsigned char secret[STORE_AUTH_SECRET_LEN],
 			   const char **error_r);

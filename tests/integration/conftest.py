@@ -615,8 +615,8 @@ UTF8_MAILBOX = "δοκιμή@example.test"
 
 @pytest.fixture(scope="session")
 def mailbox_db(tmp_path_factory):
-    """A data folder whose petrel.db holds the MAILBOXES accounts and the SENDER account,
-    made once with the CLI."""
+    """A data folder whose petrel.db holds the MAILBOXES accounts and the SENDER account
+    (their passwords in auth/credentials.db), made once with the CLI."""
     d = tmp_path_factory.mktemp("mailboxes")
     conf = d / "petrel.conf"
     conf.write_text("[server]\nhostname = %s\ndata_dir = %s\nuser =\n\n"
@@ -653,6 +653,8 @@ def petrel_factory(tmp_path, cert, mailbox_db):
         p = Petrel(tmp_path, cert, overrides, listeners, ipv6, name="petrel%d" % len(servers))
         for f in mailbox_db.glob("petrel.db*"):
             shutil.copy(f, p.data_dir / f.name)
+        # the accounts' secrets: auth/credentials.db (0700 folder, 0600 files)
+        shutil.copytree(mailbox_db / "auth", p.data_dir / "auth")
         servers.append(p)
         if start:
             p.start()

@@ -275,8 +275,10 @@ def test_scram_unknown_user_looks_like_a_real_one(petrel):
     assert len(base64.b64decode(unknown[0][0])) == len(base64.b64decode(real[0][0]))
     assert other[0] != unknown[0][0] and other[1] == real[0][1]
     assert upper == unknown[0], "names are compared in any case: so must the fake salt be"
-    secret = petrel.data_dir / "auth-secret"
+    secret = petrel.data_dir / "auth" / "auth-secret"
     assert secret.stat().st_mode & 0o777 == 0o600
+    assert (petrel.data_dir / "auth").stat().st_mode & 0o777 == 0o700
+    assert not (petrel.data_dir / "auth-secret").exists()
     petrel.restart()
     c = tls_session(petrel)
     assert scram_first(c, "nobody@example.test") == unknown[0]

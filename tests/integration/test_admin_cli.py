@@ -61,6 +61,15 @@ def as_json(r):
     return json.loads(r.stdout)
 
 
+def secrets(data_dir):
+    """Every (name, password_hash, scram) in DATA_DIR/auth/credentials.db."""
+    con = sqlite3.connect(str(data_dir / "auth" / "credentials.db"))
+    rows = con.execute("SELECT name, password_hash, scram FROM credentials ORDER BY name")
+    rows = rows.fetchall()
+    con.close()
+    return rows
+
+
 def add_event(data_dir, **kw):
     row = {"time": int(time.time()), "type": "accepted", "account": None, "queue_id": None,
            "recipient": None, "code": 0, "reason": None}
@@ -154,12 +163,18 @@ def test_account_round_trip(admin):
     assert "password:    set (yescrypt)" in text
     assert "$y$" not in text and "s3cret" not in text
 
-    # the hash is what the password verifies against (checked with Python's crypt if present)
+    # the secrets are in auth/credentials.db, and petrel.db holds none
+    [(name, h, scram)] = secrets(admin.data_dir)
+    assert name == "alice@example.test"
+    assert h.startswith("$y$")
+    assert scram.startswith("100000:")  # [auth] scram_iterations default
     con = sqlite3.connect(str(admin.data_dir / "petrel.db"))
-    h = con.execute("SELECT password_hash, scram FROM accounts").fetchone()
+    cols = [r[1] for r in con.execute("PRAGMA table_info(accounts)")]
     con.close()
-    assert h[0].startswith("$y$")
-    assert h[1].startswith("100000:")  # [auth] scram_iterations default
+    assert "password_hash" not in cols and "scram" not in cols, cols
+    assert stat.S_IMODE((admin.data_dir / "auth").stat().st_mode) == 0o700
+    for f in (admin.data_dir / "auth").glob("credentials.db*"):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
 
     ok(admin("account", "disable", "alice@example.test"))
     assert as_json(admin("account", "show", "alice@example.test", "--json"))["disabled"] is True
@@ -167,6 +182,7 @@ def test_account_round_trip(admin):
     assert as_json(admin("account", "show", "alice@example.test", "--json"))["disabled"] is False
 
     ok(admin("account", "remove", "alice@example.test"))
+    assert secrets(admin.data_dir) == []
     fails(admin("account", "show", "alice@example.test"), 1, "no account")
     fails(admin("account", "remove", "alice@example.test"), 1, "no account")
     fails(admin("account", "disable", "alice@example.test"), 1, "no account")
@@ -217,12 +233,10 @@ def test_account_list(admin):
 
 def test_account_passwd(admin):
     ok(admin("account", "add", "u@example.test", "--password-stdin", input="old\n"))
-    con = sqlite3.connect(str(admin.data_dir / "petrel.db"))
-    before = con.execute("SELECT password_hash, scram FROM accounts").fetchone()
+    [before] = secrets(admin.data_dir)
     ok(admin("account", "passwd", "u@example.test", "--password-stdin", input="new\r\n"))
-    after = con.execute("SELECT password_hash, scram FROM accounts").fetchone()
-    con.close()
-    assert before[0] != after[0] and before[1] != after[1]
+    [after] = secrets(admin.data_dir)
+    assert before[1] != after[1] and before[2] != after[2]
     fails(admin("account", "passwd", "u@example.test", "--password-stdin", input=""), 2,
           "no password")
     fails(admin("account", "passwd", "u@example.test", "--password-stdin", input="\n"), 2,
@@ -238,9 +252,7 @@ def test_account_import_hash(admin):
     assert a["password"] == "sha512-crypt"
     assert a["scram"] is False
     assert "scram:       no" in ok(admin("account", "show", "old@example.test")).stdout
-    con = sqlite3.connect(str(admin.data_dir / "petrel.db"))
-    assert con.execute("SELECT password_hash FROM accounts").fetchone()[0] == h
-    con.close()
+    assert secrets(admin.data_dir) == [("old@example.test", h, "")]
     # a new password brings SCRAM back
     ok(admin("account", "passwd", "old@example.test", "--password-stdin", input="fresh\n"))
     assert as_json(admin("account", "show", "old@example.test", "--json"))["scram"] is True

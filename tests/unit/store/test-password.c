@@ -237,8 +237,9 @@ static void test_scram_fake_credentials(void **state)
 	free(real);
 }
 
-/* test_auth_secret_file - made once (0600, 64 hex digits), then read back the
- * same; a damaged file is an error, never silently replaced */
+/* test_auth_secret_file - made once in DATA_DIR/auth (0700) as auth-secret
+ * (0600, 64 hex digits), then read back the same; a damaged file is an
+ * error, never silently replaced */
 static void test_auth_secret_file(void **state)
 {
 	(void)state;
@@ -249,9 +250,13 @@ static void test_auth_secret_file(void **state)
 	assert_int_equal(store_auth_secret_load(dir, s1, &error), 0);
 	assert_int_equal(store_auth_secret_load(dir, s2, &error), 0);
 	assert_memory_equal(s1, s2, sizeof(s1));
-	char path[128];
-	snprintf(path, sizeof(path), "%s/auth-secret", dir);
+	char path[128], auth[96];
+	snprintf(auth, sizeof(auth), "%s/auth", dir);
+	snprintf(path, sizeof(path), "%s/auth/auth-secret", dir);
 	struct stat st;
+	assert_int_equal(lstat(auth, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(st.st_size, 65);
@@ -262,6 +267,74 @@ static void test_auth_secret_file(void **state)
 	assert_int_equal(store_auth_secret_load(dir, s2, &error), -1);
 	assert_non_null(strstr(error, "64 hex digits"));
 	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(auth), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* secret_write - TEXT into PATH, mode 0600 */
+static void secret_write(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+}
+
+#define OLD_SECRET "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+#define NEW_SECRET "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"
+
+/* test_auth_secret_moved - DATA_DIR/auth-secret, where petrel kept it before
+ * the auth folder, is moved (not copied, not replaced by a new one) so that
+ * an unknown user's SCRAM salt is the same after the upgrade; when
+ * DATA_DIR/auth/auth-secret exists already, that one is used and the old
+ * file is left alone */
+static void test_auth_secret_moved(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/petrel-test-secret-mv-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char old[128], path[128], auth[96];
+	snprintf(old, sizeof(old), "%s/auth-secret", dir);
+	snprintf(auth, sizeof(auth), "%s/auth", dir);
+	snprintf(path, sizeof(path), "%s/auth/auth-secret", dir);
+	secret_write(old, OLD_SECRET);
+	unsigned char s[STORE_AUTH_SECRET_LEN];
+	const char *error = NULL;
+	assert_int_equal(store_auth_secret_load(dir, s, &error), 0);
+	assert_int_equal(s[0], 0x00);
+	assert_int_equal(s[1], 0x11);
+	assert_int_equal(s[31], 0xff);
+	struct stat st;
+	assert_int_equal(stat(old, &st), -1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* and again: the moved one */
+	assert_int_equal(store_auth_secret_load(dir, s, &error), 0);
+	assert_int_equal(s[1], 0x11);
+
+	/* both there: the new place wins, the old file stays as it was */
+	secret_write(old, NEW_SECRET);
+	assert_int_equal(store_auth_secret_load(dir, s, &error), 0);
+	assert_int_equal(s[1], 0x11);
+	assert_int_equal(stat(old, &st), 0);
+	assert_int_equal(unlink(old), 0);
+	assert_int_equal(unlink(path), 0);
+
+	/* the auth folder a symlink: refused, and nothing moved into it */
+	char target[128];
+	snprintf(target, sizeof(target), "%s/elsewhere", dir);
+	assert_int_equal(rmdir(auth), 0);
+	assert_int_equal(mkdir(target, 0700), 0);
+	assert_int_equal(symlink(target, auth), 0);
+	secret_write(old, OLD_SECRET);
+	error = NULL;
+	assert_int_equal(store_auth_secret_load(dir, s, &error), -1);
+	assert_non_null(strstr(error, "symlink"));
+	assert_int_equal(stat(old, &st), 0);
+	assert_int_equal(unlink(old), 0);
+	assert_int_equal(unlink(auth), 0);
+	assert_int_equal(rmdir(target), 0);
 	assert_int_equal(rmdir(dir), 0);
 }
 
@@ -279,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_scram_parse),
 		cmocka_unit_test(test_scram_fake_credentials),
 		cmocka_unit_test(test_auth_secret_file),
+		cmocka_unit_test(test_auth_secret_moved),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
