@@ -34,43 +34,46 @@
  * has none of these.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 
 #include <seccomp.h>
 
 #include "privsep/privsep.h"
 
-/* Every helper: memory, time, the event loop on its socket, signals, the
- * log thread's mutex and writes, exit. */
+/* Every helper: its event loop on the descriptors it holds (the channel,
+ * libevent's signal socket pair), memory, time, signals, the log thread's
+ * mutex and writes, exit.  Besides: ioctl FIONREAD only (libevent sizes its
+ * reads with it) and, for keys, newfstatat on a descriptor only (glibc's
+ * fstat), both added in privsep_sandbox. */
 static const int sandbox_common[] = {
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
-	SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
-	SCMP_SYS(close), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
+	SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(close), SCMP_SYS(fstat),
 	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(poll),
 	SCMP_SYS(ppoll),
 	SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
 	SCMP_SYS(mprotect),
 	SCMP_SYS(futex), SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday),
-	SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
 	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigaction),
 	SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getrandom),
+	/* a thread made just before the filter may run its start-up after it */
+	SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
 	SCMP_SYS(exit), SCMP_SYS(exit_group),
 };
 
-static const int sandbox_keys[] = {
-	SCMP_SYS(fcntl),
-};
-
+/* auth: SQLite (WAL) on its files, the worker pool, niced hash workers */
 static const int sandbox_auth[] = {
-	SCMP_SYS(openat), SCMP_SYS(lseek), SCMP_SYS(pread64), SCMP_SYS(pwrite64),
-	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(fcntl), SCMP_SYS(ftruncate),
-	SCMP_SYS(unlink), SCMP_SYS(access), SCMP_SYS(getcwd), SCMP_SYS(stat),
-	SCMP_SYS(lstat), SCMP_SYS(readlink), SCMP_SYS(getuid), SCMP_SYS(geteuid),
-	SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(sched_yield),
-	SCMP_SYS(setpriority), SCMP_SYS(eventfd2), SCMP_SYS(pipe2),
+	SCMP_SYS(openat), SCMP_SYS(newfstatat), SCMP_SYS(lseek), SCMP_SYS(pread64),
+	SCMP_SYS(pwrite64), SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(fcntl),
+	SCMP_SYS(ftruncate), SCMP_SYS(unlink), SCMP_SYS(access), SCMP_SYS(getcwd),
+	SCMP_SYS(stat), SCMP_SYS(lstat), SCMP_SYS(readlink), SCMP_SYS(getuid),
+	SCMP_SYS(geteuid), SCMP_SYS(fchown),
+	SCMP_SYS(sched_yield), SCMP_SYS(getpriority), SCMP_SYS(setpriority),
+	SCMP_SYS(eventfd2), SCMP_SYS(pipe2), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
 };
 
 #ifdef PETREL_SANITIZER
@@ -144,9 +147,20 @@ int privsep_sandbox(enum privsep_role role)
 	}
 	if (sandbox_allow(ctx, sandbox_common, sizeof(sandbox_common) / sizeof(int), &what) != 0)
 		goto out;
-	if (role == PRIVSEP_KEYS &&
-	    sandbox_allow(ctx, sandbox_keys, sizeof(sandbox_keys) / sizeof(int), &what) != 0)
+	/* libevent sizes its reads with FIONREAD; no other ioctl */
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+			     SCMP_A1(SCMP_CMP_EQ, FIONREAD)) != 0) {
+		what = "ioctl";
 		goto out;
+	}
+	/* keys: glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH); a path
+	 * (which would tell whether a file exists) is refused */
+	if (role == PRIVSEP_KEYS &&
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
+			     SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH)) != 0) {
+		what = "newfstatat";
+		goto out;
+	}
 	if (role == PRIVSEP_AUTH) {
 		if (sandbox_allow(ctx, sandbox_auth, sizeof(sandbox_auth) / sizeof(int), &what) != 0)
 			goto out;
