@@ -33,6 +33,11 @@ static void reset_time_text(time_t t, bool daily, char *buf, size_t size);
 static bool policy_reserve(struct store *store, const struct policy_account *account,
 			   time_t now, struct policy_reply *reply);
 
+/* A yescrypt hash, of no account's password, checked for unknown names and accounts
+ * without credentials so that timing does not tell them from real ones. */
+static const char DUMMY_HASH[] =
+	"$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7";
+
 static void reply_set(struct policy_reply *reply, int code, const char *enhanced,
 		      const char *fmt, ...)
 {
@@ -117,16 +122,18 @@ void policy_auth_password_blocking(struct store *store, struct store_credentials
 	*account_r = NULL;
 	struct store_account *a = NULL;
 	char *hash = NULL, *scram = NULL;
+	bool missing = false;   /* the account has no credentials */
 	const char *error = NULL, *op = "account_get";
 	int rc = store_account_get(store, user, &a, &error);
 	if (rc == 0) {
-		/* an account without credentials (its password never set, or
-		 * its row lost) opens with no password */
+		/* an account without credentials (an add that failed half-way)
+		 * opens with no password, after the time a check takes */
 		op = "credentials_get";
 		rc = store_credentials_get(sc, user, &hash, &scram, &error);
 		if (rc == STORE_NOT_FOUND) {
-			hash = xstrdup("");
+			hash = xstrdup(DUMMY_HASH);
 			scram = xstrdup("");
+			missing = true;
 			rc = 0;
 		}
 	}
@@ -139,12 +146,12 @@ void policy_auth_password_blocking(struct store *store, struct store_credentials
 	if (rc == STORE_NOT_FOUND || !a) {
 		/* Spend the time a hash check takes, so timing does not reveal
 		 * which account names exist. */
-		(void)store_password_verify(password, "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7");
+		(void)store_password_verify(password, DUMMY_HASH);
 		reply_set(reply, 535, "5.7.8", "Authentication credentials invalid");
 		*reason_r = "no-such-account";
 		goto out;
 	}
-	bool ok = store_password_verify(password, hash);
+	bool ok = store_password_verify(password, hash) && !missing;
 	if (!ok) {
 		reply_set(reply, 535, "5.7.8", "Authentication credentials invalid");
 		*reason_r = "bad-password";

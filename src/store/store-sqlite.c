@@ -679,17 +679,20 @@ static int legacy_drop(struct sq_conn *c, const char **error_r)
 		"ALTER TABLE accounts DROP COLUMN scram",
 	};
 	int rc = 0;
+	bool read_failed = false;   /* column_exists has set *error_r */
 	char *msg = NULL;
 	if (sqlite3_exec(c->db, "PRAGMA secure_delete = ON", NULL, NULL, &msg) != SQLITE_OK)
 		rc = -1;
 	for (size_t i = 0; rc == 0 && i < sizeof(COLUMNS) / sizeof(COLUMNS[0]); i++) {
 		bool exists = false;
-		if (!column_exists(c, COLUMNS[i], &exists, error_r))
-			return -1;
-		if (exists && sqlite3_exec(c->db, DROP[i], NULL, NULL, &msg) != SQLITE_OK)
+		if (!column_exists(c, COLUMNS[i], &exists, error_r)) {
+			read_failed = true;
 			rc = -1;
+		} else if (exists && sqlite3_exec(c->db, DROP[i], NULL, NULL, &msg) != SQLITE_OK) {
+			rc = -1;
+		}
 	}
-	if (rc != 0)
+	if (rc != 0 && !read_failed)
 		*error_r = store_error("dropping the password columns of petrel.db: %s",
 				       msg ? msg : sqlite3_errmsg(c->db));
 	sqlite3_free(msg);
@@ -1053,7 +1056,9 @@ static int sq_account_list(void *db, struct store_account ***accounts_r, size_t 
 
 /* sq_legacy_secrets_move - see struct store_backend.  The write lock is held
  * from the read to the drop: no account can change meanwhile, and the
- * columns go only after COPY has committed the rows elsewhere. */
+ * columns go only after COPY has committed the rows elsewhere.  Once they
+ * are gone (every open after the first) a plain read says so, without
+ * taking the lock the running server's writers need. */
 static int sq_legacy_secrets_move(void *db,
 				  int (*copy)(void *ctx, char *const *rows, size_t n,
 					      const char **error_r),
@@ -1066,8 +1071,10 @@ static int sq_legacy_secrets_move(void *db,
 	struct sq_rows rows = { .columns = 3, .cap = 8 };
 	rows.v = xcalloc(rows.cap, sizeof(*rows.v));
 	bool exists = false;
-	int rc = sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r);
-	if (rc == 0 && !column_exists(c, "password_hash", &exists, error_r))
+	int rc = column_exists(c, "password_hash", &exists, error_r) ? 0 : -1;
+	if (rc == 0 && exists)
+		rc = sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r);
+	if (rc == 0 && exists && !column_exists(c, "password_hash", &exists, error_r))
 		rc = -1;
 	if (rc == 0 && exists &&
 	    sq_run(c, SQ_LEGACY_SECRETS, "reading the password hashes", SQ_NO_ARGS, rows_add,
@@ -1077,7 +1084,7 @@ static int sq_legacy_secrets_move(void *db,
 		rc = copy(ctx, (char *const *)rows.v, rows.n / 3, error_r);
 	if (rc == 0 && exists)
 		rc = legacy_drop(c, error_r);
-	if (rc == 0)
+	if (rc == 0 && !sqlite3_get_autocommit(c->db))
 		rc = sq_do(c, SQ_COMMIT, "committing", SQ_NO_ARGS, error_r);
 	if (rc != 0)
 		sq_rollback(c);

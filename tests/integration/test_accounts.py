@@ -465,6 +465,26 @@ def test_auth_disabled_account(petrel):
     c.quit()
 
 
+def test_auth_account_without_credentials(petrel):
+    """An account whose row in auth/credentials.db is missing (an `account add` that failed
+    half-way) logs in with no password at all, by any mechanism."""
+    import sqlite3
+    add_account(petrel, "half@example.test")
+    db = sqlite3.connect(str(petrel.data_dir / "auth" / "credentials.db"), timeout=10)
+    with db:
+        assert db.execute("DELETE FROM credentials WHERE name = 'half@example.test'").rowcount == 1
+    db.close()
+    c = tls_session(petrel)
+    c.auth_plain("half@example.test", PW, 535, "5.7.8")
+    c.auth_plain("half@example.test", "anything", 535, "5.7.8")
+    r = scram_exchange(c, "half@example.test", PW, expect_ok=False)
+    assert r.code == 535, r
+    c.quit()
+    evs = wait_events(petrel, lambda e: e["type"] == "auth-failed"
+                      and e["account"] == "half@example.test", n=3)
+    assert [e["reason"] for e in evs[:2]] == ["bad-password"] * 2, evs
+
+
 def test_auth_disabled_account_scram(petrel):
     add_account(petrel, "off@example.test")
     petrel.cli_ok("account", "disable", "off@example.test")

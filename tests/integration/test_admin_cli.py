@@ -231,6 +231,22 @@ def test_account_list(admin):
     assert text[1].split()[0] == "alice@example.test"
 
 
+def test_account_remove_takes_the_credentials(admin):
+    """remove takes the account's row in credentials.db along, and also one left without
+    an account (an add that failed half-way), while still saying there was no account."""
+    ok(admin("account", "add", "a@example.test", "--password-stdin", input="pw\n"))
+    ok(admin("account", "add", "b@example.test", "--password-stdin", input="pw\n"))
+    assert [r[0] for r in secrets(admin.data_dir)] == ["a@example.test", "b@example.test"]
+    ok(admin("account", "remove", "A@example.test"))
+    assert [r[0] for r in secrets(admin.data_dir)] == ["b@example.test"]
+    con = sqlite3.connect(str(admin.data_dir / "petrel.db"))
+    with con:
+        con.execute("DELETE FROM accounts WHERE name = 'b@example.test'")
+    con.close()
+    fails(admin("account", "remove", "b@example.test"), 1, "no account b@example.test")
+    assert secrets(admin.data_dir) == []
+
+
 def test_account_passwd(admin):
     ok(admin("account", "add", "u@example.test", "--password-stdin", input="old\n"))
     [before] = secrets(admin.data_dir)
