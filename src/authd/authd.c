@@ -1,0 +1,500 @@
+/* authd - the auth process (privilege separation, issue 13): the only
+ * process that reads password hashes and SCRAM keys (DATA_DIR/auth/).
+ *
+ * As root it opens credentials.db (store_credentials_open) and loads the
+ * auth secret; then it drops to [server] auth_user (privsep_drop), starts
+ * the log thread and its worker threads, loads its seccomp filter
+ * (privsep_sandbox) and answers the network process on FD, on a libevent
+ * loop of its own (ipc.h has each request's fields and replies):
+ *
+ *   IPC_AUTH_PASSWORD user, password, client
+ *       -> R_OK(name) | R_FAIL(reason, delay, locked_until) |
+ *          R_LOCKED(locked_until) | R_TEMPFAIL(reason)
+ *   IPC_AUTH_SCRAM_START user
+ *       -> R_OK(iterations, salt) | R_TEMPFAIL(reason)
+ *   IPC_AUTH_SCRAM_PROOF user, client, AuthMessage, ClientProof
+ *       -> R_OK(name, ServerSignature) | R_FAIL | R_LOCKED | R_TEMPFAIL
+ *
+ * It answers only "right or not": whether the account is disabled, and
+ * what it may do, is the network process's business (it reads the account,
+ * without secrets, after R_OK).
+ *
+ * The AUTH throttle lives here (policy_throttle: [auth] slow_after,
+ * lockout_after, failure_window, lockout_time, ipv6_prefix,
+ * throttle_entries): a locked-out client address gets R_LOCKED before any
+ * hash is computed or any credential read; each wrong password or proof
+ * counts one failure, and R_FAIL carries the delay the network process
+ * waits before its 535 and the end of a lockout that failure began (0:
+ * none), which the network process remembers so that it answers 421 at
+ * connect and 454 at AUTH without asking.
+ *
+ * Password checks run on a pool of [auth] hash_workers niced threads;
+ * [auth] hash_queue bounds the checks waiting or running (over it:
+ * R_TEMPFAIL "busy", no hash).  SCRAM lookups (an SQLite read and three
+ * HMACs) run on one thread of their own, bounded the same way, so a flood of
+ * password checks never holds them up.  A good password whose SCRAM
+ * credentials have fewer than [auth] scram_iterations gets new ones made
+ * from it (old accounts catch up with the setting).  An unknown user's
+ * SCRAM exchange shows a salt and count derived from the auth secret
+ * (store_scram_fake_credentials): the same from try to try, as a real
+ * account's, and no proof opens it.
+ *
+ * Every field of a request is checked (authd/request.c); one that does not
+ * fit gets IPC_R_BAD and an auth-bad-request log line, never a success.  A
+ * malformed frame closes the channel (ipc_server logs it), which ends the
+ * process like EOF does: exit 0, and the supervisor starts a fresh one.
+ * SIGTERM: exit 0.  SIGINT is ignored (the supervisor decides).
+ */
+#include "authd/authd.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "authd/request.h"
+#include "config/config.h"
+#include "ipc/ipc.h"
+#include "policy/policy.h"
+#include "privsep/privsep.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/pool.h"
+#include "util/xalloc.h"
+
+/* A yescrypt hash of nothing anyone knows: an unknown user's password is
+ * checked against it, so that the time taken does not tell which names
+ * exist. */
+#define AUTHD_DUMMY_HASH \
+	"$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7"
+
+struct authd {
+	const struct config *config;
+	struct event_base *base;
+	struct ipc_server *server;
+	struct store_credentials *creds;
+	unsigned char secret[STORE_AUTH_SECRET_LEN];
+	struct pool *hash_pool;      /* password checks: [auth] hash_workers, niced */
+	struct pool *lookup_pool;    /* SCRAM credential reads: one thread */
+	struct policy_throttle *throttle;
+	atomic_bool stopping;        /* workers skip what is still queued */
+};
+
+enum authd_result { AUTHD_OK, AUTHD_FAIL, AUTHD_TEMPFAIL };
+
+/* One request on its way through a pool: filled by the work function,
+ * answered by the done function on the loop. */
+struct authd_job {
+	struct authd *ad;
+	uint32_t id;
+	struct authd_request req;
+	enum authd_result result;
+	const char *reason;          /* static text */
+	unsigned iterations;         /* SCRAM_START */
+	unsigned char salt[STORE_SCRAM_SALT_MAX];
+	size_t salt_len;
+	unsigned char signature[AUTHD_PROOF_LEN];  /* SCRAM_PROOF */
+};
+
+static void authd_request_cb(void *ctx, struct ipc_server *server, const struct ipc_msg *req);
+static bool authd_refuse_locked(struct authd *ad, uint32_t id, const struct authd_request *r);
+static void authd_password_work(void *arg);
+static void authd_scram_start_work(void *arg);
+static void authd_scram_proof_work(void *arg);
+static void authd_job_done(void *arg);
+static void authd_job_free(struct authd_job *job);
+static char *authd_scram_lookup(struct authd *ad, const char *user, const char **reason_r,
+				bool *error_r);
+static void authd_scram_upgrade(struct authd *ad, const char *name, const char *old_scram,
+				const char *password);
+static char *authd_name(const char *user);
+static void authd_secret_free(char **secret);
+static void authd_reply_text(struct authd *ad, uint32_t id, uint8_t type, const char *text);
+static void authd_reply_failed(struct authd *ad, const struct authd_job *job);
+static void authd_closed_cb(void *ctx);
+static void authd_signal_cb(evutil_socket_t sig, short what, void *arg);
+
+/* authd_secret_free - wipe and free a hash or SCRAM credentials; null *SECRET */
+static void authd_secret_free(char **secret)
+{
+	if (!*secret)
+		return;
+	OPENSSL_cleanse(*secret, strlen(*secret));
+	free(*secret);
+	*secret = NULL;
+}
+
+/* authd_name - the account name as the store keeps it (lower-cased) */
+static char *authd_name(const char *user)
+{
+	char *name = xstrdup(user);
+	for (char *p = name; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return name;
+}
+
+static void authd_reply_text(struct authd *ad, uint32_t id, uint8_t type, const char *text)
+{
+	struct ipc_field f = ipc_text(text);
+	ipc_server_reply(ad->server, id, type, 1, &f);
+}
+
+/* authd_request_cb - one well-formed frame from the network process */
+static void authd_request_cb(void *ctx, struct ipc_server *server, const struct ipc_msg *req)
+{
+	struct authd *ad = ctx;
+	struct authd_job *job = xcalloc(1, sizeof(*job));
+	const char *reason = NULL;
+	(void)server;
+	job->ad = ad;
+	job->id = req->id;
+	if (authd_request_parse(req, &job->req, &reason) != 0) {
+		log_warn("auth-bad-request", "type=%u id=%u fields=%u reason=\"%s\"",
+			 (unsigned)req->type, (unsigned)req->id, req->count, reason);
+		authd_reply_text(ad, req->id, IPC_R_BAD, reason);
+		authd_job_free(job);
+		return;
+	}
+	/* the throttle before anything that costs: no hash, no read */
+	if (req->type != IPC_AUTH_SCRAM_START && authd_refuse_locked(ad, req->id, &job->req)) {
+		authd_job_free(job);
+		return;
+	}
+	struct pool *pool = req->type == IPC_AUTH_PASSWORD ? ad->hash_pool : ad->lookup_pool;
+	if (pool_pending(pool) >= ad->config->auth.hash_queue) {
+		log_info("auth-busy", "client=%s pending=%u", job->req.client ? job->req.client : "-",
+			 pool_pending(pool));
+		authd_reply_text(ad, req->id, IPC_R_TEMPFAIL, "busy");
+		authd_job_free(job);
+		return;
+	}
+	pool_submit(pool, req->type == IPC_AUTH_PASSWORD ? authd_password_work :
+		    req->type == IPC_AUTH_SCRAM_START ? authd_scram_start_work :
+		    authd_scram_proof_work, authd_job_done, job);
+}
+
+/* authd_refuse_locked - R_LOCKED if R's client address is locked out now */
+static bool authd_refuse_locked(struct authd *ad, uint32_t id, const struct authd_request *r)
+{
+	time_t until = 0;
+	if (!policy_throttle_is_locked(ad->throttle, (const struct sockaddr *)&r->addr,
+				       time(NULL), &until))
+		return false;
+	unsigned char b[8];
+	struct ipc_field f = ipc_u64((uint64_t)until, b);
+	log_info("auth-locked", "client=%s until=%lld", r->client, (long long)until);
+	ipc_server_reply(ad->server, id, IPC_R_LOCKED, 1, &f);
+	return true;
+}
+
+/* ---- workers --------------------------------------------------------------------- */
+
+/* authd_password_work - USER's hash against PASSWORD (worker) */
+static void authd_password_work(void *arg)
+{
+	struct authd_job *job = arg;
+	struct authd *ad = job->ad;
+	char *hash = NULL, *scram = NULL;
+	const char *error = NULL;
+	job->result = AUTHD_TEMPFAIL;
+	if (atomic_load(&ad->stopping)) {
+		job->reason = "stopping";
+		return;
+	}
+	int rc = store_credentials_get(ad->creds, job->req.user, &hash, &scram, &error);
+	if (rc < 0) {
+		log_error("store-failed", "op=credentials_get error=\"%s\"", error);
+		job->reason = "store-error";
+	} else if (rc == STORE_NOT_FOUND) {
+		/* the time a real check takes, so that it tells nothing */
+		(void)store_password_verify(job->req.password, AUTHD_DUMMY_HASH);
+		job->result = AUTHD_FAIL;
+		job->reason = "no-such-account";
+	} else if (!store_password_verify(job->req.password, hash)) {
+		job->result = AUTHD_FAIL;
+		job->reason = "bad-password";
+	} else {
+		job->result = AUTHD_OK;
+		job->reason = "ok";
+		char *name = authd_name(job->req.user);
+		authd_scram_upgrade(ad, name, scram ? scram : "", job->req.password);
+		free(name);
+	}
+	authd_secret_free(&hash);
+	authd_secret_free(&scram);
+}
+
+/* authd_scram_upgrade - new SCRAM credentials with [auth] scram_iterations
+ * for account NAME, whose PASSWORD was just verified, if its own (OLD_SCRAM)
+ * have fewer (none: it was imported with a foreign hash, and stays so); a
+ * password changed meanwhile is never overwritten (compare and set) */
+static void authd_scram_upgrade(struct authd *ad, const char *name, const char *old_scram,
+				const char *password)
+{
+	unsigned iterations = ad->config->auth.scram_iterations;
+	if (old_scram[0] == '\0' || strtoul(old_scram, NULL, 10) >= iterations)
+		return;
+	char *scram = store_scram_credentials(password, iterations);
+	const char *error = NULL;
+	bool replaced = false;
+	if (!scram)
+		log_error("scram-upgrade-failed", "account=%s error=\"cannot make credentials\"",
+			  name);
+	else if (store_credentials_scram_replace(ad->creds, name, old_scram, scram, &replaced,
+						 &error) != 0)
+		log_error("store-failed", "op=credentials_scram_replace error=\"%s\"", error);
+	else if (replaced)
+		log_info("scram-upgraded", "account=%s iterations=%u", name, iterations);
+	authd_secret_free(&scram);
+}
+
+/* authd_scram_lookup - USER's SCRAM credentials, or made-up ones (reason
+ * "no-such-account" or "no-scram-credentials") that no proof opens; NULL
+ * with *error_r when the store failed (worker) */
+static char *authd_scram_lookup(struct authd *ad, const char *user, const char **reason_r,
+				bool *error_r)
+{
+	char *hash = NULL, *scram = NULL;
+	const char *error = NULL;
+	*error_r = false;
+	int rc = store_credentials_get(ad->creds, user, &hash, &scram, &error);
+	authd_secret_free(&hash);
+	if (rc < 0) {
+		log_error("store-failed", "op=credentials_get error=\"%s\"", error);
+		*error_r = true;
+		return NULL;
+	}
+	if (rc == 0 && scram && scram[0] != '\0') {
+		*reason_r = "ok";
+		return scram;
+	}
+	authd_secret_free(&scram);
+	*reason_r = rc == STORE_NOT_FOUND ? "no-such-account" : "no-scram-credentials";
+	return store_scram_fake_credentials(ad->secret, user, ad->config->auth.scram_iterations);
+}
+
+/* authd_scram_start_work - the iteration count and salt for USER (worker) */
+static void authd_scram_start_work(void *arg)
+{
+	struct authd_job *job = arg;
+	struct authd *ad = job->ad;
+	struct store_scram keys;
+	bool error = false;
+	job->result = AUTHD_TEMPFAIL;
+	job->reason = "store-error";
+	if (atomic_load(&ad->stopping)) {
+		job->reason = "stopping";
+		return;
+	}
+	const char *reason = NULL;
+	char *scram = authd_scram_lookup(ad, job->req.user, &reason, &error);
+	if (scram && store_scram_parse(scram, &keys) == 0) {
+		job->result = AUTHD_OK;
+		job->iterations = keys.iterations;
+		job->salt_len = keys.salt_len;
+		memcpy(job->salt, keys.salt, keys.salt_len);
+		store_scram_clear(&keys);
+	} else if (scram) {
+		log_error("scram-credentials-bad", "account=%s", job->req.user);
+		job->reason = "bad-credentials";
+	}
+	authd_secret_free(&scram);
+}
+
+/* authd_scram_proof_work - check the ClientProof with USER's StoredKey and
+ * make the ServerSignature with its ServerKey (worker) */
+static void authd_scram_proof_work(void *arg)
+{
+	struct authd_job *job = arg;
+	struct authd *ad = job->ad;
+	struct store_scram keys;
+	bool error = false;
+	const char *reason = NULL;
+	job->result = AUTHD_TEMPFAIL;
+	job->reason = "store-error";
+	if (atomic_load(&ad->stopping)) {
+		job->reason = "stopping";
+		return;
+	}
+	char *scram = authd_scram_lookup(ad, job->req.user, &reason, &error);
+	if (scram && store_scram_parse(scram, &keys) == 0) {
+		/* made-up credentials are checked as well: the same work */
+		int rc = store_scram_proof_check(&keys, job->req.auth_message,
+						 job->req.auth_message_len, job->req.proof,
+						 job->signature);
+		if (rc == 0 && strcmp(reason, "ok") == 0) {
+			job->result = AUTHD_OK;
+			job->reason = "ok";
+		} else if (rc >= 0) {
+			job->result = AUTHD_FAIL;
+			job->reason = strcmp(reason, "ok") == 0 ? "bad-password" : reason;
+		} else {
+			job->reason = "crypto-error";
+		}
+		store_scram_clear(&keys);
+	} else if (scram) {
+		log_error("scram-credentials-bad", "account=%s", job->req.user);
+		job->reason = "bad-credentials";
+	}
+	if (job->result != AUTHD_OK)
+		OPENSSL_cleanse(job->signature, sizeof(job->signature));
+	authd_secret_free(&scram);
+}
+
+/* ---- answers (loop) ---------------------------------------------------------------- */
+
+/* authd_reply_failed - count the failure; R_FAIL with the delay and the end
+ * of a lockout it begins */
+static void authd_reply_failed(struct authd *ad, const struct authd_job *job)
+{
+	time_t now = time(NULL), until = 0;
+	const struct sockaddr *sa = (const struct sockaddr *)&job->req.addr;
+	unsigned delay = policy_throttle_auth_failed(ad->throttle, sa, now);
+	if (policy_throttle_is_locked(ad->throttle, sa, now, &until))
+		log_info("auth-lockout", "client=%s until=%lld", job->req.client, (long long)until);
+	else
+		until = 0;
+	unsigned char b1[8], b2[8];
+	struct ipc_field f[3] = { ipc_text(job->reason), ipc_u32(delay, b1),
+				  ipc_u64((uint64_t)until, b2) };
+	ipc_server_reply(ad->server, job->id, IPC_R_FAIL, 3, f);
+}
+
+static void authd_job_done(void *arg)
+{
+	struct authd_job *job = arg;
+	struct authd *ad = job->ad;
+	log_debug("auth-checked", "type=%u id=%u result=%s", (unsigned)job->req.type,
+		  (unsigned)job->id, job->reason);
+	if (job->result == AUTHD_TEMPFAIL) {
+		authd_reply_text(ad, job->id, IPC_R_TEMPFAIL, job->reason);
+	} else if (job->result == AUTHD_FAIL) {
+		authd_reply_failed(ad, job);
+	} else if (job->req.type == IPC_AUTH_SCRAM_START) {
+		unsigned char b[8];
+		struct ipc_field f[2] = { ipc_u32(job->iterations, b),
+					  { job->salt, job->salt_len } };
+		ipc_server_reply(ad->server, job->id, IPC_R_OK, 2, f);
+	} else {
+		char *name = authd_name(job->req.user);
+		struct ipc_field f[2] = { ipc_text(name), { job->signature, AUTHD_PROOF_LEN } };
+		ipc_server_reply(ad->server, job->id, IPC_R_OK,
+				 job->req.type == IPC_AUTH_SCRAM_PROOF ? 2 : 1, f);
+		free(name);
+	}
+	authd_job_free(job);
+}
+
+static void authd_job_free(struct authd_job *job)
+{
+	authd_request_clear(&job->req);
+	OPENSSL_cleanse(job->signature, sizeof(job->signature));
+	free(job);
+}
+
+/* authd_closed_cb - EOF or a malformed frame from the network process */
+static void authd_closed_cb(void *ctx)
+{
+	struct authd *ad = ctx;
+	log_info("auth-channel-closed", "pending=%u",
+		 pool_pending(ad->hash_pool) + pool_pending(ad->lookup_pool));
+	atomic_store(&ad->stopping, true);
+	event_base_loopexit(ad->base, NULL);
+}
+
+static void authd_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct authd *ad = arg;
+	(void)what;
+	log_info("auth-stopping", "signal=%d", (int)sig);
+	atomic_store(&ad->stopping, true);
+	event_base_loopexit(ad->base, NULL);
+}
+
+int authd_main(const struct config *config, int fd)
+{
+	struct authd ad = { .config = config };
+	struct event *sigterm = NULL;
+	const char *error = NULL;
+	int rc = 1;
+
+	atomic_init(&ad.stopping, false);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	ad.creds = store_credentials_open(config->data_dir, &error);
+	if (!ad.creds) {
+		fprintf(stderr, "petrel: auth: credentials: %s\n", error);
+		goto out;
+	}
+	if (store_auth_secret_load(config->data_dir, ad.secret, &error) != 0) {
+		fprintf(stderr, "petrel: auth: %s\n", error);
+		goto out;
+	}
+	if (privsep_drop(config, PRIVSEP_AUTH) != 0)
+		goto out;
+	/* threads are made before the filter: it then allows no clone */
+	if (log_async_start(config->log_buffer) != 0)
+		fputs("petrel: auth: cannot start the log thread; logging directly\n", stderr);
+	ad.base = event_base_new();
+	if (!ad.base) {
+		fputs("petrel: auth: cannot create the event loop\n", stderr);
+		goto out;
+	}
+	/* Password hashing gets niced threads, so that a flood of AUTH
+	 * attempts takes CPU from the network process last. */
+	ad.hash_pool = pool_create_niced(ad.base, config->auth.hash_workers, 10);
+	ad.lookup_pool = pool_create(ad.base, 1);
+	struct policy_throttle_settings ts = {
+		.auth_slow_after = config->auth.slow_after,
+		.auth_lockout_after = config->auth.lockout_after,
+		.auth_window = config->auth.failure_window,
+		.lockout_time = config->auth.lockout_time,
+		.connect_rate = 0,   /* the network process counts connections */
+		.ipv6_prefix = config->auth.ipv6_prefix,
+		.max_entries = config->auth.throttle_entries,
+	};
+	ad.throttle = policy_throttle_create(&ts);
+	sigterm = evsignal_new(ad.base, SIGTERM, authd_signal_cb, &ad);
+	if (!sigterm || event_add(sigterm, NULL) != 0) {
+		fputs("petrel: auth: cannot watch SIGTERM\n", stderr);
+		goto out;
+	}
+	ad.server = ipc_server_create(ad.base, "auth", fd, authd_request_cb, authd_closed_cb, &ad);
+	fd = -1;
+	if (privsep_sandbox(PRIVSEP_AUTH) != 0)
+		goto out;
+	log_info("auth-ready", "hash_workers=%u hash_queue=%u", config->auth.hash_workers,
+		 config->auth.hash_queue);
+	if (event_base_dispatch(ad.base) != 0) {
+		fputs("petrel: auth: event loop failed\n", stderr);
+		goto out;
+	}
+	rc = 0;
+out:
+	/* queued checks are skipped (stopping); their answers go nowhere */
+	atomic_store(&ad.stopping, true);
+	pool_free(&ad.hash_pool);
+	pool_free(&ad.lookup_pool);
+	ipc_server_free(&ad.server);
+	if (fd >= 0 && close(fd) != 0)
+		log_warn("close-failed", "what=auth-channel error=\"%s\"", strerror(errno));
+	if (sigterm)
+		event_free(sigterm);
+	policy_throttle_free(&ad.throttle);
+	if (ad.base)
+		event_base_free(ad.base);
+	store_credentials_close(&ad.creds);
+	OPENSSL_cleanse(ad.secret, sizeof(ad.secret));
+	(void)log_async_stop(2000);
+	return rc;
+}
