@@ -106,19 +106,30 @@ struct ipc_field ipc_text(const char *s);
 
 /* ---- client: the network process's side, on its event loop -------------------- */
 
+/* Replies (server) or requests (client) waiting to be sent beyond this: the
+ * peer is not reading; the connection is treated as closed (ipc-overflow). */
+#define IPC_OUTPUT_MAX (1024 * 1024)
+/* Calls waiting for an answer on one client; more get NULL at once. */
+#define IPC_CLIENT_PENDING_MAX 65536
+
 struct event_base;
 struct ipc_client;
 
 /* ipc_reply_fn - the answer to a call; REPLY NULL when there is none: the
  * helper is not connected, its connection broke, it sent a malformed frame,
- * or TIMEOUT_MS passed.  Runs on the loop, never inside ipc_client_call. */
+ * or TIMEOUT_MS passed.  Runs on the loop, never inside ipc_client_call.
+ * REPLY (a reply type, its id the call's) and its fields are valid during
+ * the callback only.  A reply whose call has timed out or was cancelled is
+ * dropped; a reply with an id never sent on this connection, or of a request
+ * type, is malformed: the connection is closed and every pending call gets
+ * NULL. */
 typedef void ipc_reply_fn(void *ctx, const struct ipc_msg *reply);
 
-/* ipc_client_create - NAME for logs ("auth", "keys") */
+/* ipc_client_create - NAME for logs ("auth", "keys"); TIMEOUT_MS > 0 */
 struct ipc_client *ipc_client_create(struct event_base *base, const char *name,
 				     unsigned timeout_ms);
-/* ipc_client_set_fd - talk over FD from now on (the client owns it); the
- * calls pending on the previous connection get NULL */
+/* ipc_client_set_fd - talk over FD from now on (the client owns it; -1: no
+ * connection); the calls pending on the previous connection get NULL */
 void ipc_client_set_fd(struct ipc_client *client, int fd);
 bool ipc_client_connected(const struct ipc_client *client);
 /* ipc_client_call - send a request; returns its id (never 0).  CB gets the
@@ -128,22 +139,31 @@ uint32_t ipc_client_call(struct ipc_client *client, uint8_t type, unsigned count
 /* ipc_client_cancel - the caller is gone (its session closed): CB of call ID
  * will not run */
 void ipc_client_cancel(struct ipc_client *client, uint32_t id);
-/* ipc_client_free - pending callbacks do not run */
+/* ipc_client_free - pending callbacks do not run (may be called from one) */
 void ipc_client_free(struct ipc_client **client);
 
 /* ---- server: a helper's side, on its event loop ------------------------------- */
 
 struct ipc_server;
-/* ipc_request_fn - one well-formed request; answer with ipc_server_reply,
- * now or later (from the loop thread), exactly once */
+/* ipc_request_fn - one well-formed frame (any type: the helper answers
+ * IPC_R_BAD to what it does not serve); answer with ipc_server_reply, now or
+ * later (from the loop thread), exactly once.  REQ and its fields are valid
+ * during the callback only. */
 typedef void ipc_request_fn(void *ctx, struct ipc_server *server, const struct ipc_msg *req);
 /* ipc_closed_fn - the peer closed the connection or sent a malformed frame
  * (logged by the server as ipc-malformed with the process NAME) */
 typedef void ipc_closed_fn(void *ctx);
 
+/* ipc_server_create - serve requests on FD (the server owns it).  CLOSED_CB
+ * runs once, from the loop (never inside ipc_server_reply); from then on
+ * nothing is read and replies are dropped.  Either callback may free the
+ * server. */
+
 struct ipc_server *ipc_server_create(struct event_base *base, const char *name, int fd,
 				     ipc_request_fn *request_cb, ipc_closed_fn *closed_cb,
 				     void *ctx);
+/* ipc_server_reply - queue a reply; one that cannot be encoded (too large)
+ * is logged and replaced by IPC_R_TEMPFAIL("reply too large") */
 void ipc_server_reply(struct ipc_server *server, uint32_t id, uint8_t type, unsigned count,
 		      const struct ipc_field *fields);
 void ipc_server_free(struct ipc_server **server);
@@ -153,7 +173,8 @@ void ipc_server_free(struct ipc_server **server);
 /* ipc_fd_send - send FD with one byte TAG over unix socket SOCK (blocking) */
 int ipc_fd_send(int sock, uint8_t tag, int fd);
 /* ipc_fd_recv - receive one; 0 and *tag_r, *fd_r (O_CLOEXEC); 1 at EOF; -1 error
- * (a message without exactly one descriptor is an error, and any it carried are closed) */
+ * (a message without exactly one descriptor is an error, and any it carried are closed;
+ * errno EAGAIN when SOCK is non-blocking and nothing is there yet) */
 int ipc_fd_recv(int sock, uint8_t *tag_r, int *fd_r);
 
 #endif
