@@ -77,17 +77,20 @@ int ipc_fd_recv(int sock, uint8_t *tag_r, int *fd_r)
 	size_t nfds = 0;
 	bool unexpected = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
 	for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-		if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
+		if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
+		    cmsg->cmsg_len < CMSG_LEN(0)) {
 			unexpected = true;
 			continue;
 		}
 		size_t k = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		/* the buffer holds at most IPC_FD_RECV_ROOM: all of them fit */
 		for (size_t i = 0; i < k && nfds < IPC_FD_RECV_ROOM; i++)
 			memcpy(&fds[nfds++], CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
 	}
 	if (n == 0 && nfds == 0 && !unexpected)
 		return 1;
 	if (n != 1 || nfds != 1 || unexpected) {
+		/* a failed close of a descriptor we never used changes nothing */
 		for (size_t i = 0; i < nfds; i++)
 			(void)close(fds[i]);
 		errno = EPROTO;
