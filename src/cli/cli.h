@@ -7,7 +7,15 @@
 
 int cmd_serve(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 /* cmd_sendmail - exits with sysexits.h codes, not 0/1/2 (see cmd-sendmail.c) */
 int cmd_sendmail(int argc, char **argv);
+
+/* cli_control_request - send REQUEST (one line, without its LF) to the
+ * server on DATA_DIR's control socket (queue/control.h) and print the
+ * answer: data lines and an ok text to stdout, the rest to stderr (a
+ * "notfound" as NOTFOUND_TEXT when not NULL); the exit status: 0 ok, 1 not
+ * found, failed, or no server */
+int cli_control_request(const char *data_dir, const char *request, const char *notfound_text);
 
 #endif

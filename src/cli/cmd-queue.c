@@ -2,27 +2,17 @@
  * directly (server running or not); flush|hold|release|delete|bounce ask the
  * running server over its control socket (queue/control.h). */
 #include <ctype.h>
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "config/config.h"
 #include "queue/control.h"
 #include "queue/queue.h"
 
-/* How long to wait for the server's answer: flushing or bouncing a large
- * queue can take a while, a dead server must not hang the command. */
-#define QUEUE_CONTROL_REPLY_TIMEOUT 120
-
 static int queue_usage(void);
 static bool queue_action_is_op(const char *action, bool *id_optional_r);
-static int queue_control_request(const char *data_dir, const char *action, const char *id);
 
 static int queue_usage(void)
 {
@@ -44,104 +34,6 @@ static bool queue_action_is_op(const char *action, bool *id_optional_r)
 		if (strcmp(action, ops[i]) == 0)
 			return true;
 	return false;
-}
-
-/* queue_control_request - one exchange on DATA_DIR/control.sock; the exit
- * status: 0 ok, 1 not found, failed, or no server */
-static int queue_control_request(const char *data_dir, const char *action, const char *id)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char request[CONTROL_LINE_MAX + 1], reply[1024];
-	int rc = 1;
-	int n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", data_dir,
-			 CONTROL_SOCKET_NAME);
-	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "petrel: the control socket path %s/%s is too long\n", data_dir,
-			CONTROL_SOCKET_NAME);
-		return 1;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		fprintf(stderr, "petrel: socket: %s\n", strerror(errno));
-		return 1;
-	}
-	/* SO_SNDTIMEO bounds connect() too, while the server's clients are all busy */
-	struct timeval tv = { .tv_sec = QUEUE_CONTROL_REPLY_TIMEOUT, .tv_usec = 0 };
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
-		fprintf(stderr, "petrel: setsockopt: %s\n", strerror(errno));
-		goto out;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		if (errno == EACCES || errno == EPERM)
-			fprintf(stderr, "petrel: permission denied on %s (run as root or the "
-				"server's user)\n", sun.sun_path);
-		else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT)
-			fprintf(stderr, "petrel: the server is busy (no answer on %s)\n",
-				sun.sun_path);
-		else
-			fprintf(stderr, "petrel: the server is not running (cannot connect to %s: "
-				"%s)\n", sun.sun_path, strerror(errno));
-		goto out;
-	}
-	n = snprintf(request, sizeof(request), "%s%s%s\n", action, id ? " " : "", id ? id : "");
-	if (n < 0 || (size_t)n > CONTROL_LINE_MAX) {
-		fputs("petrel: request too long\n", stderr);
-		goto out;
-	}
-	if (send(fd, request, (size_t)n, MSG_NOSIGNAL) != n) {
-		int err = errno;
-		/* a server that refuses us answers and closes at once: its one
-		 * line, if it came, says why better than EPIPE does */
-		if (err != EPIPE && err != ECONNRESET) {
-			fprintf(stderr, "petrel: cannot send to %s: %s\n", sun.sun_path,
-				strerror(err));
-			goto out;
-		}
-	}
-	size_t len = 0;
-	while (len < sizeof(reply) - 1 && !memchr(reply, '\n', len)) {
-		ssize_t r = recv(fd, reply + len, sizeof(reply) - 1 - len, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == ECONNRESET && len == 0)
-			break;  /* refused before our request was read: no answer */
-		if (r < 0) {
-			fprintf(stderr, "petrel: no answer from the server: %s\n",
-				errno == EAGAIN ? "timed out" : strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	reply[len] = '\0';
-	char *lf = strchr(reply, '\n');
-	if (!lf) {
-		fputs("petrel: the server closed the control connection without an answer\n",
-		      stderr);
-		goto out;
-	}
-	*lf = '\0';
-	if (strncmp(reply, "ok ", 3) == 0) {
-		printf("%s\n", reply + 3);
-		rc = 0;
-	} else if (strncmp(reply, "notfound ", 9) == 0) {
-		if (id)  /* worded as `queue show` words it */
-			fprintf(stderr, "petrel: not found: no message %s in the queue\n", id);
-		else
-			fprintf(stderr, "petrel: not found: %s\n", reply + 9);
-	} else if (strncmp(reply, "error ", 6) == 0) {
-		fprintf(stderr, "petrel: %s\n", reply + 6);
-	} else {
-		fputs("petrel: malformed answer from the server\n", stderr);
-	}
-out:
-	if (close(fd) != 0 && rc == 0) {
-		fprintf(stderr, "petrel: close: %s\n", strerror(errno));
-		rc = 1;
-	}
-	return rc;
 }
 
 int cmd_queue(int argc, char **argv)
@@ -193,7 +85,11 @@ int cmd_queue(int argc, char **argv)
 	}
 	int rc;
 	if (is_op) {
-		rc = queue_control_request(config->data_dir, action, id);
+		char request[CONTROL_LINE_MAX + 1], notfound[64];
+		snprintf(request, sizeof(request), "%s%s%s", action, id ? " " : "", id ? id : "");
+		/* worded as `queue show` words it */
+		snprintf(notfound, sizeof(notfound), "no message %s in the queue", id ? id : "");
+		rc = cli_control_request(config->data_dir, request, id ? notfound : NULL);
 	} else if (is_list) {
 		rc = queue_list_print(config->data_dir, json, &error);
 	} else {

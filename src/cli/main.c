@@ -17,6 +17,10 @@ static void usage(FILE *out)
 	      "  queue show ID [-c FILE] [--json] show one message's envelope and headers\n"
 	      "  queue flush [ID]                 retry now (every message without ID)\n"
 	      "  queue hold|release|delete|bounce ID  (the running server does these)\n"
+	      "  keys list                        the DKIM keys of DATA_DIR/dkim/ and the DNS\n"
+	      "      records to publish (the running server's keys process)\n"
+	      "  keys test ID                     sign and verify a random digest with key ID\n"
+	      "  keys sign ID SHA256-HEX          print key ID's signature of a digest, base64\n"
 	      "  sendmail [-t] [-i] [-f ADDR] [-F NAME] [ADDR...]  submit stdin (also\n"
 	      "      as /usr/sbin/sendmail; sysexits.h exit codes)\n"
 	      "  domain add|remove DOMAIN         the domains Petrel receives mail for\n"
@@ -60,6 +64,8 @@ int main(int argc, char **argv)
 		return cmd_queue(argc - 1, argv + 1);
 	if (strcmp(cmd, "sendmail") == 0)
 		return cmd_sendmail(argc - 1, argv + 1);
+	if (strcmp(cmd, "keys") == 0)
+		return cmd_keys(argc - 1, argv + 1);
 	static const struct {
 		const char *name;
 		int (*run)(int argc, char **argv);

@@ -88,22 +88,6 @@ static void keysd_closed_cb(void *ctx);
 static void keysd_signal_cb(evutil_socket_t sig, short what, void *arg);
 static void keysd_free_keys(struct keysd *kd);
 
-bool keysd_id_is_valid(const char *id, size_t len)
-{
-	bool ok = len >= 1 && len <= KEYSD_ID_MAX && id[0] != '.' && id[len - 1] != '.' &&
-		  id[0] != '-';
-	for (size_t i = 0; ok && i < len; i++) {
-		unsigned char c = (unsigned char)id[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9');
-		if (c == '.')
-			ok = id[i + 1] != '.' && id[i + 1] != '-' && id[i - 1] != '-';
-		else
-			ok = alnum || c == '-' || c == '_';
-	}
-	return ok;
-}
-
 /* keysd_pem_no_password - an encrypted key is refused, never prompted for */
 static int keysd_pem_no_password(char *buf, int size, int rwflag, void *u)
 {

@@ -1,6 +1,8 @@
-/* keysd/public - the public halves the keys process lists: the DKIM key
- * record to publish and signature checks (see keysd.h).  Runs in the
- * network process; never sees a private key. */
+/* keysd/public - what both sides of the keys channel share: the key id
+ * check, and the public halves the keys process lists: the DKIM key record
+ * to publish and signature checks (see keysd.h).  Runs in the network
+ * process too; never sees a private key. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,22 @@
 #include "util/xalloc.h"
 
 static EVP_PKEY *public_parse(const void *spki, size_t spki_len, const char **error_r);
+
+bool keysd_id_is_valid(const char *id, size_t len)
+{
+	bool ok = len >= 1 && len <= KEYSD_ID_MAX && id[0] != '.' && id[len - 1] != '.' &&
+		  id[0] != '-' && id[len - 1] != '-';
+	for (size_t i = 0; ok && i < len; i++) {
+		unsigned char c = (unsigned char)id[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9');
+		if (c == '.')
+			ok = id[i + 1] != '.' && id[i + 1] != '-' && id[i - 1] != '-';
+		else
+			ok = alnum || c == '-' || c == '_';
+	}
+	return ok;
+}
 
 /* public_parse - an RSA or Ed25519 public key from its SPKI DER (all of it) */
 static EVP_PKEY *public_parse(const void *spki, size_t spki_len, const char **error_r)

@@ -15,8 +15,14 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "ipc/ipc.h"
+#include "keysd/keysd.h"
 #include "queue/control.h"
 #include "queue/queue.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -46,9 +52,34 @@ struct control_request {
 	struct control_request *next;
 };
 
+enum control_keys_verb { CONTROL_KEYS_LIST, CONTROL_KEYS_TEST, CONTROL_KEYS_SIGN };
+
+/* One keys-* request in flight: first the keys are listed (page by page),
+ * to show them or to find KEY's algorithm and public half; then, for test
+ * and sign, KEY signs DIGEST.  Like control_request it names its client by
+ * id; queue_control_free cancels its call to the keys process. */
+struct control_keys {
+	struct queue_control *control;
+	uint64_t client_id;
+	enum control_keys_verb verb;
+	char key[KEYSD_ID_MAX + 1];
+	unsigned char digest[KEYSD_DIGEST_LEN];
+	uint32_t call;               /* the call to the keys process in flight */
+	uint32_t index;              /* the next IPC_KEYS_LIST page starts here */
+	size_t listed;               /* keys seen so far */
+	bool signing;                /* the call is the IPC_KEYS_SIGN */
+	char algorithm[16];          /* KEY's, once found */
+	unsigned char *spki;         /* KEY's public half, once found */
+	size_t spki_len;
+	struct buf out;              /* "data ..." lines of the reply */
+	struct control_keys *next;
+};
+
 struct queue_control {
 	struct event_base *base;
 	struct queue *queue;
+	struct ipc_client *keys;     /* NULL: no keys process */
+	struct control_keys *keys_requests;  /* in flight */
 	char *path;
 	int fd;
 	struct event *accept_ev;
@@ -83,9 +114,20 @@ static int control_parse(const char *line, size_t len, enum queue_op *op_r,
 static void control_op_cb(void *ctx, int status, const char *text);
 static struct control_client *control_client_find(struct queue_control *qc, uint64_t id);
 static void control_client_start(struct control_client *c, const char *line, size_t len);
-static void control_client_reply(struct control_client *c, const char *status,
-				 const char *text);
+static void control_client_reply(struct control_client *c, const struct buf *data,
+				 const char *status, const char *text);
 static void control_client_free(struct control_client *c);
+static void control_keys_start(struct control_client *c, const char *line, size_t len);
+static int control_keys_parse(const char *line, size_t len, struct control_keys *k,
+			      const char **error_r);
+static void control_keys_call(struct control_keys *k);
+static void control_keys_reply_cb(void *ctx, const struct ipc_msg *reply);
+static void control_keys_listed(struct control_keys *k, const struct ipc_msg *reply);
+static void control_keys_signed(struct control_keys *k, const struct ipc_msg *reply);
+static void control_keys_data(struct control_keys *k, const char *text);
+static void control_keys_finish(struct control_keys *k, const char *status, const char *text);
+static void control_keys_free(struct control_keys *k);
+static const char *control_keys_verb_name(enum control_keys_verb verb);
 static const char *control_op_name(enum queue_op op);
 
 /* control_bind - create the socket file with mode 0600.  Not by umask():
@@ -162,6 +204,13 @@ void queue_control_free(struct queue_control **control)
 	*control = NULL;
 	for (struct control_request *r = qc->requests; r; r = r->next)
 		r->control = NULL;  /* freed by control_op_cb when the queue answers */
+	while (qc->keys_requests) {
+		struct control_keys *k = qc->keys_requests;
+		qc->keys_requests = k->next;
+		if (k->call != 0)
+			ipc_client_cancel(qc->keys, k->call);
+		control_keys_free(k);
+	}
 	for (size_t i = 0; i < CONTROL_CLIENTS_MAX; i++)
 		if (qc->clients[i].id != 0)
 			control_client_free(&qc->clients[i]);
@@ -263,19 +312,19 @@ static void control_read_cb(struct bufferevent *bev, void *arg)
 	char line[CONTROL_LINE_MAX + 1];
 	size_t n = avail < sizeof(line) ? avail : sizeof(line);
 	if (evbuffer_copyout(in, line, n) != (ev_ssize_t)n) {
-		control_client_reply(c, "error", "internal error");
+		control_client_reply(c, NULL, "error", "internal error");
 		return;
 	}
 	char *lf = memchr(line, '\n', n);
 	if (!lf) {
 		/* "Too long" is the same error with or without a terminator. */
 		if (n > CONTROL_LINE_MAX - 1)
-			control_client_reply(c, "error", "request line too long");
+			control_client_reply(c, NULL, "error", "request line too long");
 		return;  /* else: need more */
 	}
 	size_t len = (size_t)(lf - line);
 	if (len + 1 > CONTROL_LINE_MAX) {
-		control_client_reply(c, "error", "request line too long");
+		control_client_reply(c, NULL, "error", "request line too long");
 		return;
 	}
 	if (len > 0 && line[len - 1] == '\r')
@@ -291,11 +340,15 @@ static void control_client_start(struct control_client *c, const char *line, siz
 	char id[QUEUE_ID_LEN + 1];
 	const char *error = NULL;
 	bufferevent_disable(c->bev, EV_READ);
+	if (len >= 5 && memcmp(line, "keys-", 5) == 0) {
+		control_keys_start(c, line, len);
+		return;
+	}
 	if (control_parse(line, len, &op, id, &error) != 0) {
 		char esc[96];
 		log_warn("control-bad-request", "uid=%ld request=%s error=\"%s\"", (long)c->uid,
 			 log_escape(esc, sizeof(esc), line, len), error);
-		control_client_reply(c, "error", error);
+		control_client_reply(c, NULL, "error", error);
 		return;
 	}
 	log_info("queue-op-start", "op=%s queue_id=%s uid=%ld", control_op_name(op),
@@ -374,16 +427,17 @@ static void control_op_cb(void *ctx, int status, const char *text)
 		}
 		struct control_client *c = control_client_find(qc, r->client_id);
 		if (c)
-			control_client_reply(c, status == 0 ? "ok" : status == 1 ? "notfound" : "error",
-					     text);
+			control_client_reply(c, NULL, status == 0 ? "ok" : status == 1 ?
+					     "notfound" : "error", text);
 	}
 	free(r);
 }
 
-/* control_client_reply - one line, then close once it is written.  Control
- * characters in TEXT become spaces, so a reply is always exactly one line. */
-static void control_client_reply(struct control_client *c, const char *status,
-				 const char *text)
+/* control_client_reply - DATA's lines (or none), one status line, then
+ * close once it is written.  Control characters in TEXT become spaces, so
+ * the status is always exactly one line. */
+static void control_client_reply(struct control_client *c, const struct buf *data,
+				 const char *status, const char *text)
 {
 	char clean[512];
 	size_t n = 0;
@@ -392,6 +446,8 @@ static void control_client_reply(struct control_client *c, const char *status,
 	clean[n] = '\0';
 	bufferevent_disable(c->bev, EV_READ);
 	c->state = CONTROL_REPLYING;  /* one request per connection */
+	if (data && data->len > 0)
+		evbuffer_add(bufferevent_get_output(c->bev), data->data, data->len);
 	evbuffer_add_printf(bufferevent_get_output(c->bev), "%s %s\n", status, clean);
 	bufferevent_enable(c->bev, EV_WRITE);
 }
@@ -445,5 +501,301 @@ static const char *control_op_name(enum queue_op op)
 	for (size_t v = 0; v < sizeof(control_verbs) / sizeof(control_verbs[0]); v++)
 		if (control_verbs[v].op == op)
 			return control_verbs[v].verb;
+	return "?";
+}
+
+void queue_control_set_keys(struct queue_control *control, struct ipc_client *keys)
+{
+	control->keys = keys;
+}
+
+/* control_keys_start - a keys-* request line: parse it, then ask the keys
+ * process for its list (every verb starts there) */
+static void control_keys_start(struct control_client *c, const char *line, size_t len)
+{
+	struct queue_control *qc = c->control;
+	struct control_keys *k = xcalloc(1, sizeof(*k));
+	const char *error = NULL;
+	buf_init(&k->out);
+	if (control_keys_parse(line, len, k, &error) != 0) {
+		char esc[96];
+		log_warn("control-bad-request", "uid=%ld request=%s error=\"%s\"", (long)c->uid,
+			 log_escape(esc, sizeof(esc), line, len), error);
+		control_client_reply(c, NULL, "error", error);
+		control_keys_free(k);
+		return;
+	}
+	log_info("keys-op-start", "op=%s key=%s uid=%ld", control_keys_verb_name(k->verb),
+		 k->key[0] ? k->key : "all", (long)c->uid);
+	if (!qc->keys || !ipc_client_connected(qc->keys)) {
+		log_warn("keys-op", "op=%s key=%s result=error text=\"the keys process is not "
+			 "reachable\"", control_keys_verb_name(k->verb), k->key[0] ? k->key : "all");
+		control_client_reply(c, NULL, "error", "the keys process is not reachable");
+		control_keys_free(k);
+		return;
+	}
+	k->control = qc;
+	k->client_id = c->id;
+	k->next = qc->keys_requests;
+	qc->keys_requests = k;
+	c->state = CONTROL_WAITING;
+	control_keys_call(k);
+}
+
+/* control_keys_parse - "keys-list" | "keys-test KEY" | "keys-sign KEY HEX";
+ * one success exit */
+static int control_keys_parse(const char *line, size_t len, struct control_keys *k,
+			      const char **error_r)
+{
+	static const struct {
+		const char *verb;
+		enum control_keys_verb value;
+		unsigned args;
+	} verbs[] = {
+		{ "keys-list", CONTROL_KEYS_LIST, 0 },
+		{ "keys-test", CONTROL_KEYS_TEST, 1 },
+		{ "keys-sign", CONTROL_KEYS_SIGN, 2 },
+	};
+	const char *sp = memchr(line, ' ', len);
+	size_t verb_len = sp ? (size_t)(sp - line) : len;
+	size_t v;
+	for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
+		if (strlen(verbs[v].verb) == verb_len && memcmp(verbs[v].verb, line, verb_len) == 0)
+			break;
+	if (v == sizeof(verbs) / sizeof(verbs[0])) {
+		*error_r = "unknown command (keys-list, keys-test, keys-sign)";
+		return -1;
+	}
+	const char *arg = sp ? sp + 1 : line + len;
+	const char *end = line + len;
+	const char *sp2 = memchr(arg, ' ', (size_t)(end - arg));
+	size_t key_len = (size_t)((sp2 ? sp2 : end) - arg);
+	if (verbs[v].args == 0 && sp) {
+		*error_r = "keys-list takes no argument";
+		return -1;
+	}
+	if (verbs[v].args >= 1 && (!sp || !keysd_id_is_valid(arg, key_len))) {
+		*error_r = "bad key id (1 to 64 letters, digits, '-', '_', in labels separated "
+			   "by dots)";
+		return -1;
+	}
+	if ((verbs[v].args == 1 && sp2) || (verbs[v].args == 2 && !sp2)) {
+		*error_r = verbs[v].args == 1 ? "keys-test takes one key id" :
+			"keys-sign takes a key id and a SHA-256 digest in hex";
+		return -1;
+	}
+	if (verbs[v].args == 2) {
+		const char *hex = sp2 + 1;
+		if ((size_t)(end - hex) != 2 * KEYSD_DIGEST_LEN) {
+			*error_r = "the digest is 64 hexadecimal digits (SHA-256)";
+			return -1;
+		}
+		for (size_t i = 0; i < KEYSD_DIGEST_LEN; i++) {
+			int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+			int lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
+			if (hi < 0 || lo < 0) {
+				*error_r = "the digest is 64 hexadecimal digits (SHA-256)";
+				return -1;
+			}
+			k->digest[i] = (unsigned char)(hi << 4 | lo);
+		}
+	}
+	if (verbs[v].args >= 1)
+		memcpy(k->key, arg, key_len);  /* NUL from xcalloc: key_len <= KEYSD_ID_MAX */
+	k->verb = verbs[v].value;
+	return 0;
+}
+
+/* control_keys_call - the next call: a list page, or KEY's signature */
+static void control_keys_call(struct control_keys *k)
+{
+	struct queue_control *qc = k->control;
+	unsigned char n[8];
+	if (k->signing) {
+		struct ipc_field f[3] = {
+			ipc_text(k->key), ipc_text(k->algorithm),
+			{ k->digest, sizeof(k->digest) },
+		};
+		k->call = ipc_client_call(qc->keys, IPC_KEYS_SIGN, 3, f, control_keys_reply_cb, k);
+	} else {
+		struct ipc_field f = ipc_u32(k->index, n);
+		k->call = ipc_client_call(qc->keys, IPC_KEYS_LIST, 1, &f, control_keys_reply_cb, k);
+	}
+}
+
+/* control_keys_reply_cb - the keys process's answer (NULL: none came) */
+static void control_keys_reply_cb(void *ctx, const struct ipc_msg *reply)
+{
+	struct control_keys *k = ctx;
+	k->call = 0;
+	if (!reply) {
+		control_keys_finish(k, "error", "the keys process is not reachable (no answer)");
+		return;
+	}
+	if (reply->type == IPC_R_FAIL || reply->type == IPC_R_BAD) {
+		char *reason = NULL;
+		char text[200];
+		if (!ipc_field_text(reply, 0, 150, &reason))
+			reason = xstrdup("no reason given");
+		snprintf(text, sizeof(text), "the keys process refused: %s", reason);
+		free(reason);
+		control_keys_finish(k, "error", text);
+		return;
+	}
+	if (reply->type != IPC_R_OK) {
+		control_keys_finish(k, "error", "unexpected answer from the keys process");
+		return;
+	}
+	if (k->signing)
+		control_keys_signed(k, reply);
+	else
+		control_keys_listed(k, reply);
+}
+
+/* control_keys_listed - one page of keys: show them (list) or look for KEY */
+static void control_keys_listed(struct control_keys *k, const struct ipc_msg *reply)
+{
+	if (reply->count % 3 != 0 || reply->count > KEYSD_LIST_PAGE * 3) {
+		control_keys_finish(k, "error", "malformed key list from the keys process");
+		return;
+	}
+	for (unsigned i = 0; i < reply->count; i += 3) {
+		char *id = NULL, *alg = NULL;
+		struct keysd_public pub;
+		const char *error = NULL;
+		const struct ipc_field *der = &reply->field[i + 2];
+		if (!ipc_field_text(reply, i, KEYSD_ID_MAX, &id) ||
+		    !ipc_field_text(reply, i + 1, sizeof(k->algorithm) - 1, &alg) ||
+		    keysd_public_describe(der->data, der->len, &pub, &error) != 0 ||
+		    strcmp(pub.algorithm, alg) != 0) {
+			free(id);
+			free(alg);
+			control_keys_finish(k, "error", "malformed key list from the keys process");
+			return;
+		}
+		if (k->verb == CONTROL_KEYS_LIST) {
+			char *line = xasprintf("%s %s %d %s", id, alg, pub.bits, pub.dns);
+			control_keys_data(k, line);
+			free(line);
+		} else if (strcmp(id, k->key) == 0) {
+			strcpy(k->algorithm, alg);
+			k->spki = xmalloc(der->len);
+			memcpy(k->spki, der->data, der->len);
+			k->spki_len = der->len;
+		}
+		keysd_public_free(&pub);
+		free(id);
+		free(alg);
+	}
+	k->listed += reply->count / 3;
+	if (k->out.len > CONTROL_OUTPUT_MAX) {
+		control_keys_finish(k, "error", "too many keys to list");
+		return;
+	}
+	if (!k->spki && reply->count == KEYSD_LIST_PAGE * 3) {
+		k->index += KEYSD_LIST_PAGE;  /* a full page: there may be more */
+		control_keys_call(k);
+		return;
+	}
+	if (k->verb == CONTROL_KEYS_LIST) {
+		control_keys_finish(k, "ok", k->listed == 0 ?
+				    "no DKIM keys (they are DATA_DIR/dkim/ID.pem)" : "");
+		return;
+	}
+	if (!k->spki) {
+		char text[120];
+		snprintf(text, sizeof(text), "no key named %s", k->key);
+		control_keys_finish(k, "notfound", text);
+		return;
+	}
+	if (k->verb == CONTROL_KEYS_TEST && RAND_bytes(k->digest, sizeof(k->digest)) != 1) {
+		control_keys_finish(k, "error", "no random bytes for the test digest");
+		return;
+	}
+	k->signing = true;
+	control_keys_call(k);
+}
+
+/* control_keys_signed - KEY's signature: check it (test) or show it (sign) */
+static void control_keys_signed(struct control_keys *k, const struct ipc_msg *reply)
+{
+	if (reply->count != 1 || reply->field[0].len == 0 ||
+	    reply->field[0].len > KEYSD_SIG_MAX) {
+		control_keys_finish(k, "error", "malformed signature from the keys process");
+		return;
+	}
+	const struct ipc_field *sig = &reply->field[0];
+	if (k->verb == CONTROL_KEYS_SIGN) {
+		char *b64 = xmalloc(4 * ((sig->len + 2) / 3) + 1);
+		EVP_EncodeBlock((unsigned char *)b64, sig->data, (int)sig->len);
+		control_keys_data(k, b64);
+		free(b64);
+		control_keys_finish(k, "ok", "");
+		return;
+	}
+	/* an RSA or Ed25519 check of one signature: microseconds, on the loop */
+	const char *error = NULL;
+	char text[200];
+	if (keysd_public_verify(k->spki, k->spki_len, k->algorithm, k->digest, sig->data,
+				sig->len, &error) != 0) {
+		snprintf(text, sizeof(text), "%s %s: %s", k->key, k->algorithm, error);
+		control_keys_finish(k, "error", text);
+		return;
+	}
+	snprintf(text, sizeof(text), "%s %s: signed a random digest and the signature "
+		 "verifies with the public key", k->key, k->algorithm);
+	control_keys_finish(k, "ok", text);
+}
+
+/* control_keys_data - one "data" line of output; control characters become
+ * spaces */
+static void control_keys_data(struct control_keys *k, const char *text)
+{
+	buf_append_str(&k->out, "data ");
+	size_t start = k->out.len;
+	buf_append_str(&k->out, text);
+	for (size_t i = start; i < k->out.len; i++)
+		if ((unsigned char)k->out.data[i] < 0x20 || k->out.data[i] == 0x7f)
+			k->out.data[i] = ' ';
+	buf_append(&k->out, "\n", 1);
+}
+
+/* control_keys_finish - answer the client if it is still there, log, free */
+static void control_keys_finish(struct control_keys *k, const char *status, const char *text)
+{
+	struct queue_control *qc = k->control;
+	char esc[256];
+	log_escape(esc, sizeof(esc), text, strlen(text));
+	log_info("keys-op", "op=%s key=%s result=%s text=%s", control_keys_verb_name(k->verb),
+		 k->key[0] ? k->key : "all", status, esc);
+	for (struct control_keys **p = &qc->keys_requests; *p; p = &(*p)->next) {
+		if (*p == k) {
+			*p = k->next;
+			break;
+		}
+	}
+	struct control_client *c = control_client_find(qc, k->client_id);
+	if (c)
+		control_client_reply(c, strcmp(status, "ok") == 0 ? &k->out : NULL, status, text);
+	control_keys_free(k);
+}
+
+static void control_keys_free(struct control_keys *k)
+{
+	buf_free(&k->out);
+	free(k->spki);
+	free(k);
+}
+
+static const char *control_keys_verb_name(enum control_keys_verb verb)
+{
+	switch (verb) {
+	case CONTROL_KEYS_LIST:
+		return "list";
+	case CONTROL_KEYS_TEST:
+		return "test";
+	case CONTROL_KEYS_SIGN:
+		return "sign";
+	}
 	return "?";
 }

@@ -1,5 +1,7 @@
 /* queue/control - the control socket of a running server: `petrel queue
- * flush|hold|release|delete|bounce` reach queue_op() through it.
+ * flush|hold|release|delete|bounce` reach queue_op() through it, and
+ * `petrel keys list|test|sign` the keys process (keysd) through the
+ * network process's channel to it.
  *
  * The socket is <data_dir>/control.sock, a unix stream socket of mode 0600
  * created after privileges are dropped, so only its owner (the server's user)
@@ -9,14 +11,23 @@
  *   client: VERB [ID] LF        VERB = flush|hold|release|delete|bounce,
  *                               ID = 16 upper-case hex digits (only flush
  *                               may omit it: every message)
- *   server: ok TEXT LF          done (TEXT says what)
- *           notfound TEXT LF    no such message
- *           error TEXT LF       bad request or the operation failed
+ *           keys-list LF        every DKIM key: "ID ALGORITHM BITS DNS"
+ *                               per data line, DNS the TXT record value
+ *           keys-test KEY LF    sign a random SHA-256 digest with KEY in the
+ *                               keys process, check it with its public half
+ *           keys-sign KEY HEX LF  KEY's signature of the SHA-256 digest HEX
+ *                               (64 hex digits), base64, as a data line
+ *   server: [data TEXT LF]...   lines of output (keys-list, keys-sign)
+ *           ok TEXT LF          done (TEXT says what; may be empty)
+ *           notfound TEXT LF    no such message or key
+ *           error TEXT LF       bad request or the operation failed (the
+ *                               keys process not reachable among others)
  *   then the server closes the connection.
  *
  * Limits: a request line of at most CONTROL_LINE_MAX octets (LF included),
  * CONTROL_TIMEOUT seconds to send it, CONTROL_CLIENTS_MAX clients at once
- * (further ones wait in the listen backlog until a slot frees).  Bad input
+ * (further ones wait in the listen backlog until a slot frees), at most
+ * CONTROL_OUTPUT_MAX octets of data lines in a reply.  Bad input
  * gets "error"; it never stops the server.  After the reply the server
  * shuts its side and discards input until the client closes (at most
  * CONTROL_TIMEOUT), so the reply is never lost to a reset.
@@ -29,12 +40,14 @@
 #define PETREL_QUEUE_CONTROL_H
 
 struct event_base;
+struct ipc_client;
 struct queue;
 
 #define CONTROL_SOCKET_NAME "control.sock"
-#define CONTROL_LINE_MAX 128
+#define CONTROL_LINE_MAX 256
 #define CONTROL_TIMEOUT 10
 #define CONTROL_CLIENTS_MAX 16
+#define CONTROL_OUTPUT_MAX (1024 * 1024)
 
 struct queue_control;
 
@@ -43,6 +56,11 @@ struct queue_control;
  * error).  NULL and *error_r (static text) on failure. */
 struct queue_control *queue_control_open(struct event_base *base, struct queue *queue,
 					 const char *data_dir, const char **error_r);
+/* queue_control_set_keys - the network process's client of the keys
+ * process (owned by the caller, who keeps it alive until
+ * queue_control_free); NULL: the keys-* requests answer that it is not
+ * reachable */
+void queue_control_set_keys(struct queue_control *control, struct ipc_client *keys);
 /* queue_control_free - close every client, stop listening, remove the
  * socket file; NULLs *CONTROL.  NULL-safe. */
 void queue_control_free(struct queue_control **control);
