@@ -1,7 +1,16 @@
-/* cli/cmd-serve - petrel serve: load the configuration, lock the data folder
- * (before anything in it is touched), bind the listeners,
- * drop privileges, recover the queue and run the event loop until SIGTERM or
- * SIGINT. */
+/* cli/cmd-serve - petrel serve.
+ *
+ * Without --process it is the supervisor (privsep/supervisor.c): it loads and
+ * checks the configuration (a bad setting: exit 2 with FILE:LINE and nothing
+ * touched), checks the users exist, locks the data folder (before anything in
+ * it is touched), prepares it as root (auth/ and dkim/ with their owners and
+ * modes), then starts and watches the other processes, each of which is this
+ * binary again with the hidden arguments `--process ROLE`:
+ *   network: bind the listeners, drop privileges, recover the queue and run
+ *            the event loop until SIGTERM (from the supervisor);
+ *   auth, keys: authd_main, keysd_main on their channel (fd 3).
+ * See docs/security.md, "Processes". */
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -19,14 +28,19 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "authd/authd.h"
 #include "cli/cli.h"
+#include "cli/cmd-admin.h"
 #include "config/config.h"
+#include "ipc/ipc.h"
+#include "keysd/keysd.h"
 #include "net/net.h"
 #include "queue/control.h"
 #include "queue/queue.h"
 #include "smtp/smtp.h"
 #include "delivery/delivery.h"
 #include "dns/dns.h"
+#include "privsep/privsep.h"
 #include "util/xalloc.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -50,12 +64,30 @@ struct serve_outbound {
 	char **relay_domains;
 };
 
-static int serve_parse_args(int argc, char **argv, const char **file_r);
+/* The owner a folder or file of the data folder gets (as root only). */
+struct serve_owner {
+	bool set;
+	uid_t uid;
+	gid_t gid;
+};
+
+static int serve_parse_args(int argc, char **argv, const char **file_r,
+			    enum privsep_role *role_r);
+static int serve_supervisor(const struct config *config, const char *file);
+static int serve_network(const struct config *config);
 static void serve_raise_nofile(void);
-static int serve_prepare_data_dir(const struct config *config);
-static int serve_check_user(const struct config *config);
+static int serve_check_users(const struct config *config);
+static int serve_check_user(const struct config *config, const char *key, const char *user);
+static int serve_owner_of(const char *user, struct serve_owner *owner);
+static int serve_make_data_dir(const struct config *config);
+static int serve_prepare_data_dir(const struct config *config, int lock_fd);
+static int serve_prepare_subdir(const struct config *config, int dir_fd, const char *name,
+				const struct serve_owner *owner);
+static int serve_own_files(const struct config *config);
+static int serve_own_files_in(const struct config *config, int dir_fd, const char *name,
+			      const struct serve_owner *owner);
 static int serve_lock_data_dir(const struct config *config, int *fd_r);
-static int serve_drop_privileges(const struct config *config, int lock_fd);
+static int serve_prepare_auth(const char *file);
 static void serve_signal_cb(evutil_socket_t sig, short what, void *arg);
 static void serve_drained(void *ctx);
 static enum delivery_tls serve_tls_policy(const char *name);
@@ -63,12 +95,19 @@ static int serve_outbound_setup(const struct config *config, struct serve_outbou
 				const char **error_r);
 static void serve_outbound_free(struct serve_outbound *out);
 
-static int serve_parse_args(int argc, char **argv, const char **file_r)
+/* serve_parse_args - [-c FILE]; the supervisor adds --process ROLE for the
+ * processes it starts (not for people: it is not in the usage) */
+static int serve_parse_args(int argc, char **argv, const char **file_r,
+			    enum privsep_role *role_r)
 {
 	*file_r = CLI_DEFAULT_CONFIG;
+	*role_r = PRIVSEP_SUPERVISOR;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
 			*file_r = argv[++i];
+		} else if (strcmp(argv[i], "--process") == 0 && i + 1 < argc &&
+			   privsep_role_parse(argv[i + 1], role_r)) {
+			i++;
 		} else {
 			fputs("usage: petrel serve [-c FILE]\n", stderr);
 			return -1;
@@ -88,8 +127,69 @@ static void serve_raise_nofile(void)
 	}
 }
 
-/* serve_prepare_data_dir - create the data folder (0750) if missing */
-static int serve_prepare_data_dir(const struct config *config)
+/* serve_check_users - started as root, each process's user must say who
+ * to become and exist */
+static int serve_check_users(const struct config *config)
+{
+	if (geteuid() != 0)
+		return 0;
+	if (serve_check_user(config, "user", config->user) != 0 ||
+	    serve_check_user(config, "auth_user", config->auth_user) != 0 ||
+	    serve_check_user(config, "keys_user", config->keys_user) != 0)
+		return -1;
+	return 0;
+}
+
+/* serve_check_user - [server] KEY = USER: an empty value would silently keep
+ * root ("root" keeps it on purpose), and the user must exist */
+static int serve_check_user(const struct config *config, const char *key, const char *user)
+{
+	int line = config_key_line(config, "server", key);
+
+	if (user[0] == '\0') {
+		fprintf(stderr, "petrel: %s:%d: '%s' is empty and petrel was started as root, "
+			"so it would keep running as root: set '%s = root' to mean that, or "
+			"name an unprivileged user (such as %s)\n", config->path, line, key, key,
+			strcmp(key, "user") == 0 ? "petrel" : strcmp(key, "auth_user") == 0 ?
+			"petrel-auth" : "petrel-keys");
+		return -1;
+	}
+	errno = 0;
+	if (getpwnam(user) == NULL) {
+		if (line != 0)
+			fprintf(stderr, "petrel: %s:%d: '%s': no user named '%s' (%s)\n",
+				config->path, line, key, user,
+				errno != 0 ? strerror(errno) : "not in the user database");
+		else
+			fprintf(stderr, "petrel: %s: no user named '%s' (the default of "
+				"[server] %s): create it (scripts/install-deps.sh does) or set "
+				"'%s'\n", config->path, user, key, key);
+		return -1;
+	}
+	return 0;
+}
+
+/* serve_owner_of - as root, USER's uid and gid; otherwise nothing to set */
+static int serve_owner_of(const char *user, struct serve_owner *owner)
+{
+	memset(owner, 0, sizeof(*owner));
+	if (geteuid() != 0)
+		return 0;
+	errno = 0;
+	struct passwd *pw = getpwnam(user);
+	if (pw == NULL) {
+		fprintf(stderr, "petrel: no user named '%s' (%s)\n", user,
+			errno != 0 ? strerror(errno) : "not in the user database");
+		return -1;
+	}
+	owner->set = true;
+	owner->uid = pw->pw_uid;
+	owner->gid = pw->pw_gid;
+	return 0;
+}
+
+/* serve_make_data_dir - create the data folder (0750) if missing */
+static int serve_make_data_dir(const struct config *config)
 {
 	if (mkdir(config->data_dir, 0750) != 0 && errno != EEXIST) {
 		fprintf(stderr, "petrel: cannot create data folder %s: %s\n", config->data_dir,
@@ -99,34 +199,189 @@ static int serve_prepare_data_dir(const struct config *config)
 	return 0;
 }
 
-/* serve_check_user - before any work: started as root, [server] user must
- * say who to become (an empty value would silently keep root; "root" keeps
- * it on purpose), and that user must exist */
-static int serve_check_user(const struct config *config)
+/* serve_prepare_data_dir - as root, before any other process runs: the data
+ * folder and its lock belong to [server] user (the network process writes
+ * the queue, the Maildirs and petrel.db); auth/ (credentials) to auth_user
+ * and dkim/ (private keys) to keys_user, mode 0700, so that the network
+ * process's user cannot even list them (the files in them: serve_own_files).
+ * Not root: only the folders and their modes. */
+static int serve_prepare_data_dir(const struct config *config, int lock_fd)
 {
-	int line = config_key_line(config, "server", "user");
+	struct serve_owner network, auth, keys;
+	int ret = -1;
+	int dir_fd = open(config->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dir_fd < 0) {
+		fprintf(stderr, "petrel: cannot open data folder %s: %s\n", config->data_dir,
+			strerror(errno));
+		return -1;
+	}
+	if (serve_owner_of(config->user, &network) != 0 ||
+	    serve_owner_of(config->auth_user, &auth) != 0 ||
+	    serve_owner_of(config->keys_user, &keys) != 0)
+		goto out;
+	if (network.set && (fchown(dir_fd, network.uid, network.gid) != 0 ||
+			    fchown(lock_fd, network.uid, network.gid) != 0)) {
+		fprintf(stderr, "petrel: cannot give %s to %s: %s\n", config->data_dir,
+			config->user, strerror(errno));
+		goto out;
+	}
+	if (serve_prepare_subdir(config, dir_fd, "auth", &auth) != 0 ||
+	    serve_prepare_subdir(config, dir_fd, "dkim", &keys) != 0)
+		goto out;
+	ret = 0;
+out:
+	if (close(dir_fd) != 0)
+		log_warn("close-failed", "path=%s error=\"%s\"", config->data_dir,
+			 strerror(errno));
+	return ret;
+}
+
+/* serve_prepare_subdir - DATA_DIR/NAME: created if missing, refused if it is
+ * a symbolic link or not a folder (the owner change would otherwise land
+ * wherever it points), mode 0700, owned by OWNER (as root) */
+static int serve_prepare_subdir(const struct config *config, int dir_fd, const char *name,
+				const struct serve_owner *owner)
+{
+	struct stat st;
+	int ret = -1;
+
+	if (mkdirat(dir_fd, name, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "petrel: cannot create %s/%s: %s\n", config->data_dir, name,
+			strerror(errno));
+		return -1;
+	}
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		fprintf(stderr, "petrel: %s/%s: %s\n", config->data_dir, name, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "petrel: %s/%s is %s, not a folder: refusing to start\n",
+			config->data_dir, name, S_ISLNK(st.st_mode) ? "a symbolic link" :
+			"something else");
+		return -1;
+	}
+	/* O_NOFOLLOW: a link put there since the check is refused too */
+	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "petrel: cannot open %s/%s: %s\n", config->data_dir, name,
+			strerror(errno));
+		return -1;
+	}
+	if ((owner->set && fchown(fd, owner->uid, owner->gid) != 0) || fchmod(fd, 0700) != 0)
+		fprintf(stderr, "petrel: cannot set the owner and mode of %s/%s: %s\n",
+			config->data_dir, name, strerror(errno));
+	else
+		ret = 0;
+	if (close(fd) != 0)
+		log_warn("close-failed", "path=%s/%s error=\"%s\"", config->data_dir, name,
+			 strerror(errno));
+	return ret;
+}
+
+/* serve_own_files - as root, the files in auth/ and dkim/ become their
+ * process's user's: those serve_prepare_auth made, those a version before
+ * the split or an operator left there */
+static int serve_own_files(const struct config *config)
+{
+	struct serve_owner auth, keys;
+	int ret = -1;
 
 	if (geteuid() != 0)
 		return 0;
-	if (config->user[0] == '\0') {
-		fprintf(stderr, "petrel: %s:%d: 'user' is empty and petrel was started as root, "
-			"so it would keep running as root: set 'user = root' to mean that, or "
-			"name an unprivileged user (such as petrel)\n", config->path, line);
+	int dir_fd = open(config->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0) {
+		fprintf(stderr, "petrel: cannot open data folder %s: %s\n", config->data_dir,
+			strerror(errno));
 		return -1;
 	}
-	errno = 0;
-	if (getpwnam(config->user) == NULL) {
-		if (line != 0)
-			fprintf(stderr, "petrel: %s:%d: 'user': no user named '%s' (%s)\n",
-				config->path, line, config->user,
-				errno != 0 ? strerror(errno) : "not in the user database");
-		else
-			fprintf(stderr, "petrel: %s: no user named '%s' (the default of "
-				"[server] user): create it or set 'user'\n", config->path,
-				config->user);
+	if (serve_owner_of(config->auth_user, &auth) == 0 &&
+	    serve_owner_of(config->keys_user, &keys) == 0 &&
+	    serve_own_files_in(config, dir_fd, "auth", &auth) == 0 &&
+	    serve_own_files_in(config, dir_fd, "dkim", &keys) == 0)
+		ret = 0;
+	if (close(dir_fd) != 0)
+		log_warn("close-failed", "path=%s error=\"%s\"", config->data_dir,
+			 strerror(errno));
+	return ret;
+}
+
+/* serve_own_files_in - each regular file in DATA_DIR/NAME becomes OWNER's;
+ * a link is left alone (AT_SYMLINK_NOFOLLOW), and so is the folder if it
+ * became a link since serve_prepare_subdir (O_NOFOLLOW) */
+static int serve_own_files_in(const struct config *config, int dir_fd, const char *name,
+			      const struct serve_owner *owner)
+{
+	struct stat st;
+	int ret = -1;
+	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+
+	if (dir == NULL) {
+		fprintf(stderr, "petrel: cannot list %s/%s: %s\n", config->data_dir, name,
+			strerror(errno));
+		if (fd >= 0 && close(fd) != 0)
+			log_warn("close-failed", "path=%s/%s error=\"%s\"", config->data_dir,
+				 name, strerror(errno));
 		return -1;
 	}
-	return 0;
+	/* fd now belongs to DIR */
+	for (struct dirent *de; (errno = 0, de = readdir(dir)) != NULL;) {
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if ((st.st_uid != owner->uid || st.st_gid != owner->gid) &&
+		    fchownat(fd, de->d_name, owner->uid, owner->gid, AT_SYMLINK_NOFOLLOW) != 0) {
+			fprintf(stderr, "petrel: cannot give %s/%s/%s to its user: %s\n",
+				config->data_dir, name, de->d_name, strerror(errno));
+			goto out;
+		}
+	}
+	if (errno != 0) {
+		fprintf(stderr, "petrel: cannot list %s/%s: %s\n", config->data_dir, name,
+			strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (closedir(dir) != 0)
+		log_warn("close-failed", "path=%s/%s error=\"%s\"", config->data_dir, name,
+			 strerror(errno));
+	return ret;
+}
+
+/* serve_prepare_auth - as root, before any other process runs, what the
+ * auth process will open: the password secrets an older petrel kept in
+ * petrel.db move to auth/credentials.db (store_credentials_migrate; a new
+ * one is made with the owner of auth/: admin_credentials_open), and the
+ * auth secret is made (or moved into auth/).  Files made here get their
+ * owner from serve_own_files, so that none is left root's. */
+static int serve_prepare_auth(const char *file)
+{
+	unsigned char secret[STORE_AUTH_SECRET_LEN];
+	struct config *config = NULL;
+	struct store_credentials *credentials = NULL;
+	const char *error = NULL;
+	int status = 0;
+	int ret = -1;
+	struct store *store = admin_open(file, &config, &status);
+
+	if (store == NULL)
+		goto out;
+	credentials = admin_credentials_open(config, store, &status);
+	if (credentials == NULL)
+		goto out;
+	if (store_auth_secret_load(config->data_dir, secret, &error) != 0) {
+		fprintf(stderr, "petrel: %s\n", error);
+		goto out;
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
+	ret = 0;
+out:
+	store_credentials_close(&credentials);
+	store_close(&store);
+	config_free(&config);
+	return ret;
 }
 
 /* serve_lock_data_dir - take DATA_DIR/petrel.lock (flock, exclusive) for the
@@ -158,38 +413,6 @@ out:
 		log_warn("close-failed", "path=%s error=\"%s\"", path, strerror(errno));
 	free(path);
 	return ret;
-}
-
-/* serve_drop_privileges - DESIGN: bind and read keys as root, then run as
- * USER; the data folder and its lock file become USER's */
-static int serve_drop_privileges(const struct config *config, int lock_fd)
-{
-	if (config->user[0] == '\0') /* not root: serve_check_user */
-		return 0;
-	if (geteuid() != 0) {
-		log_warn("privileges", "user=%s reason=\"not root; running as the current user\"",
-			 config->user);
-		return 0;
-	}
-	struct passwd *pw = getpwnam(config->user);
-	if (!pw) {
-		fprintf(stderr, "petrel: user '%s' (server.user) does not exist\n", config->user);
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		log_warn("privileges", "user=%s uid=0 reason=\"user = root: no privilege drop\"",
-			 config->user);
-		return 0;
-	}
-	if (chown(config->data_dir, pw->pw_uid, pw->pw_gid) != 0 ||
-	    fchown(lock_fd, pw->pw_uid, pw->pw_gid) != 0 || setgroups(1, &pw->pw_gid) != 0 ||
-	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-		fprintf(stderr, "petrel: cannot drop privileges to %s: %s\n", config->user,
-			strerror(errno));
-		return -1;
-	}
-	log_info("privileges", "user=%s uid=%u", config->user, (unsigned)pw->pw_uid);
-	return 0;
 }
 
 /* serve_signal_cb - SIGTERM/SIGINT: stop accepting, give every session its
@@ -326,7 +549,8 @@ static void serve_accept(void *ctx, const struct config_listener *listener, int 
 int cmd_serve(int argc, char **argv)
 {
 	const char *file;
-	if (serve_parse_args(argc, argv, &file) != 0)
+	enum privsep_role role;
+	if (serve_parse_args(argc, argv, &file, &role) != 0)
 		return 2;
 	const char *error = NULL;
 	struct config *config = config_load(file, &error);
@@ -336,29 +560,47 @@ int cmd_serve(int argc, char **argv)
 	}
 	int level = log_level_parse(config->log_level);
 	log_init("petrel", level < 0 ? LOG_LEVEL_INFO : (enum log_level)level, config->syslog);
-	/* from here on a slow or blocked stderr or syslog never stalls the loop */
-	if (log_async_start(config->log_buffer) != 0)
-		fputs("petrel: cannot start the log thread; logging directly\n", stderr);
+	int rc = 1;
+	pid_t supervisor;
+	if (role != PRIVSEP_SUPERVISOR && privsep_supervisor_pid(&supervisor) != 0) {
+		fprintf(stderr, "petrel: --process %s: not started by petrel serve (%s is not "
+			"set)\n", privsep_role_name(role), PRIVSEP_SUPERVISOR_ENV);
+		config_free(&config);
+		return 2;
+	}
+	switch (role) {
+	case PRIVSEP_SUPERVISOR:
+		rc = serve_supervisor(config, file);
+		break;
+	case PRIVSEP_NETWORK:
+		rc = serve_network(config);
+		break;
+	case PRIVSEP_AUTH:
+		/* each helper drops its privileges and starts its log thread
+		 * itself, once it has opened what it needs */
+		rc = authd_main(config, PRIVSEP_FD_CHANNEL);
+		break;
+	case PRIVSEP_KEYS:
+		rc = keysd_main(config, PRIVSEP_FD_CHANNEL);
+		break;
+	}
+	config_free(&config);
+	return rc;
+}
 
-	int rc = 2;
-	struct serve_state st = { .config = config };
-	SSL_CTX *tls = NULL;
-	struct pool *pool = NULL;
-	struct queue *queue = NULL;
-	struct queue_control *control = NULL;
-	struct store *store = NULL;
-	struct store_credentials *credentials = NULL;
-	struct store_events *events = NULL;
-	struct dns_resolver *dns = NULL;
-	struct delivery *delivery = NULL;
+/* serve_supervisor - check everything the configuration says before
+ * anything is touched (a bad setting exits 2 with FILE:LINE and no side
+ * effect), lock and prepare the data folder as root, then run the
+ * processes.  Logs synchronously: no log thread across fork. */
+static int serve_supervisor(const struct config *config, const char *file)
+{
 	struct serve_outbound outbound = { 0 };
-	struct event *sigterm = NULL, *sigint = NULL;
-	unsigned char auth_secret[STORE_AUTH_SECRET_LEN];
+	const char *error = NULL;
+	SSL_CTX *tls = NULL;
 	int lock_fd = -1;
+	int rc = 2;
 
-	/* Everything the configuration says is checked before anything is
-	 * touched: a bad setting exits 2 with FILE:LINE and no side effect. */
-	if (serve_check_user(config) != 0)
+	if (serve_check_users(config) != 0)
 		goto out;
 	if (serve_outbound_setup(config, &outbound, &error) != 0) {
 		fprintf(stderr, "petrel: %s\n", error);
@@ -375,12 +617,89 @@ int cmd_serve(int argc, char **argv)
 	}
 	rc = 1;
 	signal(SIGPIPE, SIG_IGN);
+	/* the limit is inherited by the processes started from here */
 	serve_raise_nofile();
-	if (serve_prepare_data_dir(config) != 0 || serve_lock_data_dir(config, &lock_fd) != 0)
+	/* (the TLS key is the network process's to hold, not ours) */
+	SSL_CTX_free(tls);
+	tls = NULL;
+	if (serve_make_data_dir(config) != 0 || serve_lock_data_dir(config, &lock_fd) != 0)
 		goto out;
+	if (serve_prepare_data_dir(config, lock_fd) != 0 || serve_prepare_auth(file) != 0 ||
+	    serve_own_files(config) != 0)
+		goto out;
+	rc = privsep_supervise(config, file, lock_fd);
+out:
+	serve_outbound_free(&outbound);
+	if (tls)
+		SSL_CTX_free(tls);
+	/* the last thing: the folder is ours until every process is gone */
+	if (lock_fd >= 0 && close(lock_fd) != 0)
+		log_warn("close-failed", "what=petrel.lock error=\"%s\"", strerror(errno));
+	if (rc == 0)
+		log_info("stopped", "status=0");
+	return rc;
+}
+
+/* serve_network - the network process: bind the listeners as root, drop
+ * privileges, recover the queue and serve until SIGTERM.  The data folder's
+ * lock is held through fd 6 (the supervisor's, dup'd). */
+static int serve_network(const struct config *config)
+{
+	const char *error = NULL;
+	/* from here on a slow or blocked stderr or syslog never stalls the loop */
+	if (log_async_start(config->log_buffer) != 0)
+		fputs("petrel: cannot start the log thread; logging directly\n", stderr);
+
+	int rc = 2;
+	struct serve_state st = { .config = config };
+	SSL_CTX *tls = NULL;
+	struct pool *pool = NULL;
+	struct queue *queue = NULL;
+	struct queue_control *control = NULL;
+	struct store *store = NULL;
+	struct store_credentials *credentials = NULL;
+	struct store_events *events = NULL;
+	struct dns_resolver *dns = NULL;
+	struct delivery *delivery = NULL;
+	struct ipc_client *auth_client = NULL, *keys_client = NULL;
+	struct privsep_channels *channels = NULL;
+	struct serve_outbound outbound = { 0 };
+	struct event *sigterm = NULL;
+	unsigned char auth_secret[STORE_AUTH_SECRET_LEN];
+	int lock_fd = PRIVSEP_FD_LOCK;
+
+	/* the supervisor checked these; the file may have changed since */
+	if (serve_outbound_setup(config, &outbound, &error) != 0) {
+		fprintf(stderr, "petrel: %s\n", error);
+		goto out;
+	}
+	if (config->tls_certificate) {
+		tls = net_tls_server_ctx(config->tls_certificate, config->tls_key, &error);
+		if (!tls) {
+			fprintf(stderr, "petrel: %s:%d: [tls]: %s\n", config->path,
+				config_key_line(config, "tls", "certificate"), error);
+			goto out;
+		}
+	}
+	rc = 1;
+	signal(SIGPIPE, SIG_IGN);
+	if (fcntl(lock_fd, F_SETFD, FD_CLOEXEC) != 0) {
+		fprintf(stderr, "petrel: the data folder's lock (fd %d): %s\n", lock_fd,
+			strerror(errno));
+		lock_fd = -1;
+		goto out;
+	}
 	st.base = event_base_new();
 	if (!st.base) {
 		fputs("petrel: cannot create the event loop\n", stderr);
+		goto out;
+	}
+	unsigned helper_timeout_ms = config->auth.helper_timeout * 1000;
+	auth_client = ipc_client_create(st.base, "auth", helper_timeout_ms);
+	keys_client = ipc_client_create(st.base, "keys", helper_timeout_ms);
+	channels = privsep_channels_open(st.base, auth_client, keys_client, &error);
+	if (!channels) {
+		fprintf(stderr, "petrel: %s\n", error);
 		goto out;
 	}
 	st.listeners = net_listeners_open(st.base, config, serve_accept, &st, &error);
@@ -388,9 +707,8 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "petrel: %s\n", error);
 		goto out;
 	}
-	if (serve_drop_privileges(config, lock_fd) != 0)
+	if (privsep_drop(config, PRIVSEP_NETWORK) != 0)
 		goto out;
-
 	store = store_open(config->data_dir, &error);
 	if (!store) {
 		fprintf(stderr, "petrel: store: %s\n", error);
@@ -439,9 +757,13 @@ int cmd_serve(int argc, char **argv)
 	smtp_server_set_auth_secret(st.server, auth_secret);
 	smtp_server_set_credentials(st.server, credentials);
 	OPENSSL_cleanse(auth_secret, sizeof(auth_secret));
+	/* The helpers' clients: AUTH asks the auth process (with
+	 * smtp_server_set_auth_client), the control socket's `petrel keys`
+	 * asks the keys process (with queue_control_set_keys). */
+	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
+	 * the whole process group) is ignored: the supervisor decides */
 	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);
-	sigint = evsignal_new(st.base, SIGINT, serve_signal_cb, &st);
-	if (!sigterm || !sigint || event_add(sigterm, NULL) != 0 || event_add(sigint, NULL) != 0) {
+	if (!sigterm || event_add(sigterm, NULL) != 0) {
 		fputs("petrel: cannot install signal handlers\n", stderr);
 		goto out;
 	}
@@ -480,8 +802,9 @@ out:
 	serve_outbound_free(&outbound);
 	if (sigterm)
 		event_free(sigterm);
-	if (sigint)
-		event_free(sigint);
+	privsep_channels_free(&channels);
+	ipc_client_free(&auth_client);
+	ipc_client_free(&keys_client);
 	net_listeners_free(&st.listeners);
 	/* bufferevents with TLS finish freeing themselves on the loop's next
 	 * pass (libevent defers it): give it that pass before the base goes */
@@ -495,9 +818,8 @@ out:
 	if (lock_fd >= 0 && close(lock_fd) != 0)
 		log_warn("close-failed", "what=petrel.lock error=\"%s\"", strerror(errno));
 	if (rc == 0)
-		log_info("stopped", "status=0");
+		log_info("stopped", "process=network status=0");
 	/* a stderr nobody reads must not keep the process from ending */
 	(void)log_async_stop(2000);
-	config_free(&config);
 	return rc;
 }
