@@ -348,6 +348,57 @@ def header_values(raw, name):
     return [l.split(":", 1)[1].strip() for l in lines if l.lower().startswith(pre)]
 
 
+# --------------------------------------------------------------------------- processes
+
+def proc_stat(pid):
+    """(state, ppid, pgrp) of PID from /proc, or None if it is gone."""
+    try:
+        text = Path("/proc/%d/stat" % pid).read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def proc_cmdline(pid):
+    try:
+        raw = Path("/proc/%d/cmdline" % pid).read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0")[:-1]]
+
+
+def _live_pids():
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st and st[0] not in ("Z", "X"):
+                yield int(name), st
+
+
+def group_pids(pgid):
+    """Live (not zombie) processes of process group PGID."""
+    return sorted(pid for pid, st in _live_pids() if st[2] == pgid)
+
+
+def proc_children(ppid):
+    return sorted(pid for pid, st in _live_pids() if st[1] == ppid)
+
+
+def kill_group(pgid, timeout=10.0):
+    """SIGKILL to process group PGID, then wait (bounded) until none of it is alive."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while group_pids(pgid):
+        if time.monotonic() > deadline:
+            raise AssertionError("processes of group %d still alive %.0fs after SIGKILL: %s"
+                                 % (pgid, timeout, group_pids(pgid)))
+        time.sleep(0.02)
+
+
 # --------------------------------------------------------------------------- server
 
 class Petrel:
@@ -449,10 +500,12 @@ class Petrel:
     def _start(self, timeout):
         assert self.proc is None
         logf = open(self.log_path, "ab")
+        # a process group of its own (the supervisor leads it): kill9() and the
+        # teardown reach every process Petrel started, and nothing else
         self.proc = subprocess.Popen([PETREL_BIN, "serve", "-c", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                      env={**petrel_env(), **self.extra_env},
-                                     cwd=str(self.tmp))
+                                     cwd=str(self.tmp), start_new_session=True)
         logf.close()
         deadline = time.monotonic() + timeout
         last = None
@@ -493,8 +546,24 @@ class Petrel:
                 return log
             time.sleep(0.05)
 
+    def processes(self, timeout=10.0):
+        """{role: pid} of the supervisor's children ("network", "auth", "keys"), once all
+        three are running (bounded wait); the supervisor itself is self.proc.pid."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            found = {}
+            for pid in proc_children(self.proc.pid):
+                argv = proc_cmdline(pid)
+                if "--process" in argv[:-1]:
+                    found[argv[argv.index("--process") + 1]] = pid
+            if set(found) >= {"network", "auth", "keys"} or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
     def stop(self, timeout=5.0):
-        """SIGTERM and wait; return the exit status."""
+        """SIGTERM to the supervisor and wait; return its exit status.  Every process of
+        its group must be gone with it: one left behind is killed and reported."""
         if self.proc is None:
             return None
         p, self.proc = self.proc, None
@@ -503,18 +572,25 @@ class Petrel:
             try:
                 p.wait(timeout)
             except subprocess.TimeoutExpired:
-                p.kill()
+                kill_group(p.pid)
                 p.wait()
                 self.exits.append(("sigterm-timeout", None))
                 return None
+        left = group_pids(p.pid)
+        if left:
+            kill_group(p.pid)
+            self.exits.append(("left-behind", left))
         self.exits.append(("sigterm", p.returncode))
         return p.returncode
 
     def kill9(self):
+        """SIGKILL to every process of the server's group (supervisor, network process,
+        helpers: a crash of the whole machine, as far as Petrel can tell), and wait until
+        none is left."""
         if self.proc is None:
             return
         p, self.proc = self.proc, None
-        p.kill()
+        kill_group(p.pid)
         p.wait()
         self.exits.append(("sigkill", p.returncode))
 
@@ -571,7 +647,9 @@ class Petrel:
         for kind, rc in self.exits:
             if kind == "sigkill":
                 continue
-            if kind == "sigterm-timeout":
+            if kind == "left-behind":
+                errors.append("processes of its group left after it exited: %s" % rc)
+            elif kind == "sigterm-timeout":
                 errors.append("did not exit within 5s of SIGTERM")
             elif rc != 0:
                 errors.append("exited %s after SIGTERM" % rc)

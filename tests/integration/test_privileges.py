@@ -1,6 +1,7 @@
-"""Least privilege (DESIGN): started as root with `user = nobody`, Petrel binds its
-listeners and reads its TLS key as root, then runs as nobody; the data folder and
-everything written in it belong to nobody."""
+"""Least privilege (DESIGN): started as root with `user = nobody`, Petrel's network
+process binds its listeners and reads its TLS key as root, then runs as nobody; the
+data folder and everything written in it belong to nobody.  (The supervisor stays root;
+each process's users: test_privsep.py.)"""
 
 import os
 import pwd
@@ -34,9 +35,12 @@ def test_runs_as_the_configured_user(petrel_factory, open_dir):
         pytest.skip("dropping privileges needs root")
     nobody = pwd.getpwnam("nobody")
     data = open_dir / "data"
-    p = petrel_factory(user="nobody", data_dir=str(data))
+    # the helpers run as nobody too: this test is about the network process's user
+    # (each process with a user of its own: test_privsep.py)
+    p = petrel_factory(user="nobody", auth_user="nobody", keys_user="nobody",
+                       data_dir=str(data))
     # real, effective, saved and filesystem uid are all nobody's: no way back to root
-    assert uids_of(p.proc.pid) == [nobody.pw_uid] * 4
+    assert uids_of(p.processes()["network"]) == [nobody.pw_uid] * 4
     assert data.stat().st_uid == nobody.pw_uid
     assert (data / "queue").stat().st_uid == nobody.pw_uid
     assert (data / "petrel.db").stat().st_uid == nobody.pw_uid

@@ -1,0 +1,195 @@
+"""Privilege separation (issue 13, docs/security.md "Processes"): `petrel serve` is a
+supervisor that starts the auth, keys and network processes, restarts a helper that
+dies, and takes everything down with it; with real users each process runs as its own,
+with no supplementary groups and no_new_privs, and the network process cannot reach
+the credentials or the DKIM keys."""
+
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PETREL_BIN, SERVE_USER, group_pids, petrel_env, proc_stat, run_petrel
+
+ROLES = ("network", "auth", "keys")
+
+
+def wait_until(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(0.05)
+
+
+def status_of(pid):
+    """/proc/PID/status as {field: value}."""
+    out = {}
+    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
+        k, _, v = line.partition(":")
+        out[k] = v.strip()
+    return out
+
+
+def gone(pid):
+    st = proc_stat(pid)
+    return st is None or st[0] in ("Z", "X")
+
+
+def test_process_tree(petrel):
+    """The supervisor has three children, each exec'd with its role in its argv."""
+    sup = petrel.proc.pid
+    procs = petrel.processes()
+    assert set(procs) == set(ROLES), procs
+    for role, pid in procs.items():
+        argv = Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")[:-1]
+        assert argv[-2:] == [b"--process", role.encode()], argv
+        assert argv[1:4] == [b"serve", b"-c", str(petrel.config_path).encode()], argv
+        assert proc_stat(pid)[1] == sup
+        log = petrel.wait_log(r"process-started process=%s pid=%d user=" % (role, pid))
+        assert re.search(r"process-started process=%s pid=%d user=%s\b"
+                         % (role, pid, SERVE_USER or pwd.getpwuid(os.geteuid()).pw_name),
+                         log), log
+    assert b"--process" not in Path("/proc/%d/cmdline" % sup).read_bytes()
+    # the descriptors each was given, and no others (0..2 are stdin, stdout, stderr)
+    net_fds = {int(fd) for fd in os.listdir("/proc/%d/fd" % procs["network"])}
+    assert {3, 4, 5, 6} <= net_fds
+    lock = os.readlink("/proc/%d/fd/6" % procs["network"])
+    assert lock == str(petrel.data_dir / "petrel.lock"), lock
+    for role in ("auth", "keys"):
+        target = os.readlink("/proc/%d/fd/3" % procs[role])
+        assert target.startswith("socket:"), (role, target)
+
+
+def test_sigterm_stops_every_process(petrel):
+    sup = petrel.proc.pid
+    procs = petrel.processes()
+    assert petrel.stop() == 0
+    assert not group_pids(sup)
+    assert all(gone(pid) for pid in procs.values()), procs
+    log = petrel.wait_log(r"helper-exited process=keys")
+    assert "network-exited status=0" in log, log[-3000:]
+    # a helper ends at the EOF of its channel or at the supervisor's SIGTERM, whichever
+    # comes first (a SIGTERM during its own clean-up may end it by the signal itself);
+    # either way it is not restarted
+    for role in ("auth", "keys"):
+        assert re.search(r"helper-exited process=%s status=(0|signal-15) restart_in=never"
+                         % role, log), log[-3000:]
+
+
+def test_ctrl_c_reaches_the_group_and_stops_it_cleanly(petrel):
+    """^C at a terminal sends SIGINT to the whole group: only the supervisor acts on it
+    (the others ignore it), so the network process gets one SIGTERM and drains."""
+    sup = petrel.proc.pid
+    petrel.processes()
+    os.killpg(sup, signal.SIGINT)
+    assert petrel.proc.wait(10) == 0
+    petrel.proc = None
+    wait_until(lambda: not group_pids(sup), 10, "every process to exit")
+    log = petrel.log()
+    assert "network-exited status=0" in log, log[-3000:]
+    assert log.count("shutdown signal=") == 1, log[-3000:]  # the network process's, once
+
+
+def test_kill9_of_the_supervisor_takes_all_down(petrel):
+    """PR_SET_PDEATHSIG: nothing outlives the supervisor, even killed with SIGKILL."""
+    sup = petrel.proc.pid
+    procs = petrel.processes()
+    os.kill(sup, signal.SIGKILL)
+    petrel.proc.wait(10)
+    petrel.proc = None
+    petrel.exits.append(("sigkill", -9))
+    wait_until(lambda: all(gone(pid) for pid in procs.values()), 10,
+               "the children of a killed supervisor to die")
+    assert not group_pids(sup)
+    # the lock went with them: a new server starts on the same folder
+    petrel.start()
+    assert petrel.stop() == 0
+
+
+def test_network_process_ending_on_its_own_ends_everything(petrel):
+    sup = petrel.proc.pid
+    procs = petrel.processes()
+    os.kill(procs["network"], signal.SIGKILL)
+    assert petrel.proc.wait(10) == 1
+    petrel.proc = None
+    wait_until(lambda: not group_pids(sup), 10, "the helpers to stop")
+    log = petrel.log()
+    assert "network-exited status=signal-9" in log, log[-3000:]
+
+
+@pytest.mark.parametrize("role", ["auth", "keys"])
+def test_killed_helper_is_restarted_and_reconnected(petrel, role):
+    procs = petrel.processes()
+    old = procs[role]
+    os.kill(old, signal.SIGKILL)
+    log = petrel.wait_log(r"helper-connected process=%s first=no" % role)
+    assert re.search(r"warn helper-exited process=%s status=signal-9 ran_ms=\d+ "
+                     r"restart_in=0\.100s" % role, log), log[-3000:]
+    assert "helper-connected process=%s first=no" % role in log, log[-3000:]
+    new = petrel.processes()[role]
+    assert new != old and gone(old)
+    assert re.search(r"process-started process=%s pid=%d " % (role, new), log)
+    # the others were left alone
+    for other in ROLES:
+        if other != role:
+            assert petrel.processes()[other] == procs[other]
+    # a helper that keeps dying within 10 s of its start waits twice as long each time
+    os.kill(new, signal.SIGKILL)
+    log = petrel.wait_log(r"helper-connected process=%s first=no" % role, count=2)
+    assert re.search(r"helper-exited process=%s status=signal-9 ran_ms=\d+ "
+                     r"restart_in=0\.200s" % role, log), log[-3000:]
+    c = petrel.session("mx")
+    c.quit()
+    assert petrel.stop() == 0
+
+
+def test_auth_dir_that_is_a_symlink_is_refused(petrel_factory, tmp_path):
+    p = petrel_factory(start=False)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(str(p.data_dir / "auth"), str(elsewhere))
+    (p.data_dir / "auth").symlink_to(elsewhere)
+    r = run_petrel("serve", "-c", p.config_path, timeout=15)
+    assert r.returncode == 1, r
+    assert "%s/auth is a symbolic link, not a folder" % p.data_dir in r.stderr, r.stderr
+    assert "process-started" not in r.stderr
+
+
+def test_dkim_that_is_a_file_is_refused(petrel_factory):
+    p = petrel_factory(start=False)
+    (p.data_dir / "dkim").write_text("")
+    r = run_petrel("serve", "-c", p.config_path, timeout=15)
+    assert r.returncode == 1, r
+    assert "%s/dkim is something else, not a folder" % p.data_dir in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("key", ["auth_user", "keys_user"])
+def test_unknown_helper_user_reports_line(petrel_factory, key):
+    if SERVE_USER != "root":
+        pytest.skip("users are looked up only when started as root (running as uid %d)"
+                    % os.geteuid())
+    p = petrel_factory(start=False, **{key: "no-such-user-petrel"})
+    before = sorted(x.name for x in p.data_dir.iterdir())
+    r = run_petrel("serve", "-c", p.config_path, timeout=15)
+    assert r.returncode == 2, r
+    line = p.config_path.read_text().splitlines().index("%s = no-such-user-petrel" % key) + 1
+    assert "%s:%d: '%s': no user named 'no-such-user-petrel'" % (p.config_path, line, key) \
+        in r.stderr, r.stderr
+    assert sorted(x.name for x in p.data_dir.iterdir()) == before
+
+
+def test_process_flag_is_not_for_people(petrel_factory):
+    """--process without the supervisor's environment refuses to run."""
+    p = petrel_factory(start=False)
+    env = {k: v for k, v in petrel_env().items() if k != "PETREL_SUPERVISOR_PID"}
+    r = subprocess.run([PETREL_BIN, "serve", "-c", str(p.config_path), "--process", "network"],
+                       capture_output=True, text=True, timeout=30, env=env,
+                       stdin=subprocess.DEVNULL, start_new_session=True)
+    assert r.returncode != 0, r
+    assert "not started by petrel serve" in r.stderr, r.stderr
