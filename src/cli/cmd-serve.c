@@ -657,7 +657,6 @@ static int serve_network(const struct config *config)
 	struct queue *queue = NULL;
 	struct queue_control *control = NULL;
 	struct store *store = NULL;
-	struct store_credentials *credentials = NULL;
 	struct store_events *events = NULL;
 	struct dns_resolver *dns = NULL;
 	struct delivery *delivery = NULL;
@@ -665,7 +664,6 @@ static int serve_network(const struct config *config)
 	struct privsep_channels *channels = NULL;
 	struct serve_outbound outbound = { 0 };
 	struct event *sigterm = NULL;
-	unsigned char auth_secret[STORE_AUTH_SECRET_LEN];
 	int lock_fd = PRIVSEP_FD_LOCK;
 
 	/* the supervisor checked these; the file may have changed since */
@@ -714,15 +712,6 @@ static int serve_network(const struct config *config)
 		fprintf(stderr, "petrel: store: %s\n", error);
 		goto out;
 	}
-	credentials = store_credentials_open(config->data_dir, &error);
-	if (!credentials || store_credentials_migrate(store, credentials, &error) != 0) {
-		fprintf(stderr, "petrel: credentials: %s\n", error);
-		goto out;
-	}
-	if (store_auth_secret_load(config->data_dir, auth_secret, &error) != 0) {
-		fprintf(stderr, "petrel: %s\n", error);
-		goto out;
-	}
 	struct dns_settings dns_settings = {
 		.forwarder = config->dns.resolver[0] ? config->dns.resolver : NULL,
 		.special_zones = config->dns.special_zones[0] ? config->dns.special_zones : NULL,
@@ -754,12 +743,9 @@ static int serve_network(const struct config *config)
 		goto out;
 	}
 	st.server = smtp_server_create(st.base, config, queue, tls, store, events, pool);
-	smtp_server_set_auth_secret(st.server, auth_secret);
-	smtp_server_set_credentials(st.server, credentials);
-	OPENSSL_cleanse(auth_secret, sizeof(auth_secret));
-	/* The helpers' clients: AUTH asks the auth process (with
-	 * smtp_server_set_auth_client), the control socket's `petrel keys`
+	/* AUTH asks the auth process; the control socket's `petrel keys`
 	 * asks the keys process (with queue_control_set_keys). */
+	smtp_server_set_auth_client(st.server, auth_client);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
 	 * the whole process group) is ignored: the supervisor decides */
 	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);
@@ -797,7 +783,6 @@ out:
 	queue_free(&queue);
 	smtp_server_free(&st.server);
 	store_events_free(&events);
-	store_credentials_close(&credentials);
 	store_close(&store);
 	serve_outbound_free(&outbound);
 	if (sigterm)

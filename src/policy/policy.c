@@ -9,17 +9,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-
 #include "config/config.h"
 #include "message/message.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
-static void scram_upgrade(struct store_credentials *sc, const char *name, const char *old_scram,
-			  const char *password, unsigned iterations);
-static void secret_free(char **secret);
 static void reply_set(struct policy_reply *reply, int code, const char *enhanced,
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static struct policy_account *account_snapshot(struct store *store,
@@ -32,11 +27,6 @@ static void window_names(time_t t, char day[32], char minute[32]);
 static void reset_time_text(time_t t, bool daily, char *buf, size_t size);
 static bool policy_reserve(struct store *store, const struct policy_account *account,
 			   time_t now, struct policy_reply *reply);
-
-/* A yescrypt hash, of no account's password, checked for unknown names and accounts
- * without credentials so that timing does not tell them from real ones. */
-static const char DUMMY_HASH[] =
-	"$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7";
 
 static void reply_set(struct policy_reply *reply, int code, const char *enhanced,
 		      const char *fmt, ...)
@@ -82,124 +72,24 @@ static struct policy_account *account_snapshot(struct store *store,
 	return pa;
 }
 
-/* secret_free - wipe and free a hash or SCRAM credentials; null *SECRET */
-static void secret_free(char **secret)
+struct policy_account *policy_account_lookup_blocking(struct store *store, const char *name,
+						      const char **reason_r)
 {
-	if (!*secret)
-		return;
-	OPENSSL_cleanse(*secret, strlen(*secret));
-	free(*secret);
-	*secret = NULL;
-}
-
-/* scram_upgrade - new SCRAM credentials with ITERATIONS for account NAME,
- * whose PASSWORD was just verified, if its own (OLD_SCRAM) have fewer (none:
- * it was imported with a foreign hash, and stays so) */
-static void scram_upgrade(struct store_credentials *sc, const char *name, const char *old_scram,
-			  const char *password, unsigned iterations)
-{
-	if (old_scram[0] == '\0' || strtoul(old_scram, NULL, 10) >= iterations)
-		return;
-	char *scram = store_scram_credentials(password, iterations);
-	const char *error = NULL;
-	bool replaced = false;
-	if (!scram)
-		log_error("scram-upgrade-failed", "account=%s error=\"cannot make credentials\"",
-			  name);
-	else if (store_credentials_scram_replace(sc, name, old_scram, scram, &replaced,
-						 &error) != 0)
-		log_error("store-failed", "op=credentials_scram_replace error=\"%s\"", error);
-	else if (replaced)
-		log_info("scram-upgraded", "account=%s iterations=%u", name, iterations);
-	secret_free(&scram);
-}
-
-void policy_auth_password_blocking(struct store *store, struct store_credentials *sc,
-				   const char *user, const char *password,
-				   unsigned scram_iterations, struct policy_account **account_r,
-				   struct policy_reply *reply, const char **reason_r)
-{
-	*account_r = NULL;
 	struct store_account *a = NULL;
-	char *hash = NULL, *scram = NULL;
-	bool missing = false;   /* the account has no credentials */
-	const char *error = NULL, *op = "account_get";
-	int rc = store_account_get(store, user, &a, &error);
-	if (rc == 0) {
-		/* an account without credentials (an add that failed half-way)
-		 * opens with no password, after the time a check takes */
-		op = "credentials_get";
-		rc = store_credentials_get(sc, user, &hash, &scram, &error);
-		if (rc == STORE_NOT_FOUND) {
-			hash = xstrdup(DUMMY_HASH);
-			scram = xstrdup("");
-			missing = true;
-			rc = 0;
-		}
-	}
+	struct policy_account *account = NULL;
+	const char *error = NULL;
+	int rc = store_account_get(store, name, &a, &error);
 	if (rc < 0) {
-		log_error("store-failed", "op=%s error=\"%s\"", op, error);
-		reply_set(reply, 454, "4.7.0", "Temporary authentication failure");
+		log_error("store-failed", "op=account_get error=\"%s\"", error);
 		*reason_r = "store-error";
-		goto out;
-	}
-	if (rc == STORE_NOT_FOUND || !a) {
-		/* Spend the time a hash check takes, so timing does not reveal
-		 * which account names exist. */
-		(void)store_password_verify(password, DUMMY_HASH);
-		reply_set(reply, 535, "5.7.8", "Authentication credentials invalid");
-		*reason_r = "no-such-account";
-		goto out;
-	}
-	bool ok = store_password_verify(password, hash) && !missing;
-	if (!ok) {
-		reply_set(reply, 535, "5.7.8", "Authentication credentials invalid");
-		*reason_r = "bad-password";
-	} else if (a->disabled) {
-		/* The same reply as a bad password (RFC 4954 6: 535 5.7.8). */
-		reply_set(reply, 535, "5.7.8", "Authentication credentials invalid");
+	} else if (rc == STORE_NOT_FOUND || !a || a->disabled) {
 		*reason_r = "disabled";
 	} else {
-		*account_r = account_snapshot(store, a);
-		reply->code = 0;
-		*reason_r = "ok";
-		scram_upgrade(sc, a->name, scram, password, scram_iterations);
-	}
-out:
-	secret_free(&hash);
-	secret_free(&scram);
-	store_account_free(&a);
-}
-
-char *policy_scram_lookup_blocking(struct store *store, struct store_credentials *sc,
-				   const char *user, struct policy_account **account_r,
-				   const char **reason_r)
-{
-	*account_r = NULL;
-	struct store_account *a = NULL;
-	char *hash = NULL, *scram = NULL;
-	const char *error = NULL;
-	int rc = store_account_get(store, user, &a, &error);
-	if (rc == 0 && !a->disabled)
-		rc = store_credentials_get(sc, user, &hash, &scram, &error);
-	if (rc < 0) {
-		log_error("store-failed", "op=scram_lookup error=\"%s\"", error);
-		*reason_r = "store-error";
-	} else if (!a) {
-		*reason_r = "no-such-account";
-	} else if (a->disabled) {
-		*reason_r = "disabled";
-	} else if (rc == STORE_NOT_FOUND || !scram[0]) {
-		*reason_r = "no-scram-credentials";
-	} else {
-		*account_r = account_snapshot(store, a);
+		account = account_snapshot(store, a);
 		*reason_r = "ok";
 	}
-	secret_free(&hash);
-	if (!*account_r)
-		secret_free(&scram);
 	store_account_free(&a);
-	return scram;
+	return account;
 }
 
 void policy_check_sender_blocking(struct store *store, const struct policy_account *account,

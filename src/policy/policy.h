@@ -2,9 +2,12 @@
  * identities, recipient validation, sending limits and per-address throttles.
  *
  * Two kinds of functions:
- *  - *_blocking: run on a worker thread (they query the store, verify
- *    password hashes); they fill a result struct owned by the caller;
- *  - the throttle: in memory, loop thread only.
+ *  - *_blocking: run on a worker thread (they query the store); they fill a
+ *    result struct owned by the caller.  None reads a password hash or SCRAM
+ *    key: those are the auth process's (authd/);
+ *  - the throttle: in memory, loop thread only (the auth process counts
+ *    AUTH failures with it; the network process counts connections and
+ *    remembers the lockouts it was told).
  * Replies are decided here (code, enhanced code, text) and sent as they are by
  * the SMTP session, so the rules live in one place.
  */
@@ -19,7 +22,6 @@
 
 struct config;
 struct store;
-struct store_credentials;
 
 /* A decision: code 0 means "allowed"; otherwise the reply to send. */
 struct policy_reply {
@@ -42,24 +44,14 @@ void policy_account_free(struct policy_account **account);
 
 /* ---- authentication (worker) ---------------------------------------------------- */
 
-/* policy_auth_password_blocking - check USER's PASSWORD: an active account
- * (in STORE) with a matching hash (in SC).  On success *account_r is set and reply.code is 0; else
- * 535 5.7.8 (wrong credentials or disabled account: the same reply, so the
- * reply never tells which), or 454 4.7.0 if the store failed.  *reason_r says
- * why for the log and the event ("bad-password", "no-such-account",
- * "disabled").  A successful login whose SCRAM credentials have fewer than
- * SCRAM_ITERATIONS gets new ones with that count (made from the password
- * just checked), so old accounts catch up with the setting. */
-void policy_auth_password_blocking(struct store *store, struct store_credentials *sc,
-				   const char *user, const char *password,
-				   unsigned scram_iterations, struct policy_account **account_r,
-				   struct policy_reply *reply, const char **reason_r);
-/* policy_scram_lookup_blocking - SCRAM credentials (from SC) of an active USER
- * ("iterations:salt:storedkey:serverkey"; the caller wipes them), or NULL (unknown, disabled, or no
- * SCRAM credentials); *account_r as above when found. */
-char *policy_scram_lookup_blocking(struct store *store, struct store_credentials *sc,
-				   const char *user, struct policy_account **account_r,
-				   const char **reason_r);
+/* policy_account_lookup_blocking - what a session keeps of account NAME once
+ * the auth process has accepted its password or proof (no secret is read
+ * here): NULL when it is disabled or gone (*reason_r "disabled": the same
+ * 535 as a wrong password, so the reply never tells which) or the store
+ * failed (*reason_r "store-error": 454).  Limits are resolved against its
+ * plan now, so a plan change applies at the next login. */
+struct policy_account *policy_account_lookup_blocking(struct store *store, const char *name,
+						      const char **reason_r);
 
 /* ---- MAIL and RCPT (worker) --------------------------------------------------------- */
 
@@ -140,9 +132,13 @@ struct policy_throttle_settings {
 struct policy_throttle *policy_throttle_create(const struct policy_throttle_settings *settings);
 void policy_throttle_free(struct policy_throttle **throttle);
 /* policy_throttle_auth_failed - count one failure; returns the delay in
- * seconds to wait before replying (0 = none) */
+ * seconds to wait before replying (0 = none) (the auth process) */
 unsigned policy_throttle_auth_failed(struct policy_throttle *throttle, const struct sockaddr *sa,
 				     time_t now);
+/* policy_throttle_lock - refuse the address until UNTIL: a lockout the auth
+ * process reported, remembered by the network process (a later end wins) */
+void policy_throttle_lock(struct policy_throttle *throttle, const struct sockaddr *sa,
+			  time_t now, time_t until);
 /* policy_throttle_is_locked - the address is refused until *until_r */
 bool policy_throttle_is_locked(struct policy_throttle *throttle, const struct sockaddr *sa,
 			       time_t now, time_t *until_r);

@@ -229,6 +229,15 @@ unsigned policy_throttle_auth_failed(struct policy_throttle *t, const struct soc
 	return delay < THROTTLE_MAX_DELAY ? delay : THROTTLE_MAX_DELAY;
 }
 
+void policy_throttle_lock(struct policy_throttle *t, const struct sockaddr *sa, time_t now,
+			  time_t until)
+{
+	struct throttle_entry *e = throttle_get(t, sa, now, true);
+	if (until > e->locked_until)
+		e->locked_until = until;
+	e->last_seen = now;
+}
+
 bool policy_throttle_is_locked(struct policy_throttle *t, const struct sockaddr *sa, time_t now,
 			       time_t *until_r)
 {

@@ -23,26 +23,16 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "authd/authd.h"
 #include "config/config.h"
+#include "ipc/ipc.h"
 #include "policy/policy.h"
-#include "store/store.h"
-#include "util/pool.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
-struct auth_password_job {
+struct auth_account_job {
 	struct smtp_job job;
-	char *user;
-	char *password;
-	struct policy_account *account;
-	struct policy_reply reply;
-	const char *reason;
-};
-
-struct auth_scram_job {
-	struct smtp_job job;
-	char *user;
-	char *credentials;
+	char *name;
 	struct policy_account *account;
 	const char *reason;
 };
@@ -50,17 +40,22 @@ struct auth_scram_job {
 static void auth_start(struct smtp_session *s, enum auth_mech mech, const char *initial,
 		       size_t initial_len, bool has_initial);
 static void auth_step(struct smtp_session *s, const char *data, size_t len);
+static void auth_scram_step(struct smtp_session *s, const char *data, size_t len);
 static void auth_check_password(struct smtp_session *s, char *user, char *password);
-static void auth_password_work(struct smtp_job *job);
-static void auth_password_done(struct smtp_session *s, struct smtp_job *job);
-static void auth_password_free(struct smtp_job *job);
-static void auth_scram_lookup(struct smtp_session *s);
-static void auth_scram_work(struct smtp_job *job);
-static void auth_scram_done(struct smtp_session *s, struct smtp_job *job);
-static void auth_scram_free(struct smtp_job *job);
+static void auth_call(struct smtp_session *s, uint8_t type, unsigned count,
+		      const struct ipc_field *fields);
+static void auth_reply_cb(void *ctx, const struct ipc_msg *reply);
+static void auth_answer_ok(struct smtp_session *s, const struct ipc_msg *reply);
+static void auth_answer_not_ok(struct smtp_session *s, const struct ipc_msg *reply);
+static void auth_unavailable(struct smtp_session *s, const char *why);
+static void auth_account_lookup(struct smtp_session *s, const char *name);
+static void auth_account_work(struct smtp_job *job);
+static void auth_account_done(struct smtp_session *s, struct smtp_job *job);
+static void auth_account_free(struct smtp_job *job);
+static bool auth_is_locked(struct smtp_session *s);
 static void auth_challenge(struct smtp_session *s, const char *data, size_t len);
 static void auth_succeeded(struct smtp_session *s, struct policy_account *account);
-static void auth_failed(struct smtp_session *s, const char *user, const char *reason);
+static void auth_failed(struct smtp_session *s, const char *reason, unsigned delay);
 static void auth_fail_delay_cb(evutil_socket_t fd, short what, void *arg);
 static void auth_refused(struct smtp_session *s, const char *reason);
 static void auth_reply_later(struct smtp_session *s, unsigned delay, bool busy);
@@ -68,7 +63,7 @@ static void auth_malformed(struct smtp_session *s);
 
 const char *smtp_auth_mechanisms(const struct smtp_session *s)
 {
-	if (!s->server->store)
+	if (!s->server->store || !s->server->auth)
 		return NULL;
 	if (s->tls || (s->config->auth.plaintext_loopback && smtp_session_is_loopback(s)))
 		return "PLAIN LOGIN SCRAM-SHA-256";
@@ -84,8 +79,12 @@ void smtp_auth_clear(struct smtp_session *s)
 		free(s->auth_user);
 		s->auth_user = NULL;
 	}
+	if (s->auth_call) {
+		ipc_client_cancel(s->server->auth, s->auth_call);
+		s->auth_call = 0;
+	}
 	sasl_scram_clear(&s->scram);
-	store_scram_clear(&s->scram_keys);
+	OPENSSL_cleanse(s->scram_signature, sizeof(s->scram_signature));
 	policy_account_free(&s->auth_pending);
 	if (s->mode == MODE_AUTH)
 		s->mode = MODE_COMMAND;
@@ -118,12 +117,8 @@ void smtp_cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_session_count_error(s);
 		return;
 	}
-	time_t until;
-	if (policy_throttle_is_locked(s->server->throttle, (const struct sockaddr *)&s->addr,
-				      time(NULL), &until)) {
-		auth_refused(s, "locked-out");
+	if (auth_is_locked(s))
 		return;
-	}
 	const char *sp = memchr(cmd->args, ' ', cmd->args_len);
 	size_t mech_len = sp ? (size_t)(sp - cmd->args) : cmd->args_len;
 	const char *initial = sp ? sp + 1 : NULL;
@@ -239,7 +234,9 @@ static void auth_step(struct smtp_session *s, const char *data, size_t len)
 		return;
 	}
 	case AUTH_MECH_LOGIN:
-		if (len == 0 || memchr(data, '\0', len)) {
+		/* the limits PLAIN has (and the auth process enforces) */
+		if (len == 0 || memchr(data, '\0', len) ||
+		    len > (s->auth_step == 0 ? AUTHD_USER_MAX : AUTHD_PASSWORD_MAX)) {
 			auth_malformed(s);
 		} else if (s->auth_step == 0) {
 			s->auth_user = xstrndup(data, len);
@@ -252,53 +249,55 @@ static void auth_step(struct smtp_session *s, const char *data, size_t len)
 		}
 		return;
 	case AUTH_MECH_SCRAM_SHA_256:
-		if (s->auth_step == 0) {
-			if (sasl_scram_client_first(&s->scram, data, len) != 0) {
-				auth_malformed(s);
-				return;
-			}
-			s->auth_step = 1;
-			auth_scram_lookup(s);
-		} else if (s->auth_step == 2) {
-			struct buf auth, out;
-			buf_init(&auth);
-			buf_init(&out);
-			unsigned char proof[SASL_SCRAM_PROOF_LEN], signature[STORE_SCRAM_KEY_LEN];
-			int rc = sasl_scram_client_final(&s->scram, data, len, &auth, proof);
-			if (rc == 0)
-				rc = store_scram_proof_check(&s->scram_keys, auth.data, auth.len,
-							     proof, signature) == 0 ? 0 : 1;
-			if (rc < 0) {
-				auth_malformed(s);
-			} else if (rc > 0) {
-				char *user = xstrdup(s->scram.user);
-				auth_failed(s, user, "bad-password");
-				free(user);
-			} else {
-				s->auth_step = 3;
-				sasl_scram_server_final(signature, &out);
-				auth_challenge(s, out.data, out.len);
-			}
-			OPENSSL_cleanse(signature, sizeof(signature));
-			buf_free(&auth);
-			buf_free(&out);
-		} else if (s->auth_step == 3) {
-			/* The client's empty answer to our server-final message. */
-			if (len != 0) {
-				auth_malformed(s);
-				return;
-			}
-			struct policy_account *account = s->auth_pending;
-			s->auth_pending = NULL;
-			auth_succeeded(s, account);
-		} else {
-			auth_malformed(s);
-		}
+		auth_scram_step(s, data, len);
 		return;
 	case AUTH_MECH_NONE:
 		break;
 	}
 	auth_malformed(s);
+}
+
+/* auth_scram_step - RFC 5802 5: client-first, client-final, then the
+ * client's empty answer to server-final; the auth process gives the salt
+ * and count (SCRAM_START) and checks the proof (SCRAM_PROOF) */
+static void auth_scram_step(struct smtp_session *s, const char *data, size_t len)
+{
+	if (s->auth_step == 0) {
+		if (sasl_scram_client_first(&s->scram, data, len) != 0 ||
+		    strlen(s->scram.user) > AUTHD_USER_MAX) {
+			auth_malformed(s);
+			return;
+		}
+		s->auth_step = 1;
+		struct ipc_field f = ipc_text(s->scram.user);
+		auth_call(s, IPC_AUTH_SCRAM_START, 1, &f);
+	} else if (s->auth_step == 2) {
+		struct buf auth;
+		unsigned char proof[SASL_SCRAM_PROOF_LEN];
+		buf_init(&auth);
+		if (sasl_scram_client_final(&s->scram, data, len, &auth, proof) != 0 ||
+		    auth.len > AUTHD_AUTH_MESSAGE_MAX) {
+			auth_malformed(s);
+		} else if (!auth_is_locked(s)) {
+			s->auth_step = 3;
+			struct ipc_field f[4] = { ipc_text(s->scram.user), ipc_text(s->client),
+						  { auth.data, auth.len }, { proof, sizeof(proof) } };
+			auth_call(s, IPC_AUTH_SCRAM_PROOF, 4, f);
+		}
+		OPENSSL_cleanse(proof, sizeof(proof));
+		buf_free(&auth);
+	} else if (s->auth_step == 4) {
+		/* The client's empty answer to our server-final message. */
+		if (len != 0) {
+			auth_malformed(s);
+			return;
+		}
+		struct policy_account *account = s->auth_pending;
+		s->auth_pending = NULL;
+		auth_succeeded(s, account);
+	} else {
+		auth_malformed(s);
+	}
 }
 
 /* auth_challenge - "334 base64(DATA)" */
@@ -311,128 +310,186 @@ static void auth_challenge(struct smtp_session *s, const char *data, size_t len)
 	buf_free(&b64);
 }
 
-/* ---- PLAIN and LOGIN: check the password on a worker ----------------------- */
-
-/* auth_check_password - hash and compare on the hash pool; but first the
- * throttle, which the exchange may have crossed since AUTH (other sessions
- * from the address failing meanwhile), and the pool's queue: a refused check
- * costs no hash */
-static void auth_check_password(struct smtp_session *s, char *user, char *password)
+/* auth_is_locked - the address is locked out (as the auth process told us
+ * earlier, here or in another session): 454 without asking; a refused check
+ * costs no round trip and no hash */
+static bool auth_is_locked(struct smtp_session *s)
 {
 	time_t until;
-	const char *refusal = NULL;
-	if (policy_throttle_is_locked(s->server->throttle, (const struct sockaddr *)&s->addr,
-				      time(NULL), &until))
-		refusal = "locked-out";
-	else if (pool_pending(s->server->hash_pool) >= s->config->auth.hash_queue)
-		refusal = "busy";
-	if (refusal) {
-		auth_refused(s, refusal);
-		OPENSSL_cleanse(password, strlen(password));
-		free(password);
-		free(user);
+	if (!policy_throttle_is_locked(s->server->throttle, (const struct sockaddr *)&s->addr,
+				       time(NULL), &until))
+		return false;
+	auth_refused(s, "locked-out");
+	return true;
+}
+
+/* ---- the auth process ------------------------------------------------------------ */
+
+/* auth_check_password - PLAIN and LOGIN: the auth process checks USER's
+ * PASSWORD (both taken; the password is wiped here once it is sent) */
+static void auth_check_password(struct smtp_session *s, char *user, char *password)
+{
+	if (!auth_is_locked(s)) {
+		s->auth_user = user;
+		user = NULL;
+		struct ipc_field f[3] = { ipc_text(s->auth_user), ipc_text(password),
+					  ipc_text(s->client) };
+		auth_call(s, IPC_AUTH_PASSWORD, 3, f);
+	}
+	OPENSSL_cleanse(password, strlen(password));
+	free(password);
+	free(user);
+}
+
+/* auth_call - ask the auth process; the session reads nothing until the
+ * answer (or its absence) comes back to auth_reply_cb.  A session that
+ * closes meanwhile cancels the call (smtp_auth_clear). */
+static void auth_call(struct smtp_session *s, uint8_t type, unsigned count,
+		      const struct ipc_field *fields)
+{
+	s->waiting = true;
+	s->auth_call = ipc_client_call(s->server->auth, type, count, fields, auth_reply_cb, s);
+}
+
+/* auth_reply_cb - the auth process answered, or could not (REPLY NULL) */
+static void auth_reply_cb(void *ctx, const struct ipc_msg *reply)
+{
+	struct smtp_session *s = ctx;
+	s->auth_call = 0;
+	if (s->dead)
+		return;
+	s->waiting = false;
+	if (!reply)
+		auth_unavailable(s, "no-answer");
+	else if (reply->type == IPC_R_OK)
+		auth_answer_ok(s, reply);
+	else
+		auth_answer_not_ok(s, reply);
+	if (!s->dead)
+		smtp_session_process_input(s);
+}
+
+/* auth_unavailable - no usable answer from the auth process (down, timed
+ * out, or an answer that does not fit): never a success */
+static void auth_unavailable(struct smtp_session *s, const char *why)
+{
+	log_warn("auth-unavailable", "session=%s client=%s reason=%s", s->sid, s->client, why);
+	smtp_auth_clear(s);
+	smtp_session_reply(s, "454 4.7.0 Temporary authentication failure");
+}
+
+/* auth_answer_ok - R_OK to the request of step auth_step */
+static void auth_answer_ok(struct smtp_session *s, const struct ipc_msg *reply)
+{
+	char *name = NULL;
+	const void *signature = NULL;
+	uint32_t iterations = 0;
+	if (s->auth_mech == AUTH_MECH_SCRAM_SHA_256 && s->auth_step == 1) {
+		/* SCRAM_START: iterations, salt */
+		struct buf out;
+		buf_init(&out);
+		if (reply->count != 2 || !ipc_field_u32(reply, 0, &iterations) ||
+		    reply->field[1].len == 0 || reply->field[1].len > SASL_SCRAM_SALT_MAX ||
+		    sasl_scram_server_first(&s->scram, iterations, reply->field[1].data,
+					    reply->field[1].len, &out) != 0) {
+			auth_unavailable(s, "bad-reply");
+		} else {
+			s->auth_step = 2;
+			auth_challenge(s, out.data, out.len);
+		}
+		buf_free(&out);
 		return;
 	}
-	struct auth_password_job *j = xcalloc(1, sizeof(*j));
-	j->job.work = auth_password_work;
-	j->job.done = auth_password_done;
-	j->job.free = auth_password_free;
-	j->user = user;
-	j->password = password;
-	smtp_session_async_on(s, s->server->hash_pool, &j->job);
-}
-
-static void auth_password_work(struct smtp_job *job)
-{
-	struct auth_password_job *j = (struct auth_password_job *)job;
-	policy_auth_password_blocking(job->server->store, job->server->credentials, j->user,
-				      j->password, job->server->config->auth.scram_iterations,
-				      &j->account, &j->reply, &j->reason);
-}
-
-static void auth_password_done(struct smtp_session *s, struct smtp_job *job)
-{
-	struct auth_password_job *j = (struct auth_password_job *)job;
-	if (j->reply.code == 0) {
-		auth_succeeded(s, j->account);
-		j->account = NULL;
-	} else if (j->reply.code == 454) {
-		smtp_auth_clear(s);
-		smtp_session_reply(s, "454 %s %s", j->reply.enhanced, j->reply.text);
+	bool scram = s->auth_mech == AUTH_MECH_SCRAM_SHA_256;
+	/* PASSWORD: name; SCRAM_PROOF: name, ServerSignature */
+	if (reply->count != (scram ? 2u : 1u) ||
+	    !ipc_field_text(reply, 0, AUTHD_USER_MAX, &name) ||
+	    (scram && !ipc_field_bytes(reply, 1, SASL_SCRAM_PROOF_LEN, &signature))) {
+		auth_unavailable(s, "bad-reply");
 	} else {
-		auth_failed(s, j->user, j->reason);
+		if (scram)
+			memcpy(s->scram_signature, signature, SASL_SCRAM_PROOF_LEN);
+		auth_account_lookup(s, name);
 	}
+	free(name);
 }
 
-static void auth_password_free(struct smtp_job *job)
+/* auth_answer_not_ok - R_FAIL, R_LOCKED, R_TEMPFAIL (or R_BAD: as no answer) */
+static void auth_answer_not_ok(struct smtp_session *s, const struct ipc_msg *reply)
 {
-	struct auth_password_job *j = (struct auth_password_job *)job;
-	free(j->user);
-	if (j->password) {
-		OPENSSL_cleanse(j->password, strlen(j->password));
-		free(j->password);
+	const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
+	char *reason = NULL;
+	uint32_t delay = 0;
+	uint64_t until = 0;
+	if (reply->type == IPC_R_FAIL && reply->count == 3 &&
+	    ipc_field_text(reply, 0, 64, &reason) && ipc_field_u32(reply, 1, &delay) &&
+	    ipc_field_u64(reply, 2, &until)) {
+		/* the lockout this failure began, remembered for 421 at connect */
+		if (until != 0)
+			policy_throttle_lock(s->server->throttle, sa, time(NULL), (time_t)until);
+		auth_failed(s, reason, delay);
+	} else if (reply->type == IPC_R_LOCKED && reply->count == 1 &&
+		   ipc_field_u64(reply, 0, &until)) {
+		policy_throttle_lock(s->server->throttle, sa, time(NULL), (time_t)until);
+		auth_refused(s, "locked-out");
+	} else if (reply->type == IPC_R_TEMPFAIL && reply->count == 1 &&
+		   ipc_field_text(reply, 0, 64, &reason)) {
+		auth_refused(s, strcmp(reason, "busy") == 0 ? "busy" : "auth-tempfail");
+	} else {
+		auth_unavailable(s, reply->type == IPC_R_BAD ? "bad-request" : "bad-reply");
 	}
-	policy_account_free(&j->account);
-	free(j);
+	free(reason);
 }
 
-/* ---- SCRAM: fetch the stored credentials on a worker ------------------------- */
+/* ---- the account (without secrets), read once the auth process said yes ----- */
 
-static void auth_scram_lookup(struct smtp_session *s)
+static void auth_account_lookup(struct smtp_session *s, const char *name)
 {
-	struct auth_scram_job *j = xcalloc(1, sizeof(*j));
-	j->job.work = auth_scram_work;
-	j->job.done = auth_scram_done;
-	j->job.free = auth_scram_free;
-	j->user = xstrdup(s->scram.user);
+	struct auth_account_job *j = xcalloc(1, sizeof(*j));
+	j->job.work = auth_account_work;
+	j->job.done = auth_account_done;
+	j->job.free = auth_account_free;
+	j->name = xstrdup(name);
 	smtp_session_async(s, &j->job);
 }
 
-static void auth_scram_work(struct smtp_job *job)
+static void auth_account_work(struct smtp_job *job)
 {
-	struct auth_scram_job *j = (struct auth_scram_job *)job;
-	j->credentials = policy_scram_lookup_blocking(job->server->store, job->server->credentials,
-						      j->user, &j->account, &j->reason);
-	/* An unknown user (or one without SCRAM credentials) goes on to fail at
-	 * the proof, with a salt and count that stay the same from try to try
-	 * as a real account's do: the exchange does not tell which exists.
-	 * Made here, not on the loop: it is three HMACs. */
-	if (!j->credentials)
-		j->credentials = store_scram_fake_credentials(job->server->auth_secret, j->user,
-							      job->server->config->auth.scram_iterations);
+	struct auth_account_job *j = (struct auth_account_job *)job;
+	j->account = policy_account_lookup_blocking(job->server->store, j->name, &j->reason);
 }
 
-static void auth_scram_done(struct smtp_session *s, struct smtp_job *job)
+static void auth_account_done(struct smtp_session *s, struct smtp_job *job)
 {
-	struct auth_scram_job *j = (struct auth_scram_job *)job;
-	char *credentials = j->credentials;
-	struct buf out;
-	buf_init(&out);
-	if (store_scram_parse(credentials, &s->scram_keys) != 0 ||
-	    sasl_scram_server_first(&s->scram, s->scram_keys.iterations, s->scram_keys.salt,
-				    s->scram_keys.salt_len, &out) != 0) {
+	struct auth_account_job *j = (struct auth_account_job *)job;
+	if (!j->account && strcmp(j->reason, "store-error") == 0) {
 		smtp_auth_clear(s);
 		smtp_session_reply(s, "454 4.7.0 Temporary authentication failure");
-	} else {
-		/* Kept aside, not authenticated, until the proof is checked. */
+	} else if (!j->account) {
+		/* disabled, or removed since: the same 535 as a wrong password
+		 * (RFC 4954 6), and no server-final for SCRAM */
+		auth_failed(s, "disabled", 0);
+	} else if (s->auth_mech == AUTH_MECH_SCRAM_SHA_256) {
+		/* kept aside until the client's answer to server-final */
+		struct buf out;
+		buf_init(&out);
+		sasl_scram_server_final(s->scram_signature, &out);
 		policy_account_free(&s->auth_pending);
 		s->auth_pending = j->account;
 		j->account = NULL;
-		s->auth_step = 2;
+		s->auth_step = 4;
 		auth_challenge(s, out.data, out.len);
+		buf_free(&out);
+	} else {
+		auth_succeeded(s, j->account);
+		j->account = NULL;
 	}
-	buf_free(&out);
-	OPENSSL_cleanse(credentials, strlen(credentials));
 }
 
-static void auth_scram_free(struct smtp_job *job)
+static void auth_account_free(struct smtp_job *job)
 {
-	struct auth_scram_job *j = (struct auth_scram_job *)job;
-	free(j->user);
-	if (j->credentials) {
-		OPENSSL_cleanse(j->credentials, strlen(j->credentials));
-		free(j->credentials);
-	}
+	struct auth_account_job *j = (struct auth_account_job *)job;
+	free(j->name);
 	policy_account_free(&j->account);
 	free(j);
 }
@@ -443,11 +500,6 @@ static void auth_succeeded(struct smtp_session *s, struct policy_account *accoun
 {
 	enum auth_mech mech = s->auth_mech;
 	smtp_auth_clear(s);
-	if (!account) {
-		/* SCRAM proof right for an unknown user cannot happen; be safe. */
-		auth_failed(s, "", "no-such-account");
-		return;
-	}
 	s->account = account;
 	log_info("auth", "session=%s client=%s account=%s mechanism=%s", s->sid, s->client,
 		 account->name, mech == AUTH_MECH_PLAIN ? "PLAIN" :
@@ -455,8 +507,8 @@ static void auth_succeeded(struct smtp_session *s, struct policy_account *accoun
 	smtp_session_reply(s, "235 2.7.0 Authentication successful");
 }
 
-/* auth_refused - 454 without checking anything: the address is locked out,
- * or too many password checks wait already */
+/* auth_refused - 454 without a check: the address is locked out, too many
+ * password checks wait already, or the auth process failed temporarily */
 static void auth_refused(struct smtp_session *s, const char *reason)
 {
 	smtp_auth_clear(s);
@@ -464,11 +516,13 @@ static void auth_refused(struct smtp_session *s, const char *reason)
 	if (strcmp(reason, "locked-out") == 0) {
 		smtp_session_reply(s, "454 4.7.0 Temporary authentication failure: too many "
 				   "failures from your address, try again later");
-		return;
+	} else if (strcmp(reason, "busy") == 0) {
+		/* Answered a second later, so that a flood that retries at once
+		 * costs the loop one reply per second per connection, not thousands. */
+		auth_reply_later(s, 1, true);
+	} else {
+		smtp_session_reply(s, "454 4.7.0 Temporary authentication failure");
 	}
-	/* Busy: answered a second later, so that a flood that retries at once
-	 * costs the loop one reply per second per connection, not thousands. */
-	auth_reply_later(s, 1, true);
 }
 
 /* auth_reply_later - the 535 (or with BUSY the 454 busy) after DELAY seconds;
@@ -483,22 +537,24 @@ static void auth_reply_later(struct smtp_session *s, unsigned delay, bool busy)
 	evtimer_add(s->auth_delay_ev, &tv);
 }
 
-static void auth_failed(struct smtp_session *s, const char *user, const char *reason)
+/* auth_failed - 535 5.7.8 (RFC 4954 6) for REASON, after DELAY seconds (the
+ * auth process's slow-down; it counted the failure) */
+static void auth_failed(struct smtp_session *s, const char *reason, unsigned delay)
 {
-	smtp_auth_clear(s);
+	const char *user = s->auth_user ? s->auth_user : s->scram.user ? s->scram.user : "";
 	char name[300];
 	log_escape(name, sizeof(name), user, strlen(user));
 	log_info("auth-failed", "session=%s client=%s user=%s reason=%s", s->sid, s->client, name,
 		 reason);
 	smtp_session_event(s, "auth-failed", user, NULL, 535, reason);
-	unsigned delay = policy_throttle_auth_failed(s->server->throttle,
-						     (const struct sockaddr *)&s->addr, time(NULL));
+	smtp_auth_clear(s);
 	if (delay == 0) {
 		smtp_session_reply(s, "535 5.7.8 Authentication credentials invalid");
 		smtp_session_count_error(s);
 		return;
 	}
-	auth_reply_later(s, delay, false);  /* slow the client down */
+	/* the same cap the throttle keeps, whatever the answer said */
+	auth_reply_later(s, delay < 5 ? delay : 5, false);
 }
 
 static void auth_fail_delay_cb(evutil_socket_t fd, short what, void *arg)

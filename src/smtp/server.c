@@ -10,13 +10,11 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <openssl/crypto.h>
 
 #include "config/config.h"
 #include "net/net.h"
 #include "policy/policy.h"
 #include "util/log.h"
-#include "util/pool.h"
 #include "util/xalloc.h"
 
 static void server_refuse(struct smtp_server *server, int fd, const char *client,
@@ -55,9 +53,8 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	server->store = store;
 	server->events = events;
 	server->pool = pool;
-	/* Password hashing gets threads of its own, niced, so that a flood of
-	 * AUTH attempts never delays the queue's fsyncs and store work. */
-	server->hash_pool = pool_create_niced(base, config->auth.hash_workers, 10);
+	/* Here only the connection rate and the lockouts the auth process
+	 * reported (policy_throttle_lock): it counts the failures itself. */
 	struct policy_throttle_settings ts = {
 		.auth_slow_after = config->auth.slow_after,
 		.auth_lockout_after = config->auth.lockout_after,
@@ -76,14 +73,9 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	return server;
 }
 
-void smtp_server_set_auth_secret(struct smtp_server *server, const unsigned char *secret)
+void smtp_server_set_auth_client(struct smtp_server *server, struct ipc_client *client)
 {
-	memcpy(server->auth_secret, secret, sizeof(server->auth_secret));
-}
-
-void smtp_server_set_credentials(struct smtp_server *server, struct store_credentials *sc)
-{
-	server->credentials = sc;
+	server->auth = client;
 }
 
 /* server_refuse - RFC 5321 3.1: a server may answer 421 and close at once */
@@ -201,9 +193,6 @@ void smtp_server_free(struct smtp_server **serverp)
 	if (!server)
 		return;
 	smtp_server_close_sessions(server);
-	/* checks still running finish; their answers find no session */
-	pool_free(&server->hash_pool);
-	OPENSSL_cleanse(server->auth_secret, sizeof(server->auth_secret));
 	event_free(server->reaper);
 	event_free(server->drained_ev);
 	policy_throttle_free(&server->throttle);

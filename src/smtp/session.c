@@ -229,6 +229,11 @@ void smtp_session_drain(struct smtp_session *s)
 		evtimer_del(s->auth_delay_ev);
 		s->waiting = false;
 	}
+	if (s->auth_call) {
+		/* an answer of the auth process still awaited: not any more */
+		smtp_auth_clear(s);
+		s->waiting = false;
+	}
 	if (!s->waiting)
 		session_drain_reply(s);
 }
@@ -779,15 +784,10 @@ static void session_job_done(void *arg)
 
 void smtp_session_async(struct smtp_session *s, struct smtp_job *job)
 {
-	smtp_session_async_on(s, s->server->pool, job);
-}
-
-void smtp_session_async_on(struct smtp_session *s, struct pool *pool, struct smtp_job *job)
-{
 	job->session_id = s->id;
 	job->server = s->server;
 	s->waiting = true;
-	pool_submit(pool, session_job_work, session_job_done, job);
+	pool_submit(s->server->pool, session_job_work, session_job_done, job);
 }
 
 void smtp_session_event(struct smtp_session *s, const char *type, const char *account,

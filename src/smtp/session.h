@@ -25,6 +25,7 @@ struct evbuffer;
 struct evbuffer_cb_entry;
 struct config;
 struct config_listener;
+struct ipc_client;
 struct queue_envelope;
 struct policy_account;
 struct policy_throttle;
@@ -50,9 +51,7 @@ struct smtp_server {
 	struct store *store;         /* may be NULL (tests without accounts) */
 	struct store_events *events; /* event writer; may be NULL */
 	struct pool *pool;
-	struct pool *hash_pool;      /* password checks only ([auth] hash_workers) */
-	unsigned char auth_secret[STORE_AUTH_SECRET_LEN]; /* see smtp_server_set_auth_secret */
-	struct store_credentials *credentials; /* see smtp_server_set_credentials */
+	struct ipc_client *auth;     /* the auth process (NULL: no AUTH) */
 	struct policy_throttle *throttle;
 	bool draining;               /* shutting down: 421 to whoever is free */
 	struct event *drained_ev;    /* runs DRAINED once no session is left */
@@ -110,9 +109,10 @@ struct smtp_session {
 	enum auth_mech auth_mech;        /* exchange in progress */
 	unsigned auth_step;
 	char *auth_user;                 /* LOGIN: the user name sent first */
+	uint32_t auth_call;              /* the auth process's answer awaited (0: none) */
 	struct sasl_scram scram;
-	struct store_scram scram_keys;   /* SCRAM: the account's, until the proof is checked */
-	struct policy_account *auth_pending; /* SCRAM: known account, proof not yet checked */
+	unsigned char scram_signature[SASL_SCRAM_PROOF_LEN]; /* from the auth process */
+	struct policy_account *auth_pending; /* SCRAM: proof right, server-final sent */
 	struct event *auth_delay_ev;     /* throttled 535 (or 454 busy) waiting to be sent */
 	bool auth_delay_busy;            /* it is the 454 busy */
 
@@ -166,8 +166,6 @@ struct smtp_job {
 	void (*free)(struct smtp_job *job);
 };
 void smtp_session_async(struct smtp_session *s, struct smtp_job *job);
-/* smtp_session_async_on - the same on POOL (the server's hash_pool) */
-void smtp_session_async_on(struct smtp_session *s, struct pool *pool, struct smtp_job *job);
 
 /* smtp_session_event - record an event in the store (from a worker; the
  * session does not wait).  ACCOUNT defaults to the session's account. */

@@ -16,13 +16,13 @@
 #include <openssl/ssl.h>
 
 struct event_base;
+struct ipc_client;
 struct config;
 struct config_listener;
 struct pool;
 struct queue;
 struct smtp_server;
 struct store;
-struct store_credentials;
 struct store_events;
 
 /* smtp_server_create - TLS may be NULL: then STARTTLS is not offered and
@@ -33,12 +33,10 @@ struct store_events;
 struct smtp_server *smtp_server_create(struct event_base *base, const struct config *config,
 				       struct queue *queue, SSL_CTX *tls, struct store *store,
 				       struct store_events *events, struct pool *pool);
-/* smtp_server_set_auth_secret - the server secret (store_auth_secret_load)
- * from which an unknown user's SCRAM salt is derived; copied */
-void smtp_server_set_auth_secret(struct smtp_server *server, const unsigned char *secret);
-/* smtp_server_set_credentials - the password secrets AUTH checks against
- * (store_credentials_open; kept alive by the caller); required with a STORE */
-void smtp_server_set_credentials(struct smtp_server *server, struct store_credentials *sc);
+/* smtp_server_set_auth_client - AUTH asks the auth process through CLIENT
+ * (ipc.h; the caller keeps it until smtp_server_free); without one AUTH is
+ * not offered */
+void smtp_server_set_auth_client(struct smtp_server *server, struct ipc_client *client);
 /* smtp_server_accept - a net_accept_fn: CTX is the smtp_server; owns FD */
 void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);

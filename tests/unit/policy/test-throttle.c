@@ -96,6 +96,30 @@ static void test_fresh_start_after_lockout(void **state)
 }
 
 /* IPv6 addresses in one /64 share a counter; another /64 does not. */
+/* test_lock_reported - the network process's cache: a lockout it was told
+ * holds until its end, for the address (or IPv6 prefix), and a later end wins */
+static void test_lock_reported(void **state)
+{
+	(void)state;
+	struct policy_throttle *t = policy_throttle_create(&defaults);
+	struct sockaddr_storage a = addr("192.0.2.7"), b = addr("192.0.2.8"),
+		c = addr("2001:db8::1"), d = addr("2001:db8::2");
+	time_t until = 0;
+	assert_false(policy_throttle_is_locked(t, SA(a), 1000, &until));
+	policy_throttle_lock(t, SA(a), 1000, 1900);
+	assert_true(policy_throttle_is_locked(t, SA(a), 1000, &until));
+	assert_int_equal(until, 1900);
+	assert_false(policy_throttle_is_locked(t, SA(b), 1000, &until));
+	/* an earlier end told later does not shorten it */
+	policy_throttle_lock(t, SA(a), 1001, 1500);
+	assert_true(policy_throttle_is_locked(t, SA(a), 1600, &until));
+	assert_int_equal(until, 1900);
+	assert_false(policy_throttle_is_locked(t, SA(a), 1900, &until));
+	policy_throttle_lock(t, SA(c), 1000, 2000);
+	assert_true(policy_throttle_is_locked(t, SA(d), 1999, &until));
+	policy_throttle_free(&t);
+}
+
 static void test_ipv6_prefix(void **state)
 {
 	(void)state;
@@ -188,6 +212,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slow_and_lockout),
 		cmocka_unit_test(test_fresh_start_after_lockout),
+		cmocka_unit_test(test_lock_reported),
 		cmocka_unit_test(test_ipv6_prefix),
 		cmocka_unit_test(test_ipv4_not_cut),
 		cmocka_unit_test(test_bounded_table),
