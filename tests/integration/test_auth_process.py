@@ -1,0 +1,213 @@
+"""Issue 13: the auth process.  AUTH is answered by a process of its own (`petrel serve
+--process auth`); when it is stopped, killed or slow the network process answers 454 4.7.0
+and never 235, and once the supervisor has started a fresh one AUTH works again.  The
+throttle lives in the auth process: failures count across sessions."""
+
+import base64
+import os
+import re
+import signal
+import subprocess
+import time
+
+from conftest import SENDER, SENDER_PASSWORD, SMTPClient
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def plain(user=SENDER, password=SENDER_PASSWORD):
+    return "AUTH PLAIN " + b64("\0%s\0%s" % (user, password))
+
+
+def children(pid):
+    """The pids whose parent is PID."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces, so split after the ')'
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def auth_pid(p, other_than=None, timeout=15.0):
+    """The auth process: the supervisor's child started with `--process auth` (a fresh one
+    when OTHER_THAN names the one it replaces)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in children(p.proc.pid):
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"--process" in args and b"auth" in args and pid != other_than:
+                return pid
+        assert time.monotonic() < deadline, "no auth process under %d" % p.proc.pid
+        time.sleep(0.05)
+
+
+def tls_session(p):
+    c = p.connect("submission")
+    c.banner()
+    c.ehlo()
+    c.starttls()
+    c.ehlo()
+    return c
+
+
+def auth_works_again(p, timeout=20.0):
+    """AUTH succeeds in a new session once the new auth process is connected; until then
+    each try gets 454 4.7.0, never anything else."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = tls_session(p)
+        r = c.cmd(plain())
+        c.quit()
+        if r.code == 235:
+            return
+        assert (r.code, r.enhanced) == (454, "4.7.0"), r
+        assert time.monotonic() < deadline, "AUTH still refused after %ss" % timeout
+        time.sleep(0.2)
+
+
+def test_auth_process_killed_during_a_check(petrel):
+    """The auth process dies with a password check in flight (it is stopped when the check
+    is sent, then killed): the client gets 454 4.7.0, the supervisor starts a new one, and
+    AUTH works again."""
+    pid = auth_pid(petrel)
+    c = tls_session(petrel)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        c.send((plain() + "\r\n").encode())
+        c.nothing_pending(0.5)  # no answer while the check waits in the stopped process
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    r = c.read_reply()
+    assert (r.code, r.enhanced) == (454, "4.7.0"), r
+    # not authenticated
+    c.expect("MAIL FROM:<%s>" % SENDER, 530, "5.7.0")
+    c.quit()
+    petrel.wait_log(r"auth-unavailable .*reason=")
+    assert re.search(r"auth-unavailable .*reason=", petrel.log()), petrel.log()[-3000:]
+    new = auth_pid(petrel, other_than=pid)
+    assert new != pid
+    auth_works_again(petrel)
+
+
+def test_auth_process_killed_during_scram(petrel):
+    """The same in the middle of a SCRAM exchange: the client-first message waits in the
+    stopped process, which is then killed: 454 4.7.0."""
+    pid = auth_pid(petrel)
+    c = tls_session(petrel)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        c.send(("AUTH SCRAM-SHA-256 %s\r\n" % b64("n,,n=%s,r=abcdefgh" % SENDER)).encode())
+        c.nothing_pending(0.5)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    r = c.read_reply()
+    assert (r.code, r.enhanced) == (454, "4.7.0"), r
+    c.quit()
+    auth_pid(petrel, other_than=pid)
+    auth_works_again(petrel)
+
+
+def test_auth_process_stopped_gives_454_never_235(petrel_factory):
+    """A stopped auth process and [auth] helper_timeout = 1: PLAIN with the right password
+    and a SCRAM start get 454 4.7.0 once the timeout passes, never 235; the answers it
+    sends once it runs again are dropped, and AUTH then works."""
+    p = petrel_factory(helper_timeout=1)
+    pid = auth_pid(p)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        c = tls_session(p)
+        t0 = time.monotonic()
+        r = c.cmd(plain())
+        assert (r.code, r.enhanced) == (454, "4.7.0"), r
+        assert time.monotonic() - t0 >= 0.9, "454 before the timeout"
+        r = c.cmd("AUTH SCRAM-SHA-256 " + b64("n,,n=%s,r=abcdefgh" % SENDER))
+        assert (r.code, r.enhanced) == (454, "4.7.0"), r
+        c.expect("MAIL FROM:<%s>" % SENDER, 530, "5.7.0")
+        c.quit()
+        p.wait_log(r"auth-unavailable ", 2)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    auth_works_again(p)
+    assert "auth session=" in p.wait_log(r"\bauth session="), p.log()[-3000:]
+    # exactly one login: the one after SIGCONT
+    assert len(re.findall(r"\bauth session=", p.log())) == 1, p.log()[-3000:]
+
+
+def channel_queued(pid):
+    """Bytes waiting unread in the auth process's channel (fd 3), from `ss -xp`."""
+    out = subprocess.run(["ss", "-xpH"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if "pid=%d,fd=3)" % pid in line:
+            return int(line.split()[2])
+    raise AssertionError("no channel of auth process %d in ss -xp:\n%s" % (pid, out))
+
+
+def test_hash_queue_full_gets_busy(petrel_factory):
+    """[auth] hash_queue = 1: two password checks reach the auth process together (it is
+    stopped while both are sent, so they are read at once); the first is checked (235),
+    the second finds the queue full: 454 4.7.0 server busy, a second later, no check."""
+    p = petrel_factory(hash_workers=1, hash_queue=1)
+    pid = auth_pid(p)
+    a, b = tls_session(p), tls_session(p)
+    frame = 4 + 6 + (2 + len(SENDER)) + (2 + len(SENDER_PASSWORD)) + (2 + len("127.0.0.1"))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        a.send((plain() + "\r\n").encode())
+        b.send((plain() + "\r\n").encode())
+        deadline = time.monotonic() + 10
+        while channel_queued(pid) < 2 * frame:
+            assert time.monotonic() < deadline, "the two checks never reached the channel"
+            time.sleep(0.05)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    ra, rb = a.read_reply(), b.read_reply()
+    codes = sorted([(ra.code, ra.enhanced), (rb.code, rb.enhanced)])
+    assert codes == [(235, "2.7.0"), (454, "4.7.0")], (ra, rb)
+    busy = rb if rb.code == 454 else ra
+    assert "busy" in busy.text, busy
+    a.quit()
+    b.quit()
+    assert re.search(r"auth-busy ", p.wait_log(r"auth-busy ")), p.log()[-3000:]
+    assert re.search(r"auth-refused .*reason=busy", p.wait_log(r"auth-refused .*reason=busy"))
+
+
+def test_lockout_counts_across_sessions(petrel_factory):
+    """Failures counted by the auth process, one per session: the third locks the address
+    out; the fourth session is refused at the banner with 421 4.7.0."""
+    p = petrel_factory(slow_after=0, lockout_after=3, lockout_time=60)
+    for _ in range(3):
+        c = tls_session(p)
+        c.expect(plain("nobody@example.test", "wrong"), 535, "5.7.8")
+        c.quit()
+    d = SMTPClient(p.host, p.sub)
+    r = d.read_reply()
+    assert (r.code, r.enhanced) == (421, "4.7.0"), r
+    d.expect_closed()
+    log = p.wait_log(r"auth-lockout ")
+    assert re.search(r"auth-lockout client=127\.0\.0\.1 ", log), log[-3000:]
+
+
+def test_login_takes_the_limits_of_plain(petrel):
+    """LOGIN's name and password are held to PLAIN's limits (255 and 1024 bytes), which are
+    the auth process's: longer is a malformed response, 501 5.5.2, and no check."""
+    c = tls_session(petrel)
+    c.expect("AUTH LOGIN " + b64("u" * 256), 501, "5.5.2")
+    c.expect("AUTH LOGIN " + b64(SENDER), 334)
+    c.expect(b64("p" * 1025), 501, "5.5.2")
+    c.expect("AUTH LOGIN " + b64(SENDER), 334)
+    c.expect(b64(SENDER_PASSWORD), 235, "2.7.0")
+    c.quit()
