@@ -147,6 +147,49 @@ def test_auth_process_stopped_gives_454_never_235(petrel_factory):
     assert len(re.findall(r"\bauth session=", p.log())) == 1, p.log()[-3000:]
 
 
+def test_session_closed_while_its_check_waits(petrel):
+    """A client that hangs up while its password check waits in the (stopped) auth process:
+    the session is freed and its call cancelled; the answer that comes once the auth
+    process runs again finds nobody and does no harm (the sanitizers watch), and AUTH
+    works for the next client."""
+    pid = auth_pid(petrel)
+    c = tls_session(petrel)
+    sid_line = petrel.wait_log(r"tls session=")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        c.send((plain() + "\r\n").encode())
+        c.close()
+        # the session is gone before the answer can come
+        sid = re.findall(r"tls session=(\S+)", sid_line)[-1]
+        log = petrel.wait_log(r"disconnect session=%s " % re.escape(sid))
+        assert re.search(r"disconnect session=%s " % re.escape(sid), log), log[-3000:]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    auth_works_again(petrel)
+    assert auth_pid(petrel) == pid, "the auth process was restarted"
+
+
+def test_shutdown_while_a_check_waits(petrel_factory):
+    """SIGTERM while a password check waits in the (stopped) auth process: the session gets
+    421 4.3.2 at once, not after [auth] helper_timeout (10 s; the drain would wait 30),
+    and Petrel exits 0."""
+    petrel = petrel_factory(shutdown=30)
+    pid = auth_pid(petrel)
+    c = tls_session(petrel)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        c.send((plain() + "\r\n").encode())
+        c.nothing_pending(0.3)
+        t0 = time.monotonic()
+        petrel.proc.send_signal(signal.SIGTERM)
+        r = c.read_reply()
+        assert (r.code, r.enhanced) == (421, "4.3.2"), r
+        assert time.monotonic() - t0 < 5, "the 421 waited for the auth process"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert petrel.stop(timeout=15) == 0
+
+
 def channel_queued(pid):
     """Bytes waiting unread in the auth process's channel (fd 3), from `ss -xp`."""
     out = subprocess.run(["ss", "-xpH"], capture_output=True, text=True, check=True).stdout
