@@ -5,12 +5,20 @@ throttle lives in the auth process: failures count across sessions."""
 
 import base64
 import os
+import pwd
 import re
+import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 import time
+from pathlib import Path
+
+import pytest
 
 from conftest import SENDER, SENDER_PASSWORD, SMTPClient
+from test_accounts import scram_exchange
 
 
 def b64(text):
@@ -254,3 +262,46 @@ def test_login_takes_the_limits_of_plain(petrel):
     c.expect("AUTH LOGIN " + b64(SENDER), 334)
     c.expect(b64(SENDER_PASSWORD), 235, "2.7.0")
     c.quit()
+
+
+def test_auth_with_a_user_of_its_own(petrel_factory):
+    """Started as root with the default users: the auth process runs as petrel-auth and
+    alone can read auth/ (0700) and credentials.db (0600); the network process (petrel)
+    cannot, yet PLAIN and SCRAM-SHA-256 logins work through the auth process."""
+    if os.geteuid() != 0:
+        pytest.skip("running as other users needs root")
+    try:
+        users = {r: pwd.getpwnam(n) for r, n in
+                 (("network", "petrel"), ("auth", "petrel-auth"), ("keys", "petrel-keys"))}
+    except KeyError as e:
+        pytest.skip("system user %s missing (scripts/install-deps.sh creates it)" % e)
+    top = Path(tempfile.mkdtemp(prefix="petrel-auth-", dir="/tmp"))
+    try:
+        os.chmod(top, 0o755)  # pytest's own temp folders are 0700 root
+        data = top / "data"
+        p = petrel_factory(user="petrel", auth_user="petrel-auth", keys_user="petrel-keys",
+                           data_dir=str(data))
+        procs = p.processes()
+        for role, user in users.items():
+            with open("/proc/%d/status" % procs[role]) as f:
+                uid = [l.split()[1:] for l in f if l.startswith("Uid:")][0]
+            assert uid == [str(user.pw_uid)] * 4, (role, uid)
+        auth_dir, creds = data / "auth", data / "auth" / "credentials.db"
+        assert auth_dir.stat().st_uid == users["auth"].pw_uid
+        assert stat.S_IMODE(auth_dir.stat().st_mode) == 0o700
+        assert creds.stat().st_uid == users["auth"].pw_uid
+        assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+        user = "own@example.test"
+        p.cli_ok("account", "add", user, "--password-stdin", input="pw-own-123\n")
+        c = tls_session(p)
+        c.expect(plain(user, "pw-own-123"), 235, "2.7.0")
+        c.quit()
+        c = tls_session(p)
+        assert scram_exchange(c, user, "pw-own-123").code == 235
+        c.quit()
+        c = tls_session(p)
+        c.expect(plain(user, "wrong"), 535, "5.7.8")
+        c.quit()
+        assert p.stop() == 0
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
