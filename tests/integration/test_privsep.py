@@ -4,12 +4,14 @@ dies, and takes everything down with it; with real users each process runs as it
 with no supplementary groups and no_new_privs, and the network process cannot reach
 the credentials or the DKIM keys."""
 
+import errno
 import os
 import pwd
 import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -193,3 +195,98 @@ def test_process_flag_is_not_for_people(petrel_factory):
                        stdin=subprocess.DEVNULL, start_new_session=True)
     assert r.returncode != 0, r
     assert "not started by petrel serve" in r.stderr, r.stderr
+
+
+# --------------------------------------------------------------------------- real users
+
+USERS = {"network": "petrel", "auth": "petrel-auth", "keys": "petrel-keys"}
+
+
+@pytest.fixture
+def open_dir():
+    # pytest's own temp folders are 0700 root: the petrel users could not reach a data
+    # folder there
+    d = Path(tempfile.mkdtemp(prefix="petrel-privsep-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def as_user(name):
+    """preexec_fn: become NAME for good (no groups, its group, its uid)."""
+    pw = pwd.getpwnam(name)
+
+    def become():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    return become
+
+
+def open_as(user, path):
+    """The errno of opening PATH for reading as USER (0 if it opened)."""
+    code = ("import errno, sys\n"
+            "try:\n    open(sys.argv[1], 'rb').close()\nexcept OSError as e:\n"
+            "    sys.exit(e.errno)\n")
+    r = subprocess.run(["/usr/bin/python3", "-c", code, str(path)], preexec_fn=as_user(user),
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode
+
+
+def test_each_process_runs_as_its_own_user(petrel_factory, open_dir):
+    if os.geteuid() != 0:
+        pytest.skip("changing users needs root (running as uid %d)" % os.geteuid())
+    for u in USERS.values():
+        try:
+            pwd.getpwnam(u)
+        except KeyError:
+            pytest.fail("system user %s missing: run scripts/install-deps.sh" % u)
+    data = open_dir / "data"
+    (data / "dkim").mkdir(parents=True)
+    key = data / "dkim" / "sel1.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(key)],
+                   check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    p = petrel_factory(user="petrel", auth_user="petrel-auth", keys_user="petrel-keys",
+                       data_dir=str(data))
+    procs = p.processes()
+    assert set(procs) == set(ROLES), procs
+
+    sup = status_of(p.proc.pid)
+    assert sup["Uid"].split() == ["0"] * 4, sup["Uid"]
+    for role, pid in procs.items():
+        pw = pwd.getpwnam(USERS[role])
+        st = status_of(pid)
+        assert st["Uid"].split() == [str(pw.pw_uid)] * 4, (role, st["Uid"])
+        assert st["Gid"].split() == [str(pw.pw_gid)] * 4, (role, st["Gid"])
+        assert st["Groups"] == "", (role, st["Groups"])
+        assert st["NoNewPrivs"] == "1", (role, st["NoNewPrivs"])
+        assert re.search(r"process-started process=%s pid=%d user=%s\b" % (role, pid, pw.pw_name),
+                         p.log())
+
+    net, auth, keys = (pwd.getpwnam(USERS[r]) for r in ROLES)
+    for sub, owner in (("auth", auth), ("dkim", keys)):
+        st = (data / sub).stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (owner.pw_uid, owner.pw_gid, 0o700), \
+            (sub, st)
+    assert key.stat().st_uid == keys.pw_uid
+    assert data.stat().st_uid == net.pw_uid
+    assert (data / "petrel.lock").stat().st_uid == net.pw_uid
+
+    # the network process's user can reach neither the credentials nor the keys ...
+    assert open_as("petrel", data / "auth" / "credentials.db") == errno.EACCES
+    assert open_as("petrel", key) == errno.EACCES
+    assert open_as("petrel", data / "petrel.db") == 0  # (the check itself works)
+    # ... nor holds a descriptor to anything in them
+    for fd in os.listdir("/proc/%d/fd" % procs["network"]):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (procs["network"], fd))
+        except FileNotFoundError:
+            continue
+        assert not target.startswith((str(data / "auth"), str(data / "dkim"))), target
+
+    # SMTP AUTH through the auth process running as petrel-auth
+    p.cli_ok("account", "add", "u@example.test", "--password-stdin", input="pw-123456\n")
+    c = p.auth_session("submission", user="u@example.test", password="pw-123456")
+    c.quit()
+    assert p.stop() == 0
