@@ -2,15 +2,23 @@
  * and SCRAM-SHA-256 (RFC 5802, RFC 7677).
  *
  * AUTH is offered only under TLS, or on loopback when auth.plaintext_loopback
- * allows it.  Password checks run on the server's hash pool (hashing is slow
- * on purpose; its own niced threads, so a flood of them never delays the
- * queue's work on the main pool); the session reads nothing meanwhile.  The
- * lockout is checked again just before a check is queued, and a full queue
- * (auth.hash_queue) gets 454 a second later, so neither costs a hash.  Failures are counted per
- * client address by the policy throttle: past auth.slow_after the 535 reply
- * is delayed, past auth.lockout_after the address gets 454 (and 421 at
- * connect) for auth.lockout_time.  Wrong password, unknown user and disabled
- * account all get the same 535 5.7.8, so the reply reveals nothing.
+ * allows it.  This process never sees a password hash or a SCRAM key: it
+ * parses the client's SASL messages and asks the auth process (authd/, over
+ * the ipc client of smtp_server_set_auth_client) whether the password, or the
+ * SCRAM proof, is right; the session reads nothing until the answer comes.
+ * After "right" the account is read here, without secrets, on the worker
+ * pool; a disabled or vanished one gets the same 535 5.7.8 as a wrong
+ * password, so the reply reveals nothing.  No answer (the auth process down,
+ * restarting or slower than auth.helper_timeout) is 454 4.7.0, never success.
+ *
+ * The auth process counts failures per client address and answers with the
+ * delay to wait before the 535 (past auth.slow_after) and, once the address
+ * is locked out (auth.lockout_after), the lockout's end, which the server's
+ * throttle remembers: the address then gets 454 at AUTH and 421 at connect
+ * without a round trip, and a session that began AUTH before the lockout is
+ * refused when it sends its password.  A full check queue (auth.hash_queue)
+ * gets 454 a second later.  A session that closes while its call is pending
+ * cancels it (smtp_auth_clear).
  */
 #include "smtp/session.h"
 
