@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PETREL_BIN, SERVE_USER, group_pids, petrel_env, proc_stat, run_petrel
+from conftest import (PETREL_BIN, SERVE_USER, group_pids, kill_group, petrel_env, proc_stat,
+                      run_petrel)
 
 ROLES = ("network", "auth", "keys")
 
@@ -107,8 +108,11 @@ def test_kill9_of_the_supervisor_takes_all_down(petrel):
     petrel.proc.wait(10)
     petrel.proc = None
     petrel.exits.append(("sigkill", -9))
-    wait_until(lambda: all(gone(pid) for pid in procs.values()), 10,
-               "the children of a killed supervisor to die")
+    try:
+        wait_until(lambda: all(gone(pid) for pid in procs.values()), 10,
+                   "the children of a killed supervisor to die")
+    finally:
+        kill_group(sup)  # (a failed test leaves nothing behind)
     assert not group_pids(sup)
     # the lock went with them: a new server starts on the same folder
     petrel.start()
