@@ -149,7 +149,7 @@ int privsep_sandbox(enum privsep_role role)
 		goto out;
 	/* libevent sizes its reads with FIONREAD; no other ioctl */
 	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-			     SCMP_A1(SCMP_CMP_EQ, FIONREAD)) != 0) {
+			     SCMP_A1(SCMP_CMP_EQ, FIONREAD, 0)) != 0) {
 		what = "ioctl";
 		goto out;
 	}
