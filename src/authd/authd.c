@@ -370,6 +370,7 @@ static void authd_reply_failed(struct authd *ad, const struct authd_job *job)
 	ipc_server_reply(ad->server, job->id, IPC_R_FAIL, 3, f);
 }
 
+/* authd_job_done - back on the loop: the reply to the request, exactly once */
 static void authd_job_done(void *arg)
 {
 	struct authd_job *job = arg;

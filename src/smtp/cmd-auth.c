@@ -451,6 +451,7 @@ static void auth_answer_not_ok(struct smtp_session *s, const struct ipc_msg *rep
 
 /* ---- the account (without secrets), read once the auth process said yes ----- */
 
+/* auth_account_lookup - read account NAME on the worker pool (the session waits) */
 static void auth_account_lookup(struct smtp_session *s, const char *name)
 {
 	struct auth_account_job *j = xcalloc(1, sizeof(*j));
@@ -467,6 +468,8 @@ static void auth_account_work(struct smtp_job *job)
 	j->account = policy_account_lookup_blocking(job->server->store, j->name, &j->reason);
 }
 
+/* auth_account_done - log in, or for SCRAM send server-final first; a
+ * disabled or vanished account fails like a wrong password */
 static void auth_account_done(struct smtp_session *s, struct smtp_job *job)
 {
 	struct auth_account_job *j = (struct auth_account_job *)job;
