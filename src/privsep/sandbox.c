@@ -69,11 +69,9 @@ static const int sandbox_common[] = {
 static const int sandbox_auth[] = {
 	SCMP_SYS(openat), SCMP_SYS(newfstatat), SCMP_SYS(lseek), SCMP_SYS(pread64),
 	SCMP_SYS(pwrite64), SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(fcntl),
-	SCMP_SYS(ftruncate), SCMP_SYS(unlink), SCMP_SYS(access), SCMP_SYS(getcwd),
-	SCMP_SYS(stat), SCMP_SYS(lstat), SCMP_SYS(readlink), SCMP_SYS(getuid),
-	SCMP_SYS(geteuid), SCMP_SYS(fchown),
-	SCMP_SYS(sched_yield), SCMP_SYS(getpriority), SCMP_SYS(setpriority),
-	SCMP_SYS(eventfd2), SCMP_SYS(pipe2), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
+	SCMP_SYS(ftruncate), SCMP_SYS(unlink), SCMP_SYS(access), SCMP_SYS(getuid),
+	SCMP_SYS(geteuid), SCMP_SYS(fchown), SCMP_SYS(sched_yield), SCMP_SYS(getpriority),
+	SCMP_SYS(setpriority), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
 };
 
 #ifdef PETREL_SANITIZER
