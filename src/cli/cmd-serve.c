@@ -744,8 +744,9 @@ static int serve_network(const struct config *config)
 	}
 	st.server = smtp_server_create(st.base, config, queue, tls, store, events, pool);
 	/* AUTH asks the auth process; the control socket's `petrel keys`
-	 * asks the keys process (with queue_control_set_keys). */
+	 * asks the keys process */
 	smtp_server_set_auth_client(st.server, auth_client);
+	queue_control_set_keys(control, keys_client);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
 	 * the whole process group) is ignored: the supervisor decides */
 	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);
