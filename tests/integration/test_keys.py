@@ -7,9 +7,12 @@ own code."""
 import base64
 import hashlib
 import os
+import pwd
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,38 +64,18 @@ def dkim_p(key_path):
     """The p= value as RFC 6376 3.6.1 (RSA: SubjectPublicKeyInfo DER) and RFC 8463 4
     (Ed25519: the raw 32-byte key) say, from openssl's own output."""
     der = public_der(key_path)
-    if "ed" in key_path.name:
-        assert len(der) == 44  # SubjectPublicKeyInfo of Ed25519: 12-byte prefix + key
+    ed25519_spki = bytes.fromhex("302a300506032b6570032100")  # RFC 8410 4, then the key
+    if der.startswith(ed25519_spki):
+        assert len(der) == 44
         der = der[-32:]
     return base64.b64encode(der).decode()
 
 
-def children(pid):
-    """{pid: cmdline} of the processes whose parent is PID."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        m = re.search(r"^PPid:\s+(\d+)$", status, re.M)
-        if m and int(m.group(1)) == pid:
-            out[int(entry.name)] = [a.decode() for a in cmdline if a]
-    return out
-
-
-def helper_pid(p, role, timeout=10.0):
-    """The pid of the `--process ROLE` child of the supervisor."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for pid, argv in children(p.proc.pid).items():
-            if "--process" in argv and argv[argv.index("--process") + 1] == role:
-                return pid
-        assert time.monotonic() < deadline, "no %s process under %d" % (role, p.proc.pid)
-        time.sleep(0.05)
+def keys_pid(p):
+    """The keys process's pid, once the supervisor has one running."""
+    pid = p.processes().get("keys")
+    assert pid, "no keys process under %d" % p.proc.pid
+    return pid
 
 
 def status_field(pid, name):
@@ -176,13 +159,12 @@ def test_no_keys(petrel):
 
 
 def test_helpers_run_under_seccomp(keyed):
+    procs = keyed.processes()
     for role in ("auth", "keys"):
-        pid = helper_pid(keyed, role)
-        assert status_field(pid, "NoNewPrivs") == "1", role
-        assert status_field(pid, "Seccomp") == "2", role  # SECCOMP_MODE_FILTER
+        assert status_field(procs[role], "NoNewPrivs") == "1", role
+        assert status_field(procs[role], "Seccomp") == "2", role  # SECCOMP_MODE_FILTER
     # the network process has no filter (docs/security.md says why)
-    network = helper_pid(keyed, "network")
-    assert status_field(network, "Seccomp") == "0"
+    assert status_field(procs["network"], "Seccomp") == "0"
 
 
 def test_keys_process_unreachable_then_restarted(keyed):
@@ -190,8 +172,7 @@ def test_keys_process_unreachable_then_restarted(keyed):
     the supervisor starts a new one and the keys are back."""
     seen = None
     for _ in range(30):
-        pid = helper_pid(keyed, "keys")
-        os.kill(pid, signal.SIGKILL)
+        os.kill(keys_pid(keyed), signal.SIGKILL)
         r = keyed.cli("keys", "list")
         if r.returncode != 0:
             seen = r
@@ -207,3 +188,31 @@ def test_keys_process_unreachable_then_restarted(keyed):
             break
         assert time.monotonic() < deadline, r.stderr
         time.sleep(0.2)
+
+
+def test_keys_process_as_its_own_user(petrel_factory):
+    """With real users the keys process runs as petrel-keys, filtered, and still signs
+    with the keys it read as root (the supervisor gave them to petrel-keys)."""
+    if os.geteuid() != 0:
+        pytest.skip("changing users needs root (running as uid %d)" % os.geteuid())
+    keys_user = pwd.getpwnam("petrel-keys")
+    # pytest's own temp folders are 0700 root: the other users could not reach them
+    top = Path(tempfile.mkdtemp(prefix="petrel-keys-", dir="/tmp"))
+    try:
+        os.chmod(top, 0o755)
+        data = top / "data"
+        (data / "dkim").mkdir(parents=True)
+        key = genpkey(data / "dkim" / "sel1.pem", "-algorithm", "ED25519")
+        p = petrel_factory(user="petrel", auth_user="petrel-auth", keys_user="petrel-keys",
+                           data_dir=str(data))
+        pid = keys_pid(p)
+        assert status_field(pid, "Uid").split() == [str(keys_user.pw_uid)] * 4
+        assert status_field(pid, "Seccomp") == "2"
+        assert key.stat().st_uid == keys_user.pw_uid
+        r = p.cli_ok("keys", "list")
+        assert r.stdout.split(" ", 3)[3].strip() == "v=DKIM1; k=ed25519; p=" + dkim_p(key)
+        r = p.cli_ok("keys", "test", "sel1")
+        assert "verifies" in r.stdout
+        assert p.stop() == 0
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
