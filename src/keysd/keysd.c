@@ -238,8 +238,8 @@ static int keysd_keys_load(struct keysd *kd, const char *data_dir, const char **
 	if (dfd < 0 || !(d = fdopendir(dfd))) {
 		snprintf(error, sizeof(error), "cannot open %s: %s", dir, strerror(errno));
 		*error_r = error;
-		if (dfd >= 0)
-			close(dfd);
+		if (dfd >= 0 && close(dfd) != 0)
+			log_warn("close-failed", "path=%s error=\"%s\"", dir, strerror(errno));
 		goto out;
 	}
 	for (;;) {
@@ -486,8 +486,8 @@ int keysd_main(const struct config *config, int fd)
 	rc = 0;
 out:
 	ipc_server_free(&kd.server);
-	if (fd >= 0)
-		close(fd);
+	if (fd >= 0 && close(fd) != 0)
+		log_warn("close-failed", "what=keys-channel error=\"%s\"", strerror(errno));
 	if (sigterm)
 		event_free(sigterm);
 	if (kd.base)

@@ -11,6 +11,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -216,3 +217,39 @@ def test_keys_process_as_its_own_user(petrel_factory):
         assert p.stop() == 0
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def control(p, line):
+    """One raw exchange on the control socket: the lines the server sent."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(str(p.data_dir / "control.sock"))
+    s.sendall(line)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data.decode().splitlines()
+
+
+def test_control_socket_refuses_malformed_keys_requests(keyed):
+    """The server checks what the command already checks: another client may send anything."""
+    for line, text in ((b"keys-list x\n", "keys-list takes no argument"),
+                       (b"keys-test\n", "bad key id"),
+                       (b"keys-test ../x\n", "bad key id"),
+                       (b"keys-test a b\n", "keys-test takes one key id"),
+                       (b"keys-sign sel2048\n", "keys-sign takes a key id and a SHA-256"),
+                       (b"keys-sign sel2048 " + b"zz" * 32 + b"\n", "64 hexadecimal digits"),
+                       (b"keys-sign sel2048 " + b"00" * 33 + b"\n", "64 hexadecimal digits"),
+                       (b"keys-nothing\n", "unknown command")):
+        lines = control(keyed, line)
+        assert len(lines) == 1 and lines[0].startswith("error ") and text in lines[0], \
+            (line, lines)
+    lines = control(keyed, b"keys-sign ed.2026 " + b"ab" * 32 + b"\n")
+    assert lines[0].startswith("data ") and lines[-1] == "ok ", lines
+    assert len(base64.b64decode(lines[0][5:])) == 64
+    log = keyed.wait_log("control-bad-request", count=8)
+    assert len(re.findall("control-bad-request", log)) == 8
