@@ -8,9 +8,11 @@
 #include "util/xalloc.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,7 @@ static bool parse_limit(const char *s, bool allow_plan, long *v_r);
 static char *read_line_fd(FILE *in, int *status_r);
 static char *read_tty_password(const char *prompt, int *status_r);
 static void db_precreate_as_owner(const char *data_dir);
-static void credentials_precreate_as_owner(const char *data_dir);
+static int credentials_precreate_as_owner(const struct config *config);
 
 int admin_usage(const char *usage)
 {
@@ -202,27 +204,52 @@ struct store *admin_open(const char *file, struct config **config_r, int *status
 	return store;
 }
 
-/* credentials_precreate_as_owner - as db_precreate_as_owner for
- * DATA_DIR/auth (made 0700, owned like DATA_DIR, if missing) and its
- * credentials.db (owned like DATA_DIR/auth).  Through descriptors with
- * O_NOFOLLOW: whoever owns the data folder cannot have root chown a file
- * of their choosing by swapping in a symlink. */
-static void credentials_precreate_as_owner(const char *data_dir)
+/* credentials_precreate_as_owner - run as root: DATA_DIR/auth (made 0700
+ * if missing) becomes [server] auth_user's (the data folder's owner's when
+ * no such user exists, as for petrel.db), and a new credentials.db the owner
+ * of DATA_DIR/auth's, so that the server can still open them.  An existing
+ * auth/ owned by the network process's user ([server] user) is refused:
+ * that user owns the data folder, so a compromised network process can swap
+ * in a folder of its own, and a hash written there would be its to read.
+ * Through descriptors with O_NOFOLLOW: whoever owns the data folder cannot
+ * have root chown a file of their choosing by swapping in a symlink.
+ * -1 after printing why. */
+static int credentials_precreate_as_owner(const struct config *config)
 {
-	struct stat st;
-	if (geteuid() != 0 || stat(data_dir, &st) < 0)
-		return;
-	char *dir = xasprintf("%s/auth", data_dir);
+	struct stat st, ast;
+	if (geteuid() != 0 || stat(config->data_dir, &st) < 0)
+		return 0;
+	uid_t uid = st.st_uid, network_uid = 0;
+	gid_t gid = st.st_gid;
+	bool network_known = false;
+	const struct passwd *pw = getpwnam(config->auth_user);
+	if (pw) {
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (config->user[0] != '\0' && (pw = getpwnam(config->user)) != NULL) {
+		network_uid = pw->pw_uid;
+		network_known = true;
+	}
+	int ret = 0;
+	char *dir = xasprintf("%s/auth", config->data_dir);
 	bool made = mkdir(dir, 0700) == 0;
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat ast;
 	if (dfd < 0 || fstat(dfd, &ast) < 0)
 		goto out;   /* store_credentials_open says what is wrong */
-	if (made && st.st_uid != 0) {
-		if (fchown(dfd, st.st_uid, st.st_gid) < 0)
+	if (made && uid != 0) {
+		if (fchown(dfd, uid, gid) < 0)
 			admin_fail(0, "%s: chown: %s", dir, strerror(errno));
-		ast.st_uid = st.st_uid;
-		ast.st_gid = st.st_gid;
+		ast.st_uid = uid;
+		ast.st_gid = gid;
+	}
+	if (network_known && network_uid != uid && ast.st_uid == network_uid) {
+		ret = -1;
+		admin_fail(1, "%s is owned by %s, the network process's user ([server] user), "
+			   "not by %s: refusing to write password hashes where it can read "
+			   "them (see what is in it and remove it; petrel serve makes it again)",
+			   dir, config->user, config->auth_user);
+		goto out;
 	}
 	if (ast.st_uid == 0)
 		goto out;
@@ -238,13 +265,17 @@ out:
 	if (dfd >= 0 && close(dfd) < 0)
 		admin_fail(0, "%s: %s", dir, strerror(errno));
 	free(dir);
+	return ret;
 }
 
 struct store_credentials *admin_credentials_open(const struct config *config,
 						 struct store *store, int *status_r)
 {
 	const char *error = NULL;
-	credentials_precreate_as_owner(config->data_dir);
+	if (credentials_precreate_as_owner(config) != 0) {
+		*status_r = 1;
+		return NULL;
+	}
 	struct store_credentials *sc = store_credentials_open(config->data_dir, &error);
 	if (!sc) {
 		*status_r = admin_fail(1, "cannot open the credentials in %s/auth: %s",

@@ -83,9 +83,10 @@ struct store *admin_open(const char *file, struct config **config_r, int *status
 /* admin_credentials_open - the password secrets of CONFIG's data folder
  * (DATA_DIR/auth/credentials.db), with those an older petrel kept in STORE
  * moved in (store_credentials_migrate).  Run as root, a new DATA_DIR/auth
- * gets the data folder's owner and a new credentials.db the owner of
- * DATA_DIR/auth, so that the server can still open them.  NULL and
- * *status_r (1) after printing why. */
+ * gets [server] auth_user as its owner (the data folder's when that user
+ * does not exist) and a new credentials.db the owner of DATA_DIR/auth, so
+ * that the server can still open them; an auth/ owned by [server] user (the
+ * network process's) is refused.  NULL and *status_r (1) after printing why. */
 struct store_credentials *admin_credentials_open(const struct config *config,
 						 struct store *store, int *status_r);
 /* admin_domain_is_local - DOMAIN is in [domains] local or in the store (the

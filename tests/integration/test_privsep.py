@@ -294,3 +294,54 @@ def test_each_process_runs_as_its_own_user(petrel_factory, open_dir):
     c = p.auth_session("submission", user="u@example.test", password="pw-123456")
     c.quit()
     assert p.stop() == 0
+
+
+def run_as(user, *cmd):
+    """Run CMD as USER (a compromised network process runs as `petrel`)."""
+    r = subprocess.run(list(map(str, cmd)), preexec_fn=as_user(user), capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r
+    return r
+
+
+def test_cli_as_root_keeps_credentials_from_the_network_user(open_dir):
+    """`petrel account` run as root never writes a password hash where the network
+    process's user can read it.  That user owns the data folder, so a compromised network
+    process can rename auth/ away and make one of its own: the command then refuses (and
+    writes nothing in it) rather than put the new hash there; and an auth/ it makes is the
+    auth process's user's, not the data folder owner's."""
+    if os.geteuid() != 0:
+        pytest.skip("changing users needs root (running as uid %d)" % os.geteuid())
+    net, auth = pwd.getpwnam(USERS["network"]), pwd.getpwnam(USERS["auth"])
+    data = open_dir / "data"
+    data.mkdir()
+    os.chown(data, net.pw_uid, net.pw_gid)
+    conf = open_dir / "petrel.conf"
+    conf.write_text("[server]\nhostname = mx.petrel.test\ndata_dir = %s\nuser = petrel\n"
+                    "auth_user = petrel-auth\nkeys_user = petrel-keys\n" % data)
+
+    def account(*args):
+        return subprocess.run([PETREL_BIN, "account", *args, "--password-stdin", "-c",
+                               str(conf)], input="pw-123456\n", capture_output=True,
+                              text=True, timeout=60, env=petrel_env())
+
+    r = account("add", "alice")
+    assert r.returncode == 0, r.stderr
+    creds = data / "auth" / "credentials.db"
+    assert (data / "auth").stat().st_uid == auth.pw_uid
+    assert stat_uid(creds) == auth.pw_uid
+    assert open_as("petrel", creds) == errno.EACCES
+
+    # what a compromised network process (uid petrel) can do in its own data folder
+    run_as("petrel", "mv", data / "auth", data / "auth.real")
+    run_as("petrel", "mkdir", "-m", "0700", data / "auth")
+    r = account("add", "bob")
+    assert r.returncode == 1, r
+    assert "%s/auth is owned by petrel" % data in r.stderr, r.stderr
+    r = account("passwd", "alice")
+    assert r.returncode == 1, r
+    assert os.listdir(data / "auth") == [], "written into the network user's folder"
+
+
+def stat_uid(path):
+    return os.stat(path).st_uid

@@ -181,10 +181,13 @@ def open_dir():
 
 def test_upgrade_by_the_cli_as_root(open_dir, old_secrets):
     """An `account` command run as root on an old data folder moves the secrets too, and
-    leaves auth/ and credentials.db to the data folder's owner, as it does petrel.db."""
+    leaves auth/ and credentials.db to the auth process's user ([server] auth_user,
+    petrel-auth by default), never to the data folder's owner (the network process's
+    user on a real system)."""
     if os.geteuid() != 0:
         pytest.skip("file ownership as root needs root")
     nobody = pwd.getpwnam("nobody")
+    auth_user = pwd.getpwnam("petrel-auth")
     data = open_dir / "data"
     make_old_data_dir(data, old_secrets)
     for f in [data, *data.iterdir()]:
@@ -202,10 +205,10 @@ def test_upgrade_by_the_cli_as_root(open_dir, old_secrets):
     assert "password_hash" not in columns(data)
     assert credentials(data) == moved(old_secrets)
     auth = data / "auth"
-    assert auth.stat().st_uid == nobody.pw_uid
+    assert auth.stat().st_uid == auth_user.pw_uid
     assert stat.S_IMODE(auth.stat().st_mode) == 0o700
     for f in auth.glob("credentials.db*"):
-        assert f.stat().st_uid == nobody.pw_uid, f
+        assert f.stat().st_uid == auth_user.pw_uid, f
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
     # the CLI does not need the server secret: it stays where it is for the server to move
     assert (data / "auth-secret").exists()
