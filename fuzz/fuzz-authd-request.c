@@ -1,0 +1,49 @@
+/* fuzz/fuzz-authd-request - what the auth process accepts of a request
+ * (src/authd/request.c) after the frame codec: any bytes as one frame, then
+ * authd_request_parse.  Invariants: a request is accepted only for the three
+ * AUTH types; what it accepts keeps every limit of authd.h (names and
+ * passwords without NUL, bounded lengths, a 32-byte proof); a refusal comes
+ * with a reason and leaves nothing allocated (ASan's leak check). */
+#include <assert.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "authd/request.h"
+#include "ipc/ipc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_text(const char *s, size_t max)
+{
+	assert(s != NULL);
+	size_t len = strlen(s);
+	assert(len >= 1 && len <= max);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ipc_msg msg;
+	if (ipc_decode(data, size, &msg) != 0)
+		return 0;
+	struct authd_request r;
+	const char *reason = NULL;
+	if (authd_request_parse(&msg, &r, &reason) != 0) {
+		assert(reason != NULL && reason[0] != '\0');
+		return 0;
+	}
+	assert(msg.type == IPC_AUTH_PASSWORD || msg.type == IPC_AUTH_SCRAM_START ||
+	       msg.type == IPC_AUTH_SCRAM_PROOF);
+	assert(r.type == msg.type);
+	check_text(r.user, AUTHD_USER_MAX);
+	if (msg.type == IPC_AUTH_PASSWORD) {
+		check_text(r.password, AUTHD_PASSWORD_MAX);
+		check_text(r.client, AUTHD_CLIENT_MAX);
+	}
+	if (msg.type == IPC_AUTH_SCRAM_PROOF) {
+		check_text(r.client, AUTHD_CLIENT_MAX);
+		assert(r.auth_message != NULL && r.auth_message_len >= 1 &&
+		       r.auth_message_len <= AUTHD_AUTH_MESSAGE_MAX);
+	}
+	authd_request_clear(&r);
+	return 0;
+}
