@@ -82,7 +82,7 @@ static int serve_owner_of(const char *user, struct serve_owner *owner);
 static int serve_make_data_dir(const struct config *config);
 static int serve_prepare_data_dir(const struct config *config, int lock_fd);
 static int serve_prepare_subdir(const struct config *config, int dir_fd, const char *name,
-				const struct serve_owner *owner);
+				const struct serve_owner *owner, const struct serve_owner *refused);
 static int serve_own_files(const struct config *config);
 static int serve_own_files_in(const struct config *config, int dir_fd, const char *name,
 			      const struct serve_owner *owner);
@@ -226,8 +226,11 @@ static int serve_prepare_data_dir(const struct config *config, int lock_fd)
 			config->user, strerror(errno));
 		goto out;
 	}
-	if (serve_prepare_subdir(config, dir_fd, "auth", &auth) != 0 ||
-	    serve_prepare_subdir(config, dir_fd, "dkim", &keys) != 0)
+	/* the network process's user owns the data folder: an auth/ of its
+	 * own is one it put there (it may rename the real one away), with a
+	 * credentials.db of its choosing; dkim/ holds nothing for it to take */
+	if (serve_prepare_subdir(config, dir_fd, "auth", &auth, &network) != 0 ||
+	    serve_prepare_subdir(config, dir_fd, "dkim", &keys, NULL) != 0)
 		goto out;
 	ret = 0;
 out:
@@ -239,9 +242,10 @@ out:
 
 /* serve_prepare_subdir - DATA_DIR/NAME: created if missing, refused if it is
  * a symbolic link or not a folder (the owner change would otherwise land
- * wherever it points), mode 0700, owned by OWNER (as root) */
+ * wherever it points) or, when REFUSED is not NULL and is another user than
+ * OWNER, if REFUSED owns it; mode 0700, owned by OWNER (as root) */
 static int serve_prepare_subdir(const struct config *config, int dir_fd, const char *name,
-				const struct serve_owner *owner)
+				const struct serve_owner *owner, const struct serve_owner *refused)
 {
 	struct stat st;
 	int ret = -1;
@@ -268,11 +272,21 @@ static int serve_prepare_subdir(const struct config *config, int dir_fd, const c
 			strerror(errno));
 		return -1;
 	}
-	if ((owner->set && fchown(fd, owner->uid, owner->gid) != 0) || fchmod(fd, 0700) != 0)
+	if (fstat(fd, &st) != 0) {
+		fprintf(stderr, "petrel: %s/%s: %s\n", config->data_dir, name, strerror(errno));
+	} else if (refused && refused->set && owner->set && refused->uid != owner->uid &&
+		   st.st_uid == refused->uid) {
+		fprintf(stderr, "petrel: %s/%s is owned by %s, the network process's user "
+			"([server] user), not by its own: refusing to start (see what is in it, "
+			"and remove it: it is made again)\n", config->data_dir, name,
+			config->user);
+	} else if ((owner->set && fchown(fd, owner->uid, owner->gid) != 0) ||
+		   fchmod(fd, 0700) != 0) {
 		fprintf(stderr, "petrel: cannot set the owner and mode of %s/%s: %s\n",
 			config->data_dir, name, strerror(errno));
-	else
+	} else {
 		ret = 0;
+	}
 	if (close(fd) != 0)
 		log_warn("close-failed", "path=%s/%s error=\"%s\"", config->data_dir, name,
 			 strerror(errno));

@@ -345,3 +345,25 @@ def test_cli_as_root_keeps_credentials_from_the_network_user(open_dir):
 
 def stat_uid(path):
     return os.stat(path).st_uid
+
+
+def test_auth_folder_of_the_network_user_is_refused(petrel_factory, open_dir):
+    """The network process's user owns the data folder, so a compromised network process
+    can rename auth/ away and make one of its own, holding a credentials.db of its choosing
+    (its own passwords for every account, kept after the hole is fixed).  The supervisor
+    refuses to start rather than give that folder to petrel-auth and open what is in it."""
+    if os.geteuid() != 0:
+        pytest.skip("changing users needs root (running as uid %d)" % os.geteuid())
+    net = pwd.getpwnam(USERS["network"])
+    data = open_dir / "data"
+    data.mkdir()
+    os.chown(data, net.pw_uid, net.pw_gid)
+    run_as("petrel", "mkdir", "-m", "0700", data / "auth")
+    p = petrel_factory(start=False, user="petrel", auth_user="petrel-auth",
+                       keys_user="petrel-keys", data_dir=str(data))
+    r = run_petrel("serve", "-c", p.config_path, timeout=60)
+    assert r.returncode == 1, r
+    assert "%s/auth is owned by petrel" % data in r.stderr, r.stderr
+    assert "process-started" not in r.stderr
+    assert (data / "auth").stat().st_uid == net.pw_uid, "given to the auth process's user"
+    assert os.listdir(data / "auth") == []
