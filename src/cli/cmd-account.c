@@ -36,7 +36,7 @@ static const char ACCOUNT_USAGE[] =
 /* What an action works on: the two databases and the options. */
 struct account_ctx {
 	struct store *store;
-	struct store_credentials *sc;
+	struct store_credentials *sc;  /* NULL for an action without secrets */
 	const struct admin_args *a;
 };
 
@@ -438,16 +438,17 @@ static const struct account_action {
 	const char *name;
 	unsigned opts;       /* options it accepts */
 	bool user;           /* takes USER */
+	bool secrets;        /* opens auth/credentials.db (list: with --json only) */
 	int (*run)(const struct account_ctx *x);
 } ACCOUNT_ACTIONS[] = {
-	{ "add", ACCOUNT_SETTINGS | ACCOUNT_PASSWORD, true, account_add },
-	{ "set", ACCOUNT_SETTINGS, true, account_update_only },
-	{ "passwd", ACCOUNT_PASSWORD, true, account_passwd },
-	{ "show", ADMIN_OPT_JSON, true, account_show },
-	{ "list", ADMIN_OPT_JSON, false, account_list },
-	{ "disable", 0, true, account_disable },
-	{ "enable", 0, true, account_enable },
-	{ "remove", 0, true, account_remove },
+	{ "add", ACCOUNT_SETTINGS | ACCOUNT_PASSWORD, true, true, account_add },
+	{ "set", ACCOUNT_SETTINGS, true, false, account_update_only },
+	{ "passwd", ACCOUNT_PASSWORD, true, true, account_passwd },
+	{ "show", ADMIN_OPT_JSON, true, true, account_show },
+	{ "list", ADMIN_OPT_JSON, false, false, account_list },
+	{ "disable", 0, true, false, account_disable },
+	{ "enable", 0, true, false, account_enable },
+	{ "remove", 0, true, true, account_remove },
 };
 
 int cmd_account(int argc, char **argv)
@@ -484,9 +485,14 @@ int cmd_account(int argc, char **argv)
 	if (!x.store)
 		return status;
 	a.scram_iterations = config->auth.scram_iterations;
-	x.sc = admin_credentials_open(config, x.store, &status);
+	/* only what needs them opens the secrets: the data folder's owner
+	 * (the network process's user) may run the others, but cannot open
+	 * auth/ (accounts.md) */
+	bool secrets = act->secrets || (act->run == account_list && a.json);
+	if (secrets)
+		x.sc = admin_credentials_open(config, x.store, &status);
 	config_free(&config);
-	if (x.sc)
+	if (x.sc || !secrets)
 		status = act->run(&x);
 	store_credentials_close(&x.sc);
 	store_close(&x.store);

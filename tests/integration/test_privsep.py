@@ -367,3 +367,43 @@ def test_auth_folder_of_the_network_user_is_refused(petrel_factory, open_dir):
     assert "process-started" not in r.stderr
     assert (data / "auth").stat().st_uid == net.pw_uid, "given to the auth process's user"
     assert os.listdir(data / "auth") == []
+
+
+def test_account_commands_of_the_network_user(open_dir):
+    """docs/accounts.md: the account commands run as root or as the petrel user, which
+    cannot open auth/credentials.db.  As petrel, those that touch no password (set,
+    disable, enable, list) work; those that do (add, passwd, remove, show, list --json)
+    fail and say why, and change nothing."""
+    if os.geteuid() != 0:
+        pytest.skip("changing users needs root (running as uid %d)" % os.geteuid())
+    net = pwd.getpwnam(USERS["network"])
+    data = open_dir / "data"
+    data.mkdir()
+    os.chown(data, net.pw_uid, net.pw_gid)
+    conf = open_dir / "petrel.conf"
+    conf.write_text("[server]\nhostname = mx.petrel.test\ndata_dir = %s\nuser = petrel\n"
+                    "auth_user = petrel-auth\nkeys_user = petrel-keys\n" % data)
+
+    def account(*args, user=None):
+        return subprocess.run([PETREL_BIN, "account", *args, "-c", str(conf)],
+                              input="pw-123456\n", capture_output=True, text=True,
+                              timeout=60, env=petrel_env(),
+                              preexec_fn=as_user(user) if user else None)
+
+    r = account("add", "alice", "--password-stdin")
+    assert r.returncode == 0, r.stderr
+    for args in (("disable", "alice"), ("enable", "alice"), ("set", "alice", "--sandbox"),
+                 ("list",)):
+        r = account(*args, user="petrel")
+        assert r.returncode == 0, (args, r.stderr)
+    assert "alice" in r.stdout
+    r = account("show", "alice", "--json")
+    assert '"sandbox":true' in r.stdout, r.stdout
+    for args in (("add", "bob", "--password-stdin"), ("passwd", "alice", "--password-stdin"),
+                 ("remove", "alice"), ("show", "alice"), ("list", "--json")):
+        r = account(*args, user="petrel")
+        assert r.returncode == 1, (args, r)
+        assert "cannot open the credentials" in r.stderr and "Permission denied" in r.stderr, \
+            (args, r.stderr)
+    r = account("list")
+    assert r.stdout.split().count("alice") == 1 and "bob" not in r.stdout, r.stdout
