@@ -96,7 +96,8 @@ def test_auth_process_killed_during_a_check(petrel):
     os.kill(pid, signal.SIGSTOP)
     try:
         c.send((plain() + "\r\n").encode())
-        c.nothing_pending(0.5)  # no answer while the check waits in the stopped process
+        wait_sent(pid, PLAIN_FRAME)  # killed with the check in flight, not before
+        assert c.nothing_pending(0.5)  # no answer while the check waits in the stopped process
     finally:
         os.kill(pid, signal.SIGKILL)
     r = c.read_reply()
@@ -119,7 +120,8 @@ def test_auth_process_killed_during_scram(petrel):
     os.kill(pid, signal.SIGSTOP)
     try:
         c.send(("AUTH SCRAM-SHA-256 %s\r\n" % b64("n,,n=%s,r=abcdefgh" % SENDER)).encode())
-        c.nothing_pending(0.5)
+        wait_sent(pid, SCRAM_START_FRAME)
+        assert c.nothing_pending(0.5)
     finally:
         os.kill(pid, signal.SIGKILL)
     r = c.read_reply()
@@ -166,6 +168,7 @@ def test_session_closed_while_its_check_waits(petrel):
     os.kill(pid, signal.SIGSTOP)
     try:
         c.send((plain() + "\r\n").encode())
+        wait_sent(pid, PLAIN_FRAME)  # the call is pending when the session goes
         c.close()
         # the session is gone before the answer can come
         sid = re.findall(r"tls session=(\S+)", sid_line)[-1]
@@ -187,7 +190,8 @@ def test_shutdown_while_a_check_waits(petrel_factory):
     os.kill(pid, signal.SIGSTOP)
     try:
         c.send((plain() + "\r\n").encode())
-        c.nothing_pending(0.3)
+        wait_sent(pid, PLAIN_FRAME)  # the call is pending when SIGTERM comes
+        assert c.nothing_pending(0.3)
         t0 = time.monotonic()
         petrel.proc.send_signal(signal.SIGTERM)
         r = c.read_reply()
@@ -207,6 +211,19 @@ def channel_queued(pid):
     raise AssertionError("no channel of auth process %d in ss -xp:\n%s" % (pid, out))
 
 
+PLAIN_FRAME = 4 + 6 + (2 + len(SENDER)) + (2 + len(SENDER_PASSWORD)) + (2 + len("127.0.0.1"))
+SCRAM_START_FRAME = 4 + 6 + (2 + len(SENDER))
+
+
+def wait_sent(pid, nbytes, timeout=10.0):
+    """Bounded wait until NBYTES of requests wait unread in the (stopped) auth process's
+    channel: the network process has sent them, whatever the load."""
+    deadline = time.monotonic() + timeout
+    while channel_queued(pid) < nbytes:
+        assert time.monotonic() < deadline, "the request never reached the auth process"
+        time.sleep(0.05)
+
+
 def test_hash_queue_full_gets_busy(petrel_factory):
     """[auth] hash_queue = 1: two password checks reach the auth process together (it is
     stopped while both are sent, so they are read at once); the first is checked (235),
@@ -214,15 +231,11 @@ def test_hash_queue_full_gets_busy(petrel_factory):
     p = petrel_factory(hash_workers=1, hash_queue=1)
     pid = auth_pid(p)
     a, b = tls_session(p), tls_session(p)
-    frame = 4 + 6 + (2 + len(SENDER)) + (2 + len(SENDER_PASSWORD)) + (2 + len("127.0.0.1"))
     os.kill(pid, signal.SIGSTOP)
     try:
         a.send((plain() + "\r\n").encode())
         b.send((plain() + "\r\n").encode())
-        deadline = time.monotonic() + 10
-        while channel_queued(pid) < 2 * frame:
-            assert time.monotonic() < deadline, "the two checks never reached the channel"
-            time.sleep(0.05)
+        wait_sent(pid, 2 * PLAIN_FRAME)
     finally:
         os.kill(pid, signal.SIGCONT)
     ra, rb = a.read_reply(), b.read_reply()
