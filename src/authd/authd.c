@@ -48,6 +48,7 @@
 #include "authd/authd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -122,6 +123,7 @@ static void authd_reply_text(struct authd *ad, uint32_t id, uint8_t type, const 
 static void authd_reply_failed(struct authd *ad, const struct authd_job *job);
 static void authd_closed_cb(void *ctx);
 static void authd_signal_cb(evutil_socket_t sig, short what, void *arg);
+static int authd_dir_check(const struct config *config);
 
 /* authd_secret_free - wipe and free a hash or SCRAM credentials; null *SECRET */
 static void authd_secret_free(char **secret)
@@ -422,6 +424,26 @@ static void authd_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(ad->base, NULL);
 }
 
+/* authd_dir_check - DATA_DIR/auth is the auth user's (privsep_dir_check)
+ * before anything in it is opened as root; a missing one is made, root's,
+ * by store_credentials_open */
+static int authd_dir_check(const struct config *config)
+{
+	char *dir = xasprintf("%s/auth", config->data_dir);
+	int ret = -1;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 && errno == ENOENT)
+		ret = 0;
+	else if (dfd < 0)
+		fprintf(stderr, "petrel: auth: %s: %s\n", dir, strerror(errno));
+	else
+		ret = privsep_dir_check(config, PRIVSEP_AUTH, dfd, dir);
+	if (dfd >= 0 && close(dfd) != 0)
+		fprintf(stderr, "petrel: auth: %s: %s\n", dir, strerror(errno));
+	free(dir);
+	return ret;
+}
+
 int authd_main(const struct config *config, int fd)
 {
 	struct authd ad = { .config = config };
@@ -432,6 +454,8 @@ int authd_main(const struct config *config, int fd)
 	atomic_init(&ad.stopping, false);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	if (authd_dir_check(config) != 0)
+		goto out;
 	ad.creds = store_credentials_open(config->data_dir, &error);
 	if (!ad.creds) {
 		fprintf(stderr, "petrel: auth: credentials: %s\n", error);

@@ -5,6 +5,9 @@
  * least KEYSD_RSA_BITS_MIN bits or Ed25519; ID a key name as keysd_id_is_valid
  * says; the file a regular file that neither group nor others may access).
  * Anything else is logged as key-skipped with the reason and left alone.
+ * The folder must be keys_user's (privsep_dir_check: the network process's
+ * user owns DATA_DIR and could put a folder of its own there); the files
+ * are opened relative to it as checked.
  * Then it drops to [server] keys_user (privsep_drop), starts the log thread,
  * loads its seccomp filter (privsep_sandbox: from then on no file can be
  * opened and no socket made) and answers the network process on FD, one
@@ -72,7 +75,8 @@ struct keysd {
 	size_t count;
 };
 
-static int keysd_keys_load(struct keysd *kd, const char *data_dir, const char **error_r);
+static int keysd_keys_load(struct keysd *kd, const struct config *config,
+			   const char **error_r);
 static int keysd_key_load(int dfd, const char *name, struct keysd_key *key,
 			  const char **reason_r);
 static int keysd_key_cmp(const void *a, const void *b);
@@ -222,10 +226,11 @@ out:
 /* keysd_keys_load - every DATA_DIR/dkim/ *.pem that is a usable key; the
  * others are logged and skipped.  A missing folder means no keys (the
  * supervisor creates it); one that cannot be read is an error. */
-static int keysd_keys_load(struct keysd *kd, const char *data_dir, const char **error_r)
+static int keysd_keys_load(struct keysd *kd, const struct config *config,
+			   const char **error_r)
 {
 	static char error[300];
-	char *dir = xasprintf("%s/dkim", data_dir);
+	char *dir = xasprintf("%s/dkim", config->data_dir);
 	int ret = -1;
 	size_t cap = 0;
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -240,6 +245,12 @@ static int keysd_keys_load(struct keysd *kd, const char *data_dir, const char **
 		*error_r = error;
 		if (dfd >= 0 && close(dfd) != 0)
 			log_warn("close-failed", "path=%s error=\"%s\"", dir, strerror(errno));
+		goto out;
+	}
+	/* the folder itself, as opened: the files are opened relative to it */
+	if (privsep_dir_check(config, PRIVSEP_KEYS, dfd, dir) != 0) {
+		snprintf(error, sizeof(error), "%s is not the keys user's own", dir);
+		*error_r = error;
 		goto out;
 	}
 	for (;;) {
@@ -455,7 +466,7 @@ int keysd_main(const struct config *config, int fd)
 
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	if (keysd_keys_load(&kd, config->data_dir, &error) != 0) {
+	if (keysd_keys_load(&kd, config, &error) != 0) {
 		fprintf(stderr, "petrel: keys: %s\n", error);
 		goto out;
 	}

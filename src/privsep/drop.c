@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -165,6 +166,32 @@ int privsep_drop(const struct config *config, enum privsep_role role)
 	if (getppid() != supervisor) {
 		fprintf(stderr, "petrel: %s: the supervisor (pid %ld) is gone\n", name,
 			(long)supervisor);
+		return -1;
+	}
+	return 0;
+}
+
+int privsep_dir_check(const struct config *config, enum privsep_role role, int fd,
+		      const char *path)
+{
+	const char *name = privsep_role_name(role);
+	const char *user = drop_user(config, role);
+	struct stat st;
+
+	if (geteuid() != 0 || user[0] == '\0')
+		return 0;
+	errno = 0;
+	struct passwd *pw = getpwnam(user);
+	if (pw == NULL || pw->pw_uid == 0)
+		return 0;   /* privsep_drop says what is wrong, or changes no user */
+	if (fstat(fd, &st) != 0) {
+		fprintf(stderr, "petrel: %s: %s: %s\n", name, path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != pw->pw_uid || (st.st_mode & 022) != 0) {
+		fprintf(stderr, "petrel: %s: %s belongs to uid %u, not to %s (uid %u), or others "
+			"may write in it: refusing to read it\n", name, path, (unsigned)st.st_uid,
+			user, (unsigned)pw->pw_uid);
 		return -1;
 	}
 	return 0;

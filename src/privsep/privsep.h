@@ -71,6 +71,14 @@ void privsep_channels_free(struct privsep_channels **channels);
  * setuid), set PR_SET_NO_NEW_PRIVS and PR_SET_PDEATHSIG; 0, or -1 with a
  * message on stderr */
 int privsep_drop(const struct config *config, enum privsep_role role);
+/* privsep_dir_check - before a helper started as root reads its folder
+ * (DATA_DIR/auth, DATA_DIR/dkim) as root: FD, that folder opened with
+ * O_NOFOLLOW, must belong to ROLE's user and be writable by no one else.
+ * The network process's user owns the data folder and can put a folder of
+ * its own in the place of either.  Nothing to check when not root or when
+ * ROLE's user is root.  0, or -1 with a message (naming PATH) on stderr */
+int privsep_dir_check(const struct config *config, enum privsep_role role, int fd,
+		      const char *path);
 /* privsep_sandbox - the seccomp filter of ROLE (auth and keys): only the
  * system calls it needs; 0, or -1 with a message on stderr */
 int privsep_sandbox(enum privsep_role role);

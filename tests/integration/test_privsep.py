@@ -4,6 +4,7 @@ dies, and takes everything down with it; with real users each process runs as it
 with no supplementary groups and no_new_privs, and the network process cannot reach
 the credentials or the DKIM keys."""
 
+import base64
 import errno
 import os
 import pwd
@@ -407,3 +408,85 @@ def test_account_commands_of_the_network_user(open_dir):
             (args, r.stderr)
     r = account("list")
     assert r.stdout.split().count("alice") == 1 and "bob" not in r.stdout, r.stdout
+
+
+def python_as(user, code, *args):
+    """Run python CODE with ARGS as USER (for good); its stdout."""
+    r = subprocess.run(["/usr/bin/python3", "-c", code, *map(str, args)],
+                       preexec_fn=as_user(user), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def b64_plain(user, password):
+    return base64.b64encode(("\0%s\0%s" % (user, password)).encode()).decode()
+
+
+def test_helper_folders_swapped_by_the_network_user_are_refused(petrel_factory, open_dir):
+    """The network process's user owns the data folder, so it can rename auth/ and dkim/
+    away and make folders of its own in their place, then make the helpers restart (a
+    malformed frame).  A restarted helper reads its folder as root: it must refuse one
+    that is not its user's, or planted credentials would answer yes to the attacker's
+    password (and root would parse the attacker's files)."""
+    if os.geteuid() != 0:
+        pytest.skip("changing users needs root (running as uid %d)" % os.geteuid())
+    data = open_dir / "data"
+    p = petrel_factory(user="petrel", auth_user="petrel-auth", keys_user="petrel-keys",
+                       data_dir=str(data))
+    p.cli_ok("account", "add", "u@example.test", "--password-stdin", input="real-pw-1\n")
+    p.auth_session("submission", user="u@example.test", password="real-pw-1").quit()
+    planted = subprocess.run(["openssl", "passwd", "-6", "planted-pw"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    # what a compromised network process may do as petrel: its own auth/ and dkim/,
+    # with a credentials.db it can write
+    python_as("petrel", "import os, sys\nd = sys.argv[1]\n"
+           "for sub in ('auth', 'dkim'):\n"
+           "    os.rename(d + '/' + sub, d + '/' + sub + '.real')\n"
+           "    os.mkdir(d + '/' + sub)\n    os.chmod(d + '/' + sub, 0o777)\n"
+           "open(d + '/auth/credentials.db', 'w').close()\n"
+           "os.chmod(d + '/auth/credentials.db', 0o666)\n", data)
+    procs = p.processes()
+    # (the network process makes a helper exit with a malformed frame; a kill is the same)
+    for role in ("auth", "keys"):
+        os.kill(procs[role], signal.SIGKILL)
+    for role, sub in (("auth", "auth"), ("keys", "dkim")):
+        pw = pwd.getpwnam(USERS[role])
+        pattern = (r"petrel: %s: %s/%s belongs to uid %d, not to %s \(uid %d\), or others "
+                   r"may write in it: refusing to read it"
+                   % (role, re.escape(str(data)), sub, pwd.getpwnam("petrel").pw_uid,
+                      USERS[role], pw.pw_uid))
+        log = p.wait_log(pattern, timeout=20)
+        assert re.search(pattern, log), log[-3000:]
+    # nor does an account command run as root
+    r = p.cli("account", "add", "v@example.test", "--password-stdin", input="other-pw-1\n")
+    assert r.returncode == 1, r
+    assert "%s/auth is owned by petrel" % data in r.stderr, r.stderr
+    # root opened nothing in the planted folder (SQLite would have made its table)
+    assert (data / "auth" / "credentials.db").stat().st_size == 0
+    assert sorted(os.listdir(data / "auth")) == ["credentials.db"]
+    python_as("petrel", "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\n"
+           "c.execute('CREATE TABLE credentials (name TEXT PRIMARY KEY NOT NULL,"
+           " password_hash TEXT NOT NULL, scram TEXT NOT NULL DEFAULT \\'\\') WITHOUT ROWID')\n"
+           "c.execute('INSERT INTO credentials VALUES (?, ?, \\'\\')', (sys.argv[2], sys.argv[3]))\n"
+           "c.commit()\n", data / "auth" / "credentials.db", "u@example.test", planted)
+    c = p.session("submission")
+    c.starttls()
+    c.ehlo("client.example")
+    r = c.cmd("AUTH PLAIN " + b64_plain("u@example.test", "planted-pw"))
+    assert (r.code, r.enhanced) == (454, "4.7.0"), r
+    c.quit()
+    assert p.stop() == 0
+    # nor does the next start adopt the planted auth/
+    r = run_petrel("serve", "-c", p.config_path, timeout=15)
+    assert r.returncode == 1, r
+    assert "%s/auth is owned by petrel, the network process's user" % data in r.stderr, \
+        r.stderr
+    assert "process-started" not in r.stderr
+    assert (data / "auth").stat().st_uid == pwd.getpwnam("petrel").pw_uid
+    # the operator puts the real folders back
+    for sub in ("auth", "dkim"):
+        shutil.rmtree(data / sub)
+        os.rename(data / (sub + ".real"), data / sub)
+    p.start()
+    p.auth_session("submission", user="u@example.test", password="real-pw-1").quit()
+    assert p.stop() == 0
