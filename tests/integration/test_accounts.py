@@ -467,7 +467,7 @@ def test_auth_disabled_account(petrel):
 
 def test_auth_account_without_credentials(petrel):
     """An account whose row in auth/credentials.db is missing (an `account add` that failed
-    half-way) logs in with no password at all, by any mechanism."""
+    half-way) cannot log in, by any mechanism, with its old password or any other."""
     import sqlite3
     add_account(petrel, "half@example.test")
     db = sqlite3.connect(str(petrel.data_dir / "auth" / "credentials.db"), timeout=10)
