@@ -48,7 +48,7 @@
 /* Every helper: its event loop on the descriptors it holds (the channel,
  * libevent's signal socket pair), memory, time, signals, the log thread's
  * mutex and writes, exit.  Besides: ioctl FIONREAD only (libevent sizes its
- * reads with it) and, for keys, newfstatat on a descriptor only (glibc's
+ * reads with it) and, for keys, newfstatat with AT_EMPTY_PATH (glibc's
  * fstat), both added in privsep_sandbox. */
 static const int sandbox_common[] = {
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
@@ -151,8 +151,11 @@ int privsep_sandbox(enum privsep_role role)
 		what = "ioctl";
 		goto out;
 	}
-	/* keys: glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH); a path
-	 * (which would tell whether a file exists) is refused */
+	/* keys: glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH), and only
+	 * calls with that flag pass.  The filter cannot see the path (it is in
+	 * memory): the flag acts only on an empty one, so a call with the flag
+	 * and a path still stats that path (keys_user's view of the file
+	 * system: whether a file exists, its owner, size and times). */
 	if (role == PRIVSEP_KEYS &&
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
 			     SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH)) != 0) {
