@@ -322,7 +322,8 @@ static int serve_own_files(const struct config *config)
 
 /* serve_own_files_in - each regular file in DATA_DIR/NAME becomes OWNER's;
  * a link is left alone (AT_SYMLINK_NOFOLLOW), and so is the folder if it
- * became a link since serve_prepare_subdir (O_NOFOLLOW) */
+ * became a link since serve_prepare_subdir (O_NOFOLLOW), and a file with
+ * more than one name (a hard link to a file elsewhere) */
 static int serve_own_files_in(const struct config *config, int dir_fd, const char *name,
 			      const struct serve_owner *owner)
 {
@@ -342,12 +343,29 @@ static int serve_own_files_in(const struct config *config, int dir_fd, const cha
 	/* fd now belongs to DIR */
 	for (struct dirent *de; (errno = 0, de = readdir(dir)) != NULL;) {
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    !S_ISREG(st.st_mode))
+		    !S_ISREG(st.st_mode) || (st.st_uid == owner->uid && st.st_gid == owner->gid))
 			continue;
-		if ((st.st_uid != owner->uid || st.st_gid != owner->gid) &&
-		    fchownat(fd, de->d_name, owner->uid, owner->gid, AT_SYMLINK_NOFOLLOW) != 0) {
+		/* through a descriptor: the file checked is the file given */
+		int ffd = openat(fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		int err = 0;
+		if (ffd < 0 || fstat(ffd, &st) != 0) {
+			err = errno;
+		} else if (!S_ISREG(st.st_mode)) {
+			/* replaced since the check: nothing to give */
+		} else if (st.st_nlink != 1) {
+			/* another name elsewhere: it may be anyone's (a hard link
+			 * its user made, where fs.protected_hardlinks is off) */
+			fprintf(stderr, "petrel: %s/%s/%s has %lu links: left to its owner\n",
+				config->data_dir, name, de->d_name, (unsigned long)st.st_nlink);
+		} else if (fchown(ffd, owner->uid, owner->gid) != 0) {
+			err = errno;
+		}
+		if (ffd >= 0 && close(ffd) != 0)
+			log_warn("close-failed", "path=%s/%s/%s error=\"%s\"", config->data_dir,
+				 name, de->d_name, strerror(errno));
+		if (err != 0) {
 			fprintf(stderr, "petrel: cannot give %s/%s/%s to its user: %s\n",
-				config->data_dir, name, de->d_name, strerror(errno));
+				config->data_dir, name, de->d_name, strerror(err));
 			goto out;
 		}
 	}

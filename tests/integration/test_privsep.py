@@ -490,3 +490,29 @@ def test_helper_folders_swapped_by_the_network_user_are_refused(petrel_factory, 
     p.start()
     p.auth_session("submission", user="u@example.test", password="real-pw-1").quit()
     assert p.stop() == 0
+
+
+def test_hard_link_in_a_helper_folder_is_not_given_away(petrel_factory, open_dir):
+    """At start the supervisor gives the files in auth/ and dkim/ to their helper's user.
+    A file there with another link may be anyone's: a helper's user that can make hard
+    links to files it does not own (fs.protected_hardlinks = 0) would otherwise have root
+    give it /etc/shadow.  Such a file is left alone, with a warning."""
+    if os.geteuid() != 0:
+        pytest.skip("changing users needs root (running as uid %d)" % os.geteuid())
+    data = open_dir / "data"
+    (data / "dkim").mkdir(parents=True)
+    outside = open_dir / "root-only"
+    outside.write_text("root's\n")
+    os.chmod(outside, 0o600)
+    os.link(outside, data / "dkim" / "linked.pem")
+    own = data / "dkim" / "plain.pem"
+    own.write_text("not a key\n")
+    os.chmod(own, 0o600)
+    p = petrel_factory(user="petrel", auth_user="petrel-auth", keys_user="petrel-keys",
+                       data_dir=str(data))
+    keys = pwd.getpwnam(USERS["keys"])
+    assert (outside.stat().st_uid, outside.stat().st_gid) == (0, 0)
+    assert own.stat().st_uid == keys.pw_uid
+    assert re.search(r"%s/dkim/linked.pem has 2 links: left to its owner" % re.escape(str(data)),
+                     p.log()), p.log()[-3000:]
+    assert p.stop() == 0
