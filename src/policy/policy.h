@@ -6,8 +6,8 @@
  *    result struct owned by the caller.  None reads a password hash or SCRAM
  *    key: those are the auth process's (authd/);
  *  - the throttle: in memory, loop thread only (the auth process counts
- *    AUTH failures with it; the network process counts connections and
- *    remembers the lockouts it was told).
+ *    AUTH failures with it; the network process counts connections and the
+ *    535s it sends, and remembers the lockouts it was told).
  * Replies are decided here (code, enhanced code, text) and sent as they are by
  * the SMTP session, so the rules live in one place.
  */
@@ -132,7 +132,8 @@ struct policy_throttle_settings {
 struct policy_throttle *policy_throttle_create(const struct policy_throttle_settings *settings);
 void policy_throttle_free(struct policy_throttle **throttle);
 /* policy_throttle_auth_failed - count one failure; returns the delay in
- * seconds to wait before replying (0 = none) (the auth process) */
+ * seconds to wait before replying (0 = none) (the auth process; the
+ * network process for the 535s it sends, a disabled account's included) */
 unsigned policy_throttle_auth_failed(struct policy_throttle *throttle, const struct sockaddr *sa,
 				     time_t now);
 /* policy_throttle_lock - refuse the address until UNTIL: a lockout the auth

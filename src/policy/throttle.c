@@ -9,8 +9,10 @@
  * auth_lockout_after tries, not one.
  *
  * Two processes use it (issue 13): the auth process counts AUTH failures; the
- * network process counts connections and records the lockouts the auth
- * process reports (policy_throttle_lock), to refuse those addresses itself.
+ * network process counts connections and the 535s it sends (a disabled
+ * account's right password among them, which only it can tell), and records
+ * the lockouts the auth process reports (policy_throttle_lock), to refuse
+ * those addresses itself.
  *
  * Addresses: IPv4 counts per address; IPv6 per prefix of ipv6_prefix bits
  * (64 by default), since one host commonly owns a whole /64 and would

@@ -16,7 +16,9 @@
  * is locked out (auth.lockout_after), the lockout's end, which the server's
  * throttle remembers: the address then gets 454 at AUTH and 421 at connect
  * without a round trip, and a session that began AUTH before the lockout is
- * refused when it sends its password.  A full check queue (auth.hash_queue)
+ * refused when it sends its password.  The server's throttle also counts
+ * every 535 sent (auth_failed), a disabled account's included, which the
+ * auth process cannot know of.  A full check queue (auth.hash_queue)
  * gets 454 a second later.  A session that closes while its call is pending
  * cancels it (smtp_auth_clear).
  */
@@ -549,9 +551,17 @@ static void auth_reply_later(struct smtp_session *s, unsigned delay, bool busy)
 }
 
 /* auth_failed - 535 5.7.8 (RFC 4954 6) for REASON, after DELAY seconds (the
- * auth process's slow-down; it counted the failure) */
+ * auth process's slow-down, when it counted the failure) or later: every
+ * 535 is counted here too, since a disabled account's right password is a
+ * failure only this process can tell (the auth process said yes), and it
+ * must wait, and lock the address out, like a wrong one, or its quick 535
+ * would tell that the password is right */
 static void auth_failed(struct smtp_session *s, const char *reason, unsigned delay)
 {
+	unsigned counted = policy_throttle_auth_failed(s->server->throttle,
+						       (const struct sockaddr *)&s->addr, time(NULL));
+	if (counted > delay)
+		delay = counted;
 	const char *user = s->auth_user ? s->auth_user : s->scram.user ? s->scram.user : "";
 	char name[300];
 	log_escape(name, sizeof(name), user, strlen(user));

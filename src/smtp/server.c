@@ -53,8 +53,9 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	server->store = store;
 	server->events = events;
 	server->pool = pool;
-	/* Here only the connection rate and the lockouts the auth process
-	 * reported (policy_throttle_lock): it counts the failures itself. */
+	/* The connection rate, the lockouts the auth process reported
+	 * (policy_throttle_lock), and the 535s sent (cmd-auth.c auth_failed:
+	 * a disabled account's right password counts like a wrong one). */
 	struct policy_throttle_settings ts = {
 		.auth_slow_after = config->auth.slow_after,
 		.auth_lockout_after = config->auth.lockout_after,

@@ -318,3 +318,32 @@ def test_auth_with_a_user_of_its_own(petrel_factory):
         assert p.stop() == 0
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_disabled_account_counts_like_a_wrong_password(petrel_factory):
+    """configuration.md: a wrong password, an unknown user and a disabled account count
+    alike.  The auth process says yes to a disabled account's right password (the account's
+    status is the network process's business), so the network process counts that 535
+    itself: it is slowed down and locks the address out like a wrong password, else its
+    quick 535 would tell that the password is right."""
+    p = petrel_factory(slow_after=1, lockout_after=3, lockout_time=60)
+    user, pw = "off@example.test", "right-pw-1"
+    p.cli_ok("account", "add", user, "--password-stdin", input=pw + "\n")
+    p.cli_ok("account", "disable", user)
+    c = tls_session(p)
+    c.expect(plain(user, "wrong"), 535, "5.7.8")      # failure 1: at once (slow_after)
+    c.quit()
+    c = tls_session(p)
+    t0 = time.monotonic()
+    c.expect(plain(user, pw), 535, "5.7.8")           # failure 2: a second later
+    assert time.monotonic() - t0 >= 0.9, "the right password of a disabled account " \
+        "is answered sooner than a wrong one"
+    c.quit()
+    c = tls_session(p)
+    c.expect(plain(user, pw), 535, "5.7.8")           # failure 3: the lockout
+    c.quit()
+    d = SMTPClient(p.host, p.sub)
+    r = d.read_reply()
+    assert (r.code, r.enhanced) == (421, "4.7.0"), r
+    d.expect_closed()
+    assert len(re.findall(r"auth-failed .*reason=disabled", p.log())) == 2, p.log()[-3000:]
