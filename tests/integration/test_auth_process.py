@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SENDER, SENDER_PASSWORD, SMTPClient
+from conftest import SENDER, SENDER_PASSWORD, SMTPClient, proc_children, proc_cmdline
 from test_accounts import scram_exchange
 
 
@@ -29,35 +29,14 @@ def plain(user=SENDER, password=SENDER_PASSWORD):
     return "AUTH PLAIN " + b64("\0%s\0%s" % (user, password))
 
 
-def children(pid):
-    """The pids whose parent is PID."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces, so split after the ')'
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
 def auth_pid(p, other_than=None, timeout=15.0):
     """The auth process: the supervisor's child started with `--process auth` (a fresh one
     when OTHER_THAN names the one it replaces)."""
     deadline = time.monotonic() + timeout
     while True:
-        for pid in children(p.proc.pid):
-            try:
-                with open("/proc/%d/cmdline" % pid, "rb") as f:
-                    args = f.read().split(b"\0")
-            except OSError:
-                continue
-            if b"--process" in args and b"auth" in args and pid != other_than:
+        for pid in proc_children(p.proc.pid):
+            args = proc_cmdline(pid)
+            if args[-2:] == ["--process", "auth"] and pid != other_than:
                 return pid
         assert time.monotonic() < deadline, "no auth process under %d" % p.proc.pid
         time.sleep(0.05)
