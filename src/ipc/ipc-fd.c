@@ -7,7 +7,6 @@
 #include "ipc/ipc.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -42,13 +41,7 @@ int ipc_fd_send(int sock, uint8_t tag, int fd)
 			errno = EIO;
 			return -1;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		/* a non-blocking socket: this call blocks all the same */
-		struct pollfd p = { .fd = sock, .events = POLLOUT };
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+		if (errno != EINTR)
 			return -1;
 	}
 }

@@ -170,7 +170,9 @@ void ipc_server_free(struct ipc_server **server);
 
 /* ---- descriptor passing (the supervisor's channel to the network process) ----- */
 
-/* ipc_fd_send - send FD with one byte TAG over unix socket SOCK (blocking) */
+/* ipc_fd_send - send FD with one byte TAG over unix socket SOCK; 0, or -1
+ * with errno (on a non-blocking SOCK whose peer does not read: EAGAIN, never
+ * a wait) */
 int ipc_fd_send(int sock, uint8_t tag, int fd);
 /* ipc_fd_recv - receive one; 0 and *tag_r, *fd_r (O_CLOEXEC); 1 at EOF; -1 error
  * (a message without exactly one descriptor is an error, and any it carried are closed;

@@ -175,8 +175,11 @@ static void supervisor_start_all(struct supervisor *sv)
 		if (supervisor_helper_start(&sv->child[i], &ends[i]) != 0)
 			supervisor_schedule(&sv->child[i], SUPERVISOR_BACKOFF_MIN_MS);
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) {
-		log_error("spawn-failed", "process=network error=\"socketpair: %s\"",
+	/* our end non-blocking: a network process that does not read its
+	 * channels must not stop the supervisor's loop (supervisor_restart_cb) */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0 ||
+	    fcntl(control[0], F_SETFL, O_NONBLOCK) != 0) {
+		log_error("spawn-failed", "process=network error=\"control channel: %s\"",
 			  strerror(errno));
 	} else {
 		/* a helper that failed to start: an end without a peer (EOF at
@@ -460,6 +463,9 @@ static void supervisor_restart_cb(evutil_socket_t fd, short what, void *arg)
 		supervisor_schedule(child, delay);
 		return;
 	}
+	/* on a non-blocking socket: a network process whose queue is full (it
+	 * stopped reading) misses this channel; the helper then reaches EOF,
+	 * exits and is started again after the backoff */
 	uint8_t tag = child->role == PRIVSEP_AUTH ? PRIVSEP_TAG_AUTH : PRIVSEP_TAG_KEYS;
 	if (ipc_fd_send(sv->control_fd, tag, end) != 0)
 		log_error("channel-send-failed", "process=%s error=\"%s\"", name, strerror(errno));

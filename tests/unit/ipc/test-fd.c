@@ -125,12 +125,45 @@ static void test_nothing_yet(void **state)
 	assert_int_equal(close(sv[1]), 0);
 }
 
+/* a peer that does not read: on a non-blocking socket the sender gets -1
+ * (EAGAIN, or ETOOMANYREFS past the descriptors in flight a user may have)
+ * once the queue is full, and is never blocked: the supervisor sends on its
+ * loop to the network process, which need not read */
+static void test_send_peer_not_reading(void **state)
+{
+	int sv[2], p[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv),
+			 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	/* a blocked send would end the test here instead of failing it forever */
+	alarm(30);
+	int rc = 0;
+	long sent = 0;
+	while (sent < 1000000 && (rc = ipc_fd_send(sv[0], 'a', p[1])) == 0)
+		sent++;
+	alarm(0);
+	assert_int_equal(rc, -1);
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK || errno == ETOOMANYREFS);
+	assert_true(sent > 0);
+	/* what was queued still arrives whole */
+	uint8_t tag = 0;
+	int fd = -1;
+	assert_int_equal(ipc_fd_recv(sv[1], &tag, &fd), 0);
+	assert_int_equal(tag, 'a');
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(close(sv[0]), 0);
+	assert_int_equal(close(sv[1]), 0);
+	assert_int_equal(close(p[0]), 0);
+	assert_int_equal(close(p[1]), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pass_pipe),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_nothing_yet),
+		cmocka_unit_test(test_send_peer_not_reading),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
