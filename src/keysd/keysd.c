@@ -143,6 +143,15 @@ static int keysd_key_load(int dfd, const char *name, struct keysd_key *key,
 		*reason_r = "not a regular file";
 		goto out;
 	}
+	/* A hard link to a file elsewhere (which the keys user can make where
+	 * fs.protected_hardlinks is off) would have root read, and this
+	 * process sign with, a private key that is not for DKIM at all. */
+	if (st.st_nlink != 1) {
+		snprintf(reason, sizeof(reason), "%lu links: a file with another name elsewhere "
+			 "may be someone else's", (unsigned long)st.st_nlink);
+		*reason_r = reason;
+		goto out;
+	}
 	/* As OpenSSH does with private keys: a key others may read (or replace)
 	 * is no longer private; say so rather than use it. */
 	if ((st.st_mode & 077) != 0) {

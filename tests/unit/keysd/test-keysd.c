@@ -92,6 +92,13 @@ static int fixture_start(void **state)
 	write_key(fx->dir, "ec.pem", ec, 0600);
 	write_key(fx->dir, "open.pem", fx->ed, 0640);
 	write_key(fx->dir, "bad..id.pem", fx->ed, 0600);
+	/* a key with another name outside the folder: a hard link to a file
+	 * that may not be the keys user's own */
+	write_key(fx->dir, "linked.pem", fx->ed, 0600);
+	snprintf(path, sizeof(path), "%s/dkim/linked.pem", fx->dir);
+	char outside[160];
+	snprintf(outside, sizeof(outside), "%s/outside.pem", fx->dir);
+	assert_int_equal(link(path, outside), 0);
 	write_file(fx->dir, "dkim/notes.txt", "not a key\n", 0600);
 	write_file(fx->dir, "dkim/garbage.pem", "-----BEGIN PRIVATE KEY-----\nxx\n", 0600);
 	EVP_PKEY_free(weak);
@@ -261,6 +268,8 @@ static void test_list(void **state)
 	assert_true(log_has(fx, "ec.pem\" reason=\"key type"));
 	assert_true(log_has(fx, "open.pem\" reason=\"group or others have access (mode 0640)"));
 	assert_true(log_has(fx, "bad..id.pem\" reason=\"bad key id"));
+	assert_true(log_has(fx, "linked.pem\" reason=\"2 links: a file with another name "
+			    "elsewhere may be someone else's\""));
 	assert_true(log_has(fx, "notes.txt\" reason=\"not named ID.pem\""));
 	assert_true(log_has(fx, "garbage.pem\" reason=\"not an unencrypted PEM private key\""));
 }
