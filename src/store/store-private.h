@@ -42,7 +42,7 @@ struct store_backend {
 	 * locked for writing, hand every row's (name, hash, scram) to
 	 * COPY(CTX, ROWS, N) and, if it returns 0 (the copy has committed
 	 * elsewhere), drop the two columns; ROWS is ROWS[3i..3i+2].  Without
-	 * the columns: 0 and nothing called. */
+	 * the columns: COPY(CTX, ROWS, 0), then 0. */
 	int (*legacy_secrets_move)(void *db,
 				   int (*copy)(void *ctx, char *const *rows, size_t n,
 					       const char **error_r),

@@ -149,6 +149,8 @@ enum sq_stmt {
 	SQ_CRED_ADD_MISSING,
 	SQ_CRED_REMOVE,
 	SQ_CRED_SCRAM_REPLACE,
+	SQ_CRED_MOVED_GET,
+	SQ_CRED_MOVED_SET,
 	SQ_STMT_COUNT
 };
 
@@ -230,6 +232,10 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_CRED_REMOVE] = "DELETE FROM credentials WHERE name = ?1",
 	[SQ_CRED_SCRAM_REPLACE] = "UPDATE credentials SET scram = ?3"
 		" WHERE name = ?1 AND scram = ?2",
+	/* 1 once petrel.db's old secrets have moved here, or were found gone:
+	 * columns that come back later are not copied (sq_credentials_add_missing) */
+	[SQ_CRED_MOVED_GET] = "PRAGMA user_version",
+	[SQ_CRED_MOVED_SET] = "PRAGMA user_version = 1",
 };
 
 /* ---- connections -------------------------------------------------------------------- */
@@ -1080,7 +1086,9 @@ static int sq_legacy_secrets_move(void *db,
 	    sq_run(c, SQ_LEGACY_SECRETS, "reading the password hashes", SQ_NO_ARGS, rows_add,
 		   &rows, error_r) != SQLITE_DONE)
 		rc = -1;
-	if (rc == 0 && exists)
+	/* without the columns too: the credentials record that nothing is
+	 * left to move */
+	if (rc == 0)
 		rc = copy(ctx, (char *const *)rows.v, rows.n / 3, error_r);
 	if (rc == 0 && exists)
 		rc = legacy_drop(c, error_r);
@@ -1458,19 +1466,37 @@ int sq_credentials_scram_replace(void *cdb, const char *name, const char *old_sc
 	return r == SQLITE_DONE ? 0 : -1;
 }
 
+/* sq_credentials_add_missing - the copy of the old secrets, once: the rows
+ * and the mark that they have moved commit together, and a marked database
+ * takes no more (petrel.db is the network process's user's to write: old
+ * columns put back there are not a source of passwords) */
 int sq_credentials_add_missing(void *cdb, char *const *rows, size_t n, const char **error_r)
 {
 	struct sq_db *d = cdb;
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
+	int64_t moved = 0;
+	int rc = sq_run(c, SQ_CRED_MOVED_GET, "reading the credentials' version", SQ_NO_ARGS,
+			row_int64, &moved, error_r) == SQLITE_DONE ? 0 : -1;
+	if (rc == 0 && moved != 0) {
+		conn_give(d, c);
+		return 0;
+	}
+	if (rc == 0)
+		rc = sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r);
+	if (rc == 0 && sq_run(c, SQ_CRED_MOVED_GET, "reading the credentials' version",
+			      SQ_NO_ARGS, row_int64, &moved, error_r) != SQLITE_DONE)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && moved == 0 && i < n; i++) {
 		const char *hash = rows[3 * i + 1], *scram = rows[3 * i + 2];
 		rc = sq_do(c, SQ_CRED_ADD_MISSING, "copying credentials",
 			   SQ_ARGS(SQ_TEXT(rows[3 * i]), SQ_TEXT(hash ? hash : ""),
 				   SQ_TEXT(scram ? scram : "")), error_r);
 	}
+	if (rc == 0 && moved == 0)
+		rc = sq_do(c, SQ_CRED_MOVED_SET, "marking the old secrets moved", SQ_NO_ARGS,
+			   error_r);
 	if (rc == 0)
 		rc = sq_do(c, SQ_COMMIT, "committing", SQ_NO_ARGS, error_r);
 	if (rc != 0)

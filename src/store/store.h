@@ -143,8 +143,11 @@ int store_credentials_scram_replace(struct store_credentials *sc, const char *na
  * petrel.db's accounts table into SC: copy every account's hash and SCRAM
  * credentials (in one transaction, only for names SC does not hold yet),
  * then, once that has committed, drop the two columns from petrel.db.
- * Idempotent: with the columns gone it does nothing; interrupted between
- * the two steps, a rerun copies again harmlessly and drops them.  Run it
+ * Once: SC records that the secrets have moved (or were found gone) in the
+ * transaction of the copy, and copies nothing from columns that come back
+ * later (petrel.db is the network process's user's: they are not a source
+ * of passwords), but drops them; interrupted between the two steps, a rerun
+ * drops them.  Run it
  * (as the files' owner or root) before the store serves accounts; store_open
  * never drops the columns itself. */
 int store_credentials_migrate(struct store *store, struct store_credentials *sc,

@@ -217,3 +217,32 @@ def test_upgrade_by_the_cli_as_root(open_dir, old_secrets):
     r = cli("account", "list", "--json")
     assert r.returncode == 0, r.stderr
     assert credentials(data) == moved(old_secrets)
+
+
+def test_secret_columns_planted_after_the_move_are_not_trusted(petrel_factory):
+    """The move happens once.  The network process's user owns petrel.db, so a compromised
+    network process could put the old columns back with a hash of a password it knows for
+    an account of its making: the next start (as root) must not copy that into
+    credentials.db, which would give it a login that outlives the hole.  The columns are
+    dropped again; the account has no password."""
+    p = petrel_factory()
+    p.cli_ok("account", "add", "tmp@example.test", "--password-stdin", input=PW + "\n")
+    con = sqlite3.connect(str(p.data_dir / "auth" / "credentials.db"))
+    h, scram = con.execute("SELECT password_hash, scram FROM credentials"
+                           " WHERE name = 'tmp@example.test'").fetchone()
+    con.close()
+    p.cli_ok("account", "remove", "tmp@example.test")
+    assert p.stop() == 0
+    db = sqlite3.connect(str(p.data_dir / "petrel.db"))
+    with db:
+        db.execute("ALTER TABLE accounts ADD COLUMN password_hash TEXT NOT NULL DEFAULT ''")
+        db.execute("ALTER TABLE accounts ADD COLUMN scram TEXT NOT NULL DEFAULT ''")
+        db.execute("INSERT INTO accounts (name, password_hash, plan, created, scram, any_from)"
+                   " VALUES ('evil@example.test', ?, 'free', 1, ?, 1)", (h, scram))
+    db.close()
+    p.start()
+    c = tls_session(p)
+    c.auth_plain("evil@example.test", PW, 535, "5.7.8")
+    c.quit()
+    assert "password_hash" not in columns(p.data_dir)
+    assert "evil@example.test" not in [r[0] for r in credentials(p.data_dir)]
