@@ -226,11 +226,12 @@ static int serve_prepare_data_dir(const struct config *config, int lock_fd)
 			config->user, strerror(errno));
 		goto out;
 	}
-	/* the network process's user owns the data folder: an auth/ of its
-	 * own is one it put there (it may rename the real one away), with a
-	 * credentials.db of its choosing; dkim/ holds nothing for it to take */
+	/* the network process's user owns the data folder: an auth/ or dkim/
+	 * of its own is one it put there (it may rename the real one away),
+	 * with a credentials.db of its choosing, or keys that the keys process
+	 * would parse as root and sign with in place of the real ones */
 	if (serve_prepare_subdir(config, dir_fd, "auth", &auth, &network) != 0 ||
-	    serve_prepare_subdir(config, dir_fd, "dkim", &keys, NULL) != 0)
+	    serve_prepare_subdir(config, dir_fd, "dkim", &keys, &network) != 0)
 		goto out;
 	ret = 0;
 out:

@@ -483,10 +483,22 @@ def test_helper_folders_swapped_by_the_network_user_are_refused(petrel_factory, 
         r.stderr
     assert "process-started" not in r.stderr
     assert (data / "auth").stat().st_uid == pwd.getpwnam("petrel").pw_uid
-    # the operator puts the real folders back
-    for sub in ("auth", "dkim"):
-        shutil.rmtree(data / sub)
-        os.rename(data / (sub + ".real"), data / sub)
+    # the operator puts the real auth/ back; the planted dkim/ is refused too: the keys
+    # process would read (as root) and sign with whatever keys it holds
+    shutil.rmtree(data / "auth")
+    os.rename(data / "auth.real", data / "auth")
+    planted_key = data / "dkim" / "sel.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(planted_key)],
+                   check=True, capture_output=True)
+    os.chown(planted_key, pwd.getpwnam("petrel").pw_uid, pwd.getpwnam("petrel").pw_gid)
+    r = run_petrel("serve", "-c", p.config_path, timeout=15)
+    assert r.returncode == 1, r
+    assert "%s/dkim is owned by petrel, the network process's user" % data in r.stderr, \
+        r.stderr
+    assert "process-started" not in r.stderr
+    assert planted_key.stat().st_uid == pwd.getpwnam("petrel").pw_uid
+    shutil.rmtree(data / "dkim")
+    os.rename(data / "dkim.real", data / "dkim")
     p.start()
     p.auth_session("submission", user="u@example.test", password="real-pw-1").quit()
     assert p.stop() == 0
