@@ -123,7 +123,7 @@ static void authd_reply_text(struct authd *ad, uint32_t id, uint8_t type, const 
 static void authd_reply_failed(struct authd *ad, const struct authd_job *job);
 static void authd_closed_cb(void *ctx);
 static void authd_signal_cb(evutil_socket_t sig, short what, void *arg);
-static int authd_dir_check(const struct config *config);
+static int authd_dir_confine(const struct config *config);
 
 /* authd_secret_free - wipe and free a hash or SCRAM credentials; null *SECRET */
 static void authd_secret_free(char **secret)
@@ -424,20 +424,32 @@ static void authd_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(ad->base, NULL);
 }
 
-/* authd_dir_check - DATA_DIR/auth is the auth user's (privsep_dir_check)
- * before anything in it is opened as root; a missing one is made, root's,
- * by store_credentials_open */
-static int authd_dir_check(const struct config *config)
+/* authd_dir_confine - DATA_DIR/auth is the auth user's (privsep_dir_check)
+ * before anything in it is opened as root, and from then on this process
+ * reaches files only beneath that very folder (privsep_confine): a folder
+ * the network process's user swaps in for it later is out of reach.  The
+ * supervisor makes the folder at start; a missing one is an error (the
+ * supervisor tries again later). */
+static int authd_dir_confine(const struct config *config)
 {
 	char *dir = xasprintf("%s/auth", config->data_dir);
 	int ret = -1;
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0 && errno == ENOENT)
-		ret = 0;
-	else if (dfd < 0)
+	if (dfd < 0) {
 		fprintf(stderr, "petrel: auth: %s: %s\n", dir, strerror(errno));
-	else
-		ret = privsep_dir_check(config, PRIVSEP_AUTH, dfd, dir);
+		goto out;
+	}
+	if (privsep_dir_check(config, PRIVSEP_AUTH, dfd, dir) != 0)
+		goto out;
+	int rc = privsep_confine(PRIVSEP_AUTH, dfd, dir);
+	if (rc < 0)
+		goto out;
+	if (rc > 0)
+		log_warn("landlock-unavailable", "process=auth path=%s reason=\"the kernel has "
+			 "no Landlock: the auth folder is guarded by its owner and mode only\"",
+			 dir);
+	ret = 0;
+out:
 	if (dfd >= 0 && close(dfd) != 0)
 		fprintf(stderr, "petrel: auth: %s: %s\n", dir, strerror(errno));
 	free(dir);
@@ -454,7 +466,7 @@ int authd_main(const struct config *config, int fd)
 	atomic_init(&ad.stopping, false);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	if (authd_dir_check(config) != 0)
+	if (authd_dir_confine(config) != 0)
 		goto out;
 	ad.creds = store_credentials_open(config->data_dir, &error);
 	if (!ad.creds) {

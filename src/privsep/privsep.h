@@ -79,6 +79,14 @@ int privsep_drop(const struct config *config, enum privsep_role role);
  * ROLE's user is root.  0, or -1 with a message (naming PATH) on stderr */
 int privsep_dir_check(const struct config *config, enum privsep_role role, int fd,
 		      const char *path);
+/* privsep_confine - Landlock: from now on this process opens files only
+ * beneath DIR_FD (read and write: PATH, already checked with
+ * privsep_dir_check) and, read only, beneath the system's folders (/etc,
+ * /usr, /lib, /lib64, /proc, /sys; /dev read and write): a folder swapped in
+ * for PATH later is out of reach, whatever its name.  Sets no_new_privs.
+ * 0; 1 when the kernel has no Landlock (the caller logs it and goes on); -1
+ * with a message on stderr */
+int privsep_confine(enum privsep_role role, int dir_fd, const char *path);
 /* privsep_sandbox - the seccomp filter of ROLE (auth and keys): only the
  * system calls it needs; 0, or -1 with a message on stderr */
 int privsep_sandbox(enum privsep_role role);
