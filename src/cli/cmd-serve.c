@@ -821,6 +821,10 @@ out:
 	serve_outbound_free(&outbound);
 	if (sigterm)
 		event_free(sigterm);
+	/* freeing the event gave SIGTERM back its default action: a second
+	 * SIGTERM from the supervisor (petrel serve signalled again) must not
+	 * kill a process that is already finishing, with exit status "signal" */
+	signal(SIGTERM, SIG_IGN);
 	privsep_channels_free(&channels);
 	ipc_client_free(&auth_client);
 	ipc_client_free(&keys_client);

@@ -119,8 +119,11 @@ int cli_control_request(const char *data_dir, const char *request, const char *n
 		ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && errno == ECONNRESET && reply.len == 0)
-			break;  /* refused before our request was read: no answer */
+		/* a server that refuses us closes with our request unread: the
+		 * kernel then reports a reset, after its one line or instead of
+		 * it; what came is the answer (none: "no answer") */
+		if (r < 0 && errno == ECONNRESET)
+			break;
 		if (r < 0) {
 			fprintf(stderr, "petrel: no answer from the server: %s\n",
 				errno == EAGAIN ? "timed out" : strerror(errno));
