@@ -38,6 +38,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 
@@ -125,6 +126,10 @@ int privsep_sandbox(enum privsep_role role)
 		fprintf(stderr, "petrel: %s: no seccomp filter for this process\n", name);
 		return -1;
 	}
+	/* glibc reads the time zone (/etc/localtime) at the first gmtime_r of
+	 * the process, which is the first log line: load it now, while files
+	 * may still be opened (the keys filter allows no open) */
+	tzset();
 	/* privsep_drop sets it; a filter without it could be shed by exec'ing
 	 * a set-uid program, and a missing drop is a bug to see */
 	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -55,8 +56,14 @@ static void sandbox_child(enum privsep_role role, bool nnp, enum sandbox_try try
 	memset(p, 'x', 100000);
 	free(p);
 	switch (try) {
-	case TRY_NOTHING:
-		exit(0);
+	case TRY_NOTHING: {
+		/* what a log line does: the first gmtime_r of a process makes
+		 * glibc read /etc/localtime, which the filter must not have to
+		 * allow (privsep_sandbox loads the zone before) */
+		time_t now = time(NULL);
+		struct tm tm;
+		exit(gmtime_r(&now, &tm) != NULL ? 0 : 21);
+	}
 	case TRY_OPEN: {
 		int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
 		exit(fd >= 0 ? 0 : 20);
