@@ -527,6 +527,9 @@ out:
 		log_warn("close-failed", "what=auth-channel error=\"%s\"", strerror(errno));
 	if (sigterm)
 		event_free(sigterm);
+	/* finishing: the supervisor's SIGTERM must not turn the exit into a
+	 * signal death now that the event gave SIGTERM its default back */
+	signal(SIGTERM, SIG_IGN);
 	policy_throttle_free(&ad.throttle);
 	if (ad.base)
 		event_base_free(ad.base);

@@ -510,6 +510,9 @@ out:
 		log_warn("close-failed", "what=keys-channel error=\"%s\"", strerror(errno));
 	if (sigterm)
 		event_free(sigterm);
+	/* finishing: the supervisor's SIGTERM must not turn the exit into a
+	 * signal death now that the event gave SIGTERM its default back */
+	signal(SIGTERM, SIG_IGN);
 	if (kd.base)
 		event_base_free(kd.base);
 	keysd_free_keys(&kd);
