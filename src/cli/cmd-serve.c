@@ -621,6 +621,30 @@ int cmd_serve(int argc, char **argv)
 	return rc;
 }
 
+/* serve_load_settings - what the configuration names beyond its own syntax:
+ * the outbound settings ([delivery], [tls-policy], [relay]) and the [tls]
+ * files; a failure is a setting to fix (the caller exits 2).  The supervisor
+ * checks them before anything is touched, the network process loads them
+ * again for itself. */
+static int serve_load_settings(const struct config *config, struct serve_outbound *outbound,
+			       SSL_CTX **tls_r)
+{
+	const char *error = NULL;
+	if (serve_outbound_setup(config, outbound, &error) != 0) {
+		fprintf(stderr, "petrel: %s\n", error);
+		return -1;
+	}
+	if (config->tls_certificate) {
+		*tls_r = net_tls_server_ctx(config->tls_certificate, config->tls_key, &error);
+		if (!*tls_r) {
+			fprintf(stderr, "petrel: %s:%d: [tls]: %s\n", config->path,
+				config_key_line(config, "tls", "certificate"), error);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* serve_supervisor - check everything the configuration says before
  * anything is touched (a bad setting exits 2 with FILE:LINE and no side
  * effect), lock and prepare the data folder as root, then run the
@@ -628,26 +652,12 @@ int cmd_serve(int argc, char **argv)
 static int serve_supervisor(const struct config *config, const char *file)
 {
 	struct serve_outbound outbound = { 0 };
-	const char *error = NULL;
 	SSL_CTX *tls = NULL;
 	int lock_fd = -1;
 	int rc = 2;
 
-	if (serve_check_users(config) != 0)
+	if (serve_check_users(config) != 0 || serve_load_settings(config, &outbound, &tls) != 0)
 		goto out;
-	if (serve_outbound_setup(config, &outbound, &error) != 0) {
-		fprintf(stderr, "petrel: %s\n", error);
-		goto out;
-	}
-	/* [tls] names files: one that cannot be loaded is a setting to fix */
-	if (config->tls_certificate) {
-		tls = net_tls_server_ctx(config->tls_certificate, config->tls_key, &error);
-		if (!tls) {
-			fprintf(stderr, "petrel: %s:%d: [tls]: %s\n", config->path,
-				config_key_line(config, "tls", "certificate"), error);
-			goto out;
-		}
-	}
 	rc = 1;
 	signal(SIGPIPE, SIG_IGN);
 	/* the limit is inherited by the processes started from here */
@@ -700,18 +710,8 @@ static int serve_network(const struct config *config)
 	int lock_fd = PRIVSEP_FD_LOCK;
 
 	/* the supervisor checked these; the file may have changed since */
-	if (serve_outbound_setup(config, &outbound, &error) != 0) {
-		fprintf(stderr, "petrel: %s\n", error);
+	if (serve_load_settings(config, &outbound, &tls) != 0)
 		goto out;
-	}
-	if (config->tls_certificate) {
-		tls = net_tls_server_ctx(config->tls_certificate, config->tls_key, &error);
-		if (!tls) {
-			fprintf(stderr, "petrel: %s:%d: [tls]: %s\n", config->path,
-				config_key_line(config, "tls", "certificate"), error);
-			goto out;
-		}
-	}
 	rc = 1;
 	signal(SIGPIPE, SIG_IGN);
 	if (fcntl(lock_fd, F_SETFD, FD_CLOEXEC) != 0) {
