@@ -2,8 +2,10 @@
  *
  * local_deliver_blocking() runs on a worker thread: it creates the Maildir
  * (new/ cur/ tmp/) if needed, writes the message into tmp/ under a unique
- * name (time.M<usec>P<pid>Q<counter>.<host>, per the Maildir spec), fsyncs
- * it, links it into new/, and fsyncs new/.  The file starts with
+ * name (time.M<usec>P<pid>Q<counter>.<host>, per the Maildir spec), makes it
+ * durable, links it into new/, and makes new/ durable: with SYNCER (the
+ * mail folder's, util/syncer.h) by group commit shared with concurrent
+ * deliveries, with NULL by fsync of the file and of new/.  The file starts with
  * "Return-Path: <SENDER>" and "Delivered-To: ADDRESS", then DATA as stored in
  * the queue (CRLF line ends, which Dovecot and other Maildir readers accept).  Only then does it return 0, so the
  * queue may forget the recipient.  The local part is the address's local part
@@ -18,11 +20,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct syncer;
+
 /* local_mailbox_path - "<data_dir>/mail/<domain>/<local>" for ADDRESS, or
  * NULL if the address cannot name a safe folder.  Caller frees. */
 char *local_mailbox_path(const char *data_dir, const char *address);
 
-int local_deliver_blocking(const char *data_dir, const char *hostname,
+int local_deliver_blocking(struct syncer *syncer, const char *data_dir, const char *hostname,
 			   const char *sender, const char *address,
 			   const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r);
@@ -33,7 +37,8 @@ int local_deliver_blocking(const char *data_dir, const char *hostname,
 /* local_deliver_sandbox_blocking - keep a sandboxed ACCOUNT's message once in
  * its test Maildir; Delivered-To: lists RECIPIENTS (comma separated).
  * Errors as local_deliver_blocking. */
-int local_deliver_sandbox_blocking(const char *data_dir, const char *hostname,
+int local_deliver_sandbox_blocking(struct syncer *syncer, const char *data_dir,
+				   const char *hostname,
 				   const char *sender, const char *account,
 				   const char *recipients, const char *data, size_t len,
 				   char **filename_r, bool *temporary_r, const char **error_r);

@@ -1,8 +1,12 @@
 /* local/maildir - delivery into <data_dir>/mail/<domain>/<local>/ Maildirs.
  *
  * Follows the Maildir spec (cr.yp.to/proto/maildir.html): write tmp/<unique>,
- * fsync, link into new/, unlink tmp/<unique>, then fsync new/ so the entry
- * survives a crash before we report success to the queue.  Directories are
+ * make it durable, link into new/, unlink tmp/<unique>, then make new/
+ * durable so the entry survives a crash before we report success to the
+ * queue.  "Durable" is a group commit (util/syncer): concurrent deliveries
+ * share one syncfs for their files, then one for their new/ entries, so
+ * several messages are flushed together before any is reported delivered.
+ * Without a syncer (NULL) the file and new/ are fsync'ed one by one.  Directories are
  * created 0700 and their parents fsync'ed when created.  Two first deliveries
  * to the same new mailbox at once may see EEXIST from the other's mkdir and
  * not fsync that parent themselves; the creator fsyncs it moments later.
@@ -28,6 +32,7 @@
 #include "util/domain.h"
 #include "util/fileio.h"
 #include "util/log.h"
+#include "util/syncer.h"
 #include "util/xalloc.h"
 
 #define LOCAL_PART_MAX 255
@@ -38,10 +43,11 @@ static int maildir_prepare(const char *data_dir, const char *domain, const char 
 			   char **maildir_r);
 static void maildir_unique_name(const char *hostname, struct buf *out);
 static bool error_is_temporary(int err);
-static int maildir_deliver(const char *data_dir, char *path, const char *hostname,
-			   const char *sender, const char *delivered_to,
+static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *path,
+			   const char *hostname, const char *sender, const char *delivered_to,
 			   const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r);
+static int maildir_sync(struct syncer *syncer, int fd);
 
 static _Atomic unsigned long maildir_counter;
 
@@ -182,16 +188,17 @@ static void maildir_unique_name(const char *hostname, struct buf *out)
 	}
 }
 
-int local_deliver_blocking(const char *data_dir, const char *hostname,
+int local_deliver_blocking(struct syncer *syncer, const char *data_dir, const char *hostname,
 			   const char *sender, const char *address,
 			   const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r)
 {
-	return maildir_deliver(data_dir, local_mailbox_path(data_dir, address), hostname, sender,
+	return maildir_deliver(syncer, data_dir, local_mailbox_path(data_dir, address), hostname, sender,
 			       address, data, len, filename_r, temporary_r, error_r);
 }
 
-int local_deliver_sandbox_blocking(const char *data_dir, const char *hostname,
+int local_deliver_sandbox_blocking(struct syncer *syncer, const char *data_dir,
+				   const char *hostname,
 				   const char *sender, const char *account,
 				   const char *recipients, const char *data, size_t len,
 				   char **filename_r, bool *temporary_r, const char **error_r)
@@ -204,14 +211,28 @@ int local_deliver_sandbox_blocking(const char *data_dir, const char *hostname,
 	char *path = local_part_is_safe(name, strlen(name)) ?
 		xasprintf("%s/mail/%s/%s", data_dir, LOCAL_SANDBOX_FOLDER, name) : NULL;
 	free(name);
-	return maildir_deliver(data_dir, path, hostname, sender, recipients, data, len,
+	return maildir_deliver(syncer, data_dir, path, hostname, sender, recipients, data, len,
 			       filename_r, temporary_r, error_r);
+}
+
+/* maildir_sync - make what was written to FD (a file or new/) durable: the
+ * shared syncfs of SYNCER, or fsync of FD without one */
+static int maildir_sync(struct syncer *syncer, int fd)
+{
+	if (!syncer)
+		return fsync(fd);
+	int err = 0;
+	if (syncer_wait(syncer, &err) != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
 
 /* maildir_deliver - write into PATH (<data_dir>/mail/<folder>/<name>, owned
  * and freed here; NULL = refused name) as described in local.h */
-static int maildir_deliver(const char *data_dir, char *path, const char *hostname,
-			   const char *sender, const char *delivered_to,
+static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *path,
+			   const char *hostname, const char *sender, const char *delivered_to,
 			   const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r)
 {
@@ -272,7 +293,7 @@ static int maildir_deliver(const char *data_dir, char *path, const char *hostnam
 	}
 	in_tmp = true;
 	if (fd_write_all(fd, head.data, head.len) != 0 || fd_write_all(fd, data, len) != 0 ||
-	    fsync(fd) != 0) {
+	    maildir_sync(syncer, fd) != 0) {
 		*error_r = "cannot write the mailbox file";
 		goto fail;
 	}
@@ -292,7 +313,7 @@ static int maildir_deliver(const char *data_dir, char *path, const char *hostnam
 	if (unlink(tmp_path) != 0)
 		log_warn("maildir_tmp", "error=\"%s\"", strerror(errno));
 	dir_fd = open(new_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir_fd < 0 || fsync(dir_fd) != 0) {
+	if (dir_fd < 0 || maildir_sync(syncer, dir_fd) != 0) {
 		/* not durable: take it back out, the queue retries */
 		int err = errno;
 		if (unlink(new_path) != 0)

@@ -14,6 +14,7 @@
 
 struct event;
 struct delivery;
+struct syncer;
 
 /* headroom over the message size limit when reading a spool file back:
  * the envelope, and headers the server added (Received:, DKIM...) */
@@ -52,6 +53,7 @@ struct queue {
 	struct pool *pool;
 	const struct config *config;
 	struct spool *spool;
+	struct syncer *mail_syncer;     /* group commit of local deliveries (mail/) */
 	size_t file_max;
 	unsigned jobs;                  /* pool jobs not yet done */
 	bool stopping;

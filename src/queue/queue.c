@@ -26,9 +26,13 @@
  */
 #include "queue/queue.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -38,6 +42,7 @@
 #include "queue/queue-int.h"
 #include "util/log.h"
 #include "util/pool.h"
+#include "util/syncer.h"
 #include "util/xalloc.h"
 
 struct queue_submit_job {
@@ -54,6 +59,29 @@ struct queue_submit_job {
 static void queue_submit_work(void *arg);
 static void queue_submit_done(void *arg);
 static void queue_submit_job_free(struct queue_submit_job *job);
+static struct syncer *queue_mail_syncer_open(const char *data_dir, const char **error_r);
+
+/* queue_mail_syncer_open - the group commit of local deliveries, on
+ * <data_dir>/mail (made here, mode 0700, if it does not exist yet) */
+static struct syncer *queue_mail_syncer_open(const char *data_dir, const char **error_r)
+{
+	char *mail = xasprintf("%s/mail", data_dir);
+	int err = 0;
+	struct syncer *syncer = NULL;
+	if (mkdir(mail, 0700) == 0) {
+		int fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) != 0)
+			log_warn("mail_dir", "error=\"cannot sync the data folder: %s\"",
+				 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	syncer = syncer_open(mail, &err);
+	if (!syncer)
+		*error_r = "cannot open the mail folder";
+	free(mail);
+	return syncer;
+}
 
 struct queue *queue_create(struct event_base *base, struct pool *pool,
 			   const struct config *config, const char **error_r)
@@ -70,6 +98,9 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	queue->spool = spool_open(config->data_dir, true, error_r);
 	if (!queue->spool)
 		goto fail;
+	queue->mail_syncer = queue_mail_syncer_open(config->data_dir, error_r);
+	if (!queue->mail_syncer)
+		goto fail;
 	/* blocking, but before the loop runs: recovery */
 	if (spool_list(queue->spool, true, &ids, &count, error_r) != 0)
 		goto fail;
@@ -84,6 +115,7 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 fail:
 	free(ids);
 	spool_close(&queue->spool);
+	syncer_close(&queue->mail_syncer);
 	free(queue);
 	return NULL;
 }
@@ -143,6 +175,7 @@ void queue_free(struct queue **queuep)
 	while (queue->msgs)
 		queue_msg_free(queue, queue->msgs);
 	spool_close(&queue->spool);
+	syncer_close(&queue->mail_syncer);
 	free(queue);
 	*queuep = NULL;
 }

@@ -347,7 +347,7 @@ static void attempt_deliver_sandbox(struct queue_attempt *a)
 	char *file = NULL;
 	bool temporary = true;
 	const char *error = NULL;
-	int rc = local_deliver_sandbox_blocking(queue->config->data_dir, queue->config->hostname,
+	int rc = local_deliver_sandbox_blocking(queue->mail_syncer, queue->config->data_dir, queue->config->hostname,
 						env->sender, env->account ? env->account : "unknown",
 						rcpts.data ? rcpts.data : "",
 						a->body.data ? a->body.data : "", a->body.len,
@@ -387,7 +387,7 @@ static void attempt_deliver_local(struct queue_attempt *a, size_t i)
 	const char *error = NULL;
 
 	log_escape(to, sizeof(to), r->address, strlen(r->address));
-	if (local_deliver_blocking(queue->config->data_dir, queue->config->hostname, env->sender,
+	if (local_deliver_blocking(queue->mail_syncer, queue->config->data_dir, queue->config->hostname, env->sender,
 				   r->address, a->body.data ? a->body.data : "", a->body.len,
 				   &file, &temporary, &error) == 0) {
 		rcpt_set(r, QUEUE_RCPT_DELIVERED, "250 2.0.0 delivered to mailbox");

@@ -3,26 +3,24 @@
  * A message is created in the spool under its final name <ID> (O_EXCL, so an
  * ID collision can never replace an accepted message) with mode 0600,
  * written, marked complete by setting its owner-execute bit (mode 0700, as
- * Postfix marks finished queue files), fsync'ed and closed (close checked:
- * NFS and some file systems report write errors only there).  The mark is
- * set before the one fsync, so a power cut during that fsync can leave a
- * file marked complete whose data never reached the disk (cut short, or
- * with blocks that read as zeros).  Such a file was never acknowledged (the
- * 250 waits for the fsync), and it is never trusted either: its envelope
+ * Postfix marks finished queue files) and closed (close checked: NFS and
+ * some file systems report write errors only there); then the group commit
+ * (util/syncer: one syncfs shared by every message written meanwhile) makes
+ * its data and its entry durable.  The mark is set before that sync, so a
+ * power cut during it can leave a file marked complete whose data never
+ * reached the disk (cut short, or with blocks that read as zeros).  Such a
+ * file was never acknowledged (the 250 waits for the sync), and it is never
+ * trusted either: its envelope
  * records the body's length and CRC-32C, and every read checks both
  * (spool_read_message), recovery's first attempt included.  A file that
  * fails the check is unreadable: the scheduler retries it with backoff and
  * then moves it to queue/corrupt/ (spool_move_corrupt).  Checking costs a
- * CRC per read; a second fsync per message to order the mark would cost a
- * journal commit per message, which is the thing group commit saves.  Its directory
- * entry is durable only after spool_sync_dir(), which the queue shares
- * between messages (group commit, see queue.c).  Writing in place instead of
- * renaming from a tmp/ folder matters: on ext4 the file's fsync then commits
- * the new entry in the same journal transaction, so the directory fsync that
- * follows finds little left to do.  A file without the execute bit was never
- * acknowledged: readers skip it and recovery at start removes it.
+ * CRC per read; a second sync per message to order the mark would cost a
+ * journal commit per message, which is the thing group commit saves.  A
+ * file without the execute bit was never acknowledged: readers skip it and
+ * recovery at start removes it.
  *
- * A failed fsync of the directory is final for this process.  Linux reports
+ * A failed sync is final for this process.  Linux reports
  * a writeback error once, to the fsync that runs after it: a second fsync
  * that succeeds does not mean the entries of the first are on disk (the
  * pages may have been dropped, "fsyncgate").  So the first failure marks the
@@ -49,6 +47,7 @@
 
 #include "util/fileio.h"
 #include "util/log.h"
+#include "util/syncer.h"
 #include "util/xalloc.h"
 #include "wire/wire.h"
 
@@ -136,7 +135,6 @@ struct spool *spool_open(const char *data_dir, bool create, const char **error_r
 
 	spool->dir = xasprintf("%s/queue", data_dir);
 	spool->dir_fd = -1;
-	pthread_mutex_init(&spool->sync_lock, NULL);
 	if (create && (mkdir_durable(data_dir) != 0 || mkdir_durable(spool->dir) != 0)) {
 		*error_r = "cannot create the queue directories";
 		goto fail;
@@ -144,6 +142,12 @@ struct spool *spool_open(const char *data_dir, bool create, const char **error_r
 	spool->dir_fd = open(spool->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (spool->dir_fd < 0) {
 		*error_r = errno == ENOENT ? "no queue directory" : "cannot open the queue directory";
+		goto fail;
+	}
+	int err = 0;
+	spool->syncer = syncer_open(spool->dir, &err);
+	if (!spool->syncer) {
+		*error_r = "cannot open the queue directory";
 		goto fail;
 	}
 	return spool;
@@ -159,7 +163,7 @@ void spool_close(struct spool **spoolp)
 		return;
 	if (spool->dir_fd >= 0 && close(spool->dir_fd) != 0)
 		log_warn("spool_close", "dir=queue error=\"%s\"", strerror(errno));
-	pthread_mutex_destroy(&spool->sync_lock);
+	syncer_close(&spool->syncer);
 	free(spool->dir);
 	free(spool);
 	*spoolp = NULL;
@@ -269,7 +273,7 @@ int spool_write_message(struct spool *spool, const char *id, const struct buf *e
 	}
 	created = true;
 	if (fd_write_all(fd, envelope->data, envelope->len) != 0 || fd_write_all(fd, "\n", 1) != 0 ||
-	    fd_write_all(fd, body, body_len) != 0 || fchmod(fd, 0700) != 0 || fsync(fd) != 0) {
+	    fd_write_all(fd, body, body_len) != 0 || fchmod(fd, 0700) != 0) {
 		err = errno;
 		goto out;
 	}
@@ -294,18 +298,7 @@ out:
 
 int spool_commit_dir(struct spool *spool, int *errno_r, const char **error_r)
 {
-	/* This file's entry exists now: any fsync that starts later covers it. */
-	unsigned long long mine = atomic_fetch_add(&spool->written, 1) + 1;
-	int ret = 0;
-	pthread_mutex_lock(&spool->sync_lock);
-	if (spool->synced < mine) {
-		unsigned long long target = atomic_load(&spool->written);
-		ret = spool_sync_dir(spool, errno_r, error_r);
-		if (ret == 0)
-			spool->synced = target;
-	}
-	pthread_mutex_unlock(&spool->sync_lock);
-	return ret;
+	return spool_sync_dir(spool, errno_r, error_r);
 }
 
 int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r)
@@ -315,8 +308,8 @@ int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r)
 		*error_r = spool_error_text(ESTALE);
 		return -1;
 	}
-	if (fsync(spool->dir_fd) != 0) {
-		int err = errno;
+	int err = 0;
+	if (syncer_wait(spool->syncer, &err) != 0) {
 		/* see the head comment: a later success would prove nothing */
 		if (!atomic_exchange(&spool->failed, true))
 			log_error("spool-failed", "dir=queue error=\"%s\" action=\"no mail is "
@@ -547,7 +540,6 @@ int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf 
 {
 	char *name = xasprintf("%s.rcpt", id);
 	int fd = -1, ret = -1;
-	bool created = false;
 	struct stat st;
 	char last;
 
@@ -561,7 +553,6 @@ int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf 
 		}
 		fd = openat(spool->dir_fd, name, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
 			    0600);
-		created = fd >= 0;
 	}
 	if (fd < 0 || fstat(fd, &st) != 0)
 		goto fail;
@@ -572,14 +563,15 @@ int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf 
 		if (last != '\n' && fd_write_all(fd, "\n", 1) != 0)
 			goto fail;
 	}
-	if (fd_write_all(fd, text->data, text->len) != 0 || fsync(fd) != 0)
+	if (fd_write_all(fd, text->data, text->len) != 0)
 		goto fail;
 	int fd_closing = fd;
 	fd = -1;
 	if (close(fd_closing) != 0)
 		goto fail;
+	/* the lines, and the log's entry when it is new: one group commit */
 	int err;
-	if (created && spool_sync_dir(spool, &err, error_r) != 0)
+	if (spool_sync_dir(spool, &err, error_r) != 0)
 		goto out;
 	ret = 0;
 	goto out;

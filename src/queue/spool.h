@@ -23,13 +23,14 @@
 /* largest header section `petrel queue show` prints */
 #define SPOOL_HEADER_MAX (256u * 1024)
 
+struct syncer;
+
 struct spool {
 	char *dir;    /* <data_dir>/queue */
 	int dir_fd;   /* O_DIRECTORY descriptor of dir */
-	/* group commit of the directory: files written, and covered by an fsync */
-	pthread_mutex_t sync_lock;
-	_Atomic unsigned long long written;
-	unsigned long long synced;     /* under sync_lock */
+	/* group commit (util/syncer): one syncfs covers every file written,
+	 * and every directory entry made, before it began */
+	struct syncer *syncer;
 	/* a directory fsync failed: nothing is acknowledged until a restart */
 	_Atomic bool failed;
 };
@@ -49,14 +50,14 @@ int spool_list(struct spool *spool, bool remove_orphans, char (**ids_r)[QUEUE_ID
 	       size_t *count_r, const char **error_r);
 
 /* spool_write_message - <ID>: ENVELOPE, BODY; mark complete (mode 0700),
- * fsync, close.  Not durable until spool_sync_dir.  On error the file is gone. */
+ * close.  Not durable until spool_commit_dir / spool_sync_dir.  On error the file is gone. */
 int spool_write_message(struct spool *spool, const char *id, const struct buf *envelope,
 			const char *body, size_t body_len, int *errno_r, const char **error_r);
-/* spool_commit_dir - make the entry of a file just written durable: wait for
- * the directory fsync in progress; if it started before this file was done,
- * fsync again, covering every file finished by then (group commit) */
+/* spool_commit_dir - make a file just written durable, data and entry: the
+ * group commit of util/syncer (a syncfs that began after the call) */
 int spool_commit_dir(struct spool *spool, int *errno_r, const char **error_r);
-/* spool_sync_dir - fsync the spool directory: makes new entries durable.
+/* spool_sync_dir - the same group commit (spool_commit_dir is its name where
+ * a new file is committed): makes earlier writes and new entries durable.
  * One failure marks the spool failed for good (see spool.c): this and every
  * later spool_sync_dir, spool_commit_dir and spool_write_message fail. */
 int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r);
@@ -72,7 +73,7 @@ int spool_read_prefix(struct spool *spool, const char *id, size_t max, struct bu
 int spool_rcpt_log_apply(struct spool *spool, struct queue_envelope *env,
 			 const char **error_r);
 /* spool_rcpt_log_append - append TEXT ("index state reply" lines) to
- * <ID>.rcpt and fsync it (and the directory when the log is new) */
+ * <ID>.rcpt and make it durable (group commit, spool_sync_dir) */
 int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf *text,
 			  const char **error_r);
 /* spool_rcpt_log_line - append one log line for recipient INDEX to OUT */

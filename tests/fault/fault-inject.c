@@ -9,7 +9,8 @@
  *
  *   OP ERRNO PATTERN
  *
- * OP is fsync (fsync and fdatasync), write, or create (open/openat with
+ * OP is fsync (fsync, fdatasync, and syncfs of a descriptor on PATTERN's
+ * folder: util/syncer syncs through the queue's or the mail folder's), write, or create (open/openat with
  * O_CREAT); ERRNO is EIO, ENOSPC, EDQUOT or EROFS; PATTERN is an fnmatch(3)
  * pattern for the absolute path (of the descriptor's file, from
  * /proc/self/fd, or of the file being created).  A missing or empty file
@@ -33,6 +34,7 @@
 
 int fsync(int fd);
 int fdatasync(int fd);
+int syncfs(int fd);
 ssize_t write(int fd, const void *buf, size_t count);
 int open(const char *path, int flags, ...);
 int open64(const char *path, int flags, ...);
@@ -150,6 +152,12 @@ int fdatasync(int fd)
 {
 	static int (*real)(int);
 	return fault_sync("fdatasync", &real, fd);
+}
+
+int syncfs(int fd)
+{
+	static int (*real)(int);
+	return fault_sync("syncfs", &real, fd);
 }
 
 ssize_t write(int fd, const void *buf, size_t count)

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "local/local.h"
+#include "util/syncer.h"
 
 static char data_dir[256];
 
@@ -96,7 +97,7 @@ static void test_deliver(void **state)
 	bool temporary = true;
 	const char *error = NULL;
 
-	int r = local_deliver_blocking(data_dir, "mx/a:b", "alice@example.net",
+	int r = local_deliver_blocking(NULL, data_dir, "mx/a:b", "alice@example.net",
 				       "Bob+lists@Example.ORG", msg, sizeof(msg) - 1,
 				       &file, &temporary, &error);
 	assert_int_equal(r, 0);
@@ -130,10 +131,18 @@ static void test_deliver(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 
-	/* a second delivery (null sender, other tag) lands beside it */
-	r = local_deliver_blocking(data_dir, "mx", "", "bob+other@example.org", msg,
+	/* a second delivery (null sender, other tag) lands beside it, made
+	 * durable by the group commit this time */
+	int err = 0;
+	struct syncer *syncer = syncer_open(data_dir, &err);
+	assert_non_null(syncer);
+	r = local_deliver_blocking(syncer, data_dir, "mx", "", "bob+other@example.org", msg,
 				   sizeof(msg) - 1, &file, &temporary, &error);
 	assert_int_equal(r, 0);
+	struct syncer_stats sst;
+	syncer_stats(syncer, &sst);
+	assert_int_equal(sst.syncs, 2);  /* the file, then its entry in new/ */
+	syncer_close(&syncer);
 	content = read_all(file, &len);
 	assert_memory_equal(content, "Return-Path: <>\r\n", 17);
 	free(content);
@@ -153,7 +162,7 @@ static void test_bad_names_permanent(void **state)
 		char *file = NULL;
 		bool temporary = true;
 		const char *error = NULL;
-		int r = local_deliver_blocking(data_dir, "mx", "a@b", bad[i], "x\r\n", 3,
+		int r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", bad[i], "x\r\n", 3,
 					       &file, &temporary, &error);
 		assert_int_equal(r, -1);
 		assert_false(temporary);
@@ -178,7 +187,7 @@ static void test_disk_error_temporary(void **state)
 	char *file = NULL;
 	bool temporary = false;
 	const char *error = NULL;
-	int r = local_deliver_blocking(data_dir, "mx", "a@b", "bob@example.com", "x\r\n", 3,
+	int r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", "bob@example.com", "x\r\n", 3,
 				       &file, &temporary, &error);
 	assert_int_equal(r, -1);
 	assert_true(temporary);

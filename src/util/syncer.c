@@ -1,0 +1,110 @@
+/* util/syncer - group commit with syncfs(2); see syncer.h.
+ *
+ * Tickets: each syncer_wait() takes the next ticket under the lock.  A
+ * leader (the first waiter when no syncfs runs) notes the last ticket
+ * handed out, drops the lock, calls syncfs(), and on return marks every
+ * ticket up to that mark done.  A waiter whose ticket is not done waits on
+ * the condition variable, and becomes the next leader when the running
+ * syncfs finishes without covering it (its ticket came after the mark: its
+ * writes may have finished after that syncfs began).
+ */
+#include "util/syncer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "util/xalloc.h"
+
+struct syncer {
+	int fd;
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	unsigned long long issued;   /* last ticket handed out */
+	unsigned long long covered;  /* every ticket <= covered is durable */
+	bool running;                /* a leader is in syncfs() */
+	int error;                   /* first failure's errno, 0 if none */
+	_Atomic unsigned long long syncs;
+	_Atomic unsigned long long waits;
+};
+
+struct syncer *syncer_open(const char *path, int *errno_r)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		*errno_r = errno;
+		return NULL;
+	}
+	struct syncer *s = xcalloc(1, sizeof(*s));
+	s->fd = fd;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->done_cond, NULL);
+	return s;
+}
+
+void syncer_close(struct syncer **syncerp)
+{
+	struct syncer *s = *syncerp;
+	if (!s)
+		return;
+	close(s->fd);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->done_cond);
+	free(s);
+	*syncerp = NULL;
+}
+
+/* syncer_lead - (lock held) run one syncfs covering every ticket issued so
+ * far; returns with the lock held again */
+static void syncer_lead(struct syncer *s)
+{
+	unsigned long long mark = s->issued;
+	s->running = true;
+	pthread_mutex_unlock(&s->lock);
+	int rc = syncfs(s->fd);
+	int err = rc == 0 ? 0 : errno;
+	atomic_fetch_add(&s->syncs, 1);
+	pthread_mutex_lock(&s->lock);
+	s->running = false;
+	if (err != 0 && s->error == 0)
+		s->error = err;
+	s->covered = mark;
+	pthread_cond_broadcast(&s->done_cond);
+}
+
+int syncer_wait(struct syncer *s, int *errno_r)
+{
+	pthread_mutex_lock(&s->lock);
+	unsigned long long ticket = ++s->issued;
+	atomic_fetch_add(&s->waits, 1);
+	while (s->error == 0 && s->covered < ticket) {
+		if (!s->running)
+			syncer_lead(s);
+		else
+			pthread_cond_wait(&s->done_cond, &s->lock);
+	}
+	int err = s->error;
+	pthread_mutex_unlock(&s->lock);
+	if (err != 0) {
+		*errno_r = err;
+		return -1;
+	}
+	return 0;
+}
+
+bool syncer_failed(struct syncer *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool failed = s->error != 0;
+	pthread_mutex_unlock(&s->lock);
+	return failed;
+}
+
+void syncer_stats(struct syncer *s, struct syncer_stats *stats_r)
+{
+	stats_r->syncs = atomic_load(&s->syncs);
+	stats_r->waits = atomic_load(&s->waits);
+}

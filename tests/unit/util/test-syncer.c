@@ -1,0 +1,88 @@
+/* test-syncer - util/syncer: a wait is covered only by a syncfs that began
+ * after it; concurrent waits share syncfs calls; every wait succeeds on a
+ * healthy file system. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "util/syncer.h"
+
+#define THREADS 8
+#define WAITS_PER_THREAD 50
+
+static void test_open_missing_folder(void **state)
+{
+	(void)state;
+	int err = 0;
+	assert_null(syncer_open("/nonexistent/petrel-syncer", &err));
+	assert_int_not_equal(err, 0);
+}
+
+/* one caller, one after the other: each wait needs a syncfs of its own,
+ * since the previous one began before the call */
+static void test_sequential_waits_each_sync(void **state)
+{
+	(void)state;
+	int err = 0;
+	struct syncer *s = syncer_open("/tmp", &err);
+	assert_non_null(s);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(syncer_wait(s, &err), 0);
+	struct syncer_stats st;
+	syncer_stats(s, &st);
+	assert_int_equal(st.syncs, 5);
+	assert_int_equal(st.waits, 5);
+	assert_false(syncer_failed(s));
+	syncer_close(&s);
+	assert_null(s);
+}
+
+static void *waiter(void *arg)
+{
+	struct syncer *s = arg;
+	for (int i = 0; i < WAITS_PER_THREAD; i++) {
+		int err = 0;
+		if (syncer_wait(s, &err) != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+/* many callers at once: all succeed, and never more syncfs calls than waits */
+static void test_concurrent_waits_share(void **state)
+{
+	(void)state;
+	int err = 0;
+	struct syncer *s = syncer_open("/tmp", &err);
+	assert_non_null(s);
+	pthread_t t[THREADS];
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, waiter, s), 0);
+	for (int i = 0; i < THREADS; i++) {
+		void *rv = NULL;
+		pthread_join(t[i], &rv);
+		assert_null(rv);
+	}
+	struct syncer_stats st;
+	syncer_stats(s, &st);
+	assert_int_equal(st.waits, THREADS * WAITS_PER_THREAD);
+	assert_true(st.syncs >= 1);
+	assert_true(st.syncs <= st.waits);
+	syncer_close(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open_missing_folder),
+		cmocka_unit_test(test_sequential_waits_each_sync),
+		cmocka_unit_test(test_concurrent_waits_share),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
