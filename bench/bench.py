@@ -30,6 +30,8 @@ import time
 # __main__, and that one copy must be the one auth_flood sees
 sys.modules.setdefault("bench", sys.modules[__name__])
 import auth_flood  # noqa: E402
+import disk_limit  # noqa: E402
+import scale  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
@@ -256,7 +258,7 @@ PETREL_CONF = """\
 hostname = bench.petrel.test
 data_dir = {data}
 user = {user}
-log_level = warn
+log_level = {log_level}
 workers = {workers}
 
 [domains]
@@ -289,29 +291,129 @@ address = unix:{socket}
 """
 
 
+def descendants(pid):
+    """pid and all its descendants (one scan of /proc per generation)."""
+    out, gen = [pid], [pid]
+    while gen:
+        nxt = []
+        for p in gen:
+            nxt.extend(children_of(p))
+        out.extend(nxt)
+        gen = nxt
+    return out
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
 class Petrel:
-    def __init__(self, binary, tmp, port, workers):
+    """petrel serve: a root supervisor that fork+execs the auth, keys and network
+    processes (`petrel serve -c FILE --process NAME`); sessions, queue and delivery are
+    all in the network process."""
+
+    def __init__(self, binary, tmp, port, workers, log_level="info", name="petrel"):
         self.binary = os.path.abspath(binary)
         self.tmp = tmp
         self.port = port
-        self.data = os.path.join(tmp, "petrel")
+        self.data = os.path.join(tmp, name)
         self.maildir = os.path.join(self.data, "mail", DOMAIN, LOCALPART)
-        self.conf = os.path.join(tmp, "petrel.conf")
-        self.logpath = os.path.join(tmp, "petrel.log")
+        self.conf = os.path.join(tmp, name + ".conf")
+        self.logpath = os.path.join(tmp, name + ".log")
         self.workers = workers
+        self.log_level = log_level
         self.proc = None
         self.logf = None
         self.relay = None   # dict(resolver, sink_port, dest_limit) for the relay bench
-        self.relay_socket = os.path.join(tmp, "petrel.sock")
+        self.extra_conf = ""  # appended to the config file (the scale scenario's [queue])
+        self.relay_socket = os.path.join(tmp, name + ".sock")
+        self._network = None
+        self._stats_form = None  # how `petrel queue stats` answers (see stats())
 
-    def start(self):
+    def write_conf(self):
         os.makedirs(self.data, exist_ok=True)
         with open(self.conf, "w") as f:
             f.write(PETREL_CONF.format(data=self.data, workers=self.workers,
                                        user="root" if os.geteuid() == 0 else "",
+                                       log_level=self.log_level,
                                        domain=DOMAIN, port=self.port))
             if self.relay:
                 f.write(PETREL_RELAY_CONF.format(socket=self.relay_socket, **self.relay))
+            f.write(self.extra_conf)
+
+    def pids(self):
+        """The supervisor and all its children (auth, keys, network)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        return descendants(self.proc.pid)
+
+    def network_pid(self):
+        """The network process: the supervisor's child running `--process network`
+        (sessions, queue, delivery). None if there is none (yet)."""
+        if self._network and b"network" in cmdline(self._network):
+            return self._network
+        self._network = None
+        if self.proc is None:
+            return None
+        for c in children_of(self.proc.pid):
+            argv = cmdline(c)
+            if b"--process" in argv and b"network" in argv:
+                self._network = c
+                return c
+        return None
+
+    def wait_network(self, seconds=30):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            pid = self.network_pid()
+            if pid:
+                return pid
+            time.sleep(0.05)
+        raise BenchError("no network process under petrel pid %s within %d s"
+                         % (self.proc.pid if self.proc else "-", seconds))
+
+    def stats(self):
+        """`petrel queue stats` as {name: int}, or None if this build has no such
+        command (then the bench prints n/a).  Reads --json if the command takes it,
+        else lines of NAME VALUE (or NAME: VALUE, NAME=VALUE)."""
+        if self._stats_form == "none":
+            return None
+        forms = [self._stats_form] if self._stats_form else ["json", "text"]
+        for form in forms:
+            argv = [self.binary, "queue", "stats", "-c", self.conf]
+            if form == "json":
+                argv.append("--json")
+            try:
+                r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                   text=True, timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            if r.returncode != 0:
+                continue
+            out = parse_stats(r.stdout, form)
+            if out:
+                self._stats_form = form
+                return out
+        if not self._stats_form:
+            self._stats_form = "none"
+        return None
+
+    def start(self):
+        self.write_conf()
+        self.add_account()
+        self.launch()
+        try:
+            banner = wait_banner("127.0.0.1", self.port, 30, self.proc)
+            self.wait_network()
+            return banner
+        except BenchError as e:
+            raise BenchError("%s; log tail: %s" % (e, self.log_tail()))
+
+    def add_account(self):
         # a local domain takes mail only for existing mailboxes: create user@bench.test
         r = subprocess.run([self.binary, "account", "add", RCPT, "-c", self.conf,
                             "--password-stdin"], input="bench-password\n", text=True,
@@ -319,14 +421,14 @@ class Petrel:
         if r.returncode != 0 and "exist" not in r.stdout:
             raise BenchError("petrel account add %s failed (%d): %s"
                              % (RCPT, r.returncode, r.stdout.strip()))
+
+    def launch(self):
+        """Start `petrel serve` (its stderr to self.logpath) without waiting."""
+        self._network = None
         self.logf = open(self.logpath, "wb")
         self.proc = subprocess.Popen([self.binary, "serve", "-c", self.conf],
                                      stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            return wait_banner("127.0.0.1", self.port, 30, self.proc)
-        except BenchError as e:
-            raise BenchError("%s; log tail: %s" % (e, self.log_tail()))
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -341,20 +443,74 @@ class Petrel:
         except OSError:
             return ""
 
-    def stop(self):
+    def stop(self, seconds=10):
+        """SIGTERM, then SIGKILL to the whole group after `seconds`.  Returns the
+        seconds until the supervisor exited and its exit status (None if killed)."""
         if self.proc is None:
-            return
+            return None, None
         p, self.proc = self.proc, None
-        if p.poll() is None:
+        t0 = time.monotonic()
+        status = p.poll()
+        if status is None:
             p.terminate()
             try:
-                p.wait(10)
+                status = p.wait(seconds)
             except subprocess.TimeoutExpired:
-                p.kill()
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
                 p.wait(5)
+                status = None
         if self.logf:
             self.logf.close()
             self.logf = None
+        return time.monotonic() - t0, status
+
+
+def parse_stats(text, form):
+    """{name: int} from `petrel queue stats` output; nested JSON objects become
+    parent_child names."""
+    out = {}
+    if form == "json":
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return {}
+
+        def walk(prefix, o):
+            if isinstance(o, dict):
+                for k, v in o.items():
+                    walk(prefix + "_" + k if prefix else k, v)
+            elif isinstance(o, (int, float)) and not isinstance(o, bool):
+                out[prefix] = int(o)
+        walk("", obj)
+        return out
+    for line in text.splitlines():
+        m = re.match(r"\s*(?:data\s+)?([A-Za-z_][\w.-]*)\s*[:=]?\s+(\d+)\b", line)
+        if m:
+            out[m.group(1).replace("-", "_").replace(".", "_")] = int(m.group(2))
+    return out
+
+
+STAT_NAMES = ("queue_syncs", "mail_syncs", "accepted", "delivered")
+
+
+def stats_delta(before, after):
+    """Counters grown between two `queue stats`; None if either is missing."""
+    if not before or not after:
+        return None
+    d = {k: after[k] - before[k] for k in STAT_NAMES if k in before and k in after}
+    return d if len(d) == len(STAT_NAMES) else None
+
+
+def per_flush(delta):
+    """(accepted per queue sync, deliveries per mail sync) from a stats_delta."""
+    if not delta:
+        return None, None
+    q = delta["accepted"] / delta["queue_syncs"] if delta["queue_syncs"] else None
+    m = delta["delivered"] / delta["mail_syncs"] if delta["mail_syncs"] else None
+    return q, m
 
 
 # --------------------------------------------------------------------------
@@ -364,10 +520,11 @@ ACTIVE_CHILDREN = set()
 
 
 def run_load(name, server, pids_fn, smtp_source, sessions, messages, size,
-             deliver_timeout, reuse, hwm_pid=None):
+             deliver_timeout, reuse, hwm_pid=None, stats_fn=None):
     clear_maildir(server.maildir)
     if hwm_pid:
         reset_hwm(hwm_pid)
+    stats0 = stats_fn() if stats_fn else None
     sampler = Sampler(pids_fn)
     sampler.start()
     argv = [smtp_source, "-s", str(sessions), "-m", str(messages), "-l", str(size),
@@ -399,6 +556,7 @@ def run_load(name, server, pids_fn, smtp_source, sessions, messages, size,
     t_done = time.monotonic() - t0
     sampler.stop()
     res = {
+        "kind": "local",
         "server": name,
         "sessions": sessions,
         "messages": messages,
@@ -418,13 +576,23 @@ def run_load(name, server, pids_fn, smtp_source, sessions, messages, size,
     text = (out or b"").decode("utf-8", "replace").strip()
     if proc.returncode != 0 or text:
         res["smtp_source_output"] = text[-2000:]
+    res["peak_kib"] = sampler.peak_kib
     if hwm_pid:
-        st = proc_status(hwm_pid)
-        res["vmhwm_kib"] = st.get("VmHWM", 0)
-        res["peak_kib"] = max(st.get("VmHWM", 0), sampler.peak_kib)
-    else:
-        res["peak_kib"] = sampler.peak_kib
+        res["network_vmhwm_kib"] = proc_status(hwm_pid).get("VmHWM", 0)
+    add_stats(res, stats0, stats_fn)
     return res
+
+
+def add_stats(res, stats0, stats_fn):
+    """Counters of `petrel queue stats` over the run (read after it): the messages
+    accepted per queue sync and delivered per mail sync."""
+    if not stats_fn:
+        return
+    delta = stats_delta(stats0, stats_fn())
+    res["queue_stats_delta"] = delta
+    q, m = per_flush(delta)
+    res["accepted_per_queue_sync"] = round(q, 2) if q is not None else None
+    res["delivered_per_mail_sync"] = round(m, 2) if m is not None else None
 
 
 # --------------------------------------------------------------------------
@@ -594,11 +762,12 @@ class Dnsmasq:
 
 
 def run_relay(name, target, sink, pids_fn, smtp_source, sessions, messages, size,
-              deliver_timeout, reuse, hwm_pid=None):
+              deliver_timeout, reuse, hwm_pid=None, stats_fn=None):
     """smtp-source -> target (unix:PATH or host:port) for user@relay.test; the clock runs
     until the sink has counted all M messages (bounded)."""
     if hwm_pid:
         reset_hwm(hwm_pid)
+    stats0 = stats_fn() if stats_fn else None
     sampler = Sampler(pids_fn) if pids_fn else None
     if sampler:
         sampler.start()
@@ -649,10 +818,11 @@ def run_relay(name, target, sink, pids_fn, smtp_source, sessions, messages, size
     }
     res["peak_kib"] = res["peak_rss_sum_kib"]
     if hwm_pid:
-        res["peak_kib"] = max(proc_status(hwm_pid).get("VmHWM", 0), res["peak_kib"])
+        res["network_vmhwm_kib"] = proc_status(hwm_pid).get("VmHWM", 0)
     text = (out or b"").decode("utf-8", "replace").strip()
     if proc.returncode != 0 or text:
         res["smtp_source_output"] = text[-2000:]
+    add_stats(res, stats0, stats_fn)
     return res
 
 
@@ -779,12 +949,21 @@ def still_open(socks):
 # --------------------------------------------------------------------------
 # durability check: which fsyncs happen for one message (uses strace)
 
-def verify_fsync(tag, pids_fn, port, root, maildir, smtp_source, tmp, seconds=20):
-    """strace -f the server (pid) while one message goes through; list its fsyncs.
+SYNC_CALLS = ("fsync", "fdatasync", "syncfs", "sync_file_range")
 
+
+def verify_fsync(tag, pids_fn, port, root, maildir, smtp_source, tmp, seconds=20):
+    """strace -f the server's processes while one message goes through; list its syncs
+    (fsync, fdatasync, syncfs, sync_file_range) and where the 250 reply falls.
+
+    pids_fn gives the processes to attach to: Postfix's master and its children; for
+    Petrel its network process (sessions, queue and delivery; the supervisor only
+    starts processes).  -f follows all their threads and any child they start.
     A first message is sent untraced so that creating the Maildir is not counted.
     Returns (text, details).  Paths are shown relative to root; "(file)" is a path
-    that no longer exists (queue file, tmp/ file), otherwise it is a folder.
+    that no longer exists or is not a folder (queue file, tmp/ file), otherwise it is a
+    folder (for syncfs, the folder its descriptor is open on: the whole file system is
+    flushed).
     """
     if not shutil.which("strace"):
         return "not verified (strace not installed)", None
@@ -798,22 +977,27 @@ def verify_fsync(tag, pids_fn, port, root, maildir, smtp_source, tmp, seconds=20
         deadline = time.monotonic() + seconds
         while count_dir(newdir) <= before and time.monotonic() < deadline:
             time.sleep(0.02)
+        return count_dir(newdir) > before
 
     one_message()
     pids = pids_fn()
     if not pids:
         return "not verified (no process)", None
     out = os.path.join(tmp, "strace-%s.out" % tag)
-    st = subprocess.Popen(["strace", "-f", "-qq", "-y", "-s", "24", "-e",
-                           "trace=fsync,fdatasync,sync_file_range,syncfs,write,writev,sendto,"
-                           "link,linkat,rename,renameat,renameat2",
+    st = subprocess.Popen(["strace", "-f", "-qq", "-y", "-s", "40", "-e",
+                           "trace=%s,write,writev,sendto,sendmsg,"
+                           "link,linkat,rename,renameat,renameat2" % ",".join(SYNC_CALLS),
                            "-o", out] + [a for p in pids for a in ("-p", str(p))],
                           stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, start_new_session=True)
     ACTIVE_CHILDREN.add(st)
     try:
-        time.sleep(1.0)
-        one_message()
+        # strace writes its output file once attached: wait for that (bounded)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(out) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        delivered = one_message()
         time.sleep(0.5)
     finally:
         st.terminate()
@@ -829,31 +1013,41 @@ def verify_fsync(tag, pids_fn, port, root, maildir, smtp_source, tmp, seconds=20
     except OSError:
         return "not verified (no strace output)", None
     events = []
+    counts = dict.fromkeys(SYNC_CALLS, 0)
     replied = False
     before_250 = 0
+    sync_re = re.compile(r"\b(%s)\((\d+)<([^>]*)>" % "|".join(SYNC_CALLS))
     for l in lines:
-        m = re.search(r"\b(fsync|fdatasync|sync_file_range|syncfs)\(\d+<([^>]*)>", l)
+        if "resumed>" in l and "<..." in l:
+            continue   # the end of a call whose start was counted
+        m = sync_re.search(l)
         if m:
-            path = m.group(2)
+            path = m.group(3)
             rel = os.path.relpath(path, root) if path.startswith(root) else path
             kind = rel + ("/" if os.path.isdir(path) else " (file)")
             # name message files generically
             kind = re.sub(r"[^/]+ \(file\)$", "<msg> (file)", kind)
-            events.append(("250 " if replied else "") + m.group(1) + " " + kind)
+            events.append(m.group(1) + " " + kind)
+            counts[m.group(1)] += 1
             if not replied:
                 before_250 += 1
             continue
-        if '"250 2.0.0' in l:
+        if re.search(r'"250 2\.0\.0 [^"]*queued as', l):
             replied = True
             events.append("--- 250 reply to end of data ---")
-    n = sum(1 for e in events if "sync" in e)
+    n = sum(counts.values())
     rel_md = os.path.relpath(maildir, root)
-    ok = before_250 >= 1 and any(rel_md in e for e in events if "sync" in e)
-    text = ("%s for one message: %d fsync, %d before the 250 reply: %s"
-            % ("verified with strace" if ok else "CHECK (strace)", n, before_250,
-               "; ".join(e.replace("250 ", "", 1) if e.startswith("250 ") else e
-                         for e in events)))
-    return text, {"fsyncs": n, "before_250": before_250, "events": events}
+    rel_mail = os.path.dirname(os.path.dirname(rel_md))   # DATA/mail (Petrel's syncfs)
+    ok = (replied and before_250 >= 1 and
+          any(rel_md in e or e.endswith(" " + rel_mail + "/") for e in events
+              if not e.startswith("---")))
+    what = ", ".join("%s %d" % (k, v) for k, v in counts.items() if v or k != "sync_file_range")
+    text = ("%s for one message: %d syncs (%s), %d before the 250 reply%s: %s"
+            % ("verified with strace" if ok else "CHECK (strace)", n, what, before_250,
+               "" if replied else " (no 250 seen)" if delivered else
+               " (the message was not delivered)", "; ".join(events)))
+    return text, {"syncs": n, "counts": counts, "before_250": before_250,
+                  "replied": replied, "events": events, "pids": pids}
 
 
 # --------------------------------------------------------------------------
@@ -888,16 +1082,33 @@ def main():
     ap.add_argument("--workers", type=int, default=8, help="Petrel workers (8)")
     ap.add_argument("--no-postfix", action="store_true", help="skip Postfix")
     ap.add_argument("--no-petrel", action="store_true", help="skip Petrel")
-    ap.add_argument("--postfix-log", action="store_true",
-                    help="Postfix logs to TMP/postfix.log (postlogd; default no log)")
+    ap.add_argument("--postfix-log", dest="postfix_log", action="store_true", default=True,
+                    help="Postfix logs to TMP/postfix.log through postlogd (the default)")
+    ap.add_argument("--no-postfix-log", dest="postfix_log", action="store_false",
+                    help="Postfix does not log at all")
+    ap.add_argument("--petrel-log-level", default="info",
+                    choices=("debug", "info", "warn", "error"),
+                    help="Petrel's log_level, logged to TMP/petrel.log (default info, "
+                         "Petrel's own default and the level Postfix logs at)")
+    ap.add_argument("--disk-seconds", type=float, default=2.0,
+                    help="seconds per disk-limit measurement (2; 0 skips it)")
     ap.add_argument("--smtp-source", default=None, help="path of smtp-source")
     ap.add_argument("--flood-connections", type=int, default=300,
                     help="AUTH flood: connections sending wrong passwords (300)")
     ap.add_argument("--flood-seconds", type=float, default=20,
                     help="AUTH flood: seconds per phase, alone and flooded (20)")
-    ap.add_argument("--only", choices=("all", "local", "relay", "auth-flood"), default="all",
-                    help="run only the local-delivery part (and idle test) or only the "
-                         "relay part (default: all)")
+    ap.add_argument("--only", choices=("all", "local", "relay", "auth-flood", "scale"),
+                    default="all",
+                    help="run only the local-delivery part (and idle test), only the "
+                         "relay part, only the AUTH flood or only the queue-scale "
+                         "scenario (default: all of them)")
+    ap.add_argument("--scale-messages", type=int, default=1000000,
+                    help="queue scale: messages queued to a deferring destination "
+                         "(default 1000000)")
+    ap.add_argument("--scale-sessions", type=int, default=20,
+                    help="queue scale: smtp-source sessions (20)")
+    ap.add_argument("--scale-timeout", type=float, default=7200,
+                    help="queue scale: bound in seconds on accepting all messages (7200)")
     ap.add_argument("--relay-sessions", default="1,20,100",
                     help="smtp-source -s levels for the relay bench (default 1,20,100)")
     ap.add_argument("--relay-messages-1", type=int, default=500,
@@ -917,8 +1128,9 @@ def main():
     do_local = args.only in ("all", "local")
     do_relay = args.only in ("all", "relay") and relay_levels
     do_flood = args.only in ("all", "auth-flood") and not args.no_petrel
-    if args.only == "auth-flood":
-        args.no_postfix = args.no_petrel = True  # the flood starts a Petrel of its own
+    do_scale = args.only == "scale"
+    if args.only in ("auth-flood", "scale"):
+        args.no_postfix = args.no_petrel = True  # these start a Petrel of their own
 
     # Ctrl-C and SIGTERM end the run through the finally blocks below.
     def on_term(signum, _frame):
@@ -930,10 +1142,14 @@ def main():
     smtp_source, env_note = find_smtp_source(args.smtp_source)
     tmp = tempfile.mkdtemp(prefix="petrel-bench-")
     os.chmod(tmp, 0o755)  # Postfix daemons (user postfix) must reach their folders
-    results = {"runs": [], "relay_runs": [], "idle": None, "notes": []}
+    results = {"runs": [], "relay_runs": [], "idle": None, "notes": [],
+               "postfix_log": args.postfix_log, "petrel_log_level": args.petrel_log_level}
     pf = pt = sink = dns = None
     try:
         uid, gid = virtual_owner()
+        if (do_local or do_relay) and args.disk_seconds > 0:
+            results["disk_limit"] = disk_limit.run(tmp, (1, 4), args.disk_seconds)
+            log(disk_limit.line(results["disk_limit"]))
         if do_relay:
             sink = Sink(free_port())
             sink.start()
@@ -960,14 +1176,14 @@ def main():
         if not args.no_petrel:
             if not os.path.exists(args.petrel):
                 raise BenchError("petrel binary %s not found (build it first)" % args.petrel)
-            pt = Petrel(args.petrel, tmp, free_port(), args.workers)
+            pt = Petrel(args.petrel, tmp, free_port(), args.workers, args.petrel_log_level)
             if do_relay:
                 pt.relay = {"resolver": "127.0.0.1@%d" % dns.port, "sink_port": sink.port,
                             "dest_limit": args.relay_dest_concurrency}
             banner = pt.start()
             log("petrel: %s on 127.0.0.1:%d (pid %d)" % (banner, pt.port, pt.proc.pid))
             if do_local:
-                fs, det = verify_fsync("petrel", lambda: [pt.proc.pid], pt.port, tmp,
+                fs, det = verify_fsync("petrel", lambda: [pt.network_pid()], pt.port, tmp,
                                        pt.maildir, smtp_source, tmp)
                 results["notes"].append("petrel durability: %s" % fs)
                 results["petrel_fsync"] = det
@@ -981,9 +1197,9 @@ def main():
                     if name == "petrel":
                         if not pt.alive():
                             raise BenchError("petrel died: %s" % pt.log_tail())
-                        pid = pt.proc.pid
-                        res = run_load(name, pt, lambda pid=pid: [pid], smtp_source, s, m,
-                                       args.size, args.deliver_timeout, args.reuse, hwm_pid=pid)
+                        res = run_load(name, pt, pt.pids, smtp_source, s, m,
+                                       args.size, args.deliver_timeout, args.reuse,
+                                       hwm_pid=pt.network_pid(), stats_fn=pt.stats)
                     else:
                         res = run_load(name, pf, pf.pids, smtp_source, s, m, args.size,
                                        args.deliver_timeout, args.reuse)
@@ -1019,6 +1235,12 @@ def main():
                                                        args.flood_seconds)
             except (RuntimeError, OSError) as e:
                 raise BenchError("auth flood: %s" % e)
+
+        if do_scale:
+            if not os.path.exists(args.petrel):
+                raise BenchError("petrel binary %s not found (build it first)" % args.petrel)
+            results["scale"] = {}
+            scale.run(args, tmp, smtp_source, results["scale"])
     except BenchError as e:
         log("bench: error: %s" % e)
         results["error"] = str(e)
@@ -1053,10 +1275,12 @@ def main():
         report(results, levels)
     if do_relay:
         report_relay(results, relay_levels)
-    elif not do_local and results.get("error"):
+    elif not do_local and not do_scale and results.get("error"):
         print("ERROR: " + results["error"])
     if results.get("auth_flood"):
         auth_flood.report(results["auth_flood"])
+    if do_scale:
+        scale.report(results.get("scale") or {}, results.get("error"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
@@ -1091,10 +1315,10 @@ def relay_rounds(args, results, levels, smtp_source, sink, pf, pt):
                 else:
                     if not pt.alive():
                         raise BenchError("petrel died: %s" % pt.log_tail())
-                    pid = pt.proc.pid
                     res = run_relay(name, "unix:" + pt.relay_socket, sink,
-                                    lambda pid=pid: [pid], smtp_source, s, m, args.size,
-                                    args.deliver_timeout, args.reuse, hwm_pid=pid)
+                                    pt.pids, smtp_source, s, m, args.size,
+                                    args.deliver_timeout, args.reuse,
+                                    hwm_pid=pt.network_pid(), stats_fn=pt.stats)
                 res["round"] = rnd
                 log("relay r%d %-8s s=%-4d %5d/%d at the sink in %.2f s: %.1f msg/s "
                     "(accept %.2f s), sink busy %.0f%%%s"
@@ -1119,29 +1343,20 @@ def report_relay(results, levels):
           "smtp_destination_concurrency_limit, Petrel max_per_destination)"
           % results.get("relay_dest_concurrency", "-"))
     hdr = ("sessions  messages  sink alone msg/s    postfix msg/s       petrel msg/s        "
-           "ratio   sink busy pf/pt  postfix/petrel peak RSS   postfix/petrel peak PSS")
+           "ratio   target  acc/qsync  sink busy pf/pt  postfix/petrel peak RSS   "
+           "postfix/petrel peak PSS")
     print(hdr)
     print("-" * len(hdr))
-
-    def rate(r):
-        if not r:
-            return "-"
-        txt = "%.0f" % r["msgs_per_sec"]
-        if r["rounds"] > 1:
-            txt += " (%.0f-%.0f)" % (r["min_msgs_per_sec"], r["max_msgs_per_sec"])
-        return txt + ("" if r["complete"] else "*")
     for s in levels:
         k, a, b = runs.get(("sink", s)), runs.get(("postfix", s)), runs.get(("petrel", s))
         if not (k or a or b):
             continue
-        ratio = "-"
-        if a and b and a["msgs_per_sec"] > 0:
-            ratio = "%.2fx" % (b["msgs_per_sec"] / a["msgs_per_sec"])
         m = (a or b or k)["messages"]
         busy = "%s / %s" % tuple("%.0f%%" % (100 * r["sink_busy"]) if r else "-"
                                  for r in (a, b))
-        print("%-9d %-9d %-19s %-19s %-19s %-7s %-16s %-25s %s" % (
-            s, m, rate(k), rate(a), rate(b), ratio, busy,
+        print("%-9d %-9d %-19s %-19s %-19s %-7s %-7s %-10s %-16s %-25s %s" % (
+            s, m, fmt_rate(k), fmt_rate(a), fmt_rate(b), fmt_ratio(a, b),
+            fmt_target(RELAY_TARGETS, s), fmt_flush(b, "accepted_per_queue_sync"), busy,
             "%s / %s" % (fmt_mib(a["peak_kib"]) if a else "-",
                          fmt_mib(b["peak_kib"]) if b else "-"),
             "%s / %s" % (fmt_mib(a["peak_pss_sum_kib"]) if a else "-",
@@ -1158,8 +1373,85 @@ def report_relay(results, levels):
     if any(not r["complete"] for r in results["relay_runs"]):
         print("* not every message reached the sink within the time bound: rate counts "
               "only those that did")
+    results["relay_targets"] = print_targets("relay", runs, levels, RELAY_TARGETS)
+    print_flush_note(results, relay=True)
+    print_logging(results)
     if results.get("error"):
         print("ERROR: " + results["error"])
+
+
+# the targets of issue 8: Petrel / Postfix, medians, both logging at info
+LOCAL_TARGETS = {1: 1.5, 20: 3.0, 100: 3.0}
+RELAY_TARGETS = {20: 3.0, 100: 3.0}
+
+
+def fmt_rate(r):
+    if not r:
+        return "-"
+    txt = "%.0f" % r["msgs_per_sec"]
+    if r["rounds"] > 1:
+        txt += " (%.0f-%.0f)" % (r["min_msgs_per_sec"], r["max_msgs_per_sec"])
+    return txt + ("" if r["complete"] else "*")
+
+
+def ratio_of(a, b):
+    if a and b and a["msgs_per_sec"] > 0:
+        return b["msgs_per_sec"] / a["msgs_per_sec"]
+    return None
+
+
+def fmt_ratio(a, b):
+    r = ratio_of(a, b)
+    return "-" if r is None else "%.2fx" % r
+
+
+def fmt_target(targets, s):
+    return ">=%gx" % targets[s] if s in targets else "-"
+
+
+def fmt_flush(r, key):
+    if not r or r.get(key) is None:
+        return "n/a"
+    return "%.1f" % r[key]
+
+
+def print_targets(what, runs, levels, targets):
+    """One line: for each level with a target, the ratio and whether it holds."""
+    parts, out = [], {}
+    for s in levels:
+        if s not in targets:
+            continue
+        r = ratio_of(runs.get(("postfix", s)), runs.get(("petrel", s)))
+        if r is None:
+            parts.append("%d sessions: not measured" % s)
+            continue
+        holds = r >= targets[s]
+        out[s] = {"ratio": round(r, 3), "target": targets[s], "holds": holds}
+        parts.append("%d session%s %.2fx %s %gx: %s" % (
+            s, "" if s == 1 else "s", r, ">=" if holds else "<", targets[s],
+            "holds" if holds else "DOES NOT HOLD"))
+    if parts:
+        print("issue 8 target, %s: %s" % (what, "; ".join(parts)))
+    return out
+
+
+def print_flush_note(results, relay=False):
+    """What acc/qsync and dlv/msync mean, and the disk's own limit beside them."""
+    if relay:
+        print("acc/qsync = messages Petrel accepted per sync of its queue (petrel queue "
+              "stats, median run; n/a: this build has no `queue stats`)")
+    else:
+        print("acc/qsync = messages Petrel accepted per sync of its queue, dlv/msync = "
+              "deliveries per sync of the Maildir folder (petrel queue stats, median run; "
+              "n/a: this build has no `queue stats`)")
+    if results.get("disk_limit"):
+        print(disk_limit.line(results["disk_limit"]))
+
+
+def print_logging(results):
+    print("logging: postfix %s; petrel log_level = %s to a file (its stderr)"
+          % ("through postlogd to a file (maillog_file)" if results.get("postfix_log")
+             else "not logging (--no-postfix-log)", results.get("petrel_log_level", "-")))
 
 
 def idle_test(pt, count, seconds):
@@ -1167,7 +1459,7 @@ def idle_test(pt, count, seconds):
     want = count + 200
     if soft < want:
         log("idle: RLIMIT_NOFILE is %d, can hold at most ~%d connections" % (soft, soft - 200))
-    pid = pt.proc.pid
+    pid = pt.network_pid()   # the sessions are all in the network process
     before = proc_status(pid).get("VmRSS", 0)
     t0 = time.monotonic()
     held, stats = hold_idle(pt.port, min(count, max(0, soft - 200)), seconds)
@@ -1177,6 +1469,7 @@ def idle_test(pt, count, seconds):
     still = still_open(held)
     stats.update({"wanted": count, "seconds": round(took, 2),
                   "rss_before_kib": before, "rss_kib": st.get("VmRSS", 0),
+                  "rss_sum_kib": sum(rss_kib(p) for p in pt.pids()),
                   "still_open_after_1s": still, "petrel_alive": pt.alive()})
     # a quick check that Petrel still serves while holding them
     b = read_banner("127.0.0.1", pt.port, 5)
@@ -1240,28 +1533,19 @@ def report(results, levels):
           "is in Maildir new/" % (results["runs"][0]["size"] if results["runs"] else 4096))
     if results.get("postfix_version"):
         print("postfix %s" % results["postfix_version"])
-    hdr = ("sessions  messages  postfix msg/s       petrel msg/s        ratio   "
-           "postfix peak RSS  petrel peak RSS   postfix/petrel peak PSS")
+    hdr = ("sessions  messages  postfix msg/s       petrel msg/s        ratio   target  "
+           "acc/qsync dlv/msync  postfix peak RSS  petrel peak RSS   "
+           "postfix/petrel peak PSS")
     print(hdr)
     print("-" * len(hdr))
     for s in levels:
         a, b = runs.get(("postfix", s)), runs.get(("petrel", s))
         if not a and not b:
             continue
-
-        def rate(r):
-            if not r:
-                return "-"
-            txt = "%.0f" % r["msgs_per_sec"]
-            if r["rounds"] > 1:
-                txt += " (%.0f-%.0f)" % (r["min_msgs_per_sec"], r["max_msgs_per_sec"])
-            return txt + ("" if r["complete"] else "*")
-        ratio = "-"
-        if a and b and a["msgs_per_sec"] > 0:
-            ratio = "%.2fx" % (b["msgs_per_sec"] / a["msgs_per_sec"])
         m = (a or b)["messages"]
-        print("%-9d %-9d %-19s %-19s %-7s %-17s %-17s %s / %s" % (
-            s, m, rate(a), rate(b), ratio,
+        print("%-9d %-9d %-19s %-19s %-7s %-7s %-9s %-10s %-17s %-17s %s / %s" % (
+            s, m, fmt_rate(a), fmt_rate(b), fmt_ratio(a, b), fmt_target(LOCAL_TARGETS, s),
+            fmt_flush(b, "accepted_per_queue_sync"), fmt_flush(b, "delivered_per_mail_sync"),
             fmt_mib(a["peak_kib"]) if a else "-", fmt_mib(b["peak_kib"]) if b else "-",
             fmt_mib(a["peak_pss_sum_kib"]) if a else "-",
             fmt_mib(b["peak_pss_sum_kib"]) if b else "-"))
@@ -1272,33 +1556,40 @@ def report(results, levels):
     if any(not r["complete"] for r in results["runs"]):
         print("* not every message was delivered within the time bound: rate counts "
               "only delivered ones")
+    results["local_targets"] = print_targets("local (accept + deliver to Maildir)", runs,
+                                             levels, LOCAL_TARGETS)
+    print_flush_note(results)
     print("postfix peak RSS = max over 100 ms samples of the summed VmRSS of master and all "
           "its children (shared pages counted in each process);")
-    print("petrel peak RSS = VmHWM of the one process (reset before each run), or the "
-          "sampled VmRSS if larger.")
+    print("petrel peak RSS = the same sum over Petrel's processes (supervisor, auth, keys, "
+          "network); the network process's own VmHWM is in the JSON (network_vmhwm_kib).")
     print("peak PSS = max over 0.5 s samples of the summed Pss (smaps_rollup): shared pages "
           "split among the processes sharing them, so the fairer multi-process figure.")
+    print_logging(results)
     idle = results.get("idle")
     if idle:
         held = idle["held"]
         mib = idle["rss_kib"] / 1024.0
-        line = "%d idle connections: %.0f MiB resident (target < 256 MiB)" % (held, mib)
+        line = ("%d idle connections: network process %.0f MiB resident (target < 256 MiB); "
+                "all Petrel processes %.0f MiB" % (held, mib, idle.get("rss_sum_kib", 0) / 1024.0))
         if held < idle["wanted"]:
             line += ("  [only %d of %d held: %s]" % (held, idle["wanted"], json.dumps(
                 {k: v for k, v in idle.items() if k in ("connect_errors", "closed_before_banner",
                                                         "not_220", "timed_out", "errors")})))
         print(line)
-        print("  (petrel VmRSS before: %.1f MiB; %d still open after 1 s; opened in %.1f s; "
+        print("  (network process VmRSS before: %.1f MiB; %d still open after 1 s; opened in %.1f s; "
               "new banner while held: %s)" % (idle["rss_before_kib"] / 1024.0,
                                               idle["still_open_after_1s"], idle["seconds"],
                                               "yes" if idle.get("banner_while_held") else "no"))
     for n in results.get("notes", []):
         print("note: " + n)
     if results.get("petrel_log_tail"):
-        lines = results["petrel_log_tail"].splitlines()
-        print("petrel log (log_level = warn), last %d lines:" % min(8, len(lines)))
-        for l in lines[-8:]:
-            print("  " + l)
+        lines = [l for l in results["petrel_log_tail"].splitlines()
+                 if " warn " in l or " error " in l]
+        if lines:
+            print("petrel log, last %d warn/error lines of the tail:" % min(8, len(lines)))
+            for l in lines[-8:]:
+                print("  " + l)
     if results.get("error"):
         print("ERROR: " + results["error"])
 
