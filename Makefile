@@ -2,7 +2,8 @@
 #   make        release build in build/ (binary: build/petrel)
 #   make run    install what is missing, build, start on the development config
 #   make test   install what is missing, build with ASan+UBSan, run every test
-#   make bench  side-by-side benchmark against Postfix, then the cost of privilege
+#   make bench  side-by-side benchmark against Postfix, the queue at scale
+#               (SCALE_MESSAGES queued to a refusing destination), then the cost of privilege
 #               separation (this build against BASELINE, the last single-process commit)
 #   make fuzz   build the libFuzzer targets with clang (build-fuzz/)
 
@@ -11,6 +12,7 @@ TESTBUILD  ?= build-test
 FUZZBUILD  ?= build-fuzz
 PY         := /usr/bin/python3
 BASELINE   ?= d0ddefb
+SCALE_MESSAGES ?= 1000000
 
 .PHONY: all deps build run test unit integration fuzz fuzz-smoke bench clean
 
@@ -45,6 +47,7 @@ fuzz: deps $(FUZZBUILD)/build.ninja
 bench: build
 	@scripts/install-deps.sh
 	$(PY) bench/bench.py --petrel $(BUILD)/petrel
+	$(PY) bench/bench.py --petrel $(BUILD)/petrel --only scale --scale-messages $(SCALE_MESSAGES)
 	@scripts/build-baseline.sh $(BASELINE) build-baseline
 	$(PY) bench/privsep.py --petrel $(BUILD)/petrel --baseline build-baseline/build/petrel
 

@@ -205,7 +205,8 @@ def run(petrel_bin, tmp, connections=300, seconds=20.0, messages=400, workers=4,
     mx, sub = bench.free_port(), bench.free_port()
     with open(conf, "w") as f:
         f.write(bench.PETREL_CONF.format(data=data, user="root" if os.geteuid() == 0 else "",
-                                         workers=workers, domain=DOMAIN, port=mx))
+                                         log_level="warn", workers=workers, domain=DOMAIN,
+                                         port=mx))
         f.write(FLOOD_CONF_EXTRA.format(sub=sub))
         f.write(extra_conf)
     r = subprocess.run([petrel_bin, "account", "add", RCPT, "-c", conf, "--password-stdin"],

@@ -75,6 +75,7 @@ class Server:
         os.makedirs(p.data, exist_ok=True)
         with open(p.conf, "w") as f:
             f.write(bench.PETREL_CONF.format(data=p.data, workers=p.workers,
+                                             log_level="warn",
                                              user="root" if os.geteuid() == 0 else "",
                                              domain=bench.DOMAIN, port=p.port))
             f.write(EXTRA_CONF.format(sub=self.sub))
