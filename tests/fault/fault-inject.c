@@ -15,6 +15,16 @@
  * pattern for the absolute path (of the descriptor's file, from
  * /proc/self/fd, or of the file being created).  A missing or empty file
  * means no faults.  Each fault injected is noted on stderr.
+ *
+ * One more rule makes a disk slow instead of broken:
+ *
+ *   slow MS PATTERN
+ *
+ * a sync (as OP fsync) of PATTERN succeeds, then returns MS milliseconds
+ * (1..10000) later, as if the flush had taken that long: what the disk did
+ * not cover stays uncovered, so a caller that counts on a flush which began
+ * before its write shows (tests/integration/test_durability_order.py).
+ * Not noted on stderr.
  */
 /* the build asks for 64-bit file offsets, which renames open() to open64():
  * this file defines both names itself */
@@ -30,6 +40,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 int fsync(int fd);
@@ -54,37 +65,47 @@ static int fault_errno(const char *name)
 	return EIO;
 }
 
-/* fault_match - the errno to fail OP on PATH with, or 0.  Raw syscalls
- * only: this runs inside write() and open(). */
-static int fault_match(const char *op, const char *path)
+/* fault_rule - whether a rule for OP matches PATH; its second field into
+ * ARG (ARG_SIZE >= 32).  Raw syscalls only: this runs inside write() and
+ * open(). */
+static bool fault_rule(const char *op, const char *path, char *arg, size_t arg_size)
 {
 	const char *rules = getenv("PETREL_FAULT_RULES");
 	char text[4096];
 	if (!rules || !path)
-		return 0;
+		return false;
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, rules, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return false;
 	ssize_t n = syscall(SYS_read, fd, text, sizeof(text) - 1);
 	syscall(SYS_close, fd);
 	if (n <= 0)
-		return 0;
+		return false;
 	text[n] = '\0';
 	char *save = NULL;
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char rop[32], rerr[32], pattern[1024];
-		if (sscanf(line, "%31s %31s %1023s", rop, rerr, pattern) != 3)
+		char rop[32], rarg[32], pattern[1024];
+		if (sscanf(line, "%31s %31s %1023s", rop, rarg, pattern) != 3)
 			continue;
 		if (strcmp(rop, op) == 0 && fnmatch(pattern, path, 0) == 0) {
-			char note[1300];
-			int len = snprintf(note, sizeof(note), "fault-inject: %s %s %s\n", op, rerr, path);
-			if (len > 0)
-				syscall(SYS_write, 2, note, (size_t)len < sizeof(note) ? (size_t)len
-										: sizeof(note) - 1);
-			return fault_errno(rerr);
+			snprintf(arg, arg_size, "%s", rarg);
+			return true;
 		}
 	}
-	return 0;
+	return false;
+}
+
+/* fault_match - the errno to fail OP on PATH with, or 0 */
+static int fault_match(const char *op, const char *path)
+{
+	char rerr[32];
+	if (!fault_rule(op, path, rerr, sizeof(rerr)))
+		return 0;
+	char note[1300];
+	int len = snprintf(note, sizeof(note), "fault-inject: %s %s %s\n", op, rerr, path);
+	if (len > 0)
+		syscall(SYS_write, 2, note, (size_t)len < sizeof(note) ? (size_t)len : sizeof(note) - 1);
+	return fault_errno(rerr);
 }
 
 /* fd_path - the path of FD into OUT; false if unknown */
@@ -139,7 +160,20 @@ static int fault_sync(const char *name, int (**real)(int), int fd)
 	}
 	if (!*real)
 		*real = (int (*)(int))dlsym(RTLD_NEXT, name);
-	return (*real)(fd);
+	int rc = (*real)(fd);
+	int saved = errno;
+	char path[4096], arg[32];
+	if (getenv("PETREL_FAULT_RULES") && fd_path(fd, path, sizeof(path)) &&
+	    fault_rule("slow", path, arg, sizeof(arg))) {
+		long ms = strtol(arg, NULL, 10);
+		if (ms >= 1 && ms <= 10000) {
+			struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+				;
+		}
+	}
+	errno = saved;
+	return rc;
 }
 
 int fsync(int fd)
