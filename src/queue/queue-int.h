@@ -35,14 +35,15 @@ struct queue_msg {
 	struct queue_msg *ready_next;
 	char id[QUEUE_ID_LEN + 1];
 	enum queue_msg_state state;
+	struct spool_loc loc;           /* where its file is */
 	struct queue_envelope *env;     /* NULL until first read from disk */
 	struct buf body;                /* fresh messages only, until the first attempt */
 	bool body_loaded;
 	bool held;                      /* known once env was read; mirrors env->held */
-	unsigned attempts;              /* in this run of the server */
 	unsigned read_failures;         /* attempts in a row that could not read the file */
 	time_t next_attempt;
 	bool delete_requested;          /* `queue delete` while a job owned it */
+	bool hold_requested;            /* `queue hold` while a job owned it */
 	bool bounce_requested;          /* `queue bounce`: fail what is left */
 	struct event *retry_ev;
 	struct queue *queue;
@@ -80,6 +81,8 @@ void queue_msg_removed(struct queue *queue, struct queue_msg *msg);
 void queue_msg_ready(struct queue *queue, struct queue_msg *msg);
 void queue_deliveries_start(struct queue *queue);
 void queue_msg_cancel_retry(struct queue_msg *msg);
+/* queue_msg_retry_at - wait (WAITING) until WHEN, then join the FIFO */
+void queue_msg_retry_at(struct queue *queue, struct queue_msg *msg, time_t when);
 
 /* bounce.c */
 /* queue_bounce_build_blocking - a DSN about ENV's recipients whose index is

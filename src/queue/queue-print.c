@@ -209,7 +209,8 @@ static bool spool_exists(const char *data_dir)
 int queue_list_print(const char *data_dir, bool json, const char **error_r)
 {
 	struct spool *spool = NULL;
-	char (*ids)[QUEUE_ID_LEN + 1] = NULL, (*corrupt)[QUEUE_ID_LEN + 1] = NULL;
+	struct spool_entry *ids = NULL;
+	char (*corrupt)[QUEUE_ID_LEN + 1] = NULL;
 	size_t count = 0, shown = 0, ncorrupt = 0;
 	struct buf out, data;
 	int ret = -1;
@@ -218,7 +219,7 @@ int queue_list_print(const char *data_dir, bool json, const char **error_r)
 	buf_init(&data);
 	if (spool_exists(data_dir)) {
 		spool = spool_open(data_dir, false, error_r);
-		if (!spool || spool_list(spool, false, &ids, &count, error_r) != 0)
+		if (!spool || spool_list(spool, &ids, &count, error_r) != 0)
 			goto out;
 	}
 	if (json)
@@ -227,7 +228,7 @@ int queue_list_print(const char *data_dir, bool json, const char **error_r)
 		const char *error = NULL;
 		size_t off;
 		buf_reset(&data);
-		int r = spool_read_prefix(spool, ids[i], SPOOL_ENVELOPE_MAX, &data, &error);
+		int r = spool_read_prefix(spool, ids[i].id, SPOOL_ENVELOPE_MAX, &data, &error);
 		if (r > 0)
 			continue;  /* delivered meanwhile */
 		struct queue_envelope *env = r < 0 ? NULL :
@@ -240,14 +241,14 @@ int queue_list_print(const char *data_dir, bool json, const char **error_r)
 			if (env) {
 				put_msg_json(&out, env, false, NULL, 0);
 			} else {
-				buf_printf(&out, "{\"id\":\"%s\",\"error\":", ids[i]);
+				buf_printf(&out, "{\"id\":\"%s\",\"error\":", ids[i].id);
 				put_json_str(&out, error);
 				buf_append(&out, "}", 1);
 			}
 		} else if (env) {
 			put_msg_line(&out, env);
 		} else {
-			buf_printf(&out, "%s  (unreadable: %s)\n", ids[i], error);
+			buf_printf(&out, "%s  (unreadable: %s)\n", ids[i].id, error);
 		}
 		shown++;
 		queue_envelope_free(&env);

@@ -1,25 +1,23 @@
 /* queue/queue - the running queue: durable submission, group commit, recovery.
  *
- * Everything here runs on the loop thread; every open/write/fsync/rename/
+ * Everything here runs on the loop thread; every open/write/sync/rename/
  * readdir runs in pool work functions (spool.c, local/maildir.c), except the
- * start-up scan in queue_create, which runs before the loop does.
+ * start-up work in queue_create, which runs before the loop does.
  *
  * Submission and group commit.  queue_submit() hands the message to a worker,
- * which writes queue/<ID>, marks it complete, fsyncs and closes it; its name
- * is durable only once queue/ itself is fsync'ed.  That directory fsync is
- * shared (spool_commit_dir): a worker whose file is written waits for the
- * fsync in progress, and the next one covers every file finished meanwhile,
- * so under load one directory fsync serves many messages, and with one
- * session the file and its directory are synced in the same job without a
- * round trip through the loop.  The callback reports success only after the
- * fsync that covers the message's directory entry (DESIGN "250 means durable").
+ * which writes queue/new/<ID>, marks it complete and closes it; it is
+ * durable once a syncfs that began after that has completed
+ * (spool_commit_dir, util/syncer): a worker whose file is written waits for
+ * the sync in progress, and the next one covers every file finished
+ * meanwhile, so under load one sync serves many messages.  The callback
+ * reports success only after that sync (DESIGN "250 means durable").
  *
  * Delivery attempts, retries and bounces are scheduler.c's; a committed or
  * recovered message joins its FIFO here.
  *
  * At-least-once, by choice: a recipient's Maildir file is fsync'ed before its
  * state is logged, so a crash between the two delivers it again after the
- * restart; and the final unlink of <ID> and <ID>.rcpt is not fsync'ed: if a
+ * restart; and the final unlink of the message's file is not synced: if a
  * crash loses it, recovery finds the message with every recipient final in
  * its log and removes it again (or, if the log was never needed, delivers it
  * again).  A duplicate is better than a loss; no path loses a message.
@@ -87,8 +85,9 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 			   const struct config *config, const char **error_r)
 {
 	struct queue *queue = xcalloc(1, sizeof(*queue));
-	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
-	size_t count = 0;
+	struct spool_entry *ids = NULL;
+	size_t count = 0, legacy = 0;
+	time_t now = time(NULL);
 
 	queue->base = base;
 	queue->pool = pool;
@@ -102,12 +101,22 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	if (!queue->mail_syncer)
 		goto fail;
 	/* blocking, but before the loop runs: recovery */
-	if (spool_list(queue->spool, true, &ids, &count, error_r) != 0)
+	if (spool_convert_legacy(queue->spool, &legacy, error_r) != 0)
+		goto fail;
+	if (legacy > 0)
+		log_info("queue_converted", "count=%zu to=queue/" SPOOL_NEW_DIR, legacy);
+	if (spool_list(queue->spool, &ids, &count, error_r) != 0)
 		goto fail;
 	for (size_t i = 0; i < count; i++) {
-		struct queue_msg *msg = queue_msg_add(queue, ids[i]);
+		struct queue_msg *msg = queue_msg_add(queue, ids[i].id);
+		msg->loc = ids[i].loc;
 		log_debug("recovered", "queue_id=%s", msg->id);
-		queue_msg_ready(queue, msg);
+		if (msg->loc.folder == SPOOL_HOLD)
+			msg->held = true;
+		else if (msg->loc.folder == SPOOL_DEFER && msg->loc.t > (long long)now)
+			queue_msg_retry_at(queue, msg, (time_t)msg->loc.t);
+		else
+			queue_msg_ready(queue, msg);
 	}
 	log_info("recovered", "count=%zu", count);
 	free(ids);
@@ -282,7 +291,8 @@ static void queue_submit_work(void *arg)
 		/* not durable: take it back out, the client is told it failed */
 		const char *error;
 		log_error("queue_sync", "queue_id=%s error=\"%s\"", job->env->id, job->error);
-		if (spool_remove(job->queue->spool, job->env->id, false, &error) != 0)
+		struct spool_loc loc = { SPOOL_NEW, 0 };
+		if (spool_remove(job->queue->spool, &loc, job->env->id, &error) != 0)
 			log_error("queue_remove", "queue_id=%s error=\"%s\"", job->env->id, error);
 	}
 	buf_free(&text);

@@ -1,16 +1,20 @@
 /* queue - the durable spool, queue IDs, recovery and the delivery scheduler.
  *
  * Invariant (DESIGN "250 means durable"): queue_submit() calls its callback
- * with status 0 only after the message file (envelope + body) is fsync'ed and
- * the rename that publishes it is made durable by an fsync of the spool
- * directory.  Directory fsyncs are shared by every message that finished its
- * file fsync meanwhile (group commit), so concurrent sessions share the cost.
+ * with status 0 only after the message file (envelope + body) and its
+ * directory entry are on stable storage: a syncfs of the spool's file system
+ * that began after the file was written (util/syncer), shared by every
+ * message written meanwhile (group commit), so concurrent sessions share
+ * the cost.
  *
- * Spool layout, under <data_dir>/queue/:
- *   <ID>          one message: envelope (text records), a blank line, the body
- *   <ID>.rcpt     per-recipient results appended as they happen (fsync'ed);
- *                 absent until some recipients are done and others are not
- *   tmp/          files being written; anything left there at start is removed
+ * Spool layout, under <data_dir>/queue/ (spool.c, docs/operations.md):
+ *   new/<ID>        accepted, not yet tried, or being tried
+ *   defer/<T>/<ID>  waiting for its next attempt, due at unix time T
+ *   hold/<ID>       held by the administrator
+ *   corrupt/<ID>    unreadable, moved aside
+ * Each file: envelope (text records), a blank line, the body, then the
+ * message's state log (recipients' results, hold, next attempt) appended as
+ * things happen.
  *
  * Threads: queue_* functions whose names end in _blocking may block on the
  * disk and run on a worker; everything else runs on the loop thread.
@@ -58,7 +62,7 @@ struct queue_recipient {
 	enum queue_rcpt_state state;
 	char *last_reply;     /* last result text, or NULL */
 	/* in memory only: failed, but its bounce is not durable yet, so its
-	 * "failed" line is not in <ID>.rcpt and the message stays queued */
+	 * "failed" line is not in the message's log and it stays queued */
 	bool bounce_owed;
 };
 
@@ -80,11 +84,10 @@ struct queue_envelope {
 	uint64_t size;        /* body bytes */
 	uint32_t body_crc;    /* CRC-32C of the body, as the spool file records it */
 	bool has_body_crc;    /* false in files written before it existed */
-	/* from the <ID>.rcpt log, not the envelope text */
+	/* from the state log after the body, not the envelope text */
 	bool held;            /* `petrel queue hold`: no delivery attempts */
 	bool delay_notified;  /* the one delay notice has been sent */
 	time_t next_attempt;  /* when a deferred message is tried again; 0 = unknown */
-	bool rcpt_log;        /* <ID>.rcpt exists */
 };
 
 /* queue_id_new - a fresh unique ID, NUL-terminated into ID_R (thread-safe) */

@@ -10,8 +10,9 @@
  *   C (worker)  expire what has waited longer than queue.lifetime; write the
  *               bounce (failed recipients) and the one delay notice as new
  *               messages from <> (fsync'ed, like any message); then record
- *               the recipients' new states in <ID>.rcpt, or remove the
- *               message when every recipient is done.  A failed recipient
+ *               the recipients' new states in the message's log (after
+ *               its body) and move it to defer/<T>/ when it waits for a
+ *               retry, or remove it when every recipient is done.  A failed recipient
  *               is recorded only once its bounce is durable: when the
  *               bounce cannot be written (disk full, I/O error) the message
  *               stays, its failed recipients owe a bounce (in memory), and
@@ -20,9 +21,10 @@
  *
  * Retries: a message with deferred recipients is tried again after
  * queue.retry_initial seconds, doubling each time up to queue.retry_max, and
- * no later than its expiry.  The schedule restarts after a server restart,
- * which tries every queued message at once (recovery).  Delivered recipients
- * are never tried again: their state is in <ID>.rcpt before the next attempt.
+ * no later than its expiry (retry_delay_at: its age plus retry_initial, so
+ * nothing to count); it waits in defer/<T>/, T being that time, across
+ * restarts, and is tried where it is.  Delivered recipients are never tried
+ * again: their state is in the message's log before the next attempt.
  *
  * A file that cannot be read (I/O error, cut short, failed checksum) is
  * retried on the same schedule, counted in msg->read_failures; after
@@ -57,6 +59,7 @@ struct queue_attempt {
 	struct queue *queue;
 	struct queue_msg *msg;
 	char id[QUEUE_ID_LEN + 1];
+	struct spool_loc loc;           /* where its file is (moved by phase C) */
 	struct queue_envelope *env;
 	struct buf body;
 	bool body_loaded;
@@ -95,6 +98,7 @@ struct queue_op_job {
 	struct queue *queue;
 	enum queue_op op;
 	char id[QUEUE_ID_LEN + 1];
+	struct spool_loc loc;           /* where its file is; where it went */
 	queue_op_cb *cb;
 	void *ctx;
 	const char *error;
@@ -130,6 +134,7 @@ static struct queue_msg *queue_msg_find(struct queue *queue, const char *id);
 static void queue_op_work(void *arg);
 static bool notify_allows(unsigned notify, unsigned what);
 static time_t retry_delay(const struct config *config, unsigned n);
+static time_t retry_delay_at(const struct config *config, time_t arrival, time_t now);
 static void queue_op_done(void *arg);
 
 /* ---- the FIFO and timers ------------------------------------------------- */
@@ -171,6 +176,21 @@ void queue_msg_cancel_retry(struct queue_msg *msg)
 	}
 }
 
+void queue_msg_retry_at(struct queue *queue, struct queue_msg *msg, time_t when)
+{
+	time_t now = time(NULL);
+	msg->state = QUEUE_MSG_WAITING;
+	msg->next_attempt = when;
+	struct timeval tv = { when > now ? when - now : 0, 0 };
+	if (!msg->retry_ev)
+		msg->retry_ev = evtimer_new(queue->base, queue_retry_cb, msg);
+	if (!msg->retry_ev || evtimer_add(msg->retry_ev, &tv) != 0)
+		log_error("queue_retry", "queue_id=%s error=\"cannot arm the retry timer\"",
+			  msg->id);
+	else
+		log_debug("retry", "queue_id=%s in=%lld", msg->id, (long long)tv.tv_sec);
+}
+
 static void queue_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct queue_msg *msg = arg;
@@ -206,6 +226,7 @@ static void queue_attempt_start(struct queue *queue, struct queue_msg *msg, bool
 	a->admin_bounce = admin_bounce;
 	a->read_failures = msg->read_failures;
 	memcpy(a->id, msg->id, sizeof(a->id));
+	a->loc = msg->loc;
 	a->env = msg->env;
 	msg->env = NULL;
 	a->body = msg->body;
@@ -295,7 +316,8 @@ static bool attempt_load(struct queue_attempt *a)
 		return true;
 	struct queue_envelope *env;
 	buf_reset(&a->body);
-	env = spool_read_message(a->queue->spool, a->id, a->queue->file_max, &a->body, &a->error);
+	env = spool_read_message(a->queue->spool, &a->loc, a->id, a->queue->file_max, &a->body,
+				 &a->error);
 	if (!env)
 		return false;
 	if (a->env)
@@ -315,7 +337,7 @@ static void attempt_unreadable(struct queue_attempt *a)
 	const struct config *config = a->queue->config;
 	const char *error = NULL;
 	time_t age = 0;
-	int r = spool_file_age(a->queue->spool, a->id, time(NULL), &age, &error);
+	int r = spool_file_age(a->queue->spool, &a->loc, a->id, time(NULL), &age, &error);
 	if (r > 0) {
 		a->vanished = true;
 		return;
@@ -323,7 +345,7 @@ static void attempt_unreadable(struct queue_attempt *a)
 	if (r == 0 && a->read_failures + 1 < config->queue.unreadable_attempts &&
 	    age < (time_t)config->queue.lifetime)
 		return;
-	if (spool_move_corrupt(a->queue->spool, a->id, &error) != 0) {
+	if (spool_move_corrupt(a->queue->spool, &a->loc, a->id, &error) != 0) {
 		log_error("queue_corrupt", "queue_id=%s error=\"%s\" action=\"left in place\"",
 			  a->id, error);
 		return;
@@ -418,7 +440,16 @@ static void attempt_local_work(void *arg)
 	}
 	struct queue_envelope *env = a->env;
 	if (env->held && !a->admin_bounce) {
+		/* held, but not in hold/ (a rename lost in a crash) */
+		struct spool_loc hold = { SPOOL_HOLD, 0 };
+		const char *error = NULL;
 		a->held = true;
+		if (a->loc.folder != SPOOL_HOLD) {
+			if (spool_move(a->queue->spool, a->id, &a->loc, &hold, &error) == 0)
+				a->loc = hold;
+			else
+				log_error("queue_move", "queue_id=%s error=\"%s\"", a->id, error);
+		}
 		return;
 	}
 	a->nrcpt = env->rcpt_count;
@@ -597,6 +628,18 @@ static bool notify_allows(unsigned notify, unsigned what)
 	return (notify & QUEUE_NOTIFY_NEVER) == 0 && (notify & what) != 0;
 }
 
+/* retry_delay_at - the wait after an attempt at NOW of a message that
+ * arrived at ARRIVAL: its age plus queue.retry_initial, at most
+ * queue.retry_max.  Attempts on time double it each time (retry_initial,
+ * 2x, 4x...) with no count to keep: a message that left memory, or a
+ * restart, does not reset its schedule. */
+static time_t retry_delay_at(const struct config *config, time_t arrival, time_t now)
+{
+	unsigned long long age = now > arrival ? (unsigned long long)(now - arrival) : 0;
+	unsigned long long delay = age + config->queue.retry_initial;
+	return (time_t)(delay < config->queue.retry_max ? delay : config->queue.retry_max);
+}
+
 /* retry_delay - queue.retry_initial doubled N times, at most queue.retry_max */
 static time_t retry_delay(const struct config *config, unsigned n)
 {
@@ -737,30 +780,41 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 	for (size_t i = 0; i < n; i++)
 		all_final = all_final && rcpt_is_final(&env->rcpts[i]) &&
 			!env->rcpts[i].bounce_owed;
-	if (a->retry && !all_final) {
+	bool deferring = a->retry && !all_final;
+	if (deferring) {
 		/* retry_initial, doubling per attempt up to retry_max, never past
 		 * the expiry; kept in the log so `queue list` can show it */
 		time_t expiry = env->arrival + (time_t)config->queue.lifetime;
-		env->next_attempt = now + retry_delay(config, a->msg->attempts);
+		env->next_attempt = now + retry_delay_at(config, env->arrival, now);
 		if (env->next_attempt > expiry)
 			env->next_attempt = expiry > now ? expiry : now + 1;
 		buf_printf(&log, "M next %lld\n", (long long)env->next_attempt);
 	}
 	const char *error = NULL;
 	if (all_final) {
-		if (spool_remove(queue->spool, a->id, env->rcpt_log, &error) == 0) {
+		if (spool_remove(queue->spool, &a->loc, a->id, &error) == 0) {
 			a->removed = true;
 		} else {
 			log_error("queue_remove", "queue_id=%s error=\"%s\"", a->id, error);
 			a->retry = true;
 		}
-	} else if (log.len > 0) {
-		/* the log may exist even if the append fails half-way */
-		env->rcpt_log = true;
-		if (spool_rcpt_log_append(queue->spool, a->id, &log, &error) != 0)
-			/* the states stay in memory; a crash now means redelivery */
-			log_error("queue_rcpt_log", "queue_id=%s error=\"%s\"", a->id, error);
+		goto out;
 	}
+	if (log.len > 0 && spool_log_append(queue->spool, &a->loc, a->id, &log, &error) != 0) {
+		/* the states stay in memory; a crash now means redelivery */
+		log_error("queue_rcpt_log", "queue_id=%s error=\"%s\"", a->id, error);
+		goto out;
+	}
+	if (deferring) {
+		/* it waits in defer/<T>/ (not synced: a lost rename leaves it
+		 * where it was, to be tried early) */
+		struct spool_loc to = { SPOOL_DEFER, (long long)env->next_attempt };
+		if (spool_move(queue->spool, a->id, &a->loc, &to, &error) == 0)
+			a->loc = to;
+		else
+			log_error("queue_move", "queue_id=%s error=\"%s\"", a->id, error);
+	}
+out:
 	buf_free(&log);
 	buf_free(&failed_log);
 	free(failed);
@@ -793,7 +847,8 @@ static void attempt_write_dsns(struct queue_attempt *a, bool written[QUEUE_DSN_M
 	if (nwritten > 0 && spool_sync_dir(a->queue->spool, &err, &error) != 0) {
 		log_error("bounce-failed", "queue_id=%s error=\"%s\"", a->id, error);
 		for (size_t k = 0; k < a->dsn_count; k++) {
-			if (written[k] && spool_remove(a->queue->spool, a->dsn_env[k]->id, false,
+			struct spool_loc loc = { SPOOL_NEW, 0 };
+			if (written[k] && spool_remove(a->queue->spool, &loc, a->dsn_env[k]->id,
 						       &error) != 0)
 				log_error("queue_remove", "queue_id=%s error=\"%s\"",
 					  a->dsn_env[k]->id, error);
@@ -832,6 +887,7 @@ static void attempt_complete(struct queue_attempt *a)
 		queue_msg_ready(queue, dsn);
 	}
 	msg->state = QUEUE_MSG_WAITING;
+	msg->loc = a->loc;
 	if (a->error && (a->vanished || a->moved)) {
 		if (a->vanished)
 			log_warn("queue_vanished", "queue_id=%s", msg->id);
@@ -857,27 +913,22 @@ static void attempt_complete(struct queue_attempt *a)
 	a->env = NULL;
 	if (a->held)
 		msg->held = true;
-	if (msg->delete_requested || msg->bounce_requested) {
-		enum queue_op op = msg->delete_requested ? QUEUE_OP_DELETE : QUEUE_OP_BOUNCE;
-		msg->delete_requested = msg->bounce_requested = false;
+	if (msg->delete_requested || msg->bounce_requested || msg->hold_requested) {
+		enum queue_op op = msg->delete_requested ? QUEUE_OP_DELETE :
+			msg->bounce_requested ? QUEUE_OP_BOUNCE : QUEUE_OP_HOLD;
+		msg->delete_requested = msg->bounce_requested = msg->hold_requested = false;
+		if (op == QUEUE_OP_HOLD)
+			msg->held = false;  /* queue_op holds it now */
 		queue_op(queue, op, msg->id, NULL, NULL);
 		goto out;
 	}
 	if (a->retry && !msg->held && !queue->stopping) {
 		time_t now = time(NULL);
-		msg->next_attempt = msg->env && msg->env->next_attempt > now ?
+		time_t when = msg->env && msg->env->next_attempt > now ?
 			msg->env->next_attempt : now + 1;
 		if (a->error)
-			msg->next_attempt = now + retry_delay(queue->config, msg->read_failures - 1);
-		msg->attempts++;
-		struct timeval tv = { msg->next_attempt - now, 0 };
-		if (!msg->retry_ev)
-			msg->retry_ev = evtimer_new(queue->base, queue_retry_cb, msg);
-		if (!msg->retry_ev || evtimer_add(msg->retry_ev, &tv) != 0)
-			log_error("queue_retry", "queue_id=%s error=\"cannot arm the retry timer\"",
-				  msg->id);
-		else
-			log_debug("retry", "queue_id=%s in=%lld", msg->id, (long long)tv.tv_sec);
+			when = now + retry_delay(queue->config, msg->read_failures - 1);
+		queue_msg_retry_at(queue, msg, when);
 	}
 out:
 	attempt_free(a);
@@ -910,20 +961,26 @@ static struct queue_msg *queue_msg_find(struct queue *queue, const char *id)
 	return NULL;
 }
 
-/* queue_op_work - (worker) persist a hold flag, or remove a message */
+/* queue_op_work - (worker) remove a message, or record a hold flag and move
+ * the message into hold/ (held) or new/ (released) */
 static void queue_op_work(void *arg)
 {
 	struct queue_op_job *j = arg;
 	if (j->op == QUEUE_OP_DELETE) {
-		if (spool_remove(j->queue->spool, j->id, true, &j->error) != 0)
+		if (spool_remove(j->queue->spool, &j->loc, j->id, &j->error) != 0)
 			log_error("queue_remove", "queue_id=%s error=\"%s\"", j->id, j->error);
 		return;
 	}
 	struct buf line;
+	struct spool_loc to = { j->hold ? SPOOL_HOLD : SPOOL_NEW, 0 };
 	buf_init(&line);
 	buf_append_str(&line, j->hold ? "M hold 1\n" : "M hold 0\n");
-	if (spool_rcpt_log_append(j->queue->spool, j->id, &line, &j->error) != 0)
+	if (spool_log_append(j->queue->spool, &j->loc, j->id, &line, &j->error) != 0)
 		log_error("queue_rcpt_log", "queue_id=%s error=\"%s\"", j->id, j->error);
+	else if (spool_move(j->queue->spool, j->id, &j->loc, &to, &j->error) != 0)
+		log_error("queue_move", "queue_id=%s error=\"%s\"", j->id, j->error);
+	else
+		j->loc = to;
 	buf_free(&line);
 }
 
@@ -934,6 +991,8 @@ static void queue_op_done(void *arg)
 	queue->jobs--;
 	struct queue_msg *msg = queue_msg_find(queue, j->id);
 	const char *text = j->op == QUEUE_OP_DELETE ? "deleted" : j->hold ? "held" : "released";
+	if (msg)
+		msg->loc = j->loc;
 	if (!j->error && j->op == QUEUE_OP_DELETE && msg) {
 		log_info("deleted", "queue_id=%s by=administrator", j->id);
 		queue_msg_removed(queue, msg);
@@ -1017,10 +1076,15 @@ void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb
 		break;
 	case QUEUE_OP_HOLD:
 		msg->held = true;
-		if (msg->env) {
-			msg->env->held = true;
-			msg->env->rcpt_log = true;
+		if (msg->state == QUEUE_MSG_DELIVERING) {
+			/* its file is the attempt's until it ends */
+			msg->hold_requested = true;
+			if (cb)
+				cb(ctx, 0, "held after the current attempt");
+			return;
 		}
+		if (msg->env)
+			msg->env->held = true;
 		queue_ready_remove(queue, msg);
 		queue_msg_cancel_retry(msg);
 		break;
@@ -1032,10 +1096,14 @@ void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb
 			return;
 		}
 		msg->held = false;
-		if (msg->env) {
-			msg->env->held = false;
-			msg->env->rcpt_log = true;
+		if (msg->hold_requested) {
+			msg->hold_requested = false;
+			if (cb)
+				cb(ctx, 0, "released");
+			return;
 		}
+		if (msg->env)
+			msg->env->held = false;
 		break;
 	}
 	struct queue_op_job *j = xcalloc(1, sizeof(*j));
@@ -1043,6 +1111,7 @@ void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb
 	j->op = op;
 	j->hold = op == QUEUE_OP_HOLD;
 	memcpy(j->id, msg->id, sizeof(j->id));
+	j->loc = msg->loc;
 	j->cb = cb;
 	j->ctx = ctx;
 	queue->jobs++;

@@ -1,43 +1,58 @@
 /* queue/spool - blocking, thread-safe file operations on the spool.
  *
- * A message is created in the spool under its final name <ID> (O_EXCL, so an
- * ID collision can never replace an accepted message) with mode 0600,
- * written, marked complete by setting its owner-execute bit (mode 0700, as
- * Postfix marks finished queue files) and closed (close checked: NFS and
- * some file systems report write errors only there); then the group commit
- * (util/syncer: one syncfs shared by every message written meanwhile) makes
- * its data and its entry durable.  The mark is set before that sync, so a
- * power cut during it can leave a file marked complete whose data never
- * reached the disk (cut short, or with blocks that read as zeros).  Such a
- * file was never acknowledged (the 250 waits for the sync), and it is never
- * trusted either: its envelope
- * records the body's length and CRC-32C, and every read checks both
- * (spool_read_message), recovery's first attempt included.  A file that
- * fails the check is unreadable: the scheduler retries it with backoff and
- * then moves it to queue/corrupt/ (spool_move_corrupt).  Checking costs a
- * CRC per read; a second sync per message to order the mark would cost a
- * journal commit per message, which is the thing group commit saves.  A
+ * Layout, under <data_dir>/queue/ (docs/operations.md):
+ *   new/<ID>        accepted, not yet tried, or being tried
+ *   defer/<T>/<ID>  waiting: its next attempt is due at unix time T
+ *   hold/<ID>       held by the administrator: never tried until released
+ *   corrupt/<ID>    unreadable, moved aside
+ * The state of a message is the folder it is in.  Moves between folders are
+ * renames that are not synced: a lost rename leaves the message where it
+ * was, still queued (at worst tried early, or again).  What must be durable,
+ * a new file or a state line, goes through the group commit (util/syncer).
+ *
+ * One file per message: the envelope (text records), a blank line, the body
+ * (exactly `size` bytes, CRC-32C in the envelope), then the message's state
+ * log: "INDEX STATE REPLY" lines (REPLY xtext, "-" for none) and "M key
+ * value" lines, appended as things happen.  Readers take the body as the
+ * `size` bytes after the blank line; what follows is the log.  A crash may
+ * leave a torn last line: readers skip lines that do not parse, and writers
+ * start a new line if the file does not end with one (so an empty line may
+ * follow a body without a final LF: skipped too), so a torn record costs at
+ * most a redelivery, never the message.
+ *
+ * A message is created under its final name new/<ID> (O_EXCL, so an ID
+ * collision can never replace an accepted message) with mode 0600, written,
+ * marked complete by setting its owner-execute bit (mode 0700, as Postfix
+ * marks finished queue files) and closed (close checked: NFS and some file
+ * systems report write errors only there); then the group commit (one
+ * syncfs shared by every message written meanwhile) makes its data and its
+ * entry durable.  The mark is set before that sync, so a power cut during
+ * it can leave a file marked complete whose data never reached the disk
+ * (cut short, or with blocks that read as zeros).  Such a file was never
+ * acknowledged (the 250 waits for the sync), and it is never trusted
+ * either: every read checks the body's length and CRC-32C
+ * (spool_read_message).  A file that fails the check is unreadable: the
+ * scheduler retries it with backoff and then moves it to queue/corrupt/.  A
  * file without the execute bit was never acknowledged: readers skip it and
- * recovery at start removes it.
+ * the first pass over new/ after a start removes it.
  *
- * A failed sync is final for this process.  Linux reports
- * a writeback error once, to the fsync that runs after it: a second fsync
- * that succeeds does not mean the entries of the first are on disk (the
- * pages may have been dropped, "fsyncgate").  So the first failure marks the
- * spool failed: from then on every new message, notice and log creation is
- * refused (SMTP gets 451 4.3.0) and nothing more is acknowledged, until a
- * restart re-reads and re-verifies every file in the spool (recovery).
+ * A failed sync is final for this process.  Linux reports a writeback error
+ * once, to the sync that runs after it: a second sync that succeeds does not
+ * mean the entries of the first are on disk (the pages may have been
+ * dropped, "fsyncgate").  So the first failure marks the spool failed: from
+ * then on every new message, notice and state line is refused (SMTP gets
+ * 451 4.3.0) and nothing more is acknowledged, until a restart re-reads and
+ * re-verifies every file it tries.
  *
- * <ID>.rcpt is an append-only log of "INDEX STATE REPLY" lines (REPLY xtext,
- * "-" for none).  A crash may leave a torn last line: readers skip lines that
- * do not parse, and writers start a new line if the file does not end with
- * one, so a torn record costs at most a redelivery, never the message.
+ * Legacy layout (earlier versions): queue/<ID> with its log in
+ * queue/<ID>.rcpt; spool_convert_legacy moves them into the layout above.
  */
 #include "queue/spool.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +66,7 @@
 #include "util/xalloc.h"
 #include "wire/wire.h"
 
-/* largest .rcpt log read back */
+/* largest state log read back by itself (legacy .rcpt, or `queue show`) */
 #define SPOOL_RCPT_LOG_MAX (16u * 1024 * 1024)
 
 static int mkdir_durable(const char *path);
@@ -59,7 +74,10 @@ static int fsync_parent(const char *path);
 static int read_at(int dir_fd, const char *name, size_t max, bool whole, struct buf *out,
 		   int *errno_r);
 static int id_compare(const void *a, const void *b);
+static int entry_compare(const void *a, const void *b);
 static int rcpt_log_parse_line(struct queue_envelope *env, const char *line, size_t len);
+static int fd_append_record(int fd, const char *data, size_t len);
+static int defer_name_parse(const char *name, long long *t_r);
 
 static const char *const state_names[] = { "pending", "delivered", "deferred", "failed" };
 
@@ -129,8 +147,25 @@ static int mkdir_durable(const char *path)
 	return fsync_parent(path);
 }
 
+void spool_loc_path(const struct spool_loc *loc, const char *id, char out[SPOOL_PATH_MAX])
+{
+	switch (loc->folder) {
+	case SPOOL_DEFER:
+		snprintf(out, SPOOL_PATH_MAX, SPOOL_DEFER_DIR "/%lld/%s", loc->t, id);
+		break;
+	case SPOOL_HOLD:
+		snprintf(out, SPOOL_PATH_MAX, SPOOL_HOLD_DIR "/%s", id);
+		break;
+	case SPOOL_NEW:
+	default:
+		snprintf(out, SPOOL_PATH_MAX, SPOOL_NEW_DIR "/%s", id);
+		break;
+	}
+}
+
 struct spool *spool_open(const char *data_dir, bool create, const char **error_r)
 {
+	static const char *const subdirs[] = { SPOOL_NEW_DIR, SPOOL_DEFER_DIR, SPOOL_HOLD_DIR };
 	struct spool *spool = xcalloc(1, sizeof(*spool));
 
 	spool->dir = xasprintf("%s/queue", data_dir);
@@ -138,6 +173,15 @@ struct spool *spool_open(const char *data_dir, bool create, const char **error_r
 	if (create && (mkdir_durable(data_dir) != 0 || mkdir_durable(spool->dir) != 0)) {
 		*error_r = "cannot create the queue directories";
 		goto fail;
+	}
+	for (size_t i = 0; create && i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		char *sub = xasprintf("%s/%s", spool->dir, subdirs[i]);
+		int r = mkdir_durable(sub);
+		free(sub);
+		if (r != 0) {
+			*error_r = "cannot create the queue directories";
+			goto fail;
+		}
 	}
 	spool->dir_fd = open(spool->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (spool->dir_fd < 0) {
@@ -174,20 +218,298 @@ static int id_compare(const void *a, const void *b)
 	return memcmp(a, b, QUEUE_ID_LEN);
 }
 
-int spool_list(struct spool *spool, bool remove_orphans, char (**ids_r)[QUEUE_ID_LEN + 1],
-	       size_t *count_r, const char **error_r)
+static int entry_compare(const void *a, const void *b)
 {
-	DIR *dir = opendir(spool->dir);
-	char (*ids)[QUEUE_ID_LEN + 1] = NULL, (*logs)[QUEUE_ID_LEN + 1] = NULL;
-	size_t count = 0, alloc = 0, nlogs = 0, logs_alloc = 0;
+	const struct spool_entry *x = a, *y = b;
+	return memcmp(x->id, y->id, QUEUE_ID_LEN);
+}
+
+/* defer_name_parse - a defer/ folder's name: decimal seconds, no sign, no
+ * leading zero; -1 if it is something else */
+static int defer_name_parse(const char *name, long long *t_r)
+{
+	long long t = 0;
+	size_t len = strlen(name);
+	if (len == 0 || len > 18 || (name[0] == '0' && len > 1))
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return -1;
+		t = t * 10 + (name[i] - '0');
+	}
+	*t_r = t;
+	return 0;
+}
+
+struct spool_dir {
+	DIR *dir;
+	int fd;             /* dirfd(dir) */
+};
+
+struct spool_dir *spool_dir_open(struct spool *spool, const struct spool_loc *loc, int *errno_r)
+{
+	char path[SPOOL_PATH_MAX];
+	if (loc->folder == SPOOL_DEFER)
+		snprintf(path, sizeof(path), SPOOL_DEFER_DIR "/%lld", loc->t);
+	else
+		snprintf(path, sizeof(path), "%s",
+			 loc->folder == SPOOL_HOLD ? SPOOL_HOLD_DIR : SPOOL_NEW_DIR);
+	int fd = openat(spool->dir_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		*errno_r = errno;
+		return NULL;
+	}
+	DIR *dir = fdopendir(fd);
+	if (!dir) {
+		*errno_r = errno;
+		close(fd);
+		return NULL;
+	}
+	struct spool_dir *d = xcalloc(1, sizeof(*d));
+	d->dir = dir;
+	d->fd = fd;
+	return d;
+}
+
+int spool_dir_read(struct spool_dir *d, size_t max, time_t remove_before,
+		   char (*ids)[QUEUE_ID_LEN + 1], size_t *count_r, bool *end_r, int *errno_r)
+{
 	struct dirent *de;
-	char name[QUEUE_ID_LEN + 1];
+	size_t count = 0;
+	*end_r = false;
+	while (count < max) {
+		errno = 0;
+		de = readdir(d->dir);
+		if (!de) {
+			if (errno != 0) {
+				*errno_r = errno;
+				*count_r = count;
+				return -1;
+			}
+			*end_r = true;
+			break;
+		}
+		if (strlen(de->d_name) != QUEUE_ID_LEN || !queue_id_is_valid(de->d_name))
+			continue;
+		struct stat st;
+		if (fstatat(d->fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (!(st.st_mode & S_IXUSR)) {
+			/* being written, or never finished: not acknowledged; one
+			 * older than this run of the server is left from a crash */
+			if (st.st_mtime < remove_before && unlinkat(d->fd, de->d_name, 0) != 0 &&
+			    errno != ENOENT)
+				log_warn("queue_incomplete", "file=%s error=\"%s\"", de->d_name,
+					 strerror(errno));
+			continue;
+		}
+		memcpy(ids[count++], de->d_name, QUEUE_ID_LEN + 1);
+	}
+	*count_r = count;
+	return 0;
+}
+
+void spool_dir_close(struct spool_dir **dp)
+{
+	struct spool_dir *d = *dp;
+	if (!d)
+		return;
+	if (closedir(d->dir) != 0)
+		log_warn("spool_dir", "close_error=\"%s\"", strerror(errno));
+	free(d);
+	*dp = NULL;
+}
+
+int spool_list_defer(struct spool *spool, long long **times_r, size_t *count_r,
+		     const char **error_r)
+{
+	long long *times = NULL;
+	size_t count = 0, alloc = 0;
+	int ret = -1;
+	int fd = openat(spool->dir_fd, SPOOL_DEFER_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+			O_NOFOLLOW);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		*error_r = "cannot read queue/" SPOOL_DEFER_DIR;
+		goto out;
+	}
+	errno = 0;
+	while ((de = readdir(dir)) != NULL) {
+		long long t;
+		if (defer_name_parse(de->d_name, &t) == 0) {
+			if (count == alloc) {
+				alloc = alloc ? alloc * 2 : 16;
+				times = xrealloc(times, alloc * sizeof(*times));
+			}
+			times[count++] = t;
+		}
+		errno = 0;
+	}
+	if (errno != 0) {
+		*error_r = "cannot read queue/" SPOOL_DEFER_DIR;
+		goto out;
+	}
+	ret = 0;
+out:
+	if (dir && closedir(dir) != 0 && ret == 0) {
+		*error_r = "cannot close queue/" SPOOL_DEFER_DIR;
+		ret = -1;
+	}
+	if (ret == 0) {
+		*times_r = times;
+		*count_r = count;
+		times = NULL;
+	}
+	free(times);
+	return ret;
+}
+
+/* list_folder - append the complete messages of LOC's folder to *ENTRIES */
+static int list_folder(struct spool *spool, const struct spool_loc *loc,
+		       struct spool_entry **entries, size_t *count, size_t *alloc,
+		       const char **error_r)
+{
+	char ids[256][QUEUE_ID_LEN + 1];
+	size_t n;
+	bool end = false;
+	int err = 0;
+	struct spool_dir *d = spool_dir_open(spool, loc, &err);
+	if (!d) {
+		if (err == ENOENT)
+			return 0;
+		*error_r = "cannot read the queue directory";
+		return -1;
+	}
+	while (!end) {
+		if (spool_dir_read(d, 256, 0, ids, &n, &end, &err) != 0) {
+			spool_dir_close(&d);
+			*error_r = "cannot read the queue directory";
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (*count == *alloc) {
+				*alloc = *alloc ? *alloc * 2 : 64;
+				*entries = xrealloc(*entries, *alloc * sizeof(**entries));
+			}
+			memcpy((*entries)[*count].id, ids[i], QUEUE_ID_LEN + 1);
+			(*entries)[(*count)++].loc = *loc;
+		}
+	}
+	spool_dir_close(&d);
+	return 0;
+}
+
+int spool_list(struct spool *spool, struct spool_entry **entries_r, size_t *count_r,
+	       const char **error_r)
+{
+	struct spool_entry *entries = NULL;
+	size_t count = 0, alloc = 0, ntimes = 0;
+	long long *times = NULL;
+	struct spool_loc loc = { SPOOL_NEW, 0 };
 	int ret = -1;
 
-	if (!dir) {
+	if (list_folder(spool, &loc, &entries, &count, &alloc, error_r) != 0)
+		goto out;
+	loc.folder = SPOOL_HOLD;
+	if (list_folder(spool, &loc, &entries, &count, &alloc, error_r) != 0)
+		goto out;
+	if (spool_list_defer(spool, &times, &ntimes, error_r) != 0)
+		goto out;
+	for (size_t i = 0; i < ntimes; i++) {
+		loc = (struct spool_loc){ SPOOL_DEFER, times[i] };
+		if (list_folder(spool, &loc, &entries, &count, &alloc, error_r) != 0)
+			goto out;
+	}
+	if (count > 0)
+		qsort(entries, count, sizeof(*entries), entry_compare);
+	*entries_r = entries;
+	*count_r = count;
+	entries = NULL;
+	ret = 0;
+out:
+	free(times);
+	free(entries);
+	return ret;
+}
+
+int spool_locate(struct spool *spool, const char *id, struct spool_loc *loc_r,
+		 const char **error_r)
+{
+	static const enum spool_folder plain[] = { SPOOL_NEW, SPOOL_HOLD };
+	char path[SPOOL_PATH_MAX];
+	struct stat st;
+	long long *times = NULL;
+	size_t ntimes = 0;
+	int ret = 1;
+
+	if (!queue_id_is_valid(id))
+		return 1;
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		struct spool_loc loc = { plain[i], 0 };
+		spool_loc_path(&loc, id, path);
+		if (fstatat(spool->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && (st.st_mode & S_IXUSR)) {
+			*loc_r = loc;
+			return 0;
+		}
+	}
+	if (spool_list_defer(spool, &times, &ntimes, error_r) != 0)
+		return -1;
+	for (size_t i = 0; i < ntimes; i++) {
+		struct spool_loc loc = { SPOOL_DEFER, times[i] };
+		spool_loc_path(&loc, id, path);
+		if (fstatat(spool->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode)) {
+			*loc_r = loc;
+			ret = 0;
+			break;
+		}
+	}
+	free(times);
+	return ret;
+}
+
+/* fd_append_record - append DATA to FD (opened O_APPEND) on a line of its
+ * own: a newline first if the file does not end with one */
+static int fd_append_record(int fd, const char *data, size_t len)
+{
+	struct stat st;
+	char last;
+	if (fstat(fd, &st) != 0)
+		return -1;
+	if (st.st_size > 0) {
+		if (pread(fd, &last, 1, st.st_size - 1) != 1)
+			return -1;
+		if (last != '\n' && fd_write_all(fd, "\n", 1) != 0)
+			return -1;
+	}
+	return fd_write_all(fd, data, len);
+}
+
+int spool_convert_legacy(struct spool *spool, size_t *count_r, const char **error_r)
+{
+	DIR *dir = NULL;
+	struct dirent *de;
+	char (*ids)[QUEUE_ID_LEN + 1] = NULL, (*logs)[QUEUE_ID_LEN + 1] = NULL;
+	size_t count = 0, alloc = 0, nlogs = 0, logs_alloc = 0;
+	char name[QUEUE_ID_LEN + 6], path[SPOOL_PATH_MAX];
+	int fd = -1, ret = -1, err = 0;
+	struct buf log;
+
+	buf_init(&log);
+	*count_r = 0;
+	fd = dup(spool->dir_fd);
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
 		*error_r = "cannot read the queue directory";
 		goto out;
 	}
+	rewinddir(dir);
 	errno = 0;
 	while ((de = readdir(dir)) != NULL) {
 		size_t len = strlen(de->d_name);
@@ -204,26 +526,25 @@ int spool_list(struct spool *spool, bool remove_orphans, char (**ids_r)[QUEUE_ID
 				logs_alloc = logs_alloc ? logs_alloc * 2 : 16;
 				logs = xrealloc(logs, logs_alloc * sizeof(*logs));
 			}
-			memcpy(logs[nlogs++], name, sizeof(name));
-		} else {
-			struct stat st;
-			if (fstatat(spool->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-			    !S_ISREG(st.st_mode))
-				goto next;
-			if (!(st.st_mode & S_IXUSR)) {
-				/* being written, or never finished: not acknowledged */
-				if (remove_orphans && unlinkat(spool->dir_fd, name, 0) != 0 &&
-				    errno != ENOENT)
-					log_warn("queue_incomplete", "file=%s error=\"%s\"", name,
-						 strerror(errno));
-				goto next;
-			}
-			if (count == alloc) {
-				alloc = alloc ? alloc * 2 : 64;
-				ids = xrealloc(ids, alloc * sizeof(*ids));
-			}
-			memcpy(ids[count++], name, sizeof(name));
+			memcpy(logs[nlogs++], name, QUEUE_ID_LEN + 1);
+			goto next;
 		}
+		struct stat st;
+		if (fstatat(spool->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
+			goto next;
+		if (!(st.st_mode & S_IXUSR)) {
+			/* never finished: never acknowledged */
+			if (unlinkat(spool->dir_fd, name, 0) != 0 && errno != ENOENT)
+				log_warn("queue_incomplete", "file=%s error=\"%s\"", name,
+					 strerror(errno));
+			goto next;
+		}
+		if (count == alloc) {
+			alloc = alloc ? alloc * 2 : 64;
+			ids = xrealloc(ids, alloc * sizeof(*ids));
+		}
+		memcpy(ids[count++], name, QUEUE_ID_LEN + 1);
 next:
 		errno = 0;
 	}
@@ -233,24 +554,61 @@ next:
 	}
 	if (count > 0)
 		qsort(ids, count, sizeof(*ids), id_compare);
-	for (size_t i = 0; remove_orphans && i < nlogs; i++) {
-		if (count > 0 && bsearch(logs[i], ids, count, sizeof(*ids), id_compare))
+	/* 1. each log after its message's body (a repeat after a crash adds
+	 * lines already there: applying a line twice changes nothing) */
+	bool appended = false;
+	for (size_t i = 0; i < nlogs; i++) {
+		if (count == 0 || !bsearch(logs[i], ids, count, sizeof(*ids), id_compare))
 			continue;
-		/* the message went first (spool_remove); finish the job */
-		char *log_name = xasprintf("%s.rcpt", logs[i]);
-		if (unlinkat(spool->dir_fd, log_name, 0) != 0 && errno != ENOENT)
-			log_warn("queue_orphan", "file=%s error=\"%s\"", log_name, strerror(errno));
-		free(log_name);
+		snprintf(name, sizeof(name), "%s.rcpt", logs[i]);
+		buf_reset(&log);
+		int r = read_at(spool->dir_fd, name, SPOOL_RCPT_LOG_MAX, true, &log, &err);
+		if (r < 0) {
+			*error_r = "cannot read a legacy recipient log";
+			goto out;
+		}
+		if (r > 0 || log.len == 0)
+			continue;
+		int mfd = openat(spool->dir_fd, logs[i], O_RDWR | O_APPEND | O_CLOEXEC |
+				 O_NOFOLLOW);
+		if (mfd < 0 || fd_append_record(mfd, log.data, log.len) != 0) {
+			*error_r = "cannot convert a legacy queue file";
+			if (mfd >= 0)
+				close(mfd);
+			goto out;
+		}
+		if (close(mfd) != 0) {
+			*error_r = "cannot convert a legacy queue file";
+			goto out;
+		}
+		appended = true;
 	}
-	*ids_r = ids;
+	/* 2. durable before the logs go */
+	if (appended && spool_sync_dir(spool, &err, error_r) != 0)
+		goto out;
+	/* 3. into new/ (not synced: a lost rename leaves it to convert again) */
+	for (size_t i = 0; i < count; i++) {
+		struct spool_loc loc = { SPOOL_NEW, 0 };
+		spool_loc_path(&loc, ids[i], path);
+		if (renameat(spool->dir_fd, ids[i], spool->dir_fd, path) != 0) {
+			*error_r = "cannot move a legacy queue file into queue/" SPOOL_NEW_DIR;
+			goto out;
+		}
+	}
+	/* 4. the logs, now inside their messages, and orphan logs */
+	for (size_t i = 0; i < nlogs; i++) {
+		snprintf(name, sizeof(name), "%s.rcpt", logs[i]);
+		if (unlinkat(spool->dir_fd, name, 0) != 0 && errno != ENOENT)
+			log_warn("queue_legacy", "file=%s error=\"%s\"", name, strerror(errno));
+	}
 	*count_r = count;
-	ids = NULL;
 	ret = 0;
 out:
 	if (dir && closedir(dir) != 0 && ret == 0) {
 		*error_r = "cannot close the queue directory";
 		ret = -1;
 	}
+	buf_free(&log);
 	free(ids);
 	free(logs);
 	return ret;
@@ -266,7 +624,10 @@ int spool_write_message(struct spool *spool, const char *id, const struct buf *e
 		err = ESTALE;
 		goto out;
 	}
-	fd = openat(spool->dir_fd, id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	struct spool_loc loc = { SPOOL_NEW, 0 };
+	char path[SPOOL_PATH_MAX];
+	spool_loc_path(&loc, id, path);
+	fd = openat(spool->dir_fd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		err = errno;
 		goto out;
@@ -287,7 +648,7 @@ int spool_write_message(struct spool *spool, const char *id, const struct buf *e
 out:
 	if (fd >= 0 && close(fd) != 0)
 		log_warn("queue_write", "queue_id=%s close_error=\"%s\"", id, strerror(errno));
-	if (ret != 0 && created && unlinkat(spool->dir_fd, id, 0) != 0)
+	if (ret != 0 && created && unlinkat(spool->dir_fd, path, 0) != 0)
 		log_warn("queue_write", "queue_id=%s unlink_error=\"%s\"", id, strerror(errno));
 	if (ret != 0) {
 		*errno_r = err;
@@ -372,23 +733,51 @@ out:
 int spool_read_prefix(struct spool *spool, const char *id, size_t max, struct buf *out,
 		      const char **error_r)
 {
+	struct spool_loc loc;
+	char path[SPOOL_PATH_MAX];
 	int err;
-	int ret = read_at(spool->dir_fd, id, max, false, out, &err);
-	if (ret < 0)
+	int r = spool_locate(spool, id, &loc, error_r);
+	if (r != 0)
+		return r;
+	spool_loc_path(&loc, id, path);
+	r = read_at(spool->dir_fd, path, max, false, out, &err);
+	if (r < 0)
 		*error_r = err == EINVAL ? "not a regular file" : "cannot read the queue file";
-	return ret;
+	return r;
 }
 
-struct queue_envelope *spool_read_message(struct spool *spool, const char *id, size_t max,
-					  struct buf *body, const char **error_r)
+/* log_apply - apply the state log DATA[0..LEN) to ENV: a torn last line
+ * (no newline: its sync never finished) and lines that do not parse are
+ * skipped */
+static void log_apply(struct queue_envelope *env, const char *data, size_t len)
+{
+	size_t bad = 0;
+	for (size_t pos = 0; pos < len;) {
+		const char *lf = memchr(data + pos, '\n', len - pos);
+		if (!lf)
+			break;
+		size_t n = (size_t)(lf - (data + pos));
+		if (n > 0 && rcpt_log_parse_line(env, data + pos, n) != 0)
+			bad++;
+		pos += n + 1;
+	}
+	if (bad > 0)
+		log_warn("queue_rcpt_log", "queue_id=%s skipped_lines=%zu", env->id, bad);
+}
+
+struct queue_envelope *spool_read_message(struct spool *spool, const struct spool_loc *loc,
+					  const char *id, size_t max, struct buf *body,
+					  const char **error_r)
 {
 	struct buf data;
 	struct queue_envelope *env = NULL;
+	char path[SPOOL_PATH_MAX];
 	size_t off;
 	int err;
 
 	buf_init(&data);
-	int r = read_at(spool->dir_fd, id, max, true, &data, &err);
+	spool_loc_path(loc, id, path);
+	int r = read_at(spool->dir_fd, path, max, true, &data, &err);
 	if (r != 0) {
 		*error_r = r > 0 ? "message file vanished" :
 			err == EFBIG ? "message file too large" : "cannot read the message file";
@@ -403,18 +792,18 @@ struct queue_envelope *spool_read_message(struct spool *spool, const char *id, s
 	}
 	/* a file marked complete whose data never reached the disk (see the
 	 * head comment) is caught here, before anything trusts it */
-	if (env->size != data.len - off) {
+	if (env->size > data.len - off) {
 		*error_r = "body size does not match the envelope";
 		goto fail;
 	}
-	if (env->has_body_crc && queue_crc32c(0, data.data + off, data.len - off) != env->body_crc) {
+	size_t size = (size_t)env->size;
+	if (env->has_body_crc && queue_crc32c(0, data.data + off, size) != env->body_crc) {
 		*error_r = "body checksum does not match the envelope";
 		goto fail;
 	}
-	if (spool_rcpt_log_apply(spool, env, error_r) != 0)
-		goto fail;
+	log_apply(env, data.data + off + size, data.len - off - size);
 	if (body)
-		buf_append(body, data.data + off, data.len - off);
+		buf_append(body, data.data + off, size);
 	buf_free(&data);
 	return env;
 fail:
@@ -494,33 +883,63 @@ static int rcpt_log_parse_line(struct queue_envelope *env, const char *line, siz
 
 int spool_rcpt_log_apply(struct spool *spool, struct queue_envelope *env, const char **error_r)
 {
+	struct spool_loc loc;
+	char path[SPOOL_PATH_MAX];
 	struct buf data;
-	char *name = xasprintf("%s.rcpt", env->id);
-	int err, ret = -1;
-	size_t bad = 0;
+	int fd = -1, ret = -1, err;
+	struct stat st;
 
 	buf_init(&data);
-	int r = read_at(spool->dir_fd, name, SPOOL_RCPT_LOG_MAX, true, &data, &err);
-	if (r < 0) {
-		*error_r = "cannot read the recipient log";
+	int r = spool_locate(spool, env->id, &loc, error_r);
+	if (r != 0) {
+		ret = r > 0 ? 0 : -1;  /* gone meanwhile: nothing to apply */
 		goto out;
 	}
-	env->rcpt_log = r == 0;
-	for (size_t pos = 0; pos < data.len;) {
-		const char *lf = memchr(data.data + pos, '\n', data.len - pos);
-		if (!lf)
-			break;  /* torn last line: its fsync never finished */
-		size_t len = (size_t)(lf - (data.data + pos));
-		if (len > 0 && rcpt_log_parse_line(env, data.data + pos, len) != 0)
-			bad++;
-		pos += len + 1;
+	/* the envelope ends at the first empty line; the body follows, then
+	 * the log */
+	spool_loc_path(&loc, env->id, path);
+	r = read_at(spool->dir_fd, path, SPOOL_ENVELOPE_MAX + 1, false, &data, &err);
+	if (r != 0) {
+		ret = r > 0 ? 0 : -1;
+		if (r < 0)
+			*error_r = "cannot read the message file";
+		goto out;
 	}
-	if (bad > 0)
-		log_warn("queue_rcpt_log", "queue_id=%s skipped_lines=%zu", env->id, bad);
+	const char *blank = data.len > 0 ? memmem(data.data, data.len, "\n\n", 2) : NULL;
+	if (!blank) {
+		ret = 0;
+		goto out;
+	}
+	off_t log_at = (off_t)(blank + 2 - data.data) + (off_t)env->size;
+	buf_reset(&data);
+	fd = openat(spool->dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		ret = fd < 0 && errno == ENOENT ? 0 : -1;
+		if (ret != 0)
+			*error_r = "cannot read the message file";
+		goto out;
+	}
+	if (log_at >= st.st_size) {
+		ret = 0;
+		goto out;
+	}
+	size_t want = (size_t)(st.st_size - log_at);
+	if (want > SPOOL_RCPT_LOG_MAX)
+		want = SPOOL_RCPT_LOG_MAX;
+	char *tail = xmalloc(want);
+	ssize_t n = pread(fd, tail, want, log_at);
+	if (n >= 0)
+		log_apply(env, tail, (size_t)n);
+	free(tail);
+	if (n < 0) {
+		*error_r = "cannot read the message file";
+		goto out;
+	}
 	ret = 0;
 out:
+	if (fd >= 0)
+		close(fd);
 	buf_free(&data);
-	free(name);
 	return ret;
 }
 
@@ -535,41 +954,31 @@ void spool_rcpt_log_line(struct buf *out, size_t index, enum queue_rcpt_state st
 	buf_append(out, "\n", 1);
 }
 
-int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf *text,
-			  const char **error_r)
+int spool_log_append(struct spool *spool, const struct spool_loc *loc, const char *id,
+		     const struct buf *text, const char **error_r)
 {
-	char *name = xasprintf("%s.rcpt", id);
+	char path[SPOOL_PATH_MAX];
 	int fd = -1, ret = -1;
-	struct stat st;
-	char last;
 
-	fd = openat(spool->dir_fd, name, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT) {
-		/* a new directory entry could never be made durable once the
-		 * spool has failed (see the head comment): refuse to create one */
-		if (atomic_load(&spool->failed)) {
-			errno = ESTALE;
-			goto fail;
-		}
-		fd = openat(spool->dir_fd, name, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
-			    0600);
-	}
-	if (fd < 0 || fstat(fd, &st) != 0)
+	if (atomic_load(&spool->failed)) {
+		errno = ESTALE;
 		goto fail;
-	if (st.st_size > 0) {
-		ssize_t n = pread(fd, &last, 1, st.st_size - 1);
-		if (n != 1)
-			goto fail;
-		if (last != '\n' && fd_write_all(fd, "\n", 1) != 0)
-			goto fail;
 	}
-	if (fd_write_all(fd, text->data, text->len) != 0)
+	spool_loc_path(loc, id, path);
+	fd = openat(spool->dir_fd, path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			*error_r = "message file vanished";
+			goto out;
+		}
+		goto fail;
+	}
+	if (fd_append_record(fd, text->data, text->len) != 0)
 		goto fail;
 	int fd_closing = fd;
 	fd = -1;
 	if (close(fd_closing) != 0)
 		goto fail;
-	/* the lines, and the log's entry when it is new: one group commit */
 	int err;
 	if (spool_sync_dir(spool, &err, error_r) != 0)
 		goto out;
@@ -580,36 +989,71 @@ fail:
 out:
 	if (fd >= 0 && close(fd) != 0)
 		log_warn("queue_rcpt_log", "queue_id=%s close_error=\"%s\"", id, strerror(errno));
-	free(name);
 	return ret;
 }
 
-int spool_remove(struct spool *spool, const char *id, bool has_log, const char **error_r)
+/* defer_dir_prune - remove defer/<T>/ if it is empty now (a folder still
+ * holding messages, or already gone, is left as it is) */
+static void defer_dir_prune(struct spool *spool, const struct spool_loc *loc)
 {
-	char *name = xasprintf("%s.rcpt", id);
-	int ret = -1;
+	char path[SPOOL_PATH_MAX];
+	if (loc->folder != SPOOL_DEFER)
+		return;
+	snprintf(path, sizeof(path), SPOOL_DEFER_DIR "/%lld", loc->t);
+	if (unlinkat(spool->dir_fd, path, AT_REMOVEDIR) != 0 && errno != ENOTEMPTY &&
+	    errno != EEXIST && errno != ENOENT)
+		log_warn("queue_defer_dir", "dir=%s error=\"%s\"", path, strerror(errno));
+}
 
-	/* the message first: a crash in between leaves an orphan log, which
-	 * spool_list removes, never a message without its log */
-	if (unlinkat(spool->dir_fd, id, 0) != 0 && errno != ENOENT) {
+int spool_move(struct spool *spool, const char *id, const struct spool_loc *from,
+	       const struct spool_loc *to, const char **error_r)
+{
+	char src[SPOOL_PATH_MAX], dst[SPOOL_PATH_MAX], dir[SPOOL_PATH_MAX];
+	spool_loc_path(from, id, src);
+	spool_loc_path(to, id, dst);
+	if (from->folder == to->folder && from->t == to->t)
+		return 0;
+	/* a defer/<T>/ is made on demand and pruned when emptied, maybe by
+	 * another worker between our mkdir and rename: try again */
+	for (int tries = 0; tries < 4; tries++) {
+		if (renameat(spool->dir_fd, src, spool->dir_fd, dst) == 0) {
+			defer_dir_prune(spool, from);
+			return 0;
+		}
+		if (errno != ENOENT || to->folder != SPOOL_DEFER)
+			break;
+		struct stat st;
+		if (fstatat(spool->dir_fd, src, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			break;  /* the source is what is missing */
+		snprintf(dir, sizeof(dir), SPOOL_DEFER_DIR "/%lld", to->t);
+		if (mkdirat(spool->dir_fd, dir, 0700) != 0 && errno != EEXIST)
+			break;
+	}
+	*error_r = errno == ENOENT ? "message file vanished" : "cannot move the message file";
+	return -1;
+}
+
+int spool_remove(struct spool *spool, const struct spool_loc *loc, const char *id,
+		 const char **error_r)
+{
+	char path[SPOOL_PATH_MAX];
+	spool_loc_path(loc, id, path);
+	/* not synced: a lost unlink brings the message back with its log */
+	if (unlinkat(spool->dir_fd, path, 0) != 0 && errno != ENOENT) {
 		*error_r = "cannot remove the message file";
-		goto out;
+		return -1;
 	}
-	if (has_log && unlinkat(spool->dir_fd, name, 0) != 0 && errno != ENOENT) {
-		*error_r = "cannot remove the recipient log";
-		goto out;
-	}
-	ret = 0;
-out:
-	free(name);
-	return ret;
+	defer_dir_prune(spool, loc);
+	return 0;
 }
 
-int spool_file_age(struct spool *spool, const char *id, time_t now, time_t *age_r,
-		   const char **error_r)
+int spool_file_age(struct spool *spool, const struct spool_loc *loc, const char *id, time_t now,
+		   time_t *age_r, const char **error_r)
 {
+	char path[SPOOL_PATH_MAX];
 	struct stat st;
-	if (fstatat(spool->dir_fd, id, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+	spool_loc_path(loc, id, path);
+	if (fstatat(spool->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		if (errno == ENOENT)
 			return 1;
 		*error_r = "cannot stat the message file";
@@ -619,46 +1063,30 @@ int spool_file_age(struct spool *spool, const char *id, time_t now, time_t *age_
 	return 0;
 }
 
-int spool_move_corrupt(struct spool *spool, const char *id, const char **error_r)
+int spool_move_corrupt(struct spool *spool, const struct spool_loc *loc, const char *id,
+		       const char **error_r)
 {
-	char *log_name = xasprintf("%s.rcpt", id);
-	int fd = -1, ret = -1, err;
+	char src[SPOOL_PATH_MAX], dst[SPOOL_PATH_MAX];
+	int ret = -1, err;
 
-	/* the queue directory's fsyncs go through spool_sync_dir: a failure
-	 * there marks the spool failed, as any directory fsync does */
-	if (mkdirat(spool->dir_fd, SPOOL_CORRUPT_DIR, 0700) == 0) {
-		if (spool_sync_dir(spool, &err, error_r) != 0)
-			goto out;
-	} else if (errno != EEXIST) {
+	/* the queue directory's syncs go through spool_sync_dir: a failure
+	 * there marks the spool failed, as any sync does */
+	if (mkdirat(spool->dir_fd, SPOOL_CORRUPT_DIR, 0700) != 0 && errno != EEXIST) {
 		*error_r = "cannot create queue/" SPOOL_CORRUPT_DIR;
 		goto out;
 	}
-	fd = openat(spool->dir_fd, SPOOL_CORRUPT_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-		    O_NOFOLLOW);
-	if (fd < 0) {
-		*error_r = "cannot open queue/" SPOOL_CORRUPT_DIR;
-		goto out;
-	}
-	/* the message first: a crash in between leaves an orphan log, which
-	 * recovery removes, never a message in the queue without its log */
-	if (renameat(spool->dir_fd, id, fd, id) != 0 ||
-	    (renameat(spool->dir_fd, log_name, fd, log_name) != 0 && errno != ENOENT)) {
+	spool_loc_path(loc, id, src);
+	snprintf(dst, sizeof(dst), SPOOL_CORRUPT_DIR "/%s", id);
+	if (renameat(spool->dir_fd, src, spool->dir_fd, dst) != 0) {
 		*error_r = "cannot move the file into queue/" SPOOL_CORRUPT_DIR;
 		goto out;
 	}
-	if (fsync(fd) != 0) {
-		*error_r = "cannot sync queue/" SPOOL_CORRUPT_DIR;
-		goto out;
-	}
+	defer_dir_prune(spool, loc);
+	/* durable, so that it is not tried again after a restart */
 	if (spool_sync_dir(spool, &err, error_r) != 0)
 		goto out;
 	ret = 0;
 out:
-	if (fd >= 0 && close(fd) != 0 && ret == 0) {
-		*error_r = "cannot close queue/" SPOOL_CORRUPT_DIR;
-		ret = -1;
-	}
-	free(log_name);
 	return ret;
 }
 

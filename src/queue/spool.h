@@ -1,8 +1,8 @@
 /* queue/spool - blocking file operations on <data_dir>/queue (internal).
  *
  * Every function here may block on the disk: in the running server they are
- * called from pool work functions only (queue_create's start-up scan is the
- * exception, before the loop runs).  They are thread-safe: the spool holds
+ * called from pool work functions only (queue_create's legacy conversion and
+ * its listing of defer/ are the exception, before the loop runs).  They are thread-safe: the spool holds
  * only directory descriptors, and the *at() calls on them need no lock.
  * Errors: -1 and *error_r (static text); *errno_r where a caller needs it.
  * Not part of the queue's public interface: only src/queue/ includes this.
@@ -25,32 +25,84 @@
 
 struct syncer;
 
+/* the folders under queue/ (spool.c's head comment) */
+#define SPOOL_NEW_DIR "new"
+#define SPOOL_DEFER_DIR "defer"
+#define SPOOL_HOLD_DIR "hold"
+#define SPOOL_CORRUPT_DIR "corrupt"
+/* longest path of a message below queue/: "defer/<T>/<ID>" */
+#define SPOOL_PATH_MAX 64
+
+enum spool_folder {
+	SPOOL_NEW,    /* new/<ID> */
+	SPOOL_DEFER,  /* defer/<T>/<ID> */
+	SPOOL_HOLD,   /* hold/<ID> */
+};
+
+/* where a message's file is */
+struct spool_loc {
+	enum spool_folder folder;
+	long long t;  /* SPOOL_DEFER: the folder's time; else 0 */
+};
+
+struct spool_entry {
+	char id[QUEUE_ID_LEN + 1];
+	struct spool_loc loc;
+};
+
 struct spool {
 	char *dir;    /* <data_dir>/queue */
 	int dir_fd;   /* O_DIRECTORY descriptor of dir */
 	/* group commit (util/syncer): one syncfs covers every file written,
 	 * and every directory entry made, before it began */
 	struct syncer *syncer;
-	/* a directory fsync failed: nothing is acknowledged until a restart */
+	/* a sync failed: nothing is acknowledged until a restart */
 	_Atomic bool failed;
 };
 
-/* spool_open - make <data_dir>/queue (mode 0700, fsyncing the
- * parents of what it creates) and open them; with CREATE false only open */
+/* spool_open - make <data_dir>/queue and its new/, defer/ and hold/ (mode
+ * 0700, fsyncing the parents of what it creates) and open it; with CREATE
+ * false only open */
 struct spool *spool_open(const char *data_dir, bool create, const char **error_r);
 void spool_close(struct spool **spool);
 
 /* spool_error_text - static text for an errno from writing the spool */
 const char *spool_error_text(int err);
 
-/* spool_list - the IDs of complete messages in the spool, sorted (oldest
- * first); with REMOVE_ORPHANS (start-up only) incomplete messages and orphan
- * <ID>.rcpt logs are removed */
-int spool_list(struct spool *spool, bool remove_orphans, char (**ids_r)[QUEUE_ID_LEN + 1],
-	       size_t *count_r, const char **error_r);
+/* spool_loc_path - "new/<ID>", "defer/<T>/<ID>" or "hold/<ID>" */
+void spool_loc_path(const struct spool_loc *loc, const char *id, char out[SPOOL_PATH_MAX]);
 
-/* spool_write_message - <ID>: ENVELOPE, BODY; mark complete (mode 0700),
- * close.  Not durable until spool_commit_dir / spool_sync_dir.  On error the file is gone. */
+/* spool_convert_legacy - (start-up) move the layout of earlier versions,
+ * queue/<ID> and queue/<ID>.rcpt, into new/: each log appended to its
+ * message, one sync, then the renames and the logs' unlinks; incomplete
+ * files and orphan logs are removed.  *COUNT_R: messages converted. */
+int spool_convert_legacy(struct spool *spool, size_t *count_r, const char **error_r);
+
+/* spool_list - every complete message in new/, hold/ and defer/<T>/, sorted
+ * by ID (oldest first): for small spools and tools, it holds them all */
+int spool_list(struct spool *spool, struct spool_entry **entries_r, size_t *count_r,
+	       const char **error_r);
+/* spool_list_defer - the times T of the folders defer/<T>/ (unsorted) */
+int spool_list_defer(struct spool *spool, long long **times_r, size_t *count_r,
+		     const char **error_r);
+/* spool_locate - find ID's file: new/, hold/, then each defer/<T>/.  0 and
+ * *LOC_R, 1 if there is none, -1 and *error_r. */
+int spool_locate(struct spool *spool, const char *id, struct spool_loc *loc_r,
+		 const char **error_r);
+
+/* A folder read in batches: spool_dir_open (NULL and *errno_r: ENOENT if
+ * it does not exist), spool_dir_read (up to MAX complete messages' IDs per
+ * call; *END_R at the end; an incomplete file older than REMOVE_BEFORE is
+ * removed, one from a crash), spool_dir_close.  One thread at a time. */
+struct spool_dir;
+struct spool_dir *spool_dir_open(struct spool *spool, const struct spool_loc *loc, int *errno_r);
+int spool_dir_read(struct spool_dir *dir, size_t max, time_t remove_before,
+		   char (*ids)[QUEUE_ID_LEN + 1], size_t *count_r, bool *end_r, int *errno_r);
+void spool_dir_close(struct spool_dir **dir);
+
+/* spool_write_message - new/<ID>: ENVELOPE, BODY; mark complete (mode
+ * 0700), close.  Not durable until spool_commit_dir / spool_sync_dir.  On
+ * error the file is gone. */
 int spool_write_message(struct spool *spool, const char *id, const struct buf *envelope,
 			const char *body, size_t body_len, int *errno_r, const char **error_r);
 /* spool_commit_dir - make a file just written durable, data and entry: the
@@ -59,42 +111,51 @@ int spool_commit_dir(struct spool *spool, int *errno_r, const char **error_r);
 /* spool_sync_dir - the same group commit (spool_commit_dir is its name where
  * a new file is committed): makes earlier writes and new entries durable.
  * One failure marks the spool failed for good (see spool.c): this and every
- * later spool_sync_dir, spool_commit_dir and spool_write_message fail. */
+ * later spool_sync_dir, spool_commit_dir, spool_log_append and
+ * spool_write_message fail. */
 int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r);
 
-/* spool_read_message - read <ID> (at most MAX bytes), parse its envelope and
- * apply <ID>.rcpt; the body goes into BODY (appended) when BODY is non-NULL */
-struct queue_envelope *spool_read_message(struct spool *spool, const char *id, size_t max,
-					  struct buf *body, const char **error_r);
-/* spool_read_prefix - up to MAX first bytes of <ID> into OUT; 1 if no such file */
+/* spool_read_message - read ID's file at LOC (at most MAX bytes), parse its
+ * envelope, check its body and apply its state log; the body goes into BODY
+ * (appended) when BODY is non-NULL */
+struct queue_envelope *spool_read_message(struct spool *spool, const struct spool_loc *loc,
+					  const char *id, size_t max, struct buf *body,
+					  const char **error_r);
+/* spool_read_prefix - up to MAX first bytes of ID's file (wherever it is)
+ * into OUT; 1 if no such message */
 int spool_read_prefix(struct spool *spool, const char *id, size_t max, struct buf *out,
 		      const char **error_r);
-/* spool_rcpt_log_apply - apply <ID>.rcpt (if any) to ENV's recipients */
+/* spool_rcpt_log_apply - apply the state log after the body of ENV's file
+ * (found by ENV's ID and size) to ENV; 0 when the file is gone */
 int spool_rcpt_log_apply(struct spool *spool, struct queue_envelope *env,
 			 const char **error_r);
-/* spool_rcpt_log_append - append TEXT ("index state reply" lines) to
- * <ID>.rcpt and make it durable (group commit, spool_sync_dir) */
-int spool_rcpt_log_append(struct spool *spool, const char *id, const struct buf *text,
-			  const char **error_r);
+/* spool_log_append - append TEXT ("index state reply" and "M" lines) to
+ * the state log of ID's file at LOC and make it durable (group commit) */
+int spool_log_append(struct spool *spool, const struct spool_loc *loc, const char *id,
+		     const struct buf *text, const char **error_r);
 /* spool_rcpt_log_line - append one log line for recipient INDEX to OUT */
 void spool_rcpt_log_line(struct buf *out, size_t index, enum queue_rcpt_state state,
 			 const char *reply);
-/* spool_remove - unlink <ID>, then <ID>.rcpt when HAS_LOG (no fsync: see
- * queue.c); a log nobody wrote costs no failing unlink */
-int spool_remove(struct spool *spool, const char *id, bool has_log, const char **error_r);
+/* spool_move - rename ID's file from FROM to TO (defer/<T>/ made on demand,
+ * an emptied defer/<T>/ removed); not synced (see spool.c) */
+int spool_move(struct spool *spool, const char *id, const struct spool_loc *from,
+	       const struct spool_loc *to, const char **error_r);
+/* spool_remove - unlink ID's file at LOC (not synced: see queue.c) */
+int spool_remove(struct spool *spool, const struct spool_loc *loc, const char *id,
+		 const char **error_r);
 
-/* spool_file_age - seconds since <ID> was written (its mtime) into *AGE_R;
- * 1 if there is no such file */
-int spool_file_age(struct spool *spool, const char *id, time_t now, time_t *age_r,
-		   const char **error_r);
-/* spool_move_corrupt - move <ID> (then <ID>.rcpt, if any) into
- * queue/corrupt/, created on demand, and make both directories durable */
-int spool_move_corrupt(struct spool *spool, const char *id, const char **error_r);
+/* spool_file_age - seconds since ID's file at LOC was written (its mtime)
+ * into *AGE_R; 1 if there is no such file */
+int spool_file_age(struct spool *spool, const struct spool_loc *loc, const char *id, time_t now,
+		   time_t *age_r, const char **error_r);
+/* spool_move_corrupt - move ID's file at LOC into queue/corrupt/, created
+ * on demand, and make it durable */
+int spool_move_corrupt(struct spool *spool, const struct spool_loc *loc, const char *id,
+		       const char **error_r);
 /* spool_list_corrupt - the names of valid IDs in queue/corrupt/ (sorted);
  * none if the folder does not exist */
 int spool_list_corrupt(struct spool *spool, char (**ids_r)[QUEUE_ID_LEN + 1], size_t *count_r,
 		       const char **error_r);
-#define SPOOL_CORRUPT_DIR "corrupt"
 
 /* queue_rcpt_state_name - "pending", "delivered", "deferred", "failed" */
 const char *queue_rcpt_state_name(enum queue_rcpt_state state);

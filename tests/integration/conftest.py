@@ -302,6 +302,29 @@ def assert_queued(reply):
     return m.group(1)
 
 
+# --------------------------------------------------------------------------- the spool
+
+def queue_file(data_dir, qid):
+    """The spool file of QID wherever its state put it (docs/operations.md): queue/new/,
+    queue/hold/, queue/defer/<T>/ or queue/corrupt/; None if there is none."""
+    q = Path(data_dir) / "queue"
+    for p in [q / "new" / qid, q / "hold" / qid, q / "corrupt" / qid]:
+        if p.is_file():
+            return p
+    for p in sorted((q / "defer").glob("*/" + qid)):
+        if p.is_file():
+            return p
+    return None
+
+
+def queue_body_end(path):
+    """The offset where the body of the spool file PATH ends (its state log follows)."""
+    data = Path(path).read_bytes()
+    head, _ = data.split(b"\n\n", 1)
+    size = [int(l.split(b" ", 1)[1]) for l in head.split(b"\n") if l.startswith(b"size ")][0]
+    return len(head) + 2 + size
+
+
 # --------------------------------------------------------------------------- Maildir
 
 def maildir(data_dir, domain, local):
@@ -640,6 +663,9 @@ class Petrel:
 
     def mailbox(self, domain, local):
         return [f.read_bytes() for f in list_mail(self.data_dir, domain, local)]
+
+    def queue_file(self, qid):
+        return queue_file(self.data_dir, qid)
 
     def check_teardown(self):
         self.stop()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fault_env, free_ports, header_values, petrel_env, PETREL_BIN
+from conftest import fault_env, free_ports, header_values, petrel_env, queue_body_end, PETREL_BIN
 
 REMOTE = "r@remote.test"
 
@@ -402,9 +402,11 @@ def test_control_client_limit(petrel):
 
 def test_second_server_on_the_data_folder_touches_nothing(server):
     """Issue 7 #18: a second `petrel serve` on a live data folder (other ports) refuses to
-    start before it reads the queue: no recovery, no .rcpt append, no duplicate event."""
+    start before it reads the queue: no recovery, no state append, no duplicate event."""
     qid = deferred_message(server)
-    log = server.data_dir / "queue" / (qid + ".rcpt")
+    wait_log(server, "retry queue_id=%s " % qid)
+    log = server.queue_file(qid)
+    assert "/defer/" in str(log), log
     before = log.read_bytes()
     deadline = time.monotonic() + 15
     while server.cli_ok("events", "--json").stdout.count('"deferred"') < 1:
@@ -478,7 +480,7 @@ def test_bounce_that_cannot_be_written_keeps_the_original(faulty_server):
     p = faulty_server
     qid = deferred_message(p)
     # No new file can be created in the queue: the bounce write fails with ENOSPC.
-    p.faults.write_text("create ENOSPC */data/queue/????????????????\n")
+    p.faults.write_text("create ENOSPC */data/queue/new/????????????????\n")
     p.cli_ok("queue", "bounce", qid)
     wait_log(p, "bounce-failed queue_id=%s " % qid)
     wait_log(p, "retry queue_id=%s " % qid, count=2)
@@ -509,11 +511,12 @@ def damaged_message(p, damage, **settings):
     qid = deferred_message(p)
     wait_log(p, "retry queue_id=%s " % qid)
     p.stop()
-    path = p.data_dir / "queue" / qid
+    path = p.queue_file(qid)
     assert os.stat(path).st_mode & 0o100, "not marked complete"
     damage(path)
     reconfigure_queue(p, **settings)
     p.start()
+    p.cli_ok("queue", "flush", qid)  # it waits in defer/<T>/ an hour from its first attempt
     return qid
 
 
@@ -522,8 +525,7 @@ def unreadable_lines(p, qid):
 
 
 def assert_moved_aside(p, qid):
-    assert not (p.data_dir / "queue" / qid).exists()
-    assert (p.data_dir / "queue" / "corrupt" / qid).exists()
+    assert p.queue_file(qid) == p.data_dir / "queue" / "corrupt" / qid
     r = p.cli_ok("queue", "list")
     assert "%s  (corrupt" % qid in r.stdout and "1 corrupt files" in r.stdout, r.stdout
     data = json.loads(p.cli_ok("queue", "list", "--json").stdout)
@@ -535,7 +537,7 @@ def test_truncated_queue_file_backs_off_then_moves_to_corrupt(server):
     """Issue 7 #4: a file marked complete but cut short is retried with backoff (not
     every second forever), then moved to queue/corrupt/ and listed as such."""
     def cut(path):
-        os.truncate(path, os.path.getsize(path) - 10)
+        os.truncate(path, queue_body_end(path) - 10)  # the body's end, and the log after it
     qid = damaged_message(server, cut, retry_initial=1, retry_max=2, unreadable_attempts=3)
     wait_log(server, "queue_corrupt queue_id=%s " % qid, timeout=60)
     lines = unreadable_lines(server, qid)
@@ -549,7 +551,7 @@ def test_truncated_queue_file_backs_off_then_moves_to_corrupt(server):
 def test_unreadable_queue_file_past_its_lifetime_moves_at_once(server):
     """Issue 7 #4: the queue lifetime applies to a file that cannot be read."""
     def cut_and_age(path):
-        os.truncate(path, os.path.getsize(path) - 10)
+        os.truncate(path, queue_body_end(path) - 10)
         old = time.time() - 6 * 86400
         os.utime(path, (old, old))
     qid = damaged_message(server, cut_and_age, retry_initial=1, retry_max=2,
@@ -566,8 +568,8 @@ def test_failed_sync_while_moving_to_corrupt_stops_acknowledging(faulty_server):
     p = faulty_server
     qid = deferred_message(p)
     wait_log(p, "retry queue_id=%s " % qid)
-    path = p.data_dir / "queue" / qid
-    os.truncate(path, os.path.getsize(path) - 10)
+    path = p.queue_file(qid)
+    os.truncate(path, queue_body_end(path) - 10)
     old = time.time() - 6 * 86400  # past the default lifetime: moved at the first failure
     os.utime(path, (old, old))
     p.faults.write_text("fsync EIO */data/queue\n")
@@ -588,7 +590,7 @@ def test_zeroed_body_of_the_same_length_is_caught(server):
     read as zeros, same length) is not trusted: the body checksum catches it."""
     def zero_tail(path):
         with open(path, "r+b") as f:
-            f.seek(-20, os.SEEK_END)
+            f.seek(queue_body_end(path) - 20)  # the body's last bytes, not its log's
             f.write(b"\0" * 20)
     qid = damaged_message(server, zero_tail, retry_initial=1, retry_max=2,
                           unreadable_attempts=1)
@@ -605,7 +607,7 @@ def test_queue_file_larger_than_a_lowered_message_size_is_delivered(server):
     body = (b"x" * 99 + b"\n") * (700 * 1024)  # 70 MiB: more than the read slack
     head = ("version 1\nid %s\narrival %d\nsender u@example.test\nsize %d\n"
             "rcpt notify=0 %s\n\n" % (qid, int(time.time()), len(body), REMOTE)).encode()
-    path = server.data_dir / "queue" / qid
+    path = server.data_dir / "queue" / "new" / qid
     with open(path, "wb") as f:
         f.write(head)
         f.write(body)

@@ -1,8 +1,10 @@
 /* test-spool - the running queue on a real event loop, worker pool and
- * temporary data folder: recovery of a hand-written spool (incomplete files,
- * orphan logs, a .rcpt log preventing redelivery), submission with group
- * commit, deferral recorded in .rcpt and applied after a restart, submission
- * errors, and queue list/show. */
+ * temporary data folder: recovery of a hand-written spool (the layout of
+ * earlier versions converted: incomplete files, orphan logs, a .rcpt log
+ * preventing redelivery; and files of the current layout whose state log
+ * after the body has a torn last line), submission with group commit,
+ * deferral recorded in the file's log and applied after a restart,
+ * submission errors, and queue list/show. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -112,6 +114,11 @@ static bool spool_empty(struct fixture *f)
 	return queue_message_count(f->queue) == 0;
 }
 
+static bool one_left(struct fixture *f)
+{
+	return queue_message_count(f->queue) == 1;
+}
+
 static char *path_of(struct fixture *f, const char *rel)
 {
 	return xasprintf("%s/%s", f->dir, rel);
@@ -152,9 +159,10 @@ static bool file_exists(struct fixture *f, const char *rel)
 	return exists;
 }
 
-/* write_message - a spool file by hand: ID, SENDER, NULL-terminated RCPTS */
-static void write_message(struct fixture *f, const char *id, const char *sender,
-			  const char *const *rcpts, const char *body)
+/* write_message - a spool file by hand at queue/DIR/ID (DIR "" for the
+ * legacy top level): SENDER, NULL-terminated RCPTS, BODY, then LOG */
+static void write_message(struct fixture *f, const char *dir, const char *id, const char *sender,
+			  const char *const *rcpts, const char *body, const char *log)
 {
 	struct queue_envelope *env = queue_envelope_new();
 	struct buf text;
@@ -169,7 +177,8 @@ static void write_message(struct fixture *f, const char *id, const char *sender,
 	queue_envelope_serialize(env, &text);
 	buf_append_str(&text, "\n");
 	buf_append_str(&text, body);
-	char *rel = xasprintf("queue/%s", id);
+	buf_append_str(&text, log);
+	char *rel = xasprintf("queue/%s%s%s", dir, dir[0] ? "/" : "", id);
 	write_file(f, rel, text.data, text.len);
 	char *path = path_of(f, rel);
 	assert_int_equal(chmod(path, 0700), 0);  /* complete */
@@ -220,8 +229,9 @@ static void test_recovery(void **state)
 	char *q = path_of(f, "queue");
 	assert_int_equal(mkdir(q, 0700), 0);
 	free(q);
-	write_message(f, "0000000000000001", "s1@example.com", rcpts1, "Subject: one\r\n\r\n1\r\n");
-	write_message(f, "0000000000000002", "", rcpts2, "Subject: two\r\n\r\n2\r\n");
+	write_message(f, "", "0000000000000001", "s1@example.com", rcpts1,
+		      "Subject: one\r\n\r\n1\r\n", "");
+	write_message(f, "", "0000000000000002", "", rcpts2, "Subject: two\r\n\r\n2", "");
 	/* bob already has message 2, and the log's torn tail is ignored */
 	write_file(f, "queue/0000000000000002.rcpt", "0 delivered -\n1 deliv", 21);
 	write_file(f, "queue/0000000000000003", "half-written", 12);  /* no 0700: incomplete */
@@ -230,9 +240,15 @@ static void test_recovery(void **state)
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
 	if (f->queue)
 		queue_start(f->queue);
+	if (!f->queue)
+		print_error("queue_create: %s\n", error);
 	assert_non_null(f->queue);
 	assert_false(file_exists(f, "queue/0000000000000003"));
 	assert_false(file_exists(f, "queue/00000000000000FF.rcpt"));
+	/* converted: into new/, the log after the body, no .rcpt left */
+	assert_false(file_exists(f, "queue/0000000000000002.rcpt"));
+	assert_false(file_exists(f, "queue/0000000000000002"));
+	assert_true(file_exists(f, "queue/new/0000000000000002"));
 	assert_int_equal(queue_message_count(f->queue), 2);
 
 	run_until(f, spool_empty);
@@ -241,7 +257,49 @@ static void test_recovery(void **state)
 	assert_int_equal(count_files(f, "mail/example.org/carol/new"), 1);
 	assert_int_equal(count_files(f, "mail/example.net/dave/new"), 1);
 	assert_int_equal(count_files(f, "mail/example.org/bob/tmp"), 0);
-	assert_int_equal(count_files(f, "queue"), 0);
+	assert_int_equal(count_files(f, "queue/new"), 0);
+	assert_int_equal(count_files(f, "queue"), 3);  /* new, defer, hold */
+}
+
+/* the current layout: the state log after the body (a body without a final
+ * newline, a torn last line) in new/ and defer/<T>/; hold/ is not tried */
+static void test_log_after_body(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	static const char *const rcpts[] = { "alice@example.org", "bob@example.org",
+					     "carol@example.org", NULL };
+	static const char *const one[] = { "dave@example.org", NULL };
+
+	const char *dirs[] = { "queue", "queue/new", "queue/defer", "queue/defer/1000",
+			       "queue/hold" };
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char *d = path_of(f, dirs[i]);
+		assert_int_equal(mkdir(d, 0700), 0);
+		free(d);
+	}
+	/* alice delivered, bob's line torn (so tried), carol's reply ends
+	 * with the lines a body could contain */
+	write_message(f, "new", "0000000000000011", "s@example.com", rcpts, "Subject: x\r\n\r\nx",
+		      "\n0 delivered 250+20ok\nM next 1000\n2 deferred 451+20try\n1 deliv");
+	write_message(f, "defer/1000", "0000000000000012", "s@example.com", one,
+		      "Subject: y\r\n\r\n0 delivered -\n", "M next 1000\n");
+	write_message(f, "hold", "0000000000000013", "s@example.com", one,
+		      "Subject: z\r\n\r\nz\r\n", "M hold 1\n");
+
+	f->queue = queue_create(f->base, f->pool, f->config, &error);
+	if (f->queue)
+		queue_start(f->queue);
+	assert_non_null(f->queue);
+	run_until(f, one_left);
+	assert_int_equal(count_files(f, "mail/example.org/alice/new"), -1);  /* not again */
+	assert_int_equal(count_files(f, "mail/example.org/bob/new"), 1);
+	assert_int_equal(count_files(f, "mail/example.org/carol/new"), 1);
+	/* a body that looks like a log line is a body */
+	assert_int_equal(count_files(f, "mail/example.org/dave/new"), 1);
+	assert_int_equal(count_files(f, "queue/new"), 0);
+	assert_int_equal(count_files(f, "queue/defer"), 0);  /* emptied, removed */
+	assert_true(file_exists(f, "queue/hold/0000000000000013"));
 }
 
 static bool both_called(struct fixture *f);
@@ -281,7 +339,7 @@ static void test_submit_many(void **state)
 	}
 	assert_int_equal(count_files(f, "mail/example.org/alice/new"), 50);
 	assert_int_equal(count_files(f, "mail/example.net/bob/new"), 50);
-	assert_int_equal(count_files(f, "queue"), 0);
+	assert_int_equal(count_files(f, "queue/new"), 0);
 	free(submits);
 	submits = NULL;
 	submit_count = 0;
@@ -295,16 +353,18 @@ static bool one_called(struct fixture *f)
 	return one_result.calls > 0;
 }
 
-static bool rcpt_log_written(struct fixture *f)
+/* deferred: its file moved from new/ to defer/<T>/ */
+static bool deferred_on_disk(struct fixture *f)
 {
-	char *rel = xasprintf("queue/%s.rcpt", one_result.id);
+	char *rel = xasprintf("queue/new/%s", one_result.id);
 	bool exists = file_exists(f, rel);
 	free(rel);
-	return exists;
+	return !exists && count_files(f, "queue/defer") == 1;
 }
 
 /* a remote recipient stays; a local one that cannot be delivered is
- * deferred, logged in .rcpt, and after a restart only it is delivered */
+ * deferred, logged after the body, moved to defer/<T>/, and after a
+ * restart (when T is due) only it is delivered */
 static void test_defer_and_restart(void **state)
 {
 	struct fixture *f = *state;
@@ -318,6 +378,7 @@ static void test_defer_and_restart(void **state)
 	write_file(f, "mail/example.net", "x", 1);
 
 	memset(&one_result, 0, sizeof(one_result));
+	f->config->queue.retry_initial = 1;
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
 	if (f->queue)
 		queue_start(f->queue);
@@ -325,10 +386,7 @@ static void test_defer_and_restart(void **state)
 	submit(f, rcpts, "Subject: defer\r\n\r\nx\r\n", &one_result);
 	run_until(f, one_called);
 	assert_int_equal(one_result.status, 0);
-	char *rel = xasprintf("queue/%s", one_result.id);
-	assert_true(file_exists(f, rel));
-	free(rel);
-	run_until(f, rcpt_log_written);
+	run_until(f, deferred_on_disk);
 	assert_int_equal(queue_message_count(f->queue), 1);
 	assert_int_equal(count_files(f, "mail/example.org/alice/new"), 1);
 
@@ -354,7 +412,8 @@ static void test_defer_and_restart(void **state)
 	run_until(f, spool_empty);
 	assert_int_equal(count_files(f, "mail/example.org/alice/new"), 1);
 	assert_int_equal(count_files(f, "mail/example.net/zed/new"), 1);
-	assert_int_equal(count_files(f, "queue"), 0);
+	assert_int_equal(count_files(f, "queue/new"), 0);
+	assert_int_equal(count_files(f, "queue/defer"), 0);
 }
 
 static void test_remote_stays(void **state)
@@ -375,7 +434,7 @@ static void test_remote_stays(void **state)
 	event_base_loopexit(f->base, &t);
 	event_base_dispatch(f->base);
 	assert_int_equal(queue_message_count(f->queue), 1);
-	char *rel = xasprintf("queue/%s", one_result.id);
+	char *rel = xasprintf("queue/new/%s", one_result.id);
 	assert_true(file_exists(f, rel));
 	free(rel);
 	/* and a restart recovers it */
@@ -397,7 +456,7 @@ static void test_submit_error(void **state)
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
 	if (f->queue)
 		queue_start(f->queue);
-	char *q = path_of(f, "queue");
+	char *q = path_of(f, "queue/new");
 	assert_int_equal(rmdir(q), 0);  /* the open spool now points at nothing */
 	free(q);
 	submit(f, rcpts, "Subject: x\r\n\r\nx\r\n", &one_result);
@@ -406,7 +465,7 @@ static void test_submit_error(void **state)
 	assert_int_equal(one_result.status, -1);
 	assert_non_null(one_result.error);
 	assert_int_equal(queue_message_count(f->queue), 0);
-	assert_false(file_exists(f, "queue"));
+	assert_false(file_exists(f, "queue/new"));
 }
 
 /* queue_stop with submissions in flight still calls back, exactly once */
@@ -444,6 +503,7 @@ int main(void)
 		log_init("test-spool", LOG_LEVEL_DEBUG, false);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_after_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_submit_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defer_and_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remote_stays, setup, teardown),
