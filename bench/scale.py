@@ -283,6 +283,13 @@ def report(res, error=None):
     print("resident memory, all Petrel processes (network process alone): "
           "at 10%% %s; at 50%% %s; at 100%% %s" % (
               fmt_mem(mem.get("10%")), fmt_mem(mem.get("50%")), fmt_mem(mem.get("100%"))))
+    st = res.get("stats") or {}
+    if st:
+        print("petrel queue stats (in memory: messages, bodies, body bytes): %s" % "; ".join(
+            "at %s %s, %s, %.1f MiB" % (pct, st[pct].get("messages", "-"),
+                                        st[pct].get("bodies", "-"),
+                                        st[pct].get("body_bytes", 0) / 1048576.0)
+            for pct in ("10%", "50%", "100%") if pct in st))
     if "deferred" in mem:
         print("  once every first attempt was done (%.0f s later, %d left in new/): %s; "
               "network VmHWM %.1f MiB" % (res.get("settle_seconds", 0),
