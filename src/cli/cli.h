@@ -17,5 +17,13 @@ int cmd_sendmail(int argc, char **argv);
  * "notfound" as NOTFOUND_TEXT when not NULL); the exit status: 0 ok, 1 not
  * found, failed, or no server */
 int cli_control_request(const char *data_dir, const char *request, const char *notfound_text);
+/* cli_control_exchange - send REQUEST and append the whole answer to REPLY
+ * (NUL-terminated past its length once not empty); 0, or 1 after printing
+ * why there is none (no server, permission, timeout) */
+struct buf;
+int cli_control_exchange(const char *data_dir, const char *request, struct buf *reply);
+/* cli_control_answer - print an answer as cli_control_request does; its
+ * exit status */
+int cli_control_answer(const char *reply, const char *notfound_text);
 
 #endif

@@ -17,11 +17,7 @@
  * queue can take a while, a dead server must not hang the command. */
 #define CLI_CONTROL_REPLY_TIMEOUT 120
 
-static int cli_control_answer(const char *reply, const char *notfound_text);
-
-/* cli_control_answer - print what the server said: data lines to stdout,
- * the status line's text to stdout (ok) or stderr; the exit status */
-static int cli_control_answer(const char *reply, const char *notfound_text)
+int cli_control_answer(const char *reply, const char *notfound_text)
 {
 	const char *line = reply;
 	for (;;) {
@@ -62,9 +58,19 @@ static int cli_control_answer(const char *reply, const char *notfound_text)
 
 int cli_control_request(const char *data_dir, const char *request, const char *notfound_text)
 {
+	struct buf reply;
+	buf_init(&reply);
+	int rc = cli_control_exchange(data_dir, request, &reply);
+	if (rc == 0)
+		rc = cli_control_answer(reply.len ? reply.data : "", notfound_text);
+	buf_free(&reply);
+	return rc;
+}
+
+int cli_control_exchange(const char *data_dir, const char *request, struct buf *reply)
+{
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char line[CONTROL_LINE_MAX + 1];
-	struct buf reply;
 	int rc = 1;
 	int n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", data_dir,
 			 CONTROL_SOCKET_NAME);
@@ -83,7 +89,6 @@ int cli_control_request(const char *data_dir, const char *request, const char *n
 		fprintf(stderr, "petrel: socket: %s\n", strerror(errno));
 		return 1;
 	}
-	buf_init(&reply);
 	/* SO_SNDTIMEO bounds connect() too, while the server's clients are all busy */
 	struct timeval tv = { .tv_sec = CLI_CONTROL_REPLY_TIMEOUT, .tv_usec = 0 };
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
@@ -114,7 +119,7 @@ int cli_control_request(const char *data_dir, const char *request, const char *n
 		}
 	}
 	/* until EOF: the server closes after its status line */
-	while (reply.len <= CONTROL_OUTPUT_MAX + CONTROL_LINE_MAX + 1024) {
+	while (reply->len <= CONTROL_OUTPUT_MAX + CONTROL_LINE_MAX + 1024) {
 		char chunk[4096];
 		ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
 		if (r < 0 && errno == EINTR)
@@ -131,11 +136,10 @@ int cli_control_request(const char *data_dir, const char *request, const char *n
 		}
 		if (r == 0)
 			break;
-		buf_append(&reply, chunk, (size_t)r);
+		buf_append(reply, chunk, (size_t)r);
 	}
-	rc = cli_control_answer(reply.len ? reply.data : "", notfound_text);
+	rc = 0;
 out:
-	buf_free(&reply);
 	if (close(fd) != 0 && rc == 0) {
 		fprintf(stderr, "petrel: close: %s\n", strerror(errno));
 		rc = 1;

@@ -243,7 +243,6 @@ static char *parser_file_dir(const char *file);
 static bool parse_number(const char *s, bool allow_suffix,
 			 unsigned long long *value_r);
 static bool parse_bool(const char *s, bool *value_r);
-static bool parse_duration(const char *s, unsigned long long *value_r);
 static bool parse_role(const char *s, enum listener_role *role_r);
 static bool listener_name_is_valid(const char *name);
 static bool listener_address_is_valid(const char *address, const char **reason_r);
@@ -908,7 +907,7 @@ static void parser_set_key(struct config_parser *p, size_t idx, const char *valu
 			*(unsigned *)(void *)(base + def->offset) = (unsigned)n;
 		break;
 	case KEY_DURATION:
-		if (!parse_duration(value, &n) || n < def->min || n > def->max) {
+		if (!config_duration_parse(value, &n) || n < def->min || n > def->max) {
 			parser_fail(p, p->lineno, "'%s' must be a duration between %llu and %llu "
 				    "seconds (a number, optionally with s, m, h or d)",
 				    def->name, def->min, def->max);
@@ -1208,8 +1207,7 @@ static bool parse_number(const char *s, bool allow_suffix,
 	return ok;
 }
 
-/* parse_duration - seconds: decimal digits with an optional s, m, h or d */
-static bool parse_duration(const char *s, unsigned long long *value_r)
+bool config_duration_parse(const char *s, unsigned long long *value_r)
 {
 	static const struct { char suffix; unsigned long long seconds; } units[] = {
 		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },

@@ -161,6 +161,11 @@ struct config {
 	int *key_lines;      /* private to config.c: see config_key_line() */
 };
 
+/* config_duration_parse - a duration as the file writes it: decimal digits
+ * with an optional s, m, h or d (30m, 2h, 3d); seconds into *VALUE_R.  The
+ * CLI uses it too (petrel queue list --older-than). */
+bool config_duration_parse(const char *s, unsigned long long *value_r);
+
 /* config_load - read FILE; NULL and *error_r on failure */
 struct config *config_load(const char *file, const char **error_r);
 /* config_defaults - a config with every default and no listeners */

@@ -129,6 +129,7 @@ static void control_keys_finish(struct control_keys *k, const char *status, cons
 static void control_keys_free(struct control_keys *k);
 static const char *control_keys_verb_name(enum control_keys_verb verb);
 static const char *control_op_name(enum queue_op op);
+static void control_stats(struct control_client *c);
 
 /* control_bind - create the socket file with mode 0600.  Not by umask():
  * it is per process and worker threads may be creating Maildir folders right
@@ -344,6 +345,10 @@ static void control_client_start(struct control_client *c, const char *line, siz
 		control_keys_start(c, line, len);
 		return;
 	}
+	if (len == 5 && memcmp(line, "stats", 5) == 0) {
+		control_stats(c);
+		return;
+	}
 	if (control_parse(line, len, &op, id, &error) != 0) {
 		char esc[96];
 		log_warn("control-bad-request", "uid=%ld request=%s error=\"%s\"", (long)c->uid,
@@ -382,7 +387,7 @@ static int control_parse(const char *line, size_t len, enum queue_op *op_r,
 		    memcmp(control_verbs[v].verb, line, verb_len) == 0)
 			break;
 	if (v == nverbs) {
-		*error_r = "unknown command (flush, hold, release, delete, bounce)";
+		*error_r = "unknown command (flush, hold, release, delete, bounce, stats)";
 		return -1;
 	}
 	if (!arg && !control_verbs[v].id_optional) {
@@ -494,6 +499,33 @@ static void control_client_free(struct control_client *c)
 		if (event_add(qc->accept_ev, NULL) != 0)
 			log_error("control-failed", "error=\"cannot resume accepting\"");
 	}
+}
+
+/* control_stats - the queue's counters, one "data NAME VALUE" line each */
+static void control_stats(struct control_client *c)
+{
+	struct queue_stats st;
+	struct buf out;
+	queue_stats(c->control->queue, &st);
+	const struct {
+		const char *name;
+		unsigned long long value;
+	} rows[] = {
+		{ "messages", st.messages },
+		{ "bodies", st.bodies },
+		{ "body_bytes", st.body_bytes },
+		{ "queue_syncs", st.queue_syncs },
+		{ "queue_waits", st.queue_waits },
+		{ "mail_syncs", st.mail_syncs },
+		{ "mail_waits", st.mail_waits },
+		{ "accepted", st.accepted },
+		{ "delivered", st.delivered },
+	};
+	buf_init(&out);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		buf_printf(&out, "data %s %llu\n", rows[i].name, rows[i].value);
+	control_client_reply(c, &out, "ok", "");
+	buf_free(&out);
 }
 
 static const char *control_op_name(enum queue_op op)

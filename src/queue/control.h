@@ -1,5 +1,6 @@
 /* queue/control - the control socket of a running server: `petrel queue
- * flush|hold|release|delete|bounce` reach queue_op() through it, and
+ * flush|hold|release|delete|bounce` reach queue_op() through it, `petrel
+ * queue stats` queue_stats(), and
  * `petrel keys list|test|sign` the keys process (keysd) through the
  * network process's channel to it.
  *
@@ -11,13 +12,16 @@
  *   client: VERB [ID] LF        VERB = flush|hold|release|delete|bounce,
  *                               ID = 16 upper-case hex digits (only flush
  *                               may omit it: every message)
+ *           stats LF            the queue's counters (queue_stats): one
+ *                               "NAME VALUE" data line each, VALUE a
+ *                               decimal integer; NAMEs may be added
  *           keys-list LF        every DKIM key: "ID ALGORITHM BITS DNS"
  *                               per data line, DNS the TXT record value
  *           keys-test KEY LF    sign a random SHA-256 digest with KEY in the
  *                               keys process, check it with its public half
  *           keys-sign KEY HEX LF  KEY's signature of the SHA-256 digest HEX
  *                               (64 hex digits), base64, as a data line
- *   server: [data TEXT LF]...   lines of output (keys-list, keys-sign)
+ *   server: [data TEXT LF]...   lines of output (stats, keys-list, keys-sign)
  *           ok TEXT LF          done (TEXT says what; may be empty)
  *           notfound TEXT LF    no such message or key
  *           error TEXT LF       bad request or the operation failed (the

@@ -74,3 +74,15 @@ bool queue_id_is_valid(const char *id)
 		ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' && id[i] <= 'F');
 	return ok && id[QUEUE_ID_LEN] == '\0';
 }
+
+bool queue_id_time(const char *id, time_t *time_r)
+{
+	if (!queue_id_is_valid(id))
+		return false;
+	uint64_t value = 0;
+	for (size_t i = 0; i < QUEUE_ID_LEN; i++)
+		value = value << 4 | (uint64_t)(id[i] <= '9' ? id[i] - '0' : id[i] - 'A' + 10);
+	uint64_t ms = value >> (QUEUE_ID_SEQ_BITS + QUEUE_ID_SALT_BITS);
+	*time_r = (time_t)((QUEUE_ID_EPOCH_MS + ms) / 1000u);
+	return true;
+}

@@ -4,6 +4,7 @@
 #ifndef PETREL_QUEUE_INT_H
 #define PETREL_QUEUE_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
@@ -69,6 +70,11 @@ struct queue {
 	struct delivery *delivery;      /* remote delivery; NULL: remote stays queued */
 	queue_removed_cb *removed_cb;
 	void *removed_ctx;
+
+	/* since start, for queue_stats: ACCEPTED on the loop, DELIVERED on
+	 * the workers that deliver */
+	unsigned long long accepted;
+	_Atomic unsigned long long delivered;
 };
 
 /* queue.c */

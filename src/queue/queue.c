@@ -194,6 +194,27 @@ size_t queue_message_count(const struct queue *queue)
 	return queue->msg_count;
 }
 
+void queue_stats(const struct queue *queue, struct queue_stats *stats_r)
+{
+	struct syncer_stats sync;
+	memset(stats_r, 0, sizeof(*stats_r));
+	stats_r->messages = queue->msg_count;
+	for (const struct queue_msg *msg = queue->msgs; msg; msg = msg->next) {
+		if (msg->body_loaded) {
+			stats_r->bodies++;
+			stats_r->body_bytes += msg->body.len;
+		}
+	}
+	syncer_stats(queue->spool->syncer, &sync);
+	stats_r->queue_syncs = sync.syncs;
+	stats_r->queue_waits = sync.waits;
+	syncer_stats(queue->mail_syncer, &sync);
+	stats_r->mail_syncs = sync.syncs;
+	stats_r->mail_waits = sync.waits;
+	stats_r->accepted = queue->accepted;
+	stats_r->delivered = atomic_load(&queue->delivered);
+}
+
 /* ---- messages ---------------------------------------------------------- */
 
 /* queue_msg_add - a new message record, linked into the spool's list */
@@ -314,6 +335,7 @@ static void queue_submit_done(void *arg)
 		msg->body = job->body;
 		buf_init(&job->body);
 		msg->body_loaded = true;
+		queue->accepted++;
 		queue_msg_ready(queue, msg);
 		job->cb(job->ctx, 0, msg->id, NULL);
 		queue_deliveries_start(queue);

@@ -94,6 +94,9 @@ struct queue_envelope {
 void queue_id_new(char id_r[QUEUE_ID_LEN + 1]);
 /* queue_id_is_valid - 16 upper-case hex digits; used on every file name read */
 bool queue_id_is_valid(const char *id);
+/* queue_id_time - when ID was made (its top 42 bits, to the second); false
+ * if ID is not valid */
+bool queue_id_time(const char *id, time_t *time_r);
 
 struct queue_envelope *queue_envelope_new(void);
 /* queue_envelope_add_rcpt - copy ADDRESS and ORCPT (may be NULL) */
@@ -177,11 +180,63 @@ void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb
 /* queue_message_count - messages in the spool right now (tests, stats) */
 size_t queue_message_count(const struct queue *queue);
 
+/* What `petrel queue stats` shows (over the control socket).  Counts
+ * since the server started, and the queue's state right now. */
+struct queue_stats {
+	size_t messages;                  /* messages in memory */
+	size_t bodies;                    /* of them, with their body in memory */
+	unsigned long long body_bytes;    /* the bytes of those bodies */
+	unsigned long long queue_syncs;   /* the spool's group commits (syncfs) */
+	unsigned long long queue_waits;   /* writes of the spool they covered */
+	unsigned long long mail_syncs;    /* local delivery's group commits */
+	unsigned long long mail_waits;    /* Maildir writes they covered */
+	unsigned long long accepted;      /* messages queued by queue_submit */
+	unsigned long long delivered;     /* recipients delivered, mailbox or relay */
+};
+/* queue_stats - a snapshot (loop thread) */
+void queue_stats(const struct queue *queue, struct queue_stats *stats_r);
+
 /* ---- reading the spool offline (CLI: petrel queue list/show) ----------- */
 
-/* queue_list_print - one line per message in DATA_DIR's spool to stdout:
- * ID, arrival, size, sender, recipients (state).  0, or -1 and *error_r. */
-int queue_list_print(const char *data_dir, bool json, const char **error_r);
+/* The state of a message as `petrel queue list --state` names it: the
+ * folder it is in (a file of the legacy layout, queue/<ID>: from its log) */
+enum queue_list_state {
+	QUEUE_LIST_NEW = 1u << 0,       /* queue/new/: not tried yet, or being tried */
+	QUEUE_LIST_DEFERRED = 1u << 1,  /* queue/defer/<T>/: next attempt at T */
+	QUEUE_LIST_HELD = 1u << 2,      /* queue/hold/ */
+	QUEUE_LIST_CORRUPT = 1u << 3,   /* queue/corrupt/: unreadable, moved aside */
+};
+
+/* Which messages `petrel queue list` prints; zeroed: all of them.  The
+ * strings point into the caller's memory (argv). */
+struct queue_list_filter {
+	unsigned long long limit;       /* at most this many; 0: no limit */
+	unsigned states;                /* QUEUE_LIST_* bits; 0: any state */
+	unsigned long long older_than;  /* seconds since the message came; 0: any */
+	const char *sender;             /* this envelope sender ("": <>), or NULL */
+	size_t sender_len;
+	const char *domain;             /* a recipient in this domain, or NULL */
+	size_t domain_len;
+};
+
+/* queue_list_filter_set - apply OPTION ("--limit", "--state", "--older-than",
+ * "--sender" or "--domain") with VALUE to FILTER: 0; -1 and *error_r
+ * (static text naming the option) if VALUE is bad or NULL (not given); 1 if
+ * OPTION is none of these.  No I/O. */
+int queue_list_filter_set(struct queue_list_filter *filter, const char *option,
+			  const char *value, const char **error_r);
+/* queue_list_filter_match - ENV's sender and recipients pass FILTER's
+ * --sender and --domain (the rest needs no envelope) */
+bool queue_list_filter_match(const struct queue_list_filter *filter,
+			     const struct queue_envelope *env);
+
+/* queue_list_print - one line (JSON: one array element a line) per message
+ * in DATA_DIR's spool that passes FILTER, to stdout as it is found: reads
+ * folder by folder, never the whole list first, and only the envelope and
+ * the state log of a message it prints (see queue-print.c).  0, or -1 and
+ * *error_r. */
+int queue_list_print(const char *data_dir, const struct queue_list_filter *filter, bool json,
+		     const char **error_r);
 /* queue_show_print - the envelope and per-recipient state of ID, then the
  * headers of the message.  0; 1 if no such ID; -1 and *error_r. */
 int queue_show_print(const char *data_dir, const char *id, bool json, const char **error_r);

@@ -293,6 +293,8 @@ static int queue_address_is_local(struct queue *queue, const char *address,
 static void queue_event(struct queue *queue, const char *type, const struct queue_envelope *env,
 			const char *recipient, int code, const char *reason)
 {
+	if (strcmp(type, "delivered") == 0)
+		atomic_fetch_add(&queue->delivered, 1);
 	if (!queue->events)
 		return;
 	struct store_event ev = {

@@ -751,18 +751,9 @@ int spool_read_prefix(struct spool *spool, const char *id, size_t max, struct bu
  * skipped */
 static void log_apply(struct queue_envelope *env, const char *data, size_t len)
 {
-	size_t bad = 0;
-	for (size_t pos = 0; pos < len;) {
-		const char *lf = memchr(data + pos, '\n', len - pos);
-		if (!lf)
-			break;
-		size_t n = (size_t)(lf - (data + pos));
-		if (n > 0 && rcpt_log_parse_line(env, data + pos, n) != 0)
-			bad++;
-		pos += n + 1;
-	}
+	int bad = spool_state_log_parse(env, data, len);
 	if (bad > 0)
-		log_warn("queue_rcpt_log", "queue_id=%s skipped_lines=%zu", env->id, bad);
+		log_warn("queue_rcpt_log", "queue_id=%s skipped_lines=%d", env->id, bad);
 }
 
 struct queue_envelope *spool_read_message(struct spool *spool, const struct spool_loc *loc,
@@ -1143,4 +1134,19 @@ out:
 	}
 	free(ids);
 	return ret;
+}
+
+int spool_state_log_parse(struct queue_envelope *env, const char *data, size_t len)
+{
+	int bad = 0;
+	for (size_t pos = 0; pos < len;) {
+		const char *lf = memchr(data + pos, '\n', len - pos);
+		if (!lf)
+			break;  /* torn last line: its sync never finished */
+		size_t n = (size_t)(lf - (data + pos));
+		if (n > 0 && rcpt_log_parse_line(env, data + pos, n) != 0)
+			bad++;
+		pos += n + 1;
+	}
+	return bad;
 }

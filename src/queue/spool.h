@@ -157,6 +157,13 @@ int spool_move_corrupt(struct spool *spool, const struct spool_loc *loc, const c
 int spool_list_corrupt(struct spool *spool, char (**ids_r)[QUEUE_ID_LEN + 1], size_t *count_r,
 		       const char **error_r);
 
+/* spool_state_log_parse - apply the state log DATA[0..LEN) ("INDEX STATE
+ * REPLY" and "M key value" lines, as in <ID>.rcpt or after the body) to
+ * ENV; a torn last line is ignored; the number of lines that did not parse.
+ * No I/O: `petrel queue list` reads the log itself, the queue through
+ * spool_read_message. */
+int spool_state_log_parse(struct queue_envelope *env, const char *data, size_t len);
+
 /* queue_rcpt_state_name - "pending", "delivered", "deferred", "failed" */
 const char *queue_rcpt_state_name(enum queue_rcpt_state state);
 

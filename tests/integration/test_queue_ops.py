@@ -530,7 +530,7 @@ def assert_moved_aside(p, qid):
     assert "%s  (corrupt" % qid in r.stdout and "1 corrupt files" in r.stdout, r.stdout
     data = json.loads(p.cli_ok("queue", "list", "--json").stdout)
     assert [m for m in data if m["id"] == qid] == [
-        {"id": qid, "corrupt": True, "file": "queue/corrupt/" + qid}], data
+        {"id": qid, "state": "corrupt", "corrupt": True, "file": "queue/corrupt/" + qid}], data
 
 
 def test_truncated_queue_file_backs_off_then_moves_to_corrupt(server):

@@ -391,8 +391,8 @@ static void test_defer_and_restart(void **state)
 	assert_int_equal(count_files(f, "mail/example.org/alice/new"), 1);
 
 	/* list and show work beside the running queue */
-	assert_int_equal(queue_list_print(f->dir, false, &error), 0);
-	assert_int_equal(queue_list_print(f->dir, true, &error), 0);
+	assert_int_equal(queue_list_print(f->dir, &(struct queue_list_filter){ 0 }, false, &error), 0);
+	assert_int_equal(queue_list_print(f->dir, &(struct queue_list_filter){ 0 }, true, &error), 0);
 	assert_int_equal(queue_show_print(f->dir, one_result.id, false, &error), 0);
 	assert_int_equal(queue_show_print(f->dir, one_result.id, true, &error), 0);
 	assert_int_equal(queue_show_print(f->dir, "0000000000000000", false, &error), 1);
