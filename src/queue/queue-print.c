@@ -506,15 +506,17 @@ static enum print_folder place_state(const struct print_place *place,
 	return env && env->next_attempt ? FOLDER_DEFER : FOLDER_NEW;
 }
 
-/* place_apply - the folder decides: held in hold/, next attempt T in defer/T */
+/* place_apply - the folder decides: held in hold/ (its log's next attempt
+ * kept: when it would be tried), next attempt T in defer/T, none in new/
+ * (tried now: a "M next" in its log is from before a release) */
 static void place_apply(const struct print_place *place, struct queue_envelope *env)
 {
-	if (place->folder == FOLDER_LEGACY)
+	if (place->folder == FOLDER_LEGACY || place->folder == FOLDER_CORRUPT)
 		return;
 	env->held = place->folder == FOLDER_HOLD;
 	if (place->folder == FOLDER_DEFER)
 		env->next_attempt = (time_t)place->bucket;
-	else if (place->folder != FOLDER_CORRUPT)
+	else if (place->folder == FOLDER_NEW)
 		env->next_attempt = 0;
 }
 
