@@ -156,6 +156,9 @@ static const struct key_def key_defs[] = {
 	{ SECTION_QUEUE, "concurrency", KEY_UINT, CONFIG_OFFSET(queue.concurrency), 1, 100000 },
 	{ SECTION_QUEUE, "unreadable_attempts", KEY_UINT, CONFIG_OFFSET(queue.unreadable_attempts),
 	  1, 1000 },
+	{ SECTION_QUEUE, "active_limit", KEY_UINT, CONFIG_OFFSET(queue.active_limit), 1, 1000000 },
+	{ SECTION_QUEUE, "memory_limit", KEY_SIZE, CONFIG_OFFSET(queue.memory_limit), 0,
+	  68719476736ULL },
 	{ SECTION_QUEUE, "double_bounce_to_postmaster", KEY_BOOL,
 	  CONFIG_OFFSET(queue.double_bounce_to_postmaster), 0, 0 },
 	{ SECTION_DELIVERY, "tls", KEY_TLS_POLICY, CONFIG_OFFSET(delivery.tls), 0, 0 },
@@ -321,6 +324,8 @@ static struct config *config_new(bool with_hostname)
 	config->queue.delay_warning = 14400;
 	config->queue.concurrency = 200;
 	config->queue.unreadable_attempts = 5;
+	config->queue.active_limit = 10000;
+	config->queue.memory_limit = 64u * 1024 * 1024;
 	config->queue.double_bounce_to_postmaster = false;
 
 	config->delivery.tls = xstrdup("may");

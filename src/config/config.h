@@ -99,6 +99,8 @@ struct config_queue {
 	unsigned delay_warning;  /* seconds before one delay notice is sent; 0 = never: 14400 */
 	unsigned concurrency;    /* messages being delivered at once: 200 */
 	unsigned unreadable_attempts; /* reads of a damaged file before it moves to corrupt/: 5 */
+	unsigned active_limit;   /* messages in memory (ready or being delivered): 10000 */
+	size_t memory_limit;     /* bytes of message bodies kept in memory: 64 MiB */
 	bool double_bounce_to_postmaster; /* failed mail from <> goes to postmaster, else dropped */
 };
 

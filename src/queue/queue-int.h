@@ -25,20 +25,30 @@ struct syncer;
  * before the limit was lowered must still be delivered. */
 #define QUEUE_FILE_MAX (2147483648ULL + QUEUE_FILE_SLACK)
 
+/* names read from a folder per loader job */
+#define QUEUE_LOAD_BATCH 256
+
 enum queue_msg_state {
 	QUEUE_MSG_READY,       /* in the FIFO, waiting for a delivery slot */
 	QUEUE_MSG_DELIVERING,  /* a delivery job owns env and body */
-	QUEUE_MSG_WAITING,     /* retry timer armed, or held */
+	QUEUE_MSG_WAITING,     /* retry timer armed (unreadable file), or no
+				* delivery to hand remote recipients to */
 };
 
+/* In memory: only the active set (queue->config->queue.active_limit):
+ * messages ready for an attempt or being delivered.  A deferred message
+ * leaves memory for queue/defer/<T>/, a held one for queue/hold/; the
+ * loader (queue.c) reads them back from disk when due. */
 struct queue_msg {
-	struct queue_msg *prev, *next;  /* every message in the spool */
+	struct queue_msg *prev, *next;  /* every message in memory */
+	struct queue_msg *hash_next;    /* queue->hash chain */
 	struct queue_msg *ready_next;
 	char id[QUEUE_ID_LEN + 1];
 	enum queue_msg_state state;
 	struct spool_loc loc;           /* where its file is */
 	struct queue_envelope *env;     /* NULL until first read from disk */
-	struct buf body;                /* fresh messages only, until the first attempt */
+	struct buf body;                /* fresh messages only, until the first attempt,
+					 * within [queue] memory_limit */
 	bool body_loaded;
 	bool held;                      /* known once env was read; mirrors env->held */
 	unsigned read_failures;         /* attempts in a row that could not read the file */
@@ -62,6 +72,28 @@ struct queue {
 
 	struct queue_msg *msgs;
 	size_t msg_count;
+	struct queue_msg **hash;        /* the messages in memory by ID */
+	size_t hash_size;               /* a power of two */
+	size_t body_bytes;              /* of the bodies kept in queue_msg.body */
+
+	/* defer/<T>/ folders: their times, sorted; one timer for the earliest */
+	struct queue_bucket *buckets;
+	size_t nbuckets, buckets_alloc;
+	struct event *bucket_ev;
+	/* the loader: one job at a time reads a batch of names from a due
+	 * defer/<T>/ (oldest first), else from new/ */
+	bool started;                   /* queue_start ran */
+	bool loading;                   /* a loader job is running */
+	bool backlog;                   /* new/ may hold messages not in memory */
+	bool backlog_again;             /* ... since the running pass over new/ began */
+	bool new_pass;                  /* a pass over new/ began and has not ended */
+	struct spool_dir *new_dir;      /* that pass's folder, between jobs */
+	bool bucket_pass;               /* a pass over defer/<bucket_t>/ ... */
+	long long bucket_t;
+	struct spool_dir *bucket_dir;
+	bool recovered;                 /* the first pass over new/ is done */
+	size_t recovered_count;
+	time_t start_time;              /* incomplete files older are removed */
 	struct queue_msg *ready_head, *ready_tail;
 	unsigned active, max_active;
 
@@ -77,9 +109,30 @@ struct queue {
 	_Atomic unsigned long long delivered;
 };
 
+struct queue_bucket {
+	long long t;                    /* defer/<t>/ */
+	bool due_now;                   /* `queue flush`: due before t */
+	bool again;                     /* a message moved in while it was read */
+};
+
 /* queue.c */
 struct queue_msg *queue_msg_add(struct queue *queue, const char *id);
 void queue_msg_free(struct queue *queue, struct queue_msg *msg);
+/* queue_msg_find - the message ID in memory, or NULL */
+struct queue_msg *queue_msg_find(struct queue *queue, const char *id);
+/* queue_msg_forget - MSG is on disk only from now on (deferred, held):
+ * free its record; a defer/<T>/ it went to is noted for the loader */
+void queue_msg_forget(struct queue *queue, struct queue_msg *msg);
+/* queue_body_drop - give up MSG's body in memory (its attempt reads it) */
+void queue_body_drop(struct queue *queue, struct queue_msg *msg);
+/* queue_bucket_add - defer/<T>/ holds a message not in memory */
+void queue_bucket_add(struct queue *queue, long long t);
+/* queue_backlog_add - new/ holds a message not in memory */
+void queue_backlog_add(struct queue *queue);
+/* queue_flush_all - every defer/<T>/ is due now; how many there are */
+size_t queue_flush_all(struct queue *queue);
+/* queue_load_next - start the loader's next job if there is room and work */
+void queue_load_next(struct queue *queue);
 /* queue_msg_removed - the message left the spool: log, tell, forget */
 void queue_msg_removed(struct queue *queue, struct queue_msg *msg);
 

@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,6 +59,7 @@ static void queue_submit_work(void *arg);
 static void queue_submit_done(void *arg);
 static void queue_submit_job_free(struct queue_submit_job *job);
 static struct syncer *queue_mail_syncer_open(const char *data_dir, const char **error_r);
+static void queue_bucket_cb(evutil_socket_t fd, short what, void *arg);
 
 /* queue_mail_syncer_open - the group commit of local deliveries, on
  * <data_dir>/mail (made here, mode 0700, if it does not exist yet) */
@@ -85,15 +87,17 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 			   const struct config *config, const char **error_r)
 {
 	struct queue *queue = xcalloc(1, sizeof(*queue));
-	struct spool_entry *ids = NULL;
-	size_t count = 0, legacy = 0;
-	time_t now = time(NULL);
+	long long *times = NULL;
+	size_t ntimes = 0, legacy = 0;
 
 	queue->base = base;
 	queue->pool = pool;
 	queue->config = config;
 	queue->max_active = config->queue.concurrency;
 	queue->file_max = QUEUE_FILE_MAX;
+	queue->start_time = time(NULL);
+	queue->hash_size = 1024;
+	queue->hash = xcalloc(queue->hash_size, sizeof(*queue->hash));
 	queue->spool = spool_open(config->data_dir, true, error_r);
 	if (!queue->spool)
 		goto fail;
@@ -105,24 +109,23 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 		goto fail;
 	if (legacy > 0)
 		log_info("queue_converted", "count=%zu to=queue/" SPOOL_NEW_DIR, legacy);
-	if (spool_list(queue->spool, &ids, &count, error_r) != 0)
+	/* no message file is read here: the names of defer/'s folders, and
+	 * new/ to go through; the loader does the rest once the loop runs */
+	if (spool_list_defer(queue->spool, &times, &ntimes, error_r) != 0)
 		goto fail;
-	for (size_t i = 0; i < count; i++) {
-		struct queue_msg *msg = queue_msg_add(queue, ids[i].id);
-		msg->loc = ids[i].loc;
-		log_debug("recovered", "queue_id=%s", msg->id);
-		if (msg->loc.folder == SPOOL_HOLD)
-			msg->held = true;
-		else if (msg->loc.folder == SPOOL_DEFER && msg->loc.t > (long long)now)
-			queue_msg_retry_at(queue, msg, (time_t)msg->loc.t);
-		else
-			queue_msg_ready(queue, msg);
+	for (size_t i = 0; i < ntimes; i++)
+		queue_bucket_add(queue, times[i]);
+	free(times);
+	queue->backlog = true;
+	queue->bucket_ev = evtimer_new(base, queue_bucket_cb, queue);
+	if (!queue->bucket_ev) {
+		*error_r = "cannot make the queue's timer";
+		goto fail;
 	}
-	log_info("recovered", "count=%zu", count);
-	free(ids);
 	return queue;
 fail:
-	free(ids);
+	free(times);
+	free(queue->buckets);
 	spool_close(&queue->spool);
 	syncer_close(&queue->mail_syncer);
 	free(queue);
@@ -131,6 +134,7 @@ fail:
 
 void queue_start(struct queue *queue)
 {
+	queue->started = true;
 	queue_deliveries_start(queue);
 }
 
@@ -165,6 +169,8 @@ void queue_stop(struct queue *queue)
 {
 	queue->stopping = true;
 	queue->ready_head = queue->ready_tail = NULL;
+	if (queue->bucket_ev)
+		event_del(queue->bucket_ev);
 	for (struct queue_msg *msg = queue->msgs; msg; msg = msg->next)
 		queue_msg_cancel_retry(msg);
 	/* let running jobs finish: submissions still get their callback (after
@@ -183,6 +189,12 @@ void queue_free(struct queue **queuep)
 	queue_stop(queue);
 	while (queue->msgs)
 		queue_msg_free(queue, queue->msgs);
+	if (queue->bucket_ev)
+		event_free(queue->bucket_ev);
+	spool_dir_close(&queue->new_dir);
+	spool_dir_close(&queue->bucket_dir);
+	free(queue->buckets);
+	free(queue->hash);
 	spool_close(&queue->spool);
 	syncer_close(&queue->mail_syncer);
 	free(queue);
@@ -217,7 +229,41 @@ void queue_stats(const struct queue *queue, struct queue_stats *stats_r)
 
 /* ---- messages ---------------------------------------------------------- */
 
-/* queue_msg_add - a new message record, linked into the spool's list */
+/* id_hash - FNV-1a of a queue ID */
+static size_t id_hash(const char *id)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (size_t i = 0; i < QUEUE_ID_LEN; i++)
+		h = (h ^ (unsigned char)id[i]) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 32));
+}
+
+/* hash_grow - double the table when it is fuller than one per slot */
+static void hash_grow(struct queue *queue)
+{
+	size_t size = queue->hash_size * 2;
+	struct queue_msg **hash = xcalloc(size, sizeof(*hash));
+	for (struct queue_msg *m = queue->msgs; m; m = m->next) {
+		size_t k = id_hash(m->id) & (size - 1);
+		m->hash_next = hash[k];
+		hash[k] = m;
+	}
+	free(queue->hash);
+	queue->hash = hash;
+	queue->hash_size = size;
+}
+
+struct queue_msg *queue_msg_find(struct queue *queue, const char *id)
+{
+	for (struct queue_msg *m = queue->hash[id_hash(id) & (queue->hash_size - 1)]; m;
+	     m = m->hash_next)
+		if (memcmp(m->id, id, QUEUE_ID_LEN) == 0)
+			return m;
+	return NULL;
+}
+
+/* queue_msg_add - a new message record in memory (the caller made sure no
+ * other has its ID) */
 struct queue_msg *queue_msg_add(struct queue *queue, const char *id)
 {
 	struct queue_msg *msg = xcalloc(1, sizeof(*msg));
@@ -230,11 +276,23 @@ struct queue_msg *queue_msg_add(struct queue *queue, const char *id)
 		queue->msgs->prev = msg;
 	queue->msgs = msg;
 	queue->msg_count++;
+	if (queue->msg_count > queue->hash_size)
+		hash_grow(queue);  /* links MSG too */
+	else {
+		size_t k = id_hash(id) & (queue->hash_size - 1);
+		msg->hash_next = queue->hash[k];
+		queue->hash[k] = msg;
+	}
 	return msg;
 }
 
 void queue_msg_free(struct queue *queue, struct queue_msg *msg)
 {
+	struct queue_msg **link = &queue->hash[id_hash(msg->id) & (queue->hash_size - 1)];
+	while (*link && *link != msg)
+		link = &(*link)->hash_next;
+	if (*link)
+		*link = msg->hash_next;
 	if (msg->prev)
 		msg->prev->next = msg->next;
 	else
@@ -245,8 +303,261 @@ void queue_msg_free(struct queue *queue, struct queue_msg *msg)
 	if (msg->retry_ev)
 		event_free(msg->retry_ev);
 	queue_envelope_free(&msg->env);
-	buf_free(&msg->body);
+	queue_body_drop(queue, msg);
 	free(msg);
+}
+
+void queue_body_drop(struct queue *queue, struct queue_msg *msg)
+{
+	if (msg->body_loaded)
+		queue->body_bytes -= msg->body.len;
+	buf_free(&msg->body);
+	msg->body_loaded = false;
+}
+
+void queue_msg_forget(struct queue *queue, struct queue_msg *msg)
+{
+	if (msg->loc.folder == SPOOL_DEFER)
+		queue_bucket_add(queue, msg->loc.t);
+	else if (msg->loc.folder == SPOOL_NEW)
+		queue_backlog_add(queue);
+	queue_msg_free(queue, msg);
+}
+
+/* ---- the loader: messages on disk come back into memory ---------------- */
+
+/* The active set has room for active_limit messages.  Whatever is not in
+ * it waits on disk: defer/<T>/ folders, each due at its T (their times are
+ * in queue->buckets, one timer armed for the earliest), and the new/
+ * backlog (messages accepted when there was no room, and everything in
+ * new/ after a start).  One loader job at a time reads up to
+ * QUEUE_LOAD_BATCH names from one folder on a worker and the loop adds
+ * those not in memory yet; a folder is read in a pass of such jobs, its
+ * stream kept open between them.  Due folders come first, oldest first,
+ * then new/.  A message that leaves a folder while it is being read may
+ * still be named by the pass (readdir may or may not show changes made
+ * after opendir): its attempt then finds it gone and looks it up again
+ * (attempt_unreadable).  One that enters a folder during its pass may be
+ * missed, so the pass is run again (again, backlog_again). */
+
+struct queue_load_job {
+	struct queue *queue;
+	struct spool_loc loc;
+	struct spool_dir *dir;          /* the pass's folder, NULL to open it */
+	size_t max;
+	time_t remove_before;           /* incomplete files older are removed */
+	char (*ids)[QUEUE_ID_LEN + 1];
+	size_t count;
+	bool end;                       /* the pass is over */
+	int err;
+};
+
+static int bucket_compare(const void *a, const void *b)
+{
+	const struct queue_bucket *x = a, *y = b;
+	return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static struct queue_bucket *bucket_find(struct queue *queue, long long t)
+{
+	struct queue_bucket key = { .t = t };
+	if (queue->nbuckets == 0)
+		return NULL;
+	return bsearch(&key, queue->buckets, queue->nbuckets, sizeof(key), bucket_compare);
+}
+
+void queue_bucket_add(struct queue *queue, long long t)
+{
+	struct queue_bucket *b = bucket_find(queue, t);
+	if (b) {
+		if (queue->bucket_pass && queue->bucket_t == t)
+			b->again = true;
+		queue_load_next(queue);
+		return;
+	}
+	if (queue->nbuckets == queue->buckets_alloc) {
+		queue->buckets_alloc = queue->buckets_alloc ? queue->buckets_alloc * 2 : 16;
+		queue->buckets = xrealloc(queue->buckets,
+					  queue->buckets_alloc * sizeof(*queue->buckets));
+	}
+	size_t k = queue->nbuckets;
+	while (k > 0 && queue->buckets[k - 1].t > t) {
+		queue->buckets[k] = queue->buckets[k - 1];
+		k--;
+	}
+	queue->buckets[k] = (struct queue_bucket){ .t = t };
+	queue->nbuckets++;
+	queue_load_next(queue);
+}
+
+static void bucket_remove(struct queue *queue, long long t)
+{
+	struct queue_bucket *b = bucket_find(queue, t);
+	if (!b)
+		return;
+	size_t k = (size_t)(b - queue->buckets);
+	memmove(b, b + 1, (queue->nbuckets - k - 1) * sizeof(*b));
+	queue->nbuckets--;
+}
+
+void queue_backlog_add(struct queue *queue)
+{
+	if (queue->new_pass)
+		queue->backlog_again = true;
+	else
+		queue->backlog = true;
+	queue_load_next(queue);
+}
+
+size_t queue_flush_all(struct queue *queue)
+{
+	for (size_t i = 0; i < queue->nbuckets; i++)
+		queue->buckets[i].due_now = true;
+	queue_load_next(queue);
+	return queue->nbuckets;
+}
+
+static void queue_bucket_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	queue_load_next(arg);
+}
+
+/* queue_load_work - (worker) the next batch of names of one folder */
+static void queue_load_work(void *arg)
+{
+	struct queue_load_job *j = arg;
+	if (!j->dir) {
+		j->dir = spool_dir_open(j->queue->spool, &j->loc, &j->err);
+		if (!j->dir) {
+			j->end = true;
+			if (j->err == ENOENT)
+				j->err = 0;  /* emptied and removed meanwhile */
+			return;
+		}
+	}
+	j->ids = xcalloc(j->max, sizeof(*j->ids));
+	if (spool_dir_read(j->dir, j->max, j->remove_before, j->ids, &j->count, &j->end,
+			   &j->err) != 0)
+		j->end = true;
+	if (j->end)
+		spool_dir_close(&j->dir);
+}
+
+/* queue_load_done - (loop) add what is not in memory yet; end a pass */
+static void queue_load_done(void *arg)
+{
+	struct queue_load_job *j = arg;
+	struct queue *queue = j->queue;
+	bool is_new = j->loc.folder == SPOOL_NEW;
+	queue->jobs--;
+	queue->loading = false;
+	if (j->err != 0) {
+		char path[SPOOL_PATH_MAX];
+		spool_loc_path(&j->loc, "", path);
+		log_error("queue_load", "folder=queue/%s error=\"%s\"", path, strerror(j->err));
+	}
+	for (size_t i = 0; i < j->count && !queue->stopping; i++) {
+		if (queue_msg_find(queue, j->ids[i]))
+			continue;
+		struct queue_msg *msg = queue_msg_add(queue, j->ids[i]);
+		msg->loc = j->loc;
+		log_debug(is_new && !queue->recovered ? "recovered" : "loaded", "queue_id=%s "
+			  "folder=%s in_memory=%zu", msg->id, is_new ? SPOOL_NEW_DIR : SPOOL_DEFER_DIR,
+			  queue->msg_count);
+		if (is_new && !queue->recovered)
+			queue->recovered_count++;
+		queue_msg_ready(queue, msg);
+	}
+	if (is_new)
+		queue->new_dir = j->dir;
+	else
+		queue->bucket_dir = j->dir;
+	if (j->end && is_new) {
+		queue->new_pass = false;
+		queue->backlog = queue->backlog_again;
+		queue->backlog_again = false;
+		if (!queue->recovered && !queue->stopping) {
+			queue->recovered = true;
+			log_info("recovered", "count=%zu", queue->recovered_count);
+		}
+	} else if (j->end) {
+		struct queue_bucket *b = bucket_find(queue, j->loc.t);
+		queue->bucket_pass = false;
+		if (b && b->again && j->err == 0) {
+			b->again = false;
+			b->due_now = false;
+		} else if (b) {
+			/* every message it held is in memory (or gone); on an
+			 * error it is found again after a restart */
+			bucket_remove(queue, j->loc.t);
+		}
+	}
+	free(j->ids);
+	free(j);
+	queue_deliveries_start(queue);
+}
+
+/* bucket_timer_arm - wake up when the earliest defer/<T>/ is due */
+static void bucket_timer_arm(struct queue *queue, time_t now)
+{
+	if (queue->nbuckets == 0 || !queue->bucket_ev)
+		return;
+	long long t = queue->buckets[0].t;
+	struct timeval tv = { t > (long long)now ? (time_t)(t - (long long)now) : 0, 0 };
+	if (evtimer_add(queue->bucket_ev, &tv) != 0)
+		log_error("queue_retry", "error=\"cannot arm the timer of queue/" SPOOL_DEFER_DIR
+			  "/%lld\"", t);
+}
+
+void queue_load_next(struct queue *queue)
+{
+	time_t now = time(NULL);
+	size_t limit = queue->config->queue.active_limit;
+	if (!queue->started || queue->stopping || queue->loading)
+		return;
+	struct spool_loc loc = { SPOOL_NEW, 0 };
+	struct queue_bucket *due = NULL;
+	if (queue->bucket_pass) {
+		due = bucket_find(queue, queue->bucket_t);
+	} else {
+		for (size_t i = 0; i < queue->nbuckets && !due; i++)
+			if (queue->buckets[i].due_now || queue->buckets[i].t <= (long long)now)
+				due = &queue->buckets[i];
+	}
+	if (!due && !queue->backlog && !queue->new_pass) {
+		bucket_timer_arm(queue, now);
+		return;
+	}
+	if (queue->msg_count >= limit)
+		return;  /* again when a message leaves memory */
+	struct queue_load_job *j = xcalloc(1, sizeof(*j));
+	j->queue = queue;
+	j->max = limit - queue->msg_count < QUEUE_LOAD_BATCH ? limit - queue->msg_count :
+		QUEUE_LOAD_BATCH;
+	j->remove_before = queue->start_time;
+	if (due) {
+		loc = (struct spool_loc){ SPOOL_DEFER, due->t };
+		if (!queue->bucket_pass) {
+			queue->bucket_pass = true;
+			queue->bucket_t = due->t;
+			due->again = false;
+		}
+		j->dir = queue->bucket_dir;
+		queue->bucket_dir = NULL;
+	} else {
+		if (!queue->new_pass) {
+			queue->new_pass = true;
+			queue->backlog = false;
+		}
+		j->dir = queue->new_dir;
+		queue->new_dir = NULL;
+	}
+	j->loc = loc;
+	queue->loading = true;
+	queue->jobs++;
+	pool_submit(queue->pool, queue_load_work, queue_load_done, j);
 }
 
 /* ---- submission and group commit -------------------------------------- */
@@ -329,15 +640,31 @@ static void queue_submit_done(void *arg)
 	if (job->error) {
 		job->cb(job->ctx, -1, NULL, job->error);
 	} else {
-		struct queue_msg *msg = queue_msg_add(queue, job->env->id);
-		msg->env = job->env;
-		job->env = NULL;
-		msg->body = job->body;
-		buf_init(&job->body);
-		msg->body_loaded = true;
+		char id[QUEUE_ID_LEN + 1];
+		memcpy(id, job->env->id, sizeof(id));
 		queue->accepted++;
-		queue_msg_ready(queue, msg);
-		job->cb(job->ctx, 0, msg->id, NULL);
+		if (queue_msg_find(queue, id)) {
+			/* the loader met its file in new/ first */
+		} else if (queue->msg_count >= queue->config->queue.active_limit) {
+			/* no room: it waits in new/ for the loader */
+			log_debug("queued", "queue_id=%s kept=no in_memory=%zu", id, queue->msg_count);
+			queue_backlog_add(queue);
+		} else {
+			struct queue_msg *msg = queue_msg_add(queue, id);
+			msg->env = job->env;
+			job->env = NULL;
+			if (queue->body_bytes + job->body.len <= queue->config->queue.memory_limit) {
+				/* kept for the first attempt, within [queue] memory_limit */
+				msg->body = job->body;
+				buf_init(&job->body);
+				msg->body_loaded = true;
+				queue->body_bytes += msg->body.len;
+			}
+			log_debug("queued", "queue_id=%s kept=yes body=%s in_memory=%zu", id,
+				  msg->body_loaded ? "yes" : "no", queue->msg_count);
+			queue_msg_ready(queue, msg);
+		}
+		job->cb(job->ctx, 0, id, NULL);
 		queue_deliveries_start(queue);
 	}
 	queue_submit_job_free(job);

@@ -119,9 +119,11 @@ struct queue_envelope *queue_envelope_parse(const char *data, size_t len,
 
 struct queue;
 
-/* queue_create - open <data_dir>/queue (creating it), remove incomplete
- * files, and line up every message found there for delivery: recovery after
- * a restart or a crash.  NULL and *error_r on failure (start-up error). */
+/* queue_create - open <data_dir>/queue (creating it), convert the layout of
+ * earlier versions, and list the times of queue/defer/: no message file is
+ * read.  Recovery after a restart or a crash runs once the loop does
+ * (queue_start): new/ is read back in batches on the workers, and each
+ * defer/<T>/ when T comes.  NULL and *error_r on failure (start-up error). */
 struct queue *queue_create(struct event_base *base, struct pool *pool,
 			   const struct config *config, const char **error_r);
 /* queue_start - begin delivering (after queue_set_store/queue_set_delivery) */
@@ -177,7 +179,8 @@ typedef void queue_op_cb(void *ctx, int status, const char *text);
 void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb *cb,
 	      void *ctx);
 
-/* queue_message_count - messages in the spool right now (tests, stats) */
+/* queue_message_count - messages in memory right now, the active set (at
+ * most [queue] active_limit, plus what the administrator brings in) */
 size_t queue_message_count(const struct queue *queue);
 
 /* What `petrel queue stats` shows (over the control socket).  Counts

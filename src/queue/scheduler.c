@@ -68,6 +68,8 @@ struct queue_attempt {
 	const char *error;              /* the message could not be read */
 	unsigned read_failures;         /* the message's, before this attempt */
 	bool vanished;                  /* its file is gone (deleted by hand) */
+	bool relocated;                 /* ... from loc, but elsewhere now: loc says where */
+	bool deferred;                  /* phase C moved it to defer/<T>/ (loc) */
 	bool moved;                     /* unreadable too long: now in queue/corrupt/ */
 	bool held;                      /* its log says held: no attempt */
 	size_t nrcpt;                   /* recipients, for the arrays below */
@@ -103,6 +105,10 @@ struct queue_op_job {
 	void *ctx;
 	const char *error;
 	bool hold;
+	/* not in memory: found on disk by the worker */
+	bool on_disk;
+	int status;                     /* 1: no such message; -1 with text */
+	const char *text;
 };
 
 static void queue_retry_cb(evutil_socket_t fd, short what, void *arg);
@@ -130,7 +136,6 @@ static void rcpt_set(struct queue_recipient *r, enum queue_rcpt_state state, con
 static bool rcpt_is_final(const struct queue_recipient *r);
 static int reply_code(const char *reply);
 static void queue_ready_remove(struct queue *queue, struct queue_msg *msg);
-static struct queue_msg *queue_msg_find(struct queue *queue, const char *id);
 static void queue_op_work(void *arg);
 static bool notify_allows(unsigned notify, unsigned what);
 static time_t retry_delay(const struct config *config, unsigned n);
@@ -203,9 +208,11 @@ static void queue_retry_cb(evutil_socket_t fd, short what, void *arg)
 	queue_deliveries_start(queue);
 }
 
-/* queue_deliveries_start - fill the free delivery slots from the FIFO */
+/* queue_deliveries_start - fill the free delivery slots from the FIFO, and
+ * let the loader fill the room in memory */
 void queue_deliveries_start(struct queue *queue)
 {
+	queue_load_next(queue);
 	while (!queue->stopping && queue->active < queue->max_active && queue->ready_head) {
 		struct queue_msg *msg = queue->ready_head;
 		queue->ready_head = msg->ready_next;
@@ -229,6 +236,8 @@ static void queue_attempt_start(struct queue *queue, struct queue_msg *msg, bool
 	a->loc = msg->loc;
 	a->env = msg->env;
 	msg->env = NULL;
+	if (msg->body_loaded)
+		queue->body_bytes -= msg->body.len;
 	a->body = msg->body;
 	buf_init(&msg->body);
 	a->body_loaded = msg->body_loaded;
@@ -341,6 +350,13 @@ static void attempt_unreadable(struct queue_attempt *a)
 	time_t age = 0;
 	int r = spool_file_age(a->queue->spool, &a->loc, a->id, time(NULL), &age, &error);
 	if (r > 0) {
+		/* moved meanwhile (held, released, or named by a pass over a
+		 * folder it had left: see queue.c's loader), or deleted */
+		struct spool_loc loc;
+		if (spool_locate(a->queue->spool, a->id, &loc, &error) == 0) {
+			a->relocated = true;
+			a->loc = loc;
+		}
 		a->vanished = true;
 		return;
 	}
@@ -811,10 +827,12 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 		/* it waits in defer/<T>/ (not synced: a lost rename leaves it
 		 * where it was, to be tried early) */
 		struct spool_loc to = { SPOOL_DEFER, (long long)env->next_attempt };
-		if (spool_move(queue->spool, a->id, &a->loc, &to, &error) == 0)
+		if (spool_move(queue->spool, a->id, &a->loc, &to, &error) == 0) {
 			a->loc = to;
-		else
+			a->deferred = true;
+		} else {
 			log_error("queue_move", "queue_id=%s error=\"%s\"", a->id, error);
+		}
 	}
 out:
 	buf_free(&log);
@@ -880,16 +898,30 @@ static void attempt_complete(struct queue_attempt *a)
 
 	queue->active--;
 	for (size_t k = 0; k < a->dsn_count; k++) {
+		if (queue->msg_count >= queue->config->queue.active_limit ||
+		    queue_msg_find(queue, a->dsn_env[k]->id)) {
+			queue_backlog_add(queue);  /* it waits in new/ */
+			continue;
+		}
 		struct queue_msg *dsn = queue_msg_add(queue, a->dsn_env[k]->id);
 		dsn->env = a->dsn_env[k];
-		dsn->body = a->dsn_body[k];
-		dsn->body_loaded = true;
 		a->dsn_env[k] = NULL;
-		buf_init(&a->dsn_body[k]);
+		if (queue->body_bytes + a->dsn_body[k].len <= queue->config->queue.memory_limit) {
+			dsn->body = a->dsn_body[k];
+			buf_init(&a->dsn_body[k]);
+			dsn->body_loaded = true;
+			queue->body_bytes += dsn->body.len;
+		}
 		queue_msg_ready(queue, dsn);
 	}
 	msg->state = QUEUE_MSG_WAITING;
 	msg->loc = a->loc;
+	if (a->relocated) {
+		/* it is elsewhere on disk: the loader finds it there */
+		log_debug("queue_moved", "queue_id=%s", msg->id);
+		queue_msg_forget(queue, msg);
+		goto out;
+	}
 	if (a->error && (a->vanished || a->moved)) {
 		if (a->vanished)
 			log_warn("queue_vanished", "queue_id=%s", msg->id);
@@ -924,7 +956,26 @@ static void attempt_complete(struct queue_attempt *a)
 		queue_op(queue, op, msg->id, NULL, NULL);
 		goto out;
 	}
+	if (a->held && msg->loc.folder == SPOOL_HOLD) {
+		queue_msg_forget(queue, msg);  /* in hold/ until released */
+		goto out;
+	}
+	bool owes_bounce = false;
+	for (size_t i = 0; msg->env && i < msg->env->rcpt_count; i++)
+		owes_bounce = owes_bounce || msg->env->rcpts[i].bounce_owed;
+	if (a->deferred && !owes_bounce) {
+		/* it waits in defer/<T>/, on disk only: memory is for the
+		 * active set (queue.c's loader brings it back when T comes).
+		 * One that owes a bounce (known in memory only) stays. */
+		time_t now = time(NULL);
+		log_debug("retry", "queue_id=%s in=%lld", msg->id,
+			  msg->loc.t > (long long)now ? msg->loc.t - (long long)now : 0);
+		queue_msg_forget(queue, msg);
+		goto out;
+	}
 	if (a->retry && !msg->held && !queue->stopping) {
+		/* an unreadable file, a state log that could not be written,
+		 * or a bounce owed: retried from memory */
 		time_t now = time(NULL);
 		time_t when = msg->env && msg->env->next_attempt > now ?
 			msg->env->next_attempt : now + 1;
@@ -955,19 +1006,33 @@ static void attempt_free(struct queue_attempt *a)
 
 /* ---- administration ------------------------------------------------------------ */
 
-static struct queue_msg *queue_msg_find(struct queue *queue, const char *id)
-{
-	for (struct queue_msg *m = queue->msgs; m; m = m->next)
-		if (strcmp(m->id, id) == 0)
-			return m;
-	return NULL;
-}
-
 /* queue_op_work - (worker) remove a message, or record a hold flag and move
  * the message into hold/ (held) or new/ (released) */
 static void queue_op_work(void *arg)
 {
 	struct queue_op_job *j = arg;
+	if (j->on_disk) {
+		/* new/, hold/, then each defer/<T>/ */
+		int r = spool_locate(j->queue->spool, j->id, &j->loc, &j->error);
+		if (r != 0) {
+			j->status = r > 0 ? 1 : -1;
+			j->text = r > 0 ? "no such message in the queue" : j->error;
+			return;
+		}
+		bool held = j->loc.folder == SPOOL_HOLD;
+		if (j->op == QUEUE_OP_FLUSH && held) {
+			j->status = -1;
+			j->text = "the message is held: release it first";
+			return;
+		}
+		if (j->op == QUEUE_OP_RELEASE && !held) {
+			j->text = "not held; nothing to release";
+			return;
+		}
+		if (j->op == QUEUE_OP_FLUSH || j->op == QUEUE_OP_BOUNCE ||
+		    (j->op == QUEUE_OP_HOLD && held))
+			return;  /* the loop does the rest */
+	}
 	if (j->op == QUEUE_OP_DELETE) {
 		if (spool_remove(j->queue->spool, &j->loc, j->id, &j->error) != 0)
 			log_error("queue_remove", "queue_id=%s error=\"%s\"", j->id, j->error);
@@ -1003,9 +1068,84 @@ static void queue_op_done(void *arg)
 		queue_msg_cancel_retry(msg);
 		queue_msg_ready(queue, msg);
 		queue_deliveries_start(queue);
+	} else if (!j->error && j->op == QUEUE_OP_HOLD && msg && msg->held &&
+		   msg->state == QUEUE_MSG_WAITING && msg->loc.folder == SPOOL_HOLD) {
+		queue_msg_forget(queue, msg);  /* in hold/ until released */
+		queue_deliveries_start(queue);
 	}
 	if (j->cb)
 		j->cb(j->ctx, j->error ? -1 : 0, j->error ? j->error : text);
+	free(j);
+}
+
+/* queue_op_disk_done - (loop) an operation on a message that was on disk
+ * only: bring it into memory where it is to be tried */
+static void queue_op_disk_done(void *arg)
+{
+	struct queue_op_job *j = arg;
+	struct queue *queue = j->queue;
+	const char *text = j->text;
+	int status = j->status;
+	queue->jobs--;
+	if (status != 0 || j->error || text || queue->stopping) {
+		if (j->error && !text) {
+			status = -1;
+			text = j->error;
+		}
+		goto out;
+	}
+	/* the loader may have brought it into memory meanwhile */
+	struct queue_msg *msg = queue_msg_find(queue, j->id);
+	switch (j->op) {
+	case QUEUE_OP_FLUSH:
+	case QUEUE_OP_RELEASE:
+		if (!msg) {
+			msg = queue_msg_add(queue, j->id);
+			msg->loc = j->loc;
+			log_debug("loaded", "queue_id=%s by=administrator in_memory=%zu", msg->id,
+				  queue->msg_count);
+			queue_msg_ready(queue, msg);
+			queue_deliveries_start(queue);
+		}
+		text = j->op == QUEUE_OP_FLUSH ? "flushed" : "released";
+		break;
+	case QUEUE_OP_BOUNCE:
+		if (msg) {
+			queue_op(queue, QUEUE_OP_BOUNCE, j->id, j->cb, j->ctx);
+			free(j);
+			return;
+		}
+		msg = queue_msg_add(queue, j->id);
+		msg->loc = j->loc;
+		log_debug("loaded", "queue_id=%s by=administrator in_memory=%zu", msg->id,
+			  queue->msg_count);
+		queue_attempt_start(queue, msg, true);
+		text = "returned to the sender";
+		break;
+	case QUEUE_OP_DELETE:
+		log_info("deleted", "queue_id=%s by=administrator", j->id);
+		if (msg && msg->state != QUEUE_MSG_DELIVERING) {
+			queue_ready_remove(queue, msg);
+			queue_msg_removed(queue, msg);
+		} else if (!msg) {
+			log_info("removed", "queue_id=%s", j->id);
+			if (queue->removed_cb)
+				queue->removed_cb(queue->removed_ctx, j->id);
+		}
+		text = "deleted";
+		break;
+	case QUEUE_OP_HOLD:
+		if (msg && msg->state == QUEUE_MSG_READY) {
+			queue_ready_remove(queue, msg);
+			msg->loc = j->loc;
+			queue_msg_forget(queue, msg);
+		}
+		text = "held";
+		break;
+	}
+out:
+	if (j->cb)
+		j->cb(j->ctx, status, text);
 	free(j);
 }
 
@@ -1026,16 +1166,33 @@ void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb
 				count++;
 			}
 		}
+		/* and every deferred message on disk, folder by folder */
+		size_t folders = queue_flush_all(queue);
 		queue_deliveries_start(queue);
-		snprintf(text, sizeof(text), "%zu messages flushed", count);
+		snprintf(text, sizeof(text), "%zu messages flushed, %zu deferred folders due now",
+			 count, folders);
 		if (cb)
 			cb(ctx, 0, text);
 		return;
 	}
-	struct queue_msg *msg = id && queue_id_is_valid(id) ? queue_msg_find(queue, id) : NULL;
-	if (!msg) {
+	if (!id || !queue_id_is_valid(id)) {
 		if (cb)
 			cb(ctx, 1, "no such message in the queue");
+		return;
+	}
+	struct queue_msg *msg = queue_msg_find(queue, id);
+	if (!msg) {
+		/* on disk only: a worker finds it */
+		struct queue_op_job *j = xcalloc(1, sizeof(*j));
+		j->queue = queue;
+		j->op = op;
+		j->hold = op == QUEUE_OP_HOLD;
+		j->on_disk = true;
+		memcpy(j->id, id, QUEUE_ID_LEN + 1);
+		j->cb = cb;
+		j->ctx = ctx;
+		queue->jobs++;
+		pool_submit(queue->pool, queue_op_work, queue_op_disk_done, j);
 		return;
 	}
 	switch (op) {

@@ -47,7 +47,7 @@ SECTION_OF = {
     "retention": "events", "max_pending": "events",
     "retry_initial": "queue", "retry_max": "queue", "lifetime": "queue",
     "delay_warning": "queue", "concurrency": "queue", "double_bounce_to_postmaster": "queue",
-    "unreadable_attempts": "queue",
+    "unreadable_attempts": "queue", "active_limit": "queue", "memory_limit": "queue",
     "port": "delivery", "max_connections": "delivery", "max_per_destination": "delivery",
     "source_address": "delivery",
     # (section, key) where the key name exists in more than one section

@@ -109,9 +109,13 @@ static void run_until(struct fixture *f, until_fn *fn)
 	assert_true(fn(f));
 }
 
+static int count_files(struct fixture *f, const char *rel);
+
+/* spool_empty - nothing in memory, nothing in new/ or defer/ */
 static bool spool_empty(struct fixture *f)
 {
-	return queue_message_count(f->queue) == 0;
+	return queue_message_count(f->queue) == 0 && count_files(f, "queue/new") <= 0 &&
+		count_files(f, "queue/defer") <= 0;
 }
 
 static bool one_left(struct fixture *f)
@@ -249,7 +253,8 @@ static void test_recovery(void **state)
 	assert_false(file_exists(f, "queue/0000000000000002.rcpt"));
 	assert_false(file_exists(f, "queue/0000000000000002"));
 	assert_true(file_exists(f, "queue/new/0000000000000002"));
-	assert_int_equal(queue_message_count(f->queue), 2);
+	/* start-up reads no message: the loader does, once the loop runs */
+	assert_int_equal(queue_message_count(f->queue), 0);
 
 	run_until(f, spool_empty);
 	assert_int_equal(count_files(f, "mail/example.org/alice/new"), 1);
@@ -259,6 +264,14 @@ static void test_recovery(void **state)
 	assert_int_equal(count_files(f, "mail/example.org/bob/tmp"), 0);
 	assert_int_equal(count_files(f, "queue/new"), 0);
 	assert_int_equal(count_files(f, "queue"), 3);  /* new, defer, hold */
+}
+
+/* new_tried - carol's and dave's deliveries are done */
+static bool new_tried(struct fixture *f)
+{
+	return count_files(f, "mail/example.org/carol/new") == 1 &&
+		count_files(f, "mail/example.org/dave/new") == 1 &&
+		queue_message_count(f->queue) == 0;
 }
 
 /* the current layout: the state log after the body (a body without a final
@@ -291,7 +304,7 @@ static void test_log_after_body(void **state)
 	if (f->queue)
 		queue_start(f->queue);
 	assert_non_null(f->queue);
-	run_until(f, one_left);
+	run_until(f, new_tried);
 	assert_int_equal(count_files(f, "mail/example.org/alice/new"), -1);  /* not again */
 	assert_int_equal(count_files(f, "mail/example.org/bob/new"), 1);
 	assert_int_equal(count_files(f, "mail/example.org/carol/new"), 1);
@@ -359,7 +372,8 @@ static bool deferred_on_disk(struct fixture *f)
 	char *rel = xasprintf("queue/new/%s", one_result.id);
 	bool exists = file_exists(f, rel);
 	free(rel);
-	return !exists && count_files(f, "queue/defer") == 1;
+	return !exists && count_files(f, "queue/defer") == 1 &&
+		queue_message_count(f->queue) == 0;
 }
 
 /* a remote recipient stays; a local one that cannot be delivered is
@@ -386,8 +400,8 @@ static void test_defer_and_restart(void **state)
 	submit(f, rcpts, "Subject: defer\r\n\r\nx\r\n", &one_result);
 	run_until(f, one_called);
 	assert_int_equal(one_result.status, 0);
+	/* deferred, it leaves memory: it is in defer/<T>/ only */
 	run_until(f, deferred_on_disk);
-	assert_int_equal(queue_message_count(f->queue), 1);
 	assert_int_equal(count_files(f, "mail/example.org/alice/new"), 1);
 
 	/* list and show work beside the running queue */
@@ -408,7 +422,6 @@ static void test_defer_and_restart(void **state)
 	if (f->queue)
 		queue_start(f->queue);
 	assert_non_null(f->queue);
-	assert_int_equal(queue_message_count(f->queue), 1);
 	run_until(f, spool_empty);
 	assert_int_equal(count_files(f, "mail/example.org/alice/new"), 1);
 	assert_int_equal(count_files(f, "mail/example.net/zed/new"), 1);
@@ -442,7 +455,7 @@ static void test_remote_stays(void **state)
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
 	if (f->queue)
 		queue_start(f->queue);
-	assert_int_equal(queue_message_count(f->queue), 1);
+	run_until(f, one_left);
 }
 
 /* a write error reaches the callback, and nothing is left behind */
@@ -494,7 +507,7 @@ static void test_free_drains(void **state)
 	f->queue = queue_create(f->base, f->pool, f->config, &error);
 	if (f->queue)
 		queue_start(f->queue);
-	assert_int_equal(queue_message_count(f->queue), 1);
+	run_until(f, one_left);
 }
 
 int main(void)
