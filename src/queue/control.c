@@ -514,6 +514,7 @@ static void control_stats(struct control_client *c)
 		{ "messages", st.messages },
 		{ "bodies", st.bodies },
 		{ "body_bytes", st.body_bytes },
+		{ "buckets", st.buckets },
 		{ "queue_syncs", st.queue_syncs },
 		{ "queue_waits", st.queue_waits },
 		{ "mail_syncs", st.mail_syncs },

@@ -211,12 +211,10 @@ void queue_stats(const struct queue *queue, struct queue_stats *stats_r)
 	struct syncer_stats sync;
 	memset(stats_r, 0, sizeof(*stats_r));
 	stats_r->messages = queue->msg_count;
-	for (const struct queue_msg *msg = queue->msgs; msg; msg = msg->next) {
-		if (msg->body_loaded) {
-			stats_r->bodies++;
-			stats_r->body_bytes += msg->body.len;
-		}
-	}
+	for (const struct queue_msg *msg = queue->msgs; msg; msg = msg->next)
+		stats_r->bodies += msg->body_loaded;
+	stats_r->body_bytes = queue->body_bytes;
+	stats_r->buckets = queue->nbuckets;
 	syncer_stats(queue->spool->syncer, &sync);
 	stats_r->queue_syncs = sync.syncs;
 	stats_r->queue_waits = sync.waits;

@@ -189,6 +189,7 @@ struct queue_stats {
 	size_t messages;                  /* messages in memory */
 	size_t bodies;                    /* of them, with their body in memory */
 	unsigned long long body_bytes;    /* the bytes of those bodies */
+	size_t buckets;                   /* defer/<T>/ folders known (their times) */
 	unsigned long long queue_syncs;   /* the spool's group commits (syncfs) */
 	unsigned long long queue_waits;   /* writes of the spool they covered */
 	unsigned long long mail_syncs;    /* local delivery's group commits */
