@@ -112,7 +112,9 @@ struct queue {
 struct queue_bucket {
 	long long t;                    /* defer/<t>/ */
 	bool due_now;                   /* `queue flush`: due before t */
-	bool again;                     /* a message moved in while it was read */
+	bool again;                     /* a message moved in while it was read,
+					 * or was left there for want of room */
+	bool short_of_room;             /* ... the latter */
 };
 
 /* queue.c */

@@ -456,9 +456,15 @@ static void queue_load_done(void *arg)
 		spool_loc_path(&j->loc, "", path);
 		log_error("queue_load", "folder=queue/%s error=\"%s\"", path, strerror(j->err));
 	}
+	bool skipped = false;
 	for (size_t i = 0; i < j->count && !queue->stopping; i++) {
 		if (queue_msg_find(queue, j->ids[i]))
 			continue;
+		if (queue->msg_count >= queue->config->queue.active_limit) {
+			/* submissions took the room meanwhile: read it again later */
+			skipped = true;
+			continue;
+		}
 		struct queue_msg *msg = queue_msg_add(queue, j->ids[i]);
 		msg->loc = j->loc;
 		log_debug(is_new && !queue->recovered ? "recovered" : "loaded", "queue_id=%s "
@@ -472,6 +478,13 @@ static void queue_load_done(void *arg)
 		queue->new_dir = j->dir;
 	else
 		queue->bucket_dir = j->dir;
+	if (skipped && is_new) {
+		queue->backlog_again = true;
+	} else if (skipped) {
+		struct queue_bucket *b = bucket_find(queue, j->loc.t);
+		if (b)
+			b->again = b->short_of_room = true;
+	}
 	if (j->end && is_new) {
 		queue->new_pass = false;
 		queue->backlog = queue->backlog_again;
@@ -484,8 +497,11 @@ static void queue_load_done(void *arg)
 		struct queue_bucket *b = bucket_find(queue, j->loc.t);
 		queue->bucket_pass = false;
 		if (b && b->again && j->err == 0) {
+			/* read it again: due at its T, or now if it is left
+			 * for want of room */
 			b->again = false;
-			b->due_now = false;
+			b->due_now = b->due_now && b->short_of_room;
+			b->short_of_room = false;
 		} else if (b) {
 			/* every message it held is in memory (or gone); on an
 			 * error it is found again after a restart */

@@ -74,7 +74,6 @@ static int fsync_parent(const char *path);
 static int read_at(int dir_fd, const char *name, size_t max, bool whole, struct buf *out,
 		   int *errno_r);
 static int id_compare(const void *a, const void *b);
-static int entry_compare(const void *a, const void *b);
 static int rcpt_log_parse_line(struct queue_envelope *env, const char *line, size_t len);
 static int fd_append_record(int fd, const char *data, size_t len);
 static int defer_name_parse(const char *name, long long *t_r);
@@ -218,12 +217,6 @@ static int id_compare(const void *a, const void *b)
 	return memcmp(a, b, QUEUE_ID_LEN);
 }
 
-static int entry_compare(const void *a, const void *b)
-{
-	const struct spool_entry *x = a, *y = b;
-	return memcmp(x->id, y->id, QUEUE_ID_LEN);
-}
-
 /* defer_name_parse - a defer/ folder's name: decimal seconds, no sign, no
  * leading zero; -1 if it is something else */
 static int defer_name_parse(const char *name, long long *t_r)
@@ -365,74 +358,6 @@ out:
 		times = NULL;
 	}
 	free(times);
-	return ret;
-}
-
-/* list_folder - append the complete messages of LOC's folder to *ENTRIES */
-static int list_folder(struct spool *spool, const struct spool_loc *loc,
-		       struct spool_entry **entries, size_t *count, size_t *alloc,
-		       const char **error_r)
-{
-	char ids[256][QUEUE_ID_LEN + 1];
-	size_t n;
-	bool end = false;
-	int err = 0;
-	struct spool_dir *d = spool_dir_open(spool, loc, &err);
-	if (!d) {
-		if (err == ENOENT)
-			return 0;
-		*error_r = "cannot read the queue directory";
-		return -1;
-	}
-	while (!end) {
-		if (spool_dir_read(d, 256, 0, ids, &n, &end, &err) != 0) {
-			spool_dir_close(&d);
-			*error_r = "cannot read the queue directory";
-			return -1;
-		}
-		for (size_t i = 0; i < n; i++) {
-			if (*count == *alloc) {
-				*alloc = *alloc ? *alloc * 2 : 64;
-				*entries = xrealloc(*entries, *alloc * sizeof(**entries));
-			}
-			memcpy((*entries)[*count].id, ids[i], QUEUE_ID_LEN + 1);
-			(*entries)[(*count)++].loc = *loc;
-		}
-	}
-	spool_dir_close(&d);
-	return 0;
-}
-
-int spool_list(struct spool *spool, struct spool_entry **entries_r, size_t *count_r,
-	       const char **error_r)
-{
-	struct spool_entry *entries = NULL;
-	size_t count = 0, alloc = 0, ntimes = 0;
-	long long *times = NULL;
-	struct spool_loc loc = { SPOOL_NEW, 0 };
-	int ret = -1;
-
-	if (list_folder(spool, &loc, &entries, &count, &alloc, error_r) != 0)
-		goto out;
-	loc.folder = SPOOL_HOLD;
-	if (list_folder(spool, &loc, &entries, &count, &alloc, error_r) != 0)
-		goto out;
-	if (spool_list_defer(spool, &times, &ntimes, error_r) != 0)
-		goto out;
-	for (size_t i = 0; i < ntimes; i++) {
-		loc = (struct spool_loc){ SPOOL_DEFER, times[i] };
-		if (list_folder(spool, &loc, &entries, &count, &alloc, error_r) != 0)
-			goto out;
-	}
-	if (count > 0)
-		qsort(entries, count, sizeof(*entries), entry_compare);
-	*entries_r = entries;
-	*count_r = count;
-	entries = NULL;
-	ret = 0;
-out:
-	free(times);
-	free(entries);
 	return ret;
 }
 
@@ -730,22 +655,6 @@ out:
 	return ret;
 }
 
-int spool_read_prefix(struct spool *spool, const char *id, size_t max, struct buf *out,
-		      const char **error_r)
-{
-	struct spool_loc loc;
-	char path[SPOOL_PATH_MAX];
-	int err;
-	int r = spool_locate(spool, id, &loc, error_r);
-	if (r != 0)
-		return r;
-	spool_loc_path(&loc, id, path);
-	r = read_at(spool->dir_fd, path, max, false, out, &err);
-	if (r < 0)
-		*error_r = err == EINVAL ? "not a regular file" : "cannot read the queue file";
-	return r;
-}
-
 /* log_apply - apply the state log DATA[0..LEN) to ENV: a torn last line
  * (no newline: its sync never finished) and lines that do not parse are
  * skipped */
@@ -870,68 +779,6 @@ static int rcpt_log_parse_line(struct queue_envelope *env, const char *line, siz
 	free(r->last_reply);
 	r->last_reply = reply;
 	return 0;
-}
-
-int spool_rcpt_log_apply(struct spool *spool, struct queue_envelope *env, const char **error_r)
-{
-	struct spool_loc loc;
-	char path[SPOOL_PATH_MAX];
-	struct buf data;
-	int fd = -1, ret = -1, err;
-	struct stat st;
-
-	buf_init(&data);
-	int r = spool_locate(spool, env->id, &loc, error_r);
-	if (r != 0) {
-		ret = r > 0 ? 0 : -1;  /* gone meanwhile: nothing to apply */
-		goto out;
-	}
-	/* the envelope ends at the first empty line; the body follows, then
-	 * the log */
-	spool_loc_path(&loc, env->id, path);
-	r = read_at(spool->dir_fd, path, SPOOL_ENVELOPE_MAX + 1, false, &data, &err);
-	if (r != 0) {
-		ret = r > 0 ? 0 : -1;
-		if (r < 0)
-			*error_r = "cannot read the message file";
-		goto out;
-	}
-	const char *blank = data.len > 0 ? memmem(data.data, data.len, "\n\n", 2) : NULL;
-	if (!blank) {
-		ret = 0;
-		goto out;
-	}
-	off_t log_at = (off_t)(blank + 2 - data.data) + (off_t)env->size;
-	buf_reset(&data);
-	fd = openat(spool->dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		ret = fd < 0 && errno == ENOENT ? 0 : -1;
-		if (ret != 0)
-			*error_r = "cannot read the message file";
-		goto out;
-	}
-	if (log_at >= st.st_size) {
-		ret = 0;
-		goto out;
-	}
-	size_t want = (size_t)(st.st_size - log_at);
-	if (want > SPOOL_RCPT_LOG_MAX)
-		want = SPOOL_RCPT_LOG_MAX;
-	char *tail = xmalloc(want);
-	ssize_t n = pread(fd, tail, want, log_at);
-	if (n >= 0)
-		log_apply(env, tail, (size_t)n);
-	free(tail);
-	if (n < 0) {
-		*error_r = "cannot read the message file";
-		goto out;
-	}
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	buf_free(&data);
-	return ret;
 }
 
 void spool_rcpt_log_line(struct buf *out, size_t index, enum queue_rcpt_state state,
@@ -1078,61 +925,6 @@ int spool_move_corrupt(struct spool *spool, const struct spool_loc *loc, const c
 		goto out;
 	ret = 0;
 out:
-	return ret;
-}
-
-int spool_list_corrupt(struct spool *spool, char (**ids_r)[QUEUE_ID_LEN + 1], size_t *count_r,
-		       const char **error_r)
-{
-	char (*ids)[QUEUE_ID_LEN + 1] = NULL;
-	size_t count = 0, alloc = 0;
-	DIR *dir = NULL;
-	struct dirent *de;
-	int ret = -1;
-	int fd = openat(spool->dir_fd, SPOOL_CORRUPT_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-			O_NOFOLLOW);
-	if (fd < 0) {
-		ret = errno == ENOENT ? 0 : -1;
-		if (ret != 0)
-			*error_r = "cannot open queue/" SPOOL_CORRUPT_DIR;
-		goto out;
-	}
-	dir = fdopendir(fd);
-	if (!dir) {
-		*error_r = "cannot read queue/" SPOOL_CORRUPT_DIR;
-		if (close(fd) != 0)
-			log_warn("queue_corrupt", "close_error=\"%s\"", strerror(errno));
-		goto out;
-	}
-	errno = 0;
-	while ((de = readdir(dir)) != NULL) {
-		if (strlen(de->d_name) == QUEUE_ID_LEN && queue_id_is_valid(de->d_name)) {
-			if (count == alloc) {
-				alloc = alloc ? alloc * 2 : 16;
-				ids = xrealloc(ids, alloc * sizeof(*ids));
-			}
-			memcpy(ids[count++], de->d_name, QUEUE_ID_LEN + 1);
-		}
-		errno = 0;
-	}
-	if (errno != 0) {
-		*error_r = "cannot read queue/" SPOOL_CORRUPT_DIR;
-		goto out;
-	}
-	if (count > 0)
-		qsort(ids, count, sizeof(*ids), id_compare);
-	ret = 0;
-out:
-	if (dir && closedir(dir) != 0 && ret == 0) {
-		*error_r = "cannot close queue/" SPOOL_CORRUPT_DIR;
-		ret = -1;
-	}
-	if (ret == 0) {
-		*ids_r = ids;
-		*count_r = count;
-		ids = NULL;
-	}
-	free(ids);
 	return ret;
 }
 

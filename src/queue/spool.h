@@ -45,11 +45,6 @@ struct spool_loc {
 	long long t;  /* SPOOL_DEFER: the folder's time; else 0 */
 };
 
-struct spool_entry {
-	char id[QUEUE_ID_LEN + 1];
-	struct spool_loc loc;
-};
-
 struct spool {
 	char *dir;    /* <data_dir>/queue */
 	int dir_fd;   /* O_DIRECTORY descriptor of dir */
@@ -78,10 +73,6 @@ void spool_loc_path(const struct spool_loc *loc, const char *id, char out[SPOOL_
  * files and orphan logs are removed.  *COUNT_R: messages converted. */
 int spool_convert_legacy(struct spool *spool, size_t *count_r, const char **error_r);
 
-/* spool_list - every complete message in new/, hold/ and defer/<T>/, sorted
- * by ID (oldest first): for small spools and tools, it holds them all */
-int spool_list(struct spool *spool, struct spool_entry **entries_r, size_t *count_r,
-	       const char **error_r);
 /* spool_list_defer - the times T of the folders defer/<T>/ (unsorted) */
 int spool_list_defer(struct spool *spool, long long **times_r, size_t *count_r,
 		     const char **error_r);
@@ -121,14 +112,6 @@ int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r);
 struct queue_envelope *spool_read_message(struct spool *spool, const struct spool_loc *loc,
 					  const char *id, size_t max, struct buf *body,
 					  const char **error_r);
-/* spool_read_prefix - up to MAX first bytes of ID's file (wherever it is)
- * into OUT; 1 if no such message */
-int spool_read_prefix(struct spool *spool, const char *id, size_t max, struct buf *out,
-		      const char **error_r);
-/* spool_rcpt_log_apply - apply the state log after the body of ENV's file
- * (found by ENV's ID and size) to ENV; 0 when the file is gone */
-int spool_rcpt_log_apply(struct spool *spool, struct queue_envelope *env,
-			 const char **error_r);
 /* spool_log_append - append TEXT ("index state reply" and "M" lines) to
  * the state log of ID's file at LOC and make it durable (group commit) */
 int spool_log_append(struct spool *spool, const struct spool_loc *loc, const char *id,
@@ -152,11 +135,6 @@ int spool_file_age(struct spool *spool, const struct spool_loc *loc, const char 
  * on demand, and make it durable */
 int spool_move_corrupt(struct spool *spool, const struct spool_loc *loc, const char *id,
 		       const char **error_r);
-/* spool_list_corrupt - the names of valid IDs in queue/corrupt/ (sorted);
- * none if the folder does not exist */
-int spool_list_corrupt(struct spool *spool, char (**ids_r)[QUEUE_ID_LEN + 1], size_t *count_r,
-		       const char **error_r);
-
 /* spool_state_log_parse - apply the state log DATA[0..LEN) ("INDEX STATE
  * REPLY" and "M key value" lines, as in <ID>.rcpt or after the body) to
  * ENV; a torn last line is ignored; the number of lines that did not parse.
