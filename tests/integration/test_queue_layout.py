@@ -176,9 +176,10 @@ def vm_rss_kib(pid):
 
 
 def test_memory_stays_flat_with_the_backlog(petrel_factory, dns):
-    """The network process's resident memory grows by less than 4 MiB between 50 and
-    500 deferred messages of 100 recipients each (each such message kept in memory
-    would cost about 30 KiB: 13 MiB for the 450)."""
+    """The network process's resident memory grows by less than 8 MiB between 50 and
+    500 deferred messages of 100 recipients each: each such message kept in memory costs
+    about 37 KiB (the layout's first commit, which kept them: +16.8 MiB for the 450);
+    measured here +2 to +3 MiB (the store's page cache, the log's buffer...)."""
     # AddressSanitizer keeps freed memory aside (its quarantine): without that, the
     # memory freed is used again, as in a build without it
     asan = {"ASAN_OPTIONS": SAN_ENV["ASAN_OPTIONS"] + ":quarantine_size_mb=0"}
@@ -203,7 +204,7 @@ def test_memory_stays_flat_with_the_backlog(petrel_factory, dns):
     settle(rest)
     after = vm_rss_kib(pid)
     print("VmRSS KiB after 50 and after 500 deferred messages: %d %d" % (before, after))
-    assert after - before < 4096, (before, after)
+    assert after - before < 8192, (before, after)
     assert len(list((p.data_dir / "queue" / "defer").glob("*/*"))) == 500
 
 
