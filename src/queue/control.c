@@ -519,6 +519,7 @@ static void control_stats(struct control_client *c)
 		{ "queue_waits", st.queue_waits },
 		{ "mail_syncs", st.mail_syncs },
 		{ "mail_waits", st.mail_waits },
+		{ "syncer_shared", st.syncer_shared },
 		{ "accepted", st.accepted },
 		{ "delivered", st.delivered },
 	};

@@ -66,6 +66,7 @@ struct queue {
 	const struct config *config;
 	struct spool *spool;
 	struct syncer *mail_syncer;     /* group commit of local deliveries (mail/) */
+	bool mail_syncer_shared;        /* it is spool->syncer (one file system) */
 	size_t file_max;
 	unsigned jobs;                  /* pool jobs not yet done */
 	bool stopping;

@@ -58,16 +58,23 @@ struct queue_submit_job {
 static void queue_submit_work(void *arg);
 static void queue_submit_done(void *arg);
 static void queue_submit_job_free(struct queue_submit_job *job);
-static struct syncer *queue_mail_syncer_open(const char *data_dir, const char **error_r);
+static struct syncer *queue_mail_syncer_open(const char *data_dir, struct spool *spool,
+					     bool *shared_r, const char **error_r);
+static void queue_mail_syncer_close(struct queue *queue);
 static void queue_bucket_cb(evutil_socket_t fd, short what, void *arg);
 
 /* queue_mail_syncer_open - the group commit of local deliveries, on
- * <data_dir>/mail (made here, mode 0700, if it does not exist yet) */
-static struct syncer *queue_mail_syncer_open(const char *data_dir, const char **error_r)
+ * <data_dir>/mail (made here, mode 0700, if it does not exist yet).  When
+ * mail/ is on the queue's file system (the usual case) it is the spool's
+ * own syncer, *SHARED_R true: one syncfs then covers accepted messages and
+ * Maildir files together, the fewest flushes. */
+static struct syncer *queue_mail_syncer_open(const char *data_dir, struct spool *spool,
+					     bool *shared_r, const char **error_r)
 {
 	char *mail = xasprintf("%s/mail", data_dir);
 	int err = 0;
 	struct syncer *syncer = NULL;
+	struct stat mail_st, spool_st;
 	if (mkdir(mail, 0700) == 0) {
 		int fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0 || fsync(fd) != 0)
@@ -76,11 +83,22 @@ static struct syncer *queue_mail_syncer_open(const char *data_dir, const char **
 		if (fd >= 0)
 			close(fd);
 	}
-	syncer = syncer_open(mail, &err);
+	*shared_r = stat(mail, &mail_st) == 0 && fstat(spool->dir_fd, &spool_st) == 0 &&
+		mail_st.st_dev == spool_st.st_dev;
+	syncer = *shared_r ? spool->syncer : syncer_open(mail, &err);
 	if (!syncer)
 		*error_r = "cannot open the mail folder";
 	free(mail);
 	return syncer;
+}
+
+/* queue_mail_syncer_close - close the mail folder's syncer if it is its own */
+static void queue_mail_syncer_close(struct queue *queue)
+{
+	if (queue->mail_syncer_shared)
+		queue->mail_syncer = NULL;
+	else
+		syncer_close(&queue->mail_syncer);
 }
 
 struct queue *queue_create(struct event_base *base, struct pool *pool,
@@ -101,7 +119,8 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	queue->spool = spool_open(config->data_dir, true, error_r);
 	if (!queue->spool)
 		goto fail;
-	queue->mail_syncer = queue_mail_syncer_open(config->data_dir, error_r);
+	queue->mail_syncer = queue_mail_syncer_open(config->data_dir, queue->spool,
+						    &queue->mail_syncer_shared, error_r);
 	if (!queue->mail_syncer)
 		goto fail;
 	/* blocking, but before the loop runs: recovery */
@@ -126,8 +145,8 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 fail:
 	free(times);
 	free(queue->buckets);
+	queue_mail_syncer_close(queue);
 	spool_close(&queue->spool);
-	syncer_close(&queue->mail_syncer);
 	free(queue);
 	return NULL;
 }
@@ -195,8 +214,8 @@ void queue_free(struct queue **queuep)
 	spool_dir_close(&queue->bucket_dir);
 	free(queue->buckets);
 	free(queue->hash);
+	queue_mail_syncer_close(queue);
 	spool_close(&queue->spool);
-	syncer_close(&queue->mail_syncer);
 	free(queue);
 	*queuep = NULL;
 }
@@ -218,9 +237,12 @@ void queue_stats(const struct queue *queue, struct queue_stats *stats_r)
 	syncer_stats(queue->spool->syncer, &sync);
 	stats_r->queue_syncs = sync.syncs;
 	stats_r->queue_waits = sync.waits;
-	syncer_stats(queue->mail_syncer, &sync);
-	stats_r->mail_syncs = sync.syncs;
-	stats_r->mail_waits = sync.waits;
+	stats_r->syncer_shared = queue->mail_syncer_shared;
+	if (!queue->mail_syncer_shared) {
+		syncer_stats(queue->mail_syncer, &sync);
+		stats_r->mail_syncs = sync.syncs;
+		stats_r->mail_waits = sync.waits;
+	}
 	stats_r->accepted = queue->accepted;
 	stats_r->delivered = atomic_load(&queue->delivered);
 }

@@ -194,6 +194,9 @@ struct queue_stats {
 	unsigned long long queue_waits;   /* writes of the spool they covered */
 	unsigned long long mail_syncs;    /* local delivery's group commits */
 	unsigned long long mail_waits;    /* Maildir writes they covered */
+	bool syncer_shared;               /* mail/ is on the spool's file system: one
+					     syncer for both, counted in queue_*;
+					     mail_* stay 0 */
 	unsigned long long accepted;      /* messages queued by queue_submit */
 	unsigned long long delivered;     /* recipients delivered, mailbox or relay */
 };
