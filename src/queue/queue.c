@@ -386,6 +386,8 @@ static struct queue_bucket *bucket_find(struct queue *queue, long long t)
 	return bsearch(&key, queue->buckets, queue->nbuckets, sizeof(key), bucket_compare);
 }
 
+/* queue_bucket_add - note defer/<T>/ in the sorted list (once); one being
+ * read right now is read again when its pass ends */
 void queue_bucket_add(struct queue *queue, long long t)
 {
 	struct queue_bucket *b = bucket_find(queue, t);
@@ -547,6 +549,11 @@ static void bucket_timer_arm(struct queue *queue, time_t now)
 			  "/%lld\"", t);
 }
 
+/* queue_load_next - (loop) the loader's next job: the defer/<T>/ being read,
+ * else the oldest due one, else new/ when it may hold messages not in
+ * memory; none while another runs or while the active set is full (a
+ * message leaving memory calls here again); with nothing to do, the timer
+ * waits for the earliest defer/<T>/ */
 void queue_load_next(struct queue *queue)
 {
 	time_t now = time(NULL);
