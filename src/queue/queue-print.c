@@ -94,7 +94,8 @@ struct lister {
 	const struct queue_list_filter *filter;
 	bool json;
 	time_t now;
-	int queue_fd;
+	struct spool *spool;
+	int queue_fd;             /* the spool's queue/ */
 	unsigned long long messages, corrupt;
 	bool stopped;             /* --limit reached */
 	bool flushed;             /* something was written already */
@@ -126,9 +127,8 @@ static int legacy_log_read(int queue_fd, struct queue_envelope *env);
 static enum print_folder place_state(const struct print_place *place,
 				     const struct queue_envelope *env);
 static void place_apply(const struct print_place *place, struct queue_envelope *env);
-static bool bucket_name_parse(const char *name, long long *t_r);
 static int bucket_compare(const void *a, const void *b);
-static int buckets_read(int queue_fd, long long **times_r, size_t *count_r,
+static int buckets_read(struct spool *spool, long long **times_r, size_t *count_r,
 			const char **error_r);
 static int open_folder(int at_fd, const char *dir, int *fd_r, const char **error_r);
 static int lister_walk(struct lister *l, const char **error_r);
@@ -138,7 +138,9 @@ static int lister_entry(struct lister *l, int dir_fd, const char *id,
 			const struct print_place *place, const char **error_r);
 static bool lister_old_enough(const struct lister *l, int dir_fd, const char *id);
 static int lister_tick(struct lister *l, bool emitted, const char **error_r);
-static int show_find(int queue_fd, const char *id, struct print_msg *m,
+static int print_spool_open(const char *data_dir, struct spool **spool_r,
+			    const char **error_r);
+static int show_find(struct spool *spool, const char *id, struct print_msg *m,
 		     struct print_place *place, const char **error_r);
 
 static const char *const body_names[] = { NULL, "7BIT", "8BITMIME", "BINARYMIME" };
@@ -627,83 +629,21 @@ bool queue_list_filter_match(const struct queue_list_filter *f, const struct que
 
 /* ---- queue list -------------------------------------------------------- */
 
-/* bucket_name_parse - a defer/ bucket's name: decimal, no leading zero */
-static bool bucket_name_parse(const char *name, long long *t_r)
-{
-	size_t len = strlen(name);
-	long long t = 0;
-	if (len == 0 || len > 18 || (name[0] == '0' && len > 1))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (name[i] < '0' || name[i] > '9')
-			return false;
-		t = t * 10 + (name[i] - '0');
-	}
-	*t_r = t;
-	return true;
-}
-
 static int bucket_compare(const void *a, const void *b)
 {
 	long long x = *(const long long *)a, y = *(const long long *)b;
 	return (x > y) - (x < y);
 }
 
-/* buckets_read - the times T of queue/defer/<T>/, sorted; none if defer/
- * does not exist */
-static int buckets_read(int queue_fd, long long **times_r, size_t *count_r,
+/* buckets_read - the times T of queue/defer/<T>/, sorted */
+static int buckets_read(struct spool *spool, long long **times_r, size_t *count_r,
 			const char **error_r)
 {
-	long long *times = NULL;
-	size_t count = 0, alloc = 0;
-	struct dirent *de;
-	DIR *dir = NULL;
-	int fd, ret = -1;
-
-	if (open_folder(queue_fd, folders[FOLDER_DEFER].dir, &fd, error_r) != 0)
-		goto out;
-	if (fd < 0) {
-		ret = 0;
-		goto out;
-	}
-	dir = fdopendir(fd);
-	if (!dir) {
-		*error_r = folder_error("read", folders[FOLDER_DEFER].dir, errno);
-		if (close(fd) != 0)
-			*error_r = folder_error("close", folders[FOLDER_DEFER].dir, errno);
-		goto out;
-	}
-	errno = 0;
-	while ((de = readdir(dir)) != NULL) {
-		long long t;
-		if (bucket_name_parse(de->d_name, &t)) {
-			if (count == alloc) {
-				alloc = alloc ? alloc * 2 : 64;
-				times = xrealloc(times, alloc * sizeof(*times));
-			}
-			times[count++] = t;
-		}
-		errno = 0;
-	}
-	if (errno != 0) {
-		*error_r = folder_error("read", folders[FOLDER_DEFER].dir, errno);
-		goto out;
-	}
-	if (count > 0)
-		qsort(times, count, sizeof(*times), bucket_compare);
-	ret = 0;
-out:
-	if (dir && closedir(dir) != 0 && ret == 0) {
-		*error_r = folder_error("close", folders[FOLDER_DEFER].dir, errno);
-		ret = -1;
-	}
-	if (ret == 0) {
-		*times_r = times;
-		*count_r = count;
-		times = NULL;
-	}
-	free(times);
-	return ret;
+	if (spool_list_defer(spool, times_r, count_r, error_r) != 0)
+		return -1;
+	if (*count_r > 0)
+		qsort(*times_r, *count_r, sizeof(**times_r), bucket_compare);
+	return 0;
 }
 
 /* open_folder - DIR under AT_FD into *FD_R; -1 there (and 0 returned) if
@@ -862,7 +802,7 @@ static int lister_walk(struct lister *l, const char **error_r)
 		if (order[i] == FOLDER_DEFER) {
 			long long *times = NULL;
 			size_t count = 0;
-			int ret = buckets_read(l->queue_fd, &times, &count, error_r);
+			int ret = buckets_read(l->spool, &times, &count, error_r);
 			for (size_t b = 0; ret == 0 && b < count && !l->stopped; b++) {
 				char name[64];
 				snprintf(name, sizeof(name), "%s/%lld", folders[FOLDER_DEFER].dir,
@@ -892,21 +832,16 @@ int queue_list_print(const char *data_dir, const struct queue_list_filter *filte
 		.filter = filter,
 		.json = json,
 		.now = time(NULL),
-		.queue_fd = -1,
 	};
 	int ret = -1;
-	char *path = xasprintf("%s/queue", data_dir);
 
 	buf_init(&l.out);
-	/* a data folder that never received mail has no queue/ yet */
-	l.queue_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (l.queue_fd < 0 && errno != ENOENT) {
-		*error_r = folder_error("open", "", errno);
+	if (print_spool_open(data_dir, &l.spool, error_r) != 0)
 		goto out;
-	}
 	if (json)
 		buf_append_str(&l.out, "[\n");
-	if (l.queue_fd >= 0 && lister_walk(&l, error_r) != 0)
+	l.queue_fd = l.spool ? l.spool->dir_fd : -1;
+	if (l.spool && lister_walk(&l, error_r) != 0)
 		goto out;
 	if (json) {
 		buf_append_str(&l.out, l.messages + l.corrupt ? "\n]\n" : "]\n");
@@ -920,11 +855,24 @@ int queue_list_print(const char *data_dir, const struct queue_list_filter *filte
 	}
 	ret = flush_stdout(&l.out, error_r);
 out:
-	if (l.queue_fd >= 0 && close(l.queue_fd) != 0 && ret == 0) {
-		*error_r = folder_error("close", "", errno);
-		ret = -1;
-	}
+	spool_close(&l.spool);
 	buf_free(&l.out);
+	return ret;
+}
+
+/* print_spool_open - DATA_DIR's spool, to read; *SPOOL_R NULL (and 0) if
+ * there is none yet: a data folder that never received mail */
+static int print_spool_open(const char *data_dir, struct spool **spool_r,
+			    const char **error_r)
+{
+	char *path = xasprintf("%s/queue", data_dir);
+	struct stat st;
+	int ret = 0;
+	*spool_r = NULL;
+	if (stat(path, &st) == 0 || errno != ENOENT) {
+		*spool_r = spool_open(data_dir, false, error_r);
+		ret = *spool_r ? 0 : -1;
+	}
 	free(path);
 	return ret;
 }
@@ -933,9 +881,10 @@ out:
 
 /* show_find - read ID wherever it is: new/, hold/, the legacy top level,
  * each defer/ bucket, corrupt/.  As msg_read, 1 if nowhere. */
-static int show_find(int queue_fd, const char *id, struct print_msg *m,
+static int show_find(struct spool *spool, const char *id, struct print_msg *m,
 		     struct print_place *place, const char **error_r)
 {
+	int queue_fd = spool->dir_fd;
 	static const enum print_folder order[] = {
 		FOLDER_NEW, FOLDER_HOLD, FOLDER_LEGACY, FOLDER_DEFER, FOLDER_CORRUPT,
 	};
@@ -946,7 +895,7 @@ static int show_find(int queue_fd, const char *id, struct print_msg *m,
 		char name[64];
 		int fd;
 		place->folder = order[i];
-		if (order[i] == FOLDER_DEFER && buckets_read(queue_fd, &times, &count, error_r) != 0)
+		if (order[i] == FOLDER_DEFER && buckets_read(spool, &times, &count, error_r) != 0)
 			return -1;
 		for (size_t b = 0; b < count && r == 1; b++) {
 			if (times) {
@@ -990,24 +939,19 @@ int queue_show_print(const char *data_dir, const char *id, bool json, const char
 	struct print_msg m = { 0 };
 	struct print_place place = { 0 };
 	struct buf out;
+	struct spool *spool = NULL;
 	char file[64];
-	int ret = -1, queue_fd = -1;
-	char *path = xasprintf("%s/queue", data_dir);
+	int ret = -1;
 
 	buf_init(&out);
 	buf_init(&m.data);
-	if (!queue_id_is_valid(id)) {
+	if (print_spool_open(data_dir, &spool, error_r) != 0)
+		goto out;
+	if (!queue_id_is_valid(id) || !spool) {
 		ret = 1;
 		goto out;
 	}
-	queue_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (queue_fd < 0) {
-		ret = errno == ENOENT ? 1 : -1;
-		if (ret < 0)
-			*error_r = folder_error("open", "", errno);
-		goto out;
-	}
-	ret = show_find(queue_fd, id, &m, &place, error_r);
+	ret = show_find(spool, id, &m, &place, error_r);
 	if (ret != 0)
 		goto out;
 	put_place(file, sizeof(file), &place, id);
@@ -1092,12 +1036,8 @@ int queue_show_print(const char *data_dir, const char *id, bool json, const char
 	}
 	ret = flush_stdout(&out, error_r);
 out:
-	if (queue_fd >= 0 && close(queue_fd) != 0 && ret == 0) {
-		*error_r = folder_error("close", "", errno);
-		ret = -1;
-	}
+	spool_close(&spool);
 	msg_free(&m);
 	buf_free(&out);
-	free(path);
 	return ret;
 }

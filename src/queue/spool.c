@@ -324,6 +324,10 @@ int spool_list_defer(struct spool *spool, long long **times_r, size_t *count_r,
 			O_NOFOLLOW);
 	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
+	if (fd < 0 && errno == ENOENT) {
+		ret = 0;  /* a spool of an earlier version, not converted yet */
+		goto out;
+	}
 	if (!dir) {
 		if (fd >= 0)
 			close(fd);

@@ -73,7 +73,8 @@ void spool_loc_path(const struct spool_loc *loc, const char *id, char out[SPOOL_
  * files and orphan logs are removed.  *COUNT_R: messages converted. */
 int spool_convert_legacy(struct spool *spool, size_t *count_r, const char **error_r);
 
-/* spool_list_defer - the times T of the folders defer/<T>/ (unsorted) */
+/* spool_list_defer - the times T of the folders defer/<T>/ (unsorted);
+ * none if there is no defer/ */
 int spool_list_defer(struct spool *spool, long long **times_r, size_t *count_r,
 		     const char **error_r);
 /* spool_locate - find ID's file: new/, hold/, then each defer/<T>/.  0 and

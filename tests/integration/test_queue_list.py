@@ -396,3 +396,18 @@ def test_stats_without_a_server(offline):
     assert r.returncode == 1 and "the server is not running" in r.stderr, r
     r = offline.cli("queue", "stats", "--json")
     assert r.returncode == 1 and r.stdout == "", r
+
+
+def test_legacy_spool_not_converted_yet(offline):
+    """A data folder of an earlier version, its server not restarted since the upgrade:
+    only queue/<ID> and <ID>.rcpt, no new/, defer/ or hold/."""
+    p, now = offline, int(time.time())
+    held, waiting = make_id(now - 60, 0), make_id(now - 60, 1)
+    place(p, "", held, rcpt_log=b"M hold 1\n")
+    place(p, "", waiting, rcpt_log=b"0 deferred 451+20later\nM next %d\n" % (now + 60))
+    got = listing(p)
+    assert (got[held]["state"], got[waiting]["state"]) == ("held", "deferred"), got
+    assert set(listing(p, "--state", "held")) == {held}
+    out = p.cli_ok("queue", "show", waiting).stdout
+    assert "state: deferred\nfile: queue/%s\n" % waiting in out, out
+    assert 'reply="451 later"' in out, out
