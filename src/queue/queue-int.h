@@ -16,6 +16,9 @@
 struct event;
 struct delivery;
 struct syncer;
+struct queue_submit_job;
+
+#define QUEUE_SUBMITTING_SLOTS 256
 
 /* headroom over the message size limit when reading a spool file back:
  * the envelope, and headers the server added (Received:, DKIM...) */
@@ -75,6 +78,9 @@ struct queue {
 	size_t msg_count;
 	struct queue_msg **hash;        /* the messages in memory by ID */
 	size_t hash_size;               /* a power of two */
+	/* submissions whose file may be in new/ but that are not acknowledged
+	 * yet: the loader leaves them to their submission (by ID) */
+	struct queue_submit_job *submitting[QUEUE_SUBMITTING_SLOTS];
 	size_t body_bytes;              /* of the bodies kept in queue_msg.body */
 
 	/* defer/<T>/ folders: their times, sorted; one timer for the earliest */

@@ -45,7 +45,7 @@
 #include "util/xalloc.h"
 
 struct queue_submit_job {
-	struct queue_submit_job *next;
+	struct queue_submit_job *next;  /* in its queue->submitting slot */
 	struct queue *queue;
 	struct queue_envelope *env;
 	struct buf body;
@@ -58,6 +58,9 @@ struct queue_submit_job {
 static void queue_submit_work(void *arg);
 static void queue_submit_done(void *arg);
 static void queue_submit_job_free(struct queue_submit_job *job);
+static void submitting_add(struct queue *queue, struct queue_submit_job *job);
+static void submitting_remove(struct queue *queue, struct queue_submit_job *job);
+static bool submitting_has(struct queue *queue, const char *id);
 static struct syncer *queue_mail_syncer_open(const char *data_dir, struct spool *spool,
 					     bool *shared_r, const char **error_r);
 static void queue_mail_syncer_close(struct queue *queue);
@@ -482,7 +485,10 @@ static void queue_load_done(void *arg)
 	}
 	bool skipped = false;
 	for (size_t i = 0; i < j->count && !queue->stopping; i++) {
-		if (queue_msg_find(queue, j->ids[i]))
+		/* a file whose submission is still in flight is its
+		 * submission's: it may not be durable yet, and that
+		 * submission takes it into memory (or into the backlog) */
+		if (queue_msg_find(queue, j->ids[i]) || submitting_has(queue, j->ids[i]))
 			continue;
 		if (queue->msg_count >= queue->config->queue.active_limit) {
 			/* submissions took the room meanwhile: read it again later */
@@ -631,8 +637,38 @@ void queue_submit(struct queue *queue, struct queue_envelope *env, struct buf *b
 	env->size = job->body.len;
 	job->cb = cb;
 	job->ctx = ctx;
+	submitting_add(queue, job);
 	queue->jobs++;
 	pool_submit(queue->pool, queue_submit_work, queue_submit_done, job);
+}
+
+/* submitting_add, submitting_remove, submitting_has - the submissions in
+ * flight by ID (loop thread) */
+static void submitting_add(struct queue *queue, struct queue_submit_job *job)
+{
+	struct queue_submit_job **slot =
+		&queue->submitting[id_hash(job->env->id) % QUEUE_SUBMITTING_SLOTS];
+	job->next = *slot;
+	*slot = job;
+}
+
+static void submitting_remove(struct queue *queue, struct queue_submit_job *job)
+{
+	struct queue_submit_job **link =
+		&queue->submitting[id_hash(job->env->id) % QUEUE_SUBMITTING_SLOTS];
+	while (*link && *link != job)
+		link = &(*link)->next;
+	if (*link)
+		*link = job->next;
+}
+
+static bool submitting_has(struct queue *queue, const char *id)
+{
+	for (struct queue_submit_job *j = queue->submitting[id_hash(id) % QUEUE_SUBMITTING_SLOTS];
+	     j; j = j->next)
+		if (memcmp(j->env->id, id, QUEUE_ID_LEN) == 0)
+			return true;
+	return false;
 }
 
 static void queue_submit_job_free(struct queue_submit_job *job)
@@ -680,6 +716,7 @@ static void queue_submit_done(void *arg)
 	struct queue *queue = job->queue;
 
 	queue->jobs--;
+	submitting_remove(queue, job);
 	if (job->error) {
 		job->cb(job->ctx, -1, NULL, job->error);
 	} else {
