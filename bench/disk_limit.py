@@ -225,7 +225,7 @@ def line(res):
     elif res.get("python_error"):
         parts.append("Python: %s" % res["python_error"])
     return ("disk limit (4 KiB append+fdatasync per second, each thread its own file, "
-            "%.0f s each, in the bench's temp folder): %s" % (res["seconds"],
+            "%g s each, in the bench's temp folder): %s" % (res["seconds"],
                                                              "; ".join(parts)))
 
 
