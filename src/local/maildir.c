@@ -5,7 +5,9 @@
  * durable so the entry survives a crash before we report success to the
  * queue.  "Durable" is a group commit (util/syncer): concurrent deliveries
  * share one syncfs for their files, then one for their new/ entries, so
- * several messages are flushed together before any is reported delivered.
+ * several messages are flushed together before any is reported delivered;
+ * and a lazy one (syncer_wait_lazy): each step first waits up to
+ * LOCAL_SYNC_DELAY_MS for a syncfs that an accepted message starts anyway.
  * Without a syncer (NULL) the file and new/ are fsync'ed one by one.  Directories are
  * created 0700 and their parents fsync'ed when created.  Two first deliveries
  * to the same new mailbox at once may see EEXIST from the other's mkdir and
@@ -36,6 +38,10 @@
 #include "util/xalloc.h"
 
 #define LOCAL_PART_MAX 255
+/* a delivery's writes wait this long for a sync that another caller (an
+ * accepted message) starts, before starting their own: the client has its
+ * 250 already, and under load the accept path's syncs carry them along */
+#define LOCAL_SYNC_DELAY_MS 10
 
 static bool local_part_is_safe(const char *local, size_t len);
 static int mkdir_fsync_parent(const char *path, int parent_fd);
@@ -222,7 +228,7 @@ static int maildir_sync(struct syncer *syncer, int fd)
 	if (!syncer)
 		return fsync(fd);
 	int err = 0;
-	if (syncer_wait(syncer, &err) != 0) {
+	if (syncer_wait_lazy(syncer, LOCAL_SYNC_DELAY_MS, &err) != 0) {
 		errno = err;
 		return -1;
 	}

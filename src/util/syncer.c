@@ -7,6 +7,11 @@
  * the condition variable, and becomes the next leader when the running
  * syncfs finishes without covering it (its ticket came after the mark: its
  * writes may have finished after that syncfs began).
+ *
+ * A lazy waiter (syncer_wait_lazy) takes a ticket the same way but does
+ * not lead until its delay has passed: any syncfs that begins after its
+ * ticket, led by an eager waiter, covers it (the leader's mark is the last
+ * ticket handed out, lazy ones included).
  */
 #include "util/syncer.h"
 
@@ -15,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/xalloc.h"
@@ -77,14 +83,30 @@ static void syncer_lead(struct syncer *s)
 
 int syncer_wait(struct syncer *s, int *errno_r)
 {
+	return syncer_wait_lazy(s, 0, errno_r);
+}
+
+int syncer_wait_lazy(struct syncer *s, unsigned delay_ms, int *errno_r)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += delay_ms / 1000;
+	until.tv_nsec += (long)(delay_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	bool lazy = delay_ms > 0;
 	pthread_mutex_lock(&s->lock);
 	unsigned long long ticket = ++s->issued;
 	atomic_fetch_add(&s->waits, 1);
 	while (s->error == 0 && s->covered < ticket) {
-		if (!s->running)
-			syncer_lead(s);
-		else
+		if (s->running)
 			pthread_cond_wait(&s->done_cond, &s->lock);
+		else if (lazy && pthread_cond_timedwait(&s->done_cond, &s->lock, &until) != 0)
+			lazy = false;  /* nobody synced meanwhile: lead */
+		else if (!lazy)
+			syncer_lead(s);
 	}
 	int err = s->error;
 	pthread_mutex_unlock(&s->lock);

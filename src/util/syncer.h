@@ -34,7 +34,7 @@ struct syncer;
 
 struct syncer_stats {
 	unsigned long long syncs;    /* syncfs calls made */
-	unsigned long long waits;    /* syncer_wait calls that each covered a write */
+	unsigned long long waits;    /* syncer_wait(_lazy) calls that each covered a write */
 };
 
 /* syncer_open - a syncer for the file system that holds PATH (a folder that
@@ -46,6 +46,13 @@ void syncer_close(struct syncer **syncer);
  * system are durable (see above): 0, or -1 with *errno_r (EIO ...) when that
  * syncfs failed or an earlier one had */
 int syncer_wait(struct syncer *syncer, int *errno_r);
+
+/* syncer_wait_lazy - as syncer_wait, for writes nobody is waiting on (a
+ * delivery after the 250 was sent): rather than start a syncfs at once, wait
+ * up to DELAY_MS for one that another caller starts, and start one only
+ * then.  Under load the syncs made for accepted messages carry these writes
+ * along; alone, it costs at most DELAY_MS of latency. */
+int syncer_wait_lazy(struct syncer *syncer, unsigned delay_ms, int *errno_r);
 
 /* syncer_failed - an earlier syncfs failed: nothing is durable any more */
 bool syncer_failed(struct syncer *syncer);

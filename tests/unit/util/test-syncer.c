@@ -1,6 +1,6 @@
 /* test-syncer - util/syncer: a wait is covered only by a syncfs that began
  * after it; concurrent waits share syncfs calls; every wait succeeds on a
- * healthy file system. */
+ * healthy file system; a lazy wait rides another caller's syncfs. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -77,12 +77,57 @@ static void test_concurrent_waits_share(void **state)
 	syncer_close(&s);
 }
 
+static void *eager_after(void *arg)
+{
+	struct syncer *s = arg;
+	usleep(50 * 1000);
+	int err = 0;
+	return syncer_wait(s, &err) == 0 ? NULL : (void *)1;
+}
+
+/* a lazy wait alone starts its own syncfs once its delay has passed */
+static void test_lazy_wait_alone_syncs_after_its_delay(void **state)
+{
+	(void)state;
+	int err = 0;
+	struct syncer *s = syncer_open("/tmp", &err);
+	assert_non_null(s);
+	assert_int_equal(syncer_wait_lazy(s, 20, &err), 0);
+	struct syncer_stats st;
+	syncer_stats(s, &st);
+	assert_int_equal(st.syncs, 1);
+	syncer_close(&s);
+}
+
+/* a lazy wait is carried by an eager waiter's syncfs that began after it:
+ * two waits, one syncfs */
+static void test_lazy_wait_rides_an_eager_sync(void **state)
+{
+	(void)state;
+	int err = 0;
+	struct syncer *s = syncer_open("/tmp", &err);
+	assert_non_null(s);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, eager_after, s), 0);
+	assert_int_equal(syncer_wait_lazy(s, 10000, &err), 0);
+	void *rv = (void *)1;
+	pthread_join(t, &rv);
+	assert_null(rv);
+	struct syncer_stats st;
+	syncer_stats(s, &st);
+	assert_int_equal(st.waits, 2);
+	assert_int_equal(st.syncs, 1);
+	syncer_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_missing_folder),
 		cmocka_unit_test(test_sequential_waits_each_sync),
 		cmocka_unit_test(test_concurrent_waits_share),
+		cmocka_unit_test(test_lazy_wait_alone_syncs_after_its_delay),
+		cmocka_unit_test(test_lazy_wait_rides_an_eager_sync),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
