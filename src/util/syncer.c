@@ -11,7 +11,10 @@
  * A lazy waiter (syncer_wait_lazy) takes a ticket the same way but does
  * not lead until its delay has passed: any syncfs that begins after its
  * ticket, led by an eager waiter, covers it (the leader's mark is the last
- * ticket handed out, lazy ones included).
+ * ticket handed out, lazy ones included).  It is lazy only while it waits
+ * alone: with other callers waiting there is a group to commit already, and
+ * a waiting thread is a worker the others may need (a pool whose workers
+ * all lingered would have none left to start the syncfs they wait for).
  */
 #include "util/syncer.h"
 
@@ -32,6 +35,7 @@ struct syncer {
 	unsigned long long issued;   /* last ticket handed out */
 	unsigned long long covered;  /* every ticket <= covered is durable */
 	bool running;                /* a leader is in syncfs() */
+	unsigned waiting;            /* callers in syncer_wait(_lazy) */
 	int error;                   /* first failure's errno, 0 if none */
 	_Atomic unsigned long long syncs;
 	_Atomic unsigned long long waits;
@@ -100,7 +104,10 @@ int syncer_wait_lazy(struct syncer *s, unsigned delay_ms, int *errno_r)
 	pthread_mutex_lock(&s->lock);
 	unsigned long long ticket = ++s->issued;
 	atomic_fetch_add(&s->waits, 1);
+	s->waiting++;
 	while (s->error == 0 && s->covered < ticket) {
+		if (lazy && s->waiting > 1)
+			lazy = false;  /* not alone: commit the group now */
 		if (s->running)
 			pthread_cond_wait(&s->done_cond, &s->lock);
 		else if (lazy && pthread_cond_timedwait(&s->done_cond, &s->lock, &until) != 0)
@@ -108,6 +115,7 @@ int syncer_wait_lazy(struct syncer *s, unsigned delay_ms, int *errno_r)
 		else if (!lazy)
 			syncer_lead(s);
 	}
+	s->waiting--;
 	int err = s->error;
 	pthread_mutex_unlock(&s->lock);
 	if (err != 0) {
