@@ -8,7 +8,8 @@
  * several messages are flushed together before any is reported delivered;
  * and a lazy one (syncer_wait_lazy): each step first waits up to
  * LOCAL_SYNC_DELAY_MS for a syncfs that an accepted message starts anyway.
- * Without a syncer (NULL) the file and new/ are fsync'ed one by one.  Directories are
+ * Without a syncer (NULL), or for a mailbox on another file system than
+ * the syncer's, the file and new/ are fsync'ed one by one.  Directories are
  * created 0700 and their parents fsync'ed when created.  Two first deliveries
  * to the same new mailbox at once may see EEXIST from the other's mkdir and
  * not fsync that parent themselves; the creator fsyncs it moments later.
@@ -225,7 +226,9 @@ int local_deliver_sandbox_blocking(struct syncer *syncer, const char *data_dir,
  * shared syncfs of SYNCER, or fsync of FD without one */
 static int maildir_sync(struct syncer *syncer, int fd)
 {
-	if (!syncer)
+	/* a mailbox on another file system (a mount point under mail/) is
+	 * not flushed by the mail folder's syncfs */
+	if (!syncer || !syncer_covers(syncer, fd))
 		return fsync(fd);
 	int err = 0;
 	if (syncer_wait_lazy(syncer, LOCAL_SYNC_DELAY_MS, &err) != 0) {

@@ -17,8 +17,10 @@ struct event;
 struct delivery;
 struct syncer;
 struct queue_submit_job;
+struct queue_op_job;
 
 #define QUEUE_SUBMITTING_SLOTS 256
+#define QUEUE_LOAD_RETRY 10  /* seconds before a folder that failed is read again */
 
 /* headroom over the message size limit when reading a spool file back:
  * the envelope, and headers the server added (Received:, DKIM...) */
@@ -91,6 +93,10 @@ struct queue {
 	 * defer/<T>/ (oldest first), else from new/ */
 	bool started;                   /* queue_start ran */
 	bool loading;                   /* a loader job is running */
+	long long load_retry_at;        /* after a folder read failed: not before */
+	/* administration of messages on disk only, in flight: the loader
+	 * leaves their files alone until they are done */
+	struct queue_op_job *disk_ops;
 	bool backlog;                   /* new/ may hold messages not in memory */
 	bool backlog_again;             /* ... since the running pass over new/ began */
 	bool new_pass;                  /* a pass over new/ began and has not ended */
@@ -146,6 +152,9 @@ void queue_load_next(struct queue *queue);
 void queue_msg_removed(struct queue *queue, struct queue_msg *msg);
 
 /* scheduler.c */
+/* queue_op_on_disk - an administrator's operation on ID (not in memory)
+ * is running: its file may be moving or going */
+bool queue_op_on_disk(const struct queue *queue, const char *id);
 void queue_msg_ready(struct queue *queue, struct queue_msg *msg);
 void queue_deliveries_start(struct queue *queue);
 void queue_msg_cancel_retry(struct queue_msg *msg);

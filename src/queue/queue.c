@@ -104,6 +104,12 @@ static void queue_mail_syncer_close(struct queue *queue)
 		syncer_close(&queue->mail_syncer);
 }
 
+static int time_compare(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return x < y ? -1 : x > y;
+}
+
 struct queue *queue_create(struct event_base *base, struct pool *pool,
 			   const struct config *config, const char **error_r)
 {
@@ -135,6 +141,10 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	 * new/ to go through; the loader does the rest once the loop runs */
 	if (spool_list_defer(queue->spool, &times, &ntimes, error_r) != 0)
 		goto fail;
+	/* in order, so that each is added at the end: no quadratic start with
+	 * many folders (retry_max up to a week makes hundreds of thousands) */
+	if (ntimes > 1)
+		qsort(times, ntimes, sizeof(*times), time_compare);
 	for (size_t i = 0; i < ntimes; i++)
 		queue_bucket_add(queue, times[i]);
 	free(times);
@@ -490,6 +500,12 @@ static void queue_load_done(void *arg)
 		 * submission takes it into memory (or into the backlog) */
 		if (queue_msg_find(queue, j->ids[i]) || submitting_has(queue, j->ids[i]))
 			continue;
+		if (queue_op_on_disk(queue, j->ids[i])) {
+			/* the administrator's operation finishes first; the
+			 * message stays due (it may be back in new/) */
+			skipped = true;
+			continue;
+		}
 		if (queue->msg_count >= queue->config->queue.active_limit) {
 			/* submissions took the room meanwhile: read it again later */
 			skipped = true;
@@ -515,6 +531,13 @@ static void queue_load_done(void *arg)
 		if (b)
 			b->again = b->short_of_room = true;
 	}
+	if (j->err != 0) {
+		/* a folder that could not be read (EMFILE, EIO ...) is read
+		 * again after a pause, never dropped: its messages stay due */
+		queue->load_retry_at = time(NULL) + QUEUE_LOAD_RETRY;
+		if (is_new)
+			queue->backlog_again = true;
+	}
 	if (j->end && is_new) {
 		queue->new_pass = false;
 		queue->backlog = queue->backlog_again;
@@ -526,15 +549,14 @@ static void queue_load_done(void *arg)
 	} else if (j->end) {
 		struct queue_bucket *b = bucket_find(queue, j->loc.t);
 		queue->bucket_pass = false;
-		if (b && b->again && j->err == 0) {
+		if (b && (b->again || j->err != 0)) {
 			/* read it again: due at its T, or now if it is left
 			 * for want of room */
 			b->again = false;
 			b->due_now = b->due_now && b->short_of_room;
 			b->short_of_room = false;
 		} else if (b) {
-			/* every message it held is in memory (or gone); on an
-			 * error it is found again after a restart */
+			/* every message it held is in memory (or gone) */
 			bucket_remove(queue, j->loc.t);
 		}
 	}
@@ -566,6 +588,13 @@ void queue_load_next(struct queue *queue)
 	size_t limit = queue->config->queue.active_limit;
 	if (!queue->started || queue->stopping || queue->loading)
 		return;
+	if ((long long)now < queue->load_retry_at) {
+		/* after a failed read: the timer comes back */
+		struct timeval tv = { (time_t)(queue->load_retry_at - (long long)now), 0 };
+		if (queue->bucket_ev && evtimer_add(queue->bucket_ev, &tv) != 0)
+			log_error("queue_retry", "error=\"cannot arm the loader's timer\"");
+		return;
+	}
 	struct spool_loc loc = { SPOOL_NEW, 0 };
 	struct queue_bucket *due = NULL;
 	if (queue->bucket_pass) {

@@ -97,6 +97,7 @@ struct queue_group {
 };
 
 struct queue_op_job {
+	struct queue_op_job *next;      /* in queue->disk_ops (on disk only) */
 	struct queue *queue;
 	enum queue_op op;
 	char id[QUEUE_ID_LEN + 1];
@@ -917,9 +918,18 @@ static void attempt_complete(struct queue_attempt *a)
 	msg->state = QUEUE_MSG_WAITING;
 	msg->loc = a->loc;
 	if (a->relocated) {
-		/* it is elsewhere on disk: the loader finds it there */
+		/* it is elsewhere on disk: the loader finds it there; what the
+		 * administrator asked meanwhile goes to it there (by ID) */
+		enum queue_op op = msg->delete_requested ? QUEUE_OP_DELETE :
+			msg->bounce_requested ? QUEUE_OP_BOUNCE : QUEUE_OP_HOLD;
+		bool requested = msg->delete_requested || msg->bounce_requested ||
+			msg->hold_requested;
+		char id[QUEUE_ID_LEN + 1];
+		memcpy(id, msg->id, sizeof(id));
 		log_debug("queue_moved", "queue_id=%s", msg->id);
 		queue_msg_forget(queue, msg);
+		if (requested)
+			queue_op(queue, op, id, NULL, NULL);
 		goto out;
 	}
 	if (a->error && (a->vanished || a->moved)) {
@@ -1060,8 +1070,14 @@ static void queue_op_done(void *arg)
 	const char *text = j->op == QUEUE_OP_DELETE ? "deleted" : j->hold ? "held" : "released";
 	if (msg)
 		msg->loc = j->loc;
-	if (!j->error && j->op == QUEUE_OP_DELETE && msg) {
+	if (!j->error && j->op == QUEUE_OP_DELETE && msg &&
+	    msg->state == QUEUE_MSG_DELIVERING) {
+		/* a flush started an attempt meanwhile: it owns MSG; the
+		 * delete is done again once it is back */
+		msg->delete_requested = true;
+	} else if (!j->error && j->op == QUEUE_OP_DELETE && msg) {
 		log_info("deleted", "queue_id=%s by=administrator", j->id);
+		queue_ready_remove(queue, msg);
 		queue_msg_removed(queue, msg);
 	} else if (!j->error && j->op == QUEUE_OP_RELEASE && msg && !msg->held &&
 		   msg->state == QUEUE_MSG_WAITING) {
@@ -1078,6 +1094,14 @@ static void queue_op_done(void *arg)
 	free(j);
 }
 
+bool queue_op_on_disk(const struct queue *queue, const char *id)
+{
+	for (const struct queue_op_job *j = queue->disk_ops; j; j = j->next)
+		if (memcmp(j->id, id, QUEUE_ID_LEN) == 0)
+			return true;
+	return false;
+}
+
 /* queue_op_disk_done - (loop) an operation on a message that was on disk
  * only: bring it into memory where it is to be tried */
 static void queue_op_disk_done(void *arg)
@@ -1087,6 +1111,12 @@ static void queue_op_disk_done(void *arg)
 	const char *text = j->text;
 	int status = j->status;
 	queue->jobs--;
+	for (struct queue_op_job **link = &queue->disk_ops; *link; link = &(*link)->next) {
+		if (*link == j) {
+			*link = j->next;
+			break;
+		}
+	}
 	if (status != 0 || j->error || text || queue->stopping) {
 		if (j->error && !text) {
 			status = -1;
@@ -1182,7 +1212,8 @@ void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb
 	}
 	struct queue_msg *msg = queue_msg_find(queue, id);
 	if (!msg) {
-		/* on disk only: a worker finds it */
+		/* on disk only: a worker finds it; the loader leaves it alone
+		 * until it is done (queue_op_on_disk) */
 		struct queue_op_job *j = xcalloc(1, sizeof(*j));
 		j->queue = queue;
 		j->op = op;
@@ -1191,6 +1222,8 @@ void queue_op(struct queue *queue, enum queue_op op, const char *id, queue_op_cb
 		memcpy(j->id, id, QUEUE_ID_LEN + 1);
 		j->cb = cb;
 		j->ctx = ctx;
+		j->next = queue->disk_ops;
+		queue->disk_ops = j;
 		queue->jobs++;
 		pool_submit(queue->pool, queue_op_work, queue_op_disk_done, j);
 		return;

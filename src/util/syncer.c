@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 
 struct syncer {
 	int fd;
+	dev_t dev;                   /* the file system syncfs(fd) flushes */
 	pthread_mutex_t lock;
 	pthread_cond_t done_cond;
 	unsigned long long issued;   /* last ticket handed out */
@@ -48,8 +50,15 @@ struct syncer *syncer_open(const char *path, int *errno_r)
 		*errno_r = errno;
 		return NULL;
 	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		*errno_r = errno;
+		close(fd);
+		return NULL;
+	}
 	struct syncer *s = xcalloc(1, sizeof(*s));
 	s->fd = fd;
+	s->dev = st.st_dev;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->done_cond, NULL);
 	return s;
@@ -123,6 +132,12 @@ int syncer_wait_lazy(struct syncer *s, unsigned delay_ms, int *errno_r)
 		return -1;
 	}
 	return 0;
+}
+
+bool syncer_covers(struct syncer *s, int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && st.st_dev == s->dev;
 }
 
 bool syncer_failed(struct syncer *s)

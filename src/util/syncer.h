@@ -54,6 +54,11 @@ int syncer_wait(struct syncer *syncer, int *errno_r);
  * along; alone, it costs at most DELAY_MS of latency. */
 int syncer_wait_lazy(struct syncer *syncer, unsigned delay_ms, int *errno_r);
 
+/* syncer_covers - FD (a file or folder) is on the syncer's file system, so
+ * its syncfs covers it; a caller with a file elsewhere (a mount point under
+ * the folder) must fsync it itself */
+bool syncer_covers(struct syncer *syncer, int fd);
+
 /* syncer_failed - an earlier syncfs failed: nothing is durable any more */
 bool syncer_failed(struct syncer *syncer);
 
