@@ -60,7 +60,13 @@ struct syncer *syncer_open(const char *path, int *errno_r)
 	s->fd = fd;
 	s->dev = st.st_dev;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->done_cond, NULL);
+	/* the lazy wait's deadline on the monotonic clock: a step of the
+	 * wall clock must not stretch it */
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->done_cond, &attr);
+	pthread_condattr_destroy(&attr);
 	return s;
 }
 
@@ -102,7 +108,7 @@ int syncer_wait(struct syncer *s, int *errno_r)
 int syncer_wait_lazy(struct syncer *s, unsigned delay_ms, int *errno_r)
 {
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += delay_ms / 1000;
 	until.tv_nsec += (long)(delay_ms % 1000) * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {

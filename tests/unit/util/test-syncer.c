@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -92,7 +93,13 @@ static void test_lazy_wait_alone_syncs_after_its_delay(void **state)
 	int err = 0;
 	struct syncer *s = syncer_open("/tmp", &err);
 	assert_non_null(s);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(syncer_wait_lazy(s, 20, &err), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* it waited its delay first (a lower bound only: never flaky) */
+	long long ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 19);
 	struct syncer_stats st;
 	syncer_stats(s, &st);
 	assert_int_equal(st.syncs, 1);
