@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/timespec.h"
+
 #define LOG_LINE_MAX 2048
 #define LOG_RECORD_HEAD 3
 #define LOG_BATCH_MAX 65536   /* bytes the thread takes out of the ring at once */
@@ -222,12 +224,7 @@ static void log_ring_copy_out(void *dst, size_t len)
 static void log_ring_linger(void)
 {
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += LOG_LINGER_MS * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	timespec_after_ms(CLOCK_REALTIME, LOG_LINGER_MS, &until);
 	while (!log_ring.stopping && log_ring.used <= log_ring.cap / 2 &&
 	       pthread_cond_timedwait(&log_ring.wake, &log_ring.mutex, &until) == 0)
 		;
@@ -343,13 +340,7 @@ bool log_async_stop(unsigned wait_ms)
 	}
 	log_ring.stopping = true;
 	pthread_cond_signal(&log_ring.wake);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += wait_ms / 1000;
-	deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	timespec_after_ms(CLOCK_REALTIME, wait_ms, &deadline);
 	while (done && (log_ring.used > 0 || log_ring.busy || log_ring.dropped > 0))
 		done = pthread_cond_timedwait(&log_ring.drained, &log_ring.mutex,
 					      &deadline) == 0;

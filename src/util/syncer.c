@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/timespec.h"
 #include "util/xalloc.h"
 
 struct syncer {
@@ -108,13 +109,7 @@ int syncer_wait(struct syncer *s, int *errno_r)
 int syncer_wait_lazy(struct syncer *s, unsigned delay_ms, int *errno_r)
 {
 	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += delay_ms / 1000;
-	until.tv_nsec += (long)(delay_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	timespec_after_ms(CLOCK_MONOTONIC, delay_ms, &until);
 	bool lazy = delay_ms > 0;
 	pthread_mutex_lock(&s->lock);
 	unsigned long long ticket = ++s->issued;
