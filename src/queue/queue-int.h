@@ -12,6 +12,7 @@
 #include "queue/queue.h"
 #include "queue/spool.h"
 #include "util/buf.h"
+#include "util/siphash.h"
 
 struct event;
 struct delivery;
@@ -79,6 +80,7 @@ struct queue {
 	struct queue_msg *msgs;
 	size_t msg_count;
 	struct queue_msg **hash;        /* the messages in memory by ID */
+	unsigned char hash_key[SIPHASH_KEY_LEN];  /* of these tables (id_hash) */
 	size_t hash_size;               /* a power of two */
 	/* submissions whose file may be in new/ but that are not acknowledged
 	 * yet: the loader leaves them to their submission (by ID) */

@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@
 #include "queue/queue-int.h"
 #include "util/log.h"
 #include "util/pool.h"
+#include "util/siphash.h"
 #include "util/syncer.h"
 #include "util/xalloc.h"
 
@@ -51,7 +53,7 @@ struct queue_submit_job {
 	struct buf body;
 	queue_submit_cb *cb;
 	void *ctx;
-	const char *error;              /* NULL: file written and renamed */
+	const char *error;              /* NULL: file written and synced */
 };
 
 
@@ -123,6 +125,11 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	queue->max_active = config->queue.concurrency;
 	queue->file_max = QUEUE_FILE_MAX;
 	queue->start_time = time(NULL);
+	if (getrandom(queue->hash_key, sizeof(queue->hash_key), 0) !=
+	    (ssize_t)sizeof(queue->hash_key)) {
+		*error_r = "cannot get random bytes for the queue's tables";
+		goto fail;
+	}
 	queue->hash_size = 1024;
 	queue->hash = xcalloc(queue->hash_size, sizeof(*queue->hash));
 	queue->spool = spool_open(config->data_dir, true, error_r);
@@ -158,6 +165,7 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 fail:
 	free(times);
 	free(queue->buckets);
+	free(queue->hash);
 	queue_mail_syncer_close(queue);
 	spool_close(&queue->spool);
 	free(queue);
@@ -262,13 +270,11 @@ void queue_stats(const struct queue *queue, struct queue_stats *stats_r)
 
 /* ---- messages ---------------------------------------------------------- */
 
-/* id_hash - FNV-1a of a queue ID */
-static size_t id_hash(const char *id)
+/* id_hash - where ID goes in the queue's tables: util/siphash under the
+ * queue's random key, as the other tables of the server */
+static size_t id_hash(const struct queue *queue, const char *id)
 {
-	uint64_t h = 14695981039346656037ULL;
-	for (size_t i = 0; i < QUEUE_ID_LEN; i++)
-		h = (h ^ (unsigned char)id[i]) * 1099511628211ULL;
-	return (size_t)(h ^ (h >> 32));
+	return (size_t)siphash24(queue->hash_key, id, QUEUE_ID_LEN);
 }
 
 /* hash_grow - double the table when it is fuller than one per slot */
@@ -277,7 +283,7 @@ static void hash_grow(struct queue *queue)
 	size_t size = queue->hash_size * 2;
 	struct queue_msg **hash = xcalloc(size, sizeof(*hash));
 	for (struct queue_msg *m = queue->msgs; m; m = m->next) {
-		size_t k = id_hash(m->id) & (size - 1);
+		size_t k = id_hash(queue, m->id) & (size - 1);
 		m->hash_next = hash[k];
 		hash[k] = m;
 	}
@@ -288,7 +294,7 @@ static void hash_grow(struct queue *queue)
 
 struct queue_msg *queue_msg_find(struct queue *queue, const char *id)
 {
-	for (struct queue_msg *m = queue->hash[id_hash(id) & (queue->hash_size - 1)]; m;
+	for (struct queue_msg *m = queue->hash[id_hash(queue, id) & (queue->hash_size - 1)]; m;
 	     m = m->hash_next)
 		if (memcmp(m->id, id, QUEUE_ID_LEN) == 0)
 			return m;
@@ -312,7 +318,7 @@ struct queue_msg *queue_msg_add(struct queue *queue, const char *id)
 	if (queue->msg_count > queue->hash_size)
 		hash_grow(queue);  /* links MSG too */
 	else {
-		size_t k = id_hash(id) & (queue->hash_size - 1);
+		size_t k = id_hash(queue, id) & (queue->hash_size - 1);
 		msg->hash_next = queue->hash[k];
 		queue->hash[k] = msg;
 	}
@@ -321,7 +327,7 @@ struct queue_msg *queue_msg_add(struct queue *queue, const char *id)
 
 void queue_msg_free(struct queue *queue, struct queue_msg *msg)
 {
-	struct queue_msg **link = &queue->hash[id_hash(msg->id) & (queue->hash_size - 1)];
+	struct queue_msg **link = &queue->hash[id_hash(queue, msg->id) & (queue->hash_size - 1)];
 	while (*link && *link != msg)
 		link = &(*link)->hash_next;
 	if (*link)
@@ -676,7 +682,7 @@ void queue_submit(struct queue *queue, struct queue_envelope *env, struct buf *b
 static void submitting_add(struct queue *queue, struct queue_submit_job *job)
 {
 	struct queue_submit_job **slot =
-		&queue->submitting[id_hash(job->env->id) % QUEUE_SUBMITTING_SLOTS];
+		&queue->submitting[id_hash(queue, job->env->id) % QUEUE_SUBMITTING_SLOTS];
 	job->next = *slot;
 	*slot = job;
 }
@@ -684,7 +690,7 @@ static void submitting_add(struct queue *queue, struct queue_submit_job *job)
 static void submitting_remove(struct queue *queue, struct queue_submit_job *job)
 {
 	struct queue_submit_job **link =
-		&queue->submitting[id_hash(job->env->id) % QUEUE_SUBMITTING_SLOTS];
+		&queue->submitting[id_hash(queue, job->env->id) % QUEUE_SUBMITTING_SLOTS];
 	while (*link && *link != job)
 		link = &(*link)->next;
 	if (*link)
@@ -693,7 +699,7 @@ static void submitting_remove(struct queue *queue, struct queue_submit_job *job)
 
 static bool submitting_has(struct queue *queue, const char *id)
 {
-	for (struct queue_submit_job *j = queue->submitting[id_hash(id) % QUEUE_SUBMITTING_SLOTS];
+	for (struct queue_submit_job *j = queue->submitting[id_hash(queue, id) % QUEUE_SUBMITTING_SLOTS];
 	     j; j = j->next)
 		if (memcmp(j->env->id, id, QUEUE_ID_LEN) == 0)
 			return true;
