@@ -78,10 +78,15 @@ static void test_concurrent_waits_share(void **state)
 	syncer_close(&s);
 }
 
+/* eager_after - an eager wait once the lazy waiter holds its ticket (the
+ * waits counter says so): whatever the scheduling, the syncfs it leads
+ * begins after the lazy ticket */
 static void *eager_after(void *arg)
 {
 	struct syncer *s = arg;
-	usleep(50 * 1000);
+	struct syncer_stats st;
+	for (syncer_stats(s, &st); st.waits == 0; syncer_stats(s, &st))
+		usleep(1000);
 	int err = 0;
 	return syncer_wait(s, &err) == 0 ? NULL : (void *)1;
 }
