@@ -13,6 +13,7 @@ cd "$root"
 passed=0
 failed=0
 skipped=0
+failures=""   # the failed tests' names, repeated at the end (CI shows the tail)
 
 # ---- unit tests -------------------------------------------------------------
 # Every unit test program is cmocka: with CMOCKA_MESSAGE_OUTPUT=tap each case
@@ -42,6 +43,9 @@ fi
 awk '/^# SKIP reason:/ { reason = substr($0, 15) }
      /^not ok [0-9]+ # SKIP/ { print "unit test skipped: " $NF ":" (reason ? reason : " (no reason given)"); reason = "" }' \
     "$testlog" 2>/dev/null
+[ "$u_fail" -gt 0 ] && failures="$failures
+$(grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)' "$build/unit.log" | sed 's/^/  unit program: /')
+$(grep -E '^not ok [0-9]+' "$testlog" 2>/dev/null | grep -v '# SKIP' | sed 's/^/  unit case: /')"
 echo "unit: $u_ok passed, $u_fail failed, $u_skip skipped (cmocka cases)"
 passed=$((passed + u_ok))
 failed=$((failed + u_fail))
@@ -68,6 +72,8 @@ if ninja -C "$fuzz_build" > "$build/fuzz-build.log" 2>&1; then
             passed=$((passed + 1))
         else
             echo "fuzz $name: FAILED"
+            failures="$failures
+  fuzz target: $name"
             tail -n 30 "$work/fuzz.log"
             failed=$((failed + 1))
         fi
@@ -87,7 +93,7 @@ parallel=""
 /usr/bin/python3 -c "import xdist" 2>/dev/null && parallel="-n auto"
 PETREL_BIN="$root/$build/petrel" /usr/bin/python3 -m pytest tests/integration -q -rs $parallel \
     -p no:cacheprovider --junitxml="$build/integration.xml" 2>&1 | tee "$build/integration.log"
-i_counts=$(/usr/bin/python3 - "$build/integration.xml" <<'PY'
+i_counts=$(/usr/bin/python3 - "$build/integration.xml" 2> "$build/integration-failed.txt" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -99,6 +105,11 @@ t = sum(int(s.get("tests", 0)) for s in suites)
 f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
 sk = sum(int(s.get("skipped", 0)) for s in suites)
 print(t - f - sk, f if t else 1, sk)
+for s in suites:
+    for case in s.iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            print("  integration:", case.get("classname", "") + "::" + case.get("name", ""),
+                  file=sys.stderr)
 PY
 )
 set -- $i_counts
@@ -106,5 +117,8 @@ passed=$((passed + $1))
 failed=$((failed + $2))
 skipped=$((skipped + $3))
 
+[ -s "$build/integration-failed.txt" ] && failures="$failures
+$(cat "$build/integration-failed.txt")"
+[ -n "$failures" ] && echo "failed:$failures"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
