@@ -37,6 +37,7 @@
 #include "config/config.h"
 #include "ipc/ipc.h"
 #include "policy/policy.h"
+#include "util/base64.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -70,6 +71,7 @@ static void auth_fail_delay_cb(evutil_socket_t fd, short what, void *arg);
 static void auth_refused(struct smtp_session *s, const char *reason);
 static void auth_reply_later(struct smtp_session *s, unsigned delay, bool busy);
 static void auth_malformed(struct smtp_session *s);
+static int auth_response_decode(const char *in, size_t len, struct buf *out);
 
 const char *smtp_auth_mechanisms(const struct smtp_session *s)
 {
@@ -163,7 +165,7 @@ static void auth_start(struct smtp_session *s, enum auth_mech mech, const char *
 		}
 		struct buf decoded;
 		buf_init(&decoded);
-		if (sasl_base64_decode(initial, initial_len, &decoded) != 0) {
+		if (auth_response_decode(initial, initial_len, &decoded) != 0) {
 			buf_free(&decoded);
 			auth_malformed(s);
 			return;
@@ -209,7 +211,7 @@ bool smtp_auth_read_line(struct smtp_session *s, struct evbuffer *in)
 	} else {
 		struct buf decoded;
 		buf_init(&decoded);
-		if (sasl_base64_decode(line, line_len, &decoded) != 0)
+		if (auth_response_decode(line, line_len, &decoded) != 0)
 			auth_malformed(s);
 		else
 			auth_step(s, decoded.data ? decoded.data : "", decoded.len);
@@ -310,12 +312,21 @@ static void auth_scram_step(struct smtp_session *s, const char *data, size_t len
 	}
 }
 
+/* auth_response_decode - a client's response: strict base64, and "=" alone
+ * is an empty response (RFC 4954 4) */
+static int auth_response_decode(const char *in, size_t len, struct buf *out)
+{
+	if (len == 1 && in[0] == '=')
+		return 0;
+	return base64_decode(in, len, out);
+}
+
 /* auth_challenge - "334 base64(DATA)" */
 static void auth_challenge(struct smtp_session *s, const char *data, size_t len)
 {
 	struct buf b64;
 	buf_init(&b64);
-	sasl_base64_encode(data, len, &b64);
+	base64_encode(data, len, &b64);
 	smtp_session_reply(s, "334 %s", b64.data ? b64.data : "");
 	buf_free(&b64);
 }

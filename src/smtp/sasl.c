@@ -1,4 +1,4 @@
-/* smtp/sasl - base64, PLAIN and SCRAM-SHA-256 for SMTP AUTH (see sasl.h). */
+/* smtp/sasl - PLAIN and SCRAM-SHA-256 for SMTP AUTH (see sasl.h). */
 #include "smtp/sasl.h"
 
 #include <stdint.h>
@@ -8,79 +8,12 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "util/base64.h"
 #include "util/xalloc.h"
 
-static int b64_value(unsigned char c);
 static char *scram_attr(const char *msg, size_t len, char name, size_t *pos);
 static char *scram_unescape_user(const char *s);
 static bool scram_printable(const char *s);
-
-static const char b64_chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int sasl_base64_decode(const char *in, size_t len, struct buf *out)
-{
-	if (len == 1 && in[0] == '=')
-		return 0; /* RFC 4954 4: "=" is an empty initial response */
-	if (len % 4 != 0)
-		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4];
-		size_t pad = 0;
-		for (int k = 0; k < 4; k++) {
-			unsigned char c = (unsigned char)in[i + (size_t)k];
-			if (c == '=' && i + 4 == len && k >= 2) {
-				v[k] = 0;
-				pad++;
-			} else if (pad > 0 || (v[k] = b64_value(c)) < 0) {
-				return -1;
-			}
-		}
-		/* RFC 4648 3.5: the bits past the data must be zero (canonical) */
-		if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15)))
-			return -1;
-		unsigned char bytes[3] = {
-			(unsigned char)((v[0] << 2) | (v[1] >> 4)),
-			(unsigned char)(((v[1] & 15) << 4) | (v[2] >> 2)),
-			(unsigned char)(((v[2] & 3) << 6) | v[3]),
-		};
-		buf_append(out, bytes, 3 - pad);
-	}
-	return 0;
-}
-
-void sasl_base64_encode(const void *in, size_t len, struct buf *out)
-{
-	const unsigned char *p = in;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t n = (uint32_t)p[i] << 16;
-		if (i + 1 < len)
-			n |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < len)
-			n |= p[i + 2];
-		char quad[4] = { b64_chars[(n >> 18) & 63], b64_chars[(n >> 12) & 63],
-				 i + 1 < len ? b64_chars[(n >> 6) & 63] : '=',
-				 i + 2 < len ? b64_chars[n & 63] : '=' };
-		buf_append(out, quad, 4);
-	}
-	if (len == 0)
-		buf_append(out, "", 0);
-}
 
 int sasl_plain_parse(const char *data, size_t len, char **user_r, char **password_r)
 {
@@ -196,11 +129,11 @@ int sasl_scram_server_first(struct sasl_scram *scram, unsigned iterations, const
 	struct buf text;
 	buf_init(&text);
 	buf_append_str(&text, scram->nonce);
-	sasl_base64_encode(rnd, sizeof(rnd), &text);
+	base64_encode(rnd, sizeof(rnd), &text);
 	free(scram->nonce);
 	scram->nonce = xstrdup(text.data);
 	buf_reset(&text);
-	sasl_base64_encode(salt, salt_len, &text);
+	base64_encode(salt, salt_len, &text);
 	scram->server_first = xasprintf("r=%s,s=%s,i=%u", scram->nonce, text.data, iterations);
 	buf_free(&text);
 	buf_append_str(out, scram->server_first);
@@ -222,14 +155,14 @@ int sasl_scram_client_final(struct sasl_scram *scram, const char *msg, size_t le
 	if (!nonce)
 		goto out;
 	/* c= is base64 of the gs2 header (no channel binding data). */
-	sasl_base64_encode(scram->gs2_header, strlen(scram->gs2_header), &expected_cbind);
+	base64_encode(scram->gs2_header, strlen(scram->gs2_header), &expected_cbind);
 	if (strcmp(cbind, expected_cbind.data) != 0 || strcmp(nonce, scram->nonce) != 0)
 		goto out;
 	size_t without_proof = pos;
 	/* Extensions before p= are not supported; p= must come next and last. */
 	if (without_proof < 1 || len - pos < 3 || msg[pos] != 'p' || msg[pos + 1] != '=')
 		goto out;
-	if (sasl_base64_decode(msg + pos + 2, len - pos - 2, &decoded) != 0 ||
+	if (base64_decode(msg + pos + 2, len - pos - 2, &decoded) != 0 ||
 	    decoded.len != SASL_SCRAM_PROOF_LEN)
 		goto out;
 	memcpy(proof, decoded.data, SASL_SCRAM_PROOF_LEN);
@@ -251,7 +184,7 @@ void sasl_scram_server_final(const unsigned char signature[SASL_SCRAM_PROOF_LEN]
 			     struct buf *out)
 {
 	buf_append_str(out, "v=");
-	sasl_base64_encode(signature, SASL_SCRAM_PROOF_LEN, out);
+	base64_encode(signature, SASL_SCRAM_PROOF_LEN, out);
 }
 
 void sasl_scram_clear(struct sasl_scram *scram)

@@ -1,4 +1,4 @@
-/* smtp/sasl - SASL mechanisms for SMTP AUTH (RFC 4954): strict base64, PLAIN
+/* smtp/sasl - SASL mechanisms for SMTP AUTH (RFC 4954): PLAIN
  * (RFC 4616), and the server side of SCRAM-SHA-256 (RFC 5802, RFC 7677).
  *
  * Pure functions over bytes the session hands in (no I/O), shared with the
@@ -16,11 +16,6 @@
 #include "util/buf.h"
 
 #define SASL_LINE_MAX 12288  /* RFC 4954 4: a server must accept 12288 octets */
-
-/* sasl_base64_decode - strict RFC 4648 base64 (padding required, no spaces);
- * appends to OUT; "=" alone is an empty response (RFC 4954 4) */
-int sasl_base64_decode(const char *in, size_t len, struct buf *out);
-void sasl_base64_encode(const void *in, size_t len, struct buf *out);
 
 /* sasl_plain_parse - "[authzid] NUL authcid NUL passwd" (RFC 4616 2).
  * An authzid different from authcid is refused (-1): no proxy logins. */

@@ -1,4 +1,4 @@
-/* test-sasl - base64, PLAIN and the server side of SCRAM-SHA-256
+/* test-sasl - PLAIN and the server side of SCRAM-SHA-256
  * (src/smtp/sasl.c), SCRAM against the RFC 7677 section 3 exchange with the
  * auth process's proof check (src/store/scram.c). */
 #include <setjmp.h>
@@ -13,48 +13,6 @@
 #include "smtp/sasl.h"
 #include "store/store.h"
 #include "util/xalloc.h"
-
-static void test_base64(void **state)
-{
-	(void)state;
-	static const struct {
-		const char *in;
-		int rc;
-		const char *out;
-		size_t len;
-	} cases[] = {
-		{ "AHVzZXIAcGFzcw==", 0, "\0user\0pass", 10 },
-		{ "Zm9v", 0, "foo", 3 },
-		{ "Zm8=", 0, "fo", 2 },
-		{ "Zg==", 0, "f", 1 },
-		{ "=", 0, "", 0 },           /* RFC 4954 4: empty initial response */
-		{ "", 0, "", 0 },
-		{ "Zm9", -1, NULL, 0 },      /* not a multiple of 4 */
-		{ "Zm 9v", -1, NULL, 0 },
-		{ "Zg=a", -1, NULL, 0 },     /* data after padding */
-		{ "Z===", -1, NULL, 0 },
-		{ "zXZ=", -1, NULL, 0 },     /* non-zero bits past the data */
-		{ "Zh==", -1, NULL, 0 },
-		{ "Zm9v\r\n", -1, NULL, 0 },
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct buf out;
-		buf_init(&out);
-		int rc = sasl_base64_decode(cases[i].in, strlen(cases[i].in), &out);
-		assert_int_equal(rc, cases[i].rc);
-		if (rc == 0) {
-			assert_int_equal(out.len, cases[i].len);
-			if (out.len)
-				assert_memory_equal(out.data, cases[i].out, out.len);
-		}
-		buf_free(&out);
-	}
-	struct buf enc;
-	buf_init(&enc);
-	sasl_base64_encode("\0user\0pass", 10, &enc);
-	assert_string_equal(enc.data, "AHVzZXIAcGFzcw==");
-	buf_free(&enc);
-}
 
 static void test_plain(void **state)
 {
@@ -210,7 +168,6 @@ static void test_scram_malformed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_scram_rfc7677),
 		cmocka_unit_test(test_scram_malformed),
