@@ -42,6 +42,141 @@ const struct mailauth_tag *mailauth_tags_find(const struct mailauth_tag *tags, s
 
 /* ---- SPF (RFC 7208) ------------------------------------------------------ */
 
+/* An SPF check is check_host() of RFC 7208 section 4, I/O-free: the caller
+ * asks spf_check_next what to do; it answers 0 with the DNS query it needs
+ * (one at a time) and the caller hands the answer to spf_check_answer, or
+ * 1 once the outcome is known.  Limits (RFC 7208 4.6.4): 10 terms doing
+ * DNS lookups (include, a, mx, ptr, exists, redirect), 2 void lookups,
+ * 10 MX hosts per mx (more is a permerror), the first 10 PTR names.  Work
+ * and memory are bounded: at most SPF_QUERIES_MAX queries per check, and
+ * each record and expansion is bounded in size. */
+
+enum spf_result {
+	SPF_RESULT_NONE,
+	SPF_RESULT_NEUTRAL,
+	SPF_RESULT_PASS,
+	SPF_RESULT_FAIL,
+	SPF_RESULT_SOFTFAIL,
+	SPF_RESULT_TEMPERROR,
+	SPF_RESULT_PERMERROR,
+};
+
+/* spf_result_name - the RFC 8601 / RFC 7208 8 keyword ("pass", "softfail") */
+const char *spf_result_name(enum spf_result result);
+
+#define SPF_LOOKUP_MAX 10      /* RFC 7208 4.6.4: terms that query DNS */
+#define SPF_VOID_MAX 2         /* RFC 7208 4.6.4: lookups answering nothing */
+#define SPF_NAMES_MAX 10       /* RFC 7208 4.6.4: MX hosts, PTR names checked */
+#define SPF_QUERIES_MAX 160    /* every query of one check, exp= and %{p} included */
+#define SPF_RECORD_MAX 4096    /* an SPF record longer than this is a permerror */
+#define SPF_EXPAND_MAX 2048    /* longest macro expansion (explanations included) */
+
+enum spf_dns_type { SPF_DNS_TXT, SPF_DNS_A, SPF_DNS_AAAA, SPF_DNS_MX, SPF_DNS_PTR };
+enum spf_dns_status { SPF_DNS_OK, SPF_DNS_NODATA, SPF_DNS_NXDOMAIN, SPF_DNS_TEMPFAIL };
+
+struct spf_params {
+	const char *ip;        /* the client: "192.0.2.1", "2001:db8::1" (IPv4-mapped
+				  IPv6 is IPv4, RFC 7208 5) */
+	const char *sender;    /* MAIL FROM without <>; "" or NULL: the HELO identity
+				  is checked as postmaster@HELO (RFC 7208 2.4) */
+	const char *helo;      /* HELO/EHLO argument (%{h}); NULL = none */
+	const char *receiver;  /* %{r} in explanations: our host name; NULL = "unknown" */
+	long long now;         /* %{t}: seconds since the epoch */
+};
+
+struct spf_query {
+	const char *name;      /* no trailing dot; valid until the next call */
+	enum spf_dns_type type;
+};
+
+struct spf_outcome {
+	enum spf_result result;
+	const char *mechanism;   /* the term that decided, as written ("-all",
+				    "include:_spf.example.com"); NULL when none did */
+	const char *domain;      /* whose record decided (after redirects) */
+	const char *explanation; /* fail: the exp= text; NULL if none or unusable */
+	const char *problem;     /* none, neutral by default, errors: why; else NULL */
+	unsigned lookups;        /* terms counted against SPF_LOOKUP_MAX */
+	unsigned void_lookups;
+	unsigned queries;        /* DNS queries asked, all kinds */
+};
+
+struct spf_check;
+
+/* spf_check_new - a check of PARAMS (copied).  An IP that does not parse or
+ * an identity that is no domain name (RFC 7208 4.3) ends at once: none. */
+struct spf_check *spf_check_new(const struct spf_params *params);
+/* spf_check_next - 1: done, see spf_check_outcome; 0: *QUERY_R must be
+ * answered with spf_check_answer before the next call */
+int spf_check_next(struct spf_check *check, struct spf_query *query_r);
+/* spf_check_answer - the answer to the last query: ITEMS are TXT texts
+ * (strings of one record joined), addresses in text form, MX "PREF NAME",
+ * PTR names; COUNT of them when STATUS is SPF_DNS_OK */
+void spf_check_answer(struct spf_check *check, enum spf_dns_status status,
+		      const char *const *items, size_t count);
+/* spf_check_outcome - valid once spf_check_next said 1, until the free */
+const struct spf_outcome *spf_check_outcome(const struct spf_check *check);
+void spf_check_free(struct spf_check **check);
+
+/* The record parser (RFC 7208 4.5, 4.6, 5, 6) and the macro expander
+ * (RFC 7208 7), public for tests, fuzzing and a later check-domain. */
+enum spf_mechanism {
+	SPF_MECH_ALL, SPF_MECH_INCLUDE, SPF_MECH_A, SPF_MECH_MX, SPF_MECH_PTR,
+	SPF_MECH_IP4, SPF_MECH_IP6, SPF_MECH_EXISTS,
+};
+
+struct spf_term {
+	enum spf_mechanism mechanism;
+	enum spf_result qualifier;   /* PASS, FAIL, SOFTFAIL or NEUTRAL */
+	const char *text;            /* the term as written, in the record's copy */
+	size_t text_len;
+	const char *spec;            /* domain-spec; NULL = the current domain */
+	size_t spec_len;
+	unsigned cidr4, cidr6;       /* prefix lengths: 32 and 128 by default */
+	unsigned char addr[16];      /* ip4: first 4 octets; ip6: 16 */
+};
+
+struct spf_record {
+	char *text;                  /* a copy of the record, NUL-terminated */
+	struct spf_term *terms;
+	size_t term_count;
+	const char *redirect, *exp;  /* domain-specs of the modifiers; NULL = absent */
+	size_t redirect_len, exp_len;
+};
+
+/* spf_record_is_spf - TEXT[0..LEN) is an SPF version 1 record: "v=spf1"
+ * (any case) alone or followed by a space (RFC 7208 4.5) */
+bool spf_record_is_spf(const char *text, size_t len);
+/* spf_record_parse - the whole record checked (RFC 7208 4.6: a syntax error
+ * anywhere is a permerror); NULL and *error_r if it is not valid */
+struct spf_record *spf_record_parse(const char *text, size_t len, const char **error_r);
+void spf_record_free(struct spf_record **record);
+
+struct spf_macro_env {
+	const char *sender;          /* %{s}: local@domain */
+	const char *local;           /* %{l} */
+	const char *sender_domain;   /* %{o} */
+	const char *domain;          /* %{d}: the domain being checked */
+	const char *ip;              /* %{i} %{c} %{v}: text form, IPv4 or IPv6 */
+	const char *ptr_name;        /* %{p}: validated name; NULL = "unknown" */
+	const char *helo;            /* %{h}; NULL = "unknown" */
+	const char *receiver;        /* %{r}; NULL = "unknown" */
+	long long now;               /* %{t} */
+};
+
+#define SPF_MACRO_EXPLAIN 0x1u   /* explanation text: c, r, t allowed, and spaces */
+
+/* spf_macro_expand - expand the macro-string TEXT[0..LEN) (RFC 7208 7):
+ * letters s l o d i p v h (c r t with SPF_MACRO_EXPLAIN), digit and "r"
+ * transformers, delimiters, upper case URL-escaped, %% %_ %-.  0 and a
+ * malloc'ed *out_r, or -1 and *error_r on a syntax error or an expansion
+ * longer than SPF_EXPAND_MAX. */
+int spf_macro_expand(const char *text, size_t len, const struct spf_macro_env *env,
+		     unsigned flags, char **out_r, const char **error_r);
+/* spf_macro_check - TEXT[0..LEN) is a valid macro-string under FLAGS;
+ * *uses_p_r says whether it holds a %{p} */
+bool spf_macro_check(const char *text, size_t len, unsigned flags, bool *uses_p_r);
+
 /* ---- DKIM (RFC 6376, RFC 8463) ------------------------------------------- */
 
 /* ---- DMARC (RFC 7489) and the organizational domain ---------------------- */
