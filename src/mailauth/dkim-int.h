@@ -53,4 +53,63 @@ void dkim_body_update(struct dkim_body *body, const void *data, size_t len);
 void dkim_body_final(struct dkim_body *body, unsigned char digest_r[DKIM_HASH_LEN]);
 void dkim_body_free(struct dkim_body *body);
 
+/* ---- DKIM-Signature and key records (dkim-parse.c) ------------------------- */
+
+#define DKIM_SIGNED_HEADERS_MAX 256   /* names in h= */
+
+enum dkim_algorithm { DKIM_ALGORITHM_RSA_SHA256, DKIM_ALGORITHM_ED25519_SHA256 };
+
+/* A parsed DKIM-Signature (RFC 6376 3.5).  Strings are allocated and
+ * NUL-terminated; dkim_signature_free releases them. */
+struct dkim_signature {
+	enum dkim_algorithm algorithm;
+	enum dkim_canon header_canon, body_canon;
+	char *algorithm_name;     /* a= as written (also when unsupported), or NULL */
+	char *domain;             /* d=, as written */
+	char *selector;           /* s= */
+	char *identity;           /* i=, or "@" d= when absent */
+	char **headers;           /* h=, in order */
+	size_t header_count;
+	unsigned char *b;         /* b= decoded */
+	size_t b_len;
+	char *b_text;             /* b= with its FWS removed (Authentication-Results
+				     header.b names a signature by its start) */
+	unsigned char bh[DKIM_HASH_LEN];
+	int64_t length;           /* l=, or -1 */
+	int64_t timestamp;        /* t=, or -1 */
+	int64_t expiration;       /* x=, or -1 */
+	/* where b='s value, with the FWS around it, lies in the parsed text:
+	 * the signature is verified with it taken out (3.7) */
+	size_t b_start, b_end;
+};
+
+/* dkim_signature_parse - the value of a DKIM-Signature field, TEXT[0..LEN)
+ * (after the colon, folding kept).  0, or -1 and *ERROR_R when the signature
+ * is to be ignored (RFC 6376 6.1.1: a permanent error): syntax, a missing or
+ * wrong tag, an unsupported algorithm.  Even then SIG_R holds what could be
+ * read of d=, s= and a= (for the report) and must be freed. */
+int dkim_signature_parse(const char *text, size_t len, struct dkim_signature *sig_r,
+			 const char **error_r);
+void dkim_signature_free(struct dkim_signature *sig);
+
+enum dkim_key_type { DKIM_KEY_RSA, DKIM_KEY_ED25519 };
+
+/* A parsed key record (RFC 6376 3.6.1, RFC 8463 4). */
+struct dkim_key {
+	enum dkim_key_type type;
+	bool testing;             /* t=y */
+	bool strict;              /* t=s: i= must be in d= itself */
+	bool revoked;             /* p= empty */
+	unsigned char *data;      /* p= decoded: SubjectPublicKeyInfo or RSAPublicKey
+				     DER for RSA, the raw 32 bytes for Ed25519 */
+	size_t data_len;
+};
+
+/* dkim_key_parse - one TXT record TEXT[0..LEN) as a DKIM key.  0, or -1 and
+ * *ERROR_R (the key is unusable: syntax, v= not DKIM1, an unknown k=, h=
+ * without sha256, s= without email).  A revoked key parses (REVOKED set).
+ * KEY_R must be freed either way. */
+int dkim_key_parse(const char *text, size_t len, struct dkim_key *key_r, const char **error_r);
+void dkim_key_free(struct dkim_key *key);
+
 #endif

@@ -179,6 +179,105 @@ bool spf_macro_check(const char *text, size_t len, unsigned flags, bool *uses_p_
 
 /* ---- DKIM (RFC 6376, RFC 8463) ------------------------------------------- */
 
+/* DKIM verification, fed the message as it arrives (the DATA stream after
+ * dot-unstuffing, or a stored file): the header section is kept (bounded)
+ * until its end, then each DKIM-Signature found is parsed and its header
+ * hash computed at once, and the body streams through one canonicalizer and
+ * SHA-256 per distinct (canonicalization, l=) pair; the body is never kept.
+ * The keys (TXT at <s>._domainkey.<d>) are handed in by the caller, or by
+ * dkim_verify_lookup_keys on the loop; each signature is decided when both
+ * its key and the end of the body are in.  Results are RFC 8601 words with a
+ * reason for anything but pass.  All strings returned point into VERIFY and
+ * live as long as it does. */
+
+struct dns_records;
+struct dns_resolver;
+
+enum dkim_result {
+	DKIM_RESULT_NONE,         /* no signature (a message-level answer) */
+	DKIM_RESULT_PASS,
+	DKIM_RESULT_FAIL,         /* body hash or signature did not verify */
+	DKIM_RESULT_TEMPERROR,    /* the key could not be fetched, for now */
+	DKIM_RESULT_PERMERROR,    /* unusable: syntax, no key, revoked, short key,
+				     unsupported algorithm, expired */
+};
+/* dkim_result_name - the RFC 8601 keyword ("pass", "fail", ...) */
+const char *dkim_result_name(enum dkim_result result);
+
+#define DKIM_SIGNATURES_DEFAULT 5               /* verified per message */
+#define DKIM_HEADER_SIZE_DEFAULT (256u * 1024)  /* header section kept, bytes */
+
+struct dkim_verify_settings {
+	unsigned max_signatures;  /* the first N signatures are verified, later
+				     ones ignored; 0 = DKIM_SIGNATURES_DEFAULT */
+	size_t max_header_size;   /* a larger header section is not verified;
+				     0 = DKIM_HEADER_SIZE_DEFAULT */
+	long long now;            /* seconds since the epoch, for x= */
+};
+
+/* What is known of one signature; result is DKIM_RESULT_NONE while it is
+ * still undecided. */
+struct dkim_signature_report {
+	enum dkim_result result;
+	const char *reason;       /* why, for all but pass ("body hash did not
+				     verify", "signature did not verify", "key
+				     revoked", ...); static text */
+	const char *domain;       /* d=, or NULL if it could not be read */
+	const char *selector;     /* s=, or NULL */
+	const char *algorithm;    /* a= as written, or NULL */
+	const char *identity;     /* i= (or "@" d=), or NULL */
+	const char *b;            /* b= without FWS, or NULL (header.b, RFC 6008) */
+	bool testing;             /* the key says t=y: the domain is testing DKIM */
+};
+
+struct dkim_verify;
+
+struct dkim_verify *dkim_verify_create(const struct dkim_verify_settings *settings);
+void dkim_verify_free(struct dkim_verify **verify);
+/* dkim_verify_feed - the next LEN bytes of the message, in chunks of any
+ * size; CRLF or (stored messages) LF line ends */
+void dkim_verify_feed(struct dkim_verify *verify, const void *data, size_t len);
+/* dkim_verify_headers_done - the header section is read: the signatures are
+ * known and their keys can be looked up (while the body still streams) */
+bool dkim_verify_headers_done(const struct dkim_verify *verify);
+/* dkim_verify_finish - the end of the message: body hashes are final */
+void dkim_verify_finish(struct dkim_verify *verify);
+/* dkim_verify_error - why nothing was verified (a header section over its
+ * limit), or NULL */
+const char *dkim_verify_error(const struct dkim_verify *verify);
+/* dkim_verify_count - the signatures verified (at most max_signatures);
+ * dkim_verify_ignored - those found beyond them */
+size_t dkim_verify_count(const struct dkim_verify *verify);
+size_t dkim_verify_ignored(const struct dkim_verify *verify);
+/* dkim_verify_key_name - the TXT name to look up for signature INDEX
+ * ("<s>._domainkey.<d>"), or NULL when it needs no key (already decided) */
+const char *dkim_verify_key_name(const struct dkim_verify *verify, size_t index);
+/* dkim_verify_key - the answer to that lookup (RFC 6376 6.1.2): NXDOMAIN or
+ * NODATA is permerror, TEMPFAIL temperror; among several TXT records the
+ * first that parses as a key is used.  Decides the signature if the body is
+ * finished. */
+void dkim_verify_key(struct dkim_verify *verify, size_t index, const struct dns_records *records);
+/* dkim_verify_is_done - every signature is decided */
+bool dkim_verify_is_done(const struct dkim_verify *verify);
+const struct dkim_signature_report *dkim_verify_report(const struct dkim_verify *verify,
+							size_t index);
+/* dkim_verify_result - the best of the signatures' results (pass over fail
+ * over temperror over permerror), NONE without any */
+enum dkim_result dkim_verify_result(const struct dkim_verify *verify);
+
+/* The asynchronous key lookups on dns/ (loop thread).  CB is called once,
+ * on the loop, when every key asked for is in VERIFY; the lookup is freed
+ * after CB returns.  dkim_key_lookup_cancel stops it without a callback. */
+struct dkim_key_lookup;
+typedef void dkim_key_lookup_cb(void *ctx);
+/* dkim_verify_lookup_keys - look up every key VERIFY (headers done) still
+ * needs; NULL when none is needed (CB is then never called).  A query that
+ * cannot be started is a temperror of its signature. */
+struct dkim_key_lookup *dkim_verify_lookup_keys(struct dkim_verify *verify,
+						struct dns_resolver *resolver,
+						dkim_key_lookup_cb *cb, void *ctx);
+void dkim_key_lookup_cancel(struct dkim_key_lookup **lookup);
+
 /* ---- DMARC (RFC 7489) and the organizational domain ---------------------- */
 
 #endif
