@@ -118,6 +118,21 @@ void spf_check_answer(struct spf_check *check, enum spf_dns_status status,
 const struct spf_outcome *spf_check_outcome(const struct spf_check *check);
 void spf_check_free(struct spf_check **check);
 
+/* The asynchronous driver (spf-dns.c): the check above on dns/'s resolver,
+ * on the libevent loop of BASE.  CB is called exactly once, from the loop
+ * (never from inside spf_request_start), with an outcome valid during the
+ * call; never after spf_request_cancel.  Cancelling inside the request's
+ * own callback does nothing (it is freed when the callback returns); other
+ * requests may be cancelled from any callback. */
+struct event_base;
+struct dns_resolver;
+struct spf_request;
+typedef void spf_request_cb(void *ctx, const struct spf_outcome *outcome);
+struct spf_request *spf_request_start(struct event_base *base, struct dns_resolver *resolver,
+				      const struct spf_params *params, spf_request_cb *cb,
+				      void *ctx);
+void spf_request_cancel(struct spf_request *request);
+
 /* The record parser (RFC 7208 4.5, 4.6, 5, 6) and the macro expander
  * (RFC 7208 7), public for tests, fuzzing and a later check-domain. */
 enum spf_mechanism {

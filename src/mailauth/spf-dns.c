@@ -1,0 +1,149 @@
+/* mailauth/spf-dns - runs the SPF evaluator (spf.c) on dns/'s asynchronous
+ * resolver, on the libevent loop: each query the evaluator asks for goes to
+ * dns_lookup, each answer back into the evaluator, until the outcome is
+ * known; then the callback, once.
+ *
+ * A request that ends without a query in flight (no DNS needed, or a query
+ * that could not start) calls back from a zero-delay timer, never from
+ * inside spf_request_start.  spf_request_cancel frees the request at once
+ * (no callback after it); on a request whose callback is running it does
+ * nothing, and the request is freed when the callback returns.
+ */
+#include "mailauth/mailauth.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "dns/dns.h"
+#include "util/xalloc.h"
+
+struct spf_request {
+	struct dns_resolver *resolver;
+	struct spf_check *check;
+	struct dns_query *query;      /* in flight, or NULL */
+	struct event *later;          /* the deferred end, when no query is in flight */
+	spf_request_cb *cb;
+	void *ctx;
+	bool in_callback;
+};
+
+static void spf_request_run(struct spf_request *request, bool deferred);
+static void spf_request_answer(void *ctx, const struct dns_records *records);
+static void spf_request_later(evutil_socket_t fd, short what, void *arg);
+static void spf_request_finish(struct spf_request *request);
+static void spf_request_destroy(struct spf_request *request);
+static char *spf_query_name(const char *name);
+
+struct spf_request *spf_request_start(struct event_base *base, struct dns_resolver *resolver,
+				      const struct spf_params *params, spf_request_cb *cb,
+				      void *ctx)
+{
+	struct spf_request *request = xcalloc(1, sizeof(*request));
+	request->resolver = resolver;
+	request->cb = cb;
+	request->ctx = ctx;
+	request->check = spf_check_new(params);
+	request->later = evtimer_new(base, spf_request_later, request);
+	if (request->later == NULL)
+		abort();
+	spf_request_run(request, true);
+	return request;
+}
+
+void spf_request_cancel(struct spf_request *request)
+{
+	if (request == NULL || request->in_callback)
+		return;
+	spf_request_destroy(request);
+}
+
+/* spf_request_run - ask the evaluator for its next step until it needs an
+ * answer that is on its way or is done; a query dns/ cannot start is a
+ * temporary failure.  DEFERRED: the end must wait for the loop. */
+static void spf_request_run(struct spf_request *request, bool deferred)
+{
+	struct spf_query query;
+	while (spf_check_next(request->check, &query) == 0) {
+		static const enum dns_type types[] = {
+			[SPF_DNS_TXT] = DNS_TYPE_TXT, [SPF_DNS_A] = DNS_TYPE_A,
+			[SPF_DNS_AAAA] = DNS_TYPE_AAAA, [SPF_DNS_MX] = DNS_TYPE_MX,
+			[SPF_DNS_PTR] = DNS_TYPE_PTR,
+		};
+		char *name = spf_query_name(query.name);
+		request->query = dns_lookup(request->resolver, name, types[query.type],
+					    spf_request_answer, request);
+		free(name);
+		if (request->query != NULL)
+			return;
+		spf_check_answer(request->check, SPF_DNS_TEMPFAIL, NULL, 0);
+	}
+	if (deferred) {
+		struct timeval now = { 0, 0 };
+		evtimer_add(request->later, &now);
+		return;
+	}
+	spf_request_finish(request);
+}
+
+static void spf_request_answer(void *ctx, const struct dns_records *records)
+{
+	struct spf_request *request = ctx;
+	request->query = NULL;
+	enum spf_dns_status status;
+	switch (records->status) {
+	case DNS_OK: status = SPF_DNS_OK; break;
+	case DNS_NODATA: status = SPF_DNS_NODATA; break;
+	case DNS_NXDOMAIN: status = SPF_DNS_NXDOMAIN; break;
+	default: status = SPF_DNS_TEMPFAIL; break;
+	}
+	spf_check_answer(request->check, status, (const char *const *)records->items,
+			 records->count);
+	spf_request_run(request, false);
+}
+
+static void spf_request_later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	spf_request_finish(arg);
+}
+
+static void spf_request_finish(struct spf_request *request)
+{
+	request->in_callback = true;
+	request->cb(request->ctx, spf_check_outcome(request->check));
+	spf_request_destroy(request);
+}
+
+static void spf_request_destroy(struct spf_request *request)
+{
+	dns_cancel(request->query);
+	event_free(request->later);
+	spf_check_free(&request->check);
+	free(request);
+}
+
+/* spf_query_name - NAME in the presentation form libunbound parses:
+ * macros can put any octet in a label, so '\' and octets outside
+ * 0x21-0x7e are written as \DDD (RFC 1035 5.1) */
+static char *spf_query_name(const char *name)
+{
+	size_t len = strlen(name);
+	char *out = xmalloc(len * 4 + 1), *p = out;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '\\' || c <= 0x20 || c >= 0x7f || c == '"' || c == ';' ||
+		    c == '(' || c == ')') {
+			*p++ = '\\';
+			*p++ = (char)('0' + c / 100);
+			*p++ = (char)('0' + c / 10 % 10);
+			*p++ = (char)('0' + c % 10);
+		} else {
+			*p++ = (char)c;
+		}
+	}
+	*p = '\0';
+	return out;
+}
