@@ -139,6 +139,9 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 						    &queue->mail_syncer_shared, error_r);
 	if (!queue->mail_syncer)
 		goto fail;
+	/* deliveries linger for the syncs of accepted messages; half the
+	 * workers may, the other half stays free for those accepted messages */
+	syncer_set_lazy_max(queue->mail_syncer, config->workers / 2);
 	/* blocking, but before the loop runs: recovery */
 	if (spool_convert_legacy(queue->spool, &legacy, error_r) != 0)
 		goto fail;

@@ -11,10 +11,12 @@
  * A lazy waiter (syncer_wait_lazy) takes a ticket the same way but does
  * not lead until its delay has passed: any syncfs that begins after its
  * ticket, led by an eager waiter, covers it (the leader's mark is the last
- * ticket handed out, lazy ones included).  It is lazy only while it waits
- * alone: with other callers waiting there is a group to commit already, and
- * a waiting thread is a worker the others may need (a pool whose workers
- * all lingered would have none left to start the syncfs they wait for).
+ * ticket handed out, lazy ones included).  At most lazy_max callers linger
+ * at once (1 unless syncer_set_lazy_max says more): a lingering thread is a
+ * worker the others may need (a pool whose workers all lingered would have
+ * none left to start the syncfs they wait for), so one lazy caller too many
+ * commits the group at once.  An eager caller always leads or rides the
+ * running syncfs: lingering lazy callers ride it too.
  */
 #include "util/syncer.h"
 
@@ -38,7 +40,8 @@ struct syncer {
 	unsigned long long issued;   /* last ticket handed out */
 	unsigned long long covered;  /* every ticket <= covered is durable */
 	bool running;                /* a leader is in syncfs() */
-	unsigned waiting;            /* callers in syncer_wait(_lazy) */
+	unsigned lingering;          /* lazy callers still waiting out their delay */
+	unsigned lazy_max;           /* more lingering callers than this: sync now */
 	int error;                   /* first failure's errno, 0 if none */
 	_Atomic unsigned long long syncs;
 	_Atomic unsigned long long waits;
@@ -60,6 +63,7 @@ struct syncer *syncer_open(const char *path, int *errno_r)
 	struct syncer *s = xcalloc(1, sizeof(*s));
 	s->fd = fd;
 	s->dev = st.st_dev;
+	s->lazy_max = 1;
 	pthread_mutex_init(&s->lock, NULL);
 	/* the lazy wait's deadline on the monotonic clock: a step of the
 	 * wall clock must not stretch it */
@@ -101,6 +105,20 @@ static void syncer_lead(struct syncer *s)
 	pthread_cond_broadcast(&s->done_cond);
 }
 
+/* syncer_stop_lingering - (lock held) a lazy caller becomes an eager one */
+static void syncer_stop_lingering(struct syncer *s, bool *lazy)
+{
+	*lazy = false;
+	s->lingering--;
+}
+
+void syncer_set_lazy_max(struct syncer *s, unsigned lazy_max)
+{
+	pthread_mutex_lock(&s->lock);
+	s->lazy_max = lazy_max ? lazy_max : 1;
+	pthread_mutex_unlock(&s->lock);
+}
+
 int syncer_wait(struct syncer *s, int *errno_r)
 {
 	return syncer_wait_lazy(s, 0, errno_r);
@@ -114,18 +132,20 @@ int syncer_wait_lazy(struct syncer *s, unsigned delay_ms, int *errno_r)
 	pthread_mutex_lock(&s->lock);
 	unsigned long long ticket = ++s->issued;
 	atomic_fetch_add(&s->waits, 1);
-	s->waiting++;
+	if (lazy)
+		s->lingering++;
 	while (s->error == 0 && s->covered < ticket) {
-		if (lazy && s->waiting > 1)
-			lazy = false;  /* not alone: commit the group now */
+		if (lazy && s->lingering > s->lazy_max)
+			syncer_stop_lingering(s, &lazy);  /* one too many: commit the group now */
 		if (s->running)
 			pthread_cond_wait(&s->done_cond, &s->lock);
 		else if (lazy && pthread_cond_timedwait(&s->done_cond, &s->lock, &until) != 0)
-			lazy = false;  /* nobody synced meanwhile: lead */
+			syncer_stop_lingering(s, &lazy);  /* nobody synced meanwhile: lead */
 		else if (!lazy)
 			syncer_lead(s);
 	}
-	s->waiting--;
+	if (lazy)
+		s->lingering--;
 	int err = s->error;
 	pthread_mutex_unlock(&s->lock);
 	if (err != 0) {

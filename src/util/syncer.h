@@ -54,6 +54,12 @@ int syncer_wait(struct syncer *syncer, int *errno_r);
  * along; alone, it costs at most DELAY_MS of latency. */
 int syncer_wait_lazy(struct syncer *syncer, unsigned delay_ms, int *errno_r);
 
+/* syncer_set_lazy_max - how many lazy callers may wait out their delay at
+ * once (default 1): one more starts the syncfs at once.  Each lingering
+ * caller holds a thread, so keep it below the number of workers that may
+ * call syncer_wait (half of them leaves the rest to the eager callers). */
+void syncer_set_lazy_max(struct syncer *syncer, unsigned lazy_max);
+
 /* syncer_covers - FD (a file or folder) is on the syncer's file system, so
  * its syncfs covers it; a caller with a file elsewhere (a mount point under
  * the folder) must fsync it itself */

@@ -132,6 +132,84 @@ static void test_lazy_wait_rides_an_eager_sync(void **state)
 	syncer_close(&s);
 }
 
+struct lazy_arg {
+	struct syncer *syncer;
+	unsigned delay_ms;
+	long long elapsed_ms;
+	int rc;
+};
+
+static long long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+static void *lazy_waiter(void *arg)
+{
+	struct lazy_arg *l = arg;
+	int err = 0;
+	long long t0 = now_ms();
+	l->rc = syncer_wait_lazy(l->syncer, l->delay_ms, &err);
+	l->elapsed_ms = now_ms() - t0;
+	return NULL;
+}
+
+/* run_lazy_waiters - N threads each in syncer_wait_lazy(DELAY_MS) on a
+ * syncer that lets LAZY_MAX linger; the number of syncfs made */
+static unsigned long long run_lazy_waiters(unsigned lazy_max, unsigned n, unsigned delay_ms,
+					   struct lazy_arg *args)
+{
+	int err = 0;
+	struct syncer *s = syncer_open("/tmp", &err);
+	assert_non_null(s);
+	syncer_set_lazy_max(s, lazy_max);
+	pthread_t t[8];
+	assert_true(n <= 8);
+	for (unsigned i = 0; i < n; i++) {
+		args[i] = (struct lazy_arg){ .syncer = s, .delay_ms = delay_ms, .rc = -1 };
+		assert_int_equal(pthread_create(&t[i], NULL, lazy_waiter, &args[i]), 0);
+	}
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	struct syncer_stats st;
+	syncer_stats(s, &st);
+	assert_int_equal(st.waits, n);
+	syncer_close(&s);
+	return st.syncs;
+}
+
+/* two lazy callers may linger together: both wait their delay out (a lower
+ * bound only), and one syncfs covers them */
+static void test_lazy_waiters_linger_together(void **state)
+{
+	(void)state;
+	struct lazy_arg args[2];
+	unsigned long long syncs = run_lazy_waiters(2, 2, 1500, args);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(args[i].rc, 0);
+		assert_true(args[i].elapsed_ms >= 1499);
+	}
+	/* the first to time out leads; the other started before that syncfs
+	 * began unless it was held up past the whole delay */
+	assert_true(syncs >= 1 && syncs <= 2);
+}
+
+/* one lazy caller more than lazy_max commits the group at once: nobody
+ * waits for the (10 s) delay, one syncfs covers all three */
+static void test_lazy_waiter_beyond_max_commits(void **state)
+{
+	(void)state;
+	struct lazy_arg args[3];
+	unsigned long long syncs = run_lazy_waiters(2, 3, 10000, args);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(args[i].rc, 0);
+		assert_true(args[i].elapsed_ms < 9000);
+	}
+	assert_int_equal(syncs, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,6 +218,8 @@ int main(void)
 		cmocka_unit_test(test_concurrent_waits_share),
 		cmocka_unit_test(test_lazy_wait_alone_syncs_after_its_delay),
 		cmocka_unit_test(test_lazy_wait_rides_an_eager_sync),
+		cmocka_unit_test(test_lazy_waiters_linger_together),
+		cmocka_unit_test(test_lazy_waiter_beyond_max_commits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
