@@ -26,6 +26,8 @@ static void usage(FILE *out)
 	      "  keys sign ID SHA256-HEX          print key ID's signature of a digest, base64\n"
 	      "  spf check IP SENDER [--helo NAME] [--json]  the SPF check (RFC 7208) of\n"
 	      "      a client at IP sending as SENDER (\"\" checks HELO NAME), with [dns]\n"
+	      "  dkim verify [FILE] [--json]      verify a message's DKIM signatures (stdin\n"
+	      "      without FILE); 0 if one passes\n"
 	      "  sendmail [-t] [-i] [-f ADDR] [-F NAME] [ADDR...]  submit stdin (also\n"
 	      "      as /usr/sbin/sendmail; sysexits.h exit codes)\n"
 	      "  domain add|remove DOMAIN         the domains Petrel receives mail for\n"
@@ -73,6 +75,8 @@ int main(int argc, char **argv)
 		return cmd_keys(argc - 1, argv + 1);
 	if (strcmp(cmd, "spf") == 0)
 		return cmd_spf(argc - 1, argv + 1);
+	if (strcmp(cmd, "dkim") == 0)
+		return cmd_dkim(argc - 1, argv + 1);
 	static const struct {
 		const char *name;
 		int (*run)(int argc, char **argv);

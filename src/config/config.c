@@ -56,6 +56,7 @@ enum config_section {
 	SECTION_RELAY,
 	SECTION_TLS_POLICY,  /* keys are recipient domains */
 	SECTION_EVENTS,
+	SECTION_DKIM,
 	SECTION_LISTENER,
 };
 
@@ -149,6 +150,9 @@ static const struct key_def key_defs[] = {
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
 	{ SECTION_EVENTS, "retention", KEY_DURATION, CONFIG_OFFSET(events.retention), 0, 315360000 },
 	{ SECTION_EVENTS, "max_pending", KEY_UINT, CONFIG_OFFSET(events.max_pending), 100, 10000000 },
+	{ SECTION_DKIM, "verify_signatures", KEY_UINT, CONFIG_OFFSET(dkim.verify_signatures), 1, 50 },
+	{ SECTION_DKIM, "verify_header_size", KEY_SIZE, CONFIG_OFFSET(dkim.verify_header_size),
+	  4096, 16777216 },
 	{ SECTION_QUEUE, "retry_initial", KEY_UINT, CONFIG_OFFSET(queue.retry_initial), 1, 86400 },
 	{ SECTION_QUEUE, "retry_max", KEY_UINT, CONFIG_OFFSET(queue.retry_max), 1, 604800 },
 	{ SECTION_QUEUE, "lifetime", KEY_UINT, CONFIG_OFFSET(queue.lifetime), 1, 31536000 },
@@ -191,6 +195,7 @@ static const char *const section_names[] = {
 	[SECTION_RELAY] = "relay",
 	[SECTION_TLS_POLICY] = "tls-policy",
 	[SECTION_EVENTS] = "events",
+	[SECTION_DKIM] = "dkim",
 	[SECTION_LISTENER] = "listener",
 };
 
@@ -317,6 +322,8 @@ static struct config *config_new(bool with_hostname)
 	config->dns.timeout = 10;
 	config->events.retention = 30 * 86400;
 	config->events.max_pending = 100000;
+	config->dkim.verify_signatures = 5;
+	config->dkim.verify_header_size = 256 * 1024;
 
 	config->queue.retry_initial = 300;
 	config->queue.retry_max = 14400;

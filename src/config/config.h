@@ -15,6 +15,7 @@
  *   [auth]     AUTH offering and failure throttling
  *   [dns]      resolver for MX, SPF, DKIM lookups
  *   [events]   how long events are kept, and how many may wait for the store
+ *   [dkim]     DKIM verification limits
  *   [queue]    retries, expiry, delay notices
  *   [delivery] outgoing SMTP: TLS policy, port, connection limits
  *   [relay]    a smarthost for all mail or some domains
@@ -92,6 +93,11 @@ struct config_events {
 	unsigned max_pending;    /* events waiting for the store before new ones are dropped: 100000 */
 };
 
+struct config_dkim {
+	unsigned verify_signatures; /* DKIM signatures verified per message: 5 */
+	size_t verify_header_size;  /* header section kept while verifying: 262144 */
+};
+
 struct config_queue {
 	unsigned retry_initial;  /* seconds before the first retry: 300 */
 	unsigned retry_max;      /* the retry interval doubles up to this: 14400 */
@@ -151,6 +157,7 @@ struct config {
 	struct config_auth auth;
 	struct config_dns dns;
 	struct config_events events;
+	struct config_dkim dkim;
 	struct config_queue queue;
 	struct config_delivery delivery;
 	struct config_relay relay;

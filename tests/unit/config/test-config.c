@@ -296,6 +296,10 @@ static const struct error_case error_cases[] = {
 	  "2: syntax error: expected '[section]' or 'key = value'" },
 	{ "[server]\nworkers = 0\nbogus line\n",
 	  "2: 'workers' must be a number between 1 and 64" },
+	{ "[dkim]\nverify_signatures = 0\n",
+	  "2: 'verify_signatures' must be a number between 1 and 50" },
+	{ "[dkim]\nverify_signatures = 5\nverify_header_size = 1k\n",
+	  "3: 'verify_header_size' must be a number between 4096 and 16777216" },
 	/* numbers */
 	{ "[limits]\n\n\nmessage_size = big\n",
 	  "4: 'message_size' must be a number between 1024 and 2147483648" },
@@ -723,6 +727,7 @@ static void test_example_file(void **state)
 	assert_memory_equal(&config->auth, &defaults->auth, sizeof(config->auth));
 	assert_memory_equal(&config->events, &defaults->events, sizeof(config->events));
 	assert_memory_equal(&config->queue, &defaults->queue, sizeof(config->queue));
+	assert_memory_equal(&config->dkim, &defaults->dkim, sizeof(config->dkim));
 	assert_string_equal(config->dns.resolver, defaults->dns.resolver);
 	assert_string_equal(config->dns.special_zones, defaults->dns.special_zones);
 	assert_int_equal(config->dns.timeout, defaults->dns.timeout);
