@@ -6,13 +6,16 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libunbound-dev
 libsqlite3-dev sqlite3 libcrypt-dev libinih-dev libcmocka-dev libclang-rt-14-dev openssl
 python3 python3-pytest python3-pytest-xdist swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
-curl msmtp dnsmasq-base valgrind postfix libseccomp-dev adduser strace"
+curl msmtp dnsmasq-base valgrind postfix libseccomp-dev adduser strace
+python3-dkim python3-nacl"
 # postfix: a real peer in the integration tests, smtp-source/smtp-sink for
 # load, and the other side of `make bench`.
 # libseccomp-dev: the system call filters of the auth and keys processes.
 # adduser: the system users below.
 # strace: tests/integration/test_durability_order.py records the order of
 # writes, flushes and replies with it (and the bench's durability check).
+# python3-dkim, python3-nacl: dkimpy (dkimsign, dknewkey, its Python API and
+# test vectors; nacl for Ed25519) signs the messages test_dkim_verify.py verifies.
 # python3-pytest-xdist: scripts/run-tests.sh runs the integration tests on
 # every CPU at once (pytest -n auto).
 

@@ -15,12 +15,11 @@ import shutil
 import subprocess
 import time
 
+import dkim  # python3-dkim (scripts/install-deps.sh)
 import pytest
 
 from conftest import PETREL_BIN, petrel_env
 from peers import Dnsmasq
-
-dkim = pytest.importorskip("dkim", reason="python3-dkim (dkimpy) is not installed")
 
 DOMAIN = b"dkim.test"
 DATA = "/usr/lib/python3/dist-packages/dkim/tests/data"
@@ -284,6 +283,9 @@ def test_line_ends_as_stored(conf, keys, tmp_path):
 
 
 def test_human_output_and_stdin(conf, keys, tmp_path):
+    p = subprocess.run([PETREL_BIN, "help"], capture_output=True, text=True, timeout=60,
+                       env=petrel_env())
+    assert p.returncode == 0 and "dkim verify [FILE] [--json]" in p.stdout
     signed = sign(MESSAGE, keys, "ed", alg=b"ed25519-sha256")
     p = subprocess.run([PETREL_BIN, "dkim", "verify", "-c", str(conf)], input=signed,
                        capture_output=True, timeout=60, env=petrel_env())
