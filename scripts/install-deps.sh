@@ -8,6 +8,8 @@ libsqlite3-dev sqlite3 libcrypt-dev libinih-dev libcmocka-dev libclang-rt-14-dev
 python3 python3-pytest python3-pytest-xdist swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
 curl msmtp dnsmasq-base valgrind postfix libseccomp-dev adduser strace
 python3-dkim python3-nacl"
+# publicsuffix: the Public Suffix List, for DMARC's organizational domain.
+PKGS="$PKGS publicsuffix"
 # postfix: a real peer in the integration tests, smtp-source/smtp-sink for
 # load, and the other side of `make bench`.
 # libseccomp-dev: the system call filters of the auth and keys processes.

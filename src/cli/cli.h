@@ -13,6 +13,13 @@ int cmd_dkim(int argc, char **argv);
 /* cmd_sendmail - exits with sysexits.h codes, not 0/1/2 (see cmd-sendmail.c) */
 int cmd_sendmail(int argc, char **argv);
 
+/* cli_psl_load - read the Public Suffix List that [auth] public_suffix_list
+ * names; NULL after printing why, with CONFIG:LINE of the setting (the
+ * caller exits 2: a setting to fix) */
+struct config;
+struct mailauth_psl;
+struct mailauth_psl *cli_psl_load(const struct config *config);
+
 /* cli_control_request - send REQUEST (one line, without its LF) to the
  * server on DATA_DIR's control socket (queue/control.h) and print the
  * answer: data lines and an ok text to stdout, the rest to stderr (a

@@ -34,6 +34,7 @@
 #include "config/config.h"
 #include "ipc/ipc.h"
 #include "keysd/keysd.h"
+#include "mailauth/mailauth.h"
 #include "net/net.h"
 #include "queue/control.h"
 #include "queue/queue.h"
@@ -622,10 +623,10 @@ int cmd_serve(int argc, char **argv)
 }
 
 /* serve_load_settings - what the configuration names beyond its own syntax:
- * the outbound settings ([delivery], [tls-policy], [relay]) and the [tls]
- * files; a failure is a setting to fix (the caller exits 2).  The supervisor
- * checks them before anything is touched, the network process loads them
- * again for itself. */
+ * the outbound settings ([delivery], [tls-policy], [relay]), the Public
+ * Suffix List ([auth]) and the [tls] files; a failure is a setting to fix
+ * (the caller exits 2).  The supervisor checks them before anything is
+ * touched, the network process loads them again for itself. */
 static int serve_load_settings(const struct config *config, struct serve_outbound *outbound,
 			       SSL_CTX **tls_r)
 {
@@ -634,6 +635,12 @@ static int serve_load_settings(const struct config *config, struct serve_outboun
 		fprintf(stderr, "petrel: %s\n", error);
 		return -1;
 	}
+	/* DMARC's organizational domains: the list must read (the SMTP
+	 * session does not use it yet) */
+	struct mailauth_psl *psl = cli_psl_load(config);
+	if (!psl)
+		return -1;
+	mailauth_psl_free(&psl);
 	if (config->tls_certificate) {
 		*tls_r = net_tls_server_ctx(config->tls_certificate, config->tls_key, &error);
 		if (!*tls_r) {

@@ -145,6 +145,9 @@ static const struct key_def key_defs[] = {
 	{ SECTION_AUTH, "scram_iterations", KEY_UINT,
 	  CONFIG_OFFSET(auth.scram_iterations), 4096, 10000000 },
 	{ SECTION_AUTH, "helper_timeout", KEY_UINT, CONFIG_OFFSET(auth.helper_timeout), 1, 300 },
+	{ SECTION_AUTH, "public_suffix_list", KEY_PATH, CONFIG_OFFSET(auth.public_suffix_list),
+	  0, 0 },
+	{ SECTION_AUTH, "dmarc_enforce", KEY_BOOL, CONFIG_OFFSET(auth.dmarc_enforce), 0, 0 },
 	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
@@ -316,6 +319,8 @@ static struct config *config_new(bool with_hostname)
 	config->auth.hash_queue = 64;
 	config->auth.scram_iterations = 100000;
 	config->auth.helper_timeout = 10;
+	config->auth.public_suffix_list = xstrdup("/usr/share/publicsuffix/public_suffix_list.dat");
+	config->auth.dmarc_enforce = true;
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
@@ -507,6 +512,7 @@ void config_free(struct config **configp)
 	free(config->postmaster);
 	free(config->tls_certificate);
 	free(config->tls_key);
+	free(config->auth.public_suffix_list);
 	free(config->dns.resolver);
 	free(config->dns.special_zones);
 	free(config->delivery.tls);

@@ -12,7 +12,7 @@
  *   [tls]      certificate, key
  *   [limits]   line and message sizes, recipients, errors, connections
  *   [timeouts] RFC 5321 4.5.3.2 timers, in seconds
- *   [auth]     AUTH offering and failure throttling
+ *   [auth]     AUTH offering and failure throttling; DMARC settings
  *   [dns]      resolver for MX, SPF, DKIM lookups
  *   [events]   how long events are kept, and how many may wait for the store
  *   [dkim]     DKIM verification limits
@@ -80,6 +80,9 @@ struct config_auth {
 	unsigned hash_queue;     /* password checks waiting or running before AUTH gets 454: 64 */
 	unsigned scram_iterations; /* PBKDF2 rounds of new SCRAM-SHA-256 credentials: 100000 */
 	unsigned helper_timeout; /* seconds the network process waits for the auth process: 10 */
+	char *public_suffix_list; /* the Public Suffix List file, for DMARC's organizational
+				     domain: /usr/share/publicsuffix/public_suffix_list.dat */
+	bool dmarc_enforce;      /* apply the sender domain's DMARC policy; false = only record: true */
 };
 
 struct config_dns {

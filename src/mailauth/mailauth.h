@@ -295,4 +295,41 @@ void dkim_key_lookup_cancel(struct dkim_key_lookup **lookup);
 
 /* ---- DMARC (RFC 7489) and the organizational domain ---------------------- */
 
+/* The Public Suffix List (publicsuffix.org), read once at start; lookups
+ * are pure and may run on any thread.  Both of its sections (ICANN and
+ * PRIVATE) are used.  Names are looked up in A-label form (xn--...); the
+ * list's Unicode rules are converted to A-labels when it is read. */
+struct mailauth_psl;
+
+#define MAILAUTH_DOMAIN_SIZE 254  /* a domain name (253 octets) and its NUL */
+
+/* mailauth_psl_parse - the list in TEXT[0..LEN) (its file format: one rule
+ * per line up to the first whitespace, "//" comments, "*." wildcards, "!"
+ * exceptions).  NULL, *error_r and *line_r (1-based; 0 when the error is
+ * not on one line) on an invalid rule or a list without rules. */
+struct mailauth_psl *mailauth_psl_parse(const char *text, size_t len, size_t *line_r,
+					const char **error_r);
+/* mailauth_psl_load - read the file PATH and parse it; NULL and *error_r
+ * ("PATH:LINE: what", static storage valid until the next call) on failure.
+ * Blocking file I/O: call it at start, not on the event loop. */
+struct mailauth_psl *mailauth_psl_load(const char *path, const char **error_r);
+void mailauth_psl_free(struct mailauth_psl **psl);
+/* mailauth_psl_rule_count - the rules read (for logs and the CLI) */
+size_t mailauth_psl_rule_count(const struct mailauth_psl *psl);
+
+/* mailauth_psl_registrable - the registrable domain of DOMAIN[0..LEN) (its
+ * public suffix and one more label), lower-case without a trailing dot, in
+ * OUT_R.  1 if found; 0 if DOMAIN is itself a public suffix (OUT_R unset);
+ * -1 if DOMAIN is not a domain name of letters, digits and hyphens (one
+ * trailing dot allowed). */
+int mailauth_psl_registrable(const struct mailauth_psl *psl, const char *domain, size_t len,
+			     char out_r[MAILAUTH_DOMAIN_SIZE]);
+/* mailauth_org_domain - the organizational domain of DOMAIN[0..LEN) (RFC
+ * 7489 3.2) in OUT_R, lower-case without a trailing dot: its registrable
+ * domain, or DOMAIN itself when it is a public suffix (3.2 leaves that case
+ * undefined; DOMAIN is then the only name to ask and to align with).  False
+ * if DOMAIN is not a domain name, as mailauth_psl_registrable says. */
+bool mailauth_org_domain(const struct mailauth_psl *psl, const char *domain, size_t len,
+			 char out_r[MAILAUTH_DOMAIN_SIZE]);
+
 #endif

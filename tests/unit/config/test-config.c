@@ -335,6 +335,9 @@ static const struct error_case error_cases[] = {
 	  "2: 'helper_timeout' must be a number between 1 and 300" },
 	{ "[server]\nauth_user = a\n\nauth_user = b\n",
 	  "4: 'auth_user' is set twice in [server] (first on line 2)" },
+	{ "[auth]\ndmarc_enforce = maybe\n",
+	  "2: 'dmarc_enforce' must be true or false, not 'maybe'" },
+	{ "[auth]\npublic_suffix_list =\n", "2: 'public_suffix_list' must not be empty" },
 	{ "[auth]\nscram_iterations = 4095\n",
 	  "2: 'scram_iterations' must be a number between 4096 and 10000000" },
 	{ "[events]\nretention = 30w\n", "2: 'retention' must be a duration between 0 and "
@@ -662,6 +665,26 @@ static void test_process_users(void **state)
 	config_free(&config);
 }
 
+/* test_dmarc_settings - [auth] public_suffix_list (a path, relative to the
+ * file's folder) and dmarc_enforce */
+static void test_dmarc_settings(void **state)
+{
+	struct fixture *f = *state;
+	struct config *defaults = config_defaults();
+	assert_string_equal(defaults->auth.public_suffix_list,
+			    "/usr/share/publicsuffix/public_suffix_list.dat");
+	assert_true(defaults->auth.dmarc_enforce);
+	config_free(&defaults);
+	struct config *config = load_text(f, "[auth]\npublic_suffix_list = psl.dat\n"
+					  "dmarc_enforce = no\n");
+	char *want = xasprintf("%s/psl.dat", f->realdir);
+	assert_string_equal(config->auth.public_suffix_list, want);
+	free(want);
+	assert_false(config->auth.dmarc_enforce);
+	assert_int_equal(config_key_line(config, "auth", "public_suffix_list"), 2);
+	config_free(&config);
+}
+
 /* test_events_settings - retention takes s, m, h and d; 0 keeps events for ever */
 static void test_events_settings(void **state)
 {
@@ -724,7 +747,13 @@ static void test_example_file(void **state)
 	assert_string_equal(config->keys_user, defaults->keys_user);
 	assert_memory_equal(&config->limits, &defaults->limits, sizeof(config->limits));
 	assert_memory_equal(&config->timeouts, &defaults->timeouts, sizeof(config->timeouts));
-	assert_memory_equal(&config->auth, &defaults->auth, sizeof(config->auth));
+	/* the structs compared byte for byte, but for their strings */
+	assert_string_equal(config->auth.public_suffix_list, defaults->auth.public_suffix_list);
+	struct config_auth auth_a, auth_b;
+	memcpy(&auth_a, &config->auth, sizeof(auth_a));
+	memcpy(&auth_b, &defaults->auth, sizeof(auth_b));
+	auth_a.public_suffix_list = auth_b.public_suffix_list = NULL;
+	assert_memory_equal(&auth_a, &auth_b, sizeof(auth_a));
 	assert_memory_equal(&config->events, &defaults->events, sizeof(config->events));
 	assert_memory_equal(&config->queue, &defaults->queue, sizeof(config->queue));
 	assert_memory_equal(&config->dkim, &defaults->dkim, sizeof(config->dkim));
@@ -819,6 +848,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_auth_throttle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_process_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dmarc_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test_setup_teardown(test_outbound_values, setup, teardown),
