@@ -7,7 +7,7 @@ PKGS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libunbound-
 libsqlite3-dev sqlite3 libcrypt-dev libinih-dev libcmocka-dev libclang-rt-14-dev openssl
 python3 python3-pytest python3-pytest-xdist swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
 curl msmtp dnsmasq-base valgrind postfix libseccomp-dev adduser strace
-python3-dkim python3-nacl"
+python3-dkim python3-nacl python3-spf python3-yaml python3-dnslib python3-dnspython"
 # publicsuffix: the Public Suffix List, for DMARC's organizational domain.
 PKGS="$PKGS publicsuffix"
 # postfix: a real peer in the integration tests, smtp-source/smtp-sink for
@@ -18,6 +18,10 @@ PKGS="$PKGS publicsuffix"
 # writes, flushes and replies with it (and the bench's durability check).
 # python3-dkim, python3-nacl: dkimpy (dkimsign, dknewkey, its Python API and
 # test vectors; nacl for Ed25519) signs the messages test_dkim_verify.py verifies.
+# python3-spf, python3-yaml, python3-dnslib, python3-dnspython: the RFC 7208 test
+# suite (python3-spf ships rfc7208-tests.yml.gz), read with yaml, its zones served by
+# a dnslib server (tests/integration/spf_dns.py), and pyspf (on dnspython) as the
+# reference test_spf.py compares with.
 # python3-pytest-xdist: scripts/run-tests.sh runs the integration tests on
 # every CPU at once (pytest -n auto).
 

@@ -23,6 +23,7 @@ struct spf_request {
 	struct dns_resolver *resolver;
 	struct spf_check *check;
 	struct dns_query *query;      /* in flight, or NULL */
+	enum spf_dns_type type;       /* of the query in flight */
 	struct event *later;          /* the deferred end, when no query is in flight */
 	spf_request_cb *cb;
 	void *ctx;
@@ -35,6 +36,7 @@ static void spf_request_later(evutil_socket_t fd, short what, void *arg);
 static void spf_request_finish(struct spf_request *request);
 static void spf_request_destroy(struct spf_request *request);
 static char *spf_query_name(const char *name);
+static char *spf_answer_name(const char *text);
 
 struct spf_request *spf_request_start(struct event_base *base, struct dns_resolver *resolver,
 				      const struct spf_params *params, spf_request_cb *cb,
@@ -72,6 +74,7 @@ static void spf_request_run(struct spf_request *request, bool deferred)
 			[SPF_DNS_PTR] = DNS_TYPE_PTR,
 		};
 		char *name = spf_query_name(query.name);
+		request->type = query.type;
 		request->query = dns_lookup(request->resolver, name, types[query.type],
 					    spf_request_answer, request);
 		free(name);
@@ -98,8 +101,21 @@ static void spf_request_answer(void *ctx, const struct dns_records *records)
 	case DNS_NXDOMAIN: status = SPF_DNS_NXDOMAIN; break;
 	default: status = SPF_DNS_TEMPFAIL; break;
 	}
-	spf_check_answer(request->check, status, (const char *const *)records->items,
-			 records->count);
+	int type = request->type;
+	if (status == SPF_DNS_OK && (type == SPF_DNS_MX || type == SPF_DNS_PTR)) {
+		/* host names come in presentation form: the evaluator wants octets */
+		char **names = xcalloc(records->count + 1, sizeof(char *));
+		for (size_t i = 0; i < records->count; i++)
+			names[i] = spf_answer_name(records->items[i]);
+		spf_check_answer(request->check, status, (const char *const *)names,
+				 records->count);
+		for (size_t i = 0; i < records->count; i++)
+			free(names[i]);
+		free(names);
+	} else {
+		spf_check_answer(request->check, status, (const char *const *)records->items,
+				 records->count);
+	}
 	spf_request_run(request, false);
 }
 
@@ -142,6 +158,42 @@ static char *spf_query_name(const char *name)
 			*p++ = (char)('0' + c % 10);
 		} else {
 			*p++ = (char)c;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+/* spf_answer_name - a name of an MX ("PREF NAME") or PTR answer, which dns/
+ * writes in presentation form (RFC 1035 5.1: \DDD, \X), back to its octets;
+ * an escaped dot stays escaped, since a dot inside a label has no other
+ * spelling */
+static char *spf_answer_name(const char *text)
+{
+	size_t len = strlen(text);
+	char *out = xmalloc(len + 1), *p = out;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c != '\\' || i + 1 == len) {
+			*p++ = (char)c;
+			continue;
+		}
+		const char *e = text + i + 1;
+		if (i + 3 < len && e[0] >= '0' && e[0] <= '2' && e[1] >= '0' && e[1] <= '9' &&
+		    e[2] >= '0' && e[2] <= '9') {
+			unsigned v = (unsigned)(e[0] - '0') * 100 + (unsigned)(e[1] - '0') * 10 +
+				     (unsigned)(e[2] - '0');
+			if (v == 0 || v > 255 || v == '.') {
+				*p++ = (char)c;   /* kept as written */
+				continue;
+			}
+			*p++ = (char)v;
+			i += 3;
+		} else if (*e == '.') {
+			*p++ = (char)c;
+		} else {
+			*p++ = *e;
+			i++;
 		}
 	}
 	*p = '\0';
