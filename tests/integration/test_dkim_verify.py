@@ -24,6 +24,14 @@ from peers import Dnsmasq
 DOMAIN = b"dkim.test"
 DATA = "/usr/lib/python3/dist-packages/dkim/tests/data"
 
+# the key test_dkim.py serves for test2.message's Gmail signature
+GMAIL_KEY = ("k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA1Kd87/UeJjenpabgbFwh"
+             "+eBCsSTrqmwIYYvywlbhbqoo2DymndFkbjOVIPIldNs/m40KF+yzMn1skyoxcTUGCQ"
+             "s8g3FgD2Ap3ZB5DekAo5wMmk4wimDO+U8QzI3SD07y2+07wlNWwIt8svnxgdxGkVbb"
+             "hzY8i+RQ9DpSVpPbF7ykQxtKXkv/ahW3KjViiAH+ghvvIhkx4xYSIc9oSwVmAl5Oct"
+             "MEeWUwg8Istjqz8BZeTWbf41fbNhte7Y+YqZOwq1Sd0DbvYAD9NOZK9vlfuac0598H"
+             "Y+vtSBczUiKERHv1yRbcaQtZFh5wtiRrN04BLUTD21MycBX5jYchHjPY/wIDAQAB")
+
 MESSAGE = (b"From: Joe SixPack <joe@dkim.test>\r\n"
            b"To: Suzie Q <suzie@shopping.example.net>\r\n"
            b"Subject: Is dinner ready?\r\n"
@@ -94,6 +102,17 @@ def dns(tmp_path_factory, keys):
                           "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="))
     with open(os.path.join(DATA, "test.txt")) as f:
         extra.append(_txt_arg("test._domainkey.football.example.com", f.read().strip()))
+    # Exim's Ed25519 signature (ed25519test2.msg) and Gmail's with degenerate folding
+    # (test2.message), with the keys of test_dkim_ed25519.py and test_dkim.py
+    extra.append("--local=/test.ex/")
+    with open(os.path.join(DATA, "eximtest.dns")) as f:
+        extra.append(_txt_arg("sed._domainkey.test.ex", f.read().strip()))
+    extra.append("--local=/gmail.com/")
+    extra.append(_txt_arg("20120113._domainkey.gmail.com", GMAIL_KEY))
+    # dkimpy's broken key records: a ":" for a ";" after v=, and an unknown k=
+    for sel in ("badversion", "badk"):
+        with open(os.path.join(DATA, sel + ".txt")) as f:
+            extra.append(_txt_arg("%s._domainkey.dkim.test" % sel, f.read().strip()))
     server.start(extra=extra)
     yield server
     server.stop()
@@ -347,14 +366,27 @@ def test_large_message_bounded_memory(conf, keys, tmp_path):
     assert rss_big - rss_small < 4 * 1024, (rss_small, rss_big)
 
 
-@pytest.mark.parametrize("name", ["rfc6376.signed.msg", "rfc6376.signed.rsa.msg"])
-def test_dkimpy_vectors(conf, tmp_path, name):
-    """python3-dkim's copies of RFC 8463 Appendix A (Ed25519 and RSA signatures), with
-    the keys its tests serve (brisbane: RFC 8463's Ed25519 key; test: tests/data/test.txt)"""
+@pytest.mark.parametrize("name,selectors", [
+    ("rfc6376.signed.msg", ["brisbane", "test"]),
+    ("rfc6376.signed.rsa.msg", ["test"]),
+    ("ed25519test2.msg", ["sed"]),
+    ("test2.message", ["20120113"]),
+])
+def test_dkimpy_vectors(conf, tmp_path, name, selectors):
+    """python3-dkim's signed test messages with the keys its tests serve: RFC 8463
+    Appendix A (Ed25519 and RSA; brisbane is RFC 8463's key, test is tests/data/test.txt),
+    Exim's Ed25519 signature, and a Gmail signature with degenerate folding"""
     with open(os.path.join(DATA, name), "rb") as f:
         message = f.read()
     rc, answer = verify(conf, tmp_path, message)
+    assert results(answer) == [(s, "pass", None) for s in selectors]
     assert rc == 0
-    assert all(s["result"] == "pass" for s in answer["signatures"]), answer
-    assert {s["s"] for s in answer["signatures"]} <= {"brisbane", "test"}
-    assert len(answer["signatures"]) == message.count(b"DKIM-Signature:")
+
+
+@pytest.mark.parametrize("selector,reason", [("badversion", "v= is not DKIM1 first"),
+                                             ("badk", "unknown key type k=")])
+def test_dkimpy_bad_key_records(conf, keys, tmp_path, selector, reason):
+    """python3-dkim's badversion.txt and badk.txt: the key is unusable"""
+    signed = sign(MESSAGE, keys, "r2048").replace(b"s=r2048", b"s=" + selector.encode())
+    rc, answer = verify(conf, tmp_path, signed)
+    assert rc == 1 and results(answer) == [(selector, "permerror", reason)]
