@@ -390,3 +390,46 @@ def test_dkimpy_bad_key_records(conf, keys, tmp_path, selector, reason):
     signed = sign(MESSAGE, keys, "r2048").replace(b"s=r2048", b"s=" + selector.encode())
     rc, answer = verify(conf, tmp_path, signed)
     assert rc == 1 and results(answer) == [(selector, "permerror", reason)]
+
+
+# Changes a relay might make, each to be judged as dkimpy judges it: whitespace and case
+# survive relaxed canonicalization and not simple; trailing empty lines survive both.
+MUTATIONS = [
+    ("none", lambda m: m),
+    ("empty lines appended", lambda m: m + b"\r\n\r\n"),
+    ("body WSP runs", lambda m: m.replace(b"We lost the game.", b"We  lost the\tgame. ")),
+    ("body WSP at line end", lambda m: m.replace(b"Hi.\r\n", b"Hi. \t\r\n")),
+    ("header WSP", lambda m: m.replace(b"Subject: Is dinner ready?",
+                                       b"Subject:  Is dinner   ready? ")),
+    ("header name case", lambda m: m.replace(b"Subject:", b"SUBJECT:")),
+    ("header folded", lambda m: m.replace(b"Subject: Is dinner ready?",
+                                          b"Subject: Is dinner\r\n ready?")),
+    ("last CRLF removed", lambda m: m[:-2]),
+    ("text appended", lambda m: m + b"PS\r\n"),
+    ("empty line inserted", lambda m: m.replace(b"Hi.\r\n", b"Hi.\r\n\r\n")),
+    ("LF line ends", lambda m: m.replace(b"\r\n", b"\n")),
+]
+
+
+@pytest.mark.parametrize("canon", [(b"simple", b"simple"), (b"relaxed", b"relaxed"),
+                                   (b"relaxed", b"simple"), (b"simple", b"relaxed")],
+                         ids=lambda c: b"/".join(c).decode())
+def test_agrees_with_dkimpy(conf, keys, tmp_path, canon):
+    """each mutation of a signed message passes or fails as dkimpy's own verifier says"""
+    def dnsfunc(name, timeout=5):
+        sel = name.decode().split("._domainkey.")[0]
+        return keys[sel][1].encode()
+
+    signed = sign(MESSAGE, keys, "ed", alg=b"ed25519-sha256", canon=canon)
+    outcomes = []
+    for what, mutate in MUTATIONS:
+        message = mutate(signed)
+        want = dkim.verify(message, dnsfunc=dnsfunc)
+        rc, answer = verify(conf, tmp_path, message)
+        outcomes.append((what, want, answer["result"]))
+    assert all((want and got == "pass") or (not want and got == "fail")
+               for _, want, got in outcomes), outcomes
+    # whatever the canonicalization, some changes are harmless and some are not
+    got = {what: result for what, _, result in outcomes}
+    assert got["none"] == got["empty lines appended"] == "pass", outcomes
+    assert got["text appended"] == got["empty line inserted"] == "fail", outcomes
