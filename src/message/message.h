@@ -74,6 +74,115 @@ void message_strv_free(char ***strv);
 /* message_date_format - RFC 5322 date-time of T in UTC into BUF (>= 40) */
 void message_date_format(time_t t, char *buf, size_t size);
 
+/* ---- MIME: transfer decodings (RFC 2045 6) ------------------------------------ */
+
+enum message_encoding {
+	MESSAGE_ENCODING_7BIT,            /* also when Content-Transfer-Encoding is absent */
+	MESSAGE_ENCODING_8BIT,
+	MESSAGE_ENCODING_BINARY,
+	MESSAGE_ENCODING_QUOTED_PRINTABLE,
+	MESSAGE_ENCODING_BASE64,
+	MESSAGE_ENCODING_UNKNOWN,         /* another token: the body is opaque (RFC 2045 6.4) */
+};
+
+/* message_encoding_parse - the Content-Transfer-Encoding VALUE[0..LEN)
+ * (case-insensitive, CFWS around it ignored) */
+enum message_encoding message_encoding_parse(const char *value, size_t len);
+/* message_encoding_name - "7bit", "quoted-printable", ...; "unknown" */
+const char *message_encoding_name(enum message_encoding encoding);
+
+/* A streaming decoder: fed the encoded body in chunks of any size, it gives
+ * the same bytes as when fed whole (it keeps a partial base64 quantum, a cut
+ * "=XX" escape and held trailing white space between calls).  Lenient, as
+ * RFC 2045 asks of decoders:
+ * - base64 (6.8): characters outside the alphabet (line breaks included) are
+ *   ignored; the first "=" ends the data (the rest is ignored); an incomplete
+ *   last quantum gives the whole bytes it holds;
+ * - quoted-printable (6.7): "=" + line break is a soft line break (white
+ *   space between them allowed), "=XX" with upper- or lower-case hex is the
+ *   byte, any other "=" is kept literally with what follows; white space at
+ *   the end of a line is removed (rule 3); line breaks are kept as written
+ *   (CRLF or LF); an "=" at the very end is a soft line break;
+ * - 7bit, 8bit, binary, unknown: copied.
+ * Output never exceeds the input's length.  The struct is embedded by the
+ * caller; it holds no allocation (no _free). */
+struct message_decoder {
+	enum message_encoding encoding;
+	unsigned state;
+	unsigned bits;          /* base64: the pending 6-bit groups */
+	unsigned nbits;         /* base64: how many groups are pending (0..3) */
+	bool ended;             /* base64: "=" seen, the rest is ignored */
+	char hex;               /* quoted-printable: the first digit of "=XX" */
+	size_t wsp_len;         /* quoted-printable: held white space */
+	char wsp[76];
+};
+
+void message_decoder_init(struct message_decoder *dec, enum message_encoding encoding);
+/* message_decoder_feed - decode DATA[0..LEN), appending to OUT */
+void message_decoder_feed(struct message_decoder *dec, const char *data, size_t len,
+			  struct buf *out);
+/* message_decoder_finish - the end of the body: what is held is decoded or
+ * dropped as described above; DEC may then be initialised again */
+void message_decoder_finish(struct message_decoder *dec, struct buf *out);
+
+/* ---- MIME: encoded words in header fields (RFC 2047, RFC 2231 5) -------------- */
+
+/* message_header_decode - VALUE[0..LEN) (an unfolded field body) to UTF-8,
+ * appended to OUT, at most MAX bytes of it (cut at a character boundary).
+ * Encoded words "=?charset[*lang]?B|Q?text?=" are decoded: charsets other
+ * than UTF-8 and US-ASCII through iconv; an unknown charset or a malformed
+ * word is kept as written; white space between two encoded words is dropped
+ * (RFC 2047 6.2) and the bytes of adjacent words in the same charset are
+ * converted together (a character split between words survives).  Like most
+ * readers (and Python's email.header), a word need not be separated from the
+ * text around it by white space.  Bytes that are not UTF-8, outside encoded
+ * words or after conversion, become U+FFFD: OUT is always valid UTF-8.
+ * Returns true if the output was cut at MAX. */
+bool message_header_decode(const char *value, size_t len, size_t max, struct buf *out);
+
+/* ---- MIME: Content-Type and Content-Disposition (RFC 2045 5, RFC 2183) ------- */
+
+#define MESSAGE_PARAM_MAX 64          /* parameters kept per field (after RFC 2231 joining) */
+#define MESSAGE_PARAM_SECTIONS_MAX 100 /* RFC 2231 continuation sections per parameter */
+
+struct message_param {
+	char *name;      /* lower-cased, without RFC 2231's "*" and section number */
+	char *value;     /* unquoted; RFC 2231 sections joined and %XX decoded, charset
+			    converted to UTF-8 (bytes that cannot be become U+FFFD) */
+	size_t value_len;
+};
+
+/* A parsed Content-Type (TYPE/SUBTYPE) or Content-Disposition (TYPE only,
+ * SUBTYPE NULL).  Everything is allocated and owned by the struct. */
+struct message_content_type {
+	char *type;      /* lower-cased: "text", "multipart"; "attachment", "inline" */
+	char *subtype;   /* lower-cased: "plain", "mixed"; NULL for a disposition */
+	struct message_param *params;
+	size_t param_count;
+	bool defaulted;  /* absent or invalid: the default was used (RFC 2045 5.2) */
+};
+
+/* message_content_type_parse - Content-Type VALUE[0..LEN) (folded or not):
+ * type "/" subtype *(";" parameter), comments and quoted strings allowed,
+ * RFC 2231 continuations ("name*0=", "name*1*=") and charset/language
+ * ("name*=utf-8''%E2%82%AC") decoded; a later duplicate parameter is
+ * ignored, and so is a malformed one (the others are kept).  Values are
+ * not RFC 2047-decoded (callers may: some senders encode file names so).
+ * VALUE NULL, or a type or subtype that is not a token: text/plain;
+ * charset=us-ascii with DEFAULTED set (RFC 2045 5.2). */
+void message_content_type_parse(const char *value, size_t len,
+				struct message_content_type *ct_r);
+/* message_content_type_default - text/plain; charset=us-ascii, or (DIGEST:
+ * a part of a multipart/digest, RFC 2046 5.1.5) message/rfc822 */
+void message_content_type_default(struct message_content_type *ct_r, bool digest);
+/* message_disposition_parse - Content-Disposition VALUE[0..LEN) (RFC 2183):
+ * as above with no subtype; false (and *CT_R empty) if VALUE is NULL or the
+ * type is not a token */
+bool message_disposition_parse(const char *value, size_t len, struct message_content_type *ct_r);
+void message_content_type_free(struct message_content_type *ct);
+/* message_param_get - the value of parameter NAME (lower-case), or NULL */
+const char *message_param_get(const struct message_content_type *ct, const char *name);
+
 /* ---- delivery status notifications (RFC 3464, RFC 6522, RFC 3461, RFC 6533) ---- */
 
 /* Larger originals are returned as their header section only (and the
