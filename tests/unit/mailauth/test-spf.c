@@ -482,6 +482,49 @@ static const struct rr limit_zone[] = {
 	{ "bad.test", T, OK, { "v=spf1 ip4:192.0.2.1 -all moo" } },
 };
 
+static const struct rr names_zone[] = {
+	/* ptr looks at the first 10 PTR names only (4.6.4): the 11th would match */
+	{ "ptr.test", T, OK, { "v=spf1 ptr ?all" } },
+	{ "9.2.0.192.in-addr.arpa", PTR, OK, { "n1.other.test", "n2.other.test", "n3.other.test",
+					       "n4.other.test", "n5.other.test", "n6.other.test",
+					       "n7.other.test", "n8.other.test", "n9.other.test",
+					       "n10.other.test", "h.ptr.test" } },
+	{ "8.2.0.192.in-addr.arpa", PTR, OK, { "n1.other.test", "h.ptr.test" } },
+	{ "h.ptr.test", A, OK, { "192.0.2.9", "192.0.2.8" } },
+	/* exists asks for A even for an IPv6 client (5.7); a asks for AAAA */
+	{ "ex.test", T, OK, { "v=spf1 exists:%{ir}.%{v}.list.test a -all" } },
+	{ "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.list.test", A, OK,
+	  { "127.0.0.2" } },
+	{ "ex.test", AAAA, OK, { "2001:db8::cb02" } },
+	/* %{p} in a mechanism: the validated name under the current domain */
+	{ "pm.test", T, OK, { "v=spf1 exists:%{p}.allow.test -all" } },
+	{ "h.ptr.test.allow.test", A, OK, { "127.0.0.2" } },
+};
+
+static void test_spf_check_names(void **state)
+{
+	(void)state;
+	struct run r = RUN(names_zone, "192.0.2.9", "x@ptr.test", NULL);
+	assert_int_equal(r.result, SPF_RESULT_NEUTRAL);
+	r = RUN(names_zone, "192.0.2.8", "x@ptr.test", NULL);
+	assert_int_equal(r.result, SPF_RESULT_PASS);
+	assert_string_equal(r.mechanism, "ptr");
+
+	r = RUN(names_zone, "2001:db8::cb01", "x@ex.test", NULL);
+	assert_int_equal(r.result, SPF_RESULT_PASS);
+	assert_string_equal(r.mechanism, "exists:%{ir}.%{v}.list.test");
+	r = RUN(names_zone, "2001:db8::cb02", "x@ex.test", NULL);
+	assert_int_equal(r.result, SPF_RESULT_PASS);
+	assert_string_equal(r.mechanism, "a");
+	r = RUN(names_zone, "2001:db8::cb03", "x@ex.test", NULL);
+	assert_int_equal(r.result, SPF_RESULT_FAIL);
+
+	r = RUN(names_zone, "192.0.2.8", "x@pm.test", NULL);
+	assert_int_equal(r.result, SPF_RESULT_PASS);
+	r = RUN(names_zone, "192.0.2.7", "x@pm.test", NULL);   /* %{p} = unknown */
+	assert_int_equal(r.result, SPF_RESULT_FAIL);
+}
+
 static void test_spf_check_limits(void **state)
 {
 	(void)state;
@@ -585,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_spf_check_basic),
 		cmocka_unit_test(test_spf_check_helo),
 		cmocka_unit_test(test_spf_check_limits),
+		cmocka_unit_test(test_spf_check_names),
 		cmocka_unit_test(test_spf_check_explanation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
