@@ -332,4 +332,179 @@ int mailauth_psl_registrable(const struct mailauth_psl *psl, const char *domain,
 bool mailauth_org_domain(const struct mailauth_psl *psl, const char *domain, size_t len,
 			 char out_r[MAILAUTH_DOMAIN_SIZE]);
 
+/* DMARC records (RFC 7489 6.3, 6.4).  The parser keeps what it reads in
+ * struct dmarc_record, which owns its strings.  Record-level errors make the
+ * record invalid (6.6.3 step 6: no DMARC processing): a tag list that does
+ * not parse (RFC 6376 3.2, duplicate tags included, in any case), a first
+ * tag other than v=DMARC1, and a missing or invalid p= (or an invalid sp=)
+ * unless rua= holds a valid URI, in which case the record counts as p=none.
+ * Any other tag with an invalid value is discarded in favour of its default
+ * (6.3: "Syntax errors in the remainder of the record SHOULD be discarded in
+ * favor of default values"), and named in `ignored`; unknown tags are
+ * ignored (6.3). */
+
+enum dmarc_policy {
+	DMARC_POLICY_NONE,
+	DMARC_POLICY_QUARANTINE,
+	DMARC_POLICY_REJECT,
+};
+/* dmarc_policy_name - "none", "quarantine", "reject" */
+const char *dmarc_policy_name(enum dmarc_policy policy);
+
+enum dmarc_alignment { DMARC_ALIGN_RELAXED, DMARC_ALIGN_STRICT };
+
+struct dmarc_uri {
+	char *uri;                 /* as written, without its !size */
+	unsigned long long max_size; /* bytes; 0 = no limit given */
+};
+
+struct dmarc_record {
+	enum dmarc_policy p;
+	enum dmarc_policy sp;      /* p when sp= is absent */
+	bool sp_given;
+	bool p_fallback;           /* p= (or sp=) missing or invalid: p=none for
+				      the sake of the valid rua= (6.6.3 step 6) */
+	enum dmarc_alignment adkim, aspf;  /* relaxed by default */
+	unsigned pct;              /* 0..100, default 100 */
+	struct dmarc_uri *rua, *ruf;  /* the valid URIs, in order */
+	size_t rua_count, ruf_count;
+	char *fo;                  /* "0" by default; "1:d" as written */
+	char *rf;                  /* "afrf" by default */
+	unsigned long ri;          /* seconds, default 86400 */
+	char *ignored;             /* tags whose values were invalid, comma
+				      separated ("pct,adkim"); "" = none */
+};
+
+/* dmarc_record_is_dmarc - TEXT[0..LEN) starts with the v=DMARC1 tag (6.6.3
+ * step 3: the other TXT records at _dmarc.DOMAIN are discarded); the
+ * version is case-sensitive, as 6.4's ABNF writes it */
+bool dmarc_record_is_dmarc(const char *text, size_t len);
+/* dmarc_record_parse - TEXT[0..LEN); NULL and *error_r when the record is
+ * invalid as above */
+struct dmarc_record *dmarc_record_parse(const char *text, size_t len, const char **error_r);
+void dmarc_record_free(struct dmarc_record **record);
+
+/* Policy discovery (RFC 7489 6.6.3), I/O-free: the TXT records at
+ * _dmarc.<From domain>, and when that has no DMARC record (none at all, the
+ * name does not exist, or no record starts with v=DMARC1) those at
+ * _dmarc.<organizational domain>.  Several DMARC records at a name: no
+ * policy (step 4), and the search stops there.  A temporary DNS failure
+ * stops it with TEMPFAIL (the record may exist).  The caller asks
+ * dmarc_discovery_next for the name to look up and hands the answer to
+ * dmarc_discovery_answer, until it says done. */
+
+enum dmarc_found_status {
+	DMARC_FOUND_RECORD,     /* a valid record: found->record */
+	DMARC_FOUND_NONE,       /* no DMARC record at either name */
+	DMARC_FOUND_SEVERAL,    /* several DMARC records at one name */
+	DMARC_FOUND_INVALID,    /* one DMARC record, invalid (see problem) */
+	DMARC_FOUND_TEMPFAIL,   /* a lookup failed for now */
+	DMARC_FOUND_BAD_DOMAIN, /* the From domain is not a domain name (A-labels) */
+};
+
+struct dmarc_found {
+	enum dmarc_found_status status;
+	const char *from_domain;   /* lower case, no trailing dot ("" if BAD_DOMAIN) */
+	const char *org_domain;    /* its organizational domain (RFC 7489 3.2) */
+	const char *record_domain; /* the domain whose _dmarc name answered with the
+				      record(s) or the failure; NULL for NONE */
+	const char *record_text;   /* RECORD, INVALID: the record as published */
+	const struct dmarc_record *record;  /* RECORD only */
+	const char *problem;       /* all but RECORD: why, static text */
+};
+
+struct dmarc_discovery;
+
+/* dmarc_discovery_new - discovery for FROM_DOMAIN[0..LEN) (the domain of the
+ * RFC 5322.From address, A-labels); PSL is used at once, not kept */
+struct dmarc_discovery *dmarc_discovery_new(const struct mailauth_psl *psl,
+					    const char *from_domain, size_t len);
+/* dmarc_discovery_next - 0 and the TXT name to look up in *NAME_R (valid
+ * until the next call), or 1: done, see dmarc_discovery_found */
+int dmarc_discovery_next(struct dmarc_discovery *discovery, const char **name_r);
+/* dmarc_discovery_answer - dns_lookup's answer for that name */
+struct dns_records;
+void dmarc_discovery_answer(struct dmarc_discovery *discovery,
+			    const struct dns_records *answer);
+/* dmarc_discovery_found - the outcome; valid once done, until the free */
+const struct dmarc_found *dmarc_discovery_found(const struct dmarc_discovery *discovery);
+void dmarc_discovery_free(struct dmarc_discovery **discovery);
+
+/* The asynchronous driver (dmarc-dns.c) on dns/'s resolver, on BASE's loop.
+ * CB is called exactly once, from the loop (never from inside
+ * dmarc_request_start), and is given the finished discovery, which it owns
+ * (dmarc_discovery_free); never after dmarc_request_cancel, which frees the
+ * request at once.  Cancelling a request inside its own callback does
+ * nothing.  A query that cannot be started counts as TEMPFAIL. */
+struct event_base;
+struct dmarc_request;
+typedef void dmarc_request_cb(void *ctx, struct dmarc_discovery *discovery);
+struct dmarc_request *dmarc_request_start(struct event_base *base,
+					  struct dns_resolver *resolver,
+					  const struct mailauth_psl *psl,
+					  const char *from_domain, dmarc_request_cb *cb,
+					  void *ctx);
+void dmarc_request_cancel(struct dmarc_request *request);
+
+/* Evaluation (RFC 7489 6.6.2, 6.6.4), I/O-free.  An identifier is aligned
+ * when it passed and its domain matches the From domain: exactly (strict,
+ * s) or by organizational domain (relaxed, r).  DMARC passes when SPF or
+ * any DKIM signature is aligned.  The policy that applies is sp= when the
+ * record came from the organizational domain for a From domain below it,
+ * else p=.  A failing message is sampled with pct= (6.6.4): outside the
+ * sample, reject becomes quarantine and quarantine becomes none. */
+
+enum dmarc_result {
+	DMARC_RESULT_NONE,       /* no policy: no record, several, bad From domain */
+	DMARC_RESULT_PASS,
+	DMARC_RESULT_FAIL,
+	DMARC_RESULT_TEMPERROR,  /* the record could not be fetched */
+	DMARC_RESULT_PERMERROR,  /* the record is invalid */
+};
+/* dmarc_result_name - the RFC 8601 keyword ("pass", "fail", ...) */
+const char *dmarc_result_name(enum dmarc_result result);
+
+struct dmarc_dkim_input {
+	enum dkim_result result;
+	const char *domain;      /* the signature's d=; NULL if unknown */
+};
+
+struct dmarc_params {
+	const struct mailauth_psl *psl;
+	enum spf_result spf;     /* SPF's result */
+	const char *spf_domain;  /* the identity SPF checked: the MAIL FROM domain,
+				    or the HELO name for a null sender; NULL = none */
+	const struct dmarc_dkim_input *dkim;  /* each signature verified */
+	size_t dkim_count;
+	bool enforce;            /* [auth] dmarc_enforce */
+	/* 0..99 for pct= sampling; NULL = arc4random_uniform(100).  Tests fix it. */
+	unsigned (*random_percent)(void *ctx);
+	void *random_ctx;
+};
+
+struct dmarc_outcome {
+	enum dmarc_result result;
+	const char *reason;           /* static text: why, for all but pass */
+	bool spf_aligned;
+	bool dkim_aligned;
+	const char *dkim_domain;      /* d= of the first aligned signature; else NULL */
+	enum dmarc_policy policy;     /* the policy that applies (p or sp); NONE
+					 without a record */
+	bool subdomain_policy;        /* it is sp= (or p= standing in for sp) */
+	bool sampled_out;             /* pct= left this failing message out */
+	enum dmarc_policy disposition;/* what the policy asks for this message:
+					 NONE unless the result is fail */
+	bool enforced;                /* disposition is to be applied (dmarc_enforce);
+					 false: only recorded */
+};
+
+/* dmarc_evaluate - the outcome for FOUND (a finished discovery) and the
+ * SPF and DKIM results in PARAMS; strings point into FOUND or PARAMS */
+void dmarc_evaluate(const struct dmarc_found *found, const struct dmarc_params *params,
+		    struct dmarc_outcome *outcome_r);
+/* dmarc_domain_aligned - DOMAIN aligns with FROM_DOMAIN under MODE (both
+ * with or without a trailing dot, any case) */
+bool dmarc_domain_aligned(const struct mailauth_psl *psl, const char *domain,
+			  const char *from_domain, enum dmarc_alignment mode);
+
 #endif
