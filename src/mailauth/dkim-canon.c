@@ -21,8 +21,9 @@
 
 static void body_emit(struct dkim_body *body, const void *data, size_t len);
 static void body_flush(struct dkim_body *body);
-static void body_content(struct dkim_body *body, unsigned char c);
+static void body_content(struct dkim_body *body, const unsigned char *run, size_t len);
 static void body_line_end(struct dkim_body *body);
+static bool body_is_plain(const struct dkim_body *body, unsigned char c);
 
 static bool is_wsp(unsigned char c)
 {
@@ -130,9 +131,9 @@ static void body_emit(struct dkim_body *body, const void *data, size_t len)
 	}
 }
 
-/* body_content - a byte that is not a line end nor (relaxed) WSP: the empty
- * lines held back were not trailing, nor was the WSP run */
-static void body_content(struct dkim_body *body, unsigned char c)
+/* body_content - bytes that are neither line ends nor (relaxed) WSP: the
+ * empty lines held back were not trailing, nor was the WSP run before them */
+static void body_content(struct dkim_body *body, const unsigned char *run, size_t len)
 {
 	for (; body->empty_lines > 0; body->empty_lines--)
 		body_emit(body, "\r\n", 2);
@@ -140,7 +141,7 @@ static void body_content(struct dkim_body *body, unsigned char c)
 		body_emit(body, " ", 1);
 	body->wsp = false;
 	body->content = true;
-	body_emit(body, &c, 1);
+	body_emit(body, run, len);
 }
 
 /* body_line_end - a line ends: its CRLF now if it had content, else held */
@@ -154,28 +155,43 @@ static void body_line_end(struct dkim_body *body)
 	body->wsp = false;
 }
 
-/* dkim_body_update - the next LEN bytes of the body */
+/* body_is_plain - C is content as it stands: no line end, no WSP to fold */
+static bool body_is_plain(const struct dkim_body *body, unsigned char c)
+{
+	return c != '\r' && c != '\n' && !(body->canon == DKIM_CANON_RELAXED && is_wsp(c));
+}
+
+/* dkim_body_update - the next LEN bytes of the body; runs of plain bytes go
+ * through in one piece */
 void dkim_body_update(struct dkim_body *body, const void *data, size_t len)
 {
 	const unsigned char *p = data;
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i < len;) {
 		unsigned char c = p[i];
 		if (body->cr) {
 			body->cr = false;
 			if (c == '\n') {
 				body_line_end(body);
+				i++;
 				continue;
 			}
-			body_content(body, '\r');  /* a bare CR */
+			body_content(body, (const unsigned char *)"\r", 1);  /* a bare CR */
+		}
+		if (body_is_plain(body, c)) {
+			size_t j = i + 1;
+			while (j < len && body_is_plain(body, p[j]))
+				j++;
+			body_content(body, p + i, j - i);
+			i = j;
+			continue;
 		}
 		if (c == '\r')
 			body->cr = true;
 		else if (c == '\n')
 			body_line_end(body);
-		else if (body->canon == DKIM_CANON_RELAXED && is_wsp(c))
-			body->wsp = true;
 		else
-			body_content(body, c);
+			body->wsp = true;
+		i++;
 	}
 }
 
@@ -184,7 +200,7 @@ void dkim_body_final(struct dkim_body *body, unsigned char digest_r[DKIM_HASH_LE
 {
 	if (body->cr) {
 		body->cr = false;
-		body_content(body, '\r');
+		body_content(body, (const unsigned char *)"\r", 1);
 	}
 	/* a last line without its CRLF gets one (3.4.3; 3.4.4 with erratum 1384);
 	 * a simple body that is empty is one CRLF, a relaxed one stays empty */
