@@ -183,6 +183,73 @@ void message_content_type_free(struct message_content_type *ct);
 /* message_param_get - the value of parameter NAME (lower-case), or NULL */
 const char *message_param_get(const struct message_content_type *ct, const char *name);
 
+/* ---- MIME: the structure of a message (RFC 2045, RFC 2046) ------------------ */
+
+/* Limits of the structure parser; beyond them the rest of a part is an
+ * opaque body, never an error: the message is still delivered as it came. */
+struct message_mime_limits {
+	unsigned max_depth;        /* nesting of multiparts and message/rfc822: 20 */
+	unsigned max_parts;        /* parts in the tree, the message included: 1000 */
+	size_t max_header_size;    /* bytes of one part's header section kept: 102400 */
+};
+#define MESSAGE_MIME_LIMITS_DEFAULT { 20, 1000, 102400 }
+#define MESSAGE_MIME_BOUNDARY_MAX 200  /* RFC 2046 5.1.1 says 70; longer: not multipart */
+
+/* One node of the tree: the message itself (the root), a body part of a
+ * multipart, or the message inside a message/rfc822 part.  Offsets count
+ * bytes of the stream fed to the parser from its first byte.
+ *
+ * header_offset + header_size == body_offset.  The header section includes
+ * its empty line.  The body ends before the line break that precedes the
+ * next boundary line (RFC 2046 5.1.1: it belongs to the boundary), or at the
+ * end of the enclosing body.  body_lines counts the body's line feeds, plus
+ * one if its last line has no line break (IMAP's body size in lines).
+ * A multipart's body holds its preamble, its parts (children) and its
+ * epilogue; a message/rfc822 part's body is its one child. */
+struct message_part {
+	struct message_part *parent;
+	struct message_part *children;   /* first child */
+	struct message_part *next;       /* next sibling */
+	unsigned depth;                  /* the root is 0 */
+
+	size_t header_offset, header_size;
+	size_t body_offset, body_size;
+	size_t body_lines;
+
+	/* The header section as received (at most max_header_size bytes, whole
+	 * lines) and its fields, which point into it. */
+	char *header_data;
+	size_t header_len;
+	struct message_headers headers;
+	bool header_truncated;           /* longer than max_header_size: fields lost */
+	bool header_malformed;           /* ended by a line that was no field */
+
+	struct message_content_type content_type;  /* defaulted when absent/invalid */
+	struct message_content_type disposition;   /* type NULL when absent/invalid */
+	enum message_encoding encoding;
+
+	bool is_multipart;               /* children are its body parts */
+	bool is_message;                 /* message/rfc822 (or global): one child */
+	bool closed;                     /* multipart: its close delimiter was seen */
+	bool limit_hit;                  /* depth or part limit: the body is opaque */
+};
+
+struct message_mime_parser;
+
+/* message_mime_parser_create - LIMITS copied (NULL: the defaults) */
+struct message_mime_parser *message_mime_parser_create(const struct message_mime_limits *limits);
+/* message_mime_parser_feed - the next DATA[0..LEN) of the message; chunks of
+ * any size, the same tree whatever the cut.  Keeps at most a line's first
+ * bytes and the header sections (bounded), never the bodies. */
+void message_mime_parser_feed(struct message_mime_parser *parser, const char *data, size_t len);
+/* message_mime_parser_finish - the end of the message: every open part ends
+ * there (a multipart without its close delimiter is tolerated: closed is
+ * false).  Frees the parser, nulls *PARSER; returns the root, owned by the
+ * caller (message_part_free). */
+struct message_part *message_mime_parser_finish(struct message_mime_parser **parser);
+/* message_part_free - the tree under *PART (which must be a root) */
+void message_part_free(struct message_part **part);
+
 /* ---- delivery status notifications (RFC 3464, RFC 6522, RFC 3461, RFC 6533) ---- */
 
 /* Larger originals are returned as their header section only (and the
