@@ -28,6 +28,9 @@ static void usage(FILE *out)
 	      "      a client at IP sending as SENDER (\"\" checks HELO NAME), with [dns]\n"
 	      "  dkim verify [FILE] [--json]      verify a message's DKIM signatures (stdin\n"
 	      "      without FILE); 0 if one passes\n"
+	      "  dmarc check FROM-DOMAIN [--spf RESULT --spf-domain D] [--dkim RESULT\n"
+	      "      --dkim-domain D ...] [--json]  the DMARC record of a From domain (RFC\n"
+	      "      7489), alignment, result, policy and disposition, with [dns]\n"
 	      "  sendmail [-t] [-i] [-f ADDR] [-F NAME] [ADDR...]  submit stdin (also\n"
 	      "      as /usr/sbin/sendmail; sysexits.h exit codes)\n"
 	      "  domain add|remove DOMAIN         the domains Petrel receives mail for\n"
@@ -77,6 +80,8 @@ int main(int argc, char **argv)
 		return cmd_spf(argc - 1, argv + 1);
 	if (strcmp(cmd, "dkim") == 0)
 		return cmd_dkim(argc - 1, argv + 1);
+	if (strcmp(cmd, "dmarc") == 0)
+		return cmd_dmarc(argc - 1, argv + 1);
 	static const struct {
 		const char *name;
 		int (*run)(int argc, char **argv);
