@@ -282,7 +282,9 @@ enum dkim_result dkim_verify_result(const struct dkim_verify *verify);
 
 /* The asynchronous key lookups on dns/ (loop thread).  CB is called once,
  * on the loop, when every key asked for is in VERIFY; the lookup is freed
- * after CB returns.  dkim_key_lookup_cancel stops it without a callback. */
+ * after CB returns (CB may free VERIFY; it must not cancel the lookup).
+ * dkim_key_lookup_cancel stops it without a callback: a session that
+ * closes cancels its lookup before it frees VERIFY or the resolver. */
 struct dkim_key_lookup;
 typedef void dkim_key_lookup_cb(void *ctx);
 /* dkim_verify_lookup_keys - look up every key VERIFY (headers done) still
