@@ -433,3 +433,34 @@ def test_agrees_with_dkimpy(conf, keys, tmp_path, canon):
     got = {what: result for what, _, result in outcomes}
     assert got["none"] == got["empty lines appended"] == "pass", outcomes
     assert got["text appended"] == got["empty line inserted"] == "fail", outcomes
+
+
+def test_header_section_limit(conf, keys, tmp_path):
+    """[dkim] verify_header_size: a larger header section is not verified, and says so"""
+    signed = sign(MESSAGE, keys, "ed", alg=b"ed25519-sha256")
+    padded = signed.replace(b"Date:", b"X-Pad: " + b"x" * 5000 + b"\r\nDate:")
+    small = tmp_path / "small.conf"
+    small.write_text(conf.read_text() + "[dkim]\nverify_header_size = 4k\n")
+    rc, answer = verify(conf, tmp_path, padded, config=small)
+    assert rc == 1 and answer["signatures"] == [] and answer["result"] == "none"
+    assert answer["error"] == "header section over its size limit: not verified"
+    rc, answer = verify(conf, tmp_path, padded)
+    assert rc == 0 and results(answer) == [("ed", "pass", None)]
+    bad = tmp_path / "bad.conf"
+    bad.write_text(conf.read_text() + "[dkim]\nverify_signatures = 51\n")
+    p = subprocess.run([PETREL_BIN, "dkim", "verify", "-c", str(bad)], input=padded,
+                       capture_output=True, timeout=60, env=petrel_env())
+    assert p.returncode == 2
+    assert "bad.conf:6: 'verify_signatures' must be a number between 1 and 50" in \
+        p.stderr.decode(), p.stderr
+
+
+def test_usage_errors(conf, tmp_path):
+    for args in (["dkim"], ["dkim", "sign"], ["dkim", "verify", "--bogus"],
+                 ["dkim", "verify", "a", "b"]):
+        p = subprocess.run([PETREL_BIN, *args, "-c", str(conf)], capture_output=True,
+                           timeout=60, env=petrel_env(), stdin=subprocess.DEVNULL)
+        assert p.returncode == 2 and b"usage: petrel dkim verify" in p.stderr, (args, p)
+    p = subprocess.run([PETREL_BIN, "dkim", "verify", str(tmp_path / "absent.eml"), "-c",
+                        str(conf)], capture_output=True, timeout=60, env=petrel_env())
+    assert p.returncode == 1 and b"absent.eml: No such file or directory" in p.stderr
