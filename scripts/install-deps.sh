@@ -10,6 +10,8 @@ curl msmtp dnsmasq-base valgrind postfix libseccomp-dev adduser strace
 python3-dkim python3-nacl python3-spf python3-yaml python3-dnslib python3-dnspython"
 # publicsuffix: the Public Suffix List, for DMARC's organizational domain.
 PKGS="$PKGS publicsuffix"
+# libmail-dmarc-perl: Mail::DMARC, the DMARC implementation test_dmarc.py compares with.
+PKGS="$PKGS libmail-dmarc-perl"
 # postfix: a real peer in the integration tests, smtp-source/smtp-sink for
 # load, and the other side of `make bench`.
 # libseccomp-dev: the system call filters of the auth and keys processes.
