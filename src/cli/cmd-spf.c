@@ -23,6 +23,7 @@
 
 struct spf_cli {
 	bool json;
+	unsigned void_max;
 	const char *ip, *sender, *helo;
 	struct event_base *base;
 	bool done;
@@ -89,7 +90,9 @@ int cmd_spf(int argc, char **argv)
 	struct spf_params params = {
 		.ip = cli.ip, .sender = cli.sender, .helo = cli.helo,
 		.receiver = config->hostname, .now = (long long)time(NULL),
+		.void_lookups_max = config->auth.spf_void_lookups,
 	};
+	cli.void_max = config->auth.spf_void_lookups;
 	struct spf_request *request = spf_request_start(cli.base, dns, &params, spf_cli_done,
 							&cli);
 	(void)request;
@@ -130,9 +133,9 @@ static void spf_cli_done(void *ctx, const struct spf_outcome *o)
 		printf("\n");
 		if (o->explanation)
 			printf("explanation: %s\n", o->explanation);
-		printf("identity: %s; DNS lookups: %u of %d, void lookups: %u of %d, "
+		printf("identity: %s; DNS lookups: %u of %d, void lookups: %u of %u, "
 		       "queries: %u\n", identity, o->lookups, SPF_LOOKUP_MAX, o->void_lookups,
-		       SPF_VOID_MAX, o->queries);
+		       cli->void_max, o->queries);
 	}
 	event_base_loopbreak(cli->base);
 }

@@ -12,7 +12,7 @@
  *   [tls]      certificate, key
  *   [limits]   line and message sizes, recipients, errors, connections
  *   [timeouts] RFC 5321 4.5.3.2 timers, in seconds
- *   [auth]     AUTH offering and failure throttling; DMARC settings
+ *   [auth]     AUTH offering and failure throttling; SPF and DMARC settings
  *   [dns]      resolver for MX, SPF, DKIM lookups
  *   [events]   how long events are kept, and how many may wait for the store
  *   [dkim]     DKIM verification limits
@@ -83,6 +83,7 @@ struct config_auth {
 	char *public_suffix_list; /* the Public Suffix List file, for DMARC's organizational
 				     domain: /usr/share/publicsuffix/public_suffix_list.dat */
 	bool dmarc_enforce;      /* apply the sender domain's DMARC policy; false = only record: true */
+	unsigned spf_void_lookups; /* SPF lookups answering nothing before permerror: 2 */
 };
 
 struct config_dns {

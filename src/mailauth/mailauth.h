@@ -65,7 +65,7 @@ enum spf_result {
 const char *spf_result_name(enum spf_result result);
 
 #define SPF_LOOKUP_MAX 10      /* RFC 7208 4.6.4: terms that query DNS */
-#define SPF_VOID_MAX 2         /* RFC 7208 4.6.4: lookups answering nothing */
+#define SPF_VOID_MAX 2         /* RFC 7208 4.6.4: lookups answering nothing (default) */
 #define SPF_NAMES_MAX 10       /* RFC 7208 4.6.4: MX hosts, PTR names checked */
 #define SPF_QUERIES_MAX 160    /* every query of one check, exp= and %{p} included */
 #define SPF_RECORD_MAX 4096    /* an SPF record longer than this is a permerror */
@@ -82,6 +82,8 @@ struct spf_params {
 	const char *helo;      /* HELO/EHLO argument (%{h}); NULL = none */
 	const char *receiver;  /* %{r} in explanations: our host name; NULL = "unknown" */
 	long long now;         /* %{t}: seconds since the epoch */
+	unsigned void_lookups_max; /* void lookups allowed (RFC 7208 4.6.4 lets it be
+				      set); 0 = SPF_VOID_MAX */
 };
 
 struct spf_query {

@@ -64,6 +64,7 @@ struct spf_check {
 	char ip[INET6_ADDRSTRLEN];
 	char *sender, *local, *sender_domain, *helo, *receiver;
 	long long now;
+	unsigned void_max;
 
 	struct spf_frame frames[SPF_FRAMES_MAX];
 	size_t depth;             /* frames in use */
@@ -137,6 +138,7 @@ struct spf_check *spf_check_new(const struct spf_params *params)
 {
 	struct spf_check *check = xcalloc(1, sizeof(*check));
 	check->now = params->now;
+	check->void_max = params->void_lookups_max ? params->void_lookups_max : SPF_VOID_MAX;
 	check->helo = params->helo ? xstrdup(params->helo) : NULL;
 	check->receiver = params->receiver ? xstrdup(params->receiver) : NULL;
 
@@ -326,13 +328,13 @@ static bool spf_count_lookup(struct spf_check *check)
 }
 
 /* spf_count_void - a lookup answered NXDOMAIN or no records: false (and
- * the check finished) past SPF_VOID_MAX (RFC 7208 4.6.4) */
+ * the check finished) past the void lookup limit (RFC 7208 4.6.4) */
 static bool spf_count_void(struct spf_check *check, enum spf_dns_status status)
 {
 	if (status != SPF_DNS_NODATA && status != SPF_DNS_NXDOMAIN)
 		return true;
-	if (++check->outcome.void_lookups > SPF_VOID_MAX) {
-		spf_finish(check, SPF_RESULT_PERMERROR, "more than 2 void DNS lookups");
+	if (++check->outcome.void_lookups > check->void_max) {
+		spf_finish(check, SPF_RESULT_PERMERROR, "too many void DNS lookups");
 		return false;
 	}
 	return true;

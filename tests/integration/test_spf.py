@@ -199,3 +199,24 @@ def test_usage_errors(args):
                        timeout=30, env=petrel_env(), stdin=subprocess.DEVNULL)
     assert r.returncode == 2, r
     assert "usage: petrel spf check" in r.stderr
+
+
+def test_void_lookup_limit_setting(zone, tmp_path):
+    """[auth] spf_void_lookups: RFC 7208 4.6.4 lets the void lookup limit be set
+    (2 recommended, the default)."""
+    server, conf = zone
+    out = json.loads(petrel_spf(conf, "192.0.2.1", "dave@void.test").stdout)
+    assert (out["result"], out["void_lookups"]) == ("permerror", 3)
+    three = tmp_path / "petrel.conf"
+    three.write_text(conf.read_text() + "[auth]\nspf_void_lookups = 3\n")
+    r = petrel_spf(three, "192.0.2.1", "dave@void.test")
+    assert r.returncode == 0, r
+    out = json.loads(r.stdout)
+    assert (out["result"], out["void_lookups"]) == ("fail", 3)
+    r = petrel_spf(three, "192.0.2.1", "dave@void.test", json_out=False)
+    assert "void lookups: 3 of 3" in r.stdout
+    bad = tmp_path / "bad.conf"
+    bad.write_text(conf.read_text() + "[auth]\nspf_void_lookups = 0\n")
+    r = petrel_spf(bad, "192.0.2.1", "dave@void.test")
+    assert r.returncode == 2
+    assert "'spf_void_lookups' must be a number between 1 and 20" in r.stderr

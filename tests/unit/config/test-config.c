@@ -335,6 +335,10 @@ static const struct error_case error_cases[] = {
 	  "2: 'helper_timeout' must be a number between 1 and 300" },
 	{ "[server]\nauth_user = a\n\nauth_user = b\n",
 	  "4: 'auth_user' is set twice in [server] (first on line 2)" },
+	{ "[auth]\nspf_void_lookups = 0\n",
+	  "2: 'spf_void_lookups' must be a number between 1 and 20" },
+	{ "[auth]\nspf_void_lookups = 21\n",
+	  "2: 'spf_void_lookups' must be a number between 1 and 20" },
 	{ "[auth]\ndmarc_enforce = maybe\n",
 	  "2: 'dmarc_enforce' must be true or false, not 'maybe'" },
 	{ "[auth]\npublic_suffix_list =\n", "2: 'public_suffix_list' must not be empty" },
@@ -651,6 +655,7 @@ static void test_process_users(void **state)
 	assert_string_equal(defaults->auth_user, "petrel-auth");
 	assert_string_equal(defaults->keys_user, "petrel-keys");
 	assert_int_equal(defaults->auth.helper_timeout, 10);
+	assert_int_equal(defaults->auth.spf_void_lookups, 2);
 	config_free(&defaults);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config *config = load_text(f, cases[i].text);

@@ -312,6 +312,8 @@ struct run {
 	unsigned lookups, void_lookups, queries;
 };
 
+static unsigned run_void_max;   /* spf_params.void_lookups_max of run_check */
+
 /* run_check - check_host() with answers from ZONE (a name absent from it is
  * NXDOMAIN, a type absent NODATA), handed over in copies freed at once
  * (the evaluator keeps its own) */
@@ -319,7 +321,8 @@ static struct run run_check(const struct rr *zone, size_t zone_count, const char
 			    const char *sender, const char *helo)
 {
 	struct spf_params params = { .ip = ip, .sender = sender, .helo = helo,
-				     .receiver = "mx.receiver.test", .now = 1 };
+				     .receiver = "mx.receiver.test", .now = 1,
+				     .void_lookups_max = run_void_max };
 	struct spf_check *check = spf_check_new(&params);
 	struct spf_query q;
 	unsigned rounds = 0;
@@ -541,6 +544,14 @@ static void test_spf_check_limits(void **state)
 	r = RUN(limit_zone, "192.0.2.1", "x@void3.test", NULL);
 	assert_int_equal(r.result, SPF_RESULT_PERMERROR);
 	assert_int_equal(r.void_lookups, 3);
+
+	run_void_max = 3;   /* the limit is a setting */
+	r = RUN(limit_zone, "192.0.2.1", "x@void3.test", NULL);
+	assert_int_equal(r.result, SPF_RESULT_NEUTRAL);
+	run_void_max = 1;
+	r = RUN(limit_zone, "192.0.2.1", "x@void2.test", NULL);
+	assert_int_equal(r.result, SPF_RESULT_PERMERROR);
+	run_void_max = 0;
 
 	r = RUN(limit_zone, "192.0.2.1", "x@incnone.test", NULL);
 	assert_int_equal(r.result, SPF_RESULT_PERMERROR);
