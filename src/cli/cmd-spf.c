@@ -91,6 +91,7 @@ int cmd_spf(int argc, char **argv)
 		.ip = cli.ip, .sender = cli.sender, .helo = cli.helo,
 		.receiver = config->hostname, .now = (long long)time(NULL),
 		.void_lookups_max = config->auth.spf_void_lookups,
+		.timeout_ms = config->auth.spf_timeout * 1000,
 	};
 	cli.void_max = config->auth.spf_void_lookups;
 	struct spf_request *request = spf_request_start(cli.base, dns, &params, spf_cli_done,

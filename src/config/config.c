@@ -149,6 +149,7 @@ static const struct key_def key_defs[] = {
 	  0, 0 },
 	{ SECTION_AUTH, "dmarc_enforce", KEY_BOOL, CONFIG_OFFSET(auth.dmarc_enforce), 0, 0 },
 	{ SECTION_AUTH, "spf_void_lookups", KEY_UINT, CONFIG_OFFSET(auth.spf_void_lookups), 1, 20 },
+	{ SECTION_AUTH, "spf_timeout", KEY_UINT, CONFIG_OFFSET(auth.spf_timeout), 1, 600 },
 	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
@@ -323,6 +324,7 @@ static struct config *config_new(bool with_hostname)
 	config->auth.public_suffix_list = xstrdup("/usr/share/publicsuffix/public_suffix_list.dat");
 	config->auth.dmarc_enforce = true;
 	config->auth.spf_void_lookups = 2;
+	config->auth.spf_timeout = 20;
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");

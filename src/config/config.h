@@ -84,6 +84,7 @@ struct config_auth {
 				     domain: /usr/share/publicsuffix/public_suffix_list.dat */
 	bool dmarc_enforce;      /* apply the sender domain's DMARC policy; false = only record: true */
 	unsigned spf_void_lookups; /* SPF lookups answering nothing before permerror: 2 */
+	unsigned spf_timeout;    /* seconds an SPF check may take before temperror: 20 */
 };
 
 struct config_dns {

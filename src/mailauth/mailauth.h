@@ -70,6 +70,7 @@ const char *spf_result_name(enum spf_result result);
 #define SPF_QUERIES_MAX 160    /* every query of one check, exp= and %{p} included */
 #define SPF_RECORD_MAX 4096    /* an SPF record longer than this is a permerror */
 #define SPF_EXPAND_MAX 2048    /* longest macro expansion (explanations included) */
+#define SPF_TIMEOUT_MS 20000   /* default time limit of a check: the RFC's "at least 20 s" */
 
 enum spf_dns_type { SPF_DNS_TXT, SPF_DNS_A, SPF_DNS_AAAA, SPF_DNS_MX, SPF_DNS_PTR };
 enum spf_dns_status { SPF_DNS_OK, SPF_DNS_NODATA, SPF_DNS_NXDOMAIN, SPF_DNS_TEMPFAIL };
@@ -84,6 +85,8 @@ struct spf_params {
 	long long now;         /* %{t}: seconds since the epoch */
 	unsigned void_lookups_max; /* void lookups allowed (RFC 7208 4.6.4 lets it be
 				      set); 0 = SPF_VOID_MAX */
+	unsigned timeout_ms;   /* the driver's limit on the whole check (RFC 7208
+				  4.6.4: temperror past it); 0 = SPF_TIMEOUT_MS */
 };
 
 struct spf_query {
@@ -116,12 +119,18 @@ int spf_check_next(struct spf_check *check, struct spf_query *query_r);
  * PTR names; COUNT of them when STATUS is SPF_DNS_OK */
 void spf_check_answer(struct spf_check *check, enum spf_dns_status status,
 		      const char *const *items, size_t count);
+/* spf_check_expire - the caller's time limit is over (RFC 7208 4.6.4):
+ * the result is temperror, or, in the explanation's fetch, the result stays
+ * and has no explanation; the last query needs no answer.  Then
+ * spf_check_next says 1. */
+void spf_check_expire(struct spf_check *check);
 /* spf_check_outcome - valid once spf_check_next said 1, until the free */
 const struct spf_outcome *spf_check_outcome(const struct spf_check *check);
 void spf_check_free(struct spf_check **check);
 
 /* The asynchronous driver (spf-dns.c): the check above on dns/'s resolver,
- * on the libevent loop of BASE.  CB is called exactly once, from the loop
+ * on the libevent loop of BASE, within PARAMS->timeout_ms (then temperror).
+ * CB is called exactly once, from the loop
  * (never from inside spf_request_start), with an outcome valid during the
  * call; never after spf_request_cancel.  Cancelling inside the request's
  * own callback does nothing (it is freed when the callback returns); other

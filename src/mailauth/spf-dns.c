@@ -3,6 +3,10 @@
  * dns_lookup, each answer back into the evaluator, until the outcome is
  * known; then the callback, once.
  *
+ * A deadline (spf_params.timeout_ms) bounds the whole check: when it
+ * passes, the query in flight is cancelled and the check expired
+ * (temperror, RFC 7208 4.6.4).
+ *
  * A request that ends without a query in flight (no DNS needed, or a query
  * that could not start) calls back from a zero-delay timer, never from
  * inside spf_request_start.  spf_request_cancel frees the request at once
@@ -25,6 +29,7 @@ struct spf_request {
 	struct dns_query *query;      /* in flight, or NULL */
 	enum spf_dns_type type;       /* of the query in flight */
 	struct event *later;          /* the deferred end, when no query is in flight */
+	struct event *deadline;       /* the time limit of the whole check */
 	spf_request_cb *cb;
 	void *ctx;
 	bool in_callback;
@@ -33,6 +38,7 @@ struct spf_request {
 static void spf_request_run(struct spf_request *request, bool deferred);
 static void spf_request_answer(void *ctx, const struct dns_records *records);
 static void spf_request_later(evutil_socket_t fd, short what, void *arg);
+static void spf_request_deadline(evutil_socket_t fd, short what, void *arg);
 static void spf_request_finish(struct spf_request *request);
 static void spf_request_destroy(struct spf_request *request);
 static char *spf_query_name(const char *name);
@@ -48,8 +54,12 @@ struct spf_request *spf_request_start(struct event_base *base, struct dns_resolv
 	request->ctx = ctx;
 	request->check = spf_check_new(params);
 	request->later = evtimer_new(base, spf_request_later, request);
-	if (request->later == NULL)
+	request->deadline = evtimer_new(base, spf_request_deadline, request);
+	if (request->later == NULL || request->deadline == NULL)
 		abort();
+	unsigned ms = params->timeout_ms ? params->timeout_ms : SPF_TIMEOUT_MS;
+	struct timeval limit = { ms / 1000, (ms % 1000) * 1000 };
+	evtimer_add(request->deadline, &limit);
 	spf_request_run(request, true);
 	return request;
 }
@@ -126,6 +136,18 @@ static void spf_request_later(evutil_socket_t fd, short what, void *arg)
 	spf_request_finish(arg);
 }
 
+/* spf_request_deadline - the whole check took too long: temperror */
+static void spf_request_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct spf_request *request = arg;
+	(void)fd;
+	(void)what;
+	dns_cancel(request->query);
+	request->query = NULL;
+	spf_check_expire(request->check);
+	spf_request_finish(request);
+}
+
 static void spf_request_finish(struct spf_request *request)
 {
 	request->in_callback = true;
@@ -137,6 +159,7 @@ static void spf_request_destroy(struct spf_request *request)
 {
 	dns_cancel(request->query);
 	event_free(request->later);
+	event_free(request->deadline);
 	spf_check_free(&request->check);
 	free(request);
 }

@@ -233,6 +233,18 @@ void spf_check_answer(struct spf_check *check, enum spf_dns_status status,
 	}
 }
 
+void spf_check_expire(struct spf_check *check)
+{
+	spf_answer_free(&check->answer);
+	check->asked = check->answered = false;
+	if (check->phase == SPF_PHASE_EVAL) {
+		free(check->exp_spec);
+		check->exp_spec = NULL;
+		spf_finish(check, SPF_RESULT_TEMPERROR, "the check took longer than its time limit");
+	}
+	check->phase = SPF_PHASE_DONE;
+}
+
 const struct spf_outcome *spf_check_outcome(const struct spf_check *check)
 {
 	return &check->outcome;

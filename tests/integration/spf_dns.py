@@ -11,7 +11,8 @@ with the test suite driver's rules (pyspf's testspf.py):
   never answered; a name starting with "error." that is not in the zone times out too;
 - a name not in the zone is NXDOMAIN, a type not listed NODATA;
 - a CNAME is answered with the CNAME and the target's records of the type asked.
-It answers on UDP and TCP on one loopback port, from a thread.
+It answers on UDP and TCP on one loopback port, from a thread; with DELAY seconds,
+every UDP answer is sent that late (from a timer thread).
 """
 
 import selectors
@@ -79,8 +80,9 @@ def _rdata(rtype, value):
 
 
 class ZoneServer:
-    def __init__(self, zonedata, host="127.0.0.1"):
+    def __init__(self, zonedata, host="127.0.0.1", delay=0):
         self.zone = load_zone(zonedata)
+        self.delay = delay
         self.queries = []          # (name, type) in arrival order
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind((host, 0))
@@ -152,7 +154,11 @@ class ZoneServer:
                 if key.data == "udp":
                     data, addr = self.udp.recvfrom(65535)
                     out = self._handle(data, udp=True)
-                    if out is not None:
+                    if out is not None and self.delay:
+                        timer = threading.Timer(self.delay, self.udp.sendto, (out, addr))
+                        timer.daemon = True
+                        timer.start()
+                    elif out is not None:
                         self.udp.sendto(out, addr)
                 else:
                     conn, _ = self.tcp.accept()

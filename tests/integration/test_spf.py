@@ -220,3 +220,31 @@ def test_void_lookup_limit_setting(zone, tmp_path):
     r = petrel_spf(bad, "192.0.2.1", "dave@void.test")
     assert r.returncode == 2
     assert "'spf_void_lookups' must be a number between 1 and 20" in r.stderr
+
+
+def test_check_time_limit(tmp_path):
+    """RFC 7208 4.6.4: the whole check has a time limit ([auth] spf_timeout), past it
+    the result is temperror.  Ten lookups answered 0.6 s late each (within [dns]
+    timeout) take 6 s: with a limit of 2 s the check is a temperror; with the default
+    (20 s) it ends in its own result."""
+    zone = {"slow.test": [{"TXT": "v=spf1 " + " ".join("a:h%d.slow.test" % i
+                                                       for i in range(9)) + " -all"}]}
+    for i in range(9):
+        zone["h%d.slow.test" % i] = [{"A": "198.51.100.%d" % i}]
+    server = ZoneServer(zone, delay=0.6)
+    try:
+        (tmp_path / "data").mkdir()
+        text = ("[server]\ndata_dir = %s\n[dns]\nresolver = 127.0.0.1@%d\n"
+                "special_zones = test\ntimeout = 5\n" % (tmp_path / "data", server.port))
+        conf = tmp_path / "petrel.conf"
+        conf.write_text(text)
+        out = json.loads(petrel_spf(conf, "192.0.2.1", "a@slow.test").stdout)
+        assert (out["result"], out["lookups"]) == ("fail", 9), out
+        short = tmp_path / "short.conf"
+        short.write_text(text + "[auth]\nspf_timeout = 2\n")
+        out = json.loads(petrel_spf(short, "192.0.2.1", "a@slow.test").stdout)
+        assert out["result"] == "temperror", out
+        assert out["lookups"] < 9, out
+        assert "time" in out["problem"], out
+    finally:
+        server.close()

@@ -339,6 +339,7 @@ static const struct error_case error_cases[] = {
 	  "2: 'spf_void_lookups' must be a number between 1 and 20" },
 	{ "[auth]\nspf_void_lookups = 21\n",
 	  "2: 'spf_void_lookups' must be a number between 1 and 20" },
+	{ "[auth]\nspf_timeout = 0\n", "2: 'spf_timeout' must be a number between 1 and 600" },
 	{ "[auth]\ndmarc_enforce = maybe\n",
 	  "2: 'dmarc_enforce' must be true or false, not 'maybe'" },
 	{ "[auth]\npublic_suffix_list =\n", "2: 'public_suffix_list' must not be empty" },
@@ -656,6 +657,7 @@ static void test_process_users(void **state)
 	assert_string_equal(defaults->keys_user, "petrel-keys");
 	assert_int_equal(defaults->auth.helper_timeout, 10);
 	assert_int_equal(defaults->auth.spf_void_lookups, 2);
+	assert_int_equal(defaults->auth.spf_timeout, 20);
 	config_free(&defaults);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config *config = load_text(f, cases[i].text);

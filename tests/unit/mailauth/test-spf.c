@@ -628,6 +628,36 @@ static void test_spf_check_explanation(void **state)
 	assert_string_equal(r.explanation, "from unknown");
 }
 
+/* test_spf_check_expire - the caller's time limit: temperror while
+ * evaluating; during the explanation's fetch the fail stays, unexplained */
+static void test_spf_check_expire(void **state)
+{
+	(void)state;
+	struct spf_params params = { .ip = "192.0.2.7", .sender = "a@example.test" };
+	struct spf_check *check = spf_check_new(&params);
+	struct spf_query q;
+	assert_int_equal(spf_check_next(check, &q), 0);
+	assert_int_equal(q.type, SPF_DNS_TXT);
+	spf_check_expire(check);
+	assert_int_equal(spf_check_next(check, &q), 1);
+	assert_int_equal(spf_check_outcome(check)->result, SPF_RESULT_TEMPERROR);
+	assert_non_null(spf_check_outcome(check)->problem);
+	spf_check_free(&check);
+
+	check = spf_check_new(&params);
+	const char *rec[] = { "v=spf1 -all exp=why.example.test" };
+	assert_int_equal(spf_check_next(check, &q), 0);
+	spf_check_answer(check, SPF_DNS_OK, rec, 1);
+	assert_int_equal(spf_check_next(check, &q), 0);
+	assert_string_equal(q.name, "why.example.test");
+	spf_check_expire(check);
+	assert_int_equal(spf_check_next(check, &q), 1);
+	assert_int_equal(spf_check_outcome(check)->result, SPF_RESULT_FAIL);
+	assert_null(spf_check_outcome(check)->explanation);
+	assert_string_equal(spf_check_outcome(check)->mechanism, "-all");
+	spf_check_free(&check);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -641,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_spf_check_limits),
 		cmocka_unit_test(test_spf_check_names),
 		cmocka_unit_test(test_spf_check_explanation),
+		cmocka_unit_test(test_spf_check_expire),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
