@@ -219,7 +219,8 @@ static void pending_flush(const char **charset, size_t *charset_len, struct buf 
 			  struct buf *out)
 {
 	if (*charset != NULL)
-		(void)message_charset_to_utf8(*charset, *charset_len, pending->data, pending->len,
+		(void)message_charset_to_utf8(*charset, *charset_len,
+					      pending->data ? pending->data : "", pending->len,
 					      out);
 	*charset = NULL;
 	*charset_len = 0;

@@ -49,6 +49,7 @@ struct message_mime_parser {
 	size_t open_count, stack_cap;
 	unsigned part_count;
 	bool parts_full;            /* max_parts reached: no more boundaries are seen */
+	size_t close_floor;         /* where the last part closed at a boundary ended */
 
 	size_t offset;              /* bytes fed */
 	size_t lf_count;            /* line feeds fed */
@@ -307,6 +308,7 @@ static void line_end(struct message_mime_parser *p)
  * its epilogue */
 static void boundary_line(struct message_mime_parser *p, size_t level, bool close)
 {
+	p->close_floor = 0;
 	while (p->open_count > level + 1) {
 		part_close_at_boundary(p, &p->stack[p->open_count - 1]);
 		p->open_count--;
@@ -419,13 +421,23 @@ static void part_close_at_boundary(struct message_mime_parser *p, struct open_pa
 	size_t brk = !p->prev_lf ? 0 : p->prev_crlf ? 2 : 1;
 	size_t end = p->line_start - brk;
 	size_t lines = 0;
-	if (end > op->part->body_offset) {
+	/* A part inside OP may end later: its header section's empty line was
+	 * the line break before the boundary.  OP then ends with it, at the
+	 * boundary line. */
+	if (end < p->close_floor)
+		end = p->close_floor;
+	if (end < op->part->body_offset)
+		end = op->part->body_offset;
+	if (end > op->part->body_offset && end == p->line_start - brk) {
 		/* the body's line feeds but the one that belongs to the boundary,
 		 * plus its last line if that has text */
 		lines = p->line_lf_before - op->body_lf_start - (brk > 0 ? 1 : 0);
 		if (p->prev_len > brk)
 			lines++;
+	} else if (end > op->part->body_offset) {
+		lines = p->line_lf_before - op->body_lf_start;
 	}
+	p->close_floor = end;
 	part_body_end(op, end, lines);
 }
 
@@ -454,6 +466,7 @@ struct message_part *message_mime_parser_finish(struct message_mime_parser **par
 		if (p->stack[level].boundary != NULL && !p->stack[level].part->closed)
 			break;
 	if (!p->parts_full && level < p->open_count) {
+		p->close_floor = 0;
 		while (p->open_count > level + 1) {
 			part_close_at_boundary(p, &p->stack[p->open_count - 1]);
 			p->open_count--;
