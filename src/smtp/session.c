@@ -67,6 +67,10 @@ static size_t session_pending_output(struct smtp_session *s);
 static void session_plain_drained_cb(struct evbuffer *buf,
 				     const struct evbuffer_cb_info *info, void *arg);
 static void session_free(struct smtp_session *s);
+static void session_output_added_cb(struct evbuffer *buf,
+				    const struct evbuffer_cb_info *info, void *arg);
+static void session_flush_cb(evutil_socket_t fd, short what, void *arg);
+static void session_direct_writes_stop(struct smtp_session *s);
 static bool helo_is_valid(const char *arg, size_t len);
 static bool session_offers_starttls(const struct smtp_session *s);
 static void session_set_helo(struct smtp_session *s, const struct smtp_command *cmd, bool esmtp);
@@ -134,6 +138,11 @@ void smtp_session_start(struct smtp_server *server, const struct config_listener
 		s->handshaking = true;
 	} else {
 		s->bev = bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		if (s->bev) {
+			s->flush_ev = event_new(server->base, -1, 0, session_flush_cb, s);
+			s->flush_cb = evbuffer_add_cb(bufferevent_get_output(s->bev),
+						      session_output_added_cb, s);
+		}
 	}
 	if (!s->bev) {
 		log_error("session-failed", "session=%s client=%s error=\"cannot create bufferevent\"",
@@ -176,7 +185,62 @@ static void session_setup_bev(struct smtp_session *s)
 	if (s->tls)
 		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	session_arm_timeout(s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	/* with direct writes the write event is enabled only while a reply
+	 * waits for the client to read (session_flush_cb) */
+	if (s->flush_ev) {
+		bufferevent_disable(s->bev, EV_WRITE);  /* a new one has it enabled */
+		bufferevent_enable(s->bev, EV_READ);
+	} else {
+		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	}
+}
+
+/* ---- direct writes ---------------------------------------------------------------
+ * A bufferevent writes its output from a write event: each reply costs two
+ * epoll_ctl calls (arm, disarm) and a pass of the loop.  On a plain socket
+ * the replies queued while the loop handles one batch of input are written
+ * at the end of that pass instead (a flush event made active, no system
+ * call); only what the socket does not take at once (a client that does
+ * not read) goes through the bufferevent's write event, with its timeout. */
+
+/* session_output_added_cb - reply bytes queued: flush them this pass */
+static void session_output_added_cb(struct evbuffer *buf,
+				    const struct evbuffer_cb_info *info, void *arg)
+{
+	struct smtp_session *s = arg;
+	(void)buf;
+	if (info->n_added > 0 && !s->dead)
+		event_active(s->flush_ev, EV_WRITE, 0);
+}
+
+/* session_flush_cb - write the queued replies; the rest, if the socket is
+ * full, through the write event (which calls session_write_cb once drained) */
+static void session_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	(void)fd;
+	(void)what;
+	if (s->dead)
+		return;
+	net_bufferevent_write_now(s->bev);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		bufferevent_enable(s->bev, EV_WRITE);
+	else
+		session_write_cb(s->bev, s);
+}
+
+/* session_direct_writes_stop - STARTTLS: the TLS filter writes through the
+ * socket's bufferevent from now on (flush_ev NULL: no direct writes) */
+static void session_direct_writes_stop(struct smtp_session *s)
+{
+	if (s->flush_cb) {
+		evbuffer_remove_cb_entry(bufferevent_get_output(s->bev), s->flush_cb);
+		s->flush_cb = NULL;
+	}
+	if (s->flush_ev) {
+		event_free(s->flush_ev);
+		s->flush_ev = NULL;
+	}
 }
 
 /* session_arm_timeout - the timeout of the phase the session is in, for
@@ -321,6 +385,10 @@ static void session_free(struct smtp_session *s)
 	smtp_session_transaction_reset(s);
 	if (s->plain_drain_cb)
 		evbuffer_remove_cb_entry(bufferevent_get_output(s->plain_bev), s->plain_drain_cb);
+	if (s->flush_cb)
+		evbuffer_remove_cb_entry(bufferevent_get_output(s->bev), s->flush_cb);
+	if (s->flush_ev)
+		event_free(s->flush_ev);
 	bufferevent_free(s->bev);
 	smtp_auth_clear(s);
 	policy_account_free(&s->account);
@@ -374,6 +442,8 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
 	(void)bev;
+	if (s->flush_ev && !s->dead)
+		bufferevent_disable(s->bev, EV_WRITE);  /* drained: direct writes again */
 	if (s->closing) {
 		if (session_pending_output(s) == 0)
 			session_close_done(s);
@@ -727,6 +797,8 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	smtp_session_reply(s, "220 2.0.0 Ready to start TLS");
+	session_direct_writes_stop(s);
+	bufferevent_enable(s->bev, EV_WRITE);  /* writes the 220, then the filter's output */
 	SSL *ssl = SSL_new(s->server->tls);
 	struct bufferevent *tls_bev = bufferevent_openssl_filter_new(
 		s->server->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);

@@ -84,6 +84,10 @@ struct smtp_session {
 	struct bufferevent *bev;
 	struct bufferevent *plain_bev;   /* under a STARTTLS filter, else NULL */
 	struct evbuffer_cb_entry *plain_drain_cb;
+	/* a plain socket's replies are written straight away (session_flush),
+	 * once per loop pass, rather than through a write event */
+	struct event *flush_ev;
+	struct evbuffer_cb_entry *flush_cb;
 	struct sockaddr_storage addr;
 	char client[64];
 

@@ -129,10 +129,13 @@ class Closed(Exception):
 class SMTPClient:
     """Raw SMTP dialogue over a socket: send bytes, read (multi-line) replies."""
 
-    def __init__(self, host, port, tls=False, timeout=10.0, family=None):
+    def __init__(self, host, port, tls=False, timeout=10.0, family=None, rcvbuf=None):
         self.host, self.port, self.timeout = host, port, timeout
         fam = family or (socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
+        if rcvbuf:
+            # before connect, so the window the client offers stays small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         self.sock.connect(host if fam == socket.AF_UNIX else (host, port))
         self.buf = b""

@@ -1,8 +1,11 @@
 """Banner, EHLO keywords and the reply to every command outside a message body."""
 
+import threading
+
 import pytest
 
-from conftest import HOSTNAME, Closed, assert_queued, client_tls_context, make_message
+from conftest import (HOSTNAME, Closed, SMTPClient, assert_queued, client_tls_context,
+                      make_message)
 
 
 def ehlo_keywords(reply):
@@ -264,6 +267,40 @@ def test_pipelining_replies_in_order(petrel):
     c.quit()
     petrel.mail("example.test", "u", 1)
     petrel.mail("example.test", "v", 1)
+
+
+def test_replies_wait_for_a_client_that_reads_late(petrel):
+    """A client pipelines far more replies than the socket buffers and the server's
+    64 KiB of queued replies hold (40,000 EHLO: 640 KB of commands, over 8 MB of replies,
+    twice the 4 MB a socket buffer grows to by default), and reads nothing until it has sent it
+    all: the server writes what the socket takes, stops reading, keeps the rest, and once
+    the client reads, every reply arrives, in order; then the session goes on."""
+    n = 40000
+    c = SMTPClient(petrel.host, petrel.ports["mx"], rcvbuf=4096)
+    c.banner()
+    one = c.ehlo()
+    done = threading.Event()
+    errors = []
+
+    def write_all():
+        try:
+            c.sock.sendall(b"EHLO client.example\r\n" * n)
+        except OSError as e:
+            errors.append(e)
+        done.set()
+
+    writer = threading.Thread(target=write_all, daemon=True)
+    writer.start()
+    # reading starts once the writer is stuck (the server stopped reading) or
+    # done: either way the replies have piled up unread
+    done.wait(2.0)
+    for i in range(n):
+        r = c.read_reply(timeout=60)
+        assert r.code == 250 and r.lines == one.lines, (i, r)
+    assert done.wait(60) and not errors, errors
+    writer.join()
+    c.expect("NOOP", 250, "2.0.0")
+    c.quit()
 
 
 def test_pipelined_garbage(petrel):
