@@ -356,6 +356,9 @@ static bool spf_count_void(struct spf_check *check, enum spf_dns_status status)
 
 static void spf_frame_push(struct spf_check *check, const char *domain, bool included)
 {
+	/* each include counts as a lookup: the limit bounds the depth */
+	if (check->depth == SPF_FRAMES_MAX)
+		abort();
 	struct spf_frame *frame = &check->frames[check->depth++];
 	memset(frame, 0, sizeof(*frame));
 	frame->domain = xstrdup(domain);
