@@ -31,7 +31,7 @@ struct spf_cli {
 
 static int spf_usage(void);
 static void spf_cli_done(void *ctx, const struct spf_outcome *outcome);
-static void spf_print_json_field(const char *key, const char *value, bool last);
+static void spf_print_json_field(const char *key, const char *value);
 
 static int spf_usage(void)
 {
@@ -94,9 +94,8 @@ int cmd_spf(int argc, char **argv)
 		.timeout_ms = config->auth.spf_timeout * 1000,
 	};
 	cli.void_max = config->auth.spf_void_lookups;
-	struct spf_request *request = spf_request_start(cli.base, dns, &params, spf_cli_done,
-							&cli);
-	(void)request;
+	/* never cancelled: the loop runs until its callback */
+	spf_request_start(cli.base, dns, &params, spf_cli_done, &cli);
 	if (event_base_dispatch(cli.base) < 0 || !cli.done) {
 		fputs("petrel: the event loop stopped before the check ended\n", stderr);
 		goto out;
@@ -117,12 +116,12 @@ static void spf_cli_done(void *ctx, const struct spf_outcome *o)
 	const char *identity = cli->sender[0] ? "mailfrom" : "helo";
 	if (cli->json) {
 		printf("{");
-		spf_print_json_field("result", spf_result_name(o->result), false);
-		spf_print_json_field("identity", identity, false);
-		spf_print_json_field("mechanism", o->mechanism, false);
-		spf_print_json_field("domain", o->domain, false);
-		spf_print_json_field("explanation", o->explanation, false);
-		spf_print_json_field("problem", o->problem, false);
+		spf_print_json_field("result", spf_result_name(o->result));
+		spf_print_json_field("identity", identity);
+		spf_print_json_field("mechanism", o->mechanism);
+		spf_print_json_field("domain", o->domain);
+		spf_print_json_field("explanation", o->explanation);
+		spf_print_json_field("problem", o->problem);
 		printf("\"lookups\": %u, \"void_lookups\": %u, \"queries\": %u}\n", o->lookups,
 		       o->void_lookups, o->queries);
 	} else {
@@ -141,9 +140,10 @@ static void spf_cli_done(void *ctx, const struct spf_outcome *o)
 	event_base_loopbreak(cli->base);
 }
 
-static void spf_print_json_field(const char *key, const char *value, bool last)
+/* spf_print_json_field - "KEY": VALUE (NULL: null) and the comma after it */
+static void spf_print_json_field(const char *key, const char *value)
 {
 	printf("\"%s\": ", key);
-	json_string(stdout, value);   /* NULL: null */
-	printf(last ? "" : ", ");
+	json_string(stdout, value);
+	printf(", ");
 }
