@@ -20,7 +20,6 @@ enum qp_state {
 };
 
 static int hex_value(char c);
-static int base64_value(unsigned char c);
 static void base64_feed(struct message_decoder *dec, const char *data, size_t len,
 			struct buf *out);
 static void base64_flush(struct message_decoder *dec, struct buf *out);
@@ -99,8 +98,20 @@ void message_decoder_feed(struct message_decoder *dec, const char *data, size_t 
 		base64_feed(dec, data, len, out);
 		break;
 	case MESSAGE_ENCODING_QUOTED_PRINTABLE:
-		for (size_t i = 0; i < len; i++)
-			qp_byte(dec, data[i], out);
+		for (size_t i = 0; i < len;) {
+			/* a run of plain text in one append */
+			size_t j = i;
+			if (dec->state == QP_TEXT && dec->wsp_len == 0)
+				while (j < len && data[j] != '=' && data[j] != ' ' && data[j] != '\t' &&
+				       data[j] != '\r' && data[j] != '\n')
+					j++;
+			if (j > i) {
+				buf_append(out, data + i, j - i);
+				i = j;
+			} else {
+				qp_byte(dec, data[i++], out);
+			}
+		}
 		break;
 	default:
 		buf_append(out, data, len);
@@ -144,51 +155,63 @@ static int hex_value(char c)
 	return -1;
 }
 
-static int base64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+/* base64_values - the 6 bits of each alphabet character, -1 for the others */
+static const signed char base64_values[256] = {
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+	-1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+	-1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 
 /* base64_feed - RFC 2045 6.8: "All line breaks or other characters not found
  * in Table 1 must be ignored by decoding software"; "=" means the end */
 static void base64_feed(struct message_decoder *dec, const char *data, size_t len,
 			struct buf *out)
 {
-	unsigned char group[3 * 64];
-	size_t n = 0;
+	unsigned char group[3 * 256];
+	size_t n = 0, i = 0;
+	/* the state in locals: DATA may alias DEC for all the compiler knows */
+	unsigned bits = dec->bits, nbits = dec->nbits;
 
-	for (size_t i = 0; i < len && !dec->ended; i++) {
+	if (dec->ended)
+		return;  /* after "=" */
+	for (; i < len; i++) {
 		unsigned char c = (unsigned char)data[i];
-		if (c == '=') {
-			dec->ended = true;
-			break;
-		}
-		int v = base64_value(c);
-		if (v < 0)
+		int v = base64_values[c];
+		if (v < 0) {
+			if (c == '=') {
+				dec->ended = true;
+				break;
+			}
 			continue;
-		dec->bits = (dec->bits << 6) | (unsigned)v;
-		if (++dec->nbits == 4) {
-			group[n++] = (unsigned char)(dec->bits >> 16);
-			group[n++] = (unsigned char)(dec->bits >> 8);
-			group[n++] = (unsigned char)dec->bits;
-			dec->bits = 0;
-			dec->nbits = 0;
+		}
+		bits = (bits << 6) | (unsigned)v;
+		if (++nbits == 4) {
+			group[n++] = (unsigned char)(bits >> 16);
+			group[n++] = (unsigned char)(bits >> 8);
+			group[n++] = (unsigned char)bits;
+			bits = 0;
+			nbits = 0;
 			if (n == sizeof(group)) {
 				buf_append(out, group, n);
 				n = 0;
 			}
 		}
 	}
+	dec->bits = bits;
+	dec->nbits = nbits;
 	if (n > 0)
 		buf_append(out, group, n);
 	if (dec->ended)
