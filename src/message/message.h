@@ -185,7 +185,17 @@ const char *message_param_get(const struct message_content_type *ct, const char 
 
 /* ---- MIME: the structure of a message (RFC 2045, RFC 2046) ------------------ */
 
-/* Limits of the structure parser; beyond them the rest of a part is an
+/* The structure parser is fed a message in pieces and returns a tree of
+ * struct message_part.  Ownership: the caller owns the parser until
+ * message_mime_parser_finish, and the tree it returns (message_part_free on
+ * the root frees every part and everything a part points to).  Nothing in
+ * the tree points into the bytes fed: a piece may be freed once fed, and
+ * the offsets let a caller that kept the message (the spool file, an IMAP
+ * mail file) read a part's header or body again.  Each part's header fields
+ * point into its own header_data.  No I/O, no callbacks: a DKIM verifier or
+ * an IMAP FETCH feeds the same bytes to its own consumers alongside.
+ *
+ * Limits of the structure parser; beyond them the rest of a part is an
  * opaque body, never an error: the message is still delivered as it came. */
 struct message_mime_limits {
 	unsigned max_depth;        /* nesting of multiparts and message/rfc822: 20 */
