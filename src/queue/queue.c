@@ -7,10 +7,11 @@
  * Submission and group commit.  queue_submit() hands the message to a worker,
  * which writes queue/new/<ID>, marks it complete and closes it; it is
  * durable once a syncfs that began after that has completed
- * (spool_commit_dir, util/syncer): a worker whose file is written waits for
- * the sync in progress, and the next one covers every file finished
- * meanwhile, so under load one sync serves many messages.  The callback
- * reports success only after that sync (DESIGN "250 means durable").
+ * (spool_commit_later, util/syncer): the job then gives its worker back and
+ * waits for the syncer's own thread, whose next syncfs covers every file
+ * finished meanwhile, so under load one sync serves many messages and no
+ * worker sits waiting for it.  The callback reports success only after that
+ * sync (DESIGN "250 means durable").
  *
  * Delivery attempts, retries and bounces are scheduler.c's; a committed or
  * recovered message joins its FIFO here.
@@ -54,11 +55,14 @@ struct queue_submit_job {
 	queue_submit_cb *cb;
 	void *ctx;
 	const char *error;              /* NULL: file written and synced */
+	bool syncing;                   /* written; DONE comes after its sync */
+	int sync_err;                   /* that sync's outcome (pool_then_sync) */
 };
 
 
 static void queue_submit_work(void *arg);
 static void queue_submit_done(void *arg);
+static void queue_submit_undo_work(void *arg);
 static void queue_submit_job_free(struct queue_submit_job *job);
 static void submitting_add(struct queue *queue, struct queue_submit_job *job);
 static void submitting_remove(struct queue *queue, struct queue_submit_job *job);
@@ -736,15 +740,25 @@ static void queue_submit_work(void *arg)
 				job->body.data ? job->body.data : "", job->body.len,
 				&err, &job->error) != 0) {
 		log_error("queue_write", "queue_id=%s error=\"%s\"", job->env->id, job->error);
-	} else if (spool_commit_dir(job->queue->spool, &err, &job->error) != 0) {
-		/* not durable: take it back out, the client is told it failed */
-		const char *error;
-		log_error("queue_sync", "queue_id=%s error=\"%s\"", job->env->id, job->error);
-		struct spool_loc loc = { SPOOL_NEW, 0 };
-		if (spool_remove(job->queue->spool, &loc, job->env->id, &error) != 0)
-			log_error("queue_remove", "queue_id=%s error=\"%s\"", job->env->id, error);
+	} else if (spool_commit_later(job->queue->spool, NULL, &job->sync_err, &err,
+				      &job->error) != 0) {
+		queue_submit_undo_work(job);
+	} else {
+		job->syncing = true;  /* DONE runs after the sync */
 	}
 	buf_free(&text);
+}
+
+/* queue_submit_undo_work - (worker) not durable: take the file back out, the
+ * client is told it failed */
+static void queue_submit_undo_work(void *arg)
+{
+	struct queue_submit_job *job = arg;
+	const char *error;
+	log_error("queue_sync", "queue_id=%s error=\"%s\"", job->env->id, job->error);
+	struct spool_loc loc = { SPOOL_NEW, 0 };
+	if (spool_remove(job->queue->spool, &loc, job->env->id, &error) != 0)
+		log_error("queue_remove", "queue_id=%s error=\"%s\"", job->env->id, error);
 }
 
 /* queue_submit_done - (loop) durable or failed: report, then deliver */
@@ -753,6 +767,14 @@ static void queue_submit_done(void *arg)
 	struct queue_submit_job *job = arg;
 	struct queue *queue = job->queue;
 
+	if (job->syncing) {
+		int err;
+		job->syncing = false;
+		if (spool_commit_result(queue->spool, job->sync_err, &err, &job->error) != 0) {
+			pool_submit(queue->pool, queue_submit_undo_work, queue_submit_done, job);
+			return;
+		}
+	}
 	queue->jobs--;
 	submitting_remove(queue, job);
 	if (job->error) {

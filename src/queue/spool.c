@@ -599,16 +599,34 @@ int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r)
 		return -1;
 	}
 	int err = 0;
-	if (syncer_wait(spool->syncer, &err) != 0) {
-		/* see the head comment: a later success would prove nothing */
-		if (!atomic_exchange(&spool->failed, true))
-			log_error("spool-failed", "dir=queue error=\"%s\" action=\"no mail is "
-				  "accepted until a restart\"", strerror(err));
-		*errno_r = err;
-		*error_r = spool_error_text(err);
+	if (syncer_wait(spool->syncer, &err) != 0)
+		return spool_commit_result(spool, err, errno_r, error_r);
+	return 0;
+}
+
+int spool_commit_later(struct spool *spool, pool_work_fn *next, int *sync_err_r,
+		       int *errno_r, const char **error_r)
+{
+	if (atomic_load(&spool->failed)) {
+		*errno_r = ESTALE;
+		*error_r = spool_error_text(ESTALE);
 		return -1;
 	}
+	pool_then_sync(spool->syncer, next, sync_err_r);
 	return 0;
+}
+
+int spool_commit_result(struct spool *spool, int sync_err, int *errno_r, const char **error_r)
+{
+	if (sync_err == 0)
+		return 0;
+	/* see the head comment: a later success would prove nothing */
+	if (!atomic_exchange(&spool->failed, true))
+		log_error("spool-failed", "dir=queue error=\"%s\" action=\"no mail is "
+			  "accepted until a restart\"", strerror(sync_err));
+	*errno_r = sync_err;
+	*error_r = spool_error_text(sync_err);
+	return -1;
 }
 
 /* read_at - read NAME under DIR_FD into OUT: WHOLE fails if it exceeds MAX,

@@ -17,6 +17,7 @@
 
 #include "queue/queue.h"
 #include "util/buf.h"
+#include "util/pool.h"
 
 /* largest envelope section accepted from a spool file */
 #define SPOOL_ENVELOPE_MAX (4u * 1024 * 1024)
@@ -100,6 +101,17 @@ int spool_write_message(struct spool *spool, const char *id, const struct buf *e
 /* spool_commit_dir - make a file just written durable, data and entry: the
  * group commit of util/syncer (a syncfs that began after the call) */
 int spool_commit_dir(struct spool *spool, int *errno_r, const char **error_r);
+/* spool_commit_later - spool_commit_dir for a pool job, without holding its
+ * worker: the job waits for the sync (util/pool's pool_then_sync), then
+ * goes on with NEXT on a worker, or with its DONE on the loop (NEXT NULL);
+ * spool_commit_result(*SYNC_ERR_R) then tells how it went.  -1 with
+ * *errno_r and *error_r at once if the spool has failed already. */
+int spool_commit_later(struct spool *spool, pool_work_fn *next, int *sync_err_r,
+		       int *errno_r, const char **error_r);
+/* spool_commit_result - a spool_commit_later's outcome (SYNC_ERR: 0 or the
+ * sync's errno) as spool_commit_dir returns it; a failure marks the spool
+ * failed for good */
+int spool_commit_result(struct spool *spool, int sync_err, int *errno_r, const char **error_r);
 /* spool_sync_dir - the same group commit (spool_commit_dir is its name where
  * a new file is committed): makes earlier writes and new entries durable.
  * One failure marks the spool failed for good (see spool.c): this and every

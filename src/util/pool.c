@@ -5,6 +5,7 @@
  */
 #include "util/pool.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -17,13 +18,20 @@
 
 #include <event2/event.h>
 
+#include "util/syncer.h"
 #include "util/xalloc.h"
 
 struct pool_job {
 	struct pool_job *next;
+	struct pool *pool;
 	pool_work_fn *work;
 	pool_done_fn *done;
 	void *arg;
+	/* pool_then_sync: the sync to wait for once WORK returns, what runs
+	 * after it, and where its outcome goes */
+	struct syncer *then_syncer;
+	pool_work_fn *then_next;
+	int *then_err;
 };
 
 struct pool {
@@ -34,6 +42,7 @@ struct pool {
 	bool stopping;
 	bool stopped;            /* threads joined; submits run inline */
 	unsigned pending;        /* loop thread only */
+	unsigned parked;         /* jobs waiting for a sync (pool_then_sync) */
 	pthread_t *threads;
 	unsigned nthreads;
 	int nice;                /* added by each thread to its own nice value */
@@ -42,6 +51,13 @@ struct pool {
 };
 
 static void *pool_thread_main(void *arg);
+static void pool_job_park(struct pool_job *job);
+static void pool_job_resume(void *arg, int err);
+static void pool_job_finished(struct pool *pool, struct pool_job *job);
+static void pool_job_run_inline(struct pool_job *job);
+
+/* the job a worker (or an inline run) is running: pool_then_sync's */
+static _Thread_local struct pool_job *pool_current;
 static void pool_wake_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_run_done(struct pool *pool);
 
@@ -77,18 +93,16 @@ struct pool *pool_create_niced(struct event_base *base, unsigned threads, int ni
 
 void pool_submit(struct pool *pool, pool_work_fn *work, pool_done_fn *done, void *arg)
 {
-	if (pool->stopped) {
-		/* Shutting down: the loop no longer runs, so run the job here. */
-		work(arg);
-		if (done)
-			done(arg);
-		return;
-	}
-	struct pool_job *job = xmalloc(sizeof(*job));
-	job->next = NULL;
+	struct pool_job *job = xcalloc(1, sizeof(*job));
+	job->pool = pool;
 	job->work = work;
 	job->done = done;
 	job->arg = arg;
+	if (pool->stopped) {
+		/* Shutting down: the loop no longer runs, so run the job here. */
+		pool_job_run_inline(job);
+		return;
+	}
 	pool->pending++;
 	pthread_mutex_lock(&pool->lock);
 	if (pool->todo_tail)
@@ -119,7 +133,8 @@ static void *pool_thread_main(void *arg)
 	}
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
-		while (!pool->todo_head && !pool->stopping)
+		/* a stopping pool still runs what parked jobs go on with */
+		while (!pool->todo_head && (!pool->stopping || pool->parked > 0))
 			pthread_cond_wait(&pool->cond, &pool->lock);
 		struct pool_job *job = pool->todo_head;
 		if (!job)
@@ -129,24 +144,110 @@ static void *pool_thread_main(void *arg)
 			pool->todo_tail = NULL;
 		pthread_mutex_unlock(&pool->lock);
 
+		pool_current = job;
 		job->work(job->arg);
+		pool_current = NULL;
+		if (job->then_syncer) {
+			pool_job_park(job);
+			pthread_mutex_lock(&pool->lock);
+			continue;
+		}
 
 		pthread_mutex_lock(&pool->lock);
-		job->next = NULL;
-		bool was_empty = pool->done_head == NULL;
-		if (pool->done_tail)
-			pool->done_tail->next = job;
-		else
-			pool->done_head = job;
-		pool->done_tail = job;
-		if (was_empty) {
-			uint64_t one = 1;
-			ssize_t n = write(pool->wake_fd, &one, sizeof(one));
-			(void)n; /* EAGAIN means the counter is already set */
-		}
+		pool_job_finished(pool, job);
 	}
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
+}
+
+/* pool_job_finished - (lock held) JOB's DONE is due on the loop */
+static void pool_job_finished(struct pool *pool, struct pool_job *job)
+{
+	job->next = NULL;
+	bool was_empty = pool->done_head == NULL;
+	if (pool->done_tail)
+		pool->done_tail->next = job;
+	else
+		pool->done_head = job;
+	pool->done_tail = job;
+	if (was_empty) {
+		uint64_t one = 1;
+		ssize_t n = write(pool->wake_fd, &one, sizeof(one));
+		(void)n; /* EAGAIN means the counter is already set */
+	}
+}
+
+void pool_then_sync(struct syncer *syncer, pool_work_fn *next, int *err_r)
+{
+	struct pool_job *job = pool_current;
+	assert(job && !job->then_syncer);
+	job->then_syncer = syncer;
+	job->then_next = next;
+	job->then_err = err_r;
+}
+
+/* pool_job_park - (worker) JOB asked for a sync: it waits for it holding
+ * no thread */
+static void pool_job_park(struct pool_job *job)
+{
+	struct pool *pool = job->pool;
+	struct syncer *syncer = job->then_syncer;
+	job->then_syncer = NULL;
+	pthread_mutex_lock(&pool->lock);
+	pool->parked++;
+	pthread_mutex_unlock(&pool->lock);
+	syncer_request(syncer, pool_job_resume, job);
+}
+
+/* pool_job_resume - (the syncer's thread) the sync a parked job waited for
+ * is done: its next step goes to the workers, or its DONE to the loop */
+static void pool_job_resume(void *arg, int err)
+{
+	struct pool_job *job = arg;
+	struct pool *pool = job->pool;
+	*job->then_err = err;
+	pthread_mutex_lock(&pool->lock);
+	pool->parked--;
+	if (job->then_next) {
+		job->work = job->then_next;
+		job->then_next = NULL;
+		job->next = NULL;
+		if (pool->todo_tail)
+			pool->todo_tail->next = job;
+		else
+			pool->todo_head = job;
+		pool->todo_tail = job;
+		pthread_cond_signal(&pool->cond);
+	} else {
+		pool_job_finished(pool, job);
+		if (pool->stopping && pool->parked == 0)
+			pthread_cond_broadcast(&pool->cond);  /* the workers may end */
+	}
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* pool_job_run_inline - a stopped pool's job, on the caller's thread: its
+ * syncs are waited for here */
+static void pool_job_run_inline(struct pool_job *job)
+{
+	struct pool_job *outer = pool_current;
+	for (;;) {
+		pool_current = job;
+		job->work(job->arg);
+		pool_current = outer;
+		if (!job->then_syncer)
+			break;
+		int err = 0;
+		*job->then_err = syncer_wait(job->then_syncer, &err) == 0 ? 0 : err;
+		job->then_syncer = NULL;
+		if (!job->then_next)
+			break;
+		job->work = job->then_next;
+		job->then_next = NULL;
+	}
+	if (job->done)
+		job->done(job->arg);
+	free(job);
 }
 
 /* pool_run_done - run DONE for every finished job, on the loop thread */

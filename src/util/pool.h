@@ -24,6 +24,14 @@ struct pool *pool_create(struct event_base *base, unsigned threads);
  * the CPU from the rest when it floods in, such as password hashing */
 struct pool *pool_create_niced(struct event_base *base, unsigned threads, int nice);
 void pool_submit(struct pool *pool, pool_work_fn *work, pool_done_fn *done, void *arg);
+/* pool_then_sync - (inside a job's WORK, on its worker) when WORK returns, the
+ * job gives its thread back and waits for SYNCER to make every write made so
+ * far durable (syncer_request: a syncfs that begins after this call); then
+ * NEXT(arg) runs on a worker, or, NEXT being NULL, DONE on the loop.  *ERR_R
+ * is set first: 0, or the errno of the failed sync.  Jobs waiting so are
+ * counted pending, and pool_free waits for them too. */
+struct syncer;
+void pool_then_sync(struct syncer *syncer, pool_work_fn *next, int *err_r);
 /* pool_pending - jobs submitted and not yet done (for back-pressure and tests) */
 unsigned pool_pending(const struct pool *pool);
 void pool_free(struct pool **pool);

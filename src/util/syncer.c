@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -43,9 +44,25 @@ struct syncer {
 	unsigned lingering;          /* lazy callers still waiting out their delay */
 	unsigned lazy_max;           /* more lingering callers than this: sync now */
 	int error;                   /* first failure's errno, 0 if none */
+	/* syncer_request: callers that do not wait, and the thread that syncs
+	 * for them (started by the first request) */
+	struct syncer_request *req_head, *req_tail;
+	pthread_cond_t req_cond;
+	pthread_t thread;
+	bool thread_started;
+	bool stopping;
 	_Atomic unsigned long long syncs;
 	_Atomic unsigned long long waits;
 };
+
+struct syncer_request {
+	struct syncer_request *next;
+	unsigned long long ticket;
+	syncer_done_fn *fn;
+	void *arg;
+};
+
+static void *syncer_thread_main(void *arg);
 
 struct syncer *syncer_open(const char *path, int *errno_r)
 {
@@ -72,6 +89,7 @@ struct syncer *syncer_open(const char *path, int *errno_r)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->done_cond, &attr);
 	pthread_condattr_destroy(&attr);
+	pthread_cond_init(&s->req_cond, NULL);
 	return s;
 }
 
@@ -80,9 +98,18 @@ void syncer_close(struct syncer **syncerp)
 	struct syncer *s = *syncerp;
 	if (!s)
 		return;
+	if (s->thread_started) {
+		/* it answers every request made so far, then ends */
+		pthread_mutex_lock(&s->lock);
+		s->stopping = true;
+		pthread_cond_signal(&s->req_cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->thread, NULL);
+	}
 	close(s->fd);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->done_cond);
+	pthread_cond_destroy(&s->req_cond);
 	free(s);
 	*syncerp = NULL;
 }
@@ -153,6 +180,88 @@ int syncer_wait_lazy(struct syncer *s, unsigned delay_ms, int *errno_r)
 		return -1;
 	}
 	return 0;
+}
+
+void syncer_request(struct syncer *s, syncer_done_fn *fn, void *arg)
+{
+	pthread_mutex_lock(&s->lock);
+	int err = s->error;
+	if (err == 0) {
+		if (!s->thread_started) {
+			int rc = pthread_create(&s->thread, NULL, syncer_thread_main, s);
+			if (rc != 0) {
+				fprintf(stderr, "petrel: pthread_create: error %d\n", rc);
+				abort();
+			}
+			s->thread_started = true;
+		}
+		struct syncer_request *r = xmalloc(sizeof(*r));
+		r->next = NULL;
+		r->ticket = ++s->issued;
+		r->fn = fn;
+		r->arg = arg;
+		if (s->req_tail)
+			s->req_tail->next = r;
+		else
+			s->req_head = r;
+		s->req_tail = r;
+		atomic_fetch_add(&s->waits, 1);
+		pthread_cond_signal(&s->req_cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (err != 0)
+		fn(arg, err);  /* an earlier syncfs failed: nothing is durable */
+}
+
+/* syncer_requests_answer - (lock held) take the requests a completed syncfs
+ * covers (all of them after a failure); the lock is dropped while their
+ * callbacks run */
+static void syncer_requests_answer(struct syncer *s)
+{
+	struct syncer_request *done = NULL, **tail = &done;
+	while (s->req_head && (s->error != 0 || s->req_head->ticket <= s->covered)) {
+		struct syncer_request *r = s->req_head;
+		s->req_head = r->next;
+		r->next = NULL;
+		*tail = r;
+		tail = &r->next;
+	}
+	if (!s->req_head)
+		s->req_tail = NULL;
+	if (!done)
+		return;
+	int err = s->error;
+	pthread_mutex_unlock(&s->lock);
+	while (done) {
+		struct syncer_request *r = done;
+		done = r->next;
+		r->fn(r->arg, err);
+		free(r);
+	}
+	pthread_mutex_lock(&s->lock);
+}
+
+/* syncer_thread_main - sync for the requests: lead a syncfs whenever some
+ * wait and none runs (a running one, led by a blocking caller, may have
+ * begun before them: wait for its end, then lead the next) */
+static void *syncer_thread_main(void *arg)
+{
+	struct syncer *s = arg;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		syncer_requests_answer(s);
+		if (!s->req_head) {
+			if (s->stopping)
+				break;
+			pthread_cond_wait(&s->req_cond, &s->lock);
+		} else if (s->running) {
+			pthread_cond_wait(&s->done_cond, &s->lock);
+		} else {
+			syncer_lead(s);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
 }
 
 bool syncer_covers(struct syncer *s, int fd)

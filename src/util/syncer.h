@@ -23,7 +23,8 @@
  * since Linux 5.8, through the descriptor the syncer holds), so after one
  * failure every later syncer_wait() fails too, until a restart.
  *
- * Thread-safe; blocking: call from pool workers only (or before the loop).
+ * Thread-safe; syncer_wait blocks: call it from pool workers only (or
+ * before the loop); syncer_request does not.
  */
 #ifndef PETREL_UTIL_SYNCER_H
 #define PETREL_UTIL_SYNCER_H
@@ -53,6 +54,18 @@ int syncer_wait(struct syncer *syncer, int *errno_r);
  * then.  Under load the syncs made for accepted messages carry these writes
  * along; alone, it costs at most DELAY_MS of latency. */
 int syncer_wait_lazy(struct syncer *syncer, unsigned delay_ms, int *errno_r);
+
+/* syncer_request - as syncer_wait, without waiting: FN(ARG, ERR) runs once
+ * a syncfs that began after this call has completed (ERR 0) or failed (ERR
+ * its errno; also every later request's).  FN runs on the syncer's own
+ * thread (started by the first request), or at once on the caller's when an
+ * earlier syncfs had failed; it must only hand the outcome over (to the
+ * pool, util/pool's pool_then_sync), never block.  The syncer's thread
+ * leads a syncfs as soon as a request waits and none runs, so a group is
+ * every request made while the previous syncfs ran, and no worker waits
+ * for it.  syncer_close answers the requests still waiting first. */
+typedef void syncer_done_fn(void *arg, int err);
+void syncer_request(struct syncer *syncer, syncer_done_fn *fn, void *arg);
 
 /* syncer_set_lazy_max - how many lazy callers may wait out their delay at
  * once (default 1): one more starts the syncfs at once.  Each lingering

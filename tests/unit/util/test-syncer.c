@@ -1,6 +1,7 @@
 /* test-syncer - util/syncer: a wait is covered only by a syncfs that began
  * after it; concurrent waits share syncfs calls; every wait succeeds on a
- * healthy file system; a lazy wait rides another caller's syncfs. */
+ * healthy file system; a lazy wait rides another caller's syncfs; requests
+ * are answered by the syncer's own thread. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -210,6 +211,71 @@ static void test_lazy_waiter_beyond_max_commits(void **state)
 	assert_int_equal(syncs, 1);
 }
 
+struct answers {
+	pthread_mutex_t lock;
+	unsigned count;
+	int first_err;
+};
+
+static void count_answer(void *arg, int err)
+{
+	struct answers *a = arg;
+	pthread_mutex_lock(&a->lock);
+	a->count++;
+	if (err != 0 && a->first_err == 0)
+		a->first_err = err;
+	pthread_mutex_unlock(&a->lock);
+}
+
+static unsigned answers_count(struct answers *a)
+{
+	pthread_mutex_lock(&a->lock);
+	unsigned n = a->count;
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+/* requests do not wait: the syncer's thread answers each once a syncfs that
+ * began after it is done; one syncfs may answer many */
+static void test_requests_answered_by_the_syncer_thread(void **state)
+{
+	(void)state;
+	int err = 0;
+	struct syncer *s = syncer_open("/tmp", &err);
+	assert_non_null(s);
+	struct answers a = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	for (int i = 0; i < 100; i++)
+		syncer_request(s, count_answer, &a);
+	for (int i = 0; i < 10000 && answers_count(&a) < 100; i++)  /* at most 10 s */
+		usleep(1000);
+	assert_int_equal(answers_count(&a), 100);
+	assert_int_equal(a.first_err, 0);
+	struct syncer_stats st;
+	syncer_stats(s, &st);
+	assert_int_equal(st.waits, 100);
+	assert_true(st.syncs >= 1 && st.syncs <= 100);
+	/* and a blocking wait after them needs a syncfs of its own */
+	assert_int_equal(syncer_wait(s, &err), 0);
+	syncer_stats(s, &st);
+	assert_int_equal(st.waits, 101);
+	syncer_close(&s);
+}
+
+/* syncer_close answers the requests still waiting before it returns */
+static void test_close_answers_waiting_requests(void **state)
+{
+	(void)state;
+	int err = 0;
+	struct syncer *s = syncer_open("/tmp", &err);
+	assert_non_null(s);
+	struct answers a = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	for (int i = 0; i < 50; i++)
+		syncer_request(s, count_answer, &a);
+	syncer_close(&s);
+	assert_int_equal(a.count, 50);
+	assert_int_equal(a.first_err, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +286,8 @@ int main(void)
 		cmocka_unit_test(test_lazy_wait_rides_an_eager_sync),
 		cmocka_unit_test(test_lazy_waiters_linger_together),
 		cmocka_unit_test(test_lazy_waiter_beyond_max_commits),
+		cmocka_unit_test(test_requests_answered_by_the_syncer_thread),
+		cmocka_unit_test(test_close_answers_waiting_requests),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
