@@ -8,8 +8,9 @@
  * durable (syncfs flushes the dirty data and inodes of the whole file
  * system, commits its journal and flushes the disk's cache).  Callers that
  * arrive while a syncfs is running wait for the next one, which then covers
- * them all: under load one syncfs serves many messages (leader/follower, no
- * thread of its own).
+ * them all: under load one syncfs serves many messages (leader/follower).
+ * Callers that must not hold their thread meanwhile make a request instead
+ * (syncer_request): the syncer's own thread syncs for them and calls back.
  *
  * Why syncfs and not fsync of each file: on ext4 each fsync() is its own
  * journal commit and cache flush; measured on this project's machine
