@@ -15,6 +15,7 @@ It answers on UDP and TCP on one loopback port, from a thread; with DELAY second
 every UDP answer is sent that late (from a timer thread).
 """
 
+import errno
 import selectors
 import socket
 import struct
@@ -84,16 +85,31 @@ class ZoneServer:
         self.zone = load_zone(zonedata)
         self.delay = delay
         self.queries = []          # (name, type) in arrival order
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((host, 0))
+        self.udp, self.tcp = self._bind_pair(host)
         self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind((host, self.port))
         self.tcp.listen(16)
         self.stop_r, self.stop_w = socket.socketpair()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
+
+    @staticmethod
+    def _bind_pair(host):
+        """A UDP and a TCP socket on one free port: the port the kernel picks for UDP
+        may be taken for TCP by a test running beside this one, so try again then."""
+        for _ in range(100):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind((host, 0))
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                tcp.bind((host, udp.getsockname()[1]))
+                return udp, tcp
+            except OSError as e:
+                udp.close()
+                tcp.close()
+                if e.errno != errno.EADDRINUSE:
+                    raise
+        raise OSError(errno.EADDRINUSE, "no port free for both UDP and TCP")
 
     # ---- answers
 
