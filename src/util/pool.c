@@ -217,12 +217,13 @@ static void pool_job_resume(void *arg, int err)
 		else
 			pool->todo_head = job;
 		pool->todo_tail = job;
-		pthread_cond_signal(&pool->cond);
 	} else {
 		pool_job_finished(pool, job);
-		if (pool->stopping && pool->parked == 0)
-			pthread_cond_broadcast(&pool->cond);  /* the workers may end */
 	}
+	if (pool->stopping && pool->parked == 0)
+		pthread_cond_broadcast(&pool->cond);  /* the workers may end once idle */
+	else if (pool->todo_head)
+		pthread_cond_signal(&pool->cond);
 	pthread_mutex_unlock(&pool->lock);
 }
 
