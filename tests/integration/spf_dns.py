@@ -111,6 +111,13 @@ class ZoneServer:
                     raise
         raise OSError(errno.EADDRINUSE, "no port free for both UDP and TCP")
 
+    def _send_late(self, out, addr):
+        """A delayed answer: the test may have ended and closed the socket meanwhile."""
+        try:
+            self.udp.sendto(out, addr)
+        except OSError:
+            pass
+
     # ---- answers
 
     def answer(self, query):
@@ -171,7 +178,7 @@ class ZoneServer:
                     data, addr = self.udp.recvfrom(65535)
                     out = self._handle(data, udp=True)
                     if out is not None and self.delay:
-                        timer = threading.Timer(self.delay, self.udp.sendto, (out, addr))
+                        timer = threading.Timer(self.delay, self._send_late, (out, addr))
                         timer.daemon = True
                         timer.start()
                     elif out is not None:
