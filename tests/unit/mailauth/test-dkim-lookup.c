@@ -26,6 +26,7 @@
 
 #include <event2/event.h>
 
+#include "../dnsmasq-fixture.h"
 #include "dns/dns.h"
 #include "mailauth/mailauth.h"
 
@@ -70,40 +71,11 @@ struct fixture {
 	bool sentinel_done;
 };
 
-static unsigned free_udp_port(void)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	socklen_t len = sizeof(sin);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	assert_int_equal(close(fd), 0);
-	return ntohs(sin.sin_port);
-}
-
-/* is_port_bound - true once something (dnsmasq) holds 127.0.0.1:PORT */
-static bool is_port_bound(unsigned port)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int ret = bind(fd, (struct sockaddr *)&sin, sizeof(sin));
-	int err = errno;
-	close(fd);
-	return ret < 0 && err == EADDRINUSE;
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	char port_arg[32];
-	f->port = free_udp_port();
-	snprintf(port_arg, sizeof(port_arg), "--port=%u", f->port);
-	char *argv[] = {
-		"dnsmasq", "-k", port_arg, "--listen-address=127.0.0.1", "--bind-interfaces",
-		"--no-resolv", "--no-hosts", "--user=root", "--pid-file=", "--log-facility=-",
+	const char *const records[] = {
 		"--local=/example.com/",
 		"--txt-record=brisbane._domainkey.football.example.com,v=DKIM1; k=ed25519; "
 		"p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
@@ -114,26 +86,8 @@ static int setup(void **state)
 		"xZyVYLzBfO2EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQAB",
 		NULL,
 	};
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 1);
-		dup2(null, 2);
-		execvp("dnsmasq", argv);
-		_exit(127);
-	}
-	f->dnsmasq = pid;
-	bool up = false;
-	for (int i = 0; i < 500 && !up; i++) {  /* at most 5 s */
-		up = is_port_bound(f->port);
-		if (!up)
-			usleep(10000);
-	}
-	if (!up) {
-		fprintf(stderr, "dnsmasq did not start\n");
+	if (test_dnsmasq_start(records, &f->dnsmasq, &f->port) != 0)
 		return -1;
-	}
 	f->base = event_base_new();
 	char fwd[64];
 	snprintf(fwd, sizeof(fwd), "127.0.0.1@%u", f->port);
