@@ -586,11 +586,6 @@ out:
 	return ret;
 }
 
-int spool_commit_dir(struct spool *spool, int *errno_r, const char **error_r)
-{
-	return spool_sync_dir(spool, errno_r, error_r);
-}
-
 int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r)
 {
 	if (atomic_load(&spool->failed)) {

@@ -94,14 +94,12 @@ int spool_dir_read(struct spool_dir *dir, size_t max, time_t remove_before,
 void spool_dir_close(struct spool_dir **dir);
 
 /* spool_write_message - new/<ID>: ENVELOPE, BODY; mark complete (mode
- * 0700), close.  Not durable until spool_commit_dir / spool_sync_dir.  On
+ * 0700), close.  Not durable until spool_commit_later / spool_sync_dir.  On
  * error the file is gone. */
 int spool_write_message(struct spool *spool, const char *id, const struct buf *envelope,
 			const char *body, size_t body_len, int *errno_r, const char **error_r);
-/* spool_commit_dir - make a file just written durable, data and entry: the
- * group commit of util/syncer (a syncfs that began after the call) */
-int spool_commit_dir(struct spool *spool, int *errno_r, const char **error_r);
-/* spool_commit_later - spool_commit_dir for a pool job, without holding its
+/* spool_commit_later - make a file just written durable, data and entry (a
+ * syncfs that begins after the call), for a pool job, without holding its
  * worker: the job waits for the sync (util/pool's pool_then_sync), then
  * goes on with NEXT on a worker, or with its DONE on the loop (NEXT NULL);
  * spool_commit_result(*SYNC_ERR_R) then tells how it went.  -1 with
@@ -109,13 +107,13 @@ int spool_commit_dir(struct spool *spool, int *errno_r, const char **error_r);
 int spool_commit_later(struct spool *spool, pool_work_fn *next, int *sync_err_r,
 		       int *errno_r, const char **error_r);
 /* spool_commit_result - a spool_commit_later's outcome (SYNC_ERR: 0 or the
- * sync's errno) as spool_commit_dir returns it; a failure marks the spool
+ * sync's errno) as spool_sync_dir returns it; a failure marks the spool
  * failed for good */
 int spool_commit_result(struct spool *spool, int sync_err, int *errno_r, const char **error_r);
-/* spool_sync_dir - the same group commit (spool_commit_dir is its name where
- * a new file is committed): makes earlier writes and new entries durable.
+/* spool_sync_dir - the same group commit, waiting on the caller's thread:
+ * makes earlier writes and new entries durable.
  * One failure marks the spool failed for good (see spool.c): this and every
- * later spool_sync_dir, spool_commit_dir, spool_log_append and
+ * later spool_sync_dir, spool_commit_later, spool_log_append and
  * spool_write_message fail. */
 int spool_sync_dir(struct spool *spool, int *errno_r, const char **error_r);
 
