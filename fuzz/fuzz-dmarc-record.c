@@ -1,7 +1,8 @@
 /* fuzz/fuzz-dmarc-record - the DMARC record parser (RFC 7489 6.3, 6.4) on
  * any input, then the same text as the one TXT answer of a policy discovery
  * and an evaluation: nothing read past the input, a valid record's values in
- * their ranges, and a record the parser takes is one discovery takes. */
+ * their ranges, and a record the parser takes is one discovery takes; each
+ * rua= URI through the report destination's reader (dmarc-report.c). */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,8 +43,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(r->fo && r->rf && r->ignored);
 		assert(r->sp_given || r->sp == r->p);
 		assert(!r->p_fallback || (r->rua_count > 0 && r->p == DMARC_POLICY_NONE));
-		for (size_t i = 0; i < r->rua_count; i++)
+		for (size_t i = 0; i < r->rua_count; i++) {
 			assert(r->rua[i].uri && strchr(r->rua[i].uri, ',') == NULL);
+			/* the report destination: an address with one '@' and a
+			 * domain, or nothing */
+			char address[300];
+			if (dmarc_rua_mailto(r->rua[i].uri, address, sizeof(address))) {
+				const char *at = strchr(address, '@');
+				assert(at != NULL && at > address && strchr(at + 1, '@') == NULL);
+				char name[MAILAUTH_DOMAIN_SIZE];
+				(void)dmarc_rua_is_external(psl, "example.com", at + 1);
+				(void)dmarc_rua_auth_name("example.com", at + 1, name);
+			} else {
+				assert(address[0] == '\0');
+			}
+		}
 		if (!has_nul_or_break)
 			assert(is_dmarc);
 	} else {

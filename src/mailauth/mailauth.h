@@ -306,6 +306,21 @@ struct dkim_key_lookup *dkim_verify_lookup_keys(struct dkim_verify *verify,
 						dkim_key_lookup_cb *cb, void *ctx);
 void dkim_key_lookup_cancel(struct dkim_key_lookup **lookup);
 
+/* A published key record described, for `petrel check-domain` (the record
+ * a domain owner publishes at <s>._domainkey.<d>, RFC 6376 3.6.1). */
+struct dkim_key_info {
+	const char *type;         /* "rsa" or "ed25519" */
+	unsigned bits;            /* the key's size; 0 when revoked */
+	bool testing;             /* t=y */
+	bool revoked;             /* empty p= */
+};
+/* dkim_key_describe - TEXT[0..LEN) as a key record: 0 and *INFO_R when it
+ * parses and (unless revoked) holds a public key of its type, whatever its
+ * size (the caller judges it: verifiers refuse RSA under 1024 bits, RFC
+ * 8301 3.2); -1 and *ERROR_R when a verifier could not use it at all */
+int dkim_key_describe(const char *text, size_t len, struct dkim_key_info *info_r,
+		      const char **error_r);
+
 /* ---- DMARC (RFC 7489) and the organizational domain ---------------------- */
 
 /* The Public Suffix List (publicsuffix.org), read once at start; lookups
@@ -519,5 +534,29 @@ void dmarc_evaluate(const struct dmarc_found *found, const struct dmarc_params *
  * with or without a trailing dot, any case) */
 bool dmarc_domain_aligned(const struct mailauth_psl *psl, const char *domain,
 			  const char *from_domain, enum dmarc_alignment mode);
+
+/* ---- DMARC aggregate reports (RFC 7489 7.1, 7.2) -------------------------- */
+
+/* dmarc_rua_mailto - the address of a rua= URI "mailto:LOCAL@DOMAIN[?...]"
+ * (RFC 6068: %XX decoded, headers after "?" dropped) into OUT_R (SIZE
+ * bytes); false (OUT_R "") for another scheme, a malformed or too long
+ * address, or a domain that is no host name */
+bool dmarc_rua_mailto(const char *uri, char *out_r, size_t size);
+/* dmarc_rua_is_external - reports for POLICY_DOMAIN (whose _dmarc record
+ * named the URI) going to DEST_DOMAIN need the destination's consent (7.1):
+ * their organizational domains differ (or one is no domain name) */
+bool dmarc_rua_is_external(const struct mailauth_psl *psl, const char *policy_domain,
+			   const char *dest_domain);
+/* dmarc_rua_auth_name - the TXT name by which DEST_DOMAIN accepts reports
+ * about POLICY_DOMAIN, "<policy>._report._dmarc.<dest>" (7.1); false if it
+ * would be longer than a domain name */
+bool dmarc_rua_auth_name(const char *policy_domain, const char *dest_domain,
+			 char out_r[MAILAUTH_DOMAIN_SIZE]);
+/* dmarc_rua_auth_answer - that lookup's answer: 1 the destination accepts
+ * (a record starting v=DMARC1), 0 it does not (none, or no such name), -1
+ * unknown for now (temporary failure).  A rua= in the destination's record,
+ * which 7.1 lets replace the URI, is not followed: the report is then sent
+ * to the URI as published. */
+int dmarc_rua_auth_answer(const struct dns_records *records);
 
 #endif
