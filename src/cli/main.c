@@ -31,6 +31,9 @@ static void usage(FILE *out)
 	      "  dmarc check FROM-DOMAIN [--spf RESULT --spf-domain D] [--dkim RESULT\n"
 	      "      --dkim-domain D ...] [--json]  the DMARC record of a From domain (RFC\n"
 	      "      7489), alignment, result, policy and disposition, with [dns]\n"
+	      "  check-domain DOMAIN [--selector S ...] [--json]  the MX, SPF, DKIM, DMARC,\n"
+	      "      MTA-STS and TLS-RPT records of DOMAIN: what is wrong, what to publish;\n"
+	      "      0 if all is well\n"
 	      "  sendmail [-t] [-i] [-f ADDR] [-F NAME] [ADDR...]  submit stdin (also\n"
 	      "      as /usr/sbin/sendmail; sysexits.h exit codes)\n"
 	      "  domain add|remove DOMAIN         the domains Petrel receives mail for\n"
@@ -82,6 +85,8 @@ int main(int argc, char **argv)
 		return cmd_dkim(argc - 1, argv + 1);
 	if (strcmp(cmd, "dmarc") == 0)
 		return cmd_dmarc(argc - 1, argv + 1);
+	if (strcmp(cmd, "check-domain") == 0)
+		return cmd_check_domain(argc - 1, argv + 1);
 	static const struct {
 		const char *name;
 		int (*run)(int argc, char **argv);
