@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	char *out = NULL;
 	unsigned pref;
-	size_t used = 0;
+	size_t used = 0, len = 0;
 
 	switch (which) {
 	case 0:
@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		break;
 	case 2:
-		if (dns_rdata_txt(data, size, &out) == 0)
-			assert(strlen(out) <= size);
+		if (dns_rdata_txt(data, size, &out, &len) == 0)
+			assert(strlen(out) <= len && len <= size);
 		break;
 	case 3:
 		if (dns_rdata_mx(data, size, &pref, &out) == 0) {

@@ -67,11 +67,11 @@ static void check_host(const char *in, size_t size)
 	while (spf_check_next(check, &q) == 0) {
 		assert(++rounds <= SPF_QUERIES_MAX);
 		switch (q.type) {
-		case SPF_DNS_TXT: spf_check_answer(check, SPF_DNS_OK, txts, 1); break;
-		case SPF_DNS_A: spf_check_answer(check, SPF_DNS_NODATA, addr, 0); break;
-		case SPF_DNS_AAAA: spf_check_answer(check, SPF_DNS_NXDOMAIN, NULL, 0); break;
-		case SPF_DNS_MX: spf_check_answer(check, SPF_DNS_OK, mx, 1); break;
-		case SPF_DNS_PTR: spf_check_answer(check, SPF_DNS_OK, ptr, 1); break;
+		case SPF_DNS_TXT: spf_check_answer(check, SPF_DNS_OK, txts, NULL, 1); break;
+		case SPF_DNS_A: spf_check_answer(check, SPF_DNS_NODATA, addr, NULL, 0); break;
+		case SPF_DNS_AAAA: spf_check_answer(check, SPF_DNS_NXDOMAIN, NULL, NULL, 0); break;
+		case SPF_DNS_MX: spf_check_answer(check, SPF_DNS_OK, mx, NULL, 1); break;
+		case SPF_DNS_PTR: spf_check_answer(check, SPF_DNS_OK, ptr, NULL, 1); break;
 		}
 	}
 	const struct spf_outcome *o = spf_check_outcome(check);

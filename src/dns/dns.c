@@ -460,10 +460,12 @@ static void dns_lookup_answer(struct dns_query *query, enum dns_status status,
 		while (result->data[n] != NULL)
 			n++;
 		records.items = xcalloc(n + 1, sizeof(*records.items));
+		records.lengths = xcalloc(n + 1, sizeof(*records.lengths));
 		for (size_t i = 0; i < n; i++) {
 			const unsigned char *data = (const unsigned char *)result->data[i];
 			size_t len = (size_t)result->len[i];
 			char *item = NULL, *name = NULL;
+			size_t item_len = 0;
 			unsigned pref;
 			int ret = -1;
 			switch (query->rrtype) {
@@ -472,7 +474,7 @@ static void dns_lookup_answer(struct dns_query *query, enum dns_status status,
 				ret = dns_rdata_address(data, len, &item);
 				break;
 			case DNS_TYPE_TXT:
-				ret = dns_rdata_txt(data, len, &item);
+				ret = dns_rdata_txt(data, len, &item, &item_len);
 				break;
 			case DNS_TYPE_MX:
 				ret = dns_rdata_mx(data, len, &pref, &name);
@@ -485,8 +487,11 @@ static void dns_lookup_answer(struct dns_query *query, enum dns_status status,
 				ret = dns_rdata_name(data, len, NULL, &item);
 				break;
 			}
-			if (ret == 0)
+			if (ret == 0) {
+				records.lengths[records.count] =
+					query->rrtype == DNS_TYPE_TXT ? item_len : strlen(item);
 				records.items[records.count++] = item;
+			}
 		}
 		if (records.count == 0)
 			records.status = DNS_TEMPFAIL;
@@ -494,6 +499,7 @@ static void dns_lookup_answer(struct dns_query *query, enum dns_status status,
 	dns_query_detach(query);
 	query->records_cb(query->ctx, &records);
 	dns_strv_free(records.items, records.count);
+	free(records.lengths);
 	dns_query_destroy(query);
 }
 

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct event_base;
 struct dns_resolver;
@@ -81,9 +82,18 @@ struct dns_records {
 	uint32_t ttl;
 	char **items;             /* TXT: strings of one record joined; A/AAAA: text form;
 				     PTR/CNAME: names without trailing dot */
+	size_t *lengths;          /* octets of each item; only a TXT text may hold a NUL
+				     octet, so that its length is not strlen()'s */
 	size_t count;
 };
 typedef void dns_records_cb(void *ctx, const struct dns_records *records);
+
+/* dns_records_length - the octets of item I: LENGTHS' entry, or strlen()
+ * when LENGTHS is NULL (records a test or a caller built by hand) */
+static inline size_t dns_records_length(const struct dns_records *records, size_t i)
+{
+	return records->lengths ? records->lengths[i] : strlen(records->items[i]);
+}
 
 enum dns_type { DNS_TYPE_A = 1, DNS_TYPE_AAAA = 28, DNS_TYPE_TXT = 16, DNS_TYPE_PTR = 12,
 		DNS_TYPE_MX = 15, DNS_TYPE_CNAME = 5 };

@@ -65,7 +65,7 @@ int dns_rdata_name(const unsigned char *data, size_t len, size_t *used_r, char *
 	return 0;
 }
 
-int dns_rdata_txt(const unsigned char *data, size_t len, char **text_r)
+int dns_rdata_txt(const unsigned char *data, size_t len, char **text_r, size_t *len_r)
 {
 	size_t pos = 0, total = 0;
 
@@ -73,8 +73,6 @@ int dns_rdata_txt(const unsigned char *data, size_t len, char **text_r)
 	while (pos < len) {
 		size_t n = data[pos++];
 		if (n > len - pos)
-			return -1;
-		if (memchr(data + pos, '\0', n) != NULL)
 			return -1;
 		total += n;
 		pos += n;
@@ -89,6 +87,7 @@ int dns_rdata_txt(const unsigned char *data, size_t len, char **text_r)
 	}
 	text[outlen] = '\0';
 	*text_r = text;
+	*len_r = outlen;
 	return 0;
 }
 

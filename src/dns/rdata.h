@@ -24,9 +24,10 @@
 int dns_rdata_name(const unsigned char *data, size_t len, size_t *used_r, char **name_r);
 
 /* dns_rdata_txt - the character-strings of one TXT record concatenated
- * (RFC 7208 3.3, RFC 6376 3.6.2.2).  A record holding a NUL octet is
- * rejected: the result is a C string. */
-int dns_rdata_txt(const unsigned char *data, size_t len, char **text_r);
+ * (RFC 7208 3.3, RFC 6376 3.6.2.2), NUL-terminated, its length (which
+ * counts any NUL octet the record holds: the callers' parsers refuse them
+ * as syntax errors) in *LEN_R. */
+int dns_rdata_txt(const unsigned char *data, size_t len, char **text_r, size_t *len_r);
 
 /* dns_rdata_mx - preference and exchange of an MX record */
 int dns_rdata_mx(const unsigned char *data, size_t len, unsigned *pref_r, char **name_r);

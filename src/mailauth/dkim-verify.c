@@ -345,7 +345,8 @@ void dkim_verify_key(struct dkim_verify *v, size_t index, const struct dns_recor
 	for (size_t i = 0; i < records->count; i++) {
 		struct dkim_key key;
 		const char *error = NULL;
-		int ret = dkim_key_parse(records->items[i], strlen(records->items[i]), &key, &error);
+		int ret = dkim_key_parse(records->items[i], dns_records_length(records, i), &key,
+					 &error);
 		if (ret == 0) {
 			entry_key_use(e, &key);
 			dkim_key_free(&key);

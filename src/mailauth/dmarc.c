@@ -84,7 +84,7 @@ void dmarc_discovery_answer(struct dmarc_discovery *d, const struct dns_records 
 {
 	const char *domain = d->step == STEP_FROM ? d->from : d->org;
 	const char *text = NULL;
-	size_t count = 0;
+	size_t text_len = 0, count = 0;
 
 	if (d->step == STEP_DONE)
 		return;
@@ -95,8 +95,10 @@ void dmarc_discovery_answer(struct dmarc_discovery *d, const struct dns_records 
 	}
 	if (answer->status == DNS_OK) {
 		for (size_t i = 0; i < answer->count; i++) {
-			if (dmarc_record_is_dmarc(answer->items[i], strlen(answer->items[i]))) {
+			size_t len = dns_records_length(answer, i);
+			if (dmarc_record_is_dmarc(answer->items[i], len)) {
 				text = answer->items[i];
+				text_len = len;
 				count++;
 			}
 		}
@@ -109,7 +111,7 @@ void dmarc_discovery_answer(struct dmarc_discovery *d, const struct dns_records 
 	if (count == 1) {
 		const char *error = NULL;
 		d->record_text = xstrdup(text);
-		d->record = dmarc_record_parse(text, strlen(text), &error);
+		d->record = dmarc_record_parse(text, text_len, &error);
 		if (d->record)
 			discovery_finish(d, DMARC_FOUND_RECORD, domain, NULL);
 		else

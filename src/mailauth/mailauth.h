@@ -116,9 +116,11 @@ struct spf_check *spf_check_new(const struct spf_params *params);
 int spf_check_next(struct spf_check *check, struct spf_query *query_r);
 /* spf_check_answer - the answer to the last query: ITEMS are TXT texts
  * (strings of one record joined), addresses in text form, MX "PREF NAME",
- * PTR names; COUNT of them when STATUS is SPF_DNS_OK */
+ * PTR names; COUNT of them when STATUS is SPF_DNS_OK.  LENGTHS, when not
+ * NULL, gives each item's octets: a TXT text may hold a NUL octet, which
+ * makes its record a syntax error (permerror), not a shorter record. */
 void spf_check_answer(struct spf_check *check, enum spf_dns_status status,
-		      const char *const *items, size_t count);
+		      const char *const *items, const size_t *lengths, size_t count);
 /* spf_check_expire - the caller's time limit is over (RFC 7208 4.6.4):
  * the result is temperror, or, in the explanation's fetch, the result stays
  * and has no explanation; the last query needs no answer.  Then

@@ -90,7 +90,7 @@ static void spf_request_run(struct spf_request *request, bool deferred)
 		free(name);
 		if (request->query != NULL)
 			return;
-		spf_check_answer(request->check, SPF_DNS_TEMPFAIL, NULL, 0);
+		spf_check_answer(request->check, SPF_DNS_TEMPFAIL, NULL, NULL, 0);
 	}
 	if (deferred) {
 		struct timeval now = { 0, 0 };
@@ -117,14 +117,14 @@ static void spf_request_answer(void *ctx, const struct dns_records *records)
 		char **names = xcalloc(records->count + 1, sizeof(char *));
 		for (size_t i = 0; i < records->count; i++)
 			names[i] = spf_answer_name(records->items[i]);
-		spf_check_answer(request->check, status, (const char *const *)names,
+		spf_check_answer(request->check, status, (const char *const *)names, NULL,
 				 records->count);
 		for (size_t i = 0; i < records->count; i++)
 			free(names[i]);
 		free(names);
 	} else {
 		spf_check_answer(request->check, status, (const char *const *)records->items,
-				 records->count);
+				 records->lengths, records->count);
 	}
 	spf_request_run(request, false);
 }

@@ -51,6 +51,7 @@ struct spf_frame {
 struct spf_answer {
 	enum spf_dns_status status;
 	char **items;
+	size_t *lengths;           /* octets of each item (a TXT text may hold NUL) */
 	size_t count;
 };
 
@@ -215,7 +216,7 @@ int spf_check_next(struct spf_check *check, struct spf_query *query_r)
 }
 
 void spf_check_answer(struct spf_check *check, enum spf_dns_status status,
-		      const char *const *items, size_t count)
+		      const char *const *items, const size_t *lengths, size_t count)
 {
 	if (!check->asked || check->answered)
 		abort();
@@ -223,10 +224,17 @@ void spf_check_answer(struct spf_check *check, enum spf_dns_status status,
 	check->answer.status = status;
 	check->answer.count = 0;
 	check->answer.items = NULL;
+	check->answer.lengths = NULL;
 	if (status == SPF_DNS_OK) {
 		check->answer.items = xcalloc(count + 1, sizeof(char *));
-		for (size_t i = 0; i < count; i++)
-			check->answer.items[i] = xstrdup(items[i]);
+		check->answer.lengths = xcalloc(count + 1, sizeof(size_t));
+		for (size_t i = 0; i < count; i++) {
+			size_t len = lengths ? lengths[i] : strlen(items[i]);
+			check->answer.items[i] = xmalloc(len + 1);   /* NUL octets kept */
+			memcpy(check->answer.items[i], items[i], len);
+			check->answer.items[i][len] = '\0';
+			check->answer.lengths[i] = len;
+		}
 		check->answer.count = count;
 		if (count == 0)
 			check->answer.status = SPF_DNS_NODATA;
@@ -323,7 +331,9 @@ static void spf_answer_free(struct spf_answer *answer)
 	for (size_t i = 0; i < answer->count; i++)
 		free(answer->items[i]);
 	free(answer->items);
+	free(answer->lengths);
 	answer->items = NULL;
+	answer->lengths = NULL;
 	answer->count = 0;
 }
 
@@ -441,10 +451,11 @@ static enum spf_step_ret spf_frame_fetch(struct spf_check *check, struct spf_fra
 		return SPF_STEP_CONTINUE;
 	}
 	const char *found = NULL;
-	size_t n = 0;
+	size_t n = 0, found_len = 0;
 	for (size_t i = 0; i < answer.count; i++) {
-		if (spf_record_is_spf(answer.items[i], strlen(answer.items[i]))) {
+		if (spf_record_is_spf(answer.items[i], answer.lengths[i])) {
 			found = answer.items[i];
+			found_len = answer.lengths[i];
 			n++;
 		}
 	}
@@ -456,7 +467,7 @@ static enum spf_step_ret spf_frame_fetch(struct spf_check *check, struct spf_fra
 		return SPF_STEP_CONTINUE;
 	}
 	const char *error;
-	frame->record = spf_record_parse(found, strlen(found), &error);
+	frame->record = spf_record_parse(found, found_len, &error);
 	spf_answer_free(&answer);
 	if (frame->record == NULL) {
 		spf_frame_result(check, SPF_RESULT_PERMERROR, error);

@@ -31,14 +31,6 @@ KNOWN_FAILURES = {
     # lookup is a temperror where the suite wants the other record to pass.
     ("Initial processing", "null-text"):
         "libunbound turns an answer with an empty TXT record into SERVFAIL",
-    # "v=spf1 a:foo.example.com\0": dns/ hands answers on as C strings and drops a TXT
-    # record holding a NUL octet; with no record left the answer is a temporary
-    # failure, so Petrel says temperror where the suite wants the permerror of the
-    # record's syntax error.
-    ("A mechanism syntax", "a-null"):
-        "dns/ drops a TXT record holding a NUL octet: temperror, not permerror",
-    ("MX mechanism syntax", "mx-null"):
-        "dns/ drops a TXT record holding a NUL octet: temperror, not permerror",
 }
 
 

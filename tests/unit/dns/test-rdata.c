@@ -92,11 +92,14 @@ static void test_name_prefix(void **state)
 static void test_txt(void **state)
 {
 	char *text = NULL;
-	assert_int_equal(dns_rdata_txt(RD("\5v=spf\0041 -a\2ll"), &text), 0);
+	size_t len = 0;
+	assert_int_equal(dns_rdata_txt(RD("\5v=spf\0041 -a\2ll"), &text, &len), 0);
 	assert_string_equal(text, "v=spf1 -all");
+	assert_int_equal(len, 11);
 	free(text);
-	assert_int_equal(dns_rdata_txt(RD("\0"), &text), 0);   /* one empty string */
+	assert_int_equal(dns_rdata_txt(RD("\0"), &text, &len), 0);   /* one empty string */
 	assert_string_equal(text, "");
+	assert_int_equal(len, 0);
 	free(text);
 
 	unsigned char big[3 * 256];
@@ -106,16 +109,21 @@ static void test_txt(void **state)
 		memset(big + n, 'k' + s, 255);
 		n += 255;
 	}
-	assert_int_equal(dns_rdata_txt(big, n, &text), 0);
+	assert_int_equal(dns_rdata_txt(big, n, &text, &len), 0);
+	assert_int_equal(len, 765);
 	assert_int_equal(strlen(text), 765);
 	assert_int_equal(text[254], 'k');
 	assert_int_equal(text[255], 'l');
 	free(text);
 
 	text = NULL;
-	assert_int_equal(dns_rdata_txt(RD("\6short"), &text), -1);   /* string past end */
-	assert_int_equal(dns_rdata_txt(RD("\3a\0b"), &text), -1);    /* NUL inside */
+	assert_int_equal(dns_rdata_txt(RD("\6short"), &text, &len), -1);   /* string past end */
 	assert_null(text);
+	/* a NUL octet is kept and counted: SPF, DKIM and DMARC refuse it as syntax */
+	assert_int_equal(dns_rdata_txt(RD("\3a\0b"), &text, &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(text, "a\0b", 4);
+	free(text);
 }
 
 static void test_mx(void **state)

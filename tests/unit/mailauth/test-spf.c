@@ -340,7 +340,7 @@ static struct run run_check(const struct rr *zone, size_t zone_count, const char
 		}
 		if (hit == NULL) {
 			spf_check_answer(check, name_found ? SPF_DNS_NODATA : SPF_DNS_NXDOMAIN,
-					 NULL, 0);
+					 NULL, NULL, 0);
 			continue;
 		}
 		size_t n = 0;
@@ -349,7 +349,7 @@ static struct run run_check(const struct rr *zone, size_t zone_count, const char
 			copies[n] = strdup(hit->items[n]);
 			n++;
 		}
-		spf_check_answer(check, hit->status, (const char *const *)copies, n);
+		spf_check_answer(check, hit->status, (const char *const *)copies, NULL, n);
 		for (size_t i = 0; i < n; i++)
 			free(copies[i]);
 	}
@@ -647,7 +647,7 @@ static void test_spf_check_expire(void **state)
 	check = spf_check_new(&params);
 	const char *rec[] = { "v=spf1 -all exp=why.example.test" };
 	assert_int_equal(spf_check_next(check, &q), 0);
-	spf_check_answer(check, SPF_DNS_OK, rec, 1);
+	spf_check_answer(check, SPF_DNS_OK, rec, NULL, 1);
 	assert_int_equal(spf_check_next(check, &q), 0);
 	assert_string_equal(q.name, "why.example.test");
 	spf_check_expire(check);
@@ -655,6 +655,32 @@ static void test_spf_check_expire(void **state)
 	assert_int_equal(spf_check_outcome(check)->result, SPF_RESULT_FAIL);
 	assert_null(spf_check_outcome(check)->explanation);
 	assert_string_equal(spf_check_outcome(check)->mechanism, "-all");
+	spf_check_free(&check);
+}
+
+/* test_spf_check_txt_with_nul - RFC 7208 a-null: a record holding a NUL
+ * octet is a syntax error (permerror), not the record up to the NUL */
+static void test_spf_check_txt_with_nul(void **state)
+{
+	(void)state;
+	struct spf_params params = { .ip = "192.0.2.7", .sender = "a@example.test" };
+	static const char rec[] = "v=spf1 a:foo.example.test\0 -all";
+	const char *items[] = { rec };
+	size_t lengths[] = { sizeof(rec) - 1 };
+	struct spf_check *check = spf_check_new(&params);
+	struct spf_query q;
+	assert_int_equal(spf_check_next(check, &q), 0);
+	spf_check_answer(check, SPF_DNS_OK, items, lengths, 1);
+	assert_int_equal(spf_check_next(check, &q), 1);
+	assert_int_equal(spf_check_outcome(check)->result, SPF_RESULT_PERMERROR);
+	spf_check_free(&check);
+
+	/* without the lengths the same text is the record before the NUL */
+	check = spf_check_new(&params);
+	assert_int_equal(spf_check_next(check, &q), 0);
+	spf_check_answer(check, SPF_DNS_OK, items, NULL, 1);
+	assert_int_equal(spf_check_next(check, &q), 0);
+	assert_string_equal(q.name, "foo.example.test");
 	spf_check_free(&check);
 }
 
@@ -672,6 +698,7 @@ int main(void)
 		cmocka_unit_test(test_spf_check_names),
 		cmocka_unit_test(test_spf_check_explanation),
 		cmocka_unit_test(test_spf_check_expire),
+		cmocka_unit_test(test_spf_check_txt_with_nul),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
