@@ -112,4 +112,16 @@ struct dkim_key {
 int dkim_key_parse(const char *text, size_t len, struct dkim_key *key_r, const char **error_r);
 void dkim_key_free(struct dkim_key *key);
 
+/* dkim_selector_is_valid - S is a selector (RFC 6376 3.1): dot-separated
+ * labels of letters, digits, '-' and '_', short enough for
+ * S._domainkey.DOMAIN to fit in a name */
+bool dkim_selector_is_valid(const char *s);
+
+/* ---- signing (dkim-sign.c) ------------------------------------------------- */
+
+/* dkim_sign_fold_base64 - BYTES in base64 appended to FIELD as the value of
+ * a tag that starts at column *COL (a TAB counts 8), folded with CRLF TAB
+ * before a line passes 78 columns; *COL follows.  ARC-Seal's b= too. */
+void dkim_sign_fold_base64(struct buf *field, size_t *col, const void *bytes, size_t len);
+
 #endif

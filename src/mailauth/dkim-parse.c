@@ -29,7 +29,6 @@ static int signature_canon(const struct mailauth_tag *tag, struct dkim_signature
 			   const char **error_r);
 static int signature_headers(const struct mailauth_tag *tag, struct dkim_signature *sig,
 			     const char **error_r);
-static bool selector_is_valid(const char *s);
 static bool identity_is_in(const char *identity, const char *domain);
 
 static char *tag_dup(const struct mailauth_tag *tag)
@@ -178,9 +177,9 @@ static int signature_headers(const struct mailauth_tag *tag, struct dkim_signatu
 	return 0;
 }
 
-/* selector_is_valid - s= (RFC 6376 3.1): dot-separated labels; underscores
+/* dkim_selector_is_valid - s= (RFC 6376 3.1): dot-separated labels; underscores
  * are accepted as in DNS names that are not host names */
-static bool selector_is_valid(const char *s)
+bool dkim_selector_is_valid(const char *s)
 {
 	size_t label = 0, total = 0;
 	for (; *s != '\0'; s++, total++) {
@@ -269,7 +268,7 @@ int dkim_signature_parse(const char *text, size_t len, struct dkim_signature *si
 		*error_r = "d= is not a domain name";
 		goto out;
 	}
-	if (strlen(sig_r->selector) != s->value_len || !selector_is_valid(sig_r->selector)) {
+	if (strlen(sig_r->selector) != s->value_len || !dkim_selector_is_valid(sig_r->selector)) {
 		*error_r = "s= is not a selector";
 		goto out;
 	}

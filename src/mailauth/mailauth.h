@@ -323,6 +323,61 @@ struct dkim_key_info {
 int dkim_key_describe(const char *text, size_t len, struct dkim_key_info *info_r,
 		      const char **error_r);
 
+/* ---- DKIM signing (RFC 6376 5, RFC 8463; RFC 8617 4.1.2) ------------------ */
+
+/* A signer is fed the message (CRLF line ends; LF is read as CRLF) in chunks
+ * of any size; the body is never kept.  dkim_sign_digest then gives the
+ * SHA-256 of the signed header fields and of the signature field with b=
+ * empty: the private key's owner (the keys process) signs those 32 bytes,
+ * RSASSA-PKCS1-v1_5 with SHA-256 or Ed25519 over the 32 bytes themselves,
+ * and dkim_sign_field writes the finished field around the signature, to be
+ * put on top of the message.  Canonicalization is relaxed/relaxed; t= is
+ * written, l= and x= never.  The same signer writes an ARC-Message-Signature
+ * (field_name and first_tags "i=N"; RFC 8617 4.1.2 forbids signing ARC-* and
+ * Authentication-Results: give a header list without them). */
+
+enum dkim_sign_algorithm { DKIM_SIGN_RSA_SHA256, DKIM_SIGN_ED25519_SHA256 };
+#define DKIM_SIGN_DIGEST_LEN 32
+
+/* dkim_sign_algorithm_name - "rsa-sha256" or "ed25519-sha256" (a=) */
+const char *dkim_sign_algorithm_name(enum dkim_sign_algorithm algorithm);
+
+struct dkim_sign_params {
+	const char *field_name;   /* NULL = "DKIM-Signature" */
+	const char *first_tags;   /* written first, without ";": NULL = "v=1";
+				     "i=1" for an ARC-Message-Signature */
+	const char *domain;       /* d= (A-labels) */
+	const char *selector;     /* s= */
+	enum dkim_sign_algorithm algorithm;
+	/* the field names to sign, NULL-terminated, "List-*" matching every
+	 * name that starts so; each signed as often as it is present.  NULL =
+	 * From, Reply-To, Subject, Date, To, Cc, Message-ID, In-Reply-To,
+	 * References, MIME-Version, Content-Type, Content-Transfer-Encoding,
+	 * List-* */
+	const char *const *headers;
+	/* names listed once more than present, so none can be added (RFC 6376
+	 * 8.15); NULL = From; an empty list: none */
+	const char *const *oversign;
+	long long timestamp;      /* t=; negative: none */
+};
+
+struct dkim_sign;
+
+/* dkim_sign_new - a signer; NULL and *error_r when d=, s= or a name to sign
+ * is not valid.  Strings are copied. */
+struct dkim_sign *dkim_sign_new(const struct dkim_sign_params *params, const char **error_r);
+void dkim_sign_free(struct dkim_sign **sign);
+/* dkim_sign_feed - the next LEN bytes of the message */
+void dkim_sign_feed(struct dkim_sign *sign, const void *data, size_t len);
+/* dkim_sign_digest - the end of the message: the digest to sign in
+ * DIGEST_R; 0, or -1 and *error_r (no From field, a header section over
+ * DKIM_HEADER_SIZE_DEFAULT).  Once per signer. */
+int dkim_sign_digest(struct dkim_sign *sign, unsigned char digest_r[DKIM_SIGN_DIGEST_LEN],
+		     const char **error_r);
+/* dkim_sign_field - after dkim_sign_digest: the field ("DKIM-Signature:
+ * v=1; ...; b=SIG\r\n", folded) with SIG[0..SIG_LEN) as b=; allocated */
+char *dkim_sign_field(const struct dkim_sign *sign, const void *sig, size_t sig_len);
+
 /* ---- DMARC (RFC 7489) and the organizational domain ---------------------- */
 
 /* The Public Suffix List (publicsuffix.org), read once at start; lookups
