@@ -95,6 +95,8 @@ static enum delivery_tls serve_tls_policy(const char *name);
 static int serve_outbound_setup(const struct config *config, struct serve_outbound *out,
 				const char **error_r);
 static void serve_outbound_free(struct serve_outbound *out);
+static int serve_srs_setup(const struct config *config, struct srs_settings *srs,
+			   char **secret_r);
 
 /* serve_parse_args - [-c FILE]; the supervisor adds --process ROLE for the
  * processes it starts (not for people: it is not in the usage) */
@@ -652,6 +654,36 @@ static int serve_load_settings(const struct config *config, struct serve_outboun
 	return 0;
 }
 
+/* serve_srs_setup - [srs]: the secret (secret_file, or DATA_DIR/srs.secret
+ * made at the first start) and the domain; nothing when disabled */
+static int serve_srs_setup(const struct config *config, struct srs_settings *srs,
+			   char **secret_r)
+{
+	if (!config->srs.enabled)
+		return 0;
+	const char *error = NULL;
+	size_t len = 0;
+	if (srs_secret_load(config->srs.secret_file, config->data_dir, secret_r, &len,
+			    &error) != 0) {
+		int line = config_key_line(config, "srs", "secret_file");
+		if (line > 0)
+			fprintf(stderr, "petrel: %s:%d: [srs] secret_file: %s\n", config->path, line,
+				error);
+		else
+			fprintf(stderr, "petrel: [srs]: %s\n", error);
+		return -1;
+	}
+	*srs = (struct srs_settings){
+		.secret = *secret_r,
+		.secret_len = len,
+		.domain = config->srs.domain ? config->srs.domain : config->hostname,
+		.max_age = config->srs.max_age,
+	};
+	log_info("srs", "domain=%s max_age=%u secret=%s", srs->domain, srs->max_age,
+		 config->srs.secret_file ? config->srs.secret_file : "srs.secret");
+	return 0;
+}
+
 /* serve_supervisor - check everything the configuration says before
  * anything is touched (a bad setting exits 2 with FILE:LINE and no side
  * effect), lock and prepare the data folder as root, then run the
@@ -715,6 +747,8 @@ static int serve_network(const struct config *config)
 	struct serve_outbound outbound = { 0 };
 	struct event *sigterm = NULL;
 	int lock_fd = PRIVSEP_FD_LOCK;
+	struct srs_settings srs = { 0 };
+	char *srs_secret = NULL;
 
 	/* the supervisor checked these; the file may have changed since */
 	if (serve_load_settings(config, &outbound, &tls) != 0)
@@ -745,6 +779,9 @@ static int serve_network(const struct config *config)
 		fprintf(stderr, "petrel: %s\n", error);
 		goto out;
 	}
+	/* read (or made) while still root: the file may be root's alone */
+	if (serve_srs_setup(config, &srs, &srs_secret) != 0)
+		goto out;
 	if (privsep_drop(config, PRIVSEP_NETWORK) != 0)
 		goto out;
 	store = store_open(config->data_dir, &error);
@@ -786,6 +823,8 @@ static int serve_network(const struct config *config)
 	/* AUTH asks the auth process; the control socket's `petrel keys`
 	 * asks the keys process */
 	smtp_server_set_auth_client(st.server, auth_client);
+	if (srs_secret)
+		smtp_server_set_srs(st.server, &srs);
 	queue_control_set_keys(control, keys_client);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
 	 * the whole process group) is ignored: the supervisor decides */
@@ -826,6 +865,10 @@ out:
 	store_events_free(&events);
 	store_close(&store);
 	serve_outbound_free(&outbound);
+	if (srs_secret) {
+		OPENSSL_cleanse(srs_secret, srs.secret_len);
+		free(srs_secret);
+	}
 	if (sigterm)
 		event_free(sigterm);
 	/* freeing the event gave SIGTERM back its default action: a second

@@ -57,6 +57,7 @@ enum config_section {
 	SECTION_TLS_POLICY,  /* keys are recipient domains */
 	SECTION_EVENTS,
 	SECTION_DKIM,
+	SECTION_SRS,
 	SECTION_LISTENER,
 };
 
@@ -158,6 +159,10 @@ static const struct key_def key_defs[] = {
 	{ SECTION_DKIM, "verify_signatures", KEY_UINT, CONFIG_OFFSET(dkim.verify_signatures), 1, 50 },
 	{ SECTION_DKIM, "verify_header_size", KEY_SIZE, CONFIG_OFFSET(dkim.verify_header_size),
 	  4096, 16777216 },
+	{ SECTION_SRS, "enabled", KEY_BOOL, CONFIG_OFFSET(srs.enabled), 0, 0 },
+	{ SECTION_SRS, "secret_file", KEY_OPTIONAL_PATH, CONFIG_OFFSET(srs.secret_file), 0, 0 },
+	{ SECTION_SRS, "domain", KEY_HOSTNAME, CONFIG_OFFSET(srs.domain), 0, 0 },
+	{ SECTION_SRS, "max_age", KEY_UINT, CONFIG_OFFSET(srs.max_age), 1, 1000 },
 	{ SECTION_QUEUE, "retry_initial", KEY_UINT, CONFIG_OFFSET(queue.retry_initial), 1, 86400 },
 	{ SECTION_QUEUE, "retry_max", KEY_UINT, CONFIG_OFFSET(queue.retry_max), 1, 604800 },
 	{ SECTION_QUEUE, "lifetime", KEY_UINT, CONFIG_OFFSET(queue.lifetime), 1, 31536000 },
@@ -201,6 +206,7 @@ static const char *const section_names[] = {
 	[SECTION_TLS_POLICY] = "tls-policy",
 	[SECTION_EVENTS] = "events",
 	[SECTION_DKIM] = "dkim",
+	[SECTION_SRS] = "srs",
 	[SECTION_LISTENER] = "listener",
 };
 
@@ -333,6 +339,8 @@ static struct config *config_new(bool with_hostname)
 	config->events.max_pending = 100000;
 	config->dkim.verify_signatures = 5;
 	config->dkim.verify_header_size = 256 * 1024;
+	config->srs.enabled = true;
+	config->srs.max_age = 21;
 
 	config->queue.retry_initial = 300;
 	config->queue.retry_max = 14400;
@@ -519,6 +527,8 @@ void config_free(struct config **configp)
 	free(config->auth.public_suffix_list);
 	free(config->dns.resolver);
 	free(config->dns.special_zones);
+	free(config->srs.secret_file);
+	free(config->srs.domain);
 	free(config->delivery.tls);
 	free(config->delivery.source_address);
 	free(config->relay.host);

@@ -16,6 +16,7 @@
  *   [dns]      resolver for MX, SPF, DKIM lookups
  *   [events]   how long events are kept, and how many may wait for the store
  *   [dkim]     DKIM verification limits
+ *   [srs]      the Sender Rewriting Scheme of forwarded mail: secret, domain, age
  *   [queue]    retries, expiry, delay notices
  *   [delivery] outgoing SMTP: TLS policy, port, connection limits
  *   [relay]    a smarthost for all mail or some domains
@@ -103,6 +104,13 @@ struct config_dkim {
 	size_t verify_header_size;  /* header section kept while verifying: 262144 */
 };
 
+struct config_srs {
+	bool enabled;            /* rewrite the sender of mail aliases forward: yes */
+	char *secret_file;       /* NULL = DATA_DIR/srs.secret, made at the first start */
+	char *domain;            /* SRS addresses' domain; NULL = [server] hostname */
+	unsigned max_age;        /* days an SRS address is honoured: 21 */
+};
+
 struct config_queue {
 	unsigned retry_initial;  /* seconds before the first retry: 300 */
 	unsigned retry_max;      /* the retry interval doubles up to this: 14400 */
@@ -163,6 +171,7 @@ struct config {
 	struct config_dns dns;
 	struct config_events events;
 	struct config_dkim dkim;
+	struct config_srs srs;
 	struct config_queue queue;
 	struct config_delivery delivery;
 	struct config_relay relay;

@@ -1,5 +1,5 @@
 /* mailauth - email authentication: SPF (RFC 7208), DKIM (RFC 6376, RFC 8463),
- * DMARC (RFC 7489); later ARC (RFC 8617), SRS and Authentication-Results
+ * DMARC (RFC 7489), SRS; later ARC (RFC 8617) and Authentication-Results
  * (RFC 8601).
  *
  * The parsers and evaluators here do no I/O: DNS answers are handed to them
@@ -615,5 +615,68 @@ bool dmarc_rua_auth_name(const char *policy_domain, const char *dest_domain,
  * which 7.1 lets replace the URI, is not followed: the report is then sent
  * to the URI as published. */
 int dmarc_rua_auth_answer(const struct dns_records *records);
+
+/* ---- SRS, the Sender Rewriting Scheme ------------------------------------ */
+
+/* Mail that an alias forwards to another domain leaves with a return path
+ * at our domain, so that it passes SPF at the next hop (RFC 7208 1.1.3 and
+ * appendix D: forwarding breaks SPF unless the sender is rewritten), and a
+ * bounce to it comes back here to be reversed.  The scheme is Shevek's, as
+ * libsrs2 and Mail::SRS's Guarded mode write it (so Mail::SRS with the same
+ * secret reverses our addresses and we reverse its):
+ *   SRS0=HHHH=TT=orig-domain=orig-local@our-domain
+ * HHHH: the first 4 characters of the base64 HMAC-SHA1, keyed with the
+ * secret, of TT, orig-domain and orig-local in lower case, concatenated;
+ * TT: the day number (seconds since the epoch / 86400) modulo 1024 in two
+ * base32 characters (A-Z, 2-7).  A sender that is already an SRS0 address of
+ * another forwarder becomes SRS1=HHHH=fwd-domain==HHHH=TT=orig-domain=orig-local
+ * (the first forwarder keeps the job of reversing it), an SRS1 keeps its
+ * first forwarder and gets our hash.  Reversing checks the hash (case-
+ * insensitively: some hops smash case) and, for SRS0, the age.  I/O-free
+ * but for srs_secret_load. */
+
+#define SRS_MAX_AGE_DEFAULT 21   /* days an SRS0 address is honoured (Mail::SRS's) */
+#define SRS_LOCAL_MAX 64         /* RFC 5321 4.5.3.1.1: longer local parts are not made */
+#define SRS_SECRET_MAX 1024      /* bytes of secret used */
+
+struct srs_settings {
+	const char *secret;      /* the HMAC key (any bytes) */
+	size_t secret_len;
+	const char *domain;      /* ours: where SRS addresses point, lower case */
+	unsigned max_age;        /* days; 0 = SRS_MAX_AGE_DEFAULT (at most 1023) */
+};
+
+/* srs_forward - the return path for mail from SENDER ("local@domain", the
+ * canonical form smtp/ keeps) that we forward, at time NOW (seconds since
+ * the epoch): 1 and a malloc'ed *OUT_R; 0 when no rewriting is needed (the
+ * null sender, no "@", or a sender already in our domain); -1 and *error_r
+ * when it cannot be written (a local part that is no dot-atom, a domain
+ * that is no domain name, a result longer than SRS_LOCAL_MAX): the caller
+ * keeps SENDER. */
+int srs_forward(const struct srs_settings *settings, const char *sender, long long now,
+		char **out_r, const char **error_r);
+
+/* srs_address_is_srs - ADDRESS[0..LEN)'s local part starts with SRS0 or
+ * SRS1 (any case) and a separator "=", "+" or "-" */
+bool srs_address_is_srs(const char *address, size_t len);
+
+/* srs_reverse - ADDRESS[0..LEN) (local@domain) is an SRS address in our
+ * domain: 1 and the address it stands for in a malloc'ed *OUT_R (the
+ * original sender for SRS0, the first forwarder's SRS0 address for SRS1);
+ * 0 when it is not an SRS address or not in our domain; -1 and *error_r
+ * (static text) when it is one of ours but malformed, its hash is wrong
+ * (forged) or, for SRS0, it is older than max_age days (or from the future)
+ * at NOW. */
+int srs_reverse(const struct srs_settings *settings, const char *address, size_t len,
+		long long now, char **out_r, const char **error_r);
+
+/* srs_secret_load - the secret: the file PATH (its first line, without the
+ * line end), or when PATH is NULL DATA_DIR/srs.secret, which is created on
+ * the first start with 32 random bytes in hex (mode 0600).  A secret file
+ * must not be readable by others and must hold at least 16 bytes.  0 and a
+ * malloc'ed *SECRET_R (*LEN_R bytes), or -1 and *error_r (static storage,
+ * "PATH: what", valid until the next call).  Blocking: call it at start. */
+int srs_secret_load(const char *path, const char *data_dir, char **secret_r, size_t *len_r,
+		    const char **error_r);
 
 #endif

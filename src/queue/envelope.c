@@ -7,6 +7,8 @@
  *   id 4F2A9C31B7D0E812
  *   arrival 1764408712
  *   sender alice@example.org          ("sender " and nothing for <>)
+ *   srs-sender SRS0=...@mx.example.org (remote deliveries' return path when an
+ *                                      alias forwarded it; omitted if none)
  *   body 8BITMIME                     (7BIT|8BITMIME|BINARYMIME; omitted if unspecified)
  *   smtputf8 1                        (omitted if 0)
  *   ret FULL                          (FULL|HDRS; omitted if unspecified)
@@ -67,6 +69,7 @@ enum {
 	ENV_SEEN_ACCOUNT = 1u << 12,
 	ENV_SEEN_SANDBOX = 1u << 13,
 	ENV_SEEN_CRC = 1u << 14,
+	ENV_SEEN_SRS_SENDER = 1u << 15,
 };
 
 static bool parse_u64(const char *s, size_t len, uint64_t *value_r);
@@ -116,6 +119,7 @@ void queue_envelope_free(struct queue_envelope **envp)
 	}
 	free(env->rcpts);
 	free(env->sender);
+	free(env->srs_sender);
 	free(env->envid);
 	free(env->client_address);
 	free(env->helo);
@@ -142,6 +146,7 @@ void queue_envelope_serialize(const struct queue_envelope *env, struct buf *out)
 	buf_printf(out, "id %s\n", env->id);
 	buf_printf(out, "arrival %lld\n", (long long)env->arrival);
 	envelope_put_string(out, "sender", env->sender ? env->sender : "");
+	envelope_put_string(out, "srs-sender", env->srs_sender);
 	if (env->body > 0 && env->body < (int)(sizeof(body_names) / sizeof(body_names[0])))
 		buf_printf(out, "body %s\n", body_names[env->body]);
 	if (env->smtputf8)
@@ -292,7 +297,7 @@ static int envelope_parse_line(struct envelope_parser *p, const char *line, size
 		{ "client", ENV_SEEN_CLIENT }, { "helo", ENV_SEEN_HELO },
 		{ "listener", ENV_SEEN_LISTENER }, { "size", ENV_SEEN_SIZE },
 		{ "account", ENV_SEEN_ACCOUNT }, { "sandbox", ENV_SEEN_SANDBOX },
-		{ "body-crc32c", ENV_SEEN_CRC },
+		{ "body-crc32c", ENV_SEEN_CRC }, { "srs-sender", ENV_SEEN_SRS_SENDER },
 		{ "rcpt", 0 },
 	};
 	struct queue_envelope *env = p->env;
@@ -392,6 +397,8 @@ static int envelope_parse_line(struct envelope_parser *p, const char *line, size
 	}
 	case ENV_SEEN_SENDER:
 		return envelope_set_string(&env->sender, v, vlen, error_r);
+	case ENV_SEEN_SRS_SENDER:
+		return envelope_set_string(&env->srs_sender, v, vlen, error_r);
 	case ENV_SEEN_ENVID:
 		return envelope_set_string(&env->envid, v, vlen, error_r);
 	case ENV_SEEN_CLIENT:

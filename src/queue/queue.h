@@ -70,6 +70,8 @@ struct queue_envelope {
 	char id[QUEUE_ID_LEN + 1];
 	time_t arrival;
 	char *sender;         /* "" for the null sender <> */
+	char *srs_sender;     /* the return path of remote deliveries of forwarded
+				 mail (SRS0/SRS1 at our domain), or NULL: sender */
 	int body;             /* enum smtp_body (0 unspecified, 1 7BIT, 2 8BITMIME, 3 BINARYMIME) */
 	bool smtputf8;
 	int ret;              /* enum smtp_ret: 0 unspecified, 1 FULL, 2 HDRS */

@@ -566,7 +566,8 @@ static void attempt_remote_start(struct queue_attempt *a)
 		}
 		g->message = (struct delivery_message){
 			.queue_id = a->id,
-			.sender = env->sender,
+			/* forwarded mail leaves with its SRS return path */
+			.sender = env->srs_sender ? env->srs_sender : env->sender,
 			.domain = domain,
 			.rcpts = g->rcpts,
 			.rcpt_count = g->count,

@@ -327,6 +327,10 @@ void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_session_reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
+	if (smtp_forward_rcpt(s, &j->path, &j->params)) {
+		rcpt_free(&j->job);
+		return;
+	}
 	/* "Postmaster" alone (RFC 5321 4.5.1) is resolved by policy/ too */
 	j->address = xstrdup(j->path.address);
 	j->account = account_copy(s->account);
@@ -379,6 +383,7 @@ static void rcpt_done(struct smtp_session *s, struct smtp_job *job)
 			bool same = strcasecmp(mbox, j->address) == 0;
 			queue_envelope_add_rcpt(s->env, mbox, j->params.notify,
 						same ? j->params.orcpt : orcpt);
+			smtp_forward_note(s, mbox, j->address);
 		}
 		free(orcpt);
 	}

@@ -53,6 +53,7 @@ struct smtp_server {
 	struct pool *pool;
 	struct ipc_client *auth;     /* the auth process (NULL: no AUTH) */
 	struct policy_throttle *throttle;
+	const struct srs_settings *srs; /* SRS of forwarded mail (NULL: off) */
 	bool draining;               /* shutting down: 421 to whoever is free */
 	struct event *drained_ev;    /* runs DRAINED once no session is left */
 	void (*drained)(void *ctx);
@@ -191,6 +192,14 @@ bool smtp_auth_read_line(struct smtp_session *s, struct evbuffer *in);
 /* smtp_auth_mechanisms - "PLAIN LOGIN SCRAM-SHA-256" if AUTH is offered now, else NULL */
 const char *smtp_auth_mechanisms(const struct smtp_session *s);
 void smtp_auth_clear(struct smtp_session *s);
+/* smtp_forward_rcpt - (forward.c) RCPT to an SRS address of ours: reversed
+ * and added, or refused (550 5.1.1 forged, expired or malformed); replies
+ * and returns true.  False: not ours, go on as usual. */
+bool smtp_forward_rcpt(struct smtp_session *s, const struct smtp_path *path,
+		       const struct smtp_rcpt_params *params);
+/* smtp_forward_note - ADDRESS (a local alias) delivers to TARGET: when it
+ * leaves the domain, the transaction gets its SRS return path */
+void smtp_forward_note(struct smtp_session *s, const char *target, const char *address);
 
 
 /* smtp_session_start - greet the client on FD; the session owns FD.

@@ -37,6 +37,11 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
  * (ipc.h; the caller keeps it until smtp_server_free); without one AUTH is
  * not offered */
 void smtp_server_set_auth_client(struct smtp_server *server, struct ipc_client *client);
+/* smtp_server_set_srs - rewrite the sender of mail that aliases forward to
+ * other domains, and take bounces to SRS addresses (mailauth.h); SRS is kept
+ * until smtp_server_free.  Without it (NULL) neither happens. */
+struct srs_settings;
+void smtp_server_set_srs(struct smtp_server *server, const struct srs_settings *srs);
 /* smtp_server_accept - a net_accept_fn: CTX is the smtp_server; owns FD */
 void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);

@@ -51,11 +51,13 @@ SECTION_OF = {
     "unreadable_attempts": "queue", "active_limit": "queue", "memory_limit": "queue",
     "port": "delivery", "max_connections": "delivery", "max_per_destination": "delivery",
     "source_address": "delivery",
+    "secret_file": "srs", "max_age": "srs",
     # (section, key) where the key name exists in more than one section
     "delivery_tls": ("delivery", "tls"),
     "relay_host": ("relay", "host"), "relay_username": ("relay", "username"),
     "relay_password": ("relay", "password"), "relay_tls": ("relay", "tls"),
     "relay_domains": ("relay", "domains"),
+    "srs_enabled": ("srs", "enabled"), "srs_domain": ("srs", "domain"),
 }
 
 # Started as root, Petrel refuses an empty `user =` (it would silently keep root): the

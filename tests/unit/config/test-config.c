@@ -340,6 +340,9 @@ static const struct error_case error_cases[] = {
 	{ "[auth]\nspf_void_lookups = 21\n",
 	  "2: 'spf_void_lookups' must be a number between 1 and 20" },
 	{ "[auth]\nspf_timeout = 0\n", "2: 'spf_timeout' must be a number between 1 and 600" },
+	{ "[srs]\nmax_age = 1001\n", "2: 'max_age' must be a number between 1 and 1000" },
+	{ "[srs]\ndomain = no_such domain\n", "2: 'domain' must be a domain name, not 'no_such domain'" },
+	{ "[srs]\nenabled = maybe\n", "2: 'enabled' must be true or false, not 'maybe'" },
 	{ "[auth]\ndmarc_enforce = maybe\n",
 	  "2: 'dmarc_enforce' must be true or false, not 'maybe'" },
 	{ "[auth]\npublic_suffix_list =\n", "2: 'public_suffix_list' must not be empty" },
@@ -658,6 +661,10 @@ static void test_process_users(void **state)
 	assert_int_equal(defaults->auth.helper_timeout, 10);
 	assert_int_equal(defaults->auth.spf_void_lookups, 2);
 	assert_int_equal(defaults->auth.spf_timeout, 20);
+	assert_true(defaults->srs.enabled);
+	assert_null(defaults->srs.secret_file);
+	assert_null(defaults->srs.domain);
+	assert_int_equal(defaults->srs.max_age, 21);
 	config_free(&defaults);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config *config = load_text(f, cases[i].text);

@@ -50,6 +50,7 @@ static void assert_same(const struct queue_envelope *a, const struct queue_envel
 	assert_string_equal(a->id, b->id);
 	assert_int_equal(a->arrival, b->arrival);
 	assert_string_equal(a->sender, b->sender);
+	assert_str_eq_or_null(a->srs_sender, b->srs_sender);
 	assert_int_equal(a->body, b->body);
 	assert_int_equal(a->smtputf8, b->smtputf8);
 	assert_int_equal(a->ret, b->ret);
@@ -95,6 +96,15 @@ static void test_round_trip_plain(void **state)
 {
 	(void)state;
 	struct queue_envelope *env = sample_envelope();
+	round_trip(env);
+	queue_envelope_free(&env);
+}
+
+static void test_round_trip_srs(void **state)
+{
+	(void)state;
+	struct queue_envelope *env = sample_envelope();
+	env->srs_sender = strdup("SRS0=kf70=6L=example.org=alice@mx.example.net");
 	round_trip(env);
 	queue_envelope_free(&env);
 }
@@ -305,6 +315,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_plain),
+		cmocka_unit_test(test_round_trip_srs),
 		cmocka_unit_test(test_round_trip_minimal),
 		cmocka_unit_test(test_round_trip_hostile),
 		cmocka_unit_test(test_valid_minimal_text),
