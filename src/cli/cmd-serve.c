@@ -637,8 +637,8 @@ static int serve_load_settings(const struct config *config, struct serve_outboun
 		fprintf(stderr, "petrel: %s\n", error);
 		return -1;
 	}
-	/* DMARC's organizational domains: the list must read (the SMTP
-	 * session does not use it yet) */
+	/* DMARC's organizational domains: the list must read (the network
+	 * process loads it again for its mx listeners) */
 	struct mailauth_psl *psl = cli_psl_load(config);
 	if (!psl)
 		return -1;
@@ -741,6 +741,7 @@ static int serve_network(const struct config *config)
 	struct store *store = NULL;
 	struct store_events *events = NULL;
 	struct dns_resolver *dns = NULL;
+	struct mailauth_psl *psl = NULL;
 	struct delivery *delivery = NULL;
 	struct ipc_client *auth_client = NULL, *keys_client = NULL;
 	struct privsep_channels *channels = NULL;
@@ -781,6 +782,11 @@ static int serve_network(const struct config *config)
 	}
 	/* read (or made) while still root: the file may be root's alone */
 	if (serve_srs_setup(config, &srs, &srs_secret) != 0)
+		goto out;
+	/* DMARC's organizational domains, for the mx listeners' checks: read
+	 * as root, like the supervisor read it */
+	psl = cli_psl_load(config);
+	if (!psl)
 		goto out;
 	if (privsep_drop(config, PRIVSEP_NETWORK) != 0)
 		goto out;
@@ -825,6 +831,7 @@ static int serve_network(const struct config *config)
 	smtp_server_set_auth_client(st.server, auth_client);
 	if (srs_secret)
 		smtp_server_set_srs(st.server, &srs);
+	smtp_server_set_mailauth(st.server, dns, psl);
 	queue_control_set_keys(control, keys_client);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
 	 * the whole process group) is ignored: the supervisor decides */
@@ -862,6 +869,7 @@ out:
 	pool_free(&pool);
 	queue_free(&queue);
 	smtp_server_free(&st.server);
+	mailauth_psl_free(&psl);
 	store_events_free(&events);
 	store_close(&store);
 	serve_outbound_free(&outbound);

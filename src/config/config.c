@@ -151,6 +151,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_AUTH, "dmarc_enforce", KEY_BOOL, CONFIG_OFFSET(auth.dmarc_enforce), 0, 0 },
 	{ SECTION_AUTH, "spf_void_lookups", KEY_UINT, CONFIG_OFFSET(auth.spf_void_lookups), 1, 20 },
 	{ SECTION_AUTH, "spf_timeout", KEY_UINT, CONFIG_OFFSET(auth.spf_timeout), 1, 600 },
+	{ SECTION_AUTH, "authserv_id", KEY_HOSTNAME, CONFIG_OFFSET(auth.authserv_id), 0, 0 },
+	{ SECTION_AUTH, "spf_reject", KEY_BOOL, CONFIG_OFFSET(auth.spf_reject), 0, 0 },
 	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
@@ -287,6 +289,7 @@ static struct config *config_new(bool with_hostname)
 	struct config *config = xcalloc(1, sizeof(*config));
 
 	config->hostname = with_hostname ? config_default_hostname() : NULL;
+	config->auth.authserv_id = with_hostname ? xstrdup(config->hostname) : NULL;
 	config->data_dir = xstrdup("/var/lib/petrel");
 	config->user = xstrdup("petrel");
 	config->auth_user = xstrdup("petrel-auth");
@@ -331,6 +334,7 @@ static struct config *config_new(bool with_hostname)
 	config->auth.dmarc_enforce = true;
 	config->auth.spf_void_lookups = 2;
 	config->auth.spf_timeout = 20;
+	config->auth.spf_reject = false;
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
@@ -525,6 +529,7 @@ void config_free(struct config **configp)
 	free(config->tls_certificate);
 	free(config->tls_key);
 	free(config->auth.public_suffix_list);
+	free(config->auth.authserv_id);
 	free(config->dns.resolver);
 	free(config->dns.special_zones);
 	free(config->srs.secret_file);
@@ -1115,6 +1120,8 @@ static void parser_finish(struct config_parser *p)
 		config_add_default_listeners(config);
 	if (config->hostname == NULL)
 		config->hostname = config_default_hostname();
+	if (config->auth.authserv_id == NULL)
+		config->auth.authserv_id = xstrdup(config->hostname);
 	config->key_lines = xmalloc(sizeof(p->key_lines));
 	memcpy(config->key_lines, p->key_lines, sizeof(p->key_lines));
 }

@@ -86,6 +86,8 @@ struct config_auth {
 	bool dmarc_enforce;      /* apply the sender domain's DMARC policy; false = only record: true */
 	unsigned spf_void_lookups; /* SPF lookups answering nothing before permerror: 2 */
 	unsigned spf_timeout;    /* seconds an SPF check may take before temperror: 20 */
+	char *authserv_id;       /* Authentication-Results' authserv-id: the hostname */
+	bool spf_reject;         /* SPF fail at MAIL FROM gets 550 5.7.23: false */
 };
 
 struct config_dns {

@@ -3,7 +3,7 @@
  * local_deliver_blocking() runs on a worker thread: it creates the Maildir
  * (new/ cur/ tmp/) if needed, writes the message into tmp/ under a unique
  * name (time.M<usec>P<pid>Q<counter>.<host>, per the Maildir spec), makes it
- * durable, links it into new/, and makes new/ durable: with SYNCER (the
+ * durable (into a folder of it if asked), links it into new/, and makes new/ durable: with SYNCER (the
  * mail folder's, util/syncer.h) by group commit shared with concurrent
  * deliveries, with NULL by fsync of the file and of new/.  The file starts with
  * "Return-Path: <SENDER>" and "Delivered-To: ADDRESS", then DATA as stored in
@@ -27,9 +27,16 @@ struct syncer;
 char *local_mailbox_path(const char *data_dir, const char *address);
 
 int local_deliver_blocking(struct syncer *syncer, const char *data_dir, const char *hostname,
-			   const char *sender, const char *address,
+			   const char *sender, const char *address, const char *folder,
 			   const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r);
+
+/* FOLDER: NULL for the inbox, or a Maildir++ folder of the mailbox
+ * (<mailbox>/<FOLDER>/ with its own new/ cur/ tmp/ and an empty
+ * maildirfolder file, as Dovecot and Courier lay folders out), made with
+ * the mailbox if it is not there yet.  The Junk folder is where DMARC's
+ * quarantine delivers. */
+#define LOCAL_JUNK_FOLDER ".Junk"
 
 /* Sandboxed accounts' mail is kept in <data_dir>/mail/sandbox/<account>/. */
 #define LOCAL_SANDBOX_FOLDER "sandbox"

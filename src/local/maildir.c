@@ -48,11 +48,12 @@ static bool local_part_is_safe(const char *local, size_t len);
 static int mkdir_fsync_parent(const char *path, int parent_fd);
 static int maildir_prepare(const char *data_dir, const char *domain, const char *local,
 			   char **maildir_r);
+static int maildir_prepare_folder(const char *maildir, const char *folder, char **path_r);
 static void maildir_unique_name(const char *hostname, struct buf *out);
 static bool error_is_temporary(int err);
 static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *path,
-			   const char *hostname, const char *sender, const char *delivered_to,
-			   const char *data, size_t len,
+			   const char *folder, const char *hostname, const char *sender,
+			   const char *delivered_to, const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r);
 static int maildir_sync(struct syncer *syncer, int fd);
 
@@ -176,6 +177,60 @@ out:
 	return ret;
 }
 
+/* maildir_prepare_folder - MAILDIR/FOLDER/{tmp,cur,new} and its empty
+ * maildirfolder file (Maildir++), as needed; *PATH_R the folder's path */
+static int maildir_prepare_folder(const char *maildir, const char *folder, char **path_r)
+{
+	char *path = xasprintf("%s/%s", maildir, folder);
+	char *probe = xasprintf("%s/new", path);
+	int fd = -1, ret = -1, err = 0;
+	struct stat st;
+	bool exists = stat(probe, &st) == 0 && S_ISDIR(st.st_mode);
+	free(probe);
+	if (exists)
+		goto done;
+	fd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || mkdir_fsync_parent(path, fd) != 0)
+		goto fail;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		goto fail;
+	/* the marker first: a folder with new/ is complete */
+	int marker = openat(fd, "maildirfolder", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+			    0600);
+	if (marker < 0 || close(marker) != 0)
+		goto fail;
+	static const char *const subdirs[] = { "tmp", "cur", "new" };
+	for (int i = 0; i < 3; i++) {
+		char *sub = xasprintf("%s/%s", path, subdirs[i]);
+		int r = mkdir_fsync_parent(sub, fd);
+		free(sub);
+		if (r != 0)
+			goto fail;
+	}
+done:
+	*path_r = path;
+	path = NULL;
+	ret = 0;
+	goto out;
+fail:
+	err = errno;
+out:
+	if (fd >= 0 && close(fd) != 0 && ret == 0) {
+		err = errno;
+		ret = -1;
+		free(*path_r);
+		*path_r = NULL;
+	}
+	free(path);
+	errno = err;
+	return ret;
+}
+
 /* maildir_unique_name - "<sec>.M<usec>P<pid>Q<n>.<host>", '/' and ':' in
  * the host written as \057 and \072 as the Maildir spec asks */
 static void maildir_unique_name(const char *hostname, struct buf *out)
@@ -196,12 +251,13 @@ static void maildir_unique_name(const char *hostname, struct buf *out)
 }
 
 int local_deliver_blocking(struct syncer *syncer, const char *data_dir, const char *hostname,
-			   const char *sender, const char *address,
+			   const char *sender, const char *address, const char *folder,
 			   const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r)
 {
-	return maildir_deliver(syncer, data_dir, local_mailbox_path(data_dir, address), hostname, sender,
-			       address, data, len, filename_r, temporary_r, error_r);
+	return maildir_deliver(syncer, data_dir, local_mailbox_path(data_dir, address), folder,
+			       hostname, sender, address, data, len, filename_r, temporary_r,
+			       error_r);
 }
 
 int local_deliver_sandbox_blocking(struct syncer *syncer, const char *data_dir,
@@ -218,8 +274,8 @@ int local_deliver_sandbox_blocking(struct syncer *syncer, const char *data_dir,
 	char *path = local_part_is_safe(name, strlen(name)) ?
 		xasprintf("%s/mail/%s/%s", data_dir, LOCAL_SANDBOX_FOLDER, name) : NULL;
 	free(name);
-	return maildir_deliver(syncer, data_dir, path, hostname, sender, recipients, data, len,
-			       filename_r, temporary_r, error_r);
+	return maildir_deliver(syncer, data_dir, path, NULL, hostname, sender, recipients, data,
+			       len, filename_r, temporary_r, error_r);
 }
 
 /* maildir_sync - make what was written to FD (a file or new/) durable: the
@@ -239,10 +295,11 @@ static int maildir_sync(struct syncer *syncer, int fd)
 }
 
 /* maildir_deliver - write into PATH (<data_dir>/mail/<folder>/<name>, owned
- * and freed here; NULL = refused name) as described in local.h */
+ * and freed here; NULL = refused name), or into its Maildir++ FOLDER (NULL:
+ * none), as described in local.h */
 static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *path,
-			   const char *hostname, const char *sender, const char *delivered_to,
-			   const char *data, size_t len,
+			   const char *folder, const char *hostname, const char *sender,
+			   const char *delivered_to, const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r)
 {
 	char *maildir = NULL, *tmp_path = NULL, *new_path = NULL, *new_dir = NULL;
@@ -265,6 +322,12 @@ static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *pa
 	char *domain = xstrndup(path + strlen(data_dir) + 6, domain_len);
 	int r = maildir_prepare(data_dir, domain, local, &maildir);
 	free(domain);
+	if (r == 0 && folder) {
+		char *inbox = maildir;
+		maildir = NULL;
+		r = maildir_prepare_folder(inbox, folder, &maildir);
+		free(inbox);
+	}
 	if (r != 0) {
 		*error_r = errno == ENOSPC || errno == EDQUOT ? "insufficient system storage"
 							      : "cannot create the mailbox";

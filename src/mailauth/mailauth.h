@@ -678,5 +678,20 @@ int srs_reverse(const struct srs_settings *settings, const char *address, size_t
  * "PATH: what", valid until the next call).  Blocking: call it at start. */
 int srs_secret_load(const char *path, const char *data_dir, char **secret_r, size_t *len_r,
 		    const char **error_r);
+/* ---- Authentication-Results (RFC 8601) ------------------------------------ */
+
+/* What a receiver needs of incoming Authentication-Results fields: whose
+ * they claim to be.  A field naming our authserv-id came from outside (or
+ * from an earlier hop pretending to be us) and is removed before ours is
+ * added (RFC 8601 5). */
+
+#define MAILAUTH_AUTHSERV_ID_MAX 256  /* longest authserv-id read, NUL included */
+
+/* mailauth_authres_id - the authserv-id that the field body VALUE[0..LEN)
+ * (folded or not) starts with, RFC 8601 2.2: [CFWS] then a value, a token
+ * (RFC 2045; UTF-8 octets allowed, RFC 6532) or a quoted-string, unquoted
+ * into OUT_R (NUL-terminated).  False when there is none, when a comment or
+ * quoted-string is not closed, or when it does not fit in SIZE bytes. */
+bool mailauth_authres_id(const char *value, size_t len, char *out_r, size_t size);
 
 #endif

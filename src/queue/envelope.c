@@ -18,6 +18,7 @@
  *   listener mx
  *   account alice@example.org         (the authenticated sender's account; omitted if none)
  *   sandbox 1                         (a sandboxed account's mail: kept, never relayed)
+ *   junk 1                            (DMARC quarantine: delivered to the Junk folder)
  *   size 1234
  *   rcpt notify=6 orcpt=rfc822;bob+40example.net bob@example.net
  *   body-crc32c 1A2B3C4D              (CRC-32C of the body; absent in files
@@ -70,6 +71,7 @@ enum {
 	ENV_SEEN_SANDBOX = 1u << 13,
 	ENV_SEEN_CRC = 1u << 14,
 	ENV_SEEN_SRS_SENDER = 1u << 15,
+	ENV_SEEN_JUNK = 1u << 16,
 };
 
 static bool parse_u64(const char *s, size_t len, uint64_t *value_r);
@@ -160,6 +162,8 @@ void queue_envelope_serialize(const struct queue_envelope *env, struct buf *out)
 	envelope_put_string(out, "account", env->account);
 	if (env->sandbox)
 		buf_append_str(out, "sandbox 1\n");
+	if (env->junk)
+		buf_append_str(out, "junk 1\n");
 	buf_printf(out, "size %" PRIu64 "\n", env->size);
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct queue_recipient *r = &env->rcpts[i];
@@ -298,6 +302,7 @@ static int envelope_parse_line(struct envelope_parser *p, const char *line, size
 		{ "listener", ENV_SEEN_LISTENER }, { "size", ENV_SEEN_SIZE },
 		{ "account", ENV_SEEN_ACCOUNT }, { "sandbox", ENV_SEEN_SANDBOX },
 		{ "body-crc32c", ENV_SEEN_CRC }, { "srs-sender", ENV_SEEN_SRS_SENDER },
+		{ "junk", ENV_SEEN_JUNK },
 		{ "rcpt", 0 },
 	};
 	struct queue_envelope *env = p->env;
@@ -377,6 +382,11 @@ static int envelope_parse_line(struct envelope_parser *p, const char *line, size
 		if (vlen != 1 || (v[0] != '0' && v[0] != '1'))
 			goto bad;
 		env->sandbox = v[0] == '1';
+		return 0;
+	case ENV_SEEN_JUNK:
+		if (vlen != 1 || (v[0] != '0' && v[0] != '1'))
+			goto bad;
+		env->junk = v[0] == '1';
 		return 0;
 	case ENV_SEEN_ACCOUNT:
 		return envelope_set_string(&env->account, v, vlen, error_r);

@@ -81,6 +81,8 @@ struct queue_envelope {
 	char *listener;       /* name of the listener it came in on */
 	char *account;        /* the authenticated account that sent it, or NULL */
 	bool sandbox;         /* the account is sandboxed: keep it, never relay it */
+	bool junk;            /* DMARC said quarantine (RFC 7489 6.3): local copies
+				 go to the mailbox's Junk folder */
 	struct queue_recipient *rcpts;
 	size_t rcpt_count;
 	uint64_t size;        /* body bytes */

@@ -428,13 +428,17 @@ static void attempt_deliver_local(struct queue_attempt *a, size_t i)
 	const char *error = NULL;
 
 	log_escape(to, sizeof(to), r->address, strlen(r->address));
-	if (local_deliver_blocking(queue->mail_syncer, queue->config->data_dir, queue->config->hostname, env->sender,
-				   r->address, a->body.data ? a->body.data : "", a->body.len,
+	/* DMARC's quarantine (smtp/verify.c) delivers to the Junk folder */
+	if (local_deliver_blocking(queue->mail_syncer, queue->config->data_dir,
+				   queue->config->hostname, env->sender, r->address,
+				   env->junk ? LOCAL_JUNK_FOLDER : NULL,
+				   a->body.data ? a->body.data : "", a->body.len,
 				   &file, &temporary, &error) == 0) {
 		rcpt_set(r, QUEUE_RCPT_DELIVERED, "250 2.0.0 delivered to mailbox");
 		log_escape(why, sizeof(why), file, strlen(file));
-		log_info("delivered", "queue_id=%s to=%s mailbox=local file=%s delay=%lld", a->id,
-			 to, why, (long long)(time(NULL) - env->arrival));
+		log_info("delivered", "queue_id=%s to=%s mailbox=local%s file=%s delay=%lld",
+			 a->id, to, env->junk ? " folder=" LOCAL_JUNK_FOLDER : "", why,
+			 (long long)(time(NULL) - env->arrival));
 		queue_event(queue, "delivered", env, r->address, 250, "local mailbox");
 		free(file);
 		return;

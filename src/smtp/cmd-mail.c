@@ -85,7 +85,6 @@ static void release_work(void *arg);
 static void release_done(void *arg);
 static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 			     bool line_too_long, bool bare_newline);
-static void message_submit(struct smtp_session *s);
 static void queue_done(void *ctx, int status, const char *queue_id, const char *error);
 static unsigned count_received(const struct buf *body);
 static void received_header(struct smtp_session *s, const struct queue_envelope *env,
@@ -234,7 +233,7 @@ void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	if (!s->account) {
-		/* Unauthenticated on mx: nothing to look up (SPF comes later). */
+		/* Unauthenticated on mx: nothing to look up in the store. */
 		j->reply.code = 0;
 		mail_done(s, &j->job);
 		mail_free(&j->job);
@@ -270,7 +269,9 @@ static void mail_done(struct smtp_session *s, struct smtp_job *job)
 	s->env = queue_envelope_new();
 	free(s->env->sender);
 	s->env->sender = xstrdup(s->from.address);
-	smtp_session_reply(s, "250 2.1.0 Ok");
+	/* mx without AUTH: SPF starts (verify.c), which may give the answer */
+	if (!smtp_verify_mail(s))
+		smtp_session_reply(s, "250 2.1.0 Ok");
 }
 
 static void mail_free(struct smtp_job *job)
@@ -589,7 +590,11 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 		smtp_session_async(s, &j->job);
 		return;
 	}
-	message_submit(s);
+	if (s->verify) {
+		smtp_verify_message(s);  /* SPF, DKIM, DMARC first: verify.c */
+		return;
+	}
+	smtp_message_submit(s);
 }
 
 static void from_work(struct smtp_job *job)
@@ -610,7 +615,7 @@ static void from_done(struct smtp_session *s, struct smtp_job *job)
 		smtp_session_transaction_reset(s);
 		return;
 	}
-	message_submit(s);
+	smtp_message_submit(s);
 }
 
 static void from_free(struct smtp_job *job)
@@ -630,8 +635,9 @@ struct queue_ctx {
 	bool sandbox;
 };
 
-/* message_submit - Received: on top, then to the queue; 250 once durable */
-static void message_submit(struct smtp_session *s)
+/* smtp_message_submit - Received: on top (and Authentication-Results under
+ * it), then to the queue; 250 once durable */
+void smtp_message_submit(struct smtp_session *s)
 {
 	struct queue_envelope *env = s->env;
 	s->env = NULL;
@@ -652,11 +658,12 @@ static void message_submit(struct smtp_session *s)
 	struct buf message;
 	buf_init(&message);
 	received_header(s, env, &message);
+	smtp_verify_header(s->verify, &message, &env->junk);
 	buf_append(&message, s->body.data, s->body.len);
 	env->size = message.len;
-	log_info("received", "session=%s queue_id=%s size=%zu nrcpt=%zu account=%s%s", s->sid,
+	log_info("received", "session=%s queue_id=%s size=%zu nrcpt=%zu account=%s%s%s", s->sid,
 		 env->id, message.len, env->rcpt_count, s->account ? s->account->name : "-",
-		 env->sandbox ? " sandbox=yes" : "");
+		 env->sandbox ? " sandbox=yes" : "", env->junk ? " junk=yes" : "");
 
 	struct queue_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	ctx->session_id = s->id;

@@ -79,6 +79,13 @@ void smtp_server_set_auth_client(struct smtp_server *server, struct ipc_client *
 	server->auth = client;
 }
 
+void smtp_server_set_mailauth(struct smtp_server *server, struct dns_resolver *dns,
+			      const struct mailauth_psl *psl)
+{
+	server->dns = dns;
+	server->psl = psl;
+}
+
 /* server_refuse - RFC 5321 3.1: a server may answer 421 and close at once */
 static void server_refuse(struct smtp_server *server, int fd, const char *client,
 			  const char *text, const char *reason)

@@ -645,6 +645,7 @@ static void session_dispatch(struct smtp_session *s, const struct smtp_command *
 void smtp_session_transaction_reset(struct smtp_session *s)
 {
 	smtp_session_release_reserved(s);
+	smtp_verify_free(&s->verify);
 	s->has_mail = false;
 	smtp_path_clear(&s->from);
 	smtp_mail_params_clear(&s->mail);

@@ -14,6 +14,7 @@
 
 #include <openssl/ssl.h>
 
+#include "mailauth/mailauth.h"
 #include "smtp/parse.h"
 #include "smtp/sasl.h"
 #include "smtp/smtp.h"
@@ -31,6 +32,8 @@ struct policy_account;
 struct policy_throttle;
 struct pool;
 struct store;
+struct dns_resolver;
+struct smtp_verify;
 
 #define SMTP_SESSION_BUCKETS 4096u
 
@@ -54,6 +57,9 @@ struct smtp_server {
 	struct ipc_client *auth;     /* the auth process (NULL: no AUTH) */
 	struct policy_throttle *throttle;
 	const struct srs_settings *srs; /* SRS of forwarded mail (NULL: off) */
+	/* the receiving checks (verify.c); both NULL: none are made */
+	struct dns_resolver *dns;
+	const struct mailauth_psl *psl;
 	bool draining;               /* shutting down: 421 to whoever is free */
 	struct event *drained_ev;    /* runs DRAINED once no session is left */
 	void (*drained)(void *ctx);
@@ -138,6 +144,8 @@ struct smtp_session {
 	struct smtp_error bdat_error;
 	unsigned reserved;               /* sending-limit units taken by RCPTs */
 	time_t reserved_at;
+	struct smtp_verify *verify;      /* SPF, DKIM, DMARC of this transaction
+					    (mx without AUTH), or NULL */
 };
 
 
@@ -201,6 +209,66 @@ bool smtp_forward_rcpt(struct smtp_session *s, const struct smtp_path *path,
  * leaves the domain, the transaction gets its SRS return path */
 void smtp_forward_note(struct smtp_session *s, const char *target, const char *address);
 
+
+/* ---- the receiving checks (verify.c) ----------------------------------------
+ *
+ * Mail that arrives on an mx listener without AUTH is checked as a
+ * receiving server checks it: SPF of the MAIL FROM identity (or of the HELO
+ * identity for a null sender, RFC 7208 2.4) starts at MAIL FROM and runs
+ * while RCPTs and the data come in; at the end of the data DKIM is verified
+ * (hashing on the pool, key lookups and signature checks on the loop) and
+ * the From domain's DMARC policy looked up; then DMARC is evaluated, an
+ * Authentication-Results field (RFC 8601) written, and the policy applied:
+ * reject answers 550 5.7.1, quarantine delivers to the Junk folder.  All of
+ * it belongs to the transaction: a reset or a closing session cancels what
+ * is still under way, and no callback follows. */
+
+/* struct smtp_auth_results - what the checks found for one message, read at
+ * verify.c's one call site (verify_results_known) by whatever acts on them
+ * (the DMARC aggregate report, ARC's override of a DMARC fail).  Strings are
+ * owned by the transaction's checks and live until it ends. */
+struct smtp_auth_results {
+	/* SPF (RFC 7208) */
+	enum spf_result spf;
+	const char *spf_identity;   /* MAIL FROM's address, or the HELO name */
+	bool spf_helo;              /* the identity is HELO's (a null sender) */
+	const char *spf_domain;     /* the identity's domain (DMARC alignment), or NULL */
+	const char *spf_problem;    /* why, for none/neutral/errors; else NULL */
+	const char *spf_mechanism;  /* the term that decided, or NULL */
+	/* DKIM (RFC 6376): dkim_verify_count/_report of the verifier */
+	const struct dkim_verify *dkim;
+	enum dkim_result dkim_result;  /* the best signature's, NONE without */
+	/* DMARC (RFC 7489) */
+	const char *from_domain;    /* RFC 5322.From's domain (lower case), or NULL */
+	const char *from_problem;   /* why there is none: no From, several... */
+	const struct dmarc_found *dmarc_found;  /* NULL when no discovery ran */
+	struct dmarc_outcome dmarc;
+	/* what is done with the message: the policy's disposition when it is
+	 * enforced ([auth] dmarc_enforce), else NONE; an override (RFC 7489
+	 * 7.2 PolicyOverrideType, "arc", ...) may lower it at the call site */
+	enum dmarc_policy disposition;
+	const char *override;
+};
+
+/* smtp_verify_mail - MAIL FROM was accepted (has_mail, env set): on an mx
+ * listener without AUTH start the checks and SPF.  True if the checks send
+ * MAIL's reply themselves ([auth] spf_reject: once SPF is known, 250 or
+ * 550 5.7.23); false: the caller replies now. */
+bool smtp_verify_mail(struct smtp_session *s);
+/* smtp_verify_message - the body is in and passed the size and syntax
+ * checks: verify it; the session waits until the message is submitted
+ * (smtp_message_submit) or refused */
+void smtp_verify_message(struct smtp_session *s);
+/* smtp_verify_header - the transaction's Authentication-Results field
+ * (CRLF-terminated) to put under Received:, and whether the message goes
+ * to the Junk folder (DMARC quarantine); nothing and false when no checks
+ * ran */
+void smtp_verify_header(const struct smtp_verify *v, struct buf *out, bool *junk_r);
+/* smtp_verify_free - cancel what is under way (no callback follows) */
+void smtp_verify_free(struct smtp_verify **v);
+/* smtp_message_submit - cmd-mail.c: Received: (and Authentication-Results)
+ * on top, then to the queue; 250 once durable */
+void smtp_message_submit(struct smtp_session *s);
 
 /* smtp_session_start - greet the client on FD; the session owns FD.
  * Called after the connection limits accepted the client. */

@@ -19,6 +19,8 @@ struct event_base;
 struct ipc_client;
 struct config;
 struct config_listener;
+struct dns_resolver;
+struct mailauth_psl;
 struct pool;
 struct queue;
 struct smtp_server;
@@ -42,6 +44,12 @@ void smtp_server_set_auth_client(struct smtp_server *server, struct ipc_client *
  * until smtp_server_free.  Without it (NULL) neither happens. */
 struct srs_settings;
 void smtp_server_set_srs(struct smtp_server *server, const struct srs_settings *srs);
+/* smtp_server_set_mailauth - check mail that mx listeners receive without
+ * AUTH (SPF, DKIM, DMARC, Authentication-Results: smtp/verify.c) with DNS
+ * and PSL (the caller keeps both until smtp_server_free); without them no
+ * check is made */
+void smtp_server_set_mailauth(struct smtp_server *server, struct dns_resolver *dns,
+			      const struct mailauth_psl *psl);
 /* smtp_server_accept - a net_accept_fn: CTX is the smtp_server; owns FD */
 void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);

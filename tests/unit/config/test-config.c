@@ -343,6 +343,10 @@ static const struct error_case error_cases[] = {
 	{ "[srs]\nmax_age = 1001\n", "2: 'max_age' must be a number between 1 and 1000" },
 	{ "[srs]\ndomain = no_such domain\n", "2: 'domain' must be a domain name, not 'no_such domain'" },
 	{ "[srs]\nenabled = maybe\n", "2: 'enabled' must be true or false, not 'maybe'" },
+	{ "[auth]\nspf_reject = sometimes\n",
+	  "2: 'spf_reject' must be true or false, not 'sometimes'" },
+	{ "[auth]\nauthserv_id = mx;example.org\n",
+	  "2: 'authserv_id' must be a domain name, not 'mx;example.org'" },
 	{ "[auth]\ndmarc_enforce = maybe\n",
 	  "2: 'dmarc_enforce' must be true or false, not 'maybe'" },
 	{ "[auth]\npublic_suffix_list =\n", "2: 'public_suffix_list' must not be empty" },
@@ -638,6 +642,25 @@ static void test_auth_throttle(void **state)
 	config_free(&config);
 }
 
+/* test_receiving_checks - [auth] authserv_id is the hostname unless set
+ * (lower-cased, one trailing dot dropped), spf_reject is off by default */
+static void test_receiving_checks(void **state)
+{
+	struct fixture *f = *state;
+	struct config *defaults = config_defaults();
+	assert_string_equal(defaults->auth.authserv_id, defaults->hostname);
+	assert_false(defaults->auth.spf_reject);
+	config_free(&defaults);
+	struct config *config = load_text(f, "[server]\nhostname = mx.example.org\n");
+	assert_string_equal(config->auth.authserv_id, "mx.example.org");
+	config_free(&config);
+	config = load_text(f, "[auth]\nauthserv_id = Auth.Example.ORG.\nspf_reject = true\n"
+			   "[server]\nhostname = mx.example.org\n");
+	assert_string_equal(config->auth.authserv_id, "auth.example.org");
+	assert_true(config->auth.spf_reject);
+	config_free(&config);
+}
+
 /* test_process_users - [server] auth_user and keys_user default to
  * petrel-auth and petrel-keys, or to user when that is root or empty (the
  * split keeps the starting user everywhere then); a value set wins */
@@ -767,6 +790,9 @@ static void test_example_file(void **state)
 	memcpy(&auth_a, &config->auth, sizeof(auth_a));
 	memcpy(&auth_b, &defaults->auth, sizeof(auth_b));
 	auth_a.public_suffix_list = auth_b.public_suffix_list = NULL;
+	/* the hostname's by default (the example's and this machine's) */
+	assert_string_equal(config->auth.authserv_id, config->hostname);
+	auth_a.authserv_id = auth_b.authserv_id = NULL;
 	assert_memory_equal(&auth_a, &auth_b, sizeof(auth_a));
 	assert_memory_equal(&config->events, &defaults->events, sizeof(config->events));
 	assert_memory_equal(&config->queue, &defaults->queue, sizeof(config->queue));
@@ -860,6 +886,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_is_local_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_postmaster, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_throttle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_receiving_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_process_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dmarc_settings, setup, teardown),

@@ -98,7 +98,7 @@ static void test_deliver(void **state)
 	const char *error = NULL;
 
 	int r = local_deliver_blocking(NULL, data_dir, "mx/a:b", "alice@example.net",
-				       "Bob+lists@Example.ORG", msg, sizeof(msg) - 1,
+				       "Bob+lists@Example.ORG", NULL, msg, sizeof(msg) - 1,
 				       &file, &temporary, &error);
 	assert_int_equal(r, 0);
 	assert_non_null(file);
@@ -136,7 +136,7 @@ static void test_deliver(void **state)
 	int err = 0;
 	struct syncer *syncer = syncer_open(data_dir, &err);
 	assert_non_null(syncer);
-	r = local_deliver_blocking(syncer, data_dir, "mx", "", "bob+other@example.org", msg,
+	r = local_deliver_blocking(syncer, data_dir, "mx", "", "bob+other@example.org", NULL, msg,
 				   sizeof(msg) - 1, &file, &temporary, &error);
 	assert_int_equal(r, 0);
 	struct syncer_stats sst;
@@ -151,6 +151,43 @@ static void test_deliver(void **state)
 	assert_int_equal(count_files(path, NULL, 0), 2);
 }
 
+/* test_deliver_junk - a Maildir++ folder (the Junk folder of DMARC's
+ * quarantine): made with its mailbox, marked with maildirfolder, the
+ * message in its new/ and none in the inbox */
+static void test_deliver_junk(void **state)
+{
+	(void)state;
+	char *file = NULL;
+	bool temporary = true;
+	const char *error = NULL;
+	int r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", "carol@example.org",
+				       LOCAL_JUNK_FOLDER, "x\r\n", 3, &file, &temporary, &error);
+	assert_int_equal(r, 0);
+	assert_non_null(strstr(file, "/mail/example.org/carol/.Junk/new/"));
+	free(file);
+	char path[512];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/mail/example.org/carol/.Junk/maildirfolder", data_dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode) && st.st_size == 0);
+	snprintf(path, sizeof(path), "%s/mail/example.org/carol/.Junk", data_dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof(path), "%s/mail/example.org/carol/.Junk/new", data_dir);
+	assert_int_equal(count_files(path, NULL, 0), 1);
+	snprintf(path, sizeof(path), "%s/mail/example.org/carol/.Junk/tmp", data_dir);
+	assert_int_equal(count_files(path, NULL, 0), 0);
+	snprintf(path, sizeof(path), "%s/mail/example.org/carol/new", data_dir);
+	assert_int_equal(count_files(path, NULL, 0), 0);
+	/* a second one into the existing folder */
+	r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", "carol@example.org",
+				   LOCAL_JUNK_FOLDER, "y\r\n", 3, &file, &temporary, &error);
+	assert_int_equal(r, 0);
+	free(file);
+	snprintf(path, sizeof(path), "%s/mail/example.org/carol/.Junk/new", data_dir);
+	assert_int_equal(count_files(path, NULL, 0), 2);
+}
+
 static void test_bad_names_permanent(void **state)
 {
 	(void)state;
@@ -162,7 +199,7 @@ static void test_bad_names_permanent(void **state)
 		char *file = NULL;
 		bool temporary = true;
 		const char *error = NULL;
-		int r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", bad[i], "x\r\n", 3,
+		int r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", bad[i], NULL, "x\r\n", 3,
 					       &file, &temporary, &error);
 		assert_int_equal(r, -1);
 		assert_false(temporary);
@@ -187,8 +224,8 @@ static void test_disk_error_temporary(void **state)
 	char *file = NULL;
 	bool temporary = false;
 	const char *error = NULL;
-	int r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", "bob@example.com", "x\r\n", 3,
-				       &file, &temporary, &error);
+	int r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", "bob@example.com", NULL,
+				       "x\r\n", 3, &file, &temporary, &error);
 	assert_int_equal(r, -1);
 	assert_true(temporary);
 	assert_non_null(error);
@@ -200,6 +237,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mailbox_path),
 		cmocka_unit_test_setup_teardown(test_deliver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_junk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_names_permanent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_error_temporary, setup, teardown),
 	};

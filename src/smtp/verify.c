@@ -1,0 +1,660 @@
+/* smtp/verify - the receiving checks of mail that arrives on an mx listener
+ * without AUTH: SPF at MAIL FROM, DKIM and DMARC at the end of the data,
+ * the Authentication-Results field (RFC 8601) and the DMARC policy.
+ *
+ * One struct smtp_verify per transaction (s->verify), made at MAIL FROM
+ * and freed with the transaction (smtp_session_transaction_reset), which
+ * cancels every lookup still out: no callback reaches a freed transaction,
+ * so the callbacks here hold a plain pointer to their session.
+ *
+ * The steps:
+ * - MAIL FROM: SPF (RFC 7208) of the MAIL FROM identity, or for a null
+ *   sender of postmaster@HELO (2.4), on the loop; the result waits in the
+ *   transaction.  With [auth] spf_reject MAIL's reply waits for it and a
+ *   fail gets 550 5.7.23 (RFC 7372 3.2, RFC 7208 8.4).
+ * - End of data (the session reads nothing meanwhile): a pool job feeds the
+ *   message to the DKIM verifier (the hashing), finds the From domain and
+ *   drops Authentication-Results fields that claim our authserv-id (RFC
+ *   8601 5; the DKIM verifier saw them first, since a signature may cover
+ *   them).  Back on the loop the DKIM keys and the DMARC record are looked
+ *   up at once; the signatures are checked as their keys arrive.
+ * - Once SPF, DKIM and DMARC discovery are all in: DMARC is evaluated
+ *   (RFC 7489 6.6), verify_results_known is the one place where what acts
+ *   on the results plugs in, the Authentication-Results field is written,
+ *   and the disposition applied: reject is 550 5.7.1 (RFC 7489 6.6.4 and
+ *   7372's code for "delivery not authorized"), quarantine goes to the
+ *   recipients' Junk folder, none is delivered.
+ * Temporary DNS failures never refuse mail: they are recorded (temperror)
+ * and the message is accepted, which RFC 7208 8.6 and RFC 7489 6.6.3 leave
+ * to the receiver.
+ */
+#include "smtp/session.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "message/message.h"
+#include "queue/queue.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define AR_FIELD "Authentication-Results"
+#define AR_TEXT_MAX 200         /* a reason or identity written, bytes at most */
+#define HEADER_B_CHARS 8        /* header.b: the first 8 characters (RFC 6008 4) */
+#define LOG_VALUE_MAX 300       /* a peer's text in the log, escaped and quoted */
+
+struct smtp_verify {
+	struct smtp_session *s;
+
+	/* SPF, from MAIL FROM on */
+	struct spf_request *spf_request;
+	bool spf_done;
+	bool mail_waiting;          /* spf_reject: MAIL's reply waits for SPF */
+	char *spf_identity, *spf_domain, *spf_problem, *spf_mechanism, *spf_explanation;
+	char identity_log[LOG_VALUE_MAX];  /* spf_identity escaped for the log */
+	enum spf_result spf;
+
+	/* the message, from the end of the data on */
+	bool message_in;            /* the pool job is back */
+	struct dkim_verify *dkim;
+	struct dkim_key_lookup *dkim_lookup;
+	bool dkim_done;
+	char *from_domain;
+	const char *from_problem;
+	struct dmarc_request *dmarc_request;
+	struct dmarc_discovery *dmarc;
+	bool dmarc_done;
+	size_t removed;             /* Authentication-Results fields of ours removed */
+
+	/* the outcome */
+	bool decided;
+	struct smtp_auth_results results;
+	struct dmarc_dkim_input *dkim_inputs;
+	struct buf header;          /* our Authentication-Results field */
+};
+
+struct verify_job {
+	struct smtp_job job;
+	struct buf body;            /* moved from the session, and back */
+	struct dkim_verify_settings settings;
+	char *authserv_id;
+	struct dkim_verify *dkim;
+	char *from_domain;
+	const char *from_problem;
+	size_t removed;
+};
+
+static void verify_spf_done(void *ctx, const struct spf_outcome *outcome);
+static void verify_mail_reply(struct smtp_session *s, struct smtp_verify *v);
+static void verify_work(struct smtp_job *job);
+static void verify_scan_header(struct verify_job *j);
+static void verify_from_domain(struct verify_job *j, const char *field, size_t len);
+static void verify_job_done(struct smtp_session *s, struct smtp_job *job);
+static void verify_job_free(struct smtp_job *job);
+static void verify_dkim_done(void *ctx);
+static void verify_dmarc_done(void *ctx, struct dmarc_discovery *discovery);
+static void verify_check_ready(struct smtp_verify *v);
+static void verify_decide(struct smtp_verify *v);
+static void verify_results_known(struct smtp_session *s, struct smtp_verify *v);
+static void verify_write_header(struct smtp_verify *v);
+static bool is_token(const char *text);
+static void ar_quoted(struct buf *out, const char *text);
+static void ar_value(struct buf *out, const char *text);
+static void ar_reason(struct buf *out, const char *reason);
+static bool is_atext_address(const char *address);
+static char *text_clean(const char *text);
+
+/* ---- MAIL FROM: SPF ------------------------------------------------------------ */
+
+bool smtp_verify_mail(struct smtp_session *s)
+{
+	if (s->account || s->listener->role != LISTENER_ROLE_MX || !s->server->dns ||
+	    !s->server->psl)
+		return false;
+	smtp_verify_free(&s->verify);
+	struct smtp_verify *v = xcalloc(1, sizeof(*v));
+	v->s = s;
+	buf_init(&v->header);
+	s->verify = v;
+
+	/* RFC 7208 2.4: a null sender is checked as postmaster@HELO */
+	const char *sender = s->from.address ? s->from.address : "";
+	const char *at = strrchr(sender, '@');
+	if (sender[0] != '\0' && at) {
+		v->spf_identity = xstrdup(sender);
+		v->spf_domain = xstrdup(at + 1);
+	} else {
+		v->spf_identity = xstrdup(s->helo ? s->helo : "");
+		v->spf_domain = xstrdup(v->spf_identity);
+		v->results.spf_helo = true;
+	}
+	log_escape(v->identity_log, sizeof(v->identity_log), v->spf_identity,
+		   strlen(v->spf_identity));
+	struct spf_params params = {
+		.ip = s->client,
+		.sender = sender,
+		.helo = s->helo,
+		.receiver = s->config->hostname,
+		.now = (long long)time(NULL),
+		.void_lookups_max = s->config->auth.spf_void_lookups,
+		.timeout_ms = s->config->auth.spf_timeout * 1000u,
+	};
+	v->spf_request = spf_request_start(s->server->base, s->server->dns, &params,
+					   verify_spf_done, v);
+	if (!s->config->auth.spf_reject)
+		return false;
+	v->mail_waiting = true;
+	s->waiting = true;
+	return true;
+}
+
+/* verify_spf_done - SPF's outcome (RFC 7208 2.6), kept for the end of data */
+static void verify_spf_done(void *ctx, const struct spf_outcome *outcome)
+{
+	struct smtp_verify *v = ctx;
+	v->spf_request = NULL;
+	v->spf_done = true;
+	v->spf = outcome->result;
+	v->spf_problem = outcome->problem ? xstrdup(outcome->problem) : NULL;
+	v->spf_mechanism = outcome->mechanism ? text_clean(outcome->mechanism) : NULL;
+	v->spf_explanation = outcome->explanation ? text_clean(outcome->explanation) : NULL;
+	char mechanism[LOG_VALUE_MAX];
+	log_escape(mechanism, sizeof(mechanism), v->spf_mechanism ? v->spf_mechanism : "",
+		   v->spf_mechanism ? strlen(v->spf_mechanism) : 0);
+	log_debug("spf", "session=%s identity=%s result=%s mechanism=%s lookups=%u",
+		  v->s->sid, v->identity_log, spf_result_name(v->spf), mechanism,
+		  outcome->lookups);
+	if (v->mail_waiting) {
+		verify_mail_reply(v->s, v);
+		return;
+	}
+	verify_check_ready(v);
+}
+
+/* verify_mail_reply - [auth] spf_reject: MAIL's answer, SPF being known */
+static void verify_mail_reply(struct smtp_session *s, struct smtp_verify *v)
+{
+	v->mail_waiting = false;
+	s->waiting = false;
+	if (v->spf == SPF_RESULT_FAIL) {
+		/* RFC 7208 8.4: the explanation goes into the reply when there is one */
+		const char *why = v->spf_explanation ? v->spf_explanation : "sender not permitted";
+		char text[AR_TEXT_MAX + 80];
+		snprintf(text, sizeof(text), "SPF check failed for %s: %s", v->spf_domain, why);
+		log_info("rejected", "session=%s client=%s sender=%s code=550 reason=spf-fail",
+			 s->sid, s->client, v->identity_log);
+		smtp_session_event(s, "rejected", NULL, NULL, 550, text);
+		smtp_session_reply(s, "550 5.7.23 %s", text);
+		smtp_session_count_error(s);
+		smtp_session_transaction_reset(s);  /* frees v */
+	} else {
+		smtp_session_reply(s, "250 2.1.0 Ok");
+	}
+	smtp_session_process_input(s);
+}
+
+/* ---- end of data: the message on the pool ------------------------------------------ */
+
+void smtp_verify_message(struct smtp_session *s)
+{
+	struct verify_job *j = xcalloc(1, sizeof(*j));
+	j->job.work = verify_work;
+	j->job.done = verify_job_done;
+	j->job.free = verify_job_free;
+	j->body = s->body;   /* moved: the session keeps none of it meanwhile */
+	buf_init(&s->body);
+	j->settings = (struct dkim_verify_settings){
+		.max_signatures = s->config->dkim.verify_signatures,
+		.max_header_size = s->config->dkim.verify_header_size,
+		.now = (long long)time(NULL),
+	};
+	j->authserv_id = xstrdup(s->config->auth.authserv_id);
+	smtp_session_async(s, &j->job);
+}
+
+/* verify_work - on a worker: DKIM's hashing, the From domain, our
+ * Authentication-Results fields removed */
+static void verify_work(struct smtp_job *job)
+{
+	struct verify_job *j = (struct verify_job *)job;
+	j->dkim = dkim_verify_create(&j->settings);
+	dkim_verify_feed(j->dkim, j->body.data, j->body.len);
+	dkim_verify_finish(j->dkim);
+	verify_scan_header(j);
+}
+
+/* verify_scan_header - one pass over the whole header section (no field
+ * limit, so nothing hides past one): the From field, and every
+ * Authentication-Results field naming AUTHSERV_ID cut out of the body */
+static void verify_scan_header(struct verify_job *j)
+{
+	const char *data = j->body.data, *end = data + j->body.len;
+	const char *p = data, *from = NULL;
+	size_t from_len = 0, from_count = 0;
+	struct buf out;
+	buf_init(&out);
+	const char *copied = data;  /* bytes before this are in OUT (when removing) */
+	while (p < end) {
+		const char *field = p;
+		/* the field: its first line, then continuation lines (WSP first) */
+		do {
+			const char *eol = memchr(p, '\n', (size_t)(end - p));
+			p = eol ? eol + 1 : end;
+		} while (p < end && (*p == ' ' || *p == '\t'));
+		size_t flen = (size_t)(p - field);
+		if (flen == 0 || field[0] == '\n' || (field[0] == '\r' && flen <= 2 &&
+						      (flen == 1 || field[1] == '\n')))
+			break;  /* the empty line: the body follows */
+		const char *colon = memchr(field, ':', flen);
+		if (!colon)
+			continue;
+		size_t nlen = (size_t)(colon - field);
+		while (nlen > 0 && (field[nlen - 1] == ' ' || field[nlen - 1] == '\t'))
+			nlen--;  /* RFC 5322 4.5.8: WSP before the colon */
+		const char *value = colon + 1;
+		size_t vlen = (size_t)(p - value);
+		if (nlen == 4 && strncasecmp(field, "From", 4) == 0) {
+			from_count++;
+			from = value;
+			from_len = vlen;
+		} else if (nlen == sizeof(AR_FIELD) - 1 &&
+			   strncasecmp(field, AR_FIELD, nlen) == 0) {
+			char id[MAILAUTH_AUTHSERV_ID_MAX];
+			if (mailauth_authres_id(value, vlen, id, sizeof(id)) &&
+			    strcasecmp(id, j->authserv_id) == 0) {
+				buf_append(&out, copied, (size_t)(field - copied));
+				copied = p;
+				j->removed++;
+			}
+		}
+	}
+	if (from_count == 0)
+		j->from_problem = "no From field";
+	else if (from_count > 1)
+		j->from_problem = "several From fields";
+	else
+		verify_from_domain(j, from, from_len);  /* FROM points into the body */
+	if (j->removed > 0) {
+		buf_append(&out, copied, (size_t)(end - copied));
+		buf_free(&j->body);
+		j->body = out;
+	} else {
+		buf_free(&out);
+	}
+}
+
+/* verify_from_domain - the RFC 5322.From domain (RFC 7489 3.1, 6.6.1): the
+ * addresses must all be in one domain */
+static void verify_from_domain(struct verify_job *j, const char *field, size_t len)
+{
+	struct message_header h = { .name = "From", .name_len = 4, .value = field,
+				    .value_len = len };
+	/* the field ends with its line end: unfolding trims it */
+	char *unfolded = message_header_unfold(&h);
+	char **addresses = message_address_list_parse(unfolded, strlen(unfolded));
+	free(unfolded);
+	if (!addresses || !addresses[0]) {
+		j->from_problem = "no address in From";
+		goto out;
+	}
+	for (size_t i = 0; addresses[i]; i++) {
+		const char *at = strrchr(addresses[i], '@');
+		size_t dlen = at ? strlen(at + 1) : 0;
+		if (dlen > 0 && at[dlen] == '.')
+			dlen--;
+		if (dlen == 0 || dlen >= MAILAUTH_DOMAIN_SIZE) {
+			j->from_problem = "no domain in From";
+			goto out;
+		}
+		char *domain = xstrndup(at + 1, dlen);
+		for (char *c = domain; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		if (j->from_domain && strcmp(j->from_domain, domain) != 0) {
+			free(domain);
+			free(j->from_domain);
+			j->from_domain = NULL;
+			j->from_problem = "From addresses in several domains";
+			goto out;
+		}
+		free(j->from_domain);
+		j->from_domain = domain;
+	}
+out:
+	message_strv_free(&addresses);
+}
+
+/* verify_job_done - back on the loop: the body returns to the session, the
+ * DKIM keys and the DMARC record are looked up */
+static void verify_job_done(struct smtp_session *s, struct smtp_job *job)
+{
+	struct verify_job *j = (struct verify_job *)job;
+	struct smtp_verify *v = s->verify;
+	assert(v != NULL);  /* the session waited: no reset came in between */
+	buf_free(&s->body);
+	s->body = j->body;
+	buf_init(&j->body);
+	v->message_in = true;
+	v->dkim = j->dkim;
+	j->dkim = NULL;
+	v->from_domain = j->from_domain;
+	j->from_domain = NULL;
+	v->from_problem = j->from_problem;
+	v->removed = j->removed;
+	v->dkim_lookup = dkim_verify_lookup_keys(v->dkim, s->server->dns, verify_dkim_done, v);
+	v->dkim_done = v->dkim_lookup == NULL;
+	if (v->from_domain)
+		v->dmarc_request = dmarc_request_start(s->server->base, s->server->dns,
+						       s->server->psl, v->from_domain,
+						       verify_dmarc_done, v);
+	else
+		v->dmarc_done = true;
+	/* reads nothing until the message is submitted or refused */
+	s->waiting = true;
+	verify_check_ready(v);
+}
+
+static void verify_job_free(struct smtp_job *job)
+{
+	struct verify_job *j = (struct verify_job *)job;
+	buf_free(&j->body);
+	dkim_verify_free(&j->dkim);
+	free(j->from_domain);
+	free(j->authserv_id);
+	free(j);
+}
+
+static void verify_dkim_done(void *ctx)
+{
+	struct smtp_verify *v = ctx;
+	v->dkim_lookup = NULL;  /* freed by its driver when we return */
+	v->dkim_done = true;
+	verify_check_ready(v);
+}
+
+static void verify_dmarc_done(void *ctx, struct dmarc_discovery *discovery)
+{
+	struct smtp_verify *v = ctx;
+	v->dmarc_request = NULL;
+	v->dmarc = discovery;
+	v->dmarc_done = true;
+	verify_check_ready(v);
+}
+
+/* verify_check_ready - decide once SPF, DKIM and DMARC discovery are in */
+static void verify_check_ready(struct smtp_verify *v)
+{
+	if (v->message_in && v->spf_done && v->dkim_done && v->dmarc_done && !v->decided)
+		verify_decide(v);
+}
+
+/* ---- the decision ---------------------------------------------------------------------- */
+
+/* verify_decide - DMARC (RFC 7489 6.6.2), then the policy */
+static void verify_decide(struct smtp_verify *v)
+{
+	struct smtp_session *s = v->s;
+	struct smtp_auth_results *r = &v->results;
+	v->decided = true;
+	r->spf = v->spf;
+	r->spf_identity = v->spf_identity;
+	r->spf_domain = v->spf_domain[0] ? v->spf_domain : NULL;
+	r->spf_problem = v->spf_problem;
+	r->spf_mechanism = v->spf_mechanism;
+	r->dkim = v->dkim;
+	r->dkim_result = dkim_verify_result(v->dkim);
+	r->from_domain = v->from_domain;
+	r->from_problem = v->from_problem;
+
+	size_t n = dkim_verify_count(v->dkim);
+	v->dkim_inputs = xcalloc(n ? n : 1, sizeof(*v->dkim_inputs));
+	for (size_t i = 0; i < n; i++) {
+		const struct dkim_signature_report *rep = dkim_verify_report(v->dkim, i);
+		v->dkim_inputs[i] = (struct dmarc_dkim_input){ rep->result, rep->domain };
+	}
+	if (v->dmarc) {
+		r->dmarc_found = dmarc_discovery_found(v->dmarc);
+		struct dmarc_params params = {
+			.psl = s->server->psl,
+			.spf = v->spf,
+			.spf_domain = r->spf_domain,
+			.dkim = v->dkim_inputs,
+			.dkim_count = n,
+			.enforce = s->config->auth.dmarc_enforce,
+		};
+		dmarc_evaluate(r->dmarc_found, &params, &r->dmarc);
+	} else {
+		/* no single From domain: RFC 7489 6.6.1 leaves such messages to
+		 * the receiver; recorded, not refused */
+		r->dmarc = (struct dmarc_outcome){ .result = DMARC_RESULT_PERMERROR,
+						   .reason = v->from_problem };
+	}
+	r->disposition = r->dmarc.enforced ? r->dmarc.disposition : DMARC_POLICY_NONE;
+
+	verify_results_known(s, v);
+	verify_write_header(v);
+
+	if (r->disposition == DMARC_POLICY_REJECT) {
+		char text[MAILAUTH_DOMAIN_SIZE + 80];
+		snprintf(text, sizeof(text), "Message rejected: DMARC policy of %s says reject",
+			 r->from_domain);
+		char from[LOG_VALUE_MAX];
+		log_escape(from, sizeof(from), r->from_domain, strlen(r->from_domain));
+		log_info("rejected", "session=%s client=%s code=550 reason=dmarc from_domain=%s",
+			 s->sid, s->client, from);
+		smtp_session_event(s, "rejected", NULL, NULL, 550, text);
+		smtp_session_reply(s, "550 5.7.1 %s", text);
+		smtp_session_count_error(s);
+		smtp_session_transaction_reset(s);  /* frees v */
+		s->waiting = false;
+		smtp_session_process_input(s);
+		return;
+	}
+	smtp_message_submit(s);
+}
+
+/* verify_results_known - THE call site: SPF, DKIM and DMARC are known (in
+ * v->results) and nothing is written yet.  What acts on the results plugs
+ * in here: an override of the disposition (ARC from a trusted forwarder,
+ * RFC 7489 7.2) sets results.disposition and results.override; the DMARC
+ * aggregate report records the evaluation (on the pool, without waiting). */
+static void verify_results_known(struct smtp_session *s, struct smtp_verify *v)
+{
+	const struct smtp_auth_results *r = &v->results;
+	char from[LOG_VALUE_MAX];
+	log_escape(from, sizeof(from), r->from_domain ? r->from_domain : "",
+		   r->from_domain ? strlen(r->from_domain) : 0);
+	log_info("auth-results", "session=%s client=%s spf=%s spf_identity=%s dkim=%s "
+		 "signatures=%zu from_domain=%s dmarc=%s policy=%s disposition=%s "
+		 "enforced=%s removed_ar=%zu",
+		 s->sid, s->client, spf_result_name(r->spf), v->identity_log,
+		 dkim_result_name(r->dkim_result), dkim_verify_count(r->dkim),
+		 from, dmarc_result_name(r->dmarc.result),
+		 dmarc_policy_name(r->dmarc.policy), dmarc_policy_name(r->dmarc.disposition),
+		 r->dmarc.enforced ? "yes" : "no", v->removed);
+}
+
+/* ---- Authentication-Results (RFC 8601) ------------------------------------------------- */
+
+/* verify_write_header - our field: the authserv-id, then one resinfo per
+ * method, each on its own folded line (RFC 8601 2.2) */
+static void verify_write_header(struct smtp_verify *v)
+{
+	const struct smtp_auth_results *r = &v->results;
+	struct buf *out = &v->header;
+	buf_append_str(out, AR_FIELD ": ");
+	ar_value(out, v->s->config->auth.authserv_id);
+
+	/* spf (RFC 7208 9.1, RFC 8601 2.7.2) */
+	buf_printf(out, ";\r\n\tspf=%s", spf_result_name(r->spf));
+	if (r->spf != SPF_RESULT_PASS && r->spf_problem)
+		ar_reason(out, r->spf_problem);
+	else if (r->spf != SPF_RESULT_PASS && r->spf_mechanism)
+		ar_reason(out, r->spf_mechanism);
+	if (r->spf_helo) {
+		buf_append_str(out, " smtp.helo=");
+		ar_value(out, r->spf_identity[0] ? r->spf_identity : "unknown");
+	} else {
+		buf_append_str(out, " smtp.mailfrom=");
+		if (is_atext_address(r->spf_identity))
+			buf_append_str(out, r->spf_identity);
+		else
+			ar_value(out, r->spf_identity);
+	}
+
+	/* dkim (RFC 6376 7.6, RFC 6008): one resinfo per signature */
+	size_t n = dkim_verify_count(r->dkim);
+	if (n == 0) {
+		buf_append_str(out, ";\r\n\tdkim=none");
+		if (dkim_verify_error(r->dkim))
+			ar_reason(out, dkim_verify_error(r->dkim));
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct dkim_signature_report *rep = dkim_verify_report(r->dkim, i);
+		buf_printf(out, ";\r\n\tdkim=%s", dkim_result_name(rep->result));
+		if (rep->result != DKIM_RESULT_PASS && rep->reason)
+			ar_reason(out, rep->reason);
+		if (rep->domain) {
+			buf_append_str(out, " header.d=");
+			ar_value(out, rep->domain);
+		}
+		if (rep->selector) {
+			buf_append_str(out, " header.s=");
+			ar_value(out, rep->selector);
+		}
+		if (rep->b && rep->b[0]) {
+			char b[HEADER_B_CHARS + 1];
+			snprintf(b, sizeof(b), "%s", rep->b);
+			buf_append_str(out, " header.b=");
+			ar_value(out, b);
+		}
+	}
+
+	/* dmarc (RFC 7489 11.2) */
+	buf_printf(out, ";\r\n\tdmarc=%s", dmarc_result_name(r->dmarc.result));
+	if (r->dmarc.result != DMARC_RESULT_PASS && r->dmarc.reason)
+		ar_reason(out, r->dmarc.reason);
+	if (r->dmarc_found && r->dmarc_found->status == DMARC_FOUND_RECORD)
+		buf_printf(out, " (p=%s dis=%s%s)", dmarc_policy_name(r->dmarc.policy),
+			   dmarc_policy_name(r->dmarc.disposition),
+			   r->dmarc.enforced || r->dmarc.disposition == DMARC_POLICY_NONE ?
+			   "" : " not enforced");
+	if (r->from_domain) {
+		buf_append_str(out, " header.from=");
+		ar_value(out, r->from_domain);
+	}
+	if (r->dmarc_found && r->dmarc_found->status == DMARC_FOUND_RECORD) {
+		/* what was done: the disposition applied */
+		buf_printf(out, " policy.dmarc=%s", dmarc_policy_name(r->disposition));
+	}
+	buf_append_str(out, "\r\n");
+}
+
+void smtp_verify_header(const struct smtp_verify *v, struct buf *out, bool *junk_r)
+{
+	*junk_r = false;
+	if (!v || !v->decided)
+		return;
+	buf_append(out, v->header.data, v->header.len);
+	*junk_r = v->results.disposition == DMARC_POLICY_QUARANTINE;
+}
+
+/* is_token - TEXT is an RFC 2045 token (printable ASCII, no tspecials) */
+static bool is_token(const char *text)
+{
+	if (!text[0])
+		return false;
+	for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+		if (*c <= 0x20 || *c >= 0x7f || strchr("()<>@,;:\\\"/[]?=", *c))
+			return false;
+	return true;
+}
+
+/* is_atext_address - a dot-atom local part and a domain name, which RFC
+ * 8601 2.2's pvalue takes as it is */
+static bool is_atext_address(const char *address)
+{
+	const char *at = strrchr(address, '@');
+	if (!at || at == address || !at[1] || strlen(address) > AR_TEXT_MAX)
+		return false;
+	for (const char *c = address; c < at; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("!#$%&'*+-/=?^_`{|}~.", *c))
+			return false;
+	for (const char *c = at + 1; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '.' && *c != '-')
+			return false;
+	return true;
+}
+
+/* ar_quoted - TEXT as a quoted-string (RFC 5322 3.2.4): quotes and
+ * backslashes escaped, control characters dropped, at most AR_TEXT_MAX
+ * bytes of it */
+static void ar_quoted(struct buf *out, const char *text)
+{
+	buf_append_str(out, "\"");
+	size_t n = 0;
+	for (const unsigned char *c = (const unsigned char *)text; *c && n < AR_TEXT_MAX;
+	     c++, n++) {
+		if (*c < 0x20 || *c == 0x7f)
+			continue;
+		if (*c == '"' || *c == '\\')
+			buf_append(out, "\\", 1);
+		buf_append(out, c, 1);
+	}
+	buf_append_str(out, "\"");
+}
+
+/* ar_value - TEXT as a value (RFC 8601 2.2): a token as it is, anything
+ * else quoted */
+static void ar_value(struct buf *out, const char *text)
+{
+	if (is_token(text) && strlen(text) <= AR_TEXT_MAX)
+		buf_append_str(out, text);
+	else
+		ar_quoted(out, text);
+}
+
+/* ar_reason - RFC 8601 2.2 reasonspec, always quoted: reason="TEXT" */
+static void ar_reason(struct buf *out, const char *reason)
+{
+	buf_append_str(out, " reason=");
+	ar_quoted(out, reason);
+}
+
+/* text_clean - a copy of TEXT from DNS (an SPF term, an exp= text) with
+ * what cannot go into a reply or a log as it is replaced by '?', bounded */
+static char *text_clean(const char *text)
+{
+	char *copy = xstrndup(text, strnlen(text, AR_TEXT_MAX));
+	for (char *c = copy; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	return copy;
+}
+
+void smtp_verify_free(struct smtp_verify **vp)
+{
+	struct smtp_verify *v = *vp;
+	if (!v)
+		return;
+	*vp = NULL;
+	spf_request_cancel(v->spf_request);
+	dkim_key_lookup_cancel(&v->dkim_lookup);
+	dmarc_request_cancel(v->dmarc_request);
+	dmarc_discovery_free(&v->dmarc);
+	dkim_verify_free(&v->dkim);
+	free(v->dkim_inputs);
+	free(v->spf_identity);
+	free(v->spf_domain);
+	free(v->spf_problem);
+	free(v->spf_mechanism);
+	free(v->spf_explanation);
+	free(v->from_domain);
+	buf_free(&v->header);
+	free(v);
+}
