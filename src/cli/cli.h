@@ -11,6 +11,7 @@ int cmd_keys(int argc, char **argv);
 int cmd_spf(int argc, char **argv);
 int cmd_dkim(int argc, char **argv);
 int cmd_dmarc(int argc, char **argv);
+int cmd_arc(int argc, char **argv);
 int cmd_check_domain(int argc, char **argv);
 /* cmd_sendmail - exits with sysexits.h codes, not 0/1/2 (see cmd-sendmail.c) */
 int cmd_sendmail(int argc, char **argv);

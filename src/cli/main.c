@@ -28,6 +28,8 @@ static void usage(FILE *out)
 	      "      a client at IP sending as SENDER (\"\" checks HELO NAME), with [dns]\n"
 	      "  dkim verify [FILE] [--json]      verify a message's DKIM signatures (stdin\n"
 	      "      without FILE); 0 if one passes\n"
+	      "  arc verify [FILE] [--json]       validate a message's ARC chain (RFC 8617;\n"
+	      "      stdin without FILE); 0 if it passes\n"
 	      "  dmarc check FROM-DOMAIN [--spf RESULT --spf-domain D] [--dkim RESULT\n"
 	      "      --dkim-domain D ...] [--json]  the DMARC record of a From domain (RFC\n"
 	      "      7489), alignment, result, policy and disposition, with [dns]\n"
@@ -85,6 +87,8 @@ int main(int argc, char **argv)
 		return cmd_dkim(argc - 1, argv + 1);
 	if (strcmp(cmd, "dmarc") == 0)
 		return cmd_dmarc(argc - 1, argv + 1);
+	if (strcmp(cmd, "arc") == 0)
+		return cmd_arc(argc - 1, argv + 1);
 	if (strcmp(cmd, "check-domain") == 0)
 		return cmd_check_domain(argc - 1, argv + 1);
 	static const struct {

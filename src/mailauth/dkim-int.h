@@ -81,7 +81,26 @@ struct dkim_signature {
 	/* where b='s value, with the FWS around it, lies in the parsed text:
 	 * the signature is verified with it taken out (3.7) */
 	size_t b_start, b_end;
+	/* ARC (RFC 8617) only: i= the instance, and the seal's cv= */
+	unsigned instance;
+	int cv;                   /* enum dkim_arc_cv */
 };
+
+#define ARC_INSTANCES_MAX 50      /* RFC 8617 4.2.1 */
+
+enum dkim_field_kind {
+	DKIM_FIELD_SIGNATURE,     /* DKIM-Signature */
+	DKIM_FIELD_ARC_MESSAGE,   /* ARC-Message-Signature */
+	DKIM_FIELD_ARC_SEAL,      /* ARC-Seal */
+};
+enum dkim_arc_cv { DKIM_ARC_CV_NONE, DKIM_ARC_CV_PASS, DKIM_ARC_CV_FAIL };
+
+/* dkim_field_parse - dkim_signature_parse for a field of KIND: an
+ * ARC-Message-Signature is a DKIM-Signature without v= whose i= is its
+ * instance (RFC 8617 4.1.2); an ARC-Seal has i=, a=, b=, d=, s=, cv= and
+ * t=, no h= (4.1.3) and is always relaxed */
+int dkim_field_parse(const char *text, size_t len, enum dkim_field_kind kind,
+		     struct dkim_signature *sig_r, const char **error_r);
 
 /* dkim_signature_parse - the value of a DKIM-Signature field, TEXT[0..LEN)
  * (after the colon, folding kept).  0, or -1 and *ERROR_R when the signature
@@ -116,6 +135,26 @@ void dkim_key_free(struct dkim_key *key);
  * labels of letters, digits, '-' and '_', short enough for
  * S._domainkey.DOMAIN to fit in a name */
 bool dkim_selector_is_valid(const char *s);
+
+/* ---- verifying, shared with ARC (dkim-verify.c) ---------------------------- */
+
+struct message_headers;
+struct message_header;
+
+/* dkim_header_hash - SHA-256 of what SIG signs of HEADERS: the fields of h=
+ * picked from the bottom up (RFC 6376 5.4.2), then FIELD (the signature's
+ * own) with b= emptied and without its final CRLF (3.7) */
+void dkim_header_hash(const struct dkim_signature *sig, const struct message_headers *headers,
+		      const struct message_header *field, unsigned char out[DKIM_HASH_LEN]);
+/* dkim_key_pkey - KEY checked against SIG (revoked, type, t=s, RSA size;
+ * RFC 6376 6.1.2, RFC 8301, RFC 8463) as an EVP_PKEY in *PKEY_R: 0, or -1
+ * and *error_r (a permerror) */
+int dkim_key_pkey(const struct dkim_signature *sig, const struct dkim_key *key,
+		  EVP_PKEY **pkey_r, const char **error_r);
+/* dkim_crypto_verify - B is PKEY's signature of HASH under ALGORITHM */
+bool dkim_crypto_verify(EVP_PKEY *pkey, enum dkim_algorithm algorithm,
+			const unsigned char hash[DKIM_HASH_LEN], const unsigned char *b,
+			size_t b_len);
 
 /* ---- signing (dkim-sign.c) ------------------------------------------------- */
 

@@ -216,6 +216,28 @@ static bool identity_is_in(const char *identity, const char *domain)
 int dkim_signature_parse(const char *text, size_t len, struct dkim_signature *sig_r,
 			 const char **error_r)
 {
+	return dkim_field_parse(text, len, DKIM_FIELD_SIGNATURE, sig_r, error_r);
+}
+
+/* field_instance - ARC's i=: an instance number 1..ARC_INSTANCES_MAX */
+static int field_instance(const struct mailauth_tag *i, struct dkim_signature *sig,
+			  const char **error_r)
+{
+	int64_t n;
+	if (tag_number(i, 2, &n) < 0 || n < 1 || n > ARC_INSTANCES_MAX) {
+		*error_r = "i= is not an instance number (1..50)";
+		return -1;
+	}
+	sig->instance = (unsigned)n;
+	return 0;
+}
+
+/* dkim_field_parse - DKIM-Signature, or ARC-Message-Signature (RFC 8617
+ * 4.1.2: DKIM's tags without v=, i= the instance) or ARC-Seal (4.1.3: i=,
+ * a=, b=, d=, s=, cv=, t=; no h=, relaxed header canonicalization) */
+int dkim_field_parse(const char *text, size_t len, enum dkim_field_kind kind,
+		     struct dkim_signature *sig_r, const char **error_r)
+{
 	struct mailauth_tag tags[DKIM_TAGS_MAX];
 	struct buf bytes, b_text;
 	int ret = -1;
@@ -243,14 +265,48 @@ int dkim_signature_parse(const char *text, size_t len, struct dkim_signature *si
 	const struct mailauth_tag *b = mailauth_tags_find(tags, count, "b");
 	const struct mailauth_tag *bh = mailauth_tags_find(tags, count, "bh");
 	const struct mailauth_tag *h = mailauth_tags_find(tags, count, "h");
-	if (v == NULL || a == NULL || b == NULL || bh == NULL || d == NULL || h == NULL ||
-	    s == NULL) {
-		*error_r = "a required tag (v, a, b, bh, d, h, s) is missing";
-		goto out;
-	}
-	if (!tag_is(v, "1")) {
-		*error_r = "v= is not 1";
-		goto out;
+	const struct mailauth_tag *i = mailauth_tags_find(tags, count, "i");
+	const struct mailauth_tag *cv = mailauth_tags_find(tags, count, "cv");
+	if (kind == DKIM_FIELD_SIGNATURE) {
+		if (v == NULL || a == NULL || b == NULL || bh == NULL || d == NULL || h == NULL ||
+		    s == NULL) {
+			*error_r = "a required tag (v, a, b, bh, d, h, s) is missing";
+			goto out;
+		}
+		if (!tag_is(v, "1")) {
+			*error_r = "v= is not 1";
+			goto out;
+		}
+	} else if (kind == DKIM_FIELD_ARC_MESSAGE) {
+		if (i == NULL || a == NULL || b == NULL || bh == NULL || d == NULL || h == NULL ||
+		    s == NULL) {
+			*error_r = "a required tag (i, a, b, bh, d, h, s) is missing";
+			goto out;
+		}
+		if (field_instance(i, sig_r, error_r) < 0)
+			goto out;
+	} else {
+		if (i == NULL || a == NULL || b == NULL || d == NULL || s == NULL || cv == NULL) {
+			*error_r = "a required tag (i, a, b, d, s, cv) is missing";
+			goto out;
+		}
+		if (field_instance(i, sig_r, error_r) < 0)
+			goto out;
+		if (h != NULL) {
+			*error_r = "h= is not allowed in ARC-Seal (RFC 8617 4.1.3)";
+			goto out;
+		}
+		if (tag_is(cv, "none"))
+			sig_r->cv = DKIM_ARC_CV_NONE;
+		else if (tag_is(cv, "pass"))
+			sig_r->cv = DKIM_ARC_CV_PASS;
+		else if (tag_is(cv, "fail"))
+			sig_r->cv = DKIM_ARC_CV_FAIL;
+		else {
+			*error_r = "cv= is not none, pass or fail";
+			goto out;
+		}
+		sig_r->header_canon = DKIM_CANON_RELAXED;
 	}
 	if (tag_is(a, "rsa-sha256"))
 		sig_r->algorithm = DKIM_ALGORITHM_RSA_SHA256;
@@ -281,11 +337,13 @@ int dkim_signature_parse(const char *text, size_t len, struct dkim_signature *si
 	sig_r->b_len = bytes.len;
 	sig_r->b_text = xstrndup(b_text.data, b_text.len);
 	buf_reset(&bytes);
-	if (tag_base64(bh, &bytes, NULL) < 0 || bytes.len != DKIM_HASH_LEN) {
+	if (kind != DKIM_FIELD_ARC_SEAL &&
+	    (tag_base64(bh, &bytes, NULL) < 0 || bytes.len != DKIM_HASH_LEN)) {
 		*error_r = "bh= is not a base64 SHA-256 hash";
 		goto out;
 	}
-	memcpy(sig_r->bh, bytes.data, DKIM_HASH_LEN);
+	if (kind != DKIM_FIELD_ARC_SEAL)
+		memcpy(sig_r->bh, bytes.data, DKIM_HASH_LEN);
 	/* b='s span with the FWS on both sides, up to the ";" or the end */
 	size_t start = (size_t)(b->value - text), end = start + b->value_len;
 	while (start > 0 && text[start - 1] != '=')
@@ -295,13 +353,17 @@ int dkim_signature_parse(const char *text, size_t len, struct dkim_signature *si
 	sig_r->b_start = start;
 	sig_r->b_end = end;
 
+	if (kind == DKIM_FIELD_ARC_SEAL) {
+		/* no h=, c=, l=, x= to read: t= alone below */
+		sig_r->identity = xasprintf("@%s", sig_r->domain);
+		goto timestamp;
+	}
 	const struct mailauth_tag *c = mailauth_tags_find(tags, count, "c");
 	if (c != NULL && signature_canon(c, sig_r, error_r) < 0)
 		goto out;
 	if (signature_headers(h, sig_r, error_r) < 0)
 		goto out;
-	const struct mailauth_tag *i = mailauth_tags_find(tags, count, "i");
-	if (i != NULL) {
+	if (i != NULL && kind == DKIM_FIELD_SIGNATURE) {
 		sig_r->identity = tag_dup(i);
 		if (strlen(sig_r->identity) != i->value_len ||
 		    !identity_is_in(sig_r->identity, sig_r->domain)) {
@@ -321,6 +383,7 @@ int dkim_signature_parse(const char *text, size_t len, struct dkim_signature *si
 		*error_r = "q= has no query method but dns/txt";
 		goto out;
 	}
+timestamp:;
 	const struct mailauth_tag *t = mailauth_tags_find(tags, count, "t");
 	if (t != NULL && tag_number(t, 12, &sig_r->timestamp) < 0) {
 		*error_r = "t= is not a number";

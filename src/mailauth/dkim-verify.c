@@ -12,7 +12,7 @@
  * A signature is decided once its key (handed in, 6.1.2) and the body's end
  * are both in: key problems first (temperror/permerror), then the body hash
  * ("body hash did not verify"), then the signature ("signature did not
- * verify").  The public key operation is signature_crypto_verify alone, so
+ * verify").  The public key operation is dkim_crypto_verify alone, so
  * that it can move to the worker pool.
  */
 #include <stdlib.h>
@@ -67,15 +67,10 @@ struct dkim_verify {
 static void verify_headers_end(struct dkim_verify *v, size_t end);
 static void verify_entry_add(struct dkim_verify *v, const struct message_headers *headers,
 			     const struct message_header *field);
-static void entry_header_hash(struct verify_entry *e, const struct message_headers *headers,
-			      const struct message_header *field);
 static size_t verify_body_find(struct dkim_verify *v, enum dkim_canon canon, int64_t limit);
 static void entry_decide(struct verify_entry *e, enum dkim_result result, const char *reason);
 static void entry_key_use(struct verify_entry *e, const struct dkim_key *key);
 static void entry_check(struct dkim_verify *v, struct verify_entry *e);
-static bool signature_crypto_verify(EVP_PKEY *pkey, enum dkim_algorithm algorithm,
-				    const unsigned char hash[DKIM_HASH_LEN],
-				    const unsigned char *b, size_t b_len);
 
 const char *dkim_result_name(enum dkim_result result)
 {
@@ -219,24 +214,24 @@ static void verify_entry_add(struct dkim_verify *v, const struct message_headers
 	}
 	e->key_name = xasprintf("%s._domainkey.%s", e->sig.selector, e->sig.domain);
 	e->body_index = verify_body_find(v, e->sig.body_canon, e->sig.length);
-	entry_header_hash(e, headers, field);
+	dkim_header_hash(&e->sig, headers, field, e->header_hash);
 }
 
-/* entry_header_hash - SHA-256 of the signed header fields in h= order, each
+/* dkim_header_hash - SHA-256 of the signed header fields in h= order, each
  * taken from the bottom up (RFC 6376 5.4.2), then of the signature field
  * with b= emptied and without its final CRLF (3.7) */
-static void entry_header_hash(struct verify_entry *e, const struct message_headers *headers,
-			      const struct message_header *field)
+void dkim_header_hash(const struct dkim_signature *sig, const struct message_headers *headers,
+		      const struct message_header *field, unsigned char out[DKIM_HASH_LEN])
 {
 	struct buf data;
 	buf_init(&data);
-	for (size_t i = 0; i < e->sig.header_count; i++) {
-		const char *name = e->sig.headers[i];
+	for (size_t i = 0; i < sig->header_count; i++) {
+		const char *name = sig->headers[i];
 		size_t name_len = strlen(name);
 		/* the k-th time a name is listed, it signs its k-th field from the bottom */
 		size_t k = 0;
 		for (size_t j = 0; j < i; j++)
-			if (strcasecmp(e->sig.headers[j], name) == 0)
+			if (strcasecmp(sig->headers[j], name) == 0)
 				k++;
 		const struct message_header *pick = NULL;
 		for (size_t j = headers->count; j-- > 0;) {
@@ -250,7 +245,7 @@ static void entry_header_hash(struct verify_entry *e, const struct message_heade
 		if (pick == NULL)
 			continue;  /* absent: an over-signed name signs nothing */
 		const char *start = pick->name;
-		dkim_canon_header(e->sig.header_canon, start,
+		dkim_canon_header(sig->header_canon, start,
 				  (size_t)(pick->value + pick->value_len - start), pick->name_len,
 				  &data);
 		buf_append(&data, "\r\n", 2);
@@ -260,12 +255,12 @@ static void entry_header_hash(struct verify_entry *e, const struct message_heade
 	size_t head = (size_t)(field->value - start);
 	struct buf self;
 	buf_init(&self);
-	buf_append(&self, start, head + e->sig.b_start);
-	buf_append(&self, field->value + e->sig.b_end, field->value_len - e->sig.b_end);
-	dkim_canon_header(e->sig.header_canon, self.data, self.len, field->name_len, &data);
+	buf_append(&self, start, head + sig->b_start);
+	buf_append(&self, field->value + sig->b_end, field->value_len - sig->b_end);
+	dkim_canon_header(sig->header_canon, self.data, self.len, field->name_len, &data);
 	buf_free(&self);
 	unsigned int n = 0;
-	if (EVP_Digest(data.data, data.len, e->header_hash, &n, EVP_sha256(), NULL) != 1)
+	if (EVP_Digest(data.data, data.len, out, &n, EVP_sha256(), NULL) != 1)
 		abort();
 	buf_free(&data);
 }
@@ -361,27 +356,33 @@ void dkim_verify_key(struct dkim_verify *v, size_t index, const struct dns_recor
 	entry_decide(e, DKIM_RESULT_PERMERROR, first_error);
 }
 
-/* entry_key_use - check KEY against the signature (RFC 6376 6.1.2, RFC
- * 8301, RFC 8463) and keep it as an EVP_PKEY */
+/* entry_key_use - check KEY against the signature and keep it */
 static void entry_key_use(struct verify_entry *e, const struct dkim_key *key)
 {
+	const char *error = NULL;
 	e->report.testing = key->testing;
+	if (dkim_key_pkey(&e->sig, key, &e->pkey, &error) != 0)
+		entry_decide(e, DKIM_RESULT_PERMERROR, error);
+}
+
+int dkim_key_pkey(const struct dkim_signature *sig, const struct dkim_key *key,
+		  EVP_PKEY **pkey_r, const char **error_r)
+{
 	if (key->revoked) {
-		entry_decide(e, DKIM_RESULT_PERMERROR, "key revoked");
-		return;
+		*error_r = "key revoked";
+		return -1;
 	}
-	bool rsa = e->sig.algorithm == DKIM_ALGORITHM_RSA_SHA256;
+	bool rsa = sig->algorithm == DKIM_ALGORITHM_RSA_SHA256;
 	if ((key->type == DKIM_KEY_RSA) != rsa) {
-		entry_decide(e, DKIM_RESULT_PERMERROR, "key type does not match a=");
-		return;
+		*error_r = "key type does not match a=";
+		return -1;
 	}
 	if (key->strict) {
 		/* t=s: i='s domain must be d= itself */
-		const char *at = strrchr(e->sig.identity, '@');
-		if (at == NULL || strcasecmp(at + 1, e->sig.domain) != 0) {
-			entry_decide(e, DKIM_RESULT_PERMERROR,
-				     "key has t=s but i= is a subdomain of d=");
-			return;
+		const char *at = strrchr(sig->identity, '@');
+		if (at == NULL || strcasecmp(at + 1, sig->domain) != 0) {
+			*error_r = "key has t=s but i= is a subdomain of d=";
+			return -1;
 		}
 	}
 	EVP_PKEY *pkey = NULL;
@@ -400,25 +401,25 @@ static void entry_key_use(struct verify_entry *e, const struct dkim_key *key)
 			pkey = NULL;
 		}
 		if (pkey == NULL) {
-			entry_decide(e, DKIM_RESULT_PERMERROR, "key is not an RSA key");
-			return;
+			*error_r = "key is not an RSA key";
+			return -1;
 		}
 		if (EVP_PKEY_get_bits(pkey) < DKIM_RSA_BITS_MIN) {
 			EVP_PKEY_free(pkey);
-			entry_decide(e, DKIM_RESULT_PERMERROR,
-				     "RSA key shorter than 1024 bits (RFC 8301)");
-			return;
+			*error_r = "RSA key shorter than 1024 bits (RFC 8301)";
+			return -1;
 		}
 	} else {
 		if (key->data_len == DKIM_ED25519_KEY_LEN)
 			pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key->data,
 							   key->data_len);
 		if (pkey == NULL) {
-			entry_decide(e, DKIM_RESULT_PERMERROR, "key is not an Ed25519 key");
-			return;
+			*error_r = "key is not an Ed25519 key";
+			return -1;
 		}
 	}
-	e->pkey = pkey;
+	*pkey_r = pkey;
+	return 0;
 }
 
 /* entry_check - decide a signature whose key and body hash are both in */
@@ -435,7 +436,7 @@ static void entry_check(struct dkim_verify *v, struct verify_entry *e)
 		entry_decide(e, DKIM_RESULT_FAIL, "body hash did not verify");
 		return;
 	}
-	if (!signature_crypto_verify(e->pkey, e->sig.algorithm, e->header_hash, e->sig.b,
+	if (!dkim_crypto_verify(e->pkey, e->sig.algorithm, e->header_hash, e->sig.b,
 				     e->sig.b_len)) {
 		entry_decide(e, DKIM_RESULT_FAIL, "signature did not verify");
 		return;
@@ -443,12 +444,12 @@ static void entry_check(struct dkim_verify *v, struct verify_entry *e)
 	entry_decide(e, DKIM_RESULT_PASS, NULL);
 }
 
-/* signature_crypto_verify - B is PKEY's signature of the header HASH:
+/* dkim_crypto_verify - B is PKEY's signature of the header HASH:
  * RSASSA-PKCS1-v1_5 with SHA-256 (RFC 6376 3.3.1), or Ed25519 of the
  * SHA-256 hash itself (RFC 8463 3) */
-static bool signature_crypto_verify(EVP_PKEY *pkey, enum dkim_algorithm algorithm,
-				    const unsigned char hash[DKIM_HASH_LEN],
-				    const unsigned char *b, size_t b_len)
+bool dkim_crypto_verify(EVP_PKEY *pkey, enum dkim_algorithm algorithm,
+			const unsigned char hash[DKIM_HASH_LEN], const unsigned char *b,
+			size_t b_len)
 {
 	bool ok = false;
 	if (algorithm == DKIM_ALGORITHM_RSA_SHA256) {

@@ -1,6 +1,6 @@
 /* mailauth - email authentication: SPF (RFC 7208), DKIM (RFC 6376, RFC 8463),
- * DMARC (RFC 7489), SRS; later ARC (RFC 8617) and Authentication-Results
- * (RFC 8601).
+ * DMARC (RFC 7489), ARC verification (RFC 8617), SRS; later
+ * Authentication-Results (RFC 8601).
  *
  * The parsers and evaluators here do no I/O: DNS answers are handed to them
  * (SPF asks for the lookups it needs one at a time), so unit tests and fuzz
@@ -615,6 +615,58 @@ bool dmarc_rua_auth_name(const char *policy_domain, const char *dest_domain,
  * which 7.1 lets replace the URI, is not followed: the report is then sent
  * to the URI as published. */
 int dmarc_rua_auth_answer(const struct dns_records *records);
+
+/* ---- ARC, Authenticated Received Chain (RFC 8617) ------------------------ */
+
+/* Chain validation (RFC 8617 5.2), I/O-free, fed like the DKIM verifier
+ * (the header section kept up to max_header_size, the body streamed through
+ * one canonicalizer): at the header section's end the ARC sets are collected
+ * and their structure checked (instances 1..N, N <= 50, one ARC-Seal,
+ * ARC-Message-Signature and ARC-Authentication-Results each, cv=none on the
+ * first seal and cv=pass on the others, the last not cv=fail); a chain that
+ * fails there needs no key.  Else the newest ARC-Message-Signature and every
+ * ARC-Seal need their keys (TXT at <s>._domainkey.<d>, as DKIM); the chain
+ * passes when that message signature and every seal verify (DKIM's
+ * canonicalization, key checks and crypto).  Results: none (no ARC
+ * fields), pass, fail with a reason.  Strings live as long as the verifier. */
+
+enum arc_result { ARC_RESULT_NONE, ARC_RESULT_PASS, ARC_RESULT_FAIL };
+/* arc_result_name - the RFC 8617 / RFC 8601 keyword */
+const char *arc_result_name(enum arc_result result);
+
+struct arc_outcome {
+	enum arc_result result;
+	const char *reason;        /* fail: why (static text); else NULL */
+	unsigned instances;        /* N, the newest instance (0 without ARC) */
+	const char *sealer;        /* d= of the newest ARC-Seal, or NULL */
+	const char *selector;      /* its s=, or NULL */
+	const char *results;       /* the newest ARC-Authentication-Results after
+				      "i=N;": what the last forwarder found; or NULL */
+};
+
+struct arc_verify;
+
+/* arc_verify_create - SETTINGS as DKIM's (max_signatures unused) */
+struct arc_verify *arc_verify_create(const struct dkim_verify_settings *settings);
+void arc_verify_free(struct arc_verify **verify);
+void arc_verify_feed(struct arc_verify *verify, const void *data, size_t len);
+bool arc_verify_headers_done(const struct arc_verify *verify);
+void arc_verify_finish(struct arc_verify *verify);
+/* arc_verify_key_count, arc_verify_key_name - the keys to look up (headers
+ * done): the name of key INDEX, or NULL when it is not needed (any more) */
+size_t arc_verify_key_count(const struct arc_verify *verify);
+const char *arc_verify_key_name(const struct arc_verify *verify, size_t index);
+/* arc_verify_key - the answer for key INDEX (as dkim_verify_key) */
+void arc_verify_key(struct arc_verify *verify, size_t index, const struct dns_records *records);
+/* arc_verify_is_done - finished and every key needed is in */
+bool arc_verify_is_done(const struct arc_verify *verify);
+/* arc_verify_outcome - the chain's result, once done */
+const struct arc_outcome *arc_verify_outcome(const struct arc_verify *verify);
+/* arc_verify_lookup_keys - the keys on dns/, as dkim_verify_lookup_keys
+ * (same callback and cancel rules; NULL when none is needed) */
+struct dkim_key_lookup *arc_verify_lookup_keys(struct arc_verify *verify,
+					       struct dns_resolver *resolver,
+					       dkim_key_lookup_cb *cb, void *ctx);
 
 /* ---- SRS, the Sender Rewriting Scheme ------------------------------------ */
 
