@@ -153,6 +153,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_AUTH, "spf_timeout", KEY_UINT, CONFIG_OFFSET(auth.spf_timeout), 1, 600 },
 	{ SECTION_AUTH, "authserv_id", KEY_HOSTNAME, CONFIG_OFFSET(auth.authserv_id), 0, 0 },
 	{ SECTION_AUTH, "spf_reject", KEY_BOOL, CONFIG_OFFSET(auth.spf_reject), 0, 0 },
+	{ SECTION_AUTH, "arc_trusted_forwarders", KEY_DOMAIN_LIST,
+	  CONFIG_OFFSET(auth.arc_trusted_forwarders), 0, 0 },
 	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
@@ -335,6 +337,7 @@ static struct config *config_new(bool with_hostname)
 	config->auth.spf_void_lookups = 2;
 	config->auth.spf_timeout = 20;
 	config->auth.spf_reject = false;
+	config->auth.arc_trusted_forwarders = xstrdup("");
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
@@ -530,6 +533,7 @@ void config_free(struct config **configp)
 	free(config->tls_key);
 	free(config->auth.public_suffix_list);
 	free(config->auth.authserv_id);
+	free(config->auth.arc_trusted_forwarders);
 	free(config->dns.resolver);
 	free(config->dns.special_zones);
 	free(config->srs.secret_file);

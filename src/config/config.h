@@ -88,6 +88,8 @@ struct config_auth {
 	unsigned spf_timeout;    /* seconds an SPF check may take before temperror: 20 */
 	char *authserv_id;       /* Authentication-Results' authserv-id: the hostname */
 	bool spf_reject;         /* SPF fail at MAIL FROM gets 550 5.7.23: false */
+	char *arc_trusted_forwarders; /* sealers whose valid ARC chain overrides a
+					 DMARC fail: domains, comma/space separated; "" */
 };
 
 struct config_dns {

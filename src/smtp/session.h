@@ -248,6 +248,8 @@ struct smtp_auth_results {
 	 * 7.2 PolicyOverrideType, "arc", ...) may lower it at the call site */
 	enum dmarc_policy disposition;
 	const char *override;
+	/* ARC (RFC 8617): the chain's validation */
+	const struct arc_outcome *arc;
 };
 
 /* smtp_verify_mail - MAIL FROM was accepted (has_mail, env set): on an mx

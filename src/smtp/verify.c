@@ -18,7 +18,10 @@
  *   8601 5; the DKIM verifier saw them first, since a signature may cover
  *   them).  Back on the loop the DKIM keys and the DMARC record are looked
  *   up at once; the signatures are checked as their keys arrive.
- * - Once SPF, DKIM and DMARC discovery are all in: DMARC is evaluated
+ * - The ARC chain (RFC 8617) is validated beside DKIM, its keys looked up
+ *   with DKIM's; a valid chain sealed by one of [auth] arc_trusted_forwarders
+ *   overrides a DMARC fail (the disposition becomes none, "override arc").
+ * - Once SPF, DKIM, ARC and DMARC discovery are all in: DMARC is evaluated
  *   (RFC 7489 6.6), verify_results_known is the one place where what acts
  *   on the results plugs in, the Authentication-Results field is written,
  *   and the disposition applied: reject is 550 5.7.1 (RFC 7489 6.6.4 and
@@ -70,6 +73,9 @@ struct smtp_verify {
 	struct dmarc_request *dmarc_request;
 	struct dmarc_discovery *dmarc;
 	bool dmarc_done;
+	struct arc_verify *arc;     /* the ARC chain (RFC 8617) */
+	struct dkim_key_lookup *arc_lookup;
+	bool arc_done;
 	size_t removed;             /* Authentication-Results fields of ours removed */
 
 	/* the outcome */
@@ -85,6 +91,7 @@ struct verify_job {
 	struct dkim_verify_settings settings;
 	char *authserv_id;
 	struct dkim_verify *dkim;
+	struct arc_verify *arc;
 	char *from_domain;
 	const char *from_problem;
 	size_t removed;
@@ -98,6 +105,8 @@ static void verify_from_domain(struct verify_job *j, const char *field, size_t l
 static void verify_job_done(struct smtp_session *s, struct smtp_job *job);
 static void verify_job_free(struct smtp_job *job);
 static void verify_dkim_done(void *ctx);
+static void verify_arc_done(void *ctx);
+static bool arc_is_trusted(const char *list, const char *sealer);
 static void verify_dmarc_done(void *ctx, struct dmarc_discovery *discovery);
 static void verify_check_ready(struct smtp_verify *v);
 static void verify_decide(struct smtp_verify *v);
@@ -226,6 +235,10 @@ static void verify_work(struct smtp_job *job)
 	j->dkim = dkim_verify_create(&j->settings);
 	dkim_verify_feed(j->dkim, j->body.data, j->body.len);
 	dkim_verify_finish(j->dkim);
+	/* the chain as it came, before our own fields go */
+	j->arc = arc_verify_create(&j->settings);
+	arc_verify_feed(j->arc, j->body.data, j->body.len);
+	arc_verify_finish(j->arc);
 	verify_scan_header(j);
 }
 
@@ -348,6 +361,10 @@ static void verify_job_done(struct smtp_session *s, struct smtp_job *job)
 	v->removed = j->removed;
 	v->dkim_lookup = dkim_verify_lookup_keys(v->dkim, s->server->dns, verify_dkim_done, v);
 	v->dkim_done = v->dkim_lookup == NULL;
+	v->arc = j->arc;
+	j->arc = NULL;
+	v->arc_lookup = arc_verify_lookup_keys(v->arc, s->server->dns, verify_arc_done, v);
+	v->arc_done = v->arc_lookup == NULL;
 	if (v->from_domain)
 		v->dmarc_request = dmarc_request_start(s->server->base, s->server->dns,
 						       s->server->psl, v->from_domain,
@@ -364,6 +381,7 @@ static void verify_job_free(struct smtp_job *job)
 	struct verify_job *j = (struct verify_job *)job;
 	buf_free(&j->body);
 	dkim_verify_free(&j->dkim);
+	arc_verify_free(&j->arc);
 	free(j->from_domain);
 	free(j->authserv_id);
 	free(j);
@@ -374,6 +392,14 @@ static void verify_dkim_done(void *ctx)
 	struct smtp_verify *v = ctx;
 	v->dkim_lookup = NULL;  /* freed by its driver when we return */
 	v->dkim_done = true;
+	verify_check_ready(v);
+}
+
+static void verify_arc_done(void *ctx)
+{
+	struct smtp_verify *v = ctx;
+	v->arc_lookup = NULL;  /* freed by its driver when we return */
+	v->arc_done = true;
 	verify_check_ready(v);
 }
 
@@ -389,7 +415,8 @@ static void verify_dmarc_done(void *ctx, struct dmarc_discovery *discovery)
 /* verify_check_ready - decide once SPF, DKIM and DMARC discovery are in */
 static void verify_check_ready(struct smtp_verify *v)
 {
-	if (v->message_in && v->spf_done && v->dkim_done && v->dmarc_done && !v->decided)
+	if (v->message_in && v->spf_done && v->dkim_done && v->dmarc_done && v->arc_done &&
+	    !v->decided)
 		verify_decide(v);
 }
 
@@ -435,6 +462,7 @@ static void verify_decide(struct smtp_verify *v)
 						   .reason = v->from_problem };
 	}
 	r->disposition = r->dmarc.enforced ? r->dmarc.disposition : DMARC_POLICY_NONE;
+	r->arc = arc_verify_outcome(v->arc);
 
 	verify_results_known(s, v);
 	verify_write_header(v);
@@ -465,18 +493,31 @@ static void verify_decide(struct smtp_verify *v)
  * aggregate report records the evaluation (on the pool, without waiting). */
 static void verify_results_known(struct smtp_session *s, struct smtp_verify *v)
 {
-	const struct smtp_auth_results *r = &v->results;
+	struct smtp_auth_results *r = &v->results;
+	/* RFC 8617 7.2, RFC 7489 7.2 (PolicyOverrideType "arc"): a forwarder we
+	 * trust sealed a valid chain, so its changes explain the failure */
+	if (r->dmarc.result == DMARC_RESULT_FAIL && r->arc->result == ARC_RESULT_PASS &&
+	    arc_is_trusted(s->config->auth.arc_trusted_forwarders, r->arc->sealer)) {
+		char sealer[LOG_VALUE_MAX];
+		log_escape(sealer, sizeof(sealer), r->arc->sealer, strlen(r->arc->sealer));
+		log_info("dmarc-override", "session=%s reason=arc sealer=%s disposition=%s "
+			 "instead_of=%s", s->sid, sealer, dmarc_policy_name(DMARC_POLICY_NONE),
+			 dmarc_policy_name(r->disposition));
+		r->disposition = DMARC_POLICY_NONE;
+		r->override = "arc";
+	}
 	char from[LOG_VALUE_MAX];
 	log_escape(from, sizeof(from), r->from_domain ? r->from_domain : "",
 		   r->from_domain ? strlen(r->from_domain) : 0);
 	log_info("auth-results", "session=%s client=%s spf=%s spf_identity=%s dkim=%s "
-		 "signatures=%zu from_domain=%s dmarc=%s policy=%s disposition=%s "
-		 "enforced=%s removed_ar=%zu",
+		 "signatures=%zu arc=%s arc_instances=%u from_domain=%s dmarc=%s policy=%s "
+		 "disposition=%s enforced=%s override=%s removed_ar=%zu",
 		 s->sid, s->client, spf_result_name(r->spf), v->identity_log,
 		 dkim_result_name(r->dkim_result), dkim_verify_count(r->dkim),
+		 arc_result_name(r->arc->result), r->arc->instances,
 		 from, dmarc_result_name(r->dmarc.result),
 		 dmarc_policy_name(r->dmarc.policy), dmarc_policy_name(r->dmarc.disposition),
-		 r->dmarc.enforced ? "yes" : "no", v->removed);
+		 r->dmarc.enforced ? "yes" : "no", r->override ? r->override : "-", v->removed);
 }
 
 /* ---- Authentication-Results (RFC 8601) ------------------------------------------------- */
@@ -535,7 +576,15 @@ static void verify_write_header(struct smtp_verify *v)
 		}
 	}
 
-	/* dmarc (RFC 7489 11.2) */
+	/* arc (RFC 8617 10.1): the chain, the newest instance and its sealer */
+	buf_printf(out, ";\r\n\tarc=%s", arc_result_name(r->arc->result));
+	if (r->arc->result == ARC_RESULT_FAIL && r->arc->reason)
+		ar_reason(out, r->arc->reason);
+	if (r->arc->instances > 0 && r->arc->sealer && is_token(r->arc->sealer))
+		buf_printf(out, " (i=%u d=%s)", r->arc->instances, r->arc->sealer);
+	buf_printf(out, " smtp.remote-ip=%s", v->s->client);
+
+		/* dmarc (RFC 7489 11.2) */
 	buf_printf(out, ";\r\n\tdmarc=%s", dmarc_result_name(r->dmarc.result));
 	if (r->dmarc.result != DMARC_RESULT_PASS && r->dmarc.reason)
 		ar_reason(out, r->dmarc.reason);
@@ -551,6 +600,8 @@ static void verify_write_header(struct smtp_verify *v)
 	if (r->dmarc_found && r->dmarc_found->status == DMARC_FOUND_RECORD) {
 		/* what was done: the disposition applied */
 		buf_printf(out, " policy.dmarc=%s", dmarc_policy_name(r->disposition));
+		if (r->override)
+			buf_printf(out, " (override %s)", r->override);
 	}
 	buf_append_str(out, "\r\n");
 }
@@ -562,6 +613,22 @@ void smtp_verify_header(const struct smtp_verify *v, struct buf *out, bool *junk
 		return;
 	buf_append(out, v->header.data, v->header.len);
 	*junk_r = v->results.disposition == DMARC_POLICY_QUARANTINE;
+}
+
+/* arc_is_trusted - SEALER (d= of the newest ARC-Seal) is one of LIST's
+ * domains ([auth] arc_trusted_forwarders: commas or spaces between), any case */
+static bool arc_is_trusted(const char *list, const char *sealer)
+{
+	size_t n = sealer ? strlen(sealer) : 0;
+	const char *p = list;
+	while (n > 0 && *p) {
+		p += strspn(p, ", \t");
+		size_t len = strcspn(p, ", \t");
+		if (len == n && strncasecmp(p, sealer, n) == 0)
+			return true;
+		p += len;
+	}
+	return false;
 }
 
 /* is_token - TEXT is an RFC 2045 token (printable ASCII, no tspecials) */
@@ -645,9 +712,11 @@ void smtp_verify_free(struct smtp_verify **vp)
 	*vp = NULL;
 	spf_request_cancel(v->spf_request);
 	dkim_key_lookup_cancel(&v->dkim_lookup);
+	dkim_key_lookup_cancel(&v->arc_lookup);
 	dmarc_request_cancel(v->dmarc_request);
 	dmarc_discovery_free(&v->dmarc);
 	dkim_verify_free(&v->dkim);
+	arc_verify_free(&v->arc);
 	free(v->dkim_inputs);
 	free(v->spf_identity);
 	free(v->spf_domain);

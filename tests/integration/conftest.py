@@ -43,7 +43,7 @@ SECTION_OF = {
     "failure_window": "auth", "lockout_time": "auth", "ipv6_prefix": "auth",
     "throttle_entries": "auth", "hash_workers": "auth", "hash_queue": "auth", "scram_iterations": "auth",
     "helper_timeout": "auth",
-    "public_suffix_list": "auth", "dmarc_enforce": "auth",
+    "public_suffix_list": "auth", "dmarc_enforce": "auth", "arc_trusted_forwarders": "auth",
     "authserv_id": "auth", "spf_reject": "auth", "spf_timeout": "auth",
     "resolver": "dns", "special_zones": "dns", "timeout": "dns",
     "retention": "events", "max_pending": "events",

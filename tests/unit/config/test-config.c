@@ -340,6 +340,8 @@ static const struct error_case error_cases[] = {
 	{ "[auth]\nspf_void_lookups = 21\n",
 	  "2: 'spf_void_lookups' must be a number between 1 and 20" },
 	{ "[auth]\nspf_timeout = 0\n", "2: 'spf_timeout' must be a number between 1 and 600" },
+	{ "[auth]\narc_trusted_forwarders = lists.example.net, bad_domain\n",
+	  "2: 'bad_domain' in 'arc_trusted_forwarders' is not a valid domain name" },
 	{ "[srs]\nmax_age = 1001\n", "2: 'max_age' must be a number between 1 and 1000" },
 	{ "[srs]\ndomain = no_such domain\n", "2: 'domain' must be a domain name, not 'no_such domain'" },
 	{ "[srs]\nenabled = maybe\n", "2: 'enabled' must be true or false, not 'maybe'" },
@@ -793,6 +795,8 @@ static void test_example_file(void **state)
 	/* the hostname's by default (the example's and this machine's) */
 	assert_string_equal(config->auth.authserv_id, config->hostname);
 	auth_a.authserv_id = auth_b.authserv_id = NULL;
+	assert_string_equal(config->auth.arc_trusted_forwarders, "");
+	auth_a.arc_trusted_forwarders = auth_b.arc_trusted_forwarders = NULL;
 	assert_memory_equal(&auth_a, &auth_b, sizeof(auth_a));
 	assert_memory_equal(&config->events, &defaults->events, sizeof(config->events));
 	assert_memory_equal(&config->queue, &defaults->queue, sizeof(config->queue));
