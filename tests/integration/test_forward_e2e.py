@@ -1,0 +1,111 @@
+"""End to end through two Petrels (issue 9): a sender's server hands a DKIM-signed message
+to Petrel B (its MX), which reports spf=pass dkim=pass dmarc=pass; an alias on B forwards
+it to Petrel C, which sees the SRS return path pass SPF for B's domain, DKIM still pass and
+DMARC pass.
+
+Hosts are loopback addresses: the sender's server sends from 127.0.0.2 (here a Python
+client signing with dkimpy, standing in for a Petrel A until A signs itself), B sends from
+127.0.0.3 ([delivery] source_address); both Petrels listen on 127.0.0.1.  A dnslib zone
+server publishes every record: origin.test's SPF (127.0.0.2), DKIM key and DMARC
+p=reject; B's hostname's SPF (127.0.0.3, for its SRS addresses); example.test's MX (C)."""
+
+import base64
+import re
+import smtplib
+import subprocess
+import time
+
+import authres
+import authres.arc
+import authres.dmarc
+import dkim
+import pytest
+
+from conftest import header_values, list_mail
+from spf_dns import ZoneServer
+
+B_HOST = "b.petrel.test"
+C_HOST = "c.petrel.test"
+AR_PARSER = authres.FeatureContext(authres.dmarc, authres.arc)
+
+
+@pytest.fixture(scope="module")
+def origin_key(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("e2e-keys")
+    key = folder / "origin.key"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True,
+                   capture_output=True, timeout=60)
+    der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True, timeout=60).stdout
+    return key.read_bytes(), "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+
+
+@pytest.fixture(scope="module")
+def zone(origin_key):
+    server = ZoneServer({
+        "origin.test": [{"TXT": "v=spf1 ip4:127.0.0.2 -all"}],
+        "sel._domainkey.origin.test": [{"TXT": origin_key[1]}],
+        "_dmarc.origin.test": [{"TXT": "v=DMARC1; p=reject"}],
+        B_HOST: [{"TXT": "v=spf1 ip4:127.0.0.3 -all"}, {"A": "127.0.0.1"}],
+        "b.test": [{"MX": (10, B_HOST)}],
+        "example.test": [{"MX": (10, "mx.example.test")}],
+        "mx.example.test": [{"A": "127.0.0.1"}],
+    })
+    yield server
+    server.close()
+
+
+def ar_of(raw, authserv_id):
+    values = header_values(raw, "Authentication-Results")
+    mine = [v for v in values if v.split(";", 1)[0].strip() == authserv_id]
+    assert len(mine) == 1, values
+    parsed = AR_PARSER.parse("Authentication-Results: " + mine[0])
+    out = {}
+    for r in parsed.results:
+        props = {"%s.%s" % (pr.type, pr.name): pr.value for pr in r.properties}
+        out.setdefault(r.method, []).append((r.result, props))
+    return out
+
+
+def wait_mail(p, domain, local, n=1, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while len(list_mail(p.data_dir, domain, local)) < n:
+        assert time.monotonic() < deadline, "nothing in %s@%s after %.0f s" % (
+            local, domain, timeout)
+        time.sleep(0.1)
+    return [f.read_bytes() for f in list_mail(p.data_dir, domain, local)]
+
+
+def test_alias_forward_keeps_spf_dkim_dmarc(petrel_factory, zone, origin_key):
+    dns = {"resolver": "127.0.0.1@%d" % zone.port, "special_zones": "test", "timeout": 2,
+           "spf_timeout": 5}
+    c = petrel_factory(hostname=C_HOST, **dns)
+    b = petrel_factory(hostname=B_HOST, local="b.test", port=c.mx,
+                       source_address="127.0.0.3", retry_initial=1, retry_max=2, **dns)
+    # fwd@b.test forwards to a mailbox on C
+    b.cli_ok("alias", "add", "fwd@b.test", "u@example.test")
+
+    msg = (b"From: Joe <joe@origin.test>\r\nTo: <fwd@b.test>\r\nSubject: e2e\r\n"
+           b"Date: Fri, 05 Dec 2025 10:00:00 +0000\r\nMessage-ID: <e2e-%d@origin.test>\r\n"
+           b"\r\nFrom origin through B to C.\r\n" % time.monotonic_ns())
+    msg = dkim.sign(msg, b"sel", b"origin.test", origin_key[0],
+                    canonicalize=(b"relaxed", b"relaxed")) + msg
+    with smtplib.SMTP("127.0.0.1", b.mx, local_hostname="mail.origin.test", timeout=30,
+                      source_address=("127.0.0.2", 0)) as s:
+        s.sendmail("joe@origin.test", ["fwd@b.test"], msg)
+
+    # C: the forwarded copy
+    raw = wait_mail(c, "example.test", "u")[0]
+    assert re.match(rb"Return-Path: <SRS0=[A-Za-z0-9+/]{4}=[A-Z2-7]{2}=origin\.test=joe@"
+                    + B_HOST.encode() + rb">", raw), raw[:200]
+    at_c = ar_of(raw, C_HOST)
+    assert at_c["spf"][0][0] == "pass", at_c
+    assert at_c["spf"][0][1]["smtp.mailfrom"].endswith("=origin.test=joe@" + B_HOST), at_c
+    assert [r[0] for r in at_c["dkim"]] == ["pass"], at_c
+    assert at_c["dkim"][0][1]["header.d"] == "origin.test"
+    assert at_c["dmarc"][0][0] == "pass", at_c
+    # B's own findings travel along: spf, dkim and dmarc passed there
+    at_b = ar_of(raw, B_HOST)
+    assert (at_b["spf"][0][0], at_b["dkim"][0][0], at_b["dmarc"][0][0]) == \
+        ("pass", "pass", "pass"), at_b
+    assert at_b["spf"][0][1] == {"smtp.mailfrom": "joe@origin.test"}
