@@ -13,6 +13,23 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void check_fetch(const struct imap_arg *args, size_t count)
+{
+	struct imap_fetch fetch;
+	const char *error;
+	if (imap_fetch_parse(args, count, &fetch, &error) == 0) {
+		assert(fetch.count > 0);
+		for (size_t i = 0; i < fetch.count; i++) {
+			const struct imap_fetch_item *it = &fetch.items[i];
+			assert(it->name != NULL && it->parts <= IMAP_SECTION_DEPTH_MAX);
+			assert(!it->partial || it->length > 0);
+		}
+		imap_fetch_free(&fetch);
+	} else {
+		assert(error != NULL && fetch.items == NULL);
+	}
+}
+
 static void check_args(const char *cmd, size_t len, const struct imap_arg *args, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
@@ -74,6 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (imap_command_parse(cmd, len, &parse_limits, &c, &tag,
 						       &error) == 0) {
 					check_args(cmd, len, c.args, c.count);
+					check_fetch(c.args, c.count);
+					if (c.count > 0)
+						check_fetch(c.args + 1, c.count - 1);
 					imap_command_free(&c);
 				} else {
 					assert(error != NULL);

@@ -180,4 +180,66 @@ int imap_date_time_parse(const char *text, size_t len, time_t *time_r);
  * midnight UTC; the caller applies the time zone SEARCH wants.  0 or -1 */
 int imap_date_parse(const char *text, size_t len, time_t *day_r);
 
+/* ---- FETCH items (RFC 9051 6.4.5, RFC 3516 BINARY, RFC 7162 CONDSTORE) ----- */
+
+enum imap_fetch_kind {
+	IMAP_FETCH_ENVELOPE,
+	IMAP_FETCH_FLAGS,
+	IMAP_FETCH_INTERNALDATE,
+	IMAP_FETCH_RFC822_SIZE,
+	IMAP_FETCH_RFC822,         /* = BODY[] (IMAP4rev1) */
+	IMAP_FETCH_RFC822_HEADER,  /* = BODY.PEEK[HEADER] */
+	IMAP_FETCH_RFC822_TEXT,    /* = BODY[TEXT] */
+	IMAP_FETCH_BODY,           /* the structure without extension data */
+	IMAP_FETCH_BODYSTRUCTURE,
+	IMAP_FETCH_UID,
+	IMAP_FETCH_MODSEQ,
+	IMAP_FETCH_SECTION,        /* BODY[...] and BODY.PEEK[...] */
+	IMAP_FETCH_BINARY,         /* BINARY[...] and BINARY.PEEK[...] */
+	IMAP_FETCH_BINARY_SIZE,
+};
+
+enum imap_section_text {
+	IMAP_SECTION_WHOLE,        /* BODY[] or BODY[1.2]: the part's content */
+	IMAP_SECTION_HEADER,
+	IMAP_SECTION_HEADER_FIELDS,
+	IMAP_SECTION_HEADER_FIELDS_NOT,
+	IMAP_SECTION_TEXT,
+	IMAP_SECTION_MIME,         /* only after a part number */
+};
+
+#define IMAP_SECTION_DEPTH_MAX 32     /* part numbers in a section ("1.2.3") */
+#define IMAP_SECTION_FIELDS_MAX 256   /* names in HEADER.FIELDS (...) */
+
+struct imap_fetch_item {
+	enum imap_fetch_kind kind;
+	bool peek;                /* does not set \Seen (RFC 9051 6.4.5) */
+	uint32_t part[IMAP_SECTION_DEPTH_MAX];
+	unsigned parts;
+	enum imap_section_text text;
+	char **fields;            /* HEADER.FIELDS[.NOT]: the names as sent */
+	size_t field_count;
+	bool partial;             /* <offset.length> */
+	uint64_t offset, length;
+	char *name;               /* the item's name in the FETCH response, e.g.
+				     "BODY[1.HEADER.FIELDS (From To)]<0>" */
+};
+
+struct imap_fetch {
+	struct imap_fetch_item *items;
+	size_t count;
+	bool changedsince_set;    /* the CHANGEDSINCE modifier (RFC 7162 3.1.4) */
+	uint64_t changedsince;
+	bool vanished;            /* the VANISHED modifier (RFC 7162 3.2.6) */
+};
+
+/* imap_fetch_parse - the arguments of FETCH after its sequence set: a macro
+ * (ALL, FAST, FULL), one item or a list of items, then optionally a list of
+ * modifiers.  0, or -1 and *ERROR_R.  Whether MODSEQ, CHANGEDSINCE and
+ * VANISHED are allowed (CONDSTORE / QRESYNC enabled, UID FETCH) is the
+ * caller's to check.  Free with imap_fetch_free. */
+int imap_fetch_parse(const struct imap_arg *args, size_t count, struct imap_fetch *fetch_r,
+		     const char **error_r);
+void imap_fetch_free(struct imap_fetch *fetch);
+
 #endif
