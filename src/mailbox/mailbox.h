@@ -1,0 +1,465 @@
+/* mailbox - the mailbox store that IMAP, POP3 and local delivery share.
+ *
+ * WHAT IT IS
+ *   An account's mail lives in Maildirs under <data_dir>/mail/<domain>/<local>/
+ *   (the folder local/ delivers into, local_mailbox_path): that folder is
+ *   INBOX, other folders are Maildir++ subfolders of it (".Sent", ".A.B" for
+ *   "A/B"), their names modified UTF-7 on disk (RFC 3501 5.1.3).  Beside each
+ *   folder's cur/ new/ tmp/ the store keeps petrel.index (UIDs, MODSEQs,
+ *   flags, sizes, dates), petrel.keywords and petrel.uidvalidity; the account
+ *   folder also holds petrel.subscriptions.  docs/mailbox.md gives the formats
+ *   and what survives a crash, a lost index or another program's changes.
+ *
+ * THREADS AND BLOCKING
+ *   Every function that takes a data_dir, a struct mailbox or a struct
+ *   mailbox_view reads or writes the disk: call them from pool workers
+ *   (util/pool), never on the event loop.  They are thread-safe: a process
+ *   keeps one struct mailbox per folder (a registry), shared by every session
+ *   and by local delivery, refcounted, with one mutex that each call holds
+ *   for its changes.  A struct mailbox_view belongs to one session and must
+ *   not be used by two threads at once (one command at a time, as a session
+ *   runs them).  The pure functions at the end (names, file names, the index
+ *   codec) do no I/O.
+ *
+ * OWNERSHIP
+ *   mailbox_open returns a reference the caller gives back with
+ *   mailbox_unref; a view holds its own reference.  Arrays and strings
+ *   returned through _r pointers are the caller's (free them as each
+ *   function says).  Pointers into a mailbox are never returned.
+ *
+ * ERRORS
+ *   Actions return 0 or -1 and fill a struct mailbox_error: a code the
+ *   protocols map to their responses (IMAP NO [NONEXISTENT], [ALREADYEXISTS],
+ *   [OVERQUOTA] ..., RFC 5530) and static text to log once.
+ *
+ * UIDS, MODSEQ, CHANGES
+ *   UIDs ascend in order of arrival and are never reused while UIDVALIDITY
+ *   stays (RFC 3501 2.3.1.1).  Every change (new message, flags, expunge)
+ *   takes a new MODSEQ above HIGHESTMODSEQ (RFC 7162 3.1).  A session
+ *   learns what others changed through its view: mailbox_view_update says
+ *   which messages came (EXISTS), went (EXPUNGE / VANISHED) and which flags
+ *   changed, between commands, as RFC 3501 7.4.1 and RFC 9051 7.5.1 want;
+ *   a watch (mailbox_watch_add) wakes an IDLE or selected session when
+ *   anything changed.
+ */
+#ifndef PETREL_MAILBOX_MAILBOX_H
+#define PETREL_MAILBOX_MAILBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct buf;
+struct mailbox;
+struct mailbox_view;
+struct mailbox_watch;
+struct syncer;
+
+/* ---- errors ---- */
+
+enum mailbox_error_code {
+	MAILBOX_ERROR_NONE = 0,
+	MAILBOX_ERROR_NONEXISTENT,    /* no such folder (IMAP [NONEXISTENT]/[TRYCREATE]) */
+	MAILBOX_ERROR_EXISTS,         /* the folder exists already ([ALREADYEXISTS]) */
+	MAILBOX_ERROR_BAD_NAME,       /* a name that is not a safe folder name ([CANNOT]) */
+	MAILBOX_ERROR_CANNOT,         /* not allowed on this folder, e.g. delete INBOX ([CANNOT]) */
+	MAILBOX_ERROR_EXPUNGED,       /* a message asked for is gone ([EXPUNGEISSUED]) */
+	MAILBOX_ERROR_LIMIT,          /* a per-folder limit, e.g. 64 keywords ([LIMIT]) */
+	MAILBOX_ERROR_DELETED,        /* the folder was deleted under the session */
+	MAILBOX_ERROR_TEMPORARY,      /* the disk failed (ENOSPC, EIO ...): retry later
+	                               * ([SERVERBUG] / [UNAVAILABLE]); errno in sys_errno */
+};
+
+struct mailbox_error {
+	enum mailbox_error_code code;
+	const char *text;   /* static text for the log and the NO response */
+	int sys_errno;      /* for MAILBOX_ERROR_TEMPORARY, else 0 */
+};
+
+/* ---- set-up ---- */
+
+/* mailbox_setup - process-wide settings, before the first mailbox_open:
+ * SYNCER (the mail folder's group commit, util/syncer.h; NULL: fsync each
+ * file and folder) and HOSTNAME (the host part of unique file names; NULL:
+ * gethostname).  Neither is owned; both must outlive the last mailbox. */
+void mailbox_setup(struct syncer *syncer, const char *hostname);
+
+/* ---- flags ---- */
+
+/* System flags as a bitmask (RFC 9051 2.3.2); \Recent is not kept (RFC 9051
+ * dropped it; an IMAP4rev1 session may compute it itself).  $Forwarded is a
+ * flag here (Maildir's P), not a keyword: map it before the keyword calls. */
+enum mailbox_flag {
+	MAILBOX_FLAG_ANSWERED  = 1u << 0,   /* Maildir R */
+	MAILBOX_FLAG_FLAGGED   = 1u << 1,   /* F */
+	MAILBOX_FLAG_DELETED   = 1u << 2,   /* T */
+	MAILBOX_FLAG_SEEN      = 1u << 3,   /* S */
+	MAILBOX_FLAG_DRAFT     = 1u << 4,   /* D */
+	MAILBOX_FLAG_FORWARDED = 1u << 5,   /* P: $Forwarded */
+};
+#define MAILBOX_FLAGS_ALL 0x3fu
+/* at most this many keywords per folder; keywords 0-25 also live in the
+ * file names (letters a-z, as Dovecot does), the others only in the index */
+#define MAILBOX_KEYWORDS_MAX 64
+
+/* ---- opening a folder ---- */
+
+/* mailbox_open - the folder NAME (IMAP form: UTF-8, "/" between levels,
+ * "INBOX" in any case for the account's Maildir) of ADDRESS's account
+ * (local_mailbox_path's rules) under DATA_DIR, synchronized (mailbox_sync).
+ * Another open of the same folder returns the same object.  INBOX is created
+ * if missing (as delivery would); other folders must exist
+ * (MAILBOX_ERROR_NONEXISTENT, mailbox_folder_create). */
+int mailbox_open(const char *data_dir, const char *address, const char *name,
+		 struct mailbox **mailbox_r, struct mailbox_error *error_r);
+void mailbox_ref(struct mailbox *mailbox);
+/* mailbox_unref - drop a reference; the last one frees the object (the
+ * files stay) and nulls *MAILBOX */
+void mailbox_unref(struct mailbox **mailbox);
+
+/* mailbox_sync - bring the folder up to date with the disk: files in new/
+ * move to cur/ with the next UIDs, files another program renamed (flags),
+ * removed (expunged) or dropped into cur/ are folded in, and the index is
+ * written if anything changed.  The other calls sync as they need to; a
+ * session calls it (through mailbox_view_update) before each response. */
+int mailbox_sync(struct mailbox *mailbox, struct mailbox_error *error_r);
+
+struct mailbox_status {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	uint32_t messages;
+	uint32_t unseen;         /* messages without \Seen */
+	uint32_t deleted;        /* messages with \Deleted */
+	uint64_t size;           /* sum of the message sizes (RFC 8438 STATUS SIZE) */
+};
+/* mailbox_status_get - the folder's numbers as of its last sync */
+void mailbox_status_get(struct mailbox *mailbox, struct mailbox_status *status_r);
+
+/* mailbox_path - the folder's Maildir (copy, caller frees); it changes
+ * when the folder is renamed */
+char *mailbox_path(struct mailbox *mailbox);
+
+/* ---- keywords (RFC 9051 2.3.2 "keywords") ---- */
+
+/* mailbox_keyword_find - the number (0..63) of keyword NAME (an IMAP atom,
+ * compared case-insensitively); with CREATE a new keyword is added
+ * (petrel.keywords), MAILBOX_ERROR_LIMIT past MAILBOX_KEYWORDS_MAX;
+ * without it, MAILBOX_ERROR_NONEXISTENT when unknown */
+int mailbox_keyword_find(struct mailbox *mailbox, const char *name, bool create,
+			 unsigned *index_r, struct mailbox_error *error_r);
+/* mailbox_keywords_get - the names of keywords 0..*COUNT_R-1 (an array of
+ * strings; free each and the array) for FLAGS and PERMANENTFLAGS */
+char **mailbox_keywords_get(struct mailbox *mailbox, size_t *count_r);
+
+/* ---- views: one per session that has the folder selected ---- */
+
+/* mailbox_view_open - a view of MAILBOX (synced first) holding its own
+ * reference: message sequence numbers 1..count in UID order */
+int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
+		      struct mailbox_error *error_r);
+void mailbox_view_free(struct mailbox_view **view);
+struct mailbox *mailbox_view_mailbox(struct mailbox_view *view);
+
+/* mailbox_view_count - the session's EXISTS (messages expunged by others
+ * but not yet reported stay counted until mailbox_view_update reports them) */
+uint32_t mailbox_view_count(const struct mailbox_view *view);
+/* mailbox_view_uid - the UID of sequence number SEQ (1..count), 0 if out of range */
+uint32_t mailbox_view_uid(const struct mailbox_view *view, uint32_t seq);
+/* mailbox_view_seq - the sequence number of UID, 0 if the view has none */
+uint32_t mailbox_view_seq(const struct mailbox_view *view, uint32_t uid);
+/* mailbox_view_seq_range - the sequence numbers FIRST_R..LAST_R of the
+ * messages with UIDs in FIRST_UID..LAST_UID (a UID set's range, "*" being
+ * the last UID); false if there are none */
+bool mailbox_view_seq_range(const struct mailbox_view *view, uint32_t first_uid,
+			    uint32_t last_uid, uint32_t *first_r, uint32_t *last_r);
+
+struct mailbox_message {
+	uint32_t uid;
+	uint32_t flags;          /* enum mailbox_flag bits */
+	uint64_t keywords;       /* bit N = keyword N */
+	uint64_t modseq;
+	uint64_t size;           /* bytes of the file (CRLF line ends: RFC822.SIZE) */
+	time_t internal_date;    /* RFC 3501 2.3.3; the file's mtime */
+	bool expunged;           /* gone, not yet reported to this session: the
+	                          * fields above are its last known state */
+};
+/* mailbox_view_message - message SEQ as the mailbox has it now; -1 when
+ * SEQ is out of range */
+int mailbox_view_message(struct mailbox_view *view, uint32_t seq, struct mailbox_message *msg_r);
+
+/* mailbox_message_open - open message UID's file read-only (O_CLOEXEC);
+ * the descriptor stays valid whatever happens to the file later (renames
+ * for flags, expunge).  MAILBOX_ERROR_EXPUNGED if it is gone. */
+int mailbox_message_open(struct mailbox_view *view, uint32_t uid, int *fd_r,
+			 struct mailbox_error *error_r);
+
+/* One flag change another session (or program) made, to be sent as an
+ * untagged FETCH (FLAGS ...) [MODSEQ] */
+struct mailbox_flag_change {
+	uint32_t seq;            /* after this update's expunges */
+	uint32_t uid;
+	uint32_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+};
+
+struct mailbox_changes {
+	/* expunges, in the order to send EXPUNGE responses: each sequence
+	 * number counts the ones sent before it (RFC 3501 7.4.1); UIDs for
+	 * VANISHED (RFC 7162 3.2.10) in the same order */
+	uint32_t *expunged_seqs;
+	uint32_t *expunged_uids;
+	size_t expunged_count;
+	bool exists_changed;     /* new messages came: send EXISTS with exists */
+	uint32_t exists;
+	struct mailbox_flag_change *flag_changes;
+	size_t flag_change_count;
+	bool keywords_changed;   /* new keywords: send FLAGS and PERMANENTFLAGS again */
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	bool deleted;            /* the folder was deleted: end the selection (BYE
+	                          * or unselect); the view stays usable but empty */
+};
+
+/* mailbox_view_update - sync the mailbox, then report and apply what the
+ * session has not been told.  EXPUNGES false (during FETCH, STORE and
+ * SEARCH, RFC 3501 7.4.1) keeps expunged messages in the view, reported
+ * later; new messages and flag changes are reported either way.  Flag
+ * changes the session made itself through mailbox_store_flags are not
+ * reported again.  Free with mailbox_changes_free. */
+int mailbox_view_update(struct mailbox_view *view, bool expunges,
+			struct mailbox_changes *changes_r, struct mailbox_error *error_r);
+void mailbox_changes_free(struct mailbox_changes *changes);
+
+/* mailbox_view_has_changes - something to report (cheap; for IDLE after a
+ * watch fired, without syncing) */
+bool mailbox_view_has_changes(const struct mailbox_view *view);
+
+/* ---- changes ---- */
+
+/* mailbox_append - a new message with DATA (as it will be read: CRLF line
+ * ends), FLAGS, KEYWORDS and INTERNAL_DATE (0: now): written to tmp/, made
+ * durable (group commit through the syncer, as local delivery does), linked
+ * into cur/ under its UID, cur/ made durable; *UID_R its UID (APPENDUID,
+ * RFC 4315).  Quota is the caller's to check (mailbox_quota_usage). */
+int mailbox_append(struct mailbox *mailbox, const char *data, size_t len, uint32_t flags,
+		   uint64_t keywords, time_t internal_date, uint32_t *uid_r,
+		   struct mailbox_error *error_r);
+
+enum mailbox_store_mode {
+	MAILBOX_STORE_SET,      /* FLAGS */
+	MAILBOX_STORE_ADD,      /* +FLAGS */
+	MAILBOX_STORE_REMOVE,   /* -FLAGS */
+};
+
+struct mailbox_store_result {
+	/* messages whose flags are now as stored, changed or not (a STORE
+	 * without .SILENT answers FETCH FLAGS for each); MODSEQ their current */
+	struct mailbox_flag_change *stored;
+	size_t stored_count;
+	/* UIDs left alone because their MODSEQ was above UNCHANGEDSINCE
+	 * (RFC 7162 3.1.3: the MODIFIED response code) */
+	uint32_t *modified_uids;
+	size_t modified_count;
+	/* UIDs asked for that are expunged already (ignored, RFC 3501 6.4.6 allows) */
+	size_t expunged_count;
+};
+
+/* mailbox_store_flags - change the flags of the messages with UIDS (N of
+ * them, any order) in VIEW's mailbox: set, add or remove FLAGS and KEYWORDS.
+ * With UNCHANGEDSINCE non-zero a message whose MODSEQ is above it is left
+ * alone and listed in modified_uids (RFC 7162 3.1.3); UNCHANGEDSINCE 0 means
+ * no condition.  Messages that change get one new MODSEQ.  The file is
+ * renamed (flags in the name); this is not synced to disk: a crash may lose
+ * the last flag changes, never a message.  Free with mailbox_store_result_free. */
+int mailbox_store_flags(struct mailbox_view *view, const uint32_t *uids, size_t n,
+			enum mailbox_store_mode mode, uint32_t flags, uint64_t keywords,
+			uint64_t unchangedsince, struct mailbox_store_result *result_r,
+			struct mailbox_error *error_r);
+void mailbox_store_result_free(struct mailbox_store_result *result);
+
+/* mailbox_expunge - remove the messages with \Deleted among UIDS (N of them;
+ * UIDS NULL: every message with \Deleted, IMAP EXPUNGE / CLOSE), synced to
+ * disk.  *EXPUNGED_R (may be NULL) gets the UIDs removed (caller frees), in
+ * ascending order.  Every view, the caller's too, is told through
+ * mailbox_view_update. */
+int mailbox_expunge(struct mailbox_view *view, const uint32_t *uids, size_t n,
+		    uint32_t **expunged_r, size_t *expunged_count_r,
+		    struct mailbox_error *error_r);
+
+/* mailbox_copy - copy the messages with UIDS (N, ascending) of VIEW's
+ * mailbox into DEST (another folder, possibly of another account) with their
+ * flags, keywords and dates; synced to disk before it returns.  The pairs
+ * copied come back in *SRC_UIDS_R and *DEST_UIDS_R (COPYUID, RFC 4315; the
+ * caller frees both), *COUNT_R of them: UIDs already expunged are skipped.
+ * DEST may be VIEW's own mailbox. */
+int mailbox_copy(struct mailbox_view *view, const uint32_t *uids, size_t n,
+		 struct mailbox *dest, uint32_t **src_uids_r, uint32_t **dest_uids_r,
+		 size_t *count_r, struct mailbox_error *error_r);
+/* mailbox_move - mailbox_copy, then expunge the copied messages from VIEW's
+ * mailbox whatever their flags (RFC 6851); DEST must be another folder */
+int mailbox_move(struct mailbox_view *view, const uint32_t *uids, size_t n,
+		 struct mailbox *dest, uint32_t **src_uids_r, uint32_t **dest_uids_r,
+		 size_t *count_r, struct mailbox_error *error_r);
+
+/* ---- notification ---- */
+
+/* A watch's FN(ARG) runs when the mailbox changed (a new message, flags,
+ * expunge, delete), on the thread that made the change (a worker), after the
+ * mailbox's lock is released.  It must only hand the news over, e.g.
+ * event_active() on the session's event; never block, never call a mailbox
+ * function.  The session then runs mailbox_view_update on a worker. */
+typedef void mailbox_watch_fn(void *arg);
+struct mailbox_watch *mailbox_watch_add(struct mailbox *mailbox, mailbox_watch_fn *fn,
+					void *arg);
+/* mailbox_watch_remove - once it returns, FN is not running and never runs
+ * again; nulls *WATCH */
+void mailbox_watch_remove(struct mailbox_watch **watch);
+
+/* mailbox_notify_new - a writer (local delivery) put a message into a
+ * Maildir's new/: PATH is the file's path (or the Maildir's).  If a process
+ * holds that folder open it is synced now (the message gets its UID) and
+ * its watches fire; otherwise the next open finds the file.  The account's
+ * quota usage is updated.  Blocking (a worker's); never fails (a sync error
+ * is logged and retried at the next sync). */
+void mailbox_notify_new(const char *path);
+
+/* ---- folders of an account ---- */
+
+/* SPECIAL-USE (RFC 6154) and LIST attributes */
+enum mailbox_folder_attr {
+	MAILBOX_FOLDER_SENT         = 1u << 0,
+	MAILBOX_FOLDER_DRAFTS       = 1u << 1,
+	MAILBOX_FOLDER_JUNK         = 1u << 2,
+	MAILBOX_FOLDER_TRASH        = 1u << 3,
+	MAILBOX_FOLDER_ARCHIVE      = 1u << 4,
+	MAILBOX_FOLDER_SUBSCRIBED   = 1u << 5,   /* \Subscribed (RFC 5258) */
+	MAILBOX_FOLDER_HAS_CHILDREN = 1u << 6,   /* \HasChildren, else \HasNoChildren */
+	MAILBOX_FOLDER_NOSELECT     = 1u << 7,   /* a parent that is no folder itself */
+	MAILBOX_FOLDER_NONEXISTENT  = 1u << 8,   /* subscribed only (RFC 5258 \NonExistent) */
+};
+#define MAILBOX_FOLDER_SPECIAL_USE 0x1fu
+
+struct mailbox_folder {
+	char *name;        /* IMAP form, UTF-8, "/" separated; "INBOX" first */
+	unsigned attrs;    /* enum mailbox_folder_attr bits */
+};
+
+/* mailbox_account_prepare - create the account's INBOX and its SPECIAL-USE
+ * folders Sent, Drafts, Junk, Trash and Archive (subscribed) where missing;
+ * call it at each login (cheap once they exist) */
+int mailbox_account_prepare(const char *data_dir, const char *address,
+			    struct mailbox_error *error_r);
+
+/* mailbox_folder_list - every folder of the account, INBOX first then by
+ * name, with parents that are no folders (NOSELECT) and subscriptions to
+ * folders that do not exist (NONEXISTENT); the protocol filters by pattern.
+ * Free with mailbox_folders_free. */
+int mailbox_folder_list(const char *data_dir, const char *address,
+			struct mailbox_folder **folders_r, size_t *count_r,
+			struct mailbox_error *error_r);
+void mailbox_folders_free(struct mailbox_folder *folders, size_t count);
+
+/* mailbox_folder_create - a new folder NAME (and its missing parents,
+ * RFC 3501 6.3.3); MAILBOX_ERROR_EXISTS if it exists, BAD_NAME for names
+ * that are not safe (see mailbox_name_to_disk) */
+int mailbox_folder_create(const char *data_dir, const char *address, const char *name,
+			  struct mailbox_error *error_r);
+/* mailbox_folder_delete - remove folder NAME and its messages; INBOX
+ * cannot be (CANNOT).  Its subfolders stay, and NAME then lists as their
+ * NOSELECT parent (RFC 3501 6.3.4).  Open views of it see it deleted
+ * (mailbox_changes.deleted). */
+int mailbox_folder_delete(const char *data_dir, const char *address, const char *name,
+			  struct mailbox_error *error_r);
+/* mailbox_folder_rename - rename folder OLD and its subfolders to NEW
+ * (RFC 3501 6.3.5); sessions that have them open follow.  Renaming INBOX
+ * is refused (CANNOT) for now. */
+int mailbox_folder_rename(const char *data_dir, const char *address, const char *old_name,
+			  const char *new_name, struct mailbox_error *error_r);
+/* mailbox_folder_subscribe - add NAME to (SUBSCRIBE true) or remove it from
+ * the account's subscriptions (petrel.subscriptions); the folder need not
+ * exist (RFC 3501 6.3.6) but the name must be valid */
+int mailbox_folder_subscribe(const char *data_dir, const char *address, const char *name,
+			     bool subscribe, struct mailbox_error *error_r);
+
+/* ---- quota (RFC 9208 STORAGE and MESSAGE) ---- */
+
+/* mailbox_quota_usage - bytes and messages over all the account's folders.
+ * The first call for an account reads each folder; later ones are kept up
+ * to date by the changes made through this module and mailbox_notify_new.
+ * The limit is the caller's (the account's plan or [mailbox] quota_default). */
+int mailbox_quota_usage(const char *data_dir, const char *address, uint64_t *bytes_r,
+			uint64_t *messages_r, struct mailbox_error *error_r);
+
+/* ---- pure helpers (no I/O): names, file names, the index codec ---- */
+
+/* mailbox_name_to_disk - the Maildir++ folder name for IMAP name NAME
+ * (UTF-8, "/" separated): "" for INBOX, ".Sent", ".A.B", each level in
+ * modified UTF-7.  NULL when the name is refused: empty, an empty level
+ * (leading, trailing or doubled "/"), a level holding "." or "\\", a
+ * control character, invalid UTF-8, or longer than 255 bytes on disk.
+ * Caller frees. */
+char *mailbox_name_to_disk(const char *name);
+/* mailbox_name_from_disk - the IMAP name of Maildir++ folder DIR (".A.B"),
+ * NULL if it is not one (bad modified UTF-7, empty levels ...).  Caller frees. */
+char *mailbox_name_from_disk(const char *dir);
+
+/* mailbox_mutf7_encode / _decode - RFC 3501 5.1.3 modified UTF-7 from and
+ * to UTF-8 (also for IMAP4rev1 clients without UTF8=ACCEPT).  Decode
+ * refuses what the RFC forbids (a shift that is not needed, "&" unescaped,
+ * bad base64, padding, non-shortest forms): NULL.  Caller frees. */
+char *mailbox_mutf7_encode(const char *utf8, size_t len);
+char *mailbox_mutf7_decode(const char *mutf7, size_t len);
+
+/* A message file name "<unique>,S=<size>,U=<uid>:2,<flags>" taken apart
+ * (other ",X=" fields are ignored; every part but the unique one optional) */
+struct mailbox_filename {
+	size_t unique_len;       /* the name's first bytes up to ',' or ':' */
+	bool has_size, has_uid, has_info;
+	uint64_t size;
+	uint32_t uid;
+	uint32_t flags;          /* from the letters after ":2," */
+	uint64_t keywords;       /* letters a-z: keywords 0-25 */
+};
+/* mailbox_filename_parse - false if NAME cannot be a message file
+ * (empty, starts with '.', holds '/') */
+bool mailbox_filename_parse(const char *name, struct mailbox_filename *parsed_r);
+/* mailbox_filename_format - append "<unique>,S=<size>,U=<uid>:2,<flags>" */
+void mailbox_filename_format(struct buf *out, const char *unique, size_t unique_len,
+			     uint64_t size, uint32_t uid, uint32_t flags, uint64_t keywords);
+
+/* The index (petrel.index): a 64-byte header then COUNT 48-byte records
+ * then the table of file names; little-endian; the checksum (SipHash-2-4
+ * under a fixed key) covers every byte but its own.  docs/mailbox.md. */
+#define MAILBOX_INDEX_VERSION 1
+
+struct mailbox_index_record {
+	uint32_t uid;
+	uint32_t flags;
+	uint64_t modseq;
+	uint64_t size;
+	int64_t internal_date;
+	uint64_t keywords;
+	char *name;              /* the file's name in cur/ */
+};
+
+struct mailbox_index {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	struct mailbox_index_record *records;   /* ascending UIDs */
+	size_t count;
+};
+
+/* mailbox_index_parse - decode an index file's bytes; -1 with *error_r when
+ * they are not a whole, consistent index (torn, corrupt, other version):
+ * the caller then rebuilds.  Free with mailbox_index_free. */
+int mailbox_index_parse(const void *data, size_t len, struct mailbox_index *index_r,
+			const char **error_r);
+/* mailbox_index_encode - append INDEX's bytes to OUT */
+void mailbox_index_encode(const struct mailbox_index *index, struct buf *out);
+void mailbox_index_free(struct mailbox_index *index);
+
+#endif
