@@ -30,6 +30,28 @@ static void check_fetch(const struct imap_arg *args, size_t count)
 	}
 }
 
+static size_t count_keys(const struct imap_search_key *key, unsigned depth)
+{
+	assert(depth <= IMAP_SEARCH_DEPTH_MAX + 1);
+	size_t n = 1;
+	for (size_t i = 0; i < key->count; i++)
+		n += count_keys(&key->children[i], depth + 1);
+	return n;
+}
+
+static void check_search(const struct imap_arg *args, size_t count)
+{
+	struct imap_search search;
+	const char *error;
+	if (imap_search_parse(args, count, &search, &error) == 0) {
+		assert(search.root.count > 0);
+		(void)count_keys(&search.root, 0);
+		imap_search_free(&search);
+	} else {
+		assert(error != NULL);
+	}
+}
+
 static void check_args(const char *cmd, size_t len, const struct imap_arg *args, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
@@ -92,6 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						       &error) == 0) {
 					check_args(cmd, len, c.args, c.count);
 					check_fetch(c.args, c.count);
+					check_search(c.args, c.count);
 					if (c.count > 0)
 						check_fetch(c.args + 1, c.count - 1);
 					imap_command_free(&c);

@@ -242,4 +242,71 @@ int imap_fetch_parse(const struct imap_arg *args, size_t count, struct imap_fetc
 		     const char **error_r);
 void imap_fetch_free(struct imap_fetch *fetch);
 
+/* ---- SEARCH (RFC 9051 6.4.4, RFC 4731 ESEARCH, RFC 7162 MODSEQ,
+ *      RFC 5032 WITHIN, RFC 5182 SEARCHRES) --------------------------------- */
+
+enum imap_search_kind {
+	IMAP_SEARCH_AND,          /* every child: a parenthesized list, the whole */
+	IMAP_SEARCH_OR,           /* two children */
+	IMAP_SEARCH_NOT,          /* one child */
+	IMAP_SEARCH_ALL,
+	IMAP_SEARCH_FLAG,         /* ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, RECENT
+				     and KEYWORD: VALUE is the flag ("\Seen"); NEW
+				     is (RECENT UNSEEN), OLD is NOT RECENT, UNxxx a
+				     NOT around the flag */
+	IMAP_SEARCH_HEADER,       /* FIELD contains VALUE; BCC, CC, FROM, SUBJECT, TO
+				     are HEADER with FIELD set to that name */
+	IMAP_SEARCH_BODY,         /* VALUE in the body */
+	IMAP_SEARCH_TEXT,         /* VALUE in the header or body */
+	IMAP_SEARCH_BEFORE,       /* internal date (DATE: a day's midnight UTC) */
+	IMAP_SEARCH_ON,
+	IMAP_SEARCH_SINCE,
+	IMAP_SEARCH_SENTBEFORE,   /* Date: header field */
+	IMAP_SEARCH_SENTON,
+	IMAP_SEARCH_SENTSINCE,
+	IMAP_SEARCH_LARGER,       /* NUMBER octets */
+	IMAP_SEARCH_SMALLER,
+	IMAP_SEARCH_SEQSET,       /* message sequence numbers: SET */
+	IMAP_SEARCH_UID,          /* UIDs: SET */
+	IMAP_SEARCH_MODSEQ,       /* MODSEQ >= NUMBER (RFC 7162 3.1.5) */
+	IMAP_SEARCH_OLDER,        /* internal date more than NUMBER seconds ago */
+	IMAP_SEARCH_YOUNGER,      /* ... at most NUMBER seconds ago (RFC 5032) */
+};
+
+struct imap_search_key {
+	enum imap_search_kind kind;
+	const char *field;        /* HEADER: the field name (NUL-terminated) */
+	const char *value;        /* FLAG, HEADER, BODY, TEXT: the octets, pointing
+				     into the command (valid while it is) */
+	size_t value_len;
+	time_t date;
+	uint64_t number;
+	struct imap_seqset set;
+	struct imap_search_key *children;
+	size_t count;
+};
+
+/* ESEARCH result options (RFC 4731 3.1, RFC 5182 2) */
+#define IMAP_SEARCH_RETURN_MIN 0x1u
+#define IMAP_SEARCH_RETURN_MAX 0x2u
+#define IMAP_SEARCH_RETURN_ALL 0x4u
+#define IMAP_SEARCH_RETURN_COUNT 0x8u
+#define IMAP_SEARCH_RETURN_SAVE 0x10u
+
+#define IMAP_SEARCH_DEPTH_MAX 32  /* nesting of NOT, OR and lists */
+
+struct imap_search {
+	bool return_given;        /* RETURN (...) was there: answer with ESEARCH */
+	unsigned return_options;  /* IMAP_SEARCH_RETURN_*; RETURN () means ALL */
+	const char *charset;      /* CHARSET's argument, or NULL */
+	struct imap_search_key root;  /* IMAP_SEARCH_AND of the keys */
+};
+
+/* imap_search_parse - the arguments of SEARCH: [RETURN (options)] [CHARSET
+ * name] keys.  0, or -1 and *ERROR_R.  Which charsets are supported
+ * (BADCHARSET) is the caller's to decide.  Free with imap_search_free. */
+int imap_search_parse(const struct imap_arg *args, size_t count, struct imap_search *search_r,
+		      const char **error_r);
+void imap_search_free(struct imap_search *search);
+
 #endif
