@@ -235,6 +235,11 @@ struct smtp_auth_results {
 	const char *spf_domain;     /* the identity's domain (DMARC alignment), or NULL */
 	const char *spf_problem;    /* why, for none/neutral/errors; else NULL */
 	const char *spf_mechanism;  /* the term that decided, or NULL */
+	/* the HELO identity checked on its own (RFC 7208 2.3), when the
+	 * sender is not null; not part of DMARC */
+	bool helo_checked;
+	enum spf_result helo_spf;
+	const char *helo_problem, *helo_mechanism;
 	/* DKIM (RFC 6376): dkim_verify_count/_report of the verifier */
 	const struct dkim_verify *dkim;
 	enum dkim_result dkim_result;  /* the best signature's, NONE without */

@@ -9,7 +9,8 @@
  *
  * The steps:
  * - MAIL FROM: SPF (RFC 7208) of the MAIL FROM identity, or for a null
- *   sender of postmaster@HELO (2.4), on the loop; the result waits in the
+ *   sender of postmaster@HELO (2.4), on the loop, and beside it that of the
+ *   HELO identity (2.3, recorded only); the results wait in the
  *   transaction.  With [auth] spf_reject MAIL's reply waits for it and a
  *   fail gets 550 5.7.23 (RFC 7372 3.2, RFC 7208 8.4).
  * - End of data (the session reads nothing meanwhile): a pool job feeds the
@@ -52,16 +53,25 @@
 #define HEADER_B_CHARS 8        /* header.b: the first 8 characters (RFC 6008 4) */
 #define LOG_VALUE_MAX 300       /* a peer's text in the log, escaped and quoted */
 
+/* one SPF check and its outcome */
+struct verify_spf {
+	struct smtp_verify *v;
+	struct spf_request *request;  /* NULL once done (or never started) */
+	bool done;
+	enum spf_result result;
+	char *problem, *mechanism, *explanation;
+};
+
 struct smtp_verify {
 	struct smtp_session *s;
 
-	/* SPF, from MAIL FROM on */
-	struct spf_request *spf_request;
-	bool spf_done;
+	/* SPF, from MAIL FROM on: the MAIL FROM identity (postmaster@HELO for a
+	 * null sender), and the HELO identity on its own (RFC 7208 2.3) when
+	 * the sender is not null */
+	struct verify_spf spf, helo;
 	bool mail_waiting;          /* spf_reject: MAIL's reply waits for SPF */
-	char *spf_identity, *spf_domain, *spf_problem, *spf_mechanism, *spf_explanation;
+	char *spf_identity, *spf_domain;
 	char identity_log[LOG_VALUE_MAX];  /* spf_identity escaped for the log */
-	enum spf_result spf;
 
 	/* the message, from the end of the data on */
 	bool message_in;            /* the pool job is back */
@@ -97,7 +107,9 @@ struct verify_job {
 	size_t removed;
 };
 
+static void verify_spf_start(struct smtp_session *s, struct verify_spf *c, const char *sender);
 static void verify_spf_done(void *ctx, const struct spf_outcome *outcome);
+static void verify_spf_clear(struct verify_spf *c);
 static void verify_mail_reply(struct smtp_session *s, struct smtp_verify *v);
 static void verify_work(struct smtp_job *job);
 static void verify_scan_header(struct verify_job *j);
@@ -145,6 +157,21 @@ bool smtp_verify_mail(struct smtp_session *s)
 	}
 	log_escape(v->identity_log, sizeof(v->identity_log), v->spf_identity,
 		   strlen(v->spf_identity));
+	verify_spf_start(s, &v->spf, sender);
+	if (!v->results.spf_helo)
+		verify_spf_start(s, &v->helo, "");  /* "": the HELO identity */
+	else
+		v->helo.done = true;
+	if (!s->config->auth.spf_reject)
+		return false;
+	v->mail_waiting = true;
+	s->waiting = true;
+	return true;
+}
+
+/* verify_spf_start - the check C of SENDER ("" for the HELO identity) */
+static void verify_spf_start(struct smtp_session *s, struct verify_spf *c, const char *sender)
+{
 	struct spf_params params = {
 		.ip = s->client,
 		.sender = sender,
@@ -154,32 +181,29 @@ bool smtp_verify_mail(struct smtp_session *s)
 		.void_lookups_max = s->config->auth.spf_void_lookups,
 		.timeout_ms = s->config->auth.spf_timeout * 1000u,
 	};
-	v->spf_request = spf_request_start(s->server->base, s->server->dns, &params,
-					   verify_spf_done, v);
-	if (!s->config->auth.spf_reject)
-		return false;
-	v->mail_waiting = true;
-	s->waiting = true;
-	return true;
+	c->v = s->verify;
+	c->request = spf_request_start(s->server->base, s->server->dns, &params,
+				       verify_spf_done, c);
 }
 
-/* verify_spf_done - SPF's outcome (RFC 7208 2.6), kept for the end of data */
+/* verify_spf_done - an SPF outcome (RFC 7208 2.6), kept for the end of data */
 static void verify_spf_done(void *ctx, const struct spf_outcome *outcome)
 {
-	struct smtp_verify *v = ctx;
-	v->spf_request = NULL;
-	v->spf_done = true;
-	v->spf = outcome->result;
-	v->spf_problem = outcome->problem ? xstrdup(outcome->problem) : NULL;
-	v->spf_mechanism = outcome->mechanism ? text_clean(outcome->mechanism) : NULL;
-	v->spf_explanation = outcome->explanation ? text_clean(outcome->explanation) : NULL;
+	struct verify_spf *c = ctx;
+	struct smtp_verify *v = c->v;
+	c->request = NULL;
+	c->done = true;
+	c->result = outcome->result;
+	c->problem = outcome->problem ? xstrdup(outcome->problem) : NULL;
+	c->mechanism = outcome->mechanism ? text_clean(outcome->mechanism) : NULL;
+	c->explanation = outcome->explanation ? text_clean(outcome->explanation) : NULL;
 	char mechanism[LOG_VALUE_MAX];
-	log_escape(mechanism, sizeof(mechanism), v->spf_mechanism ? v->spf_mechanism : "",
-		   v->spf_mechanism ? strlen(v->spf_mechanism) : 0);
+	log_escape(mechanism, sizeof(mechanism), c->mechanism ? c->mechanism : "",
+		   c->mechanism ? strlen(c->mechanism) : 0);
 	log_debug("spf", "session=%s identity=%s result=%s mechanism=%s lookups=%u",
-		  v->s->sid, v->identity_log, spf_result_name(v->spf), mechanism,
-		  outcome->lookups);
-	if (v->mail_waiting) {
+		  v->s->sid, c == &v->helo ? "helo" : v->identity_log,
+		  spf_result_name(c->result), mechanism, outcome->lookups);
+	if (c == &v->spf && v->mail_waiting) {
 		verify_mail_reply(v->s, v);
 		return;
 	}
@@ -191,9 +215,9 @@ static void verify_mail_reply(struct smtp_session *s, struct smtp_verify *v)
 {
 	v->mail_waiting = false;
 	s->waiting = false;
-	if (v->spf == SPF_RESULT_FAIL) {
+	if (v->spf.result == SPF_RESULT_FAIL) {
 		/* RFC 7208 8.4: the explanation goes into the reply when there is one */
-		const char *why = v->spf_explanation ? v->spf_explanation : "sender not permitted";
+		const char *why = v->spf.explanation ? v->spf.explanation : "sender not permitted";
 		char text[AR_TEXT_MAX + 80];
 		snprintf(text, sizeof(text), "SPF check failed for %s: %s", v->spf_domain, why);
 		log_info("rejected", "session=%s client=%s sender=%s code=550 reason=spf-fail",
@@ -415,8 +439,8 @@ static void verify_dmarc_done(void *ctx, struct dmarc_discovery *discovery)
 /* verify_check_ready - decide once SPF, DKIM and DMARC discovery are in */
 static void verify_check_ready(struct smtp_verify *v)
 {
-	if (v->message_in && v->spf_done && v->dkim_done && v->dmarc_done && v->arc_done &&
-	    !v->decided)
+	if (v->message_in && v->spf.done && v->helo.done && v->dkim_done && v->dmarc_done &&
+	    v->arc_done && !v->decided)
 		verify_decide(v);
 }
 
@@ -428,11 +452,15 @@ static void verify_decide(struct smtp_verify *v)
 	struct smtp_session *s = v->s;
 	struct smtp_auth_results *r = &v->results;
 	v->decided = true;
-	r->spf = v->spf;
+	r->spf = v->spf.result;
 	r->spf_identity = v->spf_identity;
 	r->spf_domain = v->spf_domain[0] ? v->spf_domain : NULL;
-	r->spf_problem = v->spf_problem;
-	r->spf_mechanism = v->spf_mechanism;
+	r->spf_problem = v->spf.problem;
+	r->spf_mechanism = v->spf.mechanism;
+	r->helo_checked = !r->spf_helo;
+	r->helo_spf = v->helo.result;
+	r->helo_problem = v->helo.problem;
+	r->helo_mechanism = v->helo.mechanism;
 	r->dkim = v->dkim;
 	r->dkim_result = dkim_verify_result(v->dkim);
 	r->from_domain = v->from_domain;
@@ -448,7 +476,7 @@ static void verify_decide(struct smtp_verify *v)
 		r->dmarc_found = dmarc_discovery_found(v->dmarc);
 		struct dmarc_params params = {
 			.psl = s->server->psl,
-			.spf = v->spf,
+			.spf = r->spf,
 			.spf_domain = r->spf_domain,
 			.dkim = v->dkim_inputs,
 			.dkim_count = n,
@@ -509,10 +537,11 @@ static void verify_results_known(struct smtp_session *s, struct smtp_verify *v)
 	char from[LOG_VALUE_MAX];
 	log_escape(from, sizeof(from), r->from_domain ? r->from_domain : "",
 		   r->from_domain ? strlen(r->from_domain) : 0);
-	log_info("auth-results", "session=%s client=%s spf=%s spf_identity=%s dkim=%s "
-		 "signatures=%zu arc=%s arc_instances=%u from_domain=%s dmarc=%s policy=%s "
-		 "disposition=%s enforced=%s override=%s removed_ar=%zu",
+	log_info("auth-results", "session=%s client=%s spf=%s spf_identity=%s helo_spf=%s "
+		 "dkim=%s signatures=%zu arc=%s arc_instances=%u from_domain=%s dmarc=%s "
+		 "policy=%s disposition=%s enforced=%s override=%s removed_ar=%zu",
 		 s->sid, s->client, spf_result_name(r->spf), v->identity_log,
+		 r->helo_checked ? spf_result_name(r->helo_spf) : "-",
 		 dkim_result_name(r->dkim_result), dkim_verify_count(r->dkim),
 		 arc_result_name(r->arc->result), r->arc->instances,
 		 from, dmarc_result_name(r->dmarc.result),
@@ -546,6 +575,16 @@ static void verify_write_header(struct smtp_verify *v)
 			buf_append_str(out, r->spf_identity);
 		else
 			ar_value(out, r->spf_identity);
+	}
+	if (r->helo_checked) {
+		/* the HELO identity's own check (RFC 7208 2.3) */
+		buf_printf(out, ";\r\n\tspf=%s", spf_result_name(r->helo_spf));
+		if (r->helo_spf != SPF_RESULT_PASS && r->helo_problem)
+			ar_reason(out, r->helo_problem);
+		else if (r->helo_spf != SPF_RESULT_PASS && r->helo_mechanism)
+			ar_reason(out, r->helo_mechanism);
+		buf_append_str(out, " smtp.helo=");
+		ar_value(out, v->s->helo && v->s->helo[0] ? v->s->helo : "unknown");
 	}
 
 	/* dkim (RFC 6376 7.6, RFC 6008): one resinfo per signature */
@@ -704,13 +743,24 @@ static char *text_clean(const char *text)
 	return copy;
 }
 
+/* verify_spf_clear - cancel C if it runs, free its outcome */
+static void verify_spf_clear(struct verify_spf *c)
+{
+	spf_request_cancel(c->request);
+	c->request = NULL;
+	free(c->problem);
+	free(c->mechanism);
+	free(c->explanation);
+}
+
 void smtp_verify_free(struct smtp_verify **vp)
 {
 	struct smtp_verify *v = *vp;
 	if (!v)
 		return;
 	*vp = NULL;
-	spf_request_cancel(v->spf_request);
+	verify_spf_clear(&v->spf);
+	verify_spf_clear(&v->helo);
 	dkim_key_lookup_cancel(&v->dkim_lookup);
 	dkim_key_lookup_cancel(&v->arc_lookup);
 	dmarc_request_cancel(v->dmarc_request);
@@ -720,9 +770,6 @@ void smtp_verify_free(struct smtp_verify **vp)
 	free(v->dkim_inputs);
 	free(v->spf_identity);
 	free(v->spf_domain);
-	free(v->spf_problem);
-	free(v->spf_mechanism);
-	free(v->spf_explanation);
 	free(v->from_domain);
 	buf_free(&v->header);
 	free(v);

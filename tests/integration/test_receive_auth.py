@@ -69,8 +69,9 @@ def zone_data(keys):
         # the DMARC record's query is never answered: temperror
         "tempdmarc.test": [{"TXT": "v=spf1 ip4:127.0.0.0/8 -all"}],
         "_dmarc.tempdmarc.test": ["TIMEOUT"],
-        # HELO names for null senders
+        # HELO names
         "helo.pass.test": [{"TXT": "v=spf1 ip4:127.0.0.1 -all"}],
+        "helo.fail.test": [{"TXT": "v=spf1 -all"}],
     }
 
 
@@ -138,7 +139,10 @@ def results(raw):
     out = {}
     for r in parsed.results:
         props = {"%s.%s" % (pr.type, pr.name): pr.value for pr in r.properties}
-        out.setdefault(r.method, []).append((r.result, r.reason, props))
+        method = r.method
+        if method == "spf" and "spf" in out and "smtp.helo" in props:
+            method = "spf-helo"  # the HELO identity's own check, after MAIL FROM's
+        out.setdefault(method, []).append((r.result, r.reason, props))
     return out
 
 
@@ -147,7 +151,7 @@ def test_pass_all_three(mx, keys):
     field of the Authentication-Results, which sits right under our Received:"""
     p = mx()
     signed = sign(sign(message("joe@pass.test"), keys, "sel"), keys, "ed")
-    assert_queued(send(p, "joe@pass.test", signed))
+    assert_queued(send(p, "joe@pass.test", signed, helo="helo.pass.test"))
     raw = delivered(p)[0]
     lines, _ = split_message(raw)
     names = [l.split(":", 1)[0].lower() for l in lines]
@@ -155,6 +159,8 @@ def test_pass_all_three(mx, keys):
     assert names[first + 1] == "authentication-results", names
     ar = results(raw)
     assert ar["spf"] == [("pass", None, {"smtp.mailfrom": "joe@pass.test"})]
+    # the HELO identity's own check (RFC 7208 2.3)
+    assert ar["spf-helo"] == [("pass", None, {"smtp.helo": "helo.pass.test"})]
     dk = sorted(ar["dkim"], key=lambda r: r[2]["header.s"])
     assert [(r[0], r[2]["header.d"], r[2]["header.s"]) for r in dk] == \
         [("pass", "pass.test", "ed"), ("pass", "pass.test", "sel")]
@@ -217,6 +223,8 @@ def test_none(mx):
     assert_queued(send(p, "joe@plain.test", message("joe@plain.test")))
     ar = results(delivered(p)[0])
     assert ar["spf"][0][0] == "none"
+    assert ar["spf-helo"][0][0] == "none"
+    assert ar["spf-helo"][0][2] == {"smtp.helo": "client.pass.test"}
     assert ar["dkim"] == [("none", None, {})]
     assert ar["dmarc"][0][0] == "none"
     assert ar["dmarc"][0][2] == {"header.from": "plain.test"}
@@ -321,6 +329,18 @@ def test_null_sender_helo_identity(mx):
     assert_queued(send(p, "", message("joe@plain.test"), helo="helo.pass.test"))
     ar = results(delivered(p)[0])
     assert ar["spf"] == [("pass", None, {"smtp.helo": "helo.pass.test"})]
+    assert "spf-helo" not in ar  # the one check was HELO's
+
+
+def test_helo_fail_recorded(mx):
+    """The HELO identity fails SPF while MAIL FROM passes: recorded (with the mechanism
+    as the reason), DMARC still passes on MAIL FROM, the mail is delivered"""
+    p = mx(spf_reject="true")
+    assert_queued(send(p, "joe@pass.test", message("joe@pass.test"), helo="helo.fail.test"))
+    ar = results(delivered(p)[0])
+    assert ar["spf"][0][:2] == ("pass", None)
+    assert ar["spf-helo"] == [("fail", "-all", {"smtp.helo": "helo.fail.test"})]
+    assert ar["dmarc"][0][0] == "pass"
 
 
 def test_spf_reject_at_mail(mx):
