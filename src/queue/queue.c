@@ -39,6 +39,7 @@
 
 #include "config/config.h"
 #include "local/local.h"
+#include "mailbox/mailbox.h"
 #include "store/store.h"
 #include "queue/queue-int.h"
 #include "util/log.h"
@@ -104,6 +105,7 @@ static struct syncer *queue_mail_syncer_open(const char *data_dir, struct spool 
 /* queue_mail_syncer_close - close the mail folder's syncer if it is its own */
 static void queue_mail_syncer_close(struct queue *queue)
 {
+	mailbox_setup(NULL, NULL);
 	if (queue->mail_syncer_shared)
 		queue->mail_syncer = NULL;
 	else
@@ -146,6 +148,8 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	/* deliveries linger for the syncs of accepted messages; half the
 	 * workers may, the other half stays free for those accepted messages */
 	syncer_set_lazy_max(queue->mail_syncer, config->workers / 2);
+	/* the mailbox store (IMAP/POP3 appends, copies) commits with it too */
+	mailbox_setup(queue->mail_syncer, config->hostname);
 	/* blocking, but before the loop runs: recovery */
 	if (spool_convert_legacy(queue->spool, &legacy, error_r) != 0)
 		goto fail;

@@ -48,6 +48,7 @@
 #include "config/config.h"
 #include "delivery/delivery.h"
 #include "local/local.h"
+#include "mailbox/mailbox.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/pool.h"
@@ -439,6 +440,8 @@ static void attempt_deliver_local(struct queue_attempt *a, size_t i)
 		log_info("delivered", "queue_id=%s to=%s mailbox=local%s file=%s delay=%lld",
 			 a->id, to, env->junk ? " folder=" LOCAL_JUNK_FOLDER : "", why,
 			 (long long)(time(NULL) - env->arrival));
+		/* sessions that have the folder open see it now (IDLE) */
+		mailbox_notify_new(file);
 		queue_event(queue, "delivered", env, r->address, 250, "local mailbox");
 		free(file);
 		return;

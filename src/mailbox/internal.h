@@ -1,0 +1,69 @@
+/* mailbox/internal - what mailbox.c (the registry, sync, views, changes)
+ * and folders.c (the account's folders, quota) share.  Private to
+ * src/mailbox/: everyone else includes mailbox.h only.
+ *
+ * Locks, always taken in this order: the registry's, then a mailbox's,
+ * then an account's.  A watch list has its own lock, taken with no other.
+ */
+#ifndef PETREL_MAILBOX_INTERNAL_H
+#define PETREL_MAILBOX_INTERNAL_H
+
+#include "mailbox/mailbox.h"
+
+/* the file that holds UIDVALIDITY and the UID and MODSEQ leases */
+#define MAILBOX_UIDVALIDITY_FILE "petrel.uidvalidity"
+#define MAILBOX_INDEX_FILE "petrel.index"
+#define MAILBOX_KEYWORDS_FILE "petrel.keywords"
+#define MAILBOX_SUBSCRIPTIONS_FILE "petrel.subscriptions"
+
+/* mailbox_error_set - fill *ERROR_R (may be NULL) and return -1 */
+int mailbox_error_set(struct mailbox_error *error_r, enum mailbox_error_code code,
+		      const char *text, int sys_errno);
+/* mailbox_error_sys - a disk error: TEMPORARY with errno */
+int mailbox_error_sys(struct mailbox_error *error_r, const char *text);
+
+/* mailbox_account_path - the account's INBOX Maildir for ADDRESS, NULL
+ * when ADDRESS names no safe folder (caller frees) */
+char *mailbox_account_path(const char *data_dir, const char *address);
+
+/* mailbox_open_path - open the folder whose Maildir is ACCOUNT_PATH +
+ * DISK_NAME ("" for INBOX, created if missing; ".A.B") */
+int mailbox_open_path(const char *account_path, const char *disk_name,
+		      struct mailbox **mailbox_r, struct mailbox_error *error_r);
+
+/* mailbox_maildir_create - mkdir PATH (0700, EEXIST fine) with cur/ new/
+ * tmp/, fsync'ing each parent that changed */
+int mailbox_maildir_create(const char *path);
+
+/* mailbox_registry_folder_deleted - the open folder at PATH (if any) is
+ * gone: its views see it deleted; registry lock held */
+void mailbox_registry_folder_deleted(const char *path);
+/* mailbox_registry_folder_renamed - open folders at OLD_PATH and under
+ * OLD_PATH + "." move to NEW_PATH (a registry key change); registry lock held */
+void mailbox_registry_folder_renamed(const char *old_path, const char *new_path);
+/* mailbox_registry_lock / _unlock - hold the registry across a delete or
+ * rename on disk, so that no open of the folder interleaves */
+void mailbox_registry_lock(void);
+void mailbox_registry_unlock(void);
+
+/* quota: an account's per-folder totals, kept by the registry */
+struct mailbox_account;
+struct mailbox_account *mailbox_account_get(const char *account_path);
+/* mailbox_account_folder_get - FOLDER_PATH's totals if known (true) */
+bool mailbox_account_folder_get(struct mailbox_account *account, const char *folder_path,
+				uint64_t *bytes_r, uint64_t *messages_r);
+void mailbox_account_folder_set(struct mailbox_account *account, const char *folder_path,
+				uint64_t bytes, uint64_t messages);
+void mailbox_account_folder_forget(struct mailbox_account *account, const char *folder_path);
+
+/* mailbox_file_write - DIR/NAME holds DATA (written beside, renamed
+ * over); DURABLE: the file and DIR fsync'ed too */
+int mailbox_file_write(const char *dir, const char *name, const void *data, size_t len,
+		       bool durable);
+/* mailbox_file_read - the whole of PATH (at most 64 MiB), NUL-terminated */
+int mailbox_file_read(const char *path, char **data_r, size_t *len_r);
+
+/* mailbox_fsync_path - open PATH (a file or folder) and fsync it */
+int mailbox_fsync_path(const char *path);
+
+#endif

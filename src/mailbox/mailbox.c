@@ -1,0 +1,2224 @@
+/* mailbox/mailbox - the registry of open folders, their sync with the
+ * Maildir, sessions' views, and the changes: append, flags, expunge, copy.
+ *
+ * What is authoritative where (docs/mailbox.md has the long form):
+ *   - the message files in cur/ and their names: which messages exist, their
+ *     UIDs (",U=") and sizes (",S="), their flags and keywords 0-25 (":2,");
+ *   - petrel.uidvalidity: UIDVALIDITY, and leases on UIDs and MODSEQs: no UID
+ *     at or above the lease U and no MODSEQ above the lease M is handed out
+ *     before a new lease is durable, so a rebuild that starts at the leases
+ *     can never reuse a UID nor go back in MODSEQ (RFC 3501 2.3.1.1, RFC 7162
+ *     3.1.2.1) whatever index was lost;
+ *   - petrel.index: per-message MODSEQs, keywords 26-63, a fast open.  It is
+ *     rewritten (new file, rename) after each change but not fsync'ed: a
+ *     crash leaves the old index, a new one, or a torn one that the checksum
+ *     refuses; the sync after it folds the names back in, a rebuild starts
+ *     from the names and the leases.
+ * One process (this one) owns a mail folder: all sessions and local
+ * delivery share its struct mailbox objects.  Other programs may drop files
+ * into new/, rename or remove files in cur/: each sync folds that in.
+ */
+#include "mailbox/internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "local/local.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/syncer.h"
+#include "util/xalloc.h"
+
+/* how far a lease reaches beyond what is handed out (see the head) */
+#define UID_LEASE 1024u
+#define MODSEQ_LEASE 65536u
+#define FILE_READ_MAX (64u << 20)
+/* changes before the index is rewritten: this many plus 1/16 of the messages */
+#define INDEX_DIRTY_MIN 32u
+
+struct mailbox_msg {
+	uint32_t uid;
+	uint32_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+	uint64_t size;
+	int64_t internal_date;
+	char *name;              /* the file's name in cur/ */
+};
+
+struct mailbox_watch {
+	struct mailbox *mailbox;
+	mailbox_watch_fn *fn;
+	void *arg;
+	struct mailbox_watch *next;
+};
+
+struct mailbox {
+	pthread_mutex_t lock;
+	/* under the registry lock */
+	unsigned refs;
+	struct mailbox *next;
+	/* under both locks to change, either to read */
+	char *path;
+	/* under the mailbox lock */
+	bool loaded, broken, deleted;
+	struct mailbox_error load_error;
+	uint32_t uidvalidity, uidnext, uid_lease;
+	uint64_t highestmodseq, modseq_lease;
+	struct mailbox_msg *msgs;
+	size_t count, cap;
+	uint64_t total_size;
+	char *keywords[MAILBOX_KEYWORDS_MAX];
+	size_t keyword_count;
+	struct mailbox_account *account;
+	char *account_path;
+	unsigned index_dirty;       /* changes since the index was written */
+	uint32_t keep_from;         /* for the next sync: UIDs from here on in
+	                             * names unknown to the index are kept */
+	_Atomic uint64_t change_seq;
+	/* under watch_lock */
+	pthread_mutex_t watch_lock;
+	struct mailbox_watch *watches;
+};
+
+struct view_entry {
+	uint32_t uid;
+	uint32_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+	uint64_t size;
+	int64_t internal_date;
+	bool expunged;
+};
+
+struct mailbox_view {
+	struct mailbox *mailbox;
+	struct view_entry *entries;
+	size_t count, cap;
+	size_t keyword_count;
+	uint64_t seen_change_seq;
+	bool deleted_seen;
+};
+
+struct account_folder {
+	char *path;
+	uint64_t bytes, messages;
+};
+
+struct mailbox_account {
+	pthread_mutex_t lock;
+	char *path;
+	struct account_folder *folders;
+	size_t count, cap;
+	struct mailbox_account *next;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mailbox *registry;
+static pthread_mutex_t accounts_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mailbox_account *accounts;
+static struct syncer *mailbox_syncer;
+static const char *mailbox_hostname;
+static _Atomic unsigned long unique_counter;
+
+static void unique_name(struct buf *out);
+static int dir_list(const char *path, char ***names_r, size_t *count_r);
+static void names_free(char **names, size_t count);
+static int make_durable(int fd);
+static int lease_write(struct mailbox *mb);
+static int lease_read(struct mailbox *mb, bool *found_r);
+static int mailbox_load(struct mailbox *mb, struct mailbox_error *error_r);
+static int keywords_load(struct mailbox *mb);
+static int index_write(struct mailbox *mb, bool durable);
+static void index_changed(struct mailbox *mb);
+static int uid_next(struct mailbox *mb, uint32_t *uid_r);
+static int modseq_next(struct mailbox *mb, uint64_t *modseq_r);
+static int sync_locked(struct mailbox *mb, bool rebuild, struct mailbox_error *error_r);
+static struct mailbox_msg *msg_find(struct mailbox *mb, uint32_t uid);
+static void msg_add(struct mailbox *mb, const struct mailbox_msg *msg);
+static void totals_publish(struct mailbox *mb);
+static void watches_fire(struct mailbox *mb);
+static void mailbox_free(struct mailbox *mb);
+static char *cur_path(struct mailbox *mb, const char *name);
+static int expunge_locked(struct mailbox *mb, const uint32_t *uids, size_t n, bool force,
+			  uint32_t **expunged_r, size_t *count_r, struct mailbox_error *error_r);
+static int dir_sync_path(const char *path);
+
+int mailbox_error_set(struct mailbox_error *error_r, enum mailbox_error_code code,
+		      const char *text, int sys_errno)
+{
+	if (error_r) {
+		error_r->code = code;
+		error_r->text = text;
+		error_r->sys_errno = sys_errno;
+	}
+	return -1;
+}
+
+int mailbox_error_sys(struct mailbox_error *error_r, const char *text)
+{
+	int err = errno;
+	return mailbox_error_set(error_r, MAILBOX_ERROR_TEMPORARY, text, err);
+}
+
+void mailbox_setup(struct syncer *syncer, const char *hostname)
+{
+	mailbox_syncer = syncer;
+	mailbox_hostname = hostname;
+}
+
+char *mailbox_account_path(const char *data_dir, const char *address)
+{
+	return local_mailbox_path(data_dir, address);
+}
+
+/* ---- small file helpers ---- */
+
+/* unique_name - "<sec>.M<usec>P<pid>Q<n>.<host>" as local delivery makes them */
+static void unique_name(struct buf *out)
+{
+	struct timeval tv;
+	char host[256];
+	const char *h = mailbox_hostname;
+
+	if (!h || !*h) {
+		if (gethostname(host, sizeof(host)) != 0)
+			strcpy(host, "localhost");
+		host[sizeof(host) - 1] = '\0';
+		h = host;
+	}
+	gettimeofday(&tv, NULL);
+	unsigned long n = atomic_fetch_add(&unique_counter, 1) + 1;
+	buf_printf(out, "%lld.M%ldP%ldQ%luR.", (long long)tv.tv_sec, (long)tv.tv_usec,
+		   (long)getpid(), n);
+	/* the host part must not hold the name's separators */
+	for (const char *p = h; *p; p++) {
+		if ((unsigned char)*p > 0x20 && *p != 0x7f && *p != '/' && *p != ':' && *p != ',')
+			buf_append(out, p, 1);
+	}
+}
+
+/* dir_list - the names in PATH that do not start with '.' */
+static int dir_list(const char *path, char ***names_r, size_t *count_r)
+{
+	DIR *dir = opendir(path);
+	struct dirent *de;
+	char **names = NULL;
+	size_t count = 0, cap = 0;
+
+	if (!dir)
+		return -1;
+	errno = 0;
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (count == cap) {
+			cap = cap ? cap * 2 : 64;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[count++] = xstrdup(de->d_name);
+		errno = 0;
+	}
+	int err = errno;
+	if (closedir(dir) != 0 && err == 0)
+		err = errno;
+	if (err != 0) {
+		names_free(names, count);
+		errno = err;
+		return -1;
+	}
+	*names_r = names;
+	*count_r = count;
+	return 0;
+}
+
+static void names_free(char **names, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* make_durable - FD's writes on stable storage: the syncer's group commit
+ * when it covers FD, else fsync */
+static int make_durable(int fd)
+{
+	if (!mailbox_syncer || !syncer_covers(mailbox_syncer, fd))
+		return fsync(fd);
+	int err = 0;
+	if (syncer_wait(mailbox_syncer, &err) != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/* dir_sync_path - make PATH's (a folder's) entries durable */
+static int dir_sync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = make_durable(fd);
+	int err = errno;
+	if (close(fd) != 0 && r == 0)
+		return -1;
+	errno = err;
+	return r;
+}
+
+int mailbox_fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = fsync(fd);
+	int err = errno;
+	if (close(fd) != 0 && r == 0)
+		return -1;
+	errno = err;
+	return r;
+}
+
+/* mailbox_file_write - DIR/NAME holds DATA: written to DIR/NAME.tmp and
+ * renamed over; with DURABLE the file and DIR are fsync'ed */
+int mailbox_file_write(const char *dir, const char *name, const void *data, size_t len,
+			     bool durable)
+{
+	char *tmp = xasprintf("%s/%s.tmp", dir, name), *path = xasprintf("%s/%s", dir, name);
+	int ret = -1, err = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0)
+		goto fail;
+	if (fd_write_all(fd, data, len) != 0 || (durable && fsync(fd) != 0)) {
+		err = errno;
+		(void)close(fd);
+		errno = err;
+		goto fail;
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0)
+		goto fail;
+	if (durable && mailbox_fsync_path(dir) != 0)
+		goto fail;
+	ret = 0;
+	goto out;
+fail:
+	err = errno;
+	(void)unlink(tmp);
+	errno = err;
+out:
+	free(tmp);
+	free(path);
+	return ret;
+}
+
+/* mailbox_file_read - the whole of PATH (at most FILE_READ_MAX bytes), NUL-terminated */
+int mailbox_file_read(const char *path, char **data_r, size_t *len_r)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct buf b;
+	char chunk[65536];
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	buf_init(&b);
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || b.len + (size_t)n > FILE_READ_MAX) {
+			int err = n < 0 ? errno : EFBIG;
+			buf_free(&b);
+			(void)close(fd);
+			errno = err;
+			return -1;
+		}
+		buf_append(&b, chunk, (size_t)n);
+	}
+	if (close(fd) != 0) {
+		buf_free(&b);
+		return -1;
+	}
+	*data_r = b.data ? b.data : xstrdup("");
+	*len_r = b.len;
+	return 0;
+}
+
+int mailbox_maildir_create(const char *path)
+{
+	static const char *const subdirs[] = { "cur", "new", "tmp" };
+	char *copy = xstrdup(path);
+	int ret = -1;
+
+	/* every missing ancestor, each parent fsync'ed when it changed */
+	for (char *p = copy + 1; ; p++) {
+		bool end = *p == '\0';
+		if (*p != '/' && !end)
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0700) == 0) {
+			char *slash = strrchr(copy, '/');
+			char *parent = slash == copy ? xstrdup("/") : xstrndup(copy, (size_t)(slash - copy));
+			int r = mailbox_fsync_path(parent);
+			free(parent);
+			if (r != 0)
+				goto out;
+		} else if (errno != EEXIST) {
+			goto out;
+		}
+		if (end)
+			break;
+		*p = '/';
+	}
+	for (int i = 0; i < 3; i++) {
+		char *sub = xasprintf("%s/%s", path, subdirs[i]);
+		int r = mkdir(sub, 0700);
+		free(sub);
+		if (r != 0 && errno != EEXIST)
+			goto out;
+	}
+	/* a Maildir++ subfolder holds an empty "maildirfolder" (Courier,
+	 * Dovecot; local/ makes .Junk so too) */
+	const char *last = strrchr(path, '/');
+	if (last && last[1] == '.') {
+		char *marker = xasprintf("%s/maildirfolder", path);
+		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		free(marker);
+		if (fd < 0 || close(fd) != 0)
+			goto out;
+	}
+	ret = mailbox_fsync_path(path);
+out:
+	free(copy);
+	return ret;
+}
+
+/* ---- leases, keywords, index ---- */
+
+/* lease_write - petrel.uidvalidity: "V <uidvalidity>\nU <uid lease>\nM
+ * <modseq lease>\n", durable before any UID or MODSEQ under it is used */
+static int lease_write(struct mailbox *mb)
+{
+	char text[128];
+	int n = snprintf(text, sizeof(text), "V %lu\nU %lu\nM %llu\n",
+			 (unsigned long)mb->uidvalidity, (unsigned long)mb->uid_lease,
+			 (unsigned long long)mb->modseq_lease);
+	return mailbox_file_write(mb->path, MAILBOX_UIDVALIDITY_FILE, text, (size_t)n, true);
+}
+
+static int lease_read(struct mailbox *mb, bool *found_r)
+{
+	char *path = xasprintf("%s/%s", mb->path, MAILBOX_UIDVALIDITY_FILE), *data = NULL;
+	size_t len;
+	unsigned long v = 0, u = 0;
+	unsigned long long m = 0;
+
+	*found_r = false;
+	int r = mailbox_file_read(path, &data, &len);
+	free(path);
+	if (r != 0)
+		return errno == ENOENT ? 0 : -1;
+	/* a damaged file counts as missing: the index, or a new UIDVALIDITY */
+	if (sscanf(data, "V %lu\nU %lu\nM %llu", &v, &u, &m) == 3 && v > 0 && v <= UINT32_MAX &&
+	    u <= UINT32_MAX) {
+		mb->uidvalidity = (uint32_t)v;
+		mb->uid_lease = (uint32_t)u;
+		mb->modseq_lease = m;
+		*found_r = true;
+	}
+	free(data);
+	return 0;
+}
+
+/* keywords_load - petrel.keywords: one keyword a line, line N keyword N */
+static int keywords_load(struct mailbox *mb)
+{
+	char *path = xasprintf("%s/%s", mb->path, MAILBOX_KEYWORDS_FILE), *data = NULL;
+	size_t len;
+	int r = mailbox_file_read(path, &data, &len);
+	free(path);
+	if (r != 0)
+		return errno == ENOENT ? 0 : -1;
+	char *save = NULL;
+	for (char *line = strtok_r(data, "\n", &save); line && mb->keyword_count < MAILBOX_KEYWORDS_MAX;
+	     line = strtok_r(NULL, "\n", &save))
+		mb->keywords[mb->keyword_count++] = xstrdup(line);
+	free(data);
+	return 0;
+}
+
+/* index_write - petrel.index from the messages; DURABLE when the folder
+ * is closed (see the head) */
+static int index_write(struct mailbox *mb, bool durable)
+{
+	struct mailbox_index index = {
+		.uidvalidity = mb->uidvalidity, .uidnext = mb->uidnext,
+		.highestmodseq = mb->highestmodseq, .count = mb->count,
+	};
+	struct buf out;
+
+	index.records = xcalloc(mb->count ? mb->count : 1, sizeof(*index.records));
+	for (size_t i = 0; i < mb->count; i++) {
+		const struct mailbox_msg *m = &mb->msgs[i];
+		index.records[i] = (struct mailbox_index_record){
+			.uid = m->uid, .flags = m->flags, .modseq = m->modseq, .size = m->size,
+			.internal_date = m->internal_date, .keywords = m->keywords, .name = m->name,
+		};
+	}
+	buf_init(&out);
+	mailbox_index_encode(&index, &out);
+	free(index.records);
+	int r = mailbox_file_write(mb->path, MAILBOX_INDEX_FILE, out.data, out.len, durable);
+	buf_free(&out);
+	if (r != 0)
+		log_warn("mailbox_index_write", "path=%s error=\"%s\"", mb->path, strerror(errno));
+	else
+		mb->index_dirty = 0;
+	return r;
+}
+
+/* index_changed - count a change; rewrite the index once they are many
+ * against its size (a large folder is not rewritten at every STORE: what
+ * a crash takes from an old index, the next sync takes from the names) */
+static void index_changed(struct mailbox *mb)
+{
+	if (++mb->index_dirty >= INDEX_DIRTY_MIN + mb->count / 16)
+		(void)index_write(mb, false);
+}
+
+/* uid_next - the next UID, renewing the lease first when it is used up */
+static int uid_next(struct mailbox *mb, uint32_t *uid_r)
+{
+	if (mb->uidnext == UINT32_MAX) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	if (mb->uidnext >= mb->uid_lease) {
+		uint32_t old = mb->uid_lease;
+		mb->uid_lease = mb->uidnext > UINT32_MAX - UID_LEASE ? UINT32_MAX
+								    : mb->uidnext + UID_LEASE;
+		if (lease_write(mb) != 0) {
+			mb->uid_lease = old;
+			return -1;
+		}
+	}
+	*uid_r = mb->uidnext++;
+	return 0;
+}
+
+static int modseq_next(struct mailbox *mb, uint64_t *modseq_r)
+{
+	if (mb->highestmodseq + 1 > mb->modseq_lease) {
+		uint64_t old = mb->modseq_lease;
+		mb->modseq_lease = mb->highestmodseq + MODSEQ_LEASE;
+		if (lease_write(mb) != 0) {
+			mb->modseq_lease = old;
+			return -1;
+		}
+	}
+	*modseq_r = ++mb->highestmodseq;
+	return 0;
+}
+
+/* mailbox_load - UIDVALIDITY, leases, keywords and the index of a folder
+ * just opened; a missing or refused index means a rebuild from the names */
+static int mailbox_load(struct mailbox *mb, struct mailbox_error *error_r)
+{
+	bool have_lease = false, rebuild = true;
+	char *path = NULL, *data = NULL;
+	size_t len = 0;
+	struct mailbox_index index = { 0 };
+	const char *why = "missing";
+
+	if (lease_read(mb, &have_lease) != 0 || keywords_load(mb) != 0)
+		return mailbox_error_sys(error_r, "cannot read the folder's state");
+	path = xasprintf("%s/%s", mb->path, MAILBOX_INDEX_FILE);
+	bool had_index = false;
+	if (mailbox_file_read(path, &data, &len) == 0) {
+		had_index = true;
+		if (mailbox_index_parse(data, len, &index, &why) == 0) {
+			if (!have_lease || index.uidvalidity == mb->uidvalidity) {
+				rebuild = false;
+			} else {
+				why = "UIDVALIDITY differs from petrel.uidvalidity";
+				mailbox_index_free(&index);
+			}
+		}
+	} else if (errno != ENOENT) {
+		free(path);
+		return mailbox_error_sys(error_r, "cannot read the index");
+	}
+	free(path);
+	free(data);
+	if (!rebuild) {
+		mb->uidvalidity = index.uidvalidity;
+		mb->uidnext = index.uidnext;
+		mb->highestmodseq = index.highestmodseq;
+		/* not closed cleanly (the leases are not exactly the index's):
+		 * UIDs and MODSEQs may have been handed out after this index was
+		 * written, so go on from the leases, above all of them */
+		if (have_lease && (mb->uid_lease != mb->uidnext ||
+				   mb->modseq_lease != mb->highestmodseq)) {
+			/* files named after the index was written keep their UIDs */
+			mb->keep_from = mb->uidnext;
+			if (mb->uid_lease > mb->uidnext)
+				mb->uidnext = mb->uid_lease;
+			if (mb->modseq_lease > mb->highestmodseq)
+				mb->highestmodseq = mb->modseq_lease;
+		}
+		mb->msgs = xcalloc(index.count ? index.count : 1, sizeof(*mb->msgs));
+		mb->cap = index.count ? index.count : 1;
+		for (size_t i = 0; i < index.count; i++) {
+			struct mailbox_index_record *r = &index.records[i];
+			mb->msgs[i] = (struct mailbox_msg){
+				.uid = r->uid, .flags = r->flags, .keywords = r->keywords,
+				.modseq = r->modseq, .size = r->size,
+				.internal_date = r->internal_date, .name = r->name,
+			};
+			mb->total_size += r->size;
+			r->name = NULL;
+		}
+		mb->count = index.count;
+		mailbox_index_free(&index);
+		if (!have_lease || mb->uid_lease < mb->uidnext || mb->modseq_lease < mb->highestmodseq) {
+			if (mb->uid_lease < mb->uidnext)
+				mb->uid_lease = mb->uidnext;
+			if (mb->modseq_lease < mb->highestmodseq)
+				mb->modseq_lease = mb->highestmodseq;
+			if (lease_write(mb) != 0)
+				return mailbox_error_sys(error_r, "cannot write the folder's UIDVALIDITY");
+		}
+		if (sync_locked(mb, false, error_r) != 0)
+			return -1;
+		totals_publish(mb);
+		return 0;
+	}
+	/* rebuild: UIDs from the names, UIDNEXT and MODSEQ from the leases */
+	if (!have_lease) {
+		mb->uidvalidity = (uint32_t)time(NULL);
+		mb->uid_lease = 1;
+		mb->modseq_lease = 0;
+	}
+	if (had_index || have_lease)
+		log_warn("mailbox_index_rebuild", "path=%s reason=\"%s\"", mb->path, why);
+	mb->uidnext = mb->uid_lease > 0 ? mb->uid_lease : 1;
+	mb->highestmodseq = mb->modseq_lease;
+	if (!have_lease && lease_write(mb) != 0)
+		return mailbox_error_sys(error_r, "cannot write the folder's UIDVALIDITY");
+	return sync_locked(mb, true, error_r);
+}
+
+/* ---- the sync ---- */
+
+static size_t unique_len(const char *name)
+{
+	return strcspn(name, ",:");
+}
+
+static int unique_cmp(const char *a, const char *b)
+{
+	size_t la = unique_len(a), lb = unique_len(b);
+	int c = memcmp(a, b, la < lb ? la : lb);
+	return c ? c : (la < lb ? -1 : la > lb);
+}
+
+static int names_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	int c = unique_cmp(x, y);
+	return c ? c : strcmp(x, y);
+}
+
+static int order_cmp(const void *a, const void *b, void *msgs)
+{
+	const struct mailbox_msg *m = msgs;
+	return unique_cmp(m[*(const size_t *)a].name, m[*(const size_t *)b].name);
+}
+
+static int msg_uid_cmp(const void *a, const void *b)
+{
+	const struct mailbox_msg *x = a, *y = b;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static char *cur_path(struct mailbox *mb, const char *name)
+{
+	return xasprintf("%s/cur/%s", mb->path, name);
+}
+
+struct foreign {
+	char *name;
+	struct mailbox_filename f;
+	bool dup;          /* same unique as another file: needs a new unique */
+	bool keep_uid;
+};
+
+static int foreign_cmp(const void *a, const void *b)
+{
+	const struct foreign *x = a, *y = b;
+	if (x->keep_uid != y->keep_uid)
+		return x->keep_uid ? -1 : 1;
+	if (x->keep_uid && x->f.uid != y->f.uid)
+		return x->f.uid < y->f.uid ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* adopt_file - give file DIR/NAME (in new/ or cur/) its place in cur/ with
+ * UID and size in its name; fills *MSG.  1 done, 0 the file vanished, -1 error */
+static int adopt_file(struct mailbox *mb, const char *dir, const char *name,
+		      const struct mailbox_filename *f, bool new_unique, uint32_t uid,
+		      uint64_t modseq, struct mailbox_msg *msg)
+{
+	char *from = xasprintf("%s/%s/%s", mb->path, dir, name);
+	struct stat st;
+	struct buf to_name;
+	int ret = -1;
+
+	buf_init(&to_name);
+	if (lstat(from, &st) != 0) {
+		ret = errno == ENOENT ? 0 : -1;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = 0;   /* not a message: left alone */
+		goto out;
+	}
+	if (new_unique)
+		unique_name(&to_name);
+	else
+		buf_append(&to_name, name, f->unique_len);
+	char *unique = xstrdup(to_name.data);
+	buf_reset(&to_name);
+	mailbox_filename_format(&to_name, unique, strlen(unique), (uint64_t)st.st_size, uid,
+				f->flags, f->keywords);
+	free(unique);
+	if (strcmp(dir, "cur") != 0 || strcmp(name, to_name.data) != 0) {
+		char *to = cur_path(mb, to_name.data);
+		/* link + unlink, not rename: never replace a file of the same name */
+		int r = link(from, to);
+		if (r == 0 && unlink(from) != 0)
+			r = -1;
+		int err = errno;
+		free(to);
+		if (r != 0) {
+			ret = err == ENOENT ? 0 : -1;
+			errno = err;
+			goto out;
+		}
+	}
+	*msg = (struct mailbox_msg){
+		.uid = uid, .flags = f->flags, .keywords = f->keywords, .modseq = modseq,
+		.size = (uint64_t)st.st_size, .internal_date = (int64_t)st.st_mtime,
+		.name = xstrdup(to_name.data),
+	};
+	ret = 1;
+out:
+	free(from);
+	buf_free(&to_name);
+	return ret;
+}
+
+/* sync_locked - see mailbox_sync; REBUILD: there are no messages yet and
+ * every UID in a name is taken unless two files claim it */
+static int sync_locked(struct mailbox *mb, bool rebuild, struct mailbox_error *error_r)
+{
+	char **cur = NULL, **fresh = NULL;
+	size_t ncur = 0, nfresh = 0, nforeign = 0, nadded = 0;
+	size_t *order = NULL;
+	bool *seen = NULL, changed = rebuild;
+	struct foreign *foreign = NULL;
+	struct mailbox_msg *added = NULL;
+	uint64_t modseq = 0;
+	int ret = -1;
+
+	if (mb->deleted)
+		return mailbox_error_set(error_r, MAILBOX_ERROR_DELETED, "the folder was deleted", 0);
+	uint32_t keep_from = mb->keep_from ? mb->keep_from : mb->uidnext;
+	char *cur_dir = xasprintf("%s/cur", mb->path), *new_dir = xasprintf("%s/new", mb->path);
+	if (dir_list(cur_dir, &cur, &ncur) != 0 || dir_list(new_dir, &fresh, &nfresh) != 0) {
+		if (errno == ENOENT) {
+			mailbox_error_set(error_r, MAILBOX_ERROR_NONEXISTENT, "the folder is gone", 0);
+			goto out;
+		}
+		mailbox_error_sys(error_r, "cannot read the folder");
+		goto out;
+	}
+	/* match cur/ against the messages by unique name */
+	if (ncur > 1)
+		qsort(cur, ncur, sizeof(*cur), names_cmp);
+	order = xcalloc(mb->count + 1, sizeof(*order));
+	seen = xcalloc(mb->count + 1, sizeof(*seen));
+	for (size_t i = 0; i < mb->count; i++)
+		order[i] = i;
+	if (mb->count > 1)
+		qsort_r(order, mb->count, sizeof(*order), order_cmp, mb->msgs);
+	foreign = xcalloc(ncur + 1, sizeof(*foreign));
+	size_t k = 0;
+	const char *prev = NULL;   /* cur[i - 1], which may have moved into a message */
+	for (size_t i = 0; i < ncur; i++) {
+		int c = 1;
+		while (k < mb->count && (c = unique_cmp(cur[i], mb->msgs[order[k]].name)) > 0)
+			k++;
+		bool dup = prev && unique_cmp(prev, cur[i]) == 0;
+		prev = cur[i];
+		if (k < mb->count && c == 0 && !seen[order[k]]) {
+			struct mailbox_msg *m = &mb->msgs[order[k]];
+			seen[order[k]] = true;
+			if (strcmp(m->name, cur[i]) != 0) {
+				struct mailbox_filename f;
+				(void)mailbox_filename_parse(cur[i], &f);
+				uint64_t kw = (m->keywords & ~UINT64_C(0x3ffffff)) | f.keywords;
+				if (f.flags != m->flags || kw != m->keywords) {
+					if (!modseq && modseq_next(mb, &modseq) != 0)
+						goto sys_fail;
+					m->flags = f.flags;
+					m->keywords = kw;
+					m->modseq = modseq;
+				}
+				free(m->name);
+				m->name = cur[i];
+				cur[i] = NULL;
+				changed = true;
+			}
+			continue;
+		}
+		struct foreign *fo = &foreign[nforeign];
+		if (!mailbox_filename_parse(cur[i], &fo->f))
+			continue;
+		fo->name = cur[i];
+		fo->dup = dup;
+		nforeign++;
+	}
+	/* messages whose file is gone were expunged by another program */
+	size_t w = 0;
+	for (size_t i = 0; i < mb->count; i++) {
+		if (seen[i]) {
+			mb->msgs[w++] = mb->msgs[i];
+			continue;
+		}
+		mb->total_size -= mb->msgs[i].size;
+		free(mb->msgs[i].name);
+		changed = true;
+		if (!modseq && modseq_next(mb, &modseq) != 0)
+			goto sys_fail;
+	}
+	mb->count = w;
+	/* files in cur/ unknown to the index: keep their UID when it can be
+	 * theirs (above UIDNEXT, or any unclaimed one in a rebuild) */
+	for (size_t i = 0; i < nforeign; i++) {
+		struct foreign *fo = &foreign[i];
+		fo->keep_uid = fo->f.has_uid && !fo->dup && (rebuild || fo->f.uid >= keep_from);
+	}
+	if (nforeign > 1)
+		qsort(foreign, nforeign, sizeof(*foreign), foreign_cmp);
+	for (size_t i = 1; i < nforeign; i++) {
+		if (foreign[i].keep_uid && foreign[i - 1].keep_uid &&
+		    foreign[i].f.uid == foreign[i - 1].f.uid)
+			foreign[i].keep_uid = false;
+	}
+	added = xcalloc(nforeign + nfresh + 1, sizeof(*added));
+	if (nforeign + nfresh > 0 && !modseq && modseq_next(mb, &modseq) != 0)
+		goto sys_fail;
+	for (size_t i = 0; i < nforeign; i++) {
+		struct foreign *fo = &foreign[i];
+		if (!fo->keep_uid)
+			continue;
+		if (fo->f.uid >= mb->uidnext)
+			mb->uidnext = fo->f.uid + 1;
+		if (mb->uidnext > mb->uid_lease) {
+			mb->uid_lease = mb->uidnext;
+			if (lease_write(mb) != 0)
+				goto sys_fail;
+		}
+		int r = adopt_file(mb, "cur", fo->name, &fo->f, false, fo->f.uid, modseq,
+				   &added[nadded]);
+		if (r < 0)
+			goto sys_fail;
+		nadded += (size_t)r;
+	}
+	for (size_t i = 0; i < nforeign; i++) {
+		struct foreign *fo = &foreign[i];
+		uint32_t uid;
+		if (fo->keep_uid)
+			continue;
+		if (uid_next(mb, &uid) != 0)
+			goto sys_fail;
+		int r = adopt_file(mb, "cur", fo->name, &fo->f, fo->dup, uid, modseq, &added[nadded]);
+		if (r < 0)
+			goto sys_fail;
+		nadded += (size_t)r;
+	}
+	/* new/ in name order (names begin with the arrival time) */
+	if (nfresh > 1)
+		qsort(fresh, nfresh, sizeof(*fresh), names_cmp);
+	for (size_t i = 0; i < nfresh; i++) {
+		struct mailbox_filename f;
+		uint32_t uid;
+		if (!mailbox_filename_parse(fresh[i], &f))
+			continue;
+		if (uid_next(mb, &uid) != 0)
+			goto sys_fail;
+		int r = adopt_file(mb, "new", fresh[i], &f, false, uid, modseq, &added[nadded]);
+		if (r < 0)
+			goto sys_fail;
+		nadded += (size_t)r;
+	}
+	mb->keep_from = 0;
+	ret = 0;
+	goto done;
+sys_fail:
+	mailbox_error_sys(error_r, "cannot update the folder");
+done:
+	/* what was adopted is in cur/ under its UID: keep it, failure or not */
+	if (nadded > 1)
+		qsort(added, nadded, sizeof(*added), msg_uid_cmp);
+	for (size_t i = 0; i < nadded; i++) {
+		msg_add(mb, &added[i]);
+		changed = true;
+	}
+	if (changed) {
+		if (rebuild)
+			(void)index_write(mb, false);
+		else
+			index_changed(mb);
+		atomic_fetch_add(&mb->change_seq, 1);
+		totals_publish(mb);
+	}
+out:
+	free(added);
+	free(foreign);
+	free(order);
+	free(seen);
+	names_free(cur, ncur);
+	names_free(fresh, nfresh);
+	free(cur_dir);
+	free(new_dir);
+	return ret;
+}
+
+static void msg_add(struct mailbox *mb, const struct mailbox_msg *msg)
+{
+	if (mb->count == mb->cap) {
+		mb->cap = mb->cap ? mb->cap * 2 : 64;
+		mb->msgs = xrealloc(mb->msgs, mb->cap * sizeof(*mb->msgs));
+	}
+	mb->msgs[mb->count++] = *msg;
+	mb->total_size += msg->size;
+}
+
+/* msg_find - binary search by UID */
+static struct mailbox_msg *msg_find(struct mailbox *mb, uint32_t uid)
+{
+	size_t lo = 0, hi = mb->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mb->msgs[mid].uid == uid)
+			return &mb->msgs[mid];
+		if (mb->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* totals_publish - the folder's size and count into its account's quota */
+static void totals_publish(struct mailbox *mb)
+{
+	mailbox_account_folder_set(mb->account, mb->path, mb->total_size, mb->count);
+}
+
+/* watches_fire - tell every watch (mailbox lock not held) */
+static void watches_fire(struct mailbox *mb)
+{
+	pthread_mutex_lock(&mb->watch_lock);
+	for (struct mailbox_watch *w = mb->watches; w; w = w->next)
+		w->fn(w->arg);
+	pthread_mutex_unlock(&mb->watch_lock);
+}
+
+/* ---- the registry ---- */
+
+void mailbox_registry_lock(void)
+{
+	pthread_mutex_lock(&registry_lock);
+}
+
+void mailbox_registry_unlock(void)
+{
+	pthread_mutex_unlock(&registry_lock);
+}
+
+int mailbox_open(const char *data_dir, const char *address, const char *name,
+		 struct mailbox **mailbox_r, struct mailbox_error *error_r)
+{
+	char *account = mailbox_account_path(data_dir, address), *disk = NULL;
+	int ret;
+
+	*mailbox_r = NULL;
+	if (!account)
+		return mailbox_error_set(error_r, MAILBOX_ERROR_BAD_NAME, "invalid account address", 0);
+	disk = mailbox_name_to_disk(name);
+	if (!disk)
+		ret = mailbox_error_set(error_r, MAILBOX_ERROR_BAD_NAME, "invalid folder name", 0);
+	else
+		ret = mailbox_open_path(account, disk, mailbox_r, error_r);
+	free(account);
+	free(disk);
+	return ret;
+}
+
+int mailbox_open_path(const char *account_path, const char *disk_name,
+		      struct mailbox **mailbox_r, struct mailbox_error *error_r)
+{
+	char *path = *disk_name ? xasprintf("%s/%s", account_path, disk_name) : xstrdup(account_path);
+	struct mailbox *mb;
+	bool fresh = false;
+	int ret = -1;
+
+	*mailbox_r = NULL;
+	pthread_mutex_lock(&registry_lock);
+	for (mb = registry; mb && strcmp(mb->path, path) != 0; mb = mb->next)
+		;
+	if (mb) {
+		mb->refs++;
+	} else {
+		struct stat st;
+		char *cur = xasprintf("%s/cur", path);
+		bool exists = stat(cur, &st) == 0 && S_ISDIR(st.st_mode);
+		free(cur);
+		if (!exists && *disk_name) {
+			pthread_mutex_unlock(&registry_lock);
+			free(path);
+			return mailbox_error_set(error_r, MAILBOX_ERROR_NONEXISTENT, "no such folder", 0);
+		}
+		/* a new object, locked before others can find it: they wait
+		 * for its load in their own sync */
+		mb = xcalloc(1, sizeof(*mb));
+		pthread_mutex_init(&mb->lock, NULL);
+		pthread_mutex_init(&mb->watch_lock, NULL);
+		mb->refs = 1;
+		mb->path = xstrdup(path);
+		mb->account_path = xstrdup(account_path);
+		mb->account = mailbox_account_get(account_path);
+		mb->next = registry;
+		registry = mb;
+		pthread_mutex_lock(&mb->lock);
+		fresh = true;
+	}
+	pthread_mutex_unlock(&registry_lock);
+	if (fresh) {
+		if (!*disk_name && mailbox_maildir_create(path) != 0)
+			mailbox_error_sys(&mb->load_error, "cannot create the mailbox");
+		else if (mailbox_load(mb, &mb->load_error) == 0)
+			mb->loaded = true;
+		if (!mb->loaded) {
+			mb->broken = true;
+			if (error_r)
+				*error_r = mb->load_error;
+			pthread_mutex_unlock(&mb->lock);
+			mailbox_unref(&mb);
+			free(path);
+			return -1;
+		}
+		ret = 0;
+	} else {
+		pthread_mutex_lock(&mb->lock);
+		if (mb->broken) {
+			if (error_r)
+				*error_r = mb->load_error;
+		} else {
+			ret = sync_locked(mb, false, error_r);
+		}
+	}
+	pthread_mutex_unlock(&mb->lock);
+	free(path);
+	if (ret != 0) {
+		mailbox_unref(&mb);
+		return -1;
+	}
+	*mailbox_r = mb;
+	return 0;
+}
+
+void mailbox_ref(struct mailbox *mailbox)
+{
+	pthread_mutex_lock(&registry_lock);
+	mailbox->refs++;
+	pthread_mutex_unlock(&registry_lock);
+}
+
+void mailbox_unref(struct mailbox **mailbox)
+{
+	struct mailbox *mb = *mailbox;
+	if (!mb)
+		return;
+	*mailbox = NULL;
+	pthread_mutex_lock(&registry_lock);
+	bool last = --mb->refs == 0;
+	if (last) {
+		for (struct mailbox **p = &registry; *p; p = &(*p)->next) {
+			if (*p == mb) {
+				*p = mb->next;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+	if (last)
+		mailbox_free(mb);
+}
+
+static void mailbox_free(struct mailbox *mb)
+{
+	/* every watch holds a reference: none is left.  A clean close: the
+	 * index durable, then the leases shrunk to exactly UIDNEXT and
+	 * HIGHESTMODSEQ, which tells the next load the index is whole */
+	if (mb->loaded && !mb->deleted) {
+		uint32_t uid_lease = mb->uid_lease;
+		uint64_t modseq_lease = mb->modseq_lease;
+		mb->uid_lease = mb->uidnext;
+		mb->modseq_lease = mb->highestmodseq;
+		if (index_write(mb, true) != 0 || lease_write(mb) != 0) {
+			mb->uid_lease = uid_lease;
+			mb->modseq_lease = modseq_lease;
+			log_warn("mailbox_close", "path=%s error=\"%s\"", mb->path, strerror(errno));
+		}
+	}
+	for (size_t i = 0; i < mb->count; i++)
+		free(mb->msgs[i].name);
+	for (size_t i = 0; i < mb->keyword_count; i++)
+		free(mb->keywords[i]);
+	free(mb->msgs);
+	free(mb->path);
+	free(mb->account_path);
+	pthread_mutex_destroy(&mb->lock);
+	pthread_mutex_destroy(&mb->watch_lock);
+	free(mb);
+}
+
+void mailbox_registry_folder_deleted(const char *path)
+{
+	/* the caller holds the registry lock */
+	for (struct mailbox *mb = registry; mb; mb = mb->next) {
+		if (strcmp(mb->path, path) != 0)
+			continue;
+		pthread_mutex_lock(&mb->lock);
+		mb->deleted = true;
+		for (size_t i = 0; i < mb->count; i++)
+			free(mb->msgs[i].name);
+		mb->count = 0;
+		mb->total_size = 0;
+		atomic_fetch_add(&mb->change_seq, 1);
+		pthread_mutex_unlock(&mb->lock);
+		mailbox_account_folder_forget(mb->account, mb->path);
+		watches_fire(mb);
+	}
+}
+
+void mailbox_registry_folder_renamed(const char *old_path, const char *new_path)
+{
+	/* the caller holds the registry lock */
+	size_t len = strlen(old_path);
+	for (struct mailbox *mb = registry; mb; mb = mb->next) {
+		if (strncmp(mb->path, old_path, len) != 0 || (mb->path[len] && mb->path[len] != '.'))
+			continue;
+		char *moved = xasprintf("%s%s", new_path, mb->path + len);
+		pthread_mutex_lock(&mb->lock);
+		mailbox_account_folder_forget(mb->account, mb->path);
+		free(mb->path);
+		mb->path = moved;
+		totals_publish(mb);
+		pthread_mutex_unlock(&mb->lock);
+	}
+}
+
+/* ---- status, keywords ---- */
+
+int mailbox_sync(struct mailbox *mailbox, struct mailbox_error *error_r)
+{
+	pthread_mutex_lock(&mailbox->lock);
+	uint64_t before = atomic_load(&mailbox->change_seq);
+	int r = sync_locked(mailbox, false, error_r);
+	bool changed = atomic_load(&mailbox->change_seq) != before;
+	pthread_mutex_unlock(&mailbox->lock);
+	if (changed)
+		watches_fire(mailbox);
+	return r;
+}
+
+void mailbox_status_get(struct mailbox *mailbox, struct mailbox_status *status_r)
+{
+	pthread_mutex_lock(&mailbox->lock);
+	*status_r = (struct mailbox_status){
+		.uidvalidity = mailbox->uidvalidity, .uidnext = mailbox->uidnext,
+		.highestmodseq = mailbox->highestmodseq, .messages = (uint32_t)mailbox->count,
+		.size = mailbox->total_size,
+	};
+	for (size_t i = 0; i < mailbox->count; i++) {
+		if (!(mailbox->msgs[i].flags & MAILBOX_FLAG_SEEN))
+			status_r->unseen++;
+		if (mailbox->msgs[i].flags & MAILBOX_FLAG_DELETED)
+			status_r->deleted++;
+	}
+	pthread_mutex_unlock(&mailbox->lock);
+}
+
+char *mailbox_path(struct mailbox *mailbox)
+{
+	pthread_mutex_lock(&mailbox->lock);
+	char *path = xstrdup(mailbox->path);
+	pthread_mutex_unlock(&mailbox->lock);
+	return path;
+}
+
+/* keyword_is_valid - an IMAP atom without the flag specials (RFC 9051 9:
+ * flag-keyword = atom), not a \system flag */
+static bool keyword_is_valid(const char *name)
+{
+	bool ok = *name != '\0' && strlen(name) <= 128;
+	for (const char *p = name; ok && *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		ok = c > 0x20 && c < 0x7f && !strchr("(){%*\"\\]", c);
+	}
+	return ok;
+}
+
+int mailbox_keyword_find(struct mailbox *mailbox, const char *name, bool create,
+			 unsigned *index_r, struct mailbox_error *error_r)
+{
+	int ret = -1;
+
+	if (!keyword_is_valid(name))
+		return mailbox_error_set(error_r, MAILBOX_ERROR_BAD_NAME, "invalid keyword", 0);
+	pthread_mutex_lock(&mailbox->lock);
+	for (size_t i = 0; i < mailbox->keyword_count; i++) {
+		if (strcasecmp(mailbox->keywords[i], name) == 0) {
+			*index_r = (unsigned)i;
+			ret = 0;
+			goto out;
+		}
+	}
+	if (!create) {
+		mailbox_error_set(error_r, MAILBOX_ERROR_NONEXISTENT, "no such keyword", 0);
+		goto out;
+	}
+	if (mailbox->keyword_count == MAILBOX_KEYWORDS_MAX) {
+		mailbox_error_set(error_r, MAILBOX_ERROR_LIMIT, "too many keywords in this folder", 0);
+		goto out;
+	}
+	struct buf text;
+	buf_init(&text);
+	for (size_t i = 0; i < mailbox->keyword_count; i++)
+		buf_printf(&text, "%s\n", mailbox->keywords[i]);
+	buf_printf(&text, "%s\n", name);
+	/* durable before any file name carries its letter */
+	int r = mailbox_file_write(mailbox->path, MAILBOX_KEYWORDS_FILE, text.data, text.len, true);
+	buf_free(&text);
+	if (r != 0) {
+		mailbox_error_sys(error_r, "cannot write the keywords");
+		goto out;
+	}
+	*index_r = (unsigned)mailbox->keyword_count;
+	mailbox->keywords[mailbox->keyword_count++] = xstrdup(name);
+	atomic_fetch_add(&mailbox->change_seq, 1);
+	ret = 0;
+out:
+	pthread_mutex_unlock(&mailbox->lock);
+	return ret;
+}
+
+char **mailbox_keywords_get(struct mailbox *mailbox, size_t *count_r)
+{
+	pthread_mutex_lock(&mailbox->lock);
+	char **names = xcalloc(mailbox->keyword_count + 1, sizeof(*names));
+	for (size_t i = 0; i < mailbox->keyword_count; i++)
+		names[i] = xstrdup(mailbox->keywords[i]);
+	*count_r = mailbox->keyword_count;
+	pthread_mutex_unlock(&mailbox->lock);
+	return names;
+}
+
+/* ---- views ---- */
+
+static void view_entry_set(struct view_entry *e, const struct mailbox_msg *m)
+{
+	*e = (struct view_entry){
+		.uid = m->uid, .flags = m->flags, .keywords = m->keywords, .modseq = m->modseq,
+		.size = m->size, .internal_date = m->internal_date,
+	};
+}
+
+int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
+		      struct mailbox_error *error_r)
+{
+	struct mailbox_view *view;
+
+	*view_r = NULL;
+	pthread_mutex_lock(&mailbox->lock);
+	if (sync_locked(mailbox, false, error_r) != 0) {
+		pthread_mutex_unlock(&mailbox->lock);
+		return -1;
+	}
+	view = xcalloc(1, sizeof(*view));
+	view->mailbox = mailbox;
+	view->cap = mailbox->count ? mailbox->count : 16;
+	view->entries = xcalloc(view->cap, sizeof(*view->entries));
+	for (size_t i = 0; i < mailbox->count; i++)
+		view_entry_set(&view->entries[i], &mailbox->msgs[i]);
+	view->count = mailbox->count;
+	view->keyword_count = mailbox->keyword_count;
+	view->seen_change_seq = atomic_load(&mailbox->change_seq);
+	pthread_mutex_unlock(&mailbox->lock);
+	mailbox_ref(mailbox);
+	*view_r = view;
+	return 0;
+}
+
+void mailbox_view_free(struct mailbox_view **view)
+{
+	if (!*view)
+		return;
+	mailbox_unref(&(*view)->mailbox);
+	free((*view)->entries);
+	free(*view);
+	*view = NULL;
+}
+
+struct mailbox *mailbox_view_mailbox(struct mailbox_view *view)
+{
+	return view->mailbox;
+}
+
+uint32_t mailbox_view_count(const struct mailbox_view *view)
+{
+	return (uint32_t)view->count;
+}
+
+uint32_t mailbox_view_uid(const struct mailbox_view *view, uint32_t seq)
+{
+	return seq >= 1 && seq <= view->count ? view->entries[seq - 1].uid : 0;
+}
+
+/* view_lower_bound - the first entry with a UID >= UID */
+static size_t view_lower_bound(const struct mailbox_view *view, uint32_t uid)
+{
+	size_t lo = 0, hi = view->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (view->entries[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+uint32_t mailbox_view_seq(const struct mailbox_view *view, uint32_t uid)
+{
+	size_t i = view_lower_bound(view, uid);
+	return i < view->count && view->entries[i].uid == uid ? (uint32_t)(i + 1) : 0;
+}
+
+bool mailbox_view_seq_range(const struct mailbox_view *view, uint32_t first_uid,
+			    uint32_t last_uid, uint32_t *first_r, uint32_t *last_r)
+{
+	if (first_uid > last_uid) {
+		uint32_t t = first_uid;
+		first_uid = last_uid;
+		last_uid = t;
+	}
+	size_t a = view_lower_bound(view, first_uid);
+	size_t b = last_uid == UINT32_MAX ? view->count : view_lower_bound(view, last_uid + 1);
+	if (a >= b)
+		return false;
+	*first_r = (uint32_t)(a + 1);
+	*last_r = (uint32_t)b;
+	return true;
+}
+
+int mailbox_view_message(struct mailbox_view *view, uint32_t seq, struct mailbox_message *msg_r)
+{
+	if (seq < 1 || seq > view->count)
+		return -1;
+	struct view_entry *e = &view->entries[seq - 1];
+	struct mailbox *mb = view->mailbox;
+	pthread_mutex_lock(&mb->lock);
+	const struct mailbox_msg *m = msg_find(mb, e->uid);
+	if (m)
+		*msg_r = (struct mailbox_message){
+			.uid = m->uid, .flags = m->flags, .keywords = m->keywords,
+			.modseq = m->modseq, .size = m->size, .internal_date = (time_t)m->internal_date,
+		};
+	else
+		*msg_r = (struct mailbox_message){
+			.uid = e->uid, .flags = e->flags, .keywords = e->keywords,
+			.modseq = e->modseq, .size = e->size, .internal_date = (time_t)e->internal_date,
+			.expunged = true,
+		};
+	pthread_mutex_unlock(&mb->lock);
+	return 0;
+}
+
+int mailbox_message_open(struct mailbox_view *view, uint32_t uid, int *fd_r,
+			 struct mailbox_error *error_r)
+{
+	struct mailbox *mb = view->mailbox;
+	int ret = -1;
+
+	pthread_mutex_lock(&mb->lock);
+	/* a file renamed by another program since the last sync: sync, once */
+	for (int attempt = 0; attempt < 2 && ret != 0; attempt++) {
+		if (attempt == 1 && sync_locked(mb, false, error_r) != 0)
+			break;
+		struct mailbox_msg *m = msg_find(mb, uid);
+		if (!m) {
+			mailbox_error_set(error_r, MAILBOX_ERROR_EXPUNGED, "the message was expunged", 0);
+			break;
+		}
+		char *path = cur_path(mb, m->name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		free(path);
+		if (fd >= 0) {
+			*fd_r = fd;
+			ret = 0;
+		} else if (errno != ENOENT) {
+			mailbox_error_sys(error_r, "cannot open the message");
+			break;
+		} else {
+			mailbox_error_set(error_r, MAILBOX_ERROR_EXPUNGED, "the message was expunged", 0);
+		}
+	}
+	pthread_mutex_unlock(&mb->lock);
+	return ret;
+}
+
+static uint32_t *u32_push(uint32_t *a, size_t n, uint32_t v)
+{
+	if ((n & (n - 1)) == 0)
+		a = xrealloc(a, (n ? n * 2 : 1) * sizeof(*a));
+	a[n] = v;
+	return a;
+}
+
+int mailbox_view_update(struct mailbox_view *view, bool expunges,
+			struct mailbox_changes *changes_r, struct mailbox_error *error_r)
+{
+	struct mailbox *mb = view->mailbox;
+	struct mailbox_changes ch = { 0 };
+	size_t flag_cap = 0;
+	uint64_t before;
+
+	memset(changes_r, 0, sizeof(*changes_r));
+	pthread_mutex_lock(&mb->lock);
+	before = atomic_load(&mb->change_seq);
+	if (mb->deleted) {
+		ch.deleted = !view->deleted_seen;
+		view->deleted_seen = true;
+		view->count = 0;
+		view->seen_change_seq = atomic_load(&mb->change_seq);
+		pthread_mutex_unlock(&mb->lock);
+		*changes_r = ch;
+		return 0;
+	}
+	if (sync_locked(mb, false, error_r) != 0) {
+		pthread_mutex_unlock(&mb->lock);
+		return -1;
+	}
+	bool fire = atomic_load(&mb->change_seq) != before;
+	/* walk the view and the mailbox together (both in UID order) */
+	size_t j = 0, w = 0, old_count = view->count;
+	for (size_t i = 0; i < old_count; i++) {
+		struct view_entry *e = &view->entries[i];
+		while (j < mb->count && mb->msgs[j].uid < e->uid)
+			j++;
+		if (j < mb->count && mb->msgs[j].uid == e->uid) {
+			const struct mailbox_msg *m = &mb->msgs[j];
+			if (m->flags != e->flags || m->keywords != e->keywords) {
+				e->flags = m->flags;
+				e->keywords = m->keywords;
+				e->modseq = m->modseq;
+				if (ch.flag_change_count == flag_cap) {
+					flag_cap = flag_cap ? flag_cap * 2 : 16;
+					ch.flag_changes = xrealloc(ch.flag_changes,
+								   flag_cap * sizeof(*ch.flag_changes));
+				}
+				ch.flag_changes[ch.flag_change_count++] = (struct mailbox_flag_change){
+					.seq = (uint32_t)(w + 1), .uid = e->uid, .flags = e->flags,
+					.keywords = e->keywords, .modseq = e->modseq,
+				};
+			}
+			e->modseq = m->modseq;
+			view->entries[w++] = *e;
+			continue;
+		}
+		if (!expunges) {
+			e->expunged = true;
+			view->entries[w++] = *e;
+			continue;
+		}
+		ch.expunged_seqs = u32_push(ch.expunged_seqs, ch.expunged_count, (uint32_t)(i + 1));
+		ch.expunged_uids = u32_push(ch.expunged_uids, ch.expunged_count, e->uid);
+		ch.expunged_count++;
+	}
+	view->count = w;
+	/* descending: each EXPUNGE's number is right when it is sent */
+	for (size_t a = 0, b = ch.expunged_count; a + 1 < b; a++, b--) {
+		uint32_t t = ch.expunged_seqs[a];
+		ch.expunged_seqs[a] = ch.expunged_seqs[b - 1];
+		ch.expunged_seqs[b - 1] = t;
+		t = ch.expunged_uids[a];
+		ch.expunged_uids[a] = ch.expunged_uids[b - 1];
+		ch.expunged_uids[b - 1] = t;
+	}
+	/* new messages: above every UID the view has */
+	uint32_t last = view->count ? view->entries[view->count - 1].uid : 0;
+	size_t first_new = 0;
+	while (first_new < mb->count && mb->msgs[first_new].uid <= last)
+		first_new++;
+	if (first_new < mb->count || ch.expunged_count) {
+		size_t need = view->count + (mb->count - first_new);
+		if (need > view->cap) {
+			view->cap = need * 2;
+			view->entries = xrealloc(view->entries, view->cap * sizeof(*view->entries));
+		}
+		for (size_t i = first_new; i < mb->count; i++)
+			view_entry_set(&view->entries[view->count++], &mb->msgs[i]);
+		ch.exists_changed = first_new < mb->count;
+	}
+	ch.exists = (uint32_t)view->count;
+	ch.keywords_changed = mb->keyword_count != view->keyword_count;
+	view->keyword_count = mb->keyword_count;
+	ch.uidnext = mb->uidnext;
+	ch.highestmodseq = mb->highestmodseq;
+	view->seen_change_seq = atomic_load(&mb->change_seq);
+	pthread_mutex_unlock(&mb->lock);
+	if (fire)
+		watches_fire(mb);
+	*changes_r = ch;
+	return 0;
+}
+
+void mailbox_changes_free(struct mailbox_changes *changes)
+{
+	free(changes->expunged_seqs);
+	free(changes->expunged_uids);
+	free(changes->flag_changes);
+	memset(changes, 0, sizeof(*changes));
+}
+
+bool mailbox_view_has_changes(const struct mailbox_view *view)
+{
+	return atomic_load(&view->mailbox->change_seq) != view->seen_change_seq;
+}
+
+/* ---- changes ---- */
+
+/* tmp_write - a new file in PATH/tmp/ holding DATA with mtime DATE, durable;
+ * its name into UNIQUE */
+static int tmp_write(const char *path, const char *data, size_t len, time_t date,
+		     struct buf *unique, char **tmp_path_r)
+{
+	unique_name(unique);
+	char *tmp = xasprintf("%s/tmp/%s", path, unique->data);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int err;
+
+	if (fd < 0) {
+		free(tmp);
+		return -1;
+	}
+	struct timespec times[2] = { { .tv_sec = date }, { .tv_sec = date } };
+	if (fd_write_all(fd, data, len) != 0 || futimens(fd, times) != 0 || make_durable(fd) != 0) {
+		err = errno;
+		(void)close(fd);
+		goto fail;
+	}
+	if (close(fd) != 0) {
+		err = errno;
+		goto fail;
+	}
+	*tmp_path_r = tmp;
+	return 0;
+fail:
+	(void)unlink(tmp);
+	free(tmp);
+	errno = err;
+	return -1;
+}
+
+/* commit_tmp - link TMP (a file in some tmp/) into MB's cur/ under a new
+ * UID with its flags; lock held.  The file stays in tmp/ on failure. */
+static int commit_tmp(struct mailbox *mb, const char *tmp, const char *unique, uint64_t size,
+		      uint32_t flags, uint64_t keywords, time_t date, uint64_t modseq,
+		      uint32_t *uid_r)
+{
+	struct buf name;
+	uint32_t uid;
+
+	if (uid_next(mb, &uid) != 0)
+		return -1;
+	buf_init(&name);
+	mailbox_filename_format(&name, unique, strlen(unique), size, uid, flags, keywords);
+	char *to = cur_path(mb, name.data);
+	int r = link(tmp, to);
+	free(to);
+	if (r != 0) {
+		buf_free(&name);
+		return -1;
+	}
+	if (unlink(tmp) != 0)
+		log_warn("mailbox_tmp_unlink", "path=%s error=\"%s\"", tmp, strerror(errno));
+	struct mailbox_msg m = {
+		.uid = uid, .flags = flags, .keywords = keywords, .modseq = modseq,
+		.size = size, .internal_date = (int64_t)date, .name = xstrdup(name.data),
+	};
+	msg_add(mb, &m);
+	buf_free(&name);
+	*uid_r = uid;
+	return 0;
+}
+
+int mailbox_append(struct mailbox *mailbox, const char *data, size_t len, uint32_t flags,
+		   uint64_t keywords, time_t internal_date, uint32_t *uid_r,
+		   struct mailbox_error *error_r)
+{
+	struct mailbox *mb = mailbox;
+	struct buf unique;
+	char *path = mailbox_path(mb), *tmp = NULL, *cur = NULL;
+	uint64_t modseq;
+	int ret = -1;
+
+	buf_init(&unique);
+	if (internal_date == 0)
+		internal_date = time(NULL);
+	flags &= MAILBOX_FLAGS_ALL;
+	if (tmp_write(path, data, len, internal_date, &unique, &tmp) != 0) {
+		mailbox_error_sys(error_r, "cannot write the message");
+		goto out;
+	}
+	pthread_mutex_lock(&mb->lock);
+	if (mb->deleted || strcmp(mb->path, path) != 0) {
+		/* deleted or renamed while we wrote: the file is in the old place */
+		pthread_mutex_unlock(&mb->lock);
+		mailbox_error_set(error_r, mb->deleted ? MAILBOX_ERROR_DELETED : MAILBOX_ERROR_TEMPORARY,
+				  "the folder was deleted or renamed", 0);
+		goto out;
+	}
+	if (modseq_next(mb, &modseq) != 0 ||
+	    commit_tmp(mb, tmp, unique.data, len, flags, keywords, internal_date, modseq, uid_r) != 0) {
+		pthread_mutex_unlock(&mb->lock);
+		mailbox_error_sys(error_r, "cannot store the message");
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	index_changed(mb);
+	atomic_fetch_add(&mb->change_seq, 1);
+	totals_publish(mb);
+	pthread_mutex_unlock(&mb->lock);
+	watches_fire(mb);
+	cur = xasprintf("%s/cur", path);
+	if (dir_sync_path(cur) != 0) {
+		/* visible but not durable: say so; the client may append again */
+		mailbox_error_sys(error_r, "cannot sync the folder");
+		goto out;
+	}
+	ret = 0;
+out:
+	if (tmp && unlink(tmp) != 0 && errno != ENOENT)
+		log_warn("mailbox_tmp_unlink", "path=%s error=\"%s\"", tmp, strerror(errno));
+	free(tmp);
+	free(cur);
+	free(path);
+	buf_free(&unique);
+	return ret;
+}
+
+int mailbox_store_flags(struct mailbox_view *view, const uint32_t *uids, size_t n,
+			enum mailbox_store_mode mode, uint32_t flags, uint64_t keywords,
+			uint64_t unchangedsince, struct mailbox_store_result *result_r,
+			struct mailbox_error *error_r)
+{
+	struct mailbox *mb = view->mailbox;
+	struct mailbox_store_result res = { 0 };
+	struct buf name;
+	uint64_t modseq = 0;
+	bool changed = false;
+	int ret = -1;
+
+	memset(result_r, 0, sizeof(*result_r));
+	flags &= MAILBOX_FLAGS_ALL;
+	buf_init(&name);
+	res.stored = xcalloc(n + 1, sizeof(*res.stored));
+	pthread_mutex_lock(&mb->lock);
+	if (mb->deleted) {
+		mailbox_error_set(error_r, MAILBOX_ERROR_DELETED, "the folder was deleted", 0);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct mailbox_msg *m = msg_find(mb, uids[i]);
+		if (!m) {
+			res.expunged_count++;
+			continue;
+		}
+		if (unchangedsince && m->modseq > unchangedsince) {
+			res.modified_uids = u32_push(res.modified_uids, res.modified_count, m->uid);
+			res.modified_count++;
+			continue;
+		}
+		uint32_t nf = mode == MAILBOX_STORE_SET ? flags :
+			      mode == MAILBOX_STORE_ADD ? m->flags | flags : m->flags & ~flags;
+		uint64_t nk = mode == MAILBOX_STORE_SET ? keywords :
+			      mode == MAILBOX_STORE_ADD ? m->keywords | keywords : m->keywords & ~keywords;
+		if (nf != m->flags || nk != m->keywords) {
+			if (!modseq && modseq_next(mb, &modseq) != 0) {
+				mailbox_error_sys(error_r, "cannot store flags");
+				goto out;
+			}
+			buf_reset(&name);
+			mailbox_filename_format(&name, m->name, unique_len(m->name), m->size, m->uid, nf, nk);
+			if (strcmp(name.data, m->name) != 0) {
+				char *from = cur_path(mb, m->name), *to = cur_path(mb, name.data);
+				int r = rename(from, to);
+				int err = errno;
+				free(from);
+				free(to);
+				if (r != 0 && err == ENOENT) {
+					/* removed by another program: the next sync says so */
+					res.expunged_count++;
+					continue;
+				}
+				if (r != 0) {
+					errno = err;
+					mailbox_error_sys(error_r, "cannot store flags");
+					goto out;
+				}
+				free(m->name);
+				m->name = xstrdup(name.data);
+			}
+			m->flags = nf;
+			m->keywords = nk;
+			m->modseq = modseq;
+			changed = true;
+		}
+		res.stored[res.stored_count++] = (struct mailbox_flag_change){
+			.seq = mailbox_view_seq(view, m->uid), .uid = m->uid, .flags = m->flags,
+			.keywords = m->keywords, .modseq = m->modseq,
+		};
+		/* the session answers for its own change: not reported again */
+		uint32_t seq = mailbox_view_seq(view, m->uid);
+		if (seq) {
+			view->entries[seq - 1].flags = m->flags;
+			view->entries[seq - 1].keywords = m->keywords;
+			view->entries[seq - 1].modseq = m->modseq;
+		}
+	}
+	ret = 0;
+out:
+	if (changed) {
+		index_changed(mb);
+		atomic_fetch_add(&mb->change_seq, 1);
+	}
+	pthread_mutex_unlock(&mb->lock);
+	buf_free(&name);
+	if (changed)
+		watches_fire(mb);
+	if (ret == 0)
+		*result_r = res;
+	else
+		mailbox_store_result_free(&res);
+	return ret;
+}
+
+void mailbox_store_result_free(struct mailbox_store_result *result)
+{
+	free(result->stored);
+	free(result->modified_uids);
+	memset(result, 0, sizeof(*result));
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* expunge_locked - remove the messages with UIDS (NULL: all) that have
+ * \Deleted (FORCE: whatever their flags); lock held */
+static int expunge_locked(struct mailbox *mb, const uint32_t *uids, size_t n, bool force,
+			  uint32_t **expunged_r, size_t *count_r, struct mailbox_error *error_r)
+{
+	uint32_t *sorted = NULL, *gone = NULL;
+	size_t ngone = 0, w = 0;
+	uint64_t modseq = 0;
+	int ret = -1;
+
+	if (mb->deleted)
+		return mailbox_error_set(error_r, MAILBOX_ERROR_DELETED, "the folder was deleted", 0);
+	if (uids) {
+		sorted = xmalloc((n + 1) * sizeof(*sorted));
+		memcpy(sorted, uids, n * sizeof(*sorted));
+		if (n > 1)
+			qsort(sorted, n, sizeof(*sorted), u32_cmp);
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < mb->count; i++) {
+		struct mailbox_msg *m = &mb->msgs[i];
+		bool chosen = !uids;
+		if (uids) {
+			while (k < n && sorted[k] < m->uid)
+				k++;
+			chosen = k < n && sorted[k] == m->uid;
+		}
+		if (chosen && (force || (m->flags & MAILBOX_FLAG_DELETED))) {
+			if (!modseq && modseq_next(mb, &modseq) != 0) {
+				mailbox_error_sys(error_r, "cannot expunge");
+				goto keep_rest;
+			}
+			char *path = cur_path(mb, m->name);
+			int r = unlink(path);
+			free(path);
+			if (r != 0 && errno != ENOENT) {
+				mailbox_error_sys(error_r, "cannot expunge");
+				goto keep_rest;
+			}
+			gone = u32_push(gone, ngone++, m->uid);
+			mb->total_size -= m->size;
+			free(m->name);
+			continue;
+		}
+		mb->msgs[w++] = *m;
+		continue;
+keep_rest:
+		/* stop here: keep this message and the ones after it */
+		for (; i < mb->count; i++)
+			mb->msgs[w++] = mb->msgs[i];
+		mb->count = w;
+		goto out;
+	}
+	mb->count = w;
+	ret = 0;
+out:
+	if (ngone) {
+		index_changed(mb);
+		atomic_fetch_add(&mb->change_seq, 1);
+		totals_publish(mb);
+	}
+	free(sorted);
+	if (expunged_r)
+		*expunged_r = gone;
+	else
+		free(gone);
+	if (count_r)
+		*count_r = ngone;
+	return ret;
+}
+
+int mailbox_expunge(struct mailbox_view *view, const uint32_t *uids, size_t n,
+		    uint32_t **expunged_r, size_t *expunged_count_r,
+		    struct mailbox_error *error_r)
+{
+	struct mailbox *mb = view->mailbox;
+	uint32_t *gone = NULL;
+	size_t ngone = 0;
+
+	pthread_mutex_lock(&mb->lock);
+	int ret = expunge_locked(mb, uids, n, false, &gone, &ngone, error_r);
+	char *cur = xasprintf("%s/cur", mb->path);
+	pthread_mutex_unlock(&mb->lock);
+	if (ngone) {
+		watches_fire(mb);
+		if (dir_sync_path(cur) != 0 && ret == 0)
+			ret = mailbox_error_sys(error_r, "cannot sync the folder");
+	}
+	free(cur);
+	if (expunged_r)
+		*expunged_r = gone;
+	else
+		free(gone);
+	if (expunged_count_r)
+		*expunged_count_r = ngone;
+	return ret;
+}
+
+struct copy_item {
+	uint32_t src_uid;
+	uint64_t size;
+	uint32_t flags;
+	uint64_t keywords;
+	int64_t date;
+	char *src_path;
+	char *tmp_path;
+	struct buf unique;
+};
+
+/* copy_to_tmp - ITEM's file into DEST_PATH/tmp/: a hard link, or the bytes
+ * when the two are on different file systems */
+static int copy_to_tmp(struct copy_item *item, const char *dest_path)
+{
+	unique_name(&item->unique);
+	item->tmp_path = xasprintf("%s/tmp/%s", dest_path, item->unique.data);
+	if (link(item->src_path, item->tmp_path) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return -1;
+	char *data = NULL;
+	size_t len;
+	if (mailbox_file_read(item->src_path, &data, &len) != 0)
+		return -1;
+	buf_reset(&item->unique);
+	free(item->tmp_path);
+	item->tmp_path = NULL;
+	int r = tmp_write(dest_path, data, len, (time_t)item->date, &item->unique, &item->tmp_path);
+	free(data);
+	return r;
+}
+
+/* copy_or_move - mailbox_copy, and with MOVE the source's expunge */
+static int copy_or_move(struct mailbox_view *view, const uint32_t *uids, size_t n,
+			struct mailbox *dest, bool move, uint32_t **src_uids_r,
+			uint32_t **dest_uids_r, size_t *count_r, struct mailbox_error *error_r)
+{
+	struct mailbox *src = view->mailbox;
+	struct copy_item *items = xcalloc(n + 1, sizeof(*items));
+	uint32_t *src_uids = xcalloc(n + 1, sizeof(uint32_t)), *dest_uids = xcalloc(n + 1, sizeof(uint32_t));
+	size_t nitems = 0, ncopied = 0;
+	char *dest_path = mailbox_path(dest), *dest_cur = xasprintf("%s/cur", dest_path);
+	uint64_t modseq;
+	int ret = -1;
+
+	*src_uids_r = NULL;
+	*dest_uids_r = NULL;
+	*count_r = 0;
+	if (move && src == dest) {
+		mailbox_error_set(error_r, MAILBOX_ERROR_CANNOT, "cannot move into the same folder", 0);
+		goto out;
+	}
+	/* the files, resolved under the source's lock, linked into dest's tmp/
+	 * without it (never two folders' locks at once); a file renamed
+	 * meanwhile (flags) is resolved again after a sync, once */
+	for (size_t i = 0; i < n; i++) {
+		items[i].src_uid = uids[i];
+		buf_init(&items[i].unique);
+	}
+	nitems = n;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool retry = false;
+		pthread_mutex_lock(&src->lock);
+		if (attempt == 1 && sync_locked(src, false, error_r) != 0) {
+			pthread_mutex_unlock(&src->lock);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct copy_item *it = &items[i];
+			if (it->tmp_path)
+				continue;
+			struct mailbox_msg *m = msg_find(src, it->src_uid);
+			free(it->src_path);
+			it->src_path = m ? cur_path(src, m->name) : NULL;
+			if (m) {
+				it->size = m->size;
+				it->flags = m->flags;
+				it->keywords = m->keywords;
+				it->date = m->internal_date;
+			}
+		}
+		pthread_mutex_unlock(&src->lock);
+		for (size_t i = 0; i < n; i++) {
+			struct copy_item *it = &items[i];
+			if (!it->src_path || it->tmp_path)
+				continue;
+			if (copy_to_tmp(it, dest_path) == 0)
+				continue;
+			int err = errno;
+			free(it->tmp_path);
+			it->tmp_path = NULL;
+			buf_reset(&it->unique);
+			if (err != ENOENT) {
+				errno = err;
+				mailbox_error_sys(error_r, "cannot copy the message");
+				goto out;
+			}
+			retry = true;
+		}
+		if (!retry)
+			break;
+	}
+	/* keywords are numbered per folder: copy them by name */
+	uint64_t kw_map[MAILBOX_KEYWORDS_MAX] = { 0 };
+	size_t nkw = 0;
+	char **kw_names = mailbox_keywords_get(src, &nkw);
+	for (size_t i = 0; i < nkw; i++) {
+		unsigned idx;
+		if (mailbox_keyword_find(dest, kw_names[i], true, &idx, NULL) == 0)
+			kw_map[i] = UINT64_C(1) << idx;
+		free(kw_names[i]);
+	}
+	free(kw_names);
+	pthread_mutex_lock(&dest->lock);
+	if (dest->deleted) {
+		pthread_mutex_unlock(&dest->lock);
+		mailbox_error_set(error_r, MAILBOX_ERROR_NONEXISTENT, "the folder was deleted", 0);
+		goto out;
+	}
+	if (modseq_next(dest, &modseq) != 0) {
+		pthread_mutex_unlock(&dest->lock);
+		mailbox_error_sys(error_r, "cannot copy the message");
+		goto out;
+	}
+	for (size_t i = 0; i < nitems; i++) {
+		struct copy_item *it = &items[i];
+		if (!it->tmp_path)
+			continue;
+		uint64_t kw = 0;
+		for (size_t b = 0; b < nkw; b++) {
+			if (it->keywords & (UINT64_C(1) << b))
+				kw |= kw_map[b];
+		}
+		uint32_t uid;
+		if (commit_tmp(dest, it->tmp_path, it->unique.data, it->size, it->flags, kw,
+			       (time_t)it->date, modseq, &uid) != 0) {
+			mailbox_error_sys(error_r, "cannot copy the message");
+			/* RFC 3501 6.4.7: a failed COPY leaves the destination as it was */
+			(void)expunge_locked(dest, dest_uids, ncopied, true, NULL, NULL, NULL);
+			ncopied = 0;
+			break;
+		}
+		free(it->tmp_path);
+		it->tmp_path = NULL;
+		src_uids[ncopied] = it->src_uid;
+		dest_uids[ncopied++] = uid;
+	}
+	if (ncopied) {
+		index_changed(dest);
+		atomic_fetch_add(&dest->change_seq, 1);
+		totals_publish(dest);
+	}
+	bool all = true;
+	for (size_t i = 0; i < nitems; i++)
+		all = all && !items[i].tmp_path;
+	pthread_mutex_unlock(&dest->lock);
+	if (ncopied)
+		watches_fire(dest);
+	if (!all)
+		goto out;
+	if (ncopied && dir_sync_path(dest_cur) != 0) {
+		mailbox_error_sys(error_r, "cannot sync the folder");
+		goto out;
+	}
+	if (move && ncopied) {
+		pthread_mutex_lock(&src->lock);
+		int r = expunge_locked(src, src_uids, ncopied, true, NULL, NULL, error_r);
+		char *src_cur = xasprintf("%s/cur", src->path);
+		pthread_mutex_unlock(&src->lock);
+		watches_fire(src);
+		if (r == 0 && dir_sync_path(src_cur) != 0)
+			r = mailbox_error_sys(error_r, "cannot sync the folder");
+		free(src_cur);
+		if (r != 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].tmp_path)
+			(void)unlink(items[i].tmp_path);
+		free(items[i].tmp_path);
+		free(items[i].src_path);
+		buf_free(&items[i].unique);
+	}
+	free(items);
+	free(dest_path);
+	free(dest_cur);
+	if (ret == 0) {
+		*src_uids_r = src_uids;
+		*dest_uids_r = dest_uids;
+		*count_r = ncopied;
+	} else {
+		free(src_uids);
+		free(dest_uids);
+	}
+	return ret;
+}
+
+int mailbox_copy(struct mailbox_view *view, const uint32_t *uids, size_t n,
+		 struct mailbox *dest, uint32_t **src_uids_r, uint32_t **dest_uids_r,
+		 size_t *count_r, struct mailbox_error *error_r)
+{
+	return copy_or_move(view, uids, n, dest, false, src_uids_r, dest_uids_r, count_r, error_r);
+}
+
+int mailbox_move(struct mailbox_view *view, const uint32_t *uids, size_t n,
+		 struct mailbox *dest, uint32_t **src_uids_r, uint32_t **dest_uids_r,
+		 size_t *count_r, struct mailbox_error *error_r)
+{
+	return copy_or_move(view, uids, n, dest, true, src_uids_r, dest_uids_r, count_r, error_r);
+}
+
+/* ---- watches and notification ---- */
+
+struct mailbox_watch *mailbox_watch_add(struct mailbox *mailbox, mailbox_watch_fn *fn, void *arg)
+{
+	struct mailbox_watch *w = xcalloc(1, sizeof(*w));
+	w->mailbox = mailbox;
+	w->fn = fn;
+	w->arg = arg;
+	mailbox_ref(mailbox);
+	pthread_mutex_lock(&mailbox->watch_lock);
+	w->next = mailbox->watches;
+	mailbox->watches = w;
+	pthread_mutex_unlock(&mailbox->watch_lock);
+	return w;
+}
+
+void mailbox_watch_remove(struct mailbox_watch **watch)
+{
+	struct mailbox_watch *w = *watch;
+	if (!w)
+		return;
+	*watch = NULL;
+	struct mailbox *mb = w->mailbox;
+	pthread_mutex_lock(&mb->watch_lock);
+	for (struct mailbox_watch **p = &mb->watches; *p; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mb->watch_lock);
+	free(w);
+	mailbox_unref(&mb);
+}
+
+void mailbox_notify_new(const char *path)
+{
+	/* <maildir>/new/<file> or <maildir> */
+	char *maildir = xstrdup(path);
+	size_t len = strlen(maildir);
+	while (len > 1 && maildir[len - 1] == '/')
+		maildir[--len] = '\0';
+	char *slash = strrchr(maildir, '/');
+	if (slash && slash > maildir) {
+		*slash = '\0';
+		char *parent = strrchr(maildir, '/');
+		if (parent && strcmp(parent + 1, "new") == 0)
+			*parent = '\0';
+		else
+			*slash = '/';
+	}
+	struct mailbox *mb;
+	pthread_mutex_lock(&registry_lock);
+	for (mb = registry; mb && strcmp(mb->path, maildir) != 0; mb = mb->next)
+		;
+	if (mb)
+		mb->refs++;
+	pthread_mutex_unlock(&registry_lock);
+	if (!mb) {
+		/* nobody has it open: the quota total is stale until the next open */
+		char *account = xstrdup(maildir);
+		char *last = strrchr(account, '/');
+		if (last && last[1] == '.')
+			*last = '\0';
+		pthread_mutex_lock(&accounts_lock);
+		struct mailbox_account *a;
+		for (a = accounts; a && strcmp(a->path, account) != 0; a = a->next)
+			;
+		pthread_mutex_unlock(&accounts_lock);
+		if (a)
+			mailbox_account_folder_forget(a, maildir);
+		free(account);
+		free(maildir);
+		return;
+	}
+	struct mailbox_error error;
+	if (mailbox_sync(mb, &error) != 0 && error.code != MAILBOX_ERROR_DELETED)
+		log_warn("mailbox_notify_sync", "path=%s error=\"%s\" errno=%d", maildir, error.text,
+			 error.sys_errno);
+	mailbox_unref(&mb);
+	free(maildir);
+}
+
+/* ---- accounts (quota totals) ---- */
+
+struct mailbox_account *mailbox_account_get(const char *account_path)
+{
+	struct mailbox_account *a;
+	/* called with or without the registry lock: accounts have their own */
+	pthread_mutex_lock(&accounts_lock);
+	for (a = accounts; a && strcmp(a->path, account_path) != 0; a = a->next)
+		;
+	if (!a) {
+		a = xcalloc(1, sizeof(*a));
+		pthread_mutex_init(&a->lock, NULL);
+		a->path = xstrdup(account_path);
+		a->next = accounts;
+		accounts = a;
+	}
+	pthread_mutex_unlock(&accounts_lock);
+	return a;
+}
+
+static struct account_folder *account_folder_find(struct mailbox_account *a, const char *path)
+{
+	for (size_t i = 0; i < a->count; i++) {
+		if (strcmp(a->folders[i].path, path) == 0)
+			return &a->folders[i];
+	}
+	return NULL;
+}
+
+bool mailbox_account_folder_get(struct mailbox_account *account, const char *folder_path,
+				uint64_t *bytes_r, uint64_t *messages_r)
+{
+	pthread_mutex_lock(&account->lock);
+	struct account_folder *f = account_folder_find(account, folder_path);
+	if (f) {
+		*bytes_r = f->bytes;
+		*messages_r = f->messages;
+	}
+	pthread_mutex_unlock(&account->lock);
+	return f != NULL;
+}
+
+void mailbox_account_folder_set(struct mailbox_account *account, const char *folder_path,
+				uint64_t bytes, uint64_t messages)
+{
+	pthread_mutex_lock(&account->lock);
+	struct account_folder *f = account_folder_find(account, folder_path);
+	if (!f) {
+		if (account->count == account->cap) {
+			account->cap = account->cap ? account->cap * 2 : 8;
+			account->folders = xrealloc(account->folders,
+						    account->cap * sizeof(*account->folders));
+		}
+		f = &account->folders[account->count++];
+		f->path = xstrdup(folder_path);
+	}
+	f->bytes = bytes;
+	f->messages = messages;
+	pthread_mutex_unlock(&account->lock);
+}
+
+void mailbox_account_folder_forget(struct mailbox_account *account, const char *folder_path)
+{
+	pthread_mutex_lock(&account->lock);
+	struct account_folder *f = account_folder_find(account, folder_path);
+	if (f) {
+		free(f->path);
+		*f = account->folders[--account->count];
+	}
+	pthread_mutex_unlock(&account->lock);
+}

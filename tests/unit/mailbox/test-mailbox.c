@@ -1,0 +1,823 @@
+/* test-mailbox - the mailbox store on real Maildirs in a temporary data
+ * folder per test: UIDs, the index lost or torn, concurrent writers, files
+ * from other writers, views, flags, expunge, copy/move, folders, quota. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "local/local.h"
+#include "mailbox/mailbox.h"
+#include "util/syncer.h"
+
+#define ADDR "bob@example.org"
+
+static char data_dir[256];
+static char inbox[320];
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(data_dir, "/tmp/petrel-test-mailbox-XXXXXX");
+	if (!mkdtemp(data_dir))
+		return -1;
+	snprintf(inbox, sizeof(inbox), "%s/mail/example.org/bob", data_dir);
+	mailbox_setup(NULL, "test.host");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct mailbox *open_ok(const char *name)
+{
+	struct mailbox *mb = NULL;
+	struct mailbox_error error;
+	if (mailbox_open(data_dir, ADDR, name, &mb, &error) != 0)
+		fail_msg("open %s: %s (%d)", name, error.text, error.sys_errno);
+	return mb;
+}
+
+static uint32_t append_ok(struct mailbox *mb, const char *text, uint32_t flags)
+{
+	uint32_t uid = 0;
+	struct mailbox_error error;
+	if (mailbox_append(mb, text, strlen(text), flags, 0, 0, &uid, &error) != 0)
+		fail_msg("append: %s (%d)", error.text, error.sys_errno);
+	return uid;
+}
+
+/* drop_new - a file written into new/ by another program (another MDA) */
+static void drop_new(const char *maildir, const char *name, const char *text)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/new/%s", maildir, name);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static int count_dir(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *de;
+	int n = 0;
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+/* uids_of - the view's UIDs after an update, into UIDS (at most MAX) */
+static size_t uids_of(struct mailbox *mb, uint32_t *uids, size_t max)
+{
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	size_t n = mailbox_view_count(view);
+	assert_true(n <= max);
+	for (size_t i = 0; i < n; i++)
+		uids[i] = mailbox_view_uid(view, (uint32_t)i + 1);
+	mailbox_view_free(&view);
+	return n;
+}
+
+static void remove_file(const char *maildir, const char *name)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", maildir, name);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* UIDs ascend in arrival order; new/ files and appends share the sequence */
+static void test_uids_ascending(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_status st;
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.messages, 0);
+	assert_int_equal(st.uidnext, 1);
+	assert_true(st.uidvalidity > 0);
+
+	drop_new(inbox, "1000.M1P1.x", "Subject: a\r\n\r\none\r\n");
+	drop_new(inbox, "1001.M1P1.x", "Subject: b\r\n\r\ntwo\r\n");
+	assert_int_equal(mailbox_sync(mb, NULL), 0);
+	assert_int_equal(append_ok(mb, "Subject: c\r\n\r\n", MAILBOX_FLAG_SEEN), 3);
+	/* a file in new/ gets its UID at the next sync, after an append
+	 * that came between */
+	drop_new(inbox, "1002.M1P1.x", "Subject: d\r\n\r\n");
+	assert_int_equal(append_ok(mb, "Subject: e\r\n\r\n", 0), 4);
+
+	uint32_t uids[8];
+	assert_int_equal(uids_of(mb, uids, 8), 5);
+	for (uint32_t i = 0; i < 5; i++)
+		assert_int_equal(uids[i], i + 1);
+	char cur[400];
+	snprintf(cur, sizeof(cur), "%s/cur", inbox);
+	assert_int_equal(count_dir(cur), 5);
+	snprintf(cur, sizeof(cur), "%s/new", inbox);
+	assert_int_equal(count_dir(cur), 0);
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.uidnext, 6);
+	assert_int_equal(st.unseen, 4);
+	assert_int_equal(st.size, strlen("Subject: a\r\n\r\none\r\n") * 2 + 14 * 3);
+	mailbox_unref(&mb);
+	assert_null(mb);
+}
+
+/* messages, UIDs, flags, UIDVALIDITY survive the index's loss; UIDNEXT and
+ * HIGHESTMODSEQ never go back, even when the last message was expunged */
+static void check_rebuild(bool truncate_mid_record)
+{
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_status before, after;
+	struct mailbox_view *view;
+	struct mailbox_error error;
+
+	for (int i = 0; i < 6; i++)
+		append_ok(mb, "Subject: x\r\n\r\nbody\r\n", i % 2 ? MAILBOX_FLAG_SEEN : 0);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	uint32_t flagged[] = { 2, 4 };
+	struct mailbox_store_result res;
+	assert_int_equal(mailbox_store_flags(view, flagged, 2, MAILBOX_STORE_ADD,
+					     MAILBOX_FLAG_FLAGGED | MAILBOX_FLAG_DELETED, 0, 0, &res,
+					     &error), 0);
+	mailbox_store_result_free(&res);
+	uint32_t gone[] = { 6 };
+	assert_int_equal(mailbox_store_flags(view, gone, 1, MAILBOX_STORE_ADD,
+					     MAILBOX_FLAG_DELETED, 0, 0, &res, &error), 0);
+	mailbox_store_result_free(&res);
+	/* expunge 4 and 6 (the highest UID) */
+	uint32_t ex[] = { 4, 6 };
+	assert_int_equal(mailbox_expunge(view, ex, 2, NULL, NULL, &error), 0);
+	mailbox_view_free(&view);
+	mailbox_status_get(mb, &before);
+	assert_int_equal(before.messages, 4);
+	assert_int_equal(before.uidnext, 7);
+	mailbox_unref(&mb);
+
+	char index[400];
+	snprintf(index, sizeof(index), "%s/petrel.index", inbox);
+	if (truncate_mid_record)
+		assert_int_equal(truncate(index, 64 + 48 + 20), 0);
+	else
+		assert_int_equal(unlink(index), 0);
+
+	mb = open_ok("INBOX");
+	mailbox_status_get(mb, &after);
+	assert_int_equal(after.uidvalidity, before.uidvalidity);
+	assert_int_equal(after.messages, 4);
+	assert_true(after.uidnext >= before.uidnext);
+	assert_true(after.highestmodseq > before.highestmodseq);
+	assert_int_equal(after.size, before.size);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	static const uint32_t want[] = { 1, 2, 3, 5 };
+	for (uint32_t i = 0; i < 4; i++) {
+		struct mailbox_message msg;
+		assert_int_equal(mailbox_view_message(view, i + 1, &msg), 0);
+		assert_int_equal(msg.uid, want[i]);
+		assert_int_equal(msg.size, strlen("Subject: x\r\n\r\nbody\r\n"));
+		uint32_t flags = (want[i] - 1) % 2 ? MAILBOX_FLAG_SEEN : 0;
+		if (want[i] == 2)
+			flags |= MAILBOX_FLAG_FLAGGED | MAILBOX_FLAG_DELETED;
+		assert_int_equal(msg.flags, flags);
+		assert_true(msg.modseq <= after.highestmodseq);
+	}
+	mailbox_view_free(&view);
+	/* the next UID is above every one handed out before */
+	assert_true(append_ok(mb, "Subject: y\r\n\r\n", 0) >= 7);
+	mailbox_unref(&mb);
+
+	/* and the rebuilt index is read back as it is */
+	mb = open_ok("INBOX");
+	struct mailbox_status again;
+	mailbox_status_get(mb, &again);
+	assert_int_equal(again.messages, 5);
+	assert_int_equal(again.uidvalidity, before.uidvalidity);
+	mailbox_unref(&mb);
+}
+
+static void test_index_deleted(void **state)
+{
+	(void)state;
+	check_rebuild(false);
+}
+
+static void test_index_truncated(void **state)
+{
+	(void)state;
+	check_rebuild(true);
+}
+
+/* an index overwritten with garbage of the right size is refused too */
+static void test_index_garbage(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	append_ok(mb, "a\r\n", 0);
+	append_ok(mb, "b\r\n", MAILBOX_FLAG_ANSWERED);
+	mailbox_unref(&mb);
+	char path[400];
+	snprintf(path, sizeof(path), "%s/petrel.index", inbox);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	char junk[48];
+	memset(junk, 0x5a, sizeof(junk));
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), 64), (ssize_t)sizeof(junk));
+	assert_int_equal(close(fd), 0);
+	mb = open_ok("INBOX");
+	uint32_t uids[4];
+	assert_int_equal(uids_of(mb, uids, 4), 2);
+	assert_int_equal(uids[0], 1);
+	assert_int_equal(uids[1], 2);
+	mailbox_unref(&mb);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[1000];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* a crash (no clean close) with an index written mid-session: the files
+ * written after it are found, and no UID handed out after it is reused */
+static void test_unclean_stale_index(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	char index[400], lease[400], saved_index[400], saved_lease[400];
+	snprintf(index, sizeof(index), "%s/petrel.index", inbox);
+	snprintf(lease, sizeof(lease), "%s/petrel.uidvalidity", inbox);
+	snprintf(saved_index, sizeof(saved_index), "%s/index.saved", data_dir);
+	snprintf(saved_lease, sizeof(saved_lease), "%s/lease.saved", data_dir);
+
+	for (int i = 0; i < 40; i++)
+		append_ok(mb, "m\r\n", 0);
+	/* the disk as a kill -9 would leave it now */
+	copy_file(index, saved_index);
+	copy_file(lease, saved_lease);
+	assert_int_equal(append_ok(mb, "late\r\n", MAILBOX_FLAG_SEEN), 41);
+	assert_int_equal(append_ok(mb, "later\r\n", MAILBOX_FLAG_DELETED), 42);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_expunge(view, NULL, 0, NULL, NULL, &error), 0);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+	copy_file(saved_index, index);
+	copy_file(saved_lease, lease);
+
+	mb = open_ok("INBOX");
+	struct mailbox_status st;
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.messages, 41);
+	assert_int_equal(st.unseen, 40);
+	assert_true(st.uidnext > 42);
+	assert_true(append_ok(mb, "new\r\n", 0) > 42);
+	mailbox_unref(&mb);
+}
+
+struct worker {
+	int id;
+	uint32_t uids[64];
+	size_t count;
+	int failures;
+};
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct mailbox *mb = NULL;
+	struct mailbox_view *view = NULL;
+	struct mailbox_error error;
+	char text[64];
+
+	if (mailbox_open(data_dir, ADDR, "INBOX", &mb, &error) != 0 ||
+	    mailbox_view_open(mb, &view, &error) != 0) {
+		w->failures++;
+		goto out;
+	}
+	for (int i = 0; i < 40; i++) {
+		uint32_t uid;
+		snprintf(text, sizeof(text), "Subject: %d-%d\r\n\r\n", w->id, i);
+		if (mailbox_append(mb, text, strlen(text), 0, 0, 0, &uid, &error) != 0) {
+			w->failures++;
+			continue;
+		}
+		w->uids[w->count++] = uid;
+		struct mailbox_changes ch;
+		if (mailbox_view_update(view, true, &ch, &error) != 0) {
+			w->failures++;
+			continue;
+		}
+		mailbox_changes_free(&ch);
+		/* flags on our own message and on the other thread's newest */
+		uint32_t targets[2] = { uid, mailbox_view_uid(view, mailbox_view_count(view)) };
+		struct mailbox_store_result res;
+		uint32_t flag = w->id ? MAILBOX_FLAG_FLAGGED : MAILBOX_FLAG_SEEN;
+		if (mailbox_store_flags(view, targets, 2, MAILBOX_STORE_ADD, flag, 0, 0, &res,
+					&error) != 0) {
+			w->failures++;
+			continue;
+		}
+		if (res.stored_count != 2)
+			w->failures++;
+		mailbox_store_result_free(&res);
+	}
+out:
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+	return NULL;
+}
+
+/* two threads append and store flags on one mailbox at once: UIDs are
+ * unique and ascending, every view ends up with the same messages and
+ * flags, the disk agrees after a rebuild */
+static void test_two_threads(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+
+	struct worker w[2] = { { .id = 0 }, { .id = 1 } };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	assert_int_equal(w[0].failures + w[1].failures, 0);
+	assert_int_equal(w[0].count, 40);
+	assert_int_equal(w[1].count, 40);
+	for (int i = 0; i < 2; i++) {
+		for (size_t j = 1; j < w[i].count; j++)
+			assert_true(w[i].uids[j] > w[i].uids[j - 1]);
+	}
+
+	/* the view opened before sees 80 new messages, UIDs 1..80 */
+	struct mailbox_changes ch;
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_true(ch.exists_changed);
+	assert_int_equal(ch.exists, 80);
+	assert_int_equal(ch.uidnext, 81);
+	mailbox_changes_free(&ch);
+	uint32_t flags_of[81] = { 0 };
+	for (uint32_t seq = 1; seq <= 80; seq++) {
+		struct mailbox_message msg;
+		assert_int_equal(mailbox_view_message(view, seq, &msg), 0);
+		assert_int_equal(msg.uid, seq);
+		flags_of[seq] = msg.flags;
+		/* each thread flagged its own message */
+		bool own0 = false, own1 = false;
+		for (size_t j = 0; j < 40; j++) {
+			own0 = own0 || w[0].uids[j] == seq;
+			own1 = own1 || w[1].uids[j] == seq;
+		}
+		assert_true(own0 != own1);
+		if (own0)
+			assert_true(msg.flags & MAILBOX_FLAG_SEEN);
+		else
+			assert_true(msg.flags & MAILBOX_FLAG_FLAGGED);
+	}
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+
+	/* what the names say on disk is what the views said */
+	char index[400];
+	snprintf(index, sizeof(index), "%s/petrel.index", inbox);
+	assert_int_equal(unlink(index), 0);
+	mb = open_ok("INBOX");
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_view_count(view), 80);
+	for (uint32_t seq = 1; seq <= 80; seq++) {
+		struct mailbox_message msg;
+		assert_int_equal(mailbox_view_message(view, seq, &msg), 0);
+		assert_int_equal(msg.uid, seq);
+		assert_int_equal(msg.flags, flags_of[seq]);
+	}
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+}
+
+static atomic_int watch_fired;
+
+static void on_change(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&watch_fired, 1);
+}
+
+/* a delivery into new/ by local delivery (or any other writer) reaches an
+ * open view: the watch fires, the update says EXISTS with the new UID */
+static void test_new_file_picked_up(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	append_ok(mb, "first\r\n", 0);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	struct mailbox_watch *watch = mailbox_watch_add(mb, on_change, NULL);
+	atomic_store(&watch_fired, 0);
+
+	char *file = NULL;
+	bool temporary = false;
+	const char *why = NULL;
+	assert_int_equal(local_deliver_blocking(NULL, data_dir, "h", "a@example.net", ADDR, NULL,
+						"Subject: hi\r\n\r\n", 15, &file, &temporary, &why), 0);
+	assert_false(mailbox_view_has_changes(view));
+	mailbox_notify_new(file);
+	free(file);
+	assert_int_equal(atomic_load(&watch_fired), 1);
+	assert_true(mailbox_view_has_changes(view));
+
+	/* and a file another program dropped, found by the next update */
+	drop_new(inbox, "2000.M1P2.other", "Subject: other\r\n\r\n");
+	struct mailbox_changes ch;
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_true(ch.exists_changed);
+	assert_int_equal(ch.exists, 3);
+	assert_int_equal(ch.expunged_count, 0);
+	assert_int_equal(ch.uidnext, 4);
+	mailbox_changes_free(&ch);
+	assert_int_equal(mailbox_view_uid(view, 2), 2);
+	assert_int_equal(mailbox_view_uid(view, 3), 3);
+	struct mailbox_message msg;
+	assert_int_equal(mailbox_view_message(view, 2, &msg), 0);
+	int fd;
+	assert_int_equal(mailbox_message_open(view, 2, &fd, &error), 0);
+	char buf[256];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_int_equal((size_t)n, msg.size);
+	assert_non_null(strstr(buf, "Delivered-To: " ADDR));
+	assert_int_equal(close(fd), 0);
+	assert_false(mailbox_view_has_changes(view));
+
+	mailbox_watch_remove(&watch);
+	assert_null(watch);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+
+	/* DMARC quarantine's delivery into Junk reaches a session on Junk */
+	assert_int_equal(mailbox_account_prepare(data_dir, ADDR, &error), 0);
+	mb = open_ok("Junk");
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	watch = mailbox_watch_add(mb, on_change, NULL);
+	atomic_store(&watch_fired, 0);
+	assert_int_equal(local_deliver_blocking(NULL, data_dir, "h", "a@example.net", ADDR,
+						LOCAL_JUNK_FOLDER, "Subject: spam\r\n\r\n", 17,
+						&file, &temporary, &why), 0);
+	mailbox_notify_new(file);
+	free(file);
+	assert_int_equal(atomic_load(&watch_fired), 1);
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_int_equal(ch.exists, 1);
+	mailbox_changes_free(&ch);
+	mailbox_watch_remove(&watch);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+}
+
+/* another program renames a file (flags) and removes one: one view hears
+ * FETCH and EXPUNGE, but not during a command that forbids EXPUNGE */
+static void test_external_changes(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	for (int i = 0; i < 4; i++)
+		append_ok(mb, "m\r\n", 0);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+
+	char cur[400];
+	snprintf(cur, sizeof(cur), "%s/cur", inbox);
+	DIR *dir = opendir(cur);
+	struct dirent *de;
+	char names[4][256];
+	int n = 0;
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] != '.')
+			snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
+	}
+	closedir(dir);
+	assert_int_equal(n, 4);
+	for (int i = 0; i < 4; i++) {
+		char from[700], to[700];
+		snprintf(from, sizeof(from), "%s/%s", cur, names[i]);
+		if (strstr(names[i], ",U=2:")) {
+			snprintf(to, sizeof(to), "%s/%sS", cur, names[i]);
+			assert_int_equal(rename(from, to), 0);
+		}
+		if (strstr(names[i], ",U=3:"))
+			remove_file(cur, names[i]);
+	}
+	struct mailbox_changes ch;
+	assert_int_equal(mailbox_view_update(view, false, &ch, &error), 0);
+	assert_int_equal(ch.expunged_count, 0);
+	assert_int_equal(ch.flag_change_count, 1);
+	assert_int_equal(ch.flag_changes[0].uid, 2);
+	assert_int_equal(ch.flag_changes[0].seq, 2);
+	assert_int_equal(ch.flag_changes[0].flags, MAILBOX_FLAG_SEEN);
+	assert_int_equal(mailbox_view_count(view), 4);
+	struct mailbox_message msg;
+	assert_int_equal(mailbox_view_message(view, 3, &msg), 0);
+	assert_true(msg.expunged);
+	mailbox_changes_free(&ch);
+
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_int_equal(ch.expunged_count, 1);
+	assert_int_equal(ch.expunged_seqs[0], 3);
+	assert_int_equal(ch.expunged_uids[0], 3);
+	assert_int_equal(ch.flag_change_count, 0);
+	assert_false(ch.exists_changed);
+	assert_int_equal(mailbox_view_count(view), 3);
+	assert_int_equal(mailbox_view_uid(view, 3), 4);
+	mailbox_changes_free(&ch);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+}
+
+/* STORE: modes, UNCHANGEDSINCE, MODSEQ, a second view hearing of it, and
+ * expunge reported in descending order */
+static void test_store_and_expunge(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_view *a, *b;
+	struct mailbox_error error;
+	struct mailbox_store_result res;
+	for (int i = 0; i < 5; i++)
+		append_ok(mb, "m\r\n", 0);
+	assert_int_equal(mailbox_view_open(mb, &a, &error), 0);
+	assert_int_equal(mailbox_view_open(mb, &b, &error), 0);
+	unsigned kw;
+	assert_int_equal(mailbox_keyword_find(mb, "$Junk", false, &kw, &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_NONEXISTENT);
+	assert_int_equal(mailbox_keyword_find(mb, "$Junk", true, &kw, &error), 0);
+	assert_int_equal(kw, 0);
+	assert_int_equal(mailbox_keyword_find(mb, "bad word", true, &kw, &error), -1);
+
+	struct mailbox_message m1;
+	assert_int_equal(mailbox_view_message(a, 1, &m1), 0);
+	uint32_t all[] = { 1, 2, 3, 4, 5, 99 };
+	assert_int_equal(mailbox_store_flags(a, all, 6, MAILBOX_STORE_ADD, MAILBOX_FLAG_DELETED,
+					     UINT64_C(1) << kw, 0, &res, &error), 0);
+	assert_int_equal(res.stored_count, 5);
+	assert_int_equal(res.expunged_count, 1);
+	uint64_t modseq = res.stored[0].modseq;
+	assert_true(modseq > m1.modseq);
+	mailbox_store_result_free(&res);
+
+	/* UNCHANGEDSINCE below the current MODSEQ: left alone, MODIFIED */
+	uint32_t one[] = { 1, 2 };
+	assert_int_equal(mailbox_store_flags(a, one, 1, MAILBOX_STORE_SET, MAILBOX_FLAG_SEEN, 0,
+					     modseq - 1, &res, &error), 0);
+	assert_int_equal(res.modified_count, 1);
+	assert_int_equal(res.modified_uids[0], 1);
+	assert_int_equal(res.stored_count, 0);
+	mailbox_store_result_free(&res);
+	assert_int_equal(mailbox_store_flags(a, one, 2, MAILBOX_STORE_REMOVE, MAILBOX_FLAG_DELETED,
+					     0, modseq, &res, &error), 0);
+	assert_int_equal(res.stored_count, 2);
+	assert_int_equal(res.stored[0].flags, 0);
+	assert_int_equal(res.stored[0].keywords, UINT64_C(1) << kw);
+	assert_true(res.stored[0].modseq > modseq);
+	mailbox_store_result_free(&res);
+
+	/* A made these changes: not reported to A, reported to B */
+	struct mailbox_changes ch;
+	assert_int_equal(mailbox_view_update(a, true, &ch, &error), 0);
+	assert_int_equal(ch.flag_change_count, 0);
+	mailbox_changes_free(&ch);
+	assert_int_equal(mailbox_view_update(b, true, &ch, &error), 0);
+	assert_int_equal(ch.flag_change_count, 5);
+	assert_true(ch.keywords_changed);
+	mailbox_changes_free(&ch);
+
+	/* EXPUNGE of 3, 4, 5 (\Deleted); B hears 5, 4, 3 */
+	uint32_t *gone = NULL;
+	size_t ngone = 0;
+	assert_int_equal(mailbox_expunge(a, NULL, 0, &gone, &ngone, &error), 0);
+	assert_int_equal(ngone, 3);
+	assert_int_equal(gone[0], 3);
+	assert_int_equal(gone[2], 5);
+	free(gone);
+	assert_int_equal(mailbox_view_update(b, true, &ch, &error), 0);
+	assert_int_equal(ch.expunged_count, 3);
+	assert_int_equal(ch.expunged_seqs[0], 5);
+	assert_int_equal(ch.expunged_seqs[1], 4);
+	assert_int_equal(ch.expunged_seqs[2], 3);
+	assert_true(ch.highestmodseq > modseq);
+	mailbox_changes_free(&ch);
+	assert_int_equal(mailbox_view_count(b), 2);
+	mailbox_view_free(&a);
+	mailbox_view_free(&b);
+	mailbox_unref(&mb);
+}
+
+static void test_copy_move(void **state)
+{
+	(void)state;
+	struct mailbox_error error;
+	assert_int_equal(mailbox_account_prepare(data_dir, ADDR, &error), 0);
+	struct mailbox *in = open_ok("INBOX"), *arch = open_ok("Archive");
+	struct mailbox_view *view;
+	append_ok(in, "one\r\n", MAILBOX_FLAG_SEEN);
+	append_ok(in, "two\r\n", MAILBOX_FLAG_FLAGGED);
+	append_ok(in, "three\r\n", 0);
+	append_ok(arch, "old\r\n", 0);
+	assert_int_equal(mailbox_view_open(in, &view, &error), 0);
+
+	uint32_t uids[] = { 1, 3 }, *src = NULL, *dst = NULL;
+	size_t n = 0;
+	assert_int_equal(mailbox_copy(view, uids, 2, arch, &src, &dst, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(src[0], 1);
+	assert_int_equal(dst[0], 2);
+	assert_int_equal(src[1], 3);
+	assert_int_equal(dst[1], 3);
+	free(src);
+	free(dst);
+	struct mailbox_status st;
+	mailbox_status_get(arch, &st);
+	assert_int_equal(st.messages, 3);
+	assert_int_equal(st.unseen, 2);
+
+	uint32_t mv[] = { 2 };
+	assert_int_equal(mailbox_move(view, mv, 1, arch, &src, &dst, &n, &error), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(dst[0], 4);
+	free(src);
+	free(dst);
+	struct mailbox_changes ch;
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_int_equal(ch.expunged_count, 1);
+	assert_int_equal(ch.expunged_uids[0], 2);
+	mailbox_changes_free(&ch);
+	mailbox_status_get(arch, &st);
+	assert_int_equal(st.messages, 4);
+
+	uint64_t bytes, messages;
+	assert_int_equal(mailbox_quota_usage(data_dir, ADDR, &bytes, &messages, &error), 0);
+	assert_int_equal(messages, 6);
+	assert_int_equal(bytes, 5 + 7 + 5 + 5 + 7 + 5);
+	mailbox_view_free(&view);
+	mailbox_unref(&in);
+	mailbox_unref(&arch);
+}
+
+static bool listed(struct mailbox_folder *f, size_t n, const char *name, unsigned *attrs_r)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(f[i].name, name) == 0) {
+			*attrs_r = f[i].attrs;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void test_folders(void **state)
+{
+	(void)state;
+	struct mailbox_error error;
+	struct mailbox_folder *f;
+	size_t n;
+	unsigned attrs;
+
+	assert_int_equal(mailbox_account_prepare(data_dir, ADDR, &error), 0);
+	assert_int_equal(mailbox_account_prepare(data_dir, ADDR, &error), 0);
+	assert_int_equal(mailbox_folder_list(data_dir, ADDR, &f, &n, &error), 0);
+	assert_int_equal(n, 6);
+	assert_string_equal(f[0].name, "INBOX");
+	assert_true(listed(f, n, "Sent", &attrs));
+	assert_int_equal(attrs, MAILBOX_FOLDER_SENT | MAILBOX_FOLDER_SUBSCRIBED);
+	assert_true(listed(f, n, "Junk", &attrs));
+	assert_true(attrs & MAILBOX_FOLDER_JUNK);
+	assert_true(listed(f, n, "Trash", &attrs) && (attrs & MAILBOX_FOLDER_TRASH));
+	assert_true(listed(f, n, "Drafts", &attrs) && (attrs & MAILBOX_FOLDER_DRAFTS));
+	assert_true(listed(f, n, "Archive", &attrs) && (attrs & MAILBOX_FOLDER_ARCHIVE));
+	mailbox_folders_free(f, n);
+
+	assert_int_equal(mailbox_folder_create(data_dir, ADDR, "Work/2026/caf\xc3\xa9", &error), 0);
+	assert_int_equal(mailbox_folder_create(data_dir, ADDR, "Work", &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_EXISTS);
+	char path[600];
+	snprintf(path, sizeof(path), "%s/.Work.2026.caf&AOk-/cur", inbox);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+
+	/* names that could leave the account's folder are refused, and
+	 * nothing is created anywhere */
+	static const char *const bad[] = { "../x", "a/../../b", "..", ".hidden", "a.b", "x/",
+					   "/etc", "a\\b", "\x01", "" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(mailbox_folder_create(data_dir, ADDR, bad[i], &error), -1);
+		assert_int_equal(error.code, MAILBOX_ERROR_BAD_NAME);
+		struct mailbox *mb = NULL;
+		assert_int_equal(mailbox_open(data_dir, ADDR, bad[i], &mb, &error), -1);
+		assert_int_equal(error.code, MAILBOX_ERROR_BAD_NAME);
+	}
+	assert_int_equal(mailbox_folder_create(data_dir, "../x@example.org", "A", &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_BAD_NAME);
+	char up[400];
+	snprintf(up, sizeof(up), "%s/mail/x", data_dir);
+	assert_int_equal(stat(up, &st), -1);
+
+	/* rename carries the children and an open folder along */
+	struct mailbox *mb = open_ok("Work/2026");
+	append_ok(mb, "w\r\n", 0);
+	assert_int_equal(mailbox_folder_rename(data_dir, ADDR, "Work", "Job", &error), 0);
+	assert_int_equal(mailbox_folder_list(data_dir, ADDR, &f, &n, &error), 0);
+	assert_false(listed(f, n, "Work", &attrs));
+	assert_true(listed(f, n, "Job", &attrs));
+	assert_true(attrs & MAILBOX_FOLDER_HAS_CHILDREN);
+	assert_true(listed(f, n, "Job/2026/caf\xc3\xa9", &attrs));
+	mailbox_folders_free(f, n);
+	append_ok(mb, "w2\r\n", 0);
+	mailbox_unref(&mb);
+	mb = open_ok("Job/2026");
+	struct mailbox_status s;
+	mailbox_status_get(mb, &s);
+	assert_int_equal(s.messages, 2);
+	struct mailbox_view *view;
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+
+	/* delete: the open view hears of it; the children stay, the name
+	 * lists as their \Noselect parent */
+	assert_int_equal(mailbox_folder_delete(data_dir, ADDR, "Job/2026", &error), 0);
+	struct mailbox_changes ch;
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_true(ch.deleted);
+	mailbox_changes_free(&ch);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+	assert_int_equal(mailbox_folder_list(data_dir, ADDR, &f, &n, &error), 0);
+	assert_true(listed(f, n, "Job/2026", &attrs));
+	assert_true(attrs & MAILBOX_FOLDER_NOSELECT);
+	assert_true(listed(f, n, "Job/2026/caf\xc3\xa9", &attrs));
+	mailbox_folders_free(f, n);
+	assert_int_equal(mailbox_folder_delete(data_dir, ADDR, "INBOX", &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_CANNOT);
+	assert_int_equal(mailbox_folder_delete(data_dir, ADDR, "Nope", &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_NONEXISTENT);
+	mb = NULL;
+	assert_int_equal(mailbox_open(data_dir, ADDR, "Job/2026", &mb, &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_NONEXISTENT);
+
+	/* subscriptions */
+	assert_int_equal(mailbox_folder_subscribe(data_dir, ADDR, "Later", true, &error), 0);
+	assert_int_equal(mailbox_folder_subscribe(data_dir, ADDR, "Sent", false, &error), 0);
+	assert_int_equal(mailbox_folder_list(data_dir, ADDR, &f, &n, &error), 0);
+	assert_true(listed(f, n, "Later", &attrs));
+	assert_int_equal(attrs, MAILBOX_FOLDER_SUBSCRIBED | MAILBOX_FOLDER_NONEXISTENT);
+	assert_true(listed(f, n, "Sent", &attrs));
+	assert_int_equal(attrs, MAILBOX_FOLDER_SENT);
+	mailbox_folders_free(f, n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_uids_ascending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_deleted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unclean_stale_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_file_picked_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_external_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_and_expunge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
