@@ -1,8 +1,10 @@
-/* fuzz/fuzz-address-list - message_address_list_parse and
- * message_address_canonical.
+/* fuzz/fuzz-address-list - message_address_list_parse (and its full form
+ * for IMAP's ENVELOPE) and message_address_canonical.
  * Invariants: every addr-spec is NUL-free, valid UTF-8 and holds an '@';
  * the addr-specs joined with ", " parse again to themselves; the canonical
- * form of each is no longer, holds an '@', and is its own canonical form. */
+ * form of each is no longer, holds an '@', and is its own canonical form;
+ * the full form accepts the same lists, its mailboxes are the addr-specs
+ * in the same order, and its group starts and ends pair up. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,9 +61,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(in != NULL);
 	memcpy(in, data, size);
 	list = message_address_list_parse(in, size);
+	size_t full_count = 0;
+	struct message_address *full = message_address_list_parse_full(in, size, &full_count);
 	free(in);
+	assert((list == NULL) == (full == NULL));
 	if (list == NULL)
 		return 0;
+	size_t mailboxes = 0;
+	int open_groups = 0;
+	for (size_t k = 0; k < full_count; k++) {
+		const struct message_address *a = &full[k];
+		if (a->kind == MESSAGE_ADDRESS_MAILBOX) {
+			assert(list[mailboxes] != NULL);
+			assert(strlen(a->local) + 1 + strlen(a->domain) == strlen(list[mailboxes]));
+			mailboxes++;
+		} else if (a->kind == MESSAGE_ADDRESS_GROUP_START) {
+			assert(open_groups++ == 0);
+		} else {
+			assert(open_groups-- == 1);
+		}
+	}
+	assert(open_groups == 0 && list[mailboxes] == NULL);
+	message_addresses_free(full, full_count);
 
 	struct buf joined;
 	size_t n = 0;

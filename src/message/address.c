@@ -41,6 +41,12 @@ struct addr_parser {
 	size_t n, cap, i;
 	char **out;
 	size_t out_n, out_cap;
+	/* message_address_list_parse_full: the structured list, and the
+	 * tokens of the display name and route of the mailbox being parsed */
+	bool full;
+	struct message_address *list;
+	size_t list_n, list_cap;
+	size_t name_start, name_end, route_start, route_end;
 };
 
 static bool is_atext(unsigned char c);
@@ -56,11 +62,15 @@ static bool parse_local_part(struct addr_parser *p);
 static bool parse_domain(struct addr_parser *p);
 static bool parse_addr_spec(struct addr_parser *p);
 static bool parse_angle_addr(struct addr_parser *p);
-static bool parse_group(struct addr_parser *p);
+static bool parse_group(struct addr_parser *p, size_t name_start);
 static bool parse_address(struct addr_parser *p, bool allow_group);
 static bool emit(struct addr_parser *p, size_t local_start, size_t local_end, size_t domain_start,
 		 size_t domain_end);
 static bool is_dot_string(const char *s, size_t len);
+static char *tokens_text(const struct addr_parser *p, size_t from, size_t to, bool phrase);
+static void list_push(struct addr_parser *p, enum message_address_kind kind, char *name,
+		      char *route, char *local, char *domain);
+static bool address_list_run(struct addr_parser *p, const char *value, size_t len);
 
 /* is_atext - RFC 5322 3.2.3 atext, plus UTF8-non-ascii (RFC 6532 3.2) */
 static bool is_atext(unsigned char c)
@@ -266,6 +276,18 @@ static bool emit(struct addr_parser *p, size_t local_start, size_t local_end, si
 		free(s);
 		return false;
 	}
+	if (p->full) {
+		free(s);
+		char *name = p->name_end > p->name_start
+			? tokens_text(p, p->name_start, p->name_end, true) : NULL;
+		char *route = p->route_end > p->route_start
+			? tokens_text(p, p->route_start, p->route_end, false) : NULL;
+		list_push(p, MESSAGE_ADDRESS_MAILBOX, name, route,
+			  tokens_text(p, local_start, local_end, false),
+			  tokens_text(p, domain_start, domain_end, false));
+		p->name_start = p->name_end = p->route_start = p->route_end = 0;
+		return true;
+	}
 	if (p->out_n + 1 >= p->out_cap) {
 		p->out_cap = p->out_cap ? p->out_cap * 2 : 4;
 		p->out = xrealloc(p->out, p->out_cap * sizeof(*p->out));
@@ -301,6 +323,7 @@ static bool parse_angle_addr(struct addr_parser *p)
 	if (peek(p, '@') || peek(p, ',')) {
 		/* obs-route: *(CFWS / ",") "@" domain *("," [CFWS] ["@" domain]) ":" */
 		size_t domains = 0;
+		p->route_start = p->i;
 		for (;;) {
 			while (peek(p, ','))
 				p->i++;
@@ -313,6 +336,7 @@ static bool parse_angle_addr(struct addr_parser *p)
 		}
 		if (domains == 0 || !peek(p, ':'))
 			return false;
+		p->route_end = p->i;
 		p->i++;
 	}
 	if (!parse_addr_spec(p) || !peek(p, '>'))
@@ -322,8 +346,11 @@ static bool parse_angle_addr(struct addr_parser *p)
 }
 
 /* parse_group - ":" [group-list] ";" after the display name (3.4, 4.4) */
-static bool parse_group(struct addr_parser *p)
+static bool parse_group(struct addr_parser *p, size_t name_start)
 {
+	if (p->full)
+		list_push(p, MESSAGE_ADDRESS_GROUP_START, tokens_text(p, name_start, p->i, true),
+			  NULL, NULL, NULL);
 	p->i++;  /* ':' */
 	for (;;) {
 		while (peek(p, ','))
@@ -336,6 +363,8 @@ static bool parse_group(struct addr_parser *p)
 			return false;
 	}
 	p->i++;  /* ';' */
+	if (p->full)
+		list_push(p, MESSAGE_ADDRESS_GROUP_END, NULL, NULL, NULL, NULL);
 	return true;
 }
 
@@ -350,53 +379,124 @@ static bool parse_address(struct addr_parser *p, bool allow_group)
 			words++;
 		p->i++;
 	}
-	if (peek(p, '<'))
+	if (peek(p, '<')) {
+		p->name_start = start;
+		p->name_end = p->i;
 		return parse_angle_addr(p);
+	}
 	if (peek(p, '@')) {
 		p->i = start;
 		return parse_addr_spec(p);
 	}
 	if (peek(p, ':') && allow_group && words > 0)
-		return parse_group(p);
+		return parse_group(p, start);
 	return false;
+}
+
+/* address_list_run - the address-list of VALUE[0..LEN) through P; false
+ * if malformed or empty */
+static bool address_list_run(struct addr_parser *p, const char *value, size_t len)
+{
+	bool any = false;
+
+	if (lex(p, value, len) < 0)
+		return false;
+	/* obs-addr-list: empty elements between commas are skipped (4.4) */
+	for (;;) {
+		while (peek(p, ','))
+			p->i++;
+		if (p->i >= p->n)
+			break;
+		if (!parse_address(p, true))
+			return false;
+		any = true;
+		if (p->i >= p->n)
+			break;
+		if (!peek(p, ','))
+			return false;
+	}
+	return any;
 }
 
 char **message_address_list_parse(const char *value, size_t len)
 {
 	struct addr_parser p = { 0 };
-	bool any = false, ok = true;
-
-	if (lex(&p, value, len) < 0) {
-		ok = false;
-		goto out;
-	}
-	/* obs-addr-list: empty elements between commas are skipped (4.4) */
-	for (;;) {
-		while (peek(&p, ','))
-			p.i++;
-		if (p.i >= p.n)
-			break;
-		if (!parse_address(&p, true)) {
-			ok = false;
-			break;
-		}
-		any = true;
-		if (p.i >= p.n)
-			break;
-		if (!peek(&p, ',')) {
-			ok = false;
-			break;
-		}
-	}
-out:
+	bool ok = address_list_run(&p, value, len);
 	free(p.toks);
-	if (!ok || !any) {
+	if (!ok) {
 		message_strv_free(&p.out);
 		return NULL;
 	}
 	if (p.out == NULL)
 		p.out = xcalloc(1, sizeof(*p.out));  /* only empty groups */
 	return p.out;
+}
+
+struct message_address *message_address_list_parse_full(const char *value, size_t len,
+							size_t *count_r)
+{
+	struct addr_parser p = { .full = true };
+	bool ok = address_list_run(&p, value, len);
+	free(p.toks);
+	if (!ok) {
+		message_addresses_free(p.list, p.list_n);
+		*count_r = 0;
+		return NULL;
+	}
+	*count_r = p.list_n;
+	return p.list ? p.list : xcalloc(1, sizeof(*p.list));
+}
+
+void message_addresses_free(struct message_address *list, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		free(list[i].name);
+		free(list[i].route);
+		free(list[i].local);
+		free(list[i].domain);
+	}
+	free(list);
+}
+
+static void list_push(struct addr_parser *p, enum message_address_kind kind, char *name,
+		      char *route, char *local, char *domain)
+{
+	if (p->list_n == p->list_cap) {
+		p->list_cap = p->list_cap ? p->list_cap * 2 : 4;
+		p->list = xrealloc(p->list, p->list_cap * sizeof(*p->list));
+	}
+	p->list[p->list_n++] = (struct message_address){ kind, name, route, local, domain };
+}
+
+/* tokens_text - tokens FROM..TO as text, folding removed.  A PHRASE
+ * (display or group name) has its quoted strings unquoted and words that
+ * were apart joined by one space; otherwise tokens are joined as written
+ * (a local part keeps its quotes: "a b"@c). */
+static char *tokens_text(const struct addr_parser *p, size_t from, size_t to, bool phrase)
+{
+	size_t total = 1;
+	for (size_t k = from; k < to; k++)
+		total += p->toks[k].len + 1;
+	char *s = xmalloc(total), *o = s;
+	for (size_t k = from; k < to; k++) {
+		const struct addr_tok *t = &p->toks[k];
+		if (phrase && k > from && t->start != p->toks[k - 1].start + p->toks[k - 1].len)
+			*o++ = ' ';
+		const char *c = t->start, *end = t->start + t->len;
+		if (phrase && t->type == ADDR_TOK_QSTRING) {
+			c++;
+			end--;
+		}
+		for (; c < end; c++) {
+			if (*c == '\r' || *c == '\n')
+				continue;
+			if (phrase && t->type == ADDR_TOK_QSTRING && *c == '\\' && c + 1 < end)
+				c++;
+			*o++ = *c;
+		}
+	}
+	*o = '\0';
+	return s;
 }
 
 void message_strv_free(char ***strv)

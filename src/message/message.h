@@ -60,6 +60,30 @@ char *message_header_unfold(const struct message_header *field);
  * empty; an empty array for a list of empty groups ("undisclosed:;"). */
 char **message_address_list_parse(const char *value, size_t len);
 
+/* The structured form of an address-list, for IMAP's ENVELOPE (RFC 9051
+ * 7.5.2): each mailbox with its display name, and groups as a start and an
+ * end entry around their members. */
+enum message_address_kind {
+	MESSAGE_ADDRESS_MAILBOX,
+	MESSAGE_ADDRESS_GROUP_START,   /* NAME is the group's display name */
+	MESSAGE_ADDRESS_GROUP_END,
+};
+struct message_address {
+	enum message_address_kind kind;
+	char *name;     /* display name: quoted strings unquoted, words apart joined
+			   by one space, RFC 2047 encoded words left as they are;
+			   NULL if none */
+	char *route;    /* obsolete source route ("@a,@b"), NULL if none */
+	char *local;    /* local part as written (quotes kept) */
+	char *domain;
+};
+/* message_address_list_parse_full - as message_address_list_parse, with
+ * names and groups: an array of *COUNT_R entries (free with
+ * message_addresses_free), NULL if malformed or empty */
+struct message_address *message_address_list_parse_full(const char *value, size_t len,
+							size_t *count_r);
+void message_addresses_free(struct message_address *list, size_t count);
+
 /* message_address_canonical - ADDRESS ("local@domain", its syntax already
  * checked by the caller) in the form in which equal mailboxes compare equal
  * (case aside): a quoted local part whose content is a valid dot-string loses

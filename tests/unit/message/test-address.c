@@ -246,6 +246,59 @@ static void test_canonical(void **state)
 	}
 }
 
+/* test_full - display names, routes and groups, as IMAP's ENVELOPE wants
+ * them: each entry written "kind|name|route|local|domain" */
+static void test_full(void **state)
+{
+	(void)state;
+	static const struct { const char *in; const char *want; } full_cases[] = {
+		{ "a@b", "M|||a|b" },
+		{ "Alice <alice@example.org>", "M|Alice||alice|example.org" },
+		{ "\"Doe, John\" <j@x.org>, bob@y.org",
+		  "M|Doe, John||j|x.org;M|||bob|y.org" },
+		{ "John (the man)  Doe <j@x.org>", "M|John Doe||j|x.org" },
+		{ "J. Smith <js@x.org>", "M|J. Smith||js|x.org" },
+		{ "\"a\\\"b\" <c@d>", "M|a\"b||c|d" },
+		{ "=?utf-8?q?Andr=C3=A9?= <a@b>", "M|=?utf-8?q?Andr=C3=A9?=||a|b" },
+		{ "<@r1,@r2:a@b>", "M||@r1,@r2|a|b" },
+		{ "\"john doe\"@x.org", "M|||\"john doe\"|x.org" },
+		{ "Friends: a@b, C <c@d>;, e@f",
+		  "G|Friends;M|||a|b;M|C||c|d;E;M|||e|f" },
+		{ "undisclosed-recipients:;", "G|undisclosed-recipients;E" },
+		{ "Al\r\n ice <a@b>", "M|Al ice||a|b" },
+	};
+	for (size_t i = 0; i < sizeof(full_cases) / sizeof(full_cases[0]); i++) {
+		size_t n = 0;
+		struct message_address *list = message_address_list_parse_full(
+			full_cases[i].in, strlen(full_cases[i].in), &n);
+		assert_non_null(list);
+		char out[512] = "";
+		size_t o = 0;
+		for (size_t k = 0; k < n; k++) {
+			const struct message_address *a = &list[k];
+			const char *kind = a->kind == MESSAGE_ADDRESS_MAILBOX ? "M" :
+				a->kind == MESSAGE_ADDRESS_GROUP_START ? "G" : "E";
+			if (a->kind == MESSAGE_ADDRESS_MAILBOX)
+				o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s|%s|%s|%s|%s",
+						      k ? ";" : "", kind, a->name ? a->name : "",
+						      a->route ? a->route : "", a->local, a->domain);
+			else
+				o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s%s%s",
+						      k ? ";" : "", kind, a->name ? "|" : "",
+						      a->name ? a->name : "");
+		}
+		if (strcmp(out, full_cases[i].want) != 0) {
+			print_error("case %zu: got \"%s\"\n", i, out);
+			fail();
+		}
+		message_addresses_free(list, n);
+	}
+	size_t n = 7;
+	assert_null(message_address_list_parse_full("a@", 2, &n));
+	assert_int_equal(n, 0);
+	assert_null(message_address_list_parse_full("", 0, &n));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_nul_and_depth),
 		cmocka_unit_test(test_canonical),
+		cmocka_unit_test(test_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
