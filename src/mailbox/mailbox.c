@@ -73,6 +73,9 @@ struct mailbox {
 	char *path;
 	/* under the mailbox lock */
 	bool loaded, broken, deleted;
+	bool exclusive;             /* mailbox_exclusive_take */
+	bool cur_settled;           /* cur/ had cur_mtime, a second old, at the last scan */
+	struct timespec cur_mtime;
 	struct mailbox_error load_error;
 	uint32_t uidvalidity, uidnext, uid_lease;
 	uint64_t highestmodseq, modseq_lease;
@@ -747,7 +750,23 @@ static int sync_locked(struct mailbox *mb, bool rebuild, struct mailbox_error *e
 		return mailbox_error_set(error_r, MAILBOX_ERROR_DELETED, "the folder was deleted", 0);
 	uint32_t keep_from = mb->keep_from ? mb->keep_from : mb->uidnext;
 	char *cur_dir = xasprintf("%s/cur", mb->path), *new_dir = xasprintf("%s/new", mb->path);
-	if (dir_list(cur_dir, &cur, &ncur) != 0 || dir_list(new_dir, &fresh, &nfresh) != 0) {
+	struct stat cur_st;
+	struct timespec now;
+	if (dir_list(new_dir, &fresh, &nfresh) != 0 || clock_gettime(CLOCK_REALTIME, &now) != 0 ||
+	    stat(cur_dir, &cur_st) != 0)
+		goto list_fail;
+	/* nothing new and cur/ as it was at a scan that found it settled
+	 * (unchanged for over a second, so a change since would show in its
+	 * mtime): no need to read cur/ again, the costly part of a large folder */
+	bool cur_same = mb->cur_settled && cur_st.st_mtim.tv_sec == mb->cur_mtime.tv_sec &&
+			cur_st.st_mtim.tv_nsec == mb->cur_mtime.tv_nsec;
+	if (!rebuild && cur_same && nfresh == 0) {
+		ret = 0;
+		goto out;
+	}
+	mb->cur_settled = false;
+	if (dir_list(cur_dir, &cur, &ncur) != 0) {
+list_fail:
 		if (errno == ENOENT) {
 			mailbox_error_set(error_r, MAILBOX_ERROR_NONEXISTENT, "the folder is gone", 0);
 			goto out;
@@ -876,6 +895,8 @@ static int sync_locked(struct mailbox *mb, bool rebuild, struct mailbox_error *e
 		nadded += (size_t)r;
 	}
 	mb->keep_from = 0;
+	mb->cur_mtime = cur_st.st_mtim;
+	mb->cur_settled = cur_st.st_mtim.tv_sec < now.tv_sec - 1;
 	ret = 0;
 	goto done;
 sys_fail:
@@ -1403,6 +1424,40 @@ int mailbox_message_open(struct mailbox_view *view, uint32_t uid, int *fd_r,
 	}
 	pthread_mutex_unlock(&mb->lock);
 	return ret;
+}
+
+int mailbox_message_unique(struct mailbox_view *view, uint32_t uid, char **unique_r,
+			   struct mailbox_error *error_r)
+{
+	struct mailbox *mb = view->mailbox;
+	int ret = -1;
+
+	pthread_mutex_lock(&mb->lock);
+	const struct mailbox_msg *m = msg_find(mb, uid);
+	if (m) {
+		*unique_r = xstrndup(m->name, unique_len(m->name));
+		ret = 0;
+	} else {
+		mailbox_error_set(error_r, MAILBOX_ERROR_EXPUNGED, "the message was expunged", 0);
+	}
+	pthread_mutex_unlock(&mb->lock);
+	return ret;
+}
+
+bool mailbox_exclusive_take(struct mailbox *mailbox)
+{
+	pthread_mutex_lock(&mailbox->lock);
+	bool taken = !mailbox->exclusive;
+	mailbox->exclusive = true;
+	pthread_mutex_unlock(&mailbox->lock);
+	return taken;
+}
+
+void mailbox_exclusive_release(struct mailbox *mailbox)
+{
+	pthread_mutex_lock(&mailbox->lock);
+	mailbox->exclusive = false;
+	pthread_mutex_unlock(&mailbox->lock);
 }
 
 static uint32_t *u32_push(uint32_t *a, size_t n, uint32_t v)

@@ -195,6 +195,20 @@ int mailbox_view_message(struct mailbox_view *view, uint32_t seq, struct mailbox
 int mailbox_message_open(struct mailbox_view *view, uint32_t uid, int *fd_r,
 			 struct mailbox_error *error_r);
 
+/* mailbox_message_unique - the unique part of message UID's file name
+ * (before ",S=" and ":2,"): it stays the message's for its life, across
+ * flag changes and index rebuilds (POP3 UIDL, RFC 1939 7).  Caller frees.
+ * MAILBOX_ERROR_EXPUNGED if the message is gone. */
+int mailbox_message_unique(struct mailbox_view *view, uint32_t uid, char **unique_r,
+			   struct mailbox_error *error_r);
+
+/* mailbox_exclusive_take - claim MAILBOX for one session alone, as POP3
+ * holds its maildrop (RFC 1939 8); false if another session holds it.
+ * Give it back with mailbox_exclusive_release.  Only other takers are kept
+ * out: IMAP sessions and delivery go on. */
+bool mailbox_exclusive_take(struct mailbox *mailbox);
+void mailbox_exclusive_release(struct mailbox *mailbox);
+
 /* One flag change another session (or program) made, to be sent as an
  * untagged FETCH (FLAGS ...) [MODSEQ] */
 struct mailbox_flag_change {

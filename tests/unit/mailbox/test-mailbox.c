@@ -452,6 +452,8 @@ static void test_new_file_picked_up(void **state)
 						"Subject: hi\r\n\r\n", 15, &file, &temporary, &why), 0);
 	assert_false(mailbox_view_has_changes(view));
 	mailbox_notify_new(file);
+	char delivered_name[256];
+	snprintf(delivered_name, sizeof(delivered_name), "%s", strrchr(file, '/') + 1);
 	free(file);
 	assert_int_equal(atomic_load(&watch_fired), 1);
 	assert_true(mailbox_view_has_changes(view));
@@ -478,6 +480,19 @@ static void test_new_file_picked_up(void **state)
 	assert_int_equal((size_t)n, msg.size);
 	assert_non_null(strstr(buf, "Delivered-To: " ADDR));
 	assert_int_equal(close(fd), 0);
+	/* the POP3 UIDL: the name local delivery gave it, whatever came after */
+	char *unique = NULL;
+	assert_int_equal(mailbox_message_unique(view, 2, &unique, &error), 0);
+	assert_string_equal(unique, delivered_name);
+	free(unique);
+	assert_int_equal(mailbox_message_unique(view, 99, &unique, &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_EXPUNGED);
+	/* one POP3 session at a time */
+	assert_true(mailbox_exclusive_take(mb));
+	assert_false(mailbox_exclusive_take(mb));
+	mailbox_exclusive_release(mb);
+	assert_true(mailbox_exclusive_take(mb));
+	mailbox_exclusive_release(mb);
 	assert_false(mailbox_view_has_changes(view));
 
 	mailbox_watch_remove(&watch);
@@ -560,6 +575,56 @@ static void test_external_changes(void **state)
 	assert_false(ch.exists_changed);
 	assert_int_equal(mailbox_view_count(view), 3);
 	assert_int_equal(mailbox_view_uid(view, 3), 4);
+	mailbox_changes_free(&ch);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+}
+
+/* a folder left alone for a while is not read again at each sync, yet a
+ * change to it by another program is still seen */
+static void test_settled_folder(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	append_ok(mb, "a\r\n", 0);
+	append_ok(mb, "b\r\n", 0);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	/* at least 2 s of wall time: cur/'s mtime is then over a second old
+	 * at the next scan (a slower machine only makes it older) */
+	sleep(3);
+	struct mailbox_changes ch;
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	mailbox_changes_free(&ch);
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_false(ch.exists_changed);
+	mailbox_changes_free(&ch);
+
+	char cur[400], from[700], to[700];
+	snprintf(cur, sizeof(cur), "%s/cur", inbox);
+	DIR *dir = opendir(cur);
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL) {
+		if (strstr(de->d_name, ",U=1:2,")) {
+			snprintf(from, sizeof(from), "%s/%s", cur, de->d_name);
+			snprintf(to, sizeof(to), "%s/%sF", cur, de->d_name);
+		}
+	}
+	closedir(dir);
+	assert_int_equal(rename(from, to), 0);
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_int_equal(ch.flag_change_count, 1);
+	assert_int_equal(ch.flag_changes[0].flags, MAILBOX_FLAG_FLAGGED);
+	mailbox_changes_free(&ch);
+
+	sleep(3);
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	mailbox_changes_free(&ch);
+	drop_new(inbox, "3000.M1P1.x", "c\r\n");
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_true(ch.exists_changed);
+	assert_int_equal(ch.exists, 3);
 	mailbox_changes_free(&ch);
 	mailbox_view_free(&view);
 	mailbox_unref(&mb);
@@ -816,6 +881,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_new_file_picked_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_external_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_and_expunge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_settled_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 	};
