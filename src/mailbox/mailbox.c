@@ -112,6 +112,9 @@ struct mailbox_view {
 	size_t keyword_count;
 	uint64_t seen_change_seq;
 	bool deleted_seen;
+	uint32_t uidvalidity, uidnext;      /* as of the last open or update */
+	size_t pending_expunges;            /* entries marked expunged, not yet reported */
+	uint64_t highestmodseq;
 };
 
 struct account_folder {
@@ -1301,6 +1304,9 @@ int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
 		view_entry_set(&view->entries[i], &mailbox->msgs[i]);
 	view->count = mailbox->count;
 	view->keyword_count = mailbox->keyword_count;
+	view->uidvalidity = mailbox->uidvalidity;
+	view->uidnext = mailbox->uidnext;
+	view->highestmodseq = mailbox->highestmodseq;
 	view->seen_change_seq = atomic_load(&mailbox->change_seq);
 	pthread_mutex_unlock(&mailbox->lock);
 	mailbox_ref(mailbox);
@@ -1321,6 +1327,20 @@ void mailbox_view_free(struct mailbox_view **view)
 struct mailbox *mailbox_view_mailbox(struct mailbox_view *view)
 {
 	return view->mailbox;
+}
+
+void mailbox_view_status(const struct mailbox_view *view, struct mailbox_status *status_r)
+{
+	*status_r = (struct mailbox_status){
+		.uidvalidity = view->uidvalidity, .uidnext = view->uidnext,
+		.highestmodseq = view->highestmodseq, .messages = (uint32_t)view->count,
+	};
+	for (size_t i = 0; i < view->count; i++) {
+		const struct view_entry *e = &view->entries[i];
+		status_r->unseen += !(e->flags & MAILBOX_FLAG_SEEN);
+		status_r->deleted += (e->flags & MAILBOX_FLAG_DELETED) != 0;
+		status_r->size += e->size;
+	}
 }
 
 uint32_t mailbox_view_count(const struct mailbox_view *view)
@@ -1493,6 +1513,15 @@ int mailbox_view_update(struct mailbox_view *view, bool expunges,
 		return -1;
 	}
 	bool fire = atomic_load(&mb->change_seq) != before;
+	if (atomic_load(&mb->change_seq) == view->seen_change_seq && !(expunges && view->pending_expunges)) {
+		/* nothing changed since this view last looked */
+		ch.exists = (uint32_t)view->count;
+		ch.uidnext = mb->uidnext;
+		ch.highestmodseq = mb->highestmodseq;
+		pthread_mutex_unlock(&mb->lock);
+		*changes_r = ch;
+		return 0;
+	}
 	/* walk the view and the mailbox together (both in UID order) */
 	size_t j = 0, w = 0, old_count = view->count;
 	for (size_t i = 0; i < old_count; i++) {
@@ -1520,6 +1549,7 @@ int mailbox_view_update(struct mailbox_view *view, bool expunges,
 			continue;
 		}
 		if (!expunges) {
+			view->pending_expunges += !e->expunged;
 			e->expunged = true;
 			view->entries[w++] = *e;
 			continue;
@@ -1529,6 +1559,8 @@ int mailbox_view_update(struct mailbox_view *view, bool expunges,
 		ch.expunged_count++;
 	}
 	view->count = w;
+	if (expunges)
+		view->pending_expunges = 0;
 	/* descending: each EXPUNGE's number is right when it is sent */
 	for (size_t a = 0, b = ch.expunged_count; a + 1 < b; a++, b--) {
 		uint32_t t = ch.expunged_seqs[a];
@@ -1556,8 +1588,8 @@ int mailbox_view_update(struct mailbox_view *view, bool expunges,
 	ch.exists = (uint32_t)view->count;
 	ch.keywords_changed = mb->keyword_count != view->keyword_count;
 	view->keyword_count = mb->keyword_count;
-	ch.uidnext = mb->uidnext;
-	ch.highestmodseq = mb->highestmodseq;
+	ch.uidnext = view->uidnext = mb->uidnext;
+	ch.highestmodseq = view->highestmodseq = mb->highestmodseq;
 	view->seen_change_seq = atomic_load(&mb->change_seq);
 	pthread_mutex_unlock(&mb->lock);
 	if (fire)

@@ -162,6 +162,14 @@ int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
 void mailbox_view_free(struct mailbox_view **view);
 struct mailbox *mailbox_view_mailbox(struct mailbox_view *view);
 
+/* mailbox_view_status - the numbers as the session knows them, consistent
+ * with its sequence numbers (SELECT's EXISTS, UIDNEXT, HIGHESTMODSEQ, RFC
+ * 3501 6.3.1): messages is mailbox_view_count, UIDNEXT and HIGHESTMODSEQ as
+ * of the view's last open or update, so no message below UIDNEXT is one
+ * the session has not been told of; unseen, deleted and size count the
+ * view's messages.  No I/O. */
+void mailbox_view_status(const struct mailbox_view *view, struct mailbox_status *status_r);
+
 /* mailbox_view_count - the session's EXISTS (messages expunged by others
  * but not yet reported stay counted until mailbox_view_update reports them) */
 uint32_t mailbox_view_count(const struct mailbox_view *view);

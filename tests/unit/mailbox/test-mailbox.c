@@ -460,6 +460,16 @@ static void test_new_file_picked_up(void **state)
 
 	/* and a file another program dropped, found by the next update */
 	drop_new(inbox, "2000.M1P2.other", "Subject: other\r\n\r\n");
+	/* what the session was told is what its status says, though the
+	 * folder has one more message already */
+	struct mailbox_status vst, mst;
+	mailbox_view_status(view, &vst);
+	mailbox_status_get(mb, &mst);
+	assert_int_equal(vst.messages, 1);
+	assert_int_equal(vst.uidnext, 2);
+	assert_int_equal(mst.messages, 2);
+	assert_int_equal(mst.uidnext, 3);
+	assert_int_equal(vst.uidvalidity, mst.uidvalidity);
 	struct mailbox_changes ch;
 	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
 	assert_true(ch.exists_changed);
@@ -567,6 +577,11 @@ static void test_external_changes(void **state)
 	assert_true(msg.expunged);
 	mailbox_changes_free(&ch);
 
+	/* nothing new since: an update without expunges reports nothing, and
+	 * the one allowed to still reports the expunge it held back */
+	assert_int_equal(mailbox_view_update(view, false, &ch, &error), 0);
+	assert_int_equal(ch.expunged_count + ch.flag_change_count, 0);
+	mailbox_changes_free(&ch);
 	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
 	assert_int_equal(ch.expunged_count, 1);
 	assert_int_equal(ch.expunged_seqs[0], 3);
