@@ -637,6 +637,13 @@ static int serve_load_settings(const struct config *config, struct serve_outboun
 		fprintf(stderr, "petrel: %s\n", error);
 		return -1;
 	}
+	const char *seal_key = config->auth.arc_seal_key;
+	if (seal_key[0] && !keysd_id_is_valid(seal_key, strlen(seal_key))) {
+		fprintf(stderr, "petrel: %s:%d: [auth] arc_seal_key: '%.64s' is not a key id "
+			"(letters, digits, '-', '_' and dots, as `petrel keys list` shows)\n",
+			config->path, config_key_line(config, "auth", "arc_seal_key"), seal_key);
+		return -1;
+	}
 	/* DMARC's organizational domains: the list must read (the network
 	 * process loads it again for its mx listeners) */
 	struct mailauth_psl *psl = cli_psl_load(config);
@@ -829,6 +836,7 @@ static int serve_network(const struct config *config)
 	/* AUTH asks the auth process; the control socket's `petrel keys`
 	 * asks the keys process */
 	smtp_server_set_auth_client(st.server, auth_client);
+	smtp_server_set_keys_client(st.server, keys_client);
 	if (srs_secret)
 		smtp_server_set_srs(st.server, &srs);
 	smtp_server_set_mailauth(st.server, dns, psl);

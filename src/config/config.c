@@ -155,6 +155,7 @@ static const struct key_def key_defs[] = {
 	{ SECTION_AUTH, "spf_reject", KEY_BOOL, CONFIG_OFFSET(auth.spf_reject), 0, 0 },
 	{ SECTION_AUTH, "arc_trusted_forwarders", KEY_DOMAIN_LIST,
 	  CONFIG_OFFSET(auth.arc_trusted_forwarders), 0, 0 },
+	{ SECTION_AUTH, "arc_seal_key", KEY_STRING, CONFIG_OFFSET(auth.arc_seal_key), 0, 0 },
 	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
@@ -338,6 +339,7 @@ static struct config *config_new(bool with_hostname)
 	config->auth.spf_timeout = 20;
 	config->auth.spf_reject = false;
 	config->auth.arc_trusted_forwarders = xstrdup("");
+	config->auth.arc_seal_key = xstrdup("");
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
@@ -534,6 +536,7 @@ void config_free(struct config **configp)
 	free(config->auth.public_suffix_list);
 	free(config->auth.authserv_id);
 	free(config->auth.arc_trusted_forwarders);
+	free(config->auth.arc_seal_key);
 	free(config->dns.resolver);
 	free(config->dns.special_zones);
 	free(config->srs.secret_file);

@@ -90,6 +90,8 @@ struct config_auth {
 	bool spf_reject;         /* SPF fail at MAIL FROM gets 550 5.7.23: false */
 	char *arc_trusted_forwarders; /* sealers whose valid ARC chain overrides a
 					 DMARC fail: domains, comma/space separated; "" */
+	char *arc_seal_key;      /* key id (DATA_DIR/dkim/ID.pem) sealing forwarded
+				    mail, s= of the seal, d= the hostname; "" = none */
 };
 
 struct config_dns {

@@ -668,6 +668,42 @@ struct dkim_key_lookup *arc_verify_lookup_keys(struct arc_verify *verify,
 					       struct dns_resolver *resolver,
 					       dkim_key_lookup_cb *cb, void *ctx);
 
+/* Sealing (RFC 8617 5.1, arc-seal.c), I/O-free: the ARC set a forwarder
+ * adds, instance N+1 of the chain CHAIN (its validation: N, and cv= from
+ * its result), with RESULTS (our Authentication-Results value: authserv-id
+ * and resinfo, without "Authentication-Results:" and its final CRLF) as the
+ * ARC-Authentication-Results.  Feed it the message; sign the message
+ * signature's digest (RSA, rsa-sha256: RFC 8617's only algorithm), then the
+ * seal's; arc_seal_fields gives the three fields to put on top. */
+struct arc_seal_params {
+	const char *domain;       /* d= of both signatures */
+	const char *selector;     /* s= */
+	long long timestamp;      /* t= of the message signature; negative: none */
+};
+struct arc_seal;
+/* arc_seal_new - NULL and *error_r when the chain is at 50 sets already or
+ * DOMAIN / SELECTOR are not valid */
+struct arc_seal *arc_seal_new(const struct arc_seal_params *params,
+			      const struct arc_outcome *chain, const char *results,
+			      const char **error_r);
+void arc_seal_free(struct arc_seal **seal);
+void arc_seal_feed(struct arc_seal *seal, const void *data, size_t len);
+/* arc_seal_message_digest - the message's end: the ARC-Message-Signature's
+ * digest to sign; 0, or -1 and *error_r (no From field, a header section
+ * over DKIM_HEADER_SIZE_DEFAULT) */
+int arc_seal_message_digest(struct arc_seal *seal, unsigned char digest_r[DKIM_SIGN_DIGEST_LEN],
+			    const char **error_r);
+/* arc_seal_message_signed - its signature is SIG[0..SIG_LEN) */
+void arc_seal_message_signed(struct arc_seal *seal, const void *sig, size_t sig_len);
+/* arc_seal_seal_digest - then the ARC-Seal's digest (t= NOW) over the older
+ * sets and the new one; 0, or -1 and *error_r (an older set is missing) */
+int arc_seal_seal_digest(struct arc_seal *seal, long long now,
+			 unsigned char digest_r[DKIM_SIGN_DIGEST_LEN], const char **error_r);
+/* arc_seal_fields - with the seal's signature: "ARC-Seal: ...\r\n
+ * ARC-Message-Signature: ...\r\nARC-Authentication-Results: ...\r\n",
+ * allocated */
+char *arc_seal_fields(const struct arc_seal *seal, const void *sig, size_t sig_len);
+
 /* ---- SRS, the Sender Rewriting Scheme ------------------------------------ */
 
 /* Mail that an alias forwards to another domain leaves with a return path

@@ -26,6 +26,11 @@ void smtp_server_set_srs(struct smtp_server *server, const struct srs_settings *
 	server->srs = srs;
 }
 
+void smtp_server_set_keys_client(struct smtp_server *server, struct ipc_client *client)
+{
+	server->keys = client;
+}
+
 bool smtp_forward_rcpt(struct smtp_session *s, const struct smtp_path *path,
 		       const struct smtp_rcpt_params *params)
 {
@@ -74,11 +79,12 @@ void smtp_forward_note(struct smtp_session *s, const char *target, const char *a
 {
 	const struct srs_settings *srs = s->server->srs;
 	const char *sender = s->env->sender;
-	if (!srs || s->account || s->env->srs_sender || !sender || !sender[0])
-		return;
 	/* an alias to a mailbox of the same domain forwards nothing */
 	const char *td = strrchr(target, '@'), *ad = strrchr(address, '@');
 	if (ad && td && strcasecmp(td, ad) == 0)
+		return;
+	s->forwarded = true;
+	if (!srs || s->account || s->env->srs_sender || !sender || !sender[0])
 		return;
 	char *rewritten = NULL;
 	const char *error = NULL;

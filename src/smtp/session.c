@@ -652,6 +652,7 @@ void smtp_session_transaction_reset(struct smtp_session *s)
 	queue_envelope_free(&s->env);
 	s->rcpt_tried = 0;
 	s->rcpt_other = false;
+	s->forwarded = false;
 	s->bdat_used = false;
 	s->bdat_discard = false;
 	/* A big body's memory is returned; a small one is kept for reuse. */

@@ -57,6 +57,7 @@ struct smtp_server {
 	struct ipc_client *auth;     /* the auth process (NULL: no AUTH) */
 	struct policy_throttle *throttle;
 	const struct srs_settings *srs; /* SRS of forwarded mail (NULL: off) */
+	struct ipc_client *keys;     /* the keys process: ARC seals (NULL: none) */
 	/* the receiving checks (verify.c); both NULL: none are made */
 	struct dns_resolver *dns;
 	const struct mailauth_psl *psl;
@@ -134,6 +135,7 @@ struct smtp_session {
 	struct queue_envelope *env;
 	unsigned rcpt_tried;
 	bool rcpt_other;               /* a recipient that is not a postmaster was accepted */
+	bool forwarded;                /* an alias sends it to another domain (ARC seal) */
 	bool bdat_used;
 	struct smtp_data_reader reader;
 	struct buf body;
@@ -271,6 +273,17 @@ void smtp_verify_message(struct smtp_session *s);
  * to the Junk folder (DMARC quarantine); nothing and false when no checks
  * ran */
 void smtp_verify_header(const struct smtp_verify *v, struct buf *out, bool *junk_r);
+/* smtp_verify_seal - the transaction's ARC sealing (seal.c), or NULL */
+struct smtp_seal;
+struct smtp_seal *smtp_verify_seal(const struct smtp_verify *v);
+/* smtp_seal_start - (seal.c) the message is accepted and forwarded: add an
+ * ARC set (AR_FIELD our Authentication-Results field, CHAIN the incoming
+ * chain's validation) and then smtp_message_submit; false when it is not
+ * to be sealed (not forwarded, no [auth] arc_seal_key, no keys process):
+ * the caller submits.  *SLOT holds the sealing until smtp_seal_free. */
+bool smtp_seal_start(struct smtp_session *s, const struct buf *ar_field,
+		     const struct arc_outcome *chain, struct smtp_seal **slot);
+void smtp_seal_free(struct smtp_seal **seal);
 /* smtp_verify_free - cancel what is under way (no callback follows) */
 void smtp_verify_free(struct smtp_verify **v);
 /* smtp_message_submit - cmd-mail.c: Received: (and Authentication-Results)

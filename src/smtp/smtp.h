@@ -50,6 +50,9 @@ void smtp_server_set_srs(struct smtp_server *server, const struct srs_settings *
  * check is made */
 void smtp_server_set_mailauth(struct smtp_server *server, struct dns_resolver *dns,
 			      const struct mailauth_psl *psl);
+/* smtp_server_set_keys_client - ARC seals are signed by the keys process
+ * through CLIENT (the caller keeps it until smtp_server_free) */
+void smtp_server_set_keys_client(struct smtp_server *server, struct ipc_client *client);
 /* smtp_server_accept - a net_accept_fn: CTX is the smtp_server; owns FD */
 void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);

@@ -84,6 +84,7 @@ struct smtp_verify {
 	struct dmarc_discovery *dmarc;
 	bool dmarc_done;
 	struct arc_verify *arc;     /* the ARC chain (RFC 8617) */
+	struct smtp_seal *seal;     /* our ARC set on forwarded mail (seal.c) */
 	struct dkim_key_lookup *arc_lookup;
 	bool arc_done;
 	size_t removed;             /* Authentication-Results fields of ours removed */
@@ -511,7 +512,14 @@ static void verify_decide(struct smtp_verify *v)
 		smtp_session_process_input(s);
 		return;
 	}
+	if (smtp_seal_start(s, &v->header, r->arc, &v->seal))
+		return;  /* it submits once sealed */
 	smtp_message_submit(s);
+}
+
+struct smtp_seal *smtp_verify_seal(const struct smtp_verify *v)
+{
+	return v ? v->seal : NULL;
 }
 
 /* verify_results_known - THE call site: SPF, DKIM and DMARC are known (in
@@ -763,6 +771,7 @@ void smtp_verify_free(struct smtp_verify **vp)
 	verify_spf_clear(&v->helo);
 	dkim_key_lookup_cancel(&v->dkim_lookup);
 	dkim_key_lookup_cancel(&v->arc_lookup);
+	smtp_seal_free(&v->seal);
 	dmarc_request_cancel(v->dmarc_request);
 	dmarc_discovery_free(&v->dmarc);
 	dkim_verify_free(&v->dkim);

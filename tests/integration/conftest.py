@@ -44,6 +44,7 @@ SECTION_OF = {
     "throttle_entries": "auth", "hash_workers": "auth", "hash_queue": "auth", "scram_iterations": "auth",
     "helper_timeout": "auth",
     "public_suffix_list": "auth", "dmarc_enforce": "auth", "arc_trusted_forwarders": "auth",
+    "arc_seal_key": "auth",
     "authserv_id": "auth", "spf_reject": "auth", "spf_timeout": "auth",
     "resolver": "dns", "special_zones": "dns", "timeout": "dns",
     "retention": "events", "max_pending": "events",

@@ -1,7 +1,8 @@
 """End to end through two Petrels (issue 9): a sender's server hands a DKIM-signed message
 to Petrel B (its MX), which reports spf=pass dkim=pass dmarc=pass; an alias on B forwards
-it to Petrel C, which sees the SRS return path pass SPF for B's domain, DKIM still pass and
-DMARC pass.
+it to Petrel C, which sees the SRS return path pass SPF for B's domain, DKIM still pass,
+DMARC pass, and B's ARC seal (key "arc" in B's DATA_DIR/dkim/, d= B's hostname) valid; so
+does dkimpy's arc_verify on what C stored.
 
 Hosts are loopback addresses: the sender's server sends from 127.0.0.2 (here a Python
 client signing with dkimpy, standing in for a Petrel A until A signs itself), B sends from
@@ -10,6 +11,7 @@ server publishes every record: origin.test's SPF (127.0.0.2), DKIM key and DMARC
 p=reject; B's hostname's SPF (127.0.0.3, for its SRS addresses); example.test's MX (C)."""
 
 import base64
+import os
 import re
 import smtplib
 import subprocess
@@ -41,12 +43,25 @@ def origin_key(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def zone(origin_key):
+def seal_key(tmp_path_factory):
+    """B's ARC key: (PEM file, TXT record)"""
+    key = tmp_path_factory.mktemp("e2e-seal") / "arc.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                    "rsa_keygen_bits:2048", "-out", str(key)], check=True, capture_output=True,
+                   timeout=60)
+    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True, timeout=60).stdout
+    return key, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+
+
+@pytest.fixture(scope="module")
+def zone(origin_key, seal_key):
     server = ZoneServer({
         "origin.test": [{"TXT": "v=spf1 ip4:127.0.0.2 -all"}],
         "sel._domainkey.origin.test": [{"TXT": origin_key[1]}],
         "_dmarc.origin.test": [{"TXT": "v=DMARC1; p=reject"}],
         B_HOST: [{"TXT": "v=spf1 ip4:127.0.0.3 -all"}, {"A": "127.0.0.1"}],
+        "arc._domainkey." + B_HOST: [{"TXT": seal_key[1]}],
         "b.test": [{"MX": (10, B_HOST)}],
         "example.test": [{"MX": (10, "mx.example.test")}],
         "mx.example.test": [{"A": "127.0.0.1"}],
@@ -76,15 +91,21 @@ def wait_mail(p, domain, local, n=1, timeout=20.0):
     return [f.read_bytes() for f in list_mail(p.data_dir, domain, local)]
 
 
-def test_alias_forward_keeps_spf_dkim_dmarc(petrel_factory, zone, origin_key):
+def forwarding_b(petrel_factory, zone, c, seal_key, key_id="arc"):
     dns = {"resolver": "127.0.0.1@%d" % zone.port, "special_zones": "test", "timeout": 2,
            "spf_timeout": 5}
-    c = petrel_factory(hostname=C_HOST, **dns)
-    b = petrel_factory(hostname=B_HOST, local="b.test", port=c.mx,
-                       source_address="127.0.0.3", retry_initial=1, retry_max=2, **dns)
-    # fwd@b.test forwards to a mailbox on C
-    b.cli_ok("alias", "add", "fwd@b.test", "u@example.test")
+    b = petrel_factory(start=False, hostname=B_HOST, local="b.test", port=c.mx,
+                       source_address="127.0.0.3", retry_initial=1, retry_max=2,
+                       arc_seal_key=key_id, **dns)
+    d = b.data_dir / "dkim"
+    d.mkdir(mode=0o700)
+    (d / "arc.pem").write_bytes(seal_key[0].read_bytes())
+    os.chmod(d / "arc.pem", 0o600)
+    b.start()
+    return b
 
+
+def send_signed(b, origin_key):
     msg = (b"From: Joe <joe@origin.test>\r\nTo: <fwd@b.test>\r\nSubject: e2e\r\n"
            b"Date: Fri, 05 Dec 2025 10:00:00 +0000\r\nMessage-ID: <e2e-%d@origin.test>\r\n"
            b"\r\nFrom origin through B to C.\r\n" % time.monotonic_ns())
@@ -93,6 +114,19 @@ def test_alias_forward_keeps_spf_dkim_dmarc(petrel_factory, zone, origin_key):
     with smtplib.SMTP("127.0.0.1", b.mx, local_hostname="mail.origin.test", timeout=30,
                       source_address=("127.0.0.2", 0)) as s:
         s.sendmail("joe@origin.test", ["fwd@b.test"], msg)
+
+
+def c_petrel(petrel_factory, zone):
+    return petrel_factory(hostname=C_HOST, resolver="127.0.0.1@%d" % zone.port,
+                          special_zones="test", timeout=2, spf_timeout=5)
+
+
+def test_alias_forward_keeps_spf_dkim_dmarc(petrel_factory, zone, origin_key, seal_key):
+    c = c_petrel(petrel_factory, zone)
+    b = forwarding_b(petrel_factory, zone, c, seal_key)
+    # fwd@b.test forwards to a mailbox on C
+    b.cli_ok("alias", "add", "fwd@b.test", "u@example.test")
+    send_signed(b, origin_key)
 
     # C: the forwarded copy
     raw = wait_mail(c, "example.test", "u")[0]
@@ -109,3 +143,29 @@ def test_alias_forward_keeps_spf_dkim_dmarc(petrel_factory, zone, origin_key):
     assert (at_b["spf"][0][0], at_b["dkim"][0][0], at_b["dmarc"][0][0]) == \
         ("pass", "pass", "pass"), at_b
     assert at_b["spf"][0][1] == {"smtp.mailfrom": "joe@origin.test"}
+    # B sealed it (i=1, cv=none) and C validates the chain
+    assert at_c["arc"][0][0] == "pass", at_c
+    assert "arc=pass (i=1 d=%s)" % B_HOST in header_values(raw, "Authentication-Results")[0]
+    assert re.search(rb"^ARC-Seal: i=1; a=rsa-sha256; t=\d+; cv=none;", raw, re.M), raw[:600]
+    b.wait_log(r"arc-sealed session=\S+ d=%s s=arc" % re.escape(B_HOST))
+    # and so does dkimpy, with B's key
+    def dnsfunc(name, timeout=5):
+        if name.decode().rstrip(".") == "arc._domainkey." + B_HOST:
+            return seal_key[1].encode()
+        return None
+    cv, _, reason = dkim.arc_verify(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"),
+                                    dnsfunc=dnsfunc)
+    assert cv == b"pass", reason
+
+
+def test_seal_key_missing_delivers_unsealed(petrel_factory, zone, origin_key, seal_key):
+    """a key the keys process does not hold: logged, and the mail goes on without a seal"""
+    c = c_petrel(petrel_factory, zone)
+    b = forwarding_b(petrel_factory, zone, c, seal_key, key_id="nosuchkey")
+    b.cli_ok("alias", "add", "fwd@b.test", "u@example.test")
+    send_signed(b, origin_key)
+    raw = wait_mail(c, "example.test", "u")[0]
+    assert b"ARC-Seal:" not in raw
+    assert ar_of(raw, C_HOST)["arc"][0][0] == "none"
+    b.wait_log(r'arc-seal-failed session=\S+ key=nosuchkey reason="the keys process did not '
+               r'sign: no such key"')

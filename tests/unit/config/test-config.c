@@ -797,6 +797,8 @@ static void test_example_file(void **state)
 	auth_a.authserv_id = auth_b.authserv_id = NULL;
 	assert_string_equal(config->auth.arc_trusted_forwarders, "");
 	auth_a.arc_trusted_forwarders = auth_b.arc_trusted_forwarders = NULL;
+	assert_string_equal(config->auth.arc_seal_key, "");
+	auth_a.arc_seal_key = auth_b.arc_seal_key = NULL;
 	assert_memory_equal(&auth_a, &auth_b, sizeof(auth_a));
 	assert_memory_equal(&config->events, &defaults->events, sizeof(config->events));
 	assert_memory_equal(&config->queue, &defaults->queue, sizeof(config->queue));
