@@ -69,6 +69,7 @@ struct mailbox {
 	/* under the registry lock */
 	unsigned refs;
 	struct mailbox *next;
+	bool unlisted;              /* deleted or failed to load: opens pass it by */
 	/* under both locks to change, either to read */
 	char *path;
 	/* under the mailbox lock */
@@ -1013,15 +1014,16 @@ int mailbox_open_path(const char *account_path, const char *disk_name,
 	int ret = -1;
 
 	*mailbox_r = NULL;
+	bool exists = false;
 	pthread_mutex_lock(&registry_lock);
-	for (mb = registry; mb && strcmp(mb->path, path) != 0; mb = mb->next)
+	for (mb = registry; mb && (mb->unlisted || strcmp(mb->path, path) != 0); mb = mb->next)
 		;
 	if (mb) {
 		mb->refs++;
 	} else {
 		struct stat st;
 		char *cur = xasprintf("%s/cur", path);
-		bool exists = stat(cur, &st) == 0 && S_ISDIR(st.st_mode);
+		exists = stat(cur, &st) == 0 && S_ISDIR(st.st_mode);
 		free(cur);
 		if (!exists && *disk_name) {
 			pthread_mutex_unlock(&registry_lock);
@@ -1044,7 +1046,7 @@ int mailbox_open_path(const char *account_path, const char *disk_name,
 	}
 	pthread_mutex_unlock(&registry_lock);
 	if (fresh) {
-		if (!*disk_name && mailbox_maildir_create(path) != 0)
+		if (!exists && mailbox_maildir_create(path) != 0)
 			mailbox_error_sys(&mb->load_error, "cannot create the mailbox");
 		else if (mailbox_load(mb, &mb->load_error) == 0)
 			mb->loaded = true;
@@ -1053,6 +1055,9 @@ int mailbox_open_path(const char *account_path, const char *disk_name,
 			if (error_r)
 				*error_r = mb->load_error;
 			pthread_mutex_unlock(&mb->lock);
+			pthread_mutex_lock(&registry_lock);
+			mb->unlisted = true;
+			pthread_mutex_unlock(&registry_lock);
 			mailbox_unref(&mb);
 			free(path);
 			return -1;
@@ -1137,8 +1142,9 @@ void mailbox_registry_folder_deleted(const char *path)
 {
 	/* the caller holds the registry lock */
 	for (struct mailbox *mb = registry; mb; mb = mb->next) {
-		if (strcmp(mb->path, path) != 0)
+		if (mb->unlisted || strcmp(mb->path, path) != 0)
 			continue;
+		mb->unlisted = true;
 		pthread_mutex_lock(&mb->lock);
 		mb->deleted = true;
 		for (size_t i = 0; i < mb->count; i++)
@@ -1157,7 +1163,8 @@ void mailbox_registry_folder_renamed(const char *old_path, const char *new_path)
 	/* the caller holds the registry lock */
 	size_t len = strlen(old_path);
 	for (struct mailbox *mb = registry; mb; mb = mb->next) {
-		if (strncmp(mb->path, old_path, len) != 0 || (mb->path[len] && mb->path[len] != '.'))
+		if (mb->unlisted || strncmp(mb->path, old_path, len) != 0 ||
+		    (mb->path[len] && mb->path[len] != '.'))
 			continue;
 		char *moved = xasprintf("%s%s", new_path, mb->path + len);
 		pthread_mutex_lock(&mb->lock);
@@ -2208,7 +2215,7 @@ void mailbox_notify_new(const char *path)
 	}
 	struct mailbox *mb;
 	pthread_mutex_lock(&registry_lock);
-	for (mb = registry; mb && strcmp(mb->path, maildir) != 0; mb = mb->next)
+	for (mb = registry; mb && (mb->unlisted || strcmp(mb->path, maildir) != 0); mb = mb->next)
 		;
 	if (mb)
 		mb->refs++;

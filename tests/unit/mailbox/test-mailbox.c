@@ -873,6 +873,25 @@ static void test_folders(void **state)
 	assert_int_equal(mailbox_open(data_dir, ADDR, "Job/2026", &mb, &error), -1);
 	assert_int_equal(error.code, MAILBOX_ERROR_NONEXISTENT);
 
+	/* a folder deleted while a session holds it and made again is a new,
+	 * empty folder for the next open */
+	assert_int_equal(mailbox_folder_create(data_dir, ADDR, "Tmp", &error), 0);
+	struct mailbox *old = open_ok("Tmp");
+	append_ok(old, "t\r\n", 0);
+	assert_int_equal(mailbox_view_open(old, &view, &error), 0);
+	assert_int_equal(mailbox_folder_delete(data_dir, ADDR, "Tmp", &error), 0);
+	assert_int_equal(mailbox_folder_create(data_dir, ADDR, "Tmp", &error), 0);
+	mb = open_ok("Tmp");
+	assert_ptr_not_equal(mb, old);
+	mailbox_status_get(mb, &s);
+	assert_int_equal(s.messages, 0);
+	append_ok(mb, "t2\r\n", 0);
+	mailbox_unref(&mb);
+	assert_int_equal(mailbox_append(old, "x\r\n", 3, 0, 0, 0, &s.uidnext, &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_DELETED);
+	mailbox_view_free(&view);
+	mailbox_unref(&old);
+
 	/* subscriptions */
 	assert_int_equal(mailbox_folder_subscribe(data_dir, ADDR, "Later", true, &error), 0);
 	assert_int_equal(mailbox_folder_subscribe(data_dir, ADDR, "Sent", false, &error), 0);
