@@ -1115,7 +1115,11 @@ static void mailbox_free(struct mailbox *mb)
 	/* every watch holds a reference: none is left.  A clean close: the
 	 * index durable, then the leases shrunk to exactly UIDNEXT and
 	 * HIGHESTMODSEQ, which tells the next load the index is whole */
-	if (mb->loaded && !mb->deleted) {
+	bool clean = mb->uid_lease == mb->uidnext && mb->modseq_lease == mb->highestmodseq &&
+		     mb->index_dirty == 0;
+	/* (exact leases: nothing was handed out since a clean load or close,
+	 * every change takes a MODSEQ and so a new lease first) */
+	if (mb->loaded && !mb->deleted && !clean) {
 		uint32_t uid_lease = mb->uid_lease;
 		uint64_t modseq_lease = mb->modseq_lease;
 		mb->uid_lease = mb->uidnext;

@@ -144,6 +144,22 @@ static void test_uids_ascending(void **state)
 	assert_int_equal(st.size, strlen("Subject: a\r\n\r\none\r\n") * 2 + 14 * 3);
 	mailbox_unref(&mb);
 	assert_null(mb);
+
+	/* a close after no change writes nothing (quota counts open and close
+	 * folders); after a change, the index is written anew */
+	char index[400];
+	struct stat before, after;
+	snprintf(index, sizeof(index), "%s/petrel.index", inbox);
+	assert_int_equal(stat(index, &before), 0);
+	mb = open_ok("INBOX");
+	mailbox_unref(&mb);
+	assert_int_equal(stat(index, &after), 0);
+	assert_int_equal(before.st_ino, after.st_ino);
+	mb = open_ok("INBOX");
+	append_ok(mb, "f\r\n", 0);
+	mailbox_unref(&mb);
+	assert_int_equal(stat(index, &after), 0);
+	assert_int_not_equal(before.st_ino, after.st_ino);
 }
 
 /* messages, UIDs, flags, UIDVALIDITY survive the index's loss; UIDNEXT and
