@@ -10,6 +10,8 @@ int cmd_queue(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_spf(int argc, char **argv);
 int cmd_dkim(int argc, char **argv);
+/* cmd_dkim_keys - dkim keygen|list|remove, ARGV[0] the action (cmd-dkim-keys.c) */
+int cmd_dkim_keys(int argc, char **argv);
 int cmd_dmarc(int argc, char **argv);
 int cmd_arc(int argc, char **argv);
 int cmd_check_domain(int argc, char **argv);

@@ -39,7 +39,8 @@ static void dkim_print_json(const struct dkim_verify *verify);
 
 static int dkim_usage(void)
 {
-	fputs("usage: petrel dkim verify [FILE] [--json] [-c FILE]\n", stderr);
+	fputs("usage: petrel dkim verify [FILE] [--json] [-c FILE]\n"
+	      "       petrel dkim keygen|list|remove ... (petrel help)\n", stderr);
 	return 2;
 }
 
@@ -133,6 +134,9 @@ int cmd_dkim(int argc, char **argv)
 {
 	const char *file = CLI_DEFAULT_CONFIG, *input = NULL;
 	bool json = false;
+	if (argc >= 2 && (strcmp(argv[1], "keygen") == 0 || strcmp(argv[1], "list") == 0 ||
+			  strcmp(argv[1], "remove") == 0))
+		return cmd_dkim_keys(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "verify") != 0)
 		return dkim_usage();
 	for (int i = 2; i < argc; i++) {

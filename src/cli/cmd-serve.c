@@ -751,6 +751,7 @@ static int serve_network(const struct config *config)
 	struct mailauth_psl *psl = NULL;
 	struct delivery *delivery = NULL;
 	struct ipc_client *auth_client = NULL, *keys_client = NULL;
+	struct keysd_signer *signer = NULL;
 	struct privsep_channels *channels = NULL;
 	struct serve_outbound outbound = { 0 };
 	struct event *sigterm = NULL;
@@ -841,6 +842,9 @@ static int serve_network(const struct config *config)
 		smtp_server_set_srs(st.server, &srs);
 	smtp_server_set_mailauth(st.server, dns, psl);
 	queue_control_set_keys(control, keys_client);
+	/* DKIM signing: workers hash, the keys process signs */
+	signer = keysd_signer_create(st.base, keys_client, helper_timeout_ms);
+	smtp_server_set_signer(st.server, signer);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
 	 * the whole process group) is ignored: the supervisor decides */
 	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);
@@ -874,7 +878,10 @@ out:
 	if (queue)
 		queue_stop(queue);
 	dns_resolver_free(&dns);
+	/* workers waiting for a signature give up now, not at their timeout */
+	keysd_signer_stop(signer);
 	pool_free(&pool);
+	keysd_signer_free(&signer);
 	queue_free(&queue);
 	smtp_server_free(&st.server);
 	mailauth_psl_free(&psl);

@@ -149,6 +149,11 @@ bool ipc_client_connected(const struct ipc_client *c)
 	return c->bev != NULL;
 }
 
+uint64_t ipc_client_connection(const struct ipc_client *c)
+{
+	return c->conn;
+}
+
 /* ipc_client_next_id - a fresh id whose table slot is free (the table is at
  * most half full, so this takes a step or two) */
 static uint32_t ipc_client_next_id(struct ipc_client *c)

@@ -132,6 +132,10 @@ struct ipc_client *ipc_client_create(struct event_base *base, const char *name,
  * connection); the calls pending on the previous connection get NULL */
 void ipc_client_set_fd(struct ipc_client *client, int fd);
 bool ipc_client_connected(const struct ipc_client *client);
+/* ipc_client_connection - the number of the current (or last) connection:
+ * it changes each time ipc_client_set_fd gives a new one (a helper that was
+ * started again); 0 before the first */
+uint64_t ipc_client_connection(const struct ipc_client *client);
 /* ipc_client_call - send a request; returns its id (never 0).  CB gets the
  * reply later (see ipc_reply_fn). */
 uint32_t ipc_client_call(struct ipc_client *client, uint8_t type, unsigned count,

@@ -123,7 +123,7 @@ static int keysd_key_load(int dfd, const char *name, struct keysd_key *key,
 
 	memset(key, 0, sizeof(*key));
 	if (!keysd_id_is_valid(name, len)) {
-		*reason_r = "bad key id (1 to 64 letters, digits, '-', '_' in labels "
+		*reason_r = "bad key id (1 to 240 letters, digits, '-', '_' in labels "
 			    "separated by single dots)";
 		return -1;
 	}

@@ -15,7 +15,10 @@
 
 struct config;
 
-#define KEYSD_ID_MAX 64            /* octets of a key id (the file name without .pem) */
+/* octets of a key id (the file name without .pem): room for
+ * "SELECTOR._domainkey.DOMAIN" with a long domain, and ".pem" within a
+ * file name's 255 */
+#define KEYSD_ID_MAX 240
 #define KEYSD_RSA_BITS_MIN 1024    /* RFC 8301 3.2 */
 #define KEYSD_RSA_BITS_MAX 16384
 #define KEYSD_SIG_MAX (KEYSD_RSA_BITS_MAX / 8)
@@ -52,5 +55,37 @@ void keysd_public_free(struct keysd_public *pub);
 int keysd_public_verify(const void *spki, size_t spki_len, const char *algorithm,
 			const unsigned char *digest, const void *sig, size_t sig_len,
 			const char **error_r);
+
+/* ---- DKIM signing in the network process (signer.c) ---------------------- */
+
+/* Key ids that sign: "SELECTOR._domainkey.DOMAIN" (the DNS name of the
+ * public half) signs DOMAIN's mail with SELECTOR.  keysd_id_dkim - ID is
+ * one: SELECTOR into SELECTOR_R (SELECTOR_SIZE octets), *domain_r points
+ * into ID */
+bool keysd_id_dkim(const char *id, char *selector_r, size_t selector_size,
+		   const char **domain_r);
+
+#define KEYSD_SIGNER_KEYS_MAX 4    /* signatures per message, at most */
+
+/* A signer hashes on worker threads and has the keys process sign over the
+ * loop's channel (signer.c).  Create, stop and free it on the loop thread:
+ * keysd_signer_stop after the loop has ended and before pool_free (waiting
+ * workers then get a failure at once), keysd_signer_free after pool_free. */
+struct event_base;
+struct ipc_client;
+struct buf;
+struct keysd_signer;
+struct keysd_signer *keysd_signer_create(struct event_base *base, struct ipc_client *keys,
+					 unsigned timeout_ms);
+void keysd_signer_stop(struct keysd_signer *signer);
+void keysd_signer_free(struct keysd_signer **signer);
+/* keysd_signer_sign_blocking - (on a worker, never the loop thread; may
+ * wait up to the timeout) sign MESSAGE (CRLF, whole) with every key of the
+ * domain of its From: address, signatures timed NOW: the DKIM-Signature
+ * fields go on top of MESSAGE.  The number of signatures added (0: no From
+ * or no key for its domain), or -1 and *error_r (static text; MESSAGE is
+ * unchanged): the keys process did not answer in time or signed nothing. */
+int keysd_signer_sign_blocking(struct keysd_signer *signer, struct buf *message, long long now,
+			       const char **error_r);
 
 #endif

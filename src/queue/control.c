@@ -118,6 +118,7 @@ static void control_client_reply(struct control_client *c, const struct buf *dat
 				 const char *status, const char *text);
 static void control_client_free(struct control_client *c);
 static void control_keys_start(struct control_client *c, const char *line, size_t len);
+static void control_keys_reload(struct control_client *c);
 static int control_keys_parse(const char *line, size_t len, struct control_keys *k,
 			      const char **error_r);
 static void control_keys_call(struct control_keys *k);
@@ -341,6 +342,10 @@ static void control_client_start(struct control_client *c, const char *line, siz
 	char id[QUEUE_ID_LEN + 1];
 	const char *error = NULL;
 	bufferevent_disable(c->bev, EV_READ);
+	if (len == 11 && memcmp(line, "keys-reload", 11) == 0) {
+		control_keys_reload(c);
+		return;
+	}
 	if (len >= 5 && memcmp(line, "keys-", 5) == 0) {
 		control_keys_start(c, line, len);
 		return;
@@ -543,6 +548,25 @@ void queue_control_set_keys(struct queue_control *control, struct ipc_client *ke
 	control->keys = keys;
 }
 
+/* control_keys_reload - keys-reload: the keys process reads DATA_DIR/dkim/
+ * again.  It reads its keys only when it starts, so its channel is closed:
+ * at EOF it exits, the supervisor starts a new one (privsep/supervisor.c)
+ * and hands its channel over, and the DKIM signer lists the keys of the
+ * new process before it signs again (keysd/signer.c). */
+static void control_keys_reload(struct control_client *c)
+{
+	struct queue_control *qc = c->control;
+	if (!qc->keys) {
+		control_client_reply(c, NULL, "error", "no keys process");
+		return;
+	}
+	log_info("keys-reload", "uid=%ld connected=%s", (long)c->uid,
+		 ipc_client_connected(qc->keys) ? "yes" : "no");
+	ipc_client_set_fd(qc->keys, -1);
+	control_client_reply(c, NULL, "ok", "the keys process is restarting to read "
+			     "DATA_DIR/dkim/ again");
+}
+
 /* control_keys_start - a keys-* request line: parse it, then ask the keys
  * process for its list (every verb starts there) */
 static void control_keys_start(struct control_client *c, const char *line, size_t len)
@@ -609,7 +633,7 @@ static int control_keys_parse(const char *line, size_t len, struct control_keys 
 		return -1;
 	}
 	if (verbs[v].args >= 1 && (!sp || !keysd_id_is_valid(arg, key_len))) {
-		*error_r = "bad key id (1 to 64 letters, digits, '-', '_', in labels separated "
+		*error_r = "bad key id (1 to 240 letters, digits, '-', '_', in labels separated "
 			   "by dots)";
 		return -1;
 	}
@@ -737,7 +761,7 @@ static void control_keys_listed(struct control_keys *k, const struct ipc_msg *re
 		return;
 	}
 	if (!k->spki) {
-		char text[120];
+		char text[KEYSD_ID_MAX + 20];
 		snprintf(text, sizeof(text), "no key named %s", k->key);
 		control_keys_finish(k, "notfound", text);
 		return;
@@ -769,7 +793,7 @@ static void control_keys_signed(struct control_keys *k, const struct ipc_msg *re
 	}
 	/* an RSA or Ed25519 check of one signature: microseconds, on the loop */
 	const char *error = NULL;
-	char text[200];
+	char text[KEYSD_ID_MAX + 200];
 	if (keysd_public_verify(k->spki, k->spki_len, k->algorithm, k->digest, sig->data,
 				sig->len, &error) != 0) {
 		snprintf(text, sizeof(text), "%s %s: %s", k->key, k->algorithm, error);

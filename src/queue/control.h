@@ -21,6 +21,8 @@
  *                               keys process, check it with its public half
  *           keys-sign KEY HEX LF  KEY's signature of the SHA-256 digest HEX
  *                               (64 hex digits), base64, as a data line
+ *           keys-reload LF      the keys process is started again and reads
+ *                               DATA_DIR/dkim/ (petrel dkim keygen, remove)
  *   server: [data TEXT LF]...   lines of output (stats, keys-list, keys-sign)
  *           ok TEXT LF          done (TEXT says what; may be empty)
  *           notfound TEXT LF    no such message or key

@@ -21,6 +21,7 @@
 #include <event2/bufferevent.h>
 
 #include "config/config.h"
+#include "keysd/keysd.h"
 #include "policy/policy.h"
 #include "queue/queue.h"
 #include "util/log.h"
@@ -56,7 +57,10 @@ struct from_job {
 	struct smtp_job job;
 	struct buf message;               /* the body, moved from the session */
 	struct policy_account *account;
+	bool check_from, sign;
 	struct policy_reply reply;
+	int signatures;                   /* DKIM signatures added, -1: failed */
+	const char *sign_error;
 };
 
 struct release_job {
@@ -576,11 +580,16 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 		smtp_session_transaction_reset(s);
 		return;
 	}
-	if (s->account && !s->account->any_from && s->rcpt_other) {
-		/* RFC 6409 8.1 style: a submission's From: must be the user's;
-		 * not for a message to the postmaster alone, so that a
-		 * complaint always gets through (RFC 5321 4.5.1). */
+	/* RFC 6409 8.1 style: a submission's From: must be the user's;
+	 * not for a message to the postmaster alone, so that a complaint
+	 * always gets through (RFC 5321 4.5.1).  Then the DKIM signatures of
+	 * the From: domain (keysd/signer.c), for an account's mail. */
+	bool check_from = s->account && !s->account->any_from && s->rcpt_other;
+	bool sign = s->account && s->server->signer;
+	if (check_from || sign) {
 		struct from_job *j = xcalloc(1, sizeof(*j));
+		j->check_from = check_from;
+		j->sign = sign;
 		j->job.work = from_work;
 		j->job.done = from_done;
 		j->job.free = from_free;
@@ -600,8 +609,12 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 static void from_work(struct smtp_job *job)
 {
 	struct from_job *j = (struct from_job *)job;
-	policy_check_from_blocking(job->server->store, j->account, j->message.data,
-				   j->message.len, &j->reply);
+	if (j->check_from)
+		policy_check_from_blocking(job->server->store, j->account, j->message.data,
+					   j->message.len, &j->reply);
+	if (j->sign && j->reply.code == 0)
+		j->signatures = keysd_signer_sign_blocking(job->server->signer, &j->message,
+							   (long long)time(NULL), &j->sign_error);
 }
 
 static void from_done(struct smtp_session *s, struct smtp_job *job)
@@ -615,6 +628,13 @@ static void from_done(struct smtp_session *s, struct smtp_job *job)
 		smtp_session_transaction_reset(s);
 		return;
 	}
+	/* a keys process that cannot sign loses no mail: it goes unsigned
+	 * (docs/email-authentication.md) */
+	if (j->signatures < 0)
+		log_warn("dkim-sign-failed", "session=%s account=%s action=unsigned reason=\"%s\"",
+			 s->sid, s->account ? s->account->name : "-", j->sign_error);
+	else if (j->signatures > 0)
+		log_info("dkim-signed", "session=%s signatures=%d", s->sid, j->signatures);
 	smtp_message_submit(s);
 }
 

@@ -86,6 +86,11 @@ void smtp_server_set_mailauth(struct smtp_server *server, struct dns_resolver *d
 	server->psl = psl;
 }
 
+void smtp_server_set_signer(struct smtp_server *server, struct keysd_signer *signer)
+{
+	server->signer = signer;
+}
+
 /* server_refuse - RFC 5321 3.1: a server may answer 421 and close at once */
 static void server_refuse(struct smtp_server *server, int fd, const char *client,
 			  const char *text, const char *reason)

@@ -27,6 +27,7 @@ struct evbuffer_cb_entry;
 struct config;
 struct config_listener;
 struct ipc_client;
+struct keysd_signer;
 struct queue_envelope;
 struct policy_account;
 struct policy_throttle;
@@ -55,6 +56,7 @@ struct smtp_server {
 	struct store_events *events; /* event writer; may be NULL */
 	struct pool *pool;
 	struct ipc_client *auth;     /* the auth process (NULL: no AUTH) */
+	struct keysd_signer *signer; /* DKIM signing (NULL: none) */
 	struct policy_throttle *throttle;
 	const struct srs_settings *srs; /* SRS of forwarded mail (NULL: off) */
 	struct ipc_client *keys;     /* the keys process: ARC seals (NULL: none) */

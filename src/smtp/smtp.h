@@ -53,6 +53,11 @@ void smtp_server_set_mailauth(struct smtp_server *server, struct dns_resolver *d
 /* smtp_server_set_keys_client - ARC seals are signed by the keys process
  * through CLIENT (the caller keeps it until smtp_server_free) */
 void smtp_server_set_keys_client(struct smtp_server *server, struct ipc_client *client);
+/* smtp_server_set_signer - mail from authenticated accounts is DKIM-signed
+ * with the keys of its From: domain through SIGNER (keysd.h; the caller
+ * keeps it until smtp_server_free) */
+struct keysd_signer;
+void smtp_server_set_signer(struct smtp_server *server, struct keysd_signer *signer);
 /* smtp_server_accept - a net_accept_fn: CTX is the smtp_server; owns FD */
 void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);
