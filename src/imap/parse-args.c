@@ -4,7 +4,8 @@
  * The syntax is checked token by token: atoms, quoted strings (escapes only
  * of '"' and '\', UTF-8 allowed as RFC 9051 and RFC 6855 allow it), literals
  * and literal8s at the end of a line, parenthesized lists nested to
- * depth_max, single spaces between arguments and CRLF at the end.  Atoms are
+ * depth_max, single spaces between arguments (none needed between two
+ * lists) and CRLF at the end.  Atoms are
  * read liberally, as every server must to take flags ("\Seen"), sequence
  * sets ("1:*"), list patterns ("%") and fetch items with their section
  * ("BODY.PEEK[HEADER.FIELDS (From "To")]<0.100>"): an atom may carry one
@@ -153,7 +154,12 @@ static int parse_args(struct args_parser *p, unsigned depth, bool in_list,
 			p->pos += 2;
 			break;
 		}
-		if (count > 0) {
+		/* lists may follow a list without a space: response data
+		 * juxtaposes them ("((a)(b))", RFC 9051 9 env-from, body-type-mpart)
+		 * and reading it back takes the same grammar */
+		bool adjacent = count > 0 && args[count - 1].type == IMAP_ARG_LIST &&
+			p->pos < p->len && p->data[p->pos] == '(';
+		if (count > 0 && !adjacent) {
 			if (p->pos >= p->len || p->data[p->pos] != ' ') {
 				fail(p, "Missing space between arguments");
 				goto fail;
