@@ -2,7 +2,9 @@
  * another domain, once the receiving checks (verify.c) have decided to
  * accept it: the set records our Authentication-Results, signs the message
  * and seals the chain with [auth] arc_seal_key, the key the keys process
- * holds as DATA_DIR/dkim/ID.pem (d= the hostname, s= the key id).
+ * holds as DATA_DIR/dkim/ID.pem: an id SELECTOR._domainkey.DOMAIN (what
+ * `petrel dkim keygen` makes) signs with s=SELECTOR d=DOMAIN, any other id
+ * with s=ID d=the hostname.
  *
  * The steps, the session reading nothing meanwhile: the message signature's
  * hashing on the pool, its digest signed by the keys process over IPC, the
@@ -67,14 +69,19 @@ bool smtp_seal_start(struct smtp_session *s, const struct buf *ar_field,
 	while (len > 0 && (value[len - 1] == '\r' || value[len - 1] == '\n'))
 		len--;
 	char *results = xstrndup(value, len);
+	/* SELECTOR._domainkey.DOMAIN names both; else the id is the selector */
+	const char *mark = strstr(key, "._domainkey.");
+	char *selector = mark && mark > key && mark[12] ? xstrndup(key, (size_t)(mark - key)) :
+		xstrdup(key);
 	struct arc_seal_params params = {
-		.domain = s->config->hostname,
-		.selector = key,
+		.domain = mark && mark > key && mark[12] ? mark + 12 : s->config->hostname,
+		.selector = selector,
 		.timestamp = (long long)time(NULL),
 	};
 	const char *error = NULL;
 	struct arc_seal *seal = arc_seal_new(&params, chain, results, &error);
 	free(results);
+	free(selector);
 	if (!seal) {
 		log_warn("arc-seal-failed", "session=%s reason=\"%s\"", s->sid, error);
 		return false;
@@ -180,8 +187,7 @@ static void seal_reply(void *ctx, const struct ipc_msg *reply)
 	free(fields);
 	buf_free(&s->body);
 	s->body = body;
-	log_info("arc-sealed", "session=%s d=%s s=%s", s->sid, s->config->hostname,
-		 s->config->auth.arc_seal_key);
+	log_info("arc-sealed", "session=%s key=%s", s->sid, s->config->auth.arc_seal_key);
 	smtp_message_submit(s);
 }
 

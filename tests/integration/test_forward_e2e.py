@@ -1,8 +1,9 @@
 """End to end through two Petrels (issue 9): a sender's server hands a DKIM-signed message
 to Petrel B (its MX), which reports spf=pass dkim=pass dmarc=pass; an alias on B forwards
 it to Petrel C, which sees the SRS return path pass SPF for B's domain, DKIM still pass,
-DMARC pass, and B's ARC seal (key "arc" in B's DATA_DIR/dkim/, d= B's hostname) valid; so
-does dkimpy's arc_verify on what C stored.
+DMARC pass, and B's ARC seal (key arc._domainkey.b.test in B's DATA_DIR/dkim/, as `petrel
+dkim keygen b.test --selector arc` names it: d=b.test s=arc) valid; so does dkimpy's
+arc_verify on what C stored.
 
 Hosts are loopback addresses: the sender's server sends from 127.0.0.2 (here a Python
 client signing with dkimpy, standing in for a Petrel A until A signs itself), B sends from
@@ -61,7 +62,7 @@ def zone(origin_key, seal_key):
         "sel._domainkey.origin.test": [{"TXT": origin_key[1]}],
         "_dmarc.origin.test": [{"TXT": "v=DMARC1; p=reject"}],
         B_HOST: [{"TXT": "v=spf1 ip4:127.0.0.3 -all"}, {"A": "127.0.0.1"}],
-        "arc._domainkey." + B_HOST: [{"TXT": seal_key[1]}],
+        "arc._domainkey.b.test": [{"TXT": seal_key[1]}],
         "b.test": [{"MX": (10, B_HOST)}],
         "example.test": [{"MX": (10, "mx.example.test")}],
         "mx.example.test": [{"A": "127.0.0.1"}],
@@ -91,7 +92,7 @@ def wait_mail(p, domain, local, n=1, timeout=20.0):
     return [f.read_bytes() for f in list_mail(p.data_dir, domain, local)]
 
 
-def forwarding_b(petrel_factory, zone, c, seal_key, key_id="arc"):
+def forwarding_b(petrel_factory, zone, c, seal_key, key_id="arc._domainkey.b.test"):
     dns = {"resolver": "127.0.0.1@%d" % zone.port, "special_zones": "test", "timeout": 2,
            "spf_timeout": 5}
     b = petrel_factory(start=False, hostname=B_HOST, local="b.test", port=c.mx,
@@ -99,8 +100,9 @@ def forwarding_b(petrel_factory, zone, c, seal_key, key_id="arc"):
                        arc_seal_key=key_id, **dns)
     d = b.data_dir / "dkim"
     d.mkdir(mode=0o700)
-    (d / "arc.pem").write_bytes(seal_key[0].read_bytes())
-    os.chmod(d / "arc.pem", 0o600)
+    # named as `petrel dkim keygen b.test --selector arc` names it
+    (d / "arc._domainkey.b.test.pem").write_bytes(seal_key[0].read_bytes())
+    os.chmod(d / "arc._domainkey.b.test.pem", 0o600)
     b.start()
     return b
 
@@ -145,12 +147,13 @@ def test_alias_forward_keeps_spf_dkim_dmarc(petrel_factory, zone, origin_key, se
     assert at_b["spf"][0][1] == {"smtp.mailfrom": "joe@origin.test"}
     # B sealed it (i=1, cv=none) and C validates the chain
     assert at_c["arc"][0][0] == "pass", at_c
-    assert "arc=pass (i=1 d=%s)" % B_HOST in header_values(raw, "Authentication-Results")[0]
+    assert "arc=pass (i=1 d=b.test)" in header_values(raw, "Authentication-Results")[0]
     assert re.search(rb"^ARC-Seal: i=1; a=rsa-sha256; t=\d+; cv=none;", raw, re.M), raw[:600]
-    b.wait_log(r"arc-sealed session=\S+ d=%s s=arc" % re.escape(B_HOST))
+    b.wait_log(r"arc-sealed session=\S+ key=arc\._domainkey\.b\.test")
+    assert re.search(rb"^\td=b\.test; s=arc; b=", raw, re.M), raw[:600]
     # and so does dkimpy, with B's key
     def dnsfunc(name, timeout=5):
-        if name.decode().rstrip(".") == "arc._domainkey." + B_HOST:
+        if name.decode().rstrip(".") == "arc._domainkey.b.test":
             return seal_key[1].encode()
         return None
     cv, _, reason = dkim.arc_verify(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"),
