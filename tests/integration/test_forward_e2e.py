@@ -5,11 +5,12 @@ DMARC pass, and B's ARC seal (key arc._domainkey.b.test in B's DATA_DIR/dkim/, a
 dkim keygen b.test --selector arc` names it: d=b.test s=arc) valid; so does dkimpy's
 arc_verify on what C stored.
 
-Hosts are loopback addresses: the sender's server sends from 127.0.0.2 (here a Python
-client signing with dkimpy, standing in for a Petrel A until A signs itself), B sends from
-127.0.0.3 ([delivery] source_address); both Petrels listen on 127.0.0.1.  A dnslib zone
-server publishes every record: origin.test's SPF (127.0.0.2), DKIM key and DMARC
-p=reject; B's hostname's SPF (127.0.0.3, for its SRS addresses); example.test's MX (C)."""
+Hosts are loopback addresses: the sender's server sends from 127.0.0.2 (a Python client
+signing with dkimpy, or Petrel A signing with its own key in the last test), B sends from
+127.0.0.3 ([delivery] source_address); the Petrels listen on 127.0.0.1.  A dnslib zone
+server publishes every record: the senders' SPF (127.0.0.2), DKIM keys and DMARC
+p=reject; B's hostname's SPF (127.0.0.3, for its SRS addresses) and its ARC key;
+example.test's MX (C)."""
 
 import base64
 import os
@@ -24,7 +25,7 @@ import authres.dmarc
 import dkim
 import pytest
 
-from conftest import header_values, list_mail
+from conftest import SENDER, dot_stuff, header_values, list_mail
 from spf_dns import ZoneServer
 
 B_HOST = "b.petrel.test"
@@ -56,15 +57,31 @@ def seal_key(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def zone(origin_key, seal_key):
+def a_key(tmp_path_factory):
+    """Petrel A's DKIM key for example.test (the fixture account's domain)"""
+    key = tmp_path_factory.mktemp("e2e-a") / "a.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                    "rsa_keygen_bits:2048", "-out", str(key)], check=True, capture_output=True,
+                   timeout=60)
+    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True, timeout=60).stdout
+    return key, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+
+
+@pytest.fixture(scope="module")
+def zone(origin_key, seal_key, a_key):
     server = ZoneServer({
         "origin.test": [{"TXT": "v=spf1 ip4:127.0.0.2 -all"}],
         "sel._domainkey.origin.test": [{"TXT": origin_key[1]}],
         "_dmarc.origin.test": [{"TXT": "v=DMARC1; p=reject"}],
         B_HOST: [{"TXT": "v=spf1 ip4:127.0.0.3 -all"}, {"A": "127.0.0.1"}],
         "arc._domainkey.b.test": [{"TXT": seal_key[1]}],
+        # Petrel A's domain: it sends from 127.0.0.2 and signs with selector "a"
+        "example.test": [{"MX": (10, "mx.example.test")},
+                         {"TXT": "v=spf1 ip4:127.0.0.2 -all"}],
+        "a._domainkey.example.test": [{"TXT": a_key[1]}],
+        "_dmarc.example.test": [{"TXT": "v=DMARC1; p=reject"}],
         "b.test": [{"MX": (10, B_HOST)}],
-        "example.test": [{"MX": (10, "mx.example.test")}],
         "mx.example.test": [{"A": "127.0.0.1"}],
     })
     yield server
@@ -172,3 +189,47 @@ def test_seal_key_missing_delivers_unsealed(petrel_factory, zone, origin_key, se
     assert ar_of(raw, C_HOST)["arc"][0][0] == "none"
     b.wait_log(r'arc-seal-failed session=\S+ key=nosuchkey reason="the keys process did not '
                r'sign: no such key"')
+
+
+def test_petrel_a_signs_b_forwards_c_accepts(petrel_factory, zone, seal_key, a_key):
+    """The whole way with Petrels only: A signs what its account submits (selector a of
+    example.test) and relays it from 127.0.0.2 to B; B finds spf, dkim and dmarc passing
+    and forwards through its alias, SRS-rewritten and ARC-sealed, to C, which finds spf
+    (SRS), dkim (A's signature) and dmarc passing and B's seal valid."""
+    c = c_petrel(petrel_factory, zone)
+    b = forwarding_b(petrel_factory, zone, c, seal_key)
+    b.cli_ok("alias", "add", "fwd@b.test", "u@example.test")
+    a = petrel_factory(start=False, hostname="a.petrel.test", port=b.mx,
+                       source_address="127.0.0.2", retry_initial=1, retry_max=2,
+                       resolver="127.0.0.1@%d" % zone.port, special_zones="test", timeout=2)
+    d = a.data_dir / "dkim"
+    d.mkdir(mode=0o700)
+    (d / "a._domainkey.example.test.pem").write_bytes(a_key[0].read_bytes())
+    os.chmod(d / "a._domainkey.example.test.pem", 0o600)
+    a.start()
+
+    msg = (b"From: <%s>\r\nTo: <fwd@b.test>\r\nSubject: a to b to c\r\n"
+           b"Date: Fri, 05 Dec 2025 10:00:00 +0000\r\nMessage-ID: <abc-%d@example.test>\r\n"
+           b"\r\nAll the way.\r\n" % (SENDER.encode(), time.monotonic_ns()))
+    s = a.auth_session("submission")
+    try:
+        s.expect("MAIL FROM:<%s>" % SENDER, 250)
+        s.expect("RCPT TO:<fwd@b.test>", 250)
+        s.expect("DATA", 354)
+        s.send(dot_stuff(msg) + b".\r\n")
+        assert s.read_reply().code == 250
+        s.quit()
+    finally:
+        s.close()
+
+    raw = wait_mail(c, "example.test", "u", timeout=30)[0]
+    at_b = ar_of(raw, B_HOST)
+    assert (at_b["spf"][0][0], at_b["dkim"][0][0], at_b["dmarc"][0][0]) == \
+        ("pass", "pass", "pass"), at_b
+    assert at_b["dkim"][0][1]["header.d"] == "example.test"
+    at_c = ar_of(raw, C_HOST)
+    assert at_c["spf"][0][0] == "pass" and "=example.test=sender@" + B_HOST in \
+        at_c["spf"][0][1]["smtp.mailfrom"], at_c
+    assert [r[0] for r in at_c["dkim"]] == ["pass"], at_c
+    assert at_c["dmarc"][0][0] == "pass", at_c
+    assert at_c["arc"][0][0] == "pass", at_c
