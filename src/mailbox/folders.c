@@ -49,6 +49,8 @@ static int subscriptions_write(const char *account, char **names, size_t count);
 static int subscription_change(const char *account, const char *name, bool subscribe);
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
 static void strings_free(char **s, size_t n);
+static int inbox_rename(const char *data_dir, const char *address, const char *new_name,
+			struct mailbox_error *error_r);
 static int resolve(const char *data_dir, const char *address, const char *name,
 		   char **account_r, char **disk_r, struct mailbox_error *error_r);
 
@@ -454,6 +456,39 @@ out:
 	return ret;
 }
 
+/* inbox_rename - RFC 3501 6.3.5: renaming INBOX moves its messages into
+ * a new folder NEW_NAME and leaves INBOX empty (its subfolders stay) */
+static int inbox_rename(const char *data_dir, const char *address, const char *new_name,
+			struct mailbox_error *error_r)
+{
+	struct mailbox *inbox = NULL, *dest = NULL;
+	struct mailbox_view *view = NULL;
+	uint32_t *uids = NULL, *src = NULL, *dst = NULL;
+	size_t copied = 0;
+	int ret = -1;
+
+	if (mailbox_folder_create(data_dir, address, new_name, error_r) != 0 ||
+	    mailbox_open(data_dir, address, "INBOX", &inbox, error_r) != 0 ||
+	    mailbox_open(data_dir, address, new_name, &dest, error_r) != 0 ||
+	    mailbox_view_open(inbox, &view, error_r) != 0)
+		goto out;
+	uint32_t n = mailbox_view_count(view);
+	uids = xcalloc(n + 1, sizeof(*uids));
+	for (uint32_t i = 0; i < n; i++)
+		uids[i] = mailbox_view_uid(view, i + 1);
+	if (n && mailbox_move(view, uids, n, dest, &src, &dst, &copied, error_r) != 0)
+		goto out;
+	ret = 0;
+out:
+	free(uids);
+	free(src);
+	free(dst);
+	mailbox_view_free(&view);
+	mailbox_unref(&dest);
+	mailbox_unref(&inbox);
+	return ret;
+}
+
 int mailbox_folder_rename(const char *data_dir, const char *address, const char *old_name,
 			  const char *new_name, struct mailbox_error *error_r)
 {
@@ -468,8 +503,9 @@ int mailbox_folder_rename(const char *data_dir, const char *address, const char 
 		goto unlocked;
 	pthread_mutex_lock(&folders_lock);
 	if (!*old_disk) {
-		mailbox_error_set(error_r, MAILBOX_ERROR_CANNOT, "renaming INBOX is not supported", 0);
-		goto out;
+		pthread_mutex_unlock(&folders_lock);
+		ret = inbox_rename(data_dir, address, new_name, error_r);
+		goto unlocked;
 	}
 	if (!*new_disk) {
 		mailbox_error_set(error_r, MAILBOX_ERROR_EXISTS, "INBOX exists", 0);

@@ -397,7 +397,8 @@ int mailbox_folder_delete(const char *data_dir, const char *address, const char 
 			  struct mailbox_error *error_r);
 /* mailbox_folder_rename - rename folder OLD and its subfolders to NEW
  * (RFC 3501 6.3.5); sessions that have them open follow.  Renaming INBOX
- * is refused (CANNOT) for now. */
+ * moves its messages into a new folder NEW and leaves INBOX empty, its
+ * subfolders where they are (RFC 3501 6.3.5, RFC 9051 6.3.6). */
 int mailbox_folder_rename(const char *data_dir, const char *address, const char *old_name,
 			  const char *new_name, struct mailbox_error *error_r);
 /* mailbox_folder_subscribe - add NAME to (SUBSCRIBE true) or remove it from

@@ -908,6 +908,22 @@ static void test_folders(void **state)
 	mailbox_view_free(&view);
 	mailbox_unref(&old);
 
+	/* RENAME INBOX: its messages move to a new folder, INBOX stays */
+	mb = open_ok("INBOX");
+	append_ok(mb, "i1\r\n", MAILBOX_FLAG_SEEN);
+	append_ok(mb, "i2\r\n", 0);
+	assert_int_equal(mailbox_folder_rename(data_dir, ADDR, "INBOX", "Sent", &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_EXISTS);
+	assert_int_equal(mailbox_folder_rename(data_dir, ADDR, "inbox", "Old mail", &error), 0);
+	mailbox_status_get(mb, &s);
+	assert_int_equal(s.messages, 0);
+	mailbox_unref(&mb);
+	mb = open_ok("Old mail");
+	mailbox_status_get(mb, &s);
+	assert_int_equal(s.messages, 2);
+	assert_int_equal(s.unseen, 1);
+	mailbox_unref(&mb);
+
 	/* subscriptions */
 	assert_int_equal(mailbox_folder_subscribe(data_dir, ADDR, "Later", true, &error), 0);
 	assert_int_equal(mailbox_folder_subscribe(data_dir, ADDR, "Sent", false, &error), 0);
