@@ -23,6 +23,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -81,6 +82,7 @@ static int serve_check_users(const struct config *config);
 static int serve_check_user(const struct config *config, const char *key, const char *user);
 static int serve_owner_of(const char *user, struct serve_owner *owner);
 static int serve_make_data_dir(const struct config *config);
+static void serve_sign_notice(void *ctx, struct buf *message);
 static int serve_prepare_data_dir(const struct config *config, int lock_fd);
 static int serve_prepare_subdir(const struct config *config, int dir_fd, const char *name,
 				const struct serve_owner *owner, const struct serve_owner *refused);
@@ -200,6 +202,19 @@ static int serve_make_data_dir(const struct config *config)
 		return -1;
 	}
 	return 0;
+}
+
+/* serve_sign_notice - (queue_sign_fn, on a worker) a bounce or delay notice
+ * signed with its From: domain's keys (the host name's); unsigned when it
+ * cannot be, as mail from accounts */
+static void serve_sign_notice(void *ctx, struct buf *message)
+{
+	const char *error = NULL;
+	int n = keysd_signer_sign_blocking(ctx, message, (long long)time(NULL), &error);
+	if (n < 0)
+		log_warn("dkim-sign-failed", "what=notice action=unsigned reason=\"%s\"", error);
+	else if (n > 0)
+		log_info("dkim-signed", "what=notice signatures=%d", n);
 }
 
 /* serve_prepare_data_dir - as root, before any other process runs: the data
@@ -845,6 +860,7 @@ static int serve_network(const struct config *config)
 	/* DKIM signing: workers hash, the keys process signs */
 	signer = keysd_signer_create(st.base, keys_client, helper_timeout_ms);
 	smtp_server_set_signer(st.server, signer);
+	queue_set_signer(queue, serve_sign_notice, signer);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
 	 * the whole process group) is ignored: the supervisor decides */
 	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);

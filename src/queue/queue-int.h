@@ -69,6 +69,8 @@ struct queue_msg {
 struct queue {
 	struct event_base *base;
 	struct pool *pool;
+	queue_sign_fn *sign;            /* DKIM-signs the notices (NULL: none) */
+	void *sign_ctx;
 	const struct config *config;
 	struct spool *spool;
 	struct syncer *mail_syncer;     /* group commit of local deliveries (mail/) */

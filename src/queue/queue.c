@@ -210,6 +210,12 @@ void queue_msg_removed(struct queue *queue, struct queue_msg *msg)
 		queue->removed_cb(queue->removed_ctx, id);
 }
 
+void queue_set_signer(struct queue *queue, queue_sign_fn *fn, void *ctx)
+{
+	queue->sign = fn;
+	queue->sign_ctx = ctx;
+}
+
 void queue_set_removed_cb(struct queue *queue, queue_removed_cb *cb, void *ctx)
 {
 	queue->removed_cb = cb;

@@ -153,6 +153,13 @@ void queue_set_store(struct queue *queue, struct store *store, struct store_even
  * they stay queued); call before the loop runs */
 struct delivery;
 void queue_set_delivery(struct queue *queue, struct delivery *delivery);
+/* queue_sign_fn - (on a worker; it may wait) add signatures on top of
+ * MESSAGE, a delivery status notice the queue made; MESSAGE is left as it
+ * is when there is nothing to sign with or signing fails */
+typedef void queue_sign_fn(void *ctx, struct buf *message);
+/* queue_set_signer - bounces and delay notices are signed with FN before
+ * they are written (call before the loop runs) */
+void queue_set_signer(struct queue *queue, queue_sign_fn *fn, void *ctx);
 /* queue_set_removed_cb - tell CB whenever a message leaves the spool */
 void queue_set_removed_cb(struct queue *queue, queue_removed_cb *cb, void *ctx);
 

@@ -122,6 +122,7 @@ static void attempt_group_done(void *ctx, const struct delivery_result *result);
 static void attempt_finish_work(void *arg);
 static void attempt_finish_done(void *arg);
 static void attempt_finish_blocking(struct queue_attempt *a);
+static void notice_sign(struct queue *queue, struct queue_envelope *dsn, struct buf *body);
 static void attempt_complete(struct queue_attempt *a);
 static void attempt_free(struct queue_attempt *a);
 static bool attempt_load(struct queue_attempt *a);
@@ -676,6 +677,17 @@ static time_t retry_delay(const struct config *config, unsigned n)
 }
 
 /* attempt_finish_blocking - (worker) phase C */
+/* notice_sign - a bounce or delay notice DKIM-signed (with its From:
+ * domain's keys, if it has any) before it is written; the envelope's size
+ * follows */
+static void notice_sign(struct queue *queue, struct queue_envelope *dsn, struct buf *body)
+{
+	if (!queue->sign)
+		return;
+	queue->sign(queue->sign_ctx, body);
+	dsn->size = body->len;
+}
+
 static void attempt_finish_blocking(struct queue_attempt *a)
 {
 	struct queue *queue = a->queue;
@@ -757,6 +769,8 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 		struct queue_envelope *dsn = queue_bounce_build_blocking(config, env,
 			a->body.data ? a->body.data : "", a->body.len, failed, nfailed, a->mta,
 			false, &body);
+		if (dsn)
+			notice_sign(queue, dsn, &body);
 		if (dsn) {
 			bounce_k = (int)a->dsn_count;
 			a->dsn_env[a->dsn_count] = dsn;
@@ -773,6 +787,8 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 		struct queue_envelope *dsn = queue_bounce_build_blocking(config, env,
 			a->body.data ? a->body.data : "", a->body.len, delayed, ndelayed, a->mta,
 			true, &body);
+		if (dsn)
+			notice_sign(queue, dsn, &body);
 		if (dsn) {
 			delay_k = (int)a->dsn_count;
 			a->dsn_env[a->dsn_count] = dsn;

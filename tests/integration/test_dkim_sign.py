@@ -19,14 +19,14 @@ import time
 import dkim  # python3-dkim
 import pytest
 
-from conftest import SENDER, make_message
+from conftest import HOSTNAME, SENDER, assert_queued, free_ports, make_message
 
 DOMAIN = "example.test"
 
 
-def keygen(p, *args):
-    """`petrel dkim keygen DOMAIN ARGS`: (selector, TXT name, record value) from its output."""
-    r = p.cli_ok("dkim", "keygen", DOMAIN, *args)
+def keygen(p, *args, host=DOMAIN):
+    """`petrel dkim keygen HOST ARGS`: (selector, TXT name, record value) from its output."""
+    r = p.cli_ok("dkim", "keygen", host, *args)
     m = re.search(r'^(\S+)\._domainkey\.(\S+). IN TXT((?: "[^"]*")+)$', r.stdout, re.M)
     assert m, r.stdout
     strings = re.findall(r'"([^"]*)"', m.group(3))
@@ -231,3 +231,43 @@ def test_keys_process_not_answering_sends_unsigned(petrel_factory):
         os.kill(keys_pid, signal.SIGCONT)
     assert signatures(raw) == []
     p.wait_log(r"dkim-sign-failed .*action=unsigned")
+
+
+def test_bounce_and_delay_notice_signed(petrel_factory, tmp_path):
+    """Delivery status notices come From: MAILER-DAEMON@<hostname>: with keys for the host
+    name they are signed, and both verifiers accept them; they parse without defects."""
+    from email import message_from_bytes, policy
+    from peers import Dnsmasq
+    (tmp_path / "dns").mkdir()
+    dns = Dnsmasq(tmp_path / "dns").start(mx=[("remote.test", "mx.remote.test", 10)],
+                                          hosts=[("mx.remote.test", "127.0.0.9")])
+    try:
+        dead_port = free_ports(1)[0]
+        p = petrel_factory(start=False, resolver=dns.resolver, special_zones="test",
+                           retry_initial=1, retry_max=1, delay_warning=1)
+        with open(p.config_path, "a") as f:
+            f.write("\n[delivery]\nport = %d\n" % dead_port)
+        _, rsa_name, rsa_record, _ = keygen(p, "--selector", "bounce", host=HOSTNAME)
+        _, ed_name, ed_record, _ = keygen(p, "--algorithm", "ed25519", host=HOSTNAME)
+        p.start()
+        c = p.auth_session()
+        qid = assert_queued(c.mail_transaction(SENDER, ["r@remote.test"],
+                                               make_message(sender=SENDER, to="r@remote.test")))
+        c.quit()
+        # the second attempt, a second or more after arrival, sends the delay notice
+        local = SENDER.split("@")[0]
+        [delay] = p.mail("example.test", local, 1, timeout=30)
+        p.cli_ok("queue", "bounce", qid)
+        notices = p.mail("example.test", local, 2, timeout=30)
+    finally:
+        dns.stop()
+    bounce = [n for n in notices if n != delay][0]
+    records = {rsa_name: rsa_record, ed_name: ed_record}
+    for raw in (delay, bounce):
+        sigs = signatures(raw)
+        assert [(s["d"], s["a"]) for s in sigs] == [(HOSTNAME, "rsa-sha256"),
+                                                    (HOSTNAME, "ed25519-sha256")], raw[:1500]
+        assert_verifies(tmp_path, raw, records, 2)
+        assert message_from_bytes(raw, policy=policy.default).defects == []
+    assert b"delayed" in delay.lower() or b"delay" in delay.lower()
+    assert p.log().count("dkim-signed what=notice") >= 2
