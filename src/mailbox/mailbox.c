@@ -79,6 +79,7 @@ struct mailbox {
 	struct timespec cur_mtime;
 	struct mailbox_error load_error;
 	uint32_t uidvalidity, uidnext, uid_lease;
+	uint32_t recent_uid;        /* the first UID no view was told of yet */
 	uint64_t highestmodseq, modseq_lease;
 	struct mailbox_msg *msgs;
 	size_t count, cap;
@@ -103,6 +104,7 @@ struct view_entry {
 	uint64_t modseq;
 	uint64_t size;
 	int64_t internal_date;
+	bool recent;
 	bool expunged;
 };
 
@@ -607,6 +609,8 @@ static int mailbox_load(struct mailbox *mb, struct mailbox_error *error_r)
 			if (lease_write(mb) != 0)
 				return mailbox_error_sys(error_r, "cannot write the folder's UIDVALIDITY");
 		}
+		/* \Recent from here on: what this load finds in new/ */
+		mb->recent_uid = mb->uidnext;
 		if (sync_locked(mb, false, error_r) != 0)
 			return -1;
 		totals_publish(mb);
@@ -624,6 +628,7 @@ static int mailbox_load(struct mailbox *mb, struct mailbox_error *error_r)
 	mb->highestmodseq = mb->modseq_lease;
 	if (!have_lease && lease_write(mb) != 0)
 		return mailbox_error_sys(error_r, "cannot write the folder's UIDVALIDITY");
+	mb->recent_uid = mb->uidnext;
 	return sync_locked(mb, true, error_r);
 }
 
@@ -1207,6 +1212,7 @@ void mailbox_status_get(struct mailbox *mailbox, struct mailbox_status *status_r
 			status_r->unseen++;
 		if (mailbox->msgs[i].flags & MAILBOX_FLAG_DELETED)
 			status_r->deleted++;
+		status_r->recent += mailbox->msgs[i].uid >= mailbox->recent_uid;
 	}
 	pthread_mutex_unlock(&mailbox->lock);
 }
@@ -1288,11 +1294,14 @@ char **mailbox_keywords_get(struct mailbox *mailbox, size_t *count_r)
 
 /* ---- views ---- */
 
-static void view_entry_set(struct view_entry *e, const struct mailbox_msg *m)
+/* view_entry_set - E for message M, \Recent when no view was told of it
+ * before (lock held) */
+static void view_entry_set(struct view_entry *e, const struct mailbox_msg *m,
+			   const struct mailbox *mb)
 {
 	*e = (struct view_entry){
 		.uid = m->uid, .flags = m->flags, .keywords = m->keywords, .modseq = m->modseq,
-		.size = m->size, .internal_date = m->internal_date,
+		.size = m->size, .internal_date = m->internal_date, .recent = m->uid >= mb->recent_uid,
 	};
 }
 
@@ -1312,7 +1321,8 @@ int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
 	view->cap = mailbox->count ? mailbox->count : 16;
 	view->entries = xcalloc(view->cap, sizeof(*view->entries));
 	for (size_t i = 0; i < mailbox->count; i++)
-		view_entry_set(&view->entries[i], &mailbox->msgs[i]);
+		view_entry_set(&view->entries[i], &mailbox->msgs[i], mailbox);
+	mailbox->recent_uid = mailbox->uidnext;
 	view->count = mailbox->count;
 	view->keyword_count = mailbox->keyword_count;
 	view->uidvalidity = mailbox->uidvalidity;
@@ -1351,6 +1361,7 @@ void mailbox_view_status(const struct mailbox_view *view, struct mailbox_status 
 		status_r->unseen += !(e->flags & MAILBOX_FLAG_SEEN);
 		status_r->deleted += (e->flags & MAILBOX_FLAG_DELETED) != 0;
 		status_r->size += e->size;
+		status_r->recent += e->recent;
 	}
 }
 
@@ -1413,12 +1424,13 @@ int mailbox_view_message(struct mailbox_view *view, uint32_t seq, struct mailbox
 		*msg_r = (struct mailbox_message){
 			.uid = m->uid, .flags = m->flags, .keywords = m->keywords,
 			.modseq = m->modseq, .size = m->size, .internal_date = (time_t)m->internal_date,
+			.recent = e->recent,
 		};
 	else
 		*msg_r = (struct mailbox_message){
 			.uid = e->uid, .flags = e->flags, .keywords = e->keywords,
 			.modseq = e->modseq, .size = e->size, .internal_date = (time_t)e->internal_date,
-			.expunged = true,
+			.recent = e->recent, .expunged = true,
 		};
 	pthread_mutex_unlock(&mb->lock);
 	return 0;
@@ -1593,7 +1605,8 @@ int mailbox_view_update(struct mailbox_view *view, bool expunges,
 			view->entries = xrealloc(view->entries, view->cap * sizeof(*view->entries));
 		}
 		for (size_t i = first_new; i < mb->count; i++)
-			view_entry_set(&view->entries[view->count++], &mb->msgs[i]);
+			view_entry_set(&view->entries[view->count++], &mb->msgs[i], mb);
+		mb->recent_uid = mb->uidnext;
 		ch.exists_changed = first_new < mb->count;
 	}
 	ch.exists = (uint32_t)view->count;

@@ -87,8 +87,9 @@ void mailbox_setup(struct syncer *syncer, const char *hostname);
 
 /* ---- flags ---- */
 
-/* System flags as a bitmask (RFC 9051 2.3.2); \Recent is not kept (RFC 9051
- * dropped it; an IMAP4rev1 session may compute it itself).  $Forwarded is a
+/* System flags as a bitmask (RFC 9051 2.3.2).  \Recent (RFC 3501 2.3.2,
+ * gone from RFC 9051) is no stored flag: a view reports it for the
+ * messages it is the first session told of (mailbox_message.recent).  $Forwarded is a
  * flag here (Maildir's P), not a keyword: map it before the keyword calls. */
 enum mailbox_flag {
 	MAILBOX_FLAG_ANSWERED  = 1u << 0,   /* Maildir R */
@@ -132,6 +133,9 @@ struct mailbox_status {
 	uint32_t messages;
 	uint32_t unseen;         /* messages without \Seen */
 	uint32_t deleted;        /* messages with \Deleted */
+	uint32_t recent;         /* RFC 3501 RECENT: no session told of them yet
+	                          * (mailbox_status_get), or this session first
+	                          * (mailbox_view_status) */
 	uint64_t size;           /* sum of the message sizes (RFC 8438 STATUS SIZE) */
 };
 /* mailbox_status_get - the folder's numbers as of its last sync */
@@ -190,6 +194,7 @@ struct mailbox_message {
 	uint64_t modseq;
 	uint64_t size;           /* bytes of the file (CRLF line ends: RFC822.SIZE) */
 	time_t internal_date;    /* RFC 3501 2.3.3; the file's mtime */
+	bool recent;             /* \Recent: this view was the first told of it */
 	bool expunged;           /* gone, not yet reported to this session: the
 	                          * fields above are its last known state */
 };

@@ -611,6 +611,56 @@ static void test_external_changes(void **state)
 	mailbox_unref(&mb);
 }
 
+/* \Recent (RFC 3501 2.3.2): the first session told of a message has it */
+static void test_recent(void **state)
+{
+	(void)state;
+	struct mailbox_error error;
+	struct mailbox_view *a, *b;
+	struct mailbox_message msg;
+	struct mailbox_status st;
+	struct mailbox_changes ch;
+
+	struct mailbox *mb = open_ok("INBOX");
+	mailbox_unref(&mb);
+	drop_new(inbox, "1.M1P1.x", "one\r\n");
+	mb = open_ok("INBOX");
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.recent, 1);
+	assert_int_equal(mailbox_view_open(mb, &a, &error), 0);
+	assert_int_equal(mailbox_view_open(mb, &b, &error), 0);
+	assert_int_equal(mailbox_view_message(a, 1, &msg), 0);
+	assert_true(msg.recent);
+	assert_int_equal(mailbox_view_message(b, 1, &msg), 0);
+	assert_false(msg.recent);
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.recent, 0);
+
+	append_ok(mb, "two\r\n", 0);
+	assert_int_equal(mailbox_view_update(b, true, &ch, &error), 0);
+	mailbox_changes_free(&ch);
+	assert_int_equal(mailbox_view_update(a, true, &ch, &error), 0);
+	mailbox_changes_free(&ch);
+	assert_int_equal(mailbox_view_message(b, 2, &msg), 0);
+	assert_true(msg.recent);
+	assert_int_equal(mailbox_view_message(a, 2, &msg), 0);
+	assert_false(msg.recent);
+	mailbox_view_status(a, &st);
+	assert_int_equal(st.recent, 1);
+	mailbox_view_status(b, &st);
+	assert_int_equal(st.recent, 1);
+	mailbox_view_free(&a);
+	mailbox_view_free(&b);
+	mailbox_unref(&mb);
+
+	/* after a close, what is found in new/ is recent again, the rest not */
+	drop_new(inbox, "2.M1P1.x", "three\r\n");
+	mb = open_ok("INBOX");
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.recent, 1);
+	mailbox_unref(&mb);
+}
+
 /* a folder left alone for a while is not read again at each sync, yet a
  * change to it by another program is still seen */
 static void test_settled_folder(void **state)
@@ -948,6 +998,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_external_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_and_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settled_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 	};
