@@ -80,6 +80,7 @@ struct smtp_verify {
 	bool dkim_done;
 	char *from_domain;
 	const char *from_problem;
+	bool from_ambiguous;        /* several From fields, or addresses in several domains */
 	struct dmarc_request *dmarc_request;
 	struct dmarc_discovery *dmarc;
 	bool dmarc_done;
@@ -105,6 +106,7 @@ struct verify_job {
 	struct arc_verify *arc;
 	char *from_domain;
 	const char *from_problem;
+	bool from_ambiguous;
 	size_t removed;
 };
 
@@ -124,6 +126,7 @@ static void verify_dmarc_done(void *ctx, struct dmarc_discovery *discovery);
 static void verify_check_ready(struct smtp_verify *v);
 static void verify_decide(struct smtp_verify *v);
 static void verify_results_known(struct smtp_session *s, struct smtp_verify *v);
+static void verify_refuse(struct smtp_session *s, const char *text);
 static void verify_write_header(struct smtp_verify *v);
 static bool is_token(const char *text);
 static void ar_quoted(struct buf *out, const char *text);
@@ -314,8 +317,10 @@ static void verify_scan_header(struct verify_job *j)
 	}
 	if (from_count == 0)
 		j->from_problem = "no From field";
-	else if (from_count > 1)
+	else if (from_count > 1) {
 		j->from_problem = "several From fields";
+		j->from_ambiguous = true;
+	}
 	else
 		verify_from_domain(j, from, from_len);  /* FROM points into the body */
 	if (j->removed > 0) {
@@ -358,6 +363,7 @@ static void verify_from_domain(struct verify_job *j, const char *field, size_t l
 			free(j->from_domain);
 			j->from_domain = NULL;
 			j->from_problem = "From addresses in several domains";
+			j->from_ambiguous = true;
 			goto out;
 		}
 		free(j->from_domain);
@@ -383,6 +389,7 @@ static void verify_job_done(struct smtp_session *s, struct smtp_job *job)
 	v->from_domain = j->from_domain;
 	j->from_domain = NULL;
 	v->from_problem = j->from_problem;
+	v->from_ambiguous = j->from_ambiguous;
 	v->removed = j->removed;
 	v->dkim_lookup = dkim_verify_lookup_keys(v->dkim, s->server->dns, verify_dkim_done, v);
 	v->dkim_done = v->dkim_lookup == NULL;
@@ -486,7 +493,7 @@ static void verify_decide(struct smtp_verify *v)
 		dmarc_evaluate(r->dmarc_found, &params, &r->dmarc);
 	} else {
 		/* no single From domain: RFC 7489 6.6.1 leaves such messages to
-		 * the receiver; recorded, not refused */
+		 * the receiver; recorded */
 		r->dmarc = (struct dmarc_outcome){ .result = DMARC_RESULT_PERMERROR,
 						   .reason = v->from_problem };
 	}
@@ -504,12 +511,20 @@ static void verify_decide(struct smtp_verify *v)
 		log_escape(from, sizeof(from), r->from_domain, strlen(r->from_domain));
 		log_info("rejected", "session=%s client=%s code=550 reason=dmarc from_domain=%s",
 			 s->sid, s->client, from);
-		smtp_session_event(s, "rejected", NULL, NULL, 550, text);
-		smtp_session_reply(s, "550 5.7.1 %s", text);
-		smtp_session_count_error(s);
-		smtp_session_transaction_reset(s);  /* frees v */
-		s->waiting = false;
-		smtp_session_process_input(s);
+		verify_refuse(s, text);
+		return;
+	}
+	if (v->from_ambiguous && s->config->auth.dmarc_enforce) {
+		/* RFC 5322 3.6 allows one From field; a second one, or a second
+		 * domain in it, would let a forger keep a p=reject domain's
+		 * policy from being applied (RFC 7489 6.6.1: "typically
+		 * rejected") */
+		char text[128];
+		snprintf(text, sizeof(text), "Message rejected: %s (RFC 5322 3.6, RFC 7489 6.6.1)",
+			 v->from_problem);
+		log_info("rejected", "session=%s client=%s code=550 reason=from-ambiguous "
+			 "problem=\"%s\"", s->sid, s->client, v->from_problem);
+		verify_refuse(s, text);
 		return;
 	}
 	if (smtp_seal_start(s, &v->header, r->arc, &v->seal))
@@ -520,6 +535,17 @@ static void verify_decide(struct smtp_verify *v)
 struct smtp_seal *smtp_verify_seal(const struct smtp_verify *v)
 {
 	return v ? v->seal : NULL;
+}
+
+/* verify_refuse - 550 5.7.1 TEXT at the end of the data; nothing is kept */
+static void verify_refuse(struct smtp_session *s, const char *text)
+{
+	smtp_session_event(s, "rejected", NULL, NULL, 550, text);
+	smtp_session_reply(s, "550 5.7.1 %s", text);
+	smtp_session_count_error(s);
+	smtp_session_transaction_reset(s);  /* frees s->verify */
+	s->waiting = false;
+	smtp_session_process_input(s);
 }
 
 /* verify_results_known - THE call site: SPF, DKIM and DMARC are known (in

@@ -429,3 +429,44 @@ def test_client_leaves_while_checking(mx):
     p.wait_log(r"disconnect session=")
     assert not list((p.data_dir / "queue" / "new").glob("*"))
     assert_queued(send(p, "joe@pass.test", message("joe@pass.test")))
+
+
+def test_several_from_fields_refused(mx, keys):
+    """Two From fields (RFC 5322 3.6 allows one): a forger could add a second to a
+    p=reject domain's message, so that no single From domain is evaluated; refused
+    with 550 5.7.1 when DMARC is enforced (RFC 7489 6.6.1), nothing kept"""
+    p = mx()
+    msg = message("joe@fail.test", extra=b"From: <joe@plain.test>\r\n")
+    r = send(p, "joe@fail.test", msg)
+    assert r.code == 550 and r.enhanced == "5.7.1", r
+    assert "several From fields" in r.text
+    p.wait_log(r"rejected .*reason=from-ambiguous")
+    assert not list((p.data_dir / "queue" / "new").glob("*"))
+
+
+def test_from_in_several_domains_refused(mx):
+    """One From field with addresses in two domains: refused the same way"""
+    p = mx()
+    msg = message("joe@fail.test").replace(b"From: <joe@fail.test>",
+                                           b"From: <joe@fail.test>, <ann@plain.test>")
+    r = send(p, "joe@fail.test", msg)
+    assert r.code == 550 and r.enhanced == "5.7.1", r
+    assert "several domains" in r.text
+
+
+def test_several_from_fields_recorded_only(mx):
+    """dmarc_enforce = false: the same message is accepted, dmarc=permerror recorded"""
+    p = mx(dmarc_enforce="false")
+    msg = message("joe@fail.test", extra=b"From: <joe@plain.test>\r\n")
+    assert_queued(send(p, "joe@fail.test", msg))
+    ar = results(delivered(p)[0])
+    assert ar["dmarc"][0][0] == "permerror"
+
+
+def test_no_from_field_accepted(mx):
+    """No From field at all: nothing to forge; accepted with dmarc=permerror"""
+    p = mx()
+    msg = message("joe@fail.test").replace(b"From: <joe@fail.test>\r\n", b"")
+    assert_queued(send(p, "joe@plain.test", msg))
+    ar = results(delivered(p)[0])
+    assert ar["dmarc"][0][0] == "permerror"
