@@ -443,9 +443,39 @@ static void test_sigterm(void **state)
 		_exit(0);
 }
 
+/* signing key ids: SELECTOR._domainkey.DOMAIN (keysd/signer.c), up to
+ * KEYSD_ID_MAX octets so that long domains fit */
+static void test_dkim_ids(void **state)
+{
+	(void)state;
+	char sel[KEYSD_ID_MAX + 1];
+	const char *domain = NULL;
+	assert_true(keysd_id_dkim("petrel._domainkey.example.com", sel, sizeof(sel), &domain));
+	assert_string_equal(sel, "petrel");
+	assert_string_equal(domain, "example.com");
+	assert_true(keysd_id_dkim("a.b._domainkey.mx.example.org", sel, sizeof(sel), &domain));
+	assert_string_equal(sel, "a.b");
+	assert_string_equal(domain, "mx.example.org");
+	assert_false(keysd_id_dkim("sel2048", sel, sizeof(sel), &domain));
+	assert_false(keysd_id_dkim("._domainkey.example.com", sel, sizeof(sel), &domain));
+	assert_false(keysd_id_dkim("s._domainkey.", sel, sizeof(sel), &domain));
+	assert_false(keysd_id_dkim("long._domainkey.example.com", sel, 4, &domain));
+	char id[KEYSD_ID_MAX + 2];
+	memset(id, 'a', sizeof(id));
+	memcpy(id, "s._domainkey.", 13);
+	for (size_t i = 20; i < KEYSD_ID_MAX; i += 20)
+		id[i] = '.';
+	id[KEYSD_ID_MAX] = '\0';
+	assert_true(keysd_id_is_valid(id, KEYSD_ID_MAX));
+	id[KEYSD_ID_MAX] = 'a';
+	id[KEYSD_ID_MAX + 1] = '\0';
+	assert_false(keysd_id_is_valid(id, KEYSD_ID_MAX + 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dkim_ids),
 		cmocka_unit_test_setup_teardown(test_list, fixture_start, fixture_stop),
 		cmocka_unit_test_setup_teardown(test_sign, fixture_start, fixture_stop),
 		cmocka_unit_test_setup_teardown(test_misfits, fixture_start, fixture_stop),
