@@ -85,6 +85,16 @@ struct store_backend {
 	 * in one transaction; *deleted_r how many */
 	int (*event_prune)(void *db, time_t before, size_t limit, uint64_t *deleted_r,
 			   const char **error_r);
+
+	int (*dmarc_eval_add)(void *db, const struct store_dmarc_eval *eval,
+			      const char **error_r);
+	int (*dmarc_eval_list)(void *db, time_t begin, time_t end,
+			       struct store_dmarc_eval ***evals_r, size_t *count_r,
+			       const char **error_r);
+	int (*dmarc_eval_prune)(void *db, time_t before, uint64_t *deleted_r,
+				const char **error_r);
+	int (*dmarc_report_claim)(void *db, const char *policy_domain, time_t begin, time_t now,
+				  bool *claimed_r, const char **error_r);
 };
 
 extern const struct store_backend store_backend_sqlite;

@@ -90,6 +90,18 @@ static const char *const MIGRATIONS[] = {
 	 * The step itself changes no table: it keeps an older petrel, which
 	 * would look for them, off this database. */
 	"-- secrets moved to auth/credentials.db\n",
+
+	/* 4: DMARC evaluations for aggregate reports (RFC 7489 7.2), and the
+	 * reports made, one row per policy domain and period */
+	"CREATE TABLE dmarc_evaluations (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" time INTEGER NOT NULL, policy_domain TEXT NOT NULL, source_ip TEXT NOT NULL,"
+	" header_from TEXT NOT NULL, envelope_from TEXT NOT NULL, spf_domain TEXT NOT NULL,"
+	" spf_result TEXT NOT NULL, dkim TEXT NOT NULL, spf_aligned INTEGER NOT NULL,"
+	" dkim_aligned INTEGER NOT NULL, disposition TEXT NOT NULL, policy TEXT NOT NULL,"
+	" rua TEXT NOT NULL, override TEXT);"
+	"CREATE INDEX dmarc_evaluations_time ON dmarc_evaluations (time);"
+	"CREATE TABLE dmarc_reports (policy_domain TEXT NOT NULL, begin INTEGER NOT NULL,"
+	" made INTEGER NOT NULL, PRIMARY KEY (policy_domain, begin)) WITHOUT ROWID;",
 };
 #define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -144,6 +156,10 @@ enum sq_stmt {
 	SQ_EVENT_NEWEST_AFTER,
 	SQ_EVENT_NEWEST_AFTER_ACCOUNT,
 	SQ_EVENT_PRUNE,
+	SQ_DMARC_EVAL_ADD,
+	SQ_DMARC_EVAL_LIST,
+	SQ_DMARC_EVAL_PRUNE,
+	SQ_DMARC_REPORT_CLAIM,
 	SQ_CRED_GET,
 	SQ_CRED_SET,
 	SQ_CRED_ADD_MISSING,
@@ -157,6 +173,9 @@ enum sq_stmt {
 #define ACCOUNT_COLUMNS \
 	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created"
 #define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason"
+#define DMARC_EVAL_INSERT_COLUMNS "time, policy_domain, source_ip, header_from,"\
+	" envelope_from, spf_domain, spf_result, dkim, spf_aligned, dkim_aligned, disposition,"\
+	" policy, rua, override"
 
 static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_SCHEMA_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_version",
@@ -222,6 +241,13 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	/* through the time index; ids grow with time, so these are the oldest */
 	[SQ_EVENT_PRUNE] = "DELETE FROM events WHERE id IN"
 		" (SELECT id FROM events WHERE time < ?1 LIMIT ?2)",
+	[SQ_DMARC_EVAL_ADD] = "INSERT INTO dmarc_evaluations (" DMARC_EVAL_INSERT_COLUMNS ")"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+	[SQ_DMARC_EVAL_LIST] = "SELECT id, " DMARC_EVAL_INSERT_COLUMNS " FROM dmarc_evaluations"
+		" WHERE time >= ?1 AND time < ?2 ORDER BY policy_domain, id",
+	[SQ_DMARC_EVAL_PRUNE] = "DELETE FROM dmarc_evaluations WHERE time < ?1",
+	[SQ_DMARC_REPORT_CLAIM] = "INSERT OR IGNORE INTO dmarc_reports (policy_domain, begin,"
+		" made) VALUES (?1, ?2, ?3)",
 	/* credentials.db */
 	[SQ_CRED_GET] = "SELECT password_hash, scram FROM credentials WHERE name = ?1",
 	[SQ_CRED_SET] = "INSERT INTO credentials (name, password_hash, scram) VALUES (?1, ?2, ?3)"
@@ -1395,6 +1421,95 @@ static int sq_event_prune(void *db, time_t before, size_t limit, uint64_t *delet
 	return rc;
 }
 
+/* ---- DMARC evaluations ------------------------------------------------------------------------- */
+
+static int sq_dmarc_eval_add(void *db, const struct store_dmarc_eval *e, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = sq_do(c, SQ_DMARC_EVAL_ADD, "recording a DMARC evaluation",
+		       SQ_ARGS(SQ_INT(e->time), SQ_TEXT(e->policy_domain), SQ_TEXT(e->source_ip),
+			       SQ_TEXT(e->header_from), SQ_TEXT(e->envelope_from),
+			       SQ_TEXT(e->spf_domain), SQ_TEXT(e->spf_result), SQ_TEXT(e->dkim),
+			       SQ_INT(e->spf_aligned), SQ_INT(e->dkim_aligned),
+			       SQ_TEXT(e->disposition), SQ_TEXT(e->policy), SQ_TEXT(e->rua),
+			       SQ_TEXT(e->override)), error_r);
+	conn_give(d, c);
+	return rc;
+}
+
+static void dmarc_eval_drop(void *row)
+{
+	struct store_dmarc_eval *e = row;
+	store_dmarc_eval_free(&e);
+}
+
+/* dmarc_eval_row - one row of SQ_DMARC_EVAL_LIST */
+static void *dmarc_eval_row(sqlite3_stmt *st)
+{
+	struct store_dmarc_eval *e = xcalloc(1, sizeof(*e));
+	e->id = sqlite3_column_int64(st, 0);
+	e->time = (time_t)sqlite3_column_int64(st, 1);
+	e->policy_domain = col_dup(st, 2);
+	e->source_ip = col_dup(st, 3);
+	e->header_from = col_dup(st, 4);
+	e->envelope_from = col_dup(st, 5);
+	e->spf_domain = col_dup(st, 6);
+	e->spf_result = col_dup(st, 7);
+	e->dkim = col_dup(st, 8);
+	e->spf_aligned = sqlite3_column_int(st, 9) != 0;
+	e->dkim_aligned = sqlite3_column_int(st, 10) != 0;
+	e->disposition = col_dup(st, 11);
+	e->policy = col_dup(st, 12);
+	e->rua = col_dup(st, 13);
+	e->override = col_dup(st, 14);
+	return e;
+}
+
+static int sq_dmarc_eval_list(void *db, time_t begin, time_t end,
+			      struct store_dmarc_eval ***evals_r, size_t *count_r,
+			      const char **error_r)
+{
+	struct sq_rows rows = { .make = dmarc_eval_row, .drop = dmarc_eval_drop };
+	int rc = rows_list(db, SQ_DMARC_EVAL_LIST, "listing DMARC evaluations",
+			   SQ_ARGS(SQ_INT(begin), SQ_INT(end)), &rows, error_r);
+	if (rc == 0) {
+		*evals_r = (struct store_dmarc_eval **)rows.v;
+		*count_r = rows.n;
+	}
+	return rc;
+}
+
+static int sq_dmarc_eval_prune(void *db, time_t before, uint64_t *deleted_r,
+			       const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = sq_do(c, SQ_DMARC_EVAL_PRUNE, "pruning DMARC evaluations",
+		       SQ_ARGS(SQ_INT(before)), error_r);
+	*deleted_r = rc == 0 ? (uint64_t)sqlite3_changes(c->db) : 0;
+	conn_give(d, c);
+	return rc;
+}
+
+static int sq_dmarc_report_claim(void *db, const char *policy_domain, time_t begin,
+				 time_t now, bool *claimed_r, const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = sq_do(c, SQ_DMARC_REPORT_CLAIM, "recording a DMARC report",
+		       SQ_ARGS(SQ_TEXT(policy_domain), SQ_INT(begin), SQ_INT(now)), error_r);
+	*claimed_r = rc == 0 && sqlite3_changes(c->db) > 0;
+	conn_give(d, c);
+	return rc;
+}
+
 /* ---- credentials.db ---------------------------------------------------------------------------- */
 
 void *sq_credentials_open(const char *data_dir, const char **error_r)
@@ -1537,4 +1652,8 @@ const struct store_backend store_backend_sqlite = {
 	.event_list = sq_event_list,
 	.event_newest_after = sq_event_newest_after,
 	.event_prune = sq_event_prune,
+	.dmarc_eval_add = sq_dmarc_eval_add,
+	.dmarc_eval_list = sq_dmarc_eval_list,
+	.dmarc_eval_prune = sq_dmarc_eval_prune,
+	.dmarc_report_claim = sq_dmarc_report_claim,
 };

@@ -722,3 +722,83 @@ void store_event_list_free(struct store_event ***events, size_t count)
 	free(*events);
 	*events = NULL;
 }
+
+/* ---- DMARC evaluations ------------------------------------------------------------------ */
+
+int store_dmarc_eval_add(struct store *store, const struct store_dmarc_eval *eval,
+			 const char **error_r)
+{
+	if (!eval->policy_domain || !eval->policy_domain[0] || !eval->source_ip ||
+	    !eval->header_from || !eval->envelope_from || !eval->spf_domain ||
+	    !eval->spf_result || !eval->dkim || !eval->disposition || !eval->policy ||
+	    !eval->rua) {
+		*error_r = store_error("DMARC evaluation without a required field");
+		return -1;
+	}
+	struct store_dmarc_eval e = *eval;
+	if (e.time == 0)
+		e.time = time(NULL);
+	e.policy_domain = lower_dup(eval->policy_domain);
+	e.header_from = lower_dup(eval->header_from);
+	e.envelope_from = lower_dup(eval->envelope_from);
+	e.spf_domain = lower_dup(eval->spf_domain);
+	int rc = store->ops->dmarc_eval_add(store->db, &e, error_r);
+	free(e.policy_domain);
+	free(e.header_from);
+	free(e.envelope_from);
+	free(e.spf_domain);
+	return rc;
+}
+
+int store_dmarc_eval_list(struct store *store, time_t begin, time_t end,
+			  struct store_dmarc_eval ***evals_r, size_t *count_r,
+			  const char **error_r)
+{
+	return store->ops->dmarc_eval_list(store->db, begin, end, evals_r, count_r, error_r);
+}
+
+void store_dmarc_eval_free(struct store_dmarc_eval **eval)
+{
+	struct store_dmarc_eval *e = *eval;
+	if (!e)
+		return;
+	free(e->policy_domain);
+	free(e->source_ip);
+	free(e->header_from);
+	free(e->envelope_from);
+	free(e->spf_domain);
+	free(e->spf_result);
+	free(e->dkim);
+	free(e->disposition);
+	free(e->policy);
+	free(e->rua);
+	free(e->override);
+	free(e);
+	*eval = NULL;
+}
+
+void store_dmarc_eval_list_free(struct store_dmarc_eval ***evals, size_t count)
+{
+	if (!*evals)
+		return;
+	for (size_t i = 0; i < count; i++)
+		store_dmarc_eval_free(&(*evals)[i]);
+	free(*evals);
+	*evals = NULL;
+}
+
+int store_dmarc_eval_prune(struct store *store, time_t before, uint64_t *deleted_r,
+			   const char **error_r)
+{
+	return store->ops->dmarc_eval_prune(store->db, before, deleted_r, error_r);
+}
+
+int store_dmarc_report_claim(struct store *store, const char *policy_domain, time_t begin,
+			     bool *claimed_r, const char **error_r)
+{
+	char *d = lower_dup(policy_domain);
+	int rc = store->ops->dmarc_report_claim(store->db, d, begin, time(NULL), claimed_r,
+						error_r);
+	free(d);
+	return rc;
+}

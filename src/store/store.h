@@ -332,6 +332,49 @@ int store_event_newest_after(struct store *store, const char *account, time_t si
 int store_event_prune(struct store *store, time_t before, uint64_t *deleted_r,
 		      const char **error_r);
 void store_event_free(struct store_event **event);
+
+/* ---- DMARC evaluations, for aggregate reports (RFC 7489 7.2) ------------------------- */
+/* One DMARC evaluation of a received message, as the receiving session made
+ * it; a report of POLICY_DOMAIN over a period groups the rows of that
+ * period.  Strings are lower-case domains or RFC 8601 result words. */
+struct store_dmarc_eval {
+	int64_t id;            /* set by the store */
+	time_t time;           /* 0: now */
+	char *policy_domain;   /* the domain whose _dmarc record applied */
+	char *source_ip;       /* the connecting client */
+	char *header_from;     /* the RFC 5322.From domain */
+	char *envelope_from;   /* the MAIL FROM domain; "" for the null sender */
+	char *spf_domain;      /* the identity SPF checked (MAIL FROM or HELO domain) */
+	char *spf_result;      /* "pass", "fail", ... */
+	char *dkim;            /* one line per signature, "DOMAIN SELECTOR RESULT",
+				  joined with '\n'; "" without any */
+	bool spf_aligned, dkim_aligned;
+	char *disposition;     /* applied: "none", "quarantine", "reject" */
+	char *policy;          /* the record's policy as a tag list: "p=reject;
+				  sp=reject; adkim=r; aspf=r; pct=100; fo=0" */
+	char *rua;             /* its rua= URIs, "!size" kept, comma separated */
+	char *override;        /* why the disposition differs from the policy
+				  (RFC 7489 C's PolicyOverrideType: "sampled_out",
+				  "local_policy", "trusted_forwarder"...), or NULL */
+};
+/* store_dmarc_eval_add - EVAL's time 0 means now; POLICY_DOMAIN required */
+int store_dmarc_eval_add(struct store *store, const struct store_dmarc_eval *eval,
+			 const char **error_r);
+/* store_dmarc_eval_list - the rows with BEGIN <= time < END, by policy
+ * domain then in order of arrival */
+int store_dmarc_eval_list(struct store *store, time_t begin, time_t end,
+			  struct store_dmarc_eval ***evals_r, size_t *count_r,
+			  const char **error_r);
+void store_dmarc_eval_free(struct store_dmarc_eval **eval);
+void store_dmarc_eval_list_free(struct store_dmarc_eval ***evals, size_t count);
+/* store_dmarc_eval_prune - delete the rows older than BEFORE */
+int store_dmarc_eval_prune(struct store *store, time_t before, uint64_t *deleted_r,
+			   const char **error_r);
+/* store_dmarc_report_claim - note that the report of POLICY_DOMAIN for the
+ * period starting at BEGIN is being made; *claimed_r false when it was
+ * already (so that a report is sent once, whoever asks) */
+int store_dmarc_report_claim(struct store *store, const char *policy_domain, time_t begin,
+			     bool *claimed_r, const char **error_r);
 void store_event_list_free(struct store_event ***events, size_t count);
 
 #endif

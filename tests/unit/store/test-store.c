@@ -106,7 +106,7 @@ static size_t strv_len(char **v)
 static void test_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(store_schema_version(f->store), 3);
+	assert_int_equal(store_schema_version(f->store), 4);
 	/* a new database holds no secrets: nothing to move, the columns are gone */
 	assert_int_equal(column_count(f->dir), 0);
 
@@ -138,7 +138,7 @@ static void test_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_open(f->dir, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 3);
+	assert_int_equal(store_schema_version(again), 4);
 	store_close(&again);
 	assert_null(again);
 }
@@ -190,7 +190,7 @@ static void test_migrate_from_version_1(void **state)
 	struct store *s = store_open(dir, &error);
 	if (!s)
 		fail_msg("store_open: %s", error);
-	assert_int_equal(store_schema_version(s), 3);
+	assert_int_equal(store_schema_version(s), 4);
 
 	/* the old rows are there; the hash stays in petrel.db (store_open has
 	 * nowhere to move it) until store_credentials_migrate */
@@ -226,8 +226,8 @@ static void test_migrate_from_version_1(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version",
 					    -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 3);
-	assert_int_equal(sqlite3_column_int(q, 1), 3);
+	assert_int_equal(sqlite3_column_int(q, 0), 4);
+	assert_int_equal(sqlite3_column_int(q, 1), 4);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	rm_rf(dir);
@@ -912,6 +912,63 @@ static void test_events(void **state)
 	store_event_list_free(&v, n);
 }
 
+/* test_dmarc_evals - DMARC evaluations kept for aggregate reports: listed
+ * by period and policy domain, domains lower-cased, pruned by age; a report
+ * is claimed once */
+static void test_dmarc_evals(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_dmarc_eval e = {
+		.time = 1000, .policy_domain = "B.example", .source_ip = "192.0.2.1",
+		.header_from = "b.example", .envelope_from = "", .spf_domain = "helo.example",
+		.spf_result = "pass", .dkim = "b.example s1 pass\nother.example s2 fail",
+		.dkim_aligned = true, .disposition = "none",
+		.policy = "p=reject; sp=reject; adkim=r; aspf=r; pct=100; fo=0",
+		.rua = "mailto:d@b.example!10m",
+	};
+	assert_int_equal(store_dmarc_eval_add(f->store, &e, &error), 0);
+	e.time = 1500;
+	e.policy_domain = "a.example";
+	e.override = "sampled_out";
+	assert_int_equal(store_dmarc_eval_add(f->store, &e, &error), 0);
+	e.time = 2000;
+	assert_int_equal(store_dmarc_eval_add(f->store, &e, &error), 0);
+	e.policy_domain = NULL;
+	assert_int_equal(store_dmarc_eval_add(f->store, &e, &error), -1);
+
+	struct store_dmarc_eval **list = NULL;
+	size_t n = 0;
+	assert_int_equal(store_dmarc_eval_list(f->store, 1000, 2000, &list, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0]->policy_domain, "a.example");
+	assert_string_equal(list[0]->override, "sampled_out");
+	assert_string_equal(list[1]->policy_domain, "b.example");
+	assert_null(list[1]->override);
+	assert_string_equal(list[1]->envelope_from, "");
+	assert_string_equal(list[1]->dkim, "b.example s1 pass\nother.example s2 fail");
+	assert_true(list[1]->dkim_aligned);
+	assert_false(list[1]->spf_aligned);
+	assert_string_equal(list[1]->rua, "mailto:d@b.example!10m");
+	store_dmarc_eval_list_free(&list, n);
+
+	uint64_t deleted = 0;
+	assert_int_equal(store_dmarc_eval_prune(f->store, 1500, &deleted, &error), 0);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(store_dmarc_eval_list(f->store, 0, 3000, &list, &n, &error), 0);
+	assert_int_equal(n, 2);
+	store_dmarc_eval_list_free(&list, n);
+
+	bool claimed = false;
+	assert_int_equal(store_dmarc_report_claim(f->store, "A.example", 0, &claimed, &error), 0);
+	assert_true(claimed);
+	assert_int_equal(store_dmarc_report_claim(f->store, "a.example", 0, &claimed, &error), 0);
+	assert_false(claimed);
+	assert_int_equal(store_dmarc_report_claim(f->store, "a.example", 86400, &claimed,
+						  &error), 0);
+	assert_true(claimed);
+}
+
 /* test_event_prune - only events older than the cut go, across several
  * batches of STORE_EVENT_PRUNE_BATCH */
 static void test_event_prune(void **state)
@@ -996,6 +1053,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counter_concurrency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dmarc_evals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_writer_bound, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
