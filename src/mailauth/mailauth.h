@@ -616,6 +616,39 @@ bool dmarc_rua_auth_name(const char *policy_domain, const char *dest_domain,
  * to the URI as published. */
 int dmarc_rua_auth_answer(const struct dns_records *records);
 
+/* The aggregate report (RFC 7489 7.2, appendix C's XML schema) of one policy
+ * domain over one period, from the evaluations recorded: identical ones
+ * (the same client, identifiers, results and disposition) become one
+ * <record> with their count. */
+struct dmarc_report_eval {
+	const char *source_ip;
+	const char *header_from;
+	const char *envelope_from;   /* "" for the null sender: SPF's scope is helo */
+	const char *spf_domain;
+	const char *spf_result;      /* RFC 8601 word */
+	const char *dkim;            /* "DOMAIN SELECTOR RESULT" lines joined by '\n' */
+	bool spf_aligned, dkim_aligned;
+	const char *disposition;     /* none, quarantine, reject */
+	const char *override;        /* PolicyOverrideType, or NULL */
+};
+
+struct dmarc_report_meta {
+	const char *org_name;        /* [auth] report_org_name */
+	const char *email;           /* [auth] report_email */
+	const char *report_id;       /* unique per report */
+	long long begin, end;        /* seconds since the epoch, both included */
+	const char *domain;          /* the policy domain */
+	const char *policy;          /* its published policy as a tag list ("p=reject;
+					sp=none; adkim=r; aspf=r; pct=100; fo=0"),
+					missing tags taken at their defaults */
+};
+
+/* dmarc_report_xml - the report of EVALS[0..COUNT) appended to OUT (UTF-8,
+ * text escaped for XML); the number of <record> elements */
+struct buf;
+size_t dmarc_report_xml(const struct dmarc_report_meta *meta,
+			const struct dmarc_report_eval *evals, size_t count, struct buf *out);
+
 /* ---- ARC, Authenticated Received Chain (RFC 8617) ------------------------ */
 
 /* Chain validation (RFC 8617 5.2), I/O-free, fed like the DKIM verifier

@@ -14,6 +14,7 @@
 
 #include "dns/dns.h"
 #include "mailauth/mailauth.h"
+#include "util/buf.h"
 
 static struct mailauth_psl *psl;
 
@@ -111,6 +112,52 @@ static void test_auth_answer(void **state)
 	assert_int_equal(dmarc_rua_auth_answer(&r), -1);
 }
 
+/* test_report_xml - identical evaluations grouped with their count, the
+ * policy's defaults, text escaped, SPF's scope helo for the null sender
+ * (python's xml.etree reads the same output in test_dmarc_report.py) */
+static void test_report_xml(void **state)
+{
+	(void)state;
+	const struct dmarc_report_eval pass = {
+		.source_ip = "192.0.2.1", .header_from = "example.com",
+		.envelope_from = "example.com", .spf_domain = "example.com",
+		.spf_result = "pass", .dkim = "example.com s1 pass", .spf_aligned = true,
+		.dkim_aligned = true, .disposition = "none",
+	};
+	const struct dmarc_report_eval fail = {
+		.source_ip = "198.51.100.7", .header_from = "example.com", .envelope_from = "",
+		.spf_domain = "evil<&>.test", .spf_result = "fail",
+		.dkim = "example.com s1 fail\nevil.test x pass", .disposition = "quarantine",
+		.override = "sampled_out",
+	};
+	const struct dmarc_report_eval evals[] = { pass, fail, pass, pass };
+	const struct dmarc_report_meta meta = {
+		.org_name = "Petrel \"test\"", .email = "dmarc@mx.example.org",
+		.report_id = "r1", .begin = 1000, .end = 86399, .domain = "example.com",
+		.policy = "p=reject; adkim=s",
+	};
+	struct buf out;
+	buf_init(&out);
+	assert_int_equal(dmarc_report_xml(&meta, evals, 4, &out), 2);
+	const char *x = out.data;
+	assert_non_null(strstr(x, "<org_name>Petrel &quot;test&quot;</org_name>"));
+	assert_non_null(strstr(x, "<begin>1000</begin>"));
+	assert_non_null(strstr(x, "<end>86399</end>"));
+	assert_non_null(strstr(x, "<domain>example.com</domain>\n    <adkim>s</adkim>\n"
+				  "    <aspf>r</aspf>\n    <p>reject</p>\n    <sp>reject</sp>\n"
+				  "    <pct>100</pct>\n    <fo>0</fo>"));
+	assert_non_null(strstr(x, "<source_ip>192.0.2.1</source_ip>\n      <count>3</count>"));
+	assert_non_null(strstr(x, "<source_ip>198.51.100.7</source_ip>\n      <count>1</count>"));
+	assert_non_null(strstr(x, "<reason>\n          <type>sampled_out</type>"));
+	assert_non_null(strstr(x, "<domain>evil&lt;&amp;&gt;.test</domain>\n"
+				  "        <scope>helo</scope>"));
+	assert_non_null(strstr(x, "<domain>evil.test</domain>\n        <selector>x</selector>\n"
+				  "        <result>pass</result>"));
+	assert_non_null(strstr(x, "<scope>mfrom</scope>"));
+	assert_non_null(strstr(x, "</feedback>\n"));
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -118,6 +165,7 @@ int main(void)
 		cmocka_unit_test(test_external),
 		cmocka_unit_test(test_auth_name),
 		cmocka_unit_test(test_auth_answer),
+		cmocka_unit_test(test_report_xml),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
