@@ -81,6 +81,7 @@ enum key_type {
 	KEY_RELAY_DOMAINS,/* char *, "*" or a list of domain names */
 	KEY_ADDRESS,      /* char *, local@domain (dot-atom local part), domain
 			     lower-cased without one trailing dot; "" = unset */
+	KEY_DMARC_REPORTS,/* bool, off|daily */
 };
 
 struct key_def {
@@ -156,6 +157,9 @@ static const struct key_def key_defs[] = {
 	{ SECTION_AUTH, "arc_trusted_forwarders", KEY_DOMAIN_LIST,
 	  CONFIG_OFFSET(auth.arc_trusted_forwarders), 0, 0 },
 	{ SECTION_AUTH, "arc_seal_key", KEY_STRING, CONFIG_OFFSET(auth.arc_seal_key), 0, 0 },
+	{ SECTION_AUTH, "dmarc_reports", KEY_DMARC_REPORTS, CONFIG_OFFSET(auth.dmarc_reports), 0, 0 },
+	{ SECTION_AUTH, "report_org_name", KEY_STRING, CONFIG_OFFSET(auth.report_org_name), 0, 0 },
+	{ SECTION_AUTH, "report_email", KEY_ADDRESS, CONFIG_OFFSET(auth.report_email), 0, 0 },
 	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
@@ -335,6 +339,9 @@ static struct config *config_new(bool with_hostname)
 	config->auth.helper_timeout = 10;
 	config->auth.public_suffix_list = xstrdup("/usr/share/publicsuffix/public_suffix_list.dat");
 	config->auth.dmarc_enforce = true;
+	config->auth.dmarc_reports = false;
+	config->auth.report_org_name = xstrdup("");
+	config->auth.report_email = NULL;
 	config->auth.spf_void_lookups = 2;
 	config->auth.spf_timeout = 20;
 	config->auth.spf_reject = false;
@@ -537,6 +544,8 @@ void config_free(struct config **configp)
 	free(config->auth.authserv_id);
 	free(config->auth.arc_trusted_forwarders);
 	free(config->auth.arc_seal_key);
+	free(config->auth.report_org_name);
+	free(config->auth.report_email);
 	free(config->dns.resolver);
 	free(config->dns.special_zones);
 	free(config->srs.secret_file);
@@ -968,6 +977,15 @@ static void parser_set_key(struct config_parser *p, size_t idx, const char *valu
 		}
 		free(*strp);
 		*strp = xstrdup(value);
+		break;
+	case KEY_DMARC_REPORTS:
+		if (strcmp(value, "off") == 0 || strcmp(value, "daily") == 0) {
+			*(bool *)(void *)(base + def->offset) = strcmp(value, "daily") == 0;
+		} else {
+			parser_fail(p, p->lineno, "'%s' must be off or daily, not '%.64s'",
+				    def->name, value);
+			return;
+		}
 		break;
 	case KEY_BARE_NEWLINE:
 		if (strcmp(value, "reject") == 0) {

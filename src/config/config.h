@@ -92,6 +92,10 @@ struct config_auth {
 					 DMARC fail: domains, comma/space separated; "" */
 	char *arc_seal_key;      /* key id (DATA_DIR/dkim/ID.pem) sealing forwarded
 				    mail, s= of the seal, d= the hostname; "" = none */
+	bool dmarc_reports;      /* [auth] dmarc_reports = daily: send the DMARC aggregate
+				    reports of each day; off (false) by default */
+	char *report_org_name;   /* the reports' org_name; "" = the hostname */
+	char *report_email;      /* their From: and envelope sender; NULL = postmaster@hostname */
 };
 
 struct config_dns {

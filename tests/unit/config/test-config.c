@@ -351,6 +351,10 @@ static const struct error_case error_cases[] = {
 	  "2: 'authserv_id' must be a domain name, not 'mx;example.org'" },
 	{ "[auth]\ndmarc_enforce = maybe\n",
 	  "2: 'dmarc_enforce' must be true or false, not 'maybe'" },
+	{ "[auth]\ndmarc_reports = weekly\n",
+	  "2: 'dmarc_reports' must be off or daily, not 'weekly'" },
+	{ "[auth]\nreport_email = no-at-sign\n",
+	  "2: 'report_email' must be an address local@domain, not 'no-at-sign'" },
 	{ "[auth]\npublic_suffix_list =\n", "2: 'public_suffix_list' must not be empty" },
 	{ "[auth]\nscram_iterations = 4095\n",
 	  "2: 'scram_iterations' must be a number between 4096 and 10000000" },
@@ -722,6 +726,18 @@ static void test_dmarc_settings(void **state)
 	assert_false(config->auth.dmarc_enforce);
 	assert_int_equal(config_key_line(config, "auth", "public_suffix_list"), 2);
 	config_free(&config);
+	/* aggregate reports: off, the hostname's postmaster and name by default */
+	defaults = config_defaults();
+	assert_false(defaults->auth.dmarc_reports);
+	assert_string_equal(defaults->auth.report_org_name, "");
+	assert_null(defaults->auth.report_email);
+	config_free(&defaults);
+	config = load_text(f, "[auth]\ndmarc_reports = daily\nreport_org_name = Example Mail\n"
+			   "report_email = DMARC@Example.ORG\n");
+	assert_true(config->auth.dmarc_reports);
+	assert_string_equal(config->auth.report_org_name, "Example Mail");
+	assert_string_equal(config->auth.report_email, "DMARC@example.org");
+	config_free(&config);
 }
 
 /* test_events_settings - retention takes s, m, h and d; 0 keeps events for ever */
@@ -799,6 +815,9 @@ static void test_example_file(void **state)
 	auth_a.arc_trusted_forwarders = auth_b.arc_trusted_forwarders = NULL;
 	assert_string_equal(config->auth.arc_seal_key, "");
 	auth_a.arc_seal_key = auth_b.arc_seal_key = NULL;
+	assert_string_equal(config->auth.report_org_name, defaults->auth.report_org_name);
+	assert_ptr_equal(config->auth.report_email, defaults->auth.report_email);
+	auth_a.report_org_name = auth_b.report_org_name = NULL;
 	assert_memory_equal(&auth_a, &auth_b, sizeof(auth_a));
 	assert_memory_equal(&config->events, &defaults->events, sizeof(config->events));
 	assert_memory_equal(&config->queue, &defaults->queue, sizeof(config->queue));
