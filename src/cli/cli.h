@@ -15,6 +15,8 @@ int cmd_dkim_keys(int argc, char **argv);
 int cmd_dmarc(int argc, char **argv);
 int cmd_arc(int argc, char **argv);
 int cmd_check_domain(int argc, char **argv);
+/* cmd_dmarc_report - petrel dmarc report (ARGV[1] is "report") */
+int cmd_dmarc_report(int argc, char **argv);
 /* cmd_sendmail - exits with sysexits.h codes, not 0/1/2 (see cmd-sendmail.c) */
 int cmd_sendmail(int argc, char **argv);
 

@@ -101,6 +101,10 @@ int cmd_dmarc(int argc, char **argv)
 	struct dmarc_dkim_input *dkim = xcalloc((size_t)argc, sizeof(*dkim));
 	cli.params.spf = SPF_RESULT_NONE;
 	int rc = 2;
+	if (argc >= 2 && strcmp(argv[1], "report") == 0) {
+		free(dkim);
+		return cmd_dmarc_report(argc, argv);
+	}
 	for (int i = 1; i < argc; i++) {
 		bool has_value = i + 1 < argc;
 		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && has_value) {

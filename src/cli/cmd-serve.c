@@ -43,6 +43,7 @@
 #include "delivery/delivery.h"
 #include "dns/dns.h"
 #include "privsep/privsep.h"
+#include "reports/reports.h"
 #include "util/xalloc.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -706,6 +707,45 @@ static int serve_srs_setup(const struct config *config, struct srs_settings *srs
 	return 0;
 }
 
+/* The control socket's dmarc-report requests, answered when the run ends;
+ * the reporter is freed before the control socket, so a late answer never
+ * reaches a freed one. */
+struct serve_report_glue {
+	struct dmarc_reporter *reporter;
+	struct queue_control *control;
+};
+
+struct serve_report_request {
+	struct queue_control *control;
+	uint64_t token;
+};
+
+static void serve_report_done(void *ctx, int status, const char *text)
+{
+	struct serve_report_request *req = ctx;
+	queue_control_answer(req->control, req->token, status, text);
+	free(req);
+}
+
+/* serve_report_request - "dmarc-report [YYYY-MM-DD]": that day (UTC), else
+ * the day before today */
+static void serve_report_request(void *ctx, const char *args, uint64_t token)
+{
+	struct serve_report_glue *glue = ctx;
+	time_t begin;
+	if (args[0] == '\0') {
+		time_t now = time(NULL);
+		begin = now - now % DMARC_REPORT_PERIOD - DMARC_REPORT_PERIOD;
+	} else if (!dmarc_report_day_parse(args, &begin)) {
+		queue_control_answer(glue->control, token, -1, "the day must be YYYY-MM-DD");
+		return;
+	}
+	struct serve_report_request *req = xcalloc(1, sizeof(*req));
+	req->control = glue->control;
+	req->token = token;
+	dmarc_reporter_run(glue->reporter, begin, serve_report_done, req);
+}
+
 /* serve_supervisor - check everything the configuration says before
  * anything is touched (a bad setting exits 2 with FILE:LINE and no side
  * effect), lock and prepare the data folder as root, then run the
@@ -760,10 +800,11 @@ static int serve_network(const struct config *config)
 	struct pool *pool = NULL;
 	struct queue *queue = NULL;
 	struct queue_control *control = NULL;
+	struct dmarc_reporter *reporter = NULL;
+	struct mailauth_psl *psl = NULL;
 	struct store *store = NULL;
 	struct store_events *events = NULL;
 	struct dns_resolver *dns = NULL;
-	struct mailauth_psl *psl = NULL;
 	struct delivery *delivery = NULL;
 	struct ipc_client *auth_client = NULL, *keys_client = NULL;
 	struct keysd_signer *signer = NULL;
@@ -806,8 +847,8 @@ static int serve_network(const struct config *config)
 	/* read (or made) while still root: the file may be root's alone */
 	if (serve_srs_setup(config, &srs, &srs_secret) != 0)
 		goto out;
-	/* DMARC's organizational domains, for the mx listeners' checks: read
-	 * as root, like the supervisor read it */
+	/* DMARC's organizational domains, for the mx listeners' checks and the
+	 * aggregate reports: read as root, like the supervisor read it */
 	psl = cli_psl_load(config);
 	if (!psl)
 		goto out;
@@ -861,6 +902,11 @@ static int serve_network(const struct config *config)
 	signer = keysd_signer_create(st.base, keys_client, helper_timeout_ms);
 	smtp_server_set_signer(st.server, signer);
 	queue_set_signer(queue, serve_sign_notice, signer);
+	/* DMARC aggregate reports: daily by setting, and `petrel dmarc report
+	 * --send` over the control socket */
+	reporter = dmarc_reporter_create(st.base, pool, store, queue, dns, psl, config);
+	struct serve_report_glue glue = { .reporter = reporter, .control = control };
+	queue_control_set_handler(control, "dmarc-report", serve_report_request, &glue);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
 	 * the whole process group) is ignored: the supervisor decides */
 	sigterm = evsignal_new(st.base, SIGTERM, serve_signal_cb, &st);
@@ -887,6 +933,7 @@ out:
 		net_listeners_disable(st.listeners);
 		smtp_server_close_sessions(st.server);
 	}
+	dmarc_reporter_free(&reporter);
 	queue_control_free(&control);
 	/* Remote deliveries in flight end now (as temporary failures); their
 	 * results are recorded by queue_stop. */

@@ -87,6 +87,9 @@ struct queue_control {
 	struct control_client clients[CONTROL_CLIENTS_MAX];
 	uint64_t next_id;
 	struct control_request *requests;  /* in flight */
+	char *handler_verb;          /* queue_control_set_handler's, or NULL */
+	queue_control_handler *handler;
+	void *handler_ctx;
 };
 
 static const struct {
@@ -228,6 +231,7 @@ void queue_control_free(struct queue_control **control)
 				 strerror(errno));
 	}
 	free(qc->path);
+	free(qc->handler_verb);
 	free(qc);
 }
 
@@ -354,6 +358,17 @@ static void control_client_start(struct control_client *c, const char *line, siz
 		control_stats(c);
 		return;
 	}
+	size_t hv = qc->handler_verb ? strlen(qc->handler_verb) : 0;
+	if (hv > 0 && len >= hv && memcmp(line, qc->handler_verb, hv) == 0 &&
+	    (len == hv || line[hv] == ' ')) {
+		char *args = xstrndup(line + (len > hv ? hv + 1 : hv), len > hv ? len - hv - 1 : 0);
+		log_info("control-request", "verb=%s uid=%ld", qc->handler_verb, (long)c->uid);
+		c->state = CONTROL_WAITING;
+		/* the handler may answer at once, freeing C's slot */
+		qc->handler(qc->handler_ctx, args, c->id);
+		free(args);
+		return;
+	}
 	if (control_parse(line, len, &op, id, &error) != 0) {
 		char esc[96];
 		log_warn("control-bad-request", "uid=%ld request=%s error=\"%s\"", (long)c->uid,
@@ -374,6 +389,23 @@ static void control_client_start(struct control_client *c, const char *line, siz
 	/* The callback may run before queue_op returns, and may free C's slot:
 	 * nothing touches C after this call. */
 	queue_op(qc->queue, op, id[0] ? id : NULL, control_op_cb, r);
+}
+
+void queue_control_set_handler(struct queue_control *control, const char *verb,
+			       queue_control_handler *fn, void *ctx)
+{
+	free(control->handler_verb);
+	control->handler_verb = fn ? xstrdup(verb) : NULL;
+	control->handler = fn;
+	control->handler_ctx = ctx;
+}
+
+void queue_control_answer(struct queue_control *control, uint64_t token, int status,
+			  const char *text)
+{
+	struct control_client *c = control_client_find(control, token);
+	if (c)
+		control_client_reply(c, NULL, status == 0 ? "ok" : "error", text ? text : "");
 }
 
 /* control_parse - "VERB [ID]"; ID_R is "" when not given.  One success exit. */

@@ -23,6 +23,10 @@
  *                               (64 hex digits), base64, as a data line
  *           keys-reload LF      the keys process is started again and reads
  *                               DATA_DIR/dkim/ (petrel dkim keygen, remove)
+ *           dmarc-report [DAY] LF  make and send the DMARC aggregate reports
+ *                               of DAY (YYYY-MM-DD, UTC; default the day
+ *                               before), through the handler the server
+ *                               sets (queue_control_set_handler)
  *   server: [data TEXT LF]...   lines of output (stats, keys-list, keys-sign)
  *           ok TEXT LF          done (TEXT says what; may be empty)
  *           notfound TEXT LF    no such message or key
@@ -44,6 +48,8 @@
  */
 #ifndef PETREL_QUEUE_CONTROL_H
 #define PETREL_QUEUE_CONTROL_H
+
+#include <stdint.h>
 
 struct event_base;
 struct ipc_client;
@@ -67,6 +73,18 @@ struct queue_control *queue_control_open(struct event_base *base, struct queue *
  * queue_control_free); NULL: the keys-* requests answer that it is not
  * reachable */
 void queue_control_set_keys(struct queue_control *control, struct ipc_client *keys);
+/* queue_control_handler - a request of a higher module: ARGS is what
+ * follows the verb (without the space; "" when none).  It answers once,
+ * now or later, with queue_control_answer(CONTROL, TOKEN, ...). */
+typedef void queue_control_handler(void *ctx, const char *args, uint64_t token);
+/* queue_control_set_handler - VERB's requests go to FN (one such verb:
+ * "dmarc-report"); NULL: they answer that the server does not do it */
+void queue_control_set_handler(struct queue_control *control, const char *verb,
+			       queue_control_handler *fn, void *ctx);
+/* queue_control_answer - the answer to the request TOKEN: STATUS 0 "ok",
+ * else "error", with TEXT; nothing if its client has gone */
+void queue_control_answer(struct queue_control *control, uint64_t token, int status,
+			  const char *text);
 /* queue_control_free - close every client, stop listening, remove the
  * socket file; NULLs *CONTROL.  NULL-safe. */
 void queue_control_free(struct queue_control **control);

@@ -46,6 +46,8 @@ SECTION_OF = {
     "public_suffix_list": "auth", "dmarc_enforce": "auth", "arc_trusted_forwarders": "auth",
     "arc_seal_key": "auth",
     "authserv_id": "auth", "spf_reject": "auth", "spf_timeout": "auth",
+
+    "dmarc_reports": "auth", "report_org_name": "auth", "report_email": "auth",
     "resolver": "dns", "special_zones": "dns", "timeout": "dns",
     "retention": "events", "max_pending": "events",
     "retry_initial": "queue", "retry_max": "queue", "lifetime": "queue",
