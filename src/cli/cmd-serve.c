@@ -905,6 +905,7 @@ static int serve_network(const struct config *config)
 	/* DMARC aggregate reports: daily by setting, and `petrel dmarc report
 	 * --send` over the control socket */
 	reporter = dmarc_reporter_create(st.base, pool, store, queue, dns, psl, config);
+	smtp_server_set_reporter(st.server, reporter);
 	struct serve_report_glue glue = { .reporter = reporter, .control = control };
 	queue_control_set_handler(control, "dmarc-report", serve_report_request, &glue);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
@@ -933,6 +934,8 @@ out:
 		net_listeners_disable(st.listeners);
 		smtp_server_close_sessions(st.server);
 	}
+	if (st.server)
+		smtp_server_set_reporter(st.server, NULL);
 	dmarc_reporter_free(&reporter);
 	queue_control_free(&control);
 	/* Remote deliveries in flight end now (as temporary failures); their

@@ -163,15 +163,16 @@ static void record_done(void *arg)
 	free(j);
 }
 
-void dmarc_reporter_record(struct dmarc_reporter *reporter, const struct store_dmarc_eval *eval)
+void dmarc_reporter_record(struct dmarc_reporter *reporter, const struct dmarc_report_eval *eval,
+			   const char *policy_domain, const char *policy, const char *rua)
 {
 	if (reporter == NULL)
 		return;
 	struct record_job *j = xcalloc(1, sizeof(*j));
 	j->store = reporter->store;
 	j->eval = (struct store_dmarc_eval){
-		.time = eval->time ? eval->time : time(NULL),
-		.policy_domain = dup_or_null(eval->policy_domain),
+		.time = time(NULL),
+		.policy_domain = dup_or_null(policy_domain),
 		.source_ip = dup_or_null(eval->source_ip),
 		.header_from = dup_or_null(eval->header_from),
 		.envelope_from = dup_or_null(eval->envelope_from),
@@ -181,8 +182,8 @@ void dmarc_reporter_record(struct dmarc_reporter *reporter, const struct store_d
 		.spf_aligned = eval->spf_aligned,
 		.dkim_aligned = eval->dkim_aligned,
 		.disposition = dup_or_null(eval->disposition),
-		.policy = dup_or_null(eval->policy),
-		.rua = dup_or_null(eval->rua),
+		.policy = dup_or_null(policy),
+		.rua = dup_or_null(rua),
 		.override = dup_or_null(eval->override),
 	};
 	pool_submit(reporter->pool, record_work, record_done, j);

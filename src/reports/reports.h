@@ -99,12 +99,14 @@ struct dmarc_reporter *dmarc_reporter_create(struct event_base *base, struct poo
  * BEGIN now; CB (may be NULL) once all are queued or dropped */
 void dmarc_reporter_run(struct dmarc_reporter *reporter, time_t begin, dmarc_reporter_cb *cb,
 			void *ctx);
-/* dmarc_reporter_record - keep EVAL (copied) for the reports: written to
- * the store by a pool job; a write that fails is logged and lost (a report
- * counts one message less).  Loop thread; the reporter may be NULL (then
- * nothing is kept). */
-struct store_dmarc_eval;
-void dmarc_reporter_record(struct dmarc_reporter *reporter, const struct store_dmarc_eval *eval);
+/* dmarc_reporter_record - keep EVAL (copied) for the report of
+ * POLICY_DOMAIN, whose record's policy (a tag list, see store.h) and rua=
+ * ("URI!SIZE,...") are given: written to the store by a pool job; a write
+ * that fails is logged and lost (a report counts one message less).  Loop
+ * thread; the reporter may be NULL (then nothing is kept). */
+struct dmarc_report_eval;
+void dmarc_reporter_record(struct dmarc_reporter *reporter, const struct dmarc_report_eval *eval,
+			   const char *policy_domain, const char *policy, const char *rua);
 /* dmarc_reporter_free - runs in flight end without their callback; call
  * before the pool, queue and resolver go.  NULL-safe. */
 void dmarc_reporter_free(struct dmarc_reporter **reporter);

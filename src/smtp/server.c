@@ -86,6 +86,11 @@ void smtp_server_set_mailauth(struct smtp_server *server, struct dns_resolver *d
 	server->psl = psl;
 }
 
+void smtp_server_set_reporter(struct smtp_server *server, struct dmarc_reporter *reporter)
+{
+	server->reporter = reporter;
+}
+
 void smtp_server_set_signer(struct smtp_server *server, struct keysd_signer *signer)
 {
 	server->signer = signer;

@@ -63,6 +63,7 @@ struct smtp_server {
 	/* the receiving checks (verify.c); both NULL: none are made */
 	struct dns_resolver *dns;
 	const struct mailauth_psl *psl;
+	struct dmarc_reporter *reporter; /* DMARC aggregate reports (NULL: none) */
 	bool draining;               /* shutting down: 421 to whoever is free */
 	struct event *drained_ev;    /* runs DRAINED once no session is left */
 	void (*drained)(void *ctx);

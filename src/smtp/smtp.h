@@ -58,6 +58,11 @@ void smtp_server_set_keys_client(struct smtp_server *server, struct ipc_client *
  * keeps it until smtp_server_free) */
 struct keysd_signer;
 void smtp_server_set_signer(struct smtp_server *server, struct keysd_signer *signer);
+/* smtp_server_set_reporter - each DMARC evaluation of a domain that asks
+ * for aggregate reports (rua=) is kept through REPORTER (reports.h; NULL:
+ * none, as before the caller frees it) */
+struct dmarc_reporter;
+void smtp_server_set_reporter(struct smtp_server *server, struct dmarc_reporter *reporter);
 /* smtp_server_accept - a net_accept_fn: CTX is the smtp_server; owns FD */
 void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);

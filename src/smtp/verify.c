@@ -44,6 +44,7 @@
 #include "config/config.h"
 #include "message/message.h"
 #include "queue/queue.h"
+#include "reports/reports.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -126,6 +127,7 @@ static void verify_dmarc_done(void *ctx, struct dmarc_discovery *discovery);
 static void verify_check_ready(struct smtp_verify *v);
 static void verify_decide(struct smtp_verify *v);
 static void verify_results_known(struct smtp_session *s, struct smtp_verify *v);
+static void verify_record_evaluation(struct smtp_session *s, const struct smtp_auth_results *r);
 static void verify_refuse(struct smtp_session *s, const char *text);
 static void verify_write_header(struct smtp_verify *v);
 static bool is_token(const char *text);
@@ -568,6 +570,7 @@ static void verify_results_known(struct smtp_session *s, struct smtp_verify *v)
 		r->disposition = DMARC_POLICY_NONE;
 		r->override = "arc";
 	}
+	verify_record_evaluation(s, r);
 	char from[LOG_VALUE_MAX];
 	log_escape(from, sizeof(from), r->from_domain ? r->from_domain : "",
 		   r->from_domain ? strlen(r->from_domain) : 0);
@@ -581,6 +584,61 @@ static void verify_results_known(struct smtp_session *s, struct smtp_verify *v)
 		 from, dmarc_result_name(r->dmarc.result),
 		 dmarc_policy_name(r->dmarc.policy), dmarc_policy_name(r->dmarc.disposition),
 		 r->dmarc.enforced ? "yes" : "no", r->override ? r->override : "-", v->removed);
+}
+
+/* verify_record_evaluation - the evaluation kept for the aggregate report
+ * of the domain whose record applied, when that record asks for reports
+ * (rua=); written by a worker (reports.h).  The override as RFC 7489
+ * appendix C names it: ARC's is a trusted forwarder's, an unenforced
+ * policy ([auth] dmarc_enforce = false) the local policy's. */
+static void verify_record_evaluation(struct smtp_session *s, const struct smtp_auth_results *r)
+{
+	const struct dmarc_found *found = r->dmarc_found;
+	if (s->server->reporter == NULL || found == NULL ||
+	    found->status != DMARC_FOUND_RECORD || found->record->rua_count == 0)
+		return;
+	const struct dmarc_record *rec = found->record;
+	struct buf dkim, rua;
+	buf_init(&dkim);
+	buf_init(&rua);
+	for (size_t i = 0; i < dkim_verify_count(r->dkim); i++) {
+		const struct dkim_signature_report *rep = dkim_verify_report(r->dkim, i);
+		if (rep->domain)
+			buf_printf(&dkim, "%s%s %s %s", dkim.len ? "\n" : "", rep->domain,
+				   rep->selector ? rep->selector : "-",
+				   dkim_result_name(rep->result));
+	}
+	for (size_t i = 0; i < rec->rua_count; i++) {
+		buf_printf(&rua, "%s%s", i ? "," : "", rec->rua[i].uri);
+		if (rec->rua[i].max_size)
+			buf_printf(&rua, "!%llu", rec->rua[i].max_size);
+	}
+	char policy[128];
+	snprintf(policy, sizeof(policy), "p=%s; sp=%s; adkim=%c; aspf=%c; pct=%u; fo=%s",
+		 dmarc_policy_name(rec->p), dmarc_policy_name(rec->sp),
+		 rec->adkim == DMARC_ALIGN_STRICT ? 's' : 'r',
+		 rec->aspf == DMARC_ALIGN_STRICT ? 's' : 'r', rec->pct, rec->fo);
+	const char *override = r->override && strcmp(r->override, "arc") == 0 ?
+		"trusted_forwarder" : r->override ? r->override :
+		r->dmarc.sampled_out ? "sampled_out" :
+		r->dmarc.disposition != DMARC_POLICY_NONE && !r->dmarc.enforced ?
+		"local_policy" : NULL;
+	const struct dmarc_report_eval eval = {
+		.source_ip = s->client,
+		.header_from = r->from_domain ? r->from_domain : found->from_domain,
+		.envelope_from = !r->spf_helo && r->spf_domain ? r->spf_domain : "",
+		.spf_domain = r->spf_domain ? r->spf_domain : "",
+		.spf_result = spf_result_name(r->spf),
+		.dkim = dkim.len ? dkim.data : "",
+		.spf_aligned = r->dmarc.spf_aligned,
+		.dkim_aligned = r->dmarc.dkim_aligned,
+		.disposition = dmarc_policy_name(r->disposition),
+		.override = override,
+	};
+	dmarc_reporter_record(s->server->reporter, &eval, found->record_domain, policy,
+			      rua.len ? rua.data : "");
+	buf_free(&dkim);
+	buf_free(&rua);
 }
 
 /* ---- Authentication-Results (RFC 8601) ------------------------------------------------- */

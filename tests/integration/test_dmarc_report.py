@@ -197,3 +197,71 @@ def test_daily_setting(petrel_factory, zone):
     msg, name, xml_text = report_attachment(p.mail("example.test", "u", 1, timeout=30)[0])
     check_example_xml(xml_text, begin)
     assert "dmarc-report-done" in p.log()
+
+
+RECEIVE_ZONE = {
+    "rua.test": [{"TXT": "v=spf1 ip4:127.0.0.0/8 -all"}],
+    "_dmarc.rua.test": [{"TXT": "v=DMARC1; p=reject; aspf=r; rua=mailto:u@example.test!5m"}],
+    "other.test": [{"TXT": "v=spf1 -all"}],
+    # no rua=: nothing is kept
+    "norua.test": [{"TXT": "v=spf1 ip4:127.0.0.0/8 -all"}],
+    "_dmarc.norua.test": [{"TXT": "v=DMARC1; p=none"}],
+}
+
+
+def test_received_mail_recorded(petrel_factory):
+    """The mx listener's DMARC evaluations of domains with rua= are kept (verify.c's call
+    site), refused mail included, and make today's report."""
+    import smtplib
+    server = ZoneServer(RECEIVE_ZONE)
+    try:
+        p = petrel_factory(resolver="127.0.0.1@%d" % server.port, special_zones="test",
+                           timeout=2)
+
+        def send(mail_from, from_domain):
+            msg = ("From: <a@%s>\r\nTo: <u@example.test>\r\nSubject: r\r\n"
+                   "Date: Mon, 01 Jan 2024 00:00:00 +0000\r\nMessage-ID: <%d@x.test>\r\n\r\n"
+                   "Hi.\r\n" % (from_domain, time.monotonic_ns()))
+            with smtplib.SMTP("127.0.0.1", p.mx, timeout=30) as c:
+                try:
+                    c.sendmail(mail_from, ["u@example.test"], msg.encode())
+                    return 250
+                except smtplib.SMTPDataError as e:
+                    return e.smtp_code
+
+        assert send("a@rua.test", "rua.test") == 250
+        assert send("b@rua.test", "rua.test") == 250
+        assert send("c@other.test", "rua.test") == 550      # DMARC fail, p=reject
+        assert send("a@norua.test", "norua.test") == 250
+        today = int(time.time()) // DAY * DAY
+        deadline = time.monotonic() + 20
+        while True:
+            r = p.cli_ok("dmarc", "report", "--date", day_text(today), "--json")
+            reports = json.loads(r.stdout)
+            if reports and reports[0]["messages"] >= 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert [x["domain"] for x in reports] == ["rua.test"], reports
+        rep = reports[0]
+        assert rep["messages"] == 3 and rep["rua"] == ["u@example.test"], rep
+        root = ET.fromstring(rep["xml"])
+        pol = root.find("policy_published")
+        assert (pol.findtext("p"), pol.findtext("aspf"), pol.findtext("pct")) == \
+            ("reject", "r", "100")
+        rows = {r.findtext("row/policy_evaluated/disposition"): r
+                for r in root.findall("record")}
+        assert sorted(rows) == ["none", "reject"], rep["xml"]
+        ok = rows["none"]
+        assert ok.findtext("row/count") == "2"
+        assert ok.findtext("row/source_ip") == "127.0.0.1"
+        assert ok.findtext("row/policy_evaluated/spf") == "pass"
+        assert ok.findtext("identifiers/envelope_from") == "rua.test"
+        assert ok.findtext("auth_results/spf/result") == "pass"
+        bad = rows["reject"]
+        assert bad.findtext("row/count") == "1"
+        assert bad.findtext("row/policy_evaluated/spf") == "fail"
+        assert bad.findtext("identifiers/envelope_from") == "other.test"
+        assert bad.findtext("identifiers/header_from") == "rua.test"
+        assert bad.findtext("auth_results/spf/result") == "fail"
+    finally:
+        server.close()
