@@ -19,7 +19,8 @@
  *
  * While the keys process restarts (`petrel dkim keygen`, a crash) there is
  * no channel: a call waits for the new one, retried every
- * SIGNER_RETRY_MS, until its deadline.  A call whose worker stopped
+ * SIGNER_RETRY_MS, until its deadline; or, for a domain that had no key
+ * in the last list, SIGNER_GRACE_MS.  A call whose worker stopped
  * waiting (timed out) is marked abandoned and freed by the loop when its
  * answer comes.  keysd_signer_stop (on the loop, when the loop has ended)
  * answers every call with a failure and refuses new ones, so that pool_free
@@ -45,6 +46,9 @@
 #include "util/xalloc.h"
 
 #define SIGNER_RETRY_MS 50          /* waiting for the keys process's channel */
+/* how long a domain without a key in the last list waits for a keys process
+ * that is not there (restarting): long enough for a restart after keygen */
+#define SIGNER_GRACE_MS 1000
 #define SIGNER_SELECTOR_MAX KEYSD_ID_MAX
 #define DOMAINKEY "._domainkey."
 
@@ -71,7 +75,7 @@ struct signer_call {
 	struct signer_call *next;       /* on the queue, parked or active list */
 	struct keysd_signer *signer;
 	enum signer_call_type type;
-	uint64_t deadline_ms;           /* monotonic */
+	uint64_t queued_ms, deadline_ms; /* monotonic */
 	bool done, abandoned;           /* under the signer's lock */
 	const char *error;              /* when done: NULL or why not */
 	char domain[MAILAUTH_DOMAIN_SIZE];
@@ -122,6 +126,7 @@ static void signer_sign_reply_cb(void *ctx, const struct ipc_msg *reply);
 static void signer_finish(struct signer_call *call, const char *error);
 static void signer_finish_locked(struct signer_call *call, const char *error);
 static void signer_list_remove(struct signer_call **list, struct signer_call *call);
+static bool signer_map_has(const struct keysd_signer *sg, const char *domain);
 static void keys_free(struct signer_key *keys, size_t count);
 static int signer_wait(struct keysd_signer *sg, struct signer_call *call, const char **error_r);
 static int from_domain(const struct buf *message, char domain[MAILAUTH_DOMAIN_SIZE]);
@@ -281,11 +286,22 @@ static void signer_park(struct keysd_signer *sg, struct signer_call *call)
 /* signer_run - (loop) do what CALL asks, or park it until it can be done */
 static void signer_run(struct keysd_signer *sg, struct signer_call *call)
 {
-	if (now_ms() >= call->deadline_ms) {
+	uint64_t now = now_ms();
+	if (now >= call->deadline_ms) {
 		signer_finish(call, "the keys process did not answer in time");
 		return;
 	}
+	/* no current list: a domain that had no key in the last one waits
+	 * only SIGNER_GRACE_MS, so that mail of domains without keys is not
+	 * held up for the whole timeout by a keys process that keeps failing */
 	uint64_t conn = ipc_client_connection(sg->keys);
+	bool current = ipc_client_connected(sg->keys) && sg->map_conn == conn;
+	if (call->type == CALL_KEYS && !current && sg->map_conn != 0 &&
+	    now >= call->queued_ms + SIGNER_GRACE_MS && !signer_map_has(sg, call->domain)) {
+		call->count = 0;
+		signer_finish(call, NULL);
+		return;
+	}
 	if (!ipc_client_connected(sg->keys)) {
 		signer_park(sg, call);
 		return;
@@ -431,6 +447,15 @@ static void signer_sign_reply_cb(void *ctx, const struct ipc_msg *reply)
 	signer_finish(call, NULL);
 }
 
+/* signer_map_has - DOMAIN has a key in the last list */
+static bool signer_map_has(const struct keysd_signer *sg, const char *domain)
+{
+	for (size_t i = 0; i < sg->map_count; i++)
+		if (strcmp(sg->map[i].domain, domain) == 0)
+			return true;
+	return false;
+}
+
 static void signer_list_remove(struct signer_call **list, struct signer_call *call)
 {
 	for (struct signer_call **p = list; *p; p = &(*p)->next) {
@@ -469,7 +494,8 @@ static int signer_wait(struct keysd_signer *sg, struct signer_call *call, const 
 {
 	uint64_t one = 1;
 	call->signer = sg;
-	call->deadline_ms = now_ms() + sg->timeout_ms;
+	call->queued_ms = now_ms();
+	call->deadline_ms = call->queued_ms + sg->timeout_ms;
 	pthread_mutex_lock(&sg->lock);
 	if (sg->stopping) {
 		pthread_mutex_unlock(&sg->lock);

@@ -202,8 +202,12 @@ def test_running_server_picks_up_keys(petrel_factory, tmp_path):
     keys_pid = p.processes()["keys"]
     submit(p, subject="before")
     assert signatures(p.mail("example.test", "u", 1)[0]) == []
+    connected = len(re.findall(r"ipc-connected process=keys", p.log()))
     _, name, record, r = keygen(p, "--algorithm", "ed25519")
     assert "restarting" in r.stdout, r.stdout
+    # the new keys process's channel is in (a domain without a key in the last list
+    # waits only a second for it, and this machine may be slower than that)
+    p.wait_log(r"ipc-connected process=keys", connected + 1)
     submit(p, subject="after keygen")
     raws = p.mail("example.test", "u", 2)
     signed = [x for x in raws if b"after keygen" in x][0]
@@ -271,3 +275,28 @@ def test_bounce_and_delay_notice_signed(petrel_factory, tmp_path):
         assert message_from_bytes(raw, policy=policy.default).defects == []
     assert b"delayed" in delay.lower() or b"delay" in delay.lower()
     assert p.log().count("dkim-signed what=notice") >= 2
+
+
+def test_keys_process_gone_holds_back_only_signed_domains(petrel_factory):
+    """With no keys process at all (killed, and the supervisor stopped so that none comes
+    back), mail of a domain that had no key waits a second (SIGNER_GRACE_MS), not the
+    whole helper timeout (30 s here), and goes unsigned."""
+    p = petrel_factory(start=False, helper_timeout=30)
+    keygen(p)
+    p.start()
+    submit(p, subject="listed")      # the signer has the key list now
+    assert len(signatures(p.mail("example.test", "u", 1)[0])) == 1
+    keys_pid = p.processes()["keys"]
+    disconnected = len(re.findall(r"ipc-disconnected process=keys", p.log()))
+    os.kill(p.proc.pid, signal.SIGSTOP)
+    try:
+        os.kill(keys_pid, signal.SIGKILL)
+        p.wait_log(r"ipc-disconnected process=keys", disconnected + 1)
+        t0 = time.monotonic()
+        submit(p, subject="keyless", sender="a@b.test")
+        took = time.monotonic() - t0
+    finally:
+        os.kill(p.proc.pid, signal.SIGCONT)
+    assert took < 15, took
+    raws = p.mail("example.test", "u", 2)
+    assert signatures([x for x in raws if b"keyless" in x][0]) == []
