@@ -14,9 +14,14 @@
  * for an address no record names (100::1, RFC 6666's discard prefix), which
  * walks every term.
  *
+ * DKIM is checked for the selectors given, else for those of the domain's
+ * signing keys in DATA_DIR/dkim/ (`petrel dkim list`; only their file names
+ * are read, S._domainkey.DOMAIN.pem, when the folder may be read).
+ *
  * Exit status: 0 when every finding is OK, 1 when any is WARN or ERROR (or
  * the check could not run), 2 on a usage or configuration error.
  */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +35,7 @@
 #include "cli/cmd-admin.h"
 #include "config/config.h"
 #include "dns/dns.h"
+#include "keysd/keysd.h"
 #include "mailauth/mailauth.h"
 #include "util/buf.h"
 #include "util/domain.h"
@@ -123,6 +129,7 @@ struct domain_check {
 	struct answer *dkim;                  /* one per selector */
 	const char **selectors;
 	size_t selector_count;
+	bool selectors_local;                 /* from DATA_DIR/dkim/, not --selector */
 
 	struct dmarc_discovery *dmarc;
 	struct rua_dest *rua;
@@ -135,6 +142,8 @@ struct domain_check {
 };
 
 static int check_usage(void);
+static size_t local_selectors(const struct config *config, const char *domain,
+			      char ***selectors_r);
 static void answer_start(struct domain_check *dc, struct answer *a, const char *name);
 static void answer_done(void *ctx, const struct dns_records *records);
 static void answer_free(struct answer *a);
@@ -180,6 +189,8 @@ int cmd_check_domain(int argc, char **argv)
 	size_t selector_count = 0;
 	struct config *config = NULL;
 	struct mailauth_psl *psl = NULL;
+	char **local = NULL;
+	size_t local_count = 0;
 	int rc = 2;
 
 	for (int i = 1; i < argc; i++) {
@@ -234,6 +245,13 @@ int cmd_check_domain(int argc, char **argv)
 	rc = 1;
 	dc.config = config;
 	dc.psl = psl;
+	if (selector_count == 0) {
+		local_count = local_selectors(config, dc.domain, &local);
+		selectors = xrealloc(selectors, (local_count + 1) * sizeof(*selectors));
+		for (size_t i = 0; i < local_count; i++)
+			selectors[selector_count++] = local[i];
+		dc.selectors_local = selector_count > 0;
+	}
 	dc.selectors = selectors;
 	dc.selector_count = selector_count;
 	dc.base = event_base_new();
@@ -317,7 +335,41 @@ out:
 	mailauth_psl_free(&psl);
 	config_free(&config);
 	free(selectors);
+	for (size_t i = 0; i < local_count; i++)
+		free(local[i]);
+	free(local);
 	return rc;
+}
+
+/* local_selectors - the selectors of DOMAIN's signing keys in DATA_DIR/dkim/
+ * (file names S._domainkey.DOMAIN.pem); none when the folder cannot be read */
+static size_t local_selectors(const struct config *config, const char *domain,
+			      char ***selectors_r)
+{
+	size_t count = 0;
+	char *path = xasprintf("%s/dkim", config->data_dir);
+	DIR *d = opendir(path);
+	free(path);
+	*selectors_r = NULL;
+	if (d == NULL)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n <= 4 || n - 4 > KEYSD_ID_MAX || strcmp(de->d_name + n - 4, ".pem") != 0)
+			continue;
+		char id[KEYSD_ID_MAX + 1], selector[KEYSD_ID_MAX + 1];
+		const char *key_domain = NULL;
+		memcpy(id, de->d_name, n - 4);
+		id[n - 4] = '\0';
+		if (!keysd_id_dkim(id, selector, sizeof(selector), &key_domain) ||
+		    strcasecmp(key_domain, domain) != 0)
+			continue;
+		*selectors_r = xrealloc(*selectors_r, (count + 1) * sizeof(**selectors_r));
+		(*selectors_r)[count++] = xstrdup(selector);
+	}
+	(void)closedir(d);
+	return count;
 }
 
 /* ---- the lookups ------------------------------------------------------------ */
@@ -752,15 +804,21 @@ static void judge_dkim(struct domain_check *dc)
 {
 	struct section *s = section_new(dc, "dkim");
 	if (dc->selector_count == 0) {
-		section_add(s, LEVEL_WARN, "no selector given (--selector S): the DKIM keys of "
-			    "%s were not checked", dc->domain);
+		section_add(s, LEVEL_WARN, "no selector given (--selector S) and no signing key "
+			    "of %s in this server's data folder: DKIM not checked (petrel dkim "
+			    "keygen %s makes one)", dc->domain, dc->domain);
 		return;
 	}
+	if (dc->selectors_local)
+		section_add(s, LEVEL_OK, "the selectors of this server's keys for %s (petrel dkim "
+			    "list)", dc->domain);
 	for (size_t i = 0; i < dc->selector_count; i++) {
 		const struct answer *a = &dc->dkim[i];
 		if (a->status != DNS_OK) {
-			section_add(s, LEVEL_ERROR, "selector %s: no key at %s (%s)",
-				    dc->selectors[i], a->name, status_text(a->status));
+			section_add(s, LEVEL_ERROR, "selector %s: no key at %s (%s)%s",
+				    dc->selectors[i], a->name, status_text(a->status),
+				    dc->selectors_local ? "; publish the record petrel dkim list "
+				    "prints for it" : "");
 			continue;
 		}
 		const char *error = "no record";

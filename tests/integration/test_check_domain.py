@@ -206,6 +206,28 @@ def test_dkim_key_problems(conf):
         "exist)" in texts(d, "error"), d
 
 
+def test_selectors_of_this_servers_keys(conf):
+    """Without --selector, the selectors of the domain's keys in DATA_DIR/dkim/ (made by
+    petrel dkim keygen) are checked: one published (r2048 under good.test), one not."""
+    data = conf.parent / "data"
+    for sel in ("r2048", "unpublished"):
+        r = subprocess.run([PETREL_BIN, "dkim", "keygen", "good.test", "--selector", sel,
+                            "-c", str(conf)], capture_output=True, text=True, timeout=60,
+                           env=petrel_env(), stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stdout + r.stderr
+    try:
+        d = check(conf, "good.test")["by"]["dkim"]
+        assert any("this server's keys" in t for t in texts(d, "ok")), d
+        assert any(t.startswith("selector r2048: rsa key, 2048 bits") for t in texts(d, "ok"))
+        assert any(t.startswith("selector unpublished: no key at unpublished._domainkey."
+                                "good.test") for t in texts(d, "error")), d
+        # another domain has none of them
+        d = check(conf, "bad.test")["by"]["dkim"]
+        assert "no signing key of bad.test" in texts(d, "warn")[0], d
+    finally:
+        shutil.rmtree(data / "dkim", ignore_errors=True)
+
+
 def test_human_output_and_usage(conf):
     r = check(conf, "weak.test", json_out=False)
     assert r.returncode == 1, r.stdout + r.stderr
