@@ -12,6 +12,9 @@ python3-dkim python3-nacl python3-spf python3-yaml python3-dnslib python3-dnspyt
 PKGS="$PKGS publicsuffix"
 # libmail-dmarc-perl: Mail::DMARC, the DMARC implementation test_dmarc.py compares with.
 PKGS="$PKGS libmail-dmarc-perl"
+# opendkim-tools: opendkim-testmsg, the second verifier (with dkimpy's dkimverify) of the
+# signatures Petrel makes (test_dkim_sign.py).
+PKGS="$PKGS opendkim-tools"
 # libmail-srs-perl: Mail::SRS, the SRS implementation test_srs.py and test-srs check against.
 PKGS="$PKGS libmail-srs-perl"
 # postfix: a real peer in the integration tests, smtp-source/smtp-sink for
