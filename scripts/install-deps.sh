@@ -13,8 +13,9 @@ PKGS="$PKGS publicsuffix"
 # libmail-dmarc-perl: Mail::DMARC, the DMARC implementation test_dmarc.py compares with.
 PKGS="$PKGS libmail-dmarc-perl"
 # opendkim-tools: opendkim-testmsg, the second verifier (with dkimpy's dkimverify) of the
-# signatures Petrel makes (test_dkim_sign.py).
-PKGS="$PKGS opendkim-tools"
+# signatures Petrel makes (test_dkim_sign.py); iproute2: `ip` brings up the loopback
+# interface of the network namespace that test runs both verifiers in.
+PKGS="$PKGS opendkim-tools iproute2"
 # libmail-srs-perl: Mail::SRS, the SRS implementation test_srs.py and test-srs check against.
 PKGS="$PKGS libmail-srs-perl"
 # postfix: a real peer in the integration tests, smtp-source/smtp-sink for
