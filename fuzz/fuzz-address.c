@@ -1,5 +1,5 @@
 /* fuzz/fuzz-address - smtp_mail_args_parse, smtp_rcpt_args_parse,
- * smtp_path_parse and xtext.  The first byte picks the parser and flags.
+ * smtp_path_parse, smtp_helo_is_valid and xtext.  The first byte picks the parser and flags.
  * Invariants: a parsed path is valid, NUL-free, within the RFC 5321 limits,
  * and parses again to itself; xtext encoding round-trips. */
 #include <assert.h>
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct smtp_path path;
 	struct smtp_error err;
 
-	switch (mode % 4) {
+	switch (mode % 5) {
 	case 0: {
 		struct smtp_mail_params params;
 		if (smtp_mail_args_parse(in, len, &path, &params, &err) == 0) {
@@ -110,6 +110,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		break;
 	}
+	case 3:
+		/* a valid HELO argument is one printable word */
+		if (smtp_helo_is_valid(in, len)) {
+			assert(len > 0 && len <= 255);
+			for (size_t i = 0; i < len; i++)
+				assert((unsigned char)in[i] > 0x20 && in[i] != 0x7f);
+		}
+		break;
 	default: {
 		char *enc = wire_xtext_encode(in, len);
 		char *dec = wire_xtext_decode(enc, strlen(enc));

@@ -58,6 +58,7 @@ enum config_section {
 	SECTION_EVENTS,
 	SECTION_DKIM,
 	SECTION_SRS,
+	SECTION_SMTP,
 	SECTION_LISTENER,
 };
 
@@ -82,6 +83,7 @@ enum key_type {
 	KEY_ADDRESS,      /* char *, local@domain (dot-atom local part), domain
 			     lower-cased without one trailing dot; "" = unset */
 	KEY_DMARC_REPORTS,/* bool, off|daily */
+	KEY_CHOICE,       /* unsigned, the index of the value in key_choices' words */
 };
 
 struct key_def {
@@ -93,6 +95,19 @@ struct key_def {
 };
 
 #define CONFIG_OFFSET(member) offsetof(struct config, member)
+
+/* KEY_CHOICE words, in the order of their enum's values (config.h) */
+static const char *const reverse_dns_words[] = { "off", "record", "require", NULL };
+static const char *const helo_check_words[] = { "off", "syntax", NULL };
+static const char *const unknown_sender_words[] = { "550", "450", NULL };
+static const struct key_choice {
+	size_t offset;
+	const char *const *words;
+} key_choices[] = {
+	{ CONFIG_OFFSET(smtp.reverse_dns), reverse_dns_words },
+	{ CONFIG_OFFSET(smtp.helo_check), helo_check_words },
+	{ CONFIG_OFFSET(smtp.unknown_sender_code), unknown_sender_words },
+};
 
 static const struct key_def key_defs[] = {
 	{ SECTION_SERVER, "hostname", KEY_HOSTNAME, CONFIG_OFFSET(hostname), 0, 0 },
@@ -197,6 +212,12 @@ static const struct key_def key_defs[] = {
 	{ SECTION_RELAY, "password", KEY_STRING, CONFIG_OFFSET(relay.password), 0, 0 },
 	{ SECTION_RELAY, "tls", KEY_TLS_POLICY, CONFIG_OFFSET(relay.tls), 0, 0 },
 	{ SECTION_RELAY, "domains", KEY_RELAY_DOMAINS, CONFIG_OFFSET(relay.domains), 0, 0 },
+	{ SECTION_SMTP, "reverse_dns", KEY_CHOICE, CONFIG_OFFSET(smtp.reverse_dns), 0, 0 },
+	{ SECTION_SMTP, "helo_check", KEY_CHOICE, CONFIG_OFFSET(smtp.helo_check), 0, 0 },
+	{ SECTION_SMTP, "sender_domain_check", KEY_BOOL,
+	  CONFIG_OFFSET(smtp.sender_domain_check), 0, 0 },
+	{ SECTION_SMTP, "unknown_sender_code", KEY_CHOICE,
+	  CONFIG_OFFSET(smtp.unknown_sender_code), 0, 0 },
 };
 #define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))
 
@@ -216,6 +237,7 @@ static const char *const section_names[] = {
 	[SECTION_EVENTS] = "events",
 	[SECTION_DKIM] = "dkim",
 	[SECTION_SRS] = "srs",
+	[SECTION_SMTP] = "smtp",
 	[SECTION_LISTENER] = "listener",
 };
 
@@ -347,6 +369,11 @@ static struct config *config_new(bool with_hostname)
 	config->auth.spf_reject = false;
 	config->auth.arc_trusted_forwarders = xstrdup("");
 	config->auth.arc_seal_key = xstrdup("");
+
+	config->smtp.reverse_dns = SMTP_REVERSE_DNS_RECORD;
+	config->smtp.helo_check = SMTP_HELO_CHECK_OFF;
+	config->smtp.sender_domain_check = false;
+	config->smtp.unknown_sender_code = SMTP_UNKNOWN_SENDER_550;
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
@@ -998,6 +1025,28 @@ static void parser_set_key(struct config_parser *p, size_t idx, const char *valu
 			return;
 		}
 		break;
+	case KEY_CHOICE: {
+		const char *const *choices = NULL;
+		for (size_t c = 0; c < sizeof(key_choices) / sizeof(key_choices[0]); c++)
+			if (key_choices[c].offset == def->offset)
+				choices = key_choices[c].words;
+		assert(choices != NULL);
+		size_t k = 0;
+		while (choices[k] && strcmp(choices[k], value) != 0)
+			k++;
+		if (!choices[k]) {
+			char words[128] = "";
+			for (size_t w = 0; choices[w]; w++)
+				snprintf(words + strlen(words), sizeof(words) - strlen(words),
+					 "%s%s", w == 0 ? "" : choices[w + 1] ? ", " : " or ",
+					 choices[w]);
+			parser_fail(p, p->lineno, "'%s' must be %s, not '%.64s'", def->name, words,
+				    value);
+			return;
+		}
+		*(unsigned *)(void *)(base + def->offset) = (unsigned)k;
+		break;
+	}
 	case KEY_IP_ADDRESS:
 		if (*value != '\0' && !ip_address_is_valid(value, strlen(value))) {
 			parser_fail(p, p->lineno, "'%s' must be an IPv4 or IPv6 address, "

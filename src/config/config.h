@@ -14,6 +14,7 @@
  *   [timeouts] RFC 5321 4.5.3.2 timers, in seconds
  *   [auth]     AUTH offering and failure throttling; SPF and DMARC settings
  *   [dns]      resolver for MX, SPF, DKIM lookups
+ *   [smtp]     SMTP-time checks: reverse DNS, HELO syntax, sender domain
  *   [events]   how long events are kept, and how many may wait for the store
  *   [dkim]     DKIM verification limits
  *   [srs]      the Sender Rewriting Scheme of forwarded mail: secret, domain, age
@@ -98,6 +99,27 @@ struct config_auth {
 	char *report_email;      /* their From: and envelope sender; NULL = postmaster@hostname */
 };
 
+/* [smtp]: the SMTP-time checks of unauthenticated clients (smtp/checks.c) */
+enum config_reverse_dns {
+	SMTP_REVERSE_DNS_OFF,     /* no lookup */
+	SMTP_REVERSE_DNS_RECORD,  /* looked up, logged, in Received:; never refused */
+	SMTP_REVERSE_DNS_REQUIRE, /* mx: MAIL refused without a forward-confirmed name */
+};
+enum config_helo_check {
+	SMTP_HELO_CHECK_OFF,      /* any printable word */
+	SMTP_HELO_CHECK_SYNTAX,   /* mx: a domain or an address literal (RFC 5321 4.1.4) */
+};
+enum config_unknown_sender {
+	SMTP_UNKNOWN_SENDER_550,  /* 550 5.1.8 */
+	SMTP_UNKNOWN_SENDER_450,  /* 450 4.1.8 (Postfix's unknown_address_reject_code) */
+};
+struct config_smtp {
+	unsigned reverse_dns;         /* enum config_reverse_dns: record */
+	unsigned helo_check;          /* enum config_helo_check: off */
+	bool sender_domain_check;     /* mx: the MAIL FROM domain must route mail: false */
+	unsigned unknown_sender_code; /* enum config_unknown_sender: 550 */
+};
+
 struct config_dns {
 	char *resolver;          /* "127.0.0.1@5353"; "" = /etc/resolv.conf */
 	char *special_zones;     /* RFC 6761 zones to resolve anyway ("test"); "" = none */
@@ -179,6 +201,7 @@ struct config {
 	struct config_timeouts timeouts;
 	struct config_auth auth;
 	struct config_dns dns;
+	struct config_smtp smtp;
 	struct config_events events;
 	struct config_dkim dkim;
 	struct config_srs srs;

@@ -236,19 +236,16 @@ void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_session_reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
 		return;
 	}
-	if (!s->account) {
-		/* Unauthenticated on mx: nothing to look up in the store. */
-		j->reply.code = 0;
-		mail_done(s, &j->job);
-		mail_free(&j->job);
-		return;
-	}
-	j->job.work = mail_work;
 	j->job.done = mail_done;
 	j->job.free = mail_free;
-	j->account = account_copy(s->account);
-	j->submission = submission;
-	smtp_session_async(s, &j->job);
+	if (s->account) {
+		/* the sender policy; unauthenticated on mx there is none */
+		j->job.work = mail_work;
+		j->account = account_copy(s->account);
+		j->submission = submission;
+	}
+	/* the SMTP-time checks (checks.c), then the job */
+	smtp_checks_mail(s, &j->job, j->path.address, &j->reply);
 }
 
 static void mail_work(struct smtp_job *job)
@@ -767,8 +764,11 @@ static void received_header(struct smtp_session *s,
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 
-	buf_printf(out, "Received: from %s ([%s])\r\n\tby %s (Petrel) with %s id %s",
-		   s->helo ? s->helo : "unknown", s->client, s->config->hostname, proto, env->id);
+	/* RFC 5321 4.4 TCP-info: the reverse DNS name (checks.c) and the address */
+	const char *rdns = smtp_checks_rdns_name(s);
+	buf_printf(out, "Received: from %s (%s%s[%s])\r\n\tby %s (Petrel) with %s id %s",
+		   s->helo ? s->helo : "unknown", rdns ? rdns : "", rdns ? " " : "", s->client,
+		   s->config->hostname, proto, env->id);
 	if (s->tls && s->tls_info[0])
 		buf_printf(out, "\r\n\t(%s)", s->tls_info);
 	if (env->rcpt_count == 1)

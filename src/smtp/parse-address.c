@@ -204,6 +204,18 @@ static int parse_address_literal(struct cursor *c)
 	return 0;
 }
 
+bool smtp_helo_is_valid(const char *s, size_t len)
+{
+	bool ok;
+	if (len > 0 && s[0] == '[') {
+		struct cursor c = { (const unsigned char *)s, (const unsigned char *)s + len, false };
+		ok = parse_address_literal(&c) == 0 && c.cur == c.end;
+	} else {
+		ok = len <= SMTP_DOMAIN_MAX && domain_name_is_valid(s, len, DOMAIN_NAME_ULABEL);
+	}
+	return ok;
+}
+
 /* parse_source_route - RFC 5321 4.1.2 A-d-l ":", cursor on the first '@' */
 static int parse_source_route(struct cursor *c)
 {

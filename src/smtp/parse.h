@@ -112,6 +112,12 @@ int smtp_path_parse(const char *s, size_t len, unsigned flags,
 		    struct smtp_path *path_r, size_t *consumed_r,
 		    struct smtp_error *error_r);
 
+/* smtp_helo_is_valid - S[0..LEN) is what RFC 5321 4.1.4 allows after HELO
+ * and EHLO: a Domain (U-labels accepted, RFC 6531 3.7.1; no trailing dot)
+ * or an IPv4 or "IPv6:" address literal.  The whole argument: nothing
+ * may follow it. */
+bool smtp_helo_is_valid(const char *s, size_t len);
+
 /* ---- MAIL and RCPT parameters (RFC 1870, 6152, 6531, 3461, 3030, 4954) - */
 
 enum smtp_body { SMTP_BODY_UNSPECIFIED = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME,

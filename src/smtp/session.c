@@ -160,6 +160,7 @@ void smtp_session_start(struct smtp_server *server, const struct config_listener
 		session_trust_local_user(s, fd);
 	log_info("connect", "session=%s client=%s listener=%s role=%s", s->sid, s->client,
 		 listener->name, listener_role_name(listener->role));
+	smtp_checks_connect(s);
 	smtp_session_reply(s, "220 %s ESMTP Petrel", s->config->hostname);
 }
 
@@ -383,6 +384,7 @@ static void session_free(struct smtp_session *s)
 	log_info("disconnect", "session=%s client=%s", s->sid, s->client);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
 	smtp_session_transaction_reset(s);
+	smtp_checks_free(s);
 	if (s->plain_drain_cb)
 		evbuffer_remove_cb_entry(bufferevent_get_output(s->plain_bev), s->plain_drain_cb);
 	if (s->flush_cb)
@@ -696,6 +698,8 @@ static void cmd_helo(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_session_count_error(s);
 		return;
 	}
+	if (!smtp_checks_helo(s, cmd, "HELO"))
+		return;
 	session_set_helo(s, cmd, false);
 	smtp_session_reply(s, "250 %s", s->config->hostname);
 }
@@ -707,6 +711,8 @@ static void cmd_ehlo(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_session_count_error(s);
 		return;
 	}
+	if (!smtp_checks_helo(s, cmd, "EHLO"))
+		return;
 	session_set_helo(s, cmd, true);
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	evbuffer_add_printf(out, "250-%s Hello %s [%s]\r\n", s->config->hostname, s->helo,

@@ -30,6 +30,7 @@ struct ipc_client;
 struct keysd_signer;
 struct queue_envelope;
 struct policy_account;
+struct policy_reply;
 struct policy_throttle;
 struct pool;
 struct store;
@@ -40,6 +41,8 @@ struct smtp_verify;
 
 struct net_conn_limits;
 struct smtp_session;
+struct smtp_checks;
+struct dns_resolver;
 
 struct smtp_server {
 	struct event_base *base;
@@ -118,6 +121,7 @@ struct smtp_session {
 	bool got_command;  /* a first command line came: timeouts.command from
 			      now on, timeouts.greeting before */
 	char tls_info[160];
+	struct smtp_checks *checks;  /* checks.c: reverse DNS, a MAIL being checked */
 
 	/* authentication (RFC 4954) */
 	struct policy_account *account;  /* NULL until AUTH succeeds */
@@ -292,6 +296,34 @@ void smtp_verify_free(struct smtp_verify **v);
 /* smtp_message_submit - cmd-mail.c: Received: (and Authentication-Results)
  * on top, then to the queue; 250 once durable */
 void smtp_message_submit(struct smtp_session *s);
+
+/* SMTP-time checks (checks.c; settings in [smtp]) */
+enum smtp_rdns_result {
+	SMTP_RDNS_UNKNOWN,   /* not looked up (off, unix socket) or not answered yet */
+	SMTP_RDNS_PASS,      /* a PTR name whose addresses hold the client's */
+	SMTP_RDNS_FAIL,      /* PTR names, none resolving back to the client */
+	SMTP_RDNS_NONE,      /* no PTR record */
+	SMTP_RDNS_TEMPERROR, /* DNS failed temporarily */
+};
+const char *smtp_rdns_result_name(enum smtp_rdns_result result);
+/* smtp_checks_connect - start the reverse lookup of the client (reverse_dns) */
+void smtp_checks_connect(struct smtp_session *s);
+/* smtp_checks_helo - helo_check: false after replying 501 (VERB names the command) */
+bool smtp_checks_helo(struct smtp_session *s, const struct smtp_command *cmd,
+		      const char *verb);
+/* smtp_checks_mail - a MAIL command (SENDER its address, "" for <>) waits,
+ * if it must, for the reverse lookup and the sender domain's; *REPLY gets a
+ * refusal or code 0; then JOB goes on: to the pool if it has work and no
+ * refusal, else JOB->done and JOB->free at once.  A session closed
+ * meanwhile frees JOB (smtp_checks_free). */
+void smtp_checks_mail(struct smtp_session *s, struct smtp_job *job, const char *sender,
+		      struct policy_reply *reply);
+/* smtp_checks_rdns_name - for Received:: the forward-confirmed name,
+ * "unknown", or NULL when reverse_dns is off (or a unix socket) */
+const char *smtp_checks_rdns_name(const struct smtp_session *s);
+enum smtp_rdns_result smtp_checks_rdns_result(const struct smtp_session *s);
+/* smtp_checks_free - cancel the lookups (session end) */
+void smtp_checks_free(struct smtp_session *s);
 
 /* smtp_session_start - greet the client on FD; the session owns FD.
  * Called after the connection limits accepted the client. */

@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 struct event_base;
+struct dns_resolver;
 struct ipc_client;
 struct config;
 struct config_listener;

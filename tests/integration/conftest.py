@@ -49,6 +49,8 @@ SECTION_OF = {
 
     "dmarc_reports": "auth", "report_org_name": "auth", "report_email": "auth",
     "resolver": "dns", "special_zones": "dns", "timeout": "dns",
+    "reverse_dns": "smtp", "helo_check": "smtp", "sender_domain_check": "smtp",
+    "unknown_sender_code": "smtp",
     "retention": "events", "max_pending": "events",
     "retry_initial": "queue", "retry_max": "queue", "lifetime": "queue",
     "delay_warning": "queue", "concurrency": "queue", "double_bounce_to_postmaster": "queue",

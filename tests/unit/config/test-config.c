@@ -349,6 +349,13 @@ static const struct error_case error_cases[] = {
 	  "2: 'spf_reject' must be true or false, not 'sometimes'" },
 	{ "[auth]\nauthserv_id = mx;example.org\n",
 	  "2: 'authserv_id' must be a domain name, not 'mx;example.org'" },
+	{ "[smtp]\nreverse_dns = yes\n",
+	  "2: 'reverse_dns' must be off, record or require, not 'yes'" },
+	{ "[smtp]\n\nhelo_check = strict\n", "3: 'helo_check' must be off or syntax, not 'strict'" },
+	{ "[smtp]\nsender_domain_check = sometimes\n",
+	  "2: 'sender_domain_check' must be true or false, not 'sometimes'" },
+	{ "[smtp]\nunknown_sender_code = 554\n",
+	  "2: 'unknown_sender_code' must be 550 or 450, not '554'" },
 	{ "[auth]\ndmarc_enforce = maybe\n",
 	  "2: 'dmarc_enforce' must be true or false, not 'maybe'" },
 	{ "[auth]\ndmarc_reports = weekly\n",
@@ -694,6 +701,10 @@ static void test_process_users(void **state)
 	assert_null(defaults->srs.secret_file);
 	assert_null(defaults->srs.domain);
 	assert_int_equal(defaults->srs.max_age, 21);
+	assert_int_equal(defaults->smtp.reverse_dns, SMTP_REVERSE_DNS_RECORD);
+	assert_int_equal(defaults->smtp.helo_check, SMTP_HELO_CHECK_OFF);
+	assert_false(defaults->smtp.sender_domain_check);
+	assert_int_equal(defaults->smtp.unknown_sender_code, SMTP_UNKNOWN_SENDER_550);
 	config_free(&defaults);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config *config = load_text(f, cases[i].text);
@@ -705,6 +716,13 @@ static void test_process_users(void **state)
 	struct config *config = load_text(f, "[auth]\nhelper_timeout = 300\n");
 	assert_int_equal(config->auth.helper_timeout, 300);
 	assert_int_equal(config_key_line(config, "auth", "helper_timeout"), 2);
+	config_free(&config);
+	config = load_text(f, "[smtp]\nreverse_dns = require\nhelo_check = syntax\n"
+			   "sender_domain_check = yes\nunknown_sender_code = 450\n");
+	assert_int_equal(config->smtp.reverse_dns, SMTP_REVERSE_DNS_REQUIRE);
+	assert_int_equal(config->smtp.helo_check, SMTP_HELO_CHECK_SYNTAX);
+	assert_true(config->smtp.sender_domain_check);
+	assert_int_equal(config->smtp.unknown_sender_code, SMTP_UNKNOWN_SENDER_450);
 	config_free(&config);
 }
 

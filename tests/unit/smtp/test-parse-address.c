@@ -226,11 +226,60 @@ static void test_path_prefixes(void **state)
 	}
 }
 
+struct helo_case {
+	const char *in;
+	bool valid;
+};
+
+static const struct helo_case helo_cases[] = {
+	{ "mail.example.org", true },
+	{ "laptop", true },                 /* one label is a Domain */
+	{ "a-1.example", true },
+	{ "[192.0.2.1]", true },
+	{ "[IPv6:2001:db8::1]", true },
+	{ "[ipv6:::1]", true },
+	{ "b\xc3\xbc" "cher.example", true },   /* U-label (RFC 6531) */
+	{ "", false },
+	{ "mail.example.org.", false },     /* no trailing dot in RFC 5321's Domain */
+	{ "under_score.example", false },
+	{ "-lead.example", false },
+	{ "a..b", false },
+	{ "192.0.2.1", true },              /* digits are a valid (all-numeric) Domain */
+	{ "[192.0.2.256]", false },
+	{ "[192.0.2.1", false },
+	{ "[192.0.2.1]x", false },
+	{ "[IPv6:1::2::3]", false },
+	{ "[tag:general]", false },         /* General-address-literal: no tag is standard */
+	{ "two words", false },
+	{ "b\xc3(bad.example", false },       /* not UTF-8 */
+};
+
+/* test_helo - RFC 5321 4.1.4's Domain / address-literal, every prefix of a
+ * case read within its bounds */
+static void test_helo(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(helo_cases) / sizeof(helo_cases[0]); i++) {
+		const struct helo_case *t = &helo_cases[i];
+		size_t len = strlen(t->in);
+		char *in = test_dup_exact(t->in, len);
+		if (smtp_helo_is_valid(in, len) != t->valid)
+			fail_msg("%s: expected %s", t->in, t->valid ? "valid" : "invalid");
+		free(in);
+		for (size_t k = 0; k < len; k++) {
+			in = test_dup_exact(t->in, k);
+			(void)smtp_helo_is_valid(in, k);
+			free(in);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_parse),
 		cmocka_unit_test(test_path_prefixes),
+		cmocka_unit_test(test_helo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
