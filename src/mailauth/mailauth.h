@@ -815,4 +815,40 @@ int srs_secret_load(const char *path, const char *data_dir, char **secret_r, siz
  * quoted-string is not closed, or when it does not fit in SIZE bytes. */
 bool mailauth_authres_id(const char *value, size_t len, char *out_r, size_t size);
 
+/* ---- Authentication-Results, read back (RFC 8601 2.2; the verifier's) ----- */
+
+#define MAILAUTH_AR_RESULTS_MAX 32  /* resinfos kept per field */
+#define MAILAUTH_AR_PROPS_MAX 8     /* properties kept per resinfo */
+
+struct mailauth_ar_prop {
+	char *ptype;       /* "smtp", "header", "policy", ... lower case */
+	char *property;    /* "mailfrom", "d", ... lower case */
+	char *value;       /* as written, quotes removed */
+};
+struct mailauth_ar_result {
+	char *method;      /* "spf", "dkim", "dmarc", "arc", ... lower case, no version */
+	char *result;      /* "pass", "fail", ... lower case */
+	char *reason;      /* reason="..." without quotes, or NULL */
+	struct mailauth_ar_prop props[MAILAUTH_AR_PROPS_MAX];
+	size_t prop_count;
+};
+struct mailauth_ar {
+	char *authserv_id; /* as written */
+	bool none;         /* "; none": nothing was checked */
+	struct mailauth_ar_result *results;
+	size_t count;
+};
+
+/* mailauth_ar_parse - the field body VALUE[0..LEN) (after the colon;
+ * folding allowed) into *AR_R, which the caller frees with mailauth_ar_free.
+ * Comments are skipped; results beyond the MAX are dropped.  -1 and *error_r
+ * (static text) if it does not parse: then *AR_R holds nothing. */
+int mailauth_ar_parse(const char *value, size_t len, struct mailauth_ar *ar_r,
+		      const char **error_r);
+void mailauth_ar_free(struct mailauth_ar *ar);
+void mailauth_ar_result_clear(struct mailauth_ar_result *r);
+/* mailauth_ar_prop_find - the value of PTYPE.PROPERTY (lower case) in R, or NULL */
+const char *mailauth_ar_prop_find(const struct mailauth_ar_result *r, const char *ptype,
+				  const char *property);
+
 #endif
