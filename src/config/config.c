@@ -175,6 +175,9 @@ static const struct key_def key_defs[] = {
 	{ SECTION_AUTH, "dmarc_reports", KEY_DMARC_REPORTS, CONFIG_OFFSET(auth.dmarc_reports), 0, 0 },
 	{ SECTION_AUTH, "report_org_name", KEY_STRING, CONFIG_OFFSET(auth.report_org_name), 0, 0 },
 	{ SECTION_AUTH, "report_email", KEY_ADDRESS, CONFIG_OFFSET(auth.report_email), 0, 0 },
+	{ SECTION_AUTH, "verifier", KEY_ADDRESS, CONFIG_OFFSET(auth.verifier), 0, 0 },
+	{ SECTION_AUTH, "verifier_interval", KEY_DURATION, CONFIG_OFFSET(auth.verifier_interval),
+	  0, 86400 },
 	{ SECTION_DNS, "resolver", KEY_RESOLVERS, CONFIG_OFFSET(dns.resolver), 0, 0 },
 	{ SECTION_DNS, "special_zones", KEY_DOMAIN_LIST, CONFIG_OFFSET(dns.special_zones), 0, 0 },
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
@@ -369,6 +372,8 @@ static struct config *config_new(bool with_hostname)
 	config->auth.spf_reject = false;
 	config->auth.arc_trusted_forwarders = xstrdup("");
 	config->auth.arc_seal_key = xstrdup("");
+	config->auth.verifier = NULL;
+	config->auth.verifier_interval = 60;
 
 	config->smtp.reverse_dns = SMTP_REVERSE_DNS_RECORD;
 	config->smtp.helo_check = SMTP_HELO_CHECK_OFF;
@@ -565,6 +570,7 @@ void config_free(struct config **configp)
 		free(config->local_domains[i]);
 	free(config->local_domains);
 	free(config->postmaster);
+	free(config->auth.verifier);
 	free(config->tls_certificate);
 	free(config->tls_key);
 	free(config->auth.public_suffix_list);

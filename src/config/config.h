@@ -97,6 +97,8 @@ struct config_auth {
 				    reports of each day; off (false) by default */
 	char *report_org_name;   /* the reports' org_name; "" = the hostname */
 	char *report_email;      /* their From: and envelope sender; NULL = postmaster@hostname */
+	char *verifier;          /* the verifier's address (smtp/verifier.c); NULL = off */
+	unsigned verifier_interval; /* seconds between two reports to one sender: 60 */
 };
 
 /* [smtp]: the SMTP-time checks of unauthenticated clients (smtp/checks.c) */

@@ -323,6 +323,10 @@ void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_session_reply_error(s, &err);
 		return;
 	}
+	if (smtp_verifier_rcpt(s, j->path.address)) {
+		rcpt_free(&j->job);
+		return;
+	}
 	if (s->env->rcpt_count >= s->config->limits.recipients) {
 		/* RFC 5321 4.5.3.1.10: 452, and the client sends the rest later. */
 		rcpt_free(&j->job);
@@ -416,7 +420,7 @@ static bool can_take_body(struct smtp_session *s)
 		smtp_session_count_error(s);
 		return false;
 	}
-	if (s->env->rcpt_count == 0) {
+	if (s->env->rcpt_count == 0 && !s->verifier) {
 		if (s->rcpt_tried > 0)
 			smtp_session_reply(s, "554 5.5.1 No valid recipients");
 		else
@@ -470,7 +474,7 @@ void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 	if (!s->has_mail) {
 		s->bdat_discard = true;
 		s->bdat_error = (struct smtp_error){ 503, "5.5.1", "Need MAIL command" };
-	} else if (s->env->rcpt_count == 0) {
+	} else if (s->env->rcpt_count == 0 && !s->verifier) {
 		s->bdat_discard = true;
 		s->bdat_error = s->rcpt_tried ?
 			(struct smtp_error){ 554, "5.5.1", "No valid recipients" } :
@@ -677,6 +681,10 @@ void smtp_message_submit(struct smtp_session *s)
 	received_header(s, env, &message);
 	smtp_verify_header(s->verify, &message, &env->junk);
 	buf_append(&message, s->body.data, s->body.len);
+	if (s->verifier && smtp_verifier_message(s, env, &message)) {
+		buf_free(&message);
+		return;
+	}
 	env->size = message.len;
 	log_info("received", "session=%s queue_id=%s size=%zu nrcpt=%zu account=%s%s%s", s->sid,
 		 env->id, message.len, env->rcpt_count, s->account ? s->account->name : "-",

@@ -214,6 +214,7 @@ void smtp_server_free(struct smtp_server **serverp)
 	event_free(server->reaper);
 	event_free(server->drained_ev);
 	policy_throttle_free(&server->throttle);
+	smtp_verifier_free(server);
 	net_conn_limits_free(&server->limits);
 	free(server);
 	*serverp = NULL;

@@ -656,6 +656,7 @@ void smtp_session_transaction_reset(struct smtp_session *s)
 	s->rcpt_other = false;
 	s->forwarded = false;
 	s->bdat_used = false;
+	s->verifier = false;
 	s->bdat_discard = false;
 	/* A big body's memory is returned; a small one is kept for reuse. */
 	if (s->body.cap > 65536)

@@ -67,6 +67,7 @@ struct smtp_server {
 	struct dns_resolver *dns;
 	const struct mailauth_psl *psl;
 	struct dmarc_reporter *reporter; /* DMARC aggregate reports (NULL: none) */
+	struct smtp_verifier *verifier; /* verifier.c's rate limit, made when first needed */
 	bool draining;               /* shutting down: 421 to whoever is free */
 	struct event *drained_ev;    /* runs DRAINED once no session is left */
 	void (*drained)(void *ctx);
@@ -144,6 +145,7 @@ struct smtp_session {
 	bool rcpt_other;               /* a recipient that is not a postmaster was accepted */
 	bool forwarded;                /* an alias sends it to another domain (ARC seal) */
 	bool bdat_used;
+	bool verifier;                 /* RCPT to [auth] verifier was accepted (verifier.c) */
 	struct smtp_data_reader reader;
 	struct buf body;
 	uint64_t bdat_left;
@@ -324,6 +326,20 @@ const char *smtp_checks_rdns_name(const struct smtp_session *s);
 enum smtp_rdns_result smtp_checks_rdns_result(const struct smtp_session *s);
 /* smtp_checks_free - cancel the lookups (session end) */
 void smtp_checks_free(struct smtp_session *s);
+
+/* the deliverability verifier ([auth] verifier; verifier.c) */
+/* smtp_verifier_rcpt - ADDRESS is the verifier's: accepted (250 sent) for
+ * this transaction without being a recipient; false if it is not */
+bool smtp_verifier_rcpt(struct smtp_session *s, const char *address);
+/* smtp_verifier_message - the transaction had the verifier among its
+ * recipients: a report of MESSAGE (Received: and the receiving checks'
+ * fields on top) goes to ENV's sender through the queue.  With no other
+ * recipient (ENV->rcpt_count 0) the client's reply comes from here, ENV is
+ * freed, the transaction reset, and true returned; else false, and the
+ * caller queues the message for the others as usual. */
+bool smtp_verifier_message(struct smtp_session *s, struct queue_envelope *env,
+			   const struct buf *message);
+void smtp_verifier_free(struct smtp_server *server);
 
 /* smtp_session_start - greet the client on FD; the session owns FD.
  * Called after the connection limits accepted the client. */

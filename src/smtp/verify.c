@@ -505,7 +505,8 @@ static void verify_decide(struct smtp_verify *v)
 	verify_results_known(s, v);
 	verify_write_header(v);
 
-	if (r->disposition == DMARC_POLICY_REJECT) {
+	/* a message for the verifier alone is reported on, never refused */
+	if (r->disposition == DMARC_POLICY_REJECT && !(s->verifier && s->env->rcpt_count == 0)) {
 		char text[MAILAUTH_DOMAIN_SIZE + 80];
 		snprintf(text, sizeof(text), "Message rejected: DMARC policy of %s says reject",
 			 r->from_domain);

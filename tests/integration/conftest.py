@@ -48,6 +48,7 @@ SECTION_OF = {
     "authserv_id": "auth", "spf_reject": "auth", "spf_timeout": "auth",
 
     "dmarc_reports": "auth", "report_org_name": "auth", "report_email": "auth",
+    "verifier": "auth", "verifier_interval": "auth",
     "resolver": "dns", "special_zones": "dns", "timeout": "dns",
     "reverse_dns": "smtp", "helo_check": "smtp", "sender_domain_check": "smtp",
     "unknown_sender_code": "smtp",
