@@ -313,9 +313,7 @@ static int spf_dns(struct spf_check *check, const char *name, enum spf_dns_type 
 	}
 	if (check->outcome.queries >= SPF_QUERIES_MAX) {
 		/* cannot happen within the limits above; a bound all the same */
-		answer_r->status = SPF_DNS_TEMPFAIL;
-		answer_r->items = NULL;
-		answer_r->count = 0;
+		*answer_r = (struct spf_answer){ .status = SPF_DNS_TEMPFAIL };
 		return 1;
 	}
 	free(check->qname);

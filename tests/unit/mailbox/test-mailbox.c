@@ -104,7 +104,7 @@ static size_t uids_of(struct mailbox *mb, uint32_t *uids, size_t max)
 
 static void remove_file(const char *maildir, const char *name)
 {
-	char path[600];
+	char path[2200];
 	snprintf(path, sizeof(path), "%s/%s", maildir, name);
 	assert_int_equal(unlink(path), 0);
 }
@@ -571,7 +571,7 @@ static void test_external_changes(void **state)
 	closedir(dir);
 	assert_int_equal(n, 4);
 	for (int i = 0; i < 4; i++) {
-		char from[700], to[700];
+		char from[2200], to[2200];
 		snprintf(from, sizeof(from), "%s/%s", cur, names[i]);
 		if (strstr(names[i], ",U=2:")) {
 			snprintf(to, sizeof(to), "%s/%sS", cur, names[i]);
@@ -857,7 +857,7 @@ static void test_folders(void **state)
 	struct mailbox_error error;
 	struct mailbox_folder *f;
 	size_t n;
-	unsigned attrs;
+	unsigned attrs = 0;
 
 	assert_int_equal(mailbox_account_prepare(data_dir, ADDR, &error), 0);
 	assert_int_equal(mailbox_account_prepare(data_dir, ADDR, &error), 0);
