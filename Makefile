@@ -1,7 +1,8 @@
 # Petrel - top-level driver for the Meson build.
 #   make        release build in build/ (binary: build/petrel)
 #   make run    install what is missing, build, start on the development config
-#   make test   install what is missing, build with ASan+UBSan, run every test
+#   make test   install what is missing, build with ASan+UBSan (and the release
+#               build, for its warnings), run every test
 #   make bench  side-by-side benchmark against Postfix, the queue at scale
 #               (SCALE_MESSAGES queued to a refusing destination), then the cost of privilege
 #               separation (this build against BASELINE, the last single-process commit)
@@ -34,7 +35,10 @@ run: build
 $(TESTBUILD)/build.ninja:
 	meson setup $(TESTBUILD) --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 
-test: deps $(TESTBUILD)/build.ninja
+# The release build is compiled too: gcc -O3 warns about things the debug
+# build does not see, and make run must never be the first to find them.
+test: deps $(TESTBUILD)/build.ninja $(BUILD)/build.ninja
+	ninja -C $(BUILD)
 	ninja -C $(TESTBUILD)
 	@scripts/run-tests.sh $(TESTBUILD)
 
