@@ -73,6 +73,7 @@ static char **strv_copy(const char *const *v);
 static void strv_free(char **v);
 static void sign_headers_end(struct dkim_sign *s);
 static bool name_matches(const char *pattern, const char *name, size_t len);
+static bool name_is_signable(const char *name, size_t len);
 static bool name_listed(const struct buf *names, const char *name, size_t len);
 static void names_add(struct buf *names, const char *name, size_t len, size_t times);
 static void field_tag(struct buf *field, size_t *col, const char *text, size_t len);
@@ -211,6 +212,17 @@ static bool name_matches(const char *pattern, const char *name, size_t len)
 	return len == n && strncasecmp(pattern, name, n) == 0;
 }
 
+/* name_is_signable - NAME[0..LEN) can stand in h=: RFC 5322 ftext
+ * (printable ASCII but ':'), and no ';', which would end the tag (RFC 6376
+ * 3.2, 3.5); a field a wildcard matched may have any name */
+static bool name_is_signable(const char *name, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (name[i] < 0x21 || name[i] > 0x7e || name[i] == ':' || name[i] == ';')
+			return false;
+	return len > 0;
+}
+
 /* name_listed - NAME is already among NAMES (NUL-separated) */
 static bool name_listed(const struct buf *names, const char *name, size_t len)
 {
@@ -322,6 +334,7 @@ int dkim_sign_digest(struct dkim_sign *s, unsigned char digest_r[DKIM_SIGN_DIGES
 		for (size_t j = 0; j < headers->count; j++) {
 			const struct message_header *f = &headers->fields[j];
 			if (!name_matches(s->headers[i], f->name, f->name_len) ||
+			    !name_is_signable(f->name, f->name_len) ||
 			    name_listed(&names, f->name, f->name_len))
 				continue;
 			size_t count = 0;
