@@ -142,6 +142,11 @@ static enum imap_read reader_line(struct imap_reader *r, const char *data, size_
 	const char *lf = memchr(data, '\n', len);
 	size_t take = lf ? (size_t)(lf - data) + 1 : len;
 	size_t room = r->limits.line_max - r->outside;
+	/* after a literal the whole command's limit may be the nearer one;
+	 * it also keeps command.len <= command_max for reader_line_end */
+	bool whole = r->limits.command_max - r->command.len < room;
+	if (whole)
+		room = r->limits.command_max - r->command.len;
 	if (take > room) {
 		/* over the limit with or without its CRLF in sight (STYLE: the
 		 * same error either way); keep the start for the tag */
@@ -149,7 +154,8 @@ static enum imap_read reader_line(struct imap_reader *r, const char *data, size_
 		*used_r = room;
 		r->tag = tag_find(r->command.data, r->command.len);
 		skip_line_start(r);
-		return reader_refuse(r, "Command line too long", false, READER_SKIP_LINE);
+		return reader_refuse(r, whole ? "Command too long" : "Command line too long", false,
+				     READER_SKIP_LINE);
 	}
 	buf_append(&r->command, data, take);
 	r->outside += take;

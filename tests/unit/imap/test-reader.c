@@ -187,12 +187,62 @@ static void test_reader_command_max(void **state)
 	imap_reader_free(&r);
 }
 
+/* test_reader_command_max_after_literal - the lines after a literal count
+ * towards command_max too: a command already over it is refused, and
+ * command_max - length never wraps round to let a further literal in */
+static void test_reader_command_max_after_literal(void **state)
+{
+	(void)state;
+	struct imap_reader_limits limits = { .line_max = 100, .literal_max = 1000,
+					      .command_max = 150 };
+	struct imap_reader *r = imap_reader_new(&limits);
+	char lit[100];
+	memset(lit, 'x', sizeof(lit));
+	size_t used;
+	/* 11 + 100 octets, then a line of 60 (outside: 71, under line_max) */
+	assert_int_equal(imap_reader_feed(r, S("a X {100}\r\n"), &used), IMAP_READ_CONTINUE);
+	assert_int_equal(imap_reader_feed(r, lit, sizeof(lit), &used), IMAP_READ_MORE);
+	static const char line[] = " yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy {40}\r\n";
+	assert_int_equal(imap_reader_feed(r, line, sizeof(line) - 1, &used), IMAP_READ_REFUSED);
+	assert_string_equal(imap_reader_tag(r), "a");
+	assert_string_equal(imap_reader_error(r), "Command too long");
+	imap_reader_next(r);
+	size_t skipped;
+	assert_int_equal(imap_reader_feed(r, line + used, sizeof(line) - 1 - used, &skipped),
+			 IMAP_READ_MORE);
+	assert_int_equal(imap_reader_feed(r, S("b NOOP\r\n"), &used), IMAP_READ_COMMAND);
+	imap_reader_next(r);
+	/* ... and so is one whose last line takes it over */
+	assert_int_equal(imap_reader_feed(r, S("c X {100}\r\n"), &used), IMAP_READ_CONTINUE);
+	assert_int_equal(imap_reader_feed(r, lit, sizeof(lit), &used), IMAP_READ_MORE);
+	static const char rest[] = " yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\r\nd NOOP\r\n";
+	assert_int_equal(imap_reader_feed(r, rest, sizeof(rest) - 1, &used), IMAP_READ_REFUSED);
+	assert_string_equal(imap_reader_tag(r), "c");
+	size_t off = used;
+	imap_reader_next(r);
+	/* the rest of its line is skipped, the next command read */
+	while (off < sizeof(rest) - 1) {
+		enum imap_read ev = imap_reader_feed(r, rest + off, sizeof(rest) - 1 - off, &used);
+		off += used;
+		if (ev == IMAP_READ_COMMAND)
+			break;
+		assert_int_equal(ev, IMAP_READ_MORE);
+	}
+	size_t len;
+	char *cmd = imap_reader_command(r, &len);
+	assert_int_equal(len, 8);
+	assert_memory_equal(cmd, "d NOOP\r\n", 8);
+	imap_reader_next(r);
+	imap_reader_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reader_cases),
 		cmocka_unit_test(test_reader_literal_pending),
 		cmocka_unit_test(test_reader_command_max),
+		cmocka_unit_test(test_reader_command_max_after_literal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
