@@ -898,8 +898,10 @@ static int serve_network(const struct config *config)
 		smtp_server_set_srs(st.server, &srs);
 	smtp_server_set_mailauth(st.server, dns, psl);
 	queue_control_set_keys(control, keys_client);
-	/* DKIM signing: workers hash, the keys process signs */
-	signer = keysd_signer_create(st.base, keys_client, helper_timeout_ms);
+	/* DKIM signing: workers hash, the keys process signs; one worker at
+	 * least is never waiting for it (the queue's writes need one) */
+	signer = keysd_signer_create(st.base, keys_client, helper_timeout_ms,
+				     config->workers > 1 ? config->workers - 1 : 1);
 	smtp_server_set_signer(st.server, signer);
 	queue_set_signer(queue, serve_sign_notice, signer);
 	/* DMARC aggregate reports: daily by setting, and `petrel dmarc report

@@ -68,7 +68,8 @@ bool keysd_id_dkim(const char *id, char *selector_r, size_t selector_size,
 #define KEYSD_SIGNER_KEYS_MAX 4    /* signatures per message, at most */
 
 /* A signer hashes on worker threads and has the keys process sign over the
- * loop's channel (signer.c).  Create, stop and free it on the loop thread:
+ * loop's channel (signer.c); at most WAITERS_MAX workers wait for the keys
+ * process at once (the others' calls fail after a short wait).  Create, stop and free it on the loop thread:
  * keysd_signer_stop after the loop has ended and before pool_free (waiting
  * workers then get a failure at once), keysd_signer_free after pool_free. */
 struct event_base;
@@ -76,7 +77,7 @@ struct ipc_client;
 struct buf;
 struct keysd_signer;
 struct keysd_signer *keysd_signer_create(struct event_base *base, struct ipc_client *keys,
-					 unsigned timeout_ms);
+					 unsigned timeout_ms, unsigned waiters_max);
 void keysd_signer_stop(struct keysd_signer *signer);
 void keysd_signer_free(struct keysd_signer **signer);
 /* keysd_signer_sign_blocking - (on a worker, never the loop thread; may

@@ -25,6 +25,13 @@
  * answer comes.  keysd_signer_stop (on the loop, when the loop has ended)
  * answers every call with a failure and refuses new ones, so that pool_free
  * does not wait for timeouts.
+ *
+ * The workers are the whole server's (queue writes, local delivery, the
+ * store): at most WAITERS_MAX of them wait for the keys process at once,
+ * so that one that does not answer cannot take them all.  A call beyond
+ * that waits SIGNER_SLOT_MS for a turn (a keys process that answers gives
+ * one in milliseconds), then fails: the message goes unsigned, as it would
+ * at the timeout.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -49,6 +56,8 @@
 /* how long a domain without a key in the last list waits for a keys process
  * that is not there (restarting): long enough for a restart after keygen */
 #define SIGNER_GRACE_MS 1000
+/* how long a call waits for a turn when WAITERS_MAX others wait already */
+#define SIGNER_SLOT_MS 100
 #define SIGNER_SELECTOR_MAX KEYSD_ID_MAX
 #define DOMAINKEY "._domainkey."
 
@@ -96,12 +105,14 @@ struct keysd_signer {
 	struct event_base *base;
 	struct ipc_client *keys;
 	unsigned timeout_ms;
+	unsigned waiters_max;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;            /* CLOCK_MONOTONIC */
 	int wake_fd;
 	struct event *wake_ev, *retry_ev;
 	struct signer_call *queue;      /* from the workers, under LOCK */
 	bool stopping;                  /* under LOCK */
+	unsigned waiters;               /* workers in signer_wait, under LOCK */
 	/* the loop's own */
 	struct signer_call *parked;     /* waiting for a channel or the list */
 	struct signer_call *active;     /* IPC_KEYS_SIGN calls in flight */
@@ -129,6 +140,8 @@ static void signer_list_remove(struct signer_call **list, struct signer_call *ca
 static bool signer_map_has(const struct keysd_signer *sg, const char *domain);
 static void keys_free(struct signer_key *keys, size_t count);
 static int signer_wait(struct keysd_signer *sg, struct signer_call *call, const char **error_r);
+static bool signer_turn_locked(struct keysd_signer *sg);
+static struct timespec abs_ms(uint64_t ms);
 static int from_domain(const struct buf *message, char domain[MAILAUTH_DOMAIN_SIZE]);
 
 static uint64_t now_ms(void)
@@ -152,13 +165,14 @@ bool keysd_id_dkim(const char *id, char *selector_r, size_t selector_size,
 }
 
 struct keysd_signer *keysd_signer_create(struct event_base *base, struct ipc_client *keys,
-					 unsigned timeout_ms)
+					 unsigned timeout_ms, unsigned waiters_max)
 {
 	struct keysd_signer *sg = xcalloc(1, sizeof(*sg));
 	pthread_condattr_t attr;
 	sg->base = base;
 	sg->keys = keys;
 	sg->timeout_ms = timeout_ms;
+	sg->waiters_max = waiters_max > 0 ? waiters_max : 1;
 	if (pthread_mutex_init(&sg->lock, NULL) != 0 || pthread_condattr_init(&attr) != 0 ||
 	    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
 	    pthread_cond_init(&sg->cond, &attr) != 0)
@@ -192,6 +206,7 @@ void keysd_signer_stop(struct keysd_signer *sg)
 		return;
 	pthread_mutex_lock(&sg->lock);
 	sg->stopping = true;
+	pthread_cond_broadcast(&sg->cond);  /* workers waiting for a turn */
 	struct signer_call *lists[3] = { sg->queue, sg->parked, sg->active };
 	sg->queue = sg->parked = sg->active = NULL;
 	for (int l = 0; l < 3; l++) {
@@ -488,38 +503,62 @@ static void signer_finish_locked(struct signer_call *call, const char *error)
 	pthread_cond_broadcast(&call->signer->cond);
 }
 
+static struct timespec abs_ms(uint64_t ms)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ms / 1000),
+				  .tv_nsec = (long)(ms % 1000) * 1000000 };
+}
+
+/* signer_turn_locked - (worker, under LOCK) wait, at most SIGNER_SLOT_MS,
+ * until fewer than WAITERS_MAX workers wait for the keys process, and
+ * count this one in */
+static bool signer_turn_locked(struct keysd_signer *sg)
+{
+	struct timespec abs = abs_ms(now_ms() + SIGNER_SLOT_MS);
+	while (sg->waiters >= sg->waiters_max && !sg->stopping)
+		if (pthread_cond_timedwait(&sg->cond, &sg->lock, &abs) == ETIMEDOUT)
+			break;
+	if (sg->waiters >= sg->waiters_max || sg->stopping)
+		return false;
+	sg->waiters++;
+	return true;
+}
+
 /* signer_wait - (worker) queue CALL for the loop and wait for its answer;
  * 0, or -1 and *error_r (CALL is then the loop's to free, or freed) */
 static int signer_wait(struct keysd_signer *sg, struct signer_call *call, const char **error_r)
 {
 	uint64_t one = 1;
 	call->signer = sg;
-	call->queued_ms = now_ms();
-	call->deadline_ms = call->queued_ms + sg->timeout_ms;
 	pthread_mutex_lock(&sg->lock);
-	if (sg->stopping) {
+	if (!signer_turn_locked(sg)) {
+		*error_r = sg->stopping ? "the server is stopping" :
+			"too many workers wait for the keys process";
 		pthread_mutex_unlock(&sg->lock);
 		free(call);
-		*error_r = "the server is stopping";
 		return -1;
 	}
+	call->queued_ms = now_ms();
+	call->deadline_ms = call->queued_ms + sg->timeout_ms;
 	call->next = sg->queue;
 	sg->queue = call;
 	if (write(sg->wake_fd, &one, sizeof(one)) != sizeof(one))
 		log_warn("write-failed", "what=signer-eventfd error=\"%s\"", strerror(errno));
 	/* a little past the loop's deadline: the loop's answer normally wins */
-	uint64_t until = call->deadline_ms + 1000;
-	struct timespec abs = { .tv_sec = (time_t)(until / 1000),
-				.tv_nsec = (long)(until % 1000) * 1000000 };
+	struct timespec abs = abs_ms(call->deadline_ms + 1000);
 	while (!call->done) {
 		int rc = pthread_cond_timedwait(&sg->cond, &sg->lock, &abs);
 		if (rc == ETIMEDOUT && !call->done) {
 			call->abandoned = true;
+			sg->waiters--;
+			pthread_cond_broadcast(&sg->cond);
 			pthread_mutex_unlock(&sg->lock);
 			*error_r = "the keys process did not answer in time";
 			return -1;
 		}
 	}
+	sg->waiters--;
+	pthread_cond_broadcast(&sg->cond);
 	pthread_mutex_unlock(&sg->lock);
 	if (call->error) {
 		*error_r = call->error;

@@ -19,7 +19,7 @@ import time
 import dkim  # python3-dkim
 import pytest
 
-from conftest import HOSTNAME, SENDER, assert_queued, free_ports, make_message
+from conftest import HOSTNAME, SENDER, assert_queued, dot_stuff, free_ports, make_message
 
 DOMAIN = "example.test"
 
@@ -300,3 +300,40 @@ def test_keys_process_gone_holds_back_only_signed_domains(petrel_factory):
     assert took < 15, took
     raws = p.mail("example.test", "u", 2)
     assert signatures([x for x in raws if b"keyless" in x][0]) == []
+
+
+def test_stopped_keys_process_leaves_a_worker_for_the_queue(petrel_factory):
+    """Workers that wait for a keys process that does not answer are at most all but one
+    ([server] workers - 1): with workers = 2 and two submissions waiting for their
+    signatures (helper_timeout 30), mail over the mx listener still gets its 250 (the
+    queue writes on a worker) at once, not when the submissions give up."""
+    p = petrel_factory(start=False, helper_timeout=30, workers=2)
+    keygen(p)
+    p.start()
+    submit(p, subject="listed")      # the signer has the key list: it waits to sign
+    assert len(signatures(p.mail("example.test", "u", 1)[0])) == 1
+    keys_pid = p.processes()["keys"]
+    os.kill(keys_pid, signal.SIGSTOP)
+    held = []
+    try:
+        for i in range(2):
+            c = p.auth_session()
+            held.append(c)
+            c.expect("MAIL FROM:<%s>" % SENDER, 250)
+            c.expect("RCPT TO:<u@example.test>", 250)
+            c.expect("DATA", 354)
+            c.send(dot_stuff(make_message(subject="held %d" % i, sender=SENDER,
+                                          to="u@example.test")) + b".\r\n")
+        m = p.session()
+        t0 = time.monotonic()
+        assert_queued(m.mail_transaction("x@b.test", ["u@example.test"],
+                                         make_message(subject="inbound", sender="x@b.test",
+                                                      to="u@example.test")))
+        took = time.monotonic() - t0
+        m.quit()
+    finally:
+        os.kill(keys_pid, signal.SIGCONT)
+    for c in held:
+        assert_queued(c.read_reply(timeout=90))
+        c.quit()
+    assert took < 15, took
