@@ -12,8 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* free_udp_port - a UDP port on 127.0.0.1 nobody holds right now, 0 if none */
-static unsigned free_udp_port(void)
+unsigned test_free_udp_port(void)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sockaddr_in sin = { .sin_family = AF_INET };
@@ -50,7 +49,7 @@ int test_dnsmasq_start(const char *const *records, pid_t *pid_r, unsigned *port_
 	char port_arg[32];
 	const char *argv[64];
 	size_t n = 0;
-	unsigned port = free_udp_port();
+	unsigned port = test_free_udp_port();
 	if (port == 0) {
 		fprintf(stderr, "no free UDP port for dnsmasq\n");
 		return -1;

@@ -11,4 +11,8 @@
  * -1 (with a message on stderr) if it did not within 5 s */
 int test_dnsmasq_start(const char *const *records, pid_t *pid_r, unsigned *port_r);
 
+/* test_free_udp_port - a UDP port on 127.0.0.1 nobody holds right now, 0 if none
+ * (also a forwarder that never answers) */
+unsigned test_free_udp_port(void);
+
 #endif

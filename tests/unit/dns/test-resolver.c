@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "../dnsmasq-fixture.h"
 #include "dns/dns.h"
 
 #define LOOP_LIMIT_MS 8000
@@ -64,41 +65,12 @@ struct records_copy {
 
 static struct event_base *current_base;
 
-static unsigned free_udp_port(void);
 static int start_dnsmasq(struct fixture *f);
 
-static unsigned free_udp_port(void)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	socklen_t len = sizeof(sin);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	assert_int_equal(close(fd), 0);
-	return ntohs(sin.sin_port);
-}
-
-/* is_port_bound - true once something (dnsmasq) holds 127.0.0.1:PORT */
-static bool is_port_bound(unsigned port)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int ret = bind(fd, (struct sockaddr *)&sin, sizeof(sin));
-	int err = errno;
-	close(fd);
-	return ret < 0 && err == EADDRINUSE;
-}
-
+/* start_dnsmasq - the zone every test resolves in, on a free port */
 static int start_dnsmasq(struct fixture *f)
 {
-	char port_arg[32];
-	f->port = free_udp_port();
-	snprintf(port_arg, sizeof(port_arg), "--port=%u", f->port);
-	char *argv[] = {
-		"dnsmasq", "-k", port_arg, "--listen-address=127.0.0.1", "--bind-interfaces",
-		"--no-resolv", "--no-hosts", "--user=root", "--pid-file=", "--log-facility=-",
+	static const char *const records[] = {
 		"--local-ttl=300", "--local=/test/", "--local=/in-addr.arpa/",
 		"--mx-host=example.test,mx1.example.test,10",
 		"--mx-host=example.test,mx2.example.test,10",
@@ -114,27 +86,7 @@ static int start_dnsmasq(struct fixture *f)
 		"--ptr-record=2.0.0.127.in-addr.arpa,mx1.example.test",
 		NULL,
 	};
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 1);
-		dup2(null, 2);
-		execvp("dnsmasq", argv);
-		_exit(127);
-	}
-	f->dnsmasq = pid;
-	for (int i = 0; i < 500; i++) {     /* at most 5 s */
-		if (is_port_bound(f->port))
-			return 0;
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			f->dnsmasq = 0;
-			return -1;
-		}
-		usleep(10000);
-	}
-	return -1;
+	return test_dnsmasq_start(records, &f->dnsmasq, &f->port);
 }
 
 static struct dns_resolver *new_resolver(struct fixture *f, unsigned port, const char *zones,
@@ -157,7 +109,6 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	f->blackhole_fd = -1;
 	if (start_dnsmasq(f) < 0) {
-		fprintf(stderr, "dnsmasq did not start\n");
 		free(f);
 		return -1;
 	}
@@ -473,7 +424,7 @@ static void test_tempfail_no_server(void **state)
 {
 	struct fixture *f = *state;
 	dns_resolver_free(&f->resolver);
-	f->resolver = new_resolver(f, free_udp_port(), "test", 1000);
+	f->resolver = new_resolver(f, test_free_udp_port(), "test", 1000);
 	long start = now_ms();
 	struct mx_copy m;
 	resolve_mx(f, "example.test", &m);
