@@ -18,6 +18,9 @@ PKGS="$PKGS libmail-dmarc-perl"
 PKGS="$PKGS opendkim-tools iproute2"
 # libmail-srs-perl: Mail::SRS, the SRS implementation test_srs.py and test-srs check against.
 PKGS="$PKGS libmail-srs-perl"
+# python3-authres: authres, the Authentication-Results parser (RFC 8601) that
+# test_receive_auth.py, test_receive_arc.py and test_forward_e2e.py read Petrel's fields with.
+PKGS="$PKGS python3-authres"
 # postfix: a real peer in the integration tests, smtp-source/smtp-sink for
 # load, and the other side of `make bench`.
 # libseccomp-dev: the system call filters of the auth and keys processes.
