@@ -5,7 +5,9 @@ Petrel's signatures are checked by two verifiers that are not Petrel: dkimpy's
 `dkimverify` (python3-dkim) and OpenDKIM's `opendkim-testmsg` (opendkim-tools).  Neither
 can be told a DNS port, so both run in a network namespace of their own (`unshare --net
 --mount`) where dnsmasq answers on 127.0.0.1:53 with the TXT records that `petrel dkim
-keygen` printed, and /etc/resolv.conf is bind-mounted to point at it.
+keygen` printed, and /etc/resolv.conf is bind-mounted to point at it.  That needs root
+(CAP_SYS_ADMIN for the namespaces and the mount, port 53): the tests that run the two
+verifiers are skipped, with that reason, as any other user.
 """
 
 import base64
@@ -79,6 +81,10 @@ def verify_elsewhere(tmp_path, message, records):
     for tool in ("dkimverify", "opendkim-testmsg", "dnsmasq", "unshare", "ip"):
         if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
             pytest.fail("%s is not installed (scripts/install-deps.sh)" % tool)
+    if os.geteuid() != 0:
+        pytest.skip("needs root: dkimverify and opendkim-testmsg run in a network namespace "
+                    "(unshare --net --mount, dnsmasq on port 53, resolv.conf bind-mounted); "
+                    "running as uid %d" % os.geteuid())
     work = tmp_path / ("verify-%d" % time.monotonic_ns())
     work.mkdir()
     (work / "msg").write_bytes(message)
@@ -101,7 +107,8 @@ kill $(cat {w}/dnsmasq.pid)
 """.format(w=work, txt=" ".join("'%s'" % t for t in txt)))
     r = subprocess.run(["unshare", "--net", "--mount", "sh", str(script)], capture_output=True,
                        text=True, timeout=60)
-    assert r.returncode == 0, "namespace set-up failed (%d): %s" % (r.returncode, r.stderr)
+    assert r.returncode == 0, ("namespace set-up failed (%d; unshare --net --mount needs "
+                               "root with CAP_SYS_ADMIN): %s" % (r.returncode, r.stderr))
     return {tool: (int((work / (tool + ".rc")).read_text()),
                    (work / (tool + ".out")).read_text())
             for tool in ("dkimpy", "opendkim")}
