@@ -31,6 +31,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "../dnsmasq-fixture.h"
 #include "delivery/delivery.h"
 #include "dns/dns.h"
 #include "util/log.h"
@@ -93,25 +94,13 @@ static bool can_connect(const char *addr, unsigned port)
 	return r == 0;
 }
 
-static bool udp_bound(unsigned port)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int r = bind(fd, (struct sockaddr *)&sin, sizeof(sin));
-	int e = errno;
-	close(fd);
-	return r < 0 && e == EADDRINUSE;
-}
-
-/* spawn - start ARGV; wait until ADDR:PORT accepts (TCP) or is bound (UDP) */
 static int log_count(struct fixture *f, const char *needle);
 
-/* spawn - start ARGV; wait until ADDR:PORT accepts (TCP), is bound (UDP), or,
- * for fake_smtp.py (LISTENING > 0), its log has that many "listening" lines:
- * a probe connection would count as a client */
+/* spawn - start ARGV; wait until ADDR:PORT accepts, or, for fake_smtp.py
+ * (LISTENING > 0), its log has that many "listening" lines: a probe
+ * connection would count as a client */
 static void spawn(struct fixture *f, char *const argv[], const char *addr, unsigned port,
-		  bool udp, int listening)
+		  int listening)
 {
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -134,7 +123,7 @@ static void spawn(struct fixture *f, char *const argv[], const char *addr, unsig
 	f->procs[f->nprocs++] = pid;
 	for (int i = 0; i < 500; i++) { /* 5 s */
 		if (listening > 0 ? log_count(f, "\"event\": \"listening\"") >= listening
-		    : udp ? udp_bound(port) : can_connect(addr, port))
+		    : can_connect(addr, port))
 			return;
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
@@ -170,7 +159,7 @@ static void start_sink(struct fixture *f, const char *const *flags)
 	argv[n++] = listen;
 	argv[n++] = "10";
 	argv[n] = NULL;
-	spawn(f, argv, "127.0.0.2", f->port, false, 0);
+	spawn(f, argv, "127.0.0.2", f->port, 0);
 }
 
 /* start_fake - fake_smtp.py on ADDR with extra flags (PORT 0: a free one) */
@@ -193,7 +182,7 @@ static void start_fake(struct fixture *f, const char *addr, unsigned port,
 	for (; flags && *flags; flags++)
 		argv[n++] = (char *)*flags;
 	argv[n] = NULL;
-	spawn(f, argv, addr, port, false, log_count(f, "\"event\": \"listening\"") + 1);
+	spawn(f, argv, addr, port, log_count(f, "\"event\": \"listening\"") + 1);
 }
 
 static void make_cert(struct fixture *f)
@@ -908,26 +897,11 @@ static void test_connect_refused(void **state)
 
 /* ---- MX routing with dnsmasq ----------------------------------------------------------- */
 
+/* start_dns - dnsmasq serving the MX routing zones (tests/unit/dnsmasq-fixture.c,
+ * killed with the other processes), and the resolver on it */
 static void start_dns(struct fixture *f)
 {
-	char port_arg[32], fwd[64];
-	unsigned port;
-	for (;;) {
-		int fd = socket(AF_INET, SOCK_DGRAM, 0);
-		struct sockaddr_in sin = { .sin_family = AF_INET };
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		bind(fd, (struct sockaddr *)&sin, sizeof(sin));
-		socklen_t len = sizeof(sin);
-		getsockname(fd, (struct sockaddr *)&sin, &len);
-		close(fd);
-		port = ntohs(sin.sin_port);
-		if (port > 1024)
-			break;
-	}
-	snprintf(port_arg, sizeof(port_arg), "--port=%u", port);
-	char *argv[] = {
-		"dnsmasq", "-k", port_arg, "--listen-address=127.0.0.1", "--bind-interfaces",
-		"--no-resolv", "--no-hosts", "--user=root", "--pid-file=", "--log-facility=-",
+	static const char *const records[] = {
 		"--local=/test/",
 		"--mx-host=example.test,dead.example.test,5",
 		"--mx-host=example.test,mx1.example.test,10",
@@ -941,7 +915,13 @@ static void start_dns(struct fixture *f)
 		"--mx-host=noaddr.test,nohost.noaddr.test,10",
 		NULL,
 	};
-	spawn(f, argv, "127.0.0.1", port, true, 0);
+	char fwd[64];
+	pid_t pid;
+	unsigned port;
+	assert_true(f->nprocs < MAX_PROCS);
+	if (test_dnsmasq_start(records, &pid, &port) < 0)
+		fail_msg("dnsmasq did not start");
+	f->procs[f->nprocs++] = pid;
 	snprintf(fwd, sizeof(fwd), "127.0.0.1@%u", port);
 	struct dns_settings s = { .forwarder = fwd, .special_zones = "test", .timeout_ms = 3000 };
 	const char *error = NULL;
