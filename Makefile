@@ -28,7 +28,9 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-run: build
+# only the binary: the unit tests and fuzz targets in build/ are make test's
+run: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD) petrel
 	@scripts/dev-setup.sh var $(BUILD)/petrel
 	./$(BUILD)/petrel serve -c var/petrel.conf
 
