@@ -372,9 +372,15 @@ void arc_verify_finish(struct arc_verify *v)
 	v->state = ARC_FINISHED;
 	if (v->body_used)
 		dkim_body_final(&v->body, v->body_hash);
-	if (v->entry_count > 0)
+	if (v->entry_count > 0 && !v->settings.defer_checks)
 		entry_check(v, &v->entries[0]);
 	arc_conclude(v);
+}
+
+void arc_verify_check(struct arc_verify *v)
+{
+	for (size_t i = 0; i < v->entry_count; i++)
+		entry_check(v, &v->entries[i]);
 }
 
 size_t arc_verify_key_count(const struct arc_verify *v)
@@ -426,7 +432,8 @@ void arc_verify_key(struct arc_verify *v, size_t index, const struct dns_records
 				entry_decide(v, e, false, error);
 				return;
 			}
-			entry_check(v, e);
+			if (!v->settings.defer_checks)
+				entry_check(v, e);
 			return;
 		}
 		dkim_key_free(&key);

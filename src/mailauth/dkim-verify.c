@@ -12,8 +12,9 @@
  * A signature is decided once its key (handed in, 6.1.2) and the body's end
  * are both in: key problems first (temperror/permerror), then the body hash
  * ("body hash did not verify"), then the signature ("signature did not
- * verify").  The public key operation is dkim_crypto_verify alone, so
- * that it can move to the worker pool.
+ * verify").  The public key operation is dkim_crypto_verify alone; with
+ * defer_checks it runs only in dkim_verify_check, which the SMTP server
+ * calls on a worker (smtp/verify.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,12 @@ void dkim_verify_finish(struct dkim_verify *v)
 	v->state = VERIFY_FINISHED;
 	for (size_t i = 0; i < v->body_count; i++)
 		dkim_body_final(&v->bodies[i].body, v->bodies[i].digest);
+	if (!v->settings.defer_checks)
+		dkim_verify_check(v);
+}
+
+void dkim_verify_check(struct dkim_verify *v)
+{
 	for (size_t i = 0; i < v->count; i++)
 		entry_check(v, &v->entries[i]);
 }
@@ -345,7 +352,7 @@ void dkim_verify_key(struct dkim_verify *v, size_t index, const struct dns_recor
 		if (ret == 0) {
 			entry_key_use(e, &key);
 			dkim_key_free(&key);
-			if (!e->decided && v->state == VERIFY_FINISHED)
+			if (!v->settings.defer_checks)
 				entry_check(v, e);
 			return;
 		}

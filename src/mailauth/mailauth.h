@@ -241,6 +241,10 @@ struct dkim_verify_settings {
 	size_t max_header_size;   /* a larger header section is not verified;
 				     0 = DKIM_HEADER_SIZE_DEFAULT */
 	long long now;            /* seconds since the epoch, for x= */
+	bool defer_checks;        /* a key handed in is only kept: the public-key
+				     operations wait for dkim_verify_check (or
+				     arc_verify_check), which a caller on the
+				     event loop runs on a worker */
 };
 
 /* What is known of one signature; result is DKIM_RESULT_NONE while it is
@@ -285,6 +289,10 @@ const char *dkim_verify_key_name(const struct dkim_verify *verify, size_t index)
  * first that parses as a key is used.  Decides the signature if the body is
  * finished. */
 void dkim_verify_key(struct dkim_verify *verify, size_t index, const struct dns_records *records);
+/* dkim_verify_check - decide every signature whose key and body hash are
+ * in (the public-key operations): with defer_checks, the one place they
+ * run; without, a no-op as they ran when the key or the body's end came */
+void dkim_verify_check(struct dkim_verify *verify);
 /* dkim_verify_is_done - every signature is decided */
 bool dkim_verify_is_done(const struct dkim_verify *verify);
 const struct dkim_signature_report *dkim_verify_report(const struct dkim_verify *verify,
@@ -691,6 +699,8 @@ size_t arc_verify_key_count(const struct arc_verify *verify);
 const char *arc_verify_key_name(const struct arc_verify *verify, size_t index);
 /* arc_verify_key - the answer for key INDEX (as dkim_verify_key) */
 void arc_verify_key(struct arc_verify *verify, size_t index, const struct dns_records *records);
+/* arc_verify_check - as dkim_verify_check, for the chain's signatures */
+void arc_verify_check(struct arc_verify *verify);
 /* arc_verify_is_done - finished and every key needed is in */
 bool arc_verify_is_done(const struct arc_verify *verify);
 /* arc_verify_outcome - the chain's result, once done */

@@ -18,7 +18,8 @@
  *   drops Authentication-Results fields that claim our authserv-id (RFC
  *   8601 5; the DKIM verifier saw them first, since a signature may cover
  *   them).  Back on the loop the DKIM keys and the DMARC record are looked
- *   up at once; the signatures are checked as their keys arrive.
+ *   up at once; once every key is in, a second pool job checks the
+ *   signatures (the public-key operations: defer_checks).
  * - The ARC chain (RFC 8617) is validated beside DKIM, its keys looked up
  *   with DKIM's; a valid chain sealed by one of [auth] arc_trusted_forwarders
  *   overrides a DMARC fail (the disposition becomes none, "override arc").
@@ -89,6 +90,9 @@ struct smtp_verify {
 	struct smtp_seal *seal;     /* our ARC set on forwarded mail (seal.c) */
 	struct dkim_key_lookup *arc_lookup;
 	bool arc_done;
+	/* the signatures checked on the pool (DKIM's and ARC's verifiers are
+	 * the job's while it runs) */
+	bool checks_started, checks_done;
 	size_t removed;             /* Authentication-Results fields of ours removed */
 
 	/* the outcome */
@@ -96,6 +100,13 @@ struct smtp_verify {
 	struct smtp_auth_results results;
 	struct dmarc_dkim_input *dkim_inputs;
 	struct buf header;          /* our Authentication-Results field */
+};
+
+/* the public-key checks, once every key is in */
+struct verify_check_job {
+	struct smtp_job job;
+	struct dkim_verify *dkim;
+	struct arc_verify *arc;
 };
 
 struct verify_job {
@@ -121,6 +132,10 @@ static void verify_from_domain(struct verify_job *j, const char *field, size_t l
 static void verify_job_done(struct smtp_session *s, struct smtp_job *job);
 static void verify_job_free(struct smtp_job *job);
 static void verify_dkim_done(void *ctx);
+static void verify_checks_start(struct smtp_verify *v);
+static void verify_check_work(struct smtp_job *job);
+static void verify_check_job_done(struct smtp_session *s, struct smtp_job *job);
+static void verify_check_job_free(struct smtp_job *job);
 static void verify_arc_done(void *ctx);
 static bool arc_is_trusted(const char *list, const char *sealer);
 static void verify_dmarc_done(void *ctx, struct dmarc_discovery *discovery);
@@ -252,6 +267,7 @@ void smtp_verify_message(struct smtp_session *s)
 		.max_signatures = s->config->dkim.verify_signatures,
 		.max_header_size = s->config->dkim.verify_header_size,
 		.now = (long long)time(NULL),
+		.defer_checks = true,  /* on the pool too (verify_checks_start) */
 	};
 	j->authserv_id = xstrdup(s->config->auth.authserv_id);
 	smtp_session_async(s, &j->job);
@@ -446,12 +462,67 @@ static void verify_dmarc_done(void *ctx, struct dmarc_discovery *discovery)
 	verify_check_ready(v);
 }
 
-/* verify_check_ready - decide once SPF, DKIM and DMARC discovery are in */
+/* verify_check_ready - check the signatures once their keys are in, and
+ * decide once SPF, DKIM, ARC and DMARC discovery are in */
 static void verify_check_ready(struct smtp_verify *v)
 {
-	if (v->message_in && v->spf.done && v->helo.done && v->dkim_done && v->dmarc_done &&
-	    v->arc_done && !v->decided)
+	if (!v->message_in || !v->dkim_done || !v->arc_done || v->decided)
+		return;
+	if (!v->checks_started) {
+		v->checks_started = true;
+		if (!dkim_verify_is_done(v->dkim) || !arc_verify_is_done(v->arc)) {
+			verify_checks_start(v);
+			return;
+		}
+		v->checks_done = true;  /* nothing left to check */
+	}
+	if (v->checks_done && v->spf.done && v->helo.done && v->dmarc_done)
 		verify_decide(v);
+}
+
+/* verify_checks_start - the signatures whose keys came in checked on the
+ * pool (DESIGN.md: no public-key operation on the loop); the verifiers
+ * go with the job and come back */
+static void verify_checks_start(struct smtp_verify *v)
+{
+	struct verify_check_job *j = xcalloc(1, sizeof(*j));
+	j->job.work = verify_check_work;
+	j->job.done = verify_check_job_done;
+	j->job.free = verify_check_job_free;
+	j->dkim = v->dkim;
+	v->dkim = NULL;
+	j->arc = v->arc;
+	v->arc = NULL;
+	smtp_session_async(v->s, &j->job);
+}
+
+static void verify_check_work(struct smtp_job *job)
+{
+	struct verify_check_job *j = (struct verify_check_job *)job;
+	dkim_verify_check(j->dkim);
+	arc_verify_check(j->arc);
+}
+
+static void verify_check_job_done(struct smtp_session *s, struct smtp_job *job)
+{
+	struct verify_check_job *j = (struct verify_check_job *)job;
+	struct smtp_verify *v = s->verify;
+	assert(v != NULL);  /* the session waited: no reset came in between */
+	v->dkim = j->dkim;
+	j->dkim = NULL;
+	v->arc = j->arc;
+	j->arc = NULL;
+	v->checks_done = true;
+	s->waiting = true;  /* until the message is submitted or refused */
+	verify_check_ready(v);
+}
+
+static void verify_check_job_free(struct smtp_job *job)
+{
+	struct verify_check_job *j = (struct verify_check_job *)job;
+	dkim_verify_free(&j->dkim);
+	arc_verify_free(&j->arc);
+	free(j);
 }
 
 /* ---- the decision ---------------------------------------------------------------------- */

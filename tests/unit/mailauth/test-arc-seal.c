@@ -172,6 +172,45 @@ static void test_one_then_two(void **state)
 	free(two);
 }
 
+/* test_deferred_checks - with defer_checks the keys are only kept: the
+ * seals and the message signature are checked by arc_verify_check alone
+ * (the SMTP server runs it on a worker) */
+static void test_deferred_checks(void **state)
+{
+	(void)state;
+	struct arc_outcome none = { .result = ARC_RESULT_NONE };
+	char *one = seal(message, "fwd1.test", &none);
+	struct arc_verify *first = validate(one);
+	char *two = seal(one, "fwd2.test", arc_verify_outcome(first));
+	arc_verify_free(&first);
+	char *bad = strdup(two);
+	char *aar = strstr(bad, "ARC-Authentication-Results: i=1; mx.fwd1.test; spf=pass");
+	memcpy(aar + strlen("ARC-Authentication-Results: i=1; mx.fwd1.test; spf="), "fail", 4);
+	const char *texts[] = { two, bad };
+	for (size_t t = 0; t < 2; t++) {
+		struct dkim_verify_settings settings = { .now = 1764928800, .defer_checks = true };
+		struct arc_verify *v = arc_verify_create(&settings);
+		arc_verify_feed(v, texts[t], strlen(texts[t]));
+		arc_verify_finish(v);
+		char *item = record;
+		size_t len = strlen(record);
+		struct dns_records found = { .status = DNS_OK, .items = &item, .lengths = &len,
+					     .count = 1 };
+		assert_int_equal(arc_verify_key_count(v), 3);
+		for (size_t i = 0; i < arc_verify_key_count(v); i++)
+			arc_verify_key(v, i, &found);
+		assert_false(arc_verify_is_done(v));
+		arc_verify_check(v);
+		assert_true(arc_verify_is_done(v));
+		assert_int_equal(arc_verify_outcome(v)->result, t == 0 ? ARC_RESULT_PASS :
+				 ARC_RESULT_FAIL);
+		arc_verify_free(&v);
+	}
+	free(bad);
+	free(one);
+	free(two);
+}
+
 static void test_failed_chain_and_limits(void **state)
 {
 	(void)state;
@@ -211,6 +250,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_one_then_two),
+		cmocka_unit_test(test_deferred_checks),
 		cmocka_unit_test(test_failed_chain_and_limits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

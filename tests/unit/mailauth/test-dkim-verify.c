@@ -271,6 +271,31 @@ static void test_key_answers(void **state)
 	dkim_verify_free(&v);
 }
 
+/* test_deferred_checks - with defer_checks a key handed in, before or
+ * after the body's end, is only kept: dkim_verify_check decides (the SMTP
+ * server runs it on a worker) */
+static void test_deferred_checks(void **state)
+{
+	(void)state;
+	for (int early = 0; early < 2; early++) {
+		struct dkim_verify_settings settings = { .now = NOW, .defer_checks = true };
+		struct dkim_verify *v = dkim_verify_create(&settings);
+		dkim_verify_feed(v, message, strlen(message));
+		if (early)
+			give_keys(v, DNS_OK, NULL);
+		dkim_verify_finish(v);
+		if (!early)
+			give_keys(v, DNS_OK, NULL);
+		assert_false(dkim_verify_is_done(v));
+		assert_int_equal(dkim_verify_report(v, 0)->result, DKIM_RESULT_NONE);
+		dkim_verify_check(v);
+		assert_true(dkim_verify_is_done(v));
+		expect(v, 0, DKIM_RESULT_PASS, NULL);
+		expect(v, 1, DKIM_RESULT_PASS, NULL);
+		dkim_verify_free(&v);
+	}
+}
+
 static void test_limits(void **state)
 {
 	(void)state;
@@ -310,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_rfc8463_passes),
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_key_answers),
+		cmocka_unit_test(test_deferred_checks),
 		cmocka_unit_test(test_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
