@@ -138,10 +138,14 @@ class Closed(Exception):
 class SMTPClient:
     """Raw SMTP dialogue over a socket: send bytes, read (multi-line) replies."""
 
-    def __init__(self, host, port, tls=False, timeout=10.0, family=None, rcvbuf=None):
+    def __init__(self, host, port, tls=False, timeout=10.0, family=None, rcvbuf=None,
+                 source=None):
         self.host, self.port, self.timeout = host, port, timeout
         fam = family or (socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
+        if source:
+            # the connection comes from loopback address SOURCE
+            self.sock.bind((source, 0))
         if rcvbuf:
             # before connect, so the window the client offers stays small
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -368,6 +372,16 @@ def wait_mail(data_dir, domain, local, n, timeout=10.0, settle=0.3):
         time.sleep(settle)
         files = list_mail(data_dir, domain, local)
     return [f.read_bytes() for f in files]
+
+
+def rsa_dkim_key(folder, name="rsa.key", bits=2048):
+    """A new RSA key in FOLDER: (private key PEM, its DKIM key record "v=DKIM1; k=rsa; p=...")."""
+    key = Path(folder) / name
+    subprocess.run(["openssl", "genrsa", "-out", str(key), str(bits)], check=True,
+                   capture_output=True, timeout=60)
+    der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True, timeout=60).stdout
+    return key.read_bytes(), "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
 
 
 def split_message(raw):

@@ -25,7 +25,7 @@ import authres.dmarc
 import dkim
 import pytest
 
-from conftest import SENDER, dot_stuff, header_values, list_mail
+from conftest import SENDER, dot_stuff, header_values, list_mail, rsa_dkim_key
 from spf_dns import ZoneServer
 
 B_HOST = "b.petrel.test"
@@ -35,13 +35,7 @@ AR_PARSER = authres.FeatureContext(authres.dmarc, authres.arc)
 
 @pytest.fixture(scope="module")
 def origin_key(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("e2e-keys")
-    key = folder / "origin.key"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True,
-                   capture_output=True, timeout=60)
-    der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True, timeout=60).stdout
-    return key.read_bytes(), "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    return rsa_dkim_key(tmp_path_factory.mktemp("e2e-keys"), "origin.key")
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ records spf=pass / dmarc=pass in its ARC-Authentication-Results, seals the messa
 dkimpy's arc_sign and sends it on from 127.0.0.1 (which fail.test's SPF does not allow), so
 Petrel's own SPF and DMARC fail.  Records are served by spf_dns.py's dnslib zone server."""
 
-import base64
 import re
-import subprocess
 import time
 
 import authres
@@ -19,7 +17,7 @@ import authres.dmarc
 import dkim
 import pytest
 
-from conftest import SMTPClient, assert_queued, header_values, list_mail
+from conftest import SMTPClient, assert_queued, header_values, rsa_dkim_key, wait_mail
 from spf_dns import ZoneServer
 
 AUTHSERV_ID = "mx.petrel.test"
@@ -29,13 +27,7 @@ AR_PARSER = authres.FeatureContext(authres.dmarc, authres.arc)
 
 @pytest.fixture(scope="module")
 def fwd_key(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("arc-recv-keys")
-    key = folder / "fwd.key"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True,
-                   capture_output=True, timeout=60)
-    der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True, timeout=60).stdout
-    return key.read_bytes(), "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    return rsa_dkim_key(tmp_path_factory.mktemp("arc-recv-keys"), "fwd.key")
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +78,7 @@ def send(p, sender, msg):
 
 
 def delivered(p, n=1, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while len(list_mail(p.data_dir, "example.test", "u")) < n:
-        assert time.monotonic() < deadline, "no delivery in %.0f s" % timeout
-        time.sleep(0.05)
-    return [f.read_bytes() for f in list_mail(p.data_dir, "example.test", "u")]
+    return wait_mail(p.data_dir, "example.test", "u", n, timeout, settle=0)
 
 
 def ours(raw):

@@ -16,7 +16,8 @@ import authres.dmarc
 import dkim
 import pytest
 
-from conftest import SMTPClient, assert_queued, header_values, list_mail, split_message
+from conftest import (SMTPClient, assert_queued, header_values, list_mail, rsa_dkim_key,
+                      split_message, wait_mail)
 from spf_dns import ZoneServer
 
 AUTHSERV_ID = "mx.petrel.test"
@@ -33,10 +34,7 @@ def keys(tmp_path_factory):
     """selector -> (private key PEM, TXT record)"""
     folder = tmp_path_factory.mktemp("recv-keys")
     out = {}
-    key = folder / "rsa.key"
-    _run(["openssl", "genrsa", "-out", str(key), "2048"])
-    der = _run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"]).stdout
-    out["sel"] = (key.read_bytes(), "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode())
+    out["sel"] = rsa_dkim_key(folder)
     key = folder / "ed.key"
     _run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(key)])
     der = _run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"]).stdout
@@ -122,11 +120,7 @@ def send(p, sender, msg, helo="client.pass.test"):
 
 def delivered(p, n=1, timeout=15.0):
     """The messages in u@example.test's inbox once there are N."""
-    deadline = time.monotonic() + timeout
-    while len(list_mail(p.data_dir, "example.test", "u")) < n:
-        assert time.monotonic() < deadline, "no delivery in %.0f s" % timeout
-        time.sleep(0.05)
-    return [f.read_bytes() for f in list_mail(p.data_dir, "example.test", "u")]
+    return wait_mail(p.data_dir, "example.test", "u", n, timeout, settle=0)
 
 
 def results(raw):

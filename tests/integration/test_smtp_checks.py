@@ -9,7 +9,6 @@ the zone gives the reverse DNS under test.
 """
 
 import re
-import socket
 import sys
 from pathlib import Path
 
@@ -56,21 +55,8 @@ def dns_settings(zone, **more):
     return s
 
 
-class ClientFrom(SMTPClient):
-    """An SMTP client whose connection comes from loopback address SOURCE."""
-
-    def __init__(self, source, host, port, timeout=10.0):
-        self.host, self.port, self.timeout = host, port, timeout
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind((source, 0))
-        self.sock.settimeout(timeout)
-        self.sock.connect((host, port))
-        self.buf = b""
-        self.transcript = []
-
-
 def session_from(petrel, source, ehlo="client.example"):
-    c = ClientFrom(source, petrel.host, petrel.mx)
+    c = SMTPClient(petrel.host, petrel.mx, source=source)
     c.banner()
     if ehlo:
         c.ehlo(ehlo)
@@ -142,7 +128,7 @@ def test_reverse_dns_required_not_for_submission(petrel_factory, zone):
     """require applies to unauthenticated mail on mx: an authenticated submission from a
     client without reverse DNS is accepted (and still recorded as unknown)."""
     p = petrel_factory(reverse_dns="require", **dns_settings(zone))
-    c = ClientFrom("127.0.0.4", p.host, p.sub)
+    c = SMTPClient(p.host, p.sub, source="127.0.0.4")
     c.banner()
     c.ehlo("laptop")
     c.starttls()
@@ -159,7 +145,7 @@ def test_pipelined_commands_wait_for_the_lookup(petrel_factory, zone):
     """A pipelined transaction whose MAIL waits for an unanswered PTR query is answered in
     order once DNS gives up (temperror: recorded, not refused)."""
     p = petrel_factory(**dns_settings(zone))
-    c = ClientFrom("127.0.0.5", p.host, p.mx)
+    c = SMTPClient(p.host, p.mx, source="127.0.0.5")
     c.banner()
     c.ehlo("client.example")
     msg = make_message()
@@ -178,7 +164,7 @@ def test_disconnect_while_checking(petrel_factory, zone):
     the session (no answer reaches a freed session; sanitizers watch at teardown)."""
     p = petrel_factory(sender_domain_check="on", **dns_settings(zone))
     for source in ("127.0.0.5", "127.0.0.2"):
-        c = ClientFrom(source, p.host, p.mx)
+        c = SMTPClient(p.host, p.mx, source=source)
         c.banner()
         c.ehlo("client.example")
         c.send(b"MAIL FROM:<a@slow.test>\r\n")
@@ -228,7 +214,7 @@ def test_helo_syntax_off_and_submission(petrel_factory, zone):
     c = session_from(p, "127.0.0.2", ehlo="bad_name.example")
     c.quit()
     q = petrel_factory(helo_check="syntax", **dns_settings(zone))
-    c = ClientFrom("127.0.0.2", q.host, q.sub)
+    c = SMTPClient(q.host, q.sub, source="127.0.0.2")
     c.banner()
     c.ehlo("bad_name.example")
     c.quit()

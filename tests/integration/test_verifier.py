@@ -10,12 +10,9 @@ read back from the Maildir; the clients connect from 127.0.0.2, whose reverse DN
 dnslib zone server (spf_dns.py) confirms as good.checks.test.
 """
 
-import base64
 import email
 import email.policy
 import re
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,7 +20,7 @@ import dkim
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import SMTPClient, assert_queued, list_mail, make_message  # noqa: E402
+from conftest import SMTPClient, assert_queued, list_mail, make_message, rsa_dkim_key  # noqa: E402
 from spf_dns import ZoneServer  # noqa: E402
 
 VERIFIER = "check@example.test"
@@ -52,12 +49,7 @@ SIGNED = (b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org;
 
 @pytest.fixture(scope="module")
 def dkim_key(tmp_path_factory):
-    key = tmp_path_factory.mktemp("verifier-key") / "rsa.key"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True,
-                   capture_output=True, timeout=60)
-    der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True, timeout=60).stdout
-    return key.read_bytes(), "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    return rsa_dkim_key(tmp_path_factory.mktemp("verifier-key"))
 
 
 @pytest.fixture(scope="module")
@@ -80,19 +72,8 @@ def verifier(petrel_factory, zone):
     return make
 
 
-class ClientFrom(SMTPClient):
-    def __init__(self, source, host, port, timeout=10.0):
-        self.host, self.port, self.timeout = host, port, timeout
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind((source, 0))
-        self.sock.settimeout(timeout)
-        self.sock.connect((host, port))
-        self.buf = b""
-        self.transcript = []
-
-
 def session(p, ehlo="helo.client.example"):
-    c = ClientFrom("127.0.0.2", p.host, p.mx)
+    c = SMTPClient(p.host, p.mx, source="127.0.0.2")
     c.banner()
     c.ehlo(ehlo)
     return c
