@@ -38,6 +38,13 @@ int local_deliver_blocking(struct syncer *syncer, const char *data_dir, const ch
  * quarantine delivers. */
 #define LOCAL_JUNK_FOLDER ".Junk"
 
+/* local_maildir_create - (worker) mkdir PATH (0700, EEXIST fine) and its
+ * missing ancestors, fsync'ing each parent that changed, then its cur/
+ * new/ tmp/ and, when PATH's last level starts with '.' (a Maildir++
+ * folder), an empty maildirfolder file; PATH fsync'ed last.  0, or -1 with
+ * errno set.  The mailbox store makes its folders with it too. */
+int local_maildir_create(const char *path);
+
 /* Sandboxed accounts' mail is kept in <data_dir>/mail/sandbox/<account>/. */
 #define LOCAL_SANDBOX_FOLDER "sandbox"
 

@@ -48,7 +48,6 @@ static bool local_part_is_safe(const char *local, size_t len);
 static int mkdir_fsync_parent(const char *path, int parent_fd);
 static int maildir_prepare(const char *data_dir, const char *domain, const char *local,
 			   char **maildir_r);
-static int maildir_prepare_folder(const char *maildir, const char *folder, char **path_r);
 static void maildir_unique_name(const char *hostname, struct buf *out);
 static bool error_is_temporary(int err);
 static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *path,
@@ -177,57 +176,52 @@ out:
 	return ret;
 }
 
-/* maildir_prepare_folder - MAILDIR/FOLDER/{tmp,cur,new} and its empty
- * maildirfolder file (Maildir++), as needed; *PATH_R the folder's path */
-static int maildir_prepare_folder(const char *maildir, const char *folder, char **path_r)
+int local_maildir_create(const char *path)
 {
-	char *path = xasprintf("%s/%s", maildir, folder);
-	char *probe = xasprintf("%s/new", path);
-	int fd = -1, ret = -1, err = 0;
-	struct stat st;
-	bool exists = stat(probe, &st) == 0 && S_ISDIR(st.st_mode);
-	free(probe);
-	if (exists)
-		goto done;
-	fd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || mkdir_fsync_parent(path, fd) != 0)
-		goto fail;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto fail;
+	static const char *const subdirs[] = { "cur", "new", "tmp" };
+	char *copy = xstrdup(path);
+	int ret = -1;
+
+	/* every missing ancestor, each parent fsync'ed when it changed */
+	for (char *p = copy + 1; ; p++) {
+		bool end = *p == '\0';
+		if (*p != '/' && !end)
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0700) == 0) {
+			char *slash = strrchr(copy, '/');
+			char *parent = slash == copy ? xstrdup("/") : xstrndup(copy, (size_t)(slash - copy));
+			int r = path_fsync(parent);
+			free(parent);
+			if (r != 0)
+				goto out;
+		} else if (errno != EEXIST) {
+			goto out;
+		}
+		if (end)
+			break;
+		*p = '/';
 	}
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		goto fail;
-	/* the marker first: a folder with new/ is complete */
-	int marker = openat(fd, "maildirfolder", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-			    0600);
-	if (marker < 0 || close(marker) != 0)
-		goto fail;
-	static const char *const subdirs[] = { "tmp", "cur", "new" };
 	for (int i = 0; i < 3; i++) {
 		char *sub = xasprintf("%s/%s", path, subdirs[i]);
-		int r = mkdir_fsync_parent(sub, fd);
+		int r = mkdir(sub, 0700);
 		free(sub);
-		if (r != 0)
-			goto fail;
+		if (r != 0 && errno != EEXIST)
+			goto out;
 	}
-done:
-	*path_r = path;
-	path = NULL;
-	ret = 0;
-	goto out;
-fail:
-	err = errno;
+	/* a Maildir++ subfolder holds an empty "maildirfolder" (Courier,
+	 * Dovecot) */
+	const char *last = strrchr(path, '/');
+	if (last && last[1] == '.') {
+		char *marker = xasprintf("%s/maildirfolder", path);
+		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		free(marker);
+		if (fd < 0 || close(fd) != 0)
+			goto out;
+	}
+	ret = path_fsync(path);
 out:
-	if (fd >= 0 && close(fd) != 0 && ret == 0) {
-		err = errno;
-		ret = -1;
-		free(*path_r);
-		*path_r = NULL;
-	}
-	free(path);
-	errno = err;
+	free(copy);
 	return ret;
 }
 
@@ -324,9 +318,13 @@ static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *pa
 	free(domain);
 	if (r == 0 && folder) {
 		char *inbox = maildir;
-		maildir = NULL;
-		r = maildir_prepare_folder(inbox, folder, &maildir);
+		maildir = xasprintf("%s/%s", inbox, folder);
 		free(inbox);
+		char *probe = xasprintf("%s/new", maildir);
+		struct stat st;
+		if (stat(probe, &st) != 0 || !S_ISDIR(st.st_mode))
+			r = local_maildir_create(maildir);
+		free(probe);
 	}
 	if (r != 0) {
 		*error_r = errno == ENOSPC || errno == EDQUOT ? "insufficient system storage"

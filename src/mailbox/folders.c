@@ -25,7 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "local/local.h"
 #include "util/buf.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -220,14 +222,14 @@ int mailbox_account_prepare(const char *data_dir, const char *address,
 	if (!account)
 		return mailbox_error_set(error_r, MAILBOX_ERROR_BAD_NAME, "invalid account address", 0);
 	pthread_mutex_lock(&folders_lock);
-	if (!folder_exists(account) && mailbox_maildir_create(account) != 0) {
+	if (!folder_exists(account) && local_maildir_create(account) != 0) {
 		mailbox_error_sys(error_r, "cannot create the mailbox");
 		goto out;
 	}
 	for (size_t i = 0; i < SPECIAL_FOLDER_COUNT; i++) {
 		char *path = xasprintf("%s/.%s", account, special_folders[i].name);
 		bool exists = folder_exists(path);
-		int r = exists ? 0 : mailbox_maildir_create(path);
+		int r = exists ? 0 : local_maildir_create(path);
 		free(path);
 		if (r == 0 && !exists)
 			r = subscription_change(account, special_folders[i].name, true);
@@ -374,7 +376,7 @@ int mailbox_folder_create(const char *data_dir, const char *address, const char 
 		mailbox_error_set(error_r, MAILBOX_ERROR_EXISTS, "the folder exists", 0);
 		goto out;
 	}
-	if (!folder_exists(account) && mailbox_maildir_create(account) != 0) {
+	if (!folder_exists(account) && local_maildir_create(account) != 0) {
 		mailbox_error_sys(error_r, "cannot create the mailbox");
 		goto out;
 	}
@@ -382,7 +384,7 @@ int mailbox_folder_create(const char *data_dir, const char *address, const char 
 	for (char *dot = strchr(disk + 1, '.');; dot = strchr(dot + 1, '.')) {
 		char *level = dot ? xstrndup(disk, (size_t)(dot - disk)) : xstrdup(disk);
 		char *p = xasprintf("%s/%s", account, level);
-		int r = folder_exists(p) ? 0 : mailbox_maildir_create(p);
+		int r = folder_exists(p) ? 0 : local_maildir_create(p);
 		free(p);
 		free(level);
 		if (r != 0) {
@@ -443,7 +445,7 @@ int mailbox_folder_delete(const char *data_dir, const char *address, const char 
 		goto out;
 	}
 	mailbox_account_folder_forget(mailbox_account_get(account), path);
-	if (mailbox_fsync_path(account) != 0)
+	if (path_fsync(account) != 0)
 		log_warn("mailbox_folder_delete_sync", "path=%s error=\"%s\"", account, strerror(errno));
 	(void)nftw(trash, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	ret = 0;
@@ -567,7 +569,7 @@ int mailbox_folder_rename(const char *data_dir, const char *address, const char 
 		}
 	}
 	mailbox_registry_unlock();
-	if (mailbox_fsync_path(account) != 0) {
+	if (path_fsync(account) != 0) {
 		mailbox_error_sys(error_r, "cannot sync the account folder");
 		goto out;
 	}

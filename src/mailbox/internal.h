@@ -31,10 +31,6 @@ char *mailbox_account_path(const char *data_dir, const char *address);
 int mailbox_open_path(const char *account_path, const char *disk_name,
 		      struct mailbox **mailbox_r, struct mailbox_error *error_r);
 
-/* mailbox_maildir_create - mkdir PATH (0700, EEXIST fine) with cur/ new/
- * tmp/, fsync'ing each parent that changed */
-int mailbox_maildir_create(const char *path);
-
 /* mailbox_registry_folder_deleted - the open folder at PATH (if any) is
  * gone: its views see it deleted; registry lock held */
 void mailbox_registry_folder_deleted(const char *path);
@@ -62,8 +58,5 @@ int mailbox_file_write(const char *dir, const char *name, const void *data, size
 		       bool durable);
 /* mailbox_file_read - the whole of PATH (at most 64 MiB), NUL-terminated */
 int mailbox_file_read(const char *path, char **data_r, size_t *len_r);
-
-/* mailbox_fsync_path - open PATH (a file or folder) and fsync it */
-int mailbox_fsync_path(const char *path);
 
 #endif

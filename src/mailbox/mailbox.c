@@ -287,19 +287,6 @@ static int dir_sync_path(const char *path)
 	return r;
 }
 
-int mailbox_fsync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int r = fsync(fd);
-	int err = errno;
-	if (close(fd) != 0 && r == 0)
-		return -1;
-	errno = err;
-	return r;
-}
-
 /* mailbox_file_write - DIR/NAME holds DATA: written to DIR/NAME.tmp and
  * renamed over; with DURABLE the file and DIR are fsync'ed */
 int mailbox_file_write(const char *dir, const char *name, const void *data, size_t len,
@@ -319,7 +306,7 @@ int mailbox_file_write(const char *dir, const char *name, const void *data, size
 	}
 	if (close(fd) != 0 || rename(tmp, path) != 0)
 		goto fail;
-	if (durable && mailbox_fsync_path(dir) != 0)
+	if (durable && path_fsync(dir) != 0)
 		goto fail;
 	ret = 0;
 	goto out;
@@ -363,55 +350,6 @@ int mailbox_file_read(const char *path, char **data_r, size_t *len_r)
 	*data_r = b.data ? b.data : xstrdup("");
 	*len_r = b.len;
 	return 0;
-}
-
-int mailbox_maildir_create(const char *path)
-{
-	static const char *const subdirs[] = { "cur", "new", "tmp" };
-	char *copy = xstrdup(path);
-	int ret = -1;
-
-	/* every missing ancestor, each parent fsync'ed when it changed */
-	for (char *p = copy + 1; ; p++) {
-		bool end = *p == '\0';
-		if (*p != '/' && !end)
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0700) == 0) {
-			char *slash = strrchr(copy, '/');
-			char *parent = slash == copy ? xstrdup("/") : xstrndup(copy, (size_t)(slash - copy));
-			int r = mailbox_fsync_path(parent);
-			free(parent);
-			if (r != 0)
-				goto out;
-		} else if (errno != EEXIST) {
-			goto out;
-		}
-		if (end)
-			break;
-		*p = '/';
-	}
-	for (int i = 0; i < 3; i++) {
-		char *sub = xasprintf("%s/%s", path, subdirs[i]);
-		int r = mkdir(sub, 0700);
-		free(sub);
-		if (r != 0 && errno != EEXIST)
-			goto out;
-	}
-	/* a Maildir++ subfolder holds an empty "maildirfolder" (Courier,
-	 * Dovecot; local/ makes .Junk so too) */
-	const char *last = strrchr(path, '/');
-	if (last && last[1] == '.') {
-		char *marker = xasprintf("%s/maildirfolder", path);
-		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		free(marker);
-		if (fd < 0 || close(fd) != 0)
-			goto out;
-	}
-	ret = mailbox_fsync_path(path);
-out:
-	free(copy);
-	return ret;
 }
 
 /* ---- leases, keywords, index ---- */
@@ -1051,7 +989,7 @@ int mailbox_open_path(const char *account_path, const char *disk_name,
 	}
 	pthread_mutex_unlock(&registry_lock);
 	if (fresh) {
-		if (!exists && mailbox_maildir_create(path) != 0)
+		if (!exists && local_maildir_create(path) != 0)
 			mailbox_error_sys(&mb->load_error, "cannot create the mailbox");
 		else if (mailbox_load(mb, &mb->load_error) == 0)
 			mb->loaded = true;

@@ -8,4 +8,8 @@
  * 0, or -1 with errno set */
 int fd_write_all(int fd, const void *data, size_t len);
 
+/* path_fsync - open PATH (a file or a folder) and fsync it; 0, or -1 with
+ * errno set */
+int path_fsync(const char *path);
+
 #endif
