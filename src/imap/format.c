@@ -269,20 +269,25 @@ static void part_append(struct buf *out, const struct message_part *part, bool e
 	buf_append(out, " ", 1);
 	header_nstring_append(out, &part->headers, "Content-Description", utf8);
 	buf_append(out, " ", 1);
-	const struct message_header *cte =
-		message_header_find(&part->headers, "Content-Transfer-Encoding", 0);
-	char *encoding = cte ? message_header_unfold(cte) : NULL;
-	if (encoding == NULL || encoding[0] == '\0') {
+	/* the parsed token, without the comments around it; another one
+	 * than RFC 2045's as written */
+	if (part->encoding != MESSAGE_ENCODING_UNKNOWN) {
+		imap_nstring_append(out, message_encoding_name(part->encoding), utf8);
+	} else {
+		const struct message_header *cte =
+			message_header_find(&part->headers, "Content-Transfer-Encoding", 0);
+		char *encoding = cte ? message_header_unfold(cte) : xstrdup("7bit");
+		imap_nstring_append(out, encoding, utf8);
 		free(encoding);
-		encoding = xstrdup("7bit");
 	}
-	imap_nstring_append(out, encoding, utf8);
-	free(encoding);
 	buf_printf(out, " %zu", part->body_size);
-	if (part->is_message) {
+	bool message_type = strcmp(ct->type, "message") == 0 &&
+			    (strcmp(ct->subtype, "rfc822") == 0 || strcmp(ct->subtype, "global") == 0);
+	if (part->is_message || message_type) {
 		/* RFC 9051 9 body-type-msg: envelope SP body SP body-fld-lines;
-		 * a message past the parser's limits has no child: an empty
-		 * envelope and body stand for it, so the grammar still holds */
+		 * a message the parser kept opaque (encoded, or past its
+		 * limits) has no child: an empty envelope and body stand for
+		 * it, so the grammar still holds */
 		buf_append(out, " ", 1);
 		if (part->children != NULL) {
 			imap_envelope_append(out, &part->children->headers, utf8);

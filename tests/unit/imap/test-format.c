@@ -148,12 +148,43 @@ static void test_bodystructure(void **state)
 	buf_free(&out);
 }
 
+/* test_bodystructure_opaque_message - a message/rfc822 part the parser
+ * keeps opaque (base64 encoded, RFC 2046 5.2.1 forbids it) still has the
+ * envelope, body and lines RFC 9051 9 body-type-msg requires after
+ * "message" "rfc822", as one past the parser's limits has; a
+ * Content-Transfer-Encoding with a comment is given as its token */
+static void test_bodystructure_opaque_message(void **state)
+{
+	(void)state;
+	struct buf out;
+	buf_init(&out);
+	struct message_part *root = parse("Content-Type: message/rfc822\r\n"
+					  "Content-Transfer-Encoding: base64\r\n"
+					  "\r\n"
+					  "RnJvbTogYkBleGFtcGxlLm9yZw0KDQpoaQ0K\r\n");
+	imap_bodystructure_append(&out, root, false, false);
+	expect(&out, "(\"message\" \"rfc822\" NIL NIL NIL \"base64\" 38 "
+	       "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) "
+	       "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0) 1)");
+	message_part_free(&root);
+
+	root = parse("Content-Type: application/octet-stream\r\n"
+		     "Content-Transfer-Encoding: BASE64 (comment)\r\n"
+		     "\r\n"
+		     "AAEC\r\n");
+	imap_bodystructure_append(&out, root, false, false);
+	expect(&out, "(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 6)");
+	message_part_free(&root);
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_bodystructure),
+		cmocka_unit_test(test_bodystructure_opaque_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
