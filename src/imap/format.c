@@ -30,6 +30,7 @@ static void part_append(struct buf *out, const struct message_part *part, bool e
 static void params_append(struct buf *out, const struct message_content_type *ct, bool utf8);
 static void disposition_append(struct buf *out, const struct message_part *part, bool utf8);
 static void part_extension_append(struct buf *out, const struct message_part *part, bool utf8);
+static void language_append(struct buf *out, const struct message_headers *headers, bool utf8);
 
 /* string_can_be_quoted - S[0..LEN) as a quoted string (RFC 9051 9 quoted:
  * TEXT-CHAR, and UTF-8 once enabled) */
@@ -229,9 +230,62 @@ static void part_extension_append(struct buf *out, const struct message_part *pa
 	buf_append(out, " ", 1);
 	disposition_append(out, part, utf8);
 	buf_append(out, " ", 1);
-	header_nstring_append(out, &part->headers, "Content-Language", utf8);
+	language_append(out, &part->headers, utf8);
 	buf_append(out, " ", 1);
 	header_nstring_append(out, &part->headers, "Content-Location", utf8);
+}
+
+/* language_append - body-fld-lang (RFC 9051 9) from Content-Language, a
+ * comma-separated list of language tags (RFC 3282 2): NIL, one string,
+ * or a list of them when there are several; comments are dropped */
+static void language_append(struct buf *out, const struct message_headers *headers, bool utf8)
+{
+	const struct message_header *f = message_header_find(headers, "Content-Language", 0);
+	char *value = f ? message_header_unfold(f) : NULL;
+	struct buf tags;
+	size_t count = 0;
+
+	buf_init(&tags);
+	/* comments out first (nested, with quoted-pairs), so a comma in one
+	 * splits nothing */
+	if (value != NULL) {
+		char *o = value;
+		int depth = 0;
+		for (const char *c = value; *c != '\0'; c++) {
+			if (depth > 0 && *c == '\\' && c[1] != '\0')
+				c++;
+			else if (*c == '(')
+				depth++;
+			else if (*c == ')' && depth > 0)
+				depth--;
+			else if (depth == 0)
+				*o++ = *c;
+		}
+		*o = '\0';
+	}
+	for (char *p = value; p != NULL && *p != '\0';) {
+		char *comma = strchr(p, ',');
+		char *end = comma ? comma : p + strlen(p);
+		char *stop = end;
+		while (p < stop && (*p == ' ' || *p == '\t'))
+			p++;
+		while (stop > p && (stop[-1] == ' ' || stop[-1] == '\t'))
+			stop--;
+		if (stop > p) {
+			if (count++ > 0)
+				buf_append(&tags, " ", 1);
+			imap_string_append(&tags, p, (size_t)(stop - p), utf8);
+		}
+		p = comma ? comma + 1 : end;
+	}
+	if (count == 0)
+		buf_append(out, "NIL", 3);
+	else if (count == 1)
+		buf_append(out, tags.data, tags.len);
+	else
+		buf_printf(out, "(%.*s)", (int)tags.len, tags.data);
+	buf_free(&tags);
+	free(value);
 }
 
 /* part_append - one body (RFC 9051 9 body): a multipart with its parts,

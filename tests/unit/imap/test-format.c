@@ -178,6 +178,26 @@ static void test_bodystructure_opaque_message(void **state)
 	buf_free(&out);
 }
 
+/* test_bodystructure_language - body-fld-lang: one Content-Language tag
+ * as a string, several as a list (RFC 9051 7.5.2, RFC 3282 2) */
+static void test_bodystructure_language(void **state)
+{
+	(void)state;
+	struct buf out;
+	buf_init(&out);
+	struct message_part *root = parse("Content-Language: en (English, UK), fr (French \\) (x))\r\n\r\nx\r\n");
+	imap_bodystructure_append(&out, root, true, false);
+	expect(&out, "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1 NIL NIL "
+	       "(\"en\" \"fr\") NIL)");
+	message_part_free(&root);
+	root = parse("Content-Language: de\r\n\r\nx\r\n");
+	imap_bodystructure_append(&out, root, true, false);
+	expect(&out, "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1 NIL NIL "
+	       "\"de\" NIL)");
+	message_part_free(&root);
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +205,7 @@ int main(void)
 		cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_bodystructure),
 		cmocka_unit_test(test_bodystructure_opaque_message),
+		cmocka_unit_test(test_bodystructure_language),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
