@@ -33,30 +33,11 @@ static int b64_value(unsigned char c)
 	return p ? (int)(p - b64_chars) : -1;
 }
 
+/* utf8_put - code point CP in UTF-8 onto OUT */
 static void utf8_put(struct buf *out, uint32_t cp)
 {
 	char b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | (cp >> 6));
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | (cp >> 12));
-		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (char)(0xf0 | (cp >> 18));
-		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	buf_append(out, b, n);
+	buf_append(out, b, utf8_encode(cp, b));
 }
 
 /* mailbox_mutf7_encode - RFC 3501 5.1.3: printable ASCII stands for itself

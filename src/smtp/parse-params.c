@@ -209,7 +209,6 @@ static char *utf8_addr_decode(const char *s, size_t len)
 			uint32_t cp = 0;
 			size_t digits = 0;
 			char enc[4];
-			size_t n;
 			if (len - i < 5 || s[i + 1] != 'x' || s[i + 2] != '{')
 				goto fail;
 			i += 3;
@@ -227,26 +226,7 @@ static char *utf8_addr_decode(const char *s, size_t len)
 			if (cp < 0x20 || cp == 0x7f || cp > 0x10ffff ||
 			    (cp >= 0xd800 && cp <= 0xdfff))
 				goto fail;
-			if (cp < 0x80) {
-				enc[0] = (char)cp;
-				n = 1;
-			} else if (cp < 0x800) {
-				enc[0] = (char)(0xc0 | (cp >> 6));
-				enc[1] = (char)(0x80 | (cp & 0x3f));
-				n = 2;
-			} else if (cp < 0x10000) {
-				enc[0] = (char)(0xe0 | (cp >> 12));
-				enc[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-				enc[2] = (char)(0x80 | (cp & 0x3f));
-				n = 3;
-			} else {
-				enc[0] = (char)(0xf0 | (cp >> 18));
-				enc[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-				enc[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-				enc[3] = (char)(0x80 | (cp & 0x3f));
-				n = 4;
-			}
-			buf_append(&out, enc, n);
+			buf_append(&out, enc, utf8_encode(cp, enc));
 		} else if (c == '+' || c == '=' || c < 0x21 || c == 0x7f) {
 			goto fail;
 		} else {

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* utf8_sequence_length - the length of the well-formed character at
  * S[0..LEN): 1 for ASCII, 2 to 4 for a multi-byte one; 0 if S starts with a
@@ -17,5 +18,9 @@ size_t utf8_sequence_length(const char *s, size_t len);
 
 /* utf8_is_valid - S[0..LEN) is well-formed UTF-8 (ASCII included) */
 bool utf8_is_valid(const char *s, size_t len);
+
+/* utf8_encode - code point CP (at most U+10FFFF; the caller keeps
+ * surrogates out) into OUT; the number of bytes written, 1 to 4 */
+size_t utf8_encode(uint32_t cp, char out[4]);
 
 #endif

@@ -98,12 +98,33 @@ static void test_utf8_four_bytes(void **state)
 	}
 }
 
+/* test_utf8_encode - every scalar value encodes to one well-formed
+ * character of the expected length, which decodes back to it */
+static void test_utf8_encode(void **state)
+{
+	(void)state;
+	for (uint32_t cp = 0; cp <= 0x10ffff; cp++) {
+		if (cp >= 0xd800 && cp <= 0xdfff)
+			continue;
+		char b[4];
+		size_t n = utf8_encode(cp, b);
+		assert_int_equal(n, cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4);
+		assert_int_equal(utf8_sequence_length(b, n), n);
+		uint32_t back = n == 1 ? (unsigned char)b[0]
+				       : (unsigned char)b[0] & (0xffu >> (n + 1));
+		for (size_t k = 1; k < n; k++)
+			back = (back << 6) | ((unsigned char)b[k] & 0x3f);
+		assert_int_equal(back, cp);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8_table),
 		cmocka_unit_test(test_utf8_every_short_input),
 		cmocka_unit_test(test_utf8_four_bytes),
+		cmocka_unit_test(test_utf8_encode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
