@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct buf;
 struct syncer;
 
 /* local_mailbox_path - "<data_dir>/mail/<domain>/<local>" for ADDRESS, or
@@ -44,6 +45,13 @@ int local_deliver_blocking(struct syncer *syncer, const char *data_dir, const ch
  * folder), an empty maildirfolder file; PATH fsync'ed last.  0, or -1 with
  * errno set.  The mailbox store makes its folders with it too. */
 int local_maildir_create(const char *path);
+
+/* local_maildir_unique_name - a new file's unique name, appended to OUT:
+ * "<sec>.M<usec>P<pid>Q<n>.<host>" (the Maildir spec; '/' and ':' in
+ * HOSTNAME written as \057 and \072; NULL or "": gethostname's), N from
+ * one counter of the process, so that the mailbox store's names and local
+ * delivery's never meet */
+void local_maildir_unique_name(const char *hostname, struct buf *out);
 
 /* Sandboxed accounts' mail is kept in <data_dir>/mail/sandbox/<account>/. */
 #define LOCAL_SANDBOX_FOLDER "sandbox"

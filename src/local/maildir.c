@@ -48,7 +48,6 @@ static bool local_part_is_safe(const char *local, size_t len);
 static int mkdir_fsync_parent(const char *path, int parent_fd);
 static int maildir_prepare(const char *data_dir, const char *domain, const char *local,
 			   char **maildir_r);
-static void maildir_unique_name(const char *hostname, struct buf *out);
 static bool error_is_temporary(int err);
 static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *path,
 			   const char *folder, const char *hostname, const char *sender,
@@ -225,11 +224,17 @@ out:
 	return ret;
 }
 
-/* maildir_unique_name - "<sec>.M<usec>P<pid>Q<n>.<host>", '/' and ':' in
- * the host written as \057 and \072 as the Maildir spec asks */
-static void maildir_unique_name(const char *hostname, struct buf *out)
+/* local_maildir_unique_name - see local.h */
+void local_maildir_unique_name(const char *hostname, struct buf *out)
 {
 	struct timeval tv;
+	char host[256];
+	if (!hostname || !*hostname) {
+		if (gethostname(host, sizeof(host)) != 0)
+			strcpy(host, "localhost");
+		host[sizeof(host) - 1] = '\0';
+		hostname = host;
+	}
 	gettimeofday(&tv, NULL);
 	unsigned long n = atomic_fetch_add(&maildir_counter, 1) + 1;
 	buf_printf(out, "%lld.M%ldP%ldQ%lu.", (long long)tv.tv_sec, (long)tv.tv_usec,
@@ -298,7 +303,6 @@ static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *pa
 {
 	char *maildir = NULL, *tmp_path = NULL, *new_path = NULL, *new_dir = NULL;
 	struct buf name, head;
-	char host[256];
 	int fd = -1, dir_fd = -1, ret = -1;
 	bool in_tmp = false;
 
@@ -331,13 +335,7 @@ static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *pa
 							      : "cannot create the mailbox";
 		goto fail;
 	}
-	if (!hostname || !*hostname) {
-		if (gethostname(host, sizeof(host)) != 0)
-			strcpy(host, "localhost");
-		host[sizeof(host) - 1] = '\0';
-		hostname = host;
-	}
-	maildir_unique_name(hostname, &name);
+	local_maildir_unique_name(hostname, &name);
 	tmp_path = xasprintf("%s/tmp/%s", maildir, name.data);
 	new_path = xasprintf("%s/new/%s", maildir, name.data);
 	new_dir = xasprintf("%s/new", maildir);

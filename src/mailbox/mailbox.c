@@ -139,9 +139,7 @@ static pthread_mutex_t accounts_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mailbox_account *accounts;
 static struct syncer *mailbox_syncer;
 static const char *mailbox_hostname;
-static _Atomic unsigned long unique_counter;
 
-static void unique_name(struct buf *out);
 static int dir_list(const char *path, char ***names_r, size_t *count_r);
 static void names_free(char **names, size_t count);
 static int make_durable(int fd);
@@ -193,30 +191,6 @@ char *mailbox_account_path(const char *data_dir, const char *address)
 }
 
 /* ---- small file helpers ---- */
-
-/* unique_name - "<sec>.M<usec>P<pid>Q<n>.<host>" as local delivery makes them */
-static void unique_name(struct buf *out)
-{
-	struct timeval tv;
-	char host[256];
-	const char *h = mailbox_hostname;
-
-	if (!h || !*h) {
-		if (gethostname(host, sizeof(host)) != 0)
-			strcpy(host, "localhost");
-		host[sizeof(host) - 1] = '\0';
-		h = host;
-	}
-	gettimeofday(&tv, NULL);
-	unsigned long n = atomic_fetch_add(&unique_counter, 1) + 1;
-	buf_printf(out, "%lld.M%ldP%ldQ%luR.", (long long)tv.tv_sec, (long)tv.tv_usec,
-		   (long)getpid(), n);
-	/* the host part must not hold the name's separators */
-	for (const char *p = h; *p; p++) {
-		if ((unsigned char)*p > 0x20 && *p != 0x7f && *p != '/' && *p != ':' && *p != ',')
-			buf_append(out, p, 1);
-	}
-}
 
 /* dir_list - the names in PATH that do not start with '.' */
 static int dir_list(const char *path, char ***names_r, size_t *count_r)
@@ -646,7 +620,7 @@ static int adopt_file(struct mailbox *mb, const char *dir, const char *name,
 		goto out;
 	}
 	if (new_unique)
-		unique_name(&to_name);
+		local_maildir_unique_name(mailbox_hostname, &to_name);
 	else
 		buf_append(&to_name, name, f->unique_len);
 	char *unique = xstrdup(to_name.data);
@@ -1580,7 +1554,7 @@ bool mailbox_view_has_changes(const struct mailbox_view *view)
 static int tmp_write(const char *path, const char *data, size_t len, time_t date,
 		     struct buf *unique, char **tmp_path_r)
 {
-	unique_name(unique);
+	local_maildir_unique_name(mailbox_hostname, unique);
 	char *tmp = xasprintf("%s/tmp/%s", path, unique->data);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	int err;
@@ -1918,7 +1892,7 @@ struct copy_item {
  * when the two are on different file systems */
 static int copy_to_tmp(struct copy_item *item, const char *dest_path)
 {
-	unique_name(&item->unique);
+	local_maildir_unique_name(mailbox_hostname, &item->unique);
 	item->tmp_path = xasprintf("%s/tmp/%s", dest_path, item->unique.data);
 	if (link(item->src_path, item->tmp_path) == 0)
 		return 0;
