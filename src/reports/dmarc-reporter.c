@@ -115,7 +115,7 @@ struct dmarc_reporter *dmarc_reporter_create(struct event_base *base, struct poo
 
 struct record_job {
 	struct store *store;
-	struct store_dmarc_eval eval;
+	struct store_dmarc_eval *eval;  /* NULL for a prune job */
 	time_t prune_before;      /* a prune job: delete rows older than this */
 	int status;
 	char error[256];
@@ -134,7 +134,7 @@ static void record_work(void *arg)
 	const char *error = NULL;
 	j->status = j->prune_before
 		? store_dmarc_eval_prune(j->store, j->prune_before, &j->deleted, &error)
-		: store_dmarc_eval_add(j->store, &j->eval, &error);
+		: store_dmarc_eval_add(j->store, j->eval, &error);
 	if (j->status < 0)
 		snprintf(j->error, sizeof(j->error), "%s", error);
 }
@@ -144,22 +144,11 @@ static void record_done(void *arg)
 	struct record_job *j = arg;
 	if (j->status < 0)
 		log_warn(j->prune_before ? "dmarc-eval-prune" : "dmarc-eval-record",
-			 "domain=%s error=\"%s\"", j->eval.policy_domain ? j->eval.policy_domain :
-			 "-", j->error);
+			 "domain=%s error=\"%s\"", j->eval && j->eval->policy_domain ?
+			 j->eval->policy_domain : "-", j->error);
 	else if (j->prune_before && j->deleted > 0)
 		log_info("dmarc-eval-prune", "deleted=%llu", (unsigned long long)j->deleted);
-	struct store_dmarc_eval *e = &j->eval;
-	free(e->policy_domain);
-	free(e->source_ip);
-	free(e->header_from);
-	free(e->envelope_from);
-	free(e->spf_domain);
-	free(e->spf_result);
-	free(e->dkim);
-	free(e->disposition);
-	free(e->policy);
-	free(e->rua);
-	free(e->override);
+	store_dmarc_eval_free(&j->eval);
 	free(j);
 }
 
@@ -170,7 +159,8 @@ void dmarc_reporter_record(struct dmarc_reporter *reporter, const struct dmarc_r
 		return;
 	struct record_job *j = xcalloc(1, sizeof(*j));
 	j->store = reporter->store;
-	j->eval = (struct store_dmarc_eval){
+	j->eval = xmalloc(sizeof(*j->eval));
+	*j->eval = (struct store_dmarc_eval){
 		.time = time(NULL),
 		.policy_domain = dup_or_null(policy_domain),
 		.source_ip = dup_or_null(eval->source_ip),
@@ -204,7 +194,7 @@ static void reporter_tick(evutil_socket_t fd, short what, void *arg)
 		j->prune_before = now - (time_t)retention;
 		pool_submit(r->pool, record_work, record_done, j);
 	}
-	if (r->config->auth.dmarc_reports)
+	if (r->config->auth.dmarc_reports == DMARC_REPORTS_DAILY)
 		dmarc_reporter_run(r, today - DMARC_REPORT_PERIOD, NULL, NULL);
 	struct timeval tv = { .tv_sec = REPORTER_INTERVAL };
 	evtimer_add(r->timer, &tv);
