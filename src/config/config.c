@@ -82,7 +82,6 @@ enum key_type {
 	KEY_RELAY_DOMAINS,/* char *, "*" or a list of domain names */
 	KEY_ADDRESS,      /* char *, local@domain (dot-atom local part), domain
 			     lower-cased without one trailing dot; "" = unset */
-	KEY_DMARC_REPORTS,/* bool, off|daily */
 	KEY_CHOICE,       /* unsigned, the index of the value in key_choices' words */
 };
 
@@ -100,6 +99,7 @@ struct key_def {
 static const char *const reverse_dns_words[] = { "off", "record", "require", NULL };
 static const char *const helo_check_words[] = { "off", "syntax", NULL };
 static const char *const unknown_sender_words[] = { "550", "450", NULL };
+static const char *const dmarc_reports_words[] = { "off", "daily", NULL };
 static const struct key_choice {
 	size_t offset;
 	const char *const *words;
@@ -107,6 +107,7 @@ static const struct key_choice {
 	{ CONFIG_OFFSET(smtp.reverse_dns), reverse_dns_words },
 	{ CONFIG_OFFSET(smtp.helo_check), helo_check_words },
 	{ CONFIG_OFFSET(smtp.unknown_sender_code), unknown_sender_words },
+	{ CONFIG_OFFSET(auth.dmarc_reports), dmarc_reports_words },
 };
 
 static const struct key_def key_defs[] = {
@@ -172,7 +173,7 @@ static const struct key_def key_defs[] = {
 	{ SECTION_AUTH, "arc_trusted_forwarders", KEY_DOMAIN_LIST,
 	  CONFIG_OFFSET(auth.arc_trusted_forwarders), 0, 0 },
 	{ SECTION_AUTH, "arc_seal_key", KEY_STRING, CONFIG_OFFSET(auth.arc_seal_key), 0, 0 },
-	{ SECTION_AUTH, "dmarc_reports", KEY_DMARC_REPORTS, CONFIG_OFFSET(auth.dmarc_reports), 0, 0 },
+	{ SECTION_AUTH, "dmarc_reports", KEY_CHOICE, CONFIG_OFFSET(auth.dmarc_reports), 0, 0 },
 	{ SECTION_AUTH, "report_org_name", KEY_STRING, CONFIG_OFFSET(auth.report_org_name), 0, 0 },
 	{ SECTION_AUTH, "report_email", KEY_ADDRESS, CONFIG_OFFSET(auth.report_email), 0, 0 },
 	{ SECTION_AUTH, "verifier", KEY_ADDRESS, CONFIG_OFFSET(auth.verifier), 0, 0 },
@@ -364,7 +365,7 @@ static struct config *config_new(bool with_hostname)
 	config->auth.helper_timeout = 10;
 	config->auth.public_suffix_list = xstrdup("/usr/share/publicsuffix/public_suffix_list.dat");
 	config->auth.dmarc_enforce = true;
-	config->auth.dmarc_reports = false;
+	config->auth.dmarc_reports = DMARC_REPORTS_OFF;
 	config->auth.report_org_name = xstrdup("");
 	config->auth.report_email = NULL;
 	config->auth.spf_void_lookups = 2;
@@ -1010,15 +1011,6 @@ static void parser_set_key(struct config_parser *p, size_t idx, const char *valu
 		}
 		free(*strp);
 		*strp = xstrdup(value);
-		break;
-	case KEY_DMARC_REPORTS:
-		if (strcmp(value, "off") == 0 || strcmp(value, "daily") == 0) {
-			*(bool *)(void *)(base + def->offset) = strcmp(value, "daily") == 0;
-		} else {
-			parser_fail(p, p->lineno, "'%s' must be off or daily, not '%.64s'",
-				    def->name, value);
-			return;
-		}
 		break;
 	case KEY_BARE_NEWLINE:
 		if (strcmp(value, "reject") == 0) {

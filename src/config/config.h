@@ -93,8 +93,8 @@ struct config_auth {
 					 DMARC fail: domains, comma/space separated; "" */
 	char *arc_seal_key;      /* key id (DATA_DIR/dkim/ID.pem) sealing forwarded
 				    mail, s= of the seal, d= the hostname; "" = none */
-	bool dmarc_reports;      /* [auth] dmarc_reports = daily: send the DMARC aggregate
-				    reports of each day; off (false) by default */
+	unsigned dmarc_reports;  /* enum config_dmarc_reports: daily sends the DMARC
+				    aggregate reports of each day; off by default */
 	char *report_org_name;   /* the reports' org_name; "" = the hostname */
 	char *report_email;      /* their From: and envelope sender; NULL = postmaster@hostname */
 	char *verifier;          /* the verifier's address (smtp/verifier.c); NULL = off */
@@ -106,6 +106,10 @@ enum config_reverse_dns {
 	SMTP_REVERSE_DNS_OFF,     /* no lookup */
 	SMTP_REVERSE_DNS_RECORD,  /* looked up, logged, in Received:; never refused */
 	SMTP_REVERSE_DNS_REQUIRE, /* mx: MAIL refused without a forward-confirmed name */
+};
+enum config_dmarc_reports {
+	DMARC_REPORTS_OFF,
+	DMARC_REPORTS_DAILY,
 };
 enum config_helo_check {
 	SMTP_HELO_CHECK_OFF,      /* any printable word */
