@@ -27,6 +27,12 @@ struct config;
 struct mailauth_psl;
 struct mailauth_psl *cli_psl_load(const struct config *config);
 
+/* cli_dns_create - a resolver on BASE with petrel.conf's [dns] (resolver,
+ * special_zones, timeout); NULL after printing why */
+struct event_base;
+struct dns_resolver;
+struct dns_resolver *cli_dns_create(struct event_base *base, const struct config *config);
+
 /* cli_control_request - send REQUEST (one line, without its LF) to the
  * server on DATA_DIR's control socket (queue/control.h) and print the
  * answer: data lines and an ok text to stdout, the rest to stderr (a

@@ -148,14 +148,8 @@ int cmd_arc(int argc, char **argv)
 		fprintf(stderr, "petrel: cannot create the event loop\n");
 		goto out;
 	}
-	struct dns_settings dns_settings = {
-		.forwarder = config->dns.resolver[0] ? config->dns.resolver : NULL,
-		.special_zones = config->dns.special_zones[0] ? config->dns.special_zones : NULL,
-		.timeout_ms = config->dns.timeout * 1000,
-	};
-	resolver = dns_resolver_create(base, &dns_settings, &error);
+	resolver = cli_dns_create(base, config);
 	if (resolver == NULL) {
-		fprintf(stderr, "petrel: dns: %s\n", error);
 		status = 2;
 		goto out;
 	}

@@ -259,16 +259,9 @@ int cmd_check_domain(int argc, char **argv)
 		fputs("petrel: cannot create the event loop\n", stderr);
 		goto out;
 	}
-	struct dns_settings dns_settings = {
-		.forwarder = config->dns.resolver[0] ? config->dns.resolver : NULL,
-		.special_zones = config->dns.special_zones[0] ? config->dns.special_zones : NULL,
-		.timeout_ms = config->dns.timeout * 1000,
-	};
-	dc.dns = dns_resolver_create(dc.base, &dns_settings, &error);
-	if (!dc.dns) {
-		fprintf(stderr, "petrel: dns: %s\n", error);
+	dc.dns = cli_dns_create(dc.base, config);
+	if (dc.dns == NULL)
 		goto out;
-	}
 
 	/* every lookup at once; each answer counts down dc.pending */
 	dc.pending++;

@@ -156,16 +156,9 @@ int cmd_dmarc(int argc, char **argv)
 		fputs("petrel: cannot create the event loop\n", stderr);
 		goto out;
 	}
-	struct dns_settings dns_settings = {
-		.forwarder = config->dns.resolver[0] ? config->dns.resolver : NULL,
-		.special_zones = config->dns.special_zones[0] ? config->dns.special_zones : NULL,
-		.timeout_ms = config->dns.timeout * 1000,
-	};
-	dns = dns_resolver_create(cli.base, &dns_settings, &error);
-	if (!dns) {
-		fprintf(stderr, "petrel: dns: %s\n", error);
+	dns = cli_dns_create(cli.base, config);
+	if (dns == NULL)
 		goto out;
-	}
 	(void)dmarc_request_start(cli.base, dns, psl, from, dmarc_cli_done, &cli);
 	if (event_base_dispatch(cli.base) < 0 || !cli.discovery) {
 		fputs("petrel: the event loop stopped before the check ended\n", stderr);

@@ -859,16 +859,9 @@ static int serve_network(const struct config *config)
 		fprintf(stderr, "petrel: store: %s\n", error);
 		goto out;
 	}
-	struct dns_settings dns_settings = {
-		.forwarder = config->dns.resolver[0] ? config->dns.resolver : NULL,
-		.special_zones = config->dns.special_zones[0] ? config->dns.special_zones : NULL,
-		.timeout_ms = config->dns.timeout * 1000,
-	};
-	dns = dns_resolver_create(st.base, &dns_settings, &error);
-	if (!dns) {
-		fprintf(stderr, "petrel: dns: %s\n", error);
+	dns = cli_dns_create(st.base, config);
+	if (dns == NULL)
 		goto out;
-	}
 	pool = pool_create(st.base, config->workers);
 	queue = queue_create(st.base, pool, config, &error);
 	if (!queue) {

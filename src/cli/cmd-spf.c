@@ -33,6 +33,21 @@ static int spf_usage(void);
 static void spf_cli_done(void *ctx, const struct spf_outcome *outcome);
 static void spf_print_json_field(const char *key, const char *value);
 
+/* cli_dns_create - the resolver of the commands that look things up */
+struct dns_resolver *cli_dns_create(struct event_base *base, const struct config *config)
+{
+	const char *error = NULL;
+	struct dns_settings settings = {
+		.forwarder = config->dns.resolver[0] ? config->dns.resolver : NULL,
+		.special_zones = config->dns.special_zones[0] ? config->dns.special_zones : NULL,
+		.timeout_ms = config->dns.timeout * 1000,
+	};
+	struct dns_resolver *dns = dns_resolver_create(base, &settings, &error);
+	if (dns == NULL)
+		fprintf(stderr, "petrel: dns: %s\n", error);
+	return dns;
+}
+
 static int spf_usage(void)
 {
 	fputs("usage: petrel spf check IP SENDER [--helo NAME] [--json] [-c FILE]\n"
@@ -77,16 +92,9 @@ int cmd_spf(int argc, char **argv)
 		fputs("petrel: cannot create the event loop\n", stderr);
 		goto out;
 	}
-	struct dns_settings dns_settings = {
-		.forwarder = config->dns.resolver[0] ? config->dns.resolver : NULL,
-		.special_zones = config->dns.special_zones[0] ? config->dns.special_zones : NULL,
-		.timeout_ms = config->dns.timeout * 1000,
-	};
-	dns = dns_resolver_create(cli.base, &dns_settings, &error);
-	if (!dns) {
-		fprintf(stderr, "petrel: dns: %s\n", error);
+	dns = cli_dns_create(cli.base, config);
+	if (dns == NULL)
 		goto out;
-	}
 	struct spf_params params = {
 		.ip = cli.ip, .sender = cli.sender, .helo = cli.helo,
 		.receiver = config->hostname, .now = (long long)time(NULL),
