@@ -158,6 +158,8 @@ static void section_add(struct section *s, enum level level, const char *fmt, ..
 	__attribute__((format(printf, 3, 4)));
 static void section_record(struct section *s, const char *text);
 static void section_publish_txt(struct section *s, const char *name, const char *text);
+static void section_publish(struct section *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void judge_mx(struct domain_check *dc);
 static void judge_spf(struct domain_check *dc);
 static void judge_dkim(struct domain_check *dc);
@@ -518,15 +520,11 @@ static struct section *section_new(struct domain_check *dc, const char *name)
 static void section_add(struct section *s, enum level level, const char *fmt, ...)
 {
 	va_list ap;
-	struct buf b;
-	buf_init(&b);
 	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
+	char *text = xvasprintf(fmt, ap);
 	va_end(ap);
 	s->findings = xrealloc(s->findings, (s->finding_count + 1) * sizeof(*s->findings));
-	s->findings[s->finding_count++] = (struct finding){ level, xstrndup((const char *)b.data,
-									      b.len) };
-	buf_free(&b);
+	s->findings[s->finding_count++] = (struct finding){ level, text };
 	if (level > s->status)
 		s->status = level;
 }
@@ -550,24 +548,18 @@ static void section_publish_txt(struct section *s, const char *name, const char 
 		buf_printf(&b, " \"%.*s\"", (int)n, text + off);
 		off += n;
 	} while (off < len);
-	s->publish = xrealloc(s->publish, (s->publish_count + 1) * sizeof(*s->publish));
-	s->publish[s->publish_count++] = xstrndup((const char *)b.data, b.len);
+	section_publish(s, "%.*s", (int)b.len, (const char *)b.data);
 	buf_free(&b);
 }
 
 static void section_publish(struct section *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void section_publish(struct section *s, const char *fmt, ...)
 {
 	va_list ap;
-	struct buf b;
-	buf_init(&b);
 	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
+	char *text = xvasprintf(fmt, ap);
 	va_end(ap);
 	s->publish = xrealloc(s->publish, (s->publish_count + 1) * sizeof(*s->publish));
-	s->publish[s->publish_count++] = xstrndup((const char *)b.data, b.len);
-	buf_free(&b);
+	s->publish[s->publish_count++] = text;
 }
 
 static const char *status_text(enum dns_status status)
