@@ -282,6 +282,9 @@ void smtp_verify_message(struct smtp_session *s);
  * to the Junk folder (DMARC quarantine); nothing and false when no checks
  * ran */
 void smtp_verify_header(const struct smtp_verify *v, struct buf *out, bool *junk_r);
+/* smtp_verify_checked - the checks ran and decided: the topmost field
+ * with our authserv-id is theirs (else any such field is the sender's) */
+bool smtp_verify_checked(const struct smtp_verify *v);
 /* smtp_verify_seal - the transaction's ARC sealing (seal.c), or NULL */
 struct smtp_seal;
 struct smtp_seal *smtp_verify_seal(const struct smtp_verify *v);

@@ -226,7 +226,10 @@ static void verifier_build(struct smtp_session *s, const struct queue_envelope *
 {
 	const struct config *config = s->config;
 	struct mailauth_ar ar;
-	bool have_ar = verifier_find_ar(h, verifier_authserv_id(config), &ar);
+	/* only when the receiving checks ran: they removed any field with our
+	 * id before adding theirs; on other mail such a field is the sender's */
+	bool have_ar = smtp_verify_checked(s->verify) &&
+		verifier_find_ar(h, verifier_authserv_id(config), &ar);
 	const char *spf = verifier_result_of(have_ar ? &ar : NULL, "spf");
 	const char *dkim = verifier_result_of(have_ar ? &ar : NULL, "dkim");
 	const char *dmarc = verifier_result_of(have_ar ? &ar : NULL, "dmarc");

@@ -606,6 +606,11 @@ static void verify_decide(struct smtp_verify *v)
 	smtp_message_submit(s);
 }
 
+bool smtp_verify_checked(const struct smtp_verify *v)
+{
+	return v && v->decided;
+}
+
 struct smtp_seal *smtp_verify_seal(const struct smtp_verify *v)
 {
 	return v ? v->seal : NULL;

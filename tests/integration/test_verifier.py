@@ -20,7 +20,8 @@ import dkim
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import SMTPClient, assert_queued, list_mail, make_message, rsa_dkim_key  # noqa: E402
+from conftest import (HOSTNAME, SENDER, SMTPClient, assert_queued, list_mail,  # noqa: E402
+                      make_message, rsa_dkim_key)
 from spf_dns import ZoneServer  # noqa: E402
 
 VERIFIER = "check@example.test"
@@ -89,7 +90,11 @@ def send(c, sender, rcpts, message):
 
 
 def report_of(p, local, n=1):
-    raw = p.mail("example.test", local, n)[-1]
+    return report_of_in(p, "example.test", local, n)
+
+
+def report_of_in(p, domain, local, n=1):
+    raw = p.mail(domain, local, n)[-1]
     return email.message_from_bytes(raw, policy=email.policy.default)
 
 
@@ -143,6 +148,25 @@ def test_report_reads_our_authentication_results(verifier):
     # the DKIM-Signature of SIGNED is a fake: the reason says what is wrong with it
     assert re.search(r"dkim=permerror header\.d=example\.org header\.s=sel1 .*\s+reason: \S",
                      body), body
+
+
+def test_report_does_not_believe_an_unchecked_message(verifier):
+    """Mail the receiving checks did not look at (an authenticated submission) keeps any
+    Authentication-Results field the sender wrote, even one with our authserv-id: the
+    report says nothing was checked instead of repeating it."""
+    p = verifier()
+    c = p.auth_session()
+    msg = (b"Authentication-Results: %s; spf=pass smtp.mailfrom=forged@example.org;"
+           b" dkim=pass header.d=example.org; dmarc=pass header.from=example.org\r\n"
+           % HOSTNAME.encode()) + SIGNED
+    assert send(c, SENDER, [VERIFIER], msg).code == 250
+    c.quit()
+    local, domain = SENDER.split("@")
+    rep = report_of_in(p, domain, local)
+    body = rep.get_content()
+    assert rep["Subject"] == "Verifier report: not checked", rep["Subject"]
+    assert "No Authentication-Results field from %s was found" % HOSTNAME in body, body
+    assert "forged@example.org" not in body, body
 
 
 def test_report_beside_other_recipients(verifier):
