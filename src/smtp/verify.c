@@ -26,8 +26,9 @@
  * - Once SPF, DKIM, ARC and DMARC discovery are all in: DMARC is evaluated
  *   (RFC 7489 6.6), verify_results_known is the one place where what acts
  *   on the results plugs in, the Authentication-Results field is written,
- *   and the disposition applied: reject is 550 5.7.1 (RFC 7489 6.6.4 and
- *   7372's code for "delivery not authorized"), quarantine goes to the
+ *   and the disposition applied: reject is 550 5.7.1 at the end of the
+ *   data (RFC 7489 6.3 p=reject: during the SMTP transaction; X.7.1 is RFC
+ *   3463 3.8's "delivery not authorized"), quarantine goes to the
  *   recipients' Junk folder, none is delivered.
  * Temporary DNS failures never refuse mail: they are recorded (temperror)
  * and the message is accepted, which RFC 7208 8.6 and RFC 7489 6.6.3 leave
