@@ -10,7 +10,9 @@
  *     can never reuse a UID nor go back in MODSEQ (RFC 3501 2.3.1.1, RFC 7162
  *     3.1.2.1) whatever index was lost;
  *   - petrel.index: per-message MODSEQs, keywords 26-63, a fast open.  It is
- *     rewritten (new file, rename) after each change but not fsync'ed: a
+ *     rewritten (new file, rename) once changes add up (INDEX_DIRTY_MIN
+ *     plus one per 16 messages), durably at the last close, else not
+ *     fsync'ed: a
  *     crash leaves the old index, a new one, or a torn one that the checksum
  *     refuses; the sync after it folds the names back in, a rebuild starts
  *     from the names and the leases.
