@@ -87,10 +87,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct imap_reader_limits limits = {
 		.line_max = data[0] & 0x10 ? 24 : 4096,
 		.literal_max = data[0] & 0x20 ? 8 : 4096,
-		.command_max = 8192,
+		.command_max = data[0] & 0x80 ? 96 : 8192,
 		.literals_max = data[0] & 0x40 ? 2 : 16,
 	};
 	struct imap_parse_limits parse_limits = { .depth_max = 4, .args_max = 64 };
+	/* the reader raises command_max to line_max */
+	size_t command_max = limits.command_max < limits.line_max ? limits.line_max
+								  : limits.command_max;
 	data++;
 	size--;
 	struct imap_reader *r = imap_reader_new(&limits);
@@ -107,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (ev == IMAP_READ_COMMAND) {
 				size_t len;
 				char *cmd = imap_reader_command(r, &len);
-				assert(len <= limits.command_max);
+				assert(len <= command_max);
 				struct imap_command c;
 				const char *tag, *error;
 				if (imap_command_parse(cmd, len, &parse_limits, &c, &tag,
