@@ -1425,19 +1425,13 @@ static int sq_event_prune(void *db, time_t before, size_t limit, uint64_t *delet
 
 static int sq_dmarc_eval_add(void *db, const struct store_dmarc_eval *e, const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int rc = sq_do(c, SQ_DMARC_EVAL_ADD, "recording a DMARC evaluation",
-		       SQ_ARGS(SQ_INT(e->time), SQ_TEXT(e->policy_domain), SQ_TEXT(e->source_ip),
-			       SQ_TEXT(e->header_from), SQ_TEXT(e->envelope_from),
-			       SQ_TEXT(e->spf_domain), SQ_TEXT(e->spf_result), SQ_TEXT(e->dkim),
-			       SQ_INT(e->spf_aligned), SQ_INT(e->dkim_aligned),
-			       SQ_TEXT(e->disposition), SQ_TEXT(e->policy), SQ_TEXT(e->rua),
-			       SQ_TEXT(e->override)), error_r);
-	conn_give(d, c);
-	return rc;
+	return sq_write(db, SQ_DMARC_EVAL_ADD, "recording a DMARC evaluation",
+			SQ_ARGS(SQ_INT(e->time), SQ_TEXT(e->policy_domain), SQ_TEXT(e->source_ip),
+				SQ_TEXT(e->header_from), SQ_TEXT(e->envelope_from),
+				SQ_TEXT(e->spf_domain), SQ_TEXT(e->spf_result), SQ_TEXT(e->dkim),
+				SQ_INT(e->spf_aligned), SQ_INT(e->dkim_aligned),
+				SQ_TEXT(e->disposition), SQ_TEXT(e->policy), SQ_TEXT(e->rua),
+				SQ_TEXT(e->override)), NULL, error_r) == SQLITE_DONE ? 0 : -1;
 }
 
 static void dmarc_eval_drop(void *row)
@@ -1485,28 +1479,21 @@ static int sq_dmarc_eval_list(void *db, time_t begin, time_t end,
 static int sq_dmarc_eval_prune(void *db, time_t before, uint64_t *deleted_r,
 			       const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int rc = sq_do(c, SQ_DMARC_EVAL_PRUNE, "pruning DMARC evaluations",
-		       SQ_ARGS(SQ_INT(before)), error_r);
-	*deleted_r = rc == 0 ? (uint64_t)sqlite3_changes(c->db) : 0;
-	conn_give(d, c);
+	int changes = 0;
+	int rc = sq_write(db, SQ_DMARC_EVAL_PRUNE, "pruning DMARC evaluations",
+			  SQ_ARGS(SQ_INT(before)), &changes, error_r) == SQLITE_DONE ? 0 : -1;
+	*deleted_r = rc == 0 ? (uint64_t)changes : 0;
 	return rc;
 }
 
 static int sq_dmarc_report_claim(void *db, const char *policy_domain, time_t begin,
 				 time_t now, bool *claimed_r, const char **error_r)
 {
-	struct sq_db *d = db;
-	struct sq_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int rc = sq_do(c, SQ_DMARC_REPORT_CLAIM, "recording a DMARC report",
-		       SQ_ARGS(SQ_TEXT(policy_domain), SQ_INT(begin), SQ_INT(now)), error_r);
-	*claimed_r = rc == 0 && sqlite3_changes(c->db) > 0;
-	conn_give(d, c);
+	int changes = 0;
+	int rc = sq_write(db, SQ_DMARC_REPORT_CLAIM, "recording a DMARC report",
+			  SQ_ARGS(SQ_TEXT(policy_domain), SQ_INT(begin), SQ_INT(now)), &changes,
+			  error_r) == SQLITE_DONE ? 0 : -1;
+	*claimed_r = rc == 0 && changes > 0;
 	return rc;
 }
 
