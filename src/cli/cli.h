@@ -3,6 +3,9 @@
 #ifndef PETREL_CLI_H
 #define PETREL_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #define CLI_DEFAULT_CONFIG "/etc/petrel/petrel.conf"
 
 int cmd_serve(int argc, char **argv);
@@ -32,6 +35,26 @@ struct mailauth_psl *cli_psl_load(const struct config *config);
 struct event_base;
 struct dns_resolver;
 struct dns_resolver *cli_dns_create(struct event_base *base, const struct config *config);
+
+/* A message verifier for cli_verify_message, its object passed as VERIFY:
+ * dkim verify's and arc verify's (mailauth.h's functions of the same names) */
+struct dkim_key_lookup;
+struct cli_verifier {
+	int (*usage)(void);                       /* prints it; returns 2 */
+	void *(*create)(const struct config *config);
+	void (*feed)(void *verify, const void *data, size_t len);
+	bool (*headers_done)(const void *verify);
+	struct dkim_key_lookup *(*lookup_keys)(void *verify, struct dns_resolver *resolver,
+					       void (*cb)(void *ctx), void *ctx);
+	void (*finish)(void *verify);
+	int (*print)(void *verify, const struct config *config, bool json); /* exit status */
+	void (*free)(void *verify);
+};
+/* cli_verify_message - `petrel dkim|arc verify [FILE] [--json] [-c FILE]`
+ * (ARGV[2] on): the message of FILE or stdin verified by OPS, with its
+ * keys looked up through [dns]; OPS->print's status, 1 when the file
+ * cannot be read, 2 on a usage, configuration or resolver error */
+int cli_verify_message(int argc, char **argv, const struct cli_verifier *ops);
 
 /* cli_control_request - send REQUEST (one line, without its LF) to the
  * server on DATA_DIR's control socket (queue/control.h) and print the
