@@ -54,11 +54,7 @@ bool smtp_forward_rcpt(struct smtp_session *s, const struct smtp_path *path,
 		smtp_session_count_error(s);
 		return true;
 	}
-	if (s->env->rcpt_count >= s->config->limits.recipients) {
-		free(original);
-		smtp_session_reply(s, "452 4.5.3 Too many recipients");
-		return true;
-	}
+	/* the recipients limit: smtp_cmd_rcpt checked it before calling */
 	char back[300];
 	log_escape(back, sizeof(back), original, strlen(original));
 	log_info("srs-reversed", "session=%s to=%s original=%s", s->sid, to, back);
