@@ -40,10 +40,12 @@ int local_deliver_blocking(struct syncer *syncer, const char *data_dir, const ch
 #define LOCAL_JUNK_FOLDER ".Junk"
 
 /* local_maildir_create - (worker) mkdir PATH (0700, EEXIST fine) and its
- * missing ancestors, fsync'ing each parent that changed, then its cur/
- * new/ tmp/ and, when PATH's last level starts with '.' (a Maildir++
- * folder), an empty maildirfolder file; PATH fsync'ed last.  0, or -1 with
- * errno set.  The mailbox store makes its folders with it too. */
+ * missing ancestors, fsync'ing each parent that changed, then, when PATH's
+ * last level starts with '.' (a Maildir++ folder), an empty maildirfolder
+ * file, then tmp/, new/ and cur/ in that order (a folder with new/ can take
+ * a delivery, one with cur/ is whole; a second call completes one a crash
+ * cut short); PATH fsync'ed last.  0, or -1 with errno set.  The mailbox
+ * store makes its folders with it too. */
 int local_maildir_create(const char *path);
 
 /* local_maildir_unique_name - a new file's unique name, appended to OUT:

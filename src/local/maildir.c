@@ -177,7 +177,9 @@ out:
 
 int local_maildir_create(const char *path)
 {
-	static const char *const subdirs[] = { "cur", "new", "tmp" };
+	/* cur/ last: the mailbox store takes a folder with cur/ for whole,
+	 * local delivery one with new/ for ready (it needs tmp/ and new/) */
+	static const char *const subdirs[] = { "tmp", "new", "cur" };
 	char *copy = xstrdup(path);
 	int ret = -1;
 
@@ -201,21 +203,21 @@ int local_maildir_create(const char *path)
 			break;
 		*p = '/';
 	}
-	for (int i = 0; i < 3; i++) {
-		char *sub = xasprintf("%s/%s", path, subdirs[i]);
-		int r = mkdir(sub, 0700);
-		free(sub);
-		if (r != 0 && errno != EEXIST)
-			goto out;
-	}
 	/* a Maildir++ subfolder holds an empty "maildirfolder" (Courier,
-	 * Dovecot) */
+	 * Dovecot), made before the subfolders that tell a folder whole */
 	const char *last = strrchr(path, '/');
 	if (last && last[1] == '.') {
 		char *marker = xasprintf("%s/maildirfolder", path);
 		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		free(marker);
 		if (fd < 0 || close(fd) != 0)
+			goto out;
+	}
+	for (int i = 0; i < 3; i++) {
+		char *sub = xasprintf("%s/%s", path, subdirs[i]);
+		int r = mkdir(sub, 0700);
+		free(sub);
+		if (r != 0 && errno != EEXIST)
 			goto out;
 	}
 	ret = path_fsync(path);
