@@ -535,9 +535,9 @@ static void section_record(struct section *s, const char *text)
 	s->records[s->record_count++] = xstrdup(text);
 }
 
-/* section_publish_txt - "NAME. IN TXT" and TEXT in quoted strings of at most
+/* cli_txt_record - "NAME. IN TXT" and TEXT in quoted strings of at most
  * 255 octets (RFC 1035 3.3.14: the strings of one record are joined) */
-static void section_publish_txt(struct section *s, const char *name, const char *text)
+char *cli_txt_record(const char *name, const char *text)
 {
 	struct buf b;
 	buf_init(&b);
@@ -548,8 +548,16 @@ static void section_publish_txt(struct section *s, const char *name, const char 
 		buf_printf(&b, " \"%.*s\"", (int)n, text + off);
 		off += n;
 	} while (off < len);
-	section_publish(s, "%.*s", (int)b.len, (const char *)b.data);
+	char *record = xstrndup((const char *)b.data, b.len);
 	buf_free(&b);
+	return record;
+}
+
+static void section_publish_txt(struct section *s, const char *name, const char *text)
+{
+	char *record = cli_txt_record(name, text);
+	section_publish(s, "%s", record);
+	free(record);
 }
 
 static void section_publish(struct section *s, const char *fmt, ...)

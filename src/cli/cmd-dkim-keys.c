@@ -44,7 +44,6 @@
 #include "util/domain.h"
 #include "util/xalloc.h"
 
-#define KEYS_TXT_STRING_MAX 255   /* RFC 1035 3.3.14: a character-string */
 #define KEYS_FILE_MAX (64 * 1024)
 
 struct keys_args {
@@ -65,7 +64,6 @@ static int keys_remove(const struct config *config, const struct keys_args *args
 static int keys_write(int dfd, const char *name, const char *pem, size_t len,
 		      const struct config *config, const char **error_r);
 static int keys_describe(EVP_PKEY *pkey, struct keysd_public *pub);
-static void keys_print_record(const char *selector, const char *domain, const char *record);
 static EVP_PKEY *keys_read(int dfd, const char *name);
 static void keys_reload(const struct config *config);
 
@@ -142,17 +140,6 @@ static int keys_describe(EVP_PKEY *pkey, struct keysd_public *pub)
 	int ret = len > 0 ? keysd_public_describe(spki, (size_t)len, pub, &error) : -1;
 	OPENSSL_free(spki);
 	return ret;
-}
-
-/* keys_print_record - the zone file line: NAME IN TXT "..." "..." */
-static void keys_print_record(const char *selector, const char *domain, const char *record)
-{
-	printf("%s._domainkey.%s. IN TXT", selector, domain);
-	for (size_t off = 0, len = strlen(record); off < len; off += KEYS_TXT_STRING_MAX) {
-		size_t n = len - off < KEYS_TXT_STRING_MAX ? len - off : KEYS_TXT_STRING_MAX;
-		printf(" \"%.*s\"", (int)n, record + off);
-	}
-	putchar('\n');
 }
 
 /* keys_write - PEM[0..LEN) as DFD/NAME: a temporary file first (0600,
@@ -289,7 +276,9 @@ static int keys_keygen(const struct config *config, const struct keys_args *args
 	}
 	printf("wrote %s/dkim/%s (%s, %d bits); publish:\n", config->data_dir, name,
 	       pub.algorithm, pub.bits);
-	keys_print_record(selector, domain, pub.dns);
+	char *txt = cli_txt_record(id, pub.dns);  /* the id is the record's name */
+	puts(txt);
+	free(txt);
 	keys_reload(config);
 	rc = 0;
 out:
