@@ -151,6 +151,10 @@ void dkim_header_hash(const struct dkim_signature *sig, const struct message_hea
  * and *error_r (a permerror) */
 int dkim_key_pkey(const struct dkim_signature *sig, const struct dkim_key *key,
 		  EVP_PKEY **pkey_r, const char **error_r);
+/* dkim_key_load - KEY's p= as an EVP_PKEY of its k= (RSA: SubjectPublicKeyInfo
+ * or RSAPublicKey DER; Ed25519: 32 raw bytes), or NULL; no size check.  The
+ * caller frees it.  dkim_key_pkey's loader, and the domain check's. */
+EVP_PKEY *dkim_key_load(const struct dkim_key *key);
 /* dkim_crypto_verify - B is PKEY's signature of HASH under ALGORITHM */
 bool dkim_crypto_verify(EVP_PKEY *pkey, enum dkim_algorithm algorithm,
 			const unsigned char hash[DKIM_HASH_LEN], const unsigned char *b,

@@ -392,41 +392,45 @@ int dkim_key_pkey(const struct dkim_signature *sig, const struct dkim_key *key,
 			return -1;
 		}
 	}
-	EVP_PKEY *pkey = NULL;
-	if (rsa) {
-		/* SubjectPublicKeyInfo, as every signer publishes it; the bare
-		 * RSAPublicKey that 3.6.1's wording names is accepted too */
-		const unsigned char *p = key->data;
-		pkey = d2i_PUBKEY(NULL, &p, (long)key->data_len);
-		if (pkey == NULL || p != key->data + key->data_len) {
-			EVP_PKEY_free(pkey);
-			p = key->data;
-			pkey = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, (long)key->data_len);
-		}
-		if (pkey != NULL && EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA) {
-			EVP_PKEY_free(pkey);
-			pkey = NULL;
-		}
-		if (pkey == NULL) {
-			*error_r = "key is not an RSA key";
-			return -1;
-		}
-		if (EVP_PKEY_get_bits(pkey) < DKIM_RSA_BITS_MIN) {
-			EVP_PKEY_free(pkey);
-			*error_r = "RSA key shorter than 1024 bits (RFC 8301)";
-			return -1;
-		}
-	} else {
-		if (key->data_len == DKIM_ED25519_KEY_LEN)
-			pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key->data,
-							   key->data_len);
-		if (pkey == NULL) {
-			*error_r = "key is not an Ed25519 key";
-			return -1;
-		}
+	EVP_PKEY *pkey = dkim_key_load(key);
+	if (pkey == NULL) {
+		*error_r = rsa ? "key is not an RSA key" : "key is not an Ed25519 key";
+		return -1;
+	}
+	if (rsa && EVP_PKEY_get_bits(pkey) < DKIM_RSA_BITS_MIN) {
+		EVP_PKEY_free(pkey);
+		*error_r = "RSA key shorter than 1024 bits (RFC 8301)";
+		return -1;
 	}
 	*pkey_r = pkey;
 	return 0;
+}
+
+/* dkim_key_load - the public key of KEY's p= as its k= says: for RSA a
+ * SubjectPublicKeyInfo, as every signer publishes it, or the bare
+ * RSAPublicKey that RFC 6376 3.6.1's wording names; for Ed25519 the raw 32
+ * bytes (RFC 8463 4) */
+EVP_PKEY *dkim_key_load(const struct dkim_key *key)
+{
+	EVP_PKEY *pkey = NULL;
+	if (key->type == DKIM_KEY_ED25519) {
+		if (key->data_len == DKIM_ED25519_KEY_LEN)
+			pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key->data,
+							   key->data_len);
+		return pkey;
+	}
+	const unsigned char *p = key->data;
+	pkey = d2i_PUBKEY(NULL, &p, (long)key->data_len);
+	if (pkey == NULL || p != key->data + key->data_len) {
+		EVP_PKEY_free(pkey);
+		p = key->data;
+		pkey = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, (long)key->data_len);
+	}
+	if (pkey != NULL && EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA) {
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+	}
+	return pkey;
 }
 
 /* entry_check - decide a signature whose key and body hash are both in */
