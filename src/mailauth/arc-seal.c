@@ -95,23 +95,12 @@ void arc_seal_feed(struct arc_seal *s, const void *data, size_t len)
 	dkim_sign_feed(s->ams, data, len);
 	if (s->header_done)
 		return;
-	/* the header section is kept (the older sets are in it); the size is
-	 * bounded by the signer, which fails beyond DKIM_HEADER_SIZE_DEFAULT */
-	const char *p = data;
-	size_t old = s->header.len;
-	size_t room = DKIM_HEADER_SIZE_DEFAULT + 1 - old;
-	buf_append(&s->header, p, len < room ? len : room);
-	for (size_t i = old; i < s->header.len; i++) {
-		if (s->header.data[i] != '\n')
-			continue;
-		size_t n = i - s->line_start;
-		s->line_start = i + 1;
-		if (n == 0 || (n == 1 && s->header.data[i - 1] == '\r')) {
-			s->header.len = i + 1;
-			s->header_done = true;
-			break;
-		}
-	}
+	/* the header section is kept (the older sets are in it), to the
+	 * signer's bound: beyond it the signer fails, and so the seal */
+	size_t used;
+	if (dkim_header_take(&s->header, &s->line_start, DKIM_HEADER_SIZE_DEFAULT, data, len,
+			     &used) == 1)
+		s->header_done = true;
 }
 
 int arc_seal_message_digest(struct arc_seal *s, unsigned char digest_r[DKIM_SIGN_DIGEST_LEN],

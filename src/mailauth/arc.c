@@ -120,32 +120,19 @@ void arc_verify_feed(struct arc_verify *v, const void *data, size_t len)
 {
 	const char *p = data;
 	if (v->state == ARC_HEADERS) {
-		size_t old = v->header.len;
-		size_t room = v->settings.max_header_size - old;
-		size_t take = len < room ? len : room;
-		buf_append(&v->header, p, take);
-		const char *h = v->header.data;
-		for (size_t i = old; i < v->header.len; i++) {
-			if (h[i] != '\n')
-				continue;
-			size_t n = i - v->line_start;
-			v->line_start = i + 1;
-			if (n == 0 || (n == 1 && h[i - 1] == '\r')) {
-				size_t used = i + 1 - old;
-				arc_headers_end(v, i + 1);
-				p += used;
-				len -= used;
-				break;
-			}
+		size_t used;
+		int ret = dkim_header_take(&v->header, &v->line_start,
+					   v->settings.max_header_size, p, len, &used);
+		if (ret < 0) {
+			arc_fail(v, "header section over its size limit: not verified");
+			v->state = ARC_SKIP;
+			buf_free(&v->header);
 		}
-		if (v->state == ARC_HEADERS) {
-			if (take < len) {
-				arc_fail(v, "header section over its size limit: not verified");
-				v->state = ARC_SKIP;
-				buf_free(&v->header);
-			}
+		if (ret <= 0)
 			return;
-		}
+		arc_headers_end(v, v->header.len);
+		p += used;
+		len -= used;
 	}
 	if (v->state == ARC_BODY && v->body_used)
 		dkim_body_update(&v->body, p, len);

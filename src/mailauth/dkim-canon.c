@@ -35,6 +35,31 @@ static char lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
+/* dkim_header_take - keep the header section of a message fed in chunks */
+int dkim_header_take(struct buf *header, size_t *line_start, size_t max, const void *data,
+		     size_t len, size_t *used_r)
+{
+	size_t old = header->len;
+	size_t room = max - old;
+	size_t take = len < room ? len : room;
+	buf_append(header, data, take);
+	const char *h = header->data;
+	for (size_t i = old; i < header->len; i++) {
+		if (h[i] != '\n')
+			continue;
+		size_t n = i - *line_start;
+		*line_start = i + 1;
+		if (n == 0 || (n == 1 && h[i - 1] == '\r')) {
+			/* the empty line: what follows it is body */
+			header->len = i + 1;
+			*used_r = i + 1 - old;
+			return 1;
+		}
+	}
+	*used_r = take;
+	return take < len ? -1 : 0;
+}
+
 /* dkim_canon_header - one header field in canonical form (RFC 6376 3.4.1, 3.4.2) */
 void dkim_canon_header(enum dkim_canon canon, const char *field, size_t len,
 		       size_t name_len, struct buf *out)

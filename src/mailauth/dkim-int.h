@@ -28,6 +28,16 @@ enum dkim_canon { DKIM_CANON_SIMPLE, DKIM_CANON_RELAXED };
 void dkim_canon_header(enum dkim_canon canon, const char *field, size_t len,
 		       size_t name_len, struct buf *out);
 
+/* dkim_header_take - the header section of a message fed in chunks, for the
+ * verifiers and signers: DATA[0..LEN) is appended to HEADER (at most MAX
+ * bytes in all) and scanned, from where the last call stopped (*LINE_START,
+ * 0 at first), for the empty line that ends the section (CRLF CRLF; LF LF in
+ * a file).  1: the section ended, HEADER holds it with its empty line and
+ * *USED_R bytes of DATA went into it (the rest is body); 0: more is needed
+ * (all of DATA taken); -1: the section is longer than MAX. */
+int dkim_header_take(struct buf *header, size_t *line_start, size_t max, const void *data,
+		     size_t len, size_t *used_r);
+
 /* A body canonicalizer and SHA-256 hash (RFC 6376 3.4.3, 3.4.4, 3.7), fed the
  * body in chunks of any size: a CRLF may be split between chunks, empty lines
  * are held back until content follows (so trailing ones are never hashed),

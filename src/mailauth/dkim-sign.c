@@ -172,31 +172,17 @@ void dkim_sign_feed(struct dkim_sign *s, const void *data, size_t len)
 {
 	const char *p = data;
 	if (s->state == SIGN_HEADERS) {
-		size_t old = s->header.len;
-		size_t room = DKIM_HEADER_SIZE_DEFAULT - old;
-		size_t take = len < room ? len : room;
-		buf_append(&s->header, p, take);
-		const char *h = s->header.data;
-		for (size_t i = old; i < s->header.len; i++) {
-			if (h[i] != '\n')
-				continue;
-			size_t n = i - s->line_start;
-			s->line_start = i + 1;
-			if (n == 0 || (n == 1 && h[i - 1] == '\r')) {
-				size_t used = i + 1 - old;
-				s->header.len = i + 1;
-				s->state = SIGN_BODY;
-				sign_headers_end(s);
-				p += used;
-				len -= used;
-				break;
-			}
-		}
-		if (s->state == SIGN_HEADERS) {
-			if (take < len)
-				s->too_big = true;
+		size_t used;
+		int ret = dkim_header_take(&s->header, &s->line_start, DKIM_HEADER_SIZE_DEFAULT,
+					   p, len, &used);
+		if (ret < 0)
+			s->too_big = true;
+		if (ret <= 0)
 			return;
-		}
+		s->state = SIGN_BODY;
+		sign_headers_end(s);
+		p += used;
+		len -= used;
 	}
 	if (s->state == SIGN_BODY && !s->too_big)
 		dkim_body_update(&s->body, p, len);

@@ -124,34 +124,19 @@ void dkim_verify_feed(struct dkim_verify *v, const void *data, size_t len)
 {
 	const char *p = data;
 	if (v->state == VERIFY_HEADERS) {
-		size_t old = v->header.len;
-		size_t room = v->settings.max_header_size - old;
-		size_t take = len < room ? len : room;
-		buf_append(&v->header, p, take);
-		const char *h = v->header.data;
-		for (size_t i = old; i < v->header.len; i++) {
-			if (h[i] != '\n')
-				continue;
-			size_t n = i - v->line_start;
-			v->line_start = i + 1;
-			if (n == 0 || (n == 1 && h[i - 1] == '\r')) {
-				/* the empty line: what follows it is body */
-				size_t end = i + 1;
-				size_t used = end - old;
-				verify_headers_end(v, end);
-				p += used;
-				len -= used;
-				break;
-			}
+		size_t used;
+		int ret = dkim_header_take(&v->header, &v->line_start,
+					   v->settings.max_header_size, p, len, &used);
+		if (ret < 0) {
+			v->error = "header section over its size limit: not verified";
+			v->state = VERIFY_SKIP;
+			buf_free(&v->header);
 		}
-		if (v->state == VERIFY_HEADERS) {
-			if (take < len) {
-				v->error = "header section over its size limit: not verified";
-				v->state = VERIFY_SKIP;
-				buf_free(&v->header);
-			}
+		if (ret <= 0)
 			return;
-		}
+		verify_headers_end(v, v->header.len);
+		p += used;
+		len -= used;
 	}
 	if (v->state != VERIFY_BODY)
 		return;
