@@ -144,6 +144,23 @@ class Dnsmasq:
         _stop_proc(p)
 
 
+def txt_record_arg(name, record):
+    """dnsmasq's --txt-record with the record split into strings of 255 bytes at most
+    (commas separate them; given without a shell, quotes would be kept as data)"""
+    assert "," not in record
+    parts = [record[i:i + 255] for i in range(0, len(record), 255)]
+    return "--txt-record=%s,%s" % (name, ",".join(parts))
+
+
+def dknewkey(folder, name, ktype):
+    """a DKIM key made by dkimpy's dknewkey in FOLDER: (private key PEM, TXT record)"""
+    if shutil.which("dknewkey") is None:
+        pytest.fail("dknewkey (python3-dkim) is not installed")
+    subprocess.run(["dknewkey", "--ktype", ktype, name], cwd=folder, check=True,
+                   capture_output=True, timeout=60)
+    return (folder / (name + ".key")).read_bytes(), (folder / (name + ".dns")).read_text().strip()
+
+
 # --------------------------------------------------------------------------- smtp-sink
 
 def smtp_sink_path():

@@ -8,10 +8,8 @@ broke: the body (the newest ARC-Message-Signature's body hash), a signed header 
 signature), an ARC-Authentication-Results (a seal); a chain whose structure is wrong fails
 before any key is fetched."""
 
-import base64
 import json
 import re
-import shutil
 import subprocess
 import time
 
@@ -19,7 +17,7 @@ import dkim  # python3-dkim
 import pytest
 
 from conftest import PETREL_BIN, petrel_env
-from peers import Dnsmasq
+from peers import Dnsmasq, dknewkey, txt_record_arg
 
 MESSAGE = (b"Authentication-Results: mx.fwd1.test; spf=pass smtp.mailfrom=joe@origin.test;"
            b" dkim=pass header.d=origin.test; dmarc=pass header.from=origin.test\r\n"
@@ -32,36 +30,20 @@ MESSAGE = (b"Authentication-Results: mx.fwd1.test; spf=pass smtp.mailfrom=joe@or
            b"Hello through two forwarders.\r\n")
 
 
-def _run(argv, **kw):
-    return subprocess.run(argv, check=True, capture_output=True, timeout=60, **kw)
-
-
-def _dknewkey(folder, name, ktype):
-    if shutil.which("dknewkey") is None:
-        pytest.fail("dknewkey (python3-dkim) is not installed")
-    _run(["dknewkey", "--ktype", ktype, name], cwd=folder)
-    return (folder / (name + ".key")).read_bytes(), (folder / (name + ".dns")).read_text().strip()
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
     """(selector, domain) -> (private key, TXT record)"""
     folder = tmp_path_factory.mktemp("arc-keys")
     return {
-        ("s1", "fwd1.test"): _dknewkey(folder, "s1", "rsa"),
-        ("s2", "fwd2.test"): _dknewkey(folder, "s2", "rsa"),
+        ("s1", "fwd1.test"): dknewkey(folder, "s1", "rsa"),
+        ("s2", "fwd2.test"): dknewkey(folder, "s2", "rsa"),
     }
-
-
-def _txt_arg(name, record):
-    parts = [record[i:i + 255] for i in range(0, len(record), 255)]
-    return "--txt-record=%s,%s" % (name, ",".join(parts))
 
 
 @pytest.fixture(scope="module")
 def dns(tmp_path_factory, keys):
     server = Dnsmasq(tmp_path_factory.mktemp("arc-dns"))
-    server.start(extra=[_txt_arg("%s._domainkey.%s" % k, rec) for k, (_, rec) in keys.items()])
+    server.start(extra=[txt_record_arg("%s._domainkey.%s" % k, rec) for k, (_, rec) in keys.items()])
     yield server
     server.stop()
 

@@ -11,7 +11,6 @@ reason that tells a changed body ("body hash did not verify") from a changed hea
 import base64
 import json
 import os
-import shutil
 import subprocess
 import time
 
@@ -19,7 +18,7 @@ import dkim  # python3-dkim (scripts/install-deps.sh)
 import pytest
 
 from conftest import PETREL_BIN, petrel_env
-from peers import Dnsmasq
+from peers import Dnsmasq, dknewkey, txt_record_arg
 
 DOMAIN = b"dkim.test"
 DATA = "/usr/lib/python3/dist-packages/dkim/tests/data"
@@ -56,21 +55,14 @@ def _openssl_rsa(folder, name, bits):
     return key.read_bytes(), "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
 
 
-def _dknewkey(folder, name, ktype):
-    if shutil.which("dknewkey") is None:
-        pytest.fail("dknewkey (python3-dkim) is not installed")
-    _run(["dknewkey", "--ktype", ktype, name], cwd=folder)
-    return (folder / (name + ".key")).read_bytes(), (folder / (name + ".dns")).read_text().strip()
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
     """selector -> (private key, TXT record)"""
     folder = tmp_path_factory.mktemp("dkim-keys")
     k = {
-        "r2048": _dknewkey(folder, "r2048", "rsa"),
-        "ed": _dknewkey(folder, "ed", "ed25519"),
-        "ed2": _dknewkey(folder, "ed2", "ed25519"),
+        "r2048": dknewkey(folder, "r2048", "rsa"),
+        "ed": dknewkey(folder, "ed", "ed25519"),
+        "ed2": dknewkey(folder, "ed2", "ed25519"),
         "r1024": _openssl_rsa(folder, "r1024", 1024),
         "r768": _openssl_rsa(folder, "r768", 768),
         "r512": _openssl_rsa(folder, "r512", 512),
@@ -83,36 +75,28 @@ def keys(tmp_path_factory):
     return k
 
 
-def _txt_arg(name, record):
-    """dnsmasq's --txt-record with the record split into strings of 255 bytes at most
-    (commas separate them; given without a shell, quotes would be kept as data)"""
-    assert "," not in record
-    parts = [record[i:i + 255] for i in range(0, len(record), 255)]
-    return "--txt-record=%s,%s" % (name, ",".join(parts))
-
-
 @pytest.fixture(scope="module")
 def dns(tmp_path_factory, keys):
     server = Dnsmasq(tmp_path_factory.mktemp("dkim-dns"))
     extra = ["--local=/example.com/"]
     for sel, (_, record) in keys.items():
-        extra.append(_txt_arg("%s._domainkey.dkim.test" % sel, record))
+        extra.append(txt_record_arg("%s._domainkey.dkim.test" % sel, record))
     # python3-dkim's test vectors (RFC 8463 Appendix A), served as its tests do
-    extra.append(_txt_arg("brisbane._domainkey.football.example.com",
+    extra.append(txt_record_arg("brisbane._domainkey.football.example.com",
                           "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="))
     with open(os.path.join(DATA, "test.txt")) as f:
-        extra.append(_txt_arg("test._domainkey.football.example.com", f.read().strip()))
+        extra.append(txt_record_arg("test._domainkey.football.example.com", f.read().strip()))
     # Exim's Ed25519 signature (ed25519test2.msg) and Gmail's with degenerate folding
     # (test2.message), with the keys of test_dkim_ed25519.py and test_dkim.py
     extra.append("--local=/test.ex/")
     with open(os.path.join(DATA, "eximtest.dns")) as f:
-        extra.append(_txt_arg("sed._domainkey.test.ex", f.read().strip()))
+        extra.append(txt_record_arg("sed._domainkey.test.ex", f.read().strip()))
     extra.append("--local=/gmail.com/")
-    extra.append(_txt_arg("20120113._domainkey.gmail.com", GMAIL_KEY))
+    extra.append(txt_record_arg("20120113._domainkey.gmail.com", GMAIL_KEY))
     # dkimpy's broken key records: a ":" for a ";" after v=, and an unknown k=
     for sel in ("badversion", "badk"):
         with open(os.path.join(DATA, sel + ".txt")) as f:
-            extra.append(_txt_arg("%s._domainkey.dkim.test" % sel, f.read().strip()))
+            extra.append(txt_record_arg("%s._domainkey.dkim.test" % sel, f.read().strip()))
     server.start(extra=extra)
     yield server
     server.stop()
