@@ -101,7 +101,7 @@ int dmarc_rua_auth_answer(const struct dns_records *records)
 	if (records->status != DNS_OK)
 		return 0;
 	for (size_t i = 0; i < records->count; i++)
-		if (dmarc_record_is_dmarc(records->items[i], strlen(records->items[i])))
+		if (dmarc_record_is_dmarc(records->items[i], dns_records_length(records, i)))
 			return 1;
 	return 0;
 }

@@ -110,6 +110,12 @@ static void test_auth_answer(void **state)
 	assert_int_equal(dmarc_rua_auth_answer(&r), 0);
 	r.status = DNS_TEMPFAIL;
 	assert_int_equal(dmarc_rua_auth_answer(&r), -1);
+	/* a record holding a NUL octet (dns/ keeps it, with its length) is no
+	 * DMARC record, here as in DMARC discovery */
+	char *nul[] = { "v=DMARC1\0; p=none" };
+	size_t nul_len[] = { 17 };
+	r = (struct dns_records){ .status = DNS_OK, .items = nul, .lengths = nul_len, .count = 1 };
+	assert_int_equal(dmarc_rua_auth_answer(&r), 0);
 }
 
 /* test_report_xml - identical evaluations grouped with their count, the
