@@ -2,15 +2,15 @@
  *
  * Fed like dkim-verify.c: the header section is kept until its end, then
  * the ARC fields are collected by instance and the chain's structure
- * checked (5.2 steps 1-4); the hashes every signature covers are computed
+ * checked (5.2 steps 1-3); the hashes every signature covers are computed
  * there and then and the header section dropped; the body streams through
  * the canonicalizer of the newest ARC-Message-Signature.  The keys come in
  * one by one (arc_verify_key); each seal is verified as soon as its key is
  * in, the message signature once the body has ended too.
  *
- * What is verified: the newest ARC-Message-Signature (step 5; older ones
- * only matter for "oldest-pass", which is not computed) and every ARC-Seal
- * from the newest down (step 7).  ARC-Seal i=k signs the ARC sets 1..k,
+ * What is verified: the newest ARC-Message-Signature (step 4; older ones
+ * only matter for "oldest-pass", step 5, which is not computed) and every ARC-Seal
+ * from the newest down (step 6).  ARC-Seal i=k signs the ARC sets 1..k,
  * each as ARC-Authentication-Results, ARC-Message-Signature, ARC-Seal in
  * relaxed canonicalization, its own b= emptied and without the final CRLF
  * (RFC 8617 5.1.1).  A key that cannot be fetched fails the chain: RFC 8617
@@ -186,7 +186,7 @@ static int arc_results_instance(const struct message_header *f, unsigned *instan
 }
 
 /* arc_collect - the ARC sets of HEADERS into SETS[1..N] (RFC 8617 5.2
- * steps 1-2); 0 with *COUNT_R = N (0: no ARC field), -1 and *error_r when
+ * steps 1 and 3.1-3.2); 0 with *COUNT_R = N (0: no ARC field), -1 and *error_r when
  * the sets are malformed */
 static int arc_collect(const struct message_headers *headers, struct arc_set *sets,
 		       unsigned *count_r, const char **error_r)
@@ -277,7 +277,7 @@ static void arc_seal_hash(const struct arc_set *sets, unsigned k, const struct d
 }
 
 /* arc_headers_end - HEADER[0..END) is the header section: collect the
- * chain, check its structure (RFC 8617 5.2 steps 1-4), hash what each
+ * chain, check its structure (RFC 8617 5.2 steps 1-3), hash what each
  * signature to verify covers */
 static void arc_headers_end(struct arc_verify *v, size_t end)
 {
@@ -319,7 +319,7 @@ static void arc_headers_end(struct arc_verify *v, size_t end)
 	v->outcome.sealer = v->sealer;
 	v->outcome.selector = v->selector;
 	v->outcome.results = v->results;
-	/* steps 3-4: the chain's own account of itself */
+	/* steps 2 and 3.3: the chain's own account of itself */
 	if (v->entries[n].sig.cv == DKIM_ARC_CV_FAIL) {
 		arc_fail(v, "the newest ARC-Seal says cv=fail");
 		goto out;
@@ -457,7 +457,7 @@ static void entry_check(struct arc_verify *v, struct arc_entry *e)
 	entry_decide(v, e, true, NULL);
 }
 
-/* arc_conclude - the outcome once every entry is decided (steps 5-8) */
+/* arc_conclude - the outcome once every entry is decided (steps 4, 6, 7) */
 static void arc_conclude(struct arc_verify *v)
 {
 	if (v->structure_failed || v->state != ARC_FINISHED)
