@@ -302,7 +302,15 @@ static void arc_headers_end(struct arc_verify *v, size_t end)
 		const char *e = sets[n].results->value + sets[n].results->value_len;
 		while (rest < e && (*rest == ' ' || *rest == '\t' || *rest == '\r' || *rest == '\n'))
 			rest++;
-		v->results = xstrndup(rest, (size_t)(e - rest));
+		/* unfolded (RFC 5322 2.2.3): each line end of the field is
+		 * followed by WSP, which stays */
+		char *out = xmalloc((size_t)(e - rest) + 1);
+		size_t len = 0;
+		for (; rest < e; rest++)
+			if (*rest != '\r' && *rest != '\n')
+				out[len++] = *rest;
+		out[len] = '\0';
+		v->results = out;
 	}
 	v->entries = xcalloc(n + 1, sizeof(*v->entries));
 	v->entry_count = n + 1;

@@ -682,7 +682,8 @@ struct arc_outcome {
 	const char *sealer;        /* d= of the newest ARC-Seal, or NULL */
 	const char *selector;      /* its s=, or NULL */
 	const char *results;       /* the newest ARC-Authentication-Results after
-				      "i=N;": what the last forwarder found; or NULL */
+				      "i=N;", unfolded: what the last forwarder
+				      found; or NULL */
 };
 
 struct arc_verify;

@@ -110,6 +110,19 @@ def test_two_hops_pass(conf, keys, tmp_path):
     assert out.startswith("pass i=2 d=fwd2.test s=s2\nresults: mx.fwd2.test;"), out
 
 
+def test_results_unfolded(conf, keys, tmp_path):
+    """what the sealer recorded is reported unfolded: dkimpy folds a long
+    ARC-Authentication-Results, and its CRLF must not reach the output"""
+    m = hop2(seal(MESSAGE, keys, "s1", "fwd1.test", "mx.fwd1.test"), keys)
+    assert re.search(rb"ARC-Authentication-Results: i=2;[^\r]*\r\n[ \t]", m), "not folded"
+    rc, a = verify(conf, tmp_path, m)
+    assert rc == 0 and "\r" not in a["results"] and "\n" not in a["results"], a
+    assert re.sub(r"\s+", " ", a["results"]) == \
+        "mx.fwd2.test; arc=pass; spf=fail smtp.mailfrom=joe@origin.test", a
+    rc, out = verify(conf, tmp_path, m, json_out=False)
+    assert out.count("\n") == 2 and "\r" not in out, repr(out)
+
+
 def test_no_chain_is_none(conf, keys, tmp_path):
     rc, a = verify(conf, tmp_path, MESSAGE)
     assert (rc, a["result"], a["instances"], a["sealer"]) == (1, "none", 0, None), a
