@@ -142,45 +142,24 @@ int arc_seal_seal_digest(struct arc_seal *s, long long now,
 	/* the older sets, in instance order: AAR, AMS, AS of each */
 	struct buf data;
 	buf_init(&data);
-	static const char *const kinds[3] = {
-		"ARC-Authentication-Results", "ARC-Message-Signature", "ARC-Seal",
-	};
+	struct arc_set sets[ARC_INSTANCES_MAX + 1];
+	memset(sets, 0, sizeof(sets));
+	unsigned count = 0;
+	const char *err = NULL;
 	int ret = -1;
+	if (s->instance > 1 &&
+	    (arc_collect(&headers, sets, &count, &err) < 0 || count != s->instance - 1)) {
+		*error_r = "an older ARC set is incomplete: not sealed";
+		goto out;
+	}
 	for (unsigned i = 1; i < s->instance; i++) {
-		for (size_t k = 0; k < 3; k++) {
-			const struct message_header *found = NULL;
-			size_t klen = strlen(kinds[k]);
-			for (size_t j = 0; j < headers.count && !found; j++) {
-				const struct message_header *f = &headers.fields[j];
-				if (f->name_len != klen || strncasecmp(f->name, kinds[k], klen) != 0)
-					continue;
-				/* its instance: i= first in AAR, a tag elsewhere */
-				struct dkim_signature sig;
-				const char *err = NULL;
-				unsigned inst = 0;
-				if (k == 0) {
-					const char *v = f->value, *e = f->value + f->value_len;
-					while (v < e && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
-						v++;
-					if (e - v > 2 && v[0] == 'i' && v[1] == '=')
-						inst = (unsigned)strtoul(v + 2, NULL, 10);
-				} else {
-					if (dkim_field_parse(f->value, f->value_len,
-							     k == 1 ? DKIM_FIELD_ARC_MESSAGE :
-							     DKIM_FIELD_ARC_SEAL, &sig, &err) == 0)
-						inst = sig.instance;
-					dkim_signature_free(&sig);
-				}
-				if (inst == i)
-					found = f;
-			}
-			if (!found) {
-				*error_r = "an older ARC set is incomplete: not sealed";
-				goto out;
-			}
-			seal_canon_add(&data, found->name,
-				       (size_t)(found->value + found->value_len - found->name), false);
-		}
+		const struct message_header *fields[3] = {
+			sets[i].results, sets[i].message, sets[i].seal,
+		};
+		for (size_t k = 0; k < 3; k++)
+			seal_canon_add(&data, fields[k]->name,
+				       (size_t)(fields[k]->value + fields[k]->value_len -
+						fields[k]->name), false);
 	}
 	seal_canon_add(&data, s->aar, strlen(s->aar), false);
 	seal_canon_add(&data, s->ams_field, strlen(s->ams_field), false);

@@ -59,14 +59,7 @@ struct arc_verify {
 	bool structure_failed;      /* decided without keys */
 };
 
-/* the ARC fields of one instance, found in the header section */
-struct arc_set {
-	const struct message_header *seal, *message, *results;
-};
-
 static void arc_headers_end(struct arc_verify *v, size_t end);
-static int arc_collect(const struct message_headers *headers, struct arc_set *sets,
-		       unsigned *count_r, const char **error_r);
 static int arc_results_instance(const struct message_header *f, unsigned *instance_r,
 				const char **rest_r);
 static void arc_seal_hash(const struct arc_set *sets, unsigned k, const struct dkim_signature *seal,
@@ -185,10 +178,8 @@ static int arc_results_instance(const struct message_header *f, unsigned *instan
 	return 0;
 }
 
-/* arc_collect - the ARC sets of HEADERS into SETS[1..N] (RFC 8617 5.2
- * steps 1 and 3.1-3.2); 0 with *COUNT_R = N (0: no ARC field), -1 and *error_r when
- * the sets are malformed */
-static int arc_collect(const struct message_headers *headers, struct arc_set *sets,
+/* arc_collect - the ARC sets of a header section, by instance */
+int arc_collect(const struct message_headers *headers, struct arc_set *sets,
 		       unsigned *count_r, const char **error_r)
 {
 	unsigned max = 0;

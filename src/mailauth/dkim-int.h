@@ -170,6 +170,20 @@ bool dkim_crypto_verify(EVP_PKEY *pkey, enum dkim_algorithm algorithm,
 			const unsigned char hash[DKIM_HASH_LEN], const unsigned char *b,
 			size_t b_len);
 
+/* ---- ARC sets, shared by the validator and the sealer (arc.c) -------------- */
+
+/* the ARC fields of one instance, found in the header section */
+struct arc_set {
+	const struct message_header *seal, *message, *results;
+};
+
+/* arc_collect - the ARC sets of HEADERS into SETS[1..N] (SETS has
+ * ARC_INSTANCES_MAX + 1 zeroed entries; RFC 8617 5.2 steps 1 and 3.1-3.2):
+ * 0 with *COUNT_R = N (0: no ARC field), or -1 and *error_r when a field
+ * does not parse, two of a kind share an instance or a set is incomplete */
+int arc_collect(const struct message_headers *headers, struct arc_set *sets, unsigned *count_r,
+		const char **error_r);
+
 /* ---- signing (dkim-sign.c) ------------------------------------------------- */
 
 /* dkim_sign_fold_base64 - BYTES in base64 appended to FIELD as the value of

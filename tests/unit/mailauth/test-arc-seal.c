@@ -211,6 +211,30 @@ static void test_deferred_checks(void **state)
 	free(two);
 }
 
+/* test_older_set_read_as_validated - the sealer finds the older sets as
+ * the validator does: an ARC-Authentication-Results "i = 1;" (RFC 8617
+ * 4.1.1 allows FWS around "=") is instance 1 for both */
+static void test_older_set_read_as_validated(void **state)
+{
+	(void)state;
+	struct arc_outcome none = { .result = ARC_RESULT_NONE };
+	char *one = seal(message, "fwd1.test", &none);
+	char *aar = strstr(one, "ARC-Authentication-Results: i=1;");
+	assert_non_null(aar);
+	char *spaced = malloc(strlen(one) + 3);
+	assert_non_null(spaced);
+	size_t head = (size_t)(aar - one) + strlen("ARC-Authentication-Results: i");
+	memcpy(spaced, one, head);
+	strcpy(spaced + head, " = ");
+	strcat(spaced, aar + strlen("ARC-Authentication-Results: i="));
+	struct arc_outcome passed = { .result = ARC_RESULT_PASS, .instances = 1 };
+	char *two = seal(spaced, "fwd2.test", &passed);  /* asserts the seal is made */
+	assert_true(strncmp(two, "ARC-Seal: i=2;", 14) == 0);
+	free(two);
+	free(spaced);
+	free(one);
+}
+
 static void test_failed_chain_and_limits(void **state)
 {
 	(void)state;
@@ -251,6 +275,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_one_then_two),
 		cmocka_unit_test(test_deferred_checks),
+		cmocka_unit_test(test_older_set_read_as_validated),
 		cmocka_unit_test(test_failed_chain_and_limits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
