@@ -15,6 +15,7 @@
 #include "mailauth/mailauth.h"
 #include "util/buf.h"
 #include "util/domain.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #define REPORT_POLICY_TAGS_MAX 16
@@ -143,12 +144,19 @@ static int eval_ptr_cmp(const void *a, const void *b)
 	return c != 0 ? c : (*x < *y ? -1 : *x > *y);
 }
 
-/* xml_text - S[0..LEN) with the five XML specials as entities and control
- * characters (invalid in XML 1.0) as '?' */
+/* xml_text - S[0..LEN) with the five XML specials as entities, and control
+ * characters and bytes that are not well-formed UTF-8 (invalid in XML 1.0
+ * 2.2: a DKIM d= or s= is kept as the signature wrote it) as '?' */
 static void xml_text(struct buf *out, const char *s, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i < len;) {
 		unsigned char c = (unsigned char)s[i];
+		size_t n = utf8_sequence_length(s + i, len - i);
+		if (n > 1) {
+			buf_append(out, s + i, n);
+			i += n;
+			continue;
+		}
 		switch (c) {
 		case '&': buf_append_str(out, "&amp;"); break;
 		case '<': buf_append_str(out, "&lt;"); break;
@@ -156,8 +164,9 @@ static void xml_text(struct buf *out, const char *s, size_t len)
 		case '"': buf_append_str(out, "&quot;"); break;
 		case '\'': buf_append_str(out, "&apos;"); break;
 		default:
-			buf_append(out, c < 0x20 || c == 0x7f ? "?" : (const char *)&s[i], 1);
+			buf_append(out, n == 0 || c < 0x20 || c == 0x7f ? "?" : (const char *)&s[i], 1);
 		}
+		i++;
 	}
 }
 

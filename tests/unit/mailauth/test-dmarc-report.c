@@ -15,6 +15,7 @@
 #include "dns/dns.h"
 #include "mailauth/mailauth.h"
 #include "util/buf.h"
+#include "util/utf8.h"
 
 static struct mailauth_psl *psl;
 
@@ -164,6 +165,32 @@ static void test_report_xml(void **state)
 	buf_free(&out);
 }
 
+/* test_report_xml_utf8 - text from the peer that is not UTF-8 (a DKIM d=
+ * or s= as the signature wrote it) becomes '?' in the XML, which must be
+ * well-formed UTF-8 (XML 1.0 2.2); well-formed UTF-8 stays as it is */
+static void test_report_xml_utf8(void **state)
+{
+	(void)state;
+	const struct dmarc_report_eval e = {
+		.source_ip = "192.0.2.1", .header_from = "example.com",
+		.envelope_from = "example.com", .spf_domain = "example.com",
+		.spf_result = "pass", .dkim = "bad\xff\xc3.test s\xe9l fail\n\xc3\xa9t\xc3\xa9.test s1 pass",
+		.disposition = "none",
+	};
+	const struct dmarc_report_meta meta = {
+		.org_name = "Petrel", .email = "dmarc@mx.example.org", .report_id = "r1",
+		.begin = 0, .end = 86399, .domain = "example.com", .policy = "p=none",
+	};
+	struct buf out;
+	buf_init(&out);
+	assert_int_equal(dmarc_report_xml(&meta, &e, 1, &out), 1);
+	assert_true(utf8_is_valid(out.data, out.len));
+	assert_non_null(strstr(out.data, "<domain>bad??.test</domain>\n        "
+				     "<selector>s?l</selector>"));
+	assert_non_null(strstr(out.data, "<domain>\xc3\xa9t\xc3\xa9.test</domain>"));
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +199,7 @@ int main(void)
 		cmocka_unit_test(test_auth_name),
 		cmocka_unit_test(test_auth_answer),
 		cmocka_unit_test(test_report_xml),
+		cmocka_unit_test(test_report_xml_utf8),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
