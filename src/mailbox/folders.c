@@ -585,18 +585,27 @@ unlocked:
 	return ret;
 }
 
-int mailbox_quota_usage(const char *data_dir, const char *address, uint64_t *bytes_r,
-			uint64_t *messages_r, struct mailbox_error *error_r)
+/* ---- quota ---- */
+
+static mailbox_quota_limit_fn *quota_limit_fn;
+static void *quota_limit_arg;
+
+void mailbox_quota_setup(mailbox_quota_limit_fn *fn, void *arg)
 {
-	char *account, *disk;
+	quota_limit_fn = fn;
+	quota_limit_arg = arg;
+}
+
+/* account_usage - the sum over ACCOUNT's folders (see mailbox_quota_usage) */
+static int account_usage(const char *account, struct mailbox_quota *usage_r,
+			 struct mailbox_error *error_r)
+{
 	char **names = NULL;
 	size_t nnames = 0;
 	int ret = -1;
 
-	*bytes_r = 0;
-	*messages_r = 0;
-	if (resolve(data_dir, address, NULL, &account, &disk, error_r) != 0)
-		return -1;
+	usage_r->bytes = 0;
+	usage_r->messages = 0;
 	struct mailbox_account *acct = mailbox_account_get(account);
 	if (disk_folders(account, &names, &nnames) != 0) {
 		mailbox_error_sys(error_r, "cannot list the folders");
@@ -625,12 +634,96 @@ int mailbox_quota_usage(const char *data_dir, const char *address, uint64_t *byt
 			}
 		}
 		free(path);
-		*bytes_r += bytes;
-		*messages_r += messages;
+		usage_r->bytes += bytes;
+		usage_r->messages += messages;
 	}
 	ret = 0;
 out:
 	strings_free(names, nnames);
+	return ret;
+}
+
+/* account_limit - the limits of the account whose Maildir is ACCOUNT
+ * (".../mail/<domain>/<local>": the address "<local>@<domain>") */
+static int account_limit(const char *account, struct mailbox_quota *limit_r,
+			 struct mailbox_error *error_r)
+{
+	limit_r->bytes = 0;
+	limit_r->messages = 0;
+	if (!quota_limit_fn)
+		return 0;
+	const char *local = strrchr(account, '/');
+	const char *domain = local;
+	while (domain && domain > account && domain[-1] != '/')
+		domain--;
+	if (!local || !domain || domain == local)
+		return mailbox_error_set(error_r, MAILBOX_ERROR_BAD_NAME, "invalid account folder", 0);
+	char *address = xasprintf("%s@%.*s", local + 1, (int)(local - domain), domain);
+	int r = quota_limit_fn(quota_limit_arg, address, limit_r);
+	free(address);
+	if (r != 0)
+		return mailbox_error_set(error_r, MAILBOX_ERROR_TEMPORARY,
+					 "cannot read the account's quota", 0);
+	return 0;
+}
+
+int mailbox_quota_check_path(const char *account_path, uint64_t bytes, uint64_t messages,
+			     struct mailbox_error *error_r)
+{
+	struct mailbox_quota limit, usage;
+	if (account_limit(account_path, &limit, error_r) != 0)
+		return -1;
+	if (limit.bytes == 0 && limit.messages == 0)
+		return 0;   /* no limit: no need to count */
+	if (account_usage(account_path, &usage, error_r) != 0)
+		return -1;
+	if ((limit.bytes && (usage.bytes > limit.bytes || bytes > limit.bytes - usage.bytes)) ||
+	    (limit.messages && (usage.messages > limit.messages ||
+				messages > limit.messages - usage.messages)))
+		return mailbox_error_set(error_r, MAILBOX_ERROR_OVERQUOTA,
+					 "the mailbox is over its quota", 0);
+	return 0;
+}
+
+int mailbox_quota_usage(const char *data_dir, const char *address, uint64_t *bytes_r,
+			uint64_t *messages_r, struct mailbox_error *error_r)
+{
+	char *account, *disk;
+	struct mailbox_quota usage = { 0, 0 };
+
+	*bytes_r = 0;
+	*messages_r = 0;
+	if (resolve(data_dir, address, NULL, &account, &disk, error_r) != 0)
+		return -1;
+	int ret = account_usage(account, &usage, error_r);
+	free(account);
+	*bytes_r = usage.bytes;
+	*messages_r = usage.messages;
+	return ret;
+}
+
+int mailbox_quota_get(const char *data_dir, const char *address, struct mailbox_quota *usage_r,
+		      struct mailbox_quota *limit_r, struct mailbox_error *error_r)
+{
+	char *account, *disk;
+
+	usage_r->bytes = usage_r->messages = 0;
+	limit_r->bytes = limit_r->messages = 0;
+	if (resolve(data_dir, address, NULL, &account, &disk, error_r) != 0)
+		return -1;
+	int ret = account_limit(account, limit_r, error_r) == 0 &&
+		  account_usage(account, usage_r, error_r) == 0 ? 0 : -1;
+	free(account);
+	return ret;
+}
+
+int mailbox_quota_check(const char *data_dir, const char *address, uint64_t bytes,
+			uint64_t messages, struct mailbox_error *error_r)
+{
+	char *account, *disk;
+	if (resolve(data_dir, address, NULL, &account, &disk, error_r) != 0)
+		return -1;
+	int ret = mailbox_quota_check_path(account, bytes, messages, error_r);
 	free(account);
 	return ret;
 }

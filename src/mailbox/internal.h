@@ -51,6 +51,15 @@ bool mailbox_account_folder_get(struct mailbox_account *account, const char *fol
 void mailbox_account_folder_set(struct mailbox_account *account, const char *folder_path,
 				uint64_t bytes, uint64_t messages);
 void mailbox_account_folder_forget(struct mailbox_account *account, const char *folder_path);
+/* mailbox_account_folder_add - BYTES and MESSAGES more in FOLDER_PATH, if
+ * its totals are known (a delivery into a folder nobody has open) */
+void mailbox_account_folder_add(struct mailbox_account *account, const char *folder_path,
+				uint64_t bytes, uint64_t messages);
+
+/* mailbox_quota_check_path - mailbox_quota_check for the account whose
+ * INBOX Maildir is ACCOUNT_PATH (no folder lock may be held) */
+int mailbox_quota_check_path(const char *account_path, uint64_t bytes, uint64_t messages,
+			     struct mailbox_error *error_r);
 
 /* mailbox_file_write - DIR/NAME holds DATA (written beside, renamed
  * over); DURABLE: the file and DIR fsync'ed too */

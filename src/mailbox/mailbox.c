@@ -1630,6 +1630,9 @@ int mailbox_append(struct mailbox *mailbox, const char *data, size_t len, uint32
 	if (internal_date == 0)
 		internal_date = time(NULL);
 	flags &= MAILBOX_FLAGS_ALL;
+	/* RFC 9208 4.3: refused whole, before anything is written */
+	if (mailbox_quota_check_path(mb->account_path, len, 1, error_r) != 0)
+		goto out;
 	if (tmp_write(path, data, len, internal_date, &unique, &tmp) != 0) {
 		mailbox_error_sys(error_r, "cannot write the message");
 		goto out;
@@ -1982,6 +1985,20 @@ static int copy_or_move(struct mailbox_view *view, const uint32_t *uids, size_t 
 		if (!retry)
 			break;
 	}
+	/* RFC 9208 4.3: a COPY that would pass the quota copies nothing; a
+	 * move within one account changes no usage */
+	if (!move || strcmp(src->account_path, dest->account_path) != 0) {
+		uint64_t bytes = 0, messages = 0;
+		for (size_t i = 0; i < nitems; i++) {
+			if (items[i].tmp_path) {
+				bytes += items[i].size;
+				messages++;
+			}
+		}
+		if (messages &&
+		    mailbox_quota_check_path(dest->account_path, bytes, messages, error_r) != 0)
+			goto out;
+	}
 	/* keywords are numbered per folder: copy them by name */
 	uint64_t kw_map[MAILBOX_KEYWORDS_MAX] = { 0 };
 	size_t nkw = 0;
@@ -2162,7 +2179,12 @@ void mailbox_notify_new(const char *path)
 		for (a = accounts; a && strcmp(a->path, account) != 0; a = a->next)
 			;
 		pthread_mutex_unlock(&accounts_lock);
-		if (a)
+		/* the file is in new/: counted as it is, without reading the
+		 * folder again (its next sync counts it anew) */
+		struct stat st;
+		if (a && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			mailbox_account_folder_add(a, maildir, (uint64_t)st.st_size, 1);
+		else if (a)
 			mailbox_account_folder_forget(a, maildir);
 		free(account);
 		free(maildir);
@@ -2244,6 +2266,18 @@ void mailbox_account_folder_forget(struct mailbox_account *account, const char *
 	if (f) {
 		free(f->path);
 		*f = account->folders[--account->count];
+	}
+	pthread_mutex_unlock(&account->lock);
+}
+
+void mailbox_account_folder_add(struct mailbox_account *account, const char *folder_path,
+				uint64_t bytes, uint64_t messages)
+{
+	pthread_mutex_lock(&account->lock);
+	struct account_folder *f = account_folder_find(account, folder_path);
+	if (f) {
+		f->bytes += bytes;
+		f->messages += messages;
 	}
 	pthread_mutex_unlock(&account->lock);
 }

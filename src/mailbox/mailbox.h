@@ -69,6 +69,9 @@ enum mailbox_error_code {
 	MAILBOX_ERROR_DELETED,        /* the folder was deleted under the session */
 	MAILBOX_ERROR_TEMPORARY,      /* the disk failed (ENOSPC, EIO ...): retry later
 	                               * ([SERVERBUG] / [UNAVAILABLE]); errno in sys_errno */
+	MAILBOX_ERROR_OVERQUOTA,      /* the account's quota would be passed: IMAP APPEND,
+	                               * COPY and MOVE answer NO [OVERQUOTA] (RFC 9208 4.3,
+	                               * RFC 5530 3); delivery 452 4.2.2 (RFC 3463 3.3) */
 };
 
 struct mailbox_error {
@@ -270,7 +273,8 @@ bool mailbox_view_has_changes(const struct mailbox_view *view);
  * ends), FLAGS, KEYWORDS and INTERNAL_DATE (0: now): written to tmp/, made
  * durable (group commit through the syncer, as local delivery does), linked
  * into cur/ under its UID, cur/ made durable; *UID_R its UID (APPENDUID,
- * RFC 4315).  Quota is the caller's to check (mailbox_quota_usage). */
+ * RFC 4315).  MAILBOX_ERROR_OVERQUOTA, nothing written, when the message
+ * would take the account past its quota (mailbox_quota_check). */
 int mailbox_append(struct mailbox *mailbox, const char *data, size_t len, uint32_t flags,
 		   uint64_t keywords, time_t internal_date, uint32_t *uid_r,
 		   struct mailbox_error *error_r);
@@ -318,8 +322,10 @@ int mailbox_expunge(struct mailbox_view *view, const uint32_t *uids, size_t n,
 
 /* mailbox_copy - copy the messages with UIDS (N, ascending) of VIEW's
  * mailbox into DEST (another folder, possibly of another account) with their
- * flags, keywords and dates; synced to disk before it returns.  The pairs
- * copied come back in *SRC_UIDS_R and *DEST_UIDS_R (COPYUID, RFC 4315; the
+ * flags, keywords and dates; synced to disk before it returns.
+ * MAILBOX_ERROR_OVERQUOTA, nothing copied, when the copies would take DEST's
+ * account past its quota (a move within one account changes no usage).
+ * The pairs copied come back in *SRC_UIDS_R and *DEST_UIDS_R (COPYUID, RFC 4315; the
  * caller frees both), *COUNT_R of them: UIDs already expunged are skipped.
  * DEST may be VIEW's own mailbox. */
 int mailbox_copy(struct mailbox_view *view, const uint32_t *uids, size_t n,
@@ -414,12 +420,48 @@ int mailbox_folder_subscribe(const char *data_dir, const char *address, const ch
 
 /* ---- quota (RFC 9208 STORAGE and MESSAGE) ---- */
 
+/* An account's limits, or its usage: STORAGE in bytes (RFC 9208 5.1 counts
+ * KiB: the protocol divides) and MESSAGE (5.2); a limit of 0 is none. */
+struct mailbox_quota {
+	uint64_t bytes;
+	uint64_t messages;
+};
+
+/* mailbox_quota_limit_fn - (worker) the limits of the account whose mailbox
+ * is ADDRESS ("local@domain" as the mailbox's folder names it: lower-case,
+ * no +tag) into *LIMIT_R; -1 when they cannot be read now (the store is
+ * down): the caller's operation then fails TEMPORARY. */
+typedef int mailbox_quota_limit_fn(void *arg, const char *address,
+				   struct mailbox_quota *limit_r);
+
+/* mailbox_quota_setup - where limits come from (the network process: the
+ * account's plan, else [mailbox] quota_default; policy_quota_limit_blocking).
+ * Before it, or with FN NULL, no account has a limit.  ARG must outlive it. */
+void mailbox_quota_setup(mailbox_quota_limit_fn *fn, void *arg);
+
 /* mailbox_quota_usage - bytes and messages over all the account's folders.
- * The first call for an account reads each folder; later ones are kept up
- * to date by the changes made through this module and mailbox_notify_new.
+ * The first call for an account in a process reads each folder (its index);
+ * later ones are kept up to date by the changes made through this module
+ * and mailbox_notify_new, and a folder's count is taken again whenever it
+ * is synced (which folds in what other programs changed).
  * The limit is the caller's (the account's plan or [mailbox] quota_default). */
 int mailbox_quota_usage(const char *data_dir, const char *address, uint64_t *bytes_r,
 			uint64_t *messages_r, struct mailbox_error *error_r);
+
+/* mailbox_quota_get - ADDRESS's usage (mailbox_quota_usage) and limits
+ * (mailbox_quota_setup's function) for GETQUOTA and the like */
+int mailbox_quota_get(const char *data_dir, const char *address, struct mailbox_quota *usage_r,
+		      struct mailbox_quota *limit_r, struct mailbox_error *error_r);
+
+/* mailbox_quota_check - 0 when BYTES and MESSAGES more fit within ADDRESS's
+ * limits; -1 with MAILBOX_ERROR_OVERQUOTA when they would pass one (usage +
+ * added > limit), or TEMPORARY when the usage or the limits cannot be read.
+ * With BYTES and MESSAGES 1: is the account full already (SMTP RCPT)?
+ * A check, not a reservation: two deliveries at once may both fit and
+ * together pass the limit by one message (as Dovecot's and Postfix's
+ * checks do). */
+int mailbox_quota_check(const char *data_dir, const char *address, uint64_t bytes,
+			uint64_t messages, struct mailbox_error *error_r);
 
 /* ---- pure helpers (no I/O): names, file names, the index codec ---- */
 

@@ -840,6 +840,98 @@ static void test_copy_move(void **state)
 	mailbox_unref(&arch);
 }
 
+/* quota_limit - a mailbox_quota_limit_fn: the limits in ARG, or a store
+ * that cannot answer (NULL); the address asked for is kept */
+static char quota_address[128];
+static int quota_limit(void *arg, const char *address, struct mailbox_quota *limit_r)
+{
+	snprintf(quota_address, sizeof(quota_address), "%s", address);
+	if (!arg)
+		return -1;
+	*limit_r = *(const struct mailbox_quota *)arg;
+	return 0;
+}
+
+static void test_quota(void **state)
+{
+	(void)state;
+	struct mailbox_error error;
+	struct mailbox_quota limit = { .bytes = 20, .messages = 3 }, usage, got;
+	mailbox_quota_setup(quota_limit, &limit);
+	struct mailbox *in = open_ok("INBOX");
+	append_ok(in, "12345\r\n", 0);
+	append_ok(in, "12345\r\n", 0);
+	assert_string_equal(quota_address, ADDR);
+	/* 14 + 7 > 20: refused whole, nothing written */
+	uint32_t uid = 0;
+	assert_int_equal(mailbox_append(in, "12345\r\n", 7, 0, 0, 0, &uid, &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_OVERQUOTA);
+	struct mailbox_status st;
+	mailbox_status_get(in, &st);
+	assert_int_equal(st.messages, 2);
+	char tmp[400];
+	snprintf(tmp, sizeof(tmp), "%s/tmp", inbox);
+	assert_int_equal(count_dir(tmp), 0);
+	/* exactly at the limit fits */
+	assert_int_equal(mailbox_quota_check(data_dir, ADDR, 6, 1, &error), 0);
+	append_ok(in, "x\r\n", 0);
+	/* three messages: full by count, whatever the size */
+	assert_int_equal(mailbox_quota_check(data_dir, ADDR, 1, 1, &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_OVERQUOTA);
+	assert_int_equal(mailbox_quota_get(data_dir, ADDR, &usage, &got, &error), 0);
+	assert_int_equal(usage.bytes, 17);
+	assert_int_equal(usage.messages, 3);
+	assert_int_equal(got.bytes, 20);
+	assert_int_equal(got.messages, 3);
+
+	/* a copy would pass it; a move within the account does not change it */
+	assert_int_equal(mailbox_folder_create(data_dir, ADDR, "Archive", &error), 0);
+	struct mailbox *arch = open_ok("Archive");
+	struct mailbox_view *view;
+	assert_int_equal(mailbox_view_open(in, &view, &error), 0);
+	uint32_t one[] = { 1 }, *src = NULL, *dst = NULL;
+	size_t n = 0;
+	assert_int_equal(mailbox_copy(view, one, 1, arch, &src, &dst, &n, &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_OVERQUOTA);
+	mailbox_status_get(arch, &st);
+	assert_int_equal(st.messages, 0);
+	assert_int_equal(mailbox_move(view, one, 1, arch, &src, &dst, &n, &error), 0);
+	assert_int_equal(n, 1);
+	free(src);
+	free(dst);
+	mailbox_view_free(&view);
+
+	/* a delivery into a folder nobody has open is counted (new/) */
+	limit.messages = 0;
+	mailbox_unref(&in);
+	mailbox_unref(&arch);
+	char *file = NULL;
+	bool temporary = false;
+	const char *text = NULL;
+	assert_int_equal(local_deliver_blocking(NULL, data_dir, "test.host", "a@b.example", ADDR,
+						NULL, "hello\r\n", 7, &file, &temporary, &text), 0);
+	mailbox_notify_new(file);
+	struct stat fst;
+	assert_int_equal(stat(file, &fst), 0);
+	free(file);
+	assert_int_equal(mailbox_quota_get(data_dir, ADDR, &usage, &got, &error), 0);
+	assert_int_equal(usage.messages, 4);
+	assert_int_equal(usage.bytes, 17 + (uint64_t)fst.st_size);
+	/* over by bytes now: RCPT's check says full */
+	assert_int_equal(mailbox_quota_check(data_dir, ADDR, 1, 1, &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_OVERQUOTA);
+
+	/* limits that cannot be read: a temporary failure, not a refusal */
+	mailbox_quota_setup(quota_limit, NULL);
+	in = open_ok("INBOX");
+	assert_int_equal(mailbox_append(in, "y\r\n", 3, 0, 0, 0, &uid, &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_TEMPORARY);
+	/* no limit: anything goes */
+	mailbox_quota_setup(NULL, NULL);
+	append_ok(in, "y\r\n", 0);
+	mailbox_unref(&in);
+}
+
 static bool listed(struct mailbox_folder *f, size_t n, const char *name, unsigned *attrs_r)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -1001,6 +1093,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
