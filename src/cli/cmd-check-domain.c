@@ -125,6 +125,7 @@ struct domain_check {
 	struct server_addr addrs[CHECK_SERVER_ADDRS_MAX];
 	size_t addr_count;
 	bool addrs_from_setting;              /* [delivery] source_address */
+	bool hostname_private;                /* [server] hostname names no public host */
 
 	struct answer *dkim;                  /* one per selector */
 	const char **selectors;
@@ -144,6 +145,7 @@ struct domain_check {
 static int check_usage(void);
 static size_t local_selectors(const struct config *config, const char *domain,
 			      char ***selectors_r);
+static bool hostname_is_public(const char *name);
 static void answer_start(struct domain_check *dc, struct answer *a, const char *name);
 static void answer_done(void *ctx, const struct dns_records *records);
 static void answer_free(struct answer *a);
@@ -286,6 +288,8 @@ int cmd_check_domain(int argc, char **argv)
 	if (config->delivery.source_address[0] != '\0') {
 		dc.addrs_from_setting = true;
 		server_addr_add(&dc, config->delivery.source_address);
+	} else if (!hostname_is_public(config->hostname)) {
+		dc.hostname_private = true;
 	} else {
 		answer_start(&dc, &dc.host_a, config->hostname);
 		answer_start(&dc, &dc.host_aaaa, config->hostname);
@@ -452,6 +456,29 @@ static void spf_probe_done(void *ctx, const struct spf_outcome *o)
 	check_done_one(dc);
 }
 
+/* hostname_is_public - whether NAME can be the name receivers know this
+ * server by: fully qualified (RFC 5321 2.3.5), and neither "localhost" nor
+ * under it (RFC 6761 6.3), whose addresses are loopback ones that no SPF
+ * record or MX should name */
+static bool hostname_is_public(const char *name)
+{
+	size_t len = strlen(name);
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (memchr(name, '.', len) == NULL)
+		return false;
+	static const char localhost[] = ".localhost";
+	size_t n = sizeof(localhost) - 1;
+	return !(len >= n && strncasecmp(name + len - n, localhost, n) == 0);
+}
+
+/* server_name - this server's name for the records to publish: [server]
+ * hostname, or a placeholder when that names no public host */
+static const char *server_name(const struct domain_check *dc)
+{
+	return dc->hostname_private ? "YOUR-MAIL-SERVER" : dc->config->hostname;
+}
+
 /* server_addr_add - check IP, one of this server's addresses, against the
  * domain's SPF record as a receiver would for mail from postmaster@DOMAIN */
 static void server_addr_add(struct domain_check *dc, const char *ip)
@@ -588,6 +615,7 @@ static void judge_mx(struct domain_check *dc)
 {
 	struct section *s = section_new(dc, "mx");
 	const char *host = dc->config->hostname;
+	const char *publish_host = server_name(dc);
 	bool local = config_is_local_domain(dc->config, dc->domain);
 	if (dc->mx_status == DNS_NULL_MX) {
 		section_record(s, "0 .");
@@ -596,7 +624,7 @@ static void judge_mx(struct domain_check *dc)
 			    ", yet this server receives mail for it" :
 			    "; receivers refuse mail whose envelope sender uses it (RFC 7505 4.2)");
 		if (local)
-			section_publish(s, "%s. IN MX 10 %s.", dc->domain, host);
+			section_publish(s, "%s. IN MX 10 %s.", dc->domain, publish_host);
 		return;
 	}
 	/* with MX hosts, the overall status is their addresses' (judged below) */
@@ -609,7 +637,7 @@ static void judge_mx(struct domain_check *dc)
 		section_add(s, LEVEL_WARN, "no MX record: %s", dc->mx_count ?
 			    "mail goes to the domain's own address (RFC 5321 5.1)" :
 			    "and no address either: the domain receives no mail");
-		section_publish(s, "%s. IN MX 10 %s.", dc->domain, local ? host :
+		section_publish(s, "%s. IN MX 10 %s.", dc->domain, local ? publish_host :
 				"YOUR-MAIL-SERVER");
 		return;
 	}
@@ -635,7 +663,7 @@ static void judge_mx(struct domain_check *dc)
 	if (local && !ours) {
 		section_add(s, LEVEL_WARN, "this server (%s) receives mail for %s but is not "
 			    "one of its MX hosts", host, dc->domain);
-		section_publish(s, "%s. IN MX 10 %s.", dc->domain, host);
+		section_publish(s, "%s. IN MX 10 %s.", dc->domain, publish_host);
 	}
 }
 
@@ -766,7 +794,12 @@ static void judge_spf(struct domain_check *dc)
 			    SPF_LOOKUP_MAX, dc->spf_probe_void);
 	}
 
-	if (dc->addr_count == 0) {
+	if (dc->hostname_private) {
+		section_add(s, LEVEL_WARN, "[server] hostname %s is not a public fully qualified "
+			    "name: this server's addresses are not checked (set it to the name "
+			    "receivers know this server by, or set [delivery] source_address)",
+			    dc->config->hostname);
+	} else if (dc->addr_count == 0) {
 		section_add(s, LEVEL_WARN, "this server's addresses are unknown (%s has no A or "
 			    "AAAA record and [delivery] source_address is not set): not checked",
 			    dc->config->hostname);

@@ -238,3 +238,19 @@ def test_human_output_and_usage(conf):
     assert r.returncode == 0 and r.stdout.startswith("good.test: OK"), r.stdout
     assert check(conf, "not a domain", json_out=False).returncode == 2
     assert check(conf, "good.test", "--selector", "bad_sel", json_out=False).returncode == 2
+
+
+def test_localhost_hostname_is_not_suggested(conf, tmp_path):
+    """The development configuration's hostname is localhost, whose addresses are
+    loopback ones: no SPF record or MX should name them."""
+    local_conf = tmp_path / "petrel.conf"
+    local_conf.write_text(conf.read_text().replace("hostname = %s\n" % HOST,
+                                                   "hostname = localhost\n"))
+    by = check(local_conf, "weak.test")["by"]
+    spf = by["spf"]
+    assert any("[server] hostname localhost is not a public fully qualified name" in t
+               for t in texts(spf, "warn")), spf
+    assert not any("127.0.0.1" in t or "::1" in t for t in spf["publish"]), spf
+    assert all("localhost" not in t for t in by["mx"]["publish"]), by["mx"]
+    local = check(local_conf, "good.test")["by"]["mx"]
+    assert local["publish"] == ["good.test. IN MX 10 YOUR-MAIL-SERVER."], local
