@@ -9,8 +9,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf;
+struct imap_arg;
+struct mailbox_folder;
+struct mailbox_status;
 struct message_headers;
 struct message_part;
 
@@ -35,5 +39,105 @@ void imap_envelope_append(struct buf *out, const struct message_headers *headers
  * structure parser) */
 void imap_bodystructure_append(struct buf *out, const struct message_part *root, bool extended,
 			       bool utf8);
+
+/* ---- mailbox commands' data (folder.c): names, LIST, STATUS, flags ---------- */
+
+/* imap_mailbox_name_decode - a mailbox name argument (an astring) as the
+ * UTF-8, "/"-separated name mailbox.h takes: modified UTF-7 decoded unless
+ * UTF8 (RFC 6855 3; then it must be valid UTF-8), a first level "inbox" in
+ * any case made "INBOX".  -1 when it is no such name (*NAME_R NULL); whether
+ * it is a safe folder name is mailbox/'s to say.  Caller frees *NAME_R. */
+int imap_mailbox_name_decode(const struct imap_arg *arg, bool utf8, char **name_r);
+/* imap_mailbox_name_append - NAME as a mailbox in a response: modified
+ * UTF-7 unless UTF8, quoted or a literal (imap_string_append) */
+void imap_mailbox_name_append(struct buf *out, const char *name, bool utf8);
+
+/* imap_list_match - NAME (UTF-8) matches LIST PATTERN: "*" anything, "%"
+ * anything but "/" (RFC 3501 6.3.8), INBOX's letters in any case; time
+ * O(strlen(PATTERN) * strlen(NAME)) */
+bool imap_list_match(const char *pattern, const char *name);
+
+#define IMAP_LIST_SELECT_SUBSCRIBED     0x1u   /* RFC 5258 3.1 */
+#define IMAP_LIST_SELECT_REMOTE         0x2u   /* accepted; no remote mailboxes */
+#define IMAP_LIST_SELECT_RECURSIVEMATCH 0x4u
+#define IMAP_LIST_SELECT_SPECIAL_USE    0x8u   /* RFC 6154 3 */
+#define IMAP_LIST_RETURN_SUBSCRIBED     0x1u   /* RFC 5258 3.2 */
+#define IMAP_LIST_RETURN_CHILDREN       0x2u
+#define IMAP_LIST_RETURN_SPECIAL_USE    0x4u   /* RFC 6154 */
+#define IMAP_LIST_RETURN_STATUS         0x8u   /* RFC 5819 */
+
+/* A LIST or LSUB command's arguments */
+struct imap_list {
+	bool lsub;
+	bool extended;          /* options or several patterns: RFC 5258's rules */
+	unsigned select;        /* IMAP_LIST_SELECT_* */
+	unsigned ret;           /* IMAP_LIST_RETURN_* (SUBSCRIBED selection implies it) */
+	unsigned status_items;  /* RETURN (STATUS (...)): IMAP_STATUS_* */
+	char **patterns;        /* reference + pattern each, UTF-8, "" for the root */
+	size_t pattern_count;
+};
+
+/* imap_list_parse - LIST's arguments (RFC 5258 2: [(selection)] reference
+ * pattern-or-(patterns) [RETURN (options)]) or LSUB's (LSUB: reference
+ * pattern).  0, or -1 and *ERROR_R for a BAD.  Free with imap_list_free. */
+int imap_list_parse(const struct imap_arg *args, size_t count, bool lsub, bool utf8,
+		    struct imap_list *list_r, const char **error_r);
+void imap_list_free(struct imap_list *list);
+/* imap_list_wants_root - plain LIST with the pattern "" (RFC 3501 6.3.8):
+ * the answer is only the delimiter line, (\Noselect) "/" "" */
+bool imap_list_wants_root(const struct imap_list *list);
+
+/* One line of a LIST answer */
+struct imap_list_entry {
+	const struct mailbox_folder *folder;
+	bool selected;          /* meets the selection itself (else only a parent
+				   of folders that do: CHILDINFO, or LSUB's \Noselect) */
+	bool childinfo;         /* RFC 5258 3.5 CHILDINFO ("SUBSCRIBED") */
+};
+/* imap_list_select - the folders of FOLDERS (mailbox_folder_list's) that
+ * LIST answers with, in order; *ENTRIES_R points into FOLDERS (free the
+ * array only).  Returns their count. */
+size_t imap_list_select(const struct imap_list *list, const struct mailbox_folder *folders,
+			size_t count, struct imap_list_entry **entries_r);
+/* imap_list_entry_append - ENTRY's "* LIST (attributes) "/" name ..." line:
+ * \Noselect or \NonExistent, \HasChildren / \HasNoChildren, \Subscribed
+ * when asked, the special uses (RFC 6154 2) */
+void imap_list_entry_append(struct buf *out, const struct imap_list *list,
+			    const struct imap_list_entry *entry, bool utf8);
+/* imap_list_entry_wants_status - a STATUS line follows ENTRY's (RFC 5819 2) */
+bool imap_list_entry_wants_status(const struct imap_list *list,
+				  const struct imap_list_entry *entry);
+/* imap_special_use_parse - CREATE's USE (list of attributes, RFC 6154 3)
+ * as MAILBOX_FOLDER_* bits; -1 and *ERROR_R for an unknown attribute */
+int imap_special_use_parse(const struct imap_arg *arg, unsigned *attrs_r, const char **error_r);
+
+#define IMAP_STATUS_MESSAGES      0x01u
+#define IMAP_STATUS_UIDNEXT       0x02u
+#define IMAP_STATUS_UIDVALIDITY   0x04u
+#define IMAP_STATUS_UNSEEN        0x08u
+#define IMAP_STATUS_DELETED       0x10u   /* RFC 9051 */
+#define IMAP_STATUS_SIZE          0x20u   /* RFC 8438 */
+#define IMAP_STATUS_HIGHESTMODSEQ 0x40u   /* RFC 7162 3.1.6 */
+#define IMAP_STATUS_RECENT        0x80u   /* RFC 3501 */
+/* imap_status_items_parse - a STATUS item list (RFC 9051 6.3.11); 0, or -1
+ * and *ERROR_R */
+int imap_status_items_parse(const struct imap_arg *arg, unsigned *items_r, const char **error_r);
+/* imap_status_append - "* STATUS name (item value ...)" for ITEMS */
+void imap_status_append(struct buf *out, const char *name, unsigned items,
+			const struct mailbox_status *status, bool utf8);
+
+/* imap_flag_list_parse - a flag list (or one flag) of APPEND or STORE:
+ * system flags ($Forwarded among them, mailbox.h) into *FLAGS_R, the
+ * keywords' arguments into *KEYWORDS_R (an array to free; the arguments
+ * stay the command's).  \Recent and other "\" words are refused (RFC 9051
+ * 2.3.2): -1 and *ERROR_R. */
+int imap_flag_list_parse(const struct imap_arg *arg, uint32_t *flags_r,
+			 const struct imap_arg ***keywords_r, size_t *keyword_count_r,
+			 const char **error_r);
+/* imap_flags_append - "(\Seen kw ...)": FLAGS (mailbox.h bits), \Recent
+ * when RECENT, and the keywords whose bits are set in KEYWORDS, named by
+ * KEYWORD_NAMES[0..KEYWORD_COUNT) (mailbox_keywords_get) */
+void imap_flags_append(struct buf *out, uint32_t flags, uint64_t keywords,
+		       char *const *keyword_names, size_t keyword_count, bool recent);
 
 #endif
