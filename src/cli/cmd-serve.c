@@ -42,6 +42,7 @@
 #include "smtp/smtp.h"
 #include "delivery/delivery.h"
 #include "dns/dns.h"
+#include "imap/imap.h"
 #include "privsep/privsep.h"
 #include "reports/reports.h"
 #include "util/xalloc.h"
@@ -53,8 +54,10 @@ struct serve_state {
 	struct event_base *base;
 	struct net_listeners *listeners;
 	struct smtp_server *server;
+	struct imap_server *imap;
 	const struct config *config;
 	bool draining;
+	unsigned draining_servers;  /* servers whose sessions are not all closed */
 };
 
 /* What struct delivery_settings points at, owned here for the server's life. */
@@ -475,8 +478,8 @@ static void serve_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct serve_state *st = arg;
 	(void)what;
-	log_info("shutdown", "signal=%d sessions=%zu", (int)sig,
-		 smtp_server_session_count(st->server));
+	log_info("shutdown", "signal=%d sessions=%zu imap_sessions=%zu", (int)sig,
+		 smtp_server_session_count(st->server), imap_server_session_count(st->imap));
 	net_listeners_disable(st->listeners);
 	if (st->draining) {
 		event_base_loopexit(st->base, NULL);
@@ -485,14 +488,18 @@ static void serve_signal_cb(evutil_socket_t sig, short what, void *arg)
 	st->draining = true;
 	struct timeval grace = { .tv_sec = st->config->timeouts.shutdown, .tv_usec = 0 };
 	event_base_loopexit(st->base, &grace);
+	st->draining_servers = 2;
 	smtp_server_drain(st->server, serve_drained, st);
+	imap_server_drain(st->imap, serve_drained, st);
 }
 
-/* serve_drained - the last session of the shutdown is closed */
+/* serve_drained - the last session of one server is closed: leave the loop
+ * once every server is done */
 static void serve_drained(void *ctx)
 {
 	struct serve_state *st = ctx;
-	event_base_loopexit(st->base, NULL);
+	if (st->draining_servers > 0 && --st->draining_servers == 0)
+		event_base_loopexit(st->base, NULL);
 }
 
 static enum delivery_tls serve_tls_policy(const char *name)
@@ -595,7 +602,10 @@ static void serve_accept(void *ctx, const struct config_listener *listener, int 
 			 const struct sockaddr *sa, socklen_t salen)
 {
 	struct serve_state *st = ctx;
-	smtp_server_accept(st->server, listener, fd, sa, salen);
+	if (listener->role == LISTENER_ROLE_IMAP || listener->role == LISTENER_ROLE_IMAPS)
+		imap_server_accept(st->imap, listener, fd, sa, salen);
+	else
+		smtp_server_accept(st->server, listener, fd, sa, salen);
 }
 
 int cmd_serve(int argc, char **argv)
@@ -901,6 +911,15 @@ static int serve_network(const struct config *config)
 	 * --send` over the control socket */
 	reporter = dmarc_reporter_create(st.base, pool, store, queue, dns, psl, config);
 	smtp_server_set_reporter(st.server, reporter);
+	struct imap_server_settings imap_settings = {
+		.config = config,
+		.tls = tls,
+		.store = store,
+		.pool = pool,
+		.limits = smtp_server_limits(st.server),
+		.throttle = smtp_server_throttle(st.server),
+	};
+	st.imap = imap_server_create(st.base, &imap_settings);
 	struct serve_report_glue glue = { .reporter = reporter, .control = control };
 	queue_control_set_handler(control, "dmarc-report", serve_report_request, &glue);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
@@ -929,6 +948,8 @@ out:
 		net_listeners_disable(st.listeners);
 		smtp_server_close_sessions(st.server);
 	}
+	if (st.imap)
+		imap_server_close_sessions(st.imap);
 	if (st.server)
 		smtp_server_set_reporter(st.server, NULL);
 	dmarc_reporter_free(&reporter);
@@ -944,6 +965,7 @@ out:
 	pool_free(&pool);
 	keysd_signer_free(&signer);
 	queue_free(&queue);
+	imap_server_free(&st.imap);
 	smtp_server_free(&st.server);
 	mailauth_psl_free(&psl);
 	store_events_free(&events);

@@ -634,6 +634,10 @@ const char *listener_role_name(enum listener_role role)
 		return "submissions";
 	case LISTENER_ROLE_LOCAL:
 		return "local";
+	case LISTENER_ROLE_IMAP:
+		return "imap";
+	case LISTENER_ROLE_IMAPS:
+		return "imaps";
 	}
 	return "unknown";
 }
@@ -779,8 +783,8 @@ static void parser_section_end(struct config_parser *p)
 
 		if (p->listener_role_line == 0)
 			parser_fail(p, p->listener_line,
-				    "[listener %s] has no 'role' (mx, submission, submissions or local)",
-				    name);
+				    "[listener %s] has no 'role' (mx, submission, submissions, "
+				    "local, imap or imaps)", name);
 		else if (p->listener_address_line == 0)
 			parser_fail(p, p->listener_line,
 				    "[listener %s] has no 'address' (host:port)", name);
@@ -873,7 +877,7 @@ static void parser_listener_key(struct config_parser *p, const char *name,
 				    "(first on line %d)", l->name, p->listener_role_line);
 		} else if (!parse_role(value, &l->role)) {
 			parser_fail(p, p->lineno, "unknown role '%.64s' in [listener %s] "
-				    "(expected mx, submission, submissions or local)", value, l->name);
+				    "(expected mx, submission, submissions, local, imap or imaps)", value, l->name);
 		} else {
 			p->listener_role_line = p->lineno;
 		}
@@ -1176,11 +1180,12 @@ static void parser_finish(struct config_parser *p)
 		return;
 	}
 	for (size_t i = 0; i < config->listener_count; i++) {
-		if (config->listeners[i].role == LISTENER_ROLE_SUBMISSIONS &&
+		enum listener_role role = config->listeners[i].role;
+		if ((role == LISTENER_ROLE_SUBMISSIONS || role == LISTENER_ROLE_IMAPS) &&
 		    config->tls_certificate == NULL) {
 			parser_fail(p, config->listeners[i].line, "[listener %s] has role "
-				    "submissions (implicit TLS) but [tls] has no certificate "
-				    "and key", config->listeners[i].name);
+				    "%s (implicit TLS) but [tls] has no certificate "
+				    "and key", config->listeners[i].name, listener_role_name(role));
 			return;
 		}
 	}
@@ -1360,7 +1365,7 @@ static bool parse_bool(const char *s, bool *value_r)
 	return ok;
 }
 
-/* parse_role - mx|submission|submissions */
+/* parse_role - mx, submission, submissions, local, imap, imaps */
 static bool parse_role(const char *s, enum listener_role *role_r)
 {
 	bool ok = true;
@@ -1373,6 +1378,10 @@ static bool parse_role(const char *s, enum listener_role *role_r)
 		*role_r = LISTENER_ROLE_SUBMISSIONS;
 	else if (strcmp(s, "local") == 0)
 		*role_r = LISTENER_ROLE_LOCAL;
+	else if (strcmp(s, "imap") == 0)
+		*role_r = LISTENER_ROLE_IMAP;
+	else if (strcmp(s, "imaps") == 0)
+		*role_r = LISTENER_ROLE_IMAPS;
 	else
 		ok = false;
 	return ok;

@@ -22,7 +22,8 @@
  *   [delivery] outgoing SMTP: TLS policy, port, connection limits
  *   [relay]    a smarthost for all mail or some domains
  *   [tls-policy] per recipient domain: none|may|encrypt|verify
- *   [listener NAME]  role = mx|submission|submissions, address = host:port
+ *   [listener NAME]  role = mx|submission|submissions|local|imap|imaps,
+ *              address = host:port
  */
 #ifndef PETREL_CONFIG_H
 #define PETREL_CONFIG_H
@@ -35,6 +36,8 @@ enum listener_role {
 	LISTENER_ROLE_SUBMISSION,  /* ports 587, 2525: STARTTLS */
 	LISTENER_ROLE_SUBMISSIONS, /* port 465: implicit TLS (RFC 8314) */
 	LISTENER_ROLE_LOCAL,       /* unix socket for petrel sendmail: local users, trusted */
+	LISTENER_ROLE_IMAP,        /* port 143: IMAP, STARTTLS (imap/) */
+	LISTENER_ROLE_IMAPS,       /* port 993: IMAP over implicit TLS (RFC 8314) */
 };
 
 enum bare_newline_policy {

@@ -1,8 +1,9 @@
 /* imap - the IMAP server (RFC 9051, RFC 3501 and the extensions issue 10
- * lists).  Its parsers of client input are in imap/parse.h; this header
- * gathers the rest of the module's interface.  For now that is the
- * response data built from messages (format.c), with no I/O; the session
- * and the server that use it come next (see docs when they land).
+ * lists; docs/imap.md).  Its parsers of client input are in imap/parse.h;
+ * this header gathers the rest of the module's interface: the server
+ * (server.c; sessions in session.c, commands in cmd-*.c, all internal
+ * through imap/session.h) and the response data built from messages
+ * (format.c), with no I/O.
  */
 #ifndef PETREL_IMAP_IMAP_H
 #define PETREL_IMAP_IMAP_H
@@ -10,13 +11,55 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
 
 struct buf;
+struct config;
+struct config_listener;
+struct event_base;
 struct imap_arg;
+struct imap_server;
 struct mailbox_folder;
 struct mailbox_status;
+struct net_conn_limits;
+struct policy_throttle;
+struct pool;
+struct store;
 struct message_headers;
 struct message_part;
+
+/* ---- the server (server.c); everything runs on the loop thread ---------- */
+
+/* struct imap_server_settings - what the server uses and the caller keeps
+ * alive until imap_server_free.  TLS NULL: no STARTTLS, and imaps listeners
+ * cannot be used (config/ refuses them).  LIMITS and THROTTLE are the SMTP
+ * server's, so that connections and AUTH failures count once for both. */
+struct imap_server_settings {
+	const struct config *config;
+	SSL_CTX *tls;
+	struct store *store;
+	struct pool *pool;
+	struct net_conn_limits *limits;
+	struct policy_throttle *throttle;
+};
+struct imap_server *imap_server_create(struct event_base *base,
+				       const struct imap_server_settings *settings);
+/* imap_server_accept - a net_accept_fn for listeners of role imap and
+ * imaps: CTX is the imap_server; owns FD */
+void imap_server_accept(void *ctx, const struct config_listener *listener, int fd,
+			const struct sockaddr *sa, socklen_t salen);
+size_t imap_server_session_count(const struct imap_server *server);
+/* imap_server_drain - shutdown: every session gets "* BYE" and an orderly
+ * close once its running command is done; DRAINED(CTX) runs from the loop
+ * once no session is left.  No new session may start afterwards. */
+void imap_server_drain(struct imap_server *server, void (*drained)(void *ctx), void *ctx);
+/* imap_server_close_sessions - "* BYE" (best effort) and close every
+ * session now; a session whose pool job runs is freed when the job ends */
+void imap_server_close_sessions(struct imap_server *server);
+/* imap_server_free - after pool_free (jobs of closed sessions are done) */
+void imap_server_free(struct imap_server **server);
 
 /* ---- response data (format.c) -------------------------------------------- */
 

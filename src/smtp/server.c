@@ -139,6 +139,16 @@ void smtp_server_accept(void *ctx, const struct config_listener *listener, int f
 	smtp_session_start(server, listener, fd, sa, salen);
 }
 
+struct net_conn_limits *smtp_server_limits(struct smtp_server *server)
+{
+	return server->limits;
+}
+
+struct policy_throttle *smtp_server_throttle(struct smtp_server *server)
+{
+	return server->throttle;
+}
+
 size_t smtp_server_session_count(const struct smtp_server *server)
 {
 	return server->session_count;

@@ -396,9 +396,9 @@ static const struct error_case error_cases[] = {
 	{ "[tls]\nkey = key.pem\n", "2: [tls] 'key' is set but 'certificate' is not" },
 	/* listeners */
 	{ "[listener mx]\nrole = relay\naddress = *:25\n",
-	  "2: unknown role 'relay' in [listener mx] (expected mx, submission, submissions or local)" },
+	  "2: unknown role 'relay' in [listener mx] (expected mx, submission, submissions, local, imap or imaps)" },
 	{ "[listener mx]\naddress = *:25\n[listener sub]\nrole = submission\naddress = *:587\n",
-	  "1: [listener mx] has no 'role' (mx, submission, submissions or local)" },
+	  "1: [listener mx] has no 'role' (mx, submission, submissions, local, imap or imaps)" },
 	{ "[listener mx]\nrole = mx\naddress = *:25\n[listener sub]\nrole = submission\n",
 	  "4: [listener sub] has no 'address' (host:port)" },
 	{ "[listener a]\nrole = mx\naddress = *:25\n\n[listener a]\nrole = mx\naddress = *:26\n",
@@ -431,6 +431,8 @@ static const struct error_case error_cases[] = {
 	  "3: bad address '256.1.1.1:25' in [listener a]: the host must be *, an IPv4 address or [IPv6]" },
 	{ "[tls]\n[listener s]\nrole = submissions\naddress = *:465\n",
 	  "2: [listener s] has role submissions (implicit TLS) but [tls] has no certificate and key" },
+	{ "[listener i]\nrole = imaps\naddress = *:993\n",
+	  "1: [listener i] has role imaps (implicit TLS) but [tls] has no certificate and key" },
 	/* [dns] */
 	{ "[dns]\nresolver = not-an-ip\n",
 	  "2: 'resolver' must be IP or IP@PORT (several separated by commas), not 'not-an-ip'" },
@@ -857,12 +859,17 @@ static void test_example_file(void **state)
 	assert_int_equal(config->log_buffer, defaults->log_buffer);
 	assert_null(config->postmaster);
 	assert_int_equal(config->workers, defaults->workers);
-	assert_int_equal(config->listener_count, 4);
+	/* the default set, then IMAP's (not a default) */
+	assert_int_equal(config->listener_count, 6);
 	assert_string_equal(config->listeners[0].address, "*:25");
 	assert_string_equal(config->listeners[1].address, "*:587");
 	assert_string_equal(config->listeners[2].address, "*:2525");
 	assert_string_equal(config->listeners[3].address, "*:465");
 	assert_int_equal(config->listeners[3].role, LISTENER_ROLE_SUBMISSIONS);
+	assert_string_equal(config->listeners[4].address, "*:143");
+	assert_int_equal(config->listeners[4].role, LISTENER_ROLE_IMAP);
+	assert_string_equal(config->listeners[5].address, "*:993");
+	assert_int_equal(config->listeners[5].role, LISTENER_ROLE_IMAPS);
 	config_free(&defaults);
 	config_free(&config);
 	free(path);

@@ -1,0 +1,34 @@
+/* imap/capability - the one list of capabilities (RFC 9051 7.2.2) the
+ * server offers: CAPABILITY, the greeting and the OK of a login send it.
+ * A command group that brings an extension adds its name here, with the
+ * condition under which it is offered, and its line to docs/imap.md. */
+#include "imap/session.h"
+
+#include <string.h>
+
+#include "util/buf.h"
+
+struct capability {
+	const char *name;
+	/* offered only when this says so (NULL: always) */
+	bool (*offered)(const struct imap_session *s);
+};
+
+static const struct capability capabilities[] = {
+	{ "IMAP4rev1", NULL },
+	/* RFC 7888: the reader takes {N+} literals of any size up to the limit */
+	{ "LITERAL+", NULL },
+};
+
+void imap_capability_append(const struct imap_session *s, struct buf *out)
+{
+	bool first = true;
+	for (size_t i = 0; i < sizeof(capabilities) / sizeof(capabilities[0]); i++) {
+		if (capabilities[i].offered && !capabilities[i].offered(s))
+			continue;
+		if (!first)
+			buf_append(out, " ", 1);
+		buf_append_str(out, capabilities[i].name);
+		first = false;
+	}
+}

@@ -1,0 +1,253 @@
+/* imap/session - one IMAP session; internal to the imap module.
+ *
+ * The session reads commands with the reader of imap/parse.h, parses each
+ * one whole (imap_command_parse), finds it in the command table
+ * (commands.c) and calls its handler.  Commands run one at a time: a
+ * handler answers at once, or hands blocking work to the worker pool with
+ * imap_session_async; the session reads no further command until the
+ * tagged reply of the current one is out (imap_reply_ok/_no/_bad end the
+ * command and let the session read on).
+ *
+ * ---- How to add a command (the other helpers: read this) ----------------
+ *
+ * 1. Write the handler in the cmd-*.c file of its group (cmd-auth.c,
+ *    cmd-mailbox.c, cmd-select.c, cmd-fetch.c, ...; a new group gets a new
+ *    file, added to meson.build):
+ *        void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd,
+ *                             bool uid);
+ *    CMD is the parsed command (parse.h): cmd->args[0..cmd->count) are its
+ *    arguments after the name (after "UID NAME" for a UID command, UID then
+ *    true).  CMD and every pointer into it are valid only during the call:
+ *    copy what a pool job needs.  The handler must end the command exactly
+ *    once, now or in its job's DONE: imap_reply_ok, imap_reply_no or
+ *    imap_reply_bad (the tagged reply), after any untagged lines.
+ * 2. Declare it below ("command handlers") and add one line to the table in
+ *    commands.c: name, the states it is allowed in (IMAP_IN_*), flags
+ *    (IMAP_CMD_UID: also valid as "UID NAME"), handler.  A command sent in
+ *    another state gets "BAD" from the session, as does an unknown one.
+ * 3. Its capability name, if it has one, goes in capability.c (the one
+ *    list CAPABILITY, the greeting and the post-login OK send), and its
+ *    line in docs/imap.md.
+ *
+ * Blocking work (anything that touches the Maildir, the index or the store):
+ * put a struct imap_job first in a struct of your own, fill work/done/free,
+ * and call imap_session_async.  WORK runs on a pool worker and must only
+ * touch the job (and the session's mailbox view, see below: the loop does
+ * not touch it while the job runs); DONE runs on the loop with the session
+ * and replies; FREE always runs last.  If the client goes away meanwhile,
+ * DONE is not called (FREE is), and the session's memory (its view
+ * included) is kept until the job has finished, so WORK may go on using
+ * it.
+ *
+ * The selected mailbox: s->view (struct mailbox_view of mailbox/mailbox.h)
+ * and s->mailbox_name, set by SELECT/EXAMINE with the state
+ * IMAP_STATE_SELECTED; CLOSE/UNSELECT (or a failed SELECT) free them on a
+ * pool job (mailbox_view_free may write the index) and go back to
+ * IMAP_STATE_AUTHENTICATED.  s->read_only is EXAMINE's.  A session that
+ * ends with a view hands it to a pool job that frees it.  The enabled extensions (ENABLE, RFC 5161) are s->enabled
+ * (IMAP_ENABLED_* bits), which FETCH, SELECT and the formatting read.
+ */
+#ifndef PETREL_IMAP_SESSION_H
+#define PETREL_IMAP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+#include "imap/imap.h"
+#include "imap/parse.h"
+
+struct bufferevent;
+struct evbuffer;
+struct evbuffer_cb_entry;
+struct event;
+struct event_base;
+struct buf;
+struct config;
+struct config_listener;
+struct mailbox_view;
+struct net_conn_limits;
+struct policy_throttle;
+struct pool;
+struct store;
+
+#define IMAP_SESSION_BUCKETS 1024u
+
+struct imap_session;
+
+struct imap_server {
+	struct event_base *base;
+	const struct config *config;
+	SSL_CTX *tls;                     /* NULL: no STARTTLS, no imaps */
+	struct net_conn_limits *limits;   /* SMTP's: one count of connections */
+	struct policy_throttle *throttle; /* SMTP's: one AUTH throttle */
+	struct store *store;              /* accounts (may be NULL in tests) */
+	struct pool *pool;
+	uint64_t next_id;
+	size_t session_count;
+	struct imap_session *sessions[IMAP_SESSION_BUCKETS];
+	struct imap_session *dead;        /* closed, freed by the reaper event */
+	struct event *reaper;
+	bool draining;                    /* shutting down: BYE to whoever is free */
+	struct event *drained_ev;
+	void (*drained)(void *ctx);
+	void *drained_ctx;
+};
+
+/* RFC 9051 3: the states; a command table entry names those it is valid in */
+enum imap_state {
+	IMAP_STATE_NOT_AUTHENTICATED,
+	IMAP_STATE_AUTHENTICATED,
+	IMAP_STATE_SELECTED,
+	IMAP_STATE_LOGOUT,
+};
+#define IMAP_IN_NOT_AUTH (1u << IMAP_STATE_NOT_AUTHENTICATED)
+#define IMAP_IN_AUTH (1u << IMAP_STATE_AUTHENTICATED)
+#define IMAP_IN_SELECTED (1u << IMAP_STATE_SELECTED)
+#define IMAP_IN_LOGGED_IN (IMAP_IN_AUTH | IMAP_IN_SELECTED)
+#define IMAP_IN_ANY (IMAP_IN_NOT_AUTH | IMAP_IN_LOGGED_IN)
+
+/* what ENABLE turned on (RFC 5161); read by the commands it changes */
+#define IMAP_ENABLED_UTF8 0x1u       /* UTF8=ACCEPT (RFC 6855) */
+#define IMAP_ENABLED_CONDSTORE 0x2u  /* RFC 7162 (also by a CONDSTORE-using command) */
+#define IMAP_ENABLED_QRESYNC 0x4u    /* RFC 7162, implies CONDSTORE */
+#define IMAP_ENABLED_REV2 0x8u       /* IMAP4rev2 (RFC 9051) */
+
+/* the handler of a command: see "How to add a command" above */
+typedef void imap_handler_fn(struct imap_session *s, const struct imap_command *cmd, bool uid);
+
+/* struct imap_command_def - one entry of the command table (commands.c).
+ * (struct imap_command is parse.h's parsed command.) */
+#define IMAP_CMD_UID 0x1u   /* also "UID NAME ..." (RFC 9051 6.4.9) */
+struct imap_command_def {
+	const char *name;     /* upper case */
+	unsigned states;      /* IMAP_IN_* */
+	unsigned flags;       /* IMAP_CMD_* */
+	imap_handler_fn *handler;
+};
+
+/* imap_command_find - the table's entry for NAME (any case), or NULL */
+const struct imap_command_def *imap_command_find(const char *name);
+
+struct imap_job;
+
+struct imap_session {
+	struct imap_session *next;   /* server's table chain, or the dead list */
+	struct imap_server *server;
+	const struct config *config;
+	const struct config_listener *listener;
+	uint64_t id;
+	char sid[24];
+	struct bufferevent *bev;
+	struct bufferevent *plain_bev;  /* under a STARTTLS filter, else NULL */
+	struct evbuffer_cb_entry *plain_drain_cb;
+	struct sockaddr_storage addr;
+	char client[64];
+
+	enum imap_state state;
+	bool tls;
+	bool handshaking;     /* TLS handshake under way */
+	bool closing;         /* last reply queued; free once it is written */
+	bool dead;            /* out of the table; freed by the loop later */
+	bool busy;            /* a command is running: read nothing more */
+	bool processing;      /* session_process_input is on the stack */
+	bool orphan;          /* freed while its job ran: freed when the job ends */
+	struct event *resume_ev; /* reads on after a command ended outside input */
+	unsigned errors;      /* BAD replies; [limits] errors of them closes */
+
+	struct imap_reader *reader;
+	char *tag;            /* the running command's tag (NULL between commands) */
+	struct imap_job *job; /* the pool job running for it, or NULL */
+
+	/* logged in (IMAP_STATE_AUTHENTICATED and after) */
+	char *account;        /* the account's address */
+	unsigned enabled;     /* IMAP_ENABLED_* */
+
+	/* IMAP_STATE_SELECTED */
+	struct mailbox_view *view;
+	char *mailbox_name;   /* as the client named it */
+	bool read_only;       /* EXAMINE */
+};
+
+/* ---- replies ----------------------------------------------------------------
+ * Untagged and continuation lines may be sent any time; the tagged reply
+ * ends the running command.  CODE is a response code without its brackets
+ * ("READ-WRITE", "APPENDUID 38505 3955") or NULL; TEXT follows it. */
+
+enum imap_status { IMAP_OK, IMAP_NO, IMAP_BAD };
+
+void imap_reply_ok(struct imap_session *s, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void imap_reply_no(struct imap_session *s, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* imap_reply_bad - also counts an error ([limits] errors of them close the
+ * session with "* BYE") */
+void imap_reply_bad(struct imap_session *s, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* imap_reply_untagged - "* " FMT CRLF */
+void imap_reply_untagged(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* imap_reply_continue - "+ " FMT CRLF (RFC 9051 7.5) */
+void imap_reply_continue(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* imap_reply_raw - bytes as they are (a line built in parts; no CRLF added) */
+void imap_reply_raw(struct imap_session *s, const void *data, size_t len);
+/* imap_reply_buf - the bytes of OUT (format.c's builders write into one) */
+void imap_reply_buf(struct imap_session *s, const struct buf *out);
+/* imap_reply_literal - "{LEN}" CRLF and the octets: a literal within a line
+ * the caller goes on writing */
+void imap_reply_literal(struct imap_session *s, const void *data, size_t len);
+/* imap_session_output - the output buffer, for big responses (a message
+ * file added with evbuffer_add_file); TLS and COMPRESS apply below it */
+struct evbuffer *imap_session_output(struct imap_session *s);
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+/* imap_session_close - stop reading; free once the queued replies are written */
+void imap_session_close(struct imap_session *s);
+/* imap_session_bye - "* BYE TEXT" then close (RFC 9051 7.1.5) */
+void imap_session_bye(struct imap_session *s, const char *text);
+
+/* imap_session_async - run WORK(job) on the pool, then DONE(session, job)
+ * on the loop unless the client went away; FREE(job) always runs last.
+ * JOB must start with a struct imap_job.  One job at a time per session
+ * (the command that started it ends in DONE). */
+struct imap_job {
+	struct imap_session *session;  /* set by imap_session_async */
+	void (*work)(struct imap_job *job);
+	void (*done)(struct imap_session *s, struct imap_job *job);
+	void (*free)(struct imap_job *job);
+};
+void imap_session_async(struct imap_session *s, struct imap_job *job);
+
+/* imap_session_is_loopback - the client is on 127.0.0.0/8 or ::1 */
+bool imap_session_is_loopback(const struct imap_session *s);
+
+/* ---- capabilities (capability.c) -------------------------------------------- */
+
+/* imap_capability_append - "IMAP4rev1 ..." as offered to S now (the list
+ * depends on TLS and on the state), without a leading or trailing space */
+void imap_capability_append(const struct imap_session *s, struct buf *out);
+
+/* ---- command handlers ---------------------------------------------------------- */
+
+/* cmd-any.c: valid in every state (RFC 9051 6.1) */
+void imap_cmd_capability(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_noop(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_logout(struct imap_session *s, const struct imap_command *cmd, bool uid);
+
+/* ---- server (server.c) and session (session.c) internals ---------------------- */
+
+void imap_session_start(struct imap_server *server, const struct config_listener *listener,
+			int fd, const struct sockaddr *sa, socklen_t salen);
+void imap_session_drain(struct imap_session *s);
+/* imap_session_shutdown - a last "* BYE" (best effort) and free now */
+void imap_session_shutdown(struct imap_session *s);
+void imap_session_free_dead(struct imap_server *server);
+void imap_server_session_add(struct imap_server *server, struct imap_session *s);
+void imap_server_session_remove(struct imap_server *server, struct imap_session *s);
+
+#endif

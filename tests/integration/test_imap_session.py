@@ -1,0 +1,161 @@
+"""The IMAP session (src/imap/session.c): greeting, CAPABILITY, NOOP, LOGOUT, the command
+reader's literals and limits, BAD for what is malformed or unknown."""
+
+import socket
+import ssl
+
+import pytest
+
+from imap_util import imap_connect, imap_server, tls_context
+
+
+def raw_connect(p, port_name="imap", tls=False):
+    s = socket.create_connection((p.host, p.ports[port_name]), timeout=10)
+    if tls:
+        s = tls_context().wrap_socket(s)
+    return s, s.makefile("rb")
+
+
+def read_line(f):
+    line = f.readline()
+    assert line.endswith(b"\r\n"), line
+    return line[:-2].decode("utf-8", "replace")
+
+
+def read_until_tagged(f, tag):
+    """The lines up to and including TAG's reply."""
+    lines = []
+    while True:
+        line = read_line(f)
+        lines.append(line)
+        if line.startswith(tag + " "):
+            return lines
+
+
+def test_greeting_capability_noop_logout(petrel_factory):
+    p = imap_server(petrel_factory)
+    c = imap_connect(p)
+    assert c.welcome.startswith(b"* OK [CAPABILITY IMAP4rev1"), c.welcome
+    typ, data = c.capability()
+    assert typ == "OK"
+    caps = data[0].decode().split()
+    assert "IMAP4rev1" in caps and "LITERAL+" in caps
+    assert c.noop()[0] == "OK"
+    typ, data = c.logout()
+    assert typ == "BYE", (typ, data)
+
+
+def test_implicit_tls_greeting(petrel_factory):
+    p = imap_server(petrel_factory)
+    c = imap_connect(p, tls=True)
+    assert c.welcome.startswith(b"* OK [CAPABILITY IMAP4rev1"), c.welcome
+    assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
+    assert c.noop()[0] == "OK"
+    assert c.logout()[0] == "BYE"
+
+
+def test_unknown_and_malformed_commands_bad(petrel_factory):
+    p = imap_server(petrel_factory)
+    s, f = raw_connect(p)
+    assert read_line(f).startswith("* OK ")
+    s.sendall(b"a1 FROBNICATE\r\n")
+    assert read_until_tagged(f, "a1") == ["a1 BAD Unknown command"]
+    # arguments where none are taken
+    s.sendall(b"a2 NOOP now\r\n")
+    assert read_until_tagged(f, "a2")[-1].startswith("a2 BAD ")
+    # UID with a command that takes no UID, and UID alone
+    s.sendall(b"a3 UID NOOP\r\n")
+    assert read_until_tagged(f, "a3") == ["a3 BAD Unknown command"]
+    s.sendall(b"a4 UID\r\n")
+    assert read_until_tagged(f, "a4")[-1].startswith("a4 BAD ")
+    # no valid tag: the reply's tag is "*"
+    s.sendall(b"\r\n")
+    assert read_line(f).startswith("* BAD ")
+    # an unbalanced quote
+    s.sendall(b'a5 NOOP "open\r\n')
+    assert read_until_tagged(f, "a5")[-1].startswith("a5 BAD ")
+    # the session goes on
+    s.sendall(b"a6 NOOP\r\n")
+    assert read_until_tagged(f, "a6") == ["a6 OK NOOP completed"]
+    s.close()
+
+
+def test_command_not_valid_in_state(petrel_factory):
+    """A command of the table sent in a state it is not valid in gets BAD: LOGOUT is
+    valid everywhere, so the check shows with a command of the authenticated state once
+    one exists; here: commands are case-insensitive and the tag is echoed as sent."""
+    p = imap_server(petrel_factory)
+    s, f = raw_connect(p)
+    read_line(f)
+    s.sendall(b"Tag.1 capability\r\n")
+    lines = read_until_tagged(f, "Tag.1")
+    assert lines[0].startswith("* CAPABILITY IMAP4rev1")
+    assert lines[-1] == "Tag.1 OK CAPABILITY completed"
+    s.close()
+
+
+def test_synchronizing_literal_gets_continuation(petrel_factory):
+    """RFC 9051 7.5: "+" after {N}; {N+} (LITERAL+) goes on without it."""
+    p = imap_server(petrel_factory)
+    s, f = raw_connect(p)
+    read_line(f)
+    s.sendall(b"b1 NOOP {3}\r\n")
+    assert read_line(f).startswith("+ ")
+    s.sendall(b"abc\r\n")
+    # NOOP takes no arguments: the literal was read as one, then BAD
+    assert read_until_tagged(f, "b1")[-1].startswith("b1 BAD ")
+    s.sendall(b"b2 NOOP {3+}\r\nabc\r\nb3 NOOP\r\n")
+    assert read_until_tagged(f, "b2")[-1].startswith("b2 BAD ")
+    assert read_until_tagged(f, "b3") == ["b3 OK NOOP completed"]
+    s.close()
+
+
+def test_literal_over_limit_toobig(petrel_factory):
+    """A literal over the limit ([limits] message_size for now) is refused before its
+    octets are sent: NO [TOOBIG] (RFC 9051 7.1), and no continuation request."""
+    p = imap_server(petrel_factory, message_size=2000)
+    s, f = raw_connect(p)
+    read_line(f)
+    s.sendall(b"c1 NOOP {100000}\r\n")
+    line = read_line(f)
+    assert line.startswith("c1 NO [TOOBIG] "), line
+    s.sendall(b"c2 NOOP\r\n")
+    assert read_until_tagged(f, "c2") == ["c2 OK NOOP completed"]
+    s.close()
+
+
+def test_too_many_errors_bye(petrel_factory):
+    p = imap_server(petrel_factory, errors=3)
+    s, f = raw_connect(p)
+    read_line(f)
+    s.sendall(b"d1 X\r\nd2 X\r\nd3 X\r\nd4 NOOP\r\n")
+    assert read_line(f) == "d1 BAD Unknown command"
+    assert read_line(f) == "d2 BAD Unknown command"
+    assert read_line(f) == "d3 BAD Unknown command"
+    assert read_line(f).startswith("* BYE ")
+    assert f.readline() == b""  # closed; d4 is not answered
+    s.close()
+
+
+def test_pipelined_commands_answered_in_order(petrel_factory):
+    p = imap_server(petrel_factory)
+    s, f = raw_connect(p)
+    read_line(f)
+    s.sendall(b"".join(b"p%d NOOP\r\n" % i for i in range(50)) + b"q LOGOUT\r\n")
+    for i in range(50):
+        assert read_line(f) == "p%d OK NOOP completed" % i
+    assert read_line(f).startswith("* BYE ")
+    assert read_line(f) == "q OK LOGOUT completed"
+    assert f.readline() == b""
+    s.close()
+
+
+def test_shutdown_says_bye(petrel_factory):
+    p = imap_server(petrel_factory)
+    s, f = raw_connect(p)
+    read_line(f)
+    assert p.stop() == 0
+    assert read_line(f).startswith("* BYE ")
+    assert f.readline() == b""
+    s.close()
+
