@@ -59,6 +59,7 @@ enum config_section {
 	SECTION_DKIM,
 	SECTION_SRS,
 	SECTION_SMTP,
+	SECTION_IMAP,
 	SECTION_LISTENER,
 };
 
@@ -222,6 +223,11 @@ static const struct key_def key_defs[] = {
 	  CONFIG_OFFSET(smtp.sender_domain_check), 0, 0 },
 	{ SECTION_SMTP, "unknown_sender_code", KEY_CHOICE,
 	  CONFIG_OFFSET(smtp.unknown_sender_code), 0, 0 },
+	{ SECTION_IMAP, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(imap.idle_timeout), 1, 86400 },
+	{ SECTION_IMAP, "command_line", KEY_SIZE, CONFIG_OFFSET(imap.command_line), 1024,
+	  16777216 },
+	{ SECTION_IMAP, "literal_size", KEY_SIZE, CONFIG_OFFSET(imap.literal_size), 1024,
+	  2147483648ULL },
 };
 #define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))
 
@@ -242,6 +248,7 @@ static const char *const section_names[] = {
 	[SECTION_DKIM] = "dkim",
 	[SECTION_SRS] = "srs",
 	[SECTION_SMTP] = "smtp",
+	[SECTION_IMAP] = "imap",
 	[SECTION_LISTENER] = "listener",
 };
 
@@ -380,6 +387,9 @@ static struct config *config_new(bool with_hostname)
 	config->smtp.helo_check = SMTP_HELO_CHECK_OFF;
 	config->smtp.sender_domain_check = false;
 	config->smtp.unknown_sender_code = SMTP_UNKNOWN_SENDER_550;
+	config->imap.idle_timeout = 1800;
+	config->imap.command_line = 65536;
+	config->imap.literal_size = config->limits.message_size;
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
@@ -1193,6 +1203,10 @@ static void parser_finish(struct config_parser *p)
 	if (p->error_line != 0)
 		return;
 	parser_finish_users(p);
+	/* APPENDLIMIT follows the SMTP message size unless set */
+	for (size_t i = 0; i < KEY_DEF_COUNT; i++)
+		if (key_defs[i].offset == CONFIG_OFFSET(imap.literal_size) && p->key_lines[i] == 0)
+			config->imap.literal_size = config->limits.message_size;
 	if (config->listener_count == 0)
 		config_add_default_listeners(config);
 	if (config->hostname == NULL)

@@ -15,6 +15,7 @@
  *   [auth]     AUTH offering and failure throttling; SPF and DMARC settings
  *   [dns]      resolver for MX, SPF, DKIM lookups
  *   [smtp]     SMTP-time checks: reverse DNS, HELO syntax, sender domain
+ *   [imap]     the IMAP server's limits and autologout timer
  *   [events]   how long events are kept, and how many may wait for the store
  *   [dkim]     DKIM verification limits
  *   [srs]      the Sender Rewriting Scheme of forwarded mail: secret, domain, age
@@ -129,6 +130,15 @@ struct config_smtp {
 	unsigned unknown_sender_code; /* enum config_unknown_sender: 550 */
 };
 
+/* [imap]: the IMAP server (imap/, docs/imap.md) */
+struct config_imap {
+	unsigned idle_timeout;    /* seconds without a command before autologout
+				     (RFC 9051 5.4: at least 30 minutes): 1800 */
+	size_t command_line;      /* octets of a command outside its literals: 65536 */
+	size_t literal_size;      /* octets of one literal (APPEND's message,
+				     APPENDLIMIT): [limits] message_size */
+};
+
 struct config_dns {
 	char *resolver;          /* "127.0.0.1@5353"; "" = /etc/resolv.conf */
 	char *special_zones;     /* RFC 6761 zones to resolve anyway ("test"); "" = none */
@@ -211,6 +221,7 @@ struct config {
 	struct config_auth auth;
 	struct config_dns dns;
 	struct config_smtp smtp;
+	struct config_imap imap;
 	struct config_events events;
 	struct config_dkim dkim;
 	struct config_srs srs;

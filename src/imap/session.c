@@ -39,8 +39,6 @@
 #define SESSION_OUTPUT_HIGH (256u * 1024u)
 /* Input read ahead of processing, at most (libevent read watermark). */
 #define SESSION_INPUT_HIGH (256u * 1024u)
-/* RFC 9051 5.4: an autologout timer of at least 30 minutes */
-#define SESSION_AUTOLOGOUT 1800u
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_write_cb(struct bufferevent *bev, void *arg);
@@ -76,10 +74,13 @@ void imap_session_start(struct imap_server *server, const struct config_listener
 	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
 	net_address_format(sa, s->client, sizeof(s->client));
 	s->state = IMAP_STATE_NOT_AUTHENTICATED;
+	const struct config_imap *settings = &s->config->imap;
 	struct imap_reader_limits limits = {
-		.line_max = IMAP_LINE_MAX_DEFAULT,
-		.literal_max = s->config->limits.message_size,
-		.command_max = s->config->limits.message_size + IMAP_LINE_MAX_DEFAULT,
+		.line_max = settings->command_line,
+		.literal_max = settings->literal_size,
+		/* a command with its literals: one literal at the limit and the
+		 * lines around it (APPEND) */
+		.command_max = settings->literal_size + settings->command_line,
 		.literals_max = IMAP_LITERALS_MAX_DEFAULT,
 	};
 	s->reader = imap_reader_new(&limits);
@@ -135,11 +136,11 @@ static void session_setup_bev(struct imap_session *s)
 }
 
 /* session_arm_timeout - the TLS handshake's timeout, else the autologout
- * timer (RFC 9051 5.4), for reading and writing alike */
+ * timer (RFC 9051 5.4, [imap] idle_timeout), for reading and writing alike */
 static void session_arm_timeout(struct imap_session *s)
 {
 	unsigned seconds = s->handshaking ? s->config->timeouts.tls_handshake
-		: SESSION_AUTOLOGOUT;
+		: s->config->imap.idle_timeout;
 	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
@@ -444,7 +445,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		log_info("autologout", "session=%s client=%s seconds=%u", s->sid, s->client,
-			 SESSION_AUTOLOGOUT);
+			 s->config->imap.idle_timeout);
 		imap_session_bye(s, "Autologout; idle for too long");
 		/* the write timeout still guards the final flush */
 		bufferevent_enable(s->bev, EV_WRITE);

@@ -65,6 +65,8 @@ SECTION_OF = {
     "relay_password": ("relay", "password"), "relay_tls": ("relay", "tls"),
     "relay_domains": ("relay", "domains"),
     "srs_enabled": ("srs", "enabled"), "srs_domain": ("srs", "domain"),
+    "idle_timeout": "imap", "literal_size": "imap",
+    "imap_command_line": ("imap", "command_line"),
 }
 
 # Started as root, Petrel refuses an empty `user =` (it would silently keep root): the

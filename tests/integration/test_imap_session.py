@@ -110,13 +110,19 @@ def test_synchronizing_literal_gets_continuation(petrel_factory):
     s.close()
 
 
-def test_literal_over_limit_toobig(petrel_factory):
-    """A literal over the limit ([limits] message_size for now) is refused before its
-    octets are sent: NO [TOOBIG] (RFC 9051 7.1), and no continuation request."""
-    p = imap_server(petrel_factory, message_size=2000)
+@pytest.mark.parametrize("setting", [{"message_size": 2000}, {"literal_size": 2000}])
+def test_literal_over_limit_toobig(petrel_factory, setting):
+    """A literal over [imap] literal_size (by default [limits] message_size) is refused
+    before its octets are sent: NO [TOOBIG] (RFC 9051 7.1), and no continuation
+    request."""
+    p = imap_server(petrel_factory, **setting)
     s, f = raw_connect(p)
     read_line(f)
-    s.sendall(b"c1 NOOP {100000}\r\n")
+    s.sendall(b"c0 NOOP {2000}\r\n")
+    assert read_line(f).startswith("+ ")
+    s.sendall(b"x" * 2000 + b"\r\n")
+    assert read_until_tagged(f, "c0")[-1].startswith("c0 BAD ")  # NOOP takes none
+    s.sendall(b"c1 NOOP {2001}\r\n")
     line = read_line(f)
     assert line.startswith("c1 NO [TOOBIG] "), line
     s.sendall(b"c2 NOOP\r\n")
@@ -159,3 +165,33 @@ def test_shutdown_says_bye(petrel_factory):
     assert f.readline() == b""
     s.close()
 
+
+
+def test_command_line_limit(petrel_factory):
+    """A line over [imap] command_line is refused with BAD, and what is left of it is
+    skipped: the session goes on with the next command."""
+    p = imap_server(petrel_factory, imap_command_line=1024)
+    s, f = raw_connect(p)
+    read_line(f)
+    s.sendall(b"e1 NOOP " + b"a" * 1010 + b"\r\n")
+    assert read_until_tagged(f, "e1")[-1].startswith("e1 BAD ")  # fits; NOOP takes none
+    s.sendall(b"e2 NOOP " + b"a" * 1100 + b"\r\ne3 NOOP\r\n")
+    line = read_line(f)
+    assert line.startswith("e2 BAD ") or line.startswith("* BAD "), line
+    assert "long" in line.lower(), line
+    assert read_until_tagged(f, "e3") == ["e3 OK NOOP completed"]
+    s.close()
+
+
+def test_autologout(petrel_factory):
+    """[imap] idle_timeout: a session without a command that long gets * BYE and is
+    closed (RFC 9051 5.4); the wait is the server's, the test only bounds it."""
+    p = imap_server(petrel_factory, idle_timeout=1)
+    s, f = raw_connect(p)
+    s.settimeout(30)
+    read_line(f)
+    line = read_line(f)
+    assert line.startswith("* BYE Autologout"), line
+    assert f.readline() == b""
+    s.close()
+    assert "autologout" in p.wait_log("autologout")

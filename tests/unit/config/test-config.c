@@ -375,6 +375,12 @@ static const struct error_case error_cases[] = {
 	  "315360000 seconds (a number, optionally with s, m, h or d)" },
 	{ "[events]\nmax_pending = 99\n",
 	  "2: 'max_pending' must be a number between 100 and 10000000" },
+	{ "[imap]\nidle_timeout = 0\n", "2: 'idle_timeout' must be a duration between 1 and "
+	  "86400 seconds (a number, optionally with s, m, h or d)" },
+	{ "[imap]\ncommand_line = 1000\n",
+	  "2: 'command_line' must be a number between 1024 and 16777216" },
+	{ "[imap]\nliteral_size = 3G\n",
+	  "2: 'literal_size' must be a number between 1024 and 2147483648" },
 	/* enumerations */
 	{ "[limits]\nbare_newline = strip\n", "2: 'bare_newline' must be reject or accept, not 'strip'" },
 	{ "[server]\nlog_level = verbose\n",
@@ -783,6 +789,25 @@ static void test_events_settings(void **state)
 	}
 }
 
+/* test_imap_settings - [imap]'s defaults, and literal_size following
+ * [limits] message_size unless set */
+static void test_imap_settings(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f, "[limits]\nmessage_size = 1M\n");
+	assert_int_equal(config->imap.idle_timeout, 1800);
+	assert_int_equal(config->imap.command_line, 65536);
+	assert_int_equal(config->imap.literal_size, 1048576);
+	config_free(&config);
+	config = load_text(f, "[imap]\nliteral_size = 2k\nidle_timeout = 31m\n"
+			   "command_line = 8k\n"
+			   "[limits]\nmessage_size = 1M\n");
+	assert_int_equal(config->imap.literal_size, 2048);
+	assert_int_equal(config->imap.idle_timeout, 1860);
+	assert_int_equal(config->imap.command_line, 8192);
+	config_free(&config);
+}
+
 static void test_sizes_and_bools(void **state)
 {
 	struct fixture *f = *state;
@@ -940,6 +965,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_process_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dmarc_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_imap_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test_setup_teardown(test_outbound_values, setup, teardown),
