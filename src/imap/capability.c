@@ -14,8 +14,22 @@ struct capability {
 	bool (*offered)(const struct imap_session *s);
 };
 
+/* before login, on an imap listener with a certificate */
+static bool offer_starttls(const struct imap_session *s)
+{
+	return imap_session_offers_starttls(s);
+}
+
+/* RFC 9051 7.2.2: LOGIN (and AUTHENTICATE) refused until TLS */
+static bool offer_logindisabled(const struct imap_session *s)
+{
+	return s->state == IMAP_STATE_NOT_AUTHENTICATED && !imap_session_login_allowed(s);
+}
+
 static const struct capability capabilities[] = {
 	{ "IMAP4rev1", NULL },
+	{ "STARTTLS", offer_starttls },
+	{ "LOGINDISABLED", offer_logindisabled },
 	/* RFC 7888: the reader takes {N+} literals of any size up to the limit */
 	{ "LITERAL+", NULL },
 };

@@ -55,6 +55,8 @@ static void session_tagged(struct imap_session *s, enum imap_status status, cons
 static void session_greeting(struct imap_session *s);
 static void session_close_done(struct imap_session *s);
 static size_t session_pending_output(struct imap_session *s);
+static void session_plain_drained_cb(struct evbuffer *buf,
+				     const struct evbuffer_cb_info *info, void *arg);
 static void session_free_later(struct imap_session *s);
 static void session_free(struct imap_session *s);
 static void session_disconnect(struct imap_session *s);
@@ -179,6 +181,44 @@ static size_t session_pending_output(struct imap_session *s)
 	if (s->plain_bev)
 		n += evbuffer_get_length(bufferevent_get_output(s->plain_bev));
 	return n;
+}
+
+/* session_plain_drained_cb - the socket under TLS wrote: free if closing */
+static void session_plain_drained_cb(struct evbuffer *buf,
+				     const struct evbuffer_cb_info *info, void *arg)
+{
+	struct imap_session *s = arg;
+	(void)buf;
+	if (info->n_deleted > 0 && s->closing && !s->dead && session_pending_output(s) == 0)
+		session_close_done(s);
+}
+
+bool imap_session_offers_starttls(const struct imap_session *s)
+{
+	return s->server->tls && !s->tls && s->listener->role == LISTENER_ROLE_IMAP &&
+		s->state == IMAP_STATE_NOT_AUTHENTICATED;
+}
+
+void imap_session_start_tls(struct imap_session *s)
+{
+	SSL *ssl = SSL_new(s->server->tls);
+	struct bufferevent *tls_bev = ssl ? bufferevent_openssl_filter_new(
+		s->server->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
+		: NULL;
+	if (!tls_bev) {
+		if (ssl)
+			SSL_free(ssl);
+		log_error("tls-failed", "session=%s error=\"cannot create TLS filter\"", s->sid);
+		imap_session_close(s);
+		return;
+	}
+	s->plain_bev = s->bev;
+	s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
+					    session_plain_drained_cb, s);
+	s->bev = tls_bev;
+	s->tls = true;
+	s->handshaking = true;
+	session_setup_bev(s);
 }
 
 /* imap_session_drain - shutdown: "* BYE" now, or once the running command

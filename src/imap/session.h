@@ -225,6 +225,15 @@ void imap_session_async(struct imap_session *s, struct imap_job *job);
 
 /* imap_session_is_loopback - the client is on 127.0.0.0/8 or ::1 */
 bool imap_session_is_loopback(const struct imap_session *s);
+/* imap_session_offers_starttls - a certificate, an imap listener, no TLS yet,
+ * not logged in */
+bool imap_session_offers_starttls(const struct imap_session *s);
+/* imap_session_start_tls - STARTTLS's OK is queued: the TLS handshake goes
+ * on below the session from now on (or the session closes) */
+void imap_session_start_tls(struct imap_session *s);
+/* imap_session_login_allowed - (cmd-auth.c) a password may be sent now:
+ * else LOGINDISABLED and no AUTH= (RFC 9051 6.2.3, 7.2.2) */
+bool imap_session_login_allowed(const struct imap_session *s);
 
 /* ---- capabilities (capability.c) -------------------------------------------- */
 
@@ -238,6 +247,9 @@ void imap_capability_append(const struct imap_session *s, struct buf *out);
 void imap_cmd_capability(struct imap_session *s, const struct imap_command *cmd, bool uid);
 void imap_cmd_noop(struct imap_session *s, const struct imap_command *cmd, bool uid);
 void imap_cmd_logout(struct imap_session *s, const struct imap_command *cmd, bool uid);
+
+/* cmd-auth.c: the not-authenticated state (RFC 9051 6.2) */
+void imap_cmd_starttls(struct imap_session *s, const struct imap_command *cmd, bool uid);
 
 /* ---- server (server.c) and session (session.c) internals ---------------------- */
 
