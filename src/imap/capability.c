@@ -32,6 +32,7 @@ static const struct capability capabilities[] = {
 	{ "LOGINDISABLED", offer_logindisabled },
 	/* RFC 7888: the reader takes {N+} literals of any size up to the limit */
 	{ "LITERAL+", NULL },
+	{ "ID", NULL },  /* RFC 2971 */
 };
 
 void imap_capability_append(const struct imap_session *s, struct buf *out)

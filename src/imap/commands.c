@@ -9,6 +9,7 @@ static const struct imap_command_def commands[] = {
 	{ "CAPABILITY", IMAP_IN_ANY, 0, imap_cmd_capability },
 	{ "NOOP", IMAP_IN_ANY, 0, imap_cmd_noop },
 	{ "LOGOUT", IMAP_IN_ANY, 0, imap_cmd_logout },
+	{ "ID", IMAP_IN_ANY, 0, imap_cmd_id },   /* RFC 2971 */
 	/* cmd-auth.c (RFC 9051 6.2) */
 	{ "STARTTLS", IMAP_IN_NOT_AUTH, 0, imap_cmd_starttls },
 };

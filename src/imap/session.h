@@ -247,6 +247,7 @@ void imap_capability_append(const struct imap_session *s, struct buf *out);
 void imap_cmd_capability(struct imap_session *s, const struct imap_command *cmd, bool uid);
 void imap_cmd_noop(struct imap_session *s, const struct imap_command *cmd, bool uid);
 void imap_cmd_logout(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_id(struct imap_session *s, const struct imap_command *cmd, bool uid);
 
 /* cmd-auth.c: the not-authenticated state (RFC 9051 6.2) */
 void imap_cmd_starttls(struct imap_session *s, const struct imap_command *cmd, bool uid);

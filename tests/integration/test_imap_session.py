@@ -195,3 +195,22 @@ def test_autologout(petrel_factory):
     assert f.readline() == b""
     s.close()
     assert "autologout" in p.wait_log("autologout")
+
+
+def test_id(petrel_factory):
+    """RFC 2971: ID in any state, the client's fields logged, ours answered."""
+    p = imap_server(petrel_factory)
+    s, f = raw_connect(p)
+    read_line(f)
+    s.sendall(b'i1 ID ("name" "imaplib-test" "version" NIL)\r\n')
+    lines = read_until_tagged(f, "i1")
+    assert lines[0].startswith('* ID ("name" "Petrel" "version" '), lines
+    assert lines[-1] == "i1 OK ID completed"
+    assert 'id="name=imaplib-test version=NIL"' in p.wait_log("client-id")
+    s.sendall(b"i2 ID NIL\r\n")
+    assert read_until_tagged(f, "i2")[-1] == "i2 OK ID completed"
+    for bad in (b'("name")', b"(name x)", b"", b'("%s" "x")' % (b"n" * 31),
+                b"(" + b'"a" "b" ' * 31 + b")"):
+        s.sendall(b"i3 ID " + bad + b"\r\n")
+        assert read_until_tagged(f, "i3")[-1].startswith("i3 BAD "), bad
+    s.close()
