@@ -1,4 +1,4 @@
-/* fuzz-sasl - the SMTP AUTH parsers (src/smtp/sasl.c): PLAIN responses
+/* fuzz-sasl - the SASL parsers (src/authd/sasl.c): PLAIN responses
  * and both SCRAM-SHA-256 client messages (base64 has fuzz-base64).
  * Invariants: a PLAIN user parsed is never empty; SCRAM never accepts a
  * proof for random credentials. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp/sasl.h"
+#include "authd/sasl.h"
 #include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

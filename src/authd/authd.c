@@ -491,15 +491,9 @@ int authd_main(const struct config *config, int fd)
 	 * attempts takes CPU from the network process last. */
 	ad.hash_pool = pool_create_niced(ad.base, config->auth.hash_workers, 10);
 	ad.lookup_pool = pool_create(ad.base, 1);
-	struct policy_throttle_settings ts = {
-		.auth_slow_after = config->auth.slow_after,
-		.auth_lockout_after = config->auth.lockout_after,
-		.auth_window = config->auth.failure_window,
-		.lockout_time = config->auth.lockout_time,
-		.connect_rate = 0,   /* the network process counts connections */
-		.ipv6_prefix = config->auth.ipv6_prefix,
-		.max_entries = config->auth.throttle_entries,
-	};
+	struct policy_throttle_settings ts;
+	policy_throttle_settings_load(config, &ts);
+	ts.connect_rate = 0;   /* the network process counts connections */
 	ad.throttle = policy_throttle_create(&ts);
 	sigterm = evsignal_new(ad.base, SIGTERM, authd_signal_cb, &ad);
 	if (!sigterm || event_add(sigterm, NULL) != 0) {

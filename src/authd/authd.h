@@ -4,7 +4,7 @@
  * protocol text.
  *
  * The limits below bound every field of a request; the network process
- * checks them too before it asks (smtp/cmd-auth.c).
+ * checks them too before it asks (authd/client.c).
  */
 #ifndef PETREL_AUTHD_H
 #define PETREL_AUTHD_H

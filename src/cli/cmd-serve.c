@@ -30,6 +30,7 @@
 #include <openssl/crypto.h>
 
 #include "authd/authd.h"
+#include "authd/client.h"
 #include "cli/cli.h"
 #include "cli/cmd-admin.h"
 #include "config/config.h"
@@ -37,6 +38,7 @@
 #include "keysd/keysd.h"
 #include "mailauth/mailauth.h"
 #include "net/net.h"
+#include "policy/policy.h"
 #include "queue/control.h"
 #include "queue/queue.h"
 #include "smtp/smtp.h"
@@ -817,6 +819,8 @@ static int serve_network(const struct config *config)
 	struct dns_resolver *dns = NULL;
 	struct delivery *delivery = NULL;
 	struct ipc_client *auth_client = NULL, *keys_client = NULL;
+	struct policy_throttle *throttle = NULL;
+	struct authd_client *logins = NULL;
 	struct keysd_signer *signer = NULL;
 	struct privsep_channels *channels = NULL;
 	struct serve_outbound outbound = { 0 };
@@ -892,10 +896,16 @@ static int serve_network(const struct config *config)
 		fprintf(stderr, "petrel: control socket: %s\n", error);
 		goto out;
 	}
-	st.server = smtp_server_create(st.base, config, queue, tls, store, events, pool);
+	/* one per-address throttle for every listener and login: connection
+	 * rate, AUTH failures, lockouts */
+	struct policy_throttle_settings throttle_settings;
+	policy_throttle_settings_load(config, &throttle_settings);
+	throttle = policy_throttle_create(&throttle_settings);
+	logins = authd_client_create(auth_client, throttle, store, pool, st.base);
+	st.server = smtp_server_create(st.base, config, queue, tls, store, events, pool, throttle);
 	/* AUTH asks the auth process; the control socket's `petrel keys`
 	 * asks the keys process */
-	smtp_server_set_auth_client(st.server, auth_client);
+	smtp_server_set_auth_client(st.server, logins);
 	smtp_server_set_keys_client(st.server, keys_client);
 	if (srs_secret)
 		smtp_server_set_srs(st.server, &srs);
@@ -967,6 +977,8 @@ out:
 	queue_free(&queue);
 	imap_server_free(&st.imap);
 	smtp_server_free(&st.server);
+	authd_client_free(&logins);
+	policy_throttle_free(&throttle);
 	mailauth_psl_free(&psl);
 	store_events_free(&events);
 	store_close(&store);

@@ -129,6 +129,10 @@ struct policy_throttle_settings {
 					goes first: 65536 */
 };
 
+/* policy_throttle_settings_load - the settings [auth] and [limits]
+ * connection_rate of CONFIG give */
+void policy_throttle_settings_load(const struct config *config,
+				   struct policy_throttle_settings *settings);
 struct policy_throttle *policy_throttle_create(const struct policy_throttle_settings *settings);
 void policy_throttle_free(struct policy_throttle **throttle);
 /* policy_throttle_auth_failed - count one failure; returns the delay in

@@ -34,6 +34,7 @@
 
 #include <openssl/rand.h>
 
+#include "config/config.h"
 #include "net/net.h"
 #include "util/siphash.h"
 #include "util/xalloc.h"
@@ -174,6 +175,20 @@ static struct throttle_entry *throttle_get(struct policy_throttle *t, const stru
 	throttle_lru_push(t, e);
 	t->count++;
 	return e;
+}
+
+void policy_throttle_settings_load(const struct config *config,
+				   struct policy_throttle_settings *settings)
+{
+	*settings = (struct policy_throttle_settings){
+		.auth_slow_after = config->auth.slow_after,
+		.auth_lockout_after = config->auth.lockout_after,
+		.auth_window = config->auth.failure_window,
+		.lockout_time = config->auth.lockout_time,
+		.connect_rate = config->limits.connection_rate,
+		.ipv6_prefix = config->auth.ipv6_prefix,
+		.max_entries = config->auth.throttle_entries,
+	};
 }
 
 struct policy_throttle *policy_throttle_create(const struct policy_throttle_settings *settings)

@@ -41,7 +41,8 @@ static void server_reaper_cb(evutil_socket_t fd, short what, void *arg)
 
 struct smtp_server *smtp_server_create(struct event_base *base, const struct config *config,
 				       struct queue *queue, SSL_CTX *tls, struct store *store,
-				       struct store_events *events, struct pool *pool)
+				       struct store_events *events, struct pool *pool,
+				       struct policy_throttle *throttle)
 {
 	struct smtp_server *server = xcalloc(1, sizeof(*server));
 	server->base = base;
@@ -53,19 +54,7 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	server->store = store;
 	server->events = events;
 	server->pool = pool;
-	/* The connection rate, the lockouts the auth process reported
-	 * (policy_throttle_lock), and the 535s sent (cmd-auth.c auth_failed:
-	 * a disabled account's right password counts like a wrong one). */
-	struct policy_throttle_settings ts = {
-		.auth_slow_after = config->auth.slow_after,
-		.auth_lockout_after = config->auth.lockout_after,
-		.auth_window = config->auth.failure_window,
-		.lockout_time = config->auth.lockout_time,
-		.connect_rate = config->limits.connection_rate,
-		.ipv6_prefix = config->auth.ipv6_prefix,
-		.max_entries = config->auth.throttle_entries,
-	};
-	server->throttle = policy_throttle_create(&ts);
+	server->throttle = throttle;
 	server->next_id = 1;
 	server->reaper = event_new(base, -1, 0, server_reaper_cb, server);
 	server->drained_ev = event_new(base, -1, 0, server_drained_cb, server);
@@ -74,7 +63,7 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	return server;
 }
 
-void smtp_server_set_auth_client(struct smtp_server *server, struct ipc_client *client)
+void smtp_server_set_auth_client(struct smtp_server *server, struct authd_client *client)
 {
 	server->auth = client;
 }
@@ -223,7 +212,6 @@ void smtp_server_free(struct smtp_server **serverp)
 	smtp_server_close_sessions(server);
 	event_free(server->reaper);
 	event_free(server->drained_ev);
-	policy_throttle_free(&server->throttle);
 	smtp_verifier_free(server);
 	net_conn_limits_free(&server->limits);
 	free(server);

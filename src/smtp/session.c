@@ -30,6 +30,7 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
+#include "authd/sasl.h"
 #include "config/config.h"
 #include "net/net.h"
 #include "policy/policy.h"
@@ -289,13 +290,9 @@ void smtp_session_drain(struct smtp_session *s)
 		session_free_later(s);
 		return;
 	}
-	if (s->auth_delay_ev && evtimer_pending(s->auth_delay_ev, NULL)) {
-		/* a throttled AUTH answer: the 421 says enough */
-		evtimer_del(s->auth_delay_ev);
-		s->waiting = false;
-	}
-	if (s->auth_call) {
-		/* an answer of the auth process still awaited: not any more */
+	if (s->login && s->waiting) {
+		/* an AUTH outcome still awaited (the auth process's answer, or
+		 * the throttle's delay): not any more, the 421 says enough */
 		smtp_auth_clear(s);
 		s->waiting = false;
 	}
@@ -394,8 +391,6 @@ static void session_free(struct smtp_session *s)
 	bufferevent_free(s->bev);
 	smtp_auth_clear(s);
 	policy_account_free(&s->account);
-	if (s->auth_delay_ev)
-		event_free(s->auth_delay_ev);
 	free(s->helo);
 	buf_free(&s->body);
 	free(s);

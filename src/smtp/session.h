@@ -16,7 +16,6 @@
 
 #include "mailauth/mailauth.h"
 #include "smtp/parse.h"
-#include "smtp/sasl.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -26,6 +25,8 @@ struct evbuffer;
 struct evbuffer_cb_entry;
 struct config;
 struct config_listener;
+struct authd_client;
+struct authd_login;
 struct ipc_client;
 struct keysd_signer;
 struct queue_envelope;
@@ -58,9 +59,9 @@ struct smtp_server {
 	struct store *store;         /* may be NULL (tests without accounts) */
 	struct store_events *events; /* event writer; may be NULL */
 	struct pool *pool;
-	struct ipc_client *auth;     /* the auth process (NULL: no AUTH) */
+	struct authd_client *auth;   /* logins through the auth process (NULL: no AUTH) */
 	struct keysd_signer *signer; /* DKIM signing (NULL: none) */
-	struct policy_throttle *throttle;
+	struct policy_throttle *throttle; /* the network process's, shared by all listeners */
 	const struct srs_settings *srs; /* SRS of forwarded mail (NULL: off) */
 	struct ipc_client *keys;     /* the keys process: ARC seals (NULL: none) */
 	/* the receiving checks (verify.c); both NULL: none are made */
@@ -80,13 +81,6 @@ enum session_mode {
 	MODE_DATA,
 	MODE_BDAT,
 	MODE_AUTH,       /* reading SASL responses (RFC 4954 4) */
-};
-
-enum auth_mech {
-	AUTH_MECH_NONE = 0,
-	AUTH_MECH_PLAIN,
-	AUTH_MECH_LOGIN,
-	AUTH_MECH_SCRAM_SHA_256,
 };
 
 struct smtp_session {
@@ -126,15 +120,8 @@ struct smtp_session {
 
 	/* authentication (RFC 4954) */
 	struct policy_account *account;  /* NULL until AUTH succeeds */
-	enum auth_mech auth_mech;        /* exchange in progress */
-	unsigned auth_step;
-	char *auth_user;                 /* LOGIN: the user name sent first */
-	uint32_t auth_call;              /* the auth process's answer awaited (0: none) */
-	struct sasl_scram scram;
-	unsigned char scram_signature[SASL_SCRAM_PROOF_LEN]; /* from the auth process */
-	struct policy_account *auth_pending; /* SCRAM: proof right, server-final sent */
-	struct event *auth_delay_ev;     /* throttled 535 (or 454 busy) waiting to be sent */
-	bool auth_delay_busy;            /* it is the 454 busy */
+	struct authd_login *login;       /* the exchange in progress (NULL: none); while
+					    WAITING, its outcome is awaited */
 
 	/* transaction */
 	bool has_mail;

@@ -15,6 +15,7 @@
 
 #include <openssl/ssl.h>
 
+struct authd_client;
 struct event_base;
 struct dns_resolver;
 struct ipc_client;
@@ -22,6 +23,7 @@ struct config;
 struct config_listener;
 struct dns_resolver;
 struct mailauth_psl;
+struct policy_throttle;
 struct pool;
 struct queue;
 struct smtp_server;
@@ -32,14 +34,18 @@ struct store_events;
  * listeners of role submissions cannot be used (the caller refuses to start).
  * STORE holds accounts and domains (NULL: no AUTH, and local domains come
  * from the config alone); EVENTS records what happens (NULL: nothing);
- * POOL runs the store and policy lookups. */
+ * POOL runs the store and policy lookups.  THROTTLE is the network
+ * process's per-address throttle (policy.h), shared with the other
+ * protocols' listeners and the logins: a locked-out address gets 421 at
+ * connect, and the connection rate is counted there. */
 struct smtp_server *smtp_server_create(struct event_base *base, const struct config *config,
 				       struct queue *queue, SSL_CTX *tls, struct store *store,
-				       struct store_events *events, struct pool *pool);
-/* smtp_server_set_auth_client - AUTH asks the auth process through CLIENT
- * (ipc.h; the caller keeps it until smtp_server_free); without one AUTH is
- * not offered */
-void smtp_server_set_auth_client(struct smtp_server *server, struct ipc_client *client);
+				       struct store_events *events, struct pool *pool,
+				       struct policy_throttle *throttle);
+/* smtp_server_set_auth_client - AUTH logs in through CLIENT (authd/client.h;
+ * the caller keeps it until smtp_server_free); without one AUTH is not
+ * offered */
+void smtp_server_set_auth_client(struct smtp_server *server, struct authd_client *client);
 /* smtp_server_set_srs - rewrite the sender of mail that aliases forward to
  * other domains, and take bounces to SRS addresses (mailauth.h); SRS is kept
  * until smtp_server_free.  Without it (NULL) neither happens. */

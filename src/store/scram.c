@@ -1,10 +1,10 @@
 /* store/scram - the auth process's half of a SCRAM-SHA-256 exchange (RFC
  * 5802 3, RFC 7677): read stored credentials and check a client's proof.
  *
- * The network process parses the client's messages (smtp/sasl.c) and hands
+ * The network process parses the client's messages (authd/sasl.c) and hands
  * over only the AuthMessage and the ClientProof; StoredKey and ServerKey are
  * used here and never leave the process that reads them.  No I/O, no
- * allocation: shared with the unit tests and the fuzz target of smtp/sasl.c.
+ * allocation: shared with the unit tests and the fuzz target of authd/sasl.c.
  */
 #include "store/store.h"
 

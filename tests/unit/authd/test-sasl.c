@@ -1,5 +1,5 @@
 /* test-sasl - PLAIN and the server side of SCRAM-SHA-256
- * (src/smtp/sasl.c), SCRAM against the RFC 7677 section 3 exchange with the
+ * (src/authd/sasl.c), SCRAM against the RFC 7677 section 3 exchange with the
  * auth process's proof check (src/store/scram.c). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "smtp/sasl.h"
+#include "authd/sasl.h"
 #include "store/store.h"
 #include "util/xalloc.h"
 

@@ -1,5 +1,5 @@
-/* smtp/sasl - PLAIN and SCRAM-SHA-256 for SMTP AUTH (see sasl.h). */
-#include "smtp/sasl.h"
+/* authd/sasl - PLAIN and SCRAM-SHA-256 for every protocol's login (see sasl.h). */
+#include "authd/sasl.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,21 +1,23 @@
-/* smtp/sasl - SASL mechanisms for SMTP AUTH (RFC 4954): PLAIN
- * (RFC 4616), and the server side of SCRAM-SHA-256 (RFC 5802, RFC 7677).
+/* authd/sasl - the SASL mechanisms of every protocol's login (SMTP AUTH,
+ * RFC 4954; IMAP AUTHENTICATE; POP3 AUTH, RFC 5034): PLAIN (RFC 4616), and
+ * the server side of SCRAM-SHA-256 (RFC 5802, RFC 7677).
  *
- * Pure functions over bytes the session hands in (no I/O), shared with the
- * unit tests and the fuzz target.  Results are allocated and owned by the
- * caller; the state is wiped (OPENSSL_cleanse) when it is cleared.
- * Returns 0 on success, -1 on malformed input (the session replies
- * 501 5.5.2).
+ * Pure functions over decoded client responses (no I/O), used by
+ * authd/client.c and shared with the unit tests and the fuzz target.
+ * Results are allocated and owned by the caller; the state is wiped
+ * (OPENSSL_cleanse) when it is cleared.  Returns 0 on success, -1 on
+ * malformed input (the protocol's "malformed response" reply).
  */
-#ifndef PETREL_SMTP_SASL_H
-#define PETREL_SMTP_SASL_H
+#ifndef PETREL_AUTHD_SASL_H
+#define PETREL_AUTHD_SASL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "util/buf.h"
 
-#define SASL_LINE_MAX 12288  /* RFC 4954 4: a server must accept 12288 octets */
+/* a base64 response line: RFC 4954 4 has SMTP servers accept 12288 octets */
+#define SASL_LINE_MAX 12288
 
 /* sasl_plain_parse - "[authzid] NUL authcid NUL passwd" (RFC 4616 2).
  * An authzid different from authcid is refused (-1): no proxy logins. */

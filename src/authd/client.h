@@ -1,0 +1,160 @@
+/* authd/client - the login path SMTP, IMAP and POP3 share, in the network
+ * process, on its event loop.
+ *
+ * This process never sees a password hash or a SCRAM key.  A login parses
+ * the client's SASL messages (authd/sasl.h), asks the auth process
+ * (authd.c, over the ipc client given to authd_client_create) whether the
+ * password or the SCRAM proof is right, and then reads the account, without
+ * secrets, on the worker pool.  The session reads nothing from its client
+ * while it waits for the callback.
+ *
+ * Outcomes (struct authd_outcome), each through the login's callback:
+ *
+ *   AUTHD_CHALLENGE   send DATA (LEN bytes, raw: base64 it) as the
+ *                     protocol's continuation ("334 ", "+ "), read the
+ *                     client's answer and hand it, base64-decoded, to
+ *                     authd_login_step.  A client that cancels ("*") or
+ *                     sends what does not decode: authd_login_free and
+ *                     the protocol's reply; the login knows nothing of it.
+ *   AUTHD_OK          ACCOUNT is the session's from now on (it frees it
+ *                     with policy_account_free).
+ *   AUTHD_WRONG       wrong password or proof, unknown user, disabled or
+ *                     vanished account: one answer for all, so that the
+ *                     reply tells nothing (RFC 4954 6).  The throttle's
+ *                     delay has already passed: reply at once.
+ *   AUTHD_TRY_LATER   the auth process did not answer within
+ *                     auth.helper_timeout (down, restarting, slow), its
+ *                     check queue (auth.hash_queue) was full (BUSY: then
+ *                     the callback comes a second late, so that a flood
+ *                     costs one reply a second per connection), or the
+ *                     store failed.  Never a success.
+ *   AUTHD_LOCKED_OUT  the client's address is locked out (auth.lockout_after
+ *                     failures within auth.failure_window; auth.lockout_time)
+ *   AUTHD_MALFORMED   a response the mechanism does not allow (PLAIN
+ *                     without its NULs, a bad SCRAM message, a user or
+ *                     password longer than AUTHD_USER_MAX /
+ *                     AUTHD_PASSWORD_MAX): SMTP's 501, IMAP's BAD, POP3's
+ *                     -ERR.
+ * After any outcome but CHALLENGE the login is over: authd_login_free it.
+ *
+ * An IMAP session, for example:
+ *
+ *	AUTHENTICATE PLAIN [ir]  ->  s->login = authd_login_sasl(auth, &peer,
+ *	                                 AUTHD_MECH_PLAIN, ir, ir_len, has_ir, cb, s);
+ *	LOGIN user password      ->  s->login = authd_login_password(auth, &peer,
+ *	                                 user, password, cb, s);
+ *	cb(s, o): CHALLENGE -> "+ " base64(o->data), the next line to
+ *	          authd_login_step; anything else -> the tagged reply, then
+ *	          authd_login_free(&s->login)
+ *	the session closes       ->  authd_login_free(&s->login)
+ *
+ * Rules of the callback: it runs on the loop, never inside the authd_login_*
+ * call that caused it, exactly once per authd_login_sasl, _password or _step
+ * (unless the login is freed first: then never).  It may free the login.
+ * OUTCOME and its DATA, USER and REASON live during the callback only.
+ *
+ * The throttle (policy.h) is the network process's one per-address
+ * throttle, shared by every listener: a login refuses a locked-out address
+ * before any check, counts every WRONG it gives (a disabled account's right
+ * password included: only this process knows it failed, and its answer
+ * must wait and lock out like a wrong one's) and remembers the lockouts the
+ * auth process reports; listeners refuse a locked-out address at connect
+ * with policy_throttle_is_locked.
+ *
+ * Logs (key=value, with the session id and client of struct authd_peer):
+ * auth (success), auth-failed, auth-refused (locked out, busy, tempfail),
+ * auth-unavailable (no usable answer); callers do not log outcomes again.
+ * Passwords and proofs are wiped once sent and never logged.
+ *
+ * All functions run on the loop thread.
+ */
+#ifndef PETREL_AUTHD_CLIENT_H
+#define PETREL_AUTHD_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct ipc_client;
+struct policy_account;
+struct policy_throttle;
+struct pool;
+struct store;
+struct authd_client;
+struct authd_login;
+
+enum authd_mech {
+	AUTHD_MECH_NONE = 0,
+	AUTHD_MECH_PLAIN,          /* RFC 4616 */
+	AUTHD_MECH_LOGIN,          /* draft-murchison-sasl-login: "Username:", "Password:" */
+	AUTHD_MECH_SCRAM_SHA_256,  /* RFC 5802, RFC 7677 */
+};
+
+/* authd_mech_find - the mechanism NAME (LEN bytes, any case), or NONE */
+enum authd_mech authd_mech_find(const char *name, size_t len);
+/* authd_mech_name - "PLAIN", "LOGIN", "SCRAM-SHA-256" */
+const char *authd_mech_name(enum authd_mech mech);
+
+enum authd_result {
+	AUTHD_CHALLENGE,
+	AUTHD_OK,
+	AUTHD_WRONG,
+	AUTHD_TRY_LATER,
+	AUTHD_LOCKED_OUT,
+	AUTHD_MALFORMED,
+};
+
+struct authd_outcome {
+	enum authd_result result;
+	const unsigned char *data;      /* CHALLENGE: the server's message (may be empty) */
+	size_t len;
+	struct policy_account *account; /* OK: now the caller's */
+	const char *user;               /* WRONG: the name tried, as the client sent it
+					   (an "auth-failed" event's account) */
+	const char *reason;             /* WRONG: bad-password, no-such-account, disabled, ...;
+					   TRY_LATER: busy, no-answer, store-error, ... */
+	bool busy;                      /* TRY_LATER: the auth process's queue was full */
+};
+
+typedef void authd_login_fn(void *ctx, const struct authd_outcome *outcome);
+
+/* Who is logging in: copied by the login. */
+struct authd_peer {
+	const char *session;                 /* the session's id in the logs */
+	const char *client;                  /* the address as logged (< 64 bytes) */
+	const struct sockaddr_storage *addr; /* the throttle's key */
+};
+
+/* authd_client_create - logins ask the auth process through IPC (made with
+ * auth.helper_timeout: a call not answered by then is TRY_LATER), count
+ * failures in THROTTLE, read accounts from STORE on POOL.  The caller keeps
+ * all four alive until authd_client_free, and frees every login first. */
+struct authd_client *authd_client_create(struct ipc_client *ipc, struct policy_throttle *throttle,
+					 struct store *store, struct pool *pool,
+					 struct event_base *base);
+void authd_client_free(struct authd_client **client);
+
+/* authd_login_sasl - start a SASL exchange with MECH for PEER.  With
+ * HAS_INITIAL the client sent an initial response (RFC 4954 4, RFC 4959,
+ * RFC 5034; INITIAL, decoded, LEN bytes, may be empty): it is the first
+ * step; without, the first outcome is an (empty, or LOGIN's "Username:")
+ * CHALLENGE.  A locked-out address gets LOCKED_OUT. */
+struct authd_login *authd_login_sasl(struct authd_client *client, const struct authd_peer *peer,
+				     enum authd_mech mech, const void *initial, size_t len,
+				     bool has_initial, authd_login_fn *cb, void *ctx);
+/* authd_login_step - the client's decoded answer (LEN bytes, may be empty)
+ * to the last CHALLENGE; only after one */
+void authd_login_step(struct authd_login *login, const void *data, size_t len);
+/* authd_login_password - check USER's PASSWORD (NUL-terminated, not kept:
+ * the caller wipes its own copy), as IMAP LOGIN (RFC 9051 6.2.3) and POP3
+ * USER/PASS (RFC 1939 7) give them; never a CHALLENGE */
+struct authd_login *authd_login_password(struct authd_client *client,
+					 const struct authd_peer *peer, const char *user,
+					 const char *password, authd_login_fn *cb, void *ctx);
+/* authd_login_free - end the login: a pending ipc call, account read or
+ * delayed outcome is cancelled and no callback follows; secrets are wiped.
+ * NULL or *LOGIN NULL: nothing. */
+void authd_login_free(struct authd_login **login);
+
+#endif
