@@ -60,6 +60,7 @@ enum config_section {
 	SECTION_SRS,
 	SECTION_SMTP,
 	SECTION_IMAP,
+	SECTION_MAILBOX,
 	SECTION_LISTENER,
 };
 
@@ -228,6 +229,12 @@ static const struct key_def key_defs[] = {
 	  16777216 },
 	{ SECTION_IMAP, "literal_size", KEY_SIZE, CONFIG_OFFSET(imap.literal_size), 1024,
 	  2147483648ULL },
+	/* 0 = no quota; at most 1 PiB and 2^31 messages */
+	{ SECTION_MAILBOX, "quota_default", KEY_SIZE, CONFIG_OFFSET(mailbox.quota_default), 0,
+	  1125899906842624ULL },
+	{ SECTION_MAILBOX, "quota_messages_default", KEY_UINT,
+	  CONFIG_OFFSET(mailbox.quota_messages_default), 0, 2147483647 },
+	{ SECTION_MAILBOX, "save_sent", KEY_BOOL, CONFIG_OFFSET(mailbox.save_sent), 0, 0 },
 };
 #define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))
 
@@ -249,6 +256,7 @@ static const char *const section_names[] = {
 	[SECTION_SRS] = "srs",
 	[SECTION_SMTP] = "smtp",
 	[SECTION_IMAP] = "imap",
+	[SECTION_MAILBOX] = "mailbox",
 	[SECTION_LISTENER] = "listener",
 };
 

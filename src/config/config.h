@@ -19,6 +19,7 @@
  *   [events]   how long events are kept, and how many may wait for the store
  *   [dkim]     DKIM verification limits
  *   [srs]      the Sender Rewriting Scheme of forwarded mail: secret, domain, age
+ *   [mailbox]  the mailbox store: default quota, Sent copies of submissions
  *   [queue]    retries, expiry, delay notices
  *   [delivery] outgoing SMTP: TLS policy, port, connection limits
  *   [relay]    a smarthost for all mail or some domains
@@ -155,6 +156,12 @@ struct config_dkim {
 	size_t verify_header_size;  /* header section kept while verifying: 262144 */
 };
 
+struct config_mailbox {
+	size_t quota_default;          /* bytes per account unless its plan says; 0 = none */
+	unsigned quota_messages_default; /* messages per account likewise; 0 = none */
+	bool save_sent;                /* keep a copy of an account's submission in its Sent */
+};
+
 struct config_srs {
 	bool enabled;            /* rewrite the sender of mail aliases forward: yes */
 	char *secret_file;       /* NULL = DATA_DIR/srs.secret, made at the first start */
@@ -225,6 +232,7 @@ struct config {
 	struct config_events events;
 	struct config_dkim dkim;
 	struct config_srs srs;
+	struct config_mailbox mailbox;
 	struct config_queue queue;
 	struct config_delivery delivery;
 	struct config_relay relay;

@@ -59,6 +59,7 @@ SECTION_OF = {
     "port": "delivery", "max_connections": "delivery", "max_per_destination": "delivery",
     "source_address": "delivery",
     "secret_file": "srs", "max_age": "srs",
+    "quota_default": "mailbox", "quota_messages_default": "mailbox", "save_sent": "mailbox",
     # (section, key) where the key name exists in more than one section
     "delivery_tls": ("delivery", "tls"),
     "relay_host": ("relay", "host"), "relay_username": ("relay", "username"),

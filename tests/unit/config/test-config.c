@@ -127,6 +127,9 @@ static void test_defaults(void **state)
 	assert_int_equal(config->timeouts.data_block, 180);
 	assert_int_equal(config->timeouts.tls_handshake, 60);
 	assert_int_equal(config->listener_count, 0);
+	assert_int_equal(config->mailbox.quota_default, 0);
+	assert_int_equal(config->mailbox.quota_messages_default, 0);
+	assert_false(config->mailbox.save_sent);
 	assert_false(config_is_local_domain(config, "example.org"));
 	config_free(&config);
 	assert_null(config);
@@ -170,6 +173,11 @@ static void test_full_file(void **state)
 		"data_block = 120\n"
 		"tls_handshake = 10\n"
 		"\n"
+		"[mailbox]\n"
+		"quota_default = 1G\n"
+		"quota_messages_default = 50000\n"
+		"save_sent = yes\n"
+		"\n"
 		"[listener mx]\n"
 		"role = mx\n"
 		"address = *:25\n"
@@ -203,6 +211,9 @@ static void test_full_file(void **state)
 	assert_int_equal(config->limits.connections, 1000);
 	assert_int_equal(config->limits.connections_per_ip, 20);
 	assert_int_equal(config->limits.received_headers, 50);
+	assert_int_equal(config->mailbox.quota_default, 1024 * 1024 * 1024);
+	assert_int_equal(config->mailbox.quota_messages_default, 50000);
+	assert_true(config->mailbox.save_sent);
 	assert_int_equal(config->limits.bare_newline, BARE_NEWLINE_ACCEPT);
 	assert_int_equal(config->timeouts.greeting, 30);
 	assert_int_equal(config->timeouts.command, 600);
@@ -356,6 +367,14 @@ static const struct error_case error_cases[] = {
 	  "2: 'sender_domain_check' must be true or false, not 'sometimes'" },
 	{ "[smtp]\nunknown_sender_code = 554\n",
 	  "2: 'unknown_sender_code' must be 550 or 450, not '554'" },
+	{ "[mailbox]\nquota_default = -1\n",
+	  "2: 'quota_default' must be a number between 0 and 1125899906842624" },
+	{ "[mailbox]\nquota_default = 2048T\n",
+	  "2: 'quota_default' must be a number between 0 and 1125899906842624" },
+	{ "[mailbox]\nquota_messages_default = 2147483648\n",
+	  "2: 'quota_messages_default' must be a number between 0 and 2147483647" },
+	{ "[mailbox]\nsave_sent = sometimes\n",
+	  "2: 'save_sent' must be true or false, not 'sometimes'" },
 	{ "[auth]\ndmarc_enforce = maybe\n",
 	  "2: 'dmarc_enforce' must be true or false, not 'maybe'" },
 	{ "[auth]\ndmarc_reports = weekly\n",
@@ -867,6 +886,7 @@ static void test_example_file(void **state)
 	assert_memory_equal(&config->events, &defaults->events, sizeof(config->events));
 	assert_memory_equal(&config->queue, &defaults->queue, sizeof(config->queue));
 	assert_memory_equal(&config->dkim, &defaults->dkim, sizeof(config->dkim));
+	assert_memory_equal(&config->mailbox, &defaults->mailbox, sizeof(config->mailbox));
 	assert_string_equal(config->dns.resolver, defaults->dns.resolver);
 	assert_string_equal(config->dns.special_zones, defaults->dns.special_zones);
 	assert_int_equal(config->dns.timeout, defaults->dns.timeout);
