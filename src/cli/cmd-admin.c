@@ -26,6 +26,10 @@
 #define LIMIT_MAX 1000000000L
 
 static bool parse_limit(const char *s, bool allow_plan, long *v_r);
+
+/* the ranges of [mailbox] quota_default and quota_messages_default */
+#define QUOTA_BYTES_MAX 1125899906842624ULL
+#define QUOTA_MESSAGES_MAX 2147483647ULL
 static char *read_line_fd(FILE *in, int *status_r);
 static char *read_tty_password(const char *prompt, int *status_r);
 static void db_precreate_as_owner(const char *data_dir);
@@ -126,6 +130,29 @@ int admin_args_parse(int argc, char **argv, unsigned allowed, const char *usage,
 			} else {
 				a->has_per_minute = true;
 				a->per_minute = n;
+			}
+		} else if (strcmp(o, "--quota") == 0 || strcmp(o, "--quota-messages") == 0) {
+			/* RFC 9208 STORAGE (a size) and MESSAGE (a count); "default":
+			 * [mailbox] quota_default / quota_messages_default */
+			bool bytes = o[7] == '\0';
+			need = ADMIN_OPT_QUOTA;
+			takes = true;
+			unsigned long long n = 0;
+			bool ok = v && (strcmp(v, "default") == 0 ||
+					(bytes ? config_size_parse(v, &n) && n <= QUOTA_BYTES_MAX
+					       : config_size_parse(v, &n) && strspn(v, "0123456789") == strlen(v) &&
+						 n <= QUOTA_MESSAGES_MAX));
+			if ((allowed & need) && v && !ok)
+				return admin_fail(2, "%s: expected %s, 0 (none) or 'default', not '%s'", o,
+						  bytes ? "a size (with k, M or G) up to 1P"
+							: "a number up to 2147483647", v);
+			int64_t q = v && strcmp(v, "default") == 0 ? -1 : (int64_t)n;
+			if (bytes) {
+				a->has_quota = true;
+				a->quota_bytes = q;
+			} else {
+				a->has_quota_messages = true;
+				a->quota_messages = q;
 			}
 		} else if (strcmp(o, "--sandbox") == 0 || strcmp(o, "--no-sandbox") == 0) {
 			need = ADMIN_OPT_SANDBOX;

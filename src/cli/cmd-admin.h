@@ -12,6 +12,7 @@
 #define PETREL_CLI_CMD_ADMIN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -40,6 +41,7 @@ enum admin_opt {
 	ADMIN_OPT_FOLLOW = 1 << 10,
 	ADMIN_OPT_LIMIT = 1 << 11,
 	ADMIN_OPT_LIMIT_PLAN = 1 << 12, /* --daily-limit/--per-minute accept "plan" */
+	ADMIN_OPT_QUOTA = 1 << 13,      /* --quota SIZE|default, --quota-messages N|default */
 };
 
 #define ADMIN_POSITIONAL_MAX 64
@@ -60,6 +62,10 @@ struct admin_args {
 	const char *since;
 	bool follow;
 	long limit;                /* --limit N, 0 none */
+	bool has_quota;
+	int64_t quota_bytes;       /* --quota: -1 "default", 0 none */
+	bool has_quota_messages;
+	int64_t quota_messages;    /* --quota-messages: -1 "default", 0 none */
 	unsigned scram_iterations; /* [auth] scram_iterations (account: set from the
 				      configuration admin_open loaded) */
 	const char *pos[ADMIN_POSITIONAL_MAX];

@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "ipc/ipc.h"
 #include "keysd/keysd.h"
+#include "mailbox/mailbox.h"
 #include "mailauth/mailauth.h"
 #include "net/net.h"
 #include "policy/policy.h"
@@ -810,6 +811,7 @@ static int serve_network(const struct config *config)
 	struct serve_state st = { .config = config };
 	SSL_CTX *tls = NULL;
 	struct pool *pool = NULL;
+	struct policy_quota quota = { 0 };
 	struct queue *queue = NULL;
 	struct queue_control *control = NULL;
 	struct dmarc_reporter *reporter = NULL;
@@ -873,6 +875,10 @@ static int serve_network(const struct config *config)
 		fprintf(stderr, "petrel: store: %s\n", error);
 		goto out;
 	}
+	/* mailbox quotas: the account's plan, else [mailbox] quota_default */
+	quota.store = store;
+	quota.config = config;
+	mailbox_quota_setup(policy_quota_limit_blocking, &quota);
 	dns = cli_dns_create(st.base, config);
 	if (dns == NULL)
 		goto out;
@@ -981,6 +987,7 @@ out:
 	policy_throttle_free(&throttle);
 	mailauth_psl_free(&psl);
 	store_events_free(&events);
+	mailbox_quota_setup(NULL, NULL);
 	store_close(&store);
 	serve_outbound_free(&outbound);
 	if (srs_secret) {

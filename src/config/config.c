@@ -1345,6 +1345,11 @@ static bool parse_number(const char *s, bool allow_suffix,
 	return ok;
 }
 
+bool config_size_parse(const char *s, unsigned long long *value_r)
+{
+	return parse_number(s, true, value_r);
+}
+
 bool config_duration_parse(const char *s, unsigned long long *value_r)
 {
 	static const struct { char suffix; unsigned long long seconds; } units[] = {

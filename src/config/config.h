@@ -249,6 +249,10 @@ struct config {
  * with an optional s, m, h or d (30m, 2h, 3d); seconds into *VALUE_R.  The
  * CLI uses it too (petrel queue list --older-than). */
 bool config_duration_parse(const char *s, unsigned long long *value_r);
+/* config_size_parse - a size as the file writes it: decimal digits with an
+ * optional k, M or G (1024-based); bytes into *VALUE_R.  The CLI uses it
+ * too (petrel plan set --quota). */
+bool config_size_parse(const char *s, unsigned long long *value_r);
 
 /* config_load - read FILE; NULL and *error_r on failure */
 struct config *config_load(const char *file, const char **error_r);

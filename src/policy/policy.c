@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "config/config.h"
+#include "mailbox/mailbox.h"
 #include "message/message.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -70,6 +71,34 @@ static struct policy_account *account_snapshot(struct store *store,
 	if (a->per_minute >= 0)
 		pa->per_minute = (unsigned)a->per_minute;
 	return pa;
+}
+
+int policy_quota_limit_blocking(void *arg, const char *address, struct mailbox_quota *limit_r)
+{
+	const struct policy_quota *q = arg;
+	struct store_account *a = NULL;
+	struct store_plan *plan = NULL;
+	const char *error = NULL;
+	int ret = -1;
+
+	limit_r->bytes = q->config->mailbox.quota_default;
+	limit_r->messages = q->config->mailbox.quota_messages_default;
+	int rc = store_account_get(q->store, address, &a, &error);
+	if (rc == 0 && a && a->plan)
+		rc = store_plan_get(q->store, a->plan, &plan, &error);
+	if (rc < 0) {
+		log_error("store-failed", "op=quota error=\"%s\"", error);
+		goto out;
+	}
+	if (plan && plan->quota_bytes >= 0)
+		limit_r->bytes = (uint64_t)plan->quota_bytes;
+	if (plan && plan->quota_messages >= 0)
+		limit_r->messages = (uint64_t)plan->quota_messages;
+	ret = 0;
+out:
+	store_plan_free(&plan);
+	store_account_free(&a);
+	return ret;
 }
 
 struct policy_account *policy_account_lookup_blocking(struct store *store, const char *name,

@@ -21,6 +21,7 @@
 #include <time.h>
 
 struct config;
+struct mailbox_quota;
 struct store;
 
 /* A decision: code 0 means "allowed"; otherwise the reply to send. */
@@ -52,6 +53,21 @@ void policy_account_free(struct policy_account **account);
  * plan now, so a plan change applies at the next login. */
 struct policy_account *policy_account_lookup_blocking(struct store *store, const char *name,
 						      const char **reason_r);
+
+/* ---- mailbox quota (worker) ------------------------------------------------------ */
+
+/* What policy_quota_limit_blocking reads from: both must outlive its use. */
+struct policy_quota {
+	struct store *store;
+	const struct config *config;
+};
+
+/* policy_quota_limit_blocking - a mailbox_quota_limit_fn (mailbox.h), ARG a
+ * struct policy_quota: the mailbox quota of the account named ADDRESS, from
+ * its plan; a plan's -1, or a mailbox that is no account, takes [mailbox]
+ * quota_default and quota_messages_default.  -1 when the store fails (the
+ * caller answers "try later", never "over quota"). */
+int policy_quota_limit_blocking(void *arg, const char *address, struct mailbox_quota *limit_r);
 
 /* ---- MAIL and RCPT (worker) --------------------------------------------------------- */
 

@@ -430,6 +430,25 @@ static void attempt_deliver_local(struct queue_attempt *a, size_t i)
 	const char *error = NULL;
 
 	log_escape(to, sizeof(to), r->address, strlen(r->address));
+	/* A mailbox over its quota (the account's plan, [mailbox]
+	 * quota_default) is full for now: RFC 3463 3.3's 4.2.2, retried
+	 * until the queue's lifetime, then bounced like any deferral.  A
+	 * quota that cannot be read is a local fault (4.3.0), retried too.
+	 * SMTP refused most of these before the 250 (smtp/cmd-mail.c); this
+	 * catches the mailbox that filled up since, and aliases' targets. */
+	struct mailbox_error qerr;
+	if (mailbox_quota_check(queue->config->data_dir, r->address, a->body.len, 1, &qerr) != 0 &&
+	    (qerr.code == MAILBOX_ERROR_OVERQUOTA || qerr.code == MAILBOX_ERROR_TEMPORARY)) {
+		bool full = qerr.code == MAILBOX_ERROR_OVERQUOTA;
+		if (full)
+			rcpt_set(r, QUEUE_RCPT_DEFERRED, "452 4.2.2 Mailbox full: over its quota");
+		else
+			rcpt_set(r, QUEUE_RCPT_DEFERRED, "451 4.3.0 Cannot read the mailbox quota");
+		queue_event(queue, "deferred", env, r->address, full ? 452 : 451, r->last_reply);
+		log_info("deferred", "queue_id=%s to=%s reason=\"%s\"", a->id, to,
+			 full ? "over quota" : qerr.text);
+		return;
+	}
 	/* DMARC's quarantine (smtp/verify.c) delivers to the Junk folder */
 	if (local_deliver_blocking(queue->mail_syncer, queue->config->data_dir,
 				   queue->config->hostname, env->sender, r->address,

@@ -4,9 +4,9 @@
  * MAIL and RCPT ask policy/ on a worker (sender identities, recipient
  * validation, relay rules, sending limits); the session waits meanwhile, so
  * pipelined commands are answered in order (RFC 2920).  A message is
- * checked (size, line ends, NUL, loops, From: for authenticated senders),
- * given its Received: header and handed to the queue, which answers once it
- * is durable.  Sending-limit units taken by RCPTs are given back when the
+ * checked (size, line ends, NUL, loops, the quota of its local mailboxes,
+ * From: for authenticated senders), given its Received: header and handed
+ * to the queue, which answers once it is durable.  Sending-limit units taken by RCPTs are given back when the
  * transaction ends without a stored message, so nothing is counted twice.
  */
 #include "smtp/session.h"
@@ -22,6 +22,7 @@
 
 #include "config/config.h"
 #include "keysd/keysd.h"
+#include "mailbox/mailbox.h"
 #include "policy/policy.h"
 #include "queue/queue.h"
 #include "util/log.h"
@@ -41,6 +42,14 @@ struct mail_job {
 	struct policy_account *account;   /* borrowed from the session: see below */
 	bool submission;
 	struct policy_reply reply;
+};
+
+struct quota_job {
+	struct smtp_job job;
+	char **mailboxes;
+	size_t count;
+	uint64_t bytes;
+	size_t full;             /* how many cannot take it */
 };
 
 struct rcpt_job {
@@ -78,6 +87,12 @@ static void mail_work(struct smtp_job *job);
 static void mail_done(struct smtp_session *s, struct smtp_job *job);
 static void mail_free(struct smtp_job *job);
 static void rcpt_work(struct smtp_job *job);
+static size_t quota_full_count(const char *data_dir, char *const *mailboxes, size_t n,
+			       uint64_t bytes);
+static void quota_work(struct smtp_job *job);
+static void quota_done(struct smtp_session *s, struct smtp_job *job);
+static void quota_free(struct smtp_job *job);
+static void message_checked(struct smtp_session *s);
 static void rcpt_done(struct smtp_session *s, struct smtp_job *job);
 static void rcpt_free(struct smtp_job *job);
 static void from_work(struct smtp_job *job);
@@ -344,11 +359,45 @@ void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 	smtp_session_async(s, &j->job);
 }
 
+/* quota_full_count - how many of MAILBOXES (N) cannot take BYTES more
+ * (mailbox_quota_check); a quota that cannot be read counts as not full:
+ * the queue's delivery checks again and defers */
+static size_t quota_full_count(const char *data_dir, char *const *mailboxes, size_t n,
+			       uint64_t bytes)
+{
+	size_t full = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct mailbox_error error;
+		if (mailbox_quota_check(data_dir, mailboxes[i], bytes, 1, &error) != 0 &&
+		    error.code == MAILBOX_ERROR_OVERQUOTA)
+			full++;
+	}
+	return full;
+}
+
 static void rcpt_work(struct smtp_job *job)
 {
 	struct rcpt_job *j = (struct rcpt_job *)job;
 	policy_check_rcpt_blocking(job->server->store, job->server->config, j->account,
 				   j->address, j->now, &j->result);
+	/* RFC 3463 3.3 X.2.2: a mailbox that is full already refuses now,
+	 * with a temporary code (RFC 5321 4.2.5's 452), so that the client
+	 * keeps the message for its other recipients and tries this one
+	 * later.  An alias is refused only when all its mailboxes are full;
+	 * the postmaster never is (RFC 5321 4.5.1: the queue holds its mail). */
+	if (j->result.reply.code != 0 || !j->result.local || j->result.postmaster ||
+	    !j->result.mailboxes)
+		return;
+	size_t n = 0;
+	while (j->result.mailboxes[n])
+		n++;
+	if (n > 0 && quota_full_count(job->server->config->data_dir, j->result.mailboxes, n,
+				      1) == n) {
+		j->result.reply.code = 452;
+		snprintf(j->result.reply.enhanced, sizeof(j->result.reply.enhanced), "4.2.2");
+		snprintf(j->result.reply.text, sizeof(j->result.reply.text),
+			 "Mailbox full: over its quota, try again later");
+	}
 }
 
 static void rcpt_done(struct smtp_session *s, struct smtp_job *job)
@@ -390,6 +439,12 @@ static void rcpt_done(struct smtp_session *s, struct smtp_job *job)
 			queue_envelope_add_rcpt(s->env, mbox, j->params.notify,
 						same ? j->params.orcpt : orcpt);
 			smtp_forward_note(s, mbox, j->address);
+			if (!j->result.postmaster) {
+				s->quota_mailboxes = xrealloc(s->quota_mailboxes,
+							      (s->quota_mailbox_count + 1) *
+							      sizeof(*s->quota_mailboxes));
+				s->quota_mailboxes[s->quota_mailbox_count++] = xstrdup(mbox);
+			}
 		}
 		free(orcpt);
 	}
@@ -581,6 +636,69 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 		smtp_session_transaction_reset(s);
 		return;
 	}
+	if (s->quota_mailbox_count > 0) {
+		struct quota_job *j = xcalloc(1, sizeof(*j));
+		j->job.work = quota_work;
+		j->job.done = quota_done;
+		j->job.free = quota_free;
+		j->count = s->quota_mailbox_count;
+		j->mailboxes = xcalloc(j->count, sizeof(*j->mailboxes));
+		for (size_t i = 0; i < j->count; i++)
+			j->mailboxes[i] = xstrdup(s->quota_mailboxes[i]);
+		j->bytes = s->body.len;
+		smtp_session_async(s, &j->job);
+		return;
+	}
+	message_checked(s);
+}
+
+static void quota_work(struct smtp_job *job)
+{
+	struct quota_job *j = (struct quota_job *)job;
+	j->full = quota_full_count(job->server->config->data_dir, j->mailboxes, j->count,
+				   j->bytes);
+}
+
+/* quota_done - RFC 3463 3.3 X.2.2 at the end of data: refused when this
+ * message would take every local mailbox of the transaction over its
+ * quota.  When only some would, the message is accepted: SMTP has one
+ * reply for all recipients (RFC 5321 4.2.5), and the others must get their
+ * copy; the queue's delivery defers the full ones (452 4.2.2), retries and
+ * in the end bounces, as for any temporary failure. */
+static void quota_done(struct smtp_session *s, struct smtp_job *job)
+{
+	struct quota_job *j = (struct quota_job *)job;
+	bool others = s->env && s->env->rcpt_count > j->count;
+	if (j->full == 0 || j->full < j->count || others) {
+		if (j->full > 0)
+			log_info("over-quota", "session=%s mailboxes=%zu of=%zu action=queued",
+				 s->sid, j->full, j->count);
+		message_checked(s);
+		return;
+	}
+	static const char reply[] = "452 4.2.2 Mailbox full: the message would take it over "
+				    "its quota";
+	log_info("rejected", "session=%s client=%s size=%zu reply=\"452\" reason=\"over quota\"",
+		 s->sid, s->client, s->body.len);
+	smtp_session_event(s, "rejected", NULL, j->count == 1 ? j->mailboxes[0] : NULL, 452,
+			   reply + 10);
+	smtp_session_reply(s, "%s", reply);
+	smtp_session_transaction_reset(s);
+}
+
+static void quota_free(struct smtp_job *job)
+{
+	struct quota_job *j = (struct quota_job *)job;
+	for (size_t i = 0; i < j->count; i++)
+		free(j->mailboxes[i]);
+	free(j->mailboxes);
+	free(j);
+}
+
+/* message_checked - the body passed the checks of message_complete: the
+ * From: header, signatures, verification, then the queue */
+static void message_checked(struct smtp_session *s)
+{
 	/* RFC 6409 8.1 style: a submission's From: must be the user's;
 	 * not for a message to the postmaster alone, so that a complaint
 	 * always gets through (RFC 5321 4.5.1).  Then the DKIM signatures of

@@ -102,6 +102,11 @@ static const char *const MIGRATIONS[] = {
 	"CREATE INDEX dmarc_evaluations_time ON dmarc_evaluations (time);"
 	"CREATE TABLE dmarc_reports (policy_domain TEXT NOT NULL, begin INTEGER NOT NULL,"
 	" made INTEGER NOT NULL, PRIMARY KEY (policy_domain, begin)) WITHOUT ROWID;",
+
+	/* 5: mailbox quota per plan (RFC 9208 STORAGE in bytes, MESSAGE);
+	 * -1 = [mailbox] quota_default, 0 = none */
+	"ALTER TABLE plans ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT -1;"
+	"ALTER TABLE plans ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT -1;",
 };
 #define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -188,11 +193,15 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_DOMAIN_REMOVE] = "DELETE FROM domains WHERE name = ?1",
 	[SQ_DOMAIN_EXISTS] = "SELECT 1 FROM domains WHERE name = ?1",
 	[SQ_DOMAIN_LIST] = "SELECT name FROM domains ORDER BY name",
-	[SQ_PLAN_SET] = "INSERT INTO plans (name, daily_limit, per_minute) VALUES (?1, ?2, ?3)"
+	[SQ_PLAN_SET] = "INSERT INTO plans (name, daily_limit, per_minute, quota_bytes,"
+		" quota_messages) VALUES (?1, ?2, ?3, ?4, ?5)"
 		" ON CONFLICT (name) DO UPDATE SET daily_limit = excluded.daily_limit,"
-		" per_minute = excluded.per_minute",
-	[SQ_PLAN_GET] = "SELECT name, daily_limit, per_minute FROM plans WHERE name = ?1",
-	[SQ_PLAN_LIST] = "SELECT name, daily_limit, per_minute FROM plans ORDER BY name",
+		" per_minute = excluded.per_minute, quota_bytes = excluded.quota_bytes,"
+		" quota_messages = excluded.quota_messages",
+	[SQ_PLAN_GET] = "SELECT name, daily_limit, per_minute, quota_bytes, quota_messages"
+		" FROM plans WHERE name = ?1",
+	[SQ_PLAN_LIST] = "SELECT name, daily_limit, per_minute, quota_bytes, quota_messages"
+		" FROM plans ORDER BY name",
 	[SQ_ACCOUNT_ADD] = "INSERT INTO accounts (" ACCOUNT_COLUMNS ")"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[SQ_ACCOUNT_GET] = "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE name = ?1",
@@ -891,7 +900,8 @@ static int sq_plan_set(void *db, const struct store_plan *plan, const char **err
 {
 	return sq_write(db, SQ_PLAN_SET, "setting a plan",
 			SQ_ARGS(SQ_TEXT(plan->name), SQ_INT(plan->daily_limit),
-				SQ_INT(plan->per_minute)), NULL, error_r) == SQLITE_DONE ? 0 : -1;
+				SQ_INT(plan->per_minute), SQ_INT(plan->quota_bytes),
+				SQ_INT(plan->quota_messages)), NULL, error_r) == SQLITE_DONE ? 0 : -1;
 }
 
 static void plan_drop(void *row)
@@ -907,6 +917,8 @@ static void *plan_row(sqlite3_stmt *st)
 	p->name = col_dup(st, 0);
 	p->daily_limit = (unsigned)sqlite3_column_int64(st, 1);
 	p->per_minute = (unsigned)sqlite3_column_int64(st, 2);
+	p->quota_bytes = sqlite3_column_int64(st, 3);
+	p->quota_messages = sqlite3_column_int64(st, 4);
 	return p;
 }
 

@@ -67,8 +67,12 @@ struct store_plan {
 	char *name;
 	unsigned daily_limit;   /* recipients per UTC day; 0 = unlimited */
 	unsigned per_minute;    /* recipients per minute; 0 = unlimited */
+	int64_t quota_bytes;    /* mailbox quota over all folders; 0 = none,
+	                         * -1 = [mailbox] quota_default (RFC 9208 STORAGE) */
+	int64_t quota_messages; /* likewise, messages ([mailbox] quota_messages_default) */
 };
-/* The built-in plan "free" (100 a day, 0 per minute) exists from the start. */
+/* The built-in plan "free" (100 a day, 0 per minute, the default quota)
+ * exists from the start. */
 int store_plan_set(struct store *store, const struct store_plan *plan, const char **error_r);
 int store_plan_get(struct store *store, const char *name, struct store_plan **plan_r,
 		   const char **error_r);            /* STORE_NOT_FOUND */

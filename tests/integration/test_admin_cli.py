@@ -400,16 +400,44 @@ def test_sender_errors(admin):
 # --------------------------------------------------------------------------- plans
 
 def test_plan_round_trip(admin):
+    default = {"quota_bytes": -1, "quota_messages": -1}
     assert as_json(admin("plan", "list", "--json")) == [
-        {"name": "free", "daily_limit": 100, "per_minute": 0}]
+        {"name": "free", "daily_limit": 100, "per_minute": 0, **default}]
     ok(admin("plan", "set", "Pro", "--daily-limit", "5000", "--per-minute", "60"))
     ok(admin("plan", "set", "pro", "--per-minute", "120"))     # keeps the daily limit
     ok(admin("plan", "set", "free", "--daily-limit", "50"))
     assert as_json(admin("plan", "list", "--json")) == [
-        {"name": "free", "daily_limit": 50, "per_minute": 0},
-        {"name": "pro", "daily_limit": 5000, "per_minute": 120}]
+        {"name": "free", "daily_limit": 50, "per_minute": 0, **default},
+        {"name": "pro", "daily_limit": 5000, "per_minute": 120, **default}]
     text = ok(admin("plan", "list")).stdout
     assert "pro" in text and "5000" in text and "unlimited" in text
+
+
+def test_plan_quota(admin):
+    """The mailbox quota of a plan (RFC 9208 STORAGE and MESSAGE): a size, a
+    count, 0 for none, "default" for [mailbox] quota_default; the other
+    settings are kept."""
+    out = ok(admin("plan", "set", "pro", "--daily-limit", "10", "--quota", "5G")).stdout
+    assert "quota 5G" in out, out
+    ok(admin("plan", "set", "pro", "--quota-messages", "1000"))
+    ok(admin("plan", "set", "free", "--quota", "0"))
+    assert as_json(admin("plan", "list", "--json")) == [
+        {"name": "free", "daily_limit": 100, "per_minute": 0, "quota_bytes": 0,
+         "quota_messages": -1},
+        {"name": "pro", "daily_limit": 10, "per_minute": 0, "quota_bytes": 5 << 30,
+         "quota_messages": 1000}]
+    lines = ok(admin("plan", "list")).stdout.splitlines()
+    assert lines[0].split() == ["NAME", "DAILY", "PER-MINUTE", "QUOTA", "MESSAGES"]
+    assert lines[1].split() == ["free", "100", "unlimited", "none", "default"]
+    assert lines[2].split() == ["pro", "10", "unlimited", "5G", "1000"]
+    ok(admin("plan", "set", "pro", "--quota", "default", "--quota-messages", "0"))
+    assert as_json(admin("plan", "list", "--json"))[1]["quota_bytes"] == -1
+    assert as_json(admin("plan", "list", "--json"))[1]["quota_messages"] == 0
+    for bad in ["lots", "-1", "5T", "2048P"]:
+        fails(admin("plan", "set", "pro", "--quota", bad), 2, "--quota")
+    for bad in ["1k", "2147483648", "x"]:
+        fails(admin("plan", "set", "pro", "--quota-messages", bad), 2, "--quota-messages")
+    fails(admin("plan", "list", "--quota", "1G"), 2)
 
 
 def test_plan_errors(admin):

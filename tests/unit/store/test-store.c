@@ -106,7 +106,7 @@ static size_t strv_len(char **v)
 static void test_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(store_schema_version(f->store), 4);
+	assert_int_equal(store_schema_version(f->store), 5);
 	/* a new database holds no secrets: nothing to move, the columns are gone */
 	assert_int_equal(column_count(f->dir), 0);
 
@@ -132,13 +132,16 @@ static void test_open_creates_schema(void **state)
 	assert_int_equal(store_plan_get(f->store, "free", &p, &error), 0);
 	assert_int_equal(p->daily_limit, 100);
 	assert_int_equal(p->per_minute, 0);
+	/* the default quota ([mailbox] quota_default) */
+	assert_int_equal(p->quota_bytes, -1);
+	assert_int_equal(p->quota_messages, -1);
 	store_plan_free(&p);
 	assert_null(p);
 
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_open(f->dir, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 4);
+	assert_int_equal(store_schema_version(again), 5);
 	store_close(&again);
 	assert_null(again);
 }
@@ -190,7 +193,7 @@ static void test_migrate_from_version_1(void **state)
 	struct store *s = store_open(dir, &error);
 	if (!s)
 		fail_msg("store_open: %s", error);
-	assert_int_equal(store_schema_version(s), 4);
+	assert_int_equal(store_schema_version(s), 5);
 
 	/* the old rows are there; the hash stays in petrel.db (store_open has
 	 * nowhere to move it) until store_credentials_migrate */
@@ -206,6 +209,13 @@ static void test_migrate_from_version_1(void **state)
 	assert_int_equal(store_sender_is_allowed(s, "old@old.test", "x@old.test", &allowed,
 						 &error), 0);
 	assert_true(allowed);
+
+	/* an old plan has the default quota (migration 5) */
+	struct store_plan *p = NULL;
+	assert_int_equal(store_plan_get(s, "free", &p, &error), 0);
+	assert_int_equal(p->quota_bytes, -1);
+	assert_int_equal(p->quota_messages, -1);
+	store_plan_free(&p);
 
 	/* and the new tables work */
 	struct store_event e = { .type = (char *)"accepted", .account = (char *)"old@old.test" };
@@ -226,8 +236,8 @@ static void test_migrate_from_version_1(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version",
 					    -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 4);
-	assert_int_equal(sqlite3_column_int(q, 1), 4);
+	assert_int_equal(sqlite3_column_int(q, 0), 5);
+	assert_int_equal(sqlite3_column_int(q, 1), 5);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	rm_rf(dir);
@@ -374,13 +384,16 @@ static void test_plans(void **state)
 {
 	struct fixture *f = *state;
 	const char *error = NULL;
-	struct store_plan pro = { .name = (char *)"Pro", .daily_limit = 5000, .per_minute = 60 };
+	struct store_plan pro = { .name = (char *)"Pro", .daily_limit = 5000, .per_minute = 60,
+				  .quota_bytes = INT64_C(5) << 30, .quota_messages = -1 };
 	assert_int_equal(store_plan_set(f->store, &pro, &error), 0);
 	struct store_plan *p = NULL;
 	assert_int_equal(store_plan_get(f->store, "pro", &p, &error), 0);
 	assert_string_equal(p->name, "pro");
 	assert_int_equal(p->daily_limit, 5000);
 	assert_int_equal(p->per_minute, 60);
+	assert_int_equal(p->quota_bytes, INT64_C(5) << 30);
+	assert_int_equal(p->quota_messages, -1);
 	store_plan_free(&p);
 
 	/* set again: replaced; the built-in plan can be changed too */

@@ -1,0 +1,77 @@
+"""Mailbox quota at local delivery (RFC 9208 limits, RFC 3463 4.2.2): a full mailbox is
+refused at RCPT, a message that would pass the limit at the end of data, and when only
+some recipients are full the others still get their copy while the queue defers the
+full ones.  Limits come from the account's plan or [mailbox] quota_default."""
+
+import smtplib
+
+import pytest
+
+from conftest import make_message
+
+
+def messages(p, local, domain="example.test"):
+    """The message files of a mailbox's INBOX: new/ and cur/ (the mailbox store moves
+    what it has seen into cur/, as the quota count does)."""
+    box = p.data_dir / "mail" / domain / local
+    return [f for sub in ("new", "cur") if (box / sub).is_dir()
+            for f in sorted((box / sub).iterdir()) if f.is_file()]
+
+
+def deliver(p, rcpts, msg, sender="a@b.test"):
+    """One transaction on the mx listener with smtplib; the refused recipients."""
+    with smtplib.SMTP(p.host, p.mx, timeout=30) as c:
+        return c.sendmail(sender, rcpts, msg)
+
+
+def test_rcpt_refused_when_full_others_delivered(petrel_factory):
+    p = petrel_factory()
+    p.cli_ok("plan", "set", "tiny", "--daily-limit", "0", "--quota-messages", "1")
+    p.cli_ok("account", "set", "u@example.test", "--plan", "tiny")
+    assert deliver(p, ["u@example.test"], make_message(subject="first")) == {}
+    p.mail("example.test", "u", 1)
+
+    # u holds its one message: full, refused at RCPT with 452 4.2.2; v takes it
+    refused = deliver(p, ["u@example.test", "v@example.test"], make_message(subject="second"))
+    assert list(refused) == ["u@example.test"], refused
+    code, text = refused["u@example.test"]
+    assert code == 452 and text.startswith(b"4.2.2 "), refused
+    [raw] = p.mail("example.test", "v", 1)
+    assert b"Subject: second" in raw
+    assert len(messages(p, "u")) == 1
+
+    # all recipients full: smtplib's "all refused"
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        deliver(p, ["u@example.test"], make_message(subject="third"))
+    # the plan's quota raised: accepted again, no restart
+    p.cli_ok("plan", "set", "tiny", "--quota-messages", "2")
+    assert deliver(p, ["u@example.test"], make_message(subject="fourth")) == {}
+    p.wait_log(r"delivered queue_id=\S+ to=u@example.test", count=2)
+    assert len(messages(p, "u")) == 2
+
+
+def test_end_of_data_refused_when_message_passes_quota(petrel_factory):
+    # [mailbox] quota_default applies to accounts whose plan sets none
+    p = petrel_factory(quota_default="4k")
+    small = make_message(subject="small", body=b"x\r\n")
+    assert deliver(p, ["u@example.test"], small) == {}
+    p.mail("example.test", "u", 1)
+
+    big = make_message(subject="big", body=b"y" * 70 + b"\r\n" * 1 + (b"z" * 70 + b"\r\n") * 80)
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        deliver(p, ["u@example.test"], big)
+    assert e.value.smtp_code == 452 and e.value.smtp_error.startswith(b"4.2.2 "), e.value
+    assert len(messages(p, "u")) == 1
+
+    # u and v: accepted for both (one reply for all); v gets it, u's delivery is
+    # deferred by the queue with 452 4.2.2 and u keeps only the small one
+    p.cli_ok("plan", "set", "big", "--daily-limit", "0", "--quota", "0")
+    p.cli_ok("account", "set", "v@example.test", "--plan", "big")
+    assert deliver(p, ["u@example.test", "v@example.test"], big) == {}
+    [raw] = p.mail("example.test", "v", 1)
+    assert b"Subject: big" in raw
+    p.wait_log(r"deferred queue_id=\S+ to=u@example.test reason=\"over quota\"")
+    qid = p.cli_ok("queue", "list").stdout.split()[0]
+    shown = p.cli_ok("queue", "show", qid).stdout
+    assert "452 4.2.2 Mailbox full" in shown, shown
+    assert len(messages(p, "u")) == 1
