@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "config/config.h"
 #include "util/buf.h"
 
 struct capability {
@@ -33,6 +34,17 @@ static const struct capability capabilities[] = {
 	/* RFC 7888: the reader takes {N+} literals of any size up to the limit */
 	{ "LITERAL+", NULL },
 	{ "ID", NULL },  /* RFC 2971 */
+	/* the mailbox commands (cmd-select.c, cmd-mailbox.c, cmd-append.c, cmd-idle.c) */
+	{ "UNSELECT", NULL },             /* RFC 3691 */
+	{ "UIDPLUS", NULL },              /* RFC 4315 */
+	{ "MOVE", NULL },                 /* RFC 6851 */
+	{ "IDLE", NULL },                 /* RFC 2177 */
+	{ "CHILDREN", NULL },             /* RFC 3348 */
+	{ "LIST-EXTENDED", NULL },        /* RFC 5258 */
+	{ "LIST-STATUS", NULL },          /* RFC 5819 */
+	{ "SPECIAL-USE", NULL },          /* RFC 6154 */
+	{ "CREATE-SPECIAL-USE", NULL },   /* RFC 6154 3: a folder's own use only */
+	{ "STATUS=SIZE", NULL },          /* RFC 8438 */
 };
 
 void imap_capability_append(const struct imap_session *s, struct buf *out)
@@ -46,4 +58,6 @@ void imap_capability_append(const struct imap_session *s, struct buf *out)
 		buf_append_str(out, capabilities[i].name);
 		first = false;
 	}
+	/* RFC 7889: the literal limit the reader enforces (NO [TOOBIG]) */
+	buf_printf(out, " APPENDLIMIT=%zu", s->config->limits.message_size);
 }

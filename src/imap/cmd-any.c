@@ -24,12 +24,16 @@ void imap_cmd_capability(struct imap_session *s, const struct imap_command *cmd,
 }
 
 /* imap_cmd_noop - RFC 9051 6.1.2: nothing, but a selected mailbox's
- * updates are sent before the OK (cmd-select.c's, once it exists) */
+ * updates are sent before the OK (cmd-select.c's poll) */
 void imap_cmd_noop(struct imap_session *s, const struct imap_command *cmd, bool uid)
 {
 	(void)uid;
 	if (cmd->count != 0) {
 		imap_reply_bad(s, NULL, "NOOP takes no arguments");
+		return;
+	}
+	if (s->state == IMAP_STATE_SELECTED) {
+		imap_select_poll(s, "NOOP completed");
 		return;
 	}
 	imap_reply_ok(s, NULL, "NOOP completed");

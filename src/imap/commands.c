@@ -12,6 +12,27 @@ static const struct imap_command_def commands[] = {
 	{ "ID", IMAP_IN_ANY, 0, imap_cmd_id },   /* RFC 2971 */
 	/* cmd-auth.c (RFC 9051 6.2) */
 	{ "STARTTLS", IMAP_IN_NOT_AUTH, 0, imap_cmd_starttls },
+	/* cmd-select.c (RFC 9051 6.3.2-3, 6.4.1, 6.4.3; RFC 3691; RFC 4315) */
+	{ "SELECT", IMAP_IN_LOGGED_IN, 0, imap_cmd_select },
+	{ "EXAMINE", IMAP_IN_LOGGED_IN, 0, imap_cmd_examine },
+	{ "CLOSE", IMAP_IN_SELECTED, 0, imap_cmd_close },
+	{ "UNSELECT", IMAP_IN_SELECTED, 0, imap_cmd_unselect },
+	{ "EXPUNGE", IMAP_IN_SELECTED, IMAP_CMD_UID, imap_cmd_expunge },
+	/* cmd-mailbox.c (RFC 9051 6.3.4-11, RFC 3501 6.3.9, RFC 5258) */
+	{ "LIST", IMAP_IN_LOGGED_IN, 0, imap_cmd_list },
+	{ "LSUB", IMAP_IN_LOGGED_IN, 0, imap_cmd_lsub },
+	{ "CREATE", IMAP_IN_LOGGED_IN, 0, imap_cmd_create },
+	{ "DELETE", IMAP_IN_LOGGED_IN, 0, imap_cmd_delete },
+	{ "RENAME", IMAP_IN_LOGGED_IN, 0, imap_cmd_rename },
+	{ "SUBSCRIBE", IMAP_IN_LOGGED_IN, 0, imap_cmd_subscribe },
+	{ "UNSUBSCRIBE", IMAP_IN_LOGGED_IN, 0, imap_cmd_unsubscribe },
+	{ "STATUS", IMAP_IN_LOGGED_IN, 0, imap_cmd_status },
+	/* cmd-append.c (RFC 9051 6.3.12, 6.4.7; RFC 6851) */
+	{ "APPEND", IMAP_IN_LOGGED_IN, 0, imap_cmd_append },
+	{ "COPY", IMAP_IN_SELECTED, IMAP_CMD_UID, imap_cmd_copy },
+	{ "MOVE", IMAP_IN_SELECTED, IMAP_CMD_UID, imap_cmd_move },
+	/* cmd-idle.c (RFC 2177) */
+	{ "IDLE", IMAP_IN_LOGGED_IN, 0, imap_cmd_idle },
 };
 
 const struct imap_command_def *imap_command_find(const char *name)

@@ -548,3 +548,16 @@ void imap_flags_append(struct buf *out, uint32_t flags, uint64_t keywords,
 	}
 	buf_append_str(out, ")");
 }
+
+void imap_uidset_append(struct buf *out, const uint32_t *uids, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t k = i;
+		while (k + 1 < n && uids[k + 1] == uids[k] + 1)
+			k++;
+		buf_printf(out, "%s%u", i ? "," : "", uids[i]);
+		if (k > i)
+			buf_printf(out, ":%u", uids[k]);
+		i = k + 1;
+	}
+}

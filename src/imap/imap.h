@@ -183,4 +183,8 @@ int imap_flag_list_parse(const struct imap_arg *arg, uint32_t *flags_r,
 void imap_flags_append(struct buf *out, uint32_t flags, uint64_t keywords,
 		       char *const *keyword_names, size_t keyword_count, bool recent);
 
+/* imap_uidset_append - UIDS[0..N), ascending, as a sequence set with ranges
+ * ("1:3,7"; VANISHED, COPYUID): consecutive numbers become one range */
+void imap_uidset_append(struct buf *out, const uint32_t *uids, size_t n);
+
 #endif

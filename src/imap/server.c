@@ -121,6 +121,14 @@ void imap_server_session_add(struct imap_server *server, struct imap_session *s)
 	server->session_count++;
 }
 
+struct imap_session *imap_server_session_find(struct imap_server *server, uint64_t id)
+{
+	struct imap_session *s = server->sessions[id % IMAP_SESSION_BUCKETS];
+	while (s && s->id != id)
+		s = s->next;
+	return s;
+}
+
 void imap_server_session_remove(struct imap_server *server, struct imap_session *s)
 {
 	struct imap_session **link = &server->sessions[s->id % IMAP_SESSION_BUCKETS];
@@ -167,6 +175,7 @@ void imap_server_free(struct imap_server **serverp)
 	if (!server)
 		return;
 	imap_server_close_sessions(server);
+	imap_idle_hub_free(&server->idle_hub);
 	event_free(server->reaper);
 	event_free(server->drained_ev);
 	free(server);

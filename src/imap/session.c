@@ -232,7 +232,8 @@ void imap_session_drain(struct imap_session *s)
 		session_free_later(s);
 		return;
 	}
-	if (!s->busy)
+	/* an IDLE never ends by itself (RFC 2177) */
+	if (!s->busy || s->idle)
 		imap_session_bye(s, "Server shutting down");
 }
 
@@ -322,6 +323,7 @@ static void view_free_done(void *arg)
  * the pool (it may write the index) */
 static void session_free_memory(struct imap_session *s)
 {
+	imap_idle_free(s);  /* its watch goes before the view */
 	if (s->view) {
 		struct view_free_job *job = xcalloc(1, sizeof(*job));
 		job->view = s->view;
@@ -512,6 +514,11 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
  * commands it completes, until input runs out or a command is running */
 static void session_process_input(struct imap_session *s)
 {
+	if (s->idle && !s->dead && !s->closing && !s->processing) {
+		/* IDLE reads its own input: only DONE may come (cmd-idle.c) */
+		imap_idle_input(s);
+		return;
+	}
 	if (s->dead || s->closing || s->busy || s->processing)
 		return;
 	if (s->server->draining && !s->handshaking) {

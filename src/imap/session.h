@@ -59,6 +59,7 @@
 
 #include "imap/imap.h"
 #include "imap/parse.h"
+#include "util/buf.h"
 
 struct bufferevent;
 struct evbuffer;
@@ -68,6 +69,7 @@ struct event_base;
 struct buf;
 struct config;
 struct config_listener;
+struct mailbox_error;
 struct mailbox_view;
 struct net_conn_limits;
 struct policy_throttle;
@@ -95,6 +97,7 @@ struct imap_server {
 	struct event *drained_ev;
 	void (*drained)(void *ctx);
 	void *drained_ctx;
+	struct imap_idle_hub *idle_hub;   /* IDLE's wake-ups (cmd-idle.c), made at the first IDLE */
 };
 
 /* RFC 9051 3: the states; a command table entry names those it is valid in */
@@ -133,6 +136,8 @@ struct imap_command_def {
 const struct imap_command_def *imap_command_find(const char *name);
 
 struct imap_job;
+struct imap_idle;
+struct imap_idle_hub;
 
 struct imap_session {
 	struct imap_session *next;   /* server's table chain, or the dead list */
@@ -170,6 +175,7 @@ struct imap_session {
 	struct mailbox_view *view;
 	char *mailbox_name;   /* as the client named it */
 	bool read_only;       /* EXAMINE */
+	struct imap_idle *idle;  /* IDLE is running (cmd-idle.c) */
 };
 
 /* ---- replies ----------------------------------------------------------------
@@ -252,6 +258,93 @@ void imap_cmd_id(struct imap_session *s, const struct imap_command *cmd, bool ui
 /* cmd-auth.c: the not-authenticated state (RFC 9051 6.2) */
 void imap_cmd_starttls(struct imap_session *s, const struct imap_command *cmd, bool uid);
 
+/* ---- the selected mailbox's jobs (cmd-select.c) --------------------------------
+ * A command that works on the mailbox store runs as a struct imap_mbox_job
+ * (first in its own struct, as struct imap_job is in it): imap_mbox_job_init
+ * copies what the worker needs from the session (data_dir, the account,
+ * the enabled extensions, the selected view, borrowed: the loop leaves it
+ * alone while the job runs); WORK writes untagged lines into OUT and
+ * says how the command ends with imap_mbox_job_reply or _error; a command
+ * run with a mailbox selected calls imap_mbox_job_updates last in WORK so
+ * that its answer carries what other sessions changed (RFC 9051 7.4.1:
+ * EXPUNGES false during FETCH, STORE and SEARCH by sequence number).  The
+ * default DONE (imap_mbox_job_done) sends OUT and the tagged reply. */
+struct imap_mbox_job {
+	struct imap_job base;
+	char *data_dir;
+	char *account;
+	unsigned enabled;               /* IMAP_ENABLED_* */
+	bool read_only;
+	struct mailbox_view *view;      /* the session's, or NULL */
+	bool expunges;                  /* updates may report expunges */
+	struct buf out;                 /* untagged lines */
+	bool deleted;                   /* the selected folder was deleted */
+	enum imap_status status;
+	char code[128];                 /* response code, "" for none */
+	char *text;
+};
+/* imap_mbox_job_init - DONE NULL: imap_mbox_job_done; FREE NULL: frees
+ * the fields and J (allocated alone with calloc) */
+void imap_mbox_job_init(struct imap_session *s, struct imap_mbox_job *j, bool expunges,
+			void (*work)(struct imap_job *),
+			void (*done)(struct imap_session *, struct imap_job *),
+			void (*free_fn)(struct imap_job *));
+void imap_mbox_job_fields_free(struct imap_mbox_job *j);
+/* imap_mbox_job_reply - (worker) the tagged reply DONE will send */
+void imap_mbox_job_reply(struct imap_mbox_job *j, enum imap_status status, const char *code,
+			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* imap_mbox_job_error - (worker) NO with the response code of ERROR (RFC
+ * 5530: NONEXISTENT, or TRYCREATE when TRYCREATE, ALREADYEXISTS, CANNOT,
+ * OVERQUOTA, LIMIT, UNAVAILABLE ...); disk failures are logged */
+void imap_mbox_job_error(struct imap_mbox_job *j, const char *what,
+			 const struct mailbox_error *error, bool trycreate);
+/* imap_mbox_job_updates - (worker) the untagged updates of the job's view */
+void imap_mbox_job_updates(struct imap_mbox_job *j);
+/* imap_mbox_job_done - (loop) OUT, then the tagged reply; a BYE instead if
+ * the selected folder was deleted meanwhile */
+void imap_mbox_job_done(struct imap_session *s, struct imap_job *job);
+/* imap_changes_work - (worker) what VIEW's session has not been told, as
+ * untagged lines into OUT: EXPUNGE (VANISHED with QRESYNC) when EXPUNGES,
+ * FLAGS and PERMANENTFLAGS for new keywords, EXISTS (and RECENT for
+ * IMAP4rev1), FETCH FLAGS (with UID under QRESYNC, MODSEQ under CONDSTORE).
+ * True when the folder was deleted. */
+bool imap_changes_work(struct mailbox_view *view, unsigned enabled, bool read_only,
+		       bool expunges, struct buf *out);
+/* imap_select_poll - (loop, selected) end the running command with its
+ * updates and "OK TEXT" (NOOP, CHECK: RFC 9051 6.1.2) */
+void imap_select_poll(struct imap_session *s, const char *text);
+
+/* cmd-select.c */
+void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_examine(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_close(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_unselect(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd, bool uid);
+
+/* cmd-mailbox.c */
+void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_lsub(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_create(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_delete(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_rename(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_subscribe(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_unsubscribe(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd, bool uid);
+
+/* cmd-append.c */
+void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_move(struct imap_session *s, const struct imap_command *cmd, bool uid);
+
+/* cmd-idle.c: IDLE.  While s->idle is set the session hands its input to
+ * imap_idle_input (only "DONE" may come) instead of the reader; a session
+ * that ends calls imap_idle_free before its view goes; the server frees
+ * its hub (the watches' wake-up list) with imap_idle_hub_free. */
+void imap_cmd_idle(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_idle_input(struct imap_session *s);
+void imap_idle_free(struct imap_session *s);
+void imap_idle_hub_free(struct imap_idle_hub **hub);
+
 /* ---- server (server.c) and session (session.c) internals ---------------------- */
 
 void imap_session_start(struct imap_server *server, const struct config_listener *listener,
@@ -262,5 +355,7 @@ void imap_session_shutdown(struct imap_session *s);
 void imap_session_free_dead(struct imap_server *server);
 void imap_server_session_add(struct imap_server *server, struct imap_session *s);
 void imap_server_session_remove(struct imap_server *server, struct imap_session *s);
+/* imap_server_session_find - the live session with ID, or NULL */
+struct imap_session *imap_server_session_find(struct imap_server *server, uint64_t id);
 
 #endif

@@ -1,0 +1,644 @@
+/* imap/cmd-select - the selected mailbox: SELECT and EXAMINE (RFC 9051
+ * 6.3.2-3, RFC 7162 CONDSTORE and QRESYNC), CLOSE, UNSELECT (RFC 3691),
+ * EXPUNGE and UID EXPUNGE (RFC 4315), NOOP's poll, and the untagged
+ * updates (EXISTS, EXPUNGE or VANISHED, FETCH FLAGS) every command run with
+ * a mailbox selected ends with (RFC 9051 5.2 and 7.4.1).
+ *
+ * Every command here runs as a mailbox job (struct imap_mbox_job): its
+ * disk work and the update of the session's view run on a pool worker,
+ * which also writes the untagged lines into the job's buffer; the loop
+ * only sends them and the tagged reply.
+ */
+#include "imap/session.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "mailbox/mailbox.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+struct select_job {
+	struct imap_mbox_job m;        /* first */
+	char *name;
+	bool read_only;
+	struct mailbox_view *old_view; /* the mailbox selected before, freed here */
+	bool had_view;
+	/* QRESYNC (RFC 7162 3.2.5): what the client knows */
+	bool qresync;
+	uint32_t known_uidvalidity;
+	uint64_t known_modseq;
+	struct imap_seqset known_uids; /* count 0: none given */
+};
+
+struct expunge_job {
+	struct imap_mbox_job m;
+	struct imap_seqset uids;       /* UID EXPUNGE's set, else count 0 */
+	bool uid;
+	bool close;                    /* CLOSE: expunge silently, then unselect */
+	bool unselect;                 /* UNSELECT: unselect only */
+};
+
+static int number_parse(const struct imap_arg *arg, uint64_t *value_r);
+static void select_work(struct imap_job *job);
+static void select_done(struct imap_session *s, struct imap_job *job);
+static void select_free(struct imap_job *job);
+static void select_qresync_append(struct select_job *j, const struct mailbox_status *st);
+static int select_params_parse(struct imap_session *s, const struct imap_arg *arg,
+			       struct select_job *j, const char **error_r);
+static void expunge_work(struct imap_job *job);
+static void expunge_done(struct imap_session *s, struct imap_job *job);
+static void expunge_free(struct imap_job *job);
+static void expunge_start(struct imap_session *s, struct expunge_job *j);
+static void mbox_job_simple_free(struct imap_job *job);
+static void flags_lines_append(struct buf *out, char *const *names, size_t count, bool read_only);
+
+/* ---- mailbox jobs (session.h) ---------------------------------------------------- */
+
+void imap_mbox_job_init(struct imap_session *s, struct imap_mbox_job *j, bool expunges,
+			void (*work)(struct imap_job *), void (*done)(struct imap_session *,
+								      struct imap_job *),
+			void (*free_fn)(struct imap_job *))
+{
+	j->base.work = work;
+	j->base.done = done ? done : imap_mbox_job_done;
+	j->base.free = free_fn ? free_fn : mbox_job_simple_free;
+	j->data_dir = xstrdup(s->config->data_dir);
+	j->account = s->account ? xstrdup(s->account) : NULL;
+	j->enabled = s->enabled;
+	j->read_only = s->read_only;
+	j->view = s->view;
+	j->expunges = expunges;
+	j->status = IMAP_OK;
+	buf_init(&j->out);
+}
+
+void imap_mbox_job_fields_free(struct imap_mbox_job *j)
+{
+	free(j->data_dir);
+	free(j->account);
+	free(j->text);
+	buf_free(&j->out);
+}
+
+static void mbox_job_simple_free(struct imap_job *job)
+{
+	struct imap_mbox_job *j = (struct imap_mbox_job *)job;
+	imap_mbox_job_fields_free(j);
+	free(j);
+}
+
+void imap_mbox_job_reply(struct imap_mbox_job *j, enum imap_status status, const char *code,
+			 const char *fmt, ...)
+{
+	va_list ap;
+	j->status = status;
+	snprintf(j->code, sizeof(j->code), "%s", code ? code : "");
+	free(j->text);
+	va_start(ap, fmt);
+	j->text = xvasprintf(fmt, ap);
+	va_end(ap);
+}
+
+void imap_mbox_job_error(struct imap_mbox_job *j, const char *what,
+			 const struct mailbox_error *error, bool trycreate)
+{
+	const char *code;
+	switch (error->code) {
+	case MAILBOX_ERROR_NONEXISTENT:
+	case MAILBOX_ERROR_DELETED:
+		/* RFC 9051 7.1: TRYCREATE where creating it would help */
+		code = trycreate ? "TRYCREATE" : "NONEXISTENT";
+		break;
+	case MAILBOX_ERROR_EXISTS: code = "ALREADYEXISTS"; break;
+	case MAILBOX_ERROR_BAD_NAME:
+	case MAILBOX_ERROR_CANNOT: code = "CANNOT"; break;
+	case MAILBOX_ERROR_EXPUNGED: code = "EXPUNGEISSUED"; break;
+	case MAILBOX_ERROR_LIMIT: code = "LIMIT"; break;
+	case MAILBOX_ERROR_OVERQUOTA: code = "OVERQUOTA"; break;
+	default: code = "UNAVAILABLE"; break;
+	}
+	if (error->code == MAILBOX_ERROR_TEMPORARY)
+		log_warn("imap-mailbox-error", "what=%s account=%s error=\"%s\" errno=%d", what,
+			 j->account ? j->account : "-", error->text ? error->text : "",
+			 error->sys_errno);
+	imap_mbox_job_reply(j, IMAP_NO, code, "%s", error->text ? error->text : "failed");
+}
+
+void imap_mbox_job_updates(struct imap_mbox_job *j)
+{
+	if (j->view)
+		j->deleted = imap_changes_work(j->view, j->enabled, j->read_only, j->expunges,
+					       &j->out);
+}
+
+void imap_mbox_job_done(struct imap_session *s, struct imap_job *job)
+{
+	struct imap_mbox_job *j = (struct imap_mbox_job *)job;
+	imap_reply_buf(s, &j->out);
+	if (j->deleted) {
+		/* the selected folder was deleted by another session: there is
+		 * nothing left to show (RFC 9051 7.1.5 allows BYE) */
+		imap_session_bye(s, "The selected mailbox was deleted");
+		return;
+	}
+	const char *code = j->code[0] ? j->code : NULL;
+	const char *text = j->text ? j->text : "completed";
+	if (j->status == IMAP_OK)
+		imap_reply_ok(s, code, "%s", text);
+	else if (j->status == IMAP_NO)
+		imap_reply_no(s, code, "%s", text);
+	else
+		imap_reply_bad(s, code, "%s", text);
+}
+
+/* ---- untagged updates ------------------------------------------------------------ */
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* flags_lines_append - FLAGS and PERMANENTFLAGS (RFC 9051 7.3.5, 7.1):
+ * every system flag and known keyword; "\*" while keywords can be made */
+static void flags_lines_append(struct buf *out, char *const *names, size_t count, bool read_only)
+{
+	uint64_t all = count >= 64 ? UINT64_MAX : ((uint64_t)1 << count) - 1;
+	buf_append_str(out, "* FLAGS ");
+	imap_flags_append(out, MAILBOX_FLAGS_ALL, all, names, count, false);
+	buf_append_str(out, "\r\n* OK [PERMANENTFLAGS ");
+	if (read_only) {
+		buf_append_str(out, "()");
+	} else {
+		imap_flags_append(out, MAILBOX_FLAGS_ALL, all, names, count, false);
+		if (count < MAILBOX_KEYWORDS_MAX) {
+			out->len--;   /* the ")" */
+			buf_append_str(out, " \\*)");
+		}
+	}
+	buf_append_str(out, "] Flags permitted\r\n");
+}
+
+bool imap_changes_work(struct mailbox_view *view, unsigned enabled, bool read_only,
+		       bool expunges, struct buf *out)
+{
+	struct mailbox_changes ch;
+	struct mailbox_error error;
+	char **names = NULL;
+	size_t nnames = 0;
+
+	if (mailbox_view_update(view, expunges, &ch, &error) != 0) {
+		/* the next command tries again */
+		log_warn("imap-update-failed", "error=\"%s\" errno=%d", error.text, error.sys_errno);
+		return false;
+	}
+	if (ch.deleted) {
+		mailbox_changes_free(&ch);
+		return true;
+	}
+	if (ch.expunged_count && (enabled & IMAP_ENABLED_QRESYNC)) {
+		/* RFC 7162 3.2.10: VANISHED instead of EXPUNGE */
+		qsort(ch.expunged_uids, ch.expunged_count, sizeof(uint32_t), u32_cmp);
+		buf_append_str(out, "* VANISHED ");
+		imap_uidset_append(out, ch.expunged_uids, ch.expunged_count);
+		buf_append_str(out, "\r\n");
+	} else {
+		for (size_t i = 0; i < ch.expunged_count; i++)
+			buf_printf(out, "* %u EXPUNGE\r\n", ch.expunged_seqs[i]);
+	}
+	if (ch.keywords_changed || ch.flag_change_count)
+		names = mailbox_keywords_get(mailbox_view_mailbox(view), &nnames);
+	if (ch.keywords_changed)
+		flags_lines_append(out, names, nnames, read_only);
+	if (ch.exists_changed) {
+		buf_printf(out, "* %u EXISTS\r\n", ch.exists);
+		if (!(enabled & IMAP_ENABLED_REV2)) {
+			struct mailbox_status st;
+			mailbox_view_status(view, &st);
+			buf_printf(out, "* %u RECENT\r\n", st.recent);
+		}
+	}
+	for (size_t i = 0; i < ch.flag_change_count; i++) {
+		const struct mailbox_flag_change *fc = &ch.flag_changes[i];
+		struct mailbox_message msg;
+		bool recent = mailbox_view_message(view, fc->seq, &msg) == 0 && msg.recent;
+		buf_printf(out, "* %u FETCH (", fc->seq);
+		/* RFC 7162 3.2.4: with QRESYNC every FETCH carries the UID */
+		if (enabled & IMAP_ENABLED_QRESYNC)
+			buf_printf(out, "UID %u ", fc->uid);
+		buf_append_str(out, "FLAGS ");
+		imap_flags_append(out, fc->flags, fc->keywords, names, nnames, recent);
+		/* RFC 7162 3.1.4: and with CONDSTORE its MODSEQ */
+		if (enabled & (IMAP_ENABLED_CONDSTORE | IMAP_ENABLED_QRESYNC))
+			buf_printf(out, " MODSEQ (%llu)", (unsigned long long)fc->modseq);
+		buf_append_str(out, ")\r\n");
+	}
+	for (size_t i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
+	mailbox_changes_free(&ch);
+	return false;
+}
+
+/* ---- SELECT, EXAMINE ----------------------------------------------------------- */
+
+/* number_parse - an atom of 1 to 19 digits (RFC 9051 9 number64) */
+static int number_parse(const struct imap_arg *arg, uint64_t *value_r)
+{
+	uint64_t v = 0;
+	if (arg->type != IMAP_ARG_ATOM || arg->len == 0 || arg->len > 19)
+		return -1;
+	for (size_t i = 0; i < arg->len; i++) {
+		if (arg->data[i] < '0' || arg->data[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(arg->data[i] - '0');
+	}
+	*value_r = v;
+	return 0;
+}
+
+/* select_params_parse - SELECT's parameter list (RFC 4466 2.1): CONDSTORE
+ * (RFC 7162 3.1.8) and QRESYNC (uidvalidity modseq [known-uids
+ * [seq-match-data]], 3.2.5), the latter only once enabled */
+static int select_params_parse(struct imap_session *s, const struct imap_arg *arg,
+			       struct select_job *j, const char **error_r)
+{
+	for (size_t i = 0; i < arg->count; i++) {
+		const struct imap_arg *p = &arg->list[i];
+		if (imap_arg_atom_is(p, "CONDSTORE")) {
+			j->m.enabled |= IMAP_ENABLED_CONDSTORE;
+			continue;
+		}
+		if (!imap_arg_atom_is(p, "QRESYNC") || i + 1 >= arg->count ||
+		    arg->list[i + 1].type != IMAP_ARG_LIST) {
+			*error_r = "unknown SELECT parameter";
+			return -1;
+		}
+		if (!(s->enabled & IMAP_ENABLED_QRESYNC)) {
+			*error_r = "QRESYNC is not enabled";
+			return -1;
+		}
+		const struct imap_arg *q = &arg->list[++i];
+		uint64_t v, m;
+		if (q->count < 2 || q->count > 4 || number_parse(&q->list[0], &v) != 0 ||
+		    number_parse(&q->list[1], &m) != 0 || v == 0 || v > UINT32_MAX || m == 0) {
+			*error_r = "invalid QRESYNC parameter";
+			return -1;
+		}
+		j->qresync = true;
+		j->known_uidvalidity = (uint32_t)v;
+		j->known_modseq = m;
+		if (q->count >= 3) {
+			if (q->list[2].type != IMAP_ARG_ATOM ||
+			    imap_seqset_parse(q->list[2].data, q->list[2].len, &j->known_uids,
+					      error_r) != 0 || j->known_uids.saved) {
+				imap_seqset_free(&j->known_uids);
+				memset(&j->known_uids, 0, sizeof(j->known_uids));
+				*error_r = "invalid QRESYNC known UIDs";
+				return -1;
+			}
+		}
+		/* seq-match-data (4th) is a hint we need not use (3.2.5.2) */
+		j->m.enabled |= IMAP_ENABLED_CONDSTORE;
+	}
+	return 0;
+}
+
+static void select_common(struct imap_session *s, const struct imap_command *cmd, bool read_only)
+{
+	const char *error = "invalid SELECT arguments";
+	char *name = NULL;
+
+	if (cmd->count < 1 || cmd->count > 2 ||
+	    imap_mailbox_name_decode(&cmd->args[0], (s->enabled & IMAP_ENABLED_UTF8) != 0,
+				     &name) != 0 ||
+	    (cmd->count == 2 && cmd->args[1].type != IMAP_ARG_LIST)) {
+		free(name);
+		imap_reply_bad(s, NULL, "%s", error);
+		return;
+	}
+	struct select_job *j = xcalloc(1, sizeof(*j));
+	/* the old view goes with the job: the session has none meanwhile, and
+	 * a failed SELECT leaves none (RFC 9051 6.3.2) */
+	imap_mbox_job_init(s, &j->m, true, select_work, select_done, select_free);
+	j->m.view = NULL;
+	j->name = name;
+	j->read_only = read_only;
+	if (cmd->count == 2 && select_params_parse(s, &cmd->args[1], j, &error) != 0) {
+		select_free(&j->m.base);
+		imap_reply_bad(s, NULL, "%s", error);
+		return;
+	}
+	j->old_view = s->view;
+	j->had_view = s->view != NULL;
+	s->view = NULL;
+	free(s->mailbox_name);
+	s->mailbox_name = NULL;
+	s->state = IMAP_STATE_AUTHENTICATED;
+	imap_session_async(s, &j->m.base);
+}
+
+void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd, bool uid)
+{
+	(void)uid;
+	select_common(s, cmd, false);
+}
+
+void imap_cmd_examine(struct imap_session *s, const struct imap_command *cmd, bool uid)
+{
+	(void)uid;
+	select_common(s, cmd, true);
+}
+
+/* select_qresync_append - RFC 7162 3.2.5.1: the messages changed since the
+ * client's MODSEQ (FETCH with UID, FLAGS, MODSEQ), then those of its known
+ * UIDs (or all below UIDNEXT) that are gone (VANISHED (EARLIER)).  Expunges
+ * are not remembered, so every missing UID is sent, as the RFC allows. */
+static void select_qresync_append(struct select_job *j, const struct mailbox_status *st)
+{
+	struct mailbox_view *view = j->m.view;
+	uint32_t count = mailbox_view_count(view);
+	char **names;
+	size_t nnames;
+	struct imap_seqset *known = &j->known_uids;
+
+	if (j->known_uidvalidity != st->uidvalidity)
+		return;
+	if (known->count)
+		imap_seqset_resolve(known, st->uidnext ? st->uidnext - 1 : 0);
+	names = mailbox_keywords_get(mailbox_view_mailbox(view), &nnames);
+	/* VANISHED (EARLIER) comes first (3.2.5.1) */
+	uint32_t *gone = NULL;
+	size_t ngone = 0, cap = 0;
+	struct imap_seq_range all = { 1, st->uidnext ? st->uidnext - 1 : 0 };
+	const struct imap_seq_range *ranges = known->count ? known->ranges : &all;
+	size_t nranges = known->count ? known->count : (all.hi >= 1 ? 1 : 0);
+	for (size_t r = 0; r < nranges; r++) {
+		uint32_t lo = ranges[r].lo, hi = ranges[r].hi;
+		if (hi >= st->uidnext)
+			hi = st->uidnext - 1;
+		for (uint64_t u = lo; u <= hi; u++) {
+			if (mailbox_view_seq(view, (uint32_t)u) != 0)
+				continue;
+			if (ngone == cap) {
+				cap = cap ? cap * 2 : 64;
+				gone = xrealloc(gone, cap * sizeof(*gone));
+			}
+			gone[ngone++] = (uint32_t)u;
+		}
+	}
+	if (ngone) {
+		qsort(gone, ngone, sizeof(*gone), u32_cmp);
+		size_t w = 0;
+		for (size_t i = 0; i < ngone; i++)
+			if (w == 0 || gone[w - 1] != gone[i])
+				gone[w++] = gone[i];
+		buf_append_str(&j->m.out, "* VANISHED (EARLIER) ");
+		imap_uidset_append(&j->m.out, gone, w);
+		buf_append_str(&j->m.out, "\r\n");
+	}
+	free(gone);
+	for (uint32_t seq = 1; seq <= count; seq++) {
+		struct mailbox_message msg;
+		if (mailbox_view_message(view, seq, &msg) != 0 || msg.modseq <= j->known_modseq)
+			continue;
+		if (known->count && !imap_seqset_contains(known, msg.uid))
+			continue;
+		buf_printf(&j->m.out, "* %u FETCH (UID %u FLAGS ", seq, msg.uid);
+		imap_flags_append(&j->m.out, msg.flags, msg.keywords, names, nnames, msg.recent);
+		buf_printf(&j->m.out, " MODSEQ (%llu))\r\n", (unsigned long long)msg.modseq);
+	}
+	for (size_t i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
+}
+
+static void select_work(struct imap_job *job)
+{
+	struct select_job *j = (struct select_job *)job;
+	struct mailbox *mailbox = NULL;
+	struct mailbox_error error;
+	struct mailbox_status st;
+
+	mailbox_view_free(&j->old_view);
+	/* RFC 9051 6.3.2, RFC 7162 3.2.11: the old mailbox is closed */
+	if (j->had_view)
+		buf_append_str(&j->m.out, "* OK [CLOSED] Previous mailbox closed\r\n");
+	if (mailbox_open(j->m.data_dir, j->m.account, j->name, &mailbox, &error) != 0 ||
+	    mailbox_view_open(mailbox, &j->m.view, &error) != 0) {
+		mailbox_unref(&mailbox);
+		imap_mbox_job_error(&j->m, "select", &error, false);
+		return;
+	}
+	mailbox_unref(&mailbox);
+	mailbox_view_status(j->m.view, &st);
+	size_t nnames;
+	char **names = mailbox_keywords_get(mailbox_view_mailbox(j->m.view), &nnames);
+	flags_lines_append(&j->m.out, names, nnames, j->read_only);
+	for (size_t i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
+	buf_printf(&j->m.out, "* %u EXISTS\r\n", st.messages);
+	if (!(j->m.enabled & IMAP_ENABLED_REV2)) {
+		/* IMAP4rev1 only (RFC 3501 6.3.1): RECENT and the first unseen */
+		buf_printf(&j->m.out, "* %u RECENT\r\n", st.recent);
+		for (uint32_t seq = 1; st.unseen && seq <= st.messages; seq++) {
+			struct mailbox_message msg;
+			if (mailbox_view_message(j->m.view, seq, &msg) == 0 &&
+			    !(msg.flags & MAILBOX_FLAG_SEEN)) {
+				buf_printf(&j->m.out, "* OK [UNSEEN %u] First unseen\r\n", seq);
+				break;
+			}
+		}
+	}
+	buf_printf(&j->m.out, "* OK [UIDVALIDITY %u] UIDs valid\r\n", st.uidvalidity);
+	buf_printf(&j->m.out, "* OK [UIDNEXT %u] Predicted next UID\r\n", st.uidnext);
+	buf_printf(&j->m.out, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+		   (unsigned long long)st.highestmodseq);
+	if (j->m.enabled & IMAP_ENABLED_REV2) {
+		/* RFC 9051 6.3.2: the mailbox's LIST line (its canonical name) */
+		buf_append_str(&j->m.out, "* LIST () \"/\" ");
+		imap_mailbox_name_append(&j->m.out, j->name, (j->m.enabled & IMAP_ENABLED_UTF8) != 0);
+		buf_append_str(&j->m.out, "\r\n");
+	}
+	if (j->qresync)
+		select_qresync_append(j, &st);
+	imap_mbox_job_reply(&j->m, IMAP_OK, j->read_only ? "READ-ONLY" : "READ-WRITE", "%s completed",
+			    j->read_only ? "EXAMINE" : "SELECT");
+}
+
+static void select_done(struct imap_session *s, struct imap_job *job)
+{
+	struct select_job *j = (struct select_job *)job;
+	if (j->m.status == IMAP_OK) {
+		s->view = j->m.view;
+		j->m.view = NULL;
+		s->mailbox_name = j->name;
+		j->name = NULL;
+		s->read_only = j->read_only;
+		s->enabled |= j->m.enabled & IMAP_ENABLED_CONDSTORE;
+		s->state = IMAP_STATE_SELECTED;
+	}
+	imap_mbox_job_done(s, job);
+}
+
+static void select_free(struct imap_job *job)
+{
+	struct select_job *j = (struct select_job *)job;
+	/* a view the session did not take because it went away: it frees the
+	 * session's on a worker (session.h) */
+	if (j->m.view && !job->session->view)
+		job->session->view = j->m.view;
+	assert(j->old_view == NULL);
+	free(j->name);
+	if (j->known_uids.ranges)
+		imap_seqset_free(&j->known_uids);
+	imap_mbox_job_fields_free(&j->m);
+	free(j);
+}
+
+/* ---- CLOSE, UNSELECT, EXPUNGE --------------------------------------------------- */
+
+static void expunge_work(struct imap_job *job)
+{
+	struct expunge_job *j = (struct expunge_job *)job;
+	struct mailbox_error error;
+	uint32_t *uids = NULL;
+	size_t n = 0;
+
+	if (j->unselect || (j->close && j->m.read_only)) {
+		mailbox_view_free(&j->m.view);
+		return;
+	}
+	if (j->uid) {
+		uint32_t count = mailbox_view_count(j->m.view);
+		imap_seqset_resolve(&j->uids, count ? mailbox_view_uid(j->m.view, count) : 0);
+		uids = xcalloc(count ? count : 1, sizeof(*uids));
+		for (uint32_t seq = 1; seq <= count; seq++) {
+			uint32_t u = mailbox_view_uid(j->m.view, seq);
+			if (imap_seqset_contains(&j->uids, u))
+				uids[n++] = u;
+		}
+	}
+	int r = !j->uid || n ? mailbox_expunge(j->m.view, j->uid ? uids : NULL, n, NULL, NULL, &error)
+			     : 0;
+	free(uids);
+	if (r != 0) {
+		imap_mbox_job_error(&j->m, "expunge", &error, false);
+		return;
+	}
+	if (j->close) {
+		/* RFC 9051 6.4.1: CLOSE sends no EXPUNGE responses */
+		mailbox_view_free(&j->m.view);
+		return;
+	}
+	imap_mbox_job_updates(&j->m);
+}
+
+static void expunge_done(struct imap_session *s, struct imap_job *job)
+{
+	struct expunge_job *j = (struct expunge_job *)job;
+	if (j->close || j->unselect) {
+		/* the view is gone on any outcome: the session is unselected */
+		free(s->mailbox_name);
+		s->mailbox_name = NULL;
+		s->read_only = false;
+		s->state = IMAP_STATE_AUTHENTICATED;
+	}
+	imap_mbox_job_done(s, job);
+}
+
+static void expunge_free(struct imap_job *job)
+{
+	struct expunge_job *j = (struct expunge_job *)job;
+	if (j->uids.ranges)
+		imap_seqset_free(&j->uids);
+	imap_mbox_job_fields_free(&j->m);
+	free(j);
+}
+
+/* expunge_start - CLOSE and UNSELECT take the view from the session (the
+ * job frees it); EXPUNGE uses it where it is */
+static void expunge_start(struct imap_session *s, struct expunge_job *j)
+{
+	if (j->close || j->unselect)
+		s->view = NULL;
+	imap_session_async(s, &j->m.base);
+}
+
+void imap_cmd_close(struct imap_session *s, const struct imap_command *cmd, bool uid)
+{
+	(void)uid;
+	if (cmd->count != 0) {
+		imap_reply_bad(s, NULL, "CLOSE takes no arguments");
+		return;
+	}
+	struct expunge_job *j = xcalloc(1, sizeof(*j));
+	imap_mbox_job_init(s, &j->m, false, expunge_work, expunge_done, expunge_free);
+	j->close = true;
+	imap_mbox_job_reply(&j->m, IMAP_OK, NULL, "CLOSE completed");
+	expunge_start(s, j);
+}
+
+void imap_cmd_unselect(struct imap_session *s, const struct imap_command *cmd, bool uid)
+{
+	(void)uid;
+	if (cmd->count != 0) {
+		imap_reply_bad(s, NULL, "UNSELECT takes no arguments");
+		return;
+	}
+	struct expunge_job *j = xcalloc(1, sizeof(*j));
+	imap_mbox_job_init(s, &j->m, false, expunge_work, expunge_done, expunge_free);
+	j->unselect = true;
+	imap_mbox_job_reply(&j->m, IMAP_OK, NULL, "UNSELECT completed");
+	expunge_start(s, j);
+}
+
+void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd, bool uid)
+{
+	const char *error;
+	if (cmd->count != (uid ? 1u : 0u) || (uid && cmd->args[0].type != IMAP_ARG_ATOM)) {
+		imap_reply_bad(s, NULL, uid ? "UID EXPUNGE takes a UID set" :
+					      "EXPUNGE takes no arguments");
+		return;
+	}
+	if (s->read_only) {
+		imap_reply_no(s, "READ-ONLY", "The mailbox is read-only (EXAMINE)");
+		return;
+	}
+	struct expunge_job *j = xcalloc(1, sizeof(*j));
+	imap_mbox_job_init(s, &j->m, true, expunge_work, expunge_done, expunge_free);
+	j->uid = uid;
+	if (uid && (imap_seqset_parse(cmd->args[0].data, cmd->args[0].len, &j->uids, &error) != 0 ||
+		    j->uids.saved)) {
+		if (j->uids.ranges)
+			imap_seqset_free(&j->uids);
+		memset(&j->uids, 0, sizeof(j->uids));
+		expunge_free(&j->m.base);
+		imap_reply_bad(s, NULL, "invalid UID set");
+		return;
+	}
+	imap_mbox_job_reply(&j->m, IMAP_OK, NULL, "%sEXPUNGE completed", uid ? "UID " : "");
+	expunge_start(s, j);
+}
+
+/* ---- NOOP's poll ------------------------------------------------------------------ */
+
+static void poll_work(struct imap_job *job)
+{
+	imap_mbox_job_updates((struct imap_mbox_job *)job);
+}
+
+void imap_select_poll(struct imap_session *s, const char *text)
+{
+	struct imap_mbox_job *j = xcalloc(1, sizeof(*j));
+	imap_mbox_job_init(s, j, true, poll_work, NULL, NULL);
+	imap_mbox_job_reply(j, IMAP_OK, NULL, "%s", text);
+	imap_session_async(s, &j->base);
+}
