@@ -772,7 +772,81 @@ struct queue_ctx {
 	unsigned reserved;
 	time_t reserved_at;
 	bool sandbox;
+	bool save_sent;                  /* [mailbox] save_sent: SENT_COPY goes to Sent */
+	struct buf sent_copy;
 };
+
+/* A submitted message's copy for the Sent folder of its account */
+struct sent_job {
+	struct smtp_server *server;
+	char *account;
+	char queue_id[QUEUE_ID_LEN + 1];
+	struct buf message;
+	uint32_t uid;
+	bool not_local;              /* the account names no mailbox of ours */
+	struct mailbox_error error;
+	int rc;
+};
+
+/* sent_wanted - RFC 6409 leaves the Sent copy to the client; [mailbox]
+ * save_sent makes it the server's, for an account's own submissions (not
+ * sendmail's local users, not the sandbox, which keeps its mail itself) */
+static bool sent_wanted(const struct smtp_session *s)
+{
+	return s->config->mailbox.save_sent && s->account && !s->account->sandbox &&
+	       !s->account->trusted && strchr(s->account->name, '@') &&
+	       (s->listener->role == LISTENER_ROLE_SUBMISSION ||
+		s->listener->role == LISTENER_ROLE_SUBMISSIONS);
+}
+
+/* sent_work - (worker) the copy, \Seen, into the account's Sent folder
+ * (made if missing) through the mailbox store, quota included */
+static void sent_work(void *arg)
+{
+	struct sent_job *j = arg;
+	const char *data_dir = j->server->config->data_dir;
+	const char *domain = strrchr(j->account, '@') + 1;
+	struct mailbox *mb = NULL;
+	if (!policy_is_local_domain_blocking(j->server->store, j->server->config, domain)) {
+		j->not_local = true;
+		return;
+	}
+	j->rc = mailbox_open(data_dir, j->account, "Sent", &mb, &j->error);
+	if (j->rc != 0 && j->error.code == MAILBOX_ERROR_NONEXISTENT) {
+		struct mailbox_error error;
+		if (mailbox_folder_create(data_dir, j->account, "Sent", &error) != 0 &&
+		    error.code != MAILBOX_ERROR_EXISTS) {
+			j->error = error;
+			return;
+		}
+		j->rc = mailbox_open(data_dir, j->account, "Sent", &mb, &j->error);
+	}
+	if (j->rc == 0)
+		j->rc = mailbox_append(mb, j->message.data ? j->message.data : "", j->message.len,
+				       MAILBOX_FLAG_SEEN, 0, 0, &j->uid, &j->error);
+	mailbox_unref(&mb);
+}
+
+/* sent_done - (loop) log the outcome: a copy that failed loses nothing,
+ * the message is queued already */
+static void sent_done(void *arg)
+{
+	struct sent_job *j = arg;
+	char account[300];
+	log_escape(account, sizeof(account), j->account, strlen(j->account));
+	if (j->not_local)
+		log_debug("sent-copy-skipped", "queue_id=%s account=%s reason=\"not a local mailbox\"",
+			  j->queue_id, account);
+	else if (j->rc == 0)
+		log_info("sent-copy", "queue_id=%s account=%s folder=Sent uid=%u", j->queue_id,
+			 account, j->uid);
+	else
+		log_warn("sent-copy-failed", "queue_id=%s account=%s error=\"%s\" errno=%d",
+			 j->queue_id, account, j->error.text, j->error.sys_errno);
+	buf_free(&j->message);
+	free(j->account);
+	free(j);
+}
 
 /* smtp_message_submit - Received: on top (and Authentication-Results under
  * it), then to the queue; 250 once durable */
@@ -815,6 +889,11 @@ void smtp_message_submit(struct smtp_session *s)
 	ctx->reserved = s->reserved;
 	ctx->reserved_at = s->reserved_at;
 	ctx->sandbox = env->sandbox;
+	buf_init(&ctx->sent_copy);
+	if (sent_wanted(s)) {
+		ctx->save_sent = true;
+		buf_append(&ctx->sent_copy, message.data, message.len);
+	}
 	s->reserved = 0; /* they travel with the message now */
 	s->waiting = true;
 	smtp_session_transaction_reset(s);
@@ -829,6 +908,17 @@ static void queue_done(void *arg, int status, const char *queue_id, const char *
 	struct smtp_session *s = smtp_server_session_find(ctx->server, ctx->session_id);
 	if (status == 0) {
 		log_info("queued", "session=%s queue_id=%s", s ? s->sid : "closed", queue_id);
+		if (ctx->save_sent) {
+			/* after the 250's durability, on a worker: never delays nor
+			 * refuses the message */
+			struct sent_job *j = xcalloc(1, sizeof(*j));
+			j->server = ctx->server;
+			j->account = xstrdup(ctx->account->name);
+			snprintf(j->queue_id, sizeof(j->queue_id), "%s", queue_id);
+			j->message = ctx->sent_copy;
+			buf_init(&ctx->sent_copy);
+			pool_submit(ctx->server->pool, sent_work, sent_done, j);
+		}
 	} else {
 		log_warn("queue-failed", "session=%s error=\"%s\"", s ? s->sid : "closed", error);
 		release_post(ctx->server, ctx->session_id, ctx->account, ctx->reserved,
@@ -849,6 +939,7 @@ static void queue_done(void *arg, int status, const char *queue_id, const char *
 		smtp_session_process_input(s);
 	}
 	policy_account_free(&ctx->account);
+	buf_free(&ctx->sent_copy);
 	free(ctx);
 }
 
