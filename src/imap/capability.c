@@ -59,5 +59,5 @@ void imap_capability_append(const struct imap_session *s, struct buf *out)
 		first = false;
 	}
 	/* RFC 7889: the literal limit the reader enforces (NO [TOOBIG]) */
-	buf_printf(out, " APPENDLIMIT=%zu", s->config->limits.message_size);
+	buf_printf(out, " APPENDLIMIT=%zu", s->config->imap.literal_size);
 }
