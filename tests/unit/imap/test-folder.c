@@ -318,6 +318,17 @@ static void test_status_and_flags(void **state)
 	assert_string_equal(out.data, "()");
 	buf_free(&out);
 
+	static const uint32_t uids[] = { 1, 2, 3, 5, 7, 8, 4294967295u };
+	buf_init(&out);
+	imap_uidset_append(&out, uids, 7);
+	buf_append(&out, "", 1);
+	assert_string_equal(out.data, "1:3,5,7:8,4294967295");
+	buf_reset(&out);
+	imap_uidset_append(&out, uids + 3, 1);
+	buf_append(&out, "", 1);
+	assert_string_equal(out.data, "5");
+	buf_free(&out);
+
 	unsigned attrs;
 	parse(&p, "a CREATE x (USE (\\Sent \\trash)) (\\Foo)");
 	assert_int_equal(imap_special_use_parse(&p.cmd.args[1].list[1], &attrs, &error), 0);
