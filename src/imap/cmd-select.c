@@ -356,6 +356,20 @@ void imap_cmd_examine(struct imap_session *s, const struct imap_command *cmd, bo
 	select_common(s, cmd, true);
 }
 
+static int range_cmp(const void *a, const void *b)
+{
+	const struct imap_seq_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* gap_append - LO:HI (or LO) to a sequence set being written */
+static void gap_append(struct buf *out, uint64_t lo, uint64_t hi)
+{
+	buf_printf(out, "%s%llu", out->len ? "," : "", (unsigned long long)lo);
+	if (hi > lo)
+		buf_printf(out, ":%llu", (unsigned long long)hi);
+}
+
 /* select_qresync_append - RFC 7162 3.2.5.1: the messages changed since the
  * client's MODSEQ (FETCH with UID, FLAGS, MODSEQ), then those of its known
  * UIDs (or all below UIDNEXT) that are gone (VANISHED (EARLIER)).  Expunges
@@ -373,37 +387,43 @@ static void select_qresync_append(struct select_job *j, const struct mailbox_sta
 	if (known->count)
 		imap_seqset_resolve(known, st->uidnext ? st->uidnext - 1 : 0);
 	names = mailbox_keywords_get(mailbox_view_mailbox(view), &nnames);
-	/* VANISHED (EARLIER) comes first (3.2.5.1) */
-	uint32_t *gone = NULL;
-	size_t ngone = 0, cap = 0;
-	struct imap_seq_range all = { 1, st->uidnext ? st->uidnext - 1 : 0 };
-	const struct imap_seq_range *ranges = known->count ? known->ranges : &all;
-	size_t nranges = known->count ? known->count : (all.hi >= 1 ? 1 : 0);
+	/* VANISHED (EARLIER) comes first (3.2.5.1): the gaps between the
+	 * view's UIDs within the known ranges, in time linear in the view and
+	 * the ranges whatever the numbers */
+	uint32_t top = st->uidnext ? st->uidnext - 1 : 0;
+	struct imap_seq_range all = { 1, top };
+	size_t nranges = known->count ? known->count : (top >= 1 ? 1 : 0);
+	struct imap_seq_range *ranges = xcalloc(nranges ? nranges : 1, sizeof(*ranges));
+	memcpy(ranges, known->count ? known->ranges : &all, nranges * sizeof(*ranges));
+	qsort(ranges, nranges, sizeof(*ranges), range_cmp);
+	struct buf gone;
+	buf_init(&gone);
+	uint64_t next = 1;   /* UIDs below it are dealt with */
 	for (size_t r = 0; r < nranges; r++) {
-		uint32_t lo = ranges[r].lo, hi = ranges[r].hi;
-		if (hi >= st->uidnext)
-			hi = st->uidnext - 1;
-		for (uint64_t u = lo; u <= hi; u++) {
-			if (mailbox_view_seq(view, (uint32_t)u) != 0)
-				continue;
-			if (ngone == cap) {
-				cap = cap ? cap * 2 : 64;
-				gone = xrealloc(gone, cap * sizeof(*gone));
+		uint64_t lo = ranges[r].lo > next ? ranges[r].lo : next;
+		uint64_t hi = ranges[r].hi < top ? ranges[r].hi : top;
+		uint32_t first, last;
+		if (lo > hi)
+			continue;
+		if (mailbox_view_seq_range(view, (uint32_t)lo, (uint32_t)hi, &first, &last)) {
+			for (uint32_t seq = first; seq <= last; seq++) {
+				uint32_t uid = mailbox_view_uid(view, seq);
+				if (uid > lo)
+					gap_append(&gone, lo, uid - 1);
+				lo = (uint64_t)uid + 1;
 			}
-			gone[ngone++] = (uint32_t)u;
 		}
+		if (lo <= hi)
+			gap_append(&gone, lo, hi);
+		next = hi + 1;
 	}
-	if (ngone) {
-		qsort(gone, ngone, sizeof(*gone), u32_cmp);
-		size_t w = 0;
-		for (size_t i = 0; i < ngone; i++)
-			if (w == 0 || gone[w - 1] != gone[i])
-				gone[w++] = gone[i];
+	if (gone.len) {
 		buf_append_str(&j->m.out, "* VANISHED (EARLIER) ");
-		imap_uidset_append(&j->m.out, gone, w);
+		buf_append(&j->m.out, gone.data, gone.len);
 		buf_append_str(&j->m.out, "\r\n");
 	}
-	free(gone);
+	buf_free(&gone);
+	free(ranges);
 	for (uint32_t seq = 1; seq <= count; seq++) {
 		struct mailbox_message msg;
 		if (mailbox_view_message(view, seq, &msg) != 0 || msg.modseq <= j->known_modseq)
