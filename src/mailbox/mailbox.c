@@ -120,6 +120,7 @@ struct mailbox_view {
 	uint32_t uidvalidity, uidnext;      /* as of the last open or update */
 	size_t pending_expunges;            /* entries marked expunged, not yet reported */
 	uint64_t highestmodseq;
+	bool peek;                          /* takes no \Recent (mailbox_view_open_peek) */
 };
 
 struct account_folder {
@@ -1219,8 +1220,24 @@ static void view_entry_set(struct view_entry *e, const struct mailbox_msg *m,
 	};
 }
 
+static int view_open(struct mailbox *mailbox, bool peek, struct mailbox_view **view_r,
+		     struct mailbox_error *error_r);
+
 int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
 		      struct mailbox_error *error_r)
+{
+	return view_open(mailbox, false, view_r, error_r);
+}
+
+int mailbox_view_open_peek(struct mailbox *mailbox, struct mailbox_view **view_r,
+			   struct mailbox_error *error_r)
+{
+	return view_open(mailbox, true, view_r, error_r);
+}
+
+/* view_open - a view; PEEK leaves \Recent to the next view that does not */
+static int view_open(struct mailbox *mailbox, bool peek, struct mailbox_view **view_r,
+		     struct mailbox_error *error_r)
 {
 	struct mailbox_view *view;
 
@@ -1236,7 +1253,9 @@ int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
 	view->entries = xcalloc(view->cap, sizeof(*view->entries));
 	for (size_t i = 0; i < mailbox->count; i++)
 		view_entry_set(&view->entries[i], &mailbox->msgs[i], mailbox);
-	mailbox->recent_uid = mailbox->uidnext;
+	view->peek = peek;
+	if (!peek)
+		mailbox->recent_uid = mailbox->uidnext;
 	view->count = mailbox->count;
 	view->keyword_count = mailbox->keyword_count;
 	view->uidvalidity = mailbox->uidvalidity;
@@ -1520,7 +1539,8 @@ int mailbox_view_update(struct mailbox_view *view, bool expunges,
 		}
 		for (size_t i = first_new; i < mb->count; i++)
 			view_entry_set(&view->entries[view->count++], &mb->msgs[i], mb);
-		mb->recent_uid = mb->uidnext;
+		if (!view->peek)
+			mb->recent_uid = mb->uidnext;
 		ch.exists_changed = first_new < mb->count;
 	}
 	ch.exists = (uint32_t)view->count;

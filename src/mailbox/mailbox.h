@@ -166,6 +166,11 @@ char **mailbox_keywords_get(struct mailbox *mailbox, size_t *count_r);
  * reference: message sequence numbers 1..count in UID order */
 int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
 		      struct mailbox_error *error_r);
+/* mailbox_view_open_peek - the same, but the view takes \Recent from no
+ * one: messages stay recent for the next view that is not a peek (IMAP
+ * EXAMINE, RFC 3501 6.3.2) */
+int mailbox_view_open_peek(struct mailbox *mailbox, struct mailbox_view **view_r,
+			   struct mailbox_error *error_r);
 void mailbox_view_free(struct mailbox_view **view);
 struct mailbox *mailbox_view_mailbox(struct mailbox_view *view);
 
