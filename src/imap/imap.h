@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
@@ -20,8 +21,11 @@ struct config;
 struct config_listener;
 struct event_base;
 struct imap_arg;
+struct imap_fetch;
+struct imap_search_key;
 struct imap_server;
 struct mailbox_folder;
+struct mailbox_message;
 struct mailbox_status;
 struct net_conn_limits;
 struct policy_throttle;
@@ -186,5 +190,88 @@ void imap_flags_append(struct buf *out, uint32_t flags, uint64_t keywords,
 /* imap_uidset_append - UIDS[0..N), ascending, as a sequence set with ranges
  * ("1:3,7"; VANISHED, COPYUID): consecutive numbers become one range */
 void imap_uidset_append(struct buf *out, const uint32_t *uids, size_t n);
+
+/* ---- FETCH of one message (fetch.c) ---------------------------------------- */
+
+/* imap_date_time_append - RFC 9051 9 date-time of T, quoted, in UTC
+ * ("05-Dec-2026 12:30:00 +0000") */
+void imap_date_time_append(struct buf *out, time_t t);
+
+/* What the session adds to what a FETCH asked for, and knows of the folder */
+struct imap_fetch_context {
+	bool utf8;              /* UTF8=ACCEPT or IMAP4rev2 enabled (RFC 6855 3) */
+	bool recent;            /* report \Recent (an IMAP4rev1 session) */
+	bool uid;               /* UID FETCH or STORE: UID always (RFC 9051 6.4.9) */
+	bool flags;             /* \Seen was just set: FLAGS always (RFC 9051 6.4.5) */
+	bool modseq;            /* CONDSTORE enabled and CHANGEDSINCE or a STORE:
+				   MODSEQ always (RFC 7162 3.1.4.1) */
+	char *const *keywords;  /* the folder's keyword names, by number */
+	size_t keyword_count;
+};
+
+/* imap_fetch_needs_file - FETCH asks for something the message file holds
+ * (not only FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ) */
+bool imap_fetch_needs_file(const struct imap_fetch *fetch);
+/* imap_fetch_sets_seen - FETCH has an item that sets \Seen (BODY[...],
+ * BINARY[...], RFC822, RFC822.TEXT: RFC 9051 6.4.5, RFC 3516 4.1) */
+bool imap_fetch_sets_seen(const struct imap_fetch *fetch);
+
+/* imap_fetch_message_append - the untagged response "* SEQ FETCH (...)"
+ * CRLF for message MSG (its index record) whose file holds DATA[0..LEN)
+ * (NULL when imap_fetch_needs_file says it is not needed), the items of
+ * FETCH in their order, then what CTX adds.  Section data goes as
+ * literals, BINARY data with a NUL in it as literal8 (RFC 3516 4.3); a
+ * part that does not exist is NIL.  -1 and *ERROR_R (text for "tag NO
+ * ...", response code included) when a BINARY item names a part whose
+ * Content-Transfer-Encoding is unknown (RFC 3516 4.3 UNKNOWN-CTE): OUT is
+ * then as it was.  No I/O. */
+int imap_fetch_message_append(struct buf *out, const struct imap_fetch *fetch,
+			      const struct imap_fetch_context *ctx, uint32_t seq,
+			      const struct mailbox_message *msg, const char *data, size_t len,
+			      const char **error_r);
+
+/* ---- SEARCH (search.c) ------------------------------------------------------ */
+
+/* One message as SEARCH sees it */
+struct imap_search_message {
+	uint32_t seq;
+	const struct mailbox_message *record;
+	const char *data;       /* the file's bytes; NULL when imap_search_needs_file
+				   said they are not needed */
+	size_t len;
+	char *const *keywords;  /* the folder's keyword names, by number */
+	size_t keyword_count;
+	time_t now;             /* for OLDER and YOUNGER (RFC 5032) */
+};
+
+/* imap_search_resolve - give "*" its value in every set of the tree under
+ * KEY: MAX_SEQ for sequence numbers, MAX_UID (the highest UID in the
+ * folder) for UID sets (RFC 9051 6.4.4, 9 seq-number) */
+void imap_search_resolve(struct imap_search_key *key, uint32_t max_seq, uint32_t max_uid);
+/* imap_search_needs_file - a key of the tree looks into the message (its
+ * header or body) */
+bool imap_search_needs_file(const struct imap_search_key *key);
+/* imap_search_has_modseq - a MODSEQ key is in the tree: the result carries
+ * the highest MODSEQ of the messages found (RFC 7162 3.1.5) */
+bool imap_search_has_modseq(const struct imap_search_key *key);
+/* imap_search_match - MSG matches KEY (resolved).  Strings match as
+ * substrings, case-insensitively (ASCII, Latin, Greek and Cyrillic letters
+ * folded), in UTF-8: header fields decoded (RFC 2047 encoded words), and
+ * the text parts of the body decoded (transfer encoding, then charset).
+ * Dates compare days: the internal date's in UTC, the Date: field's as
+ * written (RFC 9051 6.4.4: time and time zone disregarded). */
+bool imap_search_match(const struct imap_search_key *key, const struct imap_search_message *msg);
+
+/* imap_search_response_append - "* SEARCH n..." CRLF with the numbers
+ * RESULTS[0..COUNT) (RFC 9051 7.3.5 / RFC 3501 7.2.5), then "(MODSEQ m)"
+ * when MODSEQ is non-zero (RFC 7162 3.1.5) */
+void imap_search_response_append(struct buf *out, const uint32_t *results, size_t count,
+				 uint64_t modseq);
+/* imap_esearch_response_append - "* ESEARCH (TAG "tag") [UID] ..." CRLF
+ * (RFC 4731 3.1, RFC 9051 7.3.4) with what OPTIONS (IMAP_SEARCH_RETURN_*)
+ * ask of the ascending RESULTS[0..COUNT): MIN, MAX and ALL only when
+ * something matched, COUNT always; MODSEQ as above */
+void imap_esearch_response_append(struct buf *out, const char *tag, bool uid, unsigned options,
+				  const uint32_t *results, size_t count, uint64_t modseq);
 
 #endif

@@ -95,6 +95,13 @@ void message_utf8_append(const char *in, size_t len, struct buf *out)
 	buf_append(out, in + run, i - run);
 }
 
+void message_text_to_utf8(const char *charset, size_t charset_len, const char *in, size_t len,
+			  struct buf *out)
+{
+	if (charset == NULL || !message_charset_to_utf8(charset, charset_len, in, len, out))
+		message_utf8_append(in, len, out);
+}
+
 bool message_charset_to_utf8(const char *charset, size_t charset_len, const char *in,
 			     size_t len, struct buf *out)
 {

@@ -164,6 +164,14 @@ void message_decoder_finish(struct message_decoder *dec, struct buf *out);
  * Returns true if the output was cut at MAX. */
 bool message_header_decode(const char *value, size_t len, size_t max, struct buf *out);
 
+/* message_text_to_utf8 - IN[0..LEN), text in CHARSET[0..CHARSET_LEN) (a
+ * text part's charset parameter; NULL for none), appended to OUT as UTF-8:
+ * converted through iconv when the charset is known, else (unknown or
+ * absent) taken as UTF-8; bytes that do not convert become U+FFFD.  For
+ * readers of bodies such as IMAP SEARCH BODY. */
+void message_text_to_utf8(const char *charset, size_t charset_len, const char *in, size_t len,
+			  struct buf *out);
+
 /* ---- MIME: Content-Type and Content-Disposition (RFC 2045 5, RFC 2183) ------- */
 
 #define MESSAGE_PARAM_MAX 64          /* parameters kept per field (after RFC 2231 joining) */
