@@ -933,7 +933,8 @@ static int serve_network(const struct config *config)
 		.store = store,
 		.pool = pool,
 		.limits = smtp_server_limits(st.server),
-		.throttle = smtp_server_throttle(st.server),
+		.throttle = throttle,
+		.auth = logins,
 	};
 	st.imap = imap_server_create(st.base, &imap_settings);
 	struct serve_report_glue glue = { .reporter = reporter, .control = control };

@@ -229,6 +229,8 @@ static const struct key_def key_defs[] = {
 	  16777216 },
 	{ SECTION_IMAP, "literal_size", KEY_SIZE, CONFIG_OFFSET(imap.literal_size), 1024,
 	  2147483648ULL },
+	{ SECTION_IMAP, "sessions_per_account", KEY_UINT,
+	  CONFIG_OFFSET(imap.sessions_per_account), 1, 100000 },
 	/* 0 = no quota; at most 1 PiB and 2^31 messages */
 	{ SECTION_MAILBOX, "quota_default", KEY_SIZE, CONFIG_OFFSET(mailbox.quota_default), 0,
 	  1125899906842624ULL },
@@ -398,6 +400,7 @@ static struct config *config_new(bool with_hostname)
 	config->imap.idle_timeout = 1800;
 	config->imap.command_line = 65536;
 	config->imap.literal_size = config->limits.message_size;
+	config->imap.sessions_per_account = 20;
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");

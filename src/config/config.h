@@ -138,6 +138,7 @@ struct config_imap {
 	size_t command_line;      /* octets of a command outside its literals: 65536 */
 	size_t literal_size;      /* octets of one literal (APPEND's message,
 				     APPENDLIMIT): [limits] message_size */
+	unsigned sessions_per_account; /* logged-in sessions of one account at once: 20 */
 };
 
 struct config_dns {

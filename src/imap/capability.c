@@ -5,6 +5,7 @@
 #include "imap/session.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "config/config.h"
 #include "util/buf.h"
@@ -27,10 +28,25 @@ static bool offer_logindisabled(const struct imap_session *s)
 	return s->state == IMAP_STATE_NOT_AUTHENTICATED && !imap_session_login_allowed(s);
 }
 
+/* RFC 9051 6.2.2, RFC 4959: the mechanisms and initial responses */
+static bool offer_auth(const struct imap_session *s)
+{
+	return imap_session_offers_login(s);
+}
+
+static bool offer_compress(const struct imap_session *s)
+{
+	return !s->compressed;
+}
+
 static const struct capability capabilities[] = {
 	{ "IMAP4rev1", NULL },
 	{ "STARTTLS", offer_starttls },
 	{ "LOGINDISABLED", offer_logindisabled },
+	{ "AUTH=PLAIN", offer_auth },
+	{ "AUTH=LOGIN", offer_auth },
+	{ "AUTH=SCRAM-SHA-256", offer_auth },
+	{ "SASL-IR", offer_auth },
 	/* RFC 7888: the reader takes {N+} literals of any size up to the limit */
 	{ "LITERAL+", NULL },
 	{ "ID", NULL },  /* RFC 2971 */
@@ -45,7 +61,19 @@ static const struct capability capabilities[] = {
 	{ "SPECIAL-USE", NULL },          /* RFC 6154 */
 	{ "CREATE-SPECIAL-USE", NULL },   /* RFC 6154 3: a folder's own use only */
 	{ "STATUS=SIZE", NULL },          /* RFC 8438 */
+	{ "ENABLE", NULL },  /* RFC 5161 */
+	{ "NAMESPACE", NULL },  /* RFC 2342 */
+	/* RFC 4978: once logged in, once per session */
+	{ "COMPRESS=DEFLATE", offer_compress },
 };
+
+bool imap_capability_is_offered(const struct imap_session *s, const char *name)
+{
+	for (size_t i = 0; i < sizeof(capabilities) / sizeof(capabilities[0]); i++)
+		if (strcasecmp(capabilities[i].name, name) == 0)
+			return !capabilities[i].offered || capabilities[i].offered(s);
+	return false;
+}
 
 void imap_capability_append(const struct imap_session *s, struct buf *out)
 {

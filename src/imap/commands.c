@@ -10,8 +10,14 @@ static const struct imap_command_def commands[] = {
 	{ "NOOP", IMAP_IN_ANY, 0, imap_cmd_noop },
 	{ "LOGOUT", IMAP_IN_ANY, 0, imap_cmd_logout },
 	{ "ID", IMAP_IN_ANY, 0, imap_cmd_id },   /* RFC 2971 */
+	/* cmd-session.c */
+	{ "ENABLE", IMAP_IN_AUTH, 0, imap_cmd_enable },             /* RFC 5161 */
+	{ "NAMESPACE", IMAP_IN_LOGGED_IN, 0, imap_cmd_namespace },  /* RFC 2342 */
+	{ "COMPRESS", IMAP_IN_LOGGED_IN, 0, imap_cmd_compress },    /* RFC 4978 */
 	/* cmd-auth.c (RFC 9051 6.2) */
 	{ "STARTTLS", IMAP_IN_NOT_AUTH, 0, imap_cmd_starttls },
+	{ "LOGIN", IMAP_IN_NOT_AUTH, 0, imap_cmd_login },
+	{ "AUTHENTICATE", IMAP_IN_NOT_AUTH, 0, imap_cmd_authenticate },
 	/* cmd-select.c (RFC 9051 6.3.2-3, 6.4.1, 6.4.3; RFC 3691; RFC 4315) */
 	{ "SELECT", IMAP_IN_LOGGED_IN, 0, imap_cmd_select },
 	{ "EXAMINE", IMAP_IN_LOGGED_IN, 0, imap_cmd_examine },

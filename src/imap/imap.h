@@ -16,6 +16,7 @@
 
 #include <openssl/ssl.h>
 
+struct authd_client;
 struct buf;
 struct config;
 struct config_listener;
@@ -45,6 +46,7 @@ struct imap_server_settings {
 	SSL_CTX *tls;
 	struct store *store;
 	struct pool *pool;
+	struct authd_client *auth;   /* logins (authd/client.h); NULL: none */
 	struct net_conn_limits *limits;
 	struct policy_throttle *throttle;
 };

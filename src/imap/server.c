@@ -50,6 +50,7 @@ struct imap_server *imap_server_create(struct event_base *base,
 	server->tls = settings->tls;
 	server->store = settings->store;
 	server->pool = settings->pool;
+	server->auth = settings->auth;
 	server->limits = settings->limits;
 	server->throttle = settings->throttle;
 	server->next_id = 1;

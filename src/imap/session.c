@@ -27,6 +27,8 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
+#include "authd/client.h"
+#include "authd/sasl.h"
 #include "config/config.h"
 #include "mailbox/mailbox.h"
 #include "net/net.h"
@@ -49,6 +51,7 @@ static void session_arm_timeout(struct imap_session *s);
 static void session_process_input(struct imap_session *s);
 static void session_command(struct imap_session *s);
 static void session_refused(struct imap_session *s);
+static bool session_sasl_line(struct imap_session *s, struct evbuffer *in);
 static void session_dispatch(struct imap_session *s, const struct imap_command *cmd);
 static void session_tagged(struct imap_session *s, enum imap_status status, const char *code,
 			   const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
@@ -96,6 +99,7 @@ void imap_session_start(struct imap_server *server, const struct config_listener
 							BUFFEREVENT_SSL_ACCEPTING,
 							BEV_OPT_CLOSE_ON_FREE);
 		s->tls = true;
+		s->tls_bev = s->bev;
 		s->handshaking = true;
 	} else {
 		s->bev = bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -168,8 +172,8 @@ void imap_session_bye(struct imap_session *s, const char *text)
  * close_notify, then free */
 static void session_close_done(struct imap_session *s)
 {
-	if (s->tls && !s->handshaking)
-		net_tls_close_notify(s->bev);
+	if (s->tls_bev && !s->handshaking)
+		net_tls_close_notify(s->tls_bev);
 	session_free_later(s);
 }
 
@@ -178,6 +182,8 @@ static void session_close_done(struct imap_session *s)
 static size_t session_pending_output(struct imap_session *s)
 {
 	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+	if (s->mid_bev)
+		n += evbuffer_get_length(bufferevent_get_output(s->mid_bev));
 	if (s->plain_bev)
 		n += evbuffer_get_length(bufferevent_get_output(s->plain_bev));
 	return n;
@@ -216,9 +222,37 @@ void imap_session_start_tls(struct imap_session *s)
 	s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
 					    session_plain_drained_cb, s);
 	s->bev = tls_bev;
+	s->tls_bev = tls_bev;
 	s->tls = true;
 	s->handshaking = true;
 	session_setup_bev(s);
+}
+
+void imap_session_start_compress(struct imap_session *s)
+{
+	bool broken = false;
+	struct bufferevent *under = s->bev;
+	struct bufferevent *z = imap_compress_start(under, &broken);
+	if (!z) {
+		log_error("compress-failed", "session=%s error=\"cannot start DEFLATE\"", s->sid);
+		imap_session_close(s);
+		return;
+	}
+	if (s->plain_bev) {
+		s->mid_bev = under;
+	} else {
+		s->plain_bev = under;
+		s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
+						    session_plain_drained_cb, s);
+	}
+	s->bev = z;
+	s->compressed = true;
+	session_setup_bev(s);
+	if (broken) {
+		log_info("compress-failed", "session=%s client=%s error=\"not a DEFLATE stream\"",
+			 s->sid, s->client);
+		session_free_later(s);
+	}
 }
 
 /* imap_session_drain - shutdown: "* BYE" now, or once the running command
@@ -231,6 +265,12 @@ void imap_session_drain(struct imap_session *s)
 		/* nothing can be said before the TLS handshake is done */
 		session_free_later(s);
 		return;
+	}
+	if (s->sasl_line) {
+		/* the client owes us a SASL line: the login ends here */
+		s->sasl_line = false;
+		authd_login_free(&s->login);
+		s->busy = false;
 	}
 	/* an IDLE never ends by itself (RFC 2177) */
 	if (!s->busy || s->idle)
@@ -291,6 +331,7 @@ static void session_free(struct imap_session *s)
 static void session_disconnect(struct imap_session *s)
 {
 	log_info("disconnect", "session=%s client=%s", s->sid, s->client);
+	authd_login_free(&s->login);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
 	if (s->plain_drain_cb)
 		evbuffer_remove_cb_entry(bufferevent_get_output(s->plain_bev), s->plain_drain_cb);
@@ -298,7 +339,9 @@ static void session_disconnect(struct imap_session *s)
 	if (s->bev)
 		bufferevent_free(s->bev);
 	s->bev = NULL;
+	s->mid_bev = NULL;
 	s->plain_bev = NULL;
+	s->tls_bev = NULL;
 	if (s->resume_ev)
 		event_free(s->resume_ev);
 	s->resume_ev = NULL;
@@ -519,19 +562,26 @@ static void session_process_input(struct imap_session *s)
 		imap_idle_input(s);
 		return;
 	}
-	if (s->dead || s->closing || s->busy || s->processing)
+	if (s->dead || s->closing || (s->busy && !s->sasl_line) || s->processing)
 		return;
-	if (s->server->draining && !s->handshaking) {
+	if (s->server->draining && !s->handshaking && !s->busy) {
 		/* shutting down: what came after the last answer waits for the
 		 * next server */
 		imap_session_bye(s, "Server shutting down");
 		return;
 	}
-	struct evbuffer *in = bufferevent_get_input(s->bev);
 	s->processing = true;
-	while (!s->busy && !s->closing && !s->dead && evbuffer_get_length(in) > 0) {
+	/* (s->bev changes under STARTTLS and COMPRESS: read its input anew) */
+	struct evbuffer *in;
+	while ((!s->busy || s->sasl_line) && !s->closing && !s->dead &&
+	       evbuffer_get_length(in = bufferevent_get_input(s->bev)) > 0) {
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_OUTPUT_HIGH)
 			break;  /* resumed by session_write_cb once the client reads */
+		if (s->sasl_line) {
+			if (!session_sasl_line(s, in))
+				break;
+			continue;
+		}
 		struct evbuffer_iovec vec;
 		if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1)
 			break;
@@ -554,6 +604,44 @@ static void session_process_input(struct imap_session *s)
 		}
 	}
 	s->processing = false;
+}
+
+/* session_sasl_line - AUTHENTICATE's client line (RFC 9051 6.2.2); false
+ * if it is not complete yet */
+static bool session_sasl_line(struct imap_session *s, struct evbuffer *in)
+{
+	size_t eol_len = 0;
+	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT);
+	if (eol.pos < 0) {
+		if (evbuffer_get_length(in) > SASL_LINE_MAX) {
+			s->sasl_line = false;
+			authd_login_free(&s->login);
+			imap_reply_bad(s, NULL, "Authentication line too long");
+			imap_session_bye(s, "Authentication line too long");
+		}
+		return false;
+	}
+	size_t len = (size_t)eol.pos;
+	if (len > SASL_LINE_MAX) {
+		evbuffer_drain(in, len + eol_len);
+		s->sasl_line = false;
+		authd_login_free(&s->login);
+		imap_reply_bad(s, NULL, "Authentication line too long");
+		return true;
+	}
+	char *line = xmalloc(len + 1);
+	evbuffer_remove(in, line, len);
+	evbuffer_drain(in, eol_len);
+	line[len] = '\0';
+	imap_session_sasl_line(s, line, len);
+	free(line);
+	return true;
+}
+
+void imap_session_read_on(struct imap_session *s)
+{
+	if (!s->processing && s->resume_ev)
+		event_active(s->resume_ev, EV_TIMEOUT, 0);
 }
 
 /* session_refused - the reader refused the command (too long, a literal

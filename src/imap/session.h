@@ -70,6 +70,8 @@ struct buf;
 struct config;
 struct config_listener;
 struct mailbox_error;
+struct authd_client;
+struct authd_login;
 struct mailbox_view;
 struct net_conn_limits;
 struct policy_throttle;
@@ -88,6 +90,7 @@ struct imap_server {
 	struct policy_throttle *throttle; /* SMTP's: one AUTH throttle */
 	struct store *store;              /* accounts (may be NULL in tests) */
 	struct pool *pool;
+	struct authd_client *auth;        /* logins (NULL: none) */
 	uint64_t next_id;
 	size_t session_count;
 	struct imap_session *sessions[IMAP_SESSION_BUCKETS];
@@ -146,9 +149,15 @@ struct imap_session {
 	const struct config_listener *listener;
 	uint64_t id;
 	char sid[24];
+	/* the layers: bev on top (what replies are written to); below it, once
+	 * filters are stacked (STARTTLS, COMPRESS), the socket's plain_bev, and
+	 * between the two (STARTTLS and COMPRESS) mid_bev */
 	struct bufferevent *bev;
-	struct bufferevent *plain_bev;  /* under a STARTTLS filter, else NULL */
+	struct bufferevent *mid_bev;
+	struct bufferevent *plain_bev;
+	struct bufferevent *tls_bev;    /* the one doing TLS (close_notify), or NULL */
 	struct evbuffer_cb_entry *plain_drain_cb;
+	bool compressed;                /* COMPRESS=DEFLATE is on */
 	struct sockaddr_storage addr;
 	char client[64];
 
@@ -166,6 +175,8 @@ struct imap_session {
 	struct imap_reader *reader;
 	char *tag;            /* the running command's tag (NULL between commands) */
 	struct imap_job *job; /* the pool job running for it, or NULL */
+	struct authd_login *login; /* LOGIN or AUTHENTICATE under way */
+	bool sasl_line;       /* AUTHENTICATE: a "+" was sent, the client's line is read */
 
 	/* logged in (IMAP_STATE_AUTHENTICATED and after) */
 	char *account;        /* the account's address */
@@ -237,9 +248,29 @@ bool imap_session_offers_starttls(const struct imap_session *s);
 /* imap_session_start_tls - STARTTLS's OK is queued: the TLS handshake goes
  * on below the session from now on (or the session closes) */
 void imap_session_start_tls(struct imap_session *s);
+/* imap_session_start_compress - COMPRESS's OK is queued: deflate below
+ * the session from now on (RFC 4978) */
+void imap_session_start_compress(struct imap_session *s);
+/* imap_compress_start - (compress.c) a filter over UNDER that inflates
+ * input and deflates output; the input UNDER holds already is inflated
+ * (*BROKEN_R: it is no DEFLATE stream).  NULL if zlib fails. */
+struct bufferevent *imap_compress_start(struct bufferevent *under, bool *broken_r);
+
+/* imap_capability_is_offered - NAME (any case) is in the list offered to S now */
+bool imap_capability_is_offered(const struct imap_session *s, const char *name);
+
 /* imap_session_login_allowed - (cmd-auth.c) a password may be sent now:
  * else LOGINDISABLED and no AUTH= (RFC 9051 6.2.3, 7.2.2) */
 bool imap_session_login_allowed(const struct imap_session *s);
+/* imap_session_offers_login - (cmd-auth.c) LOGIN and AUTHENTICATE may be
+ * used now: not logged in, a password allowed, the auth process there */
+bool imap_session_offers_login(const struct imap_session *s);
+/* imap_session_sasl_line - (cmd-auth.c) the client's line after a SASL
+ * challenge (its CRLF removed; wiped after use) */
+void imap_session_sasl_line(struct imap_session *s, char *line, size_t len);
+/* imap_session_read_on - read input although the command is not done (a
+ * SASL challenge awaits its answer) */
+void imap_session_read_on(struct imap_session *s);
 
 /* ---- capabilities (capability.c) -------------------------------------------- */
 
@@ -255,8 +286,15 @@ void imap_cmd_noop(struct imap_session *s, const struct imap_command *cmd, bool 
 void imap_cmd_logout(struct imap_session *s, const struct imap_command *cmd, bool uid);
 void imap_cmd_id(struct imap_session *s, const struct imap_command *cmd, bool uid);
 
+/* cmd-session.c: the session's settings (authenticated state) */
+void imap_cmd_enable(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_namespace(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_compress(struct imap_session *s, const struct imap_command *cmd, bool uid);
+
 /* cmd-auth.c: the not-authenticated state (RFC 9051 6.2) */
 void imap_cmd_starttls(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_login(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_authenticate(struct imap_session *s, const struct imap_command *cmd, bool uid);
 
 /* ---- the selected mailbox's jobs (cmd-select.c) --------------------------------
  * A command that works on the mailbox store runs as a struct imap_mbox_job

@@ -133,11 +133,6 @@ struct net_conn_limits *smtp_server_limits(struct smtp_server *server)
 	return server->limits;
 }
 
-struct policy_throttle *smtp_server_throttle(struct smtp_server *server)
-{
-	return server->throttle;
-}
-
 size_t smtp_server_session_count(const struct smtp_server *server)
 {
 	return server->session_count;

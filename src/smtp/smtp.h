@@ -73,12 +73,9 @@ void smtp_server_set_reporter(struct smtp_server *server, struct dmarc_reporter 
 /* smtp_server_accept - a net_accept_fn: CTX is the smtp_server; owns FD */
 void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);
-/* smtp_server_limits, smtp_server_throttle - the connection count and the
- * throttle (connection rate, AUTH failures) the IMAP server shares */
+/* smtp_server_limits - the connection count the IMAP server shares */
 struct net_conn_limits;
-struct policy_throttle;
 struct net_conn_limits *smtp_server_limits(struct smtp_server *server);
-struct policy_throttle *smtp_server_throttle(struct smtp_server *server);
 /* smtp_server_session_count - sessions open now */
 size_t smtp_server_session_count(const struct smtp_server *server);
 /* smtp_server_drain - the start of a shutdown (SIGTERM): every session gets

@@ -66,7 +66,7 @@ SECTION_OF = {
     "relay_password": ("relay", "password"), "relay_tls": ("relay", "tls"),
     "relay_domains": ("relay", "domains"),
     "srs_enabled": ("srs", "enabled"), "srs_domain": ("srs", "domain"),
-    "idle_timeout": "imap", "literal_size": "imap",
+    "idle_timeout": "imap", "literal_size": "imap", "sessions_per_account": "imap",
     "imap_command_line": ("imap", "command_line"),
 }
 

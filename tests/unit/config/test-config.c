@@ -400,6 +400,8 @@ static const struct error_case error_cases[] = {
 	  "2: 'command_line' must be a number between 1024 and 16777216" },
 	{ "[imap]\nliteral_size = 3G\n",
 	  "2: 'literal_size' must be a number between 1024 and 2147483648" },
+	{ "[imap]\nsessions_per_account = 0\n",
+	  "2: 'sessions_per_account' must be a number between 1 and 100000" },
 	/* enumerations */
 	{ "[limits]\nbare_newline = strip\n", "2: 'bare_newline' must be reject or accept, not 'strip'" },
 	{ "[server]\nlog_level = verbose\n",
@@ -817,13 +819,15 @@ static void test_imap_settings(void **state)
 	assert_int_equal(config->imap.idle_timeout, 1800);
 	assert_int_equal(config->imap.command_line, 65536);
 	assert_int_equal(config->imap.literal_size, 1048576);
+	assert_int_equal(config->imap.sessions_per_account, 20);
 	config_free(&config);
 	config = load_text(f, "[imap]\nliteral_size = 2k\nidle_timeout = 31m\n"
-			   "command_line = 8k\n"
+			   "command_line = 8k\nsessions_per_account = 3\n"
 			   "[limits]\nmessage_size = 1M\n");
 	assert_int_equal(config->imap.literal_size, 2048);
 	assert_int_equal(config->imap.idle_timeout, 1860);
 	assert_int_equal(config->imap.command_line, 8192);
+	assert_int_equal(config->imap.sessions_per_account, 3);
 	config_free(&config);
 }
 
