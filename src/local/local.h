@@ -55,12 +55,27 @@ int local_maildir_create(const char *path);
  * delivery's never meet */
 void local_maildir_unique_name(const char *hostname, struct buf *out);
 
-/* Sandboxed accounts' mail is kept in <data_dir>/mail/sandbox/<account>/. */
+/* The mailboxes of accounts with a plain login name live in
+ * <data_dir>/mail/sandbox/<login>/ (local_account_mailbox_path). */
 #define LOCAL_SANDBOX_FOLDER "sandbox"
+/* The Maildir++ folder of an address account's mailbox that keeps its
+ * sandboxed mail (IMAP "Sandbox") */
+#define LOCAL_SANDBOX_MAILDIR ".Sandbox"
 
-/* local_deliver_sandbox_blocking - keep a sandboxed ACCOUNT's message once in
- * its test Maildir; Delivered-To: lists RECIPIENTS (comma separated).
- * Errors as local_deliver_blocking. */
+/* local_account_mailbox_path - the mailbox (INBOX Maildir) of account NAME:
+ * local_mailbox_path's for a name like an address; for a plain login (no
+ * '@', "billing-app"), <data_dir>/mail/sandbox/<name> lower-cased, the
+ * only mailbox such an account has (where its sandboxed mail is kept).
+ * NULL if NAME cannot name a safe folder.  Caller frees. */
+char *local_account_mailbox_path(const char *data_dir, const char *name);
+
+/* local_deliver_sandbox_blocking - keep a sandboxed ACCOUNT's message once,
+ * where the mailbox store (so IMAP) reads it: in the folder
+ * LOCAL_SANDBOX_MAILDIR of its mailbox for an account named like an
+ * address, in the INBOX of its mailbox for a plain login
+ * (local_account_mailbox_path); Delivered-To: lists RECIPIENTS (comma
+ * separated).  *FILENAME_R as local_deliver_blocking's (for
+ * mailbox_notify_new).  Errors as local_deliver_blocking. */
 int local_deliver_sandbox_blocking(struct syncer *syncer, const char *data_dir,
 				   const char *hostname,
 				   const char *sender, const char *account,

@@ -267,16 +267,25 @@ int local_deliver_sandbox_blocking(struct syncer *syncer, const char *data_dir,
 				   const char *recipients, const char *data, size_t len,
 				   char **filename_r, bool *temporary_r, const char **error_r)
 {
-	char *name = xstrdup(account);
-	for (char *p = name; *p; p++) {
+	char *path = local_account_mailbox_path(data_dir, account);
+	const char *folder = strchr(account, '@') ? LOCAL_SANDBOX_MAILDIR : NULL;
+	return maildir_deliver(syncer, data_dir, path, folder, hostname, sender, recipients, data,
+			       len, filename_r, temporary_r, error_r);
+}
+
+char *local_account_mailbox_path(const char *data_dir, const char *name)
+{
+	if (strchr(name, '@'))
+		return local_mailbox_path(data_dir, name);
+	char *login = xstrdup(name);
+	for (char *p = login; *p; p++) {
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	}
-	char *path = local_part_is_safe(name, strlen(name)) ?
-		xasprintf("%s/mail/%s/%s", data_dir, LOCAL_SANDBOX_FOLDER, name) : NULL;
-	free(name);
-	return maildir_deliver(syncer, data_dir, path, NULL, hostname, sender, recipients, data,
-			       len, filename_r, temporary_r, error_r);
+	char *path = local_part_is_safe(login, strlen(login)) ?
+		xasprintf("%s/mail/%s/%s", data_dir, LOCAL_SANDBOX_FOLDER, login) : NULL;
+	free(login);
+	return path;
 }
 
 /* maildir_sync - make what was written to FD (a file or new/) durable: the

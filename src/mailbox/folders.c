@@ -658,7 +658,12 @@ static int account_limit(const char *account, struct mailbox_quota *limit_r,
 		domain--;
 	if (!local || !domain || domain == local)
 		return mailbox_error_set(error_r, MAILBOX_ERROR_BAD_NAME, "invalid account folder", 0);
-	char *address = xasprintf("%s@%.*s", local + 1, (int)(local - domain), domain);
+	/* a plain login's mailbox is mail/sandbox/<login> (local.h) */
+	size_t domain_len = (size_t)(local - domain);
+	bool login = domain_len == strlen(LOCAL_SANDBOX_FOLDER) &&
+		     memcmp(domain, LOCAL_SANDBOX_FOLDER, domain_len) == 0;
+	char *address = login ? xstrdup(local + 1) :
+		xasprintf("%s@%.*s", local + 1, (int)domain_len, domain);
 	int r = quota_limit_fn(quota_limit_arg, address, limit_r);
 	free(address);
 	if (r != 0)

@@ -22,8 +22,9 @@ int mailbox_error_set(struct mailbox_error *error_r, enum mailbox_error_code cod
 /* mailbox_error_sys - a disk error: TEMPORARY with errno */
 int mailbox_error_sys(struct mailbox_error *error_r, const char *text);
 
-/* mailbox_account_path - the account's INBOX Maildir for ADDRESS, NULL
- * when ADDRESS names no safe folder (caller frees) */
+/* mailbox_account_path - the account's INBOX Maildir for ADDRESS (or a
+ * plain login's, local_account_mailbox_path), NULL when ADDRESS names no
+ * safe folder (caller frees) */
 char *mailbox_account_path(const char *data_dir, const char *address);
 
 /* mailbox_open_path - open the folder whose Maildir is ACCOUNT_PATH +

@@ -190,7 +190,7 @@ void mailbox_setup(struct syncer *syncer, const char *hostname)
 
 char *mailbox_account_path(const char *data_dir, const char *address)
 {
-	return local_mailbox_path(data_dir, address);
+	return local_account_mailbox_path(data_dir, address);
 }
 
 /* ---- small file helpers ---- */

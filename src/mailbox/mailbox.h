@@ -2,7 +2,10 @@
  *
  * WHAT IT IS
  *   An account's mail lives in Maildirs under <data_dir>/mail/<domain>/<local>/
- *   (the folder local/ delivers into, local_mailbox_path): that folder is
+ *   (the folder local/ delivers into, local_mailbox_path; an account with
+ *   a plain login name, no '@', has <data_dir>/mail/sandbox/<login>/,
+ *   local_account_mailbox_path, where its sandboxed mail is kept; an
+ *   address account's sandboxed mail is its folder "Sandbox"): that folder is
  *   INBOX, other folders are Maildir++ subfolders of it (".Sent", ".A.B" for
  *   "A/B"), their names modified UTF-7 on disk (RFC 3501 5.1.3).  Beside each
  *   folder's cur/ new/ tmp/ the store keeps petrel.index (UIDs, MODSEQs,
@@ -111,7 +114,8 @@ enum mailbox_flag {
 
 /* mailbox_open - the folder NAME (IMAP form: UTF-8, "/" between levels,
  * "INBOX" in any case for the account's Maildir) of ADDRESS's account
- * (local_mailbox_path's rules) under DATA_DIR, synchronized (mailbox_sync).
+ * (local_account_mailbox_path's rules: an address, or a plain login)
+ * under DATA_DIR, synchronized (mailbox_sync).
  * Another open of the same folder returns the same object.  INBOX is created
  * if missing (as delivery would); other folders must exist
  * (MAILBOX_ERROR_NONEXISTENT, mailbox_folder_create). */

@@ -408,9 +408,12 @@ static void attempt_deliver_sandbox(struct queue_attempt *a)
 			rcpt_set(r, QUEUE_RCPT_FAILED, "550 5.2.0 sandbox: %s", error);
 		}
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		log_info("sandboxed", "queue_id=%s account=%s file=%s", a->id,
 			 env->account ? env->account : "-", file);
+		/* a folder of the account's mailbox: IMAP sessions see it now */
+		mailbox_notify_new(file);
+	}
 	else
 		log_warn("deferred", "queue_id=%s account=%s reason=\"%s\"", a->id,
 			 env->account ? env->account : "-", error);

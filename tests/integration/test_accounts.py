@@ -1151,8 +1151,16 @@ def test_connection_rate(petrel_factory):
 # ------------------------------------------------------------------------------ sandbox
 
 def sandbox_files(p, account):
-    d = p.data_dir / "mail" / "sandbox" / account / "new"
-    return sorted(d.iterdir()) if d.is_dir() else []
+    """The kept mail of sandboxed ACCOUNT: the Sandbox folder of its mailbox (an address),
+    or the INBOX of mail/sandbox/<login> (a plain login); new/ and cur/ (the mailbox
+    store moves what it has seen to cur/)."""
+    if "@" in account:
+        local, domain = account.split("@")
+        box = p.data_dir / "mail" / domain / local / ".Sandbox"
+    else:
+        box = p.data_dir / "mail" / "sandbox" / account
+    return sorted(f for sub in ("new", "cur") if (box / sub).is_dir()
+                  for f in (box / sub).iterdir())
 
 
 def test_sandbox_account(petrel):
@@ -1178,6 +1186,22 @@ def test_sandbox_account(petrel):
     assert all(e["queue_id"] == qid and e["account"] == "box@example.test" for e in evs), evs
     show = json.loads(petrel.cli_ok("account", "show", "box@example.test", "--json").stdout)
     assert show["sent_today"] == 2 and show["sandbox"] is True, show
+
+
+def test_sandbox_plain_login(petrel):
+    """An account with a plain login name keeps its mail in the INBOX of its own mailbox,
+    mail/sandbox/<login>, where it always did."""
+    add_account(petrel, "Billing-App", "--sandbox", "--any-from")
+    petrel.cli_ok("sender", "allow", "billing-app", "@example.test")
+    c = petrel.auth_session(user="billing-app", password=PW)
+    c.expect("MAIL FROM:<billing@example.test>", 250)
+    c.expect("RCPT TO:<far@remote.test>", 250, "2.1.5")
+    assert_queued(send_data(c, make_message(sender="billing@example.test", subject="app")))
+    c.quit()
+    petrel.wait_log(r"sandboxed queue_id=\S+ account=billing-app")
+    files = sandbox_files(petrel, "billing-app")
+    assert len(files) == 1, files
+    assert b"Subject: app" in files[0].read_bytes()
 
 
 def test_sandbox_counts_against_limit(petrel):

@@ -840,6 +840,8 @@ static void test_copy_move(void **state)
 	mailbox_unref(&arch);
 }
 
+static bool listed(struct mailbox_folder *f, size_t n, const char *name, unsigned *attrs_r);
+
 /* quota_limit - a mailbox_quota_limit_fn: the limits in ARG, or a store
  * that cannot answer (NULL); the address asked for is kept */
 static char quota_address[128];
@@ -930,6 +932,64 @@ static void test_quota(void **state)
 	mailbox_quota_setup(NULL, NULL);
 	append_ok(in, "y\r\n", 0);
 	mailbox_unref(&in);
+}
+
+/* test_sandbox - a sandboxed account's kept mail is a folder the store
+ * opens: "Sandbox" of an address account's mailbox, the INBOX of a plain
+ * login's (mail/sandbox/<login>) */
+static void test_sandbox(void **state)
+{
+	(void)state;
+	struct mailbox_error error;
+	char *file = NULL;
+	bool temporary = false;
+	const char *text = NULL;
+	assert_int_equal(local_deliver_sandbox_blocking(NULL, data_dir, "test.host", ADDR,
+							"Bob@Example.ORG", "x@y.example, z@example.org",
+							"Subject: kept\r\n\r\nhi\r\n", 21, &file,
+							&temporary, &text), 0);
+	char want[400];
+	snprintf(want, sizeof(want), "%s/.Sandbox/new/", inbox);
+	assert_memory_equal(file, want, strlen(want));
+	mailbox_notify_new(file);
+	free(file);
+	struct mailbox *mb = NULL;
+	assert_int_equal(mailbox_open(data_dir, ADDR, "Sandbox", &mb, &error), 0);
+	struct mailbox_status st;
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.messages, 1);
+	mailbox_unref(&mb);
+	/* listed among the account's folders, INBOX untouched */
+	struct mailbox_folder *f;
+	size_t n;
+	unsigned attrs;
+	assert_int_equal(mailbox_folder_list(data_dir, ADDR, &f, &n, &error), 0);
+	assert_true(listed(f, n, "Sandbox", &attrs));
+	mailbox_folders_free(f, n);
+	mb = open_ok("INBOX");
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.messages, 0);
+	mailbox_unref(&mb);
+
+	/* a plain login: its mailbox is mail/sandbox/<login>, the mail in INBOX */
+	assert_int_equal(local_deliver_sandbox_blocking(NULL, data_dir, "test.host", ADDR,
+							"Billing-App", "x@y.example",
+							"Subject: kept\r\n\r\nhi\r\n", 21, &file,
+							&temporary, &text), 0);
+	snprintf(want, sizeof(want), "%s/mail/sandbox/billing-app/new/", data_dir);
+	assert_memory_equal(file, want, strlen(want));
+	free(file);
+	assert_int_equal(mailbox_open(data_dir, "billing-app", "INBOX", &mb, &error), 0);
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.messages, 1);
+	mailbox_unref(&mb);
+	/* its quota is looked up under the login's name */
+	struct mailbox_quota limit = { .messages = 1 }, usage, got;
+	mailbox_quota_setup(quota_limit, &limit);
+	assert_int_equal(mailbox_quota_get(data_dir, "billing-app", &usage, &got, &error), 0);
+	assert_string_equal(quota_address, "billing-app");
+	assert_int_equal(usage.messages, 1);
+	mailbox_quota_setup(NULL, NULL);
 }
 
 static bool listed(struct mailbox_folder *f, size_t n, const char *name, unsigned *attrs_r)
@@ -1094,6 +1154,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
