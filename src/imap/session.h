@@ -177,6 +177,7 @@ struct imap_session {
 	struct imap_job *job; /* the pool job running for it, or NULL */
 	struct authd_login *login; /* LOGIN or AUTHENTICATE under way */
 	bool sasl_line;       /* AUTHENTICATE: a "+" was sent, the client's line is read */
+	bool sasl_skip;       /* the rest of a line over SASL_LINE_MAX is skipped */
 
 	/* logged in (IMAP_STATE_AUTHENTICATED and after) */
 	char *account;        /* the account's address */

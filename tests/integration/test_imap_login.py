@@ -381,3 +381,42 @@ def test_compress_pipelined_behind_command(petrel_factory):
     z.out = out
     assert z.until("a3") == ["a3 OK NOOP completed"]
     r.close()
+
+
+@pytest.mark.parametrize("url,options", [
+    ("imaps://%s:%d/", "AUTH=PLAIN"),      # implicit TLS, SASL-IR
+    ("imap://%s:%d/", "AUTH=LOGIN"),       # STARTTLS (--ssl-reqd), the LOGIN mechanism
+    ("imap://%s:%d/", "AUTH=*"),           # curl picks from the capabilities
+])
+def test_curl(petrel_factory, url, options):
+    """curl's IMAP client: CAPABILITY, STARTTLS or TLS, AUTHENTICATE, a custom command."""
+    import subprocess
+    p = imap_server(petrel_factory)
+    port = p.ports["imaps" if url.startswith("imaps") else "imap"]
+    r = subprocess.run(["curl", "-sS", "--insecure", "--ssl-reqd", "-v",
+                        "--login-options", options, "-u", "%s:%s" % (SENDER, SENDER_PASSWORD),
+                        "-X", "NAMESPACE", url % (p.host, port)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert '* NAMESPACE (("" "/")) NIL NIL' in r.stdout, (r.stdout, r.stderr[-3000:])
+    assert "OK [CAPABILITY" in r.stderr, r.stderr[-3000:]  # logged in
+
+
+def test_authenticate_line_limit(petrel_factory):
+    """A SASL response line is at most 12288 octets (authd/sasl.h SASL_LINE_MAX): a longer
+    one ends the exchange with BAD, however it arrives, and the rest of it is skipped."""
+    p = imap_server(petrel_factory)
+    r = Raw(p, "imaps", tls=True)
+    r.send("a1 AUTHENTICATE PLAIN\r\n")
+    assert r.line().startswith("+")
+    r.send(b"A" * 12289 + b"\r\n")
+    assert r.line() == "a1 BAD Authentication line too long"
+    assert r.cmd("a2", "NOOP") == ["a2 OK NOOP completed"]
+    r.send("a3 AUTHENTICATE PLAIN\r\n")
+    assert r.line().startswith("+")
+    r.send(b"A" * 20000)
+    assert r.line() == "a3 BAD Authentication line too long"
+    r.send(b"A" * 20000 + b"\r")
+    r.send(b"\na4 NOOP\r\n")
+    assert r.until("a4") == ["a4 OK NOOP completed"]
+    r.close()
