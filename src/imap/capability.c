@@ -39,6 +39,12 @@ static bool offer_compress(const struct imap_session *s)
 	return !s->compressed;
 }
 
+/* once logged in: the commands that need an account */
+static bool offer_logged_in(const struct imap_session *s)
+{
+	return s->state == IMAP_STATE_AUTHENTICATED || s->state == IMAP_STATE_SELECTED;
+}
+
 static const struct capability capabilities[] = {
 	{ "IMAP4rev1", NULL },
 	{ "STARTTLS", offer_starttls },
@@ -65,6 +71,10 @@ static const struct capability capabilities[] = {
 	{ "NAMESPACE", NULL },  /* RFC 2342 */
 	/* RFC 4978: once logged in, once per session */
 	{ "COMPRESS=DEFLATE", offer_compress },
+	/* RFC 9208 3.1: QUOTA and one QUOTA=RES- per resource (cmd-quota.c) */
+	{ "QUOTA", offer_logged_in },
+	{ "QUOTA=RES-STORAGE", offer_logged_in },
+	{ "QUOTA=RES-MESSAGE", offer_logged_in },
 };
 
 bool imap_capability_is_offered(const struct imap_session *s, const char *name)

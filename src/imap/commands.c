@@ -39,6 +39,10 @@ static const struct imap_command_def commands[] = {
 	{ "MOVE", IMAP_IN_SELECTED, IMAP_CMD_UID, imap_cmd_move },
 	/* cmd-idle.c (RFC 2177) */
 	{ "IDLE", IMAP_IN_LOGGED_IN, 0, imap_cmd_idle },
+	/* cmd-quota.c (RFC 9208) */
+	{ "GETQUOTA", IMAP_IN_LOGGED_IN, 0, imap_cmd_getquota },
+	{ "GETQUOTAROOT", IMAP_IN_LOGGED_IN, 0, imap_cmd_getquotaroot },
+	{ "SETQUOTA", IMAP_IN_LOGGED_IN, 0, imap_cmd_setquota },
 };
 
 const struct imap_command_def *imap_command_find(const char *name)

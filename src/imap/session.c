@@ -577,7 +577,7 @@ static void session_process_input(struct imap_session *s)
 	       evbuffer_get_length(in = bufferevent_get_input(s->bev)) > 0) {
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_OUTPUT_HIGH)
 			break;  /* resumed by session_write_cb once the client reads */
-		if (s->sasl_line || s->sasl_skip) {
+		if (s->sasl_line) {
 			if (!session_sasl_line(s, in))
 				break;
 			continue;
@@ -606,41 +606,27 @@ static void session_process_input(struct imap_session *s)
 	s->processing = false;
 }
 
-/* session_sasl_line - AUTHENTICATE's client line (RFC 9051 6.2.2), or
- * the rest of one over SASL_LINE_MAX being skipped; false if more input is
- * needed */
+/* session_sasl_line - AUTHENTICATE's client line (RFC 9051 6.2.2); false
+ * if it is not complete yet */
 static bool session_sasl_line(struct imap_session *s, struct evbuffer *in)
 {
 	size_t eol_len = 0;
 	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT);
-	size_t avail = evbuffer_get_length(in);
-	if (eol.pos < 0 && (s->sasl_skip || avail > SASL_LINE_MAX)) {
-		/* too long: BAD now, then skip up to its CRLF (a CR at the end
-		 * of what came may be the first half of it) */
-		if (!s->sasl_skip) {
+	if (eol.pos < 0) {
+		if (evbuffer_get_length(in) > SASL_LINE_MAX) {
 			s->sasl_line = false;
-			s->sasl_skip = true;
 			authd_login_free(&s->login);
 			imap_reply_bad(s, NULL, "Authentication line too long");
+			imap_session_bye(s, "Authentication line too long");
 		}
-		char last = 0;
-		struct evbuffer_ptr end;
-		if (evbuffer_ptr_set(in, &end, avail - 1, EVBUFFER_PTR_SET) == 0)
-			evbuffer_copyout_from(in, &end, &last, 1);
-		evbuffer_drain(in, last == '\r' ? avail - 1 : avail);
-		return last != '\r';
-	}
-	if (eol.pos < 0)
 		return false;
+	}
 	size_t len = (size_t)eol.pos;
-	if (s->sasl_skip || len > SASL_LINE_MAX) {
+	if (len > SASL_LINE_MAX) {
 		evbuffer_drain(in, len + eol_len);
-		if (!s->sasl_skip) {
-			s->sasl_line = false;
-			authd_login_free(&s->login);
-			imap_reply_bad(s, NULL, "Authentication line too long");
-		}
-		s->sasl_skip = false;
+		s->sasl_line = false;
+		authd_login_free(&s->login);
+		imap_reply_bad(s, NULL, "Authentication line too long");
 		return true;
 	}
 	char *line = xmalloc(len + 1);

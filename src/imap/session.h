@@ -177,7 +177,6 @@ struct imap_session {
 	struct imap_job *job; /* the pool job running for it, or NULL */
 	struct authd_login *login; /* LOGIN or AUTHENTICATE under way */
 	bool sasl_line;       /* AUTHENTICATE: a "+" was sent, the client's line is read */
-	bool sasl_skip;       /* the rest of a line over SASL_LINE_MAX is skipped */
 
 	/* logged in (IMAP_STATE_AUTHENTICATED and after) */
 	char *account;        /* the account's address */
@@ -383,6 +382,10 @@ void imap_cmd_idle(struct imap_session *s, const struct imap_command *cmd, bool 
 void imap_idle_input(struct imap_session *s);
 void imap_idle_free(struct imap_session *s);
 void imap_idle_hub_free(struct imap_idle_hub **hub);
+/* cmd-quota.c: RFC 9208 QUOTA (authenticated and selected states) */
+void imap_cmd_getquota(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_getquotaroot(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_setquota(struct imap_session *s, const struct imap_command *cmd, bool uid);
 
 /* ---- server (server.c) and session (session.c) internals ---------------------- */
 
