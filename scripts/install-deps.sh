@@ -6,7 +6,7 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libunbound-dev
 libsqlite3-dev sqlite3 zlib1g-dev libcrypt-dev libinih-dev libcmocka-dev libclang-rt-14-dev openssl
 python3 python3-pytest python3-pytest-xdist swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
-curl msmtp dnsmasq-base valgrind postfix libseccomp-dev adduser strace
+curl msmtp fetchmail dnsmasq-base valgrind postfix libseccomp-dev adduser strace
 python3-dkim python3-nacl python3-spf python3-yaml python3-dnslib python3-dnspython"
 # publicsuffix: the Public Suffix List, for DMARC's organizational domain.
 PKGS="$PKGS publicsuffix"

@@ -46,6 +46,7 @@
 #include "delivery/delivery.h"
 #include "dns/dns.h"
 #include "imap/imap.h"
+#include "pop3/pop3.h"
 #include "privsep/privsep.h"
 #include "reports/reports.h"
 #include "util/xalloc.h"
@@ -58,6 +59,7 @@ struct serve_state {
 	struct net_listeners *listeners;
 	struct smtp_server *server;
 	struct imap_server *imap;
+	struct pop3_server *pop3;
 	const struct config *config;
 	bool draining;
 	unsigned draining_servers;  /* servers whose sessions are not all closed */
@@ -491,9 +493,10 @@ static void serve_signal_cb(evutil_socket_t sig, short what, void *arg)
 	st->draining = true;
 	struct timeval grace = { .tv_sec = st->config->timeouts.shutdown, .tv_usec = 0 };
 	event_base_loopexit(st->base, &grace);
-	st->draining_servers = 2;
+	st->draining_servers = 3;
 	smtp_server_drain(st->server, serve_drained, st);
 	imap_server_drain(st->imap, serve_drained, st);
+	pop3_server_drain(st->pop3, serve_drained, st);
 }
 
 /* serve_drained - the last session of one server is closed: leave the loop
@@ -607,6 +610,8 @@ static void serve_accept(void *ctx, const struct config_listener *listener, int 
 	struct serve_state *st = ctx;
 	if (listener->role == LISTENER_ROLE_IMAP || listener->role == LISTENER_ROLE_IMAPS)
 		imap_server_accept(st->imap, listener, fd, sa, salen);
+	else if (listener->role == LISTENER_ROLE_POP3 || listener->role == LISTENER_ROLE_POP3S)
+		pop3_server_accept(st->pop3, listener, fd, sa, salen);
 	else
 		smtp_server_accept(st->server, listener, fd, sa, salen);
 }
@@ -937,6 +942,15 @@ static int serve_network(const struct config *config)
 		.auth = logins,
 	};
 	st.imap = imap_server_create(st.base, &imap_settings);
+	struct pop3_server_settings pop3_settings = {
+		.config = config,
+		.tls = tls,
+		.auth = logins,
+		.pool = pool,
+		.limits = smtp_server_limits(st.server),
+		.throttle = throttle,
+	};
+	st.pop3 = pop3_server_create(st.base, &pop3_settings);
 	struct serve_report_glue glue = { .reporter = reporter, .control = control };
 	queue_control_set_handler(control, "dmarc-report", serve_report_request, &glue);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
@@ -967,6 +981,8 @@ out:
 	}
 	if (st.imap)
 		imap_server_close_sessions(st.imap);
+	if (st.pop3)
+		pop3_server_close_sessions(st.pop3);
 	if (st.server)
 		smtp_server_set_reporter(st.server, NULL);
 	dmarc_reporter_free(&reporter);
@@ -983,6 +999,7 @@ out:
 	keysd_signer_free(&signer);
 	queue_free(&queue);
 	imap_server_free(&st.imap);
+	pop3_server_free(&st.pop3);
 	smtp_server_free(&st.server);
 	authd_client_free(&logins);
 	policy_throttle_free(&throttle);

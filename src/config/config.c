@@ -61,6 +61,7 @@ enum config_section {
 	SECTION_SMTP,
 	SECTION_IMAP,
 	SECTION_MAILBOX,
+	SECTION_POP3,
 	SECTION_LISTENER,
 };
 
@@ -237,6 +238,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_MAILBOX, "quota_messages_default", KEY_UINT,
 	  CONFIG_OFFSET(mailbox.quota_messages_default), 0, 2147483647 },
 	{ SECTION_MAILBOX, "save_sent", KEY_BOOL, CONFIG_OFFSET(mailbox.save_sent), 0, 0 },
+	{ SECTION_POP3, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(pop3.idle_timeout), 1, 86400 },
+	{ SECTION_POP3, "command_line", KEY_SIZE, CONFIG_OFFSET(pop3.command_line), 255, 65536 },
 };
 #define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))
 
@@ -259,6 +262,7 @@ static const char *const section_names[] = {
 	[SECTION_SMTP] = "smtp",
 	[SECTION_IMAP] = "imap",
 	[SECTION_MAILBOX] = "mailbox",
+	[SECTION_POP3] = "pop3",
 	[SECTION_LISTENER] = "listener",
 };
 
@@ -401,6 +405,8 @@ static struct config *config_new(bool with_hostname)
 	config->imap.command_line = 65536;
 	config->imap.literal_size = config->limits.message_size;
 	config->imap.sessions_per_account = 20;
+	config->pop3.idle_timeout = 600;
+	config->pop3.command_line = 4096;
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
@@ -659,6 +665,10 @@ const char *listener_role_name(enum listener_role role)
 		return "imap";
 	case LISTENER_ROLE_IMAPS:
 		return "imaps";
+	case LISTENER_ROLE_POP3:
+		return "pop3";
+	case LISTENER_ROLE_POP3S:
+		return "pop3s";
 	}
 	return "unknown";
 }
@@ -805,7 +815,7 @@ static void parser_section_end(struct config_parser *p)
 		if (p->listener_role_line == 0)
 			parser_fail(p, p->listener_line,
 				    "[listener %s] has no 'role' (mx, submission, submissions, "
-				    "local, imap or imaps)", name);
+				    "local, imap, imaps, pop3 or pop3s)", name);
 		else if (p->listener_address_line == 0)
 			parser_fail(p, p->listener_line,
 				    "[listener %s] has no 'address' (host:port)", name);
@@ -898,7 +908,8 @@ static void parser_listener_key(struct config_parser *p, const char *name,
 				    "(first on line %d)", l->name, p->listener_role_line);
 		} else if (!parse_role(value, &l->role)) {
 			parser_fail(p, p->lineno, "unknown role '%.64s' in [listener %s] "
-				    "(expected mx, submission, submissions, local, imap or imaps)", value, l->name);
+				    "(expected mx, submission, submissions, local, imap, imaps, pop3 "
+				    "or pop3s)", value, l->name);
 		} else {
 			p->listener_role_line = p->lineno;
 		}
@@ -1202,7 +1213,8 @@ static void parser_finish(struct config_parser *p)
 	}
 	for (size_t i = 0; i < config->listener_count; i++) {
 		enum listener_role role = config->listeners[i].role;
-		if ((role == LISTENER_ROLE_SUBMISSIONS || role == LISTENER_ROLE_IMAPS) &&
+		if ((role == LISTENER_ROLE_SUBMISSIONS || role == LISTENER_ROLE_IMAPS ||
+		     role == LISTENER_ROLE_POP3S) &&
 		    config->tls_certificate == NULL) {
 			parser_fail(p, config->listeners[i].line, "[listener %s] has role "
 				    "%s (implicit TLS) but [tls] has no certificate "
@@ -1395,7 +1407,7 @@ static bool parse_bool(const char *s, bool *value_r)
 	return ok;
 }
 
-/* parse_role - mx, submission, submissions, local, imap, imaps */
+/* parse_role - mx, submission, submissions, local, imap, imaps, pop3, pop3s */
 static bool parse_role(const char *s, enum listener_role *role_r)
 {
 	bool ok = true;
@@ -1412,6 +1424,10 @@ static bool parse_role(const char *s, enum listener_role *role_r)
 		*role_r = LISTENER_ROLE_IMAP;
 	else if (strcmp(s, "imaps") == 0)
 		*role_r = LISTENER_ROLE_IMAPS;
+	else if (strcmp(s, "pop3") == 0)
+		*role_r = LISTENER_ROLE_POP3;
+	else if (strcmp(s, "pop3s") == 0)
+		*role_r = LISTENER_ROLE_POP3S;
 	else
 		ok = false;
 	return ok;

@@ -16,6 +16,7 @@
  *   [dns]      resolver for MX, SPF, DKIM lookups
  *   [smtp]     SMTP-time checks: reverse DNS, HELO syntax, sender domain
  *   [imap]     the IMAP server's limits and autologout timer
+ *   [pop3]     the POP3 server's limits and inactivity timer
  *   [events]   how long events are kept, and how many may wait for the store
  *   [dkim]     DKIM verification limits
  *   [srs]      the Sender Rewriting Scheme of forwarded mail: secret, domain, age
@@ -24,7 +25,7 @@
  *   [delivery] outgoing SMTP: TLS policy, port, connection limits
  *   [relay]    a smarthost for all mail or some domains
  *   [tls-policy] per recipient domain: none|may|encrypt|verify
- *   [listener NAME]  role = mx|submission|submissions|local|imap|imaps,
+ *   [listener NAME]  role = mx|submission|submissions|local|imap|imaps|pop3|pop3s,
  *              address = host:port
  */
 #ifndef PETREL_CONFIG_H
@@ -40,6 +41,8 @@ enum listener_role {
 	LISTENER_ROLE_LOCAL,       /* unix socket for petrel sendmail: local users, trusted */
 	LISTENER_ROLE_IMAP,        /* port 143: IMAP, STARTTLS (imap/) */
 	LISTENER_ROLE_IMAPS,       /* port 993: IMAP over implicit TLS (RFC 8314) */
+	LISTENER_ROLE_POP3,        /* port 110: POP3, STLS (pop3/) */
+	LISTENER_ROLE_POP3S,       /* port 995: POP3 over implicit TLS (RFC 8314) */
 };
 
 enum bare_newline_policy {
@@ -141,6 +144,14 @@ struct config_imap {
 	unsigned sessions_per_account; /* logged-in sessions of one account at once: 20 */
 };
 
+/* [pop3]: the POP3 server (pop3/, docs/pop3.md) */
+struct config_pop3 {
+	unsigned idle_timeout;    /* seconds without a command before the session
+				     ends (RFC 1939 3: at least 10 minutes): 600 */
+	size_t command_line;      /* octets of a line from the client (a command or an
+				     AUTH response) with its CRLF: 4096 */
+};
+
 struct config_dns {
 	char *resolver;          /* "127.0.0.1@5353"; "" = /etc/resolv.conf */
 	char *special_zones;     /* RFC 6761 zones to resolve anyway ("test"); "" = none */
@@ -230,6 +241,7 @@ struct config {
 	struct config_dns dns;
 	struct config_smtp smtp;
 	struct config_imap imap;
+	struct config_pop3 pop3;
 	struct config_events events;
 	struct config_dkim dkim;
 	struct config_srs srs;

@@ -68,6 +68,8 @@ SECTION_OF = {
     "srs_enabled": ("srs", "enabled"), "srs_domain": ("srs", "domain"),
     "idle_timeout": "imap", "literal_size": "imap", "sessions_per_account": "imap",
     "imap_command_line": ("imap", "command_line"),
+    "pop3_idle_timeout": ("pop3", "idle_timeout"),
+    "pop3_command_line": ("pop3", "command_line"),
 }
 
 # Started as root, Petrel refuses an empty `user =` (it would silently keep root): the

@@ -402,6 +402,12 @@ static const struct error_case error_cases[] = {
 	  "2: 'literal_size' must be a number between 1024 and 2147483648" },
 	{ "[imap]\nsessions_per_account = 0\n",
 	  "2: 'sessions_per_account' must be a number between 1 and 100000" },
+	{ "[pop3]\nidle_timeout = 2d\n", "2: 'idle_timeout' must be a duration between 1 and "
+	  "86400 seconds (a number, optionally with s, m, h or d)" },
+	{ "[pop3]\ncommand_line = 254\n",
+	  "2: 'command_line' must be a number between 255 and 65536" },
+	{ "[pop3]\ncommand_line = 65537\n",
+	  "2: 'command_line' must be a number between 255 and 65536" },
 	/* enumerations */
 	{ "[limits]\nbare_newline = strip\n", "2: 'bare_newline' must be reject or accept, not 'strip'" },
 	{ "[server]\nlog_level = verbose\n",
@@ -423,9 +429,9 @@ static const struct error_case error_cases[] = {
 	{ "[tls]\nkey = key.pem\n", "2: [tls] 'key' is set but 'certificate' is not" },
 	/* listeners */
 	{ "[listener mx]\nrole = relay\naddress = *:25\n",
-	  "2: unknown role 'relay' in [listener mx] (expected mx, submission, submissions, local, imap or imaps)" },
+	  "2: unknown role 'relay' in [listener mx] (expected mx, submission, submissions, local, imap, imaps, pop3 or pop3s)" },
 	{ "[listener mx]\naddress = *:25\n[listener sub]\nrole = submission\naddress = *:587\n",
-	  "1: [listener mx] has no 'role' (mx, submission, submissions, local, imap or imaps)" },
+	  "1: [listener mx] has no 'role' (mx, submission, submissions, local, imap, imaps, pop3 or pop3s)" },
 	{ "[listener mx]\nrole = mx\naddress = *:25\n[listener sub]\nrole = submission\n",
 	  "4: [listener sub] has no 'address' (host:port)" },
 	{ "[listener a]\nrole = mx\naddress = *:25\n\n[listener a]\nrole = mx\naddress = *:26\n",
@@ -460,6 +466,8 @@ static const struct error_case error_cases[] = {
 	  "2: [listener s] has role submissions (implicit TLS) but [tls] has no certificate and key" },
 	{ "[listener i]\nrole = imaps\naddress = *:993\n",
 	  "1: [listener i] has role imaps (implicit TLS) but [tls] has no certificate and key" },
+	{ "[listener p]\nrole = pop3s\naddress = *:995\n",
+	  "1: [listener p] has role pop3s (implicit TLS) but [tls] has no certificate and key" },
 	/* [dns] */
 	{ "[dns]\nresolver = not-an-ip\n",
 	  "2: 'resolver' must be IP or IP@PORT (several separated by commas), not 'not-an-ip'" },
@@ -831,6 +839,24 @@ static void test_imap_settings(void **state)
 	config_free(&config);
 }
 
+/* test_pop3_settings - [pop3]'s defaults and values, and the roles */
+static void test_pop3_settings(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f, "");
+	assert_int_equal(config->pop3.idle_timeout, 600);
+	assert_int_equal(config->pop3.command_line, 4096);
+	config_free(&config);
+	config = load_text(f, "[pop3]\nidle_timeout = 15m\ncommand_line = 255\n"
+			   "[listener p]\nrole = pop3\naddress = 127.0.0.1:110\n");
+	assert_int_equal(config->pop3.idle_timeout, 900);
+	assert_int_equal(config->pop3.command_line, 255);
+	assert_int_equal(config->listener_count, 1);
+	assert_int_equal(config->listeners[0].role, LISTENER_ROLE_POP3);
+	assert_string_equal(listener_role_name(LISTENER_ROLE_POP3S), "pop3s");
+	config_free(&config);
+}
+
 static void test_sizes_and_bools(void **state)
 {
 	struct fixture *f = *state;
@@ -908,8 +934,8 @@ static void test_example_file(void **state)
 	assert_int_equal(config->log_buffer, defaults->log_buffer);
 	assert_null(config->postmaster);
 	assert_int_equal(config->workers, defaults->workers);
-	/* the default set, then IMAP's (not a default) */
-	assert_int_equal(config->listener_count, 6);
+	/* the default set, then IMAP's and POP3's (not defaults) */
+	assert_int_equal(config->listener_count, 8);
 	assert_string_equal(config->listeners[0].address, "*:25");
 	assert_string_equal(config->listeners[1].address, "*:587");
 	assert_string_equal(config->listeners[2].address, "*:2525");
@@ -919,6 +945,12 @@ static void test_example_file(void **state)
 	assert_int_equal(config->listeners[4].role, LISTENER_ROLE_IMAP);
 	assert_string_equal(config->listeners[5].address, "*:993");
 	assert_int_equal(config->listeners[5].role, LISTENER_ROLE_IMAPS);
+	assert_string_equal(config->listeners[6].address, "*:110");
+	assert_int_equal(config->listeners[6].role, LISTENER_ROLE_POP3);
+	assert_string_equal(config->listeners[7].address, "*:995");
+	assert_int_equal(config->listeners[7].role, LISTENER_ROLE_POP3S);
+	assert_int_equal(config->pop3.idle_timeout, defaults->pop3.idle_timeout);
+	assert_int_equal(config->pop3.command_line, defaults->pop3.command_line);
 	config_free(&defaults);
 	config_free(&config);
 	free(path);
@@ -990,6 +1022,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dmarc_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_imap_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pop3_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test_setup_teardown(test_outbound_values, setup, teardown),

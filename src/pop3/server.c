@@ -1,0 +1,170 @@
+/* pop3/server - accepts POP3 connections (listeners of role pop3 and
+ * pop3s) under the connection limits and throttle the other servers share,
+ * and keeps the table of open sessions. */
+#include "pop3/session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config/config.h"
+#include "net/net.h"
+#include "policy/policy.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+static void server_refuse(int fd, const struct sockaddr *sa,
+			  const struct config_listener *listener, const char *text,
+			  const char *reason);
+
+static void server_reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pop3_session_free_dead(arg);
+}
+
+static void server_drained_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_server *server = arg;
+	(void)fd;
+	(void)what;
+	if (server->drained)
+		server->drained(server->drained_ctx);
+}
+
+struct pop3_server *pop3_server_create(struct event_base *base,
+				       const struct pop3_server_settings *settings)
+{
+	struct pop3_server *server = xcalloc(1, sizeof(*server));
+	server->base = base;
+	server->config = settings->config;
+	server->tls = settings->tls;
+	server->auth = settings->auth;
+	server->pool = settings->pool;
+	server->limits = settings->limits;
+	server->throttle = settings->throttle;
+	server->next_id = 1;
+	server->reaper = event_new(base, -1, 0, server_reaper_cb, server);
+	server->drained_ev = event_new(base, -1, 0, server_drained_cb, server);
+	if (!server->reaper || !server->drained_ev)
+		abort();
+	return server;
+}
+
+/* server_refuse - "-ERR" instead of a greeting, and close (on pop3s
+ * nothing can be said before TLS: just close) */
+static void server_refuse(int fd, const struct sockaddr *sa,
+			  const struct config_listener *listener, const char *text,
+			  const char *reason)
+{
+	char client[64];
+	net_address_format(sa, client, sizeof(client));
+	if (listener->role != LISTENER_ROLE_POP3S) {
+		char line[200];
+		int n = snprintf(line, sizeof(line), "-ERR [SYS/TEMP] %s\r\n", text);
+		/* best effort on a fresh non-blocking socket; the close is what matters */
+		ssize_t w = write(fd, line, (size_t)n);
+		(void)w;
+	}
+	if (close(fd) != 0)
+		log_warn("close-failed", "client=%s error=\"%s\"", client, strerror(errno));
+	log_info("refused", "client=%s listener=%s reason=%s", client, listener->name, reason);
+}
+
+void pop3_server_accept(void *ctx, const struct config_listener *listener, int fd,
+			const struct sockaddr *sa, socklen_t salen)
+{
+	struct pop3_server *server = ctx;
+	time_t now = time(NULL), until;
+	if (server->draining) {
+		server_refuse(fd, sa, listener, "Server shutting down", "shutdown");
+		return;
+	}
+	if (policy_throttle_is_locked(server->throttle, sa, now, &until)) {
+		server_refuse(fd, sa, listener, "Too many authentication failures, try again later",
+			      "auth-lockout");
+		return;
+	}
+	if (!policy_throttle_connect(server->throttle, sa, now)) {
+		server_refuse(fd, sa, listener, "Too many connections too fast, slow down",
+			      "connection-rate");
+		return;
+	}
+	if (!net_conn_limits_acquire(server->limits, sa)) {
+		server_refuse(fd, sa, listener, "Too many connections, try again later",
+			      "too-many-connections");
+		return;
+	}
+	pop3_session_start(server, listener, fd, sa, salen);
+}
+
+size_t pop3_server_session_count(const struct pop3_server *server)
+{
+	return server->session_count;
+}
+
+void pop3_server_session_add(struct pop3_server *server, struct pop3_session *s)
+{
+	struct pop3_session **head = &server->sessions[s->id % POP3_SESSION_BUCKETS];
+	s->next = *head;
+	*head = s;
+	server->session_count++;
+}
+
+void pop3_server_session_remove(struct pop3_server *server, struct pop3_session *s)
+{
+	struct pop3_session **link = &server->sessions[s->id % POP3_SESSION_BUCKETS];
+	while (*link && *link != s)
+		link = &(*link)->next;
+	if (!*link)
+		return;
+	*link = s->next;
+	s->next = NULL;
+	server->session_count--;
+	if (server->draining && server->session_count == 0)
+		event_active(server->drained_ev, EV_TIMEOUT, 0);
+}
+
+void pop3_server_drain(struct pop3_server *server, void (*drained)(void *ctx), void *ctx)
+{
+	server->draining = true;
+	server->drained = drained;
+	server->drained_ctx = ctx;
+	/* a session may leave the table while it is drained: collect first */
+	size_t n = server->session_count, k = 0;
+	struct pop3_session **list = xcalloc(n ? n : 1, sizeof(*list));
+	for (unsigned i = 0; i < POP3_SESSION_BUCKETS; i++)
+		for (struct pop3_session *s = server->sessions[i]; s && k < n; s = s->next)
+			list[k++] = s;
+	for (size_t i = 0; i < k; i++)
+		pop3_session_drain(list[i]);
+	free(list);
+	if (server->session_count == 0)
+		event_active(server->drained_ev, EV_TIMEOUT, 0);
+}
+
+void pop3_server_close_sessions(struct pop3_server *server)
+{
+	for (unsigned i = 0; i < POP3_SESSION_BUCKETS; i++)
+		while (server->sessions[i])
+			pop3_session_shutdown(server->sessions[i]);
+	pop3_session_free_dead(server);
+}
+
+void pop3_server_free(struct pop3_server **serverp)
+{
+	struct pop3_server *server = *serverp;
+	if (!server)
+		return;
+	pop3_server_close_sessions(server);
+	event_free(server->reaper);
+	event_free(server->drained_ev);
+	free(server);
+	*serverp = NULL;
+}

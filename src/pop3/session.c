@@ -1,0 +1,565 @@
+/* pop3/session - one POP3 session over a libevent bufferevent (see
+ * session.h).  Only CRLF ends a line; a line over [pop3] command_line gets
+ * "-ERR Line too long" and is skipped up to its CRLF.  A command runs to its
+ * reply before the next line is read (RFC 2449 6.6 PIPELINING: the replies
+ * come in order). */
+#include "pop3/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "config/config.h"
+#include "net/net.h"
+#include "util/log.h"
+#include "util/pool.h"
+#include "util/xalloc.h"
+
+/* Replies queued but not yet sent above this stop reading (back-pressure). */
+#define SESSION_OUTPUT_HIGH (256u * 1024u)
+
+static void session_setup_bev(struct pop3_session *s);
+static void session_arm_timeout(struct pop3_session *s);
+static void session_read_cb(struct bufferevent *bev, void *arg);
+static void session_write_cb(struct bufferevent *bev, void *arg);
+static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+static void session_resume_cb(evutil_socket_t fd, short what, void *arg);
+static void session_process_input(struct pop3_session *s);
+static bool session_read_line(struct pop3_session *s);
+static void session_line(struct pop3_session *s, const char *line, size_t len);
+static void session_too_long(struct pop3_session *s);
+static void session_command(struct pop3_session *s, const struct pop3_command *cmd);
+static void session_close_done(struct pop3_session *s);
+static size_t session_pending_output(struct pop3_session *s);
+static void session_plain_drained_cb(struct evbuffer *buf,
+				     const struct evbuffer_cb_info *info, void *arg);
+static void session_free_later(struct pop3_session *s);
+static void session_free(struct pop3_session *s);
+static void session_free_memory(struct pop3_session *s);
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+void pop3_session_start(struct pop3_server *server, const struct config_listener *listener,
+			int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct pop3_session *s = xcalloc(1, sizeof(*s));
+	s->server = server;
+	s->config = server->config;
+	s->listener = listener;
+	s->id = server->next_id++;
+	snprintf(s->sid, sizeof(s->sid), "p%llx", (unsigned long long)s->id);
+	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
+	net_address_format(sa, s->client, sizeof(s->client));
+	s->state = POP3_STATE_AUTHORIZATION;
+	s->resume_ev = event_new(server->base, -1, 0, session_resume_cb, s);
+	pop3_server_session_add(server, s);
+	if (listener->role == LISTENER_ROLE_POP3S) {
+		/* RFC 8314 3.3: TLS first, then the greeting inside it */
+		SSL *ssl = SSL_new(server->tls);
+		s->bev = bufferevent_openssl_socket_new(server->base, fd, ssl,
+							BUFFEREVENT_SSL_ACCEPTING,
+							BEV_OPT_CLOSE_ON_FREE);
+		s->tls = true;
+		s->handshaking = true;
+	} else {
+		s->bev = bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (!s->bev || !s->resume_ev) {
+		log_error("session-failed", "session=%s client=%s error=\"cannot create bufferevent\"",
+			  s->sid, s->client);
+		if (!s->bev && close(fd) != 0)
+			log_warn("close-failed", "session=%s error=\"%s\"", s->sid, strerror(errno));
+		session_free(s);
+		return;
+	}
+	session_setup_bev(s);
+	log_info("connect", "session=%s client=%s listener=%s role=%s", s->sid, s->client,
+		 listener->name, listener_role_name(listener->role));
+	/* RFC 1939 4 (no APOP timestamp: APOP is not offered) */
+	pop3_reply_ok(s, "%s Petrel POP3 server ready", s->config->hostname);
+}
+
+static void session_setup_bev(struct pop3_session *s)
+{
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	/* a line at most, plus what a pipelining client sends ahead */
+	bufferevent_setwatermark(s->bev, EV_READ, 0, s->config->pop3.command_line + 65536);
+	if (s->tls)
+		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	session_arm_timeout(s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+/* session_arm_timeout - the TLS handshake's timeout, else the inactivity
+ * timer (RFC 1939 3, [pop3] idle_timeout) */
+static void session_arm_timeout(struct pop3_session *s)
+{
+	unsigned seconds = s->handshaking ? s->config->timeouts.tls_handshake
+		: s->config->pop3.idle_timeout;
+	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+void pop3_session_close(struct pop3_session *s)
+{
+	if (s->closing || s->dead)
+		return;
+	s->closing = true;
+	bufferevent_disable(s->bev, EV_READ);
+	if (session_pending_output(s) == 0)
+		session_close_done(s);
+}
+
+/* session_close_done - the last reply is written: end TLS with a
+ * close_notify, then free */
+static void session_close_done(struct pop3_session *s)
+{
+	if (s->tls && !s->handshaking)
+		net_tls_close_notify(s->bev);
+	session_free_later(s);
+}
+
+static size_t session_pending_output(struct pop3_session *s)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+	if (s->plain_bev)
+		n += evbuffer_get_length(bufferevent_get_output(s->plain_bev));
+	return n;
+}
+
+static void session_plain_drained_cb(struct evbuffer *buf,
+				     const struct evbuffer_cb_info *info, void *arg)
+{
+	struct pop3_session *s = arg;
+	(void)buf;
+	if (info->n_deleted > 0 && s->closing && !s->dead && session_pending_output(s) == 0)
+		session_close_done(s);
+}
+
+bool pop3_session_offers_stls(const struct pop3_session *s)
+{
+	return s->server->tls && !s->tls && s->listener->role == LISTENER_ROLE_POP3 &&
+		s->state == POP3_STATE_AUTHORIZATION;
+}
+
+bool pop3_session_login_allowed(const struct pop3_session *s)
+{
+	return s->server->auth &&
+		(s->tls || (s->config->auth.plaintext_loopback && pop3_session_is_loopback(s)));
+}
+
+void pop3_session_start_tls(struct pop3_session *s)
+{
+	SSL *ssl = SSL_new(s->server->tls);
+	struct bufferevent *tls_bev = ssl ? bufferevent_openssl_filter_new(
+		s->server->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
+		: NULL;
+	if (!tls_bev) {
+		if (ssl)
+			SSL_free(ssl);
+		log_error("tls-failed", "session=%s error=\"cannot create TLS filter\"", s->sid);
+		pop3_session_close(s);
+		return;
+	}
+	s->plain_bev = s->bev;
+	s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
+					    session_plain_drained_cb, s);
+	s->bev = tls_bev;
+	s->tls = true;
+	s->handshaking = true;
+	session_setup_bev(s);
+}
+
+/* pop3_session_drain - shutdown: "-ERR" now, or once the running command
+ * has answered (session_process_input); deletions are not applied */
+void pop3_session_drain(struct pop3_session *s)
+{
+	if (s->dead || s->closing)
+		return;
+	if (s->handshaking) {
+		session_free_later(s);
+		return;
+	}
+	if (s->login) {
+		/* a login's outcome still awaited: not any more */
+		pop3_auth_clear(s);
+		s->busy = false;
+	}
+	if (!s->busy) {
+		pop3_reply_err(s, "[SYS/TEMP] Server shutting down");
+		pop3_session_close(s);
+	}
+}
+
+void pop3_session_shutdown(struct pop3_session *s)
+{
+	if (!s->dead && !s->closing && !s->handshaking) {
+		evbuffer_add_printf(bufferevent_get_output(s->bev),
+				    "-ERR [SYS/TEMP] Server shutting down\r\n");
+		if (!s->tls)
+			net_bufferevent_write_now(s->bev);
+	}
+	session_free(s);
+}
+
+static void session_free_later(struct pop3_session *s)
+{
+	if (s->dead)
+		return;
+	s->dead = true;
+	pop3_server_session_remove(s->server, s);
+	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+	s->next = s->server->dead;
+	s->server->dead = s;
+	event_active(s->server->reaper, EV_TIMEOUT, 0);
+}
+
+void pop3_session_free_dead(struct pop3_server *server)
+{
+	while (server->dead) {
+		struct pop3_session *s = server->dead;
+		server->dead = s->next;
+		session_free(s);
+	}
+}
+
+/* session_free - close the connection; the memory goes now, or when the
+ * running pool job is done (its WORK may still use the session's view) */
+static void session_free(struct pop3_session *s)
+{
+	if (!s->dead)
+		pop3_server_session_remove(s->server, s);
+	s->dead = true;
+	log_info("disconnect", "session=%s client=%s", s->sid, s->client);
+	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
+	pop3_auth_clear(s);
+	if (s->plain_drain_cb)
+		evbuffer_remove_cb_entry(bufferevent_get_output(s->plain_bev), s->plain_drain_cb);
+	s->plain_drain_cb = NULL;
+	if (s->bev)
+		bufferevent_free(s->bev);
+	s->bev = NULL;
+	s->plain_bev = NULL;
+	if (s->resume_ev)
+		event_free(s->resume_ev);
+	s->resume_ev = NULL;
+	if (s->job) {
+		s->orphan = true;  /* session_job_done frees it */
+		return;
+	}
+	session_free_memory(s);
+}
+
+/* session_free_memory - the rest; a maildrop still held is given back on
+ * the pool without applying deletions (RFC 1939 6: only QUIT does) */
+static void session_free_memory(struct pop3_session *s)
+{
+	pop3_maildrop_release(s);
+	pop3_messages_free(s);
+	free(s->account);
+	free(s);
+}
+
+/* ---- replies ---------------------------------------------------------------- */
+
+void pop3_reply_ok(struct pop3_session *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+	evbuffer_add(out, "+OK ", 4);
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+void pop3_reply_err(struct pop3_session *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+	evbuffer_add(out, "-ERR ", 5);
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+	if (++s->errors >= s->config->limits.errors && !s->closing) {
+		log_info("too-many-errors", "session=%s client=%s errors=%u", s->sid, s->client,
+			 s->errors);
+		evbuffer_add_printf(out, "-ERR Too many errors, closing\r\n");
+		pop3_session_close(s);
+	}
+}
+
+void pop3_reply_raw(struct pop3_session *s, const void *data, size_t len)
+{
+	evbuffer_add(bufferevent_get_output(s->bev), data, len);
+}
+
+void pop3_command_done(struct pop3_session *s)
+{
+	s->busy = false;
+	if (!s->processing && s->resume_ev)
+		event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+/* ---- libevent callbacks ----------------------------------------------------- */
+
+static void session_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	session_process_input(arg);
+}
+
+static void session_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	session_process_input(arg);
+}
+
+static void session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct pop3_session *s = arg;
+	(void)bev;
+	if (s->dead)
+		return;
+	if (s->closing) {
+		if (session_pending_output(s) == 0)
+			session_close_done(s);
+		return;
+	}
+	if (!s->busy)
+		session_process_input(s);
+}
+
+static void session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		/* the TLS handshake has completed */
+		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+		if (ssl) {
+			char info[160];
+			net_tls_describe(ssl, info, sizeof(info));
+			log_info("tls", "session=%s client=%s %s", s->sid, s->client, info);
+		}
+		s->handshaking = false;
+		session_arm_timeout(s);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (s->handshaking || s->closing) {
+			log_info("timeout", "session=%s client=%s handshaking=%d", s->sid,
+				 s->client, s->handshaking);
+			session_free_later(s);
+			return;
+		}
+		/* RFC 1939 3: close without entering UPDATE */
+		log_info("timeout", "session=%s client=%s seconds=%u", s->sid, s->client,
+			 s->config->pop3.idle_timeout);
+		evbuffer_add_printf(bufferevent_get_output(s->bev),
+				    "-ERR Idle for too long, closing\r\n");
+		pop3_session_close(s);
+		bufferevent_enable(s->bev, EV_WRITE);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		unsigned long tls_err = s->tls ? bufferevent_get_openssl_error(s->bev) : 0;
+		if (tls_err) {
+			char detail[200];
+			ERR_error_string_n(tls_err, detail, sizeof(detail));
+			log_info("tls-failed", "session=%s client=%s error=\"%s\"", s->sid,
+				 s->client, detail);
+		} else {
+			log_info("connection-error", "session=%s client=%s error=\"%s\"", s->sid,
+				 s->client, strerror(errno));
+		}
+	}
+	session_free_later(s);
+}
+
+/* ---- input ------------------------------------------------------------------ */
+
+/* session_process_input - run the complete lines, one command at a time,
+ * until input runs out, a command is running or replies pile up */
+static void session_process_input(struct pop3_session *s)
+{
+	if (s->dead || s->closing || s->busy || s->processing)
+		return;
+	if (s->server->draining && !s->handshaking) {
+		pop3_reply_err(s, "[SYS/TEMP] Server shutting down");
+		pop3_session_close(s);
+		return;
+	}
+	s->processing = true;
+	while (!s->busy && !s->closing && !s->dead) {
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_OUTPUT_HIGH)
+			break;  /* resumed by session_write_cb once the client reads */
+		if (!session_read_line(s))
+			break;
+	}
+	s->processing = false;
+}
+
+/* session_read_line - one line (or the end of an overlong one) taken from
+ * the input and handled; false when no whole line is there */
+static bool session_read_line(struct pop3_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t max = s->config->pop3.command_line;
+	size_t eol_len = 0;
+	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len,
+						      EVBUFFER_EOL_CRLF_STRICT);
+	if (eol.pos < 0) {
+		size_t avail = evbuffer_get_length(in);
+		if (avail + 1 > max) {
+			/* too long already: drop all but a last CR (its LF may come) */
+			if (!s->skipping)
+				session_too_long(s);
+			s->skipping = true;
+			evbuffer_drain(in, avail - 1);
+		}
+		return false;
+	}
+	size_t len = (size_t)eol.pos;
+	if (s->skipping || len + 2 > max) {
+		evbuffer_drain(in, len + 2);
+		if (!s->skipping)
+			session_too_long(s);
+		s->skipping = false;
+		return true;
+	}
+	char *line = xmalloc(len + 1);
+	evbuffer_remove(in, line, len);
+	line[len] = '\0';
+	evbuffer_drain(in, 2);
+	session_line(s, line, len);
+	OPENSSL_cleanse(line, len);  /* it may have been a password */
+	free(line);
+	return true;
+}
+
+/* session_too_long - the same answer with or without the CRLF seen yet;
+ * an AUTH exchange cannot go on without its response */
+static void session_too_long(struct pop3_session *s)
+{
+	if (s->sasl) {
+		pop3_auth_clear(s);
+		pop3_reply_err(s, "Authentication cancelled: line too long");
+	} else {
+		pop3_reply_err(s, "Line too long");
+	}
+}
+
+static void session_line(struct pop3_session *s, const char *line, size_t len)
+{
+	s->busy = true;
+	if (s->sasl) {
+		pop3_auth_line(s, line, len);
+		return;
+	}
+	struct pop3_command cmd;
+	const char *error = NULL;
+	if (pop3_command_parse(line, len, &cmd, &error) != 0) {
+		pop3_reply_err(s, "%s", error);
+		pop3_command_done(s);
+		return;
+	}
+	session_command(s, &cmd);
+}
+
+/* session_command - CMD in the state it came in (RFC 1939 4-6) */
+static void session_command(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	switch (cmd->verb) {
+	case POP3_VERB_CAPA:
+		pop3_cmd_capa(s);
+		return;
+	case POP3_VERB_QUIT:
+		pop3_cmd_quit(s);
+		return;
+	case POP3_VERB_UTF8:
+		pop3_reply_err(s, "UTF8 is not supported");
+		pop3_command_done(s);
+		return;
+	case POP3_VERB_STLS:
+	case POP3_VERB_USER:
+	case POP3_VERB_PASS:
+	case POP3_VERB_AUTH:
+		if (s->state != POP3_STATE_AUTHORIZATION) {
+			pop3_reply_err(s, "Already logged in");
+			pop3_command_done(s);
+		} else if (cmd->verb == POP3_VERB_STLS) {
+			pop3_cmd_stls(s);
+		} else if (cmd->verb == POP3_VERB_USER) {
+			pop3_cmd_user(s, cmd);
+		} else if (cmd->verb == POP3_VERB_PASS) {
+			pop3_cmd_pass(s, cmd);
+		} else {
+			pop3_cmd_auth(s, cmd);
+		}
+		return;
+	default:
+		break;
+	}
+	if (s->state != POP3_STATE_TRANSACTION) {
+		pop3_reply_err(s, "Log in first (USER and PASS, or AUTH)");
+		pop3_command_done(s);
+		return;
+	}
+	pop3_cmd_transaction(s, cmd);
+}
+
+/* ---- work on the pool for a session --------------------------------------------- */
+
+static void session_job_work(void *arg)
+{
+	struct pop3_job *job = arg;
+	job->work(job);
+}
+
+static void session_job_done(void *arg)
+{
+	struct pop3_job *job = arg;
+	struct pop3_session *s = job->session;
+	s->job = NULL;
+	if (!s->dead)
+		job->done(s, job);
+	job->free(job);
+	if (s->orphan)
+		session_free_memory(s);
+}
+
+void pop3_session_async(struct pop3_session *s, struct pop3_job *job)
+{
+	job->session = s;
+	s->job = job;
+	pool_submit(s->server->pool, session_job_work, session_job_done, job);
+}
+
+bool pop3_session_is_loopback(const struct pop3_session *s)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	return false;
+}
