@@ -363,3 +363,50 @@ def test_fetchmail_over_tls(pop, tmp_path):
         assert b"body of %d" % n in got, got
     # fetchmail deletes what it fetched (no "keep"): QUIT's UPDATE removed the files
     assert files(pop) == []
+
+
+def test_disabled_account_same_answer(pop):
+    """A disabled account's right password gets what a wrong password gets."""
+    pop.cli_ok("account", "disable", USER)
+    c = connect(pop, tls=True)
+    c.user(USER)
+    with pytest.raises(poplib.error_proto) as wrong:
+        c.pass_(PW)
+    assert str(wrong.value) == str(b"-ERR [AUTH] Invalid user name or password")
+    c.quit()
+    pop.wait_log(r"auth-failed session=p\S+ .*reason=disabled")
+    pop.cli_ok("account", "enable", USER)
+    login(pop).quit()
+
+
+def test_lockout_shared_with_smtp(petrel_factory):
+    """Failures on POP3 lock the address out of POP3 and SMTP alike (one throttle)."""
+    p = pop3_server(petrel_factory, slow_after=0, lockout_after=2, lockout_time=60)
+    c = connect(p, tls=True)
+    for _ in range(2):
+        c.user(USER)
+        with pytest.raises(poplib.error_proto, match=r"\[AUTH\]"):
+            c.pass_("wrong")
+    c.user(USER)
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\] Too many"):
+        c.pass_(PW)  # refused without a check, right password or not
+    c.close()
+    # a new POP3 connection and an SMTP one are refused at connect
+    s = socket.create_connection((p.host, p.ports["pop3"]), timeout=10)
+    assert s.makefile("rb").readline().startswith(b"-ERR [SYS/TEMP] Too many authentication")
+    s.close()
+    s = socket.create_connection((p.host, p.sub), timeout=10)
+    assert s.makefile("rb").readline().startswith(b"421 ")
+    s.close()
+
+
+def test_shutdown_applies_no_deletion(pop):
+    """SIGTERM: the session gets -ERR, its DELE is not applied, the server exits 0."""
+    deliver(pop, message(1))
+    c = login(pop)
+    c.dele(1)
+    assert pop.stop() == 0
+    assert c.file.readline().startswith(b"-ERR [SYS/TEMP] Server shutting down")
+    assert c.file.readline() == b""
+    c.close()
+    assert len(files(pop)) == 1
