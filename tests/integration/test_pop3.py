@@ -410,3 +410,21 @@ def test_shutdown_applies_no_deletion(pop):
     assert c.file.readline() == b""
     c.close()
     assert len(files(pop)) == 1
+
+
+def test_stls_discards_pipelined_plaintext(pop):
+    """RFC 2595 4, CVE-2011-0411: what was sent in plain text after STLS is not
+    taken as said under TLS."""
+    s = socket.create_connection((pop.host, pop.ports["pop3"]), timeout=10)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    s.sendall(b"STLS\r\nUSER injected@example.test\r\n")
+    assert f.readline().startswith(b"+OK Begin TLS")
+    t = tls_context().wrap_socket(s, server_hostname="localhost")
+    tf = t.makefile("rb")
+    t.sendall(b"NOOP\r\n")
+    # the injected USER got no answer; NOOP before login is refused
+    assert tf.readline().startswith(b"-ERR Log in first")
+    t.sendall(b"PASS %s\r\n" % PW.encode())
+    assert tf.readline().startswith(b"-ERR Send USER first")
+    t.close()
