@@ -75,6 +75,13 @@ static const struct capability capabilities[] = {
 	{ "QUOTA", offer_logged_in },
 	{ "QUOTA=RES-STORAGE", offer_logged_in },
 	{ "QUOTA=RES-MESSAGE", offer_logged_in },
+	/* FETCH, STORE, SEARCH (cmd-fetch.c, cmd-store.c, cmd-search.c) */
+	{ "BINARY", NULL },               /* RFC 3516 */
+	{ "ESEARCH", NULL },              /* RFC 4731 */
+	{ "CONDSTORE", NULL },            /* RFC 7162: with SELECT's parameter */
+	/* RFC 7162 3.2: SELECT's QRESYNC parameter, VANISHED updates
+	 * (cmd-select.c) and UID FETCH's VANISHED modifier (cmd-fetch.c) */
+	{ "QRESYNC", NULL },
 };
 
 bool imap_capability_is_offered(const struct imap_session *s, const char *name)

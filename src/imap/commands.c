@@ -37,6 +37,10 @@ static const struct imap_command_def commands[] = {
 	{ "APPEND", IMAP_IN_LOGGED_IN, 0, imap_cmd_append },
 	{ "COPY", IMAP_IN_SELECTED, IMAP_CMD_UID, imap_cmd_copy },
 	{ "MOVE", IMAP_IN_SELECTED, IMAP_CMD_UID, imap_cmd_move },
+	/* cmd-fetch.c, cmd-store.c, cmd-search.c (RFC 9051 6.4.4-6) */
+	{ "FETCH", IMAP_IN_SELECTED, IMAP_CMD_UID, imap_cmd_fetch },
+	{ "STORE", IMAP_IN_SELECTED, IMAP_CMD_UID, imap_cmd_store },
+	{ "SEARCH", IMAP_IN_SELECTED, IMAP_CMD_UID, imap_cmd_search },
 	/* cmd-idle.c (RFC 2177) */
 	{ "IDLE", IMAP_IN_LOGGED_IN, 0, imap_cmd_idle },
 	/* cmd-quota.c (RFC 9208) */

@@ -319,6 +319,10 @@ static void session_free(struct imap_session *s)
 		imap_server_session_remove(s->server, s);
 	s->dead = true;
 	session_disconnect(s);
+	if (s->parked) {
+		s->parked->free(s->parked);
+		s->parked = NULL;
+	}
 	if (s->job) {
 		s->orphan = true;  /* session_job_done frees it */
 		return;
@@ -499,7 +503,14 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 			session_close_done(s);
 		return;
 	}
-	/* output drained: read on if back-pressure had stopped it */
+	/* output drained: a batch that waited for it goes on */
+	if (s->parked) {
+		struct imap_job *job = s->parked;
+		s->parked = NULL;
+		imap_session_async(s, job);
+		return;
+	}
+	/* read on if back-pressure had stopped it */
 	if (!s->busy)
 		session_process_input(s);
 }
@@ -740,6 +751,16 @@ void imap_session_async(struct imap_session *s, struct imap_job *job)
 	job->session = s;
 	s->job = job;
 	pool_submit(s->server->pool, session_job_work, session_job_done, job);
+}
+
+void imap_session_async_written(struct imap_session *s, struct imap_job *job)
+{
+	if (session_pending_output(s) < SESSION_OUTPUT_HIGH) {
+		imap_session_async(s, job);
+		return;
+	}
+	job->session = s;
+	s->parked = job;
 }
 
 bool imap_session_is_loopback(const struct imap_session *s)

@@ -177,6 +177,8 @@ struct imap_session {
 	struct imap_job *job; /* the pool job running for it, or NULL */
 	struct authd_login *login; /* LOGIN or AUTHENTICATE under way */
 	bool sasl_line;       /* AUTHENTICATE: a "+" was sent, the client's line is read */
+	struct imap_job *parked; /* a job waiting for the output to drain
+				    (imap_session_async_written), or NULL */
 
 	/* logged in (IMAP_STATE_AUTHENTICATED and after) */
 	char *account;        /* the account's address */
@@ -239,6 +241,12 @@ struct imap_job {
 	void (*free)(struct imap_job *job);
 };
 void imap_session_async(struct imap_session *s, struct imap_job *job);
+/* imap_session_async_written - imap_session_async once the replies queued
+ * have been written down to the back-pressure mark (now if they are): for
+ * a command that answers in batches (FETCH of many messages), so that a
+ * client that reads slowly holds the server to one batch at a time.  If the
+ * client goes away meanwhile, FREE(job) runs and nothing else. */
+void imap_session_async_written(struct imap_session *s, struct imap_job *job);
 
 /* imap_session_is_loopback - the client is on 127.0.0.0/8 or ::1 */
 bool imap_session_is_loopback(const struct imap_session *s);
@@ -373,6 +381,16 @@ void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd, boo
 void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd, bool uid);
 void imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd, bool uid);
 void imap_cmd_move(struct imap_session *s, const struct imap_command *cmd, bool uid);
+
+/* cmd-fetch.c, cmd-store.c, cmd-search.c (RFC 9051 6.4.4-6, RFC 3516,
+ * RFC 4731, RFC 7162) */
+void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd, bool uid);
+/* imap_message_read - (worker) the bytes of VIEW's message UID appended to
+ * OUT; MAILBOX_ERROR_EXPUNGED when its file is gone */
+int imap_message_read(struct mailbox_view *view, uint32_t uid, struct buf *out,
+		      struct mailbox_error *error_r);
 
 /* cmd-idle.c: IDLE.  While s->idle is set the session hands its input to
  * imap_idle_input (only "DONE" may come) instead of the reader; a session

@@ -1,0 +1,340 @@
+/* imap/cmd-fetch - FETCH and UID FETCH (RFC 9051 6.4.5, 6.4.9; RFC 3516
+ * BINARY; RFC 7162 MODSEQ and CHANGEDSINCE), on fetch.c's builder.
+ *
+ * The messages are answered in batches, each a mailbox job (cmd-select.c):
+ * a worker reads the files of the batch one at a time (mailbox_message_open)
+ * and builds their responses until about FETCH_BATCH_BYTES are ready; the
+ * loop sends them, and the next batch starts once the client has read them
+ * (imap_session_async_written).  So a FETCH 1:* of a large mailbox holds
+ * one batch and one message in memory, whatever the client's pace.
+ *
+ * A FETCH that reads a message's content without .PEEK sets \Seen first
+ * (not under EXAMINE) and reports FLAGS with it (RFC 9051 6.4.5).  A message
+ * expunged by another session meanwhile is left out, and the command ends
+ * in NO [EXPUNGEISSUED] (RFC 5530 3) after the others.
+ */
+#include "imap/session.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mailbox/mailbox.h"
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+#define FETCH_BATCH_BYTES (256u * 1024u)
+
+/* What a FETCH keeps from one batch to the next */
+struct fetch_state {
+	struct imap_fetch fetch;
+	struct imap_seqset set;
+	bool uid;
+	bool started;          /* SEQS is known */
+	uint32_t *seqs;        /* the sequence numbers asked for, ascending */
+	size_t count, pos;
+	bool expunged;         /* a message's file was gone */
+};
+
+struct fetch_job {
+	struct imap_mbox_job m;    /* first */
+	struct fetch_state *st;
+	bool finished;             /* the tagged reply is set */
+};
+
+static void fetch_work(struct imap_job *job);
+static void fetch_done(struct imap_session *s, struct imap_job *job);
+static void fetch_free(struct imap_job *job);
+static void fetch_state_free(struct fetch_state **st);
+static bool fetch_start(struct fetch_job *j);
+static void vanished_append(struct fetch_job *j);
+static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
+		     size_t keyword_count);
+
+int imap_message_read(struct mailbox_view *view, uint32_t uid, struct buf *out,
+		      struct mailbox_error *error_r)
+{
+	int fd;
+	if (mailbox_message_open(view, uid, &fd, error_r) != 0)
+		return -1;
+	int ret = 0;
+	char chunk[65536];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error_r->code = MAILBOX_ERROR_TEMPORARY;
+			error_r->text = "Cannot read the message";
+			error_r->sys_errno = errno;
+			ret = -1;
+			break;
+		}
+		if (n == 0)
+			break;
+		buf_append(out, chunk, (size_t)n);
+	}
+	if (close(fd) != 0 && ret == 0) {
+		error_r->code = MAILBOX_ERROR_TEMPORARY;
+		error_r->text = "Cannot read the message";
+		error_r->sys_errno = errno;
+		ret = -1;
+	}
+	return ret;
+}
+
+void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd, bool uid)
+{
+	const char *error;
+	struct fetch_state *st = xcalloc(1, sizeof(*st));
+
+	if (cmd->count < 2 || cmd->args[0].type != IMAP_ARG_ATOM ||
+	    imap_seqset_parse(cmd->args[0].data, cmd->args[0].len, &st->set, &error) != 0) {
+		fetch_state_free(&st);
+		imap_reply_bad(s, NULL, "FETCH takes a message set and the items to fetch");
+		return;
+	}
+	if (st->set.saved) {
+		fetch_state_free(&st);
+		imap_reply_bad(s, NULL, "No saved search result (SEARCHRES is not offered)");
+		return;
+	}
+	if (imap_fetch_parse(cmd->args + 1, cmd->count - 1, &st->fetch, &error) != 0) {
+		fetch_state_free(&st);
+		imap_reply_bad(s, NULL, "%s", error);
+		return;
+	}
+	if (st->fetch.vanished && (!uid || !(s->enabled & IMAP_ENABLED_QRESYNC) ||
+				   !st->fetch.changedsince_set)) {
+		/* RFC 7162 3.2.6: UID FETCH only, with CHANGEDSINCE, after
+		 * ENABLE QRESYNC */
+		fetch_state_free(&st);
+		imap_reply_bad(s, NULL, "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC");
+		return;
+	}
+	bool modseq_asked = st->fetch.changedsince_set;
+	for (size_t i = 0; i < st->fetch.count; i++)
+		modseq_asked |= st->fetch.items[i].kind == IMAP_FETCH_MODSEQ;
+	/* RFC 7162 3.1: MODSEQ and CHANGEDSINCE are CONDSTORE-enabling */
+	if (modseq_asked)
+		s->enabled |= IMAP_ENABLED_CONDSTORE;
+	st->uid = uid;
+	struct fetch_job *j = xcalloc(1, sizeof(*j));
+	/* RFC 9051 7.4.1: no EXPUNGE during FETCH by sequence numbers */
+	imap_mbox_job_init(s, &j->m, uid, fetch_work, fetch_done, fetch_free);
+	j->st = st;
+	imap_session_async(s, &j->m.base);
+}
+
+static void fetch_state_free(struct fetch_state **st)
+{
+	if (*st == NULL)
+		return;
+	imap_fetch_free(&(*st)->fetch);
+	imap_seqset_free(&(*st)->set);
+	free((*st)->seqs);
+	free(*st);
+	*st = NULL;
+}
+
+static void fetch_free(struct imap_job *job)
+{
+	struct fetch_job *j = (struct fetch_job *)job;
+	fetch_state_free(&j->st);
+	imap_mbox_job_fields_free(&j->m);
+	free(j);
+}
+
+/* fetch_start - (worker) the sequence numbers the set names; false with
+ * the reply set when the set is invalid */
+static bool fetch_start(struct fetch_job *j)
+{
+	struct fetch_state *st = j->st;
+	struct mailbox_view *view = j->m.view;
+	uint32_t count = mailbox_view_count(view);
+
+	if (st->uid) {
+		imap_seqset_resolve(&st->set, count ? mailbox_view_uid(view, count) : 0);
+	} else {
+		imap_seqset_resolve(&st->set, count);
+		/* RFC 9051 9: a number beyond the mailbox is invalid */
+		for (size_t r = 0; r < st->set.count; r++) {
+			if (st->set.ranges[r].lo == 0 || st->set.ranges[r].hi > count) {
+				imap_mbox_job_reply(&j->m, IMAP_BAD, NULL,
+						    "Invalid message sequence number");
+				return false;
+			}
+		}
+	}
+	st->seqs = xcalloc(count ? count : 1, sizeof(*st->seqs));
+	for (uint32_t seq = 1; seq <= count; seq++) {
+		uint32_t n = st->uid ? mailbox_view_uid(view, seq) : seq;
+		if (imap_seqset_contains(&st->set, n))
+			st->seqs[st->count++] = seq;
+	}
+	st->started = true;
+	if (st->fetch.vanished)
+		vanished_append(j);
+	return true;
+}
+
+/* vanished_append - (worker) "* VANISHED (EARLIER) uids" for the UIDs of
+ * the set below UIDNEXT that the mailbox no longer has (RFC 7162 3.2.6):
+ * as SELECT's QRESYNC does, the gaps between the view's UIDs, since
+ * expunges are not remembered (3.2.5.1 allows it); before the FETCHes */
+static void vanished_append(struct fetch_job *j)
+{
+	struct mailbox_view *view = j->m.view;
+	struct imap_seqset *set = &j->st->set;
+	struct mailbox_status status;
+	uint32_t count = mailbox_view_count(view), prev = 0;
+	size_t start = j->m.out.len;
+	bool any = false;
+
+	mailbox_view_status(view, &status);
+	buf_append_str(&j->m.out, "* VANISHED (EARLIER) ");
+	for (uint32_t seq = 1; seq <= count + 1; seq++) {
+		uint32_t next = seq <= count ? mailbox_view_uid(view, seq) : status.uidnext;
+		if (next > prev + 1) {
+			/* the gap prev+1 .. next-1, within each range of the set */
+			for (size_t r = 0; r < set->count; r++) {
+				uint32_t lo = set->ranges[r].lo > prev + 1 ? set->ranges[r].lo : prev + 1;
+				uint32_t hi = set->ranges[r].hi < next - 1 ? set->ranges[r].hi : next - 1;
+				if (lo > hi)
+					continue;
+				if (lo == hi)
+					buf_printf(&j->m.out, "%s%u", any ? "," : "", lo);
+				else
+					buf_printf(&j->m.out, "%s%u:%u", any ? "," : "", lo, hi);
+				any = true;
+			}
+		}
+		prev = next;
+	}
+	if (any) {
+		buf_append_str(&j->m.out, "\r\n");
+	} else {
+		j->m.out.len = start;
+		j->m.out.data[start] = '\0';
+	}
+}
+
+/* fetch_one - (worker) the response for message SEQ into the job's OUT;
+ * 0, or -1 with the reply set (the command ends) */
+static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
+		     size_t keyword_count)
+{
+	struct fetch_state *st = j->st;
+	struct mailbox_view *view = j->m.view;
+	struct mailbox_message msg;
+	struct mailbox_error error;
+	struct buf data;
+	const char *text;
+	int ret = 0;
+
+	if (mailbox_view_message(view, seq, &msg) != 0)
+		return 0;
+	/* RFC 7162 3.1.4.1: only what changed since */
+	if (st->fetch.changedsince_set && msg.modseq <= st->fetch.changedsince)
+		return 0;
+	struct imap_fetch_context ctx = {
+		.utf8 = (j->m.enabled & IMAP_ENABLED_UTF8) != 0,
+		.recent = !(j->m.enabled & IMAP_ENABLED_REV2),
+		.uid = st->uid,
+		.modseq = st->fetch.changedsince_set,
+		.keywords = keywords,
+		.keyword_count = keyword_count,
+	};
+	if (msg.expunged) {
+		st->expunged = true;
+		return 0;
+	}
+	if (imap_fetch_sets_seen(&st->fetch) && !j->m.read_only &&
+	    !(msg.flags & MAILBOX_FLAG_SEEN)) {
+		struct mailbox_store_result result;
+		if (mailbox_store_flags(view, &msg.uid, 1, MAILBOX_STORE_ADD, MAILBOX_FLAG_SEEN, 0, 0,
+					&result, &error) != 0) {
+			imap_mbox_job_error(&j->m, "fetch", &error, false);
+			return -1;
+		}
+		mailbox_store_result_free(&result);
+		if (mailbox_view_message(view, seq, &msg) != 0)
+			return 0;
+		ctx.flags = true;
+	}
+	buf_init(&data);
+	if (imap_fetch_needs_file(&st->fetch) &&
+	    imap_message_read(view, msg.uid, &data, &error) != 0) {
+		if (error.code == MAILBOX_ERROR_EXPUNGED) {
+			st->expunged = true;
+		} else {
+			imap_mbox_job_error(&j->m, "fetch", &error, false);
+			ret = -1;
+		}
+		goto out;
+	}
+	if (imap_fetch_message_append(&j->m.out, &st->fetch, &ctx, seq, &msg,
+				      data.data ? data.data : "", data.len, &text) != 0) {
+		/* "[UNKNOWN-CTE] ..." (RFC 3516 4.3) */
+		const char *close = strchr(text, ']');
+		char code[64];
+		snprintf(code, sizeof(code), "%.*s", close ? (int)(close - text - 1) : 0, text + 1);
+		imap_mbox_job_reply(&j->m, IMAP_NO, code, "%s", close ? close + 2 : text);
+		ret = -1;
+	}
+out:
+	buf_free(&data);
+	return ret;
+}
+
+static void fetch_work(struct imap_job *job)
+{
+	struct fetch_job *j = (struct fetch_job *)job;
+	struct fetch_state *st = j->st;
+	size_t keyword_count = 0;
+	char **keywords = NULL;
+
+	if (!st->started && !fetch_start(j)) {
+		j->finished = true;
+		goto out;
+	}
+	keywords = mailbox_keywords_get(mailbox_view_mailbox(j->m.view), &keyword_count);
+	while (st->pos < st->count && j->m.out.len < FETCH_BATCH_BYTES) {
+		if (fetch_one(j, st->seqs[st->pos++], keywords, keyword_count) != 0) {
+			j->finished = true;
+			goto out;
+		}
+	}
+	if (st->pos < st->count)
+		goto out;
+	j->finished = true;
+	if (st->expunged)
+		imap_mbox_job_reply(&j->m, IMAP_NO, "EXPUNGEISSUED",
+				    "Some of the messages were expunged");
+	else
+		imap_mbox_job_reply(&j->m, IMAP_OK, NULL, "%sFETCH completed", st->uid ? "UID " : "");
+out:
+	for (size_t i = 0; i < keyword_count; i++)
+		free(keywords[i]);
+	free(keywords);
+	if (j->finished)
+		imap_mbox_job_updates(&j->m);
+}
+
+static void fetch_done(struct imap_session *s, struct imap_job *job)
+{
+	struct fetch_job *j = (struct fetch_job *)job;
+	if (j->finished) {
+		imap_mbox_job_done(s, job);
+		return;
+	}
+	/* this batch out, the next one once the client has read it */
+	imap_reply_buf(s, &j->m.out);
+	struct fetch_job *next = xcalloc(1, sizeof(*next));
+	imap_mbox_job_init(s, &next->m, j->m.expunges, fetch_work, fetch_done, fetch_free);
+	next->m.enabled = j->m.enabled;
+	next->st = j->st;
+	j->st = NULL;
+	imap_session_async_written(s, &next->m.base);
+}

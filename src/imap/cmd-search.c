@@ -1,0 +1,174 @@
+/* imap/cmd-search - SEARCH and UID SEARCH (RFC 9051 6.4.4, 6.4.9) with
+ * RFC 4731's RETURN options (ESEARCH) and RFC 7162's MODSEQ key, on
+ * search.c's evaluator.  A mailbox job (cmd-select.c): the worker walks the
+ * view, reading a message's file only when a key looks into it, one message
+ * at a time.
+ *
+ * Charsets: US-ASCII and UTF-8 (RFC 9051 6.4.4 requires both); another is
+ * NO [BADCHARSET (US-ASCII UTF-8)].  The answer is "* SEARCH" unless the
+ * client gave RETURN or enabled IMAP4rev2 (RFC 9051 7.3.4: ESEARCH then,
+ * ALL when RETURN is absent).  SEARCHRES (RFC 5182: RETURN (SAVE), "$")
+ * is not offered: both are BAD.
+ */
+#include "imap/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "mailbox/mailbox.h"
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+struct search_job {
+	struct imap_mbox_job m;    /* first */
+	struct imap_search search;
+	char **strings;            /* the keys' values and fields, copied */
+	size_t string_count;
+	char *tag;
+	bool uid;
+	bool esearch;
+};
+
+static void search_work(struct imap_job *job);
+static void search_free(struct imap_job *job);
+static bool key_uses_saved(const struct imap_search_key *key);
+static void key_strings_copy(struct search_job *j, struct imap_search_key *key);
+
+/* key_strings_copy - the values and field names under KEY, which point
+ * into the command (valid only while its handler runs), copied into J */
+static void key_strings_copy(struct search_job *j, struct imap_search_key *key)
+{
+	if (key->value != NULL) {
+		char *copy = xmalloc(key->value_len + 1);
+		memcpy(copy, key->value, key->value_len);
+		copy[key->value_len] = '\0';
+		key->value = copy;
+		j->strings = xrealloc(j->strings, (j->string_count + 1) * sizeof(*j->strings));
+		j->strings[j->string_count++] = copy;
+	}
+	if (key->field != NULL) {
+		char *copy = xstrdup(key->field);
+		key->field = copy;
+		j->strings = xrealloc(j->strings, (j->string_count + 1) * sizeof(*j->strings));
+		j->strings[j->string_count++] = copy;
+	}
+	for (size_t i = 0; i < key->count; i++)
+		key_strings_copy(j, &key->children[i]);
+}
+
+/* key_uses_saved - "$" somewhere under KEY */
+static bool key_uses_saved(const struct imap_search_key *key)
+{
+	if ((key->kind == IMAP_SEARCH_SEQSET || key->kind == IMAP_SEARCH_UID) && key->set.saved)
+		return true;
+	for (size_t i = 0; i < key->count; i++)
+		if (key_uses_saved(&key->children[i]))
+			return true;
+	return false;
+}
+
+void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd, bool uid)
+{
+	const char *error;
+	struct imap_search search;
+
+	if (imap_search_parse(cmd->args, cmd->count, &search, &error) != 0) {
+		imap_reply_bad(s, NULL, "%s", error);
+		return;
+	}
+	if ((search.return_options & IMAP_SEARCH_RETURN_SAVE) || key_uses_saved(&search.root)) {
+		imap_search_free(&search);
+		imap_reply_bad(s, NULL, "No saved search result (SEARCHRES is not offered)");
+		return;
+	}
+	if (search.charset != NULL && strcasecmp(search.charset, "UTF-8") != 0 &&
+	    strcasecmp(search.charset, "US-ASCII") != 0) {
+		imap_search_free(&search);
+		imap_reply_no(s, "BADCHARSET (US-ASCII UTF-8)", "Unsupported charset");
+		return;
+	}
+	if (imap_search_has_modseq(&search.root))   /* RFC 7162 3.1: CONDSTORE-enabling */
+		s->enabled |= IMAP_ENABLED_CONDSTORE;
+	struct search_job *j = xcalloc(1, sizeof(*j));
+	/* RFC 9051 7.4.1: no EXPUNGE during SEARCH by sequence numbers */
+	imap_mbox_job_init(s, &j->m, uid, search_work, NULL, search_free);
+	j->search = search;
+	j->search.charset = NULL;
+	key_strings_copy(j, &j->search.root);
+	j->uid = uid;
+	j->esearch = search.return_given || (s->enabled & IMAP_ENABLED_REV2);
+	j->tag = xstrdup(s->tag ? s->tag : "*");
+	imap_session_async(s, &j->m.base);
+}
+
+static void search_free(struct imap_job *job)
+{
+	struct search_job *j = (struct search_job *)job;
+	imap_search_free(&j->search);
+	for (size_t i = 0; i < j->string_count; i++)
+		free(j->strings[i]);
+	free(j->strings);
+	free(j->tag);
+	imap_mbox_job_fields_free(&j->m);
+	free(j);
+}
+
+static void search_work(struct imap_job *job)
+{
+	struct search_job *j = (struct search_job *)job;
+	struct mailbox_view *view = j->m.view;
+	uint32_t count = mailbox_view_count(view);
+	uint32_t *results = xcalloc(count ? count : 1, sizeof(*results));
+	size_t n = 0, keyword_count = 0;
+	uint64_t modseq = 0;
+	bool needs_file = imap_search_needs_file(&j->search.root);
+	bool has_modseq = imap_search_has_modseq(&j->search.root);
+	char **keywords = mailbox_keywords_get(mailbox_view_mailbox(view), &keyword_count);
+	struct buf data;
+	time_t now = time(NULL);
+
+	buf_init(&data);
+	imap_search_resolve(&j->search.root, count, count ? mailbox_view_uid(view, count) : 0);
+	for (uint32_t seq = 1; seq <= count; seq++) {
+		struct mailbox_message msg;
+		struct mailbox_error error;
+		if (mailbox_view_message(view, seq, &msg) != 0 || msg.expunged)
+			continue;
+		buf_reset(&data);
+		if (needs_file && imap_message_read(view, msg.uid, &data, &error) != 0) {
+			if (error.code == MAILBOX_ERROR_EXPUNGED)
+				continue;
+			imap_mbox_job_error(&j->m, "search", &error, false);
+			goto out;
+		}
+		struct imap_search_message m = {
+			.seq = seq, .record = &msg, .data = needs_file ? (data.data ? data.data : "") : NULL,
+			.len = data.len, .keywords = keywords, .keyword_count = keyword_count,
+			.now = now,
+		};
+		if (!imap_search_match(&j->search.root, &m))
+			continue;
+		results[n++] = j->uid ? msg.uid : seq;
+		if (msg.modseq > modseq)
+			modseq = msg.modseq;
+	}
+	if (!has_modseq)
+		modseq = 0;
+	if (j->esearch) {
+		unsigned options = j->search.return_given ? j->search.return_options
+							  : IMAP_SEARCH_RETURN_ALL;
+		imap_esearch_response_append(&j->m.out, j->tag, j->uid, options, results, n, modseq);
+	} else {
+		imap_search_response_append(&j->m.out, results, n, modseq);
+	}
+	imap_mbox_job_reply(&j->m, IMAP_OK, NULL, "%sSEARCH completed", j->uid ? "UID " : "");
+out:
+	for (size_t i = 0; i < keyword_count; i++)
+		free(keywords[i]);
+	free(keywords);
+	buf_free(&data);
+	free(results);
+	imap_mbox_job_updates(&j->m);
+}
