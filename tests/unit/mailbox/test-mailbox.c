@@ -934,6 +934,37 @@ static void test_quota(void **state)
 	mailbox_unref(&in);
 }
 
+/* test_quota_follows_changes - the usage record follows expunges and
+ * folder deletes without a rescan being needed */
+static void test_quota_follows_changes(void **state)
+{
+	(void)state;
+	struct mailbox_error error;
+	uint64_t bytes, messages;
+	struct mailbox *in = open_ok("INBOX");
+	append_ok(in, "one\r\n", MAILBOX_FLAG_DELETED);
+	append_ok(in, "two\r\n", 0);
+	assert_int_equal(mailbox_folder_create(data_dir, ADDR, "Old", &error), 0);
+	struct mailbox *old = open_ok("Old");
+	append_ok(old, "three\r\n", 0);
+	mailbox_unref(&old);
+	assert_int_equal(mailbox_quota_usage(data_dir, ADDR, &bytes, &messages, &error), 0);
+	assert_int_equal(messages, 3);
+	assert_int_equal(bytes, 5 + 5 + 7);
+	struct mailbox_view *view;
+	assert_int_equal(mailbox_view_open(in, &view, &error), 0);
+	assert_int_equal(mailbox_expunge(view, NULL, 0, NULL, NULL, &error), 0);
+	mailbox_view_free(&view);
+	assert_int_equal(mailbox_quota_usage(data_dir, ADDR, &bytes, &messages, &error), 0);
+	assert_int_equal(messages, 2);
+	assert_int_equal(bytes, 5 + 7);
+	assert_int_equal(mailbox_folder_delete(data_dir, ADDR, "Old", &error), 0);
+	assert_int_equal(mailbox_quota_usage(data_dir, ADDR, &bytes, &messages, &error), 0);
+	assert_int_equal(messages, 1);
+	assert_int_equal(bytes, 5);
+	mailbox_unref(&in);
+}
+
 /* test_sandbox - a sandboxed account's kept mail is a folder the store
  * opens: "Sandbox" of an address account's mailbox, the INBOX of a plain
  * login's (mail/sandbox/<login>) */
@@ -1154,6 +1185,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quota_follows_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
