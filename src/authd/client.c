@@ -183,7 +183,9 @@ void authd_login_step(struct authd_login *l, const void *data, size_t len)
 {
 	/* only after a CHALLENGE, and nothing pending */
 	assert(!l->over && l->call == 0 && !l->job && !evtimer_pending(l->timer, NULL));
-	const char *text = data;
+	/* an empty response may come without a buffer (an empty struct buf):
+	 * the parsers below want a pointer to zero bytes, never NULL */
+	const char *text = data && len > 0 ? data : "";
 	switch (l->mech) {
 	case AUTHD_MECH_PLAIN: {
 		char *user = NULL, *password = NULL;

@@ -137,14 +137,14 @@ void authd_client_free(struct authd_client **client);
 
 /* authd_login_sasl - start a SASL exchange with MECH for PEER.  With
  * HAS_INITIAL the client sent an initial response (RFC 4954 4, RFC 4959,
- * RFC 5034; INITIAL, decoded, LEN bytes, may be empty): it is the first
- * step; without, the first outcome is an (empty, or LOGIN's "Username:")
- * CHALLENGE.  A locked-out address gets LOCKED_OUT. */
+ * RFC 5034; INITIAL, decoded, LEN bytes, may be empty, and NULL when LEN is
+ * 0): it is the first step; without, the first outcome is an (empty, or
+ * LOGIN's "Username:") CHALLENGE.  A locked-out address gets LOCKED_OUT. */
 struct authd_login *authd_login_sasl(struct authd_client *client, const struct authd_peer *peer,
 				     enum authd_mech mech, const void *initial, size_t len,
 				     bool has_initial, authd_login_fn *cb, void *ctx);
-/* authd_login_step - the client's decoded answer (LEN bytes, may be empty)
- * to the last CHALLENGE; only after one */
+/* authd_login_step - the client's decoded answer (LEN bytes, may be empty;
+ * DATA may be NULL when LEN is 0) to the last CHALLENGE; only after one */
 void authd_login_step(struct authd_login *login, const void *data, size_t len);
 /* authd_login_password - check USER's PASSWORD (NUL-terminated, not kept:
  * the caller wipes its own copy), as IMAP LOGIN (RFC 9051 6.2.3) and POP3

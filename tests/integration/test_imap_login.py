@@ -381,3 +381,16 @@ def test_compress_pipelined_behind_command(petrel_factory):
     z.out = out
     assert z.until("a3") == ["a3 OK NOOP completed"]
     r.close()
+
+
+@pytest.mark.parametrize("mech", ["PLAIN", "LOGIN", "SCRAM-SHA-256"])
+def test_authenticate_empty_initial_response(petrel_factory, mech):
+    """RFC 4959 3: "=" is an empty initial response; every mechanism refuses it as
+    malformed (authd_login_sasl takes an empty response with no buffer behind it)."""
+    p = imap_server(petrel_factory)
+    r = Raw(p, "imaps", tls=True)
+    lines = r.cmd("a1", "AUTHENTICATE %s =" % mech)
+    assert lines[-1].startswith("a1 BAD") or lines[-1].startswith("a1 NO"), lines
+    lines = r.cmd("a2", "NOOP")
+    assert lines[-1].startswith("a2 OK"), lines
+    r.close()
