@@ -658,6 +658,25 @@ static void test_recent(void **state)
 	mb = open_ok("INBOX");
 	mailbox_status_get(mb, &st);
 	assert_int_equal(st.recent, 1);
+
+	/* a peek (EXAMINE) sees \Recent and leaves it, at its open and its
+	 * updates, to the next view */
+	assert_int_equal(mailbox_view_open_peek(mb, &a, &error), 0);
+	mailbox_view_status(a, &st);
+	assert_int_equal(st.recent, 1);
+	append_ok(mb, "four\r\n", 0);
+	assert_int_equal(mailbox_view_update(a, true, &ch, &error), 0);
+	assert_true(ch.exists_changed);
+	mailbox_changes_free(&ch);
+	mailbox_view_status(a, &st);
+	assert_int_equal(st.recent, 2);
+	assert_int_equal(mailbox_view_open(mb, &b, &error), 0);
+	mailbox_view_status(b, &st);
+	assert_int_equal(st.recent, 2);
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.recent, 0);
+	mailbox_view_free(&a);
+	mailbox_view_free(&b);
 	mailbox_unref(&mb);
 }
 
