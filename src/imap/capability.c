@@ -82,6 +82,9 @@ static const struct capability capabilities[] = {
 	/* RFC 7162 3.2: SELECT's QRESYNC parameter, VANISHED updates
 	 * (cmd-select.c) and UID FETCH's VANISHED modifier (cmd-fetch.c) */
 	{ "QRESYNC", NULL },
+	/* RFC 6855: UTF-8 mailbox names (folder.c) and APPEND's UTF8 form; ENABLE
+	 * turns it on */
+	{ "UTF8=ACCEPT", NULL },
 };
 
 bool imap_capability_is_offered(const struct imap_session *s, const char *name)

@@ -86,7 +86,8 @@ static void append_free(struct imap_job *job)
 	free(j);
 }
 
-/* imap_cmd_append - APPEND mailbox [flags] [date-time] literal */
+/* imap_cmd_append - APPEND mailbox [flags] [date-time] literal, or after
+ * ENABLE UTF8=ACCEPT also "UTF8 (literal8)" (RFC 6855 4) */
 void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd, bool uid)
 {
 	const struct imap_arg **keywords = NULL;
@@ -97,7 +98,7 @@ void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd, boo
 	char *name = NULL;
 
 	(void)uid;
-	if (cmd->count < 2 || cmd->count > 4 ||
+	if (cmd->count < 2 || cmd->count > 5 ||
 	    imap_mailbox_name_decode(&cmd->args[0], (s->enabled & IMAP_ENABLED_UTF8) != 0,
 				     &name) != 0)
 		goto bad;
@@ -106,7 +107,7 @@ void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd, boo
 			goto bad;
 		i++;
 	}
-	if (i + 1 < cmd->count) {
+	if (i + 1 < cmd->count && !imap_arg_atom_is(&cmd->args[i], "UTF8")) {
 		const struct imap_arg *d = &cmd->args[i];
 		if (d->type != IMAP_ARG_STRING || imap_date_time_parse(d->data, d->len, &date) != 0) {
 			error = "invalid APPEND date-time";
@@ -115,6 +116,12 @@ void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd, boo
 		i++;
 	}
 	const struct imap_arg *msg = &cmd->args[i];
+	if (i + 2 == cmd->count && imap_arg_atom_is(msg, "UTF8") &&
+	    (s->enabled & IMAP_ENABLED_UTF8) && cmd->args[i + 1].type == IMAP_ARG_LIST &&
+	    cmd->args[i + 1].count == 1) {
+		msg = &cmd->args[i + 1].list[0];
+		i++;
+	}
 	if (i + 1 != cmd->count || (msg->type != IMAP_ARG_LITERAL && msg->type != IMAP_ARG_LITERAL8))
 		goto bad;
 
