@@ -349,3 +349,23 @@ def test_fetch_vanished(petrel_factory):
     # VANISHED needs UID FETCH
     assert c.cmd("FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")[-1].split()[1] == b"BAD"
     c.close()
+
+
+def test_search_utf8_quoted(petrel_factory):
+    """SEARCH CHARSET UTF-8 with the strings quoted rather than literals (as clients
+    send them once UTF8=ACCEPT is on, RFC 6855 3): compared with the decoded header
+    fields and bodies, case-folded."""
+    p = imap_server(petrel_factory)
+    c = Raw(p)
+    for m in SEARCHED:
+        c.ok(b"APPEND INBOX {%d+}\r\n" % len(m) + m)
+    c.ok("SELECT INBOX")
+    u = 'SEARCH CHARSET UTF-8 '
+    # the Subject is "\u00c9TE \u00e0 Paris"
+    assert c.ok((u + 'SUBJECT "\u00e9te \u00c0"').encode())[0] == b"* SEARCH 1"
+    assert c.ok((u + 'SUBJECT "\u00e9t\u00e9"').encode())[0] == b"* SEARCH"
+    assert c.ok(('UID ' + u + 'BODY "CAF\u00c9"').encode())[0] == b"* SEARCH 1"
+    assert c.ok((u + 'TEXT "\u00c9te \u00e0 PARIS"').encode())[0] == b"* SEARCH 1"
+    assert c.ok((u + 'FROM "andr\u00e9@"').encode())[0] == b"* SEARCH"
+    assert c.ok((u + 'FROM "andr\u00e9 <andre@"').encode())[0] == b"* SEARCH 1"
+    c.close()
