@@ -454,3 +454,63 @@ def test_utf8_names(petrel_factory):
     # "&" is itself now: this is another name
     assert c.cmd('SELECT "caf&AOk-/x"')[-1].startswith("t%d NO [NONEXISTENT]" % c.n)
     c.close()
+
+
+def test_qresync(petrel_factory):
+    """RFC 7162 3.2: SELECT (QRESYNC ...) tells a reconnecting client what changed and
+    what is gone; after ENABLE QRESYNC, expunges are VANISHED and updates carry UIDs."""
+    p = imap_server(petrel_factory)
+    c, other = Raw(p), Raw(p)
+    assert c.cmd("SELECT INBOX (QRESYNC (1 1))")[-1].startswith("t%d BAD" % c.n)
+    assert c.ok("ENABLE QRESYNC")[0] == "* ENABLED QRESYNC"
+    for _ in range(4):
+        assert c.append("INBOX", MSG)[-1].split()[1] == "OK"
+    lines = c.ok("SELECT INBOX")
+    uidvalidity, modseq = code(lines, "UIDVALIDITY"), int(code(lines, "HIGHESTMODSEQ"))
+    other.ok("SELECT INBOX")
+    lines = other.ok("STORE 2 +FLAGS.SILENT (\\Seen)")
+    other.ok("STORE 3:4 +FLAGS.SILENT (\\Deleted)")
+    other.ok("EXPUNGE")
+    # the other session's changes, as a QRESYNC client gets them
+    lines = c.ok("NOOP")
+    assert "* VANISHED 3:4" in lines, lines
+    assert any(re.match(r"\* 2 FETCH \(UID 2 FLAGS \(\\Seen\) MODSEQ \(\d+\)\)$", l)
+               for l in lines), lines
+    c.ok("UNSELECT")
+    lines = c.ok("SELECT INBOX (QRESYNC (%s %d))" % (uidvalidity, modseq))
+    assert "* VANISHED (EARLIER) 3:4" in lines, lines
+    fetches = [l for l in lines if " FETCH " in l]
+    assert len(fetches) == 1 and fetches[0].startswith("* 2 FETCH (UID 2 FLAGS (\\Seen) "), lines
+    # with the UIDs the client knows: only those
+    lines = c.ok("SELECT INBOX (QRESYNC (%s %d 1:3))" % (uidvalidity, modseq))
+    assert "* VANISHED (EARLIER) 3" in lines, lines
+    # another UIDVALIDITY: nothing to resynchronize from
+    lines = c.ok("SELECT INBOX (QRESYNC (%d %d))" % (int(uidvalidity) + 1, modseq))
+    assert not [l for l in lines if "VANISHED" in l or " FETCH " in l], lines
+    c.close()
+    other.close()
+
+
+def test_flag_updates_and_no_expunge_during_fetch(petrel_factory):
+    """Another session's flag change comes as FETCH FLAGS at the next command; its
+    expunge is held back during FETCH, STORE and SEARCH (RFC 3501 7.4.1) and sent at the
+    next command that allows it."""
+    p = imap_server(petrel_factory)
+    a, b = Raw(p), Raw(p)
+    for _ in range(2):
+        assert a.append("INBOX", MSG)[-1].split()[1] == "OK"
+    a.ok("SELECT INBOX")
+    b.ok("SELECT INBOX")
+    b.ok("STORE 1 +FLAGS.SILENT (\\Flagged)")
+    assert "* 1 FETCH (FLAGS (\\Flagged))" in a.ok("NOOP")
+    b.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    # (FETCH of the expunged message may answer NO [EXPUNGEISSUED], RFC 9051 7.1)
+    for command in ("FETCH 1:2 (FLAGS)", "SEARCH ALL", "STORE 1 +FLAGS.SILENT (\\Seen)"):
+        lines = a.cmd(command)
+        assert lines[-1].split()[1] in ("OK", "NO"), lines
+        assert not [l for l in lines if l.endswith(" EXPUNGE")], (command, lines)
+    lines = a.ok("NOOP")
+    assert "* 2 EXPUNGE" in lines, lines
+    a.close()
+    b.close()
