@@ -96,6 +96,15 @@ $ipv6_listener
 role = submissions
 address = 127.0.0.1:10465
 
+# IMAP: STARTTLS, and implicit TLS
+[listener imap]
+role = imap
+address = 127.0.0.1:10143
+
+[listener imaps]
+role = imaps
+address = 127.0.0.1:10993
+
 # petrel sendmail (-c $conf) submits through this socket
 [listener local]
 role = local
