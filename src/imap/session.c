@@ -281,9 +281,11 @@ void imap_session_shutdown(struct imap_session *s)
 {
 	if (!s->dead && !s->closing && !s->handshaking) {
 		evbuffer_add_printf(bufferevent_get_output(s->bev), "* BYE Server shutting down\r\n");
-		/* best effort: one non-blocking write (a drain is the orderly way) */
+		/* best effort: one non-blocking write of the socket (a drain is
+		 * the orderly way); under COMPRESS the filter has put the
+		 * deflated octets in the socket's buffer already */
 		if (!s->tls)
-			net_bufferevent_write_now(s->bev);
+			net_bufferevent_write_now(s->plain_bev ? s->plain_bev : s->bev);
 	}
 	session_free(s);
 }
@@ -510,9 +512,11 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 		imap_session_async(s, job);
 		return;
 	}
-	/* read on if back-pressure had stopped it */
+	/* read on if back-pressure had stopped it, from the loop: under
+	 * COMPRESS a filter calls this while a reply is being written, and
+	 * the input must not run in the middle of it */
 	if (!s->busy)
-		session_process_input(s);
+		imap_session_read_on(s);
 }
 
 static void session_event_cb(struct bufferevent *bev, short what, void *arg)

@@ -394,3 +394,18 @@ def test_authenticate_empty_initial_response(petrel_factory, mech):
     lines = r.cmd("a2", "NOOP")
     assert lines[-1].startswith("a2 OK"), lines
     r.close()
+
+
+def test_compress_shutdown_bye(petrel_factory):
+    """The shutdown's * BYE of a compressed session is compressed too."""
+    p = imap_server(petrel_factory, plaintext_loopback="true")
+    r = Raw(p)
+    r.cmd("a1", "LOGIN %s %s" % (SENDER, SENDER_PASSWORD))
+    r.send(b"a2 COMPRESS DEFLATE\r\n")
+    assert r.line_unbuffered() == "a2 OK DEFLATE active"
+    z = Deflated(r.sock)
+    z.send(b"a3 NOOP\r\n")
+    assert z.until("a3") == ["a3 OK NOOP completed"]
+    assert p.stop() == 0
+    assert z.line().startswith("* BYE ")
+    r.close()
