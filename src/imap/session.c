@@ -221,6 +221,9 @@ void imap_session_start_tls(struct imap_session *s)
 	s->plain_bev = s->bev;
 	s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
 					    session_plain_drained_cb, s);
+	/* the filter stops above this, so that the session's own output
+	 * (and its back-pressure) reflects what the client has not read */
+	bufferevent_setwatermark(s->plain_bev, EV_WRITE, 0, SESSION_OUTPUT_HIGH);
 	s->bev = tls_bev;
 	s->tls_bev = tls_bev;
 	s->tls = true;
@@ -245,6 +248,7 @@ void imap_session_start_compress(struct imap_session *s)
 		s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
 						    session_plain_drained_cb, s);
 	}
+	bufferevent_setwatermark(under, EV_WRITE, 0, SESSION_OUTPUT_HIGH);  /* as for TLS */
 	s->bev = z;
 	s->compressed = true;
 	session_setup_bev(s);
