@@ -20,7 +20,7 @@ class Raw:
     """A line-exact IMAP client on the imaps listener, logged in as USER."""
 
     def __init__(self, p, user=USER):
-        s = socket.create_connection((p.host, p.ports["imaps"]), timeout=10)
+        s = socket.create_connection((p.host, p.ports["imaps"]), timeout=30)
         self.s = tls_context().wrap_socket(s)
         self.f = self.s.makefile("rb")
         self.n = 0
@@ -514,3 +514,16 @@ def test_flag_updates_and_no_expunge_during_fetch(petrel_factory):
     assert "* 2 EXPUNGE" in lines, lines
     a.close()
     b.close()
+
+
+def test_idle_autologout(petrel_factory):
+    """The autologout timer runs during IDLE ([imap] idle_timeout; RFC 2177 3 expects
+    clients to re-issue IDLE before it runs out)."""
+    p = imap_server(petrel_factory, idle_timeout="2s")
+    a = Raw(p)
+    a.ok("SELECT INBOX")
+    a.send("i IDLE\r\n")
+    assert a.line() == "+ idling"
+    line = a.line()
+    assert line.startswith("* BYE Autologout"), line
+    a.close()
