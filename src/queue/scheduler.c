@@ -440,7 +440,10 @@ static void attempt_deliver_local(struct queue_attempt *a, size_t i)
 	 * SMTP refused most of these before the 250 (smtp/cmd-mail.c); this
 	 * catches the mailbox that filled up since, and aliases' targets. */
 	struct mailbox_error qerr;
-	if (mailbox_quota_check(queue->config->data_dir, r->address, a->body.len, 1, &qerr) != 0 &&
+	/* the file's size: the message and the two fields delivery adds (local.h) */
+	uint64_t bytes = a->body.len + sizeof("Return-Path: <>\r\nDelivered-To: \r\n") - 1 +
+			 (env->sender ? strlen(env->sender) : 0) + strlen(r->address);
+	if (mailbox_quota_check(queue->config->data_dir, r->address, bytes, 1, &qerr) != 0 &&
 	    (qerr.code == MAILBOX_ERROR_OVERQUOTA || qerr.code == MAILBOX_ERROR_TEMPORARY)) {
 		bool full = qerr.code == MAILBOX_ERROR_OVERQUOTA;
 		if (full)

@@ -75,3 +75,27 @@ def test_end_of_data_refused_when_message_passes_quota(petrel_factory):
     shown = p.cli_ok("queue", "show", qid).stdout
     assert "452 4.2.2 Mailbox full" in shown, shown
     assert len(messages(p, "u")) == 1
+
+
+def test_queue_counts_the_delivered_file(petrel_factory):
+    """The queue's check counts the file as delivery writes it (the message with its
+    Received: field, and the Return-Path: and Delivered-To: fields delivery adds): a
+    mailbox one byte short of the next file's size defers it; one with room exactly
+    takes it."""
+    p = petrel_factory()
+    assert deliver(p, ["u@example.test"], make_message(subject="same size")) == {}
+    p.wait_log(r"delivered queue_id=\S+ to=u@example.test")
+    [first] = messages(p, "u")
+    size = first.stat().st_size   # the next one's file is as long (same lengths)
+
+    p.cli_ok("plan", "set", "exact", "--daily-limit", "0", "--quota", str(2 * size - 1))
+    p.cli_ok("account", "set", "u@example.test", "--plan", "exact")
+    assert deliver(p, ["u@example.test"], make_message(subject="same size")) == {}
+    p.wait_log(r"deferred queue_id=\S+ to=u@example.test reason=\"over quota\"")
+    assert len(messages(p, "u")) == 1
+
+    p.cli_ok("plan", "set", "exact", "--quota", str(2 * size))
+    p.cli_ok("queue", "flush")
+    p.wait_log(r"delivered queue_id=\S+ to=u@example.test", count=2)
+    [a, b] = sorted(f.stat().st_size for f in messages(p, "u"))
+    assert a == b == size
