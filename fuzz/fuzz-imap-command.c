@@ -3,10 +3,13 @@
  * streams: the first octet picks the piece size and the limits; each
  * command the reader gives is parsed, every argument must lie inside it
  * and be NUL-terminated where its length says, and atoms and strings go
- * through the sequence-set and date parsers. */
+ * through the sequence-set and date parsers (a set normalized must hold the
+ * same numbers as given, in disjoint sorted ranges). */
 #include <assert.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "imap/parse.h"
@@ -70,7 +73,25 @@ static void check_args(const char *cmd, size_t len, const struct imap_arg *args,
 			imap_seqset_resolve(&set, 1000);
 			for (size_t k = 0; k < set.count; k++)
 				assert(set.ranges[k].lo <= set.ranges[k].hi);
-			(void)imap_seqset_contains(&set, 500);
+			/* normalized: sorted, disjoint, the same members */
+			struct imap_seq_range *plain = set.count ? malloc(set.count * sizeof(*plain)) : NULL;
+			size_t plain_count = set.count;
+			if (plain)
+				memcpy(plain, set.ranges, set.count * sizeof(*plain));
+			imap_seqset_normalize(&set);
+			for (size_t k = 1; k < set.count; k++)
+				assert(set.ranges[k].lo > set.ranges[k - 1].hi + 1);
+			for (size_t k = 0; k < plain_count; k++) {
+				const uint32_t probes[] = { plain[k].lo - 1, plain[k].lo, plain[k].hi,
+							    plain[k].hi + 1 };
+				for (size_t q = 0; q < 4; q++) {
+					bool in = false;
+					for (size_t r = 0; r < plain_count; r++)
+						in |= probes[q] >= plain[r].lo && probes[q] <= plain[r].hi;
+					assert(imap_seqset_contains(&set, probes[q]) == in);
+				}
+			}
+			free(plain);
 			imap_seqset_free(&set);
 		}
 		time_t t;

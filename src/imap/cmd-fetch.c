@@ -167,6 +167,7 @@ static bool fetch_start(struct fetch_job *j)
 			}
 		}
 	}
+	imap_seqset_normalize(&st->set);
 	st->seqs = xcalloc(count ? count : 1, sizeof(*st->seqs));
 	for (uint32_t seq = 1; seq <= count; seq++) {
 		uint32_t n = st->uid ? mailbox_view_uid(view, seq) : seq;

@@ -179,6 +179,7 @@ static void store_work(struct imap_job *job)
 			}
 		}
 	}
+	imap_seqset_normalize(&j->set);
 	for (uint32_t seq = 1; seq <= count; seq++) {
 		uint32_t u = mailbox_view_uid(view, seq);
 		if (imap_seqset_contains(&j->set, j->uid ? u : seq))

@@ -248,7 +248,8 @@ struct imap_search_message {
 
 /* imap_search_resolve - give "*" its value in every set of the tree under
  * KEY: MAX_SEQ for sequence numbers, MAX_UID (the highest UID in the
- * folder) for UID sets (RFC 9051 6.4.4, 9 seq-number) */
+ * folder) for UID sets (RFC 9051 6.4.4, 9 seq-number), and normalize them
+ * (imap_seqset_normalize) */
 void imap_search_resolve(struct imap_search_key *key, uint32_t max_seq, uint32_t max_uid);
 /* imap_search_needs_file - a key of the tree looks into the message (its
  * header or body) */

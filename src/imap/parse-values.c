@@ -79,6 +79,7 @@ bad:
 
 void imap_seqset_resolve(struct imap_seqset *set, uint32_t max)
 {
+	set->normalized = false;
 	for (size_t i = 0; i < set->count; i++) {
 		struct imap_seq_range *r = &set->ranges[i];
 		if (r->lo == IMAP_SEQ_STAR)
@@ -93,8 +94,46 @@ void imap_seqset_resolve(struct imap_seqset *set, uint32_t max)
 	}
 }
 
+static int range_compare(const void *a, const void *b)
+{
+	const struct imap_seq_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+void imap_seqset_normalize(struct imap_seqset *set)
+{
+	if (set->count > 1)
+		qsort(set->ranges, set->count, sizeof(*set->ranges), range_compare);
+	size_t out = 0;
+	for (size_t i = 0; i < set->count; i++) {
+		struct imap_seq_range r = set->ranges[i];
+		struct imap_seq_range *last = out ? &set->ranges[out - 1] : NULL;
+		if (last != NULL && (uint64_t)r.lo <= (uint64_t)last->hi + 1) {
+			if (r.hi > last->hi)
+				last->hi = r.hi;
+		} else {
+			set->ranges[out++] = r;
+		}
+	}
+	set->count = out;
+	set->normalized = true;
+}
+
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n)
 {
+	if (set->normalized) {
+		size_t lo = 0, hi = set->count;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (n < set->ranges[mid].lo)
+				hi = mid;
+			else if (n > set->ranges[mid].hi)
+				lo = mid + 1;
+			else
+				return true;
+		}
+		return false;
+	}
 	for (size_t i = 0; i < set->count; i++)
 		if (n >= set->ranges[i].lo && n <= set->ranges[i].hi)
 			return true;

@@ -159,6 +159,7 @@ struct imap_seqset {
 	struct imap_seq_range *ranges;
 	size_t count;
 	bool saved;           /* "$": the last SEARCH result saved */
+	bool normalized;      /* imap_seqset_normalize ran: sorted, disjoint */
 };
 #define IMAP_SEQSET_RANGES_MAX 100000
 
@@ -169,6 +170,11 @@ int imap_seqset_parse(const char *text, size_t len, struct imap_seqset *set_r,
  * the mailbox is empty), and each range is put in order (RFC 9051 9: 2:4
  * and 4:2 are the same) */
 void imap_seqset_resolve(struct imap_seqset *set, uint32_t max);
+/* imap_seqset_normalize - after imap_seqset_resolve: the ranges sorted,
+ * overlapping and adjacent ones merged, so that imap_seqset_contains
+ * searches them in O(log ranges) (a command over every message of a large
+ * folder with a set of many ranges would otherwise take messages x ranges) */
+void imap_seqset_normalize(struct imap_seqset *set);
 /* imap_seqset_contains - N is in the resolved SET */
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n);
 void imap_seqset_free(struct imap_seqset *set);

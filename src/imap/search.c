@@ -46,10 +46,10 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
 
 void imap_search_resolve(struct imap_search_key *key, uint32_t max_seq, uint32_t max_uid)
 {
-	if (key->kind == IMAP_SEARCH_SEQSET)
-		imap_seqset_resolve(&key->set, max_seq);
-	else if (key->kind == IMAP_SEARCH_UID)
-		imap_seqset_resolve(&key->set, max_uid);
+	if (key->kind == IMAP_SEARCH_SEQSET || key->kind == IMAP_SEARCH_UID) {
+		imap_seqset_resolve(&key->set, key->kind == IMAP_SEARCH_UID ? max_uid : max_seq);
+		imap_seqset_normalize(&key->set);
+	}
 	for (size_t i = 0; i < key->count; i++)
 		imap_search_resolve(&key->children[i], max_seq, max_uid);
 }

@@ -66,6 +66,39 @@ static void test_seqset(void **state)
 	}
 }
 
+/* test_seqset_normalize - ranges in order, overlapping and adjacent ones
+ * merged, membership by binary search: the same answers as before for every
+ * number around the ranges' ends */
+static void test_seqset_normalize(void **state)
+{
+	(void)state;
+	struct imap_seqset set, plain;
+	const char *error;
+	const char *text = "20:25,3,9:4,1,26,*,2,30:28,40:41,41:42,100:*";
+	assert_int_equal(imap_seqset_parse(text, strlen(text), &set, &error), 0);
+	assert_int_equal(imap_seqset_parse(text, strlen(text), &plain, &error), 0);
+	imap_seqset_resolve(&set, 99);
+	imap_seqset_resolve(&plain, 99);
+	imap_seqset_normalize(&set);
+	/* 1:9, 20:26, 28:30, 40:42, 99:100 */
+	assert_int_equal(set.count, 5);
+	uint32_t want[][2] = { { 1, 9 }, { 20, 26 }, { 28, 30 }, { 40, 42 }, { 99, 100 } };
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(set.ranges[i].lo, want[i][0]);
+		assert_int_equal(set.ranges[i].hi, want[i][1]);
+	}
+	for (uint32_t n = 0; n < 120; n++)
+		assert_int_equal(imap_seqset_contains(&set, n), imap_seqset_contains(&plain, n));
+	assert_false(imap_seqset_contains(&set, UINT32_MAX));
+	imap_seqset_free(&set);
+	imap_seqset_free(&plain);
+	/* empty and single sets */
+	assert_int_equal(imap_seqset_parse("$", 1, &set, &error), 0);
+	imap_seqset_normalize(&set);
+	assert_false(imap_seqset_contains(&set, 1));
+	imap_seqset_free(&set);
+}
+
 static void test_date_time(void **state)
 {
 	(void)state;
@@ -125,6 +158,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seqset),
+		cmocka_unit_test(test_seqset_normalize),
 		cmocka_unit_test(test_date_time),
 		cmocka_unit_test(test_date),
 	};
