@@ -84,6 +84,8 @@ int imap_message_read(struct mailbox_view *view, uint32_t uid, struct buf *out,
 	return ret;
 }
 
+/* imap_cmd_fetch - check the set, the items and the modifiers on the loop,
+ * then the first batch on a worker */
 void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd, bool uid)
 {
 	const char *error;
@@ -263,6 +265,9 @@ static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
 		if (mailbox_view_message(view, seq, &msg) != 0)
 			return 0;
 		ctx.flags = true;
+		/* RFC 7162 3.1.4.1: a flag change comes with its MODSEQ once
+		 * CONDSTORE is on */
+		ctx.modseq |= (j->m.enabled & (IMAP_ENABLED_CONDSTORE | IMAP_ENABLED_QRESYNC)) != 0;
 	}
 	buf_init(&data);
 	if (imap_fetch_needs_file(&st->fetch) &&
@@ -289,6 +294,8 @@ out:
 	return ret;
 }
 
+/* fetch_work - (worker) one batch: messages until about FETCH_BATCH_BYTES
+ * of responses are ready, or the last, whose job sets the tagged reply */
 static void fetch_work(struct imap_job *job)
 {
 	struct fetch_job *j = (struct fetch_job *)job;
@@ -323,6 +330,8 @@ out:
 		imap_mbox_job_updates(&j->m);
 }
 
+/* fetch_done - (loop) the last batch ends the command; another one is sent
+ * and the next starts once the client has read it */
 static void fetch_done(struct imap_session *s, struct imap_job *job)
 {
 	struct fetch_job *j = (struct fetch_job *)job;

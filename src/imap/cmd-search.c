@@ -69,6 +69,8 @@ static bool key_uses_saved(const struct imap_search_key *key)
 	return false;
 }
 
+/* imap_cmd_search - the criteria parsed and checked on the loop (charset,
+ * SEARCHRES); the walk over the folder runs on a worker */
 void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd, bool uid)
 {
 	const char *error;
@@ -115,6 +117,8 @@ static void search_free(struct imap_job *job)
 	free(j);
 }
 
+/* search_work - (worker) every message of the view against the criteria,
+ * its file read only when a key needs it; the SEARCH or ESEARCH answer */
 static void search_work(struct imap_job *job)
 {
 	struct search_job *j = (struct search_job *)job;

@@ -41,6 +41,8 @@ static int u32_compare(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* imap_cmd_store - STORE's arguments checked on the loop: the set, the
+ * modifiers, the item, the flags; the change runs on a worker */
 void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd, bool uid)
 {
 	const char *error = "STORE takes a message set, an item and flags";
@@ -153,6 +155,8 @@ static int store_keywords(struct store_job *j, uint64_t *keywords_r)
 	return 0;
 }
 
+/* store_work - (worker) the messages of the set, their flags changed, the
+ * untagged FETCH answers and [MODIFIED] */
 static void store_work(struct imap_job *job)
 {
 	struct store_job *j = (struct store_job *)job;

@@ -243,6 +243,9 @@ def test_store(petrel_factory):
     lines = c.ok("FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % new1)
     assert [l.split()[1] for l in lines[:-1]] == [b"2", b"3"], lines
     assert all(b"MODSEQ (" in l for l in lines[:-1])
+    # a fetch that sets \\Seen under CONDSTORE reports the new MODSEQ with the FLAGS
+    lines = c.ok("FETCH 1 BODY[TEXT]")
+    assert re.search(rb" FLAGS \([^)]*\\Seen[^)]*\) MODSEQ \((\d+)\)\)$", lines[0]), lines
     # EXAMINE: STORE is refused
     c.ok("EXAMINE INBOX")
     assert c.cmd("STORE 1 +FLAGS (\\Seen)")[-1].split()[1:3] == [b"NO", b"[READ-ONLY]"]
