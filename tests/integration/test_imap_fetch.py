@@ -295,6 +295,10 @@ def test_search(petrel_factory):
     assert search("SENTSINCE", "5-Dec-2025") == [b"2", b"3"]
     assert search("SINCE", "1-Jan-2020") == [b"1", b"2", b"3"]
     assert search("BEFORE", "1-Jan-2020") == []
+    # WITHIN (RFC 5032): appended just now
+    assert search("YOUNGER", "3600") == [b"1", b"2", b"3"]
+    assert search("OLDER", "3600") == []
+    assert "WITHIN" in c.capabilities
     typ, data = c.uid("SEARCH", "2:*")
     assert data[0].split() == [b"2", b"3"]
     # UTF-8, through literals (imaplib sends M.literal as the last argument)
