@@ -200,6 +200,8 @@ void imap_cmd_idle(struct imap_session *s, const struct imap_command *cmd, bool 
 	imap_reply_continue(s, "idling");
 	/* what changed since the last command goes out now */
 	idle_kick(s);
+	/* DONE may have come with IDLE: no read event would tell of it */
+	imap_idle_input(s);
 }
 
 void imap_idle_input(struct imap_session *s)

@@ -527,3 +527,20 @@ def test_idle_autologout(petrel_factory):
     line = a.line()
     assert line.startswith("* BYE Autologout"), line
     a.close()
+
+
+def test_idle_done_pipelined(petrel_factory):
+    """DONE sent together with IDLE (one packet) ends it; so does DONE before the
+    selected mailbox's first update is out."""
+    p = imap_server(petrel_factory)
+    a = Raw(p)
+    a.ok("SELECT INBOX")
+    a.send("i1 IDLE\r\nDONE\r\ni2 NOOP\r\n")
+    assert a.line() == "+ idling"
+    assert a.line() == "i1 OK IDLE terminated"
+    assert a.line() == "i2 OK NOOP completed"
+    a.ok("UNSELECT")
+    a.send("i3 IDLE\r\nDONE\r\n")
+    assert a.line() == "+ idling"
+    assert a.line() == "i3 OK IDLE terminated"
+    a.close()
