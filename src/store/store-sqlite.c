@@ -105,8 +105,8 @@ static const char *const MIGRATIONS[] = {
 
 	/* 5: mailbox quota per plan (RFC 9208 STORAGE in bytes, MESSAGE);
 	 * -1 = [mailbox] quota_default, 0 = none */
-	"ALTER TABLE plans ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT -1;"
-	"ALTER TABLE plans ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT -1;",
+	("ALTER TABLE plans ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT -1;"
+	 "ALTER TABLE plans ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT -1;"),
 };
 #define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
