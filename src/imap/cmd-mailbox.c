@@ -81,6 +81,10 @@ static void folder_start(struct imap_session *s, struct folder_job *j)
 static void folder_free(struct imap_job *job)
 {
 	struct folder_job *j = (struct folder_job *)job;
+	/* the session's view was freed on the worker: a session that went
+	 * away meanwhile must not free it again (DONE did not run) */
+	if (j->unselected)
+		job->session->view = NULL;
 	free(j->name);
 	free(j->new_name);
 	free(j->selected);

@@ -544,3 +544,27 @@ def test_idle_done_pipelined(petrel_factory):
     assert a.line() == "+ idling"
     assert a.line() == "i3 OK IDLE terminated"
     a.close()
+
+
+def test_delete_selected_folder(petrel_factory):
+    """A session whose selected folder it deletes itself is unselected; another session
+    that has it selected gets * BYE at its next command, as there is nothing left."""
+    p = imap_server(petrel_factory)
+    a, b = Raw(p), Raw(p)
+    a.ok("CREATE Work")
+    a.ok("SELECT Work")
+    b.ok("SELECT Work")
+    a.ok("DELETE Work")
+    assert a.cmd("CLOSE")[-1].startswith("t%d BAD" % a.n)
+    b.n += 1
+    b.send("t%d NOOP\r\n" % b.n)
+    assert b.line().startswith("* BYE")
+    # a session that goes away while it deletes its own selected folder
+    c = Raw(p)
+    c.ok("CREATE Gone")
+    c.ok("SELECT Gone")
+    c.send("x DELETE Gone\r\n")
+    c.close()
+    assert a.ok("NOOP")
+    a.close()
+    b.close()
