@@ -98,21 +98,39 @@ static bool scram_printable(const char *s)
 
 int sasl_scram_client_first(struct sasl_scram *scram, const char *msg, size_t len)
 {
-	/* gs2-header: "n,," or "y,,"; "p=" (channel binding) is not offered. */
-	if (len < 3 || (msg[0] != 'n' && msg[0] != 'y') || msg[1] != ',' || msg[2] != ',')
+	/* gs2-header (RFC 5802 7): "n," or "y," (no channel binding: "p=" is not
+	 * offered), an optional "a=" authzid, ",". As with PLAIN (RFC 4616 2), an authzid
+	 * is taken only when it names the authenticating user itself (mbsync sends one). */
+	if (len < 3 || (msg[0] != 'n' && msg[0] != 'y') || msg[1] != ',')
 		return -1;
-	size_t pos = 3;
+	size_t pos = 2;
+	char *authzid = NULL;
+	if (msg[pos] == ',') {
+		pos++;
+	} else if ((authzid = scram_attr(msg, len, 'a', &pos)) == NULL || msg[pos - 1] != ',') {
+		free(authzid);
+		return -1;
+	}
+	size_t header_len = pos;
 	char *user = scram_attr(msg, len, 'n', &pos);
 	char *nonce = user ? scram_attr(msg, len, 'r', &pos) : NULL;
+	char *authz_user = authzid ? scram_unescape_user(authzid) : NULL;
 	if (!user || !nonce || !scram_printable(nonce) || (scram->user = scram_unescape_user(user)) == NULL ||
-	    scram->user[0] == '\0') {
+	    scram->user[0] == '\0' ||
+	    (authzid && (!authz_user || strcmp(authz_user, scram->user) != 0))) {
 		free(user);
 		free(nonce);
+		free(authzid);
+		free(authz_user);
+		free(scram->user);
+		scram->user = NULL;
 		return -1;
 	}
 	free(user);
-	scram->gs2_header = xstrndup(msg, 3);
-	scram->client_first_bare = xstrndup(msg + 3, len - 3);
+	free(authzid);
+	free(authz_user);
+	scram->gs2_header = xstrndup(msg, header_len);
+	scram->client_first_bare = xstrndup(msg + header_len, len - header_len);
 	scram->nonce = nonce;
 	return 0;
 }

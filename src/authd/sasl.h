@@ -34,7 +34,7 @@ int sasl_plain_parse(const char *data, size_t len, char **user_r, char **passwor
 struct sasl_scram {
 	char *user;               /* from n= in client-first, unescaped */
 	char *client_first_bare;  /* "n=...,r=..." */
-	char *gs2_header;         /* "n,," or "y,," */
+	char *gs2_header;         /* "n,," or "y,,", or with the authzid: "n,a=USER," */
 	char *nonce;              /* client nonce + server nonce */
 	char *server_first;       /* "r=...,s=...,i=..." */
 };

@@ -165,12 +165,58 @@ static void test_scram_malformed(void **state)
 	sasl_scram_clear(&scram);
 }
 
+/* RFC 5802 7: a gs2-header authzid is taken when it names the authenticating user
+ * itself (mbsync sends "n,a=USER,"), and the header with it is what c= must carry */
+static void test_scram_authzid(void **state)
+{
+	(void)state;
+	struct sasl_scram scram;
+	memset(&scram, 0, sizeof(scram));
+	static const char first[] = "n,a=u=2Cx,n=u=2Cx,r=abc";
+	assert_int_equal(sasl_scram_client_first(&scram, first, strlen(first)), 0);
+	assert_string_equal(scram.user, "u,x");
+	assert_string_equal(scram.gs2_header, "n,a=u=2Cx,");
+	assert_string_equal(scram.client_first_bare, "n=u=2Cx,r=abc");
+	struct buf out;
+	buf_init(&out);
+	unsigned char proof[SASL_SCRAM_PROOF_LEN];
+	assert_int_equal(sasl_scram_server_first(&scram, 4096, "salt", 4, &out), 0);
+	/* c= of "n,," instead of the header sent: refused */
+	char *final = xasprintf("c=biws,r=%s,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+				scram.nonce);
+	buf_reset(&out);
+	assert_int_equal(sasl_scram_client_final(&scram, final, strlen(final), &out, proof), -1);
+	free(final);
+	/* base64("n,a=u=2Cx,") */
+	final = xasprintf("c=bixhPXU9MkN4LA==,r=%s,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+			  scram.nonce);
+	buf_reset(&out);
+	assert_int_equal(sasl_scram_client_final(&scram, final, strlen(final), &out, proof), 0);
+	free(final);
+	buf_free(&out);
+	sasl_scram_clear(&scram);
+
+	static const char *const bad[] = {
+		"n,a=admin,n=user,r=abc",   /* acting as somebody else: not supported */
+		"n,a=,n=user,r=abc",        /* empty authzid */
+		"n,a=user",                 /* header never ends */
+		"n,a=us=3Fer,n=us=3Fer,r=abc", /* bad escape */
+		"n,b=user,n=user,r=abc",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&scram, 0, sizeof(scram));
+		assert_int_equal(sasl_scram_client_first(&scram, bad[i], strlen(bad[i])), -1);
+		sasl_scram_clear(&scram);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_scram_rfc7677),
 		cmocka_unit_test(test_scram_malformed),
+		cmocka_unit_test(test_scram_authzid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
