@@ -149,7 +149,12 @@ def test_check_imap4rev1(petrel_factory):
     assert c.select("INBOX") == ("OK", [b"0"])
     c.response("EXISTS")  # imaplib keeps SELECT's "* 0 EXISTS" until asked
     deliver(p, "while selected", b"Body.\r\n")
-    p.mail("example.test", "u", 1)
+    # delivered: in new/, or already in cur/ if the selected session synced it
+    box = p.data_dir / "mail" / "example.test" / "u"
+    deadline = time.monotonic() + 30
+    while not (os.listdir(box / "new") or os.listdir(box / "cur")):
+        assert time.monotonic() < deadline, "no delivery after 30s"
+        time.sleep(0.05)
     assert c.check() == ("OK", [b"CHECK completed"])
     assert c.response("EXISTS") == ("EXISTS", [b"1"])
     c.logout()
