@@ -158,3 +158,71 @@ def test_check_imap4rev1(petrel_factory):
     assert c.check() == ("OK", [b"CHECK completed"])
     assert c.response("EXISTS") == ("EXISTS", [b"1"])
     c.logout()
+
+
+def curl(*args, data=None):
+    """curl ARGS (the test certificate taken with -k); its stdout as bytes."""
+    r = subprocess.run(["curl", "-sS", "-k", "--max-time", "60", *args], input=data,
+                       capture_output=True, timeout=90)
+    assert r.returncode == 0, "curl %s: exit %d\n%s" % (" ".join(args), r.returncode,
+                                                        r.stderr.decode(errors="replace"))
+    return r.stdout
+
+
+@pytest.mark.parametrize("scheme", ["imap", "imaps"])
+def test_curl(petrel_factory, tmp_path, scheme):
+    """curl's IMAP: LIST, FETCH of one message by UID, APPEND by upload (-T); over
+    imap:// with STARTTLS required (--ssl-reqd) and over imaps://."""
+    p = imap_server(petrel_factory)
+    # a first message expunged: UIDs are no longer message numbers
+    deliver(p, "zero", b"Body zero.\r\n")
+    p.mail("example.test", "u", 1)
+    c = imap_connect(p, tls=True)
+    c.login(USER, PASSWORD)
+    c.select("INBOX")
+    c.store("1", "+FLAGS", "(\\Deleted)")
+    assert c.expunge() == ("OK", [b"1"])
+    c.logout()
+    deliver(p, "one", b"Body one.\r\n")
+    deliver(p, "two", b"Body two.\r\n")
+    p.mail("example.test", "u", 2)
+    port = p.ports[scheme]
+    base = "%s://127.0.0.1:%d/" % (scheme, port)
+    auth = ["-u", "%s:%s" % (USER, PASSWORD)]
+    tls = ["--ssl-reqd"] if scheme == "imap" else []
+
+    listing = curl(*tls, *auth, base).decode()
+    names = sorted(re.findall(r'^\* LIST \([^)]*\) "/" "?([^"\r\n]+)"?\r?$', listing, re.M))
+    assert names == ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"], listing
+
+    # UIDs by subject, then each message fetched by its UID
+    c = imap_connect(p, tls=True)
+    c.login(USER, PASSWORD)
+    c.select("INBOX", readonly=True)
+    uids = {}
+    for subject in ("one", "two"):
+        typ, data = c.uid("SEARCH", "SUBJECT", subject)
+        assert typ == "OK" and len(data[0].split()) == 1, data
+        uids[subject] = int(data[0])
+    c.logout()
+    assert sorted(uids.values()) == [2, 3], uids
+    for subject, uid in uids.items():
+        raw = curl(*tls, *auth, base + "INBOX;UID=%d" % uid)
+        msg = email.message_from_bytes(raw)
+        assert msg["Subject"] == subject, raw
+        assert msg.get_payload() == "Body %s.\r\n" % subject, raw
+
+    # APPEND: curl -T uploads the file as a new message of INBOX
+    upload = tmp_path / "up.eml"
+    upload.write_bytes(b"From: <me@local.test>\r\nTo: <%s>\r\nSubject: uploaded by curl\r\n"
+                       b"Date: Fri, 05 Dec 2025 10:00:00 +0000\r\n\r\nUp it goes.\r\n"
+                       % USER.encode())
+    curl(*tls, *auth, "-T", str(upload), base + "INBOX")
+    state = server_state(p)
+    assert sorted(state) == ["one", "two", "uploaded by curl"], state
+    assert state["uploaded by curl"][1] == "Up it goes.\r\n"
+
+    # a wrong password: curl fails (exit 67, login denied) and fetches nothing
+    r = subprocess.run(["curl", "-sS", "-k", "--max-time", "60", *tls, "-u", USER + ":wrong",
+                        base + "INBOX;UID=%d" % uids["one"]], capture_output=True, timeout=90)
+    assert r.returncode == 67 and r.stdout == b"", r
