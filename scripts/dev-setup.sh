@@ -10,6 +10,7 @@
 #   mx           127.0.0.1:10025
 #   submission   127.0.0.1:10587 (and [::1]:10587 when IPv6 loopback works)
 #   submissions  127.0.0.1:10465 (implicit TLS)
+#   imap, imaps  127.0.0.1:10143 (STARTTLS), 127.0.0.1:10993 (implicit TLS)
 #   local        DIR/sendmail.sock (petrel sendmail)
 # With PETREL (the binary) it also adds the account you@example.test
 # (password petrel-dev), so the first message has a mailbox to go to.
@@ -131,6 +132,8 @@ Petrel development setup in $dir (config: $conf)
                                  postmaster@ each goes to you@example.test)
   submission   127.0.0.1:10587  (STARTTLS)
   submissions  127.0.0.1:10465  (implicit TLS, self-signed certificate)
+  imap         127.0.0.1:10143  (STARTTLS)
+  imaps        127.0.0.1:10993  (implicit TLS)
 
 Send a first message (in another terminal, once Petrel is running):
   swaks --server 127.0.0.1:10025 --to you@example.test --from me@example.org
@@ -139,4 +142,7 @@ It is delivered to the Maildir
 Log in and submit over STARTTLS (account you@example.test, password petrel-dev):
   swaks --server 127.0.0.1:10587 -tls --auth PLAIN --auth-user you@example.test \\
     --auth-password petrel-dev --from you@example.test --to you@example.test
+Read the first message over IMAP (STARTTLS):
+  curl --ssl-reqd --cacert $dir/tls/cert.pem -u you@example.test:petrel-dev \\
+    'imap://127.0.0.1:10143/INBOX;UID=1'
 TEXT
