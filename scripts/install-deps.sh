@@ -21,8 +21,9 @@ PKGS="$PKGS libmail-srs-perl"
 # python3-authres: authres, the Authentication-Results parser (RFC 8601) that
 # test_receive_auth.py, test_receive_arc.py and test_forward_e2e.py read Petrel's fields with.
 PKGS="$PKGS python3-authres"
-# isync: mbsync, the Maildir synchronizer test_imap_clients.py syncs Petrel's IMAP with.
-PKGS="$PKGS isync"
+# isync, neomutt: mbsync (a Maildir synchronizer) and neomutt, the IMAP clients of
+# test_imap_clients.py.
+PKGS="$PKGS isync neomutt"
 # postfix: a real peer in the integration tests, smtp-source/smtp-sink for
 # load, and the other side of `make bench`.
 # libseccomp-dev: the system call filters of the auth and keys processes.

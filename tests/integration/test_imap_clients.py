@@ -1,7 +1,8 @@
 """Real IMAP clients on Petrel's IMAP server (issue 10, "Tests (real clients)"): mbsync
 (isync) synchronizing INBOX both ways with a local Maildir over STARTTLS and implicit
-TLS, and curl's imap:// and imaps:// (LIST, FETCH by UID, APPEND by upload); what they
-change is checked on the server with imaplib."""
+TLS, curl's imap:// and imaps:// (LIST, FETCH by UID, APPEND by upload) and neomutt
+(read, save to another folder, expunge on quit); what they change is checked on the
+server with imaplib."""
 
 import email
 import imaplib
@@ -226,3 +227,40 @@ def test_curl(petrel_factory, tmp_path, scheme):
     r = subprocess.run(["curl", "-sS", "-k", "--max-time", "60", *tls, "-u", USER + ":wrong",
                         base + "INBOX;UID=%d" % uids["one"]], capture_output=True, timeout=90)
     assert r.returncode == 67 and r.stdout == b"", r
+
+
+@pytest.mark.skipif(shutil.which("neomutt") is None or shutil.which("script") is None,
+                    reason="neomutt (Debian package neomutt) or script (bsdutils) missing")
+def test_neomutt(petrel_factory, cert, tmp_path):
+    """neomutt on imaps, driven by pushed keys (script(1) gives it a terminal): pipes the
+    first message to a file, saves it to Archive and quits, which expunges it from INBOX."""
+    p = imap_server(petrel_factory)
+    deliver(p, "for neomutt", b"Read by neomutt.\r\n")
+    p.mail("example.test", "u", 1)
+    out = tmp_path / "piped.eml"
+    rc = tmp_path / "neomuttrc"
+    rc.write_text(
+        'set imap_user = "%s"\nset imap_pass = "%s"\nset ssl_force_tls = yes\n'
+        'set certificate_file = "%s"\nset ssl_verify_host = no\n'
+        'set header_cache = ""\nset message_cachedir = ""\n'
+        'set folder = "imaps://127.0.0.1:%d/"\nset spoolfile = "+INBOX"\n'
+        'set wait_key = no\nset confirmappend = no\nset delete = yes\nset move = no\n'
+        'set quit = yes\n' % (USER, PASSWORD, cert[0], p.ports["imaps"]))
+    keys = "<pipe-message>cat > %s<enter><save-message>=Archive<enter><quit>" % out
+    cmd = "neomutt -n -F %s -e 'push \"%s\"'" % (rc, keys)
+    r = subprocess.run(["script", "-qc", cmd, "/dev/null"], capture_output=True,
+                       timeout=90, stdin=subprocess.DEVNULL,
+                       env={**os.environ, "HOME": str(tmp_path), "TERM": "xterm"})
+    assert r.returncode == 0, r
+    msg = email.message_from_bytes(out.read_bytes())
+    assert msg["Subject"] == "for neomutt" and msg.get_payload() == "Read by neomutt.\n"  # piped with LF
+
+    c = imap_connect(p, tls=True)
+    c.login(USER, PASSWORD)
+    assert c.select("INBOX") == ("OK", [b"0"])
+    assert c.select("Archive") == ("OK", [b"1"])
+    typ, data = c.fetch("1", "(FLAGS BODY.PEEK[])")
+    # the copy was made before neomutt marked the original \Deleted
+    assert typ == "OK" and b"\\Deleted" not in data[0][0], data
+    assert email.message_from_bytes(data[0][1])["Subject"] == "for neomutt"
+    c.logout()
