@@ -55,7 +55,7 @@ def test_serve_bad_value_reports_line(petrel_factory, tmp_path):
 
 def test_serve_bad_listener_role(petrel_factory, tmp_path):
     conf = tmp_path / "bad.conf"
-    conf.write_text("[listener x]\nrole = pop3s\naddress = 127.0.0.1:1\n")
+    conf.write_text("[listener x]\nrole = gopher\naddress = 127.0.0.1:1\n")
     r = run_petrel("serve", "-c", conf, timeout=15)
     assert r.returncode == 2, r
     assert "%s:2: " % conf in r.stderr, r.stderr

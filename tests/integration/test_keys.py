@@ -207,7 +207,14 @@ def test_keys_process_as_its_own_user(petrel_factory):
         p = petrel_factory(user="petrel", auth_user="petrel-auth", keys_user="petrel-keys",
                            data_dir=str(data))
         pid = keys_pid(p)
-        assert status_field(pid, "Uid").split() == [str(keys_user.pw_uid)] * 4
+        # the process loads the keys as root, then changes user and loads its filter:
+        # found just after its exec, it may not have yet
+        want = [str(keys_user.pw_uid)] * 4
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (status_field(pid, "Uid").split() != want or
+                                               status_field(pid, "Seccomp") != "2"):
+            time.sleep(0.05)
+        assert status_field(pid, "Uid").split() == want
         assert status_field(pid, "Seccomp") == "2"
         assert key.stat().st_uid == keys_user.pw_uid
         r = p.cli_ok("keys", "list")

@@ -261,7 +261,14 @@ def test_each_process_runs_as_its_own_user(petrel_factory, open_dir):
     assert sup["Uid"].split() == ["0"] * 4, sup["Uid"]
     for role, pid in procs.items():
         pw = pwd.getpwnam(USERS[role])
+        # each child changes user as it starts (the keys process after loading its
+        # keys as root): found just after its exec, it may not have yet
+        deadline = time.monotonic() + 20
         st = status_of(pid)
+        while time.monotonic() < deadline and (st["Uid"].split()[0] == "0" or
+                                               st["NoNewPrivs"] != "1"):
+            time.sleep(0.05)
+            st = status_of(pid)
         assert st["Uid"].split() == [str(pw.pw_uid)] * 4, (role, st["Uid"])
         assert st["Gid"].split() == [str(pw.pw_gid)] * 4, (role, st["Gid"])
         assert st["Groups"] == "", (role, st["Groups"])
