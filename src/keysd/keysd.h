@@ -69,9 +69,10 @@ bool keysd_id_dkim(const char *id, char *selector_r, size_t selector_size,
 
 /* A signer hashes on worker threads and has the keys process sign over the
  * loop's channel (signer.c); at most WAITERS_MAX workers wait for the keys
- * process at once (the others' calls fail after a short wait).  Create, stop and free it on the loop thread:
- * keysd_signer_stop after the loop has ended and before pool_free (waiting
- * workers then get a failure at once), keysd_signer_free after pool_free. */
+ * process at once (the others' calls fail after a short wait).  Create,
+ * stop and free it on the loop thread: keysd_signer_stop after the loop has
+ * ended and before pool_free (waiting workers then get a failure at once),
+ * keysd_signer_free after pool_free. */
 struct event_base;
 struct ipc_client;
 struct buf;
