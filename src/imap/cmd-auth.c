@@ -246,15 +246,26 @@ static void login_cb(void *ctx, const struct authd_outcome *outcome)
 	}
 }
 
+struct account_count {
+	const struct imap_session *self;
+	const char *address;
+	unsigned n;
+};
+
+static void login_count_session(void *session, void *ctx)
+{
+	const struct imap_session *o = session;
+	struct account_count *c = ctx;
+	if (o != c->self && o->account && strcasecmp(o->account, c->address) == 0)
+		c->n++;
+}
+
 /* login_account_sessions - sessions of ADDRESS logged in (or logging in) */
 static unsigned login_account_sessions(const struct imap_session *s, const char *address)
 {
-	unsigned n = 0;
-	for (unsigned i = 0; i < IMAP_SESSION_BUCKETS; i++)
-		for (const struct imap_session *o = s->server->sessions[i]; o; o = o->next)
-			if (o != s && o->account && strcasecmp(o->account, address) == 0)
-				n++;
-	return n;
+	struct account_count c = { .self = s, .address = address, .n = 0 };
+	net_sessions_each(s->server->sessions, login_count_session, &c);
+	return c.n;
 }
 
 /* login_accept - the password was right: within [imap]

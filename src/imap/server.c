@@ -21,25 +21,6 @@
 static void server_refuse(struct imap_server *server, int fd, const struct sockaddr *sa,
 			  const struct config_listener *listener, const char *text,
 			  const char *reason);
-static void server_reaper_cb(evutil_socket_t fd, short what, void *arg);
-static void server_drained_cb(evutil_socket_t fd, short what, void *arg);
-
-static void server_reaper_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	imap_session_free_dead(arg);
-}
-
-/* server_drained_cb - the last session of a drain is gone */
-static void server_drained_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct imap_server *server = arg;
-	(void)fd;
-	(void)what;
-	if (server->drained)
-		server->drained(server->drained_ctx);
-}
 
 struct imap_server *imap_server_create(struct event_base *base,
 				       const struct imap_server_settings *settings)
@@ -53,11 +34,7 @@ struct imap_server *imap_server_create(struct event_base *base,
 	server->auth = settings->auth;
 	server->limits = settings->limits;
 	server->throttle = settings->throttle;
-	server->next_id = 1;
-	server->reaper = event_new(base, -1, 0, server_reaper_cb, server);
-	server->drained_ev = event_new(base, -1, 0, server_drained_cb, server);
-	if (!server->reaper || !server->drained_ev)
-		abort();
+	server->sessions = net_sessions_create(base, IMAP_SESSION_BUCKETS, &imap_session_table_ops);
 	return server;
 }
 
@@ -87,7 +64,7 @@ void imap_server_accept(void *ctx, const struct config_listener *listener, int f
 {
 	struct imap_server *server = ctx;
 	time_t now = time(NULL), until;
-	if (server->draining) {
+	if (net_sessions_is_draining(server->sessions)) {
 		server_refuse(server, fd, sa, listener, "Server shutting down", "shutdown");
 		return;
 	}
@@ -111,63 +88,22 @@ void imap_server_accept(void *ctx, const struct config_listener *listener, int f
 
 size_t imap_server_session_count(const struct imap_server *server)
 {
-	return server->session_count;
-}
-
-void imap_server_session_add(struct imap_server *server, struct imap_session *s)
-{
-	struct imap_session **head = &server->sessions[s->id % IMAP_SESSION_BUCKETS];
-	s->next = *head;
-	*head = s;
-	server->session_count++;
+	return net_sessions_count(server->sessions);
 }
 
 struct imap_session *imap_server_session_find(struct imap_server *server, uint64_t id)
 {
-	struct imap_session *s = server->sessions[id % IMAP_SESSION_BUCKETS];
-	while (s && s->id != id)
-		s = s->next;
-	return s;
-}
-
-void imap_server_session_remove(struct imap_server *server, struct imap_session *s)
-{
-	struct imap_session **link = &server->sessions[s->id % IMAP_SESSION_BUCKETS];
-	while (*link && *link != s)
-		link = &(*link)->next;
-	if (!*link)
-		return;
-	*link = s->next;
-	s->next = NULL;
-	server->session_count--;
-	if (server->draining && server->session_count == 0)
-		event_active(server->drained_ev, EV_TIMEOUT, 0);
+	return net_sessions_find(server->sessions, id);
 }
 
 void imap_server_drain(struct imap_server *server, void (*drained)(void *ctx), void *ctx)
 {
-	server->draining = true;
-	server->drained = drained;
-	server->drained_ctx = ctx;
-	/* a session may leave the table while it is drained: collect first */
-	size_t n = server->session_count, k = 0;
-	struct imap_session **list = xcalloc(n ? n : 1, sizeof(*list));
-	for (unsigned i = 0; i < IMAP_SESSION_BUCKETS; i++)
-		for (struct imap_session *s = server->sessions[i]; s && k < n; s = s->next)
-			list[k++] = s;
-	for (size_t i = 0; i < k; i++)
-		imap_session_drain(list[i]);
-	free(list);
-	if (server->session_count == 0)
-		event_active(server->drained_ev, EV_TIMEOUT, 0);
+	net_sessions_drain(server->sessions, drained, ctx);
 }
 
 void imap_server_close_sessions(struct imap_server *server)
 {
-	for (unsigned i = 0; i < IMAP_SESSION_BUCKETS; i++)
-		while (server->sessions[i])
-			imap_session_shutdown(server->sessions[i]);
-	imap_session_free_dead(server);
+	net_sessions_close(server->sessions);
 }
 
 void imap_server_free(struct imap_server **serverp)
@@ -175,10 +111,8 @@ void imap_server_free(struct imap_server **serverp)
 	struct imap_server *server = *serverp;
 	if (!server)
 		return;
-	imap_server_close_sessions(server);
+	net_sessions_free(&server->sessions);
 	imap_idle_hub_free(&server->idle_hub);
-	event_free(server->reaper);
-	event_free(server->drained_ev);
 	free(server);
 	*serverp = NULL;
 }

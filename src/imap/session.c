@@ -74,7 +74,7 @@ void imap_session_start(struct imap_server *server, const struct config_listener
 	s->server = server;
 	s->config = server->config;
 	s->listener = listener;
-	s->id = server->next_id++;
+	s->id = net_sessions_add(server->sessions, &s->link, s);
 	snprintf(s->sid, sizeof(s->sid), "i%llx", (unsigned long long)s->id);
 	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
 	net_address_format(sa, s->client, sizeof(s->client));
@@ -90,7 +90,6 @@ void imap_session_start(struct imap_server *server, const struct config_listener
 	};
 	s->reader = imap_reader_new(&limits);
 	s->resume_ev = event_new(server->base, -1, 0, session_resume_cb, s);
-	imap_server_session_add(server, s);
 
 	if (listener->role == LISTENER_ROLE_IMAPS) {
 		/* RFC 8314 3.3: TLS first, then the greeting inside it */
@@ -301,28 +300,37 @@ static void session_free_later(struct imap_session *s)
 	if (s->dead)
 		return;
 	s->dead = true;
-	imap_server_session_remove(s->server, s);
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-	s->next = s->server->dead;
-	s->server->dead = s;
-	event_active(s->server->reaper, EV_TIMEOUT, 0);
+	net_sessions_bury(s->server->sessions, &s->link);
 }
 
-void imap_session_free_dead(struct imap_server *server)
+static void table_drain(void *session)
 {
-	while (server->dead) {
-		struct imap_session *s = server->dead;
-		server->dead = s->next;
-		session_free(s);
-	}
+	imap_session_drain(session);
 }
+
+static void table_shutdown(void *session)
+{
+	imap_session_shutdown(session);
+}
+
+static void table_free(void *session)
+{
+	session_free(session);
+}
+
+const struct net_session_ops imap_session_table_ops = {
+	.drain = table_drain,
+	.shutdown = table_shutdown,
+	.free = table_free,
+};
 
 /* session_free - close the connection; the memory goes now, or when the
  * running pool job is done (its WORK may still use the session's view) */
 static void session_free(struct imap_session *s)
 {
 	if (!s->dead)
-		imap_server_session_remove(s->server, s);
+		net_sessions_remove(s->server->sessions, &s->link);
 	s->dead = true;
 	session_disconnect(s);
 	if (s->parked) {
@@ -583,7 +591,7 @@ static void session_process_input(struct imap_session *s)
 	}
 	if (s->dead || s->closing || (s->busy && !s->sasl_line) || s->processing)
 		return;
-	if (s->server->draining && !s->handshaking && !s->busy) {
+	if (net_sessions_is_draining(s->server->sessions) && !s->handshaking && !s->busy) {
 		/* shutting down: what came after the last answer waits for the
 		 * next server */
 		imap_session_bye(s, "Server shutting down");

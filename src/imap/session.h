@@ -59,6 +59,7 @@
 
 #include "imap/imap.h"
 #include "imap/parse.h"
+#include "net/net.h"
 #include "util/buf.h"
 
 struct bufferevent;
@@ -91,15 +92,7 @@ struct imap_server {
 	struct store *store;              /* accounts (may be NULL in tests) */
 	struct pool *pool;
 	struct authd_client *auth;        /* logins (NULL: none) */
-	uint64_t next_id;
-	size_t session_count;
-	struct imap_session *sessions[IMAP_SESSION_BUCKETS];
-	struct imap_session *dead;        /* closed, freed by the reaper event */
-	struct event *reaper;
-	bool draining;                    /* shutting down: BYE to whoever is free */
-	struct event *drained_ev;
-	void (*drained)(void *ctx);
-	void *drained_ctx;
+	struct net_sessions *sessions;    /* open sessions by id, the dead, the drain */
 	struct imap_idle_hub *idle_hub;   /* IDLE's wake-ups (cmd-idle.c), made at the first IDLE */
 };
 
@@ -143,7 +136,7 @@ struct imap_idle;
 struct imap_idle_hub;
 
 struct imap_session {
-	struct imap_session *next;   /* server's table chain, or the dead list */
+	struct net_session_link link;   /* in server->sessions; link.id == id */
 	struct imap_server *server;
 	const struct config *config;
 	const struct config_listener *listener;
@@ -413,9 +406,8 @@ void imap_session_start(struct imap_server *server, const struct config_listener
 void imap_session_drain(struct imap_session *s);
 /* imap_session_shutdown - a last "* BYE" (best effort) and free now */
 void imap_session_shutdown(struct imap_session *s);
-void imap_session_free_dead(struct imap_server *server);
-void imap_server_session_add(struct imap_server *server, struct imap_session *s);
-void imap_server_session_remove(struct imap_server *server, struct imap_session *s);
+/* the ops of server->sessions */
+extern const struct net_session_ops imap_session_table_ops;
 /* imap_server_session_find - the live session with ID, or NULL */
 struct imap_session *imap_server_session_find(struct imap_server *server, uint64_t id);
 

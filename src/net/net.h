@@ -71,4 +71,61 @@ void net_conn_limits_release(struct net_conn_limits *limits, const struct sockad
 unsigned net_conn_limits_total(const struct net_conn_limits *limits);
 void net_conn_limits_free(struct net_conn_limits **limits);
 
+/* ---- the table of a server's open sessions ---------------------------- */
+
+/* A server (SMTP, IMAP, POP3) keeps its open sessions in a net_sessions
+ * table by id, so that a late answer from a worker finds its session or
+ * nothing.  Each session embeds a net_session_link.  The table also keeps
+ * the sessions that died inside one of their callbacks until the loop frees
+ * them (STYLE: freed later), and runs the shutdown drain.  The table never
+ * owns a session's memory: OPS->free does. */
+
+struct net_sessions;
+
+struct net_session_link {
+	struct net_session_link *next;   /* bucket chain, then the dead list */
+	uint64_t id;
+	void *session;
+};
+
+struct net_session_ops {
+	/* shutdown, orderly: a last reply now, or when the running command
+	 * ends; the session may leave the table (or die) at once */
+	void (*drain)(void *session);
+	/* close now; the session must leave the table */
+	void (*shutdown)(void *session);
+	/* free a session put on the dead list (net_sessions_bury) */
+	void (*free)(void *session);
+};
+
+/* net_sessions_create - an empty table of BUCKETS chains; ids from 1 */
+struct net_sessions *net_sessions_create(struct event_base *base, unsigned buckets,
+					 const struct net_session_ops *ops);
+/* net_sessions_add - put SESSION (with its LINK) in the table; its new id */
+uint64_t net_sessions_add(struct net_sessions *table, struct net_session_link *link,
+			  void *session);
+/* net_sessions_remove - take LINK out of the table (nothing if it is not
+ * in); the drained callback runs from the loop once a drain empties it */
+void net_sessions_remove(struct net_sessions *table, struct net_session_link *link);
+/* net_sessions_bury - remove LINK and free its session from the loop later
+ * (OPS->free), for a session whose callback is running */
+void net_sessions_bury(struct net_sessions *table, struct net_session_link *link);
+/* net_sessions_reap - free the buried sessions now (not from their callbacks) */
+void net_sessions_reap(struct net_sessions *table);
+/* net_sessions_find - the session in the table with ID, or NULL */
+void *net_sessions_find(const struct net_sessions *table, uint64_t id);
+size_t net_sessions_count(const struct net_sessions *table);
+/* net_sessions_each - FN(session, CTX) on every session in the table; FN
+ * must not add or remove sessions */
+void net_sessions_each(const struct net_sessions *table,
+		       void (*fn)(void *session, void *ctx), void *ctx);
+/* net_sessions_drain - OPS->drain every session; DRAINED(CTX) runs from
+ * the loop once the table is empty (at once if it is) */
+void net_sessions_drain(struct net_sessions *table, void (*drained)(void *ctx), void *ctx);
+bool net_sessions_is_draining(const struct net_sessions *table);
+/* net_sessions_close - OPS->shutdown every session, then reap */
+void net_sessions_close(struct net_sessions *table);
+/* net_sessions_free - close every session and free the table */
+void net_sessions_free(struct net_sessions **table);
+
 #endif

@@ -22,22 +22,6 @@ static void server_refuse(int fd, const struct sockaddr *sa,
 			  const struct config_listener *listener, const char *text,
 			  const char *reason);
 
-static void server_reaper_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	pop3_session_free_dead(arg);
-}
-
-static void server_drained_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct pop3_server *server = arg;
-	(void)fd;
-	(void)what;
-	if (server->drained)
-		server->drained(server->drained_ctx);
-}
-
 struct pop3_server *pop3_server_create(struct event_base *base,
 				       const struct pop3_server_settings *settings)
 {
@@ -49,11 +33,7 @@ struct pop3_server *pop3_server_create(struct event_base *base,
 	server->pool = settings->pool;
 	server->limits = settings->limits;
 	server->throttle = settings->throttle;
-	server->next_id = 1;
-	server->reaper = event_new(base, -1, 0, server_reaper_cb, server);
-	server->drained_ev = event_new(base, -1, 0, server_drained_cb, server);
-	if (!server->reaper || !server->drained_ev)
-		abort();
+	server->sessions = net_sessions_create(base, POP3_SESSION_BUCKETS, &pop3_session_table_ops);
 	return server;
 }
 
@@ -82,7 +62,7 @@ void pop3_server_accept(void *ctx, const struct config_listener *listener, int f
 {
 	struct pop3_server *server = ctx;
 	time_t now = time(NULL), until;
-	if (server->draining) {
+	if (net_sessions_is_draining(server->sessions)) {
 		server_refuse(fd, sa, listener, "Server shutting down", "shutdown");
 		return;
 	}
@@ -106,55 +86,17 @@ void pop3_server_accept(void *ctx, const struct config_listener *listener, int f
 
 size_t pop3_server_session_count(const struct pop3_server *server)
 {
-	return server->session_count;
-}
-
-void pop3_server_session_add(struct pop3_server *server, struct pop3_session *s)
-{
-	struct pop3_session **head = &server->sessions[s->id % POP3_SESSION_BUCKETS];
-	s->next = *head;
-	*head = s;
-	server->session_count++;
-}
-
-void pop3_server_session_remove(struct pop3_server *server, struct pop3_session *s)
-{
-	struct pop3_session **link = &server->sessions[s->id % POP3_SESSION_BUCKETS];
-	while (*link && *link != s)
-		link = &(*link)->next;
-	if (!*link)
-		return;
-	*link = s->next;
-	s->next = NULL;
-	server->session_count--;
-	if (server->draining && server->session_count == 0)
-		event_active(server->drained_ev, EV_TIMEOUT, 0);
+	return net_sessions_count(server->sessions);
 }
 
 void pop3_server_drain(struct pop3_server *server, void (*drained)(void *ctx), void *ctx)
 {
-	server->draining = true;
-	server->drained = drained;
-	server->drained_ctx = ctx;
-	/* a session may leave the table while it is drained: collect first */
-	size_t n = server->session_count, k = 0;
-	struct pop3_session **list = xcalloc(n ? n : 1, sizeof(*list));
-	for (unsigned i = 0; i < POP3_SESSION_BUCKETS; i++)
-		for (struct pop3_session *s = server->sessions[i]; s && k < n; s = s->next)
-			list[k++] = s;
-	for (size_t i = 0; i < k; i++)
-		pop3_session_drain(list[i]);
-	free(list);
-	if (server->session_count == 0)
-		event_active(server->drained_ev, EV_TIMEOUT, 0);
+	net_sessions_drain(server->sessions, drained, ctx);
 }
 
 void pop3_server_close_sessions(struct pop3_server *server)
 {
-	for (unsigned i = 0; i < POP3_SESSION_BUCKETS; i++)
-		while (server->sessions[i])
-			pop3_session_shutdown(server->sessions[i]);
-	pop3_session_free_dead(server);
+	net_sessions_close(server->sessions);
 }
 
 void pop3_server_free(struct pop3_server **serverp)
@@ -162,9 +104,7 @@ void pop3_server_free(struct pop3_server **serverp)
 	struct pop3_server *server = *serverp;
 	if (!server)
 		return;
-	pop3_server_close_sessions(server);
-	event_free(server->reaper);
-	event_free(server->drained_ev);
+	net_sessions_free(&server->sessions);
 	free(server);
 	*serverp = NULL;
 }

@@ -58,13 +58,12 @@ void pop3_session_start(struct pop3_server *server, const struct config_listener
 	s->server = server;
 	s->config = server->config;
 	s->listener = listener;
-	s->id = server->next_id++;
+	s->id = net_sessions_add(server->sessions, &s->link, s);
 	snprintf(s->sid, sizeof(s->sid), "p%llx", (unsigned long long)s->id);
 	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
 	net_address_format(sa, s->client, sizeof(s->client));
 	s->state = POP3_STATE_AUTHORIZATION;
 	s->resume_ev = event_new(server->base, -1, 0, session_resume_cb, s);
-	pop3_server_session_add(server, s);
 	if (listener->role == LISTENER_ROLE_POP3S) {
 		/* RFC 8314 3.3: TLS first, then the greeting inside it */
 		SSL *ssl = SSL_new(server->tls);
@@ -219,28 +218,37 @@ static void session_free_later(struct pop3_session *s)
 	if (s->dead)
 		return;
 	s->dead = true;
-	pop3_server_session_remove(s->server, s);
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-	s->next = s->server->dead;
-	s->server->dead = s;
-	event_active(s->server->reaper, EV_TIMEOUT, 0);
+	net_sessions_bury(s->server->sessions, &s->link);
 }
 
-void pop3_session_free_dead(struct pop3_server *server)
+static void table_drain(void *session)
 {
-	while (server->dead) {
-		struct pop3_session *s = server->dead;
-		server->dead = s->next;
-		session_free(s);
-	}
+	pop3_session_drain(session);
 }
+
+static void table_shutdown(void *session)
+{
+	pop3_session_shutdown(session);
+}
+
+static void table_free(void *session)
+{
+	session_free(session);
+}
+
+const struct net_session_ops pop3_session_table_ops = {
+	.drain = table_drain,
+	.shutdown = table_shutdown,
+	.free = table_free,
+};
 
 /* session_free - close the connection; the memory goes now, or when the
  * running pool job is done (its WORK may still use the session's view) */
 static void session_free(struct pop3_session *s)
 {
 	if (!s->dead)
-		pop3_server_session_remove(s->server, s);
+		net_sessions_remove(s->server->sessions, &s->link);
 	s->dead = true;
 	log_info("disconnect", "session=%s client=%s", s->sid, s->client);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
@@ -399,7 +407,7 @@ static void session_process_input(struct pop3_session *s)
 {
 	if (s->dead || s->closing || s->busy || s->processing)
 		return;
-	if (s->server->draining && !s->handshaking) {
+	if (net_sessions_is_draining(s->server->sessions) && !s->handshaking) {
 		pop3_reply_err(s, "[SYS/TEMP] Server shutting down");
 		pop3_session_close(s);
 		return;

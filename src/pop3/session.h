@@ -18,6 +18,7 @@
 
 #include <openssl/ssl.h>
 
+#include "net/net.h"
 #include "pop3/parse.h"
 #include "pop3/pop3.h"
 
@@ -40,15 +41,7 @@ struct pop3_server {
 	struct pool *pool;
 	struct net_conn_limits *limits;
 	struct policy_throttle *throttle;
-	uint64_t next_id;
-	size_t session_count;
-	struct pop3_session *sessions[POP3_SESSION_BUCKETS];
-	struct pop3_session *dead;
-	struct event *reaper;
-	bool draining;
-	struct event *drained_ev;
-	void (*drained)(void *ctx);
-	void *drained_ctx;
+	struct net_sessions *sessions;   /* open sessions by id, the dead, the drain */
 };
 
 /* RFC 1939 3 */
@@ -70,7 +63,7 @@ struct pop3_message {
 struct pop3_job;
 
 struct pop3_session {
-	struct pop3_session *next;
+	struct net_session_link link;    /* in server->sessions; link.id == id */
 	struct pop3_server *server;
 	const struct config *config;
 	const struct config_listener *listener;
@@ -167,8 +160,7 @@ void pop3_session_start(struct pop3_server *server, const struct config_listener
 			int fd, const struct sockaddr *sa, socklen_t salen);
 void pop3_session_drain(struct pop3_session *s);
 void pop3_session_shutdown(struct pop3_session *s);
-void pop3_session_free_dead(struct pop3_server *server);
-void pop3_server_session_add(struct pop3_server *server, struct pop3_session *s);
-void pop3_server_session_remove(struct pop3_server *server, struct pop3_session *s);
+/* the ops of server->sessions */
+extern const struct net_session_ops pop3_session_table_ops;
 
 #endif

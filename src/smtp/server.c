@@ -19,25 +19,6 @@
 
 static void server_refuse(struct smtp_server *server, int fd, const char *client,
 			  const char *text, const char *reason);
-static void server_reaper_cb(evutil_socket_t fd, short what, void *arg);
-static void server_drained_cb(evutil_socket_t fd, short what, void *arg);
-
-/* server_drained_cb - the last session of a drain is gone */
-static void server_drained_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct smtp_server *server = arg;
-	(void)fd;
-	(void)what;
-	if (server->drained)
-		server->drained(server->drained_ctx);
-}
-
-static void server_reaper_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	smtp_session_free_dead(arg);
-}
 
 struct smtp_server *smtp_server_create(struct event_base *base, const struct config *config,
 				       struct queue *queue, SSL_CTX *tls, struct store *store,
@@ -55,11 +36,7 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	server->events = events;
 	server->pool = pool;
 	server->throttle = throttle;
-	server->next_id = 1;
-	server->reaper = event_new(base, -1, 0, server_reaper_cb, server);
-	server->drained_ev = event_new(base, -1, 0, server_drained_cb, server);
-	if (!server->reaper || !server->drained_ev)
-		abort();
+	server->sessions = net_sessions_create(base, SMTP_SESSION_BUCKETS, &smtp_session_table_ops);
 	return server;
 }
 
@@ -135,68 +112,22 @@ struct net_conn_limits *smtp_server_limits(struct smtp_server *server)
 
 size_t smtp_server_session_count(const struct smtp_server *server)
 {
-	return server->session_count;
-}
-
-void smtp_server_session_add(struct smtp_server *server, struct smtp_session *session)
-{
-	struct smtp_session **head = &server->sessions[smtp_session_id(session) % SMTP_SESSION_BUCKETS];
-	*smtp_session_next_link(session) = *head;
-	*head = session;
-	server->session_count++;
-}
-
-void smtp_server_session_remove(struct smtp_server *server, struct smtp_session *session)
-{
-	struct smtp_session **link = &server->sessions[smtp_session_id(session) % SMTP_SESSION_BUCKETS];
-	while (*link && *link != session)
-		link = smtp_session_next_link(*link);
-	if (!*link)
-		return;
-	*link = *smtp_session_next_link(session);
-	server->session_count--;
-	if (server->draining && server->session_count == 0)
-		event_active(server->drained_ev, EV_TIMEOUT, 0);
+	return net_sessions_count(server->sessions);
 }
 
 struct smtp_session *smtp_server_session_find(struct smtp_server *server, uint64_t id)
 {
-	struct smtp_session *s = server->sessions[id % SMTP_SESSION_BUCKETS];
-	while (s && smtp_session_id(s) != id)
-		s = *smtp_session_next_link(s);
-	return s;
+	return net_sessions_find(server->sessions, id);
 }
 
 void smtp_server_drain(struct smtp_server *server, void (*drained)(void *ctx), void *ctx)
 {
-	server->draining = true;
-	server->drained = drained;
-	server->drained_ctx = ctx;
-	/* A session may leave the table while it is drained: take the ids
-	 * first, then find each one. */
-	size_t n = server->session_count, k = 0;
-	uint64_t *ids = xcalloc(n ? n : 1, sizeof(*ids));
-	for (unsigned i = 0; i < SMTP_SESSION_BUCKETS; i++)
-		for (struct smtp_session *s = server->sessions[i]; s && k < n;
-		     s = *smtp_session_next_link(s))
-			ids[k++] = smtp_session_id(s);
-	for (size_t i = 0; i < k; i++) {
-		struct smtp_session *s = smtp_server_session_find(server, ids[i]);
-		if (s)
-			smtp_session_drain(s);
-	}
-	free(ids);
-	if (server->session_count == 0)
-		event_active(server->drained_ev, EV_TIMEOUT, 0);
+	net_sessions_drain(server->sessions, drained, ctx);
 }
 
 void smtp_server_close_sessions(struct smtp_server *server)
 {
-	for (unsigned i = 0; i < SMTP_SESSION_BUCKETS; i++) {
-		while (server->sessions[i])
-			smtp_session_shutdown(server->sessions[i]);
-	}
-	smtp_session_free_dead(server);
+	net_sessions_close(server->sessions);
 }
 
 void smtp_server_free(struct smtp_server **serverp)
@@ -204,9 +135,7 @@ void smtp_server_free(struct smtp_server **serverp)
 	struct smtp_server *server = *serverp;
 	if (!server)
 		return;
-	smtp_server_close_sessions(server);
-	event_free(server->reaper);
-	event_free(server->drained_ev);
+	net_sessions_free(&server->sessions);
 	smtp_verifier_free(server);
 	net_conn_limits_free(&server->limits);
 	free(server);

@@ -105,15 +105,6 @@ static const struct session_command session_commands[] = {
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-uint64_t smtp_session_id(const struct smtp_session *s)
-{
-	return s->id;
-}
-
-struct smtp_session **smtp_session_next_link(struct smtp_session *s)
-{
-	return &s->next;
-}
 
 void smtp_session_start(struct smtp_server *server, const struct config_listener *listener,
 			int fd, const struct sockaddr *sa, socklen_t salen)
@@ -122,12 +113,11 @@ void smtp_session_start(struct smtp_server *server, const struct config_listener
 	s->server = server;
 	s->config = server->config;
 	s->listener = listener;
-	s->id = server->next_id++;
+	s->id = net_sessions_add(server->sessions, &s->link, s);
 	snprintf(s->sid, sizeof(s->sid), "%llx", (unsigned long long)s->id);
 	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
 	net_address_format(sa, s->client, sizeof(s->client));
 	buf_init(&s->body);
-	smtp_server_session_add(server, s);
 
 	if (listener->role == LISTENER_ROLE_SUBMISSIONS) {
 		/* RFC 8314 3.3: TLS first, then the greeting inside it. */
@@ -151,7 +141,7 @@ void smtp_session_start(struct smtp_server *server, const struct config_listener
 		if (close(fd) != 0)
 			log_warn("close-failed", "session=%s error=\"%s\"", s->sid, strerror(errno));
 		net_conn_limits_release(server->limits, (const struct sockaddr *)&s->addr);
-		smtp_server_session_remove(server, s);
+		net_sessions_remove(server->sessions, &s->link);
 		buf_free(&s->body);
 		free(s);
 		return;
@@ -357,27 +347,36 @@ static void session_free_later(struct smtp_session *s)
 	if (s->dead)
 		return;
 	s->dead = true;
-	smtp_server_session_remove(s->server, s);
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-	s->next = s->server->dead;
-	s->server->dead = s;
-	event_active(s->server->reaper, EV_TIMEOUT, 0);
+	net_sessions_bury(s->server->sessions, &s->link);
 }
 
-void smtp_session_free_dead(struct smtp_server *server)
+static void table_drain(void *session)
 {
-	while (server->dead) {
-		struct smtp_session *s = server->dead;
-		server->dead = s->next;
-		session_free(s);
-	}
+	smtp_session_drain(session);
 }
+
+static void table_shutdown(void *session)
+{
+	smtp_session_shutdown(session);
+}
+
+static void table_free(void *session)
+{
+	session_free(session);
+}
+
+const struct net_session_ops smtp_session_table_ops = {
+	.drain = table_drain,
+	.shutdown = table_shutdown,
+	.free = table_free,
+};
 
 /* session_free - release everything; the session must not be in a callback */
 static void session_free(struct smtp_session *s)
 {
 	if (!s->dead)
-		smtp_server_session_remove(s->server, s);
+		net_sessions_remove(s->server->sessions, &s->link);
 	log_info("disconnect", "session=%s client=%s", s->sid, s->client);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
 	smtp_session_transaction_reset(s);
@@ -510,7 +509,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 void smtp_session_process_input(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
-	if (s->server->draining && !s->waiting && !s->closing && !s->dead) {
+	if (net_sessions_is_draining(s->server->sessions) && !s->waiting && !s->closing && !s->dead) {
 		/* shutting down: whatever came after the last answer waits for
 		 * the next server */
 		session_drain_reply(s);

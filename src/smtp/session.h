@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "mailauth/mailauth.h"
+#include "net/net.h"
 #include "smtp/parse.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
@@ -51,11 +52,7 @@ struct smtp_server {
 	struct queue *queue;
 	SSL_CTX *tls;
 	struct net_conn_limits *limits;
-	uint64_t next_id;
-	size_t session_count;
-	struct smtp_session *sessions[SMTP_SESSION_BUCKETS];
-	struct smtp_session *dead;   /* closed, freed by the reaper event */
-	struct event *reaper;
+	struct net_sessions *sessions; /* open sessions by id, the dead, the drain */
 	struct store *store;         /* may be NULL (tests without accounts) */
 	struct store_events *events; /* event writer; may be NULL */
 	struct pool *pool;
@@ -69,10 +66,6 @@ struct smtp_server {
 	const struct mailauth_psl *psl;
 	struct dmarc_reporter *reporter; /* DMARC aggregate reports (NULL: none) */
 	struct smtp_verifier *verifier; /* verifier.c's rate limit, made when first needed */
-	bool draining;               /* shutting down: 421 to whoever is free */
-	struct event *drained_ev;    /* runs DRAINED once no session is left */
-	void (*drained)(void *ctx);
-	void *drained_ctx;
 };
 
 enum session_mode {
@@ -84,7 +77,7 @@ enum session_mode {
 };
 
 struct smtp_session {
-	struct smtp_session *next;  /* server's table chain */
+	struct net_session_link link;  /* in server->sessions; link.id == id */
 	struct smtp_server *server;
 	const struct config *config;
 	const struct config_listener *listener;
@@ -340,16 +333,9 @@ void smtp_session_start(struct smtp_server *server, const struct config_listener
 			int fd, const struct sockaddr *sa, socklen_t salen);
 /* smtp_session_shutdown - 421 and close now (server shutting down) */
 void smtp_session_shutdown(struct smtp_session *session);
-/* smtp_session_free_dead - free sessions marked dead (not in a callback) */
-void smtp_session_free_dead(struct smtp_server *server);
-
-/* server-side table, used by session.c */
-void smtp_server_session_add(struct smtp_server *server, struct smtp_session *session);
-void smtp_server_session_remove(struct smtp_server *server, struct smtp_session *session);
+/* the ops of server->sessions */
+extern const struct net_session_ops smtp_session_table_ops;
+/* smtp_server_session_find - the open session with ID, or NULL */
 struct smtp_session *smtp_server_session_find(struct smtp_server *server, uint64_t id);
-
-/* fields session.c exposes to server.c */
-uint64_t smtp_session_id(const struct smtp_session *session);
-struct smtp_session **smtp_session_next_link(struct smtp_session *session);
 
 #endif
