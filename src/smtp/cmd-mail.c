@@ -384,9 +384,10 @@ static void rcpt_work(struct smtp_job *job)
 	 * with a temporary code (RFC 5321 4.2.5's 452), so that the client
 	 * keeps the message for its other recipients and tries this one
 	 * later.  An alias is refused only when all its mailboxes are full;
-	 * the postmaster never is (RFC 5321 4.5.1: the queue holds its mail). */
+	 * the postmaster never is (RFC 5321 4.5.1: the queue holds its mail);
+	 * nor a sandboxed account's recipient, whose mailbox never gets it. */
 	if (j->result.reply.code != 0 || !j->result.local || j->result.postmaster ||
-	    !j->result.mailboxes)
+	    !j->result.mailboxes || (j->account && j->account->sandbox))
 		return;
 	size_t n = 0;
 	while (j->result.mailboxes[n])
@@ -439,7 +440,7 @@ static void rcpt_done(struct smtp_session *s, struct smtp_job *job)
 			queue_envelope_add_rcpt(s->env, mbox, j->params.notify,
 						same ? j->params.orcpt : orcpt);
 			smtp_forward_note(s, mbox, j->address);
-			if (!j->result.postmaster) {
+			if (!j->result.postmaster && !(s->account && s->account->sandbox)) {
 				s->quota_mailboxes = xrealloc(s->quota_mailboxes,
 							      (s->quota_mailbox_count + 1) *
 							      sizeof(*s->quota_mailboxes));

@@ -126,7 +126,8 @@ struct smtp_session {
 	bool forwarded;                /* an alias sends it to another domain (ARC seal) */
 	bool bdat_used;
 	bool verifier;                 /* RCPT to [auth] verifier was accepted (verifier.c) */
-	char **quota_mailboxes;        /* local mailboxes accepted (not as postmaster):
+	char **quota_mailboxes;        /* local mailboxes accepted (not as postmaster,
+					  nor a sandboxed account's recipients):
 					  their quota is checked at the end of data */
 	size_t quota_mailbox_count;
 	struct smtp_data_reader reader;

@@ -7,7 +7,7 @@ import smtplib
 
 import pytest
 
-from conftest import make_message
+from conftest import assert_queued, make_message
 
 
 def messages(p, local, domain="example.test"):
@@ -99,3 +99,29 @@ def test_queue_counts_the_delivered_file(petrel_factory):
     p.wait_log(r"delivered queue_id=\S+ to=u@example.test", count=2)
     [a, b] = sorted(f.stat().st_size for f in messages(p, "u"))
     assert a == b == size
+
+
+def test_sandbox_not_refused_for_a_full_recipient(petrel_factory):
+    """A sandboxed account's message is kept in its own mailbox and never reaches its
+    recipients (accounts.md): a full local recipient refuses it neither at RCPT nor at
+    the end of data, and keeps what it had."""
+    p = petrel_factory()
+    p.cli_ok("plan", "set", "tiny", "--daily-limit", "0", "--quota-messages", "1")
+    p.cli_ok("account", "set", "u@example.test", "--plan", "tiny")
+    assert deliver(p, ["u@example.test"], make_message(subject="first")) == {}
+    p.mail("example.test", "u", 1)
+    p.cli_ok("account", "add", "box@example.test", "--sandbox", "--password-stdin",
+             input="box-secret\n")
+
+    c = p.auth_session(user="box@example.test", password="box-secret")
+    c.expect("MAIL FROM:<box@example.test>", 250)
+    c.expect("RCPT TO:<u@example.test>", 250, "2.1.5")
+    c.expect("DATA", 354)
+    c.send(make_message(sender="box@example.test", subject="kept") + b".\r\n")
+    assert_queued(c.read_reply())
+    c.quit()
+    p.wait_log(r"sandboxed queue_id=\S+ account=box@example.test")
+    box = p.data_dir / "mail" / "example.test" / "box" / ".Sandbox"
+    kept = [f for sub in ("new", "cur") if (box / sub).is_dir() for f in (box / sub).iterdir()]
+    assert len(kept) == 1 and b"Subject: kept" in kept[0].read_bytes(), kept
+    assert len(messages(p, "u")) == 1
