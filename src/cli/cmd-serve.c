@@ -483,8 +483,9 @@ static void serve_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct serve_state *st = arg;
 	(void)what;
-	log_info("shutdown", "signal=%d sessions=%zu imap_sessions=%zu", (int)sig,
-		 smtp_server_session_count(st->server), imap_server_session_count(st->imap));
+	log_info("shutdown", "signal=%d sessions=%zu imap_sessions=%zu pop3_sessions=%zu",
+		 (int)sig, smtp_server_session_count(st->server),
+		 imap_server_session_count(st->imap), pop3_server_session_count(st->pop3));
 	net_listeners_disable(st->listeners);
 	if (st->draining) {
 		event_base_loopexit(st->base, NULL);

@@ -410,6 +410,8 @@ def test_shutdown_applies_no_deletion(pop):
     assert c.file.readline() == b""
     c.close()
     assert len(files(pop)) == 1
+    # the shutdown's log line counts the POP3 sessions it waits for
+    assert "pop3_sessions=1" in pop.log(), pop.log()[-2000:]
 
 
 def test_stls_discards_pipelined_plaintext(pop):
