@@ -7,7 +7,10 @@
  * runs on the worker pool; the loop only formats.
  *
  * UIDL is the file name's unique part (mailbox_message_unique): it stays
- * the message's across sessions, flag changes and index rebuilds.  Sizes
+ * the message's across sessions, flag changes and index rebuilds.  One that
+ * does not fit RFC 1939 7 (1 to 70 characters from 0x21 to 0x7E: another
+ * MDA's name, or ours with a long host name) is sent as the SHA-256 of that
+ * part in hex, as stable as the name itself.  Sizes
  * are the files' (stored with CRLF line ends, as RETR sends them before
  * dot-stuffing).
  */
@@ -18,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/sha.h>
 
 #include "config/config.h"
 #include "mailbox/mailbox.h"
@@ -79,6 +84,7 @@ static void update_free(struct pop3_job *job);
 static void release_work(void *arg);
 static void release_done(void *arg);
 static void messages_free(struct pop3_message *messages, uint32_t count);
+static char *unique_id_fit(char *unique);
 static struct pop3_message *mail_message(struct pop3_session *s, const struct pop3_command *cmd,
 					 unsigned arg);
 static void mail_list(struct pop3_session *s, const struct pop3_command *cmd, bool uidl);
@@ -125,8 +131,32 @@ static void open_work(struct pop3_job *job)
 		struct pop3_message *m = &j->messages[j->count++];
 		m->uid = msg.uid;
 		m->size = msg.size;
-		m->unique = unique;
+		m->unique = unique_id_fit(unique);
 	}
+}
+
+/* unique_id_fit - UNIQUE (a file name's unique part, taken) as an RFC 1939
+ * 7 unique-id: itself when it fits, else its SHA-256 in hex (64 characters) */
+static char *unique_id_fit(char *unique)
+{
+	size_t len = strlen(unique);
+	bool fits = len >= 1 && len <= 70;
+	for (size_t i = 0; fits && i < len; i++)
+		fits = (unsigned char)unique[i] >= 0x21 && (unsigned char)unique[i] <= 0x7e;
+	if (fits)
+		return unique;
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	if (!SHA256((const unsigned char *)unique, len, digest))
+		abort();
+	static const char hex[] = "0123456789abcdef";
+	char *id = xmalloc(2 * sizeof(digest) + 1);
+	for (size_t i = 0; i < sizeof(digest); i++) {
+		id[2 * i] = hex[digest[i] >> 4];
+		id[2 * i + 1] = hex[digest[i] & 0xf];
+	}
+	id[2 * sizeof(digest)] = '\0';
+	free(unique);
+	return id;
 }
 
 static void open_done(struct pop3_session *s, struct pop3_job *job)

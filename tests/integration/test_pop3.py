@@ -236,6 +236,31 @@ def test_uidl_stable_and_dele_quit_removes(pop):
     c.quit()
 
 
+def test_uidl_of_long_file_names_fits_rfc_1939(pop):
+    """RFC 1939 7: a unique-id is 1 to 70 characters from 0x21 to 0x7E.  A
+    Maildir file name (another MDA's, or ours with a long host name) can be
+    longer: its unique-id must still fit, stay the same in the next session,
+    and differ from the others'."""
+    host = "mx1." + "a-rather-long-host-name-of-a-delivery-agent." * 3 + "example"
+    deliver(pop, message(1), name="1733400000.M123456P1234V000000000000FD00I0000000000ABCDEF_0."
+            + host)
+    deliver(pop, message(2), name="1733400000.M123457P1234V000000000000FD00I0000000000ABCDF0_0."
+            + host)
+    deliver(pop, message(3))
+    c = login(pop)
+    first = [l.decode().split() for l in c.uidl()[1]]
+    assert len(first) == 3
+    for n, uid in first:
+        assert 1 <= len(uid) <= 70 and all(0x21 <= ord(ch) <= 0x7E for ch in uid), uid
+        assert c.uidl(int(n)).decode().split()[2] == uid
+    assert len(set(uid for _, uid in first)) == 3
+    assert c.retr(1)[1][-1] == b"body of 1"
+    c.quit()
+    c = login(pop)
+    assert [l.decode().split() for l in c.uidl()[1]] == first
+    c.quit()
+
+
 def test_dele_then_rset_keeps(pop):
     deliver(pop, message(1))
     deliver(pop, message(2))
