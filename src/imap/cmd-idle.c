@@ -6,7 +6,8 @@
  * puts the session's id on the server's wake list and writes an eventfd;
  * the loop then finds the session by id (a session gone meanwhile is
  * simply not found) and runs an update job, which sends what changed
- * (EXISTS, EXPUNGE or VANISHED, FETCH FLAGS).  The session's autologout
+ * (EXISTS, EXPUNGE or VANISHED, FETCH FLAGS); while the client has not
+ * read the replies before, the job waits (imap_session_async_written).  The session's autologout
  * timer keeps running: a client idling past it is logged out, as RFC 2177
  * 3 expects clients to re-issue IDLE well before 30 minutes.
  */
@@ -175,7 +176,9 @@ static void idle_kick(struct imap_session *s)
 	idle->job_running = true;
 	struct imap_mbox_job *j = xcalloc(1, sizeof(*j));
 	imap_mbox_job_init(s, j, true, idle_update_work, idle_update_done, NULL);
-	imap_session_async(s, &j->base);
+	/* a client that does not read gets no more until it has: the update
+	 * then tells what changed meanwhile, at most one line per message */
+	imap_session_async_written(s, &j->base);
 }
 
 /* ---- the command -------------------------------------------------------------------- */
