@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import SENDER, dot_stuff
+from conftest import SENDER
 from imap_util import imap_connect, imap_server
 from spf_dns import ZoneServer
 
@@ -45,11 +45,7 @@ def test_submit_relay_read_over_imap(petrel_factory, zone):
            % (SENDER.encode(), RCPT.encode(), msgid.encode()))
     s = a.auth_session("submission")
     try:
-        s.expect("MAIL FROM:<%s>" % SENDER, 250)
-        s.expect("RCPT TO:<%s>" % RCPT, 250)
-        s.expect("DATA", 354)
-        s.send(dot_stuff(msg) + b".\r\n")
-        assert s.read_reply().code == 250
+        assert s.mail_transaction(SENDER, [RCPT], msg).code == 250
         s.quit()
     finally:
         s.close()
