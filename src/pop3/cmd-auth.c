@@ -113,8 +113,9 @@ void pop3_cmd_auth(struct pop3_session *s, const struct pop3_command *cmd)
 		return;
 	if (cmd->argc == 0) {
 		/* the list older clients ask for (RFC 1734's AUTH without a name) */
+		static const char list[] = "PLAIN\r\nSCRAM-SHA-256\r\n.\r\n";
 		pop3_reply_ok(s, "Mechanisms follow");
-		pop3_reply_raw(s, "PLAIN\r\nSCRAM-SHA-256\r\n.\r\n", 26);
+		pop3_reply_raw(s, list, sizeof(list) - 1);
 		pop3_command_done(s);
 		return;
 	}

@@ -170,6 +170,22 @@ def test_auth_cancel_and_malformed(pop):
     c.quit()
 
 
+def test_auth_alone_lists_the_mechanisms(pop):
+    """AUTH without a name (the list older clients ask for): the mechanisms,
+    one a line, up to the ".", and nothing after it (no stray byte before
+    the next reply)."""
+    s = tls_context().wrap_socket(
+        socket.create_connection((pop.host, pop.ports["pop3s"]), timeout=10))
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    s.sendall(b"AUTH\r\nNOOP\r\n")
+    assert f.readline().startswith(b"+OK")
+    assert [f.readline() for _ in range(3)] == [b"PLAIN\r\n", b"SCRAM-SHA-256\r\n", b".\r\n"]
+    # NOOP before login: its -ERR is the very next byte
+    assert f.readline().startswith(b"-ERR "), "a stray byte after the list"
+    s.close()
+
+
 def test_auth_scram_sha_256(pop):
     c = connect(pop, tls=True)
     cnonce = b64(os.urandom(18))
