@@ -453,7 +453,7 @@ void mailbox_quota_setup(mailbox_quota_limit_fn *fn, void *arg);
  * later ones are kept up to date by the changes made through this module
  * and mailbox_notify_new, and a folder's count is taken again whenever it
  * is synced (which folds in what other programs changed).
- * The limit is the caller's (the account's plan or [mailbox] quota_default). */
+ * The limits are mailbox_quota_setup's (mailbox_quota_get, mailbox_quota_check). */
 int mailbox_quota_usage(const char *data_dir, const char *address, uint64_t *bytes_r,
 			uint64_t *messages_r, struct mailbox_error *error_r);
 
