@@ -399,11 +399,6 @@ static void session_free_memory(struct imap_session *s)
 
 /* ---- replies ---------------------------------------------------------------- */
 
-struct evbuffer *imap_session_output(struct imap_session *s)
-{
-	return bufferevent_get_output(s->bev);
-}
-
 void imap_reply_untagged(struct imap_session *s, const char *fmt, ...)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
@@ -426,21 +421,9 @@ void imap_reply_continue(struct imap_session *s, const char *fmt, ...)
 	evbuffer_add(out, "\r\n", 2);
 }
 
-void imap_reply_raw(struct imap_session *s, const void *data, size_t len)
-{
-	evbuffer_add(bufferevent_get_output(s->bev), data, len);
-}
-
 void imap_reply_buf(struct imap_session *s, const struct buf *out)
 {
 	evbuffer_add(bufferevent_get_output(s->bev), out->data, out->len);
-}
-
-void imap_reply_literal(struct imap_session *s, const void *data, size_t len)
-{
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	evbuffer_add_printf(out, "{%zu}\r\n", len);
-	evbuffer_add(out, data, len);
 }
 
 /* session_tagged - the tagged reply that ends the running command; input

@@ -63,7 +63,6 @@
 #include "util/buf.h"
 
 struct bufferevent;
-struct evbuffer;
 struct evbuffer_cb_entry;
 struct event;
 struct event_base;
@@ -205,16 +204,8 @@ void imap_reply_untagged(struct imap_session *s, const char *fmt, ...)
 /* imap_reply_continue - "+ " FMT CRLF (RFC 9051 7.5) */
 void imap_reply_continue(struct imap_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* imap_reply_raw - bytes as they are (a line built in parts; no CRLF added) */
-void imap_reply_raw(struct imap_session *s, const void *data, size_t len);
 /* imap_reply_buf - the bytes of OUT (format.c's builders write into one) */
 void imap_reply_buf(struct imap_session *s, const struct buf *out);
-/* imap_reply_literal - "{LEN}" CRLF and the octets: a literal within a line
- * the caller goes on writing */
-void imap_reply_literal(struct imap_session *s, const void *data, size_t len);
-/* imap_session_output - the output buffer, for big responses (a message
- * file added with evbuffer_add_file); TLS and COMPRESS apply below it */
-struct evbuffer *imap_session_output(struct imap_session *s);
 
 /* ---- life cycle ------------------------------------------------------------- */
 
