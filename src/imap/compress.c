@@ -9,6 +9,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <zlib.h>
 
 #include "util/xalloc.h"
@@ -19,6 +20,9 @@ struct compress_state {
 	z_stream in;   /* inflating the client's octets */
 	z_stream out;  /* deflating ours */
 	bool in_ready, out_ready;
+	bool broken;              /* the client's stream failed: the rest is dropped */
+	struct bufferevent *bev;  /* the filter, told of a broken stream */
+	struct bufferevent *under;
 };
 
 static enum bufferevent_filter_result compress_input(struct evbuffer *src, struct evbuffer *dst,
@@ -28,6 +32,9 @@ static enum bufferevent_filter_result compress_output(struct evbuffer *src,
 						      struct evbuffer *dst, ev_ssize_t dst_limit,
 						      enum bufferevent_flush_mode mode, void *ctx);
 static void compress_state_free(void *ctx);
+static void compress_read_under(struct compress_state *c);
+static void compress_drained_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+				void *arg);
 
 static void compress_state_free(void *ctx)
 {
@@ -41,13 +48,18 @@ static void compress_state_free(void *ctx)
 
 /* compress_input - inflate SRC into DST, at most DST_LIMIT octets a call
  * (the session's read watermark: a small input never becomes an unbounded
- * buffer) */
+ * buffer).  A stream that fails or ends is an error event on the filter:
+ * libevent ignores the BEV_ERROR of an input filter. */
 static enum bufferevent_filter_result compress_input(struct evbuffer *src, struct evbuffer *dst,
 						     ev_ssize_t dst_limit,
 						     enum bufferevent_flush_mode mode, void *ctx)
 {
 	struct compress_state *c = ctx;
 	(void)mode;
+	if (c->broken) {
+		evbuffer_drain(src, evbuffer_get_length(src));
+		return BEV_ERROR;
+	}
 	size_t limit = dst_limit > 0 ? (size_t)dst_limit : COMPRESS_CHUNK;
 	size_t produced = 0;
 	while (evbuffer_get_length(src) > 0 && produced < limit) {
@@ -69,8 +81,15 @@ static enum bufferevent_filter_result compress_input(struct evbuffer *src, struc
 		evbuffer_commit_space(dst, &out_vec, 1);
 		evbuffer_drain(src, used);
 		produced += made;
-		if (rc == Z_STREAM_END || (rc != Z_OK && rc != Z_BUF_ERROR))
-			return BEV_ERROR;  /* a broken or ended stream: the connection ends */
+		if (rc == Z_STREAM_END || (rc != Z_OK && rc != Z_BUF_ERROR)) {
+			/* a broken or ended stream: the connection ends (from
+			 * the loop: the session may be writing right now) */
+			c->broken = true;
+			evbuffer_drain(src, evbuffer_get_length(src));
+			bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_ERROR,
+						  BEV_TRIG_DEFER_CALLBACKS);
+			return BEV_ERROR;
+		}
 		if (used == 0 && made == 0)
 			break;  /* needs more input */
 	}
@@ -111,9 +130,8 @@ static enum bufferevent_filter_result compress_output(struct evbuffer *src,
 	return BEV_OK;
 }
 
-struct bufferevent *imap_compress_start(struct bufferevent *under, bool *broken_r)
+struct bufferevent *imap_compress_start(struct bufferevent *under)
 {
-	*broken_r = false;
 	struct compress_state *c = xcalloc(1, sizeof(*c));
 	/* RFC 4978 4: raw DEFLATE, no zlib header (negative window bits) */
 	if (inflateInit2(&c->in, -15) != Z_OK) {
@@ -134,15 +152,32 @@ struct bufferevent *imap_compress_start(struct bufferevent *under, bool *broken_
 		compress_state_free(c);
 		return NULL;
 	}
-	/* what the client sent right after COMPRESS is compressed already */
-	struct evbuffer *pending = bufferevent_get_input(under);
-	while (evbuffer_get_length(pending) > 0) {
-		enum bufferevent_filter_result r = compress_input(pending, bufferevent_get_input(bev),
-								  -1, BEV_NORMAL, c);
-		if (r == BEV_ERROR)
-			*broken_r = true;
-		if (r != BEV_OK)
-			break;
-	}
+	c->bev = bev;
+	c->under = under;
+	evbuffer_add_cb(bufferevent_get_input(bev), compress_drained_cb, c);
+	/* what the client sent right after COMPRESS is compressed already, and
+	 * read through the filter as new input is (from the loop, once the
+	 * session has set the filter's callbacks and watermark) */
+	compress_read_under(c);
 	return bev;
+}
+
+/* compress_read_under - run the filter's read of what UNDER holds, from the
+ * loop.  The filter inflates within its read watermark; what stays in
+ * UNDER's input would wait for the next octets from the socket (libevent
+ * 2.1 reads on only then), perhaps for ever: the session's drain of the
+ * inflated input asks again (compress_drained_cb). */
+static void compress_read_under(struct compress_state *c)
+{
+	if (evbuffer_get_length(bufferevent_get_input(c->under)) > 0)
+		bufferevent_trigger(c->under, EV_READ,
+				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void compress_drained_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+				void *arg)
+{
+	(void)buf;
+	if (info->n_deleted > 0)
+		compress_read_under(arg);
 }

@@ -232,9 +232,8 @@ void imap_session_start_tls(struct imap_session *s)
 
 void imap_session_start_compress(struct imap_session *s)
 {
-	bool broken = false;
 	struct bufferevent *under = s->bev;
-	struct bufferevent *z = imap_compress_start(under, &broken);
+	struct bufferevent *z = imap_compress_start(under);
 	if (!z) {
 		log_error("compress-failed", "session=%s error=\"cannot start DEFLATE\"", s->sid);
 		imap_session_close(s);
@@ -251,11 +250,6 @@ void imap_session_start_compress(struct imap_session *s)
 	s->bev = z;
 	s->compressed = true;
 	session_setup_bev(s);
-	if (broken) {
-		log_info("compress-failed", "session=%s client=%s error=\"not a DEFLATE stream\"",
-			 s->sid, s->client);
-		session_free_later(s);
-	}
 }
 
 /* imap_session_drain - shutdown: "* BYE" now, or once the running command

@@ -244,9 +244,10 @@ void imap_session_start_tls(struct imap_session *s);
  * the session from now on (RFC 4978) */
 void imap_session_start_compress(struct imap_session *s);
 /* imap_compress_start - (compress.c) a filter over UNDER that inflates
- * input and deflates output; the input UNDER holds already is inflated
- * (*BROKEN_R: it is no DEFLATE stream).  NULL if zlib fails. */
-struct bufferevent *imap_compress_start(struct bufferevent *under, bool *broken_r);
+ * input (what UNDER holds already included, from the loop, within the
+ * filter's read watermark) and deflates output; a stream that is no DEFLATE
+ * stream is an error event (BEV_EVENT_ERROR) on it.  NULL if zlib fails. */
+struct bufferevent *imap_compress_start(struct bufferevent *under);
 
 /* imap_capability_is_offered - NAME (any case) is in the list offered to S now */
 bool imap_capability_is_offered(const struct imap_session *s, const char *name);

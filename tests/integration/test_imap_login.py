@@ -13,7 +13,7 @@ import zlib
 
 import pytest
 
-from conftest import SENDER, SENDER_PASSWORD, SMTPClient, Closed
+from conftest import SAN_ENV, SENDER, SENDER_PASSWORD, SMTPClient, Closed
 from imap_util import imap_connect, imap_server, tls_context
 
 
@@ -408,4 +408,72 @@ def test_compress_shutdown_bye(petrel_factory):
     assert z.until("a3") == ["a3 OK NOOP completed"]
     assert p.stop() == 0
     assert z.line().startswith("* BYE ")
+    r.close()
+
+
+def vm_hwm_kb(pid):
+    """The peak resident size of PID, in kB (/proc/PID/status VmHWM)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM for %d" % pid)
+
+
+def test_compress_pipelined_bomb_bounded(petrel_factory):
+    """What was pipelined behind COMPRESS (here behind a LOGIN that keeps the session
+    busy while up to the input limit is read) is inflated within the session's input
+    limit, not whole: about 250 kB of deflated octets would be some 250 MB at once."""
+    p = imap_server(petrel_factory, start=False, plaintext_loopback="true")
+    # freed memory counts as freed (AddressSanitizer's quarantine would keep the
+    # inflated chunks the session has read already)
+    p.extra_env = {"ASAN_OPTIONS": SAN_ENV["ASAN_OPTIONS"] + ":quarantine_size_mb=1"}
+    p.start()
+    network = p.processes()["network"]
+    r = Raw(p)
+    out = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = [out.compress(b"x" * (1 << 20)) for _ in range(240)]
+    bomb.append(out.compress(b"\r\na4 NOOP\r\n") + out.flush(zlib.Z_SYNC_FLUSH))
+    before = vm_hwm_kb(network)
+    r.send(b"a1 LOGIN %s %s\r\na2 COMPRESS DEFLATE\r\n" %
+           (SENDER.encode(), SENDER_PASSWORD.encode()) + b"".join(bomb))
+    assert r.line_unbuffered().startswith("a1 OK ")
+    assert r.line_unbuffered() == "a2 OK DEFLATE active"
+    z = Deflated(r.sock)
+    z.out = out
+    lines = z.until("a4")
+    assert lines[-1] == "a4 OK NOOP completed", lines[-1]
+    assert any(" BAD Command line too long" in line for line in lines), lines
+    grown = vm_hwm_kb(network) - before
+    assert grown < 64 * 1024, "the network process grew by %d kB" % grown
+    r.close()
+
+
+def test_compress_broken_stream_closes(petrel_factory):
+    """RFC 4978: what follows COMPRESS's OK is a DEFLATE stream; octets that are not
+    one end the session at once (not at the autologout)."""
+    p = imap_server(petrel_factory, plaintext_loopback="true")
+    r = Raw(p)
+    r.cmd("a1", "LOGIN %s %s" % (SENDER, SENDER_PASSWORD))
+    r.send(b"a2 COMPRESS DEFLATE\r\n")
+    assert r.line_unbuffered() == "a2 OK DEFLATE active"
+    r.send(b"\xff" * 64 + b"a3 NOOP\r\n")
+    r.sock.settimeout(20)
+    assert r.sock.recv(4096) == b""
+    r.close()
+
+
+def test_compress_big_inflation_read_on(petrel_factory):
+    """One small compressed write that inflates past the session's input limit (256 kB)
+    is read whole: what the filter could not inflate at once is not left waiting for
+    more octets from the client."""
+    p = imap_server(petrel_factory, plaintext_loopback="true")
+    r = Raw(p)
+    r.cmd("a1", "LOGIN %s %s" % (SENDER, SENDER_PASSWORD))
+    r.send(b"a2 COMPRESS DEFLATE\r\n")
+    assert r.line_unbuffered() == "a2 OK DEFLATE active"
+    z = Deflated(r.sock)
+    z.send(b"x" * (2 << 20) + b"\r\na3 NOOP\r\n")
+    lines = z.until("a3")
+    assert lines[-1] == "a3 OK NOOP completed", lines[-1]
     r.close()
