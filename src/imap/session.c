@@ -616,23 +616,18 @@ static bool session_sasl_line(struct imap_session *s, struct evbuffer *in)
 {
 	size_t eol_len = 0;
 	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT);
-	if (eol.pos < 0) {
-		if (evbuffer_get_length(in) > SASL_LINE_MAX) {
-			s->sasl_line = false;
-			authd_login_free(&s->login);
-			imap_reply_bad(s, NULL, "Authentication line too long");
-			imap_session_bye(s, "Authentication line too long");
-		}
-		return false;
-	}
-	size_t len = (size_t)eol.pos;
-	if (len > SASL_LINE_MAX) {
-		evbuffer_drain(in, len + eol_len);
+	/* too long: the same end with or without its CRLF in sight */
+	if (eol.pos < 0 ? evbuffer_get_length(in) > SASL_LINE_MAX
+	    : (size_t)eol.pos > SASL_LINE_MAX) {
 		s->sasl_line = false;
 		authd_login_free(&s->login);
 		imap_reply_bad(s, NULL, "Authentication line too long");
-		return true;
+		imap_session_bye(s, "Authentication line too long");
+		return false;
 	}
+	if (eol.pos < 0)
+		return false;
+	size_t len = (size_t)eol.pos;
 	char *line = xmalloc(len + 1);
 	evbuffer_remove(in, line, len);
 	evbuffer_drain(in, eol_len);

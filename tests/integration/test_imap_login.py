@@ -463,6 +463,20 @@ def test_compress_broken_stream_closes(petrel_factory):
     r.close()
 
 
+def test_authenticate_line_too_long_same_with_crlf(petrel_factory):
+    """A SASL response over 12288 octets ends the session whether or not its CRLF came
+    with it (STYLE: "too long" is the same error either way)."""
+    p = imap_server(petrel_factory)
+    r = Raw(p, "imaps", tls=True)
+    r.send("a1 AUTHENTICATE PLAIN\r\n")
+    assert r.line().startswith("+")
+    r.send(b"A" * 13000 + b"\r\n")
+    assert r.line().startswith("a1 BAD ")
+    assert r.line().startswith("* BYE ")
+    assert r.f.readline() == b""
+    r.close()
+
+
 def test_compress_big_inflation_read_on(petrel_factory):
     """One small compressed write that inflates past the session's input limit (256 kB)
     is read whole: what the filter could not inflate at once is not left waiting for
