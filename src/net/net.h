@@ -1,4 +1,5 @@
-/* net - listening sockets, TLS contexts and per-client-address connection limits.
+/* net - listening sockets, TLS contexts, per-client-address connection limits,
+ * and the table of open sessions the SMTP, IMAP and POP3 servers share.
  *
  * net_listeners_open() binds every configured listener before privileges are
  * dropped; accepted sockets are handed to the callback non-blocking.  The
