@@ -53,6 +53,8 @@ static void session_command(struct imap_session *s);
 static void session_refused(struct imap_session *s);
 static bool session_sasl_line(struct imap_session *s, struct evbuffer *in);
 static void session_dispatch(struct imap_session *s, const struct imap_command *cmd);
+static void session_line(struct imap_session *s, const char *prefix, const char *fmt,
+			 va_list ap) __attribute__((format(printf, 3, 0)));
 static void session_tagged(struct imap_session *s, enum imap_status status, const char *code,
 			   const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 static void session_greeting(struct imap_session *s);
@@ -393,26 +395,29 @@ static void session_free_memory(struct imap_session *s)
 
 /* ---- replies ---------------------------------------------------------------- */
 
-void imap_reply_untagged(struct imap_session *s, const char *fmt, ...)
+/* session_line - PREFIX ("* ", "+ "), FMT, CRLF */
+static void session_line(struct imap_session *s, const char *prefix, const char *fmt, va_list ap)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
-	va_list ap;
-	evbuffer_add(out, "* ", 2);
-	va_start(ap, fmt);
+	evbuffer_add(out, prefix, strlen(prefix));
 	evbuffer_add_vprintf(out, fmt, ap);
-	va_end(ap);
 	evbuffer_add(out, "\r\n", 2);
+}
+
+void imap_reply_untagged(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	session_line(s, "* ", fmt, ap);
+	va_end(ap);
 }
 
 void imap_reply_continue(struct imap_session *s, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
 	va_list ap;
-	evbuffer_add(out, "+ ", 2);
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	session_line(s, "+ ", fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
 }
 
 void imap_reply_buf(struct imap_session *s, const struct buf *out)
