@@ -288,6 +288,17 @@ class SMTPClient:
             pass
 
 
+def add_listeners(p, *roles):
+    """Listeners of ROLES (each named as its role) on free loopback ports, added to the
+    configuration of P (a Petrel not started yet); p.ports[role] is each one's port."""
+    ports = free_ports(len(roles), p.family, p.host)
+    with open(p.config_path, "a") as f:
+        for role, port in zip(roles, ports):
+            p.ports[role] = port
+            f.write("\n[listener %s]\nrole = %s\naddress = %s:%d\n"
+                    % (role, role, p.hostpart, port))
+
+
 def client_tls_context(min_version=None, max_version=None):
     ctx = ssl.create_default_context()
     ctx.check_hostname = False

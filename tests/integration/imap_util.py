@@ -2,32 +2,19 @@
 (implicit TLS) besides the SMTP ones, and imaplib clients on them."""
 
 import imaplib
-import ssl
 
-from conftest import free_ports
+from conftest import add_listeners
+from conftest import client_tls_context as tls_context  # noqa: F401 (the IMAP tests' name)
 
 
 def imap_server(petrel_factory, start=True, **overrides):
     """A Petrel (not started if START is false) whose ports["imap"] and ports["imaps"]
     are IMAP listeners on loopback; OVERRIDES as petrel_factory's."""
     p = petrel_factory(start=False, **overrides)
-    imap, imaps = free_ports(2, p.family, p.host)
-    p.ports["imap"], p.ports["imaps"] = imap, imaps
-    with open(p.config_path, "a") as f:
-        f.write("\n[listener imap]\nrole = imap\naddress = %s:%d\n"
-                "\n[listener imaps]\nrole = imaps\naddress = %s:%d\n"
-                % (p.hostpart, imap, p.hostpart, imaps))
+    add_listeners(p, "imap", "imaps")
     if start:
         p.start()
     return p
-
-
-def tls_context():
-    """A client context that takes the test certificate (self-signed)."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def imap_connect(p, tls=False, timeout=10):

@@ -8,13 +8,13 @@ import os
 import poplib
 import shutil
 import socket
-import ssl
 import subprocess
 import time
 
 import pytest
 
-from conftest import SENDER, SENDER_PASSWORD, free_ports
+from conftest import SENDER, SENDER_PASSWORD, add_listeners
+from conftest import client_tls_context as tls_context
 
 USER, PW = SENDER, SENDER_PASSWORD
 LOCAL = SENDER.split("@")[0]
@@ -29,12 +29,7 @@ def b64(data):
 def pop3_server(petrel_factory, start=True, **overrides):
     """A Petrel whose ports["pop3"] and ports["pop3s"] are POP3 listeners on loopback."""
     p = petrel_factory(start=False, **overrides)
-    plain, implicit = free_ports(2, p.family, p.host)
-    p.ports["pop3"], p.ports["pop3s"] = plain, implicit
-    with open(p.config_path, "a") as f:
-        f.write("\n[listener pop3]\nrole = pop3\naddress = %s:%d\n"
-                "\n[listener pop3s]\nrole = pop3s\naddress = %s:%d\n"
-                % (p.hostpart, plain, p.hostpart, implicit))
+    add_listeners(p, "pop3", "pop3s")
     if start:
         p.start()
     return p
@@ -43,13 +38,6 @@ def pop3_server(petrel_factory, start=True, **overrides):
 @pytest.fixture
 def pop(petrel_factory):
     return pop3_server(petrel_factory)
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def connect(p, tls=False):
