@@ -34,15 +34,16 @@ static bool offer_auth(const struct imap_session *s)
 	return imap_session_offers_login(s);
 }
 
-static bool offer_compress(const struct imap_session *s)
-{
-	return !s->compressed;
-}
-
 /* once logged in: the commands that need an account */
 static bool offer_logged_in(const struct imap_session *s)
 {
 	return s->state == IMAP_STATE_AUTHENTICATED || s->state == IMAP_STATE_SELECTED;
+}
+
+/* RFC 4978 3: COMPRESS is valid once logged in (commands.c), and once */
+static bool offer_compress(const struct imap_session *s)
+{
+	return offer_logged_in(s) && !s->compressed;
 }
 
 static const struct capability capabilities[] = {

@@ -491,3 +491,15 @@ def test_compress_big_inflation_read_on(petrel_factory):
     lines = z.until("a3")
     assert lines[-1] == "a3 OK NOOP completed", lines[-1]
     r.close()
+
+
+def test_compress_offered_once_logged_in(petrel_factory):
+    """COMPRESS is valid once logged in (RFC 4978 3; BAD before): COMPRESS=DEFLATE is
+    not in the capabilities of the not-authenticated state, and is in the login's."""
+    p = imap_server(petrel_factory)
+    c = imap_connect(p, tls=True)
+    assert "COMPRESS=DEFLATE" not in c.welcome.decode().split(), c.welcome
+    assert "COMPRESS=DEFLATE" not in c.capability()[1][0].decode().split()
+    c.login(SENDER, SENDER_PASSWORD)
+    assert "COMPRESS=DEFLATE" in c.capability()[1][0].decode().split()
+    c.logout()
