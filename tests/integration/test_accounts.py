@@ -1040,6 +1040,9 @@ def test_auth_failures_slowed_then_locked_out(petrel_factory):
     assert took[2] > 0.8 and took[3] > 0.8, "failures 3 and 4 not delayed: %r" % took
     # locked out: even the right password gets 454 now
     c.expect("AUTH PLAIN " + b64("\0%s\0%s" % (SENDER, SENDER_PASSWORD)), 454, "4.7.0")
+    # but a mechanism that is not offered is 504 (RFC 4954 4), locked out or not: it
+    # never works, and a 4xx would tell the client to try it again later
+    c.expect("AUTH X-UNKNOWN", 504, "5.5.4")
     c.quit()
     d = SMTPClient(p.host, p.sub)
     r = d.read_reply()
