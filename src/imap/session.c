@@ -657,7 +657,7 @@ static void session_refused(struct imap_session *s)
 	s->tag = tag ? xstrdup(tag) : NULL;
 	s->busy = true;
 	if (imap_reader_too_big(s->reader))
-		imap_reply_no(s, "TOOBIG", "%s", error);  /* RFC 9051 7.1 */
+		imap_reply_no(s, "TOOBIG", "%s", error);  /* RFC 4469 5, RFC 7889 */
 	else
 		imap_reply_bad(s, NULL, "%s", error);
 	imap_reader_next(s->reader);
