@@ -353,6 +353,15 @@ def test_fetch_vanished(petrel_factory):
     assert all(b"MODSEQ (" in l and b"UID " in l for l in lines[1:-1])
     lines = c.ok("UID FETCH 3:4 (FLAGS) (CHANGEDSINCE 1 VANISHED)")
     assert lines[0] == b"* VANISHED (EARLIER) 3", lines
+    # several ranges, each across gaps and kept messages: UIDs 1 4 6 8 are left
+    for _ in range(4):
+        c.ok(b"APPEND INBOX {18+}\r\nSubject: x\r\n\r\nhi\r\n")
+    c.ok("UID STORE 5,7 +FLAGS.SILENT (\\Deleted)")
+    c.ok("UID EXPUNGE 5,7")
+    lines = c.ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+    assert lines[0] == b"* VANISHED (EARLIER) 2:3,5,7", lines
+    lines = c.ok("UID FETCH 2,4:5,7:8 (UID) (CHANGEDSINCE 1 VANISHED)")
+    assert lines[0] == b"* VANISHED (EARLIER) 2,5,7", lines
     # VANISHED needs UID FETCH
     assert c.cmd("FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")[-1].split()[1] == b"BAD"
     c.close()
