@@ -183,44 +183,14 @@ static bool fetch_start(struct fetch_job *j)
 }
 
 /* vanished_append - (worker) "* VANISHED (EARLIER) uids" for the UIDs of
- * the set below UIDNEXT that the mailbox no longer has (RFC 7162 3.2.6):
- * as SELECT's QRESYNC does, the gaps between the view's UIDs, since
- * expunges are not remembered (3.2.5.1 allows it); before the FETCHes */
+ * the set below UIDNEXT that the mailbox no longer has (RFC 7162 3.2.6),
+ * before the FETCHes; the set is normalized (sorted) */
 static void vanished_append(struct fetch_job *j)
 {
-	struct mailbox_view *view = j->m.view;
-	struct imap_seqset *set = &j->st->set;
 	struct mailbox_status status;
-	uint32_t count = mailbox_view_count(view), prev = 0;
-	size_t start = j->m.out.len;
-	bool any = false;
-
-	mailbox_view_status(view, &status);
-	buf_append_str(&j->m.out, "* VANISHED (EARLIER) ");
-	for (uint32_t seq = 1; seq <= count + 1; seq++) {
-		uint32_t next = seq <= count ? mailbox_view_uid(view, seq) : status.uidnext;
-		if (next > prev + 1) {
-			/* the gap prev+1 .. next-1, within each range of the set */
-			for (size_t r = 0; r < set->count; r++) {
-				uint32_t lo = set->ranges[r].lo > prev + 1 ? set->ranges[r].lo : prev + 1;
-				uint32_t hi = set->ranges[r].hi < next - 1 ? set->ranges[r].hi : next - 1;
-				if (lo > hi)
-					continue;
-				if (lo == hi)
-					buf_printf(&j->m.out, "%s%u", any ? "," : "", lo);
-				else
-					buf_printf(&j->m.out, "%s%u:%u", any ? "," : "", lo, hi);
-				any = true;
-			}
-		}
-		prev = next;
-	}
-	if (any) {
-		buf_append_str(&j->m.out, "\r\n");
-	} else {
-		j->m.out.len = start;
-		j->m.out.data[start] = '\0';
-	}
+	mailbox_view_status(j->m.view, &status);
+	imap_vanished_append(j->m.view, j->st->set.ranges, j->st->set.count,
+			     status.uidnext ? status.uidnext - 1 : 0, &j->m.out);
 }
 
 /* fetch_one - (worker) the response for message SEQ into the job's OUT;

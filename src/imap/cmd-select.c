@@ -370,36 +370,15 @@ static void gap_append(struct buf *out, uint64_t lo, uint64_t hi)
 		buf_printf(out, ":%llu", (unsigned long long)hi);
 }
 
-/* select_qresync_append - RFC 7162 3.2.5.1: the messages changed since the
- * client's MODSEQ (FETCH with UID, FLAGS, MODSEQ), then those of its known
- * UIDs (or all below UIDNEXT) that are gone (VANISHED (EARLIER)).  Expunges
- * are not remembered, so every missing UID is sent, as the RFC allows. */
-static void select_qresync_append(struct select_job *j, const struct mailbox_status *st)
+void imap_vanished_append(struct mailbox_view *view, const struct imap_seq_range *ranges,
+			  size_t n, uint32_t top, struct buf *out)
 {
-	struct mailbox_view *view = j->m.view;
-	uint32_t count = mailbox_view_count(view);
-	char **names;
-	size_t nnames;
-	struct imap_seqset *known = &j->known_uids;
-
-	if (j->known_uidvalidity != st->uidvalidity)
-		return;
-	if (known->count)
-		imap_seqset_resolve(known, st->uidnext ? st->uidnext - 1 : 0);
-	names = mailbox_keywords_get(mailbox_view_mailbox(view), &nnames);
-	/* VANISHED (EARLIER) comes first (3.2.5.1): the gaps between the
-	 * view's UIDs within the known ranges, in time linear in the view and
-	 * the ranges whatever the numbers */
-	uint32_t top = st->uidnext ? st->uidnext - 1 : 0;
-	struct imap_seq_range all = { 1, top };
-	size_t nranges = known->count ? known->count : (top >= 1 ? 1 : 0);
-	struct imap_seq_range *ranges = xcalloc(nranges ? nranges : 1, sizeof(*ranges));
-	memcpy(ranges, known->count ? known->ranges : &all, nranges * sizeof(*ranges));
-	qsort(ranges, nranges, sizeof(*ranges), range_cmp);
+	/* the gaps between the view's UIDs within the ranges, in time linear
+	 * in the view and the ranges whatever the numbers */
 	struct buf gone;
 	buf_init(&gone);
 	uint64_t next = 1;   /* UIDs below it are dealt with */
-	for (size_t r = 0; r < nranges; r++) {
+	for (size_t r = 0; r < n; r++) {
 		uint64_t lo = ranges[r].lo > next ? ranges[r].lo : next;
 		uint64_t hi = ranges[r].hi < top ? ranges[r].hi : top;
 		uint32_t first, last;
@@ -418,11 +397,38 @@ static void select_qresync_append(struct select_job *j, const struct mailbox_sta
 		next = hi + 1;
 	}
 	if (gone.len) {
-		buf_append_str(&j->m.out, "* VANISHED (EARLIER) ");
-		buf_append(&j->m.out, gone.data, gone.len);
-		buf_append_str(&j->m.out, "\r\n");
+		buf_append_str(out, "* VANISHED (EARLIER) ");
+		buf_append(out, gone.data, gone.len);
+		buf_append_str(out, "\r\n");
 	}
 	buf_free(&gone);
+}
+
+/* select_qresync_append - RFC 7162 3.2.5.1: the messages changed since the
+ * client's MODSEQ (FETCH with UID, FLAGS, MODSEQ), then those of its known
+ * UIDs (or all below UIDNEXT) that are gone (VANISHED (EARLIER)).  Expunges
+ * are not remembered, so every missing UID is sent, as the RFC allows. */
+static void select_qresync_append(struct select_job *j, const struct mailbox_status *st)
+{
+	struct mailbox_view *view = j->m.view;
+	uint32_t count = mailbox_view_count(view);
+	char **names;
+	size_t nnames;
+	struct imap_seqset *known = &j->known_uids;
+
+	if (j->known_uidvalidity != st->uidvalidity)
+		return;
+	if (known->count)
+		imap_seqset_resolve(known, st->uidnext ? st->uidnext - 1 : 0);
+	names = mailbox_keywords_get(mailbox_view_mailbox(view), &nnames);
+	/* VANISHED (EARLIER) comes first (3.2.5.1) */
+	uint32_t top = st->uidnext ? st->uidnext - 1 : 0;
+	struct imap_seq_range all = { 1, top };
+	size_t nranges = known->count ? known->count : (top >= 1 ? 1 : 0);
+	struct imap_seq_range *ranges = xcalloc(nranges ? nranges : 1, sizeof(*ranges));
+	memcpy(ranges, known->count ? known->ranges : &all, nranges * sizeof(*ranges));
+	qsort(ranges, nranges, sizeof(*ranges), range_cmp);
+	imap_vanished_append(view, ranges, nranges, top, &j->m.out);
 	free(ranges);
 	for (uint32_t seq = 1; seq <= count; seq++) {
 		struct mailbox_message msg;

@@ -335,6 +335,13 @@ void imap_mbox_job_updates(struct imap_mbox_job *j);
 /* imap_mbox_job_done - (loop) OUT, then the tagged reply; a BYE instead if
  * the selected folder was deleted meanwhile */
 void imap_mbox_job_done(struct imap_session *s, struct imap_job *job);
+/* imap_vanished_append - (worker) "* VANISHED (EARLIER) uids" CRLF to OUT:
+ * the UIDs within RANGES (N, sorted by their low ends; they may overlap)
+ * and at most TOP that VIEW does not hold, or nothing when there are none
+ * (RFC 7162 3.2.5.1 and 3.2.6: expunges are not remembered, so every
+ * missing UID is sent, as 3.2.5.1 allows).  Time linear in the view and N. */
+void imap_vanished_append(struct mailbox_view *view, const struct imap_seq_range *ranges,
+			  size_t n, uint32_t top, struct buf *out);
 /* imap_changes_work - (worker) what VIEW's session has not been told, as
  * untagged lines into OUT: EXPUNGE (VANISHED with QRESYNC) when EXPUNGES,
  * FLAGS and PERMANENTFLAGS for new keywords, EXISTS (and RECENT for
