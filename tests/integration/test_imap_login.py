@@ -73,6 +73,14 @@ class Raw:
         self.sock.close()
 
 
+def plain_challenged(p):
+    """A Raw client on imaps whose "a1 AUTHENTICATE PLAIN" awaits its response."""
+    r = Raw(p, "imaps", tls=True)
+    r.send("a1 AUTHENTICATE PLAIN\r\n")
+    assert r.line().startswith("+")
+    return r
+
+
 def test_login_starttls(petrel_factory):
     p = imap_server(petrel_factory)
     c = imap_connect(p)
@@ -224,9 +232,7 @@ def test_authenticate_scram_sha_256(petrel_factory):
 
 def test_authenticate_cancel_and_malformed(petrel_factory):
     p = imap_server(petrel_factory)
-    r = Raw(p, "imaps", tls=True)
-    r.send("a1 AUTHENTICATE PLAIN\r\n")
-    assert r.line().startswith("+")
+    r = plain_challenged(p)
     r.send("*\r\n")
     assert r.line().startswith("a1 BAD ")  # RFC 9051 6.2.2
     r.send("a2 AUTHENTICATE PLAIN\r\n")
@@ -286,9 +292,7 @@ def test_client_gone_during_login(petrel_factory):
 
 def test_shutdown_while_authenticate_waits(petrel_factory):
     p = imap_server(petrel_factory)
-    r = Raw(p, "imaps", tls=True)
-    r.send("a1 AUTHENTICATE PLAIN\r\n")
-    assert r.line().startswith("+")
+    r = plain_challenged(p)
     assert p.stop() == 0
     assert r.line().startswith("* BYE ")
     r.close()
@@ -467,9 +471,7 @@ def test_authenticate_line_too_long_same_with_crlf(petrel_factory):
     """A SASL response over 12288 octets ends the session whether or not its CRLF came
     with it (STYLE: "too long" is the same error either way)."""
     p = imap_server(petrel_factory)
-    r = Raw(p, "imaps", tls=True)
-    r.send("a1 AUTHENTICATE PLAIN\r\n")
-    assert r.line().startswith("+")
+    r = plain_challenged(p)
     r.send(b"A" * 13000 + b"\r\n")
     assert r.line().startswith("a1 BAD ")
     assert r.line().startswith("* BYE ")
