@@ -49,7 +49,7 @@ struct quota_job {
 	char **mailboxes;
 	size_t count;
 	uint64_t bytes;
-	size_t full;             /* how many cannot take it */
+	bool full;               /* none of them can take it */
 };
 
 struct rcpt_job {
@@ -87,8 +87,8 @@ static void mail_work(struct smtp_job *job);
 static void mail_done(struct smtp_session *s, struct smtp_job *job);
 static void mail_free(struct smtp_job *job);
 static void rcpt_work(struct smtp_job *job);
-static size_t quota_full_count(const char *data_dir, char *const *mailboxes, size_t n,
-			       uint64_t bytes);
+static bool quota_all_full(const char *data_dir, char *const *mailboxes, size_t n,
+			   uint64_t bytes);
 static void quota_work(struct smtp_job *job);
 static void quota_done(struct smtp_session *s, struct smtp_job *job);
 static void quota_free(struct smtp_job *job);
@@ -359,20 +359,19 @@ void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 	smtp_session_async(s, &j->job);
 }
 
-/* quota_full_count - how many of MAILBOXES (N) cannot take BYTES more
+/* quota_all_full - none of MAILBOXES (N > 0) can take BYTES more
  * (mailbox_quota_check); a quota that cannot be read counts as not full:
  * the queue's delivery checks again and defers */
-static size_t quota_full_count(const char *data_dir, char *const *mailboxes, size_t n,
-			       uint64_t bytes)
+static bool quota_all_full(const char *data_dir, char *const *mailboxes, size_t n,
+			   uint64_t bytes)
 {
-	size_t full = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct mailbox_error error;
-		if (mailbox_quota_check(data_dir, mailboxes[i], bytes, 1, &error) != 0 &&
-		    error.code == MAILBOX_ERROR_OVERQUOTA)
-			full++;
+		if (mailbox_quota_check(data_dir, mailboxes[i], bytes, 1, &error) == 0 ||
+		    error.code != MAILBOX_ERROR_OVERQUOTA)
+			return false;
 	}
-	return full;
+	return true;
 }
 
 static void rcpt_work(struct smtp_job *job)
@@ -392,8 +391,7 @@ static void rcpt_work(struct smtp_job *job)
 	size_t n = 0;
 	while (j->result.mailboxes[n])
 		n++;
-	if (n > 0 && quota_full_count(job->server->config->data_dir, j->result.mailboxes, n,
-				      1) == n) {
+	if (n > 0 && quota_all_full(job->server->config->data_dir, j->result.mailboxes, n, 1)) {
 		j->result.reply.code = 452;
 		snprintf(j->result.reply.enhanced, sizeof(j->result.reply.enhanced), "4.2.2");
 		snprintf(j->result.reply.text, sizeof(j->result.reply.text),
@@ -440,12 +438,8 @@ static void rcpt_done(struct smtp_session *s, struct smtp_job *job)
 			queue_envelope_add_rcpt(s->env, mbox, j->params.notify,
 						same ? j->params.orcpt : orcpt);
 			smtp_forward_note(s, mbox, j->address);
-			if (!j->result.postmaster && !(s->account && s->account->sandbox)) {
-				s->quota_mailboxes = xrealloc(s->quota_mailboxes,
-							      (s->quota_mailbox_count + 1) *
-							      sizeof(*s->quota_mailboxes));
-				s->quota_mailboxes[s->quota_mailbox_count++] = xstrdup(mbox);
-			}
+			if (!j->result.postmaster && !(s->account && s->account->sandbox))
+				s->quota_mailbox_count++;
 		}
 		free(orcpt);
 	}
@@ -637,7 +631,10 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 		smtp_session_transaction_reset(s);
 		return;
 	}
-	if (s->quota_mailbox_count > 0) {
+	/* Only a message whose every recipient is a mailbox with a quota can
+	 * be refused for it (quota_done); the envelope's recipients are then
+	 * those mailboxes. */
+	if (s->quota_mailbox_count > 0 && s->quota_mailbox_count == s->env->rcpt_count) {
 		struct quota_job *j = xcalloc(1, sizeof(*j));
 		j->job.work = quota_work;
 		j->job.done = quota_done;
@@ -645,7 +642,7 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 		j->count = s->quota_mailbox_count;
 		j->mailboxes = xcalloc(j->count, sizeof(*j->mailboxes));
 		for (size_t i = 0; i < j->count; i++)
-			j->mailboxes[i] = xstrdup(s->quota_mailboxes[i]);
+			j->mailboxes[i] = xstrdup(s->env->rcpts[i].address);
 		j->bytes = s->body.len;
 		smtp_session_async(s, &j->job);
 		return;
@@ -656,24 +653,20 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 static void quota_work(struct smtp_job *job)
 {
 	struct quota_job *j = (struct quota_job *)job;
-	j->full = quota_full_count(job->server->config->data_dir, j->mailboxes, j->count,
-				   j->bytes);
+	j->full = quota_all_full(job->server->config->data_dir, j->mailboxes, j->count,
+				 j->bytes);
 }
 
 /* quota_done - RFC 3463 3.3 X.2.2 at the end of data: refused when this
- * message would take every local mailbox of the transaction over its
- * quota.  When only some would, the message is accepted: SMTP has one
- * reply for all recipients (RFC 5321 4.2.5), and the others must get their
- * copy; the queue's delivery defers the full ones (452 4.2.2), retries and
- * in the end bounces, as for any temporary failure. */
+ * message would take every recipient's mailbox over its quota.  When only
+ * some would, the message is accepted: SMTP has one reply for all
+ * recipients (RFC 5321 4.2.5), and the others must get their copy; the
+ * queue's delivery defers the full ones (452 4.2.2), retries and in the
+ * end bounces, as for any temporary failure. */
 static void quota_done(struct smtp_session *s, struct smtp_job *job)
 {
 	struct quota_job *j = (struct quota_job *)job;
-	bool others = s->env && s->env->rcpt_count > j->count;
-	if (j->full == 0 || j->full < j->count || others) {
-		if (j->full > 0)
-			log_info("over-quota", "session=%s mailboxes=%zu of=%zu action=queued",
-				 s->sid, j->full, j->count);
+	if (!j->full) {
 		message_checked(s);
 		return;
 	}

@@ -648,10 +648,6 @@ void smtp_session_transaction_reset(struct smtp_session *s)
 	queue_envelope_free(&s->env);
 	s->rcpt_tried = 0;
 	s->rcpt_other = false;
-	for (size_t i = 0; i < s->quota_mailbox_count; i++)
-		free(s->quota_mailboxes[i]);
-	free(s->quota_mailboxes);
-	s->quota_mailboxes = NULL;
 	s->quota_mailbox_count = 0;
 	s->forwarded = false;
 	s->bdat_used = false;

@@ -126,10 +126,10 @@ struct smtp_session {
 	bool forwarded;                /* an alias sends it to another domain (ARC seal) */
 	bool bdat_used;
 	bool verifier;                 /* RCPT to [auth] verifier was accepted (verifier.c) */
-	char **quota_mailboxes;        /* local mailboxes accepted (not as postmaster,
-					  nor a sandboxed account's recipients):
-					  their quota is checked at the end of data */
-	size_t quota_mailbox_count;
+	size_t quota_mailbox_count;    /* recipients that are local mailboxes with a
+					  quota (not the postmaster, nor a sandboxed
+					  account's): when all are, it is checked at
+					  the end of data */
 	struct smtp_data_reader reader;
 	struct buf body;
 	uint64_t bdat_left;

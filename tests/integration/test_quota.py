@@ -125,3 +125,18 @@ def test_sandbox_not_refused_for_a_full_recipient(petrel_factory):
     kept = [f for sub in ("new", "cur") if (box / sub).is_dir() for f in (box / sub).iterdir()]
     assert len(kept) == 1 and b"Subject: kept" in kept[0].read_bytes(), kept
     assert len(messages(p, "u")) == 1
+
+
+def test_end_of_data_accepted_with_postmaster_beside_a_full_mailbox(petrel_factory):
+    """The postmaster is never refused for a quota (RFC 5321 4.5.1): a message to it and
+    to a mailbox it would take over the quota is accepted at the end of data (one reply
+    for all recipients), and the queue defers the full mailbox."""
+    p = petrel_factory(quota_default="4k")
+    assert deliver(p, ["u@example.test"], make_message(subject="small", body=b"x\r\n")) == {}
+    p.mail("example.test", "u", 1)
+    big = make_message(subject="big", body=(b"z" * 70 + b"\r\n") * 80)
+    with pytest.raises(smtplib.SMTPDataError):
+        deliver(p, ["u@example.test"], big)
+    assert deliver(p, ["u@example.test", "postmaster@example.test"], big) == {}
+    p.wait_log(r"deferred queue_id=\S+ to=u@example.test reason=\"over quota\"")
+    assert len(messages(p, "u")) == 1
