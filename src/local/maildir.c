@@ -45,11 +45,9 @@
 #define LOCAL_SYNC_DELAY_MS 10
 
 static bool local_part_is_safe(const char *local, size_t len);
-static int mkdir_fsync_parent(const char *path, int parent_fd);
-static int maildir_prepare(const char *data_dir, const char *domain, const char *local,
-			   char **maildir_r);
+static int maildir_ensure(const char *path);
 static bool error_is_temporary(int err);
-static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *path,
+static int maildir_deliver(struct syncer *syncer, char *path,
 			   const char *folder, const char *hostname, const char *sender,
 			   const char *delivered_to, const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r);
@@ -110,69 +108,15 @@ static bool error_is_temporary(int err)
 	return true;
 }
 
-/* mkdir_fsync_parent - mkdir PATH 0700 and fsync PARENT_FD if we created it */
-static int mkdir_fsync_parent(const char *path, int parent_fd)
+/* maildir_ensure - the Maildir PATH, made (local_maildir_create) unless its
+ * new/ is there: an existing one needs no mkdir at all */
+static int maildir_ensure(const char *path)
 {
-	if (mkdir(path, 0700) != 0)
-		return errno == EEXIST ? 0 : -1;
-	return fsync(parent_fd);
-}
-
-/* maildir_prepare - create mail/DOMAIN/LOCAL/{tmp,new,cur} as needed */
-static int maildir_prepare(const char *data_dir, const char *domain, const char *local,
-			   char **maildir_r)
-{
-	char *paths[4];
-	int fd = -1, ret = -1, err = 0;
-
-	paths[0] = xasprintf("%s/mail", data_dir);
-	paths[1] = xasprintf("%s/%s", paths[0], domain);
-	paths[2] = xasprintf("%s/%s", paths[1], local);
-	paths[3] = NULL;
-	/* fast path: an existing Maildir needs no mkdir at all */
-	char *probe = xasprintf("%s/new", paths[2]);
+	char *probe = xasprintf("%s/new", path);
 	struct stat st;
 	bool exists = stat(probe, &st) == 0 && S_ISDIR(st.st_mode);
 	free(probe);
-	if (!exists) {
-		fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		for (int i = 0; fd >= 0 && i < 3; i++) {
-			if (mkdir_fsync_parent(paths[i], fd) != 0)
-				goto fail;
-			int next = open(paths[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			int closing = fd;
-			fd = next;
-			if (close(closing) != 0)
-				goto fail;
-		}
-		if (fd < 0)
-			goto fail;
-		static const char *const subdirs[] = { "tmp", "cur", "new" };
-		for (int i = 0; i < 3; i++) {
-			char *sub = xasprintf("%s/%s", paths[2], subdirs[i]);
-			int r = mkdir_fsync_parent(sub, fd);
-			free(sub);
-			if (r != 0)
-				goto fail;
-		}
-	}
-	*maildir_r = paths[2];
-	paths[2] = NULL;
-	ret = 0;
-	goto out;
-fail:
-	err = errno;
-out:
-	if (fd >= 0 && close(fd) != 0 && ret == 0) {
-		err = errno;
-		ret = -1;
-		free(*maildir_r);
-		*maildir_r = NULL;
-	}
-	for (int i = 0; i < 3; i++)
-		free(paths[i]);
-	errno = err;
-	return ret;
+	return exists ? 0 : local_maildir_create(path);
 }
 
 int local_maildir_create(const char *path)
@@ -256,7 +200,7 @@ int local_deliver_blocking(struct syncer *syncer, const char *data_dir, const ch
 			   const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r)
 {
-	return maildir_deliver(syncer, data_dir, local_mailbox_path(data_dir, address), folder,
+	return maildir_deliver(syncer, local_mailbox_path(data_dir, address), folder,
 			       hostname, sender, address, data, len, filename_r, temporary_r,
 			       error_r);
 }
@@ -269,7 +213,7 @@ int local_deliver_sandbox_blocking(struct syncer *syncer, const char *data_dir,
 {
 	char *path = local_account_mailbox_path(data_dir, account);
 	const char *folder = strchr(account, '@') ? LOCAL_SANDBOX_MAILDIR : NULL;
-	return maildir_deliver(syncer, data_dir, path, folder, hostname, sender, recipients, data,
+	return maildir_deliver(syncer, path, folder, hostname, sender, recipients, data,
 			       len, filename_r, temporary_r, error_r);
 }
 
@@ -307,7 +251,7 @@ static int maildir_sync(struct syncer *syncer, int fd)
 /* maildir_deliver - write into PATH (<data_dir>/mail/<folder>/<name>, owned
  * and freed here; NULL = refused name), or into its Maildir++ FOLDER (NULL:
  * none), as described in local.h */
-static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *path,
+static int maildir_deliver(struct syncer *syncer, char *path,
 			   const char *folder, const char *hostname, const char *sender,
 			   const char *delivered_to, const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r)
@@ -325,22 +269,12 @@ static int maildir_deliver(struct syncer *syncer, const char *data_dir, char *pa
 		*error_r = "invalid mailbox name";
 		goto out;
 	}
-	/* path is <data_dir>/mail/<domain>/<local>: split it back */
-	const char *local = strrchr(path, '/') + 1;
-	size_t domain_len = (size_t)(local - 1 - (path + strlen(data_dir) + 6));
-	char *domain = xstrndup(path + strlen(data_dir) + 6, domain_len);
-	int r = maildir_prepare(data_dir, domain, local, &maildir);
-	free(domain);
-	if (r == 0 && folder) {
-		char *inbox = maildir;
-		maildir = xasprintf("%s/%s", inbox, folder);
-		free(inbox);
-		char *probe = xasprintf("%s/new", maildir);
-		struct stat st;
-		if (stat(probe, &st) != 0 || !S_ISDIR(st.st_mode))
-			r = local_maildir_create(maildir);
-		free(probe);
-	}
+	/* the INBOX, then its FOLDER (local_maildir_create makes a folder's
+	 * parents, not the INBOX's tmp/, new/ and cur/) */
+	maildir = folder ? xasprintf("%s/%s", path, folder) : xstrdup(path);
+	int r = maildir_ensure(path);
+	if (r == 0 && folder)
+		r = maildir_ensure(maildir);
 	if (r != 0) {
 		*error_r = errno == ENOSPC || errno == EDQUOT ? "insufficient system storage"
 							      : "cannot create the mailbox";
