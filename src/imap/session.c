@@ -59,7 +59,6 @@ static void session_tagged(struct imap_session *s, enum imap_status status, cons
 			   const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 static void session_greeting(struct imap_session *s);
 static void session_close_done(struct imap_session *s);
-static size_t session_pending_output(struct imap_session *s);
 static void session_plain_drained_cb(struct evbuffer *buf,
 				     const struct evbuffer_cb_info *info, void *arg);
 static void session_free_later(struct imap_session *s);
@@ -159,7 +158,7 @@ void imap_session_close(struct imap_session *s)
 		return;
 	s->closing = true;
 	bufferevent_disable(s->bev, EV_READ);
-	if (session_pending_output(s) == 0)
+	if (net_bufferevent_pending(s->bev) == 0)
 		session_close_done(s);
 }
 
@@ -178,25 +177,13 @@ static void session_close_done(struct imap_session *s)
 	session_free_later(s);
 }
 
-/* session_pending_output - reply bytes not yet handed to the kernel; under a
- * STARTTLS filter the ciphertext waits in the plain socket's buffer too */
-static size_t session_pending_output(struct imap_session *s)
-{
-	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
-	if (s->mid_bev)
-		n += evbuffer_get_length(bufferevent_get_output(s->mid_bev));
-	if (s->plain_bev)
-		n += evbuffer_get_length(bufferevent_get_output(s->plain_bev));
-	return n;
-}
-
 /* session_plain_drained_cb - the socket under TLS wrote: free if closing */
 static void session_plain_drained_cb(struct evbuffer *buf,
 				     const struct evbuffer_cb_info *info, void *arg)
 {
 	struct imap_session *s = arg;
 	(void)buf;
-	if (info->n_deleted > 0 && s->closing && !s->dead && session_pending_output(s) == 0)
+	if (info->n_deleted > 0 && s->closing && !s->dead && net_bufferevent_pending(s->bev) == 0)
 		session_close_done(s);
 }
 
@@ -495,7 +482,7 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	if (s->dead)
 		return;
 	if (s->closing) {
-		if (session_pending_output(s) == 0)
+		if (net_bufferevent_pending(s->bev) == 0)
 			session_close_done(s);
 		return;
 	}
@@ -748,7 +735,7 @@ void imap_session_async(struct imap_session *s, struct imap_job *job)
 
 void imap_session_async_written(struct imap_session *s, struct imap_job *job)
 {
-	if (session_pending_output(s) < SESSION_OUTPUT_HIGH) {
+	if (net_bufferevent_pending(s->bev) < SESSION_OUTPUT_HIGH) {
 		imap_session_async(s, job);
 		return;
 	}

@@ -59,6 +59,10 @@ void net_tls_close_notify(struct bufferevent *bev);
  * bufferevent's pending output, from outside its callbacks (a last word
  * before the socket is closed) */
 void net_bufferevent_write_now(struct bufferevent *bev);
+/* net_bufferevent_pending - output octets not yet handed to the kernel:
+ * BEV's, and those of every bufferevent under it (a TLS or compression
+ * filter keeps what it made in the one below) */
+size_t net_bufferevent_pending(struct bufferevent *bev);
 
 /* ---- connection counting per client address --------------------------- */
 

@@ -79,6 +79,14 @@ void net_tls_close_notify(struct bufferevent *bev)
 		net_bufferevent_write_now(under);
 }
 
+size_t net_bufferevent_pending(struct bufferevent *bev)
+{
+	size_t n = 0;
+	for (; bev; bev = bufferevent_get_underlying(bev))
+		n += evbuffer_get_length(bufferevent_get_output(bev));
+	return n;
+}
+
 void net_bufferevent_write_now(struct bufferevent *bev)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);

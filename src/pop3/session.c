@@ -42,7 +42,6 @@ static void session_line(struct pop3_session *s, const char *line, size_t len);
 static void session_too_long(struct pop3_session *s);
 static void session_command(struct pop3_session *s, const struct pop3_command *cmd);
 static void session_close_done(struct pop3_session *s);
-static size_t session_pending_output(struct pop3_session *s);
 static void session_plain_drained_cb(struct evbuffer *buf,
 				     const struct evbuffer_cb_info *info, void *arg);
 static void session_free_later(struct pop3_session *s);
@@ -117,7 +116,7 @@ void pop3_session_close(struct pop3_session *s)
 		return;
 	s->closing = true;
 	bufferevent_disable(s->bev, EV_READ);
-	if (session_pending_output(s) == 0)
+	if (net_bufferevent_pending(s->bev) == 0)
 		session_close_done(s);
 }
 
@@ -130,20 +129,12 @@ static void session_close_done(struct pop3_session *s)
 	session_free_later(s);
 }
 
-static size_t session_pending_output(struct pop3_session *s)
-{
-	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
-	if (s->plain_bev)
-		n += evbuffer_get_length(bufferevent_get_output(s->plain_bev));
-	return n;
-}
-
 static void session_plain_drained_cb(struct evbuffer *buf,
 				     const struct evbuffer_cb_info *info, void *arg)
 {
 	struct pop3_session *s = arg;
 	(void)buf;
-	if (info->n_deleted > 0 && s->closing && !s->dead && session_pending_output(s) == 0)
+	if (info->n_deleted > 0 && s->closing && !s->dead && net_bufferevent_pending(s->bev) == 0)
 		session_close_done(s);
 }
 
@@ -344,7 +335,7 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	if (s->dead)
 		return;
 	if (s->closing) {
-		if (session_pending_output(s) == 0)
+		if (net_bufferevent_pending(s->bev) == 0)
 			session_close_done(s);
 		return;
 	}

@@ -64,7 +64,6 @@ static void session_dispatch(struct smtp_session *s, const struct smtp_command *
 static void session_free_later(struct smtp_session *s);
 static void session_close_done(struct smtp_session *s);
 static void session_drain_reply(struct smtp_session *s);
-static size_t session_pending_output(struct smtp_session *s);
 static void session_plain_drained_cb(struct evbuffer *buf,
 				     const struct evbuffer_cb_info *info, void *arg);
 static void session_free(struct smtp_session *s);
@@ -306,7 +305,7 @@ void smtp_session_close(struct smtp_session *s)
 		return;
 	s->closing = true;
 	bufferevent_disable(s->bev, EV_READ);
-	if (session_pending_output(s) == 0)
+	if (net_bufferevent_pending(s->bev) == 0)
 		session_close_done(s);
 }
 
@@ -320,23 +319,13 @@ static void session_close_done(struct smtp_session *s)
 	session_free_later(s);
 }
 
-/* session_pending_output - reply bytes not yet handed to the kernel; under a
- * STARTTLS filter the ciphertext waits in the plain socket's buffer too */
-static size_t session_pending_output(struct smtp_session *s)
-{
-	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
-	if (s->plain_bev)
-		n += evbuffer_get_length(bufferevent_get_output(s->plain_bev));
-	return n;
-}
-
 /* session_plain_drained_cb - the socket under TLS wrote: free if closing */
 static void session_plain_drained_cb(struct evbuffer *buf,
 				     const struct evbuffer_cb_info *info, void *arg)
 {
 	struct smtp_session *s = arg;
 	(void)buf;
-	if (info->n_deleted > 0 && s->closing && session_pending_output(s) == 0)
+	if (info->n_deleted > 0 && s->closing && net_bufferevent_pending(s->bev) == 0)
 		session_close_done(s);
 }
 
@@ -441,7 +430,7 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	if (s->flush_ev && !s->dead)
 		bufferevent_disable(s->bev, EV_WRITE);  /* drained: direct writes again */
 	if (s->closing) {
-		if (session_pending_output(s) == 0)
+		if (net_bufferevent_pending(s->bev) == 0)
 			session_close_done(s);
 		return;
 	}
