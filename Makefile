@@ -5,7 +5,8 @@
 #               build, for its warnings), run every test
 #   make bench  side-by-side benchmark against Postfix, the queue at scale
 #               (SCALE_MESSAGES queued to a refusing destination), then the cost of privilege
-#               separation (this build against BASELINE, the last single-process commit)
+#               separation (this build against BASELINE, the last single-process commit),
+#               then IMAP against Dovecot (IMAP_SCALE: 1 = issue 10's sizes, 0.1 a quick run)
 #   make fuzz   build the libFuzzer targets with clang (build-fuzz/)
 
 BUILD      ?= build
@@ -14,6 +15,7 @@ FUZZBUILD  ?= build-fuzz
 PY         := /usr/bin/python3
 BASELINE   ?= d0ddefb
 SCALE_MESSAGES ?= 1000000
+IMAP_SCALE ?= 1
 
 .PHONY: all deps build run test unit integration fuzz fuzz-smoke bench clean
 
@@ -56,6 +58,7 @@ bench: build
 	$(PY) bench/bench.py --petrel $(BUILD)/petrel --only scale --scale-messages $(SCALE_MESSAGES)
 	@scripts/build-baseline.sh $(BASELINE) build-baseline
 	$(PY) bench/privsep.py --petrel $(BUILD)/petrel --baseline build-baseline/build/petrel
+	$(PY) bench/imap.py --petrel $(BUILD)/petrel --scale $(IMAP_SCALE)
 
 clean:
 	rm -rf $(BUILD) $(TESTBUILD) $(FUZZBUILD) build-baseline

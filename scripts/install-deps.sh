@@ -24,6 +24,9 @@ PKGS="$PKGS python3-authres"
 # isync, neomutt: mbsync (a Maildir synchronizer) and neomutt, the IMAP clients of
 # test_imap_clients.py.
 PKGS="$PKGS isync neomutt"
+# dovecot-imapd, dovecot-lmtpd (and dovecot-core): the other side of bench/imap.py,
+# run unprivileged from a generated configuration (the package's own service is not used).
+PKGS="$PKGS dovecot-core dovecot-imapd dovecot-lmtpd"
 # postfix: a real peer in the integration tests, smtp-source/smtp-sink for
 # load, and the other side of `make bench`.
 # libseccomp-dev: the system call filters of the auth and keys processes.
