@@ -284,6 +284,7 @@ struct config_parser {
 	int listener_line;       /* line of its header */
 	int listener_role_line;  /* 0 = role not set */
 	int listener_address_line;
+	int listener_checks_line;  /* receiving_checks; 0 = not set */
 
 	int key_lines[KEY_DEF_COUNT]; /* line where each key was set; 0 = not */
 
@@ -486,6 +487,7 @@ static void config_listener_add(struct config *config, const char *name,
 	l->role = role;
 	l->address = address != NULL ? xstrdup(address) : NULL;
 	l->line = 0;
+	l->receiving_checks = true;
 }
 
 /* config_add_default_listeners - the production set, used when the file has
@@ -804,6 +806,7 @@ static void parser_section_start(struct config_parser *p, const char *header)
 	p->listener_line = p->lineno;
 	p->listener_role_line = 0;
 	p->listener_address_line = 0;
+	p->listener_checks_line = 0;
 }
 
 /* parser_section_end - check that the section just closed is complete */
@@ -824,6 +827,11 @@ static void parser_section_end(struct config_parser *p)
 			parser_fail(p, p->listener_address_line,
 				    "[listener %s]: role local goes with a unix:PATH address, "
 				    "and unix:PATH only with role local", name);
+		else if (p->listener_checks_line != 0 &&
+			 p->config->listeners[p->listener].role != LISTENER_ROLE_MX)
+			parser_fail(p, p->listener_checks_line,
+				    "'receiving_checks' in [listener %s]: only mx listeners make "
+				    "the receiving checks", name);
 	}
 	p->section = SECTION_NONE;
 }
@@ -895,7 +903,7 @@ static void parser_tls_policy_key(struct config_parser *p, const char *name, con
 	free(domain);
 }
 
-/* parser_listener_key - role or address of the current listener */
+/* parser_listener_key - role, address or receiving_checks of the current listener */
 static void parser_listener_key(struct config_parser *p, const char *name,
 				const char *value)
 {
@@ -940,6 +948,15 @@ static void parser_listener_key(struct config_parser *p, const char *name,
 			l->address = xstrdup(value);
 		}
 		p->listener_address_line = p->lineno;
+	} else if (strcmp(name, "receiving_checks") == 0) {
+		if (p->listener_checks_line != 0)
+			parser_fail(p, p->lineno, "'receiving_checks' is set twice in [listener %s] "
+				    "(first on line %d)", l->name, p->listener_checks_line);
+		else if (!parse_bool(value, &l->receiving_checks))
+			parser_fail(p, p->lineno, "'receiving_checks' in [listener %s] must be on "
+				    "or off, not '%.64s'", l->name, value);
+		else
+			p->listener_checks_line = p->lineno;
 	} else {
 		parser_fail(p, p->lineno, "unknown key '%.64s' in [listener %s]", name,
 			    l->name);

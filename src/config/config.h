@@ -55,6 +55,8 @@ struct config_listener {
 	enum listener_role role;
 	char *address;           /* "127.0.0.1:2525", "[::1]:2525", "*:25", "unix:/path" */
 	int line;                /* of its [listener NAME] header; 0 = a default listener */
+	bool receiving_checks;   /* mx: SPF, DKIM, DMARC, ARC and Authentication-Results
+				    of unauthenticated mail (smtp/verify.c): true */
 };
 
 struct config_limits {

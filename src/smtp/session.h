@@ -208,7 +208,7 @@ void smtp_forward_note(struct smtp_session *s, const char *target, const char *a
 /* ---- the receiving checks (verify.c) ----------------------------------------
  *
  * Mail that arrives on an mx listener without AUTH is checked as a
- * receiving server checks it: SPF of the MAIL FROM identity (or of the HELO
+ * receiving server checks it (unless [listener] receiving_checks = off): SPF of the MAIL FROM identity (or of the HELO
  * identity for a null sender, RFC 7208 2.4) starts at MAIL FROM and runs
  * while RCPTs and the data come in; at the end of the data DKIM is verified
  * (hashing on the pool, key lookups and signature checks on the loop) and
@@ -253,7 +253,7 @@ struct smtp_auth_results {
 };
 
 /* smtp_verify_mail - MAIL FROM was accepted (has_mail, env set): on an mx
- * listener without AUTH start the checks and SPF.  True if the checks send
+ * listener without AUTH (and receiving_checks on) start the checks and SPF.  True if the checks send
  * MAIL's reply themselves ([auth] spf_reject: once SPF is known, 250 or
  * 550 5.7.23); false: the caller replies now. */
 bool smtp_verify_mail(struct smtp_session *s);

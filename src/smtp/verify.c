@@ -1,6 +1,7 @@
 /* smtp/verify - the receiving checks of mail that arrives on an mx listener
- * without AUTH: SPF at MAIL FROM, DKIM and DMARC at the end of the data,
- * the Authentication-Results field (RFC 8601) and the DMARC policy.
+ * without AUTH (unless the listener has receiving_checks = off): SPF at
+ * MAIL FROM, DKIM and DMARC at the end of the data, the
+ * Authentication-Results field (RFC 8601) and the DMARC policy.
  *
  * One struct smtp_verify per transaction (s->verify), made at MAIL FROM
  * and freed with the transaction (smtp_session_transaction_reset), which
@@ -157,8 +158,8 @@ static char *text_clean(const char *text);
 
 bool smtp_verify_mail(struct smtp_session *s)
 {
-	if (s->account || s->listener->role != LISTENER_ROLE_MX || !s->server->dns ||
-	    !s->server->psl)
+	if (s->account || s->listener->role != LISTENER_ROLE_MX ||
+	    !s->listener->receiving_checks || !s->server->dns || !s->server->psl)
 		return false;
 	smtp_verify_free(&s->verify);
 	struct smtp_verify *v = xcalloc(1, sizeof(*v));

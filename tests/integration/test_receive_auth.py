@@ -16,7 +16,8 @@ import authres.dmarc
 import dkim
 import pytest
 
-from conftest import (SMTPClient, assert_queued, header_values, list_mail, rsa_dkim_key,
+from conftest import (SMTPClient, assert_queued, free_ports, header_values, list_mail,
+                      rsa_dkim_key,
                       split_message, wait_mail)
 from spf_dns import ZoneServer
 
@@ -67,6 +68,10 @@ def zone_data(keys):
         # the DMARC record's query is never answered: temperror
         "tempdmarc.test": [{"TXT": "v=spf1 ip4:127.0.0.0/8 -all"}],
         "_dmarc.tempdmarc.test": ["TIMEOUT"],
+        # everything published, for the listener whose checks are off
+        "quiet.test": [{"TXT": "v=spf1 ip4:127.0.0.0/8 -all"}],
+        "_dmarc.quiet.test": [{"TXT": "v=DMARC1; p=reject"}],
+        "sel._domainkey.quiet.test": [{"TXT": keys["sel"][1]}],
         # HELO names
         "helo.pass.test": [{"TXT": "v=spf1 ip4:127.0.0.1 -all"}],
         "helo.fail.test": [{"TXT": "v=spf1 -all"}],
@@ -464,3 +469,44 @@ def test_no_from_field_accepted(mx):
     assert_queued(send(p, "joe@plain.test", msg))
     ar = results(delivered(p)[0])
     assert ar["dmarc"][0][0] == "permerror"
+
+
+def test_receiving_checks_off_on_one_listener(mx, zone, keys):
+    """[listener NAME] receiving_checks = off: mail on that mx listener is not checked (no
+    SPF, DKIM or DMARC query reaches the zone, no Authentication-Results is written), while
+    the same message on an mx listener with the default is checked as before"""
+    checked, quiet = free_ports(2)
+    p = mx(start=False, listeners=[("mx", "mx", "127.0.0.1:%d" % checked),
+                                   ("quiet", "mx", "127.0.0.1:%d" % quiet)])
+    text = p.config_path.read_text()
+    assert "[listener quiet]\n" in text
+    p.config_path.write_text(text.replace("[listener quiet]\n",
+                                          "[listener quiet]\nreceiving_checks = off\n"))
+    p.ports["mx"] = checked  # the port start() waits on for the banner
+    p.start()
+    signed = sign(message("joe@quiet.test"), keys, "sel", domain=b"quiet.test")
+
+    def asked():
+        return [q for q in zone.queries if q[0].endswith("quiet.test")]
+
+    def deliver(port, n):
+        c = SMTPClient("127.0.0.1", port, timeout=30)
+        c.banner()
+        c.ehlo("client.quiet.test")
+        assert_queued(c.mail_transaction("joe@quiet.test", [RCPT], signed))
+        c.quit()
+        return delivered(p, n)
+
+    raw = deliver(quiet, 1)[0]
+    assert header_values(raw, "Authentication-Results") == []
+    assert header_values(raw, "Received") != []
+    assert asked() == []
+    # the default listener: the zone is asked, the field is written
+    both = deliver(checked, 2)
+    ours = [m for m in both if header_values(m, "Authentication-Results")]
+    assert len(ours) == 1, both
+    ar = results(ours[0])
+    assert ar["spf"][0][0] == "pass" and ar["dkim"][0][0] == "pass"
+    assert ar["dmarc"][0][0] == "pass"
+    names = {q[0] for q in asked()}
+    assert {"quiet.test", "_dmarc.quiet.test", "sel._domainkey.quiet.test"} <= names, names

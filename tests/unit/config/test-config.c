@@ -257,6 +257,32 @@ static void test_empty_file(void **state)
 	config_free(&config);
 }
 
+/* test_listener_receiving_checks - on by default, off where a listener says */
+static void test_listener_receiving_checks(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f,
+		"[listener mx]\n"
+		"role = mx\n"
+		"address = 127.0.0.1:25\n"
+		"[listener bench]\n"
+		"role = mx\n"
+		"receiving_checks = off\n"
+		"address = 127.0.0.1:26\n"
+		"[listener sub]\n"
+		"role = submission\n"
+		"address = 127.0.0.1:587\n");
+
+	assert_int_equal(config->listener_count, 3);
+	assert_true(config->listeners[0].receiving_checks);
+	assert_false(config->listeners[1].receiving_checks);
+	assert_true(config->listeners[2].receiving_checks);
+	config_free(&config);
+	config = load_text(f, "");
+	assert_true(config->listeners[0].receiving_checks);  /* the default set's mx */
+	config_free(&config);
+}
+
 /* test_one_listener_replaces_defaults - any [listener] means only those */
 static void test_one_listener_replaces_defaults(void **state)
 {
@@ -444,6 +470,12 @@ static const struct error_case error_cases[] = {
 	{ "[listener a]\nrole = mx\nport = 25\n", "3: unknown key 'port' in [listener a]" },
 	{ "[listener a]\nrole = mx\nrole = mx\n",
 	  "3: 'role' is set twice in [listener a] (first on line 2)" },
+	{ "[listener a]\nrole = mx\naddress = *:25\nreceiving_checks = maybe\n",
+	  "4: 'receiving_checks' in [listener a] must be on or off, not 'maybe'" },
+	{ "[listener a]\nreceiving_checks = off\nrole = mx\nreceiving_checks = on\n",
+	  "4: 'receiving_checks' is set twice in [listener a] (first on line 2)" },
+	{ "[listener s]\nreceiving_checks = off\nrole = submission\naddress = *:587\n",
+	  "2: 'receiving_checks' in [listener s]: only mx listeners make the receiving checks" },
 	{ "[listener a]\nrole = mx\naddress = *:0\n",
 	  "3: bad address '*:0' in [listener a]: the port must be a number from 1 to 65535" },
 	{ "[listener a]\nrole = mx\naddress = *:65536\n",
@@ -1007,6 +1039,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listener_receiving_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_listener_replaces_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
