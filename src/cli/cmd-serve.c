@@ -965,8 +965,10 @@ static int serve_network(const struct config *config)
 		 PETREL_VERSION, config->hostname, config->data_dir, config->listener_count,
 		 config->workers);
 	for (size_t i = 0; i < config->listener_count; i++)
-		log_info("listening", "listener=%s role=%s address=%s", config->listeners[i].name,
-			 listener_role_name(config->listeners[i].role), config->listeners[i].address);
+		log_info("listening", "listener=%s role=%s address=%s%s", config->listeners[i].name,
+			 listener_role_name(config->listeners[i].role), config->listeners[i].address,
+			 config->listeners[i].role == LISTENER_ROLE_MX &&
+			 !config->listeners[i].receiving_checks ? " receiving_checks=off" : "");
 
 	if (event_base_dispatch(st.base) != 0) {
 		fputs("petrel: event loop failed\n", stderr);
