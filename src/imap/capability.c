@@ -79,6 +79,7 @@ static const struct capability capabilities[] = {
 	/* FETCH, STORE, SEARCH (cmd-fetch.c, cmd-store.c, cmd-search.c) */
 	{ "BINARY", NULL },               /* RFC 3516 */
 	{ "ESEARCH", NULL },              /* RFC 4731 */
+	{ "SEARCHRES", NULL },            /* RFC 5182: RETURN (SAVE) and "$" */
 	{ "WITHIN", NULL },               /* RFC 5032: SEARCH OLDER / YOUNGER */
 	{ "CONDSTORE", NULL },            /* RFC 7162: with SELECT's parameter */
 	/* RFC 7162 3.2: SELECT's QRESYNC parameter, VANISHED updates

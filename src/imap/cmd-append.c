@@ -159,10 +159,8 @@ static void copy_work(struct imap_job *job)
 	uint32_t *src_uids = NULL, *dest_uids = NULL;
 	size_t n = 0, copied = 0;
 
-	if (j->uid) {
-		imap_seqset_resolve(&j->set, count ? mailbox_view_uid(view, count) : 0);
-	} else {
-		imap_seqset_resolve(&j->set, count);
+	imap_mbox_job_seqset_resolve(&j->m, &j->set, j->uid);
+	if (!j->uid) {
 		/* RFC 9051 6.4.7: numbers beyond the mailbox are an error */
 		for (size_t r = 0; r < j->set.count; r++) {
 			if (j->set.ranges[r].hi > count || j->set.ranges[r].lo == 0) {
@@ -240,7 +238,7 @@ static void copy_common(struct imap_session *s, const struct imap_command *cmd, 
 	struct imap_seqset set = { 0 };
 
 	if (cmd->count != 2 || cmd->args[0].type != IMAP_ARG_ATOM ||
-	    imap_seqset_parse(cmd->args[0].data, cmd->args[0].len, &set, &error) != 0 || set.saved ||
+	    imap_seqset_parse(cmd->args[0].data, cmd->args[0].len, &set, &error) != 0 ||
 	    imap_mailbox_name_decode(&cmd->args[1], (s->enabled & IMAP_ENABLED_UTF8) != 0,
 				     &dest) != 0) {
 		if (set.ranges)

@@ -97,11 +97,6 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd, bool
 		imap_reply_bad(s, NULL, "FETCH takes a message set and the items to fetch");
 		return;
 	}
-	if (st->set.saved) {
-		fetch_state_free(&st);
-		imap_reply_bad(s, NULL, "No saved search result (SEARCHRES is not offered)");
-		return;
-	}
 	if (imap_fetch_parse(cmd->args + 1, cmd->count - 1, &st->fetch, &error) != 0) {
 		fetch_state_free(&st);
 		imap_reply_bad(s, NULL, "%s", error);
@@ -156,10 +151,8 @@ static bool fetch_start(struct fetch_job *j)
 	struct mailbox_view *view = j->m.view;
 	uint32_t count = mailbox_view_count(view);
 
-	if (st->uid) {
-		imap_seqset_resolve(&st->set, count ? mailbox_view_uid(view, count) : 0);
-	} else {
-		imap_seqset_resolve(&st->set, count);
+	imap_mbox_job_seqset_resolve(&j->m, &st->set, st->uid);
+	if (!st->uid) {
 		/* RFC 9051 9: a number beyond the mailbox is invalid */
 		for (size_t r = 0; r < st->set.count; r++) {
 			if (st->set.ranges[r].lo == 0 || st->set.ranges[r].hi > count) {

@@ -73,6 +73,8 @@ void imap_mbox_job_init(struct imap_session *s, struct imap_mbox_job *j, bool ex
 	j->enabled = s->enabled;
 	j->read_only = s->read_only;
 	j->view = s->view;
+	j->saved_uids = s->saved_uids;
+	j->saved_count = s->saved_count;
 	j->expunges = expunges;
 	j->status = IMAP_OK;
 	buf_init(&j->out);
@@ -128,6 +130,49 @@ void imap_mbox_job_error(struct imap_mbox_job *j, const char *what,
 			 j->account ? j->account : "-", error->text ? error->text : "",
 			 error->sys_errno);
 	imap_mbox_job_reply(j, IMAP_NO, code, "%s", error->text ? error->text : "failed");
+}
+
+/* saved_range_add - N (ascending) to the ranges of SET, merged with the
+ * last range when it follows it */
+static void saved_range_add(struct imap_seqset *set, size_t *cap, uint32_t n)
+{
+	if (set->count && set->ranges[set->count - 1].hi + 1 == n) {
+		set->ranges[set->count - 1].hi = n;
+		return;
+	}
+	if (set->count == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		set->ranges = xrealloc(set->ranges, *cap * sizeof(*set->ranges));
+	}
+	set->ranges[set->count].lo = n;
+	set->ranges[set->count].hi = n;
+	set->count++;
+}
+
+void imap_mbox_job_seqset_resolve(struct imap_mbox_job *j, struct imap_seqset *set, bool uid)
+{
+	uint32_t count = mailbox_view_count(j->view);
+	if (set->saved) {
+		/* RFC 5182 2.1: the saved UIDs, less those expunged since (the
+		 * view's numbers ascend with its UIDs, so the set's do too) */
+		size_t cap = 0;
+		set->saved = false;
+		for (size_t i = 0; i < j->saved_count; i++) {
+			struct mailbox_message msg;
+			uint32_t seq = mailbox_view_seq(j->view, j->saved_uids[i]);
+			if (seq == 0 || mailbox_view_message(j->view, seq, &msg) != 0 || msg.expunged)
+				continue;
+			saved_range_add(set, &cap, uid ? msg.uid : seq);
+		}
+	}
+	imap_seqset_resolve(set, uid ? (count ? mailbox_view_uid(j->view, count) : 0) : count);
+}
+
+void imap_session_saved_reset(struct imap_session *s)
+{
+	free(s->saved_uids);
+	s->saved_uids = NULL;
+	s->saved_count = 0;
 }
 
 void imap_mbox_job_updates(struct imap_mbox_job *j)
@@ -335,6 +380,10 @@ static void select_common(struct imap_session *s, const struct imap_command *cmd
 		imap_reply_bad(s, NULL, "%s", error);
 		return;
 	}
+	/* RFC 5182 2.1: a new mailbox starts with nothing saved */
+	imap_session_saved_reset(s);
+	j->m.saved_uids = NULL;
+	j->m.saved_count = 0;
 	j->old_view = s->view;
 	j->had_view = s->view != NULL;
 	s->view = NULL;
@@ -545,7 +594,7 @@ static void expunge_work(struct imap_job *job)
 	}
 	if (j->uid) {
 		uint32_t count = mailbox_view_count(j->m.view);
-		imap_seqset_resolve(&j->uids, count ? mailbox_view_uid(j->m.view, count) : 0);
+		imap_mbox_job_seqset_resolve(&j->m, &j->uids, true);
 		uids = xcalloc(count ? count : 1, sizeof(*uids));
 		for (uint32_t seq = 1; seq <= count; seq++) {
 			uint32_t u = mailbox_view_uid(j->m.view, seq);
@@ -606,6 +655,7 @@ void imap_cmd_close(struct imap_session *s, const struct imap_command *cmd, bool
 		imap_reply_bad(s, NULL, "CLOSE takes no arguments");
 		return;
 	}
+	imap_session_saved_reset(s);   /* RFC 5182 2.1 */
 	struct expunge_job *j = xcalloc(1, sizeof(*j));
 	imap_mbox_job_init(s, &j->m, false, expunge_work, expunge_done, expunge_free);
 	j->close = true;
@@ -620,6 +670,7 @@ void imap_cmd_unselect(struct imap_session *s, const struct imap_command *cmd, b
 		imap_reply_bad(s, NULL, "UNSELECT takes no arguments");
 		return;
 	}
+	imap_session_saved_reset(s);   /* RFC 5182 2.1 */
 	struct expunge_job *j = xcalloc(1, sizeof(*j));
 	imap_mbox_job_init(s, &j->m, false, expunge_work, expunge_done, expunge_free);
 	j->unselect = true;
@@ -642,8 +693,7 @@ void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd, bo
 	struct expunge_job *j = xcalloc(1, sizeof(*j));
 	imap_mbox_job_init(s, &j->m, true, expunge_work, expunge_done, expunge_free);
 	j->uid = uid;
-	if (uid && (imap_seqset_parse(cmd->args[0].data, cmd->args[0].len, &j->uids, &error) != 0 ||
-		    j->uids.saved)) {
+	if (uid && imap_seqset_parse(cmd->args[0].data, cmd->args[0].len, &j->uids, &error) != 0) {
 		if (j->uids.ranges)
 			imap_seqset_free(&j->uids);
 		memset(&j->uids, 0, sizeof(j->uids));

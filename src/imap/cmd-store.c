@@ -56,10 +56,6 @@ void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd, bool
 	if (cmd->count < 3 || cmd->args[0].type != IMAP_ARG_ATOM ||
 	    imap_seqset_parse(cmd->args[0].data, cmd->args[0].len, &set, &error) != 0)
 		goto bad;
-	if (set.saved) {
-		error = "No saved search result (SEARCHRES is not offered)";
-		goto bad;
-	}
 	/* RFC 7162 3.1.3: store-modifiers, "(UNCHANGEDSINCE n)" */
 	if (cmd->args[1].type == IMAP_ARG_LIST) {
 		const struct imap_arg *mods = &cmd->args[1];
@@ -171,10 +167,8 @@ static void store_work(struct imap_job *job)
 	bool updated = false;
 	bool condstore = (j->m.enabled & (IMAP_ENABLED_CONDSTORE | IMAP_ENABLED_QRESYNC)) != 0;
 
-	if (j->uid) {
-		imap_seqset_resolve(&j->set, count ? mailbox_view_uid(view, count) : 0);
-	} else {
-		imap_seqset_resolve(&j->set, count);
+	imap_mbox_job_seqset_resolve(&j->m, &j->set, j->uid);
+	if (!j->uid) {
 		for (size_t r = 0; r < j->set.count; r++) {
 			if (j->set.ranges[r].lo == 0 || j->set.ranges[r].hi > count) {
 				imap_mbox_job_reply(&j->m, IMAP_BAD, NULL,

@@ -377,6 +377,7 @@ static void session_free_memory(struct imap_session *s)
 	free(s->tag);
 	free(s->account);
 	free(s->mailbox_name);
+	free(s->saved_uids);
 	free(s);
 }
 

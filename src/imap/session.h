@@ -181,6 +181,11 @@ struct imap_session {
 	char *mailbox_name;   /* as the client named it */
 	bool read_only;       /* EXAMINE */
 	struct imap_idle *idle;  /* IDLE is running (cmd-idle.c) */
+	/* RFC 5182 SEARCHRES: the result SEARCH RETURN (SAVE) kept for "$", as
+	 * UIDs in ascending order (a message expunged since then drops out
+	 * when "$" is used); emptied by SELECT, EXAMINE, CLOSE and UNSELECT */
+	uint32_t *saved_uids;
+	size_t saved_count;
 };
 
 /* ---- replies ----------------------------------------------------------------
@@ -308,6 +313,10 @@ struct imap_mbox_job {
 	unsigned enabled;               /* IMAP_ENABLED_* */
 	bool read_only;
 	struct mailbox_view *view;      /* the session's, or NULL */
+	/* the session's saved SEARCH result (RFC 5182), borrowed: only DONE
+	 * changes it */
+	const uint32_t *saved_uids;
+	size_t saved_count;
 	bool expunges;                  /* updates may report expunges */
 	struct buf out;                 /* untagged lines */
 	bool deleted;                   /* the selected folder was deleted */
@@ -330,6 +339,16 @@ void imap_mbox_job_reply(struct imap_mbox_job *j, enum imap_status status, const
  * OVERQUOTA, LIMIT, UNAVAILABLE ...); disk failures are logged */
 void imap_mbox_job_error(struct imap_mbox_job *j, const char *what,
 			 const struct mailbox_error *error, bool trycreate);
+/* imap_mbox_job_seqset_resolve - (worker) SET, a command's sequence set
+ * (UID: of UIDs), against the job's view: "$" (RFC 5182) becomes the
+ * saved result's messages the view still holds (none when nothing is
+ * saved: not an error, 2.1), "*" the highest number; then as
+ * imap_seqset_resolve */
+void imap_mbox_job_seqset_resolve(struct imap_mbox_job *j, struct imap_seqset *set, bool uid);
+/* imap_session_saved_reset - the saved SEARCH result emptied (RFC 5182
+ * 2.1: SELECT, EXAMINE, CLOSE, UNSELECT; a failed SEARCH ... SAVE).  Only
+ * while no job of the session runs */
+void imap_session_saved_reset(struct imap_session *s);
 /* imap_mbox_job_updates - (worker) the untagged updates of the job's view */
 void imap_mbox_job_updates(struct imap_mbox_job *j);
 /* imap_mbox_job_done - (loop) OUT, then the tagged reply; a BYE instead if

@@ -11,61 +11,9 @@ import time
 import pytest
 
 from conftest import assert_queued, make_message
-from imap_util import imap_connect, imap_server, tls_context
+from imap_util import Raw, imap_connect, imap_server, tls_context
 
 USER, PASSWORD = "u@example.test", "secret"
-
-
-class Raw:
-    """A line-exact IMAP client on the imaps listener, logged in as USER."""
-
-    def __init__(self, p, user=USER):
-        s = socket.create_connection((p.host, p.ports["imaps"]), timeout=30)
-        self.s = tls_context().wrap_socket(s)
-        self.f = self.s.makefile("rb")
-        self.n = 0
-        assert self.line().startswith("* OK")
-        assert self.cmd('LOGIN "%s" "%s"' % (user, PASSWORD))[-1].split()[1] == "OK"
-
-    def line(self):
-        raw = self.f.readline()
-        assert raw.endswith(b"\r\n"), raw
-        return raw[:-2].decode("utf-8", "replace")
-
-    def send(self, data):
-        self.s.sendall(data if isinstance(data, bytes) else data.encode())
-
-    def cmd(self, text):
-        """TEXT as a command; the lines up to and including its tagged reply."""
-        self.n += 1
-        tag = "t%d" % self.n
-        self.send("%s %s\r\n" % (tag, text))
-        return self.until(tag)
-
-    def until(self, tag):
-        lines = []
-        while True:
-            line = self.line()
-            lines.append(line)
-            if line.startswith(tag + " "):
-                return lines
-
-    def ok(self, text):
-        lines = self.cmd(text)
-        assert lines[-1].split()[1] == "OK", lines
-        return lines
-
-    def append(self, mailbox, message, flags=""):
-        """APPEND with a LITERAL+ literal; the tagged reply's line."""
-        self.n += 1
-        tag = "t%d" % self.n
-        self.send(b"%s APPEND %s %s{%d+}\r\n" % (tag.encode(), mailbox.encode(),
-                                                  (flags + " ").encode() if flags else b"",
-                                                  len(message)) + message + b"\r\n")
-        return self.until(tag)
-
-    def close(self):
-        self.s.close()
 
 
 def deliver(p, rcpt=USER, subject="test"):
