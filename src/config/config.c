@@ -238,7 +238,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_MAILBOX, "quota_messages_default", KEY_UINT,
 	  CONFIG_OFFSET(mailbox.quota_messages_default), 0, 2147483647 },
 	{ SECTION_MAILBOX, "save_sent", KEY_BOOL, CONFIG_OFFSET(mailbox.save_sent), 0, 0 },
-	{ SECTION_POP3, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(pop3.idle_timeout), 1, 86400 },
+	{ SECTION_POP3, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(pop3.idle_timeout), 600,
+	  86400 },
 	{ SECTION_POP3, "command_line", KEY_SIZE, CONFIG_OFFSET(pop3.command_line), 255, 65536 },
 };
 #define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))

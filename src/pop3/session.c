@@ -366,11 +366,12 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 			session_free_later(s);
 			return;
 		}
-		/* RFC 1939 3: close without entering UPDATE */
+		/* RFC 1939 3: the autologout timer "expires, the session does NOT
+		 * enter the UPDATE state--the server should close the TCP
+		 * connection without removing any messages or sending any
+		 * response to the client" (what was written before goes out) */
 		log_info("timeout", "session=%s client=%s seconds=%u", s->sid, s->client,
 			 s->config->pop3.idle_timeout);
-		evbuffer_add_printf(bufferevent_get_output(s->bev),
-				    "-ERR Idle for too long, closing\r\n");
 		pop3_session_close(s);
 		bufferevent_enable(s->bev, EV_WRITE);
 		return;

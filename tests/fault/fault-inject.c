@@ -25,6 +25,19 @@
  * not cover stays uncovered, so a caller that counts on a flush which began
  * before its write shows (tests/integration/test_durability_order.py).
  * Not noted on stderr.
+ *
+ * And one makes time pass faster than it does, for timers too long to wait:
+ *
+ *   clock SECONDS ROLE
+ *
+ * adds SECONDS (0..31536000) to what the monotonic clocks tell the process
+ * of ROLE ("--process ROLE" in its arguments, else "supervisor"), and while
+ * such a rule is there (even "clock 0") every epoll_wait of it waits 100 ms
+ * at most, so that its event loop sees the jump and runs the timers it made
+ * due (libevent's clock is CLOCK_MONOTONIC).  Only forward: a rule that
+ * lowers SECONDS is ignored.  The rules file is read (at each epoll_wait)
+ * only in the process whose role the environment's PETREL_FAULT_CLOCK names:
+ * the sandboxed helpers may not open files.  Not noted on stderr.
  */
 /* the build asks for 64-bit file offsets, which renames open() to open64():
  * this file defines both names itself */
@@ -38,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -51,6 +65,8 @@ int open(const char *path, int flags, ...);
 int open64(const char *path, int flags, ...);
 int openat(int dir_fd, const char *path, int flags, ...);
 int openat64(int dir_fd, const char *path, int flags, ...);
+int clock_gettime(clockid_t id, struct timespec *ts);
+int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout);
 
 static int fault_errno(const char *name)
 {
@@ -113,7 +129,9 @@ static bool fd_path(int fd, char *out, size_t size)
 {
 	char link[64];
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = syscall(SYS_readlinkat, AT_FDCWD, link, out, size - 1);
+	/* readlink, not readlinkat: the helpers' seccomp filters of a sanitizer
+	 * build allow that one (privsep/sandbox.c), and they write their log */
+	ssize_t n = syscall(SYS_readlink, link, out, size - 1);
 	if (n <= 0)
 		return false;
 	out[n] = '\0';
@@ -265,4 +283,67 @@ int openat64(int dir_fd, const char *path, int flags, ...)
 	mode_t mode = 0;
 	OPEN_MODE(flags, mode);
 	return open_real("openat64", dir_fd, path, flags, mode);
+}
+
+/* the next clock_gettime and epoll_wait, looked up at load: dlsym() later
+ * would make system calls a sandboxed helper may not */
+static int (*real_clock_gettime)(clockid_t, struct timespec *);
+static int (*real_epoll_wait)(int, struct epoll_event *, int, int);
+/* the seconds a clock rule adds, and whether one was read */
+static volatile long clock_skew;
+static volatile int clock_ruled;
+static char clock_role[64];    /* this process's role if PETREL_FAULT_CLOCK names it */
+
+/* clock_role_load - at load, before a sandbox forbids reading
+ * /proc/self/cmdline: this process's role into clock_role, if it is the one
+ * PETREL_FAULT_CLOCK names */
+__attribute__((constructor)) static void clock_role_load(void)
+{
+	real_clock_gettime = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT,
+									    "clock_gettime");
+	real_epoll_wait = (int (*)(int, struct epoll_event *, int, int))dlsym(RTLD_NEXT,
+									      "epoll_wait");
+	const char *want = getenv("PETREL_FAULT_CLOCK");
+	char argv[4096], role[64] = "supervisor";
+	if (!want || !getenv("PETREL_FAULT_RULES"))
+		return;
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = syscall(SYS_read, fd, argv, sizeof(argv) - 1);
+	syscall(SYS_close, fd);
+	if (n <= 0)
+		return;
+	argv[n] = '\0';
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(argv + i) + 1) {
+		if (strcmp(argv + i, "--process") == 0 && i + 10 < n) {
+			snprintf(role, sizeof(role), "%s", argv + i + 10);
+			break;
+		}
+	}
+	if (strcmp(role, want) == 0)
+		snprintf(clock_role, sizeof(clock_role), "%s", role);
+}
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+	int rc = real_clock_gettime(id, ts);
+	if (rc == 0 && (id == CLOCK_MONOTONIC || id == CLOCK_MONOTONIC_COARSE ||
+			id == CLOCK_MONOTONIC_RAW || id == CLOCK_BOOTTIME))
+		ts->tv_sec += clock_skew;
+	return rc;
+}
+
+int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
+{
+	char arg[32];
+	if (clock_role[0] && fault_rule("clock", clock_role, arg, sizeof(arg))) {
+		long seconds = strtol(arg, NULL, 10);
+		if (seconds >= 0 && seconds <= 31536000 && seconds >= clock_skew)
+			clock_skew = seconds;
+		clock_ruled = 1;
+	}
+	if (clock_ruled && (timeout < 0 || timeout > 100))
+		timeout = 100;
+	return real_epoll_wait(epfd, events, max, timeout);
 }

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import poplib
+import select
 import shutil
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import SENDER, SENDER_PASSWORD, add_listeners
+from conftest import SENDER, SENDER_PASSWORD, add_listeners, fault_env
 from conftest import client_tls_context as tls_context
 
 USER, PW = SENDER, SENDER_PASSWORD
@@ -337,14 +338,47 @@ def test_line_too_long(petrel_factory):
     c.quit()
 
 
-def test_idle_timeout(petrel_factory):
-    p = pop3_server(petrel_factory, pop3_idle_timeout="1")
-    s = socket.create_connection((p.host, p.ports["pop3"]), timeout=20)
-    f = s.makefile("rb")
-    assert f.readline().startswith(b"+OK")
-    assert f.readline().startswith(b"-ERR Idle for too long")
-    assert f.readline() == b""  # closed
-    s.close()
+def test_autologout_closes_silently_and_keeps_deleted(petrel_factory, tmp_path):
+    """RFC 1939 3: the autologout timer is at least 10 minutes ([pop3] idle_timeout,
+    600 s and more); when it expires the session does not enter UPDATE and the server
+    closes the connection without a response and without removing the DELE'd message.
+    The fault shim's clock rule makes the 10 minutes pass for the network process."""
+    p = pop3_server(petrel_factory, start=False)
+    rules = tmp_path / "clock-rules"
+    rules.write_text("clock 0 network\n")
+    p.extra_env = {**fault_env(rules), "PETREL_FAULT_CLOCK": "network"}
+    p.start()
+    deliver(p, message(1))
+    deliver(p, message(2))
+    c = login(p)
+    assert c.stat()[0] == 2
+    c.dele(1)
+    s = c.sock
+    # 9 minutes 50 seconds on: still open (another session's round trip shows that
+    # the loop ran with the new clock)
+    rules.write_text("clock 590 network\n")
+    for _ in range(3):
+        other = connect(p)
+        other.capa()
+        other.quit()
+    assert select.select([s], [], [], 0)[0] == [], "closed (or written to) before 10 minutes"
+    s.settimeout(30)
+    # 10 minutes and more: closed, and nothing written before the close
+    rules.write_text("clock 601 network\n")
+    got = b""
+    while True:
+        data = s.recv(4096)
+        if not data:
+            break
+        got += data
+    assert got == b"", "the autologout sent %r" % got
+    c.close()
+    p.wait_log(r"timeout session=")
+    # no UPDATE: both messages are still there, the next session sees them
+    assert len(files(p)) == 2
+    c = login(p)
+    assert c.stat()[0] == 2
+    c.quit()
 
 
 # ---------------------------------------------------------------------- other clients

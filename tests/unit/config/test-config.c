@@ -428,8 +428,11 @@ static const struct error_case error_cases[] = {
 	  "2: 'literal_size' must be a number between 1024 and 2147483648" },
 	{ "[imap]\nsessions_per_account = 0\n",
 	  "2: 'sessions_per_account' must be a number between 1 and 100000" },
-	{ "[pop3]\nidle_timeout = 2d\n", "2: 'idle_timeout' must be a duration between 1 and "
+	{ "[pop3]\nidle_timeout = 2d\n", "2: 'idle_timeout' must be a duration between 600 and "
 	  "86400 seconds (a number, optionally with s, m, h or d)" },
+	/* RFC 1939 3: an autologout timer MUST be of at least 10 minutes */
+	{ "[pop3]\nidle_timeout = 599\n", "2: 'idle_timeout' must be a duration between 600 "
+	  "and 86400 seconds (a number, optionally with s, m, h or d)" },
 	{ "[pop3]\ncommand_line = 254\n",
 	  "2: 'command_line' must be a number between 255 and 65536" },
 	{ "[pop3]\ncommand_line = 65537\n",
@@ -879,9 +882,9 @@ static void test_pop3_settings(void **state)
 	assert_int_equal(config->pop3.idle_timeout, 600);
 	assert_int_equal(config->pop3.command_line, 4096);
 	config_free(&config);
-	config = load_text(f, "[pop3]\nidle_timeout = 15m\ncommand_line = 255\n"
+	config = load_text(f, "[pop3]\nidle_timeout = 10m\ncommand_line = 255\n"
 			   "[listener p]\nrole = pop3\naddress = 127.0.0.1:110\n");
-	assert_int_equal(config->pop3.idle_timeout, 900);
+	assert_int_equal(config->pop3.idle_timeout, 600);
 	assert_int_equal(config->pop3.command_line, 255);
 	assert_int_equal(config->listener_count, 1);
 	assert_int_equal(config->listeners[0].role, LISTENER_ROLE_POP3);
