@@ -48,6 +48,9 @@ static bool offer_compress(const struct imap_session *s)
 
 static const struct capability capabilities[] = {
 	{ "IMAP4rev1", NULL },
+	/* RFC 9051 (Appendix E lists what it takes of the extensions below:
+	 * each is here); ENABLE IMAP4rev2 turns its rules on (cmd-session.c) */
+	{ "IMAP4rev2", NULL },
 	{ "STARTTLS", offer_starttls },
 	{ "LOGINDISABLED", offer_logindisabled },
 	{ "AUTH=PLAIN", offer_auth },

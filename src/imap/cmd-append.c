@@ -99,7 +99,7 @@ void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd, boo
 
 	(void)uid;
 	if (cmd->count < 2 || cmd->count > 5 ||
-	    imap_mailbox_name_decode(&cmd->args[0], (s->enabled & IMAP_ENABLED_UTF8) != 0,
+	    imap_mailbox_name_decode(&cmd->args[0], (s->enabled & IMAP_ENABLED_UTF8_NAMES) != 0,
 				     &name) != 0)
 		goto bad;
 	if (cmd->args[i].type == IMAP_ARG_LIST) {
@@ -239,7 +239,7 @@ static void copy_common(struct imap_session *s, const struct imap_command *cmd, 
 
 	if (cmd->count != 2 || cmd->args[0].type != IMAP_ARG_ATOM ||
 	    imap_seqset_parse(cmd->args[0].data, cmd->args[0].len, &set, &error) != 0 ||
-	    imap_mailbox_name_decode(&cmd->args[1], (s->enabled & IMAP_ENABLED_UTF8) != 0,
+	    imap_mailbox_name_decode(&cmd->args[1], (s->enabled & IMAP_ENABLED_UTF8_NAMES) != 0,
 				     &dest) != 0) {
 		if (set.ranges)
 			imap_seqset_free(&set);

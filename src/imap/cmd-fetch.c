@@ -205,7 +205,7 @@ static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
 	if (st->fetch.changedsince_set && msg.modseq <= st->fetch.changedsince)
 		return 0;
 	struct imap_fetch_context ctx = {
-		.utf8 = (j->m.enabled & IMAP_ENABLED_UTF8) != 0,
+		.utf8 = (j->m.enabled & IMAP_ENABLED_UTF8_NAMES) != 0,
 		.recent = !(j->m.enabled & IMAP_ENABLED_REV2),
 		.uid = st->uid,
 		.modseq = st->fetch.changedsince_set,

@@ -59,7 +59,7 @@ static char *name_arg(struct imap_session *s, const struct imap_arg *arg);
 static char *name_arg(struct imap_session *s, const struct imap_arg *arg)
 {
 	char *name;
-	if (imap_mailbox_name_decode(arg, (s->enabled & IMAP_ENABLED_UTF8) != 0, &name) != 0)
+	if (imap_mailbox_name_decode(arg, (s->enabled & IMAP_ENABLED_UTF8_NAMES) != 0, &name) != 0)
 		return NULL;
 	return name;
 }
@@ -107,7 +107,8 @@ static bool status_one(struct folder_job *j, const char *name, unsigned items)
 	}
 	mailbox_status_get(mailbox, &st);
 	mailbox_unref(&mailbox);
-	imap_status_append(&j->m.out, name, items, &st, (j->m.enabled & IMAP_ENABLED_UTF8) != 0);
+	imap_status_append(&j->m.out, name, items, &st,
+			   (j->m.enabled & IMAP_ENABLED_UTF8_NAMES) != 0);
 	return true;
 }
 
@@ -119,7 +120,7 @@ static void list_work(struct folder_job *j)
 	struct imap_list_entry *entries;
 	struct mailbox_error error;
 	size_t count;
-	bool utf8 = (j->m.enabled & IMAP_ENABLED_UTF8) != 0;
+	bool utf8 = (j->m.enabled & IMAP_ENABLED_UTF8_NAMES) != 0;
 
 	if (imap_list_wants_root(&j->list)) {
 		/* RFC 3501 6.3.8: the delimiter and the root */
@@ -227,7 +228,7 @@ static void list_common(struct imap_session *s, const struct imap_command *cmd, 
 {
 	const char *error;
 	struct folder_job *j = folder_job_new(s, FOLDER_LIST);
-	if (imap_list_parse(cmd->args, cmd->count, lsub, (s->enabled & IMAP_ENABLED_UTF8) != 0,
+	if (imap_list_parse(cmd->args, cmd->count, lsub, (s->enabled & IMAP_ENABLED_UTF8_NAMES) != 0,
 			    &j->list, &error) != 0) {
 		folder_free(&j->m.base);
 		imap_reply_bad(s, NULL, "%s", error);

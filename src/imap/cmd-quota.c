@@ -80,7 +80,7 @@ static void quota_work(struct imap_job *job)
 		/* RFC 9208 4.3.2: QUOTAROOT, then QUOTA for each root listed */
 		buf_append_str(&j->m.out, "* QUOTAROOT ");
 		imap_mailbox_name_append(&j->m.out, j->mailbox,
-					 (j->m.enabled & IMAP_ENABLED_UTF8) != 0);
+					 (j->m.enabled & IMAP_ENABLED_UTF8_NAMES) != 0);
 		if (limited)
 			buf_append_str(&j->m.out, " \"" QUOTA_ROOT "\"");
 		buf_append_str(&j->m.out, "\r\n");
@@ -137,7 +137,7 @@ void imap_cmd_getquotaroot(struct imap_session *s, const struct imap_command *cm
 		imap_reply_bad(s, NULL, "GETQUOTAROOT takes a mailbox name");
 		return;
 	}
-	if (imap_mailbox_name_decode(&cmd->args[0], (s->enabled & IMAP_ENABLED_UTF8) != 0,
+	if (imap_mailbox_name_decode(&cmd->args[0], (s->enabled & IMAP_ENABLED_UTF8_NAMES) != 0,
 				     &name) != 0) {
 		imap_reply_no(s, "NONEXISTENT", "No such mailbox");
 		return;

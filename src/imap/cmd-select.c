@@ -49,6 +49,7 @@ static void select_work(struct imap_job *job);
 static void select_done(struct imap_session *s, struct imap_job *job);
 static void select_free(struct imap_job *job);
 static void select_qresync_append(struct select_job *j, const struct mailbox_status *st);
+static void select_list_append(struct select_job *j);
 static int select_params_parse(struct imap_session *s, const struct imap_arg *arg,
 			       struct select_job *j, const char **error_r);
 static void expunge_work(struct imap_job *job);
@@ -272,7 +273,9 @@ bool imap_changes_work(struct mailbox_view *view, unsigned enabled, bool read_on
 	for (size_t i = 0; i < ch.flag_change_count; i++) {
 		const struct mailbox_flag_change *fc = &ch.flag_changes[i];
 		struct mailbox_message msg;
-		bool recent = mailbox_view_message(view, fc->seq, &msg) == 0 && msg.recent;
+		/* RFC 9051 2.3.2: IMAP4rev2 has no \Recent */
+		bool recent = !(enabled & IMAP_ENABLED_REV2) &&
+			      mailbox_view_message(view, fc->seq, &msg) == 0 && msg.recent;
 		buf_printf(out, "* %u FETCH (", fc->seq);
 		/* RFC 7162 3.2.4: with QRESYNC every FETCH carries the UID */
 		if (enabled & IMAP_ENABLED_QRESYNC)
@@ -361,7 +364,7 @@ static void select_common(struct imap_session *s, const struct imap_command *cmd
 	char *name = NULL;
 
 	if (cmd->count < 1 || cmd->count > 2 ||
-	    imap_mailbox_name_decode(&cmd->args[0], (s->enabled & IMAP_ENABLED_UTF8) != 0,
+	    imap_mailbox_name_decode(&cmd->args[0], (s->enabled & IMAP_ENABLED_UTF8_NAMES) != 0,
 				     &name) != 0 ||
 	    (cmd->count == 2 && cmd->args[1].type != IMAP_ARG_LIST)) {
 		free(name);
@@ -486,12 +489,43 @@ static void select_qresync_append(struct select_job *j, const struct mailbox_sta
 		if (known->count && !imap_seqset_contains(known, msg.uid))
 			continue;
 		buf_printf(&j->m.out, "* %u FETCH (UID %u FLAGS ", seq, msg.uid);
-		imap_flags_append(&j->m.out, msg.flags, msg.keywords, names, nnames, msg.recent);
+		imap_flags_append(&j->m.out, msg.flags, msg.keywords, names, nnames,
+				  msg.recent && !(j->m.enabled & IMAP_ENABLED_REV2));
 		buf_printf(&j->m.out, " MODSEQ (%llu))\r\n", (unsigned long long)msg.modseq);
 	}
 	for (size_t i = 0; i < nnames; i++)
 		free(names[i]);
 	free(names);
+}
+
+/* select_list_append - (worker) RFC 9051 6.3.2: the LIST line of the
+ * mailbox selected, its name as LIST gives it and the attributes LIST
+ * gives it (children, special use) */
+static void select_list_append(struct select_job *j)
+{
+	struct mailbox_folder *folders;
+	struct mailbox_error error;
+	size_t count;
+	bool utf8 = (j->m.enabled & IMAP_ENABLED_UTF8_NAMES) != 0;
+
+	if (mailbox_folder_list(j->m.data_dir, j->m.account, &folders, &count, &error) == 0) {
+		for (size_t i = 0; i < count; i++) {
+			unsigned none = MAILBOX_FOLDER_NOSELECT | MAILBOX_FOLDER_NONEXISTENT;
+			if (strcmp(folders[i].name, j->name) != 0 || (folders[i].attrs & none))
+				continue;
+			struct imap_list plain = { 0 };
+			struct imap_list_entry entry = { .folder = &folders[i], .selected = true };
+			imap_list_entry_append(&j->m.out, &plain, &entry, utf8);
+			mailbox_folders_free(folders, count);
+			return;
+		}
+		mailbox_folders_free(folders, count);
+	}
+	/* the listing failed, or the folder went since it was opened: its
+	 * name still (the answer must have a LIST line) */
+	buf_append_str(&j->m.out, "* LIST () \"/\" ");
+	imap_mailbox_name_append(&j->m.out, j->name, utf8);
+	buf_append_str(&j->m.out, "\r\n");
 }
 
 static void select_work(struct imap_job *job)
@@ -537,12 +571,8 @@ static void select_work(struct imap_job *job)
 	buf_printf(&j->m.out, "* OK [UIDNEXT %u] Predicted next UID\r\n", st.uidnext);
 	buf_printf(&j->m.out, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 		   (unsigned long long)st.highestmodseq);
-	if (j->m.enabled & IMAP_ENABLED_REV2) {
-		/* RFC 9051 6.3.2: the mailbox's LIST line (its canonical name) */
-		buf_append_str(&j->m.out, "* LIST () \"/\" ");
-		imap_mailbox_name_append(&j->m.out, j->name, (j->m.enabled & IMAP_ENABLED_UTF8) != 0);
-		buf_append_str(&j->m.out, "\r\n");
-	}
+	if (j->m.enabled & IMAP_ENABLED_REV2)
+		select_list_append(j);
 	if (j->qresync)
 		select_qresync_append(j, &st);
 	imap_mbox_job_reply(&j->m, IMAP_OK, j->read_only ? "READ-ONLY" : "READ-WRITE", "%s completed",

@@ -113,6 +113,10 @@ enum imap_state {
 #define IMAP_ENABLED_CONDSTORE 0x2u  /* RFC 7162 (also by a CONDSTORE-using command) */
 #define IMAP_ENABLED_QRESYNC 0x4u    /* RFC 7162, implies CONDSTORE */
 #define IMAP_ENABLED_REV2 0x8u       /* IMAP4rev2 (RFC 9051) */
+/* mailbox names (and quoted strings) in UTF-8 both ways: after UTF8=ACCEPT
+ * (RFC 6855 3) or IMAP4rev2 (RFC 9051 5.1: Net-Unicode names); else
+ * modified UTF-7 (RFC 3501 5.1.3) */
+#define IMAP_ENABLED_UTF8_NAMES (IMAP_ENABLED_UTF8 | IMAP_ENABLED_REV2)
 
 /* the handler of a command: see "How to add a command" above */
 typedef void imap_handler_fn(struct imap_session *s, const struct imap_command *cmd, bool uid);
