@@ -3,7 +3,8 @@
  * part numbers in any tree, BINARY decoding, the Date: reader of SENT*,
  * decoded header and body matching.  Each FETCH response must read back as
  * one well-formed command-like line (tag "7", name FETCH, one list) through
- * the command parser when the message holds no NUL. */
+ * the command parser when the message holds no NUL, and be the same
+ * octets when streamed in small steps (imap_fetch_stream_next). */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +42,42 @@ static struct imap_command *parse_line(const char *text, struct imap_command *cm
 		fprintf(stderr, "%s: %s\n", text, error);
 	assert(ret == 0);
 	return cmd;
+}
+
+struct memory {
+	const char *data;
+	size_t len;
+};
+
+static ssize_t memory_read(void *ctx, size_t offset, char *buf, size_t len)
+{
+	const struct memory *m = ctx;
+	if (offset >= m->len)
+		return 0;
+	if (len > m->len - offset)
+		len = m->len - offset;
+	memcpy(buf, m->data + offset, len);
+	return (ssize_t)len;
+}
+
+/* check_streamed - the response of F streamed STEP octets at a time is OUT */
+static void check_streamed(const struct imap_fetch *f, const struct imap_fetch_context *ctx,
+			   const struct mailbox_message *record, const char *msg, size_t size,
+			   size_t step, const struct buf *out)
+{
+	struct memory m = { msg, size };
+	struct imap_fetch_source src = { .size = size, .read = memory_read, .ctx = &m };
+	struct imap_fetch_stream *st;
+	const char *error;
+	struct buf got;
+	int ret = imap_fetch_message_start(f, ctx, 7, record, &src, &st, &error);
+	assert(ret == 0);
+	buf_init(&got);
+	while ((ret = imap_fetch_stream_next(st, &src, &got, step, &error)) == 0)
+		;
+	assert(ret == 1 && got.len == out->len && memcmp(got.data, out->data, out->len) == 0);
+	imap_fetch_stream_free(&st);
+	buf_free(&got);
 }
 
 static void check_reads_back(const struct buf *out)
@@ -83,6 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (imap_fetch_message_append(&out, &f, &ctx, 7, &record, msg, size, &error) == 0) {
 			if (!has_nul)
 				check_reads_back(&out);
+			check_streamed(&f, &ctx, &record, msg, size, 1 + (size ? data[0] % 61 : 0),
+				       &out);
 		} else {
 			assert(out.len == 0 && strncmp(error, "[UNKNOWN-CTE]", 13) == 0);
 		}

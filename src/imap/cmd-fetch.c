@@ -1,12 +1,17 @@
 /* imap/cmd-fetch - FETCH and UID FETCH (RFC 9051 6.4.5, 6.4.9; RFC 3516
  * BINARY; RFC 7162 MODSEQ and CHANGEDSINCE), on fetch.c's builder.
  *
- * The messages are answered in batches, each a mailbox job (cmd-select.c):
- * a worker reads the files of the batch one at a time (mailbox_message_open)
- * and builds their responses until about FETCH_BATCH_BYTES are ready; the
- * loop sends them, and the next batch starts once the client has read them
- * (imap_session_async_written).  So a FETCH 1:* of a large mailbox holds
- * one batch and one message in memory, whatever the client's pace.
+ * The response is written in batches, each a mailbox job (cmd-select.c):
+ * a worker builds the responses of the messages one at a time, reading each
+ * file by offsets through the descriptor it opened once
+ * (mailbox_message_open: a message expunged meanwhile stays readable), a
+ * chunk at a time, until about FETCH_BATCH_BYTES are ready, maybe in the
+ * middle of a literal; the loop sends them, and the next batch starts once
+ * the client has read them (imap_session_async_written).  So a FETCH holds
+ * one batch, a chunk of the file and one message's small items (its MIME
+ * tree when an item needs it) in memory, whatever the size of the messages
+ * and the client's pace.  A file that cannot be read once its literal has
+ * begun ends the connection: the literal's size was sent.
  *
  * A FETCH that reads a message's content without .PEEK sets \Seen first
  * (not under EXAMINE) and reports FLAGS with it (RFC 9051 6.4.5).  A message
@@ -18,10 +23,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mailbox/mailbox.h"
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #define FETCH_BATCH_BYTES (256u * 1024u)
@@ -35,12 +42,19 @@ struct fetch_state {
 	uint32_t *seqs;        /* the sequence numbers asked for, ascending */
 	size_t count, pos;
 	bool expunged;         /* a message's file was gone */
+	/* the message whose response is being written */
+	struct imap_fetch_stream *stream;
+	int fd;                /* its file, or -1 */
+	struct imap_fetch_source src;
+	uint32_t stream_uid;
 };
 
 struct fetch_job {
 	struct imap_mbox_job m;    /* first */
 	struct fetch_state *st;
 	bool finished;             /* the tagged reply is set */
+	bool cut;                  /* a file failed in the middle of its literal */
+	int cut_errno;
 };
 
 static void fetch_work(struct imap_job *job);
@@ -51,6 +65,9 @@ static bool fetch_start(struct fetch_job *j);
 static void vanished_append(struct fetch_job *j);
 static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
 		     size_t keyword_count);
+static int fetch_file_open(struct fetch_job *j, uint32_t uid, struct mailbox_error *error_r);
+static void fetch_file_close(struct fetch_state *st);
+static ssize_t fetch_file_read(void *ctx, size_t offset, char *buf, size_t len);
 
 int imap_message_read(struct mailbox_view *view, uint32_t uid, struct buf *out,
 		      struct mailbox_error *error_r)
@@ -117,6 +134,7 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd, bool
 	if (modseq_asked)
 		s->enabled |= IMAP_ENABLED_CONDSTORE;
 	st->uid = uid;
+	st->fd = -1;
 	struct fetch_job *j = xcalloc(1, sizeof(*j));
 	/* RFC 9051 7.4.1: no EXPUNGE during FETCH by sequence numbers */
 	imap_mbox_job_init(s, &j->m, uid, fetch_work, fetch_done, fetch_free);
@@ -128,6 +146,7 @@ static void fetch_state_free(struct fetch_state **st)
 {
 	if (*st == NULL)
 		return;
+	fetch_file_close(*st);
 	imap_fetch_free(&(*st)->fetch);
 	imap_seqset_free(&(*st)->set);
 	free((*st)->seqs);
@@ -195,9 +214,7 @@ static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
 	struct mailbox_view *view = j->m.view;
 	struct mailbox_message msg;
 	struct mailbox_error error;
-	struct buf data;
 	const char *text;
-	int ret = 0;
 
 	if (mailbox_view_message(view, seq, &msg) != 0)
 		return 0;
@@ -232,29 +249,76 @@ static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
 		 * CONDSTORE is on */
 		ctx.modseq |= (j->m.enabled & (IMAP_ENABLED_CONDSTORE | IMAP_ENABLED_QRESYNC)) != 0;
 	}
-	buf_init(&data);
-	if (imap_fetch_needs_file(&st->fetch) &&
-	    imap_message_read(view, msg.uid, &data, &error) != 0) {
+	st->src = (struct imap_fetch_source){ .size = 0, .read = fetch_file_read, .ctx = st };
+	if (imap_fetch_needs_file(&st->fetch) && fetch_file_open(j, msg.uid, &error) != 0) {
 		if (error.code == MAILBOX_ERROR_EXPUNGED) {
 			st->expunged = true;
-		} else {
-			imap_mbox_job_error(&j->m, "fetch", &error, false);
-			ret = -1;
+			return 0;
 		}
-		goto out;
+		imap_mbox_job_error(&j->m, "fetch", &error, false);
+		return -1;
 	}
-	if (imap_fetch_message_append(&j->m.out, &st->fetch, &ctx, seq, &msg,
-				      data.data ? data.data : "", data.len, &text) != 0) {
-		/* "[UNKNOWN-CTE] ..." (RFC 3516 4.3) */
+	if (imap_fetch_message_start(&st->fetch, &ctx, seq, &msg, &st->src, &st->stream,
+				     &text) != 0) {
+		/* "[UNKNOWN-CTE] ..." (RFC 3516 4.3), "[UNAVAILABLE] ..." */
 		const char *close = strchr(text, ']');
 		char code[64];
+		if (strncmp(text, "[UNAVAILABLE]", 13) == 0)
+			log_warn("fetch-read-failed", "account=%s uid=%u error=\"%s\"",
+				 j->m.account, msg.uid, strerror(errno));
 		snprintf(code, sizeof(code), "%.*s", close ? (int)(close - text - 1) : 0, text + 1);
 		imap_mbox_job_reply(&j->m, IMAP_NO, code, "%s", close ? close + 2 : text);
-		ret = -1;
+		fetch_file_close(st);
+		return -1;
 	}
-out:
-	buf_free(&data);
-	return ret;
+	st->stream_uid = msg.uid;
+	return 0;
+}
+
+/* fetch_file_open - (worker) the file of message UID, opened once for the
+ * whole response; its size is the descriptor's */
+static int fetch_file_open(struct fetch_job *j, uint32_t uid, struct mailbox_error *error_r)
+{
+	struct fetch_state *st = j->st;
+	struct stat sb;
+	if (mailbox_message_open(j->m.view, uid, &st->fd, error_r) != 0)
+		return -1;
+	if (fstat(st->fd, &sb) != 0) {
+		*error_r = (struct mailbox_error){ MAILBOX_ERROR_TEMPORARY,
+						   "Cannot read the message", errno };
+		fetch_file_close(st);
+		return -1;
+	}
+	st->src.size = (size_t)sb.st_size;
+	return 0;
+}
+
+/* fetch_file_close - the message written: its stream and file go */
+static void fetch_file_close(struct fetch_state *st)
+{
+	imap_fetch_stream_free(&st->stream);
+	if (st->fd >= 0 && close(st->fd) != 0)
+		log_warn("close-failed", "what=message error=\"%s\"", strerror(errno));
+	st->fd = -1;
+}
+
+/* fetch_file_read - (worker) the source's read: pread, whole unless at the
+ * end of the file */
+static ssize_t fetch_file_read(void *ctx, size_t offset, char *buf, size_t len)
+{
+	struct fetch_state *st = ctx;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(st->fd, buf + got, len - got, (off_t)(offset + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
 }
 
 /* fetch_work - (worker) one batch: messages until about FETCH_BATCH_BYTES
@@ -271,13 +335,28 @@ static void fetch_work(struct imap_job *job)
 		goto out;
 	}
 	keywords = mailbox_keywords_get(mailbox_view_mailbox(j->m.view), &keyword_count);
-	while (st->pos < st->count && j->m.out.len < FETCH_BATCH_BYTES) {
+	while (j->m.out.len < FETCH_BATCH_BYTES) {
+		if (st->stream != NULL) {
+			const char *error;
+			int r = imap_fetch_stream_next(st->stream, &st->src, &j->m.out,
+						       FETCH_BATCH_BYTES - j->m.out.len, &error);
+			if (r < 0) {
+				j->cut = true;
+				j->cut_errno = errno;
+				goto out;
+			}
+			if (r == 1)
+				fetch_file_close(st);
+			continue;
+		}
+		if (st->pos == st->count)
+			break;
 		if (fetch_one(j, st->seqs[st->pos++], keywords, keyword_count) != 0) {
 			j->finished = true;
 			goto out;
 		}
 	}
-	if (st->pos < st->count)
+	if (st->stream != NULL || st->pos < st->count)
 		goto out;
 	j->finished = true;
 	if (st->expunged)
@@ -298,6 +377,14 @@ out:
 static void fetch_done(struct imap_session *s, struct imap_job *job)
 {
 	struct fetch_job *j = (struct fetch_job *)job;
+	if (j->cut) {
+		/* the literal under way cannot be completed */
+		log_warn("fetch-read-failed", "session=%s uid=%u error=\"%s\"", s->sid,
+			 j->st->stream_uid, strerror(j->cut_errno));
+		imap_reply_buf(s, &j->m.out);
+		imap_session_close(s);
+		return;
+	}
 	if (j->finished) {
 		imap_mbox_job_done(s, job);
 		return;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <openssl/ssl.h>
@@ -218,15 +219,48 @@ bool imap_fetch_needs_file(const struct imap_fetch *fetch);
  * BINARY[...], RFC822, RFC822.TEXT: RFC 9051 6.4.5, RFC 3516 4.1) */
 bool imap_fetch_sets_seen(const struct imap_fetch *fetch);
 
-/* imap_fetch_message_append - the untagged response "* SEQ FETCH (...)"
- * CRLF for message MSG (its index record) whose file holds DATA[0..LEN)
- * (NULL when imap_fetch_needs_file says it is not needed), the items of
- * FETCH in their order, then what CTX adds.  Section data goes as
- * literals, BINARY data with a NUL in it as literal8 (RFC 3516 4.3); a
- * part that does not exist is NIL.  -1 and *ERROR_R (text for "tag NO
- * ...", response code included) when a BINARY item names a part whose
- * Content-Transfer-Encoding is unknown (RFC 3516 4.3 UNKNOWN-CTE): OUT is
- * then as it was.  No I/O. */
+/* A message file as FETCH reads it: SIZE octets; READ(CTX, OFFSET, BUF,
+ * LEN) puts the LEN octets at OFFSET into BUF and returns how many it read
+ * (fewer only at the end of the file), or -1 (errno set) */
+struct imap_fetch_source {
+	size_t size;
+	ssize_t (*read)(void *ctx, size_t offset, char *buf, size_t len);
+	void *ctx;
+};
+
+/* The untagged response of one message, built and being written */
+struct imap_fetch_stream;
+
+/* imap_fetch_message_start - the untagged response "* SEQ FETCH (...)"
+ * CRLF for message MSG (its index record) whose file SRC is (read only
+ * when imap_fetch_needs_file says it is needed), the items of FETCH in
+ * their order, then what CTX adds.  Section data goes as literals, BINARY
+ * data with a NUL in it as literal8 (RFC 3516 4.3); a part that does not
+ * exist is NIL.  What this builds is small: the items but their literals'
+ * data, which imap_fetch_stream_next reads from SRC as it writes them; the
+ * MIME tree (when an item needs it) and BINARY's decoded sizes come from
+ * reading SRC a chunk at a time, and are not kept.  0 and *STREAM_R (free
+ * with imap_fetch_stream_free), or -1 and *ERROR_R (text for "tag NO ...",
+ * response code included): "[UNKNOWN-CTE] ..." when a BINARY item names a
+ * part whose Content-Transfer-Encoding is unknown (RFC 3516 4.3),
+ * "[UNAVAILABLE] ..." when SRC failed. */
+int imap_fetch_message_start(const struct imap_fetch *fetch,
+			     const struct imap_fetch_context *ctx, uint32_t seq,
+			     const struct mailbox_message *msg, const struct imap_fetch_source *src,
+			     struct imap_fetch_stream **stream_r, const char **error_r);
+/* imap_fetch_stream_next - the next part of the response appended to OUT:
+ * at least MAX octets unless the end comes first (a chunk of the file
+ * more at most, and the literal headers).  1 when the response is all
+ * written, 0 when more is to come, -1 and *ERROR_R when SRC failed or
+ * changed (the response is then cut: the connection cannot go on). */
+int imap_fetch_stream_next(struct imap_fetch_stream *stream, const struct imap_fetch_source *src,
+			   struct buf *out, size_t max, const char **error_r);
+void imap_fetch_stream_free(struct imap_fetch_stream **stream);
+
+/* imap_fetch_message_append - the response as imap_fetch_message_start
+ * makes it, for a file whose bytes are DATA[0..LEN) (NULL when not needed),
+ * appended whole to OUT; -1 and *ERROR_R as there, OUT as it was.  For
+ * tests and fuzzing. */
 int imap_fetch_message_append(struct buf *out, const struct imap_fetch *fetch,
 			      const struct imap_fetch_context *ctx, uint32_t seq,
 			      const struct mailbox_message *msg, const char *data, size_t len,

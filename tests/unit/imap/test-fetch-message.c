@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +289,217 @@ static void test_lf_message(void **state)
 	       "* 7 FETCH (BODY[HEADER.FIELDS (Subject)] {14}\r\nSubject: x\r\n\r\n)\r\n");
 }
 
+/* ---- the streamed response: chunks, windows, failures --------------------- */
+
+/* A message file in memory that fails (-1) at reads past FAIL_AT */
+struct test_source {
+	const char *data;
+	size_t len;
+	size_t fail_at;
+	size_t reads;
+};
+
+static ssize_t test_read(void *ctx, size_t offset, char *buf, size_t len)
+{
+	struct test_source *t = ctx;
+	t->reads++;
+	if (offset + len > t->fail_at)
+		return -1;
+	if (offset >= t->len)
+		return 0;
+	if (len > t->len - offset)
+		len = t->len - offset;
+	memcpy(buf, t->data + offset, len);
+	return (ssize_t)len;
+}
+
+/* big_message - a message with a text part of TEXT_LEN octets (lines, some
+ * starting with ".") and a base64 part of the BIN_LEN octets of *BIN_R;
+ * the text part's bytes in *TEXT_R (pointers into the message) */
+static char *big_message(size_t text_len, size_t bin_len, size_t *len_r, const char **text_r,
+			 unsigned char **bin_r)
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	struct buf m;
+	buf_init(&m);
+	buf_append_str(&m, "From: a@example.org\r\nSubject: big\r\n"
+		       "Content-Type: multipart/mixed; boundary=B\r\n\r\n"
+		       "--B\r\nContent-Type: text/plain\r\n\r\n");
+	size_t text_at = m.len;
+	for (unsigned n = 0; m.len - text_at < text_len; n++)
+		buf_printf(&m, "%sline %u of the text part, long enough\r\n", n % 7 ? "" : ".", n);
+	m.len = text_at + text_len;   /* the part ends where the boundary's CRLF starts */
+	buf_append_str(&m, "\r\n--B\r\nContent-Type: application/octet-stream\r\n"
+		       "Content-Transfer-Encoding: base64\r\n\r\n");
+	unsigned char *bin = malloc(bin_len ? bin_len : 1);
+	for (size_t i = 0; i < bin_len; i++)
+		bin[i] = (unsigned char)(i * 7 + (i >> 9));
+	for (size_t i = 0, col = 0; i < bin_len; i += 3) {
+		uint32_t v = (uint32_t)bin[i] << 16;
+		if (i + 1 < bin_len)
+			v |= (uint32_t)bin[i + 1] << 8;
+		if (i + 2 < bin_len)
+			v |= bin[i + 2];
+		char q[4] = { b64[v >> 18], b64[(v >> 12) & 63],
+			      i + 1 < bin_len ? b64[(v >> 6) & 63] : '=',
+			      i + 2 < bin_len ? b64[v & 63] : '=' };
+		buf_append(&m, q, 4);
+		if ((col += 4) == 76 || i + 3 >= bin_len) {
+			buf_append(&m, "\r\n", 2);
+			col = 0;
+		}
+	}
+	buf_append_str(&m, "--B--\r\n");
+	*len_r = m.len;
+	*text_r = m.data + text_at;
+	*bin_r = bin;
+	return m.data;
+}
+
+/* stream - the response to ITEMS over SRC, written STEP octets at a time;
+ * every call short of the end gives at least STEP octets.  NULL and
+ * *ERROR_R when the start or a step fails. */
+static char *stream(const char *items, struct test_source *src, size_t step, size_t *len_r,
+		    const char **error_r)
+{
+	char line[2048];
+	snprintf(line, sizeof(line), "a FETCH 7 %s\r\n", items);
+	struct imap_command cmd;
+	const char *tag;
+	struct imap_parse_limits limits = { 16, 1000 };
+	assert_int_equal(imap_command_parse(line, strlen(line), &limits, &cmd, &tag, error_r), 0);
+	struct imap_fetch f;
+	assert_int_equal(imap_fetch_parse(cmd.args + 1, cmd.count - 1, &f, error_r), 0);
+	struct imap_fetch_context ctx = { .keywords = keyword_names, .keyword_count = 2 };
+	struct imap_fetch_source fs = { .size = src->len, .read = test_read, .ctx = src };
+	struct imap_fetch_stream *st;
+	struct buf out;
+	char *result = NULL;
+	buf_init(&out);
+	if (imap_fetch_message_start(&f, &ctx, 7, &record, &fs, &st, error_r) == 0) {
+		int r;
+		do {
+			size_t before = out.len;
+			r = imap_fetch_stream_next(st, &fs, &out, step, error_r);
+			if (r == 0)
+				assert_true(out.len - before >= step);
+		} while (r == 0);
+		imap_fetch_stream_free(&st);
+		if (r == 1) {
+			result = malloc(out.len + 1);
+			memcpy(result, out.data, out.len + 1);
+			*len_r = out.len;
+		}
+	} else {
+		assert_null(st);
+	}
+	buf_free(&out);
+	imap_fetch_free(&f);
+	imap_command_free(&cmd);
+	return result;
+}
+
+/* literal_at - the data of the literal after "NAME {n}\r\n" (or "~{n}") in
+ * RESPONSE, and its size */
+static const char *literal_at(const char *response, size_t len, const char *name, size_t *n_r)
+{
+	size_t name_len = strlen(name);
+	for (size_t i = 0; i + name_len < len; i++) {
+		if (memcmp(response + i, name, name_len) != 0)
+			continue;
+		const char *p = response + i + name_len;
+		if (*p == '~')
+			p++;
+		assert_int_equal(*p, '{');
+		char *end;
+		*n_r = strtoul(p + 1, &end, 10);
+		assert_memory_equal(end, "}\r\n", 3);
+		return end + 3;
+	}
+	fail_msg("%s not in the response", name);
+	return NULL;
+}
+
+static void test_stream_chunks(void **state)
+{
+	(void)state;
+	const char *text;
+	unsigned char *bin;
+	size_t len, text_len = 300000, bin_len = 200003;
+	char *msg = big_message(text_len, bin_len, &len, &text, &bin);
+	const char *items = "(BODY.PEEK[1]<65530.70000> BINARY.PEEK[2] BINARY.PEEK[2]<65535.3> "
+		"BINARY.SIZE[2] BODY.PEEK[2.MIME] BODY.PEEK[]<131070.5> "
+		"BINARY.PEEK[2]<199990.100> BODY.PEEK[]<1000000.3>)";
+	struct test_source src = { msg, len, SIZE_MAX, 0 };
+	const char *error;
+	size_t whole_len = 0;
+	char *whole = stream(items, &src, SIZE_MAX, &whole_len, &error);
+	assert_non_null(whole);
+	size_t n;
+	const char *data = literal_at(whole, whole_len, "BODY[1]<65530> ", &n);
+	assert_int_equal(n, 70000);
+	assert_memory_equal(data, text + 65530, n);
+	data = literal_at(whole, whole_len, "BINARY[2] ", &n);
+	assert_int_equal(n, bin_len);
+	assert_memory_equal(data, bin, n);
+	data = literal_at(whole, whole_len, "BINARY[2]<65535> ", &n);
+	assert_int_equal(n, 3);
+	assert_memory_equal(data, bin + 65535, n);
+	data = literal_at(whole, whole_len, "BINARY[2]<199990> ", &n);
+	assert_int_equal(n, 13);
+	assert_memory_equal(data, bin + 199990, n);
+	data = literal_at(whole, whole_len, "BODY[]<131070> ", &n);
+	assert_int_equal(n, 5);
+	assert_memory_equal(data, msg + 131070, n);
+	assert_non_null(literal_at(whole, whole_len, "BODY[]<1000000> ", &n));
+	assert_int_equal(n, 0);
+	bool size_found = false;
+	for (size_t i = 0; !size_found && i + 22 <= whole_len; i++)
+		size_found = memcmp(whole + i, "BINARY.SIZE[2] 200003 ", 22) == 0;
+	assert_true(size_found);
+	/* the same octets whatever the pieces */
+	const size_t steps[] = { 1, 4095, 65536, 100000 };
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		size_t got_len = 0;
+		char *got = stream(items, &src, steps[i], &got_len, &error);
+		assert_non_null(got);
+		assert_int_equal(got_len, whole_len);
+		assert_memory_equal(got, whole, whole_len);
+		free(got);
+	}
+	free(whole);
+	free(bin);
+	free(msg);
+}
+
+static void test_stream_read_failure(void **state)
+{
+	(void)state;
+	const char *text;
+	unsigned char *bin;
+	size_t len;
+	char *msg = big_message(200000, 10, &len, &text, &bin);
+	const char *error = NULL;
+	size_t out_len;
+	/* BODY[] needs no tree: the start reads nothing, a later step fails */
+	struct test_source src = { msg, len, 150000, 0 };
+	assert_null(stream("BODY.PEEK[]", &src, 1000, &out_len, &error));
+	assert_string_equal(error, "Cannot read the message");
+	/* ENVELOPE parses the message: the start fails, with a response code */
+	src.reads = 0;
+	assert_null(stream("(UID ENVELOPE)", &src, 1000, &out_len, &error));
+	assert_string_equal(error, "[UNAVAILABLE] Cannot read the message");
+	/* FLAGS reads nothing */
+	src.reads = 0;
+	char *r = stream("FLAGS", &src, 1000, &out_len, &error);
+	assert_non_null(r);
+	assert_int_equal(src.reads, 0);
+	free(r);
+	free(bin);
+	free(msg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +510,8 @@ int main(void)
 		cmocka_unit_test(test_binary),
 		cmocka_unit_test(test_needs_and_seen),
 		cmocka_unit_test(test_lf_message),
+		cmocka_unit_test(test_stream_chunks),
+		cmocka_unit_test(test_stream_read_failure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
