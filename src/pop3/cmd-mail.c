@@ -13,6 +13,16 @@
  * part in hex, as stable as the name itself.  Sizes
  * are the files' (stored with CRLF line ends, as RETR sends them before
  * dot-stuffing).
+ *
+ * RETR and TOP stream the message: the file is opened once (a message
+ * removed meanwhile by another program stays readable through the
+ * descriptor) and read by offsets, READ_BATCH octets a job, dot-stuffed
+ * (parse.h's writer keeps its state from one chunk to the next); the loop
+ * sends each piece, and the next job starts once the client has read it
+ * (pop3_session_async_written).  A session thus holds about READ_BATCH
+ * octets of a message and its unsent output, whatever the message's size.
+ * A file that fails once "+OK" has gone ends the connection (the client
+ * would wait for the end of the message for ever).
  */
 #include "pop3/session.h"
 
@@ -31,8 +41,9 @@
 #include "util/pool.h"
 #include "util/xalloc.h"
 
-/* bytes read from a message file at a time */
+/* octets read from a message file at a time, and (about) by a job */
 #define READ_CHUNK 65536
+#define READ_BATCH (4 * READ_CHUNK)
 
 struct open_job {
 	struct pop3_job job;
@@ -46,12 +57,22 @@ struct open_job {
 	struct mailbox_error error;
 };
 
+/* RETR or TOP under way, from one job to the next */
+struct read_stream {
+	uint32_t uid;
+	bool top;
+	int fd;                /* -1 until the first job opens it */
+	uint64_t offset;       /* where the next read starts */
+	bool sent_ok;          /* "+OK" has gone */
+	bool finished;         /* ".\r\n" is in the last job's output */
+	struct pop3_writer writer;
+	char *chunk;
+};
+
 struct read_job {
 	struct pop3_job job;
 	struct mailbox_view *view;
-	uint32_t uid;
-	bool top;
-	uint32_t lines;
+	struct read_stream *st;
 	struct buf out;
 	struct mailbox_error error;
 };
@@ -78,6 +99,8 @@ static void open_free(struct pop3_job *job);
 static void read_work(struct pop3_job *job);
 static void read_done(struct pop3_session *s, struct pop3_job *job);
 static void read_free(struct pop3_job *job);
+static void read_job_submit(struct pop3_session *s, struct read_stream *st);
+static void read_stream_free(struct read_stream **st);
 static void update_work(struct pop3_job *job);
 static void update_done(struct pop3_session *s, struct pop3_job *job);
 static void update_free(struct pop3_job *job);
@@ -368,60 +391,90 @@ static void mail_read(struct pop3_session *s, const struct pop3_command *cmd, bo
 		pop3_command_done(s);
 		return;
 	}
+	struct read_stream *st = xcalloc(1, sizeof(*st));
+	st->uid = m->uid;
+	st->top = top;
+	st->fd = -1;
+	st->chunk = xmalloc(READ_CHUNK);
+	pop3_writer_init(&st->writer, top, lines);
+	read_job_submit(s, st);
+}
+
+/* read_job_submit - the next piece of ST's message: now for the first,
+ * once the client has read the last one for the others */
+static void read_job_submit(struct pop3_session *s, struct read_stream *st)
+{
 	struct read_job *j = xcalloc(1, sizeof(*j));
 	j->job.work = read_work;
 	j->job.done = read_done;
 	j->job.free = read_free;
 	j->view = s->view;
-	j->uid = m->uid;
-	j->top = top;
-	j->lines = lines;
+	j->st = st;
 	buf_init(&j->out);
-	pop3_session_async(s, &j->job);
+	if (st->fd < 0)
+		pop3_session_async(s, &j->job);
+	else
+		pop3_session_async_written(s, &j->job);
 }
 
+/* read_work - (worker) open the file the first time, then read and
+ * dot-stuff up to READ_BATCH octets, and end the response at the end of
+ * the file or of TOP's lines */
 static void read_work(struct pop3_job *job)
 {
 	struct read_job *j = (struct read_job *)job;
-	int fd = -1;
-	if (mailbox_message_open(j->view, j->uid, &fd, &j->error) != 0)
+	struct read_stream *st = j->st;
+	if (st->fd < 0 && mailbox_message_open(j->view, st->uid, &st->fd, &j->error) != 0)
 		return;
-	struct pop3_writer w;
-	pop3_writer_init(&w, j->top, j->lines);
-	char *chunk = xmalloc(READ_CHUNK);
-	for (;;) {
-		ssize_t n = read(fd, chunk, READ_CHUNK);
+	size_t got = 0;
+	while (got < READ_BATCH && !st->writer.done) {
+		ssize_t n = pread(st->fd, st->chunk, READ_CHUNK, (off_t)st->offset);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			j->error = (struct mailbox_error){ MAILBOX_ERROR_TEMPORARY,
 							   "cannot read the message", errno };
-			break;
+			return;
 		}
-		if (n == 0 || w.done)
+		if (n == 0)
 			break;
-		pop3_writer_feed(&w, chunk, (size_t)n, &j->out);
+		pop3_writer_feed(&st->writer, st->chunk, (size_t)n, &j->out);
+		st->offset += (uint64_t)n;
+		got += (size_t)n;
 	}
-	free(chunk);
-	if (close(fd) != 0 && j->error.code == MAILBOX_ERROR_NONE)
-		j->error = (struct mailbox_error){ MAILBOX_ERROR_TEMPORARY,
-						   "cannot close the message", errno };
-	if (j->error.code == MAILBOX_ERROR_NONE)
-		pop3_writer_finish(&w, &j->out);
+	if (got < READ_BATCH || st->writer.done) {
+		pop3_writer_finish(&st->writer, &j->out);
+		st->finished = true;
+	}
 }
 
 static void read_done(struct pop3_session *s, struct pop3_job *job)
 {
 	struct read_job *j = (struct read_job *)job;
+	struct read_stream *st = j->st;
+	if (j->error.code != MAILBOX_ERROR_NONE && st->sent_ok) {
+		log_warn("pop3-read-failed", "session=%s account=%s uid=%" PRIu32 " error=\"%s\"",
+			 s->sid, s->account, st->uid, j->error.text ? j->error.text : "");
+		pop3_session_close(s);
+		pop3_command_done(s);
+		return;
+	}
 	if (j->error.code == MAILBOX_ERROR_EXPUNGED) {
 		pop3_reply_err(s, "[SYS/PERM] The message was removed by another program");
 	} else if (j->error.code != MAILBOX_ERROR_NONE) {
 		log_warn("pop3-read-failed", "session=%s account=%s uid=%" PRIu32 " error=\"%s\"",
-			 s->sid, s->account, j->uid, j->error.text ? j->error.text : "");
+			 s->sid, s->account, st->uid, j->error.text ? j->error.text : "");
 		pop3_reply_err(s, "[SYS/TEMP] Cannot read the message, try again later");
 	} else {
-		pop3_reply_ok(s, "%s follows", j->top ? "Top of message" : "Message");
+		if (!st->sent_ok)
+			pop3_reply_ok(s, "%s follows", st->top ? "Top of message" : "Message");
+		st->sent_ok = true;
 		pop3_reply_raw(s, j->out.data, j->out.len);
+		if (!st->finished) {
+			j->st = NULL;
+			read_job_submit(s, st);
+			return;
+		}
 	}
 	pop3_command_done(s);
 }
@@ -429,8 +482,20 @@ static void read_done(struct pop3_session *s, struct pop3_job *job)
 static void read_free(struct pop3_job *job)
 {
 	struct read_job *j = (struct read_job *)job;
+	read_stream_free(&j->st);
 	buf_free(&j->out);
 	free(j);
+}
+
+static void read_stream_free(struct read_stream **st)
+{
+	if (*st == NULL)
+		return;
+	if ((*st)->fd >= 0 && close((*st)->fd) != 0)
+		log_warn("close-failed", "what=message error=\"%s\"", strerror(errno));
+	free((*st)->chunk);
+	free(*st);
+	*st = NULL;
 }
 
 /* ---- QUIT and the UPDATE state ----------------------------------------------------- */

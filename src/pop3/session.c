@@ -47,6 +47,7 @@ static void session_plain_drained_cb(struct evbuffer *buf,
 static void session_free_later(struct pop3_session *s);
 static void session_free(struct pop3_session *s);
 static void session_free_memory(struct pop3_session *s);
+static void session_resume_parked(struct pop3_session *s);
 
 /* ---- life cycle ------------------------------------------------------------- */
 
@@ -136,6 +137,8 @@ static void session_plain_drained_cb(struct evbuffer *buf,
 	(void)buf;
 	if (info->n_deleted > 0 && s->closing && !s->dead && net_bufferevent_pending(s->bev) == 0)
 		session_close_done(s);
+	else if (info->n_deleted > 0 && !s->dead && !s->closing)
+		session_resume_parked(s);
 }
 
 bool pop3_session_offers_stls(const struct pop3_session *s)
@@ -166,6 +169,9 @@ void pop3_session_start_tls(struct pop3_session *s)
 	s->plain_bev = s->bev;
 	s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
 					    session_plain_drained_cb, s);
+	/* the filter stops above this, so that what the session has queued
+	 * (its back-pressure) reflects what the client has not read */
+	bufferevent_setwatermark(s->plain_bev, EV_WRITE, 0, SESSION_OUTPUT_HIGH);
 	s->bev = tls_bev;
 	s->tls = true;
 	s->handshaking = true;
@@ -254,6 +260,10 @@ static void session_free(struct pop3_session *s)
 	if (s->resume_ev)
 		event_free(s->resume_ev);
 	s->resume_ev = NULL;
+	if (s->parked) {
+		s->parked->free(s->parked);
+		s->parked = NULL;
+	}
 	if (s->job) {
 		s->orphan = true;  /* session_job_done frees it */
 		return;
@@ -337,6 +347,10 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	if (s->closing) {
 		if (net_bufferevent_pending(s->bev) == 0)
 			session_close_done(s);
+		return;
+	}
+	if (s->parked) {
+		session_resume_parked(s);
 		return;
 	}
 	if (!s->busy)
@@ -548,6 +562,24 @@ void pop3_session_async(struct pop3_session *s, struct pop3_job *job)
 	job->session = s;
 	s->job = job;
 	pool_submit(s->server->pool, session_job_work, session_job_done, job);
+}
+
+void pop3_session_async_written(struct pop3_session *s, struct pop3_job *job)
+{
+	job->session = s;
+	s->parked = job;
+	session_resume_parked(s);
+}
+
+/* session_resume_parked - the parked job goes to the pool once the output
+ * is below the back-pressure mark (called as the output drains) */
+static void session_resume_parked(struct pop3_session *s)
+{
+	if (!s->parked || net_bufferevent_pending(s->bev) >= SESSION_OUTPUT_HIGH)
+		return;
+	struct pop3_job *job = s->parked;
+	s->parked = NULL;
+	pop3_session_async(s, job);
 }
 
 bool pop3_session_is_loopback(const struct pop3_session *s)

@@ -99,6 +99,8 @@ struct pop3_session {
 	struct pop3_message *messages;
 	uint32_t count;
 	struct pop3_job *job;        /* the pool job running, or NULL */
+	struct pop3_job *parked;     /* a job waiting for the output to drain
+					(pop3_session_async_written), or NULL */
 };
 
 /* ---- replies (session.c) ---- */
@@ -125,6 +127,12 @@ struct pop3_job {
 	void (*free)(struct pop3_job *job);
 };
 void pop3_session_async(struct pop3_session *s, struct pop3_job *job);
+/* pop3_session_async_written - pop3_session_async once the replies queued
+ * have been written down to the back-pressure mark (now if they are): the
+ * next piece of a message (RETR, TOP) is read only when the client has
+ * read the last one.  If the client goes away meanwhile, FREE(job) runs
+ * and nothing else. */
+void pop3_session_async_written(struct pop3_session *s, struct pop3_job *job);
 
 bool pop3_session_is_loopback(const struct pop3_session *s);
 /* pop3_session_login_allowed - a password may be sent now (TLS, or

@@ -1,16 +1,18 @@
-"""Large messages streamed: IMAP FETCH (BODY[], partial ranges, BINARY) reads the message
-file a chunk at a time on the workers and sends it paced by what the client has read
-(src/imap/cmd-fetch.c and fetch.c), so that the network process's memory does not grow
-with message size x sessions.  Byte-exact checks (SHA-256 of what imaplib and a
-COMPRESS=DEFLATE client got) of messages of tens of MB, several at once, over implicit
-TLS and STARTTLS; at the 64 KiB chunk boundaries (partial ranges, BINARY's decoding); a
-message expunged while it is sent, a client gone in the middle; the peak resident memory
-(VmHWM) of the network process while they are sent."""
+"""Large messages streamed: IMAP FETCH (BODY[], partial ranges, BINARY) and POP3
+RETR/TOP read the message file a chunk at a time on the workers and send it paced by what
+the client has read (src/imap/cmd-fetch.c and fetch.c, src/pop3/cmd-mail.c), so that the
+network process's memory does not grow with message size x sessions.  Byte-exact checks
+(SHA-256 of what imaplib, poplib and a COMPRESS=DEFLATE client got) of messages of tens
+of MB, several at once, over implicit TLS and STARTTLS/STLS; at the 64 KiB chunk
+boundaries (partial ranges, TOP's lines, dot-stuffing of a line that starts with "."
+exactly at a boundary); a message expunged while it is sent, a client gone in the
+middle; the peak resident memory (VmHWM) of the network process while they are sent."""
 
 import base64
 import hashlib
 import imaplib
 import os
+import poplib
 import re
 import socket
 import threading
@@ -305,3 +307,77 @@ def test_imap_fetch_large_message_under_compress(petrel_factory, big, tmp_path):
     assert data[-200:].rstrip().split(b"\r\n")[-1].startswith(b"d OK")
     assert peak.growth < len(message), "network process grew by %d" % peak.growth
     s.close()
+
+
+# --------------------------------------------------------------------------- POP3
+
+def pop3_login(p, account, stls=False):
+    """poplib logged in as ACCOUNT on pop3s, or with STLS on pop3 (TLS as a filter over
+    the socket, back-pressure through two buffers)."""
+    if stls:
+        c = poplib.POP3(p.host, p.ports["pop3"], timeout=60)
+        c.stls(context=tls_context())
+    else:
+        c = poplib.POP3_SSL(p.host, p.ports["pop3s"], context=tls_context(), timeout=60)
+    c.user(account)
+    c.pass_(PASSWORD)
+    return c
+
+
+def test_pop3_retr_large_messages_at_once_in_bounded_memory(petrel_factory, big, tmp_path):
+    """Four sessions RETR a 32 MB message each at once: each gets it byte for byte (the
+    lines starting with "." at the 64 KiB boundaries stuffed, the missing last line break
+    added), and the network process's memory grows by less than one message, where
+    reading whole files into memory needed several times each message."""
+    message, _, _ = big
+    path = tmp_path / "big.eml"
+    path.write_bytes(message)
+    p = server(petrel_factory, ("pop3", "pop3s"))
+    for i, account in enumerate(ACCOUNTS):
+        deliver(p, account, path, "1.M1P%d.big" % i)
+    clients = [pop3_login(p, a, stls=i % 2 == 1) for i, a in enumerate(ACCOUNTS)]
+    for c in clients:
+        assert c.stat() == (1, len(message))
+    want = sha(message + b"\r\n")
+
+    def retr(c):
+        def fetch():
+            _, lines, octets = c.retr(1)
+            return sha(b"\r\n".join(lines) + b"\r\n")
+        return fetch
+
+    with Peak(p) as peak:
+        got = run_all([retr(c) for c in clients])
+    assert got == [want] * len(clients)
+    print("pop3 retr 4 x %d: network process grew by %d octets" % (len(message), peak.growth))
+    assert peak.growth < len(message), \
+        "network process grew by %d octets for 4 x %d" % (peak.growth, len(message))
+    for c in clients:
+        c.quit()
+
+
+def test_pop3_top_lines_across_chunks(petrel_factory, big, tmp_path):
+    """TOP n with the n lines of the body ending past several 64 KiB chunks, and ending
+    exactly before and after a line placed at a chunk boundary."""
+    message, _, _ = big
+    path = tmp_path / "big.eml"
+    path.write_bytes(message)
+    p = server(petrel_factory, ("pop3s",))
+    deliver(p, ACCOUNTS[0], path, "1.M1P1.big")
+    c = pop3_login(p, ACCOUNTS[0])
+    header, body = message.split(b"\r\n\r\n", 1)
+    body_lines = body.split(b"\r\n")
+    # the body line that starts at the second chunk boundary
+    first_boundary_line = None
+    offset = len(header) + 4
+    for i, line in enumerate(body_lines):
+        if offset == 2 * CHUNK:
+            first_boundary_line = i
+            break
+        offset += len(line) + 2
+    assert first_boundary_line is not None
+    for n in (0, 1, first_boundary_line, first_boundary_line + 1, 5000):
+        _, lines, _ = c.top(1, n)
+        want = header.split(b"\r\n") + [b""] + body_lines[:n]
+        assert lines == want, "TOP 1 %d" % n
+    c.quit()
