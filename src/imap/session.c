@@ -518,6 +518,14 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
+		if ((what & BEV_EVENT_READING) && s->busy && !s->idle && !s->sasl_line &&
+		    !s->handshaking && !s->closing) {
+			/* the client waits for an answer (a long FETCH it is
+			 * reading): not inactive (RFC 9051 5.4); the write
+			 * timeout guards a client that reads nothing */
+			bufferevent_enable(s->bev, EV_READ);
+			return;
+		}
 		if (s->handshaking || s->closing) {
 			/* nothing can be said before the handshake; or the
 			 * client does not read the last replies */

@@ -374,6 +374,14 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
+		if ((what & BEV_EVENT_READING) && s->busy && !s->sasl && !s->handshaking &&
+		    !s->closing) {
+			/* the client waits for an answer (a long RETR it is
+			 * reading): not idle; the write timeout guards a client
+			 * that reads nothing */
+			bufferevent_enable(s->bev, EV_READ);
+			return;
+		}
 		if (s->handshaking || s->closing) {
 			log_info("timeout", "session=%s client=%s handshaking=%d", s->sid,
 				 s->client, s->handshaking);

@@ -6,7 +6,8 @@ network process's memory does not grow with message size x sessions.  Byte-exact
 of MB, several at once, over implicit TLS and STARTTLS/STLS; at the 64 KiB chunk
 boundaries (partial ranges, TOP's lines, dot-stuffing of a line that starts with "."
 exactly at a boundary); a message expunged while it is sent, a client gone in the
-middle; the peak resident memory (VmHWM) of the network process while they are sent."""
+middle; the peak resident memory (VmHWM) of the network process while they are sent;
+clients that read a long answer slowly are not idle."""
 
 import base64
 import hashlib
@@ -20,7 +21,7 @@ import zlib
 
 import pytest
 
-from conftest import SAN_ENV, add_listeners
+from conftest import SAN_ENV, add_listeners, dot_stuff, fault_env
 from conftest import client_tls_context as tls_context
 
 PASSWORD = "secret"
@@ -381,3 +382,106 @@ def test_pop3_top_lines_across_chunks(petrel_factory, big, tmp_path):
         want = header.split(b"\r\n") + [b""] + body_lines[:n]
         assert lines == want, "TOP 1 %d" % n
     c.quit()
+
+
+# --------------------------------------------------------------------------- timeouts
+
+class Slow:
+    """A TLS client with a small receive buffer (the server cannot hand it a long answer
+    at once) on a server whose network process's clock the fault shim moves: while the
+    client reads the start of a long answer, the clock goes forward STEP seconds every
+    64 KiB, until it is PAST seconds ahead (more than the idle timeout since the client's
+    command).  The server's socket is writable again only once a good part of its send
+    buffer (4 MB at most) has gone, so STEP x 64 such steps stays below the timeout: the
+    server writes more often than that."""
+
+    def __init__(self, p, role, rules, step, past):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.settimeout(60)
+        s.connect((p.host, p.ports[role]))
+        self.s = tls_context().wrap_socket(s)
+        self.f = self.s.makefile("rb")
+        self.rules, self.step, self.past = rules, step, past
+
+    def send(self, line):
+        self.s.sendall(line.encode() + b"\r\n")
+
+    def line(self):
+        return self.f.readline()
+
+    def read_slowly(self, n):
+        data = bytearray()
+        skew = 0
+        while skew < self.past:
+            data += self.f.read(min(65536, n - len(data)))
+            skew += self.step
+            self.rules.write_text("clock %d network\n" % skew)
+        assert len(data) < n, "the answer was read before the clock had gone far enough"
+        data += self.f.read(n - len(data))
+        assert len(data) == n, "the connection ended after %d of %d octets" % (len(data), n)
+        return bytes(data)
+
+    def close(self):
+        self.s.close()
+
+
+def clocked_server(petrel_factory, tmp_path, role):
+    """A Petrel with a ROLE listener whose network process runs on the fault shim's
+    clock, and a 24 MB message (far more than the socket buffers hold) delivered to the
+    first account; the clock rules' file and the message."""
+    p = petrel_factory(start=False)
+    add_listeners(p, role)
+    rules = tmp_path / "clock-rules"
+    rules.write_text("clock 0 network\n")
+    p.extra_env = {**fault_env(rules), "PETREL_FAULT_CLOCK": "network"}
+    p.start()
+    message, _, _ = build_message(24 * 1024 * 1024)
+    path = tmp_path / "long.eml"
+    path.write_bytes(message)
+    deliver(p, ACCOUNTS[0], path, "1.M1P1.long")
+    return p, rules, message
+
+
+def test_pop3_slow_reader_is_not_idle(petrel_factory, tmp_path):
+    """A client that takes longer than [pop3] idle_timeout (600 s) to read a RETR it is
+    reading steadily is not idle: it gets the whole message, and its next command is
+    answered."""
+    p, rules, message = clocked_server(petrel_factory, tmp_path, "pop3s")
+    c = Slow(p, "pop3s", rules, step=8, past=660)
+    assert c.line().startswith(b"+OK")
+    c.send("USER " + ACCOUNTS[0])
+    assert c.line().startswith(b"+OK")
+    c.send("PASS " + PASSWORD)
+    assert c.line().startswith(b"+OK")
+    c.send("RETR 1")
+    assert c.line().startswith(b"+OK")
+    wire = dot_stuff(message) + b".\r\n"
+    assert sha(c.read_slowly(len(wire))) == sha(wire)
+    c.send("NOOP")
+    assert c.line().startswith(b"+OK")
+    c.send("QUIT")
+    assert c.line().startswith(b"+OK")
+    c.close()
+
+
+def test_imap_slow_reader_is_not_inactive(petrel_factory, tmp_path):
+    """The same for a FETCH and [imap] idle_timeout (1800 s, RFC 9051 5.4 autologout)."""
+    p, rules, message = clocked_server(petrel_factory, tmp_path, "imaps")
+    c = Slow(p, "imaps", rules, step=25, past=1920)
+    assert c.line().startswith(b"* OK")
+    c.send('a LOGIN "%s" "%s"' % (ACCOUNTS[0], PASSWORD))
+    while not c.line().startswith(b"a OK"):
+        pass
+    c.send("b EXAMINE INBOX")
+    while not c.line().startswith(b"b OK"):
+        pass
+    c.send("c UID FETCH 1 (BODY.PEEK[])")
+    first = c.line()
+    assert first.endswith(b"BODY[] {%d}\r\n" % len(message)), first
+    assert sha(c.read_slowly(len(message))) == sha(message)
+    assert c.line() == b")\r\n"
+    assert c.line().startswith(b"c OK")
+    c.send("d NOOP")
+    assert c.line().startswith(b"d OK")
+    c.close()
