@@ -384,7 +384,8 @@ static struct config *config_new(bool with_hostname)
 	config->auth.throttle_entries = 65536;
 	config->auth.hash_workers = 1;
 	config->auth.hash_queue = 64;
-	config->auth.scram_iterations = 100000;
+	/* the most Cyrus SASL's SCRAM client computes (its MAX_ITERATION_COUNTER) */
+	config->auth.scram_iterations = 65536;
 	config->auth.helper_timeout = 10;
 	config->auth.public_suffix_list = xstrdup("/usr/share/publicsuffix/public_suffix_list.dat");
 	config->auth.dmarc_enforce = true;

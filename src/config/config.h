@@ -90,7 +90,8 @@ struct config_auth {
 	unsigned throttle_entries; /* client addresses the throttle remembers: 65536 */
 	unsigned hash_workers;   /* threads that verify passwords, apart from [server] workers: 1 */
 	unsigned hash_queue;     /* password checks waiting or running before AUTH gets 454: 64 */
-	unsigned scram_iterations; /* PBKDF2 rounds of new SCRAM-SHA-256 credentials: 100000 */
+	unsigned scram_iterations; /* PBKDF2 rounds of new SCRAM-SHA-256 credentials: 65536
+				      (Cyrus SASL clients refuse more) */
 	unsigned helper_timeout; /* seconds the network process waits for the auth process: 10 */
 	char *public_suffix_list; /* the Public Suffix List file, for DMARC's organizational
 				     domain: /usr/share/publicsuffix/public_suffix_list.dat */

@@ -269,7 +269,7 @@ def test_scram_unknown_user_looks_like_a_real_one(petrel):
     upper = scram_first(c, "NoBody@Example.Test")
     c.quit()
     assert real[0] == real[1], real
-    assert real[0][1] == 100000, real
+    assert real[0][1] == 65536, real  # [auth] scram_iterations default
     assert unknown[0] == unknown[1], unknown
     assert unknown[0][1] == real[0][1], (unknown, real)
     assert len(base64.b64decode(unknown[0][0])) == len(base64.b64decode(real[0][0]))
@@ -318,6 +318,39 @@ def test_scram_iterations_setting_and_old_accounts(petrel_factory, tmp_path):
     c.quit()
     assert "scram-upgraded account=old@example.test iterations=200000" in \
         p.wait_log("scram-upgraded")
+
+
+def test_scram_default_and_accounts_made_before(petrel_factory, tmp_path):
+    """The default [auth] scram_iterations is 65536, the most Cyrus SASL's SCRAM client
+    (mbsync, mutt, KMail) computes; an account made with 100000 (the default before)
+    keeps its count and logs in with SCRAM, a PLAIN login never lowers it (only raises),
+    and `petrel account passwd` remakes it with the setting."""
+    p = petrel_factory()
+    old_conf = tmp_path / "old.conf"
+    old_conf.write_text(p.config_path.read_text() + "\n[auth]\nscram_iterations = 100000\n")
+    r = subprocess.run([PETREL_BIN, "account", "add", "old@example.test", "--password-stdin",
+                        "-c", str(old_conf)], input=PW + "\n", capture_output=True, text=True,
+                       timeout=60, env=petrel_env())
+    assert r.returncode == 0, r.stderr
+    add_account(p, "new@example.test")
+    c = tls_session(p)
+    assert scram_first(c, "new@example.test")[1] == 65536
+    assert scram_first(c, "nobody@example.test")[1] == 65536
+    assert scram_first(c, "old@example.test")[1] == 100000
+    r = scram_exchange(c, "old@example.test", PW)
+    assert (r.code, r.enhanced) == (235, "2.7.0"), r
+    c.quit()
+    c = p.auth_session(user="old@example.test", password=PW)
+    c.quit()
+    c = tls_session(p)
+    assert scram_first(c, "old@example.test")[1] == 100000
+    c.quit()
+    p.cli_ok("account", "passwd", "old@example.test", "--password-stdin", input=PW + "\n")
+    c = tls_session(p)
+    assert scram_first(c, "old@example.test")[1] == 65536
+    r = scram_exchange(c, "old@example.test", PW)
+    assert (r.code, r.enhanced) == (235, "2.7.0"), r
+    c.quit()
 
 
 def test_scram_gs2_y_flag(petrel):

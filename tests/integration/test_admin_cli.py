@@ -167,7 +167,7 @@ def test_account_round_trip(admin):
     [(name, h, scram)] = secrets(admin.data_dir)
     assert name == "alice@example.test"
     assert h.startswith("$y$")
-    assert scram.startswith("100000:")  # [auth] scram_iterations default
+    assert scram.startswith("65536:")  # [auth] scram_iterations default
     con = sqlite3.connect(str(admin.data_dir / "petrel.db"))
     cols = [r[1] for r in con.execute("PRAGMA table_info(accounts)")]
     con.close()

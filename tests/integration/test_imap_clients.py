@@ -77,9 +77,9 @@ def mbsync(home, conf):
 @pytest.mark.parametrize("tls", ["STARTTLS", "IMAPS"])
 def test_mbsync_both_ways(petrel_factory, cert, tmp_path, tls):
     """Messages and flags down to a fresh Maildir; then a message written locally, a
-    message marked seen locally and one deleted locally go up.  AuthMechs PLAIN: mbsync
-    would pick SCRAM-SHA-256, whose Cyrus SASL client refuses Petrel's default 100000
-    PBKDF2 iterations ("iteration-count is too big"); docs/imap.md says so."""
+    message marked seen locally and one deleted locally go up.  AuthMechs PLAIN: the
+    account was imported with a crypt hash, so it has no SCRAM credentials
+    (test_mbsync_scram_sha256 logs in with SCRAM)."""
     p = imap_server(petrel_factory)
     deliver(p, "first", b"First body.\r\n")
     deliver(p, "second", b"Second body.\r\n")
@@ -137,6 +137,36 @@ def test_mbsync_both_ways(petrel_factory, cert, tmp_path, tls):
     mbsync(tmp_path, conf)
     assert server_state(p) == state
     assert sorted(maildir_messages(inbox)) == ["first", "second", "written locally"]
+
+
+@pytest.mark.skipif(shutil.which("mbsync") is None,
+                    reason="mbsync (Debian package isync) is not installed")
+def test_mbsync_scram_sha256(petrel_factory, cert, tmp_path):
+    """mbsync with AuthMechs SCRAM-SHA-256 (Cyrus SASL's SCRAM client) logs in as an
+    account whose credentials `petrel account add` made with the default [auth]
+    scram_iterations: Cyrus SASL refuses counts above 65536 ("iteration-count is too
+    big, refusing to compute"), so the default must stay at or under it."""
+    p = imap_server(petrel_factory)
+    deliver(p, "for scram", b"Fetched after a SCRAM login.\r\n", rcpt=SENDER)
+    p.mail("example.test", "sender", 1)
+    local = tmp_path / "Mail"
+    local.mkdir()
+    conf = tmp_path / "mbsyncrc"
+    conf.write_text(
+        "IMAPAccount petrel\nHost localhost\nPort %d\nUser %s\nPass %s\n"
+        "SSLType IMAPS\nCertificateFile %s\nSystemCertificates no\n"
+        "AuthMechs SCRAM-SHA-256\n\n"
+        "IMAPStore remote\nAccount petrel\n\n"
+        "MaildirStore local\nPath %s/\nInbox %s/INBOX\n\n"
+        "Channel inbox\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Near\n"
+        "SyncState *\nSync Pull\n"
+        % (p.ports["imaps"], SENDER, SENDER_PASSWORD, cert[0], local, local))
+    mbsync(tmp_path, conf)
+    got = maildir_messages(local / "INBOX")
+    assert sorted(got) == ["for scram"], got
+    assert re.search(r"info auth session=\S+ client=\S+ account=%s mechanism=SCRAM-SHA-256"
+                     % re.escape(SENDER), p.wait_log("mechanism=SCRAM-SHA-256")), \
+        p.log()[-3000:]
 
 
 def test_check_imap4rev1(petrel_factory):

@@ -715,7 +715,7 @@ static void test_auth_throttle(void **state)
 	assert_int_equal(defaults->auth.throttle_entries, 65536);
 	assert_int_equal(defaults->auth.hash_workers, 1);
 	assert_int_equal(defaults->auth.hash_queue, 64);
-	assert_int_equal(defaults->auth.scram_iterations, 100000);
+	assert_int_equal(defaults->auth.scram_iterations, 65536);
 	config_free(&defaults);
 	struct config *config = load_text(f,
 		"[auth]\nipv6_prefix = 48\nthrottle_entries = 1000\nhash_workers = 2\n"
