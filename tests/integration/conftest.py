@@ -552,10 +552,10 @@ class Petrel:
         raise AssertionError("unreachable")
 
     def _new_ports(self):
-        """Other free loopback ports for the three default listeners, in the config too."""
+        """Other free loopback ports for every listener of self.ports (the three default
+        ones and those add_listeners() added), in the config too."""
         text = self.config_path.read_text()
-        new = dict(zip(("mx", "submission", "submissions"),
-                       free_ports(3, self.family, self.host)))
+        new = dict(zip(self.ports, free_ports(len(self.ports), self.family, self.host)))
         for role, port in new.items():
             text = text.replace("address = %s:%d\n" % (self.hostpart, self.ports[role]),
                                 "address = %s:%d\n" % (self.hostpart, port))

@@ -214,3 +214,23 @@ def test_id(petrel_factory):
         s.sendall(b"i3 ID " + bad + b"\r\n")
         assert read_until_tagged(f, "i3")[-1].startswith("i3 BAD "), bad
     s.close()
+
+
+def test_start_moves_an_imap_listener_off_a_taken_port(petrel_factory):
+    """The harness (conftest's start()): a port another process takes between free_ports()
+    and Petrel's bind is replaced and Petrel started again, for the listeners
+    add_listeners() added as for the default ones (it used to drop their ports: KeyError
+    'imaps' in a later test step, or three failed starts)."""
+    p = imap_server(petrel_factory, start=False)
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind((p.host, p.ports["imaps"]))
+    taken.listen(1)
+    try:
+        p.start()
+    finally:
+        port = taken.getsockname()[1]
+        taken.close()
+    assert p.ports["imaps"] != port and "imap" in p.ports
+    c = imap_connect(p, tls=True)
+    c.login("u@example.test", "secret")
+    c.logout()
