@@ -5,7 +5,8 @@
  *     0  "PTRLIDX\0"          8  u32 version        12 u32 uidvalidity
  *     16 u32 uidnext          20 u32 record count   24 u64 highestmodseq
  *     32 u32 name table size  36 u32 zero           40 u64 checksum
- *     48 16 zero bytes
+ *     48 i64 cur/'s settled mtime, seconds   56 u32 its nanoseconds
+ *     60 4 zero bytes  (version 1: 48-63 zero)
  *   records, 48 bytes each, ascending UIDs:
  *     0 u32 uid  4 u32 flags  8 u64 modseq  16 u64 size  24 i64 internal date
  *     32 u64 keywords  40 u32 name offset  44 u32 name length
@@ -82,7 +83,8 @@ int mailbox_index_parse(const void *data, size_t len, struct mailbox_index *inde
 		*error_r = "not an index (magic)";
 		goto out;
 	}
-	if (get32(p + 8) != MAILBOX_INDEX_VERSION) {
+	uint32_t version = get32(p + 8);
+	if (version != 1 && version != MAILBOX_INDEX_VERSION) {
 		*error_r = "unknown index version";
 		goto out;
 	}
@@ -92,10 +94,14 @@ int mailbox_index_parse(const void *data, size_t len, struct mailbox_index *inde
 		goto out;
 	}
 	bool zero = get32(p + 36) == 0;
-	for (int i = 48; i < INDEX_HEADER_SIZE; i++)
+	for (int i = version == 1 ? 48 : 60; i < INDEX_HEADER_SIZE; i++)
 		zero = zero && p[i] == 0;
 	if (!zero) {
 		*error_r = "index header has non-zero reserved bytes";
+		goto out;
+	}
+	if (get32(p + 56) >= 1000000000) {
+		*error_r = "index with an invalid cur/ mtime";
 		goto out;
 	}
 	bool sum_ok = index_checksum(p, len) == get64(p + INDEX_CHECKSUM_AT);
@@ -110,6 +116,8 @@ int mailbox_index_parse(const void *data, size_t len, struct mailbox_index *inde
 	index.uidvalidity = get32(p + 12);
 	index.uidnext = get32(p + 16);
 	index.highestmodseq = get64(p + 24);
+	index.cur_mtime_sec = (int64_t)get64(p + 48);
+	index.cur_mtime_nsec = get32(p + 56);
 	if (index.uidvalidity == 0 || index.uidnext == 0) {
 		*error_r = "index with UIDVALIDITY or UIDNEXT 0";
 		goto out;
@@ -162,6 +170,8 @@ void mailbox_index_encode(const struct mailbox_index *index, struct buf *out)
 	put32(head + 20, (uint32_t)index->count);
 	put64(head + 24, index->highestmodseq);
 	put32(head + 32, (uint32_t)names_len);
+	put64(head + 48, (uint64_t)index->cur_mtime_sec);
+	put32(head + 56, index->cur_mtime_nsec);
 	buf_append(out, head, sizeof(head));
 	uint32_t off = 0;
 	for (size_t i = 0; i < index->count; i++) {

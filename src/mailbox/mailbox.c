@@ -70,6 +70,7 @@ struct mailbox {
 	pthread_mutex_t lock;
 	/* under the registry lock */
 	unsigned refs;
+	unsigned closing;           /* mailbox_unref calls writing it after the last ref */
 	struct mailbox *next;
 	bool unlisted;              /* deleted or failed to load: opens pass it by */
 	/* under both locks to change, either to read */
@@ -79,6 +80,7 @@ struct mailbox {
 	bool exclusive;             /* mailbox_exclusive_take */
 	bool cur_settled;           /* cur/ had cur_mtime, a second old, at the last scan */
 	struct timespec cur_mtime;
+	struct timespec index_cur_mtime;  /* what petrel.index records of cur/ (0: nothing) */
 	struct mailbox_error load_error;
 	uint32_t uidvalidity, uidnext, uid_lease;
 	uint32_t recent_uid;        /* the first UID no view was told of yet */
@@ -159,6 +161,7 @@ static struct mailbox_msg *msg_find(struct mailbox *mb, uint32_t uid);
 static void msg_add(struct mailbox *mb, const struct mailbox_msg *msg);
 static void totals_publish(struct mailbox *mb);
 static void watches_fire(struct mailbox *mb);
+static void mailbox_close_write(struct mailbox *mb);
 static void mailbox_free(struct mailbox *mb);
 static char *cur_path(struct mailbox *mb, const char *name);
 static int expunge_locked(struct mailbox *mb, const uint32_t *uids, size_t n, bool force,
@@ -392,6 +395,16 @@ static int index_write(struct mailbox *mb, bool durable)
 		.highestmodseq = mb->highestmodseq, .count = mb->count,
 	};
 	struct buf out;
+	struct timespec recorded = { 0 };
+
+	/* cur/ as the last scan found it settled: the next load need not read
+	 * cur/ again while its mtime stays the same.  A change made since by
+	 * this process (a flag's rename, an APPEND, an expunge) changed the
+	 * mtime too, so the record is then merely stale, never wrong */
+	if (mb->cur_settled)
+		recorded = mb->cur_mtime;
+	index.cur_mtime_sec = (int64_t)recorded.tv_sec;
+	index.cur_mtime_nsec = (uint32_t)recorded.tv_nsec;
 
 	index.records = xcalloc(mb->count ? mb->count : 1, sizeof(*index.records));
 	for (size_t i = 0; i < mb->count; i++) {
@@ -406,10 +419,12 @@ static int index_write(struct mailbox *mb, bool durable)
 	free(index.records);
 	int r = mailbox_file_write(mb->path, MAILBOX_INDEX_FILE, out.data, out.len, durable);
 	buf_free(&out);
-	if (r != 0)
+	if (r != 0) {
 		log_warn("mailbox_index_write", "path=%s error=\"%s\"", mb->path, strerror(errno));
-	else
+	} else {
 		mb->index_dirty = 0;
+		mb->index_cur_mtime = recorded;
+	}
 	return r;
 }
 
@@ -515,6 +530,14 @@ static int mailbox_load(struct mailbox *mb, struct mailbox_error *error_r)
 			r->name = NULL;
 		}
 		mb->count = index.count;
+		/* the records are cur/ as it was at this mtime: if it still has
+		 * it, the sync below need not read cur/ (only new/) */
+		if (index.cur_mtime_sec != 0 || index.cur_mtime_nsec != 0) {
+			mb->cur_mtime.tv_sec = (time_t)index.cur_mtime_sec;
+			mb->cur_mtime.tv_nsec = (long)index.cur_mtime_nsec;
+			mb->index_cur_mtime = mb->cur_mtime;
+			mb->cur_settled = true;
+		}
 		mailbox_index_free(&index);
 		if (!have_lease || mb->uid_lease < mb->uidnext || mb->modseq_lease < mb->highestmodseq) {
 			if (mb->uid_lease < mb->uidnext)
@@ -1017,7 +1040,21 @@ void mailbox_unref(struct mailbox **mailbox)
 	*mailbox = NULL;
 	pthread_mutex_lock(&registry_lock);
 	bool last = --mb->refs == 0;
-	if (last) {
+	if (last)
+		mb->closing++;
+	pthread_mutex_unlock(&registry_lock);
+	if (!last)
+		return;
+	/* still in the registry while its index and leases are written: an
+	 * open meanwhile takes this object (and waits for its lock) rather
+	 * than loading a second one from the files being rewritten, which
+	 * would then write the same files (petrel.index.tmp) at once */
+	pthread_mutex_lock(&mb->lock);
+	mailbox_close_write(mb);
+	pthread_mutex_unlock(&mb->lock);
+	pthread_mutex_lock(&registry_lock);
+	bool gone = --mb->closing == 0 && mb->refs == 0;
+	if (gone) {
 		for (struct mailbox **p = &registry; *p; p = &(*p)->next) {
 			if (*p == mb) {
 				*p = mb->next;
@@ -1026,15 +1063,16 @@ void mailbox_unref(struct mailbox **mailbox)
 		}
 	}
 	pthread_mutex_unlock(&registry_lock);
-	if (last)
+	if (gone)
 		mailbox_free(mb);
 }
 
-static void mailbox_free(struct mailbox *mb)
+/* mailbox_close_write - (lock held) the last reference is gone: a clean
+ * close, the index durable, then the leases shrunk to exactly UIDNEXT and
+ * HIGHESTMODSEQ, which tells the next load the index is whole.  The
+ * object may be opened again after it (it stays as it was, whole) */
+static void mailbox_close_write(struct mailbox *mb)
 {
-	/* every watch holds a reference: none is left.  A clean close: the
-	 * index durable, then the leases shrunk to exactly UIDNEXT and
-	 * HIGHESTMODSEQ, which tells the next load the index is whole */
 	bool clean = mb->uid_lease == mb->uidnext && mb->modseq_lease == mb->highestmodseq &&
 		     mb->index_dirty == 0;
 	/* (exact leases: nothing was handed out since a clean load or close,
@@ -1049,7 +1087,21 @@ static void mailbox_free(struct mailbox *mb)
 			mb->modseq_lease = modseq_lease;
 			log_warn("mailbox_close", "path=%s error=\"%s\"", mb->path, strerror(errno));
 		}
+	} else if (mb->loaded && !mb->deleted && mb->cur_settled &&
+		   (mb->cur_mtime.tv_sec != mb->index_cur_mtime.tv_sec ||
+		    mb->cur_mtime.tv_nsec != mb->index_cur_mtime.tv_nsec)) {
+		/* unchanged, but cur/ has settled since the index was written:
+		 * record it, so that the next open does not read cur/ (a large
+		 * folder's costly part).  Not durable: a lost write only costs
+		 * that read */
+		(void)index_write(mb, false);
 	}
+}
+
+/* mailbox_free - the object, out of the registry, with no reference (every
+ * watch holds one) and no close running */
+static void mailbox_free(struct mailbox *mb)
+{
 	for (size_t i = 0; i < mb->count; i++)
 		free(mb->msgs[i].name);
 	for (size_t i = 0; i < mb->keyword_count; i++)

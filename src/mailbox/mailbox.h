@@ -512,7 +512,7 @@ void mailbox_filename_format(struct buf *out, const char *unique, size_t unique_
 /* The index (petrel.index): a 64-byte header then COUNT 48-byte records
  * then the table of file names; little-endian; the checksum (SipHash-2-4
  * under a fixed key) covers every byte but its own.  docs/mailbox.md. */
-#define MAILBOX_INDEX_VERSION 1
+#define MAILBOX_INDEX_VERSION 2
 
 struct mailbox_index_record {
 	uint32_t uid;
@@ -528,6 +528,11 @@ struct mailbox_index {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highestmodseq;
+	/* cur/'s mtime at a scan that found it settled (over a second old),
+	 * when the records are that scan's cur/; 0 and 0 when not known
+	 * (version 1 has no such field) */
+	int64_t cur_mtime_sec;
+	uint32_t cur_mtime_nsec;
 	struct mailbox_index_record *records;   /* ascending UIDs */
 	size_t count;
 };

@@ -370,6 +370,72 @@ out:
 	return NULL;
 }
 
+#define CYCLE_THREADS 4
+#define CYCLE_ROUNDS 100
+
+struct cycler {
+	int failures;
+	uint32_t uids[CYCLE_ROUNDS];
+	size_t count;
+};
+
+/* cycler_run - open the folder, append one message, close it, over and
+ * over (as APPEND sessions and local delivery do) */
+static void *cycler_run(void *arg)
+{
+	struct cycler *c = arg;
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	for (int i = 0; i < CYCLE_ROUNDS; i++) {
+		/* a pause of 0-2 ms between cycles, as between a client's
+		 * commands: the folder is often closed by one thread just as
+		 * another opens it */
+		usleep((useconds_t)(rand_r(&seed) % 2000));
+		struct mailbox *mb = NULL;
+		struct mailbox_error error;
+		uint32_t uid;
+		if (mailbox_open(data_dir, ADDR, "INBOX", &mb, &error) != 0) {
+			c->failures++;
+			continue;
+		}
+		if (mailbox_append(mb, "x\r\n", 3, 0, 0, 0, &uid, &error) != 0)
+			c->failures++;
+		else
+			c->uids[c->count++] = uid;
+		mailbox_unref(&mb);
+	}
+	return NULL;
+}
+
+/* threads that each open, append to and close one folder at once: a
+ * folder being closed (its index and leases written) while another thread
+ * opens it is one folder, not two writing the same files; every append
+ * succeeds with its own UID */
+static void test_open_close_cycles(void **state)
+{
+	(void)state;
+	struct cycler c[CYCLE_THREADS] = { 0 };
+	pthread_t t[CYCLE_THREADS];
+	for (int i = 0; i < CYCLE_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, cycler_run, &c[i]), 0);
+	for (int i = 0; i < CYCLE_THREADS; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	bool seen[CYCLE_THREADS * CYCLE_ROUNDS * 4 + 2] = { 0 };
+	for (int i = 0; i < CYCLE_THREADS; i++) {
+		assert_int_equal(c[i].failures, 0);
+		assert_int_equal(c[i].count, CYCLE_ROUNDS);
+		for (size_t j = 0; j < c[i].count; j++) {
+			assert_true(c[i].uids[j] < sizeof(seen));
+			assert_false(seen[c[i].uids[j]]);
+			seen[c[i].uids[j]] = true;
+		}
+	}
+	struct mailbox *mb = open_ok("INBOX");
+	uint32_t uids[CYCLE_THREADS * CYCLE_ROUNDS + 1];
+	assert_int_equal(uids_of(mb, uids, CYCLE_THREADS * CYCLE_ROUNDS + 1),
+			 CYCLE_THREADS * CYCLE_ROUNDS);
+	mailbox_unref(&mb);
+}
+
 /* two threads append and store flags on one mailbox at once: UIDs are
  * unique and ascending, every view ends up with the same messages and
  * flags, the disk agrees after a rebuild */
@@ -726,6 +792,71 @@ static void test_settled_folder(void **state)
 	assert_true(ch.exists_changed);
 	assert_int_equal(ch.exists, 3);
 	mailbox_changes_free(&ch);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+}
+
+/* settled_flag_rename - in INBOX's cur/, the file of UID 1 gets the flag
+ * LETTERS; with KEEP_MTIME cur/'s mtime is put back as it was, so that
+ * only a full read of cur/ can see the change */
+static void settled_flag_rename(const char *letters, bool keep_mtime)
+{
+	char cur[400], from[700] = "", to[700] = "";
+	snprintf(cur, sizeof(cur), "%s/cur", inbox);
+	struct stat before;
+	assert_int_equal(stat(cur, &before), 0);
+	DIR *dir = opendir(cur);
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL) {
+		const char *at = strstr(de->d_name, ",U=1:2,");
+		if (at) {
+			snprintf(from, sizeof(from), "%s/%s", cur, de->d_name);
+			snprintf(to, sizeof(to), "%s/%.*s%s", cur,
+				 (int)(at + strlen(",U=1:2,") - de->d_name), de->d_name, letters);
+		}
+	}
+	closedir(dir);
+	assert_int_equal(rename(from, to), 0);
+	if (keep_mtime) {
+		struct timespec times[2] = { before.st_atim, before.st_mtim };
+		assert_int_equal(utimensat(AT_FDCWD, cur, times, 0), 0);
+	}
+}
+
+/* a settled folder closed and opened again is not read again (its index
+ * records cur/'s mtime), yet a change to cur/ by another program is seen */
+static void test_settled_folder_reopened(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	struct mailbox_message msg;
+	append_ok(mb, "a\r\n", 0);
+	append_ok(mb, "b\r\n", 0);
+	/* at least 2 s of wall time: cur/'s mtime is then over a second old
+	 * at the next scan, which finds the folder settled */
+	sleep(3);
+	assert_int_equal(mailbox_sync(mb, &error), 0);
+	mailbox_unref(&mb);
+
+	/* a rename in cur/ that leaves cur/'s mtime as it was: an open that
+	 * trusts the index's record of cur/ does not see it */
+	settled_flag_rename("F", true);
+	mb = open_ok("INBOX");
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_view_count(view), 2);
+	assert_int_equal(mailbox_view_message(view, 1, &msg), 0);
+	assert_int_equal(msg.flags, 0);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+
+	/* a rename as another program makes it: seen at the next open */
+	settled_flag_rename("FS", false);
+	mb = open_ok("INBOX");
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_view_message(view, 1, &msg), 0);
+	assert_int_equal(msg.flags, MAILBOX_FLAG_FLAGGED | MAILBOX_FLAG_SEEN);
 	mailbox_view_free(&view);
 	mailbox_unref(&mb);
 }
@@ -1200,6 +1331,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_external_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_and_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settled_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_settled_folder_reopened, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_close_cycles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),

@@ -163,6 +163,8 @@ static void test_index_roundtrip(void **state)
 	struct buf b;
 
 	index_sample(&index, recs);
+	index.cur_mtime_sec = 1733000000;
+	index.cur_mtime_nsec = 999999999;
 	buf_init(&b);
 	mailbox_index_encode(&index, &b);
 	assert_int_equal(b.len, 64 + 3 * 48 + strlen(recs[0].name) + strlen(recs[1].name) +
@@ -171,6 +173,8 @@ static void test_index_roundtrip(void **state)
 	assert_int_equal(back.uidvalidity, 1234);
 	assert_int_equal(back.uidnext, 10);
 	assert_int_equal(back.highestmodseq, 5);
+	assert_int_equal(back.cur_mtime_sec, 1733000000);
+	assert_int_equal(back.cur_mtime_nsec, 999999999);
 	assert_int_equal(back.count, 3);
 	for (size_t i = 0; i < 3; i++) {
 		assert_int_equal(back.records[i].uid, recs[i].uid);
