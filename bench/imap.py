@@ -913,11 +913,13 @@ def main():
         t0 = time.monotonic()
         pt.write(hashed, users)
         log("imap: %d Petrel accounts added in %.1f s" % (len(users), time.monotonic() - t0))
+        # a copy for Dovecot, the generated folder itself for Petrel (removing 100,000
+        # files costs minutes where unlink waits for a TRIM: the root file system here
+        # is mounted with discard)
         for s in (dc, pt):
-            dst = s.maildir(USER)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            subprocess.run(["cp", "-a", gen, dst], check=True)
-        shutil.rmtree(gen)
+            os.makedirs(os.path.dirname(s.maildir(USER)), exist_ok=True)
+        subprocess.run(["cp", "-a", gen, dc.maildir(USER)], check=True)
+        os.rename(gen, pt.maildir(USER))
         dc.own()
         for s in (dc, pt):
             s.start()
@@ -949,16 +951,18 @@ def main():
         if old_inotify is not None:
             with open(INOTIFY, "w") as f:
                 f.write(str(old_inotify))
-        if args.keep:
-            log("imap: temp folder kept: %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     report(res)
     if error:
         print("ERROR: " + error)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
+    sys.stdout.flush()
+    if args.keep:
+        log("imap: temp folder kept: %s" % tmp)
+    else:
+        log("imap: removing %s (minutes at full scale where unlink waits for a TRIM)" % tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
     return 1 if error else 0
 
 
