@@ -435,6 +435,10 @@ def test_compress_pipelined_bomb_bounded(petrel_factory):
     p.start()
     network = p.processes()["network"]
     r = Raw(p)
+    # a liveness bound, not a speed claim: the sanitizer build reads some 240 MB of
+    # inflated input before it answers, which a loaded 2-core machine can take a
+    # while to do
+    r.sock.settimeout(180)
     out = zlib.compressobj(9, zlib.DEFLATED, -15)
     bomb = [out.compress(b"x" * (1 << 20)) for _ in range(240)]
     bomb.append(out.compress(b"\r\na4 NOOP\r\n") + out.flush(zlib.Z_SYNC_FLUSH))
