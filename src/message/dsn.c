@@ -304,6 +304,12 @@ static void build_text_part(const struct dsn_report *report, const struct dsn_re
 		buf_append(out, "\r\n", 2);
 		fold_words(out, "", "    ", line, DSN_FOLD_WIDTH);
 		buf_append(out, "\r\n", 2);
+		if (r->note != NULL) {
+			char *note = sanitize(r->note, true);
+			fold_words(out, "    ", "    ", note, DSN_FOLD_WIDTH);
+			buf_append(out, "\r\n", 2);
+			free(note);
+		}
 		if (r->diagnostic != NULL) {
 			char *diag = sanitize(r->diagnostic, true);
 			char *intro;

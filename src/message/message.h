@@ -305,6 +305,8 @@ struct dsn_recipient {
 	const char *status;             /* "5.1.1" */
 	const char *remote_mta;         /* host name, or NULL */
 	const char *diagnostic;         /* remote reply text ("550 5.1.1 no such user"), or NULL */
+	const char *note;               /* a line for people before it ("Message expired
+					 * after 432000 seconds in the queue."), or NULL */
 	time_t last_attempt;            /* 0 = omit */
 	time_t will_retry_until;        /* delayed only; 0 = omit */
 };

@@ -24,6 +24,7 @@
 
 static const char *reply_status(const char *reply, char status[16], bool delay);
 static const char *reply_diagnostic(const char *reply);
+static const char *reply_expired(const char *reply, char **note_r);
 
 /* reply_status - the enhanced status code a stored reply "NNN X.Y.Z ..."
  * carries, or one derived from its code (RFC 3463 3.1) */
@@ -47,6 +48,30 @@ static const char *reply_status(const char *reply, char status[16], bool delay)
 static const char *reply_diagnostic(const char *reply)
 {
 	return reply && reply[0] ? reply : NULL;
+}
+
+/* reply_expired - for the reply of a recipient that expired in the queue
+ * (QUEUE_EXPIRED_HEAD, scheduler.c): the last attempt's reply within it,
+ * which the DSN reports as Postfix does (RFC 3463 X.4.7: "If possible, the
+ * code for the actual problem found when delivery was attempted should be
+ * returned rather than this code"), NULL if there was none (4.4.7 stays);
+ * *NOTE_R gets "Message expired after N seconds in the queue." for people.
+ * Any other reply is returned as it is, *NOTE_R NULL. */
+static const char *reply_expired(const char *reply, char **note_r)
+{
+	*note_r = NULL;
+	if (!reply || strncmp(reply, QUEUE_EXPIRED_HEAD, strlen(QUEUE_EXPIRED_HEAD)) != 0)
+		return reply;
+	const char *last = strstr(reply, QUEUE_EXPIRED_LAST);
+	if (!last)
+		return reply;
+	const char *head = reply + strlen("451 4.4.7 ");
+	*note_r = xasprintf("%.*s in the queue.", (int)(last - head), head);
+	last += strlen(QUEUE_EXPIRED_LAST);
+	/* a reply as attempt_group_done stores it: "NNN X.Y.Z text" */
+	if (strlen(last) < 9 || last[3] != ' ' || (last[0] != '4' && last[0] != '5'))
+		return NULL;
+	return last;
 }
 
 struct queue_envelope *queue_bounce_build_blocking(const struct config *config,
@@ -78,15 +103,21 @@ struct queue_envelope *queue_bounce_build_blocking(const struct config *config,
 	char *from = xasprintf("MAILER-DAEMON@%s", config->hostname);
 	struct dsn_recipient *rcpts = xcalloc(count, sizeof(*rcpts));
 	char (*status)[16] = xcalloc(count, sizeof(*status));
+	char **notes = xcalloc(count, sizeof(*notes));
 	time_t now = time(NULL);
 	for (size_t k = 0; k < count; k++) {
 		const struct queue_recipient *r = &env->rcpts[which[k]];
+		const char *reply = delay ? r->last_reply : reply_expired(r->last_reply, &notes[k]);
 		rcpts[k].final_recipient = r->address;
 		rcpts[k].original_recipient = r->orcpt;
 		rcpts[k].action = delay ? "delayed" : "failed";
-		rcpts[k].status = reply_status(r->last_reply, status[k], delay);
+		if (notes[k] && !reply)
+			rcpts[k].status = strcpy(status[k], "4.4.7"); /* no attempt replied */
+		else
+			rcpts[k].status = reply_status(reply, status[k], delay);
 		rcpts[k].remote_mta = remote_mta ? remote_mta[which[k]] : NULL;
-		rcpts[k].diagnostic = reply_diagnostic(r->last_reply);
+		rcpts[k].diagnostic = reply_diagnostic(reply);
+		rcpts[k].note = notes[k];
 		rcpts[k].last_attempt = now;
 		rcpts[k].will_retry_until = delay ? env->arrival + (time_t)config->queue.lifetime : 0;
 	}
@@ -120,6 +151,9 @@ struct queue_envelope *queue_bounce_build_blocking(const struct config *config,
 	 * and a failure of this notice must reach the double-bounce handling */
 	queue_envelope_add_rcpt(dsn, to, 0, NULL);
 
+	for (size_t k = 0; k < count; k++)
+		free(notes[k]);
+	free(notes);
 	free(status);
 	free(rcpts);
 	free(from);

@@ -34,6 +34,12 @@ struct queue_op_job;
 /* names read from a folder per loader job */
 #define QUEUE_LOAD_BATCH 256
 
+/* the reply a recipient that expired in the queue keeps (scheduler.c):
+ * QUEUE_EXPIRED_HEAD "N seconds" QUEUE_EXPIRED_LAST "<the last attempt's
+ * reply, or none>"; bounce.c takes it apart again for the DSN */
+#define QUEUE_EXPIRED_HEAD "451 4.4.7 Message expired after "
+#define QUEUE_EXPIRED_LAST " in the queue; last error: "
+
 enum queue_msg_state {
 	QUEUE_MSG_READY,       /* in the FIFO, waiting for a delivery slot */
 	QUEUE_MSG_DELIVERING,  /* a delivery job owns env and body */

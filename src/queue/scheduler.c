@@ -736,10 +736,11 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 		bool waiting = r->state == QUEUE_RCPT_DEFERRED ||
 			(r->state == QUEUE_RCPT_PENDING && queue->delivery);
 		if (waiting && expired) {
-			/* RFC 3463 4.4.7: delivery time expired */
+			/* RFC 3463 4.4.7: delivery time expired (its DSN
+			 * reports the last reply's status: bounce.c) */
 			char *last = r->last_reply ? xstrdup(r->last_reply) : xstrdup("none");
-			rcpt_set(r, QUEUE_RCPT_FAILED, "451 4.4.7 Message expired after %u seconds in "
-				 "the queue; last error: %s", config->queue.lifetime, last);
+			rcpt_set(r, QUEUE_RCPT_FAILED, QUEUE_EXPIRED_HEAD "%u seconds" QUEUE_EXPIRED_LAST
+				 "%s", config->queue.lifetime, last);
 			free(last);
 		}
 		char to[256], why[300];

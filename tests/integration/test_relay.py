@@ -416,7 +416,12 @@ def test_tls_policy_domain_goes_by_mx_even_with_relay_everything(
 
 # --------------------------------------------------------------------------- expiry, delays
 
-def test_lifetime_expiry_returns_4_4_7(petrel_factory, dns_factory, mx_port, sink_factory):
+def test_lifetime_expiry_reports_the_last_reply(petrel_factory, dns_factory, mx_port,
+                                                sink_factory):
+    """A recipient that expires in the queue is bounced with the last attempt's status and
+    reply, as Postfix does: RFC 3463 X.4.7 (delivery time expired) says "If possible, the
+    code for the actual problem found when delivery was attempted should be returned
+    rather than this code".  The text for people says that it expired."""
     dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
                       hosts=[("mx1.remote.test", "127.0.0.2")])
     sink_factory("127.0.0.2", mx_port, "-r", "RCPT", "-b", "451 4.7.1 try again later")
@@ -427,8 +432,11 @@ def test_lifetime_expiry_returns_4_4_7(petrel_factory, dns_factory, mx_port, sin
     [raw] = wait_sender_mail(p, 1, timeout=15, settle=2)
     took = time.monotonic() - t0
     assert took >= 2.5, "expired after %.1fs, lifetime is 3s" % took
-    _, _, [rc] = check_dsn(raw, "failed", "4.4.7")
-    assert "451 4.7.1 try again later" in rc.get("diagnostic-code", ""), rc
+    msg, _, [rc] = check_dsn(raw, "failed", "4.7.1")
+    assert rc.get("diagnostic-code") == "smtp; 451 4.7.1 try again later", rc
+    text = msg.get_payload(0).get_payload(decode=True).decode()
+    assert "Message expired after 3 seconds in the queue" in text, text
+    assert "451 4.7.1 try again later" in text, text
     wait_queue_empty(p)
     assert len(sender_mail(p)) == 1
     assert any(e["type"] == "bounced" for e in events(p) if e.get("queue_id") == qid)

@@ -197,6 +197,33 @@ static void test_delay(void **state)
 	buf_free(&token);
 }
 
+/* a note for people (the queue's expiry) comes before the reply, in the
+ * text part only: the delivery-status part keeps the last attempt's reply */
+static void test_note(void **state)
+{
+	struct dsn_recipient rcpt = {
+		.final_recipient = "erin@example.org", .action = "failed", .status = "4.7.1",
+		.remote_mta = "mx.example.org", .diagnostic = "451 4.7.1 try again later",
+		.note = "Message expired after 432000 seconds in the queue.",
+	};
+	struct dsn_report report = base_report();
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	dsn_build(&report, &rcpt, 1, &b);
+	check_lines(&b);
+	assert_true(has(&b, "<erin@example.org>: delivery failed (4.7.1)\r\n"
+			"    Message expired after 432000 seconds in the queue.\r\n"
+			"    The mail server mx.example.org replied:\r\n"
+			"    451 4.7.1 try again later\r\n"));
+	assert_true(has(&b, "Diagnostic-Code: smtp; 451 4.7.1 try again later\r\n"));
+	assert_int_equal(strstr(b.data, "expired") < strstr(b.data, "message/delivery-status"),
+			 1);
+	assert_null(strstr(strstr(b.data, "message/delivery-status"), "expired"));
+	buf_free(&b);
+}
+
 static void test_headers_only(void **state)
 {
 	struct dsn_recipient rcpt = {
@@ -338,6 +365,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_failure_two_recipients),
 		cmocka_unit_test(test_delay),
+		cmocka_unit_test(test_note),
 		cmocka_unit_test(test_headers_only),
 		cmocka_unit_test(test_smtputf8),
 		cmocka_unit_test(test_utf8_in_ascii_dsn),
