@@ -212,6 +212,17 @@ static void db_precreate_as_owner(const char *data_dir)
 	free(path);
 }
 
+void admin_store_settings(const struct config *config, struct store_settings *settings_r)
+{
+	bool pg = config->store.backend == STORE_BACKEND_POSTGRESQL;
+	*settings_r = (struct store_settings){
+		.data_dir = config->data_dir,
+		.url = pg ? config->store.url : NULL,
+		.statement_timeout = config->store.statement_timeout,
+		.connections = config->store.connections,
+	};
+}
+
 struct store *admin_open(const char *file, struct config **config_r, int *status_r)
 {
 	const char *error = NULL;
@@ -220,11 +231,15 @@ struct store *admin_open(const char *file, struct config **config_r, int *status
 		*status_r = admin_fail(2, "%s", error);
 		return NULL;
 	}
-	db_precreate_as_owner(config->data_dir);
-	struct store *store = store_open(config->data_dir, &error);
+	struct store_settings settings;
+	admin_store_settings(config, &settings);
+	if (!settings.url)
+		db_precreate_as_owner(config->data_dir);
+	struct store *store = store_open_settings(&settings, &error);
 	if (!store) {
-		*status_r = admin_fail(1, "cannot open the store in %s: %s", config->data_dir,
-				       error);
+		*status_r = settings.url
+			? admin_fail(1, "cannot open the store (postgresql): %s", error)
+			: admin_fail(1, "cannot open the store in %s: %s", config->data_dir, error);
 		config_free(&config);
 	}
 	*config_r = config;
@@ -314,6 +329,27 @@ struct store_credentials *admin_credentials_open(const struct config *config,
 		store_credentials_close(&sc);
 	}
 	return sc;
+}
+
+#define MIGRATE_USAGE "usage: petrel migrate [-c FILE]\n"
+
+/* cmd_migrate - bring the store's schema to this petrel's version (what
+ * petrel serve does at start, under the same lock) and say where it is */
+int cmd_migrate(int argc, char **argv)
+{
+	struct admin_args a;
+	if (admin_args_parse(argc, argv, 0, MIGRATE_USAGE, &a) != 0)
+		return 2;
+	if (a.npos != 0)
+		return admin_usage(MIGRATE_USAGE);
+	int status = 0;
+	struct store *store = admin_store_open(a.config, &status);
+	if (!store)
+		return status;
+	printf("store=%s schema_version=%d\n", store_backend_name(store),
+	       store_schema_version(store));
+	store_close(&store);
+	return 0;
 }
 
 struct store *admin_store_open(const char *file, int *status_r)

@@ -25,6 +25,8 @@ int cmd_sender(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_alias(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+/* petrel migrate: the store's schema brought up to date */
+int cmd_migrate(int argc, char **argv);
 
 /* options a command accepts (besides -c FILE, always accepted) */
 enum admin_opt {
@@ -80,6 +82,10 @@ int admin_args_parse(int argc, char **argv, unsigned allowed, const char *usage,
 int admin_usage(const char *usage);
 /* admin_fail - print "petrel: MESSAGE" to stderr; returns STATUS */
 int admin_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* admin_store_settings - where CONFIG's store lives ([server] data_dir,
+ * [store]); the strings stay CONFIG's */
+struct store_settings;
+void admin_store_settings(const struct config *config, struct store_settings *settings_r);
 /* admin_store_open - the store of FILE's data folder; NULL and *status_r
  * (2 bad config, 1 cannot open) after printing why */
 struct store *admin_store_open(const char *file, int *status_r);

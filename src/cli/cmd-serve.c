@@ -876,7 +876,9 @@ static int serve_network(const struct config *config)
 		goto out;
 	if (privsep_drop(config, PRIVSEP_NETWORK) != 0)
 		goto out;
-	store = store_open(config->data_dir, &error);
+	struct store_settings store_settings;
+	admin_store_settings(config, &store_settings);
+	store = store_open_settings(&store_settings, &error);
 	if (!store) {
 		fprintf(stderr, "petrel: store: %s\n", error);
 		goto out;

@@ -63,6 +63,8 @@ static void usage(FILE *out)
 	      "  alias add ADDRESS TARGET...      local addresses delivering elsewhere\n"
 	      "  alias remove ADDRESS [TARGET] | alias list [--json]\n"
 	      "  events [--account A] [--since T] [--follow] [--json] [--limit N]\n"
+	      "  migrate                          apply the store's schema migrations ([store];\n"
+	      "      petrel serve applies them at start too) and print its version\n"
 	      "  version                          print the version\n"
 	      "  help                             print this help\n"
 	      "\n"
@@ -106,6 +108,7 @@ int main(int argc, char **argv)
 	} admin[] = {
 		{ "domain", cmd_domain }, { "account", cmd_account }, { "sender", cmd_sender },
 		{ "plan", cmd_plan }, { "alias", cmd_alias }, { "events", cmd_events },
+		{ "migrate", cmd_migrate },
 	};
 	for (size_t i = 0; i < sizeof(admin) / sizeof(admin[0]); i++)
 		if (strcmp(cmd, admin[i].name) == 0)

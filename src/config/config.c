@@ -62,6 +62,7 @@ enum config_section {
 	SECTION_IMAP,
 	SECTION_MAILBOX,
 	SECTION_POP3,
+	SECTION_STORE,
 	SECTION_LISTENER,
 };
 
@@ -103,6 +104,7 @@ static const char *const reverse_dns_words[] = { "off", "record", "require", NUL
 static const char *const helo_check_words[] = { "off", "syntax", NULL };
 static const char *const unknown_sender_words[] = { "550", "450", NULL };
 static const char *const dmarc_reports_words[] = { "off", "daily", NULL };
+static const char *const store_backend_words[] = { "sqlite", "postgresql", NULL };
 static const struct key_choice {
 	size_t offset;
 	const char *const *words;
@@ -111,6 +113,7 @@ static const struct key_choice {
 	{ CONFIG_OFFSET(smtp.helo_check), helo_check_words },
 	{ CONFIG_OFFSET(smtp.unknown_sender_code), unknown_sender_words },
 	{ CONFIG_OFFSET(auth.dmarc_reports), dmarc_reports_words },
+	{ CONFIG_OFFSET(store.backend), store_backend_words },
 };
 
 static const struct key_def key_defs[] = {
@@ -241,6 +244,11 @@ static const struct key_def key_defs[] = {
 	{ SECTION_POP3, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(pop3.idle_timeout), 600,
 	  86400 },
 	{ SECTION_POP3, "command_line", KEY_SIZE, CONFIG_OFFSET(pop3.command_line), 255, 65536 },
+	{ SECTION_STORE, "backend", KEY_CHOICE, CONFIG_OFFSET(store.backend), 0, 0 },
+	{ SECTION_STORE, "url", KEY_STRING, CONFIG_OFFSET(store.url), 0, 0 },
+	{ SECTION_STORE, "statement_timeout", KEY_DURATION,
+	  CONFIG_OFFSET(store.statement_timeout), 1, 3600 },
+	{ SECTION_STORE, "connections", KEY_UINT, CONFIG_OFFSET(store.connections), 1, 256 },
 };
 #define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))
 
@@ -264,6 +272,7 @@ static const char *const section_names[] = {
 	[SECTION_IMAP] = "imap",
 	[SECTION_MAILBOX] = "mailbox",
 	[SECTION_POP3] = "pop3",
+	[SECTION_STORE] = "store",
 	[SECTION_LISTENER] = "listener",
 };
 
@@ -334,6 +343,7 @@ static const char *list_find_invalid(const char *value, bool (*valid)(const char
 static bool list_domain_is_valid(const char *s, size_t len);
 static void parser_finish_relay(struct config_parser *p);
 static void parser_finish_users(struct config_parser *p);
+static void parser_finish_store(struct config_parser *p);
 static int config_key_line_raw(const int *lines, const char *section, const char *key);
 static bool address_is_valid(const char *address);
 static void string_lower(char *s);
@@ -414,6 +424,10 @@ static struct config *config_new(bool with_hostname)
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
 	config->dns.timeout = 10;
+	config->store.backend = STORE_BACKEND_SQLITE;
+	config->store.url = xstrdup("");
+	config->store.statement_timeout = 10;
+	config->store.connections = 4;
 	config->events.retention = 30 * 86400;
 	config->events.max_pending = 100000;
 	config->dkim.verify_signatures = 5;
@@ -617,6 +631,9 @@ void config_free(struct config **configp)
 	free(config->srs.domain);
 	free(config->delivery.tls);
 	free(config->delivery.source_address);
+	if (config->store.url)
+		explicit_bzero(config->store.url, strlen(config->store.url));
+	free(config->store.url);
 	free(config->relay.host);
 	free(config->relay.username);
 	if (config->relay.password)
@@ -1244,6 +1261,9 @@ static void parser_finish(struct config_parser *p)
 	parser_finish_relay(p);
 	if (p->error_line != 0)
 		return;
+	parser_finish_store(p);
+	if (p->error_line != 0)
+		return;
 	parser_finish_users(p);
 	/* APPENDLIMIT follows the SMTP message size unless set */
 	for (size_t i = 0; i < KEY_DEF_COUNT; i++)
@@ -1274,6 +1294,26 @@ static void parser_finish_relay(struct config_parser *p)
 				    "[relay] '%s' is set but 'host' is not", needs_host[i]);
 			return;
 		}
+	}
+}
+
+/* parser_finish_store - backend = postgresql needs a url (a libpq
+ * connection URI), and a url means nothing to sqlite: either mistake is an
+ * error, not a silent fall back to the other database */
+static void parser_finish_store(struct config_parser *p)
+{
+	const struct config_store *st = &p->config->store;
+	int url_line = config_key_line_raw(p->key_lines, "store", "url");
+
+	if (st->backend == STORE_BACKEND_POSTGRESQL && st->url[0] == '\0') {
+		parser_fail(p, config_key_line_raw(p->key_lines, "store", "backend"),
+			    "[store] backend = postgresql needs 'url' (postgresql://...)");
+	} else if (st->backend == STORE_BACKEND_SQLITE && st->url[0] != '\0') {
+		parser_fail(p, url_line, "[store] 'url' is set but backend is sqlite"
+			    " (set backend = postgresql)");
+	} else if (st->url[0] != '\0' && strncmp(st->url, "postgresql://", 13) != 0 &&
+		   strncmp(st->url, "postgres://", 11) != 0) {
+		parser_fail(p, url_line, "[store] 'url' must start with postgresql://");
 	}
 }
 

@@ -161,6 +161,18 @@ struct config_dns {
 	unsigned timeout;        /* seconds per query: 10 */
 };
 
+enum store_backend_kind {
+	STORE_BACKEND_SQLITE,      /* <data_dir>/petrel.db */
+	STORE_BACKEND_POSTGRESQL,  /* [store] url */
+};
+
+struct config_store {
+	unsigned backend;          /* enum store_backend_kind: sqlite */
+	char *url;                 /* postgresql://...; "" = unset (required by postgresql) */
+	unsigned statement_timeout;/* seconds each PostgreSQL statement may run: 10 */
+	unsigned connections;      /* PostgreSQL connections per process at most: 4 */
+};
+
 struct config_events {
 	unsigned retention;      /* seconds events are kept; 0 = for ever: 2592000 (30 days) */
 	unsigned max_pending;    /* events waiting for the store before new ones are dropped: 100000 */
@@ -246,6 +258,7 @@ struct config {
 	struct config_imap imap;
 	struct config_pop3 pop3;
 	struct config_events events;
+	struct config_store store;
 	struct config_dkim dkim;
 	struct config_srs srs;
 	struct config_mailbox mailbox;

@@ -16,7 +16,7 @@
 struct store_backend {
 	const char *name;
 	/* open - open/create and migrate; NULL and *error_r on failure */
-	void *(*open)(const char *data_dir, const char **error_r);
+	void *(*open)(const struct store_settings *settings, const char **error_r);
 	void (*close)(void *db);
 	int (*schema_version)(void *db);
 
@@ -98,6 +98,7 @@ struct store_backend {
 };
 
 extern const struct store_backend store_backend_sqlite;
+extern const struct store_backend store_backend_pg;
 
 /* The credentials database (always SQLite: it is the auth process's own
  * file), in store-sqlite.c; store.c wraps it.  Names come lower-cased. */

@@ -806,8 +806,9 @@ static struct sq_db *db_open(const char *dir, const char *file, mode_t mode,
 	return d;
 }
 
-static void *sq_open(const char *data_dir, const char **error_r)
+static void *sq_open(const struct store_settings *settings, const char **error_r)
 {
+	const char *data_dir = settings->data_dir;
 	if (mkdir(data_dir, 0750) < 0 && errno != EEXIST) {
 		*error_r = store_error("%s: %s", data_dir, strerror(errno));
 		return NULL;

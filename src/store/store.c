@@ -1,5 +1,5 @@
 /* store - the public interface: checks and lower-cases names, then calls the
- * backend (store-sqlite.c today).  Sender authorization and recipient
+ * backend (store-sqlite.c or store-pg.c).  Sender authorization and recipient
  * resolution are rules, not storage, so they live here on top of the
  * backend's plain reads and a PostgreSQL backend gets them for free.
  */
@@ -101,8 +101,15 @@ const char *store_address_domain(const char *address)
 
 struct store *store_open(const char *data_dir, const char **error_r)
 {
-	const struct store_backend *ops = &store_backend_sqlite;
-	void *db = ops->open(data_dir, error_r);
+	const struct store_settings settings = { .data_dir = data_dir };
+	return store_open_settings(&settings, error_r);
+}
+
+struct store *store_open_settings(const struct store_settings *settings, const char **error_r)
+{
+	const struct store_backend *ops = settings->url ? &store_backend_pg
+							: &store_backend_sqlite;
+	void *db = ops->open(settings, error_r);
 	if (!db)
 		return NULL;
 	struct store *store = xcalloc(1, sizeof(*store));
@@ -118,6 +125,11 @@ void store_close(struct store **store)
 	(*store)->ops->close((*store)->db);
 	free(*store);
 	*store = NULL;
+}
+
+const char *store_backend_name(const struct store *store)
+{
+	return store->ops->name;
 }
 
 int store_schema_version(struct store *store)

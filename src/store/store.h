@@ -1,6 +1,7 @@
 /* store - accounts, domains, plans, sender identities, aliases, sending
- * counters and events: SQLite now (WAL, <data_dir>/petrel.db), PostgreSQL
- * later, behind one interface (a struct of function pointers inside).
+ * counters and events: SQLite (WAL, <data_dir>/petrel.db) or PostgreSQL
+ * (libpq, [store] url), behind one interface (a struct of function pointers
+ * inside).
  * Password secrets live apart, in <data_dir>/auth/credentials.db (SQLite,
  * WAL, 0600): only the process that checks passwords opens it
  * (store_credentials_*); petrel.db holds no password hash.
@@ -8,7 +9,7 @@
  * Every function here BLOCKS (disk, SQLite locks, password hashing): in the
  * server call them only from pool work functions; the CLI calls them
  * directly.  They are thread-safe: each call takes a connection from the
- * store's own small pool of SQLite connections.
+ * store's own small pool of connections (SQLite or PostgreSQL).
  *
  * Results: 0 success; STORE_NOT_FOUND / STORE_EXISTS where the function says
  * so; -1 with *error_r (static text or text in thread-local storage, valid
@@ -30,8 +31,27 @@
 
 struct store;
 
+/* Where the store lives.  Without URL: SQLite, DATA_DIR/petrel.db.  With
+ * URL (a libpq connection URI, "postgresql://..."): PostgreSQL, a pool of
+ * at most CONNECTIONS connections (opened on demand, reopened after a
+ * failure), each with statement_timeout set to STATEMENT_TIMEOUT seconds. */
+struct store_settings {
+	const char *data_dir;
+	const char *url;
+	unsigned statement_timeout;  /* seconds; 0 = STORE_PG_STATEMENT_TIMEOUT */
+	unsigned connections;        /* 0 = STORE_PG_CONNECTIONS */
+};
+#define STORE_PG_STATEMENT_TIMEOUT 10
+#define STORE_PG_CONNECTIONS 4
+
 /* store_open - open (creating and migrating) <data_dir>/petrel.db */
 struct store *store_open(const char *data_dir, const char **error_r);
+/* store_open_settings - open the store SETTINGS names, creating and
+ * migrating its schema (PostgreSQL: under an advisory lock, so that several
+ * nodes starting at once migrate it once) */
+struct store *store_open_settings(const struct store_settings *settings, const char **error_r);
+/* store_backend_name - "sqlite" or "postgresql" */
+const char *store_backend_name(const struct store *store);
 void store_close(struct store **store);
 /* store_schema_version - the version the database is at (tests) */
 int store_schema_version(struct store *store);

@@ -70,6 +70,8 @@ SECTION_OF = {
     "imap_command_line": ("imap", "command_line"),
     "pop3_idle_timeout": ("pop3", "idle_timeout"),
     "pop3_command_line": ("pop3", "command_line"),
+    "store_backend": ("store", "backend"), "store_url": ("store", "url"),
+    "statement_timeout": "store", "store_connections": ("store", "connections"),
 }
 
 # Started as root, Petrel refuses an empty `user =` (it would silently keep root): the

@@ -548,6 +548,17 @@ static const struct error_case error_cases[] = {
 	  "2: 'tls' must be verify, encrypt or implicit, not 'none'" },
 	{ "[relay]\n\nusername = me\n", "3: [relay] 'username' is set but 'host' is not" },
 	{ "[relay]\ndomains = example.com\n", "2: [relay] 'domains' is set but 'host' is not" },
+	/* [store] */
+	{ "[store]\nbackend = mysql\n", "2: 'backend' must be sqlite or postgresql, not 'mysql'" },
+	{ "[store]\nbackend = postgresql\n",
+	  "2: [store] backend = postgresql needs 'url' (postgresql://...)" },
+	{ "[store]\n\nurl = postgresql://db/petrel\n",
+	  "3: [store] 'url' is set but backend is sqlite (set backend = postgresql)" },
+	{ "[store]\nbackend = postgresql\nurl = mysql://db/petrel\n",
+	  "3: [store] 'url' must start with postgresql://" },
+	{ "[store]\nstatement_timeout = 0\n", "2: 'statement_timeout' must be a duration between"
+	  " 1 and 3600 seconds (a number, optionally with s, m, h or d)" },
+	{ "[store]\nconnections = 257\n", "2: 'connections' must be a number between 1 and 256" },
 	/* [domains] postmaster */
 	{ "[domains]\npostmaster = you\n",
 	  "2: 'postmaster' must be an address local@domain, not 'you'" },
@@ -853,6 +864,26 @@ static void test_events_settings(void **state)
 	}
 }
 
+/* test_store_settings - [store]'s defaults and a PostgreSQL store */
+static void test_store_settings(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f, "[server]\nworkers = 2\n");
+	assert_int_equal(config->store.backend, STORE_BACKEND_SQLITE);
+	assert_string_equal(config->store.url, "");
+	assert_int_equal(config->store.statement_timeout, 10);
+	assert_int_equal(config->store.connections, 4);
+	config_free(&config);
+	config = load_text(f, "[store]\nbackend = postgresql\n"
+			   "url = postgresql://petrel@/petrel?host=/run/postgresql\n"
+			   "statement_timeout = 2m\nconnections = 16\n");
+	assert_int_equal(config->store.backend, STORE_BACKEND_POSTGRESQL);
+	assert_string_equal(config->store.url, "postgresql://petrel@/petrel?host=/run/postgresql");
+	assert_int_equal(config->store.statement_timeout, 120);
+	assert_int_equal(config->store.connections, 16);
+	config_free(&config);
+}
+
 /* test_imap_settings - [imap]'s defaults, and literal_size following
  * [limits] message_size unless set */
 static void test_imap_settings(void **state)
@@ -1056,6 +1087,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_receiving_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_process_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dmarc_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_imap_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pop3_settings, setup, teardown),

@@ -1,0 +1,1127 @@
+/* store/store-pg - the PostgreSQL backend (libpq): the store of several
+ * nodes that must agree on accounts, limits and events.
+ *
+ * Connections: a bounded pool (struct store_settings' connections) opened
+ * on demand and guarded by a mutex, as SQLite's; a worker takes one, runs
+ * its statements and gives it back, waiting when all are busy.  A
+ * connection the server dropped (PQstatus CONNECTION_BAD after a failure)
+ * is closed when given back, and the next caller opens a new one: a
+ * restarted database costs the calls made while it was away, not a restart
+ * of Petrel.  Each connection sets statement_timeout, so that a call never
+ * holds a worker longer than that; the callers (pool work functions) answer
+ * a failure with a temporary error.
+ *
+ * Every value is a parameter of PQexecParams ($1, $2...), sent as text and
+ * typed by the statement (explicit casts where PostgreSQL cannot infer
+ * one); no statement is built from data.  Only the constant migration
+ * scripts go through PQexec (several statements in one string).
+ *
+ * Schema: schema_version holds one row per migration applied, as SQLite's.
+ * pg_open applies the missing steps in one transaction that first takes
+ * the transaction-level advisory lock PG_MIGRATION_LOCK: nodes starting at
+ * once wait for each other, and the second sees the steps applied.  Steps
+ * are only ever appended.  The numbering is this backend's own (PostgreSQL
+ * started at SQLite's version 5 without the secret columns).
+ *
+ * Sending counters: a reservation is one INSERT ... ON CONFLICT DO UPDATE
+ * ... WHERE used + n <= limit RETURNING: the row lock PostgreSQL takes on
+ * the conflicting row serialises reservations from every node, and the
+ * check and the increment are one statement, so the limit holds exactly
+ * across nodes.
+ *
+ * Text is ordered with COLLATE "C" (byte order, as SQLite's): results do
+ * not depend on the database's locale.
+ */
+#include "store/store.h"
+#include "store/store-private.h"
+
+#include "util/xalloc.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+/* pg_advisory_xact_lock key of the migrations: "petrel" in ASCII */
+#define PG_MIGRATION_LOCK "112101116114101108"
+#define PG_MAX_PARAMS 16
+#define PG_NUM_MAX 24
+#define PG_CONNECT_TIMEOUT "10"
+
+/* SQLSTATEs (PostgreSQL appendix A) */
+#define PG_UNIQUE_VIOLATION "23505"
+#define PG_FOREIGN_KEY_VIOLATION "23503"
+
+static const char *const PG_MIGRATIONS[] = {
+	/* 1: what SQLite's version 5 holds, without password secrets (they
+	 * are the auth process's, apart from this database) */
+	"CREATE TABLE domains (name TEXT PRIMARY KEY);"
+	"CREATE TABLE plans (name TEXT PRIMARY KEY,"
+	" daily_limit BIGINT NOT NULL, per_minute BIGINT NOT NULL,"
+	" quota_bytes BIGINT NOT NULL DEFAULT -1, quota_messages BIGINT NOT NULL DEFAULT -1);"
+	"INSERT INTO plans (name, daily_limit, per_minute) VALUES ('free', 100, 0);"
+	"CREATE TABLE accounts (name TEXT PRIMARY KEY,"
+	" plan TEXT NOT NULL REFERENCES plans(name),"
+	" daily_limit BIGINT NOT NULL DEFAULT -1, per_minute BIGINT NOT NULL DEFAULT -1,"
+	" sandbox BOOLEAN NOT NULL DEFAULT false, disabled BOOLEAN NOT NULL DEFAULT false,"
+	" any_from BOOLEAN NOT NULL DEFAULT false, created BIGINT NOT NULL);"
+	"CREATE TABLE senders (account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,"
+	" pattern TEXT NOT NULL, allow BOOLEAN NOT NULL, PRIMARY KEY (account, pattern));"
+	"CREATE TABLE aliases (address TEXT NOT NULL, target TEXT NOT NULL,"
+	" PRIMARY KEY (address, target));"
+	"CREATE TABLE counters (account TEXT NOT NULL, win TEXT NOT NULL,"
+	" used BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (account, win));"
+	"CREATE TABLE events (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	" time BIGINT NOT NULL, type TEXT NOT NULL, account TEXT, queue_id TEXT,"
+	" recipient TEXT, code INTEGER NOT NULL DEFAULT 0, reason TEXT);"
+	"CREATE INDEX events_account ON events (account, id);"
+	"CREATE INDEX events_time ON events (time);"
+	"CREATE TABLE dmarc_evaluations (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	" time BIGINT NOT NULL, policy_domain TEXT NOT NULL, source_ip TEXT NOT NULL,"
+	" header_from TEXT NOT NULL, envelope_from TEXT NOT NULL, spf_domain TEXT NOT NULL,"
+	" spf_result TEXT NOT NULL, dkim TEXT NOT NULL, spf_aligned BOOLEAN NOT NULL,"
+	" dkim_aligned BOOLEAN NOT NULL, disposition TEXT NOT NULL, policy TEXT NOT NULL,"
+	" rua TEXT NOT NULL, override TEXT);"
+	"CREATE INDEX dmarc_evaluations_time ON dmarc_evaluations (time);"
+	"CREATE TABLE dmarc_reports (policy_domain TEXT NOT NULL, begin_time BIGINT NOT NULL,"
+	" made BIGINT NOT NULL, PRIMARY KEY (policy_domain, begin_time));",
+};
+#define PG_MIGRATION_COUNT ((int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])))
+
+#define ACCOUNT_COLUMNS \
+	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created"
+#define PLAN_COLUMNS "name, daily_limit, per_minute, quota_bytes, quota_messages"
+#define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason"
+#define DMARC_EVAL_COLUMNS "time, policy_domain, source_ip, header_from,"\
+	" envelope_from, spf_domain, spf_result, dkim, spf_aligned, dkim_aligned, disposition,"\
+	" policy, rua, override"
+
+/* ---- connections ---------------------------------------------------------------------- */
+
+struct pg_conn {
+	PGconn *conn;
+	struct pg_conn *next;   /* in the idle list */
+};
+
+struct pg_db {
+	char *url;
+	char timeout[PG_NUM_MAX];  /* statement_timeout, "Ns" */
+	unsigned max;              /* connections at most */
+	int version;
+	pthread_mutex_t lock;
+	pthread_cond_t idle_cond;
+	struct pg_conn *idle;
+	unsigned opened;           /* connections in existence */
+};
+
+/* One parameter: text (NULL is SQL NULL) or an integer, as PG_TEXT and
+ * PG_INT inside PG_ARGS, which passes the array and its length. */
+struct pg_arg {
+	bool is_text;
+	const char *text;
+	int64_t num;
+};
+#define PG_TEXT(s) { .is_text = true, .text = (s) }
+#define PG_INT(n) { .is_text = false, .num = (int64_t)(n) }
+#define PG_ARGS(...) (const struct pg_arg[]){ __VA_ARGS__ }, \
+	(sizeof((const struct pg_arg[]){ __VA_ARGS__ }) / sizeof(struct pg_arg))
+#define PG_NO_ARGS NULL, 0
+
+static struct pg_conn *conn_open(struct pg_db *d, const char **error_r);
+static void conn_close(struct pg_conn *c);
+static struct pg_conn *conn_take(struct pg_db *d, const char **error_r);
+static void conn_give(struct pg_db *d, struct pg_conn *c);
+static PGresult *pg_exec(struct pg_conn *c, const char *sql, const char *what,
+			 const struct pg_arg *args, size_t n, const char **sqlstate_r,
+			 const char **error_r);
+static int pg_do(struct pg_conn *c, const char *sql, const char *what,
+		 const struct pg_arg *args, size_t n, const char **error_r);
+static void pg_rollback(struct pg_conn *c);
+static PGresult *pg_query(struct pg_db *d, const char *sql, const char *what,
+			  const struct pg_arg *args, size_t n, const char **error_r);
+static int pg_write(struct pg_db *d, const char *sql, const char *what,
+		    const struct pg_arg *args, size_t n, uint64_t *changes_r,
+		    const char **sqlstate_r, const char **error_r);
+static char *val_dup(const PGresult *res, int row, int col);
+static int64_t val_int(const PGresult *res, int row, int col);
+static bool val_bool(const PGresult *res, int row, int col);
+static uint64_t res_changes(const PGresult *res);
+static bool sqlstate_is(const char *sqlstate, const char *code);
+static int strv_query(struct pg_db *d, const char *sql, const struct pg_arg *args, size_t n,
+		      int columns, char ***strv_r, const char **error_r);
+static int row_exists(struct pg_conn *c, const char *sql, const char *reading,
+		      const char *noun, const char *name, const char **error_r);
+static int schema_migrate(struct pg_conn *c, int *version_r, const char **error_r);
+
+/* conn_open - a connection with its statement_timeout set; NULL and
+ * *error_r on failure */
+static struct pg_conn *conn_open(struct pg_db *d, const char **error_r)
+{
+	static const char *const keys[] = {
+		"dbname", "application_name", "connect_timeout", NULL
+	};
+	const char *values[] = { d->url, "petrel", PG_CONNECT_TIMEOUT, NULL };
+	struct pg_conn *c = xcalloc(1, sizeof(*c));
+	c->conn = PQconnectdbParams(keys, values, 1);
+	if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
+		/* the message ends with a newline; never the URL: it may hold a password */
+		const char *msg = c->conn ? PQerrorMessage(c->conn) : "out of memory";
+		size_t len = strcspn(msg, "\n");
+		*error_r = store_error("connecting to PostgreSQL: %.*s", (int)len, msg);
+		conn_close(c);
+		return NULL;
+	}
+	if (pg_do(c, "SELECT set_config('statement_timeout', $1, false)",
+		  "setting statement_timeout", PG_ARGS(PG_TEXT(d->timeout)), error_r) != 0) {
+		conn_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void conn_close(struct pg_conn *c)
+{
+	PQfinish(c->conn);
+	free(c);
+}
+
+/* conn_take - an idle connection, a new one if fewer than the maximum
+ * exist, else wait for one to come back */
+static struct pg_conn *conn_take(struct pg_db *d, const char **error_r)
+{
+	struct pg_conn *c = NULL;
+	bool open_new = false;
+	pthread_mutex_lock(&d->lock);
+	while (!d->idle && d->opened >= d->max)
+		pthread_cond_wait(&d->idle_cond, &d->lock);
+	if (d->idle) {
+		c = d->idle;
+		d->idle = c->next;
+		c->next = NULL;
+	} else {
+		d->opened++;
+		open_new = true;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (open_new) {
+		c = conn_open(d, error_r);
+		if (!c) {
+			pthread_mutex_lock(&d->lock);
+			d->opened--;
+			pthread_cond_signal(&d->idle_cond);
+			pthread_mutex_unlock(&d->lock);
+		}
+	}
+	return c;
+}
+
+/* conn_give - back to the idle list; a broken connection is closed, and
+ * its place goes to the next caller's new one */
+static void conn_give(struct pg_db *d, struct pg_conn *c)
+{
+	bool broken = PQstatus(c->conn) != CONNECTION_OK ||
+		      PQtransactionStatus(c->conn) != PQTRANS_IDLE;
+	if (broken)
+		conn_close(c);
+	pthread_mutex_lock(&d->lock);
+	if (broken) {
+		d->opened--;
+	} else {
+		c->next = d->idle;
+		d->idle = c;
+	}
+	pthread_cond_signal(&d->idle_cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* pg_exec - the one way a statement runs: SQL with ARGS as $1..$N (integers
+ * sent in decimal), results in text.  The result (the caller PQclears it),
+ * or NULL with *error_r "WHAT: PostgreSQL's message" and, with SQLSTATE_R,
+ * the error's SQLSTATE there ("" if none; valid until the next call) */
+static PGresult *pg_exec(struct pg_conn *c, const char *sql, const char *what,
+			 const struct pg_arg *args, size_t n, const char **sqlstate_r,
+			 const char **error_r)
+{
+	static _Thread_local char state[6];
+	char nums[PG_MAX_PARAMS][PG_NUM_MAX];
+	const char *values[PG_MAX_PARAMS];
+	if (n > PG_MAX_PARAMS)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		if (args[i].is_text) {
+			values[i] = args[i].text;
+		} else {
+			snprintf(nums[i], sizeof(nums[i]), "%" PRId64, args[i].num);
+			values[i] = nums[i];
+		}
+	}
+	PGresult *res = PQexecParams(c->conn, sql, (int)n, NULL, values, NULL, NULL, 0);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(state, sizeof(state), "%s", code ? code : "");
+	if (sqlstate_r)
+		*sqlstate_r = state;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (!msg)
+		msg = PQerrorMessage(c->conn);
+	size_t len = strcspn(msg, "\n");
+	*error_r = store_error("%s: %.*s", what, (int)len, msg);
+	PQclear(res);
+	return NULL;
+}
+
+/* pg_do - pg_exec for a statement whose rows do not matter: 0 or -1 */
+static int pg_do(struct pg_conn *c, const char *sql, const char *what,
+		 const struct pg_arg *args, size_t n, const char **error_r)
+{
+	PGresult *res = pg_exec(c, sql, what, args, n, NULL, error_r);
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+static void pg_rollback(struct pg_conn *c)
+{
+	const char *ignored;
+	if (PQstatus(c->conn) == CONNECTION_OK && PQtransactionStatus(c->conn) != PQTRANS_IDLE)
+		(void)pg_do(c, "ROLLBACK", "rolling back", PG_NO_ARGS, &ignored);
+}
+
+/* pg_query - SQL on a connection of its own: its result or NULL */
+static PGresult *pg_query(struct pg_db *d, const char *sql, const char *what,
+			  const struct pg_arg *args, size_t n, const char **error_r)
+{
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return NULL;
+	PGresult *res = pg_exec(c, sql, what, args, n, NULL, error_r);
+	conn_give(d, c);
+	return res;
+}
+
+/* pg_write - SQL without rows on a connection of its own: 0 with the rows
+ * it changed in *CHANGES_R (may be NULL), or -1 with the SQLSTATE in
+ * *SQLSTATE_R (may be NULL) */
+static int pg_write(struct pg_db *d, const char *sql, const char *what,
+		    const struct pg_arg *args, size_t n, uint64_t *changes_r,
+		    const char **sqlstate_r, const char **error_r)
+{
+	if (sqlstate_r)
+		*sqlstate_r = "";
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	PGresult *res = pg_exec(c, sql, what, args, n, sqlstate_r, error_r);
+	conn_give(d, c);
+	if (!res)
+		return -1;
+	if (changes_r)
+		*changes_r = res_changes(res);
+	PQclear(res);
+	return 0;
+}
+
+static char *val_dup(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
+}
+
+static int64_t val_int(const PGresult *res, int row, int col)
+{
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static bool val_bool(const PGresult *res, int row, int col)
+{
+	return PQgetvalue(res, row, col)[0] == 't';
+}
+
+/* res_changes - the rows an INSERT, UPDATE or DELETE changed */
+static uint64_t res_changes(const PGresult *res)
+{
+	return strtoull(PQcmdTuples((PGresult *)res), NULL, 10);
+}
+
+static bool sqlstate_is(const char *sqlstate, const char *code)
+{
+	return sqlstate && strcmp(sqlstate, code) == 0;
+}
+
+/* strv_query - the first COLUMNS columns of every row, in order, as one
+ * NULL-terminated array */
+static int strv_query(struct pg_db *d, const char *sql, const struct pg_arg *args, size_t n,
+		      int columns, char ***strv_r, const char **error_r)
+{
+	PGresult *res = pg_query(d, sql, "reading a list", args, n, error_r);
+	if (!res)
+		return -1;
+	int rows = PQntuples(res);
+	char **v = xcalloc((size_t)rows * (size_t)columns + 1, sizeof(*v));
+	for (int i = 0; i < rows; i++)
+		for (int k = 0; k < columns; k++)
+			v[i * columns + k] = val_dup(res, i, k);
+	PQclear(res);
+	*strv_r = v;
+	return 0;
+}
+
+/* row_exists - 0 if SQL (READING it) finds a row for NAME; STORE_NOT_FOUND
+ * with *error_r = "no NOUN NAME"; or -1 */
+static int row_exists(struct pg_conn *c, const char *sql, const char *reading,
+		      const char *noun, const char *name, const char **error_r)
+{
+	PGresult *res = pg_exec(c, sql, reading, PG_ARGS(PG_TEXT(name)), NULL, error_r);
+	if (!res)
+		return -1;
+	int rows = PQntuples(res);
+	PQclear(res);
+	if (rows > 0)
+		return 0;
+	*error_r = store_error("no %s %s", noun, name);
+	return STORE_NOT_FOUND;
+}
+
+/* ---- open, close, schema -------------------------------------------------------------------- */
+
+/* schema_migrate - the missing steps of PG_MIGRATIONS, in one transaction
+ * under the migrations' advisory lock (released at its end) */
+static int schema_migrate(struct pg_conn *c, int *version_r, const char **error_r)
+{
+	int version = 0;
+	int rc = pg_do(c, "BEGIN", "starting a transaction", PG_NO_ARGS, error_r);
+	if (rc == 0)
+		rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)",
+			   "taking the migration lock", PG_ARGS(PG_TEXT(PG_MIGRATION_LOCK)), error_r);
+	if (rc == 0)
+		rc = pg_do(c, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+			   " applied BIGINT NOT NULL)", "creating schema_version", PG_NO_ARGS,
+			   error_r);
+	PGresult *res = NULL;
+	if (rc == 0 && !(res = pg_exec(c, "SELECT coalesce(max(version), 0) FROM schema_version",
+				       "reading the schema version", PG_NO_ARGS, NULL, error_r)))
+		rc = -1;
+	if (rc == 0) {
+		version = (int)val_int(res, 0, 0);
+		PQclear(res);
+	}
+	if (rc == 0 && version > PG_MIGRATION_COUNT) {
+		*error_r = store_error("the database is at schema version %d, newer than this"
+				       " petrel knows (%d)", version, PG_MIGRATION_COUNT);
+		rc = -1;
+	}
+	for (int v = version + 1; rc == 0 && v <= PG_MIGRATION_COUNT; v++) {
+		/* a constant script of several statements: PQexec, no parameters */
+		res = PQexec(c->conn, PG_MIGRATIONS[v - 1]);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+			*error_r = store_error("migrating the schema to version %d: %s", v,
+					       msg ? msg : PQerrorMessage(c->conn));
+			rc = -1;
+		}
+		PQclear(res);
+		if (rc == 0)
+			rc = pg_do(c, "INSERT INTO schema_version (version, applied)"
+				   " VALUES ($1, extract(epoch FROM now())::bigint)",
+				   "recording a migration", PG_ARGS(PG_INT(v)), error_r);
+	}
+	if (rc == 0)
+		rc = pg_do(c, "COMMIT", "committing the migration", PG_NO_ARGS, error_r);
+	if (rc != 0)
+		pg_rollback(c);
+	else
+		*version_r = PG_MIGRATION_COUNT;
+	return rc;
+}
+
+static void *pg_open(const struct store_settings *settings, const char **error_r)
+{
+	struct pg_db *d = xcalloc(1, sizeof(*d));
+	d->url = xstrdup(settings->url);
+	snprintf(d->timeout, sizeof(d->timeout), "%us",
+		 settings->statement_timeout ? settings->statement_timeout
+					     : STORE_PG_STATEMENT_TIMEOUT);
+	d->max = settings->connections ? settings->connections : STORE_PG_CONNECTIONS;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->idle_cond, NULL);
+	struct pg_conn *c = conn_open(d, error_r);
+	if (!c || schema_migrate(c, &d->version, error_r) != 0) {
+		if (c)
+			conn_close(c);
+		pthread_mutex_destroy(&d->lock);
+		pthread_cond_destroy(&d->idle_cond);
+		free(d->url);
+		free(d);
+		return NULL;
+	}
+	d->idle = c;
+	d->opened = 1;
+	return d;
+}
+
+static void pg_close(void *db)
+{
+	struct pg_db *d = db;
+	/* every connection must have been given back: callers are done */
+	while (d->idle) {
+		struct pg_conn *c = d->idle;
+		d->idle = c->next;
+		conn_close(c);
+	}
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->idle_cond);
+	free(d->url);
+	free(d);
+}
+
+static int pg_schema_version(void *db)
+{
+	return ((struct pg_db *)db)->version;
+}
+
+/* ---- domains ------------------------------------------------------------------------------ */
+
+static int pg_domain_add(void *db, const char *domain, const char **error_r)
+{
+	const char *state;
+	if (pg_write(db, "INSERT INTO domains (name) VALUES ($1)", "adding a domain",
+		     PG_ARGS(PG_TEXT(domain)), NULL, &state, error_r) == 0)
+		return 0;
+	if (sqlstate_is(state, PG_UNIQUE_VIOLATION)) {
+		*error_r = store_error("domain %s exists already", domain);
+		return STORE_EXISTS;
+	}
+	return -1;
+}
+
+static int pg_domain_remove(void *db, const char *domain, const char **error_r)
+{
+	uint64_t changes = 0;
+	if (pg_write(db, "DELETE FROM domains WHERE name = $1", "removing a domain",
+		     PG_ARGS(PG_TEXT(domain)), &changes, NULL, error_r) != 0)
+		return -1;
+	if (changes == 0) {
+		*error_r = store_error("no domain %s", domain);
+		return STORE_NOT_FOUND;
+	}
+	return 0;
+}
+
+static int pg_domain_exists(void *db, const char *domain, bool *exists_r, const char **error_r)
+{
+	PGresult *res = pg_query(db, "SELECT 1 FROM domains WHERE name = $1",
+				 "looking up a domain", PG_ARGS(PG_TEXT(domain)), error_r);
+	if (!res)
+		return -1;
+	*exists_r = PQntuples(res) > 0;
+	PQclear(res);
+	return 0;
+}
+
+static int pg_domain_list(void *db, char ***domains_r, const char **error_r)
+{
+	return strv_query(db, "SELECT name FROM domains ORDER BY name COLLATE \"C\"", PG_NO_ARGS,
+			  1, domains_r, error_r);
+}
+
+/* ---- plans -------------------------------------------------------------------------------- */
+
+static int pg_plan_set(void *db, const struct store_plan *plan, const char **error_r)
+{
+	return pg_write(db, "INSERT INTO plans (" PLAN_COLUMNS ") VALUES ($1, $2, $3, $4, $5)"
+			" ON CONFLICT (name) DO UPDATE SET daily_limit = excluded.daily_limit,"
+			" per_minute = excluded.per_minute, quota_bytes = excluded.quota_bytes,"
+			" quota_messages = excluded.quota_messages", "setting a plan",
+			PG_ARGS(PG_TEXT(plan->name), PG_INT(plan->daily_limit),
+				PG_INT(plan->per_minute), PG_INT(plan->quota_bytes),
+				PG_INT(plan->quota_messages)), NULL, NULL, error_r);
+}
+
+/* plan_row - row I of a PLAN_COLUMNS result */
+static struct store_plan *plan_row(const PGresult *res, int i)
+{
+	struct store_plan *p = xcalloc(1, sizeof(*p));
+	p->name = val_dup(res, i, 0);
+	p->daily_limit = (unsigned)val_int(res, i, 1);
+	p->per_minute = (unsigned)val_int(res, i, 2);
+	p->quota_bytes = val_int(res, i, 3);
+	p->quota_messages = val_int(res, i, 4);
+	return p;
+}
+
+static int pg_plan_get(void *db, const char *name, struct store_plan **plan_r,
+		       const char **error_r)
+{
+	PGresult *res = pg_query(db, "SELECT " PLAN_COLUMNS " FROM plans WHERE name = $1",
+				 "reading a plan", PG_ARGS(PG_TEXT(name)), error_r);
+	if (!res)
+		return -1;
+	int rc = 0;
+	if (PQntuples(res) > 0) {
+		*plan_r = plan_row(res, 0);
+	} else {
+		*error_r = store_error("no plan %s", name);
+		rc = STORE_NOT_FOUND;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_plan_list(void *db, struct store_plan ***plans_r, size_t *count_r,
+			const char **error_r)
+{
+	PGresult *res = pg_query(db, "SELECT " PLAN_COLUMNS " FROM plans ORDER BY name COLLATE \"C\"",
+				 "listing plans", PG_NO_ARGS, error_r);
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	struct store_plan **v = xcalloc((size_t)n + 1, sizeof(*v));
+	for (int i = 0; i < n; i++)
+		v[i] = plan_row(res, i);
+	PQclear(res);
+	*plans_r = v;
+	*count_r = (size_t)n;
+	return 0;
+}
+
+/* ---- accounts ----------------------------------------------------------------------------- */
+
+/* account_row - row I of an ACCOUNT_COLUMNS result */
+static struct store_account *account_row(const PGresult *res, int i)
+{
+	struct store_account *a = xcalloc(1, sizeof(*a));
+	a->name = val_dup(res, i, 0);
+	a->plan = val_dup(res, i, 1);
+	a->daily_limit = (long)val_int(res, i, 2);
+	a->per_minute = (long)val_int(res, i, 3);
+	a->sandbox = val_bool(res, i, 4);
+	a->disabled = val_bool(res, i, 5);
+	a->any_from = val_bool(res, i, 6);
+	a->created = (time_t)val_int(res, i, 7);
+	return a;
+}
+
+static int pg_account_add(void *db, const struct store_account *a, const char **error_r)
+{
+	struct pg_db *d = db;
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	const char *state = "";
+	int rc = row_exists(c, "SELECT 1 FROM plans WHERE name = $1", "reading a plan", "plan",
+			    a->plan, error_r) == 0 ? 0 : -1;
+	PGresult *res = NULL;
+	if (rc == 0)
+		res = pg_exec(c, "INSERT INTO accounts (" ACCOUNT_COLUMNS ")"
+			      " VALUES ($1, $2, $3, $4, $5::int::boolean, $6::int::boolean,"
+			      " $7::int::boolean, $8)", "adding an account",
+			      PG_ARGS(PG_TEXT(a->name), PG_TEXT(a->plan), PG_INT(a->daily_limit),
+				      PG_INT(a->per_minute), PG_INT(a->sandbox), PG_INT(a->disabled),
+				      PG_INT(a->any_from), PG_INT(a->created)), &state, error_r);
+	conn_give(d, c);
+	if (rc == 0 && !res && sqlstate_is(state, PG_UNIQUE_VIOLATION)) {
+		*error_r = store_error("account %s exists already", a->name);
+		return STORE_EXISTS;
+	}
+	if (rc == 0 && !res)
+		rc = -1;
+	PQclear(res);
+	return rc;
+}
+
+static int pg_account_get(void *db, const char *name, struct store_account **account_r,
+			  const char **error_r)
+{
+	PGresult *res = pg_query(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE name = $1",
+				 "reading an account", PG_ARGS(PG_TEXT(name)), error_r);
+	if (!res)
+		return -1;
+	int rc = 0;
+	if (PQntuples(res) > 0) {
+		*account_r = account_row(res, 0);
+	} else {
+		*error_r = store_error("no account %s", name);
+		rc = STORE_NOT_FOUND;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_account_update(void *db, const struct store_account *a, const char **error_r)
+{
+	struct pg_db *d = db;
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = row_exists(c, "SELECT 1 FROM plans WHERE name = $1", "reading a plan", "plan",
+			    a->plan, error_r) == 0 ? 0 : -1;
+	PGresult *res = NULL;
+	if (rc == 0 &&
+	    !(res = pg_exec(c, "UPDATE accounts SET plan = $2, daily_limit = $3, per_minute = $4,"
+			    " sandbox = $5::int::boolean, disabled = $6::int::boolean,"
+			    " any_from = $7::int::boolean WHERE name = $1", "updating an account",
+			    PG_ARGS(PG_TEXT(a->name), PG_TEXT(a->plan), PG_INT(a->daily_limit),
+				    PG_INT(a->per_minute), PG_INT(a->sandbox), PG_INT(a->disabled),
+				    PG_INT(a->any_from)), NULL, error_r)))
+		rc = -1;
+	conn_give(d, c);
+	if (rc == 0 && res_changes(res) == 0) {
+		*error_r = store_error("no account %s", a->name);
+		rc = STORE_NOT_FOUND;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_account_remove(void *db, const char *name, const char **error_r)
+{
+	struct pg_db *d = db;
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = pg_do(c, "BEGIN", "starting a transaction", PG_NO_ARGS, error_r);
+	if (rc == 0)
+		rc = pg_do(c, "DELETE FROM counters WHERE account = $1",
+			   "removing an account's counters", PG_ARGS(PG_TEXT(name)), error_r);
+	PGresult *res = NULL;
+	if (rc == 0 && !(res = pg_exec(c, "DELETE FROM accounts WHERE name = $1",
+				       "removing an account", PG_ARGS(PG_TEXT(name)), NULL,
+				       error_r)))
+		rc = -1;
+	if (rc == 0 && res_changes(res) == 0) {
+		*error_r = store_error("no account %s", name);
+		rc = STORE_NOT_FOUND;
+	}
+	PQclear(res);
+	if (rc == 0)
+		rc = pg_do(c, "COMMIT", "committing", PG_NO_ARGS, error_r);
+	if (rc != 0)
+		pg_rollback(c);
+	conn_give(d, c);
+	return rc;
+}
+
+static int pg_account_list(void *db, struct store_account ***accounts_r, size_t *count_r,
+			   const char **error_r)
+{
+	PGresult *res = pg_query(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts"
+				 " ORDER BY name COLLATE \"C\"", "listing accounts", PG_NO_ARGS,
+				 error_r);
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	struct store_account **v = xcalloc((size_t)n + 1, sizeof(*v));
+	for (int i = 0; i < n; i++)
+		v[i] = account_row(res, i);
+	PQclear(res);
+	*accounts_r = v;
+	*count_r = (size_t)n;
+	return 0;
+}
+
+/* pg_legacy_secrets_move - this schema never held secrets: nothing to move,
+ * which the credentials record (COPY with no rows) */
+static int pg_legacy_secrets_move(void *db,
+				  int (*copy)(void *ctx, char *const *rows, size_t n,
+					      const char **error_r),
+				  void *ctx, const char **error_r)
+{
+	(void)db;
+	char *none[1] = { NULL };
+	return copy(ctx, none, 0, error_r);
+}
+
+/* ---- sender rules ------------------------------------------------------------------------- */
+
+static int pg_sender_set(void *db, const char *account, const char *pattern, bool allow,
+			 const char **error_r)
+{
+	const char *state;
+	if (pg_write(db, "INSERT INTO senders (account, pattern, allow)"
+		     " VALUES ($1, $2, $3::int::boolean)"
+		     " ON CONFLICT (account, pattern) DO UPDATE SET allow = excluded.allow",
+		     "setting a sender rule", PG_ARGS(PG_TEXT(account), PG_TEXT(pattern),
+						      PG_INT(allow)), NULL, &state, error_r) == 0)
+		return 0;
+	if (sqlstate_is(state, PG_FOREIGN_KEY_VIOLATION)) {
+		*error_r = store_error("no account %s", account);
+		return STORE_NOT_FOUND;
+	}
+	return -1;
+}
+
+static int pg_sender_remove(void *db, const char *account, const char *pattern,
+			    const char **error_r)
+{
+	uint64_t changes = 0;
+	if (pg_write(db, "DELETE FROM senders WHERE account = $1 AND pattern = $2",
+		     "removing a sender rule", PG_ARGS(PG_TEXT(account), PG_TEXT(pattern)),
+		     &changes, NULL, error_r) != 0)
+		return -1;
+	if (changes == 0) {
+		*error_r = store_error("no sender rule %s for %s", pattern, account);
+		return STORE_NOT_FOUND;
+	}
+	return 0;
+}
+
+static int pg_sender_list(void *db, const char *account, struct store_sender **senders_r,
+			  size_t *count_r, const char **error_r)
+{
+	struct pg_db *d = db;
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = row_exists(c, "SELECT 1 FROM accounts WHERE name = $1", "reading an account",
+			    "account", account, error_r);
+	PGresult *res = NULL;
+	if (rc == 0 && !(res = pg_exec(c, "SELECT pattern, allow FROM senders WHERE account = $1"
+				       " ORDER BY pattern COLLATE \"C\"", "listing sender rules",
+				       PG_ARGS(PG_TEXT(account)), NULL, error_r)))
+		rc = -1;
+	conn_give(d, c);
+	if (rc != 0)
+		return rc;
+	int n = PQntuples(res);
+	struct store_sender *v = xcalloc((size_t)n + 1, sizeof(*v));
+	for (int i = 0; i < n; i++) {
+		v[i].pattern = val_dup(res, i, 0);
+		v[i].allow = val_bool(res, i, 1);
+	}
+	PQclear(res);
+	*senders_r = v;
+	*count_r = (size_t)n;
+	return 0;
+}
+
+/* ---- aliases ------------------------------------------------------------------------------ */
+
+static int pg_alias_add(void *db, const char *address, const char *target, const char **error_r)
+{
+	const char *state;
+	if (pg_write(db, "INSERT INTO aliases (address, target) VALUES ($1, $2)",
+		     "adding an alias", PG_ARGS(PG_TEXT(address), PG_TEXT(target)), NULL, &state,
+		     error_r) == 0)
+		return 0;
+	if (sqlstate_is(state, PG_UNIQUE_VIOLATION)) {
+		*error_r = store_error("alias %s -> %s exists already", address, target);
+		return STORE_EXISTS;
+	}
+	return -1;
+}
+
+static int pg_alias_remove(void *db, const char *address, const char *target,
+			   const char **error_r)
+{
+	uint64_t changes = 0;
+	int rc = target ? pg_write(db, "DELETE FROM aliases WHERE address = $1 AND target = $2",
+				   "removing an alias", PG_ARGS(PG_TEXT(address), PG_TEXT(target)),
+				   &changes, NULL, error_r)
+			: pg_write(db, "DELETE FROM aliases WHERE address = $1", "removing an alias",
+				   PG_ARGS(PG_TEXT(address)), &changes, NULL, error_r);
+	if (rc != 0)
+		return -1;
+	if (changes == 0) {
+		*error_r = target ? store_error("no alias %s -> %s", address, target)
+				  : store_error("no alias %s", address);
+		return STORE_NOT_FOUND;
+	}
+	return 0;
+}
+
+static int pg_alias_list(void *db, char ***list_r, const char **error_r)
+{
+	return strv_query(db, "SELECT address, target FROM aliases"
+			  " ORDER BY address COLLATE \"C\", target COLLATE \"C\"", PG_NO_ARGS, 2,
+			  list_r, error_r);
+}
+
+static int pg_alias_targets(void *db, const char *address, char ***targets_r,
+			    const char **error_r)
+{
+	return strv_query(db, "SELECT target FROM aliases WHERE address = $1"
+			  " ORDER BY target COLLATE \"C\"", PG_ARGS(PG_TEXT(address)), 1,
+			  targets_r, error_r);
+}
+
+/* ---- counters ----------------------------------------------------------------------------- */
+
+/* The reservation, one statement: insert the counter at N when it is new
+ * and N fits, else add N to it when the sum fits.  ON CONFLICT locks the
+ * existing row, so a concurrent reservation on any node waits and then
+ * sees this one's sum.  No row back: refused.  (xmax = 0) tells a row
+ * inserted from one updated. */
+#define SQL_COUNTER_RESERVE \
+	"INSERT INTO counters AS c (account, win, used)" \
+	" SELECT $1, $2, $3::bigint WHERE $4::bigint = 0 OR $3::bigint <= $4::bigint" \
+	" ON CONFLICT (account, win) DO UPDATE SET used = c.used + excluded.used" \
+	" WHERE $4::bigint = 0 OR c.used + excluded.used <= $4::bigint" \
+	" RETURNING c.used, (c.xmax = 0) AS inserted"
+/* older windows of the same kind and shape: they can no longer count */
+#define SQL_COUNTER_PRUNE \
+	"DELETE FROM counters WHERE account = $1 AND win COLLATE \"C\" < $2" \
+	" AND substr(win, 1, 2) = substr($2, 1, 2) AND length(win) = length($2)"
+#define SQL_COUNTER_GET "SELECT used FROM counters WHERE account = $1 AND win = $2"
+
+static int pg_counter_reserve(void *db, const char *account, const char *window, unsigned n,
+			      unsigned limit, bool *ok_r, uint64_t *count_r, const char **error_r)
+{
+	struct pg_db *d = db;
+	*ok_r = false;
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	PGresult *res = pg_exec(c, SQL_COUNTER_RESERVE, "reserving on a counter",
+				PG_ARGS(PG_TEXT(account), PG_TEXT(window), PG_INT(n), PG_INT(limit)),
+				NULL, error_r);
+	int rc = res ? 0 : -1;
+	bool inserted = false;
+	if (rc == 0 && PQntuples(res) == 1) {
+		*ok_r = true;
+		*count_r = (uint64_t)val_int(res, 0, 0);
+		inserted = val_bool(res, 0, 1);
+	}
+	PQclear(res);
+	/* refused: the count as it stands now */
+	if (rc == 0 && !*ok_r) {
+		res = pg_exec(c, SQL_COUNTER_GET, "reading a counter",
+			      PG_ARGS(PG_TEXT(account), PG_TEXT(window)), NULL, error_r);
+		if (!res)
+			rc = -1;
+		else
+			*count_r = PQntuples(res) > 0 ? (uint64_t)val_int(res, 0, 0) : 0;
+		PQclear(res);
+	}
+	/* a new window: the account's older ones of its kind go (tidying only:
+	 * the reservation has committed whatever happens here) */
+	if (rc == 0 && inserted) {
+		const char *ignored;
+		(void)pg_do(c, SQL_COUNTER_PRUNE, "pruning counters",
+			    PG_ARGS(PG_TEXT(account), PG_TEXT(window)), &ignored);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int pg_counter_release(void *db, const char *account, const char *window, unsigned n,
+			      const char **error_r)
+{
+	return pg_write(db, "UPDATE counters SET used = greatest(used - $3::bigint, 0)"
+			" WHERE account = $1 AND win = $2", "releasing on a counter",
+			PG_ARGS(PG_TEXT(account), PG_TEXT(window), PG_INT(n)), NULL, NULL, error_r);
+}
+
+static int pg_counter_get(void *db, const char *account, const char *window,
+			  uint64_t *count_r, const char **error_r)
+{
+	PGresult *res = pg_query(db, SQL_COUNTER_GET, "reading a counter",
+				 PG_ARGS(PG_TEXT(account), PG_TEXT(window)), error_r);
+	if (!res)
+		return -1;
+	*count_r = PQntuples(res) > 0 ? (uint64_t)val_int(res, 0, 0) : 0;
+	PQclear(res);
+	return 0;
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+/* pg_event_add - N rows in one transaction */
+static int pg_event_add(void *db, const struct store_event *events, size_t n,
+			const char **error_r)
+{
+	struct pg_db *d = db;
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = n > 1 ? pg_do(c, "BEGIN", "starting a transaction", PG_NO_ARGS, error_r) : 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct store_event *e = &events[i];
+		rc = pg_do(c, "INSERT INTO events (time, type, account, queue_id, recipient, code,"
+			   " reason) VALUES ($1, $2, $3, $4, $5, $6, $7)", "adding an event",
+			   PG_ARGS(PG_INT(e->time), PG_TEXT(e->type), PG_TEXT(e->account),
+				   PG_TEXT(e->queue_id), PG_TEXT(e->recipient), PG_INT(e->code),
+				   PG_TEXT(e->reason)), error_r);
+	}
+	if (n > 1 && rc == 0)
+		rc = pg_do(c, "COMMIT", "committing", PG_NO_ARGS, error_r);
+	if (rc != 0)
+		pg_rollback(c);
+	conn_give(d, c);
+	return rc;
+}
+
+static int pg_event_list(void *db, const char *account, time_t since, int64_t after_id,
+			 size_t limit, struct store_event ***events_r, size_t *count_r,
+			 const char **error_r)
+{
+	char max[PG_NUM_MAX];
+	snprintf(max, sizeof(max), "%zu", limit);
+	/* LIMIT NULL: no limit */
+	PGresult *res = pg_query(db, "SELECT " EVENT_COLUMNS " FROM events"
+				 " WHERE id > $1 AND time >= $2 AND ($4::text IS NULL OR account = $4)"
+				 " ORDER BY id LIMIT $3::bigint", "listing events",
+				 PG_ARGS(PG_INT(after_id), PG_INT(since),
+					 PG_TEXT(limit ? max : NULL), PG_TEXT(account)), error_r);
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	struct store_event **v = xcalloc((size_t)n + 1, sizeof(*v));
+	for (int i = 0; i < n; i++) {
+		struct store_event *e = xcalloc(1, sizeof(*e));
+		e->id = val_int(res, i, 0);
+		e->time = (time_t)val_int(res, i, 1);
+		e->type = val_dup(res, i, 2);
+		e->account = val_dup(res, i, 3);
+		e->queue_id = val_dup(res, i, 4);
+		e->recipient = val_dup(res, i, 5);
+		e->code = (int)val_int(res, i, 6);
+		e->reason = val_dup(res, i, 7);
+		v[i] = e;
+	}
+	PQclear(res);
+	*events_r = v;
+	*count_r = (size_t)n;
+	return 0;
+}
+
+/* pg_event_newest_after - the id just before the newest N rows (0: there
+ * are no more than N) */
+static int pg_event_newest_after(void *db, const char *account, time_t since, size_t n,
+				 int64_t *after_id_r, const char **error_r)
+{
+	PGresult *res = pg_query(db, "SELECT id FROM events WHERE time >= $2"
+				 " AND ($3::text IS NULL OR account = $3)"
+				 " ORDER BY id DESC LIMIT 1 OFFSET $1::bigint",
+				 "finding the newest events",
+				 PG_ARGS(PG_INT(n), PG_INT(since), PG_TEXT(account)), error_r);
+	if (!res)
+		return -1;
+	*after_id_r = PQntuples(res) > 0 ? val_int(res, 0, 0) : 0;
+	PQclear(res);
+	return 0;
+}
+
+static int pg_event_prune(void *db, time_t before, size_t limit, uint64_t *deleted_r,
+			  const char **error_r)
+{
+	*deleted_r = 0;
+	return pg_write(db, "DELETE FROM events WHERE id IN (SELECT id FROM events"
+			" WHERE time < $1 ORDER BY id LIMIT $2::bigint)", "pruning events",
+			PG_ARGS(PG_INT(before), PG_INT(limit)), deleted_r, NULL, error_r);
+}
+
+/* ---- DMARC evaluations -------------------------------------------------------------------- */
+
+static int pg_dmarc_eval_add(void *db, const struct store_dmarc_eval *e, const char **error_r)
+{
+	return pg_write(db, "INSERT INTO dmarc_evaluations (" DMARC_EVAL_COLUMNS ")"
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::int::boolean,"
+			" $10::int::boolean, $11, $12, $13, $14)", "recording a DMARC evaluation",
+			PG_ARGS(PG_INT(e->time), PG_TEXT(e->policy_domain), PG_TEXT(e->source_ip),
+				PG_TEXT(e->header_from), PG_TEXT(e->envelope_from),
+				PG_TEXT(e->spf_domain), PG_TEXT(e->spf_result), PG_TEXT(e->dkim),
+				PG_INT(e->spf_aligned), PG_INT(e->dkim_aligned),
+				PG_TEXT(e->disposition), PG_TEXT(e->policy), PG_TEXT(e->rua),
+				PG_TEXT(e->override)), NULL, NULL, error_r);
+}
+
+static int pg_dmarc_eval_list(void *db, time_t begin, time_t end,
+			      struct store_dmarc_eval ***evals_r, size_t *count_r,
+			      const char **error_r)
+{
+	PGresult *res = pg_query(db, "SELECT id, " DMARC_EVAL_COLUMNS " FROM dmarc_evaluations"
+				 " WHERE time >= $1 AND time < $2"
+				 " ORDER BY policy_domain COLLATE \"C\", id",
+				 "listing DMARC evaluations", PG_ARGS(PG_INT(begin), PG_INT(end)),
+				 error_r);
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	struct store_dmarc_eval **v = xcalloc((size_t)n + 1, sizeof(*v));
+	for (int i = 0; i < n; i++) {
+		struct store_dmarc_eval *e = xcalloc(1, sizeof(*e));
+		e->id = val_int(res, i, 0);
+		e->time = (time_t)val_int(res, i, 1);
+		e->policy_domain = val_dup(res, i, 2);
+		e->source_ip = val_dup(res, i, 3);
+		e->header_from = val_dup(res, i, 4);
+		e->envelope_from = val_dup(res, i, 5);
+		e->spf_domain = val_dup(res, i, 6);
+		e->spf_result = val_dup(res, i, 7);
+		e->dkim = val_dup(res, i, 8);
+		e->spf_aligned = val_bool(res, i, 9);
+		e->dkim_aligned = val_bool(res, i, 10);
+		e->disposition = val_dup(res, i, 11);
+		e->policy = val_dup(res, i, 12);
+		e->rua = val_dup(res, i, 13);
+		e->override = val_dup(res, i, 14);
+		v[i] = e;
+	}
+	PQclear(res);
+	*evals_r = v;
+	*count_r = (size_t)n;
+	return 0;
+}
+
+static int pg_dmarc_eval_prune(void *db, time_t before, uint64_t *deleted_r,
+			       const char **error_r)
+{
+	*deleted_r = 0;
+	return pg_write(db, "DELETE FROM dmarc_evaluations WHERE time < $1",
+			"pruning DMARC evaluations", PG_ARGS(PG_INT(before)), deleted_r, NULL,
+			error_r);
+}
+
+/* pg_dmarc_report_claim - the first node to insert the row makes the report */
+static int pg_dmarc_report_claim(void *db, const char *policy_domain, time_t begin,
+				 time_t now, bool *claimed_r, const char **error_r)
+{
+	uint64_t changes = 0;
+	int rc = pg_write(db, "INSERT INTO dmarc_reports (policy_domain, begin_time, made)"
+			  " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", "recording a DMARC report",
+			  PG_ARGS(PG_TEXT(policy_domain), PG_INT(begin), PG_INT(now)), &changes,
+			  NULL, error_r);
+	*claimed_r = rc == 0 && changes > 0;
+	return rc;
+}
+
+const struct store_backend store_backend_pg = {
+	.name = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.schema_version = pg_schema_version,
+	.domain_add = pg_domain_add,
+	.domain_remove = pg_domain_remove,
+	.domain_exists = pg_domain_exists,
+	.domain_list = pg_domain_list,
+	.plan_set = pg_plan_set,
+	.plan_get = pg_plan_get,
+	.plan_list = pg_plan_list,
+	.account_add = pg_account_add,
+	.account_get = pg_account_get,
+	.account_update = pg_account_update,
+	.legacy_secrets_move = pg_legacy_secrets_move,
+	.account_remove = pg_account_remove,
+	.account_list = pg_account_list,
+	.sender_set = pg_sender_set,
+	.sender_remove = pg_sender_remove,
+	.sender_list = pg_sender_list,
+	.alias_add = pg_alias_add,
+	.alias_remove = pg_alias_remove,
+	.alias_list = pg_alias_list,
+	.alias_targets = pg_alias_targets,
+	.counter_reserve = pg_counter_reserve,
+	.counter_release = pg_counter_release,
+	.counter_get = pg_counter_get,
+	.event_add = pg_event_add,
+	.event_list = pg_event_list,
+	.event_newest_after = pg_event_newest_after,
+	.event_prune = pg_event_prune,
+	.dmarc_eval_add = pg_dmarc_eval_add,
+	.dmarc_eval_list = pg_dmarc_eval_list,
+	.dmarc_eval_prune = pg_dmarc_eval_prune,
+	.dmarc_report_claim = pg_dmarc_report_claim,
+};

@@ -1,0 +1,92 @@
+"""Petrel on PostgreSQL ([store] backend = postgresql): one node accepts an account's
+mail and holds its daily limit, two nodes on one database share the limit exactly, and
+`petrel migrate` brings an empty database to the schema (pg_cluster.py starts the
+throwaway cluster)."""
+import itertools
+
+import pytest
+
+from conftest import MAILBOX_HASH, assert_queued, make_message
+from pg_cluster import pg_cluster  # noqa: F401 (the fixture)
+
+PW = "pg-pass-1"
+_db_numbers = itertools.count()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):  # noqa: F811
+    """A new, empty database of the module's cluster."""
+    return pg_cluster.create_database("petrel_%d" % next(_db_numbers))
+
+
+def pg_petrel(petrel_factory, url, start=True):
+    return petrel_factory(start=start, store_backend="postgresql", store_url=url)
+
+
+def send(p, user, rcpt_list):
+    """One transaction as USER on the submission port: RCPT replies, and the DATA reply if
+    any recipient was taken."""
+    c = p.auth_session(user=user, password=PW)
+    c.expect("MAIL FROM:<%s>" % user, 250)
+    got = [c.cmd("RCPT TO:<%s>" % r) for r in rcpt_list]
+    if any(r.code == 250 for r in got):
+        c.expect("DATA", 354)
+        c.send(make_message(sender=user) + b".\r\n")
+        assert_queued(c.read_reply())
+    c.quit()
+    return got
+
+
+def test_daily_limit_on_postgresql(petrel_factory, pg_cluster, pg_url):  # noqa: F811
+    """Accounts made with the CLI live in PostgreSQL; the server accepts the account's mail
+    up to its daily limit, refuses the next recipient with 451 4.7.1, and the count is the
+    database's."""
+    p = pg_petrel(petrel_factory, pg_url, start=False)
+    p.cli_ok("account", "add", "u@example.test", "--password-hash", MAILBOX_HASH)
+    p.cli_ok("account", "add", "pg@example.test", "--password-stdin", "--daily-limit", "3",
+             input=PW + "\n")
+    assert pg_cluster.psql("SELECT name FROM accounts ORDER BY name", db=pg_url.split("/")[3]
+                           .split("?")[0]).split() == ["pg@example.test", "u@example.test"]
+    p.start()
+    got = send(p, "pg@example.test", ["u+%d@example.test" % i for i in range(4)])
+    assert [r.code for r in got] == [250, 250, 250, 451], got
+    assert got[3].enhanced == "4.7.1", got[3]
+    assert "Daily sending limit of 3 recipients" in got[3].text, got[3]
+    assert len(p.mail("example.test", "u", 3, timeout=30)) == 3
+    db = pg_url.split("/")[3].split("?")[0]
+    assert pg_cluster.psql("SELECT sum(used) FROM counters WHERE account = 'pg@example.test'"
+                           " AND win LIKE 'd:%'", db=db) == "3"
+
+
+def test_two_nodes_share_the_limit(petrel_factory, pg_url):
+    """Two servers on one database: what one node reserved counts on the other, so the
+    account gets exactly its limit across both."""
+    a = pg_petrel(petrel_factory, pg_url, start=False)
+    a.cli_ok("account", "add", "two@example.test", "--password-stdin", "--daily-limit", "5",
+             input=PW + "\n")
+    b = pg_petrel(petrel_factory, pg_url, start=False)
+    # the password lives with each node's auth process (auth/credentials.db)
+    b.cli_ok("account", "passwd", "two@example.test", "--password-stdin", input=PW + "\n")
+    a.start()
+    b.start()
+    got_a = send(a, "two@example.test", ["x%d@remote.test" % i for i in range(3)])
+    got_b = send(b, "two@example.test", ["y%d@remote.test" % i for i in range(3)])
+    got_a2 = send(a, "two@example.test", ["z@remote.test"])
+    assert [r.code for r in got_a] == [250, 250, 250], got_a
+    assert [r.code for r in got_b] == [250, 250, 451], got_b
+    assert [r.code for r in got_a2] == [451], got_a2
+
+
+def test_migrate_command(petrel_factory, pg_cluster, pg_url):  # noqa: F811
+    """`petrel migrate` makes the schema of an empty database, and a second run finds it
+    up to date."""
+    p = pg_petrel(petrel_factory, pg_url, start=False)
+    db = pg_url.split("/")[3].split("?")[0]
+    assert pg_cluster.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                           db=db) == "0"
+    for _ in range(2):
+        r = p.cli_ok("migrate")
+        assert r.stdout.strip() == "store=postgresql schema_version=1", r.stdout
+    assert pg_cluster.psql("SELECT count(*) FROM schema_version", db=db) == "1"
+    assert pg_cluster.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                           db=db) != "0"
