@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from conftest import MAILBOX_HASH, assert_queued, make_message
-from pg_cluster import pg_cluster  # noqa: F401 (the fixture)
+from pg_cluster import Cluster, pg_cluster  # noqa: F401 (the fixture)
 
 PW = "pg-pass-1"
 _db_numbers = itertools.count()
@@ -90,3 +90,30 @@ def test_migrate_command(petrel_factory, pg_cluster, pg_url):  # noqa: F811
     assert pg_cluster.psql("SELECT count(*) FROM schema_version", db=db) == "1"
     assert pg_cluster.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
                            db=db) != "0"
+
+
+def test_database_outage_is_a_temporary_failure(petrel_factory):
+    """With the database stopped, an authenticated session's recipients get 451 4.3.0, not
+    a pass around the limit; once the database is back, the same server (its pool opens
+    new connections) accepts mail again without a restart."""
+    cluster = Cluster()
+    try:
+        cluster.start()
+        url = cluster.create_database("outage")
+        p = pg_petrel(petrel_factory, url, start=False)
+        p.cli_ok("account", "add", "out@example.test", "--password-stdin", "--daily-limit",
+                 "10", input=PW + "\n")
+        p.start()
+        assert [r.code for r in send(p, "out@example.test", ["a@remote.test"])] == [250]
+        c = p.auth_session(user="out@example.test", password=PW)
+        cluster.stop()
+        r = c.cmd("MAIL FROM:<out@example.test>")
+        if r.code == 250:
+            r = c.cmd("RCPT TO:<b@remote.test>")
+        assert (r.code, r.enhanced) == (451, "4.3.0"), r
+        c.close()
+        p.wait_log("store-failed")
+        cluster.start()
+        assert [r.code for r in send(p, "out@example.test", ["c@remote.test"])] == [250]
+    finally:
+        cluster.remove()
