@@ -27,6 +27,8 @@ int cmd_alias(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 /* petrel migrate: the store's schema brought up to date */
 int cmd_migrate(int argc, char **argv);
+/* petrel store copy: a SQLite store copied to PostgreSQL (cmd-store.c) */
+int cmd_store(int argc, char **argv);
 
 /* options a command accepts (besides -c FILE, always accepted) */
 enum admin_opt {

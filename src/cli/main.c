@@ -65,6 +65,9 @@ static void usage(FILE *out)
 	      "  events [--account A] [--since T] [--follow] [--json] [--limit N]\n"
 	      "  migrate                          apply the store's schema migrations ([store];\n"
 	      "      petrel serve applies them at start too) and print its version\n"
+	      "  store copy --from sqlite:DATA_DIR [--to postgresql://...]  copy a node's\n"
+	      "      store (not its counters or passwords) into an empty PostgreSQL database\n"
+	      "      (without --to: FILE's [store] url)\n"
 	      "  version                          print the version\n"
 	      "  help                             print this help\n"
 	      "\n"
@@ -108,7 +111,7 @@ int main(int argc, char **argv)
 	} admin[] = {
 		{ "domain", cmd_domain }, { "account", cmd_account }, { "sender", cmd_sender },
 		{ "plan", cmd_plan }, { "alias", cmd_alias }, { "events", cmd_events },
-		{ "migrate", cmd_migrate },
+		{ "migrate", cmd_migrate }, { "store", cmd_store },
 	};
 	for (size_t i = 0; i < sizeof(admin) / sizeof(admin[0]); i++)
 		if (strcmp(cmd, admin[i].name) == 0)

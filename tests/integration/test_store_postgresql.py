@@ -1,8 +1,12 @@
 """Petrel on PostgreSQL ([store] backend = postgresql): one node accepts an account's
-mail and holds its daily limit, two nodes on one database share the limit exactly, and
-`petrel migrate` brings an empty database to the schema (pg_cluster.py starts the
-throwaway cluster)."""
+mail and holds its daily limit, two nodes on one database share the limit exactly,
+`petrel migrate` brings an empty database to the schema, a database outage is a
+temporary failure, and `petrel store copy` moves a SQLite node's store (pg_cluster.py
+starts the throwaway cluster)."""
 import itertools
+import json
+import shutil
+import time
 
 import pytest
 
@@ -117,3 +121,52 @@ def test_database_outage_is_a_temporary_failure(petrel_factory):
         assert [r.code for r in send(p, "out@example.test", ["c@remote.test"])] == [250]
     finally:
         cluster.remove()
+
+
+def cli_json(p, *args):
+    return json.loads(p.cli_ok(*args, "--json").stdout)
+
+
+def test_store_copy_from_sqlite(petrel_factory, pg_cluster, pg_url):  # noqa: F811
+    """`petrel store copy` moves a SQLite node's domains, plans, accounts, sender rules,
+    aliases and events to an empty PostgreSQL database: the admin commands then show the
+    same on both (events with new ids); a second copy into the now full database (named
+    by the configuration's [store] url this time) is refused."""
+    src = petrel_factory()
+    src.cli_ok("domain", "add", "copied.test")
+    src.cli_ok("plan", "set", "gold", "--daily-limit", "5000", "--per-minute", "50")
+    src.cli_ok("account", "add", "cp@copied.test", "--password-stdin", "--plan", "gold",
+               "--sandbox", input=PW + "\n")
+    src.cli_ok("sender", "allow", "cp@copied.test", "@copied.test")
+    src.cli_ok("sender", "deny", "cp@copied.test", "boss@copied.test")
+    src.cli_ok("alias", "add", "team@copied.test", "cp@copied.test", "x@remote.test")
+    c = src.session()
+    c.mail_transaction("a@b.test", ["u@example.test"], make_message())
+    c.quit()
+    src.mail("example.test", "u", 1)
+    deadline = time.monotonic() + 10
+    while not cli_json(src, "events") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    src.stop()
+
+    r = src.cli("store", "copy", "--from", "sqlite:%s" % src.data_dir, "--to", pg_url)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("copied domains=1 plans=2 accounts="), r.stdout
+
+    dst = pg_petrel(petrel_factory, pg_url, start=False)
+    # the same node on PostgreSQL keeps its auth/ (the passwords are not in the store)
+    shutil.rmtree(dst.data_dir / "auth")
+    shutil.copytree(src.data_dir / "auth", dst.data_dir / "auth")
+    for args in (("domain", "list"), ("plan", "list"), ("account", "list"), ("alias", "list"),
+                 ("sender", "list", "cp@copied.test"), ("account", "show", "cp@copied.test")):
+        assert cli_json(dst, *args) == cli_json(src, *args), args
+    events = cli_json(src, "events")
+    assert events, "no events to copy"
+
+    def strip_ids(evs):
+        return [{k: v for k, v in e.items() if k != "id"} for e in evs]
+    assert strip_ids(cli_json(dst, "events")) == strip_ids(events)
+
+    # without --to: the [store] url of the configuration
+    again = dst.cli("store", "copy", "--from", "sqlite:%s" % src.data_dir)
+    assert again.returncode == 1 and "not empty" in again.stderr, again.stderr
