@@ -208,16 +208,21 @@ static bool policy_reserve(struct store *store, const struct policy_account *acc
 			  account->daily_limit, account->name, reset);
 		return false;
 	}
-	if (store_counter_reserve(store, account->name, minute, 1, account->per_minute, &ok,
-				  &count, &error) != 0 || !ok) {
+	/* a failure of the store leaves ok false too: tell the two apart, or a
+	 * database error would read as "Rate limit of 0 recipients reached" */
+	int rc = store_counter_reserve(store, account->name, minute, 1, account->per_minute, &ok,
+				       &count, &error);
+	if (rc != 0 || !ok) {
+		if (rc != 0)
+			log_error("store-failed", "op=counter_reserve error=\"%s\"", error);
 		(void)store_counter_release(store, account->name, day, 1, &error);
-		if (!ok) {
+		if (rc != 0) {
+			reply_set(reply, 451, "4.3.0", "Temporary failure checking sending limits");
+		} else {
 			reset_time_text(now, false, reset, sizeof(reset));
 			reply_set(reply, 451, "4.7.1",
 				  "Rate limit of %u recipients per minute reached for %s; resets at %s",
 				  account->per_minute, account->name, reset);
-		} else {
-			reply_set(reply, 451, "4.3.0", "Temporary failure checking sending limits");
 		}
 		return false;
 	}

@@ -170,3 +170,26 @@ def test_store_copy_from_sqlite(petrel_factory, pg_cluster, pg_url):  # noqa: F8
     # without --to: the [store] url of the configuration
     again = dst.cli("store", "copy", "--from", "sqlite:%s" % src.data_dir)
     assert again.returncode == 1 and "not empty" in again.stderr, again.stderr
+
+
+def test_minute_counter_failure_is_4_3_0(petrel_factory, pg_cluster, pg_url):  # noqa: F811
+    """When the daily reservation works but the per-minute one fails in the database, the
+    recipient gets 451 4.3.0 (a temporary failure checking the limits), not the 4.7.1 of a
+    limit reached, and the day's unit is given back.  A trigger makes the minute counters'
+    writes fail."""
+    p = pg_petrel(petrel_factory, pg_url, start=False)
+    p.cli_ok("account", "add", "mf@example.test", "--password-stdin", input=PW + "\n")
+    db = pg_url.split("/")[3].split("?")[0]
+    pg_cluster.psql("CREATE FUNCTION no_minutes() RETURNS trigger LANGUAGE plpgsql AS $$"
+                    " BEGIN IF NEW.win LIKE 'm:%' THEN RAISE EXCEPTION 'minute counters"
+                    " are down'; END IF; RETURN NEW; END $$;"
+                    " CREATE TRIGGER no_minutes BEFORE INSERT OR UPDATE ON counters"
+                    " FOR EACH ROW EXECUTE FUNCTION no_minutes()", db=db)
+    p.start()
+    c = p.auth_session(user="mf@example.test", password=PW)
+    c.expect("MAIL FROM:<mf@example.test>", 250)
+    r = c.cmd("RCPT TO:<x@remote.test>")
+    assert (r.code, r.enhanced) == (451, "4.3.0"), r
+    c.quit()
+    assert pg_cluster.psql("SELECT coalesce(sum(used), 0) FROM counters"
+                           " WHERE account = 'mf@example.test'", db=db) == "0"
