@@ -228,7 +228,10 @@ static const struct key_def key_defs[] = {
 	  CONFIG_OFFSET(smtp.sender_domain_check), 0, 0 },
 	{ SECTION_SMTP, "unknown_sender_code", KEY_CHOICE,
 	  CONFIG_OFFSET(smtp.unknown_sender_code), 0, 0 },
-	{ SECTION_IMAP, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(imap.idle_timeout), 1, 86400 },
+	{ SECTION_IMAP, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(imap.idle_timeout), 1800,
+	  86400 },
+	{ SECTION_IMAP, "login_timeout", KEY_DURATION, CONFIG_OFFSET(imap.login_timeout), 1,
+	  86400 },
 	{ SECTION_IMAP, "command_line", KEY_SIZE, CONFIG_OFFSET(imap.command_line), 1024,
 	  16777216 },
 	{ SECTION_IMAP, "literal_size", KEY_SIZE, CONFIG_OFFSET(imap.literal_size), 1024,
@@ -415,6 +418,7 @@ static struct config *config_new(bool with_hostname)
 	config->smtp.sender_domain_check = false;
 	config->smtp.unknown_sender_code = SMTP_UNKNOWN_SENDER_550;
 	config->imap.idle_timeout = 1800;
+	config->imap.login_timeout = 180;
 	config->imap.command_line = 65536;
 	config->imap.literal_size = config->limits.message_size;
 	config->imap.sessions_per_account = 20;

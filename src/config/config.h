@@ -139,8 +139,11 @@ struct config_smtp {
 
 /* [imap]: the IMAP server (imap/, docs/imap.md) */
 struct config_imap {
-	unsigned idle_timeout;    /* seconds without a command before autologout
-				     (RFC 9051 5.4: at least 30 minutes): 1800 */
+	unsigned idle_timeout;    /* seconds without a command before autologout once
+				     logged in (RFC 9051 5.4: at least 30 minutes): 1800 */
+	unsigned login_timeout;   /* the same before login (RFC 9051 5.4 leaves it
+				     open; short, against idle unauthenticated
+				     connections): 180 */
 	size_t command_line;      /* octets of a command outside its literals: 65536 */
 	size_t literal_size;      /* octets of one literal (APPEND's message,
 				     APPENDLIMIT): [limits] message_size */

@@ -310,7 +310,7 @@ static void prepare_done(struct imap_session *s, struct imap_job *job)
 			      "try again later");
 		return;
 	}
-	s->state = IMAP_STATE_AUTHENTICATED;
+	imap_session_logged_in(s);
 	log_info("login", "session=%s client=%s account=%s", s->sid, s->client, s->account);
 	/* RFC 9051 6.2.3: the capabilities may change at login */
 	struct buf code;

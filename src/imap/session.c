@@ -141,14 +141,30 @@ static void session_setup_bev(struct imap_session *s)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
+/* session_autologout_seconds - the autologout timer of the session's state
+ * (RFC 9051 5.4: at least 30 minutes once logged in, [imap] idle_timeout;
+ * before, [imap] login_timeout) */
+static unsigned session_autologout_seconds(const struct imap_session *s)
+{
+	return s->state == IMAP_STATE_NOT_AUTHENTICATED ? s->config->imap.login_timeout
+		: s->config->imap.idle_timeout;
+}
+
 /* session_arm_timeout - the TLS handshake's timeout, else the autologout
- * timer (RFC 9051 5.4, [imap] idle_timeout), for reading and writing alike */
+ * timer, for reading and writing alike */
 static void session_arm_timeout(struct imap_session *s)
 {
 	unsigned seconds = s->handshaking ? s->config->timeouts.tls_handshake
-		: s->config->imap.idle_timeout;
+		: session_autologout_seconds(s);
 	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+void imap_session_logged_in(struct imap_session *s)
+{
+	s->state = IMAP_STATE_AUTHENTICATED;
+	if (!s->handshaking)
+		session_arm_timeout(s);
 }
 
 /* imap_session_close - stop reading; free once the queued replies are written */
@@ -535,7 +551,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		log_info("autologout", "session=%s client=%s seconds=%u", s->sid, s->client,
-			 s->config->imap.idle_timeout);
+			 session_autologout_seconds(s));
 		imap_session_bye(s, "Autologout; idle for too long");
 		/* the write timeout still guards the final flush */
 		bufferevent_enable(s->bev, EV_WRITE);

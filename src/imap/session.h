@@ -220,6 +220,9 @@ void imap_reply_buf(struct imap_session *s, const struct buf *out);
 
 /* imap_session_close - stop reading; free once the queued replies are written */
 void imap_session_close(struct imap_session *s);
+/* imap_session_logged_in - enter the authenticated state, whose autologout
+ * timer is [imap] idle_timeout instead of login_timeout */
+void imap_session_logged_in(struct imap_session *s);
 /* imap_session_bye - "* BYE TEXT" then close (RFC 9051 7.1.5) */
 void imap_session_bye(struct imap_session *s, const char *text);
 

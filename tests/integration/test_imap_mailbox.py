@@ -5,12 +5,13 @@ updates every session with a mailbox selected gets, with imaplib and a raw clien
 
 import imaplib
 import re
+import select
 import socket
 import time
 
 import pytest
 
-from conftest import assert_queued, make_message
+from conftest import assert_queued, fault_env, make_message
 from imap_util import Raw, imap_connect, imap_server, tls_context
 
 USER, PASSWORD = "u@example.test", "secret"
@@ -464,17 +465,36 @@ def test_flag_updates_and_no_expunge_during_fetch(petrel_factory):
     b.close()
 
 
-def test_idle_autologout(petrel_factory):
+def test_idle_autologout(petrel_factory, tmp_path):
     """The autologout timer runs during IDLE ([imap] idle_timeout; RFC 2177 3 expects
-    clients to re-issue IDLE before it runs out)."""
-    p = imap_server(petrel_factory, idle_timeout="2s")
+    clients to re-issue IDLE before it runs out), and once logged in it is never less
+    than RFC 9051 5.4's 30 minutes: still idling at 29m50s, logged out past 30m.  The
+    fault shim's clock rule makes the minutes pass for the network process."""
+    # before login a day: the round trips below start on the old clock and must
+    # outlive the jump (a TLS handshake's timer would not)
+    p = imap_server(petrel_factory, start=False, login_timeout="1d")
+    rules = tmp_path / "clock-rules"
+    rules.write_text("clock 0 network\n")
+    p.extra_env = {**fault_env(rules), "PETREL_FAULT_CLOCK": "network"}
+    p.start()
     a = Raw(p)
     a.ok("SELECT INBOX")
     a.send("i IDLE\r\n")
     assert a.line() == "+ idling"
+    rules.write_text("clock 1790 network\n")
+    for _ in range(3):  # round trips on another session: the loop ran on the new clock
+        with socket.create_connection((p.host, p.ports["imap"]), timeout=30) as b:
+            f = b.makefile("rb")
+            assert f.readline().startswith(b"* OK")
+            b.sendall(b"n NOOP\r\n")
+            assert f.readline() == b"n OK NOOP completed\r\n"
+    assert select.select([a.s], [], [], 0)[0] == [], "written to before 30 minutes"
+    rules.write_text("clock 1801 network\n")
     line = a.line()
     assert line.startswith("* BYE Autologout"), line
     a.close()
+    logged = r"autologout session=\S+ client=\S+ seconds=1800"
+    assert re.search(logged, p.wait_log(logged))
 
 
 def test_idle_updates_wait_for_a_reading_client(petrel_factory):

@@ -184,9 +184,11 @@ def test_command_line_limit(petrel_factory):
 
 
 def test_autologout(petrel_factory):
-    """[imap] idle_timeout: a session without a command that long gets * BYE and is
-    closed (RFC 9051 5.4); the wait is the server's, the test only bounds it."""
-    p = imap_server(petrel_factory, idle_timeout=1)
+    """[imap] login_timeout: a session that has not logged in and sends no command that
+    long gets * BYE and is closed (RFC 9051 5.4 sets no floor before login; the
+    30-minute one after is test_imap_mailbox.py::test_idle_autologout); the wait is the
+    server's, the test only bounds it."""
+    p = imap_server(petrel_factory, login_timeout=1)
     s, f = raw_connect(p)
     s.settimeout(30)
     read_line(f)

@@ -420,8 +420,11 @@ static const struct error_case error_cases[] = {
 	  "315360000 seconds (a number, optionally with s, m, h or d)" },
 	{ "[events]\nmax_pending = 99\n",
 	  "2: 'max_pending' must be a number between 100 and 10000000" },
-	{ "[imap]\nidle_timeout = 0\n", "2: 'idle_timeout' must be a duration between 1 and "
-	  "86400 seconds (a number, optionally with s, m, h or d)" },
+	/* RFC 9051 5.4: at least 30 minutes once logged in */
+	{ "[imap]\nidle_timeout = 1799\n", "2: 'idle_timeout' must be a duration between 1800 "
+	  "and 86400 seconds (a number, optionally with s, m, h or d)" },
+	{ "[imap]\nlogin_timeout = 0\n", "2: 'login_timeout' must be a duration between 1 "
+	  "and 86400 seconds (a number, optionally with s, m, h or d)" },
 	{ "[imap]\ncommand_line = 1000\n",
 	  "2: 'command_line' must be a number between 1024 and 16777216" },
 	{ "[imap]\nliteral_size = 3G\n",
@@ -891,15 +894,17 @@ static void test_imap_settings(void **state)
 	struct fixture *f = *state;
 	struct config *config = load_text(f, "[limits]\nmessage_size = 1M\n");
 	assert_int_equal(config->imap.idle_timeout, 1800);
+	assert_int_equal(config->imap.login_timeout, 180);
 	assert_int_equal(config->imap.command_line, 65536);
 	assert_int_equal(config->imap.literal_size, 1048576);
 	assert_int_equal(config->imap.sessions_per_account, 20);
 	config_free(&config);
-	config = load_text(f, "[imap]\nliteral_size = 2k\nidle_timeout = 31m\n"
+	config = load_text(f, "[imap]\nliteral_size = 2k\nidle_timeout = 31m\nlogin_timeout = 5\n"
 			   "command_line = 8k\nsessions_per_account = 3\n"
 			   "[limits]\nmessage_size = 1M\n");
 	assert_int_equal(config->imap.literal_size, 2048);
 	assert_int_equal(config->imap.idle_timeout, 1860);
+	assert_int_equal(config->imap.login_timeout, 5);
 	assert_int_equal(config->imap.command_line, 8192);
 	assert_int_equal(config->imap.sessions_per_account, 3);
 	config_free(&config);
