@@ -35,6 +35,7 @@
 #include "store/store.h"
 #include "store/store-private.h"
 
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include <inttypes.h>
@@ -132,6 +133,7 @@ struct pg_arg {
 
 static struct pg_conn *conn_open(struct pg_db *d, const char **error_r);
 static void conn_close(struct pg_conn *c);
+static void conn_notice(void *arg, const char *message);
 static struct pg_conn *conn_take(struct pg_db *d, const char **error_r);
 static void conn_give(struct pg_db *d, struct pg_conn *c);
 static PGresult *pg_exec(struct pg_conn *c, const char *sql, const char *what,
@@ -174,12 +176,24 @@ static struct pg_conn *conn_open(struct pg_db *d, const char **error_r)
 		conn_close(c);
 		return NULL;
 	}
+	PQsetNoticeProcessor(c->conn, conn_notice, NULL);
 	if (pg_do(c, "SELECT set_config('statement_timeout', $1, false)",
 		  "setting statement_timeout", PG_ARGS(PG_TEXT(d->timeout)), error_r) != 0) {
 		conn_close(c);
 		return NULL;
 	}
 	return c;
+}
+
+/* conn_notice - the server's notices ("relation ... already exists,
+ * skipping") go to the log at debug level, not to stderr as libpq's own
+ * processor would write them */
+static void conn_notice(void *arg, const char *message)
+{
+	(void)arg;
+	char text[256];
+	log_escape(text, sizeof(text), message, strcspn(message, "\n"));
+	log_debug("store-notice", "message=%s", text);
 }
 
 static void conn_close(struct pg_conn *c)

@@ -74,7 +74,8 @@ static int setup(void **state)
 	const char *error = NULL;
 	/* each test starts from an empty database */
 	if (pg_url)
-		pg_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+		pg_sql("SET client_min_messages = warning;"
+		       " DROP SCHEMA public CASCADE; CREATE SCHEMA public");
 	f->store = store_reopen(f, &error);
 	if (!f->store) {
 		fprintf(stderr, "store_open: %s\n", error);
