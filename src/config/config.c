@@ -153,6 +153,8 @@ static const struct key_def key_defs[] = {
 	  CONFIG_OFFSET(timeouts.data_block), 1, 86400 },
 	{ SECTION_TIMEOUTS, "tls_handshake", KEY_UINT,
 	  CONFIG_OFFSET(timeouts.tls_handshake), 1, 3600 },
+	{ SECTION_TIMEOUTS, "proxy_header", KEY_UINT,
+	  CONFIG_OFFSET(timeouts.proxy_header), 1, 3600 },
 	{ SECTION_TIMEOUTS, "shutdown", KEY_UINT, CONFIG_OFFSET(timeouts.shutdown), 1, 3600 },
 	{ SECTION_LIMITS, "connection_rate", KEY_UINT,
 	  CONFIG_OFFSET(limits.connection_rate), 0, 1000000 },
@@ -298,6 +300,8 @@ struct config_parser {
 	int listener_role_line;  /* 0 = role not set */
 	int listener_address_line;
 	int listener_checks_line;  /* receiving_checks; 0 = not set */
+	int listener_proxy_line;   /* proxy_protocol; 0 = not set */
+	int listener_proxy_from_line; /* proxy_from; 0 = not set */
 
 	int key_lines[KEY_DEF_COUNT]; /* line where each key was set; 0 = not */
 
@@ -335,6 +339,9 @@ static bool parse_bool(const char *s, bool *value_r);
 static bool parse_role(const char *s, enum listener_role *role_r);
 static bool listener_name_is_valid(const char *name);
 static bool listener_address_is_valid(const char *address, const char **reason_r);
+static bool parse_network(const char *s, struct config_network *network_r);
+static void parser_proxy_from(struct config_parser *p, struct config_listener *l,
+			      const char *value);
 static bool tls_policy_is_valid(const char *value, bool relay);
 static void parser_tls_policy_key(struct config_parser *p, const char *name, const char *value);
 static bool port_is_valid(const char *s);
@@ -385,6 +392,7 @@ static struct config *config_new(bool with_hostname)
 	config->timeouts.command = 300;
 	config->timeouts.data_block = 180;
 	config->timeouts.tls_handshake = 60;
+	config->timeouts.proxy_header = 10;
 	config->timeouts.shutdown = 3;
 
 	config->limits.connection_rate = 0;
@@ -508,6 +516,9 @@ static void config_listener_add(struct config *config, const char *name,
 	l->address = address != NULL ? xstrdup(address) : NULL;
 	l->line = 0;
 	l->receiving_checks = true;
+	l->proxy_protocol = false;
+	l->proxy_from = NULL;
+	l->proxy_from_count = 0;
 }
 
 /* config_add_default_listeners - the production set, used when the file has
@@ -653,6 +664,7 @@ void config_free(struct config **configp)
 	for (size_t i = 0; i < config->listener_count; i++) {
 		free(config->listeners[i].name);
 		free(config->listeners[i].address);
+		free(config->listeners[i].proxy_from);
 	}
 	free(config->listeners);
 	free(config->key_lines);
@@ -830,6 +842,8 @@ static void parser_section_start(struct config_parser *p, const char *header)
 	p->listener_role_line = 0;
 	p->listener_address_line = 0;
 	p->listener_checks_line = 0;
+	p->listener_proxy_line = 0;
+	p->listener_proxy_from_line = 0;
 }
 
 /* parser_section_end - check that the section just closed is complete */
@@ -855,6 +869,15 @@ static void parser_section_end(struct config_parser *p)
 			parser_fail(p, p->listener_checks_line,
 				    "'receiving_checks' in [listener %s]: only mx listeners make "
 				    "the receiving checks", name);
+		else if (p->config->listeners[p->listener].proxy_protocol &&
+			 p->listener_proxy_from_line == 0)
+			parser_fail(p, p->listener_proxy_line,
+				    "[listener %s] has proxy_protocol on but no 'proxy_from' "
+				    "(the balancers' ADDRESS/PREFIX networks)", name);
+		else if (p->config->listeners[p->listener].proxy_protocol &&
+			 p->config->listeners[p->listener].role == LISTENER_ROLE_LOCAL)
+			parser_fail(p, p->listener_proxy_line,
+				    "'proxy_protocol' in [listener %s]: not on a unix socket", name);
 	}
 	p->section = SECTION_NONE;
 }
@@ -980,10 +1003,86 @@ static void parser_listener_key(struct config_parser *p, const char *name,
 				    "or off, not '%.64s'", l->name, value);
 		else
 			p->listener_checks_line = p->lineno;
+	} else if (strcmp(name, "proxy_protocol") == 0) {
+		if (p->listener_proxy_line != 0)
+			parser_fail(p, p->lineno, "'proxy_protocol' is set twice in [listener %s] "
+				    "(first on line %d)", l->name, p->listener_proxy_line);
+		else if (!parse_bool(value, &l->proxy_protocol))
+			parser_fail(p, p->lineno, "'proxy_protocol' in [listener %s] must be on "
+				    "or off, not '%.64s'", l->name, value);
+		else
+			p->listener_proxy_line = p->lineno;
+	} else if (strcmp(name, "proxy_from") == 0) {
+		parser_proxy_from(p, l, value);
 	} else {
 		parser_fail(p, p->lineno, "unknown key '%.64s' in [listener %s]", name,
 			    l->name);
 	}
+}
+
+/* parser_proxy_from - "192.0.2.10/32, 2001:db8::/64": the networks a
+ * listener takes PROXY protocol headers from */
+static void parser_proxy_from(struct config_parser *p, struct config_listener *l,
+			      const char *value)
+{
+	if (p->listener_proxy_from_line != 0) {
+		parser_fail(p, p->lineno, "'proxy_from' is set twice in [listener %s] "
+			    "(first on line %d)", l->name, p->listener_proxy_from_line);
+		return;
+	}
+	char *copy = xstrdup(value);
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		struct config_network nw;
+		if (!parse_network(tok, &nw)) {
+			parser_fail(p, p->lineno, "'proxy_from' in [listener %s]: '%.64s' is not "
+				    "ADDRESS/PREFIX (an IPv4 or IPv6 address, a prefix length)",
+				    l->name, tok);
+			goto out;
+		}
+		l->proxy_from = xrealloc(l->proxy_from,
+					 (l->proxy_from_count + 1) * sizeof(*l->proxy_from));
+		l->proxy_from[l->proxy_from_count++] = nw;
+	}
+	if (l->proxy_from_count == 0)
+		parser_fail(p, p->lineno, "'proxy_from' in [listener %s] is empty", l->name);
+	else
+		p->listener_proxy_from_line = p->lineno;
+out:
+	free(copy);
+}
+
+/* parse_network - "ADDRESS/PREFIX" (IPv4 /0../32, IPv6 /0../128) with no
+ * host bits set, as a v4-mapped key for net_address_in_networks() */
+static bool parse_network(const char *s, struct config_network *network_r)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	unsigned char buf[16];
+	unsigned long long bits;
+	bool ok = false;
+	memset(network_r, 0, sizeof(*network_r));
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(host) || slash[1] == '\0' ||
+	    strspn(slash + 1, "0123456789") != strlen(slash + 1) || strlen(slash + 1) > 3)
+		return false;
+	memcpy(host, s, (size_t)(slash - s));
+	host[slash - s] = '\0';
+	bits = strtoull(slash + 1, NULL, 10);
+	if (inet_pton(AF_INET, host, buf) == 1 && bits <= 32) {
+		network_r->address[10] = network_r->address[11] = 0xff;
+		memcpy(network_r->address + 12, buf, 4);
+		network_r->bits = (unsigned)bits + 96;
+		ok = true;
+	} else if (inet_pton(AF_INET6, host, buf) == 1 && bits <= 128) {
+		memcpy(network_r->address, buf, 16);
+		network_r->bits = (unsigned)bits;
+		ok = true;
+	}
+	/* host bits set are a typo more often than not: refuse them */
+	for (unsigned i = network_r->bits; ok && i < 128; i++)
+		ok = (network_r->address[i / 8] & (0x80u >> (i % 8))) == 0;
+	return ok;
 }
 
 /* parser_set_key - validate VALUE for key_defs[IDX] and store it */

@@ -50,6 +50,13 @@ enum bare_newline_policy {
 	BARE_NEWLINE_ACCEPT, /* kept as data bytes; never a line end */
 };
 
+/* a network of proxy_from: IPv4 as v4-mapped IPv6 (::ffff:a.b.c.d), its
+ * prefix length counted the same way (an IPv4 /24 is 120) */
+struct config_network {
+	unsigned char address[16];   /* host bits zero */
+	unsigned bits;
+};
+
 struct config_listener {
 	char *name;              /* the NAME of [listener NAME] */
 	enum listener_role role;
@@ -57,6 +64,9 @@ struct config_listener {
 	int line;                /* of its [listener NAME] header; 0 = a default listener */
 	bool receiving_checks;   /* mx: SPF, DKIM, DMARC, ARC and Authentication-Results
 				    of unauthenticated mail (smtp/verify.c): true */
+	bool proxy_protocol;     /* a PROXY v1/v2 header comes first (net/proxy.c): false */
+	struct config_network *proxy_from; /* the balancers allowed to send it */
+	size_t proxy_from_count;
 };
 
 struct config_limits {
@@ -77,6 +87,7 @@ struct config_timeouts {
 	unsigned command;    /* server waiting for the next command: 300 (4.5.3.2.7) */
 	unsigned data_block; /* between data blocks: 180 (4.5.3.2.5) */
 	unsigned tls_handshake; /* 60 */
+	unsigned proxy_header; /* a PROXY protocol header to arrive: 10 */
 	unsigned shutdown;   /* SIGTERM: most seconds to finish open sessions: 3 */
 };
 

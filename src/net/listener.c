@@ -1,9 +1,19 @@
-/* net/listener - bind the configured listeners and count connections per
- * client address.
+/* net/listener - bind the configured listeners, read the PROXY protocol
+ * header on those that expect one, and count connections per client address.
  *
  * "*:25" binds 0.0.0.0 and [::] (IPv6-only) so both families are served;
  * "[::1]:2525" and "127.0.0.1:2525" bind one address.  Binding happens
  * before privileges are dropped (DESIGN: least privilege).
+ *
+ * On a listener with proxy_protocol on, a connection is handed on only once
+ * its PROXY header (net/proxy.c) has been read, with the address the header
+ * names in place of the balancer's, so that every role's greeting, TLS,
+ * logs, Received: field, SPF, throttles and per-address limits see the real
+ * client.  A connection from outside proxy_from, or whose header is bad,
+ * missing or late ([timeouts] proxy_header), is closed without a word and
+ * logged as proxy-refused.  The header is read with MSG_PEEK and then only
+ * its own octets are taken, so that what follows (an implicit-TLS
+ * ClientHello) stays in the socket for the session.
  */
 #include "net/net.h"
 
@@ -19,10 +29,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <event2/listener.h>
 
 #include <openssl/rand.h>
 #include "config/config.h"
+#include "net/proxy.h"
+#include "util/log.h"
 #include "util/siphash.h"
 #include "util/xalloc.h"
 
@@ -32,11 +45,28 @@ struct net_listener {
 	struct net_listeners *owner;
 };
 
+/* a connection whose PROXY header is being read */
+struct proxy_pending {
+	struct proxy_pending *next, *prev;
+	struct net_listener *listener;
+	struct event *ev;               /* readable, or the header timeout */
+	int fd;
+	struct sockaddr_storage peer;   /* the balancer */
+	socklen_t peer_len;
+	size_t taken;                   /* header octets read from the socket */
+	unsigned char buf[NET_PROXY_PEEK_MAX];
+	struct net_proxy_header header; /* once complete: TLVs left to drop */
+	bool complete;
+};
+
 struct net_listeners {
 	struct net_listener *items;
 	size_t count;
 	net_accept_fn *accept_cb;
 	void *ctx;
+	struct event_base *base;
+	struct timeval proxy_timeout;
+	struct proxy_pending *pending;  /* list of headers being read */
 };
 
 static char listener_error[512];
@@ -52,6 +82,11 @@ static int listener_add(struct event_base *base, struct net_listeners *ls,
 static void listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 			       struct sockaddr *sa, int salen, void *arg);
 static void listener_error_cb(struct evconnlistener *evl, void *arg);
+static void proxy_pending_start(struct net_listener *l, int fd, const struct sockaddr *sa,
+				socklen_t salen);
+static void proxy_pending_read_cb(evutil_socket_t fd, short what, void *arg);
+static int proxy_pending_read(struct proxy_pending *pp, const char **error_r);
+static void proxy_pending_free(struct proxy_pending **ppp, bool close_fd);
 
 /* listener_split_address - "host:port", "[v6]:port" or "*:port" */
 static int listener_split_address(const char *address, char *host, size_t hostsize,
@@ -161,6 +196,8 @@ struct net_listeners *net_listeners_open(struct event_base *base, const struct c
 	struct net_listeners *ls = xcalloc(1, sizeof(*ls));
 	ls->accept_cb = accept_cb;
 	ls->ctx = ctx;
+	ls->base = base;
+	ls->proxy_timeout.tv_sec = config->timeouts.proxy_header;
 	/* At most two sockets per listener ("*" = IPv4 + IPv6). */
 	ls->items = xcalloc(config->listener_count * 2 + 1, sizeof(*ls->items));
 
@@ -208,7 +245,131 @@ static void listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 {
 	struct net_listener *l = arg;
 	(void)evl;
-	l->owner->accept_cb(l->owner->ctx, l->config, fd, sa, (socklen_t)salen);
+	if (l->config->proxy_protocol)
+		proxy_pending_start(l, fd, sa, (socklen_t)salen);
+	else
+		l->owner->accept_cb(l->owner->ctx, l->config, fd, sa, (socklen_t)salen);
+}
+
+/* proxy_pending_start - check the balancer's address, then wait for its header */
+static void proxy_pending_start(struct net_listener *l, int fd, const struct sockaddr *sa,
+				socklen_t salen)
+{
+	char client[64];
+	if (!net_address_in_networks(sa, l->config->proxy_from, l->config->proxy_from_count)) {
+		net_address_format(sa, client, sizeof(client));
+		log_info("proxy-refused", "listener=%s client=%s reason=\"not in proxy_from\"",
+			 l->config->name, client);
+		if (close(fd) != 0)
+			log_warn("close-failed", "client=%s error=\"%s\"", client, strerror(errno));
+		return;
+	}
+	struct proxy_pending *pp = xcalloc(1, sizeof(*pp));
+	pp->listener = l;
+	pp->fd = fd;
+	memcpy(&pp->peer, sa, salen < sizeof(pp->peer) ? salen : sizeof(pp->peer));
+	pp->peer_len = salen;
+	pp->ev = event_new(l->owner->base, fd, EV_READ | EV_PERSIST, proxy_pending_read_cb, pp);
+	if (pp->ev == NULL || event_add(pp->ev, &l->owner->proxy_timeout) != 0)
+		abort(); /* allocation failure (STYLE: errors) */
+	pp->next = l->owner->pending;
+	if (pp->next)
+		pp->next->prev = pp;
+	l->owner->pending = pp;
+}
+
+/* proxy_pending_read_cb - more of the header, its end, or the timeout */
+static void proxy_pending_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_pending *pp = arg;
+	struct net_listener *l = pp->listener;
+	const char *error = "PROXY header timed out";
+	char client[64];
+	(void)fd;
+	int rc = (what & EV_TIMEOUT) ? -1 : proxy_pending_read(pp, &error);
+	if (rc == 0)
+		return;
+	if (rc < 0) {
+		net_address_format((struct sockaddr *)&pp->peer, client, sizeof(client));
+		log_info("proxy-refused", "listener=%s client=%s reason=\"%s\"", l->config->name,
+			 client, error);
+		proxy_pending_free(&pp, true);
+		return;
+	}
+	struct sockaddr_storage sa = pp->peer;
+	socklen_t salen = pp->peer_len;
+	if (pp->header.has_source) {
+		sa = pp->header.source;
+		salen = pp->header.source_len;
+	}
+	char balancer[64];
+	net_address_format((struct sockaddr *)&pp->peer, balancer, sizeof(balancer));
+	net_address_format((struct sockaddr *)&sa, client, sizeof(client));
+	log_debug("proxy-header", "listener=%s proxy=%s version=%d client=%s", l->config->name,
+		  balancer, pp->header.version, client);
+	int cfd = pp->fd;
+	proxy_pending_free(&pp, false);
+	l->owner->accept_cb(l->owner->ctx, l->config, cfd, (struct sockaddr *)&sa, salen);
+}
+
+/* proxy_pending_read - peek, parse, then take the header's own octets:
+ * 1 = read whole, 0 = more to come, -1 = refuse (*ERROR_R) */
+static int proxy_pending_read(struct proxy_pending *pp, const char **error_r)
+{
+	unsigned char drop[512];
+	ssize_t n;
+	if (pp->complete) { /* dropping the TLVs of a long v2 header */
+		size_t want = pp->header.length - pp->taken;
+		n = recv(pp->fd, drop, want < sizeof(drop) ? want : sizeof(drop), 0);
+		if (n <= 0)
+			goto closed;
+		pp->taken += (size_t)n;
+		return pp->taken == pp->header.length ? 1 : 0;
+	}
+	n = recv(pp->fd, pp->buf + pp->taken, sizeof(pp->buf) - pp->taken, MSG_PEEK);
+	if (n <= 0)
+		goto closed;
+	size_t have = pp->taken + (size_t)n;
+	int rc = net_proxy_parse(pp->buf, have, &pp->header, error_r);
+	if (rc < 0)
+		return -1;
+	/* need more: every octet seen is the header's, so take them all (the
+	 * socket then stops being readable until more come); done: take the
+	 * header's octets only */
+	size_t take = rc == 0 ? (size_t)n :
+		      (pp->header.length < have ? pp->header.length : have) - pp->taken;
+	if (take > 0 && recv(pp->fd, drop, take, 0) != (ssize_t)take) {
+		*error_r = "PROXY header read failed";
+		return -1;
+	}
+	pp->taken += take;
+	if (rc == 0)
+		return 0;
+	pp->complete = true;
+	return pp->taken == pp->header.length ? 1 : 0;
+closed:
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	*error_r = n == 0 ? "closed before the PROXY header ended" : strerror(errno);
+	return -1;
+}
+
+/* proxy_pending_free - unlink and free, closing the socket unless handed on */
+static void proxy_pending_free(struct proxy_pending **ppp, bool close_fd)
+{
+	struct proxy_pending *pp = *ppp;
+	struct net_listeners *ls = pp->listener->owner;
+	if (pp->prev)
+		pp->prev->next = pp->next;
+	else
+		ls->pending = pp->next;
+	if (pp->next)
+		pp->next->prev = pp->prev;
+	event_free(pp->ev);
+	if (close_fd && close(pp->fd) != 0)
+		log_warn("close-failed", "error=\"%s\"", strerror(errno));
+	free(pp);
+	*ppp = NULL;
 }
 
 /* listener_error_cb - accept() failed (EMFILE and the like): keep listening */
@@ -223,6 +384,11 @@ void net_listeners_disable(struct net_listeners *ls)
 {
 	for (size_t i = 0; i < ls->count; i++)
 		evconnlistener_disable(ls->items[i].evl);
+	/* no session yet to drain: a header still on its way is dropped */
+	while (ls->pending) {
+		struct proxy_pending *pp = ls->pending;
+		proxy_pending_free(&pp, true);
+	}
 }
 
 void net_listeners_free(struct net_listeners **lsp)
@@ -230,6 +396,10 @@ void net_listeners_free(struct net_listeners **lsp)
 	struct net_listeners *ls = *lsp;
 	if (!ls)
 		return;
+	while (ls->pending) {
+		struct proxy_pending *pp = ls->pending;
+		proxy_pending_free(&pp, true);
+	}
 	for (size_t i = 0; i < ls->count; i++)
 		evconnlistener_free(ls->items[i].evl);
 	free(ls->items);

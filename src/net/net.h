@@ -2,7 +2,9 @@
  * and the table of open sessions the SMTP, IMAP and POP3 servers share.
  *
  * net_listeners_open() binds every configured listener before privileges are
- * dropped; accepted sockets are handed to the callback non-blocking.  The
+ * dropped; accepted sockets are handed to the callback non-blocking, with
+ * the client's address (on a proxy_protocol listener, the one its PROXY
+ * header names: net/proxy.h).  The
  * callback owns the fd.  Errors at start-up come back as -1 and *error_r
  * (static or per-call text in a buffer owned by the net module, valid until the
  * next call), for the caller to print and exit.
@@ -32,7 +34,8 @@ typedef void net_accept_fn(void *ctx, const struct config_listener *listener,
 struct net_listeners *net_listeners_open(struct event_base *base, const struct config *config,
 					 net_accept_fn *accept_cb, void *ctx,
 					 const char **error_r);
-/* net_listeners_disable - stop accepting (shutdown); sockets stay bound */
+/* net_listeners_disable - stop accepting (shutdown); sockets stay bound;
+ * connections whose PROXY header is still on its way are closed */
 void net_listeners_disable(struct net_listeners *listeners);
 void net_listeners_free(struct net_listeners **listeners);
 

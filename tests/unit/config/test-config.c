@@ -283,6 +283,30 @@ static void test_listener_receiving_checks(void **state)
 	config_free(&config);
 }
 
+/* test_listener_proxy_from - the networks a PROXY header may come from */
+static void test_listener_proxy_from(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f,
+		"[listener mx]\n"
+		"role = mx\n"
+		"address = 127.0.0.1:25\n"
+		"proxy_protocol = true\n"
+		"proxy_from = 192.0.2.0/24, 2001:db8::/32 127.0.0.1/32\n");
+	static const unsigned char v4[16] = { [10] = 0xff, [11] = 0xff, 192, 0, 2, 0 };
+	static const unsigned char v6[16] = { 0x20, 0x01, 0x0d, 0xb8 };
+
+	assert_true(config->listeners[0].proxy_protocol);
+	assert_int_equal(config->listeners[0].proxy_from_count, 3);
+	assert_memory_equal(config->listeners[0].proxy_from[0].address, v4, 16);
+	assert_int_equal(config->listeners[0].proxy_from[0].bits, 120);
+	assert_memory_equal(config->listeners[0].proxy_from[1].address, v6, 16);
+	assert_int_equal(config->listeners[0].proxy_from[1].bits, 32);
+	assert_int_equal(config->listeners[0].proxy_from[2].bits, 128);
+	assert_int_equal(config->timeouts.proxy_header, 10);
+	config_free(&config);
+}
+
 /* test_one_listener_replaces_defaults - any [listener] means only those */
 static void test_one_listener_replaces_defaults(void **state)
 {
@@ -482,6 +506,20 @@ static const struct error_case error_cases[] = {
 	  "4: 'receiving_checks' is set twice in [listener a] (first on line 2)" },
 	{ "[listener s]\nreceiving_checks = off\nrole = submission\naddress = *:587\n",
 	  "2: 'receiving_checks' in [listener s]: only mx listeners make the receiving checks" },
+	{ "[listener a]\nrole = mx\naddress = *:25\nproxy_protocol = on\n",
+	  "4: [listener a] has proxy_protocol on but no 'proxy_from' (the balancers' "
+	  "ADDRESS/PREFIX networks)" },
+	{ "[listener a]\nrole = mx\naddress = *:25\nproxy_protocol = on\nproxy_from = 10.0.0.1\n",
+	  "5: 'proxy_from' in [listener a]: '10.0.0.1' is not ADDRESS/PREFIX (an IPv4 or IPv6 "
+	  "address, a prefix length)" },
+	{ "[listener a]\nrole = mx\nproxy_from = 10.0.0.1/24\n",
+	  "3: 'proxy_from' in [listener a]: '10.0.0.1/24' is not ADDRESS/PREFIX (an IPv4 or IPv6 "
+	  "address, a prefix length)" },
+	{ "[listener a]\nrole = mx\nproxy_from = ::1/129\n",
+	  "3: 'proxy_from' in [listener a]: '::1/129' is not ADDRESS/PREFIX (an IPv4 or IPv6 "
+	  "address, a prefix length)" },
+	{ "[listener a]\nrole = mx\nproxy_protocol = sometimes\n",
+	  "3: 'proxy_protocol' in [listener a] must be on or off, not 'sometimes'" },
 	{ "[listener a]\nrole = mx\naddress = *:0\n",
 	  "3: bad address '*:0' in [listener a]: the port must be a number from 1 to 65535" },
 	{ "[listener a]\nrole = mx\naddress = *:65536\n",
@@ -1078,6 +1116,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listener_proxy_from, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listener_receiving_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_listener_replaces_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
