@@ -37,7 +37,7 @@ SECTION_OF = {
     "recipients": "limits", "errors": "limits", "connections": "limits",
     "connections_per_ip": "limits", "bare_newline": "limits", "received_headers": "limits",
     "greeting": "timeouts", "command": "timeouts", "data_block": "timeouts",
-    "tls_handshake": "timeouts", "shutdown": "timeouts",
+    "tls_handshake": "timeouts", "shutdown": "timeouts", "proxy_header": "timeouts",
     "connection_rate": "limits",
     "plaintext_loopback": "auth", "slow_after": "auth", "lockout_after": "auth",
     "failure_window": "auth", "lockout_time": "auth", "ipv6_prefix": "auth",

@@ -1,0 +1,127 @@
+"""PROXY protocol v1/v2 on a listener behind a load balancer: the header's client address
+reaches the log and the Received: field; connections from outside proxy_from, with a bad
+header or none, are closed without a greeting."""
+
+import socket
+import struct
+
+from conftest import (SMTPClient, assert_queued, client_tls_context, free_ports,
+                      make_message, split_message)
+
+SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v2_header(src, dst, sport, dport, tlv=b""):
+    """A v2 PROXY header over TCP (IPv4 or IPv6 by the address), with TLV octets after."""
+    fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+    addrs = (socket.inet_pton(fam, src) + socket.inet_pton(fam, dst)
+             + struct.pack("!HH", sport, dport))
+    body = addrs + tlv
+    return SIG + bytes([0x21, 0x21 if fam == socket.AF_INET6 else 0x11]) \
+        + struct.pack("!H", len(body)) + body
+
+
+def proxied(petrel_factory, role="mx", proxy_from="127.0.0.1/32", **overrides):
+    """A server with one more listener, "lb" of ROLE, taking PROXY headers from PROXY_FROM;
+    (server, port of lb)."""
+    p = petrel_factory(start=False, **overrides)
+    [port] = free_ports(1)
+    with open(p.config_path, "a") as f:
+        f.write("\n[listener lb]\nrole = %s\naddress = 127.0.0.1:%d\nproxy_protocol = on\n"
+                "proxy_from = %s\n" % (role, port, proxy_from))
+    p.start()
+    return p, port
+
+
+def received(raw):
+    lines, _ = split_message(raw)
+    return [l for l in lines if l.startswith("Received: ")][0]
+
+
+def test_v1_address_in_log_and_received(petrel_factory):
+    p, port = proxied(petrel_factory)
+    c = SMTPClient("127.0.0.1", port)
+    c.send(b"PROXY TCP4 192.0.2.1 127.0.0.1 56324 25\r\n")
+    c.banner()
+    c.ehlo("helo.client.example")
+    assert_queued(c.mail_transaction("a@b.test", ["u@example.test"], make_message()))
+    c.quit()
+    [raw] = p.mail("example.test", "u", 1)
+    assert "[192.0.2.1])" in received(raw), received(raw)
+    log = p.wait_log(r"connect session=\S+ client=192\.0\.2\.1 listener=lb")
+    assert "client=192.0.2.1 listener=lb" in log
+
+
+def test_v2_tcp6_with_tlv(petrel_factory):
+    p, port = proxied(petrel_factory)
+    c = SMTPClient("127.0.0.1", port)
+    # a TLV (PP2_TYPE_AUTHORITY) after the addresses is skipped
+    c.send(v2_header("2001:db8::7", "2001:db8::1", 40000, 25, b"\x02\x00\x04mx.x"))
+    c.banner()
+    c.ehlo()
+    assert_queued(c.mail_transaction("a@b.test", ["u@example.test"], make_message()))
+    c.quit()
+    [raw] = p.mail("example.test", "u", 1)
+    assert "[IPv6:2001:db8::7])" in received(raw) or "[2001:db8::7])" in received(raw), \
+        received(raw)
+    p.wait_log(r"client=2001:db8::7 listener=lb")
+
+
+def test_v2_before_implicit_tls(petrel_factory):
+    """On a submissions listener the header comes before the TLS handshake."""
+    p, port = proxied(petrel_factory, role="submissions")
+    c = SMTPClient("127.0.0.1", port)
+    c.send(v2_header("198.51.100.9", "127.0.0.1", 5555, 465))
+    c.sock = client_tls_context().wrap_socket(c.sock, server_hostname="localhost")
+    c.banner()
+    c.quit()
+    p.wait_log(r"client=198\.51\.100\.9 listener=lb")
+
+
+def test_v2_local_keeps_socket_address(petrel_factory):
+    """LOCAL (a balancer's health check): the connection's own address stands."""
+    p, port = proxied(petrel_factory)
+    c = SMTPClient("127.0.0.1", port)
+    c.send(SIG + b"\x20\x00\x00\x00")
+    c.banner()
+    c.quit()
+    p.wait_log(r"client=127\.0\.0\.1 listener=lb")
+
+
+def test_outside_proxy_from_is_closed(petrel_factory):
+    p, port = proxied(petrel_factory, proxy_from="127.0.0.1/32, 2001:db8::/32")
+    c = SMTPClient("127.0.0.1", port, source="127.0.0.2")
+    c.send(b"PROXY TCP4 192.0.2.1 127.0.0.1 56324 25\r\n")
+    c.expect_closed(timeout=10.0)
+    assert c.buf == b"", c.buf
+    log = p.wait_log(r"proxy-refused listener=lb client=127\.0\.0\.2")
+    assert 'reason="not in proxy_from"' in log
+    assert "client=192.0.2.1" not in log
+
+
+def test_missing_header_is_closed(petrel_factory):
+    """A client that speaks SMTP at once: no greeting, closed, logged."""
+    p, port = proxied(petrel_factory)
+    c = SMTPClient("127.0.0.1", port)
+    c.send(b"EHLO client.example\r\n")
+    c.expect_closed(timeout=10.0)
+    assert c.buf == b"", c.buf
+    p.wait_log(r'proxy-refused listener=lb client=127\.0\.0\.1 reason="no PROXY')
+
+
+def test_malformed_v1_is_closed(petrel_factory):
+    p, port = proxied(petrel_factory)
+    c = SMTPClient("127.0.0.1", port)
+    c.send(b"PROXY TCP4 192.0.2.300 127.0.0.1 1 25\r\n")
+    c.expect_closed(timeout=10.0)
+    assert c.buf == b"", c.buf
+    p.wait_log(r'proxy-refused listener=lb client=127\.0\.0\.1 reason="bad PROXY v1 addresses"')
+
+
+def test_header_timeout_closes(petrel_factory):
+    p, port = proxied(petrel_factory, proxy_header=1)
+    c = SMTPClient("127.0.0.1", port)
+    c.send(b"PROXY TCP4 ")  # and then nothing
+    c.expect_closed(timeout=15.0)
+    assert c.buf == b"", c.buf
+    p.wait_log(r'proxy-refused listener=lb client=127\.0\.0\.1 reason="PROXY header timed out"')
