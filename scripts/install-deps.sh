@@ -31,6 +31,9 @@ PKGS="$PKGS isync neomutt"
 # dovecot-imapd, dovecot-lmtpd (and dovecot-core): the other side of bench/imap.py,
 # run unprivileged from a generated configuration (the package's own service is not used).
 PKGS="$PKGS dovecot-core dovecot-imapd dovecot-lmtpd"
+# haproxy: the load balancer in front of a proxy_protocol listener in
+# test_proxy_protocol.py (send-proxy-v2), run from a generated configuration.
+PKGS="$PKGS haproxy"
 # postfix: a real peer in the integration tests, smtp-source/smtp-sink for
 # load, and the other side of `make bench`.
 # libseccomp-dev: the system call filters of the auth and keys processes.

@@ -1,9 +1,12 @@
 """PROXY protocol v1/v2 on a listener behind a load balancer: the header's client address
 reaches the log and the Received: field; connections from outside proxy_from, with a bad
-header or none, are closed without a greeting."""
+header or none, are closed without a greeting; and Debian's HAProxy in front, for real."""
 
+import shutil
 import socket
 import struct
+import subprocess
+import time
 
 from conftest import (SMTPClient, assert_queued, client_tls_context, free_ports,
                       make_message, split_message)
@@ -125,3 +128,41 @@ def test_header_timeout_closes(petrel_factory):
     c.expect_closed(timeout=15.0)
     assert c.buf == b"", c.buf
     p.wait_log(r'proxy-refused listener=lb client=127\.0\.0\.1 reason="PROXY header timed out"')
+
+
+def test_behind_haproxy(petrel_factory, tmp_path):
+    """Debian's HAProxy in front with send-proxy-v2: a client connecting to HAProxy from
+    127.0.0.3 is 127.0.0.3 to Petrel (HAProxy itself connects from 127.0.0.1)."""
+    assert shutil.which("haproxy"), "haproxy missing: scripts/install-deps.sh installs it"
+    p, port = proxied(petrel_factory)
+    [front] = free_ports(1)
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text("global\n    log stderr format short local0\n"
+                   "defaults\n    mode tcp\n    timeout connect 10s\n"
+                   "    timeout client 60s\n    timeout server 60s\n"
+                   "frontend smtp\n    bind 127.0.0.1:%d\n    default_backend petrel\n"
+                   "backend petrel\n    server p1 127.0.0.1:%d send-proxy-v2 source 127.0.0.1\n"
+                   % (front, port))
+    hap = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", front), timeout=1).close()
+                break
+            except OSError:
+                assert hap.poll() is None, hap.stderr.read()
+                assert time.monotonic() < deadline, "haproxy did not listen"
+                time.sleep(0.05)
+        c = SMTPClient("127.0.0.1", front, source="127.0.0.3")
+        c.banner()
+        c.ehlo()
+        assert_queued(c.mail_transaction("a@b.test", ["u@example.test"], make_message()))
+        c.quit()
+        [raw] = p.mail("example.test", "u", 1)
+        assert "[127.0.0.3])" in received(raw), received(raw)
+        p.wait_log(r"connect session=\S+ client=127\.0\.0\.3 listener=lb")
+    finally:
+        hap.terminate()
+        hap.wait(10)
