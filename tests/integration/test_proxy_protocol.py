@@ -2,11 +2,14 @@
 reaches the log and the Received: field; connections from outside proxy_from, with a bad
 header or none, are closed without a greeting; and Debian's HAProxy in front, for real."""
 
+import re
 import shutil
 import socket
 import struct
 import subprocess
 import time
+
+import pytest
 
 from conftest import (SMTPClient, assert_queued, client_tls_context, free_ports,
                       make_message, split_message)
@@ -166,3 +169,22 @@ def test_behind_haproxy(petrel_factory, tmp_path):
     finally:
         hap.terminate()
         hap.wait(10)
+
+
+@pytest.mark.parametrize("role,greeting", [("imap", b"* OK"), ("pop3", b"+OK")])
+def test_imap_and_pop3_greet_after_header(petrel_factory, role, greeting):
+    """The header is read before any role's greeting, and its address is the session's."""
+    p, port = proxied(petrel_factory, role=role)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(b"PROXY TCP4 203.0.113.4 127.0.0.1 4000 143\r\n")
+        line = b""
+        while b"\r\n" not in line:
+            chunk = s.recv(4096)
+            assert chunk, "closed after %r" % line
+            line += chunk
+        assert line.startswith(greeting), line
+    finally:
+        s.close()
+    p.wait_log(r"connect session=\S+ client=203\.0\.113\.4 listener=lb role=%s" % role)
+    assert re.search(r"client=203\.0\.113\.4 listener=lb role=%s" % role, p.log())
