@@ -50,6 +50,7 @@ struct proxy_pending {
 	struct proxy_pending *next, *prev;
 	struct net_listener *listener;
 	struct event *ev;               /* readable, or the header timeout */
+	struct timeval deadline;        /* for the whole header, not each read */
 	int fd;
 	struct sockaddr_storage peer;   /* the balancer */
 	socklen_t peer_len;
@@ -269,9 +270,14 @@ static void proxy_pending_start(struct net_listener *l, int fd, const struct soc
 	pp->fd = fd;
 	memcpy(&pp->peer, sa, salen < sizeof(pp->peer) ? salen : sizeof(pp->peer));
 	pp->peer_len = salen;
-	pp->ev = event_new(l->owner->base, fd, EV_READ | EV_PERSIST, proxy_pending_read_cb, pp);
-	if (pp->ev == NULL || event_add(pp->ev, &l->owner->proxy_timeout) != 0)
+	struct timeval now;
+	/* not EV_PERSIST: a persistent event's timeout restarts at each read,
+	 * and a header sent an octet at a time would never time out */
+	pp->ev = event_new(l->owner->base, fd, EV_READ, proxy_pending_read_cb, pp);
+	if (pp->ev == NULL || event_base_gettimeofday_cached(l->owner->base, &now) != 0 ||
+	    event_add(pp->ev, &l->owner->proxy_timeout) != 0)
 		abort(); /* allocation failure (STYLE: errors) */
+	evutil_timeradd(&now, &l->owner->proxy_timeout, &pp->deadline);
 	pp->next = l->owner->pending;
 	if (pp->next)
 		pp->next->prev = pp;
@@ -286,9 +292,19 @@ static void proxy_pending_read_cb(evutil_socket_t fd, short what, void *arg)
 	const char *error = "PROXY header timed out";
 	char client[64];
 	(void)fd;
+	struct timeval now, left;
 	int rc = (what & EV_TIMEOUT) ? -1 : proxy_pending_read(pp, &error);
-	if (rc == 0)
+	if (rc == 0) {
+		/* wait for more with what is left of the header's time */
+		if (event_base_gettimeofday_cached(l->owner->base, &now) != 0)
+			abort();
+		evutil_timersub(&pp->deadline, &now, &left);
+		if (left.tv_sec < 0)
+			left = (struct timeval){ 0, 0 };
+		if (event_add(pp->ev, &left) != 0)
+			abort();
 		return;
+	}
 	if (rc < 0) {
 		net_address_format((struct sockaddr *)&pp->peer, client, sizeof(client));
 		log_info("proxy-refused", "listener=%s client=%s reason=\"%s\"", l->config->name,

@@ -188,3 +188,31 @@ def test_imap_and_pop3_greet_after_header(petrel_factory, role, greeting):
         s.close()
     p.wait_log(r"connect session=\S+ client=203\.0\.113\.4 listener=lb role=%s" % role)
     assert re.search(r"client=203\.0\.113\.4 listener=lb role=%s" % role, p.log())
+
+
+def test_header_timeout_counts_from_the_connection(petrel_factory):
+    """[timeouts] proxy_header bounds the whole header: a balancer trickling it an octet
+    at a time, more often than the timeout, is still closed once it is over."""
+    p, port = proxied(petrel_factory, proxy_header=1)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    closed = False
+    try:
+        s.sendall(b"PROXY UNKNOWN ")
+        deadline = time.monotonic() + 20  # 80 octets at 0.25 s: far past 1 s
+        while time.monotonic() < deadline and not closed:
+            try:
+                s.sendall(b"x")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            s.settimeout(0.25)
+            try:
+                closed = s.recv(1) == b""
+            except (socket.timeout, TimeoutError):
+                pass
+            except ConnectionResetError:
+                closed = True
+    finally:
+        s.close()
+    assert closed, "still open after a header trickled for 20 s"
+    p.wait_log(r'reason="PROXY header timed out"')
