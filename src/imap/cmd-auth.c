@@ -24,7 +24,7 @@
  * from loopback with [auth] plaintext_loopback (as SMTP's AUTH) */
 bool imap_session_login_allowed(const struct imap_session *s)
 {
-	return s->tls || (s->config->auth.plaintext_loopback && imap_session_is_loopback(s));
+	return s->conn.tls || (s->config->auth.plaintext_loopback && imap_session_is_loopback(s));
 }
 
 bool imap_session_offers_login(const struct imap_session *s)
@@ -42,7 +42,7 @@ void imap_cmd_starttls(struct imap_session *s, const struct imap_command *cmd, b
 		imap_reply_bad(s, NULL, "STARTTLS takes no arguments");
 		return;
 	}
-	if (s->tls) {
+	if (s->conn.tls) {
 		imap_reply_bad(s, NULL, "TLS is already active");
 		return;
 	}
@@ -50,7 +50,7 @@ void imap_cmd_starttls(struct imap_session *s, const struct imap_command *cmd, b
 		imap_reply_bad(s, NULL, "STARTTLS is not available");
 		return;
 	}
-	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+	if (evbuffer_get_length(bufferevent_get_input(s->conn.bev)) > 0) {
 		/* CVE-2011-0411 class: what was sent in plain text after
 		 * STARTTLS must never be read as if it came over TLS */
 		log_info("rejected", "session=%s client=%s reason=pipelined-after-starttls",

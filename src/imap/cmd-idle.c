@@ -132,7 +132,7 @@ static void hub_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&hub->lock);
 	for (size_t i = 0; i < count; i++) {
 		struct imap_session *s = imap_server_session_find(hub->server, ids[i]);
-		if (s && s->idle && !s->dead && !s->closing)
+		if (s && s->idle && !s->conn.dead && !s->conn.closing)
 			idle_kick(s);
 	}
 	free(ids);
@@ -152,7 +152,7 @@ static void idle_update_done(struct imap_session *s, struct imap_job *job)
 	struct imap_idle *idle = s->idle;
 	imap_reply_buf(s, &j->out);
 	idle->job_running = false;
-	if (s->closing)
+	if (s->conn.closing)
 		return;
 	if (j->deleted) {
 		imap_session_bye(s, "The selected mailbox was deleted");
@@ -210,7 +210,7 @@ void imap_cmd_idle(struct imap_session *s, const struct imap_command *cmd, bool 
 void imap_idle_input(struct imap_session *s)
 {
 	struct imap_idle *idle = s->idle;
-	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer *in = bufferevent_get_input(s->conn.bev);
 	if (idle->ending)
 		return;   /* what follows DONE waits for the tagged reply */
 	size_t len;

@@ -25,7 +25,6 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
 
 #include "authd/client.h"
 #include "authd/sasl.h"
@@ -58,11 +57,9 @@ static void session_line(struct imap_session *s, const char *prefix, const char 
 static void session_tagged(struct imap_session *s, enum imap_status status, const char *code,
 			   const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 static void session_greeting(struct imap_session *s);
-static void session_close_done(struct imap_session *s);
-static void session_plain_drained_cb(struct evbuffer *buf,
-				     const struct evbuffer_cb_info *info, void *arg);
-static void session_free_later(struct imap_session *s);
 static void session_free(struct imap_session *s);
+static void session_drain(void *session);
+static void session_shutdown(void *session);
 static void session_disconnect(struct imap_session *s);
 static void session_free_memory(struct imap_session *s);
 
@@ -75,7 +72,7 @@ void imap_session_start(struct imap_server *server, const struct config_listener
 	s->server = server;
 	s->config = server->config;
 	s->listener = listener;
-	s->id = net_sessions_add(server->sessions, &s->link, s);
+	s->id = net_conn_init(&s->conn, server->sessions, NULL, s, s->sid, s->client);
 	snprintf(s->sid, sizeof(s->sid), "i%llx", (unsigned long long)s->id);
 	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
 	net_address_format(sa, s->client, sizeof(s->client));
@@ -92,22 +89,13 @@ void imap_session_start(struct imap_server *server, const struct config_listener
 	s->reader = imap_reader_new(&limits);
 	s->resume_ev = event_new(server->base, -1, 0, session_resume_cb, s);
 
-	if (listener->role == LISTENER_ROLE_IMAPS) {
-		/* RFC 8314 3.3: TLS first, then the greeting inside it */
-		SSL *ssl = SSL_new(server->tls);
-		s->bev = bufferevent_openssl_socket_new(server->base, fd, ssl,
-							BUFFEREVENT_SSL_ACCEPTING,
-							BEV_OPT_CLOSE_ON_FREE);
-		s->tls = true;
-		s->tls_bev = s->bev;
-		s->handshaking = true;
-	} else {
-		s->bev = bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	}
-	if (!s->bev || !s->resume_ev) {
+	/* RFC 8314 3.3: imaps is TLS first, then the greeting inside it */
+	net_conn_open(&s->conn, server->base, fd,
+		      listener->role == LISTENER_ROLE_IMAPS ? server->tls : NULL);
+	if (!s->conn.bev || !s->resume_ev) {
 		log_error("session-failed", "session=%s client=%s error=\"cannot create bufferevent\"",
 			  s->sid, s->client);
-		if (!s->bev && close(fd) != 0)
+		if (!s->conn.bev && close(fd) != 0)
 			log_warn("close-failed", "session=%s error=\"%s\"", s->sid, strerror(errno));
 		session_free(s);
 		return;
@@ -130,15 +118,15 @@ static void session_greeting(struct imap_session *s)
 	buf_free(&caps);
 }
 
-/* session_setup_bev - callbacks, watermarks and timeouts for s->bev */
+/* session_setup_bev - callbacks, watermarks and timeouts for s->conn.bev */
 static void session_setup_bev(struct imap_session *s)
 {
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_HIGH);
-	if (s->tls)
-		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	bufferevent_setcb(s->conn.bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->conn.bev, EV_READ, 0, SESSION_INPUT_HIGH);
+	if (s->conn.tls)
+		bufferevent_openssl_set_allow_dirty_shutdown(s->conn.bev, 1);
 	session_arm_timeout(s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(s->conn.bev, EV_READ | EV_WRITE);
 }
 
 /* session_autologout_seconds - the autologout timer of the session's state
@@ -154,28 +142,23 @@ static unsigned session_autologout_seconds(const struct imap_session *s)
  * timer, for reading and writing alike */
 static void session_arm_timeout(struct imap_session *s)
 {
-	unsigned seconds = s->handshaking ? s->config->timeouts.tls_handshake
+	unsigned seconds = s->conn.handshaking ? s->config->timeouts.tls_handshake
 		: session_autologout_seconds(s);
 	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_set_timeouts(s->conn.bev, &tv, &tv);
 }
 
 void imap_session_logged_in(struct imap_session *s)
 {
 	s->state = IMAP_STATE_AUTHENTICATED;
-	if (!s->handshaking)
+	if (!s->conn.handshaking)
 		session_arm_timeout(s);
 }
 
 /* imap_session_close - stop reading; free once the queued replies are written */
 void imap_session_close(struct imap_session *s)
 {
-	if (s->closing || s->dead)
-		return;
-	s->closing = true;
-	bufferevent_disable(s->bev, EV_READ);
-	if (net_bufferevent_pending(s->bev) == 0)
-		session_close_done(s);
+	net_conn_close(&s->conn);
 }
 
 void imap_session_bye(struct imap_session *s, const char *text)
@@ -184,88 +167,48 @@ void imap_session_bye(struct imap_session *s, const char *text)
 	imap_session_close(s);
 }
 
-/* session_close_done - the last reply is written: end TLS with a
- * close_notify, then free */
-static void session_close_done(struct imap_session *s)
-{
-	if (s->tls_bev && !s->handshaking)
-		net_tls_close_notify(s->tls_bev);
-	session_free_later(s);
-}
-
-/* session_plain_drained_cb - the socket under TLS wrote: free if closing */
-static void session_plain_drained_cb(struct evbuffer *buf,
-				     const struct evbuffer_cb_info *info, void *arg)
-{
-	struct imap_session *s = arg;
-	(void)buf;
-	if (info->n_deleted > 0 && s->closing && !s->dead && net_bufferevent_pending(s->bev) == 0)
-		session_close_done(s);
-}
-
 bool imap_session_offers_starttls(const struct imap_session *s)
 {
-	return s->server->tls && !s->tls && s->listener->role == LISTENER_ROLE_IMAP &&
+	return s->server->tls && !s->conn.tls && s->listener->role == LISTENER_ROLE_IMAP &&
 		s->state == IMAP_STATE_NOT_AUTHENTICATED;
 }
 
 void imap_session_start_tls(struct imap_session *s)
 {
-	SSL *ssl = SSL_new(s->server->tls);
-	struct bufferevent *tls_bev = ssl ? bufferevent_openssl_filter_new(
-		s->server->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
-		: NULL;
-	if (!tls_bev) {
-		if (ssl)
-			SSL_free(ssl);
-		log_error("tls-failed", "session=%s error=\"cannot create TLS filter\"", s->sid);
+	if (net_conn_start_tls(&s->conn, s->server->base, s->server->tls,
+			       SESSION_OUTPUT_HIGH) != 0) {
 		imap_session_close(s);
 		return;
 	}
-	s->plain_bev = s->bev;
-	s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
-					    session_plain_drained_cb, s);
-	/* the filter stops above this, so that the session's own output
-	 * (and its back-pressure) reflects what the client has not read */
-	bufferevent_setwatermark(s->plain_bev, EV_WRITE, 0, SESSION_OUTPUT_HIGH);
-	s->bev = tls_bev;
-	s->tls_bev = tls_bev;
-	s->tls = true;
-	s->handshaking = true;
 	session_setup_bev(s);
 }
 
 void imap_session_start_compress(struct imap_session *s)
 {
-	struct bufferevent *under = s->bev;
+	struct bufferevent *under = s->conn.bev;
 	struct bufferevent *z = imap_compress_start(under);
 	if (!z) {
 		log_error("compress-failed", "session=%s error=\"cannot start DEFLATE\"", s->sid);
 		imap_session_close(s);
 		return;
 	}
-	if (s->plain_bev) {
+	if (s->conn.plain_bev)
 		s->mid_bev = under;
-	} else {
-		s->plain_bev = under;
-		s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
-						    session_plain_drained_cb, s);
-	}
-	bufferevent_setwatermark(under, EV_WRITE, 0, SESSION_OUTPUT_HIGH);  /* as for TLS */
-	s->bev = z;
+	net_conn_push_filter(&s->conn, z, SESSION_OUTPUT_HIGH);
 	s->compressed = true;
 	session_setup_bev(s);
 }
 
-/* imap_session_drain - shutdown: "* BYE" now, or once the running command
+/* session_drain - shutdown: "* BYE" now, or once the running command
  * has answered (session_process_input) */
-void imap_session_drain(struct imap_session *s)
+static void session_drain(void *session)
 {
-	if (s->dead || s->closing)
+	struct imap_session *s = session;
+	if (s->conn.dead || s->conn.closing)
 		return;
-	if (s->handshaking) {
+	if (s->conn.handshaking) {
 		/* nothing can be said before the TLS handshake is done */
-		session_free_later(s);
+		net_conn_free_later(&s->conn);
 		return;
 	}
 	if (s->sasl_line) {
@@ -279,58 +222,29 @@ void imap_session_drain(struct imap_session *s)
 		imap_session_bye(s, "Server shutting down");
 }
 
-void imap_session_shutdown(struct imap_session *s)
+/* session_shutdown - a last "* BYE" (best effort) and free now */
+static void session_shutdown(void *session)
 {
-	if (!s->dead && !s->closing && !s->handshaking) {
-		evbuffer_add_printf(bufferevent_get_output(s->bev), "* BYE Server shutting down\r\n");
-		/* best effort: one non-blocking write of the socket (a drain is
-		 * the orderly way); under COMPRESS the filter has put the
-		 * deflated octets in the socket's buffer already */
-		if (!s->tls)
-			net_bufferevent_write_now(s->plain_bev ? s->plain_bev : s->bev);
-	}
+	struct imap_session *s = session;
+	net_conn_goodbye(&s->conn, "* BYE Server shutting down\r\n");
 	session_free(s);
 }
 
-/* session_free_later - mark dead, leave the table now, free from the loop
- * (STYLE: an object whose callback is running is freed later) */
-static void session_free_later(struct imap_session *s)
-{
-	if (s->dead)
-		return;
-	s->dead = true;
-	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-	net_sessions_bury(s->server->sessions, &s->link);
-}
-
-static void table_drain(void *session)
-{
-	imap_session_drain(session);
-}
-
-static void table_shutdown(void *session)
-{
-	imap_session_shutdown(session);
-}
-
-static void table_free(void *session)
+static void session_table_free(void *session)
 {
 	session_free(session);
 }
 
 const struct net_session_ops imap_session_table_ops = {
-	.drain = table_drain,
-	.shutdown = table_shutdown,
-	.free = table_free,
+	.drain = session_drain,
+	.shutdown = session_shutdown,
+	.free = session_table_free,
 };
 
 /* session_free - close the connection; the memory goes now, or when the
  * running pool job is done (its WORK may still use the session's view) */
 static void session_free(struct imap_session *s)
 {
-	if (!s->dead)
-		net_sessions_remove(s->server->sessions, &s->link);
-	s->dead = true;
 	session_disconnect(s);
 	if (s->parked) {
 		s->parked->free(s->parked);
@@ -347,18 +261,10 @@ static void session_free(struct imap_session *s)
  * connection count, the events */
 static void session_disconnect(struct imap_session *s)
 {
-	log_info("disconnect", "session=%s client=%s", s->sid, s->client);
+	net_conn_disconnect(&s->conn);
 	authd_login_free(&s->login);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
-	if (s->plain_drain_cb)
-		evbuffer_remove_cb_entry(bufferevent_get_output(s->plain_bev), s->plain_drain_cb);
-	s->plain_drain_cb = NULL;
-	if (s->bev)
-		bufferevent_free(s->bev);
-	s->bev = NULL;
 	s->mid_bev = NULL;
-	s->plain_bev = NULL;
-	s->tls_bev = NULL;
 	if (s->resume_ev)
 		event_free(s->resume_ev);
 	s->resume_ev = NULL;
@@ -402,7 +308,7 @@ static void session_free_memory(struct imap_session *s)
 /* session_line - PREFIX ("* ", "+ "), FMT, CRLF */
 static void session_line(struct imap_session *s, const char *prefix, const char *fmt, va_list ap)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = bufferevent_get_output(s->conn.bev);
 	evbuffer_add(out, prefix, strlen(prefix));
 	evbuffer_add_vprintf(out, fmt, ap);
 	evbuffer_add(out, "\r\n", 2);
@@ -426,7 +332,7 @@ void imap_reply_continue(struct imap_session *s, const char *fmt, ...)
 
 void imap_reply_buf(struct imap_session *s, const struct buf *out)
 {
-	evbuffer_add(bufferevent_get_output(s->bev), out->data, out->len);
+	evbuffer_add(bufferevent_get_output(s->conn.bev), out->data, out->len);
 }
 
 /* session_tagged - the tagged reply that ends the running command; input
@@ -435,7 +341,7 @@ static void session_tagged(struct imap_session *s, enum imap_status status, cons
 			   const char *fmt, va_list ap)
 {
 	static const char *const names[] = { "OK", "NO", "BAD" };
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = bufferevent_get_output(s->conn.bev);
 	evbuffer_add_printf(out, "%s %s ", s->tag ? s->tag : "*", names[status]);
 	if (code)
 		evbuffer_add_printf(out, "[%s] ", code);
@@ -470,7 +376,7 @@ void imap_reply_bad(struct imap_session *s, const char *code, const char *fmt, .
 	va_start(ap, fmt);
 	session_tagged(s, IMAP_BAD, code, fmt, ap);
 	va_end(ap);
-	if (++s->errors >= s->config->limits.errors && !s->closing) {
+	if (++s->errors >= s->config->limits.errors && !s->conn.closing) {
 		log_info("too-many-errors", "session=%s client=%s errors=%u", s->sid, s->client,
 			 s->errors);
 		imap_session_bye(s, "Too many invalid commands");
@@ -496,13 +402,8 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct imap_session *s = arg;
 	(void)bev;
-	if (s->dead)
+	if (net_conn_written(&s->conn))
 		return;
-	if (s->closing) {
-		if (net_bufferevent_pending(s->bev) == 0)
-			session_close_done(s);
-		return;
-	}
 	/* output drained: a batch that waited for it goes on */
 	if (s->parked) {
 		struct imap_job *job = s->parked;
@@ -523,53 +424,38 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		/* bufferevent_openssl: the TLS handshake has completed */
-		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-		if (ssl) {
-			char info[160];
-			net_tls_describe(ssl, info, sizeof(info));
-			log_info("tls", "session=%s client=%s %s", s->sid, s->client, info);
-		}
-		s->handshaking = false;
+		char info[160];
+		net_conn_handshake_done(&s->conn, info, sizeof(info));
 		session_arm_timeout(s);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if ((what & BEV_EVENT_READING) && s->busy && !s->idle && !s->sasl_line &&
-		    !s->handshaking && !s->closing) {
+		    !s->conn.handshaking && !s->conn.closing) {
 			/* the client waits for an answer (a long FETCH it is
 			 * reading): not inactive (RFC 9051 5.4); the write
 			 * timeout guards a client that reads nothing */
-			bufferevent_enable(s->bev, EV_READ);
+			bufferevent_enable(s->conn.bev, EV_READ);
 			return;
 		}
-		if (s->handshaking || s->closing) {
+		if (s->conn.handshaking || s->conn.closing) {
 			/* nothing can be said before the handshake; or the
 			 * client does not read the last replies */
 			log_info("timeout", "session=%s client=%s handshaking=%d", s->sid,
-				 s->client, s->handshaking);
-			session_free_later(s);
+				 s->client, s->conn.handshaking);
+			net_conn_free_later(&s->conn);
 			return;
 		}
 		log_info("autologout", "session=%s client=%s seconds=%u", s->sid, s->client,
 			 session_autologout_seconds(s));
 		imap_session_bye(s, "Autologout; idle for too long");
 		/* the write timeout still guards the final flush */
-		bufferevent_enable(s->bev, EV_WRITE);
+		bufferevent_enable(s->conn.bev, EV_WRITE);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR) {
-		unsigned long tls_err = s->tls ? bufferevent_get_openssl_error(s->bev) : 0;
-		if (tls_err) {
-			char detail[200];
-			ERR_error_string_n(tls_err, detail, sizeof(detail));
-			log_info("tls-failed", "session=%s client=%s error=\"%s\"", s->sid,
-				 s->client, detail);
-		} else {
-			log_info("connection-error", "session=%s client=%s error=\"%s\"", s->sid,
-				 s->client, strerror(errno));
-		}
-	}
-	session_free_later(s);
+	if (what & BEV_EVENT_ERROR)
+		net_conn_log_error(&s->conn);
+	net_conn_free_later(&s->conn);
 }
 
 /* ---- input ------------------------------------------------------------------ */
@@ -578,25 +464,25 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
  * commands it completes, until input runs out or a command is running */
 static void session_process_input(struct imap_session *s)
 {
-	if (s->idle && !s->dead && !s->closing && !s->processing) {
+	if (s->idle && !s->conn.dead && !s->conn.closing && !s->processing) {
 		/* IDLE reads its own input: only DONE may come (cmd-idle.c) */
 		imap_idle_input(s);
 		return;
 	}
-	if (s->dead || s->closing || (s->busy && !s->sasl_line) || s->processing)
+	if (s->conn.dead || s->conn.closing || (s->busy && !s->sasl_line) || s->processing)
 		return;
-	if (net_sessions_is_draining(s->server->sessions) && !s->handshaking && !s->busy) {
+	if (net_sessions_is_draining(s->server->sessions) && !s->conn.handshaking && !s->busy) {
 		/* shutting down: what came after the last answer waits for the
 		 * next server */
 		imap_session_bye(s, "Server shutting down");
 		return;
 	}
 	s->processing = true;
-	/* (s->bev changes under STARTTLS and COMPRESS: read its input anew) */
+	/* (s->conn.bev changes under STARTTLS and COMPRESS: read its input anew) */
 	struct evbuffer *in;
-	while ((!s->busy || s->sasl_line) && !s->closing && !s->dead &&
-	       evbuffer_get_length(in = bufferevent_get_input(s->bev)) > 0) {
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_OUTPUT_HIGH)
+	while ((!s->busy || s->sasl_line) && !s->conn.closing && !s->conn.dead &&
+	       evbuffer_get_length(in = bufferevent_get_input(s->conn.bev)) > 0) {
+		if (evbuffer_get_length(bufferevent_get_output(s->conn.bev)) > SESSION_OUTPUT_HIGH)
 			break;  /* resumed by session_write_cb once the client reads */
 		if (s->sasl_line) {
 			if (!session_sasl_line(s, in))
@@ -744,7 +630,7 @@ static void session_job_done(void *arg)
 	struct imap_job *job = arg;
 	struct imap_session *s = job->session;
 	s->job = NULL;
-	if (!s->dead)
+	if (!s->conn.dead)
 		job->done(s, job);
 	job->free(job);
 	if (s->orphan)
@@ -760,7 +646,7 @@ void imap_session_async(struct imap_session *s, struct imap_job *job)
 
 void imap_session_async_written(struct imap_session *s, struct imap_job *job)
 {
-	if (net_bufferevent_pending(s->bev) < SESSION_OUTPUT_HIGH) {
+	if (net_bufferevent_pending(s->conn.bev) < SESSION_OUTPUT_HIGH) {
 		imap_session_async(s, job);
 		return;
 	}

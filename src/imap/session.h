@@ -63,7 +63,6 @@
 #include "util/buf.h"
 
 struct bufferevent;
-struct evbuffer_cb_entry;
 struct event;
 struct event_base;
 struct buf;
@@ -139,29 +138,22 @@ struct imap_idle;
 struct imap_idle_hub;
 
 struct imap_session {
-	struct net_session_link link;   /* in server->sessions; link.id == id */
+	/* in server->sessions (conn.link.id == id); the layers: conn.bev on
+	 * top (what replies are written to); below it, once filters are
+	 * stacked (STARTTLS, COMPRESS), the socket's conn.plain_bev, and
+	 * between the two (STARTTLS and COMPRESS) mid_bev */
+	struct net_conn conn;
 	struct imap_server *server;
 	const struct config *config;
 	const struct config_listener *listener;
 	uint64_t id;
 	char sid[24];
-	/* the layers: bev on top (what replies are written to); below it, once
-	 * filters are stacked (STARTTLS, COMPRESS), the socket's plain_bev, and
-	 * between the two (STARTTLS and COMPRESS) mid_bev */
-	struct bufferevent *bev;
 	struct bufferevent *mid_bev;
-	struct bufferevent *plain_bev;
-	struct bufferevent *tls_bev;    /* the one doing TLS (close_notify), or NULL */
-	struct evbuffer_cb_entry *plain_drain_cb;
 	bool compressed;                /* COMPRESS=DEFLATE is on */
 	struct sockaddr_storage addr;
 	char client[64];
 
 	enum imap_state state;
-	bool tls;
-	bool handshaking;     /* TLS handshake under way */
-	bool closing;         /* last reply queued; free once it is written */
-	bool dead;            /* out of the table; freed by the loop later */
 	bool busy;            /* a command is running: read nothing more */
 	bool processing;      /* session_process_input is on the stack */
 	bool orphan;          /* freed while its job ran: freed when the job ends */
@@ -428,10 +420,9 @@ void imap_cmd_setquota(struct imap_session *s, const struct imap_command *cmd, b
 
 void imap_session_start(struct imap_server *server, const struct config_listener *listener,
 			int fd, const struct sockaddr *sa, socklen_t salen);
-void imap_session_drain(struct imap_session *s);
-/* imap_session_shutdown - a last "* BYE" (best effort) and free now */
-void imap_session_shutdown(struct imap_session *s);
-/* the ops of server->sessions */
+/* the ops of server->sessions: the drain ("* BYE" now, or once the running
+ * command has answered) and the shutdown (a last "* BYE", best effort, and
+ * free now) */
 extern const struct net_session_ops imap_session_table_ops;
 /* imap_server_session_find - the live session with ID, or NULL */
 struct imap_session *imap_server_session_find(struct imap_server *server, uint64_t id);

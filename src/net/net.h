@@ -8,6 +8,10 @@
  * callback owns the fd.  Errors at start-up come back as -1 and *error_r
  * (static or per-call text in a buffer owned by the net module, valid until the
  * next call), for the caller to print and exit.
+ *
+ * A session's connection (struct net_conn, conn.c) holds the plumbing the
+ * three servers share: the bufferevents, the orderly close, the free-later
+ * and the disconnect.
  */
 #ifndef PETREL_NET_H
 #define PETREL_NET_H
@@ -21,6 +25,7 @@
 
 struct bufferevent;
 struct event_base;
+struct evbuffer_cb_entry;
 struct config;
 struct config_listener;
 
@@ -135,5 +140,79 @@ bool net_sessions_is_draining(const struct net_sessions *table);
 void net_sessions_close(struct net_sessions *table);
 /* net_sessions_free - close every session and free the table */
 void net_sessions_free(struct net_sessions **table);
+
+/* ---- a session's connection ------------------------------------------- */
+
+/* Each session of the SMTP, IMAP and POP3 servers embeds a net_conn: its
+ * place in the server's net_sessions table, its bufferevents and where the
+ * connection is in its life.  The orderly close: net_conn_close stops
+ * reading; once the queued output is written (the session's write callback
+ * calls net_conn_written; under a filter the socket's buffer is watched
+ * too), a TLS connection sends its close_notify and the session is buried
+ * (net_conn_free_later): the table's OPS->free frees it from the loop,
+ * which calls net_conn_disconnect first. */
+
+struct net_conn_ops {
+	/* the socket under a filter wrote, the connection not closing (a
+	 * session that waits for its output to drain); may be NULL */
+	void (*written)(void *session);
+};
+
+struct net_conn {
+	struct net_session_link link;     /* in TABLE; link.id is the session's id */
+	struct net_sessions *table;
+	const struct net_conn_ops *ops;   /* may be NULL */
+	void *session;
+	const char *sid;                  /* the session's, for the logs */
+	const char *client;
+	/* the layers: bev on top (what replies are written to); once a filter
+	 * is stacked (STARTTLS, COMPRESS), the socket's plain_bev below */
+	struct bufferevent *bev;
+	struct bufferevent *plain_bev;
+	struct bufferevent *tls_bev;      /* the one doing TLS (close_notify), or NULL */
+	struct evbuffer_cb_entry *plain_drain_cb;
+	bool tls;
+	bool handshaking;                 /* TLS handshake under way */
+	bool closing;                     /* last reply queued; free once it is written */
+	bool dead;                        /* out of the table; freed by the loop later */
+};
+
+/* net_conn_init - put SESSION (embedding CONN) in TABLE; its new id.  SID
+ * and CLIENT are the session's strings for the logs (filled in later) */
+uint64_t net_conn_init(struct net_conn *conn, struct net_sessions *table,
+		       const struct net_conn_ops *ops, void *session,
+		       const char *sid, const char *client);
+/* net_conn_open - the bufferevent of socket FD (owned from now on if it
+ * succeeds): with TLS from the first octet (handshaking) if TLS is set;
+ * -1 if it cannot be made (FD is the caller's to close) */
+int net_conn_open(struct net_conn *conn, struct event_base *base, int fd, SSL_CTX *tls);
+/* net_conn_push_filter - FILTER (made over conn->bev) on top from now on;
+ * the one below stops writing into the socket's above OUTPUT_HIGH (0: no
+ * mark).  The caller sets the callbacks of the new conn->bev. */
+void net_conn_push_filter(struct net_conn *conn, struct bufferevent *filter, size_t output_high);
+/* net_conn_start_tls - a TLS filter (STARTTLS, STLS) pushed, handshaking;
+ * -1 (logged) if it cannot be made */
+int net_conn_start_tls(struct net_conn *conn, struct event_base *base, SSL_CTX *tls,
+		       size_t output_high);
+/* net_conn_handshake_done - (BEV_EVENT_CONNECTED) log the TLS parameters,
+ * also put in INFO */
+void net_conn_handshake_done(struct net_conn *conn, char *info, size_t size);
+/* net_conn_log_error - (BEV_EVENT_ERROR) log the TLS or socket error */
+void net_conn_log_error(struct net_conn *conn);
+/* net_conn_close - stop reading; free once the queued output is written */
+void net_conn_close(struct net_conn *conn);
+/* net_conn_written - (the write callback of conn->bev) true if the session
+ * must do nothing more: dead, or closing (freed if all is written) */
+bool net_conn_written(struct net_conn *conn);
+/* net_conn_goodbye - (shutdown) a last line, written at once, best effort;
+ * nothing if closing, dead or before the TLS handshake is done */
+void net_conn_goodbye(struct net_conn *conn, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* net_conn_free_later - mark dead, leave the table now, free from the loop
+ * (STYLE: an object whose callback is running is freed later) */
+void net_conn_free_later(struct net_conn *conn);
+/* net_conn_disconnect - (freeing the session) out of the table, logged,
+ * the bufferevents freed and the socket closed */
+void net_conn_disconnect(struct net_conn *conn);
 
 #endif

@@ -53,14 +53,14 @@ void pop3_cmd_capa(struct pop3_session *s)
 void pop3_cmd_stls(struct pop3_session *s)
 {
 	if (!pop3_session_offers_stls(s)) {
-		pop3_reply_err(s, s->tls ? "Already under TLS" : "STLS is not available");
+		pop3_reply_err(s, s->conn.tls ? "Already under TLS" : "STLS is not available");
 		pop3_command_done(s);
 		return;
 	}
 	pop3_reply_ok(s, "Begin TLS negotiation");
 	/* RFC 2595 4 (and the STARTTLS command injection, CVE-2011-0411):
 	 * nothing sent before the handshake is taken as said under TLS */
-	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer *in = bufferevent_get_input(s->conn.bev);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	pop3_auth_clear(s);
 	pop3_session_start_tls(s);
@@ -197,7 +197,7 @@ static struct authd_peer auth_peer(const struct pop3_session *s)
 static void auth_login_cb(void *ctx, const struct authd_outcome *o)
 {
 	struct pop3_session *s = ctx;
-	if (s->dead) {
+	if (s->conn.dead) {
 		authd_login_free(&s->login);
 		return;
 	}

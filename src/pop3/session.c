@@ -19,7 +19,6 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 
 #include "config/config.h"
 #include "net/net.h"
@@ -41,13 +40,16 @@ static bool session_read_line(struct pop3_session *s);
 static void session_line(struct pop3_session *s, const char *line, size_t len);
 static void session_too_long(struct pop3_session *s);
 static void session_command(struct pop3_session *s, const struct pop3_command *cmd);
-static void session_close_done(struct pop3_session *s);
-static void session_plain_drained_cb(struct evbuffer *buf,
-				     const struct evbuffer_cb_info *info, void *arg);
-static void session_free_later(struct pop3_session *s);
+static void session_written(void *session);
 static void session_free(struct pop3_session *s);
+static void session_drain(void *session);
+static void session_shutdown(void *session);
 static void session_free_memory(struct pop3_session *s);
 static void session_resume_parked(struct pop3_session *s);
+
+static const struct net_conn_ops session_conn_ops = {
+	.written = session_written,
+};
 
 /* ---- life cycle ------------------------------------------------------------- */
 
@@ -58,27 +60,20 @@ void pop3_session_start(struct pop3_server *server, const struct config_listener
 	s->server = server;
 	s->config = server->config;
 	s->listener = listener;
-	s->id = net_sessions_add(server->sessions, &s->link, s);
+	s->id = net_conn_init(&s->conn, server->sessions, &session_conn_ops, s, s->sid,
+			      s->client);
 	snprintf(s->sid, sizeof(s->sid), "p%llx", (unsigned long long)s->id);
 	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
 	net_address_format(sa, s->client, sizeof(s->client));
 	s->state = POP3_STATE_AUTHORIZATION;
 	s->resume_ev = event_new(server->base, -1, 0, session_resume_cb, s);
-	if (listener->role == LISTENER_ROLE_POP3S) {
-		/* RFC 8314 3.3: TLS first, then the greeting inside it */
-		SSL *ssl = SSL_new(server->tls);
-		s->bev = bufferevent_openssl_socket_new(server->base, fd, ssl,
-							BUFFEREVENT_SSL_ACCEPTING,
-							BEV_OPT_CLOSE_ON_FREE);
-		s->tls = true;
-		s->handshaking = true;
-	} else {
-		s->bev = bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	}
-	if (!s->bev || !s->resume_ev) {
+	/* RFC 8314 3.3: pop3s is TLS first, then the greeting inside it */
+	net_conn_open(&s->conn, server->base, fd,
+		      listener->role == LISTENER_ROLE_POP3S ? server->tls : NULL);
+	if (!s->conn.bev || !s->resume_ev) {
 		log_error("session-failed", "session=%s client=%s error=\"cannot create bufferevent\"",
 			  s->sid, s->client);
-		if (!s->bev && close(fd) != 0)
+		if (!s->conn.bev && close(fd) != 0)
 			log_warn("close-failed", "session=%s error=\"%s\"", s->sid, strerror(errno));
 		session_free(s);
 		return;
@@ -92,100 +87,67 @@ void pop3_session_start(struct pop3_server *server, const struct config_listener
 
 static void session_setup_bev(struct pop3_session *s)
 {
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setcb(s->conn.bev, session_read_cb, session_write_cb, session_event_cb, s);
 	/* a line at most, plus what a pipelining client sends ahead */
-	bufferevent_setwatermark(s->bev, EV_READ, 0, s->config->pop3.command_line + 65536);
-	if (s->tls)
-		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	bufferevent_setwatermark(s->conn.bev, EV_READ, 0, s->config->pop3.command_line + 65536);
+	if (s->conn.tls)
+		bufferevent_openssl_set_allow_dirty_shutdown(s->conn.bev, 1);
 	session_arm_timeout(s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(s->conn.bev, EV_READ | EV_WRITE);
 }
 
 /* session_arm_timeout - the TLS handshake's timeout, else the inactivity
  * timer (RFC 1939 3, [pop3] idle_timeout) */
 static void session_arm_timeout(struct pop3_session *s)
 {
-	unsigned seconds = s->handshaking ? s->config->timeouts.tls_handshake
+	unsigned seconds = s->conn.handshaking ? s->config->timeouts.tls_handshake
 		: s->config->pop3.idle_timeout;
 	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_set_timeouts(s->conn.bev, &tv, &tv);
 }
 
 void pop3_session_close(struct pop3_session *s)
 {
-	if (s->closing || s->dead)
-		return;
-	s->closing = true;
-	bufferevent_disable(s->bev, EV_READ);
-	if (net_bufferevent_pending(s->bev) == 0)
-		session_close_done(s);
+	net_conn_close(&s->conn);
 }
 
-/* session_close_done - the last reply is written: end TLS with a
- * close_notify, then free */
-static void session_close_done(struct pop3_session *s)
+/* session_written - the socket under STLS wrote: a parked job may go on */
+static void session_written(void *session)
 {
-	if (s->tls && !s->handshaking)
-		net_tls_close_notify(s->bev);
-	session_free_later(s);
-}
-
-static void session_plain_drained_cb(struct evbuffer *buf,
-				     const struct evbuffer_cb_info *info, void *arg)
-{
-	struct pop3_session *s = arg;
-	(void)buf;
-	if (info->n_deleted > 0 && s->closing && !s->dead && net_bufferevent_pending(s->bev) == 0)
-		session_close_done(s);
-	else if (info->n_deleted > 0 && !s->dead && !s->closing)
-		session_resume_parked(s);
+	session_resume_parked(session);
 }
 
 bool pop3_session_offers_stls(const struct pop3_session *s)
 {
-	return s->server->tls && !s->tls && s->listener->role == LISTENER_ROLE_POP3 &&
+	return s->server->tls && !s->conn.tls && s->listener->role == LISTENER_ROLE_POP3 &&
 		s->state == POP3_STATE_AUTHORIZATION;
 }
 
 bool pop3_session_login_allowed(const struct pop3_session *s)
 {
 	return s->server->auth &&
-		(s->tls || (s->config->auth.plaintext_loopback && pop3_session_is_loopback(s)));
+		(s->conn.tls || (s->config->auth.plaintext_loopback && pop3_session_is_loopback(s)));
 }
 
 void pop3_session_start_tls(struct pop3_session *s)
 {
-	SSL *ssl = SSL_new(s->server->tls);
-	struct bufferevent *tls_bev = ssl ? bufferevent_openssl_filter_new(
-		s->server->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
-		: NULL;
-	if (!tls_bev) {
-		if (ssl)
-			SSL_free(ssl);
-		log_error("tls-failed", "session=%s error=\"cannot create TLS filter\"", s->sid);
+	if (net_conn_start_tls(&s->conn, s->server->base, s->server->tls,
+			       SESSION_OUTPUT_HIGH) != 0) {
 		pop3_session_close(s);
 		return;
 	}
-	s->plain_bev = s->bev;
-	s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
-					    session_plain_drained_cb, s);
-	/* the filter stops above this, so that what the session has queued
-	 * (its back-pressure) reflects what the client has not read */
-	bufferevent_setwatermark(s->plain_bev, EV_WRITE, 0, SESSION_OUTPUT_HIGH);
-	s->bev = tls_bev;
-	s->tls = true;
-	s->handshaking = true;
 	session_setup_bev(s);
 }
 
-/* pop3_session_drain - shutdown: "-ERR" now, or once the running command
+/* session_drain - shutdown: "-ERR" now, or once the running command
  * has answered (session_process_input); deletions are not applied */
-void pop3_session_drain(struct pop3_session *s)
+static void session_drain(void *session)
 {
-	if (s->dead || s->closing)
+	struct pop3_session *s = session;
+	if (s->conn.dead || s->conn.closing)
 		return;
-	if (s->handshaking) {
-		session_free_later(s);
+	if (s->conn.handshaking) {
+		net_conn_free_later(&s->conn);
 		return;
 	}
 	if (s->login) {
@@ -199,64 +161,32 @@ void pop3_session_drain(struct pop3_session *s)
 	}
 }
 
-void pop3_session_shutdown(struct pop3_session *s)
+/* session_shutdown - a last "-ERR" (best effort) and free now */
+static void session_shutdown(void *session)
 {
-	if (!s->dead && !s->closing && !s->handshaking) {
-		evbuffer_add_printf(bufferevent_get_output(s->bev),
-				    "-ERR [SYS/TEMP] Server shutting down\r\n");
-		if (!s->tls)
-			net_bufferevent_write_now(s->bev);
-	}
+	struct pop3_session *s = session;
+	net_conn_goodbye(&s->conn, "-ERR [SYS/TEMP] Server shutting down\r\n");
 	session_free(s);
 }
 
-static void session_free_later(struct pop3_session *s)
-{
-	if (s->dead)
-		return;
-	s->dead = true;
-	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-	net_sessions_bury(s->server->sessions, &s->link);
-}
-
-static void table_drain(void *session)
-{
-	pop3_session_drain(session);
-}
-
-static void table_shutdown(void *session)
-{
-	pop3_session_shutdown(session);
-}
-
-static void table_free(void *session)
+static void session_table_free(void *session)
 {
 	session_free(session);
 }
 
 const struct net_session_ops pop3_session_table_ops = {
-	.drain = table_drain,
-	.shutdown = table_shutdown,
-	.free = table_free,
+	.drain = session_drain,
+	.shutdown = session_shutdown,
+	.free = session_table_free,
 };
 
 /* session_free - close the connection; the memory goes now, or when the
  * running pool job is done (its WORK may still use the session's view) */
 static void session_free(struct pop3_session *s)
 {
-	if (!s->dead)
-		net_sessions_remove(s->server->sessions, &s->link);
-	s->dead = true;
-	log_info("disconnect", "session=%s client=%s", s->sid, s->client);
+	net_conn_disconnect(&s->conn);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
 	pop3_auth_clear(s);
-	if (s->plain_drain_cb)
-		evbuffer_remove_cb_entry(bufferevent_get_output(s->plain_bev), s->plain_drain_cb);
-	s->plain_drain_cb = NULL;
-	if (s->bev)
-		bufferevent_free(s->bev);
-	s->bev = NULL;
-	s->plain_bev = NULL;
 	if (s->resume_ev)
 		event_free(s->resume_ev);
 	s->resume_ev = NULL;
@@ -285,7 +215,7 @@ static void session_free_memory(struct pop3_session *s)
 
 void pop3_reply_ok(struct pop3_session *s, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = bufferevent_get_output(s->conn.bev);
 	va_list ap;
 	evbuffer_add(out, "+OK ", 4);
 	va_start(ap, fmt);
@@ -296,14 +226,14 @@ void pop3_reply_ok(struct pop3_session *s, const char *fmt, ...)
 
 void pop3_reply_err(struct pop3_session *s, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = bufferevent_get_output(s->conn.bev);
 	va_list ap;
 	evbuffer_add(out, "-ERR ", 5);
 	va_start(ap, fmt);
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
 	evbuffer_add(out, "\r\n", 2);
-	if (++s->errors >= s->config->limits.errors && !s->closing) {
+	if (++s->errors >= s->config->limits.errors && !s->conn.closing) {
 		log_info("too-many-errors", "session=%s client=%s errors=%u", s->sid, s->client,
 			 s->errors);
 		evbuffer_add_printf(out, "-ERR Too many errors, closing\r\n");
@@ -313,7 +243,7 @@ void pop3_reply_err(struct pop3_session *s, const char *fmt, ...)
 
 void pop3_reply_raw(struct pop3_session *s, const void *data, size_t len)
 {
-	evbuffer_add(bufferevent_get_output(s->bev), data, len);
+	evbuffer_add(bufferevent_get_output(s->conn.bev), data, len);
 }
 
 void pop3_command_done(struct pop3_session *s)
@@ -342,13 +272,8 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct pop3_session *s = arg;
 	(void)bev;
-	if (s->dead)
+	if (net_conn_written(&s->conn))
 		return;
-	if (s->closing) {
-		if (net_bufferevent_pending(s->bev) == 0)
-			session_close_done(s);
-		return;
-	}
 	if (s->parked) {
 		session_resume_parked(s);
 		return;
@@ -363,29 +288,24 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		/* the TLS handshake has completed */
-		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-		if (ssl) {
-			char info[160];
-			net_tls_describe(ssl, info, sizeof(info));
-			log_info("tls", "session=%s client=%s %s", s->sid, s->client, info);
-		}
-		s->handshaking = false;
+		char info[160];
+		net_conn_handshake_done(&s->conn, info, sizeof(info));
 		session_arm_timeout(s);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		if ((what & BEV_EVENT_READING) && s->busy && !s->sasl && !s->handshaking &&
-		    !s->closing) {
+		if ((what & BEV_EVENT_READING) && s->busy && !s->sasl && !s->conn.handshaking &&
+		    !s->conn.closing) {
 			/* the client waits for an answer (a long RETR it is
 			 * reading): not idle; the write timeout guards a client
 			 * that reads nothing */
-			bufferevent_enable(s->bev, EV_READ);
+			bufferevent_enable(s->conn.bev, EV_READ);
 			return;
 		}
-		if (s->handshaking || s->closing) {
+		if (s->conn.handshaking || s->conn.closing) {
 			log_info("timeout", "session=%s client=%s handshaking=%d", s->sid,
-				 s->client, s->handshaking);
-			session_free_later(s);
+				 s->client, s->conn.handshaking);
+			net_conn_free_later(&s->conn);
 			return;
 		}
 		/* RFC 1939 3: the autologout timer "expires, the session does NOT
@@ -395,22 +315,12 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_info("timeout", "session=%s client=%s seconds=%u", s->sid, s->client,
 			 s->config->pop3.idle_timeout);
 		pop3_session_close(s);
-		bufferevent_enable(s->bev, EV_WRITE);
+		bufferevent_enable(s->conn.bev, EV_WRITE);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR) {
-		unsigned long tls_err = s->tls ? bufferevent_get_openssl_error(s->bev) : 0;
-		if (tls_err) {
-			char detail[200];
-			ERR_error_string_n(tls_err, detail, sizeof(detail));
-			log_info("tls-failed", "session=%s client=%s error=\"%s\"", s->sid,
-				 s->client, detail);
-		} else {
-			log_info("connection-error", "session=%s client=%s error=\"%s\"", s->sid,
-				 s->client, strerror(errno));
-		}
-	}
-	session_free_later(s);
+	if (what & BEV_EVENT_ERROR)
+		net_conn_log_error(&s->conn);
+	net_conn_free_later(&s->conn);
 }
 
 /* ---- input ------------------------------------------------------------------ */
@@ -419,16 +329,16 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
  * until input runs out, a command is running or replies pile up */
 static void session_process_input(struct pop3_session *s)
 {
-	if (s->dead || s->closing || s->busy || s->processing)
+	if (s->conn.dead || s->conn.closing || s->busy || s->processing)
 		return;
-	if (net_sessions_is_draining(s->server->sessions) && !s->handshaking) {
+	if (net_sessions_is_draining(s->server->sessions) && !s->conn.handshaking) {
 		pop3_reply_err(s, "[SYS/TEMP] Server shutting down");
 		pop3_session_close(s);
 		return;
 	}
 	s->processing = true;
-	while (!s->busy && !s->closing && !s->dead) {
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_OUTPUT_HIGH)
+	while (!s->busy && !s->conn.closing && !s->conn.dead) {
+		if (evbuffer_get_length(bufferevent_get_output(s->conn.bev)) > SESSION_OUTPUT_HIGH)
 			break;  /* resumed by session_write_cb once the client reads */
 		if (!session_read_line(s))
 			break;
@@ -440,7 +350,7 @@ static void session_process_input(struct pop3_session *s)
  * the input and handled; false when no whole line is there */
 static bool session_read_line(struct pop3_session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer *in = bufferevent_get_input(s->conn.bev);
 	size_t max = s->config->pop3.command_line;
 	size_t eol_len = 0;
 	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len,
@@ -558,7 +468,7 @@ static void session_job_done(void *arg)
 	struct pop3_job *job = arg;
 	struct pop3_session *s = job->session;
 	s->job = NULL;
-	if (!s->dead)
+	if (!s->conn.dead)
 		job->done(s, job);
 	job->free(job);
 	if (s->orphan)
@@ -583,7 +493,7 @@ void pop3_session_async_written(struct pop3_session *s, struct pop3_job *job)
  * is below the back-pressure mark (called as the output drains) */
 static void session_resume_parked(struct pop3_session *s)
 {
-	if (!s->parked || net_bufferevent_pending(s->bev) >= SESSION_OUTPUT_HIGH)
+	if (!s->parked || net_bufferevent_pending(s->conn.bev) >= SESSION_OUTPUT_HIGH)
 		return;
 	struct pop3_job *job = s->parked;
 	s->parked = NULL;

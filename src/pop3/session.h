@@ -23,8 +23,6 @@
 #include "pop3/pop3.h"
 
 struct authd_login;
-struct bufferevent;
-struct evbuffer_cb_entry;
 struct event;
 struct mailbox;
 struct mailbox_view;
@@ -63,23 +61,16 @@ struct pop3_message {
 struct pop3_job;
 
 struct pop3_session {
-	struct net_session_link link;    /* in server->sessions; link.id == id */
+	struct net_conn conn;            /* in server->sessions; conn.link.id == id */
 	struct pop3_server *server;
 	const struct config *config;
 	const struct config_listener *listener;
 	uint64_t id;
 	char sid[24];
-	struct bufferevent *bev;
-	struct bufferevent *plain_bev;   /* under an STLS filter, else NULL */
-	struct evbuffer_cb_entry *plain_drain_cb;
 	struct sockaddr_storage addr;
 	char client[64];
 
 	enum pop3_state state;
-	bool tls;
-	bool handshaking;
-	bool closing;
-	bool dead;
 	bool busy;          /* a command is running: read nothing more */
 	bool processing;    /* session_process_input is on the stack */
 	bool orphan;        /* freed while its job ran: freed when the job ends */
@@ -166,9 +157,9 @@ void pop3_messages_free(struct pop3_session *s);
 /* server.c's table, used by session.c */
 void pop3_session_start(struct pop3_server *server, const struct config_listener *listener,
 			int fd, const struct sockaddr *sa, socklen_t salen);
-void pop3_session_drain(struct pop3_session *s);
-void pop3_session_shutdown(struct pop3_session *s);
-/* the ops of server->sessions */
+/* the ops of server->sessions: the drain ("-ERR" now, or once the running
+ * command has answered) and the shutdown (a last "-ERR", best effort, and
+ * free now) */
 extern const struct net_session_ops pop3_session_table_ops;
 
 #endif

@@ -263,7 +263,7 @@ static void checks_rdns_finish(struct smtp_checks *c, enum smtp_rdns_result resu
 	log_info("rdns", "session=%s client=%s result=%s name=%s%s", c->s->sid, c->ip,
 		 smtp_rdns_result_name(result), ptr,
 		 result == SMTP_RDNS_FAIL ? " reason=\"not forward-confirmed\"" : "");
-	if (c->s->dead)
+	if (c->s->conn.dead)
 		return;
 	checks_mail_try(c);
 }
@@ -358,7 +358,7 @@ static void checks_mx_cb(void *ctx, const struct dns_mx_result *result)
 	c->mx_query = NULL;
 	c->mx_running = false;
 	c->mx_status = result->status;
-	if (c->s->dead)
+	if (c->s->conn.dead)
 		return;
 	checks_mail_try(c);
 }
@@ -372,7 +372,7 @@ static void checks_mail_try(struct smtp_checks *c)
 	struct smtp_session *s = c->s;
 	s->waiting = false;
 	checks_mail_decide(c);
-	if (!s->waiting && !s->dead)
+	if (!s->waiting && !s->conn.dead)
 		smtp_session_process_input(s);
 }
 

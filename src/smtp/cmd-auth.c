@@ -40,7 +40,7 @@ const char *smtp_auth_mechanisms(const struct smtp_session *s)
 {
 	if (!s->server->store || !s->server->auth)
 		return NULL;
-	if (s->tls || (s->config->auth.plaintext_loopback && smtp_session_is_loopback(s)))
+	if (s->conn.tls || (s->config->auth.plaintext_loopback && smtp_session_is_loopback(s)))
 		return "PLAIN LOGIN SCRAM-SHA-256";
 	return NULL;
 }
@@ -70,7 +70,7 @@ void smtp_cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	if (!smtp_auth_mechanisms(s)) {
-		if (s->server->store && !s->tls)
+		if (s->server->store && !s->conn.tls)
 			/* RFC 4954 6 */
 			smtp_session_reply(s, "538 5.7.11 Encryption required for requested "
 					   "authentication mechanism");
@@ -187,13 +187,13 @@ static struct authd_peer auth_peer(const struct smtp_session *s)
 static void auth_login_cb(void *ctx, const struct authd_outcome *o)
 {
 	struct smtp_session *s = ctx;
-	if (s->dead) {
+	if (s->conn.dead) {
 		authd_login_free(&s->login);
 		return;
 	}
 	s->waiting = false;
 	auth_outcome(s, o);
-	if (!s->dead)
+	if (!s->conn.dead)
 		smtp_session_process_input(s);
 }
 

@@ -573,7 +573,7 @@ static void release_post(struct smtp_server *server, uint64_t session_id,
 	r->n = n;
 	r->at = at;
 	struct smtp_session *s = session_id ? smtp_server_session_find(server, session_id) : NULL;
-	if (s && !s->dead) {
+	if (s && !s->conn.dead) {
 		r->session_id = session_id;
 		s->releases_in_flight++;
 	}
@@ -594,7 +594,7 @@ static void release_done(void *arg)
 		smtp_server_session_find(r->server, r->session_id) : NULL;
 	free(r->account.name);
 	free(r);
-	if (!s || s->dead)
+	if (!s || s->conn.dead)
 		return;
 	assert(s->releases_in_flight > 0);
 	if (--s->releases_in_flight == 0 && !s->waiting)
@@ -918,7 +918,7 @@ static void queue_done(void *arg, int status, const char *queue_id, const char *
 		release_post(ctx->server, ctx->session_id, ctx->account, ctx->reserved,
 			     ctx->reserved_at);
 	}
-	if (s && !s->dead) {
+	if (s && !s->conn.dead) {
 		if (status == 0)
 			smtp_session_event(s, ctx->sandbox ? "accepted-sandbox" : "accepted", NULL,
 					   NULL, 250, queue_id);
@@ -965,9 +965,9 @@ static void received_header(struct smtp_session *s,
 	if (!s->esmtp)
 		proto = "SMTP";
 	else if (s->mail.smtputf8)
-		proto = s->tls ? "UTF8SMTPS" : "UTF8SMTP";
+		proto = s->conn.tls ? "UTF8SMTPS" : "UTF8SMTP";
 	else
-		proto = s->tls ? "ESMTPS" : "ESMTP";
+		proto = s->conn.tls ? "ESMTPS" : "ESMTP";
 
 	char date[64];
 	time_t now = time(NULL);
@@ -980,7 +980,7 @@ static void received_header(struct smtp_session *s,
 	buf_printf(out, "Received: from %s (%s%s[%s])\r\n\tby %s (Petrel) with %s id %s",
 		   s->helo ? s->helo : "unknown", rdns ? rdns : "", rdns ? " " : "", s->client,
 		   s->config->hostname, proto, env->id);
-	if (s->tls && s->tls_info[0])
+	if (s->conn.tls && s->tls_info[0])
 		buf_printf(out, "\r\n\t(%s)", s->tls_info);
 	if (env->rcpt_count == 1)
 		buf_printf(out, "\r\n\tfor <%s>", env->rcpts[0].address);

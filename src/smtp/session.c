@@ -28,7 +28,6 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
 
 #include "authd/sasl.h"
 #include "config/config.h"
@@ -61,12 +60,10 @@ static void session_trust_local_user(struct smtp_session *s, int fd);
 static bool session_read_command(struct smtp_session *s, struct evbuffer *in);
 static bool session_skip_line(struct smtp_session *s, struct evbuffer *in);
 static void session_dispatch(struct smtp_session *s, const struct smtp_command *cmd);
-static void session_free_later(struct smtp_session *s);
-static void session_close_done(struct smtp_session *s);
 static void session_drain_reply(struct smtp_session *s);
-static void session_plain_drained_cb(struct evbuffer *buf,
-				     const struct evbuffer_cb_info *info, void *arg);
 static void session_free(struct smtp_session *s);
+static void session_drain(void *session);
+static void session_shutdown(void *session);
 static void session_output_added_cb(struct evbuffer *buf,
 				    const struct evbuffer_cb_info *info, void *arg);
 static void session_flush_cb(evutil_socket_t fd, short what, void *arg);
@@ -112,35 +109,27 @@ void smtp_session_start(struct smtp_server *server, const struct config_listener
 	s->server = server;
 	s->config = server->config;
 	s->listener = listener;
-	s->id = net_sessions_add(server->sessions, &s->link, s);
+	s->id = net_conn_init(&s->conn, server->sessions, NULL, s, s->sid, s->client);
 	snprintf(s->sid, sizeof(s->sid), "%llx", (unsigned long long)s->id);
 	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
 	net_address_format(sa, s->client, sizeof(s->client));
 	buf_init(&s->body);
 
-	if (listener->role == LISTENER_ROLE_SUBMISSIONS) {
-		/* RFC 8314 3.3: TLS first, then the greeting inside it. */
-		SSL *ssl = SSL_new(server->tls);
-		s->bev = bufferevent_openssl_socket_new(server->base, fd, ssl,
-							BUFFEREVENT_SSL_ACCEPTING,
-							BEV_OPT_CLOSE_ON_FREE);
-		s->tls = true;
-		s->handshaking = true;
-	} else {
-		s->bev = bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
-		if (s->bev) {
-			s->flush_ev = event_new(server->base, -1, 0, session_flush_cb, s);
-			s->flush_cb = evbuffer_add_cb(bufferevent_get_output(s->bev),
-						      session_output_added_cb, s);
-		}
+	/* RFC 8314 3.3: submissions is TLS first, then the greeting inside it */
+	bool tls = listener->role == LISTENER_ROLE_SUBMISSIONS;
+	net_conn_open(&s->conn, server->base, fd, tls ? server->tls : NULL);
+	if (!tls && s->conn.bev) {
+		s->flush_ev = event_new(server->base, -1, 0, session_flush_cb, s);
+		s->flush_cb = evbuffer_add_cb(bufferevent_get_output(s->conn.bev),
+					      session_output_added_cb, s);
 	}
-	if (!s->bev) {
+	if (!s->conn.bev) {
 		log_error("session-failed", "session=%s client=%s error=\"cannot create bufferevent\"",
 			  s->sid, s->client);
 		if (close(fd) != 0)
 			log_warn("close-failed", "session=%s error=\"%s\"", s->sid, strerror(errno));
 		net_conn_limits_release(server->limits, (const struct sockaddr *)&s->addr);
-		net_sessions_remove(server->sessions, &s->link);
+		net_sessions_remove(server->sessions, &s->conn.link);
 		buf_free(&s->body);
 		free(s);
 		return;
@@ -168,21 +157,21 @@ static void session_trust_local_user(struct smtp_session *s, int fd)
 	snprintf(s->client, sizeof(s->client), "local uid=%ld", (long)(int)cred.uid);
 }
 
-/* session_setup_bev - callbacks, watermarks and timeouts for s->bev */
+/* session_setup_bev - callbacks, watermarks and timeouts for s->conn.bev */
 static void session_setup_bev(struct smtp_session *s)
 {
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_HIGH);
-	if (s->tls)
-		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	bufferevent_setcb(s->conn.bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->conn.bev, EV_READ, 0, SESSION_INPUT_HIGH);
+	if (s->conn.tls)
+		bufferevent_openssl_set_allow_dirty_shutdown(s->conn.bev, 1);
 	session_arm_timeout(s);
 	/* with direct writes the write event is enabled only while a reply
 	 * waits for the client to read (session_flush_cb) */
 	if (s->flush_ev) {
-		bufferevent_disable(s->bev, EV_WRITE);  /* a new one has it enabled */
-		bufferevent_enable(s->bev, EV_READ);
+		bufferevent_disable(s->conn.bev, EV_WRITE);  /* a new one has it enabled */
+		bufferevent_enable(s->conn.bev, EV_READ);
 	} else {
-		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+		bufferevent_enable(s->conn.bev, EV_READ | EV_WRITE);
 	}
 }
 
@@ -200,7 +189,7 @@ static void session_output_added_cb(struct evbuffer *buf,
 {
 	struct smtp_session *s = arg;
 	(void)buf;
-	if (info->n_added > 0 && !s->dead)
+	if (info->n_added > 0 && !s->conn.dead)
 		event_active(s->flush_ev, EV_WRITE, 0);
 }
 
@@ -211,13 +200,13 @@ static void session_flush_cb(evutil_socket_t fd, short what, void *arg)
 	struct smtp_session *s = arg;
 	(void)fd;
 	(void)what;
-	if (s->dead)
+	if (s->conn.dead)
 		return;
-	net_bufferevent_write_now(s->bev);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
-		bufferevent_enable(s->bev, EV_WRITE);
+	net_bufferevent_write_now(s->conn.bev);
+	if (evbuffer_get_length(bufferevent_get_output(s->conn.bev)) > 0)
+		bufferevent_enable(s->conn.bev, EV_WRITE);
 	else
-		session_write_cb(s->bev, s);
+		session_write_cb(s->conn.bev, s);
 }
 
 /* session_direct_writes_stop - STARTTLS: the TLS filter writes through the
@@ -225,7 +214,7 @@ static void session_flush_cb(evutil_socket_t fd, short what, void *arg)
 static void session_direct_writes_stop(struct smtp_session *s)
 {
 	if (s->flush_cb) {
-		evbuffer_remove_cb_entry(bufferevent_get_output(s->bev), s->flush_cb);
+		evbuffer_remove_cb_entry(bufferevent_get_output(s->conn.bev), s->flush_cb);
 		s->flush_cb = NULL;
 	}
 	if (s->flush_ev) {
@@ -240,43 +229,39 @@ static void session_direct_writes_stop(struct smtp_session *s)
 static void session_arm_timeout(struct smtp_session *s)
 {
 	const struct config_timeouts *t = &s->config->timeouts;
-	unsigned seconds = s->handshaking ? t->tls_handshake
+	unsigned seconds = s->conn.handshaking ? t->tls_handshake
 		: !s->got_command ? t->greeting : t->command;
 	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_set_timeouts(s->conn.bev, &tv, &tv);
 }
 
 void smtp_session_set_timeout(struct smtp_session *s, unsigned seconds)
 {
 	struct timeval rtv = { .tv_sec = seconds, .tv_usec = 0 };
 	struct timeval wtv = { .tv_sec = s->config->timeouts.command, .tv_usec = 0 };
-	bufferevent_set_timeouts(s->bev, &rtv, &wtv);
+	bufferevent_set_timeouts(s->conn.bev, &rtv, &wtv);
 }
 
-void smtp_session_shutdown(struct smtp_session *s)
+/* session_shutdown - a last 421 (best effort) and free now */
+static void session_shutdown(void *session)
 {
-	if (!s->dead && !s->closing) {
-		struct evbuffer *out = bufferevent_get_output(s->bev);
-		evbuffer_add_printf(out, "421 4.3.2 %s Service shutting down\r\n",
-				    s->config->hostname);
-		/* Best effort: one non-blocking flush attempt of the socket (a
-		 * drain, smtp_session_drain, is the orderly way). */
-		if (!s->tls)
-			net_bufferevent_write_now(s->bev);
-	}
+	struct smtp_session *s = session;
+	net_conn_goodbye(&s->conn, "421 4.3.2 %s Service shutting down\r\n",
+			 s->config->hostname);
 	session_free(s);
 }
 
-/* smtp_session_drain - shutdown (operations.md): 421 4.3.2, then the orderly
+/* session_drain - shutdown (operations.md): 421 4.3.2, then the orderly
  * close; a session whose message is being stored first gets the queue's
  * answer (smtp_session_process_input sends the 421 after it) */
-void smtp_session_drain(struct smtp_session *s)
+static void session_drain(void *session)
 {
-	if (s->dead || s->closing)
+	struct smtp_session *s = session;
+	if (s->conn.dead || s->conn.closing)
 		return;
-	if (s->handshaking) {
+	if (s->conn.handshaking) {
 		/* nothing can be said before the TLS handshake is done */
-		session_free_later(s);
+		net_conn_free_later(&s->conn);
 		return;
 	}
 	if (s->login && s->waiting) {
@@ -301,82 +286,31 @@ static void session_drain_reply(struct smtp_session *s)
 /* smtp_session_close - stop reading; free once the queued replies are written */
 void smtp_session_close(struct smtp_session *s)
 {
-	if (s->closing || s->dead)
-		return;
-	s->closing = true;
-	bufferevent_disable(s->bev, EV_READ);
-	if (net_bufferevent_pending(s->bev) == 0)
-		session_close_done(s);
+	net_conn_close(&s->conn);
 }
 
-/* session_close_done - the last reply is written: end TLS with a close_notify
- * (a client such as Exim logs a bare TCP close as an attack on the
- * connection), then free */
-static void session_close_done(struct smtp_session *s)
-{
-	if (s->tls && !s->handshaking)
-		net_tls_close_notify(s->bev);
-	session_free_later(s);
-}
-
-/* session_plain_drained_cb - the socket under TLS wrote: free if closing */
-static void session_plain_drained_cb(struct evbuffer *buf,
-				     const struct evbuffer_cb_info *info, void *arg)
-{
-	struct smtp_session *s = arg;
-	(void)buf;
-	if (info->n_deleted > 0 && s->closing && net_bufferevent_pending(s->bev) == 0)
-		session_close_done(s);
-}
-
-/* session_free_later - mark dead, leave the table now, free from the loop
- * (STYLE: an object whose callback is running is freed later) */
-static void session_free_later(struct smtp_session *s)
-{
-	if (s->dead)
-		return;
-	s->dead = true;
-	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-	net_sessions_bury(s->server->sessions, &s->link);
-}
-
-static void table_drain(void *session)
-{
-	smtp_session_drain(session);
-}
-
-static void table_shutdown(void *session)
-{
-	smtp_session_shutdown(session);
-}
-
-static void table_free(void *session)
+static void session_table_free(void *session)
 {
 	session_free(session);
 }
 
 const struct net_session_ops smtp_session_table_ops = {
-	.drain = table_drain,
-	.shutdown = table_shutdown,
-	.free = table_free,
+	.drain = session_drain,
+	.shutdown = session_shutdown,
+	.free = session_table_free,
 };
 
 /* session_free - release everything; the session must not be in a callback */
 static void session_free(struct smtp_session *s)
 {
-	if (!s->dead)
-		net_sessions_remove(s->server->sessions, &s->link);
-	log_info("disconnect", "session=%s client=%s", s->sid, s->client);
+	if (s->flush_cb)
+		evbuffer_remove_cb_entry(bufferevent_get_output(s->conn.bev), s->flush_cb);
+	if (s->flush_ev)
+		event_free(s->flush_ev);
+	net_conn_disconnect(&s->conn);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
 	smtp_session_transaction_reset(s);
 	smtp_checks_free(s);
-	if (s->plain_drain_cb)
-		evbuffer_remove_cb_entry(bufferevent_get_output(s->plain_bev), s->plain_drain_cb);
-	if (s->flush_cb)
-		evbuffer_remove_cb_entry(bufferevent_get_output(s->bev), s->flush_cb);
-	if (s->flush_ev)
-		event_free(s->flush_ev);
-	bufferevent_free(s->bev);
 	smtp_auth_clear(s);
 	policy_account_free(&s->account);
 	free(s->helo);
@@ -388,7 +322,7 @@ static void session_free(struct smtp_session *s)
 
 void smtp_session_reply(struct smtp_session *s, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = bufferevent_get_output(s->conn.bev);
 	va_list ap;
 	va_start(ap, fmt);
 	evbuffer_add_vprintf(out, fmt, ap);
@@ -427,15 +361,12 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
 	(void)bev;
-	if (s->flush_ev && !s->dead)
-		bufferevent_disable(s->bev, EV_WRITE);  /* drained: direct writes again */
-	if (s->closing) {
-		if (net_bufferevent_pending(s->bev) == 0)
-			session_close_done(s);
+	if (s->flush_ev && !s->conn.dead)
+		bufferevent_disable(s->conn.bev, EV_WRITE);  /* drained: direct writes again */
+	if (net_conn_written(&s->conn))
 		return;
-	}
 	/* Output drained: resume reading if back-pressure had stopped it. */
-	if (!s->dead && !s->waiting)
+	if (!s->waiting)
 		smtp_session_process_input(s);
 }
 
@@ -445,51 +376,37 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		/* bufferevent_openssl: the TLS handshake has completed. */
-		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-		if (ssl) {
-			net_tls_describe(ssl, s->tls_info, sizeof(s->tls_info));
-			log_info("tls", "session=%s client=%s %s", s->sid, s->client, s->tls_info);
-		}
-		s->handshaking = false;
+		net_conn_handshake_done(&s->conn, s->tls_info, sizeof(s->tls_info));
 		session_arm_timeout(s);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		if (s->handshaking) {
+		if (s->conn.handshaking) {
 			/* no reply can be sent before the handshake is done */
 			log_info("tls-timeout", "session=%s client=%s seconds=%u", s->sid,
 				 s->client, s->config->timeouts.tls_handshake);
-			session_free_later(s);
+			net_conn_free_later(&s->conn);
 			return;
 		}
-		if (s->closing) {
-			session_free_later(s);
+		if (s->conn.closing) {
+			net_conn_free_later(&s->conn);
 			return;
 		}
 		log_info("timeout", "session=%s client=%s mode=%d", s->sid, s->client, s->mode);
 		smtp_session_reply(s, "421 4.4.2 %s Timeout, closing connection", s->config->hostname);
 		smtp_session_close(s);
 		/* The write timeout still guards the final flush. */
-		bufferevent_enable(s->bev, EV_WRITE);
+		bufferevent_enable(s->conn.bev, EV_WRITE);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		unsigned long tls_err = s->tls ? bufferevent_get_openssl_error(s->bev) : 0;
-		if (tls_err) {
-			char detail[200];
-			ERR_error_string_n(tls_err, detail, sizeof(detail));
-			log_info("tls-failed", "session=%s client=%s error=\"%s\"", s->sid,
-				 s->client, detail);
-		} else {
-			log_info("connection-error", "session=%s client=%s error=\"%s\"", s->sid,
-				 s->client, strerror(errno));
-		}
+		net_conn_log_error(&s->conn);
 	} else if (what & BEV_EVENT_EOF) {
 		if (s->has_mail || s->mode == MODE_DATA || s->mode == MODE_BDAT)
 			log_info("lost", "session=%s client=%s reason=\"disconnected in transaction\"",
 				 s->sid, s->client);
 	}
-	session_free_later(s);
+	net_conn_free_later(&s->conn);
 }
 
 /* ---- input ------------------------------------------------------------------ */
@@ -497,16 +414,16 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 /* smtp_session_process_input - handle buffered input until it runs out or we must wait */
 void smtp_session_process_input(struct smtp_session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-	if (net_sessions_is_draining(s->server->sessions) && !s->waiting && !s->closing && !s->dead) {
+	struct evbuffer *in = bufferevent_get_input(s->conn.bev);
+	if (net_sessions_is_draining(s->server->sessions) && !s->waiting && !s->conn.closing && !s->conn.dead) {
 		/* shutting down: whatever came after the last answer waits for
 		 * the next server */
 		session_drain_reply(s);
 		return;
 	}
-	while (!s->waiting && s->releases_in_flight == 0 && !s->closing && !s->dead &&
+	while (!s->waiting && s->releases_in_flight == 0 && !s->conn.closing && !s->conn.dead &&
 	       evbuffer_get_length(in) > 0) {
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_OUTPUT_HIGH)
+		if (evbuffer_get_length(bufferevent_get_output(s->conn.bev)) > SESSION_OUTPUT_HIGH)
 			break; /* resumed by session_write_cb once the client reads */
 		bool progressed = false;
 		switch (s->mode) {
@@ -653,7 +570,7 @@ void smtp_session_transaction_reset(struct smtp_session *s)
  * certificate; never on the local unix socket (nothing to protect there) */
 static bool session_offers_starttls(const struct smtp_session *s)
 {
-	return s->server->tls && !s->tls && s->listener->role != LISTENER_ROLE_LOCAL;
+	return s->server->tls && !s->conn.tls && s->listener->role != LISTENER_ROLE_LOCAL;
 }
 
 /* helo_is_valid - a domain or address literal: printable ASCII, no spaces */
@@ -699,7 +616,7 @@ static void cmd_ehlo(struct smtp_session *s, const struct smtp_command *cmd)
 	if (!smtp_checks_helo(s, cmd, "EHLO"))
 		return;
 	session_set_helo(s, cmd, true);
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = bufferevent_get_output(s->conn.bev);
 	evbuffer_add_printf(out, "250-%s Hello %s [%s]\r\n", s->config->hostname, s->helo,
 			    s->client);
 	evbuffer_add_printf(out, "250-PIPELINING\r\n");
@@ -770,7 +687,7 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_session_count_error(s);
 		return;
 	}
-	if (s->tls) {
+	if (s->conn.tls) {
 		smtp_session_reply(s, "503 5.5.1 TLS already active");
 		smtp_session_count_error(s);
 		return;
@@ -780,7 +697,7 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_session_count_error(s);
 		return;
 	}
-	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+	if (evbuffer_get_length(bufferevent_get_input(s->conn.bev)) > 0) {
 		/* CVE-2011-0411 class: plaintext sent after STARTTLS must never be
 		 * read as if it came over TLS.  Refuse and close. */
 		log_info("rejected", "session=%s client=%s reason=pipelined-after-starttls",
@@ -791,22 +708,11 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
 	}
 	smtp_session_reply(s, "220 2.0.0 Ready to start TLS");
 	session_direct_writes_stop(s);
-	bufferevent_enable(s->bev, EV_WRITE);  /* writes the 220, then the filter's output */
-	SSL *ssl = SSL_new(s->server->tls);
-	struct bufferevent *tls_bev = bufferevent_openssl_filter_new(
-		s->server->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (!tls_bev) {
-		SSL_free(ssl);
-		log_error("tls-failed", "session=%s error=\"cannot create TLS filter\"", s->sid);
+	bufferevent_enable(s->conn.bev, EV_WRITE);  /* writes the 220, then the filter's output */
+	if (net_conn_start_tls(&s->conn, s->server->base, s->server->tls, 0) != 0) {
 		smtp_session_close(s);
 		return;
 	}
-	s->plain_bev = s->bev;
-	s->plain_drain_cb = evbuffer_add_cb(bufferevent_get_output(s->plain_bev),
-					    session_plain_drained_cb, s);
-	s->bev = tls_bev;
-	s->tls = true;
-	s->handshaking = true;
 	/* RFC 3207 4.2: forget everything learnt before TLS, EHLO again. */
 	smtp_session_transaction_reset(s);
 	policy_account_free(&s->account);
@@ -838,12 +744,12 @@ static void session_job_done(void *arg)
 {
 	struct smtp_job *job = arg;
 	struct smtp_session *s = smtp_server_session_find(job->server, job->session_id);
-	if (s && !s->dead) {
+	if (s && !s->conn.dead) {
 		s->waiting = false;
 		job->done(s, job);
 	}
 	job->free(job);
-	if (s && !s->dead)
+	if (s && !s->conn.dead)
 		smtp_session_process_input(s);
 }
 

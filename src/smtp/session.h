@@ -77,15 +77,12 @@ enum session_mode {
 };
 
 struct smtp_session {
-	struct net_session_link link;  /* in server->sessions; link.id == id */
+	struct net_conn conn;          /* in server->sessions; conn.link.id == id */
 	struct smtp_server *server;
 	const struct config *config;
 	const struct config_listener *listener;
 	uint64_t id;
 	char sid[24];
-	struct bufferevent *bev;
-	struct bufferevent *plain_bev;   /* under a STARTTLS filter, else NULL */
-	struct evbuffer_cb_entry *plain_drain_cb;
 	/* a plain socket's replies are written straight away (session_flush),
 	 * once per loop pass, rather than through a write event */
 	struct event *flush_ev;
@@ -95,8 +92,6 @@ struct smtp_session {
 
 	enum session_mode mode;
 	size_t skip_limit;  /* MODE_SKIP_LINE: the limit the line went over */
-	bool closing;     /* last reply queued; free once it is written */
-	bool dead;        /* freed by the loop later */
 	bool waiting;     /* a worker or the queue is busy for us: read nothing */
 	unsigned releases_in_flight; /* sending-limit units being given back:
 					read no command until they are */
@@ -104,8 +99,6 @@ struct smtp_session {
 
 	char *helo;       /* NULL before HELO/EHLO */
 	bool esmtp;
-	bool tls;
-	bool handshaking;  /* TLS handshake under way: timeouts.tls_handshake */
 	bool got_command;  /* a first command line came: timeouts.command from
 			      now on, timeouts.greeting before */
 	char tls_info[160];
@@ -155,9 +148,6 @@ void smtp_session_transaction_reset(struct smtp_session *s);
 void smtp_session_release_reserved(struct smtp_session *s);
 /* smtp_session_process_input - go on with buffered input (after waiting) */
 void smtp_session_process_input(struct smtp_session *s);
-/* smtp_session_drain - shutdown: 421 4.3.2 and an orderly close, now or (a
- * message being stored) once the queue has answered */
-void smtp_session_drain(struct smtp_session *s);
 void smtp_session_set_timeout(struct smtp_session *s, unsigned seconds);
 /* smtp_session_is_loopback - the client connected from 127.0.0.0/8 or ::1 */
 bool smtp_session_is_loopback(const struct smtp_session *s);
@@ -332,9 +322,9 @@ void smtp_verifier_free(struct smtp_server *server);
  * Called after the connection limits accepted the client. */
 void smtp_session_start(struct smtp_server *server, const struct config_listener *listener,
 			int fd, const struct sockaddr *sa, socklen_t salen);
-/* smtp_session_shutdown - 421 and close now (server shutting down) */
-void smtp_session_shutdown(struct smtp_session *session);
-/* the ops of server->sessions */
+/* the ops of server->sessions: the drain (421 4.3.2 and an orderly close,
+ * now or, a message being stored, once the queue has answered) and the
+ * shutdown (a last 421, best effort, and free now) */
 extern const struct net_session_ops smtp_session_table_ops;
 /* smtp_server_session_find - the open session with ID, or NULL */
 struct smtp_session *smtp_server_session_find(struct smtp_server *server, uint64_t id);

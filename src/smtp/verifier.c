@@ -311,7 +311,7 @@ static void verifier_build(struct smtp_session *s, const struct queue_envelope *
 			   "not looked up");
 	buf_printf(out, "  %-16s", "HELO/EHLO:");
 	verifier_clean(env->helo, strlen(env->helo), out);
-	buf_printf(out, "\r\n  %-16s%s\r\n", "TLS:", s->tls && s->tls_info[0] ? s->tls_info :
+	buf_printf(out, "\r\n  %-16s%s\r\n", "TLS:", s->conn.tls && s->tls_info[0] ? s->tls_info :
 		   "none");
 	buf_printf(out, "  %-16s", "Return-Path:");
 	buf_printf(out, "<");
@@ -421,7 +421,7 @@ static void verifier_queued(void *arg, int status, const char *queue_id, const c
 		log_warn("verifier-failed", "to=%s error=\"%s\"", ctx->to, error);
 	struct smtp_session *s = ctx->session_id ?
 		smtp_server_session_find(ctx->server, ctx->session_id) : NULL;
-	if (s && !s->dead) {
+	if (s && !s->conn.dead) {
 		s->waiting = false;
 		if (status == 0)
 			smtp_session_reply(s, "250 2.0.0 Ok: checked, report queued as %s", queue_id);
