@@ -204,13 +204,8 @@ void imap_session_start_compress(struct imap_session *s)
 static void session_drain(void *session)
 {
 	struct imap_session *s = session;
-	if (s->conn.dead || s->conn.closing)
+	if (net_conn_drain_silent(&s->conn))
 		return;
-	if (s->conn.handshaking) {
-		/* nothing can be said before the TLS handshake is done */
-		net_conn_free_later(&s->conn);
-		return;
-	}
 	if (s->sasl_line) {
 		/* the client owes us a SASL line: the login ends here */
 		s->sasl_line = false;

@@ -158,6 +158,18 @@ static void conn_plain_drained_cb(struct evbuffer *buf, const struct evbuffer_cb
 	}
 }
 
+bool net_conn_drain_silent(struct net_conn *conn)
+{
+	if (conn->dead || conn->closing)
+		return true;
+	if (conn->handshaking) {
+		/* nothing can be said before the TLS handshake is done */
+		net_conn_free_later(conn);
+		return true;
+	}
+	return false;
+}
+
 void net_conn_goodbye(struct net_conn *conn, const char *fmt, ...)
 {
 	if (conn->dead || conn->closing || conn->handshaking)

@@ -204,6 +204,10 @@ void net_conn_close(struct net_conn *conn);
 /* net_conn_written - (the write callback of conn->bev) true if the session
  * must do nothing more: dead, or closing (freed if all is written) */
 bool net_conn_written(struct net_conn *conn);
+/* net_conn_drain_silent - (a shutdown drain) true if the session has
+ * nothing to say: closing or dead, or still in the TLS handshake (then
+ * freed later) */
+bool net_conn_drain_silent(struct net_conn *conn);
 /* net_conn_goodbye - (shutdown) a last line, written at once, best effort;
  * nothing if closing, dead or before the TLS handshake is done */
 void net_conn_goodbye(struct net_conn *conn, const char *fmt, ...)

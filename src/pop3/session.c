@@ -144,12 +144,8 @@ void pop3_session_start_tls(struct pop3_session *s)
 static void session_drain(void *session)
 {
 	struct pop3_session *s = session;
-	if (s->conn.dead || s->conn.closing)
+	if (net_conn_drain_silent(&s->conn))
 		return;
-	if (s->conn.handshaking) {
-		net_conn_free_later(&s->conn);
-		return;
-	}
 	if (s->login) {
 		/* a login's outcome still awaited: not any more */
 		pop3_auth_clear(s);

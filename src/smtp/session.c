@@ -257,13 +257,8 @@ static void session_shutdown(void *session)
 static void session_drain(void *session)
 {
 	struct smtp_session *s = session;
-	if (s->conn.dead || s->conn.closing)
+	if (net_conn_drain_silent(&s->conn))
 		return;
-	if (s->conn.handshaking) {
-		/* nothing can be said before the TLS handshake is done */
-		net_conn_free_later(&s->conn);
-		return;
-	}
 	if (s->login && s->waiting) {
 		/* an AUTH outcome still awaited (the auth process's answer, or
 		 * the throttle's delay): not any more, the 421 says enough */
