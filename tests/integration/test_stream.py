@@ -392,8 +392,9 @@ class Slow:
     client reads the start of a long answer, the clock goes forward STEP seconds every
     64 KiB, until it is PAST seconds ahead (more than the idle timeout since the client's
     command).  The server's socket is writable again only once a good part of its send
-    buffer (4 MB at most) has gone, so STEP x 64 such steps stays below the timeout: the
-    server writes more often than that."""
+    buffer (4 MB at most) has gone, so the steps are small enough that 150 of them (9.4
+    MB read) stay below the timeout: the server writes far more often than that (64
+    steps, 4 MB, left too little room: a run on a loaded machine lost its connection)."""
 
     def __init__(self, p, role, rules, step, past):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -448,7 +449,7 @@ def test_pop3_slow_reader_is_not_idle(petrel_factory, tmp_path):
     reading steadily is not idle: it gets the whole message, and its next command is
     answered."""
     p, rules, message = clocked_server(petrel_factory, tmp_path, "pop3s")
-    c = Slow(p, "pop3s", rules, step=8, past=660)
+    c = Slow(p, "pop3s", rules, step=4, past=660)
     assert c.line().startswith(b"+OK")
     c.send("USER " + ACCOUNTS[0])
     assert c.line().startswith(b"+OK")
@@ -468,7 +469,7 @@ def test_pop3_slow_reader_is_not_idle(petrel_factory, tmp_path):
 def test_imap_slow_reader_is_not_inactive(petrel_factory, tmp_path):
     """The same for a FETCH and [imap] idle_timeout (1800 s, RFC 9051 5.4 autologout)."""
     p, rules, message = clocked_server(petrel_factory, tmp_path, "imaps")
-    c = Slow(p, "imaps", rules, step=25, past=1920)
+    c = Slow(p, "imaps", rules, step=12, past=1920)
     assert c.line().startswith(b"* OK")
     c.send('a LOGIN "%s" "%s"' % (ACCOUNTS[0], PASSWORD))
     while not c.line().startswith(b"a OK"):
