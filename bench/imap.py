@@ -464,6 +464,9 @@ plaintext_loopback = true
 [imap]
 sessions_per_account = {sessions}
 
+[mailbox]
+cache_size = {cache_size}
+
 [listener imap]
 role = imap
 address = 127.0.0.1:{imap_port}
@@ -473,10 +476,11 @@ address = 127.0.0.1:{imap_port}
 class PetrelImap:
     """bench.Petrel (mx listener for delivery by SMTP) with an imap listener."""
 
-    def __init__(self, binary, tmp, sessions, workers, log_level):
+    def __init__(self, binary, tmp, sessions, workers, log_level, cache_size):
         self.pt = bench.Petrel(binary, tmp, bench.free_port(), workers, log_level)
         self.port = bench.free_port()
-        self.pt.extra_conf = PETREL_EXTRA.format(sessions=sessions, imap_port=self.port)
+        self.pt.extra_conf = PETREL_EXTRA.format(sessions=sessions, imap_port=self.port,
+                                                 cache_size=cache_size)
         self.name = "petrel"
 
     def maildir(self, user):
@@ -902,6 +906,8 @@ def main():
                     help="multiply --messages, --appends and --idle (0.1: a quick run)")
     ap.add_argument("--workers", type=int, default=8, help="Petrel workers (8)")
     ap.add_argument("--petrel-log-level", default="info")
+    ap.add_argument("--cache-size", default="64M",
+                    help="Petrel's [mailbox] cache_size (64M; 0: closed folders not kept)")
     ap.add_argument("--timeout", type=float, default=600,
                     help="bound of one IDLE round, seconds (600)")
     ap.add_argument("--json", metavar="FILE", help="also write results as JSON")
@@ -932,7 +938,8 @@ def main():
         log("imap: %d messages (%.0f MiB) generated in %.1f s" % (
             n, res["maildir_bytes"] / 1048576.0, time.monotonic() - t0))
         dc = Dovecot(tmp, users)
-        pt = PetrelImap(args.petrel, tmp, idle + 50, args.workers, args.petrel_log_level)
+        pt = PetrelImap(args.petrel, tmp, idle + 50, args.workers, args.petrel_log_level,
+                        args.cache_size)
         dc.write(hashed)
         t0 = time.monotonic()
         pt.write(hashed, users)

@@ -246,6 +246,9 @@ static const struct key_def key_defs[] = {
 	{ SECTION_MAILBOX, "quota_messages_default", KEY_UINT,
 	  CONFIG_OFFSET(mailbox.quota_messages_default), 0, 2147483647 },
 	{ SECTION_MAILBOX, "save_sent", KEY_BOOL, CONFIG_OFFSET(mailbox.save_sent), 0, 0 },
+	/* 0 = none kept; at most 64 GiB */
+	{ SECTION_MAILBOX, "cache_size", KEY_SIZE, CONFIG_OFFSET(mailbox.cache_size), 0,
+	  68719476736ULL },
 	{ SECTION_POP3, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(pop3.idle_timeout), 600,
 	  86400 },
 	{ SECTION_POP3, "command_line", KEY_SIZE, CONFIG_OFFSET(pop3.command_line), 255, 65536 },
@@ -444,6 +447,7 @@ static struct config *config_new(bool with_hostname)
 	config->events.max_pending = 100000;
 	config->dkim.verify_signatures = 5;
 	config->dkim.verify_header_size = 256 * 1024;
+	config->mailbox.cache_size = 64u << 20;
 	config->srs.enabled = true;
 	config->srs.max_age = 21;
 

@@ -201,6 +201,7 @@ struct config_mailbox {
 	size_t quota_default;          /* bytes per account unless its plan says; 0 = none */
 	unsigned quota_messages_default; /* messages per account likewise; 0 = none */
 	bool save_sent;                /* keep a copy of an account's submission in its Sent */
+	size_t cache_size;             /* bytes of closed folders kept in memory: 64 MiB */
 };
 
 struct config_srs {

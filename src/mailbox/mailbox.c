@@ -19,6 +19,15 @@
  * One process (this one) owns a mail folder: all sessions and local
  * delivery share its struct mailbox objects.  Other programs may drop files
  * into new/, rename or remove files in cur/: each sync folds that in.
+ *
+ * A folder whose last reference goes is closed as before (index durable,
+ * leases exact) and then kept, whole, in the registry as cached, within
+ * mailbox_cache_size_set's byte budget, least recently closed evicted
+ * first.  An open that finds it takes it back after the sync every open
+ * does (new/, and cur/ unless its mtime is the settled one), so what other
+ * programs changed meanwhile is seen; a petrel.uidvalidity that is no
+ * longer the file it closed with (the folder removed and made again) means
+ * a fresh load.
  */
 #include "mailbox/internal.h"
 
@@ -71,6 +80,11 @@ struct mailbox {
 	/* under the registry lock */
 	unsigned refs;
 	unsigned closing;           /* mailbox_unref calls writing it after the last ref */
+	bool cached;                /* closed, kept for a reopen (refs 0, closing 0) */
+	uint64_t cache_stamp;       /* when it was cached: the least is evicted first */
+	size_t cache_bytes;         /* its memory, counted against the budget */
+	ino_t lease_ino;            /* petrel.uidvalidity as the close left it */
+	struct timespec lease_mtime;
 	struct mailbox *next;
 	bool unlisted;              /* deleted or failed to load: opens pass it by */
 	/* under both locks to change, either to read */
@@ -143,6 +157,9 @@ static struct mailbox *registry;
 static pthread_mutex_t accounts_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mailbox_account *accounts;
 static struct syncer *mailbox_syncer;
+/* closed folders kept (under the registry lock): budget, use, clock */
+static size_t cache_budget, cache_used;
+static uint64_t cache_clock;
 static const char *mailbox_hostname;
 
 static int dir_list(const char *path, char ***names_r, size_t *count_r);
@@ -167,6 +184,10 @@ static char *cur_path(struct mailbox *mb, const char *name);
 static int expunge_locked(struct mailbox *mb, const uint32_t *uids, size_t n, bool force,
 			  uint32_t **expunged_r, size_t *count_r, struct mailbox_error *error_r);
 static int dir_sync_path(const char *path);
+static size_t mailbox_bytes(const struct mailbox *mb);
+static void registry_remove(struct mailbox *mb);
+static struct mailbox *cache_evict(size_t budget);
+static void mailbox_free_list(struct mailbox *list);
 
 int mailbox_error_set(struct mailbox_error *error_r, enum mailbox_error_code code,
 		      const char *text, int sys_errno)
@@ -958,9 +979,29 @@ int mailbox_open_path(const char *account_path, const char *disk_name,
 
 	*mailbox_r = NULL;
 	bool exists = false;
+	struct mailbox *stale = NULL;
 	pthread_mutex_lock(&registry_lock);
 	for (mb = registry; mb && (mb->unlisted || strcmp(mb->path, path) != 0); mb = mb->next)
 		;
+	if (mb && mb->cached) {
+		/* kept since its close: still the folder it closed as? */
+		char *lease = xasprintf("%s/%s", path, MAILBOX_UIDVALIDITY_FILE);
+		struct stat st;
+		bool same = stat(lease, &st) == 0 && st.st_ino == mb->lease_ino &&
+			    st.st_mtim.tv_sec == mb->lease_mtime.tv_sec &&
+			    st.st_mtim.tv_nsec == mb->lease_mtime.tv_nsec;
+		free(lease);
+		mb->cached = false;
+		cache_used -= mb->cache_bytes;
+		/* \Recent as after a load: what this open's sync finds in new/
+		 * (nobody else holds a kept object, so no lock is needed) */
+		mb->recent_uid = mb->uidnext;
+		if (!same) {
+			registry_remove(mb);
+			stale = mb;
+			mb = NULL;
+		}
+	}
 	if (mb) {
 		mb->refs++;
 	} else {
@@ -988,6 +1029,10 @@ int mailbox_open_path(const char *account_path, const char *disk_name,
 		fresh = true;
 	}
 	pthread_mutex_unlock(&registry_lock);
+	if (stale) {
+		stale->next = NULL;
+		mailbox_free_list(stale);
+	}
 	if (fresh) {
 		if (!exists && local_maildir_create(path) != 0)
 			mailbox_error_sys(&mb->load_error, "cannot create the mailbox");
@@ -1051,20 +1096,112 @@ void mailbox_unref(struct mailbox **mailbox)
 	 * would then write the same files (petrel.index.tmp) at once */
 	pthread_mutex_lock(&mb->lock);
 	mailbox_close_write(mb);
+	/* whole, with exact leases: worth keeping for the next open */
+	bool keep = mb->loaded && !mb->broken && !mb->deleted &&
+		    mb->uid_lease == mb->uidnext && mb->modseq_lease == mb->highestmodseq &&
+		    mb->index_dirty == 0;
+	size_t bytes = 0;
+	if (keep) {
+		char *lease = xasprintf("%s/%s", mb->path, MAILBOX_UIDVALIDITY_FILE);
+		struct stat st;
+		keep = stat(lease, &st) == 0;
+		free(lease);
+		if (keep) {
+			mb->lease_ino = st.st_ino;
+			mb->lease_mtime = st.st_mtim;
+			bytes = mailbox_bytes(mb);
+		}
+	}
 	pthread_mutex_unlock(&mb->lock);
+	struct mailbox *evicted = NULL;
 	pthread_mutex_lock(&registry_lock);
 	bool gone = --mb->closing == 0 && mb->refs == 0;
-	if (gone) {
-		for (struct mailbox **p = &registry; *p; p = &(*p)->next) {
-			if (*p == mb) {
-				*p = mb->next;
-				break;
-			}
-		}
+	if (gone && keep && !mb->unlisted && bytes <= cache_budget) {
+		mb->cached = true;
+		mb->cache_bytes = bytes;
+		mb->cache_stamp = ++cache_clock;
+		cache_used += bytes;
+		gone = false;
+		evicted = cache_evict(cache_budget);
+	} else if (gone) {
+		registry_remove(mb);
 	}
 	pthread_mutex_unlock(&registry_lock);
 	if (gone)
 		mailbox_free(mb);
+	mailbox_free_list(evicted);
+}
+
+/* mailbox_bytes - about what MB's state takes in memory (lock held) */
+static size_t mailbox_bytes(const struct mailbox *mb)
+{
+	size_t bytes = sizeof(*mb) + strlen(mb->path) + strlen(mb->account_path) + 2 +
+		       mb->cap * sizeof(*mb->msgs);
+	for (size_t i = 0; i < mb->count; i++)
+		bytes += strlen(mb->msgs[i].name) + 1;
+	for (size_t i = 0; i < mb->keyword_count; i++)
+		bytes += strlen(mb->keywords[i]) + 1;
+	return bytes;
+}
+
+/* registry_remove - MB out of the registry (registry lock held) */
+static void registry_remove(struct mailbox *mb)
+{
+	for (struct mailbox **p = &registry; *p; p = &(*p)->next) {
+		if (*p == mb) {
+			*p = mb->next;
+			return;
+		}
+	}
+}
+
+/* cache_evict - cached folders out of the registry, least recently closed
+ * first, until they take at most BUDGET bytes; returns them chained by
+ * next, for mailbox_free_list once the registry lock is released (held) */
+static struct mailbox *cache_evict(size_t budget)
+{
+	struct mailbox *evicted = NULL;
+	while (cache_used > budget) {
+		struct mailbox *oldest = NULL;
+		for (struct mailbox *mb = registry; mb; mb = mb->next)
+			if (mb->cached && (!oldest || mb->cache_stamp < oldest->cache_stamp))
+				oldest = mb;
+		if (!oldest)
+			break;
+		registry_remove(oldest);
+		oldest->cached = false;
+		cache_used -= oldest->cache_bytes;
+		oldest->next = evicted;
+		evicted = oldest;
+	}
+	return evicted;
+}
+
+size_t mailbox_cache_used(void)
+{
+	pthread_mutex_lock(&registry_lock);
+	size_t used = cache_used;
+	pthread_mutex_unlock(&registry_lock);
+	return used;
+}
+
+/* mailbox_free_list - free the objects chained by next */
+static void mailbox_free_list(struct mailbox *list)
+{
+	while (list) {
+		struct mailbox *next = list->next;
+		mailbox_free(list);
+		list = next;
+	}
+}
+
+void mailbox_cache_size_set(size_t bytes)
+{
+	pthread_mutex_lock(&registry_lock);
+	cache_budget = bytes;
+	struct mailbox *evicted = cache_evict(bytes);
+	pthread_mutex_unlock(&registry_lock);
+	mailbox_free_list(evicted);
 }
 
 /* mailbox_close_write - (lock held) the last reference is gone: a clean
@@ -1117,9 +1254,19 @@ static void mailbox_free(struct mailbox *mb)
 void mailbox_registry_folder_deleted(const char *path)
 {
 	/* the caller holds the registry lock */
-	for (struct mailbox *mb = registry; mb; mb = mb->next) {
+	for (struct mailbox *mb = registry, *next; mb; mb = next) {
+		next = mb->next;
 		if (mb->unlisted || strcmp(mb->path, path) != 0)
 			continue;
+		if (mb->cached) {
+			/* nobody has it: gone with the folder */
+			mb->cached = false;
+			cache_used -= mb->cache_bytes;
+			registry_remove(mb);
+			mailbox_account_folder_forget(mb->account, mb->path);
+			mailbox_free(mb);
+			continue;
+		}
 		mb->unlisted = true;
 		pthread_mutex_lock(&mb->lock);
 		mb->deleted = true;
@@ -2237,6 +2384,10 @@ void mailbox_notify_new(const char *path)
 	pthread_mutex_lock(&registry_lock);
 	for (mb = registry; mb && (mb->unlisted || strcmp(mb->path, maildir) != 0); mb = mb->next)
 		;
+	/* a cached folder counts as not open: its next open's sync adopts
+	 * the file (a sync now would also write its index at the close) */
+	if (mb && mb->cached)
+		mb = NULL;
 	if (mb)
 		mb->refs++;
 	pthread_mutex_unlock(&registry_lock);

@@ -91,6 +91,15 @@ struct mailbox_error {
  * gethostname).  Neither is owned; both must outlive the last mailbox. */
 void mailbox_setup(struct syncer *syncer, const char *hostname);
 
+/* mailbox_cache_size_set - folders closed by their last user are kept in
+ * memory, up to BYTES in all ([mailbox] cache_size), the least recently
+ * closed dropped first; a reopen takes one back after its usual sync
+ * instead of reading petrel.index.  0 (the default) keeps none and drops
+ * those kept (as at shutdown). */
+void mailbox_cache_size_set(size_t bytes);
+/* mailbox_cache_used - bytes the folders kept take now */
+size_t mailbox_cache_used(void);
+
 /* ---- flags ---- */
 
 /* System flags as a bitmask (RFC 9051 2.3.2).  \Recent (RFC 3501 2.3.2,

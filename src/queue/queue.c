@@ -105,6 +105,7 @@ static struct syncer *queue_mail_syncer_open(const char *data_dir, struct spool 
 /* queue_mail_syncer_close - close the mail folder's syncer if it is its own */
 static void queue_mail_syncer_close(struct queue *queue)
 {
+	mailbox_cache_size_set(0);
 	mailbox_setup(NULL, NULL);
 	if (queue->mail_syncer_shared)
 		queue->mail_syncer = NULL;
@@ -150,6 +151,7 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	syncer_set_lazy_max(queue->mail_syncer, config->workers / 2);
 	/* the mailbox store (IMAP/POP3 appends, copies) commits with it too */
 	mailbox_setup(queue->mail_syncer, config->hostname);
+	mailbox_cache_size_set(config->mailbox.cache_size);
 	/* blocking, but before the loop runs: recovery */
 	if (spool_convert_legacy(queue->spool, &legacy, error_r) != 0)
 		goto fail;

@@ -42,6 +42,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	char cmd[300];
+	mailbox_cache_size_set(0);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -861,6 +862,137 @@ static void test_settled_folder_reopened(void **state)
 	mailbox_unref(&mb);
 }
 
+/* index_exists - whether MAILDIR's petrel.index is there */
+static bool index_exists(const char *maildir)
+{
+	char path[600];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/petrel.index", maildir);
+	return stat(path, &st) == 0;
+}
+
+static void index_remove(const char *maildir)
+{
+	remove_file(maildir, "petrel.index");
+}
+
+/* a folder closed by its last user and opened again within the cache does
+ * not read petrel.index: with the file removed meanwhile, the reopen
+ * neither rebuilds (which writes a new one) nor loses a message; with the
+ * cache off the same reopen rebuilds */
+static void test_cache_reopen_without_index(void **state)
+{
+	(void)state;
+	uint32_t uids[8];
+	mailbox_cache_size_set(1u << 20);
+	struct mailbox *mb = open_ok("INBOX");
+	append_ok(mb, "a\r\n", 0);
+	append_ok(mb, "b\r\n", 0);
+	append_ok(mb, "c\r\n", 0);
+	mailbox_unref(&mb);
+	assert_true(mailbox_cache_used() > 0);
+	index_remove(inbox);
+
+	mb = open_ok("INBOX");
+	assert_int_equal(mailbox_cache_used(), 0);
+	assert_false(index_exists(inbox));
+	assert_int_equal(uids_of(mb, uids, 8), 3);
+	assert_int_equal(uids[2], 3);
+	assert_int_equal(append_ok(mb, "d\r\n", 0), 4);
+	mailbox_unref(&mb);
+	assert_true(index_exists(inbox));
+
+	/* off: the kept folder is dropped, the next open loads the files */
+	mailbox_cache_size_set(0);
+	assert_int_equal(mailbox_cache_used(), 0);
+	index_remove(inbox);
+	mb = open_ok("INBOX");
+	assert_true(index_exists(inbox));
+	assert_int_equal(uids_of(mb, uids, 8), 4);
+	mailbox_unref(&mb);
+}
+
+/* what another program does to a kept folder is seen at the reopen: a file
+ * dropped into new/, one removed from cur/, the whole Maildir removed and
+ * made again (a new UIDVALIDITY, not the kept state) */
+static void test_cache_sees_other_writers(void **state)
+{
+	(void)state;
+	uint32_t uids[8];
+	struct mailbox_status st;
+	mailbox_cache_size_set(1u << 20);
+	struct mailbox *mb = open_ok("INBOX");
+	append_ok(mb, "a\r\n", 0);
+	append_ok(mb, "b\r\n", 0);
+	mailbox_unref(&mb);
+	assert_true(mailbox_cache_used() > 0);
+
+	drop_new(inbox, "1700000000.M1P1.other", "x\r\n");
+	char cur[400], victim[600] = "";
+	snprintf(cur, sizeof(cur), "%s/cur", inbox);
+	DIR *dir = opendir(cur);
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL)
+		if (strstr(de->d_name, ",U=1:"))
+			snprintf(victim, sizeof(victim), "cur/%s", de->d_name);
+	closedir(dir);
+	assert_true(victim[0] != '\0');
+	remove_file(inbox, victim);
+
+	mb = open_ok("INBOX");
+	assert_int_equal(uids_of(mb, uids, 8), 2);
+	assert_int_equal(uids[0], 2);
+	assert_int_equal(uids[1], 3);
+	mailbox_unref(&mb);
+
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", inbox);
+	assert_int_equal(system(cmd), 0);
+	mb = open_ok("INBOX");
+	assert_int_equal(uids_of(mb, uids, 8), 0);
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.uidnext, 1);
+	mailbox_unref(&mb);
+}
+
+/* the budget: the least recently closed folder goes first, one folder
+ * larger than the budget is not kept, a smaller budget drops at once */
+static void test_cache_budget_evicts(void **state)
+{
+	(void)state;
+	char carol[400];
+	snprintf(carol, sizeof(carol), "%s/mail/example.org/carol", data_dir);
+	mailbox_cache_size_set(1u << 20);
+	struct mailbox *mb = open_ok("INBOX");
+	append_ok(mb, "a\r\n", 0);
+	mailbox_unref(&mb);
+	size_t one = mailbox_cache_used();
+	assert_true(one > 0);
+
+	/* room for one and a half: carol's close drops bob's */
+	mailbox_cache_size_set(one + one / 2);
+	struct mailbox_error error;
+	assert_int_equal(mailbox_open(data_dir, "carol@example.org", "INBOX", &mb, &error), 0);
+	append_ok(mb, "a\r\n", 0);
+	mailbox_unref(&mb);
+	assert_true(mailbox_cache_used() <= one + one / 2);
+	index_remove(inbox);
+	index_remove(carol);
+	assert_int_equal(mailbox_open(data_dir, "carol@example.org", "INBOX", &mb, &error), 0);
+	mailbox_unref(&mb);
+	assert_false(index_exists(carol));      /* kept */
+	mb = open_ok("INBOX");
+	mailbox_unref(&mb);
+	assert_true(index_exists(inbox));       /* dropped, so loaded and rebuilt */
+
+	/* smaller than any folder: none kept */
+	mailbox_cache_size_set(64);
+	assert_int_equal(mailbox_cache_used(), 0);
+	mb = open_ok("INBOX");
+	mailbox_unref(&mb);
+	assert_int_equal(mailbox_cache_used(), 0);
+}
+
 /* STORE: modes, UNCHANGEDSINCE, MODSEQ, a second view hearing of it, and
  * expunge reported in descending order */
 static void test_store_and_expunge(void **state)
@@ -1339,6 +1471,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_follows_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_reopen_without_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_sees_other_writers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_budget_evicts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
