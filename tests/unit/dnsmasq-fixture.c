@@ -27,6 +27,19 @@ unsigned test_free_udp_port(void)
 	return port;
 }
 
+/* is_tcp_port_free - nobody holds 127.0.0.1:PORT for TCP right now (dnsmasq
+ * binds both UDP and TCP on its port and exits if either is taken) */
+static bool is_tcp_port_free(unsigned port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 /* is_port_bound - true once something (dnsmasq) holds 127.0.0.1:PORT */
 static bool is_port_bound(unsigned port)
 {
@@ -39,7 +52,11 @@ static bool is_port_bound(unsigned port)
 	return ret < 0 && err == EADDRINUSE;
 }
 
-int test_dnsmasq_start(const char *const *records, pid_t *pid_r, unsigned *port_r)
+/* dnsmasq_try - start dnsmasq on PORT; 0 once it listens (*PID_R), 1 if it
+ * exited at once (its port taken since we looked: worth another port), -1
+ * if it did not listen within 20 s.  Its own messages go to stderr, so a
+ * failure says why. */
+static int dnsmasq_try(const char *const *records, unsigned port, pid_t *pid_r)
 {
 	static const char *const common[] = {
 		"dnsmasq", "-k", "--listen-address=127.0.0.1", "--bind-interfaces",
@@ -49,11 +66,6 @@ int test_dnsmasq_start(const char *const *records, pid_t *pid_r, unsigned *port_
 	char port_arg[32];
 	const char *argv[64];
 	size_t n = 0;
-	unsigned port = test_free_udp_port();
-	if (port == 0) {
-		fprintf(stderr, "no free UDP port for dnsmasq\n");
-		return -1;
-	}
 	snprintf(port_arg, sizeof(port_arg), "--port=%u", port);
 	for (size_t i = 0; i < ncommon; i++)
 		argv[n++] = common[i];
@@ -65,25 +77,41 @@ int test_dnsmasq_start(const char *const *records, pid_t *pid_r, unsigned *port_
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		/* its messages (a few lines at start, errors) go to stderr */
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 1);
-		dup2(null, 2);
 		execvp("dnsmasq", (char *const *)argv);
 		_exit(127);
 	}
-	for (int i = 0; i < 500; i++) {     /* at most 5 s */
+	for (int i = 0; i < 2000; i++) {     /* at most 20 s: a loaded machine */
 		if (is_port_bound(port)) {
 			*pid_r = pid;
-			*port_r = port;
 			return 0;
 		}
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid)
-			break;
+			return 1;
 		usleep(10000);
 	}
-	fprintf(stderr, "dnsmasq did not start\n");
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+int test_dnsmasq_start(const char *const *records, pid_t *pid_r, unsigned *port_r)
+{
+	for (int attempt = 0; attempt < 5; attempt++) {
+		unsigned port = test_free_udp_port();
+		if (port == 0 || !is_tcp_port_free(port))
+			continue;
+		int rc = dnsmasq_try(records, port, pid_r);
+		if (rc == 0) {
+			*port_r = port;
+			return 0;
+		}
+		if (rc < 0)
+			break;
+	}
+	fprintf(stderr, "dnsmasq did not start\n");
 	return -1;
 }

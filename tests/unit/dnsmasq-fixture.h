@@ -1,5 +1,5 @@
 /* dnsmasq-fixture - a throwaway dnsmasq on 127.0.0.1 for unit tests that
- * resolve through dns/ (a free UDP port, the records the test gives). */
+ * resolve through dns/ (a free port, the records the test gives). */
 #ifndef PETREL_TEST_DNSMASQ_FIXTURE_H
 #define PETREL_TEST_DNSMASQ_FIXTURE_H
 
@@ -7,8 +7,10 @@
 
 /* test_dnsmasq_start - dnsmasq answering RECORDS (a NULL-terminated list of
  * its own options: "--local=/test/", "--txt-record=NAME,TEXT" ...) on
- * 127.0.0.1 at a free port; 0 with *PID_R and *PORT_R once it listens,
- * -1 (with a message on stderr) if it did not within 5 s */
+ * 127.0.0.1 at a port free for UDP and TCP (another one if it finds its
+ * port taken meanwhile, 5 tries); 0 with *PID_R and *PORT_R once it listens,
+ * -1 (with dnsmasq's own message and ours on stderr) if it did not within
+ * 20 s */
 int test_dnsmasq_start(const char *const *records, pid_t *pid_r, unsigned *port_r);
 
 /* test_free_udp_port - a UDP port on 127.0.0.1 nobody holds right now, 0 if none

@@ -86,8 +86,10 @@ static int setup(void **state)
 		"xZyVYLzBfO2EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQAB",
 		NULL,
 	};
-	if (test_dnsmasq_start(records, &f->dnsmasq, &f->port) != 0)
+	if (test_dnsmasq_start(records, &f->dnsmasq, &f->port) != 0) {
+		free(f);
 		return -1;
+	}
 	f->base = event_base_new();
 	char fwd[64];
 	snprintf(fwd, sizeof(fwd), "127.0.0.1@%u", f->port);

@@ -61,8 +61,10 @@ static int setup(void **state)
 		"--txt-record=_dmarc.two.test,v=DMARC1; p=reject",
 		NULL,
 	};
-	if (test_dnsmasq_start(records, &f->dnsmasq, &f->port) != 0)
+	if (test_dnsmasq_start(records, &f->dnsmasq, &f->port) != 0) {
+		free(f);
 		return -1;
+	}
 	const char *psl_error = NULL;
 	psl = mailauth_psl_parse("com\n", 4, &(size_t){ 0 }, &psl_error);
 	assert_non_null(psl);
