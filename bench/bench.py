@@ -36,7 +36,7 @@ import scale  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
 import postfix_harness  # noqa: E402 (the Postfix harness the tests use)
-from postfix_harness import children_of  # noqa: E402
+from postfix_harness import children_of, process_tree  # noqa: E402
 
 DOMAIN = "bench.test"
 LOCALPART = "user"
@@ -297,18 +297,6 @@ address = unix:{socket}
 """
 
 
-def descendants(pid):
-    """pid and all its descendants (one scan of /proc per generation)."""
-    out, gen = [pid], [pid]
-    while gen:
-        nxt = []
-        for p in gen:
-            nxt.extend(children_of(p))
-        out.extend(nxt)
-        gen = nxt
-    return out
-
-
 def cmdline(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -355,7 +343,7 @@ class Petrel:
         """The supervisor and all its children (auth, keys, network)."""
         if self.proc is None or self.proc.poll() is not None:
             return []
-        return descendants(self.proc.pid)
+        return process_tree(self.proc.pid)
 
     def network_pid(self):
         """The network process: the supervisor's child running `--process network`

@@ -60,7 +60,7 @@ with warnings.catch_warnings():
     import crypt  # sha512-crypt for both servers' password files (Python 3.11 has it)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402 (Petrel, Sampler, free_port, descendants, helpers)
+import bench  # noqa: E402 (Petrel, Sampler, free_port, process_tree, helpers)
 
 DOMAIN = bench.DOMAIN
 USER = bench.RCPT                      # the account with the big INBOX
@@ -426,7 +426,7 @@ class Dovecot:
     def pids(self):
         if self.proc is None or self.proc.poll() is not None:
             return []
-        return process_tree(self.proc.pid)
+        return bench.process_tree(self.proc.pid)
 
     def log_tail(self, n=2000):
         out = ""
@@ -504,7 +504,7 @@ class PetrelImap:
         wait_imap(self.port, 30, self.pt.proc, self.pt.log_tail)
 
     def pids(self):
-        return process_tree(self.pt.proc.pid) if self.pt.alive() else []
+        return bench.process_tree(self.pt.proc.pid) if self.pt.alive() else []
 
     def log_tail(self):
         return self.pt.log_tail()
@@ -515,28 +515,6 @@ class PetrelImap:
 
     def stop(self):
         return self.pt.stop(seconds=60)[1]
-
-
-def process_tree(root):
-    """ROOT and all its descendants, from one scan of /proc (bench.descendants scans
-    /proc once per process: minutes for Dovecot's thousand imap processes)."""
-    kids = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                st = f.read()
-            ppid = int(st[st.rindex(")") + 2:].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        kids.setdefault(ppid, []).append(int(name))
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, ()))
-    return out
 
 
 def wait_imap(port, seconds, proc, tail):

@@ -49,9 +49,9 @@ def postfix_tool(name):
                              "scripts/get-postfix-tools.sh)" % name)
 
 
-def children_of(ppid):
-    """PIDs whose parent is PPID (one scan of /proc)."""
-    kids = []
+def children_by_parent():
+    """{ppid: [pid, ...]} for every process, from one scan of /proc."""
+    kids = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -60,11 +60,26 @@ def children_of(ppid):
                 st = f.read()
             # field 4 is ppid; comm (field 2) may contain spaces: split after ')'
             rest = st[st.rindex(")") + 2:].split()
-            if int(rest[1]) == ppid:
-                kids.append(int(name))
+            kids.setdefault(int(rest[1]), []).append(int(name))
         except (OSError, ValueError, IndexError):
             continue
     return kids
+
+
+def children_of(ppid):
+    """PIDs whose parent is PPID (one scan of /proc)."""
+    return children_by_parent().get(ppid, [])
+
+
+def process_tree(root):
+    """ROOT and all its descendants (one scan of /proc, however many there are)."""
+    kids = children_by_parent()
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, ()))
+    return out
 
 
 def wait_banner(addr, port, timeout):
