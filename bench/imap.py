@@ -326,6 +326,8 @@ default_login_user = {login_user}
 first_valid_uid = {uid}
 first_valid_gid = {gid}
 mail_location = maildir:{mail}/%d/%n
+# the default, said here: each saved file fsync'ed, new/ or cur/ fdatasync'ed, as Petrel
+mail_fsync = optimized
 mail_max_userip_connections = 100000
 default_process_limit = {procs}
 default_client_limit = {procs}
