@@ -18,6 +18,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -495,4 +496,18 @@ void dsn_build(const struct dsn_report *report, const struct dsn_recipient *rcpt
 	free(from);
 	free(host);
 	free(boundary);
+}
+
+void dsn_duration_format(unsigned seconds, char *out, size_t size)
+{
+	static const struct {
+		unsigned seconds;
+		const char *name;
+	} units[] = { { 86400, "day" }, { 3600, "hour" }, { 60, "minute" }, { 1, "second" } };
+	size_t i = 0;
+
+	while (seconds % units[i].seconds != 0)
+		i++;
+	unsigned n = seconds / units[i].seconds;
+	snprintf(out, size, "%u %s%s", n, units[i].name, n == 1 ? "" : "s");
 }

@@ -306,7 +306,7 @@ struct dsn_recipient {
 	const char *remote_mta;         /* host name, or NULL */
 	const char *diagnostic;         /* remote reply text ("550 5.1.1 no such user"), or NULL */
 	const char *note;               /* a line for people before it ("Message expired
-					 * after 432000 seconds in the queue."), or NULL */
+					 * after 5 days in the queue."), or NULL */
 	time_t last_attempt;            /* 0 = omit */
 	time_t will_retry_until;        /* delayed only; 0 = omit */
 };
@@ -338,5 +338,10 @@ struct dsn_report {
  * (RFC 6533 3), xtext-encoded unless SMTPUTF8. */
 void dsn_build(const struct dsn_report *report, const struct dsn_recipient *rcpts,
 	       size_t rcpt_count, struct buf *out);
+
+/* dsn_duration_format - SECONDS for people, in the largest of days, hours,
+ * minutes and seconds that divides it ("5 days", "1 hour", "90 seconds"),
+ * NUL-terminated in OUT (SIZE bytes; 32 always suffice) */
+void dsn_duration_format(unsigned seconds, char *out, size_t size);
 
 #endif

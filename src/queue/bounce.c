@@ -55,7 +55,7 @@ static const char *reply_diagnostic(const char *reply)
  * which the DSN reports as Postfix does (RFC 3463 X.4.7: "If possible, the
  * code for the actual problem found when delivery was attempted should be
  * returned rather than this code"), NULL if there was none (4.4.7 stays);
- * *NOTE_R gets "Message expired after N seconds in the queue." for people.
+ * *NOTE_R gets "Message expired after 5 days in the queue." for people.
  * Any other reply is returned as it is, *NOTE_R NULL. */
 static const char *reply_expired(const char *reply, char **note_r)
 {

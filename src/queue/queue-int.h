@@ -35,8 +35,9 @@ struct queue_op_job;
 #define QUEUE_LOAD_BATCH 256
 
 /* the reply a recipient that expired in the queue keeps (scheduler.c):
- * QUEUE_EXPIRED_HEAD "N seconds" QUEUE_EXPIRED_LAST "<the last attempt's
- * reply, or none>"; bounce.c takes it apart again for the DSN */
+ * QUEUE_EXPIRED_HEAD "5 days" (dsn_duration_format) QUEUE_EXPIRED_LAST
+ * "<the last attempt's reply, or none>"; bounce.c takes it apart again for
+ * the DSN */
 #define QUEUE_EXPIRED_HEAD "451 4.4.7 Message expired after "
 #define QUEUE_EXPIRED_LAST " in the queue; last error: "
 

@@ -49,6 +49,7 @@
 #include "delivery/delivery.h"
 #include "local/local.h"
 #include "mailbox/mailbox.h"
+#include "message/message.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/pool.h"
@@ -739,8 +740,10 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 			/* RFC 3463 4.4.7: delivery time expired (its DSN
 			 * reports the last reply's status: bounce.c) */
 			char *last = r->last_reply ? xstrdup(r->last_reply) : xstrdup("none");
-			rcpt_set(r, QUEUE_RCPT_FAILED, QUEUE_EXPIRED_HEAD "%u seconds" QUEUE_EXPIRED_LAST
-				 "%s", config->queue.lifetime, last);
+			char lifetime[32];
+			dsn_duration_format(config->queue.lifetime, lifetime, sizeof(lifetime));
+			rcpt_set(r, QUEUE_RCPT_FAILED, QUEUE_EXPIRED_HEAD "%s" QUEUE_EXPIRED_LAST "%s",
+				 lifetime, last);
 			free(last);
 		}
 		char to[256], why[300];

@@ -224,6 +224,28 @@ static void test_note(void **state)
 	buf_free(&b);
 }
 
+/* test_duration - the queue's lifetime as the expiry note says it to people:
+ * the largest unit that divides it, singular for one */
+static void test_duration(void **state)
+{
+	static const struct {
+		unsigned seconds;
+		const char *text;
+	} cases[] = {
+		{ 432000, "5 days" }, { 86400, "1 day" }, { 14400, "4 hours" },
+		{ 3600, "1 hour" }, { 5400, "90 minutes" }, { 60, "1 minute" },
+		{ 90, "90 seconds" }, { 3, "3 seconds" }, { 1, "1 second" },
+		{ 90061, "90061 seconds" },
+	};
+	char text[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		dsn_duration_format(cases[i].seconds, text, sizeof(text));
+		assert_string_equal(text, cases[i].text);
+	}
+}
+
 static void test_headers_only(void **state)
 {
 	struct dsn_recipient rcpt = {
@@ -366,6 +388,7 @@ int main(void)
 		cmocka_unit_test(test_failure_two_recipients),
 		cmocka_unit_test(test_delay),
 		cmocka_unit_test(test_note),
+		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_headers_only),
 		cmocka_unit_test(test_smtputf8),
 		cmocka_unit_test(test_utf8_in_ascii_dsn),
