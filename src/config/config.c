@@ -343,6 +343,8 @@ static bool parse_role(const char *s, enum listener_role *role_r);
 static bool listener_name_is_valid(const char *name);
 static bool listener_address_is_valid(const char *address, const char **reason_r);
 static bool parse_network(const char *s, struct config_network *network_r);
+static void parser_listener_bool(struct config_parser *p, const char *name, const char *value,
+				 int *line_r, bool *value_r);
 static void parser_proxy_from(struct config_parser *p, struct config_listener *l,
 			      const char *value);
 static bool tls_policy_is_valid(const char *value, bool relay);
@@ -953,7 +955,8 @@ static void parser_tls_policy_key(struct config_parser *p, const char *name, con
 	free(domain);
 }
 
-/* parser_listener_key - role, address or receiving_checks of the current listener */
+/* parser_listener_key - role, address, receiving_checks, proxy_protocol or
+ * proxy_from of the current listener */
 static void parser_listener_key(struct config_parser *p, const char *name,
 				const char *value)
 {
@@ -999,29 +1002,33 @@ static void parser_listener_key(struct config_parser *p, const char *name,
 		}
 		p->listener_address_line = p->lineno;
 	} else if (strcmp(name, "receiving_checks") == 0) {
-		if (p->listener_checks_line != 0)
-			parser_fail(p, p->lineno, "'receiving_checks' is set twice in [listener %s] "
-				    "(first on line %d)", l->name, p->listener_checks_line);
-		else if (!parse_bool(value, &l->receiving_checks))
-			parser_fail(p, p->lineno, "'receiving_checks' in [listener %s] must be on "
-				    "or off, not '%.64s'", l->name, value);
-		else
-			p->listener_checks_line = p->lineno;
+		parser_listener_bool(p, name, value, &p->listener_checks_line,
+				     &l->receiving_checks);
 	} else if (strcmp(name, "proxy_protocol") == 0) {
-		if (p->listener_proxy_line != 0)
-			parser_fail(p, p->lineno, "'proxy_protocol' is set twice in [listener %s] "
-				    "(first on line %d)", l->name, p->listener_proxy_line);
-		else if (!parse_bool(value, &l->proxy_protocol))
-			parser_fail(p, p->lineno, "'proxy_protocol' in [listener %s] must be on "
-				    "or off, not '%.64s'", l->name, value);
-		else
-			p->listener_proxy_line = p->lineno;
+		parser_listener_bool(p, name, value, &p->listener_proxy_line, &l->proxy_protocol);
 	} else if (strcmp(name, "proxy_from") == 0) {
 		parser_proxy_from(p, l, value);
 	} else {
 		parser_fail(p, p->lineno, "unknown key '%.64s' in [listener %s]", name,
 			    l->name);
 	}
+}
+
+/* parser_listener_bool - boolean key NAME of the current listener, set once
+ * (*LINE_R: the line it was set on, 0 = not yet) */
+static void parser_listener_bool(struct config_parser *p, const char *name, const char *value,
+				 int *line_r, bool *value_r)
+{
+	const char *listener = p->config->listeners[p->listener].name;
+
+	if (*line_r != 0)
+		parser_fail(p, p->lineno, "'%s' is set twice in [listener %s] (first on line %d)",
+			    name, listener, *line_r);
+	else if (!parse_bool(value, value_r))
+		parser_fail(p, p->lineno, "'%s' in [listener %s] must be on or off, not '%.64s'",
+			    name, listener, value);
+	else
+		*line_r = p->lineno;
 }
 
 /* parser_proxy_from - "192.0.2.10/32, 2001:db8::/64": the networks a
