@@ -45,6 +45,15 @@ def add_account(p, name, *opts, password=PW):
     p.cli_ok("account", "add", name, "--password-stdin", *opts, input=password + "\n")
 
 
+def add_account_with(conf, name, password=PW):
+    """`petrel account add NAME` with another configuration file (CONF) than the
+    server's: an account made under other settings."""
+    r = subprocess.run([PETREL_BIN, "account", "add", name, "--password-stdin", "-c", str(conf)],
+                       input=password + "\n", capture_output=True, text=True, timeout=60,
+                       env=petrel_env())
+    assert r.returncode == 0, r.stderr
+
+
 def events(p, *args):
     r = p.cli_ok("events", "--json", *args)
     return json.loads(r.stdout)
@@ -292,10 +301,7 @@ def test_scram_iterations_setting_and_old_accounts(petrel_factory, tmp_path):
     old_conf = tmp_path / "old.conf"
     old_conf.write_text(p.config_path.read_text().replace(
         "scram_iterations = 200000", "scram_iterations = 4096"))
-    r = subprocess.run([PETREL_BIN, "account", "add", "old@example.test", "--password-stdin",
-                        "-c", str(old_conf)], input=PW + "\n", capture_output=True, text=True,
-                       timeout=60, env=petrel_env())
-    assert r.returncode == 0, r.stderr
+    add_account_with(old_conf, "old@example.test")
     add_account(p, "new@example.test")
     c = tls_session(p)
     assert scram_first(c, "old@example.test")[1] == 4096
@@ -328,10 +334,7 @@ def test_scram_default_and_accounts_made_before(petrel_factory, tmp_path):
     p = petrel_factory()
     old_conf = tmp_path / "old.conf"
     old_conf.write_text(p.config_path.read_text() + "\n[auth]\nscram_iterations = 100000\n")
-    r = subprocess.run([PETREL_BIN, "account", "add", "old@example.test", "--password-stdin",
-                        "-c", str(old_conf)], input=PW + "\n", capture_output=True, text=True,
-                       timeout=60, env=petrel_env())
-    assert r.returncode == 0, r.stderr
+    add_account_with(old_conf, "old@example.test")
     add_account(p, "new@example.test")
     c = tls_session(p)
     assert scram_first(c, "new@example.test")[1] == 65536
