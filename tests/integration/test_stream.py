@@ -10,13 +10,17 @@ middle; the peak resident memory (VmHWM) of the network process while they are s
 clients that read a long answer slowly are not idle."""
 
 import base64
+import fcntl
 import hashlib
 import imaplib
 import os
 import poplib
 import re
 import socket
+import ssl
+import termios
 import threading
+import time
 import zlib
 
 import pytest
@@ -486,3 +490,66 @@ def test_imap_slow_reader_is_not_inactive(petrel_factory, tmp_path):
     c.send("d NOOP")
     assert c.line().startswith(b"d OK")
     c.close()
+
+
+def test_imap_client_that_never_reads_under_compress_is_closed(petrel_factory, tmp_path):
+    """A client that asks for a long FETCH through COMPRESS=DEFLATE (RFC 4978) and then
+    reads nothing is not one that reads slowly: the write timeout ([imap] idle_timeout
+    without progress) ends it, though the deflate filter hands the session's output on
+    to the socket's buffer below it at once.  The message is random (it does not deflate
+    into the socket buffers); the fault shim moves the clock on by 30 minutes at a time,
+    up to 2.5 hours: the session gets its autologout and is gone."""
+    p, rules, _ = clocked_server(petrel_factory, tmp_path, "imaps")
+    noise = base64.encodebytes(os.urandom(18 * 1024 * 1024)).replace(b"\n", b"\r\n")
+    path = tmp_path / "noise.eml"
+    path.write_bytes(b"From: n@example.org\r\nSubject: noise\r\n\r\n" + noise)
+    deliver(p, ACCOUNTS[0], path, "2.M2P2.noise")
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(60)
+    s.connect((p.host, p.ports["imaps"]))
+    s = tls_context().wrap_socket(s)
+
+    def line():
+        out = b""
+        while not out.endswith(b"\r\n"):
+            out += s.recv(1)   # octet by octet: what follows COMPRESS's OK stays unread
+        return out
+
+    assert line().startswith(b"* OK")
+    s.sendall(b'a LOGIN "%s" "%s"\r\n' % (ACCOUNTS[0].encode(), PASSWORD.encode()))
+    while not line().startswith(b"a OK"):
+        pass
+    s.sendall(b"b COMPRESS DEFLATE\r\n")
+    assert line().startswith(b"b OK")
+    out = zlib.compressobj(6, zlib.DEFLATED, -15)
+    s.sendall(out.compress(b"c EXAMINE INBOX\r\nd UID FETCH 2 (BODY.PEEK[])\r\n") +
+              out.flush(zlib.Z_SYNC_FLUSH))
+    # the answer under way: the client's socket buffer holds its start
+    deadline = time.monotonic() + 30
+    while int.from_bytes(fcntl.ioctl(s.fileno(), termios.FIONREAD, b"\0" * 4), "little") < 32768:
+        assert time.monotonic() < deadline, "the FETCH did not start"
+        time.sleep(0.05)
+    for skew in (1801, 3602, 5403, 7204, 9005):
+        rules.write_text("clock %d network\n" % skew)
+        # round trips of other sessions: the loop ran on that clock (one whose handshake
+        # timer was armed just before the jump is cut: it does not count)
+        done = 0
+        for _ in range(10):
+            other = socket.create_connection((p.host, p.ports["imaps"]), timeout=30)
+            try:
+                other = tls_context().wrap_socket(other)
+                done += other.recv(4096).startswith(b"* OK")
+            except (ssl.SSLError, OSError):
+                pass
+            other.close()
+            if done == 3:
+                break
+        assert done == 3
+    log = p.wait_log(r"autologout session=", timeout=20)
+    m = re.search(r"autologout session=(\S+)", log)
+    assert m, "the client that reads nothing stays"
+    log = p.wait_log(r"disconnect session=%s " % m.group(1), timeout=20)
+    assert re.search(r"disconnect session=%s " % m.group(1), log), \
+        "the BYE it does not read keeps it open"
+    s.close()
