@@ -44,32 +44,17 @@ static struct imap_command *parse_line(const char *text, struct imap_command *cm
 	return cmd;
 }
 
-struct memory {
-	const char *data;
-	size_t len;
-};
-
-static ssize_t memory_read(void *ctx, size_t offset, char *buf, size_t len)
-{
-	const struct memory *m = ctx;
-	if (offset >= m->len)
-		return 0;
-	if (len > m->len - offset)
-		len = m->len - offset;
-	memcpy(buf, m->data + offset, len);
-	return (ssize_t)len;
-}
-
 /* check_streamed - the response of F streamed STEP octets at a time is OUT */
 static void check_streamed(const struct imap_fetch *f, const struct imap_fetch_context *ctx,
 			   const struct mailbox_message *record, const char *msg, size_t size,
 			   size_t step, const struct buf *out)
 {
-	struct memory m = { msg, size };
-	struct imap_fetch_source src = { .size = size, .read = memory_read, .ctx = &m };
+	struct imap_fetch_memory m;
+	struct imap_fetch_source src;
 	struct imap_fetch_stream *st;
 	const char *error;
 	struct buf got;
+	imap_fetch_source_memory(&src, &m, msg, size);
 	int ret = imap_fetch_message_start(f, ctx, 7, record, &src, &st, &error);
 	assert(ret == 0);
 	buf_init(&got);

@@ -363,21 +363,23 @@ static int stream_decoded(struct imap_fetch_stream *st, const struct fetch_segme
 	return 1;
 }
 
-/* the source of imap_fetch_message_append: bytes in memory */
-struct memory_source {
-	const char *data;
-	size_t len;
-};
-
 static ssize_t memory_read(void *ctx, size_t offset, char *buf, size_t len)
 {
-	const struct memory_source *data = ctx;
-	if (offset >= data->len)
+	const struct imap_fetch_memory *mem = ctx;
+	if (offset >= mem->len)
 		return 0;
-	if (len > data->len - offset)
-		len = data->len - offset;
-	memcpy(buf, data->data + offset, len);
+	if (len > mem->len - offset)
+		len = mem->len - offset;
+	memcpy(buf, mem->data + offset, len);
 	return (ssize_t)len;
+}
+
+void imap_fetch_source_memory(struct imap_fetch_source *src_r, struct imap_fetch_memory *mem,
+			      const char *data, size_t len)
+{
+	*mem = (struct imap_fetch_memory){ .data = data != NULL ? data : "",
+					   .len = data != NULL ? len : 0 };
+	*src_r = (struct imap_fetch_source){ .size = mem->len, .read = memory_read, .ctx = mem };
 }
 
 int imap_fetch_message_append(struct buf *out, const struct imap_fetch *fetch,
@@ -385,9 +387,10 @@ int imap_fetch_message_append(struct buf *out, const struct imap_fetch *fetch,
 			      const struct mailbox_message *msg, const char *data, size_t len,
 			      const char **error_r)
 {
-	struct memory_source bytes = { .data = data != NULL ? data : "", .len = data ? len : 0 };
-	struct imap_fetch_source src = { .size = bytes.len, .read = memory_read, .ctx = &bytes };
+	struct imap_fetch_memory bytes;
+	struct imap_fetch_source src;
 	struct imap_fetch_stream *st;
+	imap_fetch_source_memory(&src, &bytes, data, len);
 	if (imap_fetch_message_start(fetch, ctx, seq, msg, &src, &st, error_r) != 0)
 		return -1;
 	int r = imap_fetch_stream_next(st, &src, out, SIZE_MAX, error_r);

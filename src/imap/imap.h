@@ -228,6 +228,16 @@ struct imap_fetch_source {
 	void *ctx;
 };
 
+/* imap_fetch_source_memory - *SRC_R reads the LEN octets at DATA (DATA
+ * NULL: none), through *MEM, which must outlive it (tests, fuzzing,
+ * imap_fetch_message_append) */
+struct imap_fetch_memory {
+	const char *data;
+	size_t len;
+};
+void imap_fetch_source_memory(struct imap_fetch_source *src_r, struct imap_fetch_memory *mem,
+			      const char *data, size_t len);
+
 /* The untagged response of one message, built and being written */
 struct imap_fetch_stream;
 
