@@ -157,6 +157,7 @@ static int strv_query(struct pg_db *d, const char *sql, const struct pg_arg *arg
 static int row_exists(struct pg_conn *c, const char *sql, const char *reading,
 		      const char *noun, const char *name, const char **error_r);
 static int schema_migrate(struct pg_conn *c, int *version_r, const char **error_r);
+static int url_check(const char *url, const char **error_r);
 
 /* conn_open - a connection with its statement_timeout set; NULL and
  * *error_r on failure */
@@ -451,8 +452,55 @@ static int schema_migrate(struct pg_conn *c, int *version_r, const char **error_
 	return rc;
 }
 
+/* url_check - URL is a connection URI libpq parses, and no '@', '/' or
+ * ':' left unencoded in a password has split it in the wrong places (a
+ * host or database name with a '@' inside, a port that is not a number).
+ * The errors never quote the URL: libpq's parse errors quote the text they
+ * stumbled on (for some, the whole URI), and a connection's error quotes
+ * the host and port, either of which may then be a piece of the password;
+ * of libpq's message only what comes before its first quote is kept. */
+static int url_check(const char *url, const char **error_r)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(url, &err);
+	if (!opts) {
+		const char *msg = err ? err : "out of memory";
+		int len = (int)strcspn(msg, "\"\n");
+		while (len > 0 && (msg[len - 1] == ' ' || msg[len - 1] == ':'))
+			len--;
+		*error_r = store_error("[store] url is not a valid connection URI: %.*s (libpq's"
+				       " quote of it is left out: it may hold the password)", len,
+				       msg);
+		PQfreemem(err);
+		return -1;
+	}
+	bool split = false;
+	for (const PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		/* a host may start with '@' (a socket in Linux's abstract namespace) */
+		if (strcmp(o->keyword, "host") == 0)
+			for (const char *at = strchr(o->val, '@'); at; at = strchr(at + 1, '@'))
+				split |= at != o->val && at[-1] != ',';
+		if (strcmp(o->keyword, "dbname") == 0 && strchr(o->val, '@'))
+			split = true;
+		if (strcmp(o->keyword, "port") == 0 && o->val[strspn(o->val, "0123456789,")] != '\0')
+			split = true;
+	}
+	PQconninfoFree(opts);
+	if (split) {
+		*error_r = "[store] url: a '@' in the host or database name, or a port that is not a"
+			   " number: percent-encode '@', '/' and ':' in the user name and password"
+			   " (%40, %2F, %3A)";
+		return -1;
+	}
+	return 0;
+}
+
 static void *pg_open(const struct store_settings *settings, const char **error_r)
 {
+	if (url_check(settings->url, error_r) != 0)
+		return NULL;
 	struct pg_db *d = xcalloc(1, sizeof(*d));
 	d->url = xstrdup(settings->url);
 	snprintf(d->timeout, sizeof(d->timeout), "%us",

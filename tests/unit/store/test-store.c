@@ -1192,6 +1192,33 @@ static void test_pg_open_errors(void **state)
 	assert_null(strstr(error, "sekrit"));
 }
 
+/* test_pg_url_password_not_shown - a URL libpq cannot parse, or one a
+ * password with an unencoded '@', '/' or a bad escape splits in the wrong
+ * places, is refused without any part of the password in the message:
+ * libpq's own messages quote the text they stumbled on (the whole URI for
+ * some), and a host or port cut from the password would be quoted by the
+ * connection's error.  No server is needed. */
+static void test_pg_url_password_not_shown(void **state)
+{
+	(void)state;
+	static const char *const urls[] = {
+		"postgresql://petrel:sekrit@[::1/petrel",           /* unclosed IPv6 bracket */
+		"postgresql://petrel:sek%zzrit@localhost/petrel",   /* bad percent escape */
+		"postgresql://petrel:sek@rit@localhost/petrel",     /* '@' in the password */
+		"postgresql://petrel:sek/rit@localhost/petrel",     /* '/' in the password */
+		"postgresql://petrel:sekrit@localhost/petrel?sekrit=1", /* unknown parameter */
+	};
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		const char *error = NULL;
+		const struct store_settings bad = { .data_dir = "/nonexistent", .url = urls[i] };
+		assert_null(store_open_settings(&bad, &error));
+		assert_non_null(error);
+		if (strstr(error, "sek") || strstr(error, "rit"))
+			fail_msg("%s: %s", urls[i], error);
+		assert_non_null(strstr(error, "url"));
+	}
+}
+
 /* A statement held up longer than statement_timeout fails (the caller
  * answers 451) instead of holding its worker: a counter whose table another
  * transaction has locked. */
@@ -1276,6 +1303,7 @@ int main(void)
 	/* the same tests of every function on both backends */
 #define COMMON_TESTS \
 		cmocka_unit_test(test_input_checks), \
+		cmocka_unit_test(test_pg_url_password_not_shown), \
 		cmocka_unit_test_setup_teardown(test_domains, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_plans, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown), \
