@@ -243,14 +243,20 @@ struct smtp_auth_results {
 };
 
 /* smtp_verify_mail - MAIL FROM was accepted (has_mail, env set): on an mx
- * listener without AUTH (and receiving_checks on) start the checks and SPF.  True if the checks send
- * MAIL's reply themselves ([auth] spf_reject: once SPF is known, 250 or
- * 550 5.7.23); false: the caller replies now. */
+ * listener without AUTH (and receiving_checks on) start the checks and
+ * SPF.  True if the checks send MAIL's reply themselves ([auth] spf_reject:
+ * once SPF is known, 250 or 550 5.7.23); false: the caller replies now. */
 bool smtp_verify_mail(struct smtp_session *s);
 /* smtp_verify_message - the body is in and passed the size and syntax
  * checks: verify it; the session waits until the message is submitted
  * (smtp_message_submit) or refused */
 void smtp_verify_message(struct smtp_session *s);
+/* smtp_verify_strip - the body of unauthenticated mail that no checks
+ * verify (an mx listener with receiving_checks = off) is in and passed the
+ * size and syntax checks: remove (on the pool) the Authentication-Results
+ * fields that claim our authserv-id, which nothing here wrote (RFC 8601 5),
+ * then smtp_message_submit; the session waits meanwhile */
+void smtp_verify_strip(struct smtp_session *s);
 /* smtp_verify_header - the transaction's Authentication-Results field
  * (CRLF-terminated) to put under Received:, and whether the message goes
  * to the Junk folder (DMARC quarantine); nothing and false when no checks

@@ -1,7 +1,9 @@
 /* smtp/verify - the receiving checks of mail that arrives on an mx listener
  * without AUTH (unless the listener has receiving_checks = off): SPF at
  * MAIL FROM, DKIM and DMARC at the end of the data, the
- * Authentication-Results field (RFC 8601) and the DMARC policy.
+ * Authentication-Results field (RFC 8601) and the DMARC policy.  With the
+ * checks off only one step is left, smtp_verify_strip: the incoming fields
+ * that claim our authserv-id go.
  *
  * One struct smtp_verify per transaction (s->verify), made at MAIL FROM
  * and freed with the transaction (smtp_session_transaction_reset), which
@@ -121,6 +123,7 @@ struct verify_job {
 	char *from_domain;
 	const char *from_problem;
 	bool from_ambiguous;
+	bool strip_only;            /* receiving_checks = off: only our fields go */
 	size_t removed;
 };
 
@@ -133,6 +136,8 @@ static void verify_scan_header(struct verify_job *j);
 static void verify_from_domain(struct verify_job *j, const char *field, size_t len);
 static void verify_job_done(struct smtp_session *s, struct smtp_job *job);
 static void verify_job_free(struct smtp_job *job);
+static void verify_strip_work(struct smtp_job *job);
+static void verify_strip_done(struct smtp_session *s, struct smtp_job *job);
 static void verify_dkim_done(void *ctx);
 static void verify_checks_start(struct smtp_verify *v);
 static void verify_check_work(struct smtp_job *job);
@@ -335,7 +340,9 @@ static void verify_scan_header(struct verify_job *j)
 			}
 		}
 	}
-	if (from_count == 0)
+	if (j->strip_only)
+		;  /* no checks: no From domain wanted */
+	else if (from_count == 0)
 		j->from_problem = "no From field";
 	else if (from_count > 1) {
 		j->from_problem = "several From fields";
@@ -350,6 +357,39 @@ static void verify_scan_header(struct verify_job *j)
 	} else {
 		buf_free(&out);
 	}
+}
+
+/* ---- receiving_checks = off ---------------------------------------------------- */
+
+void smtp_verify_strip(struct smtp_session *s)
+{
+	struct verify_job *j = xcalloc(1, sizeof(*j));
+	j->job.work = verify_strip_work;
+	j->job.done = verify_strip_done;
+	j->job.free = verify_job_free;
+	j->body = s->body;   /* moved: the session keeps none of it meanwhile */
+	buf_init(&s->body);
+	j->authserv_id = xstrdup(s->config->auth.authserv_id);
+	j->strip_only = true;
+	smtp_session_async(s, &j->job);
+}
+
+/* verify_strip_work - on a worker: our Authentication-Results fields removed */
+static void verify_strip_work(struct smtp_job *job)
+{
+	verify_scan_header((struct verify_job *)job);
+}
+
+/* verify_strip_done - back on the loop: the body returns, then the queue */
+static void verify_strip_done(struct smtp_session *s, struct smtp_job *job)
+{
+	struct verify_job *j = (struct verify_job *)job;
+	buf_free(&s->body);
+	s->body = j->body;
+	buf_init(&j->body);
+	if (j->removed > 0)
+		log_info("authres-removed", "session=%s removed_ar=%zu", s->sid, j->removed);
+	smtp_message_submit(s);
 }
 
 /* verify_from_domain - the RFC 5322.From domain (RFC 7489 3.1, 6.6.1): the

@@ -322,6 +322,33 @@ def test_forged_results_removed(mx, keys):
     assert results(raw)["spf"][0][0] == "none"
 
 
+def test_forged_results_removed_with_checks_off(mx):
+    """receiving_checks = off writes no Authentication-Results, yet incoming ones that
+    claim our authserv-id are still removed (RFC 8601 5: nothing here checked this
+    message, so such a field is not ours); another server's is kept"""
+    checked, quiet = free_ports(2)
+    p = mx(start=False, listeners=[("mx", "mx", "127.0.0.1:%d" % checked),
+                                   ("quiet", "mx", "127.0.0.1:%d" % quiet)])
+    p.config_path.write_text(p.config_path.read_text().replace(
+        "[listener quiet]\n", "[listener quiet]\nreceiving_checks = off\n"))
+    p.ports["mx"] = checked
+    p.start()
+    forged = (b"Authentication-Results: MX.Petrel.Test; spf=pass smtp.mailfrom=x@fail.test\r\n"
+              b"Authentication-Results: (comment) \"mx.petrel.test\";\r\n"
+              b"\tdkim=pass header.d=fail.test\r\n"
+              b"Authentication-Results: other.example; dmarc=pass header.from=fail.test\r\n")
+    c = SMTPClient("127.0.0.1", quiet, timeout=30)
+    c.banner()
+    c.ehlo("client.pass.test")
+    assert_queued(c.mail_transaction("joe@plain.test", [RCPT],
+                                     message("joe@plain.test", extra=forged)))
+    c.quit()
+    raw = delivered(p)[0]
+    assert header_values(raw, "Authentication-Results") == [
+        "other.example; dmarc=pass header.from=fail.test"]
+    assert b"\r\nSubject: test\r\n" in raw
+
+
 def test_null_sender_helo_identity(mx):
     """A null sender is checked as postmaster@HELO (RFC 7208 2.4): smtp.helo"""
     p = mx()
