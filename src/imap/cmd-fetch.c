@@ -28,6 +28,7 @@
 
 #include "mailbox/mailbox.h"
 #include "util/buf.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -302,23 +303,11 @@ static void fetch_file_close(struct fetch_state *st)
 	st->fd = -1;
 }
 
-/* fetch_file_read - (worker) the source's read: pread, whole unless at the
- * end of the file */
+/* fetch_file_read - (worker) the source's read */
 static ssize_t fetch_file_read(void *ctx, size_t offset, char *buf, size_t len)
 {
 	struct fetch_state *st = ctx;
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = pread(st->fd, buf + got, len - got, (off_t)(offset + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
+	return fd_pread_full(st->fd, buf, len, (off_t)offset);
 }
 
 /* fetch_work - (worker) one batch: messages until about FETCH_BATCH_BYTES

@@ -37,6 +37,7 @@
 #include "config/config.h"
 #include "mailbox/mailbox.h"
 #include "util/buf.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/pool.h"
 #include "util/xalloc.h"
@@ -428,9 +429,7 @@ static void read_work(struct pop3_job *job)
 		return;
 	size_t got = 0;
 	while (got < READ_BATCH && !st->writer.done) {
-		ssize_t n = pread(st->fd, st->chunk, READ_CHUNK, (off_t)st->offset);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = fd_pread_full(st->fd, st->chunk, READ_CHUNK, (off_t)st->offset);
 		if (n < 0) {
 			j->error = (struct mailbox_error){ MAILBOX_ERROR_TEMPORARY,
 							   "cannot read the message", errno };

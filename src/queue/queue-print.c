@@ -46,6 +46,7 @@
 
 #include "config/config.h"
 #include "queue/spool.h"
+#include "util/fileio.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
@@ -339,16 +340,15 @@ static int pread_append(int fd, unsigned long long off, size_t len, struct buf *
 {
 	char chunk[PRINT_READ_CHUNK];
 	while (len > 0) {
-		ssize_t n = pread(fd, chunk, len < sizeof(chunk) ? len : sizeof(chunk), (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
+		size_t want = len < sizeof(chunk) ? len : sizeof(chunk);
+		ssize_t n = fd_pread_full(fd, chunk, want, (off_t)off);
 		if (n < 0)
 			return -1;
-		if (n == 0)
-			break;
 		buf_append(out, chunk, (size_t)n);
-		off += (size_t)n;
-		len -= (size_t)n;
+		if ((size_t)n < want)
+			break;
+		off += want;
+		len -= want;
 	}
 	return 0;
 }

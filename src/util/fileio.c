@@ -21,6 +21,23 @@ int fd_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+ssize_t fd_pread_full(int fd, void *buf, size_t len, off_t offset)
+{
+	char *p = buf;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, p + got, len - got, offset + (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 int path_fsync(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
