@@ -400,13 +400,20 @@ def test_authenticate_empty_initial_response(petrel_factory, mech):
     r.close()
 
 
-def test_compress_shutdown_bye(petrel_factory):
-    """The shutdown's * BYE of a compressed session is compressed too."""
+def compressed_session(petrel_factory):
+    """A Petrel (LOGIN in plain text from loopback) and a Raw session logged in (a1) that
+    has just had the OK of a2 COMPRESS DEFLATE (RFC 4978): what goes next is deflated."""
     p = imap_server(petrel_factory, plaintext_loopback="true")
     r = Raw(p)
     r.cmd("a1", "LOGIN %s %s" % (SENDER, SENDER_PASSWORD))
     r.send(b"a2 COMPRESS DEFLATE\r\n")
     assert r.line_unbuffered() == "a2 OK DEFLATE active"
+    return p, r
+
+
+def test_compress_shutdown_bye(petrel_factory):
+    """The shutdown's * BYE of a compressed session is compressed too."""
+    p, r = compressed_session(petrel_factory)
     z = Deflated(r.sock)
     z.send(b"a3 NOOP\r\n")
     assert z.until("a3") == ["a3 OK NOOP completed"]
@@ -460,11 +467,7 @@ def test_compress_pipelined_bomb_bounded(petrel_factory):
 def test_compress_broken_stream_closes(petrel_factory):
     """RFC 4978: what follows COMPRESS's OK is a DEFLATE stream; octets that are not
     one end the session at once (not at the autologout)."""
-    p = imap_server(petrel_factory, plaintext_loopback="true")
-    r = Raw(p)
-    r.cmd("a1", "LOGIN %s %s" % (SENDER, SENDER_PASSWORD))
-    r.send(b"a2 COMPRESS DEFLATE\r\n")
-    assert r.line_unbuffered() == "a2 OK DEFLATE active"
+    _, r = compressed_session(petrel_factory)
     r.send(b"\xff" * 64 + b"a3 NOOP\r\n")
     r.sock.settimeout(20)
     assert r.sock.recv(4096) == b""
@@ -487,11 +490,7 @@ def test_compress_big_inflation_read_on(petrel_factory):
     """One small compressed write that inflates past the session's input limit (256 kB)
     is read whole: what the filter could not inflate at once is not left waiting for
     more octets from the client."""
-    p = imap_server(petrel_factory, plaintext_loopback="true")
-    r = Raw(p)
-    r.cmd("a1", "LOGIN %s %s" % (SENDER, SENDER_PASSWORD))
-    r.send(b"a2 COMPRESS DEFLATE\r\n")
-    assert r.line_unbuffered() == "a2 OK DEFLATE active"
+    _, r = compressed_session(petrel_factory)
     z = Deflated(r.sock)
     z.send(b"x" * (2 << 20) + b"\r\na3 NOOP\r\n")
     lines = z.until("a3")
