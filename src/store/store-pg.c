@@ -163,10 +163,12 @@ static int url_check(const char *url, const char **error_r);
  * *error_r on failure */
 static struct pg_conn *conn_open(struct pg_db *d, const char **error_r)
 {
+	/* the URL (expanded from dbname) last: libpq keeps the last value of a
+	 * parameter, so what the URL sets wins over these defaults */
 	static const char *const keys[] = {
-		"dbname", "application_name", "connect_timeout", NULL
+		"application_name", "connect_timeout", "dbname", NULL
 	};
-	const char *values[] = { d->url, "petrel", PG_CONNECT_TIMEOUT, NULL };
+	const char *values[] = { "petrel", PG_CONNECT_TIMEOUT, d->url, NULL };
 	struct pg_conn *c = xcalloc(1, sizeof(*c));
 	c->conn = PQconnectdbParams(keys, values, 1);
 	if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {

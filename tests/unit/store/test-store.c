@@ -1192,6 +1192,25 @@ static void test_pg_open_errors(void **state)
 	assert_null(strstr(error, "sekrit"));
 }
 
+/* test_pg_url_parameters_win - what the URL says (application_name here;
+ * connect_timeout likewise) wins over Petrel's defaults for the parameters
+ * it sets on its own */
+static void test_pg_url_parameters_win(void **state)
+{
+	struct fixture *f = *state;
+	char url[512];
+	/* with-postgresql.sh's URL has a query already (?host=) */
+	snprintf(url, sizeof(url), "%s&application_name=petrel-node-7", pg_url);
+	const struct store_settings settings = { .data_dir = f->dir, .url = url };
+	const char *error = NULL;
+	struct store *s = store_open_settings(&settings, &error);
+	if (!s)
+		fail_msg("%s", error);
+	assert_int_equal(pg_count("SELECT count(*) FROM pg_stat_activity"
+				  " WHERE application_name = 'petrel-node-7'"), 1);
+	store_close(&s);
+}
+
 /* test_pg_url_password_not_shown - a URL libpq cannot parse, or one a
  * password with an unencoded '@', '/' or a bad escape splits in the wrong
  * places, is refused without any part of the password in the message:
@@ -1332,6 +1351,7 @@ int main(void)
 		cmocka_unit_test(test_pg_open_errors),
 		cmocka_unit_test_setup_teardown(test_pg_statement_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_url_parameters_win, setup, teardown),
 		COMMON_TESTS,
 		cmocka_unit_test_setup_teardown(test_pg_events_writer_bound, setup, teardown),
 	};
