@@ -1,8 +1,10 @@
 /* authd - the auth process (privilege separation, issue 13): the only
  * process that reads password hashes and SCRAM keys (DATA_DIR/auth/).
  *
- * As root it opens credentials.db (store_credentials_open) and loads the
- * auth secret; then it drops to [server] auth_user (privsep_drop), starts
+ * As root it opens credentials.db, or the PostgreSQL database of [store]
+ * credentials_url (store_credentials_open_settings; its connections are then
+ * used only on the worker threads, never on the loop), and loads the auth
+ * secret; then it drops to [server] auth_user (privsep_drop), starts
  * the log thread and its worker threads, loads its seccomp filter
  * (privsep_sandbox) and answers the network process on FD, on a libevent
  * loop of its own (ipc.h has each request's fields and replies):
@@ -468,7 +470,15 @@ int authd_main(const struct config *config, int fd)
 	signal(SIGPIPE, SIG_IGN);
 	if (authd_dir_confine(config) != 0)
 		goto out;
-	ad.creds = store_credentials_open(config->data_dir, &error);
+	/* PostgreSQL ([store] credentials_url): the first connection now, the
+	 * others on the workers when they need them (and again after an outage) */
+	const struct store_settings cs = {
+		.data_dir = config->data_dir,
+		.url = config->store.credentials_url[0] != '\0' ? config->store.credentials_url : NULL,
+		.statement_timeout = config->store.statement_timeout,
+		.connections = config->store.connections,
+	};
+	ad.creds = store_credentials_open_settings(&cs, &error);
 	if (!ad.creds) {
 		fprintf(stderr, "petrel: auth: credentials: %s\n", error);
 		goto out;
@@ -502,7 +512,7 @@ int authd_main(const struct config *config, int fd)
 	}
 	ad.server = ipc_server_create(ad.base, "auth", fd, authd_request_cb, authd_closed_cb, &ad);
 	fd = -1;
-	if (privsep_sandbox(PRIVSEP_AUTH) != 0)
+	if (privsep_sandbox(PRIVSEP_AUTH, cs.url ? PRIVSEP_SANDBOX_DATABASE : 0) != 0)
 		goto out;
 	log_info("auth-ready", "hash_workers=%u hash_queue=%u", config->auth.hash_workers,
 		 config->auth.hash_queue);

@@ -2,8 +2,10 @@
  * passwd: the accounts that log in to submit mail.  Passwords come from
  * stdin (--password-stdin), the terminal without echo, or as an existing
  * crypt(5) hash (--password-hash, for imports); they are never printed.
- * An account is a row in petrel.db and its secrets a row in
- * auth/credentials.db (store_credentials_*): add writes the account first,
+ * An account is a row in the store and its secrets a row in
+ * auth/credentials.db, or in the database of [store] credentials_url, which
+ * every node's auth process reads (store_credentials_*): add writes the
+ * account first,
  * so that an existing one is never given a new password by mistake. */
 #include "cli/cmd-admin.h"
 #include "config/config.h"

@@ -223,6 +223,13 @@ void admin_store_settings(const struct config *config, struct store_settings *se
 	};
 }
 
+void admin_credentials_settings(const struct config *config, struct store_settings *settings_r)
+{
+	admin_store_settings(config, settings_r);
+	settings_r->url = config->store.credentials_url[0] != '\0' ? config->store.credentials_url
+								    : NULL;
+}
+
 struct store *admin_open(const char *file, struct config **config_r, int *status_r)
 {
 	const char *error = NULL;
@@ -314,14 +321,18 @@ struct store_credentials *admin_credentials_open(const struct config *config,
 						 struct store *store, int *status_r)
 {
 	const char *error = NULL;
-	if (credentials_precreate_as_owner(config) != 0) {
+	struct store_settings settings;
+	admin_credentials_settings(config, &settings);
+	if (!settings.url && credentials_precreate_as_owner(config) != 0) {
 		*status_r = 1;
 		return NULL;
 	}
-	struct store_credentials *sc = store_credentials_open(config->data_dir, &error);
+	struct store_credentials *sc = store_credentials_open_settings(&settings, &error);
 	if (!sc) {
-		*status_r = admin_fail(1, "cannot open the credentials in %s/auth: %s",
-				       config->data_dir, error);
+		*status_r = settings.url
+			? admin_fail(1, "cannot open the credentials (postgresql): %s", error)
+			: admin_fail(1, "cannot open the credentials in %s/auth: %s",
+				     config->data_dir, error);
 		return NULL;
 	}
 	if (store_credentials_migrate(store, sc, &error) != 0) {
@@ -334,7 +345,9 @@ struct store_credentials *admin_credentials_open(const struct config *config,
 #define MIGRATE_USAGE "usage: petrel migrate [-c FILE]\n"
 
 /* cmd_migrate - bring the store's schema to this petrel's version (what
- * petrel serve does at start, under the same lock) and say where it is */
+ * petrel serve does at start, under the same lock) and say where it is;
+ * with [store] credentials_url, the credentials' tables too (their own
+ * version, on a line of their own) */
 int cmd_migrate(int argc, char **argv)
 {
 	struct admin_args a;
@@ -343,13 +356,23 @@ int cmd_migrate(int argc, char **argv)
 	if (a.npos != 0)
 		return admin_usage(MIGRATE_USAGE);
 	int status = 0;
-	struct store *store = admin_store_open(a.config, &status);
+	struct config *config = NULL;
+	struct store *store = admin_open(a.config, &config, &status);
 	if (!store)
 		return status;
 	printf("store=%s schema_version=%d\n", store_backend_name(store),
 	       store_schema_version(store));
+	if (config->store.credentials_url[0] != '\0') {
+		struct store_credentials *sc = admin_credentials_open(config, store, &status);
+		if (sc)
+			printf("credentials=%s schema_version=%d\n",
+			       store_credentials_backend_name(sc),
+			       store_credentials_schema_version(sc));
+		store_credentials_close(&sc);
+	}
 	store_close(&store);
-	return 0;
+	config_free(&config);
+	return status;
 }
 
 struct store *admin_store_open(const char *file, int *status_r)

@@ -88,6 +88,9 @@ int admin_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2
  * [store]); the strings stay CONFIG's */
 struct store_settings;
 void admin_store_settings(const struct config *config, struct store_settings *settings_r);
+/* admin_credentials_settings - where CONFIG's password secrets live: url
+ * [store] credentials_url, or NULL for DATA_DIR/auth/credentials.db */
+void admin_credentials_settings(const struct config *config, struct store_settings *settings_r);
 /* admin_store_open - the store of FILE's data folder; NULL and *status_r
  * (2 bad config, 1 cannot open) after printing why */
 struct store *admin_store_open(const char *file, int *status_r);
@@ -95,7 +98,7 @@ struct store *admin_store_open(const char *file, int *status_r);
  * *CONFIG_R (the caller frees both) */
 struct store *admin_open(const char *file, struct config **config_r, int *status_r);
 /* admin_credentials_open - the password secrets of CONFIG's data folder
- * (DATA_DIR/auth/credentials.db), with those an older petrel kept in STORE
+ * (DATA_DIR/auth/credentials.db, or [store] credentials_url), with those an older petrel kept in STORE
  * moved in (store_credentials_migrate).  Run as root, a new DATA_DIR/auth
  * gets [server] auth_user as its owner (the data folder's when that user
  * does not exist) and a new credentials.db the owner of DATA_DIR/auth, so

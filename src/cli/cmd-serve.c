@@ -644,6 +644,9 @@ int cmd_serve(int argc, char **argv)
 		rc = serve_supervisor(config, file);
 		break;
 	case PRIVSEP_NETWORK:
+		/* the credentials' URL may carry the auth role's password: the
+		 * process that parses client input does not keep it */
+		explicit_bzero(config->store.credentials_url, strlen(config->store.credentials_url));
 		rc = serve_network(config);
 		break;
 	case PRIVSEP_AUTH:

@@ -1,15 +1,19 @@
 /* cli/cmd-store - petrel store copy --from sqlite:DATA_DIR [--to postgresql://...]
- * [-c FILE]: a single node's store moved to PostgreSQL (without --to, the
- * [store] url of FILE, which must say backend = postgresql).
+ * [--credentials-to postgresql://...] [-c FILE]: a single node's store moved
+ * to PostgreSQL (without --to, the [store] url of FILE, which must say
+ * backend = postgresql), and its password secrets (DATA_DIR/auth/
+ * credentials.db) to the credentials' database (--credentials-to, or
+ * without --to the [store] credentials_url of FILE when it has one).
  *
  * Through the store's public interface on both sides, so it copies what
  * that interface reads: domains, plans, accounts (their creation times
  * kept), sender rules, aliases, events (times kept, new ids, oldest first)
  * and DMARC evaluations.  Not copied: the sending counters (they restart
  * at zero on the new database) and which DMARC reports were already made.
- * Password secrets are not in the store (auth/credentials.db stays where it
- * is).  The target must hold no domain, account, alias or event, so that a
- * rerun after a failure cannot merge two copies: empty it (or make a new
+ * Password secrets are not in the store: they go only to a credentials
+ * database, which must hold none (copied in one transaction, before the
+ * store).  The target must hold no domain, account, alias or event, so that
+ * a rerun after a failure cannot merge two copies: empty it (or make a new
  * database) and run again.
  */
 #include <stdint.h>
@@ -25,7 +29,7 @@
 #include "util/xalloc.h"
 
 #define STORE_USAGE "usage: petrel store copy --from sqlite:DATA_DIR [--to postgresql://...]" \
-	" [-c FILE]\n"
+	" [--credentials-to postgresql://...] [-c FILE]\n"
 /* events read and written per transaction */
 #define COPY_EVENT_BATCH 1000
 
@@ -44,6 +48,8 @@ static int copy_events(struct store *from, struct store *to, struct copy_counts 
 		       const char **error_r);
 static int copy_dmarc(struct store *from, struct store *to, struct copy_counts *n,
 		      const char **error_r);
+static int copy_credentials(const char *from_dir, const char *to_url, size_t *copied_r,
+			    const char **error_r);
 
 /* target_is_empty - 0 if TO holds no domain, account, alias or event; 1 if
  * it does (*error_r says what); -1 */
@@ -166,8 +172,24 @@ static int copy_dmarc(struct store *from, struct store *to, struct copy_counts *
 	return rc;
 }
 
-/* store_copy - see the head of this file */
-static int store_copy(const char *from_dir, const char *to_url)
+/* copy_credentials - FROM_DIR/auth/credentials.db into the empty
+ * credentials database at TO_URL */
+static int copy_credentials(const char *from_dir, const char *to_url, size_t *copied_r,
+			    const char **error_r)
+{
+	const struct store_settings settings = { .data_dir = from_dir, .url = to_url };
+	struct store_credentials *from = store_credentials_open(from_dir, error_r);
+	if (!from)
+		return -1;
+	struct store_credentials *to = store_credentials_open_settings(&settings, error_r);
+	int rc = to ? store_credentials_copy(from, to, copied_r, error_r) : -1;
+	store_credentials_close(&from);
+	store_credentials_close(&to);
+	return rc;
+}
+
+/* store_copy - see the head of this file; CREDENTIALS_URL NULL: no secrets */
+static int store_copy(const char *from_dir, const char *to_url, const char *credentials_url)
 {
 	char *db = xasprintf("%s/petrel.db", from_dir);
 	struct stat st;
@@ -186,7 +208,10 @@ static int store_copy(const char *from_dir, const char *to_url)
 		return admin_fail(1, "cannot open the store (postgresql): %s", error);
 	}
 	struct copy_counts n = { 0 };
+	size_t credentials = 0;
 	int rc = target_is_empty(to, &error);
+	if (rc == 0 && credentials_url)
+		rc = copy_credentials(from_dir, credentials_url, &credentials, &error);
 	if (rc == 0)
 		rc = copy_domains(from, to, &n, &error);
 	if (rc == 0)
@@ -202,14 +227,17 @@ static int store_copy(const char *from_dir, const char *to_url)
 	if (rc != 0)
 		return admin_fail(1, "store copy: %s", error);
 	printf("copied domains=%zu plans=%zu accounts=%zu senders=%zu aliases=%zu events=%zu"
-	       " dmarc_evaluations=%zu\n", n.domains, n.plans, n.accounts, n.senders, n.aliases,
+	       " dmarc_evaluations=%zu", n.domains, n.plans, n.accounts, n.senders, n.aliases,
 	       n.events, n.dmarc);
+	if (credentials_url)
+		printf(" credentials=%zu", credentials);
+	putchar('\n');
 	return 0;
 }
 
 int cmd_store(int argc, char **argv)
 {
-	const char *from = NULL, *to = NULL, *file = CLI_DEFAULT_CONFIG;
+	const char *from = NULL, *to = NULL, *credentials = NULL, *file = CLI_DEFAULT_CONFIG;
 	if (argc < 2 || strcmp(argv[1], "copy") != 0)
 		return admin_usage(STORE_USAGE);
 	for (int i = 2; i < argc; i += 2) {
@@ -219,6 +247,8 @@ int cmd_store(int argc, char **argv)
 			from = argv[i + 1];
 		else if (strcmp(argv[i], "--to") == 0)
 			to = argv[i + 1];
+		else if (strcmp(argv[i], "--credentials-to") == 0)
+			credentials = argv[i + 1];
 		else if (strcmp(argv[i], "-c") == 0)
 			file = argv[i + 1];
 		else
@@ -240,10 +270,17 @@ int cmd_store(int argc, char **argv)
 					  " postgresql", file);
 		}
 		to = config->store.url;
+		if (!credentials && config->store.credentials_url[0] != '\0')
+			credentials = config->store.credentials_url;
 	}
-	int status = strncmp(to, "postgresql://", 13) != 0 && strncmp(to, "postgres://", 11) != 0
+	int status = !config_url_is_postgresql(to)
 		? admin_fail(2, "--to must be a postgresql:// URL")
-		: store_copy(from + 7, to);
+		: credentials && !config_url_is_postgresql(credentials)
+		? admin_fail(2, "--credentials-to must be a postgresql:// URL")
+		: credentials && strcmp(credentials, to) == 0
+		? admin_fail(2, "--credentials-to must not be the store's URL: the network process"
+			     " would reach the password hashes")
+		: store_copy(from + 7, to, credentials);
 	config_free(&config);
 	return status;
 }

@@ -254,6 +254,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_POP3, "command_line", KEY_SIZE, CONFIG_OFFSET(pop3.command_line), 255, 65536 },
 	{ SECTION_STORE, "backend", KEY_CHOICE, CONFIG_OFFSET(store.backend), 0, 0 },
 	{ SECTION_STORE, "url", KEY_STRING, CONFIG_OFFSET(store.url), 0, 0 },
+	{ SECTION_STORE, "credentials_url", KEY_STRING, CONFIG_OFFSET(store.credentials_url), 0,
+	  0 },
 	{ SECTION_STORE, "statement_timeout", KEY_DURATION,
 	  CONFIG_OFFSET(store.statement_timeout), 1, 3600 },
 	{ SECTION_STORE, "connections", KEY_UINT, CONFIG_OFFSET(store.connections), 1, 256 },
@@ -443,6 +445,7 @@ static struct config *config_new(bool with_hostname)
 	config->dns.timeout = 10;
 	config->store.backend = STORE_BACKEND_SQLITE;
 	config->store.url = xstrdup("");
+	config->store.credentials_url = xstrdup("");
 	config->store.statement_timeout = 10;
 	config->store.connections = 4;
 	config->events.retention = 30 * 86400;
@@ -655,6 +658,9 @@ void config_free(struct config **configp)
 	if (config->store.url)
 		explicit_bzero(config->store.url, strlen(config->store.url));
 	free(config->store.url);
+	if (config->store.credentials_url)
+		explicit_bzero(config->store.credentials_url, strlen(config->store.credentials_url));
+	free(config->store.credentials_url);
 	free(config->relay.host);
 	free(config->relay.username);
 	if (config->relay.password)
@@ -1413,11 +1419,14 @@ static void parser_finish_relay(struct config_parser *p)
 
 /* parser_finish_store - backend = postgresql needs a url (a libpq
  * connection URI), and a url means nothing to sqlite: either mistake is an
- * error, not a silent fall back to the other database */
+ * error, not a silent fall back to the other database.  credentials_url
+ * is for several nodes on PostgreSQL, and must not be the store's url:
+ * the network process, which uses that one, would reach the hashes. */
 static void parser_finish_store(struct config_parser *p)
 {
 	const struct config_store *st = &p->config->store;
 	int url_line = config_key_line_raw(p->key_lines, "store", "url");
+	int cred_line = config_key_line_raw(p->key_lines, "store", "credentials_url");
 
 	if (st->backend == STORE_BACKEND_POSTGRESQL && st->url[0] == '\0') {
 		parser_fail(p, config_key_line_raw(p->key_lines, "store", "backend"),
@@ -1425,10 +1434,25 @@ static void parser_finish_store(struct config_parser *p)
 	} else if (st->backend == STORE_BACKEND_SQLITE && st->url[0] != '\0') {
 		parser_fail(p, url_line, "[store] 'url' is set but backend is sqlite"
 			    " (set backend = postgresql)");
-	} else if (st->url[0] != '\0' && strncmp(st->url, "postgresql://", 13) != 0 &&
-		   strncmp(st->url, "postgres://", 11) != 0) {
+	} else if (st->url[0] != '\0' && !config_url_is_postgresql(st->url)) {
 		parser_fail(p, url_line, "[store] 'url' must start with postgresql://");
+	} else if (st->backend == STORE_BACKEND_SQLITE && st->credentials_url[0] != '\0') {
+		parser_fail(p, cred_line, "[store] 'credentials_url' is set but backend is sqlite"
+			    " (set backend = postgresql)");
+	} else if (st->credentials_url[0] != '\0' &&
+		   !config_url_is_postgresql(st->credentials_url)) {
+		parser_fail(p, cred_line, "[store] 'credentials_url' must start with"
+			    " postgresql://");
+	} else if (st->credentials_url[0] != '\0' && strcmp(st->credentials_url, st->url) == 0) {
+		parser_fail(p, cred_line, "[store] 'credentials_url' is the store's 'url': the"
+			    " network process would reach the password hashes (give it a"
+			    " database and a role of its own)");
 	}
+}
+
+bool config_url_is_postgresql(const char *url)
+{
+	return strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0;
 }
 
 /* parser_finish_users - the helpers' users follow [server] user when that

@@ -183,6 +183,8 @@ enum store_backend_kind {
 struct config_store {
 	unsigned backend;          /* enum store_backend_kind: sqlite */
 	char *url;                 /* postgresql://...; "" = unset (required by postgresql) */
+	char *credentials_url;     /* postgresql://... of the password secrets (the auth
+				    * process's role); "" = DATA_DIR/auth/credentials.db */
 	unsigned statement_timeout;/* seconds each PostgreSQL statement may run: 10 */
 	unsigned connections;      /* PostgreSQL connections per process at most: 4 */
 };
@@ -311,6 +313,8 @@ int config_key_line(const struct config *config, const char *section, const char
 
 /* config_is_local_domain - true if DOMAIN (any case, no trailing dot) is ours */
 bool config_is_local_domain(const struct config *config, const char *domain);
+/* config_url_is_postgresql - URL is a postgresql:// (or postgres://) URI */
+bool config_url_is_postgresql(const char *url);
 
 const char *listener_role_name(enum listener_role role);
 

@@ -496,7 +496,7 @@ int keysd_main(const struct config *config, int fd)
 	}
 	kd.server = ipc_server_create(kd.base, "keys", fd, keysd_request_cb, keysd_closed_cb, &kd);
 	fd = -1;
-	if (privsep_sandbox(PRIVSEP_KEYS) != 0)
+	if (privsep_sandbox(PRIVSEP_KEYS, 0) != 0)
 		goto out;
 	log_info("keys-ready", "keys=%zu", kd.count);
 	if (event_base_dispatch(kd.base) != 0) {

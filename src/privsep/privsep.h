@@ -88,7 +88,10 @@ int privsep_dir_check(const struct config *config, enum privsep_role role, int f
  * with a message on stderr */
 int privsep_confine(enum privsep_role role, int dir_fd, const char *path);
 /* privsep_sandbox - the seccomp filter of ROLE (auth and keys): only the
- * system calls it needs; 0, or -1 with a message on stderr */
-int privsep_sandbox(enum privsep_role role);
+ * system calls it needs, and with PRIVSEP_SANDBOX_DATABASE (auth with
+ * [store] credentials_url) those of a PostgreSQL client's sockets too; 0,
+ * or -1 with a message on stderr */
+#define PRIVSEP_SANDBOX_DATABASE 1u
+int privsep_sandbox(enum privsep_role role, unsigned flags);
 
 #endif

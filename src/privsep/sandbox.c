@@ -16,7 +16,11 @@
  *   anonymous maps), OpenSSL (getrandom), libevent with epoll, the worker
  *   threads and the log thread.  New threads only: clone must carry
  *   CLONE_THREAD (so no fork), and clone3, whose flags seccomp cannot see,
- *   fails with ENOSYS so that glibc falls back to clone.
+ *   fails with ENOSYS so that glibc falls back to clone.  With its
+ *   credentials in PostgreSQL ([store] credentials_url) it also makes
+ *   client sockets: libpq's connections (opened again after a failure) and
+ *   glibc's name lookups for the server's host.  Still no bind, listen or
+ *   accept: it serves no one but its channel.
  * - network: no filter (it runs everything else: listeners, TLS, DNS,
  *   delivery, Maildir, SQLite; its list would allow nearly everything).
  *
@@ -75,6 +79,15 @@ static const int sandbox_auth[] = {
 	SCMP_SYS(setpriority), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
 };
 
+/* auth with PostgreSQL credentials: libpq's client socket (TCP or unix;
+ * options, its own address for the error text) and glibc's resolver
+ * (a UDP socket, sendmmsg, the nscd socket it tries first) */
+static const int sandbox_database[] = {
+	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
+	SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg),
+	SCMP_SYS(sendmmsg), SCMP_SYS(shutdown), SCMP_SYS(uname),
+};
+
 #ifdef PETREL_SANITIZER
 static const int sandbox_sanitizer[] = {
 	SCMP_SYS(open), SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(readlink), SCMP_SYS(clone),
@@ -117,7 +130,7 @@ static int sandbox_allow(scmp_filter_ctx ctx, const int *calls, size_t n, const 
 	return 0;
 }
 
-int privsep_sandbox(enum privsep_role role)
+int privsep_sandbox(enum privsep_role role, unsigned flags)
 {
 	const char *name = sandbox_role_name(role);
 	const char *what = NULL;
@@ -184,6 +197,10 @@ int privsep_sandbox(enum privsep_role role)
 			what = "clone3";
 			goto out;
 		}
+		if ((flags & PRIVSEP_SANDBOX_DATABASE) &&
+		    sandbox_allow(ctx, sandbox_database, sizeof(sandbox_database) / sizeof(int),
+				  &what) != 0)
+			goto out;
 	}
 #ifdef PETREL_SANITIZER
 	if (sandbox_allow(ctx, sandbox_sanitizer, sizeof(sandbox_sanitizer) / sizeof(int),

@@ -29,6 +29,12 @@
  * check and the increment are one statement, so the limit holds exactly
  * across nodes.
  *
+ * Credentials ([store] credentials_url): the same pool and statements on
+ * a database of their own, with their own schema steps, version table and
+ * migration lock (struct pg_schema), reached only by the auth process and
+ * the admin commands with a role that the store's connections do not use.
+ * Hashes read are wiped from the result before it is freed.
+ *
  * Text is ordered with COLLATE "C" (byte order, as SQLite's): results do
  * not depend on the database's locale.
  */
@@ -45,9 +51,12 @@
 #include <string.h>
 
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 
 /* pg_advisory_xact_lock key of the migrations: "petrel" in ASCII */
 #define PG_MIGRATION_LOCK "112101116114101108"
+/* ... and of the credentials' migrations: "petrel" + 1 */
+#define PG_CREDENTIALS_LOCK "112101116114101109"
 #define PG_MAX_PARAMS 16
 #define PG_NUM_MAX 24
 #define PG_CONNECT_TIMEOUT "10"
@@ -91,6 +100,47 @@ static const char *const PG_MIGRATIONS[] = {
 	" made BIGINT NOT NULL, PRIMARY KEY (policy_domain, begin_time));",
 };
 #define PG_MIGRATION_COUNT ((int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])))
+
+/* The credentials' own database ([store] credentials_url): the auth
+ * process's, never reached with [store] url's role.  Its steps, version
+ * table and lock are apart from the store's, so that pointing both URLs at
+ * one database (another schema, another role) cannot mix them up. */
+static const char *const PG_CREDENTIALS_MIGRATIONS[] = {
+	/* 1: one row of secrets per account name (lower-cased, as in accounts) */
+	"CREATE TABLE credentials (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL,"
+	" scram TEXT NOT NULL DEFAULT '');",
+};
+
+/* A schema: its steps (appended only), the constant statements on the
+ * table that records them, and its advisory lock's key. */
+struct pg_schema {
+	const char *const *steps;
+	int count;
+	const char *create_table, *read_version, *record_step;
+	const char *lock;
+};
+
+static const struct pg_schema PG_STORE_SCHEMA = {
+	.steps = PG_MIGRATIONS,
+	.count = PG_MIGRATION_COUNT,
+	.create_table = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+			" applied BIGINT NOT NULL)",
+	.read_version = "SELECT coalesce(max(version), 0) FROM schema_version",
+	.record_step = "INSERT INTO schema_version (version, applied)"
+		       " VALUES ($1, extract(epoch FROM now())::bigint)",
+	.lock = PG_MIGRATION_LOCK,
+};
+
+static const struct pg_schema PG_CREDENTIALS_SCHEMA = {
+	.steps = PG_CREDENTIALS_MIGRATIONS,
+	.count = (int)(sizeof(PG_CREDENTIALS_MIGRATIONS) / sizeof(PG_CREDENTIALS_MIGRATIONS[0])),
+	.create_table = "CREATE TABLE IF NOT EXISTS credentials_schema_version"
+			" (version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)",
+	.read_version = "SELECT coalesce(max(version), 0) FROM credentials_schema_version",
+	.record_step = "INSERT INTO credentials_schema_version (version, applied)"
+		       " VALUES ($1, extract(epoch FROM now())::bigint)",
+	.lock = PG_CREDENTIALS_LOCK,
+};
 
 #define ACCOUNT_COLUMNS \
 	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created"
@@ -156,7 +206,12 @@ static int strv_query(struct pg_db *d, const char *sql, const struct pg_arg *arg
 		      int columns, char ***strv_r, const char **error_r);
 static int row_exists(struct pg_conn *c, const char *sql, const char *reading,
 		      const char *noun, const char *name, const char **error_r);
-static int schema_migrate(struct pg_conn *c, int *version_r, const char **error_r);
+static int row_remove(struct pg_db *d, const char *sql, const char *what, const char *noun,
+		      const char *name, const char **error_r);
+static int schema_migrate(struct pg_conn *c, const struct pg_schema *schema, int *version_r,
+			  const char **error_r);
+static struct pg_db *pg_db_open(const struct store_settings *settings,
+				const struct pg_schema *schema, const char **error_r);
 static int url_check(const char *url, const char **error_r);
 
 /* conn_open - a connection with its statement_timeout set; NULL and
@@ -404,35 +459,35 @@ static int row_exists(struct pg_conn *c, const char *sql, const char *reading,
 
 /* ---- open, close, schema -------------------------------------------------------------------- */
 
-/* schema_migrate - the missing steps of PG_MIGRATIONS, in one transaction
- * under the migrations' advisory lock (released at its end) */
-static int schema_migrate(struct pg_conn *c, int *version_r, const char **error_r)
+/* schema_migrate - the missing steps of SCHEMA, in one transaction under
+ * its advisory lock (released at its end) */
+static int schema_migrate(struct pg_conn *c, const struct pg_schema *schema, int *version_r,
+			  const char **error_r)
 {
 	int version = 0;
 	int rc = pg_do(c, "BEGIN", "starting a transaction", PG_NO_ARGS, error_r);
 	if (rc == 0)
 		rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)",
-			   "taking the migration lock", PG_ARGS(PG_TEXT(PG_MIGRATION_LOCK)), error_r);
+			   "taking the migration lock", PG_ARGS(PG_TEXT(schema->lock)), error_r);
 	if (rc == 0)
-		rc = pg_do(c, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
-			   " applied BIGINT NOT NULL)", "creating schema_version", PG_NO_ARGS,
-			   error_r);
+		rc = pg_do(c, schema->create_table, "creating the schema's version table",
+			   PG_NO_ARGS, error_r);
 	PGresult *res = NULL;
-	if (rc == 0 && !(res = pg_exec(c, "SELECT coalesce(max(version), 0) FROM schema_version",
-				       "reading the schema version", PG_NO_ARGS, NULL, error_r)))
+	if (rc == 0 && !(res = pg_exec(c, schema->read_version, "reading the schema version",
+				       PG_NO_ARGS, NULL, error_r)))
 		rc = -1;
 	if (rc == 0) {
 		version = (int)val_int(res, 0, 0);
 		PQclear(res);
 	}
-	if (rc == 0 && version > PG_MIGRATION_COUNT) {
+	if (rc == 0 && version > schema->count) {
 		*error_r = store_error("the database is at schema version %d, newer than this"
-				       " petrel knows (%d)", version, PG_MIGRATION_COUNT);
+				       " petrel knows (%d)", version, schema->count);
 		rc = -1;
 	}
-	for (int v = version + 1; rc == 0 && v <= PG_MIGRATION_COUNT; v++) {
+	for (int v = version + 1; rc == 0 && v <= schema->count; v++) {
 		/* a constant script of several statements: PQexec, no parameters */
-		res = PQexec(c->conn, PG_MIGRATIONS[v - 1]);
+		res = PQexec(c->conn, schema->steps[v - 1]);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 			*error_r = store_error("migrating the schema to version %d: %s", v,
@@ -441,16 +496,15 @@ static int schema_migrate(struct pg_conn *c, int *version_r, const char **error_
 		}
 		PQclear(res);
 		if (rc == 0)
-			rc = pg_do(c, "INSERT INTO schema_version (version, applied)"
-				   " VALUES ($1, extract(epoch FROM now())::bigint)",
-				   "recording a migration", PG_ARGS(PG_INT(v)), error_r);
+			rc = pg_do(c, schema->record_step, "recording a migration",
+				   PG_ARGS(PG_INT(v)), error_r);
 	}
 	if (rc == 0)
 		rc = pg_do(c, "COMMIT", "committing the migration", PG_NO_ARGS, error_r);
 	if (rc != 0)
 		pg_rollback(c);
 	else
-		*version_r = PG_MIGRATION_COUNT;
+		*version_r = schema->count;
 	return rc;
 }
 
@@ -499,7 +553,10 @@ static int url_check(const char *url, const char **error_r)
 	return 0;
 }
 
-static void *pg_open(const struct store_settings *settings, const char **error_r)
+/* pg_db_open - the pool of SETTINGS' url, its first connection open and
+ * SCHEMA migrated on it */
+static struct pg_db *pg_db_open(const struct store_settings *settings,
+				const struct pg_schema *schema, const char **error_r)
 {
 	if (url_check(settings->url, error_r) != 0)
 		return NULL;
@@ -512,7 +569,7 @@ static void *pg_open(const struct store_settings *settings, const char **error_r
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->idle_cond, NULL);
 	struct pg_conn *c = conn_open(d, error_r);
-	if (!c || schema_migrate(c, &d->version, error_r) != 0) {
+	if (!c || schema_migrate(c, schema, &d->version, error_r) != 0) {
 		if (c)
 			conn_close(c);
 		pthread_mutex_destroy(&d->lock);
@@ -524,6 +581,11 @@ static void *pg_open(const struct store_settings *settings, const char **error_r
 	d->idle = c;
 	d->opened = 1;
 	return d;
+}
+
+static void *pg_open(const struct store_settings *settings, const char **error_r)
+{
+	return pg_db_open(settings, &PG_STORE_SCHEMA, error_r);
 }
 
 static void pg_close(void *db)
@@ -561,17 +623,25 @@ static int pg_domain_add(void *db, const char *domain, const char **error_r)
 	return -1;
 }
 
-static int pg_domain_remove(void *db, const char *domain, const char **error_r)
+/* row_remove - SQL (a DELETE of the row named $1 = NAME, WHAT it does):
+ * 0, STORE_NOT_FOUND with *error_r "no NOUN NAME" when there was none, or -1 */
+static int row_remove(struct pg_db *d, const char *sql, const char *what, const char *noun,
+		      const char *name, const char **error_r)
 {
 	uint64_t changes = 0;
-	if (pg_write(db, "DELETE FROM domains WHERE name = $1", "removing a domain",
-		     PG_ARGS(PG_TEXT(domain)), &changes, NULL, error_r) != 0)
+	if (pg_write(d, sql, what, PG_ARGS(PG_TEXT(name)), &changes, NULL, error_r) != 0)
 		return -1;
 	if (changes == 0) {
-		*error_r = store_error("no domain %s", domain);
+		*error_r = store_error("no %s %s", noun, name);
 		return STORE_NOT_FOUND;
 	}
 	return 0;
+}
+
+static int pg_domain_remove(void *db, const char *domain, const char **error_r)
+{
+	return row_remove(db, "DELETE FROM domains WHERE name = $1", "removing a domain",
+			  "domain", domain, error_r);
 }
 
 static int pg_domain_exists(void *db, const char *domain, bool *exists_r, const char **error_r)
@@ -1151,6 +1221,138 @@ static int pg_dmarc_report_claim(void *db, const char *policy_domain, time_t beg
 	*claimed_r = rc == 0 && changes > 0;
 	return rc;
 }
+
+/* ---- credentials ([store] credentials_url) ------------------------------------------------ */
+
+static void *pg_credentials_open(const struct store_settings *settings, const char **error_r)
+{
+	return pg_db_open(settings, &PG_CREDENTIALS_SCHEMA, error_r);
+}
+
+/* res_wipe - overwrite RES's values (hashes, SCRAM keys) before PQclear
+ * frees them; then PQclear it */
+static void res_wipe(PGresult *res)
+{
+	if (!res)
+		return;
+	for (int i = 0; i < PQntuples(res); i++)
+		for (int k = 0; k < PQnfields(res); k++)
+			OPENSSL_cleanse(PQgetvalue(res, i, k), (size_t)PQgetlength(res, i, k));
+	PQclear(res);
+}
+
+static int pg_credentials_get(void *cdb, const char *name, char **hash_r, char **scram_r,
+			      const char **error_r)
+{
+	PGresult *res = pg_query(cdb, "SELECT password_hash, scram FROM credentials"
+				 " WHERE name = $1", "reading credentials",
+				 PG_ARGS(PG_TEXT(name)), error_r);
+	if (!res)
+		return -1;
+	int rc = 0;
+	if (PQntuples(res) == 1) {
+		*hash_r = val_dup(res, 0, 0);
+		*scram_r = val_dup(res, 0, 1);
+	} else {
+		*error_r = store_error("no credentials for %s", name);
+		rc = STORE_NOT_FOUND;
+	}
+	res_wipe(res);
+	return rc;
+}
+
+static int pg_credentials_set(void *cdb, const char *name, const char *hash,
+			      const char *scram, const char **error_r)
+{
+	return pg_write(cdb, "INSERT INTO credentials (name, password_hash, scram)"
+			" VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE"
+			" SET password_hash = excluded.password_hash, scram = excluded.scram",
+			"setting credentials", PG_ARGS(PG_TEXT(name), PG_TEXT(hash),
+						       PG_TEXT(scram)), NULL, NULL, error_r);
+}
+
+static int pg_credentials_remove(void *cdb, const char *name, const char **error_r)
+{
+	return row_remove(cdb, "DELETE FROM credentials WHERE name = $1", "removing credentials",
+			  "credentials for", name, error_r);
+}
+
+/* pg_credentials_scram_replace - compare and set in one statement: an
+ * administrator's change made meanwhile, on any node, is never overwritten */
+static int pg_credentials_scram_replace(void *cdb, const char *name, const char *old_scram,
+					const char *new_scram, bool *replaced_r,
+					const char **error_r)
+{
+	uint64_t changes = 0;
+	int rc = pg_write(cdb, "UPDATE credentials SET scram = $3 WHERE name = $1 AND scram = $2",
+			  "updating SCRAM credentials", PG_ARGS(PG_TEXT(name), PG_TEXT(old_scram),
+								PG_TEXT(new_scram)),
+			  &changes, NULL, error_r);
+	*replaced_r = rc == 0 && changes > 0;
+	return rc;
+}
+
+/* pg_credentials_add_missing - ROWS' names not present yet, in one
+ * transaction (this database never took secrets from an old petrel.db:
+ * nothing to mark) */
+static int pg_credentials_add_missing(void *cdb, char *const *rows, size_t n,
+				      const char **error_r)
+{
+	if (n == 0)
+		return 0;
+	struct pg_db *d = cdb;
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = pg_do(c, "BEGIN", "starting a transaction", PG_NO_ARGS, error_r);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const char *hash = rows[3 * i + 1], *scram = rows[3 * i + 2];
+		rc = pg_do(c, "INSERT INTO credentials (name, password_hash, scram)"
+			   " VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+			   "copying credentials", PG_ARGS(PG_TEXT(rows[3 * i]),
+							  PG_TEXT(hash ? hash : ""),
+							  PG_TEXT(scram ? scram : "")), error_r);
+	}
+	if (rc == 0)
+		rc = pg_do(c, "COMMIT", "committing", PG_NO_ARGS, error_r);
+	if (rc != 0)
+		pg_rollback(c);
+	conn_give(d, c);
+	return rc;
+}
+
+static int pg_credentials_list(void *cdb, char ***rows_r, size_t *n_r, const char **error_r)
+{
+	PGresult *res = pg_query(cdb, "SELECT name, password_hash, scram FROM credentials"
+				 " ORDER BY name COLLATE \"C\"", "reading credentials", PG_NO_ARGS,
+				 error_r);
+	*rows_r = NULL;
+	*n_r = 0;
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	char **v = xcalloc(3 * (size_t)n + 1, sizeof(*v));
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < 3; k++)
+			v[3 * i + k] = val_dup(res, i, k);
+	res_wipe(res);
+	*rows_r = v;
+	*n_r = (size_t)n;
+	return 0;
+}
+
+const struct store_credentials_backend store_credentials_pg = {
+	.name = "postgresql",
+	.open = pg_credentials_open,
+	.close = pg_close,
+	.schema_version = pg_schema_version,
+	.get = pg_credentials_get,
+	.set = pg_credentials_set,
+	.remove = pg_credentials_remove,
+	.scram_replace = pg_credentials_scram_replace,
+	.add_missing = pg_credentials_add_missing,
+	.list = pg_credentials_list,
+};
 
 const struct store_backend store_backend_pg = {
 	.name = "postgresql",

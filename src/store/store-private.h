@@ -100,20 +100,35 @@ struct store_backend {
 extern const struct store_backend store_backend_sqlite;
 extern const struct store_backend store_backend_pg;
 
-/* The credentials database (always SQLite: it is the auth process's own
- * file), in store-sqlite.c; store.c wraps it.  Names come lower-cased. */
-void *sq_credentials_open(const char *data_dir, const char **error_r);
-void sq_credentials_close(void *cdb);
-int sq_credentials_get(void *cdb, const char *name, char **hash_r, char **scram_r,
-		       const char **error_r);
-int sq_credentials_set(void *cdb, const char *name, const char *hash, const char *scram,
-		       const char **error_r);
-int sq_credentials_remove(void *cdb, const char *name, const char **error_r);
-int sq_credentials_scram_replace(void *cdb, const char *name, const char *old_scram,
-				 const char *new_scram, bool *replaced_r, const char **error_r);
-/* sq_credentials_add_missing - ROWS[3i..3i+2] (name, hash, scram), i < N,
- * for the names not present yet, in one transaction */
-int sq_credentials_add_missing(void *cdb, char *const *rows, size_t n, const char **error_r);
+/* The credentials database: SQLite (DATA_DIR/auth/credentials.db, the auth
+ * process's own file, in store-sqlite.c) or PostgreSQL ([store]
+ * credentials_url, a database whose role only the auth process and the
+ * admin commands use, in store-pg.c); store.c wraps it.  Names come
+ * lower-cased; results as store.h says. */
+struct store_credentials_backend {
+	const char *name;
+	/* open - SETTINGS' url: PostgreSQL; without: SQLite in data_dir/auth */
+	void *(*open)(const struct store_settings *settings, const char **error_r);
+	void (*close)(void *cdb);
+	int (*schema_version)(void *cdb);
+	int (*get)(void *cdb, const char *name, char **hash_r, char **scram_r,
+		   const char **error_r);
+	int (*set)(void *cdb, const char *name, const char *hash, const char *scram,
+		   const char **error_r);
+	int (*remove)(void *cdb, const char *name, const char **error_r);
+	int (*scram_replace)(void *cdb, const char *name, const char *old_scram,
+			     const char *new_scram, bool *replaced_r, const char **error_r);
+	/* add_missing - ROWS[3i..3i+2] (name, hash, scram), i < N, for the
+	 * names not present yet, in one transaction (SQLite: once, see
+	 * sq_credentials_add_missing) */
+	int (*add_missing)(void *cdb, char *const *rows, size_t n, const char **error_r);
+	/* list - every row as ROWS[3i..3i+2] (name, hash, scram) by name,
+	 * NULL-terminated; *n_r rows */
+	int (*list)(void *cdb, char ***rows_r, size_t *n_r, const char **error_r);
+};
+
+extern const struct store_credentials_backend store_credentials_sqlite;
+extern const struct store_credentials_backend store_credentials_pg;
 
 /* store_auth_dir - DATA_DIR/auth (malloc'd), made 0700 if missing; NULL and
  * *error_r if it cannot be made or is not a folder (a symlink is refused) */

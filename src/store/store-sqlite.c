@@ -166,6 +166,7 @@ enum sq_stmt {
 	SQ_DMARC_EVAL_PRUNE,
 	SQ_DMARC_REPORT_CLAIM,
 	SQ_CRED_GET,
+	SQ_CRED_LIST,
 	SQ_CRED_SET,
 	SQ_CRED_ADD_MISSING,
 	SQ_CRED_REMOVE,
@@ -259,6 +260,7 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 		" made) VALUES (?1, ?2, ?3)",
 	/* credentials.db */
 	[SQ_CRED_GET] = "SELECT password_hash, scram FROM credentials WHERE name = ?1",
+	[SQ_CRED_LIST] = "SELECT name, password_hash, scram FROM credentials ORDER BY name",
 	[SQ_CRED_SET] = "INSERT INTO credentials (name, password_hash, scram) VALUES (?1, ?2, ?3)"
 		" ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash,"
 		" scram = excluded.scram",
@@ -1512,9 +1514,9 @@ static int sq_dmarc_report_claim(void *db, const char *policy_domain, time_t beg
 
 /* ---- credentials.db ---------------------------------------------------------------------------- */
 
-void *sq_credentials_open(const char *data_dir, const char **error_r)
+static void *sq_credentials_open(const struct store_settings *settings, const char **error_r)
 {
-	char *dir = store_auth_dir(data_dir, error_r);
+	char *dir = store_auth_dir(settings->data_dir, error_r);
 	if (!dir)
 		return NULL;
 	struct sq_db *d = db_open(dir, STORE_CREDENTIALS_FILE, 0600, true, CREDENTIALS_MIGRATIONS,
@@ -1523,13 +1525,18 @@ void *sq_credentials_open(const char *data_dir, const char **error_r)
 	return d;
 }
 
-void sq_credentials_close(void *cdb)
+/* sq_credentials_list - every row, by name */
+static int sq_credentials_list(void *cdb, char ***rows_r, size_t *n_r, const char **error_r)
 {
-	sq_close(cdb);
+	struct sq_rows rows = { .columns = 3 };
+	int rc = rows_list(cdb, SQ_CRED_LIST, "reading credentials", SQ_NO_ARGS, &rows, error_r);
+	*rows_r = (char **)rows.v;
+	*n_r = rows.n / 3;
+	return rc;
 }
 
-int sq_credentials_get(void *cdb, const char *name, char **hash_r, char **scram_r,
-		       const char **error_r)
+static int sq_credentials_get(void *cdb, const char *name, char **hash_r, char **scram_r,
+			      const char **error_r)
 {
 	struct sq_rows rows = { .columns = 2 };
 	int rc = rows_list(cdb, SQ_CRED_GET, "reading credentials", SQ_ARGS(SQ_TEXT(name)), &rows,
@@ -1547,15 +1554,15 @@ int sq_credentials_get(void *cdb, const char *name, char **hash_r, char **scram_
 	return rc;
 }
 
-int sq_credentials_set(void *cdb, const char *name, const char *hash, const char *scram,
-		       const char **error_r)
+static int sq_credentials_set(void *cdb, const char *name, const char *hash,
+			      const char *scram, const char **error_r)
 {
 	return sq_write(cdb, SQ_CRED_SET, "setting credentials",
 			SQ_ARGS(SQ_TEXT(name), SQ_TEXT(hash), SQ_TEXT(scram)), NULL, error_r) ==
 	       SQLITE_DONE ? 0 : -1;
 }
 
-int sq_credentials_remove(void *cdb, const char *name, const char **error_r)
+static int sq_credentials_remove(void *cdb, const char *name, const char **error_r)
 {
 	int changes;
 	if (sq_write(cdb, SQ_CRED_REMOVE, "removing credentials", SQ_ARGS(SQ_TEXT(name)),
@@ -1570,8 +1577,9 @@ int sq_credentials_remove(void *cdb, const char *name, const char **error_r)
 
 /* sq_credentials_scram_replace - compare and set: an administrator's change
  * made meanwhile is never overwritten */
-int sq_credentials_scram_replace(void *cdb, const char *name, const char *old_scram,
-				 const char *new_scram, bool *replaced_r, const char **error_r)
+static int sq_credentials_scram_replace(void *cdb, const char *name, const char *old_scram,
+					const char *new_scram, bool *replaced_r,
+					const char **error_r)
 {
 	int changes = 0;
 	int r = sq_write(cdb, SQ_CRED_SCRAM_REPLACE, "updating SCRAM credentials",
@@ -1585,7 +1593,8 @@ int sq_credentials_scram_replace(void *cdb, const char *name, const char *old_sc
  * and the mark that they have moved commit together, and a marked database
  * takes no more (petrel.db is the network process's user's to write: old
  * columns put back there are not a source of passwords) */
-int sq_credentials_add_missing(void *cdb, char *const *rows, size_t n, const char **error_r)
+static int sq_credentials_add_missing(void *cdb, char *const *rows, size_t n,
+				      const char **error_r)
 {
 	struct sq_db *d = cdb;
 	struct sq_conn *c = conn_take(d, error_r);
@@ -1619,6 +1628,19 @@ int sq_credentials_add_missing(void *cdb, char *const *rows, size_t n, const cha
 	conn_give(d, c);
 	return rc;
 }
+
+const struct store_credentials_backend store_credentials_sqlite = {
+	.name = "sqlite",
+	.open = sq_credentials_open,
+	.close = sq_close,
+	.schema_version = sq_schema_version,
+	.get = sq_credentials_get,
+	.set = sq_credentials_set,
+	.remove = sq_credentials_remove,
+	.scram_replace = sq_credentials_scram_replace,
+	.add_missing = sq_credentials_add_missing,
+	.list = sq_credentials_list,
+};
 
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",

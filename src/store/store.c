@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 
 #define STORE_ERROR_MAX 512
 #define LOCAL_PART_MAX 64
@@ -27,7 +29,8 @@ struct store {
 };
 
 struct store_credentials {
-	void *db;   /* store-sqlite.c's credentials.db */
+	const struct store_credentials_backend *ops;
+	void *db;
 };
 
 static char *lower_dup(const char *s);
@@ -340,21 +343,74 @@ void store_account_list_free(struct store_account ***accounts, size_t count)
 
 struct store_credentials *store_credentials_open(const char *data_dir, const char **error_r)
 {
-	void *db = sq_credentials_open(data_dir, error_r);
+	const struct store_settings settings = { .data_dir = data_dir };
+	return store_credentials_open_settings(&settings, error_r);
+}
+
+struct store_credentials *store_credentials_open_settings(const struct store_settings *settings,
+							  const char **error_r)
+{
+	const struct store_credentials_backend *ops = settings->url ? &store_credentials_pg
+								    : &store_credentials_sqlite;
+	void *db = ops->open(settings, error_r);
 	if (!db)
 		return NULL;
 	struct store_credentials *sc = xcalloc(1, sizeof(*sc));
+	sc->ops = ops;
 	sc->db = db;
 	return sc;
+}
+
+const char *store_credentials_backend_name(const struct store_credentials *sc)
+{
+	return sc->ops->name;
+}
+
+int store_credentials_schema_version(struct store_credentials *sc)
+{
+	return sc->ops->schema_version(sc->db);
 }
 
 void store_credentials_close(struct store_credentials **sc)
 {
 	if (!*sc)
 		return;
-	sq_credentials_close((*sc)->db);
+	(*sc)->ops->close((*sc)->db);
 	free(*sc);
 	*sc = NULL;
+}
+
+/* secrets_free - wipe and free N rows of (name, hash, scram) and the array */
+static void secrets_free(char **rows, size_t n)
+{
+	for (size_t i = 0; rows && i < 3 * n; i++) {
+		if (rows[i])
+			OPENSSL_cleanse(rows[i], strlen(rows[i]));
+		free(rows[i]);
+	}
+	free(rows);
+}
+
+int store_credentials_copy(struct store_credentials *from, struct store_credentials *to,
+			   size_t *copied_r, const char **error_r)
+{
+	char **rows = NULL, **existing = NULL;
+	size_t n = 0, n_existing = 0;
+	*copied_r = 0;
+	int rc = to->ops->list(to->db, &existing, &n_existing, error_r);
+	if (rc == 0 && n_existing > 0) {
+		*error_r = "the target already holds credentials: copy into a new database";
+		rc = 1;
+	}
+	if (rc == 0)
+		rc = from->ops->list(from->db, &rows, &n, error_r);
+	if (rc == 0)
+		rc = to->ops->add_missing(to->db, rows, n, error_r);
+	if (rc == 0)
+		*copied_r = n;
+	secrets_free(existing, n_existing);
+	secrets_free(rows, n);
+	return rc;
 }
 
 int store_credentials_get(struct store_credentials *sc, const char *name, char **hash_r,
@@ -363,7 +419,7 @@ int store_credentials_get(struct store_credentials *sc, const char *name, char *
 	*hash_r = NULL;
 	*scram_r = NULL;
 	char *n = lower_dup(name);
-	int rc = sq_credentials_get(sc->db, n, hash_r, scram_r, error_r);
+	int rc = sc->ops->get(sc->db, n, hash_r, scram_r, error_r);
 	free(n);
 	return rc;
 }
@@ -381,7 +437,7 @@ int store_credentials_set(struct store_credentials *sc, const char *name, const 
 		return -1;
 	}
 	char *n = lower_dup(name);
-	int rc = sq_credentials_set(sc->db, n, hash, scram ? scram : "", error_r);
+	int rc = sc->ops->set(sc->db, n, hash, scram ? scram : "", error_r);
 	free(n);
 	return rc;
 }
@@ -390,7 +446,7 @@ int store_credentials_remove(struct store_credentials *sc, const char *name,
 			     const char **error_r)
 {
 	char *n = lower_dup(name);
-	int rc = sq_credentials_remove(sc->db, n, error_r);
+	int rc = sc->ops->remove(sc->db, n, error_r);
 	free(n);
 	return rc;
 }
@@ -400,7 +456,7 @@ int store_credentials_scram_replace(struct store_credentials *sc, const char *na
 				    bool *replaced_r, const char **error_r)
 {
 	char *n = lower_dup(name);
-	int rc = sq_credentials_scram_replace(sc->db, n, old_scram, new_scram, replaced_r,
+	int rc = sc->ops->scram_replace(sc->db, n, old_scram, new_scram, replaced_r,
 					      error_r);
 	free(n);
 	return rc;
@@ -410,7 +466,7 @@ int store_credentials_scram_replace(struct store_credentials *sc, const char *na
 static int migrate_copy(void *ctx, char *const *rows, size_t n, const char **error_r)
 {
 	struct store_credentials *sc = ctx;
-	return sq_credentials_add_missing(sc->db, rows, n, error_r);
+	return sc->ops->add_missing(sc->db, rows, n, error_r);
 }
 
 int store_credentials_migrate(struct store *store, struct store_credentials *sc,

@@ -3,8 +3,9 @@
  * (libpq, [store] url), behind one interface (a struct of function pointers
  * inside).
  * Password secrets live apart, in <data_dir>/auth/credentials.db (SQLite,
- * WAL, 0600): only the process that checks passwords opens it
- * (store_credentials_*); petrel.db holds no password hash.
+ * WAL, 0600) or a PostgreSQL database of their own ([store]
+ * credentials_url): only the process that checks passwords opens it
+ * (store_credentials_*); the store holds no password hash.
  *
  * Every function here BLOCKS (disk, SQLite locks, password hashing): in the
  * server call them only from pool work functions; the CLI calls them
@@ -133,19 +134,37 @@ int store_account_list(struct store *store, struct store_account ***accounts_r,
 void store_account_free(struct store_account **account);
 void store_account_list_free(struct store_account ***accounts, size_t count);
 
-/* ---- credentials: <data_dir>/auth/credentials.db ------------------------------ */
-/* The secrets of each account, apart from petrel.db so that only the auth
+/* ---- credentials: <data_dir>/auth/credentials.db or [store] credentials_url ---- */
+/* The secrets of each account, apart from the store so that only the auth
  * process reads them: its crypt(5) hash and its SCRAM-SHA-256 (RFC 7677)
  * credentials ("iterations:salt_b64:storedkey_b64:serverkey_b64", or "" when
- * the hash was imported and SCRAM is unavailable for it).  Same rules as
- * above: blocking, thread-safe (a small pool of connections), names
- * lower-cased, 0 / STORE_NOT_FOUND / -1 with *error_r. */
+ * the hash was imported and SCRAM is unavailable for it).  They live in
+ * DATA_DIR/auth/credentials.db (SQLite, one node), or in a PostgreSQL
+ * database of their own ([store] credentials_url: several nodes share the
+ * passwords) whose role the store's own connections ([store] url) do not
+ * use.  Same rules as above: blocking, thread-safe (a small pool of
+ * connections), names lower-cased, 0 / STORE_NOT_FOUND / -1 with *error_r. */
 struct store_credentials;
 /* store_credentials_open - open (creating and migrating) the database;
  * DATA_DIR/auth is made (0700) if missing and must be a real folder, not a
  * symlink; the database files are 0600 */
 struct store_credentials *store_credentials_open(const char *data_dir, const char **error_r);
+/* store_credentials_open_settings - SETTINGS' url set (the credentials
+ * URL, not the store's): PostgreSQL there, its own tables migrated under an
+ * advisory lock of their own, with SETTINGS' statement timeout and
+ * connections; else store_credentials_open(SETTINGS' data_dir) */
+struct store_credentials *store_credentials_open_settings(const struct store_settings *settings,
+							  const char **error_r);
+/* store_credentials_backend_name - "sqlite" or "postgresql" */
+const char *store_credentials_backend_name(const struct store_credentials *sc);
+/* store_credentials_schema_version - the version its tables are at */
+int store_credentials_schema_version(struct store_credentials *sc);
 void store_credentials_close(struct store_credentials **sc);
+/* store_credentials_copy - every account's credentials from FROM into TO,
+ * which must hold none (else 1 and *error_r says so), in one transaction;
+ * *copied_r how many */
+int store_credentials_copy(struct store_credentials *from, struct store_credentials *to,
+			   size_t *copied_r, const char **error_r);
 /* store_credentials_get - NAME's hash and SCRAM credentials (malloc'd; the
  * caller wipes and frees them); STORE_NOT_FOUND if it has none */
 int store_credentials_get(struct store_credentials *sc, const char *name, char **hash_r,

@@ -74,6 +74,7 @@ SECTION_OF = {
     "pop3_command_line": ("pop3", "command_line"),
     "store_backend": ("store", "backend"), "store_url": ("store", "url"),
     "statement_timeout": "store", "store_connections": ("store", "connections"),
+    "credentials_url": "store",
 }
 
 # Started as root, Petrel refuses an empty `user =` (it would silently keep root): the

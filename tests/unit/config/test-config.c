@@ -600,6 +600,14 @@ static const struct error_case error_cases[] = {
 	  "3: [store] 'url' is set but backend is sqlite (set backend = postgresql)" },
 	{ "[store]\nbackend = postgresql\nurl = mysql://db/petrel\n",
 	  "3: [store] 'url' must start with postgresql://" },
+	{ "[store]\ncredentials_url = postgresql://db/auth\n",
+	  "2: [store] 'credentials_url' is set but backend is sqlite (set backend = postgresql)" },
+	{ "[store]\nbackend = postgresql\nurl = postgresql://db/petrel\ncredentials_url = x://a\n",
+	  "4: [store] 'credentials_url' must start with postgresql://" },
+	{ "[store]\nbackend = postgresql\nurl = postgresql://db/petrel\n"
+	  "credentials_url = postgresql://db/petrel\n",
+	  "4: [store] 'credentials_url' is the store's 'url': the network process would reach the"
+	  " password hashes (give it a database and a role of its own)" },
 	{ "[store]\nstatement_timeout = 0\n", "2: 'statement_timeout' must be a duration between"
 	  " 1 and 3600 seconds (a number, optionally with s, m, h or d)" },
 	{ "[store]\nconnections = 257\n", "2: 'connections' must be a number between 1 and 256" },

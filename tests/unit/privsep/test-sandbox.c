@@ -43,11 +43,12 @@ static void *sandbox_thread(void *arg)
 
 /* sandbox_child - in the child: the filter of ROLE, then TRY; the exit
  * status says what happened when the call was not fatal */
-static void sandbox_child(enum privsep_role role, bool nnp, enum sandbox_try try)
+static void sandbox_child(enum privsep_role role, unsigned flags, bool nnp,
+			  enum sandbox_try try)
 {
 	if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		_exit(10);
-	if (privsep_sandbox(role) != 0)
+	if (privsep_sandbox(role, flags) != 0)
 		exit(11);
 	/* allowed in every helper: memory and I/O on descriptors it holds */
 	char *p = malloc(100000);
@@ -68,9 +69,10 @@ static void sandbox_child(enum privsep_role role, bool nnp, enum sandbox_try try
 		int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
 		exit(fd >= 0 ? 0 : 20);
 	}
-	case TRY_SOCKET:
-		(void)socket(AF_INET, SOCK_STREAM, 0);
-		exit(22);
+	case TRY_SOCKET: {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		exit(fd >= 0 ? 0 : 22);
+	}
 	case TRY_FORK: {
 		pid_t pid = fork();
 		if (pid == 0)
@@ -96,17 +98,25 @@ static void sandbox_child(enum privsep_role role, bool nnp, enum sandbox_try try
 	exit(30);
 }
 
-/* sandbox_run - fork, run the case, return the child's wait status */
-static int sandbox_run(enum privsep_role role, bool nnp, enum sandbox_try try)
+/* sandbox_run_flags - fork, run the case under ROLE's filter with FLAGS,
+ * return the child's wait status */
+static int sandbox_run_flags(enum privsep_role role, unsigned flags, bool nnp,
+			     enum sandbox_try try)
 {
 	fflush(NULL);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
-		sandbox_child(role, nnp, try);
+		sandbox_child(role, flags, nnp, try);
 	int status = 0;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	return status;
+}
+
+/* sandbox_run - as sandbox_run_flags without flags */
+static int sandbox_run(enum privsep_role role, bool nnp, enum sandbox_try try)
+{
+	return sandbox_run_flags(role, 0, nnp, try);
 }
 
 static void assert_killed(int status)
@@ -187,6 +197,16 @@ static void test_auth_socket_kills(void **state)
 	assert_killed(sandbox_run(PRIVSEP_AUTH, true, TRY_SOCKET));
 }
 
+/* test_auth_database_socket - with its credentials in PostgreSQL the auth
+ * process makes client sockets; the keys process never does */
+static void test_auth_database_socket(void **state)
+{
+	(void)state;
+	assert_exit0(sandbox_run_flags(PRIVSEP_AUTH, PRIVSEP_SANDBOX_DATABASE, true, TRY_SOCKET));
+	assert_killed(sandbox_run_flags(PRIVSEP_KEYS, PRIVSEP_SANDBOX_DATABASE, true,
+					TRY_SOCKET));
+}
+
 #ifndef PETREL_SANITIZER
 static void test_auth_fork_kills(void **state)
 {
@@ -245,6 +265,7 @@ int main(void)
 #endif
 		cmocka_unit_test(test_auth_allows_open_and_threads),
 		cmocka_unit_test(test_auth_socket_kills),
+		cmocka_unit_test(test_auth_database_socket),
 #ifndef PETREL_SANITIZER
 		cmocka_unit_test(test_auth_fork_kills),
 #endif

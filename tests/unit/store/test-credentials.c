@@ -1,10 +1,14 @@
-/* test-credentials - DATA_DIR/auth/credentials.db on real SQLite files in a
- * temporary folder: its folder and file modes, every function's success and
- * error paths, many threads at once, and store_credentials_migrate on a
- * petrel.db of schema version 2 (and 1) with password hashes in it, built
- * here with the old schema's own statements: the secrets move, the columns
- * go (leaving no hash in petrel.db's files), a second run changes nothing,
- * a failed copy leaves petrel.db as it was. */
+/* test-credentials - the password secrets on real SQLite files in a
+ * temporary folder (DATA_DIR/auth/credentials.db) or, with
+ * PETREL_TEST_PG_URL set (with-postgresql.sh), in PostgreSQL ([store]
+ * credentials_url).  Both: every function's success and error paths, many
+ * threads at once, a copy from a node's SQLite file (store copy).  SQLite:
+ * its folder and file modes, and store_credentials_migrate on a petrel.db
+ * of schema version 2 (and 1) with password hashes in it, built here with
+ * the old schema's own statements: the secrets move, the columns go
+ * (leaving no hash in petrel.db's files), a second run changes nothing, a
+ * failed copy leaves petrel.db as it was.  PostgreSQL: the credentials'
+ * tables and version are their own (none of the store's). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
@@ -25,6 +30,23 @@ struct fixture {
 	char dir[64];
 	struct store_credentials *sc;
 };
+
+/* the PostgreSQL database under test, or NULL: SQLite */
+static const char *pg_url;
+
+/* pg_count - the integer SQL returns, through a connection of the test's own */
+static long pg_count(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg_url);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	long n = PQntuples(r) > 0 ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	PQclear(r);
+	PQfinish(c);
+	return n;
+}
 
 static void rm_rf(const char *dir)
 {
@@ -40,9 +62,14 @@ static int setup(void **state)
 	if (!mkdtemp(f->dir))
 		return -1;
 	const char *error = NULL;
-	f->sc = store_credentials_open(f->dir, &error);
+	/* PostgreSQL: each test on new tables */
+	if (pg_url)
+		(void)pg_count("SET client_min_messages = warning;"
+			       " DROP TABLE IF EXISTS credentials, credentials_schema_version");
+	const struct store_settings settings = { .data_dir = f->dir, .url = pg_url };
+	f->sc = store_credentials_open_settings(&settings, &error);
 	if (!f->sc) {
-		fprintf(stderr, "store_credentials_open: %s\n", error);
+		fprintf(stderr, "store_credentials_open_settings: %s\n", error);
 		return -1;
 	}
 	*state = f;
@@ -237,8 +264,9 @@ static void test_set_get_remove(void **state)
 	assert_int_equal(store_credentials_set(f->sc, "Alice@Example.ORG", "$y$one", "4096:s:k:v",
 					       &error), 0);
 	expect(f->sc, "ALICE@example.org", "$y$one", "4096:s:k:v");
-	assert_int_equal(sql_int(f->dir, "auth/credentials.db", "SELECT count(*) FROM credentials"
-				 " WHERE name = 'alice@example.org'"), 1);
+	const char *stored = "SELECT count(*) FROM credentials WHERE name = 'alice@example.org'";
+	assert_int_equal(pg_url ? pg_count(stored) : sql_int(f->dir, "auth/credentials.db", stored),
+			 1);
 	/* set again: replaced, both fields; NULL SCRAM is "" */
 	assert_int_equal(store_credentials_set(f->sc, "alice@example.org", "$6$two$x", NULL,
 					       &error), 0);
@@ -331,7 +359,8 @@ static void test_threads(void **state)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 		assert_int_equal(w[i].failures, 0);
 	}
-	assert_int_equal(sql_int(f->dir, "auth/credentials.db", "SELECT count(*) FROM credentials"),
+	const char *count = "SELECT count(*) FROM credentials";
+	assert_int_equal(pg_url ? pg_count(count) : sql_int(f->dir, "auth/credentials.db", count),
 			 THREADS + 1);
 }
 
@@ -553,18 +582,77 @@ static void test_migrate_without_accounts(void **state)
 	rm_rf(dir);
 }
 
+/* ---- copy: petrel store copy moves a node's secrets --------------------------------- */
+
+/* test_copy - a node's credentials.db into this (empty) store, every row
+ * as it was; a second copy into the now full one is refused */
+static void test_copy(void **state)
+{
+	struct fixture *f = *state;
+	char dir[] = "/tmp/petrel-test-cred-from-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	const char *error = NULL;
+	struct store_credentials *from = store_credentials_open(dir, &error);
+	assert_non_null(from);
+	assert_int_equal(store_credentials_set(from, "a@example.org", "$y$a", "4096:a", &error),
+			 0);
+	assert_int_equal(store_credentials_set(from, "b", "$y$b", NULL, &error), 0);
+	size_t copied = 9;
+	assert_int_equal(store_credentials_copy(from, f->sc, &copied, &error), 0);
+	assert_int_equal(copied, 2);
+	expect(f->sc, "a@example.org", "$y$a", "4096:a");
+	expect(f->sc, "b", "$y$b", "");
+	assert_int_equal(store_credentials_copy(from, f->sc, &copied, &error), 1);
+	assert_int_equal(copied, 0);
+	assert_non_null(strstr(error, "already holds credentials"));
+	store_credentials_close(&from);
+	rm_rf(dir);
+}
+
+/* test_pg_tables_apart - the credentials' database gets its own tables and
+ * version table, none of the store's (accounts, schema_version), so that
+ * it can share a database with the store under another schema and role */
+static void test_pg_tables_apart(void **state)
+{
+	struct fixture *f = *state;
+	assert_string_equal(store_credentials_backend_name(f->sc), "postgresql");
+	assert_int_equal(store_credentials_schema_version(f->sc), 1);
+	assert_int_equal(pg_count("SELECT count(*) FROM credentials_schema_version"), 1);
+	assert_int_equal(pg_count("SELECT count(*) FROM pg_tables WHERE tablename IN"
+				  " ('accounts', 'schema_version')"), 0);
+	/* opened again (another node): migrated once */
+	const char *error = NULL;
+	const struct store_settings settings = { .data_dir = f->dir, .url = pg_url };
+	struct store_credentials *again = store_credentials_open_settings(&settings, &error);
+	assert_non_null(again);
+	assert_int_equal(pg_count("SELECT count(*) FROM credentials_schema_version"), 1);
+	store_credentials_close(&again);
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	/* the same tests of every function on both backends */
+#define COMMON_TESTS \
+		cmocka_unit_test_setup_teardown(test_set_get_remove, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_scram_replace, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_copy, setup, teardown)
+	const struct CMUnitTest sqlite_tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_modes, setup, teardown),
 		cmocka_unit_test(test_open_errors),
-		cmocka_unit_test_setup_teardown(test_set_get_remove, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_scram_replace, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		COMMON_TESTS,
 		cmocka_unit_test(test_migrate),
 		cmocka_unit_test(test_migrate_copy_fails),
 		cmocka_unit_test(test_migrate_from_version_1),
 		cmocka_unit_test(test_migrate_without_accounts),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest pg_tests[] = {
+		cmocka_unit_test_setup_teardown(test_pg_tables_apart, setup, teardown),
+		COMMON_TESTS,
+	};
+	pg_url = getenv("PETREL_TEST_PG_URL");
+	if (pg_url && *pg_url)
+		return cmocka_run_group_tests_name("credentials-postgresql", pg_tests, NULL, NULL);
+	pg_url = NULL;
+	return cmocka_run_group_tests_name("credentials-sqlite", sqlite_tests, NULL, NULL);
 }
