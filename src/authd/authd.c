@@ -28,7 +28,12 @@
  * counts one failure, and R_FAIL carries the delay the network process
  * waits before its 535 and the end of a lockout that failure began (0:
  * none), which the network process remembers so that it answers 421 at
- * connect and 454 at AUTH without asking.
+ * connect and 454 at AUTH without asking.  With the credentials in
+ * PostgreSQL the failures of every node are counted there too (one upsert
+ * per failure, store_auth_failure_add) and checked on the worker before
+ * the credentials are read: the memory stays the fast first line, the
+ * database makes N nodes one throttle.  A database that cannot count or
+ * check gives R_TEMPFAIL: never a check without the count.
  *
  * Password checks run on a pool of [auth] hash_workers niced threads;
  * [auth] hash_queue bounds the checks waiting or running (over it:
@@ -89,10 +94,12 @@ struct authd {
 	struct pool *hash_pool;      /* password checks: [auth] hash_workers, niced */
 	struct pool *lookup_pool;    /* SCRAM credential reads: one thread */
 	struct policy_throttle *throttle;
+	bool shared;                 /* failures counted in the credentials' database too */
+	struct store_auth_throttle limits;
 	atomic_bool stopping;        /* workers skip what is still queued */
 };
 
-enum authd_result { AUTHD_OK, AUTHD_FAIL, AUTHD_TEMPFAIL };
+enum authd_result { AUTHD_OK, AUTHD_FAIL, AUTHD_LOCKED, AUTHD_TEMPFAIL };
 
 /* One request on its way through a pool: filled by the work function,
  * answered by the done function on the loop. */
@@ -106,6 +113,9 @@ struct authd_job {
 	unsigned char salt[STORE_SCRAM_SALT_MAX];
 	size_t salt_len;
 	unsigned char signature[AUTHD_PROOF_LEN];  /* SCRAM_PROOF */
+	char client_key[POLICY_THROTTLE_KEY_TEXT]; /* the shared throttle's row */
+	unsigned shared_failures;    /* FAIL: the count of every node, 0 if not shared */
+	time_t locked_until;         /* FAIL, LOCKED: the shared lockout's end, or 0 */
 };
 
 static void authd_request_cb(void *ctx, struct ipc_server *server, const struct ipc_msg *req);
@@ -114,6 +124,8 @@ static void authd_password_work(void *arg);
 static void authd_scram_start_work(void *arg);
 static void authd_scram_proof_work(void *arg);
 static void authd_job_done(void *arg);
+static bool authd_shared_is_locked(struct authd_job *job);
+static void authd_shared_count(struct authd_job *job);
 static void authd_job_free(struct authd_job *job);
 static char *authd_scram_lookup(struct authd *ad, const char *user, const char **reason_r,
 				bool *error_r);
@@ -123,6 +135,7 @@ static char *authd_name(const char *user);
 static void authd_secret_free(char **secret);
 static void authd_reply_text(struct authd *ad, uint32_t id, uint8_t type, const char *text);
 static void authd_reply_failed(struct authd *ad, const struct authd_job *job);
+static void authd_reply_locked(struct authd *ad, const struct authd_job *job);
 static void authd_closed_cb(void *ctx);
 static void authd_signal_cb(evutil_socket_t sig, short what, void *arg);
 static int authd_dir_confine(const struct config *config);
@@ -174,6 +187,9 @@ static void authd_request_cb(void *ctx, struct ipc_server *server, const struct 
 		authd_job_free(job);
 		return;
 	}
+	if (ad->shared && req->type != IPC_AUTH_SCRAM_START)
+		policy_throttle_key_text(ad->throttle, (const struct sockaddr *)&job->req.addr,
+					 job->client_key);
 	struct pool *pool = req->type == IPC_AUTH_PASSWORD ? ad->hash_pool : ad->lookup_pool;
 	if (pool_pending(pool) >= ad->config->auth.hash_queue) {
 		log_info("auth-busy", "client=%s pending=%u", job->req.client ? job->req.client : "-",
@@ -203,6 +219,44 @@ static bool authd_refuse_locked(struct authd *ad, uint32_t id, const struct auth
 
 /* ---- workers --------------------------------------------------------------------- */
 
+/* authd_shared_is_locked - with the shared throttle: is the client locked
+ * out by the failures of every node?  Then JOB is LOCKED; a database that
+ * cannot say makes it TEMPFAIL (fail closed: no check without the count).
+ * False when the check may go on (worker) */
+static bool authd_shared_is_locked(struct authd_job *job)
+{
+	const char *error = NULL;
+	if (!job->ad->shared)
+		return false;
+	if (store_auth_locked(job->ad->creds, job->client_key, time(NULL), &job->locked_until,
+			      &error) != 0) {
+		log_error("store-failed", "op=auth_locked error=\"%s\"", error);
+		job->result = AUTHD_TEMPFAIL;
+		job->reason = "store-error";
+		return true;
+	}
+	if (job->locked_until == 0)
+		return false;
+	job->result = AUTHD_LOCKED;
+	job->reason = "locked";
+	return true;
+}
+
+/* authd_shared_count - with the shared throttle: count JOB's failure for
+ * every node; a database that cannot count it makes it TEMPFAIL (worker) */
+static void authd_shared_count(struct authd_job *job)
+{
+	const char *error = NULL;
+	if (!job->ad->shared || job->result != AUTHD_FAIL)
+		return;
+	if (store_auth_failure_add(job->ad->creds, job->client_key, time(NULL), &job->ad->limits,
+				   &job->shared_failures, &job->locked_until, &error) != 0) {
+		log_error("store-failed", "op=auth_failure_add error=\"%s\"", error);
+		job->result = AUTHD_TEMPFAIL;
+		job->reason = "store-error";
+	}
+}
+
 /* authd_password_work - USER's hash against PASSWORD (worker) */
 static void authd_password_work(void *arg)
 {
@@ -215,6 +269,8 @@ static void authd_password_work(void *arg)
 		job->reason = "stopping";
 		return;
 	}
+	if (authd_shared_is_locked(job))
+		return;
 	int rc = store_credentials_get(ad->creds, job->req.user, &hash, &scram, &error);
 	if (rc < 0) {
 		log_error("store-failed", "op=credentials_get error=\"%s\"", error);
@@ -236,6 +292,7 @@ static void authd_password_work(void *arg)
 	}
 	authd_secret_free(&hash);
 	authd_secret_free(&scram);
+	authd_shared_count(job);
 }
 
 /* authd_scram_upgrade - new SCRAM credentials with [auth] scram_iterations
@@ -330,6 +387,8 @@ static void authd_scram_proof_work(void *arg)
 		job->reason = "stopping";
 		return;
 	}
+	if (authd_shared_is_locked(job))
+		return;
 	char *scram = authd_scram_lookup(ad, job->req.user, &reason, &error);
 	if (scram && store_scram_parse(scram, &keys) == 0) {
 		/* made-up credentials are checked as well: the same work */
@@ -353,25 +412,48 @@ static void authd_scram_proof_work(void *arg)
 	if (job->result != AUTHD_OK)
 		OPENSSL_cleanse(job->signature, sizeof(job->signature));
 	authd_secret_free(&scram);
+	authd_shared_count(job);
 }
 
 /* ---- answers (loop) ---------------------------------------------------------------- */
 
 /* authd_reply_failed - count the failure; R_FAIL with the delay and the end
- * of a lockout it begins */
+ * of a lockout it begins.  With the shared throttle the count of every node
+ * decides too: the longer delay, and its lockout (remembered here, so that
+ * the next try is refused before it reaches a worker) */
 static void authd_reply_failed(struct authd *ad, const struct authd_job *job)
 {
 	time_t now = time(NULL), until = 0;
 	const struct sockaddr *sa = (const struct sockaddr *)&job->req.addr;
 	unsigned delay = policy_throttle_auth_failed(ad->throttle, sa, now);
+	unsigned shared_delay = policy_throttle_delay(ad->throttle, job->shared_failures);
+	if (shared_delay > delay)
+		delay = shared_delay;
+	if (job->locked_until > now)
+		policy_throttle_lock(ad->throttle, sa, now, job->locked_until);
 	if (policy_throttle_is_locked(ad->throttle, sa, now, &until))
-		log_info("auth-lockout", "client=%s until=%lld", job->req.client, (long long)until);
+		log_info("auth-lockout", "client=%s until=%lld shared_failures=%u", job->req.client,
+			 (long long)until, job->shared_failures);
 	else
 		until = 0;
 	unsigned char b1[8], b2[8];
 	struct ipc_field f[3] = { ipc_text(job->reason), ipc_u32(delay, b1),
 				  ipc_u64((uint64_t)until, b2) };
 	ipc_server_reply(ad->server, job->id, IPC_R_FAIL, 3, f);
+}
+
+/* authd_reply_locked - R_LOCKED: the shared throttle's lockout, remembered
+ * here for the next tries */
+static void authd_reply_locked(struct authd *ad, const struct authd_job *job)
+{
+	time_t now = time(NULL);
+	policy_throttle_lock(ad->throttle, (const struct sockaddr *)&job->req.addr, now,
+			     job->locked_until);
+	unsigned char b[8];
+	struct ipc_field f = ipc_u64((uint64_t)job->locked_until, b);
+	log_info("auth-locked", "client=%s until=%lld shared=yes", job->req.client,
+		 (long long)job->locked_until);
+	ipc_server_reply(ad->server, job->id, IPC_R_LOCKED, 1, &f);
 }
 
 /* authd_job_done - back on the loop: the reply to the request, exactly once */
@@ -385,6 +467,8 @@ static void authd_job_done(void *arg)
 		authd_reply_text(ad, job->id, IPC_R_TEMPFAIL, job->reason);
 	} else if (job->result == AUTHD_FAIL) {
 		authd_reply_failed(ad, job);
+	} else if (job->result == AUTHD_LOCKED) {
+		authd_reply_locked(ad, job);
 	} else if (job->req.type == IPC_AUTH_SCRAM_START) {
 		unsigned char b[8];
 		struct ipc_field f[2] = { ipc_u32(job->iterations, b),
@@ -505,6 +589,13 @@ int authd_main(const struct config *config, int fd)
 	policy_throttle_settings_load(config, &ts);
 	ts.connect_rate = 0;   /* the network process counts connections */
 	ad.throttle = policy_throttle_create(&ts);
+	/* in PostgreSQL the credentials keep every node's failures as well */
+	ad.shared = store_credentials_shares_failures(ad.creds);
+	ad.limits = (struct store_auth_throttle){
+		.lockout_after = ts.auth_lockout_after,
+		.window = ts.auth_window,
+		.lockout_time = ts.lockout_time,
+	};
 	sigterm = evsignal_new(ad.base, SIGTERM, authd_signal_cb, &ad);
 	if (!sigterm || event_add(sigterm, NULL) != 0) {
 		fputs("petrel: auth: cannot watch SIGTERM\n", stderr);

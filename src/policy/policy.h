@@ -156,6 +156,17 @@ void policy_throttle_free(struct policy_throttle **throttle);
  * network process for the 535s it sends, a disabled account's included) */
 unsigned policy_throttle_auth_failed(struct policy_throttle *throttle, const struct sockaddr *sa,
 				     time_t now);
+/* policy_throttle_delay - the delay before the reply to the FAILURES-th
+ * failure in a row (0 = none): [auth] slow_after, then a second more each,
+ * 5 at most (also for a count kept elsewhere: the shared throttle) */
+unsigned policy_throttle_delay(const struct policy_throttle *throttle, unsigned failures);
+/* policy_throttle_key_text - the key the throttle counts SA under (IPv6
+ * cut to ipv6_prefix), as 32 hex digits: the shared throttle's row name,
+ * the same on every node with the same ipv6_prefix (any thread: it reads
+ * only the settings) */
+#define POLICY_THROTTLE_KEY_TEXT 33
+void policy_throttle_key_text(const struct policy_throttle *throttle, const struct sockaddr *sa,
+			      char text[POLICY_THROTTLE_KEY_TEXT]);
 /* policy_throttle_lock - refuse the address until UNTIL: a lockout the auth
  * process reported, remembered by the network process (a later end wins) */
 void policy_throttle_lock(struct policy_throttle *throttle, const struct sockaddr *sa,

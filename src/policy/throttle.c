@@ -243,11 +243,29 @@ unsigned policy_throttle_auth_failed(struct policy_throttle *t, const struct soc
 	e->last_seen = now;
 	if (t->settings.auth_lockout_after && e->failures >= t->settings.auth_lockout_after)
 		e->locked_until = now + (time_t)t->settings.lockout_time;
+	return policy_throttle_delay(t, e->failures);
+}
+
+unsigned policy_throttle_delay(const struct policy_throttle *t, unsigned failures)
+{
 	/* slow_after failures are answered at once; each one after that later */
-	if (!t->settings.auth_slow_after || e->failures <= t->settings.auth_slow_after)
+	if (!t->settings.auth_slow_after || failures <= t->settings.auth_slow_after)
 		return 0;
-	unsigned delay = e->failures - t->settings.auth_slow_after;
+	unsigned delay = failures - t->settings.auth_slow_after;
 	return delay < THROTTLE_MAX_DELAY ? delay : THROTTLE_MAX_DELAY;
+}
+
+void policy_throttle_key_text(const struct policy_throttle *t, const struct sockaddr *sa,
+			      char text[POLICY_THROTTLE_KEY_TEXT])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char key[16];
+	throttle_key(t, sa, key);
+	for (size_t i = 0; i < sizeof(key); i++) {
+		text[2 * i] = hex[key[i] >> 4];
+		text[2 * i + 1] = hex[key[i] & 15];
+	}
+	text[2 * sizeof(key)] = '\0';
 }
 
 void policy_throttle_lock(struct policy_throttle *t, const struct sockaddr *sa, time_t now,

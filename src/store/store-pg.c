@@ -109,6 +109,12 @@ static const char *const PG_CREDENTIALS_MIGRATIONS[] = {
 	/* 1: one row of secrets per account name (lower-cased, as in accounts) */
 	"CREATE TABLE credentials (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL,"
 	" scram TEXT NOT NULL DEFAULT '');",
+
+	/* 2: the AUTH failure throttle every node's auth process shares, one
+	 * row per client address (or IPv6 prefix) */
+	"CREATE TABLE auth_failures (client TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+	" first_failure BIGINT NOT NULL, locked_until BIGINT NOT NULL DEFAULT 0);"
+	"CREATE INDEX auth_failures_first ON auth_failures (first_failure);",
 };
 
 /* A schema: its steps (appended only), the constant statements on the
@@ -1341,6 +1347,73 @@ static int pg_credentials_list(void *cdb, char ***rows_r, size_t *n_r, const cha
 	return 0;
 }
 
+/* One AUTH failure of $1 at $2, as policy/throttle.c counts in memory: the
+ * count restarts when its window ($3 seconds from the first failure) has
+ * passed or a lockout has ended; reaching $4 (0: never) locks the address
+ * out until $2 + $5.  One statement: the row lock serialises the nodes. */
+#define PG_RESTART "((f.locked_until <> 0 AND f.locked_until <= $2::bigint)" \
+	" OR $2::bigint - f.first_failure > $3::bigint)"
+#define PG_NEW_FAILURES "(CASE WHEN " PG_RESTART " THEN 1 ELSE f.failures + 1 END)"
+#define SQL_AUTH_FAILURE_ADD \
+	"INSERT INTO auth_failures AS f (client, failures, first_failure, locked_until)" \
+	" VALUES ($1, 1, $2::bigint, CASE WHEN $4::bigint > 0 AND 1 >= $4::bigint" \
+	" THEN $2::bigint + $5::bigint ELSE 0 END)" \
+	" ON CONFLICT (client) DO UPDATE SET failures = " PG_NEW_FAILURES "," \
+	" first_failure = CASE WHEN " PG_RESTART " THEN $2::bigint ELSE f.first_failure END," \
+	" locked_until = CASE WHEN f.locked_until > $2::bigint THEN f.locked_until" \
+	" WHEN $4::bigint > 0 AND " PG_NEW_FAILURES " >= $4::bigint" \
+	" THEN $2::bigint + $5::bigint ELSE 0 END" \
+	" RETURNING failures, locked_until"
+/* rows nobody needs any more: the window over and no lockout running
+ * (at most two per failure counted, oldest first: bounded work) */
+#define SQL_AUTH_FAILURE_PRUNE \
+	"DELETE FROM auth_failures WHERE client IN (SELECT client FROM auth_failures" \
+	" WHERE first_failure < $1::bigint - $2::bigint AND locked_until <= $1::bigint" \
+	" ORDER BY first_failure LIMIT 2)"
+
+static int pg_auth_failure_add(void *cdb, const char *client, time_t now,
+			       const struct store_auth_throttle *limits, unsigned *failures_r,
+			       time_t *locked_until_r, const char **error_r)
+{
+	struct pg_db *d = cdb;
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	PGresult *res = pg_exec(c, SQL_AUTH_FAILURE_ADD, "counting an AUTH failure",
+				PG_ARGS(PG_TEXT(client), PG_INT(now), PG_INT(limits->window),
+					PG_INT(limits->lockout_after), PG_INT(limits->lockout_time)),
+				NULL, error_r);
+	int rc = res && PQntuples(res) == 1 ? 0 : -1;
+	if (rc == 0) {
+		*failures_r = (unsigned)val_int(res, 0, 0);
+		*locked_until_r = (time_t)val_int(res, 0, 1);
+	} else if (res) {
+		*error_r = "counting an AUTH failure: no row";
+	}
+	PQclear(res);
+	if (rc == 0) {
+		/* tidying only: the failure has counted whatever happens here */
+		const char *ignored;
+		(void)pg_do(c, SQL_AUTH_FAILURE_PRUNE, "pruning AUTH failures",
+			    PG_ARGS(PG_INT(now), PG_INT(limits->window)), &ignored);
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+static int pg_auth_locked(void *cdb, const char *client, time_t now, time_t *until_r,
+			  const char **error_r)
+{
+	PGresult *res = pg_query(cdb, "SELECT locked_until FROM auth_failures WHERE client = $1"
+				 " AND locked_until > $2::bigint", "reading an AUTH lockout",
+				 PG_ARGS(PG_TEXT(client), PG_INT(now)), error_r);
+	if (!res)
+		return -1;
+	*until_r = PQntuples(res) > 0 ? (time_t)val_int(res, 0, 0) : 0;
+	PQclear(res);
+	return 0;
+}
+
 const struct store_credentials_backend store_credentials_pg = {
 	.name = "postgresql",
 	.open = pg_credentials_open,
@@ -1352,6 +1425,8 @@ const struct store_credentials_backend store_credentials_pg = {
 	.scram_replace = pg_credentials_scram_replace,
 	.add_missing = pg_credentials_add_missing,
 	.list = pg_credentials_list,
+	.auth_failure_add = pg_auth_failure_add,
+	.auth_locked = pg_auth_locked,
 };
 
 const struct store_backend store_backend_pg = {

@@ -125,6 +125,13 @@ struct store_credentials_backend {
 	/* list - every row as ROWS[3i..3i+2] (name, hash, scram) by name,
 	 * NULL-terminated; *n_r rows */
 	int (*list)(void *cdb, char ***rows_r, size_t *n_r, const char **error_r);
+	/* auth_failure_add, auth_locked - the shared AUTH throttle (store.h);
+	 * NULL where the database is one node's own (SQLite) */
+	int (*auth_failure_add)(void *cdb, const char *client, time_t now,
+				const struct store_auth_throttle *limits, unsigned *failures_r,
+				time_t *locked_until_r, const char **error_r);
+	int (*auth_locked)(void *cdb, const char *client, time_t now, time_t *until_r,
+			   const char **error_r);
 };
 
 extern const struct store_credentials_backend store_credentials_sqlite;

@@ -462,6 +462,36 @@ int store_credentials_scram_replace(struct store_credentials *sc, const char *na
 	return rc;
 }
 
+bool store_credentials_shares_failures(const struct store_credentials *sc)
+{
+	return sc->ops->auth_failure_add != NULL;
+}
+
+int store_auth_failure_add(struct store_credentials *sc, const char *client, time_t now,
+			   const struct store_auth_throttle *limits, unsigned *failures_r,
+			   time_t *locked_until_r, const char **error_r)
+{
+	*failures_r = 0;
+	*locked_until_r = 0;
+	if (!sc->ops->auth_failure_add) {
+		*error_r = "the credentials' database does not keep AUTH failures";
+		return -1;
+	}
+	return sc->ops->auth_failure_add(sc->db, client, now, limits, failures_r, locked_until_r,
+					 error_r);
+}
+
+int store_auth_locked(struct store_credentials *sc, const char *client, time_t now,
+		      time_t *until_r, const char **error_r)
+{
+	*until_r = 0;
+	if (!sc->ops->auth_locked) {
+		*error_r = "the credentials' database does not keep AUTH failures";
+		return -1;
+	}
+	return sc->ops->auth_locked(sc->db, client, now, until_r, error_r);
+}
+
 /* migrate_copy - legacy_secrets_move's copy: into the credentials at CTX */
 static int migrate_copy(void *ctx, char *const *rows, size_t n, const char **error_r)
 {

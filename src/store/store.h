@@ -182,6 +182,30 @@ int store_credentials_remove(struct store_credentials *sc, const char *name,
 int store_credentials_scram_replace(struct store_credentials *sc, const char *name,
 				    const char *old_scram, const char *new_scram,
 				    bool *replaced_r, const char **error_r);
+/* The AUTH failure throttle shared by the nodes (PostgreSQL credentials
+ * only: SQLite's are one node's, and its auth process's memory is the whole
+ * throttle).  CLIENT names a client address as the throttle keys it
+ * (policy_throttle_key_text); the count and the lockout follow the rules of
+ * the auth process's in-memory throttle (policy/throttle.c), with LIMITS
+ * from [auth].  A failure is counted by one statement (an upsert: no read
+ * before the write), so failures from every node add up exactly. */
+struct store_auth_throttle {
+	unsigned lockout_after;  /* failures that lock the address out; 0 = never */
+	unsigned window;         /* seconds from the first failure the count lasts */
+	unsigned lockout_time;   /* seconds a lockout lasts */
+};
+/* store_credentials_shares_failures - SC keeps the shared throttle */
+bool store_credentials_shares_failures(const struct store_credentials *sc);
+/* store_auth_failure_add - count one failure of CLIENT at NOW: *failures_r
+ * the count after it, *locked_until_r the end of its lockout (0: none);
+ * -1 also where SC does not share failures */
+int store_auth_failure_add(struct store_credentials *sc, const char *client, time_t now,
+			   const struct store_auth_throttle *limits, unsigned *failures_r,
+			   time_t *locked_until_r, const char **error_r);
+/* store_auth_locked - *until_r the end of CLIENT's lockout at NOW, 0 if it
+ * is not locked out */
+int store_auth_locked(struct store_credentials *sc, const char *client, time_t now,
+		      time_t *until_r, const char **error_r);
 /* store_credentials_migrate - move the secrets an older petrel kept in
  * petrel.db's accounts table into SC: copy every account's hash and SCRAM
  * credentials (in one transaction, only for names SC does not hold yet),

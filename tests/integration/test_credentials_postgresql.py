@@ -45,10 +45,10 @@ def urls(store, creds):
             "postgresql://petrel_auth@/cr?host=%s" % creds.dir)
 
 
-def node(petrel_factory, store, creds, start=True):
+def node(petrel_factory, store, creds, start=True, **overrides):
     url, cred_url = urls(store, creds)
     p = petrel_factory(start=False, store_backend="postgresql", store_url=url,
-                       credentials_url=cred_url)
+                       credentials_url=cred_url, **overrides)
     add_listeners(p, "imaps", "pop3s")
     if start:
         p.start()
@@ -143,6 +143,39 @@ def test_credentials_outage_is_a_temporary_failure(petrel_factory, clusters):
     assert imap_login(p) == "OK"
 
 
+def test_failures_add_up_over_two_nodes(petrel_factory, clusters):
+    """The AUTH failure throttle is shared: with lockout_after = 6, three wrong passwords on
+    each of two nodes lock the client address out on both (each node alone saw three);
+    the next AUTH gets 454 4.7.0 on either node, the right password included, and the
+    credentials' database holds the count."""
+    store, creds = clusters
+    limits = dict(slow_after=0, lockout_after=6, lockout_time=120)
+    a = node(petrel_factory, store, creds, start=False, **limits)
+    a.cli_ok("account", "add", USER, "--password-stdin", input=PW + "\n")
+    a.start()
+    b = node(petrel_factory, store, creds, **limits)
+    for i in range(6):
+        r = smtp_auth(a if i % 2 else b, "wrong-%d" % i)
+        assert (r.code, r.enhanced) == (535, "5.7.8"), (i, r)
+    assert creds.psql("SELECT failures, locked_until > 0 FROM auth_failures",
+                      db="cr") == "6|t"
+    for p in (a, b):
+        c = p.connect("submission")
+        banner = c.read_reply()
+        if banner.code == 220:
+            # the node that saw the lockout refuses at the banner; the other at AUTH
+            c.starttls()
+            c.ehlo()
+            r = c.cmd("AUTH PLAIN " + base64.b64encode(("\0%s\0%s" % (USER, PW)).encode())
+                      .decode())
+            assert (r.code, r.enhanced) == (454, "4.7.0"), r
+        else:
+            assert (banner.code, banner.enhanced) == (421, "4.7.0"), banner
+        c.close()
+    a.wait_log("auth-lockout|auth-locked")
+    b.wait_log("auth-lockout|auth-locked")
+
+
 def test_migrate_and_store_copy(petrel_factory, clusters):
     """`petrel migrate` makes the credentials' tables (their own version line), and
     `petrel store copy --credentials-to` moves a SQLite node's passwords there: a node on
@@ -165,8 +198,8 @@ def test_migrate_and_store_copy(petrel_factory, clusters):
     dst = node(petrel_factory, store, creds, start=False)
     out = dst.cli_ok("migrate").stdout.split("\n")
     assert out[:2] == ["store=postgresql schema_version=%s" % out[0].split("=")[-1],
-                       "credentials=postgresql schema_version=1"], out
-    assert creds.psql("SELECT count(*) FROM credentials_schema_version", db="cr") == "1"
+                       "credentials=postgresql schema_version=2"], out
+    assert creds.psql("SELECT count(*) FROM credentials_schema_version", db="cr") == "2"
     dst.start()
     assert smtp_auth(dst).code == 235
     # the same URL for both is refused: the network process would reach the hashes

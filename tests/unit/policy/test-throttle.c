@@ -1,7 +1,8 @@
 /* test-throttle - the AUTH failure and connection-rate throttle
  * (src/policy/throttle.c), I/O-free with a clock the test turns: slow-down
  * and lockout counts, a fresh start after a lockout ends, IPv6 counted per
- * configured prefix, and the table's bound. */
+ * configured prefix, and the table's bound; the shared throttle's key text
+ * and delay. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -207,6 +208,30 @@ static void test_bounded_table(void **state)
 	policy_throttle_free(&t);
 }
 
+/* test_key_text - the shared throttle's row name: the key as hex, IPv6
+ * cut to the prefix (two addresses of one /64 share it), IPv4 whole */
+static void test_key_text(void **state)
+{
+	(void)state;
+	struct policy_throttle *t = policy_throttle_create(&defaults);
+	char a[POLICY_THROTTLE_KEY_TEXT], b[POLICY_THROTTLE_KEY_TEXT];
+	struct sockaddr_storage v4 = addr("192.0.2.7"), x = addr("2001:db8:1:2::5"),
+				y = addr("2001:db8:1:2:ffff::9"), z = addr("2001:db8:1:3::5");
+	policy_throttle_key_text(t, SA(v4), a);
+	assert_string_equal(a, "00000000000000000000ffffc0000207");
+	policy_throttle_key_text(t, SA(x), a);
+	policy_throttle_key_text(t, SA(y), b);
+	assert_string_equal(a, "20010db8000100020000000000000000");
+	assert_string_equal(a, b);
+	policy_throttle_key_text(t, SA(z), b);
+	assert_string_not_equal(a, b);
+	/* the delay of a count kept elsewhere: as the memory's own */
+	assert_int_equal(policy_throttle_delay(t, 3), 0);
+	assert_int_equal(policy_throttle_delay(t, 4), 1);
+	assert_int_equal(policy_throttle_delay(t, 100), 5);
+	policy_throttle_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_ipv6_prefix),
 		cmocka_unit_test(test_ipv4_not_cut),
 		cmocka_unit_test(test_bounded_table),
+		cmocka_unit_test(test_key_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

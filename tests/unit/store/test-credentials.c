@@ -64,8 +64,8 @@ static int setup(void **state)
 	const char *error = NULL;
 	/* PostgreSQL: each test on new tables */
 	if (pg_url)
-		(void)pg_count("SET client_min_messages = warning;"
-			       " DROP TABLE IF EXISTS credentials, credentials_schema_version");
+		(void)pg_count("SET client_min_messages = warning; DROP TABLE IF EXISTS"
+			       " credentials, credentials_schema_version, auth_failures");
 	const struct store_settings settings = { .data_dir = f->dir, .url = pg_url };
 	f->sc = store_credentials_open_settings(&settings, &error);
 	if (!f->sc) {
@@ -616,8 +616,8 @@ static void test_pg_tables_apart(void **state)
 {
 	struct fixture *f = *state;
 	assert_string_equal(store_credentials_backend_name(f->sc), "postgresql");
-	assert_int_equal(store_credentials_schema_version(f->sc), 1);
-	assert_int_equal(pg_count("SELECT count(*) FROM credentials_schema_version"), 1);
+	assert_int_equal(store_credentials_schema_version(f->sc), 2);
+	assert_int_equal(pg_count("SELECT count(*) FROM credentials_schema_version"), 2);
 	assert_int_equal(pg_count("SELECT count(*) FROM pg_tables WHERE tablename IN"
 				  " ('accounts', 'schema_version')"), 0);
 	/* opened again (another node): migrated once */
@@ -625,8 +625,113 @@ static void test_pg_tables_apart(void **state)
 	const struct store_settings settings = { .data_dir = f->dir, .url = pg_url };
 	struct store_credentials *again = store_credentials_open_settings(&settings, &error);
 	assert_non_null(again);
-	assert_int_equal(pg_count("SELECT count(*) FROM credentials_schema_version"), 1);
+	assert_int_equal(pg_count("SELECT count(*) FROM credentials_schema_version"), 2);
 	store_credentials_close(&again);
+}
+
+/* ---- the shared AUTH throttle (PostgreSQL) ----------------------------------------- */
+
+/* test_pg_auth_failures - failures through two handles (two nodes) add up:
+ * the lockout comes at lockout_after in total and lasts lockout_time; after
+ * it, and after the window, the count starts again; rows past both go */
+static void test_pg_auth_failures(void **state)
+{
+	struct fixture *f = *state;
+	const struct store_auth_throttle limits = { .lockout_after = 5, .window = 100,
+						    .lockout_time = 50 };
+	const char *error = NULL;
+	const struct store_settings settings = { .data_dir = f->dir, .url = pg_url };
+	struct store_credentials *other = store_credentials_open_settings(&settings, &error);
+	assert_non_null(other);
+	assert_true(store_credentials_shares_failures(f->sc));
+	unsigned failures = 0;
+	time_t until = 1;
+	for (unsigned i = 1; i <= 5; i++) {
+		assert_int_equal(store_auth_failure_add(i % 2 ? f->sc : other, "c1", 1000 + i, &limits,
+							&failures, &until, &error), 0);
+		assert_int_equal(failures, i);
+		assert_int_equal(until, i < 5 ? 0 : 1055);
+	}
+	assert_int_equal(store_auth_locked(other, "c1", 1054, &until, &error), 0);
+	assert_int_equal(until, 1055);
+	assert_int_equal(store_auth_locked(f->sc, "c2", 1054, &until, &error), 0);
+	assert_int_equal(until, 0);
+	assert_int_equal(store_auth_locked(f->sc, "c1", 1055, &until, &error), 0);
+	assert_int_equal(until, 0);
+	/* the lockout over: a fresh count */
+	assert_int_equal(store_auth_failure_add(f->sc, "c1", 1060, &limits, &failures, &until,
+						&error), 0);
+	assert_int_equal(failures, 1);
+	assert_int_equal(until, 0);
+	assert_int_equal(store_auth_failure_add(f->sc, "c1", 1100, &limits, &failures, &until,
+						&error), 0);
+	assert_int_equal(failures, 2);
+	/* the window (from the first failure) over: a fresh count */
+	assert_int_equal(store_auth_failure_add(other, "c1", 1161, &limits, &failures, &until,
+						&error), 0);
+	assert_int_equal(failures, 1);
+	/* c1's row is past its window and unlocked at 1300: a failure of c3 prunes it */
+	assert_int_equal(store_auth_failure_add(other, "c3", 1300, &limits, &failures, &until,
+						&error), 0);
+	assert_int_equal(pg_count("SELECT count(*) FROM auth_failures WHERE client = 'c1'"), 0);
+	store_credentials_close(&other);
+}
+
+#define FAILURE_THREADS 8
+#define FAILURE_ROUNDS 25
+
+static void *failure_worker(void *arg)
+{
+	struct store_credentials *sc = arg;
+	const struct store_auth_throttle limits = { .window = 3600, .lockout_time = 60 };
+	long bad = 0;
+	for (int i = 0; i < FAILURE_ROUNDS; i++) {
+		unsigned failures;
+		time_t until;
+		const char *error = NULL;
+		if (store_auth_failure_add(sc, "busy", 5000, &limits, &failures, &until, &error) != 0)
+			bad++;
+	}
+	return (void *)bad;
+}
+
+/* test_pg_auth_failures_concurrent - eight threads on two handles count one
+ * address at once: no failure is lost (an upsert, not a read then a write) */
+static void test_pg_auth_failures_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	const struct store_settings settings = { .data_dir = f->dir, .url = pg_url };
+	struct store_credentials *other = store_credentials_open_settings(&settings, &error);
+	assert_non_null(other);
+	pthread_t t[FAILURE_THREADS];
+	for (int i = 0; i < FAILURE_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, failure_worker, i % 2 ? f->sc : other),
+				 0);
+	for (int i = 0; i < FAILURE_THREADS; i++) {
+		void *bad = NULL;
+		assert_int_equal(pthread_join(t[i], &bad), 0);
+		assert_null(bad);
+	}
+	assert_int_equal(pg_count("SELECT failures FROM auth_failures WHERE client = 'busy'"),
+			 FAILURE_THREADS * FAILURE_ROUNDS);
+	store_credentials_close(&other);
+}
+
+/* test_sqlite_no_shared_failures - one node's file keeps no shared count:
+ * the auth process's memory is the whole throttle */
+static void test_sqlite_no_shared_failures(void **state)
+{
+	struct fixture *f = *state;
+	const struct store_auth_throttle limits = { .lockout_after = 5, .window = 100 };
+	const char *error = NULL;
+	unsigned failures = 1;
+	time_t until = 1;
+	assert_false(store_credentials_shares_failures(f->sc));
+	assert_int_equal(store_auth_failure_add(f->sc, "c1", 1000, &limits, &failures, &until,
+						&error), -1);
+	assert_int_equal(failures, 0);
+	assert_int_equal(store_auth_locked(f->sc, "c1", 1000, &until, &error), -1);
 }
 
 int main(void)
@@ -645,9 +750,12 @@ int main(void)
 		cmocka_unit_test(test_migrate_copy_fails),
 		cmocka_unit_test(test_migrate_from_version_1),
 		cmocka_unit_test(test_migrate_without_accounts),
+		cmocka_unit_test_setup_teardown(test_sqlite_no_shared_failures, setup, teardown),
 	};
 	const struct CMUnitTest pg_tests[] = {
 		cmocka_unit_test_setup_teardown(test_pg_tables_apart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_auth_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_auth_failures_concurrent, setup, teardown),
 		COMMON_TESTS,
 	};
 	pg_url = getenv("PETREL_TEST_PG_URL");
