@@ -249,6 +249,10 @@ static const struct key_def key_defs[] = {
 	/* 0 = none kept; at most 64 GiB */
 	{ SECTION_MAILBOX, "cache_size", KEY_SIZE, CONFIG_OFFSET(mailbox.cache_size), 0,
 	  68719476736ULL },
+	/* 0 = no petrel.cache; at most MAILBOX_CACHE_ENTRY_MAX (what the MIME
+	 * parser keeps of a header) */
+	{ SECTION_MAILBOX, "header_cache_max", KEY_SIZE, CONFIG_OFFSET(mailbox.header_cache_max),
+	  0, 102400 },
 	{ SECTION_POP3, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(pop3.idle_timeout), 600,
 	  86400 },
 	{ SECTION_POP3, "command_line", KEY_SIZE, CONFIG_OFFSET(pop3.command_line), 255, 65536 },
@@ -453,6 +457,7 @@ static struct config *config_new(bool with_hostname)
 	config->dkim.verify_signatures = 5;
 	config->dkim.verify_header_size = 256 * 1024;
 	config->mailbox.cache_size = 64u << 20;
+	config->mailbox.header_cache_max = 64u << 10;
 	config->srs.enabled = true;
 	config->srs.max_age = 21;
 

@@ -204,6 +204,7 @@ struct config_mailbox {
 	unsigned quota_messages_default; /* messages per account likewise; 0 = none */
 	bool save_sent;                /* keep a copy of an account's submission in its Sent */
 	size_t cache_size;             /* bytes of closed folders kept in memory: 64 MiB */
+	size_t header_cache_max;       /* longest header kept in petrel.cache: 64 KiB */
 };
 
 struct config_srs {

@@ -5,7 +5,9 @@
  * a worker builds the responses of the messages one at a time, reading each
  * file by offsets through the descriptor it opened once
  * (mailbox_message_open: a message expunged meanwhile stays readable), a
- * chunk at a time, until about FETCH_BATCH_BYTES are ready, maybe in the
+ * chunk at a time (or, when every item needs only the header section, as
+ * ENVELOPE does, that section from the folder's cache:
+ * mailbox_message_header), until about FETCH_BATCH_BYTES are ready, maybe in the
  * middle of a literal; the loop sends them, and the next batch starts once
  * the client has read them (imap_session_async_written).  So a FETCH holds
  * one batch, a chunk of the file and one message's small items (its MIME
@@ -47,6 +49,8 @@ struct fetch_state {
 	struct imap_fetch_stream *stream;
 	int fd;                /* its file, or -1 */
 	struct imap_fetch_source src;
+	struct buf header;     /* its header section, when that is all it needs */
+	struct imap_fetch_memory header_mem;
 	uint32_t stream_uid;
 };
 
@@ -67,6 +71,7 @@ static void vanished_append(struct fetch_job *j);
 static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
 		     size_t keyword_count);
 static int fetch_file_open(struct fetch_job *j, uint32_t uid, struct mailbox_error *error_r);
+static int fetch_header_load(struct fetch_job *j, uint32_t uid, struct mailbox_error *error_r);
 static void fetch_file_close(struct fetch_state *st);
 static ssize_t fetch_file_read(void *ctx, size_t offset, char *buf, size_t len);
 
@@ -136,6 +141,7 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd, bool
 		s->enabled |= IMAP_ENABLED_CONDSTORE;
 	st->uid = uid;
 	st->fd = -1;
+	buf_init(&st->header);
 	struct fetch_job *j = xcalloc(1, sizeof(*j));
 	/* RFC 9051 7.4.1: no EXPUNGE during FETCH by sequence numbers */
 	imap_mbox_job_init(s, &j->m, uid, fetch_work, fetch_done, fetch_free);
@@ -148,6 +154,7 @@ static void fetch_state_free(struct fetch_state **st)
 	if (*st == NULL)
 		return;
 	fetch_file_close(*st);
+	buf_free(&(*st)->header);
 	imap_fetch_free(&(*st)->fetch);
 	imap_seqset_free(&(*st)->set);
 	free((*st)->seqs);
@@ -251,7 +258,9 @@ static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
 		ctx.modseq |= (j->m.enabled & (IMAP_ENABLED_CONDSTORE | IMAP_ENABLED_QRESYNC)) != 0;
 	}
 	st->src = (struct imap_fetch_source){ .size = 0, .read = fetch_file_read, .ctx = st };
-	if (imap_fetch_needs_file(&st->fetch) && fetch_file_open(j, msg.uid, &error) != 0) {
+	if (imap_fetch_needs_file(&st->fetch) &&
+	    (imap_fetch_header_only(&st->fetch) ? fetch_header_load(j, msg.uid, &error)
+						 : fetch_file_open(j, msg.uid, &error)) != 0) {
 		if (error.code == MAILBOX_ERROR_EXPUNGED) {
 			st->expunged = true;
 			return 0;
@@ -291,6 +300,18 @@ static int fetch_file_open(struct fetch_job *j, uint32_t uid, struct mailbox_err
 		return -1;
 	}
 	st->src.size = (size_t)sb.st_size;
+	return 0;
+}
+
+/* fetch_header_load - (worker) the header section of message UID (the
+ * folder's petrel.cache, else its file) as the source */
+static int fetch_header_load(struct fetch_job *j, uint32_t uid, struct mailbox_error *error_r)
+{
+	struct fetch_state *st = j->st;
+	buf_reset(&st->header);
+	if (mailbox_message_header(j->m.view, uid, &st->header, error_r) != 0)
+		return -1;
+	imap_fetch_source_memory(&st->src, &st->header_mem, st->header.data, st->header.len);
 	return 0;
 }
 

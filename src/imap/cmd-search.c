@@ -170,6 +170,7 @@ static void search_work(struct imap_job *job)
 	size_t n = 0, keyword_count = 0;
 	uint64_t modseq = 0;
 	bool needs_file = imap_search_needs_file(&j->search.root);
+	bool needs_body = imap_search_needs_body(&j->search.root);
 	bool has_modseq = imap_search_has_modseq(&j->search.root);
 	char **keywords = mailbox_keywords_get(mailbox_view_mailbox(view), &keyword_count);
 	struct buf data;
@@ -184,7 +185,8 @@ static void search_work(struct imap_job *job)
 		if (mailbox_view_message(view, seq, &msg) != 0 || msg.expunged)
 			continue;
 		buf_reset(&data);
-		if (needs_file && imap_message_read(view, msg.uid, &data, &error) != 0) {
+		if (needs_file && (needs_body ? imap_message_read(view, msg.uid, &data, &error)
+					      : mailbox_message_header(view, msg.uid, &data, &error)) != 0) {
 			if (error.code == MAILBOX_ERROR_EXPUNGED)
 				continue;
 			imap_mbox_job_error(&j->m, "search", &error, false);

@@ -68,6 +68,13 @@ struct imap_fetch_stream {
 	size_t sent;                  /* DECODED: octets of the window written */
 };
 
+/* What of the message file an item reads */
+enum item_reads {
+	READS_NOTHING,     /* the index record has it */
+	READS_HEADER,      /* the header section alone (ENVELOPE) */
+	READS_FILE,
+};
+
 /* What the building of one response works with */
 struct fetch_build {
 	struct imap_fetch_stream *st;
@@ -99,6 +106,7 @@ static int stream_decoded(struct imap_fetch_stream *st, const struct fetch_segme
 			  const struct imap_fetch_source *src, struct buf *out, size_t max,
 			  size_t *written);
 static ssize_t memory_read(void *ctx, size_t offset, char *buf, size_t len);
+static enum item_reads item_reads(const struct imap_fetch_item *item);
 
 void imap_date_time_append(struct buf *out, time_t t)
 {
@@ -113,21 +121,36 @@ void imap_date_time_append(struct buf *out, time_t t)
 		   tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+static enum item_reads item_reads(const struct imap_fetch_item *item)
+{
+	switch (item->kind) {
+	case IMAP_FETCH_FLAGS:
+	case IMAP_FETCH_UID:
+	case IMAP_FETCH_INTERNALDATE:
+	case IMAP_FETCH_RFC822_SIZE:
+	case IMAP_FETCH_MODSEQ:
+		return READS_NOTHING;
+	case IMAP_FETCH_ENVELOPE:
+		return READS_HEADER;
+	default:
+		return READS_FILE;
+	}
+}
+
 bool imap_fetch_needs_file(const struct imap_fetch *fetch)
 {
-	for (size_t i = 0; i < fetch->count; i++) {
-		switch (fetch->items[i].kind) {
-		case IMAP_FETCH_FLAGS:
-		case IMAP_FETCH_UID:
-		case IMAP_FETCH_INTERNALDATE:
-		case IMAP_FETCH_RFC822_SIZE:
-		case IMAP_FETCH_MODSEQ:
-			break;
-		default:
+	for (size_t i = 0; i < fetch->count; i++)
+		if (item_reads(&fetch->items[i]) != READS_NOTHING)
 			return true;
-		}
-	}
 	return false;
+}
+
+bool imap_fetch_header_only(const struct imap_fetch *fetch)
+{
+	for (size_t i = 0; i < fetch->count; i++)
+		if (item_reads(&fetch->items[i]) == READS_FILE)
+			return false;
+	return true;
 }
 
 bool imap_fetch_sets_seen(const struct imap_fetch *fetch)

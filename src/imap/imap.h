@@ -215,6 +215,10 @@ struct imap_fetch_context {
 /* imap_fetch_needs_file - FETCH asks for something the message file holds
  * (not only FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ) */
 bool imap_fetch_needs_file(const struct imap_fetch *fetch);
+/* imap_fetch_header_only - every item that needs the file needs only its
+ * header section (ENVELOPE): a source of those bytes alone
+ * (mailbox_message_header) gives the same response */
+bool imap_fetch_header_only(const struct imap_fetch *fetch);
 /* imap_fetch_sets_seen - FETCH has an item that sets \Seen (BODY[...],
  * BINARY[...], RFC822, RFC822.TEXT: RFC 9051 6.4.5, RFC 3516 4.1) */
 bool imap_fetch_sets_seen(const struct imap_fetch *fetch);
@@ -282,8 +286,9 @@ int imap_fetch_message_append(struct buf *out, const struct imap_fetch *fetch,
 struct imap_search_message {
 	uint32_t seq;
 	const struct mailbox_message *record;
-	const char *data;       /* the file's bytes; NULL when imap_search_needs_file
-				   said they are not needed */
+	const char *data;       /* the file's bytes (its header section only is
+				   enough unless imap_search_needs_body); NULL
+				   when imap_search_needs_file said none are needed */
 	size_t len;
 	char *const *keywords;  /* the folder's keyword names, by number */
 	size_t keyword_count;
@@ -298,6 +303,10 @@ void imap_search_resolve(struct imap_search_key *key, uint32_t max_seq, uint32_t
 /* imap_search_needs_file - a key of the tree looks into the message (its
  * header or body) */
 bool imap_search_needs_file(const struct imap_search_key *key);
+/* imap_search_needs_body - a key of the tree looks beyond the message's
+ * header section (BODY, TEXT): without one, the header section is all
+ * imap_search_match reads (mailbox_message_header) */
+bool imap_search_needs_body(const struct imap_search_key *key);
 /* imap_search_has_modseq - a MODSEQ key is in the tree: the result carries
  * the highest MODSEQ of the messages found (RFC 7162 3.1.5) */
 bool imap_search_has_modseq(const struct imap_search_key *key);

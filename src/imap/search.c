@@ -1,7 +1,9 @@
 /* imap/search - SEARCH criteria (parse-search.c's tree) evaluated against
  * one message, and the SEARCH and ESEARCH responses (RFC 9051 6.4.4, 7.3.4,
  * 7.3.5; RFC 4731; RFC 7162 3.1.5; RFC 5032).  No I/O: the session reads
- * each message's file on a worker when imap_search_needs_file says so.
+ * each message's file on a worker when imap_search_needs_file says so (its
+ * header section alone, which the folder caches, unless
+ * imap_search_needs_body).
  *
  * Strings match as substrings after case folding (a simple folding of
  * ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic capitals: what
@@ -69,6 +71,16 @@ bool imap_search_needs_file(const struct imap_search_key *key)
 	}
 	for (size_t i = 0; i < key->count; i++)
 		if (imap_search_needs_file(&key->children[i]))
+			return true;
+	return false;
+}
+
+bool imap_search_needs_body(const struct imap_search_key *key)
+{
+	if (key->kind == IMAP_SEARCH_BODY || key->kind == IMAP_SEARCH_TEXT)
+		return true;
+	for (size_t i = 0; i < key->count; i++)
+		if (imap_search_needs_body(&key->children[i]))
 			return true;
 	return false;
 }

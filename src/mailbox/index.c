@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/le.h"
 #include "util/siphash.h"
 #include "util/xalloc.h"
 
@@ -33,33 +34,7 @@
 static const char index_magic[8] = "PTRLIDX";
 static const unsigned char index_key[SIPHASH_KEY_LEN] = "petrel.index.v1";
 
-static uint64_t get64(const unsigned char *p);
-static uint32_t get32(const unsigned char *p);
-static void put64(unsigned char *p, uint64_t v);
-static void put32(unsigned char *p, uint32_t v);
 static uint64_t index_checksum(const unsigned char *data, size_t len);
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* index_checksum - SipHash of DATA with the checksum field read as zero */
 static uint64_t index_checksum(const unsigned char *data, size_t len)
@@ -83,28 +58,28 @@ int mailbox_index_parse(const void *data, size_t len, struct mailbox_index *inde
 		*error_r = "not an index (magic)";
 		goto out;
 	}
-	uint32_t version = get32(p + 8);
+	uint32_t version = le32_get(p + 8);
 	if (version != 1 && version != MAILBOX_INDEX_VERSION) {
 		*error_r = "unknown index version";
 		goto out;
 	}
-	uint32_t count = get32(p + 20), names_len = get32(p + 32);
+	uint32_t count = le32_get(p + 20), names_len = le32_get(p + 32);
 	if (((uint64_t)count * INDEX_RECORD_SIZE + names_len + INDEX_HEADER_SIZE) != len) {
 		*error_r = "index size does not match its counts (torn write?)";
 		goto out;
 	}
-	bool zero = get32(p + 36) == 0;
+	bool zero = le32_get(p + 36) == 0;
 	for (int i = version == 1 ? 48 : 60; i < INDEX_HEADER_SIZE; i++)
 		zero = zero && p[i] == 0;
 	if (!zero) {
 		*error_r = "index header has non-zero reserved bytes";
 		goto out;
 	}
-	if (get32(p + 56) >= 1000000000) {
+	if (le32_get(p + 56) >= 1000000000) {
 		*error_r = "index with an invalid cur/ mtime";
 		goto out;
 	}
-	bool sum_ok = index_checksum(p, len) == get64(p + INDEX_CHECKSUM_AT);
+	bool sum_ok = index_checksum(p, len) == le64_get(p + INDEX_CHECKSUM_AT);
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 	/* the fuzzer's build: let mutated inputs reach the record checks */
 	sum_ok = true;
@@ -113,11 +88,11 @@ int mailbox_index_parse(const void *data, size_t len, struct mailbox_index *inde
 		*error_r = "index checksum mismatch";
 		goto out;
 	}
-	index.uidvalidity = get32(p + 12);
-	index.uidnext = get32(p + 16);
-	index.highestmodseq = get64(p + 24);
-	index.cur_mtime_sec = (int64_t)get64(p + 48);
-	index.cur_mtime_nsec = get32(p + 56);
+	index.uidvalidity = le32_get(p + 12);
+	index.uidnext = le32_get(p + 16);
+	index.highestmodseq = le64_get(p + 24);
+	index.cur_mtime_sec = (int64_t)le64_get(p + 48);
+	index.cur_mtime_nsec = le32_get(p + 56);
 	if (index.uidvalidity == 0 || index.uidnext == 0) {
 		*error_r = "index with UIDVALIDITY or UIDNEXT 0";
 		goto out;
@@ -128,13 +103,13 @@ int mailbox_index_parse(const void *data, size_t len, struct mailbox_index *inde
 	for (uint32_t i = 0; i < count; i++) {
 		const unsigned char *r = p + INDEX_HEADER_SIZE + (size_t)i * INDEX_RECORD_SIZE;
 		struct mailbox_index_record *rec = &index.records[i];
-		rec->uid = get32(r);
-		rec->flags = get32(r + 4);
-		rec->modseq = get64(r + 8);
-		rec->size = get64(r + 16);
-		rec->internal_date = (int64_t)get64(r + 24);
-		rec->keywords = get64(r + 32);
-		uint32_t off = get32(r + 40), nlen = get32(r + 44);
+		rec->uid = le32_get(r);
+		rec->flags = le32_get(r + 4);
+		rec->modseq = le64_get(r + 8);
+		rec->size = le64_get(r + 16);
+		rec->internal_date = (int64_t)le64_get(r + 24);
+		rec->keywords = le64_get(r + 32);
+		uint32_t off = le32_get(r + 40), nlen = le32_get(r + 44);
 		if (rec->uid <= prev_uid || rec->uid >= index.uidnext ||
 		    (rec->flags & ~MAILBOX_FLAGS_ALL) || rec->modseq > index.highestmodseq ||
 		    nlen == 0 || off > names_len || nlen > names_len - off ||
@@ -164,35 +139,35 @@ void mailbox_index_encode(const struct mailbox_index *index, struct buf *out)
 	for (size_t i = 0; i < index->count; i++)
 		names_len += strlen(index->records[i].name);
 	memcpy(head, index_magic, 8);
-	put32(head + 8, MAILBOX_INDEX_VERSION);
-	put32(head + 12, index->uidvalidity);
-	put32(head + 16, index->uidnext);
-	put32(head + 20, (uint32_t)index->count);
-	put64(head + 24, index->highestmodseq);
-	put32(head + 32, (uint32_t)names_len);
-	put64(head + 48, (uint64_t)index->cur_mtime_sec);
-	put32(head + 56, index->cur_mtime_nsec);
+	le32_put(head + 8, MAILBOX_INDEX_VERSION);
+	le32_put(head + 12, index->uidvalidity);
+	le32_put(head + 16, index->uidnext);
+	le32_put(head + 20, (uint32_t)index->count);
+	le64_put(head + 24, index->highestmodseq);
+	le32_put(head + 32, (uint32_t)names_len);
+	le64_put(head + 48, (uint64_t)index->cur_mtime_sec);
+	le32_put(head + 56, index->cur_mtime_nsec);
 	buf_append(out, head, sizeof(head));
 	uint32_t off = 0;
 	for (size_t i = 0; i < index->count; i++) {
 		const struct mailbox_index_record *rec = &index->records[i];
 		unsigned char r[INDEX_RECORD_SIZE];
 		uint32_t nlen = (uint32_t)strlen(rec->name);
-		put32(r, rec->uid);
-		put32(r + 4, rec->flags);
-		put64(r + 8, rec->modseq);
-		put64(r + 16, rec->size);
-		put64(r + 24, (uint64_t)rec->internal_date);
-		put64(r + 32, rec->keywords);
-		put32(r + 40, off);
-		put32(r + 44, nlen);
+		le32_put(r, rec->uid);
+		le32_put(r + 4, rec->flags);
+		le64_put(r + 8, rec->modseq);
+		le64_put(r + 16, rec->size);
+		le64_put(r + 24, (uint64_t)rec->internal_date);
+		le64_put(r + 32, rec->keywords);
+		le32_put(r + 40, off);
+		le32_put(r + 44, nlen);
 		off += nlen;
 		buf_append(out, r, sizeof(r));
 	}
 	for (size_t i = 0; i < index->count; i++)
 		buf_append_str(out, index->records[i].name);
 	unsigned char *file = (unsigned char *)out->data + start;
-	put64(file + INDEX_CHECKSUM_AT, index_checksum(file, out->len - start));
+	le64_put(file + INDEX_CHECKSUM_AT, index_checksum(file, out->len - start));
 }
 
 void mailbox_index_free(struct mailbox_index *index)

@@ -15,6 +15,7 @@
 #define MAILBOX_INDEX_FILE "petrel.index"
 #define MAILBOX_KEYWORDS_FILE "petrel.keywords"
 #define MAILBOX_SUBSCRIPTIONS_FILE "petrel.subscriptions"
+#define MAILBOX_CACHE_FILE "petrel.cache"
 
 /* mailbox_error_set - fill *ERROR_R (may be NULL) and return -1 */
 int mailbox_error_set(struct mailbox_error *error_r, enum mailbox_error_code code,
@@ -68,5 +69,36 @@ int mailbox_file_write(const char *dir, const char *name, const void *data, size
 		       bool durable);
 /* mailbox_file_read - the whole of PATH (at most 64 MiB), NUL-terminated */
 int mailbox_file_read(const char *path, char **data_r, size_t *len_r);
+
+/* ---- the header cache of a folder (cache.c), petrel.cache ----
+ * One per struct mailbox, made at the first need under the mailbox's lock,
+ * used without it (it has its own lock, taken with no other), closed when
+ * the folder's last user closes it. */
+struct header_cache;
+/* mailbox_header_cache_of - (mailbox.c) VIEW's folder's cache (NULL when
+ * off), UIDVALIDITY and the size the index has for message UID;
+ * MAILBOX_ERROR_EXPUNGED if it is gone */
+int mailbox_header_cache_of(struct mailbox_view *view, uint32_t uid,
+			    struct header_cache **cache_r, uint32_t *uidvalidity_r,
+			    uint64_t *size_r, struct mailbox_error *error_r);
+/* header_cache_open - the cache of the Maildir FOLDER_PATH (the file is
+ * read at the first lookup); NULL when the cache is off */
+struct header_cache *header_cache_open(const char *folder_path);
+/* header_cache_get - append message UID's header section to OUT if the
+ * cache holds it for UIDVALIDITY and a file of SIZE bytes (true) */
+bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
+		      uint64_t size, struct buf *out);
+/* header_cache_put - keep HEADER[0..LEN) as message UID's (file of SIZE
+ * bytes) if it is not too long */
+void header_cache_put(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
+		      uint64_t size, const char *header, size_t len);
+/* header_cache_live_fn - message UID, of SIZE bytes, is still in the folder */
+typedef bool header_cache_live_fn(void *arg, uint32_t uid, uint64_t size);
+/* header_cache_close - write what is pending; when most of the file is
+ * records of messages LIVE says are gone, write it anew without them
+ * (FOLDER_PATH: where it is now); free *CACHE and null it.  LIVE NULL:
+ * only write what is pending. */
+void header_cache_close(struct header_cache **cache, const char *folder_path,
+			header_cache_live_fn *live, void *arg);
 
 #endif

@@ -110,6 +110,7 @@ struct mailbox {
 	uint32_t keep_from;         /* for the next sync: UIDs from here on in
 	                             * names unknown to the index are kept */
 	_Atomic uint64_t change_seq;
+	struct header_cache *header_cache;   /* petrel.cache, made at the first need */
 	/* under watch_lock */
 	pthread_mutex_t watch_lock;
 	struct mailbox_watch *watches;
@@ -188,6 +189,7 @@ static size_t mailbox_bytes(const struct mailbox *mb);
 static void registry_remove(struct mailbox *mb);
 static struct mailbox *cache_evict(size_t budget);
 static void mailbox_free_list(struct mailbox *list);
+static bool msg_is_live(void *arg, uint32_t uid, uint64_t size);
 
 int mailbox_error_set(struct mailbox_error *error_r, enum mailbox_error_code code,
 		      const char *text, int sys_errno)
@@ -1096,6 +1098,7 @@ void mailbox_unref(struct mailbox **mailbox)
 	 * would then write the same files (petrel.index.tmp) at once */
 	pthread_mutex_lock(&mb->lock);
 	mailbox_close_write(mb);
+	header_cache_close(&mb->header_cache, mb->path, mb->deleted ? NULL : msg_is_live, mb);
 	/* whole, with exact leases: worth keeping for the next open */
 	bool keep = mb->loaded && !mb->broken && !mb->deleted &&
 		    mb->uid_lease == mb->uidnext && mb->modseq_lease == mb->highestmodseq &&
@@ -1239,6 +1242,7 @@ static void mailbox_close_write(struct mailbox *mb)
  * watch holds one) and no close running */
 static void mailbox_free(struct mailbox *mb)
 {
+	header_cache_close(&mb->header_cache, mb->path, NULL, NULL);
 	for (size_t i = 0; i < mb->count; i++)
 		free(mb->msgs[i].name);
 	for (size_t i = 0; i < mb->keyword_count; i++)
@@ -1599,6 +1603,34 @@ int mailbox_message_open(struct mailbox_view *view, uint32_t uid, int *fd_r,
 	}
 	pthread_mutex_unlock(&mb->lock);
 	return ret;
+}
+
+int mailbox_header_cache_of(struct mailbox_view *view, uint32_t uid,
+			    struct header_cache **cache_r, uint32_t *uidvalidity_r,
+			    uint64_t *size_r, struct mailbox_error *error_r)
+{
+	struct mailbox *mb = view->mailbox;
+	pthread_mutex_lock(&mb->lock);
+	const struct mailbox_msg *m = msg_find(mb, uid);
+	if (m) {
+		if (mb->header_cache == NULL && !mb->deleted)
+			mb->header_cache = header_cache_open(mb->path);
+		*cache_r = mb->header_cache;
+		*uidvalidity_r = mb->uidvalidity;
+		*size_r = m->size;
+	}
+	pthread_mutex_unlock(&mb->lock);
+	if (!m)
+		return mailbox_error_set(error_r, MAILBOX_ERROR_EXPUNGED, "the message was expunged", 0);
+	return 0;
+}
+
+/* msg_is_live - (header_cache_live_fn; MB's lock held) MB has message UID
+ * of SIZE bytes */
+static bool msg_is_live(void *arg, uint32_t uid, uint64_t size)
+{
+	const struct mailbox_msg *m = msg_find(arg, uid);
+	return m != NULL && m->size == size;
 }
 
 int mailbox_message_unique(struct mailbox_view *view, uint32_t uid, char **unique_r,

@@ -9,7 +9,9 @@
  *   INBOX, other folders are Maildir++ subfolders of it (".Sent", ".A.B" for
  *   "A/B"), their names modified UTF-7 on disk (RFC 3501 5.1.3).  Beside each
  *   folder's cur/ new/ tmp/ the store keeps petrel.index (UIDs, MODSEQs,
- *   flags, sizes, dates), petrel.keywords and petrel.uidvalidity; the account
+ *   flags, sizes, dates), petrel.cache (the messages' header sections, for
+ *   FETCH ENVELOPE and SEARCH by header), petrel.keywords and
+ *   petrel.uidvalidity; the account
  *   folder also holds petrel.subscriptions.  docs/mailbox.md gives the formats
  *   and what survives a crash, a lost index or another program's changes.
  *
@@ -228,6 +230,20 @@ int mailbox_view_message(struct mailbox_view *view, uint32_t seq, struct mailbox
  * for flags, expunge).  MAILBOX_ERROR_EXPUNGED if it is gone. */
 int mailbox_message_open(struct mailbox_view *view, uint32_t uid, int *fd_r,
 			 struct mailbox_error *error_r);
+
+/* mailbox_message_header - append message UID's header section (its
+ * bytes up to and including the first empty line; the whole file if it
+ * has none) to OUT: from the folder's petrel.cache when it holds the
+ * message (its UID and size as the index has them, the record's checksum
+ * right), else read from the file and kept there (when no longer than
+ * mailbox_header_cache_max_set's bound), for FETCH ENVELOPE and SEARCH by
+ * header.  MAILBOX_ERROR_EXPUNGED if the message is gone. */
+int mailbox_message_header(struct mailbox_view *view, uint32_t uid, struct buf *out,
+			   struct mailbox_error *error_r);
+/* mailbox_header_cache_max_set - the longest header section petrel.cache
+ * keeps ([mailbox] header_cache_max, at most MAILBOX_CACHE_ENTRY_MAX; the
+ * default 65536); 0: petrel.cache is neither read nor written */
+void mailbox_header_cache_max_set(size_t bytes);
 
 /* mailbox_message_unique - the unique part of message UID's file name
  * (before ",S=" and ":2,"): it stays the message's for its life, across
@@ -554,5 +570,43 @@ int mailbox_index_parse(const void *data, size_t len, struct mailbox_index *inde
 /* mailbox_index_encode - append INDEX's bytes to OUT */
 void mailbox_index_encode(const struct mailbox_index *index, struct buf *out);
 void mailbox_index_free(struct mailbox_index *index);
+
+/* The header cache (petrel.cache): a 32-byte header (magic, version,
+ * UIDVALIDITY, checksum) then records appended one after another, each a
+ * 24-byte head (checksum, UID, length, the message's size) and a message's
+ * header section; little-endian, SipHash-2-4 checksums.  docs/mailbox.md. */
+#define MAILBOX_CACHE_VERSION 1
+#define MAILBOX_CACHE_HEADER_SIZE 32
+#define MAILBOX_CACHE_RECORD_HEADER 24
+/* the longest header section a record may hold: what message/'s MIME
+ * parser keeps of one (MESSAGE_MIME_LIMITS_DEFAULT) */
+#define MAILBOX_CACHE_ENTRY_MAX 102400
+
+struct mailbox_cache_entry {
+	uint32_t uid;
+	uint32_t len;            /* of the header section, after the record's head */
+	uint64_t size;           /* the message file's, as the index had it */
+};
+
+/* mailbox_cache_header_parse - the file header's UIDVALIDITY; -1 when the
+ * LEN bytes at DATA are no whole, valid header */
+int mailbox_cache_header_parse(const void *data, size_t len, uint32_t *uidvalidity_r);
+/* mailbox_cache_header_encode - append a file header for UIDVALIDITY */
+void mailbox_cache_header_encode(uint32_t uidvalidity, struct buf *out);
+/* mailbox_cache_record_parse - the record at the start of DATA[0..LEN):
+ * 1 and *ENTRY_R when it is whole and valid (it takes
+ * MAILBOX_CACHE_RECORD_HEADER + entry_r->len bytes, the header section
+ * last), 0 when LEN ends before it does, -1 when it is invalid (UID 0, a
+ * length 0 or over MAILBOX_CACHE_ENTRY_MAX, a wrong checksum) */
+int mailbox_cache_record_parse(const void *data, size_t len, struct mailbox_cache_entry *entry_r);
+/* mailbox_cache_record_encode - append the record of message UID (file of
+ * SIZE bytes) whose header section is HEADER[0..LEN) (1..MAILBOX_CACHE_ENTRY_MAX) */
+void mailbox_cache_record_encode(uint32_t uid, uint64_t size, const char *header, size_t len,
+				 struct buf *out);
+/* mailbox_header_length - the length of the header section at the start
+ * of DATA[0..LEN): up to and including the first empty line ("\n" or
+ * "\r\n" after a line end, or at the start); without one, LEN and
+ * *COMPLETE_R false (more of the file may hold it) */
+size_t mailbox_header_length(const char *data, size_t len, bool *complete_r);
 
 #endif

@@ -152,6 +152,7 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 	/* the mailbox store (IMAP/POP3 appends, copies) commits with it too */
 	mailbox_setup(queue->mail_syncer, config->hostname);
 	mailbox_cache_size_set(config->mailbox.cache_size);
+	mailbox_header_cache_max_set(config->mailbox.header_cache_max);
 	/* blocking, but before the loop runs: recovery */
 	if (spool_convert_legacy(queue->spool, &legacy, error_r) != 0)
 		goto fail;

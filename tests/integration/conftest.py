@@ -60,7 +60,7 @@ SECTION_OF = {
     "source_address": "delivery",
     "secret_file": "srs", "max_age": "srs",
     "quota_default": "mailbox", "quota_messages_default": "mailbox", "save_sent": "mailbox",
-    "cache_size": "mailbox",
+    "cache_size": "mailbox", "header_cache_max": "mailbox",
     # (section, key) where the key name exists in more than one section
     "delivery_tls": ("delivery", "tls"),
     "relay_host": ("relay", "host"), "relay_username": ("relay", "username"),

@@ -386,3 +386,76 @@ def test_search_utf8_quoted(petrel_factory):
     assert c.ok((u + 'FROM "andr\u00e9@"').encode())[0] == b"* SEARCH"
     assert c.ok((u + 'FROM "andr\u00e9 <andre@"').encode())[0] == b"* SEARCH 1"
     c.close()
+
+
+# Messages whose headers FETCH ENVELOPE and SEARCH by header read: encoded words, a
+# folded field, groups, a message without a body and one without a header.
+CACHED = SEARCHED + [
+    NESTED,
+    b"From: Group: a@example.org, b@example.org;\r\nTo: undisclosed-recipients:;\r\n"
+    b"Subject: folded\r\n across lines\r\nIn-Reply-To: <x@example.org>\r\n",
+    b"\r\nno header at all\r\n",
+]
+CACHE_RE = r"mailbox-cache path=\S+/example\.test/u/petrel\.cache hits=(\d+) misses=(\d+)"
+
+
+def header_answers(p):
+    """FETCH (UID ENVELOPE) and SEARCHes by header of INBOX, on one session: the
+    folder's last user, so its close (and the cache's log line) follows the logout."""
+    c = login(p)
+    c.select("INBOX", readonly=True)
+    typ, data = c.fetch("1:*", "(UID ENVELOPE)")
+    assert typ == "OK", data
+    answers = [b"".join(x if isinstance(x, bytes) else x[0] + x[1] for x in data)]
+    for keys in (("FROM", "carol"), ("SUBJECT", "paris"), ("HEADER", "Cc", '""'),
+                 ("TO", "bob", "NOT", "CC", "dave"), ("SUBJECT", "across"),
+                 ("SENTSINCE", "5-Dec-2025"), ("HEADER", "In-Reply-To", "x@")):
+        typ, data = c.uid("SEARCH", *keys)
+        assert typ == "OK", data
+        answers.append(data[0])
+    c.logout()
+    return answers
+
+
+def test_header_cache(petrel_factory):
+    """petrel.cache (src/mailbox/cache.c): the answers are the same with the cache made,
+    used, deleted, damaged or turned off, and the second session is served from it
+    (the folder's close logs its hits and misses: all hits, no message file read)."""
+    p = imap_server(petrel_factory)
+    c = login(p)
+    for m in CACHED:
+        assert c.append("INBOX", None, None, m)[0] == "OK"
+    c.logout()
+    n = len(CACHED)
+    first = header_answers(p)
+    assert first[1].split() == [b"2"] and first[5].split() == [b"5"], first
+    p.wait_log(CACHE_RE, count=1)
+    cache = p.data_dir / "mail" / "example.test" / "u" / "petrel.cache"
+    assert cache.stat().st_size > 32
+    assert header_answers(p) == first
+    log = p.wait_log(CACHE_RE, count=2)
+    counts = [tuple(map(int, m)) for m in re.findall(CACHE_RE, log)]
+    # the first session read each message once (FETCH), then the SEARCHes hit
+    assert counts[0][1] == n, counts
+    # the second: never a message file
+    assert counts[1] == (8 * n, 0), counts
+    # lost, then damaged in the middle: the same answers, the files read again
+    cache.unlink()
+    assert header_answers(p) == first
+    data = bytearray(cache.read_bytes())
+    data[len(data) // 2] ^= 0xff
+    cache.write_bytes(bytes(data))
+    assert header_answers(p) == first
+    log = p.wait_log(CACHE_RE, count=4)
+    counts = [tuple(map(int, m)) for m in re.findall(CACHE_RE, log)]
+    assert counts[2][1] == n and 0 < counts[3][1] < n, counts
+    p.stop()
+
+    # turned off: no petrel.cache, the same answers
+    q = imap_server(petrel_factory, header_cache_max=0)
+    c = login(q)
+    for m in CACHED:
+        assert c.append("INBOX", None, None, m)[0] == "OK"
+    c.logout()
+    assert header_answers(q) == first
+    assert not (q.data_dir / "mail" / "example.test" / "u" / "petrel.cache").exists()

@@ -131,6 +131,7 @@ static void test_defaults(void **state)
 	assert_int_equal(config->mailbox.quota_messages_default, 0);
 	assert_false(config->mailbox.save_sent);
 	assert_int_equal(config->mailbox.cache_size, 64 * 1024 * 1024);
+	assert_int_equal(config->mailbox.header_cache_max, 64 * 1024);
 	assert_false(config_is_local_domain(config, "example.org"));
 	config_free(&config);
 	assert_null(config);
@@ -179,6 +180,7 @@ static void test_full_file(void **state)
 		"quota_messages_default = 50000\n"
 		"save_sent = yes\n"
 		"cache_size = 0\n"
+		"header_cache_max = 0\n"
 		"\n"
 		"[listener mx]\n"
 		"role = mx\n"
@@ -217,6 +219,7 @@ static void test_full_file(void **state)
 	assert_int_equal(config->mailbox.quota_messages_default, 50000);
 	assert_true(config->mailbox.save_sent);
 	assert_int_equal(config->mailbox.cache_size, 0);
+	assert_int_equal(config->mailbox.header_cache_max, 0);
 	assert_int_equal(config->limits.bare_newline, BARE_NEWLINE_ACCEPT);
 	assert_int_equal(config->timeouts.greeting, 30);
 	assert_int_equal(config->timeouts.command, 600);

@@ -1,0 +1,108 @@
+/* mailbox/cache-codec - the petrel.cache codec (no I/O; cache.c reads and
+ * writes the file).
+ *
+ * Layout, little-endian (docs/mailbox.md):
+ *   header, 32 bytes:
+ *     0  "PTRLCCH\0"   8  u32 version   12 u32 UIDVALIDITY
+ *     16 8 zero bytes  24 u64 checksum of bytes 0-23
+ *   records, one after another, each:
+ *     0  u64 checksum of bytes 8 .. the end of the record
+ *     8  u32 UID       12 u32 length of the header section
+ *     16 u64 size of the message file (the index's)
+ *     24 the message's header section (up to and including its empty line)
+ * Checksums are SipHash-2-4 under a fixed key: they find torn and damaged
+ * records, they are no signature.  (The fuzz target's build,
+ * FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, skips their comparison so that
+ * mutated inputs reach the checks after it.)
+ */
+#include "mailbox/mailbox.h"
+
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/le.h"
+#include "util/siphash.h"
+
+#define CACHE_CHECKSUM_AT 24
+static const char cache_magic[8] = "PTRLCCH";
+static const unsigned char cache_key[SIPHASH_KEY_LEN] = "petrel.cache.v1";
+
+/* checksum_matches - SUM is the checksum of DATA[0..LEN) */
+static bool checksum_matches(const unsigned char *data, size_t len, uint64_t sum)
+{
+	bool ok = siphash24(cache_key, data, len) == sum;
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	ok = true;
+#endif
+	return ok;
+}
+
+int mailbox_cache_header_parse(const void *data, size_t len, uint32_t *uidvalidity_r)
+{
+	const unsigned char *p = data;
+	if (len < MAILBOX_CACHE_HEADER_SIZE || memcmp(p, cache_magic, 8) != 0 ||
+	    le32_get(p + 8) != MAILBOX_CACHE_VERSION || le64_get(p + 16) != 0 ||
+	    !checksum_matches(p, CACHE_CHECKSUM_AT, le64_get(p + CACHE_CHECKSUM_AT)))
+		return -1;
+	*uidvalidity_r = le32_get(p + 12);
+	return *uidvalidity_r != 0 ? 0 : -1;
+}
+
+void mailbox_cache_header_encode(uint32_t uidvalidity, struct buf *out)
+{
+	unsigned char head[MAILBOX_CACHE_HEADER_SIZE] = { 0 };
+	memcpy(head, cache_magic, 8);
+	le32_put(head + 8, MAILBOX_CACHE_VERSION);
+	le32_put(head + 12, uidvalidity);
+	le64_put(head + CACHE_CHECKSUM_AT, siphash24(cache_key, head, CACHE_CHECKSUM_AT));
+	buf_append(out, head, sizeof(head));
+}
+
+int mailbox_cache_record_parse(const void *data, size_t len, struct mailbox_cache_entry *entry_r)
+{
+	const unsigned char *p = data;
+	if (len < MAILBOX_CACHE_RECORD_HEADER)
+		return 0;
+	uint32_t uid = le32_get(p + 8), hlen = le32_get(p + 12);
+	if (uid == 0 || hlen == 0 || hlen > MAILBOX_CACHE_ENTRY_MAX)
+		return -1;
+	if (len - MAILBOX_CACHE_RECORD_HEADER < hlen)
+		return 0;
+	if (!checksum_matches(p + 8, MAILBOX_CACHE_RECORD_HEADER - 8 + (size_t)hlen, le64_get(p)))
+		return -1;
+	*entry_r = (struct mailbox_cache_entry){ .uid = uid, .len = hlen, .size = le64_get(p + 16) };
+	return 1;
+}
+
+void mailbox_cache_record_encode(uint32_t uid, uint64_t size, const char *header, size_t len,
+				 struct buf *out)
+{
+	size_t start = out->len;
+	unsigned char head[MAILBOX_CACHE_RECORD_HEADER] = { 0 };
+	le32_put(head + 8, uid);
+	le32_put(head + 12, (uint32_t)len);
+	le64_put(head + 16, size);
+	buf_append(out, head, sizeof(head));
+	buf_append(out, header, len);
+	unsigned char *rec = (unsigned char *)out->data + start;
+	le64_put(rec, siphash24(cache_key, rec + 8, MAILBOX_CACHE_RECORD_HEADER - 8 + len));
+}
+
+size_t mailbox_header_length(const char *data, size_t len, bool *complete_r)
+{
+	*complete_r = true;
+	if (len >= 1 && data[0] == '\n')
+		return 1;
+	if (len >= 2 && data[0] == '\r' && data[1] == '\n')
+		return 2;
+	for (const char *p = data; (p = memchr(p, '\n', len - (size_t)(p - data))) != NULL;) {
+		size_t at = (size_t)(p - data) + 1;
+		if (at < len && data[at] == '\n')
+			return at + 1;
+		if (at + 1 < len && data[at] == '\r' && data[at + 1] == '\n')
+			return at + 2;
+		p++;
+	}
+	*complete_r = false;
+	return len;
+}

@@ -1,0 +1,410 @@
+/* mailbox/cache - petrel.cache, each folder's cache of its messages' header
+ * sections, so that FETCH ENVELOPE and SEARCH by header (and SENT*) read
+ * one file the folder keeps open instead of opening every message.
+ *
+ * The file (cache-codec.c) is a header and records appended in the order
+ * messages were first read; in memory, a hash table from UID to the
+ * record's place and the message size it was made for.  A record is used
+ * only for the UID and size the index has now and when its checksum
+ * (checked at each read) is right; anything else is a miss: the message's
+ * file is read, and a new record appended.  So a lost, torn, damaged or
+ * foreign petrel.cache costs reads, never a wrong answer:
+ *   - the file is read at the first lookup; a header that is not ours or of
+ *     another UIDVALIDITY starts the file anew, and the records are read up
+ *     to the first that is torn or damaged, where the file is cut;
+ *   - new records wait in memory (up to CACHE_PENDING_MAX bytes) and are
+ *     written without fsync: a crash loses or tears the last ones;
+ *   - records of expunged messages stay until the folder's last user closes
+ *     it, when a file mostly made of them is written anew (beside, renamed
+ *     over).  Each message has one live record, of at most
+ *     [mailbox] header_cache_max bytes: the file stays within twice that
+ *     per message the folder held while it was open.
+ * Called on workers (mailbox.c's mailbox_message_header); the cache's lock
+ * is taken with no other held.
+ */
+#include "mailbox/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define CACHE_PENDING_MAX (256u * 1024u)   /* new records kept before a write */
+#define CACHE_READ_CHUNK (1024u * 1024u)   /* bytes read at a time when loading */
+
+static _Atomic size_t header_cache_max = 65536;
+
+/* where a record is: the message it holds and its offset in the file */
+struct cache_slot {
+	uint32_t uid;            /* 0: empty slot */
+	uint32_t len;
+	uint64_t size;
+	uint64_t offset;         /* of the record's head */
+};
+
+struct header_cache {
+	pthread_mutex_t lock;
+	char *path;              /* petrel.cache as it was when opened */
+	int fd;                  /* -1: off (failed) */
+	bool loaded;
+	uint32_t uidvalidity;    /* of the records; 0 before the load */
+	struct cache_slot *slots;
+	size_t cap, used;        /* cap a power of two, used <= cap / 2 */
+	uint64_t end;            /* the file's bytes: pending records go here */
+	struct buf pending;
+	uint64_t hits, misses;
+};
+
+static void cache_load(struct header_cache *cache, uint32_t uidvalidity);
+static void cache_restart(struct header_cache *cache, uint32_t uidvalidity);
+static void cache_off(struct header_cache *cache, const char *what);
+static bool cache_flush(struct header_cache *cache);
+static struct cache_slot *slot_find(struct header_cache *cache, uint32_t uid);
+static void slot_set(struct header_cache *cache, const struct cache_slot *slot);
+static void cache_compact(struct header_cache *cache, const char *folder_path,
+			  header_cache_live_fn *live, void *arg);
+
+void mailbox_header_cache_max_set(size_t bytes)
+{
+	header_cache_max = bytes < MAILBOX_CACHE_ENTRY_MAX ? bytes : MAILBOX_CACHE_ENTRY_MAX;
+}
+
+struct header_cache *header_cache_open(const char *folder_path)
+{
+	if (header_cache_max == 0)
+		return NULL;
+	struct header_cache *cache = xcalloc(1, sizeof(*cache));
+	pthread_mutex_init(&cache->lock, NULL);
+	cache->path = xasprintf("%s/%s", folder_path, MAILBOX_CACHE_FILE);
+	cache->fd = -1;
+	buf_init(&cache->pending);
+	return cache;
+}
+
+/* slot_find - the slot of UID, or the empty one where it would go */
+static struct cache_slot *slot_find(struct header_cache *cache, uint32_t uid)
+{
+	size_t mask = cache->cap - 1;
+	for (size_t i = (uid * 2654435761u) & mask;; i = (i + 1) & mask)
+		if (cache->slots[i].uid == uid || cache->slots[i].uid == 0)
+			return &cache->slots[i];
+}
+
+/* slot_set - SLOT in the table, replacing its UID's */
+static void slot_set(struct header_cache *cache, const struct cache_slot *slot)
+{
+	if (cache->used + 1 > cache->cap / 2) {
+		struct cache_slot *old = cache->slots;
+		size_t old_cap = cache->cap;
+		cache->cap = old_cap ? old_cap * 2 : 1024;
+		cache->slots = xcalloc(cache->cap, sizeof(*cache->slots));
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i].uid != 0)
+				*slot_find(cache, old[i].uid) = old[i];
+		free(old);
+	}
+	struct cache_slot *s = slot_find(cache, slot->uid);
+	if (s->uid == 0)
+		cache->used++;
+	*s = *slot;
+}
+
+/* cache_off - stop using the file for this open (a disk error) */
+static void cache_off(struct header_cache *cache, const char *what)
+{
+	log_warn("mailbox-cache-failed", "path=%s what=%s error=\"%s\"", cache->path, what,
+		 strerror(errno));
+	if (cache->fd >= 0)
+		close(cache->fd);
+	cache->fd = -1;
+	cache->used = 0;
+	if (cache->slots)
+		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
+	buf_reset(&cache->pending);
+}
+
+/* cache_restart - an empty file for UIDVALIDITY */
+static void cache_restart(struct header_cache *cache, uint32_t uidvalidity)
+{
+	cache->used = 0;
+	if (cache->slots)
+		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
+	buf_reset(&cache->pending);
+	cache->uidvalidity = uidvalidity;
+	if (ftruncate(cache->fd, 0) != 0) {
+		cache_off(cache, "truncate");
+		return;
+	}
+	cache->end = 0;
+	mailbox_cache_header_encode(uidvalidity, &cache->pending);
+}
+
+/* cache_load - (lock held) the file's records into the table; a file of
+ * another UIDVALIDITY, or not ours, starts again; a torn or damaged record
+ * ends it */
+static void cache_load(struct header_cache *cache, uint32_t uidvalidity)
+{
+	cache->loaded = true;
+	cache->fd = open(cache->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (cache->fd < 0) {
+		cache_off(cache, "open");
+		return;
+	}
+	char *data = xmalloc(CACHE_READ_CHUNK + MAILBOX_CACHE_ENTRY_MAX + MAILBOX_CACHE_RECORD_HEADER);
+	uint32_t file_uidvalidity = 0;
+	ssize_t n = fd_pread_full(cache->fd, data, MAILBOX_CACHE_HEADER_SIZE, 0);
+	if (n != MAILBOX_CACHE_HEADER_SIZE ||
+	    mailbox_cache_header_parse(data, (size_t)n, &file_uidvalidity) != 0 ||
+	    file_uidvalidity != uidvalidity) {
+		cache_restart(cache, uidvalidity);
+		goto out;
+	}
+	cache->uidvalidity = uidvalidity;
+	/* DATA[0..have) holds the file from offset AT */
+	uint64_t at = MAILBOX_CACHE_HEADER_SIZE;
+	size_t have = 0;
+	bool eof = false;
+	for (;;) {
+		struct mailbox_cache_entry entry;
+		int r = mailbox_cache_record_parse(data, have, &entry);
+		if (r == 1) {
+			size_t len = MAILBOX_CACHE_RECORD_HEADER + entry.len;
+			slot_set(cache, &(struct cache_slot){ entry.uid, entry.len, entry.size, at });
+			memmove(data, data + len, have - len);
+			have -= len;
+			at += len;
+			continue;
+		}
+		if (r < 0 || eof)
+			break;
+		n = fd_pread_full(cache->fd, data + have, CACHE_READ_CHUNK, (off_t)(at + have));
+		if (n < 0) {
+			cache_off(cache, "read");
+			goto out;
+		}
+		eof = (size_t)n < CACHE_READ_CHUNK;
+		have += (size_t)n;
+	}
+	/* a torn or damaged tail: cut, so that new records follow good ones */
+	cache->end = at;
+	if (have > 0 && ftruncate(cache->fd, (off_t)at) != 0)
+		cache_off(cache, "truncate");
+out:
+	free(data);
+}
+
+bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
+		      uint64_t size, struct buf *out)
+{
+	bool hit = false;
+	pthread_mutex_lock(&cache->lock);
+	if (!cache->loaded)
+		cache_load(cache, uidvalidity);
+	if (cache->fd >= 0 && cache->uidvalidity != uidvalidity)
+		cache_restart(cache, uidvalidity);
+	struct cache_slot *slot = cache->cap ? slot_find(cache, uid) : NULL;
+	if (cache->fd < 0 || slot == NULL || slot->uid == 0 || slot->size != size)
+		goto out;
+	size_t len = MAILBOX_CACHE_RECORD_HEADER + slot->len;
+	struct mailbox_cache_entry entry;
+	if (slot->offset >= cache->end) {
+		/* still pending: ours, in memory */
+		buf_append(out, cache->pending.data + (slot->offset - cache->end) +
+				MAILBOX_CACHE_RECORD_HEADER, slot->len);
+		hit = true;
+		goto out;
+	}
+	char *record = xmalloc(len);
+	if (fd_pread_full(cache->fd, record, len, (off_t)slot->offset) == (ssize_t)len &&
+	    mailbox_cache_record_parse(record, len, &entry) == 1 && entry.uid == uid &&
+	    entry.len == slot->len && entry.size == size) {
+		buf_append(out, record + MAILBOX_CACHE_RECORD_HEADER, entry.len);
+		hit = true;
+	}
+	free(record);
+out:
+	if (hit)
+		cache->hits++;
+	else
+		cache->misses++;
+	pthread_mutex_unlock(&cache->lock);
+	return hit;
+}
+
+void header_cache_put(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
+		      uint64_t size, const char *header, size_t len)
+{
+	if (len == 0 || len > header_cache_max)
+		return;
+	pthread_mutex_lock(&cache->lock);
+	if (!cache->loaded)
+		cache_load(cache, uidvalidity);
+	if (cache->fd >= 0 && cache->uidvalidity != uidvalidity)
+		cache_restart(cache, uidvalidity);
+	if (cache->fd >= 0) {
+		uint64_t offset = cache->end + cache->pending.len;
+		mailbox_cache_record_encode(uid, size, header, len, &cache->pending);
+		slot_set(cache, &(struct cache_slot){ uid, (uint32_t)len, size, offset });
+		if (cache->pending.len >= CACHE_PENDING_MAX)
+			(void)cache_flush(cache);
+	}
+	pthread_mutex_unlock(&cache->lock);
+}
+
+/* cache_flush - (lock held) the pending records written at the end */
+static bool cache_flush(struct header_cache *cache)
+{
+	if (cache->fd < 0 || cache->pending.len == 0)
+		return cache->fd >= 0;
+	if (lseek(cache->fd, (off_t)cache->end, SEEK_SET) < 0 ||
+	    fd_write_all(cache->fd, cache->pending.data, cache->pending.len) != 0) {
+		cache_off(cache, "write");
+		return false;
+	}
+	cache->end += cache->pending.len;
+	buf_reset(&cache->pending);
+	return true;
+}
+
+/* slot_offset_cmp - records in file order */
+static int slot_offset_cmp(const void *a, const void *b)
+{
+	const struct cache_slot *x = a, *y = b;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* cache_compact - (lock held, pending written) the file anew with the
+ * records of messages LIVE names, when they are less than half of it:
+ * written beside, in file order, then renamed over */
+static void cache_compact(struct header_cache *cache, const char *folder_path,
+			  header_cache_live_fn *live, void *arg)
+{
+	struct cache_slot *keep = xcalloc(cache->used ? cache->used : 1, sizeof(*keep));
+	size_t count = 0;
+	uint64_t live_bytes = MAILBOX_CACHE_HEADER_SIZE;
+	for (size_t i = 0; i < cache->cap; i++) {
+		const struct cache_slot *s = &cache->slots[i];
+		if (s->uid != 0 && live(arg, s->uid, s->size)) {
+			keep[count++] = *s;
+			live_bytes += MAILBOX_CACHE_RECORD_HEADER + s->len;
+		}
+	}
+	if (live_bytes * 2 >= cache->end) {
+		free(keep);
+		return;
+	}
+	qsort(keep, count, sizeof(*keep), slot_offset_cmp);
+	char *tmp = xasprintf("%s/%s.tmp", folder_path, MAILBOX_CACHE_FILE);
+	char *path = xasprintf("%s/%s", folder_path, MAILBOX_CACHE_FILE);
+	char *record = xmalloc(MAILBOX_CACHE_RECORD_HEADER + MAILBOX_CACHE_ENTRY_MAX);
+	struct buf out;
+	buf_init(&out);
+	mailbox_cache_header_encode(cache->uidvalidity, &out);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	bool ok = fd >= 0;
+	for (size_t i = 0; i <= count && ok; i++) {
+		if (out.len >= CACHE_PENDING_MAX || i == count) {
+			ok = fd_write_all(fd, out.data, out.len) == 0;
+			buf_reset(&out);
+		}
+		if (i == count || !ok)
+			break;
+		size_t len = MAILBOX_CACHE_RECORD_HEADER + keep[i].len;
+		ok = fd_pread_full(cache->fd, record, len, (off_t)keep[i].offset) == (ssize_t)len;
+		buf_append(&out, record, len);
+	}
+	if (fd >= 0 && close(fd) != 0)
+		ok = false;
+	if (!ok || rename(tmp, path) != 0) {
+		log_warn("mailbox-cache-failed", "path=%s what=compact error=\"%s\"", cache->path,
+			 strerror(errno));
+		(void)unlink(tmp);
+	} else {
+		log_debug("mailbox-cache-compacted", "path=%s records=%zu", cache->path, count);
+	}
+	buf_free(&out);
+	free(record);
+	free(path);
+	free(tmp);
+	free(keep);
+}
+
+void header_cache_close(struct header_cache **cache_p, const char *folder_path,
+			header_cache_live_fn *live, void *arg)
+{
+	struct header_cache *cache = *cache_p;
+	if (cache == NULL)
+		return;
+	*cache_p = NULL;
+	pthread_mutex_lock(&cache->lock);
+	if (cache->loaded) {
+		log_debug("mailbox-cache", "path=%s hits=%llu misses=%llu records=%zu", cache->path,
+			  (unsigned long long)cache->hits, (unsigned long long)cache->misses,
+			  cache->used);
+		if (cache_flush(cache) && live != NULL)
+			cache_compact(cache, folder_path, live, arg);
+	}
+	if (cache->fd >= 0)
+		close(cache->fd);
+	pthread_mutex_unlock(&cache->lock);
+	pthread_mutex_destroy(&cache->lock);
+	buf_free(&cache->pending);
+	free(cache->slots);
+	free(cache->path);
+	free(cache);
+}
+
+/* header_read - append the header section of the file FD to OUT (the
+ * whole file when it has no empty line); 0, or -1 with errno */
+static int header_read(int fd, struct buf *out)
+{
+	size_t start = out->len, len;
+	char chunk[16384];
+	bool complete = false;
+	for (;;) {
+		ssize_t n = fd_pread_full(fd, chunk, sizeof(chunk), (off_t)(out->len - start));
+		if (n < 0)
+			return -1;
+		buf_append(out, chunk, (size_t)n);
+		len = mailbox_header_length(out->data + start, out->len - start, &complete);
+		if (complete || (size_t)n < sizeof(chunk))
+			break;
+	}
+	out->len = start + len;
+	if (out->data != NULL)
+		out->data[out->len] = '\0';
+	return 0;
+}
+
+int mailbox_message_header(struct mailbox_view *view, uint32_t uid, struct buf *out,
+			   struct mailbox_error *error_r)
+{
+	struct header_cache *cache = NULL;
+	uint32_t uidvalidity;
+	uint64_t size;
+	if (mailbox_header_cache_of(view, uid, &cache, &uidvalidity, &size, error_r) != 0)
+		return -1;
+	if (cache != NULL && header_cache_get(cache, uidvalidity, uid, size, out))
+		return 0;
+	int fd;
+	if (mailbox_message_open(view, uid, &fd, error_r) != 0)
+		return -1;
+	size_t start = out->len;
+	int ret = header_read(fd, out);
+	if (ret != 0)
+		mailbox_error_sys(error_r, "cannot read the message");
+	(void)close(fd);
+	if (ret == 0 && cache != NULL)
+		header_cache_put(cache, uidvalidity, uid, size, out->data + start, out->len - start);
+	return ret;
+}

@@ -1,0 +1,341 @@
+/* test-cache - petrel.cache (src/mailbox/cache.c, cache-codec.c): the codec
+ * byte by byte, then the cache on a real Maildir: headers served from it
+ * once made, and a lost, truncated, damaged or foreign file never giving a
+ * wrong header; records of expunged messages dropped at the close. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mailbox/mailbox.h"
+#include "util/buf.h"
+
+#define ADDR "bob@example.org"
+
+static char data_dir[256];
+static char cache_path[400];
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(data_dir, "/tmp/petrel-test-cache-XXXXXX");
+	if (!mkdtemp(data_dir))
+		return -1;
+	snprintf(cache_path, sizeof(cache_path), "%s/mail/example.org/bob/petrel.cache", data_dir);
+	mailbox_setup(NULL, "test.host");
+	mailbox_header_cache_max_set(65536);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- the codec ---- */
+
+static void test_codec_round_trip(void **state)
+{
+	(void)state;
+	struct buf file;
+	uint32_t uidvalidity = 0;
+	struct mailbox_cache_entry entry;
+	buf_init(&file);
+	mailbox_cache_header_encode(1234, &file);
+	assert_int_equal(file.len, MAILBOX_CACHE_HEADER_SIZE);
+	assert_int_equal(mailbox_cache_header_parse(file.data, file.len, &uidvalidity), 0);
+	assert_int_equal(uidvalidity, 1234);
+	mailbox_cache_record_encode(7, 4096, "Subject: a\r\n\r\n", 14, &file);
+	const char *rec = file.data + MAILBOX_CACHE_HEADER_SIZE;
+	size_t rec_len = file.len - MAILBOX_CACHE_HEADER_SIZE;
+	assert_int_equal(rec_len, MAILBOX_CACHE_RECORD_HEADER + 14);
+	assert_int_equal(mailbox_cache_record_parse(rec, rec_len, &entry), 1);
+	assert_int_equal(entry.uid, 7);
+	assert_int_equal(entry.len, 14);
+	assert_int_equal(entry.size, 4096);
+	assert_memory_equal(rec + MAILBOX_CACHE_RECORD_HEADER, "Subject: a\r\n\r\n", 14);
+	/* every shorter prefix asks for more, none is taken */
+	for (size_t n = 0; n < rec_len; n++)
+		assert_int_equal(mailbox_cache_record_parse(rec, n, &entry), 0);
+	/* any byte changed is refused */
+	for (size_t i = 0; i < rec_len; i++) {
+		char *copy = malloc(rec_len);
+		memcpy(copy, rec, rec_len);
+		copy[i] ^= 0x20;
+		assert_int_not_equal(mailbox_cache_record_parse(copy, rec_len, &entry), 1);
+		free(copy);
+	}
+	for (size_t i = 0; i < MAILBOX_CACHE_HEADER_SIZE; i++) {
+		char copy[MAILBOX_CACHE_HEADER_SIZE];
+		memcpy(copy, file.data, sizeof(copy));
+		copy[i] ^= 0x01;
+		assert_int_equal(mailbox_cache_header_parse(copy, sizeof(copy), &uidvalidity), -1);
+	}
+	assert_int_equal(mailbox_cache_header_parse(file.data, 31, &uidvalidity), -1);
+	buf_free(&file);
+}
+
+static void test_header_length(void **state)
+{
+	(void)state;
+	bool complete;
+	assert_int_equal(mailbox_header_length("A: b\r\n\r\nbody", 12, &complete), 8);
+	assert_true(complete);
+	assert_int_equal(mailbox_header_length("A: b\n\nbody", 10, &complete), 6);
+	assert_true(complete);
+	assert_int_equal(mailbox_header_length("\r\nbody", 6, &complete), 2);
+	assert_true(complete);
+	assert_int_equal(mailbox_header_length("A: b\r\n c\r\n", 10, &complete), 10);
+	assert_false(complete);
+	assert_int_equal(mailbox_header_length("A: b\r\n\r", 7, &complete), 7);
+	assert_false(complete);
+}
+
+/* ---- the cache on a Maildir ---- */
+
+static const char *messages[] = {
+	"From: a@example.org\r\nSubject: one\r\n\r\nbody one\r\n",
+	"From: b@example.org\r\nSubject: two\r\n\r\nbody two\r\n",
+	"Subject: no body, no empty line\r\n",
+	"\r\nno header at all\r\n",
+};
+#define MESSAGE_COUNT (sizeof(messages) / sizeof(messages[0]))
+
+static struct mailbox *open_inbox(void)
+{
+	struct mailbox *mb = NULL;
+	struct mailbox_error error;
+	if (mailbox_open(data_dir, ADDR, "INBOX", &mb, &error) != 0)
+		fail_msg("open: %s (%d)", error.text, error.sys_errno);
+	return mb;
+}
+
+static void append_all(void)
+{
+	struct mailbox *mb = open_inbox();
+	struct mailbox_error error;
+	for (size_t i = 0; i < MESSAGE_COUNT; i++) {
+		uint32_t uid;
+		assert_int_equal(mailbox_append(mb, messages[i], strlen(messages[i]), 0, 0, 0, &uid,
+						&error), 0);
+		assert_int_equal(uid, i + 1);
+	}
+	mailbox_unref(&mb);
+}
+
+/* expected_header - the header section of message I */
+static size_t expected_header(size_t i)
+{
+	const char *end = strstr(messages[i], "\r\n\r\n");
+	if (messages[i][0] == '\r')
+		return 2;
+	return end ? (size_t)(end - messages[i]) + 4 : strlen(messages[i]);
+}
+
+/* check_headers - every message's header is right, read through a view */
+static void check_headers(void)
+{
+	struct mailbox *mb = open_inbox();
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	struct buf out;
+	buf_init(&out);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	for (size_t i = 0; i < MESSAGE_COUNT; i++) {
+		buf_reset(&out);
+		assert_int_equal(mailbox_message_header(view, (uint32_t)i + 1, &out, &error), 0);
+		assert_int_equal(out.len, expected_header(i));
+		assert_memory_equal(out.data, messages[i], out.len);
+	}
+	buf_reset(&out);
+	assert_int_equal(mailbox_message_header(view, 99, &out, &error), -1);
+	assert_int_equal(error.code, MAILBOX_ERROR_EXPUNGED);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+	buf_free(&out);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* message_path - the file of message UID in cur/ (found by its U=) */
+static void message_path(uint32_t uid, char *path, size_t size)
+{
+	char cmd[600], pattern[32];
+	snprintf(pattern, sizeof(pattern), ",U=%u:", uid);
+	snprintf(cmd, sizeof(cmd), "ls %s/mail/example.org/bob/cur/ | grep -F '%s'", data_dir,
+		 pattern);
+	FILE *fp = popen(cmd, "r");
+	char name[300];
+	assert_non_null(fgets(name, sizeof(name), fp));
+	pclose(fp);
+	name[strcspn(name, "\n")] = '\0';
+	snprintf(path, size, "%s/mail/example.org/bob/cur/%s", data_dir, name);
+}
+
+static void test_cache_made_and_used(void **state)
+{
+	(void)state;
+	append_all();
+	assert_int_equal(file_size(cache_path), -1);
+	check_headers();
+	off_t made = file_size(cache_path);
+	assert_true(made > MAILBOX_CACHE_HEADER_SIZE);
+	check_headers();
+	assert_int_equal(file_size(cache_path), made);   /* nothing added: all hits */
+
+	/* a file changed behind the index's back, same size: the cached header
+	 * answers, which shows the file was not read */
+	char path[700];
+	message_path(1, path, sizeof(path));
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("From: a@example.org\r\nSubject: ONE\r\n\r\nbody one\r\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	check_headers();
+}
+
+static void test_cache_off(void **state)
+{
+	(void)state;
+	mailbox_header_cache_max_set(0);
+	append_all();
+	check_headers();
+	assert_int_equal(file_size(cache_path), -1);
+}
+
+/* overwrite - LEN bytes of BYTES at OFFSET of the cache file */
+static void overwrite(off_t offset, const char *bytes, size_t len)
+{
+	int fd = open(cache_path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, bytes, len, offset), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+static void test_cache_truncated(void **state)
+{
+	(void)state;
+	append_all();
+	check_headers();
+	off_t made = file_size(cache_path);
+	/* a crash tore the last records: cut in the middle of the second */
+	off_t cut = MAILBOX_CACHE_HEADER_SIZE + MAILBOX_CACHE_RECORD_HEADER +
+		    (off_t)expected_header(0) + 10;
+	assert_int_equal(truncate(cache_path, cut), 0);
+	check_headers();
+	assert_int_equal(file_size(cache_path), made);   /* made whole again */
+	assert_int_equal(truncate(cache_path, 5), 0);
+	check_headers();
+	assert_int_equal(file_size(cache_path), made);
+	assert_int_equal(unlink(cache_path), 0);
+	check_headers();
+	assert_int_equal(file_size(cache_path), made);
+}
+
+static void test_cache_corrupt(void **state)
+{
+	(void)state;
+	append_all();
+	check_headers();
+	/* a changed byte in the first record's header section */
+	overwrite(MAILBOX_CACHE_HEADER_SIZE + MAILBOX_CACHE_RECORD_HEADER + 10, "X", 1);
+	check_headers();
+	/* garbage over the whole file */
+	off_t size = file_size(cache_path);
+	char *junk = malloc((size_t)size);
+	memset(junk, 0x5a, (size_t)size);
+	overwrite(0, junk, (size_t)size);
+	free(junk);
+	check_headers();
+	assert_true(file_size(cache_path) > MAILBOX_CACHE_HEADER_SIZE);
+}
+
+/* a file of another UIDVALIDITY (the folder made anew), whose records are
+ * valid but for other messages: none is used */
+static void test_cache_other_uidvalidity(void **state)
+{
+	(void)state;
+	append_all();
+	struct buf file;
+	buf_init(&file);
+	mailbox_cache_header_encode(1, &file);
+	for (uint32_t uid = 1; uid <= MESSAGE_COUNT; uid++) {
+		const char *m = messages[uid - 1];
+		mailbox_cache_record_encode(uid, strlen(m), "Subject: wrong\r\n\r\n", 18, &file);
+	}
+	int fd = open(cache_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, file.data, file.len), (ssize_t)file.len);
+	assert_int_equal(close(fd), 0);
+	buf_free(&file);
+	check_headers();
+}
+
+/* records of expunged messages go when they are most of the file, at the
+ * close of an open that read the cache */
+static void test_cache_compacted(void **state)
+{
+	(void)state;
+	append_all();
+	check_headers();
+	off_t made = file_size(cache_path);
+	struct mailbox *mb = open_inbox();
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	struct mailbox_store_result result;
+	uint32_t uids[] = { 1, 2, 3 };
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_store_flags(view, uids, 3, MAILBOX_STORE_ADD, MAILBOX_FLAG_DELETED,
+					     0, 0, &result, &error), 0);
+	mailbox_store_result_free(&result);
+	assert_int_equal(mailbox_expunge(view, NULL, 0, NULL, NULL, &error), 0);
+	/* the cache is read in this open: its close looks at what is left */
+	struct buf out;
+	buf_init(&out);
+	assert_int_equal(mailbox_message_header(view, 4, &out, &error), 0);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+	off_t after = file_size(cache_path);
+	assert_int_equal(after, MAILBOX_CACHE_HEADER_SIZE + MAILBOX_CACHE_RECORD_HEADER +
+				(off_t)expected_header(3));
+	assert_true(after < made);
+	mb = open_inbox();
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	buf_reset(&out);
+	assert_int_equal(mailbox_message_header(view, 4, &out, &error), 0);
+	assert_int_equal(out.len, 2);
+	buf_free(&out);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+	assert_int_equal(file_size(cache_path), after);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_codec_round_trip),
+		cmocka_unit_test(test_header_length),
+		cmocka_unit_test_setup_teardown(test_cache_made_and_used, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_other_uidvalidity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_compacted, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
