@@ -4,12 +4,16 @@
  * What is authoritative where (docs/mailbox.md has the long form):
  *   - the message files in cur/ and their names: which messages exist, their
  *     UIDs (",U=") and sizes (",S="), their flags and keywords 0-25 (":2,");
+ *     a file another writer left in cur/ keeps a name without ",U=" until
+ *     its first flag change: its UID is then only in petrel.index, written
+ *     durably by the sync that gave it;
  *   - petrel.uidvalidity: UIDVALIDITY, and leases on UIDs and MODSEQs: no UID
  *     at or above the lease U and no MODSEQ above the lease M is handed out
  *     before a new lease is durable, so a rebuild that starts at the leases
  *     can never reuse a UID nor go back in MODSEQ (RFC 3501 2.3.1.1, RFC 7162
  *     3.1.2.1) whatever index was lost;
- *   - petrel.index: per-message MODSEQs, keywords 26-63, a fast open.  It is
+ *   - petrel.index: per-message MODSEQs, keywords 26-63, the UIDs of names
+ *     without one, a fast open.  It is
  *     rewritten (new file, rename) once changes add up (INDEX_DIRTY_MIN
  *     plus one per 16 messages), durably at the last close, else not
  *     fsync'ed: a
@@ -648,8 +652,49 @@ static int foreign_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* adopt_file - give file DIR/NAME (in new/ or cur/) its place in cur/ with
- * UID and size in its name; fills *MSG.  1 done, 0 the file vanished, -1 error */
+/* uid_reserve - one lease (petrel.uidvalidity written once) for all the
+ * UIDs a sync is about to hand out: the NFOREIGN files of cur/, those
+ * that keep the UID of their name up to the highest, and NFRESH of new/ */
+static int uid_reserve(struct mailbox *mb, const struct foreign *foreign, size_t nforeign,
+		       size_t nfresh)
+{
+	uint64_t next = mb->uidnext, needed = nfresh;
+	for (size_t i = 0; i < nforeign; i++) {
+		if (!foreign[i].keep_uid)
+			needed++;
+		else if ((uint64_t)foreign[i].f.uid + 1 > next)
+			next = (uint64_t)foreign[i].f.uid + 1;
+	}
+	if (next + needed <= mb->uid_lease)
+		return 0;
+	uint32_t old = mb->uid_lease;
+	uint64_t lease = next + needed + UID_LEASE;
+	mb->uid_lease = lease > UINT32_MAX ? UINT32_MAX : (uint32_t)lease;
+	if (lease_write(mb) != 0) {
+		mb->uid_lease = old;
+		return -1;
+	}
+	return 0;
+}
+
+/* file_move - FROM renamed to TO, never replacing a file of that name
+ * (RENAME_NOREPLACE; link and unlink where the file system lacks it) */
+static int file_move(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (link(from, to) != 0)
+		return -1;
+	return unlink(from);
+}
+
+/* adopt_file - give file DIR/NAME (in new/ or cur/) its place in cur/
+ * under UID: moved from new/ (or renamed in cur/: a copied unique, a name
+ * claiming another UID) with UID and size in its name, or left as it is in
+ * cur/ when its name claims no UID; fills *MSG.  1 done, 0 the file
+ * vanished, -1 error */
 static int adopt_file(struct mailbox *mb, const char *dir, const char *name,
 		      const struct mailbox_filename *f, bool new_unique, uint32_t uid,
 		      uint64_t modseq, struct mailbox_msg *msg)
@@ -677,12 +722,16 @@ static int adopt_file(struct mailbox *mb, const char *dir, const char *name,
 	mailbox_filename_format(&to_name, unique, strlen(unique), (uint64_t)st.st_size, uid,
 				f->flags, f->keywords);
 	free(unique);
-	if (strcmp(dir, "cur") != 0 || strcmp(name, to_name.data) != 0) {
+	/* a file of cur/ whose name claims no UID keeps its name: its UID is
+	 * in the index, which the sync writes durably (renaming every file of
+	 * a large folder another program filled was most of its first open) */
+	bool keep_name = strcmp(dir, "cur") == 0 && !new_unique && !f->has_uid;
+	if (keep_name) {
+		buf_reset(&to_name);
+		buf_append_str(&to_name, name);
+	} else if (strcmp(dir, "cur") != 0 || strcmp(name, to_name.data) != 0) {
 		char *to = cur_path(mb, to_name.data);
-		/* link + unlink, not rename: never replace a file of the same name */
-		int r = link(from, to);
-		if (r == 0 && unlink(from) != 0)
-			r = -1;
+		int r = file_move(from, to);
 		int err = errno;
 		free(to);
 		if (r != 0) {
@@ -708,7 +757,7 @@ out:
 static int sync_locked(struct mailbox *mb, bool rebuild, struct mailbox_error *error_r)
 {
 	char **cur = NULL, **fresh = NULL;
-	size_t ncur = 0, nfresh = 0, nforeign = 0, nadded = 0;
+	size_t ncur = 0, nfresh = 0, nforeign = 0, nadded = 0, nunnamed = 0;
 	size_t *order = NULL;
 	bool *seen = NULL, changed = rebuild;
 	struct foreign *foreign = NULL;
@@ -820,17 +869,14 @@ list_fail:
 	added = xcalloc(nforeign + nfresh + 1, sizeof(*added));
 	if (nforeign + nfresh > 0 && !modseq && modseq_next(mb, &modseq) != 0)
 		goto sys_fail;
+	if (uid_reserve(mb, foreign, nforeign, nfresh) != 0)
+		goto sys_fail;
 	for (size_t i = 0; i < nforeign; i++) {
 		struct foreign *fo = &foreign[i];
 		if (!fo->keep_uid)
 			continue;
 		if (fo->f.uid >= mb->uidnext)
 			mb->uidnext = fo->f.uid + 1;
-		if (mb->uidnext > mb->uid_lease) {
-			mb->uid_lease = mb->uidnext;
-			if (lease_write(mb) != 0)
-				goto sys_fail;
-		}
 		int r = adopt_file(mb, "cur", fo->name, &fo->f, false, fo->f.uid, modseq,
 				   &added[nadded]);
 		if (r < 0)
@@ -848,6 +894,7 @@ list_fail:
 		if (r < 0)
 			goto sys_fail;
 		nadded += (size_t)r;
+		nunnamed += r == 1 && !fo->dup && !fo->f.has_uid;
 	}
 	/* new/ in name order (names begin with the arrival time) */
 	if (nfresh > 1)
@@ -880,9 +927,13 @@ done:
 		changed = true;
 	}
 	if (changed) {
-		if (rebuild)
+		/* UIDs that no file name holds are only in the index: durable
+		 * before anyone is told of them */
+		if (nunnamed > 0 && index_write(mb, true) != 0 && ret == 0)
+			ret = mailbox_error_sys(error_r, "cannot write the index");
+		else if (nunnamed == 0 && rebuild)
 			(void)index_write(mb, false);
-		else
+		else if (nunnamed == 0)
 			index_changed(mb);
 		atomic_fetch_add(&mb->change_seq, 1);
 		totals_publish(mb);

@@ -283,3 +283,33 @@ def test_index_lost_while_stopped_is_rebuilt(petrel_factory):
         highest = appended
         c.logout()
         before = snapshot(p)
+
+
+def test_kill9_after_first_select_of_a_copied_maildir(petrel_factory):
+    """A Maildir copied in while Petrel is stopped (files in cur/ named without ,U=,
+    as another server or a migration leaves them): the first SELECT gives them UIDs
+    and leaves their names as they are (docs/mailbox.md), so those UIDs are only in
+    petrel.index; after a kill -9 while the folder is still selected, each message
+    has the UID and flags it had."""
+    p = imap_server(petrel_factory)
+    snapshot(p)
+    assert p.stop() == 0
+    cur = inbox_dir(p) / "cur"
+    names, mids = [], []
+    for i in range(40):
+        # names in UID order (the time first, all of the same length)
+        name = "%d.M%dP7.copied:2,%s" % (1700000000 + i, i, "S" if i % 2 else "")
+        mid = "<%d.%s@copied.test>" % (i, uuid.uuid4().hex)
+        (cur / name).write_bytes(make_message("copied %d" % i, msgid=mid))
+        names.append(name)
+        mids.append(mid)
+    p.start()
+    c = login(p)
+    typ, data = c.select("INBOX")
+    assert typ == "OK" and int(data[0]) == 40, data
+    # failed before: every file was renamed to carry its UID
+    assert sorted(f.name for f in cur.iterdir()) == names
+    p.kill9()
+    p.start()
+    want = [(i + 1, mids[i], frozenset({"\\Seen"} if i % 2 else ())) for i in range(40)]
+    assert snapshot(p)[2] == want

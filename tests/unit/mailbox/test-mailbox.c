@@ -280,6 +280,59 @@ static void copy_file(const char *from, const char *to)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* files another program left in cur/ without a UID in their name (a
+ * Maildir copied in) keep their names: their UIDs are only in the index,
+ * which is durable once the open returns, so a crash image taken while the
+ * folder is still open (no close) gives the same UIDs back */
+static void test_cur_files_keep_names(void **state)
+{
+	(void)state;
+	char path[600], copy[400], cmd[2000];
+	snprintf(path, sizeof(path), "%s/cur", inbox);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur' '%s/new' '%s/tmp'", inbox, inbox, inbox);
+	assert_int_equal(system(cmd), 0);
+	static const char *const names[] = {
+		"1000.M1P1.other,S=3:2,S", "1001.M2P1.other:2,", "1002.M3P1.other:2,FS",
+	};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/cur/%s", inbox, names[i]);
+		FILE *fp = fopen(path, "w");
+		assert_non_null(fp);
+		fputs("a\r\n", fp);
+		assert_int_equal(fclose(fp), 0);
+	}
+	struct mailbox *mb = open_ok("INBOX");
+	uint32_t uids[4];
+	assert_int_equal(uids_of(mb, uids, 4), 3);
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/cur/%s", inbox, names[i]);
+		assert_int_equal(access(path, F_OK), 0);   /* failed before: renamed */
+	}
+	/* the disk as a kill -9 would leave it now, folder still open */
+	snprintf(copy, sizeof(copy), "%s/mail/example.org/carol", data_dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/mail/example.org' && cp -a '%s' '%s'", data_dir,
+		 inbox, copy);
+	assert_int_equal(system(cmd), 0);
+	struct mailbox *crashed = NULL;
+	struct mailbox_error error;
+	assert_int_equal(mailbox_open(data_dir, "carol@example.org", "INBOX", &crashed, &error), 0);
+	uint32_t again[4];
+	assert_int_equal(uids_of(crashed, again, 4), 3);
+	assert_memory_equal(uids, again, sizeof(uids[0]) * 3);
+	/* a flag change gives the file its UID in its name */
+	struct mailbox_view *view;
+	struct mailbox_store_result res;
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_store_flags(view, &uids[1], 1, MAILBOX_STORE_ADD,
+					     MAILBOX_FLAG_FLAGGED, 0, 0, &res, &error), 0);
+	mailbox_store_result_free(&res);
+	mailbox_view_free(&view);
+	snprintf(path, sizeof(path), "%s/cur/1001.M2P1.other,S=3,U=%u:2,F", inbox, uids[1]);
+	assert_int_equal(access(path, F_OK), 0);
+	mailbox_unref(&crashed);
+	mailbox_unref(&mb);
+}
+
 /* a crash (no clean close) with an index written mid-session: the files
  * written after it are found, and no UID handed out after it is reused */
 static void test_unclean_stale_index(void **state)
@@ -1458,6 +1511,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_index_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_stale_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cur_files_keep_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_file_picked_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_external_changes, setup, teardown),
