@@ -170,23 +170,26 @@ static void cache_load(struct header_cache *cache, uint32_t uidvalidity)
 		goto out;
 	}
 	cache->uidvalidity = uidvalidity;
-	/* DATA[0..have) holds the file from offset AT */
+	/* DATA[pos..have) holds the file from offset AT */
 	uint64_t at = MAILBOX_CACHE_HEADER_SIZE;
-	size_t have = 0;
+	size_t pos = 0, have = 0;
 	bool eof = false;
 	for (;;) {
 		struct mailbox_cache_entry entry;
-		int r = mailbox_cache_record_parse(data, have, &entry);
+		int r = mailbox_cache_record_parse(data + pos, have - pos, &entry);
 		if (r == 1) {
 			size_t len = MAILBOX_CACHE_RECORD_HEADER + entry.len;
 			slot_set(cache, &(struct cache_slot){ entry.uid, entry.len, entry.size, at });
-			memmove(data, data + len, have - len);
-			have -= len;
+			pos += len;
 			at += len;
 			continue;
 		}
 		if (r < 0 || eof)
 			break;
+		/* the record's start to the front, then more of the file */
+		memmove(data, data + pos, have - pos);
+		have -= pos;
+		pos = 0;
 		n = fd_pread_full(cache->fd, data + have, CACHE_READ_CHUNK, (off_t)(at + have));
 		if (n < 0) {
 			cache_off(cache, "read");
@@ -197,7 +200,7 @@ static void cache_load(struct header_cache *cache, uint32_t uidvalidity)
 	}
 	/* a torn or damaged tail: cut, so that new records follow good ones */
 	cache->end = at;
-	if (have > 0 && ftruncate(cache->fd, (off_t)at) != 0)
+	if (have > pos && ftruncate(cache->fd, (off_t)at) != 0)
 		cache_off(cache, "truncate");
 out:
 	free(data);

@@ -325,6 +325,50 @@ static void test_cache_compacted(void **state)
 	assert_int_equal(file_size(cache_path), after);
 }
 
+/* a file of several read chunks (records of about 50 KiB): all read back */
+static void test_cache_large(void **state)
+{
+	(void)state;
+	enum { COUNT = 40, FIELD = 50000 };
+	struct mailbox *mb = open_inbox();
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	struct buf msg, out;
+	buf_init(&msg);
+	buf_init(&out);
+	for (int i = 0; i < COUNT; i++) {
+		buf_reset(&msg);
+		buf_printf(&msg, "Subject: %d\r\nX-Long: ", i);
+		for (int k = 0; k < FIELD / 10; k++)
+			buf_append(&msg, "abcdefghi ", 10);
+		buf_append_str(&msg, "\r\n\r\nbody\r\n");
+		uint32_t uid;
+		assert_int_equal(mailbox_append(mb, msg.data, msg.len, 0, 0, 0, &uid, &error), 0);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		off_t before = file_size(cache_path);
+		assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+		for (uint32_t uid = 1; uid <= COUNT; uid++) {
+			char want[32];
+			buf_reset(&out);
+			assert_int_equal(mailbox_message_header(view, uid, &out, &error), 0);
+			assert_int_equal(out.len, strlen("Subject: \r\nX-Long: \r\n\r\n") + FIELD +
+							 (uid > 10 ? 2 : 1));
+			snprintf(want, sizeof(want), "Subject: %u\r\n", uid - 1);
+			assert_memory_equal(out.data, want, strlen(want));
+		}
+		mailbox_view_free(&view);
+		mailbox_unref(&mb);
+		if (pass == 1)
+			assert_int_equal(file_size(cache_path), before);   /* all hits */
+		mb = open_inbox();
+	}
+	assert_true(file_size(cache_path) > 3 * 512 * 1024);   /* over a read chunk */
+	mailbox_unref(&mb);
+	buf_free(&msg);
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +380,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_other_uidvalidity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_compacted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_large, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
