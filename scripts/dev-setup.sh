@@ -11,6 +11,7 @@
 #   submission   127.0.0.1:10587 (and [::1]:10587 when IPv6 loopback works)
 #   submissions  127.0.0.1:10465 (implicit TLS)
 #   imap, imaps  127.0.0.1:10143 (STARTTLS), 127.0.0.1:10993 (implicit TLS)
+#   http, https  127.0.0.1:10080, 127.0.0.1:10443 (TLS): the HTTP API
 #   local        DIR/sendmail.sock (petrel sendmail)
 # With PETREL (the binary) it also adds the account you@example.test
 # (password petrel-dev), so the first message has a mailbox to go to.
@@ -105,6 +106,15 @@ address = 127.0.0.1:10143
 [listener imaps]
 role = imaps
 address = 127.0.0.1:10993
+
+# the HTTP API (docs/http.md): plain, and TLS from the first octet
+[listener http]
+role = http
+address = 127.0.0.1:10080
+
+[listener https]
+role = https
+address = 127.0.0.1:10443
 
 # petrel sendmail (-c $conf) submits through this socket
 [listener local]

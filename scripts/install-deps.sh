@@ -12,6 +12,9 @@ python3-dkim python3-nacl python3-spf python3-yaml python3-dnslib python3-dnspyt
 # and pg_ctl for the throwaway clusters of the store tests (tests/unit/store/
 # with-postgresql.sh) and the integration tests on PostgreSQL.
 PKGS="$PKGS libpq-dev postgresql"
+# libjansson-dev: JSON of the HTTP API (src/http/); wrk: the HTTP load generator
+# docs/http.md's measurements were made with.
+PKGS="$PKGS libjansson-dev wrk"
 # publicsuffix: the Public Suffix List, for DMARC's organizational domain.
 PKGS="$PKGS publicsuffix"
 # libmail-dmarc-perl: Mail::DMARC, the DMARC implementation test_dmarc.py compares with.

@@ -47,6 +47,7 @@
 #include "dns/dns.h"
 #include "imap/imap.h"
 #include "pop3/pop3.h"
+#include "http/http.h"
 #include "privsep/privsep.h"
 #include "reports/reports.h"
 #include "util/xalloc.h"
@@ -60,6 +61,7 @@ struct serve_state {
 	struct smtp_server *server;
 	struct imap_server *imap;
 	struct pop3_server *pop3;
+	struct http_server *http;
 	const struct config *config;
 	bool draining;
 	unsigned draining_servers;  /* servers whose sessions are not all closed */
@@ -483,9 +485,10 @@ static void serve_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct serve_state *st = arg;
 	(void)what;
-	log_info("shutdown", "signal=%d sessions=%zu imap_sessions=%zu pop3_sessions=%zu",
-		 (int)sig, smtp_server_session_count(st->server),
-		 imap_server_session_count(st->imap), pop3_server_session_count(st->pop3));
+	log_info("shutdown", "signal=%d sessions=%zu imap_sessions=%zu pop3_sessions=%zu "
+		 "http_sessions=%zu", (int)sig, smtp_server_session_count(st->server),
+		 imap_server_session_count(st->imap), pop3_server_session_count(st->pop3),
+		 http_server_session_count(st->http));
 	net_listeners_disable(st->listeners);
 	if (st->draining) {
 		event_base_loopexit(st->base, NULL);
@@ -494,10 +497,11 @@ static void serve_signal_cb(evutil_socket_t sig, short what, void *arg)
 	st->draining = true;
 	struct timeval grace = { .tv_sec = st->config->timeouts.shutdown, .tv_usec = 0 };
 	event_base_loopexit(st->base, &grace);
-	st->draining_servers = 3;
+	st->draining_servers = 4;
 	smtp_server_drain(st->server, serve_drained, st);
 	imap_server_drain(st->imap, serve_drained, st);
 	pop3_server_drain(st->pop3, serve_drained, st);
+	http_server_drain(st->http, serve_drained, st);
 }
 
 /* serve_drained - the last session of one server is closed: leave the loop
@@ -613,6 +617,8 @@ static void serve_accept(void *ctx, const struct config_listener *listener, int 
 		imap_server_accept(st->imap, listener, fd, sa, salen);
 	else if (listener->role == LISTENER_ROLE_POP3 || listener->role == LISTENER_ROLE_POP3S)
 		pop3_server_accept(st->pop3, listener, fd, sa, salen);
+	else if (listener->role == LISTENER_ROLE_HTTP || listener->role == LISTENER_ROLE_HTTPS)
+		http_server_accept(st->http, listener, fd, sa, salen);
 	else
 		smtp_server_accept(st->server, listener, fd, sa, salen);
 }
@@ -957,6 +963,16 @@ static int serve_network(const struct config *config)
 		.throttle = throttle,
 	};
 	st.pop3 = pop3_server_create(st.base, &pop3_settings);
+	struct http_server_settings http_settings = {
+		.config = config,
+		.tls = tls,
+		.store = store,
+		.pool = pool,
+		.auth = logins,
+		.limits = smtp_server_limits(st.server),
+		.throttle = throttle,
+	};
+	st.http = http_server_create(st.base, &http_settings);
 	struct serve_report_glue glue = { .reporter = reporter, .control = control };
 	queue_control_set_handler(control, "dmarc-report", serve_report_request, &glue);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
@@ -991,6 +1007,8 @@ out:
 		imap_server_close_sessions(st.imap);
 	if (st.pop3)
 		pop3_server_close_sessions(st.pop3);
+	if (st.http)
+		http_server_close_sessions(st.http);
 	if (st.server)
 		smtp_server_set_reporter(st.server, NULL);
 	dmarc_reporter_free(&reporter);
@@ -1008,6 +1026,7 @@ out:
 	queue_free(&queue);
 	imap_server_free(&st.imap);
 	pop3_server_free(&st.pop3);
+	http_server_free(&st.http);
 	smtp_server_free(&st.server);
 	authd_client_free(&logins);
 	policy_throttle_free(&throttle);

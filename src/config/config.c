@@ -62,6 +62,7 @@ enum config_section {
 	SECTION_IMAP,
 	SECTION_MAILBOX,
 	SECTION_POP3,
+	SECTION_HTTP,
 	SECTION_STORE,
 	SECTION_LISTENER,
 };
@@ -256,6 +257,14 @@ static const struct key_def key_defs[] = {
 	{ SECTION_POP3, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(pop3.idle_timeout), 600,
 	  86400 },
 	{ SECTION_POP3, "command_line", KEY_SIZE, CONFIG_OFFSET(pop3.command_line), 255, 65536 },
+	{ SECTION_HTTP, "header_size", KEY_SIZE, CONFIG_OFFSET(http.header_size), 1024, 1048576 },
+	{ SECTION_HTTP, "header_count", KEY_UINT, CONFIG_OFFSET(http.header_count), 1, 10000 },
+	{ SECTION_HTTP, "body_size", KEY_SIZE, CONFIG_OFFSET(http.body_size), 1024,
+	  1073741824 },
+	{ SECTION_HTTP, "request_timeout", KEY_DURATION, CONFIG_OFFSET(http.request_timeout), 1,
+	  3600 },
+	{ SECTION_HTTP, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(http.idle_timeout), 1,
+	  3600 },
 	{ SECTION_STORE, "backend", KEY_CHOICE, CONFIG_OFFSET(store.backend), 0, 0 },
 	{ SECTION_STORE, "url", KEY_STRING, CONFIG_OFFSET(store.url), 0, 0 },
 	{ SECTION_STORE, "credentials_url", KEY_STRING, CONFIG_OFFSET(store.credentials_url), 0,
@@ -286,6 +295,7 @@ static const char *const section_names[] = {
 	[SECTION_IMAP] = "imap",
 	[SECTION_MAILBOX] = "mailbox",
 	[SECTION_POP3] = "pop3",
+	[SECTION_HTTP] = "http",
 	[SECTION_STORE] = "store",
 	[SECTION_LISTENER] = "listener",
 };
@@ -443,6 +453,11 @@ static struct config *config_new(bool with_hostname)
 	config->imap.sessions_per_account = 20;
 	config->pop3.idle_timeout = 600;
 	config->pop3.command_line = 4096;
+	config->http.header_size = 16384;
+	config->http.header_count = 100;
+	config->http.body_size = 32u * 1024 * 1024;
+	config->http.request_timeout = 30;
+	config->http.idle_timeout = 60;
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
@@ -723,6 +738,10 @@ const char *listener_role_name(enum listener_role role)
 		return "pop3";
 	case LISTENER_ROLE_POP3S:
 		return "pop3s";
+	case LISTENER_ROLE_HTTP:
+		return "http";
+	case LISTENER_ROLE_HTTPS:
+		return "https";
 	}
 	return "unknown";
 }
@@ -872,7 +891,7 @@ static void parser_section_end(struct config_parser *p)
 		if (p->listener_role_line == 0)
 			parser_fail(p, p->listener_line,
 				    "[listener %s] has no 'role' (mx, submission, submissions, "
-				    "local, imap, imaps, pop3 or pop3s)", name);
+				    "local, imap, imaps, pop3, pop3s, http or https)", name);
 		else if (p->listener_address_line == 0)
 			parser_fail(p, p->listener_line,
 				    "[listener %s] has no 'address' (host:port)", name);
@@ -980,8 +999,8 @@ static void parser_listener_key(struct config_parser *p, const char *name,
 				    "(first on line %d)", l->name, p->listener_role_line);
 		} else if (!parse_role(value, &l->role)) {
 			parser_fail(p, p->lineno, "unknown role '%.64s' in [listener %s] "
-				    "(expected mx, submission, submissions, local, imap, imaps, pop3 "
-				    "or pop3s)", value, l->name);
+				    "(expected mx, submission, submissions, local, imap, imaps, pop3, "
+				    "pop3s, http or https)", value, l->name);
 		} else {
 			p->listener_role_line = p->lineno;
 		}
@@ -1375,7 +1394,7 @@ static void parser_finish(struct config_parser *p)
 	for (size_t i = 0; i < config->listener_count; i++) {
 		enum listener_role role = config->listeners[i].role;
 		if ((role == LISTENER_ROLE_SUBMISSIONS || role == LISTENER_ROLE_IMAPS ||
-		     role == LISTENER_ROLE_POP3S) &&
+		     role == LISTENER_ROLE_POP3S || role == LISTENER_ROLE_HTTPS) &&
 		    config->tls_certificate == NULL) {
 			parser_fail(p, config->listeners[i].line, "[listener %s] has role "
 				    "%s (implicit TLS) but [tls] has no certificate "
@@ -1609,7 +1628,8 @@ static bool parse_bool(const char *s, bool *value_r)
 	return ok;
 }
 
-/* parse_role - mx, submission, submissions, local, imap, imaps, pop3, pop3s */
+/* parse_role - mx, submission, submissions, local, imap, imaps, pop3, pop3s,
+ * http, https */
 static bool parse_role(const char *s, enum listener_role *role_r)
 {
 	bool ok = true;
@@ -1630,6 +1650,10 @@ static bool parse_role(const char *s, enum listener_role *role_r)
 		*role_r = LISTENER_ROLE_POP3;
 	else if (strcmp(s, "pop3s") == 0)
 		*role_r = LISTENER_ROLE_POP3S;
+	else if (strcmp(s, "http") == 0)
+		*role_r = LISTENER_ROLE_HTTP;
+	else if (strcmp(s, "https") == 0)
+		*role_r = LISTENER_ROLE_HTTPS;
 	else
 		ok = false;
 	return ok;

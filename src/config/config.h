@@ -17,6 +17,7 @@
  *   [smtp]     SMTP-time checks: reverse DNS, HELO syntax, sender domain
  *   [imap]     the IMAP server's limits and autologout timer
  *   [pop3]     the POP3 server's limits and inactivity timer
+ *   [http]     the HTTP server's request limits and timers
  *   [events]   how long events are kept, and how many may wait for the store
  *   [dkim]     DKIM verification limits
  *   [srs]      the Sender Rewriting Scheme of forwarded mail: secret, domain, age
@@ -25,7 +26,8 @@
  *   [delivery] outgoing SMTP: TLS policy, port, connection limits
  *   [relay]    a smarthost for all mail or some domains
  *   [tls-policy] per recipient domain: none|may|encrypt|verify
- *   [listener NAME]  role = mx|submission|submissions|local|imap|imaps|pop3|pop3s,
+ *   [listener NAME]  role = mx|submission|submissions|local|imap|imaps|pop3|pop3s|
+ *              http|https,
  *              address = host:port
  */
 #ifndef PETREL_CONFIG_H
@@ -43,6 +45,8 @@ enum listener_role {
 	LISTENER_ROLE_IMAPS,       /* port 993: IMAP over implicit TLS (RFC 8314) */
 	LISTENER_ROLE_POP3,        /* port 110: POP3, STLS (pop3/) */
 	LISTENER_ROLE_POP3S,       /* port 995: POP3 over implicit TLS (RFC 8314) */
+	LISTENER_ROLE_HTTP,        /* the HTTP API and web face (http/) */
+	LISTENER_ROLE_HTTPS,       /* the same over TLS from the first octet */
 };
 
 enum bare_newline_policy {
@@ -169,6 +173,15 @@ struct config_pop3 {
 				     AUTH response) with its CRLF: 4096 */
 };
 
+/* [http]: the HTTP server (http/, docs/http.md) */
+struct config_http {
+	size_t header_size;       /* octets of a request's line and header fields: 16384 */
+	unsigned header_count;    /* header fields of a request: 100 */
+	size_t body_size;         /* octets of a request's body: 32 MiB */
+	unsigned request_timeout; /* seconds from a request's first octet to its last: 30 */
+	unsigned idle_timeout;    /* seconds a kept-alive connection waits for the next: 60 */
+};
+
 struct config_dns {
 	char *resolver;          /* "127.0.0.1@5353"; "" = /etc/resolv.conf */
 	char *special_zones;     /* RFC 6761 zones to resolve anyway ("test"); "" = none */
@@ -275,6 +288,7 @@ struct config {
 	struct config_smtp smtp;
 	struct config_imap imap;
 	struct config_pop3 pop3;
+	struct config_http http;
 	struct config_events events;
 	struct config_store store;
 	struct config_dkim dkim;

@@ -491,9 +491,9 @@ static const struct error_case error_cases[] = {
 	{ "[tls]\nkey = key.pem\n", "2: [tls] 'key' is set but 'certificate' is not" },
 	/* listeners */
 	{ "[listener mx]\nrole = relay\naddress = *:25\n",
-	  "2: unknown role 'relay' in [listener mx] (expected mx, submission, submissions, local, imap, imaps, pop3 or pop3s)" },
+	  "2: unknown role 'relay' in [listener mx] (expected mx, submission, submissions, local, imap, imaps, pop3, pop3s, http or https)" },
 	{ "[listener mx]\naddress = *:25\n[listener sub]\nrole = submission\naddress = *:587\n",
-	  "1: [listener mx] has no 'role' (mx, submission, submissions, local, imap, imaps, pop3 or pop3s)" },
+	  "1: [listener mx] has no 'role' (mx, submission, submissions, local, imap, imaps, pop3, pop3s, http or https)" },
 	{ "[listener mx]\nrole = mx\naddress = *:25\n[listener sub]\nrole = submission\n",
 	  "4: [listener sub] has no 'address' (host:port)" },
 	{ "[listener a]\nrole = mx\naddress = *:25\n\n[listener a]\nrole = mx\naddress = *:26\n",
@@ -550,6 +550,13 @@ static const struct error_case error_cases[] = {
 	  "1: [listener i] has role imaps (implicit TLS) but [tls] has no certificate and key" },
 	{ "[listener p]\nrole = pop3s\naddress = *:995\n",
 	  "1: [listener p] has role pop3s (implicit TLS) but [tls] has no certificate and key" },
+	{ "[listener w]\nrole = https\naddress = *:443\n",
+	  "1: [listener w] has role https (implicit TLS) but [tls] has no certificate and key" },
+	/* [http] */
+	{ "[http]\nheader_size = 1000\n",
+	  "2: 'header_size' must be a number between 1024 and 1048576" },
+	{ "[http]\nheader_count = 0\n",
+	  "2: 'header_count' must be a number between 1 and 10000" },
 	/* [dns] */
 	{ "[dns]\nresolver = not-an-ip\n",
 	  "2: 'resolver' must be IP or IP@PORT (several separated by commas), not 'not-an-ip'" },
@@ -980,6 +987,31 @@ static void test_pop3_settings(void **state)
 	config_free(&config);
 }
 
+/* test_http_settings - [http]'s defaults and values, and the roles */
+static void test_http_settings(void **state)
+{
+	struct fixture *f = *state;
+	struct config *config = load_text(f, "");
+	assert_int_equal(config->http.header_size, 16384);
+	assert_int_equal(config->http.header_count, 100);
+	assert_int_equal(config->http.body_size, 32u * 1024 * 1024);
+	assert_int_equal(config->http.request_timeout, 30);
+	assert_int_equal(config->http.idle_timeout, 60);
+	config_free(&config);
+	config = load_text(f, "[http]\nheader_size = 8k\nheader_count = 50\nbody_size = 1M\n"
+			   "request_timeout = 1m\nidle_timeout = 5\n"
+			   "[listener w]\nrole = http\naddress = 127.0.0.1:8080\n");
+	assert_int_equal(config->http.header_size, 8192);
+	assert_int_equal(config->http.header_count, 50);
+	assert_int_equal(config->http.body_size, 1048576);
+	assert_int_equal(config->http.request_timeout, 60);
+	assert_int_equal(config->http.idle_timeout, 5);
+	assert_int_equal(config->listener_count, 1);
+	assert_int_equal(config->listeners[0].role, LISTENER_ROLE_HTTP);
+	assert_string_equal(listener_role_name(LISTENER_ROLE_HTTPS), "https");
+	config_free(&config);
+}
+
 static void test_sizes_and_bools(void **state)
 {
 	struct fixture *f = *state;
@@ -1057,8 +1089,8 @@ static void test_example_file(void **state)
 	assert_int_equal(config->log_buffer, defaults->log_buffer);
 	assert_null(config->postmaster);
 	assert_int_equal(config->workers, defaults->workers);
-	/* the default set, then IMAP's and POP3's (not defaults) */
-	assert_int_equal(config->listener_count, 8);
+	/* the default set, then IMAP's, POP3's and HTTP's (not defaults) */
+	assert_int_equal(config->listener_count, 10);
 	assert_string_equal(config->listeners[0].address, "*:25");
 	assert_string_equal(config->listeners[1].address, "*:587");
 	assert_string_equal(config->listeners[2].address, "*:2525");
@@ -1072,6 +1104,10 @@ static void test_example_file(void **state)
 	assert_int_equal(config->listeners[6].role, LISTENER_ROLE_POP3);
 	assert_string_equal(config->listeners[7].address, "*:995");
 	assert_int_equal(config->listeners[7].role, LISTENER_ROLE_POP3S);
+	assert_int_equal(config->listeners[8].role, LISTENER_ROLE_HTTP);
+	assert_int_equal(config->listeners[9].role, LISTENER_ROLE_HTTPS);
+	assert_int_equal(config->http.header_size, defaults->http.header_size);
+	assert_int_equal(config->http.body_size, defaults->http.body_size);
 	assert_int_equal(config->pop3.idle_timeout, defaults->pop3.idle_timeout);
 	assert_int_equal(config->pop3.command_line, defaults->pop3.command_line);
 	config_free(&defaults);
@@ -1149,6 +1185,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dmarc_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_imap_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pop3_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test_setup_teardown(test_outbound_values, setup, teardown),

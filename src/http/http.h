@@ -1,0 +1,58 @@
+/* http - the HTTP/1.1 server (RFC 9110, 9112) of Petrel's web face (issue
+ * 12, docs/http.md) on listeners of role http and https (TLS from the first
+ * octet, with [tls]'s certificate), in the network process and on its event
+ * loop, beside SMTP, IMAP and POP3.  Requests are read within [http]'s
+ * limits (http/parse.h: struct http_limits), answered with JSON (jansson)
+ * in SendGrid v3's error shape; a handler that touches the store runs on
+ * the worker pool, never on the loop.
+ *
+ * Created once on the loop thread; the caller keeps everything it hands in
+ * alive until http_server_free.  All functions run on the loop thread.
+ */
+#ifndef PETREL_HTTP_H
+#define PETREL_HTTP_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+struct authd_client;
+struct config;
+struct config_listener;
+struct event_base;
+struct http_server;
+struct net_conn_limits;
+struct policy_throttle;
+struct pool;
+struct store;
+
+/* struct http_server_settings - TLS NULL: https listeners cannot exist
+ * (config refuses them).  LIMITS and THROTTLE are the network process's,
+ * shared with the other servers. */
+struct http_server_settings {
+	const struct config *config;
+	SSL_CTX *tls;
+	struct store *store;
+	struct pool *pool;
+	struct authd_client *auth;
+	struct net_conn_limits *limits;
+	struct policy_throttle *throttle;
+};
+
+struct http_server *http_server_create(struct event_base *base,
+				       const struct http_server_settings *settings);
+/* http_server_accept - a net_accept_fn for listeners of role http and
+ * https: CTX is the http_server; owns FD */
+void http_server_accept(void *ctx, const struct config_listener *listener, int fd,
+			const struct sockaddr *sa, socklen_t salen);
+size_t http_server_session_count(const struct http_server *server);
+/* http_server_drain - shutdown: idle connections close now, a request
+ * being answered gets its answer (with "Connection: close") first;
+ * DRAINED(CTX) runs from the loop once none is left */
+void http_server_drain(struct http_server *server, void (*drained)(void *ctx), void *ctx);
+/* http_server_close_sessions - close every connection now */
+void http_server_close_sessions(struct http_server *server);
+void http_server_free(struct http_server **server);
+
+#endif

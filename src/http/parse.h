@@ -1,0 +1,76 @@
+/* http/parse - the head of an HTTP/1.1 request (RFC 9112 2-6): request
+ * line, header fields, and what the server needs from them (Content-Length,
+ * Host, Connection, Authorization).  No I/O: the session, the unit tests
+ * and the fuzz target call it on bytes it does not own and never keeps.
+ *
+ * http_request_parse() reads DATA[0..LEN), the start of what the client
+ * sent, and returns
+ *   1  a whole head is there: REQ describes it, REQ->head_len octets long
+ *      (up to and including the empty line that ends it);
+ *   0  no empty line yet, and nothing wrong so far: read more (the caller
+ *      refuses once LEN reaches LIMITS->header_size: 431);
+ *  -1  refused: REQ->status is the reply's code (400, 431, 413, 411, 501,
+ *      505) and *ERROR_R a short reason (static text).
+ * "Too long" is the same answer with or without the end seen (STYLE): a
+ * head of LIMITS->header_size octets or more, or with more than
+ * LIMITS->header_count fields, gets 431 either way.  Only CRLF ends a line
+ * (RFC 9112 2.2 lets a server refuse a bare LF; DESIGN's invariant): a bare
+ * LF or CR, a field folded over lines (obs-fold, 5.2), a space before a
+ * field's colon (5.1), a missing, repeated or bad Host (3.2), conflicting
+ * Content-Length fields (6.3), or Transfer-Encoding with Content-Length
+ * (6.1, request smuggling) is 400.  A body in chunks (Transfer-Encoding
+ * without Content-Length) gets 411 Length Required (RFC 9110 15.5.12): the
+ * API's clients send Content-Length.  A Content-Length over
+ * LIMITS->body_size is 413 before the body is read.
+ *
+ * Spans in REQ are offsets into DATA, valid for any copy of its first
+ * head_len octets.
+ */
+#ifndef PETREL_HTTP_PARSE_H
+#define PETREL_HTTP_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* struct http_limits - the bounds of one request, [http] in petrel.conf */
+struct http_limits {
+	size_t header_size;        /* octets of request line and fields: 16384 */
+	unsigned header_count;     /* header fields: 100 */
+	size_t body_size;          /* octets of a body (Content-Length): 32 MiB */
+	unsigned request_timeout;  /* seconds from a request's first octet to its last: 30 */
+	unsigned idle_timeout;     /* seconds a kept-alive connection waits for the next: 60 */
+};
+
+/* a part of the parsed data: DATA + off, len octets */
+struct http_span {
+	size_t off;
+	size_t len;
+};
+
+struct http_request {
+	struct http_span method;
+	struct http_span target;      /* as sent: origin-form "/path?query" usually */
+	struct http_span path;        /* target up to '?' */
+	struct http_span query;       /* after '?', empty if none */
+	struct http_span authorization; /* the Authorization field's value; len 0: none */
+	struct http_span content_type;
+	unsigned version_minor;       /* HTTP/1.0 or HTTP/1.1 */
+	unsigned header_count;
+	uint64_t content_length;      /* 0 without the field */
+	bool keep_alive;              /* 1.1 without "close", 1.0 with "keep-alive" */
+	bool expect_continue;         /* HTTP/1.1 "Expect: 100-continue" (RFC 9110 10.1.1) */
+	size_t head_len;
+	int status;                   /* with -1: the reply's code */
+};
+
+int http_request_parse(const char *data, size_t len, const struct http_limits *limits,
+		       struct http_request *req, const char **error_r);
+
+/* http_span_equals - the span of DATA is TEXT, case-insensitively if NOCASE */
+bool http_span_equals(const char *data, struct http_span span, const char *text, bool nocase);
+
+/* http_status_reason - "Not Found" for 404, ... ("Unknown" for codes it lacks) */
+const char *http_status_reason(int status);
+
+#endif

@@ -1,0 +1,55 @@
+/* http/routes - the table of paths the server answers, each with the
+ * methods it takes and its handler.  A handler answers at once
+ * (http_session_respond) when it needs nothing but the request, or
+ * submits its work to the pool and answers from the job's done callback,
+ * finding the session by id (session.h). */
+#include "http/session.h"
+
+#include <string.h>
+
+#include "config/config.h"
+
+typedef void http_handler_fn(struct http_session *s);
+
+struct http_route {
+	const char *path;
+	const char *methods;      /* for Allow: "GET, HEAD" */
+	http_handler_fn *get;     /* GET and HEAD */
+	http_handler_fn *post;
+};
+
+static void route_healthz(struct http_session *s);
+
+static const struct http_route routes[] = {
+	{ "/healthz", "GET, HEAD", route_healthz, NULL },
+};
+
+/* route_healthz - the process answers: its loop runs (a load balancer's
+ * check; nothing is asked of the store) */
+static void route_healthz(struct http_session *s)
+{
+	http_session_respond(s, 200, json_pack("{s:s, s:s}", "status", "ok", "hostname",
+					      s->server->config->hostname));
+}
+
+void http_route_dispatch(struct http_session *s)
+{
+	const char *data = s->head;
+	bool get = http_span_equals(data, s->req.method, "GET", false) ||
+		http_span_equals(data, s->req.method, "HEAD", false);
+	bool post = http_span_equals(data, s->req.method, "POST", false);
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!http_span_equals(data, s->req.path, routes[i].path, false))
+			continue;
+		http_handler_fn *handler = get ? routes[i].get : post ? routes[i].post : NULL;
+		if (handler) {
+			handler(s);
+			return;
+		}
+		/* RFC 9110 15.5.6: 405 lists the methods the resource takes */
+		http_session_add_header(s, "Allow", routes[i].methods);
+		http_session_respond_error(s, 405, "method not allowed", NULL);
+		return;
+	}
+	http_session_respond_error(s, 404, "not found", NULL);
+}

@@ -1,0 +1,120 @@
+/* http/server - accepts HTTP connections (listeners of role http and
+ * https) under the connection limits and throttle the other servers share,
+ * and keeps the table of open connections. */
+#include "http/session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "policy/policy.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+static void server_refuse(int fd, const struct sockaddr *sa,
+			  const struct config_listener *listener, int status, const char *text,
+			  const char *reason);
+
+struct http_server *http_server_create(struct event_base *base,
+				       const struct http_server_settings *settings)
+{
+	const struct config_http *c = &settings->config->http;
+	struct http_server *server = xcalloc(1, sizeof(*server));
+	server->base = base;
+	server->config = settings->config;
+	server->limits = (struct http_limits){
+		.header_size = c->header_size,
+		.header_count = c->header_count,
+		.body_size = c->body_size,
+		.request_timeout = c->request_timeout,
+		.idle_timeout = c->idle_timeout,
+	};
+	server->tls = settings->tls;
+	server->store = settings->store;
+	server->pool = settings->pool;
+	server->auth = settings->auth;
+	server->conn_limits = settings->limits;
+	server->throttle = settings->throttle;
+	server->sessions = net_sessions_create(base, HTTP_SESSION_BUCKETS, &http_session_table_ops);
+	return server;
+}
+
+/* server_refuse - STATUS instead of reading a request, and close (on https
+ * nothing can be said before TLS: just close) */
+static void server_refuse(int fd, const struct sockaddr *sa,
+			  const struct config_listener *listener, int status, const char *text,
+			  const char *reason)
+{
+	char client[64];
+	net_address_format(sa, client, sizeof(client));
+	if (listener->role != LISTENER_ROLE_HTTPS) {
+		char reply[400];
+		int body = snprintf(NULL, 0, "{\"errors\":[{\"message\":\"%s\",\"field\":null,"
+				    "\"help\":null}]}\n", text);
+		int n = snprintf(reply, sizeof(reply), "HTTP/1.1 %d %s\r\nContent-Type: "
+				 "application/json\r\nContent-Length: %d\r\nConnection: close\r\n"
+				 "\r\n{\"errors\":[{\"message\":\"%s\",\"field\":null,"
+				 "\"help\":null}]}\n", status, http_status_reason(status), body, text);
+		/* best effort on a fresh non-blocking socket; the close is what matters */
+		ssize_t w = write(fd, reply, (size_t)n < sizeof(reply) ? (size_t)n : sizeof(reply));
+		(void)w;
+	}
+	if (close(fd) != 0)
+		log_warn("close-failed", "client=%s error=\"%s\"", client, strerror(errno));
+	log_info("refused", "client=%s listener=%s reason=%s", client, listener->name, reason);
+}
+
+void http_server_accept(void *ctx, const struct config_listener *listener, int fd,
+			const struct sockaddr *sa, socklen_t salen)
+{
+	struct http_server *server = ctx;
+	time_t now = time(NULL), until;
+	if (net_sessions_is_draining(server->sessions)) {
+		server_refuse(fd, sa, listener, 503, "server shutting down", "shutdown");
+		return;
+	}
+	if (policy_throttle_is_locked(server->throttle, sa, now, &until)) {
+		server_refuse(fd, sa, listener, 429, "too many authentication failures",
+			      "auth-lockout");
+		return;
+	}
+	if (!policy_throttle_connect(server->throttle, sa, now)) {
+		server_refuse(fd, sa, listener, 429, "too many connections too fast",
+			      "connection-rate");
+		return;
+	}
+	if (!net_conn_limits_acquire(server->conn_limits, sa)) {
+		server_refuse(fd, sa, listener, 503, "too many connections", "too-many-connections");
+		return;
+	}
+	http_session_start(server, listener, fd, sa, salen);
+}
+
+size_t http_server_session_count(const struct http_server *server)
+{
+	return net_sessions_count(server->sessions);
+}
+
+void http_server_drain(struct http_server *server, void (*drained)(void *ctx), void *ctx)
+{
+	net_sessions_drain(server->sessions, drained, ctx);
+}
+
+void http_server_close_sessions(struct http_server *server)
+{
+	net_sessions_close(server->sessions);
+}
+
+void http_server_free(struct http_server **serverp)
+{
+	struct http_server *server = *serverp;
+	if (!server)
+		return;
+	net_sessions_free(&server->sessions);
+	free(server);
+	*serverp = NULL;
+}

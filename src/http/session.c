@@ -1,0 +1,434 @@
+/* http/session - one HTTP/1.1 connection over a libevent bufferevent (see
+ * session.h): the head read within [http] header_size and header_count,
+ * the body within body_size, one timer per request ([http]
+ * request_timeout: 408 when it runs out) and one between kept-alive
+ * requests (idle_timeout: closed without a word, RFC 9112 9.8). */
+#include "http/session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include "config/config.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+/* Answers queued but not yet sent above this stop reading (back-pressure). */
+#define SESSION_OUTPUT_HIGH (256u * 1024u)
+
+static void session_setup_bev(struct http_session *s);
+static void session_arm_timer(struct http_session *s, unsigned seconds);
+static void session_read_cb(struct bufferevent *bev, void *arg);
+static void session_write_cb(struct bufferevent *bev, void *arg);
+static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+static void session_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void session_resume_cb(evutil_socket_t fd, short what, void *arg);
+static void session_process_input(struct http_session *s);
+static bool session_read_request(struct http_session *s);
+static int session_read_head(struct http_session *s, struct evbuffer *in);
+static bool session_read_body(struct http_session *s, struct evbuffer *in);
+static void session_refuse(struct http_session *s, int status, const char *error);
+static void session_write_head(struct http_session *s, int status, size_t body_len);
+static void session_request_done(struct http_session *s);
+static void session_linger(struct http_session *s);
+static void session_log_request(struct http_session *s, int status);
+static void session_free(struct http_session *s);
+static void session_drain(void *session);
+static void session_shutdown(void *session);
+static void session_table_free(void *session);
+
+const struct net_session_ops http_session_table_ops = {
+	.drain = session_drain,
+	.shutdown = session_shutdown,
+	.free = session_table_free,
+};
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+void http_session_start(struct http_server *server, const struct config_listener *listener,
+			int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct http_session *s = xcalloc(1, sizeof(*s));
+	s->server = server;
+	s->listener = listener;
+	s->id = net_conn_init(&s->conn, server->sessions, NULL, s, s->sid, s->client);
+	snprintf(s->sid, sizeof(s->sid), "h%llx", (unsigned long long)s->id);
+	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
+	net_address_format(sa, s->client, sizeof(s->client));
+	s->timer = evtimer_new(server->base, session_timer_cb, s);
+	s->resume_ev = event_new(server->base, -1, 0, session_resume_cb, s);
+	s->response_headers = evbuffer_new();
+	net_conn_open(&s->conn, server->base, fd,
+		      listener->role == LISTENER_ROLE_HTTPS ? server->tls : NULL);
+	if (!s->conn.bev || !s->timer || !s->resume_ev || !s->response_headers) {
+		log_error("session-failed", "session=%s client=%s error=\"cannot create bufferevent\"",
+			  s->sid, s->client);
+		if (!s->conn.bev && close(fd) != 0)
+			log_warn("close-failed", "session=%s error=\"%s\"", s->sid, strerror(errno));
+		session_free(s);
+		return;
+	}
+	session_setup_bev(s);
+	log_info("connect", "session=%s client=%s listener=%s role=%s", s->sid, s->client,
+		 listener->name, listener_role_name(listener->role));
+	/* the first request (and the TLS handshake before it) within the
+	 * request timer: a connection that says nothing is not kept */
+	s->state = HTTP_STATE_READING;
+	session_arm_timer(s, server->limits.request_timeout);
+}
+
+static void session_setup_bev(struct http_session *s)
+{
+	/* a client that reads nothing of its answer is dropped */
+	struct timeval tv = { .tv_sec = s->server->limits.request_timeout, .tv_usec = 0 };
+	bufferevent_setcb(s->conn.bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->conn.bev, EV_READ, 0, s->server->limits.header_size);
+	bufferevent_set_timeouts(s->conn.bev, NULL, &tv);
+	if (s->conn.tls)
+		bufferevent_openssl_set_allow_dirty_shutdown(s->conn.bev, 1);
+	bufferevent_enable(s->conn.bev, EV_READ | EV_WRITE);
+}
+
+static void session_arm_timer(struct http_session *s, unsigned seconds)
+{
+	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
+	evtimer_add(s->timer, &tv);
+}
+
+struct http_session *http_session_find(struct http_server *server, uint64_t id)
+{
+	return net_sessions_find(server->sessions, id);
+}
+
+/* session_drain - shutdown: a connection between requests (or in the
+ * middle of one) closes now; a handler's answer goes out first */
+static void session_drain(void *session)
+{
+	struct http_session *s = session;
+	if (net_conn_drain_silent(&s->conn))
+		return;
+	if (s->state != HTTP_STATE_BUSY)
+		net_conn_close(&s->conn);
+}
+
+static void session_shutdown(void *session)
+{
+	session_free(session);
+}
+
+static void session_table_free(void *session)
+{
+	session_free(session);
+}
+
+static void session_free(struct http_session *s)
+{
+	net_conn_disconnect(&s->conn);
+	net_conn_limits_release(s->server->conn_limits, (const struct sockaddr *)&s->addr);
+	if (s->timer)
+		event_free(s->timer);
+	if (s->resume_ev)
+		event_free(s->resume_ev);
+	if (s->response_headers)
+		evbuffer_free(s->response_headers);
+	free(s->head);
+	free(s->body);
+	free(s);
+}
+
+/* ---- libevent callbacks ----------------------------------------------------- */
+
+static void session_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct http_session *s = arg;
+	if (s->state == HTTP_STATE_LINGER) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	session_process_input(s);
+}
+
+static void session_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	session_process_input(arg);
+}
+
+static void session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct http_session *s = arg;
+	(void)bev;
+	if (net_conn_written(&s->conn))
+		return;
+	if (s->state == HTTP_STATE_LINGER) {
+		if (!s->write_shut && net_bufferevent_pending(s->conn.bev) == 0) {
+			s->write_shut = true;
+			if (shutdown(bufferevent_getfd(s->conn.bev), SHUT_WR) != 0)
+				net_conn_free_later(&s->conn);
+		}
+		return;
+	}
+	if (s->state != HTTP_STATE_BUSY)
+		session_process_input(s);
+}
+
+static void session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct http_session *s = arg;
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		char info[160];
+		net_conn_handshake_done(&s->conn, info, sizeof(info));
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		log_info("timeout", "session=%s client=%s writing=1", s->sid, s->client);
+	else if (what & BEV_EVENT_ERROR)
+		net_conn_log_error(&s->conn);
+	net_conn_free_later(&s->conn);
+}
+
+/* session_timer_cb - the request timer (408, RFC 9110 15.5.9) or the idle
+ * timer of a kept-alive connection (closed without a word) ran out */
+static void session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_session *s = arg;
+	(void)fd;
+	(void)what;
+	if (s->conn.dead || s->conn.closing || s->state == HTTP_STATE_BUSY)
+		return;
+	if (s->state == HTTP_STATE_LINGER) {
+		net_conn_free_later(&s->conn);
+		return;
+	}
+	if (s->state == HTTP_STATE_READING && !s->conn.handshaking) {
+		log_info("timeout", "session=%s client=%s seconds=%u", s->sid, s->client,
+			 s->server->limits.request_timeout);
+		session_refuse(s, 408, "request timeout");
+		return;
+	}
+	log_info("timeout", "session=%s client=%s idle=1 handshaking=%d", s->sid, s->client,
+		 s->conn.handshaking);
+	net_conn_close(&s->conn);
+}
+
+/* ---- requests --------------------------------------------------------------- */
+
+/* session_process_input - read and dispatch requests one at a time until
+ * input runs out, a handler is running or answers pile up */
+static void session_process_input(struct http_session *s)
+{
+	if (s->conn.dead || s->conn.closing || s->state == HTTP_STATE_BUSY ||
+	    s->state == HTTP_STATE_LINGER || s->processing)
+		return;
+	if (net_sessions_is_draining(s->server->sessions)) {
+		net_conn_close(&s->conn);
+		return;
+	}
+	s->processing = true;
+	while (s->state != HTTP_STATE_BUSY && !s->conn.closing && !s->conn.dead) {
+		if (evbuffer_get_length(bufferevent_get_output(s->conn.bev)) > SESSION_OUTPUT_HIGH)
+			break;  /* resumed by session_write_cb once the client reads */
+		if (!session_read_request(s))
+			break;
+	}
+	s->processing = false;
+}
+
+/* session_read_request - the head, then the body, of the next request; true
+ * once it is handed to its route */
+static bool session_read_request(struct http_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->conn.bev);
+	if (evbuffer_get_length(in) == 0)
+		return false;
+	if (s->state == HTTP_STATE_IDLE) {
+		s->state = HTTP_STATE_READING;
+		session_arm_timer(s, s->server->limits.request_timeout);
+	}
+	if (s->head == NULL && session_read_head(s, in) <= 0)
+		return false;
+	if (!session_read_body(s, in))
+		return false;
+	s->state = HTTP_STATE_BUSY;
+	evtimer_del(s->timer);
+	http_route_dispatch(s);
+	return true;
+}
+
+/* session_read_head - 1: the head is parsed and out of IN; 0: more to
+ * read; -1: refused */
+static int session_read_head(struct http_session *s, struct evbuffer *in)
+{
+	const struct http_limits *limits = &s->server->limits;
+	size_t len = evbuffer_get_length(in);
+	if (len > limits->header_size)
+		len = limits->header_size;
+	const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	const char *error = NULL;
+	int rc = http_request_parse(data, len, limits, &s->req, &error);
+	if (rc < 0) {
+		session_refuse(s, s->req.status, error);
+		return -1;
+	}
+	if (rc == 0)
+		return 0;
+	s->head = xmalloc(s->req.head_len);
+	evbuffer_remove(in, s->head, s->req.head_len);
+	if (s->req.content_length > 0)
+		bufferevent_setwatermark(s->conn.bev, EV_READ, 0, s->req.content_length);
+	return 1;
+}
+
+/* session_read_body - true once the body (Content-Length octets) is out of
+ * IN; tells a client that waits for it to go on (RFC 9110 10.1.1) */
+static bool session_read_body(struct http_session *s, struct evbuffer *in)
+{
+	size_t need = (size_t)s->req.content_length;
+	if (evbuffer_get_length(in) < need) {
+		if (s->req.expect_continue && !s->continue_sent) {
+			evbuffer_add_printf(bufferevent_get_output(s->conn.bev),
+					    "HTTP/1.1 100 Continue\r\n\r\n");
+			s->continue_sent = true;
+		}
+		return false;
+	}
+	s->body = xmalloc(need + 1);
+	evbuffer_remove(in, s->body, need);
+	s->body[need] = '\0';
+	s->body_len = need;
+	bufferevent_setwatermark(s->conn.bev, EV_READ, 0, s->server->limits.header_size);
+	return true;
+}
+
+/* session_refuse - STATUS for a request that cannot be read, and close */
+static void session_refuse(struct http_session *s, int status, const char *error)
+{
+	log_info("http-refused", "session=%s client=%s status=%d reason=\"%s\"", s->sid,
+		 s->client, status, error);
+	s->req.keep_alive = false;
+	s->refused = true;
+	s->state = HTTP_STATE_BUSY;
+	evtimer_del(s->timer);
+	http_session_respond_error(s, status, error, NULL);
+}
+
+/* ---- answers ---------------------------------------------------------------- */
+
+void http_session_add_header(struct http_session *s, const char *name, const char *value)
+{
+	evbuffer_add_printf(s->response_headers, "%s: %s\r\n", name, value);
+}
+
+json_t *http_error_body(const char *message, const char *field)
+{
+	return json_pack("{s:[{s:s, s:s?, s:n}]}", "errors", "message", message, "field", field,
+			 "help");
+}
+
+void http_session_respond_error(struct http_session *s, int status, const char *message,
+				const char *field)
+{
+	http_session_respond(s, status, http_error_body(message, field));
+}
+
+void http_session_respond(struct http_session *s, int status, json_t *body)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	size_t len = text ? strlen(text) + 1 : 0;  /* with a final newline */
+	session_write_head(s, status, len);
+	bool head_only = s->head && http_span_equals(s->head, s->req.method, "HEAD", false);
+	if (text && !head_only) {
+		struct evbuffer *out = bufferevent_get_output(s->conn.bev);
+		evbuffer_add(out, text, len - 1);
+		evbuffer_add(out, "\n", 1);
+	}
+	free(text);
+	session_log_request(s, status);
+	session_request_done(s);
+}
+
+/* session_write_head - status line and fields (RFC 9112 4, 6; RFC 9110
+ * 6.6.1: an origin server with a clock sends Date) */
+static void session_write_head(struct http_session *s, int status, size_t body_len)
+{
+	struct evbuffer *out = bufferevent_get_output(s->conn.bev);
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+	bool closing = !s->req.keep_alive || net_sessions_is_draining(s->server->sessions);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+			    http_status_reason(status), date);
+	if (body_len > 0)
+		evbuffer_add_printf(out, "Content-Type: application/json\r\n");
+	evbuffer_add_printf(out, "Content-Length: %zu\r\n%s", body_len,
+			    closing ? "Connection: close\r\n" : "");
+	evbuffer_add_buffer(out, s->response_headers);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void session_log_request(struct http_session *s, int status)
+{
+	char method[48], path[300];
+	if (s->head) {
+		log_escape(method, sizeof(method), s->head + s->req.method.off, s->req.method.len);
+		log_escape(path, sizeof(path), s->head + s->req.path.off, s->req.path.len);
+	} else {
+		snprintf(method, sizeof(method), "-");
+		snprintf(path, sizeof(path), "-");
+	}
+	log_info("http-request", "session=%s client=%s method=%s path=%s status=%d", s->sid,
+		 s->client, method, path, status);
+}
+
+/* session_request_done - forget the request; close, or wait for the next
+ * one (what a pipelining client sent already is read from the loop) */
+static void session_request_done(struct http_session *s)
+{
+	bool keep_alive = s->req.keep_alive;
+	free(s->head);
+	free(s->body);
+	s->head = NULL;
+	s->body = NULL;
+	s->body_len = 0;
+	s->continue_sent = false;
+	memset(&s->req, 0, sizeof(s->req));
+	if (s->refused && !s->conn.tls && !net_sessions_is_draining(s->server->sessions)) {
+		session_linger(s);
+		return;
+	}
+	if (!keep_alive || net_sessions_is_draining(s->server->sessions)) {
+		net_conn_close(&s->conn);
+		return;
+	}
+	s->state = HTTP_STATE_IDLE;
+	session_arm_timer(s, s->server->limits.idle_timeout);
+	if (!s->processing)
+		event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+/* session_linger - after a refusal on a plain connection: the answer goes
+ * out, then our side is shut (session_write_cb) and what the client still
+ * sends is dropped until it closes, for at most [http] idle_timeout.  (On
+ * TLS the close_notify of an orderly close says the same.) */
+static void session_linger(struct http_session *s)
+{
+	s->state = HTTP_STATE_LINGER;
+	bufferevent_setwatermark(s->conn.bev, EV_READ, 0, 0);
+	bufferevent_enable(s->conn.bev, EV_READ);
+	session_arm_timer(s, s->server->limits.idle_timeout);
+	session_write_cb(s->conn.bev, s);
+}

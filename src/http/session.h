@@ -1,0 +1,103 @@
+/* http/session - one HTTP connection; internal to the http module.
+ *
+ * The session reads a request's head (http/parse.h) and then its body,
+ * both within [http]'s limits and under one timer per request, and hands
+ * the request to its route (routes.c).  It is "busy" from then until the
+ * handler answers (http_session_respond*), at once on the loop or later
+ * from the worker pool; it reads nothing meanwhile, so pipelined requests
+ * are answered in order (RFC 9112 9.3.2).  A refused request is answered
+ * with "Connection: close" and the connection closes once the answer is
+ * written.
+ */
+#ifndef PETREL_HTTP_SESSION_H
+#define PETREL_HTTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "http/http.h"
+#include "http/parse.h"
+#include "net/net.h"
+
+struct event;
+struct evbuffer;
+
+#define HTTP_SESSION_BUCKETS 1024u
+
+struct http_server {
+	struct event_base *base;
+	const struct config *config;
+	struct http_limits limits;
+	SSL_CTX *tls;
+	struct store *store;
+	struct pool *pool;
+	struct authd_client *auth;
+	struct net_conn_limits *conn_limits;
+	struct policy_throttle *throttle;
+	struct net_sessions *sessions;   /* open connections by id, the dead, the drain */
+};
+
+enum http_session_state {
+	HTTP_STATE_IDLE,      /* between requests: the idle timer */
+	HTTP_STATE_READING,   /* a request's first octet came: the request timer */
+	HTTP_STATE_BUSY,      /* its handler runs: no timer, nothing read */
+	HTTP_STATE_LINGER,    /* refused: the answer written, then the rest of what the
+				 client sends read and dropped until it closes or the idle
+				 timer runs out (RFC 9112 9.6), so that a reset does not
+				 destroy the answer before the client reads it */
+};
+
+struct http_session {
+	struct net_conn conn;            /* in server->sessions; conn.link.id == id */
+	struct http_server *server;
+	const struct config_listener *listener;
+	uint64_t id;
+	char sid[24];
+	struct sockaddr_storage addr;
+	char client[64];
+
+	enum http_session_state state;
+	bool processing;        /* session_process_input is on the stack */
+	bool continue_sent;     /* "100 Continue" sent for the current request */
+	bool refused;           /* the current request is refused: linger after the answer */
+	bool write_shut;        /* lingering: our side of the TCP connection is shut */
+	struct event *timer;    /* the request or idle timer */
+	struct event *resume_ev;
+
+	/* the request being answered: its head (copied out of the input),
+	 * what the parser found in it, and its body */
+	char *head;
+	struct http_request req;
+	char *body;
+	size_t body_len;
+	struct evbuffer *response_headers; /* extra fields of the answer */
+};
+
+extern const struct net_session_ops http_session_table_ops;
+
+void http_session_start(struct http_server *server, const struct config_listener *listener,
+			int fd, const struct sockaddr *sa, socklen_t salen);
+/* http_session_find - the open session with ID, or NULL (for late answers) */
+struct http_session *http_session_find(struct http_server *server, uint64_t id);
+
+/* http_session_add_header - a field for the answer about to be given */
+void http_session_add_header(struct http_session *s, const char *name, const char *value);
+/* http_session_respond - answer the current request with STATUS and BODY
+ * (a JSON value, stolen; NULL: no body) and read the next one */
+void http_session_respond(struct http_session *s, int status, json_t *body);
+/* http_session_respond_error - STATUS with SendGrid's error list:
+ * {"errors":[{"message":MESSAGE,"field":FIELD,"help":null}]} (FIELD NULL: null) */
+void http_session_respond_error(struct http_session *s, int status, const char *message,
+				const char *field);
+/* http_error_body - that error list, to add to or send */
+json_t *http_error_body(const char *message, const char *field);
+
+/* routes.c: http_route_dispatch - run the handler of the current request */
+void http_route_dispatch(struct http_session *s);
+
+#endif
