@@ -124,6 +124,7 @@ struct pg_schema {
 	int count;
 	const char *create_table, *read_version, *record_step;
 	const char *lock;
+	const char *setting;     /* the URL's name in petrel.conf, for errors */
 };
 
 static const struct pg_schema PG_STORE_SCHEMA = {
@@ -135,6 +136,7 @@ static const struct pg_schema PG_STORE_SCHEMA = {
 	.record_step = "INSERT INTO schema_version (version, applied)"
 		       " VALUES ($1, extract(epoch FROM now())::bigint)",
 	.lock = PG_MIGRATION_LOCK,
+	.setting = "[store] url",
 };
 
 static const struct pg_schema PG_CREDENTIALS_SCHEMA = {
@@ -146,6 +148,7 @@ static const struct pg_schema PG_CREDENTIALS_SCHEMA = {
 	.record_step = "INSERT INTO credentials_schema_version (version, applied)"
 		       " VALUES ($1, extract(epoch FROM now())::bigint)",
 	.lock = PG_CREDENTIALS_LOCK,
+	.setting = "[store] credentials_url",
 };
 
 #define ACCOUNT_COLUMNS \
@@ -218,7 +221,7 @@ static int schema_migrate(struct pg_conn *c, const struct pg_schema *schema, int
 			  const char **error_r);
 static struct pg_db *pg_db_open(const struct store_settings *settings,
 				const struct pg_schema *schema, const char **error_r);
-static int url_check(const char *url, const char **error_r);
+static int url_check(const char *url, const char *setting, const char **error_r);
 
 /* conn_open - a connection with its statement_timeout set; NULL and
  * *error_r on failure */
@@ -514,14 +517,14 @@ static int schema_migrate(struct pg_conn *c, const struct pg_schema *schema, int
 	return rc;
 }
 
-/* url_check - URL is a connection URI libpq parses, and no '@', '/' or
- * ':' left unencoded in a password has split it in the wrong places (a
+/* url_check - URL (SETTING's, named in the errors) is a connection URI
+ * libpq parses, and no '@', '/' or ':' left unencoded in a password has split it in the wrong places (a
  * host or database name with a '@' inside, a port that is not a number).
  * The errors never quote the URL: libpq's parse errors quote the text they
  * stumbled on (for some, the whole URI), and a connection's error quotes
  * the host and port, either of which may then be a piece of the password;
  * of libpq's message only what comes before its first quote is kept. */
-static int url_check(const char *url, const char **error_r)
+static int url_check(const char *url, const char *setting, const char **error_r)
 {
 	char *err = NULL;
 	PQconninfoOption *opts = PQconninfoParse(url, &err);
@@ -530,8 +533,8 @@ static int url_check(const char *url, const char **error_r)
 		int len = (int)strcspn(msg, "\"\n");
 		while (len > 0 && (msg[len - 1] == ' ' || msg[len - 1] == ':'))
 			len--;
-		*error_r = store_error("[store] url is not a valid connection URI: %.*s (libpq's"
-				       " quote of it is left out: it may hold the password)", len,
+		*error_r = store_error("%s is not a valid connection URI: %.*s (libpq's quote of"
+				       " it is left out: it may hold the password)", setting, len,
 				       msg);
 		PQfreemem(err);
 		return -1;
@@ -551,9 +554,9 @@ static int url_check(const char *url, const char **error_r)
 	}
 	PQconninfoFree(opts);
 	if (split) {
-		*error_r = "[store] url: a '@' in the host or database name, or a port that is not a"
-			   " number: percent-encode '@', '/' and ':' in the user name and password"
-			   " (%40, %2F, %3A)";
+		*error_r = store_error("%s: a '@' in the host or database name, or a port that is"
+				       " not a number: percent-encode '@', '/' and ':' in the user"
+				       " name and password (%%40, %%2F, %%3A)", setting);
 		return -1;
 	}
 	return 0;
@@ -564,7 +567,7 @@ static int url_check(const char *url, const char **error_r)
 static struct pg_db *pg_db_open(const struct store_settings *settings,
 				const struct pg_schema *schema, const char **error_r)
 {
-	if (url_check(settings->url, error_r) != 0)
+	if (url_check(settings->url, schema->setting, error_r) != 0)
 		return NULL;
 	struct pg_db *d = xcalloc(1, sizeof(*d));
 	d->url = xstrdup(settings->url);

@@ -677,6 +677,20 @@ static void test_pg_auth_failures(void **state)
 	store_credentials_close(&other);
 }
 
+/* test_pg_bad_url - a credentials URL that a password's '@' splits is
+ * refused under its own setting's name, the password left out */
+static void test_pg_bad_url(void **state)
+{
+	(void)state;
+	const char *error = NULL;
+	const struct store_settings settings = {
+		.data_dir = "/nonexistent", .url = "postgresql://auth:se@cret@db.example/cr"
+	};
+	assert_null(store_credentials_open_settings(&settings, &error));
+	assert_non_null(strstr(error, "[store] credentials_url: a '@' in the host"));
+	assert_null(strstr(error, "cret"));
+}
+
 #define FAILURE_THREADS 8
 #define FAILURE_ROUNDS 25
 
@@ -755,6 +769,7 @@ int main(void)
 	const struct CMUnitTest pg_tests[] = {
 		cmocka_unit_test_setup_teardown(test_pg_tables_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_auth_failures, setup, teardown),
+		cmocka_unit_test(test_pg_bad_url),
 		cmocka_unit_test_setup_teardown(test_pg_auth_failures_concurrent, setup, teardown),
 		COMMON_TESTS,
 	};
