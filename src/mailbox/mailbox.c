@@ -24,10 +24,13 @@
  * delivery share its struct mailbox objects.  Other programs may drop files
  * into new/, rename or remove files in cur/: each sync folds that in.
  *
- * A folder whose last reference goes is closed as before (index durable,
- * leases exact) and then kept, whole, in the registry as cached, within
- * mailbox_cache_size_set's byte budget, least recently closed evicted
- * first.  An open that finds it takes it back after the sync every open
+ * A folder whose last reference goes is kept, whole and as it is, in the
+ * registry as cached, within mailbox_cache_size_set's byte budget, least
+ * recently closed evicted first; its index and exact leases are written
+ * when it leaves memory (eviction, shutdown), as a close that does not keep
+ * the folder writes them.  A crash while it is kept is the unclean case
+ * above: nothing acknowledged is lost, the leases keep UIDs and MODSEQs
+ * from going back.  An open that finds it takes it back after the sync every open
  * does (new/, and cur/ unless its mtime is the settled one), so what other
  * programs changed meanwhile is seen; a petrel.uidvalidity that is no
  * longer the file it closed with (the folder removed and made again) means
@@ -191,7 +194,10 @@ static int expunge_locked(struct mailbox *mb, const uint32_t *uids, size_t n, bo
 static int dir_sync_path(const char *path);
 static size_t mailbox_bytes(const struct mailbox *mb);
 static void registry_remove(struct mailbox *mb);
-static struct mailbox *cache_evict(size_t budget);
+static struct mailbox **cache_evict(size_t budget);
+static void evicted_write(struct mailbox **evicted);
+static void close_finish(struct mailbox *mb, bool keep, size_t bytes);
+static bool is_unwritten(const struct mailbox *mb);
 static void mailbox_free_list(struct mailbox *list);
 static bool msg_is_live(void *arg, uint32_t uid, uint64_t size);
 
@@ -1140,6 +1146,7 @@ void mailbox_unref(struct mailbox **mailbox)
 	bool last = --mb->refs == 0;
 	if (last)
 		mb->closing++;
+	size_t budget = cache_budget;
 	pthread_mutex_unlock(&registry_lock);
 	if (!last)
 		return;
@@ -1148,12 +1155,14 @@ void mailbox_unref(struct mailbox **mailbox)
 	 * than loading a second one from the files being rewritten, which
 	 * would then write the same files (petrel.index.tmp) at once */
 	pthread_mutex_lock(&mb->lock);
-	mailbox_close_write(mb);
+	/* a folder that may be kept is written when it leaves memory
+	 * (close_finish, eviction, shutdown), not at each close: rewriting a
+	 * large index durably whenever its last session went (an APPEND to a
+	 * folder nobody has selected) made the close cost grow with the folder */
+	bool keep = budget > 0 && mb->loaded && !mb->broken && !mb->deleted;
+	if (!keep)
+		mailbox_close_write(mb);
 	header_cache_close(&mb->header_cache, mb->path, mb->deleted ? NULL : msg_is_live, mb);
-	/* whole, with exact leases: worth keeping for the next open */
-	bool keep = mb->loaded && !mb->broken && !mb->deleted &&
-		    mb->uid_lease == mb->uidnext && mb->modseq_lease == mb->highestmodseq &&
-		    mb->index_dirty == 0;
 	size_t bytes = 0;
 	if (keep) {
 		char *lease = xasprintf("%s/%s", mb->path, MAILBOX_UIDVALIDITY_FILE);
@@ -1167,23 +1176,71 @@ void mailbox_unref(struct mailbox **mailbox)
 		}
 	}
 	pthread_mutex_unlock(&mb->lock);
-	struct mailbox *evicted = NULL;
-	pthread_mutex_lock(&registry_lock);
-	bool gone = --mb->closing == 0 && mb->refs == 0;
-	if (gone && keep && !mb->unlisted && bytes <= cache_budget) {
-		mb->cached = true;
-		mb->cache_bytes = bytes;
-		mb->cache_stamp = ++cache_clock;
-		cache_used += bytes;
-		gone = false;
-		evicted = cache_evict(cache_budget);
-	} else if (gone) {
-		registry_remove(mb);
+	close_finish(mb, keep, bytes);
+}
+
+/* is_unwritten - MB holds what its index and leases do not (lock held) */
+static bool is_unwritten(const struct mailbox *mb)
+{
+	return mb->loaded && !mb->deleted &&
+	       (mb->uid_lease != mb->uidnext || mb->modseq_lease != mb->highestmodseq ||
+		mb->index_dirty != 0);
+}
+
+/* close_finish - the end of a close whose mb->closing the caller holds:
+ * kept (KEEP, BYTES within the budget), or freed once nobody uses it,
+ * written first if it holds what its files do not.  An object reopened
+ * meanwhile is left to its new users' close */
+static void close_finish(struct mailbox *mb, bool keep, size_t bytes)
+{
+	for (bool wrote = false;; wrote = true) {
+		struct mailbox **evicted = NULL;
+		bool gone = false, write = false;
+		pthread_mutex_lock(&registry_lock);
+		if (--mb->closing == 0 && mb->refs == 0 && !mb->cached) {
+			if (keep && !mb->unlisted && bytes <= cache_budget) {
+				mb->cached = true;
+				mb->cache_bytes = bytes;
+				mb->cache_stamp = ++cache_clock;
+				cache_used += bytes;
+				evicted = cache_evict(cache_budget);
+			} else {
+				/* registry, then mailbox: the lock order */
+				pthread_mutex_lock(&mb->lock);
+				write = !wrote && is_unwritten(mb);
+				pthread_mutex_unlock(&mb->lock);
+				if (write)
+					mb->closing++;
+				else
+					registry_remove(mb);
+				gone = !write;
+			}
+		}
+		pthread_mutex_unlock(&registry_lock);
+		evicted_write(evicted);
+		if (gone)
+			mailbox_free(mb);
+		if (!write)
+			return;
+		pthread_mutex_lock(&mb->lock);
+		mailbox_close_write(mb);
+		pthread_mutex_unlock(&mb->lock);
+		keep = false;
 	}
-	pthread_mutex_unlock(&registry_lock);
-	if (gone)
-		mailbox_free(mb);
-	mailbox_free_list(evicted);
+}
+
+/* evicted_write - each object of the NULL-ended array EVICTED (from
+ * cache_evict) written as its close would have and freed; the array too */
+static void evicted_write(struct mailbox **evicted)
+{
+	for (size_t i = 0; evicted && evicted[i]; i++) {
+		struct mailbox *mb = evicted[i];
+		pthread_mutex_lock(&mb->lock);
+		mailbox_close_write(mb);
+		pthread_mutex_unlock(&mb->lock);
+		close_finish(mb, false, 0);
+	}
+	free(evicted);
 }
 
 /* mailbox_bytes - about what MB's state takes in memory (lock held) */
@@ -1209,12 +1266,16 @@ static void registry_remove(struct mailbox *mb)
 	}
 }
 
-/* cache_evict - cached folders out of the registry, least recently closed
- * first, until they take at most BUDGET bytes; returns them chained by
- * next, for mailbox_free_list once the registry lock is released (held) */
-static struct mailbox *cache_evict(size_t budget)
+/* cache_evict - cached folders no longer kept, least recently closed
+ * first, until the kept ones take at most BUDGET bytes (registry lock
+ * held).  They stay in the registry, closing, until evicted_write (called
+ * once the lock is released) has written them: an open meanwhile takes
+ * the object rather than reading files being rewritten.  Returns a
+ * NULL-ended array, or NULL when none */
+static struct mailbox **cache_evict(size_t budget)
 {
-	struct mailbox *evicted = NULL;
+	struct mailbox **evicted = NULL;
+	size_t n = 0;
 	while (cache_used > budget) {
 		struct mailbox *oldest = NULL;
 		for (struct mailbox *mb = registry; mb; mb = mb->next)
@@ -1222,11 +1283,12 @@ static struct mailbox *cache_evict(size_t budget)
 				oldest = mb;
 		if (!oldest)
 			break;
-		registry_remove(oldest);
 		oldest->cached = false;
+		oldest->closing++;
 		cache_used -= oldest->cache_bytes;
-		oldest->next = evicted;
-		evicted = oldest;
+		evicted = xrealloc(evicted, (n + 2) * sizeof(*evicted));
+		evicted[n++] = oldest;
+		evicted[n] = NULL;
 	}
 	return evicted;
 }
@@ -1253,9 +1315,9 @@ void mailbox_cache_size_set(size_t bytes)
 {
 	pthread_mutex_lock(&registry_lock);
 	cache_budget = bytes;
-	struct mailbox *evicted = cache_evict(bytes);
+	struct mailbox **evicted = cache_evict(bytes);
 	pthread_mutex_unlock(&registry_lock);
-	mailbox_free_list(evicted);
+	evicted_write(evicted);
 }
 
 /* mailbox_close_write - (lock held) the last reference is gone: a clean

@@ -313,3 +313,51 @@ def test_kill9_after_first_select_of_a_copied_maildir(petrel_factory):
     p.start()
     want = [(i + 1, mids[i], frozenset({"\\Seen"} if i % 2 else ())) for i in range(40)]
     assert snapshot(p)[2] == want
+
+
+def status_of(p):
+    """INBOX's UIDNEXT and HIGHESTMODSEQ (STATUS, no SELECT)."""
+    c = login(p)
+    try:
+        typ, data = c.status("INBOX", "(UIDNEXT HIGHESTMODSEQ)")
+        assert typ == "OK", data
+    finally:
+        c.logout()
+    m = re.search(rb"UIDNEXT (\d+) HIGHESTMODSEQ (\d+)", data[0])
+    assert m, data
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_kill9_while_the_folder_is_kept(petrel_factory):
+    """APPENDs into a folder nobody has selected, each session closing it, then a kill
+    -9 while Petrel keeps it in memory ([mailbox] cache_size): its index is written
+    when it leaves memory, not at each close, so the restart recovers from the files
+    and the leases: no APPEND lost, no UID reused, MODSEQ never back."""
+    p = imap_server(petrel_factory)
+    snapshot(p)
+    index = inbox_dir(p) / "petrel.index"
+    written = index.stat().st_ino
+    appended = {}
+    for i in range(12):
+        c = login(p)
+        mid = "<%d.%s@kept.test>" % (i, uuid.uuid4().hex)
+        flags = "(\\Seen)" if i % 2 else "()"
+        typ, data = c.append("INBOX", flags, None, make_message("kept %d" % i, msgid=mid))
+        assert typ == "OK", data
+        appended[mid] = int(re.match(rb"\[APPENDUID \d+ (\d+)\]", data[0]).group(1))
+        c.logout()
+    uidnext, modseq = status_of(p)
+    # failed before: each close rewrote the index (durably, whatever its size)
+    assert index.stat().st_ino == written
+    p.kill9()
+    p.start()
+    msgs = snapshot(p)[2]
+    assert {mid: uid for uid, mid, _ in msgs} == appended
+    after_uidnext, after_modseq = status_of(p)
+    assert after_uidnext >= uidnext and after_modseq >= modseq, \
+        (uidnext, modseq, after_uidnext, after_modseq)
+    c = login(p)
+    typ, data = c.append("INBOX", "()", None, make_message("after the kill"))
+    assert typ == "OK", data
+    assert int(re.match(rb"\[APPENDUID \d+ (\d+)\]", data[0]).group(1)) >= uidnext
+    c.logout()

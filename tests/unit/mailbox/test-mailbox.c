@@ -280,6 +280,19 @@ static void copy_file(const char *from, const char *to)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* crash_image_open - the INBOX's files as they are now (what a kill -9
+ * would leave, the page cache aside) copied to carol's, opened */
+static struct mailbox *crash_image_open(void)
+{
+	char cmd[2000];
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s/mail/example.org/carol'", inbox, data_dir);
+	assert_int_equal(system(cmd), 0);
+	struct mailbox *mb = NULL;
+	struct mailbox_error error;
+	assert_int_equal(mailbox_open(data_dir, "carol@example.org", "INBOX", &mb, &error), 0);
+	return mb;
+}
+
 /* files another program left in cur/ without a UID in their name (a
  * Maildir copied in) keep their names: their UIDs are only in the index,
  * which is durable once the open returns, so a crash image taken while the
@@ -287,8 +300,7 @@ static void copy_file(const char *from, const char *to)
 static void test_cur_files_keep_names(void **state)
 {
 	(void)state;
-	char path[600], copy[400], cmd[2000];
-	snprintf(path, sizeof(path), "%s/cur", inbox);
+	char path[600], cmd[2000];
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur' '%s/new' '%s/tmp'", inbox, inbox, inbox);
 	assert_int_equal(system(cmd), 0);
 	static const char *const names[] = {
@@ -309,13 +321,8 @@ static void test_cur_files_keep_names(void **state)
 		assert_int_equal(access(path, F_OK), 0);   /* failed before: renamed */
 	}
 	/* the disk as a kill -9 would leave it now, folder still open */
-	snprintf(copy, sizeof(copy), "%s/mail/example.org/carol", data_dir);
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/mail/example.org' && cp -a '%s' '%s'", data_dir,
-		 inbox, copy);
-	assert_int_equal(system(cmd), 0);
-	struct mailbox *crashed = NULL;
+	struct mailbox *crashed = crash_image_open();
 	struct mailbox_error error;
-	assert_int_equal(mailbox_open(data_dir, "carol@example.org", "INBOX", &crashed, &error), 0);
 	uint32_t again[4];
 	assert_int_equal(uids_of(crashed, again, 4), 3);
 	assert_memory_equal(uids, again, sizeof(uids[0]) * 3);
@@ -953,16 +960,73 @@ static void test_cache_reopen_without_index(void **state)
 	assert_int_equal(uids[2], 3);
 	assert_int_equal(append_ok(mb, "d\r\n", 0), 4);
 	mailbox_unref(&mb);
-	assert_true(index_exists(inbox));
+	/* kept: its index is written when it leaves memory */
+	assert_false(index_exists(inbox));
 
-	/* off: the kept folder is dropped, the next open loads the files */
+	/* off: the kept folder is written and dropped, the next open loads
+	 * the files */
 	mailbox_cache_size_set(0);
 	assert_int_equal(mailbox_cache_used(), 0);
+	assert_true(index_exists(inbox));
 	index_remove(inbox);
 	mb = open_ok("INBOX");
 	assert_true(index_exists(inbox));
 	assert_int_equal(uids_of(mb, uids, 8), 4);
 	mailbox_unref(&mb);
+}
+
+/* a kept folder is not written at its close but when it leaves memory
+ * (evicted, or the cache turned off at shutdown), durably, with exact
+ * leases; a crash while it is kept (its files as they are then) loses no
+ * message, reuses no UID and takes MODSEQ back nowhere */
+static void test_cache_written_at_eviction(void **state)
+{
+	(void)state;
+	char index[400], lease[400];
+	snprintf(index, sizeof(index), "%s/petrel.index", inbox);
+	snprintf(lease, sizeof(lease), "%s/petrel.uidvalidity", inbox);
+	mailbox_cache_size_set(1u << 20);
+	struct mailbox *mb = open_ok("INBOX");
+	append_ok(mb, "a\r\n", 0);
+	mailbox_unref(&mb);
+	mailbox_cache_size_set(0);
+	struct stat before, after;
+	assert_int_equal(stat(index, &before), 0);
+
+	mailbox_cache_size_set(1u << 20);
+	mb = open_ok("INBOX");
+	for (int i = 0; i < 5; i++)
+		append_ok(mb, "b\r\n", MAILBOX_FLAG_SEEN);
+	struct mailbox_status kept;
+	mailbox_status_get(mb, &kept);
+	mailbox_unref(&mb);
+	assert_int_equal(stat(index, &after), 0);
+	assert_int_equal(after.st_ino, before.st_ino);   /* failed before: rewritten */
+
+	/* the disk as a kill -9 would leave it now, the folder kept */
+	struct mailbox *crashed = crash_image_open();
+	uint32_t uids[8];
+	assert_int_equal(uids_of(crashed, uids, 8), 6);
+	for (uint32_t i = 0; i < 6; i++)
+		assert_int_equal(uids[i], i + 1);
+	struct mailbox_status st;
+	mailbox_status_get(crashed, &st);
+	assert_true(st.highestmodseq >= kept.highestmodseq);
+	assert_true(append_ok(crashed, "c\r\n", 0) >= kept.uidnext);
+	mailbox_unref(&crashed);
+
+	/* evicted: written, with the leases exactly UIDNEXT and HIGHESTMODSEQ */
+	mailbox_cache_size_set(0);
+	assert_int_equal(stat(index, &after), 0);
+	assert_int_not_equal(after.st_ino, before.st_ino);
+	FILE *fp = fopen(lease, "r");
+	assert_non_null(fp);
+	unsigned long v, u;
+	unsigned long long m;
+	assert_int_equal(fscanf(fp, "V %lu\nU %lu\nM %llu", &v, &u, &m), 3);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(u, kept.uidnext);
+	assert_int_equal(m, kept.highestmodseq);
 }
 
 /* what another program does to a kept folder is seen at the reopen: a file
@@ -1528,6 +1592,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_reopen_without_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_sees_other_writers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_budget_evicts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_written_at_eviction, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
