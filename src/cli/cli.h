@@ -23,6 +23,28 @@ int cmd_dmarc_report(int argc, char **argv);
 /* cmd_sendmail - exits with sysexits.h codes, not 0/1/2 (see cmd-sendmail.c) */
 int cmd_sendmail(int argc, char **argv);
 
+/* The server's node in the store (serve-node.c).  serve_node_register -
+ * register CONFIG's [server] node (blocking: at start), and give the queue
+ * IDs its number; NULL with *error_r (the store's text, valid until its
+ * next call on this thread) when refused: another server runs the name, or
+ * the store failed.  serve_node_start - report every INTERVAL seconds on
+ * POOL, with QUEUE's active count; -1 if the timer cannot start.  serve_node_stop -
+ * record a clean stop (blocking: after the loop).  */
+struct serve_node;
+struct store;
+struct pool;
+struct queue;
+struct event_base;
+struct config;
+struct serve_node *serve_node_register(struct store *store, const struct config *config,
+				       const char **error_r);
+int serve_node_start(struct serve_node *sn, struct event_base *base, struct pool *pool,
+		     struct queue *queue, unsigned interval);
+void serve_node_stop(struct serve_node *sn);
+/* serve_node_name - the registered name (lower-cased) */
+const char *serve_node_name(const struct serve_node *sn);
+void serve_node_free(struct serve_node **sn);
+
 /* cli_psl_load - read the Public Suffix List that [auth] public_suffix_list
  * names; NULL after printing why, with CONFIG:LINE of the setting (the
  * caller exits 2: a setting to fix) */

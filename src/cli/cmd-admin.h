@@ -29,6 +29,8 @@ int cmd_events(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 /* petrel store copy: a SQLite store copied to PostgreSQL (cmd-store.c) */
 int cmd_store(int argc, char **argv);
+/* petrel nodes: the servers sharing this store (cmd-nodes.c) */
+int cmd_nodes(int argc, char **argv);
 
 /* options a command accepts (besides -c FILE, always accepted) */
 enum admin_opt {

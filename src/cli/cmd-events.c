@@ -3,8 +3,8 @@
  * deferrals, bounces, sandboxing, AUTH failures), oldest first; --limit N
  * prints the newest N (still oldest first), then --follow goes on from there.
  *
- * Text: one line per event, "time type account queue_id recipient code
- * reason", "-" for an empty field.  --json: an array; with --follow one
+ * Text: one line per event, "time node type account queue_id recipient code
+ * reason", "-" for an empty field (node: the [server] node that recorded it).  --json: an array; with --follow one
  * object per line.  --follow polls every 0.5 s for rows with a larger id
  * until SIGINT or SIGTERM (exit 0), which works while the server writes:
  * WAL readers never block the writer. */
@@ -63,10 +63,14 @@ static void event_print(const struct store_event *e, bool json)
 		json_string(stdout, e->recipient);
 		printf(",\"code\":%d,\"reason\":", e->code);
 		json_string(stdout, e->reason);
+		fputs(",\"node\":", stdout);
+		json_string(stdout, e->node);
 		fputc('}', stdout);
 		return;
 	}
 	printf("%s ", when);
+	field_print(e->node);
+	fputc(' ', stdout);
 	field_print(e->type);
 	fputc(' ', stdout);
 	field_print(e->account);

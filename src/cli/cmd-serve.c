@@ -833,6 +833,7 @@ static int serve_network(const struct config *config)
 	struct mailauth_psl *psl = NULL;
 	struct store *store = NULL;
 	struct store_events *events = NULL;
+	struct serve_node *node = NULL;
 	struct dns_resolver *dns = NULL;
 	struct delivery *delivery = NULL;
 	struct ipc_client *auth_client = NULL, *keys_client = NULL;
@@ -892,6 +893,12 @@ static int serve_network(const struct config *config)
 		fprintf(stderr, "petrel: store: %s\n", error);
 		goto out;
 	}
+	/* before anything makes a queue ID: they carry the node's number */
+	node = serve_node_register(store, config, &error);
+	if (!node) {
+		fprintf(stderr, "petrel: [server] node: %s\n", error);
+		goto out;
+	}
 	/* mailbox quotas: the account's plan, else [mailbox] quota_default */
 	quota.store = store;
 	quota.config = config;
@@ -908,12 +915,15 @@ static int serve_network(const struct config *config)
 	struct store_events_settings events_settings = {
 		.max_pending = config->events.max_pending,
 		.retention = config->events.retention,
+		.node = serve_node_name(node),
 	};
 	events = store_events_create(store, pool, st.base, &events_settings);
 	queue_set_store(queue, store, events);
 	delivery = delivery_create(st.base, dns, &outbound.settings);
 	queue_set_delivery(queue, delivery);
 	queue_start(queue);
+	if (serve_node_start(node, st.base, pool, queue, config->node_report_interval) != 0)
+		goto out;
 	control = queue_control_open(st.base, queue, config->data_dir, &error);
 	if (!control) {
 		fprintf(stderr, "petrel: control socket: %s\n", error);
@@ -982,9 +992,9 @@ static int serve_network(const struct config *config)
 		fputs("petrel: cannot install signal handlers\n", stderr);
 		goto out;
 	}
-	log_info("started", "version=%s hostname=%s data_dir=%s listeners=%zu workers=%u",
-		 PETREL_VERSION, config->hostname, config->data_dir, config->listener_count,
-		 config->workers);
+	log_info("started", "version=%s hostname=%s node=%s data_dir=%s listeners=%zu"
+		 " workers=%u", PETREL_VERSION, config->hostname, serve_node_name(node),
+		 config->data_dir, config->listener_count, config->workers);
 	for (size_t i = 0; i < config->listener_count; i++)
 		log_info("listening", "listener=%s role=%s address=%s%s", config->listeners[i].name,
 			 listener_role_name(config->listeners[i].role), config->listeners[i].address,
@@ -1018,6 +1028,8 @@ out:
 	delivery_free(&delivery);
 	if (queue)
 		queue_stop(queue);
+	/* the queue has stopped: its size is final (blocking; the loop is done) */
+	serve_node_stop(node);
 	dns_resolver_free(&dns);
 	/* workers waiting for a signature give up now, not at their timeout */
 	keysd_signer_stop(signer);
@@ -1032,6 +1044,7 @@ out:
 	policy_throttle_free(&throttle);
 	mailauth_psl_free(&psl);
 	store_events_free(&events);
+	serve_node_free(&node);
 	mailbox_quota_setup(NULL, NULL);
 	store_close(&store);
 	serve_outbound_free(&outbound);

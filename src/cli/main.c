@@ -63,6 +63,9 @@ static void usage(FILE *out)
 	      "  alias add ADDRESS TARGET...      local addresses delivering elsewhere\n"
 	      "  alias remove ADDRESS [TARGET] | alias list [--json]\n"
 	      "  events [--account A] [--since T] [--follow] [--json] [--limit N]\n"
+	      "  nodes [--json]                   the servers sharing this store: live, stale\n"
+	      "      or stopped, and how long ago each reported\n"
+	      "  nodes forget NAME                remove a node that is gone (frees its number)\n"
 	      "  migrate                          apply the store's schema migrations ([store];\n"
 	      "      petrel serve applies them at start too) and print its version\n"
 	      "  store copy --from sqlite:DATA_DIR [--to postgresql://...]  copy a node's\n"
@@ -111,7 +114,7 @@ int main(int argc, char **argv)
 	} admin[] = {
 		{ "domain", cmd_domain }, { "account", cmd_account }, { "sender", cmd_sender },
 		{ "plan", cmd_plan }, { "alias", cmd_alias }, { "events", cmd_events },
-		{ "migrate", cmd_migrate }, { "store", cmd_store },
+		{ "migrate", cmd_migrate }, { "store", cmd_store }, { "nodes", cmd_nodes },
 	};
 	for (size_t i = 0; i < sizeof(admin) / sizeof(admin[0]); i++)
 		if (strcmp(cmd, admin[i].name) == 0)

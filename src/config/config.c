@@ -127,6 +127,11 @@ static const struct key_def key_defs[] = {
 	{ SECTION_SERVER, "syslog", KEY_BOOL, CONFIG_OFFSET(syslog), 0, 0 },
 	{ SECTION_SERVER, "log_buffer", KEY_SIZE, CONFIG_OFFSET(log_buffer), 4096, 1073741824 },
 	{ SECTION_SERVER, "workers", KEY_UINT, CONFIG_OFFSET(workers), 1, 64 },
+	{ SECTION_SERVER, "node", KEY_STRING, CONFIG_OFFSET(node), 0, 0 },
+	{ SECTION_SERVER, "node_report_interval", KEY_DURATION,
+	  CONFIG_OFFSET(node_report_interval), 1, 3600 },
+	{ SECTION_SERVER, "node_stale_after", KEY_DURATION, CONFIG_OFFSET(node_stale_after), 2,
+	  86400 },
 	{ SECTION_DOMAINS, "local", KEY_DOMAINS, 0, 0, 0 },
 	{ SECTION_DOMAINS, "postmaster", KEY_ADDRESS, CONFIG_OFFSET(postmaster), 0, 0 },
 	{ SECTION_TLS, "certificate", KEY_OPTIONAL_PATH, CONFIG_OFFSET(tls_certificate), 0, 0 },
@@ -395,6 +400,9 @@ static struct config *config_new(bool with_hostname)
 	config->syslog = false;
 	config->log_buffer = 1048576;
 	config->workers = 4;
+	config->node = NULL;
+	config->node_report_interval = 10;
+	config->node_stale_after = 30;
 
 	config->local_domains = xcalloc(1, sizeof(char *));
 	config->local_domain_count = 0;
@@ -651,6 +659,7 @@ void config_free(struct config **configp)
 	*configp = NULL;
 	free(config->path);
 	free(config->hostname);
+	free(config->node);
 	free(config->data_dir);
 	free(config->user);
 	free(config->auth_user);
@@ -1419,6 +1428,20 @@ static void parser_finish(struct config_parser *p)
 		config->hostname = config_default_hostname();
 	if (config->auth.authserv_id == NULL)
 		config->auth.authserv_id = xstrdup(config->hostname);
+	if (config->node == NULL || config->node[0] == '\0') {
+		free(config->node);
+		config->node = xstrdup(config->hostname);
+	}
+	/* unset: three reports missed */
+	int stale_line = config_key_line_raw(p->key_lines, "server", "node_stale_after");
+	if (stale_line == 0)
+		config->node_stale_after = 3 * config->node_report_interval;
+	if (config->node_stale_after <= config->node_report_interval) {
+		parser_fail(p, stale_line, "[server] node_stale_after (%u s) must be longer than"
+			    " node_report_interval (%u s)", config->node_stale_after,
+			    config->node_report_interval);
+		return;
+	}
 	config->key_lines = xmalloc(sizeof(p->key_lines));
 	memcpy(config->key_lines, p->key_lines, sizeof(p->key_lines));
 }

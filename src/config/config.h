@@ -7,7 +7,7 @@
  *
  * File layout (see docs/configuration.md and petrel.conf.example):
  *   [server]   hostname, data_dir, user, auth_user, keys_user, log_level, syslog,
- *              log_buffer, workers
+ *              log_buffer, workers, node, node_report_interval, node_stale_after
  *   [domains]  local = example.org, example.net
  *   [tls]      certificate, key
  *   [limits]   line and message sizes, recipients, errors, connections
@@ -271,6 +271,9 @@ struct config {
 	bool syslog;
 	size_t log_buffer;   /* bytes of log lines waiting for stderr/syslog before lines are dropped */
 	unsigned workers;    /* worker pool threads for fsync and other blocking work */
+	char *node;          /* this node's name in the store: [server] node; the hostname */
+	unsigned node_report_interval; /* seconds between two reports to the store: 10 */
+	unsigned node_stale_after;     /* a node silent this long is stale: 30 */
 
 	char **local_domains;   /* lower-case, NULL-terminated */
 	size_t local_domain_count;

@@ -101,6 +101,17 @@ bool queue_id_is_valid(const char *id);
 /* queue_id_time - when ID was made (its top 42 bits, to the second); false
  * if ID is not valid */
 bool queue_id_time(const char *id, time_t *time_r);
+/* The low 8 bits of an ID: the node's number (queue-id.c has the layout). */
+#define QUEUE_ID_NODES 256
+/* queue_id_set_node - from now on IDs carry NUMBER (< QUEUE_ID_NODES, the
+ * number the store gave this node's name) instead of the process's salt;
+ * call it at start, before the first ID */
+void queue_id_set_node(unsigned number);
+/* queue_id_node - the node bits of ID; false if ID is not valid */
+bool queue_id_node(const char *id, unsigned *node_r);
+/* queue_id_format - the ID of STAMP (milliseconds << 14 | sequence, the
+ * top 56 bits) made by NODE: what queue_id_new writes (tests) */
+void queue_id_format(uint64_t stamp, unsigned node, char id_r[QUEUE_ID_LEN + 1]);
 
 struct queue_envelope *queue_envelope_new(void);
 /* queue_envelope_add_rcpt - copy ADDRESS and ORCPT (may be NULL) */

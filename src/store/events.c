@@ -143,6 +143,7 @@ static void event_node_free(struct event_node *n)
 	free(n->event.queue_id);
 	free(n->event.recipient);
 	free(n->event.reason);
+	free(n->event.node);
 	free(n);
 }
 
@@ -156,6 +157,8 @@ void store_events_post(struct store_events *ev, const struct store_event *event,
 	n->event.recipient = event->recipient ? xstrdup(event->recipient) : NULL;
 	n->event.code = event->code;
 	n->event.reason = event->reason ? xstrdup(event->reason) : NULL;
+	const char *node = event->node ? event->node : ev->settings.node;
+	n->event.node = node ? xstrdup(node) : NULL;
 
 	bool write_now = false, schedule = false, started_dropping = false;
 	unsigned long long dropped_run = 0;

@@ -98,6 +98,16 @@ static const char *const PG_MIGRATIONS[] = {
 	"CREATE INDEX dmarc_evaluations_time ON dmarc_evaluations (time);"
 	"CREATE TABLE dmarc_reports (policy_domain TEXT NOT NULL, begin_time BIGINT NOT NULL,"
 	" made BIGINT NOT NULL, PRIMARY KEY (policy_domain, begin_time));",
+
+	/* 2: node identity: the node that recorded each event, and the nodes
+	 * (store.h: store_node_register) */
+	"ALTER TABLE events ADD COLUMN node TEXT;"
+	"CREATE TABLE nodes (name TEXT PRIMARY KEY,"
+	" number INTEGER NOT NULL UNIQUE CHECK (number >= 0 AND number < 256),"
+	" owner TEXT NOT NULL, generation BIGINT NOT NULL, version TEXT NOT NULL,"
+	" started BIGINT NOT NULL, reported BIGINT NOT NULL,"
+	" stopped BOOLEAN NOT NULL DEFAULT false, listeners TEXT NOT NULL DEFAULT '',"
+	" queue_active BIGINT NOT NULL DEFAULT 0);",
 };
 #define PG_MIGRATION_COUNT ((int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])))
 
@@ -154,7 +164,11 @@ static const struct pg_schema PG_CREDENTIALS_SCHEMA = {
 #define ACCOUNT_COLUMNS \
 	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created"
 #define PLAN_COLUMNS "name, daily_limit, per_minute, quota_bytes, quota_messages"
-#define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason"
+#define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason, node"
+#define NODE_COLUMNS "name, owner, number, generation, version, started, reported,"\
+	" " PG_NOW " - reported, stopped, listeners, queue_active"
+/* the database's clock, in seconds: the nodes' clocks need not agree */
+#define PG_NOW "extract(epoch FROM now())::bigint"
 #define DMARC_EVAL_COLUMNS "time, policy_domain, source_ip, header_from,"\
 	" envelope_from, spf_domain, spf_result, dkim, spf_aligned, dkim_aligned, disposition,"\
 	" policy, rua, override"
@@ -193,6 +207,7 @@ struct pg_arg {
 static struct pg_conn *conn_open(struct pg_db *d, const char **error_r);
 static void conn_close(struct pg_conn *c);
 static void conn_notice(void *arg, const char *message);
+static bool conn_is_dead(struct pg_conn *c);
 static struct pg_conn *conn_take(struct pg_db *d, const char **error_r);
 static void conn_give(struct pg_db *d, struct pg_conn *c);
 static PGresult *pg_exec(struct pg_conn *c, const char *sql, const char *what,
@@ -269,8 +284,23 @@ static void conn_close(struct pg_conn *c)
 	free(c);
 }
 
-/* conn_take - an idle connection, a new one if fewer than the maximum
- * exist, else wait for one to come back */
+/* conn_is_dead - the server closed C while it was idle (a restart, an
+ * administrator's pg_terminate_backend): its FATAL message and the end of
+ * the stream are waiting on the socket.  PQconsumeInput reads what is there
+ * without waiting (libpq's sockets are non-blocking); the first read takes
+ * the message, the second meets the end of the stream and marks the
+ * connection bad.  So a dead connection is replaced here instead of
+ * failing the caller's first statement. */
+static bool conn_is_dead(struct pg_conn *c)
+{
+	for (int i = 0; i < 2; i++)
+		if (!PQconsumeInput(c->conn) || PQstatus(c->conn) != CONNECTION_OK)
+			return true;
+	return false;
+}
+
+/* conn_take - an idle connection (a dead one replaced), a new one if fewer
+ * than the maximum exist, else wait for one to come back */
 static struct pg_conn *conn_take(struct pg_db *d, const char **error_r)
 {
 	struct pg_conn *c = NULL;
@@ -287,6 +317,11 @@ static struct pg_conn *conn_take(struct pg_db *d, const char **error_r)
 		open_new = true;
 	}
 	pthread_mutex_unlock(&d->lock);
+	if (c && conn_is_dead(c)) {
+		conn_close(c);   /* its place in d->opened goes to the new one */
+		c = NULL;
+		open_new = true;
+	}
 	if (open_new) {
 		c = conn_open(d, error_r);
 		if (!c) {
@@ -1083,10 +1118,10 @@ static int pg_event_add(void *db, const struct store_event *events, size_t n,
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const struct store_event *e = &events[i];
 		rc = pg_do(c, "INSERT INTO events (time, type, account, queue_id, recipient, code,"
-			   " reason) VALUES ($1, $2, $3, $4, $5, $6, $7)", "adding an event",
+			   " reason, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", "adding an event",
 			   PG_ARGS(PG_INT(e->time), PG_TEXT(e->type), PG_TEXT(e->account),
 				   PG_TEXT(e->queue_id), PG_TEXT(e->recipient), PG_INT(e->code),
-				   PG_TEXT(e->reason)), error_r);
+				   PG_TEXT(e->reason), PG_TEXT(e->node)), error_r);
 	}
 	if (n > 1 && rc == 0)
 		rc = pg_do(c, "COMMIT", "committing", PG_NO_ARGS, error_r);
@@ -1122,6 +1157,7 @@ static int pg_event_list(void *db, const char *account, time_t since, int64_t af
 		e->recipient = val_dup(res, i, 5);
 		e->code = (int)val_int(res, i, 6);
 		e->reason = val_dup(res, i, 7);
+		e->node = val_dup(res, i, 8);
 		v[i] = e;
 	}
 	PQclear(res);
@@ -1432,6 +1468,173 @@ const struct store_credentials_backend store_credentials_pg = {
 	.auth_locked = pg_auth_locked,
 };
 
+/* ---- nodes ---------------------------------------------------------------------------------- */
+
+/* node_is_live_elsewhere - the row (owner, stopped, age) of RES is a node
+ * that another owner than OWNER runs, and it reported within STALE_AFTER */
+static bool node_is_live_elsewhere(const PGresult *res, const char *owner, unsigned stale_after)
+{
+	return !val_bool(res, 0, 1) && val_int(res, 0, 2) < (int64_t)stale_after &&
+	       strcmp(PQgetvalue(res, 0, 0), owner) != 0;
+}
+
+/* pg_node_register - one transaction holding a lock on the table that
+ * registrations take in turn (SHARE ROW EXCLUSIVE conflicts with itself,
+ * not with readers): the liveness check and the number taken cannot
+ * interleave with another node's */
+static int pg_node_register(void *db, struct store_node *node, unsigned stale_after,
+			    const char **error_r)
+{
+	struct pg_db *d = db;
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = pg_do(c, "BEGIN", "starting a transaction", PG_NO_ARGS, error_r);
+	if (rc == 0)
+		rc = pg_do(c, "LOCK TABLE nodes IN SHARE ROW EXCLUSIVE MODE", "locking the nodes",
+			   PG_NO_ARGS, error_r);
+	PGresult *res = NULL;
+	if (rc == 0 && !(res = pg_exec(c, "SELECT owner, stopped, " PG_NOW " - reported"
+				       " FROM nodes WHERE name = $1", "reading a node",
+				       PG_ARGS(PG_TEXT(node->name)), NULL, error_r)))
+		rc = -1;
+	bool known = false;
+	if (rc == 0) {
+		known = PQntuples(res) > 0;
+		if (known && node_is_live_elsewhere(res, node->owner, stale_after)) {
+			*error_r = store_error("node %s is running elsewhere (%s, last report %s s"
+					       " ago): give this server another [server] node, or"
+					       " stop that one (its name is free once it stopped or"
+					       " after %u s without a report)", node->name,
+					       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2),
+					       stale_after);
+			rc = STORE_EXISTS;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	const struct pg_arg args[] = {
+		PG_TEXT(node->name), PG_TEXT(node->owner), PG_TEXT(node->version),
+		PG_TEXT(node->listeners), PG_INT(STORE_NODE_NUMBERS - 1),
+	};
+	if (rc == 0 && known)
+		res = pg_exec(c, "UPDATE nodes SET owner = $2, version = $3, listeners = $4,"
+			      " generation = generation + 1, started = " PG_NOW ","
+			      " reported = " PG_NOW ", stopped = false, queue_active = 0"
+			      " WHERE name = $1 RETURNING number, generation, started",
+			      "registering a node", args, 4, NULL, error_r);
+	else if (rc == 0)
+		res = pg_exec(c, "INSERT INTO nodes (name, owner, version, listeners, number,"
+			      " generation, started, reported)"
+			      " SELECT $1, $2, $3, $4, free, 1, " PG_NOW ", " PG_NOW
+			      " FROM (SELECT min(x) AS free FROM generate_series(0, $5::int) x"
+			      " WHERE x NOT IN (SELECT number FROM nodes)) f WHERE free IS NOT NULL"
+			      " RETURNING number, generation, started",
+			      "registering a node", args, 5, NULL, error_r);
+	if (rc == 0 && !res)
+		rc = -1;
+	if (rc == 0 && PQntuples(res) == 0) {
+		*error_r = store_error("every node number (%d) is taken: `petrel nodes forget` a"
+				       " node that is gone", STORE_NODE_NUMBERS);
+		rc = -1;
+	}
+	if (rc == 0) {
+		node->number = (unsigned)val_int(res, 0, 0);
+		node->generation = val_int(res, 0, 1);
+		node->started = node->reported = (time_t)val_int(res, 0, 2);
+		rc = pg_do(c, "COMMIT", "committing", PG_NO_ARGS, error_r);
+	}
+	PQclear(res);
+	if (rc != 0)
+		pg_rollback(c);
+	conn_give(d, c);
+	return rc;
+}
+
+/* node_update - SQL (WHAT) on NODE's row, $1 name $2 generation $3 queue
+ * size: STORE_NOT_FOUND when the row is gone or registered again */
+static int node_update(void *db, const struct store_node *node, const char *sql,
+		       const char *what, const char **error_r)
+{
+	uint64_t changes = 0;
+	if (pg_write(db, sql, what, PG_ARGS(PG_TEXT(node->name), PG_INT(node->generation),
+					    PG_INT(node->queue_active)), &changes, NULL,
+		     error_r) != 0)
+		return -1;
+	if (changes > 0)
+		return 0;
+	*error_r = store_error("node %s was registered again by another server, or forgotten",
+			       node->name);
+	return STORE_NOT_FOUND;
+}
+
+static int pg_node_report(void *db, const struct store_node *node, const char **error_r)
+{
+	return node_update(db, node, "UPDATE nodes SET reported = " PG_NOW ", queue_active = $3"
+			   " WHERE name = $1 AND generation = $2", "reporting", error_r);
+}
+
+static int pg_node_stop(void *db, const struct store_node *node, const char **error_r)
+{
+	return node_update(db, node, "UPDATE nodes SET reported = " PG_NOW ", queue_active = $3,"
+			   " stopped = true WHERE name = $1 AND generation = $2",
+			   "recording the stop", error_r);
+}
+
+static int pg_node_list(void *db, struct store_node ***nodes_r, size_t *count_r,
+			const char **error_r)
+{
+	PGresult *res = pg_query(db, "SELECT " NODE_COLUMNS " FROM nodes"
+				 " ORDER BY name COLLATE \"C\"", "listing nodes", PG_NO_ARGS,
+				 error_r);
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	struct store_node **v = xcalloc((size_t)n + 1, sizeof(*v));
+	for (int i = 0; i < n; i++) {
+		struct store_node *e = xcalloc(1, sizeof(*e));
+		e->name = val_dup(res, i, 0);
+		e->owner = val_dup(res, i, 1);
+		e->number = (unsigned)val_int(res, i, 2);
+		e->generation = val_int(res, i, 3);
+		e->version = val_dup(res, i, 4);
+		e->started = (time_t)val_int(res, i, 5);
+		e->reported = (time_t)val_int(res, i, 6);
+		e->age = val_int(res, i, 7);
+		e->stopped = val_bool(res, i, 8);
+		e->listeners = val_dup(res, i, 9);
+		e->queue_active = (uint64_t)val_int(res, i, 10);
+		v[i] = e;
+	}
+	PQclear(res);
+	*nodes_r = v;
+	*count_r = (size_t)n;
+	return 0;
+}
+
+static int pg_node_forget(void *db, const char *name, unsigned stale_after,
+			  const char **error_r)
+{
+	uint64_t changes = 0;
+	if (pg_write(db, "DELETE FROM nodes WHERE name = $1 AND (stopped OR reported <= "
+		     PG_NOW " - $2)", "forgetting a node", PG_ARGS(PG_TEXT(name),
+		     PG_INT(stale_after)), &changes, NULL, error_r) != 0)
+		return -1;
+	if (changes > 0)
+		return 0;
+	struct pg_conn *c = conn_take(db, error_r);
+	if (!c)
+		return -1;
+	int rc = row_exists(c, "SELECT 1 FROM nodes WHERE name = $1", "reading a node", "node",
+			    name, error_r);
+	conn_give(db, c);
+	if (rc == 0) {
+		*error_r = store_error("node %s is live: stop it first", name);
+		rc = STORE_EXISTS;
+	}
+	return rc;
+}
+
 const struct store_backend store_backend_pg = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -1464,6 +1667,11 @@ const struct store_backend store_backend_pg = {
 	.event_list = pg_event_list,
 	.event_newest_after = pg_event_newest_after,
 	.event_prune = pg_event_prune,
+	.node_register = pg_node_register,
+	.node_report = pg_node_report,
+	.node_stop = pg_node_stop,
+	.node_list = pg_node_list,
+	.node_forget = pg_node_forget,
 	.dmarc_eval_add = pg_dmarc_eval_add,
 	.dmarc_eval_list = pg_dmarc_eval_list,
 	.dmarc_eval_prune = pg_dmarc_eval_prune,

@@ -86,6 +86,20 @@ struct store_backend {
 	int (*event_prune)(void *db, time_t before, size_t limit, uint64_t *deleted_r,
 			   const char **error_r);
 
+	/* node_register - see store_node_register; NODE's name, owner,
+	 * version and listeners are set and valid */
+	int (*node_register)(void *db, struct store_node *node, unsigned stale_after,
+			     const char **error_r);
+	/* node_report, node_stop - for NODE's name and generation;
+	 * STORE_NOT_FOUND when there is no such row */
+	int (*node_report)(void *db, const struct store_node *node, const char **error_r);
+	int (*node_stop)(void *db, const struct store_node *node, const char **error_r);
+	int (*node_list)(void *db, struct store_node ***nodes_r, size_t *count_r,
+			 const char **error_r);
+	/* node_forget - delete NAME unless live; STORE_NOT_FOUND, STORE_EXISTS */
+	int (*node_forget)(void *db, const char *name, unsigned stale_after,
+			   const char **error_r);
+
 	int (*dmarc_eval_add)(void *db, const struct store_dmarc_eval *eval,
 			      const char **error_r);
 	int (*dmarc_eval_list)(void *db, time_t begin, time_t end,

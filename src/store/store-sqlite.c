@@ -107,6 +107,16 @@ static const char *const MIGRATIONS[] = {
 	 * -1 = [mailbox] quota_default, 0 = none */
 	("ALTER TABLE plans ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT -1;"
 	 "ALTER TABLE plans ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT -1;"),
+
+	/* 6: node identity: the node that recorded each event, and the nodes
+	 * (store.h: store_node_register) */
+	("ALTER TABLE events ADD COLUMN node TEXT;"
+	 "CREATE TABLE nodes (name TEXT PRIMARY KEY NOT NULL,"
+	 " number INTEGER NOT NULL UNIQUE CHECK (number >= 0 AND number < 256),"
+	 " owner TEXT NOT NULL, generation INTEGER NOT NULL, version TEXT NOT NULL,"
+	 " started INTEGER NOT NULL, reported INTEGER NOT NULL,"
+	 " stopped INTEGER NOT NULL DEFAULT 0, listeners TEXT NOT NULL DEFAULT '',"
+	 " queue_active INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"),
 };
 #define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -161,6 +171,14 @@ enum sq_stmt {
 	SQ_EVENT_NEWEST_AFTER,
 	SQ_EVENT_NEWEST_AFTER_ACCOUNT,
 	SQ_EVENT_PRUNE,
+	SQ_NODE_GET,
+	SQ_NODE_RENEW,
+	SQ_NODE_ADD,
+	SQ_NODE_REPORT,
+	SQ_NODE_STOP,
+	SQ_NODE_LIST,
+	SQ_NODE_FORGET,
+	SQ_NODE_EXISTS,
 	SQ_DMARC_EVAL_ADD,
 	SQ_DMARC_EVAL_LIST,
 	SQ_DMARC_EVAL_PRUNE,
@@ -178,7 +196,10 @@ enum sq_stmt {
 
 #define ACCOUNT_COLUMNS \
 	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created"
-#define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason"
+#define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason, node"
+#define SQ_NOW "CAST(strftime('%s', 'now') AS INTEGER)"
+#define NODE_COLUMNS "name, owner, number, generation, version, started, reported,"\
+	" " SQ_NOW " - reported, stopped, listeners, queue_active"
 #define DMARC_EVAL_INSERT_COLUMNS "time, policy_domain, source_ip, header_from,"\
 	" envelope_from, spf_domain, spf_result, dkim, spf_aligned, dkim_aligned, disposition,"\
 	" policy, rua, override"
@@ -238,7 +259,7 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 		" WHERE account = ?1 AND win = ?2",
 	[SQ_COUNTER_GET] = "SELECT used FROM counters WHERE account = ?1 AND win = ?2",
 	[SQ_EVENT_ADD] = "INSERT INTO events (time, type, account, queue_id, recipient, code,"
-		" reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		" reason, node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[SQ_EVENT_LIST] = "SELECT " EVENT_COLUMNS " FROM events"
 		" WHERE id > ?1 AND time >= ?2 ORDER BY id LIMIT ?3",
 	[SQ_EVENT_LIST_ACCOUNT] = "SELECT " EVENT_COLUMNS " FROM events"
@@ -251,6 +272,25 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	/* through the time index; ids grow with time, so these are the oldest */
 	[SQ_EVENT_PRUNE] = "DELETE FROM events WHERE id IN"
 		" (SELECT id FROM events WHERE time < ?1 LIMIT ?2)",
+	[SQ_NODE_GET] = "SELECT owner, stopped, " SQ_NOW " - reported FROM nodes WHERE name = ?1",
+	[SQ_NODE_RENEW] = "UPDATE nodes SET owner = ?2, version = ?3, listeners = ?4,"
+		" generation = generation + 1, started = " SQ_NOW ", reported = " SQ_NOW ","
+		" stopped = 0, queue_active = 0 WHERE name = ?1 RETURNING number, generation, started",
+	/* the smallest number no name holds */
+	[SQ_NODE_ADD] = "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n"
+		" WHERE x < ?5) INSERT INTO nodes (name, owner, version, listeners, number,"
+		" generation, started, reported) SELECT ?1, ?2, ?3, ?4, free, 1, " SQ_NOW ","
+		" " SQ_NOW " FROM (SELECT min(x) AS free FROM n WHERE x NOT IN"
+		" (SELECT number FROM nodes)) WHERE free IS NOT NULL"
+		" RETURNING number, generation, started",
+	[SQ_NODE_REPORT] = "UPDATE nodes SET reported = " SQ_NOW ", queue_active = ?3"
+		" WHERE name = ?1 AND generation = ?2",
+	[SQ_NODE_STOP] = "UPDATE nodes SET reported = " SQ_NOW ", queue_active = ?3, stopped = 1"
+		" WHERE name = ?1 AND generation = ?2",
+	[SQ_NODE_LIST] = "SELECT " NODE_COLUMNS " FROM nodes ORDER BY name",
+	[SQ_NODE_FORGET] = "DELETE FROM nodes WHERE name = ?1 AND (stopped OR reported <= "
+		SQ_NOW " - ?2)",
+	[SQ_NODE_EXISTS] = "SELECT 1 FROM nodes WHERE name = ?1",
 	[SQ_DMARC_EVAL_ADD] = "INSERT INTO dmarc_evaluations (" DMARC_EVAL_INSERT_COLUMNS ")"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	[SQ_DMARC_EVAL_LIST] = "SELECT id, " DMARC_EVAL_INSERT_COLUMNS " FROM dmarc_evaluations"
@@ -1348,7 +1388,7 @@ static int sq_event_add(void *db, const struct store_event *events, size_t n,
 		rc = sq_do(c, SQ_EVENT_ADD, "adding an event",
 			   SQ_ARGS(SQ_INT(e->time), SQ_TEXT(e->type), SQ_TEXT(e->account),
 				   SQ_TEXT(e->queue_id), SQ_TEXT(e->recipient), SQ_INT(e->code),
-				   SQ_TEXT(e->reason)), error_r);
+				   SQ_TEXT(e->reason), SQ_TEXT(e->node)), error_r);
 	}
 	if (n > 1 && rc == 0)
 		rc = sq_do(c, SQ_COMMIT, "committing", SQ_NO_ARGS, error_r);
@@ -1376,6 +1416,7 @@ static void *event_row(sqlite3_stmt *st)
 	e->recipient = col_dup(st, 5);
 	e->code = sqlite3_column_int(st, 6);
 	e->reason = col_dup(st, 7);
+	e->node = col_dup(st, 8);
 	return e;
 }
 
@@ -1642,6 +1683,167 @@ const struct store_credentials_backend store_credentials_sqlite = {
 	.list = sq_credentials_list,
 };
 
+/* ---- nodes ----------------------------------------------------------------------------------- */
+
+/* What SQ_NODE_GET reads of a node already known. */
+struct node_state {
+	bool known;
+	char *owner;
+	bool stopped;
+	int64_t age;
+};
+
+/* node_state_row - a sq_row_fn: SQ_NODE_GET's row into the node_state at CTX */
+static void node_state_row(sqlite3_stmt *st, void *ctx)
+{
+	struct node_state *ns = ctx;
+	ns->known = true;
+	ns->owner = col_dup(st, 0);
+	ns->stopped = sqlite3_column_int(st, 1) != 0;
+	ns->age = sqlite3_column_int64(st, 2);
+}
+
+/* node_numbers_row - a sq_row_fn: number, generation, started (RETURNING)
+ * into the struct store_node at CTX (a generation of 0 left: no row) */
+static void node_numbers_row(sqlite3_stmt *st, void *ctx)
+{
+	struct store_node *node = ctx;
+	node->number = (unsigned)sqlite3_column_int(st, 0);
+	node->generation = sqlite3_column_int64(st, 1);
+	node->started = node->reported = (time_t)sqlite3_column_int64(st, 2);
+	node->age = 0;
+}
+
+/* sq_node_register - one IMMEDIATE transaction: the liveness check and the
+ * number taken cannot interleave with another registration */
+static int sq_node_register(void *db, struct store_node *node, unsigned stale_after,
+			    const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	struct node_state ns = { 0 };
+	int rc = sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r);
+	if (rc == 0 && sq_run(c, SQ_NODE_GET, "reading a node", SQ_ARGS(SQ_TEXT(node->name)),
+			      node_state_row, &ns, error_r) != SQLITE_DONE)
+		rc = -1;
+	if (rc == 0 && ns.known && !ns.stopped && ns.age < (int64_t)stale_after &&
+	    strcmp(ns.owner, node->owner) != 0) {
+		*error_r = store_error("node %s is running elsewhere (%s, last report %lld s ago):"
+				       " give this server another [server] node, or stop that one"
+				       " (its name is free once it stopped or after %u s without"
+				       " a report)", node->name, ns.owner, (long long)ns.age,
+				       stale_after);
+		rc = STORE_EXISTS;
+	}
+	node->generation = 0;
+	const struct sq_arg args[] = {
+		SQ_TEXT(node->name), SQ_TEXT(node->owner), SQ_TEXT(node->version),
+		SQ_TEXT(node->listeners), SQ_INT(STORE_NODE_NUMBERS - 1),
+	};
+	/* SQ_NODE_RENEW has no ?5 */
+	if (rc == 0 && sq_run(c, ns.known ? SQ_NODE_RENEW : SQ_NODE_ADD, "registering a node",
+			      args, ns.known ? 4 : 5, node_numbers_row, node,
+			      error_r) != SQLITE_DONE)
+		rc = -1;
+	if (rc == 0 && node->generation == 0) {
+		*error_r = store_error("every node number (%d) is taken: `petrel nodes forget` a"
+				       " node that is gone", STORE_NODE_NUMBERS);
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = sq_do(c, SQ_COMMIT, "committing", SQ_NO_ARGS, error_r);
+	if (rc != 0)
+		sq_rollback(c);
+	conn_give(d, c);
+	free(ns.owner);
+	return rc;
+}
+
+/* node_update - ID on NODE's row (?1 name, ?2 generation, ?3 queue size):
+ * STORE_NOT_FOUND when the row is gone or registered again */
+static int node_update(void *db, const struct store_node *node, enum sq_stmt id,
+		       const char *what, const char **error_r)
+{
+	int changes = 0;
+	if (sq_write(db, id, what, SQ_ARGS(SQ_TEXT(node->name), SQ_INT(node->generation),
+					   SQ_INT(node->queue_active)), &changes,
+		     error_r) != SQLITE_DONE)
+		return -1;
+	if (changes > 0)
+		return 0;
+	*error_r = store_error("node %s was registered again by another server, or forgotten",
+			       node->name);
+	return STORE_NOT_FOUND;
+}
+
+static int sq_node_report(void *db, const struct store_node *node, const char **error_r)
+{
+	return node_update(db, node, SQ_NODE_REPORT, "reporting", error_r);
+}
+
+static int sq_node_stop(void *db, const struct store_node *node, const char **error_r)
+{
+	return node_update(db, node, SQ_NODE_STOP, "recording the stop", error_r);
+}
+
+static void node_drop(void *row)
+{
+	struct store_node *n = row;
+	store_node_free(&n);
+}
+
+/* node_row - one row of SQ_NODE_LIST */
+static void *node_row(sqlite3_stmt *st)
+{
+	struct store_node *n = xcalloc(1, sizeof(*n));
+	n->name = col_dup(st, 0);
+	n->owner = col_dup(st, 1);
+	n->number = (unsigned)sqlite3_column_int(st, 2);
+	n->generation = sqlite3_column_int64(st, 3);
+	n->version = col_dup(st, 4);
+	n->started = (time_t)sqlite3_column_int64(st, 5);
+	n->reported = (time_t)sqlite3_column_int64(st, 6);
+	n->age = sqlite3_column_int64(st, 7);
+	n->stopped = sqlite3_column_int(st, 8) != 0;
+	n->listeners = col_dup(st, 9);
+	n->queue_active = (uint64_t)sqlite3_column_int64(st, 10);
+	return n;
+}
+
+static int sq_node_list(void *db, struct store_node ***nodes_r, size_t *count_r,
+			const char **error_r)
+{
+	struct sq_rows rows = { .make = node_row, .drop = node_drop };
+	int rc = rows_list(db, SQ_NODE_LIST, "listing nodes", SQ_NO_ARGS, &rows, error_r);
+	if (rc == 0) {
+		*nodes_r = (struct store_node **)rows.v;
+		*count_r = rows.n;
+	}
+	return rc;
+}
+
+static int sq_node_forget(void *db, const char *name, unsigned stale_after,
+			  const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = sq_do(c, SQ_NODE_FORGET, "forgetting a node",
+		       SQ_ARGS(SQ_TEXT(name), SQ_INT(stale_after)), error_r);
+	if (rc == 0 && sqlite3_changes(c->db) == 0) {
+		rc = exists_check(c, SQ_NODE_EXISTS, "reading a node", "node", name, error_r);
+		if (rc == 0) {
+			*error_r = store_error("node %s is live: stop it first", name);
+			rc = STORE_EXISTS;
+		}
+	}
+	conn_give(d, c);
+	return rc;
+}
+
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1674,6 +1876,11 @@ const struct store_backend store_backend_sqlite = {
 	.event_list = sq_event_list,
 	.event_newest_after = sq_event_newest_after,
 	.event_prune = sq_event_prune,
+	.node_register = sq_node_register,
+	.node_report = sq_node_report,
+	.node_stop = sq_node_stop,
+	.node_list = sq_node_list,
+	.node_forget = sq_node_forget,
 	.dmarc_eval_add = sq_dmarc_eval_add,
 	.dmarc_eval_list = sq_dmarc_eval_list,
 	.dmarc_eval_prune = sq_dmarc_eval_prune,

@@ -807,6 +807,7 @@ void store_event_free(struct store_event **event)
 	free(e->queue_id);
 	free(e->recipient);
 	free(e->reason);
+	free(e->node);
 	free(e);
 	*event = NULL;
 }
@@ -819,6 +820,95 @@ void store_event_list_free(struct store_event ***events, size_t count)
 		store_event_free(&(*events)[i]);
 	free(*events);
 	*events = NULL;
+}
+
+/* ---- nodes ------------------------------------------------------------------------------------ */
+
+bool store_node_is_valid_name(const char *name)
+{
+	size_t len = name ? strlen(name) : 0;
+	bool ok = len >= 1 && len <= STORE_NODE_NAME_MAX;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = isalnum((unsigned char)name[i]) || strchr(".-_", name[i]) != NULL;
+	return ok;
+}
+
+int store_node_register(struct store *store, struct store_node *node, unsigned stale_after,
+			const char **error_r)
+{
+	if (!store_node_is_valid_name(node->name)) {
+		*error_r = store_error("invalid node name '%s': 1-%d letters, digits, '.', '-'"
+				       " or '_'", node->name ? node->name : "",
+				       STORE_NODE_NAME_MAX);
+		return -1;
+	}
+	char *given = node->name;
+	node->name = lower_dup(given);
+	int rc = store->ops->node_register(store->db, node, stale_after, error_r);
+	free(node->name);
+	node->name = given;
+	return rc;
+}
+
+/* node_call - OP on NODE with its name lower-cased */
+static int node_call(struct store *store, const struct store_node *node,
+		     int (*op)(void *db, const struct store_node *node, const char **error_r),
+		     const char **error_r)
+{
+	struct store_node copy = *node;
+	copy.name = lower_dup(node->name);
+	int rc = op(store->db, &copy, error_r);
+	free(copy.name);
+	return rc;
+}
+
+int store_node_report(struct store *store, const struct store_node *node,
+		      const char **error_r)
+{
+	return node_call(store, node, store->ops->node_report, error_r);
+}
+
+int store_node_stop(struct store *store, const struct store_node *node, const char **error_r)
+{
+	return node_call(store, node, store->ops->node_stop, error_r);
+}
+
+int store_node_list(struct store *store, struct store_node ***nodes_r, size_t *count_r,
+		    const char **error_r)
+{
+	return store->ops->node_list(store->db, nodes_r, count_r, error_r);
+}
+
+int store_node_forget(struct store *store, const char *name, unsigned stale_after,
+		      const char **error_r)
+{
+	char *n = lower_dup(name);
+	int rc = store->ops->node_forget(store->db, n, stale_after, error_r);
+	free(n);
+	return rc;
+}
+
+void store_node_free(struct store_node **node)
+{
+	struct store_node *n = *node;
+	if (!n)
+		return;
+	free(n->name);
+	free(n->owner);
+	free(n->version);
+	free(n->listeners);
+	free(n);
+	*node = NULL;
+}
+
+void store_node_list_free(struct store_node ***nodes, size_t count)
+{
+	if (!*nodes)
+		return;
+	for (size_t i = 0; i < count; i++)
+		store_node_free(&(*nodes)[i]);
+	free(*nodes);
+	*nodes = NULL;
 }
 
 /* ---- DMARC evaluations ------------------------------------------------------------------ */

@@ -347,6 +347,7 @@ struct store_event {
 	char *recipient;       /* or NULL */
 	int code;              /* SMTP reply code, 0 if none */
 	char *reason;          /* text, or NULL */
+	char *node;            /* the node that recorded it ([server] node), or NULL */
 };
 /* store_event_add - TIME 0 means now; TYPE required */
 int store_event_add(struct store *store, const struct store_event *event, const char **error_r);
@@ -366,6 +367,8 @@ struct event_base;
 struct store_events_settings {
 	unsigned max_pending;    /* events waiting to be written; more are dropped */
 	unsigned retention;      /* seconds events are kept; 0 = for ever */
+	const char *node;        /* recorded with each event posted without one;
+				    NULL: none (the string must outlive the writer) */
 };
 /* store_events_create - with BASE (not NULL) and a retention, events older
  * than it are deleted on the POOL soon after start and every hour after.
@@ -443,5 +446,56 @@ int store_dmarc_eval_prune(struct store *store, time_t before, uint64_t *deleted
 int store_dmarc_report_claim(struct store *store, const char *policy_domain, time_t begin,
 			     bool *claimed_r, const char **error_r);
 void store_event_list_free(struct store_event ***events, size_t count);
+
+/* ---- nodes: the servers that share this store ----------------------------------------- */
+/* Each server registers its [server] node name at start and gets the
+ * name's number, unique among the names the store knows, kept for the
+ * name's life: the node bits of its queue IDs, so that two nodes never make
+ * the same ID.  It reports every [server] node_report_interval; a node whose
+ * last report is older than [server] node_stale_after is stale.  Times come
+ * from the database's clock, so the nodes' clocks need not agree. */
+#define STORE_NODE_NUMBERS 256
+#define STORE_NODE_NAME_MAX 63
+struct store_node {
+	char *name;            /* letters, digits, '.', '-', '_'; 1-63 octets */
+	char *owner;           /* "<machine-id>:<data_dir>": who runs it */
+	unsigned number;       /* 0 .. STORE_NODE_NUMBERS - 1 (set by the store) */
+	int64_t generation;    /* registrations of the name (set by the store) */
+	char *version;
+	time_t started;        /* set by the store */
+	time_t reported;       /* set by the store */
+	int64_t age;           /* seconds since the last report (store_node_list) */
+	bool stopped;          /* it stopped cleanly */
+	char *listeners;       /* "NAME=ADDRESS ..." */
+	uint64_t queue_active;   /* messages in its active queue (in memory: new and
+				    due ones) at the last report */
+};
+/* store_node_is_valid_name - NAME fits struct store_node's name */
+bool store_node_is_valid_name(const char *name);
+/* store_node_register - register NODE (name, owner, version, listeners),
+ * atomically: a name seen before keeps its number; a new one gets the
+ * smallest free number.  STORE_EXISTS when the name is live, run by another
+ * owner (reported less than STALE_AFTER seconds ago and not stopped): a
+ * second server with the same name is refused.  The same owner (the data
+ * folder's lock proves its last process has ended) takes over at once.
+ * Sets NODE's number, generation, started and reported. */
+int store_node_register(struct store *store, struct store_node *node, unsigned stale_after,
+			const char **error_r);
+/* store_node_report - NODE reports (last report now, its queue size);
+ * STORE_NOT_FOUND when the name was registered again since (by another
+ * server, after this one went stale) or forgotten */
+int store_node_report(struct store *store, const struct store_node *node,
+		      const char **error_r);
+/* store_node_stop - NODE stopped cleanly: its name is free at once */
+int store_node_stop(struct store *store, const struct store_node *node, const char **error_r);
+/* store_node_list - every node the store knows, by name */
+int store_node_list(struct store *store, struct store_node ***nodes_r, size_t *count_r,
+		    const char **error_r);
+/* store_node_forget - remove NAME, freeing its number; STORE_NOT_FOUND;
+ * STORE_EXISTS while it is live (as store_node_register says) */
+int store_node_forget(struct store *store, const char *name, unsigned stale_after,
+		      const char **error_r);
+void store_node_free(struct store_node **node);
+void store_node_list_free(struct store_node ***nodes, size_t count);
 
 #endif

@@ -31,6 +31,7 @@ SECTION_OF = {
     "hostname": "server", "data_dir": "server", "user": "server", "log_level": "server",
     "auth_user": "server", "keys_user": "server",
     "workers": "server", "syslog": "server", "log_buffer": "server",
+    "node": "server", "node_report_interval": "server", "node_stale_after": "server",
     "local": "domains", "postmaster": "domains",
     "certificate": "tls", "key": "tls",
     "command_line": "limits", "text_line": "limits", "message_size": "limits",
@@ -490,6 +491,9 @@ class Petrel:
         self.ports = {"mx": mx, "submission": sub, "submissions": smtps}
         self.proc = None
         self.exits = []
+        # [server] node: a name of its own, so that servers sharing one store are not
+        # refused as two of one name (test_nodes.py); its events carry it
+        self.node = overrides.get("node") or name
         self.extra_env = {}  # e.g. fault_env(): for the server only, not the CLI
         hostpart = "[::1]" if ipv6 else "127.0.0.1"
         self.hostpart, self.family, self.own_ports = hostpart, fam, listeners is None
@@ -515,7 +519,7 @@ class Petrel:
     def write_config(self, cert, overrides):
         sections = {
             "server": {"hostname": HOSTNAME, "data_dir": str(self.data_dir), "user": SERVE_USER,
-                       "log_level": "debug", "workers": "4"},
+                       "log_level": "debug", "workers": "4", "node": self.node},
             "domains": {"local": "example.test, other.test"},
             "tls": {"certificate": str(cert[0]), "key": str(cert[1])},
             "limits": {"command_line": "512", "text_line": "1000", "message_size": "1048576",

@@ -1287,13 +1287,15 @@ def test_events_rows(petrel):
     assert af["reason"] == "bad-password", af
     for e in events(petrel):
         assert set(e) >= {"id", "time", "type", "account", "queue_id", "recipient", "code",
-                          "reason"}, e
+                          "reason", "node"}, e
+        assert e["node"] == petrel.node, e
 
     mine = events(petrel, "--account", SENDER)
     assert {e["type"] for e in mine} == {"accepted", "rejected", "delivered"}, mine
     assert all(e["account"] == SENDER for e in mine), mine
     text = petrel.cli_ok("events", "--account", SENDER).stdout
-    assert re.search(r"^\S+Z accepted %s %s - 250 " % (re.escape(SENDER), qid), text, re.M), text
+    assert re.search(r"^\S+Z %s accepted %s %s - 250 " % (re.escape(petrel.node), re.escape(SENDER), qid),
+                     text, re.M), text
 
 
 def test_events_sender_refusal(petrel):

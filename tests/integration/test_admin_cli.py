@@ -516,9 +516,10 @@ def test_events_list_and_filters(admin):
 
     lines = ok(admin("events")).stdout.splitlines()
     assert len(lines) == 3
-    f = lines[1].split(" ", 6)
-    assert f[1:6] == ["rejected", "bob@example.test", "-", "y@remote.test", "550"]
-    assert f[6] == "5.7.1 sender not allowed"
+    f = lines[1].split(" ", 7)
+    # the node that recorded it: none for these rows, written by hand
+    assert f[1:7] == ["-", "rejected", "bob@example.test", "-", "y@remote.test", "550"]
+    assert f[7] == "5.7.1 sender not allowed"
     assert lines[2].split()[-1] == "-"
 
     assert [e["type"] for e in as_json(admin("events", "--account", "ALICE@example.test",
@@ -534,7 +535,7 @@ def test_events_list_and_filters(admin):
     # --limit N: the newest N, printed oldest first (issue 7 item 25)
     assert [e["type"] for e in as_json(admin("events", "--limit", "2", "--json"))] == [
         "rejected", "delivered"]
-    assert [l.split()[1] for l in ok(admin("events", "--limit", "1")).stdout.splitlines()] == [
+    assert [l.split()[2] for l in ok(admin("events", "--limit", "1")).stdout.splitlines()] == [
         "delivered"]
     assert [e["type"] for e in as_json(admin("events", "--limit", "5", "--json"))] == [
         "accepted", "rejected", "delivered"]
@@ -609,10 +610,10 @@ def test_events_follow_text(admin):
         add_event(admin.data_dir, type="sandboxed", account="a@example.test",
                   queue_id="00000000000000AA", recipient="r@remote.test", code=250,
                   reason="kept in the sandbox")
-        line = p.stdout.readline().split(" ", 6)
-        assert line[1:6] == ["sandboxed", "a@example.test", "00000000000000AA", "r@remote.test",
-                             "250"]
-        assert line[6] == "kept in the sandbox\n"
+        line = p.stdout.readline().split(" ", 7)
+        assert line[1:7] == ["-", "sandboxed", "a@example.test", "00000000000000AA",
+                             "r@remote.test", "250"]
+        assert line[7] == "kept in the sandbox\n"
     finally:
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=10)

@@ -23,8 +23,8 @@ def pg_url(pg_cluster):  # noqa: F811
     return pg_cluster.create_database("petrel_%d" % next(_db_numbers))
 
 
-def pg_petrel(petrel_factory, url, start=True):
-    return petrel_factory(start=start, store_backend="postgresql", store_url=url)
+def pg_petrel(petrel_factory, url, start=True, **overrides):
+    return petrel_factory(start=start, store_backend="postgresql", store_url=url, **overrides)
 
 
 def send(p, user, rcpt_list):
@@ -90,10 +90,10 @@ def test_migrate_command(petrel_factory, pg_cluster, pg_url):  # noqa: F811
                            db=db) == "0"
     for _ in range(2):
         r = p.cli_ok("migrate")
-        assert r.stdout.strip() == "store=postgresql schema_version=1", r.stdout
+        assert r.stdout.strip() == "store=postgresql schema_version=2", r.stdout
         # the server's notices ("already exists, skipping") go to the log, not stderr
         assert "NOTICE" not in r.stderr, r.stderr
-    assert pg_cluster.psql("SELECT count(*) FROM schema_version", db=db) == "1"
+    assert pg_cluster.psql("SELECT count(*) FROM schema_version", db=db) == "2"
     assert pg_cluster.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
                            db=db) != "0"
 

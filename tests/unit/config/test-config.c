@@ -196,6 +196,10 @@ static void test_full_file(void **state)
 		"address = [::]:465\n");
 
 	assert_string_equal(config->hostname, "mx1.example.org");
+	/* [server] node: the hostname unless set; stale after three reports missed */
+	assert_string_equal(config->node, "mx1.example.org");
+	assert_int_equal(config->node_report_interval, 10);
+	assert_int_equal(config->node_stale_after, 30);
 	assert_string_equal(config->data_dir, "/srv/petrel");
 	assert_string_equal(config->user, "mail");
 	assert_string_equal(config->log_level, "debug");
@@ -475,6 +479,8 @@ static const struct error_case error_cases[] = {
 	{ "[server]\nlog_level = verbose\n",
 	  "2: 'log_level' must be debug, info, warn or error, not 'verbose'" },
 	{ "[server]\nsyslog = maybe\n", "2: 'syslog' must be true or false, not 'maybe'" },
+	{ "[server]\nnode_report_interval = 20s\nnode_stale_after = 20s\n",
+	  "3: [server] node_stale_after (20 s) must be longer than node_report_interval (20 s)" },
 	/* names */
 	{ "[server]\nhostname = bad_host.example\n",
 	  "2: 'hostname' must be a domain name, not 'bad_host.example'" },

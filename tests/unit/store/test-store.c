@@ -141,7 +141,7 @@ static size_t strv_len(char **v)
 static void test_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(store_schema_version(f->store), 5);
+	assert_int_equal(store_schema_version(f->store), 6);
 	/* a new database holds no secrets: nothing to move, the columns are gone */
 	assert_int_equal(column_count(f->dir), 0);
 
@@ -176,7 +176,7 @@ static void test_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_open(f->dir, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 5);
+	assert_int_equal(store_schema_version(again), 6);
 	store_close(&again);
 	assert_null(again);
 }
@@ -228,7 +228,7 @@ static void test_migrate_from_version_1(void **state)
 	struct store *s = store_open(dir, &error);
 	if (!s)
 		fail_msg("store_open: %s", error);
-	assert_int_equal(store_schema_version(s), 5);
+	assert_int_equal(store_schema_version(s), 6);
 
 	/* the old rows are there; the hash stays in petrel.db (store_open has
 	 * nowhere to move it) until store_credentials_migrate */
@@ -271,8 +271,8 @@ static void test_migrate_from_version_1(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version",
 					    -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 5);
-	assert_int_equal(sqlite3_column_int(q, 1), 5);
+	assert_int_equal(sqlite3_column_int(q, 0), 6);
+	assert_int_equal(sqlite3_column_int(q, 1), 6);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	rm_rf(dir);
@@ -904,7 +904,7 @@ static void test_events(void **state)
 	struct store_event e = {
 		.time = 1000, .type = (char *)"accepted", .account = (char *)"Alice@example.org",
 		.queue_id = (char *)"0123456789ABCDEF", .recipient = (char *)"x@remote.test",
-		.code = 250, .reason = (char *)"ok",
+		.code = 250, .reason = (char *)"ok", .node = (char *)"node-a",
 	};
 	assert_int_equal(store_event_add(f->store, &e, &error), 0);
 	e = (struct store_event){ .time = 2000, .type = (char *)"rejected",
@@ -933,6 +933,8 @@ static void test_events(void **state)
 	assert_int_equal(v[0]->code, 250);
 	assert_string_equal(v[0]->reason, "ok");
 	assert_int_equal(v[0]->time, 1000);
+	assert_string_equal(v[0]->node, "node-a");
+	assert_null(v[1]->node);
 	assert_null(v[1]->queue_id);
 	assert_null(v[3]->account);
 	assert_true(v[3]->time >= now);
@@ -1087,6 +1089,192 @@ static void test_events_writer_bound(void **state)
 	store_event_list_free(&v, n);
 }
 
+/* ---- nodes ------------------------------------------------------------------------ */
+
+static struct store_node node_of(const char *name, const char *owner)
+{
+	return (struct store_node){ .name = (char *)name, .owner = (char *)owner,
+				    .version = (char *)"0.1.0",
+				    .listeners = (char *)"mx=127.0.0.1:25" };
+}
+
+/* node_find - NAME's row in a fresh list (the caller frees it), or NULL */
+static struct store_node *node_find(struct store *s, const char *name)
+{
+	struct store_node **v = NULL, *found = NULL;
+	size_t n = 0;
+	const char *error = NULL;
+	assert_int_equal(store_node_list(s, &v, &n, &error), 0);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i]->name, name) == 0) {
+			found = v[i];
+			v[i] = NULL;
+		}
+	store_node_list_free(&v, n);
+	return found;
+}
+
+/* Registration: numbers, liveness, takeover by the same owner, reports of
+ * a replaced registration refused, stop, forget */
+static void test_nodes(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_node a = node_of("Node-A", "m1:/var/a");
+	assert_int_equal(store_node_register(f->store, &a, 30, &error), 0);
+	assert_int_equal(a.number, 0);
+	assert_int_equal(a.generation, 1);
+	assert_true(a.started > 0);
+	struct store_node b = node_of("node-b", "m1:/var/b");
+	assert_int_equal(store_node_register(f->store, &b, 30, &error), 0);
+	assert_int_equal(b.number, 1);
+
+	/* the same live name from another data folder: refused */
+	struct store_node other = node_of("node-a", "m2:/var/a");
+	assert_int_equal(store_node_register(f->store, &other, 30, &error), STORE_EXISTS);
+	assert_non_null(strstr(error, "node-a"));
+	assert_non_null(strstr(error, "m1:/var/a"));
+	/* the same owner again (its last process has ended): taken over at once */
+	struct store_node a2 = node_of("node-a", "m1:/var/a");
+	assert_int_equal(store_node_register(f->store, &a2, 30, &error), 0);
+	assert_int_equal(a2.number, 0);
+	assert_int_equal(a2.generation, 2);
+	/* the older registration's reports are refused */
+	a.queue_active = 3;
+	assert_int_equal(store_node_report(f->store, &a, &error), STORE_NOT_FOUND);
+	a2.queue_active = 7;
+	assert_int_equal(store_node_report(f->store, &a2, &error), 0);
+	struct store_node *row = node_find(f->store, "node-a");
+	assert_non_null(row);
+	assert_int_equal(row->queue_active, 7);
+	assert_int_equal(row->number, 0);
+	assert_false(row->stopped);
+	assert_true(row->age >= 0 && row->age <= 2);
+	assert_string_equal(row->version, "0.1.0");
+	assert_string_equal(row->listeners, "mx=127.0.0.1:25");
+	assert_string_equal(row->owner, "m1:/var/a");
+	store_node_free(&row);
+	assert_null(row);
+
+	/* live: not forgotten; stopped: free for another owner, same number */
+	assert_int_equal(store_node_forget(f->store, "node-a", 30, &error), STORE_EXISTS);
+	assert_int_equal(store_node_stop(f->store, &a2, &error), 0);
+	row = node_find(f->store, "node-a");
+	assert_true(row->stopped);
+	store_node_free(&row);
+	assert_int_equal(store_node_register(f->store, &other, 30, &error), 0);
+	assert_int_equal(other.number, 0);
+	assert_int_equal(other.generation, 3);
+	assert_int_equal(store_node_stop(f->store, &other, &error), 0);
+	assert_int_equal(store_node_forget(f->store, "NODE-A", 30, &error), 0);
+	assert_int_equal(store_node_forget(f->store, "node-a", 30, &error), STORE_NOT_FOUND);
+	/* a new name takes the smallest free number */
+	struct store_node c = node_of("node-c", "m3:/var/c");
+	assert_int_equal(store_node_register(f->store, &c, 30, &error), 0);
+	assert_int_equal(c.number, 0);
+
+	/* stale (silent for STALE_AFTER, here 0 s): another owner takes it over,
+	 * and the stale one's reports are refused from then on */
+	struct store_node b2 = node_of("node-b", "m9:/var/b");
+	assert_int_equal(store_node_register(f->store, &b2, 0, &error), 0);
+	assert_int_equal(b2.number, 1);
+	assert_int_equal(store_node_report(f->store, &b, &error), STORE_NOT_FOUND);
+	assert_int_equal(store_node_forget(f->store, "node-b", 0, &error), 0);
+
+	struct store_node bad = node_of("a b", "m1:/x");
+	assert_int_equal(store_node_register(f->store, &bad, 30, &error), -1);
+	assert_false(store_node_is_valid_name(""));
+	assert_false(store_node_is_valid_name("a/b"));
+	assert_true(store_node_is_valid_name("mx1.example.org"));
+}
+
+#define NODE_THREADS 8
+#define NODES_PER_THREAD 8
+
+struct node_registrar {
+	struct store *store;
+	int first;
+	unsigned numbers[NODES_PER_THREAD];
+	int rc;
+};
+
+static void *node_register_thread(void *arg)
+{
+	struct node_registrar *r = arg;
+	for (int i = 0; i < NODES_PER_THREAD && r->rc == 0; i++) {
+		char name[32], owner[32];
+		snprintf(name, sizeof(name), "node%d", r->first + i);
+		snprintf(owner, sizeof(owner), "m:/var/%d", r->first + i);
+		struct store_node n = node_of(name, owner);
+		const char *error = NULL;
+		r->rc = store_node_register(r->store, &n, 30, &error);
+		r->numbers[i] = n.number;
+	}
+	return NULL;
+}
+
+/* Nodes registering at once get different numbers; when every number is
+ * taken, a new name is refused */
+static void test_nodes_concurrent_numbers(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t threads[NODE_THREADS];
+	struct node_registrar regs[NODE_THREADS];
+	for (int t = 0; t < NODE_THREADS; t++) {
+		regs[t] = (struct node_registrar){ .store = f->store, .first = t * NODES_PER_THREAD };
+		assert_int_equal(pthread_create(&threads[t], NULL, node_register_thread, &regs[t]),
+				 0);
+	}
+	bool seen[STORE_NODE_NUMBERS] = { false };
+	for (int t = 0; t < NODE_THREADS; t++) {
+		assert_int_equal(pthread_join(threads[t], NULL), 0);
+		assert_int_equal(regs[t].rc, 0);
+		for (int i = 0; i < NODES_PER_THREAD; i++) {
+			unsigned k = regs[t].numbers[i];
+			assert_true(k < NODE_THREADS * NODES_PER_THREAD);
+			if (seen[k])
+				fail_msg("number %u given twice", k);
+			seen[k] = true;
+		}
+	}
+	const char *error = NULL;
+	for (int i = NODE_THREADS * NODES_PER_THREAD; i < STORE_NODE_NUMBERS; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "node%d", i);
+		struct store_node n = node_of(name, "m:/var");
+		assert_int_equal(store_node_register(f->store, &n, 30, &error), 0);
+		assert_int_equal(n.number, (unsigned)i);
+	}
+	struct store_node full = node_of("one-too-many", "m:/var");
+	assert_int_equal(store_node_register(f->store, &full, 30, &error), -1);
+	assert_non_null(strstr(error, "every node number"));
+}
+
+/* the event writer records its node in each event posted without one */
+static void test_events_writer_node(void **state)
+{
+	struct fixture *f = *state;
+	struct event_base *base = event_base_new();
+	struct pool *pool = pool_create(base, 1);
+	struct store_events_settings settings = { .max_pending = 10, .node = "mx1" };
+	struct store_events *ev = store_events_create(f->store, pool, NULL, &settings);
+	struct store_event e = { .time = 5000, .type = (char *)"accepted" };
+	store_events_post(ev, &e, false);
+	e.node = (char *)"other";
+	store_events_post(ev, &e, false);
+	pool_free(&pool);
+	store_events_free(&ev);
+	event_base_free(base);
+	const char *error = NULL;
+	struct store_event **v = NULL;
+	size_t n = 0;
+	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 0, &v, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0]->node, "mx1");
+	assert_string_equal(v[1]->node, "other");
+	store_event_list_free(&v, n);
+}
+
 /* ---- PostgreSQL's own ------------------------------------------------------------ */
 
 /* pg_count - the integer SQL returns, through a connection of the test's own */
@@ -1108,8 +1296,8 @@ static void test_pg_open_creates_schema(void **state)
 	struct fixture *f = *state;
 	const char *error = NULL;
 	assert_string_equal(store_backend_name(f->store), "postgresql");
-	assert_int_equal(store_schema_version(f->store), 1);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 1);
+	assert_int_equal(store_schema_version(f->store), 2);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 2);
 	/* no password secret in this database: they are the auth process's */
 	assert_int_equal(pg_count("SELECT count(*) FROM information_schema.columns"
 				  " WHERE column_name IN ('password_hash', 'scram')"), 0);
@@ -1121,9 +1309,9 @@ static void test_pg_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_reopen(f, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 1);
+	assert_int_equal(store_schema_version(again), 2);
 	store_close(&again);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 1);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 2);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 }
 
@@ -1169,10 +1357,10 @@ static void test_pg_concurrent_open_migrates_once(void **state)
 		assert_int_equal(pthread_join(threads[i], NULL), 0);
 		if (!openers[i].store)
 			fail_msg("open %d: %s", i, openers[i].error);
-		assert_int_equal(store_schema_version(openers[i].store), 1);
+		assert_int_equal(store_schema_version(openers[i].store), 2);
 		store_close(&openers[i].store);
 	}
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 1);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 2);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 	const char *error = NULL;
 	f->store = store_reopen(f, &error);
@@ -1268,6 +1456,19 @@ static void test_pg_statement_timeout(void **state)
 	store_close(&s);
 }
 
+/* pg_end_petrel_connection - the server ends the store's one connection
+ * (pg_terminate_backend); WAIT_GONE: until its backend has exited, so that
+ * its FATAL message is on the socket (bounded) */
+static void pg_end_petrel_connection(bool wait_gone)
+{
+	assert_int_equal(pg_count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+				  " WHERE application_name = 'petrel'"), 1);
+	for (int i = 0; wait_gone && i < 100 && pg_count("SELECT count(*) FROM pg_stat_activity"
+							 " WHERE application_name = 'petrel'") > 0;
+	     i++)
+		usleep(50000);
+}
+
 /* A connection the server dropped is replaced: the call that met it may
  * fail, the next one works. */
 static void test_pg_reconnect(void **state)
@@ -1276,12 +1477,27 @@ static void test_pg_reconnect(void **state)
 	const char *error = NULL;
 	bool exists = false;
 	assert_int_equal(store_domain_exists(f->store, "example.org", &exists, &error), 0);
-	assert_int_equal(pg_count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-				  " WHERE application_name = 'petrel'"), 1);
+	pg_end_petrel_connection(false);
 	(void)store_domain_exists(f->store, "example.org", &exists, &error);
 	assert_int_equal(store_domain_add(f->store, "example.org", &error), 0);
 	assert_int_equal(store_domain_exists(f->store, "example.org", &exists, &error), 0);
 	assert_true(exists);
+}
+
+/* A connection the server ended while it was idle (a restart, an
+ * administrator) is replaced when taken: the next call succeeds, instead of
+ * failing once on the dead connection (failed before: -1, "terminating
+ * connection due to administrator command") */
+static void test_pg_dead_idle_connection_replaced(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	bool exists = true;
+	assert_int_equal(store_domain_exists(f->store, "example.org", &exists, &error), 0);
+	pg_end_petrel_connection(true);
+	if (store_domain_exists(f->store, "example.org", &exists, &error) != 0)
+		fail_msg("the first call after the server ended the connection: %s", error);
+	assert_false(exists);
 }
 
 /* test_pg_events_writer_bound - test_events_writer_bound with the events
@@ -1334,7 +1550,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counter_concurrency, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown), \
-		cmocka_unit_test_setup_teardown(test_dmarc_evals, setup, teardown)
+		cmocka_unit_test_setup_teardown(test_dmarc_evals, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_nodes, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_nodes_concurrent_numbers, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_events_writer_node, setup, teardown)
 	const struct CMUnitTest sqlite_tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
 		cmocka_unit_test(test_migrate_from_version_1),
@@ -1351,6 +1570,8 @@ int main(void)
 		cmocka_unit_test(test_pg_open_errors),
 		cmocka_unit_test_setup_teardown(test_pg_statement_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_dead_idle_connection_replaced, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_pg_url_parameters_win, setup, teardown),
 		COMMON_TESTS,
 		cmocka_unit_test_setup_teardown(test_pg_events_writer_bound, setup, teardown),
