@@ -84,6 +84,11 @@ static char *fetch_ctx(const char *items, const char *data, size_t len,
 	buf_init(&out);
 	buf_append_str(&out, "before|");
 	char *result = NULL;
+	/* as the session gives it: the header section alone (from
+	 * petrel.cache) when every item needs only that */
+	bool complete;
+	if (data != NULL && imap_fetch_header_only(&f))
+		len = mailbox_header_length(data, len, &complete);
 	if (imap_fetch_message_append(&out, &f, ctx, 7, &record,
 				      imap_fetch_needs_file(&f) ? data : NULL, len, error_r) == 0) {
 		assert_true(strncmp(out.data, "before|", 7) == 0);
@@ -250,13 +255,14 @@ static void test_binary(void **state)
 static void test_needs_and_seen(void **state)
 {
 	(void)state;
-	struct { const char *items; bool file, seen; } cases[] = {
-		{ "(FLAGS UID MODSEQ)", false, false }, { "FAST", false, false },
-		{ "ALL", true, false }, { "BODY.PEEK[]", true, false },
-		{ "BODY[]", true, true }, { "RFC822", true, true },
-		{ "RFC822.HEADER", true, false }, { "RFC822.TEXT", true, true },
-		{ "BINARY[1]", true, true }, { "BINARY.PEEK[1]", true, false },
-		{ "BINARY.SIZE[1]", true, false }, { "BODYSTRUCTURE", true, false },
+	struct { const char *items; bool file, seen, header; } cases[] = {
+		{ "(FLAGS UID MODSEQ)", false, false, true }, { "FAST", false, false, true },
+		{ "ALL", true, false, true }, { "BODY.PEEK[]", true, false, false },
+		{ "BODY[]", true, true, false }, { "RFC822", true, true, false },
+		{ "RFC822.HEADER", true, false, false }, { "RFC822.TEXT", true, true, false },
+		{ "BINARY[1]", true, true, false }, { "BINARY.PEEK[1]", true, false, false },
+		{ "BINARY.SIZE[1]", true, false, false }, { "BODYSTRUCTURE", true, false, false },
+		{ "(UID ENVELOPE)", true, false, true }, { "(ENVELOPE BODY)", true, false, false },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char line[256];
@@ -270,6 +276,7 @@ static void test_needs_and_seen(void **state)
 		assert_int_equal(imap_fetch_parse(cmd.args + 1, cmd.count - 1, &f, &error), 0);
 		assert_int_equal(imap_fetch_needs_file(&f), cases[i].file);
 		assert_int_equal(imap_fetch_sets_seen(&f), cases[i].seen);
+		assert_int_equal(imap_fetch_header_only(&f), cases[i].header);
 		imap_fetch_free(&f);
 		imap_command_free(&cmd);
 	}
