@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -86,6 +87,7 @@ struct serve_owner {
 
 static int serve_parse_args(int argc, char **argv, const char **file_r,
 			    enum privsep_role *role_r);
+static void serve_malloc_setup(const struct config *config);
 static int serve_supervisor(const struct config *config, const char *file);
 static int serve_network(const struct config *config);
 static void serve_raise_nofile(void);
@@ -623,6 +625,16 @@ static void serve_accept(void *ctx, const struct config_listener *listener, int 
 		smtp_server_accept(st->server, listener, fd, sa, salen);
 }
 
+/* serve_malloc_setup - at most [server] malloc_arenas glibc arenas in this
+ * process (each role calls it): every thread that allocates gets an arena
+ * of its own up to glibc's limit (8 per core), and each keeps its peak */
+static void serve_malloc_setup(const struct config *config)
+{
+	if (config->malloc_arenas > 0 && mallopt(M_ARENA_MAX, (int)config->malloc_arenas) != 1)
+		log_warn("malloc-arenas", "error=\"mallopt refused M_ARENA_MAX=%u\"",
+			 config->malloc_arenas);
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	const char *file;
@@ -637,6 +649,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	int level = log_level_parse(config->log_level);
 	log_init("petrel", level < 0 ? LOG_LEVEL_INFO : (enum log_level)level, config->syslog);
+	serve_malloc_setup(config);
 	int rc = 1;
 	pid_t supervisor;
 	if (role != PRIVSEP_SUPERVISOR && privsep_supervisor_pid(&supervisor) != 0) {

@@ -274,6 +274,8 @@ struct config {
 	char *node;          /* this node's name in the store: [server] node; the hostname */
 	unsigned node_report_interval; /* seconds between two reports to the store: 10 */
 	unsigned node_stale_after;     /* a node silent this long is stale: 30 */
+	unsigned malloc_arenas;  /* glibc malloc arenas a process may make (M_ARENA_MAX):
+				    2; 0 = glibc's own limit, 8 per core */
 
 	char **local_domains;   /* lower-case, NULL-terminated */
 	size_t local_domain_count;

@@ -236,3 +236,63 @@ def test_start_moves_an_imap_listener_off_a_taken_port(petrel_factory):
     c = imap_connect(p, tls=True)
     c.login("u@example.test", "secret")
     c.logout()
+
+
+HEAP = 64 << 20   # glibc's heap of an arena other than the main one: 64 MiB, aligned
+
+
+def arena_heaps(pid):
+    """How many glibc arena heaps PID maps: anonymous 64 MiB-aligned regions of 64 MiB,
+    read-write at the start, the rest reserved (---p)."""
+    maps = []
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            fields = line.split()
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            maps.append((start, end, fields[1], len(fields) > 5))
+    count = 0
+    for i, (start, end, perms, named) in enumerate(maps):
+        if start % HEAP or perms != "rw-p" or named:
+            continue
+        if i + 1 < len(maps) and maps[i + 1][0] == end and maps[i + 1][2] == "---p":
+            end = maps[i + 1][1]
+        count += end - start == HEAP
+    return count
+
+
+@pytest.mark.parametrize("arenas", [None, "0"])
+def test_malloc_arenas_capped(petrel_factory, arenas):
+    """[server] malloc_arenas (2 by default): the network process's 8 workers, all
+    busy with IMAP sessions, share at most 2 glibc arenas (the main one and one heap),
+    where each would otherwise have one of its own that keeps its peak; with 0 (glibc's
+    limit) they do have their own, which shows the count sees them.  AddressSanitizer
+    replaces glibc's malloc: run it against the release build (PETREL_BIN)."""
+    from conftest import PETREL_BIN
+    with open(PETREL_BIN, "rb") as f:
+        if b"__asan_init" in f.read():
+            pytest.skip("a sanitizer build: AddressSanitizer's allocator has no glibc arenas")
+    overrides = {"workers": "8"}
+    if arenas is not None:
+        overrides["malloc_arenas"] = arenas
+    p = imap_server(petrel_factory, **overrides)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import make_message
+    from imap_util import PASSWORD, USER
+
+    def session(n):
+        c = imap_connect(p, tls=True)
+        c.login(USER, PASSWORD)
+        c.select("INBOX")
+        for i in range(10):
+            assert c.append("INBOX", "()", None, make_message("%d-%d" % (n, i)))[0] == "OK"
+        assert c.fetch("1:*", "(FLAGS ENVELOPE)")[0] == "OK"
+        c.logout()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(session, range(8)))
+    heaps = arena_heaps(p.processes()["network"])
+    if arenas is None:
+        assert heaps <= 1, "%d arena heaps with malloc_arenas = 2" % heaps   # failed before
+    else:
+        assert heaps >= 2, "%d arena heaps with glibc's own limit" % heaps

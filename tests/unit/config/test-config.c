@@ -108,6 +108,7 @@ static void test_defaults(void **state)
 	assert_string_equal(config->log_level, "info");
 	assert_false(config->syslog);
 	assert_int_equal(config->workers, 4);
+	assert_int_equal(config->malloc_arenas, 2);
 	assert_int_equal(config->local_domain_count, 0);
 	assert_non_null(config->local_domains);
 	assert_null(config->local_domains[0]);
@@ -150,6 +151,7 @@ static void test_full_file(void **state)
 		"log_level = debug\n"
 		"syslog = yes\n"
 		"workers = 8\n"
+		"malloc_arenas = 0\n"
 		"\n"
 		"[domains]\n"
 		"local = example.org, example.net\n"
@@ -205,6 +207,7 @@ static void test_full_file(void **state)
 	assert_string_equal(config->log_level, "debug");
 	assert_true(config->syslog);
 	assert_int_equal(config->workers, 8);
+	assert_int_equal(config->malloc_arenas, 0);
 	assert_int_equal(config->local_domain_count, 2);
 	assert_string_equal(config->local_domains[0], "example.org");
 	assert_string_equal(config->local_domains[1], "example.net");
@@ -390,6 +393,7 @@ static const struct error_case error_cases[] = {
 	{ "[limits]\ncommand_line = 100\n",
 	  "2: 'command_line' must be a number between 512 and 65536" },
 	{ "[server]\nworkers = 65\n", "2: 'workers' must be a number between 1 and 64" },
+	{ "[server]\nmalloc_arenas = 65\n", "2: 'malloc_arenas' must be a number between 0 and 64" },
 	{ "[server]\nlog_buffer = 1k\n",
 	  "2: 'log_buffer' must be a number between 4096 and 1073741824" },
 	{ "[server]\nworkers =\n", "2: 'workers' must be a number between 1 and 64" },
