@@ -41,6 +41,7 @@
 #include "store/store.h"
 #include "store/store-private.h"
 
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -1106,28 +1107,68 @@ static int pg_counter_get(void *db, const char *account, const char *window,
 
 /* ---- events ------------------------------------------------------------------------------- */
 
-/* pg_event_add - N rows in one transaction */
+/* array_add - ELEMENT (NULL: SQL NULL) at the end of the array literal in
+ * BUF, quoted: inside double quotes only '"' and '\\' need a backslash */
+static void array_add(struct buf *buf, const char *element)
+{
+	buf_append_str(buf, buf->len == 0 ? "{" : ",");
+	if (!element) {
+		buf_append_str(buf, "NULL");
+		return;
+	}
+	buf_append_str(buf, "\"");
+	for (const char *p = element; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_append_str(buf, "\\");
+		buf_append(buf, p, 1);
+	}
+	buf_append_str(buf, "\"");
+}
+
+/* array_add_int - N at the end of the array literal in BUF */
+static void array_add_int(struct buf *buf, int64_t n)
+{
+	char num[PG_NUM_MAX];
+	snprintf(num, sizeof(num), "%" PRId64, n);
+	array_add(buf, num);
+}
+
+/* pg_event_add - N rows in one statement, one round trip: each column an
+ * array parameter, unnest makes the rows (so a batch never commits by
+ * halves and its events need no BEGIN and COMMIT around them); ORDER BY
+ * the position keeps the ids in the batch's order */
 static int pg_event_add(void *db, const struct store_event *events, size_t n,
 			const char **error_r)
 {
-	struct pg_db *d = db;
-	struct pg_conn *c = conn_take(d, error_r);
-	if (!c)
-		return -1;
-	int rc = n > 1 ? pg_do(c, "BEGIN", "starting a transaction", PG_NO_ARGS, error_r) : 0;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
+	enum { TIME, TYPE, ACCOUNT, QUEUE_ID, RECIPIENT, CODE, REASON, NODE, COLUMNS };
+	struct buf col[COLUMNS];
+	for (int k = 0; k < COLUMNS; k++)
+		buf_init(&col[k]);
+	for (size_t i = 0; i < n; i++) {
 		const struct store_event *e = &events[i];
-		rc = pg_do(c, "INSERT INTO events (time, type, account, queue_id, recipient, code,"
-			   " reason, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", "adding an event",
-			   PG_ARGS(PG_INT(e->time), PG_TEXT(e->type), PG_TEXT(e->account),
-				   PG_TEXT(e->queue_id), PG_TEXT(e->recipient), PG_INT(e->code),
-				   PG_TEXT(e->reason), PG_TEXT(e->node)), error_r);
+		array_add_int(&col[TIME], e->time);
+		array_add(&col[TYPE], e->type);
+		array_add(&col[ACCOUNT], e->account);
+		array_add(&col[QUEUE_ID], e->queue_id);
+		array_add(&col[RECIPIENT], e->recipient);
+		array_add_int(&col[CODE], e->code);
+		array_add(&col[REASON], e->reason);
+		array_add(&col[NODE], e->node);
 	}
-	if (n > 1 && rc == 0)
-		rc = pg_do(c, "COMMIT", "committing", PG_NO_ARGS, error_r);
-	if (rc != 0)
-		pg_rollback(c);
-	conn_give(d, c);
+	for (int k = 0; k < COLUMNS; k++)
+		buf_append_str(&col[k], "}");   /* N > 0: store.c sends no empty batch */
+	int rc = pg_write(db, "INSERT INTO events (time, type, account, queue_id, recipient, code,"
+			  " reason, node) SELECT t, ty, a, q, r, c, re, n FROM unnest($1::bigint[],"
+			  " $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[],"
+			  " $8::text[]) WITH ORDINALITY AS e (t, ty, a, q, r, c, re, n, i) ORDER BY i",
+			  "adding events",
+			  PG_ARGS(PG_TEXT(col[TIME].data), PG_TEXT(col[TYPE].data),
+				  PG_TEXT(col[ACCOUNT].data), PG_TEXT(col[QUEUE_ID].data),
+				  PG_TEXT(col[RECIPIENT].data), PG_TEXT(col[CODE].data),
+				  PG_TEXT(col[REASON].data), PG_TEXT(col[NODE].data)),
+			  NULL, NULL, error_r);
+	for (int k = 0; k < COLUMNS; k++)
+		buf_free(&col[k]);
 	return rc;
 }
 

@@ -967,6 +967,55 @@ static void test_events(void **state)
 	store_event_list_free(&v, n);
 }
 
+/* batch_events - a batch of EVENTS_IN_BATCH events with every field set or
+ * NULL, and text an array literal would have to quote */
+#define EVENTS_IN_BATCH 4
+static const struct store_event batch_events[EVENTS_IN_BATCH] = {
+	{ .time = 1000, .type = (char *)"accepted", .account = (char *)"a@example.org",
+	  .queue_id = (char *)"0123456789ABCDEF", .recipient = (char *)"x@remote.test",
+	  .code = 250, .reason = (char *)"ok", .node = (char *)"node-a" },
+	{ .time = 1001, .type = (char *)"rejected", .code = 550,
+	  .reason = (char *)"5.7.1 \"quoted\", a back\\slash, {braces}, NULL" },
+	{ .time = 1002, .type = (char *)"delivered", .account = (char *)"b@example.org",
+	  .queue_id = (char *)"NULL", .recipient = (char *)"", .code = -1,
+	  .reason = (char *)"caf\xc3\xa9 ,\t\n", .node = (char *)"n\"ode" },
+	{ .time = 1003, .type = (char *)"auth-failed" },
+};
+
+static void assert_text_equal(const char *a, const char *b)
+{
+	if (!a || !b)
+		assert_ptr_equal(a, b);
+	else
+		assert_string_equal(a, b);
+}
+
+/* test_events_batch - a batch of several events, added at once, reads back
+ * exactly and in its order */
+static void test_events_batch(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	assert_int_equal(store_event_add_many(f->store, batch_events, EVENTS_IN_BATCH, &error), 0);
+	struct store_event **v = NULL;
+	size_t n = 0;
+	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 0, &v, &n, &error), 0);
+	assert_int_equal(n, EVENTS_IN_BATCH);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_event *e = &batch_events[i];
+		assert_true(i == 0 || v[i - 1]->id < v[i]->id);
+		assert_int_equal(v[i]->time, e->time);
+		assert_string_equal(v[i]->type, e->type);
+		assert_text_equal(v[i]->account, e->account);
+		assert_text_equal(v[i]->queue_id, e->queue_id);
+		assert_text_equal(v[i]->recipient, e->recipient);
+		assert_int_equal(v[i]->code, e->code);
+		assert_text_equal(v[i]->reason, e->reason);
+		assert_text_equal(v[i]->node, e->node);
+	}
+	store_event_list_free(&v, n);
+}
+
 /* test_dmarc_evals - DMARC evaluations kept for aggregate reports: listed
  * by period and policy domain, domains lower-cased, pruned by age; a report
  * is claimed once */
@@ -1291,6 +1340,19 @@ static long pg_count(const char *sql)
 	return n;
 }
 
+/* test_pg_events_batch_one_statement - a batch of events is one statement:
+ * the rows of one statement share the transaction (xmin) and the command
+ * (cmin) that inserted them; one INSERT per row gives each its own */
+static void test_pg_events_batch_one_statement(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	assert_int_equal(store_event_add_many(f->store, batch_events, EVENTS_IN_BATCH, &error), 0);
+	assert_int_equal(pg_count("SELECT count(*) FROM events"), EVENTS_IN_BATCH);
+	assert_int_equal(pg_count("SELECT count(DISTINCT (xmin::text, cmin::text)) FROM events"),
+			 1);
+}
+
 static void test_pg_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
@@ -1549,6 +1611,7 @@ int main(void)
 		cmocka_unit_test(test_windows), \
 		cmocka_unit_test_setup_teardown(test_counter_concurrency, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_events_batch, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_dmarc_evals, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_nodes, setup, teardown), \
@@ -1575,6 +1638,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_url_parameters_win, setup, teardown),
 		COMMON_TESTS,
 		cmocka_unit_test_setup_teardown(test_pg_events_writer_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_events_batch_one_statement, setup,
+						teardown),
 	};
 	pg_url = getenv("PETREL_TEST_PG_URL");
 	if (pg_url && *pg_url)
