@@ -59,6 +59,7 @@ bench: build
 	@scripts/build-baseline.sh $(BASELINE) build-baseline
 	$(PY) bench/privsep.py --petrel $(BUILD)/petrel --baseline build-baseline/build/petrel
 	$(PY) bench/imap.py --petrel $(BUILD)/petrel --scale $(IMAP_SCALE)
+	$(PY) bench/scaleout.py --petrel $(BUILD)/petrel
 
 clean:
 	rm -rf $(BUILD) $(TESTBUILD) $(FUZZBUILD) build-baseline
