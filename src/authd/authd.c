@@ -10,7 +10,8 @@
  * loop of its own (ipc.h has each request's fields and replies):
  *
  *   IPC_AUTH_PASSWORD user, password, client
- *       -> R_OK(name) | R_FAIL(reason, delay, locked_until) |
+ *       -> R_OK(name) | R_OK(account, scopes) for user "apikey" (an API key)
+ *          | R_FAIL(reason, delay, locked_until) |
  *          R_LOCKED(locked_until) | R_TEMPFAIL(reason)
  *   IPC_AUTH_SCRAM_START user
  *       -> R_OK(iterations, salt) | R_TEMPFAIL(reason)
@@ -63,6 +64,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,6 +118,8 @@ struct authd_job {
 	char client_key[POLICY_THROTTLE_KEY_TEXT]; /* the shared throttle's row */
 	unsigned shared_failures;    /* FAIL: the count of every node, 0 if not shared */
 	time_t locked_until;         /* FAIL, LOCKED: the shared lockout's end, or 0 */
+	char *apikey_account;        /* OK for user "apikey": the key's account ... */
+	char *apikey_scopes;         /* ... and its scopes */
 };
 
 static void authd_request_cb(void *ctx, struct ipc_server *server, const struct ipc_msg *req);
@@ -127,6 +131,7 @@ static void authd_job_done(void *arg);
 static bool authd_shared_is_locked(struct authd_job *job);
 static void authd_shared_count(struct authd_job *job);
 static void authd_job_free(struct authd_job *job);
+static void authd_apikey_check(struct authd_job *job);
 static char *authd_scram_lookup(struct authd *ad, const char *user, const char **reason_r,
 				bool *error_r);
 static void authd_scram_upgrade(struct authd *ad, const char *name, const char *old_scram,
@@ -271,6 +276,10 @@ static void authd_password_work(void *arg)
 	}
 	if (authd_shared_is_locked(job))
 		return;
+	if (strcasecmp(job->req.user, AUTHD_APIKEY_USER) == 0) {
+		authd_apikey_check(job);
+		return;
+	}
 	int rc = store_credentials_get(ad->creds, job->req.user, &hash, &scram, &error);
 	if (rc < 0) {
 		log_error("store-failed", "op=credentials_get error=\"%s\"", error);
@@ -293,6 +302,35 @@ static void authd_password_work(void *arg)
 	authd_secret_free(&hash);
 	authd_secret_free(&scram);
 	authd_shared_count(job);
+}
+
+/* authd_apikey_check - the password of user "apikey" is an API key: its
+ * SHA-256 against its row's, in constant time (worker).  Whether its
+ * account may log in (disabled, vanished) and whether its scopes allow
+ * what is asked is the network process's business, as for passwords. */
+static void authd_apikey_check(struct authd_job *job)
+{
+	char id[STORE_APIKEY_ID_LEN + 1], hash[65];
+	struct store_apikey key = { 0 };
+	const char *error = NULL;
+	const char *password = job->req.password;
+	int rc = STORE_NOT_FOUND;
+	if (store_apikey_parse(password, strlen(password), id, hash))
+		rc = store_apikey_get(job->ad->creds, id, &key, &error);
+	if (rc < 0) {
+		log_error("store-failed", "op=apikey_get error=\"%s\"", error);
+		job->reason = "store-error";
+	} else if (rc == STORE_NOT_FOUND || CRYPTO_memcmp(key.hash, hash, 64) != 0) {
+		job->result = AUTHD_FAIL;
+		job->reason = "bad-api-key";
+	} else {
+		job->result = AUTHD_OK;
+		job->reason = "ok";
+		job->apikey_account = xstrdup(key.account);
+		job->apikey_scopes = xstrdup(key.scopes);
+	}
+	OPENSSL_cleanse(hash, sizeof(hash));
+	store_apikey_clear(&key);
 }
 
 /* authd_scram_upgrade - new SCRAM credentials with [auth] scram_iterations
@@ -474,6 +512,11 @@ static void authd_job_done(void *arg)
 		struct ipc_field f[2] = { ipc_u32(job->iterations, b),
 					  { job->salt, job->salt_len } };
 		ipc_server_reply(ad->server, job->id, IPC_R_OK, 2, f);
+	} else if (job->apikey_account) {
+		/* an API key: its account and scopes */
+		struct ipc_field f[2] = { ipc_text(job->apikey_account),
+					  ipc_text(job->apikey_scopes) };
+		ipc_server_reply(ad->server, job->id, IPC_R_OK, 2, f);
 	} else {
 		char *name = authd_name(job->req.user);
 		struct ipc_field f[2] = { ipc_text(name), { job->signature, AUTHD_PROOF_LEN } };
@@ -488,6 +531,8 @@ static void authd_job_free(struct authd_job *job)
 {
 	authd_request_clear(&job->req);
 	OPENSSL_cleanse(job->signature, sizeof(job->signature));
+	free(job->apikey_account);
+	free(job->apikey_scopes);
 	free(job);
 }
 

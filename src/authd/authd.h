@@ -14,6 +14,9 @@
 #define AUTHD_CLIENT_MAX 63          /* the client address as text, or "local" */
 #define AUTHD_AUTH_MESSAGE_MAX 32768 /* a SCRAM AuthMessage: three SASL lines at most */
 #define AUTHD_PROOF_LEN 32           /* ClientProof and ServerSignature (SHA-256) */
+/* the user name that says the password is an API key (SendGrid's convention) */
+#define AUTHD_APIKEY_USER "apikey"
+#define AUTHD_SCOPES_MAX 1024        /* an API key's scopes, space-separated */
 
 struct config;
 

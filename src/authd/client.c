@@ -28,6 +28,7 @@
 #include "authd/sasl.h"
 #include "ipc/ipc.h"
 #include "policy/policy.h"
+#include "store/store.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/pool.h"
@@ -67,6 +68,8 @@ struct authd_login {
 	struct sasl_scram scram;
 	unsigned char signature[SASL_SCRAM_PROOF_LEN]; /* from the auth process */
 	struct policy_account *account; /* OK's; SCRAM: kept until server-final's answer */
+	char *scope;                   /* the scope an API key must have (NULL: keys refused) */
+	char *apikey_scopes;           /* an API key's, as the auth process said; else NULL */
 	/* the outcome login_timer_cb gives */
 	struct event *timer;
 	enum authd_result result;
@@ -239,6 +242,8 @@ void authd_login_free(struct authd_login **login)
 		OPENSSL_cleanse(l->user, strlen(l->user));
 		free(l->user);
 	}
+	free(l->scope);
+	free(l->apikey_scopes);
 	sasl_scram_clear(&l->scram);
 	OPENSSL_cleanse(l->signature, sizeof(l->signature));
 	policy_account_free(&l->account);
@@ -257,6 +262,7 @@ static struct authd_login *login_new(struct authd_client *client, const struct a
 	snprintf(l->session, sizeof(l->session), "%s", peer->session);
 	snprintf(l->peer, sizeof(l->peer), "%s", peer->client);
 	l->addr = *peer->addr;
+	l->scope = peer->apikey_scope ? xstrdup(peer->apikey_scope) : NULL;
 	l->timer = evtimer_new(client->base, login_timer_cb, l);
 	if (!l->timer)
 		abort();
@@ -300,6 +306,7 @@ static void login_timer_cb(evutil_socket_t fd, short what, void *arg)
 		.user = l->user ? l->user : "",
 		.reason = l->reason,
 		.busy = l->busy,
+		.apikey_scopes = l->apikey_scopes,
 	};
 	if (l->result == AUTHD_OK) {
 		o.account = l->account;
@@ -493,12 +500,15 @@ static void login_answer_ok(struct authd_login *l, const struct ipc_msg *reply)
 		buf_free(&out);
 		return;
 	}
-	/* PASSWORD: name; SCRAM_PROOF: name, ServerSignature */
+	/* PASSWORD: name, or an API key's account and scopes; SCRAM_PROOF:
+	 * name, ServerSignature */
 	char *name = NULL;
 	const void *signature = NULL;
-	if (reply->count != (scram ? 2u : 1u) ||
+	bool apikey = !scram && reply->count == 2;
+	if ((reply->count != (scram ? 2u : 1u) && !apikey) ||
 	    !ipc_field_text(reply, 0, AUTHD_USER_MAX, &name) ||
-	    (scram && !ipc_field_bytes(reply, 1, SASL_SCRAM_PROOF_LEN, &signature))) {
+	    (scram && !ipc_field_bytes(reply, 1, SASL_SCRAM_PROOF_LEN, &signature)) ||
+	    (apikey && !ipc_field_text(reply, 1, AUTHD_SCOPES_MAX, &l->apikey_scopes))) {
 		login_unavailable(l, "bad-reply");
 	} else {
 		if (scram)
@@ -571,6 +581,12 @@ static void login_job_done(void *arg)
 		login_unavailable(l, "store-error");
 	} else if (!j->account) {
 		login_wrong(l, "disabled", 0);
+	} else if (l->apikey_scopes &&
+		   (!l->scope ||
+		    (l->scope[0] != '\0' && !store_apikey_has_scope(l->apikey_scopes, l->scope)))) {
+		/* a key may only do what its scopes say, and nothing where keys
+		 * are not taken (IMAP, POP3) */
+		login_wrong(l, "api-key-scope", 0);
 	} else if (l->mech == AUTHD_MECH_SCRAM_SHA_256) {
 		/* kept aside until the client's answer to server-final */
 		struct buf out;

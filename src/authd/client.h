@@ -115,6 +115,8 @@ struct authd_outcome {
 	const char *reason;             /* WRONG: bad-password, no-such-account, disabled, ...;
 					   TRY_LATER: busy, no-answer, store-error, ... */
 	bool busy;                      /* TRY_LATER: the auth process's queue was full */
+	const char *apikey_scopes;      /* OK by an API key (user "apikey"): its scopes;
+					   NULL for a password */
 };
 
 typedef void authd_login_fn(void *ctx, const struct authd_outcome *outcome);
@@ -124,6 +126,9 @@ struct authd_peer {
 	const char *session;                 /* the session's id in the logs */
 	const char *client;                  /* the address as logged (< 64 bytes) */
 	const struct sockaddr_storage *addr; /* the throttle's key */
+	const char *apikey_scope;            /* user "apikey": the scope the key must
+						have (SMTP: "mail.send"; "": any key);
+						NULL: API keys are refused (IMAP, POP3) */
 };
 
 /* authd_client_create - logins ask the auth process through IPC (made with

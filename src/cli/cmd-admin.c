@@ -164,6 +164,17 @@ int admin_args_parse(int argc, char **argv, unsigned allowed, const char *usage,
 			need = ADMIN_OPT_ACCOUNT;
 			takes = true;
 			a->account = v;
+		} else if (strcmp(o, "--scope") == 0) {
+			need = ADMIN_OPT_SCOPE;
+			takes = true;
+			if (v && a->nscopes == ADMIN_SCOPES_MAX)
+				return admin_fail(2, "too many --scope options");
+			if (v)
+				a->scopes[a->nscopes++] = v;
+		} else if (strcmp(o, "--name") == 0) {
+			need = ADMIN_OPT_NAME;
+			takes = true;
+			a->name = v;
 		} else if (strcmp(o, "--since") == 0) {
 			need = ADMIN_OPT_SINCE;
 			takes = true;

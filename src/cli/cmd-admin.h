@@ -24,6 +24,8 @@ int cmd_account(int argc, char **argv);
 int cmd_sender(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_alias(int argc, char **argv);
+/* petrel apikey add|list|del (cmd-apikey.c) */
+int cmd_apikey(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 /* petrel migrate: the store's schema brought up to date */
 int cmd_migrate(int argc, char **argv);
@@ -48,7 +50,11 @@ enum admin_opt {
 	ADMIN_OPT_LIMIT = 1 << 11,
 	ADMIN_OPT_LIMIT_PLAN = 1 << 12, /* --daily-limit/--per-minute accept "plan" */
 	ADMIN_OPT_QUOTA = 1 << 13,      /* --quota SIZE|default, --quota-messages N|default */
+	ADMIN_OPT_SCOPE = 1 << 14,      /* --scope S, repeated (apikey add) */
+	ADMIN_OPT_NAME = 1 << 15,       /* --name N (apikey add) */
 };
+
+#define ADMIN_SCOPES_MAX 32
 
 #define ADMIN_POSITIONAL_MAX 64
 
@@ -74,6 +80,9 @@ struct admin_args {
 	int64_t quota_messages;    /* --quota-messages: -1 "default", 0 none */
 	unsigned scram_iterations; /* [auth] scram_iterations (account: set from the
 				      configuration admin_open loaded) */
+	const char *scopes[ADMIN_SCOPES_MAX]; /* --scope, in order */
+	int nscopes;
+	const char *name;          /* --name */
 	const char *pos[ADMIN_POSITIONAL_MAX];
 	int npos;
 };

@@ -62,6 +62,8 @@ static void usage(FILE *out)
 	      "  plan list [--json]               sending limits (free: 100 a day)\n"
 	      "  alias add ADDRESS TARGET...      local addresses delivering elsewhere\n"
 	      "  alias remove ADDRESS [TARGET] | alias list [--json]\n"
+	      "  apikey add ACCOUNT [--scope S]... [--name N]   an API key, shown once\n"
+	      "  apikey list ACCOUNT [--json] | apikey del ID\n"
 	      "  events [--account A] [--since T] [--follow] [--json] [--limit N]\n"
 	      "  nodes [--json]                   the servers sharing this store: live, stale\n"
 	      "      or stopped, and how long ago each reported\n"
@@ -113,7 +115,8 @@ int main(int argc, char **argv)
 		int (*run)(int argc, char **argv);
 	} admin[] = {
 		{ "domain", cmd_domain }, { "account", cmd_account }, { "sender", cmd_sender },
-		{ "plan", cmd_plan }, { "alias", cmd_alias }, { "events", cmd_events },
+		{ "plan", cmd_plan }, { "alias", cmd_alias }, { "apikey", cmd_apikey },
+		{ "events", cmd_events },
 		{ "migrate", cmd_migrate }, { "store", cmd_store }, { "nodes", cmd_nodes },
 	};
 	for (size_t i = 0; i < sizeof(admin) / sizeof(admin[0]); i++)

@@ -19,9 +19,12 @@ struct http_route {
 };
 
 static void route_healthz(struct http_session *s);
+static void route_scopes(struct http_session *s);
+static void scopes_answer(struct http_session *s);
 
 static const struct http_route routes[] = {
 	{ "/healthz", "GET, HEAD", route_healthz, NULL },
+	{ "/v3/scopes", "GET, HEAD", route_scopes, NULL },
 };
 
 /* route_healthz - the process answers: its loop runs (a load balancer's
@@ -30,6 +33,26 @@ static void route_healthz(struct http_session *s)
 {
 	http_session_respond(s, 200, json_pack("{s:s, s:s}", "status", "ok", "hostname",
 					      s->server->config->hostname));
+}
+
+/* route_scopes - SendGrid's GET /v3/scopes: the scopes of the API key the
+ * request carries (any key) */
+static void route_scopes(struct http_session *s)
+{
+	http_session_authorize(s, "", scopes_answer);
+}
+
+static void scopes_answer(struct http_session *s)
+{
+	json_t *list = json_array();
+	for (const char *p = s->scopes; *p;) {
+		size_t len = strcspn(p, " ");
+		if (len > 0)
+			json_array_append_new(list, json_stringn(p, len));
+		p += len;
+		p += strspn(p, " ");
+	}
+	http_session_respond(s, 200, json_pack("{s:o}", "scopes", list));
 }
 
 void http_route_dispatch(struct http_session *s)

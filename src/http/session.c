@@ -140,6 +140,7 @@ static void session_free(struct http_session *s)
 		event_free(s->resume_ev);
 	if (s->response_headers)
 		evbuffer_free(s->response_headers);
+	http_session_auth_clear(s);
 	free(s->head);
 	free(s->body);
 	free(s);
@@ -399,6 +400,7 @@ static void session_log_request(struct http_session *s, int status)
 static void session_request_done(struct http_session *s)
 {
 	bool keep_alive = s->req.keep_alive;
+	http_session_auth_clear(s);
 	free(s->head);
 	free(s->body);
 	s->head = NULL;

@@ -24,8 +24,15 @@
 #include "http/parse.h"
 #include "net/net.h"
 
+struct authd_login;
+struct authd_outcome;
 struct event;
 struct evbuffer;
+struct policy_account;
+struct http_session;
+
+/* what a handler does once its request is authorized (http_session_authorize) */
+typedef void http_authorized_fn(struct http_session *s);
 
 #define HTTP_SESSION_BUCKETS 1024u
 
@@ -76,6 +83,11 @@ struct http_session {
 	char *body;
 	size_t body_len;
 	struct evbuffer *response_headers; /* extra fields of the answer */
+	/* the Bearer key's check (auth.c), and what it gave */
+	struct authd_login *login;
+	http_authorized_fn *authorized;
+	struct policy_account *account;
+	char *scopes;
 };
 
 extern const struct net_session_ops http_session_table_ops;
@@ -96,6 +108,18 @@ void http_session_respond_error(struct http_session *s, int status, const char *
 				const char *field);
 /* http_error_body - that error list, to add to or send */
 json_t *http_error_body(const char *message, const char *field);
+
+/* auth.c: http_session_authorize - check the request's "Authorization:
+ * Bearer KEY" (an API key, by the auth process, RFC 6750) for SCOPE ("":
+ * any key); then AUTHORIZED(S) with s->account and s->scopes set, or the
+ * answer SendGrid gives: 401 (none, unknown, revoked, or a disabled
+ * account's), 403 (a key without SCOPE), 429 (the address locked out after
+ * failures), 503 (the auth process cannot answer) */
+void http_session_authorize(struct http_session *s, const char *scope,
+			    http_authorized_fn *authorized);
+/* http_session_auth_clear - forget the request's authorization (a pending
+ * check is cancelled) */
+void http_session_auth_clear(struct http_session *s);
 
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);

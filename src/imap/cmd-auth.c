@@ -103,6 +103,7 @@ static void login_start_peer(struct imap_session *s, struct authd_peer *peer)
 	peer->session = s->sid;
 	peer->client = s->client;
 	peer->addr = &s->addr;
+	peer->apikey_scope = NULL;  /* API keys do not open mailboxes */
 }
 
 /* arg_wipe - a password's octets, in the command buffer, once sent on */

@@ -179,7 +179,10 @@ static int auth_response_decode(const char *in, size_t len, struct buf *out)
 
 static struct authd_peer auth_peer(const struct smtp_session *s)
 {
-	struct authd_peer peer = { .session = s->sid, .client = s->client, .addr = &s->addr };
+	/* an API key (user "apikey", as SendGrid's clients set it) sends mail
+	 * only with its mail.send scope */
+	struct authd_peer peer = { .session = s->sid, .client = s->client, .addr = &s->addr,
+				   .apikey_scope = "mail.send" };
 	return peer;
 }
 

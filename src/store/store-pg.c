@@ -126,6 +126,12 @@ static const char *const PG_CREDENTIALS_MIGRATIONS[] = {
 	"CREATE TABLE auth_failures (client TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
 	" first_failure BIGINT NOT NULL, locked_until BIGINT NOT NULL DEFAULT 0);"
 	"CREATE INDEX auth_failures_first ON auth_failures (first_failure);",
+
+	/* 3: API keys: the SHA-256 of each key, never the key (store/apikey.c) */
+	"CREATE TABLE apikeys (id TEXT PRIMARY KEY, account TEXT NOT NULL,"
+	" name TEXT NOT NULL DEFAULT '', scopes TEXT NOT NULL, hash TEXT NOT NULL,"
+	" created BIGINT NOT NULL);"
+	"CREATE INDEX apikeys_account ON apikeys (account, created);",
 };
 
 /* A schema: its steps (appended only), the constant statements on the
@@ -1494,6 +1500,51 @@ static int pg_auth_locked(void *cdb, const char *client, time_t now, time_t *unt
 	return 0;
 }
 
+static int pg_apikey_add(void *cdb, const char *const row[6], const char **error_r)
+{
+	const char *state;
+	if (pg_write(cdb, "INSERT INTO apikeys (id, account, name, scopes, hash, created)"
+		     " VALUES ($1, $2, $3, $4, $5, $6)", "adding an API key",
+		     PG_ARGS(PG_TEXT(row[0]), PG_TEXT(row[1]), PG_TEXT(row[2]), PG_TEXT(row[3]),
+			     PG_TEXT(row[4]), PG_TEXT(row[5])), NULL, &state, error_r) == 0)
+		return 0;
+	if (sqlstate_is(state, PG_UNIQUE_VIOLATION)) {
+		*error_r = store_error("API key %s exists already", row[0]);
+		return STORE_EXISTS;
+	}
+	return -1;
+}
+
+static int pg_apikey_rows(void *cdb, const char *id, const char *account, char ***rows_r,
+			  size_t *n_r, const char **error_r)
+{
+	PGresult *res = pg_query(cdb, id ?
+				 "SELECT id, account, name, scopes, hash, created FROM apikeys"
+				 " WHERE id = $1" :
+				 "SELECT id, account, name, scopes, hash, created FROM apikeys"
+				 " WHERE account = $1 ORDER BY created, id COLLATE \"C\"",
+				 "reading API keys", PG_ARGS(PG_TEXT(id ? id : account)), error_r);
+	*rows_r = NULL;
+	*n_r = 0;
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	char **v = xcalloc(6 * (size_t)n + 1, sizeof(*v));
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < 6; k++)
+			v[6 * i + k] = val_dup(res, i, k);
+	PQclear(res);
+	*rows_r = v;
+	*n_r = (size_t)n;
+	return 0;
+}
+
+static int pg_apikey_remove(void *cdb, const char *id, const char **error_r)
+{
+	return row_remove(cdb, "DELETE FROM apikeys WHERE id = $1", "removing an API key",
+			  "API key", id, error_r);
+}
+
 const struct store_credentials_backend store_credentials_pg = {
 	.name = "postgresql",
 	.open = pg_credentials_open,
@@ -1505,6 +1556,9 @@ const struct store_credentials_backend store_credentials_pg = {
 	.scram_replace = pg_credentials_scram_replace,
 	.add_missing = pg_credentials_add_missing,
 	.list = pg_credentials_list,
+	.apikey_add = pg_apikey_add,
+	.apikey_rows = pg_apikey_rows,
+	.apikey_remove = pg_apikey_remove,
 	.auth_failure_add = pg_auth_failure_add,
 	.auth_locked = pg_auth_locked,
 };

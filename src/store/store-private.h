@@ -139,6 +139,14 @@ struct store_credentials_backend {
 	/* list - every row as ROWS[3i..3i+2] (name, hash, scram) by name,
 	 * NULL-terminated; *n_r rows */
 	int (*list)(void *cdb, char ***rows_r, size_t *n_r, const char **error_r);
+	/* apikey_add - ROW: id, account, name, scopes, hash, created (decimal) */
+	int (*apikey_add)(void *cdb, const char *const row[6], const char **error_r);
+	/* apikey_rows - the rows (as apikey_add's, NULL-terminated, 6 strings
+	 * each) of key ID, or with ACCOUNT set of that account's keys by
+	 * creation; *n_r rows */
+	int (*apikey_rows)(void *cdb, const char *id, const char *account, char ***rows_r,
+			   size_t *n_r, const char **error_r);
+	int (*apikey_remove)(void *cdb, const char *id, const char **error_r);
 	/* auth_failure_add, auth_locked - the shared AUTH throttle (store.h);
 	 * NULL where the database is one node's own (SQLite) */
 	int (*auth_failure_add)(void *cdb, const char *client, time_t now,
@@ -146,6 +154,12 @@ struct store_credentials_backend {
 				time_t *locked_until_r, const char **error_r);
 	int (*auth_locked)(void *cdb, const char *client, time_t now, time_t *until_r,
 			   const char **error_r);
+};
+
+/* an open credentials database: its backend and the backend's handle */
+struct store_credentials {
+	const struct store_credentials_backend *ops;
+	void *db;
 };
 
 extern const struct store_credentials_backend store_credentials_sqlite;

@@ -124,6 +124,12 @@ static const char *const CREDENTIALS_MIGRATIONS[] = {
 	/* 1: one row of secrets per account name (lower-cased, as in petrel.db) */
 	"CREATE TABLE credentials (name TEXT PRIMARY KEY NOT NULL,"
 	" password_hash TEXT NOT NULL, scram TEXT NOT NULL DEFAULT '') WITHOUT ROWID;",
+
+	/* 2: API keys: the SHA-256 of each key, never the key (store/apikey.c) */
+	"CREATE TABLE apikeys (id TEXT PRIMARY KEY NOT NULL, account TEXT NOT NULL,"
+	" name TEXT NOT NULL DEFAULT '', scopes TEXT NOT NULL, hash TEXT NOT NULL,"
+	" created INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX apikeys_account ON apikeys (account, created);",
 };
 #define CREDENTIALS_MIGRATION_COUNT \
 	((int)(sizeof(CREDENTIALS_MIGRATIONS) / sizeof(CREDENTIALS_MIGRATIONS[0])))
@@ -191,6 +197,10 @@ enum sq_stmt {
 	SQ_CRED_SCRAM_REPLACE,
 	SQ_CRED_MOVED_GET,
 	SQ_CRED_MOVED_SET,
+	SQ_APIKEY_ADD,
+	SQ_APIKEY_GET,
+	SQ_APIKEY_LIST,
+	SQ_APIKEY_REMOVE,
 	SQ_STMT_COUNT
 };
 
@@ -313,6 +323,13 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	 * columns that come back later are not copied (sq_credentials_add_missing) */
 	[SQ_CRED_MOVED_GET] = "PRAGMA user_version",
 	[SQ_CRED_MOVED_SET] = "PRAGMA user_version = 1",
+	[SQ_APIKEY_ADD] = "INSERT INTO apikeys (id, account, name, scopes, hash, created)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[SQ_APIKEY_GET] = "SELECT id, account, name, scopes, hash, created FROM apikeys"
+		" WHERE id = ?1",
+	[SQ_APIKEY_LIST] = "SELECT id, account, name, scopes, hash, created FROM apikeys"
+		" WHERE account = ?1 ORDER BY created, id",
+	[SQ_APIKEY_REMOVE] = "DELETE FROM apikeys WHERE id = ?1",
 };
 
 /* ---- connections -------------------------------------------------------------------- */
@@ -1670,6 +1687,42 @@ static int sq_credentials_add_missing(void *cdb, char *const *rows, size_t n,
 	return rc;
 }
 
+static int sq_apikey_add(void *cdb, const char *const row[6], const char **error_r)
+{
+	int r = sq_write(cdb, SQ_APIKEY_ADD, "adding an API key",
+			 SQ_ARGS(SQ_TEXT(row[0]), SQ_TEXT(row[1]), SQ_TEXT(row[2]), SQ_TEXT(row[3]),
+				 SQ_TEXT(row[4]), SQ_INT(strtoll(row[5], NULL, 10))), NULL, error_r);
+	if (is_constraint(r)) {
+		*error_r = store_error("API key %s exists already", row[0]);
+		return STORE_EXISTS;
+	}
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+static int sq_apikey_rows(void *cdb, const char *id, const char *account, char ***rows_r,
+			  size_t *n_r, const char **error_r)
+{
+	struct sq_rows rows = { .columns = 6 };
+	int rc = rows_list(cdb, id ? SQ_APIKEY_GET : SQ_APIKEY_LIST, "reading API keys",
+			   SQ_ARGS(SQ_TEXT(id ? id : account)), &rows, error_r);
+	*rows_r = (char **)rows.v;
+	*n_r = rows.n / 6;
+	return rc;
+}
+
+static int sq_apikey_remove(void *cdb, const char *id, const char **error_r)
+{
+	int changes;
+	if (sq_write(cdb, SQ_APIKEY_REMOVE, "removing an API key", SQ_ARGS(SQ_TEXT(id)), &changes,
+		     error_r) != SQLITE_DONE)
+		return -1;
+	if (changes == 0) {
+		*error_r = store_error("no API key %s", id);
+		return STORE_NOT_FOUND;
+	}
+	return 0;
+}
+
 const struct store_credentials_backend store_credentials_sqlite = {
 	.name = "sqlite",
 	.open = sq_credentials_open,
@@ -1681,6 +1734,9 @@ const struct store_credentials_backend store_credentials_sqlite = {
 	.scram_replace = sq_credentials_scram_replace,
 	.add_missing = sq_credentials_add_missing,
 	.list = sq_credentials_list,
+	.apikey_add = sq_apikey_add,
+	.apikey_rows = sq_apikey_rows,
+	.apikey_remove = sq_apikey_remove,
 };
 
 /* ---- nodes ----------------------------------------------------------------------------------- */

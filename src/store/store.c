@@ -28,10 +28,6 @@ struct store {
 	void *db;
 };
 
-struct store_credentials {
-	const struct store_credentials_backend *ops;
-	void *db;
-};
 
 static char *lower_dup(const char *s);
 static bool pattern_is_valid(const char *pattern);

@@ -182,6 +182,48 @@ int store_credentials_remove(struct store_credentials *sc, const char *name,
 int store_credentials_scram_replace(struct store_credentials *sc, const char *name,
 				    const char *old_scram, const char *new_scram,
 				    bool *replaced_r, const char **error_r);
+/* API keys (docs/security.md): kept with the credentials, so that only the
+ * auth process (which checks them) and the admin commands read them.  A key
+ * is "PT." ID "." SECRET: ID (16 hex digits) names its row, SECRET is 32
+ * random octets in hex; the row keeps the SHA-256 of the whole key (hex),
+ * never the key.  SCOPES is a space-separated list (mail.send, ...). */
+struct store_apikey {
+	char *id;
+	char *account;
+	char *name;       /* the owner's label; "" if none */
+	char *scopes;
+	char *hash;       /* SHA-256 of the key, 64 hex digits */
+	time_t created;
+};
+#define STORE_APIKEY_ID_LEN 16
+#define STORE_APIKEY_LEN (3 + STORE_APIKEY_ID_LEN + 1 + 64)
+/* store_apikey_make - a new random key (STORE_APIKEY_LEN characters) into
+ * KEY (shown once, then wiped by the caller), its ID and HASH; -1 if the
+ * random source fails */
+int store_apikey_make(char key[STORE_APIKEY_LEN + 1], char id[STORE_APIKEY_ID_LEN + 1],
+		      char hash[65]);
+/* store_apikey_parse - the ID of KEY (LEN octets) if it has a key's form
+ * (then also its HASH); false otherwise */
+bool store_apikey_parse(const char *key, size_t len, char id[STORE_APIKEY_ID_LEN + 1],
+			char hash[65]);
+/* store_apikey_add - KEY's row (id, account, name, scopes, hash; CREATED 0
+ * means now); STORE_EXISTS if its id is taken */
+int store_apikey_add(struct store_credentials *sc, const struct store_apikey *key,
+		     const char **error_r);
+/* store_apikey_get - the row of ID into *KEY_R (store_apikey_clear it);
+ * STORE_NOT_FOUND */
+int store_apikey_get(struct store_credentials *sc, const char *id, struct store_apikey *key_r,
+		     const char **error_r);
+/* store_apikey_list - ACCOUNT's keys by creation, *n_r of them (each
+ * cleared, the array freed by the caller) */
+int store_apikey_list(struct store_credentials *sc, const char *account,
+		      struct store_apikey **keys_r, size_t *n_r, const char **error_r);
+int store_apikey_remove(struct store_credentials *sc, const char *id,
+			const char **error_r);  /* STORE_NOT_FOUND */
+void store_apikey_clear(struct store_apikey *key);
+/* store_apikey_has_scope - SCOPES (space-separated) holds SCOPE */
+bool store_apikey_has_scope(const char *scopes, const char *scope);
+
 /* The AUTH failure throttle shared by the nodes (PostgreSQL credentials
  * only: SQLite's are one node's, and its auth process's memory is the whole
  * throttle).  CLIENT names a client address as the throttle keys it

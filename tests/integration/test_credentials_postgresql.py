@@ -198,8 +198,8 @@ def test_migrate_and_store_copy(petrel_factory, clusters):
     dst = node(petrel_factory, store, creds, start=False)
     out = dst.cli_ok("migrate").stdout.split("\n")
     assert out[:2] == ["store=postgresql schema_version=%s" % out[0].split("=")[-1],
-                       "credentials=postgresql schema_version=2"], out
-    assert creds.psql("SELECT count(*) FROM credentials_schema_version", db="cr") == "2"
+                       "credentials=postgresql schema_version=3"], out
+    assert creds.psql("SELECT count(*) FROM credentials_schema_version", db="cr") == "3"
     dst.start()
     assert smtp_auth(dst).code == 235
     # the same URL for both is refused: the network process would reach the hashes

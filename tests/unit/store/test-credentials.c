@@ -65,7 +65,7 @@ static int setup(void **state)
 	/* PostgreSQL: each test on new tables */
 	if (pg_url)
 		(void)pg_count("SET client_min_messages = warning; DROP TABLE IF EXISTS"
-			       " credentials, credentials_schema_version, auth_failures");
+			       " credentials, credentials_schema_version, auth_failures, apikeys");
 	const struct store_settings settings = { .data_dir = f->dir, .url = pg_url };
 	f->sc = store_credentials_open_settings(&settings, &error);
 	if (!f->sc) {
@@ -286,6 +286,65 @@ static void test_set_get_remove(void **state)
 	assert_int_equal(store_credentials_get(f->sc, "alice@example.org", &h, &s, &error),
 			 STORE_NOT_FOUND);
 	expect(f->sc, "bob", "$y$bob", "1:b:c:d");
+}
+
+/* test_apikeys - a key made, its row added, read by id, listed by account,
+ * removed; its form read back; nothing of the key but its hash stored */
+static void test_apikeys(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	char key[STORE_APIKEY_LEN + 1], id[STORE_APIKEY_ID_LEN + 1], hash[65];
+	char id2[STORE_APIKEY_ID_LEN + 1], hash2[65];
+	assert_int_equal(store_apikey_make(key, id, hash), 0);
+	assert_int_equal(strlen(key), STORE_APIKEY_LEN);
+	assert_true(store_apikey_parse(key, strlen(key), id2, hash2));
+	assert_string_equal(id, id2);
+	assert_string_equal(hash, hash2);
+	assert_false(store_apikey_parse(key, strlen(key) - 1, id2, hash2));
+	key[5] = 'X';
+	assert_false(store_apikey_parse(key, strlen(key), id2, hash2));
+
+	struct store_apikey row = { .id = id, .account = (char *)"alice@example.org",
+				    .name = (char *)"ci", .scopes = (char *)"mail.send stats.read",
+				    .hash = hash, .created = 1000 };
+	assert_int_equal(store_apikey_add(f->sc, &row, &error), 0);
+	assert_int_equal(store_apikey_add(f->sc, &row, &error), STORE_EXISTS);
+	char other[STORE_APIKEY_LEN + 1], other_id[STORE_APIKEY_ID_LEN + 1], other_hash[65];
+	assert_int_equal(store_apikey_make(other, other_id, other_hash), 0);
+	struct store_apikey second = { .id = other_id, .account = (char *)"alice@example.org",
+				       .scopes = (char *)"mail.send", .hash = other_hash,
+				       .created = 2000 };
+	assert_int_equal(store_apikey_add(f->sc, &second, &error), 0);
+
+	struct store_apikey got;
+	assert_int_equal(store_apikey_get(f->sc, id, &got, &error), 0);
+	assert_string_equal(got.account, "alice@example.org");
+	assert_string_equal(got.name, "ci");
+	assert_string_equal(got.scopes, "mail.send stats.read");
+	assert_string_equal(got.hash, hash);
+	assert_int_equal(got.created, 1000);
+	assert_true(store_apikey_has_scope(got.scopes, "stats.read"));
+	assert_false(store_apikey_has_scope(got.scopes, "stats"));
+	store_apikey_clear(&got);
+
+	struct store_apikey *keys = NULL;
+	size_t n = 0;
+	assert_int_equal(store_apikey_list(f->sc, "alice@example.org", &keys, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(keys[0].id, id);
+	assert_string_equal(keys[1].id, other_id);
+	assert_string_equal(keys[1].name, "");
+	for (size_t i = 0; i < n; i++)
+		store_apikey_clear(&keys[i]);
+	free(keys);
+	assert_int_equal(store_apikey_list(f->sc, "bob", &keys, &n, &error), 0);
+	assert_int_equal(n, 0);
+	free(keys);
+
+	assert_int_equal(store_apikey_remove(f->sc, id, &error), 0);
+	assert_int_equal(store_apikey_remove(f->sc, id, &error), STORE_NOT_FOUND);
+	assert_int_equal(store_apikey_get(f->sc, id, &got, &error), STORE_NOT_FOUND);
 }
 
 /* test_scram_replace - compare and set: only while the credentials are still
@@ -616,8 +675,8 @@ static void test_pg_tables_apart(void **state)
 {
 	struct fixture *f = *state;
 	assert_string_equal(store_credentials_backend_name(f->sc), "postgresql");
-	assert_int_equal(store_credentials_schema_version(f->sc), 2);
-	assert_int_equal(pg_count("SELECT count(*) FROM credentials_schema_version"), 2);
+	assert_int_equal(store_credentials_schema_version(f->sc), 3);
+	assert_int_equal(pg_count("SELECT count(*) FROM credentials_schema_version"), 3);
 	assert_int_equal(pg_count("SELECT count(*) FROM pg_tables WHERE tablename IN"
 				  " ('accounts', 'schema_version')"), 0);
 	/* opened again (another node): migrated once */
@@ -625,7 +684,7 @@ static void test_pg_tables_apart(void **state)
 	const struct store_settings settings = { .data_dir = f->dir, .url = pg_url };
 	struct store_credentials *again = store_credentials_open_settings(&settings, &error);
 	assert_non_null(again);
-	assert_int_equal(pg_count("SELECT count(*) FROM credentials_schema_version"), 2);
+	assert_int_equal(pg_count("SELECT count(*) FROM credentials_schema_version"), 3);
 	store_credentials_close(&again);
 }
 
@@ -753,6 +812,7 @@ int main(void)
 	/* the same tests of every function on both backends */
 #define COMMON_TESTS \
 		cmocka_unit_test_setup_teardown(test_set_get_remove, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_scram_replace, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown)
