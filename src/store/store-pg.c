@@ -953,24 +953,24 @@ static int pg_sender_remove(void *db, const char *account, const char *pattern,
 	return 0;
 }
 
+/* pg_sender_list - one statement, one round trip: the account's row joined
+ * with its rules, no row if there is no such account, one with a NULL
+ * pattern if it has no rules */
 static int pg_sender_list(void *db, const char *account, struct store_sender **senders_r,
 			  size_t *count_r, const char **error_r)
 {
-	struct pg_db *d = db;
-	struct pg_conn *c = conn_take(d, error_r);
-	if (!c)
+	PGresult *res = pg_query(db, "SELECT s.pattern, s.allow FROM accounts a LEFT JOIN senders s"
+				 " ON s.account = a.name WHERE a.name = $1"
+				 " ORDER BY s.pattern COLLATE \"C\"", "listing sender rules",
+				 PG_ARGS(PG_TEXT(account)), error_r);
+	if (!res)
 		return -1;
-	int rc = row_exists(c, "SELECT 1 FROM accounts WHERE name = $1", "reading an account",
-			    "account", account, error_r);
-	PGresult *res = NULL;
-	if (rc == 0 && !(res = pg_exec(c, "SELECT pattern, allow FROM senders WHERE account = $1"
-				       " ORDER BY pattern COLLATE \"C\"", "listing sender rules",
-				       PG_ARGS(PG_TEXT(account)), NULL, error_r)))
-		rc = -1;
-	conn_give(d, c);
-	if (rc != 0)
-		return rc;
-	int n = PQntuples(res);
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		*error_r = store_error("no account %s", account);
+		return STORE_NOT_FOUND;
+	}
+	int n = PQgetisnull(res, 0, 0) ? 0 : PQntuples(res);
 	struct store_sender *v = xcalloc((size_t)n + 1, sizeof(*v));
 	for (int i = 0; i < n; i++) {
 		v[i].pattern = val_dup(res, i, 0);

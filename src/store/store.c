@@ -555,18 +555,16 @@ int store_sender_is_allowed(struct store *store, const char *account, const char
 
 	int rc = 0;
 	char *acct = lower_dup(account), *addr = lower_dup(address);
-	struct store_account *a = NULL;
 	struct store_sender *rules = NULL;
 	size_t count = 0;
 
-	rc = store->ops->account_get(store->db, acct, &a, error_r);
+	/* the rules, and whether the account exists, in one call (one round
+	 * trip on PostgreSQL) */
+	rc = store->ops->sender_list(store->db, acct, &rules, &count, error_r);
 	if (rc == STORE_NOT_FOUND) {
 		rc = 0;      /* unknown account: not allowed */
 		goto out;
 	}
-	if (rc != 0)
-		goto out;
-	rc = store->ops->sender_list(store->db, acct, &rules, &count, error_r);
 	if (rc != 0)
 		goto out;
 
@@ -586,7 +584,6 @@ int store_sender_is_allowed(struct store *store, const char *account, const char
 	else if (domain_rule >= 0)
 		*allowed_r = domain_rule == 1;
 out:
-	store_account_free(&a);
 	store_sender_list_free(&rules, count);
 	free(acct);
 	free(addr);

@@ -1353,6 +1353,74 @@ static void test_pg_events_batch_one_statement(void **state)
 			 1);
 }
 
+/* pg_log_size - how long the cluster's server log (server.log in the
+ * socket folder the URL's host= names, as with-postgresql.sh starts it) is
+ * now; PATH gets its name */
+static long pg_log_size(char path[256])
+{
+	const char *host = strstr(pg_url, "host=");
+	assert_non_null(host);
+	host += strlen("host=");
+	snprintf(path, 256, "%.*s/server.log", (int)strcspn(host, "&"), host);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return (long)st.st_size;
+}
+
+/* pg_log_statements - how many statements the server log shows from
+ * offset FROM on (log_statement = all logs each as "execute" or "statement") */
+static int pg_log_statements(const char *path, long from)
+{
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, from, SEEK_SET), 0);
+	char line[4096];
+	int n = 0;
+	while (fgets(line, sizeof(line), fp))
+		if (strstr(line, "LOG:  execute ") || strstr(line, "LOG:  statement: "))
+			n++;
+	fclose(fp);
+	return n;
+}
+
+/* test_pg_sender_check_one_statement - a sender check is one round trip:
+ * the account's existence and its rules in one statement (it was three:
+ * the account's row, its existence again, its rules) */
+static void test_pg_sender_check_one_statement(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	add_account(f->store, "alice@example.org", NULL);
+	add_account(f->store, "bob@example.org", NULL);
+	assert_int_equal(store_sender_set(f->store, "alice@example.org", "@example.net", true,
+					  &error), 0);
+	pg_sql("ALTER ROLE petrel SET log_statement = 'all'");
+	struct store *s = store_reopen(f, &error);   /* connections with the setting */
+	assert_non_null(s);
+	bool allowed = false;
+	/* the first call opens the connection (and sets its statement_timeout) */
+	assert_int_equal(store_sender_is_allowed(s, "alice@example.org", "a@example.net",
+						 &allowed, &error), 0);
+	char path[256];
+	long from = pg_log_size(path);
+	assert_int_equal(store_sender_is_allowed(s, "alice@example.org", "b@example.net",
+						 &allowed, &error), 0);
+	int statements = pg_log_statements(path, from);
+	assert_true(allowed);
+	/* an account without rules: none listed, its own address allowed */
+	struct store_sender *rules = NULL;
+	size_t n = 9;
+	assert_int_equal(store_sender_list(s, "bob@example.org", &rules, &n, &error), 0);
+	assert_int_equal(n, 0);
+	store_sender_list_free(&rules, n);
+	assert_int_equal(store_sender_is_allowed(s, "bob@example.org", "bob@example.org",
+						 &allowed, &error), 0);
+	assert_true(allowed);
+	store_close(&s);
+	pg_sql("ALTER ROLE petrel RESET log_statement");
+	assert_int_equal(statements, 1);
+}
+
 static void test_pg_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
@@ -1639,6 +1707,8 @@ int main(void)
 		COMMON_TESTS,
 		cmocka_unit_test_setup_teardown(test_pg_events_writer_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_events_batch_one_statement, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pg_sender_check_one_statement, setup,
 						teardown),
 	};
 	pg_url = getenv("PETREL_TEST_PG_URL");
