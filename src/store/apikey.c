@@ -162,3 +162,33 @@ void store_apikey_clear(struct store_apikey *key)
 	free(key->hash);
 	memset(key, 0, sizeof(*key));
 }
+
+int store_apikeys_remove_account(struct store_credentials *sc, const char *account,
+				 const char **error_r)
+{
+	struct store_apikey *keys = NULL;
+	size_t n = 0;
+	int rc = store_apikey_list(sc, account, &keys, &n, error_r);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && sc->ops->apikey_remove(sc->db, keys[i].id, error_r) < 0)
+			rc = -1;
+		store_apikey_clear(&keys[i]);
+	}
+	free(keys);
+	return rc;
+}
+
+int store_apikeys_copy_account(struct store_credentials *from, struct store_credentials *to,
+			       const char *account, const char **error_r)
+{
+	struct store_apikey *keys = NULL;
+	size_t n = 0;
+	int rc = store_apikey_list(from, account, &keys, &n, error_r);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && store_apikey_add(to, &keys[i], error_r) != 0)
+			rc = -1;
+		store_apikey_clear(&keys[i]);
+	}
+	free(keys);
+	return rc;
+}

@@ -162,6 +162,14 @@ struct store_credentials {
 	void *db;
 };
 
+/* store_apikeys_remove_account - every API key of ACCOUNT removed (its
+ * credentials are; a name made again must not find the old keys) */
+int store_apikeys_remove_account(struct store_credentials *sc, const char *account,
+				 const char **error_r);
+/* store_apikeys_copy_account - ACCOUNT's API keys from FROM added to TO */
+int store_apikeys_copy_account(struct store_credentials *from, struct store_credentials *to,
+			       const char *account, const char **error_r);
+
 extern const struct store_credentials_backend store_credentials_sqlite;
 extern const struct store_credentials_backend store_credentials_pg;
 

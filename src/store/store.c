@@ -402,6 +402,9 @@ int store_credentials_copy(struct store_credentials *from, struct store_credenti
 		rc = from->ops->list(from->db, &rows, &n, error_r);
 	if (rc == 0)
 		rc = to->ops->add_missing(to->db, rows, n, error_r);
+	/* each account's API keys go with its password */
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = store_apikeys_copy_account(from, to, rows[3 * i], error_r);
 	if (rc == 0)
 		*copied_r = n;
 	secrets_free(existing, n_existing);
@@ -443,6 +446,8 @@ int store_credentials_remove(struct store_credentials *sc, const char *name,
 {
 	char *n = lower_dup(name);
 	int rc = sc->ops->remove(sc->db, n, error_r);
+	if (rc >= 0 && store_apikeys_remove_account(sc, n, error_r) != 0)
+		rc = -1;
 	free(n);
 	return rc;
 }

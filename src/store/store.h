@@ -160,7 +160,7 @@ const char *store_credentials_backend_name(const struct store_credentials *sc);
 /* store_credentials_schema_version - the version its tables are at */
 int store_credentials_schema_version(struct store_credentials *sc);
 void store_credentials_close(struct store_credentials **sc);
-/* store_credentials_copy - every account's credentials from FROM into TO,
+/* store_credentials_copy - every account's credentials (and API keys) from FROM into TO,
  * which must hold none (else 1 and *error_r says so), in one transaction;
  * *copied_r how many */
 int store_credentials_copy(struct store_credentials *from, struct store_credentials *to,
@@ -174,6 +174,7 @@ int store_credentials_get(struct store_credentials *sc, const char *name, char *
  * first), SCRAM NULL means "" */
 int store_credentials_set(struct store_credentials *sc, const char *name, const char *hash,
 			  const char *scram, const char **error_r);
+/* store_credentials_remove - NAME's secrets and API keys */
 int store_credentials_remove(struct store_credentials *sc, const char *name,
 			     const char **error_r);  /* STORE_NOT_FOUND */
 /* store_credentials_scram_replace - set NAME's SCRAM credentials to

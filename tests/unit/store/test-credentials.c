@@ -345,6 +345,12 @@ static void test_apikeys(void **state)
 	assert_int_equal(store_apikey_remove(f->sc, id, &error), 0);
 	assert_int_equal(store_apikey_remove(f->sc, id, &error), STORE_NOT_FOUND);
 	assert_int_equal(store_apikey_get(f->sc, id, &got, &error), STORE_NOT_FOUND);
+
+	/* the account's removal takes its keys: a name made again finds none */
+	assert_int_equal(store_credentials_set(f->sc, "alice@example.org", "$y$a", NULL, &error),
+			 0);
+	assert_int_equal(store_credentials_remove(f->sc, "alice@example.org", &error), 0);
+	assert_int_equal(store_apikey_get(f->sc, other_id, &got, &error), STORE_NOT_FOUND);
 }
 
 /* test_scram_replace - compare and set: only while the credentials are still
@@ -656,11 +662,23 @@ static void test_copy(void **state)
 	assert_int_equal(store_credentials_set(from, "a@example.org", "$y$a", "4096:a", &error),
 			 0);
 	assert_int_equal(store_credentials_set(from, "b", "$y$b", NULL, &error), 0);
+	/* b's API key goes with it */
+	char key[STORE_APIKEY_LEN + 1], id[STORE_APIKEY_ID_LEN + 1], hash[65];
+	assert_int_equal(store_apikey_make(key, id, hash), 0);
+	struct store_apikey row = { .id = id, .account = (char *)"b", .name = (char *)"n",
+				    .scopes = (char *)"mail.send", .hash = hash, .created = 7 };
+	assert_int_equal(store_apikey_add(from, &row, &error), 0);
 	size_t copied = 9;
 	assert_int_equal(store_credentials_copy(from, f->sc, &copied, &error), 0);
 	assert_int_equal(copied, 2);
 	expect(f->sc, "a@example.org", "$y$a", "4096:a");
 	expect(f->sc, "b", "$y$b", "");
+	struct store_apikey got;
+	assert_int_equal(store_apikey_get(f->sc, id, &got, &error), 0);
+	assert_string_equal(got.account, "b");
+	assert_string_equal(got.hash, hash);
+	assert_int_equal(got.created, 7);
+	store_apikey_clear(&got);
 	assert_int_equal(store_credentials_copy(from, f->sc, &copied, &error), 1);
 	assert_int_equal(copied, 0);
 	assert_non_null(strstr(error, "already holds credentials"));
