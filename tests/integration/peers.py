@@ -96,6 +96,35 @@ def _stop_proc(p, timeout=5.0):
         p.wait()
 
 
+# --------------------------------------------------------------------------- HAProxy
+
+class HAProxy:
+    """Debian's HAProxy in the foreground (-db) with the configuration text CONFIG, written
+    to FOLDER/haproxy.cfg; start() waits until its frontend ADDR:PORT takes connections."""
+
+    def __init__(self, folder, config, addr, port):
+        self.cfg = Path(folder) / "haproxy.cfg"
+        self.cfg.write_text(config)
+        self.addr, self.port = addr, port
+        self.proc = None
+
+    def start(self):
+        assert shutil.which("haproxy"), "haproxy missing: scripts/install-deps.sh installs it"
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.cfg)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_listening(self.addr, self.port, 10, self.proc, "haproxy")
+        except AssertionError as e:
+            if self.proc.poll() is not None:
+                raise AssertionError("%s: %s" % (e, self.proc.stderr.read().decode()[-2000:]))
+            raise
+        return self
+
+    def stop(self):
+        _stop_proc(self.proc, 10)
+        self.proc = None
+
+
 # --------------------------------------------------------------------------- dnsmasq
 
 class Dnsmasq:

@@ -4,15 +4,13 @@ up to the plan's 100 a day, and a node killed with kill -9 loses nothing it ackn
 while the other node keeps serving."""
 
 import re
-import shutil
-import socket
-import subprocess
 import threading
 import time
 
 import pytest
 
 from conftest import SMTPClient, free_ports, list_mail, make_message
+from peers import HAProxy
 from pg_cluster import pg_cluster  # noqa: F401 (the fixture)
 
 PW = "cluster-pass-1"
@@ -24,7 +22,7 @@ RCPT = "u@example.test"
 def cluster(petrel_factory, pg_cluster, tmp_path):  # noqa: F811
     """Two nodes (a free account USER, a mailbox RCPT, both in the shared store) with an
     "lb" submission listener each that takes PROXY headers from 127.0.0.1, and HAProxy on
-    127.0.0.1 in front of both; yields (nodes, haproxy port, start_haproxy)."""
+    127.0.0.1 in front of both; yields (nodes, HAProxy's port, the cluster, the url)."""
     url = pg_cluster.create_database("cluster_%d" % int(time.monotonic() * 1000))
     # 130 logins at once: under the sanitizers a password check takes a good part of a
     # second, so more may queue and wait longer than the defaults allow (454 4.7.0)
@@ -46,31 +44,18 @@ def cluster(petrel_factory, pg_cluster, tmp_path):  # noqa: F811
     for p in nodes:
         p.start()
     [front] = free_ports(1)
-    cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(
-        "defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n"
-        "    timeout server 60s\n    retries 3\n    option redispatch\n"
-        "frontend smtp\n    bind 127.0.0.1:%d\n    default_backend nodes\n"
-        "backend nodes\n    balance roundrobin\n" % front
-        + "".join("    server n%d 127.0.0.1:%d send-proxy-v2 check inter 200ms fall 1 rise 2"
-                  " check-send-proxy\n" % (i, p.lb) for i, p in enumerate(nodes)))
-    assert shutil.which("haproxy"), "haproxy missing: scripts/install-deps.sh installs it"
-    hap = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE)
+    hap = HAProxy(tmp_path,
+                  "defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n"
+                  "    timeout server 60s\n    retries 3\n    option redispatch\n"
+                  "frontend smtp\n    bind 127.0.0.1:%d\n    default_backend nodes\n"
+                  "backend nodes\n    balance roundrobin\n" % front
+                  + "".join("    server n%d 127.0.0.1:%d send-proxy-v2 check inter 200ms fall 1"
+                            " rise 2 check-send-proxy\n" % (i, p.lb)
+                            for i, p in enumerate(nodes)), "127.0.0.1", front).start()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", front), timeout=1).close()
-                break
-            except OSError:
-                assert hap.poll() is None, hap.stderr.read()
-                assert time.monotonic() < deadline, "haproxy did not listen"
-                time.sleep(0.05)
         yield nodes, front, pg_cluster, url
     finally:
-        hap.terminate()
-        hap.wait(10)
+        hap.stop()
 
 
 def submit(port, msgid, source="127.0.0.5"):

@@ -3,16 +3,15 @@ reaches the log and the Received: field; connections from outside proxy_from, wi
 header or none, are closed without a greeting; and Debian's HAProxy in front, for real."""
 
 import re
-import shutil
 import socket
 import struct
-import subprocess
 import time
 
 import pytest
 
 from conftest import (SMTPClient, assert_queued, client_tls_context, free_ports,
                       make_message, split_message)
+from peers import HAProxy
 
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -136,28 +135,16 @@ def test_header_timeout_closes(petrel_factory):
 def test_behind_haproxy(petrel_factory, tmp_path):
     """Debian's HAProxy in front with send-proxy-v2: a client connecting to HAProxy from
     127.0.0.3 is 127.0.0.3 to Petrel (HAProxy itself connects from 127.0.0.1)."""
-    assert shutil.which("haproxy"), "haproxy missing: scripts/install-deps.sh installs it"
     p, port = proxied(petrel_factory)
     [front] = free_ports(1)
-    cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text("global\n    log stderr format short local0\n"
-                   "defaults\n    mode tcp\n    timeout connect 10s\n"
-                   "    timeout client 60s\n    timeout server 60s\n"
-                   "frontend smtp\n    bind 127.0.0.1:%d\n    default_backend petrel\n"
-                   "backend petrel\n    server p1 127.0.0.1:%d send-proxy-v2 source 127.0.0.1\n"
-                   % (front, port))
-    hap = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE)
+    hap = HAProxy(tmp_path,
+                  "global\n    log stderr format short local0\n"
+                  "defaults\n    mode tcp\n    timeout connect 10s\n"
+                  "    timeout client 60s\n    timeout server 60s\n"
+                  "frontend smtp\n    bind 127.0.0.1:%d\n    default_backend petrel\n"
+                  "backend petrel\n    server p1 127.0.0.1:%d send-proxy-v2 source 127.0.0.1\n"
+                  % (front, port), "127.0.0.1", front).start()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", front), timeout=1).close()
-                break
-            except OSError:
-                assert hap.poll() is None, hap.stderr.read()
-                assert time.monotonic() < deadline, "haproxy did not listen"
-                time.sleep(0.05)
         c = SMTPClient("127.0.0.1", front, source="127.0.0.3")
         c.banner()
         c.ehlo()
@@ -167,8 +154,7 @@ def test_behind_haproxy(petrel_factory, tmp_path):
         assert "[127.0.0.3])" in received(raw), received(raw)
         p.wait_log(r"connect session=\S+ client=127\.0\.0\.3 listener=lb")
     finally:
-        hap.terminate()
-        hap.wait(10)
+        hap.stop()
 
 
 @pytest.mark.parametrize("role,greeting", [("imap", b"* OK"), ("pop3", b"+OK")])
