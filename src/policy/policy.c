@@ -388,7 +388,8 @@ void policy_check_rcpt_blocking(struct store *store, const struct config *config
 }
 
 void policy_check_from_blocking(struct store *store, const struct policy_account *account,
-				const char *message, size_t len, struct policy_reply *reply)
+				const char *allowed_sender, const char *message, size_t len,
+				struct policy_reply *reply)
 {
 	reply->code = 0;
 	if (!account || account->any_from || account->trusted)
@@ -412,8 +413,12 @@ void policy_check_from_blocking(struct store *store, const struct policy_account
 			const char *error = NULL;
 			/* "you"@d is you@d, as in MAIL FROM (RFC 5322 3.4.1) */
 			char *canonical = message_address_canonical(addresses[i]);
-			int rc = store_sender_is_allowed(store, account->name, canonical, &allowed,
-							 &error);
+			int rc = 0;
+			if (allowed_sender && strcasecmp(canonical, allowed_sender) == 0)
+				allowed = true;
+			else
+				rc = store_sender_is_allowed(store, account->name, canonical,
+							     &allowed, &error);
 			free(canonical);
 			if (rc != 0) {
 				log_error("store-failed", "op=sender_is_allowed error=\"%s\"", error);

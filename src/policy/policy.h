@@ -122,9 +122,13 @@ void policy_release_blocking(struct store *store, const struct policy_account *a
 			     unsigned n, time_t reserved_at);
 
 /* policy_check_from_blocking - the From: header of MESSAGE must name only
- * addresses ACCOUNT may use, unless the account has any_from.  553 5.7.1. */
+ * addresses ACCOUNT may use, unless the account has any_from.  553 5.7.1.
+ * ALLOWED_SENDER (or NULL) is an address the transaction already found
+ * ACCOUNT may use (the envelope sender MAIL FROM checked): a From: address
+ * equal to it, ignoring case as the store does, is not read again. */
 void policy_check_from_blocking(struct store *store, const struct policy_account *account,
-				const char *message, size_t len, struct policy_reply *reply);
+				const char *allowed_sender, const char *message, size_t len,
+				struct policy_reply *reply);
 
 /* policy_is_local_domain_blocking - DOMAIN is in the config or the store */
 bool policy_is_local_domain_blocking(struct store *store, const struct config *config,

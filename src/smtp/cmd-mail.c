@@ -66,6 +66,7 @@ struct from_job {
 	struct smtp_job job;
 	struct buf message;               /* the body, moved from the session */
 	struct policy_account *account;
+	char *sender;                     /* the envelope sender MAIL FROM allowed */
 	bool check_from, sign;
 	struct policy_reply reply;
 	int signatures;                   /* DKIM signatures added, -1: failed */
@@ -707,6 +708,7 @@ static void message_checked(struct smtp_session *s)
 		j->job.done = from_done;
 		j->job.free = from_free;
 		j->account = account_copy(s->account);
+		j->sender = xstrdup(s->from.address);
 		j->message = s->body;  /* moved: the session keeps none of it */
 		buf_init(&s->body);
 		smtp_session_async(s, &j->job);
@@ -727,8 +729,8 @@ static void from_work(struct smtp_job *job)
 {
 	struct from_job *j = (struct from_job *)job;
 	if (j->check_from)
-		policy_check_from_blocking(job->server->store, j->account, j->message.data,
-					   j->message.len, &j->reply);
+		policy_check_from_blocking(job->server->store, j->account, j->sender,
+					   j->message.data, j->message.len, &j->reply);
 	if (j->sign && j->reply.code == 0)
 		j->signatures = keysd_signer_sign_blocking(job->server->signer, &j->message,
 							   (long long)time(NULL), &j->sign_error);
@@ -760,6 +762,7 @@ static void from_free(struct smtp_job *job)
 	struct from_job *j = (struct from_job *)job;
 	buf_free(&j->message);
 	policy_account_free(&j->account);
+	free(j->sender);
 	free(j);
 }
 

@@ -781,6 +781,22 @@ def test_from_header_not_owned(petrel):
     assert len(box) == 1 and b"boss@" not in box[0]
 
 
+def test_from_header_same_as_envelope_sender_not_read_again(petrel):
+    """A From: address equal to the envelope sender (ignoring case) takes MAIL FROM's
+    answer of the same transaction: the rules are not read again at DATA (one round
+    trip less per message on PostgreSQL).  A rule changed in between applies to the
+    next MAIL FROM, as for the envelope sender itself."""
+    petrel.cli_ok("sender", "allow", SENDER, "x@third.test")
+    c = petrel.auth_session()
+    c.expect("MAIL FROM:<x@third.test>", 250, "2.1.0")
+    c.expect("RCPT TO:<u@example.test>", 250)
+    petrel.cli_ok("sender", "deny", SENDER, "x@third.test")
+    assert_queued(send_data(c, make_message(sender="X@Third.Test")))
+    c.expect("MAIL FROM:<x@third.test>", 553, "5.7.1")
+    c.quit()
+    petrel.mail("example.test", "u", 1)
+
+
 def test_from_header_display_name_and_case(petrel):
     c = petrel.auth_session()
     msg = (b"From: \"Sender, Inc.\" <Sender@Example.Test>\r\nTo: u@example.test\r\n"
