@@ -496,6 +496,7 @@ class Petrel:
         # refused as two of one name (test_nodes.py); its events carry it
         self.node = overrides.get("node") or name
         self.extra_env = {}  # e.g. fault_env(): for the server only, not the CLI
+        self.binary = PETREL_BIN  # what `serve` runs (a test may pick the release build)
         hostpart = "[::1]" if ipv6 else "127.0.0.1"
         self.hostpart, self.family, self.own_ports = hostpart, fam, listeners is None
         self.listeners = listeners or [
@@ -582,7 +583,7 @@ class Petrel:
         logf = open(self.log_path, "ab")
         # a process group of its own (the supervisor leads it): kill9() and the
         # teardown reach every process Petrel started, and nothing else
-        self.proc = subprocess.Popen([PETREL_BIN, "serve", "-c", str(self.config_path)],
+        self.proc = subprocess.Popen([self.binary, "serve", "-c", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                      env={**petrel_env(), **self.extra_env},
                                      cwd=str(self.tmp), start_new_session=True)
