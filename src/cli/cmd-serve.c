@@ -63,6 +63,8 @@ struct serve_state {
 	struct imap_server *imap;
 	struct pop3_server *pop3;
 	struct http_server *http;
+	struct queue *queue;        /* for GET /metrics */
+	struct pool *pool;
 	const struct config *config;
 	bool draining;
 	unsigned draining_servers;  /* servers whose sessions are not all closed */
@@ -106,6 +108,7 @@ static int serve_lock_data_dir(const struct config *config, int *fd_r);
 static int serve_prepare_auth(const char *file);
 static void serve_signal_cb(evutil_socket_t sig, short what, void *arg);
 static void serve_drained(void *ctx);
+static void serve_metrics(void *ctx, struct http_metrics *metrics_r);
 static enum delivery_tls serve_tls_policy(const char *name);
 static int serve_outbound_setup(const struct config *config, struct serve_outbound *out,
 				const char **error_r);
@@ -508,6 +511,18 @@ static void serve_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 /* serve_drained - the last session of one server is closed: leave the loop
  * once every server is done */
+/* serve_metrics - an http_metrics_fn: the counters GET /metrics reports */
+static void serve_metrics(void *ctx, struct http_metrics *metrics_r)
+{
+	const struct serve_state *st = ctx;
+	queue_stats(st->queue, &metrics_r->queue);
+	metrics_r->sessions[HTTP_METRICS_SMTP] = smtp_server_session_count(st->server);
+	metrics_r->sessions[HTTP_METRICS_IMAP] = imap_server_session_count(st->imap);
+	metrics_r->sessions[HTTP_METRICS_POP3] = pop3_server_session_count(st->pop3);
+	metrics_r->sessions[HTTP_METRICS_HTTP] = http_server_session_count(st->http);
+	metrics_r->pool_pending = pool_pending(st->pool);
+}
+
 static void serve_drained(void *ctx)
 {
 	struct serve_state *st = ctx;
@@ -1001,7 +1016,11 @@ static int serve_network(const struct config *config)
 		.auth = logins,
 		.limits = smtp_server_limits(st.server),
 		.throttle = throttle,
+		.metrics = serve_metrics,
+		.metrics_ctx = &st,
 	};
+	st.queue = queue;
+	st.pool = pool;
 	st.http = http_server_create(st.base, &http_settings);
 	struct serve_report_glue glue = { .reporter = reporter, .control = control };
 	queue_control_set_handler(control, "dmarc-report", serve_report_request, &glue);

@@ -25,6 +25,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -87,6 +88,8 @@ enum key_type {
 	KEY_RELAY_DOMAINS,/* char *, "*" or a list of domain names */
 	KEY_ADDRESS,      /* char *, local@domain (dot-atom local part), domain
 			     lower-cased without one trailing dot; "" = unset */
+	KEY_NETWORKS,     /* struct config_network * then its size_t count:
+			     ADDRESS/PREFIX, several separated by commas or spaces */
 	KEY_CHOICE,       /* unsigned, the index of the value in key_choices' words */
 };
 
@@ -269,6 +272,7 @@ static const struct key_def key_defs[] = {
 	  1073741824 },
 	{ SECTION_HTTP, "request_timeout", KEY_DURATION, CONFIG_OFFSET(http.request_timeout), 1,
 	  3600 },
+	{ SECTION_HTTP, "metrics_from", KEY_NETWORKS, CONFIG_OFFSET(http.metrics_from), 0, 0 },
 	{ SECTION_HTTP, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(http.idle_timeout), 1,
 	  3600 },
 	{ SECTION_STORE, "backend", KEY_CHOICE, CONFIG_OFFSET(store.backend), 0, 0 },
@@ -365,6 +369,11 @@ static bool parse_role(const char *s, enum listener_role *role_r);
 static bool listener_name_is_valid(const char *name);
 static bool listener_address_is_valid(const char *address, const char **reason_r);
 static bool parse_network(const char *s, struct config_network *network_r);
+_Static_assert(offsetof(struct config_http, metrics_from_count) ==
+	       offsetof(struct config_http, metrics_from) + sizeof(struct config_network *),
+	       "KEY_NETWORKS: the count follows the array");
+static bool parse_networks(const char *value, struct config_network **networks_r,
+			   size_t *count_r, const char **bad_r);
 static void parser_listener_bool(struct config_parser *p, const char *name, const char *value,
 				 int *line_r, bool *value_r);
 static void parser_proxy_from(struct config_parser *p, struct config_listener *l,
@@ -468,6 +477,9 @@ static struct config *config_new(bool with_hostname)
 	config->http.body_size = 32u * 1024 * 1024;
 	config->http.request_timeout = 30;
 	config->http.idle_timeout = 60;
+	if (!parse_networks("127.0.0.0/8, ::1/128", &config->http.metrics_from,
+			    &config->http.metrics_from_count, NULL))
+		abort();
 
 	config->dns.resolver = xstrdup("");
 	config->dns.special_zones = xstrdup("");
@@ -710,6 +722,7 @@ void config_free(struct config **configp)
 		free(config->listeners[i].proxy_from);
 	}
 	free(config->listeners);
+	free(config->http.metrics_from);
 	free(config->key_lines);
 	free(config);
 }
@@ -1082,27 +1095,52 @@ static void parser_proxy_from(struct config_parser *p, struct config_listener *l
 			    "(first on line %d)", l->name, p->listener_proxy_from_line);
 		return;
 	}
-	char *copy = xstrdup(value);
-	char *save = NULL;
-	for (char *tok = strtok_r(copy, ", \t", &save); tok != NULL;
-	     tok = strtok_r(NULL, ", \t", &save)) {
-		struct config_network nw;
-		if (!parse_network(tok, &nw)) {
+	const char *bad = NULL;
+	if (!parse_networks(value, &l->proxy_from, &l->proxy_from_count, &bad)) {
+		if (bad)
 			parser_fail(p, p->lineno, "'proxy_from' in [listener %s]: '%.64s' is not "
 				    "ADDRESS/PREFIX (an IPv4 or IPv6 address, a prefix length)",
-				    l->name, tok);
-			goto out;
-		}
-		l->proxy_from = xrealloc(l->proxy_from,
-					 (l->proxy_from_count + 1) * sizeof(*l->proxy_from));
-		l->proxy_from[l->proxy_from_count++] = nw;
+				    l->name, bad);
+		else
+			parser_fail(p, p->lineno, "'proxy_from' in [listener %s] is empty", l->name);
+		return;
 	}
-	if (l->proxy_from_count == 0)
-		parser_fail(p, p->lineno, "'proxy_from' in [listener %s] is empty", l->name);
-	else
-		p->listener_proxy_from_line = p->lineno;
-out:
+	p->listener_proxy_from_line = p->lineno;
+}
+
+/* parse_networks - "192.0.2.10/32, 2001:db8::/64" (commas or spaces) into
+ * a new array (*NETWORKS_R, replaced, the old one freed); false if a token
+ * is not ADDRESS/PREFIX (*BAD_R: a copy of it in a static buffer) or the
+ * list is empty (*BAD_R NULL); *NETWORKS_R is then left as it was */
+static bool parse_networks(const char *value, struct config_network **networks_r,
+			   size_t *count_r, const char **bad_r)
+{
+	static char bad[65];
+	char *copy = xstrdup(value);
+	char *save = NULL;
+	struct config_network *networks = NULL;
+	size_t count = 0;
+	bool ok = true;
+	if (bad_r)
+		*bad_r = NULL;
+	for (char *tok = strtok_r(copy, ", \t", &save); ok && tok != NULL;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		networks = xrealloc(networks, (count + 1) * sizeof(*networks));
+		ok = parse_network(tok, &networks[count++]);
+		if (!ok && bad_r) {
+			snprintf(bad, sizeof(bad), "%s", tok);
+			*bad_r = bad;
+		}
+	}
 	free(copy);
+	if (!ok || count == 0) {
+		free(networks);
+		return false;
+	}
+	free(*networks_r);
+	*networks_r = networks;
+	*count_r = count;
+	return true;
 }
 
 /* parse_network - "ADDRESS/PREFIX" (IPv4 /0../32, IPv6 /0../128) with no
@@ -1332,6 +1370,20 @@ static void parser_set_key(struct config_parser *p, size_t idx, const char *valu
 		}
 		free(*strp);
 		*strp = xstrdup(value);
+		break;
+	}
+	case KEY_NETWORKS: {
+		/* the count is the field after the array (checked below) */
+		struct config_network **networks = (struct config_network **)(void *)
+			(base + def->offset);
+		size_t *count = (size_t *)(void *)(base + def->offset + sizeof(*networks));
+		const char *bad = NULL;
+		if (!parse_networks(value, networks, count, &bad)) {
+			parser_fail(p, p->lineno, "'%s' must be a list of ADDRESS/PREFIX (an IPv4 "
+				    "or IPv6 network, e.g. 127.0.0.0/8, ::1/128), not '%.64s'",
+				    def->name, bad ? bad : value);
+			return;
+		}
 		break;
 	}
 	case KEY_RELAY_HOST:

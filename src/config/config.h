@@ -180,6 +180,8 @@ struct config_http {
 	size_t body_size;         /* octets of a request's body: 32 MiB */
 	unsigned request_timeout; /* seconds from a request's first octet to its last: 30 */
 	unsigned idle_timeout;    /* seconds a kept-alive connection waits for the next: 60 */
+	struct config_network *metrics_from; /* who may GET /metrics: 127.0.0.0/8, ::1/128 */
+	size_t metrics_from_count;
 };
 
 struct config_dns {

@@ -17,6 +17,8 @@
 
 #include <openssl/ssl.h>
 
+#include "queue/queue.h"
+
 struct authd_client;
 struct config;
 struct config_listener;
@@ -26,6 +28,22 @@ struct net_conn_limits;
 struct policy_throttle;
 struct pool;
 struct store;
+
+/* struct http_metrics - what GET /metrics reports (docs/http.md),
+ * gathered from memory on the loop by the server's owner */
+enum http_metrics_protocol {
+	HTTP_METRICS_SMTP,
+	HTTP_METRICS_IMAP,
+	HTTP_METRICS_POP3,
+	HTTP_METRICS_HTTP,
+	HTTP_METRICS_PROTOCOLS
+};
+struct http_metrics {
+	struct queue_stats queue;
+	size_t sessions[HTTP_METRICS_PROTOCOLS];  /* open connections */
+	unsigned pool_pending;                    /* worker pool jobs not done */
+};
+typedef void http_metrics_fn(void *ctx, struct http_metrics *metrics_r);
 
 /* struct http_server_settings - TLS NULL: https listeners cannot exist
  * (config refuses them).  LIMITS and THROTTLE are the network process's,
@@ -38,6 +56,8 @@ struct http_server_settings {
 	struct authd_client *auth;
 	struct net_conn_limits *limits;
 	struct policy_throttle *throttle;
+	http_metrics_fn *metrics;    /* NULL: GET /metrics answers 404 */
+	void *metrics_ctx;
 };
 
 struct http_server *http_server_create(struct event_base *base,

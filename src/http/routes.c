@@ -25,6 +25,7 @@ static void scopes_answer(struct http_session *s);
 static const struct http_route routes[] = {
 	{ "/healthz", "GET, HEAD", route_healthz, NULL },
 	{ "/v3/scopes", "GET, HEAD", route_scopes, NULL },
+	{ "/metrics", "GET, HEAD", http_route_metrics, NULL },
 };
 
 /* route_healthz - the process answers: its loop runs (a load balancer's

@@ -39,6 +39,8 @@ struct http_server *http_server_create(struct event_base *base,
 	server->auth = settings->auth;
 	server->conn_limits = settings->limits;
 	server->throttle = settings->throttle;
+	server->metrics = settings->metrics;
+	server->metrics_ctx = settings->metrics_ctx;
 	server->sessions = net_sessions_create(base, HTTP_SESSION_BUCKETS, &http_session_table_ops);
 	return server;
 }

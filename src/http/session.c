@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "config/config.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -37,7 +38,8 @@ static bool session_read_request(struct http_session *s);
 static int session_read_head(struct http_session *s, struct evbuffer *in);
 static bool session_read_body(struct http_session *s, struct evbuffer *in);
 static void session_refuse(struct http_session *s, int status, const char *error);
-static void session_write_head(struct http_session *s, int status, size_t body_len);
+static void session_write_head(struct http_session *s, int status, const char *content_type,
+			       size_t body_len);
 static void session_request_done(struct http_session *s);
 static void session_linger(struct http_session *s);
 static void session_log_request(struct http_session *s, int status);
@@ -348,22 +350,30 @@ void http_session_respond(struct http_session *s, int status, json_t *body)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
-	size_t len = text ? strlen(text) + 1 : 0;  /* with a final newline */
-	session_write_head(s, status, len);
-	bool head_only = s->head && http_span_equals(s->head, s->req.method, "HEAD", false);
-	if (text && !head_only) {
-		struct evbuffer *out = bufferevent_get_output(s->conn.bev);
-		evbuffer_add(out, text, len - 1);
-		evbuffer_add(out, "\n", 1);
-	}
+	struct buf line;
+	buf_init(&line);
+	if (text)
+		buf_printf(&line, "%s\n", text);  /* with a final newline */
 	free(text);
+	http_session_respond_text(s, status, "application/json", line.data, line.len);
+	buf_free(&line);
+}
+
+void http_session_respond_text(struct http_session *s, int status, const char *content_type,
+			       const char *text, size_t len)
+{
+	session_write_head(s, status, content_type, len);
+	bool head_only = s->head && http_span_equals(s->head, s->req.method, "HEAD", false);
+	if (len > 0 && !head_only)
+		evbuffer_add(bufferevent_get_output(s->conn.bev), text, len);
 	session_log_request(s, status);
 	session_request_done(s);
 }
 
 /* session_write_head - status line and fields (RFC 9112 4, 6; RFC 9110
  * 6.6.1: an origin server with a clock sends Date) */
-static void session_write_head(struct http_session *s, int status, size_t body_len)
+static void session_write_head(struct http_session *s, int status, const char *content_type,
+			       size_t body_len)
 {
 	struct evbuffer *out = bufferevent_get_output(s->conn.bev);
 	char date[64];
@@ -374,7 +384,7 @@ static void session_write_head(struct http_session *s, int status, size_t body_l
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
 			    http_status_reason(status), date);
 	if (body_len > 0)
-		evbuffer_add_printf(out, "Content-Type: application/json\r\n");
+		evbuffer_add_printf(out, "Content-Type: %s\r\n", content_type);
 	evbuffer_add_printf(out, "Content-Length: %zu\r\n%s", body_len,
 			    closing ? "Connection: close\r\n" : "");
 	evbuffer_add_buffer(out, s->response_headers);

@@ -47,6 +47,8 @@ struct http_server {
 	struct net_conn_limits *conn_limits;
 	struct policy_throttle *throttle;
 	struct net_sessions *sessions;   /* open connections by id, the dead, the drain */
+	http_metrics_fn *metrics;
+	void *metrics_ctx;
 };
 
 enum http_session_state {
@@ -102,6 +104,10 @@ void http_session_add_header(struct http_session *s, const char *name, const cha
 /* http_session_respond - answer the current request with STATUS and BODY
  * (a JSON value, stolen; NULL: no body) and read the next one */
 void http_session_respond(struct http_session *s, int status, json_t *body);
+/* http_session_respond_text - answer with STATUS and LEN octets of TEXT
+ * as CONTENT_TYPE, and read the next request */
+void http_session_respond_text(struct http_session *s, int status, const char *content_type,
+			       const char *text, size_t len);
 /* http_session_respond_error - STATUS with SendGrid's error list:
  * {"errors":[{"message":MESSAGE,"field":FIELD,"help":null}]} (FIELD NULL: null) */
 void http_session_respond_error(struct http_session *s, int status, const char *message,
@@ -120,6 +126,10 @@ void http_session_authorize(struct http_session *s, const char *scope,
 /* http_session_auth_clear - forget the request's authorization (a pending
  * check is cancelled) */
 void http_session_auth_clear(struct http_session *s);
+
+/* metrics.c: http_route_metrics - GET /metrics (Prometheus' text format)
+ * for a client in [http] metrics_from, 403 for any other */
+void http_route_metrics(struct http_session *s);
 
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);

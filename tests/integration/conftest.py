@@ -78,6 +78,7 @@ SECTION_OF = {
     "http_body_size": ("http", "body_size"),
     "http_request_timeout": ("http", "request_timeout"),
     "http_idle_timeout": ("http", "idle_timeout"),
+    "http_metrics_from": ("http", "metrics_from"),
     "store_backend": ("store", "backend"), "store_url": ("store", "url"),
     "statement_timeout": "store", "store_connections": ("store", "connections"),
     "credentials_url": "store",

@@ -320,6 +320,27 @@ static void test_listener_proxy_from(void **state)
 	config_free(&config);
 }
 
+/* test_http_metrics_from - who may GET /metrics: loopback by default */
+static void test_http_metrics_from(void **state)
+{
+	struct fixture *f = *state;
+	static const unsigned char lo4[16] = { [10] = 0xff, [11] = 0xff, 127 };
+	static const unsigned char lo6[16] = { [15] = 1 };
+	static const unsigned char net[16] = { [10] = 0xff, [11] = 0xff, 10, 1 };
+	struct config *config = load_text(f, "");
+	assert_int_equal(config->http.metrics_from_count, 2);
+	assert_memory_equal(config->http.metrics_from[0].address, lo4, 16);
+	assert_int_equal(config->http.metrics_from[0].bits, 104);
+	assert_memory_equal(config->http.metrics_from[1].address, lo6, 16);
+	assert_int_equal(config->http.metrics_from[1].bits, 128);
+	config_free(&config);
+	config = load_text(f, "[http]\nmetrics_from = 10.1.0.0/16\n");
+	assert_int_equal(config->http.metrics_from_count, 1);
+	assert_memory_equal(config->http.metrics_from[0].address, net, 16);
+	assert_int_equal(config->http.metrics_from[0].bits, 112);
+	config_free(&config);
+}
+
 /* test_one_listener_replaces_defaults - any [listener] means only those */
 static void test_one_listener_replaces_defaults(void **state)
 {
@@ -525,6 +546,12 @@ static const struct error_case error_cases[] = {
 	{ "[listener a]\nrole = mx\naddress = *:25\nproxy_protocol = on\n",
 	  "4: [listener a] has proxy_protocol on but no 'proxy_from' (the balancers' "
 	  "ADDRESS/PREFIX networks)" },
+	{ "[http]\nmetrics_from = 10.0.0.1/8\n",
+	  "2: 'metrics_from' must be a list of ADDRESS/PREFIX (an IPv4 or IPv6 network, e.g. "
+	  "127.0.0.0/8, ::1/128), not '10.0.0.1/8'" },
+	{ "[http]\nmetrics_from = ,\n",
+	  "2: 'metrics_from' must be a list of ADDRESS/PREFIX (an IPv4 or IPv6 network, e.g. "
+	  "127.0.0.0/8, ::1/128), not ','" },
 	{ "[listener a]\nrole = mx\naddress = *:25\nproxy_protocol = on\nproxy_from = 10.0.0.1\n",
 	  "5: 'proxy_from' in [listener a]: '10.0.0.1' is not ADDRESS/PREFIX (an IPv4 or IPv6 "
 	  "address, a prefix length)" },
@@ -1176,6 +1203,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_metrics_from, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listener_proxy_from, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listener_receiving_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_listener_replaces_defaults, setup, teardown),
