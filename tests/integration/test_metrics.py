@@ -5,7 +5,8 @@ import json
 import re
 
 from conftest import assert_queued, make_message
-from test_http import curl, http_server
+from test_http import curl, exchange, http_server, status_of
+from test_proxy_protocol import proxied
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -99,3 +100,15 @@ def test_metrics_refused_outside_metrics_from(petrel_factory):
     status, fields, body = metrics(p, "--interface", "127.0.0.2")
     assert status == 200 and fields["content-type"] == CONTENT_TYPE
     p.wait_log(r"path=/metrics status=403")
+
+
+def test_metrics_from_checks_the_address_after_a_proxy_header(petrel_factory):
+    """the balancer (127.0.0.1) is not in metrics_from: the client its header names is"""
+    p, port = proxied(petrel_factory, role="http", http_metrics_from="192.0.2.0/24")
+    request = b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    inside = exchange(port, b"PROXY TCP4 192.0.2.1 127.0.0.1 56324 80\r\n" + request)
+    assert status_of(inside) == 200
+    assert b"\r\nContent-Type: " + CONTENT_TYPE.encode() + b"\r\n" in inside
+    parse_exposition(inside.partition(b"\r\n\r\n")[2].decode())
+    outside = exchange(port, b"PROXY TCP4 198.51.100.1 127.0.0.1 56324 80\r\n" + request)
+    assert status_of(outside) == 403
