@@ -208,6 +208,10 @@ static bool policy_reserve(struct store *store, const struct policy_account *acc
 			  account->daily_limit, account->name, reset);
 		return false;
 	}
+	/* no per-minute limit: nothing reads the minute's counter, so no
+	 * round trip for it (a limit set later counts from its first minute) */
+	if (account->per_minute == 0)
+		return true;
 	/* a failure of the store leaves ok false too: tell the two apart, or a
 	 * database error would read as "Rate limit of 0 recipients reached" */
 	int rc = store_counter_reserve(store, account->name, minute, 1, account->per_minute, &ok,
@@ -238,7 +242,8 @@ void policy_release_blocking(struct store *store, const struct policy_account *a
 	window_names(reserved_at, day, minute);
 	const char *error = NULL;
 	if (store_counter_release(store, account->name, day, n, &error) != 0 ||
-	    store_counter_release(store, account->name, minute, n, &error) != 0)
+	    (account->per_minute > 0 &&
+	     store_counter_release(store, account->name, minute, n, &error) != 0))
 		log_error("store-failed", "op=counter_release error=\"%s\"", error);
 }
 

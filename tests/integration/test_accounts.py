@@ -1025,6 +1025,27 @@ def test_per_minute_limit(petrel):
     c.quit()
 
 
+def test_per_minute_counted_only_when_limited(petrel):
+    """The minute's counter is kept only for an account with a per-minute limit (one
+    store statement less per recipient without one); the day's always (sent_today)."""
+    import sqlite3
+    add_account(petrel, "pm0@example.test", "--per-minute", "0")
+    add_account(petrel, "pm5@example.test", "--per-minute", "5")
+    wait_for_safe_minute()
+    for name in ("pm0@example.test", "pm5@example.test"):
+        c = limited_session(petrel, name)
+        assert_queued(c.mail_transaction(name, ["x@remote.test"], make_message(sender=name)))
+        c.quit()
+    db = sqlite3.connect(str(petrel.data_dir / "petrel.db"), timeout=10)
+    try:
+        rows = db.execute("SELECT account, substr(win, 1, 2), used FROM counters"
+                          " WHERE account LIKE 'pm_@example.test' ORDER BY 1, 2").fetchall()
+    finally:
+        db.close()
+    assert rows == [("pm0@example.test", "d:", 1), ("pm5@example.test", "d:", 1),
+                    ("pm5@example.test", "m:", 1)], rows
+
+
 def test_pipelined_rset_gives_back_at_once(petrel):
     """Units given back by RSET are usable by the very next pipelined RCPT."""
     add_account(petrel, "pr@example.test", "--daily-limit", "3")

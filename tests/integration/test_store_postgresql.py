@@ -178,9 +178,10 @@ def test_minute_counter_failure_is_4_3_0(petrel_factory, pg_cluster, pg_url):  #
     """When the daily reservation works but the per-minute one fails in the database, the
     recipient gets 451 4.3.0 (a temporary failure checking the limits), not the 4.7.1 of a
     limit reached, and the day's unit is given back.  A trigger makes the minute counters'
-    writes fail."""
+    writes fail.  (Only an account with a per-minute limit counts the minute.)"""
     p = pg_petrel(petrel_factory, pg_url, start=False)
-    p.cli_ok("account", "add", "mf@example.test", "--password-stdin", input=PW + "\n")
+    p.cli_ok("account", "add", "mf@example.test", "--per-minute", "5", "--password-stdin",
+             input=PW + "\n")
     db = pg_url.split("/")[3].split("?")[0]
     pg_cluster.psql("CREATE FUNCTION no_minutes() RETURNS trigger LANGUAGE plpgsql AS $$"
                     " BEGIN IF NEW.win LIKE 'm:%' THEN RAISE EXCEPTION 'minute counters"
