@@ -1,7 +1,7 @@
 /* fuzz/fuzz-mailbox-cache - the petrel.cache reader (src/mailbox/
  * cache-codec.c), walked as cache.c's load walks the file: any bytes are
  * refused or decoded without reading past them; a record that decodes
- * encodes again to the same bytes, and the header-section scanner stays
+ * (its header section and ENVELOPE text) encodes again to the same bytes, and the header-section scanner stays
  * within its input.  Checksums would stop every mutated input early, so
  * this target is built with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, which
  * skips their comparison (the unit test, tests/unit/mailbox/test-cache.c,
@@ -35,14 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(uidvalidity != 0);
 	struct mailbox_cache_entry entry;
 	while (mailbox_cache_record_parse(copy + at, size - at, &entry) == 1) {
-		size_t len = MAILBOX_CACHE_RECORD_HEADER + entry.len;
+		size_t len = MAILBOX_CACHE_RECORD_HEADER + entry.len + entry.envelope_len;
 		assert(entry.uid != 0 && entry.len > 0 && entry.len <= MAILBOX_CACHE_ENTRY_MAX);
+		assert(entry.envelope_len <= MAILBOX_CACHE_ENVELOPE_MAX);
 		assert(len <= size - at);
+		const char *header = (const char *)copy + at + MAILBOX_CACHE_RECORD_HEADER;
 		struct buf again;
 		buf_init(&again);
-		mailbox_cache_record_encode(entry.uid, entry.size,
-					    (const char *)copy + at + MAILBOX_CACHE_RECORD_HEADER,
-					    entry.len, &again);
+		mailbox_cache_record_encode(entry.uid, entry.size, header, entry.len,
+					    header + entry.len, entry.envelope_len, &again);
 		assert(again.len == len);
 		/* the checksum differs where the fuzzer's build let a wrong one by */
 		assert(memcmp(again.data + 8, copy + at + 8, len - 8) == 0);

@@ -7,7 +7,9 @@
  * (mailbox_message_open: a message expunged meanwhile stays readable), a
  * chunk at a time (or, when every item needs only the header section, as
  * ENVELOPE does, that section from the folder's cache:
- * mailbox_message_header), until about FETCH_BATCH_BYTES are ready, maybe in the
+ * mailbox_message_header, with the ENVELOPE text the cache keeps beside it
+ * once a FETCH built it, so that it is not parsed again), until about
+ * FETCH_BATCH_BYTES are ready, maybe in the
  * middle of a literal; the loop sends them, and the next batch starts once
  * the client has read them (imap_session_async_written).  So a FETCH holds
  * one batch, a chunk of the file and one message's small items (its MIME
@@ -50,6 +52,7 @@ struct fetch_state {
 	int fd;                /* its file, or -1 */
 	struct imap_fetch_source src;
 	struct buf header;     /* its header section, when that is all it needs */
+	struct buf envelope;   /* its ENVELOPE text, from the cache or built */
 	struct imap_fetch_memory header_mem;
 	uint32_t stream_uid;
 };
@@ -71,7 +74,8 @@ static void vanished_append(struct fetch_job *j);
 static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
 		     size_t keyword_count);
 static int fetch_file_open(struct fetch_job *j, uint32_t uid, struct mailbox_error *error_r);
-static int fetch_header_load(struct fetch_job *j, uint32_t uid, struct mailbox_error *error_r);
+static int fetch_header_load(struct fetch_job *j, uint32_t uid, bool utf8,
+			     struct mailbox_error *error_r);
 static void fetch_file_close(struct fetch_state *st);
 static ssize_t fetch_file_read(void *ctx, size_t offset, char *buf, size_t len);
 
@@ -142,6 +146,7 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd, bool
 	st->uid = uid;
 	st->fd = -1;
 	buf_init(&st->header);
+	buf_init(&st->envelope);
 	struct fetch_job *j = xcalloc(1, sizeof(*j));
 	/* RFC 9051 7.4.1: no EXPUNGE during FETCH by sequence numbers */
 	imap_mbox_job_init(s, &j->m, uid, fetch_work, fetch_done, fetch_free);
@@ -155,6 +160,7 @@ static void fetch_state_free(struct fetch_state **st)
 		return;
 	fetch_file_close(*st);
 	buf_free(&(*st)->header);
+	buf_free(&(*st)->envelope);
 	imap_fetch_free(&(*st)->fetch);
 	imap_seqset_free(&(*st)->set);
 	free((*st)->seqs);
@@ -259,7 +265,7 @@ static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
 	}
 	st->src = (struct imap_fetch_source){ .size = 0, .read = fetch_file_read, .ctx = st };
 	if (imap_fetch_needs_file(&st->fetch) &&
-	    (imap_fetch_header_only(&st->fetch) ? fetch_header_load(j, msg.uid, &error)
+	    (imap_fetch_header_only(&st->fetch) ? fetch_header_load(j, msg.uid, ctx.utf8, &error)
 						 : fetch_file_open(j, msg.uid, &error)) != 0) {
 		if (error.code == MAILBOX_ERROR_EXPUNGED) {
 			st->expunged = true;
@@ -282,6 +288,10 @@ static int fetch_one(struct fetch_job *j, uint32_t seq, char *const *keywords,
 		return -1;
 	}
 	st->stream_uid = msg.uid;
+	/* an ENVELOPE built from the header section: kept beside it */
+	if (st->src.envelope_built != NULL && st->envelope.len > 0)
+		mailbox_message_envelope_put(j->m.view, msg.uid, st->header.data, st->header.len,
+					     st->envelope.data, st->envelope.len);
 	return 0;
 }
 
@@ -304,14 +314,27 @@ static int fetch_file_open(struct fetch_job *j, uint32_t uid, struct mailbox_err
 }
 
 /* fetch_header_load - (worker) the header section of message UID (the
- * folder's petrel.cache, else its file) as the source */
-static int fetch_header_load(struct fetch_job *j, uint32_t uid, struct mailbox_error *error_r)
+ * folder's petrel.cache, else its file) as the source, with the ENVELOPE
+ * text the cache keeps (only the form without UTF8=ACCEPT is kept), or a
+ * buffer for the one the response builds */
+static int fetch_header_load(struct fetch_job *j, uint32_t uid, bool utf8,
+			     struct mailbox_error *error_r)
 {
 	struct fetch_state *st = j->st;
 	buf_reset(&st->header);
-	if (mailbox_message_header(j->m.view, uid, &st->header, error_r) != 0)
+	buf_reset(&st->envelope);
+	if (mailbox_message_header(j->m.view, uid, &st->header, utf8 ? NULL : &st->envelope,
+				   error_r) != 0)
 		return -1;
 	imap_fetch_source_memory(&st->src, &st->header_mem, st->header.data, st->header.len);
+	if (utf8)
+		return 0;
+	if (st->envelope.len > 0) {
+		st->src.envelope = st->envelope.data;
+		st->src.envelope_len = st->envelope.len;
+	} else {
+		st->src.envelope_built = &st->envelope;
+	}
 	return 0;
 }
 

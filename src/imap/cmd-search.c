@@ -186,7 +186,7 @@ static void search_work(struct imap_job *job)
 			continue;
 		buf_reset(&data);
 		if (needs_file && (needs_body ? imap_message_read(view, msg.uid, &data, &error)
-					      : mailbox_message_header(view, msg.uid, &data, &error)) != 0) {
+					      : mailbox_message_header(view, msg.uid, &data, NULL, &error)) != 0) {
 			if (error.code == MAILBOX_ERROR_EXPUNGED)
 				continue;
 			imap_mbox_job_error(&j->m, "search", &error, false);

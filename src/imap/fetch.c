@@ -449,10 +449,18 @@ static int item_append(struct fetch_build *b, const struct imap_fetch_item *item
 		buf_printf(out, "MODSEQ (%llu)", (unsigned long long)msg->modseq);
 		return 0;
 	case IMAP_FETCH_ENVELOPE:
+		if (b->src->envelope != NULL) {
+			buf_append_str(out, "ENVELOPE ");
+			buf_append(out, b->src->envelope, b->src->envelope_len);
+			return 0;
+		}
 		if ((root = fetch_tree(b)) == NULL)
 			return 0;
 		buf_append_str(out, "ENVELOPE ");
+		size_t at = out->len;
 		imap_envelope_append(out, &root->headers, ctx->utf8);
+		if (b->src->envelope_built != NULL)
+			buf_append(b->src->envelope_built, out->data + at, out->len - at);
 		return 0;
 	case IMAP_FETCH_BODY:
 	case IMAP_FETCH_BODYSTRUCTURE:

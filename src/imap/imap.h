@@ -225,11 +225,17 @@ bool imap_fetch_sets_seen(const struct imap_fetch *fetch);
 
 /* A message file as FETCH reads it: SIZE octets; READ(CTX, OFFSET, BUF,
  * LEN) puts the LEN octets at OFFSET into BUF and returns how many it read
- * (fewer only at the end of the file), or -1 (errno set) */
+ * (fewer only at the end of the file), or -1 (errno set).  ENVELOPE, when
+ * not NULL, is the message's ENVELOPE text already made (petrel.cache's,
+ * for the context's utf8), answered as it is; else, when ENVELOPE_BUILT is
+ * not NULL, the text the response gets is appended to it too */
 struct imap_fetch_source {
 	size_t size;
 	ssize_t (*read)(void *ctx, size_t offset, char *buf, size_t len);
 	void *ctx;
+	const char *envelope;
+	size_t envelope_len;
+	struct buf *envelope_built;
 };
 
 /* imap_fetch_source_memory - *SRC_R reads the LEN octets at DATA (DATA

@@ -1,6 +1,8 @@
 /* mailbox/cache - petrel.cache, each folder's cache of its messages' header
  * sections, so that FETCH ENVELOPE and SEARCH by header (and SENT*) read
- * one file the folder keeps open instead of opening every message.
+ * one file the folder keeps open instead of opening every message; beside
+ * each, once a FETCH built it, the message's ENVELOPE text, so that the
+ * next FETCH ENVELOPE does not parse the header section again.
  *
  * The file (cache-codec.c) is a header and records appended in the order
  * messages were first read; in memory, a hash table from UID to the
@@ -16,9 +18,10 @@
  *     written without fsync: a crash loses or tears the last ones;
  *   - records of expunged messages stay until the folder's last user closes
  *     it, when a file mostly made of them is written anew (beside, renamed
- *     over).  Each message has one live record, of at most
- *     [mailbox] header_cache_max bytes: the file stays within twice that
- *     per message the folder held while it was open.
+ *     over).  Each message has one live record, its header section and
+ *     ENVELOPE text each of at most [mailbox] header_cache_max bytes: the
+ *     file stays within four times that per message the folder held while
+ *     it was open.
  * Called on workers (mailbox.c's mailbox_message_header); the cache's lock
  * is taken with no other held.
  */
@@ -47,7 +50,8 @@ static _Atomic size_t header_cache_max = 65536;
 /* where a record is: the message it holds and its offset in the file */
 struct cache_slot {
 	uint32_t uid;            /* 0: empty slot */
-	uint32_t len;
+	uint32_t len;            /* of the header section */
+	uint32_t envelope_len;   /* of the ENVELOPE text after it */
 	uint64_t size;
 	uint64_t offset;         /* of the record's head */
 };
@@ -70,6 +74,7 @@ static void cache_restart(struct header_cache *cache, uint32_t uidvalidity);
 static void cache_off(struct header_cache *cache, const char *what);
 static bool cache_flush(struct header_cache *cache);
 static struct cache_slot *slot_find(struct header_cache *cache, uint32_t uid);
+static size_t slot_record_length(const struct cache_slot *slot);
 static void slot_set(struct header_cache *cache, const struct cache_slot *slot);
 static void cache_compact(struct header_cache *cache, const char *folder_path,
 			  header_cache_live_fn *live, void *arg);
@@ -98,6 +103,12 @@ static struct cache_slot *slot_find(struct header_cache *cache, uint32_t uid)
 	for (size_t i = (uid * 2654435761u) & mask;; i = (i + 1) & mask)
 		if (cache->slots[i].uid == uid || cache->slots[i].uid == 0)
 			return &cache->slots[i];
+}
+
+/* slot_record_length - the bytes of SLOT's record in the file */
+static size_t slot_record_length(const struct cache_slot *slot)
+{
+	return MAILBOX_CACHE_RECORD_HEADER + (size_t)slot->len + slot->envelope_len;
 }
 
 /* slot_set - SLOT in the table, replacing its UID's */
@@ -160,7 +171,7 @@ static void cache_load(struct header_cache *cache, uint32_t uidvalidity)
 		cache_off(cache, "open");
 		return;
 	}
-	char *data = xmalloc(CACHE_READ_CHUNK + MAILBOX_CACHE_ENTRY_MAX + MAILBOX_CACHE_RECORD_HEADER);
+	char *data = xmalloc(CACHE_READ_CHUNK + MAILBOX_CACHE_RECORD_MAX);
 	uint32_t file_uidvalidity = 0;
 	ssize_t n = fd_pread_full(cache->fd, data, MAILBOX_CACHE_HEADER_SIZE, 0);
 	if (n != MAILBOX_CACHE_HEADER_SIZE ||
@@ -178,8 +189,9 @@ static void cache_load(struct header_cache *cache, uint32_t uidvalidity)
 		struct mailbox_cache_entry entry;
 		int r = mailbox_cache_record_parse(data + pos, have - pos, &entry);
 		if (r == 1) {
-			size_t len = MAILBOX_CACHE_RECORD_HEADER + entry.len;
-			slot_set(cache, &(struct cache_slot){ entry.uid, entry.len, entry.size, at });
+			size_t len = MAILBOX_CACHE_RECORD_HEADER + entry.len + entry.envelope_len;
+			slot_set(cache, &(struct cache_slot){ entry.uid, entry.len,
+							      entry.envelope_len, entry.size, at });
 			pos += len;
 			at += len;
 			continue;
@@ -206,8 +218,19 @@ out:
 	free(data);
 }
 
+/* record_copy - the header section and ENVELOPE text of the record at
+ * RECORD (whole) to OUT and ENVELOPE (may be NULL) */
+static void record_copy(const char *record, const struct cache_slot *slot, struct buf *out,
+			struct buf *envelope)
+{
+	const char *header = record + MAILBOX_CACHE_RECORD_HEADER;
+	buf_append(out, header, slot->len);
+	if (envelope != NULL && slot->envelope_len > 0)
+		buf_append(envelope, header + slot->len, slot->envelope_len);
+}
+
 bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
-		      uint64_t size, struct buf *out)
+		      uint64_t size, struct buf *out, struct buf *envelope)
 {
 	bool hit = false;
 	pthread_mutex_lock(&cache->lock);
@@ -218,20 +241,20 @@ bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t
 	struct cache_slot *slot = cache->cap ? slot_find(cache, uid) : NULL;
 	if (cache->fd < 0 || slot == NULL || slot->uid == 0 || slot->size != size)
 		goto out;
-	size_t len = MAILBOX_CACHE_RECORD_HEADER + slot->len;
+	size_t len = slot_record_length(slot);
 	struct mailbox_cache_entry entry;
 	if (slot->offset >= cache->end) {
 		/* still pending: ours, in memory */
-		buf_append(out, cache->pending.data + (slot->offset - cache->end) +
-				MAILBOX_CACHE_RECORD_HEADER, slot->len);
+		record_copy(cache->pending.data + (slot->offset - cache->end), slot, out, envelope);
 		hit = true;
 		goto out;
 	}
 	char *record = xmalloc(len);
 	if (fd_pread_full(cache->fd, record, len, (off_t)slot->offset) == (ssize_t)len &&
 	    mailbox_cache_record_parse(record, len, &entry) == 1 && entry.uid == uid &&
-	    entry.len == slot->len && entry.size == size) {
-		buf_append(out, record + MAILBOX_CACHE_RECORD_HEADER, entry.len);
+	    entry.len == slot->len && entry.envelope_len == slot->envelope_len &&
+	    entry.size == size) {
+		record_copy(record, slot, out, envelope);
 		hit = true;
 	}
 	free(record);
@@ -245,9 +268,10 @@ out:
 }
 
 void header_cache_put(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
-		      uint64_t size, const char *header, size_t len)
+		      uint64_t size, const char *header, size_t len, const char *envelope,
+		      size_t envelope_len)
 {
-	if (len == 0 || len > header_cache_max)
+	if (len == 0 || len > header_cache_max || envelope_len > header_cache_max)
 		return;
 	pthread_mutex_lock(&cache->lock);
 	if (!cache->loaded)
@@ -255,9 +279,17 @@ void header_cache_put(struct header_cache *cache, uint32_t uidvalidity, uint32_t
 	if (cache->fd >= 0 && cache->uidvalidity != uidvalidity)
 		cache_restart(cache, uidvalidity);
 	if (cache->fd >= 0) {
+		/* the message's record just appended (its header section read
+		 * from the file, its ENVELOPE built after): replaced in place */
+		const struct cache_slot *old = cache->cap ? slot_find(cache, uid) : NULL;
+		if (old != NULL && old->uid == uid && old->offset >= cache->end &&
+		    old->offset + slot_record_length(old) == cache->end + cache->pending.len)
+			cache->pending.len = (size_t)(old->offset - cache->end);
 		uint64_t offset = cache->end + cache->pending.len;
-		mailbox_cache_record_encode(uid, size, header, len, &cache->pending);
-		slot_set(cache, &(struct cache_slot){ uid, (uint32_t)len, size, offset });
+		mailbox_cache_record_encode(uid, size, header, len, envelope, envelope_len,
+					    &cache->pending);
+		slot_set(cache, &(struct cache_slot){ uid, (uint32_t)len, (uint32_t)envelope_len,
+						      size, offset });
 		if (cache->pending.len >= CACHE_PENDING_MAX)
 			(void)cache_flush(cache);
 	}
@@ -299,7 +331,7 @@ static void cache_compact(struct header_cache *cache, const char *folder_path,
 		const struct cache_slot *s = &cache->slots[i];
 		if (s->uid != 0 && live(arg, s->uid, s->size)) {
 			keep[count++] = *s;
-			live_bytes += MAILBOX_CACHE_RECORD_HEADER + s->len;
+			live_bytes += slot_record_length(s);
 		}
 	}
 	if (live_bytes * 2 >= cache->end) {
@@ -309,7 +341,7 @@ static void cache_compact(struct header_cache *cache, const char *folder_path,
 	qsort(keep, count, sizeof(*keep), slot_offset_cmp);
 	char *tmp = xasprintf("%s/%s.tmp", folder_path, MAILBOX_CACHE_FILE);
 	char *path = xasprintf("%s/%s", folder_path, MAILBOX_CACHE_FILE);
-	char *record = xmalloc(MAILBOX_CACHE_RECORD_HEADER + MAILBOX_CACHE_ENTRY_MAX);
+	char *record = xmalloc(MAILBOX_CACHE_RECORD_MAX);
 	struct buf out;
 	buf_init(&out);
 	mailbox_cache_header_encode(cache->uidvalidity, &out);
@@ -322,7 +354,7 @@ static void cache_compact(struct header_cache *cache, const char *folder_path,
 		}
 		if (i == count || !ok)
 			break;
-		size_t len = MAILBOX_CACHE_RECORD_HEADER + keep[i].len;
+		size_t len = slot_record_length(&keep[i]);
 		ok = fd_pread_full(cache->fd, record, len, (off_t)keep[i].offset) == (ssize_t)len;
 		buf_append(&out, record, len);
 	}
@@ -390,14 +422,14 @@ static int header_read(int fd, struct buf *out)
 }
 
 int mailbox_message_header(struct mailbox_view *view, uint32_t uid, struct buf *out,
-			   struct mailbox_error *error_r)
+			   struct buf *envelope, struct mailbox_error *error_r)
 {
 	struct header_cache *cache = NULL;
 	uint32_t uidvalidity;
 	uint64_t size;
 	if (mailbox_header_cache_of(view, uid, &cache, &uidvalidity, &size, error_r) != 0)
 		return -1;
-	if (cache != NULL && header_cache_get(cache, uidvalidity, uid, size, out))
+	if (cache != NULL && header_cache_get(cache, uidvalidity, uid, size, out, envelope))
 		return 0;
 	int fd;
 	if (mailbox_message_open(view, uid, &fd, error_r) != 0)
@@ -408,6 +440,18 @@ int mailbox_message_header(struct mailbox_view *view, uint32_t uid, struct buf *
 		mailbox_error_sys(error_r, "cannot read the message");
 	(void)close(fd);
 	if (ret == 0 && cache != NULL)
-		header_cache_put(cache, uidvalidity, uid, size, out->data + start, out->len - start);
+		header_cache_put(cache, uidvalidity, uid, size, out->data + start, out->len - start,
+				 NULL, 0);
 	return ret;
+}
+
+void mailbox_message_envelope_put(struct mailbox_view *view, uint32_t uid, const char *header,
+				  size_t len, const char *envelope, size_t envelope_len)
+{
+	struct header_cache *cache = NULL;
+	uint32_t uidvalidity;
+	uint64_t size;
+	if (mailbox_header_cache_of(view, uid, &cache, &uidvalidity, &size, NULL) == 0 &&
+	    cache != NULL)
+		header_cache_put(cache, uidvalidity, uid, size, header, len, envelope, envelope_len);
 }

@@ -84,14 +84,18 @@ int mailbox_header_cache_of(struct mailbox_view *view, uint32_t uid,
 /* header_cache_open - the cache of the Maildir FOLDER_PATH (the file is
  * read at the first lookup); NULL when the cache is off */
 struct header_cache *header_cache_open(const char *folder_path);
-/* header_cache_get - append message UID's header section to OUT if the
- * cache holds it for UIDVALIDITY and a file of SIZE bytes (true) */
+/* header_cache_get - append message UID's header section to OUT, and its
+ * ENVELOPE text, if it has one, to ENVELOPE (may be NULL), if the cache
+ * holds it for UIDVALIDITY and a file of SIZE bytes (true) */
 bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
-		      uint64_t size, struct buf *out);
+		      uint64_t size, struct buf *out, struct buf *envelope);
 /* header_cache_put - keep HEADER[0..LEN) as message UID's (file of SIZE
- * bytes) if it is not too long */
+ * bytes), with ENVELOPE[0..ENVELOPE_LEN) (maybe none), if neither is
+ * longer than [mailbox] header_cache_max; it replaces the message's record (in place when that one is the
+ * last not yet written) */
 void header_cache_put(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
-		      uint64_t size, const char *header, size_t len);
+		      uint64_t size, const char *header, size_t len, const char *envelope,
+		      size_t envelope_len);
 /* header_cache_live_fn - message UID, of SIZE bytes, is still in the folder */
 typedef bool header_cache_live_fn(void *arg, uint32_t uid, uint64_t size);
 /* header_cache_close - write what is pending; when most of the file is

@@ -237,9 +237,18 @@ int mailbox_message_open(struct mailbox_view *view, uint32_t uid, int *fd_r,
  * message (its UID and size as the index has them, the record's checksum
  * right), else read from the file and kept there (when no longer than
  * mailbox_header_cache_max_set's bound), for FETCH ENVELOPE and SEARCH by
- * header.  MAILBOX_ERROR_EXPUNGED if the message is gone. */
+ * header.  ENVELOPE (may be NULL): the ENVELOPE text the record keeps
+ * beside it (mailbox_message_envelope_put) is appended to it, when it has
+ * one.  MAILBOX_ERROR_EXPUNGED if the message is gone. */
 int mailbox_message_header(struct mailbox_view *view, uint32_t uid, struct buf *out,
-			   struct mailbox_error *error_r);
+			   struct buf *envelope, struct mailbox_error *error_r);
+/* mailbox_message_envelope_put - keep ENVELOPE[0..ENVELOPE_LEN), the
+ * ENVELOPE text imap/ built from HEADER[0..LEN) (what
+ * mailbox_message_header gave for UID), in petrel.cache beside it, so
+ * that later FETCH ENVELOPE need not parse the header again; nothing when
+ * the cache is off, the message is gone or either is too long */
+void mailbox_message_envelope_put(struct mailbox_view *view, uint32_t uid, const char *header,
+				  size_t len, const char *envelope, size_t envelope_len);
 /* mailbox_header_cache_max_set - the longest header section petrel.cache
  * keeps ([mailbox] header_cache_max, at most MAILBOX_CACHE_ENTRY_MAX; the
  * default 65536); 0: petrel.cache is neither read nor written */
@@ -573,36 +582,46 @@ void mailbox_index_free(struct mailbox_index *index);
 
 /* The header cache (petrel.cache): a 32-byte header (magic, version,
  * UIDVALIDITY, checksum) then records appended one after another, each a
- * 24-byte head (checksum, UID, length, the message's size) and a message's
- * header section; little-endian, SipHash-2-4 checksums.  docs/mailbox.md. */
-#define MAILBOX_CACHE_VERSION 1
+ * 32-byte head (checksum, UID, lengths, the message's size), a message's
+ * header section and its ENVELOPE text (maybe none); little-endian,
+ * SipHash-2-4 checksums.  docs/mailbox.md. */
+#define MAILBOX_CACHE_VERSION 2
 #define MAILBOX_CACHE_HEADER_SIZE 32
-#define MAILBOX_CACHE_RECORD_HEADER 24
+#define MAILBOX_CACHE_RECORD_HEADER 32
 /* the longest header section a record may hold: what message/'s MIME
  * parser keeps of one (MESSAGE_MIME_LIMITS_DEFAULT) */
 #define MAILBOX_CACHE_ENTRY_MAX 102400
+/* the longest ENVELOPE text a record may hold (longer ones are not kept) */
+#define MAILBOX_CACHE_ENVELOPE_MAX 102400
+/* the longest record */
+#define MAILBOX_CACHE_RECORD_MAX \
+	(MAILBOX_CACHE_RECORD_HEADER + MAILBOX_CACHE_ENTRY_MAX + MAILBOX_CACHE_ENVELOPE_MAX)
 
 struct mailbox_cache_entry {
 	uint32_t uid;
 	uint32_t len;            /* of the header section, after the record's head */
+	uint32_t envelope_len;   /* of the ENVELOPE text after it; 0: none */
 	uint64_t size;           /* the message file's, as the index had it */
 };
 
 /* mailbox_cache_header_parse - the file header's UIDVALIDITY; -1 when the
- * LEN bytes at DATA are no whole, valid header */
+ * LEN bytes at DATA are no whole, valid header (another version's too) */
 int mailbox_cache_header_parse(const void *data, size_t len, uint32_t *uidvalidity_r);
 /* mailbox_cache_header_encode - append a file header for UIDVALIDITY */
 void mailbox_cache_header_encode(uint32_t uidvalidity, struct buf *out);
 /* mailbox_cache_record_parse - the record at the start of DATA[0..LEN):
  * 1 and *ENTRY_R when it is whole and valid (it takes
- * MAILBOX_CACHE_RECORD_HEADER + entry_r->len bytes, the header section
- * last), 0 when LEN ends before it does, -1 when it is invalid (UID 0, a
- * length 0 or over MAILBOX_CACHE_ENTRY_MAX, a wrong checksum) */
+ * MAILBOX_CACHE_RECORD_HEADER + entry_r->len + entry_r->envelope_len
+ * bytes: the header section, then the ENVELOPE text), 0 when LEN ends
+ * before it does, -1 when it is invalid (UID 0, a length 0 or over
+ * MAILBOX_CACHE_ENTRY_MAX, an ENVELOPE over MAILBOX_CACHE_ENVELOPE_MAX,
+ * reserved bytes not zero, a wrong checksum) */
 int mailbox_cache_record_parse(const void *data, size_t len, struct mailbox_cache_entry *entry_r);
 /* mailbox_cache_record_encode - append the record of message UID (file of
- * SIZE bytes) whose header section is HEADER[0..LEN) (1..MAILBOX_CACHE_ENTRY_MAX) */
+ * SIZE bytes) whose header section is HEADER[0..LEN) (1..MAILBOX_CACHE_ENTRY_MAX)
+ * and ENVELOPE text ENVELOPE[0..ENVELOPE_LEN) (0..MAILBOX_CACHE_ENVELOPE_MAX) */
 void mailbox_cache_record_encode(uint32_t uid, uint64_t size, const char *header, size_t len,
-				 struct buf *out);
+				 const char *envelope, size_t envelope_len, struct buf *out);
 /* mailbox_header_length - the length of the header section at the start
  * of DATA[0..LEN): up to and including the first empty line ("\n" or
  * "\r\n" after a line end, or at the start); without one, LEN and

@@ -417,6 +417,17 @@ def header_answers(p):
     return answers
 
 
+def utf8_envelopes(p):
+    """FETCH (UID ENVELOPE) of INBOX after ENABLE UTF8=ACCEPT."""
+    c = login(p)
+    assert c.enable("UTF8=ACCEPT")[0] == "OK"
+    c.select("INBOX", readonly=True)
+    typ, data = c.fetch("1:*", "(UID ENVELOPE)")
+    assert typ == "OK", data
+    c.logout()
+    return b"".join(x if isinstance(x, bytes) else x[0] + x[1] for x in data)
+
+
 def test_header_cache(petrel_factory):
     """petrel.cache (src/mailbox/cache.c): the answers are the same with the cache made,
     used, deleted, damaged or turned off, and the second session is served from it
@@ -432,6 +443,9 @@ def test_header_cache(petrel_factory):
     p.wait_log(CACHE_RE, count=1)
     cache = p.data_dir / "mail" / "example.test" / "u" / "petrel.cache"
     assert cache.stat().st_size > 32
+    # the ENVELOPE texts are kept beside the header sections (the group's form
+    # is in no header), and served from there the next time
+    assert b'(NIL NIL "Group" NIL)' in cache.read_bytes()
     assert header_answers(p) == first
     log = p.wait_log(CACHE_RE, count=2)
     counts = [tuple(map(int, m)) for m in re.findall(CACHE_RE, log)]
@@ -442,6 +456,7 @@ def test_header_cache(petrel_factory):
     # lost, then damaged in the middle: the same answers, the files read again
     cache.unlink()
     assert header_answers(p) == first
+    p.wait_log(CACHE_RE, count=3)   # written at the folder's close
     data = bytearray(cache.read_bytes())
     data[len(data) // 2] ^= 0xff
     cache.write_bytes(bytes(data))
@@ -449,6 +464,8 @@ def test_header_cache(petrel_factory):
     log = p.wait_log(CACHE_RE, count=4)
     counts = [tuple(map(int, m)) for m in re.findall(CACHE_RE, log)]
     assert counts[2][1] == n and 0 < counts[3][1] < n, counts
+    # UTF8=ACCEPT answers its own ENVELOPE form, never the kept one
+    utf8 = utf8_envelopes(p)
     p.stop()
 
     # turned off: no petrel.cache, the same answers
@@ -458,4 +475,5 @@ def test_header_cache(petrel_factory):
         assert c.append("INBOX", None, None, m)[0] == "OK"
     c.logout()
     assert header_answers(q) == first
+    assert utf8_envelopes(q) == utf8
     assert not (q.data_dir / "mail" / "example.test" / "u" / "petrel.cache").exists()

@@ -1,7 +1,9 @@
 /* test-cache - petrel.cache (src/mailbox/cache.c, cache-codec.c): the codec
  * byte by byte, then the cache on a real Maildir: headers served from it
  * once made, and a lost, truncated, damaged or foreign file never giving a
- * wrong header; records of expunged messages dropped at the close. */
+ * wrong header; records of expunged messages dropped at the close; the
+ * ENVELOPE text kept beside a header section, and a file of the older
+ * version (no ENVELOPE) read as a miss and made anew. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,8 @@
 
 #include "mailbox/mailbox.h"
 #include "util/buf.h"
+#include "util/le.h"
+#include "util/siphash.h"
 
 #define ADDR "bob@example.org"
 
@@ -56,7 +60,7 @@ static void test_codec_round_trip(void **state)
 	assert_int_equal(file.len, MAILBOX_CACHE_HEADER_SIZE);
 	assert_int_equal(mailbox_cache_header_parse(file.data, file.len, &uidvalidity), 0);
 	assert_int_equal(uidvalidity, 1234);
-	mailbox_cache_record_encode(7, 4096, "Subject: a\r\n\r\n", 14, &file);
+	mailbox_cache_record_encode(7, 4096, "Subject: a\r\n\r\n", 14, NULL, 0, &file);
 	const char *rec = file.data + MAILBOX_CACHE_HEADER_SIZE;
 	size_t rec_len = file.len - MAILBOX_CACHE_HEADER_SIZE;
 	assert_int_equal(rec_len, MAILBOX_CACHE_RECORD_HEADER + 14);
@@ -83,6 +87,71 @@ static void test_codec_round_trip(void **state)
 		assert_int_equal(mailbox_cache_header_parse(copy, sizeof(copy), &uidvalidity), -1);
 	}
 	assert_int_equal(mailbox_cache_header_parse(file.data, 31, &uidvalidity), -1);
+	buf_free(&file);
+}
+
+/* a record with its ENVELOPE text: decoded whole, every prefix (one cut
+ * in the ENVELOPE too) asks for more, any byte changed is refused */
+static void test_codec_envelope(void **state)
+{
+	(void)state;
+	static const char header[] = "Subject: a\r\n\r\n";
+	static const char env[] = "(NIL \"a\" NIL NIL NIL NIL NIL NIL NIL NIL)";
+	struct buf rec;
+	struct mailbox_cache_entry entry;
+	buf_init(&rec);
+	mailbox_cache_record_encode(9, 77, header, strlen(header), env, strlen(env), &rec);
+	assert_int_equal(rec.len, MAILBOX_CACHE_RECORD_HEADER + strlen(header) + strlen(env));
+	assert_int_equal(mailbox_cache_record_parse(rec.data, rec.len, &entry), 1);
+	assert_int_equal(entry.uid, 9);
+	assert_int_equal(entry.size, 77);
+	assert_int_equal(entry.len, strlen(header));
+	assert_int_equal(entry.envelope_len, strlen(env));
+	assert_memory_equal(rec.data + MAILBOX_CACHE_RECORD_HEADER, header, strlen(header));
+	assert_memory_equal(rec.data + MAILBOX_CACHE_RECORD_HEADER + entry.len, env, strlen(env));
+	for (size_t n = 0; n < rec.len; n++)
+		assert_int_equal(mailbox_cache_record_parse(rec.data, n, &entry), 0);
+	for (size_t i = 0; i < rec.len; i++) {
+		rec.data[i] ^= 0x20;
+		assert_int_not_equal(mailbox_cache_record_parse(rec.data, rec.len, &entry), 1);
+		rec.data[i] ^= 0x20;
+	}
+	/* an ENVELOPE length over the bound is refused before any checksum */
+	le32_put((unsigned char *)rec.data + 24, MAILBOX_CACHE_ENVELOPE_MAX + 1);
+	assert_int_equal(mailbox_cache_record_parse(rec.data, rec.len, &entry), -1);
+	buf_free(&rec);
+}
+
+/* v1_file - petrel.cache as version 1 wrote it (24-byte record heads, its
+ * own key), for UIDVALIDITY, with a wrong header section for each message */
+static void v1_file(uint32_t uidvalidity, struct buf *out)
+{
+	static const unsigned char key[SIPHASH_KEY_LEN] = "petrel.cache.v1";
+	unsigned char head[32] = "PTRLCCH";
+	le32_put(head + 8, 1);
+	le32_put(head + 12, uidvalidity);
+	le64_put(head + 24, siphash24(key, head, 24));
+	buf_append(out, head, sizeof(head));
+	for (uint32_t uid = 1; uid <= 4; uid++) {
+		static const char wrong[] = "Subject: wrong\r\n\r\n";
+		unsigned char rec[24 + sizeof(wrong) - 1] = { 0 };
+		le32_put(rec + 8, uid);
+		le32_put(rec + 12, sizeof(wrong) - 1);
+		le64_put(rec + 16, 0);
+		memcpy(rec + 24, wrong, sizeof(wrong) - 1);
+		le64_put(rec, siphash24(key, rec + 8, sizeof(rec) - 8));
+		buf_append(out, rec, sizeof(rec));
+	}
+}
+
+static void test_codec_old_version(void **state)
+{
+	(void)state;
+	struct buf file;
+	uint32_t uidvalidity = 0;
+	buf_init(&file);
+	v1_file(1234, &file);
+	assert_int_equal(mailbox_cache_header_parse(file.data, file.len, &uidvalidity), -1);
 	buf_free(&file);
 }
 
@@ -154,12 +223,12 @@ static void check_headers(void)
 	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
 	for (size_t i = 0; i < MESSAGE_COUNT; i++) {
 		buf_reset(&out);
-		assert_int_equal(mailbox_message_header(view, (uint32_t)i + 1, &out, &error), 0);
+		assert_int_equal(mailbox_message_header(view, (uint32_t)i + 1, &out, NULL, &error), 0);
 		assert_int_equal(out.len, expected_header(i));
 		assert_memory_equal(out.data, messages[i], out.len);
 	}
 	buf_reset(&out);
-	assert_int_equal(mailbox_message_header(view, 99, &out, &error), -1);
+	assert_int_equal(mailbox_message_header(view, 99, &out, NULL, &error), -1);
 	assert_int_equal(error.code, MAILBOX_ERROR_EXPUNGED);
 	mailbox_view_free(&view);
 	mailbox_unref(&mb);
@@ -276,7 +345,7 @@ static void test_cache_other_uidvalidity(void **state)
 	mailbox_cache_header_encode(1, &file);
 	for (uint32_t uid = 1; uid <= MESSAGE_COUNT; uid++) {
 		const char *m = messages[uid - 1];
-		mailbox_cache_record_encode(uid, strlen(m), "Subject: wrong\r\n\r\n", 18, &file);
+		mailbox_cache_record_encode(uid, strlen(m), "Subject: wrong\r\n\r\n", 18, NULL, 0, &file);
 	}
 	int fd = open(cache_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
@@ -307,7 +376,7 @@ static void test_cache_compacted(void **state)
 	/* the cache is read in this open: its close looks at what is left */
 	struct buf out;
 	buf_init(&out);
-	assert_int_equal(mailbox_message_header(view, 4, &out, &error), 0);
+	assert_int_equal(mailbox_message_header(view, 4, &out, NULL, &error), 0);
 	mailbox_view_free(&view);
 	mailbox_unref(&mb);
 	off_t after = file_size(cache_path);
@@ -317,7 +386,7 @@ static void test_cache_compacted(void **state)
 	mb = open_inbox();
 	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
 	buf_reset(&out);
-	assert_int_equal(mailbox_message_header(view, 4, &out, &error), 0);
+	assert_int_equal(mailbox_message_header(view, 4, &out, NULL, &error), 0);
 	assert_int_equal(out.len, 2);
 	buf_free(&out);
 	mailbox_view_free(&view);
@@ -351,7 +420,7 @@ static void test_cache_large(void **state)
 		for (uint32_t uid = 1; uid <= COUNT; uid++) {
 			char want[32];
 			buf_reset(&out);
-			assert_int_equal(mailbox_message_header(view, uid, &out, &error), 0);
+			assert_int_equal(mailbox_message_header(view, uid, &out, NULL, &error), 0);
 			assert_int_equal(out.len, strlen("Subject: \r\nX-Long: \r\n\r\n") + FIELD +
 							 (uid > 10 ? 2 : 1));
 			snprintf(want, sizeof(want), "Subject: %u\r\n", uid - 1);
@@ -369,10 +438,111 @@ static void test_cache_large(void **state)
 	buf_free(&out);
 }
 
+/* envelope_check - through a view, message UID's header section is
+ * right, and the ENVELOPE kept beside it is WANT (NULL: none); then, when
+ * PUT, "ENV<uid>" is kept beside it in the same open (as a FETCH does) */
+static void envelope_check(uint32_t uid, const char *want, bool put)
+{
+	struct mailbox *mb = open_inbox();
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	struct buf out, env;
+	buf_init(&out);
+	buf_init(&env);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_message_header(view, uid, &out, &env, &error), 0);
+	assert_int_equal(out.len, expected_header(uid - 1));
+	assert_memory_equal(out.data, messages[uid - 1], out.len);
+	assert_int_equal(env.len, want ? strlen(want) : 0);
+	if (want)
+		assert_memory_equal(env.data, want, env.len);
+	if (put) {
+		char text[16];
+		snprintf(text, sizeof(text), "ENV%u", uid);
+		mailbox_message_envelope_put(view, uid, out.data, out.len, text, strlen(text));
+	}
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+	buf_free(&out);
+	buf_free(&env);
+}
+
+/* the whole file: one record per message, each with its ENVELOPE */
+static off_t envelope_file_size(void)
+{
+	off_t size = MAILBOX_CACHE_HEADER_SIZE;
+	for (size_t i = 0; i < MESSAGE_COUNT; i++)
+		size += MAILBOX_CACHE_RECORD_HEADER + (off_t)expected_header(i) + 4;
+	return size;
+}
+
+static void test_cache_envelope(void **state)
+{
+	(void)state;
+	append_all();
+	for (uint32_t uid = 1; uid <= MESSAGE_COUNT; uid++)
+		envelope_check(uid, NULL, true);
+	/* each pending record was replaced in place, not appended again */
+	assert_int_equal(file_size(cache_path), envelope_file_size());
+	envelope_check(1, "ENV1", false);
+	envelope_check(4, "ENV4", false);
+	check_headers();
+	assert_int_equal(file_size(cache_path), envelope_file_size());   /* all hits */
+	/* torn in the last record's ENVELOPE: that message is a miss, made
+	 * again without one; the others keep theirs */
+	assert_int_equal(truncate(cache_path, envelope_file_size() - 2), 0);
+	envelope_check(4, NULL, false);
+	envelope_check(3, "ENV3", false);
+	/* a changed byte in the first record's ENVELOPE: a miss too, and the
+	 * file is cut there (the records after it are read again) */
+	overwrite(MAILBOX_CACHE_HEADER_SIZE + MAILBOX_CACHE_RECORD_HEADER +
+		  (off_t)expected_header(0) + 1, "X", 1);
+	envelope_check(1, NULL, false);
+	envelope_check(2, NULL, false);
+}
+
+/* cache_file_head - the first MAILBOX_CACHE_HEADER_SIZE bytes of petrel.cache */
+static void cache_file_head(unsigned char *head)
+{
+	int fd = open(cache_path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, head, MAILBOX_CACHE_HEADER_SIZE), MAILBOX_CACHE_HEADER_SIZE);
+	assert_int_equal(close(fd), 0);
+}
+
+/* a version 1 file, of the folder's own UIDVALIDITY, its records valid
+ * under version 1: not read (the headers come from the files), and
+ * started anew in version 2 */
+static void test_cache_old_version(void **state)
+{
+	(void)state;
+	append_all();
+	check_headers();
+	struct buf file;
+	uint32_t uidvalidity = 0;
+	buf_init(&file);
+	unsigned char head[MAILBOX_CACHE_HEADER_SIZE];
+	cache_file_head(head);
+	assert_int_equal(mailbox_cache_header_parse(head, sizeof(head), &uidvalidity), 0);
+	off_t made = file_size(cache_path);
+	v1_file(uidvalidity, &file);
+	int fd = open(cache_path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, file.data, file.len), (ssize_t)file.len);
+	assert_int_equal(close(fd), 0);
+	buf_free(&file);
+	check_headers();
+	assert_int_equal(file_size(cache_path), made);
+	cache_file_head(head);
+	assert_int_equal(le32_get(head + 8), MAILBOX_CACHE_VERSION);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codec_round_trip),
+		cmocka_unit_test(test_codec_envelope),
+		cmocka_unit_test(test_codec_old_version),
 		cmocka_unit_test(test_header_length),
 		cmocka_unit_test_setup_teardown(test_cache_made_and_used, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_off, setup, teardown),
@@ -381,6 +551,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_other_uidvalidity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_compacted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_envelope, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_old_version, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
