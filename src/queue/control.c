@@ -559,6 +559,8 @@ static void control_stats(struct control_client *c)
 		{ "syncer_shared", st.syncer_shared },
 		{ "accepted", st.accepted },
 		{ "delivered", st.delivered },
+		{ "deferred", st.deferred },
+		{ "bounced", st.bounced },
 	};
 	buf_init(&out);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)

@@ -127,10 +127,12 @@ struct queue {
 	queue_removed_cb *removed_cb;
 	void *removed_ctx;
 
-	/* since start, for queue_stats: ACCEPTED on the loop, DELIVERED on
-	 * the workers that deliver */
+	/* since start, for queue_stats: ACCEPTED on the loop, the others on
+	 * the workers that deliver (queue_event) */
 	unsigned long long accepted;
 	_Atomic unsigned long long delivered;
+	_Atomic unsigned long long deferred;
+	_Atomic unsigned long long bounced;
 };
 
 struct queue_bucket {

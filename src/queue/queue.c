@@ -286,6 +286,8 @@ void queue_stats(const struct queue *queue, struct queue_stats *stats_r)
 	}
 	stats_r->accepted = queue->accepted;
 	stats_r->delivered = atomic_load(&queue->delivered);
+	stats_r->deferred = atomic_load(&queue->deferred);
+	stats_r->bounced = atomic_load(&queue->bounced);
 }
 
 /* ---- messages ---------------------------------------------------------- */

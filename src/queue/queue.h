@@ -221,6 +221,8 @@ struct queue_stats {
 					     mail_* stay 0 */
 	unsigned long long accepted;      /* messages queued by queue_submit */
 	unsigned long long delivered;     /* recipients delivered, mailbox or relay */
+	unsigned long long deferred;      /* recipients' attempts that failed for now */
+	unsigned long long bounced;       /* recipients failed for good */
 };
 /* queue_stats - a snapshot (loop thread) */
 void queue_stats(const struct queue *queue, struct queue_stats *stats_r);

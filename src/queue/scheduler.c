@@ -308,6 +308,10 @@ static void queue_event(struct queue *queue, const char *type, const struct queu
 {
 	if (strcmp(type, "delivered") == 0)
 		atomic_fetch_add(&queue->delivered, 1);
+	else if (strcmp(type, "deferred") == 0)
+		atomic_fetch_add(&queue->deferred, 1);
+	else if (strcmp(type, "bounced") == 0)
+		atomic_fetch_add(&queue->bounced, 1);
 	if (!queue->events)
 		return;
 	struct store_event ev = {

@@ -7,6 +7,7 @@ import re
 from conftest import assert_queued, make_message
 from test_http import curl, exchange, http_server, status_of
 from test_proxy_protocol import proxied
+from test_queue_ops import deferred_message, dns, make_server, wait_gone  # noqa: F401 (dns: a fixture)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -112,3 +113,19 @@ def test_metrics_from_checks_the_address_after_a_proxy_header(petrel_factory):
     parse_exposition(inside.partition(b"\r\n\r\n")[2].decode())
     outside = exchange(port, b"PROXY TCP4 198.51.100.1 127.0.0.1 56324 80\r\n" + request)
     assert status_of(outside) == 403
+
+
+def test_metrics_count_deferred_and_bounced_recipients(petrel_factory, dns):
+    """a remote recipient whose relay port is closed is deferred once (the next try is an
+    hour away); `petrel queue bounce` then fails it for good"""
+    p = make_server(petrel_factory, dns, roles=("http",))
+    deferred = ("petrel_queue_deferred_recipients_total", ())
+    bounced = ("petrel_queue_bounced_recipients_total", ())
+    before = scrape(p)
+    assert before[deferred] == before[bounced] == 0
+    qid = deferred_message(p)
+    assert scrape(p)[deferred] == 1
+    p.cli_ok("queue", "bounce", qid)
+    wait_gone(p, qid)
+    after = scrape(p)
+    assert after[deferred] == 1 and after[bounced] == 1

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fault_env, free_ports, header_values, petrel_env, queue_body_end, PETREL_BIN
+from conftest import add_listeners, fault_env, free_ports, header_values, petrel_env, queue_body_end, PETREL_BIN
 
 REMOTE = "r@remote.test"
 
@@ -97,7 +97,8 @@ def faulty_server(petrel_factory, dns):
     return make_server(petrel_factory, dns, faults=True)
 
 
-def make_server(petrel_factory, dns, faults=False):
+def make_server(petrel_factory, dns, faults=False, roles=()):
+    """also listeners of ROLES (conftest.add_listeners)"""
     p = petrel_factory(start=False, resolver="127.0.0.1@%d" % dns, special_zones="test")
     if faults:
         p.faults = p.tmp / "faults"
@@ -108,6 +109,7 @@ def make_server(petrel_factory, dns, faults=False):
         f.write("\n[listener local]\nrole = local\naddress = unix:%s\n" % p.sendmail_sock)
         f.write("\n[delivery]\nport = %d\n" % dead_port)
         f.write("\n[queue]\nretry_initial = 3600\nretry_max = 3600\n")
+    add_listeners(p, *roles)
     p.start()
     return p
 
