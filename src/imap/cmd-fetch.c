@@ -313,18 +313,19 @@ static int fetch_file_open(struct fetch_job *j, uint32_t uid, struct mailbox_err
 	return 0;
 }
 
-/* fetch_header_load - (worker) the header section of message UID (the
- * folder's petrel.cache, else its file) as the source, with the ENVELOPE
- * text the cache keeps (only the form without UTF8=ACCEPT is kept), or a
- * buffer for the one the response builds */
+/* fetch_header_load - (worker) the ENVELOPE text petrel.cache keeps for
+ * message UID (only the form without UTF8=ACCEPT is kept), else its header
+ * section (the cache's, else its file's) as the source, with a buffer for
+ * the ENVELOPE the response builds */
 static int fetch_header_load(struct fetch_job *j, uint32_t uid, bool utf8,
 			     struct mailbox_error *error_r)
 {
 	struct fetch_state *st = j->st;
 	buf_reset(&st->header);
 	buf_reset(&st->envelope);
-	if (mailbox_message_header(j->m.view, uid, &st->header, utf8 ? NULL : &st->envelope,
-				   error_r) != 0)
+	int kept = utf8 ? 0 : mailbox_message_envelope(j->m.view, uid, &st->envelope, error_r);
+	if (kept < 0 ||
+	    (kept == 0 && mailbox_message_header(j->m.view, uid, &st->header, NULL, error_r) != 0))
 		return -1;
 	imap_fetch_source_memory(&st->src, &st->header_mem, st->header.data, st->header.len);
 	if (utf8)

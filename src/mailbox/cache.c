@@ -2,7 +2,8 @@
  * sections, so that FETCH ENVELOPE and SEARCH by header (and SENT*) read
  * one file the folder keeps open instead of opening every message; beside
  * each, once a FETCH built it, the message's ENVELOPE text, so that the
- * next FETCH ENVELOPE does not parse the header section again.
+ * next FETCH ENVELOPE does not parse the header section again, and reads
+ * and checks only the record's head and ENVELOPE (a checksum of their own).
  *
  * The file (cache-codec.c) is a header and records appended in the order
  * messages were first read; in memory, a hash table from UID to the
@@ -218,15 +219,37 @@ out:
 	free(data);
 }
 
-/* record_copy - the header section and ENVELOPE text of the record at
- * RECORD (whole) to OUT and ENVELOPE (may be NULL) */
+/* record_copy - the header section (OUT not NULL) and ENVELOPE text
+ * (ENVELOPE not NULL) of the record at RECORD to OUT and ENVELOPE */
 static void record_copy(const char *record, const struct cache_slot *slot, struct buf *out,
 			struct buf *envelope)
 {
-	const char *header = record + MAILBOX_CACHE_RECORD_HEADER;
-	buf_append(out, header, slot->len);
+	const char *text = record + MAILBOX_CACHE_RECORD_HEADER;
 	if (envelope != NULL && slot->envelope_len > 0)
-		buf_append(envelope, header + slot->len, slot->envelope_len);
+		buf_append(envelope, text, slot->envelope_len);
+	if (out != NULL)
+		buf_append(out, text + slot->envelope_len, slot->len);
+}
+
+/* record_read - (lock held) SLOT's record read from the file and checked
+ * again, whole or (WHOLE false) its head and ENVELOPE only, to the
+ * buffers record_copy fills */
+static bool record_read(struct header_cache *cache, const struct cache_slot *slot, bool whole,
+			struct buf *out, struct buf *envelope)
+{
+	size_t len = whole ? slot_record_length(slot)
+			   : MAILBOX_CACHE_RECORD_HEADER + (size_t)slot->envelope_len;
+	struct mailbox_cache_entry entry;
+	char *record = xmalloc(len);
+	bool ok = fd_pread_full(cache->fd, record, len, (off_t)slot->offset) == (ssize_t)len &&
+		  (whole ? mailbox_cache_record_parse(record, len, &entry)
+			 : mailbox_cache_envelope_parse(record, len, &entry)) == 1 &&
+		  entry.uid == slot->uid && entry.len == slot->len &&
+		  entry.envelope_len == slot->envelope_len && entry.size == slot->size;
+	if (ok)
+		record_copy(record, slot, out, envelope);
+	free(record);
+	return ok;
 }
 
 bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
@@ -239,29 +262,21 @@ bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t
 	if (cache->fd >= 0 && cache->uidvalidity != uidvalidity)
 		cache_restart(cache, uidvalidity);
 	struct cache_slot *slot = cache->cap ? slot_find(cache, uid) : NULL;
-	if (cache->fd < 0 || slot == NULL || slot->uid == 0 || slot->size != size)
+	if (cache->fd < 0 || slot == NULL || slot->uid == 0 || slot->size != size ||
+	    (out == NULL && slot->envelope_len == 0))
 		goto out;
-	size_t len = slot_record_length(slot);
-	struct mailbox_cache_entry entry;
 	if (slot->offset >= cache->end) {
 		/* still pending: ours, in memory */
 		record_copy(cache->pending.data + (slot->offset - cache->end), slot, out, envelope);
 		hit = true;
 		goto out;
 	}
-	char *record = xmalloc(len);
-	if (fd_pread_full(cache->fd, record, len, (off_t)slot->offset) == (ssize_t)len &&
-	    mailbox_cache_record_parse(record, len, &entry) == 1 && entry.uid == uid &&
-	    entry.len == slot->len && entry.envelope_len == slot->envelope_len &&
-	    entry.size == size) {
-		record_copy(record, slot, out, envelope);
-		hit = true;
-	}
-	free(record);
+	hit = record_read(cache, slot, out != NULL, out, envelope);
 out:
+	/* a miss is a message read from its file: not an ENVELOPE not kept */
 	if (hit)
 		cache->hits++;
-	else
+	else if (out != NULL)
 		cache->misses++;
 	pthread_mutex_unlock(&cache->lock);
 	return hit;
@@ -443,6 +458,17 @@ int mailbox_message_header(struct mailbox_view *view, uint32_t uid, struct buf *
 		header_cache_put(cache, uidvalidity, uid, size, out->data + start, out->len - start,
 				 NULL, 0);
 	return ret;
+}
+
+int mailbox_message_envelope(struct mailbox_view *view, uint32_t uid, struct buf *envelope,
+			     struct mailbox_error *error_r)
+{
+	struct header_cache *cache = NULL;
+	uint32_t uidvalidity;
+	uint64_t size;
+	if (mailbox_header_cache_of(view, uid, &cache, &uidvalidity, &size, error_r) != 0)
+		return -1;
+	return cache != NULL && header_cache_get(cache, uidvalidity, uid, size, NULL, envelope);
 }
 
 void mailbox_message_envelope_put(struct mailbox_view *view, uint32_t uid, const char *header,

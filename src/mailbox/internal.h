@@ -86,7 +86,9 @@ int mailbox_header_cache_of(struct mailbox_view *view, uint32_t uid,
 struct header_cache *header_cache_open(const char *folder_path);
 /* header_cache_get - append message UID's header section to OUT, and its
  * ENVELOPE text, if it has one, to ENVELOPE (may be NULL), if the cache
- * holds it for UIDVALIDITY and a file of SIZE bytes (true) */
+ * holds it for UIDVALIDITY and a file of SIZE bytes (true).  OUT NULL:
+ * the ENVELOPE alone (only its part of the record is read and checked),
+ * true only when the record has one */
 bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
 		      uint64_t size, struct buf *out, struct buf *envelope);
 /* header_cache_put - keep HEADER[0..LEN) as message UID's (file of SIZE

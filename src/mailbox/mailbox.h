@@ -242,6 +242,12 @@ int mailbox_message_open(struct mailbox_view *view, uint32_t uid, int *fd_r,
  * one.  MAILBOX_ERROR_EXPUNGED if the message is gone. */
 int mailbox_message_header(struct mailbox_view *view, uint32_t uid, struct buf *out,
 			   struct buf *envelope, struct mailbox_error *error_r);
+/* mailbox_message_envelope - append the ENVELOPE text petrel.cache keeps
+ * for message UID (mailbox_message_envelope_put) to ENVELOPE, reading and
+ * checking only that part of its record: 1, or 0 when it keeps none (then
+ * mailbox_message_header); -1 and MAILBOX_ERROR_EXPUNGED if it is gone */
+int mailbox_message_envelope(struct mailbox_view *view, uint32_t uid, struct buf *envelope,
+			     struct mailbox_error *error_r);
 /* mailbox_message_envelope_put - keep ENVELOPE[0..ENVELOPE_LEN), the
  * ENVELOPE text imap/ built from HEADER[0..LEN) (what
  * mailbox_message_header gave for UID), in petrel.cache beside it, so
@@ -582,12 +588,13 @@ void mailbox_index_free(struct mailbox_index *index);
 
 /* The header cache (petrel.cache): a 32-byte header (magic, version,
  * UIDVALIDITY, checksum) then records appended one after another, each a
- * 32-byte head (checksum, UID, lengths, the message's size), a message's
- * header section and its ENVELOPE text (maybe none); little-endian,
- * SipHash-2-4 checksums.  docs/mailbox.md. */
-#define MAILBOX_CACHE_VERSION 2
+ * 40-byte head (checksums of the record and of the head and ENVELOPE, UID,
+ * lengths, the message's size), a message's ENVELOPE text (maybe none)
+ * and its header section; little-endian, SipHash-2-4 checksums.
+ * docs/mailbox.md. */
+#define MAILBOX_CACHE_VERSION 3
 #define MAILBOX_CACHE_HEADER_SIZE 32
-#define MAILBOX_CACHE_RECORD_HEADER 32
+#define MAILBOX_CACHE_RECORD_HEADER 40
 /* the longest header section a record may hold: what message/'s MIME
  * parser keeps of one (MESSAGE_MIME_LIMITS_DEFAULT) */
 #define MAILBOX_CACHE_ENTRY_MAX 102400
@@ -609,10 +616,16 @@ struct mailbox_cache_entry {
 int mailbox_cache_header_parse(const void *data, size_t len, uint32_t *uidvalidity_r);
 /* mailbox_cache_header_encode - append a file header for UIDVALIDITY */
 void mailbox_cache_header_encode(uint32_t uidvalidity, struct buf *out);
+/* mailbox_cache_envelope_parse - the head and ENVELOPE text of the record
+ * at the start of DATA[0..LEN) (MAILBOX_CACHE_RECORD_HEADER +
+ * entry_r->envelope_len bytes; the header section is neither needed nor
+ * checked): 1 and *ENTRY_R when valid, 0 when LEN ends before the
+ * ENVELOPE does, -1 as mailbox_cache_record_parse */
+int mailbox_cache_envelope_parse(const void *data, size_t len, struct mailbox_cache_entry *entry_r);
 /* mailbox_cache_record_parse - the record at the start of DATA[0..LEN):
  * 1 and *ENTRY_R when it is whole and valid (it takes
- * MAILBOX_CACHE_RECORD_HEADER + entry_r->len + entry_r->envelope_len
- * bytes: the header section, then the ENVELOPE text), 0 when LEN ends
+ * MAILBOX_CACHE_RECORD_HEADER + entry_r->envelope_len + entry_r->len
+ * bytes: the ENVELOPE text, then the header section), 0 when LEN ends
  * before it does, -1 when it is invalid (UID 0, a length 0 or over
  * MAILBOX_CACHE_ENTRY_MAX, an ENVELOPE over MAILBOX_CACHE_ENVELOPE_MAX,
  * reserved bytes not zero, a wrong checksum) */
