@@ -211,6 +211,10 @@ struct pg_arg {
 	(sizeof((const struct pg_arg[]){ __VA_ARGS__ }) / sizeof(struct pg_arg))
 #define PG_NO_ARGS NULL, 0
 
+/* What rows_read makes of row ROW of a result: a struct of the interface,
+ * which the caller's array then owns. */
+typedef void *pg_row_fn(const PGresult *res, int row);
+
 static struct pg_conn *conn_open(struct pg_db *d, const char **error_r);
 static void conn_close(struct pg_conn *c);
 static void conn_notice(void *arg, const char *message);
@@ -233,8 +237,13 @@ static int64_t val_int(const PGresult *res, int row, int col);
 static bool val_bool(const PGresult *res, int row, int col);
 static uint64_t res_changes(const PGresult *res);
 static bool sqlstate_is(const char *sqlstate, const char *code);
+static void **rows_read(const PGresult *res, pg_row_fn *make, int columns, size_t *n_r);
+static void **list_query(struct pg_db *d, const char *sql, const char *what,
+			 const struct pg_arg *args, size_t n, pg_row_fn *make, int columns,
+			 size_t *count_r, const char **error_r);
 static int strv_query(struct pg_db *d, const char *sql, const struct pg_arg *args, size_t n,
 		      int columns, char ***strv_r, const char **error_r);
+static pg_row_fn plan_row, account_row, event_row, dmarc_eval_row, node_row;
 static int row_exists(struct pg_conn *c, const char *sql, const char *reading,
 		      const char *noun, const char *name, const char **error_r);
 static int row_remove(struct pg_db *d, const char *sql, const char *what, const char *noun,
@@ -474,21 +483,44 @@ static bool sqlstate_is(const char *sqlstate, const char *code)
 	return sqlstate && strcmp(sqlstate, code) == 0;
 }
 
+/* rows_read - every row of RES, in order, as one NULL-terminated array:
+ * MAKE(res, i) for each, or without MAKE the text of its first COLUMNS
+ * columns (NULL for SQL NULL); the number of rows into *N_R (may be NULL) */
+static void **rows_read(const PGresult *res, pg_row_fn *make, int columns, size_t *n_r)
+{
+	int rows = PQntuples(res), k = make ? 1 : columns;
+	void **v = xcalloc((size_t)rows * (size_t)k + 1, sizeof(*v));
+	for (int i = 0; i < rows; i++)
+		for (int j = 0; j < k; j++)
+			v[i * k + j] = make ? make(res, i) : val_dup(res, i, j);
+	if (n_r)
+		*n_r = (size_t)rows;
+	return v;
+}
+
+/* list_query - SQL (WHAT, with ARGS) on a connection of its own, its rows
+ * read by rows_read(MAKE, COLUMNS, COUNT_R): the array, or NULL */
+static void **list_query(struct pg_db *d, const char *sql, const char *what,
+			 const struct pg_arg *args, size_t n, pg_row_fn *make, int columns,
+			 size_t *count_r, const char **error_r)
+{
+	PGresult *res = pg_query(d, sql, what, args, n, error_r);
+	if (!res)
+		return NULL;
+	void **v = rows_read(res, make, columns, count_r);
+	PQclear(res);
+	return v;
+}
+
 /* strv_query - the first COLUMNS columns of every row, in order, as one
  * NULL-terminated array */
 static int strv_query(struct pg_db *d, const char *sql, const struct pg_arg *args, size_t n,
 		      int columns, char ***strv_r, const char **error_r)
 {
-	PGresult *res = pg_query(d, sql, "reading a list", args, n, error_r);
-	if (!res)
+	void **v = list_query(d, sql, "reading a list", args, n, NULL, columns, NULL, error_r);
+	if (!v)
 		return -1;
-	int rows = PQntuples(res);
-	char **v = xcalloc((size_t)rows * (size_t)columns + 1, sizeof(*v));
-	for (int i = 0; i < rows; i++)
-		for (int k = 0; k < columns; k++)
-			v[i * columns + k] = val_dup(res, i, k);
-	PQclear(res);
-	*strv_r = v;
+	*strv_r = (char **)v;
 	return 0;
 }
 
@@ -726,7 +758,7 @@ static int pg_plan_set(void *db, const struct store_plan *plan, const char **err
 }
 
 /* plan_row - row I of a PLAN_COLUMNS result */
-static struct store_plan *plan_row(const PGresult *res, int i)
+static void *plan_row(const PGresult *res, int i)
 {
 	struct store_plan *p = xcalloc(1, sizeof(*p));
 	p->name = val_dup(res, i, 0);
@@ -758,24 +790,18 @@ static int pg_plan_get(void *db, const char *name, struct store_plan **plan_r,
 static int pg_plan_list(void *db, struct store_plan ***plans_r, size_t *count_r,
 			const char **error_r)
 {
-	PGresult *res = pg_query(db, "SELECT " PLAN_COLUMNS " FROM plans ORDER BY name COLLATE \"C\"",
-				 "listing plans", PG_NO_ARGS, error_r);
-	if (!res)
+	void **v = list_query(db, "SELECT " PLAN_COLUMNS " FROM plans ORDER BY name COLLATE \"C\"",
+			      "listing plans", PG_NO_ARGS, plan_row, 0, count_r, error_r);
+	if (!v)
 		return -1;
-	int n = PQntuples(res);
-	struct store_plan **v = xcalloc((size_t)n + 1, sizeof(*v));
-	for (int i = 0; i < n; i++)
-		v[i] = plan_row(res, i);
-	PQclear(res);
-	*plans_r = v;
-	*count_r = (size_t)n;
+	*plans_r = (struct store_plan **)v;
 	return 0;
 }
 
 /* ---- accounts ----------------------------------------------------------------------------- */
 
 /* account_row - row I of an ACCOUNT_COLUMNS result */
-static struct store_account *account_row(const PGresult *res, int i)
+static void *account_row(const PGresult *res, int i)
 {
 	struct store_account *a = xcalloc(1, sizeof(*a));
 	a->name = val_dup(res, i, 0);
@@ -892,18 +918,12 @@ static int pg_account_remove(void *db, const char *name, const char **error_r)
 static int pg_account_list(void *db, struct store_account ***accounts_r, size_t *count_r,
 			   const char **error_r)
 {
-	PGresult *res = pg_query(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts"
-				 " ORDER BY name COLLATE \"C\"", "listing accounts", PG_NO_ARGS,
-				 error_r);
-	if (!res)
+	void **v = list_query(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts"
+			      " ORDER BY name COLLATE \"C\"", "listing accounts", PG_NO_ARGS,
+			      account_row, 0, count_r, error_r);
+	if (!v)
 		return -1;
-	int n = PQntuples(res);
-	struct store_account **v = xcalloc((size_t)n + 1, sizeof(*v));
-	for (int i = 0; i < n; i++)
-		v[i] = account_row(res, i);
-	PQclear(res);
-	*accounts_r = v;
-	*count_r = (size_t)n;
+	*accounts_r = (struct store_account **)v;
 	return 0;
 }
 
@@ -1178,6 +1198,22 @@ static int pg_event_add(void *db, const struct store_event *events, size_t n,
 	return rc;
 }
 
+/* event_row - row I of an EVENT_COLUMNS result */
+static void *event_row(const PGresult *res, int i)
+{
+	struct store_event *e = xcalloc(1, sizeof(*e));
+	e->id = val_int(res, i, 0);
+	e->time = (time_t)val_int(res, i, 1);
+	e->type = val_dup(res, i, 2);
+	e->account = val_dup(res, i, 3);
+	e->queue_id = val_dup(res, i, 4);
+	e->recipient = val_dup(res, i, 5);
+	e->code = (int)val_int(res, i, 6);
+	e->reason = val_dup(res, i, 7);
+	e->node = val_dup(res, i, 8);
+	return e;
+}
+
 static int pg_event_list(void *db, const char *account, time_t since, int64_t after_id,
 			 size_t limit, struct store_event ***events_r, size_t *count_r,
 			 const char **error_r)
@@ -1185,31 +1221,14 @@ static int pg_event_list(void *db, const char *account, time_t since, int64_t af
 	char max[PG_NUM_MAX];
 	snprintf(max, sizeof(max), "%zu", limit);
 	/* LIMIT NULL: no limit */
-	PGresult *res = pg_query(db, "SELECT " EVENT_COLUMNS " FROM events"
-				 " WHERE id > $1 AND time >= $2 AND ($4::text IS NULL OR account = $4)"
-				 " ORDER BY id LIMIT $3::bigint", "listing events",
-				 PG_ARGS(PG_INT(after_id), PG_INT(since),
-					 PG_TEXT(limit ? max : NULL), PG_TEXT(account)), error_r);
-	if (!res)
+	void **v = list_query(db, "SELECT " EVENT_COLUMNS " FROM events"
+			      " WHERE id > $1 AND time >= $2 AND ($4::text IS NULL OR account = $4)"
+			      " ORDER BY id LIMIT $3::bigint", "listing events",
+			      PG_ARGS(PG_INT(after_id), PG_INT(since), PG_TEXT(limit ? max : NULL),
+				      PG_TEXT(account)), event_row, 0, count_r, error_r);
+	if (!v)
 		return -1;
-	int n = PQntuples(res);
-	struct store_event **v = xcalloc((size_t)n + 1, sizeof(*v));
-	for (int i = 0; i < n; i++) {
-		struct store_event *e = xcalloc(1, sizeof(*e));
-		e->id = val_int(res, i, 0);
-		e->time = (time_t)val_int(res, i, 1);
-		e->type = val_dup(res, i, 2);
-		e->account = val_dup(res, i, 3);
-		e->queue_id = val_dup(res, i, 4);
-		e->recipient = val_dup(res, i, 5);
-		e->code = (int)val_int(res, i, 6);
-		e->reason = val_dup(res, i, 7);
-		e->node = val_dup(res, i, 8);
-		v[i] = e;
-	}
-	PQclear(res);
-	*events_r = v;
-	*count_r = (size_t)n;
+	*events_r = (struct store_event **)v;
 	return 0;
 }
 
@@ -1254,41 +1273,40 @@ static int pg_dmarc_eval_add(void *db, const struct store_dmarc_eval *e, const c
 				PG_TEXT(e->override)), NULL, NULL, error_r);
 }
 
+/* dmarc_eval_row - row I of an "id, " DMARC_EVAL_COLUMNS result */
+static void *dmarc_eval_row(const PGresult *res, int i)
+{
+	struct store_dmarc_eval *e = xcalloc(1, sizeof(*e));
+	e->id = val_int(res, i, 0);
+	e->time = (time_t)val_int(res, i, 1);
+	e->policy_domain = val_dup(res, i, 2);
+	e->source_ip = val_dup(res, i, 3);
+	e->header_from = val_dup(res, i, 4);
+	e->envelope_from = val_dup(res, i, 5);
+	e->spf_domain = val_dup(res, i, 6);
+	e->spf_result = val_dup(res, i, 7);
+	e->dkim = val_dup(res, i, 8);
+	e->spf_aligned = val_bool(res, i, 9);
+	e->dkim_aligned = val_bool(res, i, 10);
+	e->disposition = val_dup(res, i, 11);
+	e->policy = val_dup(res, i, 12);
+	e->rua = val_dup(res, i, 13);
+	e->override = val_dup(res, i, 14);
+	return e;
+}
+
 static int pg_dmarc_eval_list(void *db, time_t begin, time_t end,
 			      struct store_dmarc_eval ***evals_r, size_t *count_r,
 			      const char **error_r)
 {
-	PGresult *res = pg_query(db, "SELECT id, " DMARC_EVAL_COLUMNS " FROM dmarc_evaluations"
-				 " WHERE time >= $1 AND time < $2"
-				 " ORDER BY policy_domain COLLATE \"C\", id",
-				 "listing DMARC evaluations", PG_ARGS(PG_INT(begin), PG_INT(end)),
-				 error_r);
-	if (!res)
+	void **v = list_query(db, "SELECT id, " DMARC_EVAL_COLUMNS " FROM dmarc_evaluations"
+			      " WHERE time >= $1 AND time < $2"
+			      " ORDER BY policy_domain COLLATE \"C\", id",
+			      "listing DMARC evaluations", PG_ARGS(PG_INT(begin), PG_INT(end)),
+			      dmarc_eval_row, 0, count_r, error_r);
+	if (!v)
 		return -1;
-	int n = PQntuples(res);
-	struct store_dmarc_eval **v = xcalloc((size_t)n + 1, sizeof(*v));
-	for (int i = 0; i < n; i++) {
-		struct store_dmarc_eval *e = xcalloc(1, sizeof(*e));
-		e->id = val_int(res, i, 0);
-		e->time = (time_t)val_int(res, i, 1);
-		e->policy_domain = val_dup(res, i, 2);
-		e->source_ip = val_dup(res, i, 3);
-		e->header_from = val_dup(res, i, 4);
-		e->envelope_from = val_dup(res, i, 5);
-		e->spf_domain = val_dup(res, i, 6);
-		e->spf_result = val_dup(res, i, 7);
-		e->dkim = val_dup(res, i, 8);
-		e->spf_aligned = val_bool(res, i, 9);
-		e->dkim_aligned = val_bool(res, i, 10);
-		e->disposition = val_dup(res, i, 11);
-		e->policy = val_dup(res, i, 12);
-		e->rua = val_dup(res, i, 13);
-		e->override = val_dup(res, i, 14);
-		v[i] = e;
-	}
-	PQclear(res);
-	*evals_r = v;
-	*count_r = (size_t)n;
+	*evals_r = (struct store_dmarc_eval **)v;
 	return 0;
 }
 
@@ -1422,14 +1440,8 @@ static int pg_credentials_list(void *cdb, char ***rows_r, size_t *n_r, const cha
 	*n_r = 0;
 	if (!res)
 		return -1;
-	int n = PQntuples(res);
-	char **v = xcalloc(3 * (size_t)n + 1, sizeof(*v));
-	for (int i = 0; i < n; i++)
-		for (int k = 0; k < 3; k++)
-			v[3 * i + k] = val_dup(res, i, k);
+	*rows_r = (char **)rows_read(res, NULL, 3, n_r);
 	res_wipe(res);
-	*rows_r = v;
-	*n_r = (size_t)n;
 	return 0;
 }
 
@@ -1518,25 +1530,15 @@ static int pg_apikey_add(void *cdb, const char *const row[6], const char **error
 static int pg_apikey_rows(void *cdb, const char *id, const char *account, char ***rows_r,
 			  size_t *n_r, const char **error_r)
 {
-	PGresult *res = pg_query(cdb, id ?
-				 "SELECT id, account, name, scopes, hash, created FROM apikeys"
-				 " WHERE id = $1" :
-				 "SELECT id, account, name, scopes, hash, created FROM apikeys"
-				 " WHERE account = $1 ORDER BY created, id COLLATE \"C\"",
-				 "reading API keys", PG_ARGS(PG_TEXT(id ? id : account)), error_r);
-	*rows_r = NULL;
 	*n_r = 0;
-	if (!res)
-		return -1;
-	int n = PQntuples(res);
-	char **v = xcalloc(6 * (size_t)n + 1, sizeof(*v));
-	for (int i = 0; i < n; i++)
-		for (int k = 0; k < 6; k++)
-			v[6 * i + k] = val_dup(res, i, k);
-	PQclear(res);
-	*rows_r = v;
-	*n_r = (size_t)n;
-	return 0;
+	*rows_r = (char **)list_query(cdb, id ?
+				      "SELECT id, account, name, scopes, hash, created FROM apikeys"
+				      " WHERE id = $1" :
+				      "SELECT id, account, name, scopes, hash, created FROM apikeys"
+				      " WHERE account = $1 ORDER BY created, id COLLATE \"C\"",
+				      "reading API keys", PG_ARGS(PG_TEXT(id ? id : account)), NULL,
+				      6, n_r, error_r);
+	return *rows_r ? 0 : -1;
 }
 
 static int pg_apikey_remove(void *cdb, const char *id, const char **error_r)
@@ -1676,34 +1678,32 @@ static int pg_node_stop(void *db, const struct store_node *node, const char **er
 			   "recording the stop", error_r);
 }
 
+/* node_row - row I of a NODE_COLUMNS result */
+static void *node_row(const PGresult *res, int i)
+{
+	struct store_node *e = xcalloc(1, sizeof(*e));
+	e->name = val_dup(res, i, 0);
+	e->owner = val_dup(res, i, 1);
+	e->number = (unsigned)val_int(res, i, 2);
+	e->generation = val_int(res, i, 3);
+	e->version = val_dup(res, i, 4);
+	e->started = (time_t)val_int(res, i, 5);
+	e->reported = (time_t)val_int(res, i, 6);
+	e->age = val_int(res, i, 7);
+	e->stopped = val_bool(res, i, 8);
+	e->listeners = val_dup(res, i, 9);
+	e->queue_active = (uint64_t)val_int(res, i, 10);
+	return e;
+}
+
 static int pg_node_list(void *db, struct store_node ***nodes_r, size_t *count_r,
 			const char **error_r)
 {
-	PGresult *res = pg_query(db, "SELECT " NODE_COLUMNS " FROM nodes"
-				 " ORDER BY name COLLATE \"C\"", "listing nodes", PG_NO_ARGS,
-				 error_r);
-	if (!res)
+	void **v = list_query(db, "SELECT " NODE_COLUMNS " FROM nodes ORDER BY name COLLATE \"C\"",
+			      "listing nodes", PG_NO_ARGS, node_row, 0, count_r, error_r);
+	if (!v)
 		return -1;
-	int n = PQntuples(res);
-	struct store_node **v = xcalloc((size_t)n + 1, sizeof(*v));
-	for (int i = 0; i < n; i++) {
-		struct store_node *e = xcalloc(1, sizeof(*e));
-		e->name = val_dup(res, i, 0);
-		e->owner = val_dup(res, i, 1);
-		e->number = (unsigned)val_int(res, i, 2);
-		e->generation = val_int(res, i, 3);
-		e->version = val_dup(res, i, 4);
-		e->started = (time_t)val_int(res, i, 5);
-		e->reported = (time_t)val_int(res, i, 6);
-		e->age = val_int(res, i, 7);
-		e->stopped = val_bool(res, i, 8);
-		e->listeners = val_dup(res, i, 9);
-		e->queue_active = (uint64_t)val_int(res, i, 10);
-		v[i] = e;
-	}
-	PQclear(res);
-	*nodes_r = v;
-	*count_r = (size_t)n;
+	*nodes_r = (struct store_node **)v;
 	return 0;
 }
 
