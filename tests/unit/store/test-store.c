@@ -109,6 +109,36 @@ static void add_account(struct store *s, const char *name, const char *plan)
 		fail_msg("account_add %s: %d %s", name, rc, error);
 }
 
+/* sender_set - a sender rule for ACCOUNT, which must be accepted */
+static void sender_set(struct store *s, const char *account, const char *pattern, bool allow)
+{
+	const char *error = NULL;
+	int rc = store_sender_set(s, account, pattern, allow, &error);
+	if (rc != 0)
+		fail_msg("sender_set %s %s: %d %s", account, pattern, rc, error);
+}
+
+/* sender_is_allowed - whether ACCOUNT may send as ADDRESS; the question
+ * itself must succeed */
+static bool sender_is_allowed(struct store *s, const char *account, const char *address)
+{
+	const char *error = NULL;
+	bool allowed = false;
+	assert_int_equal(store_sender_is_allowed(s, account, address, &allowed, &error), 0);
+	return allowed;
+}
+
+/* assert_no_sender_rules - ACCOUNT exists and has no sender rule */
+static void assert_no_sender_rules(struct store *s, const char *account)
+{
+	const char *error = NULL;
+	struct store_sender *rules = NULL;
+	size_t n = 9;
+	assert_int_equal(store_sender_list(s, account, &rules, &n, &error), 0);
+	assert_int_equal(n, 0);
+	store_sender_list_free(&rules, n);
+}
+
 /* column_count - how many of the columns password_hash and scram the
  * accounts table of DIR/petrel.db has, read through a connection of its own */
 static int column_count(const char *dir)
@@ -240,10 +270,7 @@ static void test_migrate_from_version_1(void **state)
 	bool exists = false;
 	assert_int_equal(store_domain_exists(s, "old.test", &exists, &error), 0);
 	assert_true(exists);
-	bool allowed = false;
-	assert_int_equal(store_sender_is_allowed(s, "old@old.test", "x@old.test", &allowed,
-						 &error), 0);
-	assert_true(allowed);
+	assert_true(sender_is_allowed(s, "old@old.test", "x@old.test"));
 
 	/* an old plan has the default quota (migration 5) */
 	struct store_plan *p = NULL;
@@ -538,8 +565,7 @@ static void test_accounts(void **state)
 	assert_null(list);
 
 	/* remove takes the sender rules and counters along */
-	assert_int_equal(store_sender_set(f->store, "alice@example.org", "@example.org", true,
-					  &error), 0);
+	sender_set(f->store, "alice@example.org", "@example.org", true);
 	bool ok;
 	uint64_t count;
 	assert_int_equal(store_counter_reserve(f->store, "alice@example.org", "d:20261129", 3, 0,
@@ -551,10 +577,7 @@ static void test_accounts(void **state)
 					   &error), 0);
 	assert_int_equal(count, 0);
 	add_account(f->store, "alice@example.org", NULL);
-	struct store_sender *senders = NULL;
-	assert_int_equal(store_sender_list(f->store, "alice@example.org", &senders, &n, &error), 0);
-	assert_int_equal(n, 0);
-	store_sender_list_free(&senders, n);
+	assert_no_sender_rules(f->store, "alice@example.org");
 }
 
 /* ---- sender rules ------------------------------------------------------------- */
@@ -566,16 +589,11 @@ static void test_sender_rules(void **state)
 	add_account(f->store, "alice@example.org", NULL);
 	add_account(f->store, "app", NULL);
 
-	assert_int_equal(store_sender_set(f->store, "alice@example.org", "@Example.net", true,
-					  &error), 0);
-	assert_int_equal(store_sender_set(f->store, "alice@example.org", "boss@example.net",
-					  false, &error), 0);
-	assert_int_equal(store_sender_set(f->store, "alice@example.org", "@example.com", false,
-					  &error), 0);
-	assert_int_equal(store_sender_set(f->store, "alice@example.org", "ok@example.com", true,
-					  &error), 0);
-	assert_int_equal(store_sender_set(f->store, "app", "noreply@example.org", true, &error),
-			 0);
+	sender_set(f->store, "alice@example.org", "@Example.net", true);
+	sender_set(f->store, "alice@example.org", "boss@example.net", false);
+	sender_set(f->store, "alice@example.org", "@example.com", false);
+	sender_set(f->store, "alice@example.org", "ok@example.com", true);
+	sender_set(f->store, "app", "noreply@example.org", true);
 
 	static const struct {
 		const char *account, *address;
@@ -597,27 +615,18 @@ static void test_sender_rules(void **state)
 		{ "nobody", "nobody@example.org", false },            /* unknown account */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		bool allowed = !cases[i].allowed;
-		assert_int_equal(store_sender_is_allowed(f->store, cases[i].account,
-							 cases[i].address, &allowed, &error), 0);
+		bool allowed = sender_is_allowed(f->store, cases[i].account, cases[i].address);
 		if (allowed != cases[i].allowed)
 			fail_msg("%s as %s: %d, expected %d", cases[i].account, cases[i].address,
 				 allowed, cases[i].allowed);
 	}
 
 	/* a deny rule for the own name overrides it */
-	bool allowed = true;
-	assert_int_equal(store_sender_set(f->store, "alice@example.org", "alice@example.org",
-					  false, &error), 0);
-	assert_int_equal(store_sender_is_allowed(f->store, "alice@example.org",
-						 "alice@example.org", &allowed, &error), 0);
-	assert_false(allowed);
+	sender_set(f->store, "alice@example.org", "alice@example.org", false);
+	assert_false(sender_is_allowed(f->store, "alice@example.org", "alice@example.org"));
 	/* setting the same pattern again replaces the rule */
-	assert_int_equal(store_sender_set(f->store, "alice@example.org", "alice@example.org",
-					  true, &error), 0);
-	assert_int_equal(store_sender_is_allowed(f->store, "alice@example.org",
-						 "alice@example.org", &allowed, &error), 0);
-	assert_true(allowed);
+	sender_set(f->store, "alice@example.org", "alice@example.org", true);
+	assert_true(sender_is_allowed(f->store, "alice@example.org", "alice@example.org"));
 
 	struct store_sender *s = NULL;
 	size_t n = 0;
@@ -635,9 +644,7 @@ static void test_sender_rules(void **state)
 					     &error), 0);
 	assert_int_equal(store_sender_remove(f->store, "alice@example.org", "@example.net",
 					     &error), STORE_NOT_FOUND);
-	assert_int_equal(store_sender_is_allowed(f->store, "alice@example.org",
-						 "anyone@example.net", &allowed, &error), 0);
-	assert_false(allowed);
+	assert_false(sender_is_allowed(f->store, "alice@example.org", "anyone@example.net"));
 
 	/* errors */
 	assert_int_equal(store_sender_set(f->store, "nobody", "@example.org", true, &error),
@@ -1392,30 +1399,20 @@ static void test_pg_sender_check_one_statement(void **state)
 	const char *error = NULL;
 	add_account(f->store, "alice@example.org", NULL);
 	add_account(f->store, "bob@example.org", NULL);
-	assert_int_equal(store_sender_set(f->store, "alice@example.org", "@example.net", true,
-					  &error), 0);
+	sender_set(f->store, "alice@example.org", "@example.net", true);
 	pg_sql("ALTER ROLE petrel SET log_statement = 'all'");
 	struct store *s = store_reopen(f, &error);   /* connections with the setting */
 	assert_non_null(s);
-	bool allowed = false;
 	/* the first call opens the connection (and sets its statement_timeout) */
-	assert_int_equal(store_sender_is_allowed(s, "alice@example.org", "a@example.net",
-						 &allowed, &error), 0);
+	(void)sender_is_allowed(s, "alice@example.org", "a@example.net");
 	char path[256];
 	long from = pg_log_size(path);
-	assert_int_equal(store_sender_is_allowed(s, "alice@example.org", "b@example.net",
-						 &allowed, &error), 0);
+	bool allowed = sender_is_allowed(s, "alice@example.org", "b@example.net");
 	int statements = pg_log_statements(path, from);
 	assert_true(allowed);
 	/* an account without rules: none listed, its own address allowed */
-	struct store_sender *rules = NULL;
-	size_t n = 9;
-	assert_int_equal(store_sender_list(s, "bob@example.org", &rules, &n, &error), 0);
-	assert_int_equal(n, 0);
-	store_sender_list_free(&rules, n);
-	assert_int_equal(store_sender_is_allowed(s, "bob@example.org", "bob@example.org",
-						 &allowed, &error), 0);
-	assert_true(allowed);
+	assert_no_sender_rules(s, "bob@example.org");
+	assert_true(sender_is_allowed(s, "bob@example.org", "bob@example.org"));
 	store_close(&s);
 	pg_sql("ALTER ROLE petrel RESET log_statement");
 	assert_int_equal(statements, 1);
