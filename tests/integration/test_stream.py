@@ -179,6 +179,24 @@ def literal(c, command):
     return parts[0][1]
 
 
+def imap_login_compressed(s):
+    """On S, a TLS socket just connected to imaps: the greeting, LOGIN as ACCOUNTS[0] and
+    COMPRESS DEFLATE (RFC 4978) accepted (tags a and b).  Read octet by octet: what follows
+    COMPRESS's OK stays unread, for the caller's inflater."""
+    def line():
+        out = b""
+        while not out.endswith(b"\r\n"):
+            out += s.recv(1)
+        return out
+
+    assert line().startswith(b"* OK")
+    s.sendall(b'a LOGIN "%s" "%s"\r\n' % (ACCOUNTS[0].encode(), PASSWORD.encode()))
+    while not line().startswith(b"a OK"):
+        pass
+    s.sendall(b"b COMPRESS DEFLATE\r\n")
+    assert line().startswith(b"b OK")
+
+
 def test_imap_fetch_large_messages_at_once_in_bounded_memory(petrel_factory, big, tmp_path):
     """Four sessions FETCH BODY.PEEK[] of a 32 MB message at once, then its TEXT: byte
     for byte, and the network process grows by less than one message."""
@@ -283,19 +301,7 @@ def test_imap_fetch_large_message_under_compress(petrel_factory, big, tmp_path):
     deliver(p, ACCOUNTS[0], path, "1.M1P1.big")
     s = socket.create_connection((p.host, p.ports["imaps"]), timeout=60)
     s = tls_context().wrap_socket(s)
-
-    def line():
-        out = b""
-        while not out.endswith(b"\r\n"):
-            out += s.recv(1)   # octet by octet: what follows COMPRESS's OK stays unread
-        return out
-
-    assert line().startswith(b"* OK")
-    s.sendall(b'a LOGIN "%s" "%s"\r\n' % (ACCOUNTS[0].encode(), PASSWORD.encode()))
-    while not line().startswith(b"a OK"):
-        pass
-    s.sendall(b"b COMPRESS DEFLATE\r\n")
-    assert line().startswith(b"b OK")
+    imap_login_compressed(s)
     out, inp = zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-15)
     s.sendall(out.compress(b"c EXAMINE INBOX\r\nd UID FETCH 1 (BODY.PEEK[])\r\n") +
               out.flush(zlib.Z_SYNC_FLUSH))
@@ -509,19 +515,7 @@ def test_imap_client_that_never_reads_under_compress_is_closed(petrel_factory, t
     s.settimeout(60)
     s.connect((p.host, p.ports["imaps"]))
     s = tls_context().wrap_socket(s)
-
-    def line():
-        out = b""
-        while not out.endswith(b"\r\n"):
-            out += s.recv(1)   # octet by octet: what follows COMPRESS's OK stays unread
-        return out
-
-    assert line().startswith(b"* OK")
-    s.sendall(b'a LOGIN "%s" "%s"\r\n' % (ACCOUNTS[0].encode(), PASSWORD.encode()))
-    while not line().startswith(b"a OK"):
-        pass
-    s.sendall(b"b COMPRESS DEFLATE\r\n")
-    assert line().startswith(b"b OK")
+    imap_login_compressed(s)
     out = zlib.compressobj(6, zlib.DEFLATED, -15)
     s.sendall(out.compress(b"c EXAMINE INBOX\r\nd UID FETCH 2 (BODY.PEEK[])\r\n") +
               out.flush(zlib.Z_SYNC_FLUSH))
