@@ -13,6 +13,9 @@ struct head_fields {
 	unsigned content_length;
 	unsigned authorization;
 	bool transfer_encoding;
+	unsigned chunked;       /* times "chunked" is among the transfer codings */
+	bool last_chunked;      /* ... and it is the last one */
+	bool other_coding;      /* a transfer coding other than chunked */
 	bool expect_continue;
 	bool close;
 	bool keep_alive;
@@ -33,8 +36,13 @@ static const char *parse_field(const char *data, size_t cur, size_t eol,
 static const char *parse_content_length(const char *data, struct http_span value,
 					const struct http_limits *limits,
 					struct http_request *req, bool repeated);
+static bool list_next(const char *data, size_t *cur, size_t end, struct http_span *item_r);
 static void parse_connection(const char *data, struct http_span value,
 			     struct head_fields *fields);
+static void parse_transfer_encoding(const char *data, struct http_span value,
+				    struct head_fields *fields);
+static const char *transfer_encoding_error(const struct http_request *req,
+					   const struct head_fields *fields, int *status_r);
 static const char *check_fields(const struct http_limits *limits, struct http_request *req,
 				const struct head_fields *fields, int *status_r);
 
@@ -94,8 +102,8 @@ int http_request_parse(const char *data, size_t len, const struct http_limits *l
 }
 
 /* incomplete_head_error - no empty line in the first header_size octets:
- * a bare CR or LF already there is 400, so many octets 431; NULL if the
- * client may still send the rest */
+ * a bare CR or LF already there is 400, so many octets 431 (414 if the
+ * request line has not ended); NULL if the client may still send the rest */
 static const char *incomplete_head_error(const char *data, size_t start, size_t len,
 					 const struct http_limits *limits, int *status_r)
 {
@@ -107,11 +115,16 @@ static const char *incomplete_head_error(const char *data, size_t start, size_t 
 			return "a line ends in a bare CR or LF";
 		}
 	}
-	if (len >= limits->header_size) {
-		*status_r = 431;
-		return "request header too large";
+	if (len < limits->header_size)
+		return NULL;
+	/* RFC 9112 3: a request-target longer than the server parses is 414 */
+	if (start >= limits->header_size ||
+	    memmem(data + start, limits->header_size - start, "\r\n", 2) == NULL) {
+		*status_r = 414;
+		return "request line too long";
 	}
-	return NULL;
+	*status_r = 431;
+	return "request header too large";
 }
 
 /* parse_request_line - method SP request-target SP HTTP-version (RFC 9112 3) */
@@ -134,11 +147,13 @@ static const char *parse_request_line(const char *data, size_t cur, size_t eol,
 	if (eol - p != 8 || memcmp(data + p, "HTTP/", 5) != 0 || data[p + 6] != '.' ||
 	    data[p + 5] < '0' || data[p + 5] > '9' || data[p + 7] < '0' || data[p + 7] > '9')
 		return "bad HTTP version";
-	if (data[p + 5] != '1' || data[p + 7] > '1') {
+	if (data[p + 5] != '1') {
 		*status_r = 505;
 		return "HTTP version not supported";
 	}
-	req->version_minor = (unsigned)(data[p + 7] - '0');
+	/* RFC 9110 2.5: HTTP/1.2 and above are read as the highest minor
+	 * version the server implements, 1.1 */
+	req->version_minor = data[p + 7] == '0' ? 0 : 1;
 	return parse_target(data, req);
 }
 
@@ -202,7 +217,7 @@ static const char *parse_field(const char *data, size_t cur, size_t eol,
 	} else if (http_span_equals(data, name, "content-length", true)) {
 		error = parse_content_length(data, value, limits, req, fields->content_length++ > 0);
 	} else if (http_span_equals(data, name, "transfer-encoding", true)) {
-		fields->transfer_encoding = true;
+		parse_transfer_encoding(data, value, fields);
 	} else if (http_span_equals(data, name, "expect", true)) {
 		fields->expect_continue = http_span_equals(data, value, "100-continue", true);
 	} else if (http_span_equals(data, name, "connection", true)) {
@@ -240,23 +255,74 @@ static const char *parse_content_length(const char *data, struct http_span value
 	return NULL;
 }
 
+/* list_next - the next non-empty member of a comma-separated list (RFC
+ * 9110 5.6.1) in DATA[*CUR, END), without the whitespace around it; false
+ * at the end */
+static bool list_next(const char *data, size_t *cur, size_t end, struct http_span *item_r)
+{
+	size_t p = *cur;
+	while (p < end && (data[p] == ' ' || data[p] == '\t' || data[p] == ','))
+		p++;
+	size_t t = p;
+	while (p < end && data[p] != ',')
+		p++;
+	size_t e = p;
+	while (e > t && (data[e - 1] == ' ' || data[e - 1] == '\t'))
+		e--;
+	*cur = p;
+	*item_r = (struct http_span){ t, e - t };
+	return e > t;
+}
+
 /* parse_connection - the "close" and "keep-alive" options (RFC 9112 9.3, 9.6) */
 static void parse_connection(const char *data, struct http_span value,
 			     struct head_fields *fields)
 {
-	size_t p = value.off, end = value.off + value.len;
-	while (p < end) {
-		while (p < end && (data[p] == ' ' || data[p] == '\t' || data[p] == ','))
-			p++;
-		size_t t = p;
-		while (p < end && data[p] != ',' && data[p] != ' ' && data[p] != '\t')
-			p++;
-		struct http_span option = { t, p - t };
+	size_t p = value.off;
+	struct http_span option;
+	while (list_next(data, &p, value.off + value.len, &option)) {
 		if (http_span_equals(data, option, "close", true))
 			fields->close = true;
 		else if (http_span_equals(data, option, "keep-alive", true))
 			fields->keep_alive = true;
 	}
+}
+
+/* parse_transfer_encoding - the codings of one Transfer-Encoding field
+ * line, after those of the lines before it (RFC 9110 5.3: one list) */
+static void parse_transfer_encoding(const char *data, struct http_span value,
+				    struct head_fields *fields)
+{
+	size_t p = value.off;
+	struct http_span coding;
+	fields->transfer_encoding = true;
+	while (list_next(data, &p, value.off + value.len, &coding)) {
+		fields->last_chunked = http_span_equals(data, coding, "chunked", true);
+		if (fields->last_chunked)
+			fields->chunked++;
+		else
+			fields->other_coding = true;
+	}
+}
+
+/* transfer_encoding_error - a body in transfer codings and no
+ * Content-Length.  Its end cannot be known in HTTP/1.0 (RFC 9112 6.1) nor
+ * when chunked is not the last coding, once only (6.3): 400.  A coding
+ * other than chunked is not implemented: 501 (6.1).  Chunked alone: 411
+ * (RFC 9110 15.5.12), the API's clients send Content-Length. */
+static const char *transfer_encoding_error(const struct http_request *req,
+					   const struct head_fields *fields, int *status_r)
+{
+	if (req->version_minor == 0)
+		return "Transfer-Encoding in HTTP/1.0";
+	if (!fields->last_chunked || fields->chunked != 1)
+		return "chunked is not the last transfer coding, once";
+	if (fields->other_coding) {
+		*status_r = 501;
+		return "transfer coding not implemented";
+	}
+	*status_r = 411;
+	return "Content-Length required";
 }
 
 /* check_fields - what holds across the fields: Host, the body's framing */
@@ -269,8 +335,7 @@ static const char *check_fields(const struct http_limits *limits, struct http_re
 	} else if (fields->transfer_encoding && fields->content_length > 0) {
 		error = "Transfer-Encoding with Content-Length";
 	} else if (fields->transfer_encoding) {
-		*status_r = 411;
-		error = "Content-Length required";
+		error = transfer_encoding_error(req, fields, status_r);
 	} else if (req->content_length > limits->body_size) {
 		*status_r = 413;
 		error = "request body too large";
@@ -298,7 +363,7 @@ const char *http_status_reason(int status)
 		{ 200, "OK" }, { 201, "Created" }, { 202, "Accepted" }, { 204, "No Content" },
 		{ 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
 		{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 408, "Request Timeout" },
-		{ 411, "Length Required" }, { 413, "Content Too Large" },
+		{ 411, "Length Required" }, { 413, "Content Too Large" }, { 414, "URI Too Long" },
 		{ 415, "Unsupported Media Type" }, { 429, "Too Many Requests" },
 		{ 431, "Request Header Fields Too Large" }, { 500, "Internal Server Error" },
 		{ 501, "Not Implemented" }, { 503, "Service Unavailable" },

@@ -9,19 +9,23 @@
  *      (up to and including the empty line that ends it);
  *   0  no empty line yet, and nothing wrong so far: read more (the caller
  *      refuses once LEN reaches LIMITS->header_size: 431);
- *  -1  refused: REQ->status is the reply's code (400, 431, 413, 411, 501,
- *      505) and *ERROR_R a short reason (static text).
+ *  -1  refused: REQ->status is the reply's code (400, 411, 413, 414, 431,
+ *      501, 505) and *ERROR_R a short reason (static text).
  * "Too long" is the same answer with or without the end seen (STYLE): a
  * head of LIMITS->header_size octets or more, or with more than
- * LIMITS->header_count fields, gets 431 either way.  Only CRLF ends a line
- * (RFC 9112 2.2 lets a server refuse a bare LF; DESIGN's invariant): a bare
- * LF or CR, a field folded over lines (obs-fold, 5.2), a space before a
- * field's colon (5.1), a missing, repeated or bad Host (3.2), conflicting
- * Content-Length fields (6.3), or Transfer-Encoding with Content-Length
- * (6.1, request smuggling) is 400.  A body in chunks (Transfer-Encoding
- * without Content-Length) gets 411 Length Required (RFC 9110 15.5.12): the
- * API's clients send Content-Length.  A Content-Length over
- * LIMITS->body_size is 413 before the body is read.
+ * LIMITS->header_count fields, gets 431 either way; 414 if the request line
+ * itself has not ended within LIMITS->header_size (RFC 9112 3).  Only CRLF
+ * ends a line (RFC 9112 2.2 lets a server refuse a bare LF; DESIGN's
+ * invariant): a bare LF or CR, a field folded over lines (obs-fold, 5.2), a
+ * space before a field's colon (5.1), a missing, repeated or bad Host
+ * (3.2), conflicting Content-Length fields (6.3), or Transfer-Encoding with
+ * Content-Length (6.1, request smuggling) is 400.  Transfer-Encoding without
+ * Content-Length: 400 in HTTP/1.0 (6.1) or if chunked is not the last
+ * coding, once (6.3); 501 for a coding other than chunked (6.1); chunked
+ * alone gets 411 Length Required (RFC 9110 15.5.12): the API's clients
+ * send Content-Length.  A Content-Length over LIMITS->body_size is 413
+ * before the body is read.  HTTP/1.2 and above are read as HTTP/1.1 (RFC
+ * 9110 2.5); another major version is 505.
  *
  * Spans in REQ are offsets into DATA, valid for any copy of its first
  * head_len octets.
@@ -55,7 +59,7 @@ struct http_request {
 	struct http_span query;       /* after '?', empty if none */
 	struct http_span authorization; /* the Authorization field's value; len 0: none */
 	struct http_span content_type;
-	unsigned version_minor;       /* HTTP/1.0 or HTTP/1.1 */
+	unsigned version_minor;       /* HTTP/1.0: 0; HTTP/1.1 and above: 1 */
 	unsigned header_count;
 	uint64_t content_length;      /* 0 without the field */
 	bool keep_alive;              /* 1.1 without "close", 1.0 with "keep-alive" */

@@ -175,11 +175,27 @@ def test_idle_connection_closes_without_a_word(web):
     (b"POST /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
      b"Content-Length: 3\r\n\r\n", 400),
     (b"POST /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+    # RFC 9112 6.3: chunked not the last coding, the body's end unknown
+    (b"POST /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    # RFC 9112 6.1: a coding the server does not implement
+    (b"POST /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+     501),
+    # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing
+    (b"POST /healthz HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    # RFC 9112 3: a request line longer than [http] header_size
+    (b"GET /" + b"a" * 2100 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
 ])
 def test_bad_requests(web, request_bytes, status):
     out = exchange(web.ports["http"], request_bytes)
     assert status_of(out) == status and b"Connection: close" in out
     error_json(out)
+
+
+def test_higher_http_1_minor_version_is_read_as_1_1(web):
+    """RFC 9110 2.5: HTTP/1.2 is answered as HTTP/1.1 (kept alive), HTTP/2.0 is 505"""
+    out = exchange(web.ports["http"], b"GET /healthz HTTP/1.2\r\nHost: a\r\n\r\n"
+                   b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert out.count(b"HTTP/1.1 200 OK\r\n") == 2
 
 
 def test_shutdown_closes_idle_connections(web):

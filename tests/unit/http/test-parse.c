@@ -41,6 +41,9 @@ static const struct head_case cases[] = {
 	{ "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 0, "OPTIONS|*||0|1" },
 	{ "GET / HTTP/1.1\r\nHost: a\r\nX-Odd: \x80\xff value \r\n\r\n", 0, "GET|/||0|1" },
 	{ "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n", 0, "GET|/||0|1" },
+	{ "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 0, "GET|/||0|1" },
+	{ "GET / HTTP/1.9\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n", 0,
+	  "GET|/||0|0" },
 
 	{ "GET / HTTP/1.1\nHost: a\n\n", 400, NULL },
 	{ "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400, NULL },
@@ -58,7 +61,8 @@ static const struct head_case cases[] = {
 	{ "GET http://a HTTP/1.1\r\nHost: a\r\n\r\n", 400, NULL },
 	{ "GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400, NULL },
 	{ "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, NULL },
-	{ "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505, NULL },
+	{ "GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505, NULL },
+	{ "GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400, NULL },
 	{ "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400,
 	  NULL },
 	{ "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400, NULL },
@@ -68,6 +72,19 @@ static const struct head_case cases[] = {
 	{ "POST / HTTP/1.1\r\nHost: a\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n", 400,
 	  NULL },
 	{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 411, NULL },
+	{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip , Chunked\r\n\r\n", 501,
+	  NULL },
+	{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+	  "Transfer-Encoding: chunked\r\n\r\n", 501, NULL },
+	{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400, NULL },
+	{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400,
+	  NULL },
+	{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	  "Transfer-Encoding: identity\r\n\r\n", 400, NULL },
+	{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400,
+	  NULL },
+	{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,\r\n\r\n", 400, NULL },
+	{ "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, NULL },
 	{ "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", 413, NULL },
 	{ "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", 413,
 	  NULL },
@@ -77,6 +94,11 @@ static const struct head_case cases[] = {
 	  "0123456789012345678901234567890123456789012345678901234567890123456789"
 	  "0123456789012345678901234567890123456789012345678901234567890123456789"
 	  "0123456789\r\n\r\n", 431, NULL },
+	{ "GET /0123456789012345678901234567890123456789012345678901234567890123456789"
+	  "0123456789012345678901234567890123456789012345678901234567890123456789"
+	  "0123456789012345678901234567890123456789012345678901234567890123456789"
+	  "0123456789012345678901234567890123456789012345678901234567890123456789"
+	  " HTTP/1.1\r\nHost: a\r\n\r\n", 414, NULL },
 };
 
 /* describe - the accepted request as the table writes it */
@@ -168,6 +190,7 @@ static void test_status_reasons(void **state)
 	assert_string_equal(http_status_reason(408), "Request Timeout");
 	assert_string_equal(http_status_reason(299), "Unknown");
 }
+
 
 int main(void)
 {
