@@ -374,3 +374,14 @@ const char *http_status_reason(int status)
 			return reasons[i].reason;
 	return "Unknown";
 }
+
+bool http_method_is_known(const char *data, struct http_span method)
+{
+	static const char *const methods[] = {
+		"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+	};
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (http_span_equals(data, method, methods[i], false))
+			return true;
+	return false;
+}

@@ -74,6 +74,12 @@ int http_request_parse(const char *data, size_t len, const struct http_limits *l
 /* http_span_equals - the span of DATA is TEXT, case-insensitively if NOCASE */
 bool http_span_equals(const char *data, struct http_span span, const char *text, bool nocase);
 
+/* http_method_is_known - METHOD (case-sensitive, RFC 9110 9.1) is one of
+ * RFC 9110's (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE) or
+ * PATCH (RFC 5789): a route answers it, or 405 with Allow; any other is
+ * 501 Not Implemented */
+bool http_method_is_known(const char *data, struct http_span method);
+
 /* http_status_reason - "Not Found" for 404, ... ("Unknown" for codes it lacks) */
 const char *http_status_reason(int status);
 

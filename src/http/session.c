@@ -266,7 +266,10 @@ static bool session_read_request(struct http_session *s)
 		return false;
 	s->state = HTTP_STATE_BUSY;
 	evtimer_del(s->timer);
-	http_route_dispatch(s);
+	if (http_method_is_known(s->head, s->req.method))
+		http_route_dispatch(s);
+	else  /* RFC 9110 9.1 */
+		http_session_respond_error(s, 501, "method not implemented", NULL);
 	return true;
 }
 
@@ -381,12 +384,14 @@ static void session_write_head(struct http_session *s, int status, const char *c
 	struct tm tm;
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
 	bool closing = !s->req.keep_alive || net_sessions_is_draining(s->server->sessions);
+	/* an HTTP/1.0 client keeps the connection only if told (RFC 9112 9.3) */
+	const char *connection = closing ? "Connection: close\r\n"
+		: s->req.version_minor == 0 ? "Connection: keep-alive\r\n" : "";
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
 			    http_status_reason(status), date);
 	if (body_len > 0)
 		evbuffer_add_printf(out, "Content-Type: %s\r\n", content_type);
-	evbuffer_add_printf(out, "Content-Length: %zu\r\n%s", body_len,
-			    closing ? "Connection: close\r\n" : "");
+	evbuffer_add_printf(out, "Content-Length: %zu\r\n%s", body_len, connection);
 	evbuffer_add_buffer(out, s->response_headers);
 	evbuffer_add(out, "\r\n", 2);
 }

@@ -191,6 +191,26 @@ def test_bad_requests(web, request_bytes, status):
     error_json(out)
 
 
+def test_unknown_method_is_501_and_the_connection_stays(web):
+    """RFC 9110 9.1: a method the server does not recognize is 501, on any path;
+    a known one a resource does not take stays 405 with Allow"""
+    out = exchange(web.ports["http"], b"FOO /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+                   b"BREW /nope HTTP/1.1\r\nHost: a\r\n\r\n"
+                   b"PUT /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert out.count(b"HTTP/1.1 501 Not Implemented\r\n") == 2
+    assert b"HTTP/1.1 405 Method Not Allowed\r\n" in out and b"Allow: GET, HEAD\r\n" in out
+    assert error_json(out.partition(b"}\n")[0] + b"}") == "method not implemented"
+
+
+def test_http_1_0_keep_alive_is_announced(web):
+    """RFC 9112 9.3: an HTTP/1.0 client that asks for keep-alive is told it is kept"""
+    out = exchange(web.ports["http"], b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                   b"GET /healthz HTTP/1.0\r\n\r\n")
+    first, _, second = out.partition(b"}\n")
+    assert status_of(first) == 200 and b"\r\nConnection: keep-alive\r\n" in first
+    assert status_of(second) == 200 and b"\r\nConnection: close\r\n" in second
+
+
 def test_higher_http_1_minor_version_is_read_as_1_1(web):
     """RFC 9110 2.5: HTTP/1.2 is answered as HTTP/1.1 (kept alive), HTTP/2.0 is 505"""
     out = exchange(web.ports["http"], b"GET /healthz HTTP/1.2\r\nHost: a\r\n\r\n"

@@ -191,6 +191,15 @@ static void test_status_reasons(void **state)
 	assert_string_equal(http_status_reason(299), "Unknown");
 }
 
+static void test_known_methods(void **state)
+{
+	(void)state;
+	const char *data = "GETget PATCH FOO";
+	assert_true(http_method_is_known(data, (struct http_span){ 0, 3 }));
+	assert_false(http_method_is_known(data, (struct http_span){ 3, 3 }));
+	assert_true(http_method_is_known(data, (struct http_span){ 7, 5 }));
+	assert_false(http_method_is_known(data, (struct http_span){ 13, 3 }));
+}
 
 int main(void)
 {
@@ -199,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_heads_byte_by_byte),
 		cmocka_unit_test(test_head_then_more),
 		cmocka_unit_test(test_status_reasons),
+		cmocka_unit_test(test_known_methods),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
