@@ -1,5 +1,7 @@
 /* cli/cmd-account - petrel account add|set|list|show|remove|disable|enable|
- * passwd: the accounts that log in to submit mail.  Passwords come from
+ * passwd|home: the accounts that log in to submit mail, and read it.  home
+ * sets the node its Maildir is on (docs/scaling.md, "Mailboxes across
+ * nodes").  Passwords come from
  * stdin (--password-stdin), the terminal without echo, or as an existing
  * crypt(5) hash (--password-hash, for imports); they are never printed.
  * An account is a row in the store and its secrets a row in
@@ -22,6 +24,7 @@ static const char ACCOUNT_USAGE[] =
 	"usage: petrel account add USER [--password-stdin | --password-hash HASH]\n"
 	"                          [--plan NAME] [--daily-limit N|plan] [--per-minute N|plan]\n"
 	"                          [--sandbox|--no-sandbox] [--any-from|--no-any-from]\n"
+	"                          [--home NODE]\n"
 	"       petrel account set USER [--plan NAME] [--daily-limit N|plan]\n"
 	"                          [--per-minute N|plan] [--sandbox|--no-sandbox]\n"
 	"                          [--any-from|--no-any-from]\n"
@@ -29,6 +32,7 @@ static const char ACCOUNT_USAGE[] =
 	"       petrel account show USER [--json]\n"
 	"       petrel account list [--json]\n"
 	"       petrel account disable|enable|remove USER\n"
+	"       petrel account home USER NODE|--clear\n"
 	"  every form takes -c FILE (default /etc/petrel/petrel.conf)\n";
 
 #define ACCOUNT_SETTINGS (ADMIN_OPT_PLAN | ADMIN_OPT_DAILY_LIMIT | ADMIN_OPT_PER_MINUTE | \
@@ -56,6 +60,7 @@ static int account_update_only(const struct account_ctx *x);
 static int account_disable(const struct account_ctx *x);
 static int account_enable(const struct account_ctx *x);
 static int account_remove(const struct account_ctx *x);
+static int account_home(const struct account_ctx *x);
 static long limit_effective(long own, unsigned plan_value, bool has_plan);
 static void limit_print_text(const char *label, long own, unsigned plan_value, bool has_plan);
 static void limit_print_json(const char *key, long own, unsigned plan_value, bool has_plan);
@@ -133,6 +138,7 @@ static int account_add(const struct account_ctx *x)
 		.name = xstrdup(a->pos[1]),
 		.daily_limit = -1,
 		.per_minute = -1,
+		.home_node = (char *)a->home,
 	};
 	settings_apply(a, &acct);
 	char *hash = NULL, *scram = NULL;
@@ -261,6 +267,11 @@ static void account_print_json(const struct store_account *acct,
 	       acct->sandbox ? "true" : "false", acct->disabled ? "true" : "false",
 	       acct->any_from ? "true" : "false",
 	       admin_time_format(acct->created, when, sizeof(when)));
+	fputs(",\"home_node\":", stdout);
+	if (acct->home_node)
+		json_string(stdout, acct->home_node);
+	else
+		fputs("null", stdout);
 }
 
 static int account_show(const struct account_ctx *x)
@@ -329,6 +340,8 @@ static int account_show(const struct account_ctx *x)
 	printf("%-12s %s\n", "sandbox:", acct->sandbox ? "yes" : "no");
 	printf("%-12s %s\n", "disabled:", acct->disabled ? "yes" : "no");
 	printf("%-12s %s\n", "any from:", acct->any_from ? "yes" : "no");
+	printf("%-12s %s\n", "home:", acct->home_node ? acct->home_node
+						     : "none (delivered where received)");
 	printf("%-12s %s\n", "created:", admin_time_format(acct->created, when, sizeof(when)));
 	printf("%-12s", "senders:");
 	if (strchr(acct->name, '@'))
@@ -362,8 +375,8 @@ static int account_list(const struct account_ctx *x)
 	if (a->json)
 		fputc('[', stdout);
 	else if (n > 0)
-		printf("%-32s %-10s %-9s %-9s %-7s %s\n", "NAME", "PLAN", "DAILY", "MINUTE",
-		       "SANDBOX", "STATE");
+		printf("%-32s %-10s %-9s %-9s %-7s %-8s %s\n", "NAME", "PLAN", "DAILY", "MINUTE",
+		       "SANDBOX", "STATE", "HOME");
 	for (size_t i = 0; i < n; i++) {
 		const struct store_plan *plan = NULL;
 		for (size_t j = 0; j < nplans; j++)
@@ -389,9 +402,10 @@ static int account_list(const struct account_ctx *x)
 					 plan != NULL);
 		snprintf(daily, sizeof(daily), d == 0 ? "unlimited" : "%ld", d);
 		snprintf(minute, sizeof(minute), m == 0 ? "unlimited" : "%ld", m);
-		printf("%-32s %-10s %-9s %-9s %-7s %s\n", accts[i]->name, accts[i]->plan, daily,
-		       minute, accts[i]->sandbox ? "yes" : "no",
-		       accts[i]->disabled ? "disabled" : "active");
+		printf("%-32s %-10s %-9s %-9s %-7s %-8s %s\n", accts[i]->name, accts[i]->plan,
+		       daily, minute, accts[i]->sandbox ? "yes" : "no",
+		       accts[i]->disabled ? "disabled" : "active",
+		       accts[i]->home_node ? accts[i]->home_node : "-");
 	}
 	if (a->json)
 		fputs("]\n", stdout);
@@ -436,6 +450,22 @@ static int account_remove(const struct account_ctx *x)
 	return status;
 }
 
+/* account_home - USER's Maildir is on NODE from now on, or (--clear) on
+ * whichever node receives its mail */
+static int account_home(const struct account_ctx *x)
+{
+	const struct admin_args *a = x->a;
+	const char *node = a->clear ? NULL : a->pos[2];
+	const char *error = NULL;
+	int status = admin_status(store_account_set_home(x->store, a->pos[1], node, &error),
+				  &error);
+	if (status == 0 && node)
+		printf("account %s is homed on node %s\n", a->pos[1], node);
+	else if (status == 0)
+		printf("account %s has no home node\n", a->pos[1]);
+	return status;
+}
+
 static const struct account_action {
 	const char *name;
 	unsigned opts;       /* options it accepts */
@@ -443,7 +473,7 @@ static const struct account_action {
 	bool secrets;        /* opens auth/credentials.db (list: with --json only) */
 	int (*run)(const struct account_ctx *x);
 } ACCOUNT_ACTIONS[] = {
-	{ "add", ACCOUNT_SETTINGS | ACCOUNT_PASSWORD, true, true, account_add },
+	{ "add", ACCOUNT_SETTINGS | ACCOUNT_PASSWORD | ADMIN_OPT_HOME, true, true, account_add },
 	{ "set", ACCOUNT_SETTINGS, true, false, account_update_only },
 	{ "passwd", ACCOUNT_PASSWORD, true, true, account_passwd },
 	{ "show", ADMIN_OPT_JSON, true, true, account_show },
@@ -451,6 +481,7 @@ static const struct account_action {
 	{ "disable", 0, true, false, account_disable },
 	{ "enable", 0, true, false, account_enable },
 	{ "remove", 0, true, true, account_remove },
+	{ "home", ADMIN_OPT_CLEAR, true, false, account_home },
 };
 
 int cmd_account(int argc, char **argv)
@@ -471,7 +502,9 @@ int cmd_account(int argc, char **argv)
 	struct admin_args a;
 	if (admin_args_parse(argc, argv, act->opts, ACCOUNT_USAGE, &a) != 0)
 		return 2;
-	if (a.npos != (act->user ? 2 : 1) || strcmp(a.pos[0], act->name) != 0)
+	/* home takes NODE too, unless --clear */
+	int npos = (act->user ? 2 : 1) + (act->run == account_home && !a.clear);
+	if (a.npos != npos || strcmp(a.pos[0], act->name) != 0)
 		return admin_usage(ACCOUNT_USAGE);
 	if (act->run == account_add && !store_account_name_is_valid(a.pos[1]))
 		return admin_fail(2, "invalid account name '%s': expected an address"

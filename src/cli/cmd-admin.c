@@ -175,6 +175,13 @@ int admin_args_parse(int argc, char **argv, unsigned allowed, const char *usage,
 			need = ADMIN_OPT_NAME;
 			takes = true;
 			a->name = v;
+		} else if (strcmp(o, "--home") == 0) {
+			need = ADMIN_OPT_HOME;
+			takes = true;
+			a->home = v;
+		} else if (strcmp(o, "--clear") == 0) {
+			need = ADMIN_OPT_CLEAR;
+			a->clear = true;
 		} else if (strcmp(o, "--since") == 0) {
 			need = ADMIN_OPT_SINCE;
 			takes = true;

@@ -52,6 +52,8 @@ enum admin_opt {
 	ADMIN_OPT_QUOTA = 1 << 13,      /* --quota SIZE|default, --quota-messages N|default */
 	ADMIN_OPT_SCOPE = 1 << 14,      /* --scope S, repeated (apikey add) */
 	ADMIN_OPT_NAME = 1 << 15,       /* --name N (apikey add) */
+	ADMIN_OPT_HOME = 1 << 16,       /* --home NODE (account add) */
+	ADMIN_OPT_CLEAR = 1 << 17,      /* --clear (account home) */
 };
 
 #define ADMIN_SCOPES_MAX 32
@@ -83,6 +85,8 @@ struct admin_args {
 	const char *scopes[ADMIN_SCOPES_MAX]; /* --scope, in order */
 	int nscopes;
 	const char *name;          /* --name */
+	const char *home;          /* --home */
+	bool clear;                /* --clear */
 	const char *pos[ADMIN_POSITIONAL_MAX];
 	int npos;
 };

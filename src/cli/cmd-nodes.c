@@ -3,7 +3,8 @@
  * (store.h: store_node_register).
  *
  * Text: a header, then one line per node: "NAME NUMBER STATE REPORTED
- * ACTIVE VERSION STARTED LISTENERS", STATE being live, stale (silent longer than
+ * ACTIVE VERSION STARTED CLUSTER LISTENERS", CLUSTER its [cluster] addresses
+ * ("mail=HOST:PORT,imap=...,pop3=...", "-" for none), STATE being live, stale (silent longer than
  * [server] node_stale_after) or stopped, AGE the seconds since its last
  * report by the database's clock (REPORTED, "12s"), ACTIVE the messages in
  * its active queue then (deferred ones resting on disk are not counted:
@@ -13,8 +14,10 @@
  * name; a live one is refused (exit 1).
  */
 #include "cli/cmd-admin.h"
+#include "util/xalloc.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char NODES_USAGE[] =
@@ -24,6 +27,27 @@ static const char NODES_USAGE[] =
 static const char *node_state(const struct store_node *n, unsigned stale_after);
 static void node_print_json(const struct store_node *n, unsigned stale_after, bool first);
 static int nodes_list(struct store *store, unsigned stale_after, bool json);
+static char *node_cluster_text(const struct store_node *n);
+
+/* node_cluster_text - "mail=A,imap=B,pop3=C" of the addresses N has, or "-" */
+static char *node_cluster_text(const struct store_node *n)
+{
+	const char *keys[] = { "mail", "imap", "pop3" };
+	const char *values[] = { n->mail_address, n->imap_address, n->pop3_address };
+	char *s = xstrdup("");
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (!values[i])
+			continue;
+		char *next = xasprintf("%s%s%s=%s", s, s[0] ? "," : "", keys[i], values[i]);
+		free(s);
+		s = next;
+	}
+	if (!s[0]) {
+		free(s);
+		s = xstrdup("-");
+	}
+	return s;
+}
 
 /* node_state - "stopped", "stale" or "live" */
 static const char *node_state(const struct store_node *n, unsigned stale_after)
@@ -50,6 +74,15 @@ static void node_print_json(const struct store_node *n, unsigned stale_after, bo
 	json_string(stdout, n->owner);
 	fputs(",\"listeners\":", stdout);
 	json_string(stdout, n->listeners);
+	const char *keys[] = { "mail_address", "imap_address", "pop3_address" };
+	const char *values[] = { n->mail_address, n->imap_address, n->pop3_address };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		printf(",\"%s\":", keys[i]);
+		if (values[i])
+			json_string(stdout, values[i]);
+		else
+			fputs("null", stdout);
+	}
 	fputc('}', stdout);
 }
 
@@ -64,8 +97,8 @@ static int nodes_list(struct store *store, unsigned stale_after, bool json)
 	if (json)
 		fputc('[', stdout);
 	else
-		printf("%-24s %-6s %-7s %-8s %-7s %-10s %-20s %s\n", "NAME", "NUMBER", "STATE",
-		       "REPORTED", "ACTIVE", "VERSION", "STARTED", "LISTENERS");
+		printf("%-24s %-6s %-7s %-8s %-7s %-10s %-20s %-8s %s\n", "NAME", "NUMBER",
+		       "STATE", "REPORTED", "ACTIVE", "VERSION", "STARTED", "CLUSTER", "LISTENERS");
 	for (size_t i = 0; i < n; i++) {
 		if (json) {
 			node_print_json(v[i], stale_after, i == 0);
@@ -74,9 +107,12 @@ static int nodes_list(struct store *store, unsigned stale_after, bool json)
 		char started[32], ago[32];
 		admin_time_format(v[i]->started, started, sizeof(started));
 		snprintf(ago, sizeof(ago), "%" PRId64 "s", v[i]->age);
-		printf("%-24s %-6u %-7s %-8s %-7" PRIu64 " %-10s %-20s %s\n", v[i]->name,
+		char *cluster = node_cluster_text(v[i]);
+		printf("%-24s %-6u %-7s %-8s %-7" PRIu64 " %-10s %-20s %-8s %s\n", v[i]->name,
 		       v[i]->number, node_state(v[i], stale_after), ago, v[i]->queue_active,
-		       v[i]->version, started, v[i]->listeners[0] ? v[i]->listeners : "-");
+		       v[i]->version, started, cluster,
+		       v[i]->listeners[0] ? v[i]->listeners : "-");
+		free(cluster);
 	}
 	if (json)
 		fputs("]\n", stdout);

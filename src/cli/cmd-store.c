@@ -106,7 +106,11 @@ static int copy_plans_accounts(struct store *from, struct store *to, struct copy
 	for (size_t i = 0; rc == 0 && i < n_accounts; i++, n->accounts++) {
 		struct store_sender *senders = NULL;
 		size_t n_senders = 0;
-		rc = store_account_add(to, accounts[i], error_r);
+		/* a home names a node the target does not know yet: set it again
+		 * there with `petrel account home` */
+		struct store_account account = *accounts[i];
+		account.home_node = NULL;
+		rc = store_account_add(to, &account, error_r);
 		if (rc == 0)
 			rc = store_sender_list(from, accounts[i]->name, &senders, &n_senders,
 					       error_r);

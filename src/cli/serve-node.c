@@ -103,6 +103,10 @@ struct serve_node *serve_node_register(struct store *store, const struct config 
 	sn->node.owner = node_owner(config);
 	sn->node.version = xstrdup(PETREL_VERSION);
 	sn->node.listeners = node_listeners(config);
+	/* [cluster]: where the other nodes reach this one */
+	sn->node.mail_address = config->cluster.mail ? xstrdup(config->cluster.mail) : NULL;
+	sn->node.imap_address = config->cluster.imap ? xstrdup(config->cluster.imap) : NULL;
+	sn->node.pop3_address = config->cluster.pop3 ? xstrdup(config->cluster.pop3) : NULL;
 	int rc = store_node_register(store, &sn->node, sn->stale_after, error_r);
 	if (rc != 0) {
 		serve_node_free(&sn);
@@ -201,6 +205,9 @@ void serve_node_free(struct serve_node **snp)
 	free(sn->node.owner);
 	free(sn->node.version);
 	free(sn->node.listeners);
+	free(sn->node.mail_address);
+	free(sn->node.imap_address);
+	free(sn->node.pop3_address);
 	free(sn);
 	*snp = NULL;
 }

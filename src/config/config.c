@@ -65,6 +65,7 @@ enum config_section {
 	SECTION_POP3,
 	SECTION_HTTP,
 	SECTION_STORE,
+	SECTION_CLUSTER,
 	SECTION_LISTENER,
 };
 
@@ -88,6 +89,7 @@ enum key_type {
 	KEY_RELAY_DOMAINS,/* char *, "*" or a list of domain names */
 	KEY_ADDRESS,      /* char *, local@domain (dot-atom local part), domain
 			     lower-cased without one trailing dot; "" = unset */
+	KEY_NODE_ADDRESS, /* char *, IPv4:port or [IPv6]:port; "" = NULL */
 	KEY_NETWORKS,     /* struct config_network * then its size_t count:
 			     ADDRESS/PREFIX, several separated by commas or spaces */
 	KEY_CHOICE,       /* unsigned, the index of the value in key_choices' words */
@@ -282,6 +284,12 @@ static const struct key_def key_defs[] = {
 	{ SECTION_STORE, "statement_timeout", KEY_DURATION,
 	  CONFIG_OFFSET(store.statement_timeout), 1, 3600 },
 	{ SECTION_STORE, "connections", KEY_UINT, CONFIG_OFFSET(store.connections), 1, 256 },
+	{ SECTION_CLUSTER, "mail", KEY_NODE_ADDRESS, CONFIG_OFFSET(cluster.mail), 0, 0 },
+	{ SECTION_CLUSTER, "imap", KEY_NODE_ADDRESS, CONFIG_OFFSET(cluster.imap), 0, 0 },
+	{ SECTION_CLUSTER, "pop3", KEY_NODE_ADDRESS, CONFIG_OFFSET(cluster.pop3), 0, 0 },
+	{ SECTION_CLUSTER, "from", KEY_NETWORKS, CONFIG_OFFSET(cluster.from), 0, 0 },
+	{ SECTION_CLUSTER, "secret_file", KEY_OPTIONAL_PATH, CONFIG_OFFSET(cluster.secret_file),
+	  0, 0 },
 };
 #define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))
 
@@ -307,6 +315,7 @@ static const char *const section_names[] = {
 	[SECTION_POP3] = "pop3",
 	[SECTION_HTTP] = "http",
 	[SECTION_STORE] = "store",
+	[SECTION_CLUSTER] = "cluster",
 	[SECTION_LISTENER] = "listener",
 };
 
@@ -372,6 +381,9 @@ static bool parse_network(const char *s, struct config_network *network_r);
 _Static_assert(offsetof(struct config_http, metrics_from_count) ==
 	       offsetof(struct config_http, metrics_from) + sizeof(struct config_network *),
 	       "KEY_NETWORKS: the count follows the array");
+_Static_assert(offsetof(struct config_cluster, from_count) ==
+	       offsetof(struct config_cluster, from) + sizeof(struct config_network *),
+	       "KEY_NETWORKS: the count follows the array");
 static bool parse_networks(const char *value, struct config_network **networks_r,
 			   size_t *count_r, const char **bad_r);
 static void parser_listener_bool(struct config_parser *p, const char *name, const char *value,
@@ -390,6 +402,8 @@ static bool list_domain_is_valid(const char *s, size_t len);
 static void parser_finish_relay(struct config_parser *p);
 static void parser_finish_users(struct config_parser *p);
 static void parser_finish_store(struct config_parser *p);
+static void parser_finish_cluster(struct config_parser *p);
+static bool listener_serves_address(const struct config_listener *l, const char *address);
 static int config_key_line_raw(const int *lines, const char *section, const char *key);
 static bool address_is_valid(const char *address);
 static void string_lower(char *s);
@@ -723,6 +737,11 @@ void config_free(struct config **configp)
 	}
 	free(config->listeners);
 	free(config->http.metrics_from);
+	free(config->cluster.mail);
+	free(config->cluster.imap);
+	free(config->cluster.pop3);
+	free(config->cluster.from);
+	free(config->cluster.secret_file);
 	free(config->key_lines);
 	free(config);
 }
@@ -1386,6 +1405,19 @@ static void parser_set_key(struct config_parser *p, size_t idx, const char *valu
 		}
 		break;
 	}
+	case KEY_NODE_ADDRESS: {
+		const char *reason = NULL;
+		if (*value != '\0' && (value[0] == '*' || strncmp(value, "unix:", 5) == 0 ||
+				       !listener_address_is_valid(value, &reason))) {
+			parser_fail(p, p->lineno, "'%s' must be IPv4:port or [IPv6]:port, the"
+				    " address other nodes connect to, not '%.64s'%s%s", def->name,
+				    value, reason ? ": " : "", reason ? reason : "");
+			return;
+		}
+		free(*strp);
+		*strp = *value == '\0' ? NULL : xstrdup(value);
+		break;
+	}
 	case KEY_RELAY_HOST:
 		if (*value != '\0' && !relay_host_is_valid(value)) {
 			parser_fail(p, p->lineno, "'%s' must be a preset name (gmail, sendgrid...) "
@@ -1496,8 +1528,64 @@ static void parser_finish(struct config_parser *p)
 			    config->node_report_interval);
 		return;
 	}
+	parser_finish_cluster(p);
+	if (p->error_line != 0)
+		return;
 	config->key_lines = xmalloc(sizeof(p->key_lines));
 	memcpy(config->key_lines, p->key_lines, sizeof(p->key_lines));
+}
+
+/* parser_finish_cluster - each [cluster] address is one of this node's
+ * listeners of the right role (what other nodes reach there must be what
+ * this node serves), and they need 'from': without it no node could use
+ * them, and nothing could tell a node from any other client */
+static void parser_finish_cluster(struct config_parser *p)
+{
+	const struct config *config = p->config;
+	const struct {
+		const char *key, *address;
+		enum listener_role role;
+	} uses[] = {
+		{ "mail", config->cluster.mail, LISTENER_ROLE_MX },
+		{ "imap", config->cluster.imap, LISTENER_ROLE_IMAP },
+		{ "pop3", config->cluster.pop3, LISTENER_ROLE_POP3 },
+	};
+
+	for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++) {
+		if (uses[i].address == NULL)
+			continue;
+		int line = config_key_line_raw(p->key_lines, "cluster", uses[i].key);
+		bool found = false;
+		for (size_t k = 0; !found && k < config->listener_count; k++)
+			found = config->listeners[k].role == uses[i].role &&
+				listener_serves_address(&config->listeners[k], uses[i].address);
+		if (!found) {
+			parser_fail(p, line, "[cluster] %s = %s is not the address of a listener"
+				    " of role %s on this node", uses[i].key, uses[i].address,
+				    listener_role_name(uses[i].role));
+			return;
+		}
+		if (config->cluster.from_count == 0) {
+			parser_fail(p, line, "[cluster] '%s' is set but 'from' is not (the nodes'"
+				    " ADDRESS/PREFIX networks)", uses[i].key);
+			return;
+		}
+	}
+}
+
+/* listener_serves_address - L listens on ADDRESS (IPv4:port or
+ * [IPv6]:port): the same text, or a wildcard host with the same port */
+static bool listener_serves_address(const struct config_listener *l, const char *address)
+{
+	const char *port = strrchr(address, ':');
+	const char *lport = strrchr(l->address, ':');
+	size_t lhost = lport ? (size_t)(lport - l->address) : 0;
+	bool wildcard = (lhost == 1 && l->address[0] == '*') ||
+			(lhost == 7 && strncmp(l->address, "0.0.0.0", 7) == 0 && address[0] != '[') ||
+			(lhost == 4 && strncmp(l->address, "[::]", 4) == 0);
+
+	return strcmp(l->address, address) == 0 ||
+	       (wildcard && port && strcmp(lport, port) == 0);
 }
 
 /* parser_finish_relay - [relay] settings other than host mean nothing

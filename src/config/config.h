@@ -26,6 +26,8 @@
  *   [delivery] outgoing SMTP: TLS policy, port, connection limits
  *   [relay]    a smarthost for all mail or some domains
  *   [tls-policy] per recipient domain: none|may|encrypt|verify
+ *   [cluster]  mailboxes across nodes: where this node takes mail and logins
+ *              for the accounts homed here, the nodes' networks, their secret
  *   [listener NAME]  role = mx|submission|submissions|local|imap|imaps|pop3|pop3s|
  *              http|https,
  *              address = host:port
@@ -257,6 +259,19 @@ struct config_relay {
 	char *domains;           /* "*" or a list of recipient domains */
 };
 
+/* [cluster]: mailboxes across nodes (docs/scaling.md).  Each address is
+ * one of this node's listeners, as other nodes reach it: IPv4:port or
+ * [IPv6]:port; NULL = unset. */
+struct config_cluster {
+	char *mail;              /* a listener of role mx: mail for accounts homed here */
+	char *imap;              /* a listener of role imap: IMAP logins proxied here */
+	char *pop3;              /* a listener of role pop3: POP3 logins proxied here */
+	struct config_network *from; /* the nodes' networks: only they use the above */
+	size_t from_count;
+	char *secret_file;       /* the secret the nodes share; read by the auth
+				    process only, never by the network process */
+};
+
 struct config_tls_policy {
 	char *domain;            /* lower-case recipient domain */
 	char *policy;            /* none|may|encrypt|verify */
@@ -304,6 +319,7 @@ struct config {
 	struct config_queue queue;
 	struct config_delivery delivery;
 	struct config_relay relay;
+	struct config_cluster cluster;
 	struct config_tls_policy *tls_policies;  /* [tls-policy] */
 	size_t tls_policy_count;
 

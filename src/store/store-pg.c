@@ -109,6 +109,12 @@ static const char *const PG_MIGRATIONS[] = {
 	" started BIGINT NOT NULL, reported BIGINT NOT NULL,"
 	" stopped BOOLEAN NOT NULL DEFAULT false, listeners TEXT NOT NULL DEFAULT '',"
 	" queue_active BIGINT NOT NULL DEFAULT 0);",
+
+	/* 3: mailboxes across nodes: each account's home node, and where the
+	 * nodes take mail and logins for the accounts homed there ([cluster]) */
+	"ALTER TABLE accounts ADD COLUMN home_node TEXT;"
+	"ALTER TABLE nodes ADD COLUMN mail_address TEXT, ADD COLUMN imap_address TEXT,"
+	" ADD COLUMN pop3_address TEXT;",
 };
 #define PG_MIGRATION_COUNT ((int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])))
 
@@ -169,11 +175,12 @@ static const struct pg_schema PG_CREDENTIALS_SCHEMA = {
 };
 
 #define ACCOUNT_COLUMNS \
-	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created"
+	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created, home_node"
 #define PLAN_COLUMNS "name, daily_limit, per_minute, quota_bytes, quota_messages"
 #define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason, node"
 #define NODE_COLUMNS "name, owner, number, generation, version, started, reported,"\
-	" " PG_NOW " - reported, stopped, listeners, queue_active"
+	" " PG_NOW " - reported, stopped, listeners, queue_active, mail_address, imap_address,"\
+	" pop3_address"
 /* the database's clock, in seconds: the nodes' clocks need not agree */
 #define PG_NOW "extract(epoch FROM now())::bigint"
 #define DMARC_EVAL_COLUMNS "time, policy_domain, source_ip, header_from,"\
@@ -253,6 +260,8 @@ static int schema_migrate(struct pg_conn *c, const struct pg_schema *schema, int
 static struct pg_db *pg_db_open(const struct store_settings *settings,
 				const struct pg_schema *schema, const char **error_r);
 static int url_check(const char *url, const char *setting, const char **error_r);
+static int node_known(struct pg_conn *c, const char *name, const char **error_r);
+static void node_columns(const PGresult *res, int i, int first, struct store_node *n);
 
 /* conn_open - a connection with its statement_timeout set; NULL and
  * *error_r on failure */
@@ -812,6 +821,7 @@ static void *account_row(const PGresult *res, int i)
 	a->disabled = val_bool(res, i, 5);
 	a->any_from = val_bool(res, i, 6);
 	a->created = (time_t)val_int(res, i, 7);
+	a->home_node = val_dup(res, i, 8);
 	return a;
 }
 
@@ -824,14 +834,17 @@ static int pg_account_add(void *db, const struct store_account *a, const char **
 	const char *state = "";
 	int rc = row_exists(c, "SELECT 1 FROM plans WHERE name = $1", "reading a plan", "plan",
 			    a->plan, error_r) == 0 ? 0 : -1;
+	if (rc == 0 && a->home_node)
+		rc = node_known(c, a->home_node, error_r);
 	PGresult *res = NULL;
 	if (rc == 0)
 		res = pg_exec(c, "INSERT INTO accounts (" ACCOUNT_COLUMNS ")"
 			      " VALUES ($1, $2, $3, $4, $5::int::boolean, $6::int::boolean,"
-			      " $7::int::boolean, $8)", "adding an account",
+			      " $7::int::boolean, $8, $9)", "adding an account",
 			      PG_ARGS(PG_TEXT(a->name), PG_TEXT(a->plan), PG_INT(a->daily_limit),
 				      PG_INT(a->per_minute), PG_INT(a->sandbox), PG_INT(a->disabled),
-				      PG_INT(a->any_from), PG_INT(a->created)), &state, error_r);
+				      PG_INT(a->any_from), PG_INT(a->created), PG_TEXT(a->home_node)),
+			      &state, error_r);
 	conn_give(d, c);
 	if (rc == 0 && !res && sqlstate_is(state, PG_UNIQUE_VIOLATION)) {
 		*error_r = store_error("account %s exists already", a->name);
@@ -1612,22 +1625,24 @@ static int pg_node_register(void *db, struct store_node *node, unsigned stale_af
 	}
 	const struct pg_arg args[] = {
 		PG_TEXT(node->name), PG_TEXT(node->owner), PG_TEXT(node->version),
-		PG_TEXT(node->listeners), PG_INT(STORE_NODE_NUMBERS - 1),
+		PG_TEXT(node->listeners), PG_TEXT(node->mail_address),
+		PG_TEXT(node->imap_address), PG_TEXT(node->pop3_address),
+		PG_INT(STORE_NODE_NUMBERS - 1),
 	};
 	if (rc == 0 && known)
 		res = pg_exec(c, "UPDATE nodes SET owner = $2, version = $3, listeners = $4,"
-			      " generation = generation + 1, started = " PG_NOW ","
+			      " mail_address = $5, imap_address = $6, pop3_address = $7, generation = generation + 1, started = " PG_NOW ","
 			      " reported = " PG_NOW ", stopped = false, queue_active = 0"
 			      " WHERE name = $1 RETURNING number, generation, started",
-			      "registering a node", args, 4, NULL, error_r);
+			      "registering a node", args, 7, NULL, error_r);
 	else if (rc == 0)
-		res = pg_exec(c, "INSERT INTO nodes (name, owner, version, listeners, number,"
-			      " generation, started, reported)"
-			      " SELECT $1, $2, $3, $4, free, 1, " PG_NOW ", " PG_NOW
-			      " FROM (SELECT min(x) AS free FROM generate_series(0, $5::int) x"
+		res = pg_exec(c, "INSERT INTO nodes (name, owner, version, listeners, mail_address,"
+			      " imap_address, pop3_address, number, generation, started, reported)"
+			      " SELECT $1, $2, $3, $4, $5, $6, $7, free, 1, " PG_NOW ", " PG_NOW
+			      " FROM (SELECT min(x) AS free FROM generate_series(0, $8::int) x"
 			      " WHERE x NOT IN (SELECT number FROM nodes)) f WHERE free IS NOT NULL"
 			      " RETURNING number, generation, started",
-			      "registering a node", args, 5, NULL, error_r);
+			      "registering a node", args, 8, NULL, error_r);
 	if (rc == 0 && !res)
 		rc = -1;
 	if (rc == 0 && PQntuples(res) == 0) {
@@ -1678,21 +1693,30 @@ static int pg_node_stop(void *db, const struct store_node *node, const char **er
 			   "recording the stop", error_r);
 }
 
+/* node_columns - NODE_COLUMNS from column FIRST of RES's row I into N */
+static void node_columns(const PGresult *res, int i, int first, struct store_node *n)
+{
+	n->name = val_dup(res, i, first);
+	n->owner = val_dup(res, i, first + 1);
+	n->number = (unsigned)val_int(res, i, first + 2);
+	n->generation = val_int(res, i, first + 3);
+	n->version = val_dup(res, i, first + 4);
+	n->started = (time_t)val_int(res, i, first + 5);
+	n->reported = (time_t)val_int(res, i, first + 6);
+	n->age = val_int(res, i, first + 7);
+	n->stopped = val_bool(res, i, first + 8);
+	n->listeners = val_dup(res, i, first + 9);
+	n->queue_active = (uint64_t)val_int(res, i, first + 10);
+	n->mail_address = val_dup(res, i, first + 11);
+	n->imap_address = val_dup(res, i, first + 12);
+	n->pop3_address = val_dup(res, i, first + 13);
+}
+
 /* node_row - row I of a NODE_COLUMNS result */
 static void *node_row(const PGresult *res, int i)
 {
 	struct store_node *e = xcalloc(1, sizeof(*e));
-	e->name = val_dup(res, i, 0);
-	e->owner = val_dup(res, i, 1);
-	e->number = (unsigned)val_int(res, i, 2);
-	e->generation = val_int(res, i, 3);
-	e->version = val_dup(res, i, 4);
-	e->started = (time_t)val_int(res, i, 5);
-	e->reported = (time_t)val_int(res, i, 6);
-	e->age = val_int(res, i, 7);
-	e->stopped = val_bool(res, i, 8);
-	e->listeners = val_dup(res, i, 9);
-	e->queue_active = (uint64_t)val_int(res, i, 10);
+	node_columns(res, i, 0, e);
 	return e;
 }
 
@@ -1730,6 +1754,69 @@ static int pg_node_forget(void *db, const char *name, unsigned stale_after,
 	return rc;
 }
 
+/* node_known - 0 if the store knows node NAME; -1 with a clear error */
+static int node_known(struct pg_conn *c, const char *name, const char **error_r)
+{
+	int rc = row_exists(c, "SELECT 1 FROM nodes WHERE name = $1", "reading a node", "node",
+			    name, error_r);
+	if (rc == STORE_NOT_FOUND) {
+		*error_r = store_error("unknown node %s: a node is known once it has started"
+				       " (`petrel nodes` lists them)", name);
+		rc = -1;
+	}
+	return rc;
+}
+
+static int pg_account_set_home(void *db, const char *account, const char *node,
+			       const char **error_r)
+{
+	struct pg_db *d = db;
+	struct pg_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = node ? node_known(c, node, error_r) : 0;
+	PGresult *res = NULL;
+	if (rc == 0 && !(res = pg_exec(c, "UPDATE accounts SET home_node = $2 WHERE name = $1",
+				       "setting an account's home",
+				       PG_ARGS(PG_TEXT(account), PG_TEXT(node)), NULL, error_r)))
+		rc = -1;
+	conn_give(d, c);
+	if (rc == 0 && res_changes(res) == 0) {
+		*error_r = store_error("no account %s", account);
+		rc = STORE_NOT_FOUND;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* pg_account_home - the home's name, then its row (none left when it was
+ * forgotten) */
+static int pg_account_home(void *db, const char *account, struct store_node **home_r,
+			   const char **error_r)
+{
+	PGresult *res = pg_query(db, "SELECT a.home_node, n.* FROM accounts a LEFT JOIN"
+				 " (SELECT " NODE_COLUMNS " FROM nodes) n ON n.name = a.home_node"
+				 " WHERE a.name = $1", "reading an account's home",
+				 PG_ARGS(PG_TEXT(account)), error_r);
+	if (!res)
+		return -1;
+	int rc = 0;
+	if (PQntuples(res) == 0) {
+		*error_r = store_error("no account %s", account);
+		rc = STORE_NOT_FOUND;
+	} else if (!PQgetisnull(res, 0, 1)) {
+		*home_r = xcalloc(1, sizeof(**home_r));
+		node_columns(res, 0, 1, *home_r);
+	} else if (!PQgetisnull(res, 0, 0)) {
+		*home_r = xcalloc(1, sizeof(**home_r));
+		(*home_r)->name = val_dup(res, 0, 0);
+		(*home_r)->stopped = true; /* forgotten since */
+		(*home_r)->age = -1;
+	}
+	PQclear(res);
+	return rc;
+}
+
 const struct store_backend store_backend_pg = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -1748,6 +1835,8 @@ const struct store_backend store_backend_pg = {
 	.legacy_secrets_move = pg_legacy_secrets_move,
 	.account_remove = pg_account_remove,
 	.account_list = pg_account_list,
+	.account_set_home = pg_account_set_home,
+	.account_home = pg_account_home,
 	.sender_set = pg_sender_set,
 	.sender_remove = pg_sender_remove,
 	.sender_list = pg_sender_list,

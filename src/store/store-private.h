@@ -49,6 +49,11 @@ struct store_backend {
 				   void *ctx, const char **error_r);
 	int (*account_list)(void *db, struct store_account ***accounts_r, size_t *count_r,
 			    const char **error_r);
+	/* account_set_home, account_home - see store.h; names lower-cased */
+	int (*account_set_home)(void *db, const char *account, const char *node,
+				const char **error_r);
+	int (*account_home)(void *db, const char *account, struct store_node **home_r,
+			    const char **error_r);
 
 	int (*sender_set)(void *db, const char *account, const char *pattern, bool allow,
 			  const char **error_r);

@@ -117,6 +117,13 @@ static const char *const MIGRATIONS[] = {
 	 " started INTEGER NOT NULL, reported INTEGER NOT NULL,"
 	 " stopped INTEGER NOT NULL DEFAULT 0, listeners TEXT NOT NULL DEFAULT '',"
 	 " queue_active INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"),
+
+	/* 7: mailboxes across nodes: each account's home node, and where the
+	 * nodes take mail and logins for the accounts homed there ([cluster]) */
+	("ALTER TABLE accounts ADD COLUMN home_node TEXT;"
+	 "ALTER TABLE nodes ADD COLUMN mail_address TEXT;"
+	 "ALTER TABLE nodes ADD COLUMN imap_address TEXT;"
+	 "ALTER TABLE nodes ADD COLUMN pop3_address TEXT;"),
 };
 #define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -156,6 +163,8 @@ enum sq_stmt {
 	SQ_ACCOUNT_LIST,
 	SQ_ACCOUNT_COUNTERS_REMOVE,
 	SQ_ACCOUNT_COUNT,
+	SQ_ACCOUNT_SET_HOME,
+	SQ_ACCOUNT_HOME,
 	SQ_LEGACY_COLUMNS,
 	SQ_LEGACY_SECRETS,
 	SQ_SENDER_SET,
@@ -205,11 +214,12 @@ enum sq_stmt {
 };
 
 #define ACCOUNT_COLUMNS \
-	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created"
+	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created, home_node"
 #define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason, node"
 #define SQ_NOW "CAST(strftime('%s', 'now') AS INTEGER)"
 #define NODE_COLUMNS "name, owner, number, generation, version, started, reported,"\
-	" " SQ_NOW " - reported, stopped, listeners, queue_active"
+	" " SQ_NOW " - reported, stopped, listeners, queue_active, mail_address, imap_address,"\
+	" pop3_address"
 #define DMARC_EVAL_INSERT_COLUMNS "time, policy_domain, source_ip, header_from,"\
 	" envelope_from, spf_domain, spf_result, dkim, spf_aligned, dkim_aligned, disposition,"\
 	" policy, rua, override"
@@ -235,7 +245,7 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_PLAN_LIST] = "SELECT name, daily_limit, per_minute, quota_bytes, quota_messages"
 		" FROM plans ORDER BY name",
 	[SQ_ACCOUNT_ADD] = "INSERT INTO accounts (" ACCOUNT_COLUMNS ")"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[SQ_ACCOUNT_GET] = "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE name = ?1",
 	[SQ_ACCOUNT_UPDATE] = "UPDATE accounts SET plan = ?2, daily_limit = ?3, per_minute = ?4,"
 		" sandbox = ?5, disabled = ?6, any_from = ?7 WHERE name = ?1",
@@ -243,6 +253,11 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_ACCOUNT_LIST] = "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY name",
 	[SQ_ACCOUNT_COUNTERS_REMOVE] = "DELETE FROM counters WHERE account = ?1",
 	[SQ_ACCOUNT_COUNT] = "SELECT count(*) FROM accounts",
+	[SQ_ACCOUNT_SET_HOME] = "UPDATE accounts SET home_node = ?2 WHERE name = ?1",
+	/* the home's name, then its row: none left when it was forgotten */
+	[SQ_ACCOUNT_HOME] = "SELECT a.home_node, n.* FROM accounts a LEFT JOIN"
+		" (SELECT " NODE_COLUMNS " FROM nodes) n ON n.name = a.home_node"
+		" WHERE a.name = ?1",
 	/* whether a secret column of versions 1-2 is left */
 	[SQ_LEGACY_COLUMNS] = "SELECT count(*) FROM pragma_table_info('accounts')"
 		" WHERE name = ?1",
@@ -284,12 +299,13 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 		" (SELECT id FROM events WHERE time < ?1 LIMIT ?2)",
 	[SQ_NODE_GET] = "SELECT owner, stopped, " SQ_NOW " - reported FROM nodes WHERE name = ?1",
 	[SQ_NODE_RENEW] = "UPDATE nodes SET owner = ?2, version = ?3, listeners = ?4,"
-		" generation = generation + 1, started = " SQ_NOW ", reported = " SQ_NOW ","
+		" mail_address = ?5, imap_address = ?6, pop3_address = ?7, generation = generation + 1, started = " SQ_NOW ", reported = " SQ_NOW ","
 		" stopped = 0, queue_active = 0 WHERE name = ?1 RETURNING number, generation, started",
 	/* the smallest number no name holds */
 	[SQ_NODE_ADD] = "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n"
-		" WHERE x < ?5) INSERT INTO nodes (name, owner, version, listeners, number,"
-		" generation, started, reported) SELECT ?1, ?2, ?3, ?4, free, 1, " SQ_NOW ","
+		" WHERE x < ?8) INSERT INTO nodes (name, owner, version, listeners, mail_address,"
+		" imap_address, pop3_address, number, generation, started, reported)"
+		" SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, free, 1, " SQ_NOW ","
 		" " SQ_NOW " FROM (SELECT min(x) AS free FROM n WHERE x NOT IN"
 		" (SELECT number FROM nodes)) WHERE free IS NOT NULL"
 		" RETURNING number, generation, started",
@@ -423,6 +439,7 @@ static int counter_read(struct sq_conn *c, const char *account, const char *wind
 			uint64_t *count_r, const char **error_r);
 static void *plan_row(sqlite3_stmt *st);
 static void *account_row(sqlite3_stmt *st);
+static int node_known(struct sq_conn *c, const char *name, const char **error_r);
 static void *event_row(sqlite3_stmt *st);
 static void plan_drop(void *row);
 static void account_drop(void *row);
@@ -1033,14 +1050,15 @@ static void *account_row(sqlite3_stmt *st)
 	a->disabled = sqlite3_column_int(st, 5) != 0;
 	a->any_from = sqlite3_column_int(st, 6) != 0;
 	a->created = (time_t)sqlite3_column_int64(st, 7);
+	a->home_node = col_dup(st, 8);
 	return a;
 }
 
-/* ACCOUNT_ARGS - ACCOUNT_COLUMNS' values from A, for ?1..?8 */
+/* ACCOUNT_ARGS - ACCOUNT_COLUMNS' values from A, for ?1..?9 */
 #define ACCOUNT_ARGS(a) \
 	SQ_ARGS(SQ_TEXT((a)->name), SQ_TEXT((a)->plan), SQ_INT((a)->daily_limit), \
 		SQ_INT((a)->per_minute), SQ_INT((a)->sandbox), SQ_INT((a)->disabled), \
-		SQ_INT((a)->any_from), SQ_INT((a)->created))
+		SQ_INT((a)->any_from), SQ_INT((a)->created), SQ_TEXT((a)->home_node))
 
 /* exists_check - 0 if statement ID (READING it) finds a row for NAME;
  * STORE_NOT_FOUND with *error_r = "no NOUN NAME"; or -1 */
@@ -1065,6 +1083,8 @@ static int sq_account_add(void *db, const struct store_account *account, const c
 		return -1;
 	int rc = exists_check(c, SQ_PLAN_GET, "reading a plan", "plan", account->plan,
 				   error_r) == 0 ? 0 : -1;
+	if (rc == 0 && account->home_node)
+		rc = node_known(c, account->home_node, error_r);
 	if (rc == 0) {
 		int r = sq_run(c, SQ_ACCOUNT_ADD, "adding an account", ACCOUNT_ARGS(account), NULL,
 			       NULL, error_r);
@@ -1796,11 +1816,13 @@ static int sq_node_register(void *db, struct store_node *node, unsigned stale_af
 	node->generation = 0;
 	const struct sq_arg args[] = {
 		SQ_TEXT(node->name), SQ_TEXT(node->owner), SQ_TEXT(node->version),
-		SQ_TEXT(node->listeners), SQ_INT(STORE_NODE_NUMBERS - 1),
+		SQ_TEXT(node->listeners), SQ_TEXT(node->mail_address),
+		SQ_TEXT(node->imap_address), SQ_TEXT(node->pop3_address),
+		SQ_INT(STORE_NODE_NUMBERS - 1),
 	};
-	/* SQ_NODE_RENEW has no ?5 */
+	/* SQ_NODE_RENEW has no ?8 */
 	if (rc == 0 && sq_run(c, ns.known ? SQ_NODE_RENEW : SQ_NODE_ADD, "registering a node",
-			      args, ns.known ? 4 : 5, node_numbers_row, node,
+			      args, ns.known ? 7 : 8, node_numbers_row, node,
 			      error_r) != SQLITE_DONE)
 		rc = -1;
 	if (rc == 0 && node->generation == 0) {
@@ -1850,21 +1872,30 @@ static void node_drop(void *row)
 	store_node_free(&n);
 }
 
+/* node_columns - NODE_COLUMNS from column FIRST of ST into N */
+static void node_columns(sqlite3_stmt *st, int first, struct store_node *n)
+{
+	n->name = col_dup(st, first);
+	n->owner = col_dup(st, first + 1);
+	n->number = (unsigned)sqlite3_column_int(st, first + 2);
+	n->generation = sqlite3_column_int64(st, first + 3);
+	n->version = col_dup(st, first + 4);
+	n->started = (time_t)sqlite3_column_int64(st, first + 5);
+	n->reported = (time_t)sqlite3_column_int64(st, first + 6);
+	n->age = sqlite3_column_int64(st, first + 7);
+	n->stopped = sqlite3_column_int(st, first + 8) != 0;
+	n->listeners = col_dup(st, first + 9);
+	n->queue_active = (uint64_t)sqlite3_column_int64(st, first + 10);
+	n->mail_address = col_dup(st, first + 11);
+	n->imap_address = col_dup(st, first + 12);
+	n->pop3_address = col_dup(st, first + 13);
+}
+
 /* node_row - one row of SQ_NODE_LIST */
 static void *node_row(sqlite3_stmt *st)
 {
 	struct store_node *n = xcalloc(1, sizeof(*n));
-	n->name = col_dup(st, 0);
-	n->owner = col_dup(st, 1);
-	n->number = (unsigned)sqlite3_column_int(st, 2);
-	n->generation = sqlite3_column_int64(st, 3);
-	n->version = col_dup(st, 4);
-	n->started = (time_t)sqlite3_column_int64(st, 5);
-	n->reported = (time_t)sqlite3_column_int64(st, 6);
-	n->age = sqlite3_column_int64(st, 7);
-	n->stopped = sqlite3_column_int(st, 8) != 0;
-	n->listeners = col_dup(st, 9);
-	n->queue_active = (uint64_t)sqlite3_column_int64(st, 10);
+	node_columns(st, 0, n);
 	return n;
 }
 
@@ -1900,6 +1931,64 @@ static int sq_node_forget(void *db, const char *name, unsigned stale_after,
 	return rc;
 }
 
+/* node_known - 0 if the store knows node NAME; -1 with a clear error */
+static int node_known(struct sq_conn *c, const char *name, const char **error_r)
+{
+	int rc = exists_check(c, SQ_NODE_EXISTS, "reading a node", "node", name, error_r);
+	if (rc == STORE_NOT_FOUND) {
+		*error_r = store_error("unknown node %s: a node is known once it has started"
+				       " (`petrel nodes` lists them)", name);
+		rc = -1;
+	}
+	return rc;
+}
+
+static int sq_account_set_home(void *db, const char *account, const char *node,
+			       const char **error_r)
+{
+	struct sq_db *d = db;
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int rc = node ? node_known(c, node, error_r) : 0;
+	if (rc == 0)
+		rc = sq_do(c, SQ_ACCOUNT_SET_HOME, "setting an account's home",
+			   SQ_ARGS(SQ_TEXT(account), SQ_TEXT(node)), error_r);
+	if (rc == 0 && sqlite3_changes(c->db) == 0) {
+		*error_r = store_error("no account %s", account);
+		rc = STORE_NOT_FOUND;
+	}
+	conn_give(d, c);
+	return rc;
+}
+
+/* home_row - one row of SQ_ACCOUNT_HOME: a node with no name when the
+ * account has no home */
+static void *home_row(sqlite3_stmt *st)
+{
+	struct store_node *n = xcalloc(1, sizeof(*n));
+	if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+		node_columns(st, 1, n);
+	} else if ((n->name = col_dup(st, 0)) != NULL) {
+		n->stopped = true; /* forgotten since */
+		n->age = -1;
+	}
+	return n;
+}
+
+static int sq_account_home(void *db, const char *account, struct store_node **home_r,
+			   const char **error_r)
+{
+	void *row;
+	int rc = row_get(db, SQ_ACCOUNT_HOME, "reading an account's home", "account", account,
+			 home_row, node_drop, &row, error_r);
+	struct store_node *home = rc == 0 ? row : NULL;
+	if (home && !home->name)
+		store_node_free(&home);
+	*home_r = home;
+	return rc;
+}
+
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1918,6 +2007,8 @@ const struct store_backend store_backend_sqlite = {
 	.legacy_secrets_move = sq_legacy_secrets_move,
 	.account_remove = sq_account_remove,
 	.account_list = sq_account_list,
+	.account_set_home = sq_account_set_home,
+	.account_home = sq_account_home,
 	.sender_set = sq_sender_set,
 	.sender_remove = sq_sender_remove,
 	.sender_list = sq_sender_list,

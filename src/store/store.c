@@ -242,6 +242,7 @@ void store_plan_list_free(struct store_plan ***plans, size_t count)
 static int account_normalize(const struct store_account *a, struct store_account *copy,
 			     const char **error_r);
 static void account_normalized_free(struct store_account *copy);
+static int node_name_check(const char *name, const char **error_r);
 
 static int account_normalize(const struct store_account *a, struct store_account *copy,
 			     const char **error_r)
@@ -255,9 +256,12 @@ static int account_normalize(const struct store_account *a, struct store_account
 		*error_r = store_error("%s", error);
 		return -1;
 	}
+	if (a->home_node && node_name_check(a->home_node, error_r) != 0)
+		return -1;
 	*copy = *a;
 	copy->name = lower_dup(a->name);
 	copy->plan = lower_dup(a->plan ? a->plan : "free");
+	copy->home_node = a->home_node ? lower_dup(a->home_node) : NULL;
 	return 0;
 }
 
@@ -265,6 +269,7 @@ static void account_normalized_free(struct store_account *copy)
 {
 	free(copy->name);
 	free(copy->plan);
+	free(copy->home_node);
 }
 
 int store_account_add(struct store *store, const struct store_account *account,
@@ -314,6 +319,28 @@ int store_account_list(struct store *store, struct store_account ***accounts_r,
 	return store->ops->account_list(store->db, accounts_r, count_r, error_r);
 }
 
+int store_account_set_home(struct store *store, const char *account, const char *node,
+			   const char **error_r)
+{
+	if (node && node_name_check(node, error_r) != 0)
+		return -1;
+	char *a = lower_dup(account), *n = node ? lower_dup(node) : NULL;
+	int rc = store->ops->account_set_home(store->db, a, n, error_r);
+	free(a);
+	free(n);
+	return rc;
+}
+
+int store_account_home(struct store *store, const char *account, struct store_node **home_r,
+		       const char **error_r)
+{
+	*home_r = NULL;
+	char *a = lower_dup(account);
+	int rc = store->ops->account_home(store->db, a, home_r, error_r);
+	free(a);
+	return rc;
+}
+
 void store_account_free(struct store_account **account)
 {
 	struct store_account *a = *account;
@@ -321,6 +348,7 @@ void store_account_free(struct store_account **account)
 		return;
 	free(a->name);
 	free(a->plan);
+	free(a->home_node);
 	free(a);
 	*account = NULL;
 }
@@ -831,15 +859,21 @@ bool store_node_is_valid_name(const char *name)
 	return ok;
 }
 
+/* node_name_check - 0 if NAME is a valid node name; -1 with *error_r */
+static int node_name_check(const char *name, const char **error_r)
+{
+	if (store_node_is_valid_name(name))
+		return 0;
+	*error_r = store_error("invalid node name '%s': 1-%d letters, digits, '.', '-' or '_'",
+			       name ? name : "", STORE_NODE_NAME_MAX);
+	return -1;
+}
+
 int store_node_register(struct store *store, struct store_node *node, unsigned stale_after,
 			const char **error_r)
 {
-	if (!store_node_is_valid_name(node->name)) {
-		*error_r = store_error("invalid node name '%s': 1-%d letters, digits, '.', '-'"
-				       " or '_'", node->name ? node->name : "",
-				       STORE_NODE_NAME_MAX);
+	if (node_name_check(node->name, error_r) != 0)
 		return -1;
-	}
 	char *given = node->name;
 	node->name = lower_dup(given);
 	int rc = store->ops->node_register(store->db, node, stale_after, error_r);
@@ -895,6 +929,9 @@ void store_node_free(struct store_node **node)
 	free(n->owner);
 	free(n->version);
 	free(n->listeners);
+	free(n->mail_address);
+	free(n->imap_address);
+	free(n->pop3_address);
 	free(n);
 	*node = NULL;
 }

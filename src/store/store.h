@@ -113,16 +113,21 @@ struct store_account {
 	bool disabled;
 	bool any_from;         /* From: header may differ from the allowed senders */
 	time_t created;
+	char *home_node;       /* the node its Maildir is on (docs/scaling.md, "Mailboxes
+				  across nodes"); NULL = none: mail is delivered on
+				  the node that receives it */
 };
 /* store_account_add - PLAN NULL means "free"; an unknown plan is an error;
  * CREATED 0 means now.  The password goes to store_credentials_set.  Fails
  * while petrel.db still holds the secrets of an older version: run
  * store_credentials_migrate first. */
+/* A HOME_NODE must be a node the store knows (store_account_set_home). */
 int store_account_add(struct store *store, const struct store_account *account,
 		      const char **error_r);          /* STORE_EXISTS */
 int store_account_get(struct store *store, const char *name, struct store_account **account_r,
 		      const char **error_r);          /* STORE_NOT_FOUND */
-/* store_account_update - write every field but name and created */
+/* store_account_update - write every field but name, created and home_node
+ * (store_account_set_home) */
 int store_account_update(struct store *store, const struct store_account *account,
 			 const char **error_r);       /* STORE_NOT_FOUND */
 /* store_account_remove - also its sender rules and counters (not its events;
@@ -131,6 +136,20 @@ int store_account_remove(struct store *store, const char *name,
 			 const char **error_r);       /* STORE_NOT_FOUND */
 int store_account_list(struct store *store, struct store_account ***accounts_r,
 		       size_t *count_r, const char **error_r);
+struct store_node;
+/* store_account_set_home - ACCOUNT's Maildir is on NODE from now on (NULL:
+ * none).  STORE_NOT_FOUND for an unknown account; -1 for a NODE the store
+ * does not know (a node is known once it has started: store_node_register).
+ * Moving the mail itself is the operator's (docs/scaling.md). */
+int store_account_set_home(struct store *store, const char *account, const char *node,
+			   const char **error_r);
+/* store_account_home - *HOME_R = the full record (addresses, age, stopped)
+ * of ACCOUNT's home node, or NULL when it has none; free it with
+ * store_node_free.  A home node forgotten since (`petrel nodes forget`)
+ * comes back with its name only: stopped, age -1, no addresses.
+ * STORE_NOT_FOUND for an unknown account. */
+int store_account_home(struct store *store, const char *account, struct store_node **home_r,
+		       const char **error_r);
 void store_account_free(struct store_account **account);
 void store_account_list_free(struct store_account ***accounts, size_t count);
 
@@ -510,13 +529,16 @@ struct store_node {
 	int64_t age;           /* seconds since the last report (store_node_list) */
 	bool stopped;          /* it stopped cleanly */
 	char *listeners;       /* "NAME=ADDRESS ..." */
+	char *mail_address;    /* [cluster] mail, imap, pop3: HOST:PORT where the other */
+	char *imap_address;    /* nodes deliver mail for the accounts homed here and */
+	char *pop3_address;    /* proxy IMAP and POP3 logins to; NULL = unset */
 	uint64_t queue_active;   /* messages in its active queue (in memory: new and
 				    due ones) at the last report */
 };
 /* store_node_is_valid_name - NAME fits struct store_node's name */
 bool store_node_is_valid_name(const char *name);
-/* store_node_register - register NODE (name, owner, version, listeners),
- * atomically: a name seen before keeps its number; a new one gets the
+/* store_node_register - register NODE (name, owner, version, listeners, the
+ * three addresses), atomically: a name seen before keeps its number; a new one gets the
  * smallest free number.  STORE_EXISTS when the name is live, run by another
  * owner (reported less than STALE_AFTER seconds ago and not stopped): a
  * second server with the same name is refused.  The same owner (the data

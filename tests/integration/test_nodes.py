@@ -138,3 +138,45 @@ def test_one_node_on_sqlite(petrel):
     petrel.stop()
     [n] = json.loads(petrel.cli_ok("nodes", "--json").stdout)
     assert n["state"] == "stopped", n
+
+
+def add_cluster(p, **keys):
+    """A [cluster] section with KEYS, appended to P's configuration (not started yet)."""
+    with open(p.config_path, "a") as f:
+        f.write("\n[cluster]\n" + "".join("%s = %s\n" % kv for kv in keys.items()))
+
+
+def test_cluster_addresses_and_account_homes(petrel_factory, pg_url):  # noqa: F811
+    """A node registers its [cluster] addresses (`petrel nodes` lists them); an account's
+    home is set at `account add --home`, changed and cleared with `account home`, shown by
+    `account show` and `list`; a node the store does not know is refused."""
+    a = pg_petrel(petrel_factory, pg_url, start=False, node="node-a", **NO_DNS, **FAST)
+    b = pg_petrel(petrel_factory, pg_url, start=False, node="node-b", **NO_DNS, **FAST)
+    add_cluster(b, **{"mail": "127.0.0.1:%d" % b.mx, "from": "127.0.0.0/8"})
+    a.start()
+    b.start()
+    ns = nodes(a)
+    assert ns["node-b"]["mail_address"] == "127.0.0.1:%d" % b.mx, ns
+    assert ns["node-b"]["imap_address"] is None and ns["node-a"]["mail_address"] is None, ns
+    [row] = [ln for ln in a.cli_ok("nodes").stdout.splitlines() if ln.startswith("node-b ")]
+    assert "mail=127.0.0.1:%d" % b.mx in row.split(), row
+
+    r = a.cli("account", "add", "h@example.test", "--password-stdin", "--home", "node-x",
+              input=PW + "\n")
+    assert r.returncode == 1 and "unknown node node-x" in r.stderr, r
+    a.cli_ok("account", "add", "h@example.test", "--password-stdin", "--home", "Node-B",
+             input=PW + "\n")
+    show = json.loads(a.cli_ok("account", "show", "h@example.test", "--json").stdout)
+    assert show["home_node"] == "node-b", show
+    assert "home:        node-b" in a.cli_ok("account", "show", "h@example.test").stdout
+    a.cli_ok("account", "home", "h@example.test", "node-a")
+    [acct] = json.loads(b.cli_ok("account", "list", "--json").stdout)
+    assert acct["home_node"] == "node-a", acct
+    r = a.cli("account", "home", "h@example.test", "node-x")
+    assert r.returncode == 1 and "unknown node node-x" in r.stderr, r
+    r = a.cli("account", "home", "nobody@example.test", "node-a")
+    assert r.returncode == 1 and "no account nobody@example.test" in r.stderr, r
+    a.cli_ok("account", "home", "h@example.test", "--clear")
+    [line] = a.cli_ok("account", "list").stdout.splitlines()[1:]
+    assert line.split()[-1] == "-", line
+    assert a.cli("account", "home", "h@example.test").returncode == 2

@@ -341,6 +341,43 @@ static void test_http_metrics_from(void **state)
 	config_free(&config);
 }
 
+/* test_cluster_settings - [cluster]: unset by default; each address one of
+ * this node's listeners of its role (a wildcard listener's port counts),
+ * the networks as proxy_from's, the secret file relative to the file */
+static void test_cluster_settings(void **state)
+{
+	struct fixture *f = *state;
+	static const unsigned char lo4[16] = { [10] = 0xff, [11] = 0xff, 127 };
+	struct config *config = load_text(f, "");
+	assert_null(config->cluster.mail);
+	assert_null(config->cluster.imap);
+	assert_null(config->cluster.pop3);
+	assert_null(config->cluster.from);
+	assert_int_equal(config->cluster.from_count, 0);
+	assert_null(config->cluster.secret_file);
+	config_free(&config);
+
+	config = load_text(f,
+		"[listener mx]\nrole = mx\naddress = 127.0.0.1:25\n"
+		"[listener nodes]\nrole = mx\naddress = 127.0.0.22:2527\n"
+		"receiving_checks = off\n"
+		"[listener imap]\nrole = imap\naddress = *:1143\n"
+		"[listener pop3]\nrole = pop3\naddress = [::1]:1110\n"
+		"[cluster]\nmail = 127.0.0.22:2527\nimap = 127.0.0.22:1143\n"
+		"pop3 = [::1]:1110\nfrom = 127.0.0.0/8, ::1/128\n"
+		"secret_file = cluster.secret\n");
+	assert_string_equal(config->cluster.mail, "127.0.0.22:2527");
+	assert_string_equal(config->cluster.imap, "127.0.0.22:1143");
+	assert_string_equal(config->cluster.pop3, "[::1]:1110");
+	assert_int_equal(config->cluster.from_count, 2);
+	assert_memory_equal(config->cluster.from[0].address, lo4, 16);
+	assert_int_equal(config->cluster.from[0].bits, 104);
+	assert_int_equal(config->cluster.from[1].bits, 128);
+	assert_non_null(strstr(config->cluster.secret_file, "/cluster.secret"));
+	assert_true(config->cluster.secret_file[0] == '/');
+	config_free(&config);
+}
+
 /* test_one_listener_replaces_defaults - any [listener] means only those */
 static void test_one_listener_replaces_defaults(void **state)
 {
@@ -658,6 +695,30 @@ static const struct error_case error_cases[] = {
 	{ "[store]\nstatement_timeout = 0\n", "2: 'statement_timeout' must be a duration between"
 	  " 1 and 3600 seconds (a number, optionally with s, m, h or d)" },
 	{ "[store]\nconnections = 257\n", "2: 'connections' must be a number between 1 and 256" },
+	/* [cluster] */
+	{ "[cluster]\nmail = *:25\n",
+	  "2: 'mail' must be IPv4:port or [IPv6]:port, the address other nodes connect to,"
+	  " not '*:25'" },
+	{ "[cluster]\nimap = unix:/x\n",
+	  "2: 'imap' must be IPv4:port or [IPv6]:port, the address other nodes connect to,"
+	  " not 'unix:/x'" },
+	{ "[cluster]\npop3 = node-b:110\n",
+	  "2: 'pop3' must be IPv4:port or [IPv6]:port, the address other nodes connect to,"
+	  " not 'node-b:110': the host must be *, an IPv4 address or [IPv6]" },
+	{ "[cluster]\nfrom = 10.0.0.1/8\n",
+	  "2: 'from' must be a list of ADDRESS/PREFIX (an IPv4 or IPv6 network, e.g."
+	  " 127.0.0.0/8, ::1/128), not '10.0.0.1/8'" },
+	{ "[listener mx]\nrole = mx\naddress = 127.0.0.1:25\n"
+	  "[cluster]\nfrom = 127.0.0.0/8\nmail = 127.0.0.2:25\n",
+	  "6: [cluster] mail = 127.0.0.2:25 is not the address of a listener of role mx on"
+	  " this node" },
+	{ "[listener mx]\nrole = mx\naddress = 127.0.0.1:25\n"
+	  "[cluster]\nfrom = 127.0.0.0/8\nimap = 127.0.0.1:25\n",
+	  "6: [cluster] imap = 127.0.0.1:25 is not the address of a listener of role imap on"
+	  " this node" },
+	{ "[listener mx]\nrole = mx\naddress = 0.0.0.0:25\n"
+	  "[cluster]\nmail = 127.0.0.1:25\n",
+	  "5: [cluster] 'mail' is set but 'from' is not (the nodes' ADDRESS/PREFIX networks)" },
 	/* [domains] postmaster */
 	{ "[domains]\npostmaster = you\n",
 	  "2: 'postmaster' must be an address local@domain, not 'you'" },
@@ -1204,6 +1265,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_http_metrics_from, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cluster_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listener_proxy_from, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listener_receiving_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_listener_replaces_defaults, setup, teardown),

@@ -171,7 +171,7 @@ static size_t strv_len(char **v)
 static void test_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(store_schema_version(f->store), 6);
+	assert_int_equal(store_schema_version(f->store), 7);
 	/* a new database holds no secrets: nothing to move, the columns are gone */
 	assert_int_equal(column_count(f->dir), 0);
 
@@ -206,7 +206,7 @@ static void test_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_open(f->dir, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 6);
+	assert_int_equal(store_schema_version(again), 7);
 	store_close(&again);
 	assert_null(again);
 }
@@ -258,7 +258,7 @@ static void test_migrate_from_version_1(void **state)
 	struct store *s = store_open(dir, &error);
 	if (!s)
 		fail_msg("store_open: %s", error);
-	assert_int_equal(store_schema_version(s), 6);
+	assert_int_equal(store_schema_version(s), 7);
 
 	/* the old rows are there; the hash stays in petrel.db (store_open has
 	 * nowhere to move it) until store_credentials_migrate */
@@ -298,8 +298,8 @@ static void test_migrate_from_version_1(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version",
 					    -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 6);
-	assert_int_equal(sqlite3_column_int(q, 1), 6);
+	assert_int_equal(sqlite3_column_int(q, 0), 7);
+	assert_int_equal(sqlite3_column_int(q, 1), 7);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	rm_rf(dir);
@@ -1244,6 +1244,80 @@ static void test_nodes(void **state)
 	assert_true(store_node_is_valid_name("mx1.example.org"));
 }
 
+/* Homes: an account's home node, set, read with the node's record, cleared;
+ * unknown accounts and nodes refused; the [cluster] addresses registered */
+static void test_account_homes(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_node b = node_of("node-b", "m1:/var/b");
+	b.mail_address = (char *)"127.0.0.22:2527";
+	b.imap_address = (char *)"[::1]:1143";
+	assert_int_equal(store_node_register(f->store, &b, 30, &error), 0);
+	struct store_node *row = node_find(f->store, "node-b");
+	assert_string_equal(row->mail_address, "127.0.0.22:2527");
+	assert_string_equal(row->imap_address, "[::1]:1143");
+	assert_null(row->pop3_address);
+	store_node_free(&row);
+
+	/* added with a home; a home the store does not know is refused */
+	struct store_account acct = { .name = (char *)"U@example.test", .daily_limit = -1,
+				      .per_minute = -1, .home_node = (char *)"Node-B" };
+	assert_int_equal(store_account_add(f->store, &acct, &error), 0);
+	struct store_account bad = acct;
+	bad.name = (char *)"v@example.test";
+	bad.home_node = (char *)"node-x";
+	assert_int_equal(store_account_add(f->store, &bad, &error), -1);
+	assert_non_null(strstr(error, "unknown node node-x"));
+	struct store_account *got = NULL;
+	assert_int_equal(store_account_get(f->store, "u@example.test", &got, &error), 0);
+	assert_string_equal(got->home_node, "node-b");
+	store_account_free(&got);
+
+	struct store_node *home = NULL;
+	assert_int_equal(store_account_home(f->store, "u@EXAMPLE.test", &home, &error), 0);
+	assert_non_null(home);
+	assert_string_equal(home->name, "node-b");
+	assert_string_equal(home->mail_address, "127.0.0.22:2527");
+	assert_string_equal(home->owner, "m1:/var/b");
+	assert_false(home->stopped);
+	assert_true(home->age >= 0 && home->age <= 2);
+	store_node_free(&home);
+
+	/* set_home: unknown node, unknown account, clear */
+	assert_int_equal(store_account_set_home(f->store, "u@example.test", "node-x", &error),
+			 -1);
+	assert_non_null(strstr(error, "unknown node node-x"));
+	assert_int_equal(store_account_set_home(f->store, "nobody", "node-b", &error),
+			 STORE_NOT_FOUND);
+	assert_int_equal(store_account_home(f->store, "nobody", &home, &error), STORE_NOT_FOUND);
+	assert_int_equal(store_account_set_home(f->store, "u@example.test", "a b", &error), -1);
+	assert_int_equal(store_account_set_home(f->store, "u@example.test", NULL, &error), 0);
+	assert_int_equal(store_account_home(f->store, "u@example.test", &home, &error), 0);
+	assert_null(home);
+	/* the other fields' update leaves the home alone */
+	assert_int_equal(store_account_set_home(f->store, "u@example.test", "NODE-B", &error), 0);
+	assert_int_equal(store_account_get(f->store, "u@example.test", &got, &error), 0);
+	got->sandbox = true;
+	assert_int_equal(store_account_update(f->store, got, &error), 0);
+	store_account_free(&got);
+
+	/* stopped, then forgotten: the record says so */
+	assert_int_equal(store_node_stop(f->store, &b, &error), 0);
+	assert_int_equal(store_account_home(f->store, "u@example.test", &home, &error), 0);
+	assert_true(home->stopped);
+	assert_string_equal(home->mail_address, "127.0.0.22:2527");
+	store_node_free(&home);
+	assert_int_equal(store_node_forget(f->store, "node-b", 30, &error), 0);
+	assert_int_equal(store_account_home(f->store, "u@example.test", &home, &error), 0);
+	assert_string_equal(home->name, "node-b");
+	assert_true(home->stopped);
+	assert_int_equal(home->age, -1);
+	assert_null(home->mail_address);
+	assert_null(home->owner);
+	store_node_free(&home);
+}
+
 #define NODE_THREADS 8
 #define NODES_PER_THREAD 8
 
@@ -1423,8 +1497,8 @@ static void test_pg_open_creates_schema(void **state)
 	struct fixture *f = *state;
 	const char *error = NULL;
 	assert_string_equal(store_backend_name(f->store), "postgresql");
-	assert_int_equal(store_schema_version(f->store), 2);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 2);
+	assert_int_equal(store_schema_version(f->store), 3);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 3);
 	/* no password secret in this database: they are the auth process's */
 	assert_int_equal(pg_count("SELECT count(*) FROM information_schema.columns"
 				  " WHERE column_name IN ('password_hash', 'scram')"), 0);
@@ -1436,9 +1510,9 @@ static void test_pg_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_reopen(f, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 2);
+	assert_int_equal(store_schema_version(again), 3);
 	store_close(&again);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 2);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 3);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 }
 
@@ -1484,10 +1558,10 @@ static void test_pg_concurrent_open_migrates_once(void **state)
 		assert_int_equal(pthread_join(threads[i], NULL), 0);
 		if (!openers[i].store)
 			fail_msg("open %d: %s", i, openers[i].error);
-		assert_int_equal(store_schema_version(openers[i].store), 2);
+		assert_int_equal(store_schema_version(openers[i].store), 3);
 		store_close(&openers[i].store);
 	}
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 2);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 3);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 	const char *error = NULL;
 	f->store = store_reopen(f, &error);
@@ -1680,6 +1754,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_dmarc_evals, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_nodes, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_account_homes, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_nodes_concurrent_numbers, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_events_writer_node, setup, teardown)
 	const struct CMUnitTest sqlite_tests[] = {
