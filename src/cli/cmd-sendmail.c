@@ -37,8 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "cli/cli.h"
 #include "config/config.h"
 #include "message/message.h"
@@ -101,7 +99,6 @@ static int sendmail_rcpts_from_headers(struct sendmail_rcpts *rcpts,
 static void sendmail_build(const struct buf *in, const struct message_headers *headers,
 			   const char *from_addr, const char *name, const char *hostname,
 			   struct buf *out);
-static void sendmail_display_name(const char *name, struct buf *out);
 static int sendmail_connect(const char *path, int *fd_r);
 static int sendmail_read_reply(struct sendmail_conn *c, unsigned timeout,
 			       struct sendmail_reply *reply);
@@ -417,45 +414,6 @@ static int sendmail_rcpts_from_headers(struct sendmail_rcpts *rcpts,
 	return 0;
 }
 
-/* sendmail_display_name - NAME as an RFC 5322 phrase: atoms as they are,
- * other ASCII as a quoted-string, non-ASCII as RFC 2047 encoded-words
- * (UTF-8, base64, never splitting a character between two words) */
-static void sendmail_display_name(const char *name, struct buf *out)
-{
-	bool ascii = true, atoms = true;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		if (*p >= 0x80 || *p < 0x20 || *p == 0x7f)
-			ascii = false;
-		else if (!(strchr("!#$%&'*+-/=?^_`{|}~ ", *p) || (*p >= '0' && *p <= '9') ||
-			   (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
-			atoms = false;
-	}
-	if (ascii && atoms) {
-		buf_append_str(out, name);
-	} else if (ascii) {
-		buf_append(out, "\"", 1);
-		for (const char *p = name; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				buf_append(out, "\\", 1);
-			buf_append(out, p, 1);
-		}
-		buf_append(out, "\"", 1);
-	} else {
-		size_t len = strlen(name), pos = 0;
-		while (pos < len) {
-			size_t chunk = len - pos > 45 ? 45 : len - pos;
-			/* back off to a UTF-8 character boundary */
-			while (chunk > 1 && pos + chunk < len &&
-			       ((unsigned char)name[pos + chunk] & 0xC0) == 0x80)
-				chunk--;
-			unsigned char enc[64];
-			int n = EVP_EncodeBlock(enc, (const unsigned char *)name + pos, (int)chunk);
-			buf_printf(out, "%s=?UTF-8?B?%.*s?=", pos ? "\n " : "", n, (char *)enc);
-			pos += chunk;
-		}
-	}
-}
-
 /* sendmail_build - the message to send (LF line ends): IN's header section
  * without Bcc:, the missing From:/Date:/Message-ID:, an empty line, the body.
  * A header section not ended by an empty line (a line that is no header
@@ -483,7 +441,7 @@ static void sendmail_build(const struct buf *in, const struct message_headers *h
 	if (!message_header_find(headers, "From", 0)) {
 		buf_append_str(out, "From: ");
 		if (name && *name) {
-			sendmail_display_name(name, out);
+			message_phrase_write(name, "\n ", out);
 			buf_printf(out, " <%s>\n", from_addr);
 		} else {
 			buf_printf(out, "%s\n", from_addr);

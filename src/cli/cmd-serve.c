@@ -1018,6 +1018,9 @@ static int serve_network(const struct config *config)
 		.throttle = throttle,
 		.metrics = serve_metrics,
 		.metrics_ctx = &st,
+		.queue = queue,
+		.events = events,
+		.signer = signer,
 	};
 	st.queue = queue;
 	st.pool = pool;

@@ -277,6 +277,18 @@ static const struct key_def key_defs[] = {
 	{ SECTION_HTTP, "metrics_from", KEY_NETWORKS, CONFIG_OFFSET(http.metrics_from), 0, 0 },
 	{ SECTION_HTTP, "idle_timeout", KEY_DURATION, CONFIG_OFFSET(http.idle_timeout), 1,
 	  3600 },
+	{ SECTION_HTTP, "send_personalizations", KEY_UINT,
+	  CONFIG_OFFSET(http.send_personalizations), 1, 1000000 },
+	{ SECTION_HTTP, "send_recipients", KEY_UINT, CONFIG_OFFSET(http.send_recipients), 1,
+	  1000000 },
+	{ SECTION_HTTP, "send_categories", KEY_UINT, CONFIG_OFFSET(http.send_categories), 0,
+	  1000 },
+	{ SECTION_HTTP, "send_custom_args_size", KEY_SIZE,
+	  CONFIG_OFFSET(http.send_custom_args_size), 0, 1048576 },
+	{ SECTION_HTTP, "send_substitutions_size", KEY_SIZE,
+	  CONFIG_OFFSET(http.send_substitutions_size), 0, 1048576 },
+	{ SECTION_HTTP, "send_total_size", KEY_SIZE, CONFIG_OFFSET(http.send_total_size), 1024,
+	  17179869184 },
 	{ SECTION_STORE, "backend", KEY_CHOICE, CONFIG_OFFSET(store.backend), 0, 0 },
 	{ SECTION_STORE, "url", KEY_STRING, CONFIG_OFFSET(store.url), 0, 0 },
 	{ SECTION_STORE, "credentials_url", KEY_STRING, CONFIG_OFFSET(store.credentials_url), 0,
@@ -491,6 +503,12 @@ static struct config *config_new(bool with_hostname)
 	config->http.body_size = 32u * 1024 * 1024;
 	config->http.request_timeout = 30;
 	config->http.idle_timeout = 60;
+	config->http.send_personalizations = 1000;
+	config->http.send_recipients = 1000;
+	config->http.send_categories = 10;
+	config->http.send_custom_args_size = 10000;
+	config->http.send_substitutions_size = 10000;
+	config->http.send_total_size = 64u * 1024 * 1024;
 	if (!parse_networks("127.0.0.0/8, ::1/128", &config->http.metrics_from,
 			    &config->http.metrics_from_count, NULL))
 		abort();

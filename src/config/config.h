@@ -184,6 +184,13 @@ struct config_http {
 	unsigned idle_timeout;    /* seconds a kept-alive connection waits for the next: 60 */
 	struct config_network *metrics_from; /* who may GET /metrics: 127.0.0.0/8, ::1/128 */
 	size_t metrics_from_count;
+	/* POST /v3/mail/send (SendGrid's limits by default) */
+	unsigned send_personalizations;  /* personalizations per request: 1000 */
+	unsigned send_recipients;        /* to + cc + bcc of a request: 1000 */
+	unsigned send_categories;        /* categories per request: 10 */
+	size_t send_custom_args_size;    /* octets of custom_args (each set): 10000 */
+	size_t send_substitutions_size;  /* octets of a personalization's substitutions: 10000 */
+	size_t send_total_size;          /* octets of a request's messages together: 64 MiB */
 };
 
 struct config_dns {

@@ -24,10 +24,12 @@ struct config;
 struct config_listener;
 struct event_base;
 struct http_server;
+struct keysd_signer;
 struct net_conn_limits;
 struct policy_throttle;
 struct pool;
 struct store;
+struct store_events;
 
 /* struct http_metrics - what GET /metrics reports (docs/http.md),
  * gathered from memory on the loop by the server's owner */
@@ -58,6 +60,11 @@ struct http_server_settings {
 	struct policy_throttle *throttle;
 	http_metrics_fn *metrics;    /* NULL: GET /metrics answers 404 */
 	void *metrics_ctx;
+	/* POST /v3/mail/send (mailsend.c): QUEUE NULL answers 503; EVENTS and
+	 * SIGNER may be NULL (no events, no DKIM signatures) */
+	struct queue *queue;
+	struct store_events *events;
+	struct keysd_signer *signer;
 };
 
 struct http_server *http_server_create(struct event_base *base,

@@ -26,6 +26,7 @@ static const struct http_route routes[] = {
 	{ "/healthz", "GET, HEAD", route_healthz, NULL },
 	{ "/v3/scopes", "GET, HEAD", route_scopes, NULL },
 	{ "/metrics", "GET, HEAD", http_route_metrics, NULL },
+	{ "/v3/mail/send", "POST", NULL, http_route_mail_send },
 };
 
 /* route_healthz - the process answers: its loop runs (a load balancer's

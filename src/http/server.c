@@ -41,6 +41,9 @@ struct http_server *http_server_create(struct event_base *base,
 	server->throttle = settings->throttle;
 	server->metrics = settings->metrics;
 	server->metrics_ctx = settings->metrics_ctx;
+	server->queue = settings->queue;
+	server->events = settings->events;
+	server->signer = settings->signer;
 	server->sessions = net_sessions_create(base, HTTP_SESSION_BUCKETS, &http_session_table_ops);
 	return server;
 }

@@ -49,6 +49,9 @@ struct http_server {
 	struct net_sessions *sessions;   /* open connections by id, the dead, the drain */
 	http_metrics_fn *metrics;
 	void *metrics_ctx;
+	struct queue *queue;             /* POST /v3/mail/send (mailsend.c) */
+	struct store_events *events;
+	struct keysd_signer *signer;
 };
 
 enum http_session_state {
@@ -130,6 +133,9 @@ void http_session_auth_clear(struct http_session *s);
 /* metrics.c: http_route_metrics - GET /metrics (Prometheus' text format)
  * for a client in [http] metrics_from, 403 for any other */
 void http_route_metrics(struct http_session *s);
+
+/* mailsend.c: http_route_mail_send - SendGrid's POST /v3/mail/send */
+void http_route_mail_send(struct http_session *s);
 
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);

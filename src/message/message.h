@@ -98,6 +98,19 @@ void message_strv_free(char ***strv);
 /* message_date_format - RFC 5322 date-time of T in UTC into BUF (>= 40) */
 void message_date_format(time_t t, char *buf, size_t size);
 
+/* message_phrase_write - NAME (UTF-8, NUL-terminated) as an RFC 5322 3.2.5
+ * phrase, a display name, appended to OUT: atoms as they are, other
+ * printable ASCII as a quoted-string, anything else as RFC 2047 encoded
+ * words (UTF-8, base64, never splitting a character) with FOLD ("\r\n " or
+ * "\n ") between them (message/encode.c) */
+void message_phrase_write(const char *name, const char *fold, struct buf *out);
+/* message_unstructured_write - TEXT (UTF-8, NUL-terminated) as an
+ * unstructured field body (RFC 5322 3.2.5; Subject:): as it is when it is
+ * printable ASCII of at most MAX_LINE octets with no "=?", else RFC 2047
+ * encoded words with FOLD between them */
+void message_unstructured_write(const char *text, size_t max_line, const char *fold,
+				struct buf *out);
+
 /* ---- MIME: transfer decodings (RFC 2045 6) ------------------------------------ */
 
 enum message_encoding {

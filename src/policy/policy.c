@@ -25,6 +25,7 @@ static char **strv_one(const char *s);
 static void check_postmaster(struct store *store, const struct config *config,
 			     const char *address, struct policy_rcpt *rcpt);
 static void window_names(time_t t, char day[32], char minute[32]);
+static time_t window_end(time_t t, bool daily);
 static void reset_time_text(time_t t, bool daily, char *buf, size_t size);
 static bool policy_reserve(struct store *store, const struct policy_account *account,
 			   time_t now, struct policy_reply *reply);
@@ -176,10 +177,16 @@ static void window_names(time_t t, char day[32], char minute[32])
 		 tm.tm_mday, tm.tm_hour, tm.tm_min);
 }
 
+/* window_end - when the window (a day or a minute, UTC) that contains T ends */
+static time_t window_end(time_t t, bool daily)
+{
+	return daily ? (t / 86400 + 1) * 86400 : (t / 60 + 1) * 60;
+}
+
 /* reset_time_text - when a window that contains T ends, as UTC text */
 static void reset_time_text(time_t t, bool daily, char *buf, size_t size)
 {
-	time_t end = daily ? (t / 86400 + 1) * 86400 : (t / 60 + 1) * 60;
+	time_t end = window_end(t, daily);
 	struct tm tm;
 	gmtime_r(&end, &tm);
 	strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
@@ -206,6 +213,8 @@ static bool policy_reserve(struct store *store, const struct policy_account *acc
 		reply_set(reply, 451, "4.7.1",
 			  "Daily sending limit of %u recipients reached for %s; resets at %s",
 			  account->daily_limit, account->name, reset);
+		reply->limit = account->daily_limit;
+		reply->reset = window_end(now, true);
 		return false;
 	}
 	/* no per-minute limit: nothing reads the minute's counter, so no
@@ -227,6 +236,8 @@ static bool policy_reserve(struct store *store, const struct policy_account *acc
 			reply_set(reply, 451, "4.7.1",
 				  "Rate limit of %u recipients per minute reached for %s; resets at %s",
 				  account->per_minute, account->name, reset);
+			reply->limit = account->per_minute;
+			reply->reset = window_end(now, false);
 		}
 		return false;
 	}

@@ -29,6 +29,8 @@ struct policy_reply {
 	int code;
 	char enhanced[12];
 	char text[320];
+	unsigned limit;          /* a sending limit reached (451 4.7.1): its count */
+	time_t reset;            /* ... and when its window ends; else 0 */
 };
 
 /* What the session knows of its authenticated account. */

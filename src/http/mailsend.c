@@ -1,0 +1,469 @@
+/* http/mailsend - SendGrid v3's POST /v3/mail/send (docs/http.md).
+ *
+ * The request is authorized on the loop (auth.c: an API key with the
+ * mail.send scope), then everything that reads JSON, asks the store or
+ * signs runs in one job on the workers: the body read and written as one
+ * message per personalization (mailsend-parse.c, mailsend-compose.c), the
+ * sender checked as SMTP submission checks MAIL FROM and From:, each
+ * recipient checked and one unit of the account's limits reserved for it
+ * (policy/, as RCPT does), DKIM signatures added.  Back on the loop the
+ * messages go to the queue through queue_submit, as SMTP's do, and 202 is
+ * answered only once every one of them is durable ("202 means durable").
+ * Units reserved for a message that is not queued are given back.
+ */
+#include "http/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "http/mailsend.h"
+#include "keysd/keysd.h"
+#include "message/message.h"
+#include "policy/policy.h"
+#include "queue/queue.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/pool.h"
+#include "util/xalloc.h"
+
+/* One message of the request: a personalization written, with its envelope */
+struct send_message {
+	struct queue_envelope *env;     /* NULL once handed to the queue */
+	char id[QUEUE_ID_LEN + 1];      /* its queue ID */
+	struct buf body;
+	unsigned reserved;        /* sending-limit units its recipients took */
+};
+
+struct send_job {
+	struct http_server *server;
+	uint64_t session_id;
+	char sid[24];
+	char client[64];
+	bool tls;
+	char *listener;
+	struct policy_account *account;   /* a copy: the session may go */
+	char *body;                       /* the request's, moved from the session */
+	size_t body_len;
+	struct mailsend_limits limits;
+	size_t total_max;                 /* [http] send_total_size */
+	time_t now;
+	/* the worker's answer: STATUS 0 = messages to queue */
+	int status;
+	json_t *answer;                   /* the error list to send */
+	unsigned rate_limit;              /* 429: X-RateLimit-Limit, -Reset */
+	time_t rate_reset;
+	struct send_message *messages;
+	size_t count;
+	/* the queue's answers, on the loop */
+	size_t pending, failed;
+};
+
+/* A release of sending-limit units on a worker (a message not queued) */
+struct send_release {
+	struct store *store;
+	struct policy_account *account;
+	unsigned n;
+	time_t at;
+};
+
+static void send_authorized(struct http_session *s);
+static void send_work(void *arg);
+static void send_done(void *arg);
+static void send_fail(struct send_job *j, int status, const char *message, const char *field);
+static bool send_check_sender(struct send_job *j, const struct mailsend_request *r,
+			      size_t index);
+static bool send_add_rcpt(struct send_job *j, struct send_message *m, const char *address,
+			  size_t index, const char *list, size_t n);
+static bool send_envelope(struct send_job *j, const struct mailsend_request *r, size_t index,
+			  struct send_message *m);
+static bool send_compose(struct send_job *j, const struct mailsend_request *r, size_t index,
+			 struct send_message *m, size_t *total);
+static bool send_check_from(struct send_job *j, struct send_message *m);
+static void send_sign(struct send_job *j, struct send_message *m);
+static void send_received(const struct send_job *j, const struct queue_envelope *env,
+			  struct buf *out);
+static void send_queued(void *ctx, int status, const char *queue_id, const char *error);
+static void send_answer(struct send_job *j);
+static void send_event(struct send_job *j, const struct queue_envelope *env);
+static void send_release_units(struct send_job *j, unsigned n);
+static void release_work(void *arg);
+static void release_done(void *arg);
+static void send_job_free(struct send_job *j);
+
+void http_route_mail_send(struct http_session *s)
+{
+	http_session_authorize(s, "mail.send", send_authorized);
+}
+
+/* send_authorized - the key may send: the rest on a worker */
+static void send_authorized(struct http_session *s)
+{
+	const struct config *config = s->server->config;
+	if (!s->server->queue || !s->server->store) {
+		http_session_respond_error(s, 503, "sending is not available", NULL);
+		return;
+	}
+	struct send_job *j = xcalloc(1, sizeof(*j));
+	j->server = s->server;
+	j->session_id = s->id;
+	snprintf(j->sid, sizeof(j->sid), "%s", s->sid);
+	snprintf(j->client, sizeof(j->client), "%s", s->client);
+	j->tls = s->conn.tls;
+	j->listener = xstrdup(s->listener->name);
+	j->account = xmalloc(sizeof(*j->account));
+	*j->account = *s->account;
+	j->account->name = xstrdup(s->account->name);
+	j->body = s->body ? s->body : xstrdup("");
+	j->body_len = s->body_len;
+	s->body = NULL;
+	s->body_len = 0;
+	j->limits = (struct mailsend_limits){
+		.personalizations = config->http.send_personalizations,
+		.recipients = config->http.send_recipients,
+		.categories = config->http.send_categories,
+		.custom_args_size = config->http.send_custom_args_size,
+		.substitutions_size = config->http.send_substitutions_size,
+		.message_size = config->limits.message_size,
+	};
+	j->total_max = config->http.send_total_size;
+	j->now = time(NULL);
+	pool_submit(s->server->pool, send_work, send_done, j);
+}
+
+/* send_fail - the answer is STATUS with one error */
+static void send_fail(struct send_job *j, int status, const char *message, const char *field)
+{
+	j->status = status;
+	json_decref(j->answer);
+	j->answer = http_error_body(message, field);
+}
+
+/* send_work - (worker) read, check, reserve, write and sign every message */
+static void send_work(void *arg)
+{
+	struct send_job *j = arg;
+	struct mailsend_request *r = NULL;
+	if (mailsend_parse(j->body, j->body_len, &j->limits, j->now, &r, &j->answer) != 0) {
+		j->status = 400;
+		return;
+	}
+	free(j->body);
+	j->body = NULL;
+	j->messages = xcalloc(r->personalization_count, sizeof(*j->messages));
+	size_t total = 0;
+	for (size_t i = 0; i < r->personalization_count && j->status == 0; i++) {
+		struct send_message *m = &j->messages[i];
+		buf_init(&m->body);
+		j->count++;
+		if (send_check_sender(j, r, i) && send_envelope(j, r, i, m) &&
+		    send_compose(j, r, i, m, &total) && send_check_from(j, m))
+			send_sign(j, m);
+	}
+	if (j->status != 0) {
+		unsigned n = 0;
+		for (size_t i = 0; i < j->count; i++)
+			n += j->messages[i].reserved;
+		policy_release_blocking(j->server->store, j->account, n, j->now);
+		for (size_t i = 0; i < j->count; i++)
+			j->messages[i].reserved = 0;
+	}
+	mailsend_request_free(&r);
+}
+
+/* send_check_sender - the From address as SMTP submission checks MAIL
+ * FROM (policy_check_sender_blocking): one the account may use; SendGrid
+ * answers 403 for a sender that is not a verified identity */
+static bool send_check_sender(struct send_job *j, const struct mailsend_request *r,
+			      size_t index)
+{
+	struct policy_reply reply = { 0 };
+	const char *sender = mailsend_sender(r, index);
+	policy_check_sender_blocking(j->server->store, j->account, true, sender, &reply);
+	if (reply.code == 0)
+		return true;
+	char field[64];
+	if (r->personalizations[index].from.email)
+		snprintf(field, sizeof(field), "personalizations.%zu.from.email", index);
+	else
+		snprintf(field, sizeof(field), "from.email");
+	if (reply.code / 100 == 4)
+		send_fail(j, 503, "temporary failure checking the sender, try again later", NULL);
+	else
+		send_fail(j, 403, "The from address does not match a verified Sender Identity.",
+			  field);
+	return false;
+}
+
+/* send_add_rcpt - RCPT's checks for ADDRESS (LIST.N of personalization
+ * INDEX) and one unit of the account's limits; its mailboxes when it is
+ * local, as SMTP's RCPT adds them (ORCPT keeps the address given) */
+static bool send_add_rcpt(struct send_job *j, struct send_message *m, const char *address,
+			  size_t index, const char *list, size_t n)
+{
+	struct policy_rcpt rcpt;
+	policy_check_rcpt_blocking(j->server->store, j->server->config, j->account, address,
+				   j->now, &rcpt);
+	bool ok = rcpt.reply.code == 0;
+	if (ok && rcpt.reserved)
+		m->reserved++;
+	if (ok && !rcpt.local) {
+		queue_envelope_add_rcpt(m->env, address, 0, NULL);
+	} else if (ok) {
+		char *orcpt = xasprintf("rfc822;%s", address);
+		for (size_t i = 0; rcpt.mailboxes && rcpt.mailboxes[i]; i++)
+			queue_envelope_add_rcpt(m->env, rcpt.mailboxes[i], 0,
+						strcasecmp(rcpt.mailboxes[i], address) == 0 ?
+						NULL : orcpt);
+		free(orcpt);
+	} else if (rcpt.reply.code == 451 && rcpt.reply.limit > 0) {
+		send_fail(j, 429, rcpt.reply.text, NULL);
+		j->rate_limit = rcpt.reply.limit;
+		j->rate_reset = rcpt.reply.reset;
+	} else if (rcpt.reply.code / 100 == 4) {
+		send_fail(j, 503, "temporary failure checking the recipients, try again later",
+			  NULL);
+	} else {
+		char field[80];
+		snprintf(field, sizeof(field), "personalizations.%zu.%s.%zu.email", index, list, n);
+		send_fail(j, 400, rcpt.reply.text, field);
+	}
+	policy_rcpt_clear(&rcpt);
+	return ok;
+}
+
+/* send_envelope - the envelope of personalization INDEX's message */
+static bool send_envelope(struct send_job *j, const struct mailsend_request *r, size_t index,
+			  struct send_message *m)
+{
+	const struct mailsend_personalization *p = &r->personalizations[index];
+	struct queue_envelope *env = queue_envelope_new();
+	m->env = env;
+	queue_id_new(env->id);
+	memcpy(m->id, env->id, sizeof(m->id));
+	env->arrival = j->now;
+	free(env->sender);
+	env->sender = xstrdup(mailsend_sender(r, index));
+	env->client_address = xstrdup(j->client);
+	env->helo = xstrdup("");
+	env->listener = xstrdup(j->listener);
+	env->account = xstrdup(j->account->name);
+	env->sandbox = j->account->sandbox || r->sandbox;
+	const struct { const struct mailsend_address *list; size_t n; const char *name; } lists[] = {
+		{ p->to, p->to_count, "to" }, { p->cc, p->cc_count, "cc" },
+		{ p->bcc, p->bcc_count, "bcc" },
+	};
+	for (size_t l = 0; l < 3; l++)
+		for (size_t i = 0; i < lists[l].n; i++)
+			if (!send_add_rcpt(j, m, lists[l].list[i].email, index, lists[l].name, i))
+				return false;
+	return true;
+}
+
+/* send_compose - the message: a Received: field, then what the
+ * personalization writes; the request's messages together within
+ * send_total_size (413 past it) */
+static bool send_compose(struct send_job *j, const struct mailsend_request *r, size_t index,
+			 struct send_message *m, size_t *total)
+{
+	struct mailsend_stamp stamp = { .date = j->now, .id = m->env->id,
+					.hostname = j->server->config->hostname };
+	const char *error = NULL;
+	send_received(j, m->env, &m->body);
+	if (mailsend_compose(r, index, &j->limits, &stamp, &m->body, &error) != 0) {
+		send_fail(j, 413, "The message is larger than this server's message size "
+			  "limit.", NULL);
+		return false;
+	}
+	*total += m->body.len;
+	if (*total > j->total_max) {
+		send_fail(j, 413, "The messages of this request are larger than this server's "
+			  "limit for one request.", NULL);
+		return false;
+	}
+	m->env->size = m->body.len;
+	return true;
+}
+
+/* send_check_from - the From: field of the message written, as SMTP
+ * checks a submission's (policy_check_from_blocking) */
+static bool send_check_from(struct send_job *j, struct send_message *m)
+{
+	struct policy_reply reply = { 0 };
+	policy_check_from_blocking(j->server->store, j->account, m->env->sender, m->body.data,
+				   m->body.len, &reply);
+	if (reply.code != 0)
+		send_fail(j, 403, "The from address does not match a verified Sender Identity.",
+			  "from.email");
+	return reply.code == 0;
+}
+
+/* send_sign - DKIM signatures of the From: domain, as for SMTP
+ * submissions; a keys process that cannot sign loses no mail */
+static void send_sign(struct send_job *j, struct send_message *m)
+{
+	if (!j->server->signer)
+		return;
+	const char *error = NULL;
+	int n = keysd_signer_sign_blocking(j->server->signer, &m->body, (long long)j->now, &error);
+	if (n < 0)
+		log_warn("dkim-sign-failed", "session=%s account=%s action=unsigned reason=\"%s\"",
+			 j->sid, j->account->name, error);
+	m->env->size = m->body.len;
+}
+
+/* send_received - RFC 5321 4.4's trace field, for a message that came by
+ * HTTP (its "with" says how) */
+static void send_received(const struct send_job *j, const struct queue_envelope *env,
+			  struct buf *out)
+{
+	char date[64];
+	message_date_format(j->now, date, sizeof(date));
+	buf_printf(out, "Received: from [%s]\r\n\tby %s (Petrel) with %s id %s;\r\n\t%s\r\n",
+		   j->client, j->server->config->hostname, j->tls ? "HTTPS" : "HTTP", env->id,
+		   date);
+}
+
+/* send_done - (loop) answer a refusal, or hand the messages to the queue */
+static void send_done(void *arg)
+{
+	struct send_job *j = arg;
+	struct http_session *s = http_session_find(j->server, j->session_id);
+	if (j->status != 0 || !s || s->conn.dead) {
+		if (j->status == 0)  /* the client left before its answer: nothing queued */
+			for (size_t i = 0; i < j->count; i++)
+				send_release_units(j, j->messages[i].reserved);
+		send_answer(j);
+		return;
+	}
+	/* the last queue_submit's answer may come before it returns, and
+	 * free J: nothing of J is read after it */
+	size_t count = j->count;
+	j->pending = count;
+	for (size_t i = 0; i < count; i++) {
+		struct send_message *m = &j->messages[i];
+		struct queue_envelope *env = m->env;
+		m->env = NULL;
+		log_info("received", "session=%s queue_id=%s size=%zu nrcpt=%zu account=%s "
+			 "protocol=http%s", j->sid, env->id, m->body.len, env->rcpt_count,
+			 j->account->name, env->sandbox ? " sandbox=yes" : "");
+		/* the event names the message before the queue forgets the envelope */
+		send_event(j, env);
+		queue_submit(j->server->queue, env, &m->body, send_queued, j);
+	}
+}
+
+/* send_queued - the queue's answer for one message; the last one answers */
+static void send_queued(void *ctx, int status, const char *queue_id, const char *error)
+{
+	struct send_job *j = ctx;
+	if (status == 0) {
+		log_info("queued", "session=%s queue_id=%s", j->sid, queue_id);
+	} else {
+		log_warn("queue-failed", "session=%s error=\"%s\"", j->sid, error);
+		j->failed++;
+	}
+	if (--j->pending > 0)
+		return;
+	if (j->failed > 0) {
+		/* which message failed is not told: give back the units of as many */
+		unsigned n = 0;
+		for (size_t i = 0; i < j->failed && i < j->count; i++)
+			n += j->messages[i].reserved;
+		send_release_units(j, n);
+		send_fail(j, 503, "temporary failure storing the message, try again later", NULL);
+	}
+	send_answer(j);
+}
+
+/* send_event - "accepted" (or "accepted-sandbox") for a message queued,
+ * as SMTP records it */
+static void send_event(struct send_job *j, const struct queue_envelope *env)
+{
+	if (!j->server->events)
+		return;
+	struct store_event ev = {
+		.time = j->now,
+		.type = (char *)(env->sandbox ? "accepted-sandbox" : "accepted"),
+		.account = j->account->name,
+		.queue_id = (char *)env->id,
+		.code = 202,
+	};
+	store_events_post(j->server->events, &ev, true);
+}
+
+/* send_answer - the answer, if the session still waits for it; then the
+ * job is done */
+static void send_answer(struct send_job *j)
+{
+	struct http_session *s = http_session_find(j->server, j->session_id);
+	if (s && !s->conn.dead) {
+		if (j->status == 429) {
+			char limit[24], reset[24];
+			snprintf(limit, sizeof(limit), "%u", j->rate_limit);
+			snprintf(reset, sizeof(reset), "%lld", (long long)j->rate_reset);
+			http_session_add_header(s, "X-RateLimit-Limit", limit);
+			http_session_add_header(s, "X-RateLimit-Remaining", "0");
+			http_session_add_header(s, "X-RateLimit-Reset", reset);
+		}
+		if (j->status != 0) {
+			log_info("http-mail-send", "session=%s account=%s status=%d", j->sid,
+				 j->account->name, j->status);
+			http_session_respond(s, j->status, j->answer);
+			j->answer = NULL;
+		} else {
+			/* SendGrid's X-Message-Id: the first message's queue ID */
+			http_session_add_header(s, "X-Message-Id", j->messages[0].id);
+			log_info("http-mail-send", "session=%s account=%s status=202 messages=%zu "
+				 "message_id=%s", j->sid, j->account->name, j->count,
+				 j->messages[0].id);
+			http_session_respond(s, 202, NULL);
+		}
+	}
+	send_job_free(j);
+}
+
+/* send_release_units - give back N units reserved at the request's time */
+static void send_release_units(struct send_job *j, unsigned n)
+{
+	if (n == 0)
+		return;
+	struct send_release *r = xcalloc(1, sizeof(*r));
+	r->store = j->server->store;
+	r->account = xmalloc(sizeof(*r->account));
+	*r->account = *j->account;
+	r->account->name = xstrdup(j->account->name);
+	r->n = n;
+	r->at = j->now;
+	pool_submit(j->server->pool, release_work, release_done, r);
+}
+
+static void release_work(void *arg)
+{
+	struct send_release *r = arg;
+	policy_release_blocking(r->store, r->account, r->n, r->at);
+}
+
+static void release_done(void *arg)
+{
+	struct send_release *r = arg;
+	policy_account_free(&r->account);
+	free(r);
+}
+
+static void send_job_free(struct send_job *j)
+{
+	for (size_t i = 0; i < j->count; i++) {
+		queue_envelope_free(&j->messages[i].env);
+		buf_free(&j->messages[i].body);
+	}
+	free(j->messages);
+	json_decref(j->answer);
+	policy_account_free(&j->account);
+	free(j->listener);
+	free(j->body);
+	free(j);
+}
