@@ -15,6 +15,11 @@ PKGS="$PKGS libpq-dev postgresql"
 # libjansson-dev: JSON of the HTTP API (src/http/); wrk: the HTTP load generator
 # docs/http.md's measurements were made with.
 PKGS="$PKGS libjansson-dev wrk"
+# nodejs, npm: SendGrid's official Node client (@sendgrid/mail, pinned in
+# tests/integration/sendgrid/package.json and its package-lock.json), which
+# test_http_sendgrid_node.py installs there with `npm ci` (never globally) and sends
+# through POST /v3/mail/send.
+PKGS="$PKGS nodejs npm"
 # publicsuffix: the Public Suffix List, for DMARC's organizational domain.
 PKGS="$PKGS publicsuffix"
 # libmail-dmarc-perl: Mail::DMARC, the DMARC implementation test_dmarc.py compares with.
