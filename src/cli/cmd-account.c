@@ -314,7 +314,7 @@ static int account_show(const struct account_ctx *x)
 			fputs(",\"rule\":\"allow\",\"own_name\":true}", stdout);
 		}
 		for (size_t i = 0; i < nsenders; i++) {
-			fputs(i || own ? ",{\"pattern\":" : "{\"pattern\":", stdout);
+			json_entry_open(i + own, "pattern");
 			json_string(stdout, senders[i].pattern);
 			printf(",\"rule\":\"%s\",\"own_name\":false}",
 			       senders[i].allow ? "allow" : "deny");
@@ -407,8 +407,7 @@ static int account_list(const struct account_ctx *x)
 		       accts[i]->disabled ? "disabled" : "active",
 		       accts[i]->home_node ? accts[i]->home_node : "-");
 	}
-	if (a->json)
-		fputs("]\n", stdout);
+	json_list_close(a->json);
 out:
 	store_account_list_free(&accts, n);
 	store_plan_list_free(&plans, nplans);

@@ -447,6 +447,23 @@ void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+void json_list_open(bool json)
+{
+	if (json)
+		fputc('[', stdout);
+}
+
+void json_list_close(bool json)
+{
+	if (json)
+		fputs("]\n", stdout);
+}
+
+void json_entry_open(size_t i, const char *key)
+{
+	printf("%s{\"%s\":", i ? "," : "", key);
+}
+
 char *admin_time_format(time_t t, char *buf, size_t size)
 {
 	struct tm tm;

@@ -19,14 +19,13 @@ static int alias_list(struct store *store, bool json)
 	if (status != 0)
 		return status;
 	/* the pairs come sorted by address: group the targets of each */
-	if (json)
-		fputc('[', stdout);
+	json_list_open(json);
 	for (size_t i = 0; list[i]; i += 2) {
 		bool first = i == 0 || strcmp(list[i], list[i - 2]) != 0;
 		bool last = !list[i + 2] || strcmp(list[i], list[i + 2]) != 0;
 		if (json) {
 			if (first) {
-				fputs(i ? ",{\"address\":" : "{\"address\":", stdout);
+				json_entry_open(i, "address");
 				json_string(stdout, list[i]);
 				fputs(",\"targets\":[", stdout);
 			} else {
@@ -43,8 +42,7 @@ static int alias_list(struct store *store, bool json)
 				putchar('\n');
 		}
 	}
-	if (json)
-		fputs("]\n", stdout);
+	json_list_close(json);
 	store_strv_free(&list);
 	return 0;
 }

@@ -71,11 +71,10 @@ static int apikey_list(struct store_credentials *sc, const char *account, bool j
 	int status = admin_status(store_apikey_list(sc, account, &keys, &n, &error), &error);
 	if (status != 0)
 		return status;
-	if (json)
-		fputc('[', stdout);
+	json_list_open(json);
 	for (size_t i = 0; i < n; i++) {
 		if (json) {
-			fputs(i ? ",{\"id\":" : "{\"id\":", stdout);
+			json_entry_open(i, "id");
 			json_string(stdout, keys[i].id);
 			fputs(",\"name\":", stdout);
 			json_string(stdout, keys[i].name);
@@ -89,8 +88,7 @@ static int apikey_list(struct store_credentials *sc, const char *account, bool j
 		}
 		store_apikey_clear(&keys[i]);
 	}
-	if (json)
-		fputs("]\n", stdout);
+	json_list_close(json);
 	free(keys);
 	return 0;
 }

@@ -25,7 +25,7 @@ static const char NODES_USAGE[] =
 	"       petrel nodes forget NAME [-c FILE]\n";
 
 static const char *node_state(const struct store_node *n, unsigned stale_after);
-static void node_print_json(const struct store_node *n, unsigned stale_after, bool first);
+static void node_print_json(const struct store_node *n, unsigned stale_after, size_t entry);
 static int nodes_list(struct store *store, unsigned stale_after, bool json);
 static char *node_cluster_text(const struct store_node *n);
 
@@ -57,12 +57,13 @@ static const char *node_state(const struct store_node *n, unsigned stale_after)
 	return n->age >= (int64_t)stale_after ? "stale" : "live";
 }
 
-static void node_print_json(const struct store_node *n, unsigned stale_after, bool first)
+/* node_print_json - N as entry ENTRY of the JSON list */
+static void node_print_json(const struct store_node *n, unsigned stale_after, size_t entry)
 {
 	char started[32], reported[32];
 	admin_time_format(n->started, started, sizeof(started));
 	admin_time_format(n->reported, reported, sizeof(reported));
-	fputs(first ? "{\"name\":" : ",{\"name\":", stdout);
+	json_entry_open(entry, "name");
 	json_string(stdout, n->name);
 	printf(",\"number\":%u,\"state\":\"%s\",\"stale\":%s,\"age\":%" PRId64
 	       ",\"started\":\"%s\",\"reported\":\"%s\",\"queue_active\":%" PRIu64 ",\"version\":",
@@ -101,7 +102,7 @@ static int nodes_list(struct store *store, unsigned stale_after, bool json)
 		       "STATE", "REPORTED", "ACTIVE", "VERSION", "STARTED", "CLUSTER", "LISTENERS");
 	for (size_t i = 0; i < n; i++) {
 		if (json) {
-			node_print_json(v[i], stale_after, i == 0);
+			node_print_json(v[i], stale_after, i);
 			continue;
 		}
 		char started[32], ago[32];
@@ -114,8 +115,7 @@ static int nodes_list(struct store *store, unsigned stale_after, bool json)
 		       v[i]->listeners[0] ? v[i]->listeners : "-");
 		free(cluster);
 	}
-	if (json)
-		fputs("]\n", stdout);
+	json_list_close(json);
 	store_node_list_free(&v, n);
 	return 0;
 }

@@ -78,7 +78,7 @@ static int plan_list(struct store *store, bool json)
 		       "MESSAGES");
 	for (size_t i = 0; i < n; i++) {
 		if (json) {
-			fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
+			json_entry_open(i, "name");
 			json_string(stdout, plans[i]->name);
 			printf(",\"daily_limit\":%u,\"per_minute\":%u,\"quota_bytes\":%lld,"
 			       "\"quota_messages\":%lld}", plans[i]->daily_limit,
@@ -96,8 +96,7 @@ static int plan_list(struct store *store, bool json)
 		       quota_text(plans[i]->quota_bytes, true, q1, sizeof(q1)),
 		       quota_text(plans[i]->quota_messages, false, q2, sizeof(q2)));
 	}
-	if (json)
-		fputs("]\n", stdout);
+	json_list_close(json);
 	store_plan_list_free(&plans, n);
 	return 0;
 }
