@@ -128,6 +128,17 @@ static bool sender_is_allowed(struct store *s, const char *account, const char *
 	return allowed;
 }
 
+/* events_read_all - every event of S, oldest first, their number in *N_R;
+ * the call itself must succeed */
+static struct store_event **events_read_all(struct store *s, size_t *n_r)
+{
+	const char *error = NULL;
+	struct store_event **v = NULL;
+	*n_r = 0;
+	assert_int_equal(store_event_list(s, NULL, 0, 0, 0, &v, n_r, &error), 0);
+	return v;
+}
+
 /* assert_no_sender_rules - ACCOUNT exists and has no sender rule */
 static void assert_no_sender_rules(struct store *s, const char *account)
 {
@@ -929,9 +940,8 @@ static void test_events(void **state)
 	e.type = (char *)"";
 	assert_int_equal(store_event_add(f->store, &e, &error), -1);
 
-	struct store_event **v = NULL;
-	size_t n = 0;
-	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 0, &v, &n, &error), 0);
+	size_t n;
+	struct store_event **v = events_read_all(f->store, &n);
 	assert_int_equal(n, 4);
 	assert_string_equal(v[0]->type, "accepted");
 	assert_string_equal(v[0]->account, "alice@example.org");
@@ -1004,9 +1014,8 @@ static void test_events_batch(void **state)
 	struct fixture *f = *state;
 	const char *error = NULL;
 	assert_int_equal(store_event_add_many(f->store, batch_events, EVENTS_IN_BATCH, &error), 0);
-	struct store_event **v = NULL;
-	size_t n = 0;
-	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 0, &v, &n, &error), 0);
+	size_t n;
+	struct store_event **v = events_read_all(f->store, &n);
 	assert_int_equal(n, EVENTS_IN_BATCH);
 	for (size_t i = 0; i < n; i++) {
 		const struct store_event *e = &batch_events[i];
@@ -1097,14 +1106,48 @@ static void test_event_prune(void **state)
 	uint64_t deleted = 0;
 	assert_int_equal(store_event_prune(f->store, 1000000, &deleted, &error), 0);
 	assert_int_equal(deleted, old_n);
-	struct store_event **v = NULL;
-	size_t n = 0;
-	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 0, &v, &n, &error), 0);
+	size_t n;
+	struct store_event **v = events_read_all(f->store, &n);
 	assert_int_equal(n, 3);
 	assert_true(v[0]->time >= 1000000);
 	store_event_list_free(&v, n);
 	assert_int_equal(store_event_prune(f->store, 1000000, &deleted, &error), 0);
 	assert_int_equal(deleted, 0);
+}
+
+/* assert_writer_bounded - 2 * 5 + 1 events posted to a writer of S
+ * (max_pending 5) while another connection keeps it from writing; then
+ * UNBLOCK(BLOCKER) ends that connection's lock.  At least one, at most six,
+ * are dropped, and all the others are written. */
+static void assert_writer_bounded(struct store *s, void (*unblock)(void *blocker),
+				  void *blocker)
+{
+	struct event_base *base = event_base_new();
+	struct pool *pool = pool_create(base, 1);
+	struct store_events_settings settings = { .max_pending = 5, .retention = 0 };
+	struct store_events *ev = store_events_create(s, pool, NULL, &settings);
+	for (int i = 0; i < 11; i++) {
+		struct store_event e = { .time = 5000 + i, .type = (char *)"accepted" };
+		store_events_post(ev, &e, true);
+	}
+	unsigned long long dropped = store_events_dropped(ev);
+	unblock(blocker);
+	assert_true(dropped >= 1 && dropped <= 6);
+	pool_free(&pool);
+	store_events_free(&ev);
+	event_base_free(base);
+
+	size_t n;
+	struct store_event **v = events_read_all(s, &n);
+	assert_int_equal(n, 11 - dropped);
+	store_event_list_free(&v, n);
+}
+
+/* sqlite_unblock - commits and closes the SQLite connection BLOCKER */
+static void sqlite_unblock(void *blocker)
+{
+	assert_int_equal(sqlite3_exec(blocker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(blocker);
 }
 
 /* test_events_writer_bound - while another connection holds SQLite's write
@@ -1120,29 +1163,7 @@ static void test_events_writer_bound(void **state)
 	sqlite3 *blocker;
 	assert_int_equal(sqlite3_open(path, &blocker), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-
-	struct event_base *base = event_base_new();
-	struct pool *pool = pool_create(base, 1);
-	struct store_events_settings settings = { .max_pending = 5, .retention = 0 };
-	struct store_events *ev = store_events_create(f->store, pool, NULL, &settings);
-	for (int i = 0; i < 11; i++) {
-		struct store_event e = { .time = 5000 + i, .type = (char *)"accepted" };
-		store_events_post(ev, &e, true);
-	}
-	unsigned long long dropped = store_events_dropped(ev);
-	assert_int_equal(sqlite3_exec(blocker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(blocker);
-	assert_true(dropped >= 1 && dropped <= 6);
-	pool_free(&pool);
-	store_events_free(&ev);
-	event_base_free(base);
-
-	const char *error = NULL;
-	struct store_event **v = NULL;
-	size_t n = 0;
-	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 0, &v, &n, &error), 0);
-	assert_int_equal(n, 11 - dropped);
-	store_event_list_free(&v, n);
+	assert_writer_bounded(f->store, sqlite_unblock, blocker);
 }
 
 /* ---- nodes ------------------------------------------------------------------------ */
@@ -1395,10 +1416,8 @@ static void test_events_writer_node(void **state)
 	pool_free(&pool);
 	store_events_free(&ev);
 	event_base_free(base);
-	const char *error = NULL;
-	struct store_event **v = NULL;
-	size_t n = 0;
-	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 0, &v, &n, &error), 0);
+	size_t n;
+	struct store_event **v = events_read_all(f->store, &n);
 	assert_int_equal(n, 2);
 	assert_string_equal(v[0]->node, "mx1");
 	assert_string_equal(v[1]->node, "other");
@@ -1701,6 +1720,13 @@ static void test_pg_dead_idle_connection_replaced(void **state)
 	assert_false(exists);
 }
 
+/* pg_unblock - commits and closes the PostgreSQL connection BLOCKER */
+static void pg_unblock(void *blocker)
+{
+	PQclear(PQexec(blocker, "COMMIT"));
+	PQfinish(blocker);
+}
+
 /* test_pg_events_writer_bound - test_events_writer_bound with the events
  * table locked by another transaction */
 static void test_pg_events_writer_bound(void **state)
@@ -1709,29 +1735,7 @@ static void test_pg_events_writer_bound(void **state)
 	PGconn *blocker = PQconnectdb(pg_url);
 	assert_int_equal(PQstatus(blocker), CONNECTION_OK);
 	PQclear(PQexec(blocker, "BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE"));
-
-	struct event_base *base = event_base_new();
-	struct pool *pool = pool_create(base, 1);
-	struct store_events_settings settings = { .max_pending = 5, .retention = 0 };
-	struct store_events *ev = store_events_create(f->store, pool, NULL, &settings);
-	for (int i = 0; i < 11; i++) {
-		struct store_event e = { .time = 5000 + i, .type = (char *)"accepted" };
-		store_events_post(ev, &e, true);
-	}
-	unsigned long long dropped = store_events_dropped(ev);
-	PQclear(PQexec(blocker, "COMMIT"));
-	PQfinish(blocker);
-	assert_true(dropped >= 1 && dropped <= 6);
-	pool_free(&pool);
-	store_events_free(&ev);
-	event_base_free(base);
-
-	const char *error = NULL;
-	struct store_event **v = NULL;
-	size_t n = 0;
-	assert_int_equal(store_event_list(f->store, NULL, 0, 0, 0, &v, &n, &error), 0);
-	assert_int_equal(n, 11 - dropped);
-	store_event_list_free(&v, n);
+	assert_writer_bounded(f->store, pg_unblock, blocker);
 }
 
 int main(void)
