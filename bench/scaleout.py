@@ -35,6 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402 (Sink, Dnsmasq, free_port, wait_banner, process helpers)
+import pg_cluster  # noqa: E402 (tests/integration/, on the path bench.py sets)
 
 ACCOUNT = "sender@scale.test"
 PASSWORD = "scale-bench-pass"
@@ -86,57 +87,22 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-class Postgres:
-    """A durable throwaway cluster in TMP on a unix socket (as the tests' pg_cluster.py, but
-    fsync on and pg_stat_statements loaded)."""
+def bench_failure(message):
+    raise bench.BenchError(message)
+
+
+class Postgres(pg_cluster.Cluster):
+    """The tests' throwaway cluster (pg_cluster.py) in TMP, but durable (fsync on) and with
+    pg_stat_statements loaded; a failure is a BenchError."""
 
     def __init__(self, tmp):
-        found = sorted(p for p in os.listdir("/usr/lib/postgresql")
-                       if os.path.exists("/usr/lib/postgresql/%s/bin/initdb" % p))
-        if not found:
-            raise bench.BenchError("no initdb: install postgresql (scripts/install-deps.sh)")
-        self.bin = "/usr/lib/postgresql/%s/bin" % found[-1]
-        self.dir = os.path.join(tmp, "pg")
-        os.makedirs(self.dir)
-        os.chmod(self.dir, 0o755)
-        self.run_as = []
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-            self.run_as = ["runuser", "-u", "postgres", "--"]
-        self.data = os.path.join(self.dir, "data")
-
-    def _run(self, *argv):
-        r = subprocess.run(self.run_as + list(argv), capture_output=True, text=True,
-                           timeout=180, stdin=subprocess.DEVNULL)
-        if r.returncode != 0:
-            raise bench.BenchError("%s: exit %d: %s%s" % (argv[0], r.returncode, r.stdout,
-                                                           r.stderr))
-        return r
+        super().__init__(parent=tmp, fail=bench_failure,
+                         options="-c shared_preload_libraries=pg_stat_statements"
+                                 " -c max_connections=200")
 
     def start(self):
-        self._run(os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "petrel",
-                  "--auth=trust", "-E", "UTF8")
-        self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-w", "-t", "120",
-                  "-l", os.path.join(self.dir, "server.log"), "-o",
-                  "-c listen_addresses= -k %s -c shared_preload_libraries=pg_stat_statements"
-                  " -c max_connections=200" % self.dir, "start")
+        super().start()
         self.psql("CREATE EXTENSION pg_stat_statements")
-
-    def stop(self):
-        subprocess.run(self.run_as + [os.path.join(self.bin, "pg_ctl"), "-D", self.data,
-                                      "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
-
-    def url(self, db):
-        return "postgresql://petrel@/%s?host=%s" % (db, self.dir)
-
-    def psql(self, sql, db="postgres"):
-        r = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", self.dir,
-                            "-U", "petrel", "-d", db, "-c", sql], capture_output=True,
-                           text=True, timeout=120, stdin=subprocess.DEVNULL)
-        if r.returncode != 0:
-            raise bench.BenchError("psql %r: %s" % (sql, r.stderr))
-        return r.stdout.strip()
 
     def counts(self, db):
         """(statements, transactions) executed in DB so far."""
