@@ -25,12 +25,23 @@
 #define COMPOSE_LINE_MAX 998       /* RFC 5322 2.1.1 */
 #define COMPOSE_BASE64_LINE 76     /* RFC 2045 6.8 */
 
+/* Key comparisons substitutions may make, per octet of text they scan
+ * (and a floor): a request built so that every octet starts every key
+ * (10000 octets of keys all beginning "a", a body of "a"s) would otherwise
+ * cost keys x octets comparisons, thousands per octet; an ordinary one
+ * makes about one per octet where a key begins, none elsewhere. */
+#define COMPOSE_COMPARES_PER_OCTET 8
+#define COMPOSE_COMPARES_MIN 65536
+
 struct compose_ctx {
 	const struct mailsend_request *r;
 	const struct mailsend_personalization *p;
 	const struct mailsend_stamp *stamp;
 	size_t max;
-	bool too_big;
+	bool starts[256];          /* an octet some substitution key begins with */
+	size_t compares;           /* key comparisons made, and allowed */
+	size_t compares_max;
+	const char *error;         /* why the message could not be written */
 };
 
 static bool substitute(struct compose_ctx *c, const char *text, struct buf *out);
@@ -47,23 +58,35 @@ static void quoted_param(const char *name, const char *value, struct buf *out);
 static void content_part(struct compose_ctx *c, const struct mailsend_content *ct,
 			 struct buf *out);
 static void attachment_part(const struct mailsend_attachment *a, struct buf *out);
+typedef void compose_part_fn(struct compose_ctx *c, struct buf *out);
 static void alternative_part(struct compose_ctx *c, struct buf *out);
+static void attachments_around(struct compose_ctx *c, const char *subtype, char letter,
+			       bool is_inline, compose_part_fn *inner, struct buf *out);
 static void related_part(struct compose_ctx *c, struct buf *out);
 static void mixed_part(struct compose_ctx *c, struct buf *out);
 
 /* substitute - TEXT with the personalization's substitutions made (each
  * key replaced where it occurs, the first key that matches at a position
- * winning), appended to OUT; false once OUT would pass the size limit */
+ * winning), appended to OUT; false (and c->error) once OUT would pass the
+ * size limit or the comparisons their bound */
 static bool substitute(struct compose_ctx *c, const char *text, struct buf *out)
 {
 	const struct mailsend_personalization *p = c->p;
 	const char *s = text;
-	while (*s) {
-		size_t k = 0;
-		for (; k < p->substitution_count; k++)
-			if (strncmp(s, p->substitutions[k].name,
-				    strlen(p->substitutions[k].name)) == 0)
-				break;
+	c->compares_max += strlen(text) * COMPOSE_COMPARES_PER_OCTET;
+	while (*s && !c->error) {
+		size_t k = p->substitution_count;
+		if (c->starts[(unsigned char)*s]) {
+			for (k = 0; k < p->substitution_count; k++) {
+				const char *key = p->substitutions[k].name;
+				if (key[0] != *s)
+					continue;
+				if (++c->compares > c->compares_max)
+					c->error = "the substitutions would take too long to make";
+				if (strncmp(s, key, strlen(key)) == 0)
+					break;
+			}
+		}
 		const char *piece = s;
 		size_t len = 1;
 		if (k < p->substitution_count) {
@@ -73,14 +96,13 @@ static bool substitute(struct compose_ctx *c, const char *text, struct buf *out)
 		} else {
 			s++;
 		}
-		if (out->len + len > c->max) {
-			c->too_big = true;
-			return false;
-		}
-		buf_append(out, piece, len);
+		if (out->len + len > c->max)
+			c->error = "the message is larger than the size limit";
+		else
+			buf_append(out, piece, len);
 	}
 	buf_append(out, "", 0);
-	return true;
+	return c->error == NULL;
 }
 
 /* address_write - "Name <email>" or "email" */
@@ -281,54 +303,44 @@ static void alternative_part(struct compose_ctx *c, struct buf *out)
 	buf_printf(out, "--=_%s_a--\r\n", id);
 }
 
-/* related_part - the contents with the inline attachments they refer to
- * (RFC 2387), or the contents alone */
-static void related_part(struct compose_ctx *c, struct buf *out)
+/* attachments_around - INNER's part with the attachments whose
+ * disposition is inline (IS_INLINE) or not in a multipart/SUBTYPE (its
+ * boundary ends in LETTER), or INNER's part alone when there are none */
+static void attachments_around(struct compose_ctx *c, const char *subtype, char letter,
+			       bool is_inline, compose_part_fn *inner, struct buf *out)
 {
 	const struct mailsend_request *r = c->r;
 	bool any = false;
 	for (size_t i = 0; i < r->attachment_count; i++)
-		any = any || r->attachments[i].is_inline;
+		any = any || r->attachments[i].is_inline == is_inline;
 	if (!any) {
-		alternative_part(c, out);
+		inner(c, out);
 		return;
 	}
 	const char *id = c->stamp->id;
-	buf_printf(out, "Content-Type: multipart/related;" COMPOSE_FOLD
-		   "boundary=\"=_%s_r\"\r\n\r\n--=_%s_r\r\n", id, id);
-	alternative_part(c, out);
+	buf_printf(out, "Content-Type: multipart/%s;" COMPOSE_FOLD
+		   "boundary=\"=_%s_%c\"\r\n\r\n--=_%s_%c\r\n", subtype, id, letter, id, letter);
+	inner(c, out);
 	for (size_t i = 0; i < r->attachment_count; i++) {
-		if (!r->attachments[i].is_inline)
+		if (r->attachments[i].is_inline != is_inline)
 			continue;
-		buf_printf(out, "--=_%s_r\r\n", id);
+		buf_printf(out, "--=_%s_%c\r\n", id, letter);
 		attachment_part(&r->attachments[i], out);
 	}
-	buf_printf(out, "--=_%s_r--\r\n", id);
+	buf_printf(out, "--=_%s_%c--\r\n", id, letter);
 }
 
-/* mixed_part - the body with the attachments that are not inline, or the
- * body alone */
+/* related_part - the contents with the inline attachments they refer to
+ * (RFC 2387) */
+static void related_part(struct compose_ctx *c, struct buf *out)
+{
+	attachments_around(c, "related", 'r', true, alternative_part, out);
+}
+
+/* mixed_part - the body with the attachments that are not inline */
 static void mixed_part(struct compose_ctx *c, struct buf *out)
 {
-	const struct mailsend_request *r = c->r;
-	bool any = false;
-	for (size_t i = 0; i < r->attachment_count; i++)
-		any = any || !r->attachments[i].is_inline;
-	if (!any) {
-		related_part(c, out);
-		return;
-	}
-	const char *id = c->stamp->id;
-	buf_printf(out, "Content-Type: multipart/mixed;" COMPOSE_FOLD
-		   "boundary=\"=_%s_m\"\r\n\r\n--=_%s_m\r\n", id, id);
-	related_part(c, out);
-	for (size_t i = 0; i < r->attachment_count; i++) {
-		if (r->attachments[i].is_inline)
-			continue;
-		buf_printf(out, "--=_%s_m\r\n", id);
-		attachment_part(&r->attachments[i], out);
-	}
-	buf_printf(out, "--=_%s_m--\r\n", id);
+	attachments_around(c, "mixed", 'm', false, related_part, out);
 }
 
 int mailsend_compose(const struct mailsend_request *request, size_t index,
@@ -336,14 +348,19 @@ int mailsend_compose(const struct mailsend_request *request, size_t index,
 		     struct buf *out, const char **error_r)
 {
 	struct compose_ctx c = { .r = request, .p = &request->personalizations[index],
-				 .stamp = stamp, .max = limits->message_size };
+				 .stamp = stamp, .max = limits->message_size,
+				 .compares_max = COMPOSE_COMPARES_MIN };
+	for (size_t i = 0; i < c.p->substitution_count; i++)
+		c.starts[(unsigned char)c.p->substitutions[i].name[0]] = true;
 	size_t start = out->len;
 	header_section(&c, out);
 	/* the body's outermost part's fields end the header section */
 	mixed_part(&c, out);
 	int rc = 0;
-	if (c.too_big || out->len - start > limits->message_size) {
-		*error_r = "the message is larger than the size limit";
+	if (!c.error && out->len - start > limits->message_size)
+		c.error = "the message is larger than the size limit";
+	if (c.error) {
+		*error_r = c.error;
 		rc = -1;
 	}
 	return rc;

@@ -30,10 +30,14 @@
 #include "util/pool.h"
 #include "util/xalloc.h"
 
+struct send_job;
+
 /* One message of the request: a personalization written, with its envelope */
 struct send_message {
+	struct send_job *job;           /* the queue's answer finds the job by it */
 	struct queue_envelope *env;     /* NULL once handed to the queue */
 	char id[QUEUE_ID_LEN + 1];      /* its queue ID */
+	bool sandbox;
 	struct buf body;
 	unsigned reserved;        /* sending-limit units its recipients took */
 };
@@ -88,7 +92,7 @@ static void send_received(const struct send_job *j, const struct queue_envelope 
 			  struct buf *out);
 static void send_queued(void *ctx, int status, const char *queue_id, const char *error);
 static void send_answer(struct send_job *j);
-static void send_event(struct send_job *j, const struct queue_envelope *env);
+static void send_event(struct send_job *j, const struct send_message *m);
 static void send_release_units(struct send_job *j, unsigned n);
 static void release_work(void *arg);
 static void release_done(void *arg);
@@ -114,9 +118,7 @@ static void send_authorized(struct http_session *s)
 	snprintf(j->client, sizeof(j->client), "%s", s->client);
 	j->tls = s->conn.tls;
 	j->listener = xstrdup(s->listener->name);
-	j->account = xmalloc(sizeof(*j->account));
-	*j->account = *s->account;
-	j->account->name = xstrdup(s->account->name);
+	j->account = policy_account_copy(s->account);
 	j->body = s->body ? s->body : xstrdup("");
 	j->body_len = s->body_len;
 	s->body = NULL;
@@ -244,6 +246,7 @@ static bool send_envelope(struct send_job *j, const struct mailsend_request *r, 
 	m->env = env;
 	queue_id_new(env->id);
 	memcpy(m->id, env->id, sizeof(m->id));
+	m->job = j;
 	env->arrival = j->now;
 	free(env->sender);
 	env->sender = xstrdup(mailsend_sender(r, index));
@@ -252,6 +255,7 @@ static bool send_envelope(struct send_job *j, const struct mailsend_request *r, 
 	env->listener = xstrdup(j->listener);
 	env->account = xstrdup(j->account->name);
 	env->sandbox = j->account->sandbox || r->sandbox;
+	m->sandbox = env->sandbox;
 	const struct { const struct mailsend_address *list; size_t n; const char *name; } lists[] = {
 		{ p->to, p->to_count, "to" }, { p->cc, p->cc_count, "cc" },
 		{ p->bcc, p->bcc_count, "bcc" },
@@ -274,8 +278,11 @@ static bool send_compose(struct send_job *j, const struct mailsend_request *r, s
 	const char *error = NULL;
 	send_received(j, m->env, &m->body);
 	if (mailsend_compose(r, index, &j->limits, &stamp, &m->body, &error) != 0) {
-		send_fail(j, 413, "The message is larger than this server's message size "
-			  "limit.", NULL);
+		/* too large, or its substitutions too costly to make: either way
+		 * more work than the server takes for one message */
+		char message[160];
+		snprintf(message, sizeof(message), "The message cannot be written: %s.", error);
+		send_fail(j, 413, message, NULL);
 		return false;
 	}
 	*total += m->body.len;
@@ -350,47 +357,44 @@ static void send_done(void *arg)
 		log_info("received", "session=%s queue_id=%s size=%zu nrcpt=%zu account=%s "
 			 "protocol=http%s", j->sid, env->id, m->body.len, env->rcpt_count,
 			 j->account->name, env->sandbox ? " sandbox=yes" : "");
-		/* the event names the message before the queue forgets the envelope */
-		send_event(j, env);
-		queue_submit(j->server->queue, env, &m->body, send_queued, j);
+		queue_submit(j->server->queue, env, &m->body, send_queued, m);
 	}
 }
 
-/* send_queued - the queue's answer for one message; the last one answers */
+/* send_queued - the queue's answer for message CTX: its event once it is
+ * durable, its units given back if it is not; the last answer answers */
 static void send_queued(void *ctx, int status, const char *queue_id, const char *error)
 {
-	struct send_job *j = ctx;
+	struct send_message *m = ctx;
+	struct send_job *j = m->job;
 	if (status == 0) {
 		log_info("queued", "session=%s queue_id=%s", j->sid, queue_id);
+		send_event(j, m);
 	} else {
-		log_warn("queue-failed", "session=%s error=\"%s\"", j->sid, error);
+		log_warn("queue-failed", "session=%s queue_id=%s error=\"%s\"", j->sid, m->id,
+			 error);
+		send_release_units(j, m->reserved);
 		j->failed++;
 	}
 	if (--j->pending > 0)
 		return;
-	if (j->failed > 0) {
-		/* which message failed is not told: give back the units of as many */
-		unsigned n = 0;
-		for (size_t i = 0; i < j->failed && i < j->count; i++)
-			n += j->messages[i].reserved;
-		send_release_units(j, n);
+	if (j->failed > 0)
 		send_fail(j, 503, "temporary failure storing the message, try again later", NULL);
-	}
 	send_answer(j);
 }
 
 /* send_event - "accepted" (or "accepted-sandbox") for a message queued,
  * as SMTP records it */
-static void send_event(struct send_job *j, const struct queue_envelope *env)
+static void send_event(struct send_job *j, const struct send_message *m)
 {
 	if (!j->server->events)
 		return;
 	struct store_event ev = {
 		.time = j->now,
-		.type = (char *)(env->sandbox ? "accepted-sandbox" : "accepted"),
+		.type = (char *)(m->sandbox ? "accepted-sandbox" : "accepted"),
 		.account = j->account->name,
-		.queue_id = (char *)env->id,
-		.code = 202,
+		.queue_id = (char *)m->id,
+		.code = 250,  /* as SMTP records an acceptance */
 	};
 	store_events_post(j->server->events, &ev, true);
 }
@@ -433,9 +437,7 @@ static void send_release_units(struct send_job *j, unsigned n)
 		return;
 	struct send_release *r = xcalloc(1, sizeof(*r));
 	r->store = j->server->store;
-	r->account = xmalloc(sizeof(*r->account));
-	*r->account = *j->account;
-	r->account->name = xstrdup(j->account->name);
+	r->account = policy_account_copy(j->account);
 	r->n = n;
 	r->at = j->now;
 	pool_submit(j->server->pool, release_work, release_done, r);

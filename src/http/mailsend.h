@@ -116,7 +116,8 @@ struct mailsend_stamp {
  * several contents, multipart/related around inline attachments,
  * multipart/mixed around the others), substitutions applied to subject
  * and contents.  0; -1 and *error_r (static text) if the message would
- * exceed the limits' message_size. */
+ * exceed the limits' message_size, or its substitutions would take more
+ * than 8 key comparisons per octet of the text they are made in. */
 int mailsend_compose(const struct mailsend_request *request, size_t index,
 		     const struct mailsend_limits *limits, const struct mailsend_stamp *stamp,
 		     struct buf *out, const char **error_r);

@@ -51,6 +51,16 @@ void policy_account_free(struct policy_account **accountp)
 	*accountp = NULL;
 }
 
+struct policy_account *policy_account_copy(const struct policy_account *a)
+{
+	if (!a)
+		return NULL;
+	struct policy_account *c = xmalloc(sizeof(*c));
+	*c = *a;
+	c->name = xstrdup(a->name);
+	return c;
+}
+
 /* account_snapshot - what a session keeps of an account: limits resolved
  * against its plan now, so a plan change applies to the next login */
 static struct policy_account *account_snapshot(struct store *store,

@@ -44,6 +44,9 @@ struct policy_account {
 	unsigned per_minute;     /* 0 = unlimited */
 };
 void policy_account_free(struct policy_account **account);
+/* policy_account_copy - a copy of A (NULL: NULL) for a job that may outlive
+ * the session A belongs to */
+struct policy_account *policy_account_copy(const struct policy_account *a);
 
 /* ---- authentication (worker) ---------------------------------------------------- */
 

@@ -111,20 +111,10 @@ static void received_header(struct smtp_session *s, const struct queue_envelope 
 			    struct buf *out);
 static void reject_logged(struct smtp_session *s, const char *recipient,
 			  const struct policy_reply *reply, const char *what);
-static struct policy_account *account_copy(const struct policy_account *a);
 
 /* Sessions outlive their jobs' DONE only while the job runs; a job that needs
- * the account copies what it reads (policy_account is small), so a session
- * closed meanwhile cannot leave a dangling pointer. */
-static struct policy_account *account_copy(const struct policy_account *a)
-{
-	if (!a)
-		return NULL;
-	struct policy_account *c = xmalloc(sizeof(*c));
-	*c = *a;
-	c->name = xstrdup(a->name);
-	return c;
-}
+ * the account copies what it reads (policy_account_copy: it is small), so a
+ * session closed meanwhile cannot leave a dangling pointer. */
 
 /* smtp_data_read - feed DATA bytes to the unstuffing reader */
 bool smtp_data_read(struct smtp_session *s, struct evbuffer *in)
@@ -257,7 +247,7 @@ void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 	if (s->account) {
 		/* the sender policy; unauthenticated on mx there is none */
 		j->job.work = mail_work;
-		j->account = account_copy(s->account);
+		j->account = policy_account_copy(s->account);
 		j->submission = submission;
 	}
 	/* the SMTP-time checks (checks.c), then the job */
@@ -355,7 +345,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 	}
 	/* "Postmaster" alone (RFC 5321 4.5.1) is resolved by policy/ too */
 	j->address = xstrdup(j->path.address);
-	j->account = account_copy(s->account);
+	j->account = policy_account_copy(s->account);
 	j->now = time(NULL);
 	smtp_session_async(s, &j->job);
 }
@@ -707,7 +697,7 @@ static void message_checked(struct smtp_session *s)
 		j->job.work = from_work;
 		j->job.done = from_done;
 		j->job.free = from_free;
-		j->account = account_copy(s->account);
+		j->account = policy_account_copy(s->account);
 		j->sender = xstrdup(s->from.address);
 		j->message = s->body;  /* moved: the session keeps none of it */
 		buf_init(&s->body);
@@ -886,7 +876,7 @@ void smtp_message_submit(struct smtp_session *s)
 	struct queue_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	ctx->session_id = s->id;
 	ctx->server = s->server;
-	ctx->account = account_copy(s->account);
+	ctx->account = policy_account_copy(s->account);
 	ctx->reserved = s->reserved;
 	ctx->reserved_at = s->reserved_at;
 	ctx->sandbox = env->sandbox;

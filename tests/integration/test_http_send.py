@@ -10,9 +10,12 @@ import re
 import subprocess
 import time
 
+import dkim  # python3-dkim
 import pytest
 
-from conftest import HOSTNAME, SENDER, add_listeners, wait_mail
+from conftest import HOSTNAME, SENDER, add_listeners, list_mail, wait_mail
+from test_accounts import wait_events
+from test_dkim_sign import keygen
 
 
 @pytest.fixture
@@ -213,3 +216,38 @@ def test_sandbox_mode_is_kept_not_delivered(api):
     assert len(kept) == 1 and qid.encode() in kept[0].read_bytes()
     new = api.data_dir / "mail" / "example.test" / "u" / "new"
     assert not new.exists() or not list(new.iterdir())
+
+
+def test_refused_request_gives_its_units_back(api):
+    """Per minute 2: a request of three recipients in two personalizations is refused
+    whole (nothing queued, the two units it took given back), so one of two is accepted."""
+    api.cli_ok("account", "set", SENDER, "--per-minute", "2")
+    key = add_key(api, "mail.send")
+    three = request(personalizations=[{"to": [{"email": "u@example.test"}]},
+                                      {"to": [{"email": "v@example.test"}],
+                                       "cc": [{"email": "w@example.test"}]}])
+    status, fields, _ = send(api, three, key)
+    assert status == 429 and fields["x-ratelimit-limit"] == "2"
+    two = request(personalizations=[{"to": [{"email": "x@example.test"}],
+                                     "cc": [{"email": "v@example.test"}]}])
+    status, _, answer = send(api, two, key)
+    if status == 429:  # the minute turned between the two: the refused one took none
+        status, _, answer = send(api, two, key)
+    assert status == 202, answer
+    wait_mail(api.data_dir, "example.test", "x", 1)
+    assert list_mail(api.data_dir, "example.test", "u") == []
+
+
+def test_accepted_event_and_dkim_signature(petrel_factory):
+    p = petrel_factory(start=False)
+    _, name, record, _ = keygen(p)
+    add_listeners(p, "http")
+    p.start()
+    status, fields, _ = send(p, request(), add_key(p, "mail.send"))
+    assert status == 202
+    qid = fields["x-message-id"]
+    [raw] = wait_mail(p.data_dir, "example.test", "u", 1)
+    assert dkim.verify(raw, dnsfunc=lambda n, timeout=5: record.encode()
+                       if n.decode().rstrip(".") == name else None)
+    [ev] = wait_events(p, lambda e: e["type"] == "accepted" and e["queue_id"] == qid)
+    assert ev["account"] == SENDER

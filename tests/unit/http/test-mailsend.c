@@ -265,6 +265,46 @@ static void test_size_limit(void **state)
 	mailsend_request_free(&r);
 }
 
+/* substitutions whose keys all begin like every octet of the text: bounded
+ * work (8 key comparisons an octet), refused past it; fewer keys pass */
+static int compose_costly(size_t keys)
+{
+	const struct mailsend_limits big = { .personalizations = 1, .recipients = 1,
+					     .custom_args_size = 0, .substitutions_size = 100,
+					     .message_size = 1 << 20 };
+	struct buf json;
+	buf_init(&json);
+	buf_append_str(&json, "{\"personalizations\":[{\"to\":[{\"email\":\"b@example.test\"}],"
+		       "\"substitutions\":{");
+	for (size_t i = 0; i < keys; i++)
+		buf_printf(&json, "%s\"a%c\":\"\"", i ? "," : "", (char)('A' + i));
+	buf_append_str(&json, "}}],\"from\":{\"email\":\"a@example.test\"},\"subject\":\"s\","
+		       "\"content\":[{\"type\":\"text/plain\",\"value\":\"");
+	for (size_t i = 0; i < 20000; i++)
+		buf_append(&json, "a", 1);
+	buf_append_str(&json, "\"}]}");
+	struct mailsend_request *r = NULL;
+	json_t *errors = NULL;
+	assert_int_equal(mailsend_parse(json.data, json.len, &big, NOW, &r, &errors), 0);
+	struct buf out;
+	buf_init(&out);
+	const char *error = NULL;
+	int rc = mailsend_compose(r, 0, &big, &stamp, &out, &error);
+	if (rc != 0)
+		assert_non_null(strstr(error, "too long"));
+	buf_free(&out);
+	buf_free(&json);
+	mailsend_request_free(&r);
+	return rc;
+}
+
+static void test_substitution_work_bounded(void **state)
+{
+	(void)state;
+	assert_int_equal(compose_costly(4), 0);
+	assert_int_equal(compose_costly(20), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_second_personalization),
 		cmocka_unit_test(test_alternative_related_mixed),
 		cmocka_unit_test(test_size_limit),
+		cmocka_unit_test(test_substitution_work_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
