@@ -131,6 +131,9 @@ static void verify_spf_start(struct smtp_session *s, struct verify_spf *c, const
 static void verify_spf_done(void *ctx, const struct spf_outcome *outcome);
 static void verify_spf_clear(struct verify_spf *c);
 static void verify_mail_reply(struct smtp_session *s, struct smtp_verify *v);
+static struct verify_job *verify_job_new(struct smtp_session *s,
+					 void (*work)(struct smtp_job *job),
+					 void (*done)(struct smtp_session *s, struct smtp_job *job));
 static void verify_work(struct smtp_job *job);
 static void verify_scan_header(struct verify_job *j);
 static void verify_from_domain(struct verify_job *j, const char *field, size_t len);
@@ -262,21 +265,31 @@ static void verify_mail_reply(struct smtp_session *s, struct smtp_verify *v)
 
 /* ---- end of data: the message on the pool ------------------------------------------ */
 
-void smtp_verify_message(struct smtp_session *s)
+/* verify_job_new - a job for the pool (WORK there, DONE back on the loop)
+ * that takes S's message body and the authserv-id */
+static struct verify_job *verify_job_new(struct smtp_session *s,
+					 void (*work)(struct smtp_job *job),
+					 void (*done)(struct smtp_session *s, struct smtp_job *job))
 {
 	struct verify_job *j = xcalloc(1, sizeof(*j));
-	j->job.work = verify_work;
-	j->job.done = verify_job_done;
+	j->job.work = work;
+	j->job.done = done;
 	j->job.free = verify_job_free;
 	j->body = s->body;   /* moved: the session keeps none of it meanwhile */
 	buf_init(&s->body);
+	j->authserv_id = xstrdup(s->config->auth.authserv_id);
+	return j;
+}
+
+void smtp_verify_message(struct smtp_session *s)
+{
+	struct verify_job *j = verify_job_new(s, verify_work, verify_job_done);
 	j->settings = (struct dkim_verify_settings){
 		.max_signatures = s->config->dkim.verify_signatures,
 		.max_header_size = s->config->dkim.verify_header_size,
 		.now = (long long)time(NULL),
 		.defer_checks = true,  /* on the pool too (verify_checks_start) */
 	};
-	j->authserv_id = xstrdup(s->config->auth.authserv_id);
 	smtp_session_async(s, &j->job);
 }
 
@@ -363,13 +376,7 @@ static void verify_scan_header(struct verify_job *j)
 
 void smtp_verify_strip(struct smtp_session *s)
 {
-	struct verify_job *j = xcalloc(1, sizeof(*j));
-	j->job.work = verify_strip_work;
-	j->job.done = verify_strip_done;
-	j->job.free = verify_job_free;
-	j->body = s->body;   /* moved: the session keeps none of it meanwhile */
-	buf_init(&s->body);
-	j->authserv_id = xstrdup(s->config->auth.authserv_id);
+	struct verify_job *j = verify_job_new(s, verify_strip_work, verify_strip_done);
 	j->strip_only = true;
 	smtp_session_async(s, &j->job);
 }
