@@ -144,6 +144,8 @@ Petrel development setup in $dir (config: $conf)
   submissions  127.0.0.1:10465  (implicit TLS, self-signed certificate)
   imap         127.0.0.1:10143  (STARTTLS)
   imaps        127.0.0.1:10993  (implicit TLS)
+  http         127.0.0.1:10080  (the HTTP API, docs/http.md)
+  https        127.0.0.1:10443  (implicit TLS)
 
 Send a first message (in another terminal, once Petrel is running):
   swaks --server 127.0.0.1:10025 --to you@example.test --from me@example.org
