@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "message/message.h"
 #include "util/buf.h"
 
@@ -55,11 +56,9 @@ static bool utf8_ok(const char *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *in = malloc(size ? size : 1);
+	char *in = fuzz_input_copy(data, size);
 	char **list;
 
-	assert(in != NULL);
-	memcpy(in, data, size);
 	list = message_address_list_parse(in, size);
 	size_t full_count = 0;
 	struct message_address *full = message_address_list_parse_full(in, size, &full_count);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "dns/dns.h"
 #include "mailauth/mailauth.h"
 
@@ -34,9 +35,7 @@ static struct arc_verify *run_verify(const char *in, size_t size, size_t step, b
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *in = malloc(size ? size : 1);
-	assert(in != NULL);
-	memcpy(in, data, size);
+	char *in = fuzz_input_copy(data, size);
 	bool key = size == 0 || (data[0] & 1) == 0;
 	struct arc_verify *a = run_verify(in, size, size ? size : 1, key);
 	struct arc_verify *b = run_verify(in, size, 1, key);

@@ -8,16 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "mailauth/mailauth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = malloc(size ? size : 1);
-	assert(text != NULL);
-	if (size)
-		memcpy(text, data, size);
+	char *text = fuzz_input_copy(data, size);
 	char id[MAILAUTH_AUTHSERV_ID_MAX], small[16], again[MAILAUTH_AUTHSERV_ID_MAX];
 	bool ok = mailauth_authres_id(text, size, id, sizeof(id));
 	if (!ok) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "dns/dns.h"
 #include "mailauth/dkim-int.h"
 #include "mailauth/mailauth.h"
@@ -87,9 +88,7 @@ static struct dkim_verify *run_verify(const char *in, size_t size, size_t step)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *in = malloc(size ? size : 1);
-	assert(in != NULL);
-	memcpy(in, data, size);
+	char *in = fuzz_input_copy(data, size);
 	size_t split = size > 0 ? data[0] % (size + 1) : 0;
 	int64_t limit = size > 1 ? data[1] : 0;
 

@@ -10,16 +10,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz-input.h"
 #include "mailauth/dkim-int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* an exactly-sized copy: reading one byte too far is caught */
-	char *in = malloc(size ? size : 1);
-	assert(in != NULL);
-	memcpy(in, data, size);
+	char *in = fuzz_input_copy(data, size);
 
 	struct dkim_signature sig;
 	const char *error = NULL;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "dns/dns.h"
 #include "mailauth/mailauth.h"
 
@@ -29,10 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		psl = mailauth_psl_parse(list, sizeof(list) - 1, &line, &error);
 		assert(psl != NULL);
 	}
-	char *text = malloc(size ? size : 1);
-	assert(text != NULL);
-	if (size)
-		memcpy(text, data, size);
+	char *text = fuzz_input_copy(data, size);
 	const char *error = NULL;
 	struct dmarc_record *r = dmarc_record_parse(text, size, &error);
 	bool is_dmarc = dmarc_record_is_dmarc(text, size);

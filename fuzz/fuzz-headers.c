@@ -8,19 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "message/message.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* an exactly-sized copy: reading one byte too far is caught */
-	char *in = malloc(size ? size : 1);
+	char *in = fuzz_input_copy(data, size);
 	struct message_headers h;
 	size_t next = 0;
 
-	assert(in != NULL);
-	memcpy(in, data, size);
 	message_headers_parse(in, size, &h);
 	assert(h.body_offset <= size);
 	assert(h.count <= MESSAGE_HEADER_MAX);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "mailauth/mailauth.h"
 
 #define MAX_TAGS 64
@@ -20,10 +21,7 @@ static bool is_wsp_or_break(char c)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = malloc(size ? size : 1);
-	assert(text != NULL);
-	if (size)
-		memcpy(text, data, size);
+	char *text = fuzz_input_copy(data, size);
 	struct mailauth_tag tags[MAX_TAGS], again[MAX_TAGS];
 	const char *error = NULL;
 	int n = mailauth_tags_parse(text, size, tags, MAX_TAGS, &error);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "mailbox/mailbox.h"
 #include "util/buf.h"
 
@@ -18,11 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* a copy of exactly SIZE bytes, so an over-read is caught */
-	unsigned char *copy = malloc(size ? size : 1);
-	assert(copy != NULL);
-	if (size)
-		memcpy(copy, data, size);
+	unsigned char *copy = fuzz_input_copy(data, size);
 	bool complete;
 	size_t hlen = mailbox_header_length((const char *)copy, size, &complete);
 	assert(hlen <= size && (complete || hlen == size));

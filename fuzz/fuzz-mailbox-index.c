@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "mailbox/mailbox.h"
 #include "util/buf.h"
 
@@ -17,11 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* a copy of exactly SIZE bytes, so an over-read is caught */
-	unsigned char *copy = malloc(size ? size : 1);
-	assert(copy != NULL);
-	if (size)
-		memcpy(copy, data, size);
+	unsigned char *copy = fuzz_input_copy(data, size);
 	struct mailbox_index index, again;
 	const char *error = NULL;
 	if (mailbox_index_parse(copy, size, &index, &error) == 0) {

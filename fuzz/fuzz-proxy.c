@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "net/proxy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -18,10 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *error = NULL;
 	if (size > NET_PROXY_PEEK_MAX + 64)
 		size = NET_PROXY_PEEK_MAX + 64;
-	/* a copy of exactly SIZE octets, so that ASan sees any read past it */
-	unsigned char *copy = malloc(size ? size : 1);
-	assert(copy != NULL);
-	memcpy(copy, data, size);
+	unsigned char *copy = fuzz_input_copy(data, size);
 	int rc = net_proxy_parse(copy, size, &whole, &error);
 	assert(rc >= -1 && rc <= 1);
 	if (rc == 1) {

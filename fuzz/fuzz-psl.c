@@ -9,16 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "mailauth/mailauth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = malloc(size ? size : 1);
-	assert(text != NULL);
-	if (size)
-		memcpy(text, data, size);
+	char *text = fuzz_input_copy(data, size);
 	size_t line = 0;
 	const char *error = NULL;
 	struct mailauth_psl *psl = mailauth_psl_parse(text, size, &line, &error);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "mailauth/mailauth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -84,10 +85,7 @@ static void check_host(const char *in, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* an exactly-sized copy: reading one byte too far is caught */
-	char *in = malloc(size ? size : 1);
-	assert(in != NULL);
-	memcpy(in, data, size);
+	char *in = fuzz_input_copy(data, size);
 
 	const char *error = NULL;
 	struct spf_record *r = spf_record_parse(in, size, &error);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz-input.h"
 #include "mailauth/mailauth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,10 +24,7 @@ static const struct srs_settings settings = {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const long long now = 1764892800LL;
-	char *copy = malloc(size ? size : 1);
-	assert(copy != NULL);
-	if (size)
-		memcpy(copy, data, size);
+	char *copy = fuzz_input_copy(data, size);
 	char *out = NULL;
 	const char *error = NULL;
 	int ret = srs_reverse(&settings, copy, size, now, &out, &error);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "util/utf8.h"
 #include "../tests/utf8-reference.h"
 
@@ -14,11 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* a copy of exactly SIZE bytes, so an over-read is caught */
-	char *s = malloc(size ? size : 1);
-	assert(s != NULL);
-	if (size)
-		memcpy(s, data, size);
+	char *s = fuzz_input_copy(data, size);
 	bool valid = true;
 	for (size_t i = 0; i < size; i++) {
 		size_t n = utf8_sequence_length(s + i, size - i);
