@@ -28,11 +28,10 @@
 
 static void session_setup_bev(struct http_session *s);
 static void session_arm_timer(struct http_session *s, unsigned seconds);
-static void session_read_cb(struct bufferevent *bev, void *arg);
-static void session_write_cb(struct bufferevent *bev, void *arg);
-static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+static void session_input(void *session);
+static void session_output_written(void *session);
+static void session_event(void *session, short what);
 static void session_timer_cb(evutil_socket_t fd, short what, void *arg);
-static void session_resume_cb(evutil_socket_t fd, short what, void *arg);
 static void session_process_input(struct http_session *s);
 static bool session_read_request(struct http_session *s);
 static int session_read_head(struct http_session *s, struct evbuffer *in);
@@ -48,6 +47,12 @@ static void session_drain(void *session);
 static void session_shutdown(void *session);
 static void session_table_free(void *session);
 
+static const struct net_conn_ops session_conn_ops = {
+	.input = session_input,
+	.output_written = session_output_written,
+	.event = session_event,
+};
+
 const struct net_session_ops http_session_table_ops = {
 	.drain = session_drain,
 	.shutdown = session_shutdown,
@@ -62,16 +67,16 @@ void http_session_start(struct http_server *server, const struct config_listener
 	struct http_session *s = xcalloc(1, sizeof(*s));
 	s->server = server;
 	s->listener = listener;
-	s->id = net_conn_init(&s->conn, server->sessions, NULL, s, s->sid, s->client);
+	s->id = net_conn_init(&s->conn, server->sessions, &session_conn_ops, s, s->sid,
+			      s->client);
 	snprintf(s->sid, sizeof(s->sid), "h%llx", (unsigned long long)s->id);
 	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
 	net_address_format(sa, s->client, sizeof(s->client));
 	s->timer = evtimer_new(server->base, session_timer_cb, s);
-	s->resume_ev = event_new(server->base, -1, 0, session_resume_cb, s);
 	s->response_headers = evbuffer_new();
 	net_conn_open(&s->conn, server->base, fd,
 		      listener->role == LISTENER_ROLE_HTTPS ? server->tls : NULL);
-	if (!s->conn.bev || !s->timer || !s->resume_ev || !s->response_headers) {
+	if (!s->conn.bev || !s->timer || !s->response_headers) {
 		log_error("session-failed", "session=%s client=%s error=\"cannot create bufferevent\"",
 			  s->sid, s->client);
 		if (!s->conn.bev && close(fd) != 0)
@@ -92,7 +97,7 @@ static void session_setup_bev(struct http_session *s)
 {
 	/* a client that reads nothing of its answer is dropped */
 	struct timeval tv = { .tv_sec = s->server->limits.request_timeout, .tv_usec = 0 };
-	bufferevent_setcb(s->conn.bev, session_read_cb, session_write_cb, session_event_cb, s);
+	net_conn_setcb(&s->conn);
 	bufferevent_setwatermark(s->conn.bev, EV_READ, 0, s->server->limits.header_size);
 	bufferevent_set_timeouts(s->conn.bev, NULL, &tv);
 	if (s->conn.tls)
@@ -138,8 +143,6 @@ static void session_free(struct http_session *s)
 	net_conn_limits_release(s->server->conn_limits, (const struct sockaddr *)&s->addr);
 	if (s->timer)
 		event_free(s->timer);
-	if (s->resume_ev)
-		event_free(s->resume_ev);
 	if (s->response_headers)
 		evbuffer_free(s->response_headers);
 	http_session_auth_clear(s);
@@ -150,30 +153,22 @@ static void session_free(struct http_session *s)
 
 /* ---- libevent callbacks ----------------------------------------------------- */
 
-static void session_read_cb(struct bufferevent *bev, void *arg)
+/* session_input - what the client sent: a request, or (lingering) what
+ * is dropped */
+static void session_input(void *session)
 {
-	struct http_session *s = arg;
+	struct http_session *s = session;
 	if (s->state == HTTP_STATE_LINGER) {
-		struct evbuffer *in = bufferevent_get_input(bev);
+		struct evbuffer *in = bufferevent_get_input(s->conn.bev);
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
 	session_process_input(s);
 }
 
-static void session_resume_cb(evutil_socket_t fd, short what, void *arg)
+static void session_output_written(void *session)
 {
-	(void)fd;
-	(void)what;
-	session_process_input(arg);
-}
-
-static void session_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct http_session *s = arg;
-	(void)bev;
-	if (net_conn_written(&s->conn))
-		return;
+	struct http_session *s = session;
 	if (s->state == HTTP_STATE_LINGER) {
 		if (!s->write_shut && net_bufferevent_pending(s->conn.bev) == 0) {
 			s->write_shut = true;
@@ -186,10 +181,9 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 		session_process_input(s);
 }
 
-static void session_event_cb(struct bufferevent *bev, short what, void *arg)
+static void session_event(void *session, short what)
 {
-	struct http_session *s = arg;
-	(void)bev;
+	struct http_session *s = session;
 	if (what & BEV_EVENT_CONNECTED) {
 		char info[160];
 		net_conn_handshake_done(&s->conn, info, sizeof(info));
@@ -242,7 +236,7 @@ static void session_process_input(struct http_session *s)
 	s->processing = true;
 	while (s->state != HTTP_STATE_BUSY && !s->conn.closing && !s->conn.dead) {
 		if (evbuffer_get_length(bufferevent_get_output(s->conn.bev)) > SESSION_OUTPUT_HIGH)
-			break;  /* resumed by session_write_cb once the client reads */
+			break;  /* resumed by session_output_written once the client reads */
 		if (!session_read_request(s))
 			break;
 	}
@@ -434,11 +428,11 @@ static void session_request_done(struct http_session *s)
 	s->state = HTTP_STATE_IDLE;
 	session_arm_timer(s, s->server->limits.idle_timeout);
 	if (!s->processing)
-		event_active(s->resume_ev, EV_TIMEOUT, 0);
+		net_conn_resume_input(&s->conn);
 }
 
 /* session_linger - after a refusal on a plain connection: the answer goes
- * out, then our side is shut (session_write_cb) and what the client still
+ * out, then our side is shut (session_output_written) and what the client still
  * sends is dropped until it closes, for at most [http] idle_timeout.  (On
  * TLS the close_notify of an orderly close says the same.) */
 static void session_linger(struct http_session *s)
@@ -447,5 +441,6 @@ static void session_linger(struct http_session *s)
 	bufferevent_setwatermark(s->conn.bev, EV_READ, 0, 0);
 	bufferevent_enable(s->conn.bev, EV_READ);
 	session_arm_timer(s, s->server->limits.idle_timeout);
-	session_write_cb(s->conn.bev, s);
+	if (!net_conn_written(&s->conn))
+		session_output_written(s);
 }

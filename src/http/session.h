@@ -79,7 +79,6 @@ struct http_session {
 	bool refused;           /* the current request is refused: linger after the answer */
 	bool write_shut;        /* lingering: our side of the TCP connection is shut */
 	struct event *timer;    /* the request or idle timer */
-	struct event *resume_ev;
 
 	/* the request being answered: its head (copied out of the input),
 	 * what the parser found in it, and its body */

@@ -41,13 +41,11 @@
 /* Input read ahead of processing, at most (libevent read watermark). */
 #define SESSION_INPUT_HIGH (256u * 1024u)
 
-static void session_read_cb(struct bufferevent *bev, void *arg);
-static void session_write_cb(struct bufferevent *bev, void *arg);
-static void session_event_cb(struct bufferevent *bev, short what, void *arg);
-static void session_resume_cb(evutil_socket_t fd, short what, void *arg);
+static void session_output_written(void *session);
+static void session_event(void *session, short what);
 static void session_setup_bev(struct imap_session *s);
 static void session_arm_timeout(struct imap_session *s);
-static void session_process_input(struct imap_session *s);
+static void session_process_input(void *session);
 static void session_command(struct imap_session *s);
 static void session_refused(struct imap_session *s);
 static bool session_sasl_line(struct imap_session *s, struct evbuffer *in);
@@ -63,6 +61,12 @@ static void session_shutdown(void *session);
 static void session_disconnect(struct imap_session *s);
 static void session_free_memory(struct imap_session *s);
 
+static const struct net_conn_ops session_conn_ops = {
+	.input = session_process_input,
+	.output_written = session_output_written,
+	.event = session_event,
+};
+
 /* ---- life cycle ------------------------------------------------------------- */
 
 void imap_session_start(struct imap_server *server, const struct config_listener *listener,
@@ -72,7 +76,8 @@ void imap_session_start(struct imap_server *server, const struct config_listener
 	s->server = server;
 	s->config = server->config;
 	s->listener = listener;
-	s->id = net_conn_init(&s->conn, server->sessions, NULL, s, s->sid, s->client);
+	s->id = net_conn_init(&s->conn, server->sessions, &session_conn_ops, s, s->sid,
+			      s->client);
 	snprintf(s->sid, sizeof(s->sid), "i%llx", (unsigned long long)s->id);
 	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
 	net_address_format(sa, s->client, sizeof(s->client));
@@ -87,12 +92,11 @@ void imap_session_start(struct imap_server *server, const struct config_listener
 		.literals_max = IMAP_LITERALS_MAX_DEFAULT,
 	};
 	s->reader = imap_reader_new(&limits);
-	s->resume_ev = event_new(server->base, -1, 0, session_resume_cb, s);
 
 	/* RFC 8314 3.3: imaps is TLS first, then the greeting inside it */
 	net_conn_open(&s->conn, server->base, fd,
 		      listener->role == LISTENER_ROLE_IMAPS ? server->tls : NULL);
-	if (!s->conn.bev || !s->resume_ev) {
+	if (!s->conn.bev) {
 		log_error("session-failed", "session=%s client=%s error=\"cannot create bufferevent\"",
 			  s->sid, s->client);
 		if (!s->conn.bev && close(fd) != 0)
@@ -121,7 +125,7 @@ static void session_greeting(struct imap_session *s)
 /* session_setup_bev - callbacks, watermarks and timeouts for s->conn.bev */
 static void session_setup_bev(struct imap_session *s)
 {
-	bufferevent_setcb(s->conn.bev, session_read_cb, session_write_cb, session_event_cb, s);
+	net_conn_setcb(&s->conn);
 	bufferevent_setwatermark(s->conn.bev, EV_READ, 0, SESSION_INPUT_HIGH);
 	if (s->conn.tls)
 		bufferevent_openssl_set_allow_dirty_shutdown(s->conn.bev, 1);
@@ -260,9 +264,6 @@ static void session_disconnect(struct imap_session *s)
 	authd_login_free(&s->login);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
 	s->mid_bev = NULL;
-	if (s->resume_ev)
-		event_free(s->resume_ev);
-	s->resume_ev = NULL;
 }
 
 struct view_free_job {
@@ -331,7 +332,7 @@ void imap_reply_buf(struct imap_session *s, const struct buf *out)
 }
 
 /* session_tagged - the tagged reply that ends the running command; input
- * is read on from the loop (session_resume_cb) */
+ * is read on from the loop (net_conn_resume_input) */
 static void session_tagged(struct imap_session *s, enum imap_status status, const char *code,
 			   const char *fmt, va_list ap)
 {
@@ -345,8 +346,8 @@ static void session_tagged(struct imap_session *s, enum imap_status status, cons
 	free(s->tag);
 	s->tag = NULL;
 	s->busy = false;
-	if (!s->processing && s->resume_ev)
-		event_active(s->resume_ev, EV_TIMEOUT, 0);
+	if (!s->processing)
+		net_conn_resume_input(&s->conn);
 }
 
 void imap_reply_ok(struct imap_session *s, const char *code, const char *fmt, ...)
@@ -380,25 +381,9 @@ void imap_reply_bad(struct imap_session *s, const char *code, const char *fmt, .
 
 /* ---- libevent callbacks ----------------------------------------------------- */
 
-static void session_read_cb(struct bufferevent *bev, void *arg)
+static void session_output_written(void *session)
 {
-	(void)bev;
-	session_process_input(arg);
-}
-
-static void session_resume_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	session_process_input(arg);
-}
-
-static void session_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct imap_session *s = arg;
-	(void)bev;
-	if (net_conn_written(&s->conn))
-		return;
+	struct imap_session *s = session;
 	/* output drained: a batch that waited for it goes on */
 	if (s->parked) {
 		struct imap_job *job = s->parked;
@@ -413,10 +398,9 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 		imap_session_read_on(s);
 }
 
-static void session_event_cb(struct bufferevent *bev, short what, void *arg)
+static void session_event(void *session, short what)
 {
-	struct imap_session *s = arg;
-	(void)bev;
+	struct imap_session *s = session;
 	if (what & BEV_EVENT_CONNECTED) {
 		/* bufferevent_openssl: the TLS handshake has completed */
 		char info[160];
@@ -457,8 +441,9 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* session_process_input - feed buffered input to the reader and run the
  * commands it completes, until input runs out or a command is running */
-static void session_process_input(struct imap_session *s)
+static void session_process_input(void *session)
 {
+	struct imap_session *s = session;
 	if (s->idle && !s->conn.dead && !s->conn.closing && !s->processing) {
 		/* IDLE reads its own input: only DONE may come (cmd-idle.c) */
 		imap_idle_input(s);
@@ -478,7 +463,7 @@ static void session_process_input(struct imap_session *s)
 	while ((!s->busy || s->sasl_line) && !s->conn.closing && !s->conn.dead &&
 	       evbuffer_get_length(in = bufferevent_get_input(s->conn.bev)) > 0) {
 		if (evbuffer_get_length(bufferevent_get_output(s->conn.bev)) > SESSION_OUTPUT_HIGH)
-			break;  /* resumed by session_write_cb once the client reads */
+			break;  /* resumed by session_output_written once the client reads */
 		if (s->sasl_line) {
 			if (!session_sasl_line(s, in))
 				break;
@@ -537,8 +522,8 @@ static bool session_sasl_line(struct imap_session *s, struct evbuffer *in)
 
 void imap_session_read_on(struct imap_session *s)
 {
-	if (!s->processing && s->resume_ev)
-		event_active(s->resume_ev, EV_TIMEOUT, 0);
+	if (!s->processing)
+		net_conn_resume_input(&s->conn);
 }
 
 /* session_refused - the reader refused the command (too long, a literal

@@ -157,7 +157,6 @@ struct imap_session {
 	bool busy;            /* a command is running: read nothing more */
 	bool processing;      /* session_process_input is on the stack */
 	bool orphan;          /* freed while its job ran: freed when the job ends */
-	struct event *resume_ev; /* reads on after a command ended outside input */
 	unsigned errors;      /* BAD replies; [limits] errors of them closes */
 
 	struct imap_reader *reader;

@@ -1,9 +1,11 @@
-/* net/conn - a client connection as the SMTP, IMAP and POP3 sessions hold
- * it: the stack of bufferevents (the socket's, a TLS or other filter over
- * it), the orderly close (the last replies written, then a TLS
- * close_notify), the free-later of a session whose callback is running
- * (buried in the server's net_sessions table) and the disconnect.  What
- * the servers do differently stays in their session.c. */
+/* net/conn - a client connection as the SMTP, IMAP, POP3 and HTTP
+ * sessions hold it: the stack of bufferevents (the socket's, a TLS or
+ * other filter over it), their callbacks handed on to the session's ops
+ * (net_conn_setcb) and the read-on from the loop, the orderly close (the
+ * last replies written, then a TLS close_notify), the free-later of a
+ * session whose callback is running (buried in the server's net_sessions
+ * table) and the disconnect.  What the servers do differently stays in
+ * their session.c. */
 #include "net/net.h"
 
 #include <errno.h>
@@ -19,6 +21,10 @@
 #include "util/log.h"
 
 static void conn_close_done(struct net_conn *conn);
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_plain_drained_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 				  void *arg);
 
@@ -36,6 +42,11 @@ uint64_t net_conn_init(struct net_conn *conn, struct net_sessions *table,
 
 int net_conn_open(struct net_conn *conn, struct event_base *base, int fd, SSL_CTX *tls)
 {
+	if (conn->ops && conn->ops->input) {
+		conn->resume_ev = event_new(base, -1, 0, conn_resume_cb, conn);
+		if (!conn->resume_ev)
+			return -1;
+	}
 	if (tls) {
 		/* RFC 8314 3.3: TLS first, then the greeting inside it */
 		SSL *ssl = SSL_new(tls);
@@ -49,6 +60,47 @@ int net_conn_open(struct net_conn *conn, struct event_base *base, int fd, SSL_CT
 		conn->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	}
 	return conn->bev ? 0 : -1;
+}
+
+void net_conn_setcb(struct net_conn *conn)
+{
+	bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
+}
+
+void net_conn_resume_input(struct net_conn *conn)
+{
+	if (conn->resume_ev)  /* not once disconnected */
+		event_active(conn->resume_ev, EV_TIMEOUT, 0);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct net_conn *conn = arg;
+	(void)bev;
+	conn->ops->input(conn->session);
+}
+
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_conn *conn = arg;
+	(void)fd;
+	(void)what;
+	conn->ops->input(conn->session);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct net_conn *conn = arg;
+	(void)bev;
+	if (!net_conn_written(conn))
+		conn->ops->output_written(conn->session);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct net_conn *conn = arg;
+	(void)bev;
+	conn->ops->event(conn->session, what);
 }
 
 void net_conn_push_filter(struct net_conn *conn, struct bufferevent *filter, size_t output_high)
@@ -204,6 +256,9 @@ void net_conn_disconnect(struct net_conn *conn)
 		evbuffer_remove_cb_entry(bufferevent_get_output(conn->plain_bev),
 					 conn->plain_drain_cb);
 	conn->plain_drain_cb = NULL;
+	if (conn->resume_ev)
+		event_free(conn->resume_ev);
+	conn->resume_ev = NULL;
 	if (conn->bev)
 		bufferevent_free(conn->bev);
 	conn->bev = NULL;

@@ -10,8 +10,9 @@
  * next call), for the caller to print and exit.
  *
  * A session's connection (struct net_conn, conn.c) holds the plumbing the
- * three servers share: the bufferevents, the orderly close, the free-later
- * and the disconnect.
+ * servers share: the bufferevents and (IMAP, POP3, HTTP) their callbacks,
+ * the read-on from the loop, the orderly close, the free-later and the
+ * disconnect.
  */
 #ifndef PETREL_NET_H
 #define PETREL_NET_H
@@ -24,6 +25,7 @@
 #include <openssl/ssl.h>
 
 struct bufferevent;
+struct event;
 struct event_base;
 struct evbuffer_cb_entry;
 struct config;
@@ -143,7 +145,7 @@ void net_sessions_free(struct net_sessions **table);
 
 /* ---- a session's connection ------------------------------------------- */
 
-/* Each session of the SMTP, IMAP and POP3 servers embeds a net_conn: its
+/* Each session of the SMTP, IMAP, POP3 and HTTP servers embeds a net_conn: its
  * place in the server's net_sessions table, its bufferevents and where the
  * connection is in its life.  The orderly close: net_conn_close stops
  * reading; once the queued output is written (the session's write callback
@@ -156,6 +158,15 @@ struct net_conn_ops {
 	/* the socket under a filter wrote, the connection not closing (a
 	 * session that waits for its output to drain); may be NULL */
 	void (*written)(void *session);
+	/* for a session whose bufferevent net_conn_setcb drives (NULL for
+	 * one that sets its own callbacks): what the client sent is there
+	 * (conn->bev's read callback, or net_conn_resume_input from the
+	 * loop); conn->bev wrote its output and the connection is neither
+	 * dead nor closing (its write callback after net_conn_written); and
+	 * its events (BEV_EVENT_*) */
+	void (*input)(void *session);
+	void (*output_written)(void *session);
+	void (*event)(void *session, short what);
 };
 
 struct net_conn {
@@ -171,6 +182,7 @@ struct net_conn {
 	struct bufferevent *plain_bev;
 	struct bufferevent *tls_bev;      /* the one doing TLS (close_notify), or NULL */
 	struct evbuffer_cb_entry *plain_drain_cb;
+	struct event *resume_ev;          /* OPS->input from the loop; with OPS->input */
 	bool tls;
 	bool handshaking;                 /* TLS handshake under way */
 	bool closing;                     /* last reply queued; free once it is written */
@@ -184,8 +196,16 @@ uint64_t net_conn_init(struct net_conn *conn, struct net_sessions *table,
 		       const char *sid, const char *client);
 /* net_conn_open - the bufferevent of socket FD (owned from now on if it
  * succeeds): with TLS from the first octet (handshaking) if TLS is set;
- * -1 if it cannot be made (FD is the caller's to close) */
+ * and, with OPS->input, the event of net_conn_resume_input; -1 if they
+ * cannot be made (FD is the caller's to close if conn->bev is NULL) */
 int net_conn_open(struct net_conn *conn, struct event_base *base, int fd, SSL_CTX *tls);
+/* net_conn_setcb - conn->bev's callbacks (again after a filter is pushed)
+ * are OPS->input, OPS->output_written and OPS->event */
+void net_conn_setcb(struct net_conn *conn);
+/* net_conn_resume_input - OPS->input from the loop, soon, not on the
+ * caller's stack (a command ended: read the next one); nothing once
+ * disconnected */
+void net_conn_resume_input(struct net_conn *conn);
 /* net_conn_push_filter - FILTER (made over conn->bev) on top from now on;
  * the one below stops writing into the socket's above OUTPUT_HIGH (0: no
  * mark).  The caller sets the callbacks of the new conn->bev. */

@@ -31,11 +31,9 @@
 
 static void session_setup_bev(struct pop3_session *s);
 static void session_arm_timeout(struct pop3_session *s);
-static void session_read_cb(struct bufferevent *bev, void *arg);
-static void session_write_cb(struct bufferevent *bev, void *arg);
-static void session_event_cb(struct bufferevent *bev, short what, void *arg);
-static void session_resume_cb(evutil_socket_t fd, short what, void *arg);
-static void session_process_input(struct pop3_session *s);
+static void session_output_written(void *session);
+static void session_event(void *session, short what);
+static void session_process_input(void *session);
 static bool session_read_line(struct pop3_session *s);
 static void session_line(struct pop3_session *s, const char *line, size_t len);
 static void session_too_long(struct pop3_session *s);
@@ -49,6 +47,9 @@ static void session_resume_parked(struct pop3_session *s);
 
 static const struct net_conn_ops session_conn_ops = {
 	.written = session_written,
+	.input = session_process_input,
+	.output_written = session_output_written,
+	.event = session_event,
 };
 
 /* ---- life cycle ------------------------------------------------------------- */
@@ -66,11 +67,10 @@ void pop3_session_start(struct pop3_server *server, const struct config_listener
 	memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
 	net_address_format(sa, s->client, sizeof(s->client));
 	s->state = POP3_STATE_AUTHORIZATION;
-	s->resume_ev = event_new(server->base, -1, 0, session_resume_cb, s);
 	/* RFC 8314 3.3: pop3s is TLS first, then the greeting inside it */
 	net_conn_open(&s->conn, server->base, fd,
 		      listener->role == LISTENER_ROLE_POP3S ? server->tls : NULL);
-	if (!s->conn.bev || !s->resume_ev) {
+	if (!s->conn.bev) {
 		log_error("session-failed", "session=%s client=%s error=\"cannot create bufferevent\"",
 			  s->sid, s->client);
 		if (!s->conn.bev && close(fd) != 0)
@@ -87,7 +87,7 @@ void pop3_session_start(struct pop3_server *server, const struct config_listener
 
 static void session_setup_bev(struct pop3_session *s)
 {
-	bufferevent_setcb(s->conn.bev, session_read_cb, session_write_cb, session_event_cb, s);
+	net_conn_setcb(&s->conn);
 	/* a line at most, plus what a pipelining client sends ahead */
 	bufferevent_setwatermark(s->conn.bev, EV_READ, 0, s->config->pop3.command_line + 65536);
 	if (s->conn.tls)
@@ -183,9 +183,6 @@ static void session_free(struct pop3_session *s)
 	net_conn_disconnect(&s->conn);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
 	pop3_auth_clear(s);
-	if (s->resume_ev)
-		event_free(s->resume_ev);
-	s->resume_ev = NULL;
 	if (s->parked) {
 		s->parked->free(s->parked);
 		s->parked = NULL;
@@ -245,31 +242,17 @@ void pop3_reply_raw(struct pop3_session *s, const void *data, size_t len)
 void pop3_command_done(struct pop3_session *s)
 {
 	s->busy = false;
-	if (!s->processing && s->resume_ev)
-		event_active(s->resume_ev, EV_TIMEOUT, 0);
+	if (!s->processing)
+		net_conn_resume_input(&s->conn);
 }
 
 /* ---- libevent callbacks ----------------------------------------------------- */
 
-static void session_read_cb(struct bufferevent *bev, void *arg)
+/* session_output_written - a parked job, or the input back-pressure
+ * stopped, goes on */
+static void session_output_written(void *session)
 {
-	(void)bev;
-	session_process_input(arg);
-}
-
-static void session_resume_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	session_process_input(arg);
-}
-
-static void session_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct pop3_session *s = arg;
-	(void)bev;
-	if (net_conn_written(&s->conn))
-		return;
+	struct pop3_session *s = session;
 	if (s->parked) {
 		session_resume_parked(s);
 		return;
@@ -278,10 +261,9 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 		session_process_input(s);
 }
 
-static void session_event_cb(struct bufferevent *bev, short what, void *arg)
+static void session_event(void *session, short what)
 {
-	struct pop3_session *s = arg;
-	(void)bev;
+	struct pop3_session *s = session;
 	if (what & BEV_EVENT_CONNECTED) {
 		/* the TLS handshake has completed */
 		char info[160];
@@ -323,8 +305,9 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* session_process_input - run the complete lines, one command at a time,
  * until input runs out, a command is running or replies pile up */
-static void session_process_input(struct pop3_session *s)
+static void session_process_input(void *session)
 {
+	struct pop3_session *s = session;
 	if (s->conn.dead || s->conn.closing || s->busy || s->processing)
 		return;
 	if (net_sessions_is_draining(s->server->sessions) && !s->conn.handshaking) {
@@ -335,7 +318,7 @@ static void session_process_input(struct pop3_session *s)
 	s->processing = true;
 	while (!s->busy && !s->conn.closing && !s->conn.dead) {
 		if (evbuffer_get_length(bufferevent_get_output(s->conn.bev)) > SESSION_OUTPUT_HIGH)
-			break;  /* resumed by session_write_cb once the client reads */
+			break;  /* resumed by session_output_written once the client reads */
 		if (!session_read_line(s))
 			break;
 	}

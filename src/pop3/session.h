@@ -75,7 +75,6 @@ struct pop3_session {
 	bool processing;    /* session_process_input is on the stack */
 	bool orphan;        /* freed while its job ran: freed when the job ends */
 	bool skipping;      /* discarding the rest of an overlong line */
-	struct event *resume_ev;
 	unsigned errors;
 
 	/* AUTHORIZATION */
