@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -16,8 +15,7 @@
 #include "util/xalloc.h"
 
 static void server_refuse(int fd, const struct sockaddr *sa,
-			  const struct config_listener *listener, int status, const char *text,
-			  const char *reason);
+			  const struct config_listener *listener, enum policy_admission admission);
 
 struct http_server *http_server_create(struct event_base *base,
 				       const struct http_server_settings *settings)
@@ -48,12 +46,23 @@ struct http_server *http_server_create(struct event_base *base,
 	return server;
 }
 
-/* server_refuse - STATUS instead of reading a request, and close (on https
- * nothing can be said before TLS: just close) */
+/* server_refuse - the answer to a connection ADMISSION refuses (503, or
+ * 429 for a throttled address) instead of reading a request, and close
+ * (on https nothing can be said before TLS: just close) */
 static void server_refuse(int fd, const struct sockaddr *sa,
-			  const struct config_listener *listener, int status, const char *text,
-			  const char *reason)
+			  const struct config_listener *listener, enum policy_admission admission)
 {
+	static const struct {
+		int status;
+		const char *text;
+	} answers[] = {
+		[POLICY_REFUSED_SHUTDOWN] = { 503, "server shutting down" },
+		[POLICY_REFUSED_LOCKED_OUT] = { 429, "too many authentication failures" },
+		[POLICY_REFUSED_RATE] = { 429, "too many connections too fast" },
+		[POLICY_REFUSED_CONNECTIONS] = { 503, "too many connections" },
+	};
+	int status = answers[admission].status;
+	const char *text = answers[admission].text;
 	char client[64];
 	net_address_format(sa, client, sizeof(client));
 	if (listener->role != LISTENER_ROLE_HTTPS) {
@@ -70,30 +79,19 @@ static void server_refuse(int fd, const struct sockaddr *sa,
 	}
 	if (close(fd) != 0)
 		log_warn("close-failed", "client=%s error=\"%s\"", client, strerror(errno));
-	log_info("refused", "client=%s listener=%s reason=%s", client, listener->name, reason);
+	log_info("refused", "client=%s listener=%s reason=%s", client, listener->name,
+		 policy_admission_reason(admission));
 }
 
 void http_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen)
 {
 	struct http_server *server = ctx;
-	time_t now = time(NULL), until;
-	if (net_sessions_is_draining(server->sessions)) {
-		server_refuse(fd, sa, listener, 503, "server shutting down", "shutdown");
-		return;
-	}
-	if (policy_throttle_is_locked(server->throttle, sa, now, &until)) {
-		server_refuse(fd, sa, listener, 429, "too many authentication failures",
-			      "auth-lockout");
-		return;
-	}
-	if (!policy_throttle_connect(server->throttle, sa, now)) {
-		server_refuse(fd, sa, listener, 429, "too many connections too fast",
-			      "connection-rate");
-		return;
-	}
-	if (!net_conn_limits_acquire(server->conn_limits, sa)) {
-		server_refuse(fd, sa, listener, 503, "too many connections", "too-many-connections");
+	enum policy_admission admission = policy_connection_admit(server->throttle,
+								   server->conn_limits,
+								   server->sessions, sa);
+	if (admission != POLICY_ADMITTED) {
+		server_refuse(fd, sa, listener, admission);
 		return;
 	}
 	http_session_start(server, listener, fd, sa, salen);

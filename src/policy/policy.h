@@ -189,4 +189,33 @@ bool policy_throttle_connect(struct policy_throttle *throttle, const struct sock
 /* policy_throttle_count - addresses (or IPv6 prefixes) remembered now */
 size_t policy_throttle_count(const struct policy_throttle *throttle);
 
+/* ---- admitting a new connection (network process, loop thread) ------------------------ */
+
+struct net_conn_limits;
+struct net_sessions;
+
+enum policy_admission {
+	POLICY_ADMITTED,
+	POLICY_REFUSED_SHUTDOWN,      /* the server drains its sessions */
+	POLICY_REFUSED_LOCKED_OUT,    /* the address failed AUTH too often */
+	POLICY_REFUSED_RATE,          /* it connects faster than [limits] connection_rate */
+	POLICY_REFUSED_CONNECTIONS,   /* [limits] connections or connections_per_ip reached */
+};
+
+/* policy_connection_admit - the checks every server makes of a connection
+ * it accepted from SA, in this order: SESSIONS draining, the address
+ * locked out or over its connection rate in THROTTLE (NULL: none; a local
+ * socket has no rate), and LIMITS (the connection counted there once
+ * admitted: net_conn_limits_release when it closes) */
+enum policy_admission policy_connection_admit(struct policy_throttle *throttle,
+					      struct net_conn_limits *limits,
+					      const struct net_sessions *sessions,
+					      const struct sockaddr *sa);
+/* policy_admission_reason - the refusal for the log: "shutdown",
+ * "auth-lockout", "connection-rate", "too-many-connections" */
+const char *policy_admission_reason(enum policy_admission admission);
+/* policy_admission_text - the refusal for the client of a mail protocol:
+ * "Too many connections, try again later", ... */
+const char *policy_admission_text(enum policy_admission admission);
+
 #endif

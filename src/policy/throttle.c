@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/socket.h>
 
 #include <openssl/rand.h>
 
@@ -307,4 +309,46 @@ bool policy_throttle_connect(struct policy_throttle *t, const struct sockaddr *s
 size_t policy_throttle_count(const struct policy_throttle *t)
 {
 	return t->count;
+}
+
+enum policy_admission policy_connection_admit(struct policy_throttle *throttle,
+					      struct net_conn_limits *limits,
+					      const struct net_sessions *sessions,
+					      const struct sockaddr *sa)
+{
+	time_t now = time(NULL), until;
+	if (net_sessions_is_draining(sessions))
+		return POLICY_REFUSED_SHUTDOWN;
+	if (throttle && policy_throttle_is_locked(throttle, sa, now, &until))
+		return POLICY_REFUSED_LOCKED_OUT;
+	/* local users (the sendmail socket) share no address to throttle */
+	if (throttle && sa->sa_family != AF_UNIX && !policy_throttle_connect(throttle, sa, now))
+		return POLICY_REFUSED_RATE;
+	if (!net_conn_limits_acquire(limits, sa))
+		return POLICY_REFUSED_CONNECTIONS;
+	return POLICY_ADMITTED;
+}
+
+/* the log's word and the mail client's text for each answer */
+static const struct {
+	const char *reason;
+	const char *text;
+} admissions[] = {
+	[POLICY_ADMITTED] = { "admitted", "Welcome" },
+	[POLICY_REFUSED_SHUTDOWN] = { "shutdown", "Server shutting down" },
+	[POLICY_REFUSED_LOCKED_OUT] = { "auth-lockout",
+					"Too many authentication failures, try again later" },
+	[POLICY_REFUSED_RATE] = { "connection-rate", "Too many connections too fast, slow down" },
+	[POLICY_REFUSED_CONNECTIONS] = { "too-many-connections",
+					 "Too many connections, try again later" },
+};
+
+const char *policy_admission_reason(enum policy_admission admission)
+{
+	return admissions[admission].reason;
+}
+
+const char *policy_admission_text(enum policy_admission admission)
+{
+	return admissions[admission].text;
 }

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -61,24 +60,11 @@ void pop3_server_accept(void *ctx, const struct config_listener *listener, int f
 			const struct sockaddr *sa, socklen_t salen)
 {
 	struct pop3_server *server = ctx;
-	time_t now = time(NULL), until;
-	if (net_sessions_is_draining(server->sessions)) {
-		server_refuse(fd, sa, listener, "Server shutting down", "shutdown");
-		return;
-	}
-	if (policy_throttle_is_locked(server->throttle, sa, now, &until)) {
-		server_refuse(fd, sa, listener, "Too many authentication failures, try again later",
-			      "auth-lockout");
-		return;
-	}
-	if (!policy_throttle_connect(server->throttle, sa, now)) {
-		server_refuse(fd, sa, listener, "Too many connections too fast, slow down",
-			      "connection-rate");
-		return;
-	}
-	if (!net_conn_limits_acquire(server->limits, sa)) {
-		server_refuse(fd, sa, listener, "Too many connections, try again later",
-			      "too-many-connections");
+	enum policy_admission admission = policy_connection_admit(server->throttle, server->limits,
+								   server->sessions, sa);
+	if (admission != POLICY_ADMITTED) {
+		server_refuse(fd, sa, listener, policy_admission_text(admission),
+			      policy_admission_reason(admission));
 		return;
 	}
 	pop3_session_start(server, listener, fd, sa, salen);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -81,25 +80,13 @@ void smtp_server_accept(void *ctx, const struct config_listener *listener, int f
 			const struct sockaddr *sa, socklen_t salen)
 {
 	struct smtp_server *server = ctx;
-	char client[64];
-	time_t now = time(NULL), until;
-	if (policy_throttle_is_locked(server->throttle, sa, now, &until)) {
+	enum policy_admission admission = policy_connection_admit(server->throttle, server->limits,
+								   server->sessions, sa);
+	if (admission != POLICY_ADMITTED) {
+		char client[64];
 		net_address_format(sa, client, sizeof(client));
-		server_refuse(server, fd, client, "Too many authentication failures, try again later",
-			      "auth-lockout");
-		return;
-	}
-	/* local users on the sendmail socket share no address to throttle */
-	if (sa->sa_family != AF_UNIX && !policy_throttle_connect(server->throttle, sa, now)) {
-		net_address_format(sa, client, sizeof(client));
-		server_refuse(server, fd, client, "Too many connections too fast, slow down",
-			      "connection-rate");
-		return;
-	}
-	if (!net_conn_limits_acquire(server->limits, sa)) {
-		net_address_format(sa, client, sizeof(client));
-		server_refuse(server, fd, client, "Too many connections, try again later",
-			      "too-many-connections");
+		server_refuse(server, fd, client, policy_admission_text(admission),
+			      policy_admission_reason(admission));
 		return;
 	}
 	smtp_session_start(server, listener, fd, sa, salen);
