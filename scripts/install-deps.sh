@@ -18,8 +18,11 @@ PKGS="$PKGS libjansson-dev wrk"
 # nodejs, npm: SendGrid's official Node client (@sendgrid/mail, pinned in
 # tests/integration/sendgrid/package.json and its package-lock.json), which
 # test_http_sendgrid_node.py installs there with `npm ci` (never globally) and sends
-# through POST /v3/mail/send.
-PKGS="$PKGS nodejs npm"
+# through POST /v3/mail/send.  NodeSource's nodejs package brings its own npm and
+# conflicts with Debian's (apt-get then refuses the whole list): npm is asked for
+# only when there is no npm command yet.
+PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 # publicsuffix: the Public Suffix List, for DMARC's organizational domain.
 PKGS="$PKGS publicsuffix"
 # libmail-dmarc-perl: Mail::DMARC, the DMARC implementation test_dmarc.py compares with.
