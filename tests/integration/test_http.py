@@ -95,6 +95,24 @@ def test_keep_alive_and_pipelining(web):
     assert out.index(b"404") > out.rindex(b"200 OK")
 
 
+def test_head_answers_without_a_body(web):
+    """RFC 9110 9.3.2: HEAD gets GET's fields (Content-Length of the body it would
+    get) and no body, whatever the status; the next pipelined answer starts right
+    after the empty line"""
+    get = exchange(web.ports["http"], b"GET /healthz HTTP/1.1\r\nHost: a\r\n"
+                   b"Connection: close\r\n\r\n")
+    out = exchange(web.ports["http"], b"HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+                   b"HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n"
+                   b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    head1, _, rest = out.partition(b"\r\n\r\n")
+    head2, _, rest = rest.partition(b"\r\n\r\n")
+    length = len(get.partition(b"\r\n\r\n")[2])
+    assert status_of(head1) == 200 and b"Content-Length: %d\r\n" % length in head1 + b"\r\n"
+    assert status_of(head2) == 404
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n") and rest.endswith(b"}\n")
+    assert len(rest.partition(b"\r\n\r\n")[2]) == length
+
+
 def test_header_too_large_is_431(web):
     big = b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n"
     out = exchange(web.ports["http"], big)
