@@ -764,6 +764,22 @@ void config_free(struct config **configp)
 	free(config);
 }
 
+bool config_listener_is_cluster_mail(const struct config *config,
+				     const struct config_listener *l)
+{
+	return config->cluster.mail != NULL && l->role == LISTENER_ROLE_MX &&
+	       listener_serves_address(l, config->cluster.mail);
+}
+
+const struct config_listener *config_listener_named(const struct config *config,
+						    const char *name)
+{
+	for (size_t i = 0; name && i < config->listener_count; i++)
+		if (strcmp(config->listeners[i].name, name) == 0)
+			return &config->listeners[i];
+	return NULL;
+}
+
 bool config_is_local_domain(const struct config *config, const char *domain)
 {
 	size_t len = strlen(domain);

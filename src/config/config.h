@@ -356,6 +356,13 @@ void config_free(struct config **config);
  * whether [relay] host names a known preset, to report FILE:LINE too. */
 int config_key_line(const struct config *config, const char *section, const char *key);
 
+/* config_listener_is_cluster_mail - L is the listener of [cluster] mail:
+ * the one other nodes deliver to (docs/scaling.md) */
+bool config_listener_is_cluster_mail(const struct config *config,
+				     const struct config_listener *l);
+/* config_listener_named - the listener called NAME, or NULL */
+const struct config_listener *config_listener_named(const struct config *config,
+						    const char *name);
 /* config_is_local_domain - true if DOMAIN (any case, no trailing dot) is ours */
 bool config_is_local_domain(const struct config *config, const char *domain);
 /* config_url_is_postgresql - URL is a postgresql:// (or postgres://) URI */

@@ -12,6 +12,9 @@
  * the others.  When the global limit is reached and some other destination
  * has an idle connection, that connection is closed to make room.
  *
+ * A message with a route of its own (delivery_message.route: another
+ * node) goes there, like a smarthost, whatever its recipients' domains.
+ *
  * Routing (RFC 5321 5.1): the MX hosts in order, each host's addresses in
  * order.  Connection failures, a greeting other than 220, EHLO/HELO
  * failure, required TLS not offered or failing, and AUTH failure move on
@@ -40,6 +43,8 @@ struct delivery_dest {
 	char *key;
 	char *domain;                    /* MX routing, or NULL */
 	const struct delivery_relay *relay;
+	struct delivery_relay route;     /* a message's own route: its copy, */
+	char *route_host;                /* which relay points to, and its host */
 	enum delivery_tls tls;
 	unsigned port;
 	unsigned slots;
@@ -102,6 +107,7 @@ static void delivery_kick(struct delivery *d);
 static void delivery_kick_cb(evutil_socket_t fd, short what, void *arg);
 static struct delivery_dest *dest_get(struct delivery *d, const struct delivery_message *msg);
 static void dest_unref(struct delivery *d, struct delivery_dest *dest);
+static void dest_free(struct delivery_dest *dest);
 static void slot_release(struct delivery *d, struct delivery_dest *dest);
 static bool close_some_idle(struct delivery *d, struct delivery_dest *except);
 static void request_start(struct delivery_request *r);
@@ -243,9 +249,7 @@ void delivery_free(struct delivery **dp)
 	while (d->dests) {
 		struct delivery_dest *dest = d->dests;
 		d->dests = dest->next;
-		free(dest->key);
-		free(dest->domain);
-		free(dest);
+		dest_free(dest);
 	}
 	event_free(d->kick);
 	if (d->own_ctx)
@@ -268,7 +272,9 @@ static struct delivery_dest *dest_get(struct delivery *d, const struct delivery_
 		}
 	}
 	const struct delivery_relay *relay = policy ? policy->relay : NULL;
-	if (relay)
+	if (msg->route)
+		snprintf(key, sizeof(key), "route:%s:%u", msg->route->host, msg->route->port);
+	else if (relay)
 		snprintf(key, sizeof(key), "relay:%s:%u", relay->host, relay->port);
 	else
 		snprintf(key, sizeof(key), "%s", msg->domain);
@@ -280,7 +286,16 @@ static struct delivery_dest *dest_get(struct delivery *d, const struct delivery_
 	struct delivery_dest *dest = xcalloc(1, sizeof(*dest));
 	dest->key = xstrdup(key);
 	dest->relay = relay;
-	if (relay) {
+	if (msg->route) {
+		/* the message's route outlives it here (idle connections) */
+		dest->route_host = xstrdup(msg->route->host);
+		dest->route = (struct delivery_relay){ .host = dest->route_host,
+						       .port = msg->route->port,
+						       .tls = msg->route->tls };
+		dest->relay = &dest->route;
+		dest->tls = msg->route->tls;
+		dest->port = msg->route->port;
+	} else if (relay) {
 		dest->tls = relay->tls;
 		dest->port = relay->port ? relay->port : 25;
 	} else {
@@ -304,8 +319,14 @@ static void dest_unref(struct delivery *d, struct delivery_dest *dest)
 			*pp = dest->next;
 			break;
 		}
+	dest_free(dest);
+}
+
+static void dest_free(struct delivery_dest *dest)
+{
 	free(dest->key);
 	free(dest->domain);
+	free(dest->route_host);
 	free(dest);
 }
 

@@ -88,6 +88,10 @@ struct delivery_message {
 	bool smtputf8;                  /* SMTPUTF8 needed */
 	int ret;                        /* 0, 1 FULL, 2 HDRS: DSN RET= */
 	const char *envid;              /* DSN ENVID= or NULL */
+	/* a destination of its own instead of the policies' and the MX: the
+	 * home node of the recipients (queue/), whatever their domains; its
+	 * host an IP literal, no AUTH; NULL = route by DOMAIN */
+	const struct delivery_relay *route;
 };
 
 enum delivery_outcome {

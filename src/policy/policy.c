@@ -413,6 +413,27 @@ void policy_check_rcpt_blocking(struct store *store, const struct config *config
 	rcpt->reply.code = 0;
 }
 
+void policy_check_home_blocking(struct store *store, const struct config *config,
+				char *const *mailboxes, struct policy_reply *reply)
+{
+	reply->code = 0;
+	for (size_t i = 0; mailboxes && mailboxes[i] && reply->code == 0; i++) {
+		struct store_node *home = NULL;
+		const char *error = NULL;
+		int rc = store_account_home(store, mailboxes[i], &home, &error);
+		if (rc != 0 && rc != STORE_NOT_FOUND) {
+			log_error("store-failed", "op=account_home error=\"%s\"", error);
+			reply_set(reply, 451, "4.3.0", "Temporary failure looking up the recipient's"
+				  " home node");
+		} else if (home && strcasecmp(home->name, config->node) != 0) {
+			reply_set(reply, 451, "4.4.6", "<%s>: homed on node %s, not on this node"
+				  " (%s): mail relayed between nodes is not relayed on", mailboxes[i],
+				  home->name, config->node);
+		}
+		store_node_free(&home);
+	}
+}
+
 void policy_check_from_blocking(struct store *store, const struct policy_account *account,
 				const char *allowed_sender, const char *message, size_t len,
 				struct policy_reply *reply)

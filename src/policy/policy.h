@@ -92,6 +92,15 @@ struct policy_rcpt {
 };
 void policy_rcpt_clear(struct policy_rcpt *rcpt);
 
+/* policy_check_home_blocking - mail another node relays here ([cluster]
+ * mail) for MAILBOXES (NULL-terminated): each account must be homed on this
+ * node ([server] node) or on none; else 451 4.4.6 naming its home, since
+ * mail relayed between nodes is never relayed on (the sending node tries
+ * again, and finds the home the store says then).  451 4.3.0 when the
+ * store cannot tell.  REPLY's code stays 0 when all is well. */
+void policy_check_home_blocking(struct store *store, const struct config *config,
+				char *const *mailboxes, struct policy_reply *reply);
+
 /* policy_check_rcpt_blocking - RCPT TO:<ADDRESS> (already syntax-checked and
  * canonical, "local@domain", or "Postmaster" alone).  Local domains (config or
  * store) accept only mailboxes and aliases (550 5.1.1 otherwise); other

@@ -3,10 +3,14 @@
  *
  * One attempt of one message goes through three phases:
  *   A (worker)  read the message if needed; keep a sandboxed account's mail
- *               in its test Maildir; deliver local recipients to Maildirs;
- *               note which recipients are remote.
- *   B (loop)    group the remote recipients by domain and hand each group to
- *               delivery/ (MX lookup, SMTP); wait for every group's result.
+ *               in its test Maildir; deliver local recipients to Maildirs,
+ *               but for an account homed on another node (the store's
+ *               home_node, docs/scaling.md) note that node instead; note
+ *               which recipients are remote.
+ *   B (loop)    group the remote recipients by domain, and those for another
+ *               node by node, and hand each group to delivery/ (MX lookup or
+ *               the node's [cluster] mail address, SMTP); wait for every
+ *               group's result.
  *   C (worker)  expire what has waited longer than queue.lifetime; write the
  *               bounce (failed recipients) and the one delay notice as new
  *               messages from <> (fsync'ed, like any message); then record
@@ -33,6 +37,12 @@
  *
  * Bounces never bounce: a failure of mail from <> is logged and dropped, or
  * sent to the postmaster (queue.double_bounce_to_postmaster).
+ *
+ * Homes: mail that another node relayed here (it came in on the listener of
+ * [cluster] mail) is never relayed on: a recipient homed elsewhere by then
+ * is deferred, not sent back, so no two nodes can pass a message to and
+ * fro.  A home node that is stopped, stale or without a mail address
+ * defers its recipients (4.4.x), retried like any deferral.
  */
 #include "queue/queue-int.h"
 
@@ -77,6 +87,8 @@ struct queue_attempt {
 	size_t nrcpt;                   /* recipients, for the arrays below */
 	enum queue_rcpt_state *before;  /* states when the attempt began */
 	bool *remote;                   /* per recipient: goes through delivery/ */
+	struct store_node **home;       /* per recipient: the other node it is relayed
+					   to (its account's home), or NULL */
 	char **mta;                     /* per recipient: the host that answered */
 	size_t remote_count;
 	bool finished;                  /* phase C already ran (no remote part) */
@@ -92,7 +104,10 @@ struct queue_attempt {
 
 struct queue_group {
 	struct queue_attempt *attempt;
-	size_t *index;                  /* recipients of this domain */
+	const struct store_node *home;  /* the node they are relayed to, or NULL */
+	struct delivery_relay route;    /* its [cluster] mail address */
+	char route_host[64];
+	size_t *index;                  /* recipients of this domain (or node) */
 	struct delivery_recipient *rcpts;
 	size_t count;
 	struct delivery_message message;
@@ -129,6 +144,15 @@ static void attempt_free(struct queue_attempt *a);
 static bool attempt_load(struct queue_attempt *a);
 static void attempt_unreadable(struct queue_attempt *a);
 static void attempt_deliver_local(struct queue_attempt *a, size_t i);
+static void attempt_route_local(struct queue_attempt *a, size_t i);
+static void attempt_defer_local(struct queue_attempt *a, size_t i, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool attempt_is_from_node(const struct queue_attempt *a);
+static bool home_is_down(const struct config *config, const struct store_node *home,
+			 char *why, size_t size);
+static bool home_address_split(const char *address, char *host, size_t size,
+			       unsigned *port_r);
+static bool rcpt_same_route(const struct queue_attempt *a, size_t i, size_t j);
 static void attempt_deliver_sandbox(struct queue_attempt *a);
 static void attempt_write_dsns(struct queue_attempt *a, bool written[QUEUE_DSN_MAX]);
 static int queue_address_is_local(struct queue *queue, const char *address,
@@ -487,6 +511,105 @@ static void attempt_deliver_local(struct queue_attempt *a, size_t i)
 	log_info(temporary ? "deferred" : "failed", "queue_id=%s to=%s reason=%s", a->id, to, why);
 }
 
+/* attempt_defer_local - (worker) recipient I waits for a retry, for the
+ * reason FMT says ("451 4.x.x ..."): recorded, logged and an event */
+static void attempt_defer_local(struct queue_attempt *a, size_t i, const char *fmt, ...)
+{
+	struct queue_recipient *r = &a->env->rcpts[i];
+	char text[512], to[256], why[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	rcpt_set(r, QUEUE_RCPT_DEFERRED, "%s", text);
+	queue_event(a->queue, "deferred", a->env, r->address, reply_code(text), text);
+	log_escape(to, sizeof(to), r->address, strlen(r->address));
+	log_escape(why, sizeof(why), text, strlen(text));
+	log_info("deferred", "queue_id=%s to=%s reason=%s", a->id, to, why);
+}
+
+/* attempt_is_from_node - the message came in on the listener of [cluster]
+ * mail: another node relayed it here */
+static bool attempt_is_from_node(const struct queue_attempt *a)
+{
+	const struct config *config = a->queue->config;
+	const struct config_listener *l = config_listener_named(config, a->env->listener);
+	return l && config_listener_is_cluster_mail(config, l);
+}
+
+/* home_is_down - HOME cannot take mail now (stopped, forgotten, or silent
+ * for [server] node_stale_after): true with the reason in WHY */
+static bool home_is_down(const struct config *config, const struct store_node *home,
+			 char *why, size_t size)
+{
+	if (home->age < 0)
+		snprintf(why, size, "the store no longer knows it (`petrel nodes forget`)");
+	else if (home->stopped)
+		snprintf(why, size, "it is stopped");
+	else if (home->age >= (int64_t)config->node_stale_after)
+		snprintf(why, size, "it has not reported for %lld s", (long long)home->age);
+	else
+		return false;
+	return true;
+}
+
+/* home_address_split - "IPv4:PORT" or "[IPv6]:PORT" (as [cluster] mail is
+ * written) into HOST (brackets kept: delivery/ reads them) and *PORT_R */
+static bool home_address_split(const char *address, char *host, size_t size,
+			       unsigned *port_r)
+{
+	const char *colon = address ? strrchr(address, ':') : NULL;
+	if (!colon || colon == address || (size_t)(colon - address) >= size)
+		return false;
+	char *end = NULL;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || port == 0 || port > 65535)
+		return false;
+	memcpy(host, address, (size_t)(colon - address));
+	host[colon - address] = '\0';
+	*port_r = (unsigned)port;
+	return true;
+}
+
+/* attempt_route_local - (worker) local recipient I: into its Maildir here,
+ * or, when its account is homed on another node, to that node in phase B
+ * (a recipient with no account, or no home, is delivered here) */
+static void attempt_route_local(struct queue_attempt *a, size_t i)
+{
+	struct queue *queue = a->queue;
+	const struct config *config = queue->config;
+	struct store_node *home = NULL;
+	const char *error = NULL;
+	/* homes mean something only in a store the nodes share */
+	int rc = queue->store && config->store.backend == STORE_BACKEND_POSTGRESQL ?
+		store_account_home(queue->store, a->env->rcpts[i].address, &home, &error) : 0;
+	char why[128], host[64];
+	unsigned port = 0;
+	if (rc != 0 && rc != STORE_NOT_FOUND) {
+		log_error("store-failed", "op=account_home error=\"%s\"", error);
+		attempt_defer_local(a, i, "451 4.3.0 cannot read the home node of the account: %s",
+				    error);
+	} else if (!home || strcasecmp(home->name, config->node) == 0) {
+		attempt_deliver_local(a, i);
+	} else if (attempt_is_from_node(a)) {
+		attempt_defer_local(a, i, "451 4.4.6 not relayed to home node %s: this message came"
+				    " from another node, and mail relayed between nodes is not"
+				    " relayed on", home->name);
+	} else if (home_is_down(config, home, why, sizeof(why))) {
+		attempt_defer_local(a, i, "451 4.4.1 not relayed to home node %s: %s", home->name,
+				    why);
+	} else if (!home_address_split(home->mail_address, host, sizeof(host), &port)) {
+		attempt_defer_local(a, i, "451 4.4.4 not relayed to home node %s: it has no"
+				    " [cluster] mail address", home->name);
+	} else {
+		a->home[i] = home;
+		home = NULL;
+		a->remote[i] = true;
+		a->remote_count++;
+	}
+	store_node_free(&home);
+}
+
 /* attempt_local_work - (worker) phase A, and C too when nothing is remote */
 static void attempt_local_work(void *arg)
 {
@@ -513,6 +636,7 @@ static void attempt_local_work(void *arg)
 	a->before = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->before));
 	a->remote = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->remote));
 	a->mta = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->mta));
+	a->home = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->home));
 	for (size_t i = 0; i < env->rcpt_count; i++)
 		a->before[i] = env->rcpts[i].state;
 
@@ -540,7 +664,7 @@ static void attempt_local_work(void *arg)
 					 a->id, to);
 				queue_event(a->queue, "deferred", env, r->address, 451, r->last_reply);
 			} else if (local > 0) {
-				attempt_deliver_local(a, i);
+				attempt_route_local(a, i);
 			} else {
 				a->remote[i] = true;
 				a->remote_count++;
@@ -587,13 +711,11 @@ static void attempt_remote_start(struct queue_attempt *a)
 		const char *domain = strrchr(env->rcpts[i].address, '@') + 1;
 		struct queue_group *g = xcalloc(1, sizeof(*g));
 		g->attempt = a;
+		g->home = a->home[i];
 		g->index = xcalloc(env->rcpt_count, sizeof(*g->index));
 		g->rcpts = xcalloc(env->rcpt_count, sizeof(*g->rcpts));
 		for (size_t j = i; j < env->rcpt_count; j++) {
-			if (!a->remote[j] || grouped[j])
-				continue;
-			const char *dj = strrchr(env->rcpts[j].address, '@') + 1;
-			if (strcasecmp(domain, dj) != 0)
+			if (!a->remote[j] || grouped[j] || !rcpt_same_route(a, i, j))
 				continue;
 			grouped[j] = true;
 			g->index[g->count] = j;
@@ -616,6 +738,14 @@ static void attempt_remote_start(struct queue_attempt *a)
 			.ret = env->ret,
 			.envid = env->envid,
 		};
+		if (g->home && home_address_split(g->home->mail_address, g->route_host,
+						  sizeof(g->route_host), &g->route.port)) {
+			/* our own domain's mail between our nodes: no SRS */
+			g->route.host = g->route_host;
+			g->route.tls = DELIVERY_TLS_MAY;
+			g->message.route = &g->route;
+			g->message.sender = env->sender;
+		}
 		groups[ngroups++] = g;
 	}
 	/* Count them all first: a callback may run before delivery_submit returns. */
@@ -626,7 +756,18 @@ static void attempt_remote_start(struct queue_attempt *a)
 	free(grouped);
 }
 
-/* attempt_group_done - (loop) one domain's results */
+/* rcpt_same_route - recipients I and J go in one delivery/ request: to the
+ * same home node, or both to none and in the same domain */
+static bool rcpt_same_route(const struct queue_attempt *a, size_t i, size_t j)
+{
+	const struct store_node *hi = a->home[i], *hj = a->home[j];
+	if (hi || hj)
+		return hi && hj && strcmp(hi->name, hj->name) == 0;
+	return strcasecmp(strrchr(a->env->rcpts[i].address, '@') + 1,
+			  strrchr(a->env->rcpts[j].address, '@') + 1) == 0;
+}
+
+/* attempt_group_done - (loop) one domain's (or home node's) results */
 static void attempt_group_done(void *ctx, const struct delivery_result *result)
 {
 	struct queue_group *g = ctx;
@@ -652,6 +793,13 @@ static void attempt_group_done(void *ctx, const struct delivery_result *result)
 			rcpt_set(r, state, "%d %s", rr->code, text);
 		else
 			rcpt_set(r, state, "%d %s %s", rr->code, enh, text);
+		if (g->home) {
+			/* the DSN, the events and the log say where it went */
+			char *reply = r->last_reply;
+			r->last_reply = NULL;
+			rcpt_set(r, state, "%s (relayed to home node %s)", reply, g->home->name);
+			free(reply);
+		}
 		free(a->mta[g->index[k]]);
 		a->mta[g->index[k]] = result->mx_host && rr->remote ? xstrdup(result->mx_host) : NULL;
 	}
@@ -1060,6 +1208,9 @@ static void attempt_free(struct queue_attempt *a)
 	for (size_t i = 0; a->mta && i < a->nrcpt; i++)
 		free(a->mta[i]);
 	free(a->mta);
+	for (size_t i = 0; a->home && i < a->nrcpt; i++)
+		store_node_free(&a->home[i]);
+	free(a->home);
 	free(a->before);
 	free(a->remote);
 	for (size_t k = 0; k < a->dsn_count; k++) {

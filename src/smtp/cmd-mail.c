@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "keysd/keysd.h"
 #include "mailbox/mailbox.h"
+#include "net/proxy.h"
 #include "policy/policy.h"
 #include "queue/queue.h"
 #include "util/log.h"
@@ -59,6 +60,7 @@ struct rcpt_job {
 	char *address;
 	struct policy_account *account;
 	time_t now;
+	bool from_node;          /* on the listener of [cluster] mail */
 	struct policy_rcpt result;
 };
 
@@ -343,6 +345,18 @@ void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		rcpt_free(&j->job);
 		return;
 	}
+	j->from_node = config_listener_is_cluster_mail(s->config, s->listener);
+	if (j->from_node && !net_address_in_networks((const struct sockaddr *)&s->addr,
+						     s->config->cluster.from,
+						     s->config->cluster.from_count)) {
+		/* the nodes' own path: no mail from anyone else (scaling.md) */
+		struct policy_reply reply = { .code = 550, .enhanced = "5.7.1" };
+		snprintf(reply.text, sizeof(reply.text), "<%s>: this listener takes mail from the"
+			 " Petrel nodes only ([cluster] from)", j->path.address);
+		reject_logged(s, j->path.address, &reply, "to");
+		rcpt_free(&j->job);
+		return;
+	}
 	/* "Postmaster" alone (RFC 5321 4.5.1) is resolved by policy/ too */
 	j->address = xstrdup(j->path.address);
 	j->account = policy_account_copy(s->account);
@@ -370,6 +384,9 @@ static void rcpt_work(struct smtp_job *job)
 	struct rcpt_job *j = (struct rcpt_job *)job;
 	policy_check_rcpt_blocking(job->server->store, job->server->config, j->account,
 				   j->address, j->now, &j->result);
+	if (j->from_node && j->result.reply.code == 0 && j->result.local)
+		policy_check_home_blocking(job->server->store, job->server->config,
+					   j->result.mailboxes, &j->result.reply);
 	/* RFC 3463 3.3 X.2.2: a mailbox that is full already refuses now,
 	 * with a temporary code (RFC 5321 4.2.5's 452), so that the client
 	 * keeps the message for its other recipients and tries this one

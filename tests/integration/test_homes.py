@@ -1,0 +1,130 @@
+"""Mailboxes across nodes (issue 11 item 6): an account homed on node B has its mail
+relayed there by node A, which received it, over SMTP to B's [cluster] mail listener,
+durably through A's queue: B stopped, A keeps it and tries again; B back, it is delivered
+in B's Maildir, never A's.  B's mail listener takes mail from the nodes' networks only
+([cluster] from), and refuses a recipient homed elsewhere (451, no relaying on).  An
+account with no home is delivered where it was received, as before.  Two nodes on one
+throwaway PostgreSQL (pg_cluster.py): A sends from 127.0.0.2, the only address B's
+[cluster] from lets in."""
+import json
+
+from conftest import SMTPClient, free_ports, make_message
+from peers import wait_until
+from pg_cluster import pg_cluster  # noqa: F401 (the fixture)
+from test_store_postgresql import PW, pg_petrel, pg_url  # noqa: F401 (pg_url: a fixture)
+
+HOMED = "homed@example.test"
+FAST = dict(node_report_interval=1, node_stale_after=3)
+# A tries a deferred message again after 1 s, then every 2 s
+RETRY = dict(retry_initial=1, retry_max=2)
+
+
+def cluster_listener(p, source):
+    """An mx listener "nodes" (no receiving checks) as P's [cluster] mail, open to SOURCE;
+    P.nodes is its port."""
+    [port] = free_ports(1)
+    with open(p.config_path, "a") as f:
+        f.write("\n[listener nodes]\nrole = mx\naddress = 127.0.0.1:%d\nreceiving_checks = off\n"
+                "\n[cluster]\nmail = 127.0.0.1:%d\nfrom = %s/32\n" % (port, port, source))
+    p.nodes = port
+
+
+def two_nodes(petrel_factory, url):
+    """Node A (sends from 127.0.0.2) and node B with its [cluster] mail listener; HOMED
+    is homed on node-b (a node is known to the store once it has started)."""
+    a = pg_petrel(petrel_factory, url, start=False, node="node-a", source_address="127.0.0.2",
+                  **FAST, **RETRY)
+    b = pg_petrel(petrel_factory, url, start=False, node="node-b", **FAST)
+    cluster_listener(b, "127.0.0.2")
+    a.start()
+    b.start()
+    a.cli_ok("account", "add", HOMED, "--password-stdin", "--home", "node-b", input=PW + "\n")
+    return a, b
+
+
+def send_mx(p, rcpt, subject):
+    """One message from outside to P's mx listener; the queue ID."""
+    c = SMTPClient("127.0.0.1", p.mx)
+    c.read_reply()
+    c.expect("EHLO client.test", 250)
+    c.expect("MAIL FROM:<someone@remote.test>", 250)
+    c.expect("RCPT TO:<%s>" % rcpt, 250)
+    c.expect("DATA", 354)
+    c.send(make_message(sender="someone@remote.test", to=rcpt, subject=subject) + b".\r\n")
+    r = c.read_reply()
+    assert r.code == 250, r
+    c.quit()
+    return r.text.split()[-1]
+
+
+def maildir(p, local):
+    return p.data_dir / "mail" / "example.test" / local
+
+
+def subjects(p, local, n):
+    return sorted(m.split(b"Subject: ")[1].split(b"\r\n")[0].decode()
+                  for m in p.mail("example.test", local, n, timeout=30))
+
+
+def events(p, qid):
+    return [e for e in json.loads(p.cli_ok("events", "--json").stdout) if e["queue_id"] == qid]
+
+
+def test_mail_for_a_homed_account_goes_to_its_home(petrel_factory, pg_url):  # noqa: F811
+    a, b = two_nodes(petrel_factory, pg_url)
+    qid = send_mx(a, HOMED, "first")
+    assert subjects(b, "homed", 1) == ["first"]
+    assert not maildir(a, "homed").exists()
+    [ev] = wait_until(lambda: [e for e in events(a, qid) if e["type"] == "delivered"], 10,
+                      interval=0.2, what="the delivered event on node A")
+    assert "relayed to home node node-b" in ev["reason"], ev
+
+    # B stopped: A keeps the message and says why; B back: delivered there
+    b.stop()
+    qid = send_mx(a, HOMED, "second")
+    ev = wait_until(lambda: [e for e in events(a, qid) if e["type"] == "deferred"], 10,
+                    interval=0.2, what="a deferral on node A")
+    assert "451 4.4.1 not relayed to home node node-b: it is stopped" in ev[0]["reason"], ev
+    assert qid in a.cli_ok("queue", "list").stdout
+    b.start()
+    assert subjects(b, "homed", 2) == ["first", "second"]
+    assert not maildir(a, "homed").exists()
+    wait_until(lambda: qid not in a.cli_ok("queue", "list").stdout, 10, interval=0.2,
+               what="the message gone from A's queue")
+
+
+def test_cluster_listener_takes_mail_from_the_nodes_only(petrel_factory, pg_url):  # noqa: F811
+    """From 127.0.0.1 (outside [cluster] from): 550 5.7.1 at RCPT.  From a node, for an
+    account homed on another node: 451 4.4.6, never relayed on."""
+    a, b = two_nodes(petrel_factory, pg_url)
+    c = SMTPClient("127.0.0.1", b.nodes)
+    c.read_reply()
+    c.expect("EHLO client.test", 250)
+    c.expect("MAIL FROM:<someone@remote.test>", 250)
+    r = c.cmd("RCPT TO:<%s>" % HOMED)
+    assert (r.code, r.enhanced) == (550, "5.7.1") and "[cluster] from" in r.text, r
+    c.quit()
+
+    a.cli_ok("account", "home", HOMED, "node-a")
+    c = SMTPClient("127.0.0.1", b.nodes, source="127.0.0.2")
+    c.read_reply()
+    c.expect("EHLO node-a.test", 250)
+    c.expect("MAIL FROM:<someone@remote.test>", 250)
+    r = c.cmd("RCPT TO:<%s>" % HOMED)
+    assert (r.code, r.enhanced) == (451, "4.4.6"), r
+    assert "homed on node node-a, not on this node (node-b)" in r.text, r
+    c.quit()
+    assert not maildir(b, "homed").exists()
+
+
+def test_no_home_is_delivered_where_received(petrel_factory, pg_url):  # noqa: F811
+    a, b = two_nodes(petrel_factory, pg_url)
+    a.cli_ok("account", "add", "plain@example.test", "--password-stdin", input=PW + "\n")
+    send_mx(b, "plain@example.test", "on b")
+    send_mx(a, "plain@example.test", "on a")
+    assert subjects(a, "plain", 1) == ["on a"]
+    assert subjects(b, "plain", 1) == ["on b"]
+    # cleared: where it is received, again
+    a.cli_ok("account", "home", HOMED, "--clear")
+    send_mx(a, HOMED, "cleared")
+    assert subjects(a, "homed", 1) == ["cleared"]
