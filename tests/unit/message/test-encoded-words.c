@@ -1,12 +1,17 @@
 /* tests/unit/message/test-encoded-words - RFC 2047 encoded words to UTF-8
  * (src/message/charset.c): a table of cases whose expected values were
  * checked against Python's email.header (decode_header + make_header) where
- * Python accepts the input, and the output bound. */
+ * Python accepts the input, and the output bound; and the writers of
+ * src/message/encode.c, octet by octet and decoded back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "message/message.h"
 #include "test-util.h"
@@ -89,11 +94,63 @@ static void test_encoded_words_bound(void **state)
 	buf_free(&out);
 }
 
+/* test_phrase_unstructured_write - what message/encode.c writes, exactly,
+ * and decoded back to the text it was given (unfolded as a reader does) */
+static void test_phrase_unstructured_write(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		bool phrase;
+		const char *want;
+	} cases[] = {
+		{ "Bob Smith", true, "Bob Smith" },
+		{ "Smith, Bob", true, "\"Smith, Bob\"" },
+		{ "say \"hi\" \\", true, "\"say \\\"hi\\\" \\\\\"" },
+		{ "Zo\xc3\xab", true, "=?UTF-8?B?Wm/Dqw==?=" },
+		{ "tab\there", true, "=?UTF-8?B?dGFiCWhlcmU=?=" },
+		{ "Plain subject", false, "Plain subject" },
+		{ "not =?x?B?eA==?= a word", false, "=?UTF-8?B?bm90ID0/eD9CP2VBPT0/PSBhIHdvcmQ=?=" },
+		/* 46 octets of UTF-8: the split backs off to a character boundary */
+		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xab", false,
+		  "=?UTF-8?B?YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=?=\r\n"
+		  " =?UTF-8?B?w6s=?=" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf out, back;
+		buf_init(&out);
+		buf_init(&back);
+		if (cases[i].phrase)
+			message_phrase_write(cases[i].text, "\r\n ", &out);
+		else
+			message_unstructured_write(cases[i].text, 998, "\r\n ", &out);
+		buf_append(&out, "", 1);
+		if (strcmp(out.data, cases[i].want) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, out.data, cases[i].want);
+		if (strstr(out.data, "=?UTF-8?")) {
+			/* a reader unfolds first (RFC 5322 2.2.3), then decodes */
+			char *unfolded = strdup(out.data);
+			char *w = unfolded;
+			for (const char *r = unfolded; *r; r++)
+				if (*r != '\r' && *r != '\n')
+					*w++ = *r;
+			*w = '\0';
+			assert_false(message_header_decode(unfolded, strlen(unfolded), 1000, &back));
+			buf_append(&back, "", 1);
+			assert_string_equal(back.data, cases[i].text);
+			free(unfolded);
+		}
+		buf_free(&out);
+		buf_free(&back);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encoded_words),
 		cmocka_unit_test(test_encoded_words_bound),
+		cmocka_unit_test(test_phrase_unstructured_write),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
