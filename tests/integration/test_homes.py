@@ -29,12 +29,12 @@ def cluster_listener(p, source):
     p.nodes = port
 
 
-def two_nodes(petrel_factory, url):
+def two_nodes(petrel_factory, url, **b_overrides):
     """Node A (sends from 127.0.0.2) and node B with its [cluster] mail listener; HOMED
     is homed on node-b (a node is known to the store once it has started)."""
     a = pg_petrel(petrel_factory, url, start=False, node="node-a", source_address="127.0.0.2",
                   **FAST, **RETRY)
-    b = pg_petrel(petrel_factory, url, start=False, node="node-b", **FAST)
+    b = pg_petrel(petrel_factory, url, start=False, node="node-b", **FAST, **b_overrides)
     cluster_listener(b, "127.0.0.2")
     a.start()
     b.start()
@@ -42,15 +42,17 @@ def two_nodes(petrel_factory, url):
     return a, b
 
 
-def send_mx(p, rcpt, subject):
-    """One message from outside to P's mx listener; the queue ID."""
+def send_mx(p, rcpt, subject, head=b""):
+    """One message from outside to P's mx listener (HEAD: header fields before the
+    others); the queue ID."""
     c = SMTPClient("127.0.0.1", p.mx)
     c.read_reply()
     c.expect("EHLO client.test", 250)
     c.expect("MAIL FROM:<someone@remote.test>", 250)
     c.expect("RCPT TO:<%s>" % rcpt, 250)
     c.expect("DATA", 354)
-    c.send(make_message(sender="someone@remote.test", to=rcpt, subject=subject) + b".\r\n")
+    c.send(head + make_message(sender="someone@remote.test", to=rcpt, subject=subject)
+           + b".\r\n")
     r = c.read_reply()
     assert r.code == 250, r
     c.quit()
@@ -128,3 +130,26 @@ def test_no_home_is_delivered_where_received(petrel_factory, pg_url):  # noqa: F
     a.cli_ok("account", "home", HOMED, "--clear")
     send_mx(a, HOMED, "cleared")
     assert subjects(a, "homed", 1) == ["cleared"]
+
+
+def test_alias_to_a_homed_account(petrel_factory, pg_url):  # noqa: F811
+    """An alias expands (at RCPT) to the homed account, which then goes the same way."""
+    a, b = two_nodes(petrel_factory, pg_url)
+    a.cli_ok("alias", "add", "team@example.test", HOMED)
+    send_mx(a, "team@example.test", "via alias")
+    assert subjects(b, "homed", 1) == ["via alias"]
+    assert not maildir(a, "homed").exists()
+
+
+def test_home_node_refusal_bounces(petrel_factory, pg_url):  # noqa: F811
+    """The home node's 5xx is the recipient's: failed at once, bounced with its reply.
+    B takes fewer Received: fields (10) than A (100): 554 5.4.6 after DATA."""
+    a, b = two_nodes(petrel_factory, pg_url, received_headers=10)
+    head = b"".join(b"Received: from hop%d.test by hop.test; Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+                    % i for i in range(12))
+    qid = send_mx(a, HOMED, "too many hops", head)
+    [ev] = wait_until(lambda: [e for e in events(a, qid) if e["type"] == "bounced"], 20,
+                      interval=0.2, what="the bounce on node A")
+    assert ev["reason"].startswith("554 5.4.6"), ev
+    assert ev["reason"].endswith("(relayed to home node node-b)"), ev
+    assert not maildir(a, "homed").exists() and not maildir(b, "homed").exists()
