@@ -144,6 +144,11 @@ def test_authorization_refusals(api):
     assert status == 401
     status, _, answer = send(api, request(), add_key(api, "stats.read"))
     assert status == 403 and answer["errors"][0]["message"] == "access forbidden"
+    # a disabled account's key is refused like a revoked one, and sends nothing
+    api.cli_ok("account", "disable", SENDER)
+    status, _, answer = send(api, request(), key)
+    assert status == 401 and "revoked" in answer["errors"][0]["message"]
+    assert list_mail(api.data_dir, "example.test", "u") == []
 
 
 def test_validation_errors_with_fields(api):
@@ -170,6 +175,12 @@ def test_sender_not_allowed_is_403(api):
     status, _, answer = send(api, dict(request(), **{"from": {"email": "v@example.test"}}), key)
     assert status == 403 and fields_of(answer) == ["from.email"]
     assert "Sender Identity" in answer["errors"][0]["message"]
+    # a personalization's own from is checked the same way, and named so
+    status, _, answer = send(api, request(personalizations=[
+        {"to": [{"email": "u@example.test"}]},
+        {"to": [{"email": "u@example.test"}], "from": {"email": "v@example.test"}}]), key)
+    assert status == 403 and fields_of(answer) == ["personalizations.1.from.email"]
+    assert list_mail(api.data_dir, "example.test", "u") == []
     # an address the account was allowed (`petrel sender allow`) may send
     status, _, _ = send(api, dict(request(), **{"from": {"email": "a@b.test"}}), key)
     assert status == 202
