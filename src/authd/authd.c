@@ -17,6 +17,17 @@
  *       -> R_OK(iterations, salt) | R_TEMPFAIL(reason)
  *   IPC_AUTH_SCRAM_PROOF user, client, AuthMessage, ClientProof
  *       -> R_OK(name, ServerSignature) | R_FAIL | R_LOCKED | R_TEMPFAIL
+ *   IPC_AUTH_TICKET account, ticket, client
+ *       -> R_OK(name) | R_FAIL | R_LOCKED | R_TEMPFAIL
+ *
+ * Nodes of a cluster ([cluster] secret_file, issue 11): this process alone
+ * reads the secret (as root, at start) and, with it, adds to the R_OK of a
+ * right password or SCRAM proof a ticket for the account (authd/ticket.h,
+ * good for [cluster] ticket_lifetime), which the network process hands to
+ * the account's home node to log in there; and it checks the tickets other
+ * nodes bring (TICKET): the MAC, the expiry, a client address within
+ * [cluster] from, and that the account still has credentials.  A wrong
+ * ticket counts as a wrong password.
  *
  * It answers only "right or not": whether the account is disabled, and
  * what it may do, is the network process's business (it reads the account,
@@ -72,8 +83,11 @@
 #include <openssl/crypto.h>
 
 #include "authd/request.h"
+#include "authd/ticket.h"
 #include "config/config.h"
 #include "ipc/ipc.h"
+#include "mailauth/mailauth.h"
+#include "net/proxy.h"
 #include "policy/policy.h"
 #include "privsep/privsep.h"
 #include "store/store.h"
@@ -93,6 +107,8 @@ struct authd {
 	struct ipc_server *server;
 	struct store_credentials *creds;
 	unsigned char secret[STORE_AUTH_SECRET_LEN];
+	char *ticket_secret;         /* [cluster] secret_file's; NULL: no tickets */
+	size_t ticket_secret_len;
 	struct pool *hash_pool;      /* password checks: [auth] hash_workers, niced */
 	struct pool *lookup_pool;    /* SCRAM credential reads: one thread */
 	struct policy_throttle *throttle;
@@ -120,6 +136,7 @@ struct authd_job {
 	time_t locked_until;         /* FAIL, LOCKED: the shared lockout's end, or 0 */
 	char *apikey_account;        /* OK for user "apikey": the key's account ... */
 	char *apikey_scopes;         /* ... and its scopes */
+	char ticket[AUTHD_TICKET_MAX]; /* OK with a cluster secret: "" or the account's */
 };
 
 static void authd_request_cb(void *ctx, struct ipc_server *server, const struct ipc_msg *req);
@@ -127,8 +144,12 @@ static bool authd_refuse_locked(struct authd *ad, uint32_t id, const struct auth
 static void authd_password_work(void *arg);
 static void authd_scram_start_work(void *arg);
 static void authd_scram_proof_work(void *arg);
+static void authd_ticket_work(void *arg);
+static void authd_ticket_issue(struct authd_job *job);
+static int authd_ticket_secret_load(struct authd *ad);
 static void authd_job_done(void *arg);
 static bool authd_shared_is_locked(struct authd_job *job);
+static bool authd_job_begin(struct authd_job *job);
 static void authd_shared_count(struct authd_job *job);
 static void authd_job_free(struct authd_job *job);
 static void authd_apikey_check(struct authd_job *job);
@@ -196,6 +217,9 @@ static void authd_request_cb(void *ctx, struct ipc_server *server, const struct 
 		policy_throttle_key_text(ad->throttle, (const struct sockaddr *)&job->req.addr,
 					 job->client_key);
 	struct pool *pool = req->type == IPC_AUTH_PASSWORD ? ad->hash_pool : ad->lookup_pool;
+	pool_work_fn *work = req->type == IPC_AUTH_PASSWORD ? authd_password_work :
+		req->type == IPC_AUTH_SCRAM_START ? authd_scram_start_work :
+		req->type == IPC_AUTH_TICKET ? authd_ticket_work : authd_scram_proof_work;
 	if (pool_pending(pool) >= ad->config->auth.hash_queue) {
 		log_info("auth-busy", "client=%s pending=%u", job->req.client ? job->req.client : "-",
 			 pool_pending(pool));
@@ -203,9 +227,7 @@ static void authd_request_cb(void *ctx, struct ipc_server *server, const struct 
 		authd_job_free(job);
 		return;
 	}
-	pool_submit(pool, req->type == IPC_AUTH_PASSWORD ? authd_password_work :
-		    req->type == IPC_AUTH_SCRAM_START ? authd_scram_start_work :
-		    authd_scram_proof_work, authd_job_done, job);
+	pool_submit(pool, work, authd_job_done, job);
 }
 
 /* authd_refuse_locked - R_LOCKED if R's client address is locked out now */
@@ -245,6 +267,21 @@ static bool authd_shared_is_locked(struct authd_job *job)
 	job->result = AUTHD_LOCKED;
 	job->reason = "locked";
 	return true;
+}
+
+/* authd_job_begin - a check that reads credentials may start: not when
+ * stopping, nor for a client the shared throttle locks out (JOB's result
+ * then says so); else JOB is TEMPFAIL "store-error" until the check says
+ * otherwise (worker) */
+static bool authd_job_begin(struct authd_job *job)
+{
+	job->result = AUTHD_TEMPFAIL;
+	job->reason = "store-error";
+	if (atomic_load(&job->ad->stopping)) {
+		job->reason = "stopping";
+		return false;
+	}
+	return !authd_shared_is_locked(job);
 }
 
 /* authd_shared_count - with the shared throttle: count JOB's failure for
@@ -298,6 +335,7 @@ static void authd_password_work(void *arg)
 		char *name = authd_name(job->req.user);
 		authd_scram_upgrade(ad, name, scram ? scram : "", job->req.password);
 		free(name);
+		authd_ticket_issue(job);
 	}
 	authd_secret_free(&hash);
 	authd_secret_free(&scram);
@@ -419,13 +457,7 @@ static void authd_scram_proof_work(void *arg)
 	struct store_scram keys;
 	bool error = false;
 	const char *reason = NULL;
-	job->result = AUTHD_TEMPFAIL;
-	job->reason = "store-error";
-	if (atomic_load(&ad->stopping)) {
-		job->reason = "stopping";
-		return;
-	}
-	if (authd_shared_is_locked(job))
+	if (!authd_job_begin(job))
 		return;
 	char *scram = authd_scram_lookup(ad, job->req.user, &reason, &error);
 	if (scram && store_scram_parse(scram, &keys) == 0) {
@@ -436,6 +468,7 @@ static void authd_scram_proof_work(void *arg)
 		if (rc == 0 && strcmp(reason, "ok") == 0) {
 			job->result = AUTHD_OK;
 			job->reason = "ok";
+			authd_ticket_issue(job);
 		} else if (rc >= 0) {
 			job->result = AUTHD_FAIL;
 			job->reason = strcmp(reason, "ok") == 0 ? "bad-password" : reason;
@@ -451,6 +484,80 @@ static void authd_scram_proof_work(void *arg)
 		OPENSSL_cleanse(job->signature, sizeof(job->signature));
 	authd_secret_free(&scram);
 	authd_shared_count(job);
+}
+
+/* authd_ticket_issue - with a cluster secret, a ticket for the account of
+ * JOB, whose password or proof was just found right (worker) */
+static void authd_ticket_issue(struct authd_job *job)
+{
+	struct authd *ad = job->ad;
+	if (!ad->ticket_secret)
+		return;
+	char *name = authd_name(job->req.user);
+	time_t expiry = time(NULL) + (time_t)ad->config->cluster.ticket_lifetime;
+	authd_ticket_make((const unsigned char *)ad->ticket_secret, ad->ticket_secret_len, name,
+			  ad->config->node, expiry, job->ticket);
+	free(name);
+}
+
+/* authd_ticket_work - another node's ticket for ACCOUNT: from [cluster]
+ * from, made with the secret, not expired, and the account has
+ * credentials still (a removed account's tickets open nothing; a disabled
+ * one's the network process refuses, as for a password) (worker) */
+static void authd_ticket_work(void *arg)
+{
+	struct authd_job *job = arg;
+	struct authd *ad = job->ad;
+	const struct config_cluster *cluster = &ad->config->cluster;
+	const char *error = NULL;
+	struct authd_ticket t;
+	char *hash = NULL, *scram = NULL;
+	if (!authd_job_begin(job))
+		return;
+	job->result = AUTHD_FAIL;
+	if (!ad->ticket_secret) {
+		job->reason = "no-cluster-secret";
+	} else if (!net_address_in_networks((const struct sockaddr *)&job->req.addr, cluster->from,
+					    cluster->from_count)) {
+		job->reason = "ticket-not-from-cluster";
+	} else if (authd_ticket_check((const unsigned char *)ad->ticket_secret,
+				      ad->ticket_secret_len, job->req.user, job->req.password,
+				      strlen(job->req.password), time(NULL), &t,
+				      &job->reason) == 0) {
+		int rc = store_credentials_get(ad->creds, job->req.user, &hash, &scram, &error);
+		if (rc < 0) {
+			log_error("store-failed", "op=credentials_get error=\"%s\"", error);
+			job->result = AUTHD_TEMPFAIL;
+			job->reason = "store-error";
+		} else if (rc == STORE_NOT_FOUND) {
+			job->reason = "no-such-account";
+		} else {
+			job->result = AUTHD_OK;
+			job->reason = "ok";
+			log_debug("ticket-accepted", "account=%s node=%s client=%s", job->req.user,
+				  t.node, job->req.client);
+		}
+	}
+	authd_secret_free(&hash);
+	authd_secret_free(&scram);
+	authd_shared_count(job);
+}
+
+/* authd_ticket_secret_load - [cluster] secret_file, read now (as root,
+ * before this process is confined to its folder), by the rules of [srs]
+ * secret_file: its first line, 16..1024 bytes, mode 0600; 0, or -1 (said) */
+static int authd_ticket_secret_load(struct authd *ad)
+{
+	const char *path = ad->config->cluster.secret_file;
+	const char *error = NULL;
+	if (!path || path[0] == '\0')
+		return 0;
+	if (srs_secret_load(path, ad->config->data_dir, &ad->ticket_secret,
+			    &ad->ticket_secret_len, &error) != 0) {
+		fprintf(stderr, "petrel: auth: [cluster] secret_file: %s\n", error);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- answers (loop) ---------------------------------------------------------------- */
@@ -517,11 +624,18 @@ static void authd_job_done(void *arg)
 		struct ipc_field f[2] = { ipc_text(job->apikey_account),
 					  ipc_text(job->apikey_scopes) };
 		ipc_server_reply(ad->server, job->id, IPC_R_OK, 2, f);
-	} else {
+	} else if (job->req.type == IPC_AUTH_SCRAM_PROOF) {
+		/* name, ServerSignature [, ticket] */
 		char *name = authd_name(job->req.user);
-		struct ipc_field f[2] = { ipc_text(name), { job->signature, AUTHD_PROOF_LEN } };
-		ipc_server_reply(ad->server, job->id, IPC_R_OK,
-				 job->req.type == IPC_AUTH_SCRAM_PROOF ? 2 : 1, f);
+		struct ipc_field f[3] = { ipc_text(name), { job->signature, AUTHD_PROOF_LEN },
+					  ipc_text(job->ticket) };
+		ipc_server_reply(ad->server, job->id, IPC_R_OK, job->ticket[0] ? 3 : 2, f);
+		free(name);
+	} else {
+		/* PASSWORD: name [, "", ticket]; TICKET: name */
+		char *name = authd_name(job->req.user);
+		struct ipc_field f[3] = { ipc_text(name), { "", 0 }, ipc_text(job->ticket) };
+		ipc_server_reply(ad->server, job->id, IPC_R_OK, job->ticket[0] ? 3 : 1, f);
 		free(name);
 	}
 	authd_job_free(job);
@@ -531,6 +645,7 @@ static void authd_job_free(struct authd_job *job)
 {
 	authd_request_clear(&job->req);
 	OPENSSL_cleanse(job->signature, sizeof(job->signature));
+	OPENSSL_cleanse(job->ticket, sizeof(job->ticket));
 	free(job->apikey_account);
 	free(job->apikey_scopes);
 	free(job);
@@ -597,7 +712,7 @@ int authd_main(const struct config *config, int fd)
 	atomic_init(&ad.stopping, false);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	if (authd_dir_confine(config) != 0)
+	if (authd_ticket_secret_load(&ad) != 0 || authd_dir_confine(config) != 0)
 		goto out;
 	/* PostgreSQL ([store] credentials_url): the first connection now, the
 	 * others on the workers when they need them (and again after an outage) */
@@ -675,6 +790,10 @@ out:
 		event_base_free(ad.base);
 	store_credentials_close(&ad.creds);
 	OPENSSL_cleanse(ad.secret, sizeof(ad.secret));
+	if (ad.ticket_secret) {
+		OPENSSL_cleanse(ad.ticket_secret, ad.ticket_secret_len);
+		free(ad.ticket_secret);
+	}
 	(void)log_async_stop(2000);
 	return rc;
 }

@@ -26,6 +26,7 @@
 
 #include "authd/authd.h"
 #include "authd/sasl.h"
+#include "authd/ticket.h"
 #include "ipc/ipc.h"
 #include "policy/policy.h"
 #include "store/store.h"
@@ -51,6 +52,8 @@ struct login_job {
 	struct store *store;
 	char *name;
 	struct policy_account *account;
+	bool want_home;
+	struct store_node *home;
 	const char *reason;
 };
 
@@ -70,6 +73,11 @@ struct authd_login {
 	struct policy_account *account; /* OK's; SCRAM: kept until server-final's answer */
 	char *scope;                   /* the scope an API key must have (NULL: keys refused) */
 	char *apikey_scopes;           /* an API key's, as the auth process said; else NULL */
+	bool cluster;                  /* the peer's: ticket logins taken */
+	bool want_home;                /* the peer's: the home node read after the account */
+	bool by_ticket;                /* a ticket is being checked (TICKET) */
+	char *ticket;                  /* OK's, from the auth process; else NULL */
+	struct store_node *home;       /* OK's, with want_home */
 	/* the outcome login_timer_cb gives */
 	struct event *timer;
 	enum authd_result result;
@@ -95,6 +103,8 @@ static void login_wrong(struct authd_login *l, const char *reason, unsigned dela
 static void login_succeeded(struct authd_login *l, struct policy_account *account);
 static void login_scram_step(struct authd_login *l, const char *data, size_t len);
 static void login_check_password(struct authd_login *l, char *user, const char *password);
+static void login_check_ticket(struct authd_login *l, char *account, const char *ticket);
+static void login_plain_step(struct authd_login *l, const char *data, size_t len);
 static void login_call(struct authd_login *l, uint8_t type, unsigned count,
 		      const struct ipc_field *fields);
 static void login_reply_cb(void *ctx, const struct ipc_msg *reply);
@@ -190,17 +200,9 @@ void authd_login_step(struct authd_login *l, const void *data, size_t len)
 	 * the parsers below want a pointer to zero bytes, never NULL */
 	const char *text = data && len > 0 ? data : "";
 	switch (l->mech) {
-	case AUTHD_MECH_PLAIN: {
-		char *user = NULL, *password = NULL;
-		if (sasl_plain_parse(text, len, &user, &password) != 0) {
-			login_malformed(l);
-			return;
-		}
-		login_check_password(l, user, password);
-		OPENSSL_cleanse(password, strlen(password));
-		free(password);
+	case AUTHD_MECH_PLAIN:
+		login_plain_step(l, text, len);
 		return;
-	}
 	case AUTHD_MECH_LOGIN:
 		/* the limits PLAIN has (and the auth process enforces) */
 		if (len == 0 || memchr(text, '\0', len) ||
@@ -244,6 +246,11 @@ void authd_login_free(struct authd_login **login)
 	}
 	free(l->scope);
 	free(l->apikey_scopes);
+	if (l->ticket) {
+		OPENSSL_cleanse(l->ticket, strlen(l->ticket));
+		free(l->ticket);
+	}
+	store_node_free(&l->home);
 	sasl_scram_clear(&l->scram);
 	OPENSSL_cleanse(l->signature, sizeof(l->signature));
 	policy_account_free(&l->account);
@@ -263,6 +270,8 @@ static struct authd_login *login_new(struct authd_client *client, const struct a
 	snprintf(l->peer, sizeof(l->peer), "%s", peer->client);
 	l->addr = *peer->addr;
 	l->scope = peer->apikey_scope ? xstrdup(peer->apikey_scope) : NULL;
+	l->cluster = peer->cluster;
+	l->want_home = peer->want_home;
 	l->timer = evtimer_new(client->base, login_timer_cb, l);
 	if (!l->timer)
 		abort();
@@ -274,6 +283,8 @@ static struct authd_login *login_new(struct authd_client *client, const struct a
 
 static const char *login_mech_name(const struct authd_login *l)
 {
+	if (l->by_ticket)
+		return "ticket";
 	return l->mech == AUTHD_MECH_NONE ? "password" : authd_mech_name(l->mech);
 }
 
@@ -307,10 +318,14 @@ static void login_timer_cb(evutil_socket_t fd, short what, void *arg)
 		.reason = l->reason,
 		.busy = l->busy,
 		.apikey_scopes = l->apikey_scopes,
+		.ticket = l->ticket,
+		.by_ticket = l->by_ticket,
 	};
 	if (l->result == AUTHD_OK) {
 		o.account = l->account;
 		l->account = NULL;
+		o.home = l->home;
+		l->home = NULL;
 	}
 	/* the callback may free L: nothing touches it afterwards */
 	l->cb(l->ctx, &o);
@@ -458,6 +473,45 @@ static void login_check_password(struct authd_login *l, char *user, const char *
 	login_call(l, IPC_AUTH_PASSWORD, 3, f);
 }
 
+/* login_plain_step - PLAIN's message (RFC 4616 2): a password, or from a
+ * node ([cluster] from) the authzid ACCOUNT with the authcid
+ * AUTHD_CLUSTER_USER and a ticket.  Any other authzid is malformed; the
+ * cluster's authcid from elsewhere is checked as a password, so it fails as
+ * one (counted, delayed: nothing tells it apart). */
+static void login_plain_step(struct authd_login *l, const char *data, size_t len)
+{
+	char *authzid = NULL, *user = NULL, *password = NULL;
+	if (sasl_plain_parse_authzid(data, len, &authzid, &user, &password) != 0) {
+		login_malformed(l);
+		return;
+	}
+	if (authzid && strcasecmp(user, AUTHD_CLUSTER_USER) != 0) {
+		login_malformed(l);
+		free(user);
+	} else if (authzid && l->cluster) {
+		login_check_ticket(l, authzid, password);
+		authzid = NULL;
+		free(user);
+	} else {
+		login_check_password(l, user, password);
+	}
+	free(authzid);
+	OPENSSL_cleanse(password, strlen(password));
+	free(password);
+}
+
+/* login_check_ticket - the auth process checks TICKET for ACCOUNT (taken) */
+static void login_check_ticket(struct authd_login *l, char *account, const char *ticket)
+{
+	free(l->user);
+	l->user = account;
+	l->by_ticket = true;
+	if (login_is_locked(l))
+		return;
+	struct ipc_field f[3] = { ipc_text(l->user), ipc_text(ticket), ipc_text(l->peer) };
+	login_call(l, IPC_AUTH_TICKET, 3, f);
+}
+
 /* login_call - ask the auth process; its answer (or its absence, after
  * auth.helper_timeout) comes to login_reply_cb */
 static void login_call(struct authd_login *l, uint8_t type, unsigned count,
@@ -500,15 +554,21 @@ static void login_answer_ok(struct authd_login *l, const struct ipc_msg *reply)
 		buf_free(&out);
 		return;
 	}
-	/* PASSWORD: name, or an API key's account and scopes; SCRAM_PROOF:
-	 * name, ServerSignature */
+	/* PASSWORD: name, or an API key's account and scopes, or name, "" and
+	 * a ticket; SCRAM_PROOF: name, ServerSignature and perhaps a ticket;
+	 * TICKET: name */
 	char *name = NULL;
 	const void *signature = NULL;
-	bool apikey = !scram && reply->count == 2;
-	if ((reply->count != (scram ? 2u : 1u) && !apikey) ||
-	    !ipc_field_text(reply, 0, AUTHD_USER_MAX, &name) ||
+	bool apikey = !scram && !l->by_ticket && reply->count == 2;
+	bool ticket = !l->by_ticket && reply->count == 3;
+	bool fits = l->by_ticket ? reply->count == 1 :
+		scram ? reply->count == 2 || reply->count == 3 :
+		reply->count >= 1 && reply->count <= 3;
+	if (!fits || !ipc_field_text(reply, 0, AUTHD_USER_MAX, &name) ||
 	    (scram && !ipc_field_bytes(reply, 1, SASL_SCRAM_PROOF_LEN, &signature)) ||
-	    (apikey && !ipc_field_text(reply, 1, AUTHD_SCOPES_MAX, &l->apikey_scopes))) {
+	    (apikey && !ipc_field_text(reply, 1, AUTHD_SCOPES_MAX, &l->apikey_scopes)) ||
+	    (ticket && !scram && reply->field[1].len != 0) ||
+	    (ticket && !ipc_field_text(reply, 2, AUTHD_TICKET_MAX - 1, &l->ticket))) {
 		login_unavailable(l, "bad-reply");
 	} else {
 		if (scram)
@@ -555,6 +615,7 @@ static void login_account_read(struct authd_login *l, const char *name)
 	j->login = l;
 	j->store = l->client->store;
 	j->name = xstrdup(name);
+	j->want_home = l->want_home && !l->by_ticket;
 	l->job = j;
 	pool_submit(l->client->pool, login_job_work, login_job_done, j);
 }
@@ -563,6 +624,19 @@ static void login_job_work(void *arg)
 {
 	struct login_job *j = arg;
 	j->account = policy_account_lookup_blocking(j->store, j->name, &j->reason);
+	const char *error = NULL;
+	int rc = 0;
+	if (j->account && j->want_home)
+		rc = store_account_home(j->store, j->account->name, &j->home, &error);
+	if (rc < 0) {
+		log_error("store-failed", "op=account_home account=%s error=\"%s\"",
+			  j->account->name, error);
+		j->reason = "store-error";
+	} else if (rc == STORE_NOT_FOUND) {
+		j->reason = "no-such-account";  /* removed meanwhile */
+	}
+	if (rc != 0)
+		policy_account_free(&j->account);
 }
 
 /* login_job_done - log in, or for SCRAM send server-final first; a
@@ -577,6 +651,9 @@ static void login_job_done(void *arg)
 		return;
 	}
 	l->job = NULL;
+	store_node_free(&l->home);
+	l->home = j->home;
+	j->home = NULL;
 	if (!j->account && strcmp(j->reason, "store-error") == 0) {
 		login_unavailable(l, "store-error");
 	} else if (!j->account) {
@@ -609,5 +686,6 @@ static void login_job_free(struct login_job *job)
 {
 	free(job->name);
 	policy_account_free(&job->account);
+	store_node_free(&job->home);
 	free(job);
 }

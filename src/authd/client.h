@@ -17,7 +17,14 @@
  *                     sends what does not decode: authd_login_free and
  *                     the protocol's reply; the login knows nothing of it.
  *   AUTHD_OK          ACCOUNT is the session's from now on (it frees it
- *                     with policy_account_free).
+ *                     with policy_account_free); so is HOME, the node the
+ *                     account's mailbox lives on when the peer asked for it
+ *                     (want_home) and it is set (store_node_free), with
+ *                     TICKET, when the auth process holds a [cluster]
+ *                     secret, for logging in there on its behalf
+ *                     (authd/ticket.h).  A login by ticket (BY_TICKET,
+ *                     another node's on the account's behalf) has neither:
+ *                     it is served here.
  *   AUTHD_WRONG       wrong password or proof, unknown user, disabled or
  *                     vanished account: one answer for all, so that the
  *                     reply tells nothing (RFC 4954 6).  The throttle's
@@ -75,12 +82,15 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "net/net.h"
+
 struct event_base;
 struct ipc_client;
 struct policy_account;
 struct policy_throttle;
 struct pool;
 struct store;
+struct store_node;
 struct authd_client;
 struct authd_login;
 
@@ -117,6 +127,10 @@ struct authd_outcome {
 	bool busy;                      /* TRY_LATER: the auth process's queue was full */
 	const char *apikey_scopes;      /* OK by an API key (user "apikey"): its scopes;
 					   NULL for a password */
+	const char *ticket;             /* OK: a ticket for the account, or NULL */
+	struct store_node *home;        /* OK with want_home: the account's home node,
+					   now the caller's; NULL: none set */
+	bool by_ticket;                 /* OK: another node logged in with a ticket */
 };
 
 typedef void authd_login_fn(void *ctx, const struct authd_outcome *outcome);
@@ -129,6 +143,13 @@ struct authd_peer {
 	const char *apikey_scope;            /* user "apikey": the scope the key must
 						have (SMTP: "mail.send"; "": any key);
 						NULL: API keys are refused (IMAP, POP3) */
+	bool cluster;                        /* the client is a node ([cluster] from):
+						PLAIN with authzid ACCOUNT, authcid
+						AUTHD_CLUSTER_USER and a ticket is
+						taken; from others that is a wrong
+						password */
+	bool want_home;                      /* read the account's home node after a
+						login (IMAP, POP3 in a cluster) */
 };
 
 /* authd_client_create - logins ask the auth process through IPC (made with
@@ -157,6 +178,46 @@ void authd_login_step(struct authd_login *login, const void *data, size_t len);
 struct authd_login *authd_login_password(struct authd_client *client,
 					 const struct authd_peer *peer, const char *user,
 					 const char *password, authd_login_fn *cb, void *ctx);
+/* ---- a login proxied to the account's home node (proxy.c) -------------------
+ * IMAP and POP3 (imap/proxy.c, pop3/proxy.c): after an OK whose HOME is
+ * another node, connect there (net/backend.c), read its greeting, send the
+ * ticket login (authd_proxy_send_login), read its answer, then relay. */
+
+struct authd_proxy {
+	struct net_backend *backend;
+	char node[64];                 /* the home node's name */
+	char *account;
+	char *ticket;                  /* wiped once sent */
+	bool greeted;                  /* the login was sent */
+	bool relaying;                 /* the protocol set it: only octets from now on */
+	unsigned lines;                /* the protocol's count of lines read */
+};
+
+struct authd_proxy_target {
+	struct event_base *base;
+	const struct store_node *home; /* the OK's */
+	const char *address;           /* the protocol's address of HOME (imap_address ...) */
+	const char *account;
+	const char *ticket;            /* the OK's; NULL: no [cluster] secret here */
+	unsigned stale_after;          /* [server] node_stale_after */
+	unsigned timeout;              /* [cluster] proxy_timeout */
+	size_t line_max;               /* octets of a line of the home node's, CRLF included */
+};
+
+/* authd_proxy_open - connect to TARGET's home node (lines to LINE_CB, a
+ * failure to FAIL_CB, with CTX: net.h); NULL when it cannot take the login,
+ * *why_r saying why (no-ticket: this node's auth process has no [cluster]
+ * secret; node-stopped; node-stale; node-without-address; bad-address, with
+ * *error_r) */
+struct authd_proxy *authd_proxy_open(const struct authd_proxy_target *target,
+				     net_backend_line_fn *line_cb, net_backend_fail_fn *fail_cb,
+				     void *ctx, const char **why_r, const char **error_r);
+/* authd_proxy_send_login - PREFIX ("p1 AUTHENTICATE PLAIN ", "AUTH PLAIN ")
+ * then the ticket's PLAIN message in base64 and CRLF to the home node; the
+ * ticket is wiped */
+void authd_proxy_send_login(struct authd_proxy *proxy, const char *prefix);
+/* authd_proxy_free - close the connection; NULL or *PROXY NULL: nothing */
+void authd_proxy_free(struct authd_proxy **proxy);
 /* authd_login_free - end the login: a pending ipc call, account read or
  * delayed outcome is cancelled and no callback follows; secrets are wiped.
  * NULL or *LOGIN NULL: nothing. */

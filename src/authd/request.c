@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "authd/ticket.h"
 #include "ipc/ipc.h"
 #include "util/xalloc.h"
 
@@ -50,6 +51,15 @@ int authd_request_parse(const struct ipc_msg *req, struct authd_request *r,
 		    !ipc_field_text(req, 2, AUTHD_CLIENT_MAX, &r->client) ||
 		    !request_address(r->client, &r->addr)) {
 			*reason_r = "password takes a user, a password and a client address";
+			goto out;
+		}
+		break;
+	case IPC_AUTH_TICKET:
+		if (req->count != 3 || !ipc_field_text(req, 0, AUTHD_USER_MAX, &r->user) ||
+		    !ipc_field_text(req, 1, AUTHD_TICKET_MAX - 1, &r->password) ||
+		    !ipc_field_text(req, 2, AUTHD_CLIENT_MAX, &r->client) ||
+		    !request_address(r->client, &r->addr)) {
+			*reason_r = "ticket takes an account, a ticket and a client address";
 			goto out;
 		}
 		break;

@@ -1,5 +1,6 @@
 /* authd/request - what the auth process accepts of a request: every field
- * of IPC_AUTH_PASSWORD, IPC_AUTH_SCRAM_START and IPC_AUTH_SCRAM_PROOF (ipc.h)
+ * of IPC_AUTH_PASSWORD, IPC_AUTH_SCRAM_START, IPC_AUTH_SCRAM_PROOF and
+ * IPC_AUTH_TICKET (ipc.h)
  * checked and copied out of the frame.  No I/O: the unit tests drive it.
  *
  * The network process checks the same limits before it asks (a longer name
@@ -21,8 +22,9 @@ struct ipc_msg;
 struct authd_request {
 	uint8_t type;                  /* IPC_AUTH_* */
 	char *user;                    /* 1..AUTHD_USER_MAX bytes, no NUL */
-	char *password;                /* PASSWORD: 1..AUTHD_PASSWORD_MAX bytes, no NUL */
-	char *client;                  /* PASSWORD, SCRAM_PROOF: the address as logged */
+	char *password;                /* PASSWORD: 1..AUTHD_PASSWORD_MAX bytes, no NUL;
+					  TICKET: the ticket, < AUTHD_TICKET_MAX bytes */
+	char *client;                  /* PASSWORD, SCRAM_PROOF, TICKET: the address as logged */
 	struct sockaddr_storage addr;  /* ... as an address: the throttle's key */
 	unsigned char *auth_message;   /* SCRAM_PROOF: 1..AUTHD_AUTH_MESSAGE_MAX bytes */
 	size_t auth_message_len;

@@ -17,7 +17,24 @@ static bool scram_printable(const char *s);
 
 int sasl_plain_parse(const char *data, size_t len, char **user_r, char **password_r)
 {
+	char *authzid = NULL;
+	if (sasl_plain_parse_authzid(data, len, &authzid, user_r, password_r) != 0)
+		return -1;
+	if (!authzid)
+		return 0;
+	/* RFC 4616 2: an authzid acting as somebody else is not supported */
+	free(authzid);
+	free(*user_r);
+	OPENSSL_cleanse(*password_r, strlen(*password_r));
+	free(*password_r);
 	*user_r = *password_r = NULL;
+	return -1;
+}
+
+int sasl_plain_parse_authzid(const char *data, size_t len, char **authzid_r, char **user_r,
+			     char **password_r)
+{
+	*authzid_r = *user_r = *password_r = NULL;
 	const char *nul1 = memchr(data, '\0', len);
 	if (!nul1)
 		return -1;
@@ -30,12 +47,11 @@ int sasl_plain_parse(const char *data, size_t len, char **user_r, char **passwor
 	size_t user_len = (size_t)(nul2 - user);
 	const char *pass = nul2 + 1;
 	size_t pass_len = len - (size_t)(pass - data);
-	if (user_len == 0 || user_len > 255 || pass_len == 0 || pass_len > 1024 ||
-	    memchr(pass, '\0', pass_len))
+	if (user_len == 0 || user_len > 255 || authz_len > 255 || pass_len == 0 ||
+	    pass_len > 1024 || memchr(pass, '\0', pass_len))
 		return -1;
-	/* RFC 4616 2: an authzid acting as somebody else is not supported. */
 	if (authz_len > 0 && (authz_len != user_len || memcmp(data, user, user_len) != 0))
-		return -1;
+		*authzid_r = xstrndup(data, authz_len);
 	*user_r = xstrndup(user, user_len);
 	*password_r = xstrndup(pass, pass_len);
 	return 0;

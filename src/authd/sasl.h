@@ -22,6 +22,11 @@
 /* sasl_plain_parse - "[authzid] NUL authcid NUL passwd" (RFC 4616 2).
  * An authzid different from authcid is refused (-1): no proxy logins. */
 int sasl_plain_parse(const char *data, size_t len, char **user_r, char **password_r);
+/* sasl_plain_parse_authzid - the same, with an authzid other than the
+ * authcid in *authzid_r (1..255 bytes; NULL when none or the same): the
+ * login of one node on another's behalf (authd/ticket.h) */
+int sasl_plain_parse_authzid(const char *data, size_t len, char **authzid_r, char **user_r,
+			     char **password_r);
 
 /* ---- SCRAM-SHA-256, server side -------------------------------------------- */
 

@@ -302,6 +302,10 @@ static const struct key_def key_defs[] = {
 	{ SECTION_CLUSTER, "from", KEY_NETWORKS, CONFIG_OFFSET(cluster.from), 0, 0 },
 	{ SECTION_CLUSTER, "secret_file", KEY_OPTIONAL_PATH, CONFIG_OFFSET(cluster.secret_file),
 	  0, 0 },
+	{ SECTION_CLUSTER, "ticket_lifetime", KEY_DURATION, CONFIG_OFFSET(cluster.ticket_lifetime),
+	  1, 60 },
+	{ SECTION_CLUSTER, "proxy_timeout", KEY_DURATION, CONFIG_OFFSET(cluster.proxy_timeout),
+	  1, 300 },
 };
 #define KEY_DEF_COUNT (sizeof(key_defs) / sizeof(key_defs[0]))
 
@@ -520,6 +524,8 @@ static struct config *config_new(bool with_hostname)
 	config->store.url = xstrdup("");
 	config->store.credentials_url = xstrdup("");
 	config->store.statement_timeout = 10;
+	config->cluster.ticket_lifetime = 30;
+	config->cluster.proxy_timeout = 10;
 	config->store.connections = 4;
 	config->events.retention = 30 * 86400;
 	config->events.max_pending = 100000;

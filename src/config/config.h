@@ -277,6 +277,10 @@ struct config_cluster {
 	size_t from_count;
 	char *secret_file;       /* the secret the nodes share; read by the auth
 				    process only, never by the network process */
+	unsigned ticket_lifetime; /* seconds a login ticket is good for (authd/ticket.h):
+				     30, at most AUTHD_TICKET_LIFETIME_MAX (60) */
+	unsigned proxy_timeout;  /* seconds to connect to an account's home node and for
+				    each line of the login there: 10 */
 };
 
 struct config_tls_policy {

@@ -15,16 +15,20 @@
 #include "config/config.h"
 #include "mailbox/mailbox.h"
 #include "policy/policy.h"
+#include "store/store.h"
 #include "util/base64.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
 /* imap_session_login_allowed - a password may be sent now: under TLS, or
- * from loopback with [auth] plaintext_loopback (as SMTP's AUTH) */
+ * from loopback with [auth] plaintext_loopback (as SMTP's AUTH), or from a
+ * node of [cluster] from on the listener of [cluster] imap */
 bool imap_session_login_allowed(const struct imap_session *s)
 {
-	return s->conn.tls || (s->config->auth.plaintext_loopback && imap_session_is_loopback(s));
+	/* another node proxying a login to its home node (proxy.c) */
+	return s->conn.tls || (s->config->auth.plaintext_loopback && imap_session_is_loopback(s)) ||
+		s->cluster_listener;
 }
 
 bool imap_session_offers_login(const struct imap_session *s)
@@ -74,7 +78,7 @@ struct prepare_job {
 };
 
 static void login_cb(void *ctx, const struct authd_outcome *outcome);
-static void login_accept(struct imap_session *s, struct policy_account *account);
+static void login_accept(struct imap_session *s, const struct authd_outcome *outcome);
 static unsigned login_account_sessions(const struct imap_session *s, const char *address);
 static void login_start_peer(struct imap_session *s, struct authd_peer *peer);
 static void prepare_work(struct imap_job *job);
@@ -104,6 +108,9 @@ static void login_start_peer(struct imap_session *s, struct authd_peer *peer)
 	peer->client = s->client;
 	peer->addr = &s->addr;
 	peer->apikey_scope = NULL;  /* API keys do not open mailboxes */
+	peer->cluster = s->cluster_peer;
+	const char *secret = s->config->cluster.secret_file;
+	peer->want_home = secret && secret[0] != '\0';
 }
 
 /* arg_wipe - a password's octets, in the command buffer, once sent on */
@@ -222,29 +229,32 @@ static void login_cb(void *ctx, const struct authd_outcome *outcome)
 		imap_session_read_on(s);
 		return;
 	}
-	authd_login_free(&s->login);
+	/* OUTCOME lives as long as the login: freed once it is used */
+	struct authd_login *login = s->login;
+	s->login = NULL;
 	switch (outcome->result) {
 	case AUTHD_OK:
-		login_accept(s, outcome->account);
-		return;
+		login_accept(s, outcome);
+		break;
 	case AUTHD_WRONG:
 		imap_reply_no(s, "AUTHENTICATIONFAILED", "Authentication failed");
-		return;
+		break;
 	case AUTHD_TRY_LATER:
 		imap_reply_no(s, "UNAVAILABLE", "Authentication is not available now, "
 			      "try again later");
-		return;
+		break;
 	case AUTHD_LOCKED_OUT:
 		imap_reply_no(s, "UNAVAILABLE", "Too many authentication failures, "
 			      "try again later");
 		imap_session_bye(s, "Too many authentication failures");
-		return;
+		break;
 	case AUTHD_MALFORMED:
 		imap_reply_bad(s, NULL, "Malformed authentication exchange");
-		return;
+		break;
 	case AUTHD_CHALLENGE:
 		break;
 	}
+	authd_login_free(&login);
 }
 
 struct account_count {
@@ -270,18 +280,28 @@ static unsigned login_account_sessions(const struct imap_session *s, const char 
 }
 
 /* login_accept - the password was right: within [imap]
- * sessions_per_account, make sure the account's INBOX and special-use
- * folders exist (on the pool), then the authenticated state */
-static void login_accept(struct imap_session *s, struct policy_account *account)
+ * sessions_per_account, on the account's home node if it is another
+ * (proxy.c); here, make sure the account's INBOX and special-use folders
+ * exist (on the pool), then the authenticated state */
+static void login_accept(struct imap_session *s, const struct authd_outcome *outcome)
 {
+	struct policy_account *account = outcome->account;
+	struct store_node *home = outcome->home;
 	unsigned max = s->config->imap.sessions_per_account;
 	if (login_account_sessions(s, account->name) >= max) {
 		log_info("login-refused", "session=%s client=%s account=%s reason=sessions max=%u",
 			 s->sid, s->client, account->name, max);
 		policy_account_free(&account);
+		store_node_free(&home);
 		imap_reply_no(s, "LIMIT", "Too many sessions of this account");
 		return;
 	}
+	if (home && strcmp(home->name, s->config->node) != 0) {
+		imap_proxy_start(s, account->name, home, outcome->ticket);
+		policy_account_free(&account);
+		return;
+	}
+	store_node_free(&home);
 	s->account = xstrdup(account->name);
 	policy_account_free(&account);
 	struct prepare_job *job = xcalloc(1, sizeof(*job));

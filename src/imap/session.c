@@ -31,6 +31,7 @@
 #include "config/config.h"
 #include "mailbox/mailbox.h"
 #include "net/net.h"
+#include "net/proxy.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/pool.h"
@@ -105,6 +106,9 @@ void imap_session_start(struct imap_server *server, const struct config_listener
 		return;
 	}
 	session_setup_bev(s);
+	const struct config_cluster *cluster = &s->config->cluster;
+	s->cluster_peer = net_address_in_networks(sa, cluster->from, cluster->from_count);
+	s->cluster_listener = s->cluster_peer && net_local_address_is(fd, cluster->imap);
 	log_info("connect", "session=%s client=%s listener=%s role=%s", s->sid, s->client,
 		 listener->name, listener_role_name(listener->role));
 	session_greeting(s);
@@ -150,6 +154,16 @@ static void session_arm_timeout(struct imap_session *s)
 		: session_autologout_seconds(s);
 	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
 	bufferevent_set_timeouts(s->conn.bev, &tv, &tv);
+}
+
+void imap_session_relay_ended(struct imap_session *s, bool client_gone)
+{
+	if (client_gone) {
+		net_conn_free_later(&s->conn);
+		return;
+	}
+	session_setup_bev(s);
+	imap_session_close(s);
 }
 
 void imap_session_logged_in(struct imap_session *s)
@@ -210,6 +224,17 @@ static void session_drain(void *session)
 	struct imap_session *s = session;
 	if (net_conn_drain_silent(&s->conn))
 		return;
+	if (s->proxy) {
+		/* a relay is cut where it is (a BYE could land inside a literal);
+		 * a login on the home node under way is answered */
+		bool relaying = imap_proxy_is_relaying(s);
+		imap_proxy_free(s);
+		if (relaying) {
+			imap_session_relay_ended(s, false);
+			return;
+		}
+		imap_reply_no(s, "UNAVAILABLE", "Server shutting down");
+	}
 	if (s->sasl_line) {
 		/* the client owes us a SASL line: the login ends here */
 		s->sasl_line = false;
@@ -260,6 +285,7 @@ static void session_free(struct imap_session *s)
  * connection count, the events */
 static void session_disconnect(struct imap_session *s)
 {
+	imap_proxy_free(s);  /* before the client's bufferevent goes */
 	net_conn_disconnect(&s->conn);
 	authd_login_free(&s->login);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
@@ -444,6 +470,8 @@ static void session_event(void *session, short what)
 static void session_process_input(void *session)
 {
 	struct imap_session *s = session;
+	if (imap_proxy_is_relaying(s))
+		return;  /* the relay reads the input (proxy.c) */
 	if (s->idle && !s->conn.dead && !s->conn.closing && !s->processing) {
 		/* IDLE reads its own input: only DONE may come (cmd-idle.c) */
 		imap_idle_input(s);

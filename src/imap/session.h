@@ -71,6 +71,7 @@ struct config_listener;
 struct mailbox_error;
 struct authd_client;
 struct authd_login;
+struct authd_proxy;
 struct mailbox_view;
 struct net_conn_limits;
 struct policy_throttle;
@@ -152,6 +153,9 @@ struct imap_session {
 	bool compressed;                /* COMPRESS=DEFLATE is on */
 	struct sockaddr_storage addr;
 	char client[64];
+	bool cluster_peer;              /* the client is in [cluster] from: a node */
+	bool cluster_listener;          /* ... and came to [cluster] imap's address */
+	struct authd_proxy *proxy;      /* logging in on the home node, or relaying */
 
 	enum imap_state state;
 	bool busy;            /* a command is running: read nothing more */
@@ -267,6 +271,24 @@ void imap_session_sasl_line(struct imap_session *s, char *line, size_t len);
 /* imap_session_read_on - read input although the command is not done (a
  * SASL challenge awaits its answer) */
 void imap_session_read_on(struct imap_session *s);
+
+/* ---- logins served by the account's home node (proxy.c) ---------------------- */
+
+struct store_node;
+/* imap_proxy_start - ACCOUNT's login was right and its mailbox is on HOME
+ * (taken) : log in there with TICKET (NULL: this node has no [cluster]
+ * secret), then answer the running LOGIN or AUTHENTICATE, OK and relay,
+ * or NO [UNAVAILABLE] */
+void imap_proxy_start(struct imap_session *s, const char *account, struct store_node *home,
+		      const char *ticket);
+/* imap_proxy_is_relaying - the session only relays octets (the input is
+ * not the session's to read) */
+bool imap_proxy_is_relaying(const struct imap_session *s);
+/* imap_proxy_free - close the home node's connection (session end, drain) */
+void imap_proxy_free(struct imap_session *s);
+/* imap_session_relay_ended - (session.c) the relay gave the connection
+ * back: free it now if CLIENT_GONE, else close once the output is written */
+void imap_session_relay_ended(struct imap_session *s, bool client_gone);
 
 /* ---- capabilities (capability.c) -------------------------------------------- */
 

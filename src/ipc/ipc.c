@@ -40,6 +40,7 @@ static bool ipc_type_is_known(uint8_t type)
 	case IPC_AUTH_PASSWORD:
 	case IPC_AUTH_SCRAM_START:
 	case IPC_AUTH_SCRAM_PROOF:
+	case IPC_AUTH_TICKET:
 	case IPC_KEYS_LIST:
 	case IPC_KEYS_SIGN:
 	case IPC_R_OK:

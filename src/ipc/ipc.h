@@ -35,17 +35,23 @@
 enum ipc_type {
 	/* ---- network -> auth ---- */
 	/* user, password, client address (text, as logged) ->
-	 * R_OK(account name) | R_FAIL(reason, delay u32, locked_until u64) |
+	 * R_OK(account name) | R_OK(account name, "", ticket) with [cluster]
+	 * secret_file (authd/ticket.h) | R_OK(account, scopes) for an API key |
+	 * R_FAIL(reason, delay u32, locked_until u64) |
 	 * R_LOCKED(locked_until u64) | R_TEMPFAIL(reason) */
 	IPC_AUTH_PASSWORD = 1,
 	/* user -> R_OK(iterations u32, salt bytes): the account's, or for an
 	 * unknown user stable fake ones (never tells which) | R_TEMPFAIL(reason) */
 	IPC_AUTH_SCRAM_START = 2,
 	/* user, client address, AuthMessage (RFC 5802 3, opaque bytes), ClientProof
-	 * (32 bytes) -> R_OK(account name, ServerSignature 32 bytes) |
+	 * (32 bytes) -> R_OK(account name, ServerSignature 32 bytes [, ticket]) |
 	 * R_FAIL(reason, delay u32, locked_until u64) | R_LOCKED(locked_until u64) |
 	 * R_TEMPFAIL(reason) */
 	IPC_AUTH_SCRAM_PROOF = 3,
+	/* account (a PLAIN authzid), ticket (its password), client address ->
+	 * R_OK(account name) | R_FAIL | R_LOCKED | R_TEMPFAIL, as PASSWORD:
+	 * another node's login on the account's behalf (authd/ticket.h) */
+	IPC_AUTH_TICKET = 4,
 	/* ---- network -> keys ---- */
 	/* (no field) -> R_OK(for each key: key id, algorithm, public key DER),
 	 * at most IPC_FIELDS_MAX / 3 keys per reply, starting at the index in the

@@ -239,4 +239,52 @@ void net_conn_free_later(struct net_conn *conn);
  * the bufferevents freed and the socket closed */
 void net_conn_disconnect(struct net_conn *conn);
 
+/* ---- a proxied login's connection to the home node (backend.c) ---------- */
+
+/* The node that takes an IMAP or POP3 login for an account homed on
+ * another node logs in there (imap/proxy.c, pop3/proxy.c) and then relays
+ * the octets both ways.  The callbacks run on the loop, never inside the
+ * call that caused them. */
+struct net_backend;
+
+/* net_backend_line_fn - one line from the backend (LINE, LEN octets, its
+ * CRLF removed, NUL-terminated, valid during the call); return 0 for the
+ * next one, -1 once the backend was freed or handed to the relay */
+typedef int net_backend_line_fn(void *ctx, const char *line, size_t len);
+/* net_backend_fail_fn - the connection failed, closed, timed out, or sent
+ * a line over its limit (REASON, static): free the backend */
+typedef void net_backend_fail_fn(void *ctx, const char *reason);
+/* net_backend_end_fn - the relay ended (REASON: client-closed,
+ * client-error, backend-closed, backend-error, timeout): the client's
+ * bufferevent has its callbacks cleared and no timeouts; what the backend
+ * sent before is in its output.  Free the backend. */
+typedef void net_backend_end_fn(void *ctx, const char *reason);
+
+/* net_backend_open - connect to ADDRESS ("192.0.2.1:143", "[2001:db8::1]:143":
+ * a literal address and port, no DNS), without waiting: lines come to
+ * LINE_CB, a failure to FAIL_CB; the connection and each line within
+ * TIMEOUT seconds, LINE_MAX octets with the CRLF.  NULL and a static
+ * *error_r when it cannot even start (not an address). */
+struct net_backend *net_backend_open(struct event_base *base, const char *address,
+				     unsigned timeout, size_t line_max,
+				     net_backend_line_fn *line_cb, net_backend_fail_fn *fail_cb,
+				     void *ctx, const char **error_r);
+/* net_backend_send - LEN octets of DATA to the backend */
+void net_backend_send(struct net_backend *backend, const void *data, size_t len);
+/* net_backend_relay - from now on every octet CLIENT (the session's top
+ * bufferevent, whose callbacks it takes) reads goes to the backend and back,
+ * unchanged, what either holds already first; END_CB (with the CTX of
+ * net_backend_open) when either side closes or both were silent IDLE
+ * seconds; each side stops being read while over HIGH octets wait for the
+ * other */
+void net_backend_relay(struct net_backend *backend, struct bufferevent *client, unsigned idle,
+		       size_t high, net_backend_end_fn *end_cb);
+/* net_backend_free - close the backend connection (no callback follows; a
+ * relayed client's bufferevent gets its callbacks cleared); NULL or *BACKEND
+ * NULL: nothing */
+void net_backend_free(struct net_backend **backend);
+/* net_local_address_is - socket FD was reached at ADDRESS ("HOST:PORT", a
+ * literal address): the listener a [cluster] imap or pop3 setting names */
+bool net_local_address_is(int fd, const char *address);
+
 #endif

@@ -19,7 +19,9 @@
 #include <openssl/crypto.h>
 
 #include "authd/client.h"
+#include "config/config.h"
 #include "policy/policy.h"
+#include "store/store.h"
 #include "util/base64.h"
 #include "util/buf.h"
 #include "util/xalloc.h"
@@ -189,7 +191,10 @@ static int auth_response_decode(const char *in, size_t len, struct buf *out)
 
 static struct authd_peer auth_peer(const struct pop3_session *s)
 {
-	struct authd_peer peer = { .session = s->sid, .client = s->client, .addr = &s->addr };
+	const char *secret = s->config->cluster.secret_file;
+	struct authd_peer peer = { .session = s->sid, .client = s->client, .addr = &s->addr,
+				   .cluster = s->cluster_peer,
+				   .want_home = secret && secret[0] != '\0' };
 	return peer;
 }
 
@@ -218,8 +223,16 @@ static void auth_login_cb(void *ctx, const struct authd_outcome *o)
 	}
 	case AUTHD_OK: {
 		struct policy_account *account = o->account;
+		struct store_node *home = o->home;
+		/* O lives as long as the login: its ticket is used first */
+		bool proxied = home && strcmp(home->name, s->config->node) != 0;
+		if (proxied)
+			pop3_proxy_start(s, account->name, home, o->ticket);
+		else
+			store_node_free(&home);
 		pop3_auth_clear(s);
-		pop3_maildrop_open(s, xstrdup(account->name));
+		if (!proxied)
+			pop3_maildrop_open(s, xstrdup(account->name));
 		policy_account_free(&account);
 		return;
 	}

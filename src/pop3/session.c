@@ -22,6 +22,7 @@
 
 #include "config/config.h"
 #include "net/net.h"
+#include "net/proxy.h"
 #include "util/log.h"
 #include "util/pool.h"
 #include "util/xalloc.h"
@@ -79,6 +80,9 @@ void pop3_session_start(struct pop3_server *server, const struct config_listener
 		return;
 	}
 	session_setup_bev(s);
+	const struct config_cluster *cluster = &s->config->cluster;
+	s->cluster_peer = net_address_in_networks(sa, cluster->from, cluster->from_count);
+	s->cluster_listener = s->cluster_peer && net_local_address_is(fd, cluster->pop3);
 	log_info("connect", "session=%s client=%s listener=%s role=%s", s->sid, s->client,
 		 listener->name, listener_role_name(listener->role));
 	/* RFC 1939 4 (no APOP timestamp: APOP is not offered) */
@@ -123,10 +127,23 @@ bool pop3_session_offers_stls(const struct pop3_session *s)
 		s->state == POP3_STATE_AUTHORIZATION;
 }
 
+/* pop3_session_login_allowed - also from a node of [cluster] from on the
+ * listener of [cluster] pop3 (another node proxying a login, proxy.c) */
 bool pop3_session_login_allowed(const struct pop3_session *s)
 {
 	return s->server->auth &&
-		(s->conn.tls || (s->config->auth.plaintext_loopback && pop3_session_is_loopback(s)));
+		(s->conn.tls || (s->config->auth.plaintext_loopback && pop3_session_is_loopback(s)) ||
+		 s->cluster_listener);
+}
+
+void pop3_session_relay_ended(struct pop3_session *s, bool client_gone)
+{
+	if (client_gone) {
+		net_conn_free_later(&s->conn);
+		return;
+	}
+	session_setup_bev(s);
+	pop3_session_close(s);
 }
 
 void pop3_session_start_tls(struct pop3_session *s)
@@ -146,6 +163,17 @@ static void session_drain(void *session)
 	struct pop3_session *s = session;
 	if (net_conn_drain_silent(&s->conn))
 		return;
+	if (s->proxy) {
+		/* a relay is cut where it is (an -ERR could land inside a
+		 * message); a login on the home node under way is answered */
+		bool relaying = pop3_proxy_is_relaying(s);
+		pop3_proxy_free(s);
+		if (relaying) {
+			pop3_session_relay_ended(s, false);
+			return;
+		}
+		s->busy = false;
+	}
 	if (s->login) {
 		/* a login's outcome still awaited: not any more */
 		pop3_auth_clear(s);
@@ -180,6 +208,7 @@ const struct net_session_ops pop3_session_table_ops = {
  * running pool job is done (its WORK may still use the session's view) */
 static void session_free(struct pop3_session *s)
 {
+	pop3_proxy_free(s);  /* before the client's bufferevent goes */
 	net_conn_disconnect(&s->conn);
 	net_conn_limits_release(s->server->limits, (const struct sockaddr *)&s->addr);
 	pop3_auth_clear(s);
@@ -308,6 +337,8 @@ static void session_event(void *session, short what)
 static void session_process_input(void *session)
 {
 	struct pop3_session *s = session;
+	if (pop3_proxy_is_relaying(s))
+		return;  /* the relay reads the input (proxy.c) */
 	if (s->conn.dead || s->conn.closing || s->busy || s->processing)
 		return;
 	if (net_sessions_is_draining(s->server->sessions) && !s->conn.handshaking) {

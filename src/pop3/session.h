@@ -23,6 +23,7 @@
 #include "pop3/pop3.h"
 
 struct authd_login;
+struct authd_proxy;
 struct event;
 struct mailbox;
 struct mailbox_view;
@@ -69,6 +70,9 @@ struct pop3_session {
 	char sid[24];
 	struct sockaddr_storage addr;
 	char client[64];
+	bool cluster_peer;              /* the client is in [cluster] from: a node */
+	bool cluster_listener;          /* ... and came to [cluster] pop3's address */
+	struct authd_proxy *proxy;      /* logging in on the home node, or relaying */
 
 	enum pop3_state state;
 	bool busy;          /* a command is running: read nothing more */
@@ -152,6 +156,21 @@ void pop3_cmd_quit(struct pop3_session *s);
 /* pop3_maildrop_release - (session end) give the lock back, no deletion */
 void pop3_maildrop_release(struct pop3_session *s);
 void pop3_messages_free(struct pop3_session *s);
+
+/* proxy.c: logins served by the account's home node */
+struct store_node;
+/* pop3_proxy_start - ACCOUNT's login was right and its maildrop is on HOME
+ * (taken): log in there with TICKET (NULL: this node has no [cluster]
+ * secret), then +OK and relay, or -ERR [SYS/TEMP] */
+void pop3_proxy_start(struct pop3_session *s, const char *account, struct store_node *home,
+		      const char *ticket);
+/* pop3_proxy_is_relaying - the session only relays octets */
+bool pop3_proxy_is_relaying(const struct pop3_session *s);
+/* pop3_proxy_free - close the home node's connection (session end, drain) */
+void pop3_proxy_free(struct pop3_session *s);
+/* pop3_session_relay_ended - (session.c) the relay gave the connection
+ * back: free it now if CLIENT_GONE, else close once the output is written */
+void pop3_session_relay_ended(struct pop3_session *s, bool client_gone);
 
 /* server.c's table, used by session.c */
 void pop3_session_start(struct pop3_server *server, const struct config_listener *listener,

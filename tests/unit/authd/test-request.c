@@ -1,6 +1,6 @@
 /* test-request - what the auth process accepts of a request
- * (src/authd/request.c): every field of IPC_AUTH_PASSWORD, SCRAM_START and
- * SCRAM_PROOF within its limits, anything else refused with nothing kept.
+ * (src/authd/request.c): every field of IPC_AUTH_PASSWORD, SCRAM_START,
+ * SCRAM_PROOF and TICKET within its limits, anything else refused with nothing kept.
  * Frames are made with ipc_encode and decoded as the server does. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "authd/request.h"
+#include "authd/ticket.h"
 #include "ipc/ipc.h"
 #include "util/buf.h"
 
@@ -148,6 +149,31 @@ static void test_scram_proof(void **state)
 	assert_int_equal(parse(IPC_AUTH_SCRAM_PROOF, 4, f, &r), -1);
 }
 
+/* test_ticket - TICKET: an account, a ticket shorter than AUTHD_TICKET_MAX
+ * (what the network process sends on), a client address */
+static void test_ticket(void **state)
+{
+	(void)state;
+	struct authd_request r;
+	struct ipc_field f[3] = { F("alice@example.test"), F("v1:1:node-a:00"), F("127.0.0.1") };
+	assert_int_equal(parse(IPC_AUTH_TICKET, 3, f, &r), 0);
+	assert_string_equal(r.user, "alice@example.test");
+	assert_string_equal(r.password, "v1:1:node-a:00");
+	assert_int_equal(r.addr.ss_family, AF_INET);
+	authd_request_clear(&r);
+	char tk[AUTHD_TICKET_MAX];
+	memset(tk, 't', sizeof(tk));
+	f[1] = (struct ipc_field){ tk, AUTHD_TICKET_MAX - 1 };
+	assert_int_equal(parse(IPC_AUTH_TICKET, 3, f, &r), 0);
+	authd_request_clear(&r);
+	f[1] = (struct ipc_field){ tk, AUTHD_TICKET_MAX };
+	assert_int_equal(parse(IPC_AUTH_TICKET, 3, f, &r), -1);
+	f[1] = F("v1");
+	assert_int_equal(parse(IPC_AUTH_TICKET, 2, f, &r), -1);
+	f[2] = F("not an address");
+	assert_int_equal(parse(IPC_AUTH_TICKET, 3, f, &r), -1);
+}
+
 /* test_other_types - replies and the keys' requests are not the auth process's */
 static void test_other_types(void **state)
 {
@@ -166,6 +192,7 @@ int main(void)
 		cmocka_unit_test(test_password),
 		cmocka_unit_test(test_scram_start),
 		cmocka_unit_test(test_scram_proof),
+		cmocka_unit_test(test_ticket),
 		cmocka_unit_test(test_other_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

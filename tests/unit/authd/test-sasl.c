@@ -37,6 +37,36 @@ static void test_plain(void **state)
 
 /* RFC 7677 3: user "user", password "pencil"; end to end through the split:
  * this side parses, the auth side (store_scram_proof_check) checks */
+/* PLAIN with another authzid: the login of a node on an account's behalf
+ * (authd/ticket.h), parsed apart; the same as the authcid, or none: NULL */
+static void test_plain_authzid(void **state)
+{
+	(void)state;
+	char *authzid, *user, *pass;
+	assert_int_equal(sasl_plain_parse_authzid("a@example.test\0petrel-cluster\0v1:1", 34,
+						  &authzid, &user, &pass), 0);
+	assert_string_equal(authzid, "a@example.test");
+	assert_string_equal(user, "petrel-cluster");
+	assert_string_equal(pass, "v1:1");
+	free(authzid);
+	free(user);
+	free(pass);
+	assert_int_equal(sasl_plain_parse_authzid("user\0user\0pw", 12, &authzid, &user, &pass),
+			 0);
+	assert_null(authzid);
+	free(user);
+	free(pass);
+	assert_int_equal(sasl_plain_parse_authzid("\0user\0pw", 8, &authzid, &user, &pass), 0);
+	assert_null(authzid);
+	free(user);
+	free(pass);
+	/* the same limits: no empty password, no authcid */
+	assert_int_equal(sasl_plain_parse_authzid("a\0user\0", 7, &authzid, &user, &pass), -1);
+	assert_int_equal(sasl_plain_parse_authzid("a\0\0pw", 5, &authzid, &user, &pass), -1);
+	assert_null(authzid);
+	assert_null(user);
+}
+
 static void test_scram_rfc7677(void **state)
 {
 	(void)state;
@@ -214,6 +244,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain),
+		cmocka_unit_test(test_plain_authzid),
 		cmocka_unit_test(test_scram_rfc7677),
 		cmocka_unit_test(test_scram_malformed),
 		cmocka_unit_test(test_scram_authzid),

@@ -355,6 +355,8 @@ static void test_cluster_settings(void **state)
 	assert_null(config->cluster.from);
 	assert_int_equal(config->cluster.from_count, 0);
 	assert_null(config->cluster.secret_file);
+	assert_int_equal(config->cluster.ticket_lifetime, 30);
+	assert_int_equal(config->cluster.proxy_timeout, 10);
 	config_free(&config);
 
 	config = load_text(f,
@@ -365,8 +367,10 @@ static void test_cluster_settings(void **state)
 		"[listener pop3]\nrole = pop3\naddress = [::1]:1110\n"
 		"[cluster]\nmail = 127.0.0.22:2527\nimap = 127.0.0.22:1143\n"
 		"pop3 = [::1]:1110\nfrom = 127.0.0.0/8, ::1/128\n"
-		"secret_file = cluster.secret\n");
+		"secret_file = cluster.secret\nticket_lifetime = 1m\nproxy_timeout = 5\n");
 	assert_string_equal(config->cluster.mail, "127.0.0.22:2527");
+	assert_int_equal(config->cluster.ticket_lifetime, 60);
+	assert_int_equal(config->cluster.proxy_timeout, 5);
 	assert_string_equal(config->cluster.imap, "127.0.0.22:1143");
 	assert_string_equal(config->cluster.pop3, "[::1]:1110");
 	assert_int_equal(config->cluster.from_count, 2);
@@ -696,6 +700,10 @@ static const struct error_case error_cases[] = {
 	  " 1 and 3600 seconds (a number, optionally with s, m, h or d)" },
 	{ "[store]\nconnections = 257\n", "2: 'connections' must be a number between 1 and 256" },
 	/* [cluster] */
+	{ "[cluster]\nticket_lifetime = 61\n", "2: 'ticket_lifetime' must be a duration between"
+	  " 1 and 60 seconds (a number, optionally with s, m, h or d)" },
+	{ "[cluster]\nproxy_timeout = 0\n", "2: 'proxy_timeout' must be a duration between"
+	  " 1 and 300 seconds (a number, optionally with s, m, h or d)" },
 	{ "[cluster]\nmail = *:25\n",
 	  "2: 'mail' must be IPv4:port or [IPv6]:port, the address other nodes connect to,"
 	  " not '*:25'" },
