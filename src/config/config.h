@@ -373,5 +373,12 @@ bool config_is_local_domain(const struct config *config, const char *domain);
 bool config_url_is_postgresql(const char *url);
 
 const char *listener_role_name(enum listener_role role);
+/* listener_role_is_implicit_tls - TLS from the first octet (RFC 8314):
+ * submissions, imaps, pop3s, https (inline: net/ uses it without config.c) */
+static inline bool listener_role_is_implicit_tls(enum listener_role role)
+{
+	return role == LISTENER_ROLE_SUBMISSIONS || role == LISTENER_ROLE_IMAPS ||
+		role == LISTENER_ROLE_POP3S || role == LISTENER_ROLE_HTTPS;
+}
 
 #endif

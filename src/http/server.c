@@ -3,11 +3,9 @@
  * and keeps the table of open connections. */
 #include "http/session.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config/config.h"
 #include "policy/policy.h"
@@ -48,7 +46,7 @@ struct http_server *http_server_create(struct event_base *base,
 
 /* server_refuse - the answer to a connection ADMISSION refuses (503, or
  * 429 for a throttled address) instead of reading a request, and close
- * (on https nothing can be said before TLS: just close) */
+ * (on https nothing can be said before TLS: net_refuse just closes) */
 static void server_refuse(int fd, const struct sockaddr *sa,
 			  const struct config_listener *listener, enum policy_admission admission)
 {
@@ -63,24 +61,14 @@ static void server_refuse(int fd, const struct sockaddr *sa,
 	};
 	int status = answers[admission].status;
 	const char *text = answers[admission].text;
-	char client[64];
-	net_address_format(sa, client, sizeof(client));
-	if (listener->role != LISTENER_ROLE_HTTPS) {
-		char reply[400];
-		int body = snprintf(NULL, 0, "{\"errors\":[{\"message\":\"%s\",\"field\":null,"
-				    "\"help\":null}]}\n", text);
-		int n = snprintf(reply, sizeof(reply), "HTTP/1.1 %d %s\r\nContent-Type: "
-				 "application/json\r\nContent-Length: %d\r\nConnection: close\r\n"
-				 "\r\n{\"errors\":[{\"message\":\"%s\",\"field\":null,"
-				 "\"help\":null}]}\n", status, http_status_reason(status), body, text);
-		/* best effort on a fresh non-blocking socket; the close is what matters */
-		ssize_t w = write(fd, reply, (size_t)n < sizeof(reply) ? (size_t)n : sizeof(reply));
-		(void)w;
-	}
-	if (close(fd) != 0)
-		log_warn("close-failed", "client=%s error=\"%s\"", client, strerror(errno));
-	log_info("refused", "client=%s listener=%s reason=%s", client, listener->name,
-		 policy_admission_reason(admission));
+	char reply[400];
+	int body = snprintf(NULL, 0, "{\"errors\":[{\"message\":\"%s\",\"field\":null,"
+			    "\"help\":null}]}\n", text);
+	snprintf(reply, sizeof(reply), "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		 "Content-Length: %d\r\nConnection: close\r\n\r\n{\"errors\":[{\"message\":"
+		 "\"%s\",\"field\":null,\"help\":null}]}\n", status, http_status_reason(status),
+		 body, text);
+	net_refuse(fd, sa, listener, reply, policy_admission_reason(admission));
 }
 
 void http_server_accept(void *ctx, const struct config_listener *listener, int fd,

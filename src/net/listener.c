@@ -543,3 +543,18 @@ void net_conn_limits_free(struct net_conn_limits **limitsp)
 	free(limits);
 	*limitsp = NULL;
 }
+
+void net_refuse(int fd, const struct sockaddr *sa, const struct config_listener *listener,
+		const char *reply, const char *reason)
+{
+	char client[64];
+	net_address_format(sa, client, sizeof(client));
+	if (!listener_role_is_implicit_tls(listener->role)) {
+		/* a fresh non-blocking socket takes it; the close is what matters */
+		ssize_t w = write(fd, reply, strlen(reply));
+		(void)w;
+	}
+	if (close(fd) != 0)
+		log_warn("close-failed", "client=%s error=\"%s\"", client, strerror(errno));
+	log_info("refused", "client=%s listener=%s reason=%s", client, listener->name, reason);
+}

@@ -45,6 +45,12 @@ struct net_listeners *net_listeners_open(struct event_base *base, const struct c
  * connections whose PROXY header is still on its way are closed */
 void net_listeners_disable(struct net_listeners *listeners);
 void net_listeners_free(struct net_listeners **listeners);
+/* net_refuse - (an accept callback) REPLY written once to the new socket
+ * FD, best effort, unless LISTENER is TLS from the first octet (nothing
+ * may be said before the handshake, RFC 8314 3.3); then FD closed and the
+ * refusal logged with REASON */
+void net_refuse(int fd, const struct sockaddr *sa, const struct config_listener *listener,
+		const char *reply, const char *reason);
 
 /* net_address_format - "192.0.2.1" or "2001:db8::1" (no port) into BUF */
 void net_address_format(const struct sockaddr *sa, char *buf, size_t size);

@@ -3,11 +3,9 @@
  * and keeps the table of open sessions. */
 #include "pop3/session.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -16,10 +14,6 @@
 #include "policy/policy.h"
 #include "util/log.h"
 #include "util/xalloc.h"
-
-static void server_refuse(int fd, const struct sockaddr *sa,
-			  const struct config_listener *listener, const char *text,
-			  const char *reason);
 
 struct pop3_server *pop3_server_create(struct event_base *base,
 				       const struct pop3_server_settings *settings)
@@ -36,26 +30,6 @@ struct pop3_server *pop3_server_create(struct event_base *base,
 	return server;
 }
 
-/* server_refuse - "-ERR" instead of a greeting, and close (on pop3s
- * nothing can be said before TLS: just close) */
-static void server_refuse(int fd, const struct sockaddr *sa,
-			  const struct config_listener *listener, const char *text,
-			  const char *reason)
-{
-	char client[64];
-	net_address_format(sa, client, sizeof(client));
-	if (listener->role != LISTENER_ROLE_POP3S) {
-		char line[200];
-		int n = snprintf(line, sizeof(line), "-ERR [SYS/TEMP] %s\r\n", text);
-		/* best effort on a fresh non-blocking socket; the close is what matters */
-		ssize_t w = write(fd, line, (size_t)n);
-		(void)w;
-	}
-	if (close(fd) != 0)
-		log_warn("close-failed", "client=%s error=\"%s\"", client, strerror(errno));
-	log_info("refused", "client=%s listener=%s reason=%s", client, listener->name, reason);
-}
-
 void pop3_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen)
 {
@@ -63,8 +37,11 @@ void pop3_server_accept(void *ctx, const struct config_listener *listener, int f
 	enum policy_admission admission = policy_connection_admit(server->throttle, server->limits,
 								   server->sessions, sa);
 	if (admission != POLICY_ADMITTED) {
-		server_refuse(fd, sa, listener, policy_admission_text(admission),
-			      policy_admission_reason(admission));
+		/* "-ERR" instead of a greeting */
+		char line[200];
+		snprintf(line, sizeof(line), "-ERR [SYS/TEMP] %s\r\n",
+			 policy_admission_text(admission));
+		net_refuse(fd, sa, listener, line, policy_admission_reason(admission));
 		return;
 	}
 	pop3_session_start(server, listener, fd, sa, salen);

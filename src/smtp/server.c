@@ -2,11 +2,9 @@
  * the table of open sessions by id. */
 #include "smtp/session.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -15,9 +13,6 @@
 #include "policy/policy.h"
 #include "util/log.h"
 #include "util/xalloc.h"
-
-static void server_refuse(struct smtp_server *server, int fd, const char *client,
-			  const char *text, const char *reason);
 
 struct smtp_server *smtp_server_create(struct event_base *base, const struct config *config,
 				       struct queue *queue, SSL_CTX *tls, struct store *store,
@@ -61,21 +56,6 @@ void smtp_server_set_signer(struct smtp_server *server, struct keysd_signer *sig
 	server->signer = signer;
 }
 
-/* server_refuse - RFC 5321 3.1: a server may answer 421 and close at once */
-static void server_refuse(struct smtp_server *server, int fd, const char *client,
-			  const char *text, const char *reason)
-{
-	char line[320];
-	int n = snprintf(line, sizeof(line), "421 4.7.0 %s %s\r\n", server->config->hostname,
-			 text);
-	/* Best effort on a fresh non-blocking socket; the close is what matters. */
-	ssize_t w = write(fd, line, (size_t)n);
-	(void)w;
-	if (close(fd) != 0)
-		log_warn("close-failed", "client=%s error=\"%s\"", client, strerror(errno));
-	log_info("refused", "client=%s reason=%s", client, reason);
-}
-
 void smtp_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen)
 {
@@ -83,10 +63,11 @@ void smtp_server_accept(void *ctx, const struct config_listener *listener, int f
 	enum policy_admission admission = policy_connection_admit(server->throttle, server->limits,
 								   server->sessions, sa);
 	if (admission != POLICY_ADMITTED) {
-		char client[64];
-		net_address_format(sa, client, sizeof(client));
-		server_refuse(server, fd, client, policy_admission_text(admission),
-			      policy_admission_reason(admission));
+		/* RFC 5321 3.1: a server may answer 421 and close at once */
+		char line[320];
+		snprintf(line, sizeof(line), "421 4.7.0 %s %s\r\n", server->config->hostname,
+			 policy_admission_text(admission));
+		net_refuse(fd, sa, listener, line, policy_admission_reason(admission));
 		return;
 	}
 	smtp_session_start(server, listener, fd, sa, salen);

@@ -358,6 +358,22 @@ def test_greeting_timeout_not_after_first_command(petrel_factory):
     c.quit()
 
 
+def test_refused_on_implicit_tls_says_nothing_in_clear(petrel_factory):
+    """RFC 8314 3.3: on port 465 nothing is sent before the TLS handshake: over
+    connections_per_ip the connection is closed without the plaintext 421 that the
+    other listeners get (as imaps, pop3s and https already did)"""
+    import socket
+    p = petrel_factory(connections_per_ip=1)
+    a = p.connect()
+    a.banner()
+    with socket.create_connection((p.host, p.ports["submissions"]), timeout=5) as s:
+        assert s.recv(200) == b""
+    c = p.connect()
+    r = c.read_reply()
+    assert (r.code, r.enhanced) == (421, "4.7.0"), r
+    a.quit()
+
+
 def test_connections_per_ip(petrel_factory):
     p = petrel_factory(connections_per_ip=2)
     a, b = p.connect(), p.connect()
