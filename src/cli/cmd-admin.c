@@ -182,6 +182,17 @@ int admin_args_parse(int argc, char **argv, unsigned allowed, const char *usage,
 		} else if (strcmp(o, "--clear") == 0) {
 			need = ADMIN_OPT_CLEAR;
 			a->clear = true;
+		} else if (strcmp(o, "--type") == 0) {
+			need = ADMIN_OPT_TYPE;
+			takes = true;
+			a->type = v;
+		} else if (strcmp(o, "--reason") == 0) {
+			need = ADMIN_OPT_REASON;
+			takes = true;
+			a->reason = v;
+		} else if (strcmp(o, "--all") == 0) {
+			need = ADMIN_OPT_ALL;
+			a->all = true;
 		} else if (strcmp(o, "--since") == 0) {
 			need = ADMIN_OPT_SINCE;
 			takes = true;

@@ -33,6 +33,9 @@ int cmd_migrate(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 /* petrel nodes: the servers sharing this store (cmd-nodes.c) */
 int cmd_nodes(int argc, char **argv);
+/* petrel suppression add|list|del: an account's suppression lists
+ * (cmd-suppression.c) */
+int cmd_suppression(int argc, char **argv);
 
 /* options a command accepts (besides -c FILE, always accepted) */
 enum admin_opt {
@@ -54,6 +57,9 @@ enum admin_opt {
 	ADMIN_OPT_NAME = 1 << 15,       /* --name N (apikey add) */
 	ADMIN_OPT_HOME = 1 << 16,       /* --home NODE (account add) */
 	ADMIN_OPT_CLEAR = 1 << 17,      /* --clear (account home) */
+	ADMIN_OPT_TYPE = 1 << 18,       /* --type LIST (suppression) */
+	ADMIN_OPT_REASON = 1 << 19,     /* --reason TEXT (suppression add) */
+	ADMIN_OPT_ALL = 1 << 20,        /* --all (suppression del) */
 };
 
 #define ADMIN_SCOPES_MAX 32
@@ -87,6 +93,9 @@ struct admin_args {
 	const char *name;          /* --name */
 	const char *home;          /* --home */
 	bool clear;                /* --clear */
+	const char *type;          /* --type */
+	const char *reason;        /* --reason */
+	bool all;                  /* --all */
 	const char *pos[ADMIN_POSITIONAL_MAX];
 	int npos;
 };

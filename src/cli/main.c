@@ -64,6 +64,10 @@ static void usage(FILE *out)
 	      "  alias remove ADDRESS [TARGET] | alias list [--json]\n"
 	      "  apikey add ACCOUNT [--scope S]... [--name N]   an API key, shown once\n"
 	      "  apikey list ACCOUNT [--json] | apikey del ID\n"
+	      "  suppression list ACCOUNT [--type LIST] [--json]   addresses not sent to\n"
+	      "  suppression add ACCOUNT EMAIL [--type LIST] [--reason TEXT]\n"
+	      "  suppression del ACCOUNT EMAIL|--all [--type LIST]  (LIST: bounces, blocks,\n"
+	      "      unsubscribes, spam_reports; default bounces)\n"
 	      "  events [--account A] [--since T] [--follow] [--json] [--limit N]\n"
 	      "  nodes [--json]                   the servers sharing this store: live, stale\n"
 	      "      or stopped, and how long ago each reported\n"
@@ -118,6 +122,7 @@ int main(int argc, char **argv)
 		{ "plan", cmd_plan }, { "alias", cmd_alias }, { "apikey", cmd_apikey },
 		{ "events", cmd_events },
 		{ "migrate", cmd_migrate }, { "store", cmd_store }, { "nodes", cmd_nodes },
+		{ "suppression", cmd_suppression },
 	};
 	for (size_t i = 0; i < sizeof(admin) / sizeof(admin[0]); i++)
 		if (strcmp(cmd, admin[i].name) == 0)

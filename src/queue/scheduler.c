@@ -2,11 +2,13 @@
  * administrator's queue operations.
  *
  * One attempt of one message goes through three phases:
- *   A (worker)  read the message if needed; keep a sandboxed account's mail
- *               in its test Maildir; deliver local recipients to Maildirs,
- *               but for an account homed on another node (the store's
- *               home_node, docs/scaling.md) note that node instead; note
- *               which recipients are remote.
+ *   A (worker)  read the message if needed; drop the recipients on the
+ *               sending account's suppression lists (one store statement;
+ *               final, no DSN, a "dropped" event in C); keep a sandboxed
+ *               account's mail in its test Maildir; deliver local
+ *               recipients to Maildirs, but for an account homed on another
+ *               node (the store's home_node, docs/scaling.md) note that node
+ *               instead; note which recipients are remote.
  *   B (loop)    group the remote recipients by domain, and those for another
  *               node by node, and hand each group to delivery/ (MX lookup or
  *               the node's [cluster] mail address, SMTP); wait for every
@@ -21,6 +23,8 @@
  *               bounce cannot be written (disk full, I/O error) the message
  *               stays, its failed recipients owe a bounce (in memory), and
  *               the next attempt, on the retry schedule, writes it again.
+ *               A recipient the remote server refused with a 5xx goes on the
+ *               account's bounces list (store_suppression_add).
  * A message without remote recipients runs A and C in one worker job.
  *
  * Retries: a message with deferred recipients is tried again after
@@ -64,6 +68,7 @@
 #include "util/log.h"
 #include "util/pool.h"
 #include "util/xalloc.h"
+#include "wire/wire.h"
 
 #define QUEUE_DSN_MAX 2  /* a bounce and a delay notice from one attempt */
 
@@ -89,6 +94,9 @@ struct queue_attempt {
 	bool *remote;                   /* per recipient: goes through delivery/ */
 	struct store_node **home;       /* per recipient: the other node it is relayed
 					   to (its account's home), or NULL */
+	const char **dropped;           /* per recipient: on a suppression list of the
+					   account, SendGrid's reason ("Bounced
+					   Address"), or NULL */
 	char **mta;                     /* per recipient: the host that answered */
 	size_t remote_count;
 	bool finished;                  /* phase C already ran (no remote part) */
@@ -155,6 +163,11 @@ static bool home_address_split(const char *address, char *host, size_t size,
 static bool rcpt_same_route(const struct queue_attempt *a, size_t i, size_t j);
 static void attempt_deliver_sandbox(struct queue_attempt *a);
 static void attempt_write_dsns(struct queue_attempt *a, bool written[QUEUE_DSN_MAX]);
+static int attempt_drop_suppressed(struct queue_attempt *a, const char **error_r);
+static void rcpt_defer_store(struct queue_attempt *a, size_t i, const char *what,
+			     const char *error);
+static void suppress_hard_bounce(struct queue *queue, const struct queue_envelope *env,
+				 const struct queue_recipient *r);
 static int queue_address_is_local(struct queue *queue, const char *address,
 				  const char **error_r);
 static void queue_event(struct queue *queue, const char *type, const struct queue_envelope *env,
@@ -610,6 +623,86 @@ static void attempt_route_local(struct queue_attempt *a, size_t i)
 	store_node_free(&home);
 }
 
+/* rcpt_defer_store - (worker) recipient I deferred for a store failure:
+ * RFC 3463 4.3.0, a local system fault, retried later */
+static void rcpt_defer_store(struct queue_attempt *a, size_t i, const char *what,
+			     const char *error)
+{
+	struct queue_recipient *r = &a->env->rcpts[i];
+	char to[256];
+	rcpt_set(r, QUEUE_RCPT_DEFERRED, "451 4.3.0 %s: %s", what, error);
+	log_escape(to, sizeof(to), r->address, strlen(r->address));
+	log_info("deferred", "queue_id=%s to=%s reason=\"store unavailable\"", a->id, to);
+	queue_event(a->queue, "deferred", a->env, r->address, 451, r->last_reply);
+}
+
+/* attempt_drop_suppressed - (worker) the recipients not done yet that are
+ * on a suppression list of the account that sent the message (one store
+ * statement for all of them): final, not sent, and no DSN (phase C logs
+ * them as dropped); -1 and *error_r when the store cannot tell */
+static int attempt_drop_suppressed(struct queue_attempt *a, const char **error_r)
+{
+	static const char *const reasons[STORE_SUPPRESSION_LISTS] = {
+		[STORE_SUPPRESSION_BOUNCES] = "Bounced Address",
+		[STORE_SUPPRESSION_BLOCKS] = "Blocked Address",
+		[STORE_SUPPRESSION_UNSUBSCRIBES] = "Unsubscribed Address",
+		[STORE_SUPPRESSION_SPAM_REPORTS] = "Spam Reporting Address",
+	};
+	struct queue_envelope *env = a->env;
+	if (!env->account || !a->queue->store || env->rcpt_count == 0)
+		return 0;
+	const char **emails = xcalloc(env->rcpt_count, sizeof(*emails));
+	size_t *index = xcalloc(env->rcpt_count, sizeof(*index));
+	int *lists = xcalloc(env->rcpt_count, sizeof(*lists));
+	size_t n = 0;
+	for (size_t i = 0; i < env->rcpt_count; i++) {
+		if (!rcpt_is_final(&env->rcpts[i])) {
+			index[n] = i;
+			emails[n++] = env->rcpts[i].address;
+		}
+	}
+	int rc = store_suppression_match(a->queue->store, env->account, emails, n, lists,
+					 error_r);
+	if (rc != 0)
+		log_error("store-failed", "op=suppression_match queue_id=%s error=\"%s\"", a->id,
+			  *error_r);
+	for (size_t k = 0; rc == 0 && k < n; k++) {
+		if (lists[k] < 0)
+			continue;
+		struct queue_recipient *r = &env->rcpts[index[k]];
+		a->dropped[index[k]] = reasons[lists[k]];
+		rcpt_set(r, QUEUE_RCPT_FAILED, "550 5.7.1 not sent: on the sender's %s list (%s)",
+			 store_suppression_list_name((enum store_suppression_list)lists[k]),
+			 reasons[lists[k]]);
+	}
+	free(emails);
+	free(index);
+	free(lists);
+	return rc == 0 ? 0 : -1;
+}
+
+/* suppress_hard_bounce - (worker) R, refused for good by its remote server,
+ * goes on the bounces list of the account that sent ENV, with the reply
+ * and its enhanced status code */
+static void suppress_hard_bounce(struct queue *queue, const struct queue_envelope *env,
+				 const struct queue_recipient *r)
+{
+	char status[16] = "";
+	const char *reply = r->last_reply;
+	if (strlen(reply) > 4)
+		(void)wire_enhanced_parse(reply + 4, strlen(reply + 4), status);
+	struct store_suppression entry = {
+		.list = STORE_SUPPRESSION_BOUNCES,
+		.email = r->address,
+		.reason = (char *)reply,
+		.status = status,
+	};
+	const char *error = NULL;
+	if (store_suppression_add(queue->store, env->account, &entry, &error) != 0)
+		log_error("store-failed", "op=suppression_add queue_id=%s error=\"%s\"", env->id,
+			  error);
+}
+
 /* attempt_local_work - (worker) phase A, and C too when nothing is remote */
 static void attempt_local_work(void *arg)
 {
@@ -637,6 +730,7 @@ static void attempt_local_work(void *arg)
 	a->remote = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->remote));
 	a->mta = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->mta));
 	a->home = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->home));
+	a->dropped = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->dropped));
 	for (size_t i = 0; i < env->rcpt_count; i++)
 		a->before[i] = env->rcpts[i].state;
 
@@ -648,21 +742,21 @@ static void attempt_local_work(void *arg)
 	} else if (env->sandbox) {
 		attempt_deliver_sandbox(a);
 	} else {
+		const char *suppress_error = NULL;
+		bool suppress_failed = attempt_drop_suppressed(a, &suppress_error) < 0;
 		for (size_t i = 0; i < env->rcpt_count; i++) {
 			if (rcpt_is_final(&env->rcpts[i]))
 				continue;
+			if (suppress_failed) {
+				rcpt_defer_store(a, i, "cannot read the sender's suppression lists",
+						 suppress_error);
+				continue;
+			}
 			const char *error = NULL;
 			int local = queue_address_is_local(a->queue, env->rcpts[i].address, &error);
 			if (local < 0) {
-				/* RFC 3463 4.3.0: a local system fault, retried later */
-				struct queue_recipient *r = &env->rcpts[i];
-				char to[256];
-				rcpt_set(r, QUEUE_RCPT_DEFERRED, "451 4.3.0 cannot tell whether the "
-					 "domain is local: %s", error);
-				log_escape(to, sizeof(to), r->address, strlen(r->address));
-				log_info("deferred", "queue_id=%s to=%s reason=\"store unavailable\"",
-					 a->id, to);
-				queue_event(a->queue, "deferred", env, r->address, 451, r->last_reply);
+				rcpt_defer_store(a, i, "cannot tell whether the domain is local",
+						 error);
 			} else if (local > 0) {
 				attempt_route_local(a, i);
 			} else {
@@ -908,6 +1002,15 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 			failed[nfailed++] = i;
 			continue;
 		}
+		if (a->dropped[i]) {
+			/* no DSN for a suppressed address: the sender's own list
+			 * said not to send there (SendGrid's "dropped" sends none) */
+			spool_rcpt_log_line(&log, i, r->state, r->last_reply);
+			log_info("dropped", "queue_id=%s to=%s reason=\"%s\"", a->id, to,
+				 a->dropped[i]);
+			queue_event(queue, "dropped", env, r->address, 0, a->dropped[i]);
+			continue;
+		}
 		if (r->state != a->before[i]) {
 			/* a reported failure is recorded only once its bounce is durable */
 			spool_rcpt_log_line(reported ? &failed_log : &log, i, r->state,
@@ -925,6 +1028,10 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 			log_escape(why, sizeof(why), r->last_reply ? r->last_reply : "",
 				   r->last_reply ? strlen(r->last_reply) : 0);
 			log_info("bounced", "queue_id=%s to=%s reason=%s", a->id, to, why);
+			/* a hard bounce: the remote server's own 5xx (an expiry is a 4xx) */
+			if (a->remote[i] && a->mta[i] && !a->home[i] && env->account &&
+			    queue->store && r->last_reply && r->last_reply[0] == '5')
+				suppress_hard_bounce(queue, env, r);
 			queue_event(queue, "bounced", env, r->address, reply_code(r->last_reply),
 				    r->last_reply);
 			if (reported)
@@ -1211,6 +1318,7 @@ static void attempt_free(struct queue_attempt *a)
 	for (size_t i = 0; a->home && i < a->nrcpt; i++)
 		store_node_free(&a->home[i]);
 	free(a->home);
+	free(a->dropped);
 	free(a->before);
 	free(a->remote);
 	for (size_t k = 0; k < a->dsn_count; k++) {

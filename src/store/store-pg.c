@@ -115,6 +115,15 @@ static const char *const PG_MIGRATIONS[] = {
 	"ALTER TABLE accounts ADD COLUMN home_node TEXT;"
 	"ALTER TABLE nodes ADD COLUMN mail_address TEXT, ADD COLUMN imap_address TEXT,"
 	" ADD COLUMN pop3_address TEXT;",
+
+	/* 4: suppression lists (SendGrid's bounces, blocks, unsubscribes,
+	 * spam_reports as LIST 0-3), per account; the key serves the queue's
+	 * match of a message's recipients */
+	"CREATE TABLE suppressions (account TEXT NOT NULL REFERENCES accounts(name)"
+	" ON DELETE CASCADE, email TEXT NOT NULL, list SMALLINT NOT NULL,"
+	" created BIGINT NOT NULL, reason TEXT NOT NULL DEFAULT '',"
+	" status TEXT NOT NULL DEFAULT '', PRIMARY KEY (account, email, list));"
+	"CREATE INDEX suppressions_list ON suppressions (account, list, created);",
 };
 #define PG_MIGRATION_COUNT ((int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])))
 
@@ -1345,6 +1354,81 @@ static int pg_dmarc_report_claim(void *db, const char *policy_domain, time_t beg
 	return rc;
 }
 
+/* ---- suppressions ---------------------------------------------------------------------------- */
+
+static int pg_suppression_add(void *db, const char *account,
+			      const struct store_suppression *e, const char **error_r)
+{
+	const char *state;
+	if (pg_write(db, "INSERT INTO suppressions (account, email, list, created, reason, status)"
+		     " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account, email, list)"
+		     " DO UPDATE SET created = excluded.created, reason = excluded.reason,"
+		     " status = excluded.status", "adding a suppression",
+		     PG_ARGS(PG_TEXT(account), PG_TEXT(e->email), PG_INT(e->list),
+			     PG_INT(e->created), PG_TEXT(e->reason), PG_TEXT(e->status)),
+		     NULL, &state, error_r) == 0)
+		return 0;
+	if (sqlstate_is(state, PG_FOREIGN_KEY_VIOLATION)) {
+		*error_r = store_error("no account %s", account);
+		return STORE_NOT_FOUND;
+	}
+	return -1;
+}
+
+static int pg_suppression_remove(void *db, const char *account, int list, const char *email,
+				 uint64_t *removed_r, const char **error_r)
+{
+	*removed_r = 0;
+	return pg_write(db, "DELETE FROM suppressions WHERE account = $1 AND list = $2"
+			" AND ($3::text IS NULL OR email = $3)", "removing suppressions",
+			PG_ARGS(PG_TEXT(account), PG_INT(list), PG_TEXT(email)), removed_r, NULL,
+			error_r);
+}
+
+/* suppression_row - row I of a suppression list */
+static void *suppression_row(const PGresult *res, int i)
+{
+	struct store_suppression *e = xcalloc(1, sizeof(*e));
+	e->list = (enum store_suppression_list)val_int(res, i, 0);
+	e->email = val_dup(res, i, 1);
+	e->created = (time_t)val_int(res, i, 2);
+	e->reason = val_dup(res, i, 3);
+	e->status = val_dup(res, i, 4);
+	return e;
+}
+
+static int pg_suppression_list(void *db, const char *account, int list, const char *email,
+			       struct store_suppression ***entries_r, size_t *count_r,
+			       const char **error_r)
+{
+	void **v = list_query(db, "SELECT list, email, created, reason, status FROM suppressions"
+			      " WHERE account = $1 AND list = $2 AND ($3::text IS NULL OR email = $3)"
+			      " ORDER BY created DESC, email COLLATE \"C\"", "listing suppressions",
+			      PG_ARGS(PG_TEXT(account), PG_INT(list), PG_TEXT(email)),
+			      suppression_row, 0, count_r, error_r);
+	if (!v)
+		return -1;
+	*entries_r = (struct store_suppression **)v;
+	return 0;
+}
+
+/* pg_suppression_match - the addresses as one array parameter: one
+ * statement for any number of them */
+static int pg_suppression_match(void *db, const char *account, char *const *emails, size_t n,
+				char ***rows_r, const char **error_r)
+{
+	struct buf array;
+	buf_init(&array);
+	for (size_t i = 0; i < n; i++)
+		array_add(&array, emails[i]);
+	buf_append_str(&array, "}");   /* N > 0: store.c asks for none without */
+	int rc = strv_query(db, "SELECT email, list FROM suppressions WHERE account = $1"
+			    " AND email = ANY($2::text[])", PG_ARGS(PG_TEXT(account),
+			    PG_TEXT(array.data)), 2, rows_r, error_r);
+	buf_free(&array);
+	return rc;
+}
+
 /* ---- credentials ([store] credentials_url) ------------------------------------------------ */
 
 static void *pg_credentials_open(const struct store_settings *settings, const char **error_r)
@@ -1860,4 +1944,8 @@ const struct store_backend store_backend_pg = {
 	.dmarc_eval_list = pg_dmarc_eval_list,
 	.dmarc_eval_prune = pg_dmarc_eval_prune,
 	.dmarc_report_claim = pg_dmarc_report_claim,
+	.suppression_add = pg_suppression_add,
+	.suppression_remove = pg_suppression_remove,
+	.suppression_list = pg_suppression_list,
+	.suppression_match = pg_suppression_match,
 };

@@ -105,6 +105,19 @@ struct store_backend {
 	int (*node_forget)(void *db, const char *name, unsigned stale_after,
 			   const char **error_r);
 
+	/* suppression_* - see store.h; ACCOUNT and emails lower-cased.
+	 * suppression_match: the pairs (email, list number as text) of the
+	 * EMAILS that are on a list, NULL-terminated, in *ROWS_R */
+	int (*suppression_add)(void *db, const char *account,
+			       const struct store_suppression *entry, const char **error_r);
+	int (*suppression_remove)(void *db, const char *account, int list, const char *email,
+				  uint64_t *removed_r, const char **error_r);
+	int (*suppression_list)(void *db, const char *account, int list, const char *email,
+				struct store_suppression ***entries_r, size_t *count_r,
+				const char **error_r);
+	int (*suppression_match)(void *db, const char *account, char *const *emails, size_t n,
+				 char ***rows_r, const char **error_r);
+
 	int (*dmarc_eval_add)(void *db, const struct store_dmarc_eval *eval,
 			      const char **error_r);
 	int (*dmarc_eval_list)(void *db, time_t begin, time_t end,
@@ -114,6 +127,12 @@ struct store_backend {
 				const char **error_r);
 	int (*dmarc_report_claim)(void *db, const char *policy_domain, time_t begin, time_t now,
 				  bool *claimed_r, const char **error_r);
+};
+
+/* an open store: its backend and the backend's handle (store.c opens it) */
+struct store {
+	const struct store_backend *ops;
+	void *db;
 };
 
 extern const struct store_backend store_backend_sqlite;
@@ -181,6 +200,10 @@ extern const struct store_credentials_backend store_credentials_pg;
 /* store_auth_dir - DATA_DIR/auth (malloc'd), made 0700 if missing; NULL and
  * *error_r if it cannot be made or is not a folder (a symlink is refused) */
 char *store_auth_dir(const char *data_dir, const char **error_r);
+
+/* store_lower_dup - an ASCII lower-case copy (malloc'd): how the store
+ * keeps names */
+char *store_lower_dup(const char *s);
 
 /* store_error - format into this thread's error buffer; returns it */
 const char *store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -44,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
@@ -124,6 +125,15 @@ static const char *const MIGRATIONS[] = {
 	 "ALTER TABLE nodes ADD COLUMN mail_address TEXT;"
 	 "ALTER TABLE nodes ADD COLUMN imap_address TEXT;"
 	 "ALTER TABLE nodes ADD COLUMN pop3_address TEXT;"),
+
+	/* 8: suppression lists (SendGrid's bounces, blocks, unsubscribes,
+	 * spam_reports as LIST 0-3), per account; the key serves the queue's
+	 * match of a message's recipients */
+	("CREATE TABLE suppressions (account TEXT NOT NULL REFERENCES accounts(name)"
+	 " ON DELETE CASCADE, email TEXT NOT NULL, list INTEGER NOT NULL,"
+	 " created INTEGER NOT NULL, reason TEXT NOT NULL DEFAULT '',"
+	 " status TEXT NOT NULL DEFAULT '', PRIMARY KEY (account, email, list)) WITHOUT ROWID;"
+	 "CREATE INDEX suppressions_list ON suppressions (account, list, created);"),
 };
 #define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -194,6 +204,11 @@ enum sq_stmt {
 	SQ_NODE_LIST,
 	SQ_NODE_FORGET,
 	SQ_NODE_EXISTS,
+	SQ_SUPPRESSION_ADD,
+	SQ_SUPPRESSION_REMOVE,
+	SQ_SUPPRESSION_CLEAR,
+	SQ_SUPPRESSION_LIST,
+	SQ_SUPPRESSION_MATCH,
 	SQ_DMARC_EVAL_ADD,
 	SQ_DMARC_EVAL_LIST,
 	SQ_DMARC_EVAL_PRUNE,
@@ -317,6 +332,19 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_NODE_FORGET] = "DELETE FROM nodes WHERE name = ?1 AND (stopped OR reported <= "
 		SQ_NOW " - ?2)",
 	[SQ_NODE_EXISTS] = "SELECT 1 FROM nodes WHERE name = ?1",
+	[SQ_SUPPRESSION_ADD] = "INSERT INTO suppressions (account, email, list, created, reason,"
+		" status) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (account, email, list)"
+		" DO UPDATE SET created = excluded.created, reason = excluded.reason,"
+		" status = excluded.status",
+	[SQ_SUPPRESSION_REMOVE] = "DELETE FROM suppressions WHERE account = ?1 AND list = ?2"
+		" AND email = ?3",
+	[SQ_SUPPRESSION_CLEAR] = "DELETE FROM suppressions WHERE account = ?1 AND list = ?2",
+	[SQ_SUPPRESSION_LIST] = "SELECT list, email, created, reason, status FROM suppressions"
+		" WHERE account = ?1 AND list = ?2 AND (?3 IS NULL OR email = ?3)"
+		" ORDER BY created DESC, email",
+	/* ?2: the addresses as a JSON array (one parameter for any number) */
+	[SQ_SUPPRESSION_MATCH] = "SELECT email, list FROM suppressions WHERE account = ?1"
+		" AND email IN (SELECT value FROM json_each(?2))",
 	[SQ_DMARC_EVAL_ADD] = "INSERT INTO dmarc_evaluations (" DMARC_EVAL_INSERT_COLUMNS ")"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	[SQ_DMARC_EVAL_LIST] = "SELECT id, " DMARC_EVAL_INSERT_COLUMNS " FROM dmarc_evaluations"
@@ -1590,6 +1618,88 @@ static int sq_dmarc_report_claim(void *db, const char *policy_domain, time_t beg
 	return rc;
 }
 
+/* ---- suppressions ----------------------------------------------------------------------------- */
+
+static int sq_suppression_add(void *db, const char *account,
+			      const struct store_suppression *e, const char **error_r)
+{
+	int r = sq_write(db, SQ_SUPPRESSION_ADD, "adding a suppression",
+			 SQ_ARGS(SQ_TEXT(account), SQ_TEXT(e->email), SQ_INT(e->list),
+				 SQ_INT(e->created), SQ_TEXT(e->reason), SQ_TEXT(e->status)),
+			 NULL, error_r);
+	if (r == SQLITE_CONSTRAINT_FOREIGNKEY) {
+		*error_r = store_error("no account %s", account);
+		return STORE_NOT_FOUND;
+	}
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+static int sq_suppression_remove(void *db, const char *account, int list, const char *email,
+				 uint64_t *removed_r, const char **error_r)
+{
+	int changes = 0;
+	int r = email ? sq_write(db, SQ_SUPPRESSION_REMOVE, "removing a suppression",
+				 SQ_ARGS(SQ_TEXT(account), SQ_INT(list), SQ_TEXT(email)),
+				 &changes, error_r)
+		      : sq_write(db, SQ_SUPPRESSION_CLEAR, "clearing a suppression list",
+				 SQ_ARGS(SQ_TEXT(account), SQ_INT(list)), &changes, error_r);
+	*removed_r = r == SQLITE_DONE ? (uint64_t)changes : 0;
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+static void suppression_drop(void *row)
+{
+	struct store_suppression *e = row;
+	store_suppression_free(&e);
+}
+
+/* suppression_row - one row of SQ_SUPPRESSION_LIST */
+static void *suppression_row(sqlite3_stmt *st)
+{
+	struct store_suppression *e = xcalloc(1, sizeof(*e));
+	e->list = (enum store_suppression_list)sqlite3_column_int(st, 0);
+	e->email = col_dup(st, 1);
+	e->created = (time_t)sqlite3_column_int64(st, 2);
+	e->reason = col_dup(st, 3);
+	e->status = col_dup(st, 4);
+	return e;
+}
+
+static int sq_suppression_list(void *db, const char *account, int list, const char *email,
+			       struct store_suppression ***entries_r, size_t *count_r,
+			       const char **error_r)
+{
+	struct sq_rows rows = { .make = suppression_row, .drop = suppression_drop };
+	int rc = rows_list(db, SQ_SUPPRESSION_LIST, "listing suppressions",
+			   SQ_ARGS(SQ_TEXT(account), SQ_INT(list), SQ_TEXT(email)), &rows, error_r);
+	if (rc == 0) {
+		*entries_r = (struct store_suppression **)rows.v;
+		*count_r = rows.n;
+	}
+	return rc;
+}
+
+/* sq_suppression_match - the addresses go as one JSON array (jansson
+ * escapes them); one that is not UTF-8 cannot be on a list (store.c checks
+ * what is added) and is left out */
+static int sq_suppression_match(void *db, const char *account, char *const *emails, size_t n,
+				char ***rows_r, const char **error_r)
+{
+	json_t *array = json_array();
+	for (size_t i = 0; i < n; i++)
+		/* json_stringn: the petrel binary has a json_string of its own
+		 * (cli/cmd-admin.c) that takes jansson's name */
+		json_array_append_new(array, json_stringn(emails[i], strlen(emails[i])));
+	char *text = json_dumps(array, JSON_COMPACT);
+	json_decref(array);
+	if (!text)
+		abort();
+	int rc = strv_query(db, SQ_SUPPRESSION_MATCH, SQ_ARGS(SQ_TEXT(account), SQ_TEXT(text)),
+			    true, rows_r, error_r);
+	free(text);
+	return rc;
+}
+
 /* ---- credentials.db ---------------------------------------------------------------------------- */
 
 static void *sq_credentials_open(const struct store_settings *settings, const char **error_r)
@@ -2032,4 +2142,8 @@ const struct store_backend store_backend_sqlite = {
 	.dmarc_eval_list = sq_dmarc_eval_list,
 	.dmarc_eval_prune = sq_dmarc_eval_prune,
 	.dmarc_report_claim = sq_dmarc_report_claim,
+	.suppression_add = sq_suppression_add,
+	.suppression_remove = sq_suppression_remove,
+	.suppression_list = sq_suppression_list,
+	.suppression_match = sq_suppression_match,
 };

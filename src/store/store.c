@@ -23,13 +23,8 @@
 #define STORE_ERROR_MAX 512
 #define LOCAL_PART_MAX 64
 
-struct store {
-	const struct store_backend *ops;
-	void *db;
-};
 
 
-static char *lower_dup(const char *s);
 static bool pattern_is_valid(const char *pattern);
 
 static _Thread_local char error_buf[STORE_ERROR_MAX];
@@ -43,8 +38,7 @@ const char *store_error(const char *fmt, ...)
 	return error_buf;
 }
 
-/* lower_dup - an ASCII lower-case copy */
-static char *lower_dup(const char *s)
+char *store_lower_dup(const char *s)
 {
 	char *d = xstrdup(s);
 	for (char *p = d; *p; p++)
@@ -144,7 +138,7 @@ int store_domain_add(struct store *store, const char *domain, const char **error
 		*error_r = store_error("invalid domain name");
 		return -1;
 	}
-	char *d = lower_dup(domain);
+	char *d = store_lower_dup(domain);
 	int rc = store->ops->domain_add(store->db, d, error_r);
 	free(d);
 	return rc;
@@ -152,7 +146,7 @@ int store_domain_add(struct store *store, const char *domain, const char **error
 
 int store_domain_remove(struct store *store, const char *domain, const char **error_r)
 {
-	char *d = lower_dup(domain);
+	char *d = store_lower_dup(domain);
 	int rc = store->ops->domain_remove(store->db, d, error_r);
 	free(d);
 	return rc;
@@ -161,7 +155,7 @@ int store_domain_remove(struct store *store, const char *domain, const char **er
 int store_domain_exists(struct store *store, const char *domain, bool *exists_r,
 			const char **error_r)
 {
-	char *d = lower_dup(domain);
+	char *d = store_lower_dup(domain);
 	size_t len = strlen(d);
 	if (len > 0 && d[len - 1] == '.')
 		d[len - 1] = '\0';
@@ -195,7 +189,7 @@ int store_plan_set(struct store *store, const struct store_plan *plan, const cha
 		return -1;
 	}
 	struct store_plan p = *plan;
-	p.name = lower_dup(plan->name);
+	p.name = store_lower_dup(plan->name);
 	int rc = store->ops->plan_set(store->db, &p, error_r);
 	free(p.name);
 	return rc;
@@ -204,7 +198,7 @@ int store_plan_set(struct store *store, const struct store_plan *plan, const cha
 int store_plan_get(struct store *store, const char *name, struct store_plan **plan_r,
 		   const char **error_r)
 {
-	char *n = lower_dup(name);
+	char *n = store_lower_dup(name);
 	int rc = store->ops->plan_get(store->db, n, plan_r, error_r);
 	free(n);
 	return rc;
@@ -259,9 +253,9 @@ static int account_normalize(const struct store_account *a, struct store_account
 	if (a->home_node && node_name_check(a->home_node, error_r) != 0)
 		return -1;
 	*copy = *a;
-	copy->name = lower_dup(a->name);
-	copy->plan = lower_dup(a->plan ? a->plan : "free");
-	copy->home_node = a->home_node ? lower_dup(a->home_node) : NULL;
+	copy->name = store_lower_dup(a->name);
+	copy->plan = store_lower_dup(a->plan ? a->plan : "free");
+	copy->home_node = a->home_node ? store_lower_dup(a->home_node) : NULL;
 	return 0;
 }
 
@@ -288,7 +282,7 @@ int store_account_add(struct store *store, const struct store_account *account,
 int store_account_get(struct store *store, const char *name, struct store_account **account_r,
 		      const char **error_r)
 {
-	char *n = lower_dup(name);
+	char *n = store_lower_dup(name);
 	int rc = store->ops->account_get(store->db, n, account_r, error_r);
 	free(n);
 	return rc;
@@ -307,7 +301,7 @@ int store_account_update(struct store *store, const struct store_account *accoun
 
 int store_account_remove(struct store *store, const char *name, const char **error_r)
 {
-	char *n = lower_dup(name);
+	char *n = store_lower_dup(name);
 	int rc = store->ops->account_remove(store->db, n, error_r);
 	free(n);
 	return rc;
@@ -324,7 +318,7 @@ int store_account_set_home(struct store *store, const char *account, const char 
 {
 	if (node && node_name_check(node, error_r) != 0)
 		return -1;
-	char *a = lower_dup(account), *n = node ? lower_dup(node) : NULL;
+	char *a = store_lower_dup(account), *n = node ? store_lower_dup(node) : NULL;
 	int rc = store->ops->account_set_home(store->db, a, n, error_r);
 	free(a);
 	free(n);
@@ -335,7 +329,7 @@ int store_account_home(struct store *store, const char *account, struct store_no
 		       const char **error_r)
 {
 	*home_r = NULL;
-	char *a = lower_dup(account);
+	char *a = store_lower_dup(account);
 	int rc = store->ops->account_home(store->db, a, home_r, error_r);
 	free(a);
 	return rc;
@@ -445,7 +439,7 @@ int store_credentials_get(struct store_credentials *sc, const char *name, char *
 {
 	*hash_r = NULL;
 	*scram_r = NULL;
-	char *n = lower_dup(name);
+	char *n = store_lower_dup(name);
 	int rc = sc->ops->get(sc->db, n, hash_r, scram_r, error_r);
 	free(n);
 	return rc;
@@ -463,7 +457,7 @@ int store_credentials_set(struct store_credentials *sc, const char *name, const 
 		*error_r = store_error("no password hash");
 		return -1;
 	}
-	char *n = lower_dup(name);
+	char *n = store_lower_dup(name);
 	int rc = sc->ops->set(sc->db, n, hash, scram ? scram : "", error_r);
 	free(n);
 	return rc;
@@ -472,7 +466,7 @@ int store_credentials_set(struct store_credentials *sc, const char *name, const 
 int store_credentials_remove(struct store_credentials *sc, const char *name,
 			     const char **error_r)
 {
-	char *n = lower_dup(name);
+	char *n = store_lower_dup(name);
 	int rc = sc->ops->remove(sc->db, n, error_r);
 	if (rc >= 0 && store_apikeys_remove_account(sc, n, error_r) != 0)
 		rc = -1;
@@ -484,7 +478,7 @@ int store_credentials_scram_replace(struct store_credentials *sc, const char *na
 				    const char *old_scram, const char *new_scram,
 				    bool *replaced_r, const char **error_r)
 {
-	char *n = lower_dup(name);
+	char *n = store_lower_dup(name);
 	int rc = sc->ops->scram_replace(sc->db, n, old_scram, new_scram, replaced_r,
 					      error_r);
 	free(n);
@@ -543,7 +537,7 @@ int store_sender_set(struct store *store, const char *account, const char *patte
 		*error_r = store_error("invalid sender pattern: expected user@domain or @domain");
 		return -1;
 	}
-	char *a = lower_dup(account), *p = lower_dup(pattern);
+	char *a = store_lower_dup(account), *p = store_lower_dup(pattern);
 	int rc = store->ops->sender_set(store->db, a, p, allow, error_r);
 	free(a);
 	free(p);
@@ -553,7 +547,7 @@ int store_sender_set(struct store *store, const char *account, const char *patte
 int store_sender_remove(struct store *store, const char *account, const char *pattern,
 			const char **error_r)
 {
-	char *a = lower_dup(account), *p = lower_dup(pattern);
+	char *a = store_lower_dup(account), *p = store_lower_dup(pattern);
 	int rc = store->ops->sender_remove(store->db, a, p, error_r);
 	free(a);
 	free(p);
@@ -563,7 +557,7 @@ int store_sender_remove(struct store *store, const char *account, const char *pa
 int store_sender_list(struct store *store, const char *account,
 		      struct store_sender **senders_r, size_t *count_r, const char **error_r)
 {
-	char *a = lower_dup(account);
+	char *a = store_lower_dup(account);
 	int rc = store->ops->sender_list(store->db, a, senders_r, count_r, error_r);
 	free(a);
 	return rc;
@@ -587,7 +581,7 @@ int store_sender_is_allowed(struct store *store, const char *account, const char
 		return 0;   /* the null sender, or not an address: never */
 
 	int rc = 0;
-	char *acct = lower_dup(account), *addr = lower_dup(address);
+	char *acct = store_lower_dup(account), *addr = store_lower_dup(address);
 	struct store_sender *rules = NULL;
 	size_t count = 0;
 
@@ -636,7 +630,7 @@ int store_alias_add(struct store *store, const char *address, const char *target
 		*error_r = store_error("invalid alias target: expected an address");
 		return -1;
 	}
-	char *a = lower_dup(address), *t = lower_dup(target);
+	char *a = store_lower_dup(address), *t = store_lower_dup(target);
 	int rc = store->ops->alias_add(store->db, a, t, error_r);
 	free(a);
 	free(t);
@@ -646,7 +640,7 @@ int store_alias_add(struct store *store, const char *address, const char *target
 int store_alias_remove(struct store *store, const char *address, const char *target,
 		       const char **error_r)
 {
-	char *a = lower_dup(address), *t = target ? lower_dup(target) : NULL;
+	char *a = store_lower_dup(address), *t = target ? store_lower_dup(target) : NULL;
 	int rc = store->ops->alias_remove(store->db, a, t, error_r);
 	free(a);
 	free(t);
@@ -695,7 +689,7 @@ int store_recipient_resolve(struct store *store, const char *address, char ***ma
 			    const char **error_r)
 {
 	*mailboxes_r = NULL;
-	char *addr = lower_dup(address);
+	char *addr = store_lower_dup(address);
 	bool found = false;
 	int rc = resolve_one(store, addr, mailboxes_r, &found, error_r);
 	if (rc == 0 && !found) {
@@ -720,7 +714,7 @@ int store_counter_reserve(struct store *store, const char *account, const char *
 			  unsigned n, unsigned limit, bool *ok_r, uint64_t *count_r,
 			  const char **error_r)
 {
-	char *a = lower_dup(account);
+	char *a = store_lower_dup(account);
 	int rc = store->ops->counter_reserve(store->db, a, window, n, limit, ok_r, count_r,
 					     error_r);
 	free(a);
@@ -730,7 +724,7 @@ int store_counter_reserve(struct store *store, const char *account, const char *
 int store_counter_release(struct store *store, const char *account, const char *window,
 			  unsigned n, const char **error_r)
 {
-	char *a = lower_dup(account);
+	char *a = store_lower_dup(account);
 	int rc = store->ops->counter_release(store->db, a, window, n, error_r);
 	free(a);
 	return rc;
@@ -739,7 +733,7 @@ int store_counter_release(struct store *store, const char *account, const char *
 int store_counter_get(struct store *store, const char *account, const char *window,
 		      uint64_t *count_r, const char **error_r)
 {
-	char *a = lower_dup(account);
+	char *a = store_lower_dup(account);
 	int rc = store->ops->counter_get(store->db, a, window, count_r, error_r);
 	free(a);
 	return rc;
@@ -779,7 +773,7 @@ int store_event_add_many(struct store *store, const struct store_event *events, 
 		e[i] = events[i];
 		if (e[i].time == 0)
 			e[i].time = time(NULL);
-		e[i].account = events[i].account ? lower_dup(events[i].account) : NULL;
+		e[i].account = events[i].account ? store_lower_dup(events[i].account) : NULL;
 	}
 	if (rc == 0 && n > 0)
 		rc = store->ops->event_add(store->db, e, n, error_r);
@@ -807,7 +801,7 @@ int store_event_list(struct store *store, const char *account, time_t since, int
 		     size_t limit, struct store_event ***events_r, size_t *count_r,
 		     const char **error_r)
 {
-	char *a = account ? lower_dup(account) : NULL;
+	char *a = account ? store_lower_dup(account) : NULL;
 	int rc = store->ops->event_list(store->db, a, since, after_id, limit, events_r, count_r,
 					error_r);
 	free(a);
@@ -817,7 +811,7 @@ int store_event_list(struct store *store, const char *account, time_t since, int
 int store_event_newest_after(struct store *store, const char *account, time_t since,
 			     size_t n, int64_t *after_id_r, const char **error_r)
 {
-	char *a = account ? lower_dup(account) : NULL;
+	char *a = account ? store_lower_dup(account) : NULL;
 	int rc = store->ops->event_newest_after(store->db, a, since, n, after_id_r, error_r);
 	free(a);
 	return rc;
@@ -875,7 +869,7 @@ int store_node_register(struct store *store, struct store_node *node, unsigned s
 	if (node_name_check(node->name, error_r) != 0)
 		return -1;
 	char *given = node->name;
-	node->name = lower_dup(given);
+	node->name = store_lower_dup(given);
 	int rc = store->ops->node_register(store->db, node, stale_after, error_r);
 	free(node->name);
 	node->name = given;
@@ -888,7 +882,7 @@ static int node_call(struct store *store, const struct store_node *node,
 		     const char **error_r)
 {
 	struct store_node copy = *node;
-	copy.name = lower_dup(node->name);
+	copy.name = store_lower_dup(node->name);
 	int rc = op(store->db, &copy, error_r);
 	free(copy.name);
 	return rc;
@@ -914,7 +908,7 @@ int store_node_list(struct store *store, struct store_node ***nodes_r, size_t *c
 int store_node_forget(struct store *store, const char *name, unsigned stale_after,
 		      const char **error_r)
 {
-	char *n = lower_dup(name);
+	char *n = store_lower_dup(name);
 	int rc = store->ops->node_forget(store->db, n, stale_after, error_r);
 	free(n);
 	return rc;
@@ -961,10 +955,10 @@ int store_dmarc_eval_add(struct store *store, const struct store_dmarc_eval *eva
 	struct store_dmarc_eval e = *eval;
 	if (e.time == 0)
 		e.time = time(NULL);
-	e.policy_domain = lower_dup(eval->policy_domain);
-	e.header_from = lower_dup(eval->header_from);
-	e.envelope_from = lower_dup(eval->envelope_from);
-	e.spf_domain = lower_dup(eval->spf_domain);
+	e.policy_domain = store_lower_dup(eval->policy_domain);
+	e.header_from = store_lower_dup(eval->header_from);
+	e.envelope_from = store_lower_dup(eval->envelope_from);
+	e.spf_domain = store_lower_dup(eval->spf_domain);
 	int rc = store->ops->dmarc_eval_add(store->db, &e, error_r);
 	free(e.policy_domain);
 	free(e.header_from);
@@ -1019,7 +1013,7 @@ int store_dmarc_eval_prune(struct store *store, time_t before, uint64_t *deleted
 int store_dmarc_report_claim(struct store *store, const char *policy_domain, time_t begin,
 			     bool *claimed_r, const char **error_r)
 {
-	char *d = lower_dup(policy_domain);
+	char *d = store_lower_dup(policy_domain);
 	int rc = store->ops->dmarc_report_claim(store->db, d, begin, time(NULL), claimed_r,
 						error_r);
 	free(d);

@@ -465,6 +465,57 @@ int store_event_prune(struct store *store, time_t before, uint64_t *deleted_r,
 		      const char **error_r);
 void store_event_free(struct store_event **event);
 
+/* ---- suppressions: addresses an account's mail is not sent to ---------------------- */
+/* SendGrid's four lists, kept per account (docs/accounts.md, "Suppressions"):
+ * the queue adds a recipient to BOUNCES when its remote server refuses it
+ * for good (5xx), and drops later mail of the account to an address on any
+ * list.  Addresses are lower-cased, as everywhere in the store. */
+enum store_suppression_list {
+	STORE_SUPPRESSION_BOUNCES = 0,
+	STORE_SUPPRESSION_BLOCKS,
+	STORE_SUPPRESSION_UNSUBSCRIBES,
+	STORE_SUPPRESSION_SPAM_REPORTS,
+	STORE_SUPPRESSION_LISTS
+};
+struct store_suppression {
+	enum store_suppression_list list;
+	char *email;
+	time_t created;        /* 0 on add: now */
+	char *reason;          /* the remote reply for a bounce; "" if none */
+	char *status;          /* its enhanced status code ("5.1.1"); "" if none */
+};
+/* store_suppression_list_name - "bounces", "blocks", "unsubscribes",
+ * "spam_reports" (static text) */
+const char *store_suppression_list_name(enum store_suppression_list list);
+/* store_suppression_list_parse - NAME (one of the four) into *LIST_R */
+bool store_suppression_list_parse(const char *name, enum store_suppression_list *list_r);
+/* store_suppression_add - ENTRY on ACCOUNT's list, or its reason, status
+ * and time replaced when the address is there already; STORE_NOT_FOUND: no
+ * such account; -1 for an EMAIL that is not an address */
+int store_suppression_add(struct store *store, const char *account,
+			  const struct store_suppression *entry, const char **error_r);
+/* store_suppression_remove - EMAIL off ACCOUNT's LIST (EMAIL NULL: every
+ * address of that list); *removed_r (may be NULL) how many went;
+ * STORE_NOT_FOUND when EMAIL was not on it */
+int store_suppression_remove(struct store *store, const char *account,
+			     enum store_suppression_list list, const char *email,
+			     uint64_t *removed_r, const char **error_r);
+/* store_suppression_list - ACCOUNT's LIST (EMAIL not NULL: that address's
+ * entry only, if any), newest first */
+int store_suppression_list(struct store *store, const char *account,
+			   enum store_suppression_list list, const char *email,
+			   struct store_suppression ***entries_r, size_t *count_r,
+			   const char **error_r);
+/* store_suppression_match - which of EMAILS[0..N) are on any of ACCOUNT's
+ * lists, in one statement (one round trip): *LISTS_R[i] the list EMAILS[i]
+ * is on (the first in enum order when several), or -1; LISTS_R is the
+ * caller's array of N */
+int store_suppression_match(struct store *store, const char *account,
+			    const char *const *emails, size_t n, int *lists_r,
+			    const char **error_r);
+void store_suppression_free(struct store_suppression **entry);
+void store_suppression_list_free(struct store_suppression ***entries, size_t count);
+
 /* ---- DMARC evaluations, for aggregate reports (RFC 7489 7.2) ------------------------- */
 /* One DMARC evaluation of a received message, as the receiving session made
  * it; a report of POLICY_DOMAIN over a period groups the rows of that

@@ -182,7 +182,7 @@ static size_t strv_len(char **v)
 static void test_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(store_schema_version(f->store), 7);
+	assert_int_equal(store_schema_version(f->store), 8);
 	/* a new database holds no secrets: nothing to move, the columns are gone */
 	assert_int_equal(column_count(f->dir), 0);
 
@@ -217,7 +217,7 @@ static void test_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_open(f->dir, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 7);
+	assert_int_equal(store_schema_version(again), 8);
 	store_close(&again);
 	assert_null(again);
 }
@@ -269,7 +269,7 @@ static void test_migrate_from_version_1(void **state)
 	struct store *s = store_open(dir, &error);
 	if (!s)
 		fail_msg("store_open: %s", error);
-	assert_int_equal(store_schema_version(s), 7);
+	assert_int_equal(store_schema_version(s), 8);
 
 	/* the old rows are there; the hash stays in petrel.db (store_open has
 	 * nowhere to move it) until store_credentials_migrate */
@@ -309,8 +309,8 @@ static void test_migrate_from_version_1(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version",
 					    -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 7);
-	assert_int_equal(sqlite3_column_int(q, 1), 7);
+	assert_int_equal(sqlite3_column_int(q, 0), 8);
+	assert_int_equal(sqlite3_column_int(q, 1), 8);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	rm_rf(dir);
@@ -705,6 +705,119 @@ static void test_aliases(void **state)
 	assert_int_equal(store_alias_list(f->store, &list, &error), 0);
 	assert_int_equal(strv_len(list), 2);
 	store_strv_free(&list);
+}
+
+/* suppression_add - ENTRY on ACCOUNT's LIST; fails the test otherwise */
+static void suppression_add(struct store *s, const char *account,
+			    enum store_suppression_list list, const char *email, time_t created,
+			    const char *reason, const char *status)
+{
+	const char *error = NULL;
+	struct store_suppression e = { .list = list, .email = (char *)email, .created = created,
+				       .reason = (char *)reason, .status = (char *)status };
+	int rc = store_suppression_add(s, account, &e, &error);
+	if (rc != 0)
+		fail_msg("suppression_add %s %s: %d %s", account, email, rc, error);
+}
+
+static void test_suppressions(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	add_account(f->store, "alice@example.org", NULL);
+	add_account(f->store, "bob@example.org", NULL);
+	suppression_add(f->store, "Alice@example.org", STORE_SUPPRESSION_BOUNCES,
+			"Gone@Example.NET", 1000, "550 5.1.1 no such user", "5.1.1");
+	suppression_add(f->store, "alice@example.org", STORE_SUPPRESSION_BOUNCES,
+			"old@example.net", 900, NULL, NULL);
+	suppression_add(f->store, "alice@example.org", STORE_SUPPRESSION_UNSUBSCRIBES,
+			"gone@example.net", 1100, NULL, NULL);
+	suppression_add(f->store, "bob@example.org", STORE_SUPPRESSION_SPAM_REPORTS,
+			"angry@example.net", 0, NULL, NULL);
+	/* the same address again: its reply and time replaced, one entry */
+	suppression_add(f->store, "alice@example.org", STORE_SUPPRESSION_BOUNCES,
+			"gone@example.net", 1200, "550 5.1.2 bad domain", "5.1.2");
+
+	struct store_suppression bad = { .list = STORE_SUPPRESSION_BLOCKS, .email = "nobody" };
+	assert_int_equal(store_suppression_add(f->store, "alice@example.org", &bad, &error), -1);
+	bad.email = "x@example.net";
+	assert_int_equal(store_suppression_add(f->store, "carol@example.org", &bad, &error),
+			 STORE_NOT_FOUND);
+	bad.list = STORE_SUPPRESSION_LISTS;
+	assert_int_equal(store_suppression_add(f->store, "alice@example.org", &bad, &error), -1);
+
+	struct store_suppression **v = NULL;
+	size_t n = 0;
+	assert_int_equal(store_suppression_list(f->store, "alice@example.org",
+						STORE_SUPPRESSION_BOUNCES, NULL, &v, &n, &error), 0);
+	assert_int_equal(n, 2);   /* newest first */
+	assert_string_equal(v[0]->email, "gone@example.net");
+	assert_int_equal(v[0]->created, 1200);
+	assert_string_equal(v[0]->reason, "550 5.1.2 bad domain");
+	assert_string_equal(v[0]->status, "5.1.2");
+	assert_int_equal(v[0]->list, STORE_SUPPRESSION_BOUNCES);
+	assert_string_equal(v[1]->email, "old@example.net");
+	assert_string_equal(v[1]->reason, "");
+	store_suppression_list_free(&v, n);
+	assert_int_equal(store_suppression_list(f->store, "alice@example.org",
+						STORE_SUPPRESSION_BOUNCES, "OLD@example.net", &v, &n,
+						&error), 0);
+	assert_int_equal(n, 1);
+	store_suppression_list_free(&v, n);
+	assert_int_equal(store_suppression_list(f->store, "bob@example.org",
+						STORE_SUPPRESSION_SPAM_REPORTS, NULL, &v, &n, &error), 0);
+	assert_int_equal(n, 1);
+	assert_true(v[0]->created > 1000000000);   /* 0: now */
+	store_suppression_list_free(&v, n);
+
+	/* the queue's match: per address, the first list it is on */
+	const char *const rcpts[] = { "GONE@example.net", "angry@example.net", "x@example.net",
+				      "old@EXAMPLE.net" };
+	int lists[4];
+	assert_int_equal(store_suppression_match(f->store, "alice@example.org", rcpts, 4, lists,
+						 &error), 0);
+	assert_int_equal(lists[0], STORE_SUPPRESSION_BOUNCES);
+	assert_int_equal(lists[1], -1);   /* bob's, not alice's */
+	assert_int_equal(lists[2], -1);
+	assert_int_equal(lists[3], STORE_SUPPRESSION_BOUNCES);
+	assert_int_equal(store_suppression_match(f->store, "bob@example.org", rcpts, 4, lists,
+						 &error), 0);
+	assert_int_equal(lists[0], -1);
+	assert_int_equal(lists[1], STORE_SUPPRESSION_SPAM_REPORTS);
+	/* an address JSON or an array literal would have to escape */
+	const char *const odd[] = { "\"a,b\\\"}\"@example.net" };
+	assert_int_equal(store_suppression_match(f->store, "alice@example.org", odd, 1, lists,
+						 &error), 0);
+	assert_int_equal(lists[0], -1);
+
+	uint64_t removed = 0;
+	assert_int_equal(store_suppression_remove(f->store, "alice@example.org",
+						  STORE_SUPPRESSION_BOUNCES, "Gone@example.net",
+						  &removed, &error), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(store_suppression_remove(f->store, "alice@example.org",
+						  STORE_SUPPRESSION_BOUNCES, "gone@example.net",
+						  &removed, &error), STORE_NOT_FOUND);
+	assert_int_equal(store_suppression_match(f->store, "alice@example.org", rcpts, 1, lists,
+						 &error), 0);
+	assert_int_equal(lists[0], STORE_SUPPRESSION_UNSUBSCRIBES);   /* still there */
+	assert_int_equal(store_suppression_remove(f->store, "alice@example.org",
+						  STORE_SUPPRESSION_BOUNCES, NULL, &removed, &error),
+			 0);
+	assert_int_equal(removed, 1);
+	/* an account removed takes its lists along */
+	assert_int_equal(store_account_remove(f->store, "bob@example.org", &error), 0);
+	add_account(f->store, "bob@example.org", NULL);
+	assert_int_equal(store_suppression_list(f->store, "bob@example.org",
+						STORE_SUPPRESSION_SPAM_REPORTS, NULL, &v, &n, &error), 0);
+	assert_int_equal(n, 0);
+	store_suppression_list_free(&v, n);
+
+	enum store_suppression_list list;
+	assert_true(store_suppression_list_parse("spam_reports", &list));
+	assert_int_equal(list, STORE_SUPPRESSION_SPAM_REPORTS);
+	assert_false(store_suppression_list_parse("spam", &list));
+	assert_string_equal(store_suppression_list_name(STORE_SUPPRESSION_BLOCKS), "blocks");
 }
 
 static void expect_resolve(struct store *s, const char *address, const char *const *want)
@@ -1511,13 +1624,39 @@ static void test_pg_sender_check_one_statement(void **state)
 	assert_int_equal(statements, 1);
 }
 
+/* the queue asks once per message, whatever its number of recipients */
+static void test_pg_suppression_match_one_statement(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	add_account(f->store, "alice@example.org", NULL);
+	suppression_add(f->store, "alice@example.org", STORE_SUPPRESSION_BOUNCES,
+			"b@example.net", 0, NULL, NULL);
+	pg_sql("ALTER ROLE petrel SET log_statement = 'all'");
+	struct store *s = store_reopen(f, &error);
+	assert_non_null(s);
+	const char *const rcpts[] = { "a@example.net", "b@example.net", "c@example.net" };
+	int lists[3];
+	assert_int_equal(store_suppression_match(s, "alice@example.org", rcpts, 1, lists, &error),
+			 0);
+	char path[256];
+	long from = pg_log_size(path);
+	assert_int_equal(store_suppression_match(s, "alice@example.org", rcpts, 3, lists, &error),
+			 0);
+	int statements = pg_log_statements(path, from);
+	store_close(&s);
+	pg_sql("ALTER ROLE petrel RESET log_statement");
+	assert_int_equal(lists[1], STORE_SUPPRESSION_BOUNCES);
+	assert_int_equal(statements, 1);
+}
+
 static void test_pg_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
 	const char *error = NULL;
 	assert_string_equal(store_backend_name(f->store), "postgresql");
-	assert_int_equal(store_schema_version(f->store), 3);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 3);
+	assert_int_equal(store_schema_version(f->store), 4);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 4);
 	/* no password secret in this database: they are the auth process's */
 	assert_int_equal(pg_count("SELECT count(*) FROM information_schema.columns"
 				  " WHERE column_name IN ('password_hash', 'scram')"), 0);
@@ -1529,9 +1668,9 @@ static void test_pg_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_reopen(f, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 3);
+	assert_int_equal(store_schema_version(again), 4);
 	store_close(&again);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 3);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 4);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 }
 
@@ -1577,10 +1716,10 @@ static void test_pg_concurrent_open_migrates_once(void **state)
 		assert_int_equal(pthread_join(threads[i], NULL), 0);
 		if (!openers[i].store)
 			fail_msg("open %d: %s", i, openers[i].error);
-		assert_int_equal(store_schema_version(openers[i].store), 3);
+		assert_int_equal(store_schema_version(openers[i].store), 4);
 		store_close(&openers[i].store);
 	}
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 3);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 4);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 	const char *error = NULL;
 	f->store = store_reopen(f, &error);
@@ -1749,6 +1888,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_sender_rules, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_aliases, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_suppressions, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_recipient_resolve, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_counters, setup, teardown), \
 		cmocka_unit_test(test_windows), \
@@ -1783,6 +1923,8 @@ int main(void)
 		COMMON_TESTS,
 		cmocka_unit_test_setup_teardown(test_pg_events_writer_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_events_batch_one_statement, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pg_suppression_match_one_statement, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pg_sender_check_one_statement, setup,
 						teardown),
