@@ -13,6 +13,7 @@ import hmac
 import imaplib
 import poplib
 import socket
+import threading
 import time
 
 import pytest
@@ -45,7 +46,8 @@ def nodes(petrel_factory, pg_cluster, tmp_path):  # noqa: F811
     """node-a and node-b on one database, each with imap/pop3 listeners for the other
     node (plain, [cluster] imap and pop3) and imaps/pop3s for clients, on its own
     loopback address; USER homed on node-b, LOCAL on none."""
-    url = pg_cluster.create_database("proxy_%d" % int(time.monotonic() * 1000))
+    db = "proxy_%d" % int(time.monotonic() * 1000)
+    url = pg_cluster.create_database(db)
     secret = tmp_path / "cluster.secret"
     secret.write_text(SECRET + "\n")
     secret.chmod(0o600)
@@ -60,8 +62,9 @@ def nodes(petrel_factory, pg_cluster, tmp_path):  # noqa: F811
                         % (role, role, address, port))
             # the other node connects from 127.0.0.1 (the kernel's choice on loopback)
             f.write("\n[cluster]\nimap = %s:%d\npop3 = %s:%d\nfrom = 127.0.0.1/32\n"
-                    "secret_file = %s\n" % (address, ports[0], address, ports[2], secret))
-        p.address = address
+                    "secret_file = %s\nproxy_timeout = 3\n"
+                    % (address, ports[0], address, ports[2], secret))
+        p.address, p.db = address, db
         made[name] = p
     a, b = made["node-a"], made["node-b"]
     for user in (USER, LOCAL):
@@ -317,3 +320,42 @@ def test_home_node_unreachable(nodes, tmp_path):
     assert time.monotonic() - t0 < 15
     c.shutdown()
     assert "reason=connect-failed" in a.wait_log(r"proxy-refused .*reason=connect-failed")
+
+
+def test_home_node_silent(nodes, pg_cluster):  # noqa: F811
+    """node-b's IMAP address (as the store says) accepts but never greets: after [cluster]
+    proxy_timeout (3 s) the login gets NO [UNAVAILABLE]; meanwhile node-a's loop serves
+    another login (it never waits for the home node)."""
+    a, b = nodes
+    silent = socket.socket()
+    silent.bind(("127.0.0.23", 0))
+    silent.listen(8)
+    pg_cluster.psql("UPDATE nodes SET imap_address = '127.0.0.23:%d' WHERE name = 'node-b'"
+                    % silent.getsockname()[1], db=a.db)
+    got = {}
+
+    def slow_login():
+        c = ImapFrom(a)
+        t0 = time.monotonic()
+        try:
+            c.login(USER, PW)
+            got["reply"] = "OK"
+        except imaplib.IMAP4.error as e:
+            got["reply"] = str(e)
+        got["seconds"] = time.monotonic() - t0
+        c.shutdown()
+
+    t = threading.Thread(target=slow_login)
+    t.start()
+    try:
+        a.wait_log(r"auth .*account=%s" % USER)  # the password is checked: now it waits
+        c = ImapFrom(a)
+        assert c.login(LOCAL, PW)[0] == "OK"
+        assert "reply" not in got  # the first login still waits
+        c.logout()
+    finally:
+        t.join(30)
+        silent.close()
+    assert "[UNAVAILABLE]" in got["reply"], got
+    assert 2.5 <= got["seconds"] < 10, got
+    assert "reason=timeout" in a.wait_log(r"proxy-refused .*reason=timeout")
