@@ -2,7 +2,7 @@
  * arbitrary input: an accepted head lies inside the input, its spans inside
  * the head, within the limits; a refusal has a status and a reason; and a
  * prefix of an accepted head is never accepted nor refused otherwise than
- * the whole. */
+ * the whole.  A query parameter found lies inside the query. */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_span(req.path, req.head_len);
 		check_span(req.query, req.head_len);
 		check_span(req.authorization, req.head_len);
+		struct http_span value;
+		if (http_query_param(copy, req.query, "start_date", &value)) {
+			assert(value.off >= req.query.off &&
+			       value.off + value.len <= req.query.off + req.query.len);
+			assert(memcmp(copy + value.off - 11, "start_date=", 11) == 0);
+		}
 		assert(req.method.len > 0 && req.path.len > 0);
 		assert(req.header_count <= limits.header_count);
 		assert(req.content_length <= limits.body_size);

@@ -281,6 +281,7 @@ static const struct key_def key_defs[] = {
 	  CONFIG_OFFSET(http.send_personalizations), 1, 1000000 },
 	{ SECTION_HTTP, "send_recipients", KEY_UINT, CONFIG_OFFSET(http.send_recipients), 1,
 	  1000000 },
+	{ SECTION_HTTP, "stats_days", KEY_UINT, CONFIG_OFFSET(http.stats_days), 1, 100000 },
 	{ SECTION_HTTP, "send_categories", KEY_UINT, CONFIG_OFFSET(http.send_categories), 0,
 	  1000 },
 	{ SECTION_HTTP, "send_custom_args_size", KEY_SIZE,
@@ -510,6 +511,7 @@ static struct config *config_new(bool with_hostname)
 	config->http.send_personalizations = 1000;
 	config->http.send_recipients = 1000;
 	config->http.send_categories = 10;
+	config->http.stats_days = 1000;
 	config->http.send_custom_args_size = 10000;
 	config->http.send_substitutions_size = 10000;
 	config->http.send_total_size = 64u * 1024 * 1024;

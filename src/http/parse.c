@@ -354,6 +354,23 @@ bool http_span_equals(const char *data, struct http_span span, const char *text,
 		: memcmp(data + span.off, text, n) == 0;
 }
 
+bool http_query_param(const char *data, struct http_span query, const char *name,
+		      struct http_span *value_r)
+{
+	size_t n = strlen(name);
+	size_t pos = query.off, end = query.off + query.len;
+	while (pos < end) {
+		const char *amp = memchr(data + pos, '&', end - pos);
+		size_t field_end = amp ? (size_t)(amp - data) : end;
+		if (field_end - pos > n && data[pos + n] == '=' && memcmp(data + pos, name, n) == 0) {
+			*value_r = (struct http_span){ pos + n + 1, field_end - pos - n - 1 };
+			return true;
+		}
+		pos = field_end + 1;
+	}
+	return false;
+}
+
 const char *http_status_reason(int status)
 {
 	static const struct {

@@ -74,6 +74,12 @@ int http_request_parse(const char *data, size_t len, const struct http_limits *l
 /* http_span_equals - the span of DATA is TEXT, case-insensitively if NOCASE */
 bool http_span_equals(const char *data, struct http_span span, const char *text, bool nocase);
 
+/* http_query_param - the value of the first NAME=VALUE of QUERY (a span of
+ * DATA, "a=1&b=2"), as sent (not percent-decoded), into *VALUE_R; false if
+ * NAME is not there */
+bool http_query_param(const char *data, struct http_span query, const char *name,
+		      struct http_span *value_r);
+
 /* http_method_is_known - METHOD (case-sensitive, RFC 9110 9.1) is one of
  * RFC 9110's (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE) or
  * PATCH (RFC 5789): a route answers it, or 405 with Allow; any other is

@@ -27,6 +27,7 @@ static const struct http_route routes[] = {
 	{ "/v3/scopes", "GET, HEAD", route_scopes, NULL },
 	{ "/metrics", "GET, HEAD", http_route_metrics, NULL },
 	{ "/v3/mail/send", "POST", NULL, http_route_mail_send },
+	{ "/v3/stats", "GET, HEAD", http_route_stats, NULL },
 };
 
 /* route_healthz - the process answers: its loop runs (a load balancer's

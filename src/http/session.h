@@ -136,6 +136,9 @@ void http_route_metrics(struct http_session *s);
 /* mailsend.c: http_route_mail_send - SendGrid's POST /v3/mail/send */
 void http_route_mail_send(struct http_session *s);
 
+/* stats.c: http_route_stats - SendGrid's GET /v3/stats */
+void http_route_stats(struct http_session *s);
+
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);
 

@@ -259,7 +259,7 @@ static void **list_query(struct pg_db *d, const char *sql, const char *what,
 			 size_t *count_r, const char **error_r);
 static int strv_query(struct pg_db *d, const char *sql, const struct pg_arg *args, size_t n,
 		      int columns, char ***strv_r, const char **error_r);
-static pg_row_fn plan_row, account_row, event_row, dmarc_eval_row, node_row;
+static pg_row_fn plan_row, account_row, event_row, event_count_row, dmarc_eval_row, node_row;
 static int row_exists(struct pg_conn *c, const char *sql, const char *reading,
 		      const char *noun, const char *name, const char **error_r);
 static int row_remove(struct pg_db *d, const char *sql, const char *what, const char *noun,
@@ -1271,6 +1271,32 @@ static int pg_event_newest_after(void *db, const char *account, time_t since, si
 	return 0;
 }
 
+static void *event_count_row(const PGresult *res, int i)
+{
+	struct store_event_count *c = xcalloc(1, sizeof(*c));
+	c->day = val_int(res, i, 0);
+	c->type = val_dup(res, i, 1);
+	c->count = (uint64_t)val_int(res, i, 2);
+	return c;
+}
+
+/* pg_event_count_days - see store_event_count_days: bigint division
+ * truncates as SQLite's integer division does */
+static int pg_event_count_days(void *db, const char *account, time_t begin, time_t end,
+			       struct store_event_count ***counts_r, size_t *n_r,
+			       const char **error_r)
+{
+	void **v = list_query(db, "SELECT time / 86400 AS day, type, count(*) FROM events"
+			      " WHERE account = $1 AND time >= $2 AND time < $3"
+			      " GROUP BY day, type ORDER BY day, type", "counting events",
+			      PG_ARGS(PG_TEXT(account), PG_INT(begin), PG_INT(end)),
+			      event_count_row, 0, n_r, error_r);
+	if (!v)
+		return -1;
+	*counts_r = (struct store_event_count **)v;
+	return 0;
+}
+
 static int pg_event_prune(void *db, time_t before, size_t limit, uint64_t *deleted_r,
 			  const char **error_r)
 {
@@ -1934,6 +1960,7 @@ const struct store_backend store_backend_pg = {
 	.event_add = pg_event_add,
 	.event_list = pg_event_list,
 	.event_newest_after = pg_event_newest_after,
+	.event_count_days = pg_event_count_days,
 	.event_prune = pg_event_prune,
 	.node_register = pg_node_register,
 	.node_report = pg_node_report,

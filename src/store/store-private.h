@@ -86,6 +86,10 @@ struct store_backend {
 			  const char **error_r);
 	int (*event_newest_after)(void *db, const char *account, time_t since, size_t n,
 				  int64_t *after_id_r, const char **error_r);
+	/* event_count_days - see store_event_count_days (ACCOUNT lower case) */
+	int (*event_count_days)(void *db, const char *account, time_t begin, time_t end,
+				struct store_event_count ***counts_r, size_t *n_r,
+				const char **error_r);
 	/* event_prune - delete at most LIMIT of the oldest events with time < BEFORE,
 	 * in one transaction; *deleted_r how many */
 	int (*event_prune)(void *db, time_t before, size_t limit, uint64_t *deleted_r,

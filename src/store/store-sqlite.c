@@ -196,6 +196,7 @@ enum sq_stmt {
 	SQ_EVENT_NEWEST_AFTER,
 	SQ_EVENT_NEWEST_AFTER_ACCOUNT,
 	SQ_EVENT_PRUNE,
+	SQ_EVENT_COUNT_DAYS,
 	SQ_NODE_GET,
 	SQ_NODE_RENEW,
 	SQ_NODE_ADD,
@@ -312,6 +313,10 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	/* through the time index; ids grow with time, so these are the oldest */
 	[SQ_EVENT_PRUNE] = "DELETE FROM events WHERE id IN"
 		" (SELECT id FROM events WHERE time < ?1 LIMIT ?2)",
+	/* one row per UTC day and type; times before 1970 are not written */
+	[SQ_EVENT_COUNT_DAYS] = "SELECT time / 86400 AS day, type, count(*) FROM events"
+		" WHERE account = ?1 AND time >= ?2 AND time < ?3 GROUP BY day, type"
+		" ORDER BY day, type",
 	[SQ_NODE_GET] = "SELECT owner, stopped, " SQ_NOW " - reported FROM nodes WHERE name = ?1",
 	[SQ_NODE_RENEW] = "UPDATE nodes SET owner = ?2, version = ?3, listeners = ?4,"
 		" mail_address = ?5, imap_address = ?6, pop3_address = ?7, generation = generation + 1, started = " SQ_NOW ", reported = " SQ_NOW ","
@@ -1526,6 +1531,37 @@ static int sq_event_newest_after(void *db, const char *account, time_t since, si
 	return 0;
 }
 
+/* event_count_row - one row of SQ_EVENT_COUNT_DAYS */
+static void *event_count_row(sqlite3_stmt *st)
+{
+	struct store_event_count *c = xcalloc(1, sizeof(*c));
+	c->day = sqlite3_column_int64(st, 0);
+	c->type = col_dup(st, 1);
+	c->count = (uint64_t)sqlite3_column_int64(st, 2);
+	return c;
+}
+
+static void event_count_drop(void *row)
+{
+	struct store_event_count *c = row;
+	free(c->type);
+	free(c);
+}
+
+static int sq_event_count_days(void *db, const char *account, time_t begin, time_t end,
+			       struct store_event_count ***counts_r, size_t *n_r,
+			       const char **error_r)
+{
+	struct sq_rows rows = { .make = event_count_row, .drop = event_count_drop };
+	int rc = rows_list(db, SQ_EVENT_COUNT_DAYS, "counting events",
+			   SQ_ARGS(SQ_TEXT(account), SQ_INT(begin), SQ_INT(end)), &rows, error_r);
+	if (rc == 0) {
+		*counts_r = (struct store_event_count **)rows.v;
+		*n_r = rows.n;
+	}
+	return rc;
+}
+
 /* sq_event_prune - one statement, so one transaction of at most LIMIT rows:
  * other writers wait for no longer than that takes */
 static int sq_event_prune(void *db, time_t before, size_t limit, uint64_t *deleted_r,
@@ -2132,6 +2168,7 @@ const struct store_backend store_backend_sqlite = {
 	.event_add = sq_event_add,
 	.event_list = sq_event_list,
 	.event_newest_after = sq_event_newest_after,
+	.event_count_days = sq_event_count_days,
 	.event_prune = sq_event_prune,
 	.node_register = sq_node_register,
 	.node_report = sq_node_report,

@@ -817,6 +817,28 @@ int store_event_newest_after(struct store *store, const char *account, time_t si
 	return rc;
 }
 
+int store_event_count_days(struct store *store, const char *account, time_t begin, time_t end,
+			   struct store_event_count ***counts_r, size_t *n_r,
+			   const char **error_r)
+{
+	char *a = store_lower_dup(account);
+	int rc = store->ops->event_count_days(store->db, a, begin, end, counts_r, n_r, error_r);
+	free(a);
+	return rc;
+}
+
+void store_event_counts_free(struct store_event_count ***counts, size_t n)
+{
+	if (!*counts)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free((*counts)[i]->type);
+		free((*counts)[i]);
+	}
+	free(*counts);
+	*counts = NULL;
+}
+
 void store_event_free(struct store_event **event)
 {
 	struct store_event *e = *event;

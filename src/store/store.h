@@ -464,6 +464,20 @@ int store_event_newest_after(struct store *store, const char *account, time_t si
 int store_event_prune(struct store *store, time_t before, uint64_t *deleted_r,
 		      const char **error_r);
 void store_event_free(struct store_event **event);
+/* struct store_event_count - COUNT events of TYPE on DAY (days since
+ * 1970-01-01, UTC) */
+struct store_event_count {
+	int64_t day;
+	char *type;
+	uint64_t count;
+};
+/* store_event_count_days - ACCOUNT's events with BEGIN <= time < END
+ * counted by UTC day and type, in one query (GET /v3/stats), ordered by
+ * day; *counts_r (store_event_counts_free it), *n_r of them */
+int store_event_count_days(struct store *store, const char *account, time_t begin, time_t end,
+			   struct store_event_count ***counts_r, size_t *n_r,
+			   const char **error_r);
+void store_event_counts_free(struct store_event_count ***counts, size_t n);
 
 /* ---- suppressions: addresses an account's mail is not sent to ---------------------- */
 /* SendGrid's four lists, kept per account (docs/accounts.md, "Suppressions"):

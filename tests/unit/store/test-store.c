@@ -1097,6 +1097,49 @@ static void test_events(void **state)
 	store_event_list_free(&v, n);
 }
 
+/* test_event_count_days - one account's events counted by UTC day and
+ * type, within [begin, end) */
+static void test_event_count_days(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	static const struct { time_t time; const char *type; const char *account; } rows[] = {
+		{ 86400 * 20000 - 1, "accepted", "carol@example.org" },   /* day 19999 */
+		{ 86400 * 20000, "accepted", "carol@example.org" },       /* day 20000 */
+		{ 86400 * 20000 + 5, "accepted", "carol@example.org" },
+		{ 86400 * 20000 + 9, "delivered", "carol@example.org" },
+		{ 86400 * 20000 + 9, "accepted", "dave@example.org" },    /* another account */
+		{ 86400 * 20002 + 3, "bounced", "carol@example.org" },    /* day 20002 */
+		{ 86400 * 20003, "deferred", "carol@example.org" },       /* at END: out */
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct store_event e = { .time = rows[i].time, .type = (char *)rows[i].type,
+					 .account = (char *)rows[i].account };
+		assert_int_equal(store_event_add(f->store, &e, &error), 0);
+	}
+	struct store_event_count **v = NULL;
+	size_t n = 0;
+	assert_int_equal(store_event_count_days(f->store, "Carol@example.org", 86400 * 20000,
+						86400 * 20003, &v, &n, &error), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(v[0]->day, 20000);
+	assert_string_equal(v[0]->type, "accepted");
+	assert_int_equal(v[0]->count, 2);
+	assert_int_equal(v[1]->day, 20000);
+	assert_string_equal(v[1]->type, "delivered");
+	assert_int_equal(v[1]->count, 1);
+	assert_int_equal(v[2]->day, 20002);
+	assert_string_equal(v[2]->type, "bounced");
+	assert_int_equal(v[2]->count, 1);
+	store_event_counts_free(&v, n);
+	assert_null(v);
+
+	assert_int_equal(store_event_count_days(f->store, "nobody", 0, (time_t)86400 * 30000, &v, &n,
+						&error), 0);
+	assert_int_equal(n, 0);
+	store_event_counts_free(&v, n);
+}
+
 /* batch_events - a batch of EVENTS_IN_BATCH events with every field set or
  * NULL, and text an array literal would have to quote */
 #define EVENTS_IN_BATCH 4
@@ -1894,6 +1937,7 @@ int main(void)
 		cmocka_unit_test(test_windows), \
 		cmocka_unit_test_setup_teardown(test_counter_concurrency, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_event_count_days, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_events_batch, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_dmarc_evals, setup, teardown), \

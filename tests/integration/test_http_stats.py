@@ -1,0 +1,84 @@
+"""SendGrid v3's GET /v3/stats (src/http/stats.c, docs/http.md) with curl: the key's
+account's events counted by day, week or month, and a bad query refused in SendGrid's
+error shape."""
+
+import json
+import subprocess
+import time
+
+from test_accounts import wait_events
+from test_http_send import add_key, request, send
+from test_queue_ops import dns, make_server, wait_gone  # noqa: F401 (dns: a fixture)
+
+
+def stats(p, key, query):
+    out = subprocess.run(["curl", "-sS", "--max-time", "20", "-w", "\n%{http_code}",
+                          "-H", "Authorization: Bearer " + key,
+                          "http://127.0.0.1:%d/v3/stats?%s" % (p.ports["http"], query)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    body, _, status = out.stdout.rpartition("\n")
+    return int(status), json.loads(body)
+
+
+def today():
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def test_stats_count_requests_deliveries_deferrals_and_bounces(petrel_factory, dns):
+    """two messages to a local mailbox, one to a remote address whose relay port is
+    closed (deferred once), then bounced with `petrel queue bounce`"""
+    p = make_server(petrel_factory, dns, roles=("http",))
+    send_key, stats_key = add_key(p, "mail.send"), add_key(p, "stats.read")
+    for _ in range(2):
+        assert send(p, request(), send_key)[0] == 202
+    status, fields, _ = send(p, request(personalizations=[
+        {"to": [{"email": "x@remote.test"}]}]), send_key)
+    assert status == 202
+    remote = fields["x-message-id"]
+    wait_events(p, lambda e: e["type"] == "deferred" and e["queue_id"] == remote)
+    p.cli_ok("queue", "bounce", remote)
+    wait_gone(p, remote)
+    wait_events(p, lambda e: e["type"] == "bounced", 1)
+    wait_events(p, lambda e: e["type"] == "delivered", 2)
+    status, answer = stats(p, stats_key, "start_date=" + today())
+    assert status == 200, answer
+    [entry] = answer
+    assert entry["date"] == today()
+    [metrics] = [s["metrics"] for s in entry["stats"]]
+    assert metrics["requests"] == metrics["processed"] == 3
+    assert metrics["delivered"] == 2 and metrics["deferred"] == 1
+    assert metrics["bounces"] == 1 and metrics["blocks"] == 0 and metrics["opens"] == 0
+
+
+def test_stats_buckets_by_day_week_and_month(petrel_factory, dns):
+    p = make_server(petrel_factory, dns, roles=("http",))
+    key = add_key(p, "stats.read")
+    status, days = stats(p, key, "start_date=2026-11-28&end_date=2026-12-02")
+    assert status == 200
+    assert [d["date"] for d in days] == ["2026-11-28", "2026-11-29", "2026-11-30",
+                                         "2026-12-01", "2026-12-02"]
+    assert all(d["stats"][0]["metrics"]["requests"] == 0 for d in days)
+    # 2026-11-30 is a Monday: the first week starts on the range's first day
+    status, weeks = stats(p, key, "start_date=2026-11-28&end_date=2026-12-08"
+                          "&aggregated_by=week")
+    assert [w["date"] for w in weeks] == ["2026-11-28", "2026-11-30", "2026-12-07"]
+    status, months = stats(p, key, "start_date=2026-11-28&end_date=2027-01-02"
+                           "&aggregated_by=month")
+    assert [m["date"] for m in months] == ["2026-11-28", "2026-12-01", "2027-01-01"]
+
+
+def test_stats_refusals(petrel_factory, dns):
+    p = make_server(petrel_factory, dns, roles=("http",))
+    key = add_key(p, "stats.read")
+    for query, field in [("", "start_date"), ("start_date=2026-02-30", "start_date"),
+                         ("start_date=26-12-01", "start_date"),
+                         ("start_date=2026-12-05&end_date=2026-12-04", "end_date"),
+                         ("start_date=2020-01-01&end_date=2026-01-01", "end_date"),
+                         ("start_date=2026-12-01&aggregated_by=year", "aggregated_by")]:
+        status, answer = stats(p, key, query)
+        assert status == 400, query
+        [error] = answer["errors"]
+        assert error["field"] == field and error["message"], (query, answer)
+    status, answer = stats(p, add_key(p, "mail.send"), "start_date=2026-12-01")
+    assert status == 403 and answer["errors"][0]["message"] == "access forbidden"
