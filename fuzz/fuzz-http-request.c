@@ -2,7 +2,9 @@
  * arbitrary input: an accepted head lies inside the input, its spans inside
  * the head, within the limits; a refusal has a status and a reason; and a
  * prefix of an accepted head is never accepted nor refused otherwise than
- * the whole.  A query parameter found lies inside the query. */
+ * the whole; read in two calls (the second resuming where the first, which
+ * asked for more, stopped) the answer is the one read in one.  A query
+ * parameter found lies inside the query. */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +14,23 @@
 #include "http/parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* check_resumed - the answer for DATA[0..SIZE) read after a first call on
+ * its first half that asked for more is RC's, with the same head or status */
+static void check_resumed(const char *data, size_t size, const struct http_limits *limits,
+			  int rc, const struct http_request *whole)
+{
+	struct http_request first, second;
+	const char *error = NULL;
+	size_t half = size / 2;
+	if (http_request_parse(data, half, 0, limits, &first, &error) != 0)
+		return;
+	assert(http_request_parse(data, size, half, limits, &second, &error) == rc);
+	if (rc == 1)
+		assert(second.head_len == whole->head_len);
+	if (rc == -1)
+		assert(second.status == whole->status);
+}
 
 static void check_span(struct http_span span, size_t head_len)
 {
@@ -29,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(copy, data, size);
 	struct http_request req;
 	const char *error = NULL;
-	int rc = http_request_parse(copy, size, &limits, &req, &error);
+	int rc = http_request_parse(copy, size, 0, &limits, &req, &error);
 	if (rc == 1) {
 		assert(req.head_len >= 4 && req.head_len <= size && req.head_len <= limits.header_size);
 		assert(memcmp(copy + req.head_len - 4, "\r\n\r\n", 4) == 0);
@@ -50,12 +69,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(req.version_minor <= 1);
 		/* the same head, cut one octet short, is incomplete */
 		struct http_request shorter;
-		assert(http_request_parse(copy, req.head_len - 1, &limits, &shorter, &error) == 0);
+		assert(http_request_parse(copy, req.head_len - 1, 0, &limits, &shorter, &error) == 0);
 	} else if (rc == -1) {
 		assert(error != NULL && req.status >= 400 && req.status < 600);
 	} else {
 		assert(rc == 0 && size < limits.header_size);
 	}
+	check_resumed(copy, size, &limits, rc, &req);
 	free(copy);
 	return 0;
 }

@@ -26,7 +26,8 @@ static int parse_refuse(struct http_request *req, int status, const char *text,
 static bool is_tchar(unsigned char c);
 static bool is_field_vchar(unsigned char c);
 static const char *incomplete_head_error(const char *data, size_t start, size_t len,
-					 const struct http_limits *limits, int *status_r);
+					 size_t checked, const struct http_limits *limits,
+					 int *status_r);
 static const char *parse_request_line(const char *data, size_t cur, size_t eol,
 				      struct http_request *req, int *status_r);
 static const char *parse_target(const char *data, struct http_request *req);
@@ -68,8 +69,9 @@ static bool is_field_vchar(unsigned char c)
 	return c == ' ' || c == '\t' || (c >= 0x21 && c != 0x7f);
 }
 
-int http_request_parse(const char *data, size_t len, const struct http_limits *limits,
-		       struct http_request *req, const char **error_r)
+int http_request_parse(const char *data, size_t len, size_t checked,
+		       const struct http_limits *limits, struct http_request *req,
+		       const char **error_r)
 {
 	memset(req, 0, sizeof(*req));
 	int status = 400;
@@ -78,10 +80,14 @@ int http_request_parse(const char *data, size_t len, const struct http_limits *l
 	while (start + 2 <= len && data[start] == '\r' && data[start + 1] == '\n')
 		start += 2;
 	size_t window = len < limits->header_size ? len : limits->header_size;
-	const char *end = start < window ? memmem(data + start, window - start, "\r\n\r\n", 4)
+	/* the octets an earlier call read held no end: resume 3 octets back,
+	 * where an end may begin */
+	size_t from = checked > start + 3 ? checked - 3 : start;
+	const char *end = from < window ? memmem(data + from, window - from, "\r\n\r\n", 4)
 		: NULL;
 	if (end == NULL) {
-		const char *error = incomplete_head_error(data, start, len, limits, &status);
+		const char *error = incomplete_head_error(data, start, len, checked, limits,
+							  &status);
 		return error ? parse_refuse(req, status, error, error_r) : 0;
 	}
 	req->head_len = (size_t)(end - data) + 4;
@@ -105,9 +111,12 @@ int http_request_parse(const char *data, size_t len, const struct http_limits *l
  * a bare CR or LF already there is 400, so many octets 431 (414 if the
  * request line has not ended); NULL if the client may still send the rest */
 static const char *incomplete_head_error(const char *data, size_t start, size_t len,
-					 const struct http_limits *limits, int *status_r)
+					 size_t checked, const struct http_limits *limits,
+					 int *status_r)
 {
-	for (size_t i = start; i < len; i++) {
+	/* an earlier call found none before CHECKED, except a CR it could not
+	 * judge yet: its last octet */
+	for (size_t i = checked > start + 1 ? checked - 1 : start; i < len; i++) {
 		bool bare_lf = data[i] == '\n' && (i == start || data[i - 1] != '\r');
 		bool bare_cr = data[i] == '\r' && i + 1 < len && data[i + 1] != '\n';
 		if (bare_lf || bare_cr) {

@@ -4,7 +4,10 @@
  * and the fuzz target call it on bytes it does not own and never keeps.
  *
  * http_request_parse() reads DATA[0..LEN), the start of what the client
- * sent, and returns
+ * sent; CHECKED is the LEN of an earlier call on the same octets that
+ * returned 0 (0 the first time): the search for the end resumes there, so
+ * a head that arrives an octet at a time costs its length, not its square.
+ * It returns
  *   1  a whole head is there: REQ describes it, REQ->head_len octets long
  *      (up to and including the empty line that ends it);
  *   0  no empty line yet, and nothing wrong so far: read more (the caller
@@ -68,8 +71,9 @@ struct http_request {
 	int status;                   /* with -1: the reply's code */
 };
 
-int http_request_parse(const char *data, size_t len, const struct http_limits *limits,
-		       struct http_request *req, const char **error_r);
+int http_request_parse(const char *data, size_t len, size_t checked,
+		       const struct http_limits *limits, struct http_request *req,
+		       const char **error_r);
 
 /* http_span_equals - the span of DATA is TEXT, case-insensitively if NOCASE */
 bool http_span_equals(const char *data, struct http_span span, const char *text, bool nocase);

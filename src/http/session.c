@@ -277,13 +277,16 @@ static int session_read_head(struct http_session *s, struct evbuffer *in)
 		len = limits->header_size;
 	const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
 	const char *error = NULL;
-	int rc = http_request_parse(data, len, limits, &s->req, &error);
+	int rc = http_request_parse(data, len, s->head_checked, limits, &s->req, &error);
 	if (rc < 0) {
 		session_refuse(s, s->req.status, error);
 		return -1;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		s->head_checked = len;
 		return 0;
+	}
+	s->head_checked = 0;
 	s->head = xmalloc(s->req.head_len);
 	evbuffer_remove(in, s->head, s->req.head_len);
 	if (s->req.content_length > 0)

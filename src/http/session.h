@@ -83,6 +83,7 @@ struct http_session {
 	/* the request being answered: its head (copied out of the input),
 	 * what the parser found in it, and its body */
 	char *head;
+	size_t head_checked;    /* octets of the input read for a head without its end */
 	struct http_request req;
 	char *body;
 	size_t body_len;

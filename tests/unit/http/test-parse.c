@@ -1,6 +1,8 @@
 /* tests/unit/http/test-parse - request heads (valid and refused, with the
  * status each gets), each fed whole and one octet at a time: a prefix
- * never gives another answer than "read more" or the same refusal. */
+ * never gives another answer than "read more" or the same refusal, and
+ * fed octet by octet, each call resuming where the last stopped, the head
+ * gets the answer it gets whole. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,14 +111,15 @@ static void describe(const char *data, const struct http_request *req, char *buf
 		 data + req->query.off, (unsigned long long)req->content_length, req->keep_alive);
 }
 
-/* parse_prefix - the answer for the first LEN octets of HEAD, in a buffer of
+/* parse_prefix - the answer for the first LEN octets of HEAD (CHECKED of them
+ * read by a call that asked for more), in a buffer of
  * exactly that size (so ASan sees any read past it) */
-static int parse_prefix(const char *head, size_t len, struct http_request *req,
+static int parse_prefix(const char *head, size_t len, size_t checked, struct http_request *req,
 			const char **error)
 {
 	char *copy = malloc(len ? len : 1);
 	memcpy(copy, head, len);
-	int rc = http_request_parse(copy, len, &limits, req, error);
+	int rc = http_request_parse(copy, len, checked, &limits, req, error);
 	free(copy);
 	return rc;
 }
@@ -131,7 +134,7 @@ static void test_heads_whole(void **state)
 		size_t len = strlen(c->head);
 		char *copy = malloc(len);
 		memcpy(copy, c->head, len);
-		int rc = http_request_parse(copy, len, &limits, &req, &error);
+		int rc = http_request_parse(copy, len, 0, &limits, &req, &error);
 		if (c->status == 0) {
 			char got[300];
 			if (rc != 1)
@@ -149,7 +152,9 @@ static void test_heads_whole(void **state)
 	}
 }
 
-/* every prefix of a head: "read more", or (a refused head) the same status */
+/* every prefix of a head, each call resuming where the last asked for
+ * more: "read more", or (a refused head) the same status; the whole head
+ * read so gets the answer it gets in one call */
 static void test_heads_byte_by_byte(void **state)
 {
 	(void)state;
@@ -158,16 +163,19 @@ static void test_heads_byte_by_byte(void **state)
 		size_t len = strlen(c->head);
 		struct http_request req;
 		const char *error;
-		for (size_t n = 0; n < len; n++) {
-			int rc = parse_prefix(c->head, n, &req, &error);
-			if (rc == 1)
+		int rc = 0;
+		for (size_t n = 0; n <= len && rc == 0; n++) {
+			rc = parse_prefix(c->head, n, n ? n - 1 : 0, &req, &error);
+			if (rc == 1 && n < len)
 				fail_msg("case %zu: accepted after %zu of %zu octets", i, n, len);
 			if (rc == -1 && req.status != c->status)
 				fail_msg("case %zu: status %d after %zu octets, expected %d", i,
 					 req.status, n, c->status);
-			if (rc == -1)
-				break;
 		}
+		if (c->status == 0 && (rc != 1 || req.head_len != len))
+			fail_msg("case %zu: octet by octet rc %d, not accepted whole", i, rc);
+		if (c->status != 0 && rc != -1)
+			fail_msg("case %zu: octet by octet never refused", i);
 	}
 }
 
@@ -178,7 +186,7 @@ static void test_head_then_more(void **state)
 	const char *two = "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n";
 	struct http_request req;
 	const char *error;
-	assert_int_equal(http_request_parse(two, strlen(two), &limits, &req, &error), 1);
+	assert_int_equal(http_request_parse(two, strlen(two), 0, &limits, &req, &error), 1);
 	assert_int_equal(req.head_len, strlen(two) / 2);
 	assert_true(http_span_equals(two, req.path, "/a", false));
 }
