@@ -4,6 +4,7 @@
  * submits its work to the pool and answers from the job's done callback,
  * finding the session by id (session.h). */
 #include "http/session.h"
+#include "http/suppression.h"
 
 #include <string.h>
 
@@ -64,6 +65,12 @@ void http_route_dispatch(struct http_session *s)
 	bool get = http_span_equals(data, s->req.method, "GET", false) ||
 		http_span_equals(data, s->req.method, "HEAD", false);
 	bool post = http_span_equals(data, s->req.method, "POST", false);
+	size_t prefix = strlen(HTTP_SUPPRESSION_PREFIX);
+	if (s->req.path.len >= prefix &&
+	    memcmp(data + s->req.path.off, HTTP_SUPPRESSION_PREFIX, prefix) == 0) {
+		http_route_suppression(s);   /* /v3/suppression/LIST[/EMAIL] */
+		return;
+	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!http_span_equals(data, s->req.path, routes[i].path, false))
 			continue;

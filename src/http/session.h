@@ -140,6 +140,10 @@ void http_route_mail_send(struct http_session *s);
 /* stats.c: http_route_stats - SendGrid's GET /v3/stats */
 void http_route_stats(struct http_session *s);
 
+/* suppression-route.c: http_route_suppression - SendGrid's
+ * /v3/suppression/LIST[/EMAIL] (any method; it answers 404 and 405 itself) */
+void http_route_suppression(struct http_session *s);
+
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);
 

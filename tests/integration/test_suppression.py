@@ -6,9 +6,10 @@ affected.  Postfix's smtp-sink plays the remote MX (127.0.0.2), dnsmasq serves r
 mail is submitted on the submission port as the fixture account."""
 
 import json
+import subprocess
 import time
 
-from conftest import SENDER
+from conftest import SENDER, add_listeners
 from peers import dns_factory, mx_port, sink_factory, wait_until  # noqa: F401
 from test_relay import (events, message, relay_petrel, sender_mail, submit,
                         wait_queue_empty, wait_sender_mail)
@@ -129,3 +130,135 @@ def test_cli_refuses_bad_input(petrel):
     r = petrel.cli_ok("suppression", "del", SENDER, "--all")
     assert "2 addresses removed" in r.stderr, r
     assert suppressions(petrel) == []
+
+
+# --------------------------------------------------------------------------- HTTP API
+
+def call(p, method, path, key=None, body=None):
+    """METHOD PATH with curl (BODY as JSON): status, header fields, parsed body"""
+    args = ["curl", "-sS", "-i", "--max-time", "20", "-X", method]
+    if key:
+        args += ["-H", "Authorization: Bearer " + key]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
+    args.append("http://127.0.0.1:%d%s" % (p.ports["http"], path))
+    out = subprocess.run(args, input=json.dumps(body).encode() if body is not None else None,
+                         capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    head, _, rest = out.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    fields = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+    return int(lines[0].split()[1]), fields, json.loads(rest) if rest else None
+
+
+def rcpt_args(dump):
+    """the RCPT TO addresses of an smtp-sink dump, lower-cased"""
+    return [ln.split(b":", 1)[1].strip().lower() for ln in dump.split(b"\n")
+            if ln.startswith(b"X-Rcpt-Args:")]
+
+
+def add_key(p, *scopes):
+    opts = []
+    for s in scopes:
+        opts += ["--scope", s]
+    return p.cli_ok("apikey", "add", SENDER, *opts).stdout.strip()
+
+
+def api_mail(to):
+    return {"personalizations": [{"to": [{"email": a} for a in to]}],
+            "from": {"email": SENDER}, "subject": "over the API",
+            "content": [{"type": "text/plain", "value": "Hello."}]}
+
+
+def test_http_list_add_delete_and_send(petrel_factory, dns_factory, mx_port, sink_factory):
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink = sink_factory("127.0.0.2", mx_port)
+    p = relay_petrel(petrel_factory, dns, mx_port, start=False, retry_initial=3600,
+                     retry_max=3600)
+    add_listeners(p, "http")
+    p.start()
+    key = add_key(p, "mail.send", "suppression.read", "suppression.create",
+                  "suppression.delete")
+
+    status, _, body = call(p, "POST", "/v3/suppression/bounces", key,
+                           {"emails": ["Gone@remote.test"], "reason": "by hand"})
+    assert status == 201 and body == {"emails": ["Gone@remote.test"]}, (status, body)
+    status, _, body = call(p, "GET", "/v3/suppression/bounces", key)
+    assert status == 200 and len(body) == 1, body
+    assert body[0]["email"] == GONE and body[0]["reason"] == "by hand", body
+    assert body[0]["status"] == "" and abs(body[0]["created"] - time.time()) < 60, body
+    status, _, body = call(p, "GET", "/v3/suppression/bounces/gone%40remote.test", key)
+    assert status == 200 and [e["email"] for e in body] == [GONE], body
+    status, _, body = call(p, "GET", "/v3/suppression/unsubscribes", key)
+    assert status == 200 and body == [], body
+    # the CLI sees the same list
+    assert [e["email"] for e in suppressions(p)] == [GONE]
+
+    # mail sent over the API is dropped for the listed address only
+    status, fields, _ = call(p, "POST", "/v3/mail/send", key, api_mail([GONE, "ok@remote.test"]))
+    assert status == 202, status
+    qid = fields["x-message-id"]
+    [dump] = sink.wait_dumps(1, timeout=15)
+    # the To: field names both: the envelope (smtp-sink's X-Rcpt-Args) only one
+    assert rcpt_args(dump) == [b"<ok@remote.test>"], dump[:400]
+    wait_until(lambda: [e for e in events(p) if e.get("queue_id") == qid
+                        and e["type"] == "dropped"], 10, 0.2, "the dropped event")
+
+    status, _, _ = call(p, "DELETE", "/v3/suppression/bounces/gone%40remote.test", key)
+    assert status == 204
+    status, _, body = call(p, "DELETE", "/v3/suppression/bounces/gone%40remote.test", key)
+    assert status == 404 and body["errors"][0]["message"] == "not found", body
+    status, _, _ = call(p, "POST", "/v3/mail/send", key, api_mail([GONE]))
+    assert status == 202
+    dumps = sink.wait_dumps(2, timeout=15)
+    assert rcpt_args(dumps[1]) == [b"<gone@remote.test>"], dumps[1][:400]
+
+    # DELETE with a body: some addresses, or all of them
+    call(p, "POST", "/v3/suppression/unsubscribes", key,
+         {"emails": ["a@remote.test", "b@remote.test", "c@remote.test"]})
+    status, _, _ = call(p, "DELETE", "/v3/suppression/unsubscribes", key,
+                        {"emails": ["a@remote.test", "nobody@remote.test"]})
+    assert status == 204
+    _, _, body = call(p, "GET", "/v3/suppression/unsubscribes", key)
+    assert sorted(e["email"] for e in body) == ["b@remote.test", "c@remote.test"], body
+    assert set(body[0]) == {"created", "email"}, body
+    status, _, _ = call(p, "DELETE", "/v3/suppression/unsubscribes", key, {"delete_all": True})
+    assert status == 204
+    assert call(p, "GET", "/v3/suppression/unsubscribes", key)[2] == []
+
+
+def test_http_scopes_and_refusals(petrel_factory):
+    p = petrel_factory(start=False)
+    add_listeners(p, "http")
+    p.start()
+    send_only = add_key(p, "mail.send")
+    bounces_read = add_key(p, "suppression.bounces.read")
+    full = add_key(p, "suppression.read", "suppression.create", "suppression.delete")
+
+    assert call(p, "GET", "/v3/suppression/bounces")[0] == 401
+    assert call(p, "GET", "/v3/suppression/bounces", send_only)[0] == 403
+    assert call(p, "GET", "/v3/suppression/bounces", bounces_read)[0] == 200
+    assert call(p, "GET", "/v3/suppression/blocks", bounces_read)[0] == 403
+    assert call(p, "DELETE", "/v3/suppression/bounces", bounces_read,
+                {"delete_all": True})[0] == 403
+    assert call(p, "GET", "/v3/suppression/spam_reports", full)[0] == 200
+
+    status, _, body = call(p, "GET", "/v3/suppression/nonsense", full)
+    assert status == 404 and body["errors"][0]["message"] == "not found", body
+    status, fields, _ = call(p, "PUT", "/v3/suppression/bounces", full)
+    assert status == 405 and fields["allow"] == "GET, HEAD, POST, DELETE", fields
+    status, fields, _ = call(p, "POST", "/v3/suppression/bounces/a%40remote.test", full,
+                             {"emails": ["x@remote.test"]})
+    assert status == 405 and fields["allow"] == "GET, HEAD, DELETE", fields
+    status, _, body = call(p, "POST", "/v3/suppression/bounces", full,
+                           {"emails": ["ok@remote.test", "not an address"]})
+    assert status == 400 and body["errors"][0]["field"] == "emails.1", body
+    assert call(p, "GET", "/v3/suppression/bounces", full)[2] == []  # none added
+    status, _, body = call(p, "POST", "/v3/suppression/bounces", full, {"emails": []})
+    assert status == 400, body
+    status, _, body = call(p, "DELETE", "/v3/suppression/bounces", full,
+                           {"delete_all": True, "emails": ["a@remote.test"]})
+    assert status == 400, body
+    status, _, body = call(p, "GET", "/v3/suppression/bounces/a%2", full)
+    assert status == 404, body

@@ -1,0 +1,51 @@
+/* fuzz/fuzz-suppression - the suppression endpoints' path and JSON body
+ * (src/http/suppression-parse.c) on arbitrary input.  The first octet
+ * picks the parser (and for a body whether delete_all and reason are
+ * taken); the rest is the input.  A path accepted has a list name of a-z
+ * and '_' and an email without control characters or '/'; a body accepted
+ * is delete_all or one or more addresses of at most 254 octets. */
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/suppression.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size == 0)
+		return 0;
+	const char *in = (const char *)data + 1;
+	size_t len = size - 1;
+	const char *error = NULL;
+	if (data[0] & 1) {
+		char *list = NULL, *email = NULL;
+		if (http_suppression_path_parse(in, len, &list, &email, &error) == 0) {
+			assert(list[0] != '\0' && strspn(list, "abcdefghijklmnopqrstuvwxyz_") ==
+			       strlen(list));
+			assert(!email || (email[0] != '\0' && strlen(email) <= 254 &&
+					  !strchr(email, '/')));
+			for (const char *p = email; p && *p; p++)
+				assert((unsigned char)*p >= 0x20 && *p != 0x7f);
+		} else {
+			assert(!list && !email && error);
+		}
+		free(list);
+		free(email);
+		return 0;
+	}
+	struct http_suppression_body b;
+	if (http_suppression_body_parse(in, len, data[0] & 2, data[0] & 4, &b, &error) == 0) {
+		assert(b.delete_all ? b.count == 0 : b.count > 0);
+		for (size_t i = 0; i < b.count; i++)
+			assert(b.emails[i][0] != '\0' && strlen(b.emails[i]) <= 254);
+		assert(!b.reason || (data[0] & 4));
+		http_suppression_body_clear(&b);
+	} else {
+		assert(error && b.count == 0 && !b.emails && !b.reason);
+	}
+	return 0;
+}
