@@ -73,6 +73,8 @@ static int apikey_list(struct store_credentials *sc, const char *account, bool j
 		return status;
 	json_list_open(json);
 	for (size_t i = 0; i < n; i++) {
+		char when[32];
+		admin_time_format(keys[i].created, when, sizeof(when));
 		if (json) {
 			json_entry_open(i, "id");
 			json_string(stdout, keys[i].id);
@@ -80,10 +82,10 @@ static int apikey_list(struct store_credentials *sc, const char *account, bool j
 			json_string(stdout, keys[i].name);
 			fputs(",\"scopes\":", stdout);
 			json_string(stdout, keys[i].scopes);
-			printf(",\"created\":%lld}", (long long)keys[i].created);
+			printf(",\"created\":\"%s\"}", when);
 		} else {
-			printf("%s scopes=%s created=%lld%s%s\n", keys[i].id, keys[i].scopes,
-			       (long long)keys[i].created, keys[i].name[0] ? " name=" : "",
+			printf("%s scopes=%s created=%s%s%s\n", keys[i].id, keys[i].scopes,
+			       when, keys[i].name[0] ? " name=" : "",
 			       keys[i].name);
 		}
 		store_apikey_clear(&keys[i]);

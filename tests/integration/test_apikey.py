@@ -58,6 +58,12 @@ def test_key_shown_once_and_stored_hashed(server):
     listed = json.loads(server.cli_ok("apikey", "list", SENDER, "--json").stdout)
     assert [(k["id"], k["name"], k["scopes"]) for k in listed] == \
         [(key_id, "ci", "mail.send stats.read")]
+    # created as the other admin commands print times: UTC, ISO 8601
+    iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.fullmatch(iso, listed[0]["created"]), listed
+    text = server.cli_ok("apikey", "list", SENDER).stdout
+    assert re.fullmatch(r"%s scopes=mail\.send stats\.read created=%s name=ci\n"
+                        % (key_id, iso), text), text
     # the key is nowhere on disk: only its SHA-256 (auth/credentials.db)
     for f in server.data_dir.rglob("*"):
         if f.is_file():
