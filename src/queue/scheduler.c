@@ -152,7 +152,7 @@ static void attempt_free(struct queue_attempt *a);
 static bool attempt_load(struct queue_attempt *a);
 static void attempt_unreadable(struct queue_attempt *a);
 static void attempt_deliver_local(struct queue_attempt *a, size_t i);
-static void attempt_route_local(struct queue_attempt *a, size_t i);
+static void attempt_route_local(struct queue_attempt *a, size_t i, struct store_node *home);
 static void attempt_defer_local(struct queue_attempt *a, size_t i, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static bool attempt_is_from_node(const struct queue_attempt *a);
@@ -169,7 +169,7 @@ static void rcpt_defer_store(struct queue_attempt *a, size_t i, const char *what
 static void suppress_hard_bounce(struct queue *queue, const struct queue_envelope *env,
 				 const struct queue_recipient *r);
 static int queue_address_is_local(struct queue *queue, const char *address,
-				  const char **error_r);
+				  struct store_node **home_r, const char **error_r);
 static void queue_event(struct queue *queue, const char *type, const struct queue_envelope *env,
 			const char *recipient, int code, const char *reason);
 static void rcpt_set(struct queue_recipient *r, enum queue_rcpt_state state, const char *fmt, ...)
@@ -322,21 +322,33 @@ static int reply_code(const char *reply)
 /* queue_address_is_local - (worker) 1 if the domain after the last '@' is
  * one of ours (in the config, or added with `petrel domain add`), 0 if not,
  * -1 and *error_r if the store cannot tell: the caller defers, since
- * guessing "remote" would send local mail to the domain's MX */
+ * guessing "remote" would send local mail to the domain's MX.  On
+ * PostgreSQL, *HOME_R = the home node of the account ADDRESS names (or
+ * NULL), read in the same statement as the domain: homes mean something
+ * only in a store the nodes share, and every attempt reads them afresh. */
 static int queue_address_is_local(struct queue *queue, const char *address,
-				  const char **error_r)
+				  struct store_node **home_r, const char **error_r)
 {
+	*home_r = NULL;
 	const char *at = strrchr(address, '@');
 	if (!at || at[1] == '\0' || at[1] == '[')
 		return 0;
-	if (config_is_local_domain(queue->config, at + 1))
-		return 1;
+	bool config_local = config_is_local_domain(queue->config, at + 1);
 	bool exists = false;
-	if (queue->store && store_domain_exists(queue->store, at + 1, &exists, error_r) != 0) {
-		log_error("store-failed", "op=domain_exists error=\"%s\"", *error_r);
+	int rc = 0;
+	if (!queue->store)
+		return config_local ? 1 : 0;
+	if (queue->config->store.backend == STORE_BACKEND_POSTGRESQL)
+		rc = store_address_route(queue->store, address, &exists, home_r, error_r);
+	else if (!config_local)
+		rc = store_domain_exists(queue->store, at + 1, &exists, error_r);
+	if (rc != 0) {
+		log_error("store-failed", "op=address_route error=\"%s\"", *error_r);
 		return -1;
 	}
-	return exists ? 1 : 0;
+	if (!config_local && !exists)
+		store_node_free(home_r);  /* an account of a domain no longer ours */
+	return config_local || exists ? 1 : 0;
 }
 
 /* queue_event - (worker) record an event for the account that sent ENV */
@@ -585,24 +597,15 @@ static bool home_address_split(const char *address, char *host, size_t size,
 }
 
 /* attempt_route_local - (worker) local recipient I: into its Maildir here,
- * or, when its account is homed on another node, to that node in phase B
- * (a recipient with no account, or no home, is delivered here) */
-static void attempt_route_local(struct queue_attempt *a, size_t i)
+ * or, when its account is homed on another node (HOME, taken over), to that
+ * node in phase B (a recipient with no account, or no home, is delivered
+ * here) */
+static void attempt_route_local(struct queue_attempt *a, size_t i, struct store_node *home)
 {
-	struct queue *queue = a->queue;
-	const struct config *config = queue->config;
-	struct store_node *home = NULL;
-	const char *error = NULL;
-	/* homes mean something only in a store the nodes share */
-	int rc = queue->store && config->store.backend == STORE_BACKEND_POSTGRESQL ?
-		store_account_home(queue->store, a->env->rcpts[i].address, &home, &error) : 0;
+	const struct config *config = a->queue->config;
 	char why[128], host[64];
 	unsigned port = 0;
-	if (rc != 0 && rc != STORE_NOT_FOUND) {
-		log_error("store-failed", "op=account_home error=\"%s\"", error);
-		attempt_defer_local(a, i, "451 4.3.0 cannot read the home node of the account: %s",
-				    error);
-	} else if (!home || strcasecmp(home->name, config->node) == 0) {
+	if (!home || strcasecmp(home->name, config->node) == 0) {
 		attempt_deliver_local(a, i);
 	} else if (attempt_is_from_node(a)) {
 		attempt_defer_local(a, i, "451 4.4.6 not relayed to home node %s: this message came"
@@ -753,12 +756,14 @@ static void attempt_local_work(void *arg)
 				continue;
 			}
 			const char *error = NULL;
-			int local = queue_address_is_local(a->queue, env->rcpts[i].address, &error);
+			struct store_node *home = NULL;
+			int local = queue_address_is_local(a->queue, env->rcpts[i].address, &home,
+							   &error);
 			if (local < 0) {
 				rcpt_defer_store(a, i, "cannot tell whether the domain is local",
 						 error);
 			} else if (local > 0) {
-				attempt_route_local(a, i);
+				attempt_route_local(a, i, home);
 			} else {
 				a->remote[i] = true;
 				a->remote_count++;

@@ -1899,6 +1899,24 @@ static int pg_account_set_home(void *db, const char *account, const char *node,
 	return rc;
 }
 
+/* home_columns - the home node of row 0: its name (column FIRST), then its
+ * NODE_COLUMNS row, NULL when it has no home; a node forgotten since has
+ * no row: its name only, stopped, age -1 */
+static struct store_node *home_columns(const PGresult *res, int first)
+{
+	if (PQgetisnull(res, 0, first))
+		return NULL;
+	struct store_node *home = xcalloc(1, sizeof(*home));
+	if (!PQgetisnull(res, 0, first + 1)) {
+		node_columns(res, 0, first + 1, home);
+	} else {
+		home->name = val_dup(res, 0, first);
+		home->stopped = true; /* forgotten since */
+		home->age = -1;
+	}
+	return home;
+}
+
 /* pg_account_home - the home's name, then its row (none left when it was
  * forgotten) */
 static int pg_account_home(void *db, const char *account, struct store_node **home_r,
@@ -1914,17 +1932,31 @@ static int pg_account_home(void *db, const char *account, struct store_node **ho
 	if (PQntuples(res) == 0) {
 		*error_r = store_error("no account %s", account);
 		rc = STORE_NOT_FOUND;
-	} else if (!PQgetisnull(res, 0, 1)) {
-		*home_r = xcalloc(1, sizeof(**home_r));
-		node_columns(res, 0, 1, *home_r);
-	} else if (!PQgetisnull(res, 0, 0)) {
-		*home_r = xcalloc(1, sizeof(**home_r));
-		(*home_r)->name = val_dup(res, 0, 0);
-		(*home_r)->stopped = true; /* forgotten since */
-		(*home_r)->age = -1;
+	} else {
+		*home_r = home_columns(res, 0);
 	}
 	PQclear(res);
 	return rc;
+}
+
+/* pg_address_route - the domain's existence, the account's home name and
+ * the home's row in one statement: always one row, the account's columns
+ * NULL when there is no such account */
+static int pg_address_route(void *db, const char *address, const char *domain,
+			    bool *domain_r, struct store_node **home_r, const char **error_r)
+{
+	PGresult *res = pg_query(db, "SELECT EXISTS (SELECT 1 FROM domains WHERE name = $2),"
+				 " a.home_node, n.* FROM (SELECT 1) one"
+				 " LEFT JOIN accounts a ON a.name = $1 LEFT JOIN"
+				 " (SELECT " NODE_COLUMNS " FROM nodes) n ON n.name = a.home_node",
+				 "reading a recipient's domain and home",
+				 PG_ARGS(PG_TEXT(address), PG_TEXT(domain)), error_r);
+	if (!res)
+		return -1;
+	*domain_r = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	*home_r = home_columns(res, 1);
+	PQclear(res);
+	return 0;
 }
 
 const struct store_backend store_backend_pg = {
@@ -1947,6 +1979,7 @@ const struct store_backend store_backend_pg = {
 	.account_list = pg_account_list,
 	.account_set_home = pg_account_set_home,
 	.account_home = pg_account_home,
+	.address_route = pg_address_route,
 	.sender_set = pg_sender_set,
 	.sender_remove = pg_sender_remove,
 	.sender_list = pg_sender_list,

@@ -54,6 +54,9 @@ struct store_backend {
 				const char **error_r);
 	int (*account_home)(void *db, const char *account, struct store_node **home_r,
 			    const char **error_r);
+	/* address_route - see store.h; ADDRESS and DOMAIN lower-cased */
+	int (*address_route)(void *db, const char *address, const char *domain,
+			     bool *domain_r, struct store_node **home_r, const char **error_r);
 
 	int (*sender_set)(void *db, const char *account, const char *pattern, bool allow,
 			  const char **error_r);

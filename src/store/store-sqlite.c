@@ -2135,6 +2135,16 @@ static int sq_account_home(void *db, const char *account, struct store_node **ho
 	return rc;
 }
 
+/* sq_address_route - two reads: SQLite has no round trips to save */
+static int sq_address_route(void *db, const char *address, const char *domain,
+			    bool *domain_r, struct store_node **home_r, const char **error_r)
+{
+	int rc = sq_domain_exists(db, domain, domain_r, error_r);
+	if (rc == 0)
+		rc = sq_account_home(db, address, home_r, error_r);
+	return rc == STORE_NOT_FOUND ? 0 : rc;
+}
+
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -2155,6 +2165,7 @@ const struct store_backend store_backend_sqlite = {
 	.account_list = sq_account_list,
 	.account_set_home = sq_account_set_home,
 	.account_home = sq_account_home,
+	.address_route = sq_address_route,
 	.sender_set = sq_sender_set,
 	.sender_remove = sq_sender_remove,
 	.sender_list = sq_sender_list,

@@ -335,6 +335,22 @@ int store_account_home(struct store *store, const char *account, struct store_no
 	return rc;
 }
 
+int store_address_route(struct store *store, const char *address, bool *domain_r,
+			struct store_node **home_r, const char **error_r)
+{
+	*home_r = NULL;
+	*domain_r = false;
+	char *a = store_lower_dup(address);
+	char *domain = store_lower_dup(store_address_domain(a));
+	size_t len = strlen(domain);
+	if (len > 0 && domain[len - 1] == '.')
+		domain[len - 1] = '\0';
+	int rc = store->ops->address_route(store->db, a, domain, domain_r, home_r, error_r);
+	free(domain);
+	free(a);
+	return rc;
+}
+
 void store_account_free(struct store_account **account)
 {
 	struct store_account *a = *account;

@@ -150,6 +150,13 @@ int store_account_set_home(struct store *store, const char *account, const char 
  * STORE_NOT_FOUND for an unknown account. */
 int store_account_home(struct store *store, const char *account, struct store_node **home_r,
 		       const char **error_r);
+/* store_address_route - where the queue delivers ADDRESS ("local@domain"):
+ * *DOMAIN_R = its domain is in the store (store_domain_exists), and *HOME_R
+ * = the home node of the account ADDRESS names, as store_account_home
+ * gives it, or NULL (no such account, or no home).  On PostgreSQL one
+ * statement (docs/scaling.md, "Round trips per message"). */
+int store_address_route(struct store *store, const char *address, bool *domain_r,
+			struct store_node **home_r, const char **error_r);
 void store_account_free(struct store_account **account);
 void store_account_list_free(struct store_account ***accounts, size_t count);
 

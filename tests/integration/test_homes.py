@@ -7,6 +7,8 @@ account with no home is delivered where it was received, as before.  Two nodes o
 throwaway PostgreSQL (pg_cluster.py): A sends from 127.0.0.2, the only address B's
 [cluster] from lets in."""
 import json
+import os
+import re
 
 from conftest import SMTPClient, free_ports, make_message
 from peers import wait_until
@@ -153,3 +155,38 @@ def test_home_node_refusal_bounces(petrel_factory, pg_url):  # noqa: F811
     assert ev["reason"].startswith("554 5.4.6"), ev
     assert ev["reason"].endswith("(relayed to home node node-b)"), ev
     assert not maildir(a, "homed").exists() and not maildir(b, "homed").exists()
+
+
+def pg_statements(log, start):
+    """The statements PostgreSQL logged (log_statement = all) from offset START of LOG on."""
+    with open(log, "rb") as f:
+        f.seek(start)
+        text = f.read().decode(errors="replace")
+    return re.findall(r"LOG:  (?:execute [^:]*|statement): (.*)", text)
+
+
+def test_local_recipient_reads_its_domain_and_home_at_once(petrel_factory, pg_cluster,
+                                                            pg_url):  # noqa: F811
+    """docs/scaling.md, "Round trips per message": a message from outside to a local account
+    without a home (in a domain of the store) costs the queue one statement at delivery, its
+    domain and its home read together; the home lookup was one more of its own."""
+    db = pg_url.split("?")[0].rsplit("/", 1)[1]
+    pg_cluster.psql("ALTER DATABASE \"%s\" SET log_statement = 'all'" % db)
+    p = pg_petrel(petrel_factory, pg_url, node="node-a")
+    p.cli_ok("domain", "add", "store.test")
+    p.cli_ok("account", "add", "plain@store.test", "--password-stdin", input=PW + "\n")
+    log = os.path.join(pg_cluster.dir, "server.log")
+    start = os.path.getsize(log)
+    qid = send_mx(p, "plain@store.test", "counted")
+    p.wait_log(r"event=delivered .*queue_id=%s" % qid)
+    # the message's own: not a connection's set-up, the node's report, the events' retention
+    # or the events (written in batches of what is pending, one or two statements)
+    background = ("SELECT set_config", "UPDATE nodes", "DELETE FROM events",
+                  "INSERT INTO events")
+    statements = [s for s in pg_statements(log, start) if not s.startswith(background)]
+    text = "\n".join(statements)
+    [route] = [s for s in statements if "home_node" in s and "FROM nodes" in s]
+    assert "FROM domains" in route, text
+    # RCPT: the domain, the alias, the account; the mailbox quota (the account, its plan)
+    # at RCPT, at DATA and at delivery; at delivery the domain and the home together
+    assert len(statements) == 10, text

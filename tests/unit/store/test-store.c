@@ -1461,6 +1461,25 @@ static void test_account_homes(void **state)
 	assert_true(home->age >= 0 && home->age <= 2);
 	store_node_free(&home);
 
+	/* the queue's read: the domain and the home at once; no account, no home */
+	bool domain = false;
+	assert_int_equal(store_domain_add(f->store, "Example.test", &error), 0);
+	assert_int_equal(store_address_route(f->store, "U@example.TEST", &domain, &home, &error),
+			 0);
+	assert_true(domain);
+	assert_non_null(home);
+	assert_string_equal(home->mail_address, "127.0.0.22:2527");
+	assert_true(home->age >= 0 && home->age <= 2);
+	store_node_free(&home);
+	assert_int_equal(store_address_route(f->store, "nobody@example.test", &domain, &home,
+					     &error), 0);
+	assert_true(domain);
+	assert_null(home);
+	assert_int_equal(store_address_route(f->store, "u@elsewhere.test", &domain, &home,
+					     &error), 0);
+	assert_false(domain);
+	assert_null(home);
+
 	/* set_home: unknown node, unknown account, clear */
 	assert_int_equal(store_account_set_home(f->store, "u@example.test", "node-x", &error),
 			 -1);
@@ -1492,6 +1511,11 @@ static void test_account_homes(void **state)
 	assert_int_equal(home->age, -1);
 	assert_null(home->mail_address);
 	assert_null(home->owner);
+	store_node_free(&home);
+	assert_int_equal(store_address_route(f->store, "u@example.test", &domain, &home, &error),
+			 0);
+	assert_string_equal(home->name, "node-b");
+	assert_int_equal(home->age, -1);
 	store_node_free(&home);
 }
 
