@@ -4,7 +4,9 @@
  * prefix of an accepted head is never accepted nor refused otherwise than
  * the whole; read in two calls (the second resuming where the first, which
  * asked for more, stopped) the answer is the one read in one.  A query
- * parameter found lies inside the query. */
+ * parameter found lies inside the query.  What follows a chunked head is
+ * decoded as a chunked body: its data within body_size, and the same read
+ * in one call as in octet-by-octet calls. */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +32,44 @@ static void check_resumed(const char *data, size_t size, const struct http_limit
 		assert(second.head_len == whole->head_len);
 	if (rc == -1)
 		assert(second.status == whole->status);
+}
+
+/* decode_chunked - DATA[0..LEN) as a chunked body arriving STEP octets at
+ * a time (0: all at once): the number of data octets; the answer in *RC_R */
+static size_t decode_chunked(const char *data, size_t len, size_t step,
+			     const struct http_limits *limits, int *rc_r)
+{
+	struct http_chunked c = { 0 };
+	size_t pos = 0, total = 0, arrived = step ? 0 : len;
+	int rc = 0, status = 0;
+	const char *error = NULL;
+	for (;;) {
+		if (pos == arrived) {
+			if (arrived == len)
+				break;
+			arrived = arrived + step < len ? arrived + step : len;
+		}
+		size_t used, body;
+		rc = http_chunked_read(&c, data + pos, arrived - pos, limits, &used, &body, &status,
+				       &error);
+		assert(used <= arrived - pos && body <= used);
+		total += body;
+		pos += used;
+		if (rc != 0)
+			break;
+	}
+	assert(total <= limits->body_size);
+	assert(rc != -1 || (error != NULL && status >= 400 && status < 500));
+	*rc_r = rc;
+	return total;
+}
+
+static void check_chunked_body(const char *data, size_t len, const struct http_limits *limits)
+{
+	int whole_rc, step_rc;
+	size_t whole = decode_chunked(data, len, 0, limits, &whole_rc);
+	size_t stepped = decode_chunked(data, len, 1, limits, &step_rc);
+	assert(whole_rc == step_rc && (whole_rc == -1 || whole == stepped));
 }
 
 static void check_span(struct http_span span, size_t head_len)
@@ -67,6 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(req.header_count <= limits.header_count);
 		assert(req.content_length <= limits.body_size);
 		assert(req.version_minor <= 1);
+		if (req.chunked)
+			check_chunked_body(copy + req.head_len, size - req.head_len, &limits);
 		/* the same head, cut one octet short, is incomplete */
 		struct http_request shorter;
 		assert(http_request_parse(copy, req.head_len - 1, 0, &limits, &shorter, &error) == 0);

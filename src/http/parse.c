@@ -42,7 +42,7 @@ static void parse_connection(const char *data, struct http_span value,
 			     struct head_fields *fields);
 static void parse_transfer_encoding(const char *data, struct http_span value,
 				    struct head_fields *fields);
-static const char *transfer_encoding_error(const struct http_request *req,
+static const char *transfer_encoding_error(struct http_request *req,
 					   const struct head_fields *fields, int *status_r);
 static const char *check_fields(const struct http_limits *limits, struct http_request *req,
 				const struct head_fields *fields, int *status_r);
@@ -317,9 +317,9 @@ static void parse_transfer_encoding(const char *data, struct http_span value,
 /* transfer_encoding_error - a body in transfer codings and no
  * Content-Length.  Its end cannot be known in HTTP/1.0 (RFC 9112 6.1) nor
  * when chunked is not the last coding, once only (6.3): 400.  A coding
- * other than chunked is not implemented: 501 (6.1).  Chunked alone: 411
- * (RFC 9110 15.5.12), the API's clients send Content-Length. */
-static const char *transfer_encoding_error(const struct http_request *req,
+ * other than chunked is not implemented: 501 (6.1).  Chunked alone is
+ * read (http/chunked.c): NULL, REQ->chunked. */
+static const char *transfer_encoding_error(struct http_request *req,
 					   const struct head_fields *fields, int *status_r)
 {
 	if (req->version_minor == 0)
@@ -330,8 +330,8 @@ static const char *transfer_encoding_error(const struct http_request *req,
 		*status_r = 501;
 		return "transfer coding not implemented";
 	}
-	*status_r = 411;
-	return "Content-Length required";
+	req->chunked = true;
+	return NULL;
 }
 
 /* check_fields - what holds across the fields: Host, the body's framing */

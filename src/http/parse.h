@@ -25,9 +25,8 @@
  * Content-Length (6.1, request smuggling) is 400.  Transfer-Encoding without
  * Content-Length: 400 in HTTP/1.0 (6.1) or if chunked is not the last
  * coding, once (6.3); 501 for a coding other than chunked (6.1); chunked
- * alone gets 411 Length Required (RFC 9110 15.5.12): the API's clients
- * send Content-Length.  A Content-Length over LIMITS->body_size is 413
- * before the body is read.  HTTP/1.2 and above are read as HTTP/1.1 (RFC
+ * alone sets REQ->chunked: the body is read by http_chunked_read.  A
+ * Content-Length over LIMITS->body_size is 413 before the body is read.  HTTP/1.2 and above are read as HTTP/1.1 (RFC
  * 9110 2.5); another major version is 505.
  *
  * Spans in REQ are offsets into DATA, valid for any copy of its first
@@ -67,6 +66,7 @@ struct http_request {
 	uint64_t content_length;      /* 0 without the field */
 	bool keep_alive;              /* 1.1 without "close", 1.0 with "keep-alive" */
 	bool expect_continue;         /* HTTP/1.1 "Expect: 100-continue" (RFC 9110 10.1.1) */
+	bool chunked;                 /* the body is in the chunked coding, its length unknown */
 	size_t head_len;
 	int status;                   /* with -1: the reply's code */
 };
@@ -74,6 +74,31 @@ struct http_request {
 int http_request_parse(const char *data, size_t len, size_t checked,
 		       const struct http_limits *limits, struct http_request *req,
 		       const char **error_r);
+
+/* struct http_chunked - where a chunked body's reading is (http/chunked.c);
+ * all zero before its first octet */
+struct http_chunked {
+	int state;
+	unsigned digits;         /* of the chunk size read */
+	uint64_t left;           /* the chunk size, then its octets not yet read */
+	uint64_t total;          /* data octets of the chunks begun */
+	size_t line;             /* octets of the extensions or trailer line */
+	size_t trailer_size;     /* octets of the trailer section */
+};
+
+/* http_chunked_read - go on reading a chunked body (RFC 9112 7.1) with
+ * DATA[0..LEN), the octets that follow what earlier calls used.  Uses
+ * *USED_R octets of it: framing, or, when *BODY_R is not 0, that many
+ * octets of the body's data (the first *BODY_R of DATA; a call returns
+ * data or framing, never both).  Returns 1 when the body has ended (its
+ * last chunk, trailer fields, which are not kept, and the empty line), 0
+ * to call again with the octets after *USED_R (or once more arrive), -1
+ * refused: *STATUS_R 400 (bad framing, a bare CR or LF), 413 (data over
+ * LIMITS->body_size in total) or 431 (extensions of one chunk, or the
+ * trailer section, over LIMITS->header_size), *ERROR_R a short reason. */
+int http_chunked_read(struct http_chunked *c, const char *data, size_t len,
+		      const struct http_limits *limits, size_t *used_r, size_t *body_r,
+		      int *status_r, const char **error_r);
 
 /* http_span_equals - the span of DATA is TEXT, case-insensitively if NOCASE */
 bool http_span_equals(const char *data, struct http_span span, const char *text, bool nocase);

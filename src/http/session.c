@@ -36,6 +36,7 @@ static void session_process_input(struct http_session *s);
 static bool session_read_request(struct http_session *s);
 static int session_read_head(struct http_session *s, struct evbuffer *in);
 static bool session_read_body(struct http_session *s, struct evbuffer *in);
+static bool session_read_chunked(struct http_session *s, struct evbuffer *in);
 static void session_refuse(struct http_session *s, int status, const char *error);
 static void session_write_head(struct http_session *s, int status, const char *content_type,
 			       size_t body_len);
@@ -148,6 +149,8 @@ static void session_free(struct http_session *s)
 	http_session_auth_clear(s);
 	free(s->head);
 	free(s->body);
+	if (s->chunked_body)
+		evbuffer_free(s->chunked_body);
 	free(s);
 }
 
@@ -294,18 +297,24 @@ static int session_read_head(struct http_session *s, struct evbuffer *in)
 	return 1;
 }
 
-/* session_read_body - true once the body (Content-Length octets) is out of
- * IN; tells a client that waits for it to go on (RFC 9110 10.1.1) */
+/* session_read_body - true once the body (Content-Length octets, or a
+ * chunked body's data) is out of IN; tells a client that waits for it to go
+ * on (RFC 9110 10.1.1) */
 static bool session_read_body(struct http_session *s, struct evbuffer *in)
 {
 	size_t need = (size_t)s->req.content_length;
-	if (evbuffer_get_length(in) < need) {
-		if (s->req.expect_continue && !s->continue_sent) {
+	bool whole = s->req.chunked ? session_read_chunked(s, in) : evbuffer_get_length(in) >= need;
+	if (!whole) {
+		if (s->req.expect_continue && !s->continue_sent && !s->refused) {
 			evbuffer_add_printf(bufferevent_get_output(s->conn.bev),
 					    "HTTP/1.1 100 Continue\r\n\r\n");
 			s->continue_sent = true;
 		}
 		return false;
+	}
+	if (s->req.chunked) {
+		need = evbuffer_get_length(s->chunked_body);
+		in = s->chunked_body;
 	}
 	s->body = xmalloc(need + 1);
 	evbuffer_remove(in, s->body, need);
@@ -313,6 +322,38 @@ static bool session_read_body(struct http_session *s, struct evbuffer *in)
 	s->body_len = need;
 	bufferevent_setwatermark(s->conn.bev, EV_READ, 0, s->server->limits.header_size);
 	return true;
+}
+
+/* session_read_chunked - true once a chunked body has ended: its data are
+ * in S->chunked_body and its framing is out of IN; false to read more, or
+ * refused (S->refused) */
+static bool session_read_chunked(struct http_session *s, struct evbuffer *in)
+{
+	if (!s->chunked_body)
+		s->chunked_body = evbuffer_new();
+	if (!s->chunked_body) {
+		session_refuse(s, 503, "out of memory");
+		return false;
+	}
+	struct evbuffer_iovec v;
+	while (evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
+		size_t used, body;
+		int status;
+		const char *error;
+		int rc = http_chunked_read(&s->chunked, v.iov_base, v.iov_len, &s->server->limits,
+					   &used, &body, &status, &error);
+		if (rc < 0) {
+			session_refuse(s, status, error);
+			return false;
+		}
+		if (body > 0)
+			evbuffer_remove_buffer(in, s->chunked_body, body);
+		else
+			evbuffer_drain(in, used);
+		if (rc == 1)
+			return true;
+	}
+	return false;
 }
 
 /* session_refuse - STATUS for a request that cannot be read, and close */
@@ -418,6 +459,9 @@ static void session_request_done(struct http_session *s)
 	s->head = NULL;
 	s->body = NULL;
 	s->body_len = 0;
+	memset(&s->chunked, 0, sizeof(s->chunked));
+	if (s->chunked_body)
+		evbuffer_drain(s->chunked_body, evbuffer_get_length(s->chunked_body));
 	s->continue_sent = false;
 	memset(&s->req, 0, sizeof(s->req));
 	if (s->refused && !s->conn.tls && !net_sessions_is_draining(s->server->sessions)) {

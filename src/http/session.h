@@ -87,6 +87,8 @@ struct http_session {
 	struct http_request req;
 	char *body;
 	size_t body_len;
+	struct http_chunked chunked;       /* a chunked body's reading (req.chunked) */
+	struct evbuffer *chunked_body;     /* its data so far */
 	struct evbuffer *response_headers; /* extra fields of the answer */
 	/* the Bearer key's check (auth.c), and what it gave */
 	struct authd_login *login;

@@ -192,7 +192,10 @@ def test_idle_connection_closes_without_a_word(web):
      400),
     (b"POST /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
      b"Content-Length: 3\r\n\r\n", 400),
-    (b"POST /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+    # RFC 9112 7.1: a chunked body's framing
+    (b"POST /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (b"POST /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"3\r\nabcd\r\n0\r\n\r\n", 400),
     # RFC 9112 6.3: chunked not the last coding, the body's end unknown
     (b"POST /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
     # RFC 9112 6.1: a coding the server does not implement
@@ -207,6 +210,17 @@ def test_bad_requests(web, request_bytes, status):
     out = exchange(web.ports["http"], request_bytes)
     assert status_of(out) == status and b"Connection: close" in out
     error_json(out)
+
+
+def test_chunked_body_is_read_and_the_next_request_follows(web):
+    """RFC 9112 7.1: a chunked body (with extensions and a trailer field) is read to its
+    end, so a request pipelined after it is answered too"""
+    out = exchange(web.ports["http"], b"POST /healthz HTTP/1.1\r\nHost: a\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n"
+                   b"5;a=b\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n"
+                   b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n")
+    assert out.count(b"HTTP/1.1 200 OK\r\n") == 1
 
 
 def test_unknown_method_is_501_and_the_connection_stays(web):

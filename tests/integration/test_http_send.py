@@ -33,10 +33,13 @@ def add_key(p, *scopes):
     return p.cli_ok("apikey", "add", SENDER, *opts).stdout.strip()
 
 
-def send(p, body, key=None, raw=None):
-    """POST BODY (JSON, or RAW bytes) with curl: status, header fields, parsed body"""
+def send(p, body, key=None, raw=None, chunked=False):
+    """POST BODY (JSON, or RAW bytes) with curl, in the chunked coding if CHUNKED:
+    status, header fields, parsed body"""
     args = ["curl", "-sS", "-i", "--max-time", "20", "-X", "POST",
             "-H", "Content-Type: application/json"]
+    if chunked:
+        args += ["-H", "Transfer-Encoding: chunked"]
     if key:
         args += ["-H", "Authorization: Bearer " + key]
     data = raw if raw is not None else json.dumps(body).encode()
@@ -133,6 +136,20 @@ def test_each_personalization_is_a_message(api):
     assert (mv["To"], mv["Subject"]) == ("v@example.test", "Second")
     assert fields["x-message-id"] in mu["Message-ID"]
     assert mu["Message-ID"] != mv["Message-ID"]
+
+
+def test_chunked_request_body_is_read(api):
+    """RFC 9112 7.1: a body in the chunked coding (curl sends it so when asked) is read
+    like one with Content-Length; over [http] body_size in total it is 413"""
+    key = add_key(api, "mail.send")
+    status, fields, _ = send(api, request(subject="Chunked"), key, chunked=True)
+    assert status == 202
+    [u] = wait_mail(api.data_dir, "example.test", "u", 1)
+    assert parse(u)["Subject"] == "Chunked"
+    big = request(attachments=[{"content": base64.b64encode(b"x" * 60000).decode(),
+                                "filename": "big.bin"}])
+    status, _, answer = send(api, big, key, chunked=True)
+    assert status == 413 and fields_of(answer) == [None]
 
 
 def test_authorization_refusals(api):
