@@ -1,6 +1,6 @@
 /* fuzz/fuzz-suppression - the suppression endpoints' path and JSON body
- * (src/http/suppression-parse.c) on arbitrary input.  The first octet
- * picks the parser (and for a body whether delete_all and reason are
+ * (src/http/suppression-parse.c) and the query of a GET on arbitrary
+ * input.  The first octet picks the parser (0x18: the query) (and for a body whether delete_all and reason are
  * taken); the rest is the input.  A path accepted has a list name of a-z
  * and '_' and an email without control characters or '/'; a body accepted
  * is delete_all or one or more addresses of at most 254 octets. */
@@ -21,6 +21,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *in = (const char *)data + 1;
 	size_t len = size - 1;
 	const char *error = NULL;
+	if ((data[0] & 0x18) == 0x18) {
+		struct http_suppression_query q;
+		if (http_suppression_query_parse(in, len, &q, &error) == 0)
+			assert(q.start_time < 1000000000000000ull && q.end_time < 1000000000000000ull &&
+			       q.limit < 1000000000000000ull && q.offset < 1000000000000000ull);
+		else
+			assert(error != NULL);
+		return 0;
+	}
 	if (data[0] & 1) {
 		char *list = NULL, *email = NULL;
 		if (http_suppression_path_parse(in, len, &list, &email, &error) == 0) {

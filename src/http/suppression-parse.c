@@ -76,6 +76,37 @@ int http_suppression_path_parse(const char *path, size_t len, char **list_r, cha
 	return 0;
 }
 
+int http_suppression_query_parse(const char *query, size_t len,
+				 struct http_suppression_query *out, const char **error_r)
+{
+	static const char *const names[] = { "start_time", "end_time", "limit", "offset" };
+	uint64_t *fields[] = { &out->start_time, &out->end_time, &out->limit, &out->offset };
+	memset(out, 0, sizeof(*out));
+	const char *p = query, *end = query + len;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *stop = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(stop - p));
+		for (size_t k = 0; eq && k < sizeof(names) / sizeof(names[0]); k++) {
+			if ((size_t)(eq - p) != strlen(names[k]) || memcmp(p, names[k], strlen(names[k])))
+				continue;
+			const char *v = eq + 1;
+			size_t n = (size_t)(stop - v);
+			uint64_t value = 0;
+			size_t digits = 0;
+			while (digits < n && digits <= 15 && v[digits] >= '0' && v[digits] <= '9')
+				value = value * 10 + (uint64_t)(v[digits++] - '0');
+			if (n == 0 || n > 15 || digits != n) {
+				*error_r = names[k];
+				return -1;
+			}
+			*fields[k] = value;
+		}
+		p = amp ? amp + 1 : end;
+	}
+	return 0;
+}
+
 int http_suppression_body_parse(const char *body, size_t len, bool delete_all_ok,
 				bool reason_ok, struct http_suppression_body *out,
 				const char **error_r)

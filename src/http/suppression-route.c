@@ -31,6 +31,7 @@ struct supp_job {
 	enum store_suppression_list list;
 	char *email;                 /* the path's, or NULL */
 	enum supp_op op;
+	struct store_suppression_range range;  /* GET of the list: the query's */
 	char *body;
 	size_t body_len;
 	int status;                  /* the answer */
@@ -126,6 +127,17 @@ static void supp_authorized(struct http_session *s)
 		http_session_respond_error(s, 403, "access forbidden", NULL);
 		return;
 	}
+	struct http_suppression_query q;
+	const char *field = NULL;
+	if (http_suppression_query_parse(s->head + s->req.query.off, s->req.query.len, &q,
+					 &field) != 0) {
+		free(j->email);
+		free(j);
+		http_session_respond_error(s, 400, "must be a number", field);
+		return;
+	}
+	j->range = (struct store_suppression_range){ .start = (time_t)q.start_time,
+		.end = (time_t)q.end_time, .limit = q.limit, .offset = q.offset };
 	j->server = s->server;
 	j->session_id = s->id;
 	snprintf(j->sid, sizeof(j->sid), "%s", s->sid);
@@ -164,16 +176,20 @@ static void supp_work(void *arg)
 		supp_delete(j);
 }
 
-/* supp_read - (worker) the list, or the path's address's entry, in
- * SendGrid's shapes: created (UNIX seconds) and email; reason and status
- * for bounces and blocks */
+/* supp_read - (worker) the list (within the query's range), or the path's
+ * address's entry, in SendGrid's shapes: created (UNIX seconds) and email;
+ * reason and status for bounces and blocks */
 static void supp_read(struct supp_job *j)
 {
 	struct store_suppression **v = NULL;
 	size_t n = 0;
 	const char *error = NULL;
-	if (store_suppression_list(j->server->store, j->account, j->list, j->email, &v, &n,
-				   &error) != 0) {
+	int rc = j->email
+		? store_suppression_list(j->server->store, j->account, j->list, j->email, &v, &n,
+					 &error)
+		: store_suppression_page(j->server->store, j->account, j->list, &j->range, &v, &n,
+					 &error);
+	if (rc != 0) {
 		log_error("store-failed", "op=suppression_list session=%s error=\"%s\"", j->sid,
 			  error);
 		supp_fail(j, 503, "the store is not available now, try again later", NULL);

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define HTTP_SUPPRESSION_PREFIX "/v3/suppression/"
 #define HTTP_SUPPRESSION_EMAIL_MAX 254   /* RFC 5321 4.5.3.1.3 path, less the <> */
@@ -24,6 +25,18 @@
  * *EMAIL_R, or NULL when there is none.  -1 for any other form. */
 int http_suppression_path_parse(const char *path, size_t len, char **list_r, char **email_r,
 				const char **error_r);
+
+/* struct http_suppression_query - SendGrid's GET parameters: start_time
+ * and end_time (UNIX seconds, both included), limit, offset; 0 = not given */
+struct http_suppression_query {
+	uint64_t start_time, end_time, limit, offset;
+};
+/* http_suppression_query_parse - QUERY[0..LEN) (what follows '?':
+ * "name=value&..."): those four as decimal numbers of 1 to 15 digits;
+ * other names are passed over.  -1 and *error_r (the name of the field)
+ * for a value that is not such a number */
+int http_suppression_query_parse(const char *query, size_t len,
+				 struct http_suppression_query *out, const char **error_r);
 
 /* struct http_suppression_body - what a POST or DELETE body says:
  * {"emails":["a@example.net",...]} (POST: also "reason"), or for DELETE

@@ -1424,14 +1424,23 @@ static void *suppression_row(const PGresult *res, int i)
 }
 
 static int pg_suppression_list(void *db, const char *account, int list, const char *email,
+			       const struct store_suppression_range *range,
 			       struct store_suppression ***entries_r, size_t *count_r,
 			       const char **error_r)
 {
+	char limit[PG_NUM_MAX];
+	snprintf(limit, sizeof(limit), "%" PRIu64, range->limit < INT64_MAX ? range->limit : 0);
+	int64_t offset = range->offset < INT64_MAX ? (int64_t)range->offset : INT64_MAX;
+	/* LIMIT NULL: no limit */
 	void **v = list_query(db, "SELECT list, email, created, reason, status FROM suppressions"
 			      " WHERE account = $1 AND list = $2 AND ($3::text IS NULL OR email = $3)"
-			      " ORDER BY created DESC, email COLLATE \"C\"", "listing suppressions",
-			      PG_ARGS(PG_TEXT(account), PG_INT(list), PG_TEXT(email)),
-			      suppression_row, 0, count_r, error_r);
+			      " AND created >= $4 AND ($5::bigint = 0 OR created <= $5)"
+			      " ORDER BY created DESC, email COLLATE \"C\" LIMIT $6::bigint"
+			      " OFFSET $7::bigint", "listing suppressions",
+			      PG_ARGS(PG_TEXT(account), PG_INT(list), PG_TEXT(email),
+				      PG_INT(range->start), PG_INT(range->end),
+				      PG_TEXT(range->limit && range->limit < INT64_MAX ? limit : NULL),
+				      PG_INT(offset)), suppression_row, 0, count_r, error_r);
 	if (!v)
 		return -1;
 	*entries_r = (struct store_suppression **)v;

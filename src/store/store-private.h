@@ -112,7 +112,8 @@ struct store_backend {
 	int (*node_forget)(void *db, const char *name, unsigned stale_after,
 			   const char **error_r);
 
-	/* suppression_* - see store.h; ACCOUNT and emails lower-cased.
+	/* suppression_* - see store.h; ACCOUNT and emails lower-cased;
+	 * suppression_list's RANGE is never NULL (zeroed: everything).
 	 * suppression_match: the pairs (email, list number as text) of the
 	 * EMAILS that are on a list, NULL-terminated, in *ROWS_R */
 	int (*suppression_add)(void *db, const char *account,
@@ -120,6 +121,7 @@ struct store_backend {
 	int (*suppression_remove)(void *db, const char *account, int list, const char *email,
 				  uint64_t *removed_r, const char **error_r);
 	int (*suppression_list)(void *db, const char *account, int list, const char *email,
+				const struct store_suppression_range *range,
 				struct store_suppression ***entries_r, size_t *count_r,
 				const char **error_r);
 	int (*suppression_match)(void *db, const char *account, char *const *emails, size_t n,

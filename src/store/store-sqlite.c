@@ -346,7 +346,8 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_SUPPRESSION_CLEAR] = "DELETE FROM suppressions WHERE account = ?1 AND list = ?2",
 	[SQ_SUPPRESSION_LIST] = "SELECT list, email, created, reason, status FROM suppressions"
 		" WHERE account = ?1 AND list = ?2 AND (?3 IS NULL OR email = ?3)"
-		" ORDER BY created DESC, email",
+		" AND created >= ?4 AND (?5 = 0 OR created <= ?5)"
+		" ORDER BY created DESC, email LIMIT ?6 OFFSET ?7",
 	/* ?2: the addresses as a JSON array (one parameter for any number) */
 	[SQ_SUPPRESSION_MATCH] = "SELECT email, list FROM suppressions WHERE account = ?1"
 		" AND email IN (SELECT value FROM json_each(?2))",
@@ -1702,12 +1703,18 @@ static void *suppression_row(sqlite3_stmt *st)
 }
 
 static int sq_suppression_list(void *db, const char *account, int list, const char *email,
+			       const struct store_suppression_range *range,
 			       struct store_suppression ***entries_r, size_t *count_r,
 			       const char **error_r)
 {
 	struct sq_rows rows = { .make = suppression_row, .drop = suppression_drop };
+	/* LIMIT -1: none; INT64_MAX bounds what a uint64_t may say */
+	int64_t limit = range->limit && range->limit < INT64_MAX ? (int64_t)range->limit : -1;
+	int64_t offset = range->offset < INT64_MAX ? (int64_t)range->offset : INT64_MAX;
 	int rc = rows_list(db, SQ_SUPPRESSION_LIST, "listing suppressions",
-			   SQ_ARGS(SQ_TEXT(account), SQ_INT(list), SQ_TEXT(email)), &rows, error_r);
+			   SQ_ARGS(SQ_TEXT(account), SQ_INT(list), SQ_TEXT(email),
+				   SQ_INT(range->start), SQ_INT(range->end), SQ_INT(limit),
+				   SQ_INT(offset)), &rows, error_r);
 	if (rc == 0) {
 		*entries_r = (struct store_suppression **)rows.v;
 		*count_r = rows.n;

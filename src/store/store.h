@@ -527,6 +527,21 @@ int store_suppression_list(struct store *store, const char *account,
 			   enum store_suppression_list list, const char *email,
 			   struct store_suppression ***entries_r, size_t *count_r,
 			   const char **error_r);
+/* struct store_suppression_range - a window of a list (SendGrid's GET
+ * parameters): the entries created from START to END (UNIX seconds, both
+ * included; 0: no bound), newest first, OFFSET of them skipped, at most
+ * LIMIT (0: no limit) */
+struct store_suppression_range {
+	time_t start, end;
+	uint64_t limit, offset;
+};
+/* store_suppression_page - store_suppression_list of all of LIST within
+ * RANGE */
+int store_suppression_page(struct store *store, const char *account,
+			   enum store_suppression_list list,
+			   const struct store_suppression_range *range,
+			   struct store_suppression ***entries_r, size_t *count_r,
+			   const char **error_r);
 /* store_suppression_match - which of EMAILS[0..N) are on any of ACCOUNT's
  * lists, in one statement (one round trip): *LISTS_R[i] the list EMAILS[i]
  * is on (the first in enum order when several), or -1; LISTS_R is the

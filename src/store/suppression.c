@@ -18,6 +18,11 @@ static const char *const LIST_NAMES[STORE_SUPPRESSION_LISTS] = {
 };
 
 static bool list_is_valid(enum store_suppression_list list, const char **error_r);
+static int suppression_rows(struct store *store, const char *account,
+			    enum store_suppression_list list, const char *email,
+			    const struct store_suppression_range *range,
+			    struct store_suppression ***entries_r, size_t *count_r,
+			    const char **error_r);
 
 static bool list_is_valid(enum store_suppression_list list, const char **error_r)
 {
@@ -85,21 +90,41 @@ int store_suppression_remove(struct store *store, const char *account,
 	return rc;
 }
 
-int store_suppression_list(struct store *store, const char *account,
-			   enum store_suppression_list list, const char *email,
-			   struct store_suppression ***entries_r, size_t *count_r,
-			   const char **error_r)
+/* suppression_rows - LIST's entries (EMAIL's only, if not NULL) within RANGE */
+static int suppression_rows(struct store *store, const char *account,
+			    enum store_suppression_list list, const char *email,
+			    const struct store_suppression_range *range,
+			    struct store_suppression ***entries_r, size_t *count_r,
+			    const char **error_r)
 {
 	*entries_r = NULL;
 	*count_r = 0;
 	if (!list_is_valid(list, error_r))
 		return -1;
 	char *a = store_lower_dup(account), *e = email ? store_lower_dup(email) : NULL;
-	int rc = store->ops->suppression_list(store->db, a, (int)list, e, entries_r, count_r,
-					      error_r);
+	int rc = store->ops->suppression_list(store->db, a, (int)list, e, range, entries_r,
+					      count_r, error_r);
 	free(a);
 	free(e);
 	return rc;
+}
+
+int store_suppression_list(struct store *store, const char *account,
+			   enum store_suppression_list list, const char *email,
+			   struct store_suppression ***entries_r, size_t *count_r,
+			   const char **error_r)
+{
+	const struct store_suppression_range all = { 0 };
+	return suppression_rows(store, account, list, email, &all, entries_r, count_r, error_r);
+}
+
+int store_suppression_page(struct store *store, const char *account,
+			   enum store_suppression_list list,
+			   const struct store_suppression_range *range,
+			   struct store_suppression ***entries_r, size_t *count_r,
+			   const char **error_r)
+{
+	return suppression_rows(store, account, list, NULL, range, entries_r, count_r, error_r);
 }
 
 int store_suppression_match(struct store *store, const char *account,

@@ -262,3 +262,26 @@ def test_http_scopes_and_refusals(petrel_factory):
     assert status == 400, body
     status, _, body = call(p, "GET", "/v3/suppression/bounces/a%2", full)
     assert status == 404, body
+
+
+def test_http_list_window(petrel_factory):
+    """SendGrid's start_time, end_time (both included), limit and offset"""
+    p = petrel_factory(start=False)
+    add_listeners(p, "http")
+    p.start()
+    key = add_key(p, "suppression.read", "suppression.create")
+    emails = ["a@remote.test", "b@remote.test", "c@remote.test"]
+    assert call(p, "POST", "/v3/suppression/blocks", key, {"emails": emails})[0] == 201
+    status, _, full = call(p, "GET", "/v3/suppression/blocks", key)
+    assert status == 200 and sorted(e["email"] for e in full) == emails, full
+    status, _, body = call(p, "GET", "/v3/suppression/blocks?limit=2&offset=1", key)
+    assert status == 200 and body == full[1:3], body
+    assert call(p, "GET", "/v3/suppression/blocks?offset=3", key)[2] == []
+    now = int(time.time())
+    assert call(p, "GET", "/v3/suppression/blocks?start_time=%d" % (now + 100), key)[2] == []
+    assert call(p, "GET", "/v3/suppression/blocks?end_time=%d" % (now - 100), key)[2] == []
+    body = call(p, "GET", "/v3/suppression/blocks?start_time=%d&end_time=%d"
+                % (full[-1]["created"], full[0]["created"]), key)[2]
+    assert body == full, body
+    status, _, body = call(p, "GET", "/v3/suppression/blocks?limit=x", key)
+    assert status == 400 and body["errors"][0]["field"] == "limit", body

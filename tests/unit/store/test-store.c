@@ -764,6 +764,31 @@ static void test_suppressions(void **state)
 						&error), 0);
 	assert_int_equal(n, 1);
 	store_suppression_list_free(&v, n);
+	/* SendGrid's window: times both included, newest first, offset, limit */
+	const struct {
+		struct store_suppression_range range;
+		const char *first;
+		size_t n;
+	} pages[] = {
+		{ { .start = 1000 }, "gone@example.net", 1 },
+		{ { .end = 1000 }, "old@example.net", 1 },
+		{ { .start = 900, .end = 1200 }, "gone@example.net", 2 },
+		{ { .limit = 1 }, "gone@example.net", 1 },
+		{ { .limit = 1, .offset = 1 }, "old@example.net", 1 },
+		{ { .offset = 1 }, "old@example.net", 1 },
+		{ { .offset = 5 }, NULL, 0 },
+		{ { .limit = UINT64_MAX, .offset = UINT64_MAX }, NULL, 0 },
+	};
+	for (size_t k = 0; k < sizeof(pages) / sizeof(pages[0]); k++) {
+		assert_int_equal(store_suppression_page(f->store, "alice@example.org",
+							STORE_SUPPRESSION_BOUNCES, &pages[k].range,
+							&v, &n, &error), 0);
+		if (n != pages[k].n)
+			fail_msg("page %zu: %zu entries, expected %zu", k, n, pages[k].n);
+		if (n > 0)
+			assert_string_equal(v[0]->email, pages[k].first);
+		store_suppression_list_free(&v, n);
+	}
 	assert_int_equal(store_suppression_list(f->store, "bob@example.org",
 						STORE_SUPPRESSION_SPAM_REPORTS, NULL, &v, &n, &error), 0);
 	assert_int_equal(n, 1);
