@@ -32,7 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	assert(msg.type == IPC_AUTH_PASSWORD || msg.type == IPC_AUTH_SCRAM_START ||
-	       msg.type == IPC_AUTH_SCRAM_PROOF);
+	       msg.type == IPC_AUTH_SCRAM_PROOF || msg.type == IPC_AUTH_TICKET ||
+	       msg.type == IPC_AUTH_APIKEY_LIST || msg.type == IPC_AUTH_APIKEY_ADD ||
+	       msg.type == IPC_AUTH_APIKEY_DEL);
 	assert(r.type == msg.type);
 	check_text(r.user, AUTHD_USER_MAX);
 	if (msg.type == IPC_AUTH_PASSWORD) {
@@ -44,6 +46,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(r.auth_message != NULL && r.auth_message_len >= 1 &&
 		       r.auth_message_len <= AUTHD_AUTH_MESSAGE_MAX);
 	}
+	if (msg.type == IPC_AUTH_APIKEY_ADD) {
+		check_text(r.apikey_name, AUTHD_APIKEY_NAME_MAX);
+		check_text(r.apikey_scopes, AUTHD_SCOPES_MAX);
+		for (const char *c = r.apikey_name; *c; c++)
+			assert((unsigned char)*c >= 0x20 && *c != 0x7f);
+	}
+	if (msg.type == IPC_AUTH_APIKEY_DEL)
+		check_text(r.apikey_id, 16);
+	if (msg.type >= IPC_AUTH_APIKEY_LIST && msg.type <= IPC_AUTH_APIKEY_DEL)
+		assert(r.client == NULL);
 	authd_request_clear(&r);
 	return 0;
 }

@@ -19,6 +19,16 @@
  *       -> R_OK(name, ServerSignature) | R_FAIL | R_LOCKED | R_TEMPFAIL
  *   IPC_AUTH_TICKET account, ticket, client
  *       -> R_OK(name) | R_FAIL | R_LOCKED | R_TEMPFAIL
+ *   IPC_AUTH_APIKEY_LIST account  -> R_OK(lines of id, scopes, name)
+ *   IPC_AUTH_APIKEY_ADD account, name, scopes
+ *       -> R_OK(id, key) | R_FAIL("too-many-keys": [auth] apikeys_per_account)
+ *   IPC_AUTH_APIKEY_DEL account, id -> R_OK | R_FAIL("no-such-key")
+ *
+ * The APIKEY_* requests manage the keys of an account the network process
+ * has authorized (GET/POST/DELETE /v3/api_keys with a key of the account's
+ * holding the api_keys.* scope): the rows stay with the credentials, which
+ * only this process opens.  They run on the lookup thread, and are not
+ * throttled (they carry no secret to guess).
  *
  * Nodes of a cluster ([cluster] secret_file, issue 11): this process alone
  * reads the secret (as root, at start) and, with it, adds to the R_OK of a
@@ -91,6 +101,7 @@
 #include "policy/policy.h"
 #include "privsep/privsep.h"
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/pool.h"
 #include "util/xalloc.h"
@@ -136,6 +147,9 @@ struct authd_job {
 	time_t locked_until;         /* FAIL, LOCKED: the shared lockout's end, or 0 */
 	char *apikey_account;        /* OK for user "apikey": the key's account ... */
 	char *apikey_scopes;         /* ... and its scopes */
+	char *apikey_lines;          /* APIKEY_LIST: the reply's text */
+	char apikey_id[STORE_APIKEY_ID_LEN + 1];  /* APIKEY_ADD: the new key's id ... */
+	char apikey_key[STORE_APIKEY_LEN + 1];    /* ... and the key, wiped once sent */
 	char ticket[AUTHD_TICKET_MAX]; /* OK with a cluster secret: "" or the account's */
 };
 
@@ -153,6 +167,8 @@ static bool authd_job_begin(struct authd_job *job);
 static void authd_shared_count(struct authd_job *job);
 static void authd_job_free(struct authd_job *job);
 static void authd_apikey_check(struct authd_job *job);
+static void authd_apikey_admin_work(void *arg);
+static void authd_apikey_admin_done(struct authd_job *job);
 static char *authd_scram_lookup(struct authd *ad, const char *user, const char **reason_r,
 				bool *error_r);
 static void authd_scram_upgrade(struct authd *ad, const char *name, const char *old_scram,
@@ -209,17 +225,20 @@ static void authd_request_cb(void *ctx, struct ipc_server *server, const struct 
 		return;
 	}
 	/* the throttle before anything that costs: no hash, no read */
-	if (req->type != IPC_AUTH_SCRAM_START && authd_refuse_locked(ad, req->id, &job->req)) {
+	if (job->req.client && authd_refuse_locked(ad, req->id, &job->req)) {
 		authd_job_free(job);
 		return;
 	}
-	if (ad->shared && req->type != IPC_AUTH_SCRAM_START)
+	if (ad->shared && job->req.client)
 		policy_throttle_key_text(ad->throttle, (const struct sockaddr *)&job->req.addr,
 					 job->client_key);
 	struct pool *pool = req->type == IPC_AUTH_PASSWORD ? ad->hash_pool : ad->lookup_pool;
+	bool apikey_admin = req->type == IPC_AUTH_APIKEY_LIST || req->type == IPC_AUTH_APIKEY_ADD ||
+		req->type == IPC_AUTH_APIKEY_DEL;
 	pool_work_fn *work = req->type == IPC_AUTH_PASSWORD ? authd_password_work :
 		req->type == IPC_AUTH_SCRAM_START ? authd_scram_start_work :
-		req->type == IPC_AUTH_TICKET ? authd_ticket_work : authd_scram_proof_work;
+		req->type == IPC_AUTH_TICKET ? authd_ticket_work :
+		apikey_admin ? authd_apikey_admin_work : authd_scram_proof_work;
 	if (pool_pending(pool) >= ad->config->auth.hash_queue) {
 		log_info("auth-busy", "client=%s pending=%u", job->req.client ? job->req.client : "-",
 			 pool_pending(pool));
@@ -369,6 +388,89 @@ static void authd_apikey_check(struct authd_job *job)
 	}
 	OPENSSL_cleanse(hash, sizeof(hash));
 	store_apikey_clear(&key);
+}
+
+/* authd_apikey_admin_work - list, add or delete the keys of the account
+ * the request names (worker) */
+static void authd_apikey_admin_work(void *arg)
+{
+	struct authd_job *job = arg;
+	struct authd_request *r = &job->req;
+	struct store_apikey *keys = NULL;
+	size_t n = 0;
+	const char *error = NULL;
+	if (!authd_job_begin(job))
+		return;
+	char *account = authd_name(r->user);
+	int rc = store_apikey_list(job->ad->creds, account, &keys, &n, &error);
+	if (rc == 0 && r->type == IPC_AUTH_APIKEY_LIST) {
+		struct buf out;
+		buf_init(&out);
+		for (size_t i = 0; i < n; i++) {
+			/* a name petrel apikey add gave may hold TAB or LF */
+			for (char *c = keys[i].name; *c; c++)
+				if ((unsigned char)*c < 0x20)
+					*c = '?';
+			buf_printf(&out, "%s\t%s\t%s\n", keys[i].id, keys[i].scopes, keys[i].name);
+		}
+		job->apikey_lines = out.data ? out.data : xstrdup("");
+	} else if (rc == 0 && r->type == IPC_AUTH_APIKEY_ADD) {
+		if (n >= job->ad->config->auth.apikeys_per_account) {
+			job->result = AUTHD_FAIL;
+			job->reason = "too-many-keys";
+		} else {
+			rc = store_apikey_create(job->ad->creds, account, r->apikey_name,
+						 r->apikey_scopes, job->apikey_key, job->apikey_id,
+						 &error);
+		}
+	} else if (rc == 0) {
+		bool owned = false;
+		for (size_t i = 0; i < n; i++)
+			owned = owned || strcmp(keys[i].id, r->apikey_id) == 0;
+		if (!owned) {
+			job->result = AUTHD_FAIL;
+			job->reason = "no-such-key";
+		} else {
+			rc = store_apikey_remove(job->ad->creds, r->apikey_id, &error);
+		}
+	}
+	if (rc != 0) {
+		log_error("store-failed", "op=apikey_admin type=%u error=\"%s\"",
+			  (unsigned)r->type, error);
+	} else if (job->result != AUTHD_FAIL) {
+		job->result = AUTHD_OK;
+		job->reason = "ok";
+		log_info("auth-apikey", "op=%s account=%s%s%s",
+			 r->type == IPC_AUTH_APIKEY_LIST ? "list" :
+			 r->type == IPC_AUTH_APIKEY_ADD ? "add" : "del", account,
+			 r->type == IPC_AUTH_APIKEY_LIST ? "" : " id=",
+			 r->type == IPC_AUTH_APIKEY_ADD ? job->apikey_id :
+			 r->type == IPC_AUTH_APIKEY_DEL ? r->apikey_id : "");
+	}
+	for (size_t i = 0; i < n; i++)
+		store_apikey_clear(&keys[i]);
+	free(keys);
+	free(account);
+}
+
+/* authd_apikey_admin_done - the reply to an APIKEY_* request: never
+ * counted by the throttle (loop) */
+static void authd_apikey_admin_done(struct authd_job *job)
+{
+	struct authd *ad = job->ad;
+	if (job->result == AUTHD_FAIL) {
+		authd_reply_text(ad, job->id, IPC_R_FAIL, job->reason);
+	} else if (job->result != AUTHD_OK) {
+		authd_reply_text(ad, job->id, IPC_R_TEMPFAIL, job->reason);
+	} else if (job->req.type == IPC_AUTH_APIKEY_LIST) {
+		struct ipc_field f = { job->apikey_lines, strlen(job->apikey_lines) };
+		ipc_server_reply(ad->server, job->id, IPC_R_OK, 1, &f);
+	} else if (job->req.type == IPC_AUTH_APIKEY_ADD) {
+		struct ipc_field f[2] = { ipc_text(job->apikey_id), ipc_text(job->apikey_key) };
+		ipc_server_reply(ad->server, job->id, IPC_R_OK, 2, f);
+	} else {
+		ipc_server_reply(ad->server, job->id, IPC_R_OK, 0, NULL);
+	}
 }
 
 /* authd_scram_upgrade - new SCRAM credentials with [auth] scram_iterations
@@ -608,7 +710,10 @@ static void authd_job_done(void *arg)
 	struct authd *ad = job->ad;
 	log_debug("auth-checked", "type=%u id=%u result=%s", (unsigned)job->req.type,
 		  (unsigned)job->id, job->reason);
-	if (job->result == AUTHD_TEMPFAIL) {
+	if (job->req.type == IPC_AUTH_APIKEY_LIST || job->req.type == IPC_AUTH_APIKEY_ADD ||
+	    job->req.type == IPC_AUTH_APIKEY_DEL) {
+		authd_apikey_admin_done(job);
+	} else if (job->result == AUTHD_TEMPFAIL) {
 		authd_reply_text(ad, job->id, IPC_R_TEMPFAIL, job->reason);
 	} else if (job->result == AUTHD_FAIL) {
 		authd_reply_failed(ad, job);
@@ -648,6 +753,8 @@ static void authd_job_free(struct authd_job *job)
 	OPENSSL_cleanse(job->ticket, sizeof(job->ticket));
 	free(job->apikey_account);
 	free(job->apikey_scopes);
+	free(job->apikey_lines);
+	OPENSSL_cleanse(job->apikey_key, sizeof(job->apikey_key));
 	free(job);
 }
 

@@ -17,6 +17,7 @@
 /* the user name that says the password is an API key (SendGrid's convention) */
 #define AUTHD_APIKEY_USER "apikey"
 #define AUTHD_SCOPES_MAX 1024        /* an API key's scopes, space-separated */
+#define AUTHD_APIKEY_NAME_MAX 100    /* bytes of an API key's name */
 
 struct config;
 

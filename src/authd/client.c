@@ -689,3 +689,15 @@ static void login_job_free(struct login_job *job)
 	store_node_free(&job->home);
 	free(job);
 }
+
+uint32_t authd_apikey_call(struct authd_client *client, uint8_t type, unsigned count,
+			   const struct ipc_field *fields, ipc_reply_fn *cb, void *ctx)
+{
+	return ipc_client_call(client->ipc, type, count, fields, cb, ctx);
+}
+
+void authd_apikey_cancel(struct authd_client *client, uint32_t id)
+{
+	if (id != 0)
+		ipc_client_cancel(client->ipc, id);
+}

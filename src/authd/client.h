@@ -82,6 +82,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "ipc/ipc.h"
 #include "net/net.h"
 
 struct event_base;
@@ -178,6 +179,15 @@ void authd_login_step(struct authd_login *login, const void *data, size_t len);
 struct authd_login *authd_login_password(struct authd_client *client,
 					 const struct authd_peer *peer, const char *user,
 					 const char *password, authd_login_fn *cb, void *ctx);
+/* authd_apikey_call - an IPC_AUTH_APIKEY_* request (ipc.h: TYPE with COUNT
+ * FIELDS) for an account the caller has authorized (http/apikeys.c); CB
+ * gets the auth process's reply as an ipc_reply_fn (NULL: no answer).
+ * Returns the call's id for authd_apikey_cancel. */
+uint32_t authd_apikey_call(struct authd_client *client, uint8_t type, unsigned count,
+			   const struct ipc_field *fields, ipc_reply_fn *cb, void *ctx);
+/* authd_apikey_cancel - CB of call ID will not run; 0: nothing */
+void authd_apikey_cancel(struct authd_client *client, uint32_t id);
+
 /* ---- a login proxied to the account's home node (proxy.c) -------------------
  * IMAP and POP3 (imap/proxy.c, pop3/proxy.c): after an OK whose HOME is
  * another node, connect there (net/backend.c), read its greeting, send the

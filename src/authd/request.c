@@ -11,9 +11,12 @@
 
 #include "authd/ticket.h"
 #include "ipc/ipc.h"
+#include "store/store.h"
 #include "util/xalloc.h"
 
 static bool request_address(const char *text, struct sockaddr_storage *ss);
+static bool request_apikey_name(const char *name);
+static bool request_apikey_scopes(const char *scopes);
 
 /* request_address - TEXT as net_address_format writes it ("local" for the
  * unix socket) into SS; false for anything else */
@@ -35,6 +38,32 @@ static bool request_address(const char *text, struct sockaddr_storage *ss)
 		return true;
 	}
 	return false;
+}
+
+/* request_apikey_name - no control characters (the list reply's lines
+ * and fields are split on LF and TAB) */
+static bool request_apikey_name(const char *name)
+{
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/* request_apikey_scopes - one or more valid scopes, each after one space */
+static bool request_apikey_scopes(const char *scopes)
+{
+	char *copy = xstrdup(scopes);
+	bool ok = copy[0] != '\0';
+	for (char *save = NULL, *p = copy; ok; p = NULL) {
+		char *scope = strtok_r(p, " ", &save);
+		if (!scope)
+			break;
+		ok = store_apikey_scope_is_valid(scope);
+	}
+	ok = ok && scopes[0] != ' ' && scopes[strlen(scopes) - 1] != ' ' && !strstr(scopes, "  ");
+	free(copy);
+	return ok;
 }
 
 int authd_request_parse(const struct ipc_msg *req, struct authd_request *r,
@@ -84,6 +113,29 @@ int authd_request_parse(const struct ipc_msg *req, struct authd_request *r,
 		memcpy(r->auth_message, req->field[2].data, r->auth_message_len);
 		memcpy(r->proof, proof, AUTHD_PROOF_LEN);
 		break;
+	case IPC_AUTH_APIKEY_LIST:
+		if (req->count != 1 || !ipc_field_text(req, 0, AUTHD_USER_MAX, &r->user)) {
+			*reason_r = "apikey-list takes an account";
+			goto out;
+		}
+		break;
+	case IPC_AUTH_APIKEY_ADD:
+		if (req->count != 3 || !ipc_field_text(req, 0, AUTHD_USER_MAX, &r->user) ||
+		    !ipc_field_text(req, 1, AUTHD_APIKEY_NAME_MAX, &r->apikey_name) ||
+		    !request_apikey_name(r->apikey_name) ||
+		    !ipc_field_text(req, 2, AUTHD_SCOPES_MAX, &r->apikey_scopes) ||
+		    !request_apikey_scopes(r->apikey_scopes)) {
+			*reason_r = "apikey-add takes an account, a name and scopes";
+			goto out;
+		}
+		break;
+	case IPC_AUTH_APIKEY_DEL:
+		if (req->count != 2 || !ipc_field_text(req, 0, AUTHD_USER_MAX, &r->user) ||
+		    !ipc_field_text(req, 1, STORE_APIKEY_ID_LEN, &r->apikey_id)) {
+			*reason_r = "apikey-del takes an account and a key id";
+			goto out;
+		}
+		break;
 	default:
 		*reason_r = "not a request the auth process serves";
 		goto out;
@@ -104,6 +156,9 @@ void authd_request_clear(struct authd_request *r)
 	}
 	free(r->client);
 	free(r->auth_message);
+	free(r->apikey_name);
+	free(r->apikey_scopes);
+	free(r->apikey_id);
 	OPENSSL_cleanse(r->proof, sizeof(r->proof));
 	memset(r, 0, sizeof(*r));
 }

@@ -1,6 +1,6 @@
 /* authd/request - what the auth process accepts of a request: every field
  * of IPC_AUTH_PASSWORD, IPC_AUTH_SCRAM_START, IPC_AUTH_SCRAM_PROOF and
- * IPC_AUTH_TICKET (ipc.h)
+ * IPC_AUTH_TICKET and IPC_AUTH_APIKEY_* (ipc.h)
  * checked and copied out of the frame.  No I/O: the unit tests drive it.
  *
  * The network process checks the same limits before it asks (a longer name
@@ -24,11 +24,15 @@ struct authd_request {
 	char *user;                    /* 1..AUTHD_USER_MAX bytes, no NUL */
 	char *password;                /* PASSWORD: 1..AUTHD_PASSWORD_MAX bytes, no NUL;
 					  TICKET: the ticket, < AUTHD_TICKET_MAX bytes */
-	char *client;                  /* PASSWORD, SCRAM_PROOF, TICKET: the address as logged */
+	char *client;                  /* PASSWORD, SCRAM_PROOF, TICKET: the address as logged;
+					  NULL for the others */
 	struct sockaddr_storage addr;  /* ... as an address: the throttle's key */
 	unsigned char *auth_message;   /* SCRAM_PROOF: 1..AUTHD_AUTH_MESSAGE_MAX bytes */
 	size_t auth_message_len;
 	unsigned char proof[AUTHD_PROOF_LEN];   /* SCRAM_PROOF */
+	/* APIKEY_*: USER is the account; ADD: a name (control characters
+	 * refused) and valid scopes; DEL: a key id */
+	char *apikey_name, *apikey_scopes, *apikey_id;
 };
 
 /* authd_request_parse - REQ into *R (all fields copied: R outlives the

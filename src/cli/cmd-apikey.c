@@ -19,17 +19,9 @@ static const char APIKEY_USAGE[] =
 #define APIKEY_SCOPES_MAX 512
 #define APIKEY_NAME_MAX 100
 
-static bool scope_is_valid(const char *scope);
 static int apikey_add(struct store *store, struct store_credentials *sc,
 		      const struct admin_args *a);
 static int apikey_list(struct store_credentials *sc, const char *account, bool json);
-
-/* scope_is_valid - a token of lower-case letters, digits, '.', '_', '-' */
-static bool scope_is_valid(const char *scope)
-{
-	return scope[0] != '\0' &&
-		strspn(scope, "abcdefghijklmnopqrstuvwxyz0123456789._-") == strlen(scope);
-}
 
 static int apikey_add(struct store *store, struct store_credentials *sc,
 		      const struct admin_args *a)
@@ -44,15 +36,9 @@ static int apikey_add(struct store *store, struct store_credentials *sc,
 		size_t used = i == 0 ? 0 : strlen(scopes);
 		snprintf(scopes + used, sizeof(scopes) - used, "%s%s", i ? " " : "", a->scopes[i]);
 	}
-	char key[STORE_APIKEY_LEN + 1], id[STORE_APIKEY_ID_LEN + 1], hash[65];
-	if (store_apikey_make(key, id, hash) != 0) {
-		store_account_free(&account);
-		return admin_fail(1, "cannot make a random key");
-	}
-	struct store_apikey row = { .id = id, .account = account->name,
-				    .name = (char *)(a->name ? a->name : ""), .scopes = scopes,
-				    .hash = hash };
-	status = admin_status(store_apikey_add(sc, &row, &error), &error);
+	char key[STORE_APIKEY_LEN + 1], id[STORE_APIKEY_ID_LEN + 1];
+	status = admin_status(store_apikey_create(sc, account->name, a->name ? a->name : "",
+						  scopes, key, id, &error), &error);
 	if (status == 0) {
 		fprintf(stderr, "petrel: API key %s for %s, scopes %s: shown once, keep it now\n",
 			id, account->name, scopes);
@@ -108,7 +94,7 @@ int cmd_apikey(int argc, char **argv)
 	    ((a.nscopes || a.name) && !is_add))
 		return admin_usage(APIKEY_USAGE);
 	for (int i = 0; i < a.nscopes; i++)
-		if (!scope_is_valid(a.scopes[i]))
+		if (!store_apikey_scope_is_valid(a.scopes[i]))
 			return admin_fail(2, "invalid scope '%s'", a.scopes[i]);
 	if (a.name && strlen(a.name) > APIKEY_NAME_MAX)
 		return admin_fail(2, "--name: at most %d characters", APIKEY_NAME_MAX);

@@ -179,6 +179,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_AUTH, "throttle_entries", KEY_UINT,
 	  CONFIG_OFFSET(auth.throttle_entries), 100, 10000000 },
 	{ SECTION_AUTH, "hash_workers", KEY_UINT, CONFIG_OFFSET(auth.hash_workers), 1, 64 },
+	{ SECTION_AUTH, "apikeys_per_account", KEY_UINT, CONFIG_OFFSET(auth.apikeys_per_account),
+	  1, 100000 },
 	{ SECTION_AUTH, "hash_queue", KEY_UINT, CONFIG_OFFSET(auth.hash_queue), 1, 100000 },
 	{ SECTION_AUTH, "scram_iterations", KEY_UINT,
 	  CONFIG_OFFSET(auth.scram_iterations), 4096, 10000000 },
@@ -476,6 +478,7 @@ static struct config *config_new(bool with_hostname)
 	config->auth.throttle_entries = 65536;
 	config->auth.hash_workers = 1;
 	config->auth.hash_queue = 64;
+	config->auth.apikeys_per_account = 100;
 	/* the most Cyrus SASL's SCRAM client computes (its MAX_ITERATION_COUNTER) */
 	config->auth.scram_iterations = 65536;
 	config->auth.helper_timeout = 10;

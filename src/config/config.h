@@ -107,6 +107,7 @@ struct config_auth {
 	unsigned throttle_entries; /* client addresses the throttle remembers: 65536 */
 	unsigned hash_workers;   /* threads that verify passwords, apart from [server] workers: 1 */
 	unsigned hash_queue;     /* password checks waiting or running before AUTH gets 454: 64 */
+	unsigned apikeys_per_account; /* keys POST /v3/api_keys may give one account: 100 */
 	unsigned scram_iterations; /* PBKDF2 rounds of new SCRAM-SHA-256 credentials: 65536
 				      (Cyrus SASL clients refuse more) */
 	unsigned helper_timeout; /* seconds the network process waits for the auth process: 10 */

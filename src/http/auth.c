@@ -110,6 +110,9 @@ static void auth_refuse(struct http_session *s, int status, const char *message)
 void http_session_auth_clear(struct http_session *s)
 {
 	authd_login_free(&s->login);
+	if (s->server->auth)
+		authd_apikey_cancel(s->server->auth, s->apikey_call);
+	s->apikey_call = 0;
 	policy_account_free(&s->account);
 	free(s->scopes);
 	s->scopes = NULL;

@@ -13,23 +13,40 @@
 typedef void http_handler_fn(struct http_session *s);
 
 struct http_route {
-	const char *path;
+	const char *path;         /* ending in '/': any path under it */
 	const char *methods;      /* for Allow: "GET, HEAD" */
 	http_handler_fn *get;     /* GET and HEAD */
 	http_handler_fn *post;
+	http_handler_fn *del;     /* DELETE */
 };
+
+static bool route_matches(const struct http_session *s, const char *path);
 
 static void route_healthz(struct http_session *s);
 static void route_scopes(struct http_session *s);
 static void scopes_answer(struct http_session *s);
 
 static const struct http_route routes[] = {
-	{ "/healthz", "GET, HEAD", route_healthz, NULL },
-	{ "/v3/scopes", "GET, HEAD", route_scopes, NULL },
-	{ "/metrics", "GET, HEAD", http_route_metrics, NULL },
-	{ "/v3/mail/send", "POST", NULL, http_route_mail_send },
-	{ "/v3/stats", "GET, HEAD", http_route_stats, NULL },
+	{ "/healthz", "GET, HEAD", route_healthz, NULL, NULL },
+	{ "/v3/scopes", "GET, HEAD", route_scopes, NULL, NULL },
+	{ "/metrics", "GET, HEAD", http_route_metrics, NULL, NULL },
+	{ "/v3/mail/send", "POST", NULL, http_route_mail_send, NULL },
+	{ "/v3/stats", "GET, HEAD", http_route_stats, NULL, NULL },
+	{ "/v3/api_keys", "GET, HEAD, POST", http_route_api_keys_list, http_route_api_keys_create,
+	  NULL },
+	{ "/v3/api_keys/", "GET, HEAD, DELETE", http_route_api_key_get, NULL,
+	  http_route_api_key_delete },
 };
+
+/* route_matches - the request's path is PATH, or under it when PATH ends
+ * in '/' */
+static bool route_matches(const struct http_session *s, const char *path)
+{
+	size_t n = strlen(path);
+	if (path[n - 1] != '/')
+		return http_span_equals(s->head, s->req.path, path, false);
+	return s->req.path.len > n && memcmp(s->head + s->req.path.off, path, n) == 0;
+}
 
 /* route_healthz - the process answers: its loop runs (a load balancer's
  * check; nothing is asked of the store) */
@@ -48,15 +65,8 @@ static void route_scopes(struct http_session *s)
 
 static void scopes_answer(struct http_session *s)
 {
-	json_t *list = json_array();
-	for (const char *p = s->scopes; *p;) {
-		size_t len = strcspn(p, " ");
-		if (len > 0)
-			json_array_append_new(list, json_stringn(p, len));
-		p += len;
-		p += strspn(p, " ");
-	}
-	http_session_respond(s, 200, json_pack("{s:o}", "scopes", list));
+	http_session_respond(s, 200, json_pack("{s:o}", "scopes",
+					      http_scopes_json(s->scopes, strlen(s->scopes))));
 }
 
 void http_route_dispatch(struct http_session *s)
@@ -71,10 +81,12 @@ void http_route_dispatch(struct http_session *s)
 		http_route_suppression(s);   /* /v3/suppression/LIST[/EMAIL] */
 		return;
 	}
+	bool del = http_span_equals(data, s->req.method, "DELETE", false);
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!http_span_equals(data, s->req.path, routes[i].path, false))
+		if (!route_matches(s, routes[i].path))
 			continue;
-		http_handler_fn *handler = get ? routes[i].get : post ? routes[i].post : NULL;
+		http_handler_fn *handler = get ? routes[i].get : post ? routes[i].post :
+			del ? routes[i].del : NULL;
 		if (handler) {
 			handler(s);
 			return;

@@ -429,7 +429,11 @@ static void session_write_head(struct http_session *s, int status, const char *c
 			    http_status_reason(status), date);
 	if (body_len > 0)
 		evbuffer_add_printf(out, "Content-Type: %s\r\n", content_type);
-	evbuffer_add_printf(out, "Content-Length: %zu\r\n%s", body_len, connection);
+	/* RFC 9110 8.6: no Content-Length in a 204 */
+	if (status == 204)
+		evbuffer_add_printf(out, "%s", connection);
+	else
+		evbuffer_add_printf(out, "Content-Length: %zu\r\n%s", body_len, connection);
 	evbuffer_add_buffer(out, s->response_headers);
 	evbuffer_add(out, "\r\n", 2);
 }

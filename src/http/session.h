@@ -95,6 +95,7 @@ struct http_session {
 	http_authorized_fn *authorized;
 	struct policy_account *account;
 	char *scopes;
+	uint32_t apikey_call;   /* an IPC_AUTH_APIKEY_* call pending (apikeys.c), or 0 */
 };
 
 extern const struct net_session_ops http_session_table_ops;
@@ -145,6 +146,15 @@ void http_route_stats(struct http_session *s);
 /* suppression-route.c: http_route_suppression - SendGrid's
  * /v3/suppression/LIST[/EMAIL] (any method; it answers 404 and 405 itself) */
 void http_route_suppression(struct http_session *s);
+
+/* apikeys.c: SendGrid's /v3/api_keys (GET, POST) and /v3/api_keys/ID
+ * (GET, DELETE) */
+void http_route_api_keys_list(struct http_session *s);
+void http_route_api_keys_create(struct http_session *s);
+void http_route_api_key_get(struct http_session *s);
+void http_route_api_key_delete(struct http_session *s);
+/* http_scopes_json - LEN octets of space-separated SCOPES as a JSON list */
+json_t *http_scopes_json(const char *scopes, size_t len);
 
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);

@@ -41,6 +41,9 @@ static bool ipc_type_is_known(uint8_t type)
 	case IPC_AUTH_SCRAM_START:
 	case IPC_AUTH_SCRAM_PROOF:
 	case IPC_AUTH_TICKET:
+	case IPC_AUTH_APIKEY_LIST:
+	case IPC_AUTH_APIKEY_ADD:
+	case IPC_AUTH_APIKEY_DEL:
 	case IPC_KEYS_LIST:
 	case IPC_KEYS_SIGN:
 	case IPC_R_OK:

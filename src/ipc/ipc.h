@@ -52,6 +52,17 @@ enum ipc_type {
 	 * R_OK(account name) | R_FAIL | R_LOCKED | R_TEMPFAIL, as PASSWORD:
 	 * another node's login on the account's behalf (authd/ticket.h) */
 	IPC_AUTH_TICKET = 4,
+	/* API keys managed over HTTP (/v3/api_keys, http/apikeys.c), for the
+	 * account the network process authorized with a key of its own:
+	 * account -> R_OK(text: a line "ID TAB SCOPES TAB NAME LF" per key,
+	 * oldest first) | R_TEMPFAIL(reason) */
+	IPC_AUTH_APIKEY_LIST = 5,
+	/* account, name, scopes (space-separated) -> R_OK(id, key: shown once) |
+	 * R_FAIL("too-many-keys") | R_TEMPFAIL(reason) */
+	IPC_AUTH_APIKEY_ADD = 6,
+	/* account, key id -> R_OK() | R_FAIL("no-such-key": none of the
+	 * account's) | R_TEMPFAIL(reason) */
+	IPC_AUTH_APIKEY_DEL = 7,
 	/* ---- network -> keys ---- */
 	/* (no field) -> R_OK(for each key: key id, algorithm, public key DER),
 	 * at most IPC_FIELDS_MAX / 3 keys per reply, starting at the index in the

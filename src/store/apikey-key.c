@@ -85,3 +85,9 @@ bool store_apikey_has_scope(const char *scopes, const char *scope)
 	}
 	return false;
 }
+
+bool store_apikey_scope_is_valid(const char *scope)
+{
+	return scope[0] != '\0' &&
+		strspn(scope, "abcdefghijklmnopqrstuvwxyz0123456789._-") == strlen(scope);
+}

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "util/xalloc.h"
 
 static void apikey_from_row(char *const *row, struct store_apikey *key);
@@ -21,6 +23,23 @@ int store_apikey_add(struct store_credentials *sc, const struct store_apikey *ke
 	const char *const row[6] = { key->id, key->account, key->name ? key->name : "",
 				     key->scopes, key->hash, created };
 	return sc->ops->apikey_add(sc->db, row, error_r);
+}
+
+int store_apikey_create(struct store_credentials *sc, const char *account, const char *name,
+			const char *scopes, char key_r[STORE_APIKEY_LEN + 1],
+			char id_r[STORE_APIKEY_ID_LEN + 1], const char **error_r)
+{
+	char hash[65];
+	if (store_apikey_make(key_r, id_r, hash) != 0) {
+		*error_r = "cannot make a random key";
+		return -1;
+	}
+	struct store_apikey row = { .id = id_r, .account = (char *)account, .name = (char *)name,
+				    .scopes = (char *)scopes, .hash = hash };
+	int rc = store_apikey_add(sc, &row, error_r);
+	if (rc != 0)
+		OPENSSL_cleanse(key_r, STORE_APIKEY_LEN + 1);
+	return rc;
 }
 
 /* apikey_from_row - ROW's six strings into KEY (taken, not copied) */

@@ -248,6 +248,16 @@ int store_apikey_list(struct store_credentials *sc, const char *account,
 int store_apikey_remove(struct store_credentials *sc, const char *id,
 			const char **error_r);  /* STORE_NOT_FOUND */
 void store_apikey_clear(struct store_apikey *key);
+/* store_apikey_create - a new key for ACCOUNT with NAME and SCOPES
+ * (space-separated, each store_apikey_scope_is_valid) made and its row
+ * added: the key into KEY_R (shown once; the caller wipes it), its id into
+ * ID_R.  The one way keys are made (petrel apikey add, the auth process). */
+int store_apikey_create(struct store_credentials *sc, const char *account, const char *name,
+			const char *scopes, char key_r[STORE_APIKEY_LEN + 1],
+			char id_r[STORE_APIKEY_ID_LEN + 1], const char **error_r);
+/* store_apikey_scope_is_valid - a token of lower-case letters, digits, '.',
+ * '_', '-' */
+bool store_apikey_scope_is_valid(const char *scope);
 /* store_apikey_has_scope - SCOPES (space-separated) holds SCOPE */
 bool store_apikey_has_scope(const char *scopes, const char *scope);
 

@@ -1,6 +1,6 @@
 /* test-request - what the auth process accepts of a request
  * (src/authd/request.c): every field of IPC_AUTH_PASSWORD, SCRAM_START,
- * SCRAM_PROOF and TICKET within its limits, anything else refused with nothing kept.
+ * SCRAM_PROOF, TICKET and APIKEY_* within its limits, anything else refused with nothing kept.
  * Frames are made with ipc_encode and decoded as the server does. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +34,9 @@ static int parse(uint8_t type, unsigned count, const struct ipc_field *fields,
 		assert_null(r->user);
 		assert_null(r->password);
 		assert_null(r->auth_message);
+		assert_null(r->apikey_name);
+		assert_null(r->apikey_scopes);
+		assert_null(r->apikey_id);
 	}
 	buf_free(&frame);
 	return rc;
@@ -174,6 +177,50 @@ static void test_ticket(void **state)
 	assert_int_equal(parse(IPC_AUTH_TICKET, 3, f, &r), -1);
 }
 
+/* test_apikey - APIKEY_LIST: an account; APIKEY_ADD: an account, a name
+ * without control characters, valid scopes once spaced; APIKEY_DEL: an
+ * account and a key id.  No client address: nothing to throttle. */
+static void test_apikey(void **state)
+{
+	(void)state;
+	struct authd_request r;
+	struct ipc_field f[3] = { F("alice@example.test"), F("ci key"), F("mail.send stats.read") };
+	assert_int_equal(parse(IPC_AUTH_APIKEY_LIST, 1, f, &r), 0);
+	assert_string_equal(r.user, "alice@example.test");
+	assert_null(r.client);
+	authd_request_clear(&r);
+	assert_int_equal(parse(IPC_AUTH_APIKEY_LIST, 2, f, &r), -1);
+	assert_int_equal(parse(IPC_AUTH_APIKEY_ADD, 3, f, &r), 0);
+	assert_string_equal(r.apikey_name, "ci key");
+	assert_string_equal(r.apikey_scopes, "mail.send stats.read");
+	authd_request_clear(&r);
+	static const struct ipc_field bad_names[] = { F("a\tb"), F("a\nb"), F("") };
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		f[1] = bad_names[i];
+		assert_int_equal(parse(IPC_AUTH_APIKEY_ADD, 3, f, &r), -1);
+	}
+	char name[AUTHD_APIKEY_NAME_MAX + 1];
+	memset(name, 'n', sizeof(name));
+	f[1] = (struct ipc_field){ name, AUTHD_APIKEY_NAME_MAX };
+	assert_int_equal(parse(IPC_AUTH_APIKEY_ADD, 3, f, &r), 0);
+	authd_request_clear(&r);
+	f[1] = (struct ipc_field){ name, AUTHD_APIKEY_NAME_MAX + 1 };
+	assert_int_equal(parse(IPC_AUTH_APIKEY_ADD, 3, f, &r), -1);
+	f[1] = F("ci");
+	static const struct ipc_field bad_scopes[] = { F("Mail.send"), F(" mail.send"),
+						      F("mail.send "), F("a  b"), F("") };
+	for (size_t i = 0; i < sizeof(bad_scopes) / sizeof(bad_scopes[0]); i++) {
+		f[2] = bad_scopes[i];
+		assert_int_equal(parse(IPC_AUTH_APIKEY_ADD, 3, f, &r), -1);
+	}
+	f[1] = F("0123456789abcdef");
+	assert_int_equal(parse(IPC_AUTH_APIKEY_DEL, 2, f, &r), 0);
+	assert_string_equal(r.apikey_id, "0123456789abcdef");
+	authd_request_clear(&r);
+	f[1] = F("0123456789abcdef0");
+	assert_int_equal(parse(IPC_AUTH_APIKEY_DEL, 2, f, &r), -1);
+}
+
 /* test_other_types - replies and the keys' requests are not the auth process's */
 static void test_other_types(void **state)
 {
@@ -193,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_scram_start),
 		cmocka_unit_test(test_scram_proof),
 		cmocka_unit_test(test_ticket),
+		cmocka_unit_test(test_apikey),
 		cmocka_unit_test(test_other_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
