@@ -253,12 +253,12 @@ static void account_print_json(const struct store_account *acct,
 {
 	char when[32];
 	fputs("{\"name\":", stdout);
-	json_string(stdout, acct->name);
+	cli_json_string(stdout, acct->name);
 	fputs(",\"password\":", stdout);
-	json_string(stdout, method);
+	cli_json_string(stdout, method);
 	printf(",\"scram\":%s", scram ? "true" : "false");
 	fputs(",\"plan\":", stdout);
-	json_string(stdout, acct->plan);
+	cli_json_string(stdout, acct->plan);
 	limit_print_json("daily_limit", acct->daily_limit, plan ? plan->daily_limit : 0,
 			 plan != NULL);
 	limit_print_json("per_minute", acct->per_minute, plan ? plan->per_minute : 0,
@@ -269,7 +269,7 @@ static void account_print_json(const struct store_account *acct,
 	       admin_time_format(acct->created, when, sizeof(when)));
 	fputs(",\"home_node\":", stdout);
 	if (acct->home_node)
-		json_string(stdout, acct->home_node);
+		cli_json_string(stdout, acct->home_node);
 	else
 		fputs("null", stdout);
 }
@@ -310,12 +310,12 @@ static int account_show(const struct account_ctx *x)
 		bool own = strchr(acct->name, '@') != NULL;
 		if (own) {
 			fputs("{\"pattern\":", stdout);
-			json_string(stdout, acct->name);
+			cli_json_string(stdout, acct->name);
 			fputs(",\"rule\":\"allow\",\"own_name\":true}", stdout);
 		}
 		for (size_t i = 0; i < nsenders; i++) {
-			json_entry_open(i + own, "pattern");
-			json_string(stdout, senders[i].pattern);
+			cli_json_entry_open(i + own, "pattern");
+			cli_json_string(stdout, senders[i].pattern);
 			printf(",\"rule\":\"%s\",\"own_name\":false}",
 			       senders[i].allow ? "allow" : "deny");
 		}
@@ -407,7 +407,7 @@ static int account_list(const struct account_ctx *x)
 		       accts[i]->disabled ? "disabled" : "active",
 		       accts[i]->home_node ? accts[i]->home_node : "-");
 	}
-	json_list_close(a->json);
+	cli_json_list_close(a->json);
 out:
 	store_account_list_free(&accts, n);
 	store_plan_list_free(&plans, nplans);

@@ -433,7 +433,7 @@ bool admin_event_account_is_valid(const char *name)
 	return store_account_name_is_valid(name);
 }
 
-void json_string(FILE *out, const char *s)
+void cli_json_string(FILE *out, const char *s)
 {
 	if (!s) {
 		fputs("null", out);
@@ -458,19 +458,19 @@ void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-void json_list_open(bool json)
+void cli_json_list_open(bool json)
 {
 	if (json)
 		fputc('[', stdout);
 }
 
-void json_list_close(bool json)
+void cli_json_list_close(bool json)
 {
 	if (json)
 		fputs("]\n", stdout);
 }
 
-void json_entry_open(size_t i, const char *key)
+void cli_json_entry_open(size_t i, const char *key)
 {
 	printf("%s{\"%s\":", i ? "," : "", key);
 }

@@ -142,15 +142,15 @@ bool admin_event_account_is_valid(const char *name);
  * 0 (a pointer, so it is read after the store call that sets it) */
 int admin_status(int rc, const char *const *error);
 
-/* json_string - S as a JSON string ("null" for NULL) */
-void json_string(FILE *out, const char *s);
-/* json_list_open, json_list_close - a --json list's "[" and "]\n" on stdout;
+/* cli_json_string - S as a JSON string ("null" for NULL) */
+void cli_json_string(FILE *out, const char *s);
+/* cli_json_list_open, cli_json_list_close - a --json list's "[" and "]\n" on stdout;
  * nothing when not JSON (the text form) */
-void json_list_open(bool json);
-void json_list_close(bool json);
-/* json_entry_open - entry I (from 0) of a JSON list on stdout: "{" (",{"
+void cli_json_list_open(bool json);
+void cli_json_list_close(bool json);
+/* cli_json_entry_open - entry I (from 0) of a JSON list on stdout: "{" (",{"
  * after the first) and the name of its first member, "\"KEY\":" */
-void json_entry_open(size_t i, const char *key);
+void cli_json_entry_open(size_t i, const char *key);
 /* admin_time_format - T as "2026-11-29T10:31:00Z" into BUF (>= 21) */
 char *admin_time_format(time_t t, char *buf, size_t size);
 /* admin_time_parse - "2026-11-29T10:00:00Z", "2026-11-29", or a relative

@@ -19,19 +19,19 @@ static int alias_list(struct store *store, bool json)
 	if (status != 0)
 		return status;
 	/* the pairs come sorted by address: group the targets of each */
-	json_list_open(json);
+	cli_json_list_open(json);
 	for (size_t i = 0; list[i]; i += 2) {
 		bool first = i == 0 || strcmp(list[i], list[i - 2]) != 0;
 		bool last = !list[i + 2] || strcmp(list[i], list[i + 2]) != 0;
 		if (json) {
 			if (first) {
-				json_entry_open(i, "address");
-				json_string(stdout, list[i]);
+				cli_json_entry_open(i, "address");
+				cli_json_string(stdout, list[i]);
 				fputs(",\"targets\":[", stdout);
 			} else {
 				fputc(',', stdout);
 			}
-			json_string(stdout, list[i + 1]);
+			cli_json_string(stdout, list[i + 1]);
 			if (last)
 				fputs("]}", stdout);
 		} else {
@@ -42,7 +42,7 @@ static int alias_list(struct store *store, bool json)
 				putchar('\n');
 		}
 	}
-	json_list_close(json);
+	cli_json_list_close(json);
 	store_strv_free(&list);
 	return 0;
 }

@@ -57,17 +57,17 @@ static int apikey_list(struct store_credentials *sc, const char *account, bool j
 	int status = admin_status(store_apikey_list(sc, account, &keys, &n, &error), &error);
 	if (status != 0)
 		return status;
-	json_list_open(json);
+	cli_json_list_open(json);
 	for (size_t i = 0; i < n; i++) {
 		char when[32];
 		admin_time_format(keys[i].created, when, sizeof(when));
 		if (json) {
-			json_entry_open(i, "id");
-			json_string(stdout, keys[i].id);
+			cli_json_entry_open(i, "id");
+			cli_json_string(stdout, keys[i].id);
 			fputs(",\"name\":", stdout);
-			json_string(stdout, keys[i].name);
+			cli_json_string(stdout, keys[i].name);
 			fputs(",\"scopes\":", stdout);
-			json_string(stdout, keys[i].scopes);
+			cli_json_string(stdout, keys[i].scopes);
 			printf(",\"created\":\"%s\"}", when);
 		} else {
 			printf("%s scopes=%s created=%s%s%s\n", keys[i].id, keys[i].scopes,
@@ -76,7 +76,7 @@ static int apikey_list(struct store_credentials *sc, const char *account, bool j
 		}
 		store_apikey_clear(&keys[i]);
 	}
-	json_list_close(json);
+	cli_json_list_close(json);
 	free(keys);
 	return 0;
 }

@@ -32,15 +32,15 @@ static void arc_print(const struct arc_outcome *o, bool json)
 {
 	if (json) {
 		printf("{\"result\":");
-		json_string(stdout, arc_result_name(o->result));
+		cli_json_string(stdout, arc_result_name(o->result));
 		printf(",\"reason\":");
-		json_string(stdout, o->reason);
+		cli_json_string(stdout, o->reason);
 		printf(",\"instances\":%u,\"sealer\":", o->instances);
-		json_string(stdout, o->sealer);
+		cli_json_string(stdout, o->sealer);
 		printf(",\"selector\":");
-		json_string(stdout, o->selector);
+		cli_json_string(stdout, o->selector);
 		printf(",\"results\":");
-		json_string(stdout, o->results);
+		cli_json_string(stdout, o->results);
 		printf("}\n");
 		return;
 	}

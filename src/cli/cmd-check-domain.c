@@ -1086,7 +1086,7 @@ static void print_json(const struct domain_check *dc)
 		if (dc->sections[i].status > worst)
 			worst = dc->sections[i].status;
 	printf("{\"domain\": ");
-	json_string(stdout, dc->domain);
+	cli_json_string(stdout, dc->domain);
 	printf(", \"status\": \"%s\", \"sections\": [", level_names[worst]);
 	for (size_t i = 0; i < dc->section_count; i++) {
 		const struct section *s = &dc->sections[i];
@@ -1094,19 +1094,19 @@ static void print_json(const struct domain_check *dc)
 		       s->name, level_names[s->status]);
 		for (size_t j = 0; j < s->record_count; j++) {
 			printf(j ? ", " : "");
-			json_string(stdout, s->records[j]);
+			cli_json_string(stdout, s->records[j]);
 		}
 		printf("], \"findings\": [");
 		for (size_t j = 0; j < s->finding_count; j++) {
 			printf("%s{\"level\": \"%s\", \"text\": ", j ? ", " : "",
 			       level_names[s->findings[j].level]);
-			json_string(stdout, s->findings[j].text);
+			cli_json_string(stdout, s->findings[j].text);
 			printf("}");
 		}
 		printf("], \"publish\": [");
 		for (size_t j = 0; j < s->publish_count; j++) {
 			printf(j ? ", " : "");
-			json_string(stdout, s->publish[j]);
+			cli_json_string(stdout, s->publish[j]);
 		}
 		printf("]}");
 	}

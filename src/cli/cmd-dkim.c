@@ -56,24 +56,24 @@ static void dkim_print(const struct dkim_verify *verify, unsigned limit)
 static void dkim_print_json(const struct dkim_verify *verify)
 {
 	printf("{\"result\":");
-	json_string(stdout, dkim_result_name(dkim_verify_result(verify)));
+	cli_json_string(stdout, dkim_result_name(dkim_verify_result(verify)));
 	printf(",\"error\":");
-	json_string(stdout, dkim_verify_error(verify));
+	cli_json_string(stdout, dkim_verify_error(verify));
 	printf(",\"ignored\":%zu,\"signatures\":[", dkim_verify_ignored(verify));
 	for (size_t i = 0; i < dkim_verify_count(verify); i++) {
 		const struct dkim_signature_report *r = dkim_verify_report(verify, i);
 		printf("%s{\"d\":", i ? "," : "");
-		json_string(stdout, r->domain);
+		cli_json_string(stdout, r->domain);
 		printf(",\"s\":");
-		json_string(stdout, r->selector);
+		cli_json_string(stdout, r->selector);
 		printf(",\"a\":");
-		json_string(stdout, r->algorithm);
+		cli_json_string(stdout, r->algorithm);
 		printf(",\"i\":");
-		json_string(stdout, r->identity);
+		cli_json_string(stdout, r->identity);
 		printf(",\"result\":");
-		json_string(stdout, dkim_result_name(r->result));
+		cli_json_string(stdout, dkim_result_name(r->result));
 		printf(",\"reason\":");
-		json_string(stdout, r->reason);
+		cli_json_string(stdout, r->reason);
 		printf(",\"testing\":%s}", r->testing ? "true" : "false");
 	}
 	printf("]}\n");

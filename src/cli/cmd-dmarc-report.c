@@ -134,25 +134,25 @@ static void report_print_json(const struct dmarc_report *reports, size_t count)
 	for (size_t i = 0; i < count; i++) {
 		const struct dmarc_report *r = &reports[i];
 		printf("%s{\"domain\": ", i ? ", " : "");
-		json_string(stdout, r->domain);
+		cli_json_string(stdout, r->domain);
 		printf(", \"report_id\": ");
-		json_string(stdout, r->report_id);
+		cli_json_string(stdout, r->report_id);
 		printf(", \"filename\": ");
-		json_string(stdout, r->filename);
+		cli_json_string(stdout, r->filename);
 		printf(", \"begin\": %lld, \"end\": %lld, \"messages\": %zu, \"records\": %zu, "
 		       "\"gzip_size\": %zu, \"rua\": [", (long long)r->begin, (long long)r->end,
 		       r->messages, r->records, r->gz.len);
 		for (size_t k = 0; k < r->dest_count; k++) {
 			printf(k ? ", " : "");
-			json_string(stdout, r->dests[k].address);
+			cli_json_string(stdout, r->dests[k].address);
 		}
 		printf("], \"message_sizes\": [");
 		for (size_t k = 0; k < r->dest_count; k++)
 			printf("%s%zu", k ? ", " : "", r->dests[k].message.len);
 		printf("], \"problem\": ");
-		json_string(stdout, r->problem);
+		cli_json_string(stdout, r->problem);
 		printf(", \"xml\": ");
-		json_string(stdout, r->xml.data);
+		cli_json_string(stdout, r->xml.data);
 		printf("}");
 	}
 	printf("]\n");

@@ -247,7 +247,7 @@ static void dmarc_print(const struct dmarc_cli *cli, const struct dmarc_found *f
 static void json_field(const char *key, const char *value)
 {
 	printf(", \"%s\": ", key);
-	json_string(stdout, value);
+	cli_json_string(stdout, value);
 }
 
 static void json_bool(const char *key, bool value)
@@ -266,7 +266,7 @@ static void dmarc_print_json(const struct dmarc_cli *cli, const struct dmarc_fou
 	};
 	const struct dmarc_record *r = found->record;
 	printf("{\"result\": ");
-	json_string(stdout, dmarc_result_name(o->result));
+	cli_json_string(stdout, dmarc_result_name(o->result));
 	json_field("reason", o->reason);
 	json_field("from_domain", found->from_domain);
 	json_field("org_domain", found->org_domain);
@@ -289,7 +289,7 @@ static void dmarc_print_json(const struct dmarc_cli *cli, const struct dmarc_fou
 		printf(", \"rua\": [");
 		for (size_t i = 0; i < r->rua_count; i++) {
 			printf(i ? ", " : "");
-			json_string(stdout, r->rua[i].uri);
+			cli_json_string(stdout, r->rua[i].uri);
 		}
 		printf("]");
 		json_field("ignored", r->ignored);

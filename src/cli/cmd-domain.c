@@ -80,15 +80,15 @@ static int domain_list(struct store *store, const struct config *config, bool js
 			all[n++] = config->local_domains[i];
 	}
 	qsort(all, n, sizeof(char *), domain_cmp);
-	json_list_open(json);
+	cli_json_list_open(json);
 	for (size_t i = 0; i < n; i++) {
 		bool in_config = config_is_local_domain(config, all[i]);
 		bool in_store = false;
 		for (size_t j = 0; j < nstored && !in_store; j++)
 			in_store = stored[j] == all[i] || strcmp(stored[j], all[i]) == 0;
 		if (json) {
-			json_entry_open(i, "name");
-			json_string(stdout, all[i]);
+			cli_json_entry_open(i, "name");
+			cli_json_string(stdout, all[i]);
 			printf(",\"config\":%s,\"store\":%s}", in_config ? "true" : "false",
 			       in_store ? "true" : "false");
 		} else {
@@ -96,7 +96,7 @@ static int domain_list(struct store *store, const struct config *config, bool js
 			       in_store ? " store" : "");
 		}
 	}
-	json_list_close(json);
+	cli_json_list_close(json);
 	free(all);
 	store_strv_free(&stored);
 	return 0;

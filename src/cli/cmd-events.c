@@ -54,17 +54,17 @@ static void event_print(const struct store_event *e, bool json)
 	admin_time_format(e->time, when, sizeof(when));
 	if (json) {
 		printf("{\"id\":%lld,\"time\":\"%s\",\"type\":", (long long)e->id, when);
-		json_string(stdout, e->type);
+		cli_json_string(stdout, e->type);
 		fputs(",\"account\":", stdout);
-		json_string(stdout, e->account);
+		cli_json_string(stdout, e->account);
 		fputs(",\"queue_id\":", stdout);
-		json_string(stdout, e->queue_id);
+		cli_json_string(stdout, e->queue_id);
 		fputs(",\"recipient\":", stdout);
-		json_string(stdout, e->recipient);
+		cli_json_string(stdout, e->recipient);
 		printf(",\"code\":%d,\"reason\":", e->code);
-		json_string(stdout, e->reason);
+		cli_json_string(stdout, e->reason);
 		fputs(",\"node\":", stdout);
-		json_string(stdout, e->node);
+		cli_json_string(stdout, e->node);
 		fputc('}', stdout);
 		return;
 	}

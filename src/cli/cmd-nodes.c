@@ -63,24 +63,24 @@ static void node_print_json(const struct store_node *n, unsigned stale_after, si
 	char started[32], reported[32];
 	admin_time_format(n->started, started, sizeof(started));
 	admin_time_format(n->reported, reported, sizeof(reported));
-	json_entry_open(entry, "name");
-	json_string(stdout, n->name);
+	cli_json_entry_open(entry, "name");
+	cli_json_string(stdout, n->name);
 	printf(",\"number\":%u,\"state\":\"%s\",\"stale\":%s,\"age\":%" PRId64
 	       ",\"started\":\"%s\",\"reported\":\"%s\",\"queue_active\":%" PRIu64 ",\"version\":",
 	       n->number, node_state(n, stale_after),
 	       strcmp(node_state(n, stale_after), "live") != 0 ? "true" : "false", n->age,
 	       started, reported, n->queue_active);
-	json_string(stdout, n->version);
+	cli_json_string(stdout, n->version);
 	fputs(",\"owner\":", stdout);
-	json_string(stdout, n->owner);
+	cli_json_string(stdout, n->owner);
 	fputs(",\"listeners\":", stdout);
-	json_string(stdout, n->listeners);
+	cli_json_string(stdout, n->listeners);
 	const char *keys[] = { "mail_address", "imap_address", "pop3_address" };
 	const char *values[] = { n->mail_address, n->imap_address, n->pop3_address };
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		printf(",\"%s\":", keys[i]);
 		if (values[i])
-			json_string(stdout, values[i]);
+			cli_json_string(stdout, values[i]);
 		else
 			fputs("null", stdout);
 	}
@@ -115,7 +115,7 @@ static int nodes_list(struct store *store, unsigned stale_after, bool json)
 		       v[i]->listeners[0] ? v[i]->listeners : "-");
 		free(cluster);
 	}
-	json_list_close(json);
+	cli_json_list_close(json);
 	store_node_list_free(&v, n);
 	return 0;
 }

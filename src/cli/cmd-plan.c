@@ -78,8 +78,8 @@ static int plan_list(struct store *store, bool json)
 		       "MESSAGES");
 	for (size_t i = 0; i < n; i++) {
 		if (json) {
-			json_entry_open(i, "name");
-			json_string(stdout, plans[i]->name);
+			cli_json_entry_open(i, "name");
+			cli_json_string(stdout, plans[i]->name);
 			printf(",\"daily_limit\":%u,\"per_minute\":%u,\"quota_bytes\":%lld,"
 			       "\"quota_messages\":%lld}", plans[i]->daily_limit,
 			       plans[i]->per_minute, (long long)plans[i]->quota_bytes,
@@ -96,7 +96,7 @@ static int plan_list(struct store *store, bool json)
 		       quota_text(plans[i]->quota_bytes, true, q1, sizeof(q1)),
 		       quota_text(plans[i]->quota_messages, false, q2, sizeof(q2)));
 	}
-	json_list_close(json);
+	cli_json_list_close(json);
 	store_plan_list_free(&plans, n);
 	return 0;
 }

@@ -21,17 +21,17 @@ static int sender_list(struct store *store, const char *account, bool json)
 	int status = admin_status(store_sender_list(store, account, &s, &n, &error), &error);
 	if (status != 0)
 		return status;
-	json_list_open(json);
+	cli_json_list_open(json);
 	for (size_t i = 0; i < n; i++) {
 		if (json) {
-			json_entry_open(i, "pattern");
-			json_string(stdout, s[i].pattern);
+			cli_json_entry_open(i, "pattern");
+			cli_json_string(stdout, s[i].pattern);
 			printf(",\"rule\":\"%s\"}", s[i].allow ? "allow" : "deny");
 		} else {
 			printf("%s %s\n", s[i].allow ? "allow" : "deny", s[i].pattern);
 		}
 	}
-	json_list_close(json);
+	cli_json_list_close(json);
 	store_sender_list_free(&s, n);
 	return 0;
 }

@@ -152,6 +152,6 @@ static void spf_cli_done(void *ctx, const struct spf_outcome *o)
 static void spf_print_json_field(const char *key, const char *value)
 {
 	printf("\"%s\": ", key);
-	json_string(stdout, value);
+	cli_json_string(stdout, value);
 	printf(", ");
 }

@@ -42,18 +42,18 @@ static int suppression_list(struct store *store, const char *account,
 							     &error), &error);
 	if (status != 0)
 		return status;
-	json_list_open(json);
+	cli_json_list_open(json);
 	for (size_t i = 0; i < n; i++) {
 		char when[32];
 		if (json) {
 			/* SendGrid's shape: created in UNIX seconds */
-			json_entry_open(i, "created");
+			cli_json_entry_open(i, "created");
 			printf("%lld,\"email\":", (long long)v[i]->created);
-			json_string(stdout, v[i]->email);
+			cli_json_string(stdout, v[i]->email);
 			fputs(",\"reason\":", stdout);
-			json_string(stdout, v[i]->reason);
+			cli_json_string(stdout, v[i]->reason);
 			fputs(",\"status\":", stdout);
-			json_string(stdout, v[i]->status);
+			cli_json_string(stdout, v[i]->status);
 			putchar('}');
 		} else {
 			printf("%s %s%s%s%s%s\n", v[i]->email,
@@ -62,7 +62,7 @@ static int suppression_list(struct store *store, const char *account,
 			       v[i]->reason[0] ? " reason=" : "", v[i]->reason);
 		}
 	}
-	json_list_close(json);
+	cli_json_list_close(json);
 	store_suppression_list_free(&v, n);
 	return 0;
 }

@@ -160,8 +160,8 @@ static void supp_fail(struct supp_job *j, int status, const char *message, const
  * reply may not be) */
 static json_t *text_value(const char *text)
 {
-	json_t *v = json_stringn(text ? text : "", text ? strlen(text) : 0);
-	return v ? v : json_stringn("", 0);
+	json_t *v = json_string(text ? text : "");
+	return v ? v : json_string("");
 }
 
 /* supp_work - (worker) the store's part */

@@ -1730,9 +1730,7 @@ static int sq_suppression_match(void *db, const char *account, char *const *emai
 {
 	json_t *array = json_array();
 	for (size_t i = 0; i < n; i++)
-		/* json_stringn: the petrel binary has a json_string of its own
-		 * (cli/cmd-admin.c) that takes jansson's name */
-		json_array_append_new(array, json_stringn(emails[i], strlen(emails[i])));
+		json_array_append_new(array, json_string(emails[i]));
 	char *text = json_dumps(array, JSON_COMPACT);
 	json_decref(array);
 	if (!text)
