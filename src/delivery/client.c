@@ -76,6 +76,7 @@ static const char *const state_names[] = {
 
 struct conn_caps {
 	bool esmtp, pipelining, eightbit, smtputf8, dsn, starttls, auth_plain, auth_login;
+	bool petrel_junk;      /* X-PETREL-JUNK: a Petrel node's [cluster] mail */
 	bool size_offered, size_known;
 	unsigned long long size;
 };
@@ -728,6 +729,8 @@ static void conn_parse_ehlo(struct delivery_conn *c, const struct wire_reply *re
 			c->caps.smtputf8 = true;
 		} else if (strcasecmp(kw, "DSN") == 0) {
 			c->caps.dsn = true;
+		} else if (strcasecmp(kw, "X-PETREL-JUNK") == 0) {
+			c->caps.petrel_junk = true;
 		} else if (strcasecmp(kw, "STARTTLS") == 0) {
 			c->caps.starttls = true;
 		} else if (strcasecmp(kw, "SIZE") == 0) {
@@ -919,6 +922,8 @@ static void conn_txn_begin(struct delivery_conn *c)
 			free(x);
 		}
 	}
+	if (msg->junk && c->caps.petrel_junk)
+		buf_append_str(&cmd, " X-PETREL-JUNK");
 	conn_send(c, "%s", cmd.data);
 	buf_free(&cmd);
 	c->sent = 1;

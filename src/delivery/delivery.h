@@ -92,6 +92,9 @@ struct delivery_message {
 	 * home node of the recipients (queue/), whatever their domains; its
 	 * host an IP literal, no AUTH; NULL = route by DOMAIN */
 	const struct delivery_relay *route;
+	/* with ROUTE: the recipients' copies go to their Junk folder (DMARC
+	 * quarantine here), said with X-PETREL-JUNK where the node offers it */
+	bool junk;
 };
 
 enum delivery_outcome {

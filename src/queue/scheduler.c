@@ -844,6 +844,7 @@ static void attempt_remote_start(struct queue_attempt *a)
 			g->route.tls = DELIVERY_TLS_MAY;
 			g->message.route = &g->route;
 			g->message.sender = env->sender;
+			g->message.junk = env->junk;
 		}
 		groups[ngroups++] = g;
 	}

@@ -23,7 +23,6 @@
 #include "config/config.h"
 #include "keysd/keysd.h"
 #include "mailbox/mailbox.h"
-#include "net/proxy.h"
 #include "policy/policy.h"
 #include "queue/queue.h"
 #include "util/log.h"
@@ -230,8 +229,15 @@ void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_session_reply_error(s, &err);
 		return;
 	}
+	if (j->params.junk && !smtp_session_is_from_node(s)) {
+		/* Petrel's own, between its nodes: unknown to everyone else */
+		mail_free(&j->job);
+		smtp_session_reply(s, "555 5.5.4 Unknown MAIL parameter");
+		smtp_session_count_error(s);
+		return;
+	}
 	if (!s->esmtp && (j->params.size || j->params.body || j->params.smtputf8 ||
-			  j->params.ret || j->params.envid || j->params.auth)) {
+			  j->params.ret || j->params.envid || j->params.auth || j->params.junk)) {
 		/* RFC 5321 4.1.1.11: parameters need EHLO. */
 		mail_free(&j->job);
 		smtp_session_reply(s, "555 5.5.4 MAIL parameters require EHLO");
@@ -346,9 +352,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	j->from_node = config_listener_is_cluster_mail(s->config, s->listener);
-	if (j->from_node && !net_address_in_networks((const struct sockaddr *)&s->addr,
-						     s->config->cluster.from,
-						     s->config->cluster.from_count)) {
+	if (j->from_node && !smtp_session_is_from_node(s)) {
 		/* the nodes' own path: no mail from anyone else (scaling.md) */
 		struct policy_reply reply = { .code = 550, .enhanced = "5.7.1" };
 		snprintf(reply.text, sizeof(reply.text), "<%s>: this listener takes mail from the"
@@ -725,8 +729,11 @@ static void message_checked(struct smtp_session *s)
 		smtp_verify_message(s);  /* SPF, DKIM, DMARC first: verify.c */
 		return;
 	}
-	if (!s->account && s->listener->role == LISTENER_ROLE_MX) {
-		smtp_verify_strip(s);  /* unchecked: forged fields of ours go all the same */
+	if (!s->account && s->listener->role == LISTENER_ROLE_MX && !smtp_session_is_from_node(s)) {
+		/* unchecked: forged fields of ours go all the same; but a node's
+		 * mail keeps them, written by the node that received it (the
+		 * nodes share the authserv-id; it removed the forged ones) */
+		smtp_verify_strip(s);
 		return;
 	}
 	smtp_message_submit(s);
@@ -880,6 +887,8 @@ void smtp_message_submit(struct smtp_session *s)
 	buf_init(&message);
 	received_header(s, env, &message);
 	smtp_verify_header(s->verify, &message, &env->junk);
+	if (s->mail.junk)   /* the node that received it said quarantine */
+		env->junk = true;
 	buf_append(&message, s->body.data, s->body.len);
 	if (s->verifier && smtp_verifier_message(s, env, &message)) {
 		buf_free(&message);

@@ -3,7 +3,8 @@
  * MAIL FROM:<path> [SP params] and RCPT TO:<path> [SP params] (RFC 5321
  * 4.1.1.2-3, 4.1.2 Mail-parameters), with the parameters Petrel announces:
  * SIZE (RFC 1870), BODY (RFC 6152, RFC 3030), SMTPUTF8 (RFC 6531), RET,
- * ENVID, NOTIFY, ORCPT (RFC 3461, RFC 6533) and AUTH (RFC 4954 5).
+ * ENVID, NOTIFY, ORCPT (RFC 3461, RFC 6533) and AUTH (RFC 4954 5), and
+ * X-PETREL-JUNK, Petrel's own between its nodes (docs/scaling.md).
  * Keywords are case insensitive.  Unknown parameters get 555 5.5.4 (RFC 5321
  * 4.1.1.11), malformed or repeated ones 501 5.5.4.
  *
@@ -39,7 +40,7 @@ struct param {
 enum {
 	SEEN_SIZE = 0x1, SEEN_BODY = 0x2, SEEN_SMTPUTF8 = 0x4, SEEN_RET = 0x8,
 	SEEN_ENVID = 0x10, SEEN_AUTH = 0x20, SEEN_NOTIFY = 0x40,
-	SEEN_ORCPT = 0x80,
+	SEEN_ORCPT = 0x80, SEEN_JUNK = 0x100,
 };
 
 /* The MAIL parameters we know, with the reply for a bad value. */
@@ -54,6 +55,7 @@ static const struct mail_keyword {
 	{ "RET", SEEN_RET, "Bad RET value" },
 	{ "ENVID", SEEN_ENVID, "Bad ENVID value" },
 	{ "AUTH", SEEN_AUTH, "Bad AUTH value" },
+	{ "X-PETREL-JUNK", SEEN_JUNK, "X-PETREL-JUNK takes no value" },
 };
 
 static void set_error(struct smtp_error *error_r, int code,
@@ -361,10 +363,10 @@ static int mail_param(const struct param *param, struct smtp_mail_params *params
 	}
 	*seen |= bit;
 
-	if (bit == SEEN_SMTPUTF8) {
+	if (bit == SEEN_SMTPUTF8 || bit == SEEN_JUNK) {
 		if (param->has_value)
 			goto bad_value;
-		params->smtputf8 = true;
+		*(bit == SEEN_JUNK ? &params->junk : &params->smtputf8) = true;
 		return 0;
 	}
 	if (!param->has_value || vlen == 0)

@@ -131,6 +131,9 @@ struct smtp_mail_params {
 	enum smtp_ret ret;
 	char *envid;            /* decoded xtext, allocated or NULL */
 	char *auth;             /* AUTH=<mailbox> as given (xtext decoded), or NULL */
+	bool junk;              /* X-PETREL-JUNK: the node that received the message
+				   put it in Junk (DMARC quarantine); the caller
+				   takes it from Petrel's nodes only */
 };
 struct smtp_rcpt_params {
 	unsigned notify;        /* WIRE_NOTIFY_* bits (wire/wire.h); 0 = not given */

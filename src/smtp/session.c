@@ -32,6 +32,7 @@
 #include "authd/sasl.h"
 #include "config/config.h"
 #include "net/net.h"
+#include "net/proxy.h"
 #include "policy/policy.h"
 #include "queue/queue.h"
 #include "store/store.h"
@@ -625,6 +626,8 @@ static void cmd_ehlo(struct smtp_session *s, const struct smtp_command *cmd)
 	const char *mechanisms = smtp_auth_mechanisms(s);
 	if (mechanisms)
 		evbuffer_add_printf(out, "250-AUTH %s\r\n", mechanisms);
+	if (smtp_session_is_from_node(s)) /* docs/scaling.md: DMARC's Junk between nodes */
+		evbuffer_add_printf(out, "250-X-PETREL-JUNK\r\n");
 	evbuffer_add_printf(out, "250 DSN\r\n");
 }
 
@@ -773,6 +776,13 @@ void smtp_session_event(struct smtp_session *s, const char *type, const char *ac
 	else
 		ev.reason = (char *)reason;
 	store_events_post(s->server->events, &ev, true);
+}
+
+bool smtp_session_is_from_node(const struct smtp_session *s)
+{
+	return config_listener_is_cluster_mail(s->config, s->listener) &&
+	       net_address_in_networks((const struct sockaddr *)&s->addr, s->config->cluster.from,
+				       s->config->cluster.from_count);
 }
 
 bool smtp_session_is_loopback(const struct smtp_session *s)

@@ -151,6 +151,9 @@ void smtp_session_process_input(struct smtp_session *s);
 void smtp_session_set_timeout(struct smtp_session *s, unsigned seconds);
 /* smtp_session_is_loopback - the client connected from 127.0.0.0/8 or ::1 */
 bool smtp_session_is_loopback(const struct smtp_session *s);
+/* smtp_session_is_from_node - on the listener of [cluster] mail, from a
+ * client within [cluster] from: another Petrel node (docs/scaling.md) */
+bool smtp_session_is_from_node(const struct smtp_session *s);
 
 /* smtp_session_async - run WORK(job) on the pool, then DONE(session, job) on
  * the loop if the session still exists; FREE(job) always runs last.  JOB

@@ -10,9 +10,10 @@ import json
 import os
 import re
 
-from conftest import SMTPClient, free_ports, make_message
+from conftest import SMTPClient, free_ports, list_mail, make_message
 from peers import wait_until
 from pg_cluster import pg_cluster  # noqa: F401 (the fixture)
+from spf_dns import ZoneServer
 from test_store_postgresql import PW, pg_petrel, pg_url  # noqa: F401 (pg_url: a fixture)
 
 HOMED = "homed@example.test"
@@ -31,11 +32,11 @@ def cluster_listener(p, source):
     p.nodes = port
 
 
-def two_nodes(petrel_factory, url, **b_overrides):
+def two_nodes(petrel_factory, url, a_overrides=None, **b_overrides):
     """Node A (sends from 127.0.0.2) and node B with its [cluster] mail listener; HOMED
     is homed on node-b (a node is known to the store once it has started)."""
     a = pg_petrel(petrel_factory, url, start=False, node="node-a", source_address="127.0.0.2",
-                  **FAST, **RETRY)
+                  **FAST, **RETRY, **(a_overrides or {}))
     b = pg_petrel(petrel_factory, url, start=False, node="node-b", **FAST, **b_overrides)
     cluster_listener(b, "127.0.0.2")
     a.start()
@@ -44,17 +45,16 @@ def two_nodes(petrel_factory, url, **b_overrides):
     return a, b
 
 
-def send_mx(p, rcpt, subject, head=b""):
+def send_mx(p, rcpt, subject, head=b"", sender="someone@remote.test"):
     """One message from outside to P's mx listener (HEAD: header fields before the
-    others); the queue ID."""
+    others), from SENDER (envelope and From:); the queue ID."""
     c = SMTPClient("127.0.0.1", p.mx)
     c.read_reply()
     c.expect("EHLO client.test", 250)
-    c.expect("MAIL FROM:<someone@remote.test>", 250)
+    c.expect("MAIL FROM:<%s>" % sender, 250)
     c.expect("RCPT TO:<%s>" % rcpt, 250)
     c.expect("DATA", 354)
-    c.send(head + make_message(sender="someone@remote.test", to=rcpt, subject=subject)
-           + b".\r\n")
+    c.send(head + make_message(sender=sender, to=rcpt, subject=subject) + b".\r\n")
     r = c.read_reply()
     assert r.code == 250, r
     c.quit()
@@ -190,3 +190,42 @@ def test_local_recipient_reads_its_domain_and_home_at_once(petrel_factory, pg_cl
     # RCPT: the domain, the alias, the account; the mailbox quota (the account, its plan)
     # at RCPT, at DATA and at delivery; at delivery the domain and the home together
     assert len(statements) == 10, text
+
+
+def mail_params(p, port, source, params):
+    """EHLO and MAIL with PARAMS on P's PORT from SOURCE: the two replies."""
+    c = SMTPClient("127.0.0.1", port, source=source)
+    c.read_reply()
+    ehlo = c.ehlo("node.test")
+    mail = c.cmd("MAIL FROM:<someone@remote.test> " + params)
+    c.quit()
+    return ehlo, mail
+
+
+def test_dmarc_quarantine_reaches_the_homes_junk(petrel_factory, pg_url):  # noqa: F811
+    """A's DMARC check says quarantine (SPF softfail, p=quarantine): relayed to the home
+    node B with MAIL ... X-PETREL-JUNK, the message lands in B's Junk folder, not its inbox.
+    Only the nodes may say so: others get 555 as for any unknown parameter."""
+    zone = ZoneServer({"soft.test": [{"TXT": "v=spf1 ~all"}],
+                       "_dmarc.soft.test": [{"TXT": "v=DMARC1; p=quarantine"}]})
+    try:
+        dns = {"resolver": "127.0.0.1@%d" % zone.port, "special_zones": "test", "timeout": 2,
+               "spf_timeout": 3}
+        a, b = two_nodes(petrel_factory, pg_url, a_overrides=dns)
+        send_mx(a, HOMED, "quarantined", sender="joe@soft.test")
+        junk = maildir(b, "homed") / ".Junk" / "new"
+        [raw] = wait_until(lambda: junk.is_dir() and [f.read_bytes() for f in junk.iterdir()],
+                           30, interval=0.2, what="the message in B's Junk folder")
+        assert b"dmarc=fail" in raw and b"Subject: quarantined" in raw, raw.decode()
+        assert list_mail(b.data_dir, "example.test", "homed") == []
+        assert not maildir(a, "homed").exists()
+        b.wait_log(r"delivered .*to=%s .*folder=.Junk" % HOMED)
+    finally:
+        zone.close()
+    # the nodes' listener offers it to the nodes only; nobody else may use it
+    ehlo, mail = mail_params(b, b.nodes, "127.0.0.2", "X-PETREL-JUNK")
+    assert "X-PETREL-JUNK" in ehlo.lines and mail.code == 250, (ehlo, mail)
+    for port, source in ((b.nodes, "127.0.0.1"), (b.mx, "127.0.0.2")):
+        ehlo, mail = mail_params(b, port, source, "X-PETREL-JUNK")
+        assert "X-PETREL-JUNK" not in ehlo.lines, ehlo
+        assert (mail.code, mail.enhanced) == (555, "5.5.4"), mail

@@ -558,6 +558,32 @@ static void test_fake_mail_params(void **state)
 				   "ORCPT=rfc822;a+2Bb+3Dc@x.test"), 1);
 }
 
+/* X-PETREL-JUNK (docs/scaling.md): a junk message's MAIL carries it where
+ * the server offers it, and only there */
+static void test_fake_junk_param(void **state)
+{
+	struct fixture *f = *state;
+	for (int offered = 1; offered >= 0; offered--) {
+		const char *flags[] = { offered ? "--ext" : NULL, "X-PETREL-JUNK", NULL };
+		unlink(f->log);
+		start_fake(f, "127.0.0.2", 0, flags);
+		relay_to(f, DELIVERY_TLS_NONE);
+		create(f);
+		struct delivery_message m = message(plain_msg);
+		m.junk = true;
+		f->done = 0;
+		delivery_submit(f->delivery, &m, result_cb, f);
+		run(f, 1, 20);
+		assert_int_equal(f->results[0].outcome[0], DELIVERY_DELIVERED);
+		assert_int_equal(log_count(f, "MAIL FROM:<sender@client.test> X-PETREL-JUNK"),
+				 offered);
+		assert_int_equal(log_count(f, "MAIL FROM:<sender@client.test>\""), !offered);
+		delivery_free(&f->delivery);
+		kill(f->procs[--f->nprocs], SIGTERM);
+		waitpid(f->procs[f->nprocs], NULL, 0);
+	}
+}
+
 static void test_fake_pipelining_mixed(void **state)
 {
 	struct fixture *f = *state;
@@ -1041,6 +1067,7 @@ int main(void)
 		T(test_fake_size_refused),
 		T(test_fake_smtputf8_missing),
 		T(test_fake_mail_params),
+		T(test_fake_junk_param),
 		T(test_fake_pipelining_mixed),
 		T(test_fake_mail_refused),
 		T(test_fake_helo_fallback),

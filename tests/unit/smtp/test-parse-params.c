@@ -160,7 +160,35 @@ static const struct mail_case mail_cases[] = {
 	  false, 0, NULL, NULL },
 	{ "FROM:<a@b> X=\xc3", 501, "5.5.4", "Syntax error in MAIL", NULL, 0, 0,
 	  false, 0, NULL, NULL },
+	{ "FROM:<a@b> X-PETREL-JUNK=1", 501, "5.5.4", "X-PETREL-JUNK takes no value",
+	  NULL, 0, 0, false, 0, NULL, NULL },
+	{ "FROM:<a@b> X-PETREL-JUNK x-petrel-junk", 501, "5.5.4", "Duplicate", NULL, 0, 0,
+	  false, 0, NULL, NULL },
 };
+
+/* test_mail_junk_param - X-PETREL-JUNK, Petrel's own between its nodes (any
+ * case, no value), sets params.junk; without it junk stays false */
+static void test_mail_junk_param(void **state)
+{
+	static const struct { const char *in; bool junk; } cases[] = {
+		{ "FROM:<a@b> X-PETREL-JUNK", true },
+		{ "FROM:<a@b> SIZE=10 x-Petrel-Junk SMTPUTF8", true },
+		{ "FROM:<a@b> SMTPUTF8", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i].in);
+		char *in = test_dup_exact(cases[i].in, len);
+		struct smtp_path path;
+		struct smtp_mail_params params;
+		struct smtp_error err = { 0, NULL, NULL };
+		assert_int_equal(smtp_mail_args_parse(in, len, &path, &params, &err), 0);
+		assert_int_equal(params.junk, cases[i].junk);
+		smtp_path_clear(&path);
+		smtp_mail_params_clear(&params);
+		free(in);
+	}
+	(void)state;
+}
 
 static void test_mail_args(void **state)
 {
@@ -410,6 +438,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mail_args),
+		cmocka_unit_test(test_mail_junk_param),
 		cmocka_unit_test(test_rcpt_args),
 		cmocka_unit_test(test_args_prefixes),
 		cmocka_unit_test(test_bdat_args),
