@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(msg.type == IPC_AUTH_PASSWORD || msg.type == IPC_AUTH_SCRAM_START ||
 	       msg.type == IPC_AUTH_SCRAM_PROOF || msg.type == IPC_AUTH_TICKET ||
 	       msg.type == IPC_AUTH_APIKEY_LIST || msg.type == IPC_AUTH_APIKEY_ADD ||
-	       msg.type == IPC_AUTH_APIKEY_DEL);
+	       msg.type == IPC_AUTH_APIKEY_DEL || msg.type == IPC_AUTH_APIKEY_SET);
 	assert(r.type == msg.type);
 	check_text(r.user, AUTHD_USER_MAX);
 	if (msg.type == IPC_AUTH_PASSWORD) {
@@ -52,9 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (const char *c = r.apikey_name; *c; c++)
 			assert((unsigned char)*c >= 0x20 && *c != 0x7f);
 	}
-	if (msg.type == IPC_AUTH_APIKEY_DEL)
+	if (msg.type == IPC_AUTH_APIKEY_DEL || msg.type == IPC_AUTH_APIKEY_SET)
 		check_text(r.apikey_id, 16);
-	if (msg.type >= IPC_AUTH_APIKEY_LIST && msg.type <= IPC_AUTH_APIKEY_DEL)
+	if (msg.type == IPC_AUTH_APIKEY_SET)
+		check_text(r.apikey_name, AUTHD_APIKEY_NAME_MAX);
+	if (msg.type >= IPC_AUTH_APIKEY_LIST && msg.type <= IPC_AUTH_APIKEY_SET)
 		assert(r.client == NULL);
 	authd_request_clear(&r);
 	return 0;

@@ -23,6 +23,8 @@
  *   IPC_AUTH_APIKEY_ADD account, name, scopes
  *       -> R_OK(id, key) | R_FAIL("too-many-keys": [auth] apikeys_per_account)
  *   IPC_AUTH_APIKEY_DEL account, id -> R_OK | R_FAIL("no-such-key")
+ *   IPC_AUTH_APIKEY_SET account, id, name [, scopes]
+ *       -> R_OK(name, scopes) | R_FAIL("no-such-key")
  *
  * The APIKEY_* requests manage the keys of an account the network process
  * has authorized (GET/POST/DELETE /v3/api_keys with a key of the account's
@@ -233,8 +235,7 @@ static void authd_request_cb(void *ctx, struct ipc_server *server, const struct 
 		policy_throttle_key_text(ad->throttle, (const struct sockaddr *)&job->req.addr,
 					 job->client_key);
 	struct pool *pool = req->type == IPC_AUTH_PASSWORD ? ad->hash_pool : ad->lookup_pool;
-	bool apikey_admin = req->type == IPC_AUTH_APIKEY_LIST || req->type == IPC_AUTH_APIKEY_ADD ||
-		req->type == IPC_AUTH_APIKEY_DEL;
+	bool apikey_admin = req->type >= IPC_AUTH_APIKEY_LIST && req->type <= IPC_AUTH_APIKEY_SET;
 	pool_work_fn *work = req->type == IPC_AUTH_PASSWORD ? authd_password_work :
 		req->type == IPC_AUTH_SCRAM_START ? authd_scram_start_work :
 		req->type == IPC_AUTH_TICKET ? authd_ticket_work :
@@ -424,14 +425,21 @@ static void authd_apikey_admin_work(void *arg)
 						 &error);
 		}
 	} else if (rc == 0) {
-		bool owned = false;
+		const struct store_apikey *owned = NULL;
 		for (size_t i = 0; i < n; i++)
-			owned = owned || strcmp(keys[i].id, r->apikey_id) == 0;
+			if (strcmp(keys[i].id, r->apikey_id) == 0)
+				owned = &keys[i];
 		if (!owned) {
 			job->result = AUTHD_FAIL;
 			job->reason = "no-such-key";
-		} else {
+		} else if (r->type == IPC_AUTH_APIKEY_DEL) {
 			rc = store_apikey_remove(job->ad->creds, r->apikey_id, &error);
+		} else {
+			rc = store_apikey_update(job->ad->creds, r->apikey_id, r->apikey_name,
+						 r->apikey_scopes, &error);
+			/* the reply's: what the row holds now */
+			job->apikey_scopes = xstrdup(r->apikey_scopes ? r->apikey_scopes
+						     : owned->scopes);
 		}
 	}
 	if (rc != 0) {
@@ -442,10 +450,11 @@ static void authd_apikey_admin_work(void *arg)
 		job->reason = "ok";
 		log_info("auth-apikey", "op=%s account=%s%s%s",
 			 r->type == IPC_AUTH_APIKEY_LIST ? "list" :
-			 r->type == IPC_AUTH_APIKEY_ADD ? "add" : "del", account,
+			 r->type == IPC_AUTH_APIKEY_ADD ? "add" :
+			 r->type == IPC_AUTH_APIKEY_DEL ? "del" : "set", account,
 			 r->type == IPC_AUTH_APIKEY_LIST ? "" : " id=",
 			 r->type == IPC_AUTH_APIKEY_ADD ? job->apikey_id :
-			 r->type == IPC_AUTH_APIKEY_DEL ? r->apikey_id : "");
+			 r->apikey_id ? r->apikey_id : "");
 	}
 	for (size_t i = 0; i < n; i++)
 		store_apikey_clear(&keys[i]);
@@ -467,6 +476,10 @@ static void authd_apikey_admin_done(struct authd_job *job)
 		ipc_server_reply(ad->server, job->id, IPC_R_OK, 1, &f);
 	} else if (job->req.type == IPC_AUTH_APIKEY_ADD) {
 		struct ipc_field f[2] = { ipc_text(job->apikey_id), ipc_text(job->apikey_key) };
+		ipc_server_reply(ad->server, job->id, IPC_R_OK, 2, f);
+	} else if (job->req.type == IPC_AUTH_APIKEY_SET) {
+		struct ipc_field f[2] = { ipc_text(job->req.apikey_name),
+					  ipc_text(job->apikey_scopes) };
 		ipc_server_reply(ad->server, job->id, IPC_R_OK, 2, f);
 	} else {
 		ipc_server_reply(ad->server, job->id, IPC_R_OK, 0, NULL);
@@ -710,8 +723,7 @@ static void authd_job_done(void *arg)
 	struct authd *ad = job->ad;
 	log_debug("auth-checked", "type=%u id=%u result=%s", (unsigned)job->req.type,
 		  (unsigned)job->id, job->reason);
-	if (job->req.type == IPC_AUTH_APIKEY_LIST || job->req.type == IPC_AUTH_APIKEY_ADD ||
-	    job->req.type == IPC_AUTH_APIKEY_DEL) {
+	if (job->req.type >= IPC_AUTH_APIKEY_LIST && job->req.type <= IPC_AUTH_APIKEY_SET) {
 		authd_apikey_admin_done(job);
 	} else if (job->result == AUTHD_TEMPFAIL) {
 		authd_reply_text(ad, job->id, IPC_R_TEMPFAIL, job->reason);

@@ -136,6 +136,19 @@ int authd_request_parse(const struct ipc_msg *req, struct authd_request *r,
 			goto out;
 		}
 		break;
+	case IPC_AUTH_APIKEY_SET:
+		if ((req->count != 3 && req->count != 4) ||
+		    !ipc_field_text(req, 0, AUTHD_USER_MAX, &r->user) ||
+		    !ipc_field_text(req, 1, STORE_APIKEY_ID_LEN, &r->apikey_id) ||
+		    !ipc_field_text(req, 2, AUTHD_APIKEY_NAME_MAX, &r->apikey_name) ||
+		    !request_apikey_name(r->apikey_name) ||
+		    (req->count == 4 &&
+		     (!ipc_field_text(req, 3, AUTHD_SCOPES_MAX, &r->apikey_scopes) ||
+		      !request_apikey_scopes(r->apikey_scopes)))) {
+			*reason_r = "apikey-set takes an account, a key id, a name and scopes";
+			goto out;
+		}
+		break;
 	default:
 		*reason_r = "not a request the auth process serves";
 		goto out;

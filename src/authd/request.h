@@ -31,7 +31,8 @@ struct authd_request {
 	size_t auth_message_len;
 	unsigned char proof[AUTHD_PROOF_LEN];   /* SCRAM_PROOF */
 	/* APIKEY_*: USER is the account; ADD: a name (control characters
-	 * refused) and valid scopes; DEL: a key id */
+	 * refused) and valid scopes; DEL: a key id; SET: a key id, a name and
+	 * maybe scopes (NULL: kept) */
 	char *apikey_name, *apikey_scopes, *apikey_id;
 };
 

@@ -6,7 +6,9 @@
  * each operation is an IPC_AUTH_APIKEY_* request to it (authd_apikey_call),
  * answered on the loop: nothing here waits.  A new key is made there by
  * the code `petrel apikey add` uses (store_apikey_create) and shown once,
- * in the 201; it may not hold a scope the key that creates it lacks. */
+ * in the 201; it may not hold a scope the key that creates it lacks.  PATCH
+ * /v3/api_keys/ID renames a key, PUT sets its name and scopes (scope
+ * api_keys.update, and again no scope the request's key lacks). */
 #include "http/session.h"
 
 #include <stdlib.h>
@@ -27,6 +29,9 @@ static void list_authorized(struct http_session *s);
 static void create_authorized(struct http_session *s);
 static void get_authorized(struct http_session *s);
 static void delete_authorized(struct http_session *s);
+static void update_authorized(struct http_session *s);
+static void update_reply_cb(void *ctx, const struct ipc_msg *reply);
+static bool scopes_allowed(struct http_session *s, const char *scopes);
 static bool path_key_id(struct http_session *s, char id_r[STORE_APIKEY_ID_LEN + 1]);
 static bool scopes_within(const char *asked, const char *held, const char **missing_r,
 			  size_t *len_r);
@@ -57,6 +62,11 @@ void http_route_api_key_delete(struct http_session *s)
 	http_session_authorize(s, "api_keys.delete", delete_authorized);
 }
 
+void http_route_api_key_update(struct http_session *s)
+{
+	http_session_authorize(s, "api_keys.update", update_authorized);
+}
+
 /* path_key_id - the ID of /v3/api_keys/ID when it has a key id's form */
 static bool path_key_id(struct http_session *s, char id_r[STORE_APIKEY_ID_LEN + 1])
 {
@@ -79,7 +89,8 @@ static void apikeys_call(struct http_session *s, uint8_t type, unsigned count,
 			 const struct ipc_field *fields)
 {
 	ipc_reply_fn *cb = type == IPC_AUTH_APIKEY_ADD ? create_reply_cb :
-		type == IPC_AUTH_APIKEY_DEL ? delete_reply_cb : list_reply_cb;
+		type == IPC_AUTH_APIKEY_DEL ? delete_reply_cb :
+		type == IPC_AUTH_APIKEY_SET ? update_reply_cb : list_reply_cb;
 	s->apikey_call = authd_apikey_call(s->server->auth, type, count, fields, cb, s);
 }
 
@@ -191,25 +202,35 @@ static bool scopes_within(const char *asked, const char *held, const char **miss
 	return true;
 }
 
+/* scopes_allowed - the request's key holds every one of SCOPES; else
+ * false once the 403 is answered */
+static bool scopes_allowed(struct http_session *s, const char *scopes)
+{
+	const char *missing = NULL;
+	size_t missing_len = 0;
+	if (scopes_within(scopes, s->scopes, &missing, &missing_len))
+		return true;
+	struct buf text;
+	buf_init(&text);
+	buf_printf(&text, "the key lacks the scope %.*s it would grant", (int)missing_len,
+		   missing);
+	http_session_respond_error(s, 403, text.data, "scopes");
+	buf_free(&text);
+	return false;
+}
+
 /* create_authorized - the body read; scopes default to the creator's */
 static void create_authorized(struct http_session *s)
 {
 	struct http_apikey_body body;
-	const char *field = NULL, *message = NULL, *missing = NULL;
-	size_t missing_len = 0;
+	const char *field = NULL, *message = NULL;
 	if (http_apikey_body_parse(s->body ? s->body : "", s->body_len, &body, &field,
 				   &message) != 0) {
 		http_session_respond_error(s, 400, message, field);
 		return;
 	}
 	const char *scopes = body.scopes ? body.scopes : s->scopes;
-	if (!scopes_within(scopes, s->scopes, &missing, &missing_len)) {
-		struct buf text;
-		buf_init(&text);
-		buf_printf(&text, "the key lacks the scope %.*s it would grant", (int)missing_len,
-			   missing);
-		http_session_respond_error(s, 403, text.data, "scopes");
-		buf_free(&text);
+	if (!scopes_allowed(s, scopes)) {
 		http_apikey_body_clear(&body);
 		return;
 	}
@@ -272,4 +293,50 @@ static void delete_reply_cb(void *ctx, const struct ipc_msg *reply)
 		return;
 	}
 	http_session_respond(s, 204, NULL);
+}
+
+/* update_authorized - PATCH: {"name"}; PUT: {"name", "scopes"} (both
+ * required, as SendGrid's) */
+static void update_authorized(struct http_session *s)
+{
+	char id[STORE_APIKEY_ID_LEN + 1];
+	struct http_apikey_body body;
+	const char *field = NULL, *message = NULL;
+	bool put = http_span_equals(s->head, s->req.method, "PUT", false);
+	if (!path_key_id(s, id)) {
+		http_session_respond_error(s, 404, "not found", NULL);
+		return;
+	}
+	if (http_apikey_body_parse(s->body ? s->body : "", s->body_len, &body, &field,
+				   &message) != 0) {
+		http_session_respond_error(s, 400, message, field);
+		return;
+	}
+	if (put && !body.scopes) {
+		http_session_respond_error(s, 400, "missing required argument", "scopes");
+	} else if (!put || scopes_allowed(s, body.scopes)) {
+		struct ipc_field f[4] = { ipc_text(s->account->name), ipc_text(id),
+					  ipc_text(body.name), ipc_text(put ? body.scopes : "") };
+		apikeys_call(s, IPC_AUTH_APIKEY_SET, put ? 4 : 3, f);
+	}
+	http_apikey_body_clear(&body);
+}
+
+/* update_reply_cb - the key as it is now: PUT with its scopes */
+static void update_reply_cb(void *ctx, const struct ipc_msg *reply)
+{
+	struct http_session *s = reply_session(ctx, reply);
+	if (!s)
+		return;
+	char id[STORE_APIKEY_ID_LEN + 1];
+	if (reply->type != IPC_R_OK || reply->count != 2 || !path_key_id(s, id)) {
+		http_session_respond_error(s, 404, "not found", NULL);
+		return;
+	}
+	json_t *answer = json_pack("{s:s, s:s%}", "api_key_id", id, "name",
+				   reply->field[0].data, reply->field[0].len);
+	if (http_span_equals(s->head, s->req.method, "PUT", false))
+		json_object_set_new(answer, "scopes",
+				    http_scopes_json(reply->field[1].data, reply->field[1].len));
+	http_session_respond(s, 200, answer);
 }

@@ -18,6 +18,7 @@ struct http_route {
 	http_handler_fn *get;     /* GET and HEAD */
 	http_handler_fn *post;
 	http_handler_fn *del;     /* DELETE */
+	http_handler_fn *update;  /* PUT and PATCH: the handler tells them apart */
 };
 
 static bool route_matches(const struct http_session *s, const char *path);
@@ -27,15 +28,15 @@ static void route_scopes(struct http_session *s);
 static void scopes_answer(struct http_session *s);
 
 static const struct http_route routes[] = {
-	{ "/healthz", "GET, HEAD", route_healthz, NULL, NULL },
-	{ "/v3/scopes", "GET, HEAD", route_scopes, NULL, NULL },
-	{ "/metrics", "GET, HEAD", http_route_metrics, NULL, NULL },
-	{ "/v3/mail/send", "POST", NULL, http_route_mail_send, NULL },
-	{ "/v3/stats", "GET, HEAD", http_route_stats, NULL, NULL },
-	{ "/v3/api_keys", "GET, HEAD, POST", http_route_api_keys_list, http_route_api_keys_create,
-	  NULL },
-	{ "/v3/api_keys/", "GET, HEAD, DELETE", http_route_api_key_get, NULL,
-	  http_route_api_key_delete },
+	{ "/healthz", "GET, HEAD", .get = route_healthz },
+	{ "/v3/scopes", "GET, HEAD", .get = route_scopes },
+	{ "/metrics", "GET, HEAD", .get = http_route_metrics },
+	{ "/v3/mail/send", "POST", .post = http_route_mail_send },
+	{ "/v3/stats", "GET, HEAD", .get = http_route_stats },
+	{ "/v3/api_keys", "GET, HEAD, POST", .get = http_route_api_keys_list,
+	  .post = http_route_api_keys_create },
+	{ "/v3/api_keys/", "GET, HEAD, DELETE, PATCH, PUT", .get = http_route_api_key_get,
+	  .del = http_route_api_key_delete, .update = http_route_api_key_update },
 };
 
 /* route_matches - the request's path is PATH, or under it when PATH ends
@@ -82,11 +83,13 @@ void http_route_dispatch(struct http_session *s)
 		return;
 	}
 	bool del = http_span_equals(data, s->req.method, "DELETE", false);
+	bool update = http_span_equals(data, s->req.method, "PUT", false) ||
+		http_span_equals(data, s->req.method, "PATCH", false);
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!route_matches(s, routes[i].path))
 			continue;
 		http_handler_fn *handler = get ? routes[i].get : post ? routes[i].post :
-			del ? routes[i].del : NULL;
+			del ? routes[i].del : update ? routes[i].update : NULL;
 		if (handler) {
 			handler(s);
 			return;

@@ -148,11 +148,13 @@ void http_route_stats(struct http_session *s);
 void http_route_suppression(struct http_session *s);
 
 /* apikeys.c: SendGrid's /v3/api_keys (GET, POST) and /v3/api_keys/ID
- * (GET, DELETE) */
+ * (GET, DELETE, PATCH, PUT) */
 void http_route_api_keys_list(struct http_session *s);
 void http_route_api_keys_create(struct http_session *s);
 void http_route_api_key_get(struct http_session *s);
 void http_route_api_key_delete(struct http_session *s);
+/* PATCH (its name) and PUT (its name and scopes) of /v3/api_keys/ID */
+void http_route_api_key_update(struct http_session *s);
 /* http_scopes_json - LEN octets of space-separated SCOPES as a JSON list */
 json_t *http_scopes_json(const char *scopes, size_t len);
 

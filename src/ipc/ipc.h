@@ -63,6 +63,9 @@ enum ipc_type {
 	/* account, key id -> R_OK() | R_FAIL("no-such-key": none of the
 	 * account's) | R_TEMPFAIL(reason) */
 	IPC_AUTH_APIKEY_DEL = 7,
+	/* account, key id, name [, scopes] -> R_OK(name, scopes) as they are
+	 * now | R_FAIL("no-such-key") | R_TEMPFAIL(reason) */
+	IPC_AUTH_APIKEY_SET = 8,
 	/* ---- network -> keys ---- */
 	/* (no field) -> R_OK(for each key: key id, algorithm, public key DER),
 	 * at most IPC_FIELDS_MAX / 3 keys per reply, starting at the index in the

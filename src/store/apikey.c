@@ -94,6 +94,12 @@ int store_apikey_remove(struct store_credentials *sc, const char *id, const char
 	return sc->ops->apikey_remove(sc->db, id, error_r);
 }
 
+int store_apikey_update(struct store_credentials *sc, const char *id, const char *name,
+			const char *scopes, const char **error_r)
+{
+	return sc->ops->apikey_update(sc->db, id, name, scopes, error_r);
+}
+
 void store_apikey_clear(struct store_apikey *key)
 {
 	free(key->id);

@@ -1679,6 +1679,22 @@ static int pg_apikey_remove(void *cdb, const char *id, const char **error_r)
 			  "API key", id, error_r);
 }
 
+static int pg_apikey_update(void *cdb, const char *id, const char *name, const char *scopes,
+			    const char **error_r)
+{
+	uint64_t changes = 0;
+	if (pg_write(cdb, "UPDATE apikeys SET name = coalesce($2, name),"
+		     " scopes = coalesce($3, scopes) WHERE id = $1", "updating an API key",
+		     PG_ARGS(PG_TEXT(id), PG_TEXT(name), PG_TEXT(scopes)), &changes, NULL,
+		     error_r) != 0)
+		return -1;
+	if (changes == 0) {
+		*error_r = store_error("no API key %s", id);
+		return STORE_NOT_FOUND;
+	}
+	return 0;
+}
+
 const struct store_credentials_backend store_credentials_pg = {
 	.name = "postgresql",
 	.open = pg_credentials_open,
@@ -1693,6 +1709,7 @@ const struct store_credentials_backend store_credentials_pg = {
 	.apikey_add = pg_apikey_add,
 	.apikey_rows = pg_apikey_rows,
 	.apikey_remove = pg_apikey_remove,
+	.apikey_update = pg_apikey_update,
 	.auth_failure_add = pg_auth_failure_add,
 	.auth_locked = pg_auth_locked,
 };

@@ -180,6 +180,9 @@ struct store_credentials_backend {
 	int (*apikey_rows)(void *cdb, const char *id, const char *account, char ***rows_r,
 			   size_t *n_r, const char **error_r);
 	int (*apikey_remove)(void *cdb, const char *id, const char **error_r);
+	/* apikey_update - ID's name and scopes (NULL: kept); STORE_NOT_FOUND */
+	int (*apikey_update)(void *cdb, const char *id, const char *name, const char *scopes,
+			     const char **error_r);
 	/* auth_failure_add, auth_locked - the shared AUTH throttle (store.h);
 	 * NULL where the database is one node's own (SQLite) */
 	int (*auth_failure_add)(void *cdb, const char *client, time_t now,

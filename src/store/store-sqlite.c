@@ -226,6 +226,7 @@ enum sq_stmt {
 	SQ_APIKEY_GET,
 	SQ_APIKEY_LIST,
 	SQ_APIKEY_REMOVE,
+	SQ_APIKEY_UPDATE,
 	SQ_STMT_COUNT
 };
 
@@ -380,6 +381,8 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_APIKEY_LIST] = "SELECT id, account, name, scopes, hash, created FROM apikeys"
 		" WHERE account = ?1 ORDER BY created, id",
 	[SQ_APIKEY_REMOVE] = "DELETE FROM apikeys WHERE id = ?1",
+	[SQ_APIKEY_UPDATE] = "UPDATE apikeys SET name = coalesce(?2, name),"
+		" scopes = coalesce(?3, scopes) WHERE id = ?1",
 };
 
 /* ---- connections -------------------------------------------------------------------- */
@@ -1894,6 +1897,21 @@ static int sq_apikey_remove(void *cdb, const char *id, const char **error_r)
 	return 0;
 }
 
+static int sq_apikey_update(void *cdb, const char *id, const char *name, const char *scopes,
+			    const char **error_r)
+{
+	int changes;
+	if (sq_write(cdb, SQ_APIKEY_UPDATE, "updating an API key",
+		     SQ_ARGS(SQ_TEXT(id), SQ_TEXT(name), SQ_TEXT(scopes)), &changes,
+		     error_r) != SQLITE_DONE)
+		return -1;
+	if (changes == 0) {
+		*error_r = store_error("no API key %s", id);
+		return STORE_NOT_FOUND;
+	}
+	return 0;
+}
+
 const struct store_credentials_backend store_credentials_sqlite = {
 	.name = "sqlite",
 	.open = sq_credentials_open,
@@ -1908,6 +1926,7 @@ const struct store_credentials_backend store_credentials_sqlite = {
 	.apikey_add = sq_apikey_add,
 	.apikey_rows = sq_apikey_rows,
 	.apikey_remove = sq_apikey_remove,
+	.apikey_update = sq_apikey_update,
 };
 
 /* ---- nodes ----------------------------------------------------------------------------------- */

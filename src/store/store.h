@@ -247,6 +247,10 @@ int store_apikey_list(struct store_credentials *sc, const char *account,
 		      struct store_apikey **keys_r, size_t *n_r, const char **error_r);
 int store_apikey_remove(struct store_credentials *sc, const char *id,
 			const char **error_r);  /* STORE_NOT_FOUND */
+/* store_apikey_update - ID's NAME and SCOPES (either NULL: kept);
+ * STORE_NOT_FOUND */
+int store_apikey_update(struct store_credentials *sc, const char *id, const char *name,
+			const char *scopes, const char **error_r);
 void store_apikey_clear(struct store_apikey *key);
 /* store_apikey_create - a new key for ACCOUNT with NAME and SCOPES
  * (space-separated, each store_apikey_scope_is_valid) made and its row

@@ -23,7 +23,8 @@ def call(p, method, path, key, body=None):
 
 
 def admin_key(p, account=SENDER, *extra):
-    scopes = ["api_keys.create", "api_keys.read", "api_keys.delete", "mail.send"] + list(extra)
+    scopes = ["api_keys.create", "api_keys.read", "api_keys.delete", "api_keys.update",
+              "mail.send"] + list(extra)
     opts = sum((["--scope", s] for s in scopes), [])
     return p.cli_ok("apikey", "add", account, "--name", "admin", *opts).stdout.strip()
 
@@ -56,7 +57,8 @@ def test_scopes_default_to_the_creators_and_never_exceed_them(api):
     admin = admin_key(api)
     status, made = call(api, "POST", "/v3/api_keys", admin, {"name": "same"})
     assert status == 201 and sorted(made["scopes"]) == sorted(
-        ["api_keys.create", "api_keys.read", "api_keys.delete", "mail.send"])
+        ["api_keys.create", "api_keys.read", "api_keys.delete", "api_keys.update",
+         "mail.send"])
     status, answer = call(api, "POST", "/v3/api_keys", admin,
                           {"name": "more", "scopes": ["mail.send", "stats.read"]})
     assert status == 403 and answer["errors"][0]["field"] == "scopes"
@@ -82,3 +84,22 @@ def test_an_account_sees_and_deletes_only_its_own_keys(api):
     assert call(api, "GET", "/v3/api_keys/" + my_id, theirs)[0] == 404
     assert call(api, "DELETE", "/v3/api_keys/" + my_id, theirs)[0] == 404
     assert call(api, "GET", "/v3/api_keys", mine)[0] == 200
+
+
+def test_rename_and_set_scopes(api):
+    admin = admin_key(api, SENDER, "stats.read")
+    status, made = call(api, "POST", "/v3/api_keys", admin,
+                        {"name": "old", "scopes": ["mail.send"]})
+    path = "/v3/api_keys/" + made["api_key_id"]
+    status, answer = call(api, "PATCH", path, admin, {"name": "renamed"})
+    assert status == 200 and answer == {"api_key_id": made["api_key_id"], "name": "renamed"}
+    status, answer = call(api, "PUT", path, admin,
+                          {"name": "stats", "scopes": ["stats.read"]})
+    assert status == 200 and answer == {"api_key_id": made["api_key_id"], "name": "stats",
+                                        "scopes": ["stats.read"]}
+    status, one = call(api, "GET", path, admin)
+    assert one["result"][0]["name"] == "stats" and one["result"][0]["scopes"] == ["stats.read"]
+    assert send(api, request(), made["api_key"])[0] == 403   # mail.send taken away
+    assert call(api, "PUT", path, admin, {"name": "x"})[0] == 400
+    assert call(api, "PUT", path, admin, {"name": "x", "scopes": ["alerts.read"]})[0] == 403
+    assert call(api, "PATCH", "/v3/api_keys/0000000000000000", admin, {"name": "x"})[0] == 404

@@ -219,6 +219,17 @@ static void test_apikey(void **state)
 	authd_request_clear(&r);
 	f[1] = F("0123456789abcdef0");
 	assert_int_equal(parse(IPC_AUTH_APIKEY_DEL, 2, f, &r), -1);
+	struct ipc_field set[4] = { F("alice@example.test"), F("0123456789abcdef"), F("ci"),
+				    F("mail.send") };
+	assert_int_equal(parse(IPC_AUTH_APIKEY_SET, 3, set, &r), 0);
+	assert_null(r.apikey_scopes);
+	authd_request_clear(&r);
+	assert_int_equal(parse(IPC_AUTH_APIKEY_SET, 4, set, &r), 0);
+	assert_string_equal(r.apikey_scopes, "mail.send");
+	authd_request_clear(&r);
+	set[3] = F("mail.send ");
+	assert_int_equal(parse(IPC_AUTH_APIKEY_SET, 4, set, &r), -1);
+	assert_int_equal(parse(IPC_AUTH_APIKEY_SET, 2, set, &r), -1);
 }
 
 /* test_other_types - replies and the keys' requests are not the auth process's */

@@ -288,6 +288,30 @@ static void test_set_get_remove(void **state)
 	expect(f->sc, "bob", "$y$bob", "1:b:c:d");
 }
 
+/* test_apikey_update - a key's name and scopes changed, either kept when
+ * NULL; an unknown id is STORE_NOT_FOUND */
+static void test_apikey_update(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	char key[STORE_APIKEY_LEN + 1], id[STORE_APIKEY_ID_LEN + 1];
+	assert_int_equal(store_apikey_create(f->sc, "alice@example.org", "ci", "mail.send", key,
+					     id, &error), 0);
+	assert_int_equal(store_apikey_update(f->sc, id, "deploy", NULL, &error), 0);
+	struct store_apikey got;
+	assert_int_equal(store_apikey_get(f->sc, id, &got, &error), 0);
+	assert_string_equal(got.name, "deploy");
+	assert_string_equal(got.scopes, "mail.send");
+	store_apikey_clear(&got);
+	assert_int_equal(store_apikey_update(f->sc, id, NULL, "stats.read", &error), 0);
+	assert_int_equal(store_apikey_get(f->sc, id, &got, &error), 0);
+	assert_string_equal(got.name, "deploy");
+	assert_string_equal(got.scopes, "stats.read");
+	store_apikey_clear(&got);
+	assert_int_equal(store_apikey_update(f->sc, "0000000000000000", "x", NULL, &error),
+			 STORE_NOT_FOUND);
+}
+
 /* test_apikeys - a key made, its row added, read by id, listed by account,
  * removed; its form read back; nothing of the key but its hash stored */
 static void test_apikeys(void **state)
@@ -831,6 +855,7 @@ int main(void)
 #define COMMON_TESTS \
 		cmocka_unit_test_setup_teardown(test_set_get_remove, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_apikey_update, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_scram_replace, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown)
