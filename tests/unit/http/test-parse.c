@@ -313,6 +313,35 @@ static void test_known_methods(void **state)
 	assert_false(http_method_is_known(data, (struct http_span){ 13, 3 }));
 }
 
+/* test_query_params - the first NAME=VALUE of a query, as sent; a name
+ * that only starts or ends another, or has no '=', is not it */
+static void test_query_params(void **state)
+{
+	(void)state;
+	static const struct { const char *query, *name, *value; } params[] = {
+		{ "start_date=2026-12-01", "start_date", "2026-12-01" },
+		{ "a=1&start_date=2026-12-01&b=2", "start_date", "2026-12-01" },
+		{ "start_date=&x=1", "start_date", "" },
+		{ "start_date=1&start_date=2", "start_date", "1" },
+		{ "xstart_date=1&start_datex=2", "start_date", NULL },
+		{ "start_date&end_date=3", "start_date", NULL },
+		{ "&&start_date=4&", "start_date", "4" },
+		{ "", "start_date", NULL },
+	};
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		/* the query inside a larger buffer, as in a head */
+		char data[128];
+		snprintf(data, sizeof(data), "GET /v3/stats?%s HTTP/1.1", params[i].query);
+		struct http_span q = { 14, strlen(params[i].query) }, v;
+		bool found = http_query_param(data, q, params[i].name, &v);
+		assert_int_equal(found, params[i].value != NULL);
+		if (found) {
+			assert_int_equal(v.len, strlen(params[i].value));
+			assert_memory_equal(data + v.off, params[i].value, v.len);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_chunked_heads),
 		cmocka_unit_test(test_status_reasons),
 		cmocka_unit_test(test_known_methods),
+		cmocka_unit_test(test_query_params),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
