@@ -170,8 +170,9 @@ def test_null_sender_and_disabled(petrel_factory, dns_factory, sink_factory, mx_
 
     q = forwarding_petrel(petrel_factory, dns, mx_port, srs_enabled="no")
     send(q, "alice@sender.test", ["fwd@example.test"], subject="plain")
+    # smtp-sink's file names may sort two dumps of one second either way
     dumps = remote.wait_dumps(2, timeout=15, settle=0.5)
-    assert b"X-Mail-Args: <alice@sender.test>" in dumps[1], dumps[1][:400]
+    assert [b"X-Mail-Args: <alice@sender.test>" in d for d in dumps].count(True) == 1, dumps
     assert not (q.data_dir / "srs.secret").exists()
     # without SRS an SRS address at the hostname (no local domain) is relaying
     replies = send(q, "", ["SRS0=abcd=AA=sender.test=carol@" + HOSTNAME], subject="y")
