@@ -21,7 +21,8 @@
  *       -> R_OK(name) | R_FAIL | R_LOCKED | R_TEMPFAIL
  *   IPC_AUTH_APIKEY_LIST account  -> R_OK(lines of id, scopes, name)
  *   IPC_AUTH_APIKEY_ADD account, name, scopes
- *       -> R_OK(id, key) | R_FAIL("too-many-keys": [auth] apikeys_per_account)
+ *       -> R_OK(id, key, name, scopes) | R_FAIL("too-many-keys": [auth]
+ *          apikeys_per_account)
  *   IPC_AUTH_APIKEY_DEL account, id -> R_OK | R_FAIL("no-such-key")
  *   IPC_AUTH_APIKEY_SET account, id, name [, scopes]
  *       -> R_OK(name, scopes) | R_FAIL("no-such-key")
@@ -475,8 +476,10 @@ static void authd_apikey_admin_done(struct authd_job *job)
 		struct ipc_field f = { job->apikey_lines, strlen(job->apikey_lines) };
 		ipc_server_reply(ad->server, job->id, IPC_R_OK, 1, &f);
 	} else if (job->req.type == IPC_AUTH_APIKEY_ADD) {
-		struct ipc_field f[2] = { ipc_text(job->apikey_id), ipc_text(job->apikey_key) };
-		ipc_server_reply(ad->server, job->id, IPC_R_OK, 2, f);
+		struct ipc_field f[4] = { ipc_text(job->apikey_id), ipc_text(job->apikey_key),
+					  ipc_text(job->req.apikey_name),
+					  ipc_text(job->req.apikey_scopes) };
+		ipc_server_reply(ad->server, job->id, IPC_R_OK, 4, f);
 	} else if (job->req.type == IPC_AUTH_APIKEY_SET) {
 		struct ipc_field f[2] = { ipc_text(job->req.apikey_name),
 					  ipc_text(job->apikey_scopes) };

@@ -240,34 +240,34 @@ static void create_authorized(struct http_session *s)
 	http_apikey_body_clear(&body);
 }
 
-/* create_reply_cb - 201 with the key, shown this once */
+/* create_reply_cb - 201 with the key, shown this once, and the name and
+ * scopes the auth process stored; 400 when the account holds as many keys
+ * as [auth] apikeys_per_account allows */
 static void create_reply_cb(void *ctx, const struct ipc_msg *reply)
 {
 	struct http_session *s = reply_session(ctx, reply);
 	if (!s)
 		return;
-	if (reply->type != IPC_R_OK || reply->count != 2) {
+	if (reply->type == IPC_R_FAIL) {
 		http_session_respond_error(s, 400, "the account has as many API keys as it may",
 					   NULL);
 		return;
 	}
-	struct http_apikey_body body;
-	const char *field = NULL, *message = NULL;
-	/* the request's body, checked already: its name and scopes again */
-	if (http_apikey_body_parse(s->body ? s->body : "", s->body_len, &body, &field,
-				   &message) != 0) {
-		http_session_respond_error(s, 400, message, field);
+	if (reply->type != IPC_R_OK || reply->count != 4) {
+		log_warn("http-api-keys", "session=%s account=%s error=\"unexpected reply %u\"",
+			 s->sid, s->account->name, (unsigned)reply->type);
+		http_session_respond_error(s, 503, "API keys are not available now, "
+					   "try again later", NULL);
 		return;
 	}
-	const char *scopes = body.scopes ? body.scopes : s->scopes;
-	json_t *answer = json_pack("{s:s%, s:s%, s:s, s:o}",
-				   "api_key", reply->field[1].data, reply->field[1].len,
-				   "api_key_id", reply->field[0].data, reply->field[0].len,
-				   "name", body.name,
-				   "scopes", http_scopes_json(scopes, strlen(scopes)));
+	const struct ipc_field *f = reply->field;
+	json_t *answer = json_pack("{s:s%, s:s%, s:s%, s:o}",
+				   "api_key", f[1].data, f[1].len,
+				   "api_key_id", f[0].data, f[0].len,
+				   "name", f[2].data, f[2].len,
+				   "scopes", http_scopes_json(f[3].data, f[3].len));
 	log_info("http-api-key-created", "session=%s account=%s id=%.*s", s->sid,
-		 s->account->name, (int)reply->field[0].len, (const char *)reply->field[0].data);
-	http_apikey_body_clear(&body);
+		 s->account->name, (int)f[0].len, (const char *)f[0].data);
 	http_session_respond(s, 201, answer);
 }
 
