@@ -274,6 +274,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_HTTP, "header_count", KEY_UINT, CONFIG_OFFSET(http.header_count), 1, 10000 },
 	{ SECTION_HTTP, "body_size", KEY_SIZE, CONFIG_OFFSET(http.body_size), 1024,
 	  1073741824 },
+	{ SECTION_HTTP, "body_memory", KEY_SIZE, CONFIG_OFFSET(http.body_memory), 1048576,
+	  68719476736ull },
 	{ SECTION_HTTP, "request_timeout", KEY_DURATION, CONFIG_OFFSET(http.request_timeout), 1,
 	  3600 },
 	{ SECTION_HTTP, "metrics_from", KEY_NETWORKS, CONFIG_OFFSET(http.metrics_from), 0, 0 },
@@ -509,6 +511,7 @@ static struct config *config_new(bool with_hostname)
 	config->http.header_size = 16384;
 	config->http.header_count = 100;
 	config->http.body_size = 32u * 1024 * 1024;
+	config->http.body_memory = 256u * 1024 * 1024;
 	config->http.request_timeout = 30;
 	config->http.idle_timeout = 60;
 	config->http.send_personalizations = 1000;
@@ -1571,6 +1574,13 @@ static void parser_finish(struct config_parser *p)
 		parser_fail(p, stale_line, "[server] node_stale_after (%u s) must be longer than"
 			    " node_report_interval (%u s)", config->node_stale_after,
 			    config->node_report_interval);
+		return;
+	}
+	if (config->http.body_memory < config->http.body_size) {
+		int line = config_key_line_raw(p->key_lines, "http", "body_memory");
+		parser_fail(p, line ? line : config_key_line_raw(p->key_lines, "http", "body_size"),
+			    "[http] body_memory (%zu) must be at least body_size (%zu)",
+			    config->http.body_memory, config->http.body_size);
 		return;
 	}
 	parser_finish_cluster(p);

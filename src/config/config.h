@@ -181,6 +181,7 @@ struct config_http {
 	size_t header_size;       /* octets of a request's line and header fields: 16384 */
 	unsigned header_count;    /* header fields of a request: 100 */
 	size_t body_size;         /* octets of a request's body: 32 MiB */
+	size_t body_memory;       /* octets of the bodies all requests hold: 256 MiB */
 	unsigned request_timeout; /* seconds from a request's first octet to its last: 30 */
 	unsigned idle_timeout;    /* seconds a kept-alive connection waits for the next: 60 */
 	struct config_network *metrics_from; /* who may GET /metrics: 127.0.0.0/8, ::1/128 */

@@ -44,6 +44,7 @@ struct http_limits {
 	size_t header_size;        /* octets of request line and fields: 16384 */
 	unsigned header_count;     /* header fields: 100 */
 	size_t body_size;          /* octets of a body (Content-Length): 32 MiB */
+	size_t body_memory;        /* octets of all sessions' bodies together: 256 MiB */
 	unsigned request_timeout;  /* seconds from a request's first octet to its last: 30 */
 	unsigned idle_timeout;     /* seconds a kept-alive connection waits for the next: 60 */
 };

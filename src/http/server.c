@@ -26,6 +26,7 @@ struct http_server *http_server_create(struct event_base *base,
 		.header_size = c->header_size,
 		.header_count = c->header_count,
 		.body_size = c->body_size,
+		.body_memory = c->body_memory,
 		.request_timeout = c->request_timeout,
 		.idle_timeout = c->idle_timeout,
 	};

@@ -38,6 +38,8 @@ static int session_read_head(struct http_session *s, struct evbuffer *in);
 static bool session_read_body(struct http_session *s, struct evbuffer *in);
 static bool session_read_chunked(struct http_session *s, struct evbuffer *in);
 static void session_refuse(struct http_session *s, int status, const char *error);
+static bool session_reserve_body(struct http_session *s, size_t len);
+static void session_release_body(struct http_session *s);
 static void session_write_head(struct http_session *s, int status, const char *content_type,
 			       size_t body_len);
 static void session_request_done(struct http_session *s);
@@ -149,6 +151,7 @@ static void session_free(struct http_session *s)
 	http_session_auth_clear(s);
 	free(s->head);
 	free(s->body);
+	session_release_body(s);
 	if (s->chunked_body)
 		evbuffer_free(s->chunked_body);
 	free(s);
@@ -292,9 +295,40 @@ static int session_read_head(struct http_session *s, struct evbuffer *in)
 	s->head_checked = 0;
 	s->head = xmalloc(s->req.head_len);
 	evbuffer_remove(in, s->head, s->req.head_len);
-	if (s->req.content_length > 0)
+	if (s->req.content_length > 0) {
+		if (!session_reserve_body(s, (size_t)s->req.content_length))
+			return -1;
 		bufferevent_setwatermark(s->conn.bev, EV_READ, 0, s->req.content_length);
+	}
 	return 1;
+}
+
+/* session_reserve_body - LEN octets of [http] body_memory for S's body
+ * (what it reserved already counted in); false once refused with 503 when
+ * the sessions' bodies would pass it, the memory a server holds for bodies
+ * bounded whatever the number of clients (RFC 9110 15.6.4) */
+static bool session_reserve_body(struct http_session *s, size_t len)
+{
+	struct http_server *server = s->server;
+	size_t others = server->body_memory_used - s->body_reserved;
+	if (len > server->limits.body_memory - others) {
+		log_warn("http-body-memory", "session=%s client=%s octets=%zu held=%zu limit=%zu",
+			 s->sid, s->client, len, others, server->limits.body_memory);
+		http_session_add_header(s, "Retry-After", "5");
+		session_refuse(s, 503, "the server holds as many request bodies as it may, "
+			       "try again later");
+		return false;
+	}
+	server->body_memory_used = others + len;
+	s->body_reserved = len;
+	return true;
+}
+
+/* session_release_body - S's body no longer counted */
+static void session_release_body(struct http_session *s)
+{
+	s->server->body_memory_used -= s->body_reserved;
+	s->body_reserved = 0;
 }
 
 /* session_read_body - true once the body (Content-Length octets, or a
@@ -346,6 +380,8 @@ static bool session_read_chunked(struct http_session *s, struct evbuffer *in)
 			session_refuse(s, status, error);
 			return false;
 		}
+		if (body > 0 && !session_reserve_body(s, evbuffer_get_length(s->chunked_body) + body))
+			return false;
 		if (body > 0)
 			evbuffer_remove_buffer(in, s->chunked_body, body);
 		else
@@ -463,6 +499,7 @@ static void session_request_done(struct http_session *s)
 	s->head = NULL;
 	s->body = NULL;
 	s->body_len = 0;
+	session_release_body(s);
 	memset(&s->chunked, 0, sizeof(s->chunked));
 	if (s->chunked_body)
 		evbuffer_drain(s->chunked_body, evbuffer_get_length(s->chunked_body));

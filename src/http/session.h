@@ -47,6 +47,7 @@ struct http_server {
 	struct net_conn_limits *conn_limits;
 	struct policy_throttle *throttle;
 	struct net_sessions *sessions;   /* open connections by id, the dead, the drain */
+	size_t body_memory_used;         /* octets the sessions' bodies reserve (loop) */
 	http_metrics_fn *metrics;
 	void *metrics_ctx;
 	struct queue *queue;             /* POST /v3/mail/send (mailsend.c) */
@@ -89,6 +90,7 @@ struct http_session {
 	size_t body_len;
 	struct http_chunked chunked;       /* a chunked body's reading (req.chunked) */
 	struct evbuffer *chunked_body;     /* its data so far */
+	size_t body_reserved;              /* of server->body_memory_used, for the body */
 	struct evbuffer *response_headers; /* extra fields of the answer */
 	/* the Bearer key's check (auth.c), and what it gave */
 	struct authd_login *login;

@@ -76,6 +76,7 @@ SECTION_OF = {
     "pop3_command_line": ("pop3", "command_line"),
     "http_header_size": ("http", "header_size"), "http_header_count": ("http", "header_count"),
     "http_body_size": ("http", "body_size"),
+    "http_body_memory": ("http", "body_memory"),
     "http_request_timeout": ("http", "request_timeout"),
     "http_idle_timeout": ("http", "idle_timeout"),
     "http_metrics_from": ("http", "metrics_from"),

@@ -146,6 +146,43 @@ def test_body_too_large_is_413_before_it_is_sent(web):
         "request body too large"
 
 
+def test_bodies_held_together_are_bounded_by_body_memory(petrel_factory):
+    """[http] body_memory: a body that would pass what all sessions' bodies hold is refused
+    with 503 and Retry-After before it is read (chunked ones as their data come), and what
+    a closed session held is free again"""
+    web = http_server(petrel_factory, http_body_size="1M", http_body_memory="1M")
+    port = web.ports["http"]
+    head = b"POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 600000\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+        # 100 Continue comes once the server has counted the body it waits for
+        held.sendall(head.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n"))
+        assert held.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n")
+        out = exchange(port, head)
+        assert status_of(out) == 503 and b"\r\nRetry-After: 5\r\n" in out
+        assert "request bodies" in error_json(out)
+        chunk = b"%x\r\n" % 500000 + b"y" * 500000 + b"\r\n0\r\n\r\n"
+        out = exchange(port, b"POST /healthz HTTP/1.1\r\nHost: a\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n" + chunk)
+        assert status_of(out) == 503
+        web.wait_log(r"event=http-body-memory .* held=600000 limit=1048576")
+    # the held session closed: its 600000 octets are free for the next body
+    deadline = time.monotonic() + 10
+    while True:
+        out = exchange(port, head.replace(b"Host: a", b"Host: a\r\nConnection: close")
+                       + b"x" * 600000)
+        if status_of(out) != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status_of(out) == 405
+
+
+def test_body_memory_below_body_size_is_refused(petrel_factory):
+    p = petrel_factory(start=False, http_body_size="2M", http_body_memory="1M")
+    out = p.cli("queue", "list")
+    assert out.returncode != 0
+    assert "body_memory (1048576) must be at least body_size (2097152)" in out.stderr
+
+
 def test_slow_request_is_408(web):
     with socket.create_connection(("127.0.0.1", web.ports["http"]), timeout=10) as s:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n")
