@@ -37,6 +37,8 @@ static const struct http_route routes[] = {
 	  .post = http_route_api_keys_create },
 	{ "/v3/api_keys/", "GET, HEAD, DELETE, PATCH, PUT", .get = http_route_api_key_get,
 	  .del = http_route_api_key_delete, .update = http_route_api_key_update },
+	{ "/v3/user/webhooks/event/settings", "GET, HEAD, PATCH",
+	  .get = http_route_webhook_settings_get, .update = http_route_webhook_settings_update },
 };
 
 /* route_matches - the request's path is PATH, or under it when PATH ends

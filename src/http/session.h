@@ -160,6 +160,11 @@ void http_route_api_key_update(struct http_session *s);
 /* http_scopes_json - LEN octets of space-separated SCOPES as a JSON list */
 json_t *http_scopes_json(const char *scopes, size_t len);
 
+/* webhook-route.c: SendGrid's /v3/user/webhooks/event/settings (GET;
+ * PATCH, any other update method 405) */
+void http_route_webhook_settings_get(struct http_session *s);
+void http_route_webhook_settings_update(struct http_session *s);
+
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);
 

@@ -124,6 +124,13 @@ static const char *const PG_MIGRATIONS[] = {
 	" created BIGINT NOT NULL, reason TEXT NOT NULL DEFAULT '',"
 	" status TEXT NOT NULL DEFAULT '', PRIMARY KEY (account, email, list));"
 	"CREATE INDEX suppressions_list ON suppressions (account, list, created);",
+
+	/* 5: each account's event webhook (SendGrid's settings) and the id of
+	 * the last event its receiver acknowledged */
+	"CREATE TABLE webhooks (account TEXT PRIMARY KEY REFERENCES accounts(name)"
+	" ON DELETE CASCADE, enabled BOOLEAN NOT NULL, url TEXT NOT NULL,"
+	" events BIGINT NOT NULL, sign BOOLEAN NOT NULL, sent_id BIGINT NOT NULL,"
+	" updated BIGINT NOT NULL);",
 };
 #define PG_MIGRATION_COUNT ((int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])))
 
@@ -1464,6 +1471,94 @@ static int pg_suppression_match(void *db, const char *account, char *const *emai
 	return rc;
 }
 
+/* ---- event webhooks ---------------------------------------------------------------------------- */
+
+#define WEBHOOK_COLUMNS "account, enabled, url, events, sign, sent_id, updated"
+
+/* webhook_row - row I of WEBHOOK_COLUMNS */
+static void *webhook_row(const PGresult *res, int i)
+{
+	struct store_webhook *h = xcalloc(1, sizeof(*h));
+	h->account = val_dup(res, i, 0);
+	h->enabled = val_bool(res, i, 1);
+	h->url = val_dup(res, i, 2);
+	h->events = (uint32_t)val_int(res, i, 3);
+	h->sign = val_bool(res, i, 4);
+	h->sent_id = val_int(res, i, 5);
+	h->updated = (time_t)val_int(res, i, 6);
+	return h;
+}
+
+static int pg_webhook_get(void *db, const char *account, struct store_webhook **hook_r,
+			  const char **error_r)
+{
+	PGresult *res = pg_query(db, "SELECT " WEBHOOK_COLUMNS " FROM webhooks WHERE account = $1",
+				 "reading a webhook", PG_ARGS(PG_TEXT(account)), error_r);
+	if (!res)
+		return -1;
+	int rc = 0;
+	if (PQntuples(res) > 0) {
+		*hook_r = webhook_row(res, 0);
+	} else {
+		*error_r = store_error("no webhook for %s", account);
+		rc = STORE_NOT_FOUND;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* pg_webhook_set - turned on: from the newest event on */
+static int pg_webhook_set(void *db, const char *account, const struct store_webhook *h,
+			  time_t now, const char **error_r)
+{
+	const char *state;
+	if (pg_write(db, "INSERT INTO webhooks (account, enabled, url, events, sign, sent_id,"
+		     " updated) VALUES ($1, $2::int::boolean, $3, $4, $5::int::boolean,"
+		     " (SELECT coalesce(max(id), 0) FROM events), $6) ON CONFLICT (account)"
+		     " DO UPDATE SET enabled = excluded.enabled, url = excluded.url,"
+		     " events = excluded.events, sign = excluded.sign,"
+		     " sent_id = CASE WHEN excluded.enabled AND NOT webhooks.enabled"
+		     " THEN excluded.sent_id ELSE webhooks.sent_id END, updated = excluded.updated",
+		     "setting a webhook",
+		     PG_ARGS(PG_TEXT(account), PG_INT(h->enabled), PG_TEXT(h->url),
+			     PG_INT(h->events), PG_INT(h->sign), PG_INT(now)),
+		     NULL, &state, error_r) == 0)
+		return 0;
+	if (sqlstate_is(state, PG_FOREIGN_KEY_VIOLATION)) {
+		*error_r = store_error("no account %s", account);
+		return STORE_NOT_FOUND;
+	}
+	return -1;
+}
+
+static int pg_webhook_list_enabled(void *db, struct store_webhook ***hooks_r, size_t *count_r,
+				   const char **error_r)
+{
+	void **v = list_query(db, "SELECT " WEBHOOK_COLUMNS " FROM webhooks"
+			      " WHERE enabled AND url <> '' ORDER BY account COLLATE \"C\"",
+			      "listing webhooks", PG_NO_ARGS, webhook_row, 0, count_r, error_r);
+	if (!v)
+		return -1;
+	*hooks_r = (struct store_webhook **)v;
+	return 0;
+}
+
+static int pg_webhook_advance(void *db, const char *account, int64_t from, int64_t to,
+			      const char **error_r)
+{
+	uint64_t changes = 0;
+	if (pg_write(db, "UPDATE webhooks SET sent_id = $3 WHERE account = $1 AND sent_id = $2",
+		     "advancing a webhook", PG_ARGS(PG_TEXT(account), PG_INT(from), PG_INT(to)),
+		     &changes, NULL, error_r) != 0)
+		return -1;
+	if (changes == 0) {
+		*error_r = store_error("the webhook of %s is not at event %lld", account,
+				       (long long)from);
+		return STORE_NOT_FOUND;
+	}
+	return 0;
+}
+
 /* ---- credentials ([store] credentials_url) ------------------------------------------------ */
 
 static void *pg_credentials_open(const struct store_settings *settings, const char **error_r)
@@ -2034,4 +2129,8 @@ const struct store_backend store_backend_pg = {
 	.suppression_remove = pg_suppression_remove,
 	.suppression_list = pg_suppression_list,
 	.suppression_match = pg_suppression_match,
+	.webhook_get = pg_webhook_get,
+	.webhook_set = pg_webhook_set,
+	.webhook_list_enabled = pg_webhook_list_enabled,
+	.webhook_advance = pg_webhook_advance,
 };

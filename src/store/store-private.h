@@ -127,6 +127,16 @@ struct store_backend {
 	int (*suppression_match)(void *db, const char *account, char *const *emails, size_t n,
 				 char ***rows_r, const char **error_r);
 
+	/* webhook_* - see store.h; ACCOUNT lower-cased, HOOK's URL checked */
+	int (*webhook_get)(void *db, const char *account, struct store_webhook **hook_r,
+			   const char **error_r);
+	int (*webhook_set)(void *db, const char *account, const struct store_webhook *hook,
+			   time_t now, const char **error_r);
+	int (*webhook_list_enabled)(void *db, struct store_webhook ***hooks_r, size_t *count_r,
+				    const char **error_r);
+	int (*webhook_advance)(void *db, const char *account, int64_t from, int64_t to,
+			       const char **error_r);
+
 	int (*dmarc_eval_add)(void *db, const struct store_dmarc_eval *eval,
 			      const char **error_r);
 	int (*dmarc_eval_list)(void *db, time_t begin, time_t end,

@@ -134,6 +134,13 @@ static const char *const MIGRATIONS[] = {
 	 " created INTEGER NOT NULL, reason TEXT NOT NULL DEFAULT '',"
 	 " status TEXT NOT NULL DEFAULT '', PRIMARY KEY (account, email, list)) WITHOUT ROWID;"
 	 "CREATE INDEX suppressions_list ON suppressions (account, list, created);"),
+
+	/* 9: each account's event webhook (SendGrid's settings) and the id of
+	 * the last event its receiver acknowledged */
+	("CREATE TABLE webhooks (account TEXT PRIMARY KEY NOT NULL REFERENCES accounts(name)"
+	 " ON DELETE CASCADE, enabled INTEGER NOT NULL, url TEXT NOT NULL,"
+	 " events INTEGER NOT NULL, sign INTEGER NOT NULL, sent_id INTEGER NOT NULL,"
+	 " updated INTEGER NOT NULL) WITHOUT ROWID;"),
 };
 #define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -210,6 +217,10 @@ enum sq_stmt {
 	SQ_SUPPRESSION_CLEAR,
 	SQ_SUPPRESSION_LIST,
 	SQ_SUPPRESSION_MATCH,
+	SQ_WEBHOOK_GET,
+	SQ_WEBHOOK_SET,
+	SQ_WEBHOOK_LIST_ENABLED,
+	SQ_WEBHOOK_ADVANCE,
 	SQ_DMARC_EVAL_ADD,
 	SQ_DMARC_EVAL_LIST,
 	SQ_DMARC_EVAL_PRUNE,
@@ -237,6 +248,7 @@ enum sq_stmt {
 #define NODE_COLUMNS "name, owner, number, generation, version, started, reported,"\
 	" " SQ_NOW " - reported, stopped, listeners, queue_active, mail_address, imap_address,"\
 	" pop3_address"
+#define WEBHOOK_COLUMNS "account, enabled, url, events, sign, sent_id, updated"
 #define DMARC_EVAL_INSERT_COLUMNS "time, policy_domain, source_ip, header_from,"\
 	" envelope_from, spf_domain, spf_result, dkim, spf_aligned, dkim_aligned, disposition,"\
 	" policy, rua, override"
@@ -352,6 +364,18 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	/* ?2: the addresses as a JSON array (one parameter for any number) */
 	[SQ_SUPPRESSION_MATCH] = "SELECT email, list FROM suppressions WHERE account = ?1"
 		" AND email IN (SELECT value FROM json_each(?2))",
+	[SQ_WEBHOOK_GET] = "SELECT " WEBHOOK_COLUMNS " FROM webhooks WHERE account = ?1",
+	/* turned on: from the newest event on */
+	[SQ_WEBHOOK_SET] = "INSERT INTO webhooks (account, enabled, url, events, sign, sent_id,"
+		" updated) VALUES (?1, ?2, ?3, ?4, ?5, (SELECT coalesce(max(id), 0) FROM events),"
+		" ?6) ON CONFLICT (account) DO UPDATE SET enabled = excluded.enabled,"
+		" url = excluded.url, events = excluded.events, sign = excluded.sign,"
+		" sent_id = CASE WHEN excluded.enabled AND NOT webhooks.enabled"
+		" THEN excluded.sent_id ELSE webhooks.sent_id END, updated = excluded.updated",
+	[SQ_WEBHOOK_LIST_ENABLED] = "SELECT " WEBHOOK_COLUMNS " FROM webhooks"
+		" WHERE enabled AND url <> '' ORDER BY account",
+	[SQ_WEBHOOK_ADVANCE] = "UPDATE webhooks SET sent_id = ?3 WHERE account = ?1"
+		" AND sent_id = ?2",
 	[SQ_DMARC_EVAL_ADD] = "INSERT INTO dmarc_evaluations (" DMARC_EVAL_INSERT_COLUMNS ")"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	[SQ_DMARC_EVAL_LIST] = "SELECT id, " DMARC_EVAL_INSERT_COLUMNS " FROM dmarc_evaluations"
@@ -1744,6 +1768,81 @@ static int sq_suppression_match(void *db, const char *account, char *const *emai
 	return rc;
 }
 
+/* ---- event webhooks --------------------------------------------------------------------------- */
+
+static void webhook_drop(void *row)
+{
+	struct store_webhook *h = row;
+	store_webhook_free(&h);
+}
+
+/* webhook_row - one row of WEBHOOK_COLUMNS */
+static void *webhook_row(sqlite3_stmt *st)
+{
+	struct store_webhook *h = xcalloc(1, sizeof(*h));
+	h->account = col_dup(st, 0);
+	h->enabled = sqlite3_column_int(st, 1) != 0;
+	h->url = col_dup(st, 2);
+	h->events = (uint32_t)sqlite3_column_int64(st, 3);
+	h->sign = sqlite3_column_int(st, 4) != 0;
+	h->sent_id = sqlite3_column_int64(st, 5);
+	h->updated = (time_t)sqlite3_column_int64(st, 6);
+	return h;
+}
+
+static int sq_webhook_get(void *db, const char *account, struct store_webhook **hook_r,
+			  const char **error_r)
+{
+	void *row;
+	int rc = row_get(db, SQ_WEBHOOK_GET, "reading a webhook", "webhook for", account,
+			 webhook_row, webhook_drop, &row, error_r);
+	if (rc == 0)
+		*hook_r = row;
+	return rc;
+}
+
+static int sq_webhook_set(void *db, const char *account, const struct store_webhook *h,
+			  time_t now, const char **error_r)
+{
+	int r = sq_write(db, SQ_WEBHOOK_SET, "setting a webhook",
+			 SQ_ARGS(SQ_TEXT(account), SQ_INT(h->enabled), SQ_TEXT(h->url),
+				 SQ_INT(h->events), SQ_INT(h->sign), SQ_INT(now)), NULL, error_r);
+	if (r == SQLITE_CONSTRAINT_FOREIGNKEY) {
+		*error_r = store_error("no account %s", account);
+		return STORE_NOT_FOUND;
+	}
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+static int sq_webhook_list_enabled(void *db, struct store_webhook ***hooks_r, size_t *count_r,
+				   const char **error_r)
+{
+	struct sq_rows rows = { .make = webhook_row, .drop = webhook_drop };
+	int rc = rows_list(db, SQ_WEBHOOK_LIST_ENABLED, "listing webhooks", SQ_NO_ARGS, &rows,
+			   error_r);
+	if (rc == 0) {
+		*hooks_r = (struct store_webhook **)rows.v;
+		*count_r = rows.n;
+	}
+	return rc;
+}
+
+static int sq_webhook_advance(void *db, const char *account, int64_t from, int64_t to,
+			      const char **error_r)
+{
+	int changes = 0;
+	if (sq_write(db, SQ_WEBHOOK_ADVANCE, "advancing a webhook",
+		     SQ_ARGS(SQ_TEXT(account), SQ_INT(from), SQ_INT(to)), &changes,
+		     error_r) != SQLITE_DONE)
+		return -1;
+	if (changes == 0) {
+		*error_r = store_error("the webhook of %s is not at event %lld", account,
+				       (long long)from);
+		return STORE_NOT_FOUND;
+	}
+	return 0;
+}
+
 /* ---- credentials.db ---------------------------------------------------------------------------- */
 
 static void *sq_credentials_open(const struct store_settings *settings, const char **error_r)
@@ -2218,4 +2317,8 @@ const struct store_backend store_backend_sqlite = {
 	.suppression_remove = sq_suppression_remove,
 	.suppression_list = sq_suppression_list,
 	.suppression_match = sq_suppression_match,
+	.webhook_get = sq_webhook_get,
+	.webhook_set = sq_webhook_set,
+	.webhook_list_enabled = sq_webhook_list_enabled,
+	.webhook_advance = sq_webhook_advance,
 };

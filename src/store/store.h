@@ -566,6 +566,47 @@ int store_suppression_match(struct store *store, const char *account,
 void store_suppression_free(struct store_suppression **entry);
 void store_suppression_list_free(struct store_suppression ***entries, size_t count);
 
+/* ---- event webhook: where an account's events are POSTed ----------------------------- */
+/* One per account (SendGrid's /v3/user/webhooks/event/settings, docs/http.md
+ * "Event webhook"): whether it is on, its URL, which events it posts (a
+ * bit set the http module names) and whether they are signed; and how far
+ * it has got: SENT_ID, the id of the last event the receiver acknowledged.
+ * The webhook's dispatcher reads the account's events after SENT_ID and
+ * moves it with store_webhook_advance, so that a restart neither loses nor
+ * repeats an acknowledged batch. */
+#define STORE_WEBHOOK_URL_MAX 2048
+struct store_webhook {
+	char *account;         /* lower-cased */
+	bool enabled;
+	char *url;             /* "" when none */
+	uint32_t events;       /* which events it posts (bits) */
+	bool sign;             /* signed (X-Twilio-Email-Event-Webhook-Signature) */
+	int64_t sent_id;       /* the last event acknowledged; set by the store */
+	time_t updated;        /* set by the store */
+};
+/* store_webhook_get - ACCOUNT's webhook into *HOOK_R; STORE_NOT_FOUND when
+ * it has never been set */
+int store_webhook_get(struct store *store, const char *account, struct store_webhook **hook_r,
+		      const char **error_r);
+/* store_webhook_set - ACCOUNT's webhook as HOOK says (enabled, url,
+ * events, sign; HOOK's account and sent_id are not read).  Turned on (set
+ * for the first time, or from off): it starts after the newest event, so
+ * only what happens from now on is posted.  STORE_NOT_FOUND: no such
+ * account; -1 for a URL longer than STORE_WEBHOOK_URL_MAX */
+int store_webhook_set(struct store *store, const char *account,
+		      const struct store_webhook *hook, const char **error_r);
+/* store_webhook_list_enabled - every webhook that is on and has a URL, by
+ * account */
+int store_webhook_list_enabled(struct store *store, struct store_webhook ***hooks_r,
+			       size_t *count_r, const char **error_r);
+/* store_webhook_advance - ACCOUNT's sent_id from FROM to TO (TO > FROM);
+ * STORE_NOT_FOUND when it is not FROM any more (another node moved it, or
+ * the webhook was turned off and on): the caller reads it again */
+int store_webhook_advance(struct store *store, const char *account, int64_t from, int64_t to,
+			  const char **error_r);
+void store_webhook_free(struct store_webhook **hook);
+void store_webhook_list_free(struct store_webhook ***hooks, size_t count);
+
 /* ---- DMARC evaluations, for aggregate reports (RFC 7489 7.2) ------------------------- */
 /* One DMARC evaluation of a received message, as the receiving session made
  * it; a report of POLICY_DOMAIN over a period groups the rows of that

@@ -182,7 +182,7 @@ static size_t strv_len(char **v)
 static void test_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(store_schema_version(f->store), 8);
+	assert_int_equal(store_schema_version(f->store), 9);
 	/* a new database holds no secrets: nothing to move, the columns are gone */
 	assert_int_equal(column_count(f->dir), 0);
 
@@ -217,7 +217,7 @@ static void test_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_open(f->dir, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 8);
+	assert_int_equal(store_schema_version(again), 9);
 	store_close(&again);
 	assert_null(again);
 }
@@ -269,7 +269,7 @@ static void test_migrate_from_version_1(void **state)
 	struct store *s = store_open(dir, &error);
 	if (!s)
 		fail_msg("store_open: %s", error);
-	assert_int_equal(store_schema_version(s), 8);
+	assert_int_equal(store_schema_version(s), 9);
 
 	/* the old rows are there; the hash stays in petrel.db (store_open has
 	 * nowhere to move it) until store_credentials_migrate */
@@ -309,8 +309,8 @@ static void test_migrate_from_version_1(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version",
 					    -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 8);
-	assert_int_equal(sqlite3_column_int(q, 1), 8);
+	assert_int_equal(sqlite3_column_int(q, 0), 9);
+	assert_int_equal(sqlite3_column_int(q, 1), 9);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	rm_rf(dir);
@@ -1053,6 +1053,106 @@ static void test_counter_concurrency(void **state)
 
 /* ---- events ----------------------------------------------------------------------- */
 
+/* webhook_event - one event of TYPE for ACCOUNT; fails the test otherwise */
+static void webhook_event(struct store *s, const char *account)
+{
+	const char *error = NULL;
+	struct store_event e = { .time = 1000, .type = (char *)"delivered",
+				 .account = (char *)account };
+	assert_int_equal(store_event_add(s, &e, &error), 0);
+}
+
+static void test_webhooks(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_webhook *h = NULL, **v = NULL;
+	size_t n = 0;
+	add_account(f->store, "alice@example.org", NULL);
+	add_account(f->store, "bob@example.org", NULL);
+	assert_int_equal(store_webhook_get(f->store, "alice@example.org", &h, &error),
+			 STORE_NOT_FOUND);
+	webhook_event(f->store, "alice@example.org");
+
+	/* set for the first time while on: from the newest event on */
+	struct store_webhook in = { .enabled = true, .url = (char *)"https://hooks.test/e",
+				    .events = 0x15, .sign = false };
+	assert_int_equal(store_webhook_set(f->store, "Alice@Example.org", &in, &error), 0);
+	assert_int_equal(store_webhook_get(f->store, "alice@example.org", &h, &error), 0);
+	assert_string_equal(h->account, "alice@example.org");
+	assert_true(h->enabled);
+	assert_string_equal(h->url, "https://hooks.test/e");
+	assert_int_equal(h->events, 0x15);
+	assert_false(h->sign);
+	assert_true(h->updated > 1000000000);
+	int64_t first = h->sent_id;
+	assert_true(first > 0);
+	store_webhook_free(&h);
+	assert_null(h);
+
+	/* advanced only from where it is */
+	webhook_event(f->store, "alice@example.org");
+	assert_int_equal(store_webhook_advance(f->store, "alice@example.org", first, first + 1,
+					       &error), 0);
+	assert_int_equal(store_webhook_advance(f->store, "alice@example.org", first, first + 2,
+					       &error), STORE_NOT_FOUND);
+	/* a change that leaves it on keeps its place */
+	in.sign = true;
+	in.events = 0x3;
+	assert_int_equal(store_webhook_set(f->store, "alice@example.org", &in, &error), 0);
+	assert_int_equal(store_webhook_get(f->store, "alice@example.org", &h, &error), 0);
+	assert_int_equal(h->sent_id, first + 1);
+	assert_true(h->sign);
+	assert_int_equal(h->events, 0x3);
+	store_webhook_free(&h);
+	/* off, events meanwhile, on again: from the newest event on */
+	in.enabled = false;
+	assert_int_equal(store_webhook_set(f->store, "alice@example.org", &in, &error), 0);
+	webhook_event(f->store, "alice@example.org");
+	webhook_event(f->store, "alice@example.org");
+	assert_int_equal(store_webhook_get(f->store, "alice@example.org", &h, &error), 0);
+	assert_int_equal(h->sent_id, first + 1);
+	store_webhook_free(&h);
+	in.enabled = true;
+	assert_int_equal(store_webhook_set(f->store, "alice@example.org", &in, &error), 0);
+	assert_int_equal(store_webhook_get(f->store, "alice@example.org", &h, &error), 0);
+	assert_int_equal(h->sent_id, first + 3);
+	store_webhook_free(&h);
+
+	/* listed: on and with a URL */
+	struct store_webhook off = { .enabled = false, .url = (char *)"http://127.0.0.1/x" };
+	assert_int_equal(store_webhook_set(f->store, "bob@example.org", &off, &error), 0);
+	assert_int_equal(store_webhook_list_enabled(f->store, &v, &n, &error), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0]->account, "alice@example.org");
+	store_webhook_list_free(&v, n);
+	struct store_webhook no_url = { .enabled = true };   /* url NULL: "" */
+	assert_int_equal(store_webhook_set(f->store, "bob@example.org", &no_url, &error), 0);
+	assert_int_equal(store_webhook_list_enabled(f->store, &v, &n, &error), 0);
+	assert_int_equal(n, 1);
+	store_webhook_list_free(&v, n);
+	off.enabled = true;
+	assert_int_equal(store_webhook_set(f->store, "bob@example.org", &off, &error), 0);
+	assert_int_equal(store_webhook_list_enabled(f->store, &v, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[1]->account, "bob@example.org");
+	store_webhook_list_free(&v, n);
+
+	/* refused: no account, a URL too long */
+	assert_int_equal(store_webhook_set(f->store, "carol@example.org", &in, &error),
+			 STORE_NOT_FOUND);
+	char *long_url = malloc(STORE_WEBHOOK_URL_MAX + 2);
+	memset(long_url, 'a', STORE_WEBHOOK_URL_MAX + 1);
+	long_url[STORE_WEBHOOK_URL_MAX + 1] = '\0';
+	in.url = long_url;
+	assert_int_equal(store_webhook_set(f->store, "alice@example.org", &in, &error), -1);
+	free(long_url);
+	/* an account removed takes its webhook along */
+	assert_int_equal(store_account_remove(f->store, "bob@example.org", &error), 0);
+	assert_int_equal(store_webhook_get(f->store, "bob@example.org", &h, &error),
+			 STORE_NOT_FOUND);
+}
+
 static void test_events(void **state)
 {
 	struct fixture *f = *state;
@@ -1747,8 +1847,8 @@ static void test_pg_open_creates_schema(void **state)
 	struct fixture *f = *state;
 	const char *error = NULL;
 	assert_string_equal(store_backend_name(f->store), "postgresql");
-	assert_int_equal(store_schema_version(f->store), 4);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 4);
+	assert_int_equal(store_schema_version(f->store), 5);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 5);
 	/* no password secret in this database: they are the auth process's */
 	assert_int_equal(pg_count("SELECT count(*) FROM information_schema.columns"
 				  " WHERE column_name IN ('password_hash', 'scram')"), 0);
@@ -1760,9 +1860,9 @@ static void test_pg_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_reopen(f, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 4);
+	assert_int_equal(store_schema_version(again), 5);
 	store_close(&again);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 4);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 5);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 }
 
@@ -1808,10 +1908,10 @@ static void test_pg_concurrent_open_migrates_once(void **state)
 		assert_int_equal(pthread_join(threads[i], NULL), 0);
 		if (!openers[i].store)
 			fail_msg("open %d: %s", i, openers[i].error);
-		assert_int_equal(store_schema_version(openers[i].store), 4);
+		assert_int_equal(store_schema_version(openers[i].store), 5);
 		store_close(&openers[i].store);
 	}
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 4);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 5);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 	const char *error = NULL;
 	f->store = store_reopen(f, &error);
@@ -1981,6 +2081,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sender_rules, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_aliases, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_suppressions, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_webhooks, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_recipient_resolve, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_counters, setup, teardown), \
 		cmocka_unit_test(test_windows), \

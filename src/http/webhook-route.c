@@ -1,0 +1,177 @@
+/* http/webhook-route - SendGrid v3's event webhook settings (docs/http.md
+ * "Event webhook"): GET and PATCH of /v3/user/webhooks/event/settings for
+ * the account of the request's API key (scopes
+ * "user.webhooks.event.settings.read" and ".update").  The body is read and
+ * the store asked on a worker; the answer comes from the loop, finding the
+ * session by id. */
+#include "http/session.h"
+#include "http/webhook.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/pool.h"
+#include "util/xalloc.h"
+
+#define SCOPE_READ "user.webhooks.event.settings.read"
+#define SCOPE_UPDATE "user.webhooks.event.settings.update"
+
+struct hook_job {
+	struct http_server *server;
+	uint64_t session_id;
+	char sid[24];
+	char *account;
+	bool update;                 /* PATCH */
+	char *body;
+	size_t body_len;
+	int status;                  /* the answer */
+	json_t *answer;
+};
+
+static void hook_start(struct http_session *s, bool update);
+static void hook_read_authorized(struct http_session *s);
+static void hook_update_authorized(struct http_session *s);
+static void hook_submit(struct http_session *s, bool update);
+static void hook_work(void *arg);
+static void hook_done(void *arg);
+static int hook_current(struct hook_job *j, struct http_webhook_settings *settings);
+static json_t *settings_json(const struct http_webhook_settings *settings);
+static void hook_fail(struct hook_job *j, int status, const char *message, const char *field);
+
+void http_route_webhook_settings_get(struct http_session *s)
+{
+	hook_start(s, false);
+}
+
+void http_route_webhook_settings_update(struct http_session *s)
+{
+	if (!http_span_equals(s->head, s->req.method, "PATCH", false)) {
+		http_session_add_header(s, "Allow", "GET, HEAD, PATCH");
+		http_session_respond_error(s, 405, "method not allowed", NULL);
+		return;
+	}
+	hook_start(s, true);
+}
+
+static void hook_start(struct http_session *s, bool update)
+{
+	if (!s->server->store) {
+		http_session_respond_error(s, 503, "webhooks are not available", NULL);
+		return;
+	}
+	http_session_authorize(s, update ? SCOPE_UPDATE : SCOPE_READ,
+			       update ? hook_update_authorized : hook_read_authorized);
+}
+
+static void hook_read_authorized(struct http_session *s)
+{
+	hook_submit(s, false);
+}
+
+static void hook_update_authorized(struct http_session *s)
+{
+	hook_submit(s, true);
+}
+
+static void hook_submit(struct http_session *s, bool update)
+{
+	struct hook_job *j = xcalloc(1, sizeof(*j));
+	j->server = s->server;
+	j->session_id = s->id;
+	snprintf(j->sid, sizeof(j->sid), "%s", s->sid);
+	j->account = xstrdup(s->account->name);
+	j->update = update;
+	j->body = s->body;
+	j->body_len = s->body_len;
+	s->body = NULL;
+	s->body_len = 0;
+	pool_submit(s->server->pool, hook_work, hook_done, j);
+}
+
+static void hook_fail(struct hook_job *j, int status, const char *message, const char *field)
+{
+	j->status = status;
+	json_decref(j->answer);
+	j->answer = http_error_body(message, field);
+}
+
+/* hook_current - (worker) the account's settings, or the defaults (off, no
+ * URL, no event) when it has never set them; -1 when the store fails */
+static int hook_current(struct hook_job *j, struct http_webhook_settings *settings)
+{
+	struct store_webhook *h = NULL;
+	const char *error = NULL;
+	memset(settings, 0, sizeof(*settings));
+	int rc = store_webhook_get(j->server->store, j->account, &h, &error);
+	if (rc == STORE_NOT_FOUND)
+		return 0;
+	if (rc != 0) {
+		log_error("store-failed", "op=webhook_get session=%s error=\"%s\"", j->sid, error);
+		return -1;
+	}
+	settings->enabled = h->enabled;
+	snprintf(settings->url, sizeof(settings->url), "%s", h->url);
+	settings->events = h->events;
+	store_webhook_free(&h);
+	return 0;
+}
+
+/* settings_json - SendGrid's shape: enabled, url and each event's boolean */
+static json_t *settings_json(const struct http_webhook_settings *settings)
+{
+	json_t *o = json_pack("{s:b, s:s}", "enabled", settings->enabled, "url", settings->url);
+	for (int i = 0; i < HTTP_WEBHOOK_EVENTS; i++)
+		json_object_set_new(o, http_webhook_event_name(i),
+				    json_boolean(settings->events & (1u << i)));
+	return o;
+}
+
+/* hook_work - (worker) read, or apply the PATCH body and store */
+static void hook_work(void *arg)
+{
+	struct hook_job *j = arg;
+	struct http_webhook_settings settings;
+	const char *error = NULL, *field = NULL;
+	if (hook_current(j, &settings) != 0) {
+		hook_fail(j, 503, "the store is not available now, try again later", NULL);
+		return;
+	}
+	if (j->update) {
+		if (http_webhook_settings_parse(j->body ? j->body : "", j->body_len, &settings,
+						&error, &field) != 0) {
+			hook_fail(j, 400, error, field);
+			return;
+		}
+		struct store_webhook h = { .enabled = settings.enabled, .url = settings.url,
+					   .events = settings.events };
+		if (store_webhook_set(j->server->store, j->account, &h, &error) != 0) {
+			log_error("store-failed", "op=webhook_set session=%s error=\"%s\"", j->sid,
+				  error);
+			hook_fail(j, 503, "the store is not available now, try again later", NULL);
+			return;
+		}
+	}
+	j->status = 200;
+	j->answer = settings_json(&settings);
+}
+
+/* hook_done - (loop) the answer, if the client is still there */
+static void hook_done(void *arg)
+{
+	struct hook_job *j = arg;
+	struct http_session *s = http_session_find(j->server, j->session_id);
+	if (s && !s->conn.dead) {
+		log_info("http-webhook-settings", "session=%s account=%s op=%s status=%d", j->sid,
+			 j->account, j->update ? "update" : "read", j->status);
+		http_session_respond(s, j->status, j->answer);
+		j->answer = NULL;
+	}
+	json_decref(j->answer);
+	free(j->account);
+	free(j->body);
+	free(j);
+}
