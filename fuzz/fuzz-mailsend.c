@@ -17,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct mailsend_limits limits = {
 		.personalizations = 4, .recipients = 8, .categories = 3,
 		.custom_args_size = 200, .substitutions_size = 200, .message_size = 65536,
+		.send_at_max = 259200,
 	};
 	const struct mailsend_stamp stamp = { .date = 1765000000, .id = "4F2A9C31B7D0E812",
 					      .hostname = "mx.example.test" };

@@ -292,6 +292,8 @@ static const struct key_def key_defs[] = {
 	  CONFIG_OFFSET(http.send_custom_args_size), 0, 1048576 },
 	{ SECTION_HTTP, "send_substitutions_size", KEY_SIZE,
 	  CONFIG_OFFSET(http.send_substitutions_size), 0, 1048576 },
+	{ SECTION_HTTP, "send_at_max", KEY_DURATION, CONFIG_OFFSET(http.send_at_max), 0,
+	  31536000 },
 	{ SECTION_HTTP, "send_total_size", KEY_SIZE, CONFIG_OFFSET(http.send_total_size), 1024,
 	  17179869184 },
 	{ SECTION_STORE, "backend", KEY_CHOICE, CONFIG_OFFSET(store.backend), 0, 0 },
@@ -519,6 +521,7 @@ static struct config *config_new(bool with_hostname)
 	config->http.send_categories = 10;
 	config->http.stats_days = 1000;
 	config->http.send_custom_args_size = 10000;
+	config->http.send_at_max = 259200;
 	config->http.send_substitutions_size = 10000;
 	config->http.send_total_size = 64u * 1024 * 1024;
 	if (!parse_networks("127.0.0.0/8, ::1/128", &config->http.metrics_from,

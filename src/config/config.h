@@ -193,6 +193,7 @@ struct config_http {
 	size_t send_custom_args_size;    /* octets of custom_args (each set): 10000 */
 	size_t send_substitutions_size;  /* octets of a personalization's substitutions: 10000 */
 	size_t send_total_size;          /* octets of a request's messages together: 64 MiB */
+	unsigned send_at_max;            /* seconds ahead a send_at may be: 72 h */
 	unsigned stats_days;             /* days one GET /v3/stats may span: 1000 */
 };
 

@@ -361,8 +361,7 @@ static void parse_personalization(struct parse_ctx *c, json_t *v, size_t index, 
 	p->custom_arg_count = parse_fields(c, json_object_get(v, "custom_args"), field, false,
 					   &p->custom_args);
 	snprintf(field, sizeof(field), "%s.send_at", path);
-	time_t send_at = 0;
-	parse_send_at(c, json_object_get(v, "send_at"), field, now, &send_at);
+	parse_send_at(c, json_object_get(v, "send_at"), field, now, &p->send_at);
 	if (json_object_get(v, "dynamic_template_data")) {
 		snprintf(field, sizeof(field), "%s.dynamic_template_data", path);
 		parse_error(c, field, "Dynamic templates are not supported by this server.");
@@ -547,8 +546,9 @@ static void parse_categories(struct parse_ctx *c, json_t *v, struct mailsend_req
 	}
 }
 
-/* parse_send_at - a UNIX time; a time to come is refused (the queue cannot
- * hold a message until then), one that has come means now */
+/* parse_send_at - a UNIX time: one to come, within send_at_max (SendGrid:
+ * "Emails can be scheduled up to 72 hours in advance"), holds the message
+ * in the queue until then; one that has come means now */
 static void parse_send_at(struct parse_ctx *c, json_t *v, const char *path, time_t now,
 			  time_t *send_at_r)
 {
@@ -559,9 +559,11 @@ static void parse_send_at(struct parse_ctx *c, json_t *v, const char *path, time
 		return;
 	}
 	json_int_t t = json_integer_value(v);
-	if (t > (json_int_t)now) {
-		parse_error(c, path, "Scheduled sending (a send_at in the future) is not "
-			    "supported by this server; leave send_at out to send now.");
+	if (t > (json_int_t)now + (json_int_t)c->limits->send_at_max) {
+		unsigned max = c->limits->send_at_max;
+		bool hours = max > 0 && max % 3600 == 0;
+		parse_error(c, path, "The send_at parameter cannot be more than %u %s in the "
+			    "future.", hours ? max / 3600 : max, hours ? "hours" : "seconds");
 		return;
 	}
 	*send_at_r = (time_t)t;
@@ -731,4 +733,10 @@ const char *mailsend_sender(const struct mailsend_request *request, size_t index
 {
 	const struct mailsend_personalization *p = &request->personalizations[index];
 	return p->from.email ? p->from.email : request->from.email;
+}
+
+time_t mailsend_send_at(const struct mailsend_request *request, size_t index)
+{
+	const struct mailsend_personalization *p = &request->personalizations[index];
+	return p->send_at ? p->send_at : request->send_at;
 }

@@ -130,6 +130,7 @@ static void send_authorized(struct http_session *s)
 		.custom_args_size = config->http.send_custom_args_size,
 		.substitutions_size = config->http.send_substitutions_size,
 		.message_size = config->limits.message_size,
+		.send_at_max = config->http.send_at_max,
 	};
 	j->total_max = config->http.send_total_size;
 	j->now = time(NULL);
@@ -255,6 +256,8 @@ static bool send_envelope(struct send_job *j, const struct mailsend_request *r, 
 	env->listener = xstrdup(j->listener);
 	env->account = xstrdup(j->account->name);
 	env->sandbox = j->account->sandbox || r->sandbox;
+	time_t send_at = mailsend_send_at(r, index);
+	env->send_at = send_at > j->now ? send_at : 0;
 	m->sandbox = env->sandbox;
 	const struct { const struct mailsend_address *list; size_t n; const char *name; } lists[] = {
 		{ p->to, p->to_count, "to" }, { p->cc, p->cc_count, "cc" },

@@ -33,6 +33,7 @@ struct mailsend_limits {
 				      keys and values: 10000 */
 	size_t message_size;       /* octets of one written message ([limits]
 				      message_size): substitutions cannot grow it past */
+	unsigned send_at_max;      /* seconds ahead a send_at may be: 72 h */
 };
 
 struct mailsend_address {
@@ -56,6 +57,7 @@ struct mailsend_personalization {
 	size_t substitution_count;
 	struct mailsend_field *custom_args;
 	size_t custom_arg_count;
+	time_t send_at;                  /* as given (maybe past); 0: the request's */
 };
 
 struct mailsend_content {
@@ -94,8 +96,8 @@ struct mailsend_request {
 };
 
 /* mailsend_parse - the request body JSON[0..LEN) against LIMITS, at NOW
- * (send_at: what is due is sent now, a later time is refused: the queue has
- * no not-before time).  0 and *REQUEST_R; or -1 and *ERRORS_R, SendGrid's
+ * (send_at: a time to come within LIMITS' send_at_max, or one that has
+ * come: sent now).  0 and *REQUEST_R; or -1 and *ERRORS_R, SendGrid's
  * error list for a 400 (the caller owns it), every problem found in it. */
 int mailsend_parse(const char *json, size_t len, const struct mailsend_limits *limits,
 		   time_t now, struct mailsend_request **request_r, json_t **errors_r);
@@ -125,5 +127,9 @@ int mailsend_compose(const struct mailsend_request *request, size_t index,
 /* mailsend_sender - the From address of personalization INDEX: the
  * envelope sender of its message */
 const char *mailsend_sender(const struct mailsend_request *request, size_t index);
+/* mailsend_send_at - when personalization INDEX's message may go: its
+ * send_at, else the request's, as given (a time past means now); 0: not
+ * given */
+time_t mailsend_send_at(const struct mailsend_request *request, size_t index);
 
 #endif

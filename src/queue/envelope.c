@@ -19,6 +19,9 @@
  *   account alice@example.org         (the authenticated sender's account; omitted if none)
  *   sandbox 1                         (a sandboxed account's mail: kept, never relayed)
  *   junk 1                            (DMARC quarantine: delivered to the Junk folder)
+ *   send-at 1764412312                (not tried before this unix time: the HTTP
+ *                                      API's send_at; omitted if none, so files
+ *                                      written before it existed read as "now")
  *   size 1234
  *   rcpt notify=6 orcpt=rfc822;bob+40example.net bob@example.net
  *   body-crc32c 1A2B3C4D              (CRC-32C of the body; absent in files
@@ -72,6 +75,7 @@ enum {
 	ENV_SEEN_CRC = 1u << 14,
 	ENV_SEEN_SRS_SENDER = 1u << 15,
 	ENV_SEEN_JUNK = 1u << 16,
+	ENV_SEEN_SEND_AT = 1u << 17,
 };
 
 static bool parse_u64(const char *s, size_t len, uint64_t *value_r);
@@ -164,6 +168,8 @@ void queue_envelope_serialize(const struct queue_envelope *env, struct buf *out)
 		buf_append_str(out, "sandbox 1\n");
 	if (env->junk)
 		buf_append_str(out, "junk 1\n");
+	if (env->send_at > 0)
+		buf_printf(out, "send-at %lld\n", (long long)env->send_at);
 	buf_printf(out, "size %" PRIu64 "\n", env->size);
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct queue_recipient *r = &env->rcpts[i];
@@ -302,7 +308,7 @@ static int envelope_parse_line(struct envelope_parser *p, const char *line, size
 		{ "listener", ENV_SEEN_LISTENER }, { "size", ENV_SEEN_SIZE },
 		{ "account", ENV_SEEN_ACCOUNT }, { "sandbox", ENV_SEEN_SANDBOX },
 		{ "body-crc32c", ENV_SEEN_CRC }, { "srs-sender", ENV_SEEN_SRS_SENDER },
-		{ "junk", ENV_SEEN_JUNK },
+		{ "junk", ENV_SEEN_JUNK }, { "send-at", ENV_SEEN_SEND_AT },
 		{ "rcpt", 0 },
 	};
 	struct queue_envelope *env = p->env;
@@ -349,9 +355,10 @@ static int envelope_parse_line(struct envelope_parser *p, const char *line, size
 			goto bad;
 		return 0;
 	case ENV_SEEN_ARRIVAL:
+	case ENV_SEEN_SEND_AT:
 		if (!parse_u64(v, vlen, &num) || num > INT64_MAX / 2)
 			goto bad;
-		env->arrival = (time_t)num;
+		*(keys[k].bit == ENV_SEEN_ARRIVAL ? &env->arrival : &env->send_at) = (time_t)num;
 		return 0;
 	case ENV_SEEN_SIZE:
 		if (!parse_u64(v, vlen, &num))

@@ -227,9 +227,12 @@ static void put_msg_line(struct buf *out, const struct queue_envelope *env)
 		put_text(out, env->rcpts[i].address, strlen(env->rcpts[i].address));
 		buf_printf(out, " (%s)", queue_rcpt_state_name(env->rcpts[i].state));
 	}
-	if (env->held)
+	if (env->held) {
 		buf_append_str(out, "  [held]");
-	else if (env->next_attempt) {
+	} else if (env->send_at > time(NULL)) {
+		buf_append_str(out, "  scheduled ");
+		put_time(out, env->send_at);
+	} else if (env->next_attempt) {
 		buf_append_str(out, "  next ");
 		put_time(out, env->next_attempt);
 	}
@@ -263,8 +266,9 @@ static void put_msg_json(struct buf *out, const struct queue_envelope *env, cons
 		buf_printf(out, ",\"sandbox\":%s,\"file\":", env->sandbox ? "true" : "false");
 		put_json_str(out, file);
 	}
-	buf_printf(out, ",\"held\":%s,\"next_attempt_unix\":%lld", env->held ? "true" : "false",
-		   (long long)env->next_attempt);
+	buf_printf(out, ",\"held\":%s,\"next_attempt_unix\":%lld,\"send_at_unix\":%lld",
+		   env->held ? "true" : "false", (long long)env->next_attempt,
+		   (long long)env->send_at);
 	buf_append_str(out, ",\"recipients\":[");
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct queue_recipient *r = &env->rcpts[i];
@@ -508,6 +512,16 @@ static enum print_folder place_state(const struct print_place *place,
 	return env && env->next_attempt ? FOLDER_DEFER : FOLDER_NEW;
 }
 
+/* state_name - what --json and `queue show` call STATE: "scheduled" for
+ * a message waiting for its send_at (in new/ or defer/), else the folder's */
+static const char *state_name(enum print_folder state, const struct queue_envelope *env)
+{
+	bool waiting = state == FOLDER_NEW || state == FOLDER_DEFER;
+	if (waiting && env && !env->held && env->send_at > time(NULL))
+		return "scheduled";
+	return folders[state].state;
+}
+
 /* place_apply - the folder decides: held in hold/ (its log's next attempt
  * kept: when it would be tried), next attempt T in defer/T, none in new/
  * (tried now: a "M next" in its log is from before a release) */
@@ -733,7 +747,8 @@ static int lister_entry(struct lister *l, int dir_fd, const char *id,
 	if (r == 0) {
 		place_apply(place, m.env);
 		if (l->json)
-			put_msg_json(&l->out, m.env, folders[state].state, false, NULL, NULL, 0);
+			put_msg_json(&l->out, m.env, state_name(state, m.env), false, NULL, NULL,
+				     0);
 		else
 			put_msg_line(&l->out, m.env);
 	} else if (l->json) {
@@ -965,7 +980,7 @@ int queue_show_print(const char *data_dir, const char *id, bool json, const char
 		headers_len = SPOOL_HEADER_MAX;
 
 	if (json) {
-		put_msg_json(&out, env, folders[state].state, true, file, headers, headers_len);
+		put_msg_json(&out, env, state_name(state, env), true, file, headers, headers_len);
 		buf_append(&out, "\n", 1);
 		ret = flush_stdout(&out, error_r);
 		goto out;
@@ -974,7 +989,7 @@ int queue_show_print(const char *data_dir, const char *id, bool json, const char
 		const char *name;
 		const char *value;
 	} fields[] = {
-		{ "state", folders[state].state },
+		{ "state", state_name(state, env) },
 		{ "file", file },
 		{ "body", env->body > 0 && env->body < 4 ? body_names[env->body] : NULL },
 		{ "smtputf8", env->smtputf8 ? "yes" : "no" },
@@ -999,6 +1014,11 @@ int queue_show_print(const char *data_dir, const char *id, bool json, const char
 		buf_printf(&out, "%s: ", fields[i].name);
 		put_text(&out, fields[i].value, strlen(fields[i].value));
 		buf_append(&out, "\n", 1);
+	}
+	if (env->send_at > 0) {
+		buf_append_str(&out, "send at: ");
+		put_time(&out, env->send_at);
+		buf_printf(&out, " (%lld)\n", (long long)env->send_at);
 	}
 	if (env->next_attempt && !env->held) {
 		buf_append_str(&out, "next attempt: ");

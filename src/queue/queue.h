@@ -83,6 +83,9 @@ struct queue_envelope {
 	bool sandbox;         /* the account is sandboxed: keep it, never relay it */
 	bool junk;            /* DMARC said quarantine (RFC 7489 6.3): local copies
 				 go to the mailbox's Junk folder */
+	time_t send_at;       /* not tried before this time (the HTTP API's
+				 send_at), 0 = at once; its lifetime and delay
+				 notice count from it, not from arrival */
 	struct queue_recipient *rcpts;
 	size_t rcpt_count;
 	uint64_t size;        /* body bytes */

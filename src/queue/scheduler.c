@@ -27,6 +27,12 @@
  *               account's bounces list (store_suppression_add).
  * A message without remote recipients runs A and C in one worker job.
  *
+ * Scheduled mail (the envelope's send_at, the HTTP API's send_at): phase A
+ * of a message whose time has not come moves it to defer/<send_at>/ and
+ * does nothing else, so the loader brings it back at that time, across
+ * restarts; `queue flush` therefore never sends it early.  Its lifetime,
+ * delay notice and retry schedule count from send_at (message_start).
+ *
  * Retries: a message with deferred recipients is tried again after
  * queue.retry_initial seconds, doubling each time up to queue.retry_max, and
  * no later than its expiry (retry_delay_at: its age plus retry_initial, so
@@ -181,6 +187,8 @@ static void queue_op_work(void *arg);
 static bool notify_allows(unsigned notify, unsigned what);
 static time_t retry_delay(const struct config *config, unsigned n);
 static time_t retry_delay_at(const struct config *config, time_t arrival, time_t now);
+static time_t message_start(const struct queue_envelope *env);
+static void attempt_schedule(struct queue_attempt *a);
 static void queue_op_done(void *arg);
 
 /* ---- the FIFO and timers ------------------------------------------------- */
@@ -706,6 +714,31 @@ static void suppress_hard_bounce(struct queue *queue, const struct queue_envelop
 			  error);
 }
 
+/* message_start - when ENV's time in the queue began: its send_at if it
+ * was scheduled, else its arrival */
+static time_t message_start(const struct queue_envelope *env)
+{
+	return env->send_at > env->arrival ? env->send_at : env->arrival;
+}
+
+/* attempt_schedule - (worker) a message whose send_at has not come waits
+ * in defer/<send_at>/; nothing else is done */
+static void attempt_schedule(struct queue_attempt *a)
+{
+	struct spool_loc to = { SPOOL_DEFER, (long long)a->env->send_at };
+	const char *error = NULL;
+	a->finished = true;
+	if (spool_move(a->queue->spool, a->id, &a->loc, &to, &error) != 0) {
+		log_error("queue_move", "queue_id=%s error=\"%s\"", a->id, error);
+		a->retry = true;
+		a->env->next_attempt = a->env->send_at;
+		return;
+	}
+	a->loc = to;
+	a->deferred = true;
+	log_debug("scheduled", "queue_id=%s send_at=%lld", a->id, (long long)a->env->send_at);
+}
+
 /* attempt_local_work - (worker) phase A, and C too when nothing is remote */
 static void attempt_local_work(void *arg)
 {
@@ -726,6 +759,10 @@ static void attempt_local_work(void *arg)
 			else
 				log_error("queue_move", "queue_id=%s error=\"%s\"", a->id, error);
 		}
+		return;
+	}
+	if (env->send_at > time(NULL) && !a->admin_bounce) {
+		attempt_schedule(a);
 		return;
 	}
 	a->nrcpt = env->rcpt_count;
@@ -976,7 +1013,8 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 	size_t *failed = xcalloc(n ? n : 1, sizeof(*failed));
 	size_t *delayed = xcalloc(n ? n : 1, sizeof(*delayed));
 	size_t nfailed = 0, ndelayed = 0;
-	bool expired = now - env->arrival >= (time_t)config->queue.lifetime;
+	time_t start = message_start(env);
+	bool expired = now - start >= (time_t)config->queue.lifetime;
 	struct buf log, failed_log;
 	int bounce_k = -1, delay_k = -1;   /* their slots in a->dsn_env */
 	bool delay_marked = false;         /* this attempt sends the delay notice */
@@ -1075,7 +1113,7 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 	}
 	/* one delay notice, once the message has waited delay_warning */
 	if (ndelayed > 0 && !env->delay_notified && config->queue.delay_warning > 0 &&
-	    now - env->arrival >= (time_t)config->queue.delay_warning) {
+	    now - start >= (time_t)config->queue.delay_warning) {
 		struct buf body;
 		buf_init(&body);
 		struct queue_envelope *dsn = queue_bounce_build_blocking(config, env,
@@ -1121,8 +1159,8 @@ static void attempt_finish_blocking(struct queue_attempt *a)
 	if (deferring) {
 		/* retry_initial, doubling per attempt up to retry_max, never past
 		 * the expiry; kept in the log so `queue list` can show it */
-		time_t expiry = env->arrival + (time_t)config->queue.lifetime;
-		env->next_attempt = now + retry_delay_at(config, env->arrival, now);
+		time_t expiry = start + (time_t)config->queue.lifetime;
+		env->next_attempt = now + retry_delay_at(config, start, now);
 		if (env->next_attempt > expiry)
 			env->next_attempt = expiry > now ? expiry : now + 1;
 		buf_printf(&log, "M next %lld\n", (long long)env->next_attempt);

@@ -179,8 +179,9 @@ def test_validation_errors_with_fields(api):
         headers={"From": "x@example.test"}), key)
     assert status == 400
     assert fields_of(answer) == ["personalizations.0.to.1.email", "content", "headers.From"]
-    status, _, answer = send(api, request(send_at=int(time.time()) + 3600), key)
+    status, _, answer = send(api, request(send_at=int(time.time()) + 73 * 3600), key)
     assert status == 400 and fields_of(answer) == ["send_at"]
+    assert "72 hours" in answer["errors"][0]["message"]
     status, _, answer = send(api, request(template_id="d-123"), key)
     assert status == 400 and fields_of(answer) == ["template_id"]
     assert not (api.data_dir / "mail" / "example.test" / "u" / "new").exists() or \

@@ -20,6 +20,7 @@ static const struct mailsend_limits limits = {
 	.custom_args_size = 40,
 	.substitutions_size = 40,
 	.message_size = 4096,
+	.send_at_max = 3600,
 };
 
 #define NOW 1765000000
@@ -69,8 +70,13 @@ static const struct error_case error_cases[] = {
 	{ REQ(TO_B, TEXT ",\"categories\":[\"a\",\"b\",\"c\"]"), "categories" },
 	{ REQ(TO_B, TEXT ",\"custom_args\":{\"k\":\"0123456789012345678901234567890123456789\"}"),
 	  "custom_args" },
-	{ REQ(TO_B, TEXT ",\"send_at\":1765000001"), "send_at" },
+	{ REQ(TO_B, TEXT ",\"send_at\":1765003601"), "send_at" },
+	{ REQ(TO_B, TEXT ",\"send_at\":1765003600"), "" },
 	{ REQ(TO_B, TEXT ",\"send_at\":1765000000"), "" },
+	{ REQ(TO_B, TEXT ",\"send_at\":\"1765000000\""), "send_at" },
+	{ REQ(TO_B, TEXT ",\"send_at\":-1"), "send_at" },
+	{ REQ("[{\"to\":[{\"email\":\"b@example.test\"}],\"send_at\":1765999999}]", TEXT),
+	  "personalizations.0.send_at" },
 	{ REQ(TO_B, TEXT ",\"template_id\":\"d-1\""), "template_id" },
 	{ REQ(TO_B, TEXT ",\"reply_to\":{\"email\":\"r@x.test\"},\"reply_to_list\":[]"), "reply_to" },
 };
@@ -138,6 +144,24 @@ static void assert_message(const char *json, size_t index, const char *want)
 
 #define HEAD_DATE "Date: Sat, 06 Dec 2025 05:46:40 +0000\r\n" \
 	"Message-ID: <4F2A9C31B7D0E812@mx.example.test>\r\nMIME-Version: 1.0\r\n"
+
+/* test_send_at - a personalization's send_at over the request's, past or
+ * not */
+static void test_send_at(void **state)
+{
+	(void)state;
+	const char *json = REQ("[{\"to\":[{\"email\":\"b@example.test\"}],\"send_at\":1765000100},"
+			       "{\"to\":[{\"email\":\"c@example.test\"}]},"
+			       "{\"to\":[{\"email\":\"d@example.test\"}],\"send_at\":1764000000}]",
+			       TEXT ",\"send_at\":1765000200");
+	struct mailsend_request *r = NULL;
+	json_t *errors = NULL;
+	assert_int_equal(mailsend_parse(json, strlen(json), &limits, NOW, &r, &errors), 0);
+	assert_int_equal(mailsend_send_at(r, 0), 1765000100);
+	assert_int_equal(mailsend_send_at(r, 1), 1765000200);
+	assert_int_equal(mailsend_send_at(r, 2), 1764000000);
+	mailsend_request_free(&r);
+}
 
 static void test_text_only(void **state)
 {
@@ -309,6 +333,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_send_at),
 		cmocka_unit_test(test_text_only),
 		cmocka_unit_test(test_non_ascii_and_substitutions),
 		cmocka_unit_test(test_second_personalization),

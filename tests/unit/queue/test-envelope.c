@@ -54,6 +54,7 @@ static void assert_same(const struct queue_envelope *a, const struct queue_envel
 	assert_int_equal(a->body, b->body);
 	assert_int_equal(a->smtputf8, b->smtputf8);
 	assert_int_equal(a->junk, b->junk);
+	assert_int_equal(a->send_at, b->send_at);
 	assert_int_equal(a->ret, b->ret);
 	assert_str_eq_or_null(a->envid, b->envid);
 	assert_str_eq_or_null(a->client_address, b->client_address);
@@ -99,6 +100,8 @@ static void test_round_trip_plain(void **state)
 	struct queue_envelope *env = sample_envelope();
 	round_trip(env);
 	env->junk = true;  /* DMARC quarantine */
+	round_trip(env);
+	env->send_at = 1764412312;  /* scheduled (the HTTP API's send_at) */
 	round_trip(env);
 	queue_envelope_free(&env);
 }
@@ -237,6 +240,10 @@ static void test_malformed(void **state)
 		/* the Junk flag: 0 or 1, once */
 		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\njunk yes\nrcpt notify=0 a@b\n\n",
 		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\njunk 1\njunk 1\nrcpt notify=0 a@b\n\n",
+		/* the send_at time: a number, once */
+		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nsend-at x\nrcpt notify=0 a@b\n\n",
+		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nsend-at -5\nrcpt notify=0 a@b\n\n",
+		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nsend-at 5\nsend-at 5\nrcpt notify=0 a@b\n\n",
 		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nrcpt notify=0 a@b\r\n\n",
 		"version 1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nrcpt notify=0 a@b\n",
 		"version  1\nid 0123456789ABCDEF\narrival 1\nsender \nsize 0\nrcpt notify=0 a@b\n\n",
