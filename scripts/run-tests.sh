@@ -55,30 +55,56 @@ skipped=$((skipped + u_skip))
 # ---- fuzz targets -------------------------------------------------------------
 # Built with clang (so the code also compiles warning-free there) and each run
 # for a few seconds from its seed corpus: a crash or a broken invariant fails.
-echo "== fuzz targets (clang, ${FUZZ_SECONDS:-5} s each)"
+echo "== fuzz targets (clang, ${FUZZ_SECONDS:-5} s each, ${FUZZ_JOBS:-2} at a time)"
 fuzz_build=build-fuzz
 if [ ! -f "$fuzz_build/build.ninja" ]; then
     CC=clang meson setup "$fuzz_build" --buildtype=debug -Dfuzz=true -Db_lundef=false \
         > "$build/fuzz-setup.log" 2>&1 || { cat "$build/fuzz-setup.log"; failed=$((failed + 1)); }
 fi
-if ninja -C "$fuzz_build" > "$build/fuzz-build.log" 2>&1; then
+# fuzz_one TARGET: run one target from a copy of its seed corpus; prints
+# "fuzz NAME: ok" or "fuzz NAME: FAILED" and the end of its log
+fuzz_one() {
+    name=$(basename "$1")
+    work=$(mktemp -d)
+    [ -d "fuzz/corpus/$name" ] && cp "fuzz/corpus/$name"/* "$work"/ 2>/dev/null
+    if (cd "$work" && "$root/$1" -max_total_time="${FUZZ_SECONDS:-5}" \
+            -rss_limit_mb=2048 "$work" > fuzz.log 2>&1); then
+        echo "fuzz $name: ok"
+    else
+        echo "fuzz $name: FAILED"
+        tail -n 30 "$work/fuzz.log"
+    fi
+    rm -rf "$work"
+}
+# fuzz_lane N: the targets whose place in the list is N modulo FUZZ_JOBS
+fuzz_lane() {
+    i=0
     for target in "$fuzz_build"/fuzz/fuzz-*; do
         [ -x "$target" ] && [ -f "$target" ] || continue
-        name=$(basename "$target")
-        work=$(mktemp -d)
-        [ -d "fuzz/corpus/$name" ] && cp "fuzz/corpus/$name"/* "$work"/ 2>/dev/null
-        if (cd "$work" && "$OLDPWD/$target" -max_total_time="${FUZZ_SECONDS:-5}" \
-                -rss_limit_mb=2048 "$work" > fuzz.log 2>&1); then
-            echo "fuzz $name: ok"
-            passed=$((passed + 1))
-        else
-            echo "fuzz $name: FAILED"
+        [ $((i % ${FUZZ_JOBS:-2})) -eq "$1" ] && fuzz_one "$target"
+        i=$((i + 1))
+    done
+}
+if ninja -C "$fuzz_build" > "$build/fuzz-build.log" 2>&1; then
+    # FUZZ_JOBS targets at a time (default 2, one per core of the CI machine)
+    lane=0
+    while [ "$lane" -lt "${FUZZ_JOBS:-2}" ]; do
+        fuzz_lane "$lane" > "$build/fuzz-lane-$lane.log" 2>&1 &
+        lane=$((lane + 1))
+    done
+    wait
+    lane=0
+    while [ "$lane" -lt "${FUZZ_JOBS:-2}" ]; do
+        cat "$build/fuzz-lane-$lane.log"
+        ok=$(grep -c '^fuzz .*: ok$' "$build/fuzz-lane-$lane.log")
+        bad=$(grep '^fuzz .*: FAILED$' "$build/fuzz-lane-$lane.log" | sed 's/^fuzz \(.*\): FAILED$/\1/')
+        passed=$((passed + ok))
+        for name in $bad; do
             failures="$failures
   fuzz target: $name"
-            tail -n 30 "$work/fuzz.log"
             failed=$((failed + 1))
-        fi
-        rm -rf "$work"
+        done
+        lane=$((lane + 1))
     done
 else
     cat "$build/fuzz-build.log"
