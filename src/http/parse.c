@@ -12,6 +12,8 @@ struct head_fields {
 	unsigned host;
 	unsigned content_length;
 	unsigned authorization;
+	unsigned cookie;
+	unsigned origin;
 	bool transfer_encoding;
 	unsigned chunked;       /* times "chunked" is among the transfer codings */
 	bool last_chunked;      /* ... and it is the last one */
@@ -235,6 +237,15 @@ static const char *parse_field(const char *data, size_t cur, size_t eol,
 		if (fields->authorization++ > 0)
 			error = "Authorization repeated";
 		req->authorization = value;
+	} else if (http_span_equals(data, name, "cookie", true)) {
+		/* RFC 6265 5.4: a user agent sends one Cookie field */
+		if (fields->cookie++ > 0)
+			error = "Cookie repeated";
+		req->cookie = value;
+	} else if (http_span_equals(data, name, "origin", true)) {
+		if (fields->origin++ > 0)
+			error = "Origin repeated";
+		req->origin = value;
 	} else if (http_span_equals(data, name, "content-type", true)) {
 		if (req->content_type.len == 0)
 			req->content_type = value;

@@ -1,6 +1,6 @@
 /* http/parse - the head of an HTTP/1.1 request (RFC 9112 2-6): request
  * line, header fields, and what the server needs from them (Content-Length,
- * Host, Connection, Authorization).  No I/O: the session, the unit tests
+ * Host, Connection, Authorization, Cookie, Origin).  No I/O: the session, the unit tests
  * and the fuzz target call it on bytes it does not own and never keeps.
  *
  * http_request_parse() reads DATA[0..LEN), the start of what the client
@@ -21,7 +21,8 @@
  * ends a line (RFC 9112 2.2 lets a server refuse a bare LF; DESIGN's
  * invariant): a bare LF or CR, a field folded over lines (obs-fold, 5.2), a
  * space before a field's colon (5.1), a missing, repeated or bad Host
- * (3.2), conflicting Content-Length fields (6.3), or Transfer-Encoding with
+ * (3.2), conflicting Content-Length fields (6.3), a repeated Authorization, Cookie
+ * (RFC 6265 5.4) or Origin field, or Transfer-Encoding with
  * Content-Length (6.1, request smuggling) is 400.  Transfer-Encoding without
  * Content-Length: 400 in HTTP/1.0 (6.1) or if chunked is not the last
  * coding, once (6.3); 501 for a coding other than chunked (6.1); chunked
@@ -62,6 +63,8 @@ struct http_request {
 	struct http_span query;       /* after '?', empty if none */
 	struct http_span authorization; /* the Authorization field's value; len 0: none */
 	struct http_span content_type;
+	struct http_span cookie;      /* the Cookie field's value (http/form.h); len 0: none */
+	struct http_span origin;      /* the Origin field's value (RFC 6454 7); len 0: none */
 	unsigned version_minor;       /* HTTP/1.0: 0; HTTP/1.1 and above: 1 */
 	unsigned header_count;
 	uint64_t content_length;      /* 0 without the field */

@@ -1,11 +1,13 @@
 /* store/apikey-key - an API key itself: making one, reading its id and hash
- * back from what a client presents, and its scopes.  No I/O and nothing of
+ * back from what a client presents, and its scopes; the web pages' secrets
+ * (sessions, one-time links) are made and hashed the same way.  No I/O and nothing of
  * the store: the fuzz target links it alone.  Why a plain SHA-256 and not a
  * slow password hash: the secret is 256 random bits, so no dictionary or
  * brute force reaches it through its hash, and a check must cost
  * microseconds, not the 50 ms of yescrypt, for an HTTP API that
  * authenticates every request (docs/security.md). */
 #include "store/store.h"
+#include "store/store-private.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,6 @@
 #define APIKEY_SECRET_OCTETS 32
 
 static void hex_encode(const unsigned char *in, size_t len, char *out);
-static void apikey_hash(const char *key, size_t len, char hash[65]);
 
 static void hex_encode(const unsigned char *in, size_t len, char *out)
 {
@@ -30,8 +31,7 @@ static void hex_encode(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-/* apikey_hash - SHA-256 of KEY in hex */
-static void apikey_hash(const char *key, size_t len, char hash[65])
+void store_sha256_hex(const char *key, size_t len, char hash[65])
 {
 	unsigned char md[32];
 	unsigned int md_len = 0;
@@ -51,7 +51,7 @@ int store_apikey_make(char key[STORE_APIKEY_LEN + 1], char id[STORE_APIKEY_ID_LE
 	hex_encode(id_octets, sizeof(id_octets), id);
 	hex_encode(secret, sizeof(secret), secret_hex);
 	snprintf(key, STORE_APIKEY_LEN + 1, "PT.%s.%s", id, secret_hex);
-	apikey_hash(key, STORE_APIKEY_LEN, hash);
+	store_sha256_hex(key, STORE_APIKEY_LEN, hash);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(secret_hex, sizeof(secret_hex));
 	return 0;
@@ -68,9 +68,19 @@ bool store_apikey_parse(const char *key, size_t len, char id[STORE_APIKEY_ID_LEN
 	if (ok) {
 		memcpy(id, key + 3, STORE_APIKEY_ID_LEN);
 		id[STORE_APIKEY_ID_LEN] = '\0';
-		apikey_hash(key, len, hash);
+		store_sha256_hex(key, len, hash);
 	}
 	return ok;
+}
+
+int store_web_secret_make(char secret[STORE_WEB_SECRET_LEN + 1])
+{
+	unsigned char octets[STORE_WEB_SECRET_LEN / 2];
+	if (RAND_bytes(octets, sizeof(octets)) != 1)
+		return -1;
+	hex_encode(octets, sizeof(octets), secret);
+	OPENSSL_cleanse(octets, sizeof(octets));
+	return 0;
 }
 
 bool store_apikey_has_scope(const char *scopes, const char *scope)

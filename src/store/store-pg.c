@@ -131,6 +131,16 @@ static const char *const PG_MIGRATIONS[] = {
 	" ON DELETE CASCADE, enabled BOOLEAN NOT NULL, url TEXT NOT NULL,"
 	" events BIGINT NOT NULL, sign BOOLEAN NOT NULL, sent_id BIGINT NOT NULL,"
 	" updated BIGINT NOT NULL);",
+	/* 6: the web sign-up (docs/web.md): an account's unproved address and
+	 * pending approval, and the SHA-256 of its sessions and one-time
+	 * links (KIND: enum store_web_kind) */
+	"ALTER TABLE accounts ADD COLUMN unverified BOOLEAN NOT NULL DEFAULT false,"
+	" ADD COLUMN pending BOOLEAN NOT NULL DEFAULT false;"
+	"CREATE TABLE web_secrets (hash TEXT PRIMARY KEY, kind SMALLINT NOT NULL,"
+	" account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,"
+	" csrf TEXT NOT NULL DEFAULT '', expires BIGINT NOT NULL);"
+	"CREATE INDEX web_secrets_account ON web_secrets (account, kind);"
+	"CREATE INDEX web_secrets_expires ON web_secrets (expires);",
 };
 #define PG_MIGRATION_COUNT ((int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])))
 
@@ -191,7 +201,8 @@ static const struct pg_schema PG_CREDENTIALS_SCHEMA = {
 };
 
 #define ACCOUNT_COLUMNS \
-	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created, home_node"
+	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created, home_node,"\
+	" unverified, pending"
 #define PLAN_COLUMNS "name, daily_limit, per_minute, quota_bytes, quota_messages"
 #define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason, node"
 #define NODE_COLUMNS "name, owner, number, generation, version, started, reported,"\
@@ -838,6 +849,8 @@ static void *account_row(const PGresult *res, int i)
 	a->any_from = val_bool(res, i, 6);
 	a->created = (time_t)val_int(res, i, 7);
 	a->home_node = val_dup(res, i, 8);
+	a->unverified = val_bool(res, i, 9);
+	a->pending = val_bool(res, i, 10);
 	return a;
 }
 
@@ -856,10 +869,12 @@ static int pg_account_add(void *db, const struct store_account *a, const char **
 	if (rc == 0)
 		res = pg_exec(c, "INSERT INTO accounts (" ACCOUNT_COLUMNS ")"
 			      " VALUES ($1, $2, $3, $4, $5::int::boolean, $6::int::boolean,"
-			      " $7::int::boolean, $8, $9)", "adding an account",
+			      " $7::int::boolean, $8, $9, $10::int::boolean, $11::int::boolean)",
+			      "adding an account",
 			      PG_ARGS(PG_TEXT(a->name), PG_TEXT(a->plan), PG_INT(a->daily_limit),
 				      PG_INT(a->per_minute), PG_INT(a->sandbox), PG_INT(a->disabled),
-				      PG_INT(a->any_from), PG_INT(a->created), PG_TEXT(a->home_node)),
+				      PG_INT(a->any_from), PG_INT(a->created), PG_TEXT(a->home_node),
+				      PG_INT(a->unverified), PG_INT(a->pending)),
 			      &state, error_r);
 	conn_give(d, c);
 	if (rc == 0 && !res && sqlstate_is(state, PG_UNIQUE_VIOLATION)) {
@@ -902,10 +917,12 @@ static int pg_account_update(void *db, const struct store_account *a, const char
 	if (rc == 0 &&
 	    !(res = pg_exec(c, "UPDATE accounts SET plan = $2, daily_limit = $3, per_minute = $4,"
 			    " sandbox = $5::int::boolean, disabled = $6::int::boolean,"
-			    " any_from = $7::int::boolean WHERE name = $1", "updating an account",
+			    " any_from = $7::int::boolean, unverified = $8::int::boolean,"
+			    " pending = $9::int::boolean WHERE name = $1", "updating an account",
 			    PG_ARGS(PG_TEXT(a->name), PG_TEXT(a->plan), PG_INT(a->daily_limit),
 				    PG_INT(a->per_minute), PG_INT(a->sandbox), PG_INT(a->disabled),
-				    PG_INT(a->any_from)), NULL, error_r)))
+				    PG_INT(a->any_from), PG_INT(a->unverified), PG_INT(a->pending)),
+			    NULL, error_r)))
 		rc = -1;
 	conn_give(d, c);
 	if (rc == 0 && res_changes(res) == 0) {
@@ -1559,6 +1576,60 @@ static int pg_webhook_advance(void *db, const char *account, int64_t from, int64
 	return 0;
 }
 
+/* ---- the web pages' secrets ---- */
+
+static int pg_web_secret_add(void *db, int kind, const char *hash, const char *account,
+			     const char *csrf, time_t expires, const char **error_r)
+{
+	const char *state = "";
+	if (pg_write(db, "DELETE FROM web_secrets WHERE expires <= $1",
+		     "deleting expired web secrets", PG_ARGS(PG_INT(time(NULL))), NULL, NULL,
+		     error_r) < 0)
+		return -1;
+	if (pg_write(db, "INSERT INTO web_secrets (hash, kind, account, csrf, expires)"
+		     " VALUES ($1, $2, $3, $4, $5)", "adding a web secret",
+		     PG_ARGS(PG_TEXT(hash), PG_INT(kind), PG_TEXT(account), PG_TEXT(csrf),
+			     PG_INT(expires)), NULL, &state, error_r) == 0)
+		return 0;
+	if (sqlstate_is(state, PG_FOREIGN_KEY_VIOLATION)) {
+		*error_r = store_error("no account %s", account);
+		return STORE_NOT_FOUND;
+	}
+	return -1;
+}
+
+static int pg_web_secret_get(void *db, int kind, const char *hash, time_t now, bool take,
+			     char **account_r, char **csrf_r, const char **error_r)
+{
+	char **rows = NULL;
+	if (strv_query(db, take ? "DELETE FROM web_secrets WHERE hash = $1 AND kind = $2"
+		       " AND expires > $3 RETURNING account, csrf"
+		       : "SELECT account, csrf FROM web_secrets WHERE hash = $1 AND kind = $2"
+		       " AND expires > $3", PG_ARGS(PG_TEXT(hash), PG_INT(kind), PG_INT(now)), 2,
+		       &rows, error_r) < 0)
+		return -1;
+	int rc = 0;
+	if (rows[0]) {
+		*account_r = xstrdup(rows[0]);
+		if (csrf_r)
+			*csrf_r = xstrdup(rows[1]);
+	} else {
+		*error_r = store_error("no such web secret");
+		rc = STORE_NOT_FOUND;
+	}
+	store_strv_free(&rows);
+	return rc;
+}
+
+static int pg_web_secret_remove(void *db, int kind, const char *hash, const char *account,
+				const char **error_r)
+{
+	return pg_write(db, "DELETE FROM web_secrets WHERE kind = $1 AND"
+			" (hash = $2 OR ($2::text IS NULL AND account = $3))",
+			"removing web secrets", PG_ARGS(PG_INT(kind), PG_TEXT(hash), PG_TEXT(account)),
+			NULL, NULL, error_r);
+}
+
 /* ---- credentials ([store] credentials_url) ------------------------------------------------ */
 
 static void *pg_credentials_open(const struct store_settings *settings, const char **error_r)
@@ -2133,4 +2204,7 @@ const struct store_backend store_backend_pg = {
 	.webhook_set = pg_webhook_set,
 	.webhook_list_enabled = pg_webhook_list_enabled,
 	.webhook_advance = pg_webhook_advance,
+	.web_secret_add = pg_web_secret_add,
+	.web_secret_get = pg_web_secret_get,
+	.web_secret_remove = pg_web_secret_remove,
 };

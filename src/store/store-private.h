@@ -137,6 +137,15 @@ struct store_backend {
 	int (*webhook_advance)(void *db, const char *account, int64_t from, int64_t to,
 			       const char **error_r);
 
+	/* web_secret_* - see store.h; HASH is the secret's SHA-256 (hex).
+	 * add deletes the expired rows first; take deletes the row it reads */
+	int (*web_secret_add)(void *db, int kind, const char *hash, const char *account,
+			      const char *csrf, time_t expires, const char **error_r);
+	int (*web_secret_get)(void *db, int kind, const char *hash, time_t now, bool take,
+			      char **account_r, char **csrf_r, const char **error_r);
+	int (*web_secret_remove)(void *db, int kind, const char *hash, const char *account,
+				 const char **error_r);
+
 	int (*dmarc_eval_add)(void *db, const struct store_dmarc_eval *eval,
 			      const char **error_r);
 	int (*dmarc_eval_list)(void *db, time_t begin, time_t end,
@@ -229,6 +238,10 @@ char *store_lower_dup(const char *s);
 
 /* store_error - format into this thread's error buffer; returns it */
 const char *store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* store_sha256_hex - SHA-256 of KEY[0..LEN) in hex: how API keys and the
+ * web pages' secrets are kept (apikey-key.c) */
+void store_sha256_hex(const char *key, size_t len, char hash[65]);
 
 /* SCRAM-SHA-256 salt length (iterations: store.h) */
 #define STORE_SCRAM_SALT_LEN 16

@@ -141,6 +141,16 @@ static const char *const MIGRATIONS[] = {
 	 " ON DELETE CASCADE, enabled INTEGER NOT NULL, url TEXT NOT NULL,"
 	 " events INTEGER NOT NULL, sign INTEGER NOT NULL, sent_id INTEGER NOT NULL,"
 	 " updated INTEGER NOT NULL) WITHOUT ROWID;"),
+	/* 10: the web sign-up (docs/web.md): an account's unproved address and
+	 * pending approval, and the SHA-256 of its sessions and one-time
+	 * links (KIND: enum store_web_kind) */
+	("ALTER TABLE accounts ADD COLUMN unverified INTEGER NOT NULL DEFAULT 0;"
+	 "ALTER TABLE accounts ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;"
+	 "CREATE TABLE web_secrets (hash TEXT PRIMARY KEY NOT NULL, kind INTEGER NOT NULL,"
+	 " account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,"
+	 " csrf TEXT NOT NULL DEFAULT '', expires INTEGER NOT NULL) WITHOUT ROWID;"
+	 "CREATE INDEX web_secrets_account ON web_secrets (account, kind);"
+	 "CREATE INDEX web_secrets_expires ON web_secrets (expires);"),
 };
 #define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -238,11 +248,18 @@ enum sq_stmt {
 	SQ_APIKEY_LIST,
 	SQ_APIKEY_REMOVE,
 	SQ_APIKEY_UPDATE,
+	SQ_WEB_SECRET_PRUNE,
+	SQ_WEB_SECRET_ADD,
+	SQ_WEB_SECRET_GET,
+	SQ_WEB_SECRET_TAKE,
+	SQ_WEB_SECRET_REMOVE,
+	SQ_WEB_SECRET_REMOVE_ACCOUNT,
 	SQ_STMT_COUNT
 };
 
 #define ACCOUNT_COLUMNS \
-	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created, home_node"
+	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created, home_node,"\
+	" unverified, pending"
 #define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason, node"
 #define SQ_NOW "CAST(strftime('%s', 'now') AS INTEGER)"
 #define NODE_COLUMNS "name, owner, number, generation, version, started, reported,"\
@@ -274,10 +291,11 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_PLAN_LIST] = "SELECT name, daily_limit, per_minute, quota_bytes, quota_messages"
 		" FROM plans ORDER BY name",
 	[SQ_ACCOUNT_ADD] = "INSERT INTO accounts (" ACCOUNT_COLUMNS ")"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[SQ_ACCOUNT_GET] = "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE name = ?1",
 	[SQ_ACCOUNT_UPDATE] = "UPDATE accounts SET plan = ?2, daily_limit = ?3, per_minute = ?4,"
-		" sandbox = ?5, disabled = ?6, any_from = ?7 WHERE name = ?1",
+		" sandbox = ?5, disabled = ?6, any_from = ?7, unverified = ?8, pending = ?9"
+		" WHERE name = ?1",
 	[SQ_ACCOUNT_REMOVE] = "DELETE FROM accounts WHERE name = ?1",
 	[SQ_ACCOUNT_LIST] = "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY name",
 	[SQ_ACCOUNT_COUNTERS_REMOVE] = "DELETE FROM counters WHERE account = ?1",
@@ -407,6 +425,16 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_APIKEY_REMOVE] = "DELETE FROM apikeys WHERE id = ?1",
 	[SQ_APIKEY_UPDATE] = "UPDATE apikeys SET name = coalesce(?2, name),"
 		" scopes = coalesce(?3, scopes) WHERE id = ?1",
+	[SQ_WEB_SECRET_PRUNE] = "DELETE FROM web_secrets WHERE expires <= ?1",
+	[SQ_WEB_SECRET_ADD] = "INSERT INTO web_secrets (hash, kind, account, csrf, expires)"
+		" VALUES (?1, ?2, ?3, ?4, ?5)",
+	[SQ_WEB_SECRET_GET] = "SELECT account, csrf FROM web_secrets"
+		" WHERE hash = ?1 AND kind = ?2 AND expires > ?3",
+	[SQ_WEB_SECRET_TAKE] = "DELETE FROM web_secrets WHERE hash = ?1 AND kind = ?2"
+		" AND expires > ?3 RETURNING account, csrf",
+	[SQ_WEB_SECRET_REMOVE] = "DELETE FROM web_secrets WHERE hash = ?1 AND kind = ?2",
+	[SQ_WEB_SECRET_REMOVE_ACCOUNT] = "DELETE FROM web_secrets WHERE account = ?1"
+		" AND kind = ?2",
 };
 
 /* ---- connections -------------------------------------------------------------------- */
@@ -1112,14 +1140,17 @@ static void *account_row(sqlite3_stmt *st)
 	a->any_from = sqlite3_column_int(st, 6) != 0;
 	a->created = (time_t)sqlite3_column_int64(st, 7);
 	a->home_node = col_dup(st, 8);
+	a->unverified = sqlite3_column_int(st, 9) != 0;
+	a->pending = sqlite3_column_int(st, 10) != 0;
 	return a;
 }
 
-/* ACCOUNT_ARGS - ACCOUNT_COLUMNS' values from A, for ?1..?9 */
+/* ACCOUNT_ARGS - ACCOUNT_COLUMNS' values from A, for ?1..?11 */
 #define ACCOUNT_ARGS(a) \
 	SQ_ARGS(SQ_TEXT((a)->name), SQ_TEXT((a)->plan), SQ_INT((a)->daily_limit), \
 		SQ_INT((a)->per_minute), SQ_INT((a)->sandbox), SQ_INT((a)->disabled), \
-		SQ_INT((a)->any_from), SQ_INT((a)->created), SQ_TEXT((a)->home_node))
+		SQ_INT((a)->any_from), SQ_INT((a)->created), SQ_TEXT((a)->home_node), \
+		SQ_INT((a)->unverified), SQ_INT((a)->pending))
 
 /* exists_check - 0 if statement ID (READING it) finds a row for NAME;
  * STORE_NOT_FOUND with *error_r = "no NOUN NAME"; or -1 */
@@ -1193,7 +1224,8 @@ static int sq_account_update(void *db, const struct store_account *account,
 			   SQ_ARGS(SQ_TEXT(account->name), SQ_TEXT(account->plan),
 				   SQ_INT(account->daily_limit), SQ_INT(account->per_minute),
 				   SQ_INT(account->sandbox), SQ_INT(account->disabled),
-				   SQ_INT(account->any_from)), error_r);
+				   SQ_INT(account->any_from), SQ_INT(account->unverified),
+				   SQ_INT(account->pending)), error_r);
 	if (rc == 0 && sqlite3_changes(c->db) == 0) {
 		*error_r = store_error("no account %s", account->name);
 		rc = STORE_NOT_FOUND;
@@ -1843,6 +1875,55 @@ static int sq_webhook_advance(void *db, const char *account, int64_t from, int64
 	return 0;
 }
 
+/* ---- the web pages' secrets ---- */
+
+static int sq_web_secret_add(void *db, int kind, const char *hash, const char *account,
+			     const char *csrf, time_t expires, const char **error_r)
+{
+	if (sq_write(db, SQ_WEB_SECRET_PRUNE, "deleting expired web secrets",
+		     SQ_ARGS(SQ_INT(time(NULL))), NULL, error_r) != SQLITE_DONE)
+		return -1;
+	int r = sq_write(db, SQ_WEB_SECRET_ADD, "adding a web secret",
+			 SQ_ARGS(SQ_TEXT(hash), SQ_INT(kind), SQ_TEXT(account), SQ_TEXT(csrf),
+				 SQ_INT(expires)), NULL, error_r);
+	if (r == SQLITE_CONSTRAINT_FOREIGNKEY) {
+		*error_r = store_error("no account %s", account);
+		return STORE_NOT_FOUND;
+	}
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+static int sq_web_secret_get(void *db, int kind, const char *hash, time_t now, bool take,
+			     char **account_r, char **csrf_r, const char **error_r)
+{
+	char **rows = NULL;
+	if (strv_query(db, take ? SQ_WEB_SECRET_TAKE : SQ_WEB_SECRET_GET,
+		       SQ_ARGS(SQ_TEXT(hash), SQ_INT(kind), SQ_INT(now)), true, &rows,
+		       error_r) < 0)
+		return -1;
+	int rc = 0;
+	if (rows[0]) {
+		*account_r = xstrdup(rows[0]);
+		if (csrf_r)
+			*csrf_r = xstrdup(rows[1]);
+	} else {
+		*error_r = store_error("no such web secret");
+		rc = STORE_NOT_FOUND;
+	}
+	store_strv_free(&rows);
+	return rc;
+}
+
+static int sq_web_secret_remove(void *db, int kind, const char *hash, const char *account,
+				const char **error_r)
+{
+	int r = hash ? sq_write(db, SQ_WEB_SECRET_REMOVE, "removing a web secret",
+				SQ_ARGS(SQ_TEXT(hash), SQ_INT(kind)), NULL, error_r)
+		     : sq_write(db, SQ_WEB_SECRET_REMOVE_ACCOUNT, "removing web secrets",
+				SQ_ARGS(SQ_TEXT(account), SQ_INT(kind)), NULL, error_r);
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
 /* ---- credentials.db ---------------------------------------------------------------------------- */
 
 static void *sq_credentials_open(const struct store_settings *settings, const char **error_r)
@@ -2321,4 +2402,7 @@ const struct store_backend store_backend_sqlite = {
 	.webhook_set = sq_webhook_set,
 	.webhook_list_enabled = sq_webhook_list_enabled,
 	.webhook_advance = sq_webhook_advance,
+	.web_secret_add = sq_web_secret_add,
+	.web_secret_get = sq_web_secret_get,
+	.web_secret_remove = sq_web_secret_remove,
 };

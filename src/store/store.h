@@ -112,6 +112,11 @@ struct store_account {
 	bool sandbox;
 	bool disabled;
 	bool any_from;         /* From: header may differ from the allowed senders */
+	bool unverified;       /* made by the web sign-up, its address not yet proved by
+				  the link mailed to it: may log in to the web, may not
+				  send (docs/web.md); false for `petrel account add` */
+	bool pending;          /* made by the web sign-up with [web] signup = approval:
+				  waits for `petrel account approve` */
 	time_t created;
 	char *home_node;       /* the node its Maildir is on (docs/scaling.md, "Mailboxes
 				  across nodes"); NULL = none: mail is delivered on
@@ -704,5 +709,41 @@ int store_node_forget(struct store *store, const char *name, unsigned stale_afte
 		      const char **error_r);
 void store_node_free(struct store_node **node);
 void store_node_list_free(struct store_node ***nodes, size_t count);
+
+/* ---- the web pages' secrets (docs/web.md) ----------------------------------
+ * Sessions (the cookie's token) and one-time links (address verification,
+ * password reset) are 256 random bits shown once, in hex; the store keeps
+ * their SHA-256 only, with the account, an expiry and, for a session, its
+ * CSRF token.  A link is taken once (store_web_secret_take deletes it); a
+ * secret past its expiry is not found, and expired rows are deleted when
+ * a new one is added.  An account's rows go with it. */
+enum store_web_kind {
+	STORE_WEB_SESSION = 0,
+	STORE_WEB_VERIFY = 1,     /* the sign-up's link: the address is the account's */
+	STORE_WEB_RESET = 2,      /* a password reset link */
+};
+#define STORE_WEB_SECRET_LEN 64
+/* store_web_secret_make - a new random secret (hex) into SECRET; -1 if the
+ * random source fails */
+int store_web_secret_make(char secret[STORE_WEB_SECRET_LEN + 1]);
+/* store_web_secret_add - SECRET (its hash) of KIND for ACCOUNT until
+ * EXPIRES; CSRF (a session's token; NULL: none).  STORE_NOT_FOUND if there
+ * is no such account. */
+int store_web_secret_add(struct store *store, enum store_web_kind kind, const char *secret,
+			 const char *account, const char *csrf, time_t expires,
+			 const char **error_r);
+/* store_web_secret_get - the account (and CSRF token, "" if none) of
+ * SECRET of KIND if it has not expired at NOW (malloc'd); STORE_NOT_FOUND */
+int store_web_secret_get(struct store *store, enum store_web_kind kind, const char *secret,
+			 time_t now, char **account_r, char **csrf_r, const char **error_r);
+/* store_web_secret_take - as _get, and SECRET is deleted in the same
+ * statement: a second take finds nothing (a link works once) */
+int store_web_secret_take(struct store *store, enum store_web_kind kind, const char *secret,
+			  time_t now, char **account_r, const char **error_r);
+/* store_web_secret_remove - SECRET of KIND deleted (logout); ACCOUNT
+ * instead of SECRET (SECRET NULL): every secret of KIND of ACCOUNT (its
+ * sessions after a password reset).  0 also when there was none. */
+int store_web_secret_remove(struct store *store, enum store_web_kind kind, const char *secret,
+			    const char *account, const char **error_r);
 
 #endif

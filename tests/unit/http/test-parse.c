@@ -74,6 +74,9 @@ static const struct head_case cases[] = {
 	  400, NULL },
 	{ "POST / HTTP/1.1\r\nHost: a\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n", 400,
 	  NULL },
+	{ "GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n", 400, NULL },
+	{ "POST / HTTP/1.1\r\nHost: a\r\nOrigin: http://a\r\nOrigin: http://a\r\n\r\n", 400,
+	  NULL },
 	{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip , Chunked\r\n\r\n", 501,
 	  NULL },
 	{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
@@ -342,6 +345,25 @@ static void test_query_params(void **state)
 	}
 }
 
+/* test_cookie_origin_spans - the Cookie and Origin fields' values found
+ * (the web pages read them, http/form.h), none when absent */
+static void test_cookie_origin_spans(void **state)
+{
+	(void)state;
+	const char *head = "POST /login HTTP/1.1\r\nHost: a\r\nCookie:  s=1; t=2 \r\n"
+		"Origin: https://a.example\r\n\r\n";
+	struct http_request req;
+	const char *error = NULL;
+	assert_int_equal(http_request_parse(head, strlen(head), 0, &limits, &req, &error), 1);
+	assert_int_equal(req.cookie.len, strlen("s=1; t=2"));
+	assert_memory_equal(head + req.cookie.off, "s=1; t=2", req.cookie.len);
+	assert_true(http_span_equals(head, req.origin, "https://a.example", false));
+	head = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+	assert_int_equal(http_request_parse(head, strlen(head), 0, &limits, &req, &error), 1);
+	assert_int_equal(req.cookie.len, 0);
+	assert_int_equal(req.origin.len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_status_reasons),
 		cmocka_unit_test(test_known_methods),
 		cmocka_unit_test(test_query_params),
+		cmocka_unit_test(test_cookie_origin_spans),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

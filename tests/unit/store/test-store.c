@@ -182,7 +182,7 @@ static size_t strv_len(char **v)
 static void test_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(store_schema_version(f->store), 9);
+	assert_int_equal(store_schema_version(f->store), 10);
 	/* a new database holds no secrets: nothing to move, the columns are gone */
 	assert_int_equal(column_count(f->dir), 0);
 
@@ -217,7 +217,7 @@ static void test_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_open(f->dir, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 9);
+	assert_int_equal(store_schema_version(again), 10);
 	store_close(&again);
 	assert_null(again);
 }
@@ -269,7 +269,7 @@ static void test_migrate_from_version_1(void **state)
 	struct store *s = store_open(dir, &error);
 	if (!s)
 		fail_msg("store_open: %s", error);
-	assert_int_equal(store_schema_version(s), 9);
+	assert_int_equal(store_schema_version(s), 10);
 
 	/* the old rows are there; the hash stays in petrel.db (store_open has
 	 * nowhere to move it) until store_credentials_migrate */
@@ -309,8 +309,8 @@ static void test_migrate_from_version_1(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version",
 					    -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 9);
-	assert_int_equal(sqlite3_column_int(q, 1), 9);
+	assert_int_equal(sqlite3_column_int(q, 0), 10);
+	assert_int_equal(sqlite3_column_int(q, 1), 10);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	rm_rf(dir);
@@ -520,6 +520,8 @@ static void test_accounts(void **state)
 	assert_true(got->sandbox);
 	assert_false(got->disabled);
 	assert_false(got->any_from);
+	assert_false(got->unverified);   /* `petrel account add`'s: verified */
+	assert_false(got->pending);
 	assert_true(got->created >= before && got->created <= time(NULL));
 
 	/* update every field but name and created */
@@ -531,6 +533,8 @@ static void test_accounts(void **state)
 	got->disabled = true;
 	got->sandbox = false;
 	got->any_from = true;
+	got->unverified = true;
+	got->pending = true;
 	got->daily_limit = 7;
 	got->created = 1;
 	assert_int_equal(store_account_update(f->store, got, &error), 0);
@@ -541,6 +545,8 @@ static void test_accounts(void **state)
 	assert_true(got->disabled);
 	assert_false(got->sandbox);
 	assert_true(got->any_from);
+	assert_true(got->unverified);
+	assert_true(got->pending);
 	assert_int_equal(got->daily_limit, 7);
 	assert_int_equal(got->created, created);
 
@@ -589,6 +595,80 @@ static void test_accounts(void **state)
 	assert_int_equal(count, 0);
 	add_account(f->store, "alice@example.org", NULL);
 	assert_no_sender_rules(f->store, "alice@example.org");
+}
+
+/* ---- the web pages' secrets -------------------------------------------------- */
+
+/* test_web_secrets - a session is found until it expires or is removed,
+ * by its secret and kind only; a link is taken once; an account's
+ * secrets go with it */
+static void test_web_secrets(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	add_account(f->store, "alice@example.org", NULL);
+	char session[STORE_WEB_SECRET_LEN + 1], link[STORE_WEB_SECRET_LEN + 1];
+	assert_int_equal(store_web_secret_make(session), 0);
+	assert_int_equal(store_web_secret_make(link), 0);
+	assert_int_equal(strlen(session), STORE_WEB_SECRET_LEN);
+	assert_string_not_equal(session, link);
+	time_t now = time(NULL);
+	assert_int_equal(store_web_secret_add(f->store, STORE_WEB_SESSION, session,
+					      "Alice@example.org", "csrf1", now + 60, &error), 0);
+	assert_int_equal(store_web_secret_add(f->store, STORE_WEB_VERIFY, link,
+					      "alice@example.org", NULL, now + 60, &error), 0);
+	char other[STORE_WEB_SECRET_LEN + 1];
+	assert_int_equal(store_web_secret_make(other), 0);
+	assert_int_equal(store_web_secret_add(f->store, STORE_WEB_SESSION, other, "nobody",
+					      NULL, now + 60, &error), STORE_NOT_FOUND);
+
+	char *account = NULL, *csrf = NULL;
+	assert_int_equal(store_web_secret_get(f->store, STORE_WEB_SESSION, session, now,
+					      &account, &csrf, &error), 0);
+	assert_string_equal(account, "alice@example.org");
+	assert_string_equal(csrf, "csrf1");
+	free(account);
+	free(csrf);
+	/* another kind, another secret, or past its expiry: none */
+	assert_int_equal(store_web_secret_get(f->store, STORE_WEB_RESET, session, now, &account,
+					      &csrf, &error), STORE_NOT_FOUND);
+	assert_int_equal(store_web_secret_get(f->store, STORE_WEB_SESSION, link, now, &account,
+					      &csrf, &error), STORE_NOT_FOUND);
+	assert_int_equal(store_web_secret_get(f->store, STORE_WEB_SESSION, session, now + 60,
+					      &account, &csrf, &error), STORE_NOT_FOUND);
+
+	/* a link works once */
+	assert_int_equal(store_web_secret_take(f->store, STORE_WEB_RESET, link, now, &account,
+					       &error), STORE_NOT_FOUND);
+	assert_int_equal(store_web_secret_take(f->store, STORE_WEB_VERIFY, link, now, &account,
+					       &error), 0);
+	assert_string_equal(account, "alice@example.org");
+	free(account);
+	assert_int_equal(store_web_secret_take(f->store, STORE_WEB_VERIFY, link, now, &account,
+					       &error), STORE_NOT_FOUND);
+
+	/* removed: by itself (logout), by account (after a reset) */
+	assert_int_equal(store_web_secret_remove(f->store, STORE_WEB_SESSION, session, NULL,
+						 &error), 0);
+	assert_int_equal(store_web_secret_get(f->store, STORE_WEB_SESSION, session, now,
+					      &account, &csrf, &error), STORE_NOT_FOUND);
+	assert_int_equal(store_web_secret_add(f->store, STORE_WEB_SESSION, session,
+					      "alice@example.org", "c", now + 60, &error), 0);
+	assert_int_equal(store_web_secret_add(f->store, STORE_WEB_RESET, link,
+					      "alice@example.org", NULL, now + 60, &error), 0);
+	assert_int_equal(store_web_secret_remove(f->store, STORE_WEB_SESSION, NULL,
+						 "ALICE@example.org", &error), 0);
+	assert_int_equal(store_web_secret_get(f->store, STORE_WEB_SESSION, session, now,
+					      &account, &csrf, &error), STORE_NOT_FOUND);
+	assert_int_equal(store_web_secret_get(f->store, STORE_WEB_RESET, link, now, &account,
+					      &csrf, &error), 0);
+	free(account);
+	free(csrf);
+	/* the account's removal takes its secrets along */
+	assert_int_equal(store_account_remove(f->store, "alice@example.org", &error), 0);
+	add_account(f->store, "alice@example.org", NULL);
+	assert_int_equal(store_web_secret_get(f->store, STORE_WEB_RESET, link, now, &account,
+					      &csrf, &error), STORE_NOT_FOUND);
 }
 
 /* ---- sender rules ------------------------------------------------------------- */
@@ -1847,8 +1927,8 @@ static void test_pg_open_creates_schema(void **state)
 	struct fixture *f = *state;
 	const char *error = NULL;
 	assert_string_equal(store_backend_name(f->store), "postgresql");
-	assert_int_equal(store_schema_version(f->store), 5);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 5);
+	assert_int_equal(store_schema_version(f->store), 6);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 6);
 	/* no password secret in this database: they are the auth process's */
 	assert_int_equal(pg_count("SELECT count(*) FROM information_schema.columns"
 				  " WHERE column_name IN ('password_hash', 'scram')"), 0);
@@ -1860,9 +1940,9 @@ static void test_pg_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_reopen(f, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 5);
+	assert_int_equal(store_schema_version(again), 6);
 	store_close(&again);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 5);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 6);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 }
 
@@ -1908,10 +1988,10 @@ static void test_pg_concurrent_open_migrates_once(void **state)
 		assert_int_equal(pthread_join(threads[i], NULL), 0);
 		if (!openers[i].store)
 			fail_msg("open %d: %s", i, openers[i].error);
-		assert_int_equal(store_schema_version(openers[i].store), 5);
+		assert_int_equal(store_schema_version(openers[i].store), 6);
 		store_close(&openers[i].store);
 	}
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 5);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 6);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 	const char *error = NULL;
 	f->store = store_reopen(f, &error);
@@ -2078,6 +2158,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_domains, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_plans, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_web_secrets, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_sender_rules, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_aliases, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_suppressions, setup, teardown), \
