@@ -613,6 +613,19 @@ def mailbox_rows(server, res, first, n):
         c.close()
 
 
+def first_select_row(server, res, folder):
+    """SELECT of FOLDER, a fresh copy of the generated Maildir (no index yet), on a
+    new connection: the 'first SELECT' row again, for --first-rounds."""
+    c = Imap(server.port)
+    try:
+        c.login(USER)
+        (dt, kept, count), rss, pss, nproc = sampled(
+            server, lambda: timed_cmd(c, "F1", "SELECT %s" % folder))
+        record(res, "first SELECT, more rounds", server, dt, (rss, pss, nproc))
+    finally:
+        c.close()
+
+
 def append_row(server, res, msgs, clients, folder):
     """`clients` connections of USER, each APPENDing its share of msgs into `folder`
     one after another (LITERAL+); the msg/s from the first command to the last OK."""
@@ -766,7 +779,7 @@ def idle_row(server, res, users, rounds, clients, msg, timeout):
 # --------------------------------------------------------------------------
 # the table
 
-ROWS = ("first SELECT", "first FETCH", "first SEARCH HEADER", "first SEARCH BODY",
+ROWS = ("first SELECT", "first SELECT, more rounds", "first FETCH", "first SEARCH HEADER", "first SEARCH BODY",
         "SELECT", "FETCH", "SEARCH HEADER", "SEARCH BODY", "APPEND", "IDLE")
 
 
@@ -882,6 +895,9 @@ def main():
     ap.add_argument("--deliver-clients", type=int, default=10,
                     help="SMTP/LMTP connections delivering to the IDLE accounts (10)")
     ap.add_argument("--rounds", type=int, default=3, help="warm rounds of each row (3)")
+    ap.add_argument("--first-rounds", type=int, default=0,
+                    help="first SELECTs of fresh copies of the Maildir as folders First0.. "
+                    "(0; each copy costs a cp -a of the generated Maildir per server)")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply --messages, --appends and --idle (0.1: a quick run)")
     ap.add_argument("--workers", type=int, default=8, help="Petrel workers (8)")
@@ -930,6 +946,9 @@ def main():
         for s in (dc, pt):
             os.makedirs(os.path.dirname(s.maildir(USER)), exist_ok=True)
         subprocess.run(["cp", "-a", gen, dc.maildir(USER)], check=True)
+        pristine = os.path.join(tmp, "pristine")
+        if args.first_rounds:
+            subprocess.run(["cp", "-a", gen, pristine], check=True)
         os.rename(gen, pt.maildir(USER))
         dc.own()
         for s in (dc, pt):
@@ -941,6 +960,13 @@ def main():
         # the first SELECT builds each server's index from the bare Maildir
         for s in both:
             mailbox_rows(s, res, True, n)
+        for r in range(args.first_rounds):
+            for s in both:
+                subprocess.run(["cp", "-a", pristine,
+                                os.path.join(s.maildir(USER), ".First%d" % r)], check=True)
+            dc.own()
+            for s in (both if r % 2 == 0 else both[::-1]):
+                first_select_row(s, res, "First%d" % r)
         for r in range(args.rounds):
             for s in (both if r % 2 == 0 else both[::-1]):
                 mailbox_rows(s, res, False, n)

@@ -114,6 +114,7 @@ struct mailbox {
 	struct mailbox_account *account;
 	char *account_path;
 	unsigned index_dirty;       /* changes since the index was written */
+	bool dates_read;            /* internal dates read (msg_date) since then */
 	uint32_t keep_from;         /* for the next sync: UIDs from here on in
 	                             * names unknown to the index are kept */
 	_Atomic uint64_t change_seq;
@@ -170,8 +171,14 @@ static size_t cache_budget, cache_used;
 static uint64_t cache_clock;
 static const char *mailbox_hostname;
 
-static int dir_list(const char *path, char ***names_r, size_t *count_r);
-static void names_free(char **names, size_t count);
+/* a name dir_list found */
+struct dir_name {
+	char *name;
+	bool regular;      /* the listing says a regular file (DT_REG) */
+};
+
+static int dir_list(const char *path, struct dir_name **names_r, size_t *count_r);
+static void names_free(struct dir_name *names, size_t count);
 static int make_durable(int fd);
 static int lease_write(struct mailbox *mb);
 static int lease_read(struct mailbox *mb, bool *found_r);
@@ -231,12 +238,14 @@ char *mailbox_account_path(const char *data_dir, const char *address)
 
 /* ---- small file helpers ---- */
 
-/* dir_list - the names in PATH that do not start with '.' */
-static int dir_list(const char *path, char ***names_r, size_t *count_r)
+/* dir_list - the names in PATH that do not start with '.', and whether
+ * each is a regular file by the listing's file type (not known where the
+ * file system gives none: DT_UNKNOWN) */
+static int dir_list(const char *path, struct dir_name **names_r, size_t *count_r)
 {
 	DIR *dir = opendir(path);
 	struct dirent *de;
-	char **names = NULL;
+	struct dir_name *names = NULL;
 	size_t count = 0, cap = 0;
 
 	if (!dir)
@@ -249,7 +258,9 @@ static int dir_list(const char *path, char ***names_r, size_t *count_r)
 			cap = cap ? cap * 2 : 64;
 			names = xrealloc(names, cap * sizeof(*names));
 		}
-		names[count++] = xstrdup(de->d_name);
+		names[count++] = (struct dir_name){
+			.name = xstrdup(de->d_name), .regular = de->d_type == DT_REG,
+		};
 		errno = 0;
 	}
 	int err = errno;
@@ -265,10 +276,10 @@ static int dir_list(const char *path, char ***names_r, size_t *count_r)
 	return 0;
 }
 
-static void names_free(char **names, size_t count)
+static void names_free(struct dir_name *names, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
-		free(names[i]);
+		free(names[i].name);
 	free(names);
 }
 
@@ -456,6 +467,7 @@ static int index_write(struct mailbox *mb, bool durable)
 		log_warn("mailbox_index_write", "path=%s error=\"%s\"", mb->path, strerror(errno));
 	} else {
 		mb->index_dirty = 0;
+		mb->dates_read = false;
 		mb->index_cur_mtime = recorded;
 	}
 	return r;
@@ -619,7 +631,7 @@ static int unique_cmp(const char *a, const char *b)
 
 static int names_cmp(const void *a, const void *b)
 {
-	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	const char *x = ((const struct dir_name *)a)->name, *y = ((const struct dir_name *)b)->name;
 	int c = unique_cmp(x, y);
 	return c ? c : strcmp(x, y);
 }
@@ -645,6 +657,7 @@ struct foreign {
 	char *name;
 	struct mailbox_filename f;
 	bool dup;          /* same unique as another file: needs a new unique */
+	bool regular;      /* a regular file, says the listing */
 	bool keep_uid;
 };
 
@@ -696,15 +709,46 @@ static int file_move(const char *from, const char *to)
 	return unlink(from);
 }
 
+/* adopt_named - adopt_file's way for a file of cur/ that the listing
+ * calls regular and whose name has its size and needs no rename (it
+ * claims no UID, or UID and this size already): taken as it is, with no
+ * lstat (a large folder's first open was one per file); its internal
+ * date is read at the first need (msg_date).  False when it is not such
+ * a file */
+static bool adopt_named(const char *name, const struct mailbox_filename *f, bool regular,
+			uint32_t uid, uint64_t modseq, struct mailbox_msg *msg)
+{
+	if (!regular || !f->has_size)
+		return false;
+	if (f->has_uid) {
+		struct buf same;
+		buf_init(&same);
+		mailbox_filename_format(&same, name, f->unique_len, f->size, uid, f->flags,
+					f->keywords);
+		bool named = strcmp(same.data, name) == 0;
+		buf_free(&same);
+		if (!named)
+			return false;
+	}
+	*msg = (struct mailbox_msg){
+		.uid = uid, .flags = f->flags, .keywords = f->keywords, .modseq = modseq,
+		.size = f->size, .internal_date = MAILBOX_DATE_UNKNOWN, .name = xstrdup(name),
+	};
+	return true;
+}
+
 /* adopt_file - give file DIR/NAME (in new/ or cur/) its place in cur/
  * under UID: moved from new/ (or renamed in cur/: a copied unique, a name
  * claiming another UID) with UID and size in its name, or left as it is in
- * cur/ when its name claims no UID; fills *MSG.  1 done, 0 the file
- * vanished, -1 error */
+ * cur/ when its name claims no UID; REGULAR: the listing says a regular
+ * file; fills *MSG.  1 done, 0 the file vanished, -1 error */
 static int adopt_file(struct mailbox *mb, const char *dir, const char *name,
-		      const struct mailbox_filename *f, bool new_unique, uint32_t uid,
-		      uint64_t modseq, struct mailbox_msg *msg)
+		      const struct mailbox_filename *f, bool new_unique, bool regular,
+		      uint32_t uid, uint64_t modseq, struct mailbox_msg *msg)
 {
+	if (strcmp(dir, "cur") == 0 && !new_unique &&
+	    adopt_named(name, f, regular, uid, modseq, msg))
+		return 1;
 	char *from = xasprintf("%s/%s/%s", mb->path, dir, name);
 	struct stat st;
 	struct buf to_name;
@@ -762,7 +806,7 @@ out:
  * every UID in a name is taken unless two files claim it */
 static int sync_locked(struct mailbox *mb, bool rebuild, struct mailbox_error *error_r)
 {
-	char **cur = NULL, **fresh = NULL;
+	struct dir_name *cur = NULL, *fresh = NULL;
 	size_t ncur = 0, nfresh = 0, nforeign = 0, nadded = 0, nunnamed = 0;
 	size_t *order = NULL;
 	bool *seen = NULL, changed = rebuild;
@@ -812,17 +856,18 @@ list_fail:
 	size_t k = 0;
 	const char *prev = NULL;   /* cur[i - 1], which may have moved into a message */
 	for (size_t i = 0; i < ncur; i++) {
+		const char *name = cur[i].name;
 		int c = 1;
-		while (k < mb->count && (c = unique_cmp(cur[i], mb->msgs[order[k]].name)) > 0)
+		while (k < mb->count && (c = unique_cmp(name, mb->msgs[order[k]].name)) > 0)
 			k++;
-		bool dup = prev && unique_cmp(prev, cur[i]) == 0;
-		prev = cur[i];
+		bool dup = prev && unique_cmp(prev, name) == 0;
+		prev = name;
 		if (k < mb->count && c == 0 && !seen[order[k]]) {
 			struct mailbox_msg *m = &mb->msgs[order[k]];
 			seen[order[k]] = true;
-			if (strcmp(m->name, cur[i]) != 0) {
+			if (strcmp(m->name, name) != 0) {
 				struct mailbox_filename f;
-				(void)mailbox_filename_parse(cur[i], &f);
+				(void)mailbox_filename_parse(name, &f);
 				uint64_t kw = (m->keywords & ~UINT64_C(0x3ffffff)) | f.keywords;
 				if (f.flags != m->flags || kw != m->keywords) {
 					if (!modseq && modseq_next(mb, &modseq) != 0)
@@ -832,16 +877,17 @@ list_fail:
 					m->modseq = modseq;
 				}
 				free(m->name);
-				m->name = cur[i];
-				cur[i] = NULL;
+				m->name = cur[i].name;
+				cur[i].name = NULL;
 				changed = true;
 			}
 			continue;
 		}
 		struct foreign *fo = &foreign[nforeign];
-		if (!mailbox_filename_parse(cur[i], &fo->f))
+		if (!mailbox_filename_parse(name, &fo->f))
 			continue;
-		fo->name = cur[i];
+		fo->name = cur[i].name;
+		fo->regular = cur[i].regular;
 		fo->dup = dup;
 		nforeign++;
 	}
@@ -883,8 +929,8 @@ list_fail:
 			continue;
 		if (fo->f.uid >= mb->uidnext)
 			mb->uidnext = fo->f.uid + 1;
-		int r = adopt_file(mb, "cur", fo->name, &fo->f, false, fo->f.uid, modseq,
-				   &added[nadded]);
+		int r = adopt_file(mb, "cur", fo->name, &fo->f, false, fo->regular, fo->f.uid,
+				   modseq, &added[nadded]);
 		if (r < 0)
 			goto sys_fail;
 		nadded += (size_t)r;
@@ -896,7 +942,8 @@ list_fail:
 			continue;
 		if (uid_next(mb, &uid) != 0)
 			goto sys_fail;
-		int r = adopt_file(mb, "cur", fo->name, &fo->f, fo->dup, uid, modseq, &added[nadded]);
+		int r = adopt_file(mb, "cur", fo->name, &fo->f, fo->dup, fo->regular, uid, modseq,
+				   &added[nadded]);
 		if (r < 0)
 			goto sys_fail;
 		nadded += (size_t)r;
@@ -908,11 +955,12 @@ list_fail:
 	for (size_t i = 0; i < nfresh; i++) {
 		struct mailbox_filename f;
 		uint32_t uid;
-		if (!mailbox_filename_parse(fresh[i], &f))
+		if (!mailbox_filename_parse(fresh[i].name, &f))
 			continue;
 		if (uid_next(mb, &uid) != 0)
 			goto sys_fail;
-		int r = adopt_file(mb, "new", fresh[i], &f, false, uid, modseq, &added[nadded]);
+		int r = adopt_file(mb, "new", fresh[i].name, &f, false, false, uid, modseq,
+				   &added[nadded]);
 		if (r < 0)
 			goto sys_fail;
 		nadded += (size_t)r;
@@ -1340,13 +1388,15 @@ static void mailbox_close_write(struct mailbox *mb)
 			mb->modseq_lease = modseq_lease;
 			log_warn("mailbox_close", "path=%s error=\"%s\"", mb->path, strerror(errno));
 		}
-	} else if (mb->loaded && !mb->deleted && mb->cur_settled &&
-		   (mb->cur_mtime.tv_sec != mb->index_cur_mtime.tv_sec ||
-		    mb->cur_mtime.tv_nsec != mb->index_cur_mtime.tv_nsec)) {
-		/* unchanged, but cur/ has settled since the index was written:
-		 * record it, so that the next open does not read cur/ (a large
-		 * folder's costly part).  Not durable: a lost write only costs
-		 * that read */
+	} else if (mb->loaded && !mb->deleted &&
+		   (mb->dates_read ||
+		    (mb->cur_settled && (mb->cur_mtime.tv_sec != mb->index_cur_mtime.tv_sec ||
+					 mb->cur_mtime.tv_nsec != mb->index_cur_mtime.tv_nsec)))) {
+		/* unchanged, but cur/ has settled since the index was written
+		 * or internal dates were read: record them, so that the next
+		 * open neither reads cur/ (a large folder's costly part) nor
+		 * stats those files again.  Not durable: a lost write only
+		 * costs that work */
 		(void)index_write(mb, false);
 	}
 }
@@ -1661,6 +1711,31 @@ bool mailbox_view_seq_range(const struct mailbox_view *view, uint32_t first_uid,
 	return true;
 }
 
+/* msg_date - message UID's internal date (lock held): its file's mtime,
+ * read now if the scan took the file from its name alone (adopt_named).
+ * A file renamed by another program since the last sync: sync, once.
+ * MAILBOX_DATE_UNKNOWN when the message or its file is gone */
+static int64_t msg_date(struct mailbox *mb, uint32_t uid)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (attempt == 1 && sync_locked(mb, false, NULL) != 0)
+			break;
+		struct mailbox_msg *m = msg_find(mb, uid);
+		if (!m || m->internal_date != MAILBOX_DATE_UNKNOWN)
+			return m ? m->internal_date : MAILBOX_DATE_UNKNOWN;
+		char *path = cur_path(mb, m->name);
+		struct stat st;
+		int r = lstat(path, &st);
+		free(path);
+		if (r == 0) {
+			m->internal_date = (int64_t)st.st_mtime;
+			mb->dates_read = true;
+			return m->internal_date;
+		}
+	}
+	return MAILBOX_DATE_UNKNOWN;
+}
+
 int mailbox_view_message(struct mailbox_view *view, uint32_t seq, struct mailbox_message *msg_r)
 {
 	if (seq < 1 || seq > view->count)
@@ -1668,17 +1743,21 @@ int mailbox_view_message(struct mailbox_view *view, uint32_t seq, struct mailbox
 	struct view_entry *e = &view->entries[seq - 1];
 	struct mailbox *mb = view->mailbox;
 	pthread_mutex_lock(&mb->lock);
+	if (e->internal_date == MAILBOX_DATE_UNKNOWN)
+		e->internal_date = msg_date(mb, e->uid);
 	const struct mailbox_msg *m = msg_find(mb, e->uid);
+	/* (a date still unknown: the file went before anyone read it) */
+	time_t date = e->internal_date == MAILBOX_DATE_UNKNOWN ? 0 : (time_t)e->internal_date;
 	if (m)
 		*msg_r = (struct mailbox_message){
 			.uid = m->uid, .flags = m->flags, .keywords = m->keywords,
-			.modseq = m->modseq, .size = m->size, .internal_date = (time_t)m->internal_date,
+			.modseq = m->modseq, .size = m->size, .internal_date = date,
 			.recent = e->recent,
 		};
 	else
 		*msg_r = (struct mailbox_message){
 			.uid = e->uid, .flags = e->flags, .keywords = e->keywords,
-			.modseq = e->modseq, .size = e->size, .internal_date = (time_t)e->internal_date,
+			.modseq = e->modseq, .size = e->size, .internal_date = date,
 			.recent = e->recent, .expunged = true,
 		};
 	pthread_mutex_unlock(&mb->lock);
@@ -2325,7 +2404,8 @@ static int copy_or_move(struct mailbox_view *view, const uint32_t *uids, size_t 
 				it->size = m->size;
 				it->flags = m->flags;
 				it->keywords = m->keywords;
-				it->date = m->internal_date;
+				int64_t date = msg_date(src, it->src_uid);
+				it->date = date == MAILBOX_DATE_UNKNOWN ? time(NULL) : date;
 			}
 		}
 		pthread_mutex_unlock(&src->lock);

@@ -559,10 +559,13 @@ struct mailbox_index_record {
 	uint32_t flags;
 	uint64_t modseq;
 	uint64_t size;
-	int64_t internal_date;
+	int64_t internal_date;   /* MAILBOX_DATE_UNKNOWN: not read yet */
 	uint64_t keywords;
 	char *name;              /* the file's name in cur/ */
 };
+/* an internal date not read yet: a file a scan took from its name alone
+ * (S= and the listing's file type), its mtime read at the first need */
+#define MAILBOX_DATE_UNKNOWN INT64_MIN
 
 struct mailbox_index {
 	uint32_t uidvalidity;

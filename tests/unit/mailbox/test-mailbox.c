@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -337,6 +338,95 @@ static void test_cur_files_keep_names(void **state)
 	snprintf(path, sizeof(path), "%s/cur/1001.M2P1.other,S=3,U=%u:2,F", inbox, uids[1]);
 	assert_int_equal(access(path, F_OK), 0);
 	mailbox_unref(&crashed);
+	mailbox_unref(&mb);
+}
+
+/* put_cur - a file another program left in cur/ under NAME, holding TEXT,
+ * with mtime DATE (its internal date) */
+static void put_cur(const char *name, const char *text, time_t date)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/cur/%s", inbox, name);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+	struct timeval tv[2] = { { date, 0 }, { date, 0 } };
+	assert_int_equal(utimes(path, tv), 0);
+}
+
+/* message_at - message SEQ of a new view of MB */
+static struct mailbox_message message_at(struct mailbox *mb, uint32_t seq)
+{
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	struct mailbox_message msg;
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_view_message(view, seq, &msg), 0);
+	mailbox_view_free(&view);
+	return msg;
+}
+
+/* a first open takes the files of cur/ whose names carry their size
+ * from the names (no lstat each): sizes, flags and the internal dates
+ * (the files' mtimes, read at the first need) as a stat would give them,
+ * kept across a close and a load of the index; files added and removed
+ * behind Petrel's back between opens are counted */
+static void test_cur_files_from_names(void **state)
+{
+	(void)state;
+	char cmd[2000];
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur' '%s/new' '%s/tmp'", inbox, inbox, inbox);
+	assert_int_equal(system(cmd), 0);
+	put_cur("1000.M1P1.other,S=5:2,S", "abc\r\n", 1000000000);
+	put_cur("1001.M2P1.other:2,F", "abcdef\r\n", 1100000000);     /* no S= */
+	put_cur("1002.M3P1.other,S=3,U=7:2,", "a\r\n", 1200000000);   /* as Petrel names */
+	put_cur("1003.M4P1.other,S=3:2,RS", "a\r\n", 1300000000);
+	mailbox_cache_size_set(0);
+	for (int round = 0; round < 2; round++) {   /* built from the names, then loaded */
+		struct mailbox *mb = open_ok("INBOX");
+		struct mailbox_status st;
+		mailbox_status_get(mb, &st);
+		assert_int_equal(st.messages, 4);
+		assert_int_equal(st.size, 5 + 8 + 3 + 3);
+		static const time_t dates[] = { 1200000000, 1000000000, 1100000000, 1300000000 };
+		static const uint64_t sizes[] = { 3, 5, 8, 3 };
+		static const uint32_t flags[] = {
+			0, MAILBOX_FLAG_SEEN, MAILBOX_FLAG_FLAGGED,
+			MAILBOX_FLAG_ANSWERED | MAILBOX_FLAG_SEEN,
+		};
+		for (uint32_t seq = 1; seq <= 4; seq++) {
+			struct mailbox_message msg = message_at(mb, seq);
+			assert_int_equal(msg.internal_date, dates[seq - 1]);
+			assert_int_equal(msg.size, sizes[seq - 1]);
+			assert_int_equal(msg.flags, flags[seq - 1]);
+		}
+		assert_int_equal(message_at(mb, 1).uid, 7);
+		mailbox_unref(&mb);
+	}
+	/* behind Petrel's back: one removed, two added, one of them with a
+	 * date nobody read before it is removed too */
+	remove_file(inbox, "cur/1000.M1P1.other,S=5:2,S");
+	put_cur("1004.M5P1.other,S=4:2,", "ab\r\n", 1400000000);
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_status st;
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.messages, 4);
+	assert_int_equal(st.size, 8 + 3 + 3 + 4);
+	assert_int_equal(message_at(mb, 4).internal_date, 1400000000);
+	put_cur("1005.M6P1.other,S=3:2,", "a\r\n", 1500000000);
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	struct mailbox_message msg;
+	/* cur/'s mtime changed: the next view scans it */
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_view_count(view), 5);
+	remove_file(inbox, "cur/1005.M6P1.other,S=3:2,");
+	assert_int_equal(mailbox_view_message(view, 5, &msg), 0);
+	assert_true(msg.expunged);
+	mailbox_view_free(&view);
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.messages, 4);
 	mailbox_unref(&mb);
 }
 
@@ -1576,6 +1666,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_index_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_stale_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cur_files_keep_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cur_files_from_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_file_picked_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_external_changes, setup, teardown),
