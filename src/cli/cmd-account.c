@@ -1,5 +1,5 @@
 /* cli/cmd-account - petrel account add|set|list|show|remove|disable|enable|
- * passwd|home: the accounts that log in to submit mail, and read it.  home
+ * approve|passwd|home: the accounts that log in to submit mail, and read it.  home
  * sets the node its Maildir is on (docs/scaling.md, "Mailboxes across
  * nodes").  Passwords come from
  * stdin (--password-stdin), the terminal without echo, or as an existing
@@ -31,7 +31,7 @@ static const char ACCOUNT_USAGE[] =
 	"       petrel account passwd USER [--password-stdin | --password-hash HASH]\n"
 	"       petrel account show USER [--json]\n"
 	"       petrel account list [--json]\n"
-	"       petrel account disable|enable|remove USER\n"
+	"       petrel account disable|enable|approve|remove USER\n"
 	"       petrel account home USER NODE|--clear\n"
 	"  every form takes -c FILE (default /etc/petrel/petrel.conf)\n";
 
@@ -59,6 +59,7 @@ static int account_list(const struct account_ctx *x);
 static int account_update_only(const struct account_ctx *x);
 static int account_disable(const struct account_ctx *x);
 static int account_enable(const struct account_ctx *x);
+static int account_approve(const struct account_ctx *x);
 static int account_remove(const struct account_ctx *x);
 static int account_home(const struct account_ctx *x);
 static long limit_effective(long own, unsigned plan_value, bool has_plan);
@@ -162,7 +163,8 @@ static int account_add(const struct account_ctx *x)
 	return status;
 }
 
-/* account_set - apply the settings in A, and FLAG: 'd' disable, 'e' enable */
+/* account_set - apply the settings in A, and FLAG: 'd' disable, 'e' enable,
+ * 'a' approve (a sign-up's pending account may send once verified) */
 static int account_set(const struct account_ctx *x, int flag)
 {
 	const struct admin_args *a = x->a;
@@ -173,12 +175,14 @@ static int account_set(const struct account_ctx *x, int flag)
 	if (status != 0)
 		return status;
 	settings_apply(a, acct);
-	if (flag)
+	if (flag == 'd' || flag == 'e')
 		acct->disabled = flag == 'd';
+	if (flag == 'a')
+		acct->pending = false;
 	status = admin_status(store_account_update(store, acct, &error), &error);
 	if (status == 0)
 		printf("%s account %s\n", flag == 'd' ? "disabled" : flag == 'e' ? "enabled" :
-		       "updated", acct->name);
+		       flag == 'a' ? "approved" : "updated", acct->name);
 	store_account_free(&acct);
 	return status;
 }
@@ -263,8 +267,10 @@ static void account_print_json(const struct store_account *acct,
 			 plan != NULL);
 	limit_print_json("per_minute", acct->per_minute, plan ? plan->per_minute : 0,
 			 plan != NULL);
-	printf(",\"sandbox\":%s,\"disabled\":%s,\"any_from\":%s,\"created\":\"%s\"",
+	printf(",\"sandbox\":%s,\"disabled\":%s,\"verified\":%s,\"pending\":%s,"
+	       "\"any_from\":%s,\"created\":\"%s\"",
 	       acct->sandbox ? "true" : "false", acct->disabled ? "true" : "false",
+	       acct->unverified ? "false" : "true", acct->pending ? "true" : "false",
 	       acct->any_from ? "true" : "false",
 	       admin_time_format(acct->created, when, sizeof(when)));
 	fputs(",\"home_node\":", stdout);
@@ -339,6 +345,10 @@ static int account_show(const struct account_ctx *x)
 	printf("%-12s %" PRIu64 " (UTC day %s)\n", "sent today:", today, day + 2);
 	printf("%-12s %s\n", "sandbox:", acct->sandbox ? "yes" : "no");
 	printf("%-12s %s\n", "disabled:", acct->disabled ? "yes" : "no");
+	printf("%-12s %s\n", "verified:", acct->unverified ?
+	       "no (the sign-up's link not followed yet: may not send)" : "yes");
+	printf("%-12s %s\n", "pending:", acct->pending ?
+	       "yes (petrel account approve lets it send)" : "no");
 	printf("%-12s %s\n", "any from:", acct->any_from ? "yes" : "no");
 	printf("%-12s %s\n", "home:", acct->home_node ? acct->home_node
 						     : "none (delivered where received)");
@@ -375,7 +385,7 @@ static int account_list(const struct account_ctx *x)
 	if (a->json)
 		fputc('[', stdout);
 	else if (n > 0)
-		printf("%-32s %-10s %-9s %-9s %-7s %-8s %s\n", "NAME", "PLAN", "DAILY", "MINUTE",
+		printf("%-32s %-10s %-9s %-9s %-7s %-10s %s\n", "NAME", "PLAN", "DAILY", "MINUTE",
 		       "SANDBOX", "STATE", "HOME");
 	for (size_t i = 0; i < n; i++) {
 		const struct store_plan *plan = NULL;
@@ -402,9 +412,10 @@ static int account_list(const struct account_ctx *x)
 					 plan != NULL);
 		snprintf(daily, sizeof(daily), d == 0 ? "unlimited" : "%ld", d);
 		snprintf(minute, sizeof(minute), m == 0 ? "unlimited" : "%ld", m);
-		printf("%-32s %-10s %-9s %-9s %-7s %-8s %s\n", accts[i]->name, accts[i]->plan,
+		printf("%-32s %-10s %-9s %-9s %-7s %-10s %s\n", accts[i]->name, accts[i]->plan,
 		       daily, minute, accts[i]->sandbox ? "yes" : "no",
-		       accts[i]->disabled ? "disabled" : "active",
+		       accts[i]->disabled ? "disabled" : accts[i]->pending ? "pending" :
+		       accts[i]->unverified ? "unverified" : "active",
 		       accts[i]->home_node ? accts[i]->home_node : "-");
 	}
 	cli_json_list_close(a->json);
@@ -427,6 +438,11 @@ static int account_disable(const struct account_ctx *x)
 static int account_enable(const struct account_ctx *x)
 {
 	return account_set(x, 'e');
+}
+
+static int account_approve(const struct account_ctx *x)
+{
+	return account_set(x, 'a');
 }
 
 /* account_remove - the account and its secrets; secrets left without an
@@ -479,6 +495,7 @@ static const struct account_action {
 	{ "list", ADMIN_OPT_JSON, false, false, account_list },
 	{ "disable", 0, true, false, account_disable },
 	{ "enable", 0, true, false, account_enable },
+	{ "approve", 0, true, false, account_approve },
 	{ "remove", 0, true, true, account_remove },
 	{ "home", ADMIN_OPT_CLEAR, true, false, account_home },
 };

@@ -195,6 +195,8 @@ static bool send_check_sender(struct send_job *j, const struct mailsend_request 
 		snprintf(field, sizeof(field), "from.email");
 	if (reply.code / 100 == 4)
 		send_fail(j, 503, "temporary failure checking the sender, try again later", NULL);
+	else if (j->account->unverified || j->account->pending)
+		send_fail(j, 403, reply.text, NULL);   /* the account may send nothing yet */
 	else
 		send_fail(j, 403, "The from address does not match a verified Sender Identity.",
 			  field);

@@ -70,6 +70,8 @@ static struct policy_account *account_snapshot(struct store *store,
 	pa->name = xstrdup(a->name);
 	pa->sandbox = a->sandbox;
 	pa->any_from = a->any_from;
+	pa->unverified = a->unverified;
+	pa->pending = a->pending;
 	struct store_plan *plan = NULL;
 	const char *error = NULL;
 	if (a->plan && store_plan_get(store, a->plan, &plan, &error) == 0 && plan) {
@@ -143,6 +145,19 @@ void policy_check_sender_blocking(struct store *store, const struct policy_accou
 	}
 	if (account->trusted)
 		return;
+	/* a sign-up's account logs in (the web, SMTP AUTH) but sends nothing
+	 * until its address is proved and, with [web] signup = approval, an
+	 * operator let it (docs/web.md) */
+	if (account->unverified) {
+		reply_set(reply, 550, "5.7.1", "Verify your address first: follow the link mailed"
+			  " to %s at sign-up", account->name);
+		return;
+	}
+	if (account->pending) {
+		reply_set(reply, 550, "5.7.1", "Account %s awaits an operator's approval",
+			  account->name);
+		return;
+	}
 	if (sender[0] == '\0') {
 		reply_set(reply, 550, "5.7.1", "The null sender <> is not allowed for submission");
 		return;

@@ -42,6 +42,8 @@ struct policy_account {
 				    checks, no counters (the uid is in the Received: line) */
 	unsigned daily_limit;    /* 0 = unlimited */
 	unsigned per_minute;     /* 0 = unlimited */
+	bool unverified;         /* made by the web sign-up, its link not followed yet */
+	bool pending;            /* made by the web sign-up, awaiting `petrel account approve` */
 };
 void policy_account_free(struct policy_account **account);
 /* policy_account_copy - a copy of A (NULL: NULL) for a job that may outlive
@@ -79,7 +81,8 @@ int policy_quota_limit_blocking(void *arg, const char *address, struct mailbox_q
 /* policy_check_sender_blocking - may ACCOUNT (NULL: unauthenticated) use
  * SENDER ("" = <>) in MAIL FROM on a listener that REQUIRES_AUTH?
  * 553 5.7.1 for an address the account does not own, 550 5.7.1 for <> on
- * submission. */
+ * submission, and 550 5.7.1 for any sender of an account the web sign-up
+ * made whose address is not verified yet or that awaits approval. */
 void policy_check_sender_blocking(struct store *store, const struct policy_account *account,
 				  bool submission, const char *sender, struct policy_reply *reply);
 
