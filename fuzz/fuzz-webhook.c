@@ -1,6 +1,7 @@
 /* fuzz/fuzz-webhook - the event webhook's settings bodies and URL
  * (src/http/webhook-parse.c) on arbitrary input.  The first octet picks
- * the parser (0: settings, 1: signed, 2: URL); the rest is the input.  A
+ * the parser (0: settings, 1: signed, 2: URL, 3: the status line of a
+ * receiver's answer); the rest is the input.  A
  * URL accepted has a host, a port and a target starting with '/'; settings
  * accepted that are enabled have a URL; refused settings are unchanged. */
 #include <assert.h>
@@ -19,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *in = (const char *)data + 1;
 	size_t len = size - 1;
 	const char *error = NULL, *field = NULL;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0: {
 		static struct http_webhook_settings s, before;
 		memset(&s, 0, sizeof(s));
@@ -35,6 +36,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool enabled;
 		if (http_webhook_signed_parse(in, len, &enabled, &error, &field) != 0)
 			assert(error);
+		break;
+	}
+	case 3: {
+		int code = 0;
+		int rc = http_webhook_status_parse(in, len, &code);
+		assert(rc != 1 || (code >= 100 && code <= 599 && len >= 12 &&
+				   memcmp(in, "HTTP/1.", 7) == 0));
 		break;
 	}
 	default: {

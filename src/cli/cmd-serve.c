@@ -49,6 +49,7 @@
 #include "imap/imap.h"
 #include "pop3/pop3.h"
 #include "http/http.h"
+#include "http/webhook.h"
 #include "privsep/privsep.h"
 #include "reports/reports.h"
 #include "util/xalloc.h"
@@ -875,6 +876,8 @@ static int serve_network(const struct config *config)
 	struct policy_throttle *throttle = NULL;
 	struct authd_client *logins = NULL;
 	struct keysd_signer *signer = NULL;
+	struct http_webhook_dispatcher *webhook = NULL;
+	SSL_CTX *webhook_tls = NULL;
 	struct privsep_channels *channels = NULL;
 	struct serve_outbound outbound = { 0 };
 	struct event *sigterm = NULL;
@@ -1025,6 +1028,13 @@ static int serve_network(const struct config *config)
 	st.queue = queue;
 	st.pool = pool;
 	st.http = http_server_create(st.base, &http_settings);
+	/* the event webhook: this process has the store, the loop, the
+	 * resolver and outbound connections (docs/http.md "Event webhook") */
+	webhook_tls = delivery_tls_client_ctx();
+	struct http_webhook_dispatcher_settings webhook_settings = {
+		.config = config, .store = store, .pool = pool, .dns = dns, .tls = webhook_tls,
+	};
+	webhook = http_webhook_dispatcher_create(st.base, &webhook_settings);
 	struct serve_report_glue glue = { .reporter = reporter, .control = control };
 	queue_control_set_handler(control, "dmarc-report", serve_report_request, &glue);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches
@@ -1061,6 +1071,8 @@ out:
 		pop3_server_close_sessions(st.pop3);
 	if (st.http)
 		http_server_close_sessions(st.http);
+	/* its posts end now, before the resolver goes */
+	http_webhook_dispatcher_stop(webhook);
 	if (st.server)
 		smtp_server_set_reporter(st.server, NULL);
 	dmarc_reporter_free(&reporter);
@@ -1077,6 +1089,9 @@ out:
 	keysd_signer_stop(signer);
 	pool_free(&pool);
 	keysd_signer_free(&signer);
+	http_webhook_dispatcher_free(&webhook);
+	if (webhook_tls)
+		SSL_CTX_free(webhook_tls);
 	queue_free(&queue);
 	imap_server_free(&st.imap);
 	pop3_server_free(&st.pop3);

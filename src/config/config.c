@@ -66,6 +66,7 @@ enum config_section {
 	SECTION_HTTP,
 	SECTION_STORE,
 	SECTION_CLUSTER,
+	SECTION_WEBHOOK,
 	SECTION_LISTENER,
 };
 
@@ -303,6 +304,15 @@ static const struct key_def key_defs[] = {
 	{ SECTION_STORE, "statement_timeout", KEY_DURATION,
 	  CONFIG_OFFSET(store.statement_timeout), 1, 3600 },
 	{ SECTION_STORE, "connections", KEY_UINT, CONFIG_OFFSET(store.connections), 1, 256 },
+	{ SECTION_WEBHOOK, "batch_size", KEY_UINT, CONFIG_OFFSET(webhook.batch_size), 1, 10000 },
+	{ SECTION_WEBHOOK, "interval", KEY_DURATION, CONFIG_OFFSET(webhook.interval), 1, 3600 },
+	{ SECTION_WEBHOOK, "timeout", KEY_DURATION, CONFIG_OFFSET(webhook.timeout), 1, 300 },
+	{ SECTION_WEBHOOK, "retry_initial", KEY_DURATION, CONFIG_OFFSET(webhook.retry_initial), 1,
+	  86400 },
+	{ SECTION_WEBHOOK, "retry_max", KEY_DURATION, CONFIG_OFFSET(webhook.retry_max), 1,
+	  86400 },
+	{ SECTION_WEBHOOK, "response_size", KEY_SIZE, CONFIG_OFFSET(webhook.response_size), 256,
+	  1048576 },
 	{ SECTION_CLUSTER, "mail", KEY_NODE_ADDRESS, CONFIG_OFFSET(cluster.mail), 0, 0 },
 	{ SECTION_CLUSTER, "imap", KEY_NODE_ADDRESS, CONFIG_OFFSET(cluster.imap), 0, 0 },
 	{ SECTION_CLUSTER, "pop3", KEY_NODE_ADDRESS, CONFIG_OFFSET(cluster.pop3), 0, 0 },
@@ -339,6 +349,7 @@ static const char *const section_names[] = {
 	[SECTION_HTTP] = "http",
 	[SECTION_STORE] = "store",
 	[SECTION_CLUSTER] = "cluster",
+	[SECTION_WEBHOOK] = "webhook",
 	[SECTION_LISTENER] = "listener",
 };
 
@@ -510,6 +521,12 @@ static struct config *config_new(bool with_hostname)
 	config->imap.sessions_per_account = 20;
 	config->pop3.idle_timeout = 600;
 	config->pop3.command_line = 4096;
+	config->webhook.batch_size = 100;
+	config->webhook.interval = 1;
+	config->webhook.timeout = 10;
+	config->webhook.retry_initial = 5;
+	config->webhook.retry_max = 600;
+	config->webhook.response_size = 16384;
 	config->http.header_size = 16384;
 	config->http.header_count = 100;
 	config->http.body_size = 32u * 1024 * 1024;

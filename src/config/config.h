@@ -18,6 +18,7 @@
  *   [imap]     the IMAP server's limits and autologout timer
  *   [pop3]     the POP3 server's limits and inactivity timer
  *   [http]     the HTTP server's request limits and timers
+ *   [webhook]  the event webhook's batches, timers and retries
  *   [events]   how long events are kept, and how many may wait for the store
  *   [dkim]     DKIM verification limits
  *   [srs]      the Sender Rewriting Scheme of forwarded mail: secret, domain, age
@@ -197,6 +198,17 @@ struct config_http {
 	unsigned stats_days;             /* days one GET /v3/stats may span: 1000 */
 };
 
+/* [webhook]: the event webhook's dispatcher (http/webhook-dispatch.c,
+ * docs/http.md "Event webhook") */
+struct config_webhook {
+	unsigned batch_size;      /* events per POST, at most: 100 */
+	unsigned interval;        /* seconds between looks for new events: 1 */
+	unsigned timeout;         /* seconds one POST may take, connect to answer: 10 */
+	unsigned retry_initial;   /* seconds before the first retry, then doubled: 5 */
+	unsigned retry_max;       /* seconds between retries, at most: 600 */
+	size_t response_size;     /* octets of the receiver's answer read: 16384 */
+};
+
 struct config_dns {
 	char *resolver;          /* "127.0.0.1@5353"; "" = /etc/resolv.conf */
 	char *special_zones;     /* RFC 6761 zones to resolve anyway ("test"); "" = none */
@@ -326,6 +338,7 @@ struct config {
 	struct config_imap imap;
 	struct config_pop3 pop3;
 	struct config_http http;
+	struct config_webhook webhook;
 	struct config_events events;
 	struct config_store store;
 	struct config_dkim dkim;

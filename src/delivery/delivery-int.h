@@ -116,7 +116,5 @@ void delivery_conn_close(struct delivery_conn *conn);
  * connections, then free every connection on the list */
 void delivery_conn_free_all(struct delivery_conn **all);
 
-/* delivery_tls_client_ctx - a default client context (system trust store) */
-SSL_CTX *delivery_tls_client_ctx(void);
 
 #endif

@@ -139,4 +139,8 @@ void delivery_free(struct delivery **delivery);
  * "yahoo", "icloud", "aol", "att", "comcast", "sendgrid"), or NULL */
 const struct delivery_relay *delivery_relay_preset(const char *name);
 
+/* delivery_tls_client_ctx - a default client context (system trust store,
+ * TLS 1.2 at least); the caller's to free (also the event webhook's) */
+SSL_CTX *delivery_tls_client_ctx(void);
+
 #endif

@@ -72,4 +72,77 @@ struct http_webhook_url {
 int http_webhook_url_parse(const char *url, size_t len, struct http_webhook_url *out,
 			   const char **error_r);
 
+/* ---- the batches posted (webhook-batch.c; no I/O) ----------------------------------- */
+struct store_event;
+/* http_webhook_event_of - the SendGrid event of a store event TYPE
+ * ("accepted" -> processed, "delivered", "deferred", "bounced" -> bounce,
+ * "dropped"); -1 for the others (never posted) */
+int http_webhook_event_of(const char *type);
+/* http_webhook_batch - EVENTS[0..N) as SendGrid's JSON array, those whose
+ * event is in MASK (bits of enum http_webhook_event) only, in their order:
+ * email, timestamp, event, sg_event_id (the event's id), sg_message_id (its
+ * queue id), smtp-id ("<QUEUE_ID@HOSTNAME>"), and response (delivered,
+ * deferred) or reason, status and type (bounce) or reason (dropped).
+ * *COUNT_R how many are in it; the text (malloc'd, *LEN_R octets), or NULL
+ * when none is. */
+char *http_webhook_batch(struct store_event *const *events, size_t n, uint32_t mask,
+			 const char *hostname, size_t *count_r, size_t *len_r);
+/* http_webhook_status_parse - the status code of a response of which the
+ * first LEN octets are DATA: 1 and *CODE_R (100-599) once its status line
+ * (RFC 9112 4: "HTTP/1.x DDD", then anything up to CRLF) is whole, 0 while
+ * it may still come, -1 when it is not one (or longer than 1024 octets) */
+int http_webhook_status_parse(const char *data, size_t len, int *code_r);
+
+/* ---- one POST on the loop (webhook-client.c) ------------------------------------------ */
+struct event_base;
+struct dns_resolver;
+struct ssl_ctx_st;
+struct http_webhook_post;
+struct http_webhook_post_settings {
+	unsigned timeout_ms;          /* resolve, connect, write and read the status line */
+	size_t response_max;          /* octets of the answer read, at most */
+	struct ssl_ctx_st *tls;       /* https: a client context that verifies (the caller's) */
+	struct dns_resolver *dns;     /* host names (NULL: IP literals only) */
+};
+/* STATUS: the answer's status code (100-599), or -1 and ERROR (static text) */
+typedef void http_webhook_post_fn(void *ctx, int status, const char *error);
+/* http_webhook_post_start - POST LEN octets of BODY (JSON) to URL with the
+ * extra header fields HEADERS ("Name: value\r\n"..., or NULL); DONE(CTX)
+ * runs once, from the loop, unless the post is cancelled first; the post
+ * is gone once DONE runs */
+struct http_webhook_post *http_webhook_post_start(struct event_base *base,
+						  const struct http_webhook_post_settings *settings,
+						  const struct http_webhook_url *url,
+						  const char *headers, const char *body, size_t len,
+						  http_webhook_post_fn *done, void *ctx);
+void http_webhook_post_cancel(struct http_webhook_post **post);
+
+/* ---- the dispatcher (webhook-dispatch.c) ---------------------------------------------- */
+/* It runs in the network process, on its loop: every [webhook] interval a
+ * worker lists the webhooks that are on and reads each account's events
+ * after its sent_id (at most batch_size); the loop posts each batch
+ * (http_webhook_post_start) and, on a 2xx answer, a worker moves sent_id
+ * to the batch's last event (store_webhook_advance); any other outcome is
+ * retried after retry_initial seconds, doubled at each failure up to
+ * retry_max, reading the same events again.  Delivery never waits for it:
+ * it only reads the events table, on the workers. */
+struct config;
+struct pool;
+struct store;
+struct http_webhook_dispatcher;
+struct http_webhook_dispatcher_settings {
+	const struct config *config;  /* [webhook], hostname */
+	struct store *store;
+	struct pool *pool;
+	struct dns_resolver *dns;
+	struct ssl_ctx_st *tls;       /* the caller's, alive until _free */
+};
+struct http_webhook_dispatcher *http_webhook_dispatcher_create(
+	struct event_base *base, const struct http_webhook_dispatcher_settings *settings);
+/* http_webhook_dispatcher_stop - posts cancelled, no more rounds; before
+ * pool_free (a job that ends later does nothing) */
+void http_webhook_dispatcher_stop(struct http_webhook_dispatcher *d);
+/* http_webhook_dispatcher_free - after pool_free */
+void http_webhook_dispatcher_free(struct http_webhook_dispatcher **d);
+
 #endif

@@ -1,10 +1,20 @@
 """The event webhook (issue 12 item 6, docs/http.md "Event webhook"): its settings over
-SendGrid's /v3/user/webhooks/event/settings, kept per account in the store."""
+SendGrid's /v3/user/webhooks/event/settings, kept per account in the store; the events
+posted in batches to a receiver (a small HTTP server in this file, on 127.0.0.21-23),
+retried on failure, never slowing delivery.  Postfix's smtp-sink plays the remote MX."""
 
+import http.server
 import json
+import socket
 import subprocess
+import threading
+import time
 
-from conftest import add_listeners
+import pytest
+
+from conftest import HOSTNAME, SENDER, add_listeners
+from peers import dns_factory, mx_port, sink_factory, wait_until  # noqa: F401
+from test_relay import message, relay_petrel, submit, wait_sender_mail
 from test_suppression import add_key, call
 
 SETTINGS = "/v3/user/webhooks/event/settings"
@@ -88,3 +98,159 @@ def call_raw(p, method, path, key, data):
     head, _, rest = out.stdout.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     return int(lines[0].split()[1]), lines[1:], json.loads(rest) if rest else None
+
+
+# --------------------------------------------------------------------------- dispatcher
+
+class Receiver:
+    """An HTTP server on HOST that records each POST (headers, body) and answers the
+    next of CODES, then 200."""
+
+    def __init__(self, host, codes=()):
+        self.posts = []
+        self.codes = list(codes)
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    code = receiver.codes.pop(0) if receiver.codes else 200
+                    receiver.posts.append((dict(self.headers), body, code))
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.url = "http://%s:%d/events" % (host, self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def accepted(self):
+        """the events of the batches answered 2xx, in order"""
+        with self.lock:
+            return [e for _, body, code in self.posts if code < 300 for e in json.loads(body)]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver_factory():
+    made = []
+
+    def make(host, codes=()):
+        r = Receiver(host, codes)
+        made.append(r)
+        return r
+    yield make
+    for r in made:
+        r.close()
+
+
+def webhook_section(p, **keys):
+    """[webhook] settings appended to P's configuration (P not started yet)"""
+    with open(p.config_path, "a") as f:
+        f.write("\n[webhook]\n" + "".join("%s = %s\n" % kv for kv in keys.items()))
+
+
+def enable_webhook(p, url):
+    key = add_key(p, "user.webhooks.event.settings.update")
+    status, _, body = call(p, "PATCH", SETTINGS, key, dict(
+        {"enabled": True, "url": url}, **{e: True for e in EVENTS}))
+    assert status == 200, body
+
+
+def bouncing_petrel(petrel_factory, dns_factory, mx_port, sink_factory):
+    """A Petrel with an http listener whose remote.test MX refuses every recipient"""
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink_factory("127.0.0.2", mx_port, "-f", "RCPT", "-B", "550 5.1.1 no such user")
+    p = relay_petrel(petrel_factory, dns, mx_port, start=False, retry_initial=3600,
+                     retry_max=3600)
+    add_listeners(p, "http")
+    webhook_section(p, interval=1, retry_initial=1, retry_max=2, timeout=2)
+    p.start()
+    return p
+
+
+def test_events_posted_retried_once_and_not_repeated_after_a_restart(
+        petrel_factory, dns_factory, mx_port, sink_factory, receiver_factory):
+    p = bouncing_petrel(petrel_factory, dns_factory, mx_port, sink_factory)
+    r = receiver_factory("127.0.0.21", codes=[500])
+    enable_webhook(p, r.url)
+    # one message to a remote recipient that bounces and to the sender itself
+    gone = "gone@remote.test"
+    data, _ = message(gone)
+    qid = submit(p, [gone, SENDER], data)
+    wait_sender_mail(p, 2, timeout=15, settle=0)   # the message and the bounce's DSN
+    wait_until(lambda: {"processed", "delivered", "bounce"}
+               <= {e["event"] for e in r.accepted()}, 20, 0.2, "the events at the receiver")
+    # the first post was answered 500, and its events came again in a later one
+    assert r.posts[0][2] == 500, r.posts
+    first = json.loads(r.posts[0][1])
+    events = r.accepted()
+    ids = [e["sg_event_id"] for e in events]
+    assert len(ids) == len(set(ids)), events                 # each once
+    assert {e["sg_event_id"] for e in first} <= set(ids), (first, events)
+    mine = [e for e in events if e.get("sg_message_id") == qid]
+    bounce = [e for e in mine if e["event"] == "bounce"]
+    assert len(bounce) == 1 and bounce[0]["email"] == gone, mine
+    assert bounce[0]["status"] == "5.1.1" and "no such user" in bounce[0]["reason"], bounce
+    assert bounce[0]["type"] == "bounce", bounce
+    assert bounce[0]["smtp-id"] == "<%s@%s>" % (qid, HOSTNAME), bounce
+    delivered = [e for e in mine if e["event"] == "delivered"]
+    assert [e["email"] for e in delivered] == [SENDER], mine
+    assert [e["event"] for e in mine if e["event"] == "processed"] == ["processed"], mine
+    for e in events:
+        assert isinstance(e["timestamp"], int) and abs(e["timestamp"] - time.time()) < 300, e
+    for headers, _, _ in r.posts:
+        assert headers["Content-Type"] == "application/json", headers
+    assert "webhook-failed" in p.log() and "status=500" in p.log()
+
+    # acknowledged batches are not posted again after a restart; new events are
+    wait_until(lambda: "webhook-posted" in p.log(), 10, 0.1, "the post logged")
+    time.sleep(1.5)   # the advance after the last 2xx
+    before = len(r.posts)
+    p.restart()
+    data, _ = message(SENDER)
+    qid2 = submit(p, [SENDER], data)
+    wait_until(lambda: any(e.get("sg_message_id") == qid2 and e["event"] == "delivered"
+                           for e in r.accepted()), 20, 0.2, "the new message's events")
+    later = [e for _, body, code in r.posts[before:] for e in json.loads(body)]
+    assert not {e["sg_event_id"] for e in later} & set(ids), later
+
+
+def test_receiver_down_or_silent_does_not_slow_delivery(
+        petrel_factory, dns_factory, mx_port, sink_factory):
+    p = bouncing_petrel(petrel_factory, dns_factory, mx_port, sink_factory)
+    # a receiver that takes connections and never answers
+    silent = socket.socket()
+    silent.bind(("127.0.0.22", 0))
+    silent.listen(64)
+    try:
+        enable_webhook(p, "http://127.0.0.22:%d/x" % silent.getsockname()[1])
+        data, _ = message(SENDER)
+        submit(p, [SENDER], data)
+        wait_until(lambda: "webhook-failed" in p.log(), 20, 0.2, "a post to time out")
+        # while posts wait for their timeout, mail goes on: ten messages delivered
+        start = time.monotonic()
+        for _ in range(10):
+            data, _ = message(SENDER)
+            submit(p, [SENDER], data)
+        wait_sender_mail(p, 11, timeout=15, settle=0)
+        assert time.monotonic() - start < 10
+        assert "timed out" in p.log()
+        # nothing listening at all: refused at once, retried, delivery unaffected
+        enable_webhook(p, "http://127.0.0.23:9/x")
+        data, _ = message(SENDER)
+        submit(p, [SENDER], data)
+        wait_sender_mail(p, 12, timeout=15, settle=0)
+        wait_until(lambda: "connection failed" in p.log(), 20, 0.2, "a refused post")
+    finally:
+        silent.close()

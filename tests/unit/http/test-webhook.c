@@ -9,6 +9,9 @@
 #include <cmocka.h>
 
 #include "http/webhook.h"
+#include "store/store.h"
+
+#include <jansson.h>
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define BIT(e) (1u << (e))
@@ -177,6 +180,108 @@ static void test_event_names(void **state)
 	assert_string_equal(http_webhook_event_name(HTTP_WEBHOOK_EVENTS), "?");
 }
 
+static void test_status_line(void **state)
+{
+	(void)state;
+	const struct {
+		const char *in;
+		int rc, code;
+	} cases[] = {
+		{ "HTTP/1.1 200 OK\r\n", 1, 200 },
+		{ "HTTP/1.0 500 Internal Server Error\r\nContent-Length: 0\r\n", 1, 500 },
+		{ "HTTP/1.1 204\r\n", 1, 204 },
+		{ "HTTP/1.1 302 \n", 1, 302 },
+		{ "HTTP/1.1 200 OK", 0, 0 },
+		{ "HTTP/1.", 0, 0 },
+		{ "", 0, 0 },
+		{ "HTTP/2 200\r\n", -1, 0 },
+		{ "HTTP/1.1 20 OK\r\n", -1, 0 },
+		{ "HTTP/1.1 2000 OK\r\n", -1, 0 },
+		{ "HTTP/1.1 099 x\r\n", -1, 0 },
+		{ "HTTP/1.1 600 x\r\n", -1, 0 },
+		{ "HTTP/1.1  200\r\n", -1, 0 },
+		{ "SMTP 220 hello\r\n", -1, 0 },
+		{ "\r\n", -1, 0 },
+	};
+	for (size_t i = 0; i < N(cases); i++) {
+		/* whole, and every shorter prefix: never done early, never refused
+		 * for what could still come right */
+		size_t len = strlen(cases[i].in);
+		for (size_t k = 0; k <= len; k++) {
+			int code = 0;
+			int rc = http_webhook_status_parse(cases[i].in, k, &code);
+			if (k == len && (rc != cases[i].rc || (rc == 1 && code != cases[i].code)))
+				fail_msg("\"%s\": %d %d", cases[i].in, rc, code);
+			if (k < len && rc == 1 && cases[i].rc != 1)
+				fail_msg("\"%s\" at %zu: done early", cases[i].in, k);
+			if (k < len && rc == -1 && cases[i].rc != -1)
+				fail_msg("\"%s\" at %zu: refused early", cases[i].in, k);
+		}
+	}
+	char line[1100];
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "HTTP/1.1 200 ", 13);
+	int code;
+	assert_int_equal(http_webhook_status_parse(line, sizeof(line), &code), -1);
+}
+
+static void test_batch(void **state)
+{
+	(void)state;
+	struct store_event ev[] = {
+		{ .id = 7, .time = 1000, .type = "accepted", .account = "a@example.test",
+		  .queue_id = "0123456789ABCDEF", .code = 250 },
+		{ .id = 8, .time = 1001, .type = "rejected", .account = "a@example.test" },
+		{ .id = 9, .time = 1002, .type = "bounced", .recipient = "gone@remote.test",
+		  .queue_id = "0123456789ABCDEF", .code = 550,
+		  .reason = "550 5.1.1 no such user" },
+		{ .id = 10, .time = 1003, .type = "delivered", .recipient = "x@remote.test",
+		  .queue_id = "0123456789ABCDEF", .reason = "250 2.0.0 ok \xff" },
+		{ .id = 11, .time = 1004, .type = "deferred", .recipient = "y@remote.test",
+		  .reason = "451 try later" },
+		{ .id = 12, .time = 1005, .type = "dropped", .recipient = "z@remote.test",
+		  .reason = "on the bounces list" },
+	};
+	struct store_event *v[N(ev)];
+	for (size_t i = 0; i < N(ev); i++)
+		v[i] = &ev[i];
+	size_t count, len;
+	char *text = http_webhook_batch(v, N(ev), 0xffffffffu, "mx.test", &count, &len);
+	assert_int_equal(count, 5);   /* "rejected" is never posted */
+	json_error_t jerr;
+	json_t *a = json_loadb(text, len, 0, &jerr);
+	assert_true(json_is_array(a));
+	char *out = json_dumps(a, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_string_equal(out,
+		"[{\"event\":\"processed\",\"sg_event_id\":\"7\","
+		"\"sg_message_id\":\"0123456789ABCDEF\",\"smtp-id\":\"<0123456789ABCDEF@mx.test>\","
+		"\"timestamp\":1000},"
+		"{\"email\":\"gone@remote.test\",\"event\":\"bounce\","
+		"\"reason\":\"550 5.1.1 no such user\",\"sg_event_id\":\"9\","
+		"\"sg_message_id\":\"0123456789ABCDEF\",\"smtp-id\":\"<0123456789ABCDEF@mx.test>\","
+		"\"status\":\"5.1.1\",\"timestamp\":1002,\"type\":\"bounce\"},"
+		"{\"email\":\"x@remote.test\",\"event\":\"delivered\","
+		"\"response\":\"250 2.0.0 ok ?\",\"sg_event_id\":\"10\","
+		"\"sg_message_id\":\"0123456789ABCDEF\",\"smtp-id\":\"<0123456789ABCDEF@mx.test>\","
+		"\"timestamp\":1003},"
+		"{\"email\":\"y@remote.test\",\"event\":\"deferred\",\"response\":\"451 try later\","
+		"\"sg_event_id\":\"11\",\"timestamp\":1004},"
+		"{\"email\":\"z@remote.test\",\"event\":\"dropped\","
+		"\"reason\":\"on the bounces list\",\"sg_event_id\":\"12\",\"timestamp\":1005}]");
+	free(out);
+	json_decref(a);
+	free(text);
+	/* only the events asked for; none: no text */
+	text = http_webhook_batch(v, N(ev), 1u << HTTP_WEBHOOK_DROPPED, "mx.test", &count, &len);
+	assert_int_equal(count, 1);
+	free(text);
+	assert_null(http_webhook_batch(v, 2, 1u << HTTP_WEBHOOK_DROPPED, "mx.test", &count, &len));
+	assert_int_equal(count, 0);
+	assert_int_equal(http_webhook_event_of("accepted"), HTTP_WEBHOOK_PROCESSED);
+	assert_int_equal(http_webhook_event_of("accepted-sandbox"), -1);
+	assert_int_equal(http_webhook_event_of(NULL), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +289,8 @@ int main(void)
 		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_signed),
 		cmocka_unit_test(test_event_names),
+		cmocka_unit_test(test_status_line),
+		cmocka_unit_test(test_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

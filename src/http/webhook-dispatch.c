@@ -1,0 +1,356 @@
+/* http/webhook-dispatch - the event webhook's dispatcher (http/webhook.h):
+ * rounds on a timer, the store read and moved on the workers, the posts on
+ * the loop, a back-off per account kept in memory.
+ *
+ * At most one round is in flight; an account with a post in flight, or
+ * waiting for its retry, is left out of the rounds meanwhile.  sent_id
+ * moves only after the receiver's 2xx, by compare-and-set: a crash (or
+ * a failed advance) between the two posts the batch again, never loses it;
+ * two nodes sharing a store cannot both move it from the same place. */
+#include "http/webhook.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "config/config.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/pool.h"
+#include "util/xalloc.h"
+
+/* an account the loop knows of: posting, or waiting to retry */
+struct dispatch_account {
+	char *name;
+	bool busy;                   /* a post or its advance in flight */
+	unsigned failures;           /* in a row */
+	time_t retry_at;             /* monotonic seconds; 0: now */
+	struct http_webhook_post *post;
+	struct dispatch_batch *batch;
+	struct dispatch_account *next;
+};
+
+/* one account's batch: what a round read, what the loop posts */
+struct dispatch_batch {
+	struct http_webhook_dispatcher *d;
+	char *account;
+	struct http_webhook_url url;
+	int64_t from, to;            /* sent_id now, and the last event read */
+	char *body;                  /* NULL: nothing to post, only to move past */
+	size_t len, count;
+	int rc;                      /* the advance's */
+};
+
+struct dispatch_round {
+	struct http_webhook_dispatcher *d;
+	char **skip;                 /* accounts left out (busy, waiting) */
+	size_t n_skip;
+	struct dispatch_batch **batches;
+	size_t n;
+};
+
+struct http_webhook_dispatcher {
+	struct event_base *base;
+	struct http_webhook_dispatcher_settings settings;
+	const struct config_webhook *cfg;
+	struct event *timer;
+	bool round_running;
+	bool stopped;
+	struct dispatch_account *accounts;
+};
+
+static void dispatch_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void round_work(void *arg);
+static void round_done(void *arg);
+static struct dispatch_batch *batch_read(struct http_webhook_dispatcher *d,
+					 const struct store_webhook *hook);
+static void batch_post(struct http_webhook_dispatcher *d, struct dispatch_batch *b);
+static void batch_posted(void *ctx, int status, const char *error);
+static void batch_advance_work(void *arg);
+static void batch_advance_done(void *arg);
+static void batch_free(struct dispatch_batch *b);
+static struct dispatch_account *account_get(struct http_webhook_dispatcher *d,
+					    const char *name);
+static void account_release(struct http_webhook_dispatcher *d, struct dispatch_account *a,
+			    bool ok);
+static time_t monotonic_now(void);
+
+static time_t monotonic_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+struct http_webhook_dispatcher *http_webhook_dispatcher_create(
+	struct event_base *base, const struct http_webhook_dispatcher_settings *settings)
+{
+	struct http_webhook_dispatcher *d = xcalloc(1, sizeof(*d));
+	d->base = base;
+	d->settings = *settings;
+	d->cfg = &settings->config->webhook;
+	d->timer = event_new(base, -1, EV_PERSIST, dispatch_timer_cb, d);
+	struct timeval tv = { .tv_sec = d->cfg->interval };
+	if (!d->timer || event_add(d->timer, &tv) != 0)
+		abort();
+	return d;
+}
+
+void http_webhook_dispatcher_stop(struct http_webhook_dispatcher *d)
+{
+	if (!d)
+		return;
+	d->stopped = true;
+	if (d->timer)
+		event_del(d->timer);
+	for (struct dispatch_account *a = d->accounts; a; a = a->next) {
+		if (a->post) {
+			http_webhook_post_cancel(&a->post);
+			batch_free(a->batch);
+			a->batch = NULL;
+		}
+	}
+}
+
+void http_webhook_dispatcher_free(struct http_webhook_dispatcher **dp)
+{
+	struct http_webhook_dispatcher *d = *dp;
+	if (!d)
+		return;
+	http_webhook_dispatcher_stop(d);
+	while (d->accounts) {
+		struct dispatch_account *a = d->accounts;
+		d->accounts = a->next;
+		free(a->name);
+		free(a);
+	}
+	event_free(d->timer);
+	free(d);
+	*dp = NULL;
+}
+
+/* account_get - NAME's entry, made if there is none */
+static struct dispatch_account *account_get(struct http_webhook_dispatcher *d,
+					    const char *name)
+{
+	for (struct dispatch_account *a = d->accounts; a; a = a->next)
+		if (strcmp(a->name, name) == 0)
+			return a;
+	struct dispatch_account *a = xcalloc(1, sizeof(*a));
+	a->name = xstrdup(name);
+	a->next = d->accounts;
+	d->accounts = a;
+	return a;
+}
+
+/* account_release - A's batch is over: OK resets its back-off, a failure
+ * doubles it; an account with nothing to remember is forgotten */
+static void account_release(struct http_webhook_dispatcher *d, struct dispatch_account *a,
+			    bool ok)
+{
+	a->busy = false;
+	a->post = NULL;
+	a->batch = NULL;
+	if (ok) {
+		a->failures = 0;
+		a->retry_at = 0;
+	} else {
+		unsigned delay = d->cfg->retry_initial;
+		for (unsigned i = 1; i < a->failures && delay < d->cfg->retry_max; i++)
+			delay *= 2;
+		a->failures++;
+		a->retry_at = monotonic_now() + (delay < d->cfg->retry_max ? delay
+									 : d->cfg->retry_max);
+		return;
+	}
+	for (struct dispatch_account **pp = &d->accounts; *pp; pp = &(*pp)->next) {
+		if (*pp == a) {
+			*pp = a->next;
+			free(a->name);
+			free(a);
+			return;
+		}
+	}
+}
+
+/* dispatch_timer_cb - a round, unless one is still running: the accounts
+ * busy or waiting are named to the worker, which leaves them out */
+static void dispatch_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_webhook_dispatcher *d = arg;
+	(void)fd;
+	(void)what;
+	if (d->round_running || d->stopped)
+		return;
+	struct dispatch_round *r = xcalloc(1, sizeof(*r));
+	r->d = d;
+	time_t now = monotonic_now();
+	size_t n = 0;
+	for (struct dispatch_account *a = d->accounts; a; a = a->next)
+		n++;
+	r->skip = xcalloc(n + 1, sizeof(*r->skip));
+	for (struct dispatch_account *a = d->accounts; a; a = a->next)
+		if (a->busy || a->retry_at > now)
+			r->skip[r->n_skip++] = xstrdup(a->name);
+	d->round_running = true;
+	pool_submit(d->settings.pool, round_work, round_done, r);
+}
+
+/* batch_read - (worker) HOOK's account's events after its sent_id, as the
+ * batch to post; NULL when there are none or the store fails */
+static struct dispatch_batch *batch_read(struct http_webhook_dispatcher *d,
+					 const struct store_webhook *hook)
+{
+	struct dispatch_batch *b = xcalloc(1, sizeof(*b));
+	const char *error = NULL;
+	if (http_webhook_url_parse(hook->url, strlen(hook->url), &b->url, &error) != 0) {
+		log_warn("webhook-skipped", "account=%s error=\"%s\"", hook->account, error);
+		free(b);
+		return NULL;
+	}
+	struct store_event **events = NULL;
+	size_t n = 0;
+	if (store_event_list(d->settings.store, hook->account, 0, hook->sent_id,
+			     d->cfg->batch_size, &events, &n, &error) != 0) {
+		log_error("store-failed", "op=webhook_events account=%s error=\"%s\"",
+			  hook->account, error);
+		free(b);
+		return NULL;
+	}
+	if (n == 0) {
+		store_event_list_free(&events, n);
+		free(b);
+		return NULL;
+	}
+	b->d = d;
+	b->account = xstrdup(hook->account);
+	b->from = hook->sent_id;
+	b->to = events[n - 1]->id;
+	b->body = http_webhook_batch(events, n, hook->events, d->settings.config->hostname,
+				     &b->count, &b->len);
+	store_event_list_free(&events, n);
+	return b;
+}
+
+/* round_work - (worker) the webhooks that are on, each one's batch */
+static void round_work(void *arg)
+{
+	struct dispatch_round *r = arg;
+	struct store_webhook **hooks = NULL;
+	size_t n = 0;
+	const char *error = NULL;
+	if (store_webhook_list_enabled(r->d->settings.store, &hooks, &n, &error) != 0) {
+		log_error("store-failed", "op=webhook_list error=\"%s\"", error);
+		return;
+	}
+	r->batches = xcalloc(n + 1, sizeof(*r->batches));
+	for (size_t i = 0; i < n; i++) {
+		bool skip = false;
+		for (size_t k = 0; k < r->n_skip && !skip; k++)
+			skip = strcmp(r->skip[k], hooks[i]->account) == 0;
+		struct dispatch_batch *b = skip ? NULL : batch_read(r->d, hooks[i]);
+		if (b)
+			r->batches[r->n++] = b;
+	}
+	store_webhook_list_free(&hooks, n);
+}
+
+/* round_done - (loop) post each batch; one with nothing to post is only
+ * moved past */
+static void round_done(void *arg)
+{
+	struct dispatch_round *r = arg;
+	struct http_webhook_dispatcher *d = r->d;
+	d->round_running = false;
+	for (size_t i = 0; i < r->n; i++) {
+		struct dispatch_batch *b = r->batches[i];
+		struct dispatch_account *a = d->stopped ? NULL : account_get(d, b->account);
+		if (!a || a->busy) {
+			batch_free(b);
+			continue;
+		}
+		a->busy = true;
+		a->batch = b;
+		if (b->body)
+			batch_post(d, b);
+		else
+			pool_submit(d->settings.pool, batch_advance_work, batch_advance_done, b);
+	}
+	for (size_t k = 0; k < r->n_skip; k++)
+		free(r->skip[k]);
+	free(r->skip);
+	free(r->batches);
+	free(r);
+}
+
+static void batch_post(struct http_webhook_dispatcher *d, struct dispatch_batch *b)
+{
+	struct http_webhook_post_settings ps = {
+		.timeout_ms = d->cfg->timeout * 1000u,
+		.response_max = d->cfg->response_size,
+		.tls = d->settings.tls,
+		.dns = d->settings.dns,
+	};
+	struct dispatch_account *a = account_get(d, b->account);
+	a->post = http_webhook_post_start(d->base, &ps, &b->url, NULL, b->body, b->len,
+					  batch_posted, b);
+}
+
+/* batch_posted - (loop) 2xx: move sent_id on a worker; else retry later */
+static void batch_posted(void *ctx, int status, const char *error)
+{
+	struct dispatch_batch *b = ctx;
+	struct http_webhook_dispatcher *d = b->d;
+	struct dispatch_account *a = account_get(d, b->account);
+	a->post = NULL;
+	if (status >= 200 && status < 300) {
+		log_info("webhook-posted", "account=%s url=%s events=%zu first=%lld last=%lld"
+			 " status=%d", b->account, b->url.host, b->count, (long long)b->from + 1,
+			 (long long)b->to, status);
+		pool_submit(d->settings.pool, batch_advance_work, batch_advance_done, b);
+		return;
+	}
+	log_warn("webhook-failed", "account=%s url=%s events=%zu status=%d error=\"%s\""
+		 " failures=%u", b->account, b->url.host, b->count, status,
+		 error ? error : "not 2xx", a->failures + 1);
+	batch_free(b);
+	account_release(d, a, false);
+}
+
+static void batch_advance_work(void *arg)
+{
+	struct dispatch_batch *b = arg;
+	const char *error = NULL;
+	b->rc = store_webhook_advance(b->d->settings.store, b->account, b->from, b->to, &error);
+	if (b->rc == STORE_NOT_FOUND)
+		log_info("webhook-moved", "account=%s from=%lld error=\"%s\"", b->account,
+			 (long long)b->from, error);
+	else if (b->rc != 0)
+		log_error("store-failed", "op=webhook_advance account=%s error=\"%s\"", b->account,
+			  error);
+}
+
+/* batch_advance_done - (loop) the account may have its next batch; a
+ * store that failed is retried like a failed post (the batch goes again:
+ * at least once, never lost) */
+static void batch_advance_done(void *arg)
+{
+	struct dispatch_batch *b = arg;
+	struct http_webhook_dispatcher *d = b->d;
+	bool ok = b->rc != -1;
+	if (!d->stopped)
+		account_release(d, account_get(d, b->account), ok);
+	batch_free(b);
+}
+
+static void batch_free(struct dispatch_batch *b)
+{
+	if (!b)
+		return;
+	free(b->account);
+	free(b->body);
+	free(b);
+}
