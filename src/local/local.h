@@ -1,14 +1,17 @@
 /* local - delivery into Maildirs under <data_dir>/mail/<domain>/<local-part>/.
  *
- * local_deliver_blocking() runs on a worker thread: it creates the Maildir
- * (new/ cur/ tmp/) if needed, writes the message into tmp/ under a unique
- * name (time.M<usec>P<pid>Q<counter>.<host>, per the Maildir spec), makes it
- * durable (into a folder of it if asked), links it into new/, and makes new/ durable: with SYNCER (the
- * mail folder's, util/syncer.h) by group commit shared with concurrent
- * deliveries, with NULL by fsync of the file and of new/.  The file starts with
+ * A delivery runs in three steps on worker threads (local_delivery_*), with a
+ * sync between them that the caller arranges, so that one syncfs can cover
+ * many messages: local_delivery_write creates the Maildir (new/ cur/ tmp/) if
+ * needed and writes the message into tmp/ under a unique name
+ * (time.M<usec>P<pid>Q<counter>.<host>, per the Maildir spec);
+ * after a sync of SYNCER (the mail folder's, util/syncer.h) that began after
+ * it, local_delivery_link links it into new/; after one more,
+ * local_delivery_finish gives its name.  A file or new/ that SYNCER does not
+ * cover (another file system, or SYNCER NULL) is fsync'ed by its step.  The file starts with
  * "Return-Path: <SENDER>" and "Delivered-To: ADDRESS", then DATA as stored in
- * the queue (CRLF line ends, which Dovecot and other Maildir readers accept).  Only then does it return 0, so the
- * queue may forget the recipient.  The local part is the address's local part
+ * the queue (CRLF line ends, which Dovecot and other Maildir readers accept).  Only after
+ * local_delivery_finish may the queue forget the recipient.  The local part is the address's local part
  * with any "+tag" removed, lower-cased; names that could escape the folder
  * ("", ".", "..", anything with '/' or a NUL) are refused.
  * Errors: -1, *error_r is static text; *temporary_r says whether retrying
@@ -27,10 +30,39 @@ struct syncer;
  * NULL if the address cannot name a safe folder.  Caller frees. */
 char *local_mailbox_path(const char *data_dir, const char *address);
 
+/* local_deliver_blocking - the three steps below, each sync waited for on
+ * this thread (lazily: syncer_wait_lazy), or each step's fsync with SYNCER
+ * NULL; *FILENAME_R as local_delivery_finish's */
 int local_deliver_blocking(struct syncer *syncer, const char *data_dir, const char *hostname,
 			   const char *sender, const char *address, const char *folder,
 			   const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r);
+
+/* a delivery's sync waits this long for one that another caller (an
+ * accepted message) starts, before starting its own: the client has its
+ * 250 already, and under load the accept path's syncs carry it along */
+#define LOCAL_SYNC_DELAY_MS 10
+
+/* local_delivery_write - (worker) step 1 for ADDRESS, into its FOLDER (see
+ * below): the file written into tmp/, not durable yet.  NULL on failure
+ * (nothing left behind). */
+struct local_delivery;
+struct local_delivery *local_delivery_write(struct syncer *syncer, const char *data_dir,
+					    const char *hostname, const char *sender,
+					    const char *address, const char *folder,
+					    const char *data, size_t len,
+					    bool *temporary_r, const char **error_r);
+/* local_delivery_link - (worker) step 2, once a sync of SYNCER that began
+ * after step 1 has ended with SYNC_ERR (0: it succeeded): linked into new/.
+ * -1 on failure, *DP freed and the file removed. */
+int local_delivery_link(struct local_delivery **dp, struct syncer *syncer, int sync_err,
+			bool *temporary_r, const char **error_r);
+/* local_delivery_finish - (worker) step 3, once a sync that began after
+ * step 2 has ended with SYNC_ERR: 0 and *FILENAME_R (new/'s file, caller
+ * frees), the message delivered; -1, the file removed (not durable).  *DP
+ * is freed either way. */
+int local_delivery_finish(struct local_delivery **dp, int sync_err, char **filename_r,
+			  bool *temporary_r, const char **error_r);
 
 /* FOLDER: NULL for the inbox, or a Maildir++ folder of the mailbox
  * (<mailbox>/<FOLDER>/ with its own new/ cur/ tmp/ and an empty
@@ -74,8 +106,8 @@ char *local_account_mailbox_path(const char *data_dir, const char *name);
  * LOCAL_SANDBOX_MAILDIR of its mailbox for an account named like an
  * address, in the INBOX of its mailbox for a plain login
  * (local_account_mailbox_path); Delivered-To: lists RECIPIENTS (comma
- * separated).  *FILENAME_R as local_deliver_blocking's (for
- * mailbox_notify_new).  Errors as local_deliver_blocking. */
+ * separated).  *FILENAME_R and errors as local_deliver_blocking's (for
+ * mailbox_notify_new). */
 int local_deliver_sandbox_blocking(struct syncer *syncer, const char *data_dir,
 				   const char *hostname,
 				   const char *sender, const char *account,

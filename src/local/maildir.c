@@ -3,13 +3,14 @@
  * Follows the Maildir spec (cr.yp.to/proto/maildir.html): write tmp/<unique>,
  * make it durable, link into new/, unlink tmp/<unique>, then make new/
  * durable so the entry survives a crash before we report success to the
- * queue.  "Durable" is a group commit (util/syncer): concurrent deliveries
- * share one syncfs for their files, then one for their new/ entries, so
- * several messages are flushed together before any is reported delivered;
- * and a lazy one (syncer_wait_lazy): each step first waits up to
- * LOCAL_SYNC_DELAY_MS for a syncfs that an accepted message starts anyway.
- * Without a syncer (NULL), or for a mailbox on another file system than
- * the syncer's, the file and new/ are fsync'ed one by one.  Directories are
+ * queue.  "Durable" is a group commit (util/syncer) between the steps
+ * (local.h's local_delivery_*): the queue writes the files of many
+ * deliveries, waits for one syncfs holding no thread, links them all, waits
+ * for the next, and only then records any as delivered.  The sandbox's
+ * blocking delivery waits on its worker instead, lazily (syncer_wait_lazy):
+ * up to LOCAL_SYNC_DELAY_MS for a syncfs that an accepted message starts
+ * anyway.  Without a syncer (NULL), or for a mailbox on another file system
+ * than the syncer's, each step fsyncs the file or new/ itself.  Directories are
  * created 0700 and their parents fsync'ed when created.  Two first deliveries
  * to the same new mailbox at once may see EEXIST from the other's mkdir and
  * not fsync that parent themselves; the creator fsyncs it moments later.
@@ -39,10 +40,6 @@
 #include "util/xalloc.h"
 
 #define LOCAL_PART_MAX 255
-/* a delivery's writes wait this long for a sync that another caller (an
- * accepted message) starts, before starting their own: the client has its
- * 250 already, and under load the accept path's syncs carry them along */
-#define LOCAL_SYNC_DELAY_MS 10
 
 static bool local_part_is_safe(const char *local, size_t len);
 static int maildir_ensure(const char *path);
@@ -51,7 +48,6 @@ static int maildir_deliver(struct syncer *syncer, char *path,
 			   const char *folder, const char *hostname, const char *sender,
 			   const char *delivered_to, const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r);
-static int maildir_sync(struct syncer *syncer, int fd);
 
 static _Atomic unsigned long maildir_counter;
 
@@ -232,38 +228,66 @@ char *local_account_mailbox_path(const char *data_dir, const char *name)
 	return path;
 }
 
-/* maildir_sync - make what was written to FD (a file or new/) durable: the
- * shared syncfs of SYNCER, or fsync of FD without one */
-static int maildir_sync(struct syncer *syncer, int fd)
+/* the steps' state: where the file is, and whether it is in new/ yet */
+struct local_delivery {
+	char *tmp_path;
+	char *new_path;
+	char *new_dir;
+};
+
+/* local_delivery_free - (on failure) the file out of tmp/ and new/, which
+ * a failed step had not made durable */
+static void local_delivery_free(struct local_delivery **dp)
 {
-	/* a mailbox on another file system (a mount point under mail/) is
-	 * not flushed by the mail folder's syncfs */
-	if (!syncer || !syncer_covers(syncer, fd))
-		return fsync(fd);
-	int err = 0;
-	if (syncer_wait_lazy(syncer, LOCAL_SYNC_DELAY_MS, &err) != 0) {
-		errno = err;
-		return -1;
-	}
-	return 0;
+	struct local_delivery *d = *dp;
+	if (!d)
+		return;
+	int err = errno;
+	if (d->tmp_path && unlink(d->tmp_path) != 0 && errno != ENOENT)
+		log_warn("maildir_tmp", "error=\"%s\"", strerror(errno));
+	if (d->new_path && unlink(d->new_path) != 0 && errno != ENOENT)
+		log_warn("maildir_new", "error=\"%s\"", strerror(errno));
+	errno = err;
+	free(d->tmp_path);
+	free(d->new_path);
+	free(d->new_dir);
+	free(d);
+	*dp = NULL;
 }
 
-/* maildir_deliver - write into PATH (<data_dir>/mail/<folder>/<name>, owned
- * and freed here; NULL = refused name), or into its Maildir++ FOLDER (NULL:
- * none), as described in local.h */
-static int maildir_deliver(struct syncer *syncer, char *path,
-			   const char *folder, const char *hostname, const char *sender,
-			   const char *delivered_to, const char *data, size_t len,
-			   char **filename_r, bool *temporary_r, const char **error_r)
+/* maildir_step_failed - a step's common failure: the file taken back out,
+ * *temporary_r and ERROR (ENOSPC and EDQUOT say so) set from errno */
+static int maildir_step_failed(struct local_delivery **dp, const char *error,
+			       bool *temporary_r, const char **error_r)
 {
-	char *maildir = NULL, *tmp_path = NULL, *new_path = NULL, *new_dir = NULL;
-	struct buf name, head;
-	int fd = -1, dir_fd = -1, ret = -1;
-	bool in_tmp = false;
+	*temporary_r = error_is_temporary(errno);
+	*error_r = errno == ENOSPC || errno == EDQUOT ? "insufficient system storage" : error;
+	local_delivery_free(dp);
+	return -1;
+}
 
+/* maildir_fsync_uncovered - fsync FD (a file, or new/) unless SYNCER's
+ * syncfs covers it: a mailbox on another file system (a mount point under
+ * mail/), or no syncer at all */
+static int maildir_fsync_uncovered(struct syncer *syncer, int fd)
+{
+	return syncer && syncer_covers(syncer, fd) ? 0 : fsync(fd);
+}
+
+/* maildir_write - the first step into PATH (<data_dir>/mail/<folder>/<name>,
+ * owned and freed here; NULL = refused name), or into its Maildir++ FOLDER
+ * (NULL: none): the Maildir made if needed, tmp/<unique> written and closed */
+static struct local_delivery *maildir_write(struct syncer *syncer, char *path,
+					    const char *folder, const char *hostname,
+					    const char *sender, const char *delivered_to,
+					    const char *data, size_t len,
+					    bool *temporary_r, const char **error_r)
+{
+	struct local_delivery *d = NULL;
+	char *maildir = NULL;
+	struct buf name, head;
 	buf_init(&name);
 	buf_init(&head);
-	*filename_r = NULL;
 	if (!path) {
 		*temporary_r = false;
 		*error_r = "invalid mailbox name";
@@ -276,14 +300,12 @@ static int maildir_deliver(struct syncer *syncer, char *path,
 	if (r == 0 && folder)
 		r = maildir_ensure(maildir);
 	if (r != 0) {
-		*error_r = errno == ENOSPC || errno == EDQUOT ? "insufficient system storage"
-							      : "cannot create the mailbox";
-		goto fail;
+		maildir_step_failed(&d, "cannot create the mailbox", temporary_r, error_r);
+		goto out;
 	}
 	local_maildir_unique_name(hostname, &name);
-	tmp_path = xasprintf("%s/tmp/%s", maildir, name.data);
-	new_path = xasprintf("%s/new/%s", maildir, name.data);
-	new_dir = xasprintf("%s/new", maildir);
+	d = xcalloc(1, sizeof(*d));
+	d->new_dir = xasprintf("%s/new", maildir);
 
 	/* RFC 5321 4.4: Return-Path; sender bytes that could break the header
 	 * (a hostile spool file) are replaced */
@@ -299,68 +321,120 @@ static int maildir_deliver(struct syncer *syncer, char *path,
 	}
 	buf_append_str(&head, "\r\n");
 
-	fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	char *tmp_path = xasprintf("%s/tmp/%s", maildir, name.data);
+	int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		*error_r = "cannot create the mailbox file";
-		goto fail;
+		free(tmp_path);
+		maildir_step_failed(&d, "cannot create the mailbox file", temporary_r, error_r);
+		goto out;
 	}
-	in_tmp = true;
-	if (fd_write_all(fd, head.data, head.len) != 0 || fd_write_all(fd, data, len) != 0 ||
-	    maildir_sync(syncer, fd) != 0) {
-		*error_r = "cannot write the mailbox file";
-		goto fail;
+	d->tmp_path = tmp_path;
+	d->new_path = xasprintf("%s/new/%s", maildir, name.data);
+	bool written = fd_write_all(fd, head.data, head.len) == 0 &&
+		fd_write_all(fd, data, len) == 0 && maildir_fsync_uncovered(syncer, fd) == 0;
+	int err = errno;
+	if (close(fd) != 0)
+		written = false;
+	else
+		errno = err;
+	if (!written) {
+		free(d->new_path);
+		d->new_path = NULL;  /* never linked */
+		maildir_step_failed(&d, "cannot write the mailbox file", temporary_r, error_r);
 	}
-	int closing = fd;
-	fd = -1;
-	if (close(closing) != 0) {
-		*error_r = "cannot write the mailbox file";
-		goto fail;
+out:
+	free(path);
+	free(maildir);
+	buf_free(&name);
+	buf_free(&head);
+	return d;
+}
+
+struct local_delivery *local_delivery_write(struct syncer *syncer, const char *data_dir,
+					    const char *hostname, const char *sender,
+					    const char *address, const char *folder,
+					    const char *data, size_t len,
+					    bool *temporary_r, const char **error_r)
+{
+	return maildir_write(syncer, local_mailbox_path(data_dir, address), folder, hostname,
+			     sender, address, data, len, temporary_r, error_r);
+}
+
+int local_delivery_link(struct local_delivery **dp, struct syncer *syncer, int sync_err,
+			bool *temporary_r, const char **error_r)
+{
+	struct local_delivery *d = *dp;
+	if (sync_err != 0) {
+		free(d->new_path);
+		d->new_path = NULL;  /* never linked */
+		errno = sync_err;
+		return maildir_step_failed(dp, "cannot write the mailbox file", temporary_r,
+					   error_r);
 	}
-	if (link(tmp_path, new_path) != 0) {
-		*error_r = "cannot move the mailbox file into new/";
-		goto fail;
+	if (link(d->tmp_path, d->new_path) != 0) {
+		int err = errno;
+		free(d->new_path);
+		d->new_path = NULL;  /* not ours: EEXIST must not unlink it */
+		errno = err;
+		return maildir_step_failed(dp, "cannot move the mailbox file into new/",
+					   temporary_r, error_r);
 	}
 	/* the message is in new/ now; a stale link left in tmp/ is harmless
 	 * (Maildir readers clean tmp/), so a failed unlink does not fail delivery */
-	in_tmp = false;
-	if (unlink(tmp_path) != 0)
+	if (unlink(d->tmp_path) != 0)
 		log_warn("maildir_tmp", "error=\"%s\"", strerror(errno));
-	dir_fd = open(new_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir_fd < 0 || maildir_sync(syncer, dir_fd) != 0) {
-		/* not durable: take it back out, the queue retries */
-		int err = errno;
-		if (unlink(new_path) != 0)
-			err = errno;
+	free(d->tmp_path);
+	d->tmp_path = NULL;
+	int dir_fd = open(d->new_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool synced = dir_fd >= 0 && maildir_fsync_uncovered(syncer, dir_fd) == 0;
+	int err = errno;
+	if (dir_fd >= 0 && close(dir_fd) != 0)
+		synced = false;
+	else
 		errno = err;
-		*error_r = "cannot sync the mailbox's new/ directory";
-		goto fail;
+	if (!synced)  /* not durable: take it back out, the queue retries */
+		return maildir_step_failed(dp, "cannot sync the mailbox's new/ directory",
+					   temporary_r, error_r);
+	return 0;
+}
+
+int local_delivery_finish(struct local_delivery **dp, int sync_err, char **filename_r,
+			  bool *temporary_r, const char **error_r)
+{
+	struct local_delivery *d = *dp;
+	if (sync_err != 0) {
+		errno = sync_err;
+		return maildir_step_failed(dp, "cannot sync the mailbox's new/ directory",
+					   temporary_r, error_r);
 	}
-	*filename_r = new_path;
-	new_path = NULL;
-	ret = 0;
-	goto out;
-fail:
-	*temporary_r = error_is_temporary(errno);
-	if (errno == ENOSPC || errno == EDQUOT)
-		*error_r = "insufficient system storage";
-out:
-	if (fd >= 0)
-		(void)close(fd);  /* only on failure paths: the error is already set */
-	if (dir_fd >= 0 && close(dir_fd) != 0 && ret == 0) {
-		*temporary_r = true;
-		*error_r = "cannot sync the mailbox's new/ directory";
-		free(*filename_r);
-		*filename_r = NULL;
-		ret = -1;
-	}
-	if (in_tmp && unlink(tmp_path) != 0 && errno != ENOENT)
-		ret = -1;
-	free(path);
-	free(maildir);
-	free(tmp_path);
-	free(new_path);
-	free(new_dir);
-	buf_free(&name);
-	buf_free(&head);
-	return ret;
+	*filename_r = d->new_path;
+	d->new_path = NULL;
+	local_delivery_free(dp);
+	return 0;
+}
+
+/* maildir_sync_wait - a step's blocking group commit: 0, or the errno of
+ * the failed sync (none without a syncer: each step fsync'ed itself) */
+static int maildir_sync_wait(struct syncer *syncer)
+{
+	int err = 0;
+	if (syncer && syncer_wait_lazy(syncer, LOCAL_SYNC_DELAY_MS, &err) != 0)
+		return err;
+	return 0;
+}
+
+/* maildir_deliver - the three steps, waiting for each sync on this thread */
+static int maildir_deliver(struct syncer *syncer, char *path,
+			   const char *folder, const char *hostname, const char *sender,
+			   const char *delivered_to, const char *data, size_t len,
+			   char **filename_r, bool *temporary_r, const char **error_r)
+{
+	*filename_r = NULL;
+	struct local_delivery *d = maildir_write(syncer, path, folder, hostname, sender,
+						 delivered_to, data, len, temporary_r, error_r);
+	if (!d || local_delivery_link(&d, syncer, maildir_sync_wait(syncer), temporary_r,
+				      error_r) != 0)
+		return -1;
+	return local_delivery_finish(&d, maildir_sync_wait(syncer), filename_r, temporary_r,
+				     error_r);
 }

@@ -8,7 +8,13 @@
  *               account's mail in its test Maildir; deliver local
  *               recipients to Maildirs, but for an account homed on another
  *               node (the store's home_node, docs/scaling.md) note that node
- *               instead; note which recipients are remote.
+ *               instead; note which recipients are remote.  The Maildir
+ *               files are written, then the job waits (holding no worker)
+ *               for a sync shared with every other attempt and accepted
+ *               message, links them into new/, waits for the next sync,
+ *               and only then marks those recipients delivered
+ *               (local.h's steps): under load a few syncs cover many
+ *               messages' deliveries.
  *   B (loop)    group the remote recipients by domain, and those for another
  *               node by node, and hand each group to delivery/ (MX lookup or
  *               the node's [cluster] mail address, SMTP); wait for every
@@ -105,6 +111,11 @@ struct queue_attempt {
 					   Address"), or NULL */
 	char **mta;                     /* per recipient: the host that answered */
 	size_t remote_count;
+	/* per recipient: its Maildir delivery between its steps (local.h), or
+	 * NULL; all of them wait for the same syncs */
+	struct local_delivery **local;
+	size_t local_count;
+	int sync_err;                   /* the last of those syncs (pool_then_sync) */
 	bool finished;                  /* phase C already ran (no remote part) */
 	/* phase B */
 	unsigned groups_pending;
@@ -146,6 +157,11 @@ struct queue_op_job {
 static void queue_retry_cb(evutil_socket_t fd, short what, void *arg);
 static void queue_attempt_start(struct queue *queue, struct queue_msg *msg, bool admin_bounce);
 static void attempt_local_work(void *arg);
+static void attempt_local_link_work(void *arg);
+static void attempt_local_record_work(void *arg);
+static void attempt_local_end(struct queue_attempt *a);
+static void attempt_local_failed(struct queue_attempt *a, size_t i, bool temporary,
+				 const char *error);
 static void attempt_local_done(void *arg);
 static void attempt_remote_start(struct queue_attempt *a);
 static void attempt_group_done(void *ctx, const struct delivery_result *result);
@@ -483,14 +499,14 @@ static void attempt_deliver_sandbox(struct queue_attempt *a)
 	buf_free(&rcpts);
 }
 
-/* attempt_deliver_local - (worker) recipient I into its Maildir */
+/* attempt_deliver_local - (worker) recipient I into its Maildir: its
+ * quota checked, then the file written (the first step) */
 static void attempt_deliver_local(struct queue_attempt *a, size_t i)
 {
 	struct queue *queue = a->queue;
 	struct queue_envelope *env = a->env;
 	struct queue_recipient *r = &env->rcpts[i];
-	char to[256], why[256];
-	char *file = NULL;
+	char to[256];
 	bool temporary = true;
 	const char *error = NULL;
 
@@ -517,31 +533,97 @@ static void attempt_deliver_local(struct queue_attempt *a, size_t i)
 			 full ? "over quota" : qerr.text);
 		return;
 	}
-	/* DMARC's quarantine (smtp/verify.c) delivers to the Junk folder */
-	if (local_deliver_blocking(queue->mail_syncer, queue->config->data_dir,
-				   queue->config->hostname, env->sender, r->address,
-				   env->junk ? LOCAL_JUNK_FOLDER : NULL,
-				   a->body.data ? a->body.data : "", a->body.len,
-				   &file, &temporary, &error) == 0) {
-		rcpt_set(r, QUEUE_RCPT_DELIVERED, "250 2.0.0 delivered to mailbox");
-		log_escape(why, sizeof(why), file, strlen(file));
-		log_info("delivered", "queue_id=%s to=%s mailbox=local%s file=%s delay=%lld",
-			 a->id, to, env->junk ? " folder=" LOCAL_JUNK_FOLDER : "", why,
-			 (long long)(time(NULL) - env->arrival));
-		/* sessions that have the folder open see it now (IDLE) */
-		mailbox_notify_new(file);
-		queue_event(queue, "delivered", env, r->address, 250, "local mailbox");
-		free(file);
-		return;
-	}
+	/* DMARC's quarantine (smtp/verify.c) delivers to the Junk folder;
+	 * the file is durable, and the recipient delivered, only once the
+	 * attempt's later steps are (attempt_local_link_work) */
+	a->local[i] = local_delivery_write(queue->mail_syncer, queue->config->data_dir,
+					   queue->config->hostname, env->sender, r->address,
+					   env->junk ? LOCAL_JUNK_FOLDER : NULL,
+					   a->body.data ? a->body.data : "", a->body.len,
+					   &temporary, &error);
+	if (a->local[i])
+		a->local_count++;
+	else
+		attempt_local_failed(a, i, temporary, error);
+}
+
+/* attempt_local_failed - (worker) recipient I's Maildir delivery failed */
+static void attempt_local_failed(struct queue_attempt *a, size_t i, bool temporary,
+				 const char *error)
+{
+	struct queue_recipient *r = &a->env->rcpts[i];
+	char to[256], why[256];
+	log_escape(to, sizeof(to), r->address, strlen(r->address));
 	if (temporary)
 		rcpt_set(r, QUEUE_RCPT_DEFERRED, "451 4.2.0 %s", error);
 	else
 		rcpt_set(r, QUEUE_RCPT_FAILED, "550 5.1.1 %s", error);
 	if (temporary)
-		queue_event(queue, "deferred", env, r->address, 451, r->last_reply);
+		queue_event(a->queue, "deferred", a->env, r->address, 451, r->last_reply);
 	log_escape(why, sizeof(why), error, strlen(error));
 	log_info(temporary ? "deferred" : "failed", "queue_id=%s to=%s reason=%s", a->id, to, why);
+}
+
+/* attempt_local_delivered - (worker) recipient I is in FILE, durably */
+static void attempt_local_delivered(struct queue_attempt *a, size_t i, const char *file)
+{
+	struct queue_envelope *env = a->env;
+	struct queue_recipient *r = &env->rcpts[i];
+	char to[256], why[256];
+	rcpt_set(r, QUEUE_RCPT_DELIVERED, "250 2.0.0 delivered to mailbox");
+	log_escape(to, sizeof(to), r->address, strlen(r->address));
+	log_escape(why, sizeof(why), file, strlen(file));
+	log_info("delivered", "queue_id=%s to=%s mailbox=local%s file=%s delay=%lld",
+		 a->id, to, env->junk ? " folder=" LOCAL_JUNK_FOLDER : "", why,
+		 (long long)(time(NULL) - env->arrival));
+	/* sessions that have the folder open see it now (IDLE) */
+	mailbox_notify_new(file);
+	queue_event(a->queue, "delivered", env, r->address, 250, "local mailbox");
+}
+
+/* attempt_local_link_work - (worker) the Maildir files written in phase A
+ * are durable (one sync for them all, and for whatever else was written
+ * meanwhile): link them into new/, then wait for one more sync */
+static void attempt_local_link_work(void *arg)
+{
+	struct queue_attempt *a = arg;
+	for (size_t i = 0; i < a->nrcpt; i++) {
+		bool temporary = true;
+		const char *error = NULL;
+		if (a->local[i] && local_delivery_link(&a->local[i], a->queue->mail_syncer,
+						       a->sync_err, &temporary, &error) != 0) {
+			a->local_count--;
+			attempt_local_failed(a, i, temporary, error);
+		}
+	}
+	if (a->local_count > 0) {
+		pool_then_sync_lazy(a->queue->mail_syncer, LOCAL_SYNC_DELAY_MS,
+				    attempt_local_record_work, &a->sync_err);
+		return;
+	}
+	attempt_local_end(a);
+}
+
+/* attempt_local_record_work - (worker) their new/ entries are durable:
+ * the recipients are delivered; phase A goes on */
+static void attempt_local_record_work(void *arg)
+{
+	struct queue_attempt *a = arg;
+	for (size_t i = 0; i < a->nrcpt; i++) {
+		if (!a->local[i])
+			continue;
+		char *file = NULL;
+		bool temporary = true;
+		const char *error = NULL;
+		if (local_delivery_finish(&a->local[i], a->sync_err, &file, &temporary,
+					  &error) == 0)
+			attempt_local_delivered(a, i, file);
+		else
+			attempt_local_failed(a, i, temporary, error);
+		free(file);
+	}
+	a->local_count = 0;
+	attempt_local_end(a);
 }
 
 /* attempt_defer_local - (worker) recipient I waits for a retry, for the
@@ -771,6 +853,7 @@ static void attempt_local_work(void *arg)
 	a->mta = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->mta));
 	a->home = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->home));
 	a->dropped = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->dropped));
+	a->local = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(*a->local));
 	for (size_t i = 0; i < env->rcpt_count; i++)
 		a->before[i] = env->rcpts[i].state;
 
@@ -807,6 +890,19 @@ static void attempt_local_work(void *arg)
 			}
 		}
 	}
+	if (a->local_count > 0) {
+		/* the files of this and of concurrent attempts, one sync for all */
+		pool_then_sync_lazy(a->queue->mail_syncer, LOCAL_SYNC_DELAY_MS,
+				    attempt_local_link_work, &a->sync_err);
+		return;
+	}
+	attempt_local_end(a);
+}
+
+/* attempt_local_end - (worker) the end of phase A: C too when nothing is
+ * remote */
+static void attempt_local_end(struct queue_attempt *a)
+{
 	if (a->remote_count == 0 || !a->queue->delivery) {
 		attempt_finish_blocking(a);
 		a->finished = true;
@@ -1363,6 +1459,7 @@ static void attempt_free(struct queue_attempt *a)
 		store_node_free(&a->home[i]);
 	free(a->home);
 	free(a->dropped);
+	free(a->local);  /* each one's steps ended before the attempt did */
 	free(a->before);
 	free(a->remote);
 	for (size_t k = 0; k < a->dsn_count; k++) {

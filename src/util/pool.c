@@ -30,6 +30,7 @@ struct pool_job {
 	/* pool_then_sync: the sync to wait for once WORK returns, what runs
 	 * after it, and where its outcome goes */
 	struct syncer *then_syncer;
+	unsigned then_delay_ms;  /* pool_then_sync_lazy's */
 	pool_work_fn *then_next;
 	int *then_err;
 };
@@ -179,9 +180,16 @@ static void pool_job_finished(struct pool *pool, struct pool_job *job)
 
 void pool_then_sync(struct syncer *syncer, pool_work_fn *next, int *err_r)
 {
+	pool_then_sync_lazy(syncer, 0, next, err_r);
+}
+
+void pool_then_sync_lazy(struct syncer *syncer, unsigned delay_ms, pool_work_fn *next,
+			 int *err_r)
+{
 	struct pool_job *job = pool_current;
 	assert(job && !job->then_syncer);
 	job->then_syncer = syncer;
+	job->then_delay_ms = delay_ms;
 	job->then_next = next;
 	job->then_err = err_r;
 }
@@ -196,7 +204,7 @@ static void pool_job_park(struct pool_job *job)
 	pthread_mutex_lock(&pool->lock);
 	pool->parked++;
 	pthread_mutex_unlock(&pool->lock);
-	syncer_request(syncer, pool_job_resume, job);
+	syncer_request_lazy(syncer, job->then_delay_ms, pool_job_resume, job);
 }
 
 /* pool_job_resume - (the syncer's thread) the sync a parked job waited for

@@ -32,6 +32,10 @@ void pool_submit(struct pool *pool, pool_work_fn *work, pool_done_fn *done, void
  * counted pending, and pool_free waits for them too. */
 struct syncer;
 void pool_then_sync(struct syncer *syncer, pool_work_fn *next, int *err_r);
+/* pool_then_sync_lazy - as pool_then_sync, with syncer_request_lazy's
+ * DELAY_MS: no syncfs is started for it before then */
+void pool_then_sync_lazy(struct syncer *syncer, unsigned delay_ms, pool_work_fn *next,
+			 int *err_r);
 /* pool_pending - jobs submitted and not yet done (for back-pressure and tests) */
 unsigned pool_pending(const struct pool *pool);
 void pool_free(struct pool **pool);

@@ -17,6 +17,10 @@
  * none left to start the syncfs they wait for), so one lazy caller too many
  * commits the group at once.  An eager caller always leads or rides the
  * running syncfs: lingering lazy callers ride it too.
+ *
+ * A lazy request (syncer_request_lazy) holds no thread, so any number may
+ * linger: the syncer's thread leads only once one request is eager or past
+ * its due time, and meanwhile rides any syncfs a blocking caller leads.
  */
 #include "util/syncer.h"
 
@@ -58,6 +62,7 @@ struct syncer {
 struct syncer_request {
 	struct syncer_request *next;
 	unsigned long long ticket;
+	struct timespec due;  /* CLOCK_MONOTONIC: no syncfs need start before */
 	syncer_done_fn *fn;
 	void *arg;
 };
@@ -88,8 +93,8 @@ struct syncer *syncer_open(const char *path, int *errno_r)
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->done_cond, &attr);
+	pthread_cond_init(&s->req_cond, &attr);
 	pthread_condattr_destroy(&attr);
-	pthread_cond_init(&s->req_cond, NULL);
 	return s;
 }
 
@@ -130,6 +135,7 @@ static void syncer_lead(struct syncer *s)
 		s->error = err;
 	s->covered = mark;
 	pthread_cond_broadcast(&s->done_cond);
+	pthread_cond_signal(&s->req_cond);  /* lazy requests it covered */
 }
 
 /* syncer_stop_lingering - (lock held) a lazy caller becomes an eager one */
@@ -184,6 +190,13 @@ int syncer_wait_lazy(struct syncer *s, unsigned delay_ms, int *errno_r)
 
 void syncer_request(struct syncer *s, syncer_done_fn *fn, void *arg)
 {
+	syncer_request_lazy(s, 0, fn, arg);
+}
+
+void syncer_request_lazy(struct syncer *s, unsigned delay_ms, syncer_done_fn *fn, void *arg)
+{
+	struct timespec due;
+	timespec_after_ms(CLOCK_MONOTONIC, delay_ms, &due);
 	pthread_mutex_lock(&s->lock);
 	int err = s->error;
 	if (err == 0) {
@@ -198,6 +211,7 @@ void syncer_request(struct syncer *s, syncer_done_fn *fn, void *arg)
 		struct syncer_request *r = xmalloc(sizeof(*r));
 		r->next = NULL;
 		r->ticket = ++s->issued;
+		r->due = due;
 		r->fn = fn;
 		r->arg = arg;
 		if (s->req_tail)
@@ -241,12 +255,28 @@ static void syncer_requests_answer(struct syncer *s)
 	pthread_mutex_lock(&s->lock);
 }
 
+/* syncer_requests_due - (lock held) the earliest due time of the waiting
+ * requests into *DUE_R; true if it has come (or the syncer is closing) */
+static bool syncer_requests_due(struct syncer *s, struct timespec *due_r)
+{
+	*due_r = s->req_head->due;
+	for (struct syncer_request *r = s->req_head->next; r; r = r->next) {
+		if (timespec_before(&r->due, due_r))
+			*due_r = r->due;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return s->stopping || !timespec_before(&now, due_r);
+}
+
 /* syncer_thread_main - sync for the requests: lead a syncfs whenever some
- * wait and none runs (a running one, led by a blocking caller, may have
- * begun before them: wait for its end, then lead the next) */
+ * wait, one of them is due, and none runs (a running one, led by a blocking
+ * caller, may have begun before them: wait for its end, then lead the
+ * next); until one is due, wait for it or for a syncfs that covers them */
 static void *syncer_thread_main(void *arg)
 {
 	struct syncer *s = arg;
+	struct timespec due;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		syncer_requests_answer(s);
@@ -256,6 +286,8 @@ static void *syncer_thread_main(void *arg)
 			pthread_cond_wait(&s->req_cond, &s->lock);
 		} else if (s->running) {
 			pthread_cond_wait(&s->done_cond, &s->lock);
+		} else if (!syncer_requests_due(s, &due)) {
+			(void)pthread_cond_timedwait(&s->req_cond, &s->lock, &due);
 		} else {
 			syncer_lead(s);
 		}

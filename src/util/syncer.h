@@ -67,6 +67,13 @@ int syncer_wait_lazy(struct syncer *syncer, unsigned delay_ms, int *errno_r);
  * for it.  syncer_close answers the requests still waiting first. */
 typedef void syncer_done_fn(void *arg, int err);
 void syncer_request(struct syncer *syncer, syncer_done_fn *fn, void *arg);
+/* syncer_request_lazy - as syncer_request, for writes nobody is waiting on
+ * yet (a delivery after the 250): the syncer's thread starts no syncfs for
+ * it before DELAY_MS have passed, so that the syncs of accepted messages
+ * (or a blocking caller's) carry it along; it holds no thread meanwhile,
+ * so any number may wait together */
+void syncer_request_lazy(struct syncer *syncer, unsigned delay_ms, syncer_done_fn *fn,
+			 void *arg);
 
 /* syncer_set_lazy_max - how many lazy callers may wait out their delay at
  * once (default 1): one more starts the syncfs at once.  Each lingering

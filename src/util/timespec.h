@@ -3,6 +3,7 @@
 #ifndef PETREL_UTIL_TIMESPEC_H
 #define PETREL_UTIL_TIMESPEC_H
 
+#include <stdbool.h>
 #include <time.h>
 
 /* timespec_after_ms - *TS_R = now on CLOCK (the clock the condition
@@ -16,6 +17,12 @@ static inline void timespec_after_ms(clockid_t clock, unsigned ms, struct timesp
 		ts_r->tv_sec++;
 		ts_r->tv_nsec -= 1000000000L;
 	}
+}
+
+/* timespec_before - A is earlier than B */
+static inline bool timespec_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
 #endif

@@ -232,6 +232,60 @@ static void test_disk_error_temporary(void **state)
 	assert_null(file);
 }
 
+/* the steps: nothing is in new/ before local_delivery_link, and a failed
+ * sync between them takes the file back out of tmp/ (after step 1) or of
+ * new/ (after step 2), with a temporary error */
+static void test_steps_and_failed_syncs(void **state)
+{
+	(void)state;
+	const char msg[] = "Subject: steps\r\n\r\nbody\r\n";
+	char tmp[512], new_dir[512];
+	snprintf(tmp, sizeof(tmp), "%s/mail/example.org/dora/tmp", data_dir);
+	snprintf(new_dir, sizeof(new_dir), "%s/mail/example.org/dora/new", data_dir);
+	bool temporary = false;
+	const char *error = NULL;
+	char *file = NULL;
+
+	struct local_delivery *d = local_delivery_write(NULL, data_dir, "mx", "a@b",
+							"dora@example.org", NULL, msg,
+							sizeof(msg) - 1, &temporary, &error);
+	assert_non_null(d);
+	assert_int_equal(count_files(tmp, NULL, 0), 1);
+	assert_int_equal(count_files(new_dir, NULL, 0), 0);
+	assert_int_equal(local_delivery_link(&d, NULL, 5 /* EIO */, &temporary, &error), -1);
+	assert_null(d);
+	assert_true(temporary);
+	assert_int_equal(count_files(tmp, NULL, 0), 0);
+	assert_int_equal(count_files(new_dir, NULL, 0), 0);
+
+	d = local_delivery_write(NULL, data_dir, "mx", "a@b", "dora@example.org", NULL, msg,
+				 sizeof(msg) - 1, &temporary, &error);
+	assert_non_null(d);
+	assert_int_equal(local_delivery_link(&d, NULL, 0, &temporary, &error), 0);
+	assert_int_equal(count_files(tmp, NULL, 0), 0);
+	assert_int_equal(count_files(new_dir, NULL, 0), 1);
+	temporary = false;
+	assert_int_equal(local_delivery_finish(&d, 5, &file, &temporary, &error), -1);
+	assert_null(d);
+	assert_null(file);
+	assert_true(temporary);
+	assert_int_equal(count_files(new_dir, NULL, 0), 0);
+
+	d = local_delivery_write(NULL, data_dir, "mx", "a@b", "dora@example.org", NULL, msg,
+				 sizeof(msg) - 1, &temporary, &error);
+	assert_non_null(d);
+	assert_int_equal(local_delivery_link(&d, NULL, 0, &temporary, &error), 0);
+	assert_int_equal(local_delivery_finish(&d, 0, &file, &temporary, &error), 0);
+	assert_null(d);
+	assert_non_null(file);
+	size_t len = 0;
+	char *data = read_all(file, &len);
+	assert_non_null(strstr(data, "Delivered-To: dora@example.org\r\nSubject: steps"));
+	free(data);
+	free(file);
+	assert_int_equal(count_files(new_dir, NULL, 0), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +294,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deliver_junk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_names_permanent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_error_temporary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_steps_and_failed_syncs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* test-syncer - util/syncer: a wait is covered only by a syncfs that began
  * after it; concurrent waits share syncfs calls; every wait succeeds on a
  * healthy file system; a lazy wait rides another caller's syncfs; requests
- * are answered by the syncer's own thread. */
+ * are answered by the syncer's own thread, lazy ones after their delay or
+ * with another's syncfs. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -282,6 +283,38 @@ static void test_close_answers_waiting_requests(void **state)
 	assert_int_equal(a.first_err, 0);
 }
 
+/* a lazy request alone starts no syncfs before its delay; one that an
+ * eager request follows rides the eager one's syncfs long before its own
+ * (10 s) delay: two answers, one syncfs */
+static void test_lazy_request_waits_or_rides(void **state)
+{
+	(void)state;
+	int err = 0;
+	struct syncer *s = syncer_open("/tmp", &err);
+	assert_non_null(s);
+	struct answers a = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	long long t0 = now_ms();
+	syncer_request_lazy(s, 300, count_answer, &a);
+	while (answers_count(&a) < 1 && now_ms() - t0 < 10000)
+		usleep(1000);
+	assert_int_equal(answers_count(&a), 1);
+	assert_true(now_ms() - t0 >= 299);  /* a lower bound only: never flaky */
+	struct syncer_stats st;
+	syncer_stats(s, &st);
+	assert_int_equal(st.syncs, 1);
+
+	t0 = now_ms();
+	syncer_request_lazy(s, 10000, count_answer, &a);
+	syncer_request(s, count_answer, &a);
+	while (answers_count(&a) < 3 && now_ms() - t0 < 9000)
+		usleep(1000);
+	assert_int_equal(answers_count(&a), 3);
+	assert_int_equal(a.first_err, 0);
+	syncer_stats(s, &st);
+	assert_int_equal(st.syncs, 2);
+	syncer_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_lazy_waiter_beyond_max_commits),
 		cmocka_unit_test(test_requests_answered_by_the_syncer_thread),
 		cmocka_unit_test(test_close_answers_waiting_requests),
+		cmocka_unit_test(test_lazy_request_waits_or_rides),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
