@@ -114,6 +114,8 @@ static enum delivery_tls serve_tls_policy(const char *name);
 static int serve_outbound_setup(const struct config *config, struct serve_outbound *out,
 				const char **error_r);
 static void serve_outbound_free(struct serve_outbound *out);
+static int serve_unsubscribe_secret(const struct config *config,
+				    unsigned char secret[STORE_AUTH_SECRET_LEN]);
 static int serve_srs_setup(const struct config *config, struct srs_settings *srs,
 			   char **secret_r);
 
@@ -741,6 +743,21 @@ static int serve_load_settings(const struct config *config, struct serve_outboun
 	return 0;
 }
 
+/* serve_unsubscribe_secret - the secret of one-click unsubscribe links
+ * (http/unsubscribe.h): DATA_DIR/unsubscribe-secret, made at the first
+ * start; on several nodes the same file on each (docs/security.md) */
+static int serve_unsubscribe_secret(const struct config *config,
+				    unsigned char secret[STORE_AUTH_SECRET_LEN])
+{
+	const char *error = NULL;
+	char *path = xasprintf("%s/unsubscribe-secret", config->data_dir);
+	int rc = store_secret_load(path, secret, &error);
+	if (rc != 0)
+		fprintf(stderr, "petrel: %s\n", error);
+	free(path);
+	return rc;
+}
+
 /* serve_srs_setup - [srs]: the secret (secret_file, or DATA_DIR/srs.secret
  * made at the first start) and the domain; nothing when disabled */
 static int serve_srs_setup(const struct config *config, struct srs_settings *srs,
@@ -884,6 +901,8 @@ static int serve_network(const struct config *config)
 	int lock_fd = PRIVSEP_FD_LOCK;
 	struct srs_settings srs = { 0 };
 	char *srs_secret = NULL;
+	unsigned char unsubscribe_secret[STORE_AUTH_SECRET_LEN];
+	bool has_unsubscribe_secret = false;
 
 	/* the supervisor checked these; the file may have changed since */
 	if (serve_load_settings(config, &outbound, &tls) != 0)
@@ -917,6 +936,9 @@ static int serve_network(const struct config *config)
 	/* read (or made) while still root: the file may be root's alone */
 	if (serve_srs_setup(config, &srs, &srs_secret) != 0)
 		goto out;
+	if (serve_unsubscribe_secret(config, unsubscribe_secret) != 0)
+		goto out;
+	has_unsubscribe_secret = true;
 	/* DMARC's organizational domains, for the mx listeners' checks and the
 	 * aggregate reports: read as root, like the supervisor read it */
 	psl = cli_psl_load(config);
@@ -1024,6 +1046,7 @@ static int serve_network(const struct config *config)
 		.queue = queue,
 		.events = events,
 		.signer = signer,
+		.unsubscribe_secret = unsubscribe_secret,
 	};
 	st.queue = queue;
 	st.pool = pool;
@@ -1109,6 +1132,8 @@ out:
 		OPENSSL_cleanse(srs_secret, srs.secret_len);
 		free(srs_secret);
 	}
+	if (has_unsubscribe_secret)
+		OPENSSL_cleanse(unsubscribe_secret, sizeof(unsubscribe_secret));
 	if (sigterm)
 		event_free(sigterm);
 	/* freeing the event gave SIGTERM back its default action: a second

@@ -293,6 +293,7 @@ static const struct key_def key_defs[] = {
 	  CONFIG_OFFSET(http.send_custom_args_size), 0, 1048576 },
 	{ SECTION_HTTP, "send_substitutions_size", KEY_SIZE,
 	  CONFIG_OFFSET(http.send_substitutions_size), 0, 1048576 },
+	{ SECTION_HTTP, "public_url", KEY_STRING, CONFIG_OFFSET(http.public_url), 0, 0 },
 	{ SECTION_HTTP, "send_at_max", KEY_DURATION, CONFIG_OFFSET(http.send_at_max), 0,
 	  31536000 },
 	{ SECTION_HTTP, "send_total_size", KEY_SIZE, CONFIG_OFFSET(http.send_total_size), 1024,
@@ -393,6 +394,7 @@ static void config_local_domain_add(struct config *config, const char *domain);
 static char *parser_read_line(char *str, int num, void *stream);
 static int parser_handle(void *user, const char *section, const char *name,
 			 const char *value);
+static bool parser_finish_public_url(struct config_parser *p);
 static void parser_fail(struct config_parser *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void parser_section_start(struct config_parser *p, const char *header);
@@ -753,6 +755,7 @@ void config_free(struct config **configp)
 	free(config->tls_certificate);
 	free(config->tls_key);
 	free(config->auth.public_suffix_list);
+	free(config->http.public_url);
 	free(config->auth.authserv_id);
 	free(config->auth.arc_trusted_forwarders);
 	free(config->auth.arc_seal_key);
@@ -1262,6 +1265,34 @@ static bool parse_network(const char *s, struct config_network *network_r)
 	return ok;
 }
 
+/* parser_finish_public_url - [http] public_url: an http or https URL of
+ * printable ASCII without '<', '>', '"' or spaces (it stands inside <> in
+ * List-Unsubscribe), its final '/' taken off; unset, https://HOSTNAME */
+static bool parser_finish_public_url(struct config_parser *p)
+{
+	struct config *config = p->config;
+	char *url = config->http.public_url;
+	if (url == NULL || url[0] == '\0') {
+		free(url);
+		config->http.public_url = xasprintf("https://%s", config->hostname);
+		return true;
+	}
+	size_t len = strlen(url);
+	while (len > 0 && url[len - 1] == '/')
+		url[--len] = '\0';
+	bool ok = len <= CONFIG_PUBLIC_URL_MAX &&
+		(strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
+		len > (size_t)(url[4] == 's' ? 8 : 7);
+	for (size_t i = 0; ok && i < len; i++)
+		ok = url[i] > 0x20 && url[i] < 0x7f && !strchr("<>\"", url[i]);
+	if (!ok)
+		parser_fail(p, config_key_line_raw(p->key_lines, "http", "public_url"),
+			    "[http] public_url must be an http:// or https:// URL of at most %d "
+			    "printable characters, without spaces, '<', '>' or '\"'",
+			    CONFIG_PUBLIC_URL_MAX);
+	return ok;
+}
+
 /* parser_set_key - validate VALUE for key_defs[IDX] and store it */
 static void parser_set_key(struct config_parser *p, size_t idx, const char *value)
 {
@@ -1582,6 +1613,8 @@ static void parser_finish(struct config_parser *p)
 		config->hostname = config_default_hostname();
 	if (config->auth.authserv_id == NULL)
 		config->auth.authserv_id = xstrdup(config->hostname);
+	if (!parser_finish_public_url(p))
+		return;
 	if (config->node == NULL || config->node[0] == '\0') {
 		free(config->node);
 		config->node = xstrdup(config->hostname);

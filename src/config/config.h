@@ -178,6 +178,10 @@ struct config_pop3 {
 };
 
 /* [http]: the HTTP server (http/, docs/http.md) */
+/* the longest [http] public_url: room in a List-Unsubscribe field (998
+ * octets a line) for it and a token of two 254-octet addresses */
+#define CONFIG_PUBLIC_URL_MAX 160
+
 struct config_http {
 	size_t header_size;       /* octets of a request's line and header fields: 16384 */
 	unsigned header_count;    /* header fields of a request: 100 */
@@ -195,6 +199,8 @@ struct config_http {
 	size_t send_substitutions_size;  /* octets of a personalization's substitutions: 10000 */
 	size_t send_total_size;          /* octets of a request's messages together: 64 MiB */
 	unsigned send_at_max;            /* seconds ahead a send_at may be: 72 h */
+	char *public_url;                /* where clients reach this server, without a
+					    final '/': "https://HOSTNAME" */
 	unsigned stats_days;             /* days one GET /v3/stats may span: 1000 */
 };
 

@@ -65,6 +65,9 @@ struct http_server_settings {
 	struct queue *queue;
 	struct store_events *events;
 	struct keysd_signer *signer;
+	/* one-click unsubscribe links (unsubscribe.c): their secret (32
+	 * octets, copied), or NULL: no links written, /unsubscribe/ is 404 */
+	const unsigned char *unsubscribe_secret;
 };
 
 struct http_server *http_server_create(struct event_base *base,

@@ -63,6 +63,9 @@ static void parse_send_at(struct parse_ctx *c, json_t *v, const char *path, time
 			  time_t *send_at_r);
 static void parse_reply_to(struct parse_ctx *c, json_t *root, struct mailsend_request *r);
 static void parse_unsupported(struct parse_ctx *c, json_t *root);
+static void parse_tracking(struct parse_ctx *c, json_t *root, struct mailsend_request *r);
+static void fields_check_unsubscribe(struct parse_ctx *c, const struct mailsend_field *fields,
+				     size_t n, const char *path);
 static void parse_request(struct parse_ctx *c, json_t *root, time_t now,
 			  struct mailsend_request *r);
 static void fields_free(struct mailsend_field *fields, size_t n);
@@ -600,6 +603,46 @@ static void parse_unsupported(struct parse_ctx *c, json_t *root)
 				    keys[i]);
 }
 
+/* parse_tracking - tracking_settings.subscription_tracking.enable (a
+ * boolean): Petrel writes the RFC 8058 fields itself then, so the
+ * request's own List-Unsubscribe fields are refused (two would conflict) */
+static void parse_tracking(struct parse_ctx *c, json_t *root, struct mailsend_request *r)
+{
+	json_t *v = json_object_get(json_object_get(json_object_get(root, "tracking_settings"),
+						    "subscription_tracking"), "enable");
+	if (v && !json_is_boolean(v)) {
+		parse_error(c, "tracking_settings.subscription_tracking.enable",
+			    "The enable parameter must be a boolean.");
+		return;
+	}
+	r->subscription_tracking = json_is_true(v);
+	if (!r->subscription_tracking)
+		return;
+	fields_check_unsubscribe(c, r->headers, r->header_count, "headers");
+	for (size_t i = 0; i < r->personalization_count; i++) {
+		char path[MAILSEND_PATH_MAX];
+		snprintf(path, sizeof(path), "personalizations.%zu.headers", i);
+		fields_check_unsubscribe(c, r->personalizations[i].headers,
+					 r->personalizations[i].header_count, path);
+	}
+}
+
+/* fields_check_unsubscribe - no List-Unsubscribe or List-Unsubscribe-Post
+ * among FIELDS */
+static void fields_check_unsubscribe(struct parse_ctx *c, const struct mailsend_field *fields,
+				     size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strncasecmp(fields[i].name, "List-Unsubscribe", 16) != 0 ||
+		    (fields[i].name[16] != '\0' && strcasecmp(fields[i].name + 16, "-Post") != 0))
+			continue;
+		char field[MAILSEND_FIELD_MAX];
+		snprintf(field, sizeof(field), "%s.%s", path, fields[i].name);
+		parse_error(c, field, "The %s header cannot be given with subscription tracking "
+			    "enabled: this server writes it.", fields[i].name);
+	}
+}
+
 static void parse_request(struct parse_ctx *c, json_t *root, time_t now,
 			  struct mailsend_request *r)
 {
@@ -639,6 +682,7 @@ static void parse_request(struct parse_ctx *c, json_t *root, time_t now,
 	json_t *sandbox = json_object_get(json_object_get(json_object_get(root, "mail_settings"),
 							  "sandbox_mode"), "enable");
 	r->sandbox = json_is_true(sandbox);
+	parse_tracking(c, root, r);
 	parse_unsupported(c, root);
 }
 

@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "http/mailsend.h"
+#include "http/unsubscribe.h"
 #include "keysd/keysd.h"
 #include "message/message.h"
 #include "policy/policy.h"
@@ -90,6 +91,8 @@ static bool send_check_from(struct send_job *j, struct send_message *m);
 static void send_sign(struct send_job *j, struct send_message *m);
 static void send_received(const struct send_job *j, const struct queue_envelope *env,
 			  struct buf *out);
+static void send_unsubscribe_fields(const struct send_job *j, const struct mailsend_request *r,
+				    size_t index, struct buf *out);
 static void send_queued(void *ctx, int status, const char *queue_id, const char *error);
 static void send_answer(struct send_job *j);
 static void send_event(struct send_job *j, const struct send_message *m);
@@ -282,6 +285,8 @@ static bool send_compose(struct send_job *j, const struct mailsend_request *r, s
 					.hostname = j->server->config->hostname };
 	const char *error = NULL;
 	send_received(j, m->env, &m->body);
+	if (r->subscription_tracking)
+		send_unsubscribe_fields(j, r, index, &m->body);
 	if (mailsend_compose(r, index, &j->limits, &stamp, &m->body, &error) != 0) {
 		/* too large, or its substitutions too costly to make: either way
 		 * more work than the server takes for one message */
@@ -325,6 +330,25 @@ static void send_sign(struct send_job *j, struct send_message *m)
 		log_warn("dkim-sign-failed", "session=%s account=%s action=unsigned reason=\"%s\"",
 			 j->sid, j->account->name, error);
 	m->env->size = m->body.len;
+}
+
+/* send_unsubscribe_fields - RFC 8058's List-Unsubscribe (a link of
+ * /unsubscribe/, unsubscribe.h, for the account and the personalization's
+ * first "to" address: a message per personalization, one link per
+ * message) and List-Unsubscribe-Post; DKIM signs both (mailauth's default
+ * h= has List-*) */
+static void send_unsubscribe_fields(const struct send_job *j, const struct mailsend_request *r,
+				    size_t index, struct buf *out)
+{
+	const struct http_server *server = j->server;
+	size_t account_len = strlen(j->account->name);
+	if (!server->has_unsubscribe_secret || account_len == 0 ||
+	    account_len > UNSUBSCRIBE_ADDRESS_MAX)
+		return;  /* an account name longer than an address: no link */
+	buf_printf(out, "List-Unsubscribe: <%s" UNSUBSCRIBE_PATH, server->config->http.public_url);
+	unsubscribe_token_make(server->unsubscribe_secret, j->account->name,
+			       r->personalizations[index].to[0].email, out);
+	buf_append_str(out, ">\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
 }
 
 /* send_received - RFC 5321 4.4's trace field, for a message that came by

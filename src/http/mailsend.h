@@ -93,6 +93,8 @@ struct mailsend_request {
 	size_t custom_arg_count;
 	time_t send_at;                  /* 0: not given */
 	bool sandbox;                    /* mail_settings.sandbox_mode.enable */
+	bool subscription_tracking;      /* tracking_settings.subscription_tracking.enable:
+					    RFC 8058 one-click unsubscribe fields */
 };
 
 /* mailsend_parse - the request body JSON[0..LEN) against LIMITS, at NOW

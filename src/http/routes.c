@@ -37,6 +37,8 @@ static const struct http_route routes[] = {
 	  .post = http_route_api_keys_create },
 	{ "/v3/api_keys/", "GET, HEAD, DELETE, PATCH, PUT", .get = http_route_api_key_get,
 	  .del = http_route_api_key_delete, .update = http_route_api_key_update },
+	{ "/unsubscribe/", "GET, HEAD, POST", .get = http_route_unsubscribe_get,
+	  .post = http_route_unsubscribe_post },
 	{ "/v3/user/webhooks/event/settings", "GET, HEAD, PATCH",
 	  .get = http_route_webhook_settings_get, .update = http_route_webhook_settings_update },
 };

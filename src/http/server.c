@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "config/config.h"
 #include "policy/policy.h"
 #include "util/log.h"
@@ -41,6 +43,11 @@ struct http_server *http_server_create(struct event_base *base,
 	server->queue = settings->queue;
 	server->events = settings->events;
 	server->signer = settings->signer;
+	if (settings->unsubscribe_secret) {
+		memcpy(server->unsubscribe_secret, settings->unsubscribe_secret,
+		       sizeof(server->unsubscribe_secret));
+		server->has_unsubscribe_secret = true;
+	}
 	server->sessions = net_sessions_create(base, HTTP_SESSION_BUCKETS, &http_session_table_ops);
 	return server;
 }
@@ -107,6 +114,7 @@ void http_server_free(struct http_server **serverp)
 	if (!server)
 		return;
 	net_sessions_free(&server->sessions);
+	OPENSSL_cleanse(server->unsubscribe_secret, sizeof(server->unsubscribe_secret));
 	free(server);
 	*serverp = NULL;
 }

@@ -53,6 +53,8 @@ struct http_server {
 	struct queue *queue;             /* POST /v3/mail/send (mailsend.c) */
 	struct store_events *events;
 	struct keysd_signer *signer;
+	unsigned char unsubscribe_secret[32];  /* unsubscribe.c's links */
+	bool has_unsubscribe_secret;
 };
 
 enum http_session_state {
@@ -164,6 +166,11 @@ json_t *http_scopes_json(const char *scopes, size_t len);
  * PATCH, any other update method 405) */
 void http_route_webhook_settings_get(struct http_session *s);
 void http_route_webhook_settings_update(struct http_session *s);
+
+/* unsubscribe.c: RFC 8058 one-click unsubscribe, /unsubscribe/TOKEN: GET
+ * a page with a button (it changes nothing), POST the unsubscription */
+void http_route_unsubscribe_get(struct http_session *s);
+void http_route_unsubscribe_post(struct http_session *s);
 
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);

@@ -15,14 +15,13 @@
 #include "mailauth/mailauth.h"
 #include "util/buf.h"
 #include "util/domain.h"
-#include "util/utf8.h"
+#include "util/markup.h"
 #include "util/xalloc.h"
 
 #define REPORT_POLICY_TAGS_MAX 16
 
 static int hex_value(char c);
 static int eval_cmp(const struct dmarc_report_eval *a, const struct dmarc_report_eval *b);
-static void xml_text(struct buf *out, const char *s, size_t len);
 static void xml_element(struct buf *out, const char *indent, const char *name, const char *s);
 static void xml_policy(struct buf *out, const char *domain, const char *policy);
 static void xml_record(struct buf *out, const struct dmarc_report_eval *e, size_t count);
@@ -144,36 +143,10 @@ static int eval_ptr_cmp(const void *a, const void *b)
 	return c != 0 ? c : (*x < *y ? -1 : *x > *y);
 }
 
-/* xml_text - S[0..LEN) with the five XML specials as entities, and control
- * characters and bytes that are not well-formed UTF-8 (invalid in XML 1.0
- * 2.2: a DKIM d= or s= is kept as the signature wrote it) as '?' */
-static void xml_text(struct buf *out, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len;) {
-		unsigned char c = (unsigned char)s[i];
-		size_t n = utf8_sequence_length(s + i, len - i);
-		if (n > 1) {
-			buf_append(out, s + i, n);
-			i += n;
-			continue;
-		}
-		switch (c) {
-		case '&': buf_append_str(out, "&amp;"); break;
-		case '<': buf_append_str(out, "&lt;"); break;
-		case '>': buf_append_str(out, "&gt;"); break;
-		case '"': buf_append_str(out, "&quot;"); break;
-		case '\'': buf_append_str(out, "&apos;"); break;
-		default:
-			buf_append(out, n == 0 || c < 0x20 || c == 0x7f ? "?" : (const char *)&s[i], 1);
-		}
-		i++;
-	}
-}
-
 static void xml_element(struct buf *out, const char *indent, const char *name, const char *s)
 {
 	buf_printf(out, "%s<%s>", indent, name);
-	xml_text(out, s ? s : "", s ? strlen(s) : 0);
+	markup_escape(out, s ? s : "", s ? strlen(s) : 0);
 	buf_printf(out, "</%s>\n", name);
 }
 
@@ -199,7 +172,7 @@ static void xml_policy(struct buf *out, const char *domain, const char *policy)
 			t = p;   /* sp= is p= when absent (RFC 7489 6.3) */
 		buf_printf(out, "    <%s>", tags[i].name);
 		if (t != NULL)
-			xml_text(out, t->value, t->value_len);
+			markup_escape(out, t->value, t->value_len);
 		else
 			buf_append_str(out, tags[i].value ? tags[i].value : "none");
 		buf_printf(out, "</%s>\n", tags[i].name);
@@ -235,11 +208,11 @@ static void xml_record(struct buf *out, const struct dmarc_report_eval *e, size_
 		const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - p)) : NULL;
 		if (sp2 != NULL) {
 			buf_append_str(out, "      <dkim>\n        <domain>");
-			xml_text(out, p, (size_t)(sp1 - p));
+			markup_escape(out, p, (size_t)(sp1 - p));
 			buf_append_str(out, "</domain>\n        <selector>");
-			xml_text(out, sp1 + 1, (size_t)(sp2 - sp1 - 1));
+			markup_escape(out, sp1 + 1, (size_t)(sp2 - sp1 - 1));
 			buf_append_str(out, "</selector>\n        <result>");
-			xml_text(out, sp2 + 1, len - (size_t)(sp2 + 1 - p));
+			markup_escape(out, sp2 + 1, len - (size_t)(sp2 + 1 - p));
 			buf_append_str(out, "</result>\n      </dkim>\n");
 		}
 		p += len + (eol ? 1 : 0);

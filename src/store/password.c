@@ -281,11 +281,18 @@ int store_auth_secret_load(const char *data_dir, unsigned char secret[STORE_AUTH
 		return -1;
 	char *path = xasprintf("%s/auth-secret", dir);
 	free(dir);
+	int rc = secret_move_old(data_dir, path, error_r);
+	if (rc == 0)
+		rc = store_secret_load(path, secret, error_r);
+	free(path);
+	return rc;
+}
+
+int store_secret_load(const char *path, unsigned char secret[STORE_AUTH_SECRET_LEN],
+		      const char **error_r)
+{
 	char text[2 * STORE_AUTH_SECRET_LEN + 2];
-	int rc = -1, fd = -1;
-	if (secret_move_old(data_dir, path, error_r) != 0)
-		goto out;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int rc = -1, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
 		/* first start: make one; O_EXCL so two racing starts cannot mix */
 		unsigned char fresh[STORE_AUTH_SECRET_LEN];
@@ -332,6 +339,5 @@ int store_auth_secret_load(const char *data_dir, unsigned char secret[STORE_AUTH
 		rc = 0;
 out:
 	OPENSSL_cleanse(text, sizeof(text));
-	free(path);
 	return rc;
 }

@@ -330,6 +330,11 @@ char *store_scram_credentials(const char *password, unsigned iterations);
 #define STORE_AUTH_SECRET_LEN 32
 int store_auth_secret_load(const char *data_dir, unsigned char secret[STORE_AUTH_SECRET_LEN],
 			   const char **error_r);
+/* store_secret_load - a secret of the same form at PATH, made (0600,
+ * O_EXCL: two racing starts cannot mix) if it does not exist: the auth
+ * secret, the unsubscribe links' (DATA_DIR/unsubscribe-secret) */
+int store_secret_load(const char *path, unsigned char secret[STORE_AUTH_SECRET_LEN],
+		      const char **error_r);
 /* store_scram_fake_credentials - credentials for USER (any case) that no
  * account has: salt and keys derived from SECRET and the lower-cased name
  * (stable, unguessable, no password opens them), ITERATIONS as new accounts

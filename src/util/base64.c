@@ -70,3 +70,35 @@ void base64_encode(const void *in, size_t len, struct buf *out)
 	if (len == 0)
 		buf_append(out, "", 0);
 }
+
+void base64url_encode(const void *in, size_t len, struct buf *out)
+{
+	size_t start = out->len;
+	base64_encode(in, len, out);
+	while (out->len > start && out->data[out->len - 1] == '=')
+		out->len--;
+	for (size_t i = start; i < out->len; i++)
+		out->data[i] = out->data[i] == '+' ? '-' : out->data[i] == '/' ? '_' : out->data[i];
+	out->data[out->len] = '\0';
+}
+
+int base64url_decode(const char *in, size_t len, struct buf *out)
+{
+	if (len % 4 == 1)
+		return -1;
+	struct buf std;
+	buf_init(&std);
+	int rc = 0;
+	for (size_t i = 0; i < len && rc == 0; i++) {
+		char c = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+		if (in[i] == '+' || in[i] == '/' || in[i] == '=')
+			rc = -1;
+		buf_append(&std, &c, 1);
+	}
+	while (rc == 0 && std.len % 4 != 0)
+		buf_append(&std, "=", 1);
+	if (rc == 0)
+		rc = base64_decode(std.data ? std.data : "", std.len, out);
+	buf_free(&std);
+	return rc;
+}

@@ -83,6 +83,7 @@ SECTION_OF = {
     "http_send_personalizations": ("http", "send_personalizations"),
     "http_send_recipients": ("http", "send_recipients"),
     "http_send_total_size": ("http", "send_total_size"),
+    "http_public_url": ("http", "public_url"),
     "store_backend": ("store", "backend"), "store_url": ("store", "url"),
     "statement_timeout": "store", "store_connections": ("store", "connections"),
     "credentials_url": "store",

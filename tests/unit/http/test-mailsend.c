@@ -78,6 +78,13 @@ static const struct error_case error_cases[] = {
 	{ REQ("[{\"to\":[{\"email\":\"b@example.test\"}],\"send_at\":1765999999}]", TEXT),
 	  "personalizations.0.send_at" },
 	{ REQ(TO_B, TEXT ",\"template_id\":\"d-1\""), "template_id" },
+	{ REQ(TO_B, TEXT ",\"tracking_settings\":{\"subscription_tracking\":{\"enable\":1}}"),
+	  "tracking_settings.subscription_tracking.enable" },
+	{ REQ(TO_B, TEXT ",\"tracking_settings\":{\"subscription_tracking\":{\"enable\":true}},"
+	      "\"headers\":{\"list-unsubscribe-post\":\"x\",\"List-Unsubscribed\":\"y\"}"),
+	  "headers.list-unsubscribe-post" },
+	{ REQ(TO_B, TEXT ",\"tracking_settings\":{\"subscription_tracking\":{\"enable\":false}},"
+	      "\"headers\":{\"List-Unsubscribe\":\"<mailto:u@x.test>\"}"), "" },
 	{ REQ(TO_B, TEXT ",\"reply_to\":{\"email\":\"r@x.test\"},\"reply_to_list\":[]"), "reply_to" },
 };
 

@@ -94,11 +94,42 @@ static void test_base64_encode(void **state)
 	buf_free(&enc);
 }
 
+/* test_base64url - RFC 4648 5: '-' and '_', no padding, strict */
+static void test_base64url(void **state)
+{
+	(void)state;
+	static const struct { const char *raw; size_t len; const char *text; } good[] = {
+		{ "", 0, "" }, { "f", 1, "Zg" }, { "fo", 2, "Zm8" }, { "foo", 3, "Zm9v" },
+		{ "\xfb\xff\xbf", 3, "-_-_" }, { "\xfb\xf0", 2, "-_A" },
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct buf out;
+		buf_init(&out);
+		base64url_encode(good[i].raw, good[i].len, &out);
+		assert_string_equal(out.data, good[i].text);
+		buf_reset(&out);
+		assert_int_equal(base64url_decode(good[i].text, strlen(good[i].text), &out), 0);
+		assert_int_equal(out.len, good[i].len);
+		assert_memory_equal(out.data ? out.data : "", good[i].raw, good[i].len);
+		buf_free(&out);
+	}
+	static const char *const bad[] = { "Zg==", "Zm8=", "+/+/", "Z", "Zh", "Zm9", "Zm 9v",
+					   "Zm9v\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct buf out;
+		buf_init(&out);
+		if (base64url_decode(bad[i], strlen(bad[i]), &out) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		buf_free(&out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_base64_decode),
 		cmocka_unit_test(test_base64_encode),
+		cmocka_unit_test(test_base64url),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
