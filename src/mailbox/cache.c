@@ -62,6 +62,8 @@ struct header_cache {
 	char *path;              /* petrel.cache as it was when opened */
 	int fd;                  /* -1: off (failed) */
 	bool loaded;
+	bool parked;             /* file closed by header_cache_park, table kept */
+	ino_t parked_ino;        /* the file it closed */
 	uint32_t uidvalidity;    /* of the records; 0 before the load */
 	struct cache_slot *slots;
 	size_t cap, used;        /* cap a power of two, used <= cap / 2 */
@@ -161,6 +163,25 @@ static void cache_restart(struct header_cache *cache, uint32_t uidvalidity)
 	mailbox_cache_header_encode(uidvalidity, &cache->pending);
 }
 
+/* cache_unpark - (lock held) the parked file opened again; read anew
+ * (cache_load) when it is not the one parked */
+static void cache_unpark(struct header_cache *cache)
+{
+	cache->parked = false;
+	struct stat st;
+	cache->fd = open(cache->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (cache->fd >= 0 && fstat(cache->fd, &st) == 0 && st.st_ino == cache->parked_ino &&
+	    (uint64_t)st.st_size == cache->end)
+		return;
+	if (cache->fd >= 0)
+		close(cache->fd);
+	cache->fd = -1;
+	cache->used = 0;
+	if (cache->slots)
+		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
+	cache->loaded = false;
+}
+
 /* cache_load - (lock held) the file's records into the table; a file of
  * another UIDVALIDITY, or not ours, starts again; a torn or damaged record
  * ends it */
@@ -257,6 +278,8 @@ bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t
 {
 	bool hit = false;
 	pthread_mutex_lock(&cache->lock);
+	if (cache->parked)
+		cache_unpark(cache);
 	if (!cache->loaded)
 		cache_load(cache, uidvalidity);
 	if (cache->fd >= 0 && cache->uidvalidity != uidvalidity)
@@ -289,6 +312,8 @@ void header_cache_put(struct header_cache *cache, uint32_t uidvalidity, uint32_t
 	if (len == 0 || len > header_cache_max || envelope_len > header_cache_max)
 		return;
 	pthread_mutex_lock(&cache->lock);
+	if (cache->parked)
+		cache_unpark(cache);
 	if (!cache->loaded)
 		cache_load(cache, uidvalidity);
 	if (cache->fd >= 0 && cache->uidvalidity != uidvalidity)
@@ -333,6 +358,25 @@ static int slot_offset_cmp(const void *a, const void *b)
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
+/* live_slots - (lock held) the slots of messages LIVE names into KEEP
+ * (room for cache->used), their count; *BYTES_R the file they would make */
+static size_t live_slots(struct header_cache *cache, header_cache_live_fn *live, void *arg,
+			 struct cache_slot *keep, uint64_t *bytes_r)
+{
+	size_t count = 0;
+	*bytes_r = MAILBOX_CACHE_HEADER_SIZE;
+	for (size_t i = 0; i < cache->cap; i++) {
+		const struct cache_slot *s = &cache->slots[i];
+		if (s->uid != 0 && live(arg, s->uid, s->size)) {
+			if (keep != NULL)
+				keep[count] = *s;
+			count++;
+			*bytes_r += slot_record_length(s);
+		}
+	}
+	return count;
+}
+
 /* cache_compact - (lock held, pending written) the file anew with the
  * records of messages LIVE names, when they are less than half of it:
  * written beside, in file order, then renamed over */
@@ -340,15 +384,8 @@ static void cache_compact(struct header_cache *cache, const char *folder_path,
 			  header_cache_live_fn *live, void *arg)
 {
 	struct cache_slot *keep = xcalloc(cache->used ? cache->used : 1, sizeof(*keep));
-	size_t count = 0;
-	uint64_t live_bytes = MAILBOX_CACHE_HEADER_SIZE;
-	for (size_t i = 0; i < cache->cap; i++) {
-		const struct cache_slot *s = &cache->slots[i];
-		if (s->uid != 0 && live(arg, s->uid, s->size)) {
-			keep[count++] = *s;
-			live_bytes += slot_record_length(s);
-		}
-	}
+	uint64_t live_bytes;
+	size_t count = live_slots(cache, live, arg, keep, &live_bytes);
 	if (live_bytes * 2 >= cache->end) {
 		free(keep);
 		return;
@@ -387,6 +424,39 @@ static void cache_compact(struct header_cache *cache, const char *folder_path,
 	free(path);
 	free(tmp);
 	free(keep);
+}
+
+bool header_cache_park(struct header_cache *cache, header_cache_live_fn *live, void *arg)
+{
+	if (cache == NULL)
+		return false;
+	pthread_mutex_lock(&cache->lock);
+	struct stat st;
+	uint64_t live_bytes = 0;
+	if (!cache->parked && cache->loaded && cache->fd >= 0 && cache_flush(cache)) {
+		(void)live_slots(cache, live, arg, NULL, &live_bytes);
+		/* (the compaction's own test: its close does it) */
+		if (live_bytes * 2 >= cache->end && fstat(cache->fd, &st) == 0) {
+			/* what header_cache_close logs, for this use of the table */
+			log_debug("mailbox-cache", "path=%s hits=%llu misses=%llu records=%zu",
+				  cache->path, (unsigned long long)cache->hits,
+				  (unsigned long long)cache->misses, cache->used);
+			cache->hits = cache->misses = 0;
+			cache->parked_ino = st.st_ino;
+			close(cache->fd);
+			cache->fd = -1;
+			cache->parked = true;
+		}
+	}
+	bool parked = cache->parked;
+	pthread_mutex_unlock(&cache->lock);
+	return parked;
+}
+
+size_t header_cache_bytes(const struct header_cache *cache)
+{
+	return cache == NULL ? 0 : sizeof(*cache) + strlen(cache->path) + 1 +
+				   cache->cap * sizeof(*cache->slots) + cache->pending.cap;
 }
 
 void header_cache_close(struct header_cache **cache_p, const char *folder_path,

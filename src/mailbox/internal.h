@@ -106,5 +106,17 @@ typedef bool header_cache_live_fn(void *arg, uint32_t uid, uint64_t size);
  * only write what is pending. */
 void header_cache_close(struct header_cache **cache, const char *folder_path,
 			header_cache_live_fn *live, void *arg);
+/* header_cache_park - for a folder kept in memory after its last close:
+ * write what is pending and close the file, keeping the table, so that
+ * the next open of the folder does not read and check the whole file
+ * again; the file is opened again at the next lookup, and read anew if it
+ * is no longer the one parked (another inode or size).  False (nothing
+ * done) when the cache should be closed instead: not loaded, off, or
+ * mostly records of messages LIVE says are gone (header_cache_close
+ * compacts it).  Logs the hits and misses since it was last parked, as
+ * header_cache_close does */
+bool header_cache_park(struct header_cache *cache, header_cache_live_fn *live, void *arg);
+/* header_cache_bytes - what CACHE (may be NULL) holds in memory */
+size_t header_cache_bytes(const struct header_cache *cache);
 
 #endif

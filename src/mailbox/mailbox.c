@@ -1210,7 +1210,11 @@ void mailbox_unref(struct mailbox **mailbox)
 	bool keep = budget > 0 && mb->loaded && !mb->broken && !mb->deleted;
 	if (!keep)
 		mailbox_close_write(mb);
-	header_cache_close(&mb->header_cache, mb->path, mb->deleted ? NULL : msg_is_live, mb);
+	/* a kept folder keeps its header cache's table (its file closed):
+	 * the next open need not read and check the whole file again */
+	if (!keep || !header_cache_park(mb->header_cache, msg_is_live, mb))
+		header_cache_close(&mb->header_cache, mb->path, mb->deleted ? NULL : msg_is_live,
+				   mb);
 	size_t bytes = 0;
 	if (keep) {
 		char *lease = xasprintf("%s/%s", mb->path, MAILBOX_UIDVALIDITY_FILE);
@@ -1300,7 +1304,7 @@ static size_t mailbox_bytes(const struct mailbox *mb)
 		bytes += strlen(mb->msgs[i].name) + 1;
 	for (size_t i = 0; i < mb->keyword_count; i++)
 		bytes += strlen(mb->keywords[i]) + 1;
-	return bytes;
+	return bytes + header_cache_bytes(mb->header_cache);
 }
 
 /* registry_remove - MB out of the registry (registry lock held) */

@@ -352,6 +352,34 @@ static void test_cache_corrupt(void **state)
 	assert_true(file_size(cache_path) > MAILBOX_CACHE_HEADER_SIZE);
 }
 
+/* a folder kept in memory after its last close keeps its cache's table,
+ * the file closed (header_cache_park); the next open uses the table
+ * without reading the file again, unless the file is no longer the one
+ * parked: cut, removed, or damaged in place, each answer is still the
+ * message's own */
+static void test_cache_parked(void **state)
+{
+	(void)state;
+	mailbox_cache_size_set(1u << 20);
+	append_all();
+	check_headers();                       /* made, then parked at the close */
+	off_t made = file_size(cache_path);
+	check_headers();                       /* from the parked table */
+	assert_int_equal(file_size(cache_path), made);
+	assert_int_equal(truncate(cache_path, 5), 0);
+	check_headers();                       /* another size: read anew, remade */
+	assert_int_equal(file_size(cache_path), made);
+	assert_int_equal(unlink(cache_path), 0);
+	check_headers();                       /* another file: the same */
+	assert_int_equal(file_size(cache_path), made);
+	/* the same file and size, a changed byte: the record's checksum */
+	overwrite(MAILBOX_CACHE_HEADER_SIZE + MAILBOX_CACHE_RECORD_HEADER + 10, "X", 1);
+	check_headers();
+	check_headers();
+	mailbox_cache_size_set(0);             /* evicted: the cache closed */
+	check_headers();
+}
+
 /* a file of another UIDVALIDITY (the folder made anew), whose records are
  * valid but for other messages: none is used */
 static void test_cache_other_uidvalidity(void **state)
@@ -571,6 +599,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_other_uidvalidity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_compacted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_large, setup, teardown),
