@@ -1033,6 +1033,13 @@ static int serve_network(const struct config *config)
 		.throttle = throttle,
 	};
 	st.pop3 = pop3_server_create(st.base, &pop3_settings);
+	/* the event webhook: this process has the store, the loop, the
+	 * resolver and outbound connections (docs/http.md "Event webhook") */
+	webhook_tls = delivery_tls_client_ctx();
+	struct http_webhook_dispatcher_settings webhook_settings = {
+		.config = config, .store = store, .pool = pool, .dns = dns, .tls = webhook_tls,
+	};
+	webhook = http_webhook_dispatcher_create(st.base, &webhook_settings);
 	struct http_server_settings http_settings = {
 		.config = config,
 		.tls = tls,
@@ -1047,17 +1054,11 @@ static int serve_network(const struct config *config)
 		.events = events,
 		.signer = signer,
 		.unsubscribe_secret = unsubscribe_secret,
+		.webhook = webhook,
 	};
 	st.queue = queue;
 	st.pool = pool;
 	st.http = http_server_create(st.base, &http_settings);
-	/* the event webhook: this process has the store, the loop, the
-	 * resolver and outbound connections (docs/http.md "Event webhook") */
-	webhook_tls = delivery_tls_client_ctx();
-	struct http_webhook_dispatcher_settings webhook_settings = {
-		.config = config, .store = store, .pool = pool, .dns = dns, .tls = webhook_tls,
-	};
-	webhook = http_webhook_dispatcher_create(st.base, &webhook_settings);
 	struct serve_report_glue glue = { .reporter = reporter, .control = control };
 	queue_control_set_handler(control, "dmarc-report", serve_report_request, &glue);
 	/* SIGTERM comes from the supervisor; SIGINT (a terminal's ^C reaches

@@ -24,6 +24,7 @@ struct config;
 struct config_listener;
 struct event_base;
 struct http_server;
+struct http_webhook_dispatcher;
 struct keysd_signer;
 struct net_conn_limits;
 struct policy_throttle;
@@ -68,6 +69,8 @@ struct http_server_settings {
 	/* one-click unsubscribe links (unsubscribe.c): their secret (32
 	 * octets, copied), or NULL: no links written, /unsubscribe/ is 404 */
 	const unsigned char *unsubscribe_secret;
+	/* POST /v3/user/webhooks/event/test: NULL answers 503 */
+	struct http_webhook_dispatcher *webhook;
 };
 
 struct http_server *http_server_create(struct event_base *base,

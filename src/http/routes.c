@@ -41,6 +41,7 @@ static const struct http_route routes[] = {
 	  .post = http_route_unsubscribe_post },
 	{ "/v3/user/webhooks/event/settings", "GET, HEAD, PATCH",
 	  .get = http_route_webhook_settings_get, .update = http_route_webhook_settings_update },
+	{ "/v3/user/webhooks/event/test", "POST", .post = http_route_webhook_test },
 };
 
 /* route_matches - the request's path is PATH, or under it when PATH ends

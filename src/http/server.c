@@ -48,6 +48,7 @@ struct http_server *http_server_create(struct event_base *base,
 		       sizeof(server->unsubscribe_secret));
 		server->has_unsubscribe_secret = true;
 	}
+	server->webhook = settings->webhook;
 	server->sessions = net_sessions_create(base, HTTP_SESSION_BUCKETS, &http_session_table_ops);
 	return server;
 }

@@ -55,6 +55,7 @@ struct http_server {
 	struct keysd_signer *signer;
 	unsigned char unsubscribe_secret[32];  /* unsubscribe.c's links */
 	bool has_unsubscribe_secret;
+	struct http_webhook_dispatcher *webhook;  /* POST /v3/user/webhooks/event/test */
 };
 
 enum http_session_state {
@@ -166,6 +167,8 @@ json_t *http_scopes_json(const char *scopes, size_t len);
  * PATCH, any other update method 405) */
 void http_route_webhook_settings_get(struct http_session *s);
 void http_route_webhook_settings_update(struct http_session *s);
+/* webhook-route.c: SendGrid's POST /v3/user/webhooks/event/test */
+void http_route_webhook_test(struct http_session *s);
 
 /* unsubscribe.c: RFC 8058 one-click unsubscribe, /unsubscribe/TOKEN: GET
  * a page with a button (it changes nothing), POST the unsubscription */

@@ -52,6 +52,15 @@ struct dispatch_round {
 	size_t n;
 };
 
+/* a test post (http_webhook_dispatcher_test) and whom it answers */
+struct dispatch_test {
+	struct http_webhook_dispatcher *d;
+	struct http_webhook_post *post;
+	http_webhook_post_fn *done;
+	void *ctx;
+	struct dispatch_test *next;
+};
+
 struct http_webhook_dispatcher {
 	struct event_base *base;
 	struct http_webhook_dispatcher_settings settings;
@@ -60,6 +69,7 @@ struct http_webhook_dispatcher {
 	bool round_running;
 	bool stopped;
 	struct dispatch_account *accounts;
+	struct dispatch_test *tests;
 };
 
 static void dispatch_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -67,11 +77,14 @@ static void round_work(void *arg);
 static void round_done(void *arg);
 static struct dispatch_batch *batch_read(struct http_webhook_dispatcher *d,
 					 const struct store_webhook *hook);
+static struct http_webhook_post_settings post_settings(const struct http_webhook_dispatcher *d);
 static void batch_post(struct http_webhook_dispatcher *d, struct dispatch_batch *b);
 static void batch_posted(void *ctx, int status, const char *error);
 static void batch_advance_work(void *arg);
 static void batch_advance_done(void *arg);
 static void batch_free(struct dispatch_batch *b);
+static void test_posted(void *ctx, int status, const char *error);
+static void test_end(struct dispatch_test *t, int status, const char *error);
 static struct dispatch_account *account_get(struct http_webhook_dispatcher *d,
 					    const char *name);
 static void account_release(struct http_webhook_dispatcher *d, struct dispatch_account *a,
@@ -106,6 +119,10 @@ void http_webhook_dispatcher_stop(struct http_webhook_dispatcher *d)
 	d->stopped = true;
 	if (d->timer)
 		event_del(d->timer);
+	while (d->tests) {
+		http_webhook_post_cancel(&d->tests->post);
+		test_end(d->tests, -1, "the server is stopping");
+	}
 	for (struct dispatch_account *a = d->accounts; a; a = a->next) {
 		if (a->post) {
 			http_webhook_post_cancel(&a->post);
@@ -286,17 +303,65 @@ static void round_done(void *arg)
 	free(r);
 }
 
-static void batch_post(struct http_webhook_dispatcher *d, struct dispatch_batch *b)
+/* post_settings - how every post of D goes ([webhook]) */
+static struct http_webhook_post_settings post_settings(const struct http_webhook_dispatcher *d)
 {
-	struct http_webhook_post_settings ps = {
+	return (struct http_webhook_post_settings){
 		.timeout_ms = d->cfg->timeout * 1000u,
 		.response_max = d->cfg->response_size,
 		.tls = d->settings.tls,
 		.dns = d->settings.dns,
 	};
+}
+
+static void batch_post(struct http_webhook_dispatcher *d, struct dispatch_batch *b)
+{
+	struct http_webhook_post_settings ps = post_settings(d);
 	struct dispatch_account *a = account_get(d, b->account);
 	a->post = http_webhook_post_start(d->base, &ps, &b->url, NULL, b->body, b->len,
 					  batch_posted, b);
+}
+
+/* test_end - T off the list, its caller answered */
+static void test_end(struct dispatch_test *t, int status, const char *error)
+{
+	for (struct dispatch_test **pp = &t->d->tests; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+	http_webhook_post_fn *done = t->done;
+	void *ctx = t->ctx;
+	free(t);
+	done(ctx, status, error);
+}
+
+static void test_posted(void *ctx, int status, const char *error)
+{
+	test_end(ctx, status, error);
+}
+
+void http_webhook_dispatcher_test(struct http_webhook_dispatcher *d,
+				  const struct http_webhook_url *url, http_webhook_post_fn *done,
+				  void *ctx)
+{
+	struct store_event e = { .id = 0, .time = time(NULL), .type = (char *)"accepted",
+				 .recipient = (char *)"example@test.com",
+				 .queue_id = (char *)"0000000000000000" };
+	struct store_event *v[] = { &e };
+	size_t count, len;
+	char *body = http_webhook_batch(v, 1, 1u << HTTP_WEBHOOK_PROCESSED,
+					d->settings.config->hostname, &count, &len);
+	struct http_webhook_post_settings ps = post_settings(d);
+	struct dispatch_test *t = xcalloc(1, sizeof(*t));
+	t->d = d;
+	t->done = done;
+	t->ctx = ctx;
+	t->next = d->tests;
+	d->tests = t;
+	t->post = http_webhook_post_start(d->base, &ps, url, NULL, body, len, test_posted, t);
+	free(body);
 }
 
 /* batch_posted - (loop) 2xx: move sent_id on a worker; else retry later */

@@ -3,7 +3,10 @@
  * the account of the request's API key (scopes
  * "user.webhooks.event.settings.read" and ".update").  The body is read and
  * the store asked on a worker; the answer comes from the loop, finding the
- * session by id. */
+ * session by id.  POST /v3/user/webhooks/event/test (scope
+ * "user.webhooks.event.test.create") posts one made-up event to the body's
+ * URL (read on a worker) through the dispatcher, and answers 204 once the
+ * receiver has answered 2xx, 400 on the field "url" otherwise. */
 #include "http/session.h"
 #include "http/webhook.h"
 
@@ -19,6 +22,18 @@
 
 #define SCOPE_READ "user.webhooks.event.settings.read"
 #define SCOPE_UPDATE "user.webhooks.event.settings.update"
+#define SCOPE_TEST "user.webhooks.event.test.create"
+
+struct test_job {
+	struct http_server *server;
+	uint64_t session_id;
+	char sid[24];
+	char *account;
+	char *body;
+	size_t body_len;
+	struct http_webhook_url url;
+	const char *error, *field;   /* the body's, static */
+};
 
 struct hook_job {
 	struct http_server *server;
@@ -41,6 +56,11 @@ static void hook_done(void *arg);
 static int hook_current(struct hook_job *j, struct http_webhook_settings *settings);
 static json_t *settings_json(const struct http_webhook_settings *settings);
 static void hook_fail(struct hook_job *j, int status, const char *message, const char *field);
+static void test_authorized(struct http_session *s);
+static void test_work(void *arg);
+static void test_parsed(void *arg);
+static void test_posted(void *ctx, int status, const char *error);
+static void test_answer(struct test_job *j, int status, const char *message);
 
 void http_route_webhook_settings_get(struct http_session *s)
 {
@@ -174,4 +194,94 @@ static void hook_done(void *arg)
 	free(j->account);
 	free(j->body);
 	free(j);
+}
+
+void http_route_webhook_test(struct http_session *s)
+{
+	if (!s->server->webhook) {
+		http_session_respond_error(s, 503, "webhooks are not available", NULL);
+		return;
+	}
+	http_session_authorize(s, SCOPE_TEST, test_authorized);
+}
+
+static void test_authorized(struct http_session *s)
+{
+	struct test_job *j = xcalloc(1, sizeof(*j));
+	j->server = s->server;
+	j->session_id = s->id;
+	snprintf(j->sid, sizeof(j->sid), "%s", s->sid);
+	j->account = xstrdup(s->account->name);
+	j->body = s->body;
+	j->body_len = s->body_len;
+	s->body = NULL;
+	s->body_len = 0;
+	pool_submit(s->server->pool, test_work, test_parsed, j);
+}
+
+/* test_work - (worker) the body's URL: {"url": "..."}, other fields
+ * passed over */
+static void test_work(void *arg)
+{
+	struct test_job *j = arg;
+	struct http_webhook_settings settings = { 0 };
+	const char *error = NULL, *field = NULL;
+	if (http_webhook_settings_parse(j->body ? j->body : "", j->body_len, &settings, &error,
+					&field) != 0) {
+		j->error = error;
+		j->field = field;
+	} else if (settings.url[0] == '\0' ||
+		   http_webhook_url_parse(settings.url, strlen(settings.url), &j->url, &error) != 0) {
+		j->error = settings.url[0] ? error : "a URL is required";
+		j->field = "url";
+	}
+}
+
+/* test_answer - STATUS (204, or an error with MESSAGE) if the client is
+ * still there; then J is done */
+static void test_answer(struct test_job *j, int status, const char *message)
+{
+	struct http_session *s = http_session_find(j->server, j->session_id);
+	if (s && !s->conn.dead) {
+		log_info("http-webhook-test", "session=%s account=%s status=%d", j->sid, j->account,
+			 status);
+		if (status == 204)
+			http_session_respond(s, 204, NULL);
+		else
+			http_session_respond_error(s, status, message, status == 400 ? "url" : NULL);
+	}
+	free(j->account);
+	free(j->body);
+	free(j);
+}
+
+/* test_parsed - (loop) post the test event, or answer 400 */
+static void test_parsed(void *arg)
+{
+	struct test_job *j = arg;
+	if (j->error) {
+		struct http_session *s = http_session_find(j->server, j->session_id);
+		if (s && !s->conn.dead)
+			http_session_respond_error(s, 400, j->error, j->field);
+		free(j->account);
+		free(j->body);
+		free(j);
+		return;
+	}
+	http_webhook_dispatcher_test(j->server->webhook, &j->url, test_posted, j);
+}
+
+static void test_posted(void *ctx, int status, const char *error)
+{
+	struct test_job *j = ctx;
+	char message[128];
+	if (status >= 200 && status < 300) {
+		test_answer(j, 204, NULL);
+		return;
+	}
+	if (status > 0)
+		snprintf(message, sizeof(message), "the test post was answered %d", status);
+	else
+		snprintf(message, sizeof(message), "the test post failed: %s", error);
+	test_answer(j, 400, message);
 }

@@ -139,6 +139,13 @@ struct http_webhook_dispatcher_settings {
 };
 struct http_webhook_dispatcher *http_webhook_dispatcher_create(
 	struct event_base *base, const struct http_webhook_dispatcher_settings *settings);
+/* http_webhook_dispatcher_test - POST one made-up "processed" event to
+ * URL, as the account's batches go (SendGrid's /v3/user/webhooks/event/
+ * test); DONE(CTX) once, from the loop, as for http_webhook_post_start
+ * (http_webhook_dispatcher_stop calls it with -1 for a post not done) */
+void http_webhook_dispatcher_test(struct http_webhook_dispatcher *d,
+				  const struct http_webhook_url *url, http_webhook_post_fn *done,
+				  void *ctx);
 /* http_webhook_dispatcher_stop - posts cancelled, no more rounds; before
  * pool_free (a job that ends later does nothing) */
 void http_webhook_dispatcher_stop(struct http_webhook_dispatcher *d);

@@ -254,3 +254,30 @@ def test_receiver_down_or_silent_does_not_slow_delivery(
         wait_until(lambda: "connection failed" in p.log(), 20, 0.2, "a refused post")
     finally:
         silent.close()
+
+
+def test_test_post(petrel_factory, receiver_factory):
+    p = http_petrel(petrel_factory)
+    r = receiver_factory("127.0.0.24", codes=[200, 503])
+    key = add_key(p, "user.webhooks.event.test.create")
+    other = add_key(p, "user.webhooks.event.settings.read")
+    test = "/v3/user/webhooks/event/test"
+    assert call(p, "POST", test, None, {"url": r.url})[0] == 401
+    assert call(p, "POST", test, other, {"url": r.url})[0] == 403
+    status, _, body = call(p, "POST", test, key, {"url": r.url})
+    assert status == 204, body
+    [(headers, data, _)] = r.posts
+    [event] = json.loads(data)
+    assert event["event"] == "processed" and event["email"] == "example@test.com", event
+    # the receiver's 503, no URL, a URL Petrel cannot post to, not JSON: 400 on "url"
+    status, _, body = call(p, "POST", test, key, {"url": r.url})
+    assert status == 400 and "503" in body["errors"][0]["message"], body
+    assert body["errors"][0]["field"] == "url", body
+    for bad in [{}, {"url": "http://hooks.example.net/"}, {"url": 7}]:
+        status, _, body = call(p, "POST", test, key, bad)
+        assert status == 400 and body["errors"][0]["field"] == "url", (bad, body)
+    status, _, body = call_raw(p, "POST", test, key, b"{")
+    assert status == 400 and body["errors"][0]["field"] is None, body
+    # nothing listening
+    status, _, body = call(p, "POST", test, key, {"url": "http://127.0.0.24:9/"})
+    assert status == 400 and "failed" in body["errors"][0]["message"], body
