@@ -64,6 +64,7 @@ enum config_section {
 	SECTION_MAILBOX,
 	SECTION_POP3,
 	SECTION_HTTP,
+	SECTION_WEB,
 	SECTION_STORE,
 	SECTION_CLUSTER,
 	SECTION_WEBHOOK,
@@ -112,6 +113,7 @@ static const char *const helo_check_words[] = { "off", "syntax", NULL };
 static const char *const unknown_sender_words[] = { "550", "450", NULL };
 static const char *const dmarc_reports_words[] = { "off", "daily", NULL };
 static const char *const store_backend_words[] = { "sqlite", "postgresql", NULL };
+static const char *const web_signup_words[] = { "closed", "open", "approval", NULL };
 static const struct key_choice {
 	size_t offset;
 	const char *const *words;
@@ -121,6 +123,7 @@ static const struct key_choice {
 	{ CONFIG_OFFSET(smtp.unknown_sender_code), unknown_sender_words },
 	{ CONFIG_OFFSET(auth.dmarc_reports), dmarc_reports_words },
 	{ CONFIG_OFFSET(store.backend), store_backend_words },
+	{ CONFIG_OFFSET(web.signup), web_signup_words },
 };
 
 static const struct key_def key_defs[] = {
@@ -287,6 +290,7 @@ static const struct key_def key_defs[] = {
 	{ SECTION_HTTP, "send_recipients", KEY_UINT, CONFIG_OFFSET(http.send_recipients), 1,
 	  1000000 },
 	{ SECTION_HTTP, "stats_days", KEY_UINT, CONFIG_OFFSET(http.stats_days), 1, 100000 },
+	{ SECTION_WEB, "signup", KEY_CHOICE, CONFIG_OFFSET(web.signup), 0, 0 },
 	{ SECTION_HTTP, "send_categories", KEY_UINT, CONFIG_OFFSET(http.send_categories), 0,
 	  1000 },
 	{ SECTION_HTTP, "send_custom_args_size", KEY_SIZE,
@@ -348,6 +352,7 @@ static const char *const section_names[] = {
 	[SECTION_MAILBOX] = "mailbox",
 	[SECTION_POP3] = "pop3",
 	[SECTION_HTTP] = "http",
+	[SECTION_WEB] = "web",
 	[SECTION_STORE] = "store",
 	[SECTION_CLUSTER] = "cluster",
 	[SECTION_WEBHOOK] = "webhook",

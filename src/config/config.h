@@ -215,6 +215,16 @@ struct config_webhook {
 	size_t response_size;     /* octets of the receiver's answer read: 16384 */
 };
 
+/* [web]: the web pages (docs/web.md) */
+enum config_web_signup {
+	CONFIG_WEB_SIGNUP_CLOSED = 0,   /* the default: accounts come from petrel account add */
+	CONFIG_WEB_SIGNUP_OPEN,
+	CONFIG_WEB_SIGNUP_APPROVAL,     /* an operator approves each (petrel account approve) */
+};
+struct config_web {
+	unsigned signup;                /* enum config_web_signup */
+};
+
 struct config_dns {
 	char *resolver;          /* "127.0.0.1@5353"; "" = /etc/resolv.conf */
 	char *special_zones;     /* RFC 6761 zones to resolve anyway ("test"); "" = none */
@@ -345,6 +355,7 @@ struct config {
 	struct config_pop3 pop3;
 	struct config_http http;
 	struct config_webhook webhook;
+	struct config_web web;
 	struct config_events events;
 	struct config_store store;
 	struct config_dkim dkim;

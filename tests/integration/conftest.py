@@ -80,6 +80,7 @@ SECTION_OF = {
     "http_request_timeout": ("http", "request_timeout"),
     "http_idle_timeout": ("http", "idle_timeout"),
     "http_metrics_from": ("http", "metrics_from"),
+    "signup": "web",
     "http_send_personalizations": ("http", "send_personalizations"),
     "http_send_recipients": ("http", "send_recipients"),
     "http_send_total_size": ("http", "send_total_size"),
