@@ -44,6 +44,22 @@ static const char *reply_status(const char *reply, char status[16], bool delay)
 	return status;
 }
 
+/* queue_reply_is_block - see queue.h.  Classes 6 and 7 are RFC 3463 3.7
+ * (message content or media) and 3.8 (security or policy); a reply
+ * without a specific code says so in words or not at all, so its text
+ * decides ("blocked", "blocklist", "blacklisted": DNSBL refusals). */
+bool queue_reply_is_block(const char *reply)
+{
+	char status[16];
+	if (!reply || reply[0] != '5')
+		return false;
+	reply_status(reply, status, false);
+	if (strncmp(status + 1, ".6.", 3) == 0 || strncmp(status + 1, ".7.", 3) == 0)
+		return true;
+	bool specific = strncmp(status + 1, ".0.", 3) != 0;
+	return !specific && (strcasestr(reply, "block") || strcasestr(reply, "blacklist"));
+}
+
 /* reply_diagnostic - "smtp; REPLY" for the Diagnostic-Code field */
 static const char *reply_diagnostic(const char *reply)
 {

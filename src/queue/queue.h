@@ -230,6 +230,13 @@ struct queue_stats {
 /* queue_stats - a snapshot (loop thread) */
 void queue_stats(const struct queue *queue, struct queue_stats *stats_r);
 
+/* queue_reply_is_block - REPLY, a remote server's 5xx refusal ("550 5.7.1
+ * ..."), is about the sender, the message or a policy (SendGrid's "block":
+ * an enhanced code 5.6.X or 5.7.X, or with none or 5.0.X, a text naming a
+ * block list) rather than about the address (5.1.X, 5.2.X: a "bounce").
+ * False for NULL and for anything not 5xx. */
+bool queue_reply_is_block(const char *reply);
+
 /* ---- reading the spool offline (CLI: petrel queue list/show) ----------- */
 
 /* The state of a message as `petrel queue list --state` names it: the

@@ -30,7 +30,8 @@
  *               stays, its failed recipients owe a bounce (in memory), and
  *               the next attempt, on the retry schedule, writes it again.
  *               A recipient the remote server refused with a 5xx goes on the
- *               account's bounces list (store_suppression_add).
+ *               account's bounces list, or its blocks list when the refusal
+ *               is about the sender or the message (5.7.X: store_suppression_add).
  * A message without remote recipients runs A and C in one worker job.
  *
  * Scheduled mail (the envelope's send_at, the HTTP API's send_at): phase A
@@ -775,8 +776,9 @@ static int attempt_drop_suppressed(struct queue_attempt *a, const char **error_r
 }
 
 /* suppress_hard_bounce - (worker) R, refused for good by its remote server,
- * goes on the bounces list of the account that sent ENV, with the reply
- * and its enhanced status code */
+ * goes on a list of the account that sent ENV, with the reply and its
+ * enhanced status code: blocks for a refusal of the sender, the message or
+ * a policy (queue_reply_is_block), else bounces */
 static void suppress_hard_bounce(struct queue *queue, const struct queue_envelope *env,
 				 const struct queue_recipient *r)
 {
@@ -785,7 +787,8 @@ static void suppress_hard_bounce(struct queue *queue, const struct queue_envelop
 	if (strlen(reply) > 4)
 		(void)wire_enhanced_parse(reply + 4, strlen(reply + 4), status);
 	struct store_suppression entry = {
-		.list = STORE_SUPPRESSION_BOUNCES,
+		.list = queue_reply_is_block(reply) ? STORE_SUPPRESSION_BLOCKS
+						    : STORE_SUPPRESSION_BOUNCES,
 		.email = r->address,
 		.reason = (char *)reply,
 		.status = status,

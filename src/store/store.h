@@ -513,7 +513,8 @@ void store_event_counts_free(struct store_event_count ***counts, size_t n);
 /* ---- suppressions: addresses an account's mail is not sent to ---------------------- */
 /* SendGrid's four lists, kept per account (docs/accounts.md, "Suppressions"):
  * the queue adds a recipient to BOUNCES when its remote server refuses it
- * for good (5xx), and drops later mail of the account to an address on any
+ * for good (5xx), to BLOCKS when that refusal is about the sender or the
+ * message (5.7.X, queue_reply_is_block), and drops later mail of the account to an address on any
  * list.  Addresses are lower-cased, as everywhere in the store. */
 enum store_suppression_list {
 	STORE_SUPPRESSION_BOUNCES = 0,

@@ -97,6 +97,24 @@ def test_hard_bounce_lists_the_address_and_later_mail_is_dropped(
     assert len(dump_of(sink.wait_dumps(3, timeout=15), msgid)) == 1
 
 
+def test_policy_refusal_lists_the_address_on_blocks(
+        petrel_factory, dns_factory, mx_port, sink_factory):
+    """a 550 5.7.1 is about the sender or the message, not the address: SendGrid's
+    blocks list, with the reply and its status; bounces stays empty"""
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink_factory("127.0.0.2", mx_port, "-f", "RCPT", "-B", "550 5.7.1 refused by policy")
+    p = relay_petrel(petrel_factory, dns, mx_port, retry_initial=3600, retry_max=3600)
+    data, _ = message(GONE)
+    qid = submit(p, [GONE], data)
+    wait_until(lambda: "bounced queue_id=%s" % qid in p.log(), 15, 0.1, "the refusal")
+    wait_queue_empty(p)
+    assert suppressions(p) == []
+    [entry] = suppressions(p, kind="blocks")
+    assert entry["email"] == GONE and entry["status"] == "5.7.1", entry
+    assert "550 5.7.1 refused by policy" in entry["reason"], entry
+
+
 def test_any_list_drops_and_says_why(petrel_factory, dns_factory, mx_port, sink_factory):
     dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
                       hosts=[("mx1.remote.test", "127.0.0.2")])
