@@ -36,6 +36,9 @@ PKGS="$PKGS libmail-srs-perl"
 # python3-authres: authres, the Authentication-Results parser (RFC 8601) that
 # test_receive_auth.py, test_receive_arc.py and test_forward_e2e.py read Petrel's fields with.
 PKGS="$PKGS python3-authres"
+# python3-cryptography: test_webhook.py checks the signed event webhook's ECDSA
+# signatures the way a receiver does (SendGrid's own example uses it)
+PKGS="$PKGS python3-cryptography"
 # isync, neomutt: mbsync (a Maildir synchronizer) and neomutt, the IMAP clients of
 # test_imap_clients.py.
 PKGS="$PKGS isync neomutt"

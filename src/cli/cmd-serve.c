@@ -239,7 +239,8 @@ static void serve_sign_notice(void *ctx, struct buf *message)
 /* serve_prepare_data_dir - as root, before any other process runs: the data
  * folder and its lock belong to [server] user (the network process writes
  * the queue, the Maildirs and petrel.db); auth/ (credentials) to auth_user
- * and dkim/ (private keys) to keys_user, mode 0700, so that the network
+ * and dkim/ (private keys) and webhook/ (the webhook keys' secret) to
+ * keys_user, mode 0700, so that the network
  * process's user cannot even list them (the files in them: serve_own_files).
  * Not root: only the folders and their modes. */
 static int serve_prepare_data_dir(const struct config *config, int lock_fd)
@@ -268,7 +269,8 @@ static int serve_prepare_data_dir(const struct config *config, int lock_fd)
 	 * with a credentials.db of its choosing, or keys that the keys process
 	 * would parse as root and sign with in place of the real ones */
 	if (serve_prepare_subdir(config, dir_fd, "auth", &auth, &network) != 0 ||
-	    serve_prepare_subdir(config, dir_fd, "dkim", &keys, &network) != 0)
+	    serve_prepare_subdir(config, dir_fd, "dkim", &keys, &network) != 0 ||
+	    serve_prepare_subdir(config, dir_fd, "webhook", &keys, &network) != 0)
 		goto out;
 	ret = 0;
 out:
@@ -350,7 +352,8 @@ static int serve_own_files(const struct config *config)
 	if (serve_owner_of(config->auth_user, &auth) == 0 &&
 	    serve_owner_of(config->keys_user, &keys) == 0 &&
 	    serve_own_files_in(config, dir_fd, "auth", &auth) == 0 &&
-	    serve_own_files_in(config, dir_fd, "dkim", &keys) == 0)
+	    serve_own_files_in(config, dir_fd, "dkim", &keys) == 0 &&
+	    serve_own_files_in(config, dir_fd, "webhook", &keys) == 0)
 		ret = 0;
 	if (close(dir_fd) != 0)
 		log_warn("close-failed", "path=%s error=\"%s\"", config->data_dir,
@@ -1038,6 +1041,7 @@ static int serve_network(const struct config *config)
 	webhook_tls = delivery_tls_client_ctx();
 	struct http_webhook_dispatcher_settings webhook_settings = {
 		.config = config, .store = store, .pool = pool, .dns = dns, .tls = webhook_tls,
+		.keys = keys_client,
 	};
 	webhook = http_webhook_dispatcher_create(st.base, &webhook_settings);
 	struct http_server_settings http_settings = {

@@ -42,6 +42,8 @@ static const struct http_route routes[] = {
 	  .post = http_route_unsubscribe_post },
 	{ "/v3/user/webhooks/event/settings", "GET, HEAD, PATCH",
 	  .get = http_route_webhook_settings_get, .update = http_route_webhook_settings_update },
+	{ "/v3/user/webhooks/event/settings/signed", "GET, HEAD, PATCH",
+	  .get = http_route_webhook_signed_get, .update = http_route_webhook_signed_update },
 	{ "/v3/user/webhooks/event/test", "POST", .post = http_route_webhook_test },
 };
 

@@ -167,6 +167,9 @@ json_t *http_scopes_json(const char *scopes, size_t len);
  * PATCH, any other update method 405) */
 void http_route_webhook_settings_get(struct http_session *s);
 void http_route_webhook_settings_update(struct http_session *s);
+/* ... and its /settings/signed (GET; PATCH, others 405) */
+void http_route_webhook_signed_get(struct http_session *s);
+void http_route_webhook_signed_update(struct http_session *s);
 /* webhook-route.c: SendGrid's POST /v3/user/webhooks/event/test */
 void http_route_webhook_test(struct http_session *s);
 

@@ -6,7 +6,14 @@
  * waiting for its retry, is left out of the rounds meanwhile.  sent_id
  * moves only after the receiver's 2xx, by compare-and-set: a crash (or
  * a failed advance) between the two posts the batch again, never loses it;
- * two nodes sharing a store cannot both move it from the same place. */
+ * two nodes sharing a store cannot both move it from the same place.
+ *
+ * A signed webhook's batch (docs/http.md "Signed event webhook") is hashed
+ * on the worker that reads it (SHA-256 of the timestamp's decimal text and
+ * then the body, as SendGrid signs) and signed by the keys process over the
+ * loop's channel (IPC_KEYS_WEBHOOK_SIGN) before it is posted; no signature
+ * (keys process down, slow, failing) counts as a failed post: retried, never
+ * sent unsigned. */
 #include "http/webhook.h"
 
 #include <stdio.h>
@@ -15,9 +22,14 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <openssl/evp.h>
 
 #include "config/config.h"
+#include "ipc/ipc.h"
+#include "keysd/keysd.h"
 #include "store/store.h"
+#include "util/base64.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/pool.h"
 #include "util/xalloc.h"
@@ -29,6 +41,7 @@ struct dispatch_account {
 	unsigned failures;           /* in a row */
 	time_t retry_at;             /* monotonic seconds; 0: now */
 	struct http_webhook_post *post;
+	uint32_t sign_call;          /* IPC_KEYS_WEBHOOK_SIGN in flight, or 0 */
 	struct dispatch_batch *batch;
 	struct dispatch_account *next;
 };
@@ -41,6 +54,9 @@ struct dispatch_batch {
 	int64_t from, to;            /* sent_id now, and the last event read */
 	char *body;                  /* NULL: nothing to post, only to move past */
 	size_t len, count;
+	bool sign;                   /* signed: TIMESTAMP and DIGEST are set */
+	char timestamp[24];          /* decimal seconds */
+	unsigned char digest[KEYSD_DIGEST_LEN];   /* SHA-256(timestamp, body) */
 	int rc;                      /* the advance's */
 };
 
@@ -50,6 +66,12 @@ struct dispatch_round {
 	size_t n_skip;
 	struct dispatch_batch **batches;
 	size_t n;
+};
+
+/* a public key asked for (http_webhook_dispatcher_key) */
+struct key_call {
+	http_webhook_key_fn *done;
+	void *ctx;
 };
 
 /* a test post (http_webhook_dispatcher_test) and whom it answers */
@@ -78,12 +100,17 @@ static void round_done(void *arg);
 static struct dispatch_batch *batch_read(struct http_webhook_dispatcher *d,
 					 const struct store_webhook *hook);
 static struct http_webhook_post_settings post_settings(const struct http_webhook_dispatcher *d);
-static void batch_post(struct http_webhook_dispatcher *d, struct dispatch_batch *b);
+static void batch_post(struct http_webhook_dispatcher *d, struct dispatch_batch *b,
+		       const char *headers);
+static void batch_sign(struct http_webhook_dispatcher *d, struct dispatch_batch *b);
+static void batch_signed(void *ctx, const struct ipc_msg *reply);
+static void batch_digest(struct dispatch_batch *b);
 static void batch_posted(void *ctx, int status, const char *error);
 static void batch_advance_work(void *arg);
 static void batch_advance_done(void *arg);
 static void batch_free(struct dispatch_batch *b);
 static void test_posted(void *ctx, int status, const char *error);
+static void key_reply(void *ctx, const struct ipc_msg *reply);
 static void test_end(struct dispatch_test *t, int status, const char *error);
 static struct dispatch_account *account_get(struct http_webhook_dispatcher *d,
 					    const char *name);
@@ -124,8 +151,11 @@ void http_webhook_dispatcher_stop(struct http_webhook_dispatcher *d)
 		test_end(d->tests, -1, "the server is stopping");
 	}
 	for (struct dispatch_account *a = d->accounts; a; a = a->next) {
-		if (a->post) {
+		if (a->post || a->sign_call) {
 			http_webhook_post_cancel(&a->post);
+			if (a->sign_call)
+				ipc_client_cancel(d->settings.keys, a->sign_call);
+			a->sign_call = 0;
 			batch_free(a->batch);
 			a->batch = NULL;
 		}
@@ -249,6 +279,10 @@ static struct dispatch_batch *batch_read(struct http_webhook_dispatcher *d,
 	b->body = http_webhook_batch(events, n, hook->events, d->settings.config->hostname,
 				     &b->count, &b->len);
 	store_event_list_free(&events, n);
+	if (b->body && hook->sign) {
+		b->sign = true;
+		batch_digest(b);
+	}
 	return b;
 }
 
@@ -291,8 +325,10 @@ static void round_done(void *arg)
 		}
 		a->busy = true;
 		a->batch = b;
-		if (b->body)
-			batch_post(d, b);
+		if (b->body && b->sign)
+			batch_sign(d, b);
+		else if (b->body)
+			batch_post(d, b, NULL);
 		else
 			pool_submit(d->settings.pool, batch_advance_work, batch_advance_done, b);
 	}
@@ -314,11 +350,74 @@ static struct http_webhook_post_settings post_settings(const struct http_webhook
 	};
 }
 
-static void batch_post(struct http_webhook_dispatcher *d, struct dispatch_batch *b)
+/* batch_digest - (worker) B's timestamp, now, and what is signed: SendGrid
+ * verifies ECDSA over SHA-256 of the timestamp's octets then the body's */
+static void batch_digest(struct dispatch_batch *b)
+{
+	snprintf(b->timestamp, sizeof(b->timestamp), "%lld", (long long)time(NULL));
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, b->timestamp, strlen(b->timestamp)) != 1 ||
+	    EVP_DigestUpdate(md, b->body, b->len) != 1 ||
+	    EVP_DigestFinal_ex(md, b->digest, &len) != 1 || len != KEYSD_DIGEST_LEN)
+		abort();
+	EVP_MD_CTX_free(md);
+}
+
+/* batch_sign - (loop) the keys process signs B's digest; posted then */
+static void batch_sign(struct http_webhook_dispatcher *d, struct dispatch_batch *b)
+{
+	struct dispatch_account *a = account_get(d, b->account);
+	if (!d->settings.keys) {
+		log_warn("webhook-failed", "account=%s events=%zu error=\"no keys process to sign\""
+			 " failures=%u", b->account, b->count, a->failures + 1);
+		batch_free(b);
+		account_release(d, a, false);
+		return;
+	}
+	struct ipc_field f[2] = { ipc_text(b->account), { b->digest, sizeof(b->digest) } };
+	a->sign_call = ipc_client_call(d->settings.keys, IPC_KEYS_WEBHOOK_SIGN, 2, f,
+				       batch_signed, b);
+}
+
+/* batch_signed - (loop) the signature: post with it, or retry later */
+static void batch_signed(void *ctx, const struct ipc_msg *reply)
+{
+	struct dispatch_batch *b = ctx;
+	struct http_webhook_dispatcher *d = b->d;
+	struct dispatch_account *a = account_get(d, b->account);
+	a->sign_call = 0;
+	if (!reply || reply->type != IPC_R_OK || reply->count != 1 ||
+	    reply->field[0].len == 0 || reply->field[0].len > 128) {
+		char *reason = NULL;
+		if (reply && reply->type != IPC_R_OK)
+			(void)ipc_field_text(reply, 0, 150, &reason);
+		log_warn("webhook-failed", "account=%s events=%zu error=\"not signed: %s\""
+			 " failures=%u", b->account, b->count,
+			 reason ? reason : reply ? "unexpected answer" : "no answer from the keys "
+			 "process", a->failures + 1);
+		free(reason);
+		batch_free(b);
+		account_release(d, a, false);
+		return;
+	}
+	struct buf headers;
+	buf_init(&headers);
+	buf_append_str(&headers, "X-Twilio-Email-Event-Webhook-Signature: ");
+	base64_encode(reply->field[0].data, reply->field[0].len, &headers);
+	buf_printf(&headers, "\r\nX-Twilio-Email-Event-Webhook-Timestamp: %s\r\n",
+		   b->timestamp);
+	batch_post(d, b, headers.data);
+	buf_free(&headers);
+}
+
+static void batch_post(struct http_webhook_dispatcher *d, struct dispatch_batch *b,
+		       const char *headers)
 {
 	struct http_webhook_post_settings ps = post_settings(d);
 	struct dispatch_account *a = account_get(d, b->account);
-	a->post = http_webhook_post_start(d->base, &ps, &b->url, NULL, b->body, b->len,
+	a->post = http_webhook_post_start(d->base, &ps, &b->url, headers, b->body, b->len,
 					  batch_posted, b);
 }
 
@@ -418,4 +517,30 @@ static void batch_free(struct dispatch_batch *b)
 	free(b->account);
 	free(b->body);
 	free(b);
+}
+
+/* key_reply - (loop) the answer to http_webhook_dispatcher_key */
+static void key_reply(void *ctx, const struct ipc_msg *reply)
+{
+	struct key_call *k = ctx;
+	if (reply && reply->type == IPC_R_OK && reply->count == 1 && reply->field[0].len > 0)
+		k->done(k->ctx, reply->field[0].data, reply->field[0].len, NULL);
+	else
+		k->done(k->ctx, NULL, 0, reply ? "the keys process has no key for it" :
+			"no answer from the keys process");
+	free(k);
+}
+
+void http_webhook_dispatcher_key(struct http_webhook_dispatcher *d, const char *account,
+				 http_webhook_key_fn *done, void *ctx)
+{
+	struct key_call *k = xcalloc(1, sizeof(*k));
+	k->done = done;
+	k->ctx = ctx;
+	if (!d->settings.keys) {
+		key_reply(k, NULL);
+		return;
+	}
+	struct ipc_field f = ipc_text(account);
+	ipc_client_call(d->settings.keys, IPC_KEYS_WEBHOOK_KEY, 1, &f, key_reply, k);
 }

@@ -6,7 +6,12 @@
  * session by id.  POST /v3/user/webhooks/event/test (scope
  * "user.webhooks.event.test.create") posts one made-up event to the body's
  * URL (read on a worker) through the dispatcher, and answers 204 once the
- * receiver has answered 2xx, 400 on the field "url" otherwise. */
+ * receiver has answered 2xx, 400 on the field "url" otherwise.
+ * GET and PATCH ({"enabled": BOOL}) of /v3/user/webhooks/event/settings/
+ * signed (scopes "user.webhooks.event.settings.signed.read" and
+ * ".update") turn the batches' signatures on and off; the answer's
+ * public_key (the account's, from the keys process, asked on the loop) is
+ * "" while they are off. */
 #include "http/session.h"
 #include "http/webhook.h"
 
@@ -16,6 +21,8 @@
 
 #include "policy/policy.h"
 #include "store/store.h"
+#include "util/base64.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/pool.h"
 #include "util/xalloc.h"
@@ -23,6 +30,8 @@
 #define SCOPE_READ "user.webhooks.event.settings.read"
 #define SCOPE_UPDATE "user.webhooks.event.settings.update"
 #define SCOPE_TEST "user.webhooks.event.test.create"
+#define SCOPE_SIGNED_READ "user.webhooks.event.settings.signed.read"
+#define SCOPE_SIGNED_UPDATE "user.webhooks.event.settings.signed.update"
 
 struct test_job {
 	struct http_server *server;
@@ -41,18 +50,24 @@ struct hook_job {
 	char sid[24];
 	char *account;
 	bool update;                 /* PATCH */
+	bool sign_route;             /* .../settings/signed */
+	bool sign;                   /* the webhook is signed (as stored now) */
 	char *body;
 	size_t body_len;
 	int status;                  /* the answer */
 	json_t *answer;
 };
 
-static void hook_start(struct http_session *s, bool update);
+static void hook_start(struct http_session *s, bool update, bool sign_route);
 static void hook_read_authorized(struct http_session *s);
 static void hook_update_authorized(struct http_session *s);
-static void hook_submit(struct http_session *s, bool update);
+static void signed_read_authorized(struct http_session *s);
+static void signed_update_authorized(struct http_session *s);
+static void hook_submit(struct http_session *s, bool update, bool sign_route);
 static void hook_work(void *arg);
 static void hook_done(void *arg);
+static void hook_job_free(struct hook_job *j);
+static void signed_key_cb(void *ctx, const void *spki, size_t len, const char *error);
 static int hook_current(struct hook_job *j, struct http_webhook_settings *settings);
 static json_t *settings_json(const struct http_webhook_settings *settings);
 static void hook_fail(struct hook_job *j, int status, const char *message, const char *field);
@@ -64,40 +79,65 @@ static void test_answer(struct test_job *j, int status, const char *message);
 
 void http_route_webhook_settings_get(struct http_session *s)
 {
-	hook_start(s, false);
+	hook_start(s, false, false);
+}
+
+void http_route_webhook_signed_get(struct http_session *s)
+{
+	hook_start(s, false, true);
+}
+
+void http_route_webhook_signed_update(struct http_session *s)
+{
+	hook_start(s, true, true);
 }
 
 void http_route_webhook_settings_update(struct http_session *s)
 {
-	if (!http_span_equals(s->head, s->req.method, "PATCH", false)) {
+	hook_start(s, true, false);
+}
+
+/* hook_start - UPDATE: PATCH only (PUT gets 405) */
+static void hook_start(struct http_session *s, bool update, bool sign_route)
+{
+	if (update && !http_span_equals(s->head, s->req.method, "PATCH", false)) {
 		http_session_add_header(s, "Allow", "GET, HEAD, PATCH");
 		http_session_respond_error(s, 405, "method not allowed", NULL);
 		return;
 	}
-	hook_start(s, true);
-}
-
-static void hook_start(struct http_session *s, bool update)
-{
-	if (!s->server->store) {
+	if (!s->server->store || (sign_route && !s->server->webhook)) {
 		http_session_respond_error(s, 503, "webhooks are not available", NULL);
 		return;
 	}
-	http_session_authorize(s, update ? SCOPE_UPDATE : SCOPE_READ,
-			       update ? hook_update_authorized : hook_read_authorized);
+	if (sign_route)
+		http_session_authorize(s, update ? SCOPE_SIGNED_UPDATE : SCOPE_SIGNED_READ,
+				       update ? signed_update_authorized : signed_read_authorized);
+	else
+		http_session_authorize(s, update ? SCOPE_UPDATE : SCOPE_READ,
+				       update ? hook_update_authorized : hook_read_authorized);
 }
 
 static void hook_read_authorized(struct http_session *s)
 {
-	hook_submit(s, false);
+	hook_submit(s, false, false);
 }
 
 static void hook_update_authorized(struct http_session *s)
 {
-	hook_submit(s, true);
+	hook_submit(s, true, false);
 }
 
-static void hook_submit(struct http_session *s, bool update)
+static void signed_read_authorized(struct http_session *s)
+{
+	hook_submit(s, false, true);
+}
+
+static void signed_update_authorized(struct http_session *s)
+{
+	hook_submit(s, true, true);
+}
+
+static void hook_submit(struct http_session *s, bool update, bool sign_route)
 {
 	struct hook_job *j = xcalloc(1, sizeof(*j));
 	j->server = s->server;
@@ -105,6 +145,7 @@ static void hook_submit(struct http_session *s, bool update)
 	snprintf(j->sid, sizeof(j->sid), "%s", s->sid);
 	j->account = xstrdup(s->account->name);
 	j->update = update;
+	j->sign_route = sign_route;
 	j->body = s->body;
 	j->body_len = s->body_len;
 	s->body = NULL;
@@ -136,6 +177,7 @@ static int hook_current(struct hook_job *j, struct http_webhook_settings *settin
 	settings->enabled = h->enabled;
 	snprintf(settings->url, sizeof(settings->url), "%s", h->url);
 	settings->events = h->events;
+	j->sign = h->sign;
 	store_webhook_free(&h);
 	return 0;
 }
@@ -161,13 +203,17 @@ static void hook_work(void *arg)
 		return;
 	}
 	if (j->update) {
-		if (http_webhook_settings_parse(j->body ? j->body : "", j->body_len, &settings,
-						&error, &field) != 0) {
+		int rc = j->sign_route ?
+			http_webhook_signed_parse(j->body ? j->body : "", j->body_len, &j->sign,
+						  &error, &field) :
+			http_webhook_settings_parse(j->body ? j->body : "", j->body_len, &settings,
+						    &error, &field);
+		if (rc != 0) {
 			hook_fail(j, 400, error, field);
 			return;
 		}
 		struct store_webhook h = { .enabled = settings.enabled, .url = settings.url,
-					   .events = settings.events };
+					   .events = settings.events, .sign = j->sign };
 		if (store_webhook_set(j->server->store, j->account, &h, &error) != 0) {
 			log_error("store-failed", "op=webhook_set session=%s error=\"%s\"", j->sid,
 				  error);
@@ -176,20 +222,57 @@ static void hook_work(void *arg)
 		}
 	}
 	j->status = 200;
-	j->answer = settings_json(&settings);
+	j->answer = j->sign_route ? NULL : settings_json(&settings);
 }
 
-/* hook_done - (loop) the answer, if the client is still there */
+/* hook_done - (loop) the answer, if the client is still there; a signed
+ * webhook's public key first */
 static void hook_done(void *arg)
 {
 	struct hook_job *j = arg;
+	if (j->sign_route && j->status == 200) {
+		if (!j->sign) {
+			j->answer = json_pack("{s:s}", "public_key", "");
+		} else {
+			http_webhook_dispatcher_key(j->server->webhook, j->account, signed_key_cb, j);
+			return;
+		}
+	}
 	struct http_session *s = http_session_find(j->server, j->session_id);
 	if (s && !s->conn.dead) {
-		log_info("http-webhook-settings", "session=%s account=%s op=%s status=%d", j->sid,
-			 j->account, j->update ? "update" : "read", j->status);
+		log_info("http-webhook-settings", "session=%s account=%s op=%s%s status=%d", j->sid,
+			 j->account, j->sign_route ? "signed-" : "", j->update ? "update" : "read",
+			 j->status);
 		http_session_respond(s, j->status, j->answer);
 		j->answer = NULL;
 	}
+	hook_job_free(j);
+}
+
+/* signed_key_cb - (loop) the account's public key: {"public_key": BASE64
+ * of its SubjectPublicKeyInfo DER}, or 503 */
+static void signed_key_cb(void *ctx, const void *spki, size_t len, const char *error)
+{
+	struct hook_job *j = ctx;
+	if (!spki) {
+		log_error("http-webhook-key-failed", "session=%s account=%s error=\"%s\"", j->sid,
+			  j->account, error);
+		hook_fail(j, 503, "the signing key is not available now, try again later", NULL);
+		j->sign_route = false;   /* answered as it is */
+		hook_done(j);
+		return;
+	}
+	struct buf b64;
+	buf_init(&b64);
+	base64_encode(spki, len, &b64);
+	j->answer = json_pack("{s:s}", "public_key", b64.data);
+	buf_free(&b64);
+	j->sign_route = false;
+	hook_done(j);
+}
+
+static void hook_job_free(struct hook_job *j)
+{
 	json_decref(j->answer);
 	free(j->account);
 	free(j->body);

@@ -130,12 +130,15 @@ struct config;
 struct pool;
 struct store;
 struct http_webhook_dispatcher;
+struct ipc_client;
 struct http_webhook_dispatcher_settings {
 	const struct config *config;  /* [webhook], hostname */
 	struct store *store;
 	struct pool *pool;
 	struct dns_resolver *dns;
 	struct ssl_ctx_st *tls;       /* the caller's, alive until _free */
+	struct ipc_client *keys;      /* signs the signed webhooks' batches (NULL: none
+				       * can be signed: they wait) */
 };
 struct http_webhook_dispatcher *http_webhook_dispatcher_create(
 	struct event_base *base, const struct http_webhook_dispatcher_settings *settings);
@@ -146,6 +149,13 @@ struct http_webhook_dispatcher *http_webhook_dispatcher_create(
 void http_webhook_dispatcher_test(struct http_webhook_dispatcher *d,
 				  const struct http_webhook_url *url, http_webhook_post_fn *done,
 				  void *ctx);
+/* http_webhook_dispatcher_key - ACCOUNT's signing key, from the keys
+ * process: DONE(CTX, SPKI, LEN, NULL) with its SubjectPublicKeyInfo DER
+ * (valid during the call), or DONE(CTX, NULL, 0, ERROR); from the loop,
+ * never inside this call unless there is no keys process */
+typedef void http_webhook_key_fn(void *ctx, const void *spki, size_t len, const char *error);
+void http_webhook_dispatcher_key(struct http_webhook_dispatcher *d, const char *account,
+				 http_webhook_key_fn *done, void *ctx);
 /* http_webhook_dispatcher_stop - posts cancelled, no more rounds; before
  * pool_free (a job that ends later does nothing) */
 void http_webhook_dispatcher_stop(struct http_webhook_dispatcher *d);

@@ -47,6 +47,8 @@ static bool ipc_type_is_known(uint8_t type)
 	case IPC_AUTH_APIKEY_SET:
 	case IPC_KEYS_LIST:
 	case IPC_KEYS_SIGN:
+	case IPC_KEYS_WEBHOOK_KEY:
+	case IPC_KEYS_WEBHOOK_SIGN:
 	case IPC_R_OK:
 	case IPC_R_FAIL:
 	case IPC_R_LOCKED:

@@ -74,6 +74,12 @@ enum ipc_type {
 	/* key id, algorithm ("rsa-sha256" | "ed25519-sha256"), SHA-256 digest
 	 * (32 bytes) -> R_OK(signature bytes) | R_FAIL(reason) */
 	IPC_KEYS_SIGN = 17,
+	/* account -> R_OK(its event webhook key: SubjectPublicKeyInfo DER of
+	 * ECDSA P-256) | R_FAIL(reason) */
+	IPC_KEYS_WEBHOOK_KEY = 18,
+	/* account, SHA-256 digest (32 bytes) -> R_OK(ECDSA signature, DER) |
+	 * R_FAIL(reason) */
+	IPC_KEYS_WEBHOOK_SIGN = 19,
 
 	/* ---- replies ---- */
 	IPC_R_OK = 128,

@@ -17,6 +17,8 @@
  *                                  DER) x at most KEYSD_LIST_PAGE keys
  *   IPC_KEYS_SIGN id, algorithm, SHA-256 digest (32 bytes)
  *                               -> R_OK(signature) | R_FAIL(reason)
+ *   IPC_KEYS_WEBHOOK_KEY, IPC_KEYS_WEBHOOK_SIGN: the event webhook's
+ *                                  per-account keys (webhook.c)
  *
  * Signatures (what DKIM needs, RFC 6376 3.3 and RFC 8463 3): rsa-sha256 is
  * RSASSA-PKCS1-v1_5 over the DER DigestInfo of SHA-256 with the given
@@ -73,6 +75,8 @@ struct keysd {
 	struct ipc_server *server;
 	struct keysd_key *keys;      /* sorted by id */
 	size_t count;
+	unsigned char webhook_secret[KEYSD_WEBHOOK_SECRET_LEN];
+	bool has_webhook_secret;
 };
 
 static int keysd_keys_load(struct keysd *kd, const struct config *config,
@@ -348,6 +352,11 @@ static void keysd_request_cb(void *ctx, struct ipc_server *server, const struct 
 	case IPC_KEYS_SIGN:
 		keysd_sign(kd, req);
 		break;
+	case IPC_KEYS_WEBHOOK_KEY:
+	case IPC_KEYS_WEBHOOK_SIGN:
+		keysd_webhook_request(kd->server, kd->has_webhook_secret ? kd->webhook_secret :
+				      NULL, req);
+		break;
 	default:
 		keysd_bad(kd, req, "not a request the keys process serves");
 		break;
@@ -479,6 +488,11 @@ int keysd_main(const struct config *config, int fd)
 		fprintf(stderr, "petrel: keys: %s\n", error);
 		goto out;
 	}
+	/* without it only the webhook's signatures fail (logged at each) */
+	if (keysd_webhook_secret_load(config, kd.webhook_secret, &error) == 0)
+		kd.has_webhook_secret = true;
+	else
+		log_error("keys-webhook-secret", "error=\"%s\"", error);
 	if (privsep_drop(config, PRIVSEP_KEYS) != 0)
 		goto out;
 	/* the log thread is made before the filter: it then allows no clone */
@@ -516,6 +530,7 @@ out:
 	if (kd.base)
 		event_base_free(kd.base);
 	keysd_free_keys(&kd);
+	OPENSSL_cleanse(kd.webhook_secret, sizeof(kd.webhook_secret));
 	(void)log_async_stop(2000);
 	return rc;
 }

@@ -1,6 +1,8 @@
 /* keysd - the keys process: the only one that holds DKIM private keys
- * (DATA_DIR/dkim/ID.pem); signs the digests the network process sends
- * (IPC_KEYS_SIGN) and lists the public halves (IPC_KEYS_LIST).
+ * (DATA_DIR/dkim/ID.pem) and the event webhook's (derived from
+ * DATA_DIR/webhook/secret); signs the digests the network process sends
+ * (IPC_KEYS_SIGN, IPC_KEYS_WEBHOOK_SIGN) and gives the public halves
+ * (IPC_KEYS_LIST, IPC_KEYS_WEBHOOK_KEY).
  *
  * keysd_main runs in the keys process.  The keysd_public_* functions are
  * for the other side (the network process, `petrel keys`): they read the
@@ -12,6 +14,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <openssl/types.h>
 
 struct config;
 
@@ -55,6 +59,28 @@ void keysd_public_free(struct keysd_public *pub);
 int keysd_public_verify(const void *spki, size_t spki_len, const char *algorithm,
 			const unsigned char *digest, const void *sig, size_t sig_len,
 			const char **error_r);
+
+/* ---- the event webhook's keys (webhook.c, in the keys process) ---------- */
+/* One ECDSA P-256 key per account, derived from a secret of
+ * KEYSD_WEBHOOK_SECRET_LEN bytes in DATA_DIR/webhook/secret (webhook.c) */
+#define KEYSD_WEBHOOK_SECRET_LEN 32
+#define KEYSD_ACCOUNT_MAX 320      /* octets of an account name */
+struct ipc_server;
+struct ipc_msg;
+/* keysd_webhook_secret_load - (as root, before the drop) the secret,
+ * made if missing; DATA_DIR/webhook must be the keys user's (the
+ * supervisor makes it).  0, or -1 and *error_r */
+int keysd_webhook_secret_load(const struct config *config,
+			      unsigned char secret_r[KEYSD_WEBHOOK_SECRET_LEN],
+			      const char **error_r);
+/* keysd_webhook_key - ACCOUNT's key pair (the caller frees it), or NULL
+ * when ACCOUNT is not 1..KEYSD_ACCOUNT_MAX printable ASCII octets */
+EVP_PKEY *keysd_webhook_key(const unsigned char secret[KEYSD_WEBHOOK_SECRET_LEN],
+			    const char *account);
+/* keysd_webhook_request - answer IPC_KEYS_WEBHOOK_KEY or _SIGN REQ on
+ * SERVER; SECRET NULL (none could be loaded) answers R_FAIL */
+void keysd_webhook_request(struct ipc_server *server, const unsigned char *secret,
+			   const struct ipc_msg *req);
 
 /* ---- DKIM signing in the network process (signer.c) ---------------------- */
 

@@ -277,11 +277,16 @@ def test_each_process_runs_as_its_own_user(petrel_factory, open_dir):
                          p.log())
 
     net, auth, keys = (pwd.getpwnam(USERS[r]) for r in ROLES)
-    for sub, owner in (("auth", auth), ("dkim", keys)):
+    for sub, owner in (("auth", auth), ("dkim", keys), ("webhook", keys)):
         st = (data / sub).stat()
         assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (owner.pw_uid, owner.pw_gid, 0o700), \
             (sub, st)
     assert key.stat().st_uid == keys.pw_uid
+    # the event webhook keys' secret (made by the keys process as root, before its drop;
+    # given to petrel-keys at the next start): the network process's user cannot read it
+    secret = data / "webhook" / "secret"
+    assert secret.stat().st_uid in (0, keys.pw_uid) and secret.stat().st_mode & 0o777 == 0o600
+    assert open_as("petrel", secret) == errno.EACCES
     assert data.stat().st_uid == net.pw_uid
     assert (data / "petrel.lock").stat().st_uid == net.pw_uid
 

@@ -3,8 +3,11 @@ SendGrid's /v3/user/webhooks/event/settings, kept per account in the store; the 
 posted in batches to a receiver (a small HTTP server in this file, on 127.0.0.21-23),
 retried on failure, never slowing delivery.  Postfix's smtp-sink plays the remote MX."""
 
+import base64
 import http.server
 import json
+import os
+import signal
 import socket
 import subprocess
 import threading
@@ -281,3 +284,93 @@ def test_test_post(petrel_factory, receiver_factory):
     # nothing listening
     status, _, body = call(p, "POST", test, key, {"url": "http://127.0.0.24:9/"})
     assert status == 400 and "failed" in body["errors"][0]["message"], body
+
+
+# --------------------------------------------------------------------------- signed
+
+SIGNED = SETTINGS + "/signed"
+SIG = "X-Twilio-Email-Event-Webhook-Signature"
+TS = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+
+def verifies(public_key_b64, headers, body):
+    """SendGrid's check: ECDSA P-256 / SHA-256 over the timestamp's octets and then the
+    body's, with the public key of the /signed endpoint (python3-cryptography)"""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+    key = load_der_public_key(base64.b64decode(public_key_b64))
+    assert isinstance(key.curve, ec.SECP256R1), key.curve
+    try:
+        key.verify(base64.b64decode(headers[SIG]), headers[TS].encode() + body,
+                   ec.ECDSA(hashes.SHA256()))
+        return True
+    except InvalidSignature:
+        return False
+
+
+def test_signed_posts_verify_and_the_key_survives_a_restart(
+        petrel_factory, dns_factory, mx_port, sink_factory, receiver_factory):
+    p = bouncing_petrel(petrel_factory, dns_factory, mx_port, sink_factory)
+    r = receiver_factory("127.0.0.25")
+    read = add_key(p, "user.webhooks.event.settings.signed.read")
+    key = add_key(p, "user.webhooks.event.settings.signed.read",
+                  "user.webhooks.event.settings.signed.update")
+    assert call(p, "GET", SIGNED)[0] == 401
+    assert call(p, "PATCH", SIGNED, read, {"enabled": True})[0] == 403
+    assert call(p, "PUT", SIGNED, key, {"enabled": True})[0] == 405
+    status, _, body = call(p, "PATCH", SIGNED, key, {"enabled": "yes"})
+    assert status == 400 and body["errors"][0]["field"] == "enabled", body
+    status, _, body = call(p, "GET", SIGNED, read)
+    assert status == 200 and body == {"public_key": ""}, body
+
+    status, _, body = call(p, "PATCH", SIGNED, key, {"enabled": True})
+    assert status == 200 and body["public_key"], body
+    public = body["public_key"]
+    # the settings' PATCH leaves signing on
+    enable_webhook(p, r.url)
+    status, _, body = call(p, "GET", SIGNED, read)
+    assert status == 200 and body == {"public_key": public}, body
+
+    data, _ = message(SENDER)
+    qid = submit(p, [SENDER], data)
+    wait_until(lambda: any(e.get("sg_message_id") == qid and e["event"] == "delivered"
+                           for e in r.accepted()), 20, 0.2, "the signed events")
+    for headers, body, _ in r.posts:
+        assert abs(int(headers[TS]) - time.time()) < 300, headers
+        assert verifies(public, headers, body), (headers, body)
+        # a payload changed on the way, or a timestamp, does not verify
+        assert not verifies(public, headers, body.replace(b"delivered", b"dropped!!")), body
+        assert not verifies(public, dict(headers, **{TS: str(int(headers[TS]) + 1)}), body)
+
+    # the keys process not answering: the batch waits (never posted unsigned), and goes
+    # signed once it answers again
+    keys = p.processes()["keys"]
+    before = len(r.posts)
+    os.kill(keys, signal.SIGSTOP)
+    try:
+        data, _ = message(SENDER)
+        qid = submit(p, [SENDER], data)
+        wait_until(lambda: "not signed" in p.log(), 30, 0.2, "a batch left unsigned")
+        assert len(r.posts) == before, r.posts[before:]
+    finally:
+        os.kill(keys, signal.SIGCONT)
+    wait_until(lambda: any(e.get("sg_message_id") == qid and e["event"] == "delivered"
+                           for e in r.accepted()), 30, 0.2, "the events once signed")
+    for headers, body, _ in r.posts[before:]:
+        assert verifies(public, headers, body), (headers, body)
+
+    # the same key after a restart
+    p.restart()
+    status, _, body = call(p, "GET", SIGNED, read)
+    assert status == 200 and body == {"public_key": public}, body
+    # off: posts go unsigned, the key is not shown
+    status, _, body = call(p, "PATCH", SIGNED, key, {"enabled": False})
+    assert status == 200 and body == {"public_key": ""}, body
+    before = len(r.posts)
+    data, _ = message(SENDER)
+    qid = submit(p, [SENDER], data)
+    wait_until(lambda: any(e.get("sg_message_id") == qid and e["event"] == "delivered"
+                           for e in r.accepted()), 20, 0.2, "the unsigned events")
+    assert all(SIG not in headers for headers, _, _ in r.posts[before:]), r.posts[before:]

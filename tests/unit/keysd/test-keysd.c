@@ -6,7 +6,10 @@
  * checked with the generated keys themselves, every misfitting request
  * (IPC_R_BAD or R_FAIL and a log line, never a signature), and a malformed
  * frame (refused, logged, the channel closed, exit 0): the issue's
- * "malformed message on the helper socket is refused and logged". */
+ * "malformed message on the helper socket is refused and logged".  The
+ * event webhook's keys: IPC_KEYS_WEBHOOK_KEY and _SIGN (one P-256 key per
+ * account, checked with OpenSSL), their misfits, and the derivation itself
+ * (the same secret and account, the same key). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -77,6 +80,8 @@ static int fixture_start(void **state)
 	snprintf(fx->log, sizeof(fx->log), "%s/log", fx->dir);
 	char path[160];
 	snprintf(path, sizeof(path), "%s/dkim", fx->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/webhook", fx->dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	fx->rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
 	fx->ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
@@ -378,6 +383,14 @@ static void test_misfits(void **state)
 		{ "an auth request", IPC_AUTH_PASSWORD, 3,
 		  { ipc_text("u"), ipc_text("p"), ipc_text("127.0.0.1") }, IPC_R_BAD,
 		  "keys-bad-request type=1" },
+		{ "webhook key without account", IPC_KEYS_WEBHOOK_KEY, 0, { { 0 } }, IPC_R_BAD,
+		  "keys-bad-request type=18" },
+		{ "webhook key, space in account", IPC_KEYS_WEBHOOK_KEY, 1, { ipc_text("a b") },
+		  IPC_R_BAD, "keys-bad-request type=18" },
+		{ "webhook sign, short digest", IPC_KEYS_WEBHOOK_SIGN, 2,
+		  { ipc_text("alice"), { digest, 31 } }, IPC_R_BAD, "keys-bad-request type=19" },
+		{ "webhook sign, no digest", IPC_KEYS_WEBHOOK_SIGN, 1, { ipc_text("alice") },
+		  IPC_R_BAD, "keys-bad-request type=19" },
 		{ "a reply", IPC_R_OK, 1, { { digest, 32 } }, IPC_R_BAD,
 		  "keys-bad-request type=128" },
 	};
@@ -398,6 +411,96 @@ static void test_misfits(void **state)
 	buf_free(&buf);
 	/* still serving after all that */
 	sign_and_check(fx, "sel-rsa", KEYSD_ALG_RSA, fx->rsa);
+}
+
+/* webhook_spki - ACCOUNT's public key from the keys process, parsed */
+static EVP_PKEY *webhook_spki(struct fixture *fx, const char *account, struct buf *der_r)
+{
+	struct buf buf;
+	struct ipc_msg msg;
+	buf_init(&buf);
+	struct ipc_field f = ipc_text(account);
+	request(fx, IPC_KEYS_WEBHOOK_KEY, 1, &f, &buf, &msg);
+	assert_int_equal(msg.type, IPC_R_OK);
+	assert_int_equal(msg.count, 1);
+	buf_reset(der_r);
+	buf_append(der_r, msg.field[0].data, msg.field[0].len);
+	const unsigned char *p = msg.field[0].data;
+	EVP_PKEY *pkey = d2i_PUBKEY(NULL, &p, (long)msg.field[0].len);
+	assert_non_null(pkey);
+	assert_true(EVP_PKEY_is_a(pkey, "EC"));
+	char group[32];
+	assert_int_equal(EVP_PKEY_get_utf8_string_param(pkey, "group", group, sizeof(group),
+							NULL), 1);
+	assert_string_equal(group, "prime256v1");
+	buf_free(&buf);
+	return pkey;
+}
+
+/* the event webhook's keys: one per account, the same when asked again;
+ * an ECDSA signature of the digest that OpenSSL verifies with it, and not
+ * with another account's */
+static void test_webhook(void **state)
+{
+	struct fixture *fx = *state;
+	struct buf a1, a2, b1, buf;
+	struct ipc_msg msg;
+	buf_init(&a1);
+	buf_init(&a2);
+	buf_init(&b1);
+	buf_init(&buf);
+	EVP_PKEY *alice = webhook_spki(fx, "alice@example.com", &a1);
+	EVP_PKEY_free(webhook_spki(fx, "alice@example.com", &a2));
+	EVP_PKEY *bob = webhook_spki(fx, "bob@example.com", &b1);
+	assert_int_equal(a1.len, a2.len);
+	assert_memory_equal(a1.data, a2.data, a1.len);
+	assert_false(a1.len == b1.len && memcmp(a1.data, b1.data, a1.len) == 0);
+
+	unsigned char digest[32];
+	for (size_t i = 0; i < sizeof(digest); i++)
+		digest[i] = (unsigned char)(i * 5 + 3);
+	struct ipc_field f[2] = { ipc_text("alice@example.com"), { digest, sizeof(digest) } };
+	request(fx, IPC_KEYS_WEBHOOK_SIGN, 2, f, &buf, &msg);
+	assert_int_equal(msg.type, IPC_R_OK);
+	assert_int_equal(msg.count, 1);
+	EVP_PKEY *keys[2] = { alice, bob };
+	for (int k = 0; k < 2; k++) {
+		EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(keys[k], NULL);
+		assert_non_null(ctx);
+		int ok = EVP_PKEY_verify_init(ctx) == 1 &&
+			 EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) > 0 &&
+			 EVP_PKEY_verify(ctx, msg.field[0].data, msg.field[0].len, digest, 32) == 1;
+		EVP_PKEY_CTX_free(ctx);
+		assert_int_equal(ok, k == 0);
+	}
+	EVP_PKEY_free(alice);
+	EVP_PKEY_free(bob);
+	buf_free(&a1);
+	buf_free(&a2);
+	buf_free(&b1);
+	buf_free(&buf);
+}
+
+/* the derivation: the same secret and account give the same key (a
+ * restart, another node with the same secret); another secret, another */
+static void test_webhook_derive(void **state)
+{
+	(void)state;
+	unsigned char s1[KEYSD_WEBHOOK_SECRET_LEN], s2[KEYSD_WEBHOOK_SECRET_LEN];
+	memset(s1, 0x11, sizeof(s1));
+	memset(s2, 0x22, sizeof(s2));
+	EVP_PKEY *a = keysd_webhook_key(s1, "alice"), *b = keysd_webhook_key(s1, "alice"),
+		 *c = keysd_webhook_key(s2, "alice");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_int_equal(EVP_PKEY_eq(a, b), 1);
+	assert_int_not_equal(EVP_PKEY_eq(a, c), 1);
+	assert_null(keysd_webhook_key(s1, ""));
+	assert_null(keysd_webhook_key(s1, "a\tb"));
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+	EVP_PKEY_free(c);
 }
 
 /* a frame that breaks the format: logged, the channel closed, exit 0 (the
@@ -476,6 +579,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dkim_ids),
+		cmocka_unit_test(test_webhook_derive),
+		cmocka_unit_test_setup_teardown(test_webhook, fixture_start, fixture_stop),
 		cmocka_unit_test_setup_teardown(test_list, fixture_start, fixture_stop),
 		cmocka_unit_test_setup_teardown(test_sign, fixture_start, fixture_stop),
 		cmocka_unit_test_setup_teardown(test_misfits, fixture_start, fixture_stop),
