@@ -89,16 +89,13 @@ static struct policy_account *account_snapshot(struct store *store,
 int policy_quota_limit_blocking(void *arg, const char *address, struct mailbox_quota *limit_r)
 {
 	const struct policy_quota *q = arg;
-	struct store_account *a = NULL;
 	struct store_plan *plan = NULL;
 	const char *error = NULL;
 	int ret = -1;
 
 	limit_r->bytes = q->config->mailbox.quota_default;
 	limit_r->messages = q->config->mailbox.quota_messages_default;
-	int rc = store_account_get(q->store, address, &a, &error);
-	if (rc == 0 && a && a->plan)
-		rc = store_plan_get(q->store, a->plan, &plan, &error);
+	int rc = store_account_plan_get(q->store, address, &plan, &error);
 	if (rc < 0) {
 		log_error("store-failed", "op=quota error=\"%s\"", error);
 		goto out;
@@ -110,7 +107,6 @@ int policy_quota_limit_blocking(void *arg, const char *address, struct mailbox_q
 	ret = 0;
 out:
 	store_plan_free(&plan);
-	store_account_free(&a);
 	return ret;
 }
 

@@ -805,22 +805,39 @@ static void *plan_row(const PGresult *res, int i)
 	return p;
 }
 
-static int pg_plan_get(void *db, const char *name, struct store_plan **plan_r,
-		       const char **error_r)
+/* plan_get_by - the plan SQL (a PLAN_COLUMNS result of one parameter, KEY)
+ * finds; STORE_NOT_FOUND with "no NOUN KEY" */
+static int plan_get_by(void *db, const char *sql, const char *reading, const char *noun,
+		       const char *key, struct store_plan **plan_r, const char **error_r)
 {
-	PGresult *res = pg_query(db, "SELECT " PLAN_COLUMNS " FROM plans WHERE name = $1",
-				 "reading a plan", PG_ARGS(PG_TEXT(name)), error_r);
+	PGresult *res = pg_query(db, sql, reading, PG_ARGS(PG_TEXT(key)), error_r);
 	if (!res)
 		return -1;
 	int rc = 0;
 	if (PQntuples(res) > 0) {
 		*plan_r = plan_row(res, 0);
 	} else {
-		*error_r = store_error("no plan %s", name);
+		*error_r = store_error("no %s %s", noun, key);
 		rc = STORE_NOT_FOUND;
 	}
 	PQclear(res);
 	return rc;
+}
+
+static int pg_plan_get(void *db, const char *name, struct store_plan **plan_r,
+		       const char **error_r)
+{
+	return plan_get_by(db, "SELECT " PLAN_COLUMNS " FROM plans WHERE name = $1",
+			   "reading a plan", "plan", name, plan_r, error_r);
+}
+
+static int pg_account_plan_get(void *db, const char *account, struct store_plan **plan_r,
+			       const char **error_r)
+{
+	return plan_get_by(db, "SELECT p.name, p.daily_limit, p.per_minute, p.quota_bytes,"
+			   " p.quota_messages FROM accounts a JOIN plans p ON p.name = a.plan"
+			   " WHERE a.name = $1", "reading an account's plan", "account", account,
+			   plan_r, error_r);
 }
 
 static int pg_plan_list(void *db, struct store_plan ***plans_r, size_t *count_r,
@@ -2162,6 +2179,7 @@ const struct store_backend store_backend_pg = {
 	.domain_list = pg_domain_list,
 	.plan_set = pg_plan_set,
 	.plan_get = pg_plan_get,
+	.account_plan_get = pg_account_plan_get,
 	.plan_list = pg_plan_list,
 	.account_add = pg_account_add,
 	.account_get = pg_account_get,

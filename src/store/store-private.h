@@ -28,6 +28,8 @@ struct store_backend {
 	int (*plan_set)(void *db, const struct store_plan *plan, const char **error_r);
 	int (*plan_get)(void *db, const char *name, struct store_plan **plan_r,
 			const char **error_r);
+	int (*account_plan_get)(void *db, const char *account, struct store_plan **plan_r,
+				const char **error_r);
 	int (*plan_list)(void *db, struct store_plan ***plans_r, size_t *count_r,
 			 const char **error_r);
 

@@ -182,6 +182,7 @@ enum sq_stmt {
 	SQ_DOMAIN_LIST,
 	SQ_PLAN_SET,
 	SQ_PLAN_GET,
+	SQ_ACCOUNT_PLAN_GET,
 	SQ_PLAN_LIST,
 	SQ_ACCOUNT_ADD,
 	SQ_ACCOUNT_GET,
@@ -288,6 +289,9 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 		" quota_messages = excluded.quota_messages",
 	[SQ_PLAN_GET] = "SELECT name, daily_limit, per_minute, quota_bytes, quota_messages"
 		" FROM plans WHERE name = ?1",
+	[SQ_ACCOUNT_PLAN_GET] = "SELECT p.name, p.daily_limit, p.per_minute, p.quota_bytes,"
+		" p.quota_messages FROM accounts a JOIN plans p ON p.name = a.plan"
+		" WHERE a.name = ?1",
 	[SQ_PLAN_LIST] = "SELECT name, daily_limit, per_minute, quota_bytes, quota_messages"
 		" FROM plans ORDER BY name",
 	[SQ_ACCOUNT_ADD] = "INSERT INTO accounts (" ACCOUNT_COLUMNS ")"
@@ -1102,6 +1106,17 @@ static int sq_plan_get(void *db, const char *name, struct store_plan **plan_r,
 	void *row;
 	int rc = row_get(db, SQ_PLAN_GET, "reading a plan", "plan", name, plan_row, plan_drop,
 			 &row, error_r);
+	if (rc == 0)
+		*plan_r = row;
+	return rc;
+}
+
+static int sq_account_plan_get(void *db, const char *account, struct store_plan **plan_r,
+			       const char **error_r)
+{
+	void *row;
+	int rc = row_get(db, SQ_ACCOUNT_PLAN_GET, "reading an account's plan", "account",
+			 account, plan_row, plan_drop, &row, error_r);
 	if (rc == 0)
 		*plan_r = row;
 	return rc;
@@ -2360,6 +2375,7 @@ const struct store_backend store_backend_sqlite = {
 	.domain_list = sq_domain_list,
 	.plan_set = sq_plan_set,
 	.plan_get = sq_plan_get,
+	.account_plan_get = sq_account_plan_get,
 	.plan_list = sq_plan_list,
 	.account_add = sq_account_add,
 	.account_get = sq_account_get,

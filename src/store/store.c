@@ -204,6 +204,15 @@ int store_plan_get(struct store *store, const char *name, struct store_plan **pl
 	return rc;
 }
 
+int store_account_plan_get(struct store *store, const char *account, struct store_plan **plan_r,
+			   const char **error_r)
+{
+	char *n = store_lower_dup(account);
+	int rc = store->ops->account_plan_get(store->db, n, plan_r, error_r);
+	free(n);
+	return rc;
+}
+
 int store_plan_list(struct store *store, struct store_plan ***plans_r, size_t *count_r,
 		    const char **error_r)
 {

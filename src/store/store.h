@@ -97,6 +97,11 @@ struct store_plan {
 int store_plan_set(struct store *store, const struct store_plan *plan, const char **error_r);
 int store_plan_get(struct store *store, const char *name, struct store_plan **plan_r,
 		   const char **error_r);            /* STORE_NOT_FOUND */
+/* store_account_plan_get - the plan of account NAME, in one statement (the
+ * mailbox quota's read at RCPT, DATA and delivery); STORE_NOT_FOUND when
+ * there is no such account */
+int store_account_plan_get(struct store *store, const char *account, struct store_plan **plan_r,
+			   const char **error_r);
 int store_plan_list(struct store *store, struct store_plan ***plans_r, size_t *count_r,
 		    const char **error_r);
 void store_plan_free(struct store_plan **plan);

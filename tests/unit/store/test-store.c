@@ -495,6 +495,33 @@ static void test_plans(void **state)
 	assert_int_equal(store_plan_set(f->store, &bad, &error), -1);
 }
 
+/* test_account_plan - an account's plan in one read: the quota the mailbox
+ * checks at RCPT, DATA and delivery */
+static void test_account_plan(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_plan pro = { .name = (char *)"pro", .daily_limit = 5000,
+				  .quota_bytes = INT64_C(5) << 30, .quota_messages = 70 };
+	assert_int_equal(store_plan_set(f->store, &pro, &error), 0);
+	add_account(f->store, "big@example.org", "pro");
+	add_account(f->store, "small@example.org", NULL);
+	struct store_plan *p = NULL;
+	assert_int_equal(store_account_plan_get(f->store, "Big@Example.ORG", &p, &error), 0);
+	assert_string_equal(p->name, "pro");
+	assert_int_equal(p->daily_limit, 5000);
+	assert_int_equal(p->quota_bytes, INT64_C(5) << 30);
+	assert_int_equal(p->quota_messages, 70);
+	store_plan_free(&p);
+	assert_int_equal(store_account_plan_get(f->store, "small@example.org", &p, &error), 0);
+	assert_string_equal(p->name, "free");
+	assert_int_equal(p->quota_bytes, -1);
+	store_plan_free(&p);
+	assert_int_equal(store_account_plan_get(f->store, "nobody@example.org", &p, &error),
+			 STORE_NOT_FOUND);
+	assert_null(p);
+}
+
 /* ---- accounts ------------------------------------------------------------------ */
 
 static void test_accounts(void **state)
@@ -2157,6 +2184,7 @@ int main(void)
 		cmocka_unit_test(test_pg_url_password_not_shown), \
 		cmocka_unit_test_setup_teardown(test_domains, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_plans, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_account_plan, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_web_secrets, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_sender_rules, setup, teardown), \
