@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "util/utf8.h"
 #include "util/xalloc.h"
 #include "wire/wire.h"
@@ -49,7 +47,7 @@ static char *form_decode(const char *s, size_t len, const char **error_r)
 	}
 	return out;
 fail:
-	OPENSSL_cleanse(out, n);
+	explicit_bzero(out, n);
 	free(out);
 	return NULL;
 }
@@ -119,7 +117,7 @@ const char *http_form_get(const struct http_form *form, const char *name)
 void http_form_clear(struct http_form *form)
 {
 	for (size_t i = 0; i < form->count; i++) {
-		OPENSSL_cleanse(form->fields[i].value, strlen(form->fields[i].value));
+		explicit_bzero(form->fields[i].value, strlen(form->fields[i].value));
 		free(form->fields[i].value);
 		free(form->fields[i].name);
 	}
