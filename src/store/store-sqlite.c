@@ -757,12 +757,12 @@ static int rows_list(struct sq_db *d, enum sq_stmt id, const char *what,
 		     const struct sq_arg *args, size_t n_args, struct sq_rows *rows,
 		     const char **error_r)
 {
-	rows->cap = 8;
-	rows->n = 0;
-	rows->v = xcalloc(rows->cap, sizeof(*rows->v));
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
+	rows->cap = 8;
+	rows->n = 0;
+	rows->v = xcalloc(rows->cap, sizeof(*rows->v));
 	int rc = sq_run(c, id, what, args, n_args, rows_add, rows, error_r) == SQLITE_DONE
 		 ? 0 : -1;
 	conn_give(d, c);
