@@ -588,6 +588,7 @@ class Petrel:
     def _start(self, timeout):
         assert self.proc is None
         logf = open(self.log_path, "ab")
+        since = logf.tell()
         # a process group of its own (the supervisor leads it): kill9() and the
         # teardown reach every process Petrel started, and nothing else
         self.proc = subprocess.Popen([self.binary, "serve", "-c", str(self.config_path)],
@@ -605,7 +606,9 @@ class Petrel:
                 c = SMTPClient(self.host, self.mx, timeout=2)
                 try:
                     r = c.read_reply()
-                    if r.code == 220:
+                    # the banner is this server's only once it says it started: a
+                    # parallel test's server may hold the port it could not bind
+                    if r.code == 220 and self._started_since(since):
                         c.quit()
                         return self
                     last = r
@@ -616,6 +619,16 @@ class Petrel:
             time.sleep(0.05)
         raise AssertionError("petrel did not give a 220 banner within %ss (%r):\n%s"
                              % (timeout, last, self.log()[-3000:]))
+
+    def _started_since(self, offset):
+        """The log from OFFSET on has this server's "started" line (written once every
+        listener is bound)"""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return b" info started version=" in f.read()
+        except FileNotFoundError:
+            return False
 
     def log(self):
         try:
