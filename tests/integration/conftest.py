@@ -122,15 +122,21 @@ def fault_env(rules):
             "ASAN_OPTIONS": asan}
 
 
-def free_ports(n, family=socket.AF_INET, host="127.0.0.1"):
+def free_ports(n, family=socket.AF_INET, host="127.0.0.1", avoid=()):
+    """N distinct free ports on HOST, none of AVOID (ports given out before whose sockets
+    are closed: the kernel may hand them out again)"""
     socks, ports = [], []
-    for _ in range(n):
+    for _ in range(n + 100):
+        if len(ports) == n:
+            break
         s = socket.socket(family, socket.SOCK_STREAM)
         s.bind((host, 0))
         socks.append(s)
-        ports.append(s.getsockname()[1])
+        if s.getsockname()[1] not in avoid:
+            ports.append(s.getsockname()[1])
     for s in socks:
         s.close()
+    assert len(ports) == n, "no %d free ports outside %r" % (n, avoid)
     return ports
 
 
@@ -309,7 +315,7 @@ class SMTPClient:
 def add_listeners(p, *roles):
     """Listeners of ROLES (each named as its role) on free loopback ports, added to the
     configuration of P (a Petrel not started yet); p.ports[role] is each one's port."""
-    ports = free_ports(len(roles), p.family, p.host)
+    ports = free_ports(len(roles), p.family, p.host, avoid=set(p.ports.values()))
     with open(p.config_path, "a") as f:
         for role, port in zip(roles, ports):
             p.ports[role] = port
@@ -577,7 +583,8 @@ class Petrel:
         """Other free loopback ports for every listener of self.ports (the three default
         ones and those add_listeners() added), in the config too."""
         text = self.config_path.read_text()
-        new = dict(zip(self.ports, free_ports(len(self.ports), self.family, self.host)))
+        new = dict(zip(self.ports, free_ports(len(self.ports), self.family, self.host,
+                                              avoid=set(self.ports.values()))))
         for role, port in new.items():
             text = text.replace("address = %s:%d\n" % (self.hostpart, self.ports[role]),
                                 "address = %s:%d\n" % (self.hostpart, port))
