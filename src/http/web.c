@@ -1,10 +1,9 @@
-/* http/web - the web pages of the sign-up (docs/web.md), written with the
- * layout of http/page.h.  GET /signup so far: the form, with a CSRF token
- * both in a hidden field and in a cookie (double submit: the form's POST
- * must carry the two, equal), or, with [web] signup = closed, 403 and a
- * page that says so.  Every page is answered with headers that keep it out
- * of frames and caches and allow no script (CSP). */
-#include "http/session.h"
+/* http/web - the web pages' shared parts (http/web.h) and the sign-up's
+ * page (docs/web.md), written with the layout of http/page.h.  GET /signup
+ * so far: the form, with a CSRF token both in a hidden field and in a
+ * cookie (double submit: the form's POST must carry the two, equal), or,
+ * with [web] signup = closed, 403 and a page that says so. */
+#include "http/web.h"
 #include "http/page.h"
 
 #include <string.h>
@@ -16,22 +15,13 @@
 #include "util/buf.h"
 #include "util/markup.h"
 
-#define WEB_CSRF_COOKIE "petrel_csrf"
-
-static void web_respond(struct http_session *s, int status, const char *title,
-			struct buf *main_html);
-static bool web_is_https(const struct http_session *s);
-
-/* web_is_https - the page is served over TLS: its cookies are Secure and
- * __Host- prefixed (RFC 6265bis 4.1.3.2) */
-static bool web_is_https(const struct http_session *s)
+bool http_web_is_https(const struct http_session *s)
 {
 	return s->listener->role == LISTENER_ROLE_HTTPS;
 }
 
-/* web_respond - STATUS with the page TITLE around MAIN_HTML (freed) */
-static void web_respond(struct http_session *s, int status, const char *title,
-			struct buf *main_html)
+void http_web_respond(struct http_session *s, int status, const char *title,
+		      struct buf *main_html)
 {
 	struct buf page;
 	buf_init(&page);
@@ -48,6 +38,29 @@ static void web_respond(struct http_session *s, int status, const char *title,
 	buf_free(&page);
 }
 
+void http_web_set_cookie(struct http_session *s, const char *name, const char *value,
+			 long max_age)
+{
+	bool https = http_web_is_https(s);
+	struct buf cookie;
+	buf_init(&cookie);
+	buf_printf(&cookie, "%s%s=%s; Path=/; HttpOnly; SameSite=Strict%s", https ? "__Host-" : "",
+		   name, value, https ? "; Secure" : "");
+	if (max_age != 0)
+		buf_printf(&cookie, "; Max-Age=%ld", max_age > 0 ? max_age : 0L);
+	buf_append(&cookie, "", 1);
+	http_session_add_header(s, "Set-Cookie", cookie.data);
+	buf_free(&cookie);
+}
+
+int http_web_csrf_issue(struct http_session *s, char token[STORE_WEB_SECRET_LEN + 1])
+{
+	if (store_web_secret_make(token) < 0)
+		return -1;
+	http_web_set_cookie(s, HTTP_WEB_CSRF_COOKIE, token, 0);
+	return 0;
+}
+
 void http_route_signup_page(struct http_session *s)
 {
 	struct buf main_html;
@@ -56,24 +69,16 @@ void http_route_signup_page(struct http_session *s)
 	if (mode == CONFIG_WEB_SIGNUP_CLOSED) {
 		buf_append_str(&main_html, "<p>Sign-up is closed on this server: ask its operator"
 			       " for an account.</p>\n");
-		web_respond(s, 403, "Sign-up is closed", &main_html);
+		http_web_respond(s, 403, "Sign-up is closed", &main_html);
 		return;
 	}
 	char token[STORE_WEB_SECRET_LEN + 1];
-	if (store_web_secret_make(token) < 0) {
+	if (http_web_csrf_issue(s, token) < 0) {
 		buf_append_str(&main_html, "<p>The server cannot make a form now: try again"
 			       " later.</p>\n");
-		web_respond(s, 503, "Try again later", &main_html);
+		http_web_respond(s, 503, "Try again later", &main_html);
 		return;
 	}
-	bool https = web_is_https(s);
-	struct buf cookie;
-	buf_init(&cookie);
-	buf_printf(&cookie, "%s%s=%s; Path=/; HttpOnly; SameSite=Strict%s", https ? "__Host-" : "",
-		   WEB_CSRF_COOKIE, token, https ? "; Secure" : "");
-	buf_append(&cookie, "", 1);
-	http_session_add_header(s, "Set-Cookie", cookie.data);
-	buf_free(&cookie);
 	if (mode == CONFIG_WEB_SIGNUP_APPROVAL)
 		buf_append_str(&main_html, "<p>An operator approves each new account before it"
 			       " can send mail.</p>\n");
@@ -89,5 +94,5 @@ void http_route_signup_page(struct http_session *s)
 		       " autocomplete=\"new-password\" minlength=\"10\" maxlength=\"256\" required>\n"
 		       "<button type=\"submit\">Sign up</button>\n</form>\n");
 	OPENSSL_cleanse(token, sizeof(token));
-	web_respond(s, 200, "Sign up", &main_html);
+	http_web_respond(s, 200, "Sign up", &main_html);
 }
