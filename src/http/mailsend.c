@@ -44,9 +44,7 @@ struct send_message {
 };
 
 struct send_job {
-	struct http_server *server;
-	uint64_t session_id;
-	char sid[24];
+	struct http_job_origin origin;   /* the request it answers */
 	char client[64];
 	bool tls;
 	char *listener;
@@ -115,17 +113,14 @@ static void send_authorized(struct http_session *s)
 		return;
 	}
 	struct send_job *j = xcalloc(1, sizeof(*j));
-	j->server = s->server;
-	j->session_id = s->id;
-	snprintf(j->sid, sizeof(j->sid), "%s", s->sid);
+	http_job_origin_init(&j->origin, s);
 	snprintf(j->client, sizeof(j->client), "%s", s->client);
 	j->tls = s->conn.tls;
 	j->listener = xstrdup(s->listener->name);
 	j->account = policy_account_copy(s->account);
-	j->body = s->body ? s->body : xstrdup("");
-	j->body_len = s->body_len;
-	s->body = NULL;
-	s->body_len = 0;
+	j->body = http_session_take_body(s, &j->body_len);
+	if (!j->body)
+		j->body = xstrdup("");
 	j->limits = (struct mailsend_limits){
 		.personalizations = config->http.send_personalizations,
 		.recipients = config->http.send_recipients,
@@ -173,7 +168,7 @@ static void send_work(void *arg)
 		unsigned n = 0;
 		for (size_t i = 0; i < j->count; i++)
 			n += j->messages[i].reserved;
-		policy_release_blocking(j->server->store, j->account, n, j->now);
+		policy_release_blocking(j->origin.server->store, j->account, n, j->now);
 		for (size_t i = 0; i < j->count; i++)
 			j->messages[i].reserved = 0;
 	}
@@ -188,7 +183,7 @@ static bool send_check_sender(struct send_job *j, const struct mailsend_request 
 {
 	struct policy_reply reply = { 0 };
 	const char *sender = mailsend_sender(r, index);
-	policy_check_sender_blocking(j->server->store, j->account, true, sender, &reply);
+	policy_check_sender_blocking(j->origin.server->store, j->account, true, sender, &reply);
 	if (reply.code == 0)
 		return true;
 	char field[64];
@@ -213,7 +208,7 @@ static bool send_add_rcpt(struct send_job *j, struct send_message *m, const char
 			  size_t index, const char *list, size_t n)
 {
 	struct policy_rcpt rcpt;
-	policy_check_rcpt_blocking(j->server->store, j->server->config, j->account, address,
+	policy_check_rcpt_blocking(j->origin.server->store, j->origin.server->config, j->account, address,
 				   j->now, &rcpt);
 	bool ok = rcpt.reply.code == 0;
 	if (ok && rcpt.reserved)
@@ -282,7 +277,7 @@ static bool send_compose(struct send_job *j, const struct mailsend_request *r, s
 			 struct send_message *m, size_t *total)
 {
 	struct mailsend_stamp stamp = { .date = j->now, .id = m->env->id,
-					.hostname = j->server->config->hostname };
+					.hostname = j->origin.server->config->hostname };
 	const char *error = NULL;
 	send_received(j, m->env, &m->body);
 	if (r->subscription_tracking)
@@ -310,7 +305,7 @@ static bool send_compose(struct send_job *j, const struct mailsend_request *r, s
 static bool send_check_from(struct send_job *j, struct send_message *m)
 {
 	struct policy_reply reply = { 0 };
-	policy_check_from_blocking(j->server->store, j->account, m->env->sender, m->body.data,
+	policy_check_from_blocking(j->origin.server->store, j->account, m->env->sender, m->body.data,
 				   m->body.len, &reply);
 	if (reply.code != 0)
 		send_fail(j, 403, "The from address does not match a verified Sender Identity.",
@@ -322,13 +317,13 @@ static bool send_check_from(struct send_job *j, struct send_message *m)
  * submissions; a keys process that cannot sign loses no mail */
 static void send_sign(struct send_job *j, struct send_message *m)
 {
-	if (!j->server->signer)
+	if (!j->origin.server->signer)
 		return;
 	const char *error = NULL;
-	int n = keysd_signer_sign_blocking(j->server->signer, &m->body, (long long)j->now, &error);
+	int n = keysd_signer_sign_blocking(j->origin.server->signer, &m->body, (long long)j->now, &error);
 	if (n < 0)
 		log_warn("dkim-sign-failed", "session=%s account=%s action=unsigned reason=\"%s\"",
-			 j->sid, j->account->name, error);
+			 j->origin.sid, j->account->name, error);
 	m->env->size = m->body.len;
 }
 
@@ -340,7 +335,7 @@ static void send_sign(struct send_job *j, struct send_message *m)
 static void send_unsubscribe_fields(const struct send_job *j, const struct mailsend_request *r,
 				    size_t index, struct buf *out)
 {
-	const struct http_server *server = j->server;
+	const struct http_server *server = j->origin.server;
 	size_t account_len = strlen(j->account->name);
 	if (!server->has_unsubscribe_secret || account_len == 0 ||
 	    account_len > UNSUBSCRIBE_ADDRESS_MAX)
@@ -359,7 +354,7 @@ static void send_received(const struct send_job *j, const struct queue_envelope 
 	char date[64];
 	message_date_format(j->now, date, sizeof(date));
 	buf_printf(out, "Received: from [%s]\r\n\tby %s (Petrel) with %s id %s;\r\n\t%s\r\n",
-		   j->client, j->server->config->hostname, j->tls ? "HTTPS" : "HTTP", env->id,
+		   j->client, j->origin.server->config->hostname, j->tls ? "HTTPS" : "HTTP", env->id,
 		   date);
 }
 
@@ -367,7 +362,7 @@ static void send_received(const struct send_job *j, const struct queue_envelope 
 static void send_done(void *arg)
 {
 	struct send_job *j = arg;
-	struct http_session *s = http_session_find(j->server, j->session_id);
+	struct http_session *s = http_job_origin_session(&j->origin);
 	if (j->status != 0 || !s || s->conn.dead) {
 		if (j->status == 0)  /* the client left before its answer: nothing queued */
 			for (size_t i = 0; i < j->count; i++)
@@ -384,9 +379,9 @@ static void send_done(void *arg)
 		struct queue_envelope *env = m->env;
 		m->env = NULL;
 		log_info("received", "session=%s queue_id=%s size=%zu nrcpt=%zu account=%s "
-			 "protocol=http%s", j->sid, env->id, m->body.len, env->rcpt_count,
+			 "protocol=http%s", j->origin.sid, env->id, m->body.len, env->rcpt_count,
 			 j->account->name, env->sandbox ? " sandbox=yes" : "");
-		queue_submit(j->server->queue, env, &m->body, send_queued, m);
+		queue_submit(j->origin.server->queue, env, &m->body, send_queued, m);
 	}
 }
 
@@ -397,10 +392,10 @@ static void send_queued(void *ctx, int status, const char *queue_id, const char 
 	struct send_message *m = ctx;
 	struct send_job *j = m->job;
 	if (status == 0) {
-		log_info("queued", "session=%s queue_id=%s", j->sid, queue_id);
+		log_info("queued", "session=%s queue_id=%s", j->origin.sid, queue_id);
 		send_event(j, m);
 	} else {
-		log_warn("queue-failed", "session=%s queue_id=%s error=\"%s\"", j->sid, m->id,
+		log_warn("queue-failed", "session=%s queue_id=%s error=\"%s\"", j->origin.sid, m->id,
 			 error);
 		send_release_units(j, m->reserved);
 		j->failed++;
@@ -416,7 +411,7 @@ static void send_queued(void *ctx, int status, const char *queue_id, const char 
  * as SMTP records it */
 static void send_event(struct send_job *j, const struct send_message *m)
 {
-	if (!j->server->events)
+	if (!j->origin.server->events)
 		return;
 	struct store_event ev = {
 		.time = j->now,
@@ -425,14 +420,14 @@ static void send_event(struct send_job *j, const struct send_message *m)
 		.queue_id = (char *)m->id,
 		.code = 250,  /* as SMTP records an acceptance */
 	};
-	store_events_post(j->server->events, &ev, true);
+	store_events_post(j->origin.server->events, &ev, true);
 }
 
 /* send_answer - the answer, if the session still waits for it; then the
  * job is done */
 static void send_answer(struct send_job *j)
 {
-	struct http_session *s = http_session_find(j->server, j->session_id);
+	struct http_session *s = http_job_origin_session(&j->origin);
 	if (s && !s->conn.dead) {
 		if (j->status == 429) {
 			char limit[24], reset[24];
@@ -443,7 +438,7 @@ static void send_answer(struct send_job *j)
 			http_session_add_header(s, "X-RateLimit-Reset", reset);
 		}
 		if (j->status != 0) {
-			log_info("http-mail-send", "session=%s account=%s status=%d", j->sid,
+			log_info("http-mail-send", "session=%s account=%s status=%d", j->origin.sid,
 				 j->account->name, j->status);
 			http_session_respond(s, j->status, j->answer);
 			j->answer = NULL;
@@ -451,7 +446,7 @@ static void send_answer(struct send_job *j)
 			/* SendGrid's X-Message-Id: the first message's queue ID */
 			http_session_add_header(s, "X-Message-Id", j->messages[0].id);
 			log_info("http-mail-send", "session=%s account=%s status=202 messages=%zu "
-				 "message_id=%s", j->sid, j->account->name, j->count,
+				 "message_id=%s", j->origin.sid, j->account->name, j->count,
 				 j->messages[0].id);
 			http_session_respond(s, 202, NULL);
 		}
@@ -465,11 +460,11 @@ static void send_release_units(struct send_job *j, unsigned n)
 	if (n == 0)
 		return;
 	struct send_release *r = xcalloc(1, sizeof(*r));
-	r->store = j->server->store;
+	r->store = j->origin.server->store;
 	r->account = policy_account_copy(j->account);
 	r->n = n;
 	r->at = j->now;
-	pool_submit(j->server->pool, release_work, release_done, r);
+	pool_submit(j->origin.server->pool, release_work, release_done, r);
 }
 
 static void release_work(void *arg)

@@ -119,6 +119,27 @@ struct http_session *http_session_find(struct http_server *server, uint64_t id)
 	return net_sessions_find(server->sessions, id);
 }
 
+void http_job_origin_init(struct http_job_origin *origin, const struct http_session *s)
+{
+	origin->server = s->server;
+	origin->session_id = s->id;
+	snprintf(origin->sid, sizeof(origin->sid), "%s", s->sid);
+}
+
+struct http_session *http_job_origin_session(const struct http_job_origin *origin)
+{
+	return http_session_find(origin->server, origin->session_id);
+}
+
+char *http_session_take_body(struct http_session *s, size_t *len_r)
+{
+	char *body = s->body;
+	*len_r = body ? s->body_len : 0;
+	s->body = NULL;
+	s->body_len = 0;
+	return body;
+}
+
 /* session_drain - shutdown: a connection between requests (or in the
  * middle of one) closes now; a handler's answer goes out first */
 static void session_drain(void *session)

@@ -110,6 +110,22 @@ void http_session_start(struct http_server *server, const struct config_listener
 /* http_session_find - the open session with ID, or NULL (for late answers) */
 struct http_session *http_session_find(struct http_server *server, uint64_t id);
 
+/* A pool job's way back to the request it answers.  The session may close
+ * while the job runs, so the job keeps this, not the session, and its
+ * done callback finds the session again (NULL: gone, the answer dropped). */
+struct http_job_origin {
+	struct http_server *server;
+	uint64_t session_id;
+	char sid[24];                  /* the session's id, for the log */
+};
+/* http_job_origin_init - ORIGIN names S's current request */
+void http_job_origin_init(struct http_job_origin *origin, const struct http_session *s);
+/* http_job_origin_session - the session still open, or NULL */
+struct http_session *http_job_origin_session(const struct http_job_origin *origin);
+/* http_session_take_body - the request's body moved to the caller (to
+ * free), its length in *LEN_R; NULL (length 0) when it had none */
+char *http_session_take_body(struct http_session *s, size_t *len_r);
+
 /* http_session_add_header - a field for the answer about to be given */
 void http_session_add_header(struct http_session *s, const char *name, const char *value);
 /* http_session_respond - answer the current request with STATUS and BODY

@@ -24,9 +24,7 @@
 enum stats_aggregation { STATS_BY_DAY, STATS_BY_WEEK, STATS_BY_MONTH };
 
 struct stats_job {
-	struct http_server *server;
-	uint64_t session_id;
-	char sid[24];
+	struct http_job_origin origin;   /* the request it answers */
 	char *account;
 	int64_t first_day, last_day;        /* days since 1970-01-01 */
 	enum stats_aggregation by;
@@ -69,9 +67,7 @@ static void stats_authorized(struct http_session *s)
 		stats_job_free(j);
 		return;
 	}
-	j->server = s->server;
-	j->session_id = s->id;
-	snprintf(j->sid, sizeof(j->sid), "%s", s->sid);
+	http_job_origin_init(&j->origin, s);
 	j->account = xstrdup(s->account->name);
 	pool_submit(s->server->pool, stats_work, stats_done, j);
 }
@@ -148,7 +144,7 @@ static bool stats_query_parse(struct http_session *s, struct stats_job *j)
 static void stats_work(void *arg)
 {
 	struct stats_job *j = arg;
-	j->rc = store_event_count_days(j->server->store, j->account, j->first_day * DAY_SECONDS,
+	j->rc = store_event_count_days(j->origin.server->store, j->account, j->first_day * DAY_SECONDS,
 				       (j->last_day + 1) * DAY_SECONDS, &j->counts, &j->n,
 				       &j->error);
 }
@@ -207,13 +203,13 @@ static json_t *stats_entry(int64_t day, const struct stats_metrics *m)
 static void stats_done(void *arg)
 {
 	struct stats_job *j = arg;
-	struct http_session *s = http_session_find(j->server, j->session_id);
+	struct http_session *s = http_job_origin_session(&j->origin);
 	if (!s || s->conn.dead) {
 		stats_job_free(j);
 		return;
 	}
 	if (j->rc != 0) {
-		log_error("http-stats", "session=%s account=%s error=\"%s\"", j->sid, j->account,
+		log_error("http-stats", "session=%s account=%s error=\"%s\"", j->origin.sid, j->account,
 			  j->error);
 		http_session_respond_error(s, 503, "statistics are not available now", NULL);
 		stats_job_free(j);

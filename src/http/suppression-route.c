@@ -24,9 +24,7 @@ enum supp_op { SUPP_READ, SUPP_CREATE, SUPP_DELETE };
 static const char *const OP_SCOPES[] = { "read", "create", "delete" };
 
 struct supp_job {
-	struct http_server *server;
-	uint64_t session_id;
-	char sid[24];
+	struct http_job_origin origin;   /* the request it answers */
 	char *account;
 	enum store_suppression_list list;
 	char *email;                 /* the path's, or NULL */
@@ -138,14 +136,9 @@ static void supp_authorized(struct http_session *s)
 	}
 	j->range = (struct store_suppression_range){ .start = (time_t)q.start_time,
 		.end = (time_t)q.end_time, .limit = q.limit, .offset = q.offset };
-	j->server = s->server;
-	j->session_id = s->id;
-	snprintf(j->sid, sizeof(j->sid), "%s", s->sid);
+	http_job_origin_init(&j->origin, s);
 	j->account = xstrdup(s->account->name);
-	j->body = s->body;
-	j->body_len = s->body_len;
-	s->body = NULL;
-	s->body_len = 0;
+	j->body = http_session_take_body(s, &j->body_len);
 	pool_submit(s->server->pool, supp_work, supp_done, j);
 }
 
@@ -185,12 +178,12 @@ static void supp_read(struct supp_job *j)
 	size_t n = 0;
 	const char *error = NULL;
 	int rc = j->email
-		? store_suppression_list(j->server->store, j->account, j->list, j->email, &v, &n,
+		? store_suppression_list(j->origin.server->store, j->account, j->list, j->email, &v, &n,
 					 &error)
-		: store_suppression_page(j->server->store, j->account, j->list, &j->range, &v, &n,
+		: store_suppression_page(j->origin.server->store, j->account, j->list, &j->range, &v, &n,
 					 &error);
 	if (rc != 0) {
-		log_error("store-failed", "op=suppression_list session=%s error=\"%s\"", j->sid,
+		log_error("store-failed", "op=suppression_list session=%s error=\"%s\"", j->origin.sid,
 			  error);
 		supp_fail(j, 503, "the store is not available now, try again later", NULL);
 		return;
@@ -235,9 +228,9 @@ static void supp_create(struct supp_job *j)
 	for (size_t i = 0; i < b.count && j->status == 0; i++) {
 		struct store_suppression entry = { .list = j->list, .email = b.emails[i],
 						   .reason = b.reason };
-		if (store_suppression_add(j->server->store, j->account, &entry, &error) != 0) {
+		if (store_suppression_add(j->origin.server->store, j->account, &entry, &error) != 0) {
 			log_error("store-failed", "op=suppression_add session=%s error=\"%s\"",
-				  j->sid, error);
+				  j->origin.sid, error);
 			supp_fail(j, 503, "the store is not available now, try again later", NULL);
 		} else {
 			json_array_append_new(added, text_value(b.emails[i]));
@@ -261,18 +254,18 @@ static void supp_delete(struct supp_job *j)
 	const char *error = NULL;
 	int rc = 0;
 	if (j->email) {
-		rc = store_suppression_remove(j->server->store, j->account, j->list, j->email, NULL,
+		rc = store_suppression_remove(j->origin.server->store, j->account, j->list, j->email, NULL,
 					      &error);
 	} else if (http_suppression_body_parse(j->body ? j->body : "", j->body_len, true, false,
 					       &b, &error) != 0) {
 		supp_fail(j, 400, error, NULL);
 		return;
 	} else if (b.delete_all) {
-		rc = store_suppression_remove(j->server->store, j->account, j->list, NULL, NULL,
+		rc = store_suppression_remove(j->origin.server->store, j->account, j->list, NULL, NULL,
 					      &error);
 	} else {
 		for (size_t i = 0; i < b.count && rc >= 0; i++)
-			rc = store_suppression_remove(j->server->store, j->account, j->list,
+			rc = store_suppression_remove(j->origin.server->store, j->account, j->list,
 						      b.emails[i], NULL, &error);
 		if (rc == STORE_NOT_FOUND)
 			rc = 0;
@@ -281,7 +274,7 @@ static void supp_delete(struct supp_job *j)
 	if (rc == STORE_NOT_FOUND) {
 		supp_fail(j, 404, "not found", NULL);
 	} else if (rc != 0) {
-		log_error("store-failed", "op=suppression_remove session=%s error=\"%s\"", j->sid,
+		log_error("store-failed", "op=suppression_remove session=%s error=\"%s\"", j->origin.sid,
 			  error);
 		supp_fail(j, 503, "the store is not available now, try again later", NULL);
 	} else {
@@ -293,10 +286,10 @@ static void supp_delete(struct supp_job *j)
 static void supp_done(void *arg)
 {
 	struct supp_job *j = arg;
-	struct http_session *s = http_session_find(j->server, j->session_id);
+	struct http_session *s = http_job_origin_session(&j->origin);
 	if (s && !s->conn.dead) {
 		log_info("http-suppression", "session=%s account=%s list=%s op=%s status=%d",
-			 j->sid, j->account, store_suppression_list_name(j->list), OP_SCOPES[j->op],
+			 j->origin.sid, j->account, store_suppression_list_name(j->list), OP_SCOPES[j->op],
 			 j->status);
 		http_session_respond(s, j->status, j->answer);
 		j->answer = NULL;

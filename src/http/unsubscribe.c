@@ -27,9 +27,7 @@
 #define PAGE_TYPE "text/html; charset=utf-8"
 
 struct unsub_job {
-	struct http_server *server;
-	uint64_t session_id;
-	char sid[24];
+	struct http_job_origin origin;   /* the request it answers */
 	char *account, *recipient;
 	int status;
 };
@@ -121,9 +119,7 @@ void http_route_unsubscribe_post(struct http_session *s)
 		return;
 	}
 	struct unsub_job *j = xcalloc(1, sizeof(*j));
-	j->server = s->server;
-	j->session_id = s->id;
-	snprintf(j->sid, sizeof(j->sid), "%s", s->sid);
+	http_job_origin_init(&j->origin, s);
 	j->account = account;
 	j->recipient = recipient;
 	pool_submit(s->server->pool, unsub_work, unsub_done, j);
@@ -140,11 +136,11 @@ static void unsub_work(void *arg)
 		.status = (char *)"",
 	};
 	const char *error = NULL;
-	int rc = store_suppression_add(j->server->store, j->account, &entry, &error);
+	int rc = store_suppression_add(j->origin.server->store, j->account, &entry, &error);
 	if (rc == STORE_NOT_FOUND) {
 		j->status = 404;  /* the account is gone */
 	} else if (rc != 0) {
-		log_error("store-failed", "op=suppression_add session=%s error=\"%s\"", j->sid,
+		log_error("store-failed", "op=suppression_add session=%s error=\"%s\"", j->origin.sid,
 			  error ? error : "");
 		j->status = 503;
 	} else {
@@ -156,8 +152,8 @@ static void unsub_work(void *arg)
 static void unsub_done(void *arg)
 {
 	struct unsub_job *j = arg;
-	struct http_session *s = http_session_find(j->server, j->session_id);
-	log_info("http-unsubscribe", "session=%s account=%s to=%s status=%d", j->sid, j->account,
+	struct http_session *s = http_job_origin_session(&j->origin);
+	log_info("http-unsubscribe", "session=%s account=%s to=%s status=%d", j->origin.sid, j->account,
 		 j->recipient, j->status);
 	if (s && !s->conn.dead) {
 		if (j->status == 200)

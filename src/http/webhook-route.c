@@ -34,9 +34,7 @@
 #define SCOPE_SIGNED_UPDATE "user.webhooks.event.settings.signed.update"
 
 struct test_job {
-	struct http_server *server;
-	uint64_t session_id;
-	char sid[24];
+	struct http_job_origin origin;   /* the request it answers */
 	char *account;
 	char *body;
 	size_t body_len;
@@ -45,9 +43,7 @@ struct test_job {
 };
 
 struct hook_job {
-	struct http_server *server;
-	uint64_t session_id;
-	char sid[24];
+	struct http_job_origin origin;   /* the request it answers */
 	char *account;
 	bool update;                 /* PATCH */
 	bool sign_route;             /* .../settings/signed */
@@ -140,16 +136,11 @@ static void signed_update_authorized(struct http_session *s)
 static void hook_submit(struct http_session *s, bool update, bool sign_route)
 {
 	struct hook_job *j = xcalloc(1, sizeof(*j));
-	j->server = s->server;
-	j->session_id = s->id;
-	snprintf(j->sid, sizeof(j->sid), "%s", s->sid);
+	http_job_origin_init(&j->origin, s);
 	j->account = xstrdup(s->account->name);
 	j->update = update;
 	j->sign_route = sign_route;
-	j->body = s->body;
-	j->body_len = s->body_len;
-	s->body = NULL;
-	s->body_len = 0;
+	j->body = http_session_take_body(s, &j->body_len);
 	pool_submit(s->server->pool, hook_work, hook_done, j);
 }
 
@@ -167,11 +158,11 @@ static int hook_current(struct hook_job *j, struct http_webhook_settings *settin
 	struct store_webhook *h = NULL;
 	const char *error = NULL;
 	memset(settings, 0, sizeof(*settings));
-	int rc = store_webhook_get(j->server->store, j->account, &h, &error);
+	int rc = store_webhook_get(j->origin.server->store, j->account, &h, &error);
 	if (rc == STORE_NOT_FOUND)
 		return 0;
 	if (rc != 0) {
-		log_error("store-failed", "op=webhook_get session=%s error=\"%s\"", j->sid, error);
+		log_error("store-failed", "op=webhook_get session=%s error=\"%s\"", j->origin.sid, error);
 		return -1;
 	}
 	settings->enabled = h->enabled;
@@ -214,8 +205,8 @@ static void hook_work(void *arg)
 		}
 		struct store_webhook h = { .enabled = settings.enabled, .url = settings.url,
 					   .events = settings.events, .sign = j->sign };
-		if (store_webhook_set(j->server->store, j->account, &h, &error) != 0) {
-			log_error("store-failed", "op=webhook_set session=%s error=\"%s\"", j->sid,
+		if (store_webhook_set(j->origin.server->store, j->account, &h, &error) != 0) {
+			log_error("store-failed", "op=webhook_set session=%s error=\"%s\"", j->origin.sid,
 				  error);
 			hook_fail(j, 503, "the store is not available now, try again later", NULL);
 			return;
@@ -234,13 +225,13 @@ static void hook_done(void *arg)
 		if (!j->sign) {
 			j->answer = json_pack("{s:s}", "public_key", "");
 		} else {
-			http_webhook_dispatcher_key(j->server->webhook, j->account, signed_key_cb, j);
+			http_webhook_dispatcher_key(j->origin.server->webhook, j->account, signed_key_cb, j);
 			return;
 		}
 	}
-	struct http_session *s = http_session_find(j->server, j->session_id);
+	struct http_session *s = http_job_origin_session(&j->origin);
 	if (s && !s->conn.dead) {
-		log_info("http-webhook-settings", "session=%s account=%s op=%s%s status=%d", j->sid,
+		log_info("http-webhook-settings", "session=%s account=%s op=%s%s status=%d", j->origin.sid,
 			 j->account, j->sign_route ? "signed-" : "", j->update ? "update" : "read",
 			 j->status);
 		http_session_respond(s, j->status, j->answer);
@@ -255,7 +246,7 @@ static void signed_key_cb(void *ctx, const void *spki, size_t len, const char *e
 {
 	struct hook_job *j = ctx;
 	if (!spki) {
-		log_error("http-webhook-key-failed", "session=%s account=%s error=\"%s\"", j->sid,
+		log_error("http-webhook-key-failed", "session=%s account=%s error=\"%s\"", j->origin.sid,
 			  j->account, error);
 		hook_fail(j, 503, "the signing key is not available now, try again later", NULL);
 		j->sign_route = false;   /* answered as it is */
@@ -291,14 +282,9 @@ void http_route_webhook_test(struct http_session *s)
 static void test_authorized(struct http_session *s)
 {
 	struct test_job *j = xcalloc(1, sizeof(*j));
-	j->server = s->server;
-	j->session_id = s->id;
-	snprintf(j->sid, sizeof(j->sid), "%s", s->sid);
+	http_job_origin_init(&j->origin, s);
 	j->account = xstrdup(s->account->name);
-	j->body = s->body;
-	j->body_len = s->body_len;
-	s->body = NULL;
-	s->body_len = 0;
+	j->body = http_session_take_body(s, &j->body_len);
 	pool_submit(s->server->pool, test_work, test_parsed, j);
 }
 
@@ -324,9 +310,9 @@ static void test_work(void *arg)
  * still there; then J is done */
 static void test_answer(struct test_job *j, int status, const char *message)
 {
-	struct http_session *s = http_session_find(j->server, j->session_id);
+	struct http_session *s = http_job_origin_session(&j->origin);
 	if (s && !s->conn.dead) {
-		log_info("http-webhook-test", "session=%s account=%s status=%d", j->sid, j->account,
+		log_info("http-webhook-test", "session=%s account=%s status=%d", j->origin.sid, j->account,
 			 status);
 		if (status == 204)
 			http_session_respond(s, 204, NULL);
@@ -343,7 +329,7 @@ static void test_parsed(void *arg)
 {
 	struct test_job *j = arg;
 	if (j->error) {
-		struct http_session *s = http_session_find(j->server, j->session_id);
+		struct http_session *s = http_job_origin_session(&j->origin);
 		if (s && !s->conn.dead)
 			http_session_respond_error(s, 400, j->error, j->field);
 		free(j->account);
@@ -351,7 +337,7 @@ static void test_parsed(void *arg)
 		free(j);
 		return;
 	}
-	http_webhook_dispatcher_test(j->server->webhook, &j->url, test_posted, j);
+	http_webhook_dispatcher_test(j->origin.server->webhook, &j->url, test_posted, j);
 }
 
 static void test_posted(void *ctx, int status, const char *error)
