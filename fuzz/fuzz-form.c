@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "http/form.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -49,14 +50,15 @@ static void fuzz_cookie(const char *in, size_t len, const char *name)
 	free(value);
 }
 
+static void fuzz_one(uint8_t selector, const char *in, size_t len)
+{
+	if (selector & 1)
+		fuzz_cookie(in, len, selector & 2 ? "__Host-s" : "s");
+	else
+		fuzz_form(in, len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size == 0)
-		return 0;
-	const char *in = (const char *)data + 1;
-	if (data[0] & 1)
-		fuzz_cookie(in, size - 1, data[0] & 2 ? "__Host-s" : "s");
-	else
-		fuzz_form(in, size - 1);
-	return 0;
+	return fuzz_input_selected(data, size, fuzz_one);
 }

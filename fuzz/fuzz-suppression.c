@@ -10,27 +10,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "http/suppression.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_one(uint8_t selector, const char *in, size_t len)
 {
-	if (size == 0)
-		return 0;
-	const char *in = (const char *)data + 1;
-	size_t len = size - 1;
 	const char *error = NULL;
-	if ((data[0] & 0x18) == 0x18) {
+	if ((selector & 0x18) == 0x18) {
 		struct http_suppression_query q;
 		if (http_suppression_query_parse(in, len, &q, &error) == 0)
 			assert(q.start_time < 1000000000000000ull && q.end_time < 1000000000000000ull &&
 			       q.limit < 1000000000000000ull && q.offset < 1000000000000000ull);
 		else
 			assert(error != NULL);
-		return 0;
+		return;
 	}
-	if (data[0] & 1) {
+	if (selector & 1) {
 		char *list = NULL, *email = NULL;
 		if (http_suppression_path_parse(in, len, &list, &email, &error) == 0) {
 			assert(list[0] != '\0' && strspn(list, "abcdefghijklmnopqrstuvwxyz_") ==
@@ -44,17 +41,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(list);
 		free(email);
-		return 0;
+		return;
 	}
 	struct http_suppression_body b;
-	if (http_suppression_body_parse(in, len, data[0] & 2, data[0] & 4, &b, &error) == 0) {
+	if (http_suppression_body_parse(in, len, selector & 2, selector & 4, &b, &error) == 0) {
 		assert(b.delete_all ? b.count == 0 : b.count > 0);
 		for (size_t i = 0; i < b.count; i++)
 			assert(b.emails[i][0] != '\0' && strlen(b.emails[i]) <= 254);
-		assert(!b.reason || (data[0] & 4));
+		assert(!b.reason || (selector & 4));
 		http_suppression_body_clear(&b);
 	} else {
 		assert(error && b.count == 0 && !b.emails && !b.reason);
 	}
-	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return fuzz_input_selected(data, size, fuzz_one);
 }

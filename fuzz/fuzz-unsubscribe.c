@@ -8,18 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "http/unsubscribe.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_one(uint8_t selector, const char *text, size_t len)
 {
 	static const unsigned char secret[UNSUBSCRIBE_SECRET_LEN] = "fuzz-secret-fuzz-secret-fuzz-sec";
-	if (size == 0)
-		return 0;
-	const char *text = (const char *)data + 1;
-	size_t len = size - 1;
-	if (data[0] % 2 == 0) {
+	if (selector % 2 == 0) {
 		char *a = NULL, *r = NULL;
 		const char *reason = NULL;
 		if (unsubscribe_token_check(secret, text, len, &a, &r, &reason) == 0) {
@@ -33,11 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else {
 			assert(reason != NULL && a == NULL && r == NULL);
 		}
-		return 0;
+		return;
 	}
 	const char *nl = memchr(text, '\n', len);
 	size_t ct_len = nl ? (size_t)(nl - text) : 0;
 	const char *body = nl ? nl + 1 : text;
 	(void)unsubscribe_body_is_one_click(text, ct_len, body, len - (size_t)(body - text));
-	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return fuzz_input_selected(data, size, fuzz_one);
 }

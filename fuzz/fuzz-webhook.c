@@ -9,18 +9,15 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz-input.h"
 #include "http/webhook.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_one(uint8_t selector, const char *in, size_t len)
 {
-	if (size == 0)
-		return 0;
-	const char *in = (const char *)data + 1;
-	size_t len = size - 1;
 	const char *error = NULL, *field = NULL;
-	switch (data[0] % 4) {
+	switch (selector % 4) {
 	case 0: {
 		static struct http_webhook_settings s, before;
 		memset(&s, 0, sizeof(s));
@@ -55,5 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	}
-	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return fuzz_input_selected(data, size, fuzz_one);
 }

@@ -277,6 +277,9 @@ static void **list_query(struct pg_db *d, const char *sql, const char *what,
 			 size_t *count_r, const char **error_r);
 static int strv_query(struct pg_db *d, const char *sql, const struct pg_arg *args, size_t n,
 		      int columns, char ***strv_r, const char **error_r);
+static int one_row_query(struct pg_db *d, const char *sql, const char *reading,
+			 const char *noun, const char *key, pg_row_fn *make, void **row_r,
+			 const char **error_r);
 static pg_row_fn plan_row, account_row, event_row, event_count_row, dmarc_eval_row, node_row;
 static int row_exists(struct pg_conn *c, const char *sql, const char *reading,
 		      const char *noun, const char *name, const char **error_r);
@@ -548,6 +551,27 @@ static void **list_query(struct pg_db *d, const char *sql, const char *what,
 	return v;
 }
 
+/* one_row_query - SQL (READING, its one parameter KEY) made into MAKE's
+ * struct from its first row in *ROW_R; STORE_NOT_FOUND with "no NOUN KEY"
+ * when it has none */
+static int one_row_query(struct pg_db *d, const char *sql, const char *reading,
+			 const char *noun, const char *key, pg_row_fn *make, void **row_r,
+			 const char **error_r)
+{
+	PGresult *res = pg_query(d, sql, reading, PG_ARGS(PG_TEXT(key)), error_r);
+	if (!res)
+		return -1;
+	int rc = 0;
+	if (PQntuples(res) > 0) {
+		*row_r = make(res, 0);
+	} else {
+		*error_r = store_error("no %s %s", noun, key);
+		rc = STORE_NOT_FOUND;
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* strv_query - the first COLUMNS columns of every row, in order, as one
  * NULL-terminated array */
 static int strv_query(struct pg_db *d, const char *sql, const struct pg_arg *args, size_t n,
@@ -805,39 +829,20 @@ static void *plan_row(const PGresult *res, int i)
 	return p;
 }
 
-/* plan_get_by - the plan SQL (a PLAN_COLUMNS result of one parameter, KEY)
- * finds; STORE_NOT_FOUND with "no NOUN KEY" */
-static int plan_get_by(void *db, const char *sql, const char *reading, const char *noun,
-		       const char *key, struct store_plan **plan_r, const char **error_r)
-{
-	PGresult *res = pg_query(db, sql, reading, PG_ARGS(PG_TEXT(key)), error_r);
-	if (!res)
-		return -1;
-	int rc = 0;
-	if (PQntuples(res) > 0) {
-		*plan_r = plan_row(res, 0);
-	} else {
-		*error_r = store_error("no %s %s", noun, key);
-		rc = STORE_NOT_FOUND;
-	}
-	PQclear(res);
-	return rc;
-}
-
 static int pg_plan_get(void *db, const char *name, struct store_plan **plan_r,
 		       const char **error_r)
 {
-	return plan_get_by(db, "SELECT " PLAN_COLUMNS " FROM plans WHERE name = $1",
-			   "reading a plan", "plan", name, plan_r, error_r);
+	return one_row_query(db, "SELECT " PLAN_COLUMNS " FROM plans WHERE name = $1",
+			     "reading a plan", "plan", name, plan_row, (void **)plan_r, error_r);
 }
 
 static int pg_account_plan_get(void *db, const char *account, struct store_plan **plan_r,
 			       const char **error_r)
 {
-	return plan_get_by(db, "SELECT p.name, p.daily_limit, p.per_minute, p.quota_bytes,"
-			   " p.quota_messages FROM accounts a JOIN plans p ON p.name = a.plan"
-			   " WHERE a.name = $1", "reading an account's plan", "account", account,
-			   plan_r, error_r);
+	return one_row_query(db, "SELECT p.name, p.daily_limit, p.per_minute, p.quota_bytes,"
+			     " p.quota_messages FROM accounts a JOIN plans p ON p.name = a.plan"
+			     " WHERE a.name = $1", "reading an account's plan", "account", account,
+			     plan_row, (void **)plan_r, error_r);
 }
 
 static int pg_plan_list(void *db, struct store_plan ***plans_r, size_t *count_r,
@@ -907,19 +912,9 @@ static int pg_account_add(void *db, const struct store_account *a, const char **
 static int pg_account_get(void *db, const char *name, struct store_account **account_r,
 			  const char **error_r)
 {
-	PGresult *res = pg_query(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE name = $1",
-				 "reading an account", PG_ARGS(PG_TEXT(name)), error_r);
-	if (!res)
-		return -1;
-	int rc = 0;
-	if (PQntuples(res) > 0) {
-		*account_r = account_row(res, 0);
-	} else {
-		*error_r = store_error("no account %s", name);
-		rc = STORE_NOT_FOUND;
-	}
-	PQclear(res);
-	return rc;
+	return one_row_query(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE name = $1",
+			     "reading an account", "account", name, account_row,
+			     (void **)account_r, error_r);
 }
 
 static int pg_account_update(void *db, const struct store_account *a, const char **error_r)
@@ -1526,19 +1521,9 @@ static void *webhook_row(const PGresult *res, int i)
 static int pg_webhook_get(void *db, const char *account, struct store_webhook **hook_r,
 			  const char **error_r)
 {
-	PGresult *res = pg_query(db, "SELECT " WEBHOOK_COLUMNS " FROM webhooks WHERE account = $1",
-				 "reading a webhook", PG_ARGS(PG_TEXT(account)), error_r);
-	if (!res)
-		return -1;
-	int rc = 0;
-	if (PQntuples(res) > 0) {
-		*hook_r = webhook_row(res, 0);
-	} else {
-		*error_r = store_error("no webhook for %s", account);
-		rc = STORE_NOT_FOUND;
-	}
-	PQclear(res);
-	return rc;
+	return one_row_query(db, "SELECT " WEBHOOK_COLUMNS " FROM webhooks WHERE account = $1",
+			     "reading a webhook", "webhook for", account, webhook_row,
+			     (void **)hook_r, error_r);
 }
 
 /* pg_webhook_set - turned on: from the newest event on */
