@@ -20,7 +20,8 @@ static int queue_stats_print(const char *data_dir, bool json);
 static int queue_usage(void)
 {
 	fputs("usage: petrel queue list [-c FILE] [--json] [--limit N]\n"
-	      "           [--state new|deferred|held|corrupt] [--older-than DURATION]\n"
+	      "           [--state new|deferred|held|corrupt|scheduled]\n"
+	      "           [--older-than DURATION]\n"
 	      "           [--sender ADDRESS] [--domain DOMAIN]\n"
 	      "       petrel queue show ID [-c FILE] [--json]\n"
 	      "       petrel queue stats [-c FILE] [--json]\n"

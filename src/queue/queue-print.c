@@ -522,6 +522,25 @@ static const char *state_name(enum print_folder state, const struct queue_envelo
 	return folders[state].state;
 }
 
+/* state_bit - the QUEUE_LIST_* bit of a message in STATE, as state_name
+ * names it (ENV NULL: unreadable, its folder's) */
+static unsigned state_bit(enum print_folder state, const struct queue_envelope *env)
+{
+	if (strcmp(state_name(state, env), "scheduled") == 0)
+		return QUEUE_LIST_SCHEDULED;
+	return folders[state].bit;
+}
+
+/* folder_wanted - the folder may hold a message of a state in STATES (0:
+ * any): scheduled messages wait in new/ and defer/ */
+static bool folder_wanted(unsigned states, enum print_folder folder)
+{
+	unsigned bits = folders[folder].bit;
+	if (folder == FOLDER_NEW || folder == FOLDER_DEFER)
+		bits |= QUEUE_LIST_SCHEDULED;
+	return states == 0 || folder == FOLDER_LEGACY || (states & bits) != 0;
+}
+
 /* place_apply - the folder decides: held in hold/ (its log's next attempt
  * kept: when it would be tried), next attempt T in defer/T, none in new/
  * (tried now: a "M next" in its log is from before a release) */
@@ -552,6 +571,7 @@ int queue_list_filter_set(struct queue_list_filter *f, const char *option, const
 		{ "deferred", QUEUE_LIST_DEFERRED },
 		{ "held", QUEUE_LIST_HELD },
 		{ "corrupt", QUEUE_LIST_CORRUPT },
+		{ "scheduled", QUEUE_LIST_SCHEDULED },
 	};
 	static const char *const names[] = {
 		"--limit", "--state", "--older-than", "--sender", "--domain",
@@ -585,7 +605,7 @@ int queue_list_filter_set(struct queue_list_filter *f, const char *option, const
 			if (strcmp(value, states[i].name) == 0)
 				break;
 		if (i == sizeof(states) / sizeof(states[0])) {
-			*error_r = "--state takes new, deferred, held or corrupt";
+			*error_r = "--state takes new, deferred, held, corrupt or scheduled";
 			goto out;
 		}
 		f->states |= states[i].bit;
@@ -739,13 +759,15 @@ static int lister_entry(struct lister *l, int dir_fd, const char *id,
 	if (r == 1 || r == 2)
 		goto out;  /* moved or delivered meanwhile; or not acknowledged yet */
 	enum print_folder state = place_state(place, m.env);
-	if ((f->states && !(f->states & folders[state].bit)) || (r < 0 && needs_envelope) ||
+	if (r == 0)
+		place_apply(place, m.env);
+	if ((f->states && !(f->states & state_bit(state, r == 0 ? m.env : NULL))) ||
+	    (r < 0 && needs_envelope) ||
 	    (r == 0 && !queue_list_filter_match(f, m.env)))
 		goto out;
 	if (l->json && l->messages + l->corrupt > 0)
 		buf_append_str(&l->out, ",\n");
 	if (r == 0) {
-		place_apply(place, m.env);
 		if (l->json)
 			put_msg_json(&l->out, m.env, state_name(state, m.env), false, NULL, NULL,
 				     0);
@@ -811,8 +833,7 @@ static int lister_walk(struct lister *l, const char **error_r)
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && !l->stopped; i++) {
 		struct print_place place = { .folder = order[i] };
 		int fd;
-		/* legacy files may be in any state: their log says */
-		if (states && order[i] != FOLDER_LEGACY && !(states & folders[order[i]].bit))
+		if (!folder_wanted(states, order[i]))
 			continue;
 		if (order[i] == FOLDER_DEFER) {
 			long long *times = NULL;

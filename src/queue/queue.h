@@ -240,12 +240,15 @@ bool queue_reply_is_block(const char *reply);
 /* ---- reading the spool offline (CLI: petrel queue list/show) ----------- */
 
 /* The state of a message as `petrel queue list --state` names it: the
- * folder it is in (a file of the legacy layout, queue/<ID>: from its log) */
+ * folder it is in (a file of the legacy layout, queue/<ID>: from its log),
+ * or scheduled: waiting in new/ or defer/ for its send_at (then neither
+ * new nor deferred) */
 enum queue_list_state {
 	QUEUE_LIST_NEW = 1u << 0,       /* queue/new/: not tried yet, or being tried */
 	QUEUE_LIST_DEFERRED = 1u << 1,  /* queue/defer/<T>/: next attempt at T */
 	QUEUE_LIST_HELD = 1u << 2,      /* queue/hold/ */
 	QUEUE_LIST_CORRUPT = 1u << 3,   /* queue/corrupt/: unreadable, moved aside */
+	QUEUE_LIST_SCHEDULED = 1u << 4, /* not held, its send_at still ahead */
 };
 
 /* Which messages `petrel queue list` prints; zeroed: all of them.  The

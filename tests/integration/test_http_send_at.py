@@ -57,6 +57,10 @@ def test_personalization_send_at_over_the_request(api):
     waiting = queue_json(api, "list")
     assert [m["state"] for m in waiting] == ["scheduled"]
     assert waiting[0]["send_at_unix"] == now + 3600
+    # --state scheduled picks it; deferred and new, the folders it waits in, do not
+    assert queue_json(api, "list", "--state", "scheduled") == waiting
+    assert queue_json(api, "list", "--state", "deferred") == []
+    assert queue_json(api, "list", "--state", "new") == []
 
 
 def test_too_far_ahead_is_400(api):

@@ -190,7 +190,7 @@ def test_older_than_uses_the_time_in_the_id(offline):
     (("--sender", "--json"), "--sender needs a value"),
     (("--limit", "0"), "--limit takes a whole number"),
     (("--limit", "ten"), "--limit takes a whole number"),
-    (("--state", "frozen"), "--state takes new, deferred, held or corrupt"),
+    (("--state", "frozen"), "--state takes new, deferred, held, corrupt or scheduled"),
     (("--domain", "a@b"), "--domain takes a domain name"),
     (("--limit",), "--limit needs a value"),
     (("--bogus",), "unknown option '--bogus'"),
