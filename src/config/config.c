@@ -291,6 +291,11 @@ static const struct key_def key_defs[] = {
 	  1000000 },
 	{ SECTION_HTTP, "stats_days", KEY_UINT, CONFIG_OFFSET(http.stats_days), 1, 100000 },
 	{ SECTION_WEB, "signup", KEY_CHOICE, CONFIG_OFFSET(web.signup), 0, 0 },
+	{ SECTION_WEB, "session_lifetime", KEY_DURATION, CONFIG_OFFSET(web.session_lifetime), 60,
+	  2592000 },
+	{ SECTION_WEB, "form_fields", KEY_UINT, CONFIG_OFFSET(web.form_fields), 4, 1000 },
+	{ SECTION_WEB, "form_field_size", KEY_SIZE, CONFIG_OFFSET(web.form_field_size), 256,
+	  65536 },
 	{ SECTION_HTTP, "send_categories", KEY_UINT, CONFIG_OFFSET(http.send_categories), 0,
 	  1000 },
 	{ SECTION_HTTP, "send_custom_args_size", KEY_SIZE,
@@ -544,6 +549,9 @@ static struct config *config_new(bool with_hostname)
 	config->http.send_recipients = 1000;
 	config->http.send_categories = 10;
 	config->http.stats_days = 1000;
+	config->web.session_lifetime = 12 * 3600;
+	config->web.form_fields = 16;
+	config->web.form_field_size = 1024;
 	config->http.send_custom_args_size = 10000;
 	config->http.send_at_max = 259200;
 	config->http.send_substitutions_size = 10000;

@@ -223,6 +223,9 @@ enum config_web_signup {
 };
 struct config_web {
 	unsigned signup;                /* enum config_web_signup */
+	unsigned session_lifetime;      /* seconds a login's session lasts: 12 h */
+	unsigned form_fields;           /* name=value pairs of a form, at most: 16 */
+	size_t form_field_size;         /* octets of a form's name or value, as sent: 1024 */
 };
 
 struct config_dns {

@@ -223,6 +223,7 @@ static const char *parse_field(const char *data, size_t cur, size_t eol,
 	const char *error = NULL;
 	if (http_span_equals(data, name, "host", true)) {
 		fields->host++;
+		req->host = value;
 		if (memchr(data + v, ' ', value.len) || memchr(data + v, '\t', value.len))
 			error = "bad Host";
 	} else if (http_span_equals(data, name, "content-length", true)) {

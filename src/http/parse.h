@@ -65,6 +65,7 @@ struct http_request {
 	struct http_span content_type;
 	struct http_span cookie;      /* the Cookie field's value (http/form.h); len 0: none */
 	struct http_span origin;      /* the Origin field's value (RFC 6454 7); len 0: none */
+	struct http_span host;        /* the Host field's value (exactly one: check_fields) */
 	unsigned version_minor;       /* HTTP/1.0: 0; HTTP/1.1 and above: 1 */
 	unsigned header_count;
 	uint64_t content_length;      /* 0 without the field */

@@ -196,6 +196,9 @@ void http_route_unsubscribe_post(struct http_session *s);
 
 /* web.c: http_route_signup_page - GET /signup (docs/web.md) */
 void http_route_signup_page(struct http_session *s);
+/* web-login.c: GET /login (the form), POST /login (docs/web.md) */
+void http_route_login_page(struct http_session *s);
+void http_route_login_post(struct http_session *s);
 
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);
