@@ -86,6 +86,10 @@ key = tls/key.pem
 [limits]
 bare_newline = reject
 
+[http]
+; the base of the links Petrel puts in mail (one-click unsubscribe)
+public_url = http://127.0.0.1:10080
+
 [listener mx]
 role = mx
 address = 127.0.0.1:10025
