@@ -39,6 +39,9 @@ PKGS="$PKGS python3-authres"
 # python3-cryptography: test_webhook.py checks the signed event webhook's ECDSA
 # signatures the way a receiver does (SendGrid's own example uses it)
 PKGS="$PKGS python3-cryptography"
+# chromium, chromium-driver, python3-selenium: the web pages in a real browser
+# (tests/integration/browser.py, test_web_browser.py), headless, with screenshots.
+PKGS="$PKGS chromium chromium-driver python3-selenium"
 # isync, neomutt: mbsync (a Maildir synchronizer) and neomutt, the IMAP clients of
 # test_imap_clients.py.
 PKGS="$PKGS isync neomutt"

@@ -1,0 +1,63 @@
+"""The web pages in a real browser (headless Chromium through Selenium, browser.py):
+what a person signing up sees and can do. Screenshots go to the screenshots folder
+(browser.py). The sign-up's later steps (verification, login, the dashboard) join this
+walk as they land (docs/web.md)."""
+
+from selenium.webdriver.common.by import By
+
+from browser import chromium, console_errors, shot
+from conftest import add_listeners
+
+
+def web_server(factory, **overrides):
+    p = factory(start=False, **overrides)
+    add_listeners(p, "http")
+    p.start()
+    return p
+
+
+def url(p, path):
+    return "http://127.0.0.1:%d%s" % (p.ports["http"], path)
+
+
+def test_signup_page_in_a_browser(petrel_factory, tmp_path):
+    """the form as Chromium shows it: its title, each label focusing its field, the
+    browser's own checks keeping an empty or malformed address from being sent, the CSRF
+    cookie out of the page's reach (HttpOnly), and nothing refused by the page's CSP or
+    otherwise logged as an error"""
+    p = web_server(petrel_factory, signup="open")
+    with chromium(tmp_path) as b:
+        b.get(url(p, "/signup"))
+        assert b.title.startswith("Sign up")
+        assert b.find_element(By.TAG_NAME, "h1").text == "Sign up"
+        for field in ("email", "password"):
+            b.find_element(By.CSS_SELECTOR, 'label[for="%s"]' % field).click()
+            assert b.switch_to.active_element.get_attribute("id") == field
+        shot(b, "signup-form")
+        # an empty form and a malformed address are stopped by the browser: no request
+        b.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+        assert b.current_url == url(p, "/signup")
+        email = b.find_element(By.ID, "email")
+        email.send_keys("not an address")
+        b.find_element(By.ID, "password").send_keys("correct horse battery")
+        b.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+        assert b.current_url == url(p, "/signup")
+        assert b.execute_script("return arguments[0].validity.typeMismatch", email)
+        # the token is in a cookie the browser keeps but the page cannot read
+        assert [c["name"] for c in b.get_cookies()] == ["petrel_csrf"]
+        assert b.get_cookies()[0]["httpOnly"] and b.get_cookies()[0]["sameSite"] == "Strict"
+        assert "petrel_csrf" not in b.execute_script("return document.cookie")
+        assert console_errors(b) == []
+
+
+def test_signup_closed_page_in_a_browser(petrel_factory, tmp_path):
+    """sign-up closed (the default): the browser shows a page saying so and no form"""
+    p = web_server(petrel_factory)
+    with chromium(tmp_path) as b:
+        b.get(url(p, "/signup"))
+        assert b.find_element(By.TAG_NAME, "h1").text == "Sign-up is closed"
+        assert b.find_elements(By.TAG_NAME, "form") == []
+        assert b.get_cookies() == []
+        shot(b, "signup-closed")
+        # the 403 itself is logged by Chromium as a failed resource load: nothing else
+        assert all("403" in m for m in console_errors(b))
