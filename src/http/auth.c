@@ -4,6 +4,7 @@
  * account read on the workers, the AUTH throttle counts the failures.  The
  * answers to a refusal are SendGrid v3's. */
 #include "http/session.h"
+#include "http/web-session.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -117,4 +118,5 @@ void http_session_auth_clear(struct http_session *s)
 	free(s->scopes);
 	s->scopes = NULL;
 	s->authorized = NULL;
+	http_web_request_free(&s->web);
 }

@@ -14,6 +14,11 @@ static const char PAGE_STYLE[] =
 	"input{font:inherit;padding:.4rem;width:100%;box-sizing:border-box}"
 	"button{font:inherit;margin-top:1.25rem;padding:.5rem 1.25rem}"
 	":focus{outline:3px solid #f5a623}"
+	"nav ul{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}"
+	"nav button{margin:0}"
+	"table{border-collapse:collapse;width:100%;margin:1rem 0}"
+	"th,td{text-align:left;padding:.3rem;border-bottom:1px solid #ccc;vertical-align:top}"
+	"code{word-break:break-all}"
 	"footer{font-size:.875rem}";
 
 void http_page_render(struct buf *out, const char *title, const char *main_html)

@@ -34,6 +34,8 @@ static const struct http_route routes[] = {
 	{ "/v3/mail/send", "POST", .post = http_route_mail_send },
 	{ "/signup", "GET, HEAD", .get = http_route_signup_page },
 	{ "/login", "GET, HEAD, POST", .get = http_route_login_page, .post = http_route_login_post },
+	{ "/logout", "POST", .post = http_route_logout },
+	{ "/dashboard", "GET, HEAD", .get = http_route_dashboard },
 	{ "/v3/stats", "GET, HEAD", .get = http_route_stats },
 	{ "/v3/api_keys", "GET, HEAD, POST", .get = http_route_api_keys_list,
 	  .post = http_route_api_keys_create },

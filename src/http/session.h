@@ -30,6 +30,7 @@ struct event;
 struct evbuffer;
 struct policy_account;
 struct http_session;
+struct http_web_request;
 
 /* what a handler does once its request is authorized (http_session_authorize) */
 typedef void http_authorized_fn(struct http_session *s);
@@ -101,6 +102,7 @@ struct http_session {
 	struct policy_account *account;
 	char *scopes;
 	uint32_t apikey_call;   /* an IPC_AUTH_APIKEY_* call pending (apikeys.c), or 0 */
+	struct http_web_request *web;  /* a logged-in page's request (web-session.h) */
 };
 
 extern const struct net_session_ops http_session_table_ops;
@@ -200,6 +202,10 @@ void http_route_signup_page(struct http_session *s);
 void http_route_login_page(struct http_session *s);
 void http_route_login_post(struct http_session *s);
 
+/* web-session.c: http_route_logout - POST /logout (docs/web.md) */
+void http_route_logout(struct http_session *s);
+/* web-dashboard.c: http_route_dashboard - GET /dashboard (docs/web.md) */
+void http_route_dashboard(struct http_session *s);
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);
 

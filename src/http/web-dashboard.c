@@ -1,0 +1,205 @@
+/* http/web-dashboard - GET /dashboard (docs/web.md): what a logged-in
+ * account needs to send mail: the SMTP settings to paste into a client
+ * (the host of [http] public_url or the server's hostname, the mail
+ * listeners this server really has, the user name, an API key as the
+ * password of user "apikey"), today's use against the daily limit, and
+ * the account's state (unverified, pending, sandbox, disabled) in words.
+ * The account, its plan and today's counter are read on the session's
+ * worker job (web-session.h). */
+#include "http/web-session.h"
+#include "http/web.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/markup.h"
+#include "util/xalloc.h"
+
+struct dashboard_data {
+	struct store_account *account;
+	long daily_limit;          /* recipients a day; 0: no limit */
+	uint64_t sent_today;
+	int rc;
+};
+
+static void dashboard_work(struct http_web_request *r);
+static void dashboard_done(struct http_session *s, struct http_web_request *r);
+static void dashboard_data_free(void *data);
+static void render_state(struct buf *out, const struct store_account *a);
+static void render_usage(struct buf *out, const struct dashboard_data *d);
+static void render_smtp(struct buf *out, const struct config *config, const char *account);
+static void smtp_host(const struct config *config, struct buf *host_r);
+static const char *listener_port(const struct config_listener *l);
+static void escape_str(struct buf *out, const char *text);
+
+static const struct http_web_page DASHBOARD_PAGE = {
+	.name = "dashboard", .work = dashboard_work, .done = dashboard_done,
+	.free_data = dashboard_data_free,
+};
+
+void http_route_dashboard(struct http_session *s)
+{
+	http_web_session_run(s, &DASHBOARD_PAGE, xcalloc(1, sizeof(struct dashboard_data)));
+}
+
+/* dashboard_work - (worker) the account, its day's limit (its own, or its
+ * plan's) and today's counter (the window the policy reserves in) */
+static void dashboard_work(struct http_web_request *r)
+{
+	struct dashboard_data *d = r->data;
+	struct store *store = r->origin.server->store;
+	const char *error = NULL;
+	struct store_plan *plan = NULL;
+	char window[STORE_WINDOW_MAX];
+	store_window_day(r->now, window);
+	d->rc = store_account_get(store, r->account, &d->account, &error);
+	if (d->rc == 0 && d->account->daily_limit < 0)
+		d->rc = store_plan_get(store, d->account->plan, &plan, &error);
+	if (d->rc == 0)
+		d->rc = store_counter_get(store, r->account, window, &d->sent_today, &error);
+	if (d->rc == 0)
+		d->daily_limit = plan ? (long)plan->daily_limit : d->account->daily_limit;
+	else
+		log_error("http-web", "session=%s page=dashboard account=%s error=\"%s\"", r->origin.sid,
+			  r->account, error ? error : "no such account or plan");
+	store_plan_free(&plan);
+}
+
+static void dashboard_done(struct http_session *s, struct http_web_request *r)
+{
+	struct dashboard_data *d = r->data;
+	struct buf html;
+	buf_init(&html);
+	http_web_nav(&html, r);
+	if (d->rc != 0) {
+		buf_append_str(&html, "<p>The account cannot be read now: try again later.</p>\n");
+		http_web_respond(s, 503, "Dashboard", &html);
+		return;
+	}
+	render_state(&html, d->account);
+	render_usage(&html, d);
+	render_smtp(&html, s->server->config, r->account);
+	http_web_respond(s, 200, "Dashboard", &html);
+}
+
+/* render_state - what the account may do, said plainly */
+static void render_state(struct buf *out, const struct store_account *a)
+{
+	buf_append_str(out, "<h2>Account</h2>\n<ul class=\"state\">\n");
+	if (a->disabled)
+		buf_append_str(out, "<li><strong>Disabled</strong>: the account may not send"
+			       " mail. Ask the operator.</li>\n");
+	if (a->unverified)
+		buf_append_str(out, "<li><strong>Unverified</strong>: open the link mailed to"
+			       " your address; until then the account may not send mail.</li>\n");
+	if (a->pending)
+		buf_append_str(out, "<li><strong>Pending approval</strong>: an operator approves"
+			       " each new account before it may send mail.</li>\n");
+	if (a->sandbox)
+		buf_append_str(out, "<li><strong>Sandbox</strong>: mail is accepted and kept"
+			       " here, never delivered.</li>\n");
+	if (!a->disabled && !a->unverified && !a->pending && !a->sandbox)
+		buf_append_str(out, "<li><strong>Active</strong>: the account may send"
+			       " mail.</li>\n");
+	buf_append_str(out, "<li>Plan: ");
+	escape_str(out, a->plan);
+	buf_append_str(out, "</li>\n</ul>\n");
+}
+
+/* render_usage - today's recipients (UTC day) against the day's limit */
+static void render_usage(struct buf *out, const struct dashboard_data *d)
+{
+	buf_append_str(out, "<h2>Today's usage</h2>\n");
+	if (d->daily_limit <= 0) {
+		buf_printf(out, "<p><span id=\"sent-today\">%llu</span> recipients today (UTC);"
+			   " the plan has no daily limit.</p>\n",
+			   (unsigned long long)d->sent_today);
+		return;
+	}
+	buf_printf(out, "<p><span id=\"sent-today\">%llu</span> of <span id=\"daily-limit\">"
+		   "%ld</span> recipients today (UTC; the count starts again at 00:00"
+		   " UTC).</p>\n<meter min=\"0\" max=\"%ld\" value=\"%llu\" aria-label=\"Today's"
+		   " usage\">%llu of %ld</meter>\n", (unsigned long long)d->sent_today,
+		   d->daily_limit, d->daily_limit, (unsigned long long)d->sent_today,
+		   (unsigned long long)d->sent_today, d->daily_limit);
+}
+
+/* render_smtp - the settings to paste into a mail client, one row per
+ * mail listener this server has (ports as configured) */
+static void render_smtp(struct buf *out, const struct config *config, const char *account)
+{
+	struct buf host;
+	buf_init(&host);
+	smtp_host(config, &host);
+	buf_append_str(out, "<h2>SMTP settings</h2>\n<dl class=\"smtp\">\n<dt>Server</dt><dd>"
+		       "<code id=\"smtp-host\">");
+	markup_escape(out, host.data, host.len);
+	buf_append_str(out, "</code></dd>\n<dt>User name</dt><dd><code id=\"smtp-user\">");
+	escape_str(out, account);
+	buf_append_str(out, "</code></dd>\n<dt>Password</dt><dd>your password, or an API key"
+		       " (below)</dd>\n</dl>\n<table class=\"ports\">\n<caption>Ports</caption>\n"
+		       "<thead><tr><th scope=\"col\">Port</th><th scope=\"col\">Security</th>"
+		       "<th scope=\"col\">Use</th></tr></thead>\n<tbody>\n");
+	for (size_t i = 0; i < config->listener_count; i++) {
+		const struct config_listener *l = &config->listeners[i];
+		const char *port = listener_port(l);
+		const char *security = l->role == LISTENER_ROLE_SUBMISSIONS ? "TLS from the start"
+			" (implicit TLS)" : "STARTTLS";
+		const char *use = l->role == LISTENER_ROLE_MX ? "mail between servers (many"
+			" networks block port 25 for clients)" : "sending from a mail client or app";
+		if (!port || (l->role != LISTENER_ROLE_SUBMISSION &&
+			      l->role != LISTENER_ROLE_SUBMISSIONS && l->role != LISTENER_ROLE_MX))
+			continue;
+		buf_append_str(out, "<tr><td>");
+		escape_str(out, port);
+		buf_printf(out, "</td><td>%s</td><td>%s</td></tr>\n", security, use);
+	}
+	buf_append_str(out, "</tbody>\n</table>\n<h2>Sending with an API key</h2>\n<p>Create a"
+		       " key on the <a href=\"/dashboard/api-keys\">API keys</a> page. Use it as"
+		       " the SMTP password with the user name <code>apikey</code>, or over HTTP as"
+		       " <code>Authorization: Bearer KEY</code> to <code>POST"
+		       " /v3/mail/send</code>.</p>\n");
+	buf_free(&host);
+}
+
+/* smtp_host - the host part of [http] public_url ("https://HOST[:PORT]/"),
+ * or the server's hostname without one */
+static void smtp_host(const struct config *config, struct buf *host_r)
+{
+	const char *url = config->http.public_url;
+	const char *start = url ? strstr(url, "://") : NULL;
+	if (!start || !start[3]) {
+		buf_append_str(host_r, config->hostname);
+		return;
+	}
+	start += 3;
+	size_t len = start[0] == '[' ? strcspn(start, "]") + 1 : strcspn(start, ":/?#");
+	buf_append(host_r, start, len);
+}
+
+/* listener_port - the port of a listener's address ("*:587", "[::1]:25"),
+ * NULL for a unix socket */
+static const char *listener_port(const struct config_listener *l)
+{
+	if (strncmp(l->address, "unix:", 5) == 0)
+		return NULL;
+	const char *colon = strrchr(l->address, ':');
+	return colon && colon[1] ? colon + 1 : NULL;
+}
+
+static void escape_str(struct buf *out, const char *text)
+{
+	markup_escape(out, text, strlen(text));
+}
+
+static void dashboard_data_free(void *data)
+{
+	struct dashboard_data *d = data;
+	store_account_free(&d->account);
+	free(d);
+}
