@@ -1290,6 +1290,27 @@ static int pg_event_list(void *db, const char *account, time_t since, int64_t af
 	return 0;
 }
 
+/* pg_event_search - see store_event_search (newest first through
+ * events_account) */
+static int pg_event_search(void *db, const char *account, const struct store_event_filter *f,
+			   size_t limit, struct store_event ***events_r, size_t *count_r,
+			   const char **error_r)
+{
+	void **v = list_query(db, "SELECT " EVENT_COLUMNS " FROM events WHERE account = $1"
+			      " AND ($2::text IS NULL OR lower(recipient) = $2)"
+			      " AND ($3::text IS NULL OR type = $3)"
+			      " AND ($4::text IS NULL OR queue_id = $4)"
+			      " AND ($5::bigint = 0 OR id < $5) ORDER BY id DESC LIMIT $6::bigint",
+			      "searching events",
+			      PG_ARGS(PG_TEXT(account), PG_TEXT(f->recipient), PG_TEXT(f->type),
+				      PG_TEXT(f->queue_id), PG_INT(f->before_id), PG_INT(limit)),
+			      event_row, 0, count_r, error_r);
+	if (!v)
+		return -1;
+	*events_r = (struct store_event **)v;
+	return 0;
+}
+
 /* pg_event_newest_after - the id just before the newest N rows (0: there
  * are no more than N) */
 static int pg_event_newest_after(void *db, const char *account, time_t since, size_t n,
@@ -2187,6 +2208,7 @@ const struct store_backend store_backend_pg = {
 	.counter_get = pg_counter_get,
 	.event_add = pg_event_add,
 	.event_list = pg_event_list,
+	.event_search = pg_event_search,
 	.event_newest_after = pg_event_newest_after,
 	.event_count_days = pg_event_count_days,
 	.event_prune = pg_event_prune,

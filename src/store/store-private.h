@@ -89,6 +89,11 @@ struct store_backend {
 	int (*event_list)(void *db, const char *account, time_t since, int64_t after_id,
 			  size_t limit, struct store_event ***events_r, size_t *count_r,
 			  const char **error_r);
+	/* event_search - see store_event_search (ACCOUNT and FILTER's recipient
+	 * lower case) */
+	int (*event_search)(void *db, const char *account, const struct store_event_filter *filter,
+			    size_t limit, struct store_event ***events_r, size_t *count_r,
+			    const char **error_r);
 	int (*event_newest_after)(void *db, const char *account, time_t since, size_t n,
 				  int64_t *after_id_r, const char **error_r);
 	/* event_count_days - see store_event_count_days (ACCOUNT lower case) */

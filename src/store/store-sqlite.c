@@ -211,6 +211,7 @@ enum sq_stmt {
 	SQ_EVENT_ADD,
 	SQ_EVENT_LIST,
 	SQ_EVENT_LIST_ACCOUNT,
+	SQ_EVENT_SEARCH,
 	SQ_EVENT_NEWEST_AFTER,
 	SQ_EVENT_NEWEST_AFTER_ACCOUNT,
 	SQ_EVENT_PRUNE,
@@ -340,6 +341,11 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 		" WHERE id > ?1 AND time >= ?2 ORDER BY id LIMIT ?3",
 	[SQ_EVENT_LIST_ACCOUNT] = "SELECT " EVENT_COLUMNS " FROM events"
 		" WHERE account = ?4 AND id > ?1 AND time >= ?2 ORDER BY id LIMIT ?3",
+	/* the dashboard's search: newest first through events_account */
+	[SQ_EVENT_SEARCH] = "SELECT " EVENT_COLUMNS " FROM events WHERE account = ?1"
+		" AND (?2 IS NULL OR lower(recipient) = ?2) AND (?3 IS NULL OR type = ?3)"
+		" AND (?4 IS NULL OR queue_id = ?4) AND (?5 = 0 OR id < ?5)"
+		" ORDER BY id DESC LIMIT ?6",
 	/* the id just before the newest ?1 rows (none if there are no more) */
 	[SQ_EVENT_NEWEST_AFTER] = "SELECT id FROM events WHERE time >= ?2"
 		" ORDER BY id DESC LIMIT 1 OFFSET ?1",
@@ -1584,6 +1590,22 @@ static int sq_event_list(void *db, const char *account, time_t since, int64_t af
 	return rc;
 }
 
+static int sq_event_search(void *db, const char *account, const struct store_event_filter *f,
+			   size_t limit, struct store_event ***events_r, size_t *count_r,
+			   const char **error_r)
+{
+	struct sq_rows rows = { .make = event_row, .drop = event_drop };
+	int rc = rows_list(db, SQ_EVENT_SEARCH, "searching events",
+			   SQ_ARGS(SQ_TEXT(account), SQ_TEXT(f->recipient), SQ_TEXT(f->type),
+				   SQ_TEXT(f->queue_id), SQ_INT(f->before_id), SQ_INT(limit)),
+			   &rows, error_r);
+	if (rc == 0) {
+		*events_r = (struct store_event **)rows.v;
+		*count_r = rows.n;
+	}
+	return rc;
+}
+
 /* sq_event_newest_after - see store_event_newest_after */
 static int sq_event_newest_after(void *db, const char *account, time_t since, size_t n,
 				 int64_t *after_id_r, const char **error_r)
@@ -2398,6 +2420,7 @@ const struct store_backend store_backend_sqlite = {
 	.counter_get = sq_counter_get,
 	.event_add = sq_event_add,
 	.event_list = sq_event_list,
+	.event_search = sq_event_search,
 	.event_newest_after = sq_event_newest_after,
 	.event_count_days = sq_event_count_days,
 	.event_prune = sq_event_prune,

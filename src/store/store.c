@@ -833,6 +833,20 @@ int store_event_list(struct store *store, const char *account, time_t since, int
 	return rc;
 }
 
+int store_event_search(struct store *store, const char *account,
+		       const struct store_event_filter *filter, size_t limit,
+		       struct store_event ***events_r, size_t *count_r, const char **error_r)
+{
+	struct store_event_filter f = *filter;
+	char *a = store_lower_dup(account);
+	char *rcpt = f.recipient ? store_lower_dup(f.recipient) : NULL;
+	f.recipient = rcpt;
+	int rc = store->ops->event_search(store->db, a, &f, limit, events_r, count_r, error_r);
+	free(rcpt);
+	free(a);
+	return rc;
+}
+
 int store_event_newest_after(struct store *store, const char *account, time_t since,
 			     size_t n, int64_t *after_id_r, const char **error_r)
 {

@@ -489,6 +489,21 @@ void store_events_free(struct store_events **events);
 int store_event_list(struct store *store, const char *account, time_t since, int64_t after_id,
 		     size_t limit, struct store_event ***events_r, size_t *count_r,
 		     const char **error_r);
+/* struct store_event_filter - which of an account's events a search
+ * finds (the dashboard's activity feed): each of RECIPIENT (any case),
+ * TYPE and QUEUE_ID NULL for any, else equal to it; BEFORE_ID 0 for any,
+ * else only events with a smaller id (the next page, newest first) */
+struct store_event_filter {
+	const char *recipient;
+	const char *type;
+	const char *queue_id;
+	int64_t before_id;
+};
+/* store_event_search - ACCOUNT's events that FILTER finds, newest first, at
+ * most LIMIT (> 0); bound parameters only, in one statement */
+int store_event_search(struct store *store, const char *account,
+		       const struct store_event_filter *filter, size_t limit,
+		       struct store_event ***events_r, size_t *count_r, const char **error_r);
 /* store_event_newest_after - *AFTER_ID_R such that store_event_list from it
  * (same ACCOUNT and SINCE) starts at the newest N events; 0 if there are no
  * more than N */

@@ -1329,6 +1329,81 @@ static void test_events(void **state)
 	store_event_list_free(&v, n);
 }
 
+/* test_event_search - one account's events found by recipient (any
+ * case), type or queue id, newest first, a page at a time; a value that
+ * looks like SQL is only a value (bound parameters) */
+static void test_event_search(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	static const struct { const char *type, *account, *queue_id, *recipient; } rows[] = {
+		{ "accepted", "erin@example.org", "QA", "x@remote.test" },
+		{ "delivered", "erin@example.org", "QA", "X@Remote.test" },
+		{ "accepted", "erin@example.org", "QB", "y@remote.test" },
+		{ "bounced", "erin@example.org", "QB", "y@remote.test" },
+		{ "accepted", "frank@example.org", "QC", "x@remote.test" },  /* another's */
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct store_event e = { .time = 1000 + (time_t)i, .type = (char *)rows[i].type,
+					 .account = (char *)rows[i].account,
+					 .queue_id = (char *)rows[i].queue_id,
+					 .recipient = (char *)rows[i].recipient };
+		assert_int_equal(store_event_add(f->store, &e, &error), 0);
+	}
+	struct store_event **v;
+	size_t n;
+	struct store_event_filter all = { 0 };
+	assert_int_equal(store_event_search(f->store, "Erin@example.org", &all, 10, &v, &n,
+					    &error), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0]->type, "bounced");     /* newest first */
+	assert_string_equal(v[3]->type, "accepted");
+	int64_t second = v[1]->id;
+	store_event_list_free(&v, n);
+
+	struct store_event_filter page = { .before_id = second };
+	assert_int_equal(store_event_search(f->store, "erin@example.org", &page, 1, &v, &n,
+					    &error), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0]->type, "delivered");
+	store_event_list_free(&v, n);
+
+	struct store_event_filter rcpt = { .recipient = "x@REMOTE.test" };
+	assert_int_equal(store_event_search(f->store, "erin@example.org", &rcpt, 10, &v, &n,
+					    &error), 0);
+	assert_int_equal(n, 2);   /* not frank's */
+	store_event_list_free(&v, n);
+
+	struct store_event_filter both = { .type = "accepted", .queue_id = "QB" };
+	assert_int_equal(store_event_search(f->store, "erin@example.org", &both, 10, &v, &n,
+					    &error), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0]->recipient, "y@remote.test");
+	store_event_list_free(&v, n);
+
+	static const char *const injections[] = {
+		"x' OR '1'='1", "QA' OR 1=1 --", "'; DELETE FROM events; --",
+		"x@remote.test' UNION SELECT * FROM events --",
+	};
+	for (size_t i = 0; i < sizeof(injections) / sizeof(injections[0]); i++) {
+		struct store_event_filter bad = { .recipient = injections[i] };
+		assert_int_equal(store_event_search(f->store, "erin@example.org", &bad, 10, &v, &n,
+						    &error), 0);
+		assert_int_equal(n, 0);
+		store_event_list_free(&v, n);
+		bad = (struct store_event_filter){ .queue_id = injections[i],
+						   .type = injections[i] };
+		assert_int_equal(store_event_search(f->store, "erin@example.org", &bad, 10, &v,
+						    &n, &error), 0);
+		assert_int_equal(n, 0);
+		store_event_list_free(&v, n);
+	}
+	assert_int_equal(store_event_search(f->store, "erin@example.org", &all, 10, &v, &n,
+					    &error), 0);
+	assert_int_equal(n, 4);   /* nothing was deleted */
+	store_event_list_free(&v, n);
+}
+
 /* test_event_count_days - one account's events counted by UTC day and
  * type, within [begin, end) */
 static void test_event_count_days(void **state)
@@ -2197,6 +2272,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counter_concurrency, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_event_count_days, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_event_search, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_events_batch, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_dmarc_evals, setup, teardown), \
