@@ -206,6 +206,13 @@ void http_route_login_post(struct http_session *s);
 void http_route_logout(struct http_session *s);
 /* web-dashboard.c: http_route_dashboard - GET /dashboard (docs/web.md) */
 void http_route_dashboard(struct http_session *s);
+/* web-dash-keys.c: GET, POST /dashboard/api-keys, POST .../delete */
+void http_route_web_api_keys(struct http_session *s);
+void http_route_web_api_key_create(struct http_session *s);
+void http_route_web_api_key_delete(struct http_session *s);
+/* web-dash-activity.c: GET /dashboard/activity */
+void http_route_web_activity(struct http_session *s);
+
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);
 

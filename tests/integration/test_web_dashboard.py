@@ -11,6 +11,7 @@ import re
 import secrets
 import sqlite3
 import time
+import urllib.parse
 
 import pytest
 
@@ -173,3 +174,178 @@ def test_logout_needs_the_sessions_token(web):
 def test_logout_is_post_only(web):
     status, fields, _ = request(web, "GET", "/logout")
     assert status == 405 and fields["allow"] == "POST"
+
+
+# ---- API keys page (web-dash-keys.c) ---------------------------------------------------
+
+
+def bearer(p, key, path="/v3/scopes"):
+    c = http.client.HTTPConnection("127.0.0.1", p.ports["http"], timeout=10)
+    try:
+        c.request("GET", path, headers={"Authorization": "Bearer " + key})
+        r = c.getresponse()
+        r.read()
+        return r.status
+    finally:
+        c.close()
+
+
+def key_ids(body):
+    return re.findall(r'<input type="hidden" name="id" value="([0-9a-f]{16})">', body)
+
+
+def test_api_keys_create_list_use_delete(web):
+    """a key made on the page is shown once, listed by name, scopes and id (never the key),
+    opens the API, and once deleted is refused"""
+    secret, csrf = login(web)
+    status, fields, body = request(web, "GET", "/dashboard/api-keys", secret)
+    assert status == 200 and 'id="no-keys"' in body
+    assert_page(fields, body)
+    status, _, body = request(web, "POST", "/dashboard/api-keys", secret,
+                              form={"csrf": csrf, "name": "ci", "scopes": "mail.send+stats.read"})
+    assert status == 201, body
+    [key] = re.findall(r'<code id="new-key">(PT\.[0-9a-f]{16}\.[0-9a-f]{64})</code>', body)
+    assert bearer(web, key) == 200
+    status, _, body = request(web, "GET", "/dashboard/api-keys", secret)
+    assert status == 200 and key not in body and key[20:] not in body
+    [kid] = key_ids(body)
+    assert kid == key[3:19]
+    assert "<td>ci</td><td>mail.send stats.read</td><td><code>%s</code>" % kid in body
+    status, fields, _ = request(web, "POST", "/dashboard/api-keys/delete", secret,
+                                form={"csrf": csrf, "id": kid})
+    assert status == 303 and fields["location"] == "/dashboard/api-keys"
+    assert bearer(web, key) == 401
+    assert 'id="no-keys"' in request(web, "GET", "/dashboard/api-keys", secret)[2]
+
+
+def test_api_keys_forms_need_the_token(web):
+    """create and delete without the session's token: 403, nothing made or deleted"""
+    secret, csrf = login(web)
+    _, other_csrf = login(web, OTHER)
+    for form in ({"name": "x", "scopes": "mail.send"},
+                 {"csrf": other_csrf, "name": "x", "scopes": "mail.send"}):
+        assert request(web, "POST", "/dashboard/api-keys", secret, form=form)[0] == 403
+    assert 'id="no-keys"' in request(web, "GET", "/dashboard/api-keys", secret)[2]
+    key = web.cli_ok("apikey", "add", SENDER, "--name", "cli").stdout.strip()
+    assert request(web, "POST", "/dashboard/api-keys/delete", secret,
+                   form={"id": key[3:19]})[0] == 403
+    assert bearer(web, key) == 200
+
+
+def test_api_keys_of_another_account(web):
+    """an account neither sees nor deletes another's keys"""
+    key = web.cli_ok("apikey", "add", OTHER, "--name", "theirs").stdout.strip()
+    secret, csrf = login(web)
+    _, _, body = request(web, "GET", "/dashboard/api-keys", secret)
+    assert key[3:19] not in body and "theirs" not in body
+    status, _, _ = request(web, "POST", "/dashboard/api-keys/delete", secret,
+                           form={"csrf": csrf, "id": key[3:19]})
+    assert status == 404
+    assert bearer(web, key) == 200
+
+
+def test_api_key_name_is_escaped_and_checked(web):
+    secret, csrf = login(web)
+    status, _, body = request(web, "POST", "/dashboard/api-keys", secret,
+                              form={"csrf": csrf, "name": "%3Cb%3Ex%3C%2Fb%3E",
+                                    "scopes": "mail.send"})
+    assert status == 201 and "&lt;b&gt;x&lt;/b&gt;" in body and "<b>x" not in body
+    _, _, body = request(web, "GET", "/dashboard/api-keys", secret)
+    assert "<td>&lt;b&gt;x&lt;/b&gt;</td>" in body
+    for form in ({"csrf": csrf, "name": "", "scopes": "mail.send"},
+                 {"csrf": csrf, "name": "x", "scopes": "Mail!Send"},
+                 {"csrf": csrf, "name": "x", "scopes": "+"}):
+        assert request(web, "POST", "/dashboard/api-keys", secret, form=form)[0] == 400
+
+
+# ---- activity page (web-dash-activity.c) -------------------------------------------------
+
+
+def add_events(p, rows):
+    """ROWS of (type, account, queue_id, recipient, code, reason), at now, in order"""
+    db = sqlite3.connect(str(p.data_dir / "petrel.db"), timeout=10)
+    now = int(time.time())
+    with db:
+        db.executemany("INSERT INTO events (time, type, account, queue_id, recipient, code,"
+                       " reason) VALUES (?, ?, ?, ?, ?, ?, ?)", [(now,) + r for r in rows])
+    db.close()
+
+
+def event_rows(body):
+    """(type, recipient, message id, reply) of each event shown, in order"""
+    return re.findall(r"<tr><td>[0-9-]+ [0-9:]+</td><td>([^<]*)</td><td>([^<]*)</td>"
+                      r"<td><code>([^<]*)</code></td><td>([^<]*)</td></tr>", body)
+
+
+def test_activity_newest_first_escaped_and_own_only(web):
+    add_events(web, [
+        ("accepted", SENDER, "Q1", "x@remote.test", 250, "ok"),
+        ("bounced", SENDER, "Q1", "x@remote.test", 550,
+         "5.1.1 <script>alert(1)</script> no such user"),
+        ("delivered", OTHER, "Q9", "secret@remote.test", 250, "theirs"),
+    ])
+    secret, _ = login(web)
+    status, fields, body = request(web, "GET", "/dashboard/activity", secret)
+    assert status == 200, body
+    assert_page(fields, body)
+    assert event_rows(body) == [
+        ("bounced", "x@remote.test", "Q1",
+         "550 5.1.1 &lt;script&gt;alert(1)&lt;/script&gt; no such user"),
+        ("accepted", "x@remote.test", "Q1", "250 ok")]
+    assert "secret@remote.test" not in body and "Q9" not in body
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert "<tr><th scope=\"row\">%s</th><td>1</td><td>0</td><td>1</td></tr>" % today in body
+    assert "<svg role=\"img\"" in body
+
+
+def test_activity_search(web):
+    add_events(web, [
+        ("accepted", SENDER, "QA", "a@remote.test", 250, "ok"),
+        ("accepted", SENDER, "QB", "B@remote.test", 250, "ok"),
+        ("deferred", SENDER, "QB", "b@remote.test", 451, "try later"),
+        ("accepted", OTHER, "QC", "a@remote.test", 250, "ok"),
+    ])
+    secret, _ = login(web)
+    rows = event_rows(request(web, "GET", "/dashboard/activity?recipient=b%40REMOTE.test",
+                              secret)[2])
+    assert [r[0] for r in rows] == ["deferred", "accepted"]
+    rows = event_rows(request(web, "GET", "/dashboard/activity?type=accepted", secret)[2])
+    assert [r[2] for r in rows] == ["QB", "QA"]
+    rows = event_rows(request(web, "GET", "/dashboard/activity?message_id=QA&type=", secret)[2])
+    assert rows == [("accepted", "a@remote.test", "QA", "250 ok")]
+    _, _, body = request(web, "GET", "/dashboard/activity?recipient=a%40remote.test", secret)
+    assert len(event_rows(body)) == 1 and 'value="a@remote.test"' in body
+
+
+@pytest.mark.parametrize("value", ["x' OR '1'='1", "QA' OR 1=1 --", "'; DELETE FROM events; --",
+                                   "a@remote.test' UNION SELECT * FROM events --", "%", "_"])
+def test_activity_search_sql_injection(web, value):
+    """a search value is a value: nothing found, nothing deleted, another account's rows
+    never shown"""
+    add_events(web, [("accepted", SENDER, "QA", "a@remote.test", 250, "ok"),
+                     ("accepted", OTHER, "QZ", "z@remote.test", 250, "ok")])
+    secret, _ = login(web)
+    q = urllib.parse.quote(value, safe="")
+    for field in ("recipient", "type", "message_id"):
+        status, _, body = request(web, "GET", "/dashboard/activity?%s=%s" % (field, q), secret)
+        assert status == 200 and 'id="no-events"' in body, (field, body)
+    assert len(event_rows(request(web, "GET", "/dashboard/activity", secret)[2])) == 1
+
+
+def test_activity_pages(web):
+    """50 events a page, newest first; the link to older ones keeps the search"""
+    add_events(web, [("accepted", SENDER, "Q%02d" % i, "p@remote.test", 250, "ok")
+                     for i in range(55)] +
+               [("accepted", SENDER, "QX", "other@remote.test", 250, "ok")])
+    secret, _ = login(web)
+    _, _, body = request(web, "GET", "/dashboard/activity?recipient=p%40remote.test", secret)
+    rows = event_rows(body)
+    assert len(rows) == 50 and rows[0][2] == "Q54" and rows[-1][2] == "Q05"
+    [older] = re.findall(r'<a id="older" href="([^"]+)">', body)
+    older = older.replace("&amp;", "&")
+    assert "recipient=p%40remote.test" in older
+    _, _, body = request(web, "GET", older, secret)
+    assert [r[2] for r in event_rows(body)] == ["Q04", "Q03", "Q02", "Q01", "Q00"]
+    assert 'id="older"' not in body
+    for bad in ("before=abc", "before=-1", "recipient=" + "a" * 300):
+        assert request(web, "GET", "/dashboard/activity?" + bad, secret)[0] == 400
