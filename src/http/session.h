@@ -212,6 +212,9 @@ void http_route_web_api_key_create(struct http_session *s);
 void http_route_web_api_key_delete(struct http_session *s);
 /* web-dash-activity.c: GET /dashboard/activity */
 void http_route_web_activity(struct http_session *s);
+/* web-dash-suppressions.c: GET /dashboard/suppressions, POST .../delete */
+void http_route_web_suppressions(struct http_session *s);
+void http_route_web_suppression_delete(struct http_session *s);
 
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);

@@ -60,7 +60,6 @@ static void render_chart(struct buf *out, const struct activity_data *d);
 static void render_chart_table(struct buf *out, const struct activity_data *d);
 static void day_text(int64_t day, char text[16]);
 static void url_escape(struct buf *out, const char *text);
-static void escape_str(struct buf *out, const char *text);
 
 static const struct http_web_page ACTIVITY_PAGE = {
 	.name = "activity", .work = activity_work, .done = activity_done,
@@ -175,7 +174,7 @@ static void render_search(struct buf *out, const struct store_event_filter *f)
 		buf_printf(out, "<label for=\"%s\">%s</label>\n<input id=\"%s\" name=\"%s\""
 			   " maxlength=\"%d\" value=\"", fields[i].name, fields[i].label,
 			   fields[i].name, fields[i].name, ACTIVITY_FIELD_MAX);
-		escape_str(out, values[i] ? values[i] : "");
+		http_web_text(out, values[i] ? values[i] : "");
 		buf_append_str(out, "\">\n");
 	}
 	buf_append_str(out, "<label for=\"type\">Type</label>\n<select id=\"type\" name=\"type\">"
@@ -206,15 +205,15 @@ static void render_events(struct buf *out, const struct activity_data *d)
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 		buf_printf(out, "<tr><td>%s</td><td>", when);
-		escape_str(out, e->type);
+		http_web_text(out, e->type);
 		buf_append_str(out, "</td><td>");
-		escape_str(out, e->recipient ? e->recipient : "");
+		http_web_text(out, e->recipient ? e->recipient : "");
 		buf_append_str(out, "</td><td><code>");
-		escape_str(out, e->queue_id ? e->queue_id : "");
+		http_web_text(out, e->queue_id ? e->queue_id : "");
 		buf_append_str(out, "</code></td><td>");
 		if (e->code)
 			buf_printf(out, "%d ", e->code);
-		escape_str(out, e->reason ? e->reason : "");
+		http_web_text(out, e->reason ? e->reason : "");
 		buf_append_str(out, "</td></tr>\n");
 	}
 	buf_append_str(out, "</tbody>\n</table>\n");
@@ -312,11 +311,6 @@ static void url_escape(struct buf *out, const char *text)
 		else
 			buf_printf(out, "%%%02X", *p);
 	}
-}
-
-static void escape_str(struct buf *out, const char *text)
-{
-	markup_escape(out, text, strlen(text));
 }
 
 static void activity_data_free(void *data)

@@ -21,6 +21,7 @@
 #include "util/log.h"
 #include "util/markup.h"
 
+#define KEYS_PAGE "/dashboard/api-keys"   /* the list, where each form leads back */
 #define KEY_NAME_MAX 100          /* octets of a key's name (SendGrid's limit) */
 #define KEY_SCOPES_DEFAULT "mail.send"
 
@@ -37,8 +38,6 @@ static bool scopes_are_valid(const char *scopes);
 static void render_key_rows(struct buf *out, const struct http_web_request *r,
 			    const char *lines, size_t len);
 static void render_create_form(struct buf *out, const struct http_web_request *r);
-static void respond_text(struct http_session *s, struct http_web_request *r, int status,
-			 const char *title, const char *text);
 
 static const struct http_web_page KEYS_LIST_PAGE = {
 	.name = "api-keys", .done = keys_list_done,
@@ -70,7 +69,8 @@ static void keys_call(struct http_session *s, uint8_t type, unsigned count,
 		      const struct ipc_field *fields, ipc_reply_fn *cb)
 {
 	if (!s->server->auth) {
-		respond_text(s, s->web, 503, "Try again later", "API keys are not available now.");
+		http_web_notice(s, s->web, 503, "Try again later",
+				"API keys are not available now.", KEYS_PAGE);
 		return;
 	}
 	s->apikey_call = authd_apikey_call(s->server->auth, type, count, fields, cb, s);
@@ -85,8 +85,8 @@ static struct http_session *keys_reply_session(void *ctx, const struct ipc_msg *
 	if (!reply || reply->type == IPC_R_TEMPFAIL || reply->type == IPC_R_BAD) {
 		log_warn("http-web", "session=%s page=api-keys account=%s error=\"%s\"", s->sid,
 			 s->web->account, reply ? "the auth process refused" : "no answer");
-		respond_text(s, s->web, 503, "Try again later", "API keys are not available"
-			     " now: try again later.");
+		http_web_notice(s, s->web, 503, "Try again later", "API keys are not available"
+				" now: try again later.", KEYS_PAGE);
 		return NULL;
 	}
 	return s;
@@ -113,7 +113,8 @@ static void keys_list_reply(void *ctx, const struct ipc_msg *reply)
 	if (reply->count == 1 && reply->field[0].len > 0) {
 		buf_append_str(&html, "<table class=\"keys\">\n<caption>Your API keys</caption>\n"
 			       "<thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Scopes</th>"
-			       "<th scope=\"col\">Id</th><th scope=\"col\">Action</th></tr></thead>\n"
+			       "<th scope=\"col\">Id</th><th scope=\"col\">Action</th></tr>"
+			       "</thead>\n"
 			       "<tbody>\n");
 		render_key_rows(&html, r, reply->field[0].data, reply->field[0].len);
 		buf_append_str(&html, "</tbody>\n</table>\n");
@@ -191,9 +192,9 @@ static void keys_create_done(struct http_session *s, struct http_web_request *r)
 	const char *scopes = http_form_get(&r->form, "scopes");
 	if (!name || !*name || strlen(name) > KEY_NAME_MAX || !scopes ||
 	    !scopes_are_valid(scopes)) {
-		respond_text(s, r, 400, "API keys", "A key needs a name of at most 100 characters"
-			     " and one or more scopes (letters, digits, '.', '_', '-'), separated"
-			     " by spaces.");
+		http_web_notice(s, r, 400, "API keys", "A key needs a name of at most 100"
+				" characters and one or more scopes (letters, digits, '.', '_',"
+				" '-'), separated by spaces.", KEYS_PAGE);
 		return;
 	}
 	struct ipc_field f[3] = { ipc_text(r->account), ipc_text(name), ipc_text(scopes) };
@@ -208,12 +209,13 @@ static void keys_create_reply(void *ctx, const struct ipc_msg *reply)
 		return;
 	struct http_web_request *r = s->web;
 	if (reply->type == IPC_R_FAIL) {
-		respond_text(s, r, 400, "API keys", "The account has as many API keys as it may:"
-			     " delete one first.");
+		http_web_notice(s, r, 400, "API keys", "The account has as many API keys as it"
+				" may: delete one first.", KEYS_PAGE);
 		return;
 	}
 	if (reply->type != IPC_R_OK || reply->count != 4) {
-		respond_text(s, r, 503, "Try again later", "API keys are not available now.");
+		http_web_notice(s, r, 503, "Try again later", "API keys are not available now.",
+				KEYS_PAGE);
 		return;
 	}
 	const struct ipc_field *f = reply->field;
@@ -239,7 +241,7 @@ static void keys_delete_done(struct http_session *s, struct http_web_request *r)
 	const char *id = http_form_get(&r->form, "id");
 	if (!id || strlen(id) != STORE_APIKEY_ID_LEN ||
 	    strspn(id, "0123456789abcdef") != STORE_APIKEY_ID_LEN) {
-		respond_text(s, r, 404, "Not found", "There is no such key.");
+		http_web_notice(s, r, 404, "Not found", "There is no such key.", KEYS_PAGE);
 		return;
 	}
 	struct ipc_field f[2] = { ipc_text(r->account), ipc_text(id) };
@@ -254,24 +256,11 @@ static void keys_delete_reply(void *ctx, const struct ipc_msg *reply)
 	if (!s)
 		return;
 	if (reply->type != IPC_R_OK) {
-		respond_text(s, s->web, 404, "Not found", "There is no such key.");
+		http_web_notice(s, s->web, 404, "Not found", "There is no such key.", KEYS_PAGE);
 		return;
 	}
 	log_info("http-web-api-key-deleted", "session=%s account=%s id=%s", s->sid,
 		 s->web->account, http_form_get(&s->web->form, "id"));
-	http_web_redirect(s, "/dashboard/api-keys");
+	http_web_redirect(s, KEYS_PAGE);
 }
 
-/* respond_text - STATUS with R's navigation and TEXT */
-static void respond_text(struct http_session *s, struct http_web_request *r, int status,
-			 const char *title, const char *text)
-{
-	struct buf html;
-	buf_init(&html);
-	http_web_nav(&html, r);
-	buf_append_str(&html, "<p>");
-	markup_escape(&html, text, strlen(text));
-	buf_append_str(&html, "</p>\n<p><a href=\"/dashboard/api-keys\">Back to the"
-		       " keys</a></p>\n");
-	http_web_respond(s, status, title, &html);
-}

@@ -35,7 +35,6 @@ static void render_usage(struct buf *out, const struct dashboard_data *d);
 static void render_smtp(struct buf *out, const struct config *config, const char *account);
 static void smtp_host(const struct config *config, struct buf *host_r);
 static const char *listener_port(const struct config_listener *l);
-static void escape_str(struct buf *out, const char *text);
 
 static const struct http_web_page DASHBOARD_PAGE = {
 	.name = "dashboard", .work = dashboard_work, .done = dashboard_done,
@@ -65,8 +64,8 @@ static void dashboard_work(struct http_web_request *r)
 	if (d->rc == 0)
 		d->daily_limit = plan ? (long)plan->daily_limit : d->account->daily_limit;
 	else
-		log_error("http-web", "session=%s page=dashboard account=%s error=\"%s\"", r->origin.sid,
-			  r->account, error ? error : "no such account or plan");
+		log_error("http-web", "session=%s page=dashboard account=%s error=\"%s\"",
+			  r->origin.sid, r->account, error ? error : "no such account or plan");
 	store_plan_free(&plan);
 }
 
@@ -107,7 +106,7 @@ static void render_state(struct buf *out, const struct store_account *a)
 		buf_append_str(out, "<li><strong>Active</strong>: the account may send"
 			       " mail.</li>\n");
 	buf_append_str(out, "<li>Plan: ");
-	escape_str(out, a->plan);
+	http_web_text(out, a->plan);
 	buf_append_str(out, "</li>\n</ul>\n");
 }
 
@@ -140,7 +139,7 @@ static void render_smtp(struct buf *out, const struct config *config, const char
 		       "<code id=\"smtp-host\">");
 	markup_escape(out, host.data, host.len);
 	buf_append_str(out, "</code></dd>\n<dt>User name</dt><dd><code id=\"smtp-user\">");
-	escape_str(out, account);
+	http_web_text(out, account);
 	buf_append_str(out, "</code></dd>\n<dt>Password</dt><dd>your password, or an API key"
 		       " (below)</dd>\n</dl>\n<table class=\"ports\">\n<caption>Ports</caption>\n"
 		       "<thead><tr><th scope=\"col\">Port</th><th scope=\"col\">Security</th>"
@@ -151,12 +150,13 @@ static void render_smtp(struct buf *out, const struct config *config, const char
 		const char *security = l->role == LISTENER_ROLE_SUBMISSIONS ? "TLS from the start"
 			" (implicit TLS)" : "STARTTLS";
 		const char *use = l->role == LISTENER_ROLE_MX ? "mail between servers (many"
-			" networks block port 25 for clients)" : "sending from a mail client or app";
+			" networks block port 25 for clients)"
+			: "sending from a mail client or app";
 		if (!port || (l->role != LISTENER_ROLE_SUBMISSION &&
 			      l->role != LISTENER_ROLE_SUBMISSIONS && l->role != LISTENER_ROLE_MX))
 			continue;
 		buf_append_str(out, "<tr><td>");
-		escape_str(out, port);
+		http_web_text(out, port);
 		buf_printf(out, "</td><td>%s</td><td>%s</td></tr>\n", security, use);
 	}
 	buf_append_str(out, "</tbody>\n</table>\n<h2>Sending with an API key</h2>\n<p>Create a"
@@ -190,11 +190,6 @@ static const char *listener_port(const struct config_listener *l)
 		return NULL;
 	const char *colon = strrchr(l->address, ':');
 	return colon && colon[1] ? colon + 1 : NULL;
-}
-
-static void escape_str(struct buf *out, const char *text)
-{
-	markup_escape(out, text, strlen(text));
 }
 
 static void dashboard_data_free(void *data)

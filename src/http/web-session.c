@@ -12,14 +12,12 @@
 
 #include <openssl/crypto.h>
 
+#include "config/config.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/markup.h"
 #include "util/pool.h"
 #include "util/xalloc.h"
-
-/* the bounds of a dashboard form or query: its few fields are short */
-static const struct http_form_limits WEB_FORM_LIMITS = { .fields = 16, .field_size = 1024 };
 
 static bool session_cookie(struct http_session *s, char secret[STORE_WEB_SECRET_LEN + 1]);
 static bool request_form(struct http_session *s, struct http_web_request *r);
@@ -28,8 +26,6 @@ static void session_work(void *arg);
 static void session_done(void *arg);
 static void logout_work(struct http_web_request *r);
 static void logout_done(struct http_session *s, struct http_web_request *r);
-static void respond_message(struct http_session *s, int status, const char *title,
-			    const char *text);
 
 static const struct http_web_page LOGOUT_PAGE = {
 	.name = "logout", .work = logout_work, .done = logout_done,
@@ -39,13 +35,8 @@ static const struct http_web_page LOGOUT_PAGE = {
  * (64 lower-case hex digits) */
 static bool session_cookie(struct http_session *s, char secret[STORE_WEB_SECRET_LEN + 1])
 {
-	const char *name = http_web_is_https(s) ? "__Host-" HTTP_WEB_SESSION_COOKIE
-		: HTTP_WEB_SESSION_COOKIE;
-	char *value = NULL;
-	const char *error = NULL;
-	if (s->req.cookie.len == 0 ||
-	    http_cookie_get(s->head + s->req.cookie.off, s->req.cookie.len, name, &value,
-			    &error) != 1)
+	char *value = http_web_cookie(s, HTTP_WEB_SESSION_COOKIE);
+	if (!value)
 		return false;
 	bool ok = strlen(value) == STORE_WEB_SECRET_LEN &&
 		strspn(value, "0123456789abcdef") == STORE_WEB_SECRET_LEN;
@@ -56,16 +47,25 @@ static bool session_cookie(struct http_session *s, char secret[STORE_WEB_SECRET_
 	return ok;
 }
 
-/* request_form - a POST's body or a GET's query into R->form; false once
- * the 400 is answered */
+/* request_form - a POST's body or a GET's query into R->form, within
+ * [web] form_fields and form_field_size; false once the 400 is answered
+ * (a POST whose Origin names another site: 403) */
 static bool request_form(struct http_session *s, struct http_web_request *r)
 {
+	const struct config_web *web = &s->server->config->web;
+	const struct http_form_limits limits = { .fields = web->form_fields,
+						 .field_size = web->form_field_size };
 	const char *data = r->post ? (s->body ? s->body : "") : s->head + s->req.query.off;
 	size_t len = r->post ? s->body_len : s->req.query.len;
 	const char *error = NULL;
-	if (http_form_parse(data, len, &WEB_FORM_LIMITS, &r->form, &error) == 0)
+	if (r->post && !http_web_origin_is_ours(s)) {
+		http_web_notice(s, NULL, 403, "Forbidden", "The form was sent from another site.",
+				NULL);
+		return false;
+	}
+	if (http_form_parse(data, len, &limits, &r->form, &error) == 0)
 		return true;
-	respond_message(s, 400, "Bad request", error);
+	http_web_notice(s, NULL, 400, "Bad request", error, NULL);
 	return false;
 }
 
@@ -76,7 +76,8 @@ void http_web_session_run(struct http_session *s, const struct http_web_page *pa
 	r->data = data;
 	if (!s->server->store) {
 		http_web_request_free(&r);
-		respond_message(s, 503, "Try again later", "The pages are not available now.");
+		http_web_notice(s, NULL, 503, "Try again later",
+				"The pages are not available now.", NULL);
 		return;
 	}
 	if (!session_cookie(s, r->secret)) {
@@ -112,8 +113,8 @@ static void session_work(void *arg)
 	r->rc = store_web_secret_get(r->origin.server->store, STORE_WEB_SESSION, r->secret, r->now,
 				     &r->account, &r->csrf, &error);
 	if (r->rc < 0)
-		log_error("http-web", "session=%s page=%s error=\"%s\"", r->origin.sid, r->page->name,
-			  error);
+		log_error("http-web", "session=%s page=%s error=\"%s\"", r->origin.sid,
+			  r->page->name, error);
 	if (r->rc != 0)
 		return;
 	r->forbidden = r->post && !token_matches(http_form_get(&r->form, "csrf"), r->csrf);
@@ -137,13 +138,15 @@ static void session_done(void *arg)
 		http_web_redirect(s, "/login");
 	} else if (r->rc != 0) {
 		http_web_request_free(&r);
-		respond_message(s, 503, "Try again later", "The pages are not available now.");
+		http_web_notice(s, NULL, 503, "Try again later",
+				"The pages are not available now.", NULL);
 	} else if (r->forbidden) {
 		log_warn("http-web", "session=%s page=%s account=%s error=\"bad csrf token\"",
 			 r->origin.sid, r->page->name, r->account);
 		http_web_request_free(&r);
-		respond_message(s, 403, "Forbidden", "The form was not sent from this session's"
-				" page: open the page again and send it from there.");
+		http_web_notice(s, NULL, 403, "Forbidden", "The form was not sent from this"
+				" session's page: open the page again and send it from there.",
+				NULL);
 	} else {
 		http_web_request_free(&s->web);
 		s->web = r;
@@ -162,16 +165,25 @@ void http_web_redirect(struct http_session *s, const char *path)
 	http_web_respond(s, 303, "See other", &html);
 }
 
-/* respond_message - STATUS with a page saying TEXT */
-static void respond_message(struct http_session *s, int status, const char *title,
-			    const char *text)
+void http_web_notice(struct http_session *s, const struct http_web_request *r, int status,
+		     const char *title, const char *text, const char *back)
 {
 	struct buf html;
 	buf_init(&html);
-	buf_append_str(&html, "<p>");
-	markup_escape(&html, text, strlen(text));
-	buf_append_str(&html, "</p>\n");
+	if (r)
+		http_web_nav(&html, r);
+	http_web_message(&html, text);
+	if (back) {
+		buf_append_str(&html, "<p><a href=\"");
+		http_web_text(&html, back);
+		buf_append_str(&html, "\">Back</a></p>\n");
+	}
 	http_web_respond(s, status, title, &html);
+}
+
+void http_web_text(struct buf *out, const char *text)
+{
+	markup_escape(out, text, strlen(text));
 }
 
 void http_web_csrf_field(struct buf *out, const struct http_web_request *r)
@@ -187,6 +199,7 @@ void http_web_nav(struct buf *out, const struct http_web_request *r)
 		       "<li><a href=\"/dashboard\">Overview</a></li>"
 		       "<li><a href=\"/dashboard/activity\">Activity</a></li>"
 		       "<li><a href=\"/dashboard/api-keys\">API keys</a></li>"
+		       "<li><a href=\"/dashboard/suppressions\">Suppressions</a></li>"
 		       "<li><form method=\"post\" action=\"/logout\">\n");
 	http_web_csrf_field(out, r);
 	buf_append_str(out, "<button type=\"submit\">Log out</button></form></li></ul></nav>\n"
@@ -215,8 +228,8 @@ static void logout_work(struct http_web_request *r)
 static void logout_done(struct http_session *s, struct http_web_request *r)
 {
 	if (r->rc != 0) {
-		respond_message(s, 503, "Try again later", "You could not be logged out now:"
-				" try again.");
+		http_web_notice(s, r, 503, "Try again later", "You could not be logged out now:"
+				" try again.", NULL);
 		return;
 	}
 	log_info("http-web-logout", "session=%s account=%s", r->origin.sid, r->account);

@@ -12,7 +12,8 @@
  * the http session from DONE on (s->web) until the request ends
  * (http_session_auth_clear frees it), so that a page waiting for the auth
  * process (IPC) finds it again from its callback; a late job for a closed
- * session is freed unseen.
+ * session is freed unseen.  The cookie's name is web.h's
+ * HTTP_WEB_SESSION_COOKIE, which /login sets (web-login.c).
  */
 #ifndef PETREL_HTTP_WEB_SESSION_H
 #define PETREL_HTTP_WEB_SESSION_H
@@ -24,8 +25,6 @@
 #include "http/form.h"
 #include "http/session.h"
 #include "store/store.h"
-
-#define HTTP_WEB_SESSION_COOKIE "petrel_session"
 
 struct http_web_request;
 
@@ -62,6 +61,12 @@ void http_web_redirect(struct http_session *s, const char *path);
 /* http_web_nav - the logged-in pages' navigation and the logout form (with
  * R's token) onto OUT */
 void http_web_nav(struct buf *out, const struct http_web_request *r);
+/* http_web_notice - answer STATUS with a page TITLE saying TEXT (escaped),
+ * R's navigation first when R is not NULL, and a link to BACK (NULL: none) */
+void http_web_notice(struct http_session *s, const struct http_web_request *r, int status,
+		      const char *title, const char *text, const char *back);
+/* http_web_text - TEXT (NUL-terminated) escaped onto OUT */
+void http_web_text(struct buf *out, const char *text);
 /* http_web_csrf_field - the hidden csrf field of R's session onto OUT */
 void http_web_csrf_field(struct buf *out, const struct http_web_request *r);
 /* http_web_request_free - R and all it holds (NULL, *R NULL: nothing) */

@@ -349,3 +349,65 @@ def test_activity_pages(web):
     assert 'id="older"' not in body
     for bad in ("before=abc", "before=-1", "recipient=" + "a" * 300):
         assert request(web, "GET", "/dashboard/activity?" + bad, secret)[0] == 400
+
+
+# ---- suppressions page (web-dash-suppressions.c) -----------------------------------------
+
+
+def test_suppressions_listed_escaped_and_removed(web):
+    """the account's lists, a reason with markup escaped, another account's never shown;
+    Remove (with the token) takes the address off, without it 403"""
+    web.cli_ok("suppression", "add", SENDER, "gone@remote.test", "--type", "bounces",
+               "--reason", "550 <b>no such user</b>")
+    web.cli_ok("suppression", "add", SENDER, "nomore@remote.test", "--type", "unsubscribes")
+    web.cli_ok("suppression", "add", OTHER, "theirs@remote.test", "--type", "bounces")
+    secret, csrf = login(web)
+    status, fields, body = request(web, "GET", "/dashboard/suppressions", secret)
+    assert status == 200, body
+    assert_page(fields, body)
+    assert "<td>gone@remote.test</td>" in body and "<td>nomore@remote.test</td>" in body
+    assert "550 &lt;b&gt;no such user&lt;/b&gt;" in body and "<b>no" not in body
+    assert "theirs@remote.test" not in body
+    form = {"list": "bounces", "email": "gone%40remote.test"}
+    assert request(web, "POST", "/dashboard/suppressions/delete", secret, form=form)[0] == 403
+    status, fields, _ = request(web, "POST", "/dashboard/suppressions/delete", secret,
+                                form=dict(form, csrf=csrf))
+    assert status == 303 and fields["location"] == "/dashboard/suppressions"
+    _, _, body = request(web, "GET", "/dashboard/suppressions", secret)
+    assert "gone@remote.test" not in body and "nomore@remote.test" in body
+    # another account's address, a list it is not on, an unknown list: 404, nothing removed
+    for form in ({"list": "bounces", "email": "theirs%40remote.test"},
+                 {"list": "blocks", "email": "nomore%40remote.test"},
+                 {"list": "nolist", "email": "nomore%40remote.test"}):
+        status, _, _ = request(web, "POST", "/dashboard/suppressions/delete", secret,
+                               form=dict(form, csrf=csrf))
+        assert status == 404, form
+    assert "theirs@remote.test" in web.cli_ok("suppression", "list", OTHER).stdout
+
+
+# ---- through /login (web-login.c), as a browser does ----------------------------------------
+
+
+@pytest.mark.parametrize("role", ["http", "https"])
+def test_login_dashboard_logout(petrel_factory, role):
+    """log in through /login, see the dashboard with the session's cookie (__Host- on
+    https), a POST from another site's Origin is 403, log out with the page's token"""
+    import test_web_login as wl
+    from conftest import SENDER_PASSWORD
+    p = wl.server(petrel_factory, role=role)
+    status, fields, _ = wl.login(p, SENDER, SENDER_PASSWORD, role=role)
+    assert status == 303 and fields["location"] == "/dashboard"
+    name = "__Host-petrel_session" if role == "https" else "petrel_session"
+    cookie = wl.session_cookie(fields, name).split(";")[0]
+    status, _, body = wl.request(p, "GET", "/dashboard", headers={"Cookie": cookie}, role=role)
+    assert status == 200 and '<code id="smtp-user">%s</code>' % SENDER in body
+    [csrf] = re.findall(r'name="csrf" value="([0-9a-f]{64})"', body)[:1]
+    status, _, _ = wl.request(p, "POST", "/logout", wl.encode(csrf=csrf),
+                              {"Cookie": cookie, "Origin": "https://evil.example"}, role=role)
+    assert status == 403
+    status, fields, _ = wl.request(p, "POST", "/logout", wl.encode(csrf=csrf),
+                                   {"Cookie": cookie}, role=role)
+    assert status == 303 and fields["location"] == "/login"
+    assert fields["set-cookie"][0].startswith(name + "=; ")
+    status, fields, _ = wl.request(p, "GET", "/dashboard", headers={"Cookie": cookie}, role=role)
+    assert status == 303 and fields["location"] == "/login"
