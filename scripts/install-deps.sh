@@ -42,6 +42,9 @@ PKGS="$PKGS python3-cryptography"
 # chromium, chromium-driver, python3-selenium: the web pages in a real browser
 # (tests/integration/browser.py, test_web_browser.py), headless, with screenshots.
 PKGS="$PKGS chromium chromium-driver python3-selenium"
+# python3-prometheus-client: its parser reads GET /metrics in test_metrics.py, as
+# Prometheus' own client library reads the text format
+PKGS="$PKGS python3-prometheus-client"
 # isync, neomutt: mbsync (a Maildir synchronizer) and neomutt, the IMAP clients of
 # test_imap_clients.py.
 PKGS="$PKGS isync neomutt"

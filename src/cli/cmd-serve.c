@@ -515,8 +515,6 @@ static void serve_signal_cb(evutil_socket_t sig, short what, void *arg)
 	http_server_drain(st->http, serve_drained, st);
 }
 
-/* serve_drained - the last session of one server is closed: leave the loop
- * once every server is done */
 /* serve_metrics - an http_metrics_fn: the counters GET /metrics reports */
 static void serve_metrics(void *ctx, struct http_metrics *metrics_r)
 {
@@ -526,9 +524,16 @@ static void serve_metrics(void *ctx, struct http_metrics *metrics_r)
 	metrics_r->sessions[HTTP_METRICS_IMAP] = imap_server_session_count(st->imap);
 	metrics_r->sessions[HTTP_METRICS_POP3] = pop3_server_session_count(st->pop3);
 	metrics_r->sessions[HTTP_METRICS_HTTP] = http_server_session_count(st->http);
+	metrics_r->session_stats[HTTP_METRICS_SMTP] = *smtp_server_session_stats(st->server);
+	metrics_r->session_stats[HTTP_METRICS_IMAP] = *imap_server_session_stats(st->imap);
+	metrics_r->session_stats[HTTP_METRICS_POP3] = *pop3_server_session_stats(st->pop3);
+	metrics_r->session_stats[HTTP_METRICS_HTTP] = *http_server_session_stats(st->http);
+	metrics_r->smtp_accept_seconds = *smtp_server_accept_latency(st->server);
 	metrics_r->pool_pending = pool_pending(st->pool);
 }
 
+/* serve_drained - the last session of one server is closed: leave the loop
+ * once every server is done */
 static void serve_drained(void *ctx)
 {
 	struct serve_state *st = ctx;

@@ -81,11 +81,13 @@ static void auth_login_cb(void *ctx, const struct authd_outcome *outcome)
 		s->authorized(s);
 		return;
 	case AUTHD_WRONG:
-		if (forbidden)
+		if (forbidden) {
 			auth_refuse(s, 403, "access forbidden");
-		else
+		} else {
+			net_sessions_count_auth_failure(s->conn.table);
 			auth_refuse(s, 401, "The provided authorization grant is invalid, "
 				    "expired, or revoked");
+		}
 		return;
 	case AUTHD_LOCKED_OUT:
 		auth_refuse(s, 429, "too many authentication failures");

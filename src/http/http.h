@@ -17,7 +17,9 @@
 
 #include <openssl/ssl.h>
 
+#include "net/net.h"
 #include "queue/queue.h"
+#include "util/histogram.h"
 
 struct authd_client;
 struct config;
@@ -44,6 +46,9 @@ enum http_metrics_protocol {
 struct http_metrics {
 	struct queue_stats queue;
 	size_t sessions[HTTP_METRICS_PROTOCOLS];  /* open connections */
+	/* TLS handshakes and AUTH failures since the start */
+	struct net_session_stats session_stats[HTTP_METRICS_PROTOCOLS];
+	struct histogram smtp_accept_seconds;     /* end of data to its 250 */
 	unsigned pool_pending;                    /* worker pool jobs not done */
 };
 typedef void http_metrics_fn(void *ctx, struct http_metrics *metrics_r);
@@ -80,6 +85,10 @@ struct http_server *http_server_create(struct event_base *base,
 void http_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);
 size_t http_server_session_count(const struct http_server *server);
+/* http_server_session_stats - TLS handshakes and AUTH failures since the
+ * start (net.h) */
+struct net_session_stats;
+const struct net_session_stats *http_server_session_stats(const struct http_server *server);
 /* http_server_drain - shutdown: idle connections close now, a request
  * being answered gets its answer (with "Connection: close") first;
  * DRAINED(CTX) runs from the loop once none is left */

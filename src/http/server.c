@@ -99,6 +99,11 @@ size_t http_server_session_count(const struct http_server *server)
 	return net_sessions_count(server->sessions);
 }
 
+const struct net_session_stats *http_server_session_stats(const struct http_server *server)
+{
+	return net_sessions_stats(server->sessions);
+}
+
 void http_server_drain(struct http_server *server, void (*drained)(void *ctx), void *ctx)
 {
 	net_sessions_drain(server->sessions, drained, ctx);

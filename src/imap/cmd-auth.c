@@ -237,6 +237,7 @@ static void login_cb(void *ctx, const struct authd_outcome *outcome)
 		login_accept(s, outcome);
 		break;
 	case AUTHD_WRONG:
+		net_sessions_count_auth_failure(s->conn.table);
 		imap_reply_no(s, "AUTHENTICATIONFAILED", "Authentication failed");
 		break;
 	case AUTHD_TRY_LATER:

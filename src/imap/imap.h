@@ -58,6 +58,10 @@ struct imap_server *imap_server_create(struct event_base *base,
 void imap_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);
 size_t imap_server_session_count(const struct imap_server *server);
+/* imap_server_session_stats - TLS handshakes and AUTH failures since the
+ * start (net.h) */
+struct net_session_stats;
+const struct net_session_stats *imap_server_session_stats(const struct imap_server *server);
 /* imap_server_drain - shutdown: every session gets "* BYE" and an orderly
  * close once its running command is done; DRAINED(CTX) runs from the loop
  * once no session is left.  No new session may start afterwards. */

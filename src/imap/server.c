@@ -52,6 +52,11 @@ size_t imap_server_session_count(const struct imap_server *server)
 	return net_sessions_count(server->sessions);
 }
 
+const struct net_session_stats *imap_server_session_stats(const struct imap_server *server)
+{
+	return net_sessions_stats(server->sessions);
+}
+
 struct imap_session *imap_server_session_find(struct imap_server *server, uint64_t id)
 {
 	return net_sessions_find(server->sessions, id);

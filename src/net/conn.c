@@ -144,6 +144,7 @@ void net_conn_handshake_done(struct net_conn *conn, char *info, size_t size)
 	if (ssl) {
 		net_tls_describe(ssl, info, size);
 		log_info("tls", "session=%s client=%s %s", conn->sid, conn->client, info);
+		net_sessions_count_tls(conn->table, SSL_version(ssl));
 	}
 	conn->handshaking = false;
 }

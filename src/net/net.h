@@ -136,6 +136,31 @@ void net_sessions_reap(struct net_sessions *table);
 /* net_sessions_find - the session in the table with ID, or NULL */
 void *net_sessions_find(const struct net_sessions *table, uint64_t id);
 size_t net_sessions_count(const struct net_sessions *table);
+
+/* What a table counts for GET /metrics (http/metrics.c) since it was made,
+ * on the loop: TLS handshakes done by version (net_conn_handshake_done),
+ * and logins refused for wrong credentials (the server calls
+ * net_sessions_count_auth_failure) */
+enum net_tls_version {
+	NET_TLS_1_0,
+	NET_TLS_1_1,
+	NET_TLS_1_2,
+	NET_TLS_1_3,
+	NET_TLS_OTHER,
+	NET_TLS_VERSIONS
+};
+struct net_session_stats {
+	unsigned long long tls_handshakes[NET_TLS_VERSIONS];
+	unsigned long long auth_failures;
+};
+/* net_tls_version_name - "TLSv1.3" (OpenSSL's SSL_get_version names), or
+ * "other" */
+const char *net_tls_version_name(enum net_tls_version version);
+/* net_sessions_count_tls - one handshake done with OpenSSL's protocol
+ * version SSL_VERSION (SSL_version) */
+void net_sessions_count_tls(struct net_sessions *table, int ssl_version);
+void net_sessions_count_auth_failure(struct net_sessions *table);
+const struct net_session_stats *net_sessions_stats(const struct net_sessions *table);
 /* net_sessions_each - FN(session, CTX) on every session in the table; FN
  * must not add or remove sessions */
 void net_sessions_each(const struct net_sessions *table,
@@ -221,7 +246,7 @@ void net_conn_push_filter(struct net_conn *conn, struct bufferevent *filter, siz
 int net_conn_start_tls(struct net_conn *conn, struct event_base *base, SSL_CTX *tls,
 		       size_t output_high);
 /* net_conn_handshake_done - (BEV_EVENT_CONNECTED) log the TLS parameters,
- * also put in INFO */
+ * also put in INFO, and count the handshake in the table's stats */
 void net_conn_handshake_done(struct net_conn *conn, char *info, size_t size);
 /* net_conn_log_error - (BEV_EVENT_ERROR) log the TLS or socket error */
 void net_conn_log_error(struct net_conn *conn);

@@ -21,6 +21,7 @@ struct net_sessions {
 	struct event *drained_ev;        /* runs DRAINED once no session is left */
 	void (*drained)(void *ctx);
 	void *drained_ctx;
+	struct net_session_stats stats;
 };
 
 static void sessions_reaper_cb(evutil_socket_t fd, short what, void *arg);
@@ -113,6 +114,51 @@ void *net_sessions_find(const struct net_sessions *table, uint64_t id)
 size_t net_sessions_count(const struct net_sessions *table)
 {
 	return table->count;
+}
+
+const char *net_tls_version_name(enum net_tls_version version)
+{
+	static const char *const names[NET_TLS_VERSIONS] = {
+		[NET_TLS_1_0] = "TLSv1",
+		[NET_TLS_1_1] = "TLSv1.1",
+		[NET_TLS_1_2] = "TLSv1.2",
+		[NET_TLS_1_3] = "TLSv1.3",
+		[NET_TLS_OTHER] = "other",
+	};
+	return version < NET_TLS_VERSIONS ? names[version] : names[NET_TLS_OTHER];
+}
+
+void net_sessions_count_tls(struct net_sessions *table, int ssl_version)
+{
+	enum net_tls_version v;
+	switch (ssl_version) {
+	case TLS1_VERSION:
+		v = NET_TLS_1_0;
+		break;
+	case TLS1_1_VERSION:
+		v = NET_TLS_1_1;
+		break;
+	case TLS1_2_VERSION:
+		v = NET_TLS_1_2;
+		break;
+	case TLS1_3_VERSION:
+		v = NET_TLS_1_3;
+		break;
+	default:
+		v = NET_TLS_OTHER;
+		break;
+	}
+	table->stats.tls_handshakes[v]++;
+}
+
+void net_sessions_count_auth_failure(struct net_sessions *table)
+{
+	table->stats.auth_failures++;
+}
+
+const struct net_session_stats *net_sessions_stats(const struct net_sessions *table)
+{
+	return &table->stats;
 }
 
 void net_sessions_each(const struct net_sessions *table,

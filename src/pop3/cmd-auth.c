@@ -237,6 +237,7 @@ static void auth_login_cb(void *ctx, const struct authd_outcome *o)
 		return;
 	}
 	case AUTHD_WRONG:
+		net_sessions_count_auth_failure(s->conn.table);
 		pop3_auth_clear(s);
 		pop3_reply_err(s, "[AUTH] Invalid user name or password");
 		break;

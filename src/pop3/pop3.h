@@ -45,6 +45,10 @@ struct pop3_server *pop3_server_create(struct event_base *base,
 void pop3_server_accept(void *ctx, const struct config_listener *listener, int fd,
 			const struct sockaddr *sa, socklen_t salen);
 size_t pop3_server_session_count(const struct pop3_server *server);
+/* pop3_server_session_stats - TLS handshakes and AUTH failures since the
+ * start (net.h) */
+struct net_session_stats;
+const struct net_session_stats *pop3_server_session_stats(const struct pop3_server *server);
 /* pop3_server_drain - shutdown: each session gets "-ERR" and is closed
  * once its running command has answered (no deletion is applied);
  * DRAINED(CTX) runs from the loop once none is left */

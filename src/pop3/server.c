@@ -52,6 +52,11 @@ size_t pop3_server_session_count(const struct pop3_server *server)
 	return net_sessions_count(server->sessions);
 }
 
+const struct net_session_stats *pop3_server_session_stats(const struct pop3_server *server)
+{
+	return net_sessions_stats(server->sessions);
+}
+
 void pop3_server_drain(struct pop3_server *server, void (*drained)(void *ctx), void *ctx)
 {
 	net_sessions_drain(server->sessions, drained, ctx);

@@ -133,6 +133,7 @@ struct queue {
 	_Atomic unsigned long long delivered;
 	_Atomic unsigned long long deferred;
 	_Atomic unsigned long long bounced;
+	struct histogram attempt_seconds;  /* on the loop (attempt_complete) */
 };
 
 struct queue_bucket {

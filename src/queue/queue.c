@@ -168,6 +168,10 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 		qsort(times, ntimes, sizeof(*times), time_compare);
 	for (size_t i = 0; i < ntimes; i++)
 		queue_bucket_add(queue, times[i]);
+	/* for GET /metrics: a readdir and a stat per waiting message, before
+	 * anything can move one */
+	if (spool_count_waiting(queue->spool, times, ntimes, error_r) != 0)
+		goto fail;
 	free(times);
 	queue->backlog = true;
 	queue->bucket_ev = evtimer_new(base, queue_bucket_cb, queue);
@@ -271,8 +275,22 @@ void queue_stats(const struct queue *queue, struct queue_stats *stats_r)
 	struct syncer_stats sync;
 	memset(stats_r, 0, sizeof(*stats_r));
 	stats_r->messages = queue->msg_count;
-	for (const struct queue_msg *msg = queue->msgs; msg; msg = msg->next)
+	long long in_defer = 0, in_hold = 0;
+	for (const struct queue_msg *msg = queue->msgs; msg; msg = msg->next) {
 		stats_r->bodies += msg->body_loaded;
+		stats_r->ready += msg->state == QUEUE_MSG_READY;
+		stats_r->delivering += msg->state == QUEUE_MSG_DELIVERING;
+		stats_r->retrying += msg->state == QUEUE_MSG_WAITING;
+		in_defer += msg->loc.folder == SPOOL_DEFER;
+		in_hold += msg->loc.folder == SPOOL_HOLD;
+	}
+	/* a worker moves a file before the loop learns where it went: never
+	 * below zero in between */
+	long long deferred = atomic_load(&queue->spool->deferred_files) - in_defer;
+	long long held = atomic_load(&queue->spool->held_files) - in_hold;
+	stats_r->deferred_on_disk = deferred > 0 ? (unsigned long long)deferred : 0;
+	stats_r->held_on_disk = held > 0 ? (unsigned long long)held : 0;
+	stats_r->attempt_seconds = queue->attempt_seconds;
 	stats_r->body_bytes = queue->body_bytes;
 	stats_r->buckets = queue->nbuckets;
 	syncer_stats(queue->spool->syncer, &sync);

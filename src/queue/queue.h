@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "util/buf.h"
+#include "util/histogram.h"
 
 struct event_base;
 struct pool;
@@ -226,6 +227,13 @@ struct queue_stats {
 	unsigned long long delivered;     /* recipients delivered, mailbox or relay */
 	unsigned long long deferred;      /* recipients' attempts that failed for now */
 	unsigned long long bounced;       /* recipients failed for good */
+	/* messages by state, each in one: in memory, READY waiting for a
+	 * delivery slot, DELIVERING, RETRYING on a timer (an unreadable file,
+	 * a bounce owed); on disk only, DEFERRED in defer/<T>/ and HELD in
+	 * hold/ (new/ beyond the messages in memory is not counted) */
+	size_t ready, delivering, retrying;
+	unsigned long long deferred_on_disk, held_on_disk;
+	struct histogram attempt_seconds; /* delivery attempts, start to end */
 };
 /* queue_stats - a snapshot (loop thread) */
 void queue_stats(const struct queue *queue, struct queue_stats *stats_r);

@@ -94,6 +94,7 @@ struct queue_attempt {
 	struct buf body;
 	bool body_loaded;
 	bool admin_bounce;              /* `queue bounce`: fail what is left */
+	struct timespec started;        /* CLOCK_MONOTONIC, for attempt_seconds */
 	/* phase A */
 	const char *error;              /* the message could not be read */
 	unsigned read_failures;         /* the message's, before this attempt */
@@ -297,6 +298,7 @@ static void queue_attempt_start(struct queue *queue, struct queue_msg *msg, bool
 	a->queue = queue;
 	a->msg = msg;
 	a->admin_bounce = admin_bounce;
+	clock_gettime(CLOCK_MONOTONIC, &a->started);
 	a->read_failures = msg->read_failures;
 	memcpy(a->id, msg->id, sizeof(a->id));
 	a->loc = msg->loc;
@@ -1353,6 +1355,7 @@ static void attempt_complete(struct queue_attempt *a)
 	struct queue_msg *msg = a->msg;
 
 	queue->active--;
+	histogram_observe_since(&queue->attempt_seconds, &a->started);
 	for (size_t k = 0; k < a->dsn_count; k++) {
 		if (queue->msg_count >= queue->config->queue.active_limit ||
 		    queue_msg_find(queue, a->dsn_env[k]->id)) {

@@ -68,6 +68,8 @@
 
 /* largest state log read back by itself (legacy .rcpt, or `queue show`) */
 #define SPOOL_RCPT_LOG_MAX (16u * 1024 * 1024)
+/* names read per call when counting a folder (spool_count_waiting) */
+#define SPOOL_COUNT_BATCH 256
 
 static int mkdir_durable(const char *path);
 static int fsync_parent(const char *path);
@@ -77,6 +79,11 @@ static int id_compare(const void *a, const void *b);
 static int rcpt_log_parse_line(struct queue_envelope *env, const char *line, size_t len);
 static int fd_append_record(int fd, const char *data, size_t len);
 static int defer_name_parse(const char *name, long long *t_r);
+static _Atomic long long *spool_counter(struct spool *spool, const struct spool_loc *loc);
+static int spool_count_folder(struct spool *spool, const struct spool_loc *loc,
+			      long long *count_r);
+static void spool_count_moved(struct spool *spool, const struct spool_loc *from,
+			      const struct spool_loc *to);
 
 static const char *const state_names[] = { "pending", "delivered", "deferred", "failed" };
 
@@ -312,6 +319,69 @@ void spool_dir_close(struct spool_dir **dp)
 		log_warn("spool_dir", "close_error=\"%s\"", strerror(errno));
 	free(d);
 	*dp = NULL;
+}
+
+/* spool_counter - the count of LOC's folder, or NULL (new/ is not counted:
+ * submissions write there while the start-up count runs) */
+static _Atomic long long *spool_counter(struct spool *spool, const struct spool_loc *loc)
+{
+	if (loc->folder == SPOOL_DEFER)
+		return &spool->deferred_files;
+	if (loc->folder == SPOOL_HOLD)
+		return &spool->held_files;
+	return NULL;
+}
+
+/* spool_count_folder - complete message files at LOC into *COUNT_R (a
+ * missing folder has none); -1 and errno if it cannot be read */
+static int spool_count_folder(struct spool *spool, const struct spool_loc *loc,
+			      long long *count_r)
+{
+	char (*ids)[QUEUE_ID_LEN + 1] = xcalloc(SPOOL_COUNT_BATCH, sizeof(*ids));
+	int err = 0, ret = -1;
+	bool end = false;
+	struct spool_dir *d = spool_dir_open(spool, loc, &err);
+	*count_r = 0;
+	if (!d) {
+		ret = err == ENOENT ? 0 : -1;
+		goto out;
+	}
+	while (!end) {
+		size_t n = 0;
+		/* REMOVE_BEFORE 0: removes nothing, counts only */
+		if (spool_dir_read(d, SPOOL_COUNT_BATCH, 0, ids, &n, &end, &err) != 0)
+			goto out;
+		*count_r += (long long)n;
+	}
+	ret = 0;
+out:
+	spool_dir_close(&d);
+	free(ids);
+	errno = err;
+	return ret;
+}
+
+int spool_count_waiting(struct spool *spool, const long long *times, size_t ntimes,
+			const char **error_r)
+{
+	long long n = 0;
+	struct spool_loc loc = { SPOOL_HOLD, 0 };
+	if (spool_count_folder(spool, &loc, &n) != 0) {
+		*error_r = "cannot read queue/" SPOOL_HOLD_DIR;
+		return -1;
+	}
+	atomic_store(&spool->held_files, n);
+	long long deferred = 0;
+	for (size_t i = 0; i < ntimes; i++) {
+		loc = (struct spool_loc){ SPOOL_DEFER, times[i] };
+		if (spool_count_folder(spool, &loc, &n) != 0) {
+			*error_r = "cannot read a folder of queue/" SPOOL_DEFER_DIR;
+			return -1;
+		}
+		deferred += n;
+	}
+	atomic_store(&spool->deferred_files, deferred);
+	return 0;
 }
 
 int spool_list_defer(struct spool *spool, long long **times_r, size_t *count_r,
@@ -860,6 +930,19 @@ static void defer_dir_prune(struct spool *spool, const struct spool_loc *loc)
 		log_warn("queue_defer_dir", "dir=%s error=\"%s\"", path, strerror(errno));
 }
 
+/* spool_count_moved - a message file left FROM for TO (NULL: removed, or
+ * out of the counted folders) */
+static void spool_count_moved(struct spool *spool, const struct spool_loc *from,
+			      const struct spool_loc *to)
+{
+	_Atomic long long *out = spool_counter(spool, from);
+	_Atomic long long *in = to ? spool_counter(spool, to) : NULL;
+	if (out)
+		atomic_fetch_sub(out, 1);
+	if (in)
+		atomic_fetch_add(in, 1);
+}
+
 int spool_move(struct spool *spool, const char *id, const struct spool_loc *from,
 	       const struct spool_loc *to, const char **error_r)
 {
@@ -873,6 +956,7 @@ int spool_move(struct spool *spool, const char *id, const struct spool_loc *from
 	for (int tries = 0; tries < 4; tries++) {
 		if (renameat(spool->dir_fd, src, spool->dir_fd, dst) == 0) {
 			defer_dir_prune(spool, from);
+			spool_count_moved(spool, from, to);
 			return 0;
 		}
 		if (errno != ENOENT || to->folder != SPOOL_DEFER)
@@ -894,9 +978,13 @@ int spool_remove(struct spool *spool, const struct spool_loc *loc, const char *i
 	char path[SPOOL_PATH_MAX];
 	spool_loc_path(loc, id, path);
 	/* not synced: a lost unlink brings the message back with its log */
-	if (unlinkat(spool->dir_fd, path, 0) != 0 && errno != ENOENT) {
-		*error_r = "cannot remove the message file";
-		return -1;
+	if (unlinkat(spool->dir_fd, path, 0) != 0) {
+		if (errno != ENOENT) {
+			*error_r = "cannot remove the message file";
+			return -1;
+		}
+	} else {
+		spool_count_moved(spool, loc, NULL);
 	}
 	defer_dir_prune(spool, loc);
 	return 0;
@@ -936,6 +1024,7 @@ int spool_move_corrupt(struct spool *spool, const struct spool_loc *loc, const c
 		*error_r = "cannot move the file into queue/" SPOOL_CORRUPT_DIR;
 		goto out;
 	}
+	spool_count_moved(spool, loc, NULL);
 	defer_dir_prune(spool, loc);
 	/* durable, so that it is not tried again after a restart */
 	if (spool_sync_dir(spool, &err, error_r) != 0)

@@ -54,6 +54,10 @@ struct spool {
 	struct syncer *syncer;
 	/* a sync failed: nothing is acknowledged until a restart */
 	_Atomic bool failed;
+	/* message files in defer/ and in hold/: counted by spool_count_waiting,
+	 * then kept up by spool_move, spool_remove and spool_move_corrupt */
+	_Atomic long long deferred_files;
+	_Atomic long long held_files;
 };
 
 /* spool_open - make <data_dir>/queue and its new/, defer/ and hold/ (mode
@@ -78,6 +82,11 @@ int spool_convert_legacy(struct spool *spool, size_t *count_r, const char **erro
  * none if there is no defer/ */
 int spool_list_defer(struct spool *spool, long long **times_r, size_t *count_r,
 		     const char **error_r);
+/* spool_count_waiting - (start-up, before anything moves a file) count
+ * the complete message files in hold/ and in the defer/<T>/ of TIMES (from
+ * spool_list_defer) into spool->held_files and deferred_files */
+int spool_count_waiting(struct spool *spool, const long long *times, size_t ntimes,
+			const char **error_r);
 /* spool_locate - find ID's file: new/, hold/, then each defer/<T>/.  0 and
  * *LOC_R, 1 if there is none, -1 and *error_r. */
 int spool_locate(struct spool *spool, const char *id, struct spool_loc *loc_r,

@@ -221,6 +221,7 @@ static void auth_outcome(struct smtp_session *s, const struct authd_outcome *o)
 	case AUTHD_WRONG:
 		/* before the login (and O with it) is freed */
 		smtp_session_event(s, "auth-failed", o->user, NULL, 535, o->reason);
+		net_sessions_count_auth_failure(s->conn.table);
 		smtp_auth_clear(s);
 		smtp_session_reply(s, "535 5.7.8 Authentication credentials invalid");
 		smtp_session_count_error(s);

@@ -624,6 +624,7 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 			     bool line_too_long, bool bare_newline)
 {
 	const char *reject = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &s->data_end);
 	if (too_big)
 		reject = "552 5.3.4 Message size exceeds fixed maximum message size";
 	else if (bare_newline && s->config->limits.bare_newline == BARE_NEWLINE_REJECT)
@@ -789,6 +790,7 @@ struct queue_ctx {
 	bool sandbox;
 	bool save_sent;                  /* [mailbox] save_sent: SENT_COPY goes to Sent */
 	struct buf sent_copy;
+	struct timespec data_end;        /* the session's, for the accept latency */
 };
 
 /* A submitted message's copy for the Sent folder of its account */
@@ -906,6 +908,7 @@ void smtp_message_submit(struct smtp_session *s)
 	ctx->reserved = s->reserved;
 	ctx->reserved_at = s->reserved_at;
 	ctx->sandbox = env->sandbox;
+	ctx->data_end = s->data_end;
 	buf_init(&ctx->sent_copy);
 	if (sent_wanted(s)) {
 		ctx->save_sent = true;
@@ -946,9 +949,10 @@ static void queue_done(void *arg, int status, const char *queue_id, const char *
 			smtp_session_event(s, ctx->sandbox ? "accepted-sandbox" : "accepted", NULL,
 					   NULL, 250, queue_id);
 		s->waiting = false;
-		if (status == 0)
+		if (status == 0) {
+			histogram_observe_since(&ctx->server->accept_latency, &ctx->data_end);
 			smtp_session_reply(s, "250 2.0.0 Ok: queued as %s", queue_id);
-		else if (error && strstr(error, "storage"))
+		} else if (error && strstr(error, "storage"))
 			smtp_session_reply(s, "452 4.3.1 Insufficient system storage");
 		else
 			smtp_session_reply(s, "451 4.3.0 Temporary failure storing the message, "

@@ -83,6 +83,16 @@ size_t smtp_server_session_count(const struct smtp_server *server)
 	return net_sessions_count(server->sessions);
 }
 
+const struct net_session_stats *smtp_server_session_stats(const struct smtp_server *server)
+{
+	return net_sessions_stats(server->sessions);
+}
+
+const struct histogram *smtp_server_accept_latency(const struct smtp_server *server)
+{
+	return &server->accept_latency;
+}
+
 struct smtp_session *smtp_server_session_find(struct smtp_server *server, uint64_t id)
 {
 	return net_sessions_find(server->sessions, id);

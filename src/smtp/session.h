@@ -20,6 +20,7 @@
 #include "smtp/smtp.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/histogram.h"
 
 struct bufferevent;
 struct evbuffer;
@@ -66,6 +67,7 @@ struct smtp_server {
 	const struct mailauth_psl *psl;
 	struct dmarc_reporter *reporter; /* DMARC aggregate reports (NULL: none) */
 	struct smtp_verifier *verifier; /* verifier.c's rate limit, made when first needed */
+	struct histogram accept_latency; /* end of data to its 250 (GET /metrics) */
 };
 
 enum session_mode {
@@ -93,6 +95,7 @@ struct smtp_session {
 	enum session_mode mode;
 	size_t skip_limit;  /* MODE_SKIP_LINE: the limit the line went over */
 	bool waiting;     /* a worker or the queue is busy for us: read nothing */
+	struct timespec data_end;  /* when the last message's data ended (CLOCK_MONOTONIC) */
 	unsigned releases_in_flight; /* sending-limit units being given back:
 					read no command until they are */
 	unsigned errors;

@@ -78,6 +78,14 @@ struct net_conn_limits;
 struct net_conn_limits *smtp_server_limits(struct smtp_server *server);
 /* smtp_server_session_count - sessions open now */
 size_t smtp_server_session_count(const struct smtp_server *server);
+/* smtp_server_session_stats - TLS handshakes and AUTH failures since the
+ * start (net.h) */
+struct net_session_stats;
+const struct net_session_stats *smtp_server_session_stats(const struct smtp_server *server);
+/* smtp_server_accept_latency - seconds from the end of a message's data to
+ * its "250 ... queued" (checks, signing, the durable queue write) */
+struct histogram;
+const struct histogram *smtp_server_accept_latency(const struct smtp_server *server);
 /* smtp_server_drain - the start of a shutdown (SIGTERM): every session gets
  * "421 4.3.2 Service shutting down" and is closed in order (replies written,
  * TLS ended with close_notify); one whose message is being stored gets its
