@@ -3,10 +3,14 @@ what a person signing up sees and can do. Screenshots go to the screenshots fold
 (browser.py). The sign-up's later steps (verification, login, the dashboard) join this
 walk as they land (docs/web.md)."""
 
+import re
+import subprocess
+import time
+
 from selenium.webdriver.common.by import By
 
 from browser import chromium, console_errors, shot
-from conftest import add_listeners
+from conftest import SENDER, SENDER_PASSWORD, add_listeners
 
 
 def web_server(factory, **overrides):
@@ -61,3 +65,65 @@ def test_signup_closed_page_in_a_browser(petrel_factory, tmp_path):
         shot(b, "signup-closed")
         # the 403 itself is logged by Chromium as a failed resource load: nothing else
         assert all("403" in m for m in console_errors(b))
+
+
+def swaks_with_key(p, key, subject):
+    r = subprocess.run(
+        ["swaks", "--server", "127.0.0.1:%d" % p.sub, "-tls", "--auth", "PLAIN",
+         "--auth-user", "apikey", "--auth-password", key, "--from", SENDER,
+         "--to", "u@example.test", "--helo", "swaks.example", "--timeout", "20",
+         "--header", "Subject: %s" % subject],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return re.search(r"queued as ([0-9A-F]{16})", r.stdout).group(1)
+
+
+def test_login_dashboard_key_and_activity_in_a_browser(petrel_factory, tmp_path):
+    """what a user does after sign-up, in Chromium: log in through the form, read the SMTP
+    settings, make an API key on the keys page (shown once), send with swaks using it as
+    the password of user apikey, and find the message in the activity feed; then log out,
+    after which the dashboard sends the browser back to the login page"""
+    p = web_server(petrel_factory)
+    with chromium(tmp_path) as b:
+        b.get(url(p, "/dashboard"))
+        assert b.current_url == url(p, "/login")  # not logged in yet
+        b.find_element(By.ID, "email").send_keys(SENDER)
+        b.find_element(By.ID, "password").send_keys("not the password")
+        b.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+        assert "not right" in b.find_element(By.TAG_NAME, "main").text
+        assert all("401" in m for m in console_errors(b))  # the refused login, only
+        b.find_element(By.ID, "email").clear()
+        b.find_element(By.ID, "email").send_keys(SENDER)
+        b.find_element(By.ID, "password").send_keys(SENDER_PASSWORD)
+        b.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+        assert b.current_url == url(p, "/dashboard")
+        assert b.find_element(By.ID, "smtp-user").text == SENDER
+        assert str(p.sub) in b.find_element(By.TAG_NAME, "main").text
+        shot(b, "dashboard")
+
+        b.get(url(p, "/dashboard/api-keys"))
+        b.find_element(By.ID, "name").send_keys("from the browser")
+        b.find_element(By.CSS_SELECTOR, 'form[action="/dashboard/api-keys"] button[type="submit"]').click()
+        assert b.find_elements(By.ID, "new-key"), b.page_source
+        key = b.find_element(By.ID, "new-key").text
+        assert re.fullmatch(r"PT\.[0-9a-f]{16}\.[0-9a-f]{64}", key), key
+        shot(b, "dashboard-new-key")
+        b.get(url(p, "/dashboard/api-keys"))
+        assert key not in b.page_source and key[3:19] in b.page_source  # shown once
+
+        queue_id = swaks_with_key(p, key, "from swaks")
+        deadline = time.monotonic() + 20
+        while True:
+            b.get(url(p, "/dashboard/activity"))
+            if queue_id in b.page_source or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert queue_id in b.page_source
+        shot(b, "dashboard-activity")
+        assert console_errors(b) == []
+
+        b.get(url(p, "/dashboard"))
+        b.find_element(By.CSS_SELECTOR, 'form[action="/logout"] button').click()
+        assert b.current_url == url(p, "/login")
+        b.get(url(p, "/dashboard"))
+        assert b.current_url == url(p, "/login")
