@@ -215,6 +215,9 @@ void http_route_web_activity(struct http_session *s);
 /* web-dash-suppressions.c: GET /dashboard/suppressions, POST .../delete */
 void http_route_web_suppressions(struct http_session *s);
 void http_route_web_suppression_delete(struct http_session *s);
+/* web-dash-sandbox.c: GET /dashboard/sandbox, GET /dashboard/sandbox/message */
+void http_route_web_sandbox(struct http_session *s);
+void http_route_web_sandbox_message(struct http_session *s);
 
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);

@@ -411,3 +411,64 @@ def test_login_dashboard_logout(petrel_factory, role):
     assert fields["set-cookie"][0].startswith(name + "=; ")
     status, fields, _ = wl.request(p, "GET", "/dashboard", headers={"Cookie": cookie}, role=role)
     assert status == 303 and fields["location"] == "/login"
+
+
+# ---- sandbox inbox (web-dash-sandbox.c) ---------------------------------------------------
+
+
+def sandbox_send(p, subject, body):
+    import smtplib
+    import ssl
+    from conftest import SENDER_PASSWORD
+    with smtplib.SMTP("127.0.0.1", p.sub, timeout=10) as c:
+        c.starttls(context=ssl._create_unverified_context())
+        c.login(SENDER, SENDER_PASSWORD)
+        c.sendmail("a@b.test", ["r1@remote.test", "r2@remote.test"],
+                   ("From: a@b.test\r\nTo: r1@remote.test, r2@remote.test\r\nSubject: %s\r\n"
+                    "\r\n%s\r\n" % (subject, body)).encode())
+
+
+def test_sandbox_inbox_lists_and_shows_escaped(web):
+    """a sandboxed account's message is listed once with both recipients; its page shows
+    the decoded subject, the text and the raw message, markup escaped; another account
+    cannot open it"""
+    web.cli_ok("account", "set", SENDER, "--sandbox")
+    sandbox_send(web, "<img src=x onerror=alert(1)> =?utf-8?q?caf=C3=A9?=",
+                 "Hello <b>there</b> & bye")
+    secret, _ = login(web)
+    deadline = time.time() + 15
+    while True:
+        status, fields, body = request(web, "GET", "/dashboard/sandbox", secret)
+        assert status == 200, body
+        ids = re.findall(r'href="/dashboard/sandbox/message\?id=(\d+)"', body)
+        if ids or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    assert_page(fields, body)
+    [eid] = ids
+    assert "r1@remote.test, r2@remote.test" in body or "r2@remote.test, r1@remote.test" in body
+    status, fields, body = request(web, "GET", "/dashboard/sandbox/message?id=" + eid, secret)
+    assert status == 200, body
+    assert_page(fields, body)
+    assert ('<dd id="field-Subject">&lt;img src=x onerror=alert(1)&gt; café</dd>' in body), body
+    assert '<pre id="text">Hello &lt;b&gt;there&lt;/b&gt; &amp; bye' in body
+    assert "Subject: &lt;img src=x onerror=alert(1)&gt; =?utf-8?q?caf=C3=A9?=" in body
+    assert "<img" not in body and "<b>there" not in body
+    theirs, _ = login(web, OTHER)
+    assert request(web, "GET", "/dashboard/sandbox/message?id=" + eid, theirs)[0] == 404
+    assert 'id="no-messages"' in request(web, "GET", "/dashboard/sandbox", theirs)[2]
+    for bad in ("0", "-1", "abc", "", str(int(eid) + 1000), "9" * 30):
+        assert request(web, "GET", "/dashboard/sandbox/message?id=" + bad, secret)[0] == 404
+
+
+def test_sandbox_message_found_only_in_the_accounts_folder(web):
+    """an event whose file lies elsewhere is not shown: only its name is looked for, in the
+    account's own sandbox folder"""
+    outside = web.data_dir / "outside.eml"
+    outside.write_text("Subject: not yours\r\n\r\nsecret\r\n")
+    add_events(web, [("sandboxed", SENDER, "QS", "x@remote.test", 250, str(outside))])
+    secret, _ = login(web)
+    body = request(web, "GET", "/dashboard/sandbox", secret)[2]
+    [eid] = re.findall(r'href="/dashboard/sandbox/message\?id=(\d+)"', body)
+    status, _, body = request(web, "GET", "/dashboard/sandbox/message?id=" + eid, secret)
+    assert status == 404 and "secret" not in body
