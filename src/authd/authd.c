@@ -26,12 +26,19 @@
  *   IPC_AUTH_APIKEY_DEL account, id -> R_OK | R_FAIL("no-such-key")
  *   IPC_AUTH_APIKEY_SET account, id, name [, scopes]
  *       -> R_OK(name, scopes) | R_FAIL("no-such-key")
+ *   IPC_AUTH_PASSWORD_SET account, password -> R_OK() | R_TEMPFAIL(reason)
  *
  * The APIKEY_* requests manage the keys of an account the network process
  * has authorized (GET/POST/DELETE /v3/api_keys with a key of the account's
  * holding the api_keys.* scope): the rows stay with the credentials, which
  * only this process opens.  They run on the lookup thread, and are not
  * throttled (they carry no secret to guess).
+ *
+ * PASSWORD_SET (the web sign-up's and a reset's password) hashes as
+ * `petrel account passwd` does, a crypt(5) hash and SCRAM credentials with
+ * [auth] scram_iterations, and replaces the account's; it runs on the hash
+ * pool (the cost is the hash's) within [auth] hash_queue, and is not
+ * throttled either: it checks nothing.
  *
  * Nodes of a cluster ([cluster] secret_file, issue 11): this process alone
  * reads the secret (as root, at start) and, with it, adds to the R_OK of a
@@ -172,6 +179,7 @@ static void authd_job_free(struct authd_job *job);
 static void authd_apikey_check(struct authd_job *job);
 static void authd_apikey_admin_work(void *arg);
 static void authd_apikey_admin_done(struct authd_job *job);
+static void authd_password_set_work(void *arg);
 static char *authd_scram_lookup(struct authd *ad, const char *user, const char **reason_r,
 				bool *error_r);
 static void authd_scram_upgrade(struct authd *ad, const char *name, const char *old_scram,
@@ -235,9 +243,11 @@ static void authd_request_cb(void *ctx, struct ipc_server *server, const struct 
 	if (ad->shared && job->req.client)
 		policy_throttle_key_text(ad->throttle, (const struct sockaddr *)&job->req.addr,
 					 job->client_key);
-	struct pool *pool = req->type == IPC_AUTH_PASSWORD ? ad->hash_pool : ad->lookup_pool;
+	bool hashing = req->type == IPC_AUTH_PASSWORD || req->type == IPC_AUTH_PASSWORD_SET;
+	struct pool *pool = hashing ? ad->hash_pool : ad->lookup_pool;
 	bool apikey_admin = req->type >= IPC_AUTH_APIKEY_LIST && req->type <= IPC_AUTH_APIKEY_SET;
 	pool_work_fn *work = req->type == IPC_AUTH_PASSWORD ? authd_password_work :
+		req->type == IPC_AUTH_PASSWORD_SET ? authd_password_set_work :
 		req->type == IPC_AUTH_SCRAM_START ? authd_scram_start_work :
 		req->type == IPC_AUTH_TICKET ? authd_ticket_work :
 		apikey_admin ? authd_apikey_admin_work : authd_scram_proof_work;
@@ -489,6 +499,36 @@ static void authd_apikey_admin_done(struct authd_job *job)
 	}
 }
 
+/* authd_password_set_work - the request's account gets the hash and
+ * SCRAM credentials of its password (worker) */
+static void authd_password_set_work(void *arg)
+{
+	struct authd_job *job = arg;
+	char *hash = NULL, *scram = NULL;
+	const char *error = NULL;
+	if (!authd_job_begin(job))
+		return;
+	char *account = authd_name(job->req.user);
+	hash = store_password_hash(job->req.password, &error);
+	if (hash)
+		scram = store_scram_credentials(job->req.password,
+						job->ad->config->auth.scram_iterations);
+	if (!hash || !scram) {
+		log_error("auth-password-set-failed", "account=%s error=\"%s\"", account,
+			  error ? error : "cannot make SCRAM credentials");
+		job->reason = "hash-failed";
+	} else if (store_credentials_set(job->ad->creds, account, hash, scram, &error) != 0) {
+		log_error("store-failed", "op=credentials_set error=\"%s\"", error);
+	} else {
+		job->result = AUTHD_OK;
+		job->reason = "ok";
+		log_info("auth-password-set", "account=%s", account);
+	}
+	authd_secret_free(&hash);
+	authd_secret_free(&scram);
+	free(account);
+}
+
 /* authd_scram_upgrade - new SCRAM credentials with [auth] scram_iterations
  * for account NAME, whose PASSWORD was just verified, if its own (OLD_SCRAM)
  * have fewer (none: it was imported with a foreign hash, and stays so); a
@@ -734,6 +774,8 @@ static void authd_job_done(void *arg)
 		authd_reply_failed(ad, job);
 	} else if (job->result == AUTHD_LOCKED) {
 		authd_reply_locked(ad, job);
+	} else if (job->req.type == IPC_AUTH_PASSWORD_SET) {
+		ipc_server_reply(ad->server, job->id, IPC_R_OK, 0, NULL);
 	} else if (job->req.type == IPC_AUTH_SCRAM_START) {
 		unsigned char b[8];
 		struct ipc_field f[2] = { ipc_u32(job->iterations, b),

@@ -696,6 +696,13 @@ uint32_t authd_apikey_call(struct authd_client *client, uint8_t type, unsigned c
 	return ipc_client_call(client->ipc, type, count, fields, cb, ctx);
 }
 
+uint32_t authd_password_set(struct authd_client *client, const char *account,
+			    const char *password, ipc_reply_fn *cb, void *ctx)
+{
+	struct ipc_field f[2] = { ipc_text(account), ipc_text(password) };
+	return ipc_client_call(client->ipc, IPC_AUTH_PASSWORD_SET, 2, f, cb, ctx);
+}
+
 void authd_apikey_cancel(struct authd_client *client, uint32_t id)
 {
 	if (id != 0)

@@ -149,6 +149,13 @@ int authd_request_parse(const struct ipc_msg *req, struct authd_request *r,
 			goto out;
 		}
 		break;
+	case IPC_AUTH_PASSWORD_SET:
+		if (req->count != 2 || !ipc_field_text(req, 0, AUTHD_USER_MAX, &r->user) ||
+		    !ipc_field_text(req, 1, AUTHD_PASSWORD_MAX, &r->password)) {
+			*reason_r = "password-set takes an account and a password";
+			goto out;
+		}
+		break;
 	default:
 		*reason_r = "not a request the auth process serves";
 		goto out;

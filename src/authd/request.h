@@ -1,6 +1,6 @@
 /* authd/request - what the auth process accepts of a request: every field
  * of IPC_AUTH_PASSWORD, IPC_AUTH_SCRAM_START, IPC_AUTH_SCRAM_PROOF and
- * IPC_AUTH_TICKET and IPC_AUTH_APIKEY_* (ipc.h)
+ * IPC_AUTH_TICKET, IPC_AUTH_APIKEY_* and IPC_AUTH_PASSWORD_SET (ipc.h)
  * checked and copied out of the frame.  No I/O: the unit tests drive it.
  *
  * The network process checks the same limits before it asks (a longer name
@@ -22,7 +22,8 @@ struct ipc_msg;
 struct authd_request {
 	uint8_t type;                  /* IPC_AUTH_* */
 	char *user;                    /* 1..AUTHD_USER_MAX bytes, no NUL */
-	char *password;                /* PASSWORD: 1..AUTHD_PASSWORD_MAX bytes, no NUL;
+	char *password;                /* PASSWORD, PASSWORD_SET: 1..AUTHD_PASSWORD_MAX bytes,
+					  no NUL (PASSWORD_SET: USER is the account);
 					  TICKET: the ticket, < AUTHD_TICKET_MAX bytes */
 	char *client;                  /* PASSWORD, SCRAM_PROOF, TICKET: the address as logged;
 					  NULL for the others */

@@ -296,6 +296,14 @@ static const struct key_def key_defs[] = {
 	{ SECTION_WEB, "form_fields", KEY_UINT, CONFIG_OFFSET(web.form_fields), 4, 1000 },
 	{ SECTION_WEB, "form_field_size", KEY_SIZE, CONFIG_OFFSET(web.form_field_size), 256,
 	  65536 },
+	{ SECTION_WEB, "password_min", KEY_UINT, CONFIG_OFFSET(web.password_min), 1, 1024 },
+	{ SECTION_WEB, "password_max", KEY_UINT, CONFIG_OFFSET(web.password_max), 8, 1024 },
+	{ SECTION_WEB, "verify_lifetime", KEY_DURATION, CONFIG_OFFSET(web.verify_lifetime), 300,
+	  2592000 },
+	{ SECTION_WEB, "signup_rate", KEY_UINT, CONFIG_OFFSET(web.signup_rate), 1, 100000 },
+	{ SECTION_WEB, "rate_window", KEY_DURATION, CONFIG_OFFSET(web.rate_window), 60, 604800 },
+	{ SECTION_WEB, "rate_entries", KEY_SIZE, CONFIG_OFFSET(web.rate_entries), 16, 1048576 },
+	{ SECTION_WEB, "mail_from", KEY_STRING, CONFIG_OFFSET(web.mail_from), 0, 0 },
 	{ SECTION_HTTP, "send_categories", KEY_UINT, CONFIG_OFFSET(http.send_categories), 0,
 	  1000 },
 	{ SECTION_HTTP, "send_custom_args_size", KEY_SIZE,
@@ -405,6 +413,7 @@ static char *parser_read_line(char *str, int num, void *stream);
 static int parser_handle(void *user, const char *section, const char *name,
 			 const char *value);
 static bool parser_finish_public_url(struct config_parser *p);
+static bool parser_finish_web(struct config_parser *p);
 static void parser_fail(struct config_parser *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void parser_section_start(struct config_parser *p, const char *header);
@@ -552,6 +561,12 @@ static struct config *config_new(bool with_hostname)
 	config->web.session_lifetime = 12 * 3600;
 	config->web.form_fields = 16;
 	config->web.form_field_size = 1024;
+	config->web.password_min = 10;
+	config->web.password_max = 256;
+	config->web.verify_lifetime = 48 * 3600;
+	config->web.signup_rate = 5;
+	config->web.rate_window = 3600;
+	config->web.rate_entries = 4096;
 	config->http.send_custom_args_size = 10000;
 	config->http.send_at_max = 259200;
 	config->http.send_substitutions_size = 10000;
@@ -769,6 +784,7 @@ void config_free(struct config **configp)
 	free(config->tls_key);
 	free(config->auth.public_suffix_list);
 	free(config->http.public_url);
+	free(config->web.mail_from);
 	free(config->auth.authserv_id);
 	free(config->auth.arc_trusted_forwarders);
 	free(config->auth.arc_seal_key);
@@ -1278,6 +1294,34 @@ static bool parse_network(const char *s, struct config_network *network_r)
 	return ok;
 }
 
+/* parser_finish_web - [web]: password_min <= password_max; mail_from an
+ * address of printable ASCII without '<', '>', '"', ',' or spaces (it
+ * stands in a From: field), unset postmaster@HOSTNAME */
+static bool parser_finish_web(struct config_parser *p)
+{
+	struct config_web *web = &p->config->web;
+	char *from = web->mail_from;
+	if (web->password_min > web->password_max) {
+		parser_fail(p, config_key_line_raw(p->key_lines, "web", "password_min"),
+			    "[web] password_min must not be over password_max");
+		return false;
+	}
+	if (from == NULL || from[0] == '\0') {
+		free(from);
+		web->mail_from = xasprintf("postmaster@%s", p->config->hostname);
+		return true;
+	}
+	const char *at = strchr(from, '@');
+	bool ok = at && at != from && at[1] != '\0' && strchr(at + 1, '@') == NULL &&
+		strlen(from) <= 254;
+	for (const char *c = from; ok && *c; c++)
+		ok = *c > 0x20 && *c < 0x7f && !strchr("<>\",;()[]\\", *c);
+	if (!ok)
+		parser_fail(p, config_key_line_raw(p->key_lines, "web", "mail_from"),
+			    "[web] mail_from must be an address (local@domain, printable ASCII)");
+	return ok;
+}
+
 /* parser_finish_public_url - [http] public_url: an http or https URL of
  * printable ASCII without '<', '>', '"' or spaces (it stands inside <> in
  * List-Unsubscribe), its final '/' taken off; unset, https://HOSTNAME */
@@ -1626,6 +1670,8 @@ static void parser_finish(struct config_parser *p)
 		config->hostname = config_default_hostname();
 	if (config->auth.authserv_id == NULL)
 		config->auth.authserv_id = xstrdup(config->hostname);
+	if (!parser_finish_web(p))
+		return;
 	if (!parser_finish_public_url(p))
 		return;
 	if (config->node == NULL || config->node[0] == '\0') {

@@ -226,6 +226,14 @@ struct config_web {
 	unsigned session_lifetime;      /* seconds a login's session lasts: 12 h */
 	unsigned form_fields;           /* name=value pairs of a form, at most: 16 */
 	size_t form_field_size;         /* octets of a form's name or value, as sent: 1024 */
+	unsigned password_min;          /* octets of a web password, at least: 10 */
+	unsigned password_max;          /* ... at most: 256 (the auth process takes 1024) */
+	unsigned verify_lifetime;       /* seconds a sign-up's verification link works: 48 h */
+	unsigned signup_rate;           /* sign-ups and resets per client address, and
+					   mails per address, within rate_window: 5 */
+	unsigned rate_window;           /* seconds: 1 h */
+	size_t rate_entries;            /* addresses the counts are kept for: 4096 */
+	char *mail_from;                /* From: of the pages' mail: postmaster@HOSTNAME */
 };
 
 struct config_dns {

@@ -31,6 +31,8 @@ struct evbuffer;
 struct policy_account;
 struct http_session;
 struct http_web_request;
+struct http_web_rate;
+struct http_signup_job;
 
 /* what a handler does once its request is authorized (http_session_authorize) */
 typedef void http_authorized_fn(struct http_session *s);
@@ -57,6 +59,9 @@ struct http_server {
 	unsigned char unsubscribe_secret[32];  /* unsubscribe.c's links */
 	bool has_unsubscribe_secret;
 	struct http_webhook_dispatcher *webhook;  /* POST /v3/user/webhooks/event/test */
+	struct http_web_rate *web_rate;  /* the pages' mail counts (web-rate.c); NULL: none */
+	struct http_signup_job *web_signups;  /* sign-ups whose password the auth process
+						 sets now (web-signup.c) */
 };
 
 enum http_session_state {
@@ -196,8 +201,11 @@ void http_route_webhook_test(struct http_session *s);
 void http_route_unsubscribe_get(struct http_session *s);
 void http_route_unsubscribe_post(struct http_session *s);
 
-/* web.c: http_route_signup_page - GET /signup (docs/web.md) */
+/* web-signup.c: GET and POST /signup, GET and POST /verify/TOKEN (docs/web.md) */
 void http_route_signup_page(struct http_session *s);
+void http_route_signup_post(struct http_session *s);
+void http_route_verify_page(struct http_session *s);
+void http_route_verify_post(struct http_session *s);
 /* web-login.c: GET /login (the form), POST /login (docs/web.md) */
 void http_route_login_page(struct http_session *s);
 void http_route_login_post(struct http_session *s);

@@ -129,6 +129,7 @@ static void login_checked(void *ctx, const struct authd_outcome *outcome)
 		break;
 	case AUTHD_WRONG:
 	case AUTHD_MALFORMED:
+		net_sessions_count_auth_failure(s->conn.table);  /* /metrics, as a Bearer's */
 		login_form(s, 401, LOGIN_FAILED);
 		break;
 	case AUTHD_LOCKED_OUT:

@@ -1,29 +1,34 @@
-/* http/web - the web pages' shared parts (http/web.h) and the sign-up's
- * page (docs/web.md), written with the layout of http/page.h.  GET /signup
- * so far: the form, with a CSRF token both in a hidden field and in a
- * cookie (double submit: the form's POST must carry the two, equal), or,
- * with [web] signup = closed, 403 and a page that says so.  A pre-login
- * POST is read by http_web_form_read, which checks the two and the Origin
- * field before the handler sees a field. */
+/* http/web - the web pages' shared parts (http/web.h, docs/web.md),
+ * written with the layout of http/page.h: the answer, the cookies, the
+ * pre-login CSRF token (double submit: a hidden field and a cookie, new on
+ * each form), the reading of a pre-login POST (http_web_form_read checks
+ * the two and the Origin field before a handler sees a field), and the
+ * mail the pages send (http_web_mail: through the queue, as a DSN is). */
 #include "http/web.h"
 #include "http/page.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
 #include "config/config.h"
+#include "message/message.h"
+#include "queue/queue.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/markup.h"
+#include "util/xalloc.h"
 
 static bool web_span_is(const struct http_session *s, struct http_span span, const char *a,
 			size_t alen, const char *b, size_t blen);
 static bool web_csrf_matches(const struct http_session *s, const struct http_form *form);
 static void web_refuse(struct http_session *s, int status, const char *why, const char *text);
+static void web_mail_queued(void *ctx, int status, const char *queue_id, const char *error);
+
 
 bool http_web_is_https(const struct http_session *s)
 {
@@ -167,38 +172,46 @@ void http_web_message(struct buf *main_html, const char *text)
 	buf_append_str(main_html, "</p>\n");
 }
 
-void http_route_signup_page(struct http_session *s)
+void http_web_mail(struct http_server *server, const char *to, const char *subject,
+		   const char *text, const char *why)
 {
-	struct buf main_html;
-	buf_init(&main_html);
-	unsigned mode = s->server->config->web.signup;
-	if (mode == CONFIG_WEB_SIGNUP_CLOSED) {
-		buf_append_str(&main_html, "<p>Sign-up is closed on this server: ask its operator"
-			       " for an account.</p>\n");
-		http_web_respond(s, 403, "Sign-up is closed", &main_html);
+	const struct config *config = server->config;
+	if (!server->queue) {
+		log_warn("http-web-mail", "to=%s why=%s error=\"no queue\"", to, why);
 		return;
 	}
-	char token[STORE_WEB_SECRET_LEN + 1];
-	if (http_web_csrf_issue(s, token) < 0) {
-		buf_append_str(&main_html, "<p>The server cannot make a form now: try again"
-			       " later.</p>\n");
-		http_web_respond(s, 503, "Try again later", &main_html);
-		return;
-	}
-	if (mode == CONFIG_WEB_SIGNUP_APPROVAL)
-		buf_append_str(&main_html, "<p>An operator approves each new account before it"
-			       " can send mail.</p>\n");
-	buf_append_str(&main_html, "<form method=\"post\" action=\"/signup\">\n"
-		       "<input type=\"hidden\" name=\"csrf\" value=\"");
-	markup_escape(&main_html, token, strlen(token));
-	buf_append_str(&main_html, "\">\n"
-		       "<label for=\"email\">Email address</label>\n"
-		       "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\""
-		       " maxlength=\"254\" required>\n"
-		       "<label for=\"password\">Password</label>\n"
-		       "<input id=\"password\" name=\"password\" type=\"password\""
-		       " autocomplete=\"new-password\" minlength=\"10\" maxlength=\"256\" required>\n"
-		       "<button type=\"submit\">Sign up</button>\n</form>\n");
-	OPENSSL_cleanse(token, sizeof(token));
-	http_web_respond(s, 200, "Sign up", &main_html);
+	struct queue_envelope *env = queue_envelope_new();
+	struct buf body;
+	char date[64];
+	time_t now = time(NULL);
+	buf_init(&body);
+	queue_id_new(env->id);
+	env->arrival = now;
+	free(env->sender);
+	env->sender = xstrdup("");  /* RFC 5321 4.5.5: nothing answers a notice */
+	env->client_address = xstrdup("127.0.0.1");
+	env->helo = xstrdup(config->hostname);
+	env->listener = xstrdup("web");
+	queue_envelope_add_rcpt(env, to, 0, NULL);
+	message_date_format(now, date, sizeof(date));
+	buf_printf(&body, "Date: %s\r\nFrom: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n"
+		   "Message-ID: <%s@%s>\r\nAuto-Submitted: auto-generated\r\n"
+		   "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		   "Content-Transfer-Encoding: 8bit\r\n\r\n%s", date, config->web.mail_from, to,
+		   subject, env->id, config->hostname, text);
+	env->size = body.len;
+	log_info("http-web-mail", "queue_id=%s to=%s why=%s", env->id, to, why);
+	queue_submit(server->queue, env, &body, web_mail_queued, NULL);
+	buf_free(&body);
+}
+
+/* web_mail_queued - the queue's answer for a page's mail */
+static void web_mail_queued(void *ctx, int status, const char *queue_id, const char *error)
+{
+	(void)ctx;
+	if (status == 0)
+		log_info("queued", "queue_id=%s", queue_id);
+	else
+		log_warn("queue-failed", "queue_id=%s error=\"%s\"", queue_id ? queue_id : "-",
+			 error ? error : "");
 }

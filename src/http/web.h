@@ -3,11 +3,14 @@
  * the cookies (Secure and __Host- prefixed on an https listener), the
  * pre-login CSRF token (double submit: a hidden field and a cookie) and
  * the check of a pre-login form's POST (the token, the Origin field).
- * The pages before login: /signup (web.c), /login (web-login.c). */
+ * The pages before login: /signup and /verify (web-signup.c), /login
+ * (web-login.c). */
 #ifndef PETREL_HTTP_WEB_H
 #define PETREL_HTTP_WEB_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
 
 #include "http/form.h"
 #include "http/session.h"
@@ -49,6 +52,28 @@ bool http_web_origin_is_ours(const struct http_session *s);
  * answered: 400 (not a form) or 403 (the check failed); FORM_R then holds
  * nothing. */
 bool http_web_form_read(struct http_session *s, struct http_form *form_r);
+/* ---- web-rate.c: how often the pages may mail ---- */
+struct http_web_rate;
+/* http_web_rate_create - a table of ENTRIES keys; NULL if the random
+ * source fails */
+struct http_web_rate *http_web_rate_create(size_t entries);
+/* http_web_rate_free - NULL or *RATE NULL: nothing */
+void http_web_rate_free(struct http_web_rate **rate);
+/* http_web_rate_take - count one event of KEY at NOW; false (not counted)
+ * when KEY had LIMIT already within the WINDOW seconds its count began */
+bool http_web_rate_take(struct http_web_rate *rate, const char *key, time_t now,
+			unsigned limit, unsigned window);
+
+/* http_web_mail - TEXT (the body: lines of UTF-8 ending in CRLF, none
+ * over 998 octets) mailed to TO from [web] mail_from with SUBJECT (ASCII),
+ * through the queue from the null sender, as a DSN is (SERVER's queue,
+ * loop thread); WHY names it in the log */
+void http_web_mail(struct http_server *server, const char *to, const char *subject,
+		   const char *text, const char *why);
+/* http_web_signups_free - (web-signup.c) the sign-ups still waiting for
+ * the auth process are dropped: the server stops (their accounts stay,
+ * without a password; logged) */
+void http_web_signups_free(struct http_server *server);
 /* http_web_message - MAIN_HTML gets the paragraph TEXT (escaped) */
 void http_web_message(struct buf *main_html, const char *text);
 

@@ -45,6 +45,7 @@ static bool ipc_type_is_known(uint8_t type)
 	case IPC_AUTH_APIKEY_ADD:
 	case IPC_AUTH_APIKEY_DEL:
 	case IPC_AUTH_APIKEY_SET:
+	case IPC_AUTH_PASSWORD_SET:
 	case IPC_KEYS_LIST:
 	case IPC_KEYS_SIGN:
 	case IPC_KEYS_WEBHOOK_KEY:

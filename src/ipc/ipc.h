@@ -66,6 +66,14 @@ enum ipc_type {
 	/* account, key id, name [, scopes] -> R_OK(name, scopes) as they are
 	 * now | R_FAIL("no-such-key") | R_TEMPFAIL(reason) */
 	IPC_AUTH_APIKEY_SET = 8,
+	/* the web pages' password (the sign-up's, a reset's: http/web-signup.c,
+	 * web-reset.c): account, password -> R_OK() | R_TEMPFAIL(reason).  The
+	 * auth process hashes it as `petrel account passwd` does (crypt(5) and
+	 * SCRAM credentials) and writes them, replacing any.  It cannot tell
+	 * whether the network process may: that process already decides every
+	 * other right of an account (it owns the store), so this gives it no
+	 * secret it could not reach, and it still never sees a hash. */
+	IPC_AUTH_PASSWORD_SET = 9,
 	/* ---- network -> keys ---- */
 	/* (no field) -> R_OK(for each key: key id, algorithm, public key DER),
 	 * at most IPC_FIELDS_MAX / 3 keys per reply, starting at the index in the

@@ -7,60 +7,19 @@ dashboard reads: a new petrel_session cookie at each login, 303 to /dashboard.""
 import http.client
 import re
 import socket
-import ssl
 
-from conftest import SENDER, SENDER_PASSWORD, add_listeners
+import web_client
+from conftest import SENDER, SENDER_PASSWORD
+from web_client import CSRF_RE, encode, post_form, request, server
 
-CSRF_RE = r'<input type="hidden" name="csrf" value="([0-9a-f]{64})">'
-
-
-def server(factory, role="http", **overrides):
-    p = factory(start=False, **overrides)
-    add_listeners(p, role)
-    p.start()
-    return p
-
-
-def request(p, method, path, body=None, headers=None, role="http"):
-    """status, header fields (lower-case names; Set-Cookie as a list), body text"""
-    if role == "https":
-        c = http.client.HTTPSConnection("127.0.0.1", p.ports[role], timeout=10,
-                                        context=ssl._create_unverified_context())
-    else:
-        c = http.client.HTTPConnection("127.0.0.1", p.ports[role], timeout=10)
-    h = dict(headers or {})
-    if body is not None:
-        h.setdefault("Content-Type", "application/x-www-form-urlencoded")
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    fields = {k.lower(): v for k, v in r.getheaders()}
-    fields["set-cookie"] = [v for k, v in r.getheaders() if k.lower() == "set-cookie"]
-    text = r.read().decode()
-    c.close()
-    return r.status, fields, text
-
-
-def form_token(p, path="/login", role="http"):
-    """the CSRF token of PATH's form and its cookie (name=value)"""
-    status, fields, body = request(p, "GET", path, role=role)
-    assert status == 200, body
-    [token] = re.findall(CSRF_RE, body)
-    [cookie] = fields["set-cookie"]
-    return token, cookie.split(";")[0]
-
-
-def encode(**fields):
-    from urllib.parse import urlencode
-    return urlencode(fields)
 
 
 def login(p, email, password, role="http", origin=None):
-    token, cookie = form_token(p, role=role)
-    headers = {"Cookie": cookie}
-    if origin:
-        headers["Origin"] = origin
-    return request(p, "POST", "/login", encode(csrf=token, email=email, password=password),
-                   headers, role=role)
+    return post_form(p, "/login", role=role, origin=origin, email=email, password=password)
+
+
+def form_token(p, role="http"):
+    return web_client.form_token(p, "/login", role=role)
 
 
 def session_cookie(fields, name="petrel_session"):
@@ -111,8 +70,9 @@ def test_login_https_cookie(petrel_factory):
 
 
 def test_one_answer_for_every_failure(petrel_factory):
-    """wrong password, unknown address, disabled account: the same 401 page with the form"""
-    p = server(petrel_factory)
+    """wrong password, unknown address, disabled account: the same 401 page with the form,
+    each counted in /metrics as an HTTP AUTH failure"""
+    p = server(petrel_factory, http_metrics_from="127.0.0.1/32")
     p.cli_ok("account", "add", "off@example.test", "--password-stdin", input="off-pw-123\n")
     p.cli_ok("account", "disable", "off@example.test")
     bodies = []
@@ -124,6 +84,8 @@ def test_one_answer_for_every_failure(petrel_factory):
         bodies.append(re.sub(CSRF_RE, "", body))
         assert not [c for c in fields["set-cookie"] if c.startswith("petrel_session")]
     assert bodies[0] == bodies[1] == bodies[2]
+    _, _, metrics = request(p, "GET", "/metrics")
+    assert re.search(r'^petrel_auth_failures_total\{protocol="http"\} 3$', metrics, re.M), metrics
 
 
 def test_csrf_missing_or_mismatched_is_403(petrel_factory):
@@ -134,7 +96,7 @@ def test_csrf_missing_or_mismatched_is_403(petrel_factory):
     body_ok = encode(csrf=token, email=SENDER, password=SENDER_PASSWORD)
     cases = [
         (body_ok, {}),                                                      # no cookie
-        (encode(email=SENDER, password=SENDER_PASSWORD), {"Cookie": cookie}),  # no field
+        (encode(email=SENDER, password=SENDER_PASSWORD), {"Cookie": cookie}),
         (encode(csrf=other, email=SENDER, password=SENDER_PASSWORD), {"Cookie": cookie}),
         (body_ok, {"Cookie": "petrel_csrf=" + other}),
     ]
@@ -189,8 +151,9 @@ def test_smtp_failures_lock_out_the_web_login(petrel_factory):
         c.close()
     c = http.client.HTTPConnection("127.0.0.1", p.ports["http"], timeout=10)
     try:
-        c.request("POST", "/login", encode(csrf=token, email=SENDER, password=SENDER_PASSWORD),
-                  {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+        body = encode(csrf=token, email=SENDER, password=SENDER_PASSWORD)
+        c.request("POST", "/login", body, {"Cookie": cookie,
+                                          "Content-Type": "application/x-www-form-urlencoded"})
         assert c.getresponse().status == 429
     except (ConnectionError, http.client.RemoteDisconnected):
         pass  # refused at connect: locked out all the same

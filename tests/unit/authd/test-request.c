@@ -232,6 +232,33 @@ static void test_apikey(void **state)
 	assert_int_equal(parse(IPC_AUTH_APIKEY_SET, 2, set, &r), -1);
 }
 
+/* test_password_set - an account and a password within AUTHD_PASSWORD_MAX;
+ * no client address (nothing to throttle), no third field */
+static void test_password_set(void **state)
+{
+	(void)state;
+	struct authd_request r;
+	static char long_pw[AUTHD_PASSWORD_MAX + 1];
+	memset(long_pw, 'p', sizeof(long_pw));
+	struct ipc_field f[3] = { F("new@example.test"), F("a-new-password"), F("127.0.0.1") };
+	assert_int_equal(parse(IPC_AUTH_PASSWORD_SET, 2, f, &r), 0);
+	assert_string_equal(r.user, "new@example.test");
+	assert_string_equal(r.password, "a-new-password");
+	assert_null(r.client);
+	authd_request_clear(&r);
+	assert_int_equal(parse(IPC_AUTH_PASSWORD_SET, 3, f, &r), -1);
+	assert_int_equal(parse(IPC_AUTH_PASSWORD_SET, 1, f, &r), -1);
+	f[1] = (struct ipc_field){ long_pw, AUTHD_PASSWORD_MAX };
+	assert_int_equal(parse(IPC_AUTH_PASSWORD_SET, 2, f, &r), 0);
+	authd_request_clear(&r);
+	f[1] = (struct ipc_field){ long_pw, AUTHD_PASSWORD_MAX + 1 };
+	assert_int_equal(parse(IPC_AUTH_PASSWORD_SET, 2, f, &r), -1);
+	f[1] = F("");
+	assert_int_equal(parse(IPC_AUTH_PASSWORD_SET, 2, f, &r), -1);
+	f[1] = (struct ipc_field){ "a\0b", 3 };
+	assert_int_equal(parse(IPC_AUTH_PASSWORD_SET, 2, f, &r), -1);
+}
+
 /* test_other_types - replies and the keys' requests are not the auth process's */
 static void test_other_types(void **state)
 {
@@ -252,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_scram_proof),
 		cmocka_unit_test(test_ticket),
 		cmocka_unit_test(test_apikey),
+		cmocka_unit_test(test_password_set),
 		cmocka_unit_test(test_other_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -224,7 +224,7 @@ static void test_malformed(void **state)
 		{ "second field cut", 17,
 		  { 0, 0, 0, 13, 1, 0, 0, 0, 1, 2, 0, 1, 'a', 0, 3, 'b', 'c' }, IPC_FRAME_OK },
 		{ "type 0", 10, { 0, 0, 0, 6, 0, 0, 0, 0, 1, 0 }, IPC_FRAME_OK },
-		{ "type 9", 10, { 0, 0, 0, 6, 9, 0, 0, 0, 1, 0 }, IPC_FRAME_OK },
+		{ "type 10", 10, { 0, 0, 0, 6, 10, 0, 0, 0, 1, 0 }, IPC_FRAME_OK },
 		{ "type 20", 10, { 0, 0, 0, 6, 20, 0, 0, 0, 1, 0 }, IPC_FRAME_OK },
 		{ "type 127", 10, { 0, 0, 0, 6, 127, 0, 0, 0, 1, 0 }, IPC_FRAME_OK },
 		{ "type 133", 10, { 0, 0, 0, 6, 133, 0, 0, 0, 1, 0 }, IPC_FRAME_OK },
