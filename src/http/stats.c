@@ -3,8 +3,11 @@
  * included) counted by the store in one query on a worker
  * (store_event_count_days), then gathered by day, week (from Monday) or
  * month on the loop.  Every bucket of the range is listed, empty ones with
- * zeros, as SendGrid does.  Metrics Petrel has no events for (opens,
- * clicks, blocks, drops, ...) are 0. */
+ * zeros, as SendGrid does.  Drops count by the list that dropped the
+ * mail (the event's reason, queue_drop_reason); a bounce whose reply is
+ * about the sender or the message (queue_reply_is_block) is a block, not a
+ * bounce.  Metrics Petrel has no events for (opens, clicks, spam reports,
+ * invalid emails, ...) are 0. */
 #include "http/session.h"
 
 #include <stdio.h>
@@ -36,7 +39,8 @@ struct stats_job {
 
 /* the metrics of one bucket; SendGrid's names */
 struct stats_metrics {
-	uint64_t requests, delivered, deferred, bounces;
+	uint64_t requests, delivered, deferred, bounces, blocks;
+	uint64_t bounce_drops, unsubscribe_drops, spam_report_drops;
 };
 
 static void stats_authorized(struct http_session *s);
@@ -47,6 +51,7 @@ static void stats_done(void *arg);
 static int64_t stats_bucket_start(const struct stats_job *j, int64_t day);
 static json_t *stats_entry(int64_t day, const struct stats_metrics *m);
 static void stats_metrics_add(struct stats_metrics *m, const struct store_event_count *c);
+static void stats_drop_add(struct stats_metrics *m, const struct store_event_count *c);
 static void stats_job_free(struct stats_job *j);
 
 void http_route_stats(struct http_session *s)
@@ -173,8 +178,29 @@ static void stats_metrics_add(struct stats_metrics *m, const struct store_event_
 		m->delivered += c->count;
 	else if (strcmp(c->type, "deferred") == 0)
 		m->deferred += c->count;
+	else if (strcmp(c->type, "bounced") == 0 && queue_reply_is_block(c->reason))
+		m->blocks += c->count;
 	else if (strcmp(c->type, "bounced") == 0)
 		m->bounces += c->count;
+	else if (strcmp(c->type, "dropped") == 0)
+		stats_drop_add(m, c);
+}
+
+/* stats_drop_add - a drop, by the suppression list its reason names; a
+ * drop for a block has no metric of its own in SendGrid's list */
+static void stats_drop_add(struct stats_metrics *m, const struct store_event_count *c)
+{
+	const struct {
+		enum store_suppression_list list;
+		uint64_t *metric;
+	} drops[] = {
+		{ STORE_SUPPRESSION_BOUNCES, &m->bounce_drops },
+		{ STORE_SUPPRESSION_UNSUBSCRIBES, &m->unsubscribe_drops },
+		{ STORE_SUPPRESSION_SPAM_REPORTS, &m->spam_report_drops },
+	};
+	for (size_t i = 0; c->reason && i < sizeof(drops) / sizeof(drops[0]); i++)
+		if (strcmp(c->reason, queue_drop_reason(drops[i].list)) == 0)
+			*drops[i].metric += c->count;
 }
 
 /* stats_entry - {"date":..,"stats":[{"metrics":{..}}]} for the bucket
@@ -188,14 +214,16 @@ static json_t *stats_entry(int64_t day, const struct stats_metrics *m)
 	strftime(date, sizeof(date), "%Y-%m-%d", &tm);
 	json_t *metrics = json_pack(
 		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-		"blocks", (json_int_t)0, "bounce_drops", (json_int_t)0,
+		"blocks", (json_int_t)m->blocks, "bounce_drops", (json_int_t)m->bounce_drops,
 		"bounces", (json_int_t)m->bounces, "clicks", (json_int_t)0,
 		"deferred", (json_int_t)m->deferred, "delivered", (json_int_t)m->delivered,
 		"invalid_emails", (json_int_t)0, "opens", (json_int_t)0,
 		"processed", (json_int_t)m->requests, "requests", (json_int_t)m->requests,
-		"spam_report_drops", (json_int_t)0, "spam_reports", (json_int_t)0,
+		"spam_report_drops", (json_int_t)m->spam_report_drops,
+		"spam_reports", (json_int_t)0,
 		"unique_clicks", (json_int_t)0, "unique_opens", (json_int_t)0,
-		"unsubscribe_drops", (json_int_t)0, "unsubscribes", (json_int_t)0);
+		"unsubscribe_drops", (json_int_t)m->unsubscribe_drops,
+		"unsubscribes", (json_int_t)0);
 	return json_pack("{s:s, s:[{s:o}]}", "date", date, "stats", "metrics", metrics);
 }
 

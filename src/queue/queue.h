@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "store/store.h"
 #include "util/buf.h"
 #include "util/histogram.h"
 
@@ -244,6 +245,11 @@ void queue_stats(const struct queue *queue, struct queue_stats *stats_r);
  * block list) rather than about the address (5.1.X, 5.2.X: a "bounce").
  * False for NULL and for anything not 5xx. */
 bool queue_reply_is_block(const char *reply);
+
+/* queue_drop_reason - the reason of a "dropped" event (SendGrid's words,
+ * "Bounced Address"...) for a recipient on the account's suppression list
+ * LIST; NULL for no list */
+const char *queue_drop_reason(enum store_suppression_list list);
 
 /* ---- reading the spool offline (CLI: petrel queue list/show) ----------- */
 

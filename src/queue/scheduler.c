@@ -732,11 +732,7 @@ static void rcpt_defer_store(struct queue_attempt *a, size_t i, const char *what
 	queue_event(a->queue, "deferred", a->env, r->address, 451, r->last_reply);
 }
 
-/* attempt_drop_suppressed - (worker) the recipients not done yet that are
- * on a suppression list of the account that sent the message (one store
- * statement for all of them): final, not sent, and no DSN (phase C logs
- * them as dropped); -1 and *error_r when the store cannot tell */
-static int attempt_drop_suppressed(struct queue_attempt *a, const char **error_r)
+const char *queue_drop_reason(enum store_suppression_list list)
 {
 	static const char *const reasons[STORE_SUPPRESSION_LISTS] = {
 		[STORE_SUPPRESSION_BOUNCES] = "Bounced Address",
@@ -744,6 +740,15 @@ static int attempt_drop_suppressed(struct queue_attempt *a, const char **error_r
 		[STORE_SUPPRESSION_UNSUBSCRIBES] = "Unsubscribed Address",
 		[STORE_SUPPRESSION_SPAM_REPORTS] = "Spam Reporting Address",
 	};
+	return (unsigned)list < STORE_SUPPRESSION_LISTS ? reasons[list] : NULL;
+}
+
+/* attempt_drop_suppressed - (worker) the recipients not done yet that are
+ * on a suppression list of the account that sent the message (one store
+ * statement for all of them): final, not sent, and no DSN (phase C logs
+ * them as dropped); -1 and *error_r when the store cannot tell */
+static int attempt_drop_suppressed(struct queue_attempt *a, const char **error_r)
+{
 	struct queue_envelope *env = a->env;
 	if (!env->account || !a->queue->store || env->rcpt_count == 0)
 		return 0;
@@ -766,10 +771,10 @@ static int attempt_drop_suppressed(struct queue_attempt *a, const char **error_r
 		if (lists[k] < 0)
 			continue;
 		struct queue_recipient *r = &env->rcpts[index[k]];
-		a->dropped[index[k]] = reasons[lists[k]];
+		enum store_suppression_list list = (enum store_suppression_list)lists[k];
+		a->dropped[index[k]] = queue_drop_reason(list);
 		rcpt_set(r, QUEUE_RCPT_FAILED, "550 5.7.1 not sent: on the sender's %s list (%s)",
-			 store_suppression_list_name((enum store_suppression_list)lists[k]),
-			 reasons[lists[k]]);
+			 store_suppression_list_name(list), queue_drop_reason(list));
 	}
 	free(emails);
 	free(index);

@@ -1333,7 +1333,8 @@ static void *event_count_row(const PGresult *res, int i)
 	struct store_event_count *c = xcalloc(1, sizeof(*c));
 	c->day = val_int(res, i, 0);
 	c->type = val_dup(res, i, 1);
-	c->count = (uint64_t)val_int(res, i, 2);
+	c->reason = val_dup(res, i, 2);
+	c->count = (uint64_t)val_int(res, i, 3);
 	return c;
 }
 
@@ -1343,9 +1344,10 @@ static int pg_event_count_days(void *db, const char *account, time_t begin, time
 			       struct store_event_count ***counts_r, size_t *n_r,
 			       const char **error_r)
 {
-	void **v = list_query(db, "SELECT time / 86400 AS day, type, count(*) FROM events"
+	void **v = list_query(db, "SELECT time / 86400 AS day, type, " STORE_EVENT_COUNT_REASON
+			      " AS why, count(*) FROM events"
 			      " WHERE account = $1 AND time >= $2 AND time < $3"
-			      " GROUP BY day, type ORDER BY day, type", "counting events",
+			      " GROUP BY day, type, why ORDER BY day, type, why", "counting events",
 			      PG_ARGS(PG_TEXT(account), PG_INT(begin), PG_INT(end)),
 			      event_count_row, 0, n_r, error_r);
 	if (!v)

@@ -250,6 +250,11 @@ const char *store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2
  * web pages' secrets are kept (apikey-key.c) */
 void store_sha256_hex(const char *key, size_t len, char hash[65]);
 
+/* the reason column of store_event_count_days' GROUP BY, in both
+ * backends' SQL: the events' reason for the types GET /v3/stats tells
+ * apart by it, NULL (one group) for the others */
+#define STORE_EVENT_COUNT_REASON "CASE WHEN type IN ('dropped', 'bounced') THEN reason END"
+
 /* SCRAM-SHA-256 salt length (iterations: store.h) */
 #define STORE_SCRAM_SALT_LEN 16
 

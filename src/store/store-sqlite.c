@@ -354,10 +354,11 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	/* through the time index; ids grow with time, so these are the oldest */
 	[SQ_EVENT_PRUNE] = "DELETE FROM events WHERE id IN"
 		" (SELECT id FROM events WHERE time < ?1 LIMIT ?2)",
-	/* one row per UTC day and type; times before 1970 are not written */
-	[SQ_EVENT_COUNT_DAYS] = "SELECT time / 86400 AS day, type, count(*) FROM events"
-		" WHERE account = ?1 AND time >= ?2 AND time < ?3 GROUP BY day, type"
-		" ORDER BY day, type",
+	/* one row per UTC day and type (and reason, for dropped and bounced);
+	 * times before 1970 are not written */
+	[SQ_EVENT_COUNT_DAYS] = "SELECT time / 86400 AS day, type, " STORE_EVENT_COUNT_REASON
+		" AS why, count(*) FROM events WHERE account = ?1 AND time >= ?2 AND time < ?3"
+		" GROUP BY day, type, why ORDER BY day, type, why",
 	[SQ_NODE_GET] = "SELECT owner, stopped, " SQ_NOW " - reported FROM nodes WHERE name = ?1",
 	[SQ_NODE_RENEW] = "UPDATE nodes SET owner = ?2, version = ?3, listeners = ?4,"
 		" mail_address = ?5, imap_address = ?6, pop3_address = ?7, generation = generation + 1, started = " SQ_NOW ", reported = " SQ_NOW ","
@@ -1634,7 +1635,8 @@ static void *event_count_row(sqlite3_stmt *st)
 	struct store_event_count *c = xcalloc(1, sizeof(*c));
 	c->day = sqlite3_column_int64(st, 0);
 	c->type = col_dup(st, 1);
-	c->count = (uint64_t)sqlite3_column_int64(st, 2);
+	c->reason = col_dup(st, 2);
+	c->count = (uint64_t)sqlite3_column_int64(st, 3);
 	return c;
 }
 
@@ -1642,6 +1644,7 @@ static void event_count_drop(void *row)
 {
 	struct store_event_count *c = row;
 	free(c->type);
+	free(c->reason);
 	free(c);
 }
 

@@ -872,6 +872,7 @@ void store_event_counts_free(struct store_event_count ***counts, size_t n)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		free((*counts)[i]->type);
+		free((*counts)[i]->reason);
 		free((*counts)[i]);
 	}
 	free(*counts);

@@ -516,15 +516,19 @@ int store_event_prune(struct store *store, time_t before, uint64_t *deleted_r,
 		      const char **error_r);
 void store_event_free(struct store_event **event);
 /* struct store_event_count - COUNT events of TYPE on DAY (days since
- * 1970-01-01, UTC) */
+ * 1970-01-01, UTC); for "dropped" and "bounced" events, of TYPE with
+ * REASON (GET /v3/stats tells drops by list and blocks from bounces by
+ * it), NULL for the other types */
 struct store_event_count {
 	int64_t day;
 	char *type;
+	char *reason;
 	uint64_t count;
 };
 /* store_event_count_days - ACCOUNT's events with BEGIN <= time < END
- * counted by UTC day and type, in one query (GET /v3/stats), ordered by
- * day; *counts_r (store_event_counts_free it), *n_r of them */
+ * counted by UTC day, type and (dropped, bounced) reason, in one query
+ * (GET /v3/stats), ordered by day, type and reason; *counts_r
+ * (store_event_counts_free it), *n_r of them */
 int store_event_count_days(struct store *store, const char *account, time_t begin, time_t end,
 			   struct store_event_count ***counts_r, size_t *n_r,
 			   const char **error_r);

@@ -6,9 +6,12 @@ import json
 import subprocess
 import time
 
+from conftest import SENDER, add_listeners
+from peers import dns_factory, mx_port, sink_factory  # noqa: F401 (fixtures)
 from test_accounts import wait_events
 from test_http_send import add_key, request, send
 from test_queue_ops import dns, make_server, wait_gone  # noqa: F401 (dns: a fixture)
+from test_relay import message, relay_petrel, submit
 
 
 def stats(p, key, query):
@@ -82,3 +85,32 @@ def test_stats_refusals(petrel_factory, dns):
         assert error["field"] == field and error["message"], (query, answer)
     status, answer = stats(p, add_key(p, "mail.send"), "start_date=2026-12-01")
     assert status == 403 and answer["errors"][0]["message"] == "access forbidden"
+
+
+def test_stats_count_drops_by_list_and_blocks_apart_from_bounces(
+        petrel_factory, dns_factory, mx_port, sink_factory):
+    """one message to an address on each of the bounces, unsubscribes and spam_reports
+    lists (three drops), and to one the relay refuses with 550 5.7.1 (a block, and not a
+    bounce)"""
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink_factory("127.0.0.2", mx_port, "-f", "RCPT", "-B", "550 5.7.1 refused by policy")
+    p = relay_petrel(petrel_factory, dns, mx_port, start=False, retry_initial=3600,
+                     retry_max=3600)
+    add_listeners(p, "http")
+    p.start()
+    key = add_key(p, "stats.read")
+    for address, kind in (("b@remote.test", "bounces"), ("u@remote.test", "unsubscribes"),
+                          ("s@remote.test", "spam_reports")):
+        p.cli_ok("suppression", "add", SENDER, address, "--type", kind)
+    rcpts = ["b@remote.test", "u@remote.test", "s@remote.test", "gone@remote.test"]
+    data, _ = message("gone@remote.test")
+    qid = submit(p, rcpts, data)
+    wait_events(p, lambda e: e["type"] in ("dropped", "bounced") and e["queue_id"] == qid, 4)
+    status, answer = stats(p, key, "start_date=" + today())
+    assert status == 200, answer
+    [metrics] = [s["metrics"] for s in answer[0]["stats"]]
+    assert metrics["bounce_drops"] == metrics["unsubscribe_drops"] == 1, metrics
+    assert metrics["spam_report_drops"] == 1, metrics
+    assert metrics["blocks"] == 1 and metrics["bounces"] == 0, metrics
+    assert metrics["requests"] == 1 and metrics["delivered"] == 0, metrics

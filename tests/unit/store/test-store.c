@@ -1405,39 +1405,56 @@ static void test_event_search(void **state)
 }
 
 /* test_event_count_days - one account's events counted by UTC day and
- * type, within [begin, end) */
+ * type, and by reason for dropped and bounced events only, within [begin,
+ * end) */
 static void test_event_count_days(void **state)
 {
 	struct fixture *f = *state;
 	const char *error = NULL;
-	static const struct { time_t time; const char *type; const char *account; } rows[] = {
-		{ 86400 * 20000 - 1, "accepted", "carol@example.org" },   /* day 19999 */
-		{ 86400 * 20000, "accepted", "carol@example.org" },       /* day 20000 */
-		{ 86400 * 20000 + 5, "accepted", "carol@example.org" },
-		{ 86400 * 20000 + 9, "delivered", "carol@example.org" },
-		{ 86400 * 20000 + 9, "accepted", "dave@example.org" },    /* another account */
-		{ 86400 * 20002 + 3, "bounced", "carol@example.org" },    /* day 20002 */
-		{ 86400 * 20003, "deferred", "carol@example.org" },       /* at END: out */
+	static const struct {
+		time_t time;
+		const char *type, *account, *reason;
+	} rows[] = {
+		{ 86400 * 20000 - 1, "accepted", "carol@example.org", NULL },   /* day 19999 */
+		{ 86400 * 20000, "accepted", "carol@example.org", NULL },       /* day 20000 */
+		{ 86400 * 20000 + 5, "accepted", "carol@example.org", "queued" },  /* no group */
+		{ 86400 * 20000 + 9, "delivered", "carol@example.org", NULL },
+		{ 86400 * 20000 + 9, "accepted", "dave@example.org", NULL },    /* another account */
+		{ 86400 * 20002 + 3, "bounced", "carol@example.org", "550 5.1.1 no" },  /* day 20002 */
+		{ 86400 * 20002 + 4, "bounced", "carol@example.org", "550 5.1.1 no" },
+		{ 86400 * 20002 + 5, "bounced", "carol@example.org", "550 5.7.1 policy" },
+		{ 86400 * 20002 + 6, "dropped", "carol@example.org", "Bounced Address" },
+		{ 86400 * 20003, "deferred", "carol@example.org", NULL },       /* at END: out */
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct store_event e = { .time = rows[i].time, .type = (char *)rows[i].type,
-					 .account = (char *)rows[i].account };
+					 .account = (char *)rows[i].account,
+					 .reason = (char *)rows[i].reason };
 		assert_int_equal(store_event_add(f->store, &e, &error), 0);
 	}
 	struct store_event_count **v = NULL;
 	size_t n = 0;
 	assert_int_equal(store_event_count_days(f->store, "Carol@example.org", 86400 * 20000,
 						86400 * 20003, &v, &n, &error), 0);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 5);
 	assert_int_equal(v[0]->day, 20000);
 	assert_string_equal(v[0]->type, "accepted");
+	assert_null(v[0]->reason);
 	assert_int_equal(v[0]->count, 2);
 	assert_int_equal(v[1]->day, 20000);
 	assert_string_equal(v[1]->type, "delivered");
 	assert_int_equal(v[1]->count, 1);
 	assert_int_equal(v[2]->day, 20002);
 	assert_string_equal(v[2]->type, "bounced");
-	assert_int_equal(v[2]->count, 1);
+	assert_string_equal(v[2]->reason, "550 5.1.1 no");
+	assert_int_equal(v[2]->count, 2);
+	assert_string_equal(v[3]->type, "bounced");
+	assert_string_equal(v[3]->reason, "550 5.7.1 policy");
+	assert_int_equal(v[3]->count, 1);
+	assert_int_equal(v[4]->day, 20002);
+	assert_string_equal(v[4]->type, "dropped");
+	assert_string_equal(v[4]->reason, "Bounced Address");
+	assert_int_equal(v[4]->count, 1);
 	store_event_counts_free(&v, n);
 	assert_null(v);
 
