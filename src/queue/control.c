@@ -561,6 +561,11 @@ static void control_stats(struct control_client *c)
 		{ "delivered", st.delivered },
 		{ "deferred", st.deferred },
 		{ "bounced", st.bounced },
+		{ "ready", st.ready },
+		{ "delivering", st.delivering },
+		{ "retrying", st.retrying },
+		{ "deferred_on_disk", st.deferred_on_disk },
+		{ "held_on_disk", st.held_on_disk },
 	};
 	buf_init(&out);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)

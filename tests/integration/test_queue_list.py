@@ -365,7 +365,8 @@ def test_stats_counters_move_with_a_message(petrel):
     assert set(before) >= {"messages", "bodies", "body_bytes", "buckets", "queue_syncs",
                            "queue_waits",
                            "mail_syncs", "mail_waits", "syncer_shared", "accepted",
-                           "delivered", "deferred", "bounced"}, before
+                           "delivered", "deferred", "bounced", "ready", "delivering",
+                           "retrying", "deferred_on_disk", "held_on_disk"}, before
     assert all(isinstance(v, int) for v in before.values())
     with smtplib.SMTP(petrel.host, petrel.mx, timeout=30) as s:
         assert s.sendmail("a@b.test", ["u@example.test"], make_message()) == {}
@@ -378,6 +379,8 @@ def test_stats_counters_move_with_a_message(petrel):
         assert time.monotonic() < deadline, after
         time.sleep(0.05)
     assert (after["bodies"], after["body_bytes"]) == (0, 0), after
+    states = ("ready", "delivering", "retrying", "deferred_on_disk", "held_on_disk")
+    assert [after[s] for s in states] == [0] * len(states), after
     assert after["accepted"] == before["accepted"] + 1
     assert after["delivered"] == before["delivered"] + 1
     # mail/ is on the queue's file system here: one syncer serves both, and
