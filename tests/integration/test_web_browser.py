@@ -3,6 +3,8 @@ what a person signing up sees and can do. Screenshots go to the screenshots fold
 (browser.py). The sign-up's later steps (verification, login, the dashboard) join this
 walk as they land (docs/web.md)."""
 
+import email
+import email.policy
 import re
 import subprocess
 import time
@@ -10,7 +12,7 @@ import time
 from selenium.webdriver.common.by import By
 
 from browser import chromium, console_errors, shot
-from conftest import SENDER, SENDER_PASSWORD, add_listeners
+from conftest import SENDER, SENDER_PASSWORD, add_listeners, wait_mail
 
 
 def web_server(factory, **overrides):
@@ -127,3 +129,48 @@ def test_login_dashboard_key_and_activity_in_a_browser(petrel_factory, tmp_path)
         assert b.current_url == url(p, "/login")
         b.get(url(p, "/dashboard"))
         assert b.current_url == url(p, "/login")
+
+
+def test_signup_verify_login_and_send_in_a_browser(petrel_factory, tmp_path):
+    """a new user, start to first message, in Chromium: the sign-up form, the page saying
+    mail is on its way, the link read from the Maildir the verification mail was delivered
+    to, its page's button, the dashboard logged in through the form (first unverified, then
+    active), and the message swaks sends with the new account's password"""
+    p = web_server(petrel_factory, signup="open")
+    new, password = "newcomer@example.test", "a new password 42"
+    with chromium(tmp_path) as b:
+        b.get(url(p, "/signup"))
+        b.find_element(By.ID, "email").send_keys(new)
+        b.find_element(By.ID, "password").send_keys(password)
+        b.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+        assert b.find_element(By.TAG_NAME, "h1").text == "Check your mail"
+        shot(b, "signup-sent")
+
+        b.get(url(p, "/login"))
+        b.find_element(By.ID, "email").send_keys(new)
+        b.find_element(By.ID, "password").send_keys(password)
+        b.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+        assert b.current_url == url(p, "/dashboard")
+        assert "Unverified" in b.find_element(By.TAG_NAME, "main").text
+        shot(b, "dashboard-unverified")
+
+        [raw] = wait_mail(p.data_dir, "example.test", "newcomer", 1)
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        [path] = re.findall(r"https?://[^/\s]+(/verify/[0-9a-f]{64})\s", msg.get_content())
+        b.get(url(p, path))
+        b.find_element(By.CSS_SELECTOR, 'form[method="post"] button[type="submit"]').click()
+        assert b.find_element(By.TAG_NAME, "h1").text == "Address confirmed"
+        shot(b, "signup-confirmed")
+
+        b.get(url(p, "/dashboard"))
+        state = b.find_element(By.CSS_SELECTOR, "ul.state").text
+        assert "Active" in state and "Unverified" not in state
+        assert b.find_element(By.ID, "smtp-user").text == new
+        assert console_errors(b) == []
+        shot(b, "dashboard-active")
+    r = subprocess.run(
+        ["swaks", "--server", "127.0.0.1:%d" % p.sub, "-tls", "--auth", "PLAIN",
+         "--auth-user", new, "--auth-password", password, "--from", new,
+         "--to", "u@example.test", "--helo", "swaks.example", "--timeout", "20"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and "queued as" in r.stdout, r.stdout + r.stderr
