@@ -304,6 +304,10 @@ static const struct key_def key_defs[] = {
 	{ SECTION_WEB, "rate_window", KEY_DURATION, CONFIG_OFFSET(web.rate_window), 60, 604800 },
 	{ SECTION_WEB, "rate_entries", KEY_SIZE, CONFIG_OFFSET(web.rate_entries), 16, 1048576 },
 	{ SECTION_WEB, "mail_from", KEY_STRING, CONFIG_OFFSET(web.mail_from), 0, 0 },
+	{ SECTION_WEB, "dashboard_rows", KEY_UINT, CONFIG_OFFSET(web.dashboard_rows), 10, 1000 },
+	{ SECTION_WEB, "dashboard_days", KEY_UINT, CONFIG_OFFSET(web.dashboard_days), 1, 366 },
+	{ SECTION_WEB, "sandbox_show_size", KEY_SIZE, CONFIG_OFFSET(web.sandbox_show_size), 4096,
+	  67108864 },
 	{ SECTION_HTTP, "send_categories", KEY_UINT, CONFIG_OFFSET(http.send_categories), 0,
 	  1000 },
 	{ SECTION_HTTP, "send_custom_args_size", KEY_SIZE,
@@ -567,6 +571,9 @@ static struct config *config_new(bool with_hostname)
 	config->web.signup_rate = 5;
 	config->web.rate_window = 3600;
 	config->web.rate_entries = 4096;
+	config->web.dashboard_rows = 50;
+	config->web.dashboard_days = 14;
+	config->web.sandbox_show_size = 1024 * 1024;
 	config->http.send_custom_args_size = 10000;
 	config->http.send_at_max = 259200;
 	config->http.send_substitutions_size = 10000;

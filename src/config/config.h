@@ -234,6 +234,9 @@ struct config_web {
 	unsigned rate_window;           /* seconds: 1 h */
 	size_t rate_entries;            /* addresses the counts are kept for: 4096 */
 	char *mail_from;                /* From: of the pages' mail: postmaster@HOSTNAME */
+	unsigned dashboard_rows;        /* rows of a dashboard list (events of a page, ...): 50 */
+	unsigned dashboard_days;        /* days in the activity chart: 14 */
+	size_t sandbox_show_size;       /* octets of a sandbox message shown: 1 MiB */
 };
 
 struct config_dns {

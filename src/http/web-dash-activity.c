@@ -4,7 +4,8 @@
  * (store_event_search: bound parameters only), each with the remote
  * server's reply; above them a chart of the last days' sent, delivered
  * and bounced (an inline SVG, the same counts in a table for screen
- * readers; store_event_count_days).  Both are read on the session's
+ * readers; store_event_count_days).  [web] dashboard_rows events to a
+ * page, dashboard_days days in the chart.  Both are read on the session's
  * worker job (web-session.h); every value is escaped (markup_escape). */
 #include "http/web-session.h"
 #include "http/web.h"
@@ -13,14 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/markup.h"
 #include "util/xalloc.h"
 
-#define ACTIVITY_PAGE_SIZE 50     /* events on one page */
-#define ACTIVITY_DAYS 14          /* days in the chart, today included */
 #define ACTIVITY_FIELD_MAX 254    /* octets of a search value (an address) */
 #define DAY_SECONDS 86400
 
@@ -42,7 +42,9 @@ struct activity_data {
 	struct store_event_filter filter;     /* points into the request's form */
 	struct store_event **events;
 	size_t count;
-	uint64_t days[ACTIVITY_DAYS][SERIES_COUNT];
+	unsigned page_size;                   /* [web] dashboard_rows */
+	unsigned day_count;                   /* [web] dashboard_days */
+	uint64_t (*days)[SERIES_COUNT];       /* day_count of them, the oldest first */
 	int64_t first_day;
 	int rc;
 };
@@ -68,7 +70,11 @@ static const struct http_web_page ACTIVITY_PAGE = {
 
 void http_route_web_activity(struct http_session *s)
 {
-	http_web_session_run(s, &ACTIVITY_PAGE, xcalloc(1, sizeof(struct activity_data)));
+	struct activity_data *d = xcalloc(1, sizeof(*d));
+	d->page_size = s->server->config->web.dashboard_rows;
+	d->day_count = s->server->config->web.dashboard_days;
+	d->days = xcalloc(d->day_count, sizeof(*d->days));
+	http_web_session_run(s, &ACTIVITY_PAGE, d);
 }
 
 /* field_value - NAME's value in FORM, NULL when absent or empty; *OK false
@@ -109,10 +115,10 @@ static void activity_work(struct http_web_request *r)
 		d->rc = STORE_NOT_FOUND;   /* answered 400 */
 		return;
 	}
-	d->rc = store_event_search(store, r->account, &d->filter, ACTIVITY_PAGE_SIZE + 1,
+	d->rc = store_event_search(store, r->account, &d->filter, d->page_size + 1,
 				   &d->events, &d->count, &error);
 	int64_t today = r->now / DAY_SECONDS;
-	d->first_day = today - (ACTIVITY_DAYS - 1);
+	d->first_day = today - ((int64_t)d->day_count - 1);
 	struct store_event_count **counts = NULL;
 	size_t n = 0;
 	if (d->rc == 0)
@@ -130,7 +136,7 @@ static void count_days(struct activity_data *d, struct store_event_count **count
 {
 	for (size_t i = 0; i < n; i++) {
 		int64_t day = counts[i]->day - d->first_day;
-		if (day < 0 || day >= ACTIVITY_DAYS)
+		if (day < 0 || day >= (int64_t)d->day_count)
 			continue;
 		for (size_t k = 0; k < SERIES_COUNT; k++)
 			if (strcmp(counts[i]->type, SERIES[k].type) == 0)
@@ -188,7 +194,7 @@ static void render_search(struct buf *out, const struct store_event_filter *f)
 /* render_events - the page's events, newest first, and the link to older */
 static void render_events(struct buf *out, const struct activity_data *d)
 {
-	size_t shown = d->count > ACTIVITY_PAGE_SIZE ? ACTIVITY_PAGE_SIZE : d->count;
+	size_t shown = d->count > d->page_size ? d->page_size : d->count;
 	if (shown == 0) {
 		buf_append_str(out, "<p id=\"no-events\">No events found.</p>\n");
 		return;
@@ -217,7 +223,7 @@ static void render_events(struct buf *out, const struct activity_data *d)
 		buf_append_str(out, "</td></tr>\n");
 	}
 	buf_append_str(out, "</tbody>\n</table>\n");
-	if (d->count > ACTIVITY_PAGE_SIZE)
+	if (d->count > d->page_size)
 		render_next_link(out, d);
 }
 
@@ -227,7 +233,7 @@ static void render_next_link(struct buf *out, const struct activity_data *d)
 	struct buf url;
 	buf_init(&url);
 	buf_printf(&url, "/dashboard/activity?before=%lld",
-		   (long long)d->events[ACTIVITY_PAGE_SIZE - 1]->id);
+		   (long long)d->events[d->page_size - 1]->id);
 	const char *names[] = { "recipient", "type", "message_id" };
 	const char *values[] = { d->filter.recipient, d->filter.type, d->filter.queue_id };
 	for (size_t i = 0; i < 3; i++) {
@@ -242,19 +248,19 @@ static void render_next_link(struct buf *out, const struct activity_data *d)
 	buf_free(&url);
 }
 
-/* render_chart - ACTIVITY_DAYS groups of bars scaled to the largest count,
+/* render_chart - one group of bars a day scaled to the largest count,
  * then the same numbers as a table */
 static void render_chart(struct buf *out, const struct activity_data *d)
 {
 	uint64_t max = 1;
-	for (size_t i = 0; i < ACTIVITY_DAYS; i++)
+	for (size_t i = 0; i < d->day_count; i++)
 		for (size_t k = 0; k < SERIES_COUNT; k++)
 			max = d->days[i][k] > max ? d->days[i][k] : max;
 	const int height = 120, group = 40, bar = 10;
-	buf_printf(out, "<h2 id=\"chart-title\">The last %d days</h2>\n<svg role=\"img\""
-		   " aria-labelledby=\"chart-title\" viewBox=\"0 0 %d %d\" width=\"100%%\""
-		   " class=\"chart\">\n", ACTIVITY_DAYS, ACTIVITY_DAYS * group, height + 16);
-	for (size_t i = 0; i < ACTIVITY_DAYS; i++) {
+	buf_printf(out, "<h2 id=\"chart-title\">The last %u days</h2>\n<svg role=\"img\""
+		   " aria-labelledby=\"chart-title\" viewBox=\"0 0 %u %d\" width=\"100%%\""
+		   " class=\"chart\">\n", d->day_count, d->day_count * group, height + 16);
+	for (size_t i = 0; i < d->day_count; i++) {
 		for (size_t k = 0; k < SERIES_COUNT; k++) {
 			int h = (int)(d->days[i][k] * (uint64_t)height / max);
 			buf_printf(out, "<rect x=\"%zu\" y=\"%d\" width=\"%d\" height=\"%d\""
@@ -281,7 +287,7 @@ static void render_chart_table(struct buf *out, const struct activity_data *d)
 	for (size_t k = 0; k < SERIES_COUNT; k++)
 		buf_printf(out, "<th scope=\"col\">%s</th>", SERIES[k].label);
 	buf_append_str(out, "</tr></thead>\n<tbody>\n");
-	for (size_t i = ACTIVITY_DAYS; i-- > 0;) {
+	for (size_t i = d->day_count; i-- > 0;) {
 		char day[16];
 		day_text(d->first_day + (int64_t)i, day);
 		buf_printf(out, "<tr><th scope=\"row\">%s</th>", day);
@@ -317,5 +323,6 @@ static void activity_data_free(void *data)
 {
 	struct activity_data *d = data;
 	store_event_list_free(&d->events, d->count);
+	free(d->days);
 	free(d);
 }

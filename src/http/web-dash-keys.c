@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "authd/client.h"
+#include "http/apikeys-parse.h"
 #include "ipc/ipc.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -22,7 +23,6 @@
 #include "util/markup.h"
 
 #define KEYS_PAGE "/dashboard/api-keys"   /* the list, where each form leads back */
-#define KEY_NAME_MAX 100          /* octets of a key's name (SendGrid's limit) */
 #define KEY_SCOPES_DEFAULT "mail.send"
 
 static void keys_list_done(struct http_session *s, struct http_web_request *r);
@@ -161,7 +161,7 @@ static void render_create_form(struct buf *out, const struct http_web_request *r
 		   " maxlength=\"%d\" required>\n<label for=\"scopes\">Scopes (separated by"
 		   " spaces)</label>\n<input id=\"scopes\" name=\"scopes\" value=\"%s\""
 		   " maxlength=\"1000\" required>\n<button type=\"submit\">Create key</button>\n"
-		   "</form>\n", KEY_NAME_MAX, KEY_SCOPES_DEFAULT);
+		   "</form>\n", HTTP_APIKEY_NAME_MAX, KEY_SCOPES_DEFAULT);
 }
 
 /* scopes_are_valid - SCOPES is one or more space-separated scopes */
@@ -190,7 +190,7 @@ static void keys_create_done(struct http_session *s, struct http_web_request *r)
 {
 	const char *name = http_form_get(&r->form, "name");
 	const char *scopes = http_form_get(&r->form, "scopes");
-	if (!name || !*name || strlen(name) > KEY_NAME_MAX || !scopes ||
+	if (!name || !*name || strlen(name) > HTTP_APIKEY_NAME_MAX || !scopes ||
 	    !scopes_are_valid(scopes)) {
 		http_web_notice(s, r, 400, "API keys", "A key needs a name of at most 100"
 				" characters and one or more scopes (letters, digits, '.', '_',"

@@ -4,7 +4,8 @@
  * lists the account's "sandboxed" events (one per recipient, grouped by
  * message); GET /dashboard/sandbox/message?id=EVENT shows one message: its
  * main header fields decoded, its body as text and the whole message raw,
- * every octet escaped (markup_escape), none of it interpreted as HTML.
+ * every octet escaped (markup_escape), none of it interpreted as HTML;
+ * [web] dashboard_rows events listed, sandbox_show_size octets shown.
  *
  * The event names the kept file; only its name is trusted, and it is
  * looked for in the account's own sandbox folder (new/, or cur/ once an
@@ -32,14 +33,13 @@
 #include "util/markup.h"
 #include "util/xalloc.h"
 
-#define SANDBOX_EVENTS 100          /* "sandboxed" events listed (newest) */
-#define SANDBOX_SHOW_MAX (1024 * 1024)  /* octets of a message read and shown */
 #define SANDBOX_HEADER_MAX 998      /* octets of a decoded header field shown */
 
 struct sandbox_data {
 	struct store_event **events;
 	size_t count;
-	struct buf message;              /* the message's octets (up to SANDBOX_SHOW_MAX) */
+	struct buf message;              /* the message's octets (up to [web] sandbox_show_size) */
+	size_t show_max;                 /* [web] sandbox_show_size */
 	bool cut;                        /* it is longer */
 	int rc;                          /* STORE_NOT_FOUND: no such message of the account */
 };
@@ -75,6 +75,7 @@ void http_route_web_sandbox_message(struct http_session *s)
 {
 	struct sandbox_data *d = xcalloc(1, sizeof(*d));
 	buf_init(&d->message);
+	d->show_max = s->server->config->web.sandbox_show_size;
 	http_web_session_run(s, &MESSAGE_PAGE, d);
 }
 
@@ -84,8 +85,9 @@ static void list_work(struct http_web_request *r)
 	struct sandbox_data *d = r->data;
 	const struct store_event_filter filter = { .type = "sandboxed" };
 	const char *error = NULL;
-	d->rc = store_event_search(r->origin.server->store, r->account, &filter, SANDBOX_EVENTS,
-				   &d->events, &d->count, &error);
+	d->rc = store_event_search(r->origin.server->store, r->account, &filter,
+				   r->origin.server->config->web.dashboard_rows, &d->events,
+				   &d->count, &error);
 	if (d->rc != 0)
 		log_error("http-web", "session=%s page=sandbox account=%s error=\"%s\"",
 			  r->origin.sid, r->account, error);
@@ -211,7 +213,7 @@ static char *file_find(const char *maildir, const char *name)
 	return path;
 }
 
-/* file_read - at most SANDBOX_SHOW_MAX octets of PATH into D->message */
+/* file_read - at most D->show_max octets of PATH into D->message */
 static int file_read(const char *path, struct sandbox_data *d)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -219,9 +221,8 @@ static int file_read(const char *path, struct sandbox_data *d)
 		return errno == ENOENT ? STORE_NOT_FOUND : -1;
 	char chunk[65536];
 	ssize_t n = 0;
-	while (d->message.len < SANDBOX_SHOW_MAX &&
-	       (n = read(fd, chunk, sizeof(chunk))) > 0) {
-		size_t room = SANDBOX_SHOW_MAX - d->message.len;
+	while (d->message.len < d->show_max && (n = read(fd, chunk, sizeof(chunk))) > 0) {
+		size_t room = d->show_max - d->message.len;
 		buf_append(&d->message, chunk, (size_t)n < room ? (size_t)n : room);
 		d->cut = (size_t)n > room;
 	}
@@ -257,8 +258,8 @@ static void message_done(struct http_session *s, struct http_web_request *r)
 	buf_append_str(&html, "<p><a href=\"/dashboard/sandbox\">Back to the sandbox</a></p>\n");
 	render_fields(&html, &headers);
 	if (d->cut)
-		buf_printf(&html, "<p>The message is longer than %d octets: only its start is"
-			   " shown.</p>\n", SANDBOX_SHOW_MAX);
+		buf_printf(&html, "<p id=\"cut\">The message is longer than %zu octets: only its"
+			   " start is shown.</p>\n", d->show_max);
 	buf_append_str(&html, "<h2>Text</h2>\n<pre id=\"text\">");
 	markup_escape(&html, d->message.data + headers.body_offset,
 		      d->message.len - headers.body_offset);

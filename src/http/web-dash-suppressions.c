@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -19,7 +20,6 @@
 #include "util/xalloc.h"
 
 #define LISTS_PAGE "/dashboard/suppressions"   /* the list, where each form leads back */
-#define SUPPRESSIONS_SHOWN 200    /* addresses shown of each list, newest first */
 
 static const char *const LIST_TITLES[STORE_SUPPRESSION_LISTS] = {
 	[STORE_SUPPRESSION_BOUNCES] = "Bounces",
@@ -66,7 +66,9 @@ void http_route_web_suppression_delete(struct http_session *s)
 static void list_work(struct http_web_request *r)
 {
 	struct suppressions_data *d = r->data;
-	const struct store_suppression_range range = { .limit = SUPPRESSIONS_SHOWN };
+	const struct store_suppression_range range = {
+		.limit = r->origin.server->config->web.dashboard_rows,
+	};
 	const char *error = NULL;
 	for (int l = 0; d->rc == 0 && l < STORE_SUPPRESSION_LISTS; l++)
 		d->rc = store_suppression_page(r->origin.server->store, r->account,

@@ -472,3 +472,29 @@ def test_sandbox_message_found_only_in_the_accounts_folder(web):
     [eid] = re.findall(r'href="/dashboard/sandbox/message\?id=(\d+)"', body)
     status, _, body = request(web, "GET", "/dashboard/sandbox/message?id=" + eid, secret)
     assert status == 404 and "secret" not in body
+
+
+def test_dashboard_limits_are_settings(petrel_factory):
+    """[web] dashboard_rows, dashboard_days and sandbox_show_size bound the pages"""
+    p = server(petrel_factory, dashboard_rows="10", dashboard_days="3",
+               sandbox_show_size="4k")
+    add_events(p, [("accepted", SENDER, "Q%02d" % i, "p@remote.test", 250, "ok")
+                   for i in range(12)])
+    p.cli_ok("account", "set", SENDER, "--sandbox")
+    sandbox_send(p, "big", "\r\n".join(["x" * 70] * 150))
+    secret, _ = login(p)
+    _, _, body = request(p, "GET", "/dashboard/activity?type=accepted", secret)
+    assert len(event_rows(body)) == 10 and 'id="older"' in body
+    assert len(re.findall(r'<tr><th scope="row">', body)) == 3
+    deadline = time.time() + 15
+    while True:
+        body = request(p, "GET", "/dashboard/sandbox", secret)[2]
+        ids = re.findall(r'href="/dashboard/sandbox/message\?id=(\d+)"', body)
+        if ids or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    [eid] = ids
+    _, _, body = request(p, "GET", "/dashboard/sandbox/message?id=" + eid, secret)
+    assert 'id="cut"' in body and "4096 octets" in body
+    [raw] = re.findall(r'<pre id="raw">(.*?)</pre>', body, re.S)
+    assert len(raw) <= 4096 + 200   # escaping may lengthen the headers a little
