@@ -26,7 +26,7 @@
  *   IPC_AUTH_APIKEY_DEL account, id -> R_OK | R_FAIL("no-such-key")
  *   IPC_AUTH_APIKEY_SET account, id, name [, scopes]
  *       -> R_OK(name, scopes) | R_FAIL("no-such-key")
- *   IPC_AUTH_PASSWORD_SET account, password -> R_OK() | R_TEMPFAIL(reason)
+ *   IPC_AUTH_PASSWORD_SET account, password -> R_OK(account) | R_TEMPFAIL(reason)
  *
  * The APIKEY_* requests manage the keys of an account the network process
  * has authorized (GET/POST/DELETE /v3/api_keys with a key of the account's
@@ -775,7 +775,9 @@ static void authd_job_done(void *arg)
 	} else if (job->result == AUTHD_LOCKED) {
 		authd_reply_locked(ad, job);
 	} else if (job->req.type == IPC_AUTH_PASSWORD_SET) {
-		ipc_server_reply(ad->server, job->id, IPC_R_OK, 0, NULL);
+		char *name = authd_name(job->req.user);
+		authd_reply_text(ad, job->id, IPC_R_OK, name);
+		free(name);
 	} else if (job->req.type == IPC_AUTH_SCRAM_START) {
 		unsigned char b[8];
 		struct ipc_field f[2] = { ipc_u32(job->iterations, b),

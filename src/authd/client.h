@@ -188,7 +188,7 @@ uint32_t authd_apikey_call(struct authd_client *client, uint8_t type, unsigned c
 /* authd_password_set - IPC_AUTH_PASSWORD_SET: the auth process hashes
  * PASSWORD (NUL-terminated, not kept: the caller wipes its copy) and makes
  * it ACCOUNT's (the web sign-up and reset, http/web-signup.c,
- * web-reset.c); CB as for authd_apikey_call: R_OK, R_TEMPFAIL, or NULL.
+ * web-reset.c); CB as for authd_apikey_call: R_OK(account), R_TEMPFAIL, or NULL.
  * Returns the call's id for authd_apikey_cancel. */
 uint32_t authd_password_set(struct authd_client *client, const char *account,
 			    const char *password, ipc_reply_fn *cb, void *ctx);

@@ -300,6 +300,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_WEB, "password_max", KEY_UINT, CONFIG_OFFSET(web.password_max), 8, 1024 },
 	{ SECTION_WEB, "verify_lifetime", KEY_DURATION, CONFIG_OFFSET(web.verify_lifetime), 300,
 	  2592000 },
+	{ SECTION_WEB, "reset_lifetime", KEY_DURATION, CONFIG_OFFSET(web.reset_lifetime), 300,
+	  604800 },
 	{ SECTION_WEB, "signup_rate", KEY_UINT, CONFIG_OFFSET(web.signup_rate), 1, 100000 },
 	{ SECTION_WEB, "rate_window", KEY_DURATION, CONFIG_OFFSET(web.rate_window), 60, 604800 },
 	{ SECTION_WEB, "rate_entries", KEY_SIZE, CONFIG_OFFSET(web.rate_entries), 16, 1048576 },
@@ -568,6 +570,7 @@ static struct config *config_new(bool with_hostname)
 	config->web.password_min = 10;
 	config->web.password_max = 256;
 	config->web.verify_lifetime = 48 * 3600;
+	config->web.reset_lifetime = 3600;
 	config->web.signup_rate = 5;
 	config->web.rate_window = 3600;
 	config->web.rate_entries = 4096;

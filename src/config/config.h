@@ -229,6 +229,7 @@ struct config_web {
 	unsigned password_min;          /* octets of a web password, at least: 10 */
 	unsigned password_max;          /* ... at most: 256 (the auth process takes 1024) */
 	unsigned verify_lifetime;       /* seconds a sign-up's verification link works: 48 h */
+	unsigned reset_lifetime;        /* seconds a password reset link works: 1 h */
 	unsigned signup_rate;           /* sign-ups and resets per client address, and
 					   mails per address, within rate_window: 5 */
 	unsigned rate_window;           /* seconds: 1 h */

@@ -106,7 +106,8 @@ struct http_session {
 	http_authorized_fn *authorized;
 	struct policy_account *account;
 	char *scopes;
-	uint32_t apikey_call;   /* an IPC_AUTH_APIKEY_* call pending (apikeys.c), or 0 */
+	uint32_t apikey_call;   /* an IPC_AUTH_APIKEY_* (apikeys.c) or PASSWORD_SET (web-reset.c)
+				   call pending, or 0 */
 	struct http_web_request *web;  /* a logged-in page's request (web-session.h) */
 };
 
@@ -206,6 +207,11 @@ void http_route_signup_page(struct http_session *s);
 void http_route_signup_post(struct http_session *s);
 void http_route_verify_page(struct http_session *s);
 void http_route_verify_post(struct http_session *s);
+/* web-reset.c: GET and POST /reset, GET and POST /reset/TOKEN (docs/web.md) */
+void http_route_reset_page(struct http_session *s);
+void http_route_reset_post(struct http_session *s);
+void http_route_reset_token_page(struct http_session *s);
+void http_route_reset_token_post(struct http_session *s);
 /* web-login.c: GET /login (the form), POST /login (docs/web.md) */
 void http_route_login_page(struct http_session *s);
 void http_route_login_post(struct http_session *s);

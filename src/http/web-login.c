@@ -51,29 +51,16 @@ static void login_unavailable(struct http_session *s);
 static void login_form(struct http_session *s, int status, const char *error)
 {
 	struct buf main_html;
-	char token[STORE_WEB_SECRET_LEN + 1];
 	buf_init(&main_html);
-	if (http_web_csrf_issue(s, token) < 0) {
-		login_unavailable(s);
+	if (!http_web_form_open(s, &main_html, "/login", error))
 		return;
-	}
-	if (error) {
-		buf_append_str(&main_html, "<p role=\"alert\"><strong>");
-		markup_escape(&main_html, error, strlen(error));
-		buf_append_str(&main_html, "</strong></p>\n");
-	}
-	buf_append_str(&main_html, "<form method=\"post\" action=\"/login\">\n"
-		       "<input type=\"hidden\" name=\"csrf\" value=\"");
-	markup_escape(&main_html, token, strlen(token));
-	buf_append_str(&main_html, "\">\n"
-		       "<label for=\"email\">Email address</label>\n"
+	buf_append_str(&main_html, "<label for=\"email\">Email address</label>\n"
 		       "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\""
 		       " maxlength=\"254\" required>\n"
 		       "<label for=\"password\">Password</label>\n"
 		       "<input id=\"password\" name=\"password\" type=\"password\""
 		       " autocomplete=\"current-password\" maxlength=\"1024\" required>\n"
 		       "<button type=\"submit\">Log in</button>\n</form>\n");
-	OPENSSL_cleanse(token, sizeof(token));
 	http_web_respond(s, status, "Log in", &main_html);
 }
 

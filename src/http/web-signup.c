@@ -70,7 +70,6 @@ static void signup_mail(struct http_signup_job *j);
 static void signup_job_free(void *arg);
 static void signup_page(struct http_session *s, int status, const char *title,
 			const char *text);
-static bool verify_token(struct http_session *s, char token[STORE_WEB_SECRET_LEN + 1]);
 static void verify_work(void *arg);
 static void verify_done(void *arg);
 
@@ -100,26 +99,13 @@ static void signup_form(struct http_session *s, int status, const char *error)
 {
 	const struct config_web *web = &s->server->config->web;
 	struct buf main_html;
-	char token[STORE_WEB_SECRET_LEN + 1];
-	if (http_web_csrf_issue(s, token) < 0) {
-		signup_page(s, 503, "Try again later", "The server cannot make a form now: try"
-			    " again later.");
-		return;
-	}
 	buf_init(&main_html);
-	if (error) {
-		buf_append_str(&main_html, "<p role=\"alert\"><strong>");
-		markup_escape(&main_html, error, strlen(error));
-		buf_append_str(&main_html, "</strong></p>\n");
-	}
 	if (web->signup == CONFIG_WEB_SIGNUP_APPROVAL)
 		buf_append_str(&main_html, "<p>An operator approves each new account before it"
 			       " can send mail.</p>\n");
-	buf_append_str(&main_html, "<form method=\"post\" action=\"/signup\">\n"
-		       "<input type=\"hidden\" name=\"csrf\" value=\"");
-	markup_escape(&main_html, token, strlen(token));
-	buf_printf(&main_html, "\">\n"
-		   "<label for=\"email\">Email address</label>\n"
+	if (!http_web_form_open(s, &main_html, "/signup", error))
+		return;
+	buf_printf(&main_html, "<label for=\"email\">Email address</label>\n"
 		   "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\""
 		   " maxlength=\"254\" required>\n"
 		   "<label for=\"password\">Password (%u to %u characters)</label>\n"
@@ -127,7 +113,6 @@ static void signup_form(struct http_session *s, int status, const char *error)
 		   " autocomplete=\"new-password\" minlength=\"%u\" maxlength=\"%u\" required>\n"
 		   "<button type=\"submit\">Sign up</button>\n</form>\n", web->password_min,
 		   web->password_max, web->password_min, web->password_max);
-	OPENSSL_cleanse(token, sizeof(token));
 	http_web_respond(s, status, "Sign up", &main_html);
 }
 
@@ -161,38 +146,21 @@ void http_route_signup_post(struct http_session *s)
 {
 	const struct config_web *web = &s->server->config->web;
 	struct http_form form;
-	char key[320];
 	if (signup_is_closed(s) || !http_web_form_read(s, &form))
 		return;
 	const char *email = http_form_get(&form, "email");
 	const char *password = http_form_get(&form, "password");
-	time_t now = time(NULL);
 	if (!s->server->store || !s->server->auth || !s->server->web_rate) {
 		signup_page(s, 503, "Try again later", "Signing up is not possible now: try"
 			    " again later.");
-	} else if (signup_check(s, email, password)) {
-		snprintf(key, sizeof(key), "client %s", s->client);
-		if (!http_web_rate_take(s->server->web_rate, key, now, web->signup_rate,
-					web->rate_window)) {
-			log_info("http-web-signup", "session=%s client=%s result=rate-limited",
-				 s->sid, s->client);
-			signup_page(s, 429, "Too many sign-ups", "Too many sign-ups came from your"
-				    " address: try again later.");
-		} else {
-			struct http_signup_job *j = xcalloc(1, sizeof(*j));
-			http_job_origin_init(&j->origin, s);
-			j->address = xstrdup(email);
-			for (char *c = j->address; *c; c++)
-				if (*c >= 'A' && *c <= 'Z')
-					*c = (char)(*c - 'A' + 'a');
-			j->password = xstrdup(password);
-			j->pending = web->signup == CONFIG_WEB_SIGNUP_APPROVAL;
-			j->expires = now + (time_t)web->verify_lifetime;
-			snprintf(key, sizeof(key), "to %s", j->address);
-			j->mail = http_web_rate_take(s->server->web_rate, key, now, web->signup_rate,
-						     web->rate_window);
-			pool_submit(s->server->pool, signup_work, signup_done, j);
-		}
+	} else if (signup_check(s, email, password) && http_web_count_client(s, "signup")) {
+		struct http_signup_job *j = xcalloc(1, sizeof(*j));
+		http_job_origin_init(&j->origin, s);
+		j->address = http_web_count_address(s, email, &j->mail);
+		j->password = xstrdup(password);
+		j->pending = web->signup == CONFIG_WEB_SIGNUP_APPROVAL;
+		j->expires = time(NULL) + (time_t)web->verify_lifetime;
+		pool_submit(s->server->pool, signup_work, signup_done, j);
 	}
 	http_form_clear(&form);
 }
@@ -222,13 +190,12 @@ static void signup_work(void *arg)
 			return;
 		}
 	}
-	if (rc == 0 && store_web_secret_make(j->secret) < 0) {
-		error = "no random secret";
-		rc = -1;
-		(void)store_account_remove(store, j->address, &error);
-	} else if (rc == 0) {
-		rc = store_web_secret_add(store, STORE_WEB_VERIFY, j->secret, j->address, NULL,
-					  j->expires, &error);
+	if (rc == 0) {
+		rc = http_web_link_make(store, STORE_WEB_VERIFY, j->address, j->expires,
+					j->secret, &error);
+		const char *ignored = NULL;
+		if (rc != 0)  /* no link would ever verify it */
+			(void)store_account_remove(store, j->address, &ignored);
 	}
 	if (rc != 0)
 		log_error("store-failed", "op=signup session=%s error=\"%s\"", j->origin.sid,
@@ -367,44 +334,19 @@ static void signup_job_free(void *arg)
 
 /* ---- /verify/TOKEN ------------------------------------------------------------- */
 
-/* verify_token - the path's token into TOKEN when it has the shape of one
- * (64 hex digits); else S is answered 404 */
-static bool verify_token(struct http_session *s, char token[STORE_WEB_SECRET_LEN + 1])
-{
-	size_t prefix = strlen(VERIFY_PATH);
-	const char *t = s->head + s->req.path.off + prefix;
-	bool ok = s->req.path.len - prefix == STORE_WEB_SECRET_LEN;
-	for (size_t i = 0; ok && i < STORE_WEB_SECRET_LEN; i++)
-		ok = (t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f');
-	if (!ok) {
-		signup_page(s, 404, "Link not valid", "This link is not valid: it was used"
-			    " already, it has expired, or it was copied incompletely.");
-		return false;
-	}
-	memcpy(token, t, STORE_WEB_SECRET_LEN);
-	token[STORE_WEB_SECRET_LEN] = '\0';
-	return true;
-}
-
 void http_route_verify_page(struct http_session *s)
 {
-	char token[STORE_WEB_SECRET_LEN + 1], csrf[STORE_WEB_SECRET_LEN + 1];
+	char token[STORE_WEB_SECRET_LEN + 1];
 	struct buf main_html;
-	if (!verify_token(s, token))
+	if (!http_web_path_token(s, VERIFY_PATH, token))
 		return;
-	if (http_web_csrf_issue(s, csrf) < 0) {
-		signup_page(s, 503, "Try again later", "The server cannot make a form now: try"
-			    " again later.");
-		return;
-	}
-	buf_init(&main_html);
-	buf_append_str(&main_html, "<p>Press the button to confirm your address.</p>\n"
-		       "<form method=\"post\">\n<input type=\"hidden\" name=\"csrf\" value=\"");
-	markup_escape(&main_html, csrf, strlen(csrf));
-	buf_append_str(&main_html, "\">\n<button type=\"submit\">Confirm my address</button>\n"
-		       "</form>\n");
 	OPENSSL_cleanse(token, sizeof(token));
-	OPENSSL_cleanse(csrf, sizeof(csrf));
+	buf_init(&main_html);
+	buf_append_str(&main_html, "<p>Press the button to confirm your address.</p>\n");
+	if (!http_web_form_open(s, &main_html, NULL, NULL))
+		return;
+	buf_append_str(&main_html, "<button type=\"submit\">Confirm my address</button>\n"
+		       "</form>\n");
 	http_web_respond(s, 200, "Confirm your address", &main_html);
 }
 
@@ -412,7 +354,7 @@ void http_route_verify_post(struct http_session *s)
 {
 	struct http_form form;
 	char token[STORE_WEB_SECRET_LEN + 1];
-	if (!verify_token(s, token) || !http_web_form_read(s, &form))
+	if (!http_web_path_token(s, VERIFY_PATH, token) || !http_web_form_read(s, &form))
 		return;
 	http_form_clear(&form);
 	if (!s->server->store) {
@@ -472,9 +414,7 @@ static void verify_done(void *arg)
 				    " account sends mail once an operator has approved it." :
 				    "Your address is confirmed: the account can send mail now.");
 		else if (j->result == SIGNUP_NO_LINK)
-			signup_page(s, 404, "Link not valid", "This link is not valid: it was"
-				    " used already, it has expired, or it was copied"
-				    " incompletely.");
+			signup_page(s, 404, "Link not valid", HTTP_WEB_LINK_NOT_VALID);
 		else
 			signup_page(s, 503, "Try again later", "Confirming is not possible now:"
 				    " try again later.");

@@ -7,6 +7,7 @@
 #include "http/web.h"
 #include "http/page.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -163,6 +164,97 @@ bool http_web_form_read(struct http_session *s, struct http_form *form_r)
 		return false;
 	}
 	return true;
+}
+
+bool http_web_path_token(struct http_session *s, const char *prefix,
+			 char token[STORE_WEB_SECRET_LEN + 1])
+{
+	size_t n = strlen(prefix);
+	const char *t = s->head + s->req.path.off + n;
+	bool ok = s->req.path.len - n == STORE_WEB_SECRET_LEN;
+	for (size_t i = 0; ok && i < STORE_WEB_SECRET_LEN; i++)
+		ok = (t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f');
+	if (!ok) {
+		struct buf main_html;
+		buf_init(&main_html);
+		http_web_message(&main_html, HTTP_WEB_LINK_NOT_VALID);
+		http_web_respond(s, 404, "Link not valid", &main_html);
+		return false;
+	}
+	memcpy(token, t, STORE_WEB_SECRET_LEN);
+	token[STORE_WEB_SECRET_LEN] = '\0';
+	return true;
+}
+
+int http_web_link_make(struct store *store, enum store_web_kind kind, const char *account,
+		       time_t expires, char secret[STORE_WEB_SECRET_LEN + 1], const char **error_r)
+{
+	if (store_web_secret_make(secret) < 0) {
+		*error_r = "no random secret";
+		return -1;
+	}
+	return store_web_secret_add(store, kind, secret, account, NULL, expires, error_r);
+}
+
+bool http_web_form_open(struct http_session *s, struct buf *main_html, const char *action,
+			const char *error)
+{
+	char token[STORE_WEB_SECRET_LEN + 1];
+	if (http_web_csrf_issue(s, token) < 0) {
+		buf_free(main_html);
+		buf_init(main_html);
+		http_web_message(main_html, "The server cannot make a form now: try again later.");
+		http_web_respond(s, 503, "Try again later", main_html);
+		return false;
+	}
+	if (error) {
+		buf_append_str(main_html, "<p role=\"alert\"><strong>");
+		markup_escape(main_html, error, strlen(error));
+		buf_append_str(main_html, "</strong></p>\n");
+	}
+	buf_append_str(main_html, "<form method=\"post\"");
+	if (action)
+		buf_printf(main_html, " action=\"%s\"", action);
+	buf_append_str(main_html, ">\n<input type=\"hidden\" name=\"csrf\" value=\"");
+	markup_escape(main_html, token, strlen(token));
+	buf_append_str(main_html, "\">\n");
+	OPENSSL_cleanse(token, sizeof(token));
+	return true;
+}
+
+bool http_web_count_client(struct http_session *s, const char *what)
+{
+	const struct config_web *web = &s->server->config->web;
+	char key[96];
+	snprintf(key, sizeof(key), "client %s", s->client);
+	if (http_web_rate_take(s->server->web_rate, key, time(NULL), web->signup_rate,
+			       web->rate_window))
+		return true;
+	log_info("http-web-rate", "session=%s client=%s what=%s result=rate-limited", s->sid,
+		 s->client, what);
+	struct buf main_html;
+	buf_init(&main_html);
+	http_web_message(&main_html, "Too many requests came from your address: try again"
+			 " later.");
+	http_web_respond(s, 429, "Too many requests", &main_html);
+	return false;
+}
+
+char *http_web_count_address(struct http_session *s, const char *email, bool *mail_r)
+{
+	const struct config_web *web = &s->server->config->web;
+	char *address = xstrdup(email);
+	for (char *c = address; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	struct buf key;
+	buf_init(&key);
+	buf_printf(&key, "to %s", address);
+	buf_append(&key, "", 1);
+	*mail_r = http_web_rate_take(s->server->web_rate, key.data, time(NULL), web->signup_rate,
+				     web->rate_window);
+	buf_free(&key);
+	return address;
 }
 
 void http_web_message(struct buf *main_html, const char *text)

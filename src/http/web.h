@@ -4,7 +4,7 @@
  * pre-login CSRF token (double submit: a hidden field and a cookie) and
  * the check of a pre-login form's POST (the token, the Origin field).
  * The pages before login: /signup and /verify (web-signup.c), /login
- * (web-login.c). */
+ * (web-login.c), /reset (web-reset.c). */
 #ifndef PETREL_HTTP_WEB_H
 #define PETREL_HTTP_WEB_H
 
@@ -21,6 +21,9 @@
 /* the login's session (docs/web.md): a store_web_secret_make secret, its
  * STORE_WEB_SESSION row holding the account and the session's CSRF token */
 #define HTTP_WEB_SESSION_COOKIE "petrel_session"
+/* what a link used, expired or mangled answers (404) */
+#define HTTP_WEB_LINK_NOT_VALID "This link is not valid: it was used already, it has" \
+	" expired, or it was copied incompletely."
 
 /* http_web_respond - STATUS with the page TITLE around MAIN_HTML (freed),
  * with the page headers (no-store, DENY, nosniff, the CSP) */
@@ -74,6 +77,29 @@ void http_web_mail(struct http_server *server, const char *to, const char *subje
  * the auth process are dropped: the server stops (their accounts stay,
  * without a password; logged) */
 void http_web_signups_free(struct http_server *server);
+/* http_web_path_token - the link's secret after PREFIX ("/verify/") in
+ * the path into TOKEN when it has the shape of one (64 lower-case hex
+ * digits); else false once S is answered 404 */
+bool http_web_path_token(struct http_session *s, const char *prefix,
+			 char token[STORE_WEB_SECRET_LEN + 1]);
+/* http_web_link_make - a new one-time link of KIND for ACCOUNT until
+ * EXPIRES: its secret into SECRET, its row in STORE (worker; BLOCKS);
+ * store_web_secret_add's result */
+int http_web_link_make(struct store *store, enum store_web_kind kind, const char *account,
+		       time_t expires, char secret[STORE_WEB_SECRET_LEN + 1], const char **error_r);
+/* http_web_form_open - onto MAIN_HTML: ERROR (NULL: none) as an alert,
+ * then the start of a POST form to ACTION (NULL: the page's own address)
+ * with a new pre-login CSRF token in its hidden field (and its cookie).
+ * False once S is answered 503 (no random token; MAIN_HTML freed). */
+bool http_web_form_open(struct http_session *s, struct buf *main_html, const char *action,
+			const char *error);
+/* http_web_count_client - count one mailing request (WHAT: "signup",
+ * "reset") of S's client address: false once S is answered 429, past
+ * [web] signup_rate within rate_window.  S's server has a web_rate. */
+bool http_web_count_client(struct http_session *s, const char *what);
+/* http_web_count_address - EMAIL lower-cased (malloc'd), and *MAIL_R
+ * false when it is past its own signup_rate: then nothing is mailed to it */
+char *http_web_count_address(struct http_session *s, const char *email, bool *mail_r);
 /* http_web_message - MAIN_HTML gets the paragraph TEXT (escaped) */
 void http_web_message(struct buf *main_html, const char *text);
 

@@ -67,7 +67,8 @@ enum ipc_type {
 	 * now | R_FAIL("no-such-key") | R_TEMPFAIL(reason) */
 	IPC_AUTH_APIKEY_SET = 8,
 	/* the web pages' password (the sign-up's, a reset's: http/web-signup.c,
-	 * web-reset.c): account, password -> R_OK() | R_TEMPFAIL(reason).  The
+	 * web-reset.c): account, password -> R_OK(account, lower-cased) |
+	 * R_TEMPFAIL(reason).  The
 	 * auth process hashes it as `petrel account passwd` does (crypt(5) and
 	 * SCRAM credentials) and writes them, replacing any.  It cannot tell
 	 * whether the network process may: that process already decides every

@@ -215,7 +215,7 @@ def test_signup_rate_per_client(petrel_factory):
     for i in range(2):
         assert signup(p, "n%d@example.test" % i, NEW_PW)[0] == 200
     status, _, body = signup(p, "n2@example.test", NEW_PW)
-    assert status == 429 and "Too many sign-ups" in body
+    assert status == 429 and "Too many requests" in body
     assert signup(p, "n3@example.test", NEW_PW, source="127.0.0.2")[0] == 200
 
 
