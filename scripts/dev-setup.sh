@@ -11,7 +11,7 @@
 #   submission   127.0.0.1:10587 (and [::1]:10587 when IPv6 loopback works)
 #   submissions  127.0.0.1:10465 (implicit TLS)
 #   imap, imaps  127.0.0.1:10143 (STARTTLS), 127.0.0.1:10993 (implicit TLS)
-#   http, https  127.0.0.1:10080, 127.0.0.1:10443 (TLS): the HTTP API
+#   http, https  127.0.0.1:10088, 127.0.0.1:10443 (TLS): the HTTP API
 #   local        DIR/sendmail.sock (petrel sendmail)
 # With PETREL (the binary) it also adds the account you@example.test
 # (password petrel-dev), so the first message has a mailbox to go to.
@@ -87,8 +87,12 @@ key = tls/key.pem
 bare_newline = reject
 
 [http]
-; the base of the links Petrel puts in mail (one-click unsubscribe)
-public_url = http://127.0.0.1:10080
+; the base of the links Petrel puts in mail (one-click unsubscribe, sign-up)
+public_url = http://127.0.0.1:10088
+
+[web]
+; anyone may sign up at http://127.0.0.1:10088/signup (docs/web.md)
+signup = open
 
 [listener mx]
 role = mx
@@ -111,10 +115,12 @@ address = 127.0.0.1:10143
 role = imaps
 address = 127.0.0.1:10993
 
-# the HTTP API (docs/http.md): plain, and TLS from the first octet
+# the HTTP API and the web pages (docs/http.md, web.md): plain, and TLS from
+# the first octet.  10088, not 10080: browsers refuse port 10080 (Chromium's
+# ERR_UNSAFE_PORT)
 [listener http]
 role = http
-address = 127.0.0.1:10080
+address = 127.0.0.1:10088
 
 [listener https]
 role = https
@@ -148,7 +154,7 @@ Petrel development setup in $dir (config: $conf)
   submissions  127.0.0.1:10465  (implicit TLS, self-signed certificate)
   imap         127.0.0.1:10143  (STARTTLS)
   imaps        127.0.0.1:10993  (implicit TLS)
-  http         127.0.0.1:10080  (the HTTP API, docs/http.md)
+  http         127.0.0.1:10088  (the HTTP API, docs/http.md)
   https        127.0.0.1:10443  (implicit TLS)
 
 Send a first message (in another terminal, once Petrel is running):

@@ -35,6 +35,7 @@ static void render_usage(struct buf *out, const struct dashboard_data *d);
 static void render_smtp(struct buf *out, const struct config *config, const char *account);
 static void smtp_host(const struct config *config, struct buf *host_r);
 static const char *listener_port(const struct config_listener *l);
+static bool listener_shown_before(const struct config *config, size_t i);
 
 static const struct http_web_page DASHBOARD_PAGE = {
 	.name = "dashboard", .work = dashboard_work, .done = dashboard_done,
@@ -153,7 +154,8 @@ static void render_smtp(struct buf *out, const struct config *config, const char
 			" networks block port 25 for clients)"
 			: "sending from a mail client or app";
 		if (!port || (l->role != LISTENER_ROLE_SUBMISSION &&
-			      l->role != LISTENER_ROLE_SUBMISSIONS && l->role != LISTENER_ROLE_MX))
+			      l->role != LISTENER_ROLE_SUBMISSIONS && l->role != LISTENER_ROLE_MX) ||
+		    listener_shown_before(config, i))
 			continue;
 		buf_append_str(out, "<tr><td>");
 		http_web_text(out, port);
@@ -190,6 +192,20 @@ static const char *listener_port(const struct config_listener *l)
 		return NULL;
 	const char *colon = strrchr(l->address, ':');
 	return colon && colon[1] ? colon + 1 : NULL;
+}
+
+/* listener_shown_before - a listener before listener I has its role and
+ * port (the same port on IPv4 and IPv6, or on two addresses): one row */
+static bool listener_shown_before(const struct config *config, size_t i)
+{
+	const struct config_listener *l = &config->listeners[i];
+	for (size_t j = 0; j < i; j++) {
+		const struct config_listener *k = &config->listeners[j];
+		const char *port = listener_port(k);
+		if (k->role == l->role && port && strcmp(port, listener_port(l)) == 0)
+			return true;
+	}
+	return false;
 }
 
 static void dashboard_data_free(void *data)

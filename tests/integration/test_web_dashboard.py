@@ -118,6 +118,20 @@ def test_dashboard_shows_smtp_settings_usage_and_state(web):
     assert 'name="csrf" value="%s"' % csrf in body
 
 
+def test_dashboard_lists_a_port_once(petrel_factory):
+    """submission on one port at two addresses (as IPv4 and IPv6 are): one row"""
+    p = petrel_factory(start=False)
+    add_listeners(p, "http")
+    with open(p.config_path, "a") as f:
+        f.write("\n[listener submission-2]\nrole = submission\naddress = 127.0.0.2:%d\n"
+                % p.ports["submission"])
+    p.start()
+    secret, _ = login(p)
+    status, _, body = request(p, "GET", "/dashboard", secret)
+    assert status == 200, body
+    assert body.count("<tr><td>%d</td>" % p.ports["submission"]) == 1, body
+
+
 def test_dashboard_counts_todays_mail_and_states(web):
     """a message to two recipients counts 2; sandbox and unverified are said plainly"""
     import smtplib
