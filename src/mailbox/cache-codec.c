@@ -66,7 +66,7 @@ void mailbox_cache_header_encode(uint32_t uidvalidity, struct buf *out)
 	buf_append(out, head, sizeof(head));
 }
 
-int mailbox_cache_envelope_parse(const void *data, size_t len, struct mailbox_cache_entry *entry_r)
+int mailbox_cache_head_parse(const void *data, size_t len, struct mailbox_cache_entry *entry_r)
 {
 	const unsigned char *p = data;
 	if (len < MAILBOX_CACHE_RECORD_HEADER)
@@ -75,14 +75,25 @@ int mailbox_cache_envelope_parse(const void *data, size_t len, struct mailbox_ca
 	if (uid == 0 || hlen == 0 || hlen > MAILBOX_CACHE_ENTRY_MAX ||
 	    elen > MAILBOX_CACHE_ENVELOPE_MAX || le32_get(p + 36) != 0)
 		return -1;
-	if (len - MAILBOX_CACHE_RECORD_HEADER < elen)
-		return 0;
-	if (!checksum_matches(p + RECORD_FIELDS_AT,
-			      MAILBOX_CACHE_RECORD_HEADER - RECORD_FIELDS_AT + (size_t)elen,
-			      le64_get(p + 8)))
-		return -1;
 	*entry_r = (struct mailbox_cache_entry){ .uid = uid, .len = hlen, .envelope_len = elen,
 						 .size = le64_get(p + 24) };
+	return 1;
+}
+
+int mailbox_cache_envelope_parse(const void *data, size_t len, struct mailbox_cache_entry *entry_r)
+{
+	const unsigned char *p = data;
+	struct mailbox_cache_entry entry;
+	int r = mailbox_cache_head_parse(data, len, &entry);
+	if (r != 1)
+		return r;
+	if (len - MAILBOX_CACHE_RECORD_HEADER < entry.envelope_len)
+		return 0;
+	if (!checksum_matches(p + RECORD_FIELDS_AT,
+			      MAILBOX_CACHE_RECORD_HEADER - RECORD_FIELDS_AT + (size_t)entry.envelope_len,
+			      le64_get(p + 8)))
+		return -1;
+	*entry_r = entry;
 	return 1;
 }
 

@@ -8,13 +8,23 @@
  * The file (cache-codec.c) is a header and records appended in the order
  * messages were first read; in memory, a hash table from UID to the
  * record's place and the message size it was made for.  A record is used
- * only for the UID and size the index has now and when its checksum
- * (checked at each read) is right; anything else is a miss: the message's
- * file is read, and a new record appended.  So a lost, torn, damaged or
- * foreign petrel.cache costs reads, never a wrong answer:
+ * only for the UID and size the index has now, and when the head read
+ * back names them; anything else is a miss: the message's file is read,
+ * and a new record appended.  So a lost, torn, damaged or foreign
+ * petrel.cache costs reads, never a wrong answer:
  *   - the file is read at the first lookup; a header that is not ours or of
  *     another UIDVALIDITY starts the file anew, and the records are read up
- *     to the first that is torn or damaged, where the file is cut;
+ *     to the first that is torn or damaged (checksums), where the file is
+ *     cut.  Records are checked then, once per load, not at each read: the
+ *     file is ours, appended to and read back under the cache's lock.  A
+ *     parked file (below) is loaded and checked again when its inode,
+ *     size, mtime or ctime changed while it was closed; when its ctime is
+ *     within PARK_RACY_NS of the park, a write since might not show in it
+ *     (file times tick coarsely), so each record is checked again at its
+ *     first use after the reopen;
+ *   - reads go through a window of CACHE_WINDOW bytes of the file, so a
+ *     FETCH or SEARCH over the folder, in record order, makes one pread for
+ *     many records;
  *   - new records wait in memory (up to CACHE_PENDING_MAX bytes) and are
  *     written without fsync: a crash loses or tears the last ones;
  *   - records of expunged messages stay until the folder's last user closes
@@ -36,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
@@ -45,6 +56,14 @@
 
 #define CACHE_PENDING_MAX (256u * 1024u)   /* new records kept before a write */
 #define CACHE_READ_CHUNK (1024u * 1024u)   /* bytes read at a time when loading */
+#define CACHE_WINDOW (256u * 1024u)        /* bytes read at a time for lookups */
+#define PARK_RACY_NS 1000000000LL          /* ctime this close to a park: not trusted */
+
+/* what of a record has been checked since the file was loaded or reopened */
+enum {
+	SLOT_CHECKED_ENVELOPE = 1,   /* the head and ENVELOPE (second checksum) */
+	SLOT_CHECKED_WHOLE = 2,      /* the whole record (both checksums) */
+};
 
 static _Atomic size_t header_cache_max = 65536;
 
@@ -53,6 +72,7 @@ struct cache_slot {
 	uint32_t uid;            /* 0: empty slot */
 	uint32_t len;            /* of the header section */
 	uint32_t envelope_len;   /* of the ENVELOPE text after it */
+	uint8_t checked;         /* SLOT_CHECKED_* */
 	uint64_t size;
 	uint64_t offset;         /* of the record's head */
 };
@@ -63,18 +83,25 @@ struct header_cache {
 	int fd;                  /* -1: off (failed) */
 	bool loaded;
 	bool parked;             /* file closed by header_cache_park, table kept */
-	ino_t parked_ino;        /* the file it closed */
+	struct stat parked_st;   /* the file it closed */
+	struct timespec parked_at;
 	uint32_t uidvalidity;    /* of the records; 0 before the load */
 	struct cache_slot *slots;
 	size_t cap, used;        /* cap a power of two, used <= cap / 2 */
 	uint64_t end;            /* the file's bytes: pending records go here */
 	struct buf pending;
+	char *window;            /* the file's bytes from window_at (records read) */
+	size_t window_len, window_cap;
+	uint64_t window_at;
 	uint64_t hits, misses;
 };
 
 static void cache_load(struct header_cache *cache, uint32_t uidvalidity);
 static void cache_restart(struct header_cache *cache, uint32_t uidvalidity);
 static void cache_off(struct header_cache *cache, const char *what);
+static void window_drop(struct header_cache *cache);
+static bool same_file(const struct stat *a, const struct stat *b);
+static bool changed_near_park(const struct header_cache *cache);
 static bool cache_flush(struct header_cache *cache);
 static struct cache_slot *slot_find(struct header_cache *cache, uint32_t uid);
 static size_t slot_record_length(const struct cache_slot *slot);
@@ -133,6 +160,16 @@ static void slot_set(struct header_cache *cache, const struct cache_slot *slot)
 	*s = *slot;
 }
 
+/* window_drop - (lock held) forget the bytes read ahead: the file is cut
+ * or started anew, and what follows may differ */
+static void window_drop(struct header_cache *cache)
+{
+	free(cache->window);
+	cache->window = NULL;
+	cache->window_len = cache->window_cap = 0;
+	cache->window_at = 0;
+}
+
 /* cache_off - stop using the file for this open (a disk error) */
 static void cache_off(struct header_cache *cache, const char *what)
 {
@@ -144,6 +181,7 @@ static void cache_off(struct header_cache *cache, const char *what)
 	cache->used = 0;
 	if (cache->slots)
 		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
+	window_drop(cache);
 	buf_reset(&cache->pending);
 }
 
@@ -154,6 +192,7 @@ static void cache_restart(struct header_cache *cache, uint32_t uidvalidity)
 	if (cache->slots)
 		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
 	buf_reset(&cache->pending);
+	window_drop(cache);
 	cache->uidvalidity = uidvalidity;
 	if (ftruncate(cache->fd, 0) != 0) {
 		cache_off(cache, "truncate");
@@ -163,22 +202,47 @@ static void cache_restart(struct header_cache *cache, uint32_t uidvalidity)
 	mailbox_cache_header_encode(uidvalidity, &cache->pending);
 }
 
-/* cache_unpark - (lock held) the parked file opened again; read anew
- * (cache_load) when it is not the one parked */
+/* same_file - A and B are one file, unchanged: device, inode, size,
+ * mtime and ctime (a write or truncate in place changes the last two) */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* changed_near_park - the parked file's ctime is not at least
+ * PARK_RACY_NS before the park: a write after the park, within the
+ * same tick of the file clock, could have left its times as they were */
+static bool changed_near_park(const struct header_cache *cache)
+{
+	const struct timespec *c = &cache->parked_st.st_ctim, *p = &cache->parked_at;
+	long long ns = ((long long)p->tv_sec - (long long)c->tv_sec) * 1000000000LL +
+		       (p->tv_nsec - c->tv_nsec);
+	return ns < PARK_RACY_NS;
+}
+
+/* cache_unpark - (lock held) the parked file opened again; read and
+ * checked anew (cache_load) when it is not the one parked, as it was */
 static void cache_unpark(struct header_cache *cache)
 {
 	cache->parked = false;
 	struct stat st;
 	cache->fd = open(cache->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (cache->fd >= 0 && fstat(cache->fd, &st) == 0 && st.st_ino == cache->parked_ino &&
-	    (uint64_t)st.st_size == cache->end)
+	if (cache->fd >= 0 && fstat(cache->fd, &st) == 0 && same_file(&st, &cache->parked_st) &&
+	    (uint64_t)st.st_size == cache->end) {
+		if (changed_near_park(cache))
+			for (size_t i = 0; i < cache->cap; i++)
+				cache->slots[i].checked = 0;
 		return;
+	}
 	if (cache->fd >= 0)
 		close(cache->fd);
 	cache->fd = -1;
 	cache->used = 0;
 	if (cache->slots)
 		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
+	window_drop(cache);
 	cache->loaded = false;
 }
 
@@ -188,6 +252,7 @@ static void cache_unpark(struct header_cache *cache)
 static void cache_load(struct header_cache *cache, uint32_t uidvalidity)
 {
 	cache->loaded = true;
+	window_drop(cache);
 	cache->fd = open(cache->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (cache->fd < 0) {
 		cache_off(cache, "open");
@@ -212,8 +277,11 @@ static void cache_load(struct header_cache *cache, uint32_t uidvalidity)
 		int r = mailbox_cache_record_parse(data + pos, have - pos, &entry);
 		if (r == 1) {
 			size_t len = MAILBOX_CACHE_RECORD_HEADER + entry.len + entry.envelope_len;
-			slot_set(cache, &(struct cache_slot){ entry.uid, entry.len,
-							      entry.envelope_len, entry.size, at });
+			slot_set(cache, &(struct cache_slot){
+						.uid = entry.uid, .len = entry.len,
+						.envelope_len = entry.envelope_len,
+						.checked = SLOT_CHECKED_ENVELOPE | SLOT_CHECKED_WHOLE,
+						.size = entry.size, .offset = at });
 			pos += len;
 			at += len;
 			continue;
@@ -252,24 +320,65 @@ static void record_copy(const char *record, const struct cache_slot *slot, struc
 		buf_append(out, text + slot->envelope_len, slot->len);
 }
 
-/* record_read - (lock held) SLOT's record read from the file and checked
- * again, whole or (WHOLE false) its head and ENVELOPE only, to the
- * buffers record_copy fills */
-static bool record_read(struct header_cache *cache, const struct cache_slot *slot, bool whole,
+/* window_get - (lock held) the file's LEN bytes at OFFSET (all in the
+ * file, before cache->end), from the window, read again from OFFSET on
+ * (CACHE_WINDOW bytes, or LEN if more) when it does not hold them; NULL
+ * on a read error or a short file */
+static const char *window_get(struct header_cache *cache, uint64_t offset, size_t len)
+{
+	if (cache->window_len > 0 && offset >= cache->window_at &&
+	    offset + len <= cache->window_at + cache->window_len)
+		return cache->window + (offset - cache->window_at);
+	size_t want = len > CACHE_WINDOW ? len : CACHE_WINDOW;
+	if (cache->end - offset < want)
+		want = (size_t)(cache->end - offset);
+	if (want > cache->window_cap) {
+		free(cache->window);
+		cache->window = xmalloc(want);
+		cache->window_cap = want;
+	}
+	cache->window_len = 0;
+	ssize_t n = fd_pread_full(cache->fd, cache->window, want, (off_t)offset);
+	if (n < 0 || (size_t)n < len)
+		return NULL;
+	cache->window_len = (size_t)n;
+	cache->window_at = offset;
+	return cache->window;
+}
+
+/* record_parse - the record at RECORD[0..LEN), whole or (WHOLE false) its
+ * head and ENVELOPE: its checksums checked unless SLOT says they were
+ * since the load (SLOT updated), else its head's fields alone */
+static int record_parse(struct cache_slot *slot, const char *record, size_t len, bool whole,
+			struct mailbox_cache_entry *entry_r)
+{
+	uint8_t need = whole ? SLOT_CHECKED_WHOLE : SLOT_CHECKED_ENVELOPE;
+	if (slot->checked & need)
+		return mailbox_cache_head_parse(record, len, entry_r);
+	int r = whole ? mailbox_cache_record_parse(record, len, entry_r)
+		      : mailbox_cache_envelope_parse(record, len, entry_r);
+	if (r == 1)
+		slot->checked |= whole ? SLOT_CHECKED_ENVELOPE | SLOT_CHECKED_WHOLE
+				       : SLOT_CHECKED_ENVELOPE;
+	return r;
+}
+
+/* record_read - (lock held) SLOT's record, whole or (WHOLE false) its head
+ * and ENVELOPE only, from the file to the buffers record_copy fills, when
+ * its head names SLOT's UID, lengths and size (and its checksums match,
+ * when not yet checked since the load: record_parse) */
+static bool record_read(struct header_cache *cache, struct cache_slot *slot, bool whole,
 			struct buf *out, struct buf *envelope)
 {
 	size_t len = whole ? slot_record_length(slot)
 			   : MAILBOX_CACHE_RECORD_HEADER + (size_t)slot->envelope_len;
 	struct mailbox_cache_entry entry;
-	char *record = xmalloc(len);
-	bool ok = fd_pread_full(cache->fd, record, len, (off_t)slot->offset) == (ssize_t)len &&
-		  (whole ? mailbox_cache_record_parse(record, len, &entry)
-			 : mailbox_cache_envelope_parse(record, len, &entry)) == 1 &&
+	const char *record = window_get(cache, slot->offset, len);
+	bool ok = record != NULL && record_parse(slot, record, len, whole, &entry) == 1 &&
 		  entry.uid == slot->uid && entry.len == slot->len &&
 		  entry.envelope_len == slot->envelope_len && entry.size == slot->size;
 	if (ok)
 		record_copy(record, slot, out, envelope);
-	free(record);
 	return ok;
 }
 
@@ -328,8 +437,11 @@ void header_cache_put(struct header_cache *cache, uint32_t uidvalidity, uint32_t
 		uint64_t offset = cache->end + cache->pending.len;
 		mailbox_cache_record_encode(uid, size, header, len, envelope, envelope_len,
 					    &cache->pending);
-		slot_set(cache, &(struct cache_slot){ uid, (uint32_t)len, (uint32_t)envelope_len,
-						      size, offset });
+		slot_set(cache, &(struct cache_slot){
+					.uid = uid, .len = (uint32_t)len,
+					.envelope_len = (uint32_t)envelope_len,
+					.checked = SLOT_CHECKED_ENVELOPE | SLOT_CHECKED_WHOLE,
+					.size = size, .offset = offset });
 		if (cache->pending.len >= CACHE_PENDING_MAX)
 			(void)cache_flush(cache);
 	}
@@ -442,10 +554,12 @@ bool header_cache_park(struct header_cache *cache, header_cache_live_fn *live, v
 				  cache->path, (unsigned long long)cache->hits,
 				  (unsigned long long)cache->misses, cache->used);
 			cache->hits = cache->misses = 0;
-			cache->parked_ino = st.st_ino;
+			cache->parked_st = st;
+			(void)clock_gettime(CLOCK_REALTIME, &cache->parked_at);
 			close(cache->fd);
 			cache->fd = -1;
 			cache->parked = true;
+			window_drop(cache);
 		}
 	}
 	bool parked = cache->parked;
@@ -456,7 +570,8 @@ bool header_cache_park(struct header_cache *cache, header_cache_live_fn *live, v
 size_t header_cache_bytes(const struct header_cache *cache)
 {
 	return cache == NULL ? 0 : sizeof(*cache) + strlen(cache->path) + 1 +
-				   cache->cap * sizeof(*cache->slots) + cache->pending.cap;
+				   cache->cap * sizeof(*cache->slots) + cache->pending.cap +
+				   cache->window_cap;
 }
 
 void header_cache_close(struct header_cache **cache_p, const char *folder_path,
@@ -479,6 +594,7 @@ void header_cache_close(struct header_cache **cache_p, const char *folder_path,
 	pthread_mutex_unlock(&cache->lock);
 	pthread_mutex_destroy(&cache->lock);
 	buf_free(&cache->pending);
+	free(cache->window);
 	free(cache->slots);
 	free(cache->path);
 	free(cache);

@@ -87,7 +87,7 @@ struct header_cache *header_cache_open(const char *folder_path);
 /* header_cache_get - append message UID's header section to OUT, and its
  * ENVELOPE text, if it has one, to ENVELOPE (may be NULL), if the cache
  * holds it for UIDVALIDITY and a file of SIZE bytes (true).  OUT NULL:
- * the ENVELOPE alone (only its part of the record is read and checked),
+ * the ENVELOPE alone (only its part of the record is read),
  * true only when the record has one */
 bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
 		      uint64_t size, struct buf *out, struct buf *envelope);
@@ -110,7 +110,7 @@ void header_cache_close(struct header_cache **cache, const char *folder_path,
  * write what is pending and close the file, keeping the table, so that
  * the next open of the folder does not read and check the whole file
  * again; the file is opened again at the next lookup, and read anew if it
- * is no longer the one parked (another inode or size).  False (nothing
+ * is no longer the one parked (another inode, size, mtime or ctime).  False (nothing
  * done) when the cache should be closed instead: not loaded, off, or
  * mostly records of messages LIVE says are gone (header_cache_close
  * compacts it).  Logs the hits and misses since it was last parked, as

@@ -619,6 +619,11 @@ struct mailbox_cache_entry {
 int mailbox_cache_header_parse(const void *data, size_t len, uint32_t *uidvalidity_r);
 /* mailbox_cache_header_encode - append a file header for UIDVALIDITY */
 void mailbox_cache_header_encode(uint32_t uidvalidity, struct buf *out);
+/* mailbox_cache_head_parse - the head of the record at the start of
+ * DATA[0..LEN), its checksums not checked (a record checked when its file
+ * was loaded, read again): 1 and *ENTRY_R when its fields are valid, 0
+ * when LEN ends before the head does, -1 as mailbox_cache_record_parse */
+int mailbox_cache_head_parse(const void *data, size_t len, struct mailbox_cache_entry *entry_r);
 /* mailbox_cache_envelope_parse - the head and ENVELOPE text of the record
  * at the start of DATA[0..LEN) (MAILBOX_CACHE_RECORD_HEADER +
  * entry_r->envelope_len bytes; the header section is neither needed nor
