@@ -26,16 +26,24 @@
 #define DAY_SECONDS 86400
 #define HEADER_DECODED_MAX (64 * 1024)   /* bytes of one decoded field compared */
 
-/* The message being evaluated, and its tree once a key needed it */
+/* The message being evaluated, its tree once a body key needed it, and
+ * its header fields once a header key needed them */
 struct search_eval {
 	const struct imap_search_message *msg;
 	struct message_part *root;
+	struct message_headers headers;
+	bool has_headers;
 	struct buf haystack, needle;
 };
+
+/* what the MIME parser keeps of a header section: eval_headers parses the
+ * section itself only when it is no longer, so its fields are the tree's */
+static const struct message_mime_limits mime_limits = MESSAGE_MIME_LIMITS_DEFAULT;
 
 static bool key_match(const struct imap_search_key *key, struct search_eval *e);
 static bool flag_match(const char *flag, const struct imap_search_message *msg);
 static const struct message_part *eval_tree(struct search_eval *e);
+static const struct message_headers *eval_headers(struct search_eval *e);
 static bool header_match(const char *field, const char *value, size_t len,
 			 struct search_eval *e);
 static bool body_match(const struct message_part *part, struct search_eval *e);
@@ -102,6 +110,8 @@ bool imap_search_match(const struct imap_search_key *key, const struct imap_sear
 	buf_init(&e.needle);
 	bool match = key_match(key, &e);
 	message_part_free(&e.root);
+	if (e.has_headers)
+		message_headers_free(&e.headers);
 	buf_free(&e.haystack);
 	buf_free(&e.needle);
 	return match;
@@ -117,6 +127,25 @@ static const struct message_part *eval_tree(struct search_eval *e)
 		e->root = message_mime_parser_finish(&parser);
 	}
 	return e->root;
+}
+
+/* eval_headers - the message's top-level header fields: the tree's when
+ * a body key parsed it, else the header section split alone (HEADER, FROM,
+ * SUBJECT, SENT*: no MIME parse of each message), unless the section is
+ * longer than the MIME parser keeps, when the tree's fields are the ones
+ * to match (the same answer either way) */
+static const struct message_headers *eval_headers(struct search_eval *e)
+{
+	if (e->root != NULL)
+		return &e->root->headers;
+	if (!e->has_headers) {
+		message_headers_parse(e->msg->data ? e->msg->data : "",
+				      e->msg->data ? e->msg->len : 0, &e->headers);
+		e->has_headers = true;
+	}
+	if (e->headers.body_offset > mime_limits.max_header_size)
+		return &eval_tree(e)->headers;
+	return &e->headers;
 }
 
 /* key_match - KEY against E's message */
@@ -156,11 +185,11 @@ static bool key_match(const struct imap_search_key *key, struct search_eval *e)
 	case IMAP_SEARCH_SINCE:
 		return day_of(r->internal_date) >= day_of(key->date);
 	case IMAP_SEARCH_SENTBEFORE:
-		return sent_day(&eval_tree(e)->headers, &day) && day < day_of(key->date);
+		return sent_day(eval_headers(e), &day) && day < day_of(key->date);
 	case IMAP_SEARCH_SENTON:
-		return sent_day(&eval_tree(e)->headers, &day) && day == day_of(key->date);
+		return sent_day(eval_headers(e), &day) && day == day_of(key->date);
 	case IMAP_SEARCH_SENTSINCE:
-		return sent_day(&eval_tree(e)->headers, &day) && day >= day_of(key->date);
+		return sent_day(eval_headers(e), &day) && day >= day_of(key->date);
 	case IMAP_SEARCH_LARGER:
 		return r->size > key->number;
 	case IMAP_SEARCH_SMALLER:
@@ -208,7 +237,7 @@ static bool flag_match(const char *flag, const struct imap_search_message *msg)
 static bool header_match(const char *field, const char *value, size_t len,
 			 struct search_eval *e)
 {
-	const struct message_headers *h = &eval_tree(e)->headers;
+	const struct message_headers *h = eval_headers(e);
 	buf_reset(&e->needle);
 	fold_append(&e->needle, value, len);
 	for (size_t i = 0; i < h->count; i++) {

@@ -53,6 +53,8 @@ static struct mailbox_message record = {
 	.recent = false,
 };
 static char *keyword_names[] = { "$Junk", "Work" };
+/* the message matches() searches: message, or a test's own */
+static const char *current = message;
 
 /* matches - SEARCH KEYS (a command's arguments) against the message, seq 5 of 9 */
 static bool matches(const char *keys)
@@ -77,10 +79,10 @@ static bool matches(const char *keys)
 		/* as the session gives it: the header section alone (from
 		 * petrel.cache) unless a key looks into the body */
 		bool complete;
-		msg.data = message;
+		msg.data = current;
 		msg.len = imap_search_needs_body(&s.root)
-				  ? strlen(message)
-				  : mailbox_header_length(message, strlen(message), &complete);
+				  ? strlen(current)
+				  : mailbox_header_length(current, strlen(current), &complete);
 	}
 	bool r = imap_search_match(&s.root, &msg);
 	imap_search_free(&s);
@@ -187,6 +189,50 @@ static void test_headers(void **state)
 	NO("SUBJECT inner");
 }
 
+/* a header section longer than the MIME parser keeps (102400 bytes, whole
+ * lines): the fields past that are not matched, whether the search splits
+ * the header section alone (header keys) or parses the MIME tree (a body
+ * key beside them): one answer either way */
+/* pad_field - a field of about 500 bytes (under MESSAGE_HEADER_MAX fields
+ * fill the limit) */
+static void pad_field(struct buf *m)
+{
+	buf_append_str(m, "X-Pad: ");
+	for (int i = 0; i < 49; i++)
+		buf_append_str(m, "aaaaaaaaa ");
+	buf_append_str(m, "\r\n");
+}
+
+static void test_long_header_section(void **state)
+{
+	(void)state;
+	struct buf m;
+	buf_init(&m);
+	buf_append_str(&m, "Subject: early\r\nDate: 3 Dec 2025 10:00 +0000\r\n");
+	while (m.len < 102400)
+		pad_field(&m);
+	buf_append_str(&m, "X-Late: tail\r\n\r\nthe body\r\n");
+	current = m.data;
+	YES("HEADER Subject early");
+	YES("SENTON 3-Dec-2025");
+	YES("HEADER X-Pad aaaa");
+	NO("HEADER X-Late tail");
+	NO("HEADER X-Late \"\"");
+	YES("HEADER Subject early BODY body");
+	NO("HEADER X-Late tail BODY body");
+	/* within the limit, the last field is matched */
+	buf_reset(&m);
+	buf_append_str(&m, "Subject: early\r\n");
+	while (m.len < 102000)
+		pad_field(&m);
+	buf_append_str(&m, "X-Late: tail\r\n\r\nthe body\r\n");
+	current = m.data;
+	YES("HEADER X-Late tail");
+	YES("HEADER X-Late tail BODY body");
+	current = message;
+	buf_free(&m);
+}
+
 static void test_body_text(void **state)
 {
 	(void)state;
@@ -274,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_dates_sizes),
 		cmocka_unit_test(test_sets),
 		cmocka_unit_test(test_headers),
+		cmocka_unit_test(test_long_header_section),
 		cmocka_unit_test(test_body_text),
 		cmocka_unit_test(test_responses),
 		cmocka_unit_test(test_needs_file),
