@@ -168,8 +168,8 @@ struct queue *queue_create(struct event_base *base, struct pool *pool,
 		qsort(times, ntimes, sizeof(*times), time_compare);
 	for (size_t i = 0; i < ntimes; i++)
 		queue_bucket_add(queue, times[i]);
-	/* for GET /metrics: a readdir and a stat per waiting message, before
-	 * anything can move one */
+	/* for GET /metrics: the waiting messages' names counted (no stat),
+	 * before anything can move one */
 	if (spool_count_waiting(queue->spool, times, ntimes, error_r) != 0)
 		goto fail;
 	free(times);

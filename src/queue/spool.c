@@ -68,8 +68,6 @@
 
 /* largest state log read back by itself (legacy .rcpt, or `queue show`) */
 #define SPOOL_RCPT_LOG_MAX (16u * 1024 * 1024)
-/* names read per call when counting a folder (spool_count_waiting) */
-#define SPOOL_COUNT_BATCH 256
 
 static int mkdir_durable(const char *path);
 static int fsync_parent(const char *path);
@@ -332,33 +330,32 @@ static _Atomic long long *spool_counter(struct spool *spool, const struct spool_
 	return NULL;
 }
 
-/* spool_count_folder - complete message files at LOC into *COUNT_R (a
- * missing folder has none); -1 and errno if it cannot be read */
+/* spool_count_folder - the message files at LOC (defer/ or hold/) into
+ * *COUNT_R, from their names alone: a file reaches those folders complete
+ * (renamed there from new/), so no stat is needed, and a start with a
+ * million waiting messages reads directories only; a missing folder has
+ * none; -1 and errno if it cannot be read */
 static int spool_count_folder(struct spool *spool, const struct spool_loc *loc,
 			      long long *count_r)
 {
-	char (*ids)[QUEUE_ID_LEN + 1] = xcalloc(SPOOL_COUNT_BATCH, sizeof(*ids));
-	int err = 0, ret = -1;
-	bool end = false;
+	int err = 0;
 	struct spool_dir *d = spool_dir_open(spool, loc, &err);
 	*count_r = 0;
 	if (!d) {
-		ret = err == ENOENT ? 0 : -1;
-		goto out;
+		errno = err;
+		return err == ENOENT ? 0 : -1;
 	}
-	while (!end) {
-		size_t n = 0;
-		/* REMOVE_BEFORE 0: removes nothing, counts only */
-		if (spool_dir_read(d, SPOOL_COUNT_BATCH, 0, ids, &n, &end, &err) != 0)
-			goto out;
-		*count_r += (long long)n;
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d->dir)) != NULL) {
+		if (strlen(de->d_name) == QUEUE_ID_LEN && queue_id_is_valid(de->d_name))
+			(*count_r)++;
+		errno = 0;
 	}
-	ret = 0;
-out:
+	err = errno;
 	spool_dir_close(&d);
-	free(ids);
 	errno = err;
-	return ret;
+	return err != 0 ? -1 : 0;
 }
 
 int spool_count_waiting(struct spool *spool, const long long *times, size_t ntimes,
