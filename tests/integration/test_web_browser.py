@@ -83,7 +83,8 @@ def swaks_with_key(p, key, subject):
 def test_login_dashboard_key_and_activity_in_a_browser(petrel_factory, tmp_path):
     """what a user does after sign-up, in Chromium: log in through the form, read the SMTP
     settings, make an API key on the keys page (shown once), send with swaks using it as
-    the password of user apikey, and find the message in the activity feed; then log out,
+    the password of user apikey, and find the message in the activity feed; sandboxed,
+    find the next one in the sandbox inbox with its markup shown as text; then log out,
     after which the dashboard sends the browser back to the login page"""
     p = web_server(petrel_factory)
     with chromium(tmp_path) as b:
@@ -122,6 +123,24 @@ def test_login_dashboard_key_and_activity_in_a_browser(petrel_factory, tmp_path)
             time.sleep(0.5)
         assert queue_id in b.page_source
         shot(b, "dashboard-activity")
+
+        # sandboxed, the next message is kept, not sent: the sandbox inbox shows it, its
+        # markup as text (an unescaped subject would make a <b> element, an <img> run)
+        p.cli_ok("account", "set", SENDER, "--sandbox")
+        swaks_with_key(p, key, "<b>kept</b><img src=x onerror=alert(1)>")
+        deadline = time.monotonic() + 20
+        while True:
+            b.get(url(p, "/dashboard/sandbox"))
+            links = b.find_elements(By.CSS_SELECTOR, 'a[href^="/dashboard/sandbox/message"]')
+            if links or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert len(links) == 1, b.page_source
+        links[0].click()
+        subject = b.find_element(By.ID, "field-Subject")
+        assert subject.text == "<b>kept</b><img src=x onerror=alert(1)>"
+        assert b.find_elements(By.CSS_SELECTOR, "main b, main img") == []
+        shot(b, "dashboard-sandbox-message")
         assert console_errors(b) == []
 
         b.get(url(p, "/dashboard"))
