@@ -46,6 +46,7 @@ static const struct http_route routes[] = {
 	  .post = http_route_web_api_key_create },
 	{ "/dashboard/api-keys/delete", "POST", .post = http_route_web_api_key_delete },
 	{ "/dashboard/activity", "GET, HEAD", .get = http_route_web_activity },
+	{ "/dashboard/senders", "GET, HEAD", .get = http_route_web_senders },
 	{ "/dashboard/suppressions", "GET, HEAD", .get = http_route_web_suppressions },
 	{ "/dashboard/sandbox", "GET, HEAD", .get = http_route_web_sandbox },
 	{ "/dashboard/sandbox/message", "GET, HEAD", .get = http_route_web_sandbox_message },

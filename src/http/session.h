@@ -229,6 +229,8 @@ void http_route_web_activity(struct http_session *s);
 /* web-dash-suppressions.c: GET /dashboard/suppressions, POST .../delete */
 void http_route_web_suppressions(struct http_session *s);
 void http_route_web_suppression_delete(struct http_session *s);
+/* web-dash-senders.c: GET /dashboard/senders (docs/web.md) */
+void http_route_web_senders(struct http_session *s);
 /* web-dash-sandbox.c: GET /dashboard/sandbox, GET /dashboard/sandbox/message */
 void http_route_web_sandbox(struct http_session *s);
 void http_route_web_sandbox_message(struct http_session *s);

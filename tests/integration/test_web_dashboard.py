@@ -512,3 +512,34 @@ def test_dashboard_limits_are_settings(petrel_factory):
     assert 'id="cut"' in body and "4096 octets" in body
     [raw] = re.findall(r'<pre id="raw">(.*?)</pre>', body, re.S)
     assert len(raw) <= 4096 + 200   # escaping may lengthen the headers a little
+
+
+# ---- sender identities (web-dash-senders.c) -----------------------------------------------
+
+
+def test_senders_page_lists_the_accounts_identities(web):
+    """the own address, the operator's rules with what they mean, escaped; another
+    account sees only its own; a rule denying the own address says so"""
+    web.cli_ok("sender", "allow", SENDER, "@example.org")
+    web.cli_ok("sender", "deny", SENDER, "ceo@example.org")
+    web.cli_ok("sender", "allow", OTHER, "@other.example")
+    secret, _ = login(web)
+    status, fields, body = request(web, "GET", "/dashboard/senders", secret)
+    assert status == 200, body
+    assert_page(fields, body)
+    assert re.search(r'<tr id="own-name"><td>%s</td><td>yes</td>' % re.escape(SENDER), body)
+    assert "<tr><td>@example.org</td><td>yes</td><td>every address of the domain</td>" in body
+    assert "<tr><td>ceo@example.org</td><td>no</td><td>this address is denied</td>" in body
+    assert "other.example" not in body
+    assert '<a href="/dashboard/senders">' in body
+    web.cli_ok("sender", "deny", SENDER, SENDER)
+    body = request(web, "GET", "/dashboard/senders", secret)[2]
+    assert re.search(r'<tr id="own-name"><td>%s</td><td>no</td>' % re.escape(SENDER), body)
+    theirs, _ = login(web, OTHER)
+    body = request(web, "GET", "/dashboard/senders", theirs)[2]
+    assert "<tr><td>@other.example</td><td>yes</td>" in body and "example.org" not in body
+
+
+def test_senders_page_needs_a_session(web):
+    status, fields, _ = request(web, "GET", "/dashboard/senders")
+    assert status == 303 and fields["location"] == "/login"
