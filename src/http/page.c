@@ -12,6 +12,7 @@ static const char PAGE_STYLE[] =
 	"main{max-width:40rem;margin:2rem auto;padding:0 1.5rem}"
 	"label{display:block;margin-top:1rem;font-weight:600}"
 	"input{font:inherit;padding:.4rem;width:100%;box-sizing:border-box}"
+	"input[type=checkbox]{width:auto;margin-right:.5rem}fieldset{margin-top:1rem}"
 	"button{font:inherit;margin-top:1.25rem;padding:.5rem 1.25rem}"
 	":focus{outline:3px solid #f5a623}"
 	"nav ul{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}"

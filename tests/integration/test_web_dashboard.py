@@ -543,3 +543,73 @@ def test_senders_page_lists_the_accounts_identities(web):
 def test_senders_page_needs_a_session(web):
     status, fields, _ = request(web, "GET", "/dashboard/senders")
     assert status == 303 and fields["location"] == "/login"
+
+
+# ---- event webhook (web-dash-webhook.c) ---------------------------------------------------
+
+
+def webhook_row(p, account=SENDER):
+    db = sqlite3.connect(str(p.data_dir / "petrel.db"), timeout=10)
+    row = db.execute("SELECT enabled, url, events, sign FROM webhooks WHERE account = ?",
+                     (account,)).fetchone()
+    db.close()
+    return row
+
+
+def test_webhook_form_saves_what_the_api_reads(web):
+    """never set: all off; the form saves URL, the events ticked and signing (303 back);
+    the page and the API's GET show them; an event the form does not show is kept"""
+    secret, csrf = login(web)
+    status, fields, body = request(web, "GET", "/dashboard/webhook", secret)
+    assert status == 200, body
+    assert_page(fields, body)
+    assert 'id="enabled" name="enabled">' in body and 'value=""' in body
+    url = "https://hooks.example.net/sg?a=1&b=<2>"
+    status, fields, body = request(web, "POST", "/dashboard/webhook", secret, form={
+        "csrf": csrf, "enabled": "on", "url": urllib.parse.quote(url, safe=""),
+        "delivered": "on", "bounce": "on", "signed": "on"})
+    assert status == 303 and fields["location"] == "/dashboard/webhook", body
+    enabled, stored_url, events, sign = webhook_row(web)
+    assert (enabled, stored_url, events, sign) == (1, url, (1 << 1) | (1 << 3), 1)
+    body = request(web, "GET", "/dashboard/webhook", secret)[2]
+    assert 'value="https://hooks.example.net/sg?a=1&amp;b=&lt;2&gt;"' in body
+    for name, on in (("enabled", True), ("delivered", True), ("bounce", True),
+                     ("processed", False), ("signed", True)):
+        assert ('id="%s" name="%s" checked>' % (name, name) in body) == on, name
+    # "open" (bit 5) set through the API stays when the form saves again
+    db = sqlite3.connect(str(web.data_dir / "petrel.db"), timeout=10)
+    with db:
+        db.execute("UPDATE webhooks SET events = events | 32 WHERE account = ?", (SENDER,))
+    db.close()
+    status, _, _ = request(web, "POST", "/dashboard/webhook", secret, form={
+        "csrf": csrf, "url": urllib.parse.quote(url, safe=""), "dropped": "on"})
+    assert status == 303
+    assert webhook_row(web) == (0, url, (1 << 4) | 32, 0)
+
+
+@pytest.mark.parametrize("form, reason", [
+    ({"enabled": "on", "url": ""}, "a URL is required"),
+    ({"url": "ftp%3A%2F%2Fhooks.example.net%2F"}, "Not saved"),
+    ({"url": "http%3A%2F%2Fhooks.example.net%2F"}, "Not saved"),
+])
+def test_webhook_form_refused(web, form, reason):
+    """no URL to turn it on, a scheme that is not http(s), plain http to another host: 400,
+    the reason shown, nothing stored"""
+    secret, csrf = login(web)
+    status, fields, body = request(web, "POST", "/dashboard/webhook", secret,
+                                   form=dict(form, csrf=csrf))
+    assert status == 400, body
+    # (not assert_page: the reason may name the schemes "https://" and "http://")
+    assert "default-src 'none'" in fields["content-security-policy"] and "<script" not in body
+    assert 'id="refused"' in body and reason in body
+    assert webhook_row(web) is None
+
+
+def test_webhook_form_needs_the_sessions_token(web):
+    secret, _ = login(web)
+    status, _, _ = request(web, "POST", "/dashboard/webhook", secret, form={
+        "csrf": "0" * 64, "enabled": "on", "url": "https%3A%2F%2Fh.example.net%2F"})
+    assert status == 403
+    assert webhook_row(web) is None
+    theirs, _ = login(web, OTHER)
+    assert 'value=""' in request(web, "GET", "/dashboard/webhook", theirs)[2]
