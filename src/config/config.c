@@ -310,6 +310,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_WEB, "dashboard_days", KEY_UINT, CONFIG_OFFSET(web.dashboard_days), 1, 366 },
 	{ SECTION_WEB, "sandbox_show_size", KEY_SIZE, CONFIG_OFFSET(web.sandbox_show_size), 4096,
 	  67108864 },
+	{ SECTION_WEB, "operators", KEY_STRING, CONFIG_OFFSET(web.operators), 0, 0 },
+	{ SECTION_WEB, "operator_rows", KEY_UINT, CONFIG_OFFSET(web.operator_rows), 10, 100000 },
 	{ SECTION_HTTP, "send_categories", KEY_UINT, CONFIG_OFFSET(http.send_categories), 0,
 	  1000 },
 	{ SECTION_HTTP, "send_custom_args_size", KEY_SIZE,
@@ -574,6 +576,7 @@ static struct config *config_new(bool with_hostname)
 	config->web.signup_rate = 5;
 	config->web.rate_window = 3600;
 	config->web.rate_entries = 4096;
+	config->web.operator_rows = 1000;
 	config->web.dashboard_rows = 50;
 	config->web.dashboard_days = 14;
 	config->web.sandbox_show_size = 1024 * 1024;
@@ -795,6 +798,7 @@ void config_free(struct config **configp)
 	free(config->auth.public_suffix_list);
 	free(config->http.public_url);
 	free(config->web.mail_from);
+	free(config->web.operators);
 	free(config->auth.authserv_id);
 	free(config->auth.arc_trusted_forwarders);
 	free(config->auth.arc_seal_key);

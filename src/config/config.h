@@ -238,6 +238,9 @@ struct config_web {
 	unsigned dashboard_rows;        /* rows of a dashboard list (events of a page, ...): 50 */
 	unsigned dashboard_days;        /* days in the activity chart: 14 */
 	size_t sandbox_show_size;       /* octets of a sandbox message shown: 1 MiB */
+	char *operators;                /* accounts that may open /operator, separated by
+					   commas or spaces: none */
+	unsigned operator_rows;         /* accounts /operator lists, at most: 1000 */
 };
 
 struct config_dns {

@@ -49,6 +49,7 @@ static const struct http_route routes[] = {
 	{ "/dashboard/senders", "GET, HEAD", .get = http_route_web_senders },
 	{ "/dashboard/webhook", "GET, HEAD, POST", .get = http_route_web_webhook,
 	  .post = http_route_web_webhook },
+	{ "/operator", "GET, HEAD", .get = http_route_web_operator },
 	{ "/dashboard/suppressions", "GET, HEAD", .get = http_route_web_suppressions },
 	{ "/dashboard/sandbox", "GET, HEAD", .get = http_route_web_sandbox },
 	{ "/dashboard/sandbox/message", "GET, HEAD", .get = http_route_web_sandbox_message },

@@ -233,6 +233,8 @@ void http_route_web_suppression_delete(struct http_session *s);
 void http_route_web_senders(struct http_session *s);
 /* web-dash-webhook.c: GET and POST /dashboard/webhook (docs/web.md) */
 void http_route_web_webhook(struct http_session *s);
+/* web-dash-operator.c: GET /operator (docs/web.md) */
+void http_route_web_operator(struct http_session *s);
 /* web-dash-sandbox.c: GET /dashboard/sandbox, GET /dashboard/sandbox/message */
 void http_route_web_sandbox(struct http_session *s);
 void http_route_web_sandbox_message(struct http_session *s);

@@ -202,8 +202,10 @@ void http_web_nav(struct buf *out, const struct http_web_request *r)
 		       "<li><a href=\"/dashboard/senders\">Senders</a></li>"
 		       "<li><a href=\"/dashboard/suppressions\">Suppressions</a></li>"
 		       "<li><a href=\"/dashboard/webhook\">Webhook</a></li>"
-		       "<li><a href=\"/dashboard/sandbox\">Sandbox</a></li>"
-		       "<li><form method=\"post\" action=\"/logout\">\n");
+		       "<li><a href=\"/dashboard/sandbox\">Sandbox</a></li>");
+	if (http_web_is_operator(r->origin.server->config, r->account))
+		buf_append_str(out, "<li><a href=\"/operator\">Operator</a></li>");
+	buf_append_str(out, "<li><form method=\"post\" action=\"/logout\">\n");
 	http_web_csrf_field(out, r);
 	buf_append_str(out, "<button type=\"submit\">Log out</button></form></li></ul></nav>\n"
 		       "<p>Logged in as <strong>");

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "config/config.h"
 #include "http/form.h"
 #include "http/session.h"
 #include "store/store.h"
@@ -65,6 +66,8 @@ void http_web_nav(struct buf *out, const struct http_web_request *r);
  * R's navigation first when R is not NULL, and a link to BACK (NULL: none) */
 void http_web_notice(struct http_session *s, const struct http_web_request *r, int status,
 		      const char *title, const char *text, const char *back);
+/* http_web_is_operator - ACCOUNT is one of [web] operators (any case) */
+bool http_web_is_operator(const struct config *config, const char *account);
 /* http_web_text - TEXT (NUL-terminated) escaped onto OUT */
 void http_web_text(struct buf *out, const char *text);
 /* http_web_csrf_field - the hidden csrf field of R's session onto OUT */

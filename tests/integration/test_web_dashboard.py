@@ -6,6 +6,7 @@ in the store as /login makes them: a row of web_secrets holding the SHA-256 of t
 cookie's secret."""
 
 import hashlib
+import json
 import http.client
 import re
 import secrets
@@ -613,3 +614,40 @@ def test_webhook_form_needs_the_sessions_token(web):
     assert webhook_row(web) is None
     theirs, _ = login(web, OTHER)
     assert 'value=""' in request(web, "GET", "/dashboard/webhook", theirs)[2]
+
+
+# ---- the operator's view (web-dash-operator.c) --------------------------------------------
+
+
+def test_operator_view_for_operators_only(petrel_factory):
+    """an account in [web] operators (any case) sees the queue by state and every account
+    with its state, and a link in the navigation; any other account 403 and no link;
+    operator_rows bounds the list and says so"""
+    p = server(petrel_factory, operators="nobody@example.test, %s" % SENDER.upper(),
+               operator_rows=10)
+    p.cli_ok("account", "set", OTHER, "--sandbox")
+    p.cli_ok("queue", "stats")  # the server answers on its control socket
+    secret, _ = login(p)
+    status, fields, body = request(p, "GET", "/operator", secret)
+    assert status == 200, body
+    assert_page(fields, body)
+    assert '<a href="/operator">' in body
+    for state in ("ready", "delivering", "retrying", "deferred", "held"):
+        assert re.search(r'<td id="queue-%s">\d+</td>' % state, body), state
+    accounts = json.loads(p.cli_ok("account", "list", "--json").stdout)
+    total = int(re.search(r'<span id="accounts-count">(\d+)</span>', body).group(1))
+    assert total == len(accounts) > 10
+    assert "the first 10 by name" in body
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>(\w+)</td>", body)
+    names = sorted(a["name"] for a in accounts)[:10]
+    assert [n for n, _ in rows] == names
+    assert (OTHER, "sandbox") in rows or OTHER not in names
+    theirs, _ = login(p, OTHER)
+    status, _, body = request(p, "GET", "/operator", theirs)
+    assert status == 403 and "Operators only" in body
+    assert '<a href="/operator">' not in request(p, "GET", "/dashboard", theirs)[2]
+
+
+def test_operator_view_none_by_default(web):
+    secret, _ = login(web)
+    assert request(web, "GET", "/operator", secret)[0] == 403
