@@ -1,7 +1,8 @@
 /* fuzz/fuzz-authd-request - what the auth process accepts of a request
  * (src/authd/request.c) after the frame codec: any bytes as one frame, then
- * authd_request_parse.  Invariants: a request is accepted only for the three
- * AUTH types; what it accepts keeps every limit of authd.h (names and
+ * authd_request_parse.  Invariants: a request is accepted only for the
+ * request types the auth process serves (password, SCRAM, ticket, API keys,
+ * password set); what it accepts keeps every limit of authd.h (names and
  * passwords without NUL, bounded lengths, a 32-byte proof); a refusal comes
  * with a reason and leaves nothing allocated (ASan's leak check). */
 #include <assert.h>
@@ -34,13 +35,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(msg.type == IPC_AUTH_PASSWORD || msg.type == IPC_AUTH_SCRAM_START ||
 	       msg.type == IPC_AUTH_SCRAM_PROOF || msg.type == IPC_AUTH_TICKET ||
 	       msg.type == IPC_AUTH_APIKEY_LIST || msg.type == IPC_AUTH_APIKEY_ADD ||
-	       msg.type == IPC_AUTH_APIKEY_DEL || msg.type == IPC_AUTH_APIKEY_SET);
+	       msg.type == IPC_AUTH_APIKEY_DEL || msg.type == IPC_AUTH_APIKEY_SET ||
+	       msg.type == IPC_AUTH_PASSWORD_SET);
 	assert(r.type == msg.type);
 	check_text(r.user, AUTHD_USER_MAX);
 	if (msg.type == IPC_AUTH_PASSWORD) {
 		check_text(r.password, AUTHD_PASSWORD_MAX);
 		check_text(r.client, AUTHD_CLIENT_MAX);
 	}
+	if (msg.type == IPC_AUTH_PASSWORD_SET)
+		check_text(r.password, AUTHD_PASSWORD_MAX);
 	if (msg.type == IPC_AUTH_SCRAM_PROOF) {
 		check_text(r.client, AUTHD_CLIENT_MAX);
 		assert(r.auth_message != NULL && r.auth_message_len >= 1 &&
