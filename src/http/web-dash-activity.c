@@ -60,7 +60,7 @@ static void render_events(struct buf *out, const struct activity_data *d);
 static void render_next_link(struct buf *out, const struct activity_data *d);
 static void render_chart(struct buf *out, const struct activity_data *d);
 static void render_chart_table(struct buf *out, const struct activity_data *d);
-static void day_text(int64_t day, char text[16]);
+static void day_text(int64_t day, char text[32]);
 static void url_escape(struct buf *out, const char *text);
 
 static const struct http_web_page ACTIVITY_PAGE = {
@@ -206,10 +206,7 @@ static void render_events(struct buf *out, const struct activity_data *d)
 	for (size_t i = 0; i < shown; i++) {
 		const struct store_event *e = d->events[i];
 		char when[32];
-		struct tm tm;
-		time_t t = e->time;
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		http_web_utc(when, e->time, "%Y-%m-%d %H:%M:%S");
 		buf_printf(out, "<tr><td>%s</td><td>", when);
 		http_web_text(out, e->type);
 		buf_append_str(out, "</td><td>");
@@ -267,7 +264,7 @@ static void render_chart(struct buf *out, const struct activity_data *d)
 				   " fill=\"%s\"></rect>", i * group + 5 + k * bar, height - h,
 				   bar, h, SERIES[k].colour);
 		}
-		char day[16];
+		char day[32];
 		day_text(d->first_day + (int64_t)i, day);
 		buf_printf(out, "<text x=\"%zu\" y=\"%d\" font-size=\"9\">%s</text>\n",
 			   i * group + 5, height + 12, day + 5);   /* MM-DD */
@@ -288,7 +285,7 @@ static void render_chart_table(struct buf *out, const struct activity_data *d)
 		buf_printf(out, "<th scope=\"col\">%s</th>", SERIES[k].label);
 	buf_append_str(out, "</tr></thead>\n<tbody>\n");
 	for (size_t i = d->day_count; i-- > 0;) {
-		char day[16];
+		char day[32];
 		day_text(d->first_day + (int64_t)i, day);
 		buf_printf(out, "<tr><th scope=\"row\">%s</th>", day);
 		for (size_t k = 0; k < SERIES_COUNT; k++)
@@ -298,12 +295,9 @@ static void render_chart_table(struct buf *out, const struct activity_data *d)
 	buf_append_str(out, "</tbody>\n</table>\n");
 }
 
-static void day_text(int64_t day, char text[16])
+static void day_text(int64_t day, char text[32])
 {
-	time_t t = (time_t)(day * DAY_SECONDS);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(text, 16, "%Y-%m-%d", &tm);
+	http_web_utc(text, (time_t)(day * DAY_SECONDS), "%Y-%m-%d");
 }
 
 /* url_escape - TEXT as a query value: unreserved octets as they are,

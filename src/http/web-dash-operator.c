@@ -131,10 +131,7 @@ static void render_accounts(struct buf *out, const struct operator_data *d, size
 	for (size_t i = 0; i < shown; i++) {
 		const struct store_account *a = d->accounts[i];
 		char when[32];
-		struct tm tm;
-		time_t t = a->created;
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d", &tm);
+		http_web_utc(when, a->created, "%Y-%m-%d");
 		buf_append_str(out, "<tr><td>");
 		http_web_text(out, a->name);
 		buf_printf(out, "</td><td>%s</td><td>", account_state(a));

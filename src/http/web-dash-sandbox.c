@@ -120,10 +120,7 @@ static void list_done(struct http_session *s, struct http_web_request *r)
 	for (size_t i = 0; i < d->count;) {
 		const struct store_event *e = d->events[i];
 		char when[32];
-		struct tm tm;
-		time_t t = e->time;
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		http_web_utc(when, e->time, "%Y-%m-%d %H:%M:%S");
 		buf_printf(&html, "<tr><td>%s</td><td><a href=\"/dashboard/sandbox/message"
 			   "?id=%lld\">", when, (long long)e->id);
 		http_web_text(&html, e->queue_id ? e->queue_id : "(none)");

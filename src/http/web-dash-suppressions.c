@@ -116,10 +116,7 @@ static void render_list(struct buf *out, const struct http_web_request *r,
 	for (size_t i = 0; i < count; i++) {
 		const struct store_suppression *e = entries[i];
 		char when[32];
-		struct tm tm;
-		time_t t = e->created;
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+		http_web_utc(when, e->created, "%Y-%m-%d %H:%M");
 		buf_append_str(out, "<tr><td>");
 		http_web_text(out, e->email);
 		buf_printf(out, "</td><td>%s</td><td>", when);

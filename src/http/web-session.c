@@ -181,6 +181,14 @@ void http_web_notice(struct http_session *s, const struct http_web_request *r, i
 	http_web_respond(s, status, title, &html);
 }
 
+void http_web_utc(char out[32], time_t t, const char *format)
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	if (strftime(out, 32, format, &tm) == 0)
+		out[0] = '\0';
+}
+
 void http_web_text(struct buf *out, const char *text)
 {
 	markup_escape(out, text, strlen(text));

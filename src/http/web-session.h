@@ -68,6 +68,8 @@ void http_web_notice(struct http_session *s, const struct http_web_request *r, i
 		      const char *title, const char *text, const char *back);
 /* http_web_is_operator - ACCOUNT is one of [web] operators (any case) */
 bool http_web_is_operator(const struct config *config, const char *account);
+/* http_web_utc - T as FORMAT (strftime's) in UTC into OUT */
+void http_web_utc(char out[32], time_t t, const char *format);
 /* http_web_text - TEXT (NUL-terminated) escaped onto OUT */
 void http_web_text(struct buf *out, const char *text);
 /* http_web_csrf_field - the hidden csrf field of R's session onto OUT */
