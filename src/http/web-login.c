@@ -8,8 +8,9 @@
  * session fixation) and a new CSRF token in a STORE_WEB_SESSION row for
  * [web] session_lifetime, the secret in the cookie HTTP_WEB_SESSION_COOKIE,
  * and 303 to /dashboard.  Every failure (unknown address, wrong password,
- * disabled account, malformed input) answers the same: 401 and the form
- * again with one message; a locked-out address 429; the auth process or
+ * disabled account, malformed input) answers the same: 403 and the form
+ * again with one message (credentials given and found insufficient, RFC
+ * 9110 15.5.4; 401 would owe a WWW-Authenticate challenge); a locked-out address 429; the auth process or
  * the store unavailable 503. */
 #include "http/web.h"
 
@@ -117,7 +118,7 @@ static void login_checked(void *ctx, const struct authd_outcome *outcome)
 	case AUTHD_WRONG:
 	case AUTHD_MALFORMED:
 		net_sessions_count_auth_failure(s->conn.table);  /* /metrics, as a Bearer's */
-		login_form(s, 401, LOGIN_FAILED);
+		login_form(s, 403, LOGIN_FAILED);
 		break;
 	case AUTHD_LOCKED_OUT:
 		buf_init(&main_html);

@@ -7,7 +7,10 @@ folder under tmp_path (so that tests in parallel share nothing), no background t
 else is reached), and the browser's console kept, so that a test can assert that a page
 logged no error (a Content-Security-Policy refusal is one). `shot(driver, name)` saves a
 PNG of the window into the screenshots folder: $PETREL_SCREENSHOTS, else `screenshots/`
-beside the tested binary ($PETREL_BIN), so a CI run keeps them with its build."""
+beside the tested binary ($PETREL_BIN), so a CI run keeps them with its build.
+`follow(driver, element)` clicks a link or a form's button and returns once the next page
+has replaced this one: WebDriver's click does not wait for the navigation it starts, so a
+test reading the URL or the page right after a bare click may still see the old one."""
 
 import contextlib
 import os
@@ -16,6 +19,8 @@ from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -62,6 +67,15 @@ def shot(driver, name):
     path = screenshots_dir() / (re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".png")
     assert driver.save_screenshot(str(path)), "screenshot %s not saved" % path
     return path
+
+
+def follow(driver, element, timeout=20):
+    """click ELEMENT, a link or a submit button, and wait until the page it leads to has
+    replaced this one and finished loading"""
+    element.click()
+    wait = WebDriverWait(driver, timeout)
+    wait.until(expected_conditions.staleness_of(element))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def console_errors(driver):

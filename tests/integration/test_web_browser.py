@@ -11,7 +11,7 @@ import time
 
 from selenium.webdriver.common.by import By
 
-from browser import chromium, console_errors, shot
+from browser import chromium, console_errors, follow, shot
 from conftest import SENDER, SENDER_PASSWORD, add_listeners, wait_mail
 
 
@@ -92,13 +92,13 @@ def test_login_dashboard_key_and_activity_in_a_browser(petrel_factory, tmp_path)
         assert b.current_url == url(p, "/login")  # not logged in yet
         b.find_element(By.ID, "email").send_keys(SENDER)
         b.find_element(By.ID, "password").send_keys("not the password")
-        b.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+        follow(b, b.find_element(By.CSS_SELECTOR, 'button[type="submit"]'))
         assert "not right" in b.find_element(By.TAG_NAME, "main").text
-        assert all("401" in m for m in console_errors(b))  # the refused login, only
+        assert all("403" in m for m in console_errors(b))  # the refused login, only
         b.find_element(By.ID, "email").clear()
         b.find_element(By.ID, "email").send_keys(SENDER)
         b.find_element(By.ID, "password").send_keys(SENDER_PASSWORD)
-        b.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+        follow(b, b.find_element(By.CSS_SELECTOR, 'button[type="submit"]'))
         assert b.current_url == url(p, "/dashboard")
         assert b.find_element(By.ID, "smtp-user").text == SENDER
         assert str(p.sub) in b.find_element(By.TAG_NAME, "main").text
@@ -106,7 +106,7 @@ def test_login_dashboard_key_and_activity_in_a_browser(petrel_factory, tmp_path)
 
         b.get(url(p, "/dashboard/api-keys"))
         b.find_element(By.ID, "name").send_keys("from the browser")
-        b.find_element(By.CSS_SELECTOR, 'form[action="/dashboard/api-keys"] button[type="submit"]').click()
+        follow(b, b.find_element(By.CSS_SELECTOR, 'form[action="/dashboard/api-keys"] button[type="submit"]'))
         assert b.find_elements(By.ID, "new-key"), b.page_source
         key = b.find_element(By.ID, "new-key").text
         assert re.fullmatch(r"PT\.[0-9a-f]{16}\.[0-9a-f]{64}", key), key
@@ -136,7 +136,7 @@ def test_login_dashboard_key_and_activity_in_a_browser(petrel_factory, tmp_path)
                 break
             time.sleep(0.5)
         assert len(links) == 1, b.page_source
-        links[0].click()
+        follow(b, links[0])
         subject = b.find_element(By.ID, "field-Subject")
         assert subject.text == "<b>kept</b><img src=x onerror=alert(1)>"
         assert b.find_elements(By.CSS_SELECTOR, "main b, main img") == []
@@ -144,7 +144,7 @@ def test_login_dashboard_key_and_activity_in_a_browser(petrel_factory, tmp_path)
         assert console_errors(b) == []
 
         b.get(url(p, "/dashboard"))
-        b.find_element(By.CSS_SELECTOR, 'form[action="/logout"] button').click()
+        follow(b, b.find_element(By.CSS_SELECTOR, 'form[action="/logout"] button'))
         assert b.current_url == url(p, "/login")
         b.get(url(p, "/dashboard"))
         assert b.current_url == url(p, "/login")
@@ -161,14 +161,14 @@ def test_signup_verify_login_and_send_in_a_browser(petrel_factory, tmp_path):
         b.get(url(p, "/signup"))
         b.find_element(By.ID, "email").send_keys(new)
         b.find_element(By.ID, "password").send_keys(password)
-        b.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+        follow(b, b.find_element(By.CSS_SELECTOR, 'button[type="submit"]'))
         assert b.find_element(By.TAG_NAME, "h1").text == "Check your mail"
         shot(b, "signup-sent")
 
         b.get(url(p, "/login"))
         b.find_element(By.ID, "email").send_keys(new)
         b.find_element(By.ID, "password").send_keys(password)
-        b.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+        follow(b, b.find_element(By.CSS_SELECTOR, 'button[type="submit"]'))
         assert b.current_url == url(p, "/dashboard")
         assert "Unverified" in b.find_element(By.TAG_NAME, "main").text
         shot(b, "dashboard-unverified")
@@ -177,7 +177,7 @@ def test_signup_verify_login_and_send_in_a_browser(petrel_factory, tmp_path):
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         [path] = re.findall(r"https?://[^/\s]+(/verify/[0-9a-f]{64})\s", msg.get_content())
         b.get(url(p, path))
-        b.find_element(By.CSS_SELECTOR, 'form[method="post"] button[type="submit"]').click()
+        follow(b, b.find_element(By.CSS_SELECTOR, 'form[method="post"] button[type="submit"]'))
         assert b.find_element(By.TAG_NAME, "h1").text == "Address confirmed"
         shot(b, "signup-confirmed")
 

@@ -1,7 +1,7 @@
 """The web login (src/http/web-login.c, web.c; docs/web.md "Logging in") with http.client:
 the form, the pre-login CSRF check (a hidden field equal to the petrel_csrf cookie, an
 Origin naming this server: 403 otherwise), the password checked by the auth process in
-the AUTH throttle SMTP uses, one answer (401) for every failure, and the session the
+the AUTH throttle SMTP uses, one answer (403) for every failure, and the session the
 dashboard reads: a new petrel_session cookie at each login, 303 to /dashboard."""
 
 import http.client
@@ -70,7 +70,7 @@ def test_login_https_cookie(petrel_factory):
 
 
 def test_one_answer_for_every_failure(petrel_factory):
-    """wrong password, unknown address, disabled account: the same 401 page with the form,
+    """wrong password, unknown address, disabled account: the same 403 page with the form,
     each counted in /metrics as an HTTP AUTH failure"""
     p = server(petrel_factory, http_metrics_from="127.0.0.1/32")
     p.cli_ok("account", "add", "off@example.test", "--password-stdin", input="off-pw-123\n")
@@ -79,7 +79,7 @@ def test_one_answer_for_every_failure(petrel_factory):
     for email, pw in ((SENDER, "wrong"), ("nobody@example.test", "wrong"),
                       ("off@example.test", "off-pw-123")):
         status, fields, body = login(p, email, pw)
-        assert status == 401, (email, body)
+        assert status == 403, (email, body)
         assert "The address or the password is not right." in body
         bodies.append(re.sub(CSRF_RE, "", body))
         assert not [c for c in fields["set-cookie"] if c.startswith("petrel_session")]
@@ -128,7 +128,7 @@ def test_lockout_shared_with_smtp(petrel_factory):
     p = server(petrel_factory, slow_after=0, lockout_after=2, lockout_time=60)
     for _ in range(2):
         status, _, _ = login(p, SENDER, "wrong")
-        assert status == 401
+        assert status == 403
     # the listener itself now refuses the address (429), as SMTP answers 421 at connect
     status, _, _ = request(p, "GET", "/login")
     assert status == 429
