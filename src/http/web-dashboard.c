@@ -3,8 +3,10 @@
  * (the host of [http] public_url or the server's hostname, the mail
  * listeners this server really has, the user name, an API key as the
  * password of user "apikey"), today's use against the daily limit, and
- * the account's state (unverified, pending, sandbox, disabled) in words.
- * The account, its plan and today's counter are read on the session's
+ * the account's state (unverified, pending, sandbox, disabled) in words,
+ * and a first message through the send API as a curl command to paste
+ * ([http] public_url, the account's own address as sender and recipient,
+ * the key in $PETREL_API_KEY).  The account, its plan and today's counter are read on the session's
  * worker job (web-session.h). */
 #include "http/web-session.h"
 #include "http/web.h"
@@ -12,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "config/config.h"
 #include "store/store.h"
@@ -33,6 +37,9 @@ static void dashboard_data_free(void *data);
 static void render_state(struct buf *out, const struct store_account *a);
 static void render_usage(struct buf *out, const struct dashboard_data *d);
 static void render_smtp(struct buf *out, const struct config *config, const char *account);
+static void render_api(struct buf *out, const struct config *config, const char *account);
+static void shell_quote(struct buf *out, const char *text);
+static void escape_lines(struct buf *out, const char *text, size_t len);
 static void smtp_host(const struct config *config, struct buf *host_r);
 static const char *listener_port(const struct config_listener *l);
 static bool listener_shown_before(const struct config *config, size_t i);
@@ -84,6 +91,7 @@ static void dashboard_done(struct http_session *s, struct http_web_request *r)
 	render_state(&html, d->account);
 	render_usage(&html, d);
 	render_smtp(&html, s->server->config, r->account);
+	render_api(&html, s->server->config, r->account);
 	http_web_respond(s, 200, "Dashboard", &html);
 }
 
@@ -161,12 +169,73 @@ static void render_smtp(struct buf *out, const struct config *config, const char
 		http_web_text(out, port);
 		buf_printf(out, "</td><td>%s</td><td>%s</td></tr>\n", security, use);
 	}
-	buf_append_str(out, "</tbody>\n</table>\n<h2>Sending with an API key</h2>\n<p>Create a"
-		       " key on the <a href=\"/dashboard/api-keys\">API keys</a> page. Use it as"
-		       " the SMTP password with the user name <code>apikey</code>, or over HTTP as"
-		       " <code>Authorization: Bearer KEY</code> to <code>POST"
-		       " /v3/mail/send</code>.</p>\n");
+	buf_append_str(out, "</tbody>\n</table>\n");
 	buf_free(&host);
+}
+
+/* render_api - how to send with an API key: as the SMTP password of user
+ * "apikey", and over HTTP, a curl command sending the account a first
+ * message through POST /v3/mail/send (its JSON made by jansson, then
+ * quoted for the shell, then escaped for the page) */
+static void render_api(struct buf *out, const struct config *config, const char *account)
+{
+	json_t *body = json_pack("{s:[{s:[{s:s}]}],s:{s:s},s:s,s:[{s:s,s:s}]}",
+				 "personalizations", "to", "email", account,
+				 "from", "email", account, "subject", "Hello from Petrel",
+				 "content", "type", "text/plain", "value",
+				 "My first message through the API.");
+	char *json = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+	char *url = xasprintf("%s/v3/mail/send", config->http.public_url);
+	struct buf command;
+	buf_init(&command);
+	buf_append_str(&command, "export PETREL_API_KEY='the key made on the API keys page'\n"
+		       "curl -sS -i ");
+	shell_quote(&command, url);
+	buf_append_str(&command, " \\\n  -H \"Authorization: Bearer"
+		       " $PETREL_API_KEY\" \\\n  -H 'Content-Type: application/json' \\\n  -d ");
+	shell_quote(&command, json);
+	buf_append_str(out, "<h2>Sending with an API key</h2>\n<p>Create a key on the <a"
+		       " href=\"/dashboard/api-keys\">API keys</a> page. Use it as the SMTP"
+		       " password with the user name <code>apikey</code>, or over HTTP as"
+		       " <code>Authorization: Bearer KEY</code>: this command sends you a first"
+		       " message through the send API (SendGrid's v3 <code>POST"
+		       " /v3/mail/send</code>; its client libraries work with their base URL set"
+		       " to this server's) and shows the answer, <code>202 Accepted</code>:</p>\n"
+		       "<pre><code id=\"api-example\">");
+	escape_lines(out, command.data, command.len);
+	buf_append_str(out, "</code></pre>\n");
+	buf_free(&command);
+	free(url);
+	free(json);
+	json_decref(body);
+}
+
+/* escape_lines - TEXT escaped for the page with its line ends kept
+ * (markup_escape shows every control character as '?') */
+static void escape_lines(struct buf *out, const char *text, size_t len)
+{
+	const char *end = text + len;
+	while (text < end) {
+		const char *nl = memchr(text, '\n', (size_t)(end - text));
+		size_t n = nl ? (size_t)(nl - text) : (size_t)(end - text);
+		markup_escape(out, text, n);
+		if (nl)
+			buf_append_str(out, "\n");
+		text += n + (nl != NULL);
+	}
+}
+
+/* shell_quote - TEXT in single quotes for a POSIX shell ('\'' for each ') */
+static void shell_quote(struct buf *out, const char *text)
+{
+	buf_append_str(out, "'");
+	for (const char *p = text; *p; p++) {
+		if (*p == '\'')
+			buf_append_str(out, "'\\''");
+		else
+			buf_append(out, p, 1);
+	}
+	buf_append_str(out, "'");
 }
 
 /* smtp_host - the host part of [http] public_url ("https://HOST[:PORT]/"),

@@ -16,8 +16,19 @@ from conftest import SENDER, SENDER_PASSWORD, add_listeners, wait_mail
 
 
 def web_server(factory, **overrides):
+    """a Petrel with an http listener whose [http] public_url is that listener's own
+    address, as make run's is: the pages' links and commands point back at it"""
     p = factory(start=False, **overrides)
     add_listeners(p, "http")
+    with open(p.config_path) as f:
+        config = f.read()
+    public = "public_url = %s\n" % url(p, "")
+    if "\n[http]\n" in config:
+        config = config.replace("\n[http]\n", "\n[http]\n" + public, 1)
+    else:
+        config = "[http]\n" + public + config
+    with open(p.config_path, "w") as f:
+        f.write(config)
     p.start()
     return p
 
@@ -110,6 +121,20 @@ def test_login_dashboard_key_and_activity_in_a_browser(petrel_factory, tmp_path)
         assert b.find_elements(By.ID, "new-key"), b.page_source
         key = b.find_element(By.ID, "new-key").text
         assert re.fullmatch(r"PT\.[0-9a-f]{16}\.[0-9a-f]{64}", key), key
+
+        # the dashboard's own command for the send API, run as the page says (the key
+        # put where its first line says), sends a first message: 202 Accepted
+        b.get(url(p, "/dashboard"))
+        command = b.find_element(By.ID, "api-example").text
+        assert command.startswith("export PETREL_API_KEY=")
+        command = re.sub(r"^export PETREL_API_KEY='[^'\n]*'", "export PETREL_API_KEY='%s'" % key,
+                         command)
+        r = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 0 and re.match(r"HTTP/1\.1 202 ", r.stdout), r.stdout + r.stderr
+        assert re.search(r"(?im)^x-message-id: \S+\r?$", r.stdout), r.stdout
+        [api_mail] = wait_mail(p.data_dir, "example.test", SENDER.split("@")[0], 1)
+        assert b"Subject: Hello from Petrel" in api_mail
         shot(b, "dashboard-new-key")
         b.get(url(p, "/dashboard/api-keys"))
         assert key not in b.page_source and key[3:19] in b.page_source  # shown once
