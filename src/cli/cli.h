@@ -58,10 +58,6 @@ struct event_base;
 struct dns_resolver;
 struct dns_resolver *cli_dns_create(struct event_base *base, const struct config *config);
 
-/* cli_txt_record - the zone file line of a TXT record, "NAME. IN TXT" and
- * TEXT in quoted strings of at most 255 octets; the caller frees it */
-char *cli_txt_record(const char *name, const char *text);
-
 /* A message verifier for cli_verify_message, its object passed as VERIFY:
  * dkim verify's and arc verify's (mailauth.h's functions of the same names) */
 struct dkim_key_lookup;

@@ -3,16 +3,9 @@
  * DKIM, DMARC, and MTA-STS and TLS-RPT when present), each judged OK, WARN
  * or ERROR with what exactly is wrong and the record to publish, looked up
  * through the resolver petrel.conf's [dns] section sets up (as `petrel
- * serve` does).  docs/dns-records.md explains every record.
- *
- * Every lookup starts at once on one event loop; the answers are kept as
- * they come (struct domain_check) and judged when the last one is in, so
- * the order of the answers does not matter.  This server's own addresses
- * ([delivery] source_address, else the A and AAAA records of [server]
- * hostname) are checked against the domain's SPF record with the SPF
- * evaluator itself; the record's DNS lookup count comes from an evaluation
- * for an address no record names (100::1, RFC 6666's discard prefix), which
- * walks every term.
+ * serve` does).  docs/dns-records.md explains every record.  The lookups
+ * and the judging are mailauth's (domain-check.c, which the dashboard's
+ * domains page runs too); this command reads its arguments and prints.
  *
  * DKIM is checked for the selectors given, else for those of the domain's
  * signing keys in DATA_DIR/dkim/ (`petrel dkim list`; only their file names
@@ -21,13 +14,9 @@
  * Exit status: 0 when every finding is OK, 1 when any is WARN or ERROR (or
  * the check could not run), 2 on a usage or configuration error.
  */
-#include <dirent.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include <event2/event.h>
 
@@ -37,142 +26,19 @@
 #include "dns/dns.h"
 #include "keysd/keysd.h"
 #include "mailauth/mailauth.h"
-#include "util/buf.h"
 #include "util/domain.h"
 #include "util/xalloc.h"
 
-#define CHECK_SERVER_ADDRS_MAX 8     /* of this server's addresses checked in SPF */
-#define CHECK_SPF_PROBE_IP "100::1"  /* RFC 6666 discard prefix: matches nothing */
-#define CHECK_TXT_STRING_MAX 255     /* octets of one TXT character-string (RFC 1035 3.3) */
-#define CHECK_RSA_BITS_MIN 1024      /* RFC 8301 3.2: verifiers refuse shorter keys */
-#define CHECK_RSA_BITS_GOOD 2048     /* RFC 8301 3.2: signers SHOULD use at least this */
-
-enum level { LEVEL_OK, LEVEL_WARN, LEVEL_ERROR };
-
-struct domain_check;
-
-/* one TXT (or other) lookup's answer, copied out of its callback */
-struct answer {
-	struct domain_check *dc;
-	char *name;                  /* what was asked */
-	bool done;
-	enum dns_status status;
-	char **items;
-	size_t count;
-};
-
-struct server_addr {
-	struct domain_check *dc;
-	char *ip;
-	bool done;
-	enum spf_result result;
-	char *mechanism;             /* the term that decided, or NULL */
-};
-
-struct mx_host {
-	char *name;
-	unsigned preference;
-	size_t address_count;
-	enum dns_status status;      /* of its address lookups */
-	char *first_address;         /* for the report; NULL without any */
-};
-
-struct rua_dest {
-	char *uri;
-	char address[MAILAUTH_DOMAIN_SIZE + 64];
-	bool external;
-	struct answer auth;          /* <policy>._report._dmarc.<dest>, when external */
-};
-
-struct finding {
-	enum level level;
-	char *text;
-};
-
-/* the findings of one section (mx, spf, ...) */
-struct section {
-	const char *name;
-	enum level status;
-	char **records;              /* as found, for the report */
-	size_t record_count;
-	struct finding *findings;
-	size_t finding_count;
-	char **publish;              /* records to publish, zone-file form */
-	size_t publish_count;
-};
-
-struct domain_check {
-	const struct config *config;
+/* the loop's run: over once the check has judged */
+struct check_run {
 	struct event_base *base;
-	struct dns_resolver *dns;
-	const struct mailauth_psl *psl;
-	char domain[MAILAUTH_DOMAIN_SIZE];
-	unsigned pending;            /* lookups not answered yet */
-
-	bool mx_done;
-	enum dns_status mx_status;
-	bool mx_implicit;
-	struct mx_host *mx_hosts;
-	size_t mx_count;
-
-	struct answer spf_txt;
-	bool spf_probe_done;
-	enum spf_result spf_probe_result;
-	char *spf_probe_problem;
-	unsigned spf_probe_lookups, spf_probe_void;
-
-	struct answer host_a, host_aaaa;      /* [server] hostname's addresses */
-	struct server_addr addrs[CHECK_SERVER_ADDRS_MAX];
-	size_t addr_count;
-	bool addrs_from_setting;              /* [delivery] source_address */
-	bool hostname_private;                /* [server] hostname names no public host */
-
-	struct answer *dkim;                  /* one per selector */
-	const char **selectors;
-	size_t selector_count;
-	bool selectors_local;                 /* from DATA_DIR/dkim/, not --selector */
-
-	struct dmarc_discovery *dmarc;
-	struct rua_dest *rua;
-	size_t rua_count;
-
-	struct answer mta_sts, tls_rpt;
-
-	struct section sections[6];
-	size_t section_count;
+	bool over;
 };
 
 static int check_usage(void);
-static size_t local_selectors(const struct config *config, const char *domain,
-			      char ***selectors_r);
-static bool hostname_is_public(const char *name);
-static void answer_start(struct domain_check *dc, struct answer *a, const char *name);
-static void answer_done(void *ctx, const struct dns_records *records);
-static void answer_free(struct answer *a);
-static void check_done_one(struct domain_check *dc);
-static void mx_done(void *ctx, const struct dns_mx_result *result);
-static void spf_probe_done(void *ctx, const struct spf_outcome *outcome);
-static void server_addr_add(struct domain_check *dc, const char *ip);
-static void server_addr_done(void *ctx, const struct spf_outcome *outcome);
-static void dmarc_done(void *ctx, struct dmarc_discovery *discovery);
-static struct section *section_new(struct domain_check *dc, const char *name);
-static void section_add(struct section *s, enum level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void section_record(struct section *s, const char *text);
-static void section_publish_txt(struct section *s, const char *name, const char *text);
-static void section_publish(struct section *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void judge_mx(struct domain_check *dc);
-static void judge_spf(struct domain_check *dc);
-static void judge_dkim(struct domain_check *dc);
-static void judge_dmarc(struct domain_check *dc);
-static void judge_tagged(struct domain_check *dc, const char *name, const struct answer *a,
-			 const char *version, const char *what);
-static void print_human(const struct domain_check *dc);
-static void print_json(const struct domain_check *dc);
-static void check_free(struct domain_check *dc);
-
-static const char *const level_names[] = { "ok", "warn", "error" };
+static void check_over(void *ctx, struct domain_check *check);
+static void print_human(const struct domain_check *check);
+static void print_json(const struct domain_check *check);
 
 static int check_usage(void)
 {
@@ -188,13 +54,17 @@ int cmd_check_domain(int argc, char **argv)
 	const char *file = CLI_DEFAULT_CONFIG;
 	const char *domain = NULL;
 	bool json = false;
-	struct domain_check dc = { 0 };
 	const char **selectors = xcalloc((size_t)argc, sizeof(*selectors));
 	size_t selector_count = 0;
 	struct config *config = NULL;
 	struct mailauth_psl *psl = NULL;
+	struct event_base *base = NULL;
+	struct dns_resolver *dns = NULL;
+	struct domain_check *check = NULL;
 	char **local = NULL;
 	size_t local_count = 0;
+	char name[MAILAUTH_DOMAIN_SIZE];
+	struct check_run run = { 0 };
 	int rc = 2;
 
 	for (int i = 1; i < argc; i++) {
@@ -232,10 +102,8 @@ int cmd_check_domain(int argc, char **argv)
 			domain);
 		goto out;
 	}
-	for (size_t i = 0; i < len; i++)
-		dc.domain[i] = (char)(domain[i] >= 'A' && domain[i] <= 'Z' ? domain[i] + 32 :
-				      domain[i]);
-	dc.domain[len] = '\0';
+	memcpy(name, domain, len);
+	name[len] = '\0';
 
 	const char *error = NULL;
 	config = config_load(file, &error);
@@ -247,851 +115,101 @@ int cmd_check_domain(int argc, char **argv)
 	if (!psl)
 		goto out;
 	rc = 1;
-	dc.config = config;
-	dc.psl = psl;
+	bool selectors_local = false;
 	if (selector_count == 0) {
-		local_count = local_selectors(config, dc.domain, &local);
+		local_count = keysd_dkim_selectors(config->data_dir, name, &local);
 		selectors = xrealloc(selectors, (local_count + 1) * sizeof(*selectors));
 		for (size_t i = 0; i < local_count; i++)
 			selectors[selector_count++] = local[i];
-		dc.selectors_local = selector_count > 0;
+		selectors_local = selector_count > 0;
 	}
-	dc.selectors = selectors;
-	dc.selector_count = selector_count;
-	dc.base = event_base_new();
-	if (dc.base == NULL) {
+	base = event_base_new();
+	if (base == NULL) {
 		fputs("petrel: cannot create the event loop\n", stderr);
 		goto out;
 	}
-	dc.dns = cli_dns_create(dc.base, config);
-	if (dc.dns == NULL)
+	dns = cli_dns_create(base, config);
+	if (dns == NULL)
 		goto out;
-
-	/* every lookup at once; each answer counts down dc.pending */
-	dc.pending++;
-	if (dns_resolve_mx(dc.dns, dc.domain, mx_done, &dc) == NULL) {
-		dc.pending--;
-		dc.mx_done = true;
-		dc.mx_status = DNS_TEMPFAIL;
-	}
-	answer_start(&dc, &dc.spf_txt, dc.domain);
-	char sender[MAILAUTH_DOMAIN_SIZE + 16];
-	snprintf(sender, sizeof(sender), "postmaster@%s", dc.domain);
-	struct spf_params probe = {
-		.ip = CHECK_SPF_PROBE_IP, .sender = sender, .helo = config->hostname,
-		.receiver = config->hostname, .now = (long long)time(NULL),
-		.void_lookups_max = config->auth.spf_void_lookups,
-		.timeout_ms = config->auth.spf_timeout * 1000,
+	struct domain_check_settings settings = {
+		.hostname = config->hostname,
+		.source_address = config->delivery.source_address,
+		.receives = config_is_local_domain(config, name),
+		.spf_void_lookups = config->auth.spf_void_lookups,
+		.spf_timeout_ms = config->auth.spf_timeout * 1000,
+		.selectors = selectors, .selector_count = selector_count,
+		.selectors_local = selectors_local, .psl = psl,
 	};
-	dc.pending++;
-	spf_request_start(dc.base, dc.dns, &probe, spf_probe_done, &dc);
-	if (config->delivery.source_address[0] != '\0') {
-		dc.addrs_from_setting = true;
-		server_addr_add(&dc, config->delivery.source_address);
-	} else if (!hostname_is_public(config->hostname)) {
-		dc.hostname_private = true;
-	} else {
-		answer_start(&dc, &dc.host_a, config->hostname);
-		answer_start(&dc, &dc.host_aaaa, config->hostname);
-	}
-	dc.dkim = xcalloc(selector_count ? selector_count : 1, sizeof(*dc.dkim));
-	for (size_t i = 0; i < selector_count; i++) {
-		char name[2 * MAILAUTH_DOMAIN_SIZE + 16];
-		snprintf(name, sizeof(name), "%s._domainkey.%s", selectors[i], dc.domain);
-		answer_start(&dc, &dc.dkim[i], name);
-	}
-	dc.pending++;
-	(void)dmarc_request_start(dc.base, dc.dns, psl, dc.domain, dmarc_done, &dc);
-	char name[MAILAUTH_DOMAIN_SIZE + 16];
-	snprintf(name, sizeof(name), "_mta-sts.%s", dc.domain);
-	answer_start(&dc, &dc.mta_sts, name);
-	snprintf(name, sizeof(name), "_smtp._tls.%s", dc.domain);
-	answer_start(&dc, &dc.tls_rpt, name);
-
-	if (dc.pending > 0 && (event_base_dispatch(dc.base) < 0 || dc.pending > 0)) {
+	run.base = base;
+	check = domain_check_start(base, dns, &settings, name, check_over, &run);
+	if (event_base_dispatch(base) < 0 || !run.over) {
 		fputs("petrel: the event loop stopped before the check ended\n", stderr);
 		goto out;
 	}
-	judge_mx(&dc);
-	judge_spf(&dc);
-	judge_dkim(&dc);
-	judge_dmarc(&dc);
-	judge_tagged(&dc, "mta-sts", &dc.mta_sts, "STSv1", "MTA-STS (RFC 8461)");
-	judge_tagged(&dc, "tls-rpt", &dc.tls_rpt, "TLSRPTv1", "TLS-RPT (RFC 8460)");
 	if (json)
-		print_json(&dc);
+		print_json(check);
 	else
-		print_human(&dc);
-	rc = 0;
-	for (size_t i = 0; i < dc.section_count; i++)
-		if (dc.sections[i].status != LEVEL_OK)
-			rc = 1;
+		print_human(check);
+	rc = domain_check_worst(check) == DOMAIN_CHECK_OK ? 0 : 1;
 out:
-	check_free(&dc);
-	dns_resolver_free(&dc.dns);
-	if (dc.base)
-		event_base_free(dc.base);
+	domain_check_free(&check);
+	dns_resolver_free(&dns);
+	if (base)
+		event_base_free(base);
 	mailauth_psl_free(&psl);
 	config_free(&config);
 	free(selectors);
-	for (size_t i = 0; i < local_count; i++)
-		free(local[i]);
-	free(local);
+	keysd_dkim_selectors_free(&local, local_count);
 	return rc;
 }
 
-/* local_selectors - the selectors of DOMAIN's signing keys in DATA_DIR/dkim/
- * (file names S._domainkey.DOMAIN.pem); none when the folder cannot be read */
-static size_t local_selectors(const struct config *config, const char *domain,
-			      char ***selectors_r)
+/* check_over - the check has judged: stop the loop */
+static void check_over(void *ctx, struct domain_check *check)
 {
-	size_t count = 0;
-	char *path = xasprintf("%s/dkim", config->data_dir);
-	DIR *d = opendir(path);
-	free(path);
-	*selectors_r = NULL;
-	if (d == NULL)
-		return 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		size_t n = strlen(de->d_name);
-		if (n <= 4 || n - 4 > KEYSD_ID_MAX || strcmp(de->d_name + n - 4, ".pem") != 0)
-			continue;
-		char id[KEYSD_ID_MAX + 1], selector[KEYSD_ID_MAX + 1];
-		const char *key_domain = NULL;
-		memcpy(id, de->d_name, n - 4);
-		id[n - 4] = '\0';
-		if (!keysd_id_dkim(id, selector, sizeof(selector), &key_domain) ||
-		    strcasecmp(key_domain, domain) != 0)
-			continue;
-		*selectors_r = xrealloc(*selectors_r, (count + 1) * sizeof(**selectors_r));
-		(*selectors_r)[count++] = xstrdup(selector);
-	}
-	(void)closedir(d);
-	return count;
-}
-
-/* ---- the lookups ------------------------------------------------------------ */
-
-static void check_done_one(struct domain_check *dc)
-{
-	if (--dc->pending == 0)
-		event_base_loopbreak(dc->base);
-}
-
-/* answer_start - look up NAME's TXT records (A or AAAA for the host
- * answers) into A */
-static void answer_start(struct domain_check *dc, struct answer *a, const char *name)
-{
-	enum dns_type type = a == &dc->host_a ? DNS_TYPE_A :
-			     a == &dc->host_aaaa ? DNS_TYPE_AAAA : DNS_TYPE_TXT;
-	a->dc = dc;
-	a->name = xstrdup(name);
-	dc->pending++;
-	if (dns_lookup(dc->dns, name, type, answer_done, a) == NULL) {
-		a->done = true;
-		a->status = DNS_TEMPFAIL;
-		dc->pending--;
-	}
-}
-
-static void answer_done(void *ctx, const struct dns_records *records)
-{
-	struct answer *a = ctx;
-	struct domain_check *dc = a->dc;
-	a->done = true;
-	a->status = records->status;
-	if (records->status == DNS_OK && records->count > 0) {
-		a->items = xcalloc(records->count, sizeof(*a->items));
-		for (size_t i = 0; i < records->count; i++)
-			a->items[i] = xstrdup(records->items[i]);
-		a->count = records->count;
-	}
-	if (a == &dc->host_a || a == &dc->host_aaaa) {
-		for (size_t i = 0; i < a->count; i++)
-			server_addr_add(dc, a->items[i]);
-	}
-	check_done_one(dc);
-}
-
-static void answer_free(struct answer *a)
-{
-	for (size_t i = 0; i < a->count; i++)
-		free(a->items[i]);
-	free(a->items);
-	free(a->name);
-	memset(a, 0, sizeof(*a));
-}
-
-static void mx_done(void *ctx, const struct dns_mx_result *result)
-{
-	struct domain_check *dc = ctx;
-	dc->mx_done = true;
-	dc->mx_status = result->status;
-	dc->mx_implicit = result->implicit;
-	if (result->host_count > 0) {
-		dc->mx_hosts = xcalloc(result->host_count, sizeof(*dc->mx_hosts));
-		for (size_t i = 0; i < result->host_count; i++) {
-			const struct dns_mx_host *h = &result->hosts[i];
-			dc->mx_hosts[i].name = xstrdup(h->name);
-			dc->mx_hosts[i].preference = h->preference;
-			dc->mx_hosts[i].address_count = h->address_count;
-			dc->mx_hosts[i].status = h->status;
-			if (h->address_count > 0)
-				dc->mx_hosts[i].first_address = xstrdup(h->addresses[0]);
-		}
-		dc->mx_count = result->host_count;
-	}
-	check_done_one(dc);
-}
-
-static void spf_probe_done(void *ctx, const struct spf_outcome *o)
-{
-	struct domain_check *dc = ctx;
-	dc->spf_probe_done = true;
-	dc->spf_probe_result = o->result;
-	dc->spf_probe_problem = o->problem ? xstrdup(o->problem) : NULL;
-	dc->spf_probe_lookups = o->lookups;
-	dc->spf_probe_void = o->void_lookups;
-	check_done_one(dc);
-}
-
-/* hostname_is_public - whether NAME can be the name receivers know this
- * server by: fully qualified (RFC 5321 2.3.5), and neither "localhost" nor
- * under it (RFC 6761 6.3), whose addresses are loopback ones that no SPF
- * record or MX should name */
-static bool hostname_is_public(const char *name)
-{
-	size_t len = strlen(name);
-	if (len > 0 && name[len - 1] == '.')
-		len--;
-	if (memchr(name, '.', len) == NULL)
-		return false;
-	static const char localhost[] = ".localhost";
-	size_t n = sizeof(localhost) - 1;
-	return !(len >= n && strncasecmp(name + len - n, localhost, n) == 0);
-}
-
-/* server_name - this server's name for the records to publish: [server]
- * hostname, or a placeholder when that names no public host */
-static const char *server_name(const struct domain_check *dc)
-{
-	return dc->hostname_private ? "YOUR-MAIL-SERVER" : dc->config->hostname;
-}
-
-/* server_addr_add - check IP, one of this server's addresses, against the
- * domain's SPF record as a receiver would for mail from postmaster@DOMAIN */
-static void server_addr_add(struct domain_check *dc, const char *ip)
-{
-	if (dc->addr_count == CHECK_SERVER_ADDRS_MAX)
-		return;
-	struct server_addr *a = &dc->addrs[dc->addr_count++];
-	a->dc = dc;
-	a->ip = xstrdup(ip);
-	char sender[MAILAUTH_DOMAIN_SIZE + 16];
-	snprintf(sender, sizeof(sender), "postmaster@%s", dc->domain);
-	struct spf_params params = {
-		.ip = ip, .sender = sender, .helo = dc->config->hostname,
-		.receiver = dc->config->hostname, .now = (long long)time(NULL),
-		.void_lookups_max = dc->config->auth.spf_void_lookups,
-		.timeout_ms = dc->config->auth.spf_timeout * 1000,
-	};
-	dc->pending++;
-	spf_request_start(dc->base, dc->dns, &params, server_addr_done, a);
-}
-
-static void server_addr_done(void *ctx, const struct spf_outcome *o)
-{
-	struct server_addr *a = ctx;
-	a->done = true;
-	a->result = o->result;
-	a->mechanism = o->mechanism ? xstrdup(o->mechanism) : NULL;
-	check_done_one(a->dc);
-}
-
-/* dmarc_done - keep the discovery; ask each external rua= destination
- * whether it accepts the reports (RFC 7489 7.1) */
-static void dmarc_done(void *ctx, struct dmarc_discovery *discovery)
-{
-	struct domain_check *dc = ctx;
-	dc->dmarc = discovery;
-	const struct dmarc_found *found = dmarc_discovery_found(discovery);
-	if (found->status == DMARC_FOUND_RECORD && found->record->rua_count > 0) {
-		const struct dmarc_record *r = found->record;
-		dc->rua = xcalloc(r->rua_count, sizeof(*dc->rua));
-		dc->rua_count = r->rua_count;
-		for (size_t i = 0; i < r->rua_count; i++) {
-			struct rua_dest *d = &dc->rua[i];
-			d->uri = xstrdup(r->rua[i].uri);
-			if (!dmarc_rua_mailto(d->uri, d->address, sizeof(d->address)))
-				continue;
-			const char *dest = strrchr(d->address, '@') + 1;
-			d->external = dmarc_rua_is_external(dc->psl, found->record_domain, dest);
-			char name[MAILAUTH_DOMAIN_SIZE];
-			if (d->external && dmarc_rua_auth_name(found->record_domain, dest, name))
-				answer_start(dc, &d->auth, name);
-		}
-	}
-	check_done_one(dc);
-}
-
-/* ---- judging ---------------------------------------------------------------- */
-
-static struct section *section_new(struct domain_check *dc, const char *name)
-{
-	struct section *s = &dc->sections[dc->section_count++];
-	s->name = name;
-	return s;
-}
-
-static void section_add(struct section *s, enum level level, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *text = xvasprintf(fmt, ap);
-	va_end(ap);
-	s->findings = xrealloc(s->findings, (s->finding_count + 1) * sizeof(*s->findings));
-	s->findings[s->finding_count++] = (struct finding){ level, text };
-	if (level > s->status)
-		s->status = level;
-}
-
-static void section_record(struct section *s, const char *text)
-{
-	s->records = xrealloc(s->records, (s->record_count + 1) * sizeof(*s->records));
-	s->records[s->record_count++] = xstrdup(text);
-}
-
-/* cli_txt_record - "NAME. IN TXT" and TEXT in quoted strings of at most
- * 255 octets (RFC 1035 3.3.14: the strings of one record are joined) */
-char *cli_txt_record(const char *name, const char *text)
-{
-	struct buf b;
-	buf_init(&b);
-	buf_printf(&b, "%s. IN TXT", name);
-	size_t len = strlen(text), off = 0;
-	do {
-		size_t n = len - off < CHECK_TXT_STRING_MAX ? len - off : CHECK_TXT_STRING_MAX;
-		buf_printf(&b, " \"%.*s\"", (int)n, text + off);
-		off += n;
-	} while (off < len);
-	char *record = xstrndup((const char *)b.data, b.len);
-	buf_free(&b);
-	return record;
-}
-
-static void section_publish_txt(struct section *s, const char *name, const char *text)
-{
-	char *record = cli_txt_record(name, text);
-	section_publish(s, "%s", record);
-	free(record);
-}
-
-static void section_publish(struct section *s, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *text = xvasprintf(fmt, ap);
-	va_end(ap);
-	s->publish = xrealloc(s->publish, (s->publish_count + 1) * sizeof(*s->publish));
-	s->publish[s->publish_count++] = text;
-}
-
-static const char *status_text(enum dns_status status)
-{
-	switch (status) {
-	case DNS_NXDOMAIN: return "the name does not exist";
-	case DNS_NODATA: return "no record";
-	case DNS_TEMPFAIL: return "DNS temporary failure: could not be checked";
-	case DNS_NULL_MX: return "null MX";
-	case DNS_OK: break;
-	}
-	return "found";
-}
-
-/* judge_mx - RFC 5321 5.1 (MX, else the domain's own address), RFC 7505
- * (null MX); a domain this server receives for should name it */
-static void judge_mx(struct domain_check *dc)
-{
-	struct section *s = section_new(dc, "mx");
-	const char *host = dc->config->hostname;
-	const char *publish_host = server_name(dc);
-	bool local = config_is_local_domain(dc->config, dc->domain);
-	if (dc->mx_status == DNS_NULL_MX) {
-		section_record(s, "0 .");
-		section_add(s, local ? LEVEL_ERROR : LEVEL_WARN,
-			    "null MX (RFC 7505): the domain receives no mail%s", local ?
-			    ", yet this server receives mail for it" :
-			    "; receivers refuse mail whose envelope sender uses it (RFC 7505 4.2)");
-		if (local)
-			section_publish(s, "%s. IN MX 10 %s.", dc->domain, publish_host);
-		return;
-	}
-	/* with MX hosts, the overall status is their addresses' (judged below) */
-	if (dc->mx_count == 0 && (dc->mx_status == DNS_TEMPFAIL ||
-				  dc->mx_status == DNS_NXDOMAIN)) {
-		section_add(s, LEVEL_ERROR, "%s: %s", dc->domain, status_text(dc->mx_status));
-		return;
-	}
-	if (dc->mx_implicit || dc->mx_count == 0) {
-		section_add(s, LEVEL_WARN, "no MX record: %s", dc->mx_count ?
-			    "mail goes to the domain's own address (RFC 5321 5.1)" :
-			    "and no address either: the domain receives no mail");
-		section_publish(s, "%s. IN MX 10 %s.", dc->domain, local ? publish_host :
-				"YOUR-MAIL-SERVER");
-		return;
-	}
-	bool ours = false;
-	for (size_t i = 0; i < dc->mx_count; i++) {
-		const struct mx_host *h = &dc->mx_hosts[i];
-		char *line = xasprintf("%u %s", h->preference, h->name);
-		section_record(s, line);
-		free(line);
-		if (strcasecmp(h->name, host) == 0)
-			ours = true;
-		if (h->address_count == 0 && h->status == DNS_TEMPFAIL)
-			section_add(s, LEVEL_ERROR, "MX host %s: %s", h->name,
-				    status_text(h->status));
-		else if (h->address_count == 0)
-			section_add(s, LEVEL_ERROR, "MX host %s has no address (A or AAAA)",
-				    h->name);
-		else
-			section_add(s, LEVEL_OK, "MX host %s (preference %u) at %s%s", h->name,
-				    h->preference, h->first_address,
-				    h->address_count > 1 ? " and more" : "");
-	}
-	if (local && !ours) {
-		section_add(s, LEVEL_WARN, "this server (%s) receives mail for %s but is not "
-			    "one of its MX hosts", host, dc->domain);
-		section_publish(s, "%s. IN MX 10 %s.", dc->domain, publish_host);
-	}
-}
-
-/* spf_suggest - the record to publish: RECORD (NULL: none) with this
- * server's addresses that did not pass put first and a permissive or
- * missing all ended with -all */
-static char *spf_suggest(const struct domain_check *dc, const char *record)
-{
-	struct buf b;
-	buf_init(&b);
-	buf_append_str(&b, "v=spf1");
-	bool have_end = false;
-	for (size_t i = 0; i < dc->addr_count; i++) {
-		const struct server_addr *a = &dc->addrs[i];
-		if (record == NULL || a->result != SPF_RESULT_PASS)
-			buf_printf(&b, " %s:%s", strchr(a->ip, ':') ? "ip6" : "ip4", a->ip);
-	}
-	if (record == NULL && dc->addr_count == 0)
-		buf_append_str(&b, " mx");
-	if (record != NULL) {
-		const char *p = record + 6;   /* after "v=spf1" */
-		while (*p) {
-			while (*p == ' ')
-				p++;
-			const char *end = p;
-			while (*end && *end != ' ')
-				end++;
-			if (end == p)
-				break;
-			size_t n = (size_t)(end - p);
-			bool all = (n == 3 && strncasecmp(p, "all", 3) == 0) ||
-				   (n == 4 && strncasecmp(p + 1, "all", 3) == 0);
-			bool redirect = n > 9 && strncasecmp(p, "redirect=", 9) == 0;
-			if (all && (*p == '+' || *p == '?' || n == 3)) {
-				buf_append_str(&b, " -all");
-			} else {
-				buf_printf(&b, " %.*s", (int)n, p);
-			}
-			have_end |= all || redirect;
-			p = end;
-		}
-	}
-	if (!have_end)
-		buf_append_str(&b, " -all");
-	char *text = xstrndup((const char *)b.data, b.len);
-	buf_free(&b);
-	return text;
-}
-
-/* judge_spf - RFC 7208: one record (4.5), valid (4.6), within the ten
- * lookups (4.6.4), ending in -all or ~all, authorizing this server */
-static void judge_spf(struct domain_check *dc)
-{
-	struct section *s = section_new(dc, "spf");
-	const struct answer *a = &dc->spf_txt;
-	if (a->status == DNS_TEMPFAIL) {
-		section_add(s, LEVEL_ERROR, "TXT %s: %s", dc->domain, status_text(a->status));
-		return;
-	}
-	const char *record = NULL;
-	size_t found = 0;
-	for (size_t i = 0; i < a->count; i++) {
-		if (!spf_record_is_spf(a->items[i], strlen(a->items[i])))
-			continue;
-		section_record(s, a->items[i]);
-		record = a->items[i];
-		found++;
-	}
-	if (found == 0) {
-		section_add(s, LEVEL_ERROR, "no SPF record (TXT \"v=spf1 ...\" at %s): receivers "
-			    "cannot tell which hosts send its mail", dc->domain);
-		char *text = spf_suggest(dc, NULL);
-		section_publish_txt(s, dc->domain, text);
-		free(text);
-		return;
-	}
-	if (found > 1) {
-		section_add(s, LEVEL_ERROR, "%zu SPF records: receivers answer permerror (RFC "
-			    "7208 4.5); merge them into one", found);
-		return;
-	}
-	const char *error = NULL;
-	struct spf_record *r = spf_record_parse(record, strlen(record), &error);
-	if (r == NULL) {
-		section_add(s, LEVEL_ERROR, "the record does not parse: %s (receivers answer "
-			    "permerror, RFC 7208 4.6)", error);
-		return;
-	}
-	const struct spf_term *all = NULL;
-	for (size_t i = 0; i < r->term_count; i++) {
-		const struct spf_term *t = &r->terms[i];
-		if (t->mechanism == SPF_MECH_ALL)
-			all = t;
-		if (t->mechanism == SPF_MECH_PTR)
-			section_add(s, LEVEL_WARN, "%.*s: the ptr mechanism is slow and "
-				    "unreliable and should not be used (RFC 7208 5.5)",
-				    (int)t->text_len, t->text);
-	}
-	bool fix = false;
-	if (all == NULL && r->redirect == NULL) {
-		section_add(s, LEVEL_WARN, "the record has no all mechanism: mail from other "
-			    "hosts is neutral; end it with -all (or ~all)");
-		fix = true;
-	} else if (all != NULL && all->qualifier == SPF_RESULT_PASS) {
-		section_add(s, LEVEL_ERROR, "%.*s lets every host on the Internet send as %s",
-			    (int)all->text_len, all->text, dc->domain);
-		fix = true;
-	} else if (all != NULL && all->qualifier == SPF_RESULT_NEUTRAL) {
-		section_add(s, LEVEL_WARN, "%.*s says nothing about other hosts; end the "
-			    "record with -all (or ~all)", (int)all->text_len, all->text);
-		fix = true;
-	} else if (all != NULL) {
-		section_add(s, LEVEL_OK, "ends in %.*s", (int)all->text_len, all->text);
-	} else {
-		section_add(s, LEVEL_OK, "ends in redirect=%.*s", (int)r->redirect_len,
-			    r->redirect);
-	}
-	spf_record_free(&r);
-
-	if (dc->spf_probe_result == SPF_RESULT_PERMERROR) {
-		section_add(s, LEVEL_ERROR, "evaluation ends in permerror: %s",
-			    dc->spf_probe_problem ? dc->spf_probe_problem : "unknown");
-	} else if (dc->spf_probe_result == SPF_RESULT_TEMPERROR) {
-		section_add(s, LEVEL_ERROR, "evaluation ends in temperror: %s",
-			    dc->spf_probe_problem ? dc->spf_probe_problem : "DNS failure");
-	} else {
-		section_add(s, LEVEL_OK, "%u of %d DNS lookups, %u void", dc->spf_probe_lookups,
-			    SPF_LOOKUP_MAX, dc->spf_probe_void);
-	}
-
-	if (dc->hostname_private) {
-		section_add(s, LEVEL_WARN, "[server] hostname %s is not a public fully qualified "
-			    "name: this server's addresses are not checked (set it to the name "
-			    "receivers know this server by, or set [delivery] source_address)",
-			    dc->config->hostname);
-	} else if (dc->addr_count == 0) {
-		section_add(s, LEVEL_WARN, "this server's addresses are unknown (%s has no A or "
-			    "AAAA record and [delivery] source_address is not set): not checked",
-			    dc->config->hostname);
-	}
-	for (size_t i = 0; i < dc->addr_count; i++) {
-		const struct server_addr *sa = &dc->addrs[i];
-		if (sa->result == SPF_RESULT_PASS) {
-			section_add(s, LEVEL_OK, "this server's address %s passes (%s)", sa->ip,
-				    sa->mechanism ? sa->mechanism : "");
-		} else {
-			section_add(s, LEVEL_ERROR, "this server's address %s (%s) is not "
-				    "authorized: %s%s%s%s", sa->ip, dc->addrs_from_setting ?
-				    "[delivery] source_address" : dc->config->hostname,
-				    spf_result_name(sa->result), sa->mechanism ? " (" : "",
-				    sa->mechanism ? sa->mechanism : "", sa->mechanism ? ")" : "");
-			fix = true;
-		}
-	}
-	if (fix) {
-		char *text = spf_suggest(dc, record);
-		section_publish_txt(s, dc->domain, text);
-		free(text);
-	}
-}
-
-/* judge_dkim - each selector's key record (RFC 6376 3.6.1, RFC 8301 3.2) */
-static void judge_dkim(struct domain_check *dc)
-{
-	struct section *s = section_new(dc, "dkim");
-	if (dc->selector_count == 0) {
-		section_add(s, LEVEL_WARN, "no selector given (--selector S) and no signing key "
-			    "of %s in this server's data folder: DKIM not checked (petrel dkim "
-			    "keygen %s makes one)", dc->domain, dc->domain);
-		return;
-	}
-	if (dc->selectors_local)
-		section_add(s, LEVEL_OK, "the selectors of this server's keys for %s (petrel dkim "
-			    "list)", dc->domain);
-	for (size_t i = 0; i < dc->selector_count; i++) {
-		const struct answer *a = &dc->dkim[i];
-		if (a->status != DNS_OK) {
-			section_add(s, LEVEL_ERROR, "selector %s: no key at %s (%s)%s",
-				    dc->selectors[i], a->name, status_text(a->status),
-				    dc->selectors_local ? "; publish the record petrel dkim list "
-				    "prints for it" : "");
-			continue;
-		}
-		const char *error = "no record";
-		struct dkim_key_info info;
-		size_t used = a->count;
-		for (size_t j = 0; j < a->count && used == a->count; j++)
-			if (dkim_key_describe(a->items[j], strlen(a->items[j]), &info, &error) == 0)
-				used = j;
-		for (size_t j = 0; j < a->count; j++)
-			section_record(s, a->items[j]);
-		if (used == a->count) {
-			section_add(s, LEVEL_ERROR, "selector %s: the record at %s is no usable "
-				    "key: %s", dc->selectors[i], a->name, error);
-			continue;
-		}
-		if (info.revoked) {
-			section_add(s, LEVEL_ERROR, "selector %s: the key is revoked (empty p=): "
-				    "signatures with it fail", dc->selectors[i]);
-			continue;
-		}
-		enum level level = LEVEL_OK;
-		const char *note = "";
-		if (strcmp(info.type, "rsa") == 0 && info.bits < CHECK_RSA_BITS_MIN) {
-			level = LEVEL_ERROR;
-			note = ": verifiers refuse RSA keys under 1024 bits (RFC 8301 3.2)";
-		} else if (strcmp(info.type, "rsa") == 0 && info.bits < CHECK_RSA_BITS_GOOD) {
-			level = LEVEL_WARN;
-			note = ": RFC 8301 3.2 asks for 2048 bits or more";
-		}
-		section_add(s, level, "selector %s: %s key, %u bits%s", dc->selectors[i],
-			    info.type, info.bits, note);
-		if (info.testing)
-			section_add(s, LEVEL_WARN, "selector %s: t=y, the domain is testing DKIM: "
-				    "verifiers may treat failures as no signature",
-				    dc->selectors[i]);
-	}
-}
-
-/* judge_dmarc - RFC 7489 6.3: a record, a policy that protects, reports
- * asked for (rua=) and their destinations' consent (7.1) */
-static void judge_dmarc(struct domain_check *dc)
-{
-	struct section *s = section_new(dc, "dmarc");
-	const struct dmarc_found *found = dmarc_discovery_found(dc->dmarc);
-	char name[MAILAUTH_DOMAIN_SIZE + 8];
-	snprintf(name, sizeof(name), "_dmarc.%s", dc->domain);
-	char *suggest = xasprintf("v=DMARC1; p=quarantine; rua=mailto:postmaster@%s",
-				  dc->domain);
-	if (found->record_text)
-		section_record(s, found->record_text);
-	switch (found->status) {
-	case DMARC_FOUND_RECORD:
-		break;
-	case DMARC_FOUND_NONE:
-		section_add(s, LEVEL_ERROR, "no DMARC record (TXT \"v=DMARC1; ...\" at %s, nor at "
-			    "the organizational domain %s): forged mail from %s is not refused, "
-			    "and large mailbox providers expect one", name, found->org_domain,
-			    dc->domain);
-		section_publish_txt(s, name, suggest);
-		goto out;
-	case DMARC_FOUND_TEMPFAIL:
-		section_add(s, LEVEL_ERROR, "_dmarc.%s: %s", found->record_domain,
-			    status_text(DNS_TEMPFAIL));
-		goto out;
-	default:
-		section_add(s, LEVEL_ERROR, "_dmarc.%s: %s: receivers apply no policy (RFC 7489 "
-			    "6.6.3)", found->record_domain ? found->record_domain : dc->domain,
-			    found->problem);
-		section_publish_txt(s, name, suggest);
-		goto out;
-	}
-	const struct dmarc_record *r = found->record;
-	bool sub = strcmp(found->record_domain, dc->domain) != 0;
-	enum dmarc_policy p = sub ? r->sp : r->p;
-	if (sub)
-		section_add(s, LEVEL_OK, "the record of the organizational domain %s applies "
-			    "(its %s)", found->record_domain, r->sp_given ? "sp=" : "p=");
-	if (r->p_fallback)
-		section_add(s, LEVEL_ERROR, "p= (or sp=) is missing or invalid: receivers treat "
-			    "the record as p=none (RFC 7489 6.6.3)");
-	else if (p == DMARC_POLICY_NONE)
-		section_add(s, LEVEL_WARN, "policy none: receivers deliver mail that fails "
-			    "DMARC (monitoring only); use quarantine or reject once reports "
-			    "show your mail passes");
-	else
-		section_add(s, LEVEL_OK, "policy %s", dmarc_policy_name(p));
-	if (r->pct < 100)
-		section_add(s, LEVEL_WARN, "pct=%u: the policy applies to %u%% of failing mail",
-			    r->pct, r->pct);
-	if (r->ignored[0])
-		section_add(s, LEVEL_WARN, "invalid values ignored (defaults used): %s",
-			    r->ignored);
-	if (r->rua_count == 0)
-		section_add(s, LEVEL_WARN, "no rua=: nobody sends you aggregate reports of who "
-			    "sends mail as %s", dc->domain);
-	for (size_t i = 0; i < dc->rua_count; i++) {
-		const struct rua_dest *d = &dc->rua[i];
-		if (d->address[0] == '\0') {
-			section_add(s, LEVEL_WARN, "rua %s: not a mailto: address (Petrel and most "
-				    "receivers send reports by mail only)", d->uri);
-			continue;
-		}
-		if (!d->external) {
-			section_add(s, LEVEL_OK, "reports go to %s", d->address);
-			continue;
-		}
-		int auth = dmarc_rua_auth_answer(&(struct dns_records){
-			.status = d->auth.status, .items = d->auth.items, .count = d->auth.count });
-		if (!d->auth.done)
-			auth = 0;
-		if (auth == 1)
-			section_add(s, LEVEL_OK, "reports go to %s, which accepts them (%s)",
-				    d->address, d->auth.name);
-		else if (auth < 0)
-			section_add(s, LEVEL_ERROR, "reports to %s: %s: %s", d->address,
-				    d->auth.name, status_text(DNS_TEMPFAIL));
-		else {
-			section_add(s, LEVEL_ERROR, "reports to %s are not sent: %s, outside %s, "
-				    "does not accept them (no v=DMARC1 record at %s, RFC 7489 7.1)",
-				    d->address, strrchr(d->address, '@') + 1, found->org_domain,
-				    d->auth.name ? d->auth.name : "its _report._dmarc name");
-			if (d->auth.name)
-				section_publish_txt(s, d->auth.name, "v=DMARC1");
-		}
-	}
-out:
-	free(suggest);
-}
-
-/* judge_tagged - an optional tag=value record at A->name: MTA-STS (RFC 8461
- * 3.1: v=STSv1; id=1*32 letters and digits) or TLS-RPT (RFC 8460 3: v=
- * TLSRPTv1; rua=mailto: or https: URIs).  Several records: none applies. */
-static void judge_tagged(struct domain_check *dc, const char *name, const struct answer *a,
-			 const char *version, const char *what)
-{
-	struct section *s = section_new(dc, name);
-	if (a->status == DNS_TEMPFAIL) {
-		section_add(s, LEVEL_ERROR, "%s: %s", a->name, status_text(a->status));
-		return;
-	}
-	char prefix[32];
-	snprintf(prefix, sizeof(prefix), "v=%s", version);
-	size_t plen = strlen(prefix);
-	const char *record = NULL;
-	size_t found = 0;
-	for (size_t i = 0; i < a->count; i++) {
-		const char *t = a->items[i];
-		if (strncmp(t, prefix, plen) == 0 && (t[plen] == ';' || t[plen] == ' ' ||
-						       t[plen] == '\t' || t[plen] == '\0')) {
-			record = t;
-			found++;
-			section_record(s, t);
-		}
-	}
-	if (found == 0) {
-		section_add(s, LEVEL_OK, "%s not published (optional)", what);
-		return;
-	}
-	if (found > 1) {
-		section_add(s, LEVEL_ERROR, "%zu %s records at %s: senders use none", found, what,
-			    a->name);
-		return;
-	}
-	struct mailauth_tag tags[16];
-	const char *error = NULL;
-	int n = mailauth_tags_parse(record, strlen(record), tags, 16, &error);
-	if (n < 0) {
-		section_add(s, LEVEL_ERROR, "the record does not parse: %s", error);
-		return;
-	}
-	if (strcmp(version, "STSv1") == 0) {
-		const struct mailauth_tag *id = mailauth_tags_find(tags, (size_t)n, "id");
-		bool ok = id != NULL && id->value_len >= 1 && id->value_len <= 32;
-		for (size_t i = 0; ok && i < id->value_len; i++) {
-			char c = id->value[i];
-			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		}
-		if (!ok)
-			section_add(s, LEVEL_ERROR, "id= is missing or not 1 to 32 letters and "
-				    "digits (RFC 8461 3.1)");
-		else
-			section_add(s, LEVEL_OK, "policy id %.*s; the policy itself is served at "
-				    "https://mta-sts.%s/.well-known/mta-sts.txt (not fetched)",
-				    (int)id->value_len, id->value, dc->domain);
-		return;
-	}
-	const struct mailauth_tag *rua = mailauth_tags_find(tags, (size_t)n, "rua");
-	if (rua == NULL || rua->value_len == 0) {
-		section_add(s, LEVEL_ERROR, "rua= is missing: where reports go (RFC 8460 3)");
-		return;
-	}
-	bool ok = true;
-	const char *p = rua->value, *end = rua->value + rua->value_len;
-	while (p < end) {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		const char *next = comma ? comma : end;
-		while (p < next && (*p == ' ' || *p == '\t'))
-			p++;
-		if (!((next - p > 7 && strncasecmp(p, "mailto:", 7) == 0) ||
-		      (next - p > 8 && strncasecmp(p, "https://", 8) == 0))) {
-			section_add(s, LEVEL_ERROR, "rua= %.*s is neither mailto: nor https: (RFC "
-				    "8460 3)", (int)(next - p), p);
-			ok = false;
-		}
-		p = comma ? comma + 1 : end;
-	}
-	if (ok)
-		section_add(s, LEVEL_OK, "reports go to %.*s", (int)rua->value_len, rua->value);
+	struct check_run *run = ctx;
+	run->over = true;
+	event_base_loopbreak(run->base);
+	(void)check;
 }
 
 /* ---- output ----------------------------------------------------------------- */
 
-static void print_human(const struct domain_check *dc)
+static void print_human(const struct domain_check *check)
 {
+	size_t count = 0;
+	const struct domain_check_section *sections = domain_check_sections(check, &count);
 	size_t counts[3] = { 0 };
-	for (size_t i = 0; i < dc->section_count; i++)
-		counts[dc->sections[i].status]++;
-	printf("%s: %s (%zu ok, %zu warn, %zu error)\n", dc->domain,
-	       counts[LEVEL_ERROR] ? "ERROR" : counts[LEVEL_WARN] ? "WARN" : "OK",
-	       counts[LEVEL_OK], counts[LEVEL_WARN], counts[LEVEL_ERROR]);
+	for (size_t i = 0; i < count; i++)
+		counts[sections[i].status]++;
+	printf("%s: %s (%zu ok, %zu warn, %zu error)\n", domain_check_domain(check),
+	       counts[DOMAIN_CHECK_ERROR] ? "ERROR" : counts[DOMAIN_CHECK_WARN] ? "WARN" : "OK",
+	       counts[DOMAIN_CHECK_OK], counts[DOMAIN_CHECK_WARN], counts[DOMAIN_CHECK_ERROR]);
 	static const char *const upper[] = { "OK", "WARN", "ERROR" };
-	for (size_t i = 0; i < dc->section_count; i++) {
-		const struct section *s = &dc->sections[i];
+	for (size_t i = 0; i < count; i++) {
+		const struct domain_check_section *s = &sections[i];
 		printf("\n%-8s %s\n", s->name, upper[s->status]);
 		for (size_t j = 0; j < s->record_count; j++)
 			printf("  record:  %s\n", s->records[j]);
 		for (size_t j = 0; j < s->finding_count; j++)
-			printf("  %-7s  %s\n", level_names[s->findings[j].level],
+			printf("  %-7s  %s\n", domain_check_level_name(s->findings[j].level),
 			       s->findings[j].text);
 		for (size_t j = 0; j < s->publish_count; j++)
-			printf("  publish: %s\n", s->publish[j]);
+			printf("  publish: %s\n", s->publish[j].zone);
 	}
 }
 
-static void print_json(const struct domain_check *dc)
+static void print_json(const struct domain_check *check)
 {
-	enum level worst = LEVEL_OK;
-	for (size_t i = 0; i < dc->section_count; i++)
-		if (dc->sections[i].status > worst)
-			worst = dc->sections[i].status;
+	size_t count = 0;
+	const struct domain_check_section *sections = domain_check_sections(check, &count);
 	printf("{\"domain\": ");
-	cli_json_string(stdout, dc->domain);
-	printf(", \"status\": \"%s\", \"sections\": [", level_names[worst]);
-	for (size_t i = 0; i < dc->section_count; i++) {
-		const struct section *s = &dc->sections[i];
+	cli_json_string(stdout, domain_check_domain(check));
+	printf(", \"status\": \"%s\", \"sections\": [",
+	       domain_check_level_name(domain_check_worst(check)));
+	for (size_t i = 0; i < count; i++) {
+		const struct domain_check_section *s = &sections[i];
 		printf("%s{\"name\": \"%s\", \"status\": \"%s\", \"records\": [", i ? ", " : "",
-		       s->name, level_names[s->status]);
+		       s->name, domain_check_level_name(s->status));
 		for (size_t j = 0; j < s->record_count; j++) {
 			printf(j ? ", " : "");
 			cli_json_string(stdout, s->records[j]);
@@ -1099,56 +217,16 @@ static void print_json(const struct domain_check *dc)
 		printf("], \"findings\": [");
 		for (size_t j = 0; j < s->finding_count; j++) {
 			printf("%s{\"level\": \"%s\", \"text\": ", j ? ", " : "",
-			       level_names[s->findings[j].level]);
+			       domain_check_level_name(s->findings[j].level));
 			cli_json_string(stdout, s->findings[j].text);
 			printf("}");
 		}
 		printf("], \"publish\": [");
 		for (size_t j = 0; j < s->publish_count; j++) {
 			printf(j ? ", " : "");
-			cli_json_string(stdout, s->publish[j]);
+			cli_json_string(stdout, s->publish[j].zone);
 		}
 		printf("]}");
 	}
 	printf("]}\n");
-}
-
-static void check_free(struct domain_check *dc)
-{
-	for (size_t i = 0; i < dc->mx_count; i++) {
-		free(dc->mx_hosts[i].name);
-		free(dc->mx_hosts[i].first_address);
-	}
-	free(dc->mx_hosts);
-	answer_free(&dc->spf_txt);
-	free(dc->spf_probe_problem);
-	answer_free(&dc->host_a);
-	answer_free(&dc->host_aaaa);
-	for (size_t i = 0; i < dc->addr_count; i++) {
-		free(dc->addrs[i].ip);
-		free(dc->addrs[i].mechanism);
-	}
-	for (size_t i = 0; dc->dkim && i < dc->selector_count; i++)
-		answer_free(&dc->dkim[i]);
-	free(dc->dkim);
-	dmarc_discovery_free(&dc->dmarc);
-	for (size_t i = 0; i < dc->rua_count; i++) {
-		free(dc->rua[i].uri);
-		answer_free(&dc->rua[i].auth);
-	}
-	free(dc->rua);
-	answer_free(&dc->mta_sts);
-	answer_free(&dc->tls_rpt);
-	for (size_t i = 0; i < dc->section_count; i++) {
-		struct section *s = &dc->sections[i];
-		for (size_t j = 0; j < s->record_count; j++)
-			free(s->records[j]);
-		free(s->records);
-		for (size_t j = 0; j < s->finding_count; j++)
-			free(s->findings[j].text);
-		free(s->findings);
-		for (size_t j = 0; j < s->publish_count; j++)
-			free(s->publish[j]);
-		free(s->publish);
-	}
 }

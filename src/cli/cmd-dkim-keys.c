@@ -40,6 +40,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "keysd/keysd.h"
+#include "mailauth/mailauth.h"
 #include "queue/control.h"
 #include "util/domain.h"
 #include "util/xalloc.h"
@@ -276,7 +277,7 @@ static int keys_keygen(const struct config *config, const struct keys_args *args
 	}
 	printf("wrote %s/dkim/%s (%s, %d bits); publish:\n", config->data_dir, name,
 	       pub.algorithm, pub.bits);
-	char *txt = cli_txt_record(id, pub.dns);  /* the id is the record's name */
+	char *txt = domain_check_txt_record(id, pub.dns);  /* the id is the record's name */
 	puts(txt);
 	free(txt);
 	keys_reload(config);

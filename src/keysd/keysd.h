@@ -90,6 +90,12 @@ void keysd_webhook_request(struct ipc_server *server, const unsigned char *secre
  * into ID */
 bool keysd_id_dkim(const char *id, char *selector_r, size_t selector_size,
 		   const char **domain_r);
+/* keysd_dkim_selectors - the selectors of DOMAIN's signing keys in
+ * DATA_DIR/dkim/ (file names S._domainkey.DOMAIN.pem; only the names are
+ * read), malloc'd in *SELECTORS_R (keysd_dkim_selectors_free); none when
+ * the folder cannot be read.  Blocking: a worker's or the CLI's. */
+size_t keysd_dkim_selectors(const char *data_dir, const char *domain, char ***selectors_r);
+void keysd_dkim_selectors_free(char ***selectors, size_t count);
 
 #define KEYSD_SIGNER_KEYS_MAX 4    /* signatures per message, at most */
 

@@ -33,6 +33,7 @@
  * one in milliseconds), then fails: the message goes unsigned, as it would
  * at the timeout.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -162,6 +163,42 @@ bool keysd_id_dkim(const char *id, char *selector_r, size_t selector_size,
 	selector_r[mark - id] = '\0';
 	*domain_r = mark + strlen(DOMAINKEY);
 	return true;
+}
+
+size_t keysd_dkim_selectors(const char *data_dir, const char *domain, char ***selectors_r)
+{
+	size_t count = 0;
+	char *path = xasprintf("%s/dkim", data_dir);
+	DIR *d = opendir(path);
+	free(path);
+	*selectors_r = NULL;
+	if (d == NULL)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n <= 4 || n - 4 > KEYSD_ID_MAX || strcmp(de->d_name + n - 4, ".pem") != 0)
+			continue;
+		char id[KEYSD_ID_MAX + 1], selector[KEYSD_ID_MAX + 1];
+		const char *key_domain = NULL;
+		memcpy(id, de->d_name, n - 4);
+		id[n - 4] = '\0';
+		if (!keysd_id_dkim(id, selector, sizeof(selector), &key_domain) ||
+		    strcasecmp(key_domain, domain) != 0)
+			continue;
+		*selectors_r = xrealloc(*selectors_r, (count + 1) * sizeof(**selectors_r));
+		(*selectors_r)[count++] = xstrdup(selector);
+	}
+	(void)closedir(d);
+	return count;
+}
+
+void keysd_dkim_selectors_free(char ***selectors, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free((*selectors)[i]);
+	free(*selectors);
+	*selectors = NULL;
 }
 
 struct keysd_signer *keysd_signer_create(struct event_base *base, struct ipc_client *keys,

@@ -862,4 +862,88 @@ void mailauth_ar_result_clear(struct mailauth_ar_result *r);
 const char *mailauth_ar_prop_find(const struct mailauth_ar_result *r, const char *ptype,
 				  const char *property);
 
+/* ---- a domain's mail records checked (domain-check.c) --------------------- */
+
+/* What a domain publishes for mail, looked up and judged as `petrel
+ * check-domain` and the dashboard's domains page show it (docs/dns-records.md):
+ * MX (RFC 5321 5.1, RFC 7505), SPF (RFC 7208, this server's addresses
+ * evaluated against it), DKIM (the selectors given, RFC 6376 3.6.1, RFC
+ * 8301 3.2), DMARC (RFC 7489, rua= destinations' consent, 7.1), and
+ * MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) when present.  Every lookup
+ * starts at once on the loop of BASE through dns/'s resolver; the answers
+ * are kept as they come and judged when the last one is in.  The result
+ * is a list of sections, each with a status (its worst finding), the
+ * records found, findings (a level and a sentence) and the records to
+ * publish.  The check owns everything it returns; it lives until
+ * domain_check_free, which cancels what is still running. */
+
+enum domain_check_level { DOMAIN_CHECK_OK, DOMAIN_CHECK_WARN, DOMAIN_CHECK_ERROR };
+
+#define DOMAIN_CHECK_SECTIONS 6      /* mx, spf, dkim, dmarc, mta-sts, tls-rpt */
+
+struct domain_check_finding {
+	enum domain_check_level level;
+	char *text;
+};
+
+/* a record to publish */
+struct domain_check_record {
+	char *name;           /* its owner name, no trailing dot */
+	const char *type;     /* "MX" or "TXT" */
+	char *value;          /* MX: "10 host."; TXT: the text, its strings joined */
+	char *zone;           /* the zone file line ("NAME. IN TXT \"...\"") */
+};
+
+struct domain_check_section {
+	const char *name;                 /* "mx", "spf", "dkim", "dmarc", "mta-sts", "tls-rpt" */
+	enum domain_check_level status;   /* its worst finding's */
+	char **records;                   /* as found */
+	size_t record_count;
+	struct domain_check_finding *findings;
+	size_t finding_count;
+	struct domain_check_record *publish;
+	size_t publish_count;
+};
+
+struct domain_check_settings {
+	const char *hostname;         /* this server's name ([server] hostname) */
+	const char *source_address;   /* [delivery] source_address; NULL or "": none, the
+					 hostname's A and AAAA records are the addresses */
+	bool receives;                /* this server receives mail for the domain */
+	unsigned spf_void_lookups;    /* [auth] spf_void_lookups (0: SPF's default) */
+	unsigned spf_timeout_ms;      /* [auth] spf_timeout (0: SPF's default) */
+	const char *const *selectors; /* DKIM selectors to check (copied) */
+	size_t selector_count;
+	bool selectors_local;         /* they are this server's signing keys' */
+	const struct mailauth_psl *psl; /* kept: lives longer than the check */
+};
+
+struct domain_check;
+/* domain_check_cb - the check is over; CHECK stays the caller's to free
+ * (from inside the callback too) */
+typedef void domain_check_cb(void *ctx, struct domain_check *check);
+
+/* domain_check_start - check DOMAIN (a domain name, any case, no trailing
+ * dot; at most 253 octets) on BASE's loop; CB is called once, from the
+ * loop (never from inside this call), unless the check is freed first */
+struct domain_check *domain_check_start(struct event_base *base, struct dns_resolver *dns,
+					const struct domain_check_settings *settings,
+					const char *domain, domain_check_cb *cb, void *ctx);
+/* domain_check_domain - the domain checked, lower-cased */
+const char *domain_check_domain(const struct domain_check *check);
+/* domain_check_sections - the sections, once CB was called (before: none) */
+const struct domain_check_section *domain_check_sections(const struct domain_check *check,
+							 size_t *count_r);
+/* domain_check_worst - the worst status of the sections */
+enum domain_check_level domain_check_worst(const struct domain_check *check);
+/* domain_check_level_name - "ok", "warn", "error" */
+const char *domain_check_level_name(enum domain_check_level level);
+/* domain_check_free - lookups still running are cancelled (NULL, *CHECK
+ * NULL: nothing) */
+void domain_check_free(struct domain_check **check);
+/* domain_check_txt_record - the zone file line of a TXT record, "NAME. IN
+ * TXT" and TEXT in quoted strings of at most 255 octets (RFC 1035 3.3.14:
+ * the strings of one record are joined); the caller frees it */
+char *domain_check_txt_record(const char *name, const char *text);
+
 #endif
