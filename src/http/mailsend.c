@@ -41,6 +41,10 @@ struct send_message {
 	bool sandbox;
 	struct buf body;
 	unsigned reserved;        /* sending-limit units its recipients took */
+	/* what its "accepted" event keeps of it (store_event) */
+	char *recipients;         /* one per line */
+	char *categories;         /* JSON array, or NULL when none */
+	char *custom_args;        /* JSON object, or NULL when none */
 };
 
 struct send_job {
@@ -87,6 +91,7 @@ static bool send_compose(struct send_job *j, const struct mailsend_request *r, s
 			 struct send_message *m, size_t *total);
 static bool send_check_from(struct send_job *j, struct send_message *m);
 static void send_sign(struct send_job *j, struct send_message *m);
+static void send_tags(const struct mailsend_request *r, size_t index, struct send_message *m);
 static void send_received(const struct send_job *j, const struct queue_envelope *env,
 			  struct buf *out);
 static void send_unsubscribe_fields(const struct send_job *j, const struct mailsend_request *r,
@@ -161,8 +166,10 @@ static void send_work(void *arg)
 		buf_init(&m->body);
 		j->count++;
 		if (send_check_sender(j, r, i) && send_envelope(j, r, i, m) &&
-		    send_compose(j, r, i, m, &total) && send_check_from(j, m))
+		    send_compose(j, r, i, m, &total) && send_check_from(j, m)) {
 			send_sign(j, m);
+			send_tags(r, i, m);
+		}
 	}
 	if (j->status != 0) {
 		unsigned n = 0;
@@ -327,6 +334,42 @@ static void send_sign(struct send_job *j, struct send_message *m)
 	m->env->size = m->body.len;
 }
 
+/* json_text - V as compact JSON text (malloc'd), V released; NULL when V
+ * is empty */
+static char *json_text(json_t *v)
+{
+	char *text = NULL;
+	if ((json_is_array(v) && json_array_size(v) > 0) ||
+	    (json_is_object(v) && json_object_size(v) > 0)) {
+		text = json_dumps(v, JSON_COMPACT);
+		if (!text)
+			abort();
+	}
+	json_decref(v);
+	return text;
+}
+
+/* send_tags - what M's "accepted" event keeps: its recipients, the
+ * request's categories, and its custom args (the request's, and the
+ * personalization's over them, as SendGrid merges them) */
+static void send_tags(const struct mailsend_request *r, size_t index, struct send_message *m)
+{
+	const struct mailsend_personalization *p = &r->personalizations[index];
+	m->recipients = queue_envelope_rcpt_lines(m->env);
+	json_t *categories = json_array();
+	for (size_t i = 0; i < r->category_count; i++)
+		json_array_append_new(categories, json_string(r->categories[i]));
+	m->categories = json_text(categories);
+	json_t *args = json_object();
+	for (size_t i = 0; i < r->custom_arg_count; i++)
+		json_object_set_new(args, r->custom_args[i].name,
+				    json_string(r->custom_args[i].value));
+	for (size_t i = 0; i < p->custom_arg_count; i++)
+		json_object_set_new(args, p->custom_args[i].name,
+				    json_string(p->custom_args[i].value));
+	m->custom_args = json_text(args);
+}
+
 /* send_unsubscribe_fields - RFC 8058's List-Unsubscribe (a link of
  * /unsubscribe/, unsubscribe.h, for the account and the personalization's
  * first "to" address: a message per personalization, one link per
@@ -420,6 +463,11 @@ static void send_event(struct send_job *j, const struct send_message *m)
 		.queue_id = (char *)m->id,
 		.code = 250,  /* as SMTP records an acceptance */
 	};
+	if (!m->sandbox) {   /* nothing reads a sandboxed message's */
+		ev.recipients = m->recipients;
+		ev.categories = m->categories;
+		ev.custom_args = m->custom_args;
+	}
 	store_events_post(j->origin.server->events, &ev, true);
 }
 
@@ -485,6 +533,9 @@ static void send_job_free(struct send_job *j)
 	for (size_t i = 0; i < j->count; i++) {
 		queue_envelope_free(&j->messages[i].env);
 		buf_free(&j->messages[i].body);
+		free(j->messages[i].recipients);
+		free(j->messages[i].categories);
+		free(j->messages[i].custom_args);
 	}
 	free(j->messages);
 	json_decref(j->answer);

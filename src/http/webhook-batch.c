@@ -26,9 +26,12 @@ static const struct {
 };
 
 static json_t *event_json(const struct store_event *e, enum http_webhook_event event,
-			  const char *hostname);
+			  const char *email, size_t part, const char *hostname);
 static void set_text(json_t *o, const char *name, const char *text);
 static void set_status(json_t *o, const char *reply);
+static void set_message_fields(json_t *o, const struct store_event *e);
+static size_t event_parts(const struct store_event *e, uint32_t mask);
+static const char *recipient_line(const char *lines, size_t k);
 
 int http_webhook_event_of(const char *type)
 {
@@ -75,13 +78,38 @@ static void set_status(json_t *o, const char *reply)
 	json_object_set_new(o, "status", json_string(status));
 }
 
-static json_t *event_json(const struct store_event *e, enum http_webhook_event event,
-			  const char *hostname)
+/* set_message_fields - what E's message keeps (store_event): "category"
+ * (an array) and each custom arg as a field of its own, SendGrid's
+ * fields first (a custom arg named like one is passed over) */
+static void set_message_fields(json_t *o, const struct store_event *e)
 {
-	char id[24];
-	snprintf(id, sizeof(id), "%" PRId64, e->id);
+	json_t *categories = e->categories ? json_loads(e->categories, 0, NULL) : NULL;
+	if (json_is_array(categories))
+		json_object_set(o, "category", categories);
+	json_decref(categories);
+	json_t *args = e->custom_args ? json_loads(e->custom_args, 0, NULL) : NULL;
+	const char *name;
+	json_t *value;
+	if (json_is_object(args))
+		json_object_foreach(args, name, value)
+			if (!json_object_get(o, name))
+				json_object_set(o, name, value);
+	json_decref(args);
+}
+
+/* event_json - E as SendGrid's EVENT, for the recipient EMAIL (NULL:
+ * E's); PART (1, 2, ...) of an event posted once per recipient, its id
+ * "ID-PART" (sg_event_id is unique per posted event), else 0 */
+static json_t *event_json(const struct store_event *e, enum http_webhook_event event,
+			  const char *email, size_t part, const char *hostname)
+{
+	char id[48];
+	if (part > 0)
+		snprintf(id, sizeof(id), "%" PRId64 "-%zu", e->id, part);
+	else
+		snprintf(id, sizeof(id), "%" PRId64, e->id);
 	json_t *o = json_object();
-	set_text(o, "email", e->recipient);
+	set_text(o, "email", email ? email : e->recipient);
 	json_object_set_new(o, "timestamp", json_integer((json_int_t)e->time));
 	json_object_set_new(o, "event", json_string(http_webhook_event_name(event)));
 	json_object_set_new(o, "sg_event_id", json_string(id));
@@ -102,17 +130,70 @@ static json_t *event_json(const struct store_event *e, enum http_webhook_event e
 	} else if (event == HTTP_WEBHOOK_DROPPED) {
 		set_text(o, "reason", e->reason);
 	}
+	if (event == HTTP_WEBHOOK_DEFERRED && e->attempt > 0) {
+		char attempt[16];   /* a string in SendGrid's posts */
+		snprintf(attempt, sizeof(attempt), "%d", e->attempt);
+		json_object_set_new(o, "attempt", json_string(attempt));
+	}
+	set_message_fields(o, e);
 	return o;
 }
 
+/* event_parts - how many events of the batch E makes: none when MASK does
+ * not take it; an acceptance with its recipients, one "processed" each */
+static size_t event_parts(const struct store_event *e, uint32_t mask)
+{
+	int event = http_webhook_event_of(e->type);
+	if (event < 0 || !(mask & (1u << event)))
+		return 0;
+	if (event != HTTP_WEBHOOK_PROCESSED || !e->recipients)
+		return 1;
+	size_t n = 0;
+	for (const char *p = e->recipients; (p = strchr(p, '\n')) != NULL; p++)
+		n++;
+	return n > 0 ? n : 1;
+}
+
+/* recipient_line - where line K of LINES (LF after each) starts, or NULL
+ * when there is none (an acceptance recorded without recipients) */
+static const char *recipient_line(const char *lines, size_t k)
+{
+	const char *p = lines;
+	for (size_t i = 0; p && i < k; i++) {
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+	return p;
+}
+
 char *http_webhook_batch(struct store_event *const *events, size_t n, uint32_t mask,
-			 const char *hostname, size_t *count_r, size_t *len_r)
+			 const char *hostname, size_t max, struct http_webhook_batch_span *span,
+			 size_t *count_r, size_t *len_r)
 {
 	json_t *array = json_array();
-	for (size_t i = 0; i < n; i++) {
+	size_t first = span->skip;
+	span->events = 0;
+	span->part = 0;
+	for (size_t i = 0; i < n; i++, first = 0) {
+		size_t parts = event_parts(events[i], mask), k = first;
 		int event = http_webhook_event_of(events[i]->type);
-		if (event >= 0 && (mask & (1u << event)))
-			json_array_append_new(array, event_json(events[i], event, hostname));
+		const char *line = event == HTTP_WEBHOOK_PROCESSED && events[i]->recipients
+			? recipient_line(events[i]->recipients, k) : NULL;
+		for (; k < parts && json_array_size(array) < max; k++) {
+			const char *end = line ? strchr(line, '\n') : NULL;
+			char *email = end ? strndup(line, (size_t)(end - line)) : NULL;
+			if (end && !email)
+				abort();
+			json_array_append_new(array, event_json(events[i], event, email,
+								email ? k + 1 : 0, hostname));
+			free(email);
+			line = end ? end + 1 : NULL;
+		}
+		if (k < parts) {   /* full: the rest of it in the next batch */
+			span->part = k;
+			break;
+		}
+		span->events++;
 	}
 	*count_r = json_array_size(array);
 	*len_r = 0;

@@ -43,6 +43,9 @@ struct dispatch_account {
 	struct http_webhook_post *post;
 	uint32_t sign_call;          /* IPC_KEYS_WEBHOOK_SIGN in flight, or 0 */
 	struct dispatch_batch *batch;
+	int64_t part_id;             /* an event posted in part (processed per
+				      * recipient beyond batch_size), or 0 */
+	size_t part_done;            /* how many of its parts were acknowledged */
 	struct dispatch_account *next;
 };
 
@@ -51,7 +54,9 @@ struct dispatch_batch {
 	struct http_webhook_dispatcher *d;
 	char *account;
 	struct http_webhook_url url;
-	int64_t from, to;            /* sent_id now, and the last event read */
+	int64_t from, to;            /* sent_id now, and the last event posted whole */
+	int64_t part_id;             /* the event posted in part, or 0 */
+	size_t part_done;            /* its parts posted, up to this batch's */
 	char *body;                  /* NULL: nothing to post, only to move past */
 	size_t len, count;
 	bool sign;                   /* signed: TIMESTAMP and DIGEST are set */
@@ -60,10 +65,19 @@ struct dispatch_batch {
 	int rc;                      /* the advance's */
 };
 
+/* an account's event posted in part, for the worker that reads its next batch */
+struct round_part {
+	char *account;
+	int64_t id;
+	size_t done;
+};
+
 struct dispatch_round {
 	struct http_webhook_dispatcher *d;
 	char **skip;                 /* accounts left out (busy, waiting) */
 	size_t n_skip;
+	struct round_part *parts;    /* accounts with an event posted in part */
+	size_t n_parts;
 	struct dispatch_batch **batches;
 	size_t n;
 };
@@ -98,7 +112,9 @@ static void dispatch_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void round_work(void *arg);
 static void round_done(void *arg);
 static struct dispatch_batch *batch_read(struct http_webhook_dispatcher *d,
-					 const struct store_webhook *hook);
+					 const struct store_webhook *hook,
+					 const struct dispatch_round *r);
+static void round_free(struct dispatch_round *r);
 static struct http_webhook_post_settings post_settings(const struct http_webhook_dispatcher *d);
 static void batch_post(struct http_webhook_dispatcher *d, struct dispatch_batch *b,
 		       const char *headers);
@@ -204,6 +220,8 @@ static void account_release(struct http_webhook_dispatcher *d, struct dispatch_a
 	if (ok) {
 		a->failures = 0;
 		a->retry_at = 0;
+		if (a->part_done > 0)
+			return;   /* the rest of an event to post */
 	} else {
 		unsigned delay = d->cfg->retry_initial;
 		for (unsigned i = 1; i < a->failures && delay < d->cfg->retry_max; i++)
@@ -239,17 +257,24 @@ static void dispatch_timer_cb(evutil_socket_t fd, short what, void *arg)
 	for (struct dispatch_account *a = d->accounts; a; a = a->next)
 		n++;
 	r->skip = xcalloc(n + 1, sizeof(*r->skip));
-	for (struct dispatch_account *a = d->accounts; a; a = a->next)
+	r->parts = xcalloc(n + 1, sizeof(*r->parts));
+	for (struct dispatch_account *a = d->accounts; a; a = a->next) {
 		if (a->busy || a->retry_at > now)
 			r->skip[r->n_skip++] = xstrdup(a->name);
+		else if (a->part_done > 0)
+			r->parts[r->n_parts++] = (struct round_part){ xstrdup(a->name), a->part_id,
+								      a->part_done };
+	}
 	d->round_running = true;
 	pool_submit(d->settings.pool, round_work, round_done, r);
 }
 
 /* batch_read - (worker) HOOK's account's events after its sent_id, as the
- * batch to post; NULL when there are none or the store fails */
+ * batch to post (without the parts of its first event that R says were
+ * posted); NULL when there are none or the store fails */
 static struct dispatch_batch *batch_read(struct http_webhook_dispatcher *d,
-					 const struct store_webhook *hook)
+					 const struct store_webhook *hook,
+					 const struct dispatch_round *r)
 {
 	struct dispatch_batch *b = xcalloc(1, sizeof(*b));
 	const char *error = NULL;
@@ -275,9 +300,18 @@ static struct dispatch_batch *batch_read(struct http_webhook_dispatcher *d,
 	b->d = d;
 	b->account = xstrdup(hook->account);
 	b->from = hook->sent_id;
-	b->to = events[n - 1]->id;
+	struct http_webhook_batch_span span = { 0 };
+	for (size_t i = 0; i < r->n_parts; i++)
+		if (strcmp(r->parts[i].account, hook->account) == 0 &&
+		    r->parts[i].id == events[0]->id)
+			span.skip = r->parts[i].done;
 	b->body = http_webhook_batch(events, n, hook->events, d->settings.config->hostname,
-				     &b->count, &b->len);
+				     d->cfg->batch_size, &span, &b->count, &b->len);
+	b->to = span.events > 0 ? events[span.events - 1]->id : b->from;
+	if (span.part > 0) {
+		b->part_id = events[span.events]->id;
+		b->part_done = span.part;
+	}
 	store_event_list_free(&events, n);
 	if (b->body && hook->sign) {
 		b->sign = true;
@@ -302,7 +336,7 @@ static void round_work(void *arg)
 		bool skip = false;
 		for (size_t k = 0; k < r->n_skip && !skip; k++)
 			skip = strcmp(r->skip[k], hooks[i]->account) == 0;
-		struct dispatch_batch *b = skip ? NULL : batch_read(r->d, hooks[i]);
+		struct dispatch_batch *b = skip ? NULL : batch_read(r->d, hooks[i], r);
 		if (b)
 			r->batches[r->n++] = b;
 	}
@@ -332,9 +366,17 @@ static void round_done(void *arg)
 		else
 			pool_submit(d->settings.pool, batch_advance_work, batch_advance_done, b);
 	}
+	round_free(r);
+}
+
+static void round_free(struct dispatch_round *r)
+{
 	for (size_t k = 0; k < r->n_skip; k++)
 		free(r->skip[k]);
 	free(r->skip);
+	for (size_t k = 0; k < r->n_parts; k++)
+		free(r->parts[k].account);
+	free(r->parts);
 	free(r->batches);
 	free(r);
 }
@@ -450,8 +492,9 @@ void http_webhook_dispatcher_test(struct http_webhook_dispatcher *d,
 				 .queue_id = (char *)"0000000000000000" };
 	struct store_event *v[] = { &e };
 	size_t count, len;
+	struct http_webhook_batch_span span = { 0 };
 	char *body = http_webhook_batch(v, 1, 1u << HTTP_WEBHOOK_PROCESSED,
-					d->settings.config->hostname, &count, &len);
+					d->settings.config->hostname, 1, &span, &count, &len);
 	struct http_webhook_post_settings ps = post_settings(d);
 	struct dispatch_test *t = xcalloc(1, sizeof(*t));
 	t->d = d;
@@ -471,6 +514,8 @@ static void batch_posted(void *ctx, int status, const char *error)
 	struct dispatch_account *a = account_get(d, b->account);
 	a->post = NULL;
 	if (status >= 200 && status < 300) {
+		a->part_id = b->part_id;
+		a->part_done = b->part_done;
 		log_info("webhook-posted", "account=%s url=%s events=%zu first=%lld last=%lld"
 			 " status=%d", b->account, b->url.host, b->count, (long long)b->from + 1,
 			 (long long)b->to, status);

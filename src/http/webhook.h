@@ -78,15 +78,28 @@ struct store_event;
  * ("accepted" -> processed, "delivered", "deferred", "bounced" -> bounce,
  * "dropped"); -1 for the others (never posted) */
 int http_webhook_event_of(const char *type);
+/* struct http_webhook_batch_span - which part of the events a batch holds:
+ * an acceptance with its recipients makes one "processed" per recipient,
+ * so one event may not fit in a batch whole */
+struct http_webhook_batch_span {
+	size_t skip;     /* in: the first event's parts posted already (0: none) */
+	size_t events;   /* out: events whole in the batch (with the first's rest) */
+	size_t part;     /* out: parts of event EVENTS (counting SKIP's) in it, the
+			    rest for the next batch; 0 when the batch ends between events */
+};
 /* http_webhook_batch - EVENTS[0..N) as SendGrid's JSON array, those whose
- * event is in MASK (bits of enum http_webhook_event) only, in their order:
- * email, timestamp, event, sg_event_id (the event's id), sg_message_id (its
- * queue id), smtp-id ("<QUEUE_ID@HOSTNAME>"), and response (delivered,
- * deferred) or reason, status and type (bounce) or reason (dropped).
+ * event is in MASK (bits of enum http_webhook_event) only, in their order,
+ * at most MAX of them (SPAN says where it stopped): email, timestamp,
+ * event, sg_event_id (the event's id), sg_message_id (its queue id),
+ * smtp-id ("<QUEUE_ID@HOSTNAME>"), and response (delivered, deferred) or
+ * reason, status and type (bounce) or reason (dropped); attempt (deferred,
+ * a string); the message's category (an array) and custom args.  An
+ * acceptance is one "processed" per recipient, with its email.
  * *COUNT_R how many are in it; the text (malloc'd, *LEN_R octets), or NULL
  * when none is. */
 char *http_webhook_batch(struct store_event *const *events, size_t n, uint32_t mask,
-			 const char *hostname, size_t *count_r, size_t *len_r);
+			 const char *hostname, size_t max, struct http_webhook_batch_span *span,
+			 size_t *count_r, size_t *len_r);
 /* http_webhook_status_parse - the status code of a response of which the
  * first LEN octets are DATA: 1 and *CODE_R (100-599) once its status line
  * (RFC 9112 4: "HTTP/1.x DDD", then anything up to CRLF) is whole, 0 while

@@ -113,6 +113,22 @@ void queue_envelope_add_rcpt(struct queue_envelope *env, const char *address,
 	r->bounce_owed = false;
 }
 
+char *queue_envelope_rcpt_lines(const struct queue_envelope *env)
+{
+	size_t len = 0;
+	for (size_t i = 0; i < env->rcpt_count; i++)
+		len += strlen(env->rcpts[i].address) + 1;
+	char *lines = xmalloc(len + 1), *p = lines;
+	for (size_t i = 0; i < env->rcpt_count; i++) {
+		size_t n = strlen(env->rcpts[i].address);
+		memcpy(p, env->rcpts[i].address, n);
+		p[n] = '\n';
+		p += n + 1;
+	}
+	*p = '\0';
+	return lines;
+}
+
 void queue_envelope_free(struct queue_envelope **envp)
 {
 	struct queue_envelope *env = *envp;

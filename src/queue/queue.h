@@ -123,6 +123,10 @@ struct queue_envelope *queue_envelope_new(void);
 void queue_envelope_add_rcpt(struct queue_envelope *env, const char *address,
 			     unsigned notify, const char *orcpt);
 void queue_envelope_free(struct queue_envelope **env);
+/* queue_envelope_rcpt_lines - ENV's recipient addresses, one per line (LF
+ * after each; malloc'd): what an "accepted" event records of them
+ * (store_event's recipients) */
+char *queue_envelope_rcpt_lines(const struct queue_envelope *env);
 
 /* queue_envelope_serialize - the text form written before the body */
 void queue_envelope_serialize(const struct queue_envelope *env, struct buf *out);

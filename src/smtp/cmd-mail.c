@@ -791,6 +791,7 @@ struct queue_ctx {
 	bool save_sent;                  /* [mailbox] save_sent: SENT_COPY goes to Sent */
 	struct buf sent_copy;
 	struct timespec data_end;        /* the session's, for the accept latency */
+	char *recipients;                /* the envelope's, for the "accepted" event */
 };
 
 /* A submitted message's copy for the Sent folder of its account */
@@ -909,6 +910,7 @@ void smtp_message_submit(struct smtp_session *s)
 	ctx->reserved_at = s->reserved_at;
 	ctx->sandbox = env->sandbox;
 	ctx->data_end = s->data_end;
+	ctx->recipients = queue_envelope_rcpt_lines(env);
 	buf_init(&ctx->sent_copy);
 	if (sent_wanted(s)) {
 		ctx->save_sent = true;
@@ -946,8 +948,8 @@ static void queue_done(void *arg, int status, const char *queue_id, const char *
 	}
 	if (s && !s->conn.dead) {
 		if (status == 0)
-			smtp_session_event(s, ctx->sandbox ? "accepted-sandbox" : "accepted", NULL,
-					   NULL, 250, queue_id);
+			smtp_session_event_accepted(s, ctx->sandbox ? "accepted-sandbox" : "accepted",
+						    queue_id, ctx->sandbox ? NULL : ctx->recipients);
 		s->waiting = false;
 		if (status == 0) {
 			histogram_observe_since(&ctx->server->accept_latency, &ctx->data_end);
@@ -961,6 +963,7 @@ static void queue_done(void *arg, int status, const char *queue_id, const char *
 	}
 	policy_account_free(&ctx->account);
 	buf_free(&ctx->sent_copy);
+	free(ctx->recipients);
 	free(ctx);
 }
 

@@ -771,10 +771,23 @@ void smtp_session_event(struct smtp_session *s, const char *type, const char *ac
 		.recipient = (char *)recipient,
 		.code = code,
 	};
-	if (strcmp(type, "accepted") == 0 || strcmp(type, "accepted-sandbox") == 0)
-		ev.queue_id = (char *)reason; /* an acceptance's "reason" is its queue ID */
-	else
-		ev.reason = (char *)reason;
+	ev.reason = (char *)reason;
+	store_events_post(s->server->events, &ev, true);
+}
+
+void smtp_session_event_accepted(struct smtp_session *s, const char *type,
+				 const char *queue_id, const char *recipients)
+{
+	if (!s->server->events)
+		return;
+	struct store_event ev = {
+		.time = time(NULL),
+		.type = (char *)type,
+		.account = s->account ? s->account->name : NULL,
+		.queue_id = (char *)queue_id,
+		.code = 250,
+		.recipients = (char *)recipients,
+	};
 	store_events_post(s->server->events, &ev, true);
 }
 

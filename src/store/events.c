@@ -144,6 +144,9 @@ static void event_node_free(struct event_node *n)
 	free(n->event.recipient);
 	free(n->event.reason);
 	free(n->event.node);
+	free(n->event.recipients);
+	free(n->event.categories);
+	free(n->event.custom_args);
 	free(n);
 }
 
@@ -159,6 +162,9 @@ void store_events_post(struct store_events *ev, const struct store_event *event,
 	n->event.reason = event->reason ? xstrdup(event->reason) : NULL;
 	const char *node = event->node ? event->node : ev->settings.node;
 	n->event.node = node ? xstrdup(node) : NULL;
+	n->event.recipients = event->recipients ? xstrdup(event->recipients) : NULL;
+	n->event.categories = event->categories ? xstrdup(event->categories) : NULL;
+	n->event.custom_args = event->custom_args ? xstrdup(event->custom_args) : NULL;
 
 	bool write_now = false, schedule = false, started_dropping = false;
 	unsigned long long dropped_run = 0;

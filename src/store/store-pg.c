@@ -141,6 +141,14 @@ static const char *const PG_MIGRATIONS[] = {
 	" csrf TEXT NOT NULL DEFAULT '', expires BIGINT NOT NULL);"
 	"CREATE INDEX web_secrets_account ON web_secrets (account, kind);"
 	"CREATE INDEX web_secrets_expires ON web_secrets (expires);",
+	/* 7: what an accepted message's events need from it (store_event's
+	 * recipients, categories, custom_args), and its events found by queue
+	 * id (a deferral's attempt number, a message's rows when pruning) */
+	"CREATE TABLE messages (account TEXT NOT NULL, queue_id TEXT NOT NULL,"
+	" time BIGINT NOT NULL, recipients TEXT, categories TEXT, custom_args TEXT,"
+	" PRIMARY KEY (account, queue_id));"
+	"CREATE INDEX messages_time ON messages (time);"
+	"CREATE INDEX events_queue ON events (queue_id);",
 };
 #define PG_MIGRATION_COUNT ((int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])))
 
@@ -205,6 +213,13 @@ static const struct pg_schema PG_CREDENTIALS_SCHEMA = {
 	" unverified, pending"
 #define PLAN_COLUMNS "name, daily_limit, per_minute, quota_bytes, quota_messages"
 #define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason, node"
+/* store_event_list's: the event, its message's (if any), and a deferral's
+ * attempt number (events_queue) */
+#define EVENT_LIST_COLUMNS "e.id, e.time, e.type, e.account, e.queue_id, e.recipient," \
+	" e.code, e.reason, e.node, m.recipients, m.categories, m.custom_args," \
+	" CASE WHEN e.type = 'deferred' THEN (SELECT count(*) FROM events p" \
+	" WHERE p.queue_id = e.queue_id AND p.account = e.account AND p.type = 'deferred'" \
+	" AND p.recipient IS NOT DISTINCT FROM e.recipient AND p.id <= e.id) ELSE 0 END"
 #define NODE_COLUMNS "name, owner, number, generation, version, started, reported,"\
 	" " PG_NOW " - reported, stopped, listeners, queue_active, mail_address, imap_address,"\
 	" pop3_address"
@@ -1224,7 +1239,8 @@ static void array_add_int(struct buf *buf, int64_t n)
 static int pg_event_add(void *db, const struct store_event *events, size_t n,
 			const char **error_r)
 {
-	enum { TIME, TYPE, ACCOUNT, QUEUE_ID, RECIPIENT, CODE, REASON, NODE, COLUMNS };
+	enum { TIME, TYPE, ACCOUNT, QUEUE_ID, RECIPIENT, CODE, REASON, NODE, RECIPIENTS,
+	       CATEGORIES, CUSTOM_ARGS, COLUMNS };
 	struct buf col[COLUMNS];
 	for (int k = 0; k < COLUMNS; k++)
 		buf_init(&col[k]);
@@ -1238,18 +1254,33 @@ static int pg_event_add(void *db, const struct store_event *events, size_t n,
 		array_add_int(&col[CODE], e->code);
 		array_add(&col[REASON], e->reason);
 		array_add(&col[NODE], e->node);
+		bool message = store_event_has_message(e);
+		array_add(&col[RECIPIENTS], message ? e->recipients : NULL);
+		array_add(&col[CATEGORIES], message ? e->categories : NULL);
+		array_add(&col[CUSTOM_ARGS], message ? e->custom_args : NULL);
 	}
 	for (int k = 0; k < COLUMNS; k++)
 		buf_append_str(&col[k], "}");   /* N > 0: store.c sends no empty batch */
-	int rc = pg_write(db, "INSERT INTO events (time, type, account, queue_id, recipient, code,"
-			  " reason, node) SELECT t, ty, a, q, r, c, re, n FROM unnest($1::bigint[],"
-			  " $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[],"
-			  " $8::text[]) WITH ORDINALITY AS e (t, ty, a, q, r, c, re, n, i) ORDER BY i",
+	/* the messages' rows in the same statement (a data-modifying WITH) */
+	int rc = pg_write(db, "WITH e AS (SELECT * FROM unnest($1::bigint[], $2::text[],"
+			  " $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[],"
+			  " $9::text[], $10::text[], $11::text[]) WITH ORDINALITY"
+			  " AS e (t, ty, a, q, r, c, re, n, mr, mc, ma, i)),"
+			  " m AS (INSERT INTO messages (account, queue_id, time, recipients,"
+			  " categories, custom_args) SELECT a, q, t, mr, mc, ma FROM e"
+			  " WHERE mr IS NOT NULL OR mc IS NOT NULL OR ma IS NOT NULL"
+			  " ON CONFLICT (account, queue_id) DO UPDATE SET time = excluded.time,"
+			  " recipients = excluded.recipients, categories = excluded.categories,"
+			  " custom_args = excluded.custom_args)"
+			  " INSERT INTO events (time, type, account, queue_id, recipient, code,"
+			  " reason, node) SELECT t, ty, a, q, r, c, re, n FROM e ORDER BY i",
 			  "adding events",
 			  PG_ARGS(PG_TEXT(col[TIME].data), PG_TEXT(col[TYPE].data),
 				  PG_TEXT(col[ACCOUNT].data), PG_TEXT(col[QUEUE_ID].data),
 				  PG_TEXT(col[RECIPIENT].data), PG_TEXT(col[CODE].data),
-				  PG_TEXT(col[REASON].data), PG_TEXT(col[NODE].data)),
+				  PG_TEXT(col[REASON].data), PG_TEXT(col[NODE].data),
+				  PG_TEXT(col[RECIPIENTS].data), PG_TEXT(col[CATEGORIES].data),
+				  PG_TEXT(col[CUSTOM_ARGS].data)),
 			  NULL, NULL, error_r);
 	for (int k = 0; k < COLUMNS; k++)
 		buf_free(&col[k]);
@@ -1269,6 +1300,12 @@ static void *event_row(const PGresult *res, int i)
 	e->code = (int)val_int(res, i, 6);
 	e->reason = val_dup(res, i, 7);
 	e->node = val_dup(res, i, 8);
+	if (PQnfields(res) > 9) {
+		e->recipients = val_dup(res, i, 9);
+		e->categories = val_dup(res, i, 10);
+		e->custom_args = val_dup(res, i, 11);
+		e->attempt = (int)val_int(res, i, 12);
+	}
 	return e;
 }
 
@@ -1279,9 +1316,11 @@ static int pg_event_list(void *db, const char *account, time_t since, int64_t af
 	char max[PG_NUM_MAX];
 	snprintf(max, sizeof(max), "%zu", limit);
 	/* LIMIT NULL: no limit */
-	void **v = list_query(db, "SELECT " EVENT_COLUMNS " FROM events"
-			      " WHERE id > $1 AND time >= $2 AND ($4::text IS NULL OR account = $4)"
-			      " ORDER BY id LIMIT $3::bigint", "listing events",
+	void **v = list_query(db, "SELECT " EVENT_LIST_COLUMNS " FROM events e LEFT JOIN"
+			      " messages m ON m.account = e.account AND m.queue_id = e.queue_id"
+			      " WHERE e.id > $1 AND e.time >= $2"
+			      " AND ($4::text IS NULL OR e.account = $4)"
+			      " ORDER BY e.id LIMIT $3::bigint", "listing events",
 			      PG_ARGS(PG_INT(after_id), PG_INT(since), PG_TEXT(limit ? max : NULL),
 				      PG_TEXT(account)), event_row, 0, count_r, error_r);
 	if (!v)
@@ -1362,6 +1401,17 @@ static int pg_event_prune(void *db, time_t before, size_t limit, uint64_t *delet
 	*deleted_r = 0;
 	return pg_write(db, "DELETE FROM events WHERE id IN (SELECT id FROM events"
 			" WHERE time < $1 ORDER BY id LIMIT $2::bigint)", "pruning events",
+			PG_ARGS(PG_INT(before), PG_INT(limit)), deleted_r, NULL, error_r);
+}
+
+static int pg_message_prune(void *db, time_t before, size_t limit, uint64_t *deleted_r,
+			    const char **error_r)
+{
+	*deleted_r = 0;
+	return pg_write(db, "DELETE FROM messages WHERE (account, queue_id) IN"
+			" (SELECT account, queue_id FROM messages m WHERE time < $1 AND NOT EXISTS"
+			" (SELECT 1 FROM events e WHERE e.queue_id = m.queue_id"
+			" AND e.account = m.account) LIMIT $2::bigint)", "pruning messages",
 			PG_ARGS(PG_INT(before), PG_INT(limit)), deleted_r, NULL, error_r);
 }
 
@@ -2214,6 +2264,7 @@ const struct store_backend store_backend_pg = {
 	.event_newest_after = pg_event_newest_after,
 	.event_count_days = pg_event_count_days,
 	.event_prune = pg_event_prune,
+	.message_prune = pg_message_prune,
 	.node_register = pg_node_register,
 	.node_report = pg_node_report,
 	.node_stop = pg_node_stop,

@@ -104,6 +104,10 @@ struct store_backend {
 	 * in one transaction; *deleted_r how many */
 	int (*event_prune)(void *db, time_t before, size_t limit, uint64_t *deleted_r,
 			   const char **error_r);
+	/* message_prune - delete at most LIMIT messages with time < BEFORE
+	 * and no event left, in one transaction; *deleted_r how many */
+	int (*message_prune)(void *db, time_t before, size_t limit, uint64_t *deleted_r,
+			     const char **error_r);
 
 	/* node_register - see store_node_register; NODE's name, owner,
 	 * version and listeners are set and valid */
@@ -253,6 +257,10 @@ void store_sha256_hex(const char *key, size_t len, char hash[65]);
 /* the reason column of store_event_count_days' GROUP BY, in both
  * backends' SQL: the events' reason for the types GET /v3/stats tells
  * apart by it, NULL (one group) for the others */
+/* store_event_has_message - EVENT carries its message's recipients,
+ * categories or custom args (a row of the messages table) */
+bool store_event_has_message(const struct store_event *event);
+
 #define STORE_EVENT_COUNT_REASON "CASE WHEN type IN ('dropped', 'bounced') THEN reason END"
 
 /* SCRAM-SHA-256 salt length (iterations: store.h) */

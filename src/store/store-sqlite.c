@@ -151,6 +151,14 @@ static const char *const MIGRATIONS[] = {
 	 " csrf TEXT NOT NULL DEFAULT '', expires INTEGER NOT NULL) WITHOUT ROWID;"
 	 "CREATE INDEX web_secrets_account ON web_secrets (account, kind);"
 	 "CREATE INDEX web_secrets_expires ON web_secrets (expires);"),
+	/* 11: what an accepted message's events need from it (store_event's
+	 * recipients, categories, custom_args), and its events found by queue
+	 * id (a deferral's attempt number, a message's rows when pruning) */
+	("CREATE TABLE messages (account TEXT NOT NULL, queue_id TEXT NOT NULL,"
+	 " time INTEGER NOT NULL, recipients TEXT, categories TEXT, custom_args TEXT,"
+	 " PRIMARY KEY (account, queue_id)) WITHOUT ROWID;"
+	 "CREATE INDEX messages_time ON messages (time);"
+	 "CREATE INDEX events_queue ON events (queue_id);"),
 };
 #define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -215,6 +223,8 @@ enum sq_stmt {
 	SQ_EVENT_NEWEST_AFTER,
 	SQ_EVENT_NEWEST_AFTER_ACCOUNT,
 	SQ_EVENT_PRUNE,
+	SQ_MESSAGE_ADD,
+	SQ_MESSAGE_PRUNE,
 	SQ_EVENT_COUNT_DAYS,
 	SQ_NODE_GET,
 	SQ_NODE_RENEW,
@@ -263,6 +273,15 @@ enum sq_stmt {
 	"name, plan, daily_limit, per_minute, sandbox, disabled, any_from, created, home_node,"\
 	" unverified, pending"
 #define EVENT_COLUMNS "id, time, type, account, queue_id, recipient, code, reason, node"
+/* store_event_list's: the event, its message's (if any), and a deferral's
+ * attempt number (events_queue) */
+#define EVENT_LIST_COLUMNS "e.id, e.time, e.type, e.account, e.queue_id, e.recipient," \
+	" e.code, e.reason, e.node, m.recipients, m.categories, m.custom_args," \
+	" CASE WHEN e.type = 'deferred' THEN (SELECT count(*) FROM events p" \
+	" WHERE p.queue_id = e.queue_id AND p.account = e.account AND p.type = 'deferred'" \
+	" AND p.recipient IS e.recipient AND p.id <= e.id) ELSE 0 END"
+#define EVENT_LIST_FROM "events e LEFT JOIN messages m" \
+	" ON m.account = e.account AND m.queue_id = e.queue_id"
 #define SQ_NOW "CAST(strftime('%s', 'now') AS INTEGER)"
 #define NODE_COLUMNS "name, owner, number, generation, version, started, reported,"\
 	" " SQ_NOW " - reported, stopped, listeners, queue_active, mail_address, imap_address,"\
@@ -337,10 +356,10 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_COUNTER_GET] = "SELECT used FROM counters WHERE account = ?1 AND win = ?2",
 	[SQ_EVENT_ADD] = "INSERT INTO events (time, type, account, queue_id, recipient, code,"
 		" reason, node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[SQ_EVENT_LIST] = "SELECT " EVENT_COLUMNS " FROM events"
-		" WHERE id > ?1 AND time >= ?2 ORDER BY id LIMIT ?3",
-	[SQ_EVENT_LIST_ACCOUNT] = "SELECT " EVENT_COLUMNS " FROM events"
-		" WHERE account = ?4 AND id > ?1 AND time >= ?2 ORDER BY id LIMIT ?3",
+	[SQ_EVENT_LIST] = "SELECT " EVENT_LIST_COLUMNS " FROM " EVENT_LIST_FROM
+		" WHERE e.id > ?1 AND e.time >= ?2 ORDER BY e.id LIMIT ?3",
+	[SQ_EVENT_LIST_ACCOUNT] = "SELECT " EVENT_LIST_COLUMNS " FROM " EVENT_LIST_FROM
+		" WHERE e.account = ?4 AND e.id > ?1 AND e.time >= ?2 ORDER BY e.id LIMIT ?3",
 	/* the dashboard's search: newest first through events_account */
 	[SQ_EVENT_SEARCH] = "SELECT " EVENT_COLUMNS " FROM events WHERE account = ?1"
 		" AND (?2 IS NULL OR lower(recipient) = ?2) AND (?3 IS NULL OR type = ?3)"
@@ -354,6 +373,13 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	/* through the time index; ids grow with time, so these are the oldest */
 	[SQ_EVENT_PRUNE] = "DELETE FROM events WHERE id IN"
 		" (SELECT id FROM events WHERE time < ?1 LIMIT ?2)",
+	[SQ_MESSAGE_ADD] = "INSERT OR REPLACE INTO messages (account, queue_id, time, recipients,"
+		" categories, custom_args) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	/* through messages_time, then events_queue */
+	[SQ_MESSAGE_PRUNE] = "DELETE FROM messages WHERE (account, queue_id) IN"
+		" (SELECT account, queue_id FROM messages m WHERE time < ?1 AND NOT EXISTS"
+		" (SELECT 1 FROM events e WHERE e.queue_id = m.queue_id"
+		" AND e.account = m.account) LIMIT ?2)",
 	/* one row per UTC day and type (and reason, for dropped and bounced);
 	 * times before 1970 are not written */
 	[SQ_EVENT_COUNT_DAYS] = "SELECT time / 86400 AS day, type, " STORE_EVENT_COUNT_REASON
@@ -1534,15 +1560,21 @@ static int sq_event_add(void *db, const struct store_event *events, size_t n,
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = n > 1 ? sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r) : 0;
+	bool several = n > 1 || (n == 1 && store_event_has_message(&events[0]));
+	int rc = several ? sq_do(c, SQ_BEGIN, "starting a transaction", SQ_NO_ARGS, error_r) : 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const struct store_event *e = &events[i];
 		rc = sq_do(c, SQ_EVENT_ADD, "adding an event",
 			   SQ_ARGS(SQ_INT(e->time), SQ_TEXT(e->type), SQ_TEXT(e->account),
 				   SQ_TEXT(e->queue_id), SQ_TEXT(e->recipient), SQ_INT(e->code),
 				   SQ_TEXT(e->reason), SQ_TEXT(e->node)), error_r);
+		if (rc == 0 && store_event_has_message(e))
+			rc = sq_do(c, SQ_MESSAGE_ADD, "adding a message",
+				   SQ_ARGS(SQ_TEXT(e->account), SQ_TEXT(e->queue_id),
+					   SQ_INT(e->time), SQ_TEXT(e->recipients),
+					   SQ_TEXT(e->categories), SQ_TEXT(e->custom_args)), error_r);
 	}
-	if (n > 1 && rc == 0)
+	if (several && rc == 0)
 		rc = sq_do(c, SQ_COMMIT, "committing", SQ_NO_ARGS, error_r);
 	if (rc != 0)
 		sq_rollback(c);
@@ -1556,7 +1588,7 @@ static void event_drop(void *row)
 	store_event_free(&e);
 }
 
-/* event_row - one row of SQ_EVENT_LIST* */
+/* event_row - one row of EVENT_COLUMNS, or of EVENT_LIST_COLUMNS */
 static void *event_row(sqlite3_stmt *st)
 {
 	struct store_event *e = xcalloc(1, sizeof(*e));
@@ -1569,6 +1601,12 @@ static void *event_row(sqlite3_stmt *st)
 	e->code = sqlite3_column_int(st, 6);
 	e->reason = col_dup(st, 7);
 	e->node = col_dup(st, 8);
+	if (sqlite3_column_count(st) > 9) {
+		e->recipients = col_dup(st, 9);
+		e->categories = col_dup(st, 10);
+		e->custom_args = col_dup(st, 11);
+		e->attempt = sqlite3_column_int(st, 12);
+	}
 	return e;
 }
 
@@ -1662,20 +1700,34 @@ static int sq_event_count_days(void *db, const char *account, time_t begin, time
 	return rc;
 }
 
-/* sq_event_prune - one statement, so one transaction of at most LIMIT rows:
- * other writers wait for no longer than that takes */
-static int sq_event_prune(void *db, time_t before, size_t limit, uint64_t *deleted_r,
-			  const char **error_r)
+/* prune_rows - STMT (?1 BEFORE, ?2 LIMIT) is one statement, so one
+ * transaction of at most LIMIT rows: other writers wait for no longer than
+ * that takes */
+static int prune_rows(void *db, enum sq_stmt stmt, const char *what, time_t before,
+		      size_t limit, uint64_t *deleted_r, const char **error_r)
 {
 	struct sq_db *d = db;
 	struct sq_conn *c = conn_take(d, error_r);
 	if (!c)
 		return -1;
-	int rc = sq_do(c, SQ_EVENT_PRUNE, "pruning events",
-		       SQ_ARGS(SQ_INT(before), SQ_INT(limit)), error_r);
+	int rc = sq_do(c, stmt, what, SQ_ARGS(SQ_INT(before), SQ_INT(limit)), error_r);
 	*deleted_r = rc == 0 ? (uint64_t)sqlite3_changes(c->db) : 0;
 	conn_give(d, c);
 	return rc;
+}
+
+static int sq_event_prune(void *db, time_t before, size_t limit, uint64_t *deleted_r,
+			  const char **error_r)
+{
+	return prune_rows(db, SQ_EVENT_PRUNE, "pruning events", before, limit, deleted_r,
+			  error_r);
+}
+
+static int sq_message_prune(void *db, time_t before, size_t limit, uint64_t *deleted_r,
+			    const char **error_r)
+{
+	return prune_rows(db, SQ_MESSAGE_PRUNE, "pruning messages", before, limit, deleted_r,
+			  error_r);
 }
 
 /* ---- DMARC evaluations ------------------------------------------------------------------------- */
@@ -2427,6 +2479,7 @@ const struct store_backend store_backend_sqlite = {
 	.event_newest_after = sq_event_newest_after,
 	.event_count_days = sq_event_count_days,
 	.event_prune = sq_event_prune,
+	.message_prune = sq_message_prune,
 	.node_register = sq_node_register,
 	.node_report = sq_node_report,
 	.node_stop = sq_node_stop,

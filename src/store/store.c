@@ -819,7 +819,19 @@ int store_event_prune(struct store *store, time_t before, uint64_t *deleted_r,
 		total += n;
 	} while (rc == 0 && n == STORE_EVENT_PRUNE_BATCH);
 	*deleted_r = total;
+	while (rc == 0) {
+		rc = store->ops->message_prune(store->db, before, STORE_EVENT_PRUNE_BATCH, &n,
+					       error_r);
+		if (n < STORE_EVENT_PRUNE_BATCH)
+			break;
+	}
 	return rc;
+}
+
+bool store_event_has_message(const struct store_event *event)
+{
+	return event->account && event->queue_id &&
+	       (event->recipients || event->categories || event->custom_args);
 }
 
 int store_event_list(struct store *store, const char *account, time_t since, int64_t after_id,
@@ -890,6 +902,9 @@ void store_event_free(struct store_event **event)
 	free(e->recipient);
 	free(e->reason);
 	free(e->node);
+	free(e->recipients);
+	free(e->categories);
+	free(e->custom_args);
 	free(e);
 	*event = NULL;
 }

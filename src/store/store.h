@@ -446,6 +446,16 @@ struct store_event {
 	int code;              /* SMTP reply code, 0 if none */
 	char *reason;          /* text, or NULL */
 	char *node;            /* the node that recorded it ([server] node), or NULL */
+	/* The message an "accepted" event records (NULL: none), kept in the
+	 * store's messages table under (ACCOUNT, QUEUE_ID) when the event is
+	 * written, deleted once the message has no events left after the
+	 * retention; store_event_list reads them back on every event of it
+	 * (the event webhook's "email" per recipient, "category", custom args) */
+	char *recipients;      /* the envelope's recipients, one per line (LF) */
+	char *categories;      /* a JSON array of strings (SendGrid's categories) */
+	char *custom_args;     /* a JSON object of strings (custom_args, unique_args) */
+	int attempt;           /* store_event_list: a "deferred" event's number among
+				  its recipient's deferrals of the message (1, 2, ...); 0 */
 };
 /* store_event_add - TIME 0 means now; TYPE required */
 int store_event_add(struct store *store, const struct store_event *event, const char **error_r);
@@ -509,8 +519,9 @@ int store_event_search(struct store *store, const char *account,
  * more than N */
 int store_event_newest_after(struct store *store, const char *account, time_t since,
 			     size_t n, int64_t *after_id_r, const char **error_r);
-/* store_event_prune - delete events older than BEFORE, in transactions of
- * STORE_EVENT_PRUNE_BATCH rows; *deleted_r how many */
+/* store_event_prune - delete events older than BEFORE, then the messages
+ * (categories, custom args) older than BEFORE that have no event left, in
+ * transactions of STORE_EVENT_PRUNE_BATCH rows; *deleted_r how many events */
 #define STORE_EVENT_PRUNE_BATCH 5000
 int store_event_prune(struct store *store, time_t before, uint64_t *deleted_r,
 		      const char **error_r);

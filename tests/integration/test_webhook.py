@@ -209,7 +209,9 @@ def test_events_posted_retried_once_and_not_repeated_after_a_restart(
     assert bounce[0]["smtp-id"] == "<%s@%s>" % (qid, HOSTNAME), bounce
     delivered = [e for e in mine if e["event"] == "delivered"]
     assert [e["email"] for e in delivered] == [SENDER], mine
-    assert [e["event"] for e in mine if e["event"] == "processed"] == ["processed"], mine
+    # one "processed" per recipient, each with its address and an id of its own
+    processed = [e for e in mine if e["event"] == "processed"]
+    assert sorted(e["email"] for e in processed) == sorted([gone, SENDER]), mine
     for e in events:
         assert isinstance(e["timestamp"], int) and abs(e["timestamp"] - time.time()) < 300, e
     for headers, _, _ in r.posts:
@@ -374,3 +376,62 @@ def test_signed_posts_verify_and_the_key_survives_a_restart(
     wait_until(lambda: any(e.get("sg_message_id") == qid and e["event"] == "delivered"
                            for e in r.accepted()), 20, 0.2, "the unsigned events")
     assert all(SIG not in headers for headers, _, _ in r.posts[before:]), r.posts[before:]
+
+
+def test_events_carry_recipients_categories_custom_args_and_attempts(
+        petrel_factory, dns_factory, mx_port, sink_factory, receiver_factory):
+    """SendGrid's posts (failed before: one "processed" without "email", no "category",
+    no custom args, no "attempt"): a message sent over the API to three remote
+    recipients that its MX defers, its events in signed batches of at most two"""
+    dns = dns_factory(mx=[("remote.test", "mx1.remote.test", 10)],
+                      hosts=[("mx1.remote.test", "127.0.0.2")])
+    sink_factory("127.0.0.2", mx_port, "-r", "RCPT")
+    p = relay_petrel(petrel_factory, dns, mx_port, start=False)
+    add_listeners(p, "http")
+    webhook_section(p, interval=1, retry_initial=1, retry_max=2, timeout=2, batch_size=2)
+    p.start()
+    r = receiver_factory("127.0.0.26")
+    signer = add_key(p, "user.webhooks.event.settings.signed.update")
+    status, _, body = call(p, "PATCH", SIGNED, signer, {"enabled": True})
+    assert status == 200 and body["public_key"], body
+    public = body["public_key"]
+    enable_webhook(p, r.url)
+    rcpts = ["a@remote.test", "b@remote.test", "c@remote.test"]
+    request = {"personalizations": [{"to": [{"email": a} for a in rcpts],
+                                     "custom_args": {"list": "x", "user": "7"}}],
+               "from": {"email": SENDER}, "subject": "tagged",
+               "content": [{"type": "text/plain", "value": "Hello."}],
+               "categories": ["news", "weekly"],
+               "custom_args": {"user": "42", "campaign": "c1", "event": "not this"}}
+    status, headers, body = call(p, "POST", "/v3/mail/send", add_key(p, "mail.send"), request)
+    assert status == 202, body
+    qid = headers["x-message-id"]
+
+    def mine():
+        return [e for e in r.accepted() if e.get("sg_message_id") == qid]
+
+    def attempts():
+        return {(e["email"], e["attempt"]) for e in mine() if e["event"] == "deferred"}
+    wait_until(lambda: {(a, "2") for a in rcpts} <= attempts(), 30, 0.2,
+               "each recipient deferred twice")
+    events = mine()
+    processed = [e for e in events if e["event"] == "processed"]
+    assert sorted(e["email"] for e in processed) == rcpts, events
+    ids = [e["sg_event_id"] for e in r.accepted()]
+    assert len(ids) == len(set(ids)), ids
+    for e in events:
+        assert e["category"] == ["news", "weekly"], e
+        # the personalization's custom args over the request's; SendGrid's own
+        # fields are not replaced by one of the same name
+        assert (e["user"], e["list"], e["campaign"]) == ("7", "x", "c1"), e
+        assert e["event"] != "not this", e
+    for a in rcpts:
+        mine_a = [e["attempt"] for e in events if e["event"] == "deferred" and e["email"] == a]
+        assert mine_a[:2] == ["1", "2"], (a, events)
+    assert all("attempt" not in e for e in events if e["event"] != "deferred"), events
+    for headers, body, _ in r.posts:
+        assert len(json.loads(body)) <= 2, body
+        assert verifies(public, headers, body), (headers, body)
+    # three recipients in batches of two: the acceptance was split between two posts
+    first_post = [json.loads(b) for _, b, _ in r.posts]
+    assert [e["event"] for e in first_post[0]] == ["processed", "processed"], first_post

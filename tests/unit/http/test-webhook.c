@@ -230,7 +230,10 @@ static void test_batch(void **state)
 	(void)state;
 	struct store_event ev[] = {
 		{ .id = 7, .time = 1000, .type = "accepted", .account = "a@example.test",
-		  .queue_id = "0123456789ABCDEF", .code = 250 },
+		  .queue_id = "0123456789ABCDEF", .code = 250,
+		  .recipients = "r1@remote.test\nr2@remote.test\n",
+		  .categories = "[\"news\",\"x\"]",
+		  .custom_args = "{\"user\":\"42\",\"event\":\"not this\"}" },
 		{ .id = 8, .time = 1001, .type = "rejected", .account = "a@example.test" },
 		{ .id = 9, .time = 1002, .type = "bounced", .recipient = "gone@remote.test",
 		  .queue_id = "0123456789ABCDEF", .code = 550,
@@ -238,7 +241,7 @@ static void test_batch(void **state)
 		{ .id = 10, .time = 1003, .type = "delivered", .recipient = "x@remote.test",
 		  .queue_id = "0123456789ABCDEF", .reason = "250 2.0.0 ok \xff" },
 		{ .id = 11, .time = 1004, .type = "deferred", .recipient = "y@remote.test",
-		  .reason = "451 try later" },
+		  .reason = "451 try later", .attempt = 2 },
 		{ .id = 12, .time = 1005, .type = "dropped", .recipient = "z@remote.test",
 		  .reason = "on the bounces list" },
 	};
@@ -246,16 +249,25 @@ static void test_batch(void **state)
 	for (size_t i = 0; i < N(ev); i++)
 		v[i] = &ev[i];
 	size_t count, len;
-	char *text = http_webhook_batch(v, N(ev), 0xffffffffu, "mx.test", &count, &len);
-	assert_int_equal(count, 5);   /* "rejected" is never posted */
+	struct http_webhook_batch_span span = { 0 };
+	char *text = http_webhook_batch(v, N(ev), 0xffffffffu, "mx.test", 100, &span, &count,
+					&len);
+	assert_int_equal(count, 6);   /* "rejected" is never posted; processed twice */
+	assert_int_equal(span.events, N(ev));
+	assert_int_equal(span.part, 0);
 	json_error_t jerr;
 	json_t *a = json_loadb(text, len, 0, &jerr);
 	assert_true(json_is_array(a));
 	char *out = json_dumps(a, JSON_SORT_KEYS | JSON_COMPACT);
 	assert_string_equal(out,
-		"[{\"event\":\"processed\",\"sg_event_id\":\"7\","
+		"[{\"category\":[\"news\",\"x\"],\"email\":\"r1@remote.test\","
+		"\"event\":\"processed\",\"sg_event_id\":\"7-1\","
 		"\"sg_message_id\":\"0123456789ABCDEF\",\"smtp-id\":\"<0123456789ABCDEF@mx.test>\","
-		"\"timestamp\":1000},"
+		"\"timestamp\":1000,\"user\":\"42\"},"
+		"{\"category\":[\"news\",\"x\"],\"email\":\"r2@remote.test\","
+		"\"event\":\"processed\",\"sg_event_id\":\"7-2\","
+		"\"sg_message_id\":\"0123456789ABCDEF\",\"smtp-id\":\"<0123456789ABCDEF@mx.test>\","
+		"\"timestamp\":1000,\"user\":\"42\"},"
 		"{\"email\":\"gone@remote.test\",\"event\":\"bounce\","
 		"\"reason\":\"550 5.1.1 no such user\",\"sg_event_id\":\"9\","
 		"\"sg_message_id\":\"0123456789ABCDEF\",\"smtp-id\":\"<0123456789ABCDEF@mx.test>\","
@@ -264,19 +276,38 @@ static void test_batch(void **state)
 		"\"response\":\"250 2.0.0 ok ?\",\"sg_event_id\":\"10\","
 		"\"sg_message_id\":\"0123456789ABCDEF\",\"smtp-id\":\"<0123456789ABCDEF@mx.test>\","
 		"\"timestamp\":1003},"
-		"{\"email\":\"y@remote.test\",\"event\":\"deferred\",\"response\":\"451 try later\","
-		"\"sg_event_id\":\"11\",\"timestamp\":1004},"
+		"{\"attempt\":\"2\",\"email\":\"y@remote.test\",\"event\":\"deferred\","
+		"\"response\":\"451 try later\",\"sg_event_id\":\"11\",\"timestamp\":1004},"
 		"{\"email\":\"z@remote.test\",\"event\":\"dropped\","
 		"\"reason\":\"on the bounces list\",\"sg_event_id\":\"12\",\"timestamp\":1005}]");
 	free(out);
 	json_decref(a);
 	free(text);
 	/* only the events asked for; none: no text */
-	text = http_webhook_batch(v, N(ev), 1u << HTTP_WEBHOOK_DROPPED, "mx.test", &count, &len);
+	text = http_webhook_batch(v, N(ev), 1u << HTTP_WEBHOOK_DROPPED, "mx.test", 100, &span,
+				  &count, &len);
 	assert_int_equal(count, 1);
 	free(text);
-	assert_null(http_webhook_batch(v, 2, 1u << HTTP_WEBHOOK_DROPPED, "mx.test", &count, &len));
+	assert_null(http_webhook_batch(v, 2, 1u << HTTP_WEBHOOK_DROPPED, "mx.test", 100, &span,
+				       &count, &len));
 	assert_int_equal(count, 0);
+	assert_int_equal(span.events, 2);   /* passed over, moved past */
+	/* batch_size 1: the acceptance's second recipient in the next batch */
+	span = (struct http_webhook_batch_span){ 0 };
+	text = http_webhook_batch(v, N(ev), 0xffffffffu, "mx.test", 1, &span, &count, &len);
+	assert_int_equal(count, 1);
+	assert_int_equal(span.events, 0);
+	assert_int_equal(span.part, 1);
+	assert_non_null(strstr(text, "r1@remote.test"));
+	free(text);
+	span = (struct http_webhook_batch_span){ .skip = 1 };
+	text = http_webhook_batch(v, N(ev), 0xffffffffu, "mx.test", 2, &span, &count, &len);
+	assert_int_equal(count, 2);   /* r2, then the bounce ("rejected" moved past) */
+	assert_int_equal(span.events, 3);
+	assert_int_equal(span.part, 0);
+	assert_non_null(strstr(text, "r2@remote.test"));
+	assert_null(strstr(text, "r1@remote.test"));
+	free(text);
 	assert_int_equal(http_webhook_event_of("accepted"), HTTP_WEBHOOK_PROCESSED);
 	assert_int_equal(http_webhook_event_of("accepted-sandbox"), -1);
 	assert_int_equal(http_webhook_event_of(NULL), -1);

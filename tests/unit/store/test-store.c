@@ -182,7 +182,7 @@ static size_t strv_len(char **v)
 static void test_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(store_schema_version(f->store), 10);
+	assert_int_equal(store_schema_version(f->store), 11);
 	/* a new database holds no secrets: nothing to move, the columns are gone */
 	assert_int_equal(column_count(f->dir), 0);
 
@@ -217,7 +217,7 @@ static void test_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_open(f->dir, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 10);
+	assert_int_equal(store_schema_version(again), 11);
 	store_close(&again);
 	assert_null(again);
 }
@@ -269,7 +269,7 @@ static void test_migrate_from_version_1(void **state)
 	struct store *s = store_open(dir, &error);
 	if (!s)
 		fail_msg("store_open: %s", error);
-	assert_int_equal(store_schema_version(s), 10);
+	assert_int_equal(store_schema_version(s), 11);
 
 	/* the old rows are there; the hash stays in petrel.db (store_open has
 	 * nowhere to move it) until store_credentials_migrate */
@@ -309,8 +309,8 @@ static void test_migrate_from_version_1(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version",
 					    -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 10);
-	assert_int_equal(sqlite3_column_int(q, 1), 10);
+	assert_int_equal(sqlite3_column_int(q, 0), 11);
+	assert_int_equal(sqlite3_column_int(q, 1), 11);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	rm_rf(dir);
@@ -1595,6 +1595,65 @@ static void test_event_prune(void **state)
 	assert_int_equal(deleted, 0);
 }
 
+/* an accepted message's recipients, categories and custom args come back
+ * on each of its events, with each deferral's attempt number; they go
+ * once the message's events are pruned (failed before: no messages table) */
+static void test_event_messages(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_event ev[] = {
+		{ .time = 1000, .type = (char *)"accepted", .account = (char *)"A@example.test",
+		  .queue_id = (char *)"Q1", .recipients = (char *)"r1@x.test\nr2@x.test\n",
+		  .categories = (char *)"[\"news\"]", .custom_args = (char *)"{\"u\":\"1\"}" },
+		{ .time = 1001, .type = (char *)"deferred", .account = (char *)"a@example.test",
+		  .queue_id = (char *)"Q1", .recipient = (char *)"r1@x.test" },
+		{ .time = 1002, .type = (char *)"deferred", .account = (char *)"a@example.test",
+		  .queue_id = (char *)"Q1", .recipient = (char *)"r2@x.test" },
+		{ .time = 1003, .type = (char *)"deferred", .account = (char *)"a@example.test",
+		  .queue_id = (char *)"Q1", .recipient = (char *)"r1@x.test" },
+		{ .time = 1004, .type = (char *)"delivered", .account = (char *)"b@example.test",
+		  .queue_id = (char *)"Q1", .recipient = (char *)"r1@x.test" },
+		{ .time = 2000000, .type = (char *)"accepted", .account = (char *)"a@example.test",
+		  .queue_id = (char *)"Q2", .custom_args = (char *)"{\"v\":\"2\"}" },
+	};
+	assert_int_equal(store_event_add_many(f->store, ev, 5, &error), 0);
+	assert_int_equal(store_event_add(f->store, &ev[5], &error), 0);  /* alone, too */
+	size_t n;
+	struct store_event **v = events_read_all(f->store, &n);
+	assert_int_equal(n, 6);
+	assert_string_equal(v[0]->recipients, "r1@x.test\nr2@x.test\n");
+	for (size_t i = 0; i < 4; i++) {
+		assert_string_equal(v[i]->categories, "[\"news\"]");
+		assert_string_equal(v[i]->custom_args, "{\"u\":\"1\"}");
+	}
+	assert_int_equal(v[0]->attempt, 0);
+	assert_int_equal(v[1]->attempt, 1);
+	assert_int_equal(v[2]->attempt, 1);
+	assert_int_equal(v[3]->attempt, 2);
+	assert_null(v[4]->categories);   /* another account's Q1 */
+	assert_null(v[5]->categories);
+	assert_string_equal(v[5]->custom_args, "{\"v\":\"2\"}");
+	store_event_list_free(&v, n);
+	uint64_t deleted = 0;
+	assert_int_equal(store_event_prune(f->store, 1003, &deleted, &error), 0);
+	assert_int_equal(deleted, 3);
+	v = events_read_all(f->store, &n);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0]->categories, "[\"news\"]");   /* Q1 has an event left */
+	store_event_list_free(&v, n);
+	assert_int_equal(store_event_prune(f->store, 1000000, &deleted, &error), 0);
+	assert_int_equal(deleted, 2);
+	struct store_event again = ev[3];
+	again.time = 3000000;
+	assert_int_equal(store_event_add(f->store, &again, &error), 0);
+	v = events_read_all(f->store, &n);
+	assert_int_equal(n, 2);
+	assert_null(v[1]->categories);   /* Q1's message went with its events */
+	assert_string_equal(v[0]->custom_args, "{\"v\":\"2\"}");
+	store_event_list_free(&v, n);
+}
+
 /* assert_writer_bounded - 2 * 5 + 1 events posted to a writer of S
  * (max_pending 5) while another connection keeps it from writing; then
  * UNBLOCK(BLOCKER) ends that connection's lock.  At least one, at most six,
@@ -2046,8 +2105,8 @@ static void test_pg_open_creates_schema(void **state)
 	struct fixture *f = *state;
 	const char *error = NULL;
 	assert_string_equal(store_backend_name(f->store), "postgresql");
-	assert_int_equal(store_schema_version(f->store), 6);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 6);
+	assert_int_equal(store_schema_version(f->store), 7);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 7);
 	/* no password secret in this database: they are the auth process's */
 	assert_int_equal(pg_count("SELECT count(*) FROM information_schema.columns"
 				  " WHERE column_name IN ('password_hash', 'scram')"), 0);
@@ -2059,9 +2118,9 @@ static void test_pg_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_reopen(f, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 6);
+	assert_int_equal(store_schema_version(again), 7);
 	store_close(&again);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 6);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 7);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 }
 
@@ -2107,10 +2166,10 @@ static void test_pg_concurrent_open_migrates_once(void **state)
 		assert_int_equal(pthread_join(threads[i], NULL), 0);
 		if (!openers[i].store)
 			fail_msg("open %d: %s", i, openers[i].error);
-		assert_int_equal(store_schema_version(openers[i].store), 6);
+		assert_int_equal(store_schema_version(openers[i].store), 7);
 		store_close(&openers[i].store);
 	}
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 6);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 7);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 	const char *error = NULL;
 	f->store = store_reopen(f, &error);
@@ -2292,6 +2351,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_search, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_events_batch, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_event_messages, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_dmarc_evals, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_nodes, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_account_homes, setup, teardown), \
