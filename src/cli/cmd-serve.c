@@ -1064,6 +1064,8 @@ static int serve_network(const struct config *config)
 		.signer = signer,
 		.unsubscribe_secret = unsubscribe_secret,
 		.webhook = webhook,
+		.dns = dns,
+		.psl = psl,
 	};
 	st.queue = queue;
 	st.pool = pool;

@@ -312,6 +312,9 @@ static const struct key_def key_defs[] = {
 	  67108864 },
 	{ SECTION_WEB, "operators", KEY_STRING, CONFIG_OFFSET(web.operators), 0, 0 },
 	{ SECTION_WEB, "operator_rows", KEY_UINT, CONFIG_OFFSET(web.operator_rows), 10, 100000 },
+	{ SECTION_WEB, "domain_checks", KEY_UINT, CONFIG_OFFSET(web.domain_checks), 1, 100 },
+	{ SECTION_WEB, "domain_check_timeout", KEY_DURATION,
+	  CONFIG_OFFSET(web.domain_check_timeout), 1, 300 },
 	{ SECTION_HTTP, "send_categories", KEY_UINT, CONFIG_OFFSET(http.send_categories), 0,
 	  1000 },
 	{ SECTION_HTTP, "send_custom_args_size", KEY_SIZE,
@@ -578,6 +581,8 @@ static struct config *config_new(bool with_hostname)
 	config->web.rate_entries = 4096;
 	config->web.operator_rows = 1000;
 	config->web.dashboard_rows = 50;
+	config->web.domain_checks = 10;
+	config->web.domain_check_timeout = 15;
 	config->web.dashboard_days = 14;
 	config->web.sandbox_show_size = 1024 * 1024;
 	config->http.send_custom_args_size = 10000;

@@ -241,6 +241,8 @@ struct config_web {
 	char *operators;                /* accounts that may open /operator, separated by
 					   commas or spaces: none */
 	unsigned operator_rows;         /* accounts /operator lists, at most: 1000 */
+	unsigned domain_checks;         /* domains /dashboard/domains checks per load: 10 */
+	unsigned domain_check_timeout;  /* seconds it waits for their answers: 15 */
 };
 
 struct config_dns {

@@ -24,10 +24,12 @@
 struct authd_client;
 struct config;
 struct config_listener;
+struct dns_resolver;
 struct event_base;
 struct http_server;
 struct http_webhook_dispatcher;
 struct keysd_signer;
+struct mailauth_psl;
 struct net_conn_limits;
 struct policy_throttle;
 struct pool;
@@ -76,6 +78,9 @@ struct http_server_settings {
 	const unsigned char *unsubscribe_secret;
 	/* POST /v3/user/webhooks/event/test: NULL answers 503 */
 	struct http_webhook_dispatcher *webhook;
+	/* /dashboard/domains (web-dash-domains.c): NULL answers 503 */
+	struct dns_resolver *dns;
+	const struct mailauth_psl *psl;
 };
 
 struct http_server *http_server_create(struct event_base *base,

@@ -47,6 +47,7 @@ static const struct http_route routes[] = {
 	{ "/dashboard/api-keys/delete", "POST", .post = http_route_web_api_key_delete },
 	{ "/dashboard/activity", "GET, HEAD", .get = http_route_web_activity },
 	{ "/dashboard/senders", "GET, HEAD", .get = http_route_web_senders },
+	{ "/dashboard/domains", "GET, HEAD", .get = http_route_web_domains },
 	{ "/dashboard/webhook", "GET, HEAD, POST", .get = http_route_web_webhook,
 	  .post = http_route_web_webhook },
 	{ "/operator", "GET, HEAD", .get = http_route_web_operator },

@@ -53,6 +53,8 @@ struct http_server *http_server_create(struct event_base *base,
 		server->has_unsubscribe_secret = true;
 	}
 	server->webhook = settings->webhook;
+	server->dns = settings->dns;
+	server->psl = settings->psl;
 	server->sessions = net_sessions_create(base, HTTP_SESSION_BUCKETS, &http_session_table_ops);
 	return server;
 }

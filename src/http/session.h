@@ -59,6 +59,8 @@ struct http_server {
 	unsigned char unsubscribe_secret[32];  /* unsubscribe.c's links */
 	bool has_unsubscribe_secret;
 	struct http_webhook_dispatcher *webhook;  /* POST /v3/user/webhooks/event/test */
+	struct dns_resolver *dns;        /* /dashboard/domains' checks; NULL: none */
+	const struct mailauth_psl *psl;
 	struct http_web_rate *web_rate;  /* the pages' mail counts (web-rate.c); NULL: none */
 	struct http_signup_job *web_signups;  /* sign-ups whose password the auth process
 						 sets now (web-signup.c) */
@@ -231,6 +233,8 @@ void http_route_web_suppressions(struct http_session *s);
 void http_route_web_suppression_delete(struct http_session *s);
 /* web-dash-senders.c: GET /dashboard/senders (docs/web.md) */
 void http_route_web_senders(struct http_session *s);
+/* web-dash-domains.c: GET /dashboard/domains (docs/web.md) */
+void http_route_web_domains(struct http_session *s);
 /* web-dash-webhook.c: GET and POST /dashboard/webhook (docs/web.md) */
 void http_route_web_webhook(struct http_session *s);
 /* web-dash-operator.c: GET /operator (docs/web.md) */

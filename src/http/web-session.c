@@ -208,6 +208,7 @@ void http_web_nav(struct buf *out, const struct http_web_request *r)
 		       "<li><a href=\"/dashboard/activity\">Activity</a></li>"
 		       "<li><a href=\"/dashboard/api-keys\">API keys</a></li>"
 		       "<li><a href=\"/dashboard/senders\">Senders</a></li>"
+		       "<li><a href=\"/dashboard/domains\">Domains</a></li>"
 		       "<li><a href=\"/dashboard/suppressions\">Suppressions</a></li>"
 		       "<li><a href=\"/dashboard/webhook\">Webhook</a></li>"
 		       "<li><a href=\"/dashboard/sandbox\">Sandbox</a></li>");

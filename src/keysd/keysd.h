@@ -122,4 +122,27 @@ void keysd_signer_free(struct keysd_signer **signer);
 int keysd_signer_sign_blocking(struct keysd_signer *signer, struct buf *message, long long now,
 			       const char **error_r);
 
+/* The signing keys as the keys process last listed them (the dashboard's
+ * domains page, on the loop).  keysd_signer_list_wait - NULL when the
+ * signer holds the current list (or there is no keys process to ask);
+ * else the list is fetched and CB(CTX) called from the loop once it is in,
+ * unless keysd_signer_watch_cancel comes first (a list that fails to come
+ * never calls it: the caller bounds its wait). */
+struct keysd_signer_watch;
+typedef void keysd_signer_list_cb(void *ctx);
+struct keysd_signer_watch *keysd_signer_list_wait(struct keysd_signer *signer,
+						  keysd_signer_list_cb *cb, void *ctx);
+/* keysd_signer_watch_cancel - *WATCH (NULL: nothing) never calls; nulled */
+void keysd_signer_watch_cancel(struct keysd_signer *signer, struct keysd_signer_watch **watch);
+/* keysd_signer_domain_keys - DOMAIN's keys in that list: their selectors
+ * and DNS records ("v=DKIM1; k=...; p=...", NULL when unknown), in
+ * *KEYS_R (keysd_dkim_keys_free) */
+struct keysd_dkim_key {
+	char *selector;
+	char *record;
+};
+size_t keysd_signer_domain_keys(const struct keysd_signer *signer, const char *domain,
+				struct keysd_dkim_key **keys_r);
+void keysd_dkim_keys_free(struct keysd_dkim_key **keys, size_t count);
+
 #endif

@@ -67,6 +67,14 @@ struct signer_key {
 	char *domain;                   /* lower case */
 	char *selector;
 	enum dkim_sign_algorithm algorithm;
+	char *record;                   /* its DNS record, to publish; NULL: unknown */
+};
+
+/* a page waiting for the current key list (keysd_signer_list_wait) */
+struct keysd_signer_watch {
+	struct keysd_signer_watch *next;
+	keysd_signer_list_cb *cb;
+	void *ctx;
 };
 
 enum signer_call_type { CALL_KEYS, CALL_SIGN };
@@ -125,6 +133,7 @@ struct keysd_signer {
 	uint32_t list_index;            /* the page being fetched starts here */
 	struct signer_key *list;        /* being fetched */
 	size_t list_count;
+	struct keysd_signer_watch *watches;  /* waiting for MAP to be current */
 };
 
 static uint64_t now_ms(void);
@@ -231,6 +240,7 @@ static void keys_free(struct signer_key *keys, size_t count)
 		free(keys[i].id);
 		free(keys[i].domain);
 		free(keys[i].selector);
+		free(keys[i].record);
 	}
 	free(keys);
 }
@@ -276,6 +286,11 @@ void keysd_signer_free(struct keysd_signer **signer)
 		log_warn("close-failed", "what=signer-eventfd error=\"%s\"", strerror(errno));
 	keys_free(sg->map, sg->map_count);
 	keys_free(sg->list, sg->list_count);
+	while (sg->watches) {
+		struct keysd_signer_watch *w = sg->watches;
+		sg->watches = w->next;
+		free(w);
+	}
 	pthread_cond_destroy(&sg->cond);
 	pthread_mutex_destroy(&sg->lock);
 	free(sg);
@@ -450,6 +465,12 @@ static void signer_list_reply_cb(void *ctx, const struct ipc_msg *reply)
 			k->selector = xstrdup(selector);
 			k->algorithm = strcmp(alg, KEYSD_ALG_RSA) == 0 ? DKIM_SIGN_RSA_SHA256 :
 				DKIM_SIGN_ED25519_SHA256;
+			struct keysd_public pub;
+			const char *error = NULL;
+			k->record = reply->field[i + 2].len > 0 &&
+				    keysd_public_describe(reply->field[i + 2].data,
+							  reply->field[i + 2].len, &pub, &error) == 0 ?
+				    pub.dns : NULL;
 		}
 		free(id);
 		free(alg);
@@ -471,6 +492,64 @@ static void signer_list_reply_cb(void *ctx, const struct ipc_msg *reply)
 	sg->list_count = 0;
 	log_info("dkim-keys", "signing_keys=%zu", sg->map_count);
 	signer_retry_cb(-1, 0, sg);  /* the parked calls, now */
+	while (sg->watches) {        /* one at a time: a callback may cancel another */
+		struct keysd_signer_watch *w = sg->watches;
+		sg->watches = w->next;
+		w->cb(w->ctx);
+		free(w);
+	}
+}
+
+struct keysd_signer_watch *keysd_signer_list_wait(struct keysd_signer *sg,
+						  keysd_signer_list_cb *cb, void *ctx)
+{
+	if (!ipc_client_connected(sg->keys) || sg->map_conn == ipc_client_connection(sg->keys))
+		return NULL;
+	signer_list_start(sg);
+	struct keysd_signer_watch *w = xcalloc(1, sizeof(*w));
+	*w = (struct keysd_signer_watch){ .next = sg->watches, .cb = cb, .ctx = ctx };
+	sg->watches = w;
+	return w;
+}
+
+void keysd_signer_watch_cancel(struct keysd_signer *sg, struct keysd_signer_watch **watch)
+{
+	for (struct keysd_signer_watch **p = &sg->watches; *watch && *p; p = &(*p)->next) {
+		if (*p == *watch) {
+			*p = (*watch)->next;
+			free(*watch);
+			break;
+		}
+	}
+	*watch = NULL;
+}
+
+size_t keysd_signer_domain_keys(const struct keysd_signer *sg, const char *domain,
+				struct keysd_dkim_key **keys_r)
+{
+	size_t count = 0;
+	*keys_r = NULL;
+	for (size_t i = 0; i < sg->map_count; i++) {
+		const struct signer_key *k = &sg->map[i];
+		if (strcasecmp(k->domain, domain) != 0)
+			continue;
+		*keys_r = xrealloc(*keys_r, (count + 1) * sizeof(**keys_r));
+		(*keys_r)[count++] = (struct keysd_dkim_key){
+			.selector = xstrdup(k->selector),
+			.record = k->record ? xstrdup(k->record) : NULL,
+		};
+	}
+	return count;
+}
+
+void keysd_dkim_keys_free(struct keysd_dkim_key **keys, size_t count)
+{
+	for (size_t i = 0; *keys && i < count; i++) {
+		free((*keys)[i].selector);
+		free((*keys)[i].record);
+	}
+	free(*keys);
+	*keys = NULL;
 }
 
 /* signer_sign_reply_cb - one signature, or none */

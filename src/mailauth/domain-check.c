@@ -106,6 +106,7 @@ struct domain_check {
 
 	struct answer *dkim;                  /* one per selector */
 	char **selectors;
+	char **selector_records;              /* each one's record to publish, or NULL */
 	size_t selector_count;
 	bool selectors_local;                 /* this server's keys', not the caller's */
 
@@ -143,6 +144,7 @@ static void section_publish_mx(struct domain_check_section *s, const char *name,
 static void judge_mx(struct domain_check *dc);
 static void judge_spf(struct domain_check *dc);
 static void judge_dkim(struct domain_check *dc);
+static void dkim_publish(struct domain_check *dc, struct domain_check_section *s, size_t i);
 static void judge_dmarc(struct domain_check *dc);
 static void judge_tagged(struct domain_check *dc, const char *name, const struct answer *a,
 			 const char *version, const char *what);
@@ -174,8 +176,12 @@ struct domain_check *domain_check_start(struct event_base *base, struct dns_reso
 		abort();
 	dc->selector_count = settings->selector_count;
 	dc->selectors = xcalloc(dc->selector_count + 1, sizeof(*dc->selectors));
-	for (size_t i = 0; i < dc->selector_count; i++)
+	dc->selector_records = xcalloc(dc->selector_count + 1, sizeof(*dc->selector_records));
+	for (size_t i = 0; i < dc->selector_count; i++) {
 		dc->selectors[i] = xstrdup(settings->selectors[i]);
+		if (settings->selector_records && settings->selector_records[i])
+			dc->selector_records[i] = xstrdup(settings->selector_records[i]);
+	}
 	dc->selectors_local = settings->selectors_local;
 
 	/* every lookup at once; each answer counts down dc->pending */
@@ -741,19 +747,26 @@ static void judge_spf(struct domain_check *dc)
 	}
 }
 
+/* dkim_publish - selector I's record to publish, when the caller knows it */
+static void dkim_publish(struct domain_check *dc, struct domain_check_section *s, size_t i)
+{
+	if (dc->selector_records[i])
+		section_publish_txt(s, dc->dkim[i].name, dc->selector_records[i]);
+}
+
 /* judge_dkim - each selector's key record (RFC 6376 3.6.1, RFC 8301 3.2) */
 static void judge_dkim(struct domain_check *dc)
 {
 	struct domain_check_section *s = section_new(dc, "dkim");
 	if (dc->selector_count == 0) {
-		section_add(s, DOMAIN_CHECK_WARN, "no selector given (--selector S) and no signing key "
-			    "of %s in this server's data folder: DKIM not checked (petrel dkim "
-			    "keygen %s makes one)", dc->domain, dc->domain);
+		section_add(s, DOMAIN_CHECK_WARN, "no selector given (--selector S) and no "
+			    "signing key of %s in this server's data folder: DKIM not checked "
+			    "(petrel dkim keygen %s makes one)", dc->domain, dc->domain);
 		return;
 	}
 	if (dc->selectors_local)
-		section_add(s, DOMAIN_CHECK_OK, "the selectors of this server's keys for %s (petrel dkim "
-			    "list)", dc->domain);
+		section_add(s, DOMAIN_CHECK_OK, "the selectors of this server's keys for %s "
+			    "(petrel dkim list)", dc->domain);
 	for (size_t i = 0; i < dc->selector_count; i++) {
 		const struct answer *a = &dc->dkim[i];
 		if (a->status != DNS_OK) {
@@ -761,6 +774,7 @@ static void judge_dkim(struct domain_check *dc)
 				    dc->selectors[i], a->name, status_text(a->status),
 				    dc->selectors_local ? "; publish the record petrel dkim list "
 				    "prints for it" : "");
+			dkim_publish(dc, s, i);
 			continue;
 		}
 		const char *error = "no record";
@@ -774,11 +788,13 @@ static void judge_dkim(struct domain_check *dc)
 		if (used == a->count) {
 			section_add(s, DOMAIN_CHECK_ERROR, "selector %s: the record at %s is no usable "
 				    "key: %s", dc->selectors[i], a->name, error);
+			dkim_publish(dc, s, i);
 			continue;
 		}
 		if (info.revoked) {
 			section_add(s, DOMAIN_CHECK_ERROR, "selector %s: the key is revoked (empty p=): "
 				    "signatures with it fail", dc->selectors[i]);
+			dkim_publish(dc, s, i);
 			continue;
 		}
 		enum domain_check_level level = DOMAIN_CHECK_OK;
@@ -1003,9 +1019,11 @@ void domain_check_free(struct domain_check **check)
 	for (size_t i = 0; i < dc->selector_count; i++) {
 		answer_free(&dc->dkim[i]);
 		free(dc->selectors[i]);
+		free(dc->selector_records[i]);
 	}
 	free(dc->dkim);
 	free(dc->selectors);
+	free(dc->selector_records);
 	dmarc_discovery_free(&dc->dmarc);
 	for (size_t i = 0; i < dc->rua_count; i++) {
 		free(dc->rua[i].uri);

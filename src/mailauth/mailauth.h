@@ -913,6 +913,10 @@ struct domain_check_settings {
 	unsigned spf_void_lookups;    /* [auth] spf_void_lookups (0: SPF's default) */
 	unsigned spf_timeout_ms;      /* [auth] spf_timeout (0: SPF's default) */
 	const char *const *selectors; /* DKIM selectors to check (copied) */
+	/* each selector's key record ("v=DKIM1; k=rsa; p=..."), published as
+	 * the fix when its own is missing or unusable; NULL, or NULL entries:
+	 * unknown (copied) */
+	const char *const *selector_records;
 	size_t selector_count;
 	bool selectors_local;         /* they are this server's signing keys' */
 	const struct mailauth_psl *psl; /* kept: lives longer than the check */

@@ -8,9 +8,49 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <event2/event.h>
+
+#include "dns/dns.h"
+
+struct dns_resolver *test_dns_resolver(struct event_base *base, unsigned port,
+				       unsigned timeout_ms)
+{
+	char fwd[64];
+	snprintf(fwd, sizeof(fwd), "127.0.0.1@%u", port);
+	struct dns_settings settings = { .forwarder = fwd, .special_zones = "test",
+					 .timeout_ms = timeout_ms };
+	const char *error = NULL;
+	struct dns_resolver *r = dns_resolver_create(base, &settings, &error);
+	if (r == NULL) {
+		fprintf(stderr, "dns_resolver_create: %s\n", error);
+		exit(1);
+	}
+	return r;
+}
+
+static void loop_limit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+void test_loop_run(struct event_base *base, unsigned ms)
+{
+	struct event *limit = evtimer_new(base, loop_limit_cb, base);
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	if (limit == NULL || evtimer_add(limit, &tv) != 0) {
+		fputs("test_loop_run: no timer\n", stderr);
+		exit(1);
+	}
+	event_base_dispatch(base);
+	event_free(limit);
+}
 
 unsigned test_free_udp_port(void)
 {

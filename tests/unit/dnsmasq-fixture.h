@@ -17,4 +17,14 @@ int test_dnsmasq_start(const char *const *records, pid_t *pid_r, unsigned *port_
  * (also a forwarder that never answers) */
 unsigned test_free_udp_port(void);
 
+/* test_dns_resolver - a resolver on BASE forwarding to 127.0.0.1@PORT, the
+ * "test" zone answered by it, TIMEOUT_MS per query; exits the test when it
+ * cannot be made */
+struct event_base;
+struct dns_resolver;
+struct dns_resolver *test_dns_resolver(struct event_base *base, unsigned port,
+				       unsigned timeout_ms);
+/* test_loop_run - BASE's loop until a callback breaks it, at most MS */
+void test_loop_run(struct event_base *base, unsigned ms);
+
 #endif
