@@ -34,6 +34,7 @@
 #define DC_TXT_STRING_MAX 255     /* octets of one TXT character-string (RFC 1035 3.3) */
 #define DC_RSA_BITS_MIN 1024      /* RFC 8301 3.2: verifiers refuse shorter keys */
 #define DC_RSA_BITS_GOOD 2048     /* RFC 8301 3.2: signers SHOULD use at least this */
+#define DC_KEY_TAGS_MAX 16        /* tags of a DKIM key record read for its p= */
 
 /* one TXT (or other) lookup's answer, copied out of its callback */
 struct answer {
@@ -145,6 +146,8 @@ static void judge_mx(struct domain_check *dc);
 static void judge_spf(struct domain_check *dc);
 static void judge_dkim(struct domain_check *dc);
 static void dkim_publish(struct domain_check *dc, struct domain_check_section *s, size_t i);
+static void dkim_key_p(const char *text, char *out, size_t size);
+static bool dkim_same_key(const char *published, const char *ours);
 static void judge_dmarc(struct domain_check *dc);
 static void judge_tagged(struct domain_check *dc, const char *name, const struct answer *a,
 			 const char *version, const char *what);
@@ -754,6 +757,35 @@ static void dkim_publish(struct domain_check *dc, struct domain_check_section *s
 		section_publish_txt(s, dc->dkim[i].name, dc->selector_records[i]);
 }
 
+/* dkim_key_p - the p= value of the key record TEXT into OUT (SIZE octets),
+ * its folding whitespace dropped (RFC 6376 3.6.1: base64 with FWS) */
+static void dkim_key_p(const char *text, char *out, size_t size)
+{
+	struct mailauth_tag tags[DC_KEY_TAGS_MAX];
+	const char *error = NULL;
+	int n = mailauth_tags_parse(text, strlen(text), tags, DC_KEY_TAGS_MAX, &error);
+	const struct mailauth_tag *p = n > 0 ? mailauth_tags_find(tags, (size_t)n, "p") : NULL;
+	size_t len = 0;
+	for (size_t i = 0; p && i < p->value_len && len + 1 < size; i++)
+		if (p->value[i] != ' ' && p->value[i] != '\t' && p->value[i] != '\r' &&
+		    p->value[i] != '\n')
+			out[len++] = p->value[i];
+	out[len] = '\0';
+}
+
+/* dkim_same_key - the published key record holds our record's key */
+static bool dkim_same_key(const char *published, const char *ours)
+{
+	size_t size = strlen(published) + strlen(ours) + 1;
+	char *a = xmalloc(size), *b = xmalloc(size);
+	dkim_key_p(published, a, size);
+	dkim_key_p(ours, b, size);
+	bool same = strcmp(a, b) == 0;
+	free(a);
+	free(b);
+	return same;
+}
+
 /* judge_dkim - each selector's key record (RFC 6376 3.6.1, RFC 8301 3.2) */
 static void judge_dkim(struct domain_check *dc)
 {
@@ -794,6 +826,14 @@ static void judge_dkim(struct domain_check *dc)
 		if (info.revoked) {
 			section_add(s, DOMAIN_CHECK_ERROR, "selector %s: the key is revoked (empty p=): "
 				    "signatures with it fail", dc->selectors[i]);
+			dkim_publish(dc, s, i);
+			continue;
+		}
+		if (dc->selector_records[i] &&
+		    !dkim_same_key(a->items[used], dc->selector_records[i])) {
+			section_add(s, DOMAIN_CHECK_ERROR, "selector %s: the published key (p=) is not "
+				    "the one this server signs with: its signatures fail",
+				    dc->selectors[i]);
 			dkim_publish(dc, s, i);
 			continue;
 		}

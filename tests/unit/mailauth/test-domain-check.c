@@ -26,6 +26,10 @@
 #include "mailauth/mailauth.h"
 
 #define LOOP_LIMIT_MS 8000
+/* two Ed25519 public keys (openssl genpkey): the one good.test publishes,
+ * and another (with folding whitespace, as a record may hold it) */
+#define KEY_PUBLISHED "98AcyzCrm/ILckPTry+G2T9vbc4XoJJpno5spW1HoGA="
+#define KEY_OTHER "2IgWxmlc2PA2qAIebXuF3QGnFRJtHW+ EPe3vfufheDc="
 
 struct fixture {
 	pid_t dnsmasq;
@@ -48,6 +52,7 @@ static int setup(void **state)
 		"--mx-host=good.test,mx.good.test,10",
 		"--host-record=mx.good.test,127.0.0.1",
 		"--txt-record=good.test,v=spf1 ip4:127.0.0.1 -all",
+		"--txt-record=ed._domainkey.good.test,v=DKIM1; k=ed25519; p=" KEY_PUBLISHED,
 		NULL,
 	};
 	if (test_dnsmasq_start(records, &f->dnsmasq, &f->port) != 0) {
@@ -171,6 +176,42 @@ static void test_check_good_records(void **state)
 	domain_check_free(&check);
 }
 
+/* check_dkim - good.test's selector "ed" checked against OUR_RECORD */
+static struct domain_check *check_dkim(struct fixture *f, const char *our_record)
+{
+	struct seen seen = { .stop = f->base };
+	const char *selectors[] = { "ed" }, *records[] = { our_record };
+	struct domain_check_settings settings = settings_for(f);
+	settings.selectors = selectors;
+	settings.selector_records = records;
+	struct domain_check *check = domain_check_start(f->base, f->resolver, &settings,
+							"good.test", on_over, &seen);
+	test_loop_run(f->base, LOOP_LIMIT_MS);
+	assert_int_equal(seen.calls, 1);
+	return check;
+}
+
+/* test_dkim_key_not_ours - a published key other than this server's: ERROR
+ * and ours to publish; the same key (FWS aside): OK, nothing to publish */
+static void test_dkim_key_not_ours(void **state)
+{
+	struct fixture *f = *state;
+	struct domain_check *check = check_dkim(f, "v=DKIM1; k=ed25519; p=" KEY_OTHER);
+	const struct domain_check_section *dkim = section(check, "dkim");
+	assert_int_equal(dkim->status, DOMAIN_CHECK_ERROR);
+	assert_non_null(strstr(dkim->findings[dkim->finding_count - 1].text,
+			       "is not the one this server signs with"));
+	assert_int_equal(dkim->publish_count, 1);
+	assert_string_equal(dkim->publish[0].value, "v=DKIM1; k=ed25519; p=" KEY_OTHER);
+	domain_check_free(&check);
+
+	check = check_dkim(f, "v=DKIM1; k=ed25519; p=98AcyzCrm/ILckPTry+G2T9vbc4Xo JJpno5spW1HoGA=");
+	dkim = section(check, "dkim");
+	assert_int_equal(dkim->status, DOMAIN_CHECK_OK);
+	assert_int_equal(dkim->publish_count, 0);
+	domain_check_free(&check);
+}
+
 /* test_free_cancels - freed before the loop runs, or while its lookups
  * wait for a forwarder that never answers: no callback, nothing left (ASan) */
 static void test_free_cancels(void **state)
@@ -219,6 +260,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check_publishes_what_is_missing),
 		cmocka_unit_test(test_check_good_records),
+		cmocka_unit_test(test_dkim_key_not_ours),
 		cmocka_unit_test(test_free_cancels),
 		cmocka_unit_test(test_txt_record_strings),
 	};
