@@ -69,14 +69,7 @@ static int setup(void **state)
 	psl = mailauth_psl_parse("com\n", 4, &(size_t){ 0 }, &psl_error);
 	assert_non_null(psl);
 	f->base = event_base_new();
-	char fwd[64];
-	snprintf(fwd, sizeof(fwd), "127.0.0.1@%u", f->port);
-	struct dns_settings settings = { .forwarder = fwd, .special_zones = "test",
-					 .timeout_ms = 5000 };
-	const char *error = NULL;
-	f->resolver = dns_resolver_create(f->base, &settings, &error);
-	if (f->resolver == NULL)
-		fail_msg("dns_resolver_create: %s", error);
+	f->resolver = test_dns_resolver(f->base, f->port, 5000);
 	*state = f;
 	return 0;
 }
@@ -93,21 +86,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void loop_limit_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	event_base_loopbreak(arg);
-}
-
 /* run_loop - until a callback breaks it, at most LOOP_LIMIT_MS */
 static void run_loop(struct fixture *f)
 {
-	struct event *limit = evtimer_new(f->base, loop_limit_cb, f->base);
-	struct timeval tv = { LOOP_LIMIT_MS / 1000, 0 };
-	evtimer_add(limit, &tv);
-	event_base_dispatch(f->base);
-	event_free(limit);
+	test_loop_run(f->base, LOOP_LIMIT_MS);
 }
 
 static void on_done(void *ctx, struct dmarc_discovery *discovery)
