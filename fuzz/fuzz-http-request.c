@@ -103,6 +103,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			       value.off + value.len <= req.query.off + req.query.len);
 			assert(memcmp(copy + value.off - 11, "start_date=", 11) == 0);
 		}
+		/* each repeated categories= in turn, inside the query, forward */
+		size_t pos = 0, last = 0;
+		while (http_query_param_next(copy, req.query, "categories", &pos, &value)) {
+			assert(value.off >= req.query.off && value.off >= last &&
+			       value.off + value.len <= req.query.off + req.query.len);
+			assert(memcmp(copy + value.off - 11, "categories=", 11) == 0);
+			last = value.off + value.len;
+		}
 		assert(req.method.len > 0 && req.path.len > 0);
 		assert(req.header_count <= limits.header_count);
 		assert(req.content_length <= limits.body_size);

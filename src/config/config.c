@@ -290,6 +290,7 @@ static const struct key_def key_defs[] = {
 	{ SECTION_HTTP, "send_recipients", KEY_UINT, CONFIG_OFFSET(http.send_recipients), 1,
 	  1000000 },
 	{ SECTION_HTTP, "stats_days", KEY_UINT, CONFIG_OFFSET(http.stats_days), 1, 100000 },
+	{ SECTION_HTTP, "categories_max", KEY_UINT, CONFIG_OFFSET(http.categories_max), 1, 100000 },
 	{ SECTION_WEB, "signup", KEY_CHOICE, CONFIG_OFFSET(web.signup), 0, 0 },
 	{ SECTION_WEB, "session_lifetime", KEY_DURATION, CONFIG_OFFSET(web.session_lifetime), 60,
 	  2592000 },
@@ -569,6 +570,7 @@ static struct config *config_new(bool with_hostname)
 	config->http.send_recipients = 1000;
 	config->http.send_categories = 10;
 	config->http.stats_days = 1000;
+	config->http.categories_max = 500;
 	config->web.session_lifetime = 12 * 3600;
 	config->web.form_fields = 16;
 	config->web.form_field_size = 1024;

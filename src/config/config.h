@@ -202,6 +202,8 @@ struct config_http {
 	char *public_url;                /* where clients reach this server, without a
 					    final '/': "https://HOSTNAME" */
 	unsigned stats_days;             /* days one GET /v3/stats may span: 1000 */
+	unsigned categories_max;         /* categories in one answer of /v3/categories
+					    and /v3/categories/stats/sums: 500 */
 };
 
 /* [webhook]: the event webhook's dispatcher (http/webhook-dispatch.c,

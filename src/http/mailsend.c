@@ -357,8 +357,13 @@ static void send_tags(const struct mailsend_request *r, size_t index, struct sen
 	const struct mailsend_personalization *p = &r->personalizations[index];
 	m->recipients = queue_envelope_rcpt_lines(m->env);
 	json_t *categories = json_array();
-	for (size_t i = 0; i < r->category_count; i++)
-		json_array_append_new(categories, json_string(r->categories[i]));
+	for (size_t i = 0; i < r->category_count; i++) {
+		bool seen = false;   /* the same one twice counts once */
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = strcmp(r->categories[k], r->categories[i]) == 0;
+		if (!seen)
+			json_array_append_new(categories, json_string(r->categories[i]));
+	}
 	m->categories = json_text(categories);
 	json_t *args = json_object();
 	for (size_t i = 0; i < r->custom_arg_count; i++)

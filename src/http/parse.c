@@ -378,17 +378,26 @@ bool http_span_equals(const char *data, struct http_span span, const char *text,
 bool http_query_param(const char *data, struct http_span query, const char *name,
 		      struct http_span *value_r)
 {
+	size_t pos = 0;
+	return http_query_param_next(data, query, name, &pos, value_r);
+}
+
+bool http_query_param_next(const char *data, struct http_span query, const char *name,
+			   size_t *pos_r, struct http_span *value_r)
+{
 	size_t n = strlen(name);
-	size_t pos = query.off, end = query.off + query.len;
+	size_t pos = *pos_r > query.off ? *pos_r : query.off, end = query.off + query.len;
 	while (pos < end) {
 		const char *amp = memchr(data + pos, '&', end - pos);
 		size_t field_end = amp ? (size_t)(amp - data) : end;
 		if (field_end - pos > n && data[pos + n] == '=' && memcmp(data + pos, name, n) == 0) {
 			*value_r = (struct http_span){ pos + n + 1, field_end - pos - n - 1 };
+			*pos_r = field_end + 1;
 			return true;
 		}
 		pos = field_end + 1;
 	}
+	*pos_r = end;
 	return false;
 }
 

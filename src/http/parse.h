@@ -113,6 +113,11 @@ bool http_span_equals(const char *data, struct http_span span, const char *text,
  * NAME is not there */
 bool http_query_param(const char *data, struct http_span query, const char *name,
 		      struct http_span *value_r);
+/* http_query_param_next - as http_query_param, from offset *POS of DATA on
+ * (0: QUERY's start), *POS moved past the one found: each of a repeated
+ * NAME ("categories=a&categories=b") in turn */
+bool http_query_param_next(const char *data, struct http_span query, const char *name,
+			   size_t *pos, struct http_span *value_r);
 
 /* http_method_is_known - METHOD (case-sensitive, RFC 9110 9.1) is one of
  * RFC 9110's (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE) or

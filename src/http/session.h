@@ -173,6 +173,11 @@ void http_route_mail_send(struct http_session *s);
 
 /* stats.c: http_route_stats - SendGrid's GET /v3/stats */
 void http_route_stats(struct http_session *s);
+/* stats.c: SendGrid's GET /v3/categories/stats, /v3/categories/stats/sums
+ * and /v3/categories */
+void http_route_category_stats(struct http_session *s);
+void http_route_category_sums(struct http_session *s);
+void http_route_categories(struct http_session *s);
 
 /* suppression-route.c: http_route_suppression - SendGrid's
  * /v3/suppression/LIST[/EMAIL] (any method; it answers 404 and 405 itself) */

@@ -12,38 +12,6 @@
 
 #define LIST_NAME_MAX 32
 
-static char *percent_decode(const char *s, size_t len);
-
-/* percent_decode - S[0..LEN) with each "%XX" decoded (RFC 3986 2.1); NULL
- * if a '%' is not followed by two hex digits, or the result holds a
- * control character or a '/' */
-static char *percent_decode(const char *s, size_t len)
-{
-	char *out = xmalloc(len + 1);
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '%') {
-			int hi = i + 2 < len ? wire_hex_value(s[i + 1]) : -1;
-			int lo = i + 2 < len ? wire_hex_value(s[i + 2]) : -1;
-			if (hi < 0 || lo < 0) {
-				free(out);
-				return NULL;
-			}
-			hi = hi * 16 + lo;
-			c = (unsigned char)hi;
-			i += 2;
-		}
-		if (c < 0x20 || c == 0x7f || c == '/') {
-			free(out);
-			return NULL;
-		}
-		out[n++] = (char)c;
-	}
-	out[n] = '\0';
-	return out;
-}
-
 int http_suppression_path_parse(const char *path, size_t len, char **list_r, char **email_r,
 				const char **error_r)
 {
@@ -62,7 +30,14 @@ int http_suppression_path_parse(const char *path, size_t len, char **list_r, cha
 	const char *email = p + name + 1;
 	char *decoded = NULL;
 	if (p + name < end) {
-		decoded = email < end ? percent_decode(email, (size_t)(end - email)) : NULL;
+		if (email < end) {
+			decoded = xmalloc((size_t)(end - email) + 1);
+			if (!wire_percent_decode(email, (size_t)(end - email), decoded) ||
+			    strchr(decoded, '/')) {
+				free(decoded);
+				decoded = NULL;
+			}
+		}
 		if (!decoded || decoded[0] == '\0' || strlen(decoded) > HTTP_SUPPRESSION_EMAIL_MAX) {
 			free(decoded);
 			*error_r = "not a valid email address in the path";

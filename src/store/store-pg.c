@@ -1374,6 +1374,8 @@ static void *event_count_row(const PGresult *res, int i)
 	c->type = val_dup(res, i, 1);
 	c->reason = val_dup(res, i, 2);
 	c->count = (uint64_t)val_int(res, i, 3);
+	if (PQnfields(res) > 4)
+		c->category = val_dup(res, i, 4);
 	return c;
 }
 
@@ -1393,6 +1395,42 @@ static int pg_event_count_days(void *db, const char *account, time_t begin, time
 		return -1;
 	*counts_r = (struct store_event_count **)v;
 	return 0;
+}
+
+/* pg_event_count_category_days - see store_event_count_category_days */
+static int pg_event_count_category_days(void *db, const char *account, const char *categories,
+					time_t begin, time_t end,
+					struct store_event_count ***counts_r, size_t *n_r,
+					const char **error_r)
+{
+	void **v = list_query(db, "SELECT e.time / 86400 AS day, e.type, "
+			      STORE_EVENT_COUNT_REASON_OF("e.") " AS why, count(*),"
+			      " c.value AS category FROM events e JOIN messages m"
+			      " ON m.account = e.account AND m.queue_id = e.queue_id CROSS JOIN LATERAL"
+			      " json_array_elements_text(m.categories::json) AS c (value)"
+			      " WHERE e.account = $1 AND e.time >= $2 AND e.time < $3"
+			      " AND ($4::text IS NULL OR c.value IN"
+			      " (SELECT json_array_elements_text($4::json)))"
+			      " GROUP BY category, day, e.type, why"
+			      " ORDER BY c.value COLLATE \"C\", day, e.type, why",
+			      "counting events by category",
+			      PG_ARGS(PG_TEXT(account), PG_INT(begin), PG_INT(end),
+				      PG_TEXT(categories)), event_count_row, 0, n_r, error_r);
+	if (!v)
+		return -1;
+	*counts_r = (struct store_event_count **)v;
+	return 0;
+}
+
+static int pg_category_list(void *db, const char *account, const char *prefix, size_t limit,
+			    size_t offset, char ***names_r, const char **error_r)
+{
+	return strv_query(db, "SELECT DISTINCT c.value COLLATE \"C\" AS name FROM messages m"
+			  " CROSS JOIN LATERAL json_array_elements_text(m.categories::json) AS c (value)"
+			  " WHERE m.account = $1 AND ($2::text IS NULL OR left(c.value, length($2)) = $2)"
+			  " ORDER BY name LIMIT $3::bigint OFFSET $4::bigint",
+			  PG_ARGS(PG_TEXT(account), PG_TEXT(prefix), PG_INT(limit), PG_INT(offset)), 1,
+			  names_r, error_r);
 }
 
 static int pg_event_prune(void *db, time_t before, size_t limit, uint64_t *deleted_r,
@@ -2265,6 +2303,8 @@ const struct store_backend store_backend_pg = {
 	.event_count_days = pg_event_count_days,
 	.event_prune = pg_event_prune,
 	.message_prune = pg_message_prune,
+	.event_count_category_days = pg_event_count_category_days,
+	.category_list = pg_category_list,
 	.node_register = pg_node_register,
 	.node_report = pg_node_report,
 	.node_stop = pg_node_stop,

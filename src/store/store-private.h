@@ -100,6 +100,13 @@ struct store_backend {
 	int (*event_count_days)(void *db, const char *account, time_t begin, time_t end,
 				struct store_event_count ***counts_r, size_t *n_r,
 				const char **error_r);
+	/* event_count_category_days, category_list - see store.h (ACCOUNT lower case) */
+	int (*event_count_category_days)(void *db, const char *account, const char *categories,
+					 time_t begin, time_t end,
+					 struct store_event_count ***counts_r, size_t *n_r,
+					 const char **error_r);
+	int (*category_list)(void *db, const char *account, const char *prefix, size_t limit,
+			     size_t offset, char ***names_r, const char **error_r);
 	/* event_prune - delete at most LIMIT of the oldest events with time < BEFORE,
 	 * in one transaction; *deleted_r how many */
 	int (*event_prune)(void *db, time_t before, size_t limit, uint64_t *deleted_r,
@@ -261,7 +268,10 @@ void store_sha256_hex(const char *key, size_t len, char hash[65]);
  * categories or custom args (a row of the messages table) */
 bool store_event_has_message(const struct store_event *event);
 
-#define STORE_EVENT_COUNT_REASON "CASE WHEN type IN ('dropped', 'bounced') THEN reason END"
+#define STORE_EVENT_COUNT_REASON STORE_EVENT_COUNT_REASON_OF("")
+/* the same of the events table named P ("e.") */
+#define STORE_EVENT_COUNT_REASON_OF(p) \
+	"CASE WHEN " p "type IN ('dropped', 'bounced') THEN " p "reason END"
 
 /* SCRAM-SHA-256 salt length (iterations: store.h) */
 #define STORE_SCRAM_SALT_LEN 16

@@ -224,6 +224,8 @@ enum sq_stmt {
 	SQ_EVENT_NEWEST_AFTER_ACCOUNT,
 	SQ_EVENT_PRUNE,
 	SQ_MESSAGE_ADD,
+	SQ_EVENT_COUNT_CATEGORY_DAYS,
+	SQ_CATEGORY_LIST,
 	SQ_MESSAGE_PRUNE,
 	SQ_EVENT_COUNT_DAYS,
 	SQ_NODE_GET,
@@ -373,6 +375,17 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	/* through the time index; ids grow with time, so these are the oldest */
 	[SQ_EVENT_PRUNE] = "DELETE FROM events WHERE id IN"
 		" (SELECT id FROM events WHERE time < ?1 LIMIT ?2)",
+	/* as SQ_EVENT_COUNT_DAYS, once per category of the event's message
+	 * that is in the JSON array ?4 (NULL: any) */
+	[SQ_EVENT_COUNT_CATEGORY_DAYS] = "SELECT e.time / 86400 AS day, e.type, "
+		STORE_EVENT_COUNT_REASON_OF("e.") " AS why, count(*), c.value AS category"
+		" FROM events e JOIN messages m ON m.account = e.account AND m.queue_id = e.queue_id"
+		" JOIN json_each(m.categories) c WHERE e.account = ?1 AND e.time >= ?2"
+		" AND e.time < ?3 AND (?4 IS NULL OR c.value IN (SELECT value FROM json_each(?4)))"
+		" GROUP BY category, day, e.type, why ORDER BY category, day, e.type, why",
+	[SQ_CATEGORY_LIST] = "SELECT DISTINCT c.value FROM messages m JOIN json_each(m.categories) c"
+		" WHERE m.account = ?1 AND (?2 IS NULL OR substr(c.value, 1, length(?2)) = ?2)"
+		" ORDER BY c.value LIMIT ?3 OFFSET ?4",
 	[SQ_MESSAGE_ADD] = "INSERT OR REPLACE INTO messages (account, queue_id, time, recipients,"
 		" categories, custom_args) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	/* through messages_time, then events_queue */
@@ -1675,6 +1688,8 @@ static void *event_count_row(sqlite3_stmt *st)
 	c->type = col_dup(st, 1);
 	c->reason = col_dup(st, 2);
 	c->count = (uint64_t)sqlite3_column_int64(st, 3);
+	if (sqlite3_column_count(st) > 4)
+		c->category = col_dup(st, 4);
 	return c;
 }
 
@@ -1683,6 +1698,7 @@ static void event_count_drop(void *row)
 	struct store_event_count *c = row;
 	free(c->type);
 	free(c->reason);
+	free(c->category);
 	free(c);
 }
 
@@ -1698,6 +1714,30 @@ static int sq_event_count_days(void *db, const char *account, time_t begin, time
 		*n_r = rows.n;
 	}
 	return rc;
+}
+
+static int sq_event_count_category_days(void *db, const char *account, const char *categories,
+					time_t begin, time_t end,
+					struct store_event_count ***counts_r, size_t *n_r,
+					const char **error_r)
+{
+	struct sq_rows rows = { .make = event_count_row, .drop = event_count_drop };
+	int rc = rows_list(db, SQ_EVENT_COUNT_CATEGORY_DAYS, "counting events by category",
+			   SQ_ARGS(SQ_TEXT(account), SQ_INT(begin), SQ_INT(end),
+				   SQ_TEXT(categories)), &rows, error_r);
+	if (rc == 0) {
+		*counts_r = (struct store_event_count **)rows.v;
+		*n_r = rows.n;
+	}
+	return rc;
+}
+
+static int sq_category_list(void *db, const char *account, const char *prefix, size_t limit,
+			    size_t offset, char ***names_r, const char **error_r)
+{
+	return strv_query(db, SQ_CATEGORY_LIST, SQ_ARGS(SQ_TEXT(account), SQ_TEXT(prefix),
+							SQ_INT(limit), SQ_INT(offset)),
+			  false, names_r, error_r);
 }
 
 /* prune_rows - STMT (?1 BEFORE, ?2 LIMIT) is one statement, so one
@@ -2480,6 +2520,8 @@ const struct store_backend store_backend_sqlite = {
 	.event_count_days = sq_event_count_days,
 	.event_prune = sq_event_prune,
 	.message_prune = sq_message_prune,
+	.event_count_category_days = sq_event_count_category_days,
+	.category_list = sq_category_list,
 	.node_register = sq_node_register,
 	.node_report = sq_node_report,
 	.node_stop = sq_node_stop,

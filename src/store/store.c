@@ -878,6 +878,28 @@ int store_event_count_days(struct store *store, const char *account, time_t begi
 	return rc;
 }
 
+int store_event_count_category_days(struct store *store, const char *account,
+				    const char *categories, time_t begin, time_t end,
+				    struct store_event_count ***counts_r, size_t *n_r,
+				    const char **error_r)
+{
+	char *a = store_lower_dup(account);
+	int rc = store->ops->event_count_category_days(store->db, a, categories, begin, end,
+						       counts_r, n_r, error_r);
+	free(a);
+	return rc;
+}
+
+int store_category_list(struct store *store, const char *account, const char *prefix,
+			size_t limit, size_t offset, char ***names_r, const char **error_r)
+{
+	char *a = store_lower_dup(account);
+	int rc = store->ops->category_list(store->db, a, prefix, limit, offset, names_r,
+					   error_r);
+	free(a);
+	return rc;
+}
+
 void store_event_counts_free(struct store_event_count ***counts, size_t n)
 {
 	if (!*counts)
@@ -885,6 +907,7 @@ void store_event_counts_free(struct store_event_count ***counts, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free((*counts)[i]->type);
 		free((*counts)[i]->reason);
+		free((*counts)[i]->category);
 		free((*counts)[i]);
 	}
 	free(*counts);

@@ -535,6 +535,7 @@ struct store_event_count {
 	char *type;
 	char *reason;
 	uint64_t count;
+	char *category;   /* store_event_count_category_days: the category; else NULL */
 };
 /* store_event_count_days - ACCOUNT's events with BEGIN <= time < END
  * counted by UTC day, type and (dropped, bounced) reason, in one query
@@ -544,6 +545,20 @@ int store_event_count_days(struct store *store, const char *account, time_t begi
 			   struct store_event_count ***counts_r, size_t *n_r,
 			   const char **error_r);
 void store_event_counts_free(struct store_event_count ***counts, size_t n);
+/* store_event_count_category_days - as store_event_count_days, for the
+ * events of ACCOUNT's messages kept with categories (store_event's
+ * categories), once per category of the message that is in CATEGORIES (a
+ * JSON array of strings, bound as one parameter; NULL: every category);
+ * ordered by category, day, type and reason (GET /v3/categories/stats) */
+int store_event_count_category_days(struct store *store, const char *account,
+				    const char *categories, time_t begin, time_t end,
+				    struct store_event_count ***counts_r, size_t *n_r,
+				    const char **error_r);
+/* store_category_list - the categories of ACCOUNT's kept messages, by name
+ * (octet order), those that start with PREFIX (NULL: all), at most LIMIT
+ * after OFFSET: *names_r NULL-terminated (store_strv_free) */
+int store_category_list(struct store *store, const char *account, const char *prefix,
+			size_t limit, size_t offset, char ***names_r, const char **error_r);
 
 /* ---- suppressions: addresses an account's mail is not sent to ---------------------- */
 /* SendGrid's four lists, kept per account (docs/accounts.md, "Suppressions"):

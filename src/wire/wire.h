@@ -51,6 +51,11 @@ char *wire_xtext_decode(const char *s, size_t len);
 void wire_xtext_append(struct buf *out, const char *s, size_t len);
 /* wire_xtext_encode - the xtext of S[0..LEN), allocated: free() it */
 char *wire_xtext_encode(const char *s, size_t len);
+/* wire_percent_decode - S[0..LEN) with each "%XX" decoded (RFC 3986 2.1:
+ * an HTTP path or query value) into OUT (LEN + 1 octets at least),
+ * NUL-terminated; false if a '%' is not followed by two hex digits or the
+ * result holds a control character */
+bool wire_percent_decode(const char *s, size_t len, char *out);
 
 /* ---- DSN NOTIFY (RFC 3461 4.1) ----------------------------------------- */
 

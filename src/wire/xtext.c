@@ -1,5 +1,6 @@
 /* wire/xtext - RFC 3461 4 xtext, for ENVID, ORCPT and AUTH= on the wire and
- * for the string values of queue files (see wire.h). */
+ * for the string values of queue files, and RFC 3986's percent-encoding of
+ * HTTP paths and queries (see wire.h). */
 #include "wire/wire.h"
 
 #include <stdlib.h>
@@ -75,4 +76,25 @@ char *wire_xtext_encode(const char *s, size_t len)
 	buf_append(&out, "", 0);
 	wire_xtext_append(&out, s, len);
 	return out.data;
+}
+
+bool wire_percent_decode(const char *s, size_t len, char *out)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '%') {
+			int hi = i + 2 < len ? wire_hex_value(s[i + 1]) : -1;
+			int lo = i + 2 < len ? wire_hex_value(s[i + 2]) : -1;
+			if (hi < 0 || lo < 0)
+				return false;
+			c = (unsigned char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	return true;
 }

@@ -114,3 +114,85 @@ def test_stats_count_drops_by_list_and_blocks_apart_from_bounces(
     assert metrics["spam_report_drops"] == 1, metrics
     assert metrics["blocks"] == 1 and metrics["bounces"] == 0, metrics
     assert metrics["requests"] == 1 and metrics["delivered"] == 0, metrics
+
+
+def get(p, key, path):
+    """GET PATH with curl: status, parsed body"""
+    out = subprocess.run(["curl", "-sS", "--max-time", "20", "-w", "\n%{http_code}",
+                          "-H", "Authorization: Bearer " + key,
+                          "http://127.0.0.1:%d%s" % (p.ports["http"], path)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    body, _, status = out.stdout.rpartition("\n")
+    return int(status), json.loads(body)
+
+
+def test_category_stats_sums_and_list(petrel_factory, dns):
+    """/v3/categories/stats, /stats/sums and /v3/categories (failed before: 404): the
+    account's messages counted by the categories they were sent with; another
+    account's category counts nothing; a name shaped like SQL is only a name"""
+    p = make_server(petrel_factory, dns, roles=("http",))
+    send_key = add_key(p, "mail.send")
+    stats_key = add_key(p, "categories.stats.read")
+    sums_key = add_key(p, "categories.stats.sums.read")
+    list_key = add_key(p, "categories.read")
+    sql = "x' OR '1'='1"
+    for _ in range(2):
+        assert send(p, request(categories=["news", sql]), send_key)[0] == 202
+    assert send(p, request(categories=["weekly"]), send_key)[0] == 202
+    other = "other@example.test"
+    p.cli_ok("account", "add", other, "--password-stdin", input="other-pw-1\n")
+    other_key = p.cli_ok("apikey", "add", other, "--scope", "mail.send", "--scope",
+                         "categories.read").stdout.strip()
+    assert send(p, request(categories=["news", "shared"], **{"from": {"email": other}}),
+                other_key)[0] == 202
+    wait_events(p, lambda e: e["type"] == "delivered", 4)
+
+    quoted = "x%27+OR+%271%27%3D%271"
+    status, answer = get(p, stats_key, "/v3/categories/stats?start_date=%s&categories=news"
+                         "&categories=%s&categories=shared&categories=news" % (today(), quoted))
+    assert status == 200, answer
+    [entry] = answer
+    assert entry["date"] == today()
+    assert [(s["type"], s["name"]) for s in entry["stats"]] == [
+        ("category", "news"), ("category", sql), ("category", "shared")], entry
+    news, injected, shared = [s["metrics"] for s in entry["stats"]]
+    assert news["requests"] == news["processed"] == 2 and news["delivered"] == 2, news
+    assert injected == news, injected
+    assert set(shared.values()) == {0}, shared          # the other account's
+    assert set(news) == set(stats(p, add_key(p, "stats.read"),
+                                  "start_date=" + today())[1][0]["stats"][0]["metrics"])
+    status, weeks = get(p, stats_key, "/v3/categories/stats?start_date=2026-11-28"
+                        "&end_date=2026-12-08&aggregated_by=week&categories=weekly")
+    assert status == 200 and [w["date"] for w in weeks] == [
+        "2026-11-28", "2026-11-30", "2026-12-07"], weeks
+
+    for query, field in [("start_date=%s" % today(), "categories"),
+                         ("categories=news", "start_date"),
+                         ("start_date=2026-02-30&categories=news", "start_date"),
+                         ("start_date=%s&categories=" % today(), "categories"),
+                         ("start_date=%s&%s" % (today(), "&".join(
+                             "categories=c%d" % i for i in range(11))), "categories")]:
+        status, answer = get(p, stats_key, "/v3/categories/stats?" + query)
+        assert status == 400, (query, answer)
+        assert answer["errors"][0]["field"] == field, (query, answer)
+    assert get(p, send_key, "/v3/categories/stats?start_date=%s&categories=news"
+               % today())[0] == 403
+
+    status, sums = get(p, sums_key, "/v3/categories/stats/sums?start_date=" + today())
+    assert status == 200 and sums["date"] == today(), sums
+    assert [s["name"] for s in sums["stats"]] == ["news", sql, "weekly"], sums
+    assert sums["stats"][2]["metrics"]["delivered"] == 1, sums
+    status, sums = get(p, sums_key, "/v3/categories/stats/sums?start_date=%s&limit=1"
+                       "&offset=1&sort_by_metric=requests&sort_by_direction=asc" % today())
+    assert status == 200 and [s["name"] for s in sums["stats"]] == ["news"], sums
+    assert get(p, sums_key, "/v3/categories/stats/sums?start_date=%s&sort_by_metric=x"
+               % today())[0] == 400
+
+    status, names = get(p, list_key, "/v3/categories")
+    assert status == 200 and names == [{"category": c} for c in ["news", "weekly", sql]], names
+    assert get(p, list_key, "/v3/categories?category=we")[1] == [{"category": "weekly"}]
+    assert get(p, list_key, "/v3/categories?limit=1&offset=2")[1] == [{"category": sql}]
+    assert get(p, list_key, "/v3/categories?limit=x")[0] == 400
+    assert get(p, other_key, "/v3/categories")[1] == [{"category": "news"},
+                                                     {"category": "shared"}]

@@ -1654,6 +1654,72 @@ static void test_event_messages(void **state)
 	store_event_list_free(&v, n);
 }
 
+/* events counted per category of their message, only the account's, the
+ * categories asked for bound as one JSON parameter (a name shaped like SQL
+ * is a name); the account's categories listed (failed before: no such
+ * functions) */
+static void test_event_count_categories(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_event ev[] = {
+		{ .time = 86400 * 10, .type = (char *)"accepted", .account = (char *)"a@example.test",
+		  .queue_id = (char *)"Q1", .categories = (char *)"[\"news\",\"x'); DROP TABLE events; --\"]" },
+		{ .time = 86400 * 10 + 5, .type = (char *)"delivered", .account = (char *)"a@example.test",
+		  .queue_id = (char *)"Q1", .recipient = (char *)"r@x.test" },
+		{ .time = 86400 * 11, .type = (char *)"accepted", .account = (char *)"a@example.test",
+		  .queue_id = (char *)"Q2", .categories = (char *)"[\"weekly\"]" },
+		{ .time = 86400 * 11, .type = (char *)"accepted", .account = (char *)"b@example.test",
+		  .queue_id = (char *)"Q3", .categories = (char *)"[\"news\"]" },
+		{ .time = 86400 * 11, .type = (char *)"accepted", .account = (char *)"a@example.test",
+		  .queue_id = (char *)"Q4" },
+	};
+	assert_int_equal(store_event_add_many(f->store, ev, 5, &error), 0);
+	struct store_event_count **c = NULL;
+	size_t n = 0;
+	if (store_event_count_category_days(f->store, "A@example.test",
+		"[\"news\",\"x'); DROP TABLE events; --\",\"nothing\"]", 0, 86400 * 20, &c, &n,
+		&error) != 0)
+		fail_msg("counting: %s", error);
+	assert_int_equal(n, 4);   /* news: accepted, delivered; the other name: the same */
+	assert_string_equal(c[0]->category, "news");
+	assert_string_equal(c[0]->type, "accepted");
+	assert_int_equal(c[0]->day, 10);
+	assert_int_equal(c[0]->count, 1);
+	assert_string_equal(c[1]->category, "news");
+	assert_string_equal(c[1]->type, "delivered");
+	assert_string_equal(c[2]->category, "x'); DROP TABLE events; --");
+	store_event_counts_free(&c, n);
+	assert_int_equal(store_event_count_category_days(f->store, "a@example.test", NULL, 0,
+							 86400 * 20, &c, &n, &error), 0);
+	assert_int_equal(n, 5);   /* with weekly's acceptance */
+	assert_string_equal(c[2]->category, "weekly");
+	store_event_counts_free(&c, n);
+	assert_int_equal(store_event_count_category_days(f->store, "a@example.test", NULL, 0,
+							 86400 * 11, &c, &n, &error), 0);
+	assert_int_equal(n, 4);   /* the range's end is left out */
+	store_event_counts_free(&c, n);
+	char **names = NULL;
+	assert_int_equal(store_category_list(f->store, "a@example.test", NULL, 10, 0, &names,
+					     &error), 0);
+	assert_non_null(names[2]);
+	assert_string_equal(names[0], "news");
+	assert_string_equal(names[1], "weekly");
+	assert_string_equal(names[2], "x'); DROP TABLE events; --");
+	assert_null(names[3]);
+	store_strv_free(&names);
+	assert_int_equal(store_category_list(f->store, "a@example.test", "we", 10, 0, &names,
+					     &error), 0);
+	assert_string_equal(names[0], "weekly");
+	assert_null(names[1]);
+	store_strv_free(&names);
+	assert_int_equal(store_category_list(f->store, "a@example.test", NULL, 1, 1, &names,
+					     &error), 0);
+	assert_string_equal(names[0], "weekly");
+	assert_null(names[1]);
+	store_strv_free(&names);
+}
+
 /* assert_writer_bounded - 2 * 5 + 1 events posted to a writer of S
  * (max_pending 5) while another connection keeps it from writing; then
  * UNBLOCK(BLOCKER) ends that connection's lock.  At least one, at most six,
@@ -2352,6 +2418,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_batch, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_event_messages, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_event_count_categories, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_dmarc_evals, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_nodes, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_account_homes, setup, teardown), \
