@@ -82,10 +82,14 @@ struct dispatch_round {
 	size_t n;
 };
 
-/* a public key asked for (http_webhook_dispatcher_key) */
+/* a public key asked for (http_webhook_dispatcher_key), on the
+ * dispatcher's list until answered: stopping answers those still waiting */
 struct key_call {
+	struct http_webhook_dispatcher *d;
+	uint32_t call;               /* the IPC_KEYS_WEBHOOK_KEY call, or 0 */
 	http_webhook_key_fn *done;
 	void *ctx;
+	struct key_call *next;
 };
 
 /* a test post (http_webhook_dispatcher_test) and whom it answers */
@@ -106,6 +110,7 @@ struct http_webhook_dispatcher {
 	bool stopped;
 	struct dispatch_account *accounts;
 	struct dispatch_test *tests;
+	struct key_call *key_calls;
 };
 
 static void dispatch_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -127,6 +132,7 @@ static void batch_advance_done(void *arg);
 static void batch_free(struct dispatch_batch *b);
 static void test_posted(void *ctx, int status, const char *error);
 static void key_reply(void *ctx, const struct ipc_msg *reply);
+static void key_end(struct key_call *k, const void *spki, size_t len, const char *error);
 static void test_end(struct dispatch_test *t, int status, const char *error);
 static struct dispatch_account *account_get(struct http_webhook_dispatcher *d,
 					    const char *name);
@@ -165,6 +171,10 @@ void http_webhook_dispatcher_stop(struct http_webhook_dispatcher *d)
 	while (d->tests) {
 		http_webhook_post_cancel(&d->tests->post);
 		test_end(d->tests, -1, "the server is stopping");
+	}
+	while (d->key_calls) {
+		ipc_client_cancel(d->settings.keys, d->key_calls->call);
+		key_end(d->key_calls, NULL, 0, "the server is stopping");
 	}
 	for (struct dispatch_account *a = d->accounts; a; a = a->next) {
 		if (a->post || a->sign_call) {
@@ -564,28 +574,45 @@ static void batch_free(struct dispatch_batch *b)
 	free(b);
 }
 
+/* key_end - K off the list, its caller answered */
+static void key_end(struct key_call *k, const void *spki, size_t len, const char *error)
+{
+	for (struct key_call **pp = &k->d->key_calls; *pp; pp = &(*pp)->next) {
+		if (*pp == k) {
+			*pp = k->next;
+			break;
+		}
+	}
+	http_webhook_key_fn *done = k->done;
+	void *ctx = k->ctx;
+	free(k);
+	done(ctx, spki, len, error);
+}
+
 /* key_reply - (loop) the answer to http_webhook_dispatcher_key */
 static void key_reply(void *ctx, const struct ipc_msg *reply)
 {
 	struct key_call *k = ctx;
 	if (reply && reply->type == IPC_R_OK && reply->count == 1 && reply->field[0].len > 0)
-		k->done(k->ctx, reply->field[0].data, reply->field[0].len, NULL);
+		key_end(k, reply->field[0].data, reply->field[0].len, NULL);
 	else
-		k->done(k->ctx, NULL, 0, reply ? "the keys process has no key for it" :
+		key_end(k, NULL, 0, reply ? "the keys process has no key for it" :
 			"no answer from the keys process");
-	free(k);
 }
 
 void http_webhook_dispatcher_key(struct http_webhook_dispatcher *d, const char *account,
 				 http_webhook_key_fn *done, void *ctx)
 {
 	struct key_call *k = xcalloc(1, sizeof(*k));
+	k->d = d;
 	k->done = done;
 	k->ctx = ctx;
-	if (!d->settings.keys) {
+	k->next = d->key_calls;
+	d->key_calls = k;
+	if (!d->settings.keys || d->stopped) {
 		key_reply(k, NULL);
 		return;
 	}
 	struct ipc_field f = ipc_text(account);
-	ipc_client_call(d->settings.keys, IPC_KEYS_WEBHOOK_KEY, 1, &f, key_reply, k);
+	k->call = ipc_client_call(d->settings.keys, IPC_KEYS_WEBHOOK_KEY, 1, &f, key_reply, k);
 }

@@ -435,3 +435,31 @@ def test_events_carry_recipients_categories_custom_args_and_attempts(
     # three recipients in batches of two: the acceptance was split between two posts
     first_post = [json.loads(b) for _, b, _ in r.posts]
     assert [e["event"] for e in first_post[0]] == ["processed", "processed"], first_post
+
+
+def test_stopping_with_a_public_key_request_in_flight_frees_it(petrel_factory):
+    """GET .../signed asks the keys process for the account's key; stopped (SIGSTOP),
+    the request is still waiting when the server stops: it is answered and freed then
+    (failed before: LeakSanitizer reported the request and its job at exit)"""
+    p = http_petrel(petrel_factory)
+    read = add_key(p, "user.webhooks.event.settings.signed.read")
+    key = add_key(p, "user.webhooks.event.settings.signed.update")
+    status, _, body = call(p, "PATCH", SIGNED, key, {"enabled": True})
+    assert status == 200 and body["public_key"], body
+    pids = p.processes()
+    os.kill(pids["keys"], signal.SIGSTOP)
+    curl = subprocess.Popen(["curl", "-sS", "--max-time", "20", "-H",
+                             "Authorization: Bearer " + read,
+                             "http://127.0.0.1:%d%s" % (p.ports["http"], SIGNED)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)   # the request read, its key asked for, not answered
+        assert "op=signed-read" not in p.log()
+        p.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: not os.path.exists("/proc/%d" % pids["network"]), 10, 0.1,
+                   "the network process to exit")
+    finally:
+        os.kill(pids["keys"], signal.SIGCONT)
+        curl.communicate(timeout=30)
+    assert p.stop() == 0
+    assert "LeakSanitizer" not in p.log(), p.log()[-3000:]
