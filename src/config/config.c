@@ -229,6 +229,8 @@ static const struct key_def key_defs[] = {
 	  68719476736ULL },
 	{ SECTION_QUEUE, "double_bounce_to_postmaster", KEY_BOOL,
 	  CONFIG_OFFSET(queue.double_bounce_to_postmaster), 0, 0 },
+	{ SECTION_QUEUE, "local_sync_delay", KEY_UINT, CONFIG_OFFSET(queue.local_sync_delay), 0,
+	  1000 },
 	{ SECTION_DELIVERY, "tls", KEY_TLS_POLICY, CONFIG_OFFSET(delivery.tls), 0, 0 },
 	{ SECTION_DELIVERY, "port", KEY_UINT, CONFIG_OFFSET(delivery.port), 1, 65535 },
 	{ SECTION_DELIVERY, "max_connections", KEY_UINT,
@@ -623,6 +625,7 @@ static struct config *config_new(bool with_hostname)
 	config->queue.active_limit = 10000;
 	config->queue.memory_limit = 64u * 1024 * 1024;
 	config->queue.double_bounce_to_postmaster = false;
+	config->queue.local_sync_delay = 10;
 
 	config->delivery.tls = xstrdup("may");
 	config->delivery.port = 25;

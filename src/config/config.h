@@ -302,6 +302,7 @@ struct config_queue {
 	unsigned active_limit;   /* messages in memory (ready or being delivered): 10000 */
 	size_t memory_limit;     /* bytes of message bodies kept in memory: 64 MiB */
 	bool double_bounce_to_postmaster; /* failed mail from <> goes to postmaster, else dropped */
+	unsigned local_sync_delay; /* ms a Maildir step waits for a sync others start: 10 */
 };
 
 struct config_delivery {

@@ -31,17 +31,15 @@ struct syncer;
 char *local_mailbox_path(const char *data_dir, const char *address);
 
 /* local_deliver_blocking - the three steps below, each sync waited for on
- * this thread (lazily: syncer_wait_lazy), or each step's fsync with SYNCER
- * NULL; *FILENAME_R as local_delivery_finish's */
-int local_deliver_blocking(struct syncer *syncer, const char *data_dir, const char *hostname,
-			   const char *sender, const char *address, const char *folder,
-			   const char *data, size_t len,
+ * this thread (lazily: syncer_wait_lazy, up to SYNC_DELAY_MS for a sync
+ * that another caller starts), or each step's fsync with SYNCER NULL;
+ * *FILENAME_R as local_delivery_finish's.  A delivery's sync need not start
+ * at once: the client has its 250 already, and the accept path's syncs
+ * carry it along ([queue] local_sync_delay, docs/configuration.md). */
+int local_deliver_blocking(struct syncer *syncer, unsigned sync_delay_ms, const char *data_dir,
+			   const char *hostname, const char *sender, const char *address,
+			   const char *folder, const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r);
-
-/* a delivery's sync waits this long for one that another caller (an
- * accepted message) starts, before starting its own: the client has its
- * 250 already, and under load the accept path's syncs carry it along */
-#define LOCAL_SYNC_DELAY_MS 10
 
 /* local_delivery_write - (worker) step 1 for ADDRESS, into its FOLDER (see
  * below): the file written into tmp/, not durable yet.  NULL on failure
@@ -108,8 +106,8 @@ char *local_account_mailbox_path(const char *data_dir, const char *name);
  * (local_account_mailbox_path); Delivered-To: lists RECIPIENTS (comma
  * separated).  *FILENAME_R and errors as local_deliver_blocking's (for
  * mailbox_notify_new). */
-int local_deliver_sandbox_blocking(struct syncer *syncer, const char *data_dir,
-				   const char *hostname,
+int local_deliver_sandbox_blocking(struct syncer *syncer, unsigned sync_delay_ms,
+				   const char *data_dir, const char *hostname,
 				   const char *sender, const char *account,
 				   const char *recipients, const char *data, size_t len,
 				   char **filename_r, bool *temporary_r, const char **error_r);

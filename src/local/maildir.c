@@ -8,8 +8,8 @@
  * deliveries, waits for one syncfs holding no thread, links them all, waits
  * for the next, and only then records any as delivered.  The sandbox's
  * blocking delivery waits on its worker instead, lazily (syncer_wait_lazy):
- * up to LOCAL_SYNC_DELAY_MS for a syncfs that an accepted message starts
- * anyway.  Without a syncer (NULL), or for a mailbox on another file system
+ * up to its SYNC_DELAY_MS ([queue] local_sync_delay) for a syncfs that an
+ * accepted message starts anyway.  Without a syncer (NULL), or for a mailbox on another file system
  * than the syncer's, each step fsyncs the file or new/ itself.  Directories are
  * created 0700 and their parents fsync'ed when created.  Two first deliveries
  * to the same new mailbox at once may see EEXIST from the other's mkdir and
@@ -44,7 +44,7 @@
 static bool local_part_is_safe(const char *local, size_t len);
 static int maildir_ensure(const char *path);
 static bool error_is_temporary(int err);
-static int maildir_deliver(struct syncer *syncer, char *path,
+static int maildir_deliver(struct syncer *syncer, unsigned sync_delay_ms, char *path,
 			   const char *folder, const char *hostname, const char *sender,
 			   const char *delivered_to, const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r);
@@ -191,26 +191,26 @@ void local_maildir_unique_name(const char *hostname, struct buf *out)
 	}
 }
 
-int local_deliver_blocking(struct syncer *syncer, const char *data_dir, const char *hostname,
-			   const char *sender, const char *address, const char *folder,
-			   const char *data, size_t len,
+int local_deliver_blocking(struct syncer *syncer, unsigned sync_delay_ms, const char *data_dir,
+			   const char *hostname, const char *sender, const char *address,
+			   const char *folder, const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r)
 {
-	return maildir_deliver(syncer, local_mailbox_path(data_dir, address), folder,
-			       hostname, sender, address, data, len, filename_r, temporary_r,
-			       error_r);
+	return maildir_deliver(syncer, sync_delay_ms, local_mailbox_path(data_dir, address),
+			       folder, hostname, sender, address, data, len, filename_r,
+			       temporary_r, error_r);
 }
 
-int local_deliver_sandbox_blocking(struct syncer *syncer, const char *data_dir,
-				   const char *hostname,
+int local_deliver_sandbox_blocking(struct syncer *syncer, unsigned sync_delay_ms,
+				   const char *data_dir, const char *hostname,
 				   const char *sender, const char *account,
 				   const char *recipients, const char *data, size_t len,
 				   char **filename_r, bool *temporary_r, const char **error_r)
 {
 	char *path = local_account_mailbox_path(data_dir, account);
 	const char *folder = strchr(account, '@') ? LOCAL_SANDBOX_MAILDIR : NULL;
-	return maildir_deliver(syncer, path, folder, hostname, sender, recipients, data,
-			       len, filename_r, temporary_r, error_r);
+	return maildir_deliver(syncer, sync_delay_ms, path, folder, hostname, sender,
+			       recipients, data, len, filename_r, temporary_r, error_r);
 }
 
 char *local_account_mailbox_path(const char *data_dir, const char *name)
@@ -415,16 +415,16 @@ int local_delivery_finish(struct local_delivery **dp, int sync_err, char **filen
 
 /* maildir_sync_wait - a step's blocking group commit: 0, or the errno of
  * the failed sync (none without a syncer: each step fsync'ed itself) */
-static int maildir_sync_wait(struct syncer *syncer)
+static int maildir_sync_wait(struct syncer *syncer, unsigned delay_ms)
 {
 	int err = 0;
-	if (syncer && syncer_wait_lazy(syncer, LOCAL_SYNC_DELAY_MS, &err) != 0)
+	if (syncer && syncer_wait_lazy(syncer, delay_ms, &err) != 0)
 		return err;
 	return 0;
 }
 
 /* maildir_deliver - the three steps, waiting for each sync on this thread */
-static int maildir_deliver(struct syncer *syncer, char *path,
+static int maildir_deliver(struct syncer *syncer, unsigned sync_delay_ms, char *path,
 			   const char *folder, const char *hostname, const char *sender,
 			   const char *delivered_to, const char *data, size_t len,
 			   char **filename_r, bool *temporary_r, const char **error_r)
@@ -432,9 +432,9 @@ static int maildir_deliver(struct syncer *syncer, char *path,
 	*filename_r = NULL;
 	struct local_delivery *d = maildir_write(syncer, path, folder, hostname, sender,
 						 delivered_to, data, len, temporary_r, error_r);
-	if (!d || local_delivery_link(&d, syncer, maildir_sync_wait(syncer), temporary_r,
-				      error_r) != 0)
+	if (!d || local_delivery_link(&d, syncer, maildir_sync_wait(syncer, sync_delay_ms),
+				      temporary_r, error_r) != 0)
 		return -1;
-	return local_delivery_finish(&d, maildir_sync_wait(syncer), filename_r, temporary_r,
-				     error_r);
+	return local_delivery_finish(&d, maildir_sync_wait(syncer, sync_delay_ms), filename_r,
+				     temporary_r, error_r);
 }

@@ -471,7 +471,9 @@ static void attempt_deliver_sandbox(struct queue_attempt *a)
 	char *file = NULL;
 	bool temporary = true;
 	const char *error = NULL;
-	int rc = local_deliver_sandbox_blocking(queue->mail_syncer, queue->config->data_dir, queue->config->hostname,
+	int rc = local_deliver_sandbox_blocking(queue->mail_syncer,
+						queue->config->queue.local_sync_delay,
+						queue->config->data_dir, queue->config->hostname,
 						env->sender, env->account ? env->account : "unknown",
 						rcpts.data ? rcpts.data : "",
 						a->body.data ? a->body.data : "", a->body.len,
@@ -600,7 +602,8 @@ static void attempt_local_link_work(void *arg)
 		}
 	}
 	if (a->local_count > 0) {
-		pool_then_sync_lazy(a->queue->mail_syncer, LOCAL_SYNC_DELAY_MS,
+		pool_then_sync_lazy(a->queue->mail_syncer,
+				    a->queue->config->queue.local_sync_delay,
 				    attempt_local_record_work, &a->sync_err);
 		return;
 	}
@@ -902,7 +905,8 @@ static void attempt_local_work(void *arg)
 	}
 	if (a->local_count > 0) {
 		/* the files of this and of concurrent attempts, one sync for all */
-		pool_then_sync_lazy(a->queue->mail_syncer, LOCAL_SYNC_DELAY_MS,
+		pool_then_sync_lazy(a->queue->mail_syncer,
+				    a->queue->config->queue.local_sync_delay,
 				    attempt_local_link_work, &a->sync_err);
 		return;
 	}

@@ -53,6 +53,7 @@ struct pool {
 
 static void *pool_thread_main(void *arg);
 static void pool_job_park(struct pool_job *job);
+static bool pool_job_sync_inline(struct pool_job *job);
 static void pool_job_resume(void *arg, int err);
 static void pool_job_finished(struct pool *pool, struct pool_job *job);
 static void pool_job_run_inline(struct pool_job *job);
@@ -148,6 +149,11 @@ static void *pool_thread_main(void *arg)
 		pool_current = job;
 		job->work(job->arg);
 		pool_current = NULL;
+		while (job->then_syncer && pool_job_sync_inline(job)) {
+			pool_current = job;
+			job->work(job->arg);  /* its next step, on this worker */
+			pool_current = NULL;
+		}
 		if (job->then_syncer) {
 			pool_job_park(job);
 			pthread_mutex_lock(&pool->lock);
@@ -192,6 +198,26 @@ void pool_then_sync_lazy(struct syncer *syncer, unsigned delay_ms, pool_work_fn 
 	job->then_delay_ms = delay_ms;
 	job->then_next = next;
 	job->then_err = err_r;
+}
+
+/* pool_job_sync_inline - (worker) JOB asked for an eager sync and none
+ * runs: lead it on this worker rather than wake the syncer's thread for it
+ * (a lone message's 250 then waits for one thread hand-over less).  True
+ * if it ran: its next step is JOB's work (true) or, without one, its DONE
+ * is due on the loop (false, then_syncer cleared).  False otherwise: the
+ * job parks. */
+static bool pool_job_sync_inline(struct pool_job *job)
+{
+	int err = 0;
+	if (job->then_delay_ms > 0 || !syncer_lead_if_idle(job->then_syncer, &err))
+		return false;
+	*job->then_err = err;
+	job->then_syncer = NULL;
+	if (!job->then_next)
+		return false;
+	job->work = job->then_next;
+	job->then_next = NULL;
+	return true;
 }
 
 /* pool_job_park - (worker) JOB asked for a sync: it waits for it holding

@@ -26,7 +26,9 @@ struct pool *pool_create_niced(struct event_base *base, unsigned threads, int ni
 void pool_submit(struct pool *pool, pool_work_fn *work, pool_done_fn *done, void *arg);
 /* pool_then_sync - (inside a job's WORK, on its worker) when WORK returns, the
  * job gives its thread back and waits for SYNCER to make every write made so
- * far durable (syncer_request: a syncfs that begins after this call); then
+ * far durable (syncer_request: a syncfs that begins after this call), or,
+ * when no syncfs runs, leads that syncfs on its worker at once
+ * (syncer_lead_if_idle: no hand-over to the syncer's thread); then
  * NEXT(arg) runs on a worker, or, NEXT being NULL, DONE on the loop.  *ERR_R
  * is set first: 0, or the errno of the failed sync.  Jobs waiting so are
  * counted pending, and pool_free waits for them too. */

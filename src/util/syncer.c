@@ -21,6 +21,12 @@
  * A lazy request (syncer_request_lazy) holds no thread, so any number may
  * linger: the syncer's thread leads only once one request is eager or past
  * its due time, and meanwhile rides any syncfs a blocking caller leads.
+ * Once a syncfs ends, the requests it covered are answered eager ones
+ * first.
+ *
+ * syncer_lead_if_idle leads like syncer_wait, but only when no syncfs
+ * runs (it never waits for one): its mark covers the requests waiting too,
+ * and syncer_lead wakes the syncer's thread to answer them.
  */
 #include "util/syncer.h"
 
@@ -63,6 +69,7 @@ struct syncer_request {
 	struct syncer_request *next;
 	unsigned long long ticket;
 	struct timespec due;  /* CLOCK_MONOTONIC: no syncfs need start before */
+	bool eager;           /* no delay: someone waits on it (a 250) */
 	syncer_done_fn *fn;
 	void *arg;
 };
@@ -188,6 +195,23 @@ int syncer_wait_lazy(struct syncer *s, unsigned delay_ms, int *errno_r)
 	return 0;
 }
 
+bool syncer_lead_if_idle(struct syncer *s, int *err_r)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->error == 0 && s->running) {
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
+	if (s->error == 0) {
+		++s->issued;  /* this caller's ticket: the syncfs below covers it */
+		atomic_fetch_add(&s->waits, 1);
+		syncer_lead(s);
+	}
+	*err_r = s->error;
+	pthread_mutex_unlock(&s->lock);
+	return true;
+}
+
 void syncer_request(struct syncer *s, syncer_done_fn *fn, void *arg)
 {
 	syncer_request_lazy(s, 0, fn, arg);
@@ -212,6 +236,7 @@ void syncer_request_lazy(struct syncer *s, unsigned delay_ms, syncer_done_fn *fn
 		r->next = NULL;
 		r->ticket = ++s->issued;
 		r->due = due;
+		r->eager = delay_ms == 0;
 		r->fn = fn;
 		r->arg = arg;
 		if (s->req_tail)
@@ -229,26 +254,34 @@ void syncer_request_lazy(struct syncer *s, unsigned delay_ms, syncer_done_fn *fn
 
 /* syncer_requests_answer - (lock held) take the requests a completed syncfs
  * covers (all of them after a failure); the lock is dropped while their
- * callbacks run */
+ * callbacks run, the eager ones' first: someone waits on those (a 250),
+ * while a lazy one's next step (a Maildir link) may wait its turn for a CPU */
 static void syncer_requests_answer(struct syncer *s)
 {
-	struct syncer_request *done = NULL, **tail = &done;
+	struct syncer_request *eager = NULL, **eager_tail = &eager;
+	struct syncer_request *lazy = NULL, **lazy_tail = &lazy;
 	while (s->req_head && (s->error != 0 || s->req_head->ticket <= s->covered)) {
 		struct syncer_request *r = s->req_head;
 		s->req_head = r->next;
 		r->next = NULL;
-		*tail = r;
-		tail = &r->next;
+		if (r->eager) {
+			*eager_tail = r;
+			eager_tail = &r->next;
+		} else {
+			*lazy_tail = r;
+			lazy_tail = &r->next;
+		}
 	}
 	if (!s->req_head)
 		s->req_tail = NULL;
-	if (!done)
+	if (!eager && !lazy)
 		return;
+	*eager_tail = lazy;
 	int err = s->error;
 	pthread_mutex_unlock(&s->lock);
-	while (done) {
-		struct syncer_request *r = done;
-		done = r->next;
+	while (eager) {
+		struct syncer_request *r = eager;
+		eager = r->next;
 		r->fn(r->arg, err);
 		free(r);
 	}

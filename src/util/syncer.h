@@ -75,6 +75,16 @@ void syncer_request(struct syncer *syncer, syncer_done_fn *fn, void *arg);
 void syncer_request_lazy(struct syncer *syncer, unsigned delay_ms, syncer_done_fn *fn,
 			 void *arg);
 
+/* syncer_lead_if_idle - as syncer_wait, but only when no syncfs is running:
+ * the caller leads one at once on its own thread (no hand-over to the
+ * syncer's thread, whose wake-up a lone message would wait for) and gets
+ * true with *ERR_R (0, or the errno of that syncfs or an earlier one).
+ * With a syncfs running it returns false at once, having waited for
+ * nothing: the caller then makes a request (syncer_request) and the group
+ * forms behind the running syncfs as before.  For eager callers only (a
+ * lazy one wants to ride others' syncs). */
+bool syncer_lead_if_idle(struct syncer *syncer, int *err_r);
+
 /* syncer_set_lazy_max - how many lazy callers may wait out their delay at
  * once (default 1): one more starts the syncfs at once.  Each lingering
  * caller holds a thread, so keep it below the number of workers that may

@@ -906,6 +906,25 @@ static void test_auth_throttle(void **state)
 	config_free(&config);
 }
 
+/* test_local_sync_delay - [queue] local_sync_delay: the milliseconds a
+ * Maildir step waits for a sync that others start, 10 unless set, 0 allowed
+ * (each step starts its own) */
+static void test_local_sync_delay(void **state)
+{
+	struct fixture *f = *state;
+	struct config *defaults = config_defaults();
+	assert_int_equal(defaults->queue.local_sync_delay, 10);
+	config_free(&defaults);
+	struct config *config = load_text(f, "[queue]\nlocal_sync_delay = 0\n");
+	assert_int_equal(config->queue.local_sync_delay, 0);
+	config_free(&config);
+	config = load_text(f, "[queue]\nlocal_sync_delay = 250\n");
+	assert_int_equal(config->queue.local_sync_delay, 250);
+	config_free(&config);
+	expect_error(f, "[queue]\nlocal_sync_delay = 1001\n",
+		     "2: 'local_sync_delay' must be a number between 0 and 1000");
+}
+
 /* test_receiving_checks - [auth] authserv_id is the hostname unless set
  * (lower-cased, one trailing dot dropped), spf_reject is off by default */
 static void test_receiving_checks(void **state)
@@ -1286,6 +1305,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_is_local_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_postmaster, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_throttle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_sync_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receiving_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_process_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_settings, setup, teardown),

@@ -97,7 +97,7 @@ static void test_deliver(void **state)
 	bool temporary = true;
 	const char *error = NULL;
 
-	int r = local_deliver_blocking(NULL, data_dir, "mx/a:b", "alice@example.net",
+	int r = local_deliver_blocking(NULL, 0, data_dir, "mx/a:b", "alice@example.net",
 				       "Bob+lists@Example.ORG", NULL, msg, sizeof(msg) - 1,
 				       &file, &temporary, &error);
 	assert_int_equal(r, 0);
@@ -136,7 +136,7 @@ static void test_deliver(void **state)
 	int err = 0;
 	struct syncer *syncer = syncer_open(data_dir, &err);
 	assert_non_null(syncer);
-	r = local_deliver_blocking(syncer, data_dir, "mx", "", "bob+other@example.org", NULL, msg,
+	r = local_deliver_blocking(syncer, 10, data_dir, "mx", "", "bob+other@example.org", NULL, msg,
 				   sizeof(msg) - 1, &file, &temporary, &error);
 	assert_int_equal(r, 0);
 	struct syncer_stats sst;
@@ -160,7 +160,7 @@ static void test_deliver_junk(void **state)
 	char *file = NULL;
 	bool temporary = true;
 	const char *error = NULL;
-	int r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", "carol@example.org",
+	int r = local_deliver_blocking(NULL, 0, data_dir, "mx", "a@b", "carol@example.org",
 				       LOCAL_JUNK_FOLDER, "x\r\n", 3, &file, &temporary, &error);
 	assert_int_equal(r, 0);
 	assert_non_null(strstr(file, "/mail/example.org/carol/.Junk/new/"));
@@ -180,7 +180,7 @@ static void test_deliver_junk(void **state)
 	snprintf(path, sizeof(path), "%s/mail/example.org/carol/new", data_dir);
 	assert_int_equal(count_files(path, NULL, 0), 0);
 	/* a second one into the existing folder */
-	r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", "carol@example.org",
+	r = local_deliver_blocking(NULL, 0, data_dir, "mx", "a@b", "carol@example.org",
 				   LOCAL_JUNK_FOLDER, "y\r\n", 3, &file, &temporary, &error);
 	assert_int_equal(r, 0);
 	free(file);
@@ -199,7 +199,7 @@ static void test_bad_names_permanent(void **state)
 		char *file = NULL;
 		bool temporary = true;
 		const char *error = NULL;
-		int r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", bad[i], NULL, "x\r\n", 3,
+		int r = local_deliver_blocking(NULL, 0, data_dir, "mx", "a@b", bad[i], NULL, "x\r\n", 3,
 					       &file, &temporary, &error);
 		assert_int_equal(r, -1);
 		assert_false(temporary);
@@ -224,7 +224,7 @@ static void test_disk_error_temporary(void **state)
 	char *file = NULL;
 	bool temporary = false;
 	const char *error = NULL;
-	int r = local_deliver_blocking(NULL, data_dir, "mx", "a@b", "bob@example.com", NULL,
+	int r = local_deliver_blocking(NULL, 0, data_dir, "mx", "a@b", "bob@example.com", NULL,
 				       "x\r\n", 3, &file, &temporary, &error);
 	assert_int_equal(r, -1);
 	assert_true(temporary);

@@ -681,7 +681,7 @@ static void test_new_file_picked_up(void **state)
 	char *file = NULL;
 	bool temporary = false;
 	const char *why = NULL;
-	assert_int_equal(local_deliver_blocking(NULL, data_dir, "h", "a@example.net", ADDR, NULL,
+	assert_int_equal(local_deliver_blocking(NULL, 0, data_dir, "h", "a@example.net", ADDR, NULL,
 						"Subject: hi\r\n\r\n", 15, &file, &temporary, &why), 0);
 	assert_false(mailbox_view_has_changes(view));
 	mailbox_notify_new(file);
@@ -749,7 +749,7 @@ static void test_new_file_picked_up(void **state)
 	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
 	watch = mailbox_watch_add(mb, on_change, NULL);
 	atomic_store(&watch_fired, 0);
-	assert_int_equal(local_deliver_blocking(NULL, data_dir, "h", "a@example.net", ADDR,
+	assert_int_equal(local_deliver_blocking(NULL, 0, data_dir, "h", "a@example.net", ADDR,
 						LOCAL_JUNK_FOLDER, "Subject: spam\r\n\r\n", 17,
 						&file, &temporary, &why), 0);
 	mailbox_notify_new(file);
@@ -1399,7 +1399,7 @@ static void test_quota(void **state)
 	char *file = NULL;
 	bool temporary = false;
 	const char *text = NULL;
-	assert_int_equal(local_deliver_blocking(NULL, data_dir, "test.host", "a@b.example", ADDR,
+	assert_int_equal(local_deliver_blocking(NULL, 0, data_dir, "test.host", "a@b.example", ADDR,
 						NULL, "hello\r\n", 7, &file, &temporary, &text), 0);
 	mailbox_notify_new(file);
 	struct stat fst;
@@ -1464,7 +1464,7 @@ static void test_sandbox(void **state)
 	char *file = NULL;
 	bool temporary = false;
 	const char *text = NULL;
-	assert_int_equal(local_deliver_sandbox_blocking(NULL, data_dir, "test.host", ADDR,
+	assert_int_equal(local_deliver_sandbox_blocking(NULL, 0, data_dir, "test.host", ADDR,
 							"Bob@Example.ORG", "x@y.example, z@example.org",
 							"Subject: kept\r\n\r\nhi\r\n", 21, &file,
 							&temporary, &text), 0);
@@ -1492,7 +1492,7 @@ static void test_sandbox(void **state)
 	mailbox_unref(&mb);
 
 	/* a plain login: its mailbox is mail/sandbox/<login>, the mail in INBOX */
-	assert_int_equal(local_deliver_sandbox_blocking(NULL, data_dir, "test.host", ADDR,
+	assert_int_equal(local_deliver_sandbox_blocking(NULL, 0, data_dir, "test.host", ADDR,
 							"Billing-App", "x@y.example",
 							"Subject: kept\r\n\r\nhi\r\n", 21, &file,
 							&temporary, &text), 0);

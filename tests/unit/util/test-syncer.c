@@ -2,7 +2,8 @@
  * after it; concurrent waits share syncfs calls; every wait succeeds on a
  * healthy file system; a lazy wait rides another caller's syncfs; requests
  * are answered by the syncer's own thread, lazy ones after their delay or
- * with another's syncfs. */
+ * with another's syncfs, eager ones first; a caller may lead a syncfs on
+ * its own thread when none runs. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -315,6 +316,106 @@ static void test_lazy_request_waits_or_rides(void **state)
 	syncer_close(&s);
 }
 
+/* order_answer - records the order of its answers: 'E' eager, 'L' lazy */
+struct order {
+	pthread_mutex_t lock;
+	char seen[4];
+	unsigned n;
+};
+struct order_arg {
+	struct order *order;
+	char tag;
+};
+
+static void order_answer(void *arg, int err)
+{
+	struct order_arg *o = arg;
+	assert_int_equal(err, 0);
+	pthread_mutex_lock(&o->order->lock);
+	if (o->order->n < sizeof(o->order->seen) - 1)
+		o->order->seen[o->order->n++] = o->tag;
+	pthread_mutex_unlock(&o->order->lock);
+}
+
+static unsigned order_count(struct order *o)
+{
+	pthread_mutex_lock(&o->lock);
+	unsigned n = o->n;
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
+/* one syncfs covers a lazy request and, after it, an eager one: the eager
+ * one is answered first (someone waits on it: a 250), although it came
+ * second */
+static void test_eager_request_answered_first(void **state)
+{
+	(void)state;
+	int err = 0;
+	struct syncer *s = syncer_open("/tmp", &err);
+	assert_non_null(s);
+	struct order o = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct order_arg lazy = { &o, 'L' }, eager = { &o, 'E' };
+	long long t0 = now_ms();
+	syncer_request_lazy(s, 10000, order_answer, &lazy);
+	syncer_request(s, order_answer, &eager);
+	while (order_count(&o) < 2 && now_ms() - t0 < 9000)
+		usleep(1000);
+	assert_string_equal(o.seen, "EL");
+	struct syncer_stats st;
+	syncer_stats(s, &st);
+	assert_int_equal(st.syncs, 1);
+	syncer_close(&s);
+}
+
+/* syncer_lead_if_idle with no syncfs running leads one on the caller's
+ * thread, which covers the caller and the requests waiting (a lazy one
+ * rides it long before its own delay); with one running it returns at once
+ * without a syncfs */
+static void test_lead_if_idle(void **state)
+{
+	(void)state;
+	int err = -1;
+	struct syncer *s = syncer_open("/tmp", &err);
+	assert_non_null(s);
+	struct answers a = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	syncer_request_lazy(s, 10000, count_answer, &a);
+	long long t0 = now_ms();
+	assert_true(syncer_lead_if_idle(s, &err));
+	assert_int_equal(err, 0);
+	struct syncer_stats st;
+	syncer_stats(s, &st);
+	assert_int_equal(st.syncs, 1);
+	assert_int_equal(st.waits, 2);
+	while (answers_count(&a) < 1 && now_ms() - t0 < 9000)
+		usleep(1000);
+	assert_int_equal(answers_count(&a), 1);
+	assert_int_equal(a.first_err, 0);
+
+	/* many threads syncing at once: whoever finds a syncfs running is
+	 * refused, never waits, and the syncfs calls never outnumber the
+	 * callers that led them */
+	pthread_t t[THREADS];
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, waiter, s), 0);
+	unsigned led = 0;
+	for (int i = 0; i < 100; i++) {
+		if (syncer_lead_if_idle(s, &err)) {
+			assert_int_equal(err, 0);
+			led++;
+		}
+	}
+	for (int i = 0; i < THREADS; i++) {
+		void *rv = NULL;
+		pthread_join(t[i], &rv);
+		assert_null(rv);
+	}
+	syncer_stats(s, &st);
+	assert_int_equal(st.waits, 2 + led + THREADS * WAITS_PER_THREAD);
+	assert_true(st.syncs >= 1 + led);
+	syncer_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +429,8 @@ int main(void)
 		cmocka_unit_test(test_requests_answered_by_the_syncer_thread),
 		cmocka_unit_test(test_close_answers_waiting_requests),
 		cmocka_unit_test(test_lazy_request_waits_or_rides),
+		cmocka_unit_test(test_eager_request_answered_first),
+		cmocka_unit_test(test_lead_if_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
