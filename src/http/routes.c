@@ -54,6 +54,7 @@ static const struct http_route routes[] = {
 	{ "/dashboard/suppressions", "GET, HEAD", .get = http_route_web_suppressions },
 	{ "/dashboard/sandbox", "GET, HEAD", .get = http_route_web_sandbox },
 	{ "/dashboard/sandbox/message", "GET, HEAD", .get = http_route_web_sandbox_message },
+	{ "/dashboard/sandbox/part", "GET, HEAD", .get = http_route_web_sandbox_part },
 	{ "/dashboard/suppressions/delete", "POST", .post = http_route_web_suppression_delete },
 	{ "/v3/stats", "GET, HEAD", .get = http_route_stats },
 	{ "/v3/categories", "GET, HEAD", .get = http_route_categories },

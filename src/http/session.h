@@ -244,9 +244,10 @@ void http_route_web_domains(struct http_session *s);
 void http_route_web_webhook(struct http_session *s);
 /* web-dash-operator.c: GET /operator (docs/web.md) */
 void http_route_web_operator(struct http_session *s);
-/* web-dash-sandbox.c: GET /dashboard/sandbox, GET /dashboard/sandbox/message */
+/* web-dash-sandbox.c: GET /dashboard/sandbox, /dashboard/sandbox/message, .../part */
 void http_route_web_sandbox(struct http_session *s);
 void http_route_web_sandbox_message(struct http_session *s);
+void http_route_web_sandbox_part(struct http_session *s);
 
 /* routes.c: http_route_dispatch - run the handler of the current request */
 void http_route_dispatch(struct http_session *s);

@@ -279,21 +279,9 @@ static bool body_match(const struct message_part *part, struct search_eval *e)
 	}
 	if (part->content_type.type == NULL || strcmp(part->content_type.type, "text") != 0)
 		return false;
-	const struct imap_search_message *msg = e->msg;
-	const char *data = msg->data != NULL ? msg->data : "";
-	size_t offset = part->body_offset < msg->len ? part->body_offset : msg->len;
-	size_t size = part->body_size < msg->len - offset ? part->body_size : msg->len - offset;
-	struct buf decoded, text;
-	buf_init(&decoded);
+	struct buf text;
 	buf_init(&text);
-	struct message_decoder dec;
-	message_decoder_init(&dec, part->encoding);
-	message_decoder_feed(&dec, data + offset, size, &decoded);
-	message_decoder_finish(&dec, &decoded);
-	const char *charset = message_param_get(&part->content_type, "charset");
-	message_text_to_utf8(charset, charset ? strlen(charset) : 0,
-			     decoded.data ? decoded.data : "", decoded.len, &text);
-	buf_free(&decoded);
+	message_part_text(part, e->msg->data != NULL ? e->msg->data : "", e->msg->len, &text);
 	buf_reset(&e->haystack);
 	fold_append(&e->haystack, text.data ? text.data : "", text.len);
 	buf_free(&text);

@@ -351,3 +351,28 @@ static void qp_byte(struct message_decoder *dec, char c, struct buf *out)
 		}
 	}
 }
+
+bool message_part_body_decode(const struct message_part *part, const char *data, size_t len,
+			      struct buf *out)
+{
+	size_t offset = part->body_offset < len ? part->body_offset : len;
+	size_t size = part->body_size < len - offset ? part->body_size : len - offset;
+	struct message_decoder dec;
+	message_decoder_init(&dec, part->encoding);
+	message_decoder_feed(&dec, data + offset, size, out);
+	message_decoder_finish(&dec, out);
+	return size < part->body_size;
+}
+
+bool message_part_text(const struct message_part *part, const char *data, size_t len,
+		       struct buf *out)
+{
+	struct buf decoded;
+	buf_init(&decoded);
+	bool cut = message_part_body_decode(part, data, len, &decoded);
+	const char *charset = message_param_get(&part->content_type, "charset");
+	message_text_to_utf8(charset, charset ? strlen(charset) : 0,
+			     decoded.data ? decoded.data : "", decoded.len, out);
+	buf_free(&decoded);
+	return cut;
+}

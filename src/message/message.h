@@ -111,6 +111,8 @@ void message_phrase_write(const char *name, const char *fold, struct buf *out);
 void message_unstructured_write(const char *text, size_t max_line, const char *fold,
 				struct buf *out);
 
+struct message_part;
+
 /* ---- MIME: transfer decodings (RFC 2045 6) ------------------------------------ */
 
 enum message_encoding {
@@ -161,6 +163,18 @@ void message_decoder_feed(struct message_decoder *dec, const char *data, size_t 
 /* message_decoder_finish - the end of the body: what is held is decoded or
  * dropped as described above; DEC may then be initialised again */
 void message_decoder_finish(struct message_decoder *dec, struct buf *out);
+
+/* message_part_body_decode - the body of PART, a part of the tree parsed
+ * from DATA[0..LEN) (message_mime_parser_*), transfer-decoded (its
+ * Content-Transfer-Encoding) and appended to OUT.  A body that reaches past
+ * LEN (DATA is the message's start only) is decoded up to LEN and true is
+ * returned. */
+bool message_part_body_decode(const struct message_part *part, const char *data, size_t len,
+			      struct buf *out);
+/* message_part_text - as message_part_body_decode, then converted from the
+ * part's charset parameter to UTF-8 (message_text_to_utf8) */
+bool message_part_text(const struct message_part *part, const char *data, size_t len,
+		       struct buf *out);
 
 /* ---- MIME: encoded words in header fields (RFC 2047, RFC 2231 5) -------------- */
 

@@ -1,9 +1,25 @@
 /* util/markup - escaping text for XML and HTML (see markup.h). */
 #include "util/markup.h"
 
+#include <stdbool.h>
+
 #include "util/utf8.h"
 
+static void escape(struct buf *out, const char *s, size_t len, bool lines);
+
 void markup_escape(struct buf *out, const char *s, size_t len)
+{
+	escape(out, s, len, false);
+}
+
+void markup_escape_lines(struct buf *out, const char *s, size_t len)
+{
+	escape(out, s, len, true);
+}
+
+/* escape - the five specials as entities; a control character as '?',
+ * unless LINES and it is LF, TAB or the CR of a CRLF (dropped) */
+static void escape(struct buf *out, const char *s, size_t len, bool lines)
 {
 	for (size_t i = 0; i < len;) {
 		unsigned char c = (unsigned char)s[i];
@@ -19,6 +35,13 @@ void markup_escape(struct buf *out, const char *s, size_t len)
 		case '>': buf_append_str(out, "&gt;"); break;
 		case '"': buf_append_str(out, "&quot;"); break;
 		case '\'': buf_append_str(out, "&apos;"); break;
+		case '\n': case '\t':
+			buf_append_str(out, lines ? (c == '\n' ? "\n" : "\t") : "?");
+			break;
+		case '\r':
+			if (!lines || i + 1 >= len || s[i + 1] != '\n')
+				buf_append_str(out, "?");
+			break;
 		default:
 			buf_append(out, n == 0 || c < 0x20 || c == 0x7f ? "?" : (const char *)&s[i], 1);
 		}

@@ -218,3 +218,63 @@ def test_signup_verify_login_and_send_in_a_browser(petrel_factory, tmp_path):
          "--to", "u@example.test", "--helo", "swaks.example", "--timeout", "20"],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0 and "queued as" in r.stdout, r.stdout + r.stderr
+
+
+def test_sandbox_html_part_sandboxed_in_a_browser(petrel_factory, tmp_path):
+    """a kept message's HTML part in Chromium: shown in its frame, its script and its
+    onerror never run (no alert, its text unchanged), its remote image never fetched
+    (the local server it names counts no request); the console holds only the
+    browser's refusals (sandboxed script, CSP)"""
+    import http.server
+    import threading
+    from test_web_dashboard import mime_message, sandbox_send_raw
+
+    hits = []
+
+    class Pixel(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    pixel = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pixel)
+    threading.Thread(target=pixel.serve_forever, daemon=True).start()
+    try:
+        p = web_server(petrel_factory)
+        p.cli_ok("account", "set", SENDER, "--sandbox")
+        sandbox_send_raw(p, mime_message(pixel.server_address[1]))
+        with chromium(tmp_path) as b:
+            b.get(url(p, "/login"))
+            b.find_element(By.ID, "email").send_keys(SENDER)
+            b.find_element(By.ID, "password").send_keys(SENDER_PASSWORD)
+            follow(b, b.find_element(By.CSS_SELECTOR, 'button[type="submit"]'))
+            deadline = time.monotonic() + 20
+            while True:
+                b.get(url(p, "/dashboard/sandbox"))
+                links = b.find_elements(By.CSS_SELECTOR,
+                                        'a[href^="/dashboard/sandbox/message"]')
+                if links or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            follow(b, links[0])
+            time.sleep(1)  # let the frame try whatever it would
+            b.switch_to.frame(b.find_element(By.TAG_NAME, "iframe"))
+            assert b.find_element(By.ID, "bold").text == "bold"  # the script did not run
+            b.switch_to.default_content()
+            assert "Café crème" in b.find_element(By.TAG_NAME, "main").text
+            assert not b.execute_script("return typeof window.alertShown !== 'undefined'")
+            try:
+                b.switch_to.alert.dismiss()
+                assert False, "an alert was shown"
+            except Exception as e:
+                assert type(e).__name__ == "NoAlertPresentException", e
+            shot(b, "dashboard-sandbox-html")
+            assert hits == []
+            for m in console_errors(b):
+                assert "sandboxed" in m or "Content Security Policy" in m, m
+    finally:
+        pixel.shutdown()
+        pixel.server_close()

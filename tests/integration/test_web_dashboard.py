@@ -434,15 +434,115 @@ def test_login_dashboard_logout(petrel_factory, role):
 
 
 def sandbox_send(p, subject, body):
+    sandbox_send_raw(p, ("From: a@b.test\r\nTo: r1@remote.test, r2@remote.test\r\n"
+                         "Subject: %s\r\n\r\n%s\r\n" % (subject, body)).encode())
+
+
+def sandbox_send_raw(p, message):
     import smtplib
     import ssl
     from conftest import SENDER_PASSWORD
     with smtplib.SMTP("127.0.0.1", p.sub, timeout=10) as c:
         c.starttls(context=ssl._create_unverified_context())
         c.login(SENDER, SENDER_PASSWORD)
-        c.sendmail("a@b.test", ["r1@remote.test", "r2@remote.test"],
-                   ("From: a@b.test\r\nTo: r1@remote.test, r2@remote.test\r\nSubject: %s\r\n"
-                    "\r\n%s\r\n" % (subject, body)).encode())
+        c.sendmail("a@b.test", ["r1@remote.test", "r2@remote.test"], message)
+
+
+def sandbox_ids(p, secret, count=1):
+    """the message links of the sandbox inbox, once COUNT are there (15 s at most)"""
+    deadline = time.time() + 15
+    while True:
+        body = request(p, "GET", "/dashboard/sandbox", secret)[2]
+        ids = re.findall(r'href="/dashboard/sandbox/message\?id=(\d+)"', body)
+        if len(ids) >= count or time.time() > deadline:
+            return ids
+        time.sleep(0.3)
+
+
+# multipart/mixed: an alternative of QP UTF-8 text and base64 HTML (a script, an onerror,
+# a remote image), an ISO-8859-1 text part, and a PDF attachment with an RFC 2231 name
+ATTACHMENT = bytes(range(256)) * 3
+MIME_MESSAGE = (
+    "From: a@b.test\r\nTo: r1@remote.test\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"mix\"\r\n\r\npreamble\r\n"
+    "--mix\r\nContent-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n"
+    "--alt\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    "Caf=C3=A9 cr=C3=A8me <plain> & a very long line that is soft=\r\n broken\r\n"
+    "--alt\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n"
+    "\r\n%s\r\n--alt--\r\n"
+    "--mix\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+    "Content-Transfer-Encoding: quoted-printable\r\n\r\nOl=E9, gar=E7on\r\n"
+    "--mix\r\nContent-Type: application/pdf\r\n"
+    "Content-Disposition: attachment; filename*=utf-8''r%%C3%%A9sum%%C3%%A9%%22%%0D.pdf\r\n"
+    "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n--mix--\r\n")
+HTML_PART = ('<p>Hello <b id="bold">bold</b> "quoted" &amp; more</p>'
+             '<script>document.getElementById("bold").textContent="ran"; alert(1)</script>'
+             '<img src="x" onerror="alert(2)"><img src="http://127.0.0.1:%d/pixel.gif">')
+
+
+def mime_message(pixel_port=9):
+    import base64
+    html = base64.encodebytes((HTML_PART % pixel_port).encode()).decode()
+    pdf = base64.encodebytes(ATTACHMENT).decode()
+    return (MIME_MESSAGE % (html.replace("\n", "\r\n").strip(),
+                            pdf.replace("\n", "\r\n").strip())).encode()
+
+
+def get_bytes(p, path, secret):
+    """status, header fields (lower-case), body octets"""
+    c = http.client.HTTPConnection("127.0.0.1", p.ports["http"], timeout=10)
+    try:
+        c.request("GET", path, headers={"Cookie": "petrel_session=" + secret})
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def test_sandbox_message_parts_decoded_html_sandboxed(web):
+    """a MIME message's parts: QP UTF-8 and ISO-8859-1 text decoded and escaped, the base64
+    HTML only inside an <iframe sandbox> (no allow-*) whose srcdoc holds it escaped, the
+    attachment listed with its decoded name and size, downloadable as octets
+    (attachment, nosniff, CSP sandbox); failed before: the body was shown as sent"""
+    import html as htmllib
+    web.cli_ok("account", "set", SENDER, "--sandbox")
+    sandbox_send_raw(web, mime_message())
+    secret, _ = login(web)
+    [eid] = sandbox_ids(web, secret)
+    status, fields, body = request(web, "GET", "/dashboard/sandbox/message?id=" + eid, secret)
+    assert status == 200, body
+    assert "default-src 'none'" in fields["content-security-policy"]
+    assert "Café crème &lt;plain&gt; &amp; a very long line that is soft broken" in body
+    assert "Olé, garçon" in body
+    [tag] = re.findall(r"<iframe [^>]*>", body)
+    assert ' sandbox=""' in tag and "allow-" not in tag, tag
+    srcdoc = htmllib.unescape(re.search(r'srcdoc="([^"]*)"', tag).group(1))
+    assert srcdoc.startswith('<p>Hello <b id="bold">bold</b> "quoted" &amp; more</p><script>')
+    outside = body.replace(tag, "")
+    assert "<script" not in outside and "<b " not in outside and "<img" not in outside
+    assert "onerror=&quot;" not in outside  # the base64 part is shown decoded only in the frame
+    [row] = re.findall(r'<tr id="part-(\d+)"><td><a href="([^"]+)" download>([^<]*)</a></td>'
+                       r"<td>application/pdf</td><td>(\d+)</td></tr>", body)
+    part, href, name, size = row
+    assert name == "résumé&quot;?.pdf" and int(size) == len(ATTACHMENT)
+    assert "\nFrom: a@b.test\nTo: r1@remote.test\nSubject: parts\n" in body  # raw, lines kept
+    status, fields, octets = get_bytes(web, htmllib.unescape(href), secret)
+    assert status == 200 and octets == ATTACHMENT
+    assert fields["content-type"] == "application/octet-stream"
+    assert fields["content-disposition"] == (
+        "attachment; filename=\"r__sum____.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%22%0D.pdf")
+    assert fields["x-content-type-options"] == "nosniff"
+    assert fields["content-security-policy"] == "default-src 'none'; sandbox"
+    # the multiparts, the text parts, a part past the last, another account: 404
+    assert part == "5"
+    base = "/dashboard/sandbox/part?id=%s&part=" % eid
+    for bad in ("0", "1", "2", "3", "4", "6", "99", "", "-1", "x", "9" * 12):
+        assert get_bytes(web, base + bad, secret)[0] == 404, bad
+    theirs, _ = login(web, OTHER)
+    assert get_bytes(web, base + part, theirs)[0] == 404
+    assert get_bytes(web, "/dashboard/sandbox/part?id=%d&part=%s" % (int(eid) + 1, part),
+                     secret)[0] == 404
 
 
 def test_sandbox_inbox_lists_and_shows_escaped(web):
@@ -468,7 +568,7 @@ def test_sandbox_inbox_lists_and_shows_escaped(web):
     assert status == 200, body
     assert_page(fields, body)
     assert ('<dd id="field-Subject">&lt;img src=x onerror=alert(1)&gt; café</dd>' in body), body
-    assert '<pre id="text">Hello &lt;b&gt;there&lt;/b&gt; &amp; bye' in body
+    assert '<pre id="part-0">Hello &lt;b&gt;there&lt;/b&gt; &amp; bye\n</pre>' in body
     assert "Subject: &lt;img src=x onerror=alert(1)&gt; =?utf-8?q?caf=C3=A9?=" in body
     assert "<img" not in body and "<b>there" not in body
     theirs, _ = login(web, OTHER)
