@@ -1,13 +1,17 @@
 /* http/web-dash-operator - the operator's view (docs/web.md): GET
  * /operator, for the accounts listed in [web] operators only, shows the
  * queue (its messages by state, as `petrel queue stats` counts them) and
- * the accounts (name, state, plan, created), the first [web] operator_rows
- * of them by name.  Any other account gets 403.  The store's work runs on
- * the session's worker job (web-session.h); the queue's counts are read on
- * the loop, where they are kept. */
+ * the accounts (name, state, plan, created) by name, [web] operator_rows to
+ * a page (?page=N, from 1, with links to the previous and the next): only
+ * that page's rows are read from the store (store_account_list_page), so
+ * the page's memory does not grow with the accounts.  Any other account
+ * gets 403.  The store's work runs on the session's worker job
+ * (web-session.h); the queue's counts are read on the loop, where they are
+ * kept. */
 #include "http/web-session.h"
 #include "http/web.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,17 +24,24 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
+#define OPERATOR_PAGE_MAX 1000000000ULL  /* a page number past it is 400 */
+
 struct operator_data {
 	bool allowed;                     /* the account is one of [web] operators */
-	struct store_account **accounts;
+	struct store_account **accounts;  /* the page's */
 	size_t count;
+	uint64_t total;                   /* accounts in the store */
+	uint64_t page;                    /* from 1; 0: the query's page is not a number */
+	size_t rows;                      /* [web] operator_rows */
 	int rc;
 };
 
 static void operator_work(struct http_web_request *r);
 static void operator_done(struct http_session *s, struct http_web_request *r);
 static void render_queue(struct buf *out, const struct queue_stats *q);
-static void render_accounts(struct buf *out, const struct operator_data *d, size_t max);
+static uint64_t page_read(const struct http_form *form);
+static void render_accounts(struct buf *out, const struct operator_data *d);
+static void render_pages(struct buf *out, const struct operator_data *d);
 static const char *account_state(const struct store_account *a);
 static void operator_data_free(void *data);
 
@@ -41,7 +52,9 @@ static const struct http_web_page OPERATOR_PAGE = {
 
 void http_route_web_operator(struct http_session *s)
 {
-	http_web_session_run(s, &OPERATOR_PAGE, xcalloc(1, sizeof(struct operator_data)));
+	struct operator_data *d = xcalloc(1, sizeof(*d));
+	d->rows = s->server->config->web.operator_rows;
+	http_web_session_run(s, &OPERATOR_PAGE, d);
 }
 
 bool http_web_is_operator(const struct config *config, const char *account)
@@ -58,15 +71,17 @@ bool http_web_is_operator(const struct config *config, const char *account)
 	return false;
 }
 
-/* operator_work - (worker) the accounts, for an operator only */
+/* operator_work - (worker) the page's accounts, for an operator only */
 static void operator_work(struct http_web_request *r)
 {
 	struct operator_data *d = r->data;
 	const char *error = NULL;
 	d->allowed = http_web_is_operator(r->origin.server->config, r->account);
-	if (!d->allowed)
+	d->page = page_read(&r->form);
+	if (!d->allowed || d->page == 0)
 		return;
-	d->rc = store_account_list(r->origin.server->store, &d->accounts, &d->count, &error);
+	d->rc = store_account_list_page(r->origin.server->store, (d->page - 1) * d->rows,
+					d->rows, &d->accounts, &d->count, &d->total, &error);
 	if (d->rc != 0)
 		log_error("http-web", "session=%s page=operator account=%s error=\"%s\"",
 			  r->origin.sid, r->account, error);
@@ -81,6 +96,11 @@ static void operator_done(struct http_session *s, struct http_web_request *r)
 				"/dashboard");
 		return;
 	}
+	if (d->page == 0) {
+		http_web_notice(s, r, 400, "Bad request", "The page number is not one.",
+				"/operator");
+		return;
+	}
 	if (d->rc != 0) {
 		http_web_notice(s, r, 503, "Try again later", "The accounts cannot be read now.",
 				"/operator");
@@ -93,7 +113,7 @@ static void operator_done(struct http_session *s, struct http_web_request *r)
 	if (s->server->queue)
 		queue_stats(s->server->queue, &q);
 	render_queue(&html, &q);
-	render_accounts(&html, d, s->server->config->web.operator_rows);
+	render_accounts(&html, d);
 	http_web_respond(s, 200, "Operator", &html);
 }
 
@@ -115,20 +135,36 @@ static void render_queue(struct buf *out, const struct queue_stats *q)
 		   q->held_on_disk, q->accepted, q->delivered, q->bounced);
 }
 
-/* render_accounts - the first MAX accounts, one row each */
-static void render_accounts(struct buf *out, const struct operator_data *d, size_t max)
+/* page_read - the query's page number (absent: 1); 0 when it is not one
+ * from 1 to OPERATOR_PAGE_MAX */
+static uint64_t page_read(const struct http_form *form)
 {
-	size_t shown = d->count < max ? d->count : max;
-	buf_printf(out, "<h2>Accounts</h2>\n<p><span id=\"accounts-count\">%zu</span> accounts",
-		   d->count);
-	if (shown < d->count)
-		buf_printf(out, "; the first %zu by name (all: <code>petrel account list</code>)",
-			   shown);
+	const char *v = http_form_get(form, "page");
+	if (!v)
+		return 1;
+	char *end = NULL;
+	unsigned long long n = strtoull(v, &end, 10);
+	bool ok = v[0] >= '1' && v[0] <= '9' && *end == '\0' && n <= OPERATOR_PAGE_MAX;
+	return ok ? n : 0;
+}
+
+/* render_accounts - the page's accounts, one row each, and the links to
+ * the pages around it */
+static void render_accounts(struct buf *out, const struct operator_data *d)
+{
+	uint64_t first = (d->page - 1) * d->rows;
+	buf_printf(out, "<h2>Accounts</h2>\n<p><span id=\"accounts-count\">%llu</span> accounts",
+		   (unsigned long long)d->total);
+	if (d->count > 0 && d->count < d->total)
+		buf_printf(out, "; by name, <span id=\"accounts-shown\">%llu to %llu</span> here"
+			   " (page %llu; all: <code>petrel account list</code>)",
+			   (unsigned long long)first + 1, (unsigned long long)(first + d->count),
+			   (unsigned long long)d->page);
 	buf_append_str(out, ".</p>\n<table class=\"accounts\">\n<caption>Accounts</caption>\n"
 		       "<thead><tr><th scope=\"col\">Account</th><th scope=\"col\">State</th>"
 		       "<th scope=\"col\">Plan</th><th scope=\"col\">Created (UTC)</th></tr>"
 		       "</thead>\n<tbody>\n");
-	for (size_t i = 0; i < shown; i++) {
+	for (size_t i = 0; i < d->count; i++) {
 		const struct store_account *a = d->accounts[i];
 		char when[32];
 		http_web_utc(when, a->created, "%Y-%m-%d");
@@ -139,6 +175,26 @@ static void render_accounts(struct buf *out, const struct operator_data *d, size
 		buf_printf(out, "</td><td>%s</td></tr>\n", when);
 	}
 	buf_append_str(out, "</tbody>\n</table>\n");
+	render_pages(out, d);
+}
+
+/* render_pages - links to the previous page and the next, where there are */
+static void render_pages(struct buf *out, const struct operator_data *d)
+{
+	bool previous = d->page > 1;
+	bool next = (d->page - 1) * d->rows + d->count < d->total && d->page < OPERATOR_PAGE_MAX;
+	if (!previous && !next)
+		return;
+	buf_append_str(out, "<nav aria-label=\"Pages of accounts\"><p>");
+	if (previous)
+		buf_printf(out, "<a id=\"previous\" href=\"/operator?page=%llu\">Previous</a>",
+			   (unsigned long long)d->page - 1);
+	if (previous && next)
+		buf_append_str(out, " &middot; ");
+	if (next)
+		buf_printf(out, "<a id=\"next\" href=\"/operator?page=%llu\">Next</a>",
+			   (unsigned long long)d->page + 1);
+	buf_append_str(out, "</p></nav>\n");
 }
 
 /* account_state - the one word that matters most */

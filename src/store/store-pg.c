@@ -295,6 +295,7 @@ static int strv_query(struct pg_db *d, const char *sql, const struct pg_arg *arg
 static int one_row_query(struct pg_db *d, const char *sql, const char *reading,
 			 const char *noun, const char *key, pg_row_fn *make, void **row_r,
 			 const char **error_r);
+static int account_count(struct pg_db *d, uint64_t *total_r, const char **error_r);
 static pg_row_fn plan_row, account_row, event_row, event_count_row, dmarc_eval_row, node_row;
 static int row_exists(struct pg_conn *c, const char *sql, const char *reading,
 		      const char *noun, const char *name, const char **error_r);
@@ -988,15 +989,36 @@ static int pg_account_remove(void *db, const char *name, const char **error_r)
 	return rc;
 }
 
-static int pg_account_list(void *db, struct store_account ***accounts_r, size_t *count_r,
+static int pg_account_list(void *db, uint64_t offset, uint64_t limit,
+			   struct store_account ***accounts_r, size_t *count_r, uint64_t *total_r,
 			   const char **error_r)
 {
+	if (total_r && account_count(db, total_r, error_r) != 0)
+		return -1;
+	char max[PG_NUM_MAX];
+	snprintf(max, sizeof(max), "%" PRIu64, limit < INT64_MAX ? limit : 0);
+	int64_t skip = offset < INT64_MAX ? (int64_t)offset : INT64_MAX;
+	/* LIMIT NULL: no limit */
 	void **v = list_query(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts"
-			      " ORDER BY name COLLATE \"C\"", "listing accounts", PG_NO_ARGS,
-			      account_row, 0, count_r, error_r);
+			      " ORDER BY name COLLATE \"C\" LIMIT $1::bigint OFFSET $2::bigint",
+			      "listing accounts",
+			      PG_ARGS(PG_TEXT(limit && limit < INT64_MAX ? max : NULL),
+				      PG_INT(skip)), account_row, 0, count_r, error_r);
 	if (!v)
 		return -1;
 	*accounts_r = (struct store_account **)v;
+	return 0;
+}
+
+/* account_count - how many accounts there are, into *TOTAL_R */
+static int account_count(struct pg_db *d, uint64_t *total_r, const char **error_r)
+{
+	PGresult *res = pg_query(d, "SELECT count(*) FROM accounts", "counting accounts",
+				 PG_NO_ARGS, error_r);
+	if (!res)
+		return -1;
+	*total_r = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
 	return 0;
 }
 

@@ -49,8 +49,11 @@ struct store_backend {
 				   int (*copy)(void *ctx, char *const *rows, size_t n,
 					       const char **error_r),
 				   void *ctx, const char **error_r);
-	int (*account_list)(void *db, struct store_account ***accounts_r, size_t *count_r,
-			    const char **error_r);
+	/* account_list - by name, OFFSET skipped, at most LIMIT (0: all);
+	 * TOTAL_R (NULL: not asked) = how many there are */
+	int (*account_list)(void *db, uint64_t offset, uint64_t limit,
+			    struct store_account ***accounts_r, size_t *count_r,
+			    uint64_t *total_r, const char **error_r);
 	/* account_set_home, account_home - see store.h; names lower-cased */
 	int (*account_set_home)(void *db, const char *account, const char *node,
 				const char **error_r);

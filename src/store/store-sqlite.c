@@ -323,7 +323,8 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 		" sandbox = ?5, disabled = ?6, any_from = ?7, unverified = ?8, pending = ?9"
 		" WHERE name = ?1",
 	[SQ_ACCOUNT_REMOVE] = "DELETE FROM accounts WHERE name = ?1",
-	[SQ_ACCOUNT_LIST] = "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY name",
+	[SQ_ACCOUNT_LIST] = "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY name"
+		" LIMIT ?1 OFFSET ?2",
 	[SQ_ACCOUNT_COUNTERS_REMOVE] = "DELETE FROM counters WHERE account = ?1",
 	[SQ_ACCOUNT_COUNT] = "SELECT count(*) FROM accounts",
 	[SQ_ACCOUNT_SET_HOME] = "UPDATE accounts SET home_node = ?2 WHERE name = ?1",
@@ -578,6 +579,7 @@ static int counter_read(struct sq_conn *c, const char *account, const char *wind
 			uint64_t *count_r, const char **error_r);
 static void *plan_row(sqlite3_stmt *st);
 static void *account_row(sqlite3_stmt *st);
+static int account_count(struct sq_db *d, uint64_t *total_r, const char **error_r);
 static int node_known(struct sq_conn *c, const char *name, const char **error_r);
 static void *event_row(sqlite3_stmt *st);
 static void plan_drop(void *row);
@@ -1320,15 +1322,36 @@ static int sq_account_remove(void *db, const char *name, const char **error_r)
 	return rc;
 }
 
-static int sq_account_list(void *db, struct store_account ***accounts_r, size_t *count_r,
+static int sq_account_list(void *db, uint64_t offset, uint64_t limit,
+			   struct store_account ***accounts_r, size_t *count_r, uint64_t *total_r,
 			   const char **error_r)
 {
 	struct sq_rows rows = { .make = account_row, .drop = account_drop };
-	int rc = rows_list(db, SQ_ACCOUNT_LIST, "listing accounts", SQ_NO_ARGS, &rows, error_r);
+	/* LIMIT -1: none; INT64_MAX bounds what a uint64_t may say */
+	int64_t max = limit && limit < INT64_MAX ? (int64_t)limit : -1;
+	int64_t skip = offset < INT64_MAX ? (int64_t)offset : INT64_MAX;
+	if (total_r && account_count(db, total_r, error_r) != 0)
+		return -1;
+	int rc = rows_list(db, SQ_ACCOUNT_LIST, "listing accounts",
+			   SQ_ARGS(SQ_INT(max), SQ_INT(skip)), &rows, error_r);
 	if (rc == 0) {
 		*accounts_r = (struct store_account **)rows.v;
 		*count_r = rows.n;
 	}
+	return rc;
+}
+
+/* account_count - how many accounts there are, into *TOTAL_R */
+static int account_count(struct sq_db *d, uint64_t *total_r, const char **error_r)
+{
+	struct sq_conn *c = conn_take(d, error_r);
+	if (!c)
+		return -1;
+	int64_t n = 0;
+	int rc = sq_run(c, SQ_ACCOUNT_COUNT, "counting accounts", SQ_NO_ARGS, row_int64, &n,
+			error_r) == SQLITE_DONE ? 0 : -1;
+	conn_give(d, c);
+	*total_r = n > 0 ? (uint64_t)n : 0;
 	return rc;
 }
 

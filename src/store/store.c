@@ -11,6 +11,7 @@
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -319,7 +320,16 @@ int store_account_remove(struct store *store, const char *name, const char **err
 int store_account_list(struct store *store, struct store_account ***accounts_r,
 		       size_t *count_r, const char **error_r)
 {
-	return store->ops->account_list(store->db, accounts_r, count_r, error_r);
+	return store->ops->account_list(store->db, 0, 0, accounts_r, count_r, NULL, error_r);
+}
+
+int store_account_list_page(struct store *store, uint64_t offset, uint64_t limit,
+			    struct store_account ***accounts_r, size_t *count_r,
+			    uint64_t *total_r, const char **error_r)
+{
+	assert(limit > 0);
+	return store->ops->account_list(store->db, offset, limit, accounts_r, count_r, total_r,
+					error_r);
 }
 
 int store_account_set_home(struct store *store, const char *account, const char *node,

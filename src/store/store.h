@@ -146,6 +146,12 @@ int store_account_remove(struct store *store, const char *name,
 			 const char **error_r);       /* STORE_NOT_FOUND */
 int store_account_list(struct store *store, struct store_account ***accounts_r,
 		       size_t *count_r, const char **error_r);
+/* store_account_list_page - at most LIMIT accounts (> 0) by name, the
+ * first OFFSET skipped (SQL's LIMIT and OFFSET: only these rows are read),
+ * and *TOTAL_R = how many accounts there are */
+int store_account_list_page(struct store *store, uint64_t offset, uint64_t limit,
+			    struct store_account ***accounts_r, size_t *count_r,
+			    uint64_t *total_r, const char **error_r);
 struct store_node;
 /* store_account_set_home - ACCOUNT's Maildir is on NODE from now on (NULL:
  * none).  STORE_NOT_FOUND for an unknown account; -1 for a NODE the store

@@ -739,11 +739,26 @@ def test_operator_view_for_operators_only(petrel_factory):
     accounts = json.loads(p.cli_ok("account", "list", "--json").stdout)
     total = int(re.search(r'<span id="accounts-count">(\d+)</span>', body).group(1))
     assert total == len(accounts) > 10
-    assert "the first 10 by name" in body
+    assert '<span id="accounts-shown">1 to 10</span>' in body
     rows = re.findall(r"<tr><td>([^<]+)</td><td>(\w+)</td>", body)
-    names = sorted(a["name"] for a in accounts)[:10]
-    assert [n for n, _ in rows] == names
-    assert (OTHER, "sandbox") in rows or OTHER not in names
+    names = sorted(a["name"] for a in accounts)
+    assert [n for n, _ in rows] == names[:10]
+    assert (OTHER, "sandbox") in rows or OTHER not in names[:10]
+    assert 'id="previous"' not in body and '<a id="next" href="/operator?page=2">' in body
+    # the pages after it (operator_rows each; failed before: one page, no links)
+    seen, page = [n for n, _ in rows], 1
+    while 'id="next"' in body and page < 100:
+        page += 1
+        status, _, body = request(p, "GET", "/operator?page=%d" % page, secret)
+        assert status == 200 and '<a id="previous" href="/operator?page=%d">' % (page - 1) in body
+        rows = re.findall(r"<tr><td>([^<]+)</td><td>(\w+)</td>", body)
+        assert 0 < len(rows) <= 10
+        seen += [n for n, _ in rows]
+    assert seen == names and page == (len(names) + 9) // 10
+    body = request(p, "GET", "/operator?page=%d" % (page + 1), secret)[2]
+    assert not re.findall(r"<tr><td>([^<]+)</td><td>(\w+)</td>", body) and 'id="next"' not in body
+    for bad in ("0", "-1", "x", "", "99999999999"):
+        assert request(p, "GET", "/operator?page=" + bad, secret)[0] == 400, bad
     theirs, _ = login(p, OTHER)
     status, _, body = request(p, "GET", "/operator", theirs)
     assert status == 403 and "Operators only" in body

@@ -608,6 +608,28 @@ static void test_accounts(void **state)
 	store_account_list_free(&list, n);
 	assert_null(list);
 
+	/* a page: LIMIT and OFFSET, and the total */
+	add_account(f->store, "carol", NULL);
+	uint64_t total = 0;
+	assert_int_equal(store_account_list_page(f->store, 1, 1, &list, &n, &total, &error), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(total, 3);
+	assert_string_equal(list[0]->name, "bob");
+	store_account_list_free(&list, n);
+	assert_int_equal(store_account_list_page(f->store, 1, 5, &list, &n, &total, &error), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[1]->name, "carol");
+	store_account_list_free(&list, n);
+	assert_int_equal(store_account_list_page(f->store, 3, 5, &list, &n, &total, &error), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(total, 3);
+	store_account_list_free(&list, n);
+	assert_int_equal(store_account_list_page(f->store, UINT64_MAX, UINT64_MAX, &list, &n,
+						 &total, &error), 0);
+	assert_int_equal(n, 0);
+	store_account_list_free(&list, n);
+	assert_int_equal(store_account_remove(f->store, "carol", &error), 0);
+
 	/* remove takes the sender rules and counters along */
 	sender_set(f->store, "alice@example.org", "@example.org", true);
 	bool ok;
