@@ -39,7 +39,6 @@ static void render_usage(struct buf *out, const struct dashboard_data *d);
 static void render_smtp(struct buf *out, const struct config *config, const char *account);
 static void render_api(struct buf *out, const struct config *config, const char *account);
 static void shell_quote(struct buf *out, const char *text);
-static void escape_lines(struct buf *out, const char *text, size_t len);
 static void smtp_host(const struct config *config, struct buf *host_r);
 static const char *listener_port(const struct config_listener *l);
 static bool listener_shown_before(const struct config *config, size_t i);
@@ -202,27 +201,12 @@ static void render_api(struct buf *out, const struct config *config, const char 
 		       " /v3/mail/send</code>; its client libraries work with their base URL set"
 		       " to this server's) and shows the answer, <code>202 Accepted</code>:</p>\n"
 		       "<pre><code id=\"api-example\">");
-	escape_lines(out, command.data, command.len);
+	markup_escape_lines(out, command.data, command.len);
 	buf_append_str(out, "</code></pre>\n");
 	buf_free(&command);
 	free(url);
 	free(json);
 	json_decref(body);
-}
-
-/* escape_lines - TEXT escaped for the page with its line ends kept
- * (markup_escape shows every control character as '?') */
-static void escape_lines(struct buf *out, const char *text, size_t len)
-{
-	const char *end = text + len;
-	while (text < end) {
-		const char *nl = memchr(text, '\n', (size_t)(end - text));
-		size_t n = nl ? (size_t)(nl - text) : (size_t)(end - text);
-		markup_escape(out, text, n);
-		if (nl)
-			buf_append_str(out, "\n");
-		text += n + (nl != NULL);
-	}
 }
 
 /* shell_quote - TEXT in single quotes for a POSIX shell ('\'' for each ') */
