@@ -19,7 +19,7 @@ static const char PAGE_STYLE[] =
 	"nav button{margin:0}"
 	"table{border-collapse:collapse;width:100%;margin:1rem 0}"
 	"th,td{text-align:left;padding:.3rem;border-bottom:1px solid #ccc;vertical-align:top}"
-	"code{word-break:break-all}"
+	"code{word-break:break-all}pre{white-space:pre-wrap;overflow-wrap:anywhere}"
 	"footer{font-size:.875rem}";
 
 void http_page_render(struct buf *out, const char *title, const char *main_html)
