@@ -180,10 +180,12 @@ def test_local_recipient_reads_its_domain_and_home_at_once(petrel_factory, pg_cl
     qid = send_mx(p, "plain@store.test", "counted")
     p.wait_log(r"event=delivered .*queue_id=%s" % qid)
     # the message's own: not a connection's set-up, the node's report, the events' retention
-    # or the events (written in batches of what is pending, one or two statements), nor
-    # the DMARC evaluations' retention, the event webhook's look for enabled hooks
+    # or the events (written in batches of what is pending, one or two statements, with
+    # the accepted messages' rows in a WITH), nor the messages' and the DMARC evaluations'
+    # retention, the event webhook's look for enabled hooks
     background = ("SELECT set_config", "UPDATE nodes", "DELETE FROM events",
-                  "INSERT INTO events", "DELETE FROM dmarc_evaluations",
+                  "INSERT INTO events", "WITH e AS (SELECT * FROM unnest(",
+                  "DELETE FROM messages", "DELETE FROM dmarc_evaluations",
                   "SELECT account, enabled, url, events, sign, sent_id, updated FROM webhooks")
     statements = [s for s in pg_statements(log, start) if not s.startswith(background)]
     text = "\n".join(statements)
