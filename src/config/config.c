@@ -307,7 +307,6 @@ static const struct key_def key_defs[] = {
 	  604800 },
 	{ SECTION_WEB, "signup_rate", KEY_UINT, CONFIG_OFFSET(web.signup_rate), 1, 100000 },
 	{ SECTION_WEB, "rate_window", KEY_DURATION, CONFIG_OFFSET(web.rate_window), 60, 604800 },
-	{ SECTION_WEB, "rate_entries", KEY_SIZE, CONFIG_OFFSET(web.rate_entries), 16, 1048576 },
 	{ SECTION_WEB, "mail_from", KEY_STRING, CONFIG_OFFSET(web.mail_from), 0, 0 },
 	{ SECTION_WEB, "dashboard_rows", KEY_UINT, CONFIG_OFFSET(web.dashboard_rows), 10, 1000 },
 	{ SECTION_WEB, "dashboard_days", KEY_UINT, CONFIG_OFFSET(web.dashboard_days), 1, 366 },
@@ -582,7 +581,6 @@ static struct config *config_new(bool with_hostname)
 	config->web.reset_lifetime = 3600;
 	config->web.signup_rate = 5;
 	config->web.rate_window = 3600;
-	config->web.rate_entries = 4096;
 	config->web.operator_rows = 1000;
 	config->web.dashboard_rows = 50;
 	config->web.domain_checks = 10;

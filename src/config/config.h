@@ -235,7 +235,6 @@ struct config_web {
 	unsigned signup_rate;           /* sign-ups and resets per client address, and
 					   mails per address, within rate_window: 5 */
 	unsigned rate_window;           /* seconds: 1 h */
-	size_t rate_entries;            /* addresses the counts are kept for: 4096 */
 	char *mail_from;                /* From: of the pages' mail: postmaster@HOSTNAME */
 	unsigned dashboard_rows;        /* rows of a dashboard list (events of a page, ...): 50 */
 	unsigned dashboard_days;        /* days in the activity chart: 14 */

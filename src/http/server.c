@@ -39,9 +39,6 @@ struct http_server *http_server_create(struct event_base *base,
 	server->auth = settings->auth;
 	server->conn_limits = settings->limits;
 	server->throttle = settings->throttle;
-	server->web_rate = http_web_rate_create(settings->config->web.rate_entries);
-	if (!server->web_rate)
-		log_error("http-web-rate", "error=\"no random key: sign-up and reset answer 503\"");
 	server->metrics = settings->metrics;
 	server->metrics_ctx = settings->metrics_ctx;
 	server->queue = settings->queue;
@@ -127,7 +124,6 @@ void http_server_free(struct http_server **serverp)
 		return;
 	net_sessions_free(&server->sessions);
 	OPENSSL_cleanse(server->unsubscribe_secret, sizeof(server->unsubscribe_secret));
-	http_web_rate_free(&server->web_rate);
 	http_web_signups_free(server);
 	free(server);
 	*serverp = NULL;

@@ -31,7 +31,6 @@ struct evbuffer;
 struct policy_account;
 struct http_session;
 struct http_web_request;
-struct http_web_rate;
 struct http_signup_job;
 
 /* what a handler does once its request is authorized (http_session_authorize) */
@@ -61,7 +60,6 @@ struct http_server {
 	struct http_webhook_dispatcher *webhook;  /* POST /v3/user/webhooks/event/test */
 	struct dns_resolver *dns;        /* /dashboard/domains' checks; NULL: none */
 	const struct mailauth_psl *psl;
-	struct http_web_rate *web_rate;  /* the pages' mail counts (web-rate.c); NULL: none */
 	struct http_signup_job *web_signups;  /* sign-ups whose password the auth process
 						 sets now (web-signup.c) */
 };

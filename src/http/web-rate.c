@@ -1,77 +1,83 @@
 /* http/web-rate - how often the pre-login pages may mail (http/web.h): the
  * sign-up and the password reset count, per client address and per address
  * mailed, at most [web] signup_rate events within [web] rate_window
- * seconds.  Keys are kept as their SipHash under a key drawn at start (a
- * client cannot aim collisions at another's key), in a table of [web]
- * rate_entries; when it is full the key whose window began first is
- * forgotten.  A linear scan: the table is small, and these pages are rare
- * next to the loop's other work.  Loop thread only. */
+ * seconds.  The counts are rows of the store (store_web_rate_take), so
+ * that the nodes of one shared store count together: behind a load
+ * balancer, N nodes still allow signup_rate, not N times it.  Counted on
+ * the request's worker job, before its other store work. */
 #include "http/web.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-
-#include "util/siphash.h"
+#include "config/config.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
-struct web_rate_entry {
-	uint64_t key;
-	time_t start;            /* the window's beginning; 0: a free entry */
-	unsigned count;
-};
+static int rate_take(struct store *store, const struct config_web *web, const char *what,
+		     const char *name, time_t now, bool *allowed_r);
 
-struct http_web_rate {
-	unsigned char key[SIPHASH_KEY_LEN];
-	struct web_rate_entry *entries;
-	size_t capacity;
-};
-
-struct http_web_rate *http_web_rate_create(size_t entries)
+void http_web_rate_init(struct http_web_rate_job *rate, const struct http_session *s)
 {
-	struct http_web_rate *rate = xcalloc(1, sizeof(*rate));
-	if (RAND_bytes(rate->key, (int)sizeof(rate->key)) != 1) {
-		free(rate);
-		return NULL;
-	}
-	rate->entries = xcalloc(entries, sizeof(*rate->entries));
-	rate->capacity = entries;
-	return rate;
+	*rate = (struct http_web_rate_job){ .client = xstrdup(s->client) };
 }
 
-void http_web_rate_free(struct http_web_rate **rate)
+void http_web_rate_clear(struct http_web_rate_job *rate)
 {
-	if (!*rate)
+	free(rate->client);
+	rate->client = NULL;
+}
+
+int http_web_rate_work(struct http_web_rate_job *rate, struct store *store,
+		       const struct config_web *web, const char *address, time_t now)
+{
+	bool allowed = false;
+	rate->mail = false;
+	if (rate_take(store, web, "client", rate->client, now, &allowed) != 0)
+		return -1;
+	rate->client_over = !allowed;
+	if (rate->client_over)
+		return 0;
+	return rate_take(store, web, "to", address, now, &rate->mail);
+}
+
+/* rate_take - count one event of the key "WHAT NAME" */
+static int rate_take(struct store *store, const struct config_web *web, const char *what,
+		     const char *name, time_t now, bool *allowed_r)
+{
+	const char *error = NULL;
+	char *key = xasprintf("%s %s", what, name);
+	int rc = store_web_rate_take(store, key, now, web->signup_rate, web->rate_window,
+				     allowed_r, &error);
+	free(key);
+	if (rc != 0)
+		log_error("http-web-rate", "what=%s error=\"%s\"", what,
+			  error ? error : "unknown");
+	return rc;
+}
+
+void http_web_rate_refuse(struct http_session *s, const struct http_job_origin *origin,
+			  const struct http_web_rate_job *rate, const char *what)
+{
+	log_info("http-web-rate", "session=%s client=%s what=%s result=rate-limited",
+		 origin->sid, rate->client, what);
+	if (!s || s->conn.dead)
 		return;
-	OPENSSL_cleanse((*rate)->key, sizeof((*rate)->key));
-	free((*rate)->entries);
-	free(*rate);
-	*rate = NULL;
+	struct buf main_html;
+	buf_init(&main_html);
+	http_web_message(&main_html, "Too many requests came from your address: try again"
+			 " later.");
+	http_web_respond(s, 429, "Too many requests", &main_html);
 }
 
-bool http_web_rate_take(struct http_web_rate *rate, const char *key, time_t now,
-			unsigned limit, unsigned window)
+char *http_web_address_lower(const char *email)
 {
-	uint64_t h = siphash24(rate->key, key, strlen(key));
-	struct web_rate_entry *slot = NULL;
-	for (size_t i = 0; i < rate->capacity; i++) {
-		struct web_rate_entry *e = &rate->entries[i];
-		if (e->start != 0 && e->key == h) {
-			slot = e;
-			break;
-		}
-		if (!slot || (slot->start != 0 && (e->start == 0 || e->start < slot->start)))
-			slot = e;
-	}
-	if (slot->start == 0 || slot->key != h || now - slot->start >= (time_t)window) {
-		slot->key = h;
-		slot->start = now;
-		slot->count = 0;
-	}
-	if (slot->count >= limit)
-		return false;
-	slot->count++;
-	return true;
+	char *address = xstrdup(email);
+	for (char *c = address; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	return address;
 }

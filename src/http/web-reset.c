@@ -34,13 +34,14 @@
 #define RESET_SENT "If this address has an account, a message is on its way to it with a" \
 	" link to choose a new password."
 
-enum reset_result { RESET_FAILED, RESET_DONE, RESET_NO_ACCOUNT, RESET_NO_LINK };
+enum reset_result { RESET_FAILED, RESET_DONE, RESET_NO_ACCOUNT, RESET_NO_LINK,
+		    RESET_RATE_LIMITED };
 
 struct reset_job {
 	struct http_job_origin origin;
 	char *address;           /* POST /reset: the address; /reset/TOKEN: the account */
 	char *password;          /* POST /reset/TOKEN: the new one, wiped */
-	bool mail;               /* within the address's rate */
+	struct http_web_rate_job rate;   /* POST /reset's counts */
 	time_t expires;
 	char secret[STORE_WEB_SECRET_LEN + 1];
 	enum reset_result result;
@@ -119,6 +120,7 @@ static void reset_job_free(struct reset_job *j)
 		OPENSSL_cleanse(j->password, strlen(j->password));
 		free(j->password);
 	}
+	http_web_rate_clear(&j->rate);
 	free(j->address);
 	free(j);
 }
@@ -134,14 +136,15 @@ void http_route_reset_post(struct http_session *s)
 	if (!http_web_form_read(s, &form))
 		return;
 	const char *email = http_form_get(&form, "email");
-	if (!s->server->store || !s->server->web_rate) {
+	if (!s->server->store) {
 		reset_page(s, 503, "Try again later", "Resetting a password is not possible now:"
 			   " try again later.");
 	} else if (!email || strlen(email) > 254 || !store_address_is_valid(email)) {
 		reset_form(s, 400, "Enter an email address (name@example.com).");
-	} else if (http_web_count_client(s, "reset")) {
+	} else {
 		struct reset_job *j = reset_job_new(s, NULL);
-		j->address = http_web_count_address(s, email, &j->mail);
+		http_web_rate_init(&j->rate, s);
+		j->address = http_web_address_lower(email);
 		j->expires = time(NULL) + (time_t)s->server->config->web.reset_lifetime;
 		pool_submit(s->server->pool, reset_request_work, reset_request_done, j);
 	}
@@ -157,6 +160,13 @@ static void reset_request_work(void *arg)
 	struct store_account *a = NULL;
 	const char *error = NULL;
 	j->result = RESET_FAILED;
+	if (http_web_rate_work(&j->rate, store, &j->origin.server->config->web, j->address,
+			       time(NULL)) != 0)
+		return;
+	if (j->rate.client_over) {
+		j->result = RESET_RATE_LIMITED;
+		return;
+	}
 	int rc = store_account_get(store, j->address, &a, &error);
 	bool usable = rc == 0 && !a->disabled;
 	store_account_free(&a);
@@ -181,15 +191,20 @@ static void reset_request_done(void *arg)
 	struct reset_job *j = arg;
 	struct http_server *server = j->origin.server;
 	struct http_session *s = http_job_origin_session(&j->origin);
+	if (j->result == RESET_RATE_LIMITED) {
+		http_web_rate_refuse(s, &j->origin, &j->rate, "reset");
+		reset_job_free(j);
+		return;
+	}
 	log_info("http-web-reset", "session=%s account=%s result=%s mail=%s", j->origin.sid,
 		 j->address, j->result == RESET_DONE ? "link" : j->result == RESET_NO_ACCOUNT ?
-		 "no-account" : "failed", j->mail ? "yes" : "rate-limited");
+		 "no-account" : "failed", j->rate.mail ? "yes" : "rate-limited");
 	if (s && !s->conn.dead && j->result == RESET_FAILED)
 		reset_page(s, 503, "Try again later", "Resetting a password is not possible now:"
 			   " try again later.");
 	else if (s && !s->conn.dead)
 		reset_page(s, 200, "Check your mail", RESET_SENT);
-	if (j->result == RESET_DONE && j->mail) {
+	if (j->result == RESET_DONE && j->rate.mail) {
 		const char *url = server->config->http.public_url;
 		struct buf text;
 		buf_init(&text);

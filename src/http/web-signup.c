@@ -42,14 +42,15 @@
 #define SIGNUP_SENT "If this address can sign up, a message is on its way to it with a" \
 	" link to confirm it. Follow the link to finish."
 
-enum signup_result { SIGNUP_FAILED, SIGNUP_NEW, SIGNUP_TAKEN, SIGNUP_VERIFIED, SIGNUP_NO_LINK };
+enum signup_result { SIGNUP_FAILED, SIGNUP_NEW, SIGNUP_TAKEN, SIGNUP_VERIFIED, SIGNUP_NO_LINK,
+		     SIGNUP_RATE_LIMITED };
 
 struct http_signup_job {
 	struct http_job_origin origin;
 	char *address;           /* lower-cased */
 	char *password;          /* wiped once handed to the auth process */
 	bool pending;            /* [web] signup = approval */
-	bool mail;               /* the address is within its rate: mail it */
+	struct http_web_rate_job rate;
 	time_t expires;          /* the link's end */
 	char secret[STORE_WEB_SECRET_LEN + 1];
 	enum signup_result result;
@@ -150,13 +151,14 @@ void http_route_signup_post(struct http_session *s)
 		return;
 	const char *email = http_form_get(&form, "email");
 	const char *password = http_form_get(&form, "password");
-	if (!s->server->store || !s->server->auth || !s->server->web_rate) {
+	if (!s->server->store || !s->server->auth) {
 		signup_page(s, 503, "Try again later", "Signing up is not possible now: try"
 			    " again later.");
-	} else if (signup_check(s, email, password) && http_web_count_client(s, "signup")) {
+	} else if (signup_check(s, email, password)) {
 		struct http_signup_job *j = xcalloc(1, sizeof(*j));
 		http_job_origin_init(&j->origin, s);
-		j->address = http_web_count_address(s, email, &j->mail);
+		http_web_rate_init(&j->rate, s);
+		j->address = http_web_address_lower(email);
 		j->password = xstrdup(password);
 		j->pending = web->signup == CONFIG_WEB_SIGNUP_APPROVAL;
 		j->expires = time(NULL) + (time_t)web->verify_lifetime;
@@ -165,8 +167,8 @@ void http_route_signup_post(struct http_session *s)
 	http_form_clear(&form);
 }
 
-/* signup_work - (worker) the account and its link, unless the address is
- * one already */
+/* signup_work - (worker) the rates counted; then the account and its
+ * link, unless the address is one already */
 static void signup_work(void *arg)
 {
 	struct http_signup_job *j = arg;
@@ -174,6 +176,13 @@ static void signup_work(void *arg)
 	struct store_account *old = NULL;
 	const char *error = NULL;
 	j->result = SIGNUP_FAILED;
+	if (http_web_rate_work(&j->rate, store, &j->origin.server->config->web, j->address,
+			       time(NULL)) != 0)
+		return;
+	if (j->rate.client_over) {
+		j->result = SIGNUP_RATE_LIMITED;
+		return;
+	}
 	int rc = store_account_get(store, j->address, &old, &error);
 	store_account_free(&old);
 	if (rc == 0) {
@@ -211,9 +220,14 @@ static void signup_done(void *arg)
 	struct http_signup_job *j = arg;
 	struct http_session *s = http_job_origin_session(&j->origin);
 	bool here = s && !s->conn.dead;
+	if (j->result == SIGNUP_RATE_LIMITED) {
+		http_web_rate_refuse(s, &j->origin, &j->rate, "signup");
+		signup_job_free(j);
+		return;
+	}
 	log_info("http-web-signup", "session=%s account=%s result=%s mail=%s", j->origin.sid,
 		 j->address, j->result == SIGNUP_NEW ? "new" : j->result == SIGNUP_TAKEN ?
-		 "taken" : "failed", j->mail ? "yes" : "rate-limited");
+		 "taken" : "failed", j->rate.mail ? "yes" : "rate-limited");
 	if (here && j->result == SIGNUP_FAILED)
 		signup_page(s, 503, "Try again later", "Signing up is not possible now: try"
 			    " again later.");
@@ -295,7 +309,7 @@ static void signup_mail(struct http_signup_job *j)
 	const struct config *config = server->config;
 	const char *url = config->http.public_url;
 	struct buf text;
-	if (!j->mail)
+	if (!j->rate.mail)
 		return;
 	buf_init(&text);
 	if (j->result == SIGNUP_NEW) {
@@ -328,6 +342,7 @@ static void signup_job_free(void *arg)
 		OPENSSL_cleanse(j->password, strlen(j->password));
 		free(j->password);
 	}
+	http_web_rate_clear(&j->rate);
 	free(j->address);
 	free(j);
 }

@@ -222,41 +222,6 @@ bool http_web_form_open(struct http_session *s, struct buf *main_html, const cha
 	return true;
 }
 
-bool http_web_count_client(struct http_session *s, const char *what)
-{
-	const struct config_web *web = &s->server->config->web;
-	char key[96];
-	snprintf(key, sizeof(key), "client %s", s->client);
-	if (http_web_rate_take(s->server->web_rate, key, time(NULL), web->signup_rate,
-			       web->rate_window))
-		return true;
-	log_info("http-web-rate", "session=%s client=%s what=%s result=rate-limited", s->sid,
-		 s->client, what);
-	struct buf main_html;
-	buf_init(&main_html);
-	http_web_message(&main_html, "Too many requests came from your address: try again"
-			 " later.");
-	http_web_respond(s, 429, "Too many requests", &main_html);
-	return false;
-}
-
-char *http_web_count_address(struct http_session *s, const char *email, bool *mail_r)
-{
-	const struct config_web *web = &s->server->config->web;
-	char *address = xstrdup(email);
-	for (char *c = address; *c; c++)
-		if (*c >= 'A' && *c <= 'Z')
-			*c = (char)(*c - 'A' + 'a');
-	struct buf key;
-	buf_init(&key);
-	buf_printf(&key, "to %s", address);
-	buf_append(&key, "", 1);
-	*mail_r = http_web_rate_take(s->server->web_rate, key.data, time(NULL), web->signup_rate,
-				     web->rate_window);
-	buf_free(&key);
-	return address;
-}
-
 void http_web_message(struct buf *main_html, const char *text)
 {
 	buf_append_str(main_html, "<p>");

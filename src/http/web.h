@@ -56,16 +56,31 @@ bool http_web_origin_is_ours(const struct http_session *s);
  * nothing. */
 bool http_web_form_read(struct http_session *s, struct http_form *form_r);
 /* ---- web-rate.c: how often the pages may mail ---- */
-struct http_web_rate;
-/* http_web_rate_create - a table of ENTRIES keys; NULL if the random
- * source fails */
-struct http_web_rate *http_web_rate_create(size_t entries);
-/* http_web_rate_free - NULL or *RATE NULL: nothing */
-void http_web_rate_free(struct http_web_rate **rate);
-/* http_web_rate_take - count one event of KEY at NOW; false (not counted)
- * when KEY had LIMIT already within the WINDOW seconds its count began */
-bool http_web_rate_take(struct http_web_rate *rate, const char *key, time_t now,
-			unsigned limit, unsigned window);
+struct config_web;
+/* a mailing request's rate counts (struct http_job_origin's job keeps one) */
+struct http_web_rate_job {
+	char *client;            /* the client's address */
+	bool client_over;        /* past the client's rate: nothing else was done */
+	bool mail;               /* the address is within its rate: mail it */
+};
+/* http_web_rate_init - (loop) RATE for a request of S's client */
+void http_web_rate_init(struct http_web_rate_job *rate, const struct http_session *s);
+/* http_web_rate_clear - what RATE holds freed */
+void http_web_rate_clear(struct http_web_rate_job *rate);
+/* http_web_rate_work - (worker; BLOCKS) count the request against its
+ * client's rate, then, unless that is past, ADDRESS's (RATE->mail): at
+ * most [web] signup_rate of each within rate_window, in the store (every
+ * node of a shared store counts in the same rows); -1 if the store fails */
+int http_web_rate_work(struct http_web_rate_job *rate, struct store *store,
+		       const struct config_web *web, const char *address, time_t now);
+/* http_web_rate_refuse - (loop) the request of ORIGIN (WHAT: "signup",
+ * "reset") was past its client's rate: logged, and S (NULL or gone:
+ * nothing) answered 429 */
+void http_web_rate_refuse(struct http_session *s, const struct http_job_origin *origin,
+			  const struct http_web_rate_job *rate, const char *what);
+/* http_web_address_lower - EMAIL lower-cased (malloc'd): the key of its
+ * counts and the account name it would have */
+char *http_web_address_lower(const char *email);
 
 /* http_web_mail - TEXT (the body: lines of UTF-8 ending in CRLF, none
  * over 998 octets) mailed to TO from [web] mail_from with SUBJECT (ASCII),
@@ -93,13 +108,6 @@ int http_web_link_make(struct store *store, enum store_web_kind kind, const char
  * False once S is answered 503 (no random token; MAIN_HTML freed). */
 bool http_web_form_open(struct http_session *s, struct buf *main_html, const char *action,
 			const char *error);
-/* http_web_count_client - count one mailing request (WHAT: "signup",
- * "reset") of S's client address: false once S is answered 429, past
- * [web] signup_rate within rate_window.  S's server has a web_rate. */
-bool http_web_count_client(struct http_session *s, const char *what);
-/* http_web_count_address - EMAIL lower-cased (malloc'd), and *MAIL_R
- * false when it is past its own signup_rate: then nothing is mailed to it */
-char *http_web_count_address(struct http_session *s, const char *email, bool *mail_r);
 /* http_web_message - MAIN_HTML gets the paragraph TEXT (escaped) */
 void http_web_message(struct buf *main_html, const char *text);
 

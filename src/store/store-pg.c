@@ -149,6 +149,11 @@ static const char *const PG_MIGRATIONS[] = {
 	" PRIMARY KEY (account, queue_id));"
 	"CREATE INDEX messages_time ON messages (time);"
 	"CREATE INDEX events_queue ON events (queue_id);",
+	/* 8: the web pages' rate counts (store_web_rate_take), shared by the
+	 * nodes: a key's SHA-256, its window's beginning, its count */
+	"CREATE TABLE web_rates (hash TEXT PRIMARY KEY, start BIGINT NOT NULL,"
+	" count BIGINT NOT NULL);"
+	"CREATE INDEX web_rates_start ON web_rates (start);",
 };
 #define PG_MIGRATION_COUNT ((int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])))
 
@@ -1756,6 +1761,28 @@ static int pg_web_secret_get(void *db, int kind, const char *hash, time_t now, b
 	return rc;
 }
 
+/* pg_web_rate_take - one statement: concurrent nodes counting the same
+ * key meet on its row's lock, each sees the other's count */
+static int pg_web_rate_take(void *db, const char *hash, time_t now, unsigned limit,
+			    unsigned window, bool *allowed_r, const char **error_r)
+{
+	char **rows = NULL;
+	if (pg_write(db, "DELETE FROM web_rates WHERE start <= $1::bigint - $2::bigint",
+		     "deleting past web rate windows", PG_ARGS(PG_INT(now), PG_INT(window)), NULL,
+		     NULL, error_r) < 0 ||
+	    strv_query(db, "INSERT INTO web_rates (hash, start, count) VALUES ($1, $2, 1)"
+		       " ON CONFLICT (hash) DO UPDATE SET"
+		       " start = CASE WHEN web_rates.start <= $2::bigint - $3::bigint THEN $2"
+		       " ELSE web_rates.start END,"
+		       " count = CASE WHEN web_rates.start <= $2::bigint - $3::bigint THEN 1"
+		       " ELSE web_rates.count + 1 END RETURNING count",
+		       PG_ARGS(PG_TEXT(hash), PG_INT(now), PG_INT(window)), 1, &rows, error_r) < 0)
+		return -1;
+	*allowed_r = rows[0] && strtoll(rows[0], NULL, 10) <= (long long)limit;
+	store_strv_free(&rows);
+	return 0;
+}
+
 static int pg_web_secret_remove(void *db, int kind, const char *hash, const char *account,
 				const char **error_r)
 {
@@ -2347,4 +2374,5 @@ const struct store_backend store_backend_pg = {
 	.web_secret_add = pg_web_secret_add,
 	.web_secret_get = pg_web_secret_get,
 	.web_secret_remove = pg_web_secret_remove,
+	.web_rate_take = pg_web_rate_take,
 };

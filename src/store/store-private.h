@@ -166,6 +166,9 @@ struct store_backend {
 			      char **account_r, char **csrf_r, const char **error_r);
 	int (*web_secret_remove)(void *db, int kind, const char *hash, const char *account,
 				 const char **error_r);
+	/* web_rate_take - see store.h; HASH is the key's SHA-256 (hex) */
+	int (*web_rate_take)(void *db, const char *hash, time_t now, unsigned limit,
+			     unsigned window, bool *allowed_r, const char **error_r);
 
 	int (*dmarc_eval_add)(void *db, const struct store_dmarc_eval *eval,
 			      const char **error_r);

@@ -159,6 +159,12 @@ static const char *const MIGRATIONS[] = {
 	 " PRIMARY KEY (account, queue_id)) WITHOUT ROWID;"
 	 "CREATE INDEX messages_time ON messages (time);"
 	 "CREATE INDEX events_queue ON events (queue_id);"),
+	/* 12: the web pages' rate counts (store_web_rate_take), shared by the
+	 * nodes of one store: a key's SHA-256, its window's beginning, its
+	 * count */
+	("CREATE TABLE web_rates (hash TEXT PRIMARY KEY NOT NULL, start INTEGER NOT NULL,"
+	 " count INTEGER NOT NULL) WITHOUT ROWID;"
+	 "CREATE INDEX web_rates_start ON web_rates (start);"),
 };
 #define MIGRATION_COUNT ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -268,6 +274,8 @@ enum sq_stmt {
 	SQ_WEB_SECRET_TAKE,
 	SQ_WEB_SECRET_REMOVE,
 	SQ_WEB_SECRET_REMOVE_ACCOUNT,
+	SQ_WEB_RATE_PRUNE,
+	SQ_WEB_RATE_TAKE,
 	SQ_STMT_COUNT
 };
 
@@ -484,6 +492,13 @@ static const char *const SQL[SQ_STMT_COUNT] = {
 	[SQ_WEB_SECRET_TAKE] = "DELETE FROM web_secrets WHERE hash = ?1 AND kind = ?2"
 		" AND expires > ?3 RETURNING account, csrf",
 	[SQ_WEB_SECRET_REMOVE] = "DELETE FROM web_secrets WHERE hash = ?1 AND kind = ?2",
+	[SQ_WEB_RATE_PRUNE] = "DELETE FROM web_rates WHERE start <= ?1 - ?2",
+	/* a window over (it began WINDOW seconds ago or more) starts again */
+	[SQ_WEB_RATE_TAKE] = "INSERT INTO web_rates (hash, start, count) VALUES (?1, ?2, 1)"
+		" ON CONFLICT (hash) DO UPDATE SET"
+		" start = CASE WHEN web_rates.start <= ?2 - ?3 THEN ?2 ELSE web_rates.start END,"
+		" count = CASE WHEN web_rates.start <= ?2 - ?3 THEN 1 ELSE web_rates.count + 1 END"
+		" RETURNING count",
 	[SQ_WEB_SECRET_REMOVE_ACCOUNT] = "DELETE FROM web_secrets WHERE account = ?1"
 		" AND kind = ?2",
 };
@@ -2069,6 +2084,20 @@ static int sq_web_secret_get(void *db, int kind, const char *hash, time_t now, b
 	return rc;
 }
 
+static int sq_web_rate_take(void *db, const char *hash, time_t now, unsigned limit,
+			    unsigned window, bool *allowed_r, const char **error_r)
+{
+	char **rows = NULL;
+	if (sq_write(db, SQ_WEB_RATE_PRUNE, "deleting past web rate windows",
+		     SQ_ARGS(SQ_INT(now), SQ_INT(window)), NULL, error_r) != SQLITE_DONE ||
+	    strv_query(db, SQ_WEB_RATE_TAKE, SQ_ARGS(SQ_TEXT(hash), SQ_INT(now), SQ_INT(window)),
+		       false, &rows, error_r) < 0)
+		return -1;
+	*allowed_r = rows[0] && strtoll(rows[0], NULL, 10) <= (long long)limit;
+	store_strv_free(&rows);
+	return 0;
+}
+
 static int sq_web_secret_remove(void *db, int kind, const char *hash, const char *account,
 				const char **error_r)
 {
@@ -2565,4 +2594,5 @@ const struct store_backend store_backend_sqlite = {
 	.web_secret_add = sq_web_secret_add,
 	.web_secret_get = sq_web_secret_get,
 	.web_secret_remove = sq_web_secret_remove,
+	.web_rate_take = sq_web_rate_take,
 };

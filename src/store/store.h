@@ -808,4 +808,12 @@ int store_web_secret_take(struct store *store, enum store_web_kind kind, const c
 int store_web_secret_remove(struct store *store, enum store_web_kind kind, const char *secret,
 			    const char *account, const char **error_r);
 
+/* store_web_rate_take - count one event of KEY (kept as its SHA-256) at
+ * NOW in KEY's window, which begins at its first count and lasts WINDOW
+ * seconds; *ALLOWED_R false when that makes more than LIMIT in the window.
+ * One statement, so every node of a shared store counts in the same row;
+ * windows that are over are deleted as it goes. */
+int store_web_rate_take(struct store *store, const char *key, time_t now, unsigned limit,
+			unsigned window, bool *allowed_r, const char **error_r);
+
 #endif

@@ -1,6 +1,8 @@
 /* store/web - the web pages' sessions and one-time links (store.h, "the
  * web pages' secrets"): the secret is hashed here, so that neither backend
- * nor the database ever holds one a reader could present. */
+ * nor the database ever holds one a reader could present.  Also their rate
+ * counts, whose keys (a client address, an address mailed) are hashed the
+ * same way. */
 #include "store/store.h"
 #include "store/store-private.h"
 
@@ -57,4 +59,12 @@ int store_web_secret_remove(struct store *store, enum store_web_kind kind, const
 					       error_r);
 	free(a);
 	return rc;
+}
+
+int store_web_rate_take(struct store *store, const char *key, time_t now, unsigned limit,
+			unsigned window, bool *allowed_r, const char **error_r)
+{
+	char hash[65];
+	secret_hash(key, hash);
+	return store->ops->web_rate_take(store->db, hash, now, limit, window, allowed_r, error_r);
 }

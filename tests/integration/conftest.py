@@ -83,7 +83,7 @@ SECTION_OF = {
     "signup": "web", "session_lifetime": "web", "form_fields": "web",
     "form_field_size": "web", "password_min": "web", "password_max": "web",
     "verify_lifetime": "web", "reset_lifetime": "web", "signup_rate": "web",
-    "rate_window": "web", "rate_entries": "web", "mail_from": "web", "dashboard_rows": "web",
+    "rate_window": "web", "mail_from": "web", "dashboard_rows": "web",
     "dashboard_days": "web", "sandbox_show_size": "web", "operators": "web",
     "operator_rows": "web", "domain_checks": "web", "domain_check_timeout": "web",
     "http_send_personalizations": ("http", "send_personalizations"),

@@ -90,10 +90,10 @@ def test_migrate_command(petrel_factory, pg_cluster, pg_url):  # noqa: F811
                            db=db) == "0"
     for _ in range(2):
         r = p.cli_ok("migrate")
-        assert r.stdout.strip() == "store=postgresql schema_version=7", r.stdout
+        assert r.stdout.strip() == "store=postgresql schema_version=8", r.stdout
         # the server's notices ("already exists, skipping") go to the log, not stderr
         assert "NOTICE" not in r.stderr, r.stderr
-    assert pg_cluster.psql("SELECT count(*) FROM schema_version", db=db) == "7"
+    assert pg_cluster.psql("SELECT count(*) FROM schema_version", db=db) == "8"
     assert pg_cluster.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
                            db=db) != "0"
 

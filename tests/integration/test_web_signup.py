@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 import pytest
 
 from conftest import SENDER, SENDER_PASSWORD
+from pg_cluster import pg_cluster  # noqa: F401 (the fixture)
+from test_store_postgresql import pg_url  # noqa: F401 (a fixture)
 from web_client import CSRF_RE, post_form, request, server
 NEW = "new@example.test"
 NEW_PW = "a-new-password-1"
@@ -217,6 +219,18 @@ def test_signup_rate_per_client(petrel_factory):
     status, _, body = signup(p, "n2@example.test", NEW_PW)
     assert status == 429 and "Too many requests" in body
     assert signup(p, "n3@example.test", NEW_PW, source="127.0.0.2")[0] == 200
+
+
+def test_signup_rate_shared_by_nodes(petrel_factory, pg_url):  # noqa: F811
+    """two nodes on one PostgreSQL count a client's sign-ups together: signup_rate 2 in
+    all, not 2 on each, since the counts are rows of the store, not a node's memory"""
+    nodes = [server(petrel_factory, signup="open", signup_rate=2, store_backend="postgresql",
+                    store_url=pg_url, node=name) for name in ("node-a", "node-b")]
+    assert signup(nodes[0], "n0@example.test", NEW_PW)[0] == 200
+    assert signup(nodes[1], "n1@example.test", NEW_PW)[0] == 200
+    for i, p in enumerate(nodes):
+        status, _, body = signup(p, "n%d@example.test" % (i + 2), NEW_PW)
+        assert status == 429 and "Too many requests" in body, (p.node, status)
 
 
 def test_signup_rate_per_address_mailed(petrel_factory):

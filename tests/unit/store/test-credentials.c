@@ -510,7 +510,7 @@ static void test_migrate(void **state)
 	struct store *store = store_open(dir, &error);
 	if (!store)
 		fail_msg("store_open: %s", error);
-	assert_int_equal(store_schema_version(store), 11);
+	assert_int_equal(store_schema_version(store), 12);
 	/* store_open alone keeps the secrets where they are ... */
 	assert_int_equal(secret_columns(dir), 2);
 	/* ... and no account can be added while they remain */

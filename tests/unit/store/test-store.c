@@ -182,7 +182,7 @@ static size_t strv_len(char **v)
 static void test_open_creates_schema(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(store_schema_version(f->store), 11);
+	assert_int_equal(store_schema_version(f->store), 12);
 	/* a new database holds no secrets: nothing to move, the columns are gone */
 	assert_int_equal(column_count(f->dir), 0);
 
@@ -217,7 +217,7 @@ static void test_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_open(f->dir, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 11);
+	assert_int_equal(store_schema_version(again), 12);
 	store_close(&again);
 	assert_null(again);
 }
@@ -269,7 +269,7 @@ static void test_migrate_from_version_1(void **state)
 	struct store *s = store_open(dir, &error);
 	if (!s)
 		fail_msg("store_open: %s", error);
-	assert_int_equal(store_schema_version(s), 11);
+	assert_int_equal(store_schema_version(s), 12);
 
 	/* the old rows are there; the hash stays in petrel.db (store_open has
 	 * nowhere to move it) until store_credentials_migrate */
@@ -309,8 +309,8 @@ static void test_migrate_from_version_1(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version",
 					    -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 11);
-	assert_int_equal(sqlite3_column_int(q, 1), 11);
+	assert_int_equal(sqlite3_column_int(q, 0), 12);
+	assert_int_equal(sqlite3_column_int(q, 1), 12);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	rm_rf(dir);
@@ -644,6 +644,48 @@ static void test_accounts(void **state)
 	assert_int_equal(count, 0);
 	add_account(f->store, "alice@example.org", NULL);
 	assert_no_sender_rules(f->store, "alice@example.org");
+}
+
+/* test_web_rates - a key is allowed LIMIT counts in its window, then
+ * refused until the window (begun at its first count) is over; keys count
+ * apart; a second store on the same database (another node) counts in the
+ * same rows */
+static void test_web_rates(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	bool allowed = false;
+	time_t now = 1000000;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_web_rate_take(f->store, "client 192.0.2.1", now + i, 3, 60,
+						     &allowed, &error), 0);
+		assert_true(allowed);
+	}
+	assert_int_equal(store_web_rate_take(f->store, "client 192.0.2.1", now + 10, 3, 60,
+					     &allowed, &error), 0);
+	assert_false(allowed);
+	assert_int_equal(store_web_rate_take(f->store, "client 192.0.2.2", now + 10, 3, 60,
+					     &allowed, &error), 0);
+	assert_true(allowed);
+	/* 59 s after the first count: still its window; 60 s: a new one */
+	assert_int_equal(store_web_rate_take(f->store, "client 192.0.2.1", now + 59, 3, 60,
+					     &allowed, &error), 0);
+	assert_false(allowed);
+	assert_int_equal(store_web_rate_take(f->store, "client 192.0.2.1", now + 60, 3, 60,
+					     &allowed, &error), 0);
+	assert_true(allowed);
+	/* another node's store on the same database sees the counts */
+	struct store *other = store_reopen(f, &error);
+	assert_non_null(other);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(store_web_rate_take(other, "client 192.0.2.1", now + 61, 3, 60,
+						     &allowed, &error), 0);
+		assert_true(allowed);
+	}
+	assert_int_equal(store_web_rate_take(f->store, "client 192.0.2.1", now + 62, 3, 60,
+					     &allowed, &error), 0);
+	assert_false(allowed);
+	store_close(&other);
 }
 
 /* ---- the web pages' secrets -------------------------------------------------- */
@@ -2193,8 +2235,8 @@ static void test_pg_open_creates_schema(void **state)
 	struct fixture *f = *state;
 	const char *error = NULL;
 	assert_string_equal(store_backend_name(f->store), "postgresql");
-	assert_int_equal(store_schema_version(f->store), 7);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 7);
+	assert_int_equal(store_schema_version(f->store), 8);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 8);
 	/* no password secret in this database: they are the auth process's */
 	assert_int_equal(pg_count("SELECT count(*) FROM information_schema.columns"
 				  " WHERE column_name IN ('password_hash', 'scram')"), 0);
@@ -2206,9 +2248,9 @@ static void test_pg_open_creates_schema(void **state)
 	/* reopening an up-to-date database changes nothing */
 	struct store *again = store_reopen(f, &error);
 	assert_non_null(again);
-	assert_int_equal(store_schema_version(again), 7);
+	assert_int_equal(store_schema_version(again), 8);
 	store_close(&again);
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 7);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 8);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 }
 
@@ -2254,10 +2296,10 @@ static void test_pg_concurrent_open_migrates_once(void **state)
 		assert_int_equal(pthread_join(threads[i], NULL), 0);
 		if (!openers[i].store)
 			fail_msg("open %d: %s", i, openers[i].error);
-		assert_int_equal(store_schema_version(openers[i].store), 7);
+		assert_int_equal(store_schema_version(openers[i].store), 8);
 		store_close(&openers[i].store);
 	}
-	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 7);
+	assert_int_equal(pg_count("SELECT count(*) FROM schema_version"), 8);
 	assert_int_equal(pg_count("SELECT count(*) FROM plans"), 1);
 	const char *error = NULL;
 	f->store = store_reopen(f, &error);
@@ -2426,6 +2468,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_account_plan, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_web_secrets, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_web_rates, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_sender_rules, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_aliases, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_suppressions, setup, teardown), \
