@@ -138,7 +138,8 @@ int cmd_check_domain(int argc, char **argv)
 		.spf_void_lookups = config->auth.spf_void_lookups,
 		.spf_timeout_ms = config->auth.spf_timeout * 1000,
 		.selectors = selectors, .selector_count = selector_count,
-		.selectors_local = selectors_local, .psl = psl,
+		.selectors_local = selectors_local, .selector_option = "--selector S",
+		.psl = psl,
 	};
 	run.base = base;
 	check = domain_check_start(base, dns, &settings, name, check_over, &run);

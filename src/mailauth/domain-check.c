@@ -110,6 +110,7 @@ struct domain_check {
 	char **selector_records;              /* each one's record to publish, or NULL */
 	size_t selector_count;
 	bool selectors_local;                 /* this server's keys', not the caller's */
+	const char *selector_option;          /* settings' (kept) */
 
 	struct dmarc_request *dmarc_request;
 	struct dmarc_discovery *dmarc;
@@ -186,6 +187,7 @@ struct domain_check *domain_check_start(struct event_base *base, struct dns_reso
 			dc->selector_records[i] = xstrdup(settings->selector_records[i]);
 	}
 	dc->selectors_local = settings->selectors_local;
+	dc->selector_option = settings->selector_option;
 
 	/* every lookup at once; each answer counts down dc->pending */
 	dc->pending++;
@@ -790,10 +792,17 @@ static bool dkim_same_key(const char *published, const char *ours)
 static void judge_dkim(struct domain_check *dc)
 {
 	struct domain_check_section *s = section_new(dc, "dkim");
-	if (dc->selector_count == 0) {
-		section_add(s, DOMAIN_CHECK_WARN, "no selector given (--selector S) and no "
+	if (dc->selector_count == 0 && dc->selector_option) {
+		section_add(s, DOMAIN_CHECK_WARN, "no selector given (%s) and no "
 			    "signing key of %s in this server's data folder: DKIM not checked "
-			    "(petrel dkim keygen %s makes one)", dc->domain, dc->domain);
+			    "(petrel dkim keygen %s makes one)", dc->selector_option, dc->domain,
+			    dc->domain);
+		return;
+	}
+	if (dc->selector_count == 0) {
+		section_add(s, DOMAIN_CHECK_WARN, "this server has no DKIM signing key for %s, "
+			    "so DKIM is not checked: ask its operator for one (petrel dkim keygen "
+			    "%s); this page then shows the record to publish", dc->domain, dc->domain);
 		return;
 	}
 	if (dc->selectors_local)

@@ -919,6 +919,10 @@ struct domain_check_settings {
 	const char *const *selector_records;
 	size_t selector_count;
 	bool selectors_local;         /* they are this server's signing keys' */
+	/* how the caller's user names a selector to check (check-domain's
+	 * "--selector S"), said when there is none; NULL: the user cannot
+	 * (kept: it must outlive the check, e.g. a literal) */
+	const char *selector_option;
 	const struct mailauth_psl *psl; /* kept: lives longer than the check */
 };
 

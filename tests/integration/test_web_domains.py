@@ -141,6 +141,11 @@ def test_markup_in_a_record_is_escaped(web):
     assert "&lt;b&gt;bold&lt;/b&gt;" in markup, markup
     assert "<b>" not in body
     assert row(markup, "spf") == "ERROR", markup
+    # no signing key for it: said in the page's words, not check-domain's options
+    assert row(markup, "dkim") == "WARN", markup
+    assert ("this server has no DKIM signing key for markup.test, so DKIM is not checked:"
+            " ask its operator for one") in markup, markup
+    assert "--selector" not in body
 
 
 def test_another_accounts_domain_is_never_shown(web):
