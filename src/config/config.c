@@ -317,6 +317,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_WEB, "domain_checks", KEY_UINT, CONFIG_OFFSET(web.domain_checks), 1, 100 },
 	{ SECTION_WEB, "domain_check_timeout", KEY_DURATION,
 	  CONFIG_OFFSET(web.domain_check_timeout), 1, 300 },
+	{ SECTION_WEB, "domain_check_pages", KEY_UINT, CONFIG_OFFSET(web.domain_check_pages),
+	  1, 1000 },
 	{ SECTION_HTTP, "send_categories", KEY_UINT, CONFIG_OFFSET(http.send_categories), 0,
 	  1000 },
 	{ SECTION_HTTP, "send_custom_args_size", KEY_SIZE,
@@ -585,6 +587,7 @@ static struct config *config_new(bool with_hostname)
 	config->web.dashboard_rows = 50;
 	config->web.domain_checks = 10;
 	config->web.domain_check_timeout = 15;
+	config->web.domain_check_pages = 4;
 	config->web.dashboard_days = 14;
 	config->web.sandbox_show_size = 1024 * 1024;
 	config->http.send_custom_args_size = 10000;

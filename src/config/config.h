@@ -244,6 +244,7 @@ struct config_web {
 	unsigned operator_rows;         /* accounts /operator lists, at most: 1000 */
 	unsigned domain_checks;         /* domains /dashboard/domains checks per load: 10 */
 	unsigned domain_check_timeout;  /* seconds it waits for their answers: 15 */
+	unsigned domain_check_pages;    /* such loads checking at once, server-wide: 4 */
 };
 
 struct config_dns {

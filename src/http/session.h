@@ -59,6 +59,7 @@ struct http_server {
 	bool has_unsubscribe_secret;
 	struct http_webhook_dispatcher *webhook;  /* POST /v3/user/webhooks/event/test */
 	struct dns_resolver *dns;        /* /dashboard/domains' checks; NULL: none */
+	unsigned domain_pages;           /* /dashboard/domains loads checking now */
 	const struct mailauth_psl *psl;
 	struct http_signup_job *web_signups;  /* sign-ups whose password the auth process
 						 sets now (web-signup.c) */

@@ -15,7 +15,9 @@
  * waited for at most KEYS_WAIT_MS), which also gives each key's record to
  * publish; without it, the dkim folder's names.  The page answers when
  * every check has ended, or at [web] domain_check_timeout with those that
- * did, saying which did not answer in time.
+ * did, saying which did not answer in time.  At most [web]
+ * domain_check_pages loads check at once, server-wide (each may start
+ * domain_checks checks of many lookups): one more is 503, Retry-After.
  *
  * Lifetime: the page's data (struct domains_data) is the request's
  * (s->web->data) and dies with it: when the session closes (the client
@@ -67,6 +69,7 @@ struct domains_data {
 	struct event *timer;            /* the key-list wait, then the checks' */
 	struct keysd_signer_watch *keys_watch;
 	bool checking;                  /* the checks have started */
+	bool counted;                   /* in the server's domain_pages */
 	size_t pending;                 /* checks not over */
 	bool answered;
 };
@@ -179,7 +182,19 @@ static void domains_done(struct http_session *s, struct http_web_request *r)
 				"This server cannot look up DNS records now.", NULL);
 		return;
 	}
+	if (d->count > 0 && server->domain_pages >= server->config->web.domain_check_pages) {
+		log_info("http-web", "session=%s page=domains result=busy running=%u",
+			 r->origin.sid, server->domain_pages);
+		http_session_add_header(s, "Retry-After", "5");
+		http_web_notice(s, r, 503, "Try again later", "Too many domain checks are running"
+				" on this server: try again in a few seconds.", "/dashboard/domains");
+		return;
+	}
 	d->origin = r->origin;
+	if (d->count > 0) {
+		server->domain_pages++;
+		d->counted = true;
+	}
 	d->timer = evtimer_new(server->base, timer_cb, d);
 	if (d->timer == NULL)
 		abort();
@@ -390,6 +405,8 @@ static void render_publish(struct buf *out, const struct domain_check *check)
 static void domains_data_free(void *data)
 {
 	struct domains_data *d = data;
+	if (d->counted)
+		d->origin.server->domain_pages--;
 	if (d->keys_watch)
 		keysd_signer_watch_cancel(d->origin.server->signer, &d->keys_watch);
 	if (d->timer)

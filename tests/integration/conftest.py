@@ -86,6 +86,7 @@ SECTION_OF = {
     "rate_window": "web", "mail_from": "web", "dashboard_rows": "web",
     "dashboard_days": "web", "sandbox_show_size": "web", "operators": "web",
     "operator_rows": "web", "domain_checks": "web", "domain_check_timeout": "web",
+    "domain_check_pages": "web",
     "http_send_personalizations": ("http", "send_personalizations"),
     "http_send_recipients": ("http", "send_recipients"),
     "http_send_total_size": ("http", "send_total_size"),

@@ -208,3 +208,33 @@ def test_domain_checks_bounds_a_page(petrel_factory, dns):
     body = request(p, "GET", PAGE, secret)[2]
     assert list(sections(body)) == ["example.test"], body
     assert '<p id="more-domains">3 more domains are not checked' in body
+
+
+def test_domain_check_pages_bounds_the_loads_checking_at_once(petrel_factory, dns):
+    """[web] domain_check_pages = 1: while slow.test's page checks, another account's
+    load is 503 with Retry-After (failed before: 200); once it answered, 200 again"""
+    p = server(petrel_factory, resolver="127.0.0.1@%d" % dns.port, special_zones="test",
+               domain_check_timeout="%ds" % TIMEOUT, domain_check_pages="1")
+    p.cli_ok("sender", "allow", SLOW_ACCOUNT, "@slow.test")
+    slow, _ = login(p, SLOW_ACCOUNT)
+    mine, _ = login(p)
+    raw = ("GET %s HTTP/1.1\r\nHost: x\r\nCookie: petrel_session=%s\r\n\r\n"
+           % (PAGE, slow)).encode()
+    c = socket.create_connection(("127.0.0.1", p.ports["http"]), timeout=TIMEOUT + 10)
+    try:
+        c.sendall(raw)
+        time.sleep(0.5)   # its checks run (slow.test never answers)
+        status, fields, body = request(p, "GET", PAGE, mine)
+        assert status == 503, body
+        assert fields["retry-after"] == "5"
+        assert "Too many domain checks are running" in body
+        answer = b""
+        while b"</html>" not in answer:
+            chunk = c.recv(65536)
+            assert chunk, answer[-200:]
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:100]
+    finally:
+        c.close()
+    status, _, body = request(p, "GET", PAGE, mine)
+    assert status == 200 and "example.test" in body, body
