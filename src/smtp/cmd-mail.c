@@ -930,6 +930,9 @@ static void queue_done(void *arg, int status, const char *queue_id, const char *
 	struct smtp_session *s = smtp_server_session_find(ctx->server, ctx->session_id);
 	if (status == 0) {
 		log_info("queued", "session=%s queue_id=%s", s ? s->sid : "closed", queue_id);
+		smtp_server_event_accepted(ctx->server, ctx->account ? ctx->account->name : NULL,
+					   ctx->sandbox ? "accepted-sandbox" : "accepted", queue_id,
+					   ctx->sandbox ? NULL : ctx->recipients);
 		if (ctx->save_sent) {
 			/* after the 250's durability, on a worker: never delays nor
 			 * refuses the message */
@@ -947,9 +950,6 @@ static void queue_done(void *arg, int status, const char *queue_id, const char *
 			     ctx->reserved_at);
 	}
 	if (s && !s->conn.dead) {
-		if (status == 0)
-			smtp_session_event_accepted(s, ctx->sandbox ? "accepted-sandbox" : "accepted",
-						    queue_id, ctx->sandbox ? NULL : ctx->recipients);
 		s->waiting = false;
 		if (status == 0) {
 			histogram_observe_since(&ctx->server->accept_latency, &ctx->data_end);

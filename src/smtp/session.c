@@ -775,20 +775,20 @@ void smtp_session_event(struct smtp_session *s, const char *type, const char *ac
 	store_events_post(s->server->events, &ev, true);
 }
 
-void smtp_session_event_accepted(struct smtp_session *s, const char *type,
-				 const char *queue_id, const char *recipients)
+void smtp_server_event_accepted(struct smtp_server *server, const char *account,
+				const char *type, const char *queue_id, const char *recipients)
 {
-	if (!s->server->events)
+	if (!server->events)
 		return;
 	struct store_event ev = {
 		.time = time(NULL),
 		.type = (char *)type,
-		.account = s->account ? s->account->name : NULL,
+		.account = (char *)account,
 		.queue_id = (char *)queue_id,
 		.code = 250,
 		.recipients = (char *)recipients,
 	};
-	store_events_post(s->server->events, &ev, true);
+	store_events_post(server->events, &ev, true);
 }
 
 bool smtp_session_is_from_node(const struct smtp_session *s)

@@ -175,11 +175,13 @@ void smtp_session_async(struct smtp_session *s, struct smtp_job *job);
  * session does not wait).  ACCOUNT defaults to the session's account. */
 void smtp_session_event(struct smtp_session *s, const char *type, const char *account,
 			const char *recipient, int code, const char *reason);
-/* smtp_session_event_accepted - TYPE "accepted" or "accepted-sandbox" for
- * the message QUEUE_ID, with its RECIPIENTS (store_event's, one per line;
- * kept for the event webhook's "processed" per recipient) */
-void smtp_session_event_accepted(struct smtp_session *s, const char *type,
-				 const char *queue_id, const char *recipients);
+/* smtp_server_event_accepted - TYPE "accepted" or "accepted-sandbox" for
+ * ACCOUNT's (may be NULL) message QUEUE_ID, with its RECIPIENTS
+ * (store_event's, one per line; kept for the event webhook's "processed"
+ * per recipient): recorded once the queue has it, whether or not its
+ * client is still there to read the 250 */
+void smtp_server_event_accepted(struct smtp_server *server, const char *account,
+				const char *type, const char *queue_id, const char *recipients);
 
 /* command handlers in other files */
 void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd);

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import (PETREL_BIN, SENDER, SENDER_PASSWORD, SMTPClient, assert_queued,
-                      client_tls_context, make_message, petrel_env)
+                      client_tls_context, fault_env, make_message, petrel_env)
 
 PW = "correct horse 42"
 
@@ -1338,6 +1338,31 @@ def test_events_rows(petrel):
     text = petrel.cli_ok("events", "--account", SENDER).stdout
     assert re.search(r"^\S+Z %s accepted %s %s - 250 " % (re.escape(petrel.node), re.escape(SENDER), qid),
                      text, re.M), text
+
+
+def test_events_accepted_when_the_client_left_before_the_250(petrel_factory):
+    """a client that closes while its message's queue file is being flushed (a disk made
+    slow by the fault shim: each flush returns 1.5 s late), so that it never reads the
+    250: the message is queued and delivered all the same, and its "accepted" event
+    (stats' requests, the webhook's processed) is recorded with it (failed before: none,
+    the event went with the session)"""
+    p = petrel_factory(start=False)
+    rules = p.tmp / "faults"
+    p.extra_env = fault_env(rules)
+    p.start()
+    c = p.auth_session()
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    c.expect("RCPT TO:<u@example.test>", 250)
+    c.expect("DATA", 354)
+    rules.write_text("slow 1500 */data/queue*\n")
+    c.send(make_message() + b".\r\n")
+    time.sleep(0.5)    # the end of data is read, the queue's flush runs
+    c.close()
+    rules.write_text("")
+    p.mail("example.test", "u", 1)
+    [dlv] = wait_events(p, lambda e: e["type"] == "delivered")
+    [acc] = wait_events(p, lambda e: e["type"] == "accepted")
+    assert acc["queue_id"] == dlv["queue_id"] and acc["account"] == SENDER, (acc, dlv)
 
 
 def test_events_sender_refusal(petrel):
