@@ -55,6 +55,7 @@
 #include "util/xalloc.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/heap.h"
 #include "util/pool.h"
 
 struct serve_state {
@@ -653,9 +654,12 @@ static void serve_accept(void *ctx, const struct config_listener *listener, int 
 
 /* serve_malloc_setup - at most [server] malloc_arenas glibc arenas in this
  * process (each role calls it): every thread that allocates gets an arena
- * of its own up to glibc's limit (8 per core), and each keeps its peak */
+ * of its own up to glibc's limit (8 per core), and each keeps its peak;
+ * what large work freed is given back after it ([server]
+ * malloc_trim_messages, util/heap) */
 static void serve_malloc_setup(const struct config *config)
 {
+	heap_trim_setup(config->malloc_trim_messages);
 	if (config->malloc_arenas == 0 || mallopt(M_ARENA_MAX, (int)config->malloc_arenas) == 1)
 		return;
 #ifdef PETREL_SANITIZER

@@ -142,6 +142,8 @@ static const struct key_def key_defs[] = {
 	{ SECTION_SERVER, "node_stale_after", KEY_DURATION, CONFIG_OFFSET(node_stale_after), 2,
 	  86400 },
 	{ SECTION_SERVER, "malloc_arenas", KEY_UINT, CONFIG_OFFSET(malloc_arenas), 0, 64 },
+	{ SECTION_SERVER, "malloc_trim_messages", KEY_UINT, CONFIG_OFFSET(malloc_trim_messages), 0,
+	  100000000 },
 	{ SECTION_DOMAINS, "local", KEY_DOMAINS, 0, 0, 0 },
 	{ SECTION_DOMAINS, "postmaster", KEY_ADDRESS, CONFIG_OFFSET(postmaster), 0, 0 },
 	{ SECTION_TLS, "certificate", KEY_OPTIONAL_PATH, CONFIG_OFFSET(tls_certificate), 0, 0 },
@@ -498,6 +500,7 @@ static struct config *config_new(bool with_hostname)
 	config->node_report_interval = 10;
 	config->node_stale_after = 30;
 	config->malloc_arenas = 2;
+	config->malloc_trim_messages = 10000;
 
 	config->local_domains = xcalloc(1, sizeof(char *));
 	config->local_domain_count = 0;

@@ -359,6 +359,8 @@ struct config {
 	unsigned node_stale_after;     /* a node silent this long is stale: 30 */
 	unsigned malloc_arenas;  /* glibc malloc arenas a process may make (M_ARENA_MAX):
 				    2; 0 = glibc's own limit, 8 per core */
+	unsigned malloc_trim_messages; /* malloc_trim after work over this many
+					  messages: 10000; 0 = never */
 
 	char **local_domains;   /* lower-case, NULL-terminated */
 	size_t local_domain_count;

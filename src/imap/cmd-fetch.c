@@ -33,6 +33,7 @@
 #include "mailbox/mailbox.h"
 #include "util/buf.h"
 #include "util/fileio.h"
+#include "util/heap.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -402,8 +403,11 @@ out:
 	for (size_t i = 0; i < keyword_count; i++)
 		free(keywords[i]);
 	free(keywords);
-	if (j->finished)
+	if (j->finished) {
 		imap_mbox_job_updates(&j->m);
+		/* what the batches freed goes back */
+		(void)heap_trim_after(st->count);
+	}
 }
 
 /* fetch_done - (loop) the last batch ends the command; another one is sent

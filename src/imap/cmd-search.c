@@ -20,6 +20,7 @@
 
 #include "mailbox/mailbox.h"
 #include "util/buf.h"
+#include "util/heap.h"
 #include "util/xalloc.h"
 
 struct search_job {
@@ -224,4 +225,6 @@ out:
 	free(results);
 	free(uids);
 	imap_mbox_job_updates(&j->m);
+	/* what reading the messages freed goes back */
+	(void)heap_trim_after(needs_file ? count : 0);
 }

@@ -55,6 +55,7 @@
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/log.h"
+#include "util/heap.h"
 #include "util/syncer.h"
 #include "util/xalloc.h"
 
@@ -124,15 +125,16 @@ struct mailbox {
 	struct mailbox_watch *watches;
 };
 
+/* a message as the session knows it: 24 bytes, one per message of each
+ * selected folder (its size and internal date, which never change, are
+ * the folder's table's) */
 struct view_entry {
 	uint32_t uid;
-	uint32_t flags;
+	uint8_t flags;           /* MAILBOX_FLAGS_ALL */
+	bool recent;
+	bool expunged;           /* gone from the folder, not yet reported */
 	uint64_t keywords;
 	uint64_t modseq;
-	uint64_t size;
-	int64_t internal_date;
-	bool recent;
-	bool expunged;
 };
 
 struct mailbox_view {
@@ -1001,6 +1003,9 @@ out:
 	names_free(fresh, nfresh);
 	free(cur_dir);
 	free(new_dir);
+	/* the names of a large listing go back (the listing took far longer
+	 * than the trim, so holding the lock through it costs little) */
+	(void)heap_trim_after(ncur + nfresh);
 	return ret;
 }
 
@@ -1167,12 +1172,15 @@ int mailbox_open_path(const char *account_path, const char *disk_name,
 			ret = sync_locked(mb, false, error_r);
 		}
 	}
+	size_t loaded = fresh ? mb->count : 0;
 	pthread_mutex_unlock(&mb->lock);
 	free(path);
 	if (ret != 0) {
 		mailbox_unref(&mb);
 		return -1;
 	}
+	/* a load reads the index or lists cur/: what it freed goes back */
+	(void)heap_trim_after(loaded);
 	*mailbox_r = mb;
 	return 0;
 }
@@ -1585,8 +1593,8 @@ static void view_entry_set(struct view_entry *e, const struct mailbox_msg *m,
 			   const struct mailbox *mb)
 {
 	*e = (struct view_entry){
-		.uid = m->uid, .flags = m->flags, .keywords = m->keywords, .modseq = m->modseq,
-		.size = m->size, .internal_date = m->internal_date, .recent = m->uid >= mb->recent_uid,
+		.uid = m->uid, .flags = (uint8_t)m->flags, .keywords = m->keywords,
+		.modseq = m->modseq, .recent = m->uid >= mb->recent_uid,
 	};
 }
 
@@ -1642,10 +1650,12 @@ void mailbox_view_free(struct mailbox_view **view)
 {
 	if (!*view)
 		return;
+	size_t count = (*view)->count;
 	mailbox_unref(&(*view)->mailbox);
 	free((*view)->entries);
 	free(*view);
 	*view = NULL;
+	(void)heap_trim_after(count);
 }
 
 struct mailbox *mailbox_view_mailbox(struct mailbox_view *view)
@@ -1655,17 +1665,24 @@ struct mailbox *mailbox_view_mailbox(struct mailbox_view *view)
 
 void mailbox_view_status(const struct mailbox_view *view, struct mailbox_status *status_r)
 {
+	struct mailbox *mb = view->mailbox;
 	*status_r = (struct mailbox_status){
 		.uidvalidity = view->uidvalidity, .uidnext = view->uidnext,
 		.highestmodseq = view->highestmodseq, .messages = (uint32_t)view->count,
 	};
-	for (size_t i = 0; i < view->count; i++) {
+	pthread_mutex_lock(&mb->lock);
+	/* the view and the folder both in UID order: the sizes of the folder's */
+	for (size_t i = 0, j = 0; i < view->count; i++) {
 		const struct view_entry *e = &view->entries[i];
 		status_r->unseen += !(e->flags & MAILBOX_FLAG_SEEN);
 		status_r->deleted += (e->flags & MAILBOX_FLAG_DELETED) != 0;
-		status_r->size += e->size;
 		status_r->recent += e->recent;
+		while (j < mb->count && mb->msgs[j].uid < e->uid)
+			j++;
+		if (j < mb->count && mb->msgs[j].uid == e->uid)
+			status_r->size += mb->msgs[j].size;
 	}
+	pthread_mutex_unlock(&mb->lock);
 }
 
 uint32_t mailbox_view_count(const struct mailbox_view *view)
@@ -1744,25 +1761,27 @@ int mailbox_view_message(struct mailbox_view *view, uint32_t seq, struct mailbox
 {
 	if (seq < 1 || seq > view->count)
 		return -1;
-	struct view_entry *e = &view->entries[seq - 1];
+	const struct view_entry *e = &view->entries[seq - 1];
 	struct mailbox *mb = view->mailbox;
 	pthread_mutex_lock(&mb->lock);
-	if (e->internal_date == MAILBOX_DATE_UNKNOWN)
-		e->internal_date = msg_date(mb, e->uid);
 	const struct mailbox_msg *m = msg_find(mb, e->uid);
+	int64_t known = m ? m->internal_date : MAILBOX_DATE_UNKNOWN;
+	if (m && known == MAILBOX_DATE_UNKNOWN) {
+		known = msg_date(mb, e->uid);
+		m = msg_find(mb, e->uid);   /* msg_date may have synced */
+	}
 	/* (a date still unknown: the file went before anyone read it) */
-	time_t date = e->internal_date == MAILBOX_DATE_UNKNOWN ? 0 : (time_t)e->internal_date;
+	time_t date = known == MAILBOX_DATE_UNKNOWN ? 0 : (time_t)known;
 	if (m)
 		*msg_r = (struct mailbox_message){
 			.uid = m->uid, .flags = m->flags, .keywords = m->keywords,
 			.modseq = m->modseq, .size = m->size, .internal_date = date,
 			.recent = e->recent,
 		};
-	else
+	else   /* gone: no size nor date any more (callers skip it) */
 		*msg_r = (struct mailbox_message){
 			.uid = e->uid, .flags = e->flags, .keywords = e->keywords,
-			.modseq = e->modseq, .size = e->size, .internal_date = date,
-			.recent = e->recent, .expunged = true,
+			.modseq = e->modseq, .recent = e->recent, .expunged = true,
 		};
 	pthread_mutex_unlock(&mb->lock);
 	return 0;
@@ -1914,7 +1933,7 @@ int mailbox_view_update(struct mailbox_view *view, bool expunges,
 		if (j < mb->count && mb->msgs[j].uid == e->uid) {
 			const struct mailbox_msg *m = &mb->msgs[j];
 			if (m->flags != e->flags || m->keywords != e->keywords) {
-				e->flags = m->flags;
+				e->flags = (uint8_t)m->flags;
 				e->keywords = m->keywords;
 				e->modseq = m->modseq;
 				if (ch.flag_change_count == flag_cap) {
@@ -2196,7 +2215,7 @@ int mailbox_store_flags(struct mailbox_view *view, const uint32_t *uids, size_t 
 		/* the session answers for its own change: not reported again */
 		uint32_t seq = mailbox_view_seq(view, m->uid);
 		if (seq) {
-			view->entries[seq - 1].flags = m->flags;
+			view->entries[seq - 1].flags = (uint8_t)m->flags;
 			view->entries[seq - 1].keywords = m->keywords;
 			view->entries[seq - 1].modseq = m->modseq;
 		}
