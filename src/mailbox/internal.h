@@ -70,6 +70,34 @@ int mailbox_file_write(const char *dir, const char *name, const void *data, size
 /* mailbox_file_read - the whole of PATH (at most 64 MiB), NUL-terminated */
 int mailbox_file_read(const char *path, char **data_r, size_t *len_r);
 
+/* ---- a folder's file names (name-arena.c) ----
+ * One buffer of NUL-terminated names, each known by its offset.  Adding a
+ * name may move the buffer: a pointer from name_arena_get is good until
+ * the next add or compact. */
+#define NAME_ARENA_MAX UINT32_MAX
+struct name_arena {
+	char *data;
+	size_t len, cap;
+	size_t dead;      /* bytes of names dropped */
+};
+void name_arena_init(struct name_arena *arena);
+void name_arena_free(struct name_arena *arena);
+/* name_arena_reserve - room for BYTES more without moving */
+void name_arena_reserve(struct name_arena *arena, size_t bytes);
+/* name_arena_add - a copy of NAME; its offset */
+uint32_t name_arena_add(struct name_arena *arena, const char *name);
+const char *name_arena_get(const struct name_arena *arena, uint32_t at);
+/* name_arena_drop - the name at AT is no longer used */
+void name_arena_drop(struct name_arena *arena, uint32_t at);
+/* name_arena_fit - give back the room past the last name when it is over
+ * an eighth of the names (after a load) */
+void name_arena_fit(struct name_arena *arena);
+/* name_arena_compact - when dropped names are half of ARENA or more (and
+ * 4 KiB), copy the live ones, COUNT offsets at NAMES (one every STRIDE
+ * bytes: a field of an array of structs), into a buffer of their size and
+ * update the offsets (true); else nothing (false) */
+bool name_arena_compact(struct name_arena *arena, uint32_t *names, size_t count, size_t stride);
+
 /* ---- the header cache of a folder (cache.c), petrel.cache ----
  * One per struct mailbox, made at the first need under the mailbox's lock,
  * used without it (it has its own lock, taken with no other), closed when

@@ -73,7 +73,7 @@ struct mailbox_msg {
 	uint64_t modseq;
 	uint64_t size;
 	int64_t internal_date;
-	char *name;              /* the file's name in cur/ */
+	uint32_t name;           /* the file's name in cur/: in the mailbox's names */
 };
 
 struct mailbox_watch {
@@ -109,6 +109,7 @@ struct mailbox {
 	uint64_t highestmodseq, modseq_lease;
 	struct mailbox_msg *msgs;
 	size_t count, cap;
+	struct name_arena names;    /* the messages' file names */
 	uint64_t total_size;
 	char *keywords[MAILBOX_KEYWORDS_MAX];
 	size_t keyword_count;
@@ -193,6 +194,7 @@ static int modseq_next(struct mailbox *mb, uint64_t *modseq_r);
 static int sync_locked(struct mailbox *mb, bool rebuild, struct mailbox_error *error_r);
 static struct mailbox_msg *msg_find(struct mailbox *mb, uint32_t uid);
 static void msg_add(struct mailbox *mb, const struct mailbox_msg *msg);
+static void msgs_fit(struct mailbox *mb);
 static void totals_publish(struct mailbox *mb);
 static void watches_fire(struct mailbox *mb);
 static void mailbox_close_write(struct mailbox *mb);
@@ -457,7 +459,8 @@ static int index_write(struct mailbox *mb, bool durable)
 		const struct mailbox_msg *m = &mb->msgs[i];
 		index.records[i] = (struct mailbox_index_record){
 			.uid = m->uid, .flags = m->flags, .modseq = m->modseq, .size = m->size,
-			.internal_date = m->internal_date, .keywords = m->keywords, .name = m->name,
+			.internal_date = m->internal_date, .keywords = m->keywords,
+			.name = (char *)name_arena_get(&mb->names, m->name),
 		};
 	}
 	buf_init(&out);
@@ -566,15 +569,19 @@ static int mailbox_load(struct mailbox *mb, struct mailbox_error *error_r)
 		}
 		mb->msgs = xcalloc(index.count ? index.count : 1, sizeof(*mb->msgs));
 		mb->cap = index.count ? index.count : 1;
+		size_t names_len = 0;
+		for (size_t i = 0; i < index.count; i++)
+			names_len += strlen(index.records[i].name) + 1;
+		name_arena_reserve(&mb->names, names_len);
 		for (size_t i = 0; i < index.count; i++) {
 			struct mailbox_index_record *r = &index.records[i];
 			mb->msgs[i] = (struct mailbox_msg){
 				.uid = r->uid, .flags = r->flags, .keywords = r->keywords,
 				.modseq = r->modseq, .size = r->size,
-				.internal_date = r->internal_date, .name = r->name,
+				.internal_date = r->internal_date,
+				.name = name_arena_add(&mb->names, r->name),
 			};
 			mb->total_size += r->size;
-			r->name = NULL;
 		}
 		mb->count = index.count;
 		/* the records are cur/ as it was at this mtime: if it still has
@@ -638,10 +645,11 @@ static int names_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x, y);
 }
 
-static int order_cmp(const void *a, const void *b, void *msgs)
+static int order_cmp(const void *a, const void *b, void *mailbox)
 {
-	const struct mailbox_msg *m = msgs;
-	return unique_cmp(m[*(const size_t *)a].name, m[*(const size_t *)b].name);
+	const struct mailbox *mb = mailbox;
+	return unique_cmp(name_arena_get(&mb->names, mb->msgs[*(const size_t *)a].name),
+			  name_arena_get(&mb->names, mb->msgs[*(const size_t *)b].name));
 }
 
 static int msg_uid_cmp(const void *a, const void *b)
@@ -653,6 +661,29 @@ static int msg_uid_cmp(const void *a, const void *b)
 static char *cur_path(struct mailbox *mb, const char *name)
 {
 	return xasprintf("%s/cur/%s", mb->path, name);
+}
+
+/* msg_name - M's file name (good until the next name is added) */
+static const char *msg_name(const struct mailbox *mb, const struct mailbox_msg *m)
+{
+	return name_arena_get(&mb->names, m->name);
+}
+
+/* names_tidy - the names of messages renamed or gone reclaimed, when
+ * they are half the buffer (lock held) */
+static void names_tidy(struct mailbox *mb)
+{
+	if (mb->count == 0)
+		name_arena_free(&mb->names);
+	else
+		(void)name_arena_compact(&mb->names, &mb->msgs[0].name, mb->count,
+					 sizeof(*mb->msgs));
+}
+
+/* msg_path - M's file in cur/ (caller frees) */
+static char *msg_path(struct mailbox *mb, const struct mailbox_msg *m)
+{
+	return cur_path(mb, msg_name(mb, m));
 }
 
 struct foreign {
@@ -717,8 +748,8 @@ static int file_move(const char *from, const char *to)
  * lstat (a large folder's first open was one per file); its internal
  * date is read at the first need (msg_date).  False when it is not such
  * a file */
-static bool adopt_named(const char *name, const struct mailbox_filename *f, bool regular,
-			uint32_t uid, uint64_t modseq, struct mailbox_msg *msg)
+static bool adopt_named(struct mailbox *mb, const char *name, const struct mailbox_filename *f,
+			bool regular, uint32_t uid, uint64_t modseq, struct mailbox_msg *msg)
 {
 	if (!regular || !f->has_size)
 		return false;
@@ -734,7 +765,8 @@ static bool adopt_named(const char *name, const struct mailbox_filename *f, bool
 	}
 	*msg = (struct mailbox_msg){
 		.uid = uid, .flags = f->flags, .keywords = f->keywords, .modseq = modseq,
-		.size = f->size, .internal_date = MAILBOX_DATE_UNKNOWN, .name = xstrdup(name),
+		.size = f->size, .internal_date = MAILBOX_DATE_UNKNOWN,
+		.name = name_arena_add(&mb->names, name),
 	};
 	return true;
 }
@@ -749,7 +781,7 @@ static int adopt_file(struct mailbox *mb, const char *dir, const char *name,
 		      uint32_t uid, uint64_t modseq, struct mailbox_msg *msg)
 {
 	if (strcmp(dir, "cur") == 0 && !new_unique &&
-	    adopt_named(name, f, regular, uid, modseq, msg))
+	    adopt_named(mb, name, f, regular, uid, modseq, msg))
 		return 1;
 	char *from = xasprintf("%s/%s/%s", mb->path, dir, name);
 	struct stat st;
@@ -795,7 +827,7 @@ static int adopt_file(struct mailbox *mb, const char *dir, const char *name,
 	*msg = (struct mailbox_msg){
 		.uid = uid, .flags = f->flags, .keywords = f->keywords, .modseq = modseq,
 		.size = (uint64_t)st.st_size, .internal_date = (int64_t)st.st_mtime,
-		.name = xstrdup(to_name.data),
+		.name = name_arena_add(&mb->names, to_name.data),
 	};
 	ret = 1;
 out:
@@ -853,21 +885,22 @@ list_fail:
 	for (size_t i = 0; i < mb->count; i++)
 		order[i] = i;
 	if (mb->count > 1)
-		qsort_r(order, mb->count, sizeof(*order), order_cmp, mb->msgs);
+		qsort_r(order, mb->count, sizeof(*order), order_cmp, mb);
 	foreign = xcalloc(ncur + 1, sizeof(*foreign));
 	size_t k = 0;
 	const char *prev = NULL;   /* cur[i - 1], which may have moved into a message */
 	for (size_t i = 0; i < ncur; i++) {
 		const char *name = cur[i].name;
 		int c = 1;
-		while (k < mb->count && (c = unique_cmp(name, mb->msgs[order[k]].name)) > 0)
+		while (k < mb->count &&
+		       (c = unique_cmp(name, name_arena_get(&mb->names, mb->msgs[order[k]].name))) > 0)
 			k++;
 		bool dup = prev && unique_cmp(prev, name) == 0;
 		prev = name;
 		if (k < mb->count && c == 0 && !seen[order[k]]) {
 			struct mailbox_msg *m = &mb->msgs[order[k]];
 			seen[order[k]] = true;
-			if (strcmp(m->name, name) != 0) {
+			if (strcmp(name_arena_get(&mb->names, m->name), name) != 0) {
 				struct mailbox_filename f;
 				(void)mailbox_filename_parse(name, &f);
 				uint64_t kw = (m->keywords & ~UINT64_C(0x3ffffff)) | f.keywords;
@@ -878,9 +911,8 @@ list_fail:
 					m->keywords = kw;
 					m->modseq = modseq;
 				}
-				free(m->name);
-				m->name = cur[i].name;
-				cur[i].name = NULL;
+				name_arena_drop(&mb->names, m->name);
+				m->name = name_arena_add(&mb->names, name);
 				changed = true;
 			}
 			continue;
@@ -901,7 +933,7 @@ list_fail:
 			continue;
 		}
 		mb->total_size -= mb->msgs[i].size;
-		free(mb->msgs[i].name);
+		name_arena_drop(&mb->names, mb->msgs[i].name);
 		changed = true;
 		if (!modseq && modseq_next(mb, &modseq) != 0)
 			goto sys_fail;
@@ -995,6 +1027,7 @@ done:
 		totals_publish(mb);
 	}
 out:
+	names_tidy(mb);
 	free(added);
 	free(foreign);
 	free(order);
@@ -1007,6 +1040,17 @@ out:
 	 * than the trim, so holding the lock through it costs little) */
 	(void)heap_trim_after(ncur + nfresh);
 	return ret;
+}
+
+/* msgs_fit - after a load: the table and the names no larger than they
+ * need be, give or take an eighth (their growth left up to half more) */
+static void msgs_fit(struct mailbox *mb)
+{
+	name_arena_fit(&mb->names);
+	if (mb->count > 0 && mb->cap - mb->count > mb->count / 8) {
+		mb->msgs = xrealloc(mb->msgs, mb->count * sizeof(*mb->msgs));
+		mb->cap = mb->count;
+	}
 }
 
 static void msg_add(struct mailbox *mb, const struct mailbox_msg *msg)
@@ -1173,6 +1217,8 @@ int mailbox_open_path(const char *account_path, const char *disk_name,
 		}
 	}
 	size_t loaded = fresh ? mb->count : 0;
+	if (fresh)
+		msgs_fit(mb);
 	pthread_mutex_unlock(&mb->lock);
 	free(path);
 	if (ret != 0) {
@@ -1307,9 +1353,7 @@ static void evicted_write(struct mailbox **evicted)
 static size_t mailbox_bytes(const struct mailbox *mb)
 {
 	size_t bytes = sizeof(*mb) + strlen(mb->path) + strlen(mb->account_path) + 2 +
-		       mb->cap * sizeof(*mb->msgs);
-	for (size_t i = 0; i < mb->count; i++)
-		bytes += strlen(mb->msgs[i].name) + 1;
+		       mb->cap * sizeof(*mb->msgs) + mb->names.cap;
 	for (size_t i = 0; i < mb->keyword_count; i++)
 		bytes += strlen(mb->keywords[i]) + 1;
 	return bytes + header_cache_bytes(mb->header_cache);
@@ -1418,8 +1462,7 @@ static void mailbox_close_write(struct mailbox *mb)
 static void mailbox_free(struct mailbox *mb)
 {
 	header_cache_close(&mb->header_cache, mb->path, NULL, NULL);
-	for (size_t i = 0; i < mb->count; i++)
-		free(mb->msgs[i].name);
+	name_arena_free(&mb->names);
 	for (size_t i = 0; i < mb->keyword_count; i++)
 		free(mb->keywords[i]);
 	free(mb->msgs);
@@ -1449,8 +1492,7 @@ void mailbox_registry_folder_deleted(const char *path)
 		mb->unlisted = true;
 		pthread_mutex_lock(&mb->lock);
 		mb->deleted = true;
-		for (size_t i = 0; i < mb->count; i++)
-			free(mb->msgs[i].name);
+		name_arena_free(&mb->names);
 		mb->count = 0;
 		mb->total_size = 0;
 		atomic_fetch_add(&mb->change_seq, 1);
@@ -1744,7 +1786,7 @@ static int64_t msg_date(struct mailbox *mb, uint32_t uid)
 		struct mailbox_msg *m = msg_find(mb, uid);
 		if (!m || m->internal_date != MAILBOX_DATE_UNKNOWN)
 			return m ? m->internal_date : MAILBOX_DATE_UNKNOWN;
-		char *path = cur_path(mb, m->name);
+		char *path = msg_path(mb, m);
 		struct stat st;
 		int r = lstat(path, &st);
 		free(path);
@@ -1803,7 +1845,7 @@ int mailbox_message_open(struct mailbox_view *view, uint32_t uid, int *fd_r,
 			mailbox_error_set(error_r, MAILBOX_ERROR_EXPUNGED, "the message was expunged", 0);
 			break;
 		}
-		char *path = cur_path(mb, m->name);
+		char *path = msg_path(mb, m);
 		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		free(path);
 		if (fd >= 0) {
@@ -1857,7 +1899,7 @@ int mailbox_message_unique(struct mailbox_view *view, uint32_t uid, char **uniqu
 	pthread_mutex_lock(&mb->lock);
 	const struct mailbox_msg *m = msg_find(mb, uid);
 	if (m) {
-		*unique_r = xstrndup(m->name, unique_len(m->name));
+		*unique_r = xstrndup(msg_name(mb, m), unique_len(msg_name(mb, m)));
 		ret = 0;
 	} else {
 		mailbox_error_set(error_r, MAILBOX_ERROR_EXPUNGED, "the message was expunged", 0);
@@ -2074,7 +2116,7 @@ static int commit_tmp(struct mailbox *mb, const char *tmp, const char *unique, u
 		log_warn("mailbox_tmp_unlink", "path=%s error=\"%s\"", tmp, strerror(errno));
 	struct mailbox_msg m = {
 		.uid = uid, .flags = flags, .keywords = keywords, .modseq = modseq,
-		.size = size, .internal_date = (int64_t)date, .name = xstrdup(name.data),
+		.size = size, .internal_date = (int64_t)date, .name = name_arena_add(&mb->names, name.data),
 	};
 	msg_add(mb, &m);
 	buf_free(&name);
@@ -2183,9 +2225,10 @@ int mailbox_store_flags(struct mailbox_view *view, const uint32_t *uids, size_t 
 				goto out;
 			}
 			buf_reset(&name);
-			mailbox_filename_format(&name, m->name, unique_len(m->name), m->size, m->uid, nf, nk);
-			if (strcmp(name.data, m->name) != 0) {
-				char *from = cur_path(mb, m->name), *to = cur_path(mb, name.data);
+			const char *old = msg_name(mb, m);
+			mailbox_filename_format(&name, old, unique_len(old), m->size, m->uid, nf, nk);
+			if (strcmp(name.data, old) != 0) {
+				char *from = msg_path(mb, m), *to = cur_path(mb, name.data);
 				int r = rename(from, to);
 				int err = errno;
 				free(from);
@@ -2200,8 +2243,8 @@ int mailbox_store_flags(struct mailbox_view *view, const uint32_t *uids, size_t 
 					mailbox_error_sys(error_r, "cannot store flags");
 					goto out;
 				}
-				free(m->name);
-				m->name = xstrdup(name.data);
+				name_arena_drop(&mb->names, m->name);
+				m->name = name_arena_add(&mb->names, name.data);
 			}
 			m->flags = nf;
 			m->keywords = nk;
@@ -2223,6 +2266,7 @@ int mailbox_store_flags(struct mailbox_view *view, const uint32_t *uids, size_t 
 	ret = 0;
 out:
 	if (changed) {
+		names_tidy(mb);
 		index_changed(mb);
 		atomic_fetch_add(&mb->change_seq, 1);
 	}
@@ -2282,7 +2326,7 @@ static int expunge_locked(struct mailbox *mb, const uint32_t *uids, size_t n, bo
 				mailbox_error_sys(error_r, "cannot expunge");
 				goto keep_rest;
 			}
-			char *path = cur_path(mb, m->name);
+			char *path = msg_path(mb, m);
 			int r = unlink(path);
 			free(path);
 			if (r != 0 && errno != ENOENT) {
@@ -2291,7 +2335,7 @@ static int expunge_locked(struct mailbox *mb, const uint32_t *uids, size_t n, bo
 			}
 			gone = u32_push(gone, ngone++, m->uid);
 			mb->total_size -= m->size;
-			free(m->name);
+			name_arena_drop(&mb->names, m->name);
 			continue;
 		}
 		mb->msgs[w++] = *m;
@@ -2307,6 +2351,7 @@ keep_rest:
 	ret = 0;
 out:
 	if (ngone) {
+		names_tidy(mb);
 		index_changed(mb);
 		atomic_fetch_add(&mb->change_seq, 1);
 		totals_publish(mb);
@@ -2422,7 +2467,7 @@ static int copy_or_move(struct mailbox_view *view, const uint32_t *uids, size_t 
 				continue;
 			struct mailbox_msg *m = msg_find(src, it->src_uid);
 			free(it->src_path);
-			it->src_path = m ? cur_path(src, m->name) : NULL;
+			it->src_path = m ? msg_path(src, m) : NULL;
 			if (m) {
 				it->size = m->size;
 				it->flags = m->flags;
