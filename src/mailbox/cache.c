@@ -67,15 +67,26 @@ enum {
 
 static _Atomic size_t header_cache_max = 65536;
 
-/* where a record is: the message it holds and its offset in the file */
+/* where a record is: the message it holds and its offset in the file;
+ * 24 bytes (a 100,000-message folder's table is 262,144 of them) */
+#define SLOT_OFFSET_BITS 44
 struct cache_slot {
-	uint32_t uid;            /* 0: empty slot */
-	uint32_t len;            /* of the header section */
-	uint32_t envelope_len;   /* of the ENVELOPE text after it */
-	uint8_t checked;         /* SLOT_CHECKED_* */
+	uint32_t uid;                       /* 0: empty slot */
+	uint32_t len : 30;                  /* of the header section */
+	uint32_t checked : 2;               /* SLOT_CHECKED_* */
 	uint64_t size;
-	uint64_t offset;         /* of the record's head */
+	uint64_t offset : SLOT_OFFSET_BITS; /* of the record's head (16 TiB at most:
+					     * records past it are not kept) */
+	uint64_t envelope_len : 20;         /* of the ENVELOPE text after it */
 };
+_Static_assert(MAILBOX_CACHE_ENTRY_MAX < (1u << 30) && MAILBOX_CACHE_ENVELOPE_MAX < (1u << 20),
+	       "a record's lengths fit its slot");
+
+/* slot_offset_fits - a record at AT can have a slot */
+static bool slot_offset_fits(uint64_t at)
+{
+	return at < (UINT64_C(1) << SLOT_OFFSET_BITS);
+}
 
 struct header_cache {
 	pthread_mutex_t lock;
@@ -275,6 +286,8 @@ static void cache_load(struct header_cache *cache, uint32_t uidvalidity)
 	for (;;) {
 		struct mailbox_cache_entry entry;
 		int r = mailbox_cache_record_parse(data + pos, have - pos, &entry);
+		if (r == 1 && !slot_offset_fits(at))
+			break;   /* the rest is cut as if torn */
 		if (r == 1) {
 			size_t len = MAILBOX_CACHE_RECORD_HEADER + entry.len + entry.envelope_len;
 			slot_set(cache, &(struct cache_slot){
@@ -427,7 +440,7 @@ void header_cache_put(struct header_cache *cache, uint32_t uidvalidity, uint32_t
 		cache_load(cache, uidvalidity);
 	if (cache->fd >= 0 && cache->uidvalidity != uidvalidity)
 		cache_restart(cache, uidvalidity);
-	if (cache->fd >= 0) {
+	if (cache->fd >= 0 && slot_offset_fits(cache->end + cache->pending.len)) {
 		/* the message's record just appended (its header section read
 		 * from the file, its ENVELOPE built after): replaced in place */
 		const struct cache_slot *old = cache->cap ? slot_find(cache, uid) : NULL;
