@@ -66,15 +66,18 @@
 /* changes before the index is rewritten: this many plus 1/16 of the messages */
 #define INDEX_DIRTY_MIN 32u
 
+/* a message of the folder: 40 bytes */
+#define MSG_SIZE_BITS 56
 struct mailbox_msg {
 	uint32_t uid;
-	uint32_t flags;
+	uint32_t name;           /* the file's name in cur/: in the mailbox's names */
 	uint64_t keywords;
 	uint64_t modseq;
-	uint64_t size;
 	int64_t internal_date;
-	uint32_t name;           /* the file's name in cur/: in the mailbox's names */
+	uint64_t size : MSG_SIZE_BITS;   /* 64 PiB: no file is larger */
+	uint64_t flags : 8;              /* MAILBOX_FLAGS_ALL */
 };
+_Static_assert(MAILBOX_FLAGS_ALL < (1u << 8), "the flags fit a message's 8 bits");
 
 struct mailbox_watch {
 	struct mailbox *mailbox;
@@ -751,8 +754,8 @@ static int file_move(const char *from, const char *to)
 static bool adopt_named(struct mailbox *mb, const char *name, const struct mailbox_filename *f,
 			bool regular, uint32_t uid, uint64_t modseq, struct mailbox_msg *msg)
 {
-	if (!regular || !f->has_size)
-		return false;
+	if (!regular || !f->has_size || f->size >> MSG_SIZE_BITS != 0)
+		return false;   /* (a size no file has: lstat it) */
 	if (f->has_uid) {
 		struct buf same;
 		buf_init(&same);
