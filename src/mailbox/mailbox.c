@@ -129,15 +129,14 @@ struct mailbox {
 	struct mailbox_watch *watches;
 };
 
-/* a message as the session knows it: 24 bytes, one per message of each
- * selected folder (its size and internal date, which never change, are
- * the folder's table's) */
+/* a message as the session knows it: 16 bytes, one per message of each
+ * selected folder.  Its flags, size and date are the folder's table's; the
+ * MODSEQ it was last told of says whether its flags changed since (every
+ * change of a message's flags takes a new MODSEQ) */
 struct view_entry {
 	uint32_t uid;
-	uint8_t flags;           /* MAILBOX_FLAGS_ALL */
 	bool recent;
 	bool expunged;           /* gone from the folder, not yet reported */
-	uint64_t keywords;
 	uint64_t modseq;
 };
 
@@ -1638,8 +1637,7 @@ static void view_entry_set(struct view_entry *e, const struct mailbox_msg *m,
 			   const struct mailbox *mb)
 {
 	*e = (struct view_entry){
-		.uid = m->uid, .flags = (uint8_t)m->flags, .keywords = m->keywords,
-		.modseq = m->modseq, .recent = m->uid >= mb->recent_uid,
+		.uid = m->uid, .modseq = m->modseq, .recent = m->uid >= mb->recent_uid,
 	};
 }
 
@@ -1716,16 +1714,19 @@ void mailbox_view_status(const struct mailbox_view *view, struct mailbox_status 
 		.highestmodseq = view->highestmodseq, .messages = (uint32_t)view->count,
 	};
 	pthread_mutex_lock(&mb->lock);
-	/* the view and the folder both in UID order: the sizes of the folder's */
+	/* the view and the folder both in UID order: the flags and sizes of the
+	 * folder's */
 	for (size_t i = 0, j = 0; i < view->count; i++) {
 		const struct view_entry *e = &view->entries[i];
-		status_r->unseen += !(e->flags & MAILBOX_FLAG_SEEN);
-		status_r->deleted += (e->flags & MAILBOX_FLAG_DELETED) != 0;
 		status_r->recent += e->recent;
 		while (j < mb->count && mb->msgs[j].uid < e->uid)
 			j++;
-		if (j < mb->count && mb->msgs[j].uid == e->uid)
-			status_r->size += mb->msgs[j].size;
+		if (j == mb->count || mb->msgs[j].uid != e->uid)
+			continue;
+		const struct mailbox_msg *m = &mb->msgs[j];
+		status_r->unseen += !(m->flags & MAILBOX_FLAG_SEEN);
+		status_r->deleted += (m->flags & MAILBOX_FLAG_DELETED) != 0;
+		status_r->size += m->size;
 	}
 	pthread_mutex_unlock(&mb->lock);
 }
@@ -1823,10 +1824,9 @@ int mailbox_view_message(struct mailbox_view *view, uint32_t seq, struct mailbox
 			.modseq = m->modseq, .size = m->size, .internal_date = date,
 			.recent = e->recent,
 		};
-	else   /* gone: no size nor date any more (callers skip it) */
+	else   /* gone: no flags, size nor date any more (callers skip it) */
 		*msg_r = (struct mailbox_message){
-			.uid = e->uid, .flags = e->flags, .keywords = e->keywords,
-			.modseq = e->modseq, .recent = e->recent, .expunged = true,
+			.uid = e->uid, .modseq = e->modseq, .recent = e->recent, .expunged = true,
 		};
 	pthread_mutex_unlock(&mb->lock);
 	return 0;
@@ -1977,9 +1977,7 @@ int mailbox_view_update(struct mailbox_view *view, bool expunges,
 			j++;
 		if (j < mb->count && mb->msgs[j].uid == e->uid) {
 			const struct mailbox_msg *m = &mb->msgs[j];
-			if (m->flags != e->flags || m->keywords != e->keywords) {
-				e->flags = (uint8_t)m->flags;
-				e->keywords = m->keywords;
+			if (m->modseq != e->modseq) {
 				e->modseq = m->modseq;
 				if (ch.flag_change_count == flag_cap) {
 					flag_cap = flag_cap ? flag_cap * 2 : 16;
@@ -1987,11 +1985,10 @@ int mailbox_view_update(struct mailbox_view *view, bool expunges,
 								   flag_cap * sizeof(*ch.flag_changes));
 				}
 				ch.flag_changes[ch.flag_change_count++] = (struct mailbox_flag_change){
-					.seq = (uint32_t)(w + 1), .uid = e->uid, .flags = e->flags,
-					.keywords = e->keywords, .modseq = e->modseq,
+					.seq = (uint32_t)(w + 1), .uid = e->uid, .flags = m->flags,
+					.keywords = m->keywords, .modseq = e->modseq,
 				};
 			}
-			e->modseq = m->modseq;
 			view->entries[w++] = *e;
 			continue;
 		}
@@ -2260,11 +2257,8 @@ int mailbox_store_flags(struct mailbox_view *view, const uint32_t *uids, size_t 
 		};
 		/* the session answers for its own change: not reported again */
 		uint32_t seq = mailbox_view_seq(view, m->uid);
-		if (seq) {
-			view->entries[seq - 1].flags = (uint8_t)m->flags;
-			view->entries[seq - 1].keywords = m->keywords;
+		if (seq)
 			view->entries[seq - 1].modseq = m->modseq;
-		}
 	}
 	ret = 0;
 out:

@@ -193,8 +193,8 @@ struct mailbox *mailbox_view_mailbox(struct mailbox_view *view);
  * with its sequence numbers (SELECT's EXISTS, UIDNEXT, HIGHESTMODSEQ, RFC
  * 3501 6.3.1): messages is mailbox_view_count, UIDNEXT and HIGHESTMODSEQ as
  * of the view's last open or update, so no message below UIDNEXT is one
- * the session has not been told of; unseen and deleted count the view's
- * messages, size those of them still in the folder.  No I/O. */
+ * the session has not been told of; unseen, deleted and size count the
+ * view's messages still in the folder.  No I/O. */
 void mailbox_view_status(const struct mailbox_view *view, struct mailbox_status *status_r);
 
 /* mailbox_view_count - the session's EXISTS (messages expunged by others
@@ -218,9 +218,9 @@ struct mailbox_message {
 	uint64_t size;           /* bytes of the file (CRLF line ends: RFC822.SIZE) */
 	time_t internal_date;    /* RFC 3501 2.3.3; the file's mtime */
 	bool recent;             /* \Recent: this view was the first told of it */
-	bool expunged;           /* gone, not yet reported to this session: uid,
-	                          * flags, keywords and modseq are its last known
-	                          * state, size and internal_date 0 */
+	bool expunged;           /* gone, not yet reported to this session: uid
+	                          * and modseq are its last known state, flags,
+	                          * keywords, size and internal_date 0 */
 };
 /* mailbox_view_message - message SEQ as the mailbox has it now; -1 when
  * SEQ is out of range */

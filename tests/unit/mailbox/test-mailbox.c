@@ -763,6 +763,44 @@ static void test_new_file_picked_up(void **state)
 	mailbox_unref(&mb);
 }
 
+/* flags another session set and took back between two updates: the view
+ * hears the message's new MODSEQ with its flags as they are (the views keep
+ * MODSEQs, not flags); the session that stored them hears nothing */
+static void test_flags_back_reported(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_view *view, *other;
+	struct mailbox_error error;
+	struct mailbox_store_result res;
+	struct mailbox_changes ch;
+	append_ok(mb, "m\r\n", 0);
+	append_ok(mb, "n\r\n", 0);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_view_open(mb, &other, &error), 0);
+	uint32_t uid = 1;
+	assert_int_equal(mailbox_store_flags(other, &uid, 1, MAILBOX_STORE_ADD,
+					     MAILBOX_FLAG_FLAGGED, 0, 0, &res, &error), 0);
+	mailbox_store_result_free(&res);
+	assert_int_equal(mailbox_store_flags(other, &uid, 1, MAILBOX_STORE_REMOVE,
+					     MAILBOX_FLAG_FLAGGED, 0, 0, &res, &error), 0);
+	mailbox_store_result_free(&res);
+	struct mailbox_status st;
+	mailbox_status_get(mb, &st);
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_int_equal(ch.flag_change_count, 1);   /* failed before: 0 */
+	assert_int_equal(ch.flag_changes[0].uid, 1);
+	assert_int_equal(ch.flag_changes[0].flags, 0);
+	assert_int_equal(ch.flag_changes[0].modseq, st.highestmodseq);
+	mailbox_changes_free(&ch);
+	assert_int_equal(mailbox_view_update(other, true, &ch, &error), 0);
+	assert_int_equal(ch.flag_change_count, 0);
+	mailbox_changes_free(&ch);
+	mailbox_view_free(&other);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+}
+
 /* another program renames a file (flags) and removes one: one view hears
  * FETCH and EXPUNGE, but not during a command that forbids EXPUNGE */
 static void test_external_changes(void **state)
@@ -1669,6 +1707,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cur_files_from_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_file_picked_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flags_back_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_external_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_and_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settled_folder, setup, teardown),
