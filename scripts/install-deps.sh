@@ -8,7 +8,9 @@ libsqlite3-dev sqlite3 zlib1g-dev libcrypt-dev libinih-dev libcmocka-dev libclan
 python3 python3-pytest python3-pytest-xdist swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
 curl msmtp fetchmail dnsmasq-base valgrind postfix libseccomp-dev adduser strace
 python3-dkim python3-nacl python3-spf python3-yaml python3-dnslib python3-dnspython"
-# libpq-dev: the PostgreSQL store backend (src/store/store-pg.c); postgresql: initdb
+# libpq-dev: the PostgreSQL store backend's header (src/store/store-pg.c), and libpq5,
+# the library src/store/pq-load.c loads when a PostgreSQL store is configured (a
+# dependency of libpq-dev: the binary does not link it); postgresql: initdb
 # and pg_ctl for the throwaway clusters of the store tests (tests/unit/store/
 # with-postgresql.sh) and the integration tests on PostgreSQL.
 PKGS="$PKGS libpq-dev postgresql"

@@ -1,5 +1,6 @@
 /* store/store-pg - the PostgreSQL backend (libpq): the store of several
- * nodes that must agree on accounts, limits and events.
+ * nodes that must agree on accounts, limits and events.  libpq is loaded
+ * when the first such store is opened (pq-load.h), not linked.
  *
  * Connections: a bounded pool (struct store_settings' connections) opened
  * on demand and guarded by a mutex, as SQLite's; a worker takes one, runs
@@ -40,6 +41,7 @@
  */
 #include "store/store.h"
 #include "store/store-private.h"
+#include "store/pq-load.h"
 
 #include "util/buf.h"
 #include "util/log.h"
@@ -51,7 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
 #include <openssl/crypto.h>
 
 /* pg_advisory_xact_lock key of the migrations: "petrel" in ASCII */
@@ -722,6 +723,12 @@ static int url_check(const char *url, const char *setting, const char **error_r)
 static struct pg_db *pg_db_open(const struct store_settings *settings,
 				const struct pg_schema *schema, const char **error_r)
 {
+	const char *why;
+	if (pq_load(&why) != 0) {
+		*error_r = store_error("PostgreSQL store configured (%s) but %s cannot be loaded: %s",
+				       schema->setting, PQ_LOAD_SONAME, why);
+		return NULL;
+	}
 	if (url_check(settings->url, schema->setting, error_r) != 0)
 		return NULL;
 	struct pg_db *d = xcalloc(1, sizeof(*d));

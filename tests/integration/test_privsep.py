@@ -71,6 +71,28 @@ def test_process_tree(petrel):
         assert target.startswith("socket:"), (role, target)
 
 
+# libpq and what only it links: GSSAPI, Kerberos, LDAP, SASL
+LIBPQ_TREE = re.compile(r"/lib(pq|gssapi_krb5|krb5|ldap|sasl2)[.-][^/]*$")
+
+
+def mapped_libraries(pid):
+    """The files of shared libraries in /proc/PID/maps."""
+    return {line.split()[-1] for line in Path("/proc/%d/maps" % pid).read_text().splitlines()
+            if ".so" in line}
+
+
+def test_sqlite_node_maps_no_libpq(petrel):
+    """With the default store (SQLite) none of the four processes maps libpq or its
+    dependencies: libpq is loaded only when a PostgreSQL store is configured
+    (src/store/pq-load.c; test_store_postgresql.py checks that it is then)."""
+    pids = [petrel.proc.pid, *petrel.processes().values()]
+    assert len(pids) == 4, pids
+    for pid in pids:
+        libs = mapped_libraries(pid)
+        assert any("/libc.so" in lib for lib in libs), (pid, libs)
+        assert [lib for lib in libs if LIBPQ_TREE.search(lib)] == [], (pid, libs)
+
+
 def test_sigterm_stops_every_process(petrel):
     sup = petrel.proc.pid
     procs = petrel.processes()

@@ -6,11 +6,13 @@ starts the throwaway cluster)."""
 import itertools
 import json
 import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import MAILBOX_HASH, assert_queued, make_message
+from conftest import MAILBOX_HASH, PETREL_BIN, assert_queued, make_message, petrel_env
 from pg_cluster import Cluster, pg_cluster  # noqa: F401 (the fixture)
 
 PW = "pg-pass-1"
@@ -52,6 +54,14 @@ def test_daily_limit_on_postgresql(petrel_factory, pg_cluster, pg_url):  # noqa:
     assert pg_cluster.psql("SELECT name FROM accounts ORDER BY name", db=pg_url.split("/")[3]
                            .split("?")[0]).split() == ["pg@example.test", "u@example.test"]
     p.start()
+    # libpq is loaded by the processes that open the store (the supervisor checks it and
+    # the credentials before it starts the others), not by the auth process (its
+    # credentials are in SQLite here) nor by the keys process
+    procs = {"supervisor": p.proc.pid, **p.processes()}
+    has = {role: any("/libpq.so" in line for line in
+                     Path("/proc/%d/maps" % pid).read_text().splitlines())
+           for role, pid in procs.items()}
+    assert has == {"supervisor": True, "network": True, "auth": False, "keys": False}, has
     got = send(p, "pg@example.test", ["u+%d@example.test" % i for i in range(4)])
     assert [r.code for r in got] == [250, 250, 250, 451], got
     assert got[3].enhanced == "4.7.1", got[3]
@@ -60,6 +70,26 @@ def test_daily_limit_on_postgresql(petrel_factory, pg_cluster, pg_url):  # noqa:
     db = pg_url.split("/")[3].split("?")[0]
     assert pg_cluster.psql("SELECT sum(used) FROM counters WHERE account = 'pg@example.test'"
                            " AND win LIKE 'd:%'", db=db) == "3"
+
+
+def test_missing_libpq_is_a_clear_error(petrel_factory, tmp_path):
+    """A PostgreSQL store when libpq.so.5 cannot be loaded (here a file of that name that
+    is not a library, found first through LD_LIBRARY_PATH): `petrel serve` and the CLI
+    exit with the loader's reason, no crash."""
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    (libs / "libpq.so.5").write_bytes(b"")
+    p = pg_petrel(petrel_factory, "postgresql://petrel@127.0.0.1:1/none", start=False)
+    env = {**petrel_env(), "LD_LIBRARY_PATH": str(libs)}
+    want = "PostgreSQL store configured ([store] url) but libpq.so.5 cannot be loaded: %s" \
+        % (libs / "libpq.so.5")
+    for args in (["domain", "list"], ["serve"]):
+        r = subprocess.run([PETREL_BIN, *args, "-c", str(p.config_path)], capture_output=True,
+                           text=True, timeout=30, env=env, stdin=subprocess.DEVNULL,
+                           start_new_session=True)
+        assert r.returncode == 1, (args, r)
+        assert want in r.stderr, (args, r.stderr)
+        assert "Sanitizer" not in r.stderr and "SIGSEGV" not in r.stderr, (args, r.stderr)
 
 
 def test_two_nodes_share_the_limit(petrel_factory, pg_url):
