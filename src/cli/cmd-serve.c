@@ -987,6 +987,7 @@ static int serve_network(const struct config *config)
 	struct store_events_settings events_settings = {
 		.max_pending = config->events.max_pending,
 		.retention = config->events.retention,
+		.write_delay_ms = config->events.write_delay,
 		.node = serve_node_name(node),
 	};
 	events = store_events_create(store, pool, st.base, &events_settings);

@@ -212,6 +212,7 @@ static const struct key_def key_defs[] = {
 	{ SECTION_DNS, "timeout", KEY_UINT, CONFIG_OFFSET(dns.timeout), 1, 300 },
 	{ SECTION_EVENTS, "retention", KEY_DURATION, CONFIG_OFFSET(events.retention), 0, 315360000 },
 	{ SECTION_EVENTS, "max_pending", KEY_UINT, CONFIG_OFFSET(events.max_pending), 100, 10000000 },
+	{ SECTION_EVENTS, "write_delay", KEY_UINT, CONFIG_OFFSET(events.write_delay), 0, 10000 },
 	{ SECTION_DKIM, "verify_signatures", KEY_UINT, CONFIG_OFFSET(dkim.verify_signatures), 1, 50 },
 	{ SECTION_DKIM, "verify_header_size", KEY_SIZE, CONFIG_OFFSET(dkim.verify_header_size),
 	  4096, 16777216 },
@@ -613,6 +614,7 @@ static struct config *config_new(bool with_hostname)
 	config->store.connections = 4;
 	config->events.retention = 30 * 86400;
 	config->events.max_pending = 100000;
+	config->events.write_delay = 50;
 	config->dkim.verify_signatures = 5;
 	config->dkim.verify_header_size = 256 * 1024;
 	config->mailbox.cache_size = 64u << 20;

@@ -270,6 +270,7 @@ struct config_store {
 struct config_events {
 	unsigned retention;      /* seconds events are kept; 0 = for ever: 2592000 (30 days) */
 	unsigned max_pending;    /* events waiting for the store before new ones are dropped: 100000 */
+	unsigned write_delay;    /* ms a first event waits for others to share its transaction: 50 */
 };
 
 struct config_dkim {

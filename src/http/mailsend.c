@@ -473,7 +473,7 @@ static void send_event(struct send_job *j, const struct send_message *m)
 		ev.categories = m->categories;
 		ev.custom_args = m->custom_args;
 	}
-	store_events_post(j->origin.server->events, &ev, true);
+	store_events_post(j->origin.server->events, &ev);
 }
 
 /* send_answer - the answer, if the session still waits for it; then the

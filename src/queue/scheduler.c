@@ -399,7 +399,7 @@ static void queue_event(struct queue *queue, const char *type, const struct queu
 		.code = code,
 		.reason = (char *)reason,
 	};
-	store_events_post(queue->events, &ev, false);
+	store_events_post(queue->events, &ev);
 }
 
 /* ---- phase A: local ------------------------------------------------------- */

@@ -772,7 +772,7 @@ void smtp_session_event(struct smtp_session *s, const char *type, const char *ac
 		.code = code,
 	};
 	ev.reason = (char *)reason;
-	store_events_post(s->server->events, &ev, true);
+	store_events_post(s->server->events, &ev);
 }
 
 void smtp_server_event_accepted(struct smtp_server *server, const char *account,
@@ -788,7 +788,7 @@ void smtp_server_event_accepted(struct smtp_server *server, const char *account,
 		.code = 250,
 		.recipients = (char *)recipients,
 	};
-	store_events_post(server->events, &ev, true);
+	store_events_post(server->events, &ev);
 }
 
 bool smtp_session_is_from_node(const struct smtp_session *s)

@@ -472,15 +472,18 @@ int store_event_add_many(struct store *store, const struct store_event *events, 
 /* ---- the event writer: many producers, rows written in batches ----------------------- */
 /* The server records an event for every acceptance, delivery, rejection...;
  * one transaction per row would make the workers queue on SQLite's write
- * lock.  store_events_post() copies the event and returns at once; rows are
- * written in batches, one transaction each, by whichever worker gets there
- * first (or a pool job, when posted from the loop).  Thread-safe. */
+ * lock, and cost more than a message's own work.  store_events_post() copies
+ * the event and returns at once; the writer's own thread writes them in
+ * batches, one transaction each, once the oldest has waited WRITE_DELAY_MS
+ * (or a batch is full).  Thread-safe. */
 struct store_events;
 struct pool;
 struct event_base;
 struct store_events_settings {
 	unsigned max_pending;    /* events waiting to be written; more are dropped */
 	unsigned retention;      /* seconds events are kept; 0 = for ever */
+	unsigned write_delay_ms; /* how long a first event waits for others to share
+				    its transaction; 0: none */
 	const char *node;        /* recorded with each event posted without one;
 				    NULL: none (the string must outlive the writer) */
 };
@@ -493,12 +496,10 @@ struct store_events *store_events_create(struct store *store, struct pool *pool,
 					 const struct store_events_settings *settings);
 /* store_events_dropped - events dropped so far */
 unsigned long long store_events_dropped(struct store_events *events);
-/* store_events_post - ON_LOOP: the caller is the loop thread (never blocks);
- * else a worker, which may write the pending batch itself */
-void store_events_post(struct store_events *events, const struct store_event *event,
-		       bool on_loop);
-/* store_events_free - write what is pending (blocking), then free; call after
- * the pool has stopped */
+/* store_events_post - queue EVENT for the writer; never blocks */
+void store_events_post(struct store_events *events, const struct store_event *event);
+/* store_events_free - write what is pending now (blocking), then free; call
+ * after the pool has stopped */
 void store_events_free(struct store_events **events);
 /* store_event_list - events with id > AFTER_ID, time >= SINCE (0: any),
  * ACCOUNT (NULL: any), oldest first, at most LIMIT (0: no limit) */

@@ -1797,7 +1797,7 @@ static void assert_writer_bounded(struct store *s, void (*unblock)(void *blocker
 	struct store_events *ev = store_events_create(s, pool, NULL, &settings);
 	for (int i = 0; i < 11; i++) {
 		struct store_event e = { .time = 5000 + i, .type = (char *)"accepted" };
-		store_events_post(ev, &e, true);
+		store_events_post(ev, &e);
 	}
 	unsigned long long dropped = store_events_dropped(ev);
 	unblock(blocker);
@@ -2103,9 +2103,9 @@ static void test_events_writer_node(void **state)
 	struct store_events_settings settings = { .max_pending = 10, .node = "mx1" };
 	struct store_events *ev = store_events_create(f->store, pool, NULL, &settings);
 	struct store_event e = { .time = 5000, .type = (char *)"accepted" };
-	store_events_post(ev, &e, false);
+	store_events_post(ev, &e);
 	e.node = (char *)"other";
-	store_events_post(ev, &e, false);
+	store_events_post(ev, &e);
 	pool_free(&pool);
 	store_events_free(&ev);
 	event_base_free(base);
@@ -2115,6 +2115,42 @@ static void test_events_writer_node(void **state)
 	assert_string_equal(v[0]->node, "mx1");
 	assert_string_equal(v[1]->node, "other");
 	store_event_list_free(&v, n);
+}
+
+/* the writer lets events wait write_delay for others before it writes them
+ * (failed before: a worker's post wrote at once), and writes what waits at
+ * once when freed */
+static void test_events_writer_delay(void **state)
+{
+	struct fixture *f = *state;
+	struct event_base *base = event_base_new();
+	struct pool *pool = pool_create(base, 1);
+	struct store_events_settings settings = { .max_pending = 10, .write_delay_ms = 400 };
+	struct store_events *ev = store_events_create(f->store, pool, NULL, &settings);
+	struct store_event e = { .time = 5000, .type = (char *)"accepted" };
+	store_events_post(ev, &e);
+	store_events_post(ev, &e);
+	size_t n;
+	struct store_event **v = events_read_all(f->store, &n);
+	assert_int_equal(n, 0);
+	store_event_list_free(&v, n);
+	for (int i = 0; i < 300 && n < 2; i++) {  /* written within 3 s */
+		usleep(10000);
+		v = events_read_all(f->store, &n);
+		store_event_list_free(&v, n);
+	}
+	assert_int_equal(n, 2);
+
+	settings.write_delay_ms = 10000;  /* freed long before it is due */
+	struct store_events *ev2 = store_events_create(f->store, pool, NULL, &settings);
+	store_events_post(ev2, &e);
+	store_events_free(&ev2);
+	v = events_read_all(f->store, &n);
+	assert_int_equal(n, 3);
+	store_event_list_free(&v, n);
+	pool_free(&pool);
+	store_events_free(&ev);
+	event_base_free(base);
 }
 
 /* ---- PostgreSQL's own ------------------------------------------------------------ */
@@ -2488,7 +2524,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nodes, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_account_homes, setup, teardown), \
 		cmocka_unit_test_setup_teardown(test_nodes_concurrent_numbers, setup, teardown), \
-		cmocka_unit_test_setup_teardown(test_events_writer_node, setup, teardown)
+		cmocka_unit_test_setup_teardown(test_events_writer_node, setup, teardown), \
+		cmocka_unit_test_setup_teardown(test_events_writer_delay, setup, teardown)
 	const struct CMUnitTest sqlite_tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
 		cmocka_unit_test(test_migrate_from_version_1),
