@@ -112,8 +112,8 @@ void pool_submit(struct pool *pool, pool_work_fn *work, pool_done_fn *done, void
 	else
 		pool->todo_head = job;
 	pool->todo_tail = job;
-	pthread_cond_signal(&pool->cond);
 	pthread_mutex_unlock(&pool->lock);
+	pthread_cond_signal(&pool->cond);
 }
 
 unsigned pool_pending(const struct pool *pool)
