@@ -906,7 +906,7 @@ static int serve_network(const struct config *config)
 	struct authd_client *logins = NULL;
 	struct keysd_signer *signer = NULL;
 	struct http_webhook_dispatcher *webhook = NULL;
-	SSL_CTX *webhook_tls = NULL;
+	SSL_CTX *client_tls = NULL;
 	struct privsep_channels *channels = NULL;
 	struct serve_outbound outbound = { 0 };
 	struct event *sigterm = NULL;
@@ -992,6 +992,11 @@ static int serve_network(const struct config *config)
 	};
 	events = store_events_create(store, pool, st.base, &events_settings);
 	queue_set_store(queue, store, events);
+	/* one client context for outbound delivery and the event webhook:
+	 * each context loads the whole system trust store (about 0.7 MiB of
+	 * this process's heap), and neither changes the context after this */
+	client_tls = delivery_tls_client_ctx();
+	outbound.settings.tls_ctx = client_tls;
 	delivery = delivery_create(st.base, dns, &outbound.settings);
 	queue_set_delivery(queue, delivery);
 	queue_start(queue);
@@ -1048,9 +1053,8 @@ static int serve_network(const struct config *config)
 	st.pop3 = pop3_server_create(st.base, &pop3_settings);
 	/* the event webhook: this process has the store, the loop, the
 	 * resolver and outbound connections (docs/http.md "Event webhook") */
-	webhook_tls = delivery_tls_client_ctx();
 	struct http_webhook_dispatcher_settings webhook_settings = {
-		.config = config, .store = store, .pool = pool, .dns = dns, .tls = webhook_tls,
+		.config = config, .store = store, .pool = pool, .dns = dns, .tls = client_tls,
 		.keys = keys_client,
 	};
 	webhook = http_webhook_dispatcher_create(st.base, &webhook_settings);
@@ -1130,8 +1134,8 @@ out:
 	pool_free(&pool);
 	keysd_signer_free(&signer);
 	http_webhook_dispatcher_free(&webhook);
-	if (webhook_tls)
-		SSL_CTX_free(webhook_tls);
+	if (client_tls)
+		SSL_CTX_free(client_tls);
 	queue_free(&queue);
 	imap_server_free(&st.imap);
 	pop3_server_free(&st.pop3);

@@ -140,7 +140,8 @@ void delivery_free(struct delivery **delivery);
 const struct delivery_relay *delivery_relay_preset(const char *name);
 
 /* delivery_tls_client_ctx - a default client context (system trust store,
- * TLS 1.2 at least); the caller's to free (also the event webhook's) */
+ * TLS 1.2 at least); the caller's to free.  Each loads the whole system
+ * trust store: `petrel serve` makes one, for delivery and the event webhook */
 SSL_CTX *delivery_tls_client_ctx(void);
 
 #endif
