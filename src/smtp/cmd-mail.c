@@ -44,8 +44,7 @@ struct mail_job {
 	struct policy_reply reply;
 };
 
-struct quota_job {
-	struct smtp_job job;
+struct smtp_quota_check {
 	char **mailboxes;
 	size_t count;
 	uint64_t bytes;
@@ -91,9 +90,9 @@ static void mail_free(struct smtp_job *job);
 static void rcpt_work(struct smtp_job *job);
 static bool quota_all_full(const char *data_dir, char *const *mailboxes, size_t n,
 			   uint64_t bytes);
-static void quota_work(struct smtp_job *job);
-static void quota_done(struct smtp_session *s, struct smtp_job *job);
-static void quota_free(struct smtp_job *job);
+static void quota_only_work(struct smtp_job *job);
+static void quota_only_done(struct smtp_session *s, struct smtp_job *job);
+static void quota_only_free(struct smtp_job *job);
 static void message_checked(struct smtp_session *s);
 static void rcpt_done(struct smtp_session *s, struct smtp_job *job);
 static void rcpt_free(struct smtp_job *job);
@@ -645,61 +644,76 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 		return;
 	}
 	/* Only a message whose every recipient is a mailbox with a quota can
-	 * be refused for it (quota_done); the envelope's recipients are then
-	 * those mailboxes. */
+	 * be refused for it (smtp_quota_check_refuse); the envelope's
+	 * recipients are then those mailboxes.  The check rides on the next
+	 * job (smtp_job). */
 	if (s->quota_mailbox_count > 0 && s->quota_mailbox_count == s->env->rcpt_count) {
-		struct quota_job *j = xcalloc(1, sizeof(*j));
-		j->job.work = quota_work;
-		j->job.done = quota_done;
-		j->job.free = quota_free;
-		j->count = s->quota_mailbox_count;
-		j->mailboxes = xcalloc(j->count, sizeof(*j->mailboxes));
-		for (size_t i = 0; i < j->count; i++)
-			j->mailboxes[i] = xstrdup(s->env->rcpts[i].address);
-		j->bytes = s->body.len;
-		smtp_session_async(s, &j->job);
-		return;
+		struct smtp_quota_check *q = xcalloc(1, sizeof(*q));
+		q->count = s->quota_mailbox_count;
+		q->mailboxes = xcalloc(q->count, sizeof(*q->mailboxes));
+		for (size_t i = 0; i < q->count; i++)
+			q->mailboxes[i] = xstrdup(s->env->rcpts[i].address);
+		q->bytes = s->body.len;
+		s->quota_check = q;
 	}
 	message_checked(s);
 }
 
-static void quota_work(struct smtp_job *job)
+bool smtp_quota_check_run(struct smtp_quota_check *q, const struct smtp_server *server)
 {
-	struct quota_job *j = (struct quota_job *)job;
-	j->full = quota_all_full(job->server->config->data_dir, j->mailboxes, j->count,
-				 j->bytes);
+	q->full = quota_all_full(server->config->data_dir, q->mailboxes, q->count, q->bytes);
+	return q->full;
 }
 
-/* quota_done - RFC 3463 3.3 X.2.2 at the end of data: refused when this
- * message would take every recipient's mailbox over its quota.  When only
- * some would, the message is accepted: SMTP has one reply for all
+/* smtp_quota_check_refuse - RFC 3463 3.3 X.2.2 at the end of data: refused
+ * when this message would take every recipient's mailbox over its quota.
+ * When only some would, the message is accepted: SMTP has one reply for all
  * recipients (RFC 5321 4.2.5), and the others must get their copy; the
- * queue's delivery defers the full ones (452 4.2.2), retries and in the
- * end bounces, as for any temporary failure. */
-static void quota_done(struct smtp_session *s, struct smtp_job *job)
+ * queue's delivery defers the full ones (452 4.2.2), retries and in the end
+ * bounces, as for any temporary failure. */
+bool smtp_quota_check_refuse(struct smtp_session *s, const struct smtp_quota_check *q)
 {
-	struct quota_job *j = (struct quota_job *)job;
-	if (!j->full) {
-		message_checked(s);
-		return;
-	}
+	if (!q->full)
+		return false;
 	static const char reply[] = "452 4.2.2 Mailbox full: the message would take it over "
 				    "its quota";
-	log_info("rejected", "session=%s client=%s size=%zu reply=\"452\" reason=\"over quota\"",
-		 s->sid, s->client, s->body.len);
-	smtp_session_event(s, "rejected", NULL, j->count == 1 ? j->mailboxes[0] : NULL, 452,
+	log_info("rejected", "session=%s client=%s size=%llu reply=\"452\" reason=\"over quota\"",
+		 s->sid, s->client, (unsigned long long)q->bytes);
+	smtp_session_event(s, "rejected", NULL, q->count == 1 ? q->mailboxes[0] : NULL, 452,
 			   reply + 10);
 	smtp_session_reply(s, "%s", reply);
 	smtp_session_transaction_reset(s);
+	return true;
 }
 
-static void quota_free(struct smtp_job *job)
+void smtp_quota_check_free(struct smtp_quota_check **qp)
 {
-	struct quota_job *j = (struct quota_job *)job;
-	for (size_t i = 0; i < j->count; i++)
-		free(j->mailboxes[i]);
-	free(j->mailboxes);
-	free(j);
+	struct smtp_quota_check *q = *qp;
+	if (!q)
+		return;
+	for (size_t i = 0; i < q->count; i++)
+		free(q->mailboxes[i]);
+	free(q->mailboxes);
+	free(q);
+	*qp = NULL;
+}
+
+/* quota_only_work - nothing: the quota check ran before it (smtp_job) */
+static void quota_only_work(struct smtp_job *job)
+{
+	(void)job;
+}
+
+/* quota_only_done - the mailboxes can take it: to the queue */
+static void quota_only_done(struct smtp_session *s, struct smtp_job *job)
+{
+	(void)job;
+	smtp_message_submit(s);
+}
+
+static void quota_only_free(struct smtp_job *job)
+{
+	free(job);
 }
 
 /* message_checked - the body passed the checks of message_complete: the
@@ -735,6 +749,14 @@ static void message_checked(struct smtp_session *s)
 		 * mail keeps them, written by the node that received it (the
 		 * nodes share the authserv-id; it removed the forged ones) */
 		smtp_verify_strip(s);
+		return;
+	}
+	if (s->quota_check) {  /* no job above to ride on: one of its own */
+		struct smtp_job *j = xcalloc(1, sizeof(*j));
+		j->work = quota_only_work;
+		j->done = quota_only_done;
+		j->free = quota_only_free;
+		smtp_session_async(s, j);
 		return;
 	}
 	smtp_message_submit(s);

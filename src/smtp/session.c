@@ -551,6 +551,7 @@ void smtp_session_transaction_reset(struct smtp_session *s)
 	s->rcpt_tried = 0;
 	s->rcpt_other = false;
 	s->quota_mailbox_count = 0;
+	smtp_quota_check_free(&s->quota_check);
 	s->forwarded = false;
 	s->bdat_used = false;
 	s->verifier = false;
@@ -734,6 +735,8 @@ static void session_job_done(void *arg);
 static void session_job_work(void *arg)
 {
 	struct smtp_job *job = arg;
+	if (job->quota && smtp_quota_check_run(job->quota, job->server))
+		return;  /* refused: nothing else to do */
 	job->work(job);
 }
 
@@ -744,8 +747,10 @@ static void session_job_done(void *arg)
 	struct smtp_session *s = smtp_server_session_find(job->server, job->session_id);
 	if (s && !s->conn.dead) {
 		s->waiting = false;
-		job->done(s, job);
+		if (!job->quota || !smtp_quota_check_refuse(s, job->quota))
+			job->done(s, job);
 	}
+	smtp_quota_check_free(&job->quota);
 	job->free(job);
 	if (s && !s->conn.dead)
 		smtp_session_process_input(s);
@@ -755,6 +760,8 @@ void smtp_session_async(struct smtp_session *s, struct smtp_job *job)
 {
 	job->session_id = s->id;
 	job->server = s->server;
+	job->quota = s->quota_check;
+	s->quota_check = NULL;
 	s->waiting = true;
 	pool_submit(s->server->pool, session_job_work, session_job_done, job);
 }

@@ -126,6 +126,7 @@ struct smtp_session {
 					  quota (not the postmaster, nor a sandboxed
 					  account's): when all are, it is checked at
 					  the end of data */
+	struct smtp_quota_check *quota_check; /* that check, until a job takes it */
 	struct smtp_data_reader reader;
 	struct buf body;
 	uint64_t bdat_left;
@@ -168,8 +169,25 @@ struct smtp_job {
 	void (*work)(struct smtp_job *job);
 	void (*done)(struct smtp_session *s, struct smtp_job *job);
 	void (*free)(struct smtp_job *job);
+	/* the end of data's quota check (cmd-mail.c) rides on the session's
+	 * first job after it, one worker trip less: it runs before WORK, and
+	 * when no mailbox can take the message neither WORK nor DONE runs:
+	 * the session answers 452 */
+	struct smtp_quota_check *quota;
 };
+/* smtp_session_async - JOB's WORK on a worker, then its DONE on the loop if
+ * the session is still there; the session reads no input meanwhile.  JOB
+ * takes the session's pending quota check. */
 void smtp_session_async(struct smtp_session *s, struct smtp_job *job);
+
+/* the end of data's quota check (cmd-mail.c), see smtp_job */
+struct smtp_quota_check;
+/* smtp_quota_check_run - (worker) true when no mailbox can take it */
+bool smtp_quota_check_run(struct smtp_quota_check *q, const struct smtp_server *server);
+/* smtp_quota_check_refuse - (loop) if Q found every mailbox full, answer
+ * 452 and end the transaction: true; else false */
+bool smtp_quota_check_refuse(struct smtp_session *s, const struct smtp_quota_check *q);
+void smtp_quota_check_free(struct smtp_quota_check **q);
 
 /* smtp_session_event - record an event in the store (from a worker; the
  * session does not wait).  ACCOUNT defaults to the session's account. */

@@ -140,3 +140,32 @@ def test_end_of_data_accepted_with_postmaster_beside_a_full_mailbox(petrel_facto
     assert deliver(p, ["u@example.test", "postmaster@example.test"], big) == {}
     p.wait_log(r"deferred queue_id=\S+ to=u@example.test reason=\"over quota\"")
     assert len(messages(p, "u")) == 1
+
+
+@pytest.mark.parametrize("path", ["checks-off", "submission"])
+def test_end_of_data_refused_after_other_checks(petrel_factory, path):
+    """The end of data's quota check rides on the job that comes after the body: the
+    removal of forged Authentication-Results on an mx listener with receiving_checks =
+    off, or the From: check and DKIM signing of a submission.  Either way a message that
+    would take the mailbox over its quota gets 452 4.2.2, nothing is queued, and the
+    session goes on: the next message that fits is accepted."""
+    p = petrel_factory(start=False, quota_default="4k")
+    if path == "checks-off":
+        p.config_path.write_text(p.config_path.read_text().replace(
+            "[listener mx]\n", "[listener mx]\nreceiving_checks = off\n"))
+    p.start()
+    assert deliver(p, ["u@example.test"], make_message(subject="small", body=b"x\r\n")) == {}
+    p.mail("example.test", "u", 1)
+    c = p.auth_session() if path == "submission" else p.connect("mx")
+    if path != "submission":
+        c.banner()
+        c.ehlo("client.example")
+    big = make_message(subject="big", body=(b"z" * 70 + b"\r\n") * 80)
+    r = c.mail_transaction("a@b.test", ["u@example.test"], big)
+    assert r.code == 452 and r.lines[0].startswith("4.2.2 "), r
+    assert_queued(c.mail_transaction("a@b.test", ["u@example.test"],
+                                     make_message(subject="fits", body=b"y\r\n")))
+    c.quit()
+    p.wait_log(r"rejected session=\S+ client=\S+ size=\d+ reply=\"452\" reason=\"over quota\"")
+    p.wait_log(r"delivered queue_id=\S+ to=u@example.test", count=2)
+    assert len(messages(p, "u")) == 2
