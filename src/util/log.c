@@ -17,7 +17,12 @@
  * instead of one per line; a line reaches stderr at most that much later.
  *
  * Ring records: 2 bytes of length, 1 byte of level, then the line with its
- * '\n'.  A record may wrap around the end of the ring.
+ * '\n'.  A record may wrap around the end of the ring.  A ring drained to
+ * empty starts again at its first byte: a process that logs steadily keeps
+ * resident only the pages its largest backlog reached (a few KiB while
+ * stderr keeps up), not the whole [server] log_buffer (1 MiB in each of
+ * the network, auth and keys processes) that records marching round the
+ * ring would touch.
  */
 #include "util/log.h"
 
@@ -216,6 +221,10 @@ static void log_ring_copy_out(void *dst, size_t len)
 	memcpy((char *)dst + first, log_ring.buf, len - first);
 	log_ring.head = (log_ring.head + len) % log_ring.cap;
 	log_ring.used -= len;
+	/* empty: the next record starts at the first byte again, so that only
+	 * the pages of the largest backlog are ever touched (resident) */
+	if (log_ring.used == 0)
+		log_ring.head = 0;
 }
 
 /* log_ring_linger - (mutex held) wait LOG_LINGER_MS, or less if the ring
