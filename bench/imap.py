@@ -564,7 +564,10 @@ def deliver_parallel(connect, rcpts, msg, clients):
 
 def sampled(server, fn):
     """Run fn() with a memory sampler on the server's processes; (fn's result, peak RSS
-    sum KiB, peak PSS sum KiB, processes at the peak)."""
+    sum KiB, peak PSS sum KiB, processes at the peak).  The disk is settled first
+    (bench.settle_disk, not timed): no row pays for the writes of the one before it,
+    the other server's included."""
+    bench.settle_disk()
     s = bench.Sampler(server.pids, interval=0.2)
     s.start()
     try:
@@ -725,6 +728,7 @@ def idle_row(server, res, users, rounds, clients, msg, timeout):
             lag = []
             done = threading.Event()
             sent = {}
+            bench.settle_disk()
             t_start = time.monotonic()
 
             def deliver():
