@@ -864,6 +864,10 @@ static int serve_supervisor(const struct config *config, const char *file)
 	if (serve_prepare_data_dir(config, lock_fd) != 0 || serve_prepare_auth(file) != 0 ||
 	    serve_own_files(config) != 0)
 		goto out;
+	/* what the checks above loaded and freed (the public suffix list, the
+	 * TLS context, the store and credentials) goes back to the system:
+	 * from here the supervisor only starts and waits for its children */
+	malloc_trim(0);
 	rc = privsep_supervise(config, file, lock_fd);
 out:
 	serve_outbound_free(&outbound);
