@@ -656,10 +656,12 @@ static void serve_accept(void *ctx, const struct config_listener *listener, int 
  * process (each role calls it): every thread that allocates gets an arena
  * of its own up to glibc's limit (8 per core), and each keeps its peak;
  * what large work freed is given back after it ([server]
- * malloc_trim_messages, util/heap) */
+ * malloc_trim_messages, util/heap); large arrays in huge pages ([server]
+ * huge_pages_from) */
 static void serve_malloc_setup(const struct config *config)
 {
 	heap_trim_setup(config->malloc_trim_messages);
+	heap_big_setup(config->huge_pages_from);
 	if (config->malloc_arenas == 0 || mallopt(M_ARENA_MAX, (int)config->malloc_arenas) == 1)
 		return;
 #ifdef PETREL_SANITIZER

@@ -144,6 +144,9 @@ static const struct key_def key_defs[] = {
 	{ SECTION_SERVER, "malloc_arenas", KEY_UINT, CONFIG_OFFSET(malloc_arenas), 0, 64 },
 	{ SECTION_SERVER, "malloc_trim_messages", KEY_UINT, CONFIG_OFFSET(malloc_trim_messages), 0,
 	  100000000 },
+	/* 0 = never; at most 1 GiB */
+	{ SECTION_SERVER, "huge_pages_from", KEY_SIZE, CONFIG_OFFSET(huge_pages_from), 0,
+	  1073741824ULL },
 	{ SECTION_DOMAINS, "local", KEY_DOMAINS, 0, 0, 0 },
 	{ SECTION_DOMAINS, "postmaster", KEY_ADDRESS, CONFIG_OFFSET(postmaster), 0, 0 },
 	{ SECTION_TLS, "certificate", KEY_OPTIONAL_PATH, CONFIG_OFFSET(tls_certificate), 0, 0 },
@@ -502,6 +505,7 @@ static struct config *config_new(bool with_hostname)
 	config->node_stale_after = 30;
 	config->malloc_arenas = 2;
 	config->malloc_trim_messages = 10000;
+	config->huge_pages_from = 1u << 20;
 
 	config->local_domains = xcalloc(1, sizeof(char *));
 	config->local_domain_count = 0;

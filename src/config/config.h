@@ -362,6 +362,8 @@ struct config {
 				    2; 0 = glibc's own limit, 8 per core */
 	unsigned malloc_trim_messages; /* malloc_trim after work over this many
 					  messages: 10000; 0 = never */
+	size_t huge_pages_from;  /* arrays this large in huge pages (util/heap):
+				    1 MiB; 0 = never */
 
 	char **local_domains;   /* lower-case, NULL-terminated */
 	size_t local_domain_count;

@@ -139,6 +139,8 @@ struct view_entry {
 	bool expunged;           /* gone from the folder, not yet reported */
 	uint64_t modseq;
 };
+/* heap_big_alloc's rounding keeps whole entries */
+_Static_assert(((size_t)2 << 20) % sizeof(struct view_entry) == 0, "view entry size");
 
 struct mailbox_view {
 	struct mailbox *mailbox;
@@ -1670,8 +1672,11 @@ static int view_open(struct mailbox *mailbox, bool peek, struct mailbox_view **v
 	}
 	view = xcalloc(1, sizeof(*view));
 	view->mailbox = mailbox;
-	view->cap = mailbox->count ? mailbox->count : 16;
-	view->entries = xcalloc(view->cap, sizeof(*view->entries));
+	/* in huge pages when large: a fresh view's pages no longer fault
+	 * one by one at each SELECT (util/heap.h) */
+	size_t bytes = (mailbox->count ? mailbox->count : 16) * sizeof(*view->entries);
+	view->entries = heap_big_alloc(&bytes);
+	view->cap = bytes / sizeof(*view->entries);
 	for (size_t i = 0; i < mailbox->count; i++)
 		view_entry_set(&view->entries[i], &mailbox->msgs[i], mailbox);
 	view->peek = peek;
@@ -1695,7 +1700,7 @@ void mailbox_view_free(struct mailbox_view **view)
 		return;
 	size_t count = (*view)->count;
 	mailbox_unref(&(*view)->mailbox);
-	free((*view)->entries);
+	heap_big_free((*view)->entries, (*view)->cap * sizeof(*(*view)->entries));
 	free(*view);
 	*view = NULL;
 	(void)heap_trim_after(count);
@@ -2022,8 +2027,10 @@ int mailbox_view_update(struct mailbox_view *view, bool expunges,
 	if (first_new < mb->count || ch.expunged_count) {
 		size_t need = view->count + (mb->count - first_new);
 		if (need > view->cap) {
-			view->cap = need * 2;
-			view->entries = xrealloc(view->entries, view->cap * sizeof(*view->entries));
+			size_t bytes = need * 2 * sizeof(*view->entries);
+			view->entries = heap_big_resize(view->entries,
+							view->cap * sizeof(*view->entries), &bytes);
+			view->cap = bytes / sizeof(*view->entries);
 		}
 		for (size_t i = first_new; i < mb->count; i++)
 			view_entry_set(&view->entries[view->count++], &mb->msgs[i], mb);

@@ -6,9 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void xalloc_die(void) __attribute__((noreturn));
-
-static void xalloc_die(void)
+void xalloc_die(void)
 {
 	fputs("petrel: out of memory\n", stderr);
 	abort();

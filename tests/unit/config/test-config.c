@@ -110,6 +110,7 @@ static void test_defaults(void **state)
 	assert_int_equal(config->workers, 4);
 	assert_int_equal(config->malloc_arenas, 2);
 	assert_int_equal(config->malloc_trim_messages, 10000);
+	assert_int_equal(config->huge_pages_from, 1024 * 1024);
 	assert_int_equal(config->local_domain_count, 0);
 	assert_non_null(config->local_domains);
 	assert_null(config->local_domains[0]);
@@ -457,6 +458,8 @@ static const struct error_case error_cases[] = {
 	  "2: 'command_line' must be a number between 512 and 65536" },
 	{ "[server]\nworkers = 65\n", "2: 'workers' must be a number between 1 and 64" },
 	{ "[server]\nmalloc_arenas = 65\n", "2: 'malloc_arenas' must be a number between 0 and 64" },
+	{ "[server]\nhuge_pages_from = 2G\n",
+	  "2: 'huge_pages_from' must be a number between 0 and 1073741824" },
 	{ "[server]\nmalloc_trim_messages = 100000001\n",
 	  "2: 'malloc_trim_messages' must be a number between 0 and 100000000" },
 	{ "[server]\nlog_buffer = 1k\n",

@@ -1,12 +1,16 @@
 /* tests/unit/util/test-heap - src/util/heap.c: a trim only after work over
  * [server] malloc_trim_messages messages (never when 0), three in a row at
- * most, then one a second. */
+ * most, then one a second; large arrays in mappings of whole 2 MiB huge
+ * pages from [server] huge_pages_from bytes on, zeroed, resized keeping
+ * their contents. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "util/heap.h"
@@ -31,10 +35,94 @@ static void test_heap_trim_threshold_and_rate(void **state)
 	assert_false(heap_trim_after(1000000));
 }
 
+#define HUGE ((size_t)2 << 20)
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* mapping_size - bytes of the mapping P begins, from /proc/self/maps (0:
+ * none begins there) */
+static size_t mapping_size(const void *p)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo, hi;
+	size_t size = 0;
+	char line[512];
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo == (unsigned long)p)
+			size = hi - lo;
+	fclose(f);
+	return size;
+}
+
+static void test_heap_big_small_below_the_setting(void **state)
+{
+	(void)state;
+	size_t n = 3 * HUGE;
+	heap_big_setup(0);                           /* never */
+	unsigned char *p = heap_big_alloc(&n);
+	assert_int_equal(n, 3 * HUGE);
+	assert_true(all_zero(p, n));
+	heap_big_free(p, n);
+	heap_big_setup(1 << 20);
+	n = (1 << 20) - 16;
+	p = heap_big_alloc(&n);
+	assert_int_equal(n, (1 << 20) - 16);         /* not rounded: the heap's */
+	memset(p, 7, n);
+	size_t m = 100;
+	p = heap_big_resize(p, n, &m);               /* smaller: kept in front */
+	assert_int_equal(m, 100);
+	assert_int_equal(p[99], 7);
+	heap_big_free(p, m);
+	heap_big_free(NULL, 5);
+	heap_big_setup(0);
+}
+
+static void test_heap_big_huge_mapping(void **state)
+{
+	(void)state;
+	heap_big_setup(1 << 20);
+	size_t n = 1600000;                          /* a 100,000-message view */
+	unsigned char *p = heap_big_alloc(&n);
+	assert_int_equal(n, HUGE);
+	assert_int_equal((uintptr_t)p % HUGE, 0);
+	assert_int_equal(mapping_size(p), HUGE);     /* a mapping of its own */
+	assert_true(all_zero(p, n));
+	memset(p, 9, n);
+	/* from small to huge and on: contents kept, the rest zeroed */
+	size_t m = 5 * HUGE + 1;
+	unsigned char *q = heap_big_resize(p, n, &m);
+	assert_int_equal(m, 6 * HUGE);
+	assert_int_equal((uintptr_t)q % HUGE, 0);
+	assert_int_equal(q[0], 9);
+	assert_int_equal(q[HUGE - 1], 9);
+	assert_true(all_zero(q + HUGE, m - HUGE));
+	heap_big_free(q, m);
+	size_t s = 1000;
+	unsigned char *r = heap_big_alloc(&s);
+	memset(r, 3, s);
+	size_t t = 1 << 20;
+	r = heap_big_resize(r, s, &t);
+	assert_int_equal(t, HUGE);
+	assert_int_equal(r[999], 3);
+	assert_true(all_zero(r + 1000, t - 1000));
+	assert_int_equal(mapping_size(r), HUGE);
+	heap_big_free(r, t);
+	heap_big_setup(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_heap_trim_threshold_and_rate),
+		cmocka_unit_test(test_heap_big_small_below_the_setting),
+		cmocka_unit_test(test_heap_big_huge_mapping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
