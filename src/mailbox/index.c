@@ -138,6 +138,9 @@ void mailbox_index_encode(const struct mailbox_index *index, struct buf *out)
 
 	for (size_t i = 0; i < index->count; i++)
 		names_len += strlen(index->records[i].name);
+	/* one allocation: doubling a 100,000-message index's 11 MB copied
+	 * and faulted in twice as much */
+	buf_reserve(out, sizeof(head) + index->count * INDEX_RECORD_SIZE + names_len);
 	memcpy(head, index_magic, 8);
 	le32_put(head + 8, MAILBOX_INDEX_VERSION);
 	le32_put(head + 12, index->uidvalidity);

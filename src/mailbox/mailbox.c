@@ -181,10 +181,12 @@ static const char *mailbox_hostname;
 /* a name dir_list found */
 struct dir_name {
 	char *name;
-	bool regular;      /* the listing says a regular file (DT_REG) */
+	uint32_t unique_len; /* of its unique part (unique_len), found once */
+	bool regular;        /* the listing says a regular file (DT_REG) */
 };
 
 static int dir_list(const char *path, struct dir_name **names_r, size_t *count_r);
+static size_t unique_len(const char *name);
 static void names_free(struct dir_name *names, size_t count);
 static int make_durable(int fd);
 static int lease_write(struct mailbox *mb);
@@ -267,7 +269,8 @@ static int dir_list(const char *path, struct dir_name **names_r, size_t *count_r
 			names = xrealloc(names, cap * sizeof(*names));
 		}
 		names[count++] = (struct dir_name){
-			.name = xstrdup(de->d_name), .regular = de->d_type == DT_REG,
+			.name = xstrdup(de->d_name), .unique_len = (uint32_t)unique_len(de->d_name),
+			.regular = de->d_type == DT_REG,
 		};
 		errno = 0;
 	}
@@ -642,11 +645,18 @@ static int unique_cmp(const char *a, const char *b)
 	return c ? c : (la < lb ? -1 : la > lb);
 }
 
+/* names_cmp - listed names by unique part, then whole: the unique parts'
+ * lengths found at the listing (a strcspn of both names at each of the
+ * 1.7 million comparisons of a 100,000-name cur/ was a tenth of a first
+ * SELECT) */
 static int names_cmp(const void *a, const void *b)
 {
-	const char *x = ((const struct dir_name *)a)->name, *y = ((const struct dir_name *)b)->name;
-	int c = unique_cmp(x, y);
-	return c ? c : strcmp(x, y);
+	const struct dir_name *x = a, *y = b;
+	uint32_t la = x->unique_len, lb = y->unique_len;
+	int c = memcmp(x->name, y->name, la < lb ? la : lb);
+	if (c == 0)
+		c = la < lb ? -1 : la > lb;
+	return c ? c : strcmp(x->name, y->name);
 }
 
 static int order_cmp(const void *a, const void *b, void *mailbox)

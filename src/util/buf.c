@@ -8,10 +8,7 @@
 
 #include "util/xalloc.h"
 
-static void buf_reserve(struct buf *buf, size_t extra);
-
-/* buf_reserve - make room for EXTRA more bytes plus the NUL */
-static void buf_reserve(struct buf *buf, size_t extra)
+void buf_reserve(struct buf *buf, size_t extra)
 {
 	if (extra >= SIZE_MAX - buf->len - 1)
 		abort();

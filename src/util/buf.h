@@ -20,6 +20,9 @@ struct buf {
 void buf_init(struct buf *buf);
 void buf_free(struct buf *buf);
 void buf_reset(struct buf *buf);  /* len = 0, keeps the memory */
+/* buf_reserve - room for EXTRA more bytes (and the NUL) at once: a writer
+ * that knows its size grows the buffer once, not by doubling */
+void buf_reserve(struct buf *buf, size_t extra);
 void buf_append(struct buf *buf, const void *data, size_t len);
 void buf_append_str(struct buf *buf, const char *s);
 void buf_printf(struct buf *buf, const char *fmt, ...)
