@@ -672,12 +672,16 @@ static int account_limit(const char *account, struct mailbox_quota *limit_r,
 	return 0;
 }
 
-int mailbox_quota_check_path(const char *account_path, uint64_t bytes, uint64_t messages,
-			     struct mailbox_error *error_r)
+/* quota_check_path - mailbox_quota_check_path, and *LIMITED_R (if not
+ * NULL) whether the account has a limit at all */
+static int quota_check_path(const char *account_path, uint64_t bytes, uint64_t messages,
+			    bool *limited_r, struct mailbox_error *error_r)
 {
 	struct mailbox_quota limit, usage;
 	if (account_limit(account_path, &limit, error_r) != 0)
 		return -1;
+	if (limited_r)
+		*limited_r = limit.bytes != 0 || limit.messages != 0;
 	if (limit.bytes == 0 && limit.messages == 0)
 		return 0;   /* no limit: no need to count */
 	if (account_usage(account_path, &usage, error_r) != 0)
@@ -722,13 +726,27 @@ int mailbox_quota_get(const char *data_dir, const char *address, struct mailbox_
 	return ret;
 }
 
+int mailbox_quota_check_path(const char *account_path, uint64_t bytes, uint64_t messages,
+			     struct mailbox_error *error_r)
+{
+	return quota_check_path(account_path, bytes, messages, NULL, error_r);
+}
+
 int mailbox_quota_check(const char *data_dir, const char *address, uint64_t bytes,
 			uint64_t messages, struct mailbox_error *error_r)
 {
+	bool limited;
+	return mailbox_quota_check_limited(data_dir, address, bytes, messages, &limited, error_r);
+}
+
+int mailbox_quota_check_limited(const char *data_dir, const char *address, uint64_t bytes,
+				uint64_t messages, bool *limited_r, struct mailbox_error *error_r)
+{
 	char *account, *disk;
+	*limited_r = true;
 	if (resolve(data_dir, address, NULL, &account, &disk, error_r) != 0)
 		return -1;
-	int ret = mailbox_quota_check_path(account, bytes, messages, error_r);
+	int ret = quota_check_path(account, bytes, messages, limited_r, error_r);
 	free(account);
 	return ret;
 }

@@ -512,6 +512,11 @@ int mailbox_quota_get(const char *data_dir, const char *address, struct mailbox_
  * checks do). */
 int mailbox_quota_check(const char *data_dir, const char *address, uint64_t bytes,
 			uint64_t messages, struct mailbox_error *error_r);
+/* mailbox_quota_check_limited - mailbox_quota_check, and *LIMITED_R false
+ * when ADDRESS's account has no limit at all (any message fits, whatever
+ * its size); true when it has one or that cannot be told */
+int mailbox_quota_check_limited(const char *data_dir, const char *address, uint64_t bytes,
+				uint64_t messages, bool *limited_r, struct mailbox_error *error_r);
 
 /* ---- pure helpers (no I/O): names, file names, the index codec ---- */
 

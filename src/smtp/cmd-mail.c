@@ -60,6 +60,7 @@ struct rcpt_job {
 	time_t now;
 	bool from_node;          /* on the listener of [cluster] mail */
 	struct policy_rcpt result;
+	bool quota_unlimited;    /* a mailbox of it has no quota: any size fits */
 };
 
 struct from_job {
@@ -89,7 +90,7 @@ static void mail_done(struct smtp_session *s, struct smtp_job *job);
 static void mail_free(struct smtp_job *job);
 static void rcpt_work(struct smtp_job *job);
 static bool quota_all_full(const char *data_dir, char *const *mailboxes, size_t n,
-			   uint64_t bytes);
+			   uint64_t bytes, bool *unlimited_r);
 static void quota_only_work(struct smtp_job *job);
 static void quota_only_done(struct smtp_session *s, struct smtp_job *job);
 static void quota_only_free(struct smtp_job *job);
@@ -369,14 +370,22 @@ void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 
 /* quota_all_full - none of MAILBOXES (N > 0) can take BYTES more
  * (mailbox_quota_check); a quota that cannot be read counts as not full:
- * the queue's delivery checks again and defers */
+ * the queue's delivery checks again and defers.  *UNLIMITED_R true when
+ * the first mailbox found to take it has no limit at all (then any message
+ * fits, however large: the end of data need not check again). */
 static bool quota_all_full(const char *data_dir, char *const *mailboxes, size_t n,
-			   uint64_t bytes)
+			   uint64_t bytes, bool *unlimited_r)
 {
+	*unlimited_r = false;
 	for (size_t i = 0; i < n; i++) {
 		struct mailbox_error error;
-		if (mailbox_quota_check(data_dir, mailboxes[i], bytes, 1, &error) == 0 ||
-		    error.code != MAILBOX_ERROR_OVERQUOTA)
+		bool limited;
+		if (mailbox_quota_check_limited(data_dir, mailboxes[i], bytes, 1, &limited,
+						&error) == 0) {
+			*unlimited_r = !limited;
+			return false;
+		}
+		if (error.code != MAILBOX_ERROR_OVERQUOTA)
 			return false;
 	}
 	return true;
@@ -402,7 +411,8 @@ static void rcpt_work(struct smtp_job *job)
 	size_t n = 0;
 	while (j->result.mailboxes[n])
 		n++;
-	if (n > 0 && quota_all_full(job->server->config->data_dir, j->result.mailboxes, n, 1)) {
+	if (n > 0 && quota_all_full(job->server->config->data_dir, j->result.mailboxes, n, 1,
+				    &j->quota_unlimited)) {
 		j->result.reply.code = 452;
 		snprintf(j->result.reply.enhanced, sizeof(j->result.reply.enhanced), "4.2.2");
 		snprintf(j->result.reply.text, sizeof(j->result.reply.text),
@@ -452,6 +462,8 @@ static void rcpt_done(struct smtp_session *s, struct smtp_job *job)
 			if (!j->result.postmaster && !(s->account && s->account->sandbox))
 				s->quota_mailbox_count++;
 		}
+		if (j->quota_unlimited)
+			s->quota_unlimited = true;
 		free(orcpt);
 	}
 	if (!j->result.postmaster)
@@ -645,9 +657,11 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 	}
 	/* Only a message whose every recipient is a mailbox with a quota can
 	 * be refused for it (smtp_quota_check_refuse); the envelope's
-	 * recipients are then those mailboxes.  The check rides on the next
-	 * job (smtp_job). */
-	if (s->quota_mailbox_count > 0 && s->quota_mailbox_count == s->env->rcpt_count) {
+	 * recipients are then those mailboxes.  Not when RCPT found one of
+	 * them without any limit (quota_unlimited): it takes the message
+	 * whatever its size.  The check rides on the next job (smtp_job). */
+	if (s->quota_mailbox_count > 0 && s->quota_mailbox_count == s->env->rcpt_count &&
+	    !s->quota_unlimited) {
 		struct smtp_quota_check *q = xcalloc(1, sizeof(*q));
 		q->count = s->quota_mailbox_count;
 		q->mailboxes = xcalloc(q->count, sizeof(*q->mailboxes));
@@ -661,7 +675,9 @@ static void message_complete(struct smtp_session *s, bool too_big, bool nul,
 
 bool smtp_quota_check_run(struct smtp_quota_check *q, const struct smtp_server *server)
 {
-	q->full = quota_all_full(server->config->data_dir, q->mailboxes, q->count, q->bytes);
+	bool unlimited;
+	q->full = quota_all_full(server->config->data_dir, q->mailboxes, q->count, q->bytes,
+				 &unlimited);
 	return q->full;
 }
 
@@ -749,9 +765,10 @@ static void message_checked(struct smtp_session *s)
 		 * mail keeps them, written by the node that received it (the
 		 * nodes share the authserv-id; it removed the forged ones) */
 		smtp_verify_strip(s);
-		return;
 	}
-	if (s->quota_check) {  /* no job above to ride on: one of its own */
+	/* no job above for the quota check to ride on (the strip runs on the
+	 * loop): one of its own */
+	if (s->quota_check) {
 		struct smtp_job *j = xcalloc(1, sizeof(*j));
 		j->work = quota_only_work;
 		j->done = quota_only_done;

@@ -551,6 +551,7 @@ void smtp_session_transaction_reset(struct smtp_session *s)
 	s->rcpt_tried = 0;
 	s->rcpt_other = false;
 	s->quota_mailbox_count = 0;
+	s->quota_unlimited = false;
 	smtp_quota_check_free(&s->quota_check);
 	s->forwarded = false;
 	s->bdat_used = false;

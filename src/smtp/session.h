@@ -126,6 +126,8 @@ struct smtp_session {
 					  quota (not the postmaster, nor a sandboxed
 					  account's): when all are, it is checked at
 					  the end of data */
+	bool quota_unlimited;          /* RCPT found a mailbox without a quota: the
+					  message fits whatever its size, no check */
 	struct smtp_quota_check *quota_check; /* that check, until a job takes it */
 	struct smtp_data_reader reader;
 	struct buf body;
@@ -284,9 +286,9 @@ bool smtp_verify_mail(struct smtp_session *s);
 void smtp_verify_message(struct smtp_session *s);
 /* smtp_verify_strip - the body of unauthenticated mail that no checks
  * verify (an mx listener with receiving_checks = off) is in and passed the
- * size and syntax checks: remove (on the pool) the Authentication-Results
- * fields that claim our authserv-id, which nothing here wrote (RFC 8601 5),
- * then smtp_message_submit; the session waits meanwhile */
+ * size and syntax checks: remove (on the loop, one pass over the header)
+ * the Authentication-Results fields that claim our authserv-id, which
+ * nothing here wrote (RFC 8601 5) */
 void smtp_verify_strip(struct smtp_session *s);
 /* smtp_verify_header - the transaction's Authentication-Results field
  * (CRLF-terminated) to put under Received:, and whether the message goes

@@ -123,7 +123,6 @@ struct verify_job {
 	char *from_domain;
 	const char *from_problem;
 	bool from_ambiguous;
-	bool strip_only;            /* receiving_checks = off: only our fields go */
 	size_t removed;
 };
 
@@ -139,8 +138,6 @@ static void verify_scan_header(struct verify_job *j);
 static void verify_from_domain(struct verify_job *j, const char *field, size_t len);
 static void verify_job_done(struct smtp_session *s, struct smtp_job *job);
 static void verify_job_free(struct smtp_job *job);
-static void verify_strip_work(struct smtp_job *job);
-static void verify_strip_done(struct smtp_session *s, struct smtp_job *job);
 static void verify_dkim_done(void *ctx);
 static void verify_checks_start(struct smtp_verify *v);
 static void verify_check_work(struct smtp_job *job);
@@ -308,16 +305,25 @@ static void verify_work(struct smtp_job *job)
 	verify_scan_header(j);
 }
 
-/* verify_scan_header - one pass over the whole header section (no field
- * limit, so nothing hides past one): the From field, and every
- * Authentication-Results field naming AUTHSERV_ID cut out of the body */
-static void verify_scan_header(struct verify_job *j)
+/* struct header_scan - what header_scan found */
+struct header_scan {
+	const char *from;           /* the last From field's value, in the body */
+	size_t from_len, from_count;
+	size_t removed;             /* Authentication-Results fields cut out */
+	struct buf out;             /* the body without them, when REMOVED > 0 */
+};
+
+/* header_scan - one pass over BODY's whole header section (no field limit,
+ * so nothing hides past one): the From fields, and a copy of BODY without
+ * the Authentication-Results fields that name AUTHSERV_ID (only when there
+ * are some) */
+static void header_scan(const struct buf *body, const char *authserv_id,
+			struct header_scan *r)
 {
-	const char *data = j->body.data, *end = data + j->body.len;
-	const char *p = data, *from = NULL;
-	size_t from_len = 0, from_count = 0;
-	struct buf out;
-	buf_init(&out);
+	const char *data = body->data, *end = data + body->len;
+	const char *p = data;
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->out);
 	const char *copied = data;  /* bytes before this are in OUT (when removing) */
 	while (p < end) {
 		const char *field = p;
@@ -339,64 +345,59 @@ static void verify_scan_header(struct verify_job *j)
 		const char *value = colon + 1;
 		size_t vlen = (size_t)(p - value);
 		if (nlen == 4 && strncasecmp(field, "From", 4) == 0) {
-			from_count++;
-			from = value;
-			from_len = vlen;
+			r->from_count++;
+			r->from = value;
+			r->from_len = vlen;
 		} else if (nlen == sizeof(AR_FIELD) - 1 &&
 			   strncasecmp(field, AR_FIELD, nlen) == 0) {
 			char id[MAILAUTH_AUTHSERV_ID_MAX];
 			if (mailauth_authres_id(value, vlen, id, sizeof(id)) &&
-			    strcasecmp(id, j->authserv_id) == 0) {
-				buf_append(&out, copied, (size_t)(field - copied));
+			    strcasecmp(id, authserv_id) == 0) {
+				buf_append(&r->out, copied, (size_t)(field - copied));
 				copied = p;
-				j->removed++;
+				r->removed++;
 			}
 		}
 	}
-	if (j->strip_only)
-		;  /* no checks: no From domain wanted */
-	else if (from_count == 0)
+	if (r->removed > 0)
+		buf_append(&r->out, copied, (size_t)(end - copied));
+}
+
+/* verify_scan_header - (worker) header_scan of the job's body: the From
+ * domain, and the body without our Authentication-Results fields */
+static void verify_scan_header(struct verify_job *j)
+{
+	struct header_scan r;
+	header_scan(&j->body, j->authserv_id, &r);
+	if (r.from_count == 0)
 		j->from_problem = "no From field";
-	else if (from_count > 1) {
+	else if (r.from_count > 1) {
 		j->from_problem = "several From fields";
 		j->from_ambiguous = true;
 	}
 	else
-		verify_from_domain(j, from, from_len);  /* FROM points into the body */
-	if (j->removed > 0) {
-		buf_append(&out, copied, (size_t)(end - copied));
+		verify_from_domain(j, r.from, r.from_len);  /* FROM points into the body */
+	j->removed = r.removed;
+	if (r.removed > 0) {
 		buf_free(&j->body);
-		j->body = out;
-	} else {
-		buf_free(&out);
+		j->body = r.out;
 	}
 }
 
 /* ---- receiving_checks = off ---------------------------------------------------- */
 
+/* smtp_verify_strip - on the loop, as count_received's pass over the same
+ * header is: one pass, and a copy of the body only when a forged field
+ * goes (smtp_message_submit copies it on the loop anyway) */
 void smtp_verify_strip(struct smtp_session *s)
 {
-	struct verify_job *j = verify_job_new(s, verify_strip_work, verify_strip_done);
-	j->strip_only = true;
-	smtp_session_async(s, &j->job);
-}
-
-/* verify_strip_work - on a worker: our Authentication-Results fields removed */
-static void verify_strip_work(struct smtp_job *job)
-{
-	verify_scan_header((struct verify_job *)job);
-}
-
-/* verify_strip_done - back on the loop: the body returns, then the queue */
-static void verify_strip_done(struct smtp_session *s, struct smtp_job *job)
-{
-	struct verify_job *j = (struct verify_job *)job;
+	struct header_scan r;
+	header_scan(&s->body, s->config->auth.authserv_id, &r);
+	if (r.removed == 0)
+		return;
 	buf_free(&s->body);
-	s->body = j->body;
-	buf_init(&j->body);
-	if (j->removed > 0)
-		log_info("authres-removed", "session=%s removed_ar=%zu", s->sid, j->removed);
-	smtp_message_submit(s);
+	s->body = r.out;
+	log_info("authres-removed", "session=%s removed_ar=%zu", s->sid, r.removed);
 }
 
 /* verify_from_domain - the RFC 5322.From domain (RFC 7489 3.1, 6.6.1): the

@@ -7,7 +7,7 @@ import smtplib
 
 import pytest
 
-from conftest import assert_queued, make_message
+from conftest import assert_queued, dot_stuff, make_message
 
 
 def messages(p, local, domain="example.test"):
@@ -144,11 +144,12 @@ def test_end_of_data_accepted_with_postmaster_beside_a_full_mailbox(petrel_facto
 
 @pytest.mark.parametrize("path", ["checks-off", "submission"])
 def test_end_of_data_refused_after_other_checks(petrel_factory, path):
-    """The end of data's quota check rides on the job that comes after the body: the
-    removal of forged Authentication-Results on an mx listener with receiving_checks =
-    off, or the From: check and DKIM signing of a submission.  Either way a message that
-    would take the mailbox over its quota gets 452 4.2.2, nothing is queued, and the
-    session goes on: the next message that fits is accepted."""
+    """The end of data's quota check rides on the job that comes after the body (the
+    From: check and DKIM signing of a submission), or, on an mx listener with
+    receiving_checks = off, where nothing else runs on a worker, is a job of its own.
+    Either way a message that would take the mailbox over its quota gets 452 4.2.2,
+    nothing is queued, and the session goes on: the next message that fits is
+    accepted."""
     p = petrel_factory(start=False, quota_default="4k")
     if path == "checks-off":
         p.config_path.write_text(p.config_path.read_text().replace(
@@ -169,3 +170,30 @@ def test_end_of_data_refused_after_other_checks(petrel_factory, path):
     p.wait_log(r"rejected session=\S+ client=\S+ size=\d+ reply=\"452\" reason=\"over quota\"")
     p.wait_log(r"delivered queue_id=\S+ to=u@example.test", count=2)
     assert len(messages(p, "u")) == 2
+
+
+def test_quota_set_during_a_transaction_applies_at_delivery(petrel_factory):
+    """RCPT found u without any quota, so the end of data checks none (a mailbox without
+    a limit takes any size): a quota set between RCPT and the end of data applies from
+    the next transaction, and at delivery, where the queue defers the message with
+    452 4.2.2 (before, the end of data refused it)."""
+    p = petrel_factory()
+    assert deliver(p, ["u@example.test"], make_message(subject="small", body=b"x\r\n")) == {}
+    p.mail("example.test", "u", 1)
+    c = p.connect("mx")
+    c.banner()
+    c.ehlo("client.example")
+    c.expect("MAIL FROM:<a@b.test>", 250)
+    c.expect("RCPT TO:<u@example.test>", 250)
+    p.cli_ok("plan", "set", "tiny", "--daily-limit", "0", "--quota", "4k")
+    p.cli_ok("account", "set", "u@example.test", "--plan", "tiny")
+    c.expect("DATA", 354)
+    c.send(dot_stuff(make_message(subject="big", body=(b"z" * 70 + b"\r\n") * 80)) + b".\r\n")
+    assert_queued(c.read_reply())
+    # the next transaction sees the quota at the end of data
+    big = make_message(subject="big again", body=(b"z" * 70 + b"\r\n") * 80)
+    r = c.mail_transaction("a@b.test", ["u@example.test"], big)
+    assert r.code == 452 and r.lines[0].startswith("4.2.2 "), r
+    c.quit()
+    p.wait_log(r"deferred queue_id=\S+ to=u@example.test reason=\"over quota\"")
+    assert len(messages(p, "u")) == 1
