@@ -1077,7 +1077,6 @@ static void msg_add(struct mailbox *mb, const struct mailbox_msg *msg)
 	mb->total_size += msg->size;
 }
 
-/* msg_find - binary search by UID */
 /* msg_find - the message of UID (lock held), NULL: none.  UIDs are mostly
  * dense, so the first look is where an even spread would put UID: one
  * access instead of a binary search's 17 at 100,000 messages (the close of
