@@ -99,6 +99,11 @@ struct header_cache {
 	uint32_t uidvalidity;    /* of the records; 0 before the load */
 	struct cache_slot *slots;
 	size_t cap, used;        /* cap a power of two, used <= cap / 2 */
+	uint64_t slot_bytes;     /* the records of the used slots, in the file */
+	/* the last park's count of the live records: at the folder's
+	 * REMOVALS (header_cache_park), SLOT_BYTES less DEAD_BYTES */
+	bool scanned;
+	uint64_t scanned_removals, dead_bytes;
 	uint64_t end;            /* the file's bytes: pending records go here */
 	struct buf pending;
 	char *window;            /* the file's bytes from window_at (records read) */
@@ -166,9 +171,25 @@ static void slot_set(struct header_cache *cache, const struct cache_slot *slot)
 		free(old);
 	}
 	struct cache_slot *s = slot_find(cache, slot->uid);
-	if (s->uid == 0)
+	if (s->uid == 0) {
 		cache->used++;
+	} else {
+		/* was its record live?  The next park counts again */
+		cache->slot_bytes -= slot_record_length(s);
+		cache->scanned = false;
+	}
 	*s = *slot;
+	cache->slot_bytes += slot_record_length(s);
+}
+
+/* slots_clear - (lock held) the table emptied */
+static void slots_clear(struct header_cache *cache)
+{
+	cache->used = 0;
+	cache->slot_bytes = 0;
+	cache->scanned = false;
+	if (cache->slots)
+		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
 }
 
 /* window_drop - (lock held) forget the bytes read ahead: the file is cut
@@ -189,9 +210,7 @@ static void cache_off(struct header_cache *cache, const char *what)
 	if (cache->fd >= 0)
 		close(cache->fd);
 	cache->fd = -1;
-	cache->used = 0;
-	if (cache->slots)
-		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
+	slots_clear(cache);
 	window_drop(cache);
 	buf_reset(&cache->pending);
 }
@@ -199,9 +218,7 @@ static void cache_off(struct header_cache *cache, const char *what)
 /* cache_restart - an empty file for UIDVALIDITY */
 static void cache_restart(struct header_cache *cache, uint32_t uidvalidity)
 {
-	cache->used = 0;
-	if (cache->slots)
-		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
+	slots_clear(cache);
 	buf_reset(&cache->pending);
 	window_drop(cache);
 	cache->uidvalidity = uidvalidity;
@@ -250,9 +267,7 @@ static void cache_unpark(struct header_cache *cache)
 	if (cache->fd >= 0)
 		close(cache->fd);
 	cache->fd = -1;
-	cache->used = 0;
-	if (cache->slots)
-		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
+	slots_clear(cache);
 	window_drop(cache);
 	cache->loaded = false;
 }
@@ -551,7 +566,29 @@ static void cache_compact(struct header_cache *cache, const char *folder_path,
 	free(keep);
 }
 
-bool header_cache_park(struct header_cache *cache, header_cache_live_fn *live, void *arg)
+/* live_bytes_known - (lock held) the file the live records would make, as
+ * of the folder's REMOVALS: counted again (every slot asked of LIVE) only
+ * when a message left the folder since the last count, or the table was
+ * emptied or a slot replaced since.  Slots added since are of messages
+ * then in the folder, and a message that left since then counts in
+ * REMOVALS.  A folder's close
+ * holds its lock while it parks: with 100,000 records the count took 3 to
+ * 5 ms, and the next SELECT waited for it */
+static uint64_t live_bytes_known(struct header_cache *cache, header_cache_live_fn *live,
+				 void *arg, uint64_t removals)
+{
+	if (!cache->scanned || cache->scanned_removals != removals) {
+		uint64_t bytes;
+		(void)live_slots(cache, live, arg, NULL, &bytes);
+		cache->scanned = true;
+		cache->scanned_removals = removals;
+		cache->dead_bytes = MAILBOX_CACHE_HEADER_SIZE + cache->slot_bytes - bytes;
+	}
+	return MAILBOX_CACHE_HEADER_SIZE + cache->slot_bytes - cache->dead_bytes;
+}
+
+bool header_cache_park(struct header_cache *cache, header_cache_live_fn *live, void *arg,
+		       uint64_t removals)
 {
 	if (cache == NULL)
 		return false;
@@ -559,7 +596,7 @@ bool header_cache_park(struct header_cache *cache, header_cache_live_fn *live, v
 	struct stat st;
 	uint64_t live_bytes = 0;
 	if (!cache->parked && cache->loaded && cache->fd >= 0 && cache_flush(cache)) {
-		(void)live_slots(cache, live, arg, NULL, &live_bytes);
+		live_bytes = live_bytes_known(cache, live, arg, removals);
 		/* (the compaction's own test: its close does it) */
 		if (live_bytes * 2 >= cache->end && fstat(cache->fd, &st) == 0) {
 			/* what header_cache_close logs, for this use of the table */

@@ -141,9 +141,12 @@ void header_cache_close(struct header_cache **cache, const char *folder_path,
  * is no longer the one parked (another inode, size, mtime or ctime).  False (nothing
  * done) when the cache should be closed instead: not loaded, off, or
  * mostly records of messages LIVE says are gone (header_cache_close
- * compacts it).  Logs the hits and misses since it was last parked, as
- * header_cache_close does */
-bool header_cache_park(struct header_cache *cache, header_cache_live_fn *live, void *arg);
+ * compacts it).  REMOVALS counts the messages that ever left the folder:
+ * LIVE is asked of every record only when it changed since the last park
+ * (or the table was read anew).  Logs the hits and misses since it was
+ * last parked, as header_cache_close does */
+bool header_cache_park(struct header_cache *cache, header_cache_live_fn *live, void *arg,
+		       uint64_t removals);
 /* header_cache_bytes - what CACHE (may be NULL) holds in memory */
 size_t header_cache_bytes(const struct header_cache *cache);
 

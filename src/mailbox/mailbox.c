@@ -110,6 +110,9 @@ struct mailbox {
 	uint32_t uidvalidity, uidnext, uid_lease;
 	uint32_t recent_uid;        /* the first UID no view was told of yet */
 	uint64_t highestmodseq, modseq_lease;
+	uint64_t removals;          /* messages that left msgs, and loads (the
+	                             * header cache's park counts its records
+	                             * again when this changed) */
 	struct mailbox_msg *msgs;
 	size_t count, cap;
 	struct name_arena names;    /* the messages' file names */
@@ -591,6 +594,7 @@ static int mailbox_load(struct mailbox *mb, struct mailbox_error *error_r)
 			mb->total_size += r->size;
 		}
 		mb->count = index.count;
+		mb->removals++;
 		/* the records are cur/ as it was at this mtime: if it still has
 		 * it, the sync below need not read cur/ (only new/) */
 		if (index.cur_mtime_sec != 0 || index.cur_mtime_nsec != 0) {
@@ -948,6 +952,7 @@ list_fail:
 		}
 		mb->total_size -= mb->msgs[i].size;
 		name_arena_drop(&mb->names, mb->msgs[i].name);
+		mb->removals++;
 		changed = true;
 		if (!modseq && modseq_next(mb, &modseq) != 0)
 			goto sys_fail;
@@ -1294,7 +1299,7 @@ void mailbox_unref(struct mailbox **mailbox)
 		mailbox_close_write(mb);
 	/* a kept folder keeps its header cache's table (its file closed):
 	 * the next open need not read and check the whole file again */
-	if (!keep || !header_cache_park(mb->header_cache, msg_is_live, mb))
+	if (!keep || !header_cache_park(mb->header_cache, msg_is_live, mb, mb->removals))
 		header_cache_close(&mb->header_cache, mb->path, mb->deleted ? NULL : msg_is_live,
 				   mb);
 	size_t bytes = 0;
@@ -1522,6 +1527,7 @@ void mailbox_registry_folder_deleted(const char *path)
 		mb->deleted = true;
 		name_arena_free(&mb->names);
 		mb->count = 0;
+		mb->removals++;
 		mb->total_size = 0;
 		atomic_fetch_add(&mb->change_seq, 1);
 		pthread_mutex_unlock(&mb->lock);
@@ -2362,6 +2368,7 @@ static int expunge_locked(struct mailbox *mb, const uint32_t *uids, size_t n, bo
 				goto keep_rest;
 			}
 			gone = u32_push(gone, ngone++, m->uid);
+			mb->removals++;
 			mb->total_size -= m->size;
 			name_arena_drop(&mb->names, m->name);
 			continue;

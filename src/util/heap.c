@@ -4,6 +4,7 @@
 #include "util/xalloc.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -17,6 +18,15 @@
  * (a folder's load, then the first SELECT's listing of its cur/) */
 #define HEAP_TRIM_INTERVAL_MS 1000
 #define HEAP_TRIM_BURST 3
+
+/* the last mapping heap_big_free was given, of at most HEAP_SPARE_MAX bytes,
+ * kept (its pages resident) for the next heap_big_alloc of about its size:
+ * the next SELECT's view then takes no fault (heap.h) */
+#define HEAP_SPARE_MAX ((size_t)8 << 20)
+
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *spare;
+static size_t spare_bytes;
 
 static _Atomic size_t trim_messages;
 static _Atomic size_t big_from;
@@ -94,6 +104,38 @@ static void *huge_map(size_t bytes)
 	return p;
 }
 
+/* spare_take - the spare when it holds BYTES (rounded) and not twice as
+ * many, zeroed; its size in *BYTES (NULL: none fits) */
+static void *spare_take(size_t *bytes)
+{
+	void *p = NULL;
+	pthread_mutex_lock(&spare_lock);
+	if (spare && spare_bytes >= *bytes && spare_bytes - *bytes < *bytes) {
+		p = spare;
+		*bytes = spare_bytes;
+		spare = NULL;
+		spare_bytes = 0;
+	}
+	pthread_mutex_unlock(&spare_lock);
+	if (p)
+		memset(p, 0, *bytes);
+	return p;
+}
+
+/* spare_keep - P of BYTES (a mapping) becomes the spare; the one before it
+ * is unmapped */
+static void spare_keep(void *p, size_t bytes)
+{
+	pthread_mutex_lock(&spare_lock);
+	void *old = spare;
+	size_t old_bytes = spare_bytes;
+	spare = p;
+	spare_bytes = bytes;
+	pthread_mutex_unlock(&spare_lock);
+	if (old)
+		munmap(old, old_bytes);
+}
+
 void *heap_big_alloc(size_t *bytes)
 {
 	size_t n = *bytes ? *bytes : 1, from = atomic_load(&big_from);
@@ -102,7 +144,8 @@ void *heap_big_alloc(size_t *bytes)
 	if (n > SIZE_MAX / 2)
 		xalloc_die();
 	*bytes = (n + HEAP_HUGE_PAGE - 1) & ~(HEAP_HUGE_PAGE - 1);
-	return huge_map(*bytes);
+	void *p = spare_take(bytes);
+	return p ? p : huge_map(*bytes);
 }
 
 void *heap_big_resize(void *p, size_t old_bytes, size_t *bytes)
@@ -129,8 +172,10 @@ void heap_big_free(void *p, size_t bytes)
 {
 	if (!p)
 		return;
-	if (is_big(bytes))
-		munmap(p, bytes);
-	else
+	if (!is_big(bytes))
 		free(p);
+	else if (bytes <= HEAP_SPARE_MAX)
+		spare_keep(p, bytes);
+	else
+		munmap(p, bytes);
 }

@@ -442,6 +442,44 @@ static void test_cache_compacted(void **state)
 	assert_int_equal(file_size(cache_path), after);
 }
 
+/* a folder kept in memory: its close parks the cache (the records all
+ * live), and a later close after most of the messages were expunged
+ * counts the records again rather than trusting the last count, and
+ * compacts the file */
+static void test_cache_parked_then_compacted(void **state)
+{
+	(void)state;
+	mailbox_cache_size_set(1u << 20);
+	append_all();
+	check_headers();                       /* made, then parked */
+	check_headers();                       /* parked again: nothing left */
+	off_t made = file_size(cache_path);
+	struct mailbox *mb = open_inbox();
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	struct mailbox_store_result result;
+	uint32_t uids[] = { 1, 2, 3 };
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_store_flags(view, uids, 3, MAILBOX_STORE_ADD, MAILBOX_FLAG_DELETED,
+					     0, 0, &result, &error), 0);
+	mailbox_store_result_free(&result);
+	assert_int_equal(mailbox_expunge(view, NULL, 0, NULL, NULL, &error), 0);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+	assert_int_equal(file_size(cache_path), made);   /* not read in that open */
+	mb = open_inbox();
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	struct buf out;
+	buf_init(&out);
+	assert_int_equal(mailbox_message_header(view, 4, &out, NULL, &error), 0);
+	buf_free(&out);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+	assert_int_equal(file_size(cache_path), MAILBOX_CACHE_HEADER_SIZE +
+				MAILBOX_CACHE_RECORD_HEADER + (off_t)expected_header(3));
+	mailbox_cache_size_set(0);
+}
+
 /* a file of several read chunks (records of about 50 KiB): all read back */
 static void test_cache_large(void **state)
 {
@@ -603,6 +641,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_other_uidvalidity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_parked_then_compacted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_compacted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_envelope, setup, teardown),

@@ -2,7 +2,8 @@
  * [server] malloc_trim_messages messages (never when 0), three in a row at
  * most, then one a second; large arrays in mappings of whole 2 MiB huge
  * pages from [server] huge_pages_from bytes on, zeroed, resized keeping
- * their contents. */
+ * their contents; the last one freed (8 MiB at most) kept for the next of
+ * about its size, zeroed again. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -117,12 +118,54 @@ static void test_heap_big_huge_mapping(void **state)
 	heap_big_setup(0);
 }
 
+static void test_heap_big_spare_reused_zeroed(void **state)
+{
+	(void)state;
+	heap_big_setup(1 << 20);
+	size_t n = 1600000;
+	unsigned char *p = heap_big_alloc(&n);
+	memset(p, 5, n);
+	heap_big_free(p, n);
+	/* the same size again: the same pages, zeroed */
+	size_t m = 1500000;
+	unsigned char *q = heap_big_alloc(&m);
+	assert_ptr_equal(q, p);
+	assert_int_equal(m, HUGE);
+	assert_true(all_zero(q, m));
+	/* a spare of 4 MiB is not given for 1 MiB (it would hold twice
+	 * what is asked), and stays until a later free replaces it */
+	size_t four = 2 * HUGE;
+	unsigned char *big = heap_big_alloc(&four);
+	memset(big, 6, four);
+	heap_big_free(big, four);
+	size_t one = 1 << 20;
+	unsigned char *small = heap_big_alloc(&one);
+	assert_ptr_not_equal(small, big);
+	assert_int_equal(one, HUGE);
+	size_t three = 3 << 20;
+	unsigned char *again = heap_big_alloc(&three);
+	assert_ptr_equal(again, big);                /* 4 MiB for 3 */
+	assert_int_equal(three, 2 * HUGE);
+	assert_true(all_zero(again, three));
+	/* larger than 8 MiB: unmapped at once, never kept */
+	size_t ten = 5 * HUGE;
+	unsigned char *huge = heap_big_alloc(&ten);
+	heap_big_free(huge, ten);
+	assert_int_equal(mapping_size(huge), 0);
+	heap_big_free(again, three);
+	heap_big_free(small, one);                   /* replaces it: unmapped */
+	assert_int_equal(mapping_size(again), 0);
+	heap_big_free(q, m);                         /* the last spare */
+	heap_big_setup(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_heap_trim_threshold_and_rate),
 		cmocka_unit_test(test_heap_big_small_below_the_setting),
 		cmocka_unit_test(test_heap_big_huge_mapping),
+		cmocka_unit_test(test_heap_big_spare_reused_zeroed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
