@@ -540,14 +540,12 @@ static void select_work(struct imap_job *job)
 	if (j->had_view)
 		buf_append_str(&j->m.out, "* OK [CLOSED] Previous mailbox closed\r\n");
 	if (mailbox_open(j->m.data_dir, j->m.account, j->name, &mailbox, &error) != 0 ||
-	    (j->read_only ? mailbox_view_open_peek : mailbox_view_open)(mailbox, &j->m.view,
-									   &error) != 0) {
+	    mailbox_view_select(mailbox, j->read_only, &j->m.view, &st, &error) != 0) {
 		mailbox_unref(&mailbox);
 		imap_mbox_job_error(&j->m, "select", &error, false);
 		return;
 	}
 	mailbox_unref(&mailbox);
-	mailbox_view_status(j->m.view, &st);
 	size_t nnames;
 	char **names = mailbox_keywords_get(mailbox_view_mailbox(j->m.view), &nnames);
 	flags_lines_append(&j->m.out, names, nnames, j->read_only);

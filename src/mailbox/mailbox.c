@@ -1674,23 +1674,31 @@ static void view_entry_set(struct view_entry *e, const struct mailbox_msg *m,
 }
 
 static int view_open(struct mailbox *mailbox, bool peek, struct mailbox_view **view_r,
-		     struct mailbox_error *error_r);
+		     struct mailbox_status *status_r, struct mailbox_error *error_r);
 
 int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
 		      struct mailbox_error *error_r)
 {
-	return view_open(mailbox, false, view_r, error_r);
+	return view_open(mailbox, false, view_r, NULL, error_r);
 }
 
 int mailbox_view_open_peek(struct mailbox *mailbox, struct mailbox_view **view_r,
 			   struct mailbox_error *error_r)
 {
-	return view_open(mailbox, true, view_r, error_r);
+	return view_open(mailbox, true, view_r, NULL, error_r);
 }
 
-/* view_open - a view; PEEK leaves \Recent to the next view that does not */
+int mailbox_view_select(struct mailbox *mailbox, bool peek, struct mailbox_view **view_r,
+			struct mailbox_status *status_r, struct mailbox_error *error_r)
+{
+	return view_open(mailbox, peek, view_r, status_r, error_r);
+}
+
+/* view_open - a view; PEEK leaves \Recent to the next view that does not;
+ * with STATUS_R, its mailbox_view_status from the same pass over the
+ * folder's table */
 static int view_open(struct mailbox *mailbox, bool peek, struct mailbox_view **view_r,
-		     struct mailbox_error *error_r)
+		     struct mailbox_status *status_r, struct mailbox_error *error_r)
 {
 	struct mailbox_view *view;
 
@@ -1707,8 +1715,15 @@ static int view_open(struct mailbox *mailbox, bool peek, struct mailbox_view **v
 	size_t bytes = (mailbox->count ? mailbox->count : 16) * sizeof(*view->entries);
 	view->entries = heap_big_alloc(&bytes);
 	view->cap = bytes / sizeof(*view->entries);
-	for (size_t i = 0; i < mailbox->count; i++)
-		view_entry_set(&view->entries[i], &mailbox->msgs[i], mailbox);
+	struct mailbox_status st = { 0 };
+	for (size_t i = 0; i < mailbox->count; i++) {
+		const struct mailbox_msg *m = &mailbox->msgs[i];
+		view_entry_set(&view->entries[i], m, mailbox);
+		st.recent += view->entries[i].recent;
+		st.unseen += !(m->flags & MAILBOX_FLAG_SEEN);
+		st.deleted += (m->flags & MAILBOX_FLAG_DELETED) != 0;
+		st.size += m->size;
+	}
 	view->peek = peek;
 	if (!peek)
 		mailbox->recent_uid = mailbox->uidnext;
@@ -1718,6 +1733,13 @@ static int view_open(struct mailbox *mailbox, bool peek, struct mailbox_view **v
 	view->uidnext = mailbox->uidnext;
 	view->highestmodseq = mailbox->highestmodseq;
 	view->seen_change_seq = atomic_load(&mailbox->change_seq);
+	if (status_r) {
+		st.uidvalidity = view->uidvalidity;
+		st.uidnext = view->uidnext;
+		st.highestmodseq = view->highestmodseq;
+		st.messages = (uint32_t)view->count;
+		*status_r = st;
+	}
 	pthread_mutex_unlock(&mailbox->lock);
 	mailbox_ref(mailbox);
 	*view_r = view;

@@ -186,6 +186,11 @@ int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
  * EXAMINE, RFC 3501 6.3.2) */
 int mailbox_view_open_peek(struct mailbox *mailbox, struct mailbox_view **view_r,
 			   struct mailbox_error *error_r);
+/* mailbox_view_select - mailbox_view_open (PEEK: _peek) and, from the same
+ * pass over the folder, what mailbox_view_status would then give (SELECT,
+ * EXAMINE: one pass less over a large folder's table) */
+int mailbox_view_select(struct mailbox *mailbox, bool peek, struct mailbox_view **view_r,
+			struct mailbox_status *status_r, struct mailbox_error *error_r);
 void mailbox_view_free(struct mailbox_view **view);
 struct mailbox *mailbox_view_mailbox(struct mailbox_view *view);
 

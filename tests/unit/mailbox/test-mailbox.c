@@ -667,6 +667,46 @@ static void on_change(void *arg)
 
 /* a delivery into new/ by local delivery (or any other writer) reaches an
  * open view: the watch fires, the update says EXISTS with the new UID */
+/* mailbox_view_select's status, from its one pass, is what
+ * mailbox_view_status gives of the view it opened: for SELECT and for
+ * EXAMINE, with seen, deleted, recent and sized messages */
+static void test_view_select_status(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_error error;
+	append_ok(mb, "one\r\n", MAILBOX_FLAG_SEEN);
+	append_ok(mb, "two two\r\n", 0);
+	append_ok(mb, "three\r\n", MAILBOX_FLAG_DELETED | MAILBOX_FLAG_SEEN);
+	append_ok(mb, "four\r\n", MAILBOX_FLAG_DELETED);
+	for (int peek = 1; peek >= 0; peek--) {
+		struct mailbox_view *view;
+		struct mailbox_status got, want;
+		assert_int_equal(mailbox_view_select(mb, peek, &view, &got, &error), 0);
+		mailbox_view_status(view, &want);
+		assert_int_equal(got.messages, 4);
+		assert_int_equal(got.unseen, 2);
+		assert_int_equal(got.deleted, 2);
+		assert_int_equal(got.recent, 4);      /* the peek left them recent */
+		assert_int_equal(got.size, 5 + 9 + 7 + 6);
+		assert_int_equal(got.messages, want.messages);
+		assert_int_equal(got.unseen, want.unseen);
+		assert_int_equal(got.deleted, want.deleted);
+		assert_int_equal(got.recent, want.recent);
+		assert_int_equal(got.size, want.size);
+		assert_int_equal(got.uidvalidity, want.uidvalidity);
+		assert_int_equal(got.uidnext, want.uidnext);
+		assert_true(got.highestmodseq == want.highestmodseq);
+		mailbox_view_free(&view);
+	}
+	struct mailbox_view *view;
+	struct mailbox_status got;
+	assert_int_equal(mailbox_view_select(mb, false, &view, &got, &error), 0);
+	assert_int_equal(got.recent, 0);              /* the last view took them */
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+}
+
 static void test_new_file_picked_up(void **state)
 {
 	(void)state;
@@ -1699,6 +1739,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_uids_ascending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_select_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_deleted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_garbage, setup, teardown),
