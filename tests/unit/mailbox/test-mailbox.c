@@ -707,6 +707,87 @@ static void test_view_select_status(void **state)
 	mailbox_unref(&mb);
 }
 
+/* an APPEND's own link into cur/ does not make the next open read all of
+ * cur/ again; a file another program put in cur/ within the same clock
+ * tick (its mtime set back to the APPEND's here) is found by the first
+ * sync a second later, and one put there later at once */
+static void test_append_own_change_not_rescanned(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX"), *again;   /* held: each open syncs it */
+	struct mailbox_status st;
+	char cur[400], path[600];
+	snprintf(cur, sizeof(cur), "%s/cur", inbox);
+	for (int i = 0; i < 3; i++)
+		append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
+	struct stat before;
+	assert_int_equal(stat(cur, &before), 0);
+	snprintf(path, sizeof(path), "%s/1000.M1P1.other,S=7:2,S", cur);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("hidden\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	struct timespec times[2] = { before.st_atim, before.st_mtim };
+	assert_int_equal(utimensat(AT_FDCWD, cur, times, 0), 0);
+	again = open_ok("INBOX");                     /* synced: cur/ not read */
+	mailbox_status_get(again, &st);
+	assert_int_equal(st.messages, 3);
+	mailbox_unref(&again);
+	struct timespec wait = { .tv_sec = 2, .tv_nsec = 100000000 };
+	nanosleep(&wait, NULL);
+	again = open_ok("INBOX");                     /* a second later: read once */
+	mailbox_status_get(again, &st);
+	assert_int_equal(st.messages, 4);
+	mailbox_unref(&again);
+	append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
+	nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
+	snprintf(path, sizeof(path), "%s/1001.M1P1.other,S=6:2,S", cur);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("later\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	again = open_ok("INBOX");                     /* another tick: seen at once */
+	mailbox_status_get(again, &st);
+	assert_int_equal(st.messages, 6);
+	mailbox_unref(&again);
+	mailbox_unref(&mb);
+}
+
+/* a file delivered into new/ is adopted without reading cur/ again when
+ * cur/ is as the last sync left it: a file another program put in cur/
+ * within that tick (the mtime set back) shows a second later */
+static void test_new_adopted_without_reading_cur(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX"), *again;
+	struct mailbox_status st;
+	char cur[400], path[600];
+	snprintf(cur, sizeof(cur), "%s/cur", inbox);
+	append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
+	struct stat before;
+	assert_int_equal(stat(cur, &before), 0);
+	snprintf(path, sizeof(path), "%s/1000.M1P1.other,S=7:2,S", cur);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("hidden\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	struct timespec times[2] = { before.st_atim, before.st_mtim };
+	assert_int_equal(utimensat(AT_FDCWD, cur, times, 0), 0);
+	drop_new(inbox, "1001.M2P2.mda", "Subject: delivered\r\n\r\nhi\r\n");
+	again = open_ok("INBOX");                     /* new/ adopted, cur/ not read */
+	mailbox_status_get(again, &st);
+	assert_int_equal(st.messages, 2);
+	assert_int_equal(count_dir(cur), 3);
+	mailbox_unref(&again);
+	struct timespec wait = { .tv_sec = 2, .tv_nsec = 100000000 };
+	nanosleep(&wait, NULL);
+	again = open_ok("INBOX");
+	mailbox_status_get(again, &st);
+	assert_int_equal(st.messages, 3);
+	mailbox_unref(&again);
+	mailbox_unref(&mb);
+}
+
 static void test_new_file_picked_up(void **state)
 {
 	(void)state;
@@ -1740,6 +1821,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_uids_ascending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_select_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_own_change_not_rescanned, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_adopted_without_reading_cur, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_deleted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_garbage, setup, teardown),
