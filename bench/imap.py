@@ -566,14 +566,17 @@ def sampled(server, fn):
     """Run fn() with a memory sampler on the server's processes; (fn's result, peak RSS
     sum KiB, peak PSS sum KiB, processes at the peak).  The disk is settled first
     (bench.settle_disk, not timed): no row pays for the writes of the one before it,
-    the other server's included."""
+    the other server's included.  Sampled before and after fn(), and by the thread from
+    0.2 s on: a command of a millisecond runs with no sampling beside it."""
     bench.settle_disk()
-    s = bench.Sampler(server.pids, interval=0.2)
+    s = bench.Sampler(server.pids, interval=0.2, first_delay=0.2)
+    s.sample(pss=True)
     s.start()
     try:
         out = fn()
     finally:
         s.stop()
+    s.sample(pss=True)
     return out, s.peak_kib, s.peak_pss_kib, s.peak_nproc
 
 
