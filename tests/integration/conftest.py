@@ -7,6 +7,7 @@ fails if it did not exit 0 or if ASan/UBSan/LSan reported anything on stderr.
 
 import base64
 import os
+import random
 import re
 import shutil
 import signal
@@ -129,21 +130,78 @@ def fault_env(rules):
             "ASAN_OPTIONS": asan}
 
 
+# Ports come from below the kernel's ephemeral range (net.ipv4.ip_local_port_range),
+# each pytest-xdist worker from a slice of its own.  A port from the ephemeral range
+# that a server gives up for a while (a node killed with SIGKILL and started again on
+# the same port, as HAProxy expects) may meanwhile become the local port of some
+# connection (a health check, another test), and the restart then fails with "Address
+# already in use" (test_cluster's kill -9 test did, once).
+PORTS_FROM = 10000
+_given = set()
+
+
+def _port_slice():
+    """(first, end) of this worker's ports, or None where the ephemeral range leaves
+    too few below it (then the kernel picks: bind to port 0)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    size = (ephemeral - PORTS_FROM) // max(workers, 1)
+    if size < 1000:
+        return None
+    first = PORTS_FROM + (index % max(workers, 1)) * size
+    return first, first + size
+
+
+def _port_free(family, host, port):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def free_ports(n, family=socket.AF_INET, host="127.0.0.1", avoid=()):
     """N distinct free ports on HOST, none of AVOID (ports given out before whose sockets
-    are closed: the kernel may hand them out again)"""
-    socks, ports = [], []
-    for _ in range(n + 100):
+    are closed), below the ephemeral range (above) and not given out before by this
+    worker while its slice lasts"""
+    span = _port_slice()
+    if span is None:
+        socks, ports = [], []
+        for _ in range(n + 100):
+            if len(ports) == n:
+                break
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+            if s.getsockname()[1] not in avoid:
+                ports.append(s.getsockname()[1])
+        for s in socks:
+            s.close()
+        assert len(ports) == n, "no %d free ports outside %r" % (n, avoid)
+        return ports
+    first, end = span
+    if len(_given) > (end - first) // 2:
+        _given.clear()            # the slice is used up: ports of finished tests again
+    ports = []
+    for _ in range(n + 1000):
         if len(ports) == n:
             break
-        s = socket.socket(family, socket.SOCK_STREAM)
-        s.bind((host, 0))
-        socks.append(s)
-        if s.getsockname()[1] not in avoid:
-            ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    assert len(ports) == n, "no %d free ports outside %r" % (n, avoid)
+        port = random.randrange(first, end)
+        if port in avoid or port in _given or port in ports:
+            continue
+        if _port_free(family, host, port):
+            ports.append(port)
+    assert len(ports) == n, "no %d free ports in %d..%d outside %r" % (n, first, end, avoid)
+    _given.update(ports)
     return ports
 
 
