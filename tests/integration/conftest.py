@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from peers import tcp_port_free
+
 REPO = Path(__file__).resolve().parents[2]
 PETREL_BIN = os.environ.get("PETREL_BIN", str(REPO / "build-test" / "petrel"))
 if not os.path.isabs(PETREL_BIN):
@@ -158,17 +160,6 @@ def _port_slice():
     return first, first + size
 
 
-def _port_free(family, host, port):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        s.bind((host, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def free_ports(n, family=socket.AF_INET, host="127.0.0.1", avoid=()):
     """N distinct free ports on HOST, none of AVOID (ports given out before whose sockets
     are closed), below the ephemeral range (above) and not given out before by this
@@ -198,7 +189,7 @@ def free_ports(n, family=socket.AF_INET, host="127.0.0.1", avoid=()):
         port = random.randrange(first, end)
         if port in avoid or port in _given or port in ports:
             continue
-        if _port_free(family, host, port):
+        if tcp_port_free(host, port):
             ports.append(port)
     assert len(ports) == n, "no %d free ports in %d..%d outside %r" % (n, first, end, avoid)
     _given.update(ports)

@@ -26,8 +26,9 @@ from postfix_harness import PostfixServer, PostfixUnavailable, postfix_tool
 
 # --------------------------------------------------------------------------- ports
 
-def _tcp_free(addr, port, reuse=False):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def tcp_port_free(addr, port, reuse=False):
+    """PORT on ADDR (IPv4 or IPv6) can be bound now (conftest's free_ports uses it too)."""
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
     if reuse:  # as servers bind: connections in TIME_WAIT do not count
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -54,7 +55,7 @@ def common_free_port(addrs, udp=False):
     """A TCP port (and UDP too if UDP) free on every address in ADDRS."""
     for _ in range(200):
         port = random.randint(20000, 60000)
-        if all(_tcp_free(a, port) and (not udp or _udp_free(a, port)) for a in addrs):
+        if all(tcp_port_free(a, port) and (not udp or _udp_free(a, port)) for a in addrs):
             return port
     raise RuntimeError("no common free port on %s" % (addrs,))
 
@@ -242,7 +243,7 @@ class SmtpSink:
     def restart(self, *flags):
         self.stop()
         # the port must be bindable again before smtp-sink tries
-        wait_until(lambda: _tcp_free(self.addr, self.port, reuse=True), 5, 0.05,
+        wait_until(lambda: tcp_port_free(self.addr, self.port, reuse=True), 5, 0.05,
                    "port %s:%d to be free" % (self.addr, self.port))
         return self.start(*flags)
 

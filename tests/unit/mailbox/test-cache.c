@@ -403,6 +403,20 @@ static void test_cache_other_uidvalidity(void **state)
 	check_headers();
 }
 
+/* expunge_first_three - messages 1-3 of MB expunged through a view of it,
+ * left open in *VIEW_R */
+static void expunge_first_three(struct mailbox *mb, struct mailbox_view **view_r)
+{
+	struct mailbox_error error;
+	struct mailbox_store_result result;
+	uint32_t uids[] = { 1, 2, 3 };
+	assert_int_equal(mailbox_view_open(mb, view_r, &error), 0);
+	assert_int_equal(mailbox_store_flags(*view_r, uids, 3, MAILBOX_STORE_ADD,
+					     MAILBOX_FLAG_DELETED, 0, 0, &result, &error), 0);
+	mailbox_store_result_free(&result);
+	assert_int_equal(mailbox_expunge(*view_r, NULL, 0, NULL, NULL, &error), 0);
+}
+
 /* records of expunged messages go when they are most of the file, at the
  * close of an open that read the cache */
 static void test_cache_compacted(void **state)
@@ -414,13 +428,7 @@ static void test_cache_compacted(void **state)
 	struct mailbox *mb = open_inbox();
 	struct mailbox_view *view;
 	struct mailbox_error error;
-	struct mailbox_store_result result;
-	uint32_t uids[] = { 1, 2, 3 };
-	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
-	assert_int_equal(mailbox_store_flags(view, uids, 3, MAILBOX_STORE_ADD, MAILBOX_FLAG_DELETED,
-					     0, 0, &result, &error), 0);
-	mailbox_store_result_free(&result);
-	assert_int_equal(mailbox_expunge(view, NULL, 0, NULL, NULL, &error), 0);
+	expunge_first_three(mb, &view);
 	/* the cache is read in this open: its close looks at what is left */
 	struct buf out;
 	buf_init(&out);
@@ -457,13 +465,7 @@ static void test_cache_parked_then_compacted(void **state)
 	struct mailbox *mb = open_inbox();
 	struct mailbox_view *view;
 	struct mailbox_error error;
-	struct mailbox_store_result result;
-	uint32_t uids[] = { 1, 2, 3 };
-	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
-	assert_int_equal(mailbox_store_flags(view, uids, 3, MAILBOX_STORE_ADD, MAILBOX_FLAG_DELETED,
-					     0, 0, &result, &error), 0);
-	mailbox_store_result_free(&result);
-	assert_int_equal(mailbox_expunge(view, NULL, 0, NULL, NULL, &error), 0);
+	expunge_first_three(mb, &view);
 	mailbox_view_free(&view);
 	mailbox_unref(&mb);
 	assert_int_equal(file_size(cache_path), made);   /* not read in that open */

@@ -707,6 +707,22 @@ static void test_view_select_status(void **state)
 	mailbox_unref(&mb);
 }
 
+/* drop_cur_same_tick - a file another program put in CUR within the clock
+ * tick of cur/'s last change: its mtime set back to what it was */
+static void drop_cur_same_tick(const char *cur, const char *name, const char *text)
+{
+	char path[600];
+	struct stat before;
+	assert_int_equal(stat(cur, &before), 0);
+	snprintf(path, sizeof(path), "%s/%s", cur, name);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+	struct timespec times[2] = { before.st_atim, before.st_mtim };
+	assert_int_equal(utimensat(AT_FDCWD, cur, times, 0), 0);
+}
+
 /* an APPEND's own link into cur/ does not make the next open read all of
  * cur/ again; a file another program put in cur/ within the same clock
  * tick (its mtime set back to the APPEND's here) is found by the first
@@ -720,15 +736,7 @@ static void test_append_own_change_not_rescanned(void **state)
 	snprintf(cur, sizeof(cur), "%s/cur", inbox);
 	for (int i = 0; i < 3; i++)
 		append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
-	struct stat before;
-	assert_int_equal(stat(cur, &before), 0);
-	snprintf(path, sizeof(path), "%s/1000.M1P1.other,S=7:2,S", cur);
-	FILE *fp = fopen(path, "w");
-	assert_non_null(fp);
-	fputs("hidden\n", fp);
-	assert_int_equal(fclose(fp), 0);
-	struct timespec times[2] = { before.st_atim, before.st_mtim };
-	assert_int_equal(utimensat(AT_FDCWD, cur, times, 0), 0);
+	drop_cur_same_tick(cur, "1000.M1P1.other,S=7:2,S", "hidden\n");
 	again = open_ok("INBOX");                     /* synced: cur/ not read */
 	mailbox_status_get(again, &st);
 	assert_int_equal(st.messages, 3);
@@ -742,7 +750,7 @@ static void test_append_own_change_not_rescanned(void **state)
 	append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
 	nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
 	snprintf(path, sizeof(path), "%s/1001.M1P1.other,S=6:2,S", cur);
-	fp = fopen(path, "w");
+	FILE *fp = fopen(path, "w");
 	assert_non_null(fp);
 	fputs("later\n", fp);
 	assert_int_equal(fclose(fp), 0);
@@ -761,18 +769,10 @@ static void test_new_adopted_without_reading_cur(void **state)
 	(void)state;
 	struct mailbox *mb = open_ok("INBOX"), *again;
 	struct mailbox_status st;
-	char cur[400], path[600];
+	char cur[400];
 	snprintf(cur, sizeof(cur), "%s/cur", inbox);
 	append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
-	struct stat before;
-	assert_int_equal(stat(cur, &before), 0);
-	snprintf(path, sizeof(path), "%s/1000.M1P1.other,S=7:2,S", cur);
-	FILE *fp = fopen(path, "w");
-	assert_non_null(fp);
-	fputs("hidden\n", fp);
-	assert_int_equal(fclose(fp), 0);
-	struct timespec times[2] = { before.st_atim, before.st_mtim };
-	assert_int_equal(utimensat(AT_FDCWD, cur, times, 0), 0);
+	drop_cur_same_tick(cur, "1000.M1P1.other,S=7:2,S", "hidden\n");
 	drop_new(inbox, "1001.M2P2.mda", "Subject: delivered\r\n\r\nhi\r\n");
 	again = open_ok("INBOX");                     /* new/ adopted, cur/ not read */
 	mailbox_status_get(again, &st);
