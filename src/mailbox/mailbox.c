@@ -161,7 +161,7 @@ struct mailbox_view {
 	uint32_t uidvalidity, uidnext;      /* as of the last open or update */
 	size_t pending_expunges;            /* entries marked expunged, not yet reported */
 	uint64_t highestmodseq;
-	bool peek;                          /* takes no \Recent (mailbox_view_open_peek) */
+	bool peek;                          /* takes no \Recent (mailbox_view_select) */
 };
 
 struct account_folder {
@@ -1701,12 +1701,6 @@ int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
 		      struct mailbox_error *error_r)
 {
 	return view_open(mailbox, false, view_r, NULL, error_r);
-}
-
-int mailbox_view_open_peek(struct mailbox *mailbox, struct mailbox_view **view_r,
-			   struct mailbox_error *error_r)
-{
-	return view_open(mailbox, true, view_r, NULL, error_r);
 }
 
 int mailbox_view_select(struct mailbox *mailbox, bool peek, struct mailbox_view **view_r,

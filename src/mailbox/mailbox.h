@@ -181,14 +181,11 @@ char **mailbox_keywords_get(struct mailbox *mailbox, size_t *count_r);
  * reference: message sequence numbers 1..count in UID order */
 int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
 		      struct mailbox_error *error_r);
-/* mailbox_view_open_peek - the same, but the view takes \Recent from no
- * one: messages stay recent for the next view that is not a peek (IMAP
- * EXAMINE, RFC 3501 6.3.2) */
-int mailbox_view_open_peek(struct mailbox *mailbox, struct mailbox_view **view_r,
-			   struct mailbox_error *error_r);
-/* mailbox_view_select - mailbox_view_open (PEEK: _peek) and, from the same
- * pass over the folder, what mailbox_view_status would then give (SELECT,
- * EXAMINE: one pass less over a large folder's table) */
+/* mailbox_view_select - mailbox_view_open and, with STATUS_R (may be NULL),
+ * from the same pass over the folder, what mailbox_view_status would then
+ * give (SELECT, EXAMINE: one pass less over a large folder's table).  With
+ * PEEK the view takes \Recent from no one: messages stay recent for the
+ * next view that is not a peek (IMAP EXAMINE, RFC 3501 6.3.2) */
 int mailbox_view_select(struct mailbox *mailbox, bool peek, struct mailbox_view **view_r,
 			struct mailbox_status *status_r, struct mailbox_error *error_r);
 void mailbox_view_free(struct mailbox_view **view);
