@@ -178,7 +178,7 @@ def test_submission_signed_rsa_and_ed25519(petrel_factory, tmp_path):
         assert s["d"] == "example.test" and s["c"] == "relaxed/relaxed"
         assert s["h"].split(":")[0] == "from" and s["h"].count("from") == 2
     assert_verifies(tmp_path, raw, {rsa_name: rsa_record, ed_name: ed_record}, 2)
-    assert "dkim-signed" in p.log()
+    assert "dkim-signed" in p.wait_log("dkim-signed")
     # a changed body fails with both verifiers
     bad = only_signature(raw, 0).replace(b"Line one.", b"Line 1.")
     res = verify_elsewhere(tmp_path, bad, {rsa_name: rsa_record})

@@ -196,7 +196,7 @@ def test_daily_setting(petrel_factory, zone):
     p.start()
     msg, name, xml_text = report_attachment(p.mail("example.test", "u", 1, timeout=30)[0])
     check_example_xml(xml_text, begin)
-    assert "dmarc-report-done" in p.log()
+    assert "dmarc-report-done" in p.wait_log("dmarc-report-done")
 
 
 RECEIVE_ZONE = {

@@ -268,7 +268,8 @@ def test_operations_on_messages_only_on_disk(petrel_factory, dns):
     p.cli_ok("queue", "flush", ids["flush"])
     [m] = p.mail("example.test", "u", 1)
     assert b"Subject: flush" in m
-    assert "loaded queue_id=%s by=administrator" % ids["flush"] in p.log()
+    line = "loaded queue_id=%s by=administrator" % ids["flush"]
+    assert line in p.wait_log(re.escape(line))
     p.cli_ok("queue", "hold", ids["hold"])
     assert p.queue_file(ids["hold"]) == p.data_dir / "queue" / "hold" / ids["hold"]
     r = p.cli("queue", "flush", ids["hold"])
@@ -280,7 +281,8 @@ def test_operations_on_messages_only_on_disk(petrel_factory, dns):
     r = p.cli("queue", "delete", ids["delete"])
     assert r.returncode == 1 and "not found" in r.stderr, r
     p.cli_ok("queue", "bounce", ids["bounce"])
-    assert "loaded queue_id=%s by=administrator" % ids["bounce"] in p.log()
+    line = "loaded queue_id=%s by=administrator" % ids["bounce"]
+    assert line in p.wait_log(re.escape(line))
     mails = p.mail("example.test", "u", 3)
     assert any(b"multipart/report" in m and REMOTE.encode() in m for m in mails), mails
     for qid in ids.values():
@@ -302,7 +304,8 @@ def test_bodies_beyond_memory_limit_are_read_back(petrel_factory, dns):
         c.close()
     [m] = p.mail("example.test", "u", 1)
     assert m.endswith(b"0123456789abcdef\r\n" * 256), m[-100:]
-    assert "queued queue_id=%s kept=yes body=no " % qid in p.log()
+    line = "queued queue_id=%s kept=yes body=no " % qid
+    assert line in p.wait_log(re.escape(line))
 
 
 @pytest.mark.parametrize("line, text", [

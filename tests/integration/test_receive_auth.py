@@ -511,9 +511,9 @@ def test_receiving_checks_off_on_one_listener(mx, zone, keys):
                                           "[listener quiet]\nreceiving_checks = off\n"))
     p.ports["mx"] = checked  # the port start() waits on for the banner
     p.start()
-    assert "listener=quiet role=mx address=127.0.0.1:%d receiving_checks=off\n" % quiet \
-        in p.log()
-    assert "listener=mx role=mx address=127.0.0.1:%d\n" % checked in p.log()
+    log = p.wait_log("listener=(quiet|mx) role=mx", count=2)
+    assert "listener=quiet role=mx address=127.0.0.1:%d receiving_checks=off\n" % quiet in log
+    assert "listener=mx role=mx address=127.0.0.1:%d\n" % checked in log
     signed = sign(message("joe@quiet.test"), keys, "sel", domain=b"quiet.test")
 
     def asked():

@@ -78,7 +78,7 @@ def test_hard_bounce_lists_the_address_and_later_mail_is_dropped(
     assert len(dropped) == 1 and dropped[0]["reason"] == "Bounced Address", evs
     assert dropped[0]["recipient"].lower() == GONE, dropped
     assert not [e for e in evs if e["type"] == "bounced"], evs
-    assert "dropped queue_id=%s" % qid in p.log()
+    assert "dropped queue_id=%s" % qid in p.wait_log("dropped queue_id=%s" % qid)
     time.sleep(1)
     assert len(sender_mail(p)) == 1, "a DSN for a dropped recipient"
 

@@ -216,7 +216,8 @@ def test_events_posted_retried_once_and_not_repeated_after_a_restart(
         assert isinstance(e["timestamp"], int) and abs(e["timestamp"] - time.time()) < 300, e
     for headers, _, _ in r.posts:
         assert headers["Content-Type"] == "application/json", headers
-    assert "webhook-failed" in p.log() and "status=500" in p.log()
+    log = p.wait_log("webhook-failed.*status=500")
+    assert "webhook-failed" in log and "status=500" in log
 
     # acknowledged batches are not posted again after a restart; new events are
     wait_until(lambda: "webhook-posted" in p.log(), 10, 0.1, "the post logged")
