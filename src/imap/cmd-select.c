@@ -556,14 +556,9 @@ static void select_work(struct imap_job *job)
 	if (!(j->m.enabled & IMAP_ENABLED_REV2)) {
 		/* IMAP4rev1 only (RFC 3501 6.3.1): RECENT and the first unseen */
 		buf_printf(&j->m.out, "* %u RECENT\r\n", st.recent);
-		for (uint32_t seq = 1; st.unseen && seq <= st.messages; seq++) {
-			struct mailbox_message msg;
-			if (mailbox_view_message(j->m.view, seq, &msg) == 0 &&
-			    !(msg.flags & MAILBOX_FLAG_SEEN)) {
-				buf_printf(&j->m.out, "* OK [UNSEEN %u] First unseen\r\n", seq);
-				break;
-			}
-		}
+		if (st.first_unseen)
+			buf_printf(&j->m.out, "* OK [UNSEEN %u] First unseen\r\n",
+				   st.first_unseen);
 	}
 	buf_printf(&j->m.out, "* OK [UIDVALIDITY %u] UIDs valid\r\n", st.uidvalidity);
 	buf_printf(&j->m.out, "* OK [UIDNEXT %u] Predicted next UID\r\n", st.uidnext);

@@ -38,6 +38,7 @@
  */
 #include "mailbox/internal.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -133,6 +134,12 @@ struct mailbox {
 	                             * names unknown to the index are kept */
 	_Atomic uint64_t change_seq;
 	struct header_cache *header_cache;   /* petrel.cache, made at the first need */
+	struct mailbox_view *lazy_views;     /* views without entries of their own */
+	/* the flag counts of msgs at change_seq status_seq (status_locked) */
+	bool status_valid;
+	uint64_t status_seq;
+	size_t status_count;
+	uint32_t status_unseen, status_deleted, status_first_unseen;
 	/* under watch_lock */
 	pthread_mutex_t watch_lock;
 	struct mailbox_watch *watches;
@@ -153,8 +160,14 @@ _Static_assert(((size_t)2 << 20) % sizeof(struct view_entry) == 0, "view entry s
 
 struct mailbox_view {
 	struct mailbox *mailbox;
+	/* NULL while lazy: until the view's first use, or the folder's first
+	 * removal of a message, its entries are the folder's table (view_own) */
 	struct view_entry *entries;
 	size_t count, cap;
+	_Atomic bool lazy;                  /* set under the folder's lock only */
+	uint32_t recent_from;               /* while lazy: \Recent from this UID on */
+	uint64_t removals;                  /* while lazy: the folder's at the open */
+	struct mailbox_view *lazy_next;     /* in the folder's lazy_views */
 	size_t keyword_count;
 	uint64_t seen_change_seq;
 	bool deleted_seen;
@@ -207,6 +220,7 @@ static void index_changed(struct mailbox *mb);
 static int uid_next(struct mailbox *mb, uint32_t *uid_r);
 static int modseq_next(struct mailbox *mb, uint64_t *modseq_r);
 static int sync_locked(struct mailbox *mb, bool rebuild, struct mailbox_error *error_r);
+static void views_fill_lazy(struct mailbox *mb);
 static struct mailbox_msg *msg_find(struct mailbox *mb, uint32_t uid);
 static void msg_add(struct mailbox *mb, const struct mailbox_msg *msg);
 static void msgs_fit(struct mailbox *mb);
@@ -969,6 +983,8 @@ list_fail:
 			mb->msgs[w++] = mb->msgs[i];
 			continue;
 		}
+		if (w == i)   /* the first removal: the table still whole */
+			views_fill_lazy(mb);
 		mb->total_size -= mb->msgs[i].size;
 		name_arena_drop(&mb->names, mb->msgs[i].name);
 		mb->removals++;
@@ -1545,6 +1561,7 @@ void mailbox_registry_folder_deleted(const char *path)
 		}
 		mb->unlisted = true;
 		pthread_mutex_lock(&mb->lock);
+		views_fill_lazy(mb);
 		mb->deleted = true;
 		name_arena_free(&mb->names);
 		mb->count = 0;
@@ -1589,21 +1606,58 @@ int mailbox_sync(struct mailbox *mailbox, struct mailbox_error *error_r)
 	return r;
 }
 
+/* msg_index_from - the index of the first message with a UID >= UID (lock held) */
+static size_t msg_index_from(const struct mailbox *mb, uint32_t uid)
+{
+	size_t lo = 0, hi = mb->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mb->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* status_locked - the folder's status (lock held).  The flag counts come
+ * from a pass over the table kept until the folder changes (change_seq):
+ * SELECTs and STATUSes of a folder at rest do not count again */
+static void status_locked(struct mailbox *mb, struct mailbox_status *status_r)
+{
+	uint64_t seq = atomic_load(&mb->change_seq);
+	if (!mb->status_valid || mb->status_seq != seq || mb->status_count != mb->count) {
+		uint32_t unseen = 0, deleted = 0, first_unseen = 0;
+		for (size_t i = 0; i < mb->count; i++) {
+			unsigned flags = mb->msgs[i].flags;
+			if (!(flags & MAILBOX_FLAG_SEEN)) {
+				if (unseen == 0)
+					first_unseen = (uint32_t)i + 1;
+				unseen++;
+			}
+			deleted += (flags & MAILBOX_FLAG_DELETED) != 0;
+		}
+		mb->status_unseen = unseen;
+		mb->status_deleted = deleted;
+		mb->status_first_unseen = first_unseen;
+		mb->status_seq = seq;
+		mb->status_count = mb->count;
+		mb->status_valid = true;
+	}
+	*status_r = (struct mailbox_status){
+		.uidvalidity = mb->uidvalidity, .uidnext = mb->uidnext,
+		.highestmodseq = mb->highestmodseq, .messages = (uint32_t)mb->count,
+		.unseen = mb->status_unseen, .deleted = mb->status_deleted,
+		.first_unseen = mb->status_first_unseen,
+		.recent = (uint32_t)(mb->count - msg_index_from(mb, mb->recent_uid)),
+		.size = mb->total_size,
+	};
+}
+
 void mailbox_status_get(struct mailbox *mailbox, struct mailbox_status *status_r)
 {
 	pthread_mutex_lock(&mailbox->lock);
-	*status_r = (struct mailbox_status){
-		.uidvalidity = mailbox->uidvalidity, .uidnext = mailbox->uidnext,
-		.highestmodseq = mailbox->highestmodseq, .messages = (uint32_t)mailbox->count,
-		.size = mailbox->total_size,
-	};
-	for (size_t i = 0; i < mailbox->count; i++) {
-		if (!(mailbox->msgs[i].flags & MAILBOX_FLAG_SEEN))
-			status_r->unseen++;
-		if (mailbox->msgs[i].flags & MAILBOX_FLAG_DELETED)
-			status_r->deleted++;
-		status_r->recent += mailbox->msgs[i].uid >= mailbox->recent_uid;
-	}
+	status_locked(mailbox, status_r);
 	pthread_mutex_unlock(&mailbox->lock);
 }
 
@@ -1682,7 +1736,16 @@ char **mailbox_keywords_get(struct mailbox *mailbox, size_t *count_r)
 	return names;
 }
 
-/* ---- views ---- */
+/* ---- views ----
+ * A view opens lazy: it copies nothing of the folder's table, so that a
+ * SELECT of a large folder costs no pass over it.  Until the folder removes
+ * a message, the view's entries can be had from the table at any time:
+ * the messages below the view's UIDNEXT (later ones have UIDs from there
+ * on), \Recent from the folder's recent_uid at the open, and each one's
+ * MODSEQ when it is not above the view's HIGHESTMODSEQ (a higher one
+ * changed since the open: 0, which the next update reports).  The view
+ * takes them at its first use (view_own), or the folder gives them to it
+ * right before it removes a message (views_fill_lazy). */
 
 /* view_entry_set - E for message M, \Recent when no view was told of it
  * before (lock held) */
@@ -1692,6 +1755,69 @@ static void view_entry_set(struct view_entry *e, const struct mailbox_msg *m,
 	*e = (struct view_entry){
 		.uid = m->uid, .modseq = m->modseq, .recent = m->uid >= mb->recent_uid,
 	};
+}
+
+/* lazy_unlink - VIEW is not in MB's lazy_views (lock held) */
+static void lazy_unlink(struct mailbox *mb, struct mailbox_view *view)
+{
+	for (struct mailbox_view **p = &mb->lazy_views; *p; p = &(*p)->lazy_next) {
+		if (*p == view) {
+			*p = view->lazy_next;
+			break;
+		}
+	}
+	view->lazy_next = NULL;
+}
+
+/* view_fill_locked - lazy VIEW's entries of its own (its folder MB's lock held) */
+static void view_fill_locked(struct mailbox *mb, struct mailbox_view *view)
+{
+	/* in huge pages when large: a fresh view's pages do not fault one by
+	 * one (util/heap.h) */
+	size_t bytes = (view->count ? view->count : 16) * sizeof(*view->entries);
+	view->entries = heap_big_alloc(&bytes);
+	view->cap = bytes / sizeof(*view->entries);
+	assert(mb->removals == view->removals);
+	size_t n = 0;
+	for (size_t i = 0; i < mb->count && n < view->count; i++) {
+		const struct mailbox_msg *m = &mb->msgs[i];
+		if (m->uid >= view->uidnext)
+			break;
+		view->entries[n++] = (struct view_entry){
+			.uid = m->uid, .recent = m->uid >= view->recent_from,
+			.modseq = m->modseq <= view->highestmodseq ? m->modseq : 0,
+		};
+	}
+	assert(n == view->count);
+	lazy_unlink(mb, view);
+	/* release: the view's owner reads the entries without the lock once
+	 * it sees the view is no longer lazy */
+	atomic_store_explicit(&view->lazy, false, memory_order_release);
+}
+
+/* views_fill_lazy - every lazy view of MB takes its entries (lock held):
+ * right before MB removes a message */
+static void views_fill_lazy(struct mailbox *mb)
+{
+	while (mb->lazy_views)
+		view_fill_locked(mb, mb->lazy_views);
+}
+
+/* view_own_locked - VIEW has entries of its own (its folder's lock held) */
+static void view_own_locked(struct mailbox_view *view)
+{
+	if (atomic_load_explicit(&view->lazy, memory_order_relaxed))
+		view_fill_locked(view->mailbox, view);
+}
+
+/* view_own - VIEW has entries of its own (its folder's lock not held) */
+static void view_own(struct mailbox_view *view)
+{
+	if (!atomic_load_explicit(&view->lazy, memory_order_acquire))
+		return;
+	pthread_mutex_lock(&view->mailbox->lock);
+	view_own_locked(view);
+	pthread_mutex_unlock(&view->mailbox->lock);
 }
 
 static int view_open(struct mailbox *mailbox, bool peek, struct mailbox_view **view_r,
@@ -1709,9 +1835,9 @@ int mailbox_view_select(struct mailbox *mailbox, bool peek, struct mailbox_view 
 	return view_open(mailbox, peek, view_r, status_r, error_r);
 }
 
-/* view_open - a view; PEEK leaves \Recent to the next view that does not;
- * with STATUS_R, its mailbox_view_status from the same pass over the
- * folder's table */
+/* view_open - a lazy view; PEEK leaves \Recent to the next view that does
+ * not; with STATUS_R, its mailbox_view_status (the folder's, as the view
+ * has every message of it) */
 static int view_open(struct mailbox *mailbox, bool peek, struct mailbox_view **view_r,
 		     struct mailbox_status *status_r, struct mailbox_error *error_r)
 {
@@ -1725,20 +1851,13 @@ static int view_open(struct mailbox *mailbox, bool peek, struct mailbox_view **v
 	}
 	view = xcalloc(1, sizeof(*view));
 	view->mailbox = mailbox;
-	/* in huge pages when large: a fresh view's pages no longer fault
-	 * one by one at each SELECT (util/heap.h) */
-	size_t bytes = (mailbox->count ? mailbox->count : 16) * sizeof(*view->entries);
-	view->entries = heap_big_alloc(&bytes);
-	view->cap = bytes / sizeof(*view->entries);
-	struct mailbox_status st = { 0 };
-	for (size_t i = 0; i < mailbox->count; i++) {
-		const struct mailbox_msg *m = &mailbox->msgs[i];
-		view_entry_set(&view->entries[i], m, mailbox);
-		st.recent += view->entries[i].recent;
-		st.unseen += !(m->flags & MAILBOX_FLAG_SEEN);
-		st.deleted += (m->flags & MAILBOX_FLAG_DELETED) != 0;
-		st.size += m->size;
-	}
+	if (status_r)
+		status_locked(mailbox, status_r);
+	atomic_init(&view->lazy, true);
+	view->recent_from = mailbox->recent_uid;
+	view->removals = mailbox->removals;
+	view->lazy_next = mailbox->lazy_views;
+	mailbox->lazy_views = view;
 	view->peek = peek;
 	if (!peek)
 		mailbox->recent_uid = mailbox->uidnext;
@@ -1748,13 +1867,6 @@ static int view_open(struct mailbox *mailbox, bool peek, struct mailbox_view **v
 	view->uidnext = mailbox->uidnext;
 	view->highestmodseq = mailbox->highestmodseq;
 	view->seen_change_seq = atomic_load(&mailbox->change_seq);
-	if (status_r) {
-		st.uidvalidity = view->uidvalidity;
-		st.uidnext = view->uidnext;
-		st.highestmodseq = view->highestmodseq;
-		st.messages = (uint32_t)view->count;
-		*status_r = st;
-	}
 	pthread_mutex_unlock(&mailbox->lock);
 	mailbox_ref(mailbox);
 	*view_r = view;
@@ -1766,8 +1878,15 @@ void mailbox_view_free(struct mailbox_view **view)
 	if (!*view)
 		return;
 	size_t count = (*view)->count;
+	struct mailbox *mb = (*view)->mailbox;
+	if (atomic_load_explicit(&(*view)->lazy, memory_order_acquire)) {
+		pthread_mutex_lock(&mb->lock);   /* (the folder may fill it meanwhile) */
+		lazy_unlink(mb, *view);
+		pthread_mutex_unlock(&mb->lock);
+	}
 	mailbox_unref(&(*view)->mailbox);
-	heap_big_free((*view)->entries, (*view)->cap * sizeof(*(*view)->entries));
+	if ((*view)->entries)
+		heap_big_free((*view)->entries, (*view)->cap * sizeof(*(*view)->entries));
 	free(*view);
 	*view = NULL;
 	(void)heap_trim_after(count);
@@ -1778,7 +1897,7 @@ struct mailbox *mailbox_view_mailbox(struct mailbox_view *view)
 	return view->mailbox;
 }
 
-void mailbox_view_status(const struct mailbox_view *view, struct mailbox_status *status_r)
+void mailbox_view_status(struct mailbox_view *view, struct mailbox_status *status_r)
 {
 	struct mailbox *mb = view->mailbox;
 	*status_r = (struct mailbox_status){
@@ -1786,6 +1905,7 @@ void mailbox_view_status(const struct mailbox_view *view, struct mailbox_status 
 		.highestmodseq = view->highestmodseq, .messages = (uint32_t)view->count,
 	};
 	pthread_mutex_lock(&mb->lock);
+	view_own_locked(view);
 	/* the view and the folder both in UID order: the flags and sizes of the
 	 * folder's */
 	for (size_t i = 0, j = 0; i < view->count; i++) {
@@ -1796,6 +1916,8 @@ void mailbox_view_status(const struct mailbox_view *view, struct mailbox_status 
 		if (j == mb->count || mb->msgs[j].uid != e->uid)
 			continue;
 		const struct mailbox_msg *m = &mb->msgs[j];
+		if (!(m->flags & MAILBOX_FLAG_SEEN) && status_r->unseen == 0)
+			status_r->first_unseen = (uint32_t)i + 1;
 		status_r->unseen += !(m->flags & MAILBOX_FLAG_SEEN);
 		status_r->deleted += (m->flags & MAILBOX_FLAG_DELETED) != 0;
 		status_r->size += m->size;
@@ -1808,8 +1930,9 @@ uint32_t mailbox_view_count(const struct mailbox_view *view)
 	return (uint32_t)view->count;
 }
 
-uint32_t mailbox_view_uid(const struct mailbox_view *view, uint32_t seq)
+uint32_t mailbox_view_uid(struct mailbox_view *view, uint32_t seq)
 {
+	view_own(view);
 	return seq >= 1 && seq <= view->count ? view->entries[seq - 1].uid : 0;
 }
 
@@ -1827,15 +1950,17 @@ static size_t view_lower_bound(const struct mailbox_view *view, uint32_t uid)
 	return lo;
 }
 
-uint32_t mailbox_view_seq(const struct mailbox_view *view, uint32_t uid)
+uint32_t mailbox_view_seq(struct mailbox_view *view, uint32_t uid)
 {
+	view_own(view);
 	size_t i = view_lower_bound(view, uid);
 	return i < view->count && view->entries[i].uid == uid ? (uint32_t)(i + 1) : 0;
 }
 
-bool mailbox_view_seq_range(const struct mailbox_view *view, uint32_t first_uid,
+bool mailbox_view_seq_range(struct mailbox_view *view, uint32_t first_uid,
 			    uint32_t last_uid, uint32_t *first_r, uint32_t *last_r)
 {
+	view_own(view);
 	if (first_uid > last_uid) {
 		uint32_t t = first_uid;
 		first_uid = last_uid;
@@ -1879,9 +2004,10 @@ int mailbox_view_message(struct mailbox_view *view, uint32_t seq, struct mailbox
 {
 	if (seq < 1 || seq > view->count)
 		return -1;
-	const struct view_entry *e = &view->entries[seq - 1];
 	struct mailbox *mb = view->mailbox;
 	pthread_mutex_lock(&mb->lock);
+	view_own_locked(view);
+	const struct view_entry *e = &view->entries[seq - 1];
 	const struct mailbox_msg *m = msg_find(mb, e->uid);
 	int64_t known = m ? m->internal_date : MAILBOX_DATE_UNKNOWN;
 	if (m && known == MAILBOX_DATE_UNKNOWN) {
@@ -2017,6 +2143,7 @@ int mailbox_view_update(struct mailbox_view *view, bool expunges,
 
 	memset(changes_r, 0, sizeof(*changes_r));
 	pthread_mutex_lock(&mb->lock);
+	view_own_locked(view);
 	before = atomic_load(&mb->change_seq);
 	if (mb->deleted) {
 		ch.deleted = !view->deleted_seen;
@@ -2307,6 +2434,7 @@ int mailbox_store_flags(struct mailbox_view *view, const uint32_t *uids, size_t 
 	buf_init(&name);
 	res.stored = xcalloc(n + 1, sizeof(*res.stored));
 	pthread_mutex_lock(&mb->lock);
+	view_own_locked(view);   /* (mailbox_view_seq below, under the lock) */
 	if (mb->deleted) {
 		mailbox_error_set(error_r, MAILBOX_ERROR_DELETED, "the folder was deleted", 0);
 		goto out;
@@ -2437,6 +2565,8 @@ static int expunge_locked(struct mailbox *mb, const uint32_t *uids, size_t n, bo
 				mailbox_error_sys(error_r, "cannot expunge");
 				goto keep_rest;
 			}
+			if (ngone == 0)   /* the first removal: the table still whole */
+				views_fill_lazy(mb);
 			gone = u32_push(gone, ngone++, m->uid);
 			mb->removals++;
 			mb->total_size -= m->size;

@@ -155,8 +155,15 @@ struct mailbox_status {
 	                          * (mailbox_status_get), or this session first
 	                          * (mailbox_view_status) */
 	uint64_t size;           /* sum of the message sizes (RFC 8438 STATUS SIZE) */
+	uint32_t first_unseen;   /* the first message without \Seen (0: none):
+	                          * its sequence number in the view
+	                          * (mailbox_view_select, mailbox_view_status),
+	                          * its place in the folder (mailbox_status_get);
+	                          * RFC 3501 SELECT's UNSEEN */
 };
-/* mailbox_status_get - the folder's numbers as of its last sync */
+/* mailbox_status_get - the folder's numbers as of its last sync (the
+ * flag counts are kept from one call to the next while the folder does
+ * not change) */
 void mailbox_status_get(struct mailbox *mailbox, struct mailbox_status *status_r);
 
 /* mailbox_path - the folder's Maildir (copy, caller frees); it changes
@@ -178,12 +185,14 @@ char **mailbox_keywords_get(struct mailbox *mailbox, size_t *count_r);
 /* ---- views: one per session that has the folder selected ---- */
 
 /* mailbox_view_open - a view of MAILBOX (synced first) holding its own
- * reference: message sequence numbers 1..count in UID order */
+ * reference: message sequence numbers 1..count in UID order.  It copies
+ * nothing of the folder's table until its first use (other than its
+ * status) or the folder's first removal of a message */
 int mailbox_view_open(struct mailbox *mailbox, struct mailbox_view **view_r,
 		      struct mailbox_error *error_r);
 /* mailbox_view_select - mailbox_view_open and, with STATUS_R (may be NULL),
- * from the same pass over the folder, what mailbox_view_status would then
- * give (SELECT, EXAMINE: one pass less over a large folder's table).  With
+ * what mailbox_view_status would then give, without a pass over the
+ * folder's table when it did not change since its last status.  With
  * PEEK the view takes \Recent from no one: messages stay recent for the
  * next view that is not a peek (IMAP EXAMINE, RFC 3501 6.3.2) */
 int mailbox_view_select(struct mailbox *mailbox, bool peek, struct mailbox_view **view_r,
@@ -197,19 +206,19 @@ struct mailbox *mailbox_view_mailbox(struct mailbox_view *view);
  * of the view's last open or update, so no message below UIDNEXT is one
  * the session has not been told of; unseen, deleted and size count the
  * view's messages still in the folder.  No I/O. */
-void mailbox_view_status(const struct mailbox_view *view, struct mailbox_status *status_r);
+void mailbox_view_status(struct mailbox_view *view, struct mailbox_status *status_r);
 
 /* mailbox_view_count - the session's EXISTS (messages expunged by others
  * but not yet reported stay counted until mailbox_view_update reports them) */
 uint32_t mailbox_view_count(const struct mailbox_view *view);
 /* mailbox_view_uid - the UID of sequence number SEQ (1..count), 0 if out of range */
-uint32_t mailbox_view_uid(const struct mailbox_view *view, uint32_t seq);
+uint32_t mailbox_view_uid(struct mailbox_view *view, uint32_t seq);
 /* mailbox_view_seq - the sequence number of UID, 0 if the view has none */
-uint32_t mailbox_view_seq(const struct mailbox_view *view, uint32_t uid);
+uint32_t mailbox_view_seq(struct mailbox_view *view, uint32_t uid);
 /* mailbox_view_seq_range - the sequence numbers FIRST_R..LAST_R of the
  * messages with UIDs in FIRST_UID..LAST_UID (a UID set's range, "*" being
  * the last UID); false if there are none */
-bool mailbox_view_seq_range(const struct mailbox_view *view, uint32_t first_uid,
+bool mailbox_view_seq_range(struct mailbox_view *view, uint32_t first_uid,
 			    uint32_t last_uid, uint32_t *first_r, uint32_t *last_r);
 
 struct mailbox_message {

@@ -987,6 +987,92 @@ static void test_external_changes(void **state)
 	mailbox_unref(&mb);
 }
 
+/* remove_uid_file - another program removes the file of message UID from
+ * MAILDIR's cur/ */
+static void remove_uid_file(const char *maildir, uint32_t uid)
+{
+	char cur[400], mark[32];
+	snprintf(cur, sizeof(cur), "%s/cur", maildir);
+	snprintf(mark, sizeof(mark), ",U=%u:", uid);
+	DIR *dir = opendir(cur);
+	assert_non_null(dir);
+	struct dirent *de;
+	int found = 0;
+	while ((de = readdir(dir)) != NULL) {
+		if (strstr(de->d_name, mark)) {
+			remove_file(cur, de->d_name);
+			found++;
+		}
+	}
+	closedir(dir);
+	assert_int_equal(found, 1);
+}
+
+/* a view opened and not used yet copies nothing of the folder (it is
+ * lazy), and is still told of what happened since as any view: a file
+ * removed by another program, which another session's sync found, is an
+ * EXPUNGE at its sequence number, a flag change a FETCH, new mail EXISTS;
+ * the deletion of its folder is reported.  The folder's status follows */
+static void test_lazy_view_told_of_changes(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_view *view, *other;
+	struct mailbox_error error;
+	struct mailbox_changes ch;
+	struct mailbox_status st;
+	struct mailbox_store_result res;
+	for (int i = 0; i < 4; i++)
+		append_ok(mb, "m\r\n", i == 0 ? MAILBOX_FLAG_SEEN : 0);
+	assert_int_equal(mailbox_view_select(mb, false, &view, &st, &error), 0);
+	assert_int_equal(st.messages, 4);
+	assert_int_equal(st.unseen, 3);
+	assert_int_equal(st.first_unseen, 2);
+	assert_int_equal(st.recent, 4);
+	remove_uid_file(inbox, 3);
+	assert_int_equal(mailbox_view_open(mb, &other, &error), 0);   /* its sync */
+	uint32_t uid = 2;
+	assert_int_equal(mailbox_store_flags(other, &uid, 1, MAILBOX_STORE_ADD,
+					     MAILBOX_FLAG_SEEN, 0, 0, &res, &error), 0);
+	mailbox_store_result_free(&res);
+	append_ok(mb, "new\r\n", 0);
+	mailbox_status_get(mb, &st);
+	assert_int_equal(st.messages, 4);
+	assert_int_equal(st.unseen, 2);
+	assert_int_equal(st.first_unseen, 3);     /* UID 4 */
+	assert_int_equal(st.recent, 1);
+
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_int_equal(ch.expunged_count, 1);
+	assert_int_equal(ch.expunged_seqs[0], 3);
+	assert_int_equal(ch.expunged_uids[0], 3);
+	assert_int_equal(ch.flag_change_count, 1);
+	assert_int_equal(ch.flag_changes[0].uid, 2);
+	assert_int_equal(ch.flag_changes[0].flags, MAILBOX_FLAG_SEEN);
+	assert_true(ch.exists_changed);
+	assert_int_equal(ch.exists, 4);
+	mailbox_changes_free(&ch);
+	assert_int_equal(mailbox_view_uid(view, 3), 4);
+	assert_int_equal(mailbox_view_uid(view, 4), 5);
+	struct mailbox_message msg;
+	assert_int_equal(mailbox_view_message(view, 1, &msg), 0);
+	assert_true(msg.recent);      /* this view was the first told of them */
+	mailbox_view_free(&view);
+	mailbox_view_free(&other);
+	mailbox_unref(&mb);
+
+	assert_int_equal(mailbox_folder_create(data_dir, ADDR, "Gone", &error), 0);
+	mb = open_ok("Gone");
+	append_ok(mb, "m\r\n", 0);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_folder_delete(data_dir, ADDR, "Gone", &error), 0);
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_true(ch.deleted);
+	mailbox_changes_free(&ch);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+}
+
 /* \Recent (RFC 3501 2.3.2): the first session told of a message has it */
 static void test_recent(void **state)
 {
@@ -1833,6 +1919,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_new_file_picked_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flags_back_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_external_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_view_told_of_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_and_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settled_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settled_folder_reopened, setup, teardown),
