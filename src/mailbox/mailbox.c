@@ -135,9 +135,10 @@ struct mailbox {
 	_Atomic uint64_t change_seq;
 	struct header_cache *header_cache;   /* petrel.cache, made at the first need */
 	struct mailbox_view *lazy_views;     /* views without entries of their own */
-	/* the flag counts of msgs at change_seq status_seq (status_locked) */
+	/* the flag counts of msgs at change_seq status_seq, with status_count
+	 * messages and HIGHESTMODSEQ status_modseq (status_locked) */
 	bool status_valid;
-	uint64_t status_seq;
+	uint64_t status_seq, status_modseq;
 	size_t status_count;
 	uint32_t status_unseen, status_deleted, status_first_unseen;
 	/* under watch_lock */
@@ -1621,12 +1622,14 @@ static size_t msg_index_from(const struct mailbox *mb, uint32_t uid)
 }
 
 /* status_locked - the folder's status (lock held).  The flag counts come
- * from a pass over the table kept until the folder changes (change_seq):
- * SELECTs and STATUSes of a folder at rest do not count again */
+ * from a pass over the table kept until the folder changes (change_seq,
+ * the count, and HIGHESTMODSEQ, which every flag change raises): SELECTs
+ * and STATUSes of a folder at rest do not count again */
 static void status_locked(struct mailbox *mb, struct mailbox_status *status_r)
 {
 	uint64_t seq = atomic_load(&mb->change_seq);
-	if (!mb->status_valid || mb->status_seq != seq || mb->status_count != mb->count) {
+	if (!mb->status_valid || mb->status_seq != seq || mb->status_count != mb->count ||
+	    mb->status_modseq != mb->highestmodseq) {
 		uint32_t unseen = 0, deleted = 0, first_unseen = 0;
 		for (size_t i = 0; i < mb->count; i++) {
 			unsigned flags = mb->msgs[i].flags;
@@ -1642,6 +1645,7 @@ static void status_locked(struct mailbox *mb, struct mailbox_status *status_r)
 		mb->status_first_unseen = first_unseen;
 		mb->status_seq = seq;
 		mb->status_count = mb->count;
+		mb->status_modseq = mb->highestmodseq;
 		mb->status_valid = true;
 	}
 	*status_r = (struct mailbox_status){
