@@ -36,15 +36,17 @@ static const unsigned char index_key[SIPHASH_KEY_LEN] = "petrel.index.v1";
 
 static uint64_t index_checksum(const unsigned char *data, size_t len);
 
-/* index_checksum - SipHash of DATA with the checksum field read as zero */
+/* index_checksum - SipHash of DATA (at least a header) with the checksum
+ * field read as zero: in pieces, not on a copy (11 MB at 100,000 messages) */
 static uint64_t index_checksum(const unsigned char *data, size_t len)
 {
-	unsigned char *copy = xmalloc(len);
-	memcpy(copy, data, len);
-	memset(copy + INDEX_CHECKSUM_AT, 0, 8);
-	uint64_t sum = siphash24(index_key, copy, len);
-	free(copy);
-	return sum;
+	static const unsigned char zero[8];
+	struct siphash sip;
+	siphash24_init(&sip, index_key);
+	siphash24_update(&sip, data, INDEX_CHECKSUM_AT);
+	siphash24_update(&sip, zero, sizeof(zero));
+	siphash24_update(&sip, data + INDEX_CHECKSUM_AT + 8, len - INDEX_CHECKSUM_AT - 8);
+	return siphash24_final(&sip);
 }
 
 int mailbox_index_parse(const void *data, size_t len, struct mailbox_index *index_r,

@@ -1,6 +1,7 @@
 /* util/siphash - SipHash-2-4 (see siphash.h), written from the paper's
  * description: 2 compression rounds per 8-byte word, 4 finalization rounds,
- * little-endian words, the length mod 256 in the last word's top byte. */
+ * little-endian words, the length mod 256 in the last word's top byte.  The
+ * one-call form is the piecewise one given a single piece. */
 #include "util/siphash.h"
 
 static uint64_t sip_load64(const unsigned char *p);
@@ -23,31 +24,67 @@ static uint64_t sip_load64(const unsigned char *p)
 	return v;
 }
 
-uint64_t siphash24(const unsigned char key[SIPHASH_KEY_LEN], const void *data, size_t len)
+void siphash24_init(struct siphash *sip, const unsigned char key[SIPHASH_KEY_LEN])
+{
+	uint64_t k0 = sip_load64(key), k1 = sip_load64(key + 8);
+	*sip = (struct siphash){
+		.v0 = k0 ^ 0x736f6d6570736575ULL, .v1 = k1 ^ 0x646f72616e646f6dULL,
+		.v2 = k0 ^ 0x6c7967656e657261ULL, .v3 = k1 ^ 0x7465646279746573ULL,
+	};
+}
+
+/* sip_word - compress one message word */
+static void sip_word(struct siphash *sip, uint64_t m)
+{
+	uint64_t v0 = sip->v0, v1 = sip->v1, v2 = sip->v2, v3 = sip->v3;
+	v3 ^= m;
+	SIP_ROUND(v0, v1, v2, v3);
+	SIP_ROUND(v0, v1, v2, v3);
+	v0 ^= m;
+	sip->v0 = v0;
+	sip->v1 = v1;
+	sip->v2 = v2;
+	sip->v3 = v3;
+}
+
+void siphash24_update(struct siphash *sip, const void *data, size_t len)
 {
 	const unsigned char *in = data;
-	uint64_t k0 = sip_load64(key), k1 = sip_load64(key + 8);
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
-	uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
-	uint64_t v3 = k1 ^ 0x7465646279746573ULL;
-	size_t whole = len - len % 8;
-	for (size_t i = 0; i < whole; i += 8) {
-		uint64_t m = sip_load64(in + i);
-		v3 ^= m;
-		SIP_ROUND(v0, v1, v2, v3);
-		SIP_ROUND(v0, v1, v2, v3);
-		v0 ^= m;
+	size_t have = (size_t)(sip->len % 8);
+	sip->len += len;
+	if (have) {
+		/* complete the word begun by the last piece */
+		while (have < 8 && len > 0) {
+			sip->tail[have++] = *in++;
+			len--;
+		}
+		if (have < 8)
+			return;
+		sip_word(sip, sip_load64(sip->tail));
 	}
-	uint64_t last = (uint64_t)(len & 0xff) << 56;
+	size_t whole = len - len % 8;
+	for (size_t i = 0; i < whole; i += 8)
+		sip_word(sip, sip_load64(in + i));
 	for (size_t i = 0; i < len % 8; i++)
-		last |= (uint64_t)in[whole + i] << (8 * i);
-	v3 ^= last;
-	SIP_ROUND(v0, v1, v2, v3);
-	SIP_ROUND(v0, v1, v2, v3);
-	v0 ^= last;
-	v2 ^= 0xff;
+		sip->tail[i] = in[whole + i];
+}
+
+uint64_t siphash24_final(struct siphash *sip)
+{
+	uint64_t last = (uint64_t)(sip->len & 0xff) << 56;
+	for (size_t i = 0; i < sip->len % 8; i++)
+		last |= (uint64_t)sip->tail[i] << (8 * i);
+	sip_word(sip, last);
+	uint64_t v0 = sip->v0, v1 = sip->v1, v2 = sip->v2 ^ 0xff, v3 = sip->v3;
 	for (int i = 0; i < 4; i++)
 		SIP_ROUND(v0, v1, v2, v3);
 	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+uint64_t siphash24(const unsigned char key[SIPHASH_KEY_LEN], const void *data, size_t len)
+{
+	struct siphash sip;
+	siphash24_init(&sip, key);
+	siphash24_update(&sip, data, len);
+	return siphash24_final(&sip);
 }

@@ -15,4 +15,15 @@
  * bytes read as a little-endian number) */
 uint64_t siphash24(const unsigned char key[SIPHASH_KEY_LEN], const void *data, size_t len);
 
+/* the same hash over data given in pieces (a file written or read a part
+ * at a time): init, update with each piece in order, final */
+struct siphash {
+	uint64_t v0, v1, v2, v3;
+	uint64_t len;                /* bytes given so far */
+	unsigned char tail[8];       /* the bytes past the last whole word */
+};
+void siphash24_init(struct siphash *sip, const unsigned char key[SIPHASH_KEY_LEN]);
+void siphash24_update(struct siphash *sip, const void *data, size_t len);
+uint64_t siphash24_final(struct siphash *sip);
+
 #endif

@@ -41,11 +41,41 @@ static void test_siphash_key_matters(void **state)
 	assert_true(siphash24(k1, "abc", 3) != siphash24(k2, "abc", 3));
 }
 
+/* pieces of every split of the 63-byte vector, and one byte at a time,
+ * give the one-call hash */
+static void test_siphash_pieces(void **state)
+{
+	(void)state;
+	unsigned char key[SIPHASH_KEY_LEN], msg[64];
+	for (unsigned i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)i;
+	for (unsigned i = 0; i < sizeof(msg); i++)
+		msg[i] = (unsigned char)i;
+	struct siphash sip;
+	for (size_t a = 0; a <= 63; a++) {
+		for (size_t b = a; b <= 63; b++) {
+			siphash24_init(&sip, key);
+			siphash24_update(&sip, msg, a);
+			siphash24_update(&sip, msg + a, b - a);
+			siphash24_update(&sip, msg + b, 63 - b);
+			assert_true(siphash24_final(&sip) == 0x958a324ceb064572ULL);
+		}
+	}
+	for (size_t len = 0; len <= 15; len++) {
+		siphash24_init(&sip, key);
+		for (size_t i = 0; i < len; i++)
+			siphash24_update(&sip, msg + i, 1);
+		assert_true(siphash24_final(&sip) == siphash24(key, msg, len));
+	}
+	assert_true(siphash24(key, msg, 15) == 0xa129ca6149be45e5ULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_siphash_vectors),
 		cmocka_unit_test(test_siphash_key_matters),
+		cmocka_unit_test(test_siphash_pieces),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
