@@ -57,6 +57,7 @@
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/heap.h"
+#include "util/le.h"
 #include "util/syncer.h"
 #include "util/xalloc.h"
 
@@ -349,17 +350,25 @@ static int dir_sync_path(const char *path)
 
 /* mailbox_file_write - DIR/NAME holds DATA: written to DIR/NAME.tmp and
  * renamed over; with DURABLE the file and DIR are fsync'ed */
-int mailbox_file_write(const char *dir, const char *name, const void *data, size_t len,
-			     bool durable)
+/* file_write_begin - a file to be written beside DIR/NAME (*TMP_R, caller
+ * frees) and put in its place by file_write_end; -1 with errno */
+static int file_write_begin(const char *dir, const char *name, char **tmp_r)
 {
-	char *tmp = xasprintf("%s/%s.tmp", dir, name), *path = xasprintf("%s/%s", dir, name);
-	int ret = -1, err = 0;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	*tmp_r = xasprintf("%s/%s.tmp", dir, name);
+	return open(*tmp_r, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
 
-	if (fd < 0)
-		goto fail;
-	if (fd_write_all(fd, data, len) != 0 || (durable && fsync(fd) != 0)) {
-		err = errno;
+/* file_write_end - FD (from file_write_begin, closed here) becomes DIR/NAME
+ * if OK (false: written in part, it is removed); DURABLE: the file and DIR
+ * fsync'ed too; -1 with errno */
+static int file_write_end(int fd, char *tmp, const char *dir, const char *name, bool ok,
+			  bool durable)
+{
+	int ret = -1, err = errno;   /* (the write's, when not OK) */
+	char *path = xasprintf("%s/%s", dir, name);
+	if (!ok || (durable && fsync(fd) != 0)) {
+		if (ok)
+			err = errno;
 		(void)close(fd);
 		errno = err;
 		goto fail;
@@ -378,6 +387,20 @@ out:
 	free(tmp);
 	free(path);
 	return ret;
+}
+
+int mailbox_file_write(const char *dir, const char *name, const void *data, size_t len,
+		       bool durable)
+{
+	char *tmp;
+	int fd = file_write_begin(dir, name, &tmp);
+	if (fd < 0) {
+		int err = errno;
+		free(tmp);
+		errno = err;
+		return -1;
+	}
+	return file_write_end(fd, tmp, dir, name, fd_write_all(fd, data, len) == 0, durable);
 }
 
 /* mailbox_file_read - the whole of PATH (at most FILE_READ_MAX bytes), NUL-terminated */
@@ -466,15 +489,54 @@ static int keywords_load(struct mailbox *mb)
 	return 0;
 }
 
+/* index_record_of - mailbox_index_record_fn of a folder's table (lock held) */
+static void index_record_of(void *arg, size_t i, struct mailbox_index_record *rec_r)
+{
+	const struct mailbox *mb = arg;
+	const struct mailbox_msg *m = &mb->msgs[i];
+	*rec_r = (struct mailbox_index_record){
+		.uid = m->uid, .flags = m->flags, .modseq = m->modseq, .size = m->size,
+		.internal_date = m->internal_date, .keywords = m->keywords,
+		.name = (char *)name_arena_get(&mb->names, m->name),
+	};
+}
+
+/* index_stream - write MB's index to FD a piece at a time (256 KiB: not
+ * the 11 MB of a 100,000-message folder's index at once), its checksum
+ * last; -1 with errno */
+static int index_stream(struct mailbox *mb, const struct mailbox_index *head, int fd)
+{
+	struct mailbox_index_encoder enc;
+	struct buf piece;
+	int ret = 0;
+	mailbox_index_encoder_init(&enc, head, index_record_of, mb);
+	buf_init(&piece);
+	while (ret == 0 && mailbox_index_encoder_next(&enc, &piece, 256u << 10)) {
+		ret = fd_write_all(fd, piece.data, piece.len);
+		piece.len = 0;
+	}
+	buf_free(&piece);
+	if (ret != 0)
+		return -1;
+	unsigned char sum[8];
+	le64_put(sum, mailbox_index_encoder_checksum(&enc));
+	ssize_t n = pwrite(fd, sum, sizeof(sum), MAILBOX_INDEX_CHECKSUM_AT);
+	if (n != (ssize_t)sizeof(sum)) {
+		if (n >= 0)
+			errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
 /* index_write - petrel.index from the messages; DURABLE when the folder
  * is closed (see the head) */
 static int index_write(struct mailbox *mb, bool durable)
 {
-	struct mailbox_index index = {
+	struct mailbox_index head = {
 		.uidvalidity = mb->uidvalidity, .uidnext = mb->uidnext,
 		.highestmodseq = mb->highestmodseq, .count = mb->count,
 	};
-	struct buf out;
 	struct timespec recorded = { 0 };
 
 	/* cur/ as the last scan found it settled: the next load need not read
@@ -483,23 +545,16 @@ static int index_write(struct mailbox *mb, bool durable)
 	 * mtime too, so the record is then merely stale, never wrong */
 	if (mb->cur_settled)
 		recorded = mb->cur_mtime;
-	index.cur_mtime_sec = (int64_t)recorded.tv_sec;
-	index.cur_mtime_nsec = (uint32_t)recorded.tv_nsec;
+	head.cur_mtime_sec = (int64_t)recorded.tv_sec;
+	head.cur_mtime_nsec = (uint32_t)recorded.tv_nsec;
 
-	index.records = xcalloc(mb->count ? mb->count : 1, sizeof(*index.records));
-	for (size_t i = 0; i < mb->count; i++) {
-		const struct mailbox_msg *m = &mb->msgs[i];
-		index.records[i] = (struct mailbox_index_record){
-			.uid = m->uid, .flags = m->flags, .modseq = m->modseq, .size = m->size,
-			.internal_date = m->internal_date, .keywords = m->keywords,
-			.name = (char *)name_arena_get(&mb->names, m->name),
-		};
-	}
-	buf_init(&out);
-	mailbox_index_encode(&index, &out);
-	free(index.records);
-	int r = mailbox_file_write(mb->path, MAILBOX_INDEX_FILE, out.data, out.len, durable);
-	buf_free(&out);
+	char *tmp;
+	int r = -1, fd = file_write_begin(mb->path, MAILBOX_INDEX_FILE, &tmp);
+	if (fd >= 0)
+		r = file_write_end(fd, tmp, mb->path, MAILBOX_INDEX_FILE,
+				   index_stream(mb, &head, fd) == 0, durable);
+	else
+		free(tmp);
 	if (r != 0) {
 		log_warn("mailbox_index_write", "path=%s error=\"%s\"", mb->path, strerror(errno));
 	} else {

@@ -55,6 +55,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "util/siphash.h"
+
 struct buf;
 struct mailbox;
 struct mailbox_view;
@@ -604,6 +606,35 @@ int mailbox_index_parse(const void *data, size_t len, struct mailbox_index *inde
 			const char **error_r);
 /* mailbox_index_encode - append INDEX's bytes to OUT */
 void mailbox_index_encode(const struct mailbox_index *index, struct buf *out);
+
+/* An index a piece at a time, its records from a function (a folder's
+ * table: no array of records, no buffer of the whole file): the header,
+ * with its checksum field zero, then the records, then the names; the
+ * checksum, at the end, goes at MAILBOX_INDEX_CHECKSUM_AT. */
+#define MAILBOX_INDEX_CHECKSUM_AT 40
+/* mailbox_index_record_fn - record I (0..count-1) of the index being
+ * encoded; its name stays valid until the encoder is done */
+typedef void mailbox_index_record_fn(void *arg, size_t i, struct mailbox_index_record *rec_r);
+struct mailbox_index_encoder {
+	struct mailbox_index index;      /* the header's fields and count */
+	mailbox_index_record_fn *record;
+	void *arg;
+	size_t names_len;
+	int phase;                       /* 0 header, 1 records, 2 names, 3 done */
+	size_t next;                     /* the next record or name */
+	uint32_t name_off;
+	struct siphash sip;
+};
+/* mailbox_index_encoder_init - to encode INDEX's fields and COUNT records
+ * that RECORD gives (INDEX's own records are not read) */
+void mailbox_index_encoder_init(struct mailbox_index_encoder *enc,
+				const struct mailbox_index *index,
+				mailbox_index_record_fn *record, void *arg);
+/* mailbox_index_encoder_next - append the next piece, about LIMIT bytes
+ * (whole records and names), to OUT; false when there was none left */
+bool mailbox_index_encoder_next(struct mailbox_index_encoder *enc, struct buf *out, size_t limit);
+/* mailbox_index_encoder_checksum - once every piece was given */
+uint64_t mailbox_index_encoder_checksum(struct mailbox_index_encoder *enc);
 void mailbox_index_free(struct mailbox_index *index);
 
 /* The header cache (petrel.cache): a 32-byte header (magic, version,

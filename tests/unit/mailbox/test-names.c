@@ -189,6 +189,57 @@ static void test_index_roundtrip(void **state)
 	buf_free(&b);
 }
 
+/* sample_record - mailbox_index_record_fn over the sample's records,
+ * counting its calls */
+static int sample_calls;
+static void sample_record(void *arg, size_t i, struct mailbox_index_record *rec_r)
+{
+	const struct mailbox_index_record *recs = arg;
+	sample_calls++;
+	*rec_r = recs[i];
+}
+
+/* the index written a piece at a time (index_write: 256 KiB pieces), here
+ * as small as they come (a record or a name each), is the same file as
+ * the one encoded at once, checksum included: it parses back */
+static void test_index_in_pieces(void **state)
+{
+	(void)state;
+	struct mailbox_index_record recs[3];
+	struct mailbox_index index, back;
+	struct mailbox_index_encoder enc;
+	const char *error = NULL;
+	struct buf whole, pieces;
+
+	index_sample(&index, recs);
+	buf_init(&whole);
+	mailbox_index_encode(&index, &whole);
+	buf_init(&pieces);
+	mailbox_index_encoder_init(&enc, &(struct mailbox_index){ .uidvalidity = 1234,
+				   .uidnext = 10, .highestmodseq = 5, .count = 3 },
+				   sample_record, recs);
+	size_t n = 0, before = pieces.len;
+	while (mailbox_index_encoder_next(&enc, &pieces, 1)) {
+		assert_true(pieces.len > before);
+		before = pieces.len;
+		n++;
+	}
+	assert_int_equal(n, 1 + 3 + 3);   /* the header, 3 records, 3 names */
+	assert_false(mailbox_index_encoder_next(&enc, &pieces, 1));
+	unsigned char *p = (unsigned char *)pieces.data;
+	uint64_t sum = mailbox_index_encoder_checksum(&enc);
+	for (int i = 0; i < 8; i++)
+		p[MAILBOX_INDEX_CHECKSUM_AT + i] = (unsigned char)(sum >> (8 * i));
+	assert_int_equal(pieces.len, whole.len);
+	assert_memory_equal(pieces.data, whole.data, whole.len);
+	assert_int_equal(mailbox_index_parse(pieces.data, pieces.len, &back, &error), 0);
+	assert_int_equal(back.count, 3);
+	assert_int_equal(sample_calls, 3 + 3 + 3);   /* names' lengths, records, names */
+	mailbox_index_free(&back);
+	buf_free(&pieces);
+	buf_free(&whole);
+}
+
 /* every prefix of an index (a torn write) and every single flipped byte
  * (a damaged block) is refused */
 static void test_index_torn_and_corrupt(void **state)
@@ -251,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_name_to_disk),
 		cmocka_unit_test(test_filename),
 		cmocka_unit_test(test_index_roundtrip),
+		cmocka_unit_test(test_index_in_pieces),
 		cmocka_unit_test(test_index_torn_and_corrupt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
