@@ -788,6 +788,44 @@ static void test_new_adopted_without_reading_cur(void **state)
 	mailbox_unref(&mb);
 }
 
+/* a sync that read cur/ (another program changed it) and adopted a file
+ * from new/ leaves cur/ in step: the next delivery is adopted without
+ * reading cur/ again (a file another program put in cur/ within that tick
+ * shows a second later); it used to read all of cur/ at every delivery
+ * from then on */
+static void test_adopted_after_full_read_in_step(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_ok("INBOX"), *again;
+	struct mailbox_status st;
+	char cur[400], path[600];
+	snprintf(cur, sizeof(cur), "%s/cur", inbox);
+	append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
+	nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
+	snprintf(path, sizeof(path), "%s/1000.M1P1.other,S=7:2,S", cur);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("other\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	drop_new(inbox, "1001.M2P2.mda", "Subject: delivered\r\n\r\nhi\r\n");
+	again = open_ok("INBOX");                     /* cur/ read, new/ adopted */
+	mailbox_status_get(again, &st);
+	assert_int_equal(st.messages, 3);
+	mailbox_unref(&again);
+	drop_cur_same_tick(cur, "1002.M3P3.other,S=7:2,S", "hidden\n");
+	drop_new(inbox, "1003.M4P4.mda", "Subject: delivered\r\n\r\nhi\r\n");
+	again = open_ok("INBOX");                     /* new/ adopted, cur/ not read */
+	mailbox_status_get(again, &st);
+	assert_int_equal(st.messages, 4);             /* failed before: 5 */
+	mailbox_unref(&again);
+	nanosleep(&(struct timespec){ .tv_sec = 2, .tv_nsec = 100000000 }, NULL);
+	again = open_ok("INBOX");
+	mailbox_status_get(again, &st);
+	assert_int_equal(st.messages, 5);
+	mailbox_unref(&again);
+	mailbox_unref(&mb);
+}
+
 static void test_new_file_picked_up(void **state)
 {
 	(void)state;
@@ -1909,6 +1947,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_view_select_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_own_change_not_rescanned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_adopted_without_reading_cur, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopted_after_full_read_in_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_deleted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_garbage, setup, teardown),
