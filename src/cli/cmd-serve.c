@@ -24,6 +24,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -841,40 +842,86 @@ static void serve_report_request(void *ctx, const char *args, uint64_t token)
 	dmarc_reporter_run(glue->reporter, begin, serve_report_done, req);
 }
 
-/* serve_supervisor - check everything the configuration says before
- * anything is touched (a bad setting exits 2 with FILE:LINE and no side
- * effect), lock and prepare the data folder as root, then run the
- * processes.  Logs synchronously: no log thread across fork. */
-static int serve_supervisor(const struct config *config, const char *file)
+/* serve_check - serve_supervisor's first step: the settings (2 when one
+ * is to fix) */
+static int serve_check(const struct config *config, const char *file, int lock_fd)
 {
 	struct serve_outbound outbound = { 0 };
 	SSL_CTX *tls = NULL;
-	int lock_fd = -1;
-	int rc = 2;
+	(void)file;
+	(void)lock_fd;
+	int rc = serve_check_users(config) != 0 || serve_load_settings(config, &outbound, &tls) != 0
+		 ? 2 : 0;
+	serve_outbound_free(&outbound);
+	if (tls)
+		SSL_CTX_free(tls);
+	return rc;
+}
 
-	if (serve_check_users(config) != 0 || serve_load_settings(config, &outbound, &tls) != 0)
+/* serve_prepare - serve_supervisor's step under the data folder's lock
+ * (LOCK_FD): its folders and files as root (1 when one cannot be) */
+static int serve_prepare(const struct config *config, const char *file, int lock_fd)
+{
+	if (serve_prepare_data_dir(config, lock_fd) != 0 || serve_prepare_auth(file) != 0 ||
+	    serve_own_files(config) != 0)
+		return 1;
+	return 0;
+}
+
+/* serve_in_child - STEP run in a child process, waited for: what it
+ * touches (OpenSSL's and SQLite's code and tables, the public suffix list,
+ * the store) stays out of the supervisor, which only starts and waits for
+ * processes (some 3 MiB of resident memory less for its whole life).  The
+ * step's exit status: 0 when it succeeded */
+static int serve_in_child(int (*step)(const struct config *, const char *, int),
+			  const struct config *config, const char *file, int lock_fd)
+{
+	int status;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "petrel: cannot start a process: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		int rc = step(config, file, lock_fd);
+		fflush(NULL);
+		_exit(rc);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			fprintf(stderr, "petrel: waitpid: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	fprintf(stderr, "petrel: the start's checks ended by signal %d\n", WTERMSIG(status));
+	return 1;
+}
+
+/* serve_supervisor - check everything the configuration says before
+ * anything is touched (a bad setting exits 2 with FILE:LINE and no side
+ * effect), lock and prepare the data folder as root, then run the
+ * processes.  The checks and the preparation run in child processes
+ * (serve_in_child).  Logs synchronously: no log thread across fork. */
+static int serve_supervisor(const struct config *config, const char *file)
+{
+	int lock_fd = -1;
+	int rc = serve_in_child(serve_check, config, file, -1);
+
+	if (rc != 0)
 		goto out;
 	rc = 1;
 	signal(SIGPIPE, SIG_IGN);
 	/* the limit is inherited by the processes started from here */
 	serve_raise_nofile();
-	/* (the TLS key is the network process's to hold, not ours) */
-	SSL_CTX_free(tls);
-	tls = NULL;
 	if (serve_make_data_dir(config) != 0 || serve_lock_data_dir(config, &lock_fd) != 0)
 		goto out;
-	if (serve_prepare_data_dir(config, lock_fd) != 0 || serve_prepare_auth(file) != 0 ||
-	    serve_own_files(config) != 0)
+	if (serve_in_child(serve_prepare, config, file, lock_fd) != 0)
 		goto out;
-	/* what the checks above loaded and freed (the public suffix list, the
-	 * TLS context, the store and credentials) goes back to the system:
-	 * from here the supervisor only starts and waits for its children */
-	malloc_trim(0);
 	rc = privsep_supervise(config, file, lock_fd);
 out:
-	serve_outbound_free(&outbound);
-	if (tls)
-		SSL_CTX_free(tls);
 	/* the last thing: the folder is ours until every process is gone */
 	if (lock_fd >= 0 && close(lock_fd) != 0)
 		log_warn("close-failed", "what=petrel.lock error=\"%s\"", strerror(errno));

@@ -6,6 +6,7 @@ the credentials or the DKIM keys."""
 
 import base64
 import errno
+import fcntl
 import os
 import pwd
 import re
@@ -39,6 +40,17 @@ def status_of(pid):
         k, _, v = line.partition(":")
         out[k] = v.strip()
     return out
+
+
+def lock_free(path):
+    """No process holds PATH's flock (taken and let go at once to know)."""
+    with open(path, "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return True
 
 
 def gone(pid):
@@ -137,7 +149,10 @@ def test_kill9_of_the_supervisor_takes_all_down(petrel):
     finally:
         kill_group(sup)  # (a failed test leaves nothing behind)
     assert not group_pids(sup)
-    # the lock went with them: a new server starts on the same folder
+    # the lock went with them (a killed process's leader thread can be a zombie a
+    # moment before its last thread let go of its files): a new server starts on
+    # the same folder
+    wait_until(lambda: lock_free(petrel.data_dir / "petrel.lock"), 10, "the lock to go")
     petrel.start()
     assert petrel.stop() == 0
 
