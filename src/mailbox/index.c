@@ -224,7 +224,7 @@ void mailbox_index_encode(const struct mailbox_index *index, struct buf *out)
 	buf_reserve(out, INDEX_HEADER_SIZE + index->count * INDEX_RECORD_SIZE + enc.names_len);
 	while (mailbox_index_encoder_next(&enc, out, SIZE_MAX))
 		;
-	le64_put((unsigned char *)out->data + start + MAILBOX_INDEX_CHECKSUM_AT,
+	le64_put((unsigned char *)out->data + start + INDEX_CHECKSUM_AT,
 		 mailbox_index_encoder_checksum(&enc));
 }
 

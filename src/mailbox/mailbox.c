@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,7 @@ struct mailbox_msg {
 	uint64_t flags : 8;              /* MAILBOX_FLAGS_ALL */
 };
 _Static_assert(MAILBOX_FLAGS_ALL < (1u << 8), "the flags fit a message's 8 bits");
+_Static_assert(offsetof(struct mailbox_msg, uid) == 0, "a message begins with its UID");
 
 struct mailbox_watch {
 	struct mailbox *mailbox;
@@ -159,6 +161,7 @@ struct view_entry {
 };
 /* heap_big_alloc's rounding keeps whole entries */
 _Static_assert(((size_t)2 << 20) % sizeof(struct view_entry) == 0, "view entry size");
+_Static_assert(offsetof(struct view_entry, uid) == 0, "a view entry begins with its UID");
 
 struct mailbox_view {
 	struct mailbox *mailbox;
@@ -348,8 +351,6 @@ static int dir_sync_path(const char *path)
 	return r;
 }
 
-/* mailbox_file_write - DIR/NAME holds DATA: written to DIR/NAME.tmp and
- * renamed over; with DURABLE the file and DIR are fsync'ed */
 /* file_write_begin - a file to be written beside DIR/NAME (*TMP_R, caller
  * frees) and put in its place by file_write_end; -1 with errno */
 static int file_write_begin(const char *dir, const char *name, char **tmp_r)
@@ -389,6 +390,8 @@ out:
 	return ret;
 }
 
+/* mailbox_file_write - DIR/NAME holds DATA: written to DIR/NAME.tmp and
+ * renamed over; with DURABLE the file and DIR are fsync'ed */
 int mailbox_file_write(const char *dir, const char *name, const void *data, size_t len,
 		       bool durable)
 {
@@ -1668,13 +1671,16 @@ int mailbox_sync(struct mailbox *mailbox, struct mailbox_error *error_r)
 	return r;
 }
 
-/* msg_index_from - the index of the first message with a UID >= UID (lock held) */
-static size_t msg_index_from(const struct mailbox *mb, uint32_t uid)
+/* uid_lower_bound - the index of the first of COUNT items of SIZE bytes at
+ * ITEMS, in UID order, each beginning with its uint32_t UID, whose UID is
+ * >= UID (the folder's messages, a view's entries) */
+static size_t uid_lower_bound(const void *items, size_t count, size_t size, uint32_t uid)
 {
-	size_t lo = 0, hi = mb->count;
+	const unsigned char *base = items;
+	size_t lo = 0, hi = count;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (mb->msgs[mid].uid < uid)
+		if (*(const uint32_t *)(const void *)(base + mid * size) < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -1714,7 +1720,8 @@ static void status_locked(struct mailbox *mb, struct mailbox_status *status_r)
 		.highestmodseq = mb->highestmodseq, .messages = (uint32_t)mb->count,
 		.unseen = mb->status_unseen, .deleted = mb->status_deleted,
 		.first_unseen = mb->status_first_unseen,
-		.recent = (uint32_t)(mb->count - msg_index_from(mb, mb->recent_uid)),
+		.recent = (uint32_t)(mb->count - uid_lower_bound(mb->msgs, mb->count, sizeof(*mb->msgs),
+							      mb->recent_uid)),
 		.size = mb->total_size,
 	};
 }
@@ -2004,15 +2011,7 @@ uint32_t mailbox_view_uid(struct mailbox_view *view, uint32_t seq)
 /* view_lower_bound - the first entry with a UID >= UID */
 static size_t view_lower_bound(const struct mailbox_view *view, uint32_t uid)
 {
-	size_t lo = 0, hi = view->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (view->entries[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return uid_lower_bound(view->entries, view->count, sizeof(*view->entries), uid);
 }
 
 uint32_t mailbox_view_seq(struct mailbox_view *view, uint32_t uid)
@@ -2358,17 +2357,23 @@ fail:
 	return -1;
 }
 
-/* cur_in_step - (lock held) cur/ has not changed since the last sync read
- * it (or the index or our own last change told its mtime): msgs is cur/,
- * but for a change by another program within that mtime's clock tick.
- * Its mtime in *ST_R */
-static bool cur_in_step(struct mailbox *mb, struct stat *st_r)
+/* cur_stat - stat MB's cur/ */
+static int cur_stat(const struct mailbox *mb, struct stat *st_r)
 {
 	char *cur = xasprintf("%s/cur", mb->path);
-	bool same = stat(cur, st_r) == 0 && st_r->st_mtim.tv_sec == mb->cur_mtime.tv_sec &&
-		    st_r->st_mtim.tv_nsec == mb->cur_mtime.tv_nsec;
+	int r = stat(cur, st_r);
 	free(cur);
-	return same;
+	return r;
+}
+
+/* cur_in_step - (lock held) cur/ has not changed since the last sync read
+ * it (or the index or our own last change told its mtime): msgs is cur/,
+ * but for a change by another program within that mtime's clock tick */
+static bool cur_in_step(struct mailbox *mb)
+{
+	struct stat st;
+	return cur_stat(mb, &st) == 0 && st.st_mtim.tv_sec == mb->cur_mtime.tv_sec &&
+	       st.st_mtim.tv_nsec == mb->cur_mtime.tv_nsec;
 }
 
 /* cur_own_note - (lock held) this process just changed cur/ (IN_STEP: msgs
@@ -2379,13 +2384,11 @@ static bool cur_in_step(struct mailbox *mb, struct stat *st_r)
 static void cur_own_note(struct mailbox *mb, bool in_step)
 {
 	struct stat st;
-	char *cur = xasprintf("%s/cur", mb->path);
-	if (in_step && stat(cur, &st) == 0) {
+	if (in_step && cur_stat(mb, &st) == 0) {
 		mb->cur_mtime = st.st_mtim;
 		mb->cur_own = true;
 		mb->cur_settled = false;
 	}
-	free(cur);
 }
 
 /* commit_tmp - link TMP (a file in some tmp/) into MB's cur/ under a new
@@ -2395,7 +2398,6 @@ static int commit_tmp(struct mailbox *mb, const char *tmp, const char *unique, u
 		      uint32_t *uid_r)
 {
 	struct buf name;
-	struct stat before;
 	uint32_t uid;
 
 	if (uid_next(mb, &uid) != 0)
@@ -2403,7 +2405,7 @@ static int commit_tmp(struct mailbox *mb, const char *tmp, const char *unique, u
 	buf_init(&name);
 	mailbox_filename_format(&name, unique, strlen(unique), size, uid, flags, keywords);
 	char *to = cur_path(mb, name.data);
-	bool in_step = cur_in_step(mb, &before);
+	bool in_step = cur_in_step(mb);
 	int r = link(tmp, to);
 	free(to);
 	if (r != 0) {
