@@ -147,6 +147,9 @@ static const struct key_def key_defs[] = {
 	/* 0 = never; at most 1 GiB */
 	{ SECTION_SERVER, "huge_pages_from", KEY_SIZE, CONFIG_OFFSET(huge_pages_from), 0,
 	  1073741824ULL },
+	/* 0 = glibc's sliding threshold; at most glibc's 32 MiB */
+	{ SECTION_SERVER, "malloc_mmap_from", KEY_SIZE, CONFIG_OFFSET(malloc_mmap_from), 0,
+	  33554432ULL },
 	{ SECTION_DOMAINS, "local", KEY_DOMAINS, 0, 0, 0 },
 	{ SECTION_DOMAINS, "postmaster", KEY_ADDRESS, CONFIG_OFFSET(postmaster), 0, 0 },
 	{ SECTION_TLS, "certificate", KEY_OPTIONAL_PATH, CONFIG_OFFSET(tls_certificate), 0, 0 },
@@ -506,6 +509,7 @@ static struct config *config_new(bool with_hostname)
 	config->malloc_arenas = 2;
 	config->malloc_trim_messages = 10000;
 	config->huge_pages_from = 1u << 20;
+	config->malloc_mmap_from = 1u << 20;
 
 	config->local_domains = xcalloc(1, sizeof(char *));
 	config->local_domain_count = 0;

@@ -364,6 +364,10 @@ struct config {
 					  messages: 10000; 0 = never */
 	size_t huge_pages_from;  /* arrays this large in huge pages (util/heap):
 				    1 MiB; 0 = never */
+	size_t malloc_mmap_from; /* allocations this large in mappings of their
+				    own, and a pool's free top beyond it given
+				    back (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD):
+				    1 MiB; 0 = glibc's sliding threshold */
 
 	char **local_domains;   /* lower-case, NULL-terminated */
 	size_t local_domain_count;

@@ -37,6 +37,7 @@ SECTION_OF = {
     "node": "server", "node_report_interval": "server", "node_stale_after": "server",
     "malloc_arenas": "server",
     "malloc_trim_messages": "server", "huge_pages_from": "server",
+    "malloc_mmap_from": "server",
     "local": "domains", "postmaster": "domains",
     "certificate": "tls", "key": "tls",
     "command_line": "limits", "text_line": "limits", "message_size": "limits",

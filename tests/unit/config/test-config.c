@@ -111,6 +111,7 @@ static void test_defaults(void **state)
 	assert_int_equal(config->malloc_arenas, 2);
 	assert_int_equal(config->malloc_trim_messages, 10000);
 	assert_int_equal(config->huge_pages_from, 1024 * 1024);
+	assert_int_equal(config->malloc_mmap_from, 1024 * 1024);
 	assert_int_equal(config->local_domain_count, 0);
 	assert_non_null(config->local_domains);
 	assert_null(config->local_domains[0]);
@@ -154,6 +155,7 @@ static void test_full_file(void **state)
 		"syslog = yes\n"
 		"workers = 8\n"
 		"malloc_arenas = 0\n"
+		"malloc_mmap_from = 0\n"
 		"\n"
 		"[domains]\n"
 		"local = example.org, example.net\n"
@@ -210,6 +212,7 @@ static void test_full_file(void **state)
 	assert_true(config->syslog);
 	assert_int_equal(config->workers, 8);
 	assert_int_equal(config->malloc_arenas, 0);
+	assert_int_equal(config->malloc_mmap_from, 0);
 	assert_int_equal(config->local_domain_count, 2);
 	assert_string_equal(config->local_domains[0], "example.org");
 	assert_string_equal(config->local_domains[1], "example.net");
@@ -460,6 +463,8 @@ static const struct error_case error_cases[] = {
 	{ "[server]\nmalloc_arenas = 65\n", "2: 'malloc_arenas' must be a number between 0 and 64" },
 	{ "[server]\nhuge_pages_from = 2G\n",
 	  "2: 'huge_pages_from' must be a number between 0 and 1073741824" },
+	{ "[server]\nmalloc_mmap_from = 33M\n",
+	  "2: 'malloc_mmap_from' must be a number between 0 and 33554432" },
 	{ "[server]\nmalloc_trim_messages = 100000001\n",
 	  "2: 'malloc_trim_messages' must be a number between 0 and 100000000" },
 	{ "[server]\nlog_buffer = 1k\n",
