@@ -6,11 +6,11 @@
  * and checks only the record's head and ENVELOPE (a checksum of their own).
  *
  * The file (cache-codec.c) is a header and records appended in the order
- * messages were first read; in memory, a hash table from UID to the
- * record's place and the message size it was made for.  A record is used
- * only for the UID and size the index has now, and when the head read
- * back names them; anything else is a miss: the message's file is read,
- * and a new record appended.  So a lost, torn, damaged or foreign
+ * messages were first read; in memory, a table from UID to the record's
+ * place (slots in UID order, 16 bytes each).  A record is used only when
+ * its head, read back, names the UID and the size the index has now;
+ * anything else is a miss: the message's file is read, and a new record
+ * appended.  So a lost, torn, damaged or foreign
  * petrel.cache costs reads, never a wrong answer:
  *   - the file is read at the first lookup; a header that is not ours or of
  *     another UIDVALIDITY starts the file anew, and the records are read up
@@ -68,19 +68,24 @@ enum {
 static _Atomic size_t header_cache_max = 65536;
 
 /* where a record is: the message it holds and its offset in the file;
- * 24 bytes (a 100,000-message folder's table is 262,144 of them) */
+ * 16 bytes.  The table is an array of them in UID order (1.6 MB for a
+ * 100,000-message folder, where a hash table at most half full took 6
+ * MiB), and beside it up to TAIL_MAX slots of UIDs that came out of order
+ * (below the array's last), in UID order too, merged into it when full:
+ * a folder read backwards moves the array once every TAIL_MAX records */
 #define SLOT_OFFSET_BITS 44
+#define TAIL_MAX 1024
 struct cache_slot {
-	uint32_t uid;                       /* 0: empty slot */
+	uint32_t uid;
 	uint32_t len : 30;                  /* of the header section */
 	uint32_t checked : 2;               /* SLOT_CHECKED_* */
-	uint64_t size;
 	uint64_t offset : SLOT_OFFSET_BITS; /* of the record's head (16 TiB at most:
 					     * records past it are not kept) */
 	uint64_t envelope_len : 20;         /* of the ENVELOPE text after it */
 };
 _Static_assert(MAILBOX_CACHE_ENTRY_MAX < (1u << 30) && MAILBOX_CACHE_ENVELOPE_MAX < (1u << 20),
 	       "a record's lengths fit its slot");
+_Static_assert(sizeof(struct cache_slot) == 16, "a slot is 16 bytes");
 
 /* slot_offset_fits - a record at AT can have a slot */
 static bool slot_offset_fits(uint64_t at)
@@ -97,8 +102,11 @@ struct header_cache {
 	struct stat parked_st;   /* the file it closed */
 	struct timespec parked_at;
 	uint32_t uidvalidity;    /* of the records; 0 before the load */
-	struct cache_slot *slots;
-	size_t cap, used;        /* cap a power of two, used <= cap / 2 */
+	struct cache_slot *slots;   /* [0, used) in UID order */
+	size_t cap, used;
+	struct cache_slot *tail;    /* [0, tail_used) in UID order, of UIDs not in
+				     * slots (TAIL_MAX of them, made at the first) */
+	size_t tail_used;
 	uint64_t slot_bytes;     /* the records of the used slots, in the file */
 	/* the last park's count of the live records: at the folder's
 	 * REMOVALS (header_cache_park), SLOT_BYTES less DEAD_BYTES */
@@ -120,6 +128,8 @@ static bool same_file(const struct stat *a, const struct stat *b);
 static bool changed_near_park(const struct header_cache *cache);
 static bool cache_flush(struct header_cache *cache);
 static struct cache_slot *slot_find(struct header_cache *cache, uint32_t uid);
+static size_t slot_count(const struct header_cache *cache);
+static struct cache_slot *slot_nth(struct header_cache *cache, size_t i);
 static size_t slot_record_length(const struct cache_slot *slot);
 static void slot_set(struct header_cache *cache, const struct cache_slot *slot);
 static void cache_compact(struct header_cache *cache, const char *folder_path,
@@ -142,13 +152,41 @@ struct header_cache *header_cache_open(const char *folder_path)
 	return cache;
 }
 
-/* slot_find - the slot of UID, or the empty one where it would go */
+/* slots_search - the slot of UID among SLOTS[0..N) (in UID order), or
+ * NULL and where it would go in *AT_R */
+static struct cache_slot *slots_search(struct cache_slot *slots, size_t n, uint32_t uid,
+				       size_t *at_r)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (slots[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*at_r = lo;
+	return lo < n && slots[lo].uid == uid ? &slots[lo] : NULL;
+}
+
+/* slot_find - the slot of UID, or NULL */
 static struct cache_slot *slot_find(struct header_cache *cache, uint32_t uid)
 {
-	size_t mask = cache->cap - 1;
-	for (size_t i = (uid * 2654435761u) & mask;; i = (i + 1) & mask)
-		if (cache->slots[i].uid == uid || cache->slots[i].uid == 0)
-			return &cache->slots[i];
+	size_t at;
+	struct cache_slot *s = slots_search(cache->slots, cache->used, uid, &at);
+	return s != NULL ? s : slots_search(cache->tail, cache->tail_used, uid, &at);
+}
+
+/* slot_count - the slots in the table */
+static size_t slot_count(const struct header_cache *cache)
+{
+	return cache->used + cache->tail_used;
+}
+
+/* slot_nth - the table's slot I (below slot_count), in no useful order */
+static struct cache_slot *slot_nth(struct header_cache *cache, size_t i)
+{
+	return i < cache->used ? &cache->slots[i] : &cache->tail[i - cache->used];
 }
 
 /* slot_record_length - the bytes of SLOT's record in the file */
@@ -157,29 +195,57 @@ static size_t slot_record_length(const struct cache_slot *slot)
 	return MAILBOX_CACHE_RECORD_HEADER + (size_t)slot->len + slot->envelope_len;
 }
 
+/* slots_room - the array has room for N slots (grown by half) */
+static void slots_room(struct header_cache *cache, size_t n)
+{
+	if (n <= cache->cap)
+		return;
+	size_t cap = cache->cap < 1024 ? 1024 : cache->cap + cache->cap / 2;
+	if (cap < n)
+		cap = n;
+	cache->slots = xrealloc(cache->slots, cap * sizeof(*cache->slots));
+	cache->cap = cap;
+}
+
+/* tail_merge - the tail's slots into the array, both in UID order, merged
+ * from the end */
+static void tail_merge(struct header_cache *cache)
+{
+	slots_room(cache, cache->used + cache->tail_used);
+	size_t i = cache->used, j = cache->tail_used, k = cache->used + cache->tail_used;
+	while (j > 0) {
+		if (i > 0 && cache->slots[i - 1].uid > cache->tail[j - 1].uid)
+			cache->slots[--k] = cache->slots[--i];
+		else
+			cache->slots[--k] = cache->tail[--j];
+	}
+	cache->used += cache->tail_used;
+	cache->tail_used = 0;
+}
+
 /* slot_set - SLOT in the table, replacing its UID's */
 static void slot_set(struct header_cache *cache, const struct cache_slot *slot)
 {
-	if (cache->used + 1 > cache->cap / 2) {
-		struct cache_slot *old = cache->slots;
-		size_t old_cap = cache->cap;
-		cache->cap = old_cap ? old_cap * 2 : 1024;
-		cache->slots = xcalloc(cache->cap, sizeof(*cache->slots));
-		for (size_t i = 0; i < old_cap; i++)
-			if (old[i].uid != 0)
-				*slot_find(cache, old[i].uid) = old[i];
-		free(old);
-	}
 	struct cache_slot *s = slot_find(cache, slot->uid);
-	if (s->uid == 0) {
-		cache->used++;
-	} else {
-		/* the same UID and size is the same message (an ENVELOPE
-		 * added): as live as before; another size, the next park
-		 * counts again */
+	if (s != NULL) {
+		/* the same UID is the same message (an ENVELOPE added, or a
+		 * record of another size when its file changed): as live as
+		 * before */
 		cache->slot_bytes -= slot_record_length(s);
-		if (s->size != slot->size)
-			cache->scanned = false;
+	} else if (cache->used == 0 || slot->uid > cache->slots[cache->used - 1].uid) {
+		slots_room(cache, cache->used + 1);
+		s = &cache->slots[cache->used++];
+	} else {
+		if (cache->tail == NULL)
+			cache->tail = xcalloc(TAIL_MAX, sizeof(*cache->tail));
+		if (cache->tail_used == TAIL_MAX)
+			tail_merge(cache);
+		size_t at;
+		(void)slots_search(cache->tail, cache->tail_used, slot->uid, &at);
+		memmove(&cache->tail[at + 1], &cache->tail[at],
+			(cache->tail_used - at) * sizeof(*cache->tail));
+		cache->tail_used++;
+		s = &cache->tail[at];
 	}
 	*s = *slot;
 	cache->slot_bytes += slot_record_length(s);
@@ -189,10 +255,9 @@ static void slot_set(struct header_cache *cache, const struct cache_slot *slot)
 static void slots_clear(struct header_cache *cache)
 {
 	cache->used = 0;
+	cache->tail_used = 0;
 	cache->slot_bytes = 0;
 	cache->scanned = false;
-	if (cache->slots)
-		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
 }
 
 /* window_drop - (lock held) forget the bytes read ahead: the file is cut
@@ -263,8 +328,8 @@ static void cache_unpark(struct header_cache *cache)
 	if (cache->fd >= 0 && fstat(cache->fd, &st) == 0 && same_file(&st, &cache->parked_st) &&
 	    (uint64_t)st.st_size == cache->end) {
 		if (changed_near_park(cache))
-			for (size_t i = 0; i < cache->cap; i++)
-				cache->slots[i].checked = 0;
+			for (size_t i = 0; i < slot_count(cache); i++)
+				slot_nth(cache, i)->checked = 0;
 		return;
 	}
 	if (cache->fd >= 0)
@@ -312,7 +377,7 @@ static void cache_load(struct header_cache *cache, uint32_t uidvalidity)
 						.uid = entry.uid, .len = entry.len,
 						.envelope_len = entry.envelope_len,
 						.checked = SLOT_CHECKED_ENVELOPE | SLOT_CHECKED_WHOLE,
-						.size = entry.size, .offset = at });
+						.offset = at });
 			pos += len;
 			at += len;
 			continue;
@@ -394,20 +459,28 @@ static int record_parse(struct cache_slot *slot, const char *record, size_t len,
 	return r;
 }
 
+/* record_names - the head ENTRY read back names SLOT's UID and lengths,
+ * and SIZE */
+static bool record_names(const struct mailbox_cache_entry *entry, const struct cache_slot *slot,
+			 uint64_t size)
+{
+	return entry->uid == slot->uid && entry->len == slot->len &&
+	       entry->envelope_len == slot->envelope_len && entry->size == size;
+}
+
 /* record_read - (lock held) SLOT's record, whole or (WHOLE false) its head
  * and ENVELOPE only, from the file to the buffers record_copy fills, when
- * its head names SLOT's UID, lengths and size (and its checksums match,
+ * its head names SLOT's UID and lengths and SIZE (and its checksums match,
  * when not yet checked since the load: record_parse) */
-static bool record_read(struct header_cache *cache, struct cache_slot *slot, bool whole,
-			struct buf *out, struct buf *envelope)
+static bool record_read(struct header_cache *cache, struct cache_slot *slot, uint64_t size,
+			bool whole, struct buf *out, struct buf *envelope)
 {
 	size_t len = whole ? slot_record_length(slot)
 			   : MAILBOX_CACHE_RECORD_HEADER + (size_t)slot->envelope_len;
 	struct mailbox_cache_entry entry;
 	const char *record = window_get(cache, slot->offset, len);
 	bool ok = record != NULL && record_parse(slot, record, len, whole, &entry) == 1 &&
-		  entry.uid == slot->uid && entry.len == slot->len &&
-		  entry.envelope_len == slot->envelope_len && entry.size == slot->size;
+		  record_names(&entry, slot, size);
 	if (ok)
 		record_copy(record, slot, out, envelope);
 	return ok;
@@ -424,17 +497,20 @@ bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t
 		cache_load(cache, uidvalidity);
 	if (cache->fd >= 0 && cache->uidvalidity != uidvalidity)
 		cache_restart(cache, uidvalidity);
-	struct cache_slot *slot = cache->cap ? slot_find(cache, uid) : NULL;
-	if (cache->fd < 0 || slot == NULL || slot->uid == 0 || slot->size != size ||
-	    (out == NULL && slot->envelope_len == 0))
+	struct cache_slot *slot = slot_find(cache, uid);
+	if (cache->fd < 0 || slot == NULL || (out == NULL && slot->envelope_len == 0))
 		goto out;
 	if (slot->offset >= cache->end) {
-		/* still pending: ours, in memory */
-		record_copy(cache->pending.data + (slot->offset - cache->end), slot, out, envelope);
-		hit = true;
+		/* still pending: ours, in memory, its head's fields alone */
+		const char *record = cache->pending.data + (slot->offset - cache->end);
+		struct mailbox_cache_entry entry;
+		hit = mailbox_cache_head_parse(record, slot_record_length(slot), &entry) == 1 &&
+		      record_names(&entry, slot, size);
+		if (hit)
+			record_copy(record, slot, out, envelope);
 		goto out;
 	}
-	hit = record_read(cache, slot, out != NULL, out, envelope);
+	hit = record_read(cache, slot, size, out != NULL, out, envelope);
 out:
 	/* a miss is a message read from its file: not an ENVELOPE not kept */
 	if (hit)
@@ -461,8 +537,8 @@ void header_cache_put(struct header_cache *cache, uint32_t uidvalidity, uint32_t
 	if (cache->fd >= 0 && slot_offset_fits(cache->end + cache->pending.len)) {
 		/* the message's record just appended (its header section read
 		 * from the file, its ENVELOPE built after): replaced in place */
-		const struct cache_slot *old = cache->cap ? slot_find(cache, uid) : NULL;
-		if (old != NULL && old->uid == uid && old->offset >= cache->end &&
+		const struct cache_slot *old = slot_find(cache, uid);
+		if (old != NULL && old->offset >= cache->end &&
 		    old->offset + slot_record_length(old) == cache->end + cache->pending.len)
 			cache->pending.len = (size_t)(old->offset - cache->end);
 		uint64_t offset = cache->end + cache->pending.len;
@@ -472,7 +548,7 @@ void header_cache_put(struct header_cache *cache, uint32_t uidvalidity, uint32_t
 					.uid = uid, .len = (uint32_t)len,
 					.envelope_len = (uint32_t)envelope_len,
 					.checked = SLOT_CHECKED_ENVELOPE | SLOT_CHECKED_WHOLE,
-					.size = size, .offset = offset });
+					.offset = offset });
 		if (cache->pending.len >= CACHE_PENDING_MAX)
 			(void)cache_flush(cache);
 	}
@@ -502,15 +578,15 @@ static int slot_offset_cmp(const void *a, const void *b)
 }
 
 /* live_slots - (lock held) the slots of messages LIVE names into KEEP
- * (room for cache->used), their count; *BYTES_R the file they would make */
+ * (room for slot_count), their count; *BYTES_R the file they would make */
 static size_t live_slots(struct header_cache *cache, header_cache_live_fn *live, void *arg,
 			 struct cache_slot *keep, uint64_t *bytes_r)
 {
 	size_t count = 0;
 	*bytes_r = MAILBOX_CACHE_HEADER_SIZE;
-	for (size_t i = 0; i < cache->cap; i++) {
-		const struct cache_slot *s = &cache->slots[i];
-		if (s->uid != 0 && live(arg, s->uid, s->size)) {
+	for (size_t i = 0; i < slot_count(cache); i++) {
+		const struct cache_slot *s = slot_nth(cache, i);
+		if (live(arg, s->uid)) {
 			if (keep != NULL)
 				keep[count] = *s;
 			count++;
@@ -526,7 +602,8 @@ static size_t live_slots(struct header_cache *cache, header_cache_live_fn *live,
 static void cache_compact(struct header_cache *cache, const char *folder_path,
 			  header_cache_live_fn *live, void *arg)
 {
-	struct cache_slot *keep = xcalloc(cache->used ? cache->used : 1, sizeof(*keep));
+	size_t n = slot_count(cache);
+	struct cache_slot *keep = xcalloc(n ? n : 1, sizeof(*keep));
 	uint64_t live_bytes;
 	size_t count = live_slots(cache, live, arg, keep, &live_bytes);
 	if (live_bytes * 2 >= cache->end) {
@@ -605,7 +682,7 @@ bool header_cache_park(struct header_cache *cache, header_cache_live_fn *live, v
 			/* what header_cache_close logs, for this use of the table */
 			log_debug("mailbox-cache", "path=%s hits=%llu misses=%llu records=%zu",
 				  cache->path, (unsigned long long)cache->hits,
-				  (unsigned long long)cache->misses, cache->used);
+				  (unsigned long long)cache->misses, slot_count(cache));
 			cache->hits = cache->misses = 0;
 			cache->parked_st = st;
 			(void)clock_gettime(CLOCK_REALTIME, &cache->parked_at);
@@ -623,7 +700,8 @@ bool header_cache_park(struct header_cache *cache, header_cache_live_fn *live, v
 size_t header_cache_bytes(const struct header_cache *cache)
 {
 	return cache == NULL ? 0 : sizeof(*cache) + strlen(cache->path) + 1 +
-				   cache->cap * sizeof(*cache->slots) + cache->pending.cap +
+				   cache->cap * sizeof(*cache->slots) +
+				   (cache->tail ? TAIL_MAX * sizeof(*cache->tail) : 0) + cache->pending.cap +
 				   cache->window_cap;
 }
 
@@ -638,7 +716,7 @@ void header_cache_close(struct header_cache **cache_p, const char *folder_path,
 	if (cache->loaded) {
 		log_debug("mailbox-cache", "path=%s hits=%llu misses=%llu records=%zu", cache->path,
 			  (unsigned long long)cache->hits, (unsigned long long)cache->misses,
-			  cache->used);
+			  slot_count(cache));
 		if (cache_flush(cache) && live != NULL)
 			cache_compact(cache, folder_path, live, arg);
 	}
@@ -649,6 +727,7 @@ void header_cache_close(struct header_cache **cache_p, const char *folder_path,
 	buf_free(&cache->pending);
 	free(cache->window);
 	free(cache->slots);
+	free(cache->tail);
 	free(cache->path);
 	free(cache);
 }

@@ -126,8 +126,8 @@ bool header_cache_get(struct header_cache *cache, uint32_t uidvalidity, uint32_t
 void header_cache_put(struct header_cache *cache, uint32_t uidvalidity, uint32_t uid,
 		      uint64_t size, const char *header, size_t len, const char *envelope,
 		      size_t envelope_len);
-/* header_cache_live_fn - message UID, of SIZE bytes, is still in the folder */
-typedef bool header_cache_live_fn(void *arg, uint32_t uid, uint64_t size);
+/* header_cache_live_fn - message UID is still in the folder */
+typedef bool header_cache_live_fn(void *arg, uint32_t uid);
 /* header_cache_close - write what is pending; when most of the file is
  * records of messages LIVE says are gone, write it anew without them
  * (FOLDER_PATH: where it is now); free *CACHE and null it.  LIVE NULL:

@@ -244,7 +244,7 @@ static void evicted_write(struct mailbox **evicted);
 static void close_finish(struct mailbox *mb, bool keep, size_t bytes);
 static bool is_unwritten(const struct mailbox *mb);
 static void mailbox_free_list(struct mailbox *list);
-static bool msg_is_live(void *arg, uint32_t uid, uint64_t size);
+static bool msg_is_live(void *arg, uint32_t uid);
 static void cur_own_note(struct mailbox *mb, bool in_step);
 
 int mailbox_error_set(struct mailbox_error *error_r, enum mailbox_error_code code,
@@ -2147,12 +2147,10 @@ int mailbox_header_cache_of(struct mailbox_view *view, uint32_t uid,
 	return 0;
 }
 
-/* msg_is_live - (header_cache_live_fn; MB's lock held) MB has message UID
- * of SIZE bytes */
-static bool msg_is_live(void *arg, uint32_t uid, uint64_t size)
+/* msg_is_live - (header_cache_live_fn; MB's lock held) MB has message UID */
+static bool msg_is_live(void *arg, uint32_t uid)
 {
-	const struct mailbox_msg *m = msg_find(arg, uid);
-	return m != NULL && m->size == size;
+	return msg_find(arg, uid) != NULL;
 }
 
 int mailbox_message_unique(struct mailbox_view *view, uint32_t uid, char **unique_r,

@@ -630,6 +630,114 @@ static void test_cache_old_version(void **state)
 	assert_int_equal(le32_get(head + 8), MAILBOX_CACHE_VERSION);
 }
 
+/* a file of the folder's own UIDVALIDITY whose records, valid, were made
+ * for messages of another size than the index has: none is used */
+static void test_cache_other_size(void **state)
+{
+	(void)state;
+	append_all();
+	check_headers();
+	unsigned char head[MAILBOX_CACHE_HEADER_SIZE];
+	uint32_t uidvalidity = 0;
+	cache_file_head(head);
+	assert_int_equal(mailbox_cache_header_parse(head, sizeof(head), &uidvalidity), 0);
+	struct buf file;
+	buf_init(&file);
+	mailbox_cache_header_encode(uidvalidity, &file);
+	for (uint32_t uid = 1; uid <= MESSAGE_COUNT; uid++) {
+		const char *m = messages[uid - 1];
+		mailbox_cache_record_encode(uid, strlen(m) + 1, "Subject: wrong\r\n\r\n", 18, NULL, 0,
+					    &file);
+	}
+	int fd = open(cache_path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, file.data, file.len), (ssize_t)file.len);
+	assert_int_equal(close(fd), 0);
+	check_headers();
+	assert_true(file_size(cache_path) > (off_t)file.len);   /* the right ones added */
+	buf_free(&file);
+}
+
+enum { MANY = 2600 };   /* over twice the table's 1,024 slots out of order */
+
+/* many_header - message UID's header section (of the MANY) */
+static void many_header(uint32_t uid, struct buf *out)
+{
+	buf_reset(out);
+	buf_printf(out, "Subject: message %u\r\nX-Pad: %0*u\r\n\r\n", uid, (int)(uid % 40) + 1, uid);
+}
+
+/* read_many - every header of the MANY read through VIEW, in the order
+ * UID(i) gives, each right */
+static void read_many(struct mailbox_view *view, uint32_t (*uid_at)(uint32_t))
+{
+	struct mailbox_error error;
+	struct buf out, want;
+	buf_init(&out);
+	buf_init(&want);
+	for (uint32_t i = 0; i < MANY; i++) {
+		uint32_t uid = uid_at(i);
+		buf_reset(&out);
+		assert_int_equal(mailbox_message_header(view, uid, &out, NULL, &error), 0);
+		many_header(uid, &want);
+		assert_int_equal(out.len, want.len);
+		assert_memory_equal(out.data, want.data, want.len);
+	}
+	buf_free(&out);
+	buf_free(&want);
+}
+
+static uint32_t backwards(uint32_t i)
+{
+	return MANY - i;
+}
+
+static uint32_t scattered(uint32_t i)
+{
+	return (uint32_t)(((uint64_t)i * 1543u) % MANY) + 1;   /* 1543 prime, not a factor */
+}
+
+static uint32_t forwards(uint32_t i)
+{
+	return i + 1;
+}
+
+/* headers read last to first (each out of order after the first), then
+ * scattered, then first to last after the table was read back from the
+ * file (its records last to first): every one the message's own, and
+ * after the first pass every one a hit (the file does not grow) */
+static void test_cache_out_of_order(void **state)
+{
+	(void)state;
+	struct mailbox *mb = open_inbox();
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	struct buf msg;
+	buf_init(&msg);
+	for (uint32_t uid = 1; uid <= MANY; uid++) {
+		many_header(uid, &msg);
+		buf_append(&msg, "body\r\n", 6);
+		uint32_t got;
+		assert_int_equal(mailbox_append(mb, msg.data, msg.len, 0, 0, 0, &got, &error), 0);
+		assert_int_equal(got, uid);
+	}
+	buf_free(&msg);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	read_many(view, backwards);
+	read_many(view, scattered);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+	off_t made = file_size(cache_path);
+	assert_true(made > MAILBOX_CACHE_HEADER_SIZE);
+	mb = open_inbox();
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	read_many(view, forwards);
+	read_many(view, scattered);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+	assert_int_equal(file_size(cache_path), made);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -643,6 +751,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_other_uidvalidity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_other_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_out_of_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_parked_then_compacted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_compacted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_large, setup, teardown),
