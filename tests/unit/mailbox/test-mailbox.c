@@ -440,6 +440,30 @@ static void test_cur_files_from_names(void **state)
 	mailbox_unref(&mb);
 }
 
+/* two files of cur/ that claim one UID (another program copied a file
+ * under a new unique, its U= kept): the first by name keeps it, the other
+ * takes the next; a new open finds them as they were */
+static void test_uid_claimed_twice(void **state)
+{
+	(void)state;
+	char cmd[2000];
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur' '%s/new' '%s/tmp'", inbox, inbox, inbox);
+	assert_int_equal(system(cmd), 0);
+	put_cur("1001.M2P1.other,S=3,U=7:2,S", "b\r\n", 1100000000);
+	put_cur("1000.M1P1.other,S=3,U=7:2,", "a\r\n", 1000000000);
+	mailbox_cache_size_set(0);
+	for (int round = 0; round < 2; round++) {
+		struct mailbox *mb = open_ok("INBOX");
+		uint32_t uids[3];
+		assert_int_equal(uids_of(mb, uids, 3), 2);
+		assert_int_equal(uids[0], 7);
+		assert_int_equal(uids[1], 8);
+		assert_int_equal(message_at(mb, 1).flags, 0);
+		assert_int_equal(message_at(mb, 2).flags, MAILBOX_FLAG_SEEN);
+		mailbox_unref(&mb);
+	}
+}
+
 /* a crash (no clean close) with an index written mid-session: the files
  * written after it are found, and no UID handed out after it is reused */
 static void test_unclean_stale_index(void **state)
@@ -1930,6 +1954,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unclean_stale_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cur_files_keep_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cur_files_from_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uid_claimed_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_file_picked_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flags_back_reported, setup, teardown),
