@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -32,7 +33,6 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include <openssl/rand.h>
 #include "config/config.h"
 #include "net/proxy.h"
 #include "util/log.h"
@@ -484,7 +484,8 @@ struct net_conn_limits *net_conn_limits_create(unsigned total, unsigned per_addr
 	struct net_conn_limits *limits = xcalloc(1, sizeof(*limits));
 	limits->total_max = total;
 	limits->per_address_max = per_address;
-	if (RAND_bytes(limits->hash_key, sizeof(limits->hash_key)) != 1)
+	if (getrandom(limits->hash_key, sizeof(limits->hash_key), 0) !=
+	    (ssize_t)sizeof(limits->hash_key))
 		abort(); /* no randomness at all: TLS would not work either */
 	return limits;
 }

@@ -32,9 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <sys/socket.h>
-
-#include <openssl/rand.h>
 
 #include "config/config.h"
 #include "net/net.h"
@@ -207,7 +206,7 @@ struct policy_throttle *policy_throttle_create(const struct policy_throttle_sett
 		buckets *= 2;
 	t->buckets = xcalloc(buckets, sizeof(*t->buckets));
 	t->bucket_mask = buckets - 1;
-	if (RAND_bytes(t->hash_key, sizeof(t->hash_key)) != 1)
+	if (getrandom(t->hash_key, sizeof(t->hash_key), 0) != (ssize_t)sizeof(t->hash_key))
 		abort(); /* no randomness at all: nothing else will work either */
 	return t;
 }

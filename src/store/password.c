@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -296,7 +297,7 @@ int store_secret_load(const char *path, unsigned char secret[STORE_AUTH_SECRET_L
 	if (fd < 0 && errno == ENOENT) {
 		/* first start: make one; O_EXCL so two racing starts cannot mix */
 		unsigned char fresh[STORE_AUTH_SECRET_LEN];
-		if (RAND_bytes(fresh, sizeof(fresh)) != 1) {
+		if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh)) {
 			*error_r = store_error("%s: no random bytes", path);
 			goto out;
 		}

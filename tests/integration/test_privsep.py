@@ -105,6 +105,31 @@ def test_sqlite_node_maps_no_libpq(petrel):
         assert [lib for lib in libs if LIBPQ_TREE.search(lib)] == [], (pid, libs)
 
 
+def libcrypto_code_kib(pid):
+    """KiB of libcrypto's code resident in PID (its executable mapping)."""
+    kib, in_code = 0, False
+    for line in Path("/proc/%d/smaps" % pid).read_text().splitlines():
+        fields = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+$", fields[0]):
+            in_code = fields[1] == "r-xp" and "/libcrypto.so" in line
+        elif fields[0] == "Rss:" and in_code:
+            kib += int(fields[1])
+    return kib
+
+
+def test_helpers_leave_openssl_unstarted(petrel):
+    """A first start (its secrets made then) leaves OpenSSL unstarted in the auth and keys
+    processes until they need it (their hash keys and secrets come from getrandom): under
+    1 MiB of libcrypto's code resident, where its initialisation alone brings in some
+    1.8 MiB (2 MiB of the process each, with its tables).  The network process, whose
+    TLS listeners did start it, shows the measure sees it."""
+    procs = petrel.processes()
+    petrel.wait_log(r"keys-ready", timeout=10)
+    code = {role: libcrypto_code_kib(pid) for role, pid in procs.items()}
+    assert code["network"] > 1024, code
+    assert code["auth"] < 1024 and code["keys"] < 1024, code   # 1844 KiB each before
+
+
 def test_sigterm_stops_every_process(petrel):
     sup = petrel.proc.pid
     procs = petrel.processes()
