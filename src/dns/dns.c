@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <unbound.h>
 
 #include "dns/rdata.h"
+#include "dns/ub-load.h"
 #include "util/xalloc.h"
 
 #define DNS_TIMEOUT_DEFAULT_MS 10000
@@ -125,6 +125,8 @@ struct dns_resolver *dns_resolver_create(struct event_base *base,
 					 const struct dns_settings *settings,
 					 const char **error_r)
 {
+	if (ub_load(error_r) != 0)
+		return NULL;
 	struct ub_ctx *ctx = ub_ctx_create();
 	if (ctx == NULL) {
 		*error_r = "dns: ub_ctx_create failed";

@@ -105,6 +105,41 @@ def test_sqlite_node_maps_no_libpq(petrel):
         assert [lib for lib in libs if LIBPQ_TREE.search(lib)] == [], (pid, libs)
 
 
+LIBUNBOUND_TREE = re.compile(r"/lib(unbound|nettle|hogweed|gmp)[.-][^/]*$")
+
+
+def test_only_the_network_process_maps_libunbound(petrel):
+    """libunbound and what only it links (nettle, hogweed, GMP) are loaded at the first
+    resolver (src/dns/ub-load.c): the network process maps them, the supervisor, auth
+    and keys processes, which resolve nothing, do not (they all did when the binary
+    linked it)."""
+    procs = {"supervisor": petrel.proc.pid, **petrel.processes()}
+    has = {role: sorted(LIBUNBOUND_TREE.search(lib).group(1) for lib in mapped_libraries(pid)
+                        if LIBUNBOUND_TREE.search(lib))
+           for role, pid in procs.items()}
+    assert has == {"supervisor": [], "network": ["gmp", "hogweed", "nettle", "unbound"],
+                   "auth": [], "keys": []}, has
+
+
+def test_missing_libunbound_is_a_clear_error(petrel_factory, tmp_path):
+    """libunbound.so.8 that cannot be loaded (a file of that name that is not a library,
+    found first through LD_LIBRARY_PATH): `petrel serve` and a CLI command that looks
+    things up exit with the loader's reason, no crash."""
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    (libs / "libunbound.so.8").write_bytes(b"")
+    p = petrel_factory(start=False)
+    env = {**petrel_env(), "LD_LIBRARY_PATH": str(libs)}
+    want = "petrel: dns: %s: file too short" % (libs / "libunbound.so.8")
+    for args in (["spf", "check", "127.0.0.1", "a@example.test"], ["serve"]):
+        r = subprocess.run([PETREL_BIN, *args, "-c", str(p.config_path)], capture_output=True,
+                           text=True, timeout=30, env=env, stdin=subprocess.DEVNULL,
+                           start_new_session=True)
+        assert r.returncode == 1, (args, r)
+        assert want in r.stderr, (args, r.stderr)
+        assert "Sanitizer" not in r.stderr and "SIGSEGV" not in r.stderr, (args, r.stderr)
+
+
 def libcrypto_code_kib(pid):
     """KiB of libcrypto's code resident in PID (its executable mapping)."""
     kib, in_code = 0, False
