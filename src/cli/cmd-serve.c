@@ -654,18 +654,20 @@ static void serve_accept(void *ctx, const struct config_listener *listener, int 
 		smtp_server_accept(st->server, listener, fd, sa, salen);
 }
 
-/* malloc_option - glibc's mallopt(PARAM, VALUE), a refusal logged */
+/* malloc_option - glibc's mallopt(PARAM, VALUE), a refusal logged (but in
+ * a sanitizer build, whose allocator replaces glibc's and refuses them all:
+ * nothing to say, and these lines come before the log thread, written
+ * directly, where a syslog nobody reads would hold the start) */
 static void malloc_option(int param, const char *name, size_t value)
 {
-	if (value > INT_MAX || mallopt(param, (int)value) != 1) {
+	bool set = value <= INT_MAX && mallopt(param, (int)value) == 1;
 #ifdef PETREL_SANITIZER
-		/* AddressSanitizer's allocator replaces glibc's: expected */
-		log_debug("malloc-option", "error=\"mallopt refused %s=%zu\" sanitizer=yes", name,
-			  value);
+	(void)set;
+	(void)name;
 #else
+	if (!set)
 		log_warn("malloc-option", "error=\"mallopt refused %s=%zu\"", name, value);
 #endif
-	}
 }
 
 /* serve_malloc_setup - at most [server] malloc_arenas glibc arenas in this
