@@ -89,6 +89,11 @@ uint32_t name_arena_add(struct name_arena *arena, const char *name);
 const char *name_arena_get(const struct name_arena *arena, uint32_t at);
 /* name_arena_drop - the name at AT is no longer used */
 void name_arena_drop(struct name_arena *arena, uint32_t at);
+/* name_arena_recount - the dead bytes counted anew: all but the COUNT names
+ * at NAMES (offsets STRIDE bytes apart), for an arena whose other names
+ * were never dropped one by one (a folder's first listing) */
+void name_arena_recount(struct name_arena *arena, const uint32_t *names, size_t count,
+			size_t stride);
 /* name_arena_fit - give back the room past the last name when it is over
  * an eighth of the names (after a load) */
 void name_arena_fit(struct name_arena *arena);

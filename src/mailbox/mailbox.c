@@ -205,23 +205,25 @@ static size_t cache_budget, cache_used;
 static uint64_t cache_clock;
 static const char *mailbox_hostname;
 
-/* a name dir_list found */
+/* a name dir_list found: 12 bytes */
 struct dir_name {
-	char *name;
+	uint32_t at;         /* its text in the listing's arena */
 	uint32_t unique_len; /* of its unique part (unique_len), found once */
 	bool regular;        /* the listing says a regular file (DT_REG) */
 };
 
-/* what dir_list found: the names, their text packed in blocks of
- * LISTING_BLOCK bytes (a 100,000-message folder's 4.9 MB of names took
- * 6.4 MB as one allocation each) */
-#define LISTING_BLOCK (64u * 1024u)
+/* what dir_list found: the names, their text in an arena as a folder's
+ * (name-arena.c), which a folder's first listing of cur/ becomes
+ * (sync_locked): a 100,000-message folder's 4.9 MB of names are then not
+ * copied again (they took 6.4 MB as one allocation each, then a copy) */
 struct dir_listing {
 	struct dir_name *names;
 	size_t count;
-	char *block;         /* the last block; each begins with the one before */
-	size_t block_used;
+	struct name_arena text;
 };
+
+/* a name adopt_file is given that the folder's arena does not hold */
+#define NAME_NOT_HELD UINT32_MAX
 
 static int dir_list(const char *path, struct dir_listing *list);
 static size_t unique_len(const char *name);
@@ -258,6 +260,7 @@ static bool is_unwritten(const struct mailbox *mb);
 static void mailbox_free_list(struct mailbox *list);
 static bool msg_is_live(void *arg, uint32_t uid);
 static void cur_own_note(struct mailbox *mb, bool in_step);
+static bool cur_mtime_is(const struct mailbox *mb, const struct timespec *t);
 
 int mailbox_error_set(struct mailbox_error *error_r, enum mailbox_error_code code,
 		      const char *text, int sys_errno)
@@ -289,22 +292,6 @@ char *mailbox_account_path(const char *data_dir, const char *address)
 
 /* ---- small file helpers ---- */
 
-/* listing_keep - NAME's copy in LIST's blocks */
-static char *listing_keep(struct dir_listing *list, const char *name)
-{
-	size_t len = strlen(name) + 1;   /* at most NAME_MAX + 1 */
-	if (list->block == NULL || list->block_used + len > LISTING_BLOCK) {
-		char *block = xmalloc(LISTING_BLOCK);
-		memcpy(block, &list->block, sizeof(list->block));
-		list->block = block;
-		list->block_used = sizeof(list->block);
-	}
-	char *copy = list->block + list->block_used;
-	memcpy(copy, name, len);
-	list->block_used += len;
-	return copy;
-}
-
 /* dir_list - the names in PATH that do not start with '.' into LIST (as
  * {0}), and whether each is a regular file by the listing's file type (not
  * known where the file system gives none: DT_UNKNOWN); LIST freed on error */
@@ -329,7 +316,7 @@ static int dir_list(const char *path, struct dir_listing *list)
 			list->names = xrealloc(list->names, cap * sizeof(*list->names));
 		}
 		list->names[list->count++] = (struct dir_name){
-			.name = listing_keep(list, de->d_name),
+			.at = name_arena_add(&list->text, de->d_name),
 			.unique_len = (uint32_t)unique_len(de->d_name),
 			.regular = de->d_type == DT_REG,
 		};
@@ -348,11 +335,7 @@ static int dir_list(const char *path, struct dir_listing *list)
 
 static void listing_free(struct dir_listing *list)
 {
-	while (list->block != NULL) {
-		char *block = list->block;
-		memcpy(&list->block, block, sizeof(list->block));
-		free(block);
-	}
+	name_arena_free(&list->text);
 	free(list->names);
 	*list = (struct dir_listing){ 0 };
 }
@@ -767,14 +750,15 @@ static int unique_cmp(const char *a, const char *b)
  * lengths found at the listing (a strcspn of both names at each of the
  * 1.7 million comparisons of a 100,000-name cur/ was a tenth of a first
  * SELECT) */
-static int names_cmp(const void *a, const void *b)
+static int names_cmp(const void *a, const void *b, void *text)
 {
 	const struct dir_name *x = a, *y = b;
+	const char *xn = name_arena_get(text, x->at), *yn = name_arena_get(text, y->at);
 	uint32_t la = x->unique_len, lb = y->unique_len;
-	int c = memcmp(x->name, y->name, la < lb ? la : lb);
+	int c = memcmp(xn, yn, la < lb ? la : lb);
 	if (c == 0)
 		c = la < lb ? -1 : la > lb;
-	return c ? c : strcmp(x->name, y->name);
+	return c ? c : strcmp(xn, yn);
 }
 
 static int order_cmp(const void *a, const void *b, void *mailbox)
@@ -829,17 +813,22 @@ struct foreign {
 	bool keep_uid;
 };
 
-/* foreign_cmp - (qsort_r over the listing NAMES) those that keep their UID
- * first, by UID, then the rest by name */
-static int foreign_cmp(const void *a, const void *b, void *names)
+/* foreign_cmp - (qsort_r over the listing's names in the arena TEXT) those
+ * that keep their UID first, by UID, then the rest by name */
+struct foreign_order {
+	const struct dir_name *names;
+	const struct name_arena *text;
+};
+static int foreign_cmp(const void *a, const void *b, void *order)
 {
 	const struct foreign *x = a, *y = b;
-	const struct dir_name *listing = names;
+	const struct foreign_order *o = order;
 	if (x->keep_uid != y->keep_uid)
 		return x->keep_uid ? -1 : 1;
 	if (x->keep_uid && x->uid != y->uid)
 		return x->uid < y->uid ? -1 : 1;
-	return strcmp(listing[x->at].name, listing[y->at].name);
+	return strcmp(name_arena_get(o->text, o->names[x->at].at),
+		      name_arena_get(o->text, o->names[y->at].at));
 }
 
 /* uid_reserve - one lease (petrel.uidvalidity written once) for all the
@@ -886,8 +875,9 @@ static int file_move(const char *from, const char *to)
  * lstat (a large folder's first open was one per file); its internal
  * date is read at the first need (msg_date).  False when it is not such
  * a file */
-static bool adopt_named(struct mailbox *mb, const char *name, const struct mailbox_filename *f,
-			bool regular, uint32_t uid, uint64_t modseq, struct mailbox_msg *msg)
+static bool adopt_named(struct mailbox *mb, const char *name, uint32_t held,
+			const struct mailbox_filename *f, bool regular, uint32_t uid,
+			uint64_t modseq, struct mailbox_msg *msg)
 {
 	if (!regular || !f->has_size || f->size >> MSG_SIZE_BITS != 0)
 		return false;   /* (a size no file has: lstat it) */
@@ -904,7 +894,7 @@ static bool adopt_named(struct mailbox *mb, const char *name, const struct mailb
 	*msg = (struct mailbox_msg){
 		.uid = uid, .flags = f->flags, .keywords = f->keywords, .modseq = modseq,
 		.size = f->size, .internal_date = MAILBOX_DATE_UNKNOWN,
-		.name = name_arena_add(&mb->names, name),
+		.name = held != NAME_NOT_HELD ? held : name_arena_add(&mb->names, name),
 	};
 	return true;
 }
@@ -913,13 +903,16 @@ static bool adopt_named(struct mailbox *mb, const char *name, const struct mailb
  * under UID: moved from new/ (or renamed in cur/: a copied unique, a name
  * claiming another UID) with UID and size in its name, or left as it is in
  * cur/ when its name claims no UID; REGULAR: the listing says a regular
- * file; fills *MSG.  1 done, 0 the file vanished, -1 error */
-static int adopt_file(struct mailbox *mb, const char *dir, const char *name,
+ * file; fills *MSG.  HELD: where the folder's arena holds NAME already
+ * (its first listing; NAME points there, and the message takes it if it
+ * keeps its name), or NAME_NOT_HELD.  1 done, 0 the file vanished, -1
+ * error */
+static int adopt_file(struct mailbox *mb, const char *dir, const char *name, uint32_t held,
 		      const struct mailbox_filename *f, bool new_unique, bool regular,
 		      uint32_t uid, uint64_t modseq, struct mailbox_msg *msg)
 {
 	if (strcmp(dir, "cur") == 0 && !new_unique &&
-	    adopt_named(mb, name, f, regular, uid, modseq, msg))
+	    adopt_named(mb, name, held, f, regular, uid, modseq, msg))
 		return 1;
 	char *from = xasprintf("%s/%s/%s", mb->path, dir, name);
 	struct stat st;
@@ -962,10 +955,12 @@ static int adopt_file(struct mailbox *mb, const char *dir, const char *name,
 			goto out;
 		}
 	}
+	/* (NAME, if held, is read before the arena grows) */
+	bool same = held != NAME_NOT_HELD && strcmp(to_name.data, name) == 0;
 	*msg = (struct mailbox_msg){
 		.uid = uid, .flags = f->flags, .keywords = f->keywords, .modseq = modseq,
 		.size = (uint64_t)st.st_size, .internal_date = (int64_t)st.st_mtime,
-		.name = name_arena_add(&mb->names, to_name.data),
+		.name = same ? held : name_arena_add(&mb->names, to_name.data),
 	};
 	ret = 1;
 out:
@@ -979,6 +974,7 @@ out:
 static int sync_locked(struct mailbox *mb, bool rebuild, struct mailbox_error *error_r)
 {
 	struct dir_listing cur_list = { 0 }, fresh_list = { 0 };
+	bool names_taken = false;   /* cur_list's names are the folder's */
 	struct dir_name *cur = NULL, *fresh = NULL;
 	size_t ncur = 0, nfresh = 0, nforeign = 0, nadded = 0, nunnamed = 0;
 	size_t *order = NULL;
@@ -1029,9 +1025,20 @@ list_fail:
 	}
 	cur = cur_list.names;
 	ncur = cur_list.count;
+	/* a folder with no messages yet (its first listing): the listing's
+	 * names become the folder's, so those adopted as they are (all of a
+	 * folder another program filled) are not copied; what no message
+	 * took is counted dead at the end (names_tidy) */
+	names_taken = ncur > 0 && mb->count == 0 && mb->names.len == 0;
+	if (names_taken) {
+		name_arena_free(&mb->names);
+		mb->names = cur_list.text;
+		name_arena_init(&cur_list.text);
+	}
+	struct name_arena *cur_text = names_taken ? &mb->names : &cur_list.text;
 	/* match cur/ against the messages by unique name */
 	if (ncur > 1)
-		qsort(cur, ncur, sizeof(*cur), names_cmp);
+		qsort_r(cur, ncur, sizeof(*cur), names_cmp, cur_text);
 	order = xcalloc(mb->count + 1, sizeof(*order));
 	seen = xcalloc(mb->count + 1, sizeof(*seen));
 	for (size_t i = 0; i < mb->count; i++) {
@@ -1044,7 +1051,7 @@ list_fail:
 	size_t k = 0;
 	const char *prev = NULL;   /* cur[i - 1], which may have moved into a message */
 	for (size_t i = 0; i < ncur; i++) {
-		const char *name = cur[i].name;
+		const char *name = name_arena_get(cur_text, cur[i].at);
 		int c = 1;
 		while (k < mb->count &&
 		       (c = unique_cmp(name, name_arena_get(&mb->names, mb->msgs[order[k]].name))) > 0)
@@ -1103,8 +1110,9 @@ list_fail:
 		struct foreign *fo = &foreign[i];
 		fo->keep_uid = fo->has_uid && !fo->dup && (rebuild || fo->uid >= keep_from);
 	}
+	struct foreign_order forder = { cur, cur_text };
 	if (nforeign > 1)
-		qsort_r(foreign, nforeign, sizeof(*foreign), foreign_cmp, cur);
+		qsort_r(foreign, nforeign, sizeof(*foreign), foreign_cmp, &forder);
 	for (size_t i = 1; i < nforeign; i++) {
 		if (foreign[i].keep_uid && foreign[i - 1].keep_uid &&
 		    foreign[i].uid == foreign[i - 1].uid)
@@ -1125,9 +1133,11 @@ list_fail:
 			continue;
 		if (fo->uid >= mb->uidnext)
 			mb->uidnext = fo->uid + 1;
-		(void)mailbox_filename_parse(cur[fo->at].name, &f);
-		int r = adopt_file(mb, "cur", cur[fo->at].name, &f, false, fo->regular, fo->uid,
-				   modseq, &mb->msgs[mb->count + nadded]);
+		const char *name = name_arena_get(cur_text, cur[fo->at].at);
+		(void)mailbox_filename_parse(name, &f);
+		int r = adopt_file(mb, "cur", name, names_taken ? cur[fo->at].at : NAME_NOT_HELD,
+				   &f, false, fo->regular, fo->uid, modseq,
+				   &mb->msgs[mb->count + nadded]);
 		if (r < 0)
 			goto sys_fail;
 		nadded += (size_t)r;
@@ -1140,9 +1150,11 @@ list_fail:
 			continue;
 		if (uid_next(mb, &uid) != 0)
 			goto sys_fail;
-		(void)mailbox_filename_parse(cur[fo->at].name, &f);
-		int r = adopt_file(mb, "cur", cur[fo->at].name, &f, fo->dup, fo->regular, uid,
-				   modseq, &mb->msgs[mb->count + nadded]);
+		const char *name = name_arena_get(cur_text, cur[fo->at].at);
+		(void)mailbox_filename_parse(name, &f);
+		int r = adopt_file(mb, "cur", name, names_taken ? cur[fo->at].at : NAME_NOT_HELD,
+				   &f, fo->dup, fo->regular, uid, modseq,
+				   &mb->msgs[mb->count + nadded]);
 		if (r < 0)
 			goto sys_fail;
 		nadded += (size_t)r;
@@ -1150,15 +1162,16 @@ list_fail:
 	}
 	/* new/ in name order (names begin with the arrival time) */
 	if (nfresh > 1)
-		qsort(fresh, nfresh, sizeof(*fresh), names_cmp);
+		qsort_r(fresh, nfresh, sizeof(*fresh), names_cmp, &fresh_list.text);
 	for (size_t i = 0; i < nfresh; i++) {
 		struct mailbox_filename f;
 		uint32_t uid;
-		if (!mailbox_filename_parse(fresh[i].name, &f))
+		const char *name = name_arena_get(&fresh_list.text, fresh[i].at);
+		if (!mailbox_filename_parse(name, &f))
 			continue;
 		if (uid_next(mb, &uid) != 0)
 			goto sys_fail;
-		int r = adopt_file(mb, "new", fresh[i].name, &f, false, false, uid, modseq,
+		int r = adopt_file(mb, "new", name, NAME_NOT_HELD, &f, false, false, uid, modseq,
 				   &mb->msgs[mb->count + nadded]);
 		if (r < 0)
 			goto sys_fail;
@@ -1172,8 +1185,12 @@ list_fail:
 	 * sync that read cur/ and adopted files recorded cur/'s mtime from
 	 * before them, so the next one read cur/ again, and again at each
 	 * delivery after it (115 ms of the network process for each delivery
-	 * into a 100,000-message INBOX with an IDLE session) */
-	if (cur_skip || nadded > 0)
+	 * into a 100,000-message INBOX with an IDLE session).  One that read
+	 * cur/ and moved nothing there (every file taken as it was named: a
+	 * folder another program filled) leaves cur/ as it read it, settled
+	 * or not: noted as its own change, the next sync read all of cur/
+	 * again (a second listing of 100,000 names in the first SELECT) */
+	if (cur_skip || (nadded > 0 && !cur_mtime_is(mb, &cur_st.st_mtim)))
 		cur_own_note(mb, true);
 	ret = 0;
 	goto done;
@@ -1187,6 +1204,8 @@ done:
 		mb->total_size += mb->msgs[mb->count + i].size;
 	mb->count += nadded;
 	changed |= nadded > 0;
+	if (names_taken && mb->count > 0)
+		name_arena_recount(&mb->names, &mb->msgs[0].name, mb->count, sizeof(*mb->msgs));
 	if (changed) {
 		/* UIDs that no file name holds are only in the index: durable
 		 * before anyone is told of them */
@@ -2427,14 +2446,20 @@ static int cur_stat(const struct mailbox *mb, struct stat *st_r)
 	return r;
 }
 
+/* cur_mtime_is - cur/'s mtime is T */
+static bool cur_mtime_is(const struct mailbox *mb, const struct timespec *t)
+{
+	struct stat st;
+	return cur_stat(mb, &st) == 0 && st.st_mtim.tv_sec == t->tv_sec &&
+	       st.st_mtim.tv_nsec == t->tv_nsec;
+}
+
 /* cur_in_step - (lock held) cur/ has not changed since the last sync read
  * it (or the index or our own last change told its mtime): msgs is cur/,
  * but for a change by another program within that mtime's clock tick */
 static bool cur_in_step(struct mailbox *mb)
 {
-	struct stat st;
-	return cur_stat(mb, &st) == 0 && st.st_mtim.tv_sec == mb->cur_mtime.tv_sec &&
-	       st.st_mtim.tv_nsec == mb->cur_mtime.tv_nsec;
+	return cur_mtime_is(mb, &mb->cur_mtime);
 }
 
 /* cur_own_note - (lock held) this process just changed cur/ (IN_STEP: msgs

@@ -61,6 +61,17 @@ void name_arena_drop(struct name_arena *arena, uint32_t at)
 	arena->dead += strlen(arena->data + at) + 1;
 }
 
+void name_arena_recount(struct name_arena *arena, const uint32_t *names, size_t count,
+			size_t stride)
+{
+	size_t live = 0;
+	for (size_t i = 0; i < count; i++) {
+		const uint32_t *at = (const uint32_t *)((const char *)names + i * stride);
+		live += strlen(arena->data + *at) + 1;
+	}
+	arena->dead = arena->len - live;
+}
+
 void name_arena_fit(struct name_arena *arena)
 {
 	if (arena->cap - arena->len <= arena->len / 8 || arena->len == 0)

@@ -440,6 +440,118 @@ static void test_cur_files_from_names(void **state)
 	mailbox_unref(&mb);
 }
 
+/* message_text - message UID's file as a view of MB reads it */
+static void message_text(struct mailbox *mb, uint32_t uid, char *out, size_t size)
+{
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	int fd;
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_message_open(view, uid, &fd, &error), 0);
+	ssize_t n = read(fd, out, size - 1);
+	assert_true(n >= 0);
+	out[n] = '\0';
+	assert_int_equal(close(fd), 0);
+	mailbox_view_free(&view);
+}
+
+/* index_holds - INBOX's petrel.index holds the bytes of NAME (its table of
+ * names, one after another) */
+static bool index_holds(const char *name)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s/petrel.index", inbox);
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	static char data[1 << 16];
+	size_t n = fread(data, 1, sizeof(data), fp);
+	fclose(fp);
+	return memmem(data, n, name, strlen(name)) != NULL;
+}
+
+/* a folder's first listing of cur/ becomes its names: files taken as they
+ * are keep their listed names, one renamed (it claims a UID another has)
+ * and a folder in cur/ (not a message) leave theirs unused; every message
+ * is read through its name, now and after the index is loaded again */
+static void test_first_listing_names_taken(void **state)
+{
+	(void)state;
+	char cmd[2000];
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur/1003.M9P1.other,S=3:2,' '%s/new' '%s/tmp'",
+		 inbox, inbox, inbox);
+	assert_int_equal(system(cmd), 0);
+	put_cur("1000.M1P1.other,S=3:2,S", "a\r\n", 1000000000);
+	put_cur("1001.M2P1.other,S=3,U=5:2,", "b\r\n", 1100000000);
+	put_cur("1002.M3P1.other,S=3,U=5:2,F", "c\r\n", 1200000000);   /* U=5 again */
+	put_cur("1004.M4P1.other:2,", "d\r\n", 1300000000);            /* no S=: lstat */
+	mailbox_cache_size_set(0);
+	/* the index written at the close holds each file's name as it is now
+	 * (before any read, which would sync again on a wrong one) */
+	struct mailbox *first = open_ok("INBOX");
+	mailbox_unref(&first);
+	assert_true(index_holds("1000.M1P1.other,S=3:2,S"));
+	assert_true(index_holds("1001.M2P1.other,S=3,U=5:2,"));
+	assert_true(index_holds("1002.M3P1.other,S=3,U=6:2,F"));   /* renamed */
+	assert_false(index_holds("1002.M3P1.other,S=3,U=5:2,F"));
+	assert_true(index_holds("1004.M4P1.other:2,"));
+	assert_false(index_holds("1003.M9P1"));
+	static const char *const text[] = { "b\r\n", "c\r\n", "a\r\n", "d\r\n" };
+	for (int round = 0; round < 2; round++) {   /* loaded, twice */
+		struct mailbox *mb = open_ok("INBOX");
+		uint32_t uids[5];
+		assert_int_equal(uids_of(mb, uids, 5), 4);
+		assert_int_equal(uids[0], 5);
+		for (int i = 0; i < 4; i++) {
+			char got[64];
+			message_text(mb, uids[i], got, sizeof(got));
+			assert_string_equal(got, text[i]);
+		}
+		mailbox_unref(&mb);
+	}
+}
+
+/* set_cur_mtime - INBOX's cur/ given mtime DATE */
+static void set_cur_mtime(time_t date)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s/cur", inbox);
+	struct timeval tv[2] = { { date, 0 }, { date, 0 } };
+	assert_int_equal(utimes(path, tv), 0);
+}
+
+/* a first listing of a cur/ settled long ago that takes every file as it
+ * is named moves nothing: the next sync trusts cur/'s mtime and does not
+ * read it again (a file slipped in with the mtime put back stays unseen;
+ * the old code read cur/ again and found it), until cur/ changes */
+static void test_first_listing_leaves_cur_settled(void **state)
+{
+	(void)state;
+	char cmd[2000];
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur' '%s/new' '%s/tmp'", inbox, inbox, inbox);
+	assert_int_equal(system(cmd), 0);
+	put_cur("1000.M1P1.other,S=3:2,S", "a\r\n", 1000000000);
+	put_cur("1001.M2P1.other,S=3:2,", "b\r\n", 1100000000);
+	set_cur_mtime(1200000000);
+	struct mailbox *mb = open_ok("INBOX");
+	struct mailbox_view *view;
+	struct mailbox_error error;
+	struct mailbox_changes ch;
+	put_cur("1002.M3P1.other,S=3:2,", "c\r\n", 1150000000);
+	set_cur_mtime(1200000000);
+	assert_int_equal(mailbox_view_open(mb, &view, &error), 0);
+	assert_int_equal(mailbox_view_count(view), 2);   /* failed before: 3 */
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_false(ch.exists_changed);
+	mailbox_changes_free(&ch);
+	set_cur_mtime(1300000000);          /* cur/ changed: read again */
+	assert_int_equal(mailbox_view_update(view, true, &ch, &error), 0);
+	assert_true(ch.exists_changed);
+	assert_int_equal(ch.exists, 3);
+	mailbox_changes_free(&ch);
+	mailbox_view_free(&view);
+	mailbox_unref(&mb);
+}
+
 /* two files of cur/ that claim one UID (another program copied a file
  * under a new unique, its U= kept): the first by name keeps it, the other
  * takes the next; a new open finds them as they were */
@@ -1955,6 +2067,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cur_files_keep_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cur_files_from_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uid_claimed_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_listing_names_taken, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_listing_leaves_cur_settled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_file_picked_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flags_back_reported, setup, teardown),

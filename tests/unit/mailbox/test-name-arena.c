@@ -2,7 +2,8 @@
  * read back as added; a folder whose messages are renamed over and over
  * (flag changes) keeps a buffer of about its live names, the dead ones
  * reclaimed by name_arena_compact, which keeps every offset right; fit
- * gives back the room of the growth. */
+ * gives back the room of the growth; a listing's arena that messages took
+ * a part of counts the rest dead (recount), then compacts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -103,11 +104,44 @@ static void test_name_arena_compact_not_yet(void **state)
 	name_arena_free(&a);
 }
 
+/* a folder's first listing: every name added, messages take some of them
+ * (no drops); recount makes the rest dead, and compact keeps the taken */
+static void test_name_arena_recount(void **state)
+{
+	(void)state;
+	struct name_arena a;
+	struct msg msgs[MSGS];
+	uint32_t listed[3 * MSGS];
+	char name[128];
+	size_t live = 0;
+	name_arena_init(&a);
+	for (unsigned i = 0; i < 3 * MSGS; i++) {
+		name_of(name, sizeof(name), i, 0);
+		listed[i] = name_arena_add(&a, name);
+	}
+	for (unsigned i = 0; i < MSGS; i++) {   /* every third listed name taken */
+		msgs[i] = (struct msg){ .uid = i + 1, .name = listed[3 * i + 1] };
+		live += strlen(name_arena_get(&a, listed[3 * i + 1])) + 1;
+	}
+	assert_int_equal(a.dead, 0);
+	name_arena_recount(&a, &msgs[0].name, MSGS, sizeof(msgs[0]));
+	assert_int_equal(a.len - a.dead, live);
+	assert_true(name_arena_compact(&a, &msgs[0].name, MSGS, sizeof(msgs[0])));
+	assert_int_equal(a.len, live);
+	assert_int_equal(a.dead, 0);
+	for (unsigned i = 0; i < MSGS; i++) {
+		name_of(name, sizeof(name), 3 * i + 1, 0);
+		assert_string_equal(name_arena_get(&a, msgs[i].name), name);
+	}
+	name_arena_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_name_arena_add_get),
 		cmocka_unit_test(test_name_arena_renames_reclaimed),
+		cmocka_unit_test(test_name_arena_recount),
 		cmocka_unit_test(test_name_arena_compact_not_yet),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
