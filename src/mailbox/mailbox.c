@@ -292,9 +292,10 @@ char *mailbox_account_path(const char *data_dir, const char *address)
 
 /* ---- small file helpers ---- */
 
-/* dir_list - the names in PATH that do not start with '.' into LIST (as
- * {0}), and whether each is a regular file by the listing's file type (not
- * known where the file system gives none: DT_UNKNOWN); LIST freed on error */
+/* dir_list - the names in PATH that do not start with '.' into LIST (given
+ * zeroed), and whether each is a regular file by the listing's file type
+ * (not known where the file system gives none: DT_UNKNOWN); LIST freed on
+ * error */
 static int dir_list(const char *path, struct dir_listing *list)
 {
 	DIR *dir = opendir(path);
@@ -813,12 +814,14 @@ struct foreign {
 	bool keep_uid;
 };
 
-/* foreign_cmp - (qsort_r over the listing's names in the arena TEXT) those
- * that keep their UID first, by UID, then the rest by name */
+/* the listing the foreign files are in, for foreign_cmp */
 struct foreign_order {
 	const struct dir_name *names;
 	const struct name_arena *text;
 };
+
+/* foreign_cmp - (qsort_r with a struct foreign_order) those that keep
+ * their UID first, by UID, then the rest by name */
 static int foreign_cmp(const void *a, const void *b, void *order)
 {
 	const struct foreign *x = a, *y = b;

@@ -32,8 +32,9 @@ struct dl_library {
 /* DL_LIBRARY(SONAME, SYMBOLS) - the initializer of a struct dl_library */
 #define DL_LIBRARY(soname, symbols) { (soname), (symbols), PTHREAD_MUTEX_INITIALIZER, false, "" }
 
-/* DL_LOAD_SYMBOL(LIB, TABLE, MEMBER, NAME, ERROR, ERROR_LEN) - in a SYMBOLS
- * function: TABLE.MEMBER from LIB's NAME, or return false naming it */
+/* DL_LOAD_SYMBOL(LIB, TABLE, MEMBER, NAME, ERROR, ERROR_LEN, SONAME) - in a
+ * SYMBOLS function: TABLE.MEMBER from LIB's NAME, or return false with
+ * ERROR naming it ("SONAME has no NAME") */
 #define DL_LOAD_SYMBOL(lib, table, member, name, error, error_len, soname)             \
 	do {                                                                            \
 		(table).member = (__typeof__((table).member))dlsym((lib), (name));      \

@@ -66,6 +66,14 @@ static uint32_t append_ok(struct mailbox *mb, const char *text, uint32_t flags)
 	return uid;
 }
 
+/* inbox_dirs - INBOX's cur/, new/ and tmp/, as another program makes them */
+static void inbox_dirs(void)
+{
+	char cmd[2000];
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur' '%s/new' '%s/tmp'", inbox, inbox, inbox);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* drop_new - a file written into new/ by another program (another MDA) */
 static void drop_new(const char *maildir, const char *name, const char *text)
 {
@@ -301,9 +309,8 @@ static struct mailbox *crash_image_open(void)
 static void test_cur_files_keep_names(void **state)
 {
 	(void)state;
-	char path[600], cmd[2000];
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur' '%s/new' '%s/tmp'", inbox, inbox, inbox);
-	assert_int_equal(system(cmd), 0);
+	char path[600];
+	inbox_dirs();
 	static const char *const names[] = {
 		"1000.M1P1.other,S=3:2,S", "1001.M2P1.other:2,", "1002.M3P1.other:2,FS",
 	};
@@ -385,9 +392,7 @@ static struct mailbox_message message_at(struct mailbox *mb, uint32_t seq)
 static void test_cur_files_from_names(void **state)
 {
 	(void)state;
-	char cmd[2000];
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur' '%s/new' '%s/tmp'", inbox, inbox, inbox);
-	assert_int_equal(system(cmd), 0);
+	inbox_dirs();
 	put_cur("1000.M1P1.other,S=5:2,S", "abc\r\n", 1000000000);
 	put_cur("1001.M2P1.other:2,F", "abcdef\r\n", 1100000000);     /* no S= */
 	put_cur("1002.M3P1.other,S=3,U=7:2,", "a\r\n", 1200000000);   /* as Petrel names */
@@ -526,9 +531,7 @@ static void set_cur_mtime(time_t date)
 static void test_first_listing_leaves_cur_settled(void **state)
 {
 	(void)state;
-	char cmd[2000];
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur' '%s/new' '%s/tmp'", inbox, inbox, inbox);
-	assert_int_equal(system(cmd), 0);
+	inbox_dirs();
 	put_cur("1000.M1P1.other,S=3:2,S", "a\r\n", 1000000000);
 	put_cur("1001.M2P1.other,S=3:2,", "b\r\n", 1100000000);
 	set_cur_mtime(1200000000);
@@ -558,9 +561,7 @@ static void test_first_listing_leaves_cur_settled(void **state)
 static void test_uid_claimed_twice(void **state)
 {
 	(void)state;
-	char cmd[2000];
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur' '%s/new' '%s/tmp'", inbox, inbox, inbox);
-	assert_int_equal(system(cmd), 0);
+	inbox_dirs();
 	put_cur("1001.M2P1.other,S=3,U=7:2,S", "b\r\n", 1100000000);
 	put_cur("1000.M1P1.other,S=3,U=7:2,", "a\r\n", 1000000000);
 	mailbox_cache_size_set(0);
