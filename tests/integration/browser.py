@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
@@ -69,12 +69,30 @@ def shot(driver, name):
     return path
 
 
+def gone(element):
+    """a WebDriverWait condition: ELEMENT is no longer in the page.  The driver says so
+    as a stale element, or, asked in the middle of the navigation, with an inspector
+    error that its node "does not belong to the document" (chromedriver 156; that error
+    made expected_conditions.staleness_of fail a test once in CI)"""
+    def check(_driver):
+        try:
+            element.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+    return check
+
+
 def follow(driver, element, timeout=20):
     """click ELEMENT, a link or a submit button, and wait until the page it leads to has
     replaced this one and finished loading"""
     element.click()
     wait = WebDriverWait(driver, timeout)
-    wait.until(expected_conditions.staleness_of(element))
+    wait.until(gone(element))
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
