@@ -679,8 +679,8 @@ static void malloc_option(int param, const char *name, size_t value)
  * mappings of their own, and a pool's free top beyond that given back at
  * once.  glibc's own threshold slides up to the largest mapped allocation
  * freed (the lists of a large folder's first load: 4 MiB), and the free
- * top of a worker's pool stayed resident up to twice that: 5 MiB of the
- * network process after a FETCH over 100,000 messages */
+ * top of a worker's pool stayed resident up to twice that: 2 to 4 MiB of
+ * the network process after a FETCH over 100,000 messages */
 static void serve_malloc_setup(const struct config *config)
 {
 	heap_trim_setup(config->malloc_trim_messages);

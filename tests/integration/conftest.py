@@ -118,6 +118,24 @@ def petrel_env():
     return env
 
 
+def assert_library_load_fails(tmp_path, soname, config_path, commands, want):
+    """SONAME replaced by a file of that name that is not a library, found first through
+    LD_LIBRARY_PATH: each of COMMANDS (argv lists, run with -c CONFIG_PATH) exits 1 with
+    WANT (formatted with the fake library's path) on stderr, no crash."""
+    libs = tmp_path / "libs"
+    libs.mkdir(exist_ok=True)
+    (libs / soname).write_bytes(b"")
+    env = {**petrel_env(), "LD_LIBRARY_PATH": str(libs)}
+    want = want % (libs / soname)
+    for args in commands:
+        r = subprocess.run([PETREL_BIN, *args, "-c", str(config_path)], capture_output=True,
+                           text=True, timeout=30, env=env, stdin=subprocess.DEVNULL,
+                           start_new_session=True)
+        assert r.returncode == 1, (args, r)
+        assert want in r.stderr, (args, r.stderr)
+        assert "Sanitizer" not in r.stderr and "SIGSEGV" not in r.stderr, (args, r.stderr)
+
+
 # The fault-injection shim the test build makes (tests/fault/fault-inject.c).
 FAULT_LIB = Path(PETREL_BIN).parent / "tests" / "fault" / "libpetrel-fault.so"
 

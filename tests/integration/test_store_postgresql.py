@@ -6,13 +6,12 @@ starts the throwaway cluster)."""
 import itertools
 import json
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import MAILBOX_HASH, PETREL_BIN, assert_queued, make_message, petrel_env
+from conftest import MAILBOX_HASH, assert_library_load_fails, assert_queued, make_message
 from pg_cluster import Cluster, pg_cluster  # noqa: F401 (the fixture)
 
 PW = "pg-pass-1"
@@ -77,20 +76,11 @@ def test_missing_libpq_is_a_clear_error(petrel_factory, tmp_path):
     """A PostgreSQL store when libpq.so.5 cannot be loaded (here a file of that name that
     is not a library, found first through LD_LIBRARY_PATH): `petrel serve` and the CLI
     exit with the loader's reason, no crash."""
-    libs = tmp_path / "libs"
-    libs.mkdir()
-    (libs / "libpq.so.5").write_bytes(b"")
     p = pg_petrel(petrel_factory, "postgresql://petrel@127.0.0.1:1/none", start=False)
-    env = {**petrel_env(), "LD_LIBRARY_PATH": str(libs)}
-    want = "PostgreSQL store configured ([store] url) but libpq.so.5 cannot be loaded: %s" \
-        % (libs / "libpq.so.5")
-    for args in (["domain", "list"], ["serve"]):
-        r = subprocess.run([PETREL_BIN, *args, "-c", str(p.config_path)], capture_output=True,
-                           text=True, timeout=30, env=env, stdin=subprocess.DEVNULL,
-                           start_new_session=True)
-        assert r.returncode == 1, (args, r)
-        assert want in r.stderr, (args, r.stderr)
-        assert "Sanitizer" not in r.stderr and "SIGSEGV" not in r.stderr, (args, r.stderr)
+    assert_library_load_fails(tmp_path, "libpq.so.5", p.config_path,
+                              [["domain", "list"], ["serve"]],
+                              "PostgreSQL store configured ([store] url) but libpq.so.5"
+                              " cannot be loaded: %s")
 
 
 def test_two_nodes_share_the_limit(petrel_factory, pg_url):

@@ -870,6 +870,24 @@ static void drop_cur_same_tick(const char *cur, const char *name, const char *te
 	assert_int_equal(utimensat(AT_FDCWD, cur, times, 0), 0);
 }
 
+/* inbox_with_own - INBOX open (held: each open syncs it) after COUNT
+ * APPENDs of its own, its cur/ path in CUR */
+static struct mailbox *inbox_with_own(int count, char *cur, size_t size)
+{
+	struct mailbox *mb = open_ok("INBOX");
+	snprintf(cur, size, "%s/cur", inbox);
+	for (int i = 0; i < count; i++)
+		append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
+	return mb;
+}
+
+/* past_settle - over the two seconds after which a change in cur/'s clock
+ * tick is looked for again */
+static void past_settle(void)
+{
+	nanosleep(&(struct timespec){ .tv_sec = 2, .tv_nsec = 100000000 }, NULL);
+}
+
 /* an APPEND's own link into cur/ does not make the next open read all of
  * cur/ again; a file another program put in cur/ within the same clock
  * tick (its mtime set back to the APPEND's here) is found by the first
@@ -877,15 +895,11 @@ static void drop_cur_same_tick(const char *cur, const char *name, const char *te
 static void test_append_own_change_not_rescanned(void **state)
 {
 	(void)state;
-	struct mailbox *mb = open_ok("INBOX");   /* held: each open syncs it */
 	char cur[400];
-	snprintf(cur, sizeof(cur), "%s/cur", inbox);
-	for (int i = 0; i < 3; i++)
-		append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
+	struct mailbox *mb = inbox_with_own(3, cur, sizeof(cur));
 	drop_cur_same_tick(cur, "1000.M1P1.other,S=7:2,S", "hidden\n");
 	assert_int_equal(inbox_messages(), 3);        /* synced: cur/ not read */
-	struct timespec wait = { .tv_sec = 2, .tv_nsec = 100000000 };
-	nanosleep(&wait, NULL);
+	past_settle();
 	assert_int_equal(inbox_messages(), 4);        /* a second later: read once */
 	append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
 	nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
@@ -900,16 +914,13 @@ static void test_append_own_change_not_rescanned(void **state)
 static void test_new_adopted_without_reading_cur(void **state)
 {
 	(void)state;
-	struct mailbox *mb = open_ok("INBOX");
 	char cur[400];
-	snprintf(cur, sizeof(cur), "%s/cur", inbox);
-	append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
+	struct mailbox *mb = inbox_with_own(1, cur, sizeof(cur));
 	drop_cur_same_tick(cur, "1000.M1P1.other,S=7:2,S", "hidden\n");
 	drop_new(inbox, "1001.M2P2.mda", "Subject: delivered\r\n\r\nhi\r\n");
 	assert_int_equal(inbox_messages(), 2);        /* new/ adopted, cur/ not read */
 	assert_int_equal(count_dir(cur), 3);
-	struct timespec wait = { .tv_sec = 2, .tv_nsec = 100000000 };
-	nanosleep(&wait, NULL);
+	past_settle();
 	assert_int_equal(inbox_messages(), 3);
 	mailbox_unref(&mb);
 }
@@ -922,10 +933,8 @@ static void test_new_adopted_without_reading_cur(void **state)
 static void test_adopted_after_full_read_in_step(void **state)
 {
 	(void)state;
-	struct mailbox *mb = open_ok("INBOX");
 	char cur[400];
-	snprintf(cur, sizeof(cur), "%s/cur", inbox);
-	append_ok(mb, "Subject: own\r\n\r\nbody\r\n", 0);
+	struct mailbox *mb = inbox_with_own(1, cur, sizeof(cur));
 	nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
 	put_cur("1000.M1P1.other,S=7:2,S", "other\n", time(NULL));
 	drop_new(inbox, "1001.M2P2.mda", "Subject: delivered\r\n\r\nhi\r\n");
@@ -934,7 +943,7 @@ static void test_adopted_after_full_read_in_step(void **state)
 	drop_new(inbox, "1003.M4P4.mda", "Subject: delivered\r\n\r\nhi\r\n");
 	assert_int_equal(inbox_messages(), 4);        /* new/ adopted, cur/ not read
 						       * (failed before: 5) */
-	nanosleep(&(struct timespec){ .tv_sec = 2, .tv_nsec = 100000000 }, NULL);
+	past_settle();
 	assert_int_equal(inbox_messages(), 5);
 	mailbox_unref(&mb);
 }
