@@ -2,7 +2,7 @@
 #   make        release build in build/ (binary: build/petrel)
 #   make run    install what is missing, build, start on the development config
 #   make test   install what is missing, build with ASan+UBSan (and the release
-#               build, for its warnings), run every test
+#               build, for its warnings and valgrind's run), run every test
 #   make bench  side-by-side benchmark against Postfix, the queue at scale
 #               (SCALE_MESSAGES queued to a refusing destination), then the cost of privilege
 #               separation (this build against BASELINE, the last single-process commit),
@@ -44,7 +44,7 @@ $(TESTBUILD)/build.ninja:
 test: deps $(TESTBUILD)/build.ninja $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 	ninja -C $(TESTBUILD)
-	@scripts/run-tests.sh $(TESTBUILD)
+	@scripts/run-tests.sh $(TESTBUILD) $(BUILD)
 
 $(FUZZBUILD)/build.ninja:
 	CC=clang meson setup $(FUZZBUILD) --buildtype=debug -Dfuzz=true -Db_lundef=false

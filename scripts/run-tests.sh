@@ -1,13 +1,16 @@
 #!/bin/sh
-# run-tests.sh BUILD - run every test against the sanitizer build in BUILD:
-# the C unit tests (meson test), a short run of each fuzz target (clang), and
-# the pytest integration suite against BUILD/petrel.
+# run-tests.sh BUILD [RELEASE] - run every test against the sanitizer build in
+# BUILD: the C unit tests (meson test), the same programs of the release build
+# RELEASE (default build) under valgrind, a short run of each fuzz target
+# (clang), and the pytest integration suite against BUILD/petrel.
 # Ends with one "N passed, N failed, N skipped, N known failures" line (cmocka
-# cases one by one, each fuzz target as one, each pytest test); every skip and
+# cases one by one, each valgrind program and each fuzz target as one, each
+# pytest test); every skip and
 # every known failure (a pytest xfail) is printed with its reason.  Exits
 # non-zero if anything failed.
 set -u
 build=${1:-build-test}
+release=${2:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
@@ -51,6 +54,42 @@ echo "unit: $u_ok passed, $u_fail failed, $u_skip skipped (cmocka cases)"
 passed=$((passed + u_ok))
 failed=$((failed + u_fail))
 skipped=$((skipped + u_skip))
+
+# ---- valgrind -----------------------------------------------------------------
+# The unit test programs of the release build (no sanitizer: valgrind and ASan
+# do not mix) under valgrind's memcheck (meson test --setup valgrind,
+# tests/valgrind.sh): what the sanitizers do not see, a use of an uninitialised
+# value, fails here.  Each program counts as one.  The 'confinement' suite runs
+# in the sanitizer pass only (meson.build says why): counted as skipped.
+echo "== valgrind (the release build's unit test programs)"
+if meson test -C "$release" --setup valgrind --no-rebuild --print-errorlogs \
+        > "$build/valgrind.log" 2>&1; then
+    vg_rc=0
+else
+    vg_rc=1
+fi
+grep -E '^ *[0-9]+/[0-9]+ ' "$build/valgrind.log" | grep -vE ' OK ' | awk '!seen[$0]++'
+vg_ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$build/valgrind.log" | tail -n 1)
+vg_fail=$(sed -n 's/^\(Fail\|Timeout\|Unexpected Pass\): *\([0-9]*\).*/\2/p' "$build/valgrind.log" |
+    awk '{ n += $1 } END { print n + 0 }')
+vg_ok=${vg_ok:-0}
+if [ "$vg_rc" -ne 0 ] && [ "$vg_fail" -eq 0 ]; then
+    tail -n 40 "$build/valgrind.log"
+    vg_fail=1
+fi
+vg_skip=0
+for name in $(meson test -C "$release" --list --no-rebuild --suite confinement 2>/dev/null |
+        sed -n 's|^petrel:[^ ]* / ||p'); do
+    echo "valgrind skipped: $name: loads a seccomp filter or checks a forked child's exit status (run in the sanitizer pass)"
+    vg_skip=$((vg_skip + 1))
+done
+[ "$vg_fail" -gt 0 ] && failures="$failures
+$(grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|ERROR|TIMEOUT)' "$build/valgrind.log" | awk '!seen[$0]++' |
+    sed 's/^/  valgrind: /')"
+echo "valgrind: $vg_ok passed, $vg_fail failed, $vg_skip skipped (programs)"
+passed=$((passed + vg_ok))
+failed=$((failed + vg_fail))
+skipped=$((skipped + vg_skip))
 
 # ---- fuzz targets -------------------------------------------------------------
 # Built with clang (so the code also compiles warning-free there) and each run
