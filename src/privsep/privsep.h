@@ -48,7 +48,8 @@ int privsep_supervisor_pid(pid_t *pid_r);
 
 /* privsep_supervise - run the supervisor: start the auth and keys processes,
  * then the network process (with LOCK_FD, held, as its descriptor 6), by
- * fork and exec of /proc/self/exe with `serve -c CONFIG_FILE --process ROLE`;
+ * fork and exec of its own executable (/proc/self/exe, opened at start) with
+ * `serve -c CONFIG_FILE --process ROLE`;
  * restart a helper that dies; on SIGTERM or SIGINT stop the network process,
  * then the helpers.  Returns petrel serve's exit status: the network
  * process's after SIGTERM (1 for a signal death), 1 when it ended on its own

@@ -2,9 +2,12 @@
  * and network processes, restarts a helper that dies, and stops them all on
  * SIGTERM or SIGINT (docs/security.md, "Processes").
  *
- * Each process is a fork and exec of /proc/self/exe with the hidden
+ * Each process is a fork and exec of the supervisor's own executable (the
+ * file /proc/self/exe names, opened at start: fexecve) with the hidden
  * arguments `serve -c FILE --process ROLE`: a fresh address space per
- * process, nothing of the supervisor's memory left in it.  The descriptors a
+ * process, nothing of the supervisor's memory left in it.  (Opened, not
+ * named at exec: under valgrind /proc/self/exe is valgrind's own tool,
+ * where opening it gives the program valgrind runs.)  The descriptors a
  * process gets are fixed (privsep.h); every other one is closed before exec.
  * Each re-reads the configuration as root, opens what it needs, then gives
  * up its privileges (privsep_drop).
@@ -69,6 +72,7 @@ struct supervisor {
 	const struct config *config;
 	const char *config_file;
 	int lock_fd;
+	int exe_fd;               /* the executable, for fexecve; -1: exec by its name */
 	int control_fd;           /* our end of the network process's fd 3; -1 */
 	struct supervisor_child child[SLOT_COUNT];
 	struct event *sigchld, *sigterm, *sigint, *stop_timer;
@@ -82,9 +86,9 @@ static int supervisor_setup(struct supervisor *sv);
 static void supervisor_start_all(struct supervisor *sv);
 static int supervisor_spawn(struct supervisor *sv, struct supervisor_child *child,
 			    const int *fds, int nfds);
-static void supervisor_exec(const char *config_file, enum privsep_role role, const int *fds,
-			    int nfds) __attribute__((noreturn));
-static void supervisor_close_from(int first);
+static void supervisor_exec(const char *config_file, enum privsep_role role, int exe_fd,
+			    const int *fds, int nfds) __attribute__((noreturn));
+static void supervisor_close_from(int first, int keep);
 static const char *supervisor_user(const struct supervisor *sv, enum privsep_role role,
 				   char *buf, size_t size);
 static void supervisor_sigchld_cb(evutil_socket_t sig, short what, void *arg);
@@ -106,7 +110,7 @@ int privsep_supervise(const struct config *config, const char *config_file, int 
 {
 	struct supervisor sv = {
 		.config = config, .config_file = config_file, .lock_fd = lock_fd,
-		.control_fd = -1, .status = 1,
+		.exe_fd = -1, .control_fd = -1, .status = 1,
 	};
 
 	if (supervisor_setup(&sv) != 0) {
@@ -134,6 +138,9 @@ static int supervisor_setup(struct supervisor *sv)
 		fprintf(stderr, "petrel: setenv: %s\n", strerror(errno));
 		return -1;
 	}
+	/* what every child runs: this very file, even once an upgrade has put
+	 * another at its path (unreadable: exec by the name /proc/self/exe) */
+	sv->exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	sv->base = event_base_new();
 	if (sv->base == NULL) {
 		fputs("petrel: cannot create the event loop\n", stderr);
@@ -252,7 +259,7 @@ static int supervisor_spawn(struct supervisor *sv, struct supervisor_child *chil
 	}
 	pid_t pid = fork();
 	if (pid == 0)
-		supervisor_exec(sv->config_file, child->role, fds, nfds);
+		supervisor_exec(sv->config_file, child->role, sv->exe_fd, fds, nfds);
 	saved = errno;
 	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
@@ -268,11 +275,11 @@ static int supervisor_spawn(struct supervisor *sv, struct supervisor_child *chil
 }
 
 /* supervisor_exec - in the child: the descriptors in place, the others
- * closed, signals as a helper needs them, then exec.  Only async-signal-safe
- * calls (the supervisor is single threaded, but this keeps it true if that
- * ever changes). */
-static void supervisor_exec(const char *config_file, enum privsep_role role, const int *fds,
-			    int nfds)
+ * closed (EXE_FD kept, close-on-exec, to exec), signals as a helper needs
+ * them, then exec.  Only async-signal-safe calls (the supervisor is single
+ * threaded, but this keeps it true if that ever changes). */
+static void supervisor_exec(const char *config_file, enum privsep_role role, int exe_fd,
+			    const int *fds, int nfds)
 {
 	static const char failed[] = "petrel: supervisor: cannot start a process\n";
 	char *argv[] = { "petrel", "serve", "-c", (char *)config_file, "--process",
@@ -287,10 +294,12 @@ static void supervisor_exec(const char *config_file, enum privsep_role role, con
 		if (moved[i] < 0)
 			goto fail;
 	}
+	if (exe_fd >= 0 && (exe_fd = fcntl(exe_fd, F_DUPFD_CLOEXEC, SUPERVISOR_FD_SCRATCH)) < 0)
+		goto fail;
 	for (int i = 0; i < nfds; i++)
 		if (dup2(moved[i], 3 + i) != 3 + i)
 			goto fail;
-	supervisor_close_from(3 + nfds);
+	supervisor_close_from(3 + nfds, exe_fd);
 	/* ^C at a terminal reaches the whole process group: the supervisor
 	 * alone decides (it forwards SIGTERM), so the children ignore SIGINT;
 	 * exec resets the others to their defaults */
@@ -300,21 +309,28 @@ static void supervisor_exec(const char *config_file, enum privsep_role role, con
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) != 0)
 		goto fail;
-	execv("/proc/self/exe", argv);
+	if (exe_fd >= 0)
+		fexecve(exe_fd, argv, environ);
+	else
+		execv("/proc/self/exe", argv);
 fail:
 	(void)!write(STDERR_FILENO, failed, sizeof(failed) - 1);
 	_exit(127);
 }
 
-/* supervisor_close_from - close every descriptor from FIRST on */
-static void supervisor_close_from(int first)
+/* supervisor_close_from - close every descriptor from FIRST on but KEEP
+ * (-1: none; else above FIRST) */
+static void supervisor_close_from(int first, int keep)
 {
-	if (close_range((unsigned)first, ~0U, 0) == 0)
+	if (keep < 0 ? close_range((unsigned)first, ~0U, 0) == 0 :
+	    close_range((unsigned)first, (unsigned)keep - 1, 0) == 0 &&
+	    close_range((unsigned)keep + 1, ~0U, 0) == 0)
 		return;
 	/* a kernel before 5.9: one by one, up to the limit */
 	long max = sysconf(_SC_OPEN_MAX);
 	for (long fd = first; fd < (max > 0 ? max : 65536); fd++)
-		(void)close((int)fd);
+		if (fd != keep)
+			(void)close((int)fd);
 }
 
 /* supervisor_user - for the log: the user ROLE will run as */
@@ -563,6 +579,7 @@ static void supervisor_free(struct supervisor *sv)
 	if (sv->sigint != NULL)
 		event_free(sv->sigint);
 	supervisor_close(&sv->control_fd);
+	supervisor_close(&sv->exe_fd);
 	if (sv->base != NULL)
 		event_base_free(sv->base);
 }

@@ -118,6 +118,22 @@ def petrel_env():
     return env
 
 
+def release_binary():
+    """The server binary built without sanitizers (glibc's malloc; what valgrind can
+    run): PETREL_BIN, or the release build (build/petrel, which `make test` builds too)
+    when PETREL_BIN is a sanitizer build; skips when there is none."""
+    def sanitized(path):
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+
+    if not sanitized(PETREL_BIN):
+        return PETREL_BIN
+    binary = str(REPO / "build" / "petrel")
+    if not os.path.exists(binary) or sanitized(binary):
+        pytest.skip("no build without sanitizers (build/petrel)")
+    return binary
+
+
 def assert_library_load_fails(tmp_path, soname, config_path, commands, want):
     """SONAME replaced by a file of that name that is not a library, found first through
     LD_LIBRARY_PATH: each of COMMANDS (argv lists, run with -c CONFIG_PATH) exits 1 with
@@ -585,6 +601,7 @@ class Petrel:
         self.node = overrides.get("node") or name
         self.extra_env = {}  # e.g. fault_env(): for the server only, not the CLI
         self.binary = PETREL_BIN  # what `serve` runs (a test may pick the release build)
+        self.wrapper = []  # what `serve` runs under (test_valgrind.py: valgrind)
         hostpart = "[::1]" if ipv6 else "127.0.0.1"
         self.hostpart, self.family, self.own_ports = hostpart, fam, listeners is None
         self.listeners = listeners or [
@@ -673,7 +690,8 @@ class Petrel:
         since = logf.tell()
         # a process group of its own (the supervisor leads it): kill9() and the
         # teardown reach every process Petrel started, and nothing else
-        self.proc = subprocess.Popen([self.binary, "serve", "-c", str(self.config_path)],
+        self.proc = subprocess.Popen(self.wrapper + [self.binary, "serve", "-c",
+                                                     str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                      env={**petrel_env(), **self.extra_env},
                                      cwd=str(self.tmp), start_new_session=True)

@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from conftest import release_binary
 from imap_util import imap_connect, imap_server, tls_context
 
 
@@ -260,33 +261,14 @@ def arena_heaps(pid):
     return count
 
 
-def glibc_malloc_binary():
-    """The server binary with glibc's malloc: PETREL_BIN, or the release build
-    (build/petrel, which `make test` builds too) when PETREL_BIN is a sanitizer build
-    (AddressSanitizer replaces glibc's malloc); skips when there is none."""
-    from conftest import PETREL_BIN, REPO
-
-    def sanitized(path):
-        with open(path, "rb") as f:
-            return b"__asan_init" in f.read()
-
-    if not sanitized(PETREL_BIN):
-        return PETREL_BIN
-    binary = str(REPO / "build" / "petrel")
-    if not os.path.exists(binary) or sanitized(binary):
-        pytest.skip("no build without sanitizers (build/petrel): AddressSanitizer's"
-                    " allocator is not glibc's")
-    return binary
-
-
 @pytest.mark.parametrize("arenas", [None, "0"])
 def test_malloc_arenas_capped(petrel_factory, arenas):
     """[server] malloc_arenas (2 by default): the network process's 8 workers, all
     busy with IMAP sessions, share at most 2 glibc arenas (the main one and one heap),
     where each would otherwise have one of its own that keeps its peak; with 0 (glibc's
     limit) they do have their own, which shows the count sees them (glibc's malloc:
-    glibc_malloc_binary)."""
-    binary = glibc_malloc_binary()
+    conftest's release_binary)."""
+    binary = release_binary()
     overrides = {"workers": "8"}
     if arenas is not None:
         overrides["malloc_arenas"] = arenas
@@ -328,7 +310,7 @@ def test_malloc_mmap_from_gives_back(petrel_factory, mmap_from):
     largest mapped block freed: after an APPEND of 8 MiB, the 6 MiB of the next came
     from a pool and stayed resident after it.  With 0 (glibc's sliding threshold) the
     network process does keep them, which shows the measure sees it (glibc's malloc:
-    glibc_malloc_binary)."""
+    conftest's release_binary)."""
     from conftest import make_message
     from imap_util import PASSWORD, USER
 
@@ -336,7 +318,7 @@ def test_malloc_mmap_from_gives_back(petrel_factory, mmap_from):
     if mmap_from is not None:
         overrides["malloc_mmap_from"] = mmap_from
     p = imap_server(petrel_factory, start=False, **overrides)
-    p.binary = glibc_malloc_binary()
+    p.binary = release_binary()
     p.start()
     network = p.processes()["network"]
     c = imap_connect(p, tls=True)
