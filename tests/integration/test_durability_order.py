@@ -31,9 +31,7 @@ files are matched by name (the queue ID, any suffix, in any folder under queue/)
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import threading
 import uuid
 from pathlib import Path
@@ -43,6 +41,7 @@ import pytest
 from conftest import (SENDER, QUEUED_RE, SMTPClient, dot_stuff,
                       fault_env, list_mail)
 from peers import dns_factory, mx_port, sink_factory, wait_until  # noqa: F401
+from strace_util import Strace
 
 SESSIONS = 5
 PER_SESSION = 4
@@ -314,46 +313,6 @@ def describe(call):
 
 # --------------------------------------------------------------------------- strace
 
-class Strace:
-    """strace -f attached to a running process (all its threads, and those it starts)."""
-
-    def __init__(self, pid, out):
-        self.pid, self.out = pid, Path(out)
-        self.err = self.out.with_suffix(".stderr")
-        errf = open(self.err, "wb")
-        self.proc = subprocess.Popen(
-            ["strace", "-f", "-qq", "-ttt", "-y", "-s", "512", "-e", "trace=" + TRACED,
-             "-e", "signal=none", "-o", str(self.out), "-p", str(pid)],
-            stdin=subprocess.DEVNULL, stdout=errf, stderr=errf)
-        errf.close()
-        wait_until(self._attached, 10, 0.05, "strace to attach to every thread of %d" % pid)
-
-    def _attached(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("strace exited %s: %s" % (self.proc.returncode,
-                                                           self.err.read_text()[-2000:]))
-        tasks = list(Path("/proc/%d/task" % self.pid).iterdir())
-        for t in tasks:
-            try:
-                status = (t / "status").read_text()
-            except FileNotFoundError:
-                continue
-            m = re.search(r"^TracerPid:\s+(\d+)$", status, re.M)
-            if not m or int(m.group(1)) != self.proc.pid:
-                return False
-        return bool(tasks)
-
-    def stop(self):
-        """Detach (SIGINT) and wait; return the trace text."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("strace did not detach within 15 s of SIGINT")
-        return self.out.read_text(errors="replace")
 
 
 # --------------------------------------------------------------------------- mail
@@ -458,7 +417,7 @@ def test_no_reply_or_delivery_record_before_its_flush(petrel_factory, dns_factor
     assert len(devs) == 1, "data folder on more than one file system: %s" % devs
     net = p.processes()["network"]
 
-    tracer = Strace(net, tmp_path / "strace.out")
+    tracer = Strace(net, tmp_path / "strace.out", TRACED)
     try:
         results, errors, barrier = [], [], threading.Barrier(SESSIONS)
         threads = [threading.Thread(target=submit_session,
