@@ -132,6 +132,16 @@ def pss_kib(pid):
     return 0
 
 
+def uss_kib(pid):
+    """Unique set size in KiB (the pages no other process maps), 0 if gone."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            return sum(int(line.split()[1]) for line in f
+                       if line.startswith(("Private_Clean:", "Private_Dirty:")))
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def reset_hwm(pid):
     """Reset VmHWM of pid (Linux: write 5 to clear_refs). Returns True on success."""
     try:

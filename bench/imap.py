@@ -27,7 +27,9 @@ each, with less memory."
 - Memory: the peak over each row of the sum of the resident sizes (RSS) of all the
   server's processes (Dovecot: master, log, config, anvil, auth, login and one imap per
   session; Petrel: supervisor, auth, keys, network), sampled every 0.2 s, and the same
-  sum of PSS (shared pages divided among their sharers).
+  sum of PSS (shared pages divided among their sharers).  Each server's idle floor (a
+  second after its start, before any session: RSS, PSS and USS, the pages only one
+  process maps) is printed with the table.
 
 Usage: /usr/bin/python3 bench/imap.py --petrel build/petrel [--messages N] [--idle N]
        [--rounds N] [--json FILE]
@@ -580,6 +582,16 @@ def sampled(server, fn):
     return out, s.peak_kib, s.peak_pss_kib, s.peak_nproc
 
 
+def record_floor(res, server):
+    """The server's idle floor, before any session: its processes, their summed RSS, PSS
+    and USS (the pages only one process maps), KiB."""
+    pids = server.pids()
+    res.setdefault("floor", {})[server.name] = {
+        "nproc": len(pids), "rss_kib": sum(bench.rss_kib(p) for p in pids),
+        "pss_kib": sum(bench.pss_kib(p) for p in pids),
+        "uss_kib": sum(bench.uss_kib(p) for p in pids)}
+
+
 def record(res, row, server, seconds, mem, extra=None):
     r = res["rows"].setdefault(row, {}).setdefault(server.name, {"runs": []})
     run = {"seconds": round(seconds, 4), "rss_kib": mem[0], "pss_kib": mem[1],
@@ -834,6 +846,10 @@ def report(res):
         print("%-20s | %-26s | %-26s | %5.2fx | %-22s | %-22s | %5.2fx" % (
             row, ds, ps, ratio, "%.1f (%.1f)" % (dr / 1024.0, dp / 1024.0),
             "%.1f (%.1f)" % (pr / 1024.0, pp / 1024.0), mem))
+    for k, f in sorted(res.get("floor", {}).items()):
+        print("idle floor %s (started, no session): %d processes, %.1f MiB RSS, %.1f PSS, "
+              "%.1f USS" % (k, f["nproc"], f["rss_kib"] / 1024.0, f["pss_kib"] / 1024.0,
+                            f["uss_kib"] / 1024.0))
     for row in ("SEARCH HEADER", "SEARCH BODY"):
         r = res["rows"].get(row, {})
         hits = {k: sorted({x.get("hits") for x in v["runs"]}) for k, v in r.items()}
@@ -961,6 +977,9 @@ def main():
         for s in (dc, pt):
             s.start()
             servers.append(s)
+        time.sleep(1)
+        for s in (dc, pt):
+            record_floor(res, s)
         log("imap: dovecot on %d (lmtp %d), petrel imap on %d (smtp %d)" % (
             dc.port, dc.lmtp_port, pt.port, pt.pt.port))
         both = [dc, pt]
