@@ -11,20 +11,20 @@ leaked with nothing left pointing to it.  The unit test programs run under valgr
 too (scripts/run-tests.sh)."""
 
 import glob
-import json
 import os
 import poplib
 import re
 import shutil
 import socket
-import subprocess
 import time
 import zlib
 
 import pytest
 
 from conftest import REPO, SENDER, add_listeners, make_message, release_binary
-from imap_util import PASSWORD, USER, imap_connect, imap_server, tls_context
+from imap_util import PASSWORD, USER, imap_connect, imap_server
+from test_event_loop_io import http_status
+from test_http_send import add_key, request, send
 
 VALGRIND = shutil.which("valgrind")
 
@@ -44,26 +44,27 @@ ERROR_LINE = re.compile(r"==\d+== (Invalid |Conditional jump|Use of uninitialise
 
 
 def valgrind_logs(folder):
-    """{role: log text} of the valgrind logs in FOLDER: "supervisor", "network", and
-    "exec'd" for the forks that became the auth and keys processes (valgrind leaves
-    them at their exec: --trace-children-skip-by-arg)."""
-    logs = {}
-    for path in glob.glob(os.path.join(folder, "vg.*.log")):
+    """[(role, text)] of the valgrind logs in FOLDER: "network", "supervisor" (the
+    supervisor and the children it forks for its start-up checks), or "exec'd" (the forks
+    that became the auth and keys processes: valgrind leaves them at their exec,
+    --trace-children-skip-by-arg)."""
+    logs = []
+    for path in sorted(glob.glob(os.path.join(folder, "vg.*.log"))):
         with open(path, errors="replace") as f:
             text = f.read()
         m = re.search(r"== Command: (.*)", text)
         command = m.group(1) if m else ""
         role = ("network" if command.endswith("--process network") else
                 "supervisor" if "--process" not in command and "ERROR SUMMARY" in text else
-                "exec'd %s" % path)
-        logs[role] = text
+                "exec'd")
+        logs.append((role, text))
     return logs
 
 
 def valgrind_errors(logs):
     """The reports of errors in LOGS (valgrind_logs), each with its log's end."""
     errors = []
-    for role, text in logs.items():
+    for role, text in logs:
         summary = re.search(r"ERROR SUMMARY: (\d+) errors", text)
         if ERROR_LINE.search(text) or (summary and summary.group(1) != "0"):
             errors.append("%s:\n%s" % (role, text[-8000:]))
@@ -214,25 +215,13 @@ def test_server_is_valgrind_clean(petrel_factory, tmp_path):
     c.logout()
 
     # the HTTP API and a page
-    key = p.cli_ok("apikey", "add", SENDER).stdout.strip()
-    body = {"personalizations": [{"to": [{"email": USER}]}], "from": {"email": SENDER},
-            "subject": "by the API", "content": [{"type": "text/plain", "value": "Hi."}]}
-    base = "http://127.0.0.1:%d" % p.ports["http"]
-    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
-                          "--max-time", "120", "-H", "Authorization: Bearer " + key,
-                          "-H", "Content-Type: application/json", "--data-binary",
-                          json.dumps(body), base + "/v3/mail/send"],
-                         capture_output=True, text=True, timeout=150)
-    assert out.stdout == "202", out
-    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
-                          "--max-time", "120", base + "/login"],
-                         capture_output=True, text=True, timeout=150)
-    assert out.stdout == "200", out
+    assert send(p, request(), key=add_key(p, "mail.send"))[0] == 202
+    assert http_status(p, "/login") == 200
 
     assert p.stop(timeout=240) == 0
     found = valgrind_logs(logs)
     # both ran under valgrind to their end (a summary: not killed on the way)
-    for role in ("supervisor", "network"):
-        assert role in found and "ERROR SUMMARY" in found[role], sorted(found)
+    roles = [role for role, text in found if "ERROR SUMMARY" in text]
+    assert "supervisor" in roles and "network" in roles, roles
     errors = valgrind_errors(found)
     assert not errors, "\n\n".join(errors)
