@@ -44,9 +44,14 @@ struct fetch_state {
 	struct imap_fetch fetch;
 	struct imap_seqset set;
 	bool uid;
-	bool started;          /* SEQS is known */
-	uint32_t *seqs;        /* the sequence numbers asked for, ascending */
-	size_t count, pos;
+	bool started;          /* RUNS is known */
+	/* the sequence numbers asked for: ascending ranges, as many as the
+	 * set has (not one entry per message: a FETCH of one message of a
+	 * large folder neither allocates nor walks the whole of it) */
+	struct imap_seq_range *runs;
+	size_t nruns, run;     /* the ranges, and the one under way */
+	uint32_t next;         /* the next sequence number of runs[run] */
+	size_t count;          /* the messages asked for */
 	bool expunged;         /* a message's file was gone */
 	/* the message whose response is being written */
 	struct imap_fetch_stream *stream;
@@ -164,7 +169,7 @@ static void fetch_state_free(struct fetch_state **st)
 	buf_free(&(*st)->envelope);
 	imap_fetch_free(&(*st)->fetch);
 	imap_seqset_free(&(*st)->set);
-	free((*st)->seqs);
+	free((*st)->runs);
 	free(*st);
 	*st = NULL;
 }
@@ -177,8 +182,8 @@ static void fetch_free(struct imap_job *job)
 	free(j);
 }
 
-/* fetch_start - (worker) the sequence numbers the set names; false with
- * the reply set when the set is invalid */
+/* fetch_start - (worker) the ranges of sequence numbers the set names;
+ * false with the reply set when the set is invalid */
 static bool fetch_start(struct fetch_job *j)
 {
 	struct fetch_state *st = j->st;
@@ -197,12 +202,16 @@ static bool fetch_start(struct fetch_job *j)
 		}
 	}
 	imap_seqset_normalize(&st->set);
-	st->seqs = xcalloc(count ? count : 1, sizeof(*st->seqs));
-	for (uint32_t seq = 1; seq <= count; seq++) {
-		uint32_t n = st->uid ? mailbox_view_uid(view, seq) : seq;
-		if (imap_seqset_contains(&st->set, n))
-			st->seqs[st->count++] = seq;
+	/* sorted and disjoint: so are the sequence numbers of their UIDs */
+	st->runs = xcalloc(st->set.count ? st->set.count : 1, sizeof(*st->runs));
+	for (size_t r = 0; r < st->set.count; r++) {
+		uint32_t lo = st->set.ranges[r].lo, hi = st->set.ranges[r].hi;
+		if (st->uid && !mailbox_view_seq_range(view, lo, hi, &lo, &hi))
+			continue;
+		st->runs[st->nruns++] = (struct imap_seq_range){ .lo = lo, .hi = hi };
+		st->count += hi - lo + 1;
 	}
+	st->next = st->nruns > 0 ? st->runs[0].lo : 0;
 	st->started = true;
 	if (st->fetch.vanished)
 		vanished_append(j);
@@ -218,6 +227,17 @@ static void vanished_append(struct fetch_job *j)
 	mailbox_view_status(j->m.view, &status);
 	imap_vanished_append(j->m.view, j->st->set.ranges, j->st->set.count,
 			     status.uidnext ? status.uidnext - 1 : 0, &j->m.out);
+}
+
+/* fetch_next_seq - the next sequence number asked for (one is left) */
+static uint32_t fetch_next_seq(struct fetch_state *st)
+{
+	uint32_t seq = st->next;
+	if (seq < st->runs[st->run].hi)
+		st->next = seq + 1;
+	else if (++st->run < st->nruns)
+		st->next = st->runs[st->run].lo;
+	return seq;
 }
 
 /* fetch_one - (worker) the response for message SEQ into the job's OUT;
@@ -384,14 +404,14 @@ static void fetch_work(struct imap_job *job)
 				fetch_file_close(st);
 			continue;
 		}
-		if (st->pos == st->count)
+		if (st->run == st->nruns)
 			break;
-		if (fetch_one(j, st->seqs[st->pos++], keywords, keyword_count) != 0) {
+		if (fetch_one(j, fetch_next_seq(st), keywords, keyword_count) != 0) {
 			j->finished = true;
 			goto out;
 		}
 	}
-	if (st->stream != NULL || st->pos < st->count)
+	if (st->stream != NULL || st->run < st->nruns)
 		goto out;
 	j->finished = true;
 	if (st->expunged)

@@ -199,6 +199,33 @@ def test_fetch_many_in_batches(petrel_factory):
     c.logout()
 
 
+def test_fetch_sets(petrel_factory):
+    """FETCH and UID FETCH of sets of several ranges, out of order, overlapping, across
+    gaps in the UIDs and past the last one (RFC 9051 6.4.8, 9: "*" is the highest number
+    in use, n:* with n above it names that one): each message once, in order."""
+    p = imap_server(petrel_factory)
+    c = Raw(p)
+    for i in range(10):
+        c.ok(b"APPEND INBOX {18+}\r\nSubject: %d\r\n\r\nhi\r\n" % i)
+    c.ok("SELECT INBOX")
+    c.ok("UID STORE 3:4,7 +FLAGS.SILENT (\\Deleted)")
+    c.ok("EXPUNGE")   # UIDs 1 2 5 6 8 9 10 are left, sequence numbers 1 to 7
+
+    def answered(command):
+        lines = c.ok(command)
+        return [tuple(int(x) for x in re.match(rb"\* (\d+) FETCH \(UID (\d+)\)", l).groups())
+                for l in lines[:-1]]
+
+    assert answered("UID FETCH 9:2,5,20:* (UID)") == [(2, 2), (3, 5), (4, 6), (5, 8), (6, 9),
+                                                     (7, 10)]
+    assert answered("FETCH 4,1:2,7,2 (UID)") == [(1, 1), (2, 2), (4, 6), (7, 10)]
+    assert answered("UID FETCH 3:4,7 (UID)") == []
+    assert answered("UID FETCH 11:* (UID)") == [(7, 10)]
+    assert answered("FETCH * (UID)") == [(7, 10)]
+    assert c.cmd("FETCH 6:8 (UID)")[-1].split()[1] == b"BAD"
+    c.close()
+
+
 def test_store(petrel_factory):
     p = imap_server(petrel_factory)
     c = Raw(p)
