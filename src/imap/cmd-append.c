@@ -155,7 +155,7 @@ static void copy_work(struct imap_job *job)
 	struct mailbox_error error;
 	struct mailbox_status st;
 	uint32_t count = mailbox_view_count(view);
-	uint32_t *uids = xcalloc(count ? count : 1, sizeof(*uids));
+	uint32_t *uids = NULL;
 	uint32_t *src_uids = NULL, *dest_uids = NULL;
 	size_t n = 0, copied = 0;
 
@@ -169,11 +169,7 @@ static void copy_work(struct imap_job *job)
 			}
 		}
 	}
-	for (uint32_t seq = 1; seq <= count; seq++) {
-		uint32_t u = mailbox_view_uid(view, seq);
-		if (imap_seqset_contains(&j->set, j->uid ? u : seq))
-			uids[n++] = u;
-	}
+	uids = imap_mbox_job_set_uids(&j->m, &j->set, j->uid, &n);
 	if (mailbox_open(j->m.data_dir, j->m.account, j->dest, &dest, &error) != 0) {
 		imap_mbox_job_error(&j->m, j->move ? "move" : "copy", &error, true);
 		goto out;

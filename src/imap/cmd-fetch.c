@@ -45,10 +45,7 @@ struct fetch_state {
 	struct imap_seqset set;
 	bool uid;
 	bool started;          /* RUNS is known */
-	/* the sequence numbers asked for: ascending ranges, as many as the
-	 * set has (not one entry per message: a FETCH of one message of a
-	 * large folder neither allocates nor walks the whole of it) */
-	struct imap_seq_range *runs;
+	struct imap_seq_range *runs;   /* the sequence numbers asked for */
 	size_t nruns, run;     /* the ranges, and the one under way */
 	uint32_t next;         /* the next sequence number of runs[run] */
 	size_t count;          /* the messages asked for */
@@ -201,16 +198,7 @@ static bool fetch_start(struct fetch_job *j)
 			}
 		}
 	}
-	imap_seqset_normalize(&st->set);
-	/* sorted and disjoint: so are the sequence numbers of their UIDs */
-	st->runs = xcalloc(st->set.count ? st->set.count : 1, sizeof(*st->runs));
-	for (size_t r = 0; r < st->set.count; r++) {
-		uint32_t lo = st->set.ranges[r].lo, hi = st->set.ranges[r].hi;
-		if (st->uid && !mailbox_view_seq_range(view, lo, hi, &lo, &hi))
-			continue;
-		st->runs[st->nruns++] = (struct imap_seq_range){ .lo = lo, .hi = hi };
-		st->count += hi - lo + 1;
-	}
+	st->runs = imap_mbox_job_seq_runs(&j->m, &st->set, st->uid, &st->nruns, &st->count);
 	st->next = st->nruns > 0 ? st->runs[0].lo : 0;
 	st->started = true;
 	if (st->fetch.vanished)

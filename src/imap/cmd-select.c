@@ -169,6 +169,39 @@ void imap_mbox_job_seqset_resolve(struct imap_mbox_job *j, struct imap_seqset *s
 	imap_seqset_resolve(set, uid ? (count ? mailbox_view_uid(j->view, count) : 0) : count);
 }
 
+struct imap_seq_range *imap_mbox_job_seq_runs(struct imap_mbox_job *j, struct imap_seqset *set,
+					      bool uid, size_t *nruns_r, size_t *count_r)
+{
+	imap_seqset_normalize(set);
+	/* sorted and disjoint: so are the sequence numbers of their UIDs */
+	struct imap_seq_range *runs = xcalloc(set->count ? set->count : 1, sizeof(*runs));
+	size_t nruns = 0, count = 0;
+	for (size_t r = 0; r < set->count; r++) {
+		uint32_t lo = set->ranges[r].lo, hi = set->ranges[r].hi;
+		if (uid && !mailbox_view_seq_range(j->view, lo, hi, &lo, &hi))
+			continue;
+		runs[nruns++] = (struct imap_seq_range){ .lo = lo, .hi = hi };
+		count += (size_t)(hi - lo) + 1;
+	}
+	*nruns_r = nruns;
+	*count_r = count;
+	return runs;
+}
+
+uint32_t *imap_mbox_job_set_uids(struct imap_mbox_job *j, struct imap_seqset *set, bool uid,
+				 size_t *count_r)
+{
+	size_t nruns, count, n = 0;
+	struct imap_seq_range *runs = imap_mbox_job_seq_runs(j, set, uid, &nruns, &count);
+	uint32_t *uids = xcalloc(count ? count : 1, sizeof(*uids));
+	for (size_t r = 0; r < nruns; r++)
+		for (uint64_t seq = runs[r].lo; seq <= runs[r].hi; seq++)
+			uids[n++] = mailbox_view_uid(j->view, (uint32_t)seq);
+	free(runs);
+	*count_r = n;
+	return uids;
+}
+
 void imap_session_saved_reset(struct imap_session *s)
 {
 	free(s->saved_uids);

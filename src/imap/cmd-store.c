@@ -158,7 +158,7 @@ static void store_work(struct imap_job *job)
 	struct store_job *j = (struct store_job *)job;
 	struct mailbox_view *view = j->m.view;
 	uint32_t count = mailbox_view_count(view);
-	uint32_t *uids = xcalloc(count ? count : 1, sizeof(*uids));
+	uint32_t *uids = NULL;
 	struct mailbox_store_result result = { 0 };
 	struct mailbox_error error;
 	uint64_t keywords;
@@ -177,12 +177,7 @@ static void store_work(struct imap_job *job)
 			}
 		}
 	}
-	imap_seqset_normalize(&j->set);
-	for (uint32_t seq = 1; seq <= count; seq++) {
-		uint32_t u = mailbox_view_uid(view, seq);
-		if (imap_seqset_contains(&j->set, j->uid ? u : seq))
-			uids[n++] = u;
-	}
+	uids = imap_mbox_job_set_uids(&j->m, &j->set, j->uid, &n);
 	if (store_keywords(j, &keywords) != 0)
 		goto out;
 	if (j->unchangedsince_set && j->unchangedsince == 0) {

@@ -365,6 +365,18 @@ void imap_mbox_job_error(struct imap_mbox_job *j, const char *what,
  * saved: not an error, 2.1), "*" the highest number; then as
  * imap_seqset_resolve */
 void imap_mbox_job_seqset_resolve(struct imap_mbox_job *j, struct imap_seqset *set, bool uid);
+/* imap_mbox_job_seq_runs - (worker) the sequence numbers of the messages
+ * that SET (resolved; normalized here; UID: of UIDs) names in the job's
+ * view, as ascending, disjoint ranges, no more than the set has (caller
+ * frees); *NRUNS_R ranges, *COUNT_R messages.  Not one entry per message:
+ * a command on a few messages of a large folder neither allocates nor
+ * walks the whole of it */
+struct imap_seq_range *imap_mbox_job_seq_runs(struct imap_mbox_job *j, struct imap_seqset *set,
+					      bool uid, size_t *nruns_r, size_t *count_r);
+/* imap_mbox_job_set_uids - (worker) the UIDs of those messages, in their
+ * order (caller frees; at least one element allocated); *COUNT_R of them */
+uint32_t *imap_mbox_job_set_uids(struct imap_mbox_job *j, struct imap_seqset *set, bool uid,
+				 size_t *count_r);
 /* imap_session_saved_reset - the saved SEARCH result emptied (RFC 5182
  * 2.1: SELECT, EXAMINE, CLOSE, UNSELECT; a failed SEARCH ... SAVE).  Only
  * while no job of the session runs */

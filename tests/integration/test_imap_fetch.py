@@ -202,7 +202,8 @@ def test_fetch_many_in_batches(petrel_factory):
 def test_fetch_sets(petrel_factory):
     """FETCH and UID FETCH of sets of several ranges, out of order, overlapping, across
     gaps in the UIDs and past the last one (RFC 9051 6.4.8, 9: "*" is the highest number
-    in use, n:* with n above it names that one): each message once, in order."""
+    in use, n:* with n above it names that one): each message once, in order; STORE and
+    COPY the same messages for the same set."""
     p = imap_server(petrel_factory)
     c = Raw(p)
     for i in range(10):
@@ -223,6 +224,12 @@ def test_fetch_sets(petrel_factory):
     assert answered("UID FETCH 11:* (UID)") == [(7, 10)]
     assert answered("FETCH * (UID)") == [(7, 10)]
     assert c.cmd("FETCH 6:8 (UID)")[-1].split()[1] == b"BAD"
+    # STORE and COPY name their messages the same way
+    lines = c.ok("UID STORE 9:5,20:* +FLAGS (\\Flagged)")
+    assert [int(re.match(rb"\* (\d+) FETCH", l).group(1)) for l in lines[:-1]] == [3, 4, 5, 6, 7]
+    assert c.ok("SEARCH FLAGGED")[0] == b"* SEARCH 3 4 5 6 7"
+    tagged = c.ok("UID COPY 10,1:2,4 Trash")[-1]
+    assert b"[COPYUID " in tagged and b" 1:2,10 1:3]" in tagged, tagged
     c.close()
 
 
