@@ -2,7 +2,7 @@
 and writes that can block run on workers.  strace(1) records every thread of the network
 process while IMAP sessions (SELECT, FETCH of headers and bodies, SEARCH of headers and
 text, STORE, COPY, MOVE, APPEND, EXPUNGE, STATUS, LIST, CREATE, IDLE woken by a delivery),
-a POP3 session (LIST, UIDL, TOP, RETR, DELE) and the HTTP API (a send, the stats, a page)
+a POP3 session (LIST, UIDL, TOP, RETR, DELE, RSET) and the HTTP API (a send, the stats, a page)
 work on mailboxes that SMTP delivery fills at the same time; its event loop (the process's main thread: its id is the
 process's) must have made no system call that opens, reads, writes, lists, looks up,
 renames, links, removes or flushes anything in the data folder, where the mailboxes,
@@ -87,17 +87,24 @@ def imap_work(p):
         c.close()
 
 
-def pop3_work(p):
-    c = poplib.POP3_SSL(p.host, p.ports["pop3s"], context=tls_context(), timeout=30)
+def pop3_work(p, tls=True, timeout=30):
+    """A POP3 session of USER (pop3s, or pop3 with plaintext_loopback when not TLS) over
+    a mailbox of one message or more: STAT, LIST, UIDL, TOP, RETR, DELE, RSET, DELE."""
+    if tls:
+        c = poplib.POP3_SSL(p.host, p.ports["pop3s"], context=tls_context(), timeout=timeout)
+    else:
+        c = poplib.POP3(p.host, p.ports["pop3"], timeout=timeout)
     try:
         c.user(USER)
         c.pass_(PASSWORD)
         count, _ = c.stat()
-        assert count >= 2
+        assert count >= 1
         c.list()
         c.uidl()
         c.top(1, 1)
-        c.retr(2)
+        c.retr(count)
+        c.dele(count)
+        c.rset()
         c.dele(1)
     finally:
         c.quit()

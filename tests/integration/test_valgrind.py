@@ -12,7 +12,6 @@ too (scripts/run-tests.sh)."""
 
 import glob
 import os
-import poplib
 import re
 import shutil
 import socket
@@ -23,7 +22,7 @@ import pytest
 
 from conftest import REPO, SENDER, add_listeners, make_message, release_binary
 from imap_util import PASSWORD, USER, imap_connect, imap_server
-from test_event_loop_io import http_status
+from test_event_loop_io import http_status, pop3_work
 from test_http_send import add_key, request, send
 
 VALGRIND = shutil.which("valgrind")
@@ -193,26 +192,15 @@ def test_server_is_valgrind_clean(petrel_factory, tmp_path):
     c.cmd("LOGOUT")
     c.s.close()
 
-    # POP3 (USER/PASS in the clear: plaintext_loopback)
-    pop = poplib.POP3(p.host, p.ports["pop3"], timeout=120)
-    pop.user(USER)
-    pop.pass_(PASSWORD)
-    count, _ = pop.stat()
-    assert count >= 1
-    pop.list()
-    pop.uidl()
-    pop.top(1, 2)
-    pop.retr(1)
-    pop.dele(1)
-    pop.rset()
-    pop.quit()
-
     # IMAP over TLS
     c = imap_connect(p, tls=True, timeout=120)
     assert c.login(USER, PASSWORD)[0] == "OK"
     assert c.select("INBOX")[0] == "OK"
     assert c.fetch("1:*", "(FLAGS BODY.PEEK[])")[0] == "OK"
     c.logout()
+
+    # POP3 (USER/PASS in the clear: plaintext_loopback)
+    pop3_work(p, tls=False, timeout=120)
 
     # the HTTP API and a page
     assert send(p, request(), key=add_key(p, "mail.send"))[0] == 202
