@@ -649,14 +649,8 @@ static void expunge_work(struct imap_job *job)
 		return;
 	}
 	if (j->uid) {
-		uint32_t count = mailbox_view_count(j->m.view);
 		imap_mbox_job_seqset_resolve(&j->m, &j->uids, true);
-		uids = xcalloc(count ? count : 1, sizeof(*uids));
-		for (uint32_t seq = 1; seq <= count; seq++) {
-			uint32_t u = mailbox_view_uid(j->m.view, seq);
-			if (imap_seqset_contains(&j->uids, u))
-				uids[n++] = u;
-		}
+		uids = imap_mbox_job_set_uids(&j->m, &j->uids, true, &n);
 	}
 	int r = !j->uid || n ? mailbox_expunge(j->m.view, j->uid ? uids : NULL, n, NULL, NULL, &error)
 			     : 0;
